@@ -1,0 +1,80 @@
+# Makefile: the one entry point: deps, build, test, demo, bench.
+#
+#   make          build everything into build/ (tools in build/bin, images in build/images)
+#   make demo     build, then run a capsule serving a real client
+#   make test     build, then run every test; last line "N passed, N failed"
+#   make bench    benchmarks (never part of make test)
+#
+# Each component adds its rules through its own build.mk.
+
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SECONDEXPANSION:
+
+BUILD   := build
+SYSROOT := $(BUILD)/sysroot
+SRCDIR  := $(BUILD)/src
+BIN     := $(BUILD)/bin
+LIB     := $(SYSROOT)/lib
+OBJ     := $(BUILD)/obj
+IMAGES  := $(BUILD)/images
+GEN     := $(BUILD)/gen
+
+HOSTCC  ?= gcc
+WARN    := -Wall -Wextra -Werror
+GCC_INC := $(shell $(HOSTCC) -print-file-name=include)
+
+# Host side: glibc, Debian libraries.  SAN_FLAGS are added for the test build.
+HOST_CFLAGS := -std=c11 $(WARN) -O2 -g -D_GNU_SOURCE -I.
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+# Capsule side: musl's headers only, static, non-PIE.
+CAP_CFLAGS := -std=c11 $(WARN) -O2 -g -nostdinc -isystem $(SYSROOT)/include \
+              -isystem $(GCC_INC) -fno-pie -fno-stack-protector -D_GNU_SOURCE -I.
+
+DEPS_STAMP  := $(BUILD)/.deps
+FETCH_STAMP := $(SRCDIR)/.fetched
+MUSL_LIBC   := $(LIB)/libc.a
+
+$(DEPS_STAMP): mk/deps.sh
+	sh mk/deps.sh
+	mkdir -p $(BUILD) && touch $@
+
+deps: $(DEPS_STAMP) $(FETCH_STAMP)
+
+$(FETCH_STAMP): mk/fetch-sources.sh | $(DEPS_STAMP)
+	sh mk/fetch-sources.sh $(SRCDIR)
+	touch $@
+
+$(MUSL_LIBC): mk/build-musl.sh $(wildcard runtime/musl-arch/*) | $(FETCH_STAMP)
+	sh mk/build-musl.sh $(SRCDIR)/musl runtime/musl-arch $(SYSROOT)
+
+# Components append to these.
+ALL_TARGETS :=
+UNIT_TESTS  :=
+
+include capsule-abi/build.mk
+include runtime/build.mk
+include lwip-port/build.mk
+include hosts/build.mk
+include images/build.mk
+include tests/build.mk
+
+all: $(ALL_TARGETS)
+
+test: all $(UNIT_TESTS)
+	sh tests/run
+
+demo: all
+	sh tests/demo.sh
+
+bench: all
+	sh tests/bench/bench.sh
+
+clean:
+	rm -rf $(OBJ) $(BIN) $(IMAGES) $(GEN) $(BUILD)/tests $(BUILD)/san
+
+distclean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps test demo bench clean distclean

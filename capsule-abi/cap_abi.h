@@ -1,0 +1,145 @@
+/* cap_abi.h: the contract between a capsule and its host: memory layout, control page, packet channel. */
+#ifndef CAP_ABI_H
+#define CAP_ABI_H
+
+#include <stdint.h>
+
+/*
+ * Bumped on any incompatible change to this file or cap_image.h.
+ * A host refuses images built for another ABI version.
+ */
+#define CAP_ABI_VERSION 1
+
+/*
+ * Memory layout.  Every capsule sees the same fixed virtual addresses.
+ * Everything the capsule may write lives in ONE memfd, mapped linearly:
+ * memfd offset = virtual address - CAP_VBASE.  The image's read-only
+ * segments are mapped privately from the .cap file over the same window,
+ * so their memfd pages stay holes.  A snapshot is a sparse copy of the memfd.
+ */
+#define CAP_PAGE_SIZE     0x1000UL
+#define CAP_VBASE         0x10000000UL
+#define CAP_CONTROL_ADDR  0x10000000UL            /* struct cap_control */
+#define CAP_CONTROL_SIZE  0x00010000UL            /* 64 KiB reserved */
+#define CAP_STACK_LOW     0x10100000UL            /* initial (main) thread stack */
+#define CAP_STACK_SIZE    0x00800000UL            /* 8 MiB */
+#define CAP_STACK_TOP     (CAP_STACK_LOW + CAP_STACK_SIZE)
+#define CAP_IMAGE_BASE    0x20000000UL            /* -Wl,-Ttext-segment= */
+#define CAP_IMAGE_LIMIT   0x40000000UL            /* all PT_LOADs must end below */
+#define CAP_ARENA_BASE    0x40000000UL            /* heap, mmap, thread stacks */
+#define CAP_ARENA_MAX     (64UL << 30)
+#define CAP_ARENA_MIN     (1UL << 20)
+#define CAP_ARENA_DEFAULT (1UL << 30)
+#define CAP_MEMFD_OFFSET(va) ((uint64_t)(va) - CAP_VBASE)
+
+/* File descriptors inside the capsule process, placed there by the loader. */
+#define CAP_FD_CONSOLE_IN   0
+#define CAP_FD_CONSOLE_OUT  1
+#define CAP_FD_CONSOLE_ERR  2
+#define CAP_FD_CHANNEL      3   /* SOCK_SEQPACKET, non-blocking on the capsule side */
+/* Loader-only descriptors: closed before the capsule's first instruction. */
+#define CAP_FD_MEMFD        4
+#define CAP_FD_IMAGE        5
+#define CAP_FD_FILTER       6   /* struct sock_filter[] made by the host with libseccomp */
+
+/*
+ * Packet channel.  Each SEQPACKET record is one message: a cap_chan_hdr
+ * followed by its payload.  CAP_MSG_PACKET carries exactly one IPv4 packet,
+ * in either direction.
+ */
+struct cap_chan_hdr {
+	uint8_t  type;       /* enum cap_msg_type */
+	uint8_t  flags;      /* 0 */
+	uint16_t reserved;   /* 0 */
+};
+_Static_assert(sizeof(struct cap_chan_hdr) == 4, "cap_chan_hdr is 4 bytes on the wire");
+
+enum cap_msg_type {
+	CAP_MSG_PACKET = 1,  /* both ways: one IPv4 packet */
+	CAP_MSG_READY  = 2,  /* capsule -> host: first time idle; the app is serving */
+};
+
+#define CAP_MTU_DEFAULT 65000u
+#define CAP_MTU_MAX     65535u
+#define CAP_CHAN_MAX    (sizeof(struct cap_chan_hdr) + CAP_MTU_MAX)
+
+/*
+ * Load plan: what the loader maps, computed and validated by the host.
+ * The loader only executes it; it makes no decisions of its own.
+ */
+enum cap_map_source {
+	CAP_MAP_NONE  = 0,
+	CAP_MAP_MEMFD = 1,   /* shared from the memfd at CAP_MEMFD_OFFSET(vaddr) */
+	CAP_MAP_IMAGE = 2,   /* private from the .cap file at file_offset */
+};
+#define CAP_PROT_R 1u
+#define CAP_PROT_W 2u
+#define CAP_PROT_X 4u
+#define CAP_MAP_NORESERVE 1u
+
+struct cap_map {
+	uint64_t vaddr;        /* page aligned */
+	uint64_t size;         /* page aligned */
+	uint64_t file_offset;  /* CAP_MAP_IMAGE only, page aligned */
+	uint32_t source;       /* enum cap_map_source */
+	uint32_t prot;         /* CAP_PROT_* */
+	uint32_t flags;        /* CAP_MAP_* */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct cap_map) == 40, "cap_map layout");
+
+#define CAP_MAX_MAPS 16
+
+#define CAP_CONTROL_MAGIC 0x4c52544350414355ULL /* "UCAPCTRL" little-endian */
+
+enum cap_state {
+	CAP_STATE_LOADING = 0,
+	CAP_STATE_BOOTING = 1,   /* runtime started, app not yet idle */
+	CAP_STATE_RUNNING = 2,
+	CAP_STATE_EXITED  = 3,
+};
+
+#define CAP_CONSOLE_OUT_TTY 1u   /* fd 1 is a terminal: stdio line-buffers */
+#define CAP_CONSOLE_IN_TTY  2u
+#define CAP_CONSOLE_ERR_TTY 4u
+
+/*
+ * The control page, at CAP_CONTROL_ADDR, first page of the memfd.
+ * The host fills the "host" part before start; the capsule writes its part.
+ * All integers little-endian (x86_64 only); addresses in network byte order.
+ */
+struct cap_control {
+	/* --- written by the host before start --- */
+	uint64_t magic;             /* CAP_CONTROL_MAGIC */
+	uint32_t abi_version;       /* CAP_ABI_VERSION */
+	uint32_t size;              /* sizeof(struct cap_control) */
+	char     name[64];          /* capsule name, NUL-terminated */
+	uint32_t ip;                /* capsule IPv4 address, network order */
+	uint32_t netmask;           /* network order */
+	uint32_t gateway;           /* host side of the link, network order */
+	uint32_t mtu;               /* link MTU */
+	uint64_t arena_base;        /* CAP_ARENA_BASE */
+	uint64_t arena_size;        /* bytes, from the image manifest */
+	uint64_t entry;             /* ELF entry point */
+	uint64_t initial_sp;        /* SysV initial stack, prepared by the host */
+	int64_t  mono_offset_ns;    /* capsule monotonic = host CLOCK_MONOTONIC - this */
+	uint32_t console_flags;     /* CAP_CONSOLE_* */
+	uint32_t nmaps;             /* entries used in maps[] */
+	struct cap_map maps[CAP_MAX_MAPS];
+	uint8_t  random_seed[32];   /* entropy for the capsule (stack canary etc.) */
+	uint8_t  host_reserved[256];
+
+	/* --- written by the capsule --- */
+	uint32_t state;             /* enum cap_state */
+	int32_t  exit_code;         /* valid when state == CAP_STATE_EXITED */
+	uint32_t fault_syscall;     /* set by the loader's SIGSYS handler: 1 + nr */
+	uint32_t reserved0;
+	uint64_t fault_ip;          /* address of the forbidden syscall */
+	uint8_t  capsule_reserved[256];
+
+	uint8_t  pad[4096 - 1352];   /* keeps the struct exactly one page */
+};
+_Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
+_Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/sh
+# deps.sh: install the Debian packages the build, tests and demos need (idempotent; root).
+set -eu
+PKGS="build-essential dpkg-dev pkg-config libseccomp-dev libsodium-dev libcmocka-dev
+libmnl-dev iproute2 netcat-openbsd curl iperf python3 procps psmisc kmod"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages:$missing (run as root, or install them)" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

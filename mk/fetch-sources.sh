@@ -1,0 +1,39 @@
+#!/bin/sh
+# fetch-sources.sh: fetch lwIP 2.1.3 and musl 1.2.3 from Debian's source packages into DIR.
+# A fresh Debian 12 has no deb-src entry, so we add our own (bookworm, main).
+set -eu
+DIR=${1:?usage: fetch-sources.sh DIR}
+LIST=/etc/apt/sources.list.d/capsule-src.sources
+want() { [ -f "$DIR/$1/.fetched" ]; }
+want lwip && want musl && exit 0
+if [ ! -f "$LIST" ]; then
+	[ "$(id -u)" = 0 ] || { echo "fetch-sources: need root to add $LIST" >&2; exit 1; }
+	cat > "$LIST" <<'EOS'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+	apt-get update -qq
+fi
+mkdir -p "$DIR"
+fetch() { # fetch PKG VERSION-PREFIX
+	pkg=$1 ver=$2
+	want "$pkg" && return 0
+	tmp=$(mktemp -d "$DIR/.fetch-$pkg.XXXXXX")
+	( cd "$tmp" && apt-get source -qq --download-only "$pkg" >/dev/null 2>&1 ) || {
+		apt-get update -qq
+		( cd "$tmp" && apt-get source -qq --download-only "$pkg" >/dev/null )
+	}
+	dsc=$(ls "$tmp"/"${pkg}"_*.dsc)
+	case "$dsc" in *"_${ver}"*) ;; *) echo "fetch-sources: $dsc is not $pkg $ver" >&2; exit 1;; esac
+	dpkg-source --no-check -x "$dsc" "$tmp/src" >/dev/null
+	rm -rf "${DIR:?}/$pkg"
+	mv "$tmp/src" "$DIR/$pkg"
+	rm -rf "$tmp"
+	touch "$DIR/$pkg/.fetched"
+	echo "fetch-sources: $pkg $ver -> $DIR/$pkg"
+}
+fetch lwip 2.1.3
+fetch musl 1.2.3
