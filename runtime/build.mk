@@ -1,0 +1,33 @@
+# runtime/build.mk: the in-capsule library OS, libcaprt.a (built with musl's headers).
+RT_SRCS := $(wildcard runtime/*.c)
+RT_ASMS := $(wildcard runtime/*.S)
+RT_OBJS := $(RT_SRCS:%.c=$(OBJ)/%.o) $(RT_ASMS:%.S=$(OBJ)/%.o)
+RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h lwip-port/lp_sock.h
+RT_SYSNAMES := $(GEN)/runtime/rt_sysnames.h
+
+# Syscall names for "unsupported system call NAME" messages, from musl's own list.
+$(RT_SYSNAMES): | $(FETCH_STAMP)
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from musl arch/x86_64/bits/syscall.h.in by runtime/build.mk */'; \
+	  echo 'static const char *const rt_sysnames[] = {'; \
+	  sed -n 's/^#define __NR_\([a-z0-9_]*\)[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$$/\t[\2] = "\1",/p' \
+	      $(SRCDIR)/musl/arch/x86_64/bits/syscall.h.in; \
+	  echo '};'; } > $@.tmp && mv $@.tmp $@
+
+$(OBJ)/runtime/%.o: runtime/%.c $(RT_HDRS) $(MUSL_LIBC) $(RT_SYSNAMES)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(CAP_CFLAGS) -I$(GEN)/runtime -c $< -o $@
+
+$(OBJ)/runtime/%.o: runtime/%.S $(MUSL_LIBC)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(CAP_CFLAGS) -c $< -o $@
+
+$(LIB)/libcaprt.a: $(RT_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@.tmp && ar rcs $@.tmp $^ && mv $@.tmp $@
+
+ALL_TARGETS += $(LIB)/libcaprt.a
+
+# Host unit tests (cmocka + ASan): the pure parts compile for the host.
+UNIT_SRCS_test_rt_arena := runtime/arena.c
+UNIT_SRCS_test_rt_tmpfs := runtime/tmpfs.c

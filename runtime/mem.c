@@ -1,0 +1,108 @@
+/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "runtime/arena.h"
+#include "runtime/rt_internal.h"
+
+static struct rt_arena arena;
+static int arena_ready;
+
+/* Lazy: musl's __init_libc may mmap before __wrap_main runs. */
+void rt_mem_init(void)
+{
+	if (arena_ready)
+		return;
+	arena_ready = 1;
+	uint64_t base = RT_CONTROL->arena_base, size = RT_CONTROL->arena_size;
+	if (base != CAP_ARENA_BASE || size < CAP_ARENA_MIN || size > CAP_ARENA_MAX)
+		size = 0;
+	rt_arena_init(&arena, base, size);
+}
+
+long rt_mem_total(void)
+{
+	rt_mem_init();
+	return (long)(arena.limit - arena.base);
+}
+
+long rt_mem_free(void)
+{
+	rt_mem_init();
+	return (long)arena.free_bytes;
+}
+
+long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
+{
+	(void)prot;
+	(void)off;
+	rt_mem_init();
+	if (!len)
+		return -EINVAL;
+	if (!(flags & MAP_ANONYMOUS) || fd != -1)
+		return -ENODEV;   /* no files to map in a capsule */
+	if ((flags & MAP_TYPE) != MAP_PRIVATE && (flags & MAP_TYPE) != MAP_SHARED)
+		return -EINVAL;
+	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+		if (addr & (RT_ARENA_PAGE - 1))
+			return -EINVAL;
+		if (!rt_arena_contains(&arena, addr, len))
+			return -ENOMEM;
+		if ((flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED)) {
+			size_t l = (len + RT_ARENA_PAGE - 1) & ~(RT_ARENA_PAGE - 1);
+			for (size_t o = 0; o < l; o += RT_ARENA_PAGE)
+				if (rt_arena_is_allocated(&arena, addr + o, RT_ARENA_PAGE))
+					return -EEXIST;
+		}
+		if (rt_arena_alloc_at(&arena, addr, len) < 0)
+			return -ENOMEM;
+		return (long)addr;
+	}
+	uintptr_t p = rt_arena_alloc(&arena, len);
+	return p ? (long)p : -ENOMEM;
+}
+
+long rt_munmap(uintptr_t addr, size_t len)
+{
+	rt_mem_init();
+	if ((addr & (RT_ARENA_PAGE - 1)) || !len)
+		return -EINVAL;
+	if (!rt_arena_contains(&arena, addr, len))
+		return 0;   /* nothing of ours is there */
+	rt_arena_free(&arena, addr, len);
+	return 0;
+}
+
+long rt_mremap(uintptr_t old, size_t oldlen, size_t newlen, int flags, uintptr_t newaddr)
+{
+	(void)newaddr;
+	rt_mem_init();
+	size_t po = (oldlen + RT_ARENA_PAGE - 1) & ~(RT_ARENA_PAGE - 1);
+	size_t pn = (newlen + RT_ARENA_PAGE - 1) & ~(RT_ARENA_PAGE - 1);
+	if ((old & (RT_ARENA_PAGE - 1)) || !pn || (flags & MREMAP_FIXED))
+		return -EINVAL;
+	if (!rt_arena_contains(&arena, old, po))
+		return -EFAULT;
+	if (pn <= po) {
+		if (pn < po)
+			rt_arena_free(&arena, old + pn, po - pn);
+		return (long)old;
+	}
+	if (rt_arena_grow_in_place(&arena, old, po, pn) == 0)
+		return (long)old;
+	if (!(flags & MREMAP_MAYMOVE))
+		return -ENOMEM;
+	uintptr_t p = rt_arena_alloc(&arena, pn);
+	if (!p)
+		return -ENOMEM;
+	memcpy((void *)p, (void *)old, po);
+	rt_arena_free(&arena, old, po);
+	return (long)p;
+}
+
+/* The heap never grows by brk: musl's malloc then uses mmap, which lands in the arena. */
+long rt_brk(uintptr_t addr)
+{
+	(void)addr;
+	return (long)CAP_IMAGE_LIMIT;
+}

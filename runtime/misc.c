@@ -1,0 +1,110 @@
+/* misc.c: small identity/limits/system-information calls with fixed capsule answers. */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+#include <sys/times.h>
+#include <sys/utsname.h>
+#include "runtime/rt_host.h"
+#include "runtime/rt_internal.h"
+#include "runtime/rt_sys.h"
+
+static struct rlimit limits[RLIM_NLIMITS];
+static int limits_ready;
+
+static void limits_init(void)
+{
+	if (limits_ready)
+		return;
+	limits_ready = 1;
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		limits[i].rlim_cur = limits[i].rlim_max = RLIM_INFINITY;
+	limits[RLIMIT_STACK].rlim_cur = 8 << 20;
+	limits[RLIMIT_NOFILE].rlim_cur = limits[RLIMIT_NOFILE].rlim_max = 1024;
+	limits[RLIMIT_NPROC].rlim_cur = limits[RLIMIT_NPROC].rlim_max = 1024;
+	limits[RLIMIT_CORE].rlim_cur = limits[RLIMIT_CORE].rlim_max = 0;
+}
+
+long rt_sys_uname(void *buf)
+{
+	struct utsname *u = buf;
+	memset(u, 0, sizeof *u);
+	strcpy(u->sysname, "Linux");
+	const char *name = RT_CONTROL->name;
+	size_t l = strnlen(name, sizeof RT_CONTROL->name);
+	if (l >= sizeof u->nodename)
+		l = sizeof u->nodename - 1;
+	memcpy(u->nodename, l ? name : "capsule", l ? l : 7);
+	strcpy(u->release, "capsule");
+	strcpy(u->version, "#1");
+	strcpy(u->machine, "x86_64");
+	strcpy(u->domainname, "(none)");
+	return 0;
+}
+
+long rt_sys_prlimit(int resource, const void *newlim, void *oldlim)
+{
+	limits_init();
+	if (resource < 0 || resource >= RLIM_NLIMITS)
+		return -EINVAL;
+	if (oldlim)
+		memcpy(oldlim, &limits[resource], sizeof limits[0]);
+	if (newlim) {
+		const struct rlimit *n = newlim;
+		if (n->rlim_cur > n->rlim_max)
+			return -EINVAL;
+		if (resource != RLIMIT_NOFILE)
+			limits[resource] = *n;
+	}
+	return 0;
+}
+
+long rt_sys_sysinfo(void *p)
+{
+	struct sysinfo *si = p;
+	memset(si, 0, sizeof *si);
+	si->uptime = (long)(rt_now_ns() / 1000000000ULL);
+	si->totalram = (unsigned long)rt_mem_total();
+	si->freeram = (unsigned long)rt_mem_free();
+	si->procs = (unsigned short)rt_thread_count();
+	si->mem_unit = 1;
+	return 0;
+}
+
+long rt_sys_sched_getaffinity(size_t len, void *mask)
+{
+	if (len < 8)
+		return -EINVAL;
+	memset(mask, 0, len);
+	*(unsigned char *)mask = 1;
+	return 8;
+}
+
+long rt_sys_getrandom(void *buf, size_t len, unsigned flags)
+{
+	(void)flags;
+	return rt_host_getrandom(buf, len);
+}
+
+long rt_sys_getrusage(int who, void *ru)
+{
+	struct rusage *r = ru;
+	(void)who;
+	memset(r, 0, sizeof *r);
+	uint64_t us = rt_now_ns() / 1000;
+	r->ru_utime.tv_sec = (time_t)(us / 1000000);
+	r->ru_utime.tv_usec = (suseconds_t)(us % 1000000);
+	return 0;
+}
+
+long rt_sys_times(void *buf)
+{
+	long ticks = (long)(rt_now_ns() / 10000000ULL);   /* 100 Hz */
+	if (buf) {
+		struct tms *t = buf;
+		memset(t, 0, sizeof *t);
+		t->tms_utime = ticks;
+	}
+	return ticks;
+}

@@ -1,0 +1,219 @@
+/* path.c: path-based system calls: open, stat, mkdir, unlink, rename, chdir, getcwd, access. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include "runtime/rt_fd.h"
+#include "runtime/rt_internal.h"
+#include "runtime/rt_sys.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#endif
+
+static char cwd[RT_PATH_MAX] = "/";
+
+/* Resolve (dirfd, path) to an absolute, normalized path. */
+static long resolve(int dirfd, const char *path, char *out)
+{
+	const char *base = cwd;
+	if (!path)
+		return -EFAULT;
+	if (path[0] != '/' && dirfd != AT_FDCWD) {
+		struct rt_file *f = rt_fd_get(dirfd);
+		if (!f)
+			return -EBADF;
+		if (f->kind != RT_F_DIR)
+			return -ENOTDIR;
+		base = rt_tmpfs_path(f->node);
+	}
+	return rt_path_normalize(base, path, out);
+}
+
+static const struct { const char *path; int kind; } devices[] = {
+	{ "/dev/null", RT_F_NULL }, { "/dev/zero", RT_F_ZERO },
+	{ "/dev/urandom", RT_F_RANDOM }, { "/dev/random", RT_F_RANDOM },
+};
+
+static int device_kind(const char *path)
+{
+	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
+		if (!strcmp(path, devices[i].path))
+			return devices[i].kind;
+	return 0;
+}
+
+static int std_stream(const char *path)
+{
+	if (!strcmp(path, "/dev/stdin")) return 0;
+	if (!strcmp(path, "/dev/stdout")) return 1;
+	if (!strcmp(path, "/dev/stderr")) return 2;
+	if (!strcmp(path, "/dev/tty")) return 1;
+	return -1;
+}
+
+long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
+{
+	char abs[RT_PATH_MAX];
+	long r = resolve(dirfd, path, abs);
+	if (r < 0)
+		return r;
+	int cloexec = (flags & O_CLOEXEC) != 0;
+	int keep = flags & (O_ACCMODE | O_APPEND | O_NONBLOCK);
+	int kind = device_kind(abs);
+	int sfd = std_stream(abs);
+	if (sfd >= 0)
+		return rt_sys_dup(sfd, 0, cloexec);
+	struct rt_file *f;
+	if (kind) {
+		if (flags & O_DIRECTORY)
+			return -ENOTDIR;
+		f = rt_file_new(kind, keep);
+		if (!f)
+			return -ENFILE;
+	} else {
+		struct rt_tnode *n;
+		r = rt_tmpfs_open(abs, flags, mode, &n);
+		if (r < 0)
+			return r;
+		f = rt_file_new(rt_tmpfs_is_dir(n) ? RT_F_DIR : RT_F_TMPFILE, keep);
+		if (!f) {
+			rt_tmpfs_unref(n);
+			return -ENFILE;
+		}
+		f->node = n;
+	}
+	int fd = rt_fd_install(f, cloexec, 0);
+	if (fd < 0)
+		rt_file_unref(f);
+	return fd;
+}
+
+static void device_stat(int kind, struct stat *st)
+{
+	struct rt_file f;
+	memset(&f, 0, sizeof f);
+	f.kind = kind;
+	rt_file_stat(&f, st);
+	st->st_ino = (ino_t)(1000 + kind);
+}
+
+long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if (path && !path[0] && (flags & AT_EMPTY_PATH)) {
+		if (dirfd == AT_FDCWD)
+			return rt_tmpfs_stat(cwd, st);
+		return rt_sys_fstat(dirfd, st);
+	}
+	char abs[RT_PATH_MAX];
+	long r = resolve(dirfd, path, abs);
+	if (r < 0)
+		return r;
+	int kind = device_kind(abs);
+	if (kind) {
+		device_stat(kind, st);
+		return 0;
+	}
+	int sfd = std_stream(abs);
+	if (sfd >= 0)
+		return rt_sys_fstat(sfd, st);
+	return rt_tmpfs_stat(abs, st);
+}
+
+long rt_sys_faccessat(int dirfd, const char *path, int mode)
+{
+	struct stat st;
+	(void)mode;
+	return rt_sys_fstatat(dirfd, path, &st, 0) < 0 ? -ENOENT : 0;
+}
+
+long rt_sys_mkdirat(int dirfd, const char *path, int mode)
+{
+	char abs[RT_PATH_MAX];
+	long r = resolve(dirfd, path, abs);
+	return r < 0 ? r : rt_tmpfs_mkdir(abs, mode);
+}
+
+long rt_sys_unlinkat(int dirfd, const char *path, int flags)
+{
+	char abs[RT_PATH_MAX];
+	long r = resolve(dirfd, path, abs);
+	if (r < 0)
+		return r;
+	if (device_kind(abs) || std_stream(abs) >= 0)
+		return -EACCES;
+	return (flags & AT_REMOVEDIR) ? rt_tmpfs_rmdir(abs) : rt_tmpfs_unlink(abs);
+}
+
+long rt_sys_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	char from[RT_PATH_MAX], to[RT_PATH_MAX];
+	long r = resolve(olddirfd, oldpath, from);
+	if (r < 0)
+		return r;
+	r = resolve(newdirfd, newpath, to);
+	if (r < 0)
+		return r;
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	if ((flags & RENAME_NOREPLACE)) {
+		struct stat st;
+		if (rt_tmpfs_stat(to, &st) == 0)
+			return -EEXIST;
+	}
+	return rt_tmpfs_rename(from, to);
+}
+
+long rt_sys_truncate(const char *path, long len)
+{
+	long fd = rt_sys_openat(AT_FDCWD, path, O_WRONLY, 0);
+	if (fd < 0)
+		return fd;
+	long r = rt_sys_ftruncate((int)fd, len);
+	rt_sys_close((int)fd);
+	return r;
+}
+
+long rt_sys_chdir(const char *path)
+{
+	char abs[RT_PATH_MAX];
+	struct stat st;
+	long r = resolve(AT_FDCWD, path, abs);
+	if (r < 0)
+		return r;
+	r = rt_tmpfs_stat(abs, &st);
+	if (r < 0)
+		return r;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	memcpy(cwd, abs, strlen(abs) + 1);
+	return 0;
+}
+
+long rt_sys_fchdir(int fd)
+{
+	struct rt_file *f = rt_fd_get(fd);
+	if (!f)
+		return -EBADF;
+	if (f->kind != RT_F_DIR)
+		return -ENOTDIR;
+	return rt_sys_chdir(rt_tmpfs_path(f->node));
+}
+
+long rt_sys_getcwd(char *buf, size_t size)
+{
+	size_t l = strlen(cwd) + 1;
+	if (size < l)
+		return -ERANGE;
+	memcpy(buf, cwd, l);
+	return (long)l;
+}
+
+long rt_sys_readlinkat(int dirfd, const char *path, char *buf, size_t size)
+{
+	struct stat st;
+	(void)buf;
+	(void)size;
+	long r = rt_sys_fstatat(dirfd, path, &st, 0);
+	return r < 0 ? r : -EINVAL;   /* no symbolic links in a capsule */
+}

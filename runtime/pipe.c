@@ -1,0 +1,163 @@
+/* pipe.c: pipes as 64 KiB ring buffers between green threads (no SIGPIPE: writers get EPIPE). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime/rt_fd.h"
+#include "runtime/rt_sched.h"
+
+#define PIPE_SIZE 65536
+#define PIPE_ATOMIC 4096   /* PIPE_BUF: writes up to this size are never split */
+
+struct rt_pipe {
+	unsigned char *buf;
+	size_t head, len;          /* read position and bytes buffered */
+	int readers, writers;
+	struct rt_waitq rq, wq;
+};
+
+struct rt_pipe *rt_pipe_new(void)
+{
+	struct rt_pipe *p = calloc(1, sizeof *p);
+	if (!p)
+		return 0;
+	p->buf = malloc(PIPE_SIZE);
+	if (!p->buf) {
+		free(p);
+		return 0;
+	}
+	p->readers = p->writers = 1;
+	return p;
+}
+
+long rt_pipe_nread(struct rt_pipe *p)
+{
+	return (long)p->len;
+}
+
+long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
+{
+	while (!p->len) {
+		if (!p->writers)
+			return 0;
+		if (nonblock)
+			return -EAGAIN;
+		rt_wait(&p->rq, 0, "pipe read");
+	}
+	size_t n = len < p->len ? len : p->len;
+	size_t first = PIPE_SIZE - p->head;
+	if (first > n)
+		first = n;
+	memcpy(buf, p->buf + p->head, first);
+	memcpy((unsigned char *)buf + first, p->buf, n - first);
+	p->head = (p->head + n) % PIPE_SIZE;
+	p->len -= n;
+	if (!p->len)
+		p->head = 0;
+	rt_wake_all(&p->wq);
+	rt_io_changed();
+	return (long)n;
+}
+
+long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
+{
+	const unsigned char *src = buf;
+	size_t done = 0;
+	while (done < len) {
+		if (!p->readers)
+			return done ? (long)done : -EPIPE;
+		size_t room = PIPE_SIZE - p->len;
+		size_t want = len - done;
+		/* Small writes go in whole or not at all (POSIX PIPE_BUF atomicity). */
+		if (!room || (want <= PIPE_ATOMIC && room < want)) {
+			if (nonblock)
+				return done ? (long)done : -EAGAIN;
+			rt_wait(&p->wq, 0, "pipe write");
+			continue;
+		}
+		size_t n = want < room ? want : room;
+		size_t tail = (p->head + p->len) % PIPE_SIZE;
+		size_t first = PIPE_SIZE - tail;
+		if (first > n)
+			first = n;
+		memcpy(p->buf + tail, src + done, first);
+		memcpy(p->buf, src + done + first, n - first);
+		p->len += n;
+		done += n;
+		rt_wake_all(&p->rq);
+		rt_io_changed();
+	}
+	return (long)done;
+}
+
+int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
+{
+	int r = 0;
+	if (writer) {
+		if (!p->readers)
+			return POLLERR | (events & POLLOUT);
+		if (PIPE_SIZE - p->len >= PIPE_ATOMIC)
+			r |= events & (POLLOUT | POLLWRNORM);
+	} else {
+		if (p->len)
+			r |= events & (POLLIN | POLLRDNORM);
+		if (!p->writers)
+			r |= POLLHUP;
+	}
+	return r;
+}
+
+void rt_pipe_close(struct rt_pipe *p, int writer)
+{
+	if (writer)
+		p->writers--;
+	else
+		p->readers--;
+	rt_wake_all(&p->rq);
+	rt_wake_all(&p->wq);
+	rt_io_changed();
+	if (!p->readers && !p->writers) {
+		free(p->buf);
+		free(p);
+	}
+}
+
+long rt_sys_pipe2(int *fds, int flags)
+{
+	if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT))
+		return -EINVAL;
+	struct rt_pipe *p = rt_pipe_new();
+	if (!p)
+		return -ENFILE;
+	int nb = flags & O_NONBLOCK;
+	struct rt_file *r = rt_file_new(RT_F_PIPE_R, O_RDONLY | nb);
+	struct rt_file *w = rt_file_new(RT_F_PIPE_W, O_WRONLY | nb);
+	if (!r || !w) {
+		free(r);
+		free(w);
+		free(p->buf);
+		free(p);
+		return -ENFILE;
+	}
+	r->pipe = w->pipe = p;
+	int cloexec = (flags & O_CLOEXEC) != 0;
+	int rfd = rt_fd_install(r, cloexec, 0);
+	if (rfd < 0) {
+		free(r);
+		free(w);
+		free(p->buf);
+		free(p);
+		return rfd;
+	}
+	int wfd = rt_fd_install(w, cloexec, 0);
+	if (wfd < 0) {
+		free(w);
+		p->writers = 0;
+		rt_sys_close(rfd);
+		return wfd;
+	}
+	fds[0] = rfd;
+	fds[1] = wfd;
+	return 0;
+}

@@ -1,0 +1,278 @@
+/* poll.c: poll/select/epoll over per-fd readiness; waiters sleep on the global io wait queue. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include "runtime/rt_internal.h"
+#include "runtime/rt_sys.h"
+
+struct rt_waitq rt_io_waitq;
+
+struct ep_item {
+	int fd;
+	struct rt_file *file;      /* identity check: the fd may have been closed and reused */
+	uint32_t events;
+	uint64_t data;
+	int disabled;              /* EPOLLONESHOT fired */
+};
+
+struct rt_epoll {
+	int n, cap;
+	struct ep_item *items;
+};
+
+static uint64_t deadline_after(int64_t timeout_ns)
+{
+	return timeout_ns > 0 ? rt_now_ns() + (uint64_t)timeout_ns : 0;
+}
+
+/*
+ * Block until scan() finds something or the timeout (ns; <0 forever, 0 poll once)
+ * passes.  watch_console: a scanned fd is console input, so the idle wait watches it.
+ */
+static long wait_ready(long (*scan)(void *), void *ctx, int64_t timeout_ns, int watch_console)
+{
+	uint64_t deadline = deadline_after(timeout_ns);
+	for (;;) {
+		long n = scan(ctx);
+		if (n != 0 || timeout_ns == 0)
+			return n;
+		if (watch_console)
+			rt_console_watchers++;
+		int r = rt_wait(&rt_io_waitq, deadline, "poll");
+		if (watch_console)
+			rt_console_watchers--;
+		if (r == -ETIMEDOUT)
+			return scan(ctx);
+	}
+}
+
+struct poll_ctx { struct pollfd *fds; unsigned long n; };
+
+static long poll_scan(void *p)
+{
+	struct poll_ctx *c = p;
+	long ready = 0;
+	for (unsigned long i = 0; i < c->n; i++) {
+		struct pollfd *pf = &c->fds[i];
+		pf->revents = 0;
+		if (pf->fd < 0)
+			continue;
+		int ev = pf->events | POLLERR | POLLHUP;
+		pf->revents = (short)(rt_fd_poll(pf->fd, ev) & (ev | POLLNVAL));
+		if (pf->revents)
+			ready++;
+	}
+	return ready;
+}
+
+static int watches_console(struct pollfd *fds, unsigned long n)
+{
+	for (unsigned long i = 0; i < n; i++) {
+		struct rt_file *f = fds[i].fd >= 0 ? rt_fd_get(fds[i].fd) : 0;
+		if (f && f->kind == RT_F_CONSOLE && f->console_fd == 0 && (fds[i].events & POLLIN))
+			return 1;
+	}
+	return 0;
+}
+
+long rt_sys_poll(void *fds, unsigned long nfds, int64_t timeout_ns)
+{
+	if (nfds > RT_MAX_FDS)
+		return -EINVAL;
+	struct poll_ctx c = { fds, nfds };
+	return wait_ready(poll_scan, &c, timeout_ns, watches_console(fds, nfds));
+}
+
+struct select_ctx { int n; fd_set *r, *w, *e; fd_set in_r, in_w, in_e; };
+
+static long select_scan(void *p)
+{
+	struct select_ctx *c = p;
+	long ready = 0;
+	for (int fd = 0; fd < c->n; fd++) {
+		int want = 0;
+		if (c->r && FD_ISSET(fd, &c->in_r)) want |= POLLIN;
+		if (c->w && FD_ISSET(fd, &c->in_w)) want |= POLLOUT;
+		if (c->e && FD_ISSET(fd, &c->in_e)) want |= POLLPRI;
+		if (!want)
+			continue;
+		int ev = rt_fd_poll(fd, want | POLLERR | POLLHUP);
+		if (ev & POLLNVAL)
+			return -EBADF;
+		if (c->r) {
+			if ((want & POLLIN) && (ev & (POLLIN | POLLHUP | POLLERR))) { FD_SET(fd, c->r); ready++; }
+			else FD_CLR(fd, c->r);
+		}
+		if (c->w) {
+			if ((want & POLLOUT) && (ev & (POLLOUT | POLLERR))) { FD_SET(fd, c->w); ready++; }
+			else FD_CLR(fd, c->w);
+		}
+		if (c->e) {
+			if ((want & POLLPRI) && (ev & POLLPRI)) { FD_SET(fd, c->e); ready++; }
+			else FD_CLR(fd, c->e);
+		}
+	}
+	return ready;
+}
+
+long rt_sys_select(int n, void *rfds, void *wfds, void *efds, int64_t timeout_ns)
+{
+	struct select_ctx c;
+	if (n < 0 || n > FD_SETSIZE)
+		return -EINVAL;
+	memset(&c, 0, sizeof c);
+	c.n = n;
+	c.r = rfds; c.w = wfds; c.e = efds;
+	if (c.r) c.in_r = *c.r;
+	if (c.w) c.in_w = *c.w;
+	if (c.e) c.in_e = *c.e;
+	int console = c.r && n > 0 && FD_ISSET(0, &c.in_r);
+	struct rt_file *f0 = rt_fd_get(0);
+	console = console && f0 && f0->kind == RT_F_CONSOLE && f0->console_fd == 0;
+	return wait_ready(select_scan, &c, timeout_ns, console);
+}
+
+/* ---- epoll ---- */
+
+long rt_sys_epoll_create1(int flags)
+{
+	if (flags & ~EPOLL_CLOEXEC)
+		return -EINVAL;
+	struct rt_epoll *ep = calloc(1, sizeof *ep);
+	struct rt_file *f = rt_file_new(RT_F_EPOLL, O_RDWR);
+	if (!ep || !f) {
+		free(ep);
+		free(f);
+		return -ENOMEM;
+	}
+	f->ep = ep;
+	int fd = rt_fd_install(f, (flags & EPOLL_CLOEXEC) != 0, 0);
+	if (fd < 0)
+		rt_file_unref(f);
+	return fd;
+}
+
+void rt_epoll_release(struct rt_epoll *ep)
+{
+	free(ep->items);
+	free(ep);
+}
+
+static struct rt_epoll *epoll_of(int epfd, long *err)
+{
+	struct rt_file *f = rt_fd_get(epfd);
+	*err = !f ? -EBADF : f->kind != RT_F_EPOLL ? -EINVAL : 0;
+	return *err ? 0 : f->ep;
+}
+
+static struct ep_item *ep_find(struct rt_epoll *ep, int fd, struct rt_file *file)
+{
+	for (int i = 0; i < ep->n; i++)
+		if (ep->items[i].fd == fd && ep->items[i].file == file)
+			return &ep->items[i];
+	return 0;
+}
+
+long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
+{
+	long err;
+	struct rt_epoll *ep = epoll_of(epfd, &err);
+	if (!ep)
+		return err;
+	struct rt_file *file = rt_fd_get(fd);
+	if (!file)
+		return -EBADF;
+	if (fd == epfd || file->kind == RT_F_TMPFILE || file->kind == RT_F_DIR)
+		return -EPERM;
+	struct epoll_event *ev = evp;
+	struct ep_item *it = ep_find(ep, fd, file);
+	switch (op) {
+	case EPOLL_CTL_ADD:
+		if (it)
+			return -EEXIST;
+		if (ep->n == ep->cap) {
+			int cap = ep->cap ? ep->cap * 2 : 16;
+			struct ep_item *ni = realloc(ep->items, (size_t)cap * sizeof *ni);
+			if (!ni)
+				return -ENOMEM;
+			ep->items = ni;
+			ep->cap = cap;
+		}
+		it = &ep->items[ep->n++];
+		it->fd = fd;
+		it->file = file;
+		/* fall through */
+	case EPOLL_CTL_MOD:
+		if (!it)
+			return -ENOENT;
+		it->events = ev->events;
+		it->data = ev->data.u64;
+		it->disabled = 0;
+		rt_io_changed();
+		return 0;
+	case EPOLL_CTL_DEL:
+		if (!it)
+			return -ENOENT;
+		*it = ep->items[--ep->n];
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+struct ep_ctx { struct rt_epoll *ep; struct epoll_event *out; int max; };
+
+static long epoll_scan(void *p)
+{
+	struct ep_ctx *c = p;
+	struct rt_epoll *ep = c->ep;
+	int n = 0;
+	for (int i = 0; i < ep->n && n < c->max; i++) {
+		struct ep_item *it = &ep->items[i];
+		if (rt_fd_get(it->fd) != it->file) {
+			/* closed: the kernel drops such registrations too */
+			*it = ep->items[--ep->n];
+			i--;
+			continue;
+		}
+		if (it->disabled)
+			continue;
+		int want = (int)(it->events & ~(uint32_t)(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP));
+		int ev = rt_file_poll(it->file, want | POLLERR | POLLHUP) & (want | POLLERR | POLLHUP);
+		if (!ev)
+			continue;
+		c->out[n].events = (uint32_t)ev;
+		c->out[n].data.u64 = it->data;
+		n++;
+		if (it->events & EPOLLONESHOT)
+			it->disabled = 1;
+	}
+	return n;
+}
+
+static int epoll_watches_console(struct rt_epoll *ep)
+{
+	for (int i = 0; i < ep->n; i++) {
+		struct rt_file *f = ep->items[i].file;
+		if (rt_fd_get(ep->items[i].fd) == f && f->kind == RT_F_CONSOLE && f->console_fd == 0)
+			return 1;
+	}
+	return 0;
+}
+
+long rt_sys_epoll_wait(int epfd, void *evs, int maxevents, int timeout_ms)
+{
+	long err;
+	struct rt_epoll *ep = epoll_of(epfd, &err);
+	if (!ep)
+		return err;
+	if (maxevents <= 0)
+		return -EINVAL;
+	struct ep_ctx c = { ep, evs, maxevents };
+	int64_t t = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
+	return wait_ready(epoll_scan, &c, t, epoll_watches_console(ep));
+}

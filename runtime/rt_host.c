@@ -1,0 +1,170 @@
+/* rt_host.c: the capsule's only raw system calls: exactly the sandbox's allowlist. */
+#include <stddef.h>
+#include <stdint.h>
+#include "capsule-abi/cap_abi.h"
+#include "runtime/rt_host.h"
+
+/* Linux x86_64 numbers and constants, spelled out so no header can redirect them. */
+#define NR_READ          0
+#define NR_WRITE         1
+#define NR_WRITEV        20
+#define NR_MADVISE       28
+#define NR_EXIT          60
+#define NR_ARCH_PRCTL    158
+#define NR_EXIT_GROUP    231
+#define NR_CLOCK_GETTIME 228
+#define NR_PPOLL         271
+#define NR_GETRANDOM     318
+
+#define ARCH_SET_FS      0x1002
+#define MADV_REMOVE_     9
+#define POLLIN_          0x001
+#define POLLOUT_         0x004
+#define POLLERR_         0x008
+#define POLLHUP_         0x010
+#define EAGAIN_          11
+#define EINTR_           4
+
+struct host_timespec { int64_t sec, nsec; };
+struct host_pollfd { int fd; short events, revents; };
+
+static inline long raw1(long n, long a1)
+{
+	long r;
+	__asm__ volatile ("syscall" : "=a"(r) : "a"(n), "D"(a1) : "rcx", "r11", "memory");
+	return r;
+}
+
+static inline long raw2(long n, long a1, long a2)
+{
+	long r;
+	__asm__ volatile ("syscall" : "=a"(r) : "a"(n), "D"(a1), "S"(a2) : "rcx", "r11", "memory");
+	return r;
+}
+
+static inline long raw3(long n, long a1, long a2, long a3)
+{
+	long r;
+	__asm__ volatile ("syscall" : "=a"(r) : "a"(n), "D"(a1), "S"(a2), "d"(a3)
+	                  : "rcx", "r11", "memory");
+	return r;
+}
+
+static inline long raw5(long n, long a1, long a2, long a3, long a4, long a5)
+{
+	long r;
+	register long r10 __asm__("r10") = a4;
+	register long r8 __asm__("r8") = a5;
+	__asm__ volatile ("syscall" : "=a"(r) : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8)
+	                  : "rcx", "r11", "memory");
+	return r;
+}
+
+long rt_host_read(int fd, void *buf, size_t len)
+{
+	long r;
+	do r = raw3(NR_READ, fd, (long)buf, (long)len); while (r == -EINTR_);
+	return r;
+}
+
+long rt_host_write(int fd, const void *buf, size_t len)
+{
+	long r;
+	do r = raw3(NR_WRITE, fd, (long)buf, (long)len); while (r == -EINTR_);
+	return r;
+}
+
+long rt_host_writev(int fd, const struct rt_iovec *iov, int iovcnt)
+{
+	long r;
+	do r = raw3(NR_WRITEV, fd, (long)iov, iovcnt); while (r == -EINTR_);
+	return r;
+}
+
+static long host_ppoll(struct host_pollfd *fds, int nfds, int64_t timeout_ns)
+{
+	struct host_timespec ts, *tsp = 0;
+	if (timeout_ns >= 0) {
+		ts.sec = timeout_ns / 1000000000;
+		ts.nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	return raw5(NR_PPOLL, (long)fds, nfds, (long)tsp, 0, 8);
+}
+
+long rt_host_wait(int want_channel_out, int want_console, int64_t timeout_ns,
+                  int *channel_in, int *channel_out, int *console_in)
+{
+	struct host_pollfd fds[2];
+	int n = 1;
+	fds[0].fd = CAP_FD_CHANNEL;
+	fds[0].events = POLLIN_ | (want_channel_out ? POLLOUT_ : 0);
+	fds[0].revents = 0;
+	if (want_console) {
+		fds[1].fd = CAP_FD_CONSOLE_IN;
+		fds[1].events = POLLIN_;
+		fds[1].revents = 0;
+		n = 2;
+	}
+	long r = host_ppoll(fds, n, timeout_ns);
+	if (r == -EINTR_)
+		r = 0;
+	if (r < 0)
+		return r;
+	/* An error or hangup on the channel reads as "readable": the drain sees it. */
+	*channel_in = (fds[0].revents & (POLLIN_ | POLLERR_ | POLLHUP_)) != 0;
+	*channel_out = (fds[0].revents & POLLOUT_) != 0;
+	*console_in = n > 1 && (fds[1].revents & (POLLIN_ | POLLERR_ | POLLHUP_)) != 0;
+	return r;
+}
+
+long rt_host_clock(int clockid, int64_t *ns)
+{
+	struct host_timespec ts;
+	long r = raw2(NR_CLOCK_GETTIME, clockid, (long)&ts);
+	if (r < 0)
+		return r;
+	*ns = ts.sec * 1000000000 + ts.nsec;
+	return 0;
+}
+
+long rt_host_getrandom(void *buf, size_t len)
+{
+	long r;
+	do r = raw3(NR_GETRANDOM, (long)buf, (long)len, 0); while (r == -EINTR_);
+	return r;
+}
+
+long rt_host_set_fs(uint64_t base)
+{
+	return raw2(NR_ARCH_PRCTL, ARCH_SET_FS, (long)base);
+}
+
+long rt_host_discard(void *addr, size_t len)
+{
+	return raw3(NR_MADVISE, (long)addr, (long)len, MADV_REMOVE_);
+}
+
+_Noreturn void rt_host_exit(int code)
+{
+	for (;;) {
+		raw1(NR_EXIT_GROUP, code);
+		raw1(NR_EXIT, code);
+	}
+}
+
+long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt)
+{
+	for (;;) {
+		long r = rt_host_writev(CAP_FD_CHANNEL, iov, iovcnt);
+		if (r != -EAGAIN_)
+			return r;
+		/* The host is behind: wait for room (the whole capsule waits; rare). */
+		struct host_pollfd p = { CAP_FD_CHANNEL, POLLOUT_, 0 };
+		r = host_ppoll(&p, 1, -1);
+		if (r < 0 && r != -EINTR_)
+			return r;
+		if (p.revents & (POLLERR_ | POLLHUP_))
+			return -32; /* EPIPE: the host is gone */
+	}
+}

@@ -1,0 +1,83 @@
+/* rt_internal.h: declarations shared by the runtime's own files (not for lwip-port or apps). */
+#ifndef RT_INTERNAL_H
+#define RT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "capsule-abi/cap_abi.h"
+#include "runtime/rt_sched.h"
+
+#define RT_CONTROL ((struct cap_control *)CAP_CONTROL_ADDR)
+
+/* ---- green threads (sched.c, thread.c) ---- */
+enum rt_thread_state { RT_T_FREE, RT_T_RUNNING, RT_T_RUNNABLE, RT_T_BLOCKED, RT_T_DEAD };
+
+struct rt_thread {
+	uint64_t rsp;               /* saved stack pointer while switched out */
+	uint64_t fs;                /* thread pointer (FS base) */
+	int tid;
+	int state;
+	const char *why;            /* what a blocked thread waits for */
+	struct rt_waitq *wq;        /* queue it is blocked on */
+	struct rt_thread *wq_prev, *wq_next;
+	struct rt_thread *run_next;
+	struct rt_thread *timed_prev, *timed_next;
+	uint64_t deadline;          /* virtual ns; 0 = none */
+	int timed_out;
+	int *clear_tid;             /* CLONE_CHILD_CLEARTID / set_tid_address */
+	volatile int *futex_addr;   /* futex word while waiting on a futex */
+	uint32_t futex_bitset;
+	uint64_t sigmask;
+	uintptr_t unmap_base;       /* stack to free once switched away (__unmapself) */
+	size_t unmap_size;
+};
+
+struct rt_thread *rt_thread_new(int (*fn)(void *), void *arg, uint64_t stack_top, uint64_t fs);
+_Noreturn void rt_thread_exit_current(void);
+void rt_wake_thread(struct rt_thread *t);
+void rt_sched_set_fs(uint64_t fs);     /* arch_prctl(ARCH_SET_FS) for the calling thread */
+int rt_thread_count(void);
+/* The idle wait must watch console input while this is > 0. */
+extern int rt_console_watchers;
+extern struct rt_waitq rt_console_waitq;
+
+/* ---- syscall handlers: return value or -errno ---- */
+long rt_futex(volatile int *uaddr, int op, int val, const void *timeout, volatile int *uaddr2, int val3);
+_Noreturn void rt_thread_syscall_exit(int code);
+long rt_set_tid_address(int *tidptr);
+
+/* memory (mem.c) */
+void rt_mem_init(void);
+long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off);
+long rt_munmap(uintptr_t addr, size_t len);
+long rt_mremap(uintptr_t old, size_t oldlen, size_t newlen, int flags, uintptr_t newaddr);
+long rt_brk(uintptr_t addr);
+long rt_mem_total(void);
+long rt_mem_free(void);
+
+/* clock.c */
+long rt_clock_gettime(int clk, void *ts);
+long rt_clock_getres(int clk, void *ts);
+long rt_gettimeofday(void *tv);
+long rt_time(long *t);
+long rt_nanosleep(const void *req, void *rem);
+long rt_clock_nanosleep(int clk, int flags, const void *req, void *rem);
+uint64_t rt_timespec_ns(const void *ts);        /* struct timespec -> ns (saturating) */
+int rt_timespec_valid(const void *ts);
+uint64_t rt_realtime_to_virtual(uint64_t real_ns);
+
+/* fd.c */
+void rt_fd_init(void);
+int rt_fd_poll(int fd, int events);             /* revents now, or POLLNVAL */
+struct rt_file;
+struct rt_file *rt_fd_get(int fd);
+int rt_file_poll(struct rt_file *f, int events);
+
+/* poll.c */
+extern struct rt_waitq rt_io_waitq;
+
+/* start/exit */
+_Noreturn void rt_exit_capsule(int code);
+void rt_console_write(int fd, const char *s);   /* best effort, straight to the host */
+
+#endif

@@ -1,0 +1,355 @@
+/* sched.c: cooperative green threads: run queue, wait queues with deadlines, the idle wait. */
+#include <errno.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include "runtime/rt_internal.h"
+#include "runtime/rt_host.h"
+
+#define RT_MAX_THREADS 1024
+#define HWCAP2_FSGSBASE (1u << 1)
+
+void rt_switch(uint64_t *save_rsp, uint64_t new_rsp);
+void rt_thread_entry(void);
+void rt_sched_after_switch(void);
+
+/* The main thread (tid 1) is slot 0, registered before its first instruction. */
+static struct rt_thread threads[RT_MAX_THREADS] = { [0] = { .tid = 1, .state = RT_T_RUNNING } };
+static struct rt_thread *current = &threads[0];
+static struct rt_thread *run_head, *run_tail;
+static struct rt_thread *timed_head;      /* blocked threads with a deadline */
+static struct rt_thread *dead;            /* exited thread to reclaim after the switch */
+static int next_tid = 2;
+static int live_threads = 1;
+static uint64_t current_fs;
+static int use_wrfsbase = -1;             /* unknown until libc's auxv is set up */
+static int ready_sent;
+static void (*channel_drain)(void);
+static unsigned sched_ticks;
+
+int rt_console_watchers;
+struct rt_waitq rt_console_waitq;
+
+void rt_waitq_init(struct rt_waitq *q)
+{
+	q->head = q->tail = 0;
+}
+
+struct rt_thread *rt_self(void)
+{
+	return current;
+}
+
+int rt_tid(void)
+{
+	return current->tid;
+}
+
+int rt_thread_count(void)
+{
+	return live_threads;
+}
+
+void rt_set_channel_input(void (*drain)(void))
+{
+	channel_drain = drain;
+}
+
+uint64_t rt_now_ns(void)
+{
+	int64_t ns = 0;
+	rt_host_clock(1 /* CLOCK_MONOTONIC */, &ns);
+	return (uint64_t)(ns - RT_CONTROL->mono_offset_ns);
+}
+
+static void load_fs(uint64_t fs)
+{
+	if (use_wrfsbase < 0) {
+		/* getauxval works only once __init_libc has stored the auxv. */
+		unsigned long hw2 = getauxval(AT_HWCAP2);
+		if (getauxval(AT_PAGESZ) == 0)
+			hw2 = 0;
+		else
+			use_wrfsbase = (hw2 & HWCAP2_FSGSBASE) != 0;
+		if (use_wrfsbase < 0) {
+			rt_host_set_fs(fs);
+			current_fs = fs;
+			return;
+		}
+	}
+	if (use_wrfsbase)
+		__asm__ volatile ("wrfsbase %0" : : "r"(fs) : "memory");
+	else
+		rt_host_set_fs(fs);
+	current_fs = fs;
+}
+
+void rt_sched_set_fs(uint64_t fs)
+{
+	current->fs = fs;
+	load_fs(fs);
+}
+
+static void run_push(struct rt_thread *t)
+{
+	t->state = RT_T_RUNNABLE;
+	t->run_next = 0;
+	if (run_tail)
+		run_tail->run_next = t;
+	else
+		run_head = t;
+	run_tail = t;
+}
+
+static struct rt_thread *run_pop(void)
+{
+	struct rt_thread *t = run_head;
+	if (t) {
+		run_head = t->run_next;
+		if (!run_head)
+			run_tail = 0;
+		t->run_next = 0;
+	}
+	return t;
+}
+
+static void timed_remove(struct rt_thread *t)
+{
+	if (!t->deadline)
+		return;
+	if (t->timed_prev)
+		t->timed_prev->timed_next = t->timed_next;
+	else
+		timed_head = t->timed_next;
+	if (t->timed_next)
+		t->timed_next->timed_prev = t->timed_prev;
+	t->timed_prev = t->timed_next = 0;
+	t->deadline = 0;
+}
+
+static void waitq_remove(struct rt_thread *t)
+{
+	struct rt_waitq *q = t->wq;
+	if (!q)
+		return;
+	if (t->wq_prev)
+		t->wq_prev->wq_next = t->wq_next;
+	else
+		q->head = t->wq_next;
+	if (t->wq_next)
+		t->wq_next->wq_prev = t->wq_prev;
+	else
+		q->tail = t->wq_prev;
+	t->wq_prev = t->wq_next = 0;
+	t->wq = 0;
+}
+
+void rt_wake_thread(struct rt_thread *t)
+{
+	if (t->state != RT_T_BLOCKED)
+		return;
+	waitq_remove(t);
+	timed_remove(t);
+	run_push(t);
+}
+
+int rt_wake_one(struct rt_waitq *q)
+{
+	if (!q->head)
+		return 0;
+	rt_wake_thread(q->head);
+	return 1;
+}
+
+int rt_wake_all(struct rt_waitq *q)
+{
+	int n = 0;
+	while (q->head) {
+		rt_wake_thread(q->head);
+		n++;
+	}
+	return n;
+}
+
+/* Wake every thread whose deadline has passed; returns the earliest remaining one (0: none). */
+static uint64_t expire_deadlines(uint64_t now)
+{
+	uint64_t earliest = 0;
+	struct rt_thread *t = timed_head, *next;
+	for (; t; t = next) {
+		next = t->timed_next;
+		if (t->deadline <= now) {
+			t->timed_out = 1;
+			rt_wake_thread(t);
+		} else if (!earliest || t->deadline < earliest) {
+			earliest = t->deadline;
+		}
+	}
+	return earliest;
+}
+
+static void send_ready(void)
+{
+	struct cap_chan_hdr h = { CAP_MSG_READY, 0, 0 };
+	struct rt_iovec iov = { &h, sizeof h };
+	ready_sent = 1;
+	RT_CONTROL->state = CAP_STATE_RUNNING;
+	rt_host_channel_send(&iov, 1);
+}
+
+/* Poll the host once (timeout_ns 0) or block until input or the deadline. */
+static void host_wait(int64_t timeout_ns)
+{
+	int cin = 0, cout = 0, con = 0;
+	long r = rt_host_wait(0, rt_console_watchers > 0, timeout_ns, &cin, &cout, &con);
+	if (r <= 0)
+		return;
+	if (cin && channel_drain)
+		channel_drain();
+	if (con) {
+		rt_wake_all(&rt_console_waitq);
+		rt_io_changed();
+	}
+}
+
+/* Nothing is runnable: the capsule's one blocking point. */
+static void idle_wait(void)
+{
+	while (!run_head) {
+		if (!ready_sent)
+			send_ready();
+		uint64_t now = rt_now_ns();
+		uint64_t earliest = expire_deadlines(now);
+		if (run_head)
+			return;
+		host_wait(earliest ? (int64_t)(earliest - now) : -1);
+	}
+}
+
+void rt_sched_after_switch(void)
+{
+	struct rt_thread *d = dead;
+	if (!d)
+		return;
+	dead = 0;
+	uintptr_t base = d->unmap_base;
+	size_t size = d->unmap_size;
+	memset(d, 0, sizeof *d);   /* state RT_T_FREE */
+	if (size)
+		rt_munmap(base, size);
+}
+
+/* Pick the next thread and switch to it; returns when the caller runs again. */
+static void schedule(void)
+{
+	struct rt_thread *next;
+	sched_ticks++;
+	if ((timed_head && (!run_head || (sched_ticks & 31) == 0)))
+		expire_deadlines(rt_now_ns());
+	/* Busy threads must not starve the network: peek at the host now and then. */
+	if (run_head && (sched_ticks & 63) == 0)
+		host_wait(0);
+	while (!(next = run_pop()))
+		idle_wait();
+	if (next == current) {
+		next->state = RT_T_RUNNING;
+		return;
+	}
+	struct rt_thread *prev = current;
+	current = next;
+	next->state = RT_T_RUNNING;
+	if (next->fs != current_fs)
+		load_fs(next->fs);
+	rt_switch(&prev->rsp, next->rsp);
+	rt_sched_after_switch();
+}
+
+int rt_wait(struct rt_waitq *q, uint64_t deadline_ns, const char *why)
+{
+	struct rt_thread *t = current;
+	t->state = RT_T_BLOCKED;
+	t->why = why;
+	t->timed_out = 0;
+	t->wq = q;
+	t->wq_next = 0;
+	t->wq_prev = q->tail;
+	if (q->tail)
+		q->tail->wq_next = t;
+	else
+		q->head = t;
+	q->tail = t;
+	if (deadline_ns) {
+		t->deadline = deadline_ns;
+		t->timed_prev = 0;
+		t->timed_next = timed_head;
+		if (timed_head)
+			timed_head->timed_prev = t;
+		timed_head = t;
+	}
+	schedule();
+	t->why = 0;
+	return t->timed_out ? -ETIMEDOUT : 0;
+}
+
+void rt_yield(void)
+{
+	run_push(current);
+	schedule();
+}
+
+void rt_io_changed(void)
+{
+	rt_wake_all(&rt_io_waitq);
+}
+
+struct rt_thread *rt_thread_new(int (*fn)(void *), void *arg, uint64_t stack_top, uint64_t fs)
+{
+	struct rt_thread *t = 0;
+	for (int i = 1; i < RT_MAX_THREADS; i++) {
+		if (threads[i].state == RT_T_FREE && &threads[i] != dead) {
+			t = &threads[i];
+			break;
+		}
+	}
+	if (!t)
+		return 0;
+	memset(t, 0, sizeof *t);
+	t->tid = next_tid++;
+	t->fs = fs;
+	t->sigmask = current->sigmask;
+	/* Initial frame popped by rt_switch: control words, r15..rbp, return address. */
+	uint64_t *sp = (uint64_t *)(stack_top & ~(uint64_t)15);
+	*--sp = (uint64_t)(uintptr_t)rt_thread_entry; /* ret leaves rsp 16-aligned */
+	*--sp = 0;                                   /* rbp */
+	*--sp = 0;                                   /* rbx */
+	*--sp = (uint64_t)(uintptr_t)fn;             /* r12 */
+	*--sp = (uint64_t)(uintptr_t)arg;            /* r13 */
+	*--sp = 0;                                   /* r14 */
+	*--sp = 0;                                   /* r15 */
+	*--sp = 0x1f80 | ((uint64_t)0x37f << 32);    /* MXCSR, x87 control word */
+	t->rsp = (uint64_t)(uintptr_t)sp;
+	live_threads++;
+	run_push(t);
+	return t;
+}
+
+_Noreturn void rt_thread_exit_current(void)
+{
+	struct rt_thread *t = current;
+	if (t->clear_tid) {
+		*t->clear_tid = 0;
+		rt_futex((volatile int *)t->clear_tid, 1 /* FUTEX_WAKE */, 1, 0, 0, 0);
+	}
+	live_threads--;
+	t->state = RT_T_DEAD;
+	dead = t;
+	struct rt_thread *next;
+	while (!(next = run_pop()))
+		idle_wait();
+	current = next;
+	next->state = RT_T_RUNNING;
+	if (next->fs != current_fs)
+		load_fs(next->fs);
+	uint64_t scratch;
+	rt_switch(&scratch, next->rsp);
+	__builtin_unreachable();
+}

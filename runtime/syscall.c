@@ -1,0 +1,229 @@
+/* syscall.c: __capsule_syscall, where every musl system call lands: dispatch to the runtime's handlers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include "runtime/rt_internal.h"
+#include "runtime/rt_sys.h"
+#include "rt_sysnames.h"   /* generated: static const char *const rt_sysnames[] */
+
+#define ARCH_SET_FS 0x1002
+#define ARCH_GET_FS 0x1003
+#define NR_MAX 512
+
+static unsigned char reported[NR_MAX / 8];
+
+static void put_num(char *buf, size_t *l, long v)
+{
+	char t[24];
+	int n = 0;
+	if (v < 0) { buf[(*l)++] = '-'; v = -v; }
+	do t[n++] = (char)('0' + v % 10); while ((v /= 10) && n < 20);
+	while (n)
+		buf[(*l)++] = t[--n];
+}
+
+static long unsupported(long n)
+{
+	if (n >= 0 && n < NR_MAX && (reported[n / 8] & (1 << (n % 8))))
+		return -ENOSYS;
+	if (n >= 0 && n < NR_MAX)
+		reported[n / 8] |= (unsigned char)(1 << (n % 8));
+	char msg[128] = "capsule: unsupported system call ";
+	size_t l = 33;
+	const char *name = n >= 0 && (unsigned long)n < sizeof rt_sysnames / sizeof rt_sysnames[0] &&
+	                   rt_sysnames[n] ? rt_sysnames[n] : "?";
+	for (; *name && l < 90; name++)
+		msg[l++] = *name;
+	msg[l++] = ' '; msg[l++] = '('; msg[l++] = 'n'; msg[l++] = 'r'; msg[l++] = ' ';
+	put_num(msg, &l, n);
+	msg[l++] = ')';
+	msg[l++] = '\n';
+	msg[l] = 0;
+	rt_console_write(2, msg);
+	return -ENOSYS;
+}
+
+static int64_t timespec_timeout(const void *ts)
+{
+	return ts ? (int64_t)rt_timespec_ns(ts) : -1;
+}
+
+static int64_t timeval_timeout(const struct timeval *tv)
+{
+	if (!tv)
+		return -1;
+	if (tv->tv_sec < 0 || tv->tv_usec < 0)
+		return 0;
+	return (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+}
+
+static long arch_prctl(int code, unsigned long addr)
+{
+	switch (code) {
+	case ARCH_SET_FS:
+		rt_sched_set_fs(addr);
+		return 0;
+	case ARCH_GET_FS:
+		*(unsigned long *)addr = rt_self()->fs;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+#define P(x) ((void *)(x))
+
+long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	switch (n) {
+	/* --- files and descriptors --- */
+	case SYS_read: return rt_sys_read((int)a1, P(a2), (size_t)a3);
+	case SYS_write: return rt_sys_write((int)a1, P(a2), (size_t)a3);
+	case SYS_readv: return rt_sys_rwv((int)a1, P(a2), (int)a3, 0);
+	case SYS_writev: return rt_sys_rwv((int)a1, P(a2), (int)a3, 1);
+	case SYS_pread64: return rt_sys_prw((int)a1, P(a2), (size_t)a3, a4, 0);
+	case SYS_pwrite64: return rt_sys_prw((int)a1, P(a2), (size_t)a3, a4, 1);
+	case SYS_preadv: return rt_sys_prwv((int)a1, P(a2), (int)a3, a4, 0);
+	case SYS_pwritev: return rt_sys_prwv((int)a1, P(a2), (int)a3, a4, 1);
+	case SYS_lseek: return rt_sys_lseek((int)a1, a2, (int)a3);
+	case SYS_close: return rt_sys_close((int)a1);
+	case SYS_dup: return rt_sys_dup((int)a1, 0, 0);
+	case SYS_dup2: return rt_sys_dup3((int)a1, (int)a2, 0, 1);
+	case SYS_dup3: return rt_sys_dup3((int)a1, (int)a2, (int)a3, 0);
+	case SYS_fcntl: return rt_sys_fcntl((int)a1, (int)a2, a3);
+	case SYS_ioctl: return rt_sys_ioctl((int)a1, (unsigned long)a2, a3);
+	case SYS_fstat: return rt_sys_fstat((int)a1, P(a2));
+	case SYS_stat: return rt_sys_fstatat(AT_FDCWD, P(a1), P(a2), 0);
+	case SYS_lstat: return rt_sys_fstatat(AT_FDCWD, P(a1), P(a2), AT_SYMLINK_NOFOLLOW);
+	case SYS_newfstatat: return rt_sys_fstatat((int)a1, P(a2), P(a3), (int)a4);
+	case SYS_open: return rt_sys_openat(AT_FDCWD, P(a1), (int)a2, (int)a3);
+	case SYS_creat: return rt_sys_openat(AT_FDCWD, P(a1), O_CREAT | O_WRONLY | O_TRUNC, (int)a2);
+	case SYS_openat: return rt_sys_openat((int)a1, P(a2), (int)a3, (int)a4);
+	case SYS_access: return rt_sys_faccessat(AT_FDCWD, P(a1), (int)a2);
+	case SYS_faccessat: return rt_sys_faccessat((int)a1, P(a2), (int)a3);
+	case SYS_faccessat2: return rt_sys_faccessat((int)a1, P(a2), (int)a3);
+	case SYS_mkdir: return rt_sys_mkdirat(AT_FDCWD, P(a1), (int)a2);
+	case SYS_mkdirat: return rt_sys_mkdirat((int)a1, P(a2), (int)a3);
+	case SYS_rmdir: return rt_sys_unlinkat(AT_FDCWD, P(a1), AT_REMOVEDIR);
+	case SYS_unlink: return rt_sys_unlinkat(AT_FDCWD, P(a1), 0);
+	case SYS_unlinkat: return rt_sys_unlinkat((int)a1, P(a2), (int)a3);
+	case SYS_rename: return rt_sys_renameat(AT_FDCWD, P(a1), AT_FDCWD, P(a2), 0);
+	case SYS_renameat: return rt_sys_renameat((int)a1, P(a2), (int)a3, P(a4), 0);
+	case SYS_renameat2: return rt_sys_renameat((int)a1, P(a2), (int)a3, P(a4), (int)a5);
+	case SYS_truncate: return rt_sys_truncate(P(a1), a2);
+	case SYS_ftruncate: return rt_sys_ftruncate((int)a1, a2);
+	case SYS_getdents64: return rt_sys_getdents64((int)a1, P(a2), (size_t)a3);
+	case SYS_getcwd: return rt_sys_getcwd(P(a1), (size_t)a2);
+	case SYS_chdir: return rt_sys_chdir(P(a1));
+	case SYS_fchdir: return rt_sys_fchdir((int)a1);
+	case SYS_readlink: return rt_sys_readlinkat(AT_FDCWD, P(a1), P(a2), (size_t)a3);
+	case SYS_readlinkat: return rt_sys_readlinkat((int)a1, P(a2), P(a3), (size_t)a4);
+	case SYS_pipe: return rt_sys_pipe2(P(a1), 0);
+	case SYS_pipe2: return rt_sys_pipe2(P(a1), (int)a2);
+	case SYS_fsync: case SYS_fdatasync: case SYS_sync: case SYS_syncfs:
+		return 0;
+	case SYS_fchmod: case SYS_fchmodat: case SYS_chmod: case SYS_fchown: case SYS_fchownat:
+	case SYS_chown: case SYS_lchown: case SYS_utimensat: case SYS_fadvise64: case SYS_flock:
+		return 0;
+	case SYS_umask: return 022;
+	case SYS_statx: return -ENOSYS;   /* musl falls back to fstatat */
+
+	/* --- sockets --- */
+	case SYS_socket: return rt_sys_socket((int)a1, (int)a2, (int)a3);
+	case SYS_socketpair: return rt_sys_socketpair((int)a1, (int)a2, (int)a3, P(a4));
+	case SYS_bind: return rt_sys_bind((int)a1, P(a2), (unsigned)a3);
+	case SYS_listen: return rt_sys_listen((int)a1, (int)a2);
+	case SYS_accept: return rt_sys_accept4((int)a1, P(a2), P(a3), 0);
+	case SYS_accept4: return rt_sys_accept4((int)a1, P(a2), P(a3), (int)a4);
+	case SYS_connect: return rt_sys_connect((int)a1, P(a2), (unsigned)a3);
+	case SYS_sendto: return rt_sys_sendto((int)a1, P(a2), (size_t)a3, (int)a4, P(a5), (unsigned)a6);
+	case SYS_recvfrom: return rt_sys_recvfrom((int)a1, P(a2), (size_t)a3, (int)a4, P(a5), P(a6));
+	case SYS_sendmsg: return rt_sys_sendmsg((int)a1, P(a2), (int)a3);
+	case SYS_recvmsg: return rt_sys_recvmsg((int)a1, P(a2), (int)a3);
+	case SYS_sendmmsg: return rt_sys_sendmmsg((int)a1, P(a2), (unsigned)a3, (int)a4);
+	case SYS_recvmmsg: return rt_sys_recvmmsg((int)a1, P(a2), (unsigned)a3, (int)a4);
+	case SYS_shutdown: return rt_sys_shutdown((int)a1, (int)a2);
+	case SYS_getsockopt: return rt_sys_getsockopt((int)a1, (int)a2, (int)a3, P(a4), P(a5));
+	case SYS_setsockopt: return rt_sys_setsockopt((int)a1, (int)a2, (int)a3, P(a4), (unsigned)a5);
+	case SYS_getsockname: return rt_sys_getsockname((int)a1, P(a2), P(a3));
+	case SYS_getpeername: return rt_sys_getpeername((int)a1, P(a2), P(a3));
+
+	/* --- readiness --- */
+	case SYS_poll: return rt_sys_poll(P(a1), (unsigned long)a2, a3 < 0 ? -1 : a3 * 1000000);
+	case SYS_ppoll: return rt_sys_poll(P(a1), (unsigned long)a2, timespec_timeout(P(a3)));
+	case SYS_select: return rt_sys_select((int)a1, P(a2), P(a3), P(a4), timeval_timeout(P(a5)));
+	case SYS_pselect6: return rt_sys_select((int)a1, P(a2), P(a3), P(a4), timespec_timeout(P(a5)));
+	case SYS_epoll_create: return a1 <= 0 ? -EINVAL : rt_sys_epoll_create1(0);
+	case SYS_epoll_create1: return rt_sys_epoll_create1((int)a1);
+	case SYS_epoll_ctl: return rt_sys_epoll_ctl((int)a1, (int)a2, (int)a3, P(a4));
+	case SYS_epoll_wait: return rt_sys_epoll_wait((int)a1, P(a2), (int)a3, (int)a4);
+	case SYS_epoll_pwait: return rt_sys_epoll_wait((int)a1, P(a2), (int)a3, (int)a4);
+
+	/* --- memory --- */
+	case SYS_mmap: return rt_mmap((uintptr_t)a1, (size_t)a2, (int)a3, (int)a4, (int)a5, a6);
+	case SYS_munmap: return rt_munmap((uintptr_t)a1, (size_t)a2);
+	case SYS_mremap: return rt_mremap((uintptr_t)a1, (size_t)a2, (size_t)a3, (int)a4, (uintptr_t)a5);
+	case SYS_mprotect: case SYS_madvise: case SYS_mlock: case SYS_munlock: case SYS_msync:
+		return 0;
+	case SYS_brk: return rt_brk((uintptr_t)a1);
+
+	/* --- threads and time --- */
+	case SYS_futex: return rt_futex(P(a1), (int)a2, (int)a3, P(a4), P(a5), (int)a6);
+	case SYS_set_tid_address: return rt_set_tid_address(P(a1));
+	case SYS_gettid: return rt_tid();
+	case SYS_exit: rt_thread_syscall_exit((int)a1);
+	case SYS_exit_group: rt_exit_capsule((int)a1);
+	case SYS_sched_yield: rt_yield(); return 0;
+	case SYS_arch_prctl: return arch_prctl((int)a1, (unsigned long)a2);
+	case SYS_set_robust_list: case SYS_membarrier:
+		return 0;
+	case SYS_get_robust_list: return -ENOSYS;
+	case SYS_rseq: return -ENOSYS;
+	case SYS_clock_gettime: return rt_clock_gettime((int)a1, P(a2));
+	case SYS_clock_getres: return rt_clock_getres((int)a1, P(a2));
+	case SYS_gettimeofday: return rt_gettimeofday(P(a1));
+	case SYS_time: return rt_time(P(a1));
+	case SYS_nanosleep: return rt_nanosleep(P(a1), P(a2));
+	case SYS_clock_nanosleep: return rt_clock_nanosleep((int)a1, (int)a2, P(a3), P(a4));
+	case SYS_sched_getaffinity: return rt_sys_sched_getaffinity((size_t)a2, P(a3));
+	case SYS_sched_setaffinity: case SYS_setpriority: case SYS_sched_setscheduler:
+	case SYS_sched_setparam:
+		return 0;
+	case SYS_getpriority: return 20;
+	case SYS_sched_getscheduler: return 0;
+
+	/* --- signals --- */
+	case SYS_rt_sigaction: return rt_sys_rt_sigaction((int)a1, P(a2), P(a3), (size_t)a4);
+	case SYS_rt_sigprocmask: return rt_sys_rt_sigprocmask((int)a1, P(a2), P(a3), (size_t)a4);
+	case SYS_rt_sigpending: return rt_sys_rt_sigpending(P(a1), (size_t)a2);
+	case SYS_rt_sigsuspend: return rt_sys_rt_sigsuspend(P(a1), (size_t)a2);
+	case SYS_sigaltstack: return rt_sys_sigaltstack(P(a1), P(a2));
+	case SYS_kill: return (a1 == 1 || a1 == 0 || a1 == -1) ? rt_sys_kill_self((int)a2) : -ESRCH;
+	case SYS_tkill: return rt_sys_kill_self((int)a2);   /* handlers run on the caller */
+	case SYS_tgkill: return a1 == 1 ? rt_sys_kill_self((int)a3) : -ESRCH;
+	case SYS_rt_sigreturn: return -ENOSYS;
+
+	/* --- identity and limits --- */
+	case SYS_getpid: case SYS_getpgrp: case SYS_getsid: case SYS_getpgid: return 1;
+	case SYS_getppid: return 0;
+	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: return 0;
+	case SYS_setuid: case SYS_setgid: case SYS_setsid: case SYS_setpgid: case SYS_setgroups:
+		return 0;
+	case SYS_getgroups: return 0;
+	case SYS_uname: return rt_sys_uname(P(a1));
+	case SYS_getrandom: return rt_sys_getrandom(P(a1), (size_t)a2, (unsigned)a3);
+	case SYS_prlimit64: return a1 && a1 != 1 ? -ESRCH : rt_sys_prlimit((int)a2, P(a3), P(a4));
+	case SYS_getrlimit: return rt_sys_prlimit((int)a1, 0, P(a2));
+	case SYS_setrlimit: return rt_sys_prlimit((int)a1, P(a2), 0);
+	case SYS_sysinfo: return rt_sys_sysinfo(P(a1));
+	case SYS_getrusage: return rt_sys_getrusage((int)a1, P(a2));
+	case SYS_times: return rt_sys_times(P(a1));
+	case SYS_prctl: return a1 == 15 /* PR_SET_NAME */ || a1 == 16 ? 0 : -EINVAL;
+
+	default:
+		return unsupported(n);
+	}
+}
