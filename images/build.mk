@@ -1,0 +1,32 @@
+# images/build.mk: the example capsule apps, each built with capcc into build/images/NAME.cap.
+#
+# Every app is one plain POSIX C file, images/NAME/NAME.c, compiled exactly as
+# with musl-gcc; only the compiler driver changes.  multifile is a separate
+# plain Makefile project built with `make CC=capcc`, to show that capcc drops
+# into an existing build.
+
+IMAGE_APPS   := echo udpecho counter http threads selftest forbidden
+IMAGE_FILES  := $(IMAGE_APPS:%=$(IMAGES)/%.cap) $(IMAGES)/multifile.cap
+IMAGE_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2
+CAP_LIBS     := $(LIB)/libcaprt.a $(LIB)/liblp.a $(LIB)/liblwip.a
+
+ALL_TARGETS += $(IMAGE_FILES)
+
+# capcc names the image after its output file (echo.cap -> "echo"), so it writes
+# $@ directly; capctl pack writes atomically and .DELETE_ON_ERROR covers the rest.
+# capcc runs capctl (pack), hence that dependency too.
+CAPCC_DEPS := $(BIN)/capcc $(BIN)/capctl $(CAP_LIBS) $(MUSL_LIBC)
+
+$(IMAGES)/%.cap: images/$$*/$$*.c $(CAPCC_DEPS)
+	@mkdir -p $(dir $@)
+	$(BIN)/capcc $(IMAGE_CFLAGS) -o $@ $<
+
+MULTIFILE_OBJ := $(OBJ)/images/multifile
+
+$(IMAGES)/multifile.cap: $(wildcard images/multifile/*.c images/multifile/*.h) \
+                         images/multifile/Makefile $(CAPCC_DEPS)
+	@mkdir -p $(dir $@) $(MULTIFILE_OBJ)
+	$(MAKE) -C images/multifile CC=$(abspath $(BIN)/capcc) O=$(abspath $(MULTIFILE_OBJ)) \
+		TARGET=multifile.cap
+	cp $(MULTIFILE_OBJ)/multifile.cap $@.tmp
+	mv -f $@.tmp $@

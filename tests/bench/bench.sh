@@ -1,0 +1,17 @@
+#!/bin/sh
+# tests/bench/bench.sh: `make bench`: capsule vs. the same app built natively, measured in one run.
+#
+# Runs inside a network namespace it creates (unshare -n), so the capsule's
+# TUN device and the native baseline's loopback traffic stay private.
+# Benchmarks never gate tests: this prints numbers, it asserts nothing.
+set -eu
+export PYTHONDONTWRITEBYTECODE=1
+cd "$(dirname "$0")/../.."
+
+native=build/bench/native
+mkdir -p "$native"
+# Baseline: the very same source, compiled by gcc for Linux (glibc, kernel TCP on loopback).
+gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/echo" images/echo/echo.c
+
+exec unshare -n sh -c 'ip link set lo up && exec python3 -u tests/bench/bench.py "$@"' sh \
+	--native "$native/echo" "$@"

@@ -1,0 +1,417 @@
+"""caplib.py: shared helpers for integration tests: start capsules, wait until they serve, talk to them, clean up.
+
+Every test script runs inside its own network namespace (tests/run does the
+`unshare -n`), so capsules and their TUN devices vanish with the test.  Still,
+everything started here is stopped here, by PID, even when a test fails.
+
+Readiness is caprun's stdout line `capsule NAME running at ADDR`: it is printed
+when the capsule's runtime reports that every thread is blocked, i.e. the app
+is serving.  Tests never sleep to wait for a server.
+
+CAPTEST_NATIVE=DIR (for developing tests without a capsule host): run the
+natively built apps DIR/NAME instead of caprun + NAME.cap; readiness is then
+the app's own startup line and the address is 127.0.0.1.  Capsule-only checks
+are skipped in that mode.
+"""
+
+import atexit
+import hashlib
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, "build")
+BIN = os.path.join(BUILD, "bin")
+CAPRUN = os.path.join(BIN, "caprun")
+IMAGES = os.path.join(BUILD, "images")
+NATIVE = os.environ.get("CAPTEST_NATIVE")
+
+# Capsule addresses: only ever from 198.18.0.0/15 (RFC 2544 benchmarking).
+GATEWAY = "198.18.0.1"
+FIRST_IP = "198.18.0.2"
+
+READY_RE = re.compile(r"capsule (\S+) running at (\d+\.\d+\.\d+\.\d+)")
+NATIVE_READY_RE = re.compile(r"listening on")
+START_TIMEOUT = 15.0
+STOP_GRACE = 3.0
+
+
+class TestFailure(Exception):
+    """An assertion in a test failed; the message is the reason shown."""
+
+
+def check(cond, reason):
+    if not cond:
+        raise TestFailure(reason)
+
+
+def check_eq(got, want, what):
+    if got != want:
+        raise TestFailure("%s: got %r, want %r" % (what, got, want))
+
+
+# ---------------------------------------------------------------- processes
+
+_started = []   # every Capsule ever started, for the atexit sweep
+
+
+def _proc_start_time(pid):
+    """Field 22 of /proc/PID/stat (start time in ticks), or None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def descendants(pid):
+    """PIDs of every live descendant of pid (children first)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out
+
+
+def alive(pid):
+    st = _proc_start_time(pid)
+    if st is None:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Capsule:
+    """One caprun process (or, in native mode, one native app) and its output."""
+
+    def __init__(self, app, ip=None, name=None, args=(), image=None, caprun_args=(),
+                 native=None):
+        self.app = app
+        # native: path of a natively built app to run instead (baselines, CAPTEST_NATIVE)
+        self.native = native or (os.path.join(NATIVE, app) if NATIVE else None)
+        self.image = image or os.path.join(IMAGES, app + ".cap")
+        self.want_ip = ip
+        self.name = name
+        self.lines = []          # (stream, text) in arrival order
+        self.cond = threading.Condition()
+        self.closed = 0          # streams at EOF
+        self.proc = None
+        self.addr = None
+        self.inner = []          # (pid, start time) of caprun's descendants (the capsule)
+        self.argv = self._command(args, caprun_args)
+
+    def _command(self, args, caprun_args):
+        if self.native:
+            return [self.native] + list(args)
+        cmd = [CAPRUN] + list(caprun_args)
+        if self.want_ip:
+            cmd += ["--ip", self.want_ip]
+        if self.name:
+            cmd += ["--name", self.name]
+        return cmd + [self.image] + list(args)
+
+    def start(self, timeout=START_TIMEOUT, app_ready=None):
+        """Launch and wait for readiness; returns self.
+
+        caprun's "running" line means the capsule went idle for the first
+        time.  An app that blocks while setting up (a sleep, a pipe) goes
+        idle before it listens: app_ready is then a regex for the app's own
+        startup line to wait for as well.
+        """
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=False)
+        _started.append(self)
+        for stream, f in (("out", self.proc.stdout), ("err", self.proc.stderr)):
+            threading.Thread(target=self._reader, args=(stream, f), daemon=True).start()
+        m = self.wait_for(NATIVE_READY_RE if self.native else READY_RE, timeout)
+        if not m:
+            code = self.proc.poll()
+            raise TestFailure("%s did not report running within %.0fs (%s); output: %s" % (
+                self.app, timeout, "still running" if code is None else "exit %d" % code,
+                self.output_text()[-600:] or "(none)"))
+        if self.native:
+            self.addr = "127.0.0.1"
+        else:
+            self.name, self.addr = m.group(1), m.group(2)
+        if app_ready and not self.wait_for(app_ready, timeout):
+            raise TestFailure("%s never printed /%s/; output: %s" % (
+                self.app, app_ready, self.output_text()[-600:]))
+        self.inner = [(p, _proc_start_time(p)) for p in descendants(self.proc.pid)]
+        return self
+
+    def _reader(self, stream, f):
+        for raw in iter(f.readline, b""):
+            with self.cond:
+                self.lines.append((stream, raw.decode("utf-8", "replace").rstrip("\n")))
+                self.cond.notify_all()
+        with self.cond:
+            self.closed += 1
+            self.cond.notify_all()
+
+    def wait_for(self, regex, timeout, start=0):
+        """First match of regex in an output line (from line index start), or None on timeout/EOF."""
+        if isinstance(regex, str):
+            regex = re.compile(regex)
+        deadline = time.monotonic() + timeout
+        seen = start
+        with self.cond:
+            while True:
+                for _, text in self.lines[seen:]:
+                    m = regex.search(text)
+                    if m:
+                        return m
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed == 2:
+                    return None
+                self.cond.wait(left)
+
+    def output_text(self):
+        with self.cond:
+            return "\n".join(t for _, t in self.lines)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def capsule_pids(self):
+        """The live capsule process(es) under caprun."""
+        return [p for p, st in self.inner if st is not None and _proc_start_time(p) == st]
+
+    def wait_exit(self, timeout):
+        """Wait for caprun to exit by itself; returns its exit code or None."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        with self.cond:   # let the readers collect the last lines
+            self.cond.wait_for(lambda: self.closed == 2, 2.0)
+        return code
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after a grace period; then anything caprun left behind."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self.capsule_pids():   # only processes we saw under our caprun
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed == 2, 2.0)
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def stop_all():
+    for c in reversed(_started):
+        try:
+            c.stop()
+        except Exception:
+            pass
+
+
+atexit.register(stop_all)
+
+
+def _on_signal(signum, frame):
+    stop_all()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+
+
+def run_caprun(args, timeout=20):
+    """Run caprun to completion (for images that must fail); returns (code, stdout+stderr)."""
+    proc = subprocess.Popen([CAPRUN] + list(args), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in descendants(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        proc.kill()
+        out, _ = proc.communicate()
+        return None, out.decode("utf-8", "replace")
+    return proc.returncode, out.decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------ clients
+
+def connect(addr, port, timeout=10.0):
+    s = socket.create_connection((addr, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise TestFailure("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_line(sock):
+    buf = bytearray()
+    while not buf.endswith(b"\n"):
+        c = sock.recv(1)
+        if not c:
+            raise TestFailure("connection closed mid-line after %r" % bytes(buf))
+        buf += c
+    return bytes(buf)
+
+
+def recv_all(sock):
+    buf = bytearray()
+    while True:
+        c = sock.recv(65536)
+        if not c:
+            return bytes(buf)
+        buf += c
+
+
+def run_tool(argv, timeout=20, input=None):
+    """Run a client tool (curl, nc, ss); returns (code, stdout, stderr) as text."""
+    p = subprocess.run(argv, input=input, capture_output=True, timeout=timeout)
+    return (p.returncode, p.stdout.decode("utf-8", "replace"),
+            p.stderr.decode("utf-8", "replace"))
+
+
+# ---------------------------------------------------------------- reporting
+
+class Tap:
+    """Prints `ok - name` / `not ok - name: reason`; tests/run counts them."""
+
+    def __init__(self):
+        self.failed = 0
+
+    def run(self, name, fn, *args):
+        try:
+            fn(*args)
+        except TestFailure as e:
+            self.not_ok(name, str(e))
+        except Exception as e:   # a crash in the test is a failure too, with its cause
+            tb = traceback.extract_tb(e.__traceback__)[-1]
+            self.not_ok(name, "%s: %s (%s:%d)" % (type(e).__name__, e,
+                                                   os.path.basename(tb.filename), tb.lineno))
+        else:
+            print("ok - %s" % name, flush=True)
+        finally:
+            stop_all()
+            del _started[:]
+
+    def skip(self, name, why):
+        print("ok - %s # SKIP %s" % (name, why), flush=True)
+
+    def not_ok(self, name, reason):
+        self.failed += 1
+        print("not ok - %s: %s" % (name, " ".join(reason.split())), flush=True)
+
+    def done(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def need_capsule_host(tap, name):
+    """Capsule-only checks cannot run natively; returns True if this one must be skipped."""
+    if NATIVE:
+        tap.skip(name, "native mode")
+        return True
+    return False
+
+
+# ------------------------------------------------------------ image headers
+
+def abi_constants():
+    """The #define'd integers of capsule-abi/cap_abi.h (so tests follow the header)."""
+    consts = {}
+    with open(os.path.join(ROOT, "capsule-abi", "cap_abi.h")) as f:
+        for line in f:
+            m = re.match(r"#define\s+(CAP_\w+)\s+\(?(0x[0-9a-fA-F]+|\d+)(UL|ULL|u|U)?\)?\s*(/\*.*)?$",
+                         line.strip())
+            if m:
+                consts[m.group(1)] = int(m.group(2), 0)
+    return consts
+
+
+# struct cap_image_header (capsule-abi/cap_image.h), little-endian, 176 bytes.
+HEADER_FMT = "<8sIIIIQQII32s64s32s"
+HEADER_SIZE = 4096
+CHECKSUM_OFF = struct.calcsize(HEADER_FMT) - 32
+
+
+def read_header(data):
+    f = struct.unpack_from(HEADER_FMT, data)
+    keys = ("magic", "format_version", "abi_version", "header_size", "flags", "elf_size",
+            "mem_size", "build_id_len", "reserved", "build_id", "name", "checksum")
+    return dict(zip(keys, f))
+
+
+def reseal(data):
+    """Recompute the BLAKE2b-256 checksum of an image after editing its header."""
+    data = bytearray(data)
+    data[CHECKSUM_OFF:CHECKSUM_OFF + 32] = bytes(32)
+    h = hashlib.blake2b(digest_size=32)
+    h.update(bytes(data[:HEADER_SIZE]))
+    h.update(bytes(data[HEADER_SIZE:]))
+    data[CHECKSUM_OFF:CHECKSUM_OFF + 32] = h.digest()
+    return bytes(data)
+
+
+def net_state():
+    """Links, addresses and routes of this namespace, to compare before/after."""
+    out = []
+    for argv in (["ip", "-o", "link", "show"], ["ip", "-o", "addr", "show"],
+                 ["ip", "-o", "route", "show", "table", "all"]):
+        _, text, _ = run_tool(argv)
+        # link lines carry changing counters on some kernels: keep name + flags only
+        out.extend(sorted(re.sub(r"\s+", " ", l).strip() for l in text.splitlines()))
+    return out
+
+
+def my_children():
+    """Live (non-zombie) child PIDs of this test process."""
+    return [p for p in descendants(os.getpid()) if alive(p)]
