@@ -56,7 +56,10 @@ _Static_assert(sizeof(struct cap_chan_hdr) == 4, "cap_chan_hdr is 4 bytes on the
 
 enum cap_msg_type {
 	CAP_MSG_PACKET = 1,  /* both ways: one IPv4 packet */
-	CAP_MSG_READY  = 2,  /* capsule -> host: first time idle; the app is serving */
+	CAP_MSG_READY  = 2,  /* capsule -> host: first time idle (and again after a resume) */
+	CAP_MSG_FREEZE = 3,  /* host -> capsule: stop at the safe point, save the CPU context */
+	CAP_MSG_FROZEN = 4,  /* capsule -> host: context + report saved; memory is consistent */
+	CAP_MSG_THAW   = 5,  /* host -> capsule: continue in this process (snapshot --keep-running) */
 };
 
 #define CAP_MTU_DEFAULT 65000u
@@ -99,6 +102,35 @@ enum cap_state {
 	CAP_STATE_EXITED  = 3,
 };
 
+enum cap_boot_mode {
+	CAP_BOOT_FRESH  = 0,   /* jump to entry with rsp = initial_sp */
+	CAP_BOOT_RESUME = 1,   /* memory came from a snapshot: restore resume_ctx */
+};
+
+/*
+ * Callee-saved CPU state at the safe point.  The capsule saves it (like
+ * setjmp) right before reporting CAP_MSG_FROZEN; a loader resuming a
+ * snapshot loads it and "returns" into the capsule with rax = 1.
+ */
+struct cap_cpu_context {
+	uint64_t rbx, rbp, r12, r13, r14, r15;
+	uint64_t rsp, rip;
+	uint64_t fs_base;       /* TLS of the thread that froze */
+	uint32_t mxcsr;
+	uint16_t fpu_cw;
+	uint16_t reserved;
+};
+_Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
+
+/*
+ * The freeze report: written by the capsule at every freeze, right after the
+ * control page, so a host can describe a snapshot (threads, descriptors, TCP
+ * state) without knowing anything about the runtime's or lwIP's structures.
+ * Format: capsule-abi/cap_report.h.
+ */
+#define CAP_REPORT_ADDR (CAP_CONTROL_ADDR + 0x1000UL)
+#define CAP_REPORT_SIZE (CAP_CONTROL_SIZE - 0x1000UL)
+
 #define CAP_CONSOLE_OUT_TTY 1u   /* fd 1 is a terminal: stdio line-buffers */
 #define CAP_CONSOLE_IN_TTY  2u
 #define CAP_CONSOLE_ERR_TTY 4u
@@ -127,7 +159,9 @@ struct cap_control {
 	uint32_t nmaps;             /* entries used in maps[] */
 	struct cap_map maps[CAP_MAX_MAPS];
 	uint8_t  random_seed[32];   /* entropy for the capsule (stack canary etc.) */
-	uint8_t  host_reserved[256];
+	uint32_t boot_mode;         /* enum cap_boot_mode */
+	uint32_t host_flags;        /* 0 */
+	uint8_t  host_reserved[248];
 
 	/* --- written by the capsule --- */
 	uint32_t state;             /* enum cap_state */
@@ -135,7 +169,11 @@ struct cap_control {
 	uint32_t fault_syscall;     /* set by the loader's SIGSYS handler: 1 + nr */
 	uint32_t reserved0;
 	uint64_t fault_ip;          /* address of the forbidden syscall */
-	uint8_t  capsule_reserved[256];
+	struct cap_cpu_context resume_ctx;  /* saved at the safe point by every freeze */
+	int64_t  frozen_at_ns;      /* capsule monotonic time at the last freeze */
+	uint32_t freeze_count;      /* freezes so far, over the capsule's whole life */
+	uint32_t report_size;       /* bytes of freeze report at CAP_REPORT_ADDR */
+	uint8_t  capsule_reserved[160];
 
 	uint8_t  pad[4096 - 1352];   /* keeps the struct exactly one page */
 };

@@ -1,0 +1,104 @@
+/* cap_snapshot.c: validation of snapshot headers and extent tables, shared by every tool that reads them. */
+#include "cap_snapshot.h"
+#include "cap_abi.h"
+#include "cap_image.h"
+
+#include <stdio.h>
+#include <string.h>
+
+uint64_t cap_snap_data_offset(uint32_t nextents)
+{
+	uint64_t table = (uint64_t)nextents * sizeof(struct cap_snap_extent);
+	return CAP_SNAP_HEADER_SIZE + (table + CAP_PAGE_SIZE - 1) / CAP_PAGE_SIZE * CAP_PAGE_SIZE;
+}
+
+static int terminated(const char *s, size_t n)
+{
+	return memchr(s, 0, n) != NULL;
+}
+
+int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
+                          char *err, size_t errlen)
+{
+	if (file_size < CAP_SNAP_HEADER_SIZE) {
+		snprintf(err, errlen, "truncated: %llu bytes, a header alone is %u",
+		         (unsigned long long)file_size, CAP_SNAP_HEADER_SIZE);
+		return -1;
+	}
+	if (memcmp(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN) != 0) {
+		snprintf(err, errlen, "wrong magic: not a capsule snapshot");
+		return -1;
+	}
+	if (h->format_version != CAP_SNAP_FORMAT_VERSION) {
+		snprintf(err, errlen, "snapshot format version %u, this host reads %u",
+		         h->format_version, CAP_SNAP_FORMAT_VERSION);
+		return -1;
+	}
+	if (h->abi_version != CAP_ABI_VERSION) {
+		snprintf(err, errlen, "ABI version %u, this host speaks %u",
+		         h->abi_version, CAP_ABI_VERSION);
+		return -1;
+	}
+	if (h->header_size != CAP_SNAP_HEADER_SIZE || h->flags != 0) {
+		snprintf(err, errlen, "malformed header (size %u, flags %#x)", h->header_size, h->flags);
+		return -1;
+	}
+	if (h->build_id_len == 0 || h->build_id_len > sizeof h->build_id) {
+		snprintf(err, errlen, "bad build-id length %u", h->build_id_len);
+		return -1;
+	}
+	if (!terminated(h->image_name, sizeof h->image_name) ||
+	    !terminated(h->image_path, sizeof h->image_path) ||
+	    !terminated(h->capsule_name, sizeof h->capsule_name) ||
+	    !cap_name_valid(h->capsule_name) || !cap_name_valid(h->image_name)) {
+		snprintf(err, errlen, "bad name in header");
+		return -1;
+	}
+	if (h->arena_size < CAP_ARENA_MIN || h->arena_size > CAP_ARENA_MAX ||
+	    h->memfd_size != CAP_MEMFD_OFFSET(CAP_ARENA_BASE + h->arena_size)) {
+		snprintf(err, errlen, "inconsistent memory size (arena %llu, memfd %llu)",
+		         (unsigned long long)h->arena_size, (unsigned long long)h->memfd_size);
+		return -1;
+	}
+	if (h->nextents == 0 || h->nextents > CAP_SNAP_MAX_EXTENTS ||
+	    h->data_offset != cap_snap_data_offset(h->nextents)) {
+		snprintf(err, errlen, "bad extent count %u", h->nextents);
+		return -1;
+	}
+	if (h->data_size > h->memfd_size || h->data_size % CAP_PAGE_SIZE) {
+		snprintf(err, errlen, "bad data size %llu", (unsigned long long)h->data_size);
+		return -1;
+	}
+	if (file_size != h->data_offset + h->data_size) {
+		snprintf(err, errlen, "%s: file is %llu bytes, header says %llu",
+		         file_size < h->data_offset + h->data_size ? "truncated" : "trailing data",
+		         (unsigned long long)file_size,
+		         (unsigned long long)(h->data_offset + h->data_size));
+		return -1;
+	}
+	return 0;
+}
+
+int cap_snap_check_extents(const struct cap_snap_header *h,
+                           const struct cap_snap_extent *ext, char *err, size_t errlen)
+{
+	uint64_t end = 0, total = 0;
+	for (uint32_t i = 0; i < h->nextents; i++) {
+		const struct cap_snap_extent *e = &ext[i];
+		if (e->length == 0 || e->offset % CAP_PAGE_SIZE || e->length % CAP_PAGE_SIZE ||
+		    e->offset < end || e->offset > h->memfd_size ||
+		    e->length > h->memfd_size - e->offset) {
+			snprintf(err, errlen, "bad extent %u (offset %llu, length %llu)", i,
+			         (unsigned long long)e->offset, (unsigned long long)e->length);
+			return -1;
+		}
+		end = e->offset + e->length;
+		total += e->length;
+	}
+	if (total != h->data_size) {
+		snprintf(err, errlen, "extents add up to %llu bytes, header says %llu",
+		         (unsigned long long)total, (unsigned long long)h->data_size);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,73 @@
+/* cap_snapshot.h: the snapshot file format: a frozen capsule's memory, sparse, bound to its image. */
+#ifndef CAP_SNAPSHOT_H
+#define CAP_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A snapshot is a sparse copy of the capsule's memfd (see cap_abi.h: the
+ * memfd holds everything the capsule can write), taken at the safe point.
+ *
+ *   offset 0             struct cap_snap_header, zero-padded to 4096 bytes
+ *   offset 4096          nextents struct cap_snap_extent, zero-padded to a page
+ *   offset data_offset   the extents' bytes, back to back, in table order
+ *
+ * Only pages holding data are stored (SEEK_DATA/SEEK_HOLE on the memfd), so
+ * the file's size follows memory touched, not arena size.  Integers are
+ * little-endian.  checksum = BLAKE2b-256 over the header with the checksum
+ * field zeroed, then the extent table (padded), then the data.
+ * See docs/FORMAT-SNAPSHOT.md.
+ */
+#define CAP_SNAP_MAGIC          "CAPSNP\r\n"
+#define CAP_SNAP_MAGIC_LEN      8
+#define CAP_SNAP_FORMAT_VERSION 1u
+#define CAP_SNAP_HEADER_SIZE    4096u
+#define CAP_SNAP_MAX_EXTENTS    (1u << 20)
+
+struct cap_snap_header {
+	uint8_t  magic[CAP_SNAP_MAGIC_LEN];   /* CAP_SNAP_MAGIC */
+	uint32_t format_version;              /* CAP_SNAP_FORMAT_VERSION */
+	uint32_t abi_version;                 /* CAP_ABI_VERSION of the frozen capsule */
+	uint32_t header_size;                 /* CAP_SNAP_HEADER_SIZE */
+	uint32_t flags;                       /* 0 */
+	uint32_t nextents;
+	uint32_t build_id_len;
+	uint8_t  build_id[32];                /* the image's build-id: resume needs that image */
+	char     image_name[64];              /* NUL-terminated */
+	char     image_path[512];             /* where the image was (a hint), NUL-terminated */
+	char     capsule_name[64];            /* NUL-terminated */
+	uint32_t ip;                          /* capsule IPv4 address, network order */
+	uint32_t mtu;
+	uint64_t arena_size;
+	uint64_t memfd_size;                  /* size of the memfd the extents belong to */
+	int64_t  frozen_at_ns;                /* capsule monotonic time at the freeze */
+	int64_t  taken_at_unix_ns;            /* host wall-clock time of the snapshot */
+	uint64_t data_offset;                 /* page aligned */
+	uint64_t data_size;                   /* sum of extent lengths */
+	uint8_t  checksum[32];
+};
+_Static_assert(sizeof(struct cap_snap_header) == 792, "cap_snap_header layout");
+_Static_assert(sizeof(struct cap_snap_header) <= CAP_SNAP_HEADER_SIZE, "header fits");
+
+struct cap_snap_extent {
+	uint64_t offset;   /* memfd offset, page aligned */
+	uint64_t length;   /* bytes, page multiple, > 0 */
+};
+_Static_assert(sizeof(struct cap_snap_extent) == 16, "cap_snap_extent layout");
+
+/* Where the data starts for n extents. */
+uint64_t cap_snap_data_offset(uint32_t nextents);
+
+/*
+ * Checks that need no hashing.  Return 0, or -1 with a short reason in err.
+ * check_header: magic, versions, sizes against the real file size, strings.
+ * check_extents: sorted, page aligned, non-overlapping, inside memfd_size,
+ * lengths adding up to data_size.
+ */
+int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
+                          char *err, size_t errlen);
+int cap_snap_check_extents(const struct cap_snap_header *h,
+                           const struct cap_snap_extent *ext, char *err, size_t errlen);
+
+#endif
