@@ -21,6 +21,13 @@
 int  lp_init(void);
 /* Drain the packet channel into lwIP (called from the idle wait; never blocks). */
 void lp_channel_drain(void);
+/*
+ * Records other than CAP_MSG_PACKET (e.g. CAP_MSG_FREEZE/THAW from the host)
+ * go to this handler, called from the idle wait (must not block); the drain
+ * returns right after one, leaving later records in the channel.  Without a
+ * handler they are dropped.
+ */
+void lp_set_channel_control(void (*handler)(int type, const void *payload, size_t len));
 
 long lp_socket(int domain, int type, int protocol);  /* type without SOCK_NONBLOCK/CLOEXEC */
 long lp_bind(int s, const void *addr, uint32_t addrlen);

@@ -1,0 +1,9 @@
+/* lp_internal.h: declarations shared by lwip-port's own files. */
+#ifndef LP_INTERNAL_H
+#define LP_INTERNAL_H
+
+unsigned int lp_random32(void);
+/* The tcpip thread has queued work (loopback packets, callbacks) it has not run yet. */
+int lp_tcpip_busy(void);
+
+#endif
