@@ -1,0 +1,29 @@
+/* capctl.c: the capsule control tool: a table of subcommands (pack, info; later snapshot, ps, ...). */
+#include "hosts/capctl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct capctl_cmd commands[] = {
+	{ "pack", capctl_pack, "pack --name NAME [--mem SIZE] ELF OUT.cap" },
+	{ "info", capctl_info, "info [--json] IMAGE.cap" },
+};
+
+static int usage(void)
+{
+	fprintf(stderr, "usage:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(stderr, "  capctl %s\n", commands[i].usage);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "capctl: unknown command '%s'\n", argv[1]);
+	return usage();
+}

@@ -1,0 +1,19 @@
+/* capctl.h: capctl's subcommands; each takes (argc, argv) with argv[0] = its own name. */
+#ifndef HOST_CAPCTL_H
+#define HOST_CAPCTL_H
+
+#include <stdint.h>
+
+struct capctl_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;
+};
+
+int capctl_pack(int argc, char **argv);
+int capctl_info(int argc, char **argv);
+
+/* "64M", "1G", "4096", "512K" -> bytes; -1 if malformed or overflowing. */
+int capctl_parse_size(const char *s, uint64_t *out);
+
+#endif

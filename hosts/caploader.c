@@ -1,0 +1,361 @@
+/* caploader.c: the tiny libc-less loader caprun execs: maps the capsule's plan, sandboxes, jumps in. */
+/*
+ * Built -static -nostdlib at a high fixed address (see hosts/build.mk), with
+ * no writable data at all: the only state it has lives on the stack.  It
+ * runs in two stages:
+ *
+ *   stage 1 (on the kernel's [stack]): map the control page of the memfd
+ *     (fd 4), execute control->maps[] with MAP_FIXED_NOREPLACE, return a
+ *     scratch stack pointer just below control->initial_sp;
+ *   stage 2 (on that scratch area): unmap every mapping that is neither a
+ *     capsule window nor our own text ([stack], [vdso], [vvar], ...), set
+ *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
+ *     (fd 6), close fds >= 4, no_new_privs, seccomp, clear registers and
+ *     jump to control->entry with rsp = control->initial_sp.
+ *
+ * It decides nothing: caprun computed and validated the plan.  Any failure
+ * prints one line on fd 2 and exits 127 (before the sandbox is on).
+ */
+#include "capsule-abi/cap_abi.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <asm/unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#define L_PROT_READ   1
+#define L_PROT_WRITE  2
+#define L_PROT_EXEC   4
+#define L_MAP_SHARED  0x01
+#define L_MAP_PRIVATE 0x02
+#define L_MAP_NORESERVE 0x4000
+#define L_MAP_FIXED_NOREPLACE 0x100000
+#define L_O_RDONLY    0
+#define L_O_CLOEXEC   02000000
+#define L_RLIMIT_CORE 4
+#define L_SIGSYS      31
+#define L_SA_SIGINFO  0x4
+#define L_SA_RESTORER 0x04000000
+#define L_SIG_SETMASK 2
+#define L_PR_SET_NO_NEW_PRIVS 38
+#define L_EXIT_LOADER_FAILED 127
+
+#define MAPS_BUF_SIZE   (64 * 1024)
+#define FILTER_MAX_INSNS BPF_MAXINSNS
+
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+	                 : "=a"(ret)
+	                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return ret;
+}
+#define sys3(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static size_t str_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+/* One line on stderr naming the step that failed, then exit (no sandbox yet). */
+__attribute__((noreturn)) static void die(const char *what, long err)
+{
+	char num[24];
+	int i = (int)sizeof num;
+	unsigned long v = (unsigned long)(err < 0 ? -err : err);
+	num[--i] = '\n';
+	do {
+		num[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && i > 0);
+	static const char pre[] = "caploader: ";
+	static const char mid[] = " failed: errno ";
+	sys3(__NR_write, 2, pre, sizeof pre - 1);
+	sys3(__NR_write, 2, what, str_len(what));
+	sys3(__NR_write, 2, mid, sizeof mid - 1);
+	sys3(__NR_write, 2, num + i, sizeof num - (size_t)i);
+	for (;;)
+		sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);
+}
+
+/* Scratch buffers live in the capsule's stack window: wipe host details (paths, filter). */
+static void wipe(void *p, size_t n)
+{
+	volatile unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		b[i] = 0;
+}
+
+static int is_error(long r)
+{
+	return (unsigned long)r > -4096UL;
+}
+
+static int map_prot(uint32_t p)
+{
+	return ((p & CAP_PROT_R) ? L_PROT_READ : 0) | ((p & CAP_PROT_W) ? L_PROT_WRITE : 0) |
+	       ((p & CAP_PROT_X) ? L_PROT_EXEC : 0);
+}
+
+/* Stage 1: map the plan.  Returns the scratch stack pointer for stage 2. */
+__attribute__((used, noinline)) static uint64_t loader_stage1(void)
+{
+	long r = sys6(__NR_mmap, 0, CAP_PAGE_SIZE, L_PROT_READ, L_MAP_SHARED, CAP_FD_MEMFD, 0);
+	if (is_error(r))
+		die("mapping the control page", r);
+	const struct cap_control *plan = (const struct cap_control *)r;
+	if (plan->magic != CAP_CONTROL_MAGIC || plan->abi_version != CAP_ABI_VERSION ||
+	    plan->nmaps > CAP_MAX_MAPS)
+		die("checking the control page", 22);
+
+	for (uint32_t i = 0; i < plan->nmaps; i++) {
+		const struct cap_map *m = &plan->maps[i];
+		long flags = L_MAP_FIXED_NOREPLACE, fd, off;
+		if (m->source == CAP_MAP_MEMFD) {
+			flags |= L_MAP_SHARED;
+			fd = CAP_FD_MEMFD;
+			off = (long)CAP_MEMFD_OFFSET(m->vaddr);
+		} else if (m->source == CAP_MAP_IMAGE) {
+			flags |= L_MAP_PRIVATE;
+			fd = CAP_FD_IMAGE;
+			off = (long)m->file_offset;
+		} else {
+			die("reading the plan (bad map source)", 22);
+		}
+		if (m->flags & CAP_MAP_NORESERVE)
+			flags |= L_MAP_NORESERVE;
+		long a = sys6(__NR_mmap, (long)m->vaddr, (long)m->size, map_prot(m->prot), flags, fd, off);
+		if (is_error(a))
+			die("mapping a capsule window", a);
+		if ((uint64_t)a != m->vaddr)   /* kernel without MAP_FIXED_NOREPLACE */
+			die("mapping a capsule window at its address", 17);
+	}
+	uint64_t sp = plan->initial_sp;
+	sys3(__NR_munmap, plan, CAP_PAGE_SIZE, 0);
+	/* Scratch area below the capsule's initial stack: free until the capsule runs. */
+	return (sp - 256) & ~(uint64_t)15;
+}
+
+/* The SIGSYS reporter: record what was forbidden, then die by SIGSYS for real. */
+__attribute__((used, noreturn)) static void loader_sigsys(int sig, void *info, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	volatile struct cap_control *ctl = (volatile struct cap_control *)CAP_CONTROL_ADDR;
+	const unsigned char *si = info;
+	/* Kernel siginfo for SIGSYS: _call_addr at 16, _syscall at 24. */
+	ctl->fault_ip = *(const uint64_t *)(si + 16);
+	ctl->fault_syscall = 1u + *(const uint32_t *)(si + 24);
+	/* SIGSYS is blocked while we run: a forbidden call now makes the kernel kill us. */
+	for (;;) {
+		sys3(__NR_getpid, 0, 0, 0);
+		sys3(__NR_exit_group, 128 + L_SIGSYS, 0, 0);
+	}
+}
+
+__attribute__((visibility("hidden"))) void loader_restorer(void);
+__asm__(".text\n"
+        ".type loader_restorer,@function\n"
+        "loader_restorer:\n"
+        "	mov $" "15" ", %eax\n"   /* rt_sigreturn; never reached: the handler never returns */
+        "	syscall\n"
+        "	hlt\n");
+
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+static int in_plan(const struct cap_control *ctl, uint64_t addr, uint64_t *window_end)
+{
+	for (uint32_t i = 0; i < ctl->nmaps; i++) {
+		const struct cap_map *m = &ctl->maps[i];
+		if (addr >= m->vaddr && addr < m->vaddr + m->size) {
+			*window_end = m->vaddr + m->size;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static uint64_t next_plan_start(const struct cap_control *ctl, uint64_t addr, uint64_t limit)
+{
+	for (uint32_t i = 0; i < ctl->nmaps; i++)
+		if (ctl->maps[i].vaddr > addr && ctl->maps[i].vaddr < limit)
+			limit = ctl->maps[i].vaddr;
+	return limit;
+}
+
+static uint64_t parse_hex(const char **p)
+{
+	uint64_t v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (uint64_t)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/* Unmap every page that is neither in a capsule window nor our own text. */
+static void unmap_everything_else(const struct cap_control *ctl)
+{
+	char buf[MAPS_BUF_SIZE];
+	size_t len = 0;
+	long fd = sys3(__NR_open, "/proc/self/maps", L_O_RDONLY | L_O_CLOEXEC, 0);
+	if (is_error(fd))
+		die("opening /proc/self/maps", fd);
+	for (;;) {
+		long n = sys3(__NR_read, fd, buf + len, sizeof buf - 1 - len);
+		if (is_error(n))
+			die("reading /proc/self/maps", n);
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof buf - 1)
+			die("reading /proc/self/maps (too many mappings)", 7);
+	}
+	sys3(__NR_close, fd, 0, 0);
+	buf[len] = 0;
+
+	uint64_t own = (uint64_t)(uintptr_t)&loader_stage1;
+	for (const char *p = buf; *p;) {
+		uint64_t start = parse_hex(&p);
+		p++;   /* '-' */
+		uint64_t end = parse_hex(&p);
+		while (*p && *p != '\n')
+			p++;
+		if (*p)
+			p++;
+		if (own >= start && own < end)
+			continue;             /* our read-only text: needed until the jump */
+		if (start >= 0xffffffffff600000ULL)
+			continue;             /* [vsyscall]: not a real mapping, cannot go */
+		for (uint64_t pos = start; pos < end;) {
+			uint64_t wend;
+			if (in_plan(ctl, pos, &wend)) {
+				pos = wend < end ? wend : end;
+				continue;
+			}
+			uint64_t stop = next_plan_start(ctl, pos, end);
+			long r = sys3(__NR_munmap, pos, stop - pos, 0);
+			if (is_error(r))
+				die("unmapping a host mapping", r);
+			pos = stop;
+		}
+	}
+	wipe(buf, len);
+}
+
+static long read_filter(struct sock_filter *insns)
+{
+	size_t want = FILTER_MAX_INSNS * sizeof *insns, got = 0;
+	for (;;) {
+		long n = sys6(__NR_pread64, CAP_FD_FILTER, (long)((char *)insns + got),
+		              (long)(want - got), (long)got, 0, 0);
+		if (is_error(n))
+			die("reading the seccomp filter", n);
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == want)
+			break;
+	}
+	if (got == 0 || got % sizeof *insns)
+		die("reading the seccomp filter (bad size)", 22);
+	return (long)(got / sizeof *insns);
+}
+
+__attribute__((noreturn, visibility("hidden"))) void loader_jump(uint64_t entry, uint64_t sp);
+/* Plant entry below the initial stack, clear every register, `ret` into the capsule. */
+__asm__(".text\n"
+        ".type loader_jump,@function\n"
+        "loader_jump:\n"
+        "	mov %rdi, -8(%rsi)\n"
+        "	lea -8(%rsi), %rsp\n"
+        "	cld\n"
+        "	xor %eax, %eax\n	xor %ebx, %ebx\n	xor %ecx, %ecx\n	xor %edx, %edx\n"
+        "	xor %esi, %esi\n	xor %edi, %edi\n	xor %ebp, %ebp\n"
+        "	xor %r8d, %r8d\n	xor %r9d, %r9d\n	xor %r10d, %r10d\n	xor %r11d, %r11d\n"
+        "	xor %r12d, %r12d\n	xor %r13d, %r13d\n	xor %r14d, %r14d\n	xor %r15d, %r15d\n"
+        "	ret\n");
+
+/* Stage 2: runs on the scratch area inside the capsule's stack window. */
+__attribute__((used, noinline, noreturn)) static void loader_stage2(void)
+{
+	const struct cap_control *ctl = (const struct cap_control *)CAP_CONTROL_ADDR;
+	long r;
+
+	unmap_everything_else(ctl);
+
+	uint64_t no_core[2] = { 0, 0 };
+	r = sys6(__NR_prlimit64, 0, L_RLIMIT_CORE, (long)no_core, 0, 0, 0);
+	if (is_error(r))
+		die("setting RLIMIT_CORE", r);
+
+	/* Default dispositions everywhere (an inherited SIG_IGN survives exec). */
+	struct kernel_sigaction sa;
+	sa.handler = 0;   /* SIG_DFL */
+	sa.flags = L_SA_RESTORER;
+	sa.restorer = (void *)loader_restorer;
+	sa.mask = 0;
+	for (long sig = 1; sig <= 64; sig++)
+		if (sig != 9 && sig != 19)   /* SIGKILL and SIGSTOP cannot change */
+			sys6(__NR_rt_sigaction, sig, (long)&sa, 0, 8, 0, 0);
+
+	sa.handler = (void *)loader_sigsys;
+	sa.flags = L_SA_SIGINFO | L_SA_RESTORER;
+	sa.restorer = (void *)loader_restorer;
+	sa.mask = 0;
+	r = sys6(__NR_rt_sigaction, L_SIGSYS, (long)&sa, 0, 8, 0, 0);
+	if (is_error(r))
+		die("installing the SIGSYS handler", r);
+	uint64_t empty = 0;
+	r = sys6(__NR_rt_sigprocmask, L_SIG_SETMASK, (long)&empty, 0, 8, 0, 0);
+	if (is_error(r))
+		die("clearing the signal mask", r);
+
+	struct sock_filter insns[FILTER_MAX_INSNS];
+	struct sock_fprog prog;
+	prog.len = (unsigned short)read_filter(insns);
+	prog.filter = insns;
+
+	r = sys3(__NR_close_range, CAP_FD_MEMFD, ~0U, 0);
+	if (is_error(r))
+		die("closing the loader's descriptors", r);
+	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
+	if (is_error(r))
+		die("setting no_new_privs", r);
+	r = sys3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+	if (is_error(r))
+		die("installing the seccomp filter", r);
+
+	wipe(insns, (size_t)prog.len * sizeof insns[0]);
+	loader_jump(ctl->entry, ctl->initial_sp);
+}
+
+/* Entry: stage 1 on the kernel stack, then move to the scratch area for stage 2. */
+__asm__(".text\n"
+        ".globl _start\n"
+        ".type _start,@function\n"
+        "_start:\n"
+        "	xor %ebp, %ebp\n"
+        "	and $-16, %rsp\n"
+        "	call loader_stage1\n"
+        "	mov %rax, %rsp\n"
+        "	call loader_stage2\n"
+        "	hlt\n");

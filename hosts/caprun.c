@@ -1,0 +1,397 @@
+/* caprun.c: runs one .cap image: validate, lay out memory, make its link (TUN), spawn caploader, relay. */
+#include "capsule-abi/cap_abi.h"
+#include "hosts/image.h"
+#include "hosts/memlayout.h"
+#include "hosts/netlink.h"
+#include "hosts/relay.h"
+#include "hosts/sandbox.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXIT_USAGE   2
+#define EXIT_FAILURE_SETUP 1
+#define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
+#define NET_BASE     0xc6120000u /* 198.18.0.0/16, host order */
+#define NET_GATEWAY  0xc6120001u /* 198.18.0.1 */
+
+struct caprun {
+	const char *image_path;
+	const char *opt_name, *opt_ip;
+	unsigned mtu;
+	int cap_argc;
+	char **cap_argv;
+
+	struct host_image img;
+	struct host_layout layout;
+	char name[CAP_IMAGE_NAME_MAX];
+	char ifname[IFNAMSIZ];
+	char addr[INET_ADDRSTRLEN];
+	uint32_t ip;               /* network order */
+	unsigned ifindex;
+	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
+	struct mnl_socket *nl;
+	int route_added;
+	pid_t child;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n");
+	exit(EXIT_USAGE);
+}
+
+static void parse_args(struct caprun *c, int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]; i++) {
+		const char *opt = argv[i];
+		if (i + 1 >= argc)
+			usage();
+		if (strcmp(opt, "--name") == 0) {
+			c->opt_name = argv[++i];
+		} else if (strcmp(opt, "--ip") == 0) {
+			c->opt_ip = argv[++i];
+		} else if (strcmp(opt, "--mtu") == 0) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || v < 576 || v > CAP_MTU_MAX) {
+				fprintf(stderr, "caprun: --mtu %s: must be 576..%u\n", argv[i], CAP_MTU_MAX);
+				exit(EXIT_USAGE);
+			}
+			c->mtu = (unsigned)v;
+		} else {
+			usage();
+		}
+	}
+	if (i >= argc)
+		usage();
+	c->image_path = argv[i++];
+	if (i < argc && strcmp(argv[i], "--") == 0)
+		i++;
+	c->cap_argc = argc - i;
+	c->cap_argv = argv + i;
+}
+
+/* Fixed descriptor numbers 0..2 must exist, or our own fds would land there. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			exit(EXIT_FAILURE_SETUP);
+}
+
+/* Move fd above the loader's fixed numbers so the spawn's dup2s never collide. */
+static int high_fd(int fd)
+{
+	if (fd < 0 || fd >= 10)
+		return fd;
+	int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return h;
+}
+
+static int loader_path(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	if ((size_t)snprintf(out, len, "%s/caploader", dirname(self)) >= len)
+		return -1;
+	return access(out, X_OK);
+}
+
+static int parse_ip(const char *s, uint32_t *ip)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -1;
+	uint32_t h = ntohl(a.s_addr);
+	if ((h & 0xffff0000u) != NET_BASE || h == NET_BASE || h == NET_GATEWAY ||
+	    h == (NET_BASE | 0xffffu))
+		return -1;
+	*ip = a.s_addr;
+	return 0;
+}
+
+/* Pick the capsule name and create its TUN device "cap-NAME" (15 chars max). */
+static int make_device(struct caprun *c)
+{
+	const char *base = c->opt_name ? c->opt_name : c->img.hdr.name;
+	for (int k = 1; k < 1000; k++) {
+		char suffix[8] = "";
+		if (k > 1)
+			snprintf(suffix, sizeof suffix, "-%d", k);
+		if (snprintf(c->name, sizeof c->name, "%s%s", base, suffix) >= (int)sizeof c->name)
+			break;
+		int room = (int)(IFNAMSIZ - 1 - 4 - strlen(suffix));
+		snprintf(c->ifname, sizeof c->ifname, "cap-%.*s%s", room, base, suffix);
+		if (if_nametoindex(c->ifname) == 0) {
+			int fd = host_tun_open(c->ifname, &c->ifindex);
+			if (fd >= 0) {
+				c->tun_fd = high_fd(fd);
+				return 0;
+			}
+			if (fd != -EBUSY && fd != -EEXIST) {
+				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname,
+				        strerror(-fd));
+				return -1;
+			}
+		}
+		if (c->opt_name)
+			break;
+	}
+	fprintf(stderr, "caprun: no free device name for capsule %s\n", base);
+	return -1;
+}
+
+static int add_capsule_route(struct caprun *c)
+{
+	if (c->opt_ip) {
+		int r = host_nl_route_add(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
+		if (r == 0)
+			return c->route_added = 1, 0;
+		fprintf(stderr, "caprun: address %s: %s\n", c->opt_ip,
+		        r == -EEXIST ? "already in use" : strerror(-r));
+		return -1;
+	}
+	for (uint32_t host = 2; host < 0xffff; host++) {
+		uint32_t ip = htonl(NET_BASE | host);
+		int r = host_nl_route_add(c->nl, HOST_ROUTE_DEV, ip, 32, c->ifindex);
+		if (r == 0) {
+			c->ip = ip;
+			return c->route_added = 1, 0;
+		}
+		if (r != -EEXIST) {
+			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(-r));
+			return -1;
+		}
+	}
+	fprintf(stderr, "caprun: no free address in 198.18.0.0/16\n");
+	return -1;
+}
+
+static int make_link(struct caprun *c)
+{
+	int r;
+	c->nl = host_nl_open();
+	if (!c->nl) {
+		fprintf(stderr, "caprun: rtnetlink: %s\n", strerror(errno));
+		return -1;
+	}
+	if (make_device(c))
+		return -1;
+	if ((r = host_nl_link_up(c->nl, c->ifindex, c->mtu)) ||
+	    (r = host_nl_addr_add(c->nl, c->ifindex, htonl(NET_GATEWAY), 32))) {
+		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(-r));
+		return -1;
+	}
+	r = host_nl_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+	if (r != 0 && r != -EEXIST) {
+		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(-r));
+		return -1;
+	}
+	if (add_capsule_route(c))
+		return -1;
+	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
+	return 0;
+}
+
+static int spawn_capsule(struct caprun *c, const char *loader)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	int r;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, c->chan[1], CAP_FD_CHANNEL);
+	posix_spawn_file_actions_adddup2(&fa, c->memfd, CAP_FD_MEMFD);
+	posix_spawn_file_actions_adddup2(&fa, c->img.fd, CAP_FD_IMAGE);
+	posix_spawn_file_actions_adddup2(&fa, c->filter_fd, CAP_FD_FILTER);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	/* Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN. */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	                                  POSIX_SPAWN_SETSID);
+	char *argv[] = { "caploader", NULL };
+	char *envp[] = { NULL };
+	r = posix_spawn(&c->child, loader, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r) {
+		fprintf(stderr, "caprun: spawning %s: %s\n", loader, strerror(r));
+		c->child = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static int make_channel(struct caprun *c)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->chan) < 0) {
+		fprintf(stderr, "caprun: socketpair: %s\n", strerror(errno));
+		return -1;
+	}
+	c->chan[0] = high_fd(c->chan[0]);
+	c->chan[1] = high_fd(c->chan[1]);
+	int size = CHAN_BUF;
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(c->chan[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+			setsockopt(c->chan[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		if (setsockopt(c->chan[i], SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+			setsockopt(c->chan[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		fcntl(c->chan[i], F_SETFL, O_NONBLOCK);
+	}
+	return 0;
+}
+
+static void cleanup(struct caprun *c)
+{
+	if (c->child > 0) {
+		kill(c->child, SIGKILL);
+		while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
+			;
+		c->child = 0;
+	}
+	if (c->route_added)
+		host_nl_route_del(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
+	if (c->tun_fd >= 0)
+		close(c->tun_fd);   /* the device and its address go with it */
+	c->tun_fd = -1;
+	/*
+	 * The unreachable 198.18.0.0/15 keeps capsule traffic from leaking to a
+	 * default route.  It is shared by all capsules: the last one out removes
+	 * it (only ours: the delete matches HOST_RTPROT_CAPSULE).
+	 */
+	if (c->nl && !host_link_exists_with_prefix("cap-", NULL))
+		host_nl_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+	host_nl_close(c->nl);
+	c->nl = NULL;
+}
+
+/* The capsule ended by itself: say how, choose caprun's exit code. */
+static int report_exit(struct caprun *c, int ws)
+{
+	if (WIFEXITED(ws))
+		return WEXITSTATUS(ws);
+	int sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : SIGKILL;
+	struct cap_control ctl;
+	if (sig == SIGSYS && pread(c->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl &&
+	    ctl.fault_syscall) {
+		int nr = (int)ctl.fault_syscall - 1;
+		const char *sname = host_sandbox_syscall_name(nr);
+		fprintf(stderr, "caprun: capsule %s killed: forbidden system call %s (nr %d)\n",
+		        c->name, sname ? sname : "unknown", nr);
+		return 128 + SIGSYS;
+	}
+	const char *abbrev = sigabbrev_np(sig);
+	fprintf(stderr, "caprun: capsule %s killed by signal SIG%s\n", c->name,
+	        abbrev ? abbrev : "?");
+	return 128 + sig;
+}
+
+int main(int argc, char **argv)
+{
+	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
+	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1 };
+	char err[256], loader[PATH_MAX];
+	sigset_t sigs;
+
+	ensure_std_fds();
+	parse_args(&c, argc, argv);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+
+	/* Everything that can be checked is checked before anything is created. */
+	if (host_image_open(c.image_path, &c.img, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+		return EXIT_USAGE;
+	}
+	if (c.opt_name && (!cap_name_valid(c.opt_name) || strlen(c.opt_name) > 40)) {
+		fprintf(stderr, "caprun: --name %s: use 1..40 of [A-Za-z0-9._-]\n", c.opt_name);
+		return EXIT_USAGE;
+	}
+	if (c.opt_ip && parse_ip(c.opt_ip, &c.ip)) {
+		fprintf(stderr, "caprun: --ip %s: not a host address in 198.18.0.0/16\n", c.opt_ip);
+		return EXIT_USAGE;
+	}
+	if (loader_path(loader, sizeof loader)) {
+		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
+		return EXIT_FAILURE_SETUP;
+	}
+	char **cargv = calloc((size_t)c.cap_argc + 2, sizeof *cargv);
+	if (!cargv)
+		return EXIT_FAILURE_SETUP;
+	cargv[0] = c.opt_name ? (char *)c.opt_name : c.img.hdr.name;
+	for (int i = 0; i < c.cap_argc; i++)
+		cargv[i + 1] = c.cap_argv[i];
+	if (host_layout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+		return EXIT_USAGE;
+	}
+
+	int code = EXIT_FAILURE_SETUP;
+	c.sig_fd = high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
+	c.filter_fd = high_fd(host_sandbox_filter_fd(err, sizeof err));
+	if (c.sig_fd < 0 || c.filter_fd < 0) {
+		fprintf(stderr, "caprun: %s\n", c.sig_fd < 0 ? strerror(errno) : err);
+		goto out;
+	}
+	c.img.fd = high_fd(c.img.fd);
+	if (make_channel(&c) || make_link(&c))
+		goto out;
+
+	struct cap_control *ctl = &c.layout.ctl;
+	snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
+	ctl->ip = c.ip;
+	ctl->netmask = htonl(0xffff0000u);
+	ctl->gateway = htonl(NET_GATEWAY);
+	ctl->mtu = c.mtu;
+	c.memfd = high_fd(host_memfd_create(&c.img, &c.layout, err, sizeof err));
+	if (c.memfd < 0) {
+		fprintf(stderr, "caprun: %s\n", err);
+		goto out;
+	}
+	if (spawn_capsule(&c, loader))
+		goto out;
+	close(c.chan[1]);
+	c.chan[1] = -1;
+
+	struct host_relay relay = { c.tun_fd, c.chan[0], c.sig_fd, c.child, c.name, c.addr };
+	int ws = 0;
+	int r = host_relay_run(&relay, &ws);
+	if (r == 0) {
+		c.child = 0;   /* reaped */
+		code = report_exit(&c, ws);
+	} else if (r > 0) {
+		code = 128 + r;
+	}
+out:
+	cleanup(&c);
+	host_layout_free(&c.layout);
+	host_image_close(&c.img);
+	free(cargv);
+	return code;
+}

@@ -1,0 +1,33 @@
+/* memlayout.h: fills a capsule's memfd (data segments, initial stack) and its control page plan. */
+#ifndef HOST_MEMLAYOUT_H
+#define HOST_MEMLAYOUT_H
+
+#include "capsule-abi/cap_abi.h"
+#include "hosts/image.h"
+
+#include <stddef.h>
+
+/*
+ * Compute everything that needs no kernel object: the load plan, the initial
+ * stack (argv = argv[0..argc), empty environment) and the host part of ctl
+ * except name/ip/netmask/gateway/mtu, which the caller fills.  stack_bytes
+ * (malloc'd) are the bytes of [ctl.initial_sp, CAP_STACK_TOP).
+ */
+struct host_layout {
+	struct cap_control ctl;
+	unsigned char *stack_bytes;   /* [ctl.initial_sp, CAP_STACK_TOP) */
+	size_t stack_len;
+};
+int host_layout_prepare(const struct host_image *img, int argc, char *const *argv,
+                        struct host_layout *out, char *err, size_t errlen);
+void host_layout_free(struct host_layout *l);
+
+/*
+ * Create the capsule's memfd (close-on-exec), size it for the arena, write
+ * the writable segments' file bytes, the stack and the control page.
+ * Returns the fd or -1 with err.
+ */
+int host_memfd_create(const struct host_image *img, const struct host_layout *l,
+                      char *err, size_t errlen);
+
+#endif
