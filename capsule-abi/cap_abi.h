@@ -131,6 +131,15 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
 #define CAP_REPORT_ADDR (CAP_CONTROL_ADDR + 0x1000UL)
 #define CAP_REPORT_SIZE (CAP_CONTROL_SIZE - 0x1000UL)
 
+/* host_flags */
+#define CAP_HOST_FSGSBASE 1u   /* the CPU and kernel allow wrfsbase (AT_HWCAP2 bit 1) */
+
+/*
+ * On resume the loader runs its last steps on the frozen thread's stack,
+ * below resume_ctx.rsp: the capsule guarantees this much free room there.
+ */
+#define CAP_RESUME_SCRATCH 0x10000UL
+
 #define CAP_CONSOLE_OUT_TTY 1u   /* fd 1 is a terminal: stdio line-buffers */
 #define CAP_CONSOLE_IN_TTY  2u
 #define CAP_CONSOLE_ERR_TTY 4u
@@ -160,7 +169,7 @@ struct cap_control {
 	struct cap_map maps[CAP_MAX_MAPS];
 	uint8_t  random_seed[32];   /* entropy for the capsule (stack canary etc.) */
 	uint32_t boot_mode;         /* enum cap_boot_mode */
-	uint32_t host_flags;        /* 0 */
+	uint32_t host_flags;        /* CAP_HOST_*: facts about the host, set at every start and resume */
 	uint8_t  host_reserved[248];
 
 	/* --- written by the capsule --- */

@@ -29,6 +29,12 @@ static int fill_random(void *buf, size_t len)
 	return 0;
 }
 
+uint32_t host_flags_now(void)
+{
+	/* AT_HWCAP2 bit 1: the kernel lets user space use wrfsbase. */
+	return (getauxval(AT_HWCAP2) & 2) ? CAP_HOST_FSGSBASE : 0;
+}
+
 int host_layout_prepare(const struct host_image *img, int argc, char *const *argv,
                         struct host_layout *out, char *err, size_t errlen)
 {
@@ -74,6 +80,7 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
 	ctl->console_flags = (isatty(0) ? CAP_CONSOLE_IN_TTY : 0) |
 	                     (isatty(1) ? CAP_CONSOLE_OUT_TTY : 0) |
 	                     (isatty(2) ? CAP_CONSOLE_ERR_TTY : 0);
+	ctl->host_flags = host_flags_now();
 	ctl->state = CAP_STATE_LOADING;
 	return 0;
 }

@@ -22,6 +22,9 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
                         struct host_layout *out, char *err, size_t errlen);
 void host_layout_free(struct host_layout *l);
 
+/* CAP_HOST_* facts about this machine, for control->host_flags (start and resume). */
+uint32_t host_flags_now(void);
+
 /*
  * Create the capsule's memfd (close-on-exec), size it for the arena, write
  * the writable segments' file bytes, the stack and the control page.

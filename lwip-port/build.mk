@@ -34,7 +34,7 @@ $(LIB)/liblwip.a: $(LWIP_OBJS)
 # Our glue: the project's strict flags plus lwIP's include paths.
 LP_SRCS := $(wildcard lwip-port/*.c)
 LP_OBJS := $(LP_SRCS:%.c=$(OBJ)/%.o)
-LP_HDRS := $(wildcard lwip-port/*.h) $(LP_CONFIG_HDRS) capsule-abi/cap_abi.h \
+LP_HDRS := $(wildcard lwip-port/*.h) $(LP_CONFIG_HDRS) capsule-abi/cap_abi.h capsule-abi/cap_report.h \
            runtime/rt_sched.h runtime/rt_host.h
 
 $(OBJ)/lwip-port/%.o: lwip-port/%.c $(LP_HDRS) $(MUSL_LIBC) | $(FETCH_STAMP)

@@ -2,7 +2,8 @@
 RT_SRCS := $(wildcard runtime/*.c)
 RT_ASMS := $(wildcard runtime/*.S)
 RT_OBJS := $(RT_SRCS:%.c=$(OBJ)/%.o) $(RT_ASMS:%.S=$(OBJ)/%.o)
-RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h lwip-port/lp_sock.h
+RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h capsule-abi/cap_report.h \
+           lwip-port/lp_sock.h lwip-port/lp_report.h
 RT_SYSNAMES := $(GEN)/runtime/rt_sysnames.h
 
 # Syscall names for "unsupported system call NAME" messages, from musl's own list.
@@ -31,3 +32,4 @@ ALL_TARGETS += $(LIB)/libcaprt.a
 # Host unit tests (cmocka + ASan): the pure parts compile for the host.
 UNIT_SRCS_test_rt_arena := runtime/arena.c
 UNIT_SRCS_test_rt_tmpfs := runtime/tmpfs.c
+UNIT_SRCS_test_rt_report := runtime/report.c

@@ -102,8 +102,8 @@ long rt_sys_close(int fd)
 
 static int console_readable(void)
 {
-	int cin = 0, cout = 0, con = 0;
-	rt_host_wait(0, 1, 0, &cin, &cout, &con);
+	int cin = 0, cout = 0, con = 0, hup = 0;
+	rt_host_wait(0, 1, 0, &cin, &cout, &con, &hup);
 	return con;
 }
 

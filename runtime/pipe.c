@@ -108,6 +108,21 @@ int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
 	return r;
 }
 
+/* For the freeze report: fill level, size, and whether the other end is open. */
+void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
+                  uint32_t *peer_open)
+{
+	*buffered = (uint32_t)p->len;
+	*capacity = PIPE_SIZE;
+	*peer_open = (writer ? p->readers : p->writers) > 0;
+}
+
+/* Is q one of p's wait queues?  1: its readers wait there, 2: its writers. */
+int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
+{
+	return q == &p->rq ? 1 : q == &p->wq ? 2 : 0;
+}
+
 void rt_pipe_close(struct rt_pipe *p, int writer)
 {
 	if (writer)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include "runtime/rt_host.h"
+#include "runtime/rt_sched.h"
 
 #define RT_MAX_FDS 1024
 #define RT_PATH_MAX 256
@@ -47,6 +48,9 @@ long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 int  rt_pipe_poll(struct rt_pipe *p, int writer, int events);
 long rt_pipe_nread(struct rt_pipe *p);
 void rt_pipe_close(struct rt_pipe *p, int writer);
+void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
+                  uint32_t *peer_open);
+int  rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q);
 long rt_sys_pipe2(int *fds, int flags);
 
 /* tmpfs.c: paths are absolute and normalized */

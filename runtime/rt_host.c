@@ -22,6 +22,7 @@
 #define POLLOUT_         0x004
 #define POLLERR_         0x008
 #define POLLHUP_         0x010
+#define POLLNVAL_        0x020
 #define EAGAIN_          11
 #define EINTR_           4
 
@@ -93,7 +94,7 @@ static long host_ppoll(struct host_pollfd *fds, int nfds, int64_t timeout_ns)
 }
 
 long rt_host_wait(int want_channel_out, int want_console, int64_t timeout_ns,
-                  int *channel_in, int *channel_out, int *console_in)
+                  int *channel_in, int *channel_out, int *console_in, int *channel_hup)
 {
 	struct host_pollfd fds[2];
 	int n = 1;
@@ -111,9 +112,14 @@ long rt_host_wait(int want_channel_out, int want_console, int64_t timeout_ns,
 		r = 0;
 	if (r < 0)
 		return r;
-	/* An error or hangup on the channel reads as "readable": the drain sees it. */
-	*channel_in = (fds[0].revents & (POLLIN_ | POLLERR_ | POLLHUP_)) != 0;
+	/*
+	 * Hangup is reported apart from "readable": the drain reads what is left
+	 * and returns quietly on end of file, so only the caller can tell that
+	 * the host is gone (and a capsule without a host must exit, not spin).
+	 */
+	*channel_in = (fds[0].revents & POLLIN_) != 0;
 	*channel_out = (fds[0].revents & POLLOUT_) != 0;
+	*channel_hup = (fds[0].revents & (POLLERR_ | POLLHUP_ | POLLNVAL_)) != 0;
 	*console_in = n > 1 && (fds[1].revents & (POLLIN_ | POLLERR_ | POLLHUP_)) != 0;
 	return r;
 }

@@ -37,6 +37,11 @@ _Noreturn void rt_thread_exit_current(void);
 void rt_wake_thread(struct rt_thread *t);
 void rt_sched_set_fs(uint64_t fs);     /* arch_prctl(ARCH_SET_FS) for the calling thread */
 int rt_thread_count(void);
+/* Thread table slots, for the freeze report (state RT_T_FREE: unused). */
+struct rt_thread *rt_thread_slot(int i);
+int rt_thread_slots(void);
+void rt_send_ready(void);              /* CAP_MSG_READY + state RUNNING */
+void rt_sched_resumed(uint64_t fs);    /* a new process: forget per-process CPU facts */
 /* The idle wait must watch console input while this is > 0. */
 extern int rt_console_watchers;
 extern struct rt_waitq rt_console_waitq;
@@ -75,6 +80,19 @@ int rt_file_poll(struct rt_file *f, int events);
 
 /* poll.c */
 extern struct rt_waitq rt_io_waitq;
+
+/* freeze.c: snapshot support (see the protocol in capsule-abi/cap_abi.h) */
+extern int rt_freeze_pending;          /* CAP_MSG_FREEZE arrived; act at the safe point */
+void rt_freeze_control(int type, const void *payload, size_t len);  /* lp_set_channel_control */
+void rt_freeze(uint64_t fs_base);      /* at the safe point; returns when thawed or resumed */
+_Noreturn void rt_host_gone(int frozen);
+
+/* report.c: the freeze report (capsule-abi/cap_report.h) into dst; returns its size */
+uint32_t rt_report_write(void *dst, size_t cap, int64_t now_ns);
+
+/* ctx.S: like setjmp: 0 now, 1 when a loader resumes a snapshot from *c */
+__attribute__((returns_twice)) int rt_ctx_save(struct cap_cpu_context *c, uint64_t fs_base);
+void rt_run_on_stack(void (*fn)(void *), void *arg, void *stack_top);
 
 /* start/exit */
 _Noreturn void rt_exit_capsule(int code);

@@ -1,12 +1,10 @@
 /* sched.c: cooperative green threads: run queue, wait queues with deadlines, the idle wait. */
 #include <errno.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include "runtime/rt_internal.h"
 #include "runtime/rt_host.h"
 
 #define RT_MAX_THREADS 1024
-#define HWCAP2_FSGSBASE (1u << 1)
 
 void rt_switch(uint64_t *save_rsp, uint64_t new_rsp);
 void rt_thread_entry(void);
@@ -21,7 +19,6 @@ static struct rt_thread *dead;            /* exited thread to reclaim after the 
 static int next_tid = 2;
 static int live_threads = 1;
 static uint64_t current_fs;
-static int use_wrfsbase = -1;             /* unknown until libc's auxv is set up */
 static int ready_sent;
 static void (*channel_drain)(void);
 static unsigned sched_ticks;
@@ -58,25 +55,25 @@ uint64_t rt_now_ns(void)
 {
 	int64_t ns = 0;
 	rt_host_clock(1 /* CLOCK_MONOTONIC */, &ns);
-	return (uint64_t)(ns - RT_CONTROL->mono_offset_ns);
+	/*
+	 * Read the offset from the control page every time, never cached: a
+	 * host moves it while the capsule is frozen (and picks a new one on
+	 * resume) so that this clock neither jumps nor goes back.
+	 */
+	int64_t offset = *(volatile const int64_t *)&RT_CONTROL->mono_offset_ns;
+	return (uint64_t)(ns - offset);
 }
 
+/*
+ * wrfsbase costs a few cycles, arch_prctl a system call.  Whether the CPU
+ * and kernel allow wrfsbase is a fact about the host we run on now, so it
+ * is read from the control page (host_flags, set at every start and every
+ * resume) rather than cached: a snapshot may wake up on another machine.
+ */
 static void load_fs(uint64_t fs)
 {
-	if (use_wrfsbase < 0) {
-		/* getauxval works only once __init_libc has stored the auxv. */
-		unsigned long hw2 = getauxval(AT_HWCAP2);
-		if (getauxval(AT_PAGESZ) == 0)
-			hw2 = 0;
-		else
-			use_wrfsbase = (hw2 & HWCAP2_FSGSBASE) != 0;
-		if (use_wrfsbase < 0) {
-			rt_host_set_fs(fs);
-			current_fs = fs;
-			return;
-		}
-	}
-	if (use_wrfsbase)
+	uint32_t host = *(volatile const uint32_t *)&RT_CONTROL->host_flags;
+	if (host & CAP_HOST_FSGSBASE)
 		__asm__ volatile ("wrfsbase %0" : : "r"(fs) : "memory");
 	else
 		rt_host_set_fs(fs);
@@ -187,7 +184,7 @@ static uint64_t expire_deadlines(uint64_t now)
 	return earliest;
 }
 
-static void send_ready(void)
+void rt_send_ready(void)
 {
 	struct cap_chan_hdr h = { CAP_MSG_READY, 0, 0 };
 	struct rt_iovec iov = { &h, sizeof h };
@@ -199,16 +196,47 @@ static void send_ready(void)
 /* Poll the host once (timeout_ns 0) or block until input or the deadline. */
 static void host_wait(int64_t timeout_ns)
 {
-	int cin = 0, cout = 0, con = 0;
-	long r = rt_host_wait(0, rt_console_watchers > 0, timeout_ns, &cin, &cout, &con);
+	int cin = 0, cout = 0, con = 0, hup = 0;
+	long r = rt_host_wait(0, rt_console_watchers > 0, timeout_ns, &cin, &cout, &con, &hup);
 	if (r <= 0)
 		return;
-	if (cin && channel_drain)
+	if ((cin || hup) && channel_drain)
 		channel_drain();
+	if (hup)
+		rt_host_gone(0);   /* nobody will ever send us a packet again: exit, don't spin */
 	if (con) {
 		rt_wake_all(&rt_console_waitq);
 		rt_io_changed();
 	}
+}
+
+/*
+ * The safe point: called right after the channel drain, inside the
+ * scheduler, so every other green thread is switched out (its registers on
+ * its own stack) and lwIP is between operations.  Returns when thawed
+ * (this process) or resumed (a new process started from the snapshot).
+ */
+static void safe_point(void)
+{
+	if (!rt_freeze_pending)
+		return;
+	rt_freeze(current_fs);
+}
+
+void rt_sched_resumed(uint64_t fs)
+{
+	/* The loader set FS to the freezing thread's TLS; load_fs reads host_flags afresh. */
+	current_fs = fs;
+}
+
+struct rt_thread *rt_thread_slot(int i)
+{
+	return i >= 0 && i < RT_MAX_THREADS ? &threads[i] : 0;
+}
+
+int rt_thread_slots(void)
+{
+	return RT_MAX_THREADS;
 }
 
 /* Nothing is runnable: the capsule's one blocking point. */
@@ -216,12 +244,13 @@ static void idle_wait(void)
 {
 	while (!run_head) {
 		if (!ready_sent)
-			send_ready();
+			rt_send_ready();
 		uint64_t now = rt_now_ns();
 		uint64_t earliest = expire_deadlines(now);
 		if (run_head)
 			return;
 		host_wait(earliest ? (int64_t)(earliest - now) : -1);
+		safe_point();
 	}
 }
 
@@ -246,8 +275,10 @@ static void schedule(void)
 	if ((timed_head && (!run_head || (sched_ticks & 31) == 0)))
 		expire_deadlines(rt_now_ns());
 	/* Busy threads must not starve the network: peek at the host now and then. */
-	if (run_head && (sched_ticks & 63) == 0)
+	if (run_head && (sched_ticks & 63) == 0) {
 		host_wait(0);
+		safe_point();   /* a busy capsule must still freeze when asked */
+	}
 	while (!(next = run_pop()))
 		idle_wait();
 	if (next == current) {

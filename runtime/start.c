@@ -31,6 +31,11 @@ int __wrap_main(int argc, char **argv, char **envp)
 	rt_mem_init();
 	rt_fd_init();
 	rt_waitq_init(&rt_io_waitq);
+	/*
+	 * CAP_MSG_FREEZE/THAW arrive on the packet channel, among the packets;
+	 * registered before lwIP starts so no control record is ever dropped.
+	 */
+	lp_set_channel_control(rt_freeze_control);
 	int r = lp_init();
 	if (r < 0) {
 		rt_console_write(2, "capsule: network start-up (lp_init) failed\n");

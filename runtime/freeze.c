@@ -1,0 +1,127 @@
+/* freeze.c: the capsule's side of snapshots: FREEZE at the safe point, FROZEN, then THAW or resume. */
+#include <stddef.h>
+#include <stdint.h>
+#include "capsule-abi/cap_abi.h"
+#include "lwip-port/lp_report.h"
+#include "runtime/rt_host.h"
+#include "runtime/rt_internal.h"
+
+#define EAGAIN_ 11
+#define EINTR_  4
+
+/* Below the saved rsp on this stack: scratch for a resuming loader (64 KiB promised). */
+#define RT_FREEZE_STACK (96 * 1024)
+
+int rt_freeze_pending;
+static _Alignas(16) unsigned char freeze_stack[RT_FREEZE_STACK];
+/* Packets the host sent while we were frozen (it should send none): dropped, counted. */
+static unsigned long frozen_dropped;
+
+/* Channel records other than packets, handed over by lwip-port's drain (never blocks). */
+void rt_freeze_control(int type, const void *payload, size_t len)
+{
+	(void)payload;
+	(void)len;
+	if (type == CAP_MSG_FREEZE)
+		rt_freeze_pending = 1;   /* acted on by the scheduler right after the drain */
+	/* THAW outside a freeze, or anything unknown: nothing to do. */
+}
+
+static void send_msg(int type)
+{
+	struct cap_chan_hdr h = { (uint8_t)type, 0, 0 };
+	struct rt_iovec iov = { &h, sizeof h };
+	rt_host_channel_send(&iov, 1);
+}
+
+_Noreturn void rt_host_gone(int frozen)
+{
+	/*
+	 * While frozen the memfd may still be read by whoever holds it: leave
+	 * the control page exactly as the snapshot saw it.
+	 */
+	if (frozen)
+		rt_host_exit(0);
+	rt_console_write(2, "capsule: host closed the packet channel; exiting\n");
+	rt_exit_capsule(0);
+}
+
+/*
+ * Frozen in this process: the host is copying the memfd, so touch nothing
+ * in capsule memory but this stack (below the saved rsp, dead in the copy)
+ * until CAP_MSG_THAW.  Returns the number of packets dropped meanwhile.
+ */
+static unsigned long wait_for_thaw(void)
+{
+	unsigned long dropped = 0;
+	for (;;) {
+		int cin = 0, cout = 0, con = 0, hup = 0;
+		long r = rt_host_wait(0, 0, -1, &cin, &cout, &con, &hup);
+		if (r < 0 && r != -EINTR_)
+			rt_host_gone(1);
+		while (cin || hup) {
+			/* SEQPACKET: a short read takes the record's header and discards the rest. */
+			unsigned char rec[16];
+			long n = rt_host_read(CAP_FD_CHANNEL, rec, sizeof rec);
+			if (n == -EAGAIN_ || n == -EINTR_)
+				break;
+			if (n <= 0)
+				rt_host_gone(1);   /* host gone (snapshot taken, capsule not kept running) */
+			if (n < (long)sizeof(struct cap_chan_hdr))
+				continue;
+			if (rec[0] == CAP_MSG_THAW)
+				return dropped;
+			dropped++;
+		}
+	}
+}
+
+/* A new process started from a snapshot: redo what is per-process, then tell the host. */
+static void after_resume(uint64_t fs_base)
+{
+	struct cap_control *c = RT_CONTROL;
+	rt_sched_resumed(fs_base);
+	/*
+	 * The host should have set mono_offset_ns so the clock continues at
+	 * frozen_at_ns; if it did not, never let time go back (lwIP's timers
+	 * and every app deadline assume a monotonic clock).
+	 */
+	if ((int64_t)rt_now_ns() < c->frozen_at_ns) {
+		int64_t host = 0;
+		rt_host_clock(1 /* CLOCK_MONOTONIC */, &host);
+		c->mono_offset_ns = host - c->frozen_at_ns;
+	}
+	rt_send_ready();                 /* state RUNNING; the host prints "running" */
+	lp_after_resume();               /* tell TCP peers we are back, now */
+}
+
+/* Runs on freeze_stack: see rt_freeze. */
+static void freeze_on_stack(void *arg)
+{
+	uint64_t fs_base = *(const uint64_t *)arg;
+	struct cap_control *c = RT_CONTROL;
+	/* Everything the snapshot must hold is written before the context is saved. */
+	int64_t now = (int64_t)rt_now_ns();
+	c->report_size = rt_report_write((void *)CAP_REPORT_ADDR, CAP_REPORT_SIZE, now);
+	c->frozen_at_ns = now;
+	c->freeze_count++;
+	if (rt_ctx_save(&c->resume_ctx, fs_base)) {
+		after_resume(c->resume_ctx.fs_base);
+		return;
+	}
+	send_msg(CAP_MSG_FROZEN);
+	unsigned long dropped = wait_for_thaw();
+	frozen_dropped += dropped;
+}
+
+void rt_freeze(uint64_t fs_base)
+{
+	rt_freeze_pending = 0;
+	/*
+	 * Freeze on a stack of our own, not the current green thread's (which
+	 * may be small and deep): then everything below resume_ctx.rsp on it,
+	 * 64 KiB at least, is dead at the safe point, and a resuming loader may
+	 * use it as its scratch stack.
+	 */
+	rt_run_on_stack(freeze_on_stack, &fs_base, freeze_stack + sizeof freeze_stack);
+}
