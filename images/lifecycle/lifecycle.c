@@ -1,0 +1,65 @@
+/* lifecycle.c: a plain POSIX app for lifecycle tests: exit codes, unsupported calls, serving until killed. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* "exit N": print a line, exit with status N. */
+static int do_exit(int code)
+{
+	printf("lifecycle: exiting with %d\n", code);
+	fflush(stdout);
+	return code;
+}
+
+/* "unsupported": fork twice; a capsule refuses with ENOSYS and says so once. */
+static int do_unsupported(void)
+{
+	for (int i = 0; i < 2; i++) {
+		pid_t p = fork();
+		if (p == 0)
+			_exit(0);
+		printf("lifecycle: fork returned %d, errno %s\n", (int)p,
+		       p < 0 ? strerror(errno) : "-");
+	}
+	fflush(stdout);
+	return 0;
+}
+
+/* "serve": accept on TCP 9200 forever, answering "alive\n" to each connection. */
+static int do_serve(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9200) };
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0) {
+		perror("lifecycle: listen");
+		return 1;
+	}
+	printf("lifecycle: serving on 9200\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+		if (c < 0)
+			continue;
+		if (write(c, "alive\n", 6) != 6)
+			perror("lifecycle: write");
+		close(c);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "exit") == 0)
+		return do_exit(atoi(argv[2]));
+	if (argc >= 2 && strcmp(argv[1], "unsupported") == 0)
+		return do_unsupported();
+	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+		return do_serve();
+	fprintf(stderr, "usage: lifecycle exit N | unsupported | serve\n");
+	return 64;
+}
