@@ -52,17 +52,18 @@ $(MUSL_LIBC): mk/build-musl.sh $(wildcard runtime/musl-arch/*) | $(FETCH_STAMP)
 # Components append to these.
 ALL_TARGETS :=
 UNIT_TESTS  :=
+TEST_TOOLS  :=
 
 include capsule-abi/build.mk
 include runtime/build.mk
 include lwip-port/build.mk
-include hosts/build.mk
+include hosts/build.mk $(filter-out hosts/build.mk,$(wildcard hosts/*.mk))
 include images/build.mk
 include tests/build.mk
 
 all: $(ALL_TARGETS)
 
-test: all $(UNIT_TESTS)
+test: all $(UNIT_TESTS) $(TEST_TOOLS)
 	sh tests/run
 
 demo: all

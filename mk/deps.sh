@@ -2,7 +2,8 @@
 # deps.sh: install the Debian packages the build, tests and demos need (idempotent; root).
 set -eu
 PKGS="build-essential dpkg-dev pkg-config libseccomp-dev libsodium-dev libcmocka-dev
-libmnl-dev iproute2 netcat-openbsd curl iperf python3 procps psmisc kmod"
+libmnl-dev libsqlite3-dev sqlite3 clang libclang-rt-14-dev iproute2 netcat-openbsd
+curl iperf python3 procps psmisc kmod"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -10,3 +10,49 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$(UNIT_SRCS_%) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_$*) $< $(UNIT_SRCS_$*) \
 		-o $@ -lcmocka $(UNIT_LIBS_$*)
+
+# The host tools again, with ASan + UBSan, for a second integration pass
+# (tests/run, CAPTEST_BIN=build/san/bin).  caploader has no libc to
+# instrument, so the plain one is copied next to the instrumented caprun.
+SAN_BIN := $(BUILD)/san/bin
+SAN_OBJ := $(BUILD)/san/obj
+TEST_TOOLS += $(SAN_BIN)/caprun $(SAN_BIN)/capctl $(SAN_BIN)/caploader
+
+$(SAN_OBJ)/%.o: %.c $(wildcard hosts/*.h) capsule-abi/*.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(SAN_BIN)/caprun: $(patsubst %.c,$(SAN_OBJ)/%.o,$(HOST_CAPRUN_SRCS) $(CAP_ABI_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOST_LIBS_caprun)
+
+$(SAN_BIN)/capctl: $(patsubst %.c,$(SAN_OBJ)/%.o,$(HOST_CAPCTL_SRCS) $(CAP_ABI_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOST_LIBS_capctl)
+
+$(SAN_BIN)/caploader: $(BIN)/caploader
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; the
+# decoder sources it needs go in FUZZ_SRCS_fuzz_NAME (in the component's
+# build.mk).  Built with clang's libFuzzer + ASan + UBSan.  `make test` runs
+# each briefly (tests/run); `make fuzz` runs each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGET_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS := $(FUZZ_TARGET_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
+TEST_TOOLS += $(FUZZERS)
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRCS_%) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+		$(FUZZ_CFLAGS_$*) $< $(FUZZ_SRCS_$*) -o $@ $(FUZZ_LIBS_$*)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		mkdir -p $(BUILD)/fuzz-corpus/$$(basename $$f); \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz-corpus/$$(basename $$f) || exit 1; \
+	done
+
+.PHONY: fuzz
