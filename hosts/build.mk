@@ -3,10 +3,12 @@ HOST_OBJ := $(OBJ)/host/hosts
 HOST_LIBS_caprun := -lseccomp -lsodium -lmnl
 HOST_LIBS_capctl := -lsodium
 
-HOST_IMAGE_SRCS  := hosts/image.c hosts/elfload.c
+HOST_IMAGE_SRCS  := hosts/image.c hosts/elfload.c hosts/snapfile.c hosts/ctlsock.c
 HOST_CAPRUN_SRCS := hosts/caprun.c hosts/memlayout.c hosts/stackbuild.c hosts/sandbox.c \
-                    hosts/netlink.c hosts/relay.c $(HOST_IMAGE_SRCS)
-HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c $(HOST_IMAGE_SRCS)
+                    hosts/netlink.c hosts/relay.c hosts/ctlserve.c hosts/snapshot.c \
+                    $(HOST_IMAGE_SRCS)
+HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c \
+                    hosts/capctl_snap.c hosts/capctl_inspect.c $(HOST_IMAGE_SRCS)
 
 # The loader: static, no libc, no writable data, far above every capsule window.
 LOADER_CFLAGS  := -std=c11 $(WARN) -O2 -g -I. -ffreestanding -fno-builtin -fno-stack-protector \
@@ -53,3 +55,5 @@ ALL_TARGETS += $(BIN)/caploader $(BIN)/caprun $(BIN)/capctl $(BIN)/capcc
 # Unit tests (tests/unit/test_host_*.c), ASan + UBSan via tests/build.mk.
 UNIT_SRCS_test_host_image := hosts/image.c hosts/elfload.c hosts/stackbuild.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_image := -lsodium
+UNIT_SRCS_test_host_snapshot := hosts/snapfile.c capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_LIBS_test_host_snapshot := -lsodium

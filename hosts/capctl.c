@@ -1,4 +1,4 @@
-/* capctl.c: the capsule control tool: a table of subcommands (pack, info; later snapshot, ps, ...). */
+/* capctl.c: the capsule control tool: a table of subcommands (pack, info, snapshot, ps, inspect). */
 #include "hosts/capctl.h"
 
 #include <stdio.h>
@@ -7,6 +7,9 @@
 static const struct capctl_cmd commands[] = {
 	{ "pack", capctl_pack, "pack --name NAME [--mem SIZE] ELF OUT.cap" },
 	{ "info", capctl_info, "info [--json] IMAGE.cap" },
+	{ "snapshot", capctl_snapshot, "snapshot NAME -o FILE [--keep-running]" },
+	{ "ps", capctl_ps, "ps [--json]" },
+	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 };
 
 static int usage(void)

@@ -12,6 +12,9 @@ struct capctl_cmd {
 
 int capctl_pack(int argc, char **argv);
 int capctl_info(int argc, char **argv);
+int capctl_snapshot(int argc, char **argv);
+int capctl_ps(int argc, char **argv);
+int capctl_inspect(int argc, char **argv);
 
 /* "64M", "1G", "4096", "512K" -> bytes; -1 if malformed or overflowing. */
 int capctl_parse_size(const char *s, uint64_t *out);

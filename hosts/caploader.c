@@ -6,12 +6,17 @@
  *
  *   stage 1 (on the kernel's [stack]): map the control page of the memfd
  *     (fd 4), execute control->maps[] with MAP_FIXED_NOREPLACE, return a
- *     scratch stack pointer just below control->initial_sp;
+ *     scratch stack pointer just below control->initial_sp (fresh start) or
+ *     below control->resume_ctx.rsp (resume: the main stack is live then,
+ *     but the capsule promises CAP_RESUME_SCRATCH free bytes below the
+ *     frozen rsp; stage 2 stays well inside that);
  *   stage 2 (on that scratch area): unmap every mapping that is neither a
  *     capsule window nor our own text ([stack], [vdso], [vvar], ...), set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
  *     (fd 6), close fds >= 4, no_new_privs, seccomp, clear registers and
- *     jump to control->entry with rsp = control->initial_sp.
+ *     jump to control->entry with rsp = control->initial_sp; or, resuming
+ *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
+ *     load control->resume_ctx: the capsule's rt_ctx_save "returns" 1.
  *
  * It decides nothing: caprun computed and validated the plan.  Any failure
  * prints one line on fd 2 and exits 127 (before the sandbox is on).
@@ -41,8 +46,11 @@
 #define L_PR_SET_NO_NEW_PRIVS 38
 #define L_EXIT_LOADER_FAILED 127
 
-#define MAPS_BUF_SIZE   (64 * 1024)
-#define FILTER_MAX_INSNS BPF_MAXINSNS
+/* Stage 2 must fit in CAP_RESUME_SCRATCH (64 KiB): these buffers are its whole stack. */
+#define MAPS_CHUNK       4096
+#define MAX_HOST_RANGES  256   /* host mappings to remove (a fresh process has a handful) */
+#define FILTER_MAX_INSNS 2048  /* ours is ~40; the kernel's limit, 4096, would not fit */
+#define L_ARCH_SET_FS    0x1002
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -139,9 +147,12 @@ __attribute__((used, noinline)) static uint64_t loader_stage1(void)
 		if ((uint64_t)a != m->vaddr)   /* kernel without MAP_FIXED_NOREPLACE */
 			die("mapping a capsule window at its address", 17);
 	}
-	uint64_t sp = plan->initial_sp;
+	/*
+	 * Fresh: scratch below the initial stack, free until the capsule runs.
+	 * Resume: below the frozen rsp, never below initial_sp (live stack).
+	 */
+	uint64_t sp = plan->boot_mode == CAP_BOOT_RESUME ? plan->resume_ctx.rsp : plan->initial_sp;
 	sys3(__NR_munmap, plan, CAP_PAGE_SIZE, 0);
-	/* Scratch area below the capsule's initial stack: free until the capsule runs. */
 	return (sp - 256) & ~(uint64_t)15;
 }
 
@@ -197,50 +208,65 @@ static uint64_t next_plan_start(const struct cap_control *ctl, uint64_t addr, ui
 	return limit;
 }
 
-static uint64_t parse_hex(const char **p)
+struct host_range {
+	uint64_t start, end;
+};
+
+/*
+ * Read /proc/self/maps in small chunks (stage 2's stack is small) and keep
+ * each line's "start-end": everything else on the line is skipped.
+ */
+static unsigned read_ranges(struct host_range *out, unsigned max)
 {
-	uint64_t v = 0;
-	for (;; (*p)++) {
-		char c = **p;
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (uint64_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v * 16 + (uint64_t)(c - 'a' + 10);
-		else
-			return v;
+	char chunk[MAPS_CHUNK];
+	unsigned n = 0;
+	int field = 0;          /* 0: start, 1: end, 2: rest of the line */
+	uint64_t start = 0, end = 0;
+	long fd = sys3(__NR_open, "/proc/self/maps", L_O_RDONLY | L_O_CLOEXEC, 0);
+	if (is_error(fd))
+		die("opening /proc/self/maps", fd);
+	for (;;) {
+		long got = sys3(__NR_read, fd, chunk, sizeof chunk);
+		if (is_error(got))
+			die("reading /proc/self/maps", got);
+		if (got == 0)
+			break;
+		for (long i = 0; i < got; i++) {
+			char c = chunk[i];
+			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			if (field == 0 && digit >= 0) {
+				start = start * 16 + (uint64_t)digit;
+			} else if (field == 0 && c == '-') {
+				field = 1;
+			} else if (field == 1 && digit >= 0) {
+				end = end * 16 + (uint64_t)digit;
+			} else if (field == 1) {
+				if (n == max)
+					die("reading /proc/self/maps (too many mappings)", 7);
+				out[n].start = start;
+				out[n].end = end;
+				n++;
+				field = 2;
+			}
+			if (c == '\n') {
+				field = 0;
+				start = end = 0;
+			}
+		}
 	}
+	sys3(__NR_close, fd, 0, 0);
+	wipe(chunk, sizeof chunk);
+	return n;
 }
 
 /* Unmap every page that is neither in a capsule window nor our own text. */
 static void unmap_everything_else(const struct cap_control *ctl)
 {
-	char buf[MAPS_BUF_SIZE];
-	size_t len = 0;
-	long fd = sys3(__NR_open, "/proc/self/maps", L_O_RDONLY | L_O_CLOEXEC, 0);
-	if (is_error(fd))
-		die("opening /proc/self/maps", fd);
-	for (;;) {
-		long n = sys3(__NR_read, fd, buf + len, sizeof buf - 1 - len);
-		if (is_error(n))
-			die("reading /proc/self/maps", n);
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof buf - 1)
-			die("reading /proc/self/maps (too many mappings)", 7);
-	}
-	sys3(__NR_close, fd, 0, 0);
-	buf[len] = 0;
-
+	struct host_range ranges[MAX_HOST_RANGES];
+	unsigned n = read_ranges(ranges, MAX_HOST_RANGES);
 	uint64_t own = (uint64_t)(uintptr_t)&loader_stage1;
-	for (const char *p = buf; *p;) {
-		uint64_t start = parse_hex(&p);
-		p++;   /* '-' */
-		uint64_t end = parse_hex(&p);
-		while (*p && *p != '\n')
-			p++;
-		if (*p)
-			p++;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t start = ranges[i].start, end = ranges[i].end;
 		if (own >= start && own < end)
 			continue;             /* our read-only text: needed until the jump */
 		if (start >= 0xffffffffff600000ULL)
@@ -258,7 +284,6 @@ static void unmap_everything_else(const struct cap_control *ctl)
 			pos = stop;
 		}
 	}
-	wipe(buf, len);
 }
 
 static long read_filter(struct sock_filter *insns)
@@ -292,6 +317,31 @@ __asm__(".text\n"
         "	xor %esi, %esi\n	xor %edi, %edi\n	xor %ebp, %ebp\n"
         "	xor %r8d, %r8d\n	xor %r9d, %r9d\n	xor %r10d, %r10d\n	xor %r11d, %r11d\n"
         "	xor %r12d, %r12d\n	xor %r13d, %r13d\n	xor %r14d, %r14d\n	xor %r15d, %r15d\n"
+        "	ret\n");
+
+__attribute__((noreturn, visibility("hidden"))) void loader_resume(const struct cap_cpu_context *c);
+/*
+ * Continue a frozen capsule: MXCSR and x87 control word, callee-saved
+ * registers, rsp, then "return" from rt_ctx_save with rax = 1.  The return
+ * address goes just below the frozen rsp, where the call to rt_ctx_save had
+ * put it (dead memory at the freeze), so every scratch register is cleared.
+ * Offsets: struct cap_cpu_context in capsule-abi/cap_abi.h.
+ */
+__asm__(".text\n"
+        ".type loader_resume,@function\n"
+        "loader_resume:\n"
+        "	ldmxcsr 72(%rdi)\n"
+        "	fldcw 76(%rdi)\n"
+        "	mov 48(%rdi), %rsi\n"
+        "	mov 56(%rdi), %rax\n"
+        "	mov %rax, -8(%rsi)\n"
+        "	lea -8(%rsi), %rsp\n"
+        "	mov 0(%rdi), %rbx\n	mov 8(%rdi), %rbp\n	mov 16(%rdi), %r12\n"
+        "	mov 24(%rdi), %r13\n	mov 32(%rdi), %r14\n	mov 40(%rdi), %r15\n"
+        "	cld\n"
+        "	xor %ecx, %ecx\n	xor %edx, %edx\n	xor %esi, %esi\n	xor %edi, %edi\n"
+        "	xor %r8d, %r8d\n	xor %r9d, %r9d\n	xor %r10d, %r10d\n	xor %r11d, %r11d\n"
+        "	mov $1, %eax\n"
         "	ret\n");
 
 /* Stage 2: runs on the scratch area inside the capsule's stack window. */
@@ -340,11 +390,20 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (is_error(r))
 		die("setting no_new_privs", r);
+	/* Resume: the freezing thread's TLS, set while arch_prctl is surely allowed. */
+	int resume = ctl->boot_mode == CAP_BOOT_RESUME;
+	if (resume) {
+		r = sys3(__NR_arch_prctl, L_ARCH_SET_FS, ctl->resume_ctx.fs_base, 0);
+		if (is_error(r))
+			die("setting the FS base", r);
+	}
 	r = sys3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 	if (is_error(r))
 		die("installing the seccomp filter", r);
 
 	wipe(insns, (size_t)prog.len * sizeof insns[0]);
+	if (resume)
+		loader_resume(&ctl->resume_ctx);
 	loader_jump(ctl->entry, ctl->initial_sp);
 }
 

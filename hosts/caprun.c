@@ -1,10 +1,12 @@
-/* caprun.c: runs one .cap image: validate, lay out memory, make its link (TUN), spawn caploader, relay. */
+/* caprun.c: runs one .cap image or resumes a snapshot: validate, lay out memory, TUN, caploader, relay. */
 #include "capsule-abi/cap_abi.h"
+#include "hosts/ctlproto.h"
 #include "hosts/image.h"
 #include "hosts/memlayout.h"
 #include "hosts/netlink.h"
 #include "hosts/relay.h"
 #include "hosts/sandbox.h"
+#include "hosts/snapfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,8 +32,11 @@
 
 struct caprun {
 	const char *image_path;
-	const char *opt_name, *opt_ip;
+	const char *opt_name, *opt_ip, *opt_image, *resume_path;
 	unsigned mtu;
+	int mtu_given;
+	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
+	struct host_snap snap;     /* resume only */
 	int cap_argc;
 	char **cap_argv;
 
@@ -45,12 +50,16 @@ struct caprun {
 	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
 	struct mnl_socket *nl;
 	int route_added;
+	int ctl_fd;                /* control socket (hosts/ctlproto.h) */
+	char ctl_path[PATH_MAX];   /* non-empty once we own it */
 	pid_t child;
 };
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n");
+	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n"
+	                "       caprun [--name NAME] [--image IMAGE.cap] --resume SNAPSHOT\n"
+	                "       caprun [--name NAME] [--image IMAGE.cap] SNAPSHOT\n");
 	exit(EXIT_USAGE);
 }
 
@@ -65,6 +74,10 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 			c->opt_name = argv[++i];
 		} else if (strcmp(opt, "--ip") == 0) {
 			c->opt_ip = argv[++i];
+		} else if (strcmp(opt, "--image") == 0) {
+			c->opt_image = argv[++i];
+		} else if (strcmp(opt, "--resume") == 0) {
+			c->resume_path = argv[++i];
 		} else if (strcmp(opt, "--mtu") == 0) {
 			char *end;
 			unsigned long v = strtoul(argv[++i], &end, 10);
@@ -73,13 +86,28 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 				exit(EXIT_USAGE);
 			}
 			c->mtu = (unsigned)v;
+			c->mtu_given = 1;
 		} else {
 			usage();
 		}
 	}
+	if (c->resume_path) {
+		if (i != argc)
+			usage();   /* a resumed capsule keeps the arguments it started with */
+		return;
+	}
 	if (i >= argc)
 		usage();
 	c->image_path = argv[i++];
+	if (host_snap_is_snapshot(c->image_path)) {
+		c->resume_path = c->image_path;
+		c->image_path = NULL;
+		if (i != argc)
+			usage();
+		return;
+	}
+	if (c->opt_image)
+		usage();   /* --image names the image of a snapshot */
 	if (i < argc && strcmp(argv[i], "--") == 0)
 		i++;
 	c->cap_argc = argc - i;
@@ -116,23 +144,55 @@ static int loader_path(char *out, size_t len)
 	return access(out, X_OK);
 }
 
+/* A capsule's address: a host address of 198.18.0.0/16, never the gateway. */
+static int ip_allowed(uint32_t ip)
+{
+	uint32_t h = ntohl(ip);
+	return (h & 0xffff0000u) == NET_BASE && h != NET_BASE && h != NET_GATEWAY &&
+	       h != (NET_BASE | 0xffffu);
+}
+
 static int parse_ip(const char *s, uint32_t *ip)
 {
 	struct in_addr a;
-	if (inet_pton(AF_INET, s, &a) != 1)
-		return -1;
-	uint32_t h = ntohl(a.s_addr);
-	if ((h & 0xffff0000u) != NET_BASE || h == NET_BASE || h == NET_GATEWAY ||
-	    h == (NET_BASE | 0xffffu))
+	if (inet_pton(AF_INET, s, &a) != 1 || !ip_allowed(a.s_addr))
 		return -1;
 	*ip = a.s_addr;
 	return 0;
 }
 
-/* Pick the capsule name and create its TUN device "cap-NAME" (15 chars max). */
-static int make_device(struct caprun *c)
+/*
+ * Claim the name's control socket.  0 on success, 1 if a live caprun has
+ * that name (try another), -1 on error (printed).
+ */
+static int claim_socket(struct caprun *c)
 {
-	const char *base = c->opt_name ? c->opt_name : c->img.hdr.name;
+	char err[PATH_MAX + 128];
+	int fd = host_ctl_listen(c->name, err, sizeof err);
+	if (fd == -2 && !c->fixed_name)
+		return 1;
+	if (fd < 0) {
+		fprintf(stderr, "caprun: %s\n", err);
+		return -1;
+	}
+	c->ctl_fd = high_fd(fd);
+	host_ctl_path(c->name, c->ctl_path, sizeof c->ctl_path);
+	return 0;
+}
+
+static void release_socket(struct caprun *c)
+{
+	if (c->ctl_fd >= 0)
+		close(c->ctl_fd);
+	c->ctl_fd = -1;
+	if (c->ctl_path[0])
+		unlink(c->ctl_path);
+	c->ctl_path[0] = 0;
+}
+
+/* Pick the capsule name, claim its control socket and create its TUN device "cap-NAME". */
+static int make_device(struct caprun *c, const char *base)
+{
 	for (int k = 1; k < 1000; k++) {
 		char suffix[8] = "";
 		if (k > 1)
@@ -141,6 +201,12 @@ static int make_device(struct caprun *c)
 			break;
 		int room = (int)(IFNAMSIZ - 1 - 4 - strlen(suffix));
 		snprintf(c->ifname, sizeof c->ifname, "cap-%.*s%s", room, base, suffix);
+		/* The name first (one per run directory), then the device (one per namespace). */
+		int r = claim_socket(c);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;   /* a live caprun has that name */
 		if (if_nametoindex(c->ifname) == 0) {
 			int fd = host_tun_open(c->ifname, &c->ifindex);
 			if (fd >= 0) {
@@ -148,12 +214,14 @@ static int make_device(struct caprun *c)
 				return 0;
 			}
 			if (fd != -EBUSY && fd != -EEXIST) {
+				release_socket(c);
 				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname,
 				        strerror(-fd));
 				return -1;
 			}
 		}
-		if (c->opt_name)
+		release_socket(c);
+		if (c->fixed_name)
 			break;
 	}
 	fprintf(stderr, "caprun: no free device name for capsule %s\n", base);
@@ -162,11 +230,13 @@ static int make_device(struct caprun *c)
 
 static int add_capsule_route(struct caprun *c)
 {
-	if (c->opt_ip) {
+	if (c->ip) {
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &c->ip, a, sizeof a);
 		int r = host_nl_route_add(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
 		if (r == 0)
 			return c->route_added = 1, 0;
-		fprintf(stderr, "caprun: address %s: %s\n", c->opt_ip,
+		fprintf(stderr, "caprun: address %s: %s\n", a,
 		        r == -EEXIST ? "already in use" : strerror(-r));
 		return -1;
 	}
@@ -186,7 +256,7 @@ static int add_capsule_route(struct caprun *c)
 	return -1;
 }
 
-static int make_link(struct caprun *c)
+static int make_link(struct caprun *c, const char *base)
 {
 	int r;
 	c->nl = host_nl_open();
@@ -194,7 +264,7 @@ static int make_link(struct caprun *c)
 		fprintf(stderr, "caprun: rtnetlink: %s\n", strerror(errno));
 		return -1;
 	}
-	if (make_device(c))
+	if (make_device(c, base))
 		return -1;
 	if ((r = host_nl_link_up(c->nl, c->ifindex, c->mtu)) ||
 	    (r = host_nl_addr_add(c->nl, c->ifindex, htonl(NET_GATEWAY), 32))) {
@@ -263,7 +333,8 @@ static int make_channel(struct caprun *c)
 	return 0;
 }
 
-static void cleanup(struct caprun *c)
+/* saved: the capsule lives on in a snapshot; keep its address from leaking meanwhile. */
+static void cleanup(struct caprun *c, int saved)
 {
 	if (c->child > 0) {
 		kill(c->child, SIGKILL);
@@ -281,10 +352,11 @@ static void cleanup(struct caprun *c)
 	 * default route.  It is shared by all capsules: the last one out removes
 	 * it (only ours: the delete matches HOST_RTPROT_CAPSULE).
 	 */
-	if (c->nl && !host_link_exists_with_prefix("cap-", NULL))
+	if (c->nl && !saved && !host_link_exists_with_prefix("cap-", NULL))
 		host_nl_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
 	host_nl_close(c->nl);
 	c->nl = NULL;
+	release_socket(c);
 }
 
 /* The capsule ended by itself: say how, choose caprun's exit code. */
@@ -308,11 +380,76 @@ static int report_exit(struct caprun *c, int ws)
 	return 128 + sig;
 }
 
+/* Resume: check the snapshot, its image and the options against it, before creating anything. */
+static int open_resume(struct caprun *c)
+{
+	char err[PATH_MAX + 256];
+	const struct cap_snap_header *h = &c->snap.hdr;
+	if (host_snap_open(c->resume_path, &c->snap, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
+		return -1;
+	}
+	c->image_path = c->opt_image ? c->opt_image : h->image_path;
+	if (!c->image_path[0]) {
+		fprintf(stderr, "caprun: %s: the snapshot names no image; use --image\n", c->resume_path);
+		return -1;
+	}
+	if (host_image_open(c->image_path, &c->img, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c->image_path, err);
+		return -1;
+	}
+	if (host_snap_check_image(&c->snap, &c->img.hdr, c->image_path, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
+		return -1;
+	}
+	char ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &h->ip, ip, sizeof ip);
+	if (!ip_allowed(h->ip) || h->mtu < 576 || h->mtu > CAP_MTU_MAX) {
+		fprintf(stderr, "caprun: %s: snapshot has address %s, MTU %u: not allowed here\n",
+		        c->resume_path, ip, h->mtu);
+		return -1;
+	}
+	/* The capsule's own TCP/IP stack owns its address and MTU: they travel with it. */
+	if (c->opt_ip && (parse_ip(c->opt_ip, &c->ip) || c->ip != h->ip)) {
+		fprintf(stderr, "caprun: --ip %s: the snapshot's capsule owns %s (its TCP/IP stack keeps "
+		        "its address)\n", c->opt_ip, ip);
+		return -1;
+	}
+	if (c->mtu_given && c->mtu != h->mtu) {
+		fprintf(stderr, "caprun: --mtu %u: the snapshot's capsule uses MTU %u\n", c->mtu, h->mtu);
+		return -1;
+	}
+	c->ip = h->ip;
+	c->mtu = h->mtu;
+	return 0;
+}
+
+/* What every snapshot of this capsule says about where it comes from. */
+static void snapshot_template(const struct caprun *c, struct cap_snap_header *t)
+{
+	char real[PATH_MAX];
+	memset(t, 0, sizeof *t);
+	t->build_id_len = c->img.hdr.build_id_len;
+	memcpy(t->build_id, c->img.hdr.build_id, sizeof t->build_id);
+	snprintf(t->image_name, sizeof t->image_name, "%s", c->img.hdr.name);
+	/* Where the image is: a hint for resume (--image overrides); empty if it does not fit. */
+	if (realpath(c->image_path, real) && strlen(real) < sizeof t->image_path)
+		memcpy(t->image_path, real, strlen(real) + 1);
+	snprintf(t->capsule_name, sizeof t->capsule_name, "%s", c->name);
+	t->ip = c->ip;
+	t->mtu = c->mtu;
+	t->arena_size = c->layout.ctl.arena_size;
+	t->memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + t->arena_size);
+}
+
 int main(int argc, char **argv)
 {
 	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
-	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1 };
-	char err[256], loader[PATH_MAX];
+	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1, .ctl_fd = -1,
+	                           .snap = { .fd = -1 } };
+	char err[PATH_MAX + 256], loader[PATH_MAX];
+	char **cargv = NULL;
+	static struct host_relay relay;
 	sigset_t sigs;
 
 	ensure_std_fds();
@@ -322,37 +459,52 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGCHLD);
+	sigaddset(&sigs, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sigdelset(&sigs, SIGPIPE);
 
 	/* Everything that can be checked is checked before anything is created. */
-	if (host_image_open(c.image_path, &c.img, err, sizeof err)) {
-		fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
-		return EXIT_USAGE;
-	}
 	if (c.opt_name && (!cap_name_valid(c.opt_name) || strlen(c.opt_name) > 40)) {
 		fprintf(stderr, "caprun: --name %s: use 1..40 of [A-Za-z0-9._-]\n", c.opt_name);
 		return EXIT_USAGE;
 	}
-	if (c.opt_ip && parse_ip(c.opt_ip, &c.ip)) {
-		fprintf(stderr, "caprun: --ip %s: not a host address in 198.18.0.0/16\n", c.opt_ip);
-		return EXIT_USAGE;
+	if (c.resume_path) {
+		if (open_resume(&c))
+			return EXIT_USAGE;
+	} else {
+		if (host_image_open(c.image_path, &c.img, err, sizeof err)) {
+			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+			return EXIT_USAGE;
+		}
+		if (c.opt_ip && parse_ip(c.opt_ip, &c.ip)) {
+			fprintf(stderr, "caprun: --ip %s: not a host address in 198.18.0.0/16\n",
+			        c.opt_ip);
+			return EXIT_USAGE;
+		}
 	}
+	const char *base = c.opt_name ? c.opt_name
+	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
+	c.fixed_name = c.opt_name || c.resume_path;
 	if (loader_path(loader, sizeof loader)) {
 		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
 		return EXIT_FAILURE_SETUP;
 	}
-	char **cargv = calloc((size_t)c.cap_argc + 2, sizeof *cargv);
-	if (!cargv)
-		return EXIT_FAILURE_SETUP;
-	cargv[0] = c.opt_name ? (char *)c.opt_name : c.img.hdr.name;
-	for (int i = 0; i < c.cap_argc; i++)
-		cargv[i + 1] = c.cap_argv[i];
-	if (host_layout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
-		fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
-		return EXIT_USAGE;
+	if (!c.resume_path) {
+		cargv = calloc((size_t)c.cap_argc + 2, sizeof *cargv);
+		if (!cargv)
+			return EXIT_FAILURE_SETUP;
+		cargv[0] = (char *)base;
+		for (int i = 0; i < c.cap_argc; i++)
+			cargv[i + 1] = c.cap_argv[i];
+		if (host_layout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
+			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+			return EXIT_USAGE;
+		}
+	} else {
+		c.layout.ctl.arena_size = c.snap.hdr.arena_size;
 	}
 
-	int code = EXIT_FAILURE_SETUP;
+	int code = EXIT_FAILURE_SETUP, saved = 0;
 	c.sig_fd = high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
 	c.filter_fd = high_fd(host_sandbox_filter_fd(err, sizeof err));
 	if (c.sig_fd < 0 || c.filter_fd < 0) {
@@ -360,38 +512,55 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	c.img.fd = high_fd(c.img.fd);
-	if (make_channel(&c) || make_link(&c))
+	if (make_channel(&c) || make_link(&c, base))
 		goto out;
 
-	struct cap_control *ctl = &c.layout.ctl;
-	snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
-	ctl->ip = c.ip;
-	ctl->netmask = htonl(0xffff0000u);
-	ctl->gateway = htonl(NET_GATEWAY);
-	ctl->mtu = c.mtu;
-	c.memfd = high_fd(host_memfd_create(&c.img, &c.layout, err, sizeof err));
-	if (c.memfd < 0) {
-		fprintf(stderr, "caprun: %s\n", err);
-		goto out;
+	if (c.resume_path) {
+		c.memfd = high_fd(host_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
+		if (c.memfd < 0)
+			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+	} else {
+		struct cap_control *ctl = &c.layout.ctl;
+		snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
+		ctl->ip = c.ip;
+		ctl->netmask = htonl(0xffff0000u);
+		ctl->gateway = htonl(NET_GATEWAY);
+		ctl->mtu = c.mtu;
+		c.memfd = high_fd(host_memfd_create(&c.img, &c.layout, err, sizeof err));
+		if (c.memfd < 0)
+			fprintf(stderr, "caprun: %s\n", err);
 	}
+	if (c.memfd < 0)
+		goto out;
 	if (spawn_capsule(&c, loader))
 		goto out;
 	close(c.chan[1]);
 	c.chan[1] = -1;
 
-	struct host_relay relay = { c.tun_fd, c.chan[0], c.sig_fd, c.child, c.name, c.addr };
+	relay = (struct host_relay){ .tun_fd = c.tun_fd, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
+	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
+	                             .name = c.name, .addr = c.addr };
+	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = host_relay_run(&relay, &ws);
 	if (r == 0) {
 		c.child = 0;   /* reaped */
 		code = report_exit(&c, ws);
+	} else if (r == HOST_RELAY_SAVED) {
+		saved = 1;
+		code = 0;
 	} else if (r > 0) {
 		code = 128 + r;
 	}
 out:
-	cleanup(&c);
+	cleanup(&c, saved);
+	if (saved) {
+		printf("capsule %s saved to %s\n", c.name, relay.saved_path);
+		fflush(stdout);
+	}
 	host_layout_free(&c.layout);
 	host_image_close(&c.img);
+	host_snap_close(&c.snap);
 	free(cargv);
 	return code;
 }

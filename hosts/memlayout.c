@@ -29,6 +29,8 @@ static int fill_random(void *buf, size_t len)
 	return 0;
 }
 
+static uint32_t console_flags_now(void);
+
 uint32_t host_flags_now(void)
 {
 	/* AT_HWCAP2 bit 1: the kernel lets user space use wrfsbase. */
@@ -77,9 +79,7 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* The capsule's clock starts at 1 s: never 0, never a jump later. */
 	ctl->mono_offset_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - 1000000000;
-	ctl->console_flags = (isatty(0) ? CAP_CONSOLE_IN_TTY : 0) |
-	                     (isatty(1) ? CAP_CONSOLE_OUT_TTY : 0) |
-	                     (isatty(2) ? CAP_CONSOLE_ERR_TTY : 0);
+	ctl->console_flags = console_flags_now();
 	ctl->host_flags = host_flags_now();
 	ctl->state = CAP_STATE_LOADING;
 	return 0;
@@ -127,6 +127,57 @@ int host_memfd_create(const struct host_image *img, const struct host_layout *l,
 	return fd;
 fail:
 	snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
+	close(fd);
+	return -1;
+}
+
+static uint32_t console_flags_now(void)
+{
+	return (isatty(0) ? CAP_CONSOLE_IN_TTY : 0) | (isatty(1) ? CAP_CONSOLE_OUT_TTY : 0) |
+	       (isatty(2) ? CAP_CONSOLE_ERR_TTY : 0);
+}
+
+int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
+                             const char *name, char *err, size_t errlen)
+{
+	struct cap_control ctl;
+	struct timespec now;
+	int fd = memfd_create("capsule", MFD_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	if (ftruncate(fd, (off_t)s->hdr.memfd_size) < 0) {
+		snprintf(err, errlen, "sizing the capsule memfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (host_snap_restore(s, fd, err, errlen))
+		goto fail;
+	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl || ctl.magic != CAP_CONTROL_MAGIC ||
+	    ctl.abi_version != CAP_ABI_VERSION || ctl.size != sizeof ctl || ctl.freeze_count == 0 ||
+	    ctl.resume_ctx.rip < CAP_IMAGE_BASE || ctl.resume_ctx.rip >= CAP_IMAGE_LIMIT ||
+	    ctl.resume_ctx.rsp < CAP_VBASE + CAP_RESUME_SCRATCH ||
+	    ctl.resume_ctx.rsp > CAP_ARENA_BASE + s->hdr.arena_size) {
+		snprintf(err, errlen, "the snapshot holds no frozen control page");
+		goto fail;
+	}
+	/* Text pages come from the image on this host: the plan is made afresh. */
+	if (host_plan_build(&img->elf_info, s->hdr.arena_size, &ctl, err, errlen))
+		goto fail;
+	snprintf(ctl.name, sizeof ctl.name, "%s", name);
+	ctl.boot_mode = CAP_BOOT_RESUME;
+	ctl.host_flags = host_flags_now();
+	ctl.console_flags = console_flags_now();
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ctl.mono_offset_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ctl.frozen_at_ns;
+	ctl.fault_syscall = 0;
+	ctl.fault_ip = 0;
+	if (write_at(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {
+		snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
+		goto fail;
+	}
+	return fd;
+fail:
 	close(fd);
 	return -1;
 }

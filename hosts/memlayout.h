@@ -4,6 +4,7 @@
 
 #include "capsule-abi/cap_abi.h"
 #include "hosts/image.h"
+#include "hosts/snapfile.h"
 
 #include <stddef.h>
 
@@ -32,5 +33,16 @@ uint32_t host_flags_now(void);
  */
 int host_memfd_create(const struct host_image *img, const struct host_layout *l,
                       char *err, size_t errlen);
+
+/*
+ * Resume: create the memfd from a validated snapshot, then rewrite the host
+ * part of its control page for this host and this image: the load plan
+ * (maps, entry, arena), boot_mode RESUME, host_flags, console_flags, the
+ * clock offset (capsule time continues at frozen_at_ns) and name.  The
+ * capsule's own part (resume context, state, IP) is left as it froze.
+ * Returns the fd or -1 with err.
+ */
+int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
+                             const char *name, char *err, size_t errlen);
 
 #endif

@@ -26,8 +26,29 @@ static void tun_to_channel(const struct host_relay *r, unsigned char *buf)
 	}
 }
 
+int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
+{
+	struct cap_chan_hdr h;
+	if (n < sizeof h)
+		return 0;   /* malformed record: ignore, the capsule only hurts itself */
+	memcpy(&h, rec, sizeof h);
+	if (h.type == CAP_MSG_PACKET && n > sizeof h) {
+		if (write(r->tun_fd, rec + sizeof h, n - sizeof h) < 0) {
+			/* dropped: bad packet or TUN queue full */
+		}
+	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
+		r->ready_seen = 1;
+		printf("capsule %s running at %s\n", r->name, r->addr);
+		fflush(stdout);
+	} else if (h.type == CAP_MSG_FROZEN && r->thaw_on_frozen) {
+		r->thaw_on_frozen = 0;
+		host_relay_thaw(r);
+	}
+	return h.type;
+}
+
 /* channel -> TUN, plus control messages.  Returns 1 when the channel is closed. */
-static int channel_to_tun(const struct host_relay *r, unsigned char *buf, int *ready_seen)
+static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 {
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = recv(r->chan_fd, buf, CAP_CHAN_MAX, MSG_DONTWAIT);
@@ -35,19 +56,7 @@ static int channel_to_tun(const struct host_relay *r, unsigned char *buf, int *r
 			return 1;
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : 1;
-		struct cap_chan_hdr h;
-		if ((size_t)n < sizeof h)
-			continue;   /* malformed record: ignore, the capsule only hurts itself */
-		memcpy(&h, buf, sizeof h);
-		if (h.type == CAP_MSG_PACKET && (size_t)n > sizeof h) {
-			if (write(r->tun_fd, buf + sizeof h, (size_t)n - sizeof h) < 0) {
-				/* dropped: bad packet or TUN queue full */
-			}
-		} else if (h.type == CAP_MSG_READY && !*ready_seen) {
-			*ready_seen = 1;
-			printf("capsule %s running at %s\n", r->name, r->addr);
-			fflush(stdout);
-		}
+		host_relay_record(r, buf, (size_t)n);
 	}
 	return 0;
 }
@@ -61,19 +70,19 @@ static int reap(pid_t child, int *wstatus)
 	return p == child;
 }
 
-int host_relay_run(const struct host_relay *r, int *wstatus)
+int host_relay_run(struct host_relay *r, int *wstatus)
 {
 	static unsigned char buf[CAP_CHAN_MAX];
-	int ready_seen = 0, result = -1;
+	int result = -1;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0) {
 		fprintf(stderr, "caprun: epoll_create1: %s\n", strerror(errno));
 		return -1;
 	}
-	int fds[3] = { r->sig_fd, r->tun_fd, r->chan_fd };
-	for (int i = 0; i < 3; i++) {
+	int fds[4] = { r->sig_fd, r->tun_fd, r->chan_fd, r->ctl_fd };
+	for (int i = 0; i < 4; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+		if (fds[i] >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
 			fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
 			goto out;
 		}
@@ -92,8 +101,14 @@ int host_relay_run(const struct host_relay *r, int *wstatus)
 			if (fd == r->tun_fd) {
 				tun_to_channel(r, buf);
 			} else if (fd == r->chan_fd) {
-				if (channel_to_tun(r, buf, &ready_seen))
+				if (channel_to_tun(r, buf))
 					epoll_ctl(ep, EPOLL_CTL_DEL, r->chan_fd, NULL);
+			} else if (fd == r->ctl_fd) {
+				/* A snapshot may block the loop while it writes: by design. */
+				if (host_ctl_serve(r)) {
+					result = HOST_RELAY_SAVED;
+					goto out;
+				}
 			} else if (fd == r->sig_fd) {
 				struct signalfd_siginfo si;
 				while (read(r->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {

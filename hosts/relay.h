@@ -1,23 +1,63 @@
-/* relay.h: caprun's event loop: packets TUN <-> channel, READY, signals, the capsule's exit. */
+/* relay.h: caprun's event loop: packets TUN <-> channel, READY, the control socket, signals, exit. */
 #ifndef HOST_RELAY_H
 #define HOST_RELAY_H
 
+#include "capsule-abi/cap_snapshot.h"
+
+#include <limits.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 struct host_relay {
 	int tun_fd;          /* non-blocking */
 	int chan_fd;         /* host end of the SEQPACKET channel, non-blocking */
 	int sig_fd;          /* signalfd: SIGCHLD SIGINT SIGTERM SIGHUP */
+	int ctl_fd;          /* listening control socket (hosts/ctlproto.h), non-blocking */
+	int memfd;           /* the capsule's memory: what a snapshot copies */
 	pid_t child;
 	const char *name;    /* for the "running" line */
 	const char *addr;
+	/* Descriptive snapshot header fields (image, name, ip, mtu, sizes); see snapfile.h. */
+	struct cap_snap_header snap_template;
+
+	/* --- state kept by the loop --- */
+	int ready_seen;
+	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
+	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
 };
 
+/* host_relay_run's result when a snapshot saved the capsule and caprun must stop. */
+#define HOST_RELAY_SAVED (-2)
+
 /*
- * Run until the capsule exits (returns 0, *wstatus set) or a terminating
- * signal arrives (returns the signal number; the capsule is still alive).
- * Returns -1 on an internal error (message printed).
+ * Run until the capsule exits (returns 0, *wstatus set), a terminating
+ * signal arrives (returns the signal number; the capsule is still alive), or
+ * a snapshot without keep-running was written (HOST_RELAY_SAVED, capsule
+ * frozen).  Returns -1 on an internal error (message printed).
  */
-int host_relay_run(const struct host_relay *r, int *wstatus);
+int host_relay_run(struct host_relay *r, int *wstatus);
+
+/*
+ * One record received from the capsule: a packet goes to the TUN device,
+ * READY prints the "running" line (once), a late FROZEN is thawed.
+ * Returns the record's type (0 if malformed).
+ */
+int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n);
+
+/* Serve one pending connection on the control socket (ctlserve.c).  1: capsule saved, stop. */
+int host_ctl_serve(struct host_relay *r);
+
+/*
+ * Freeze the capsule, write its snapshot to path (relative to dirfd, the
+ * client's view of path's directory, if >= 0), then thaw it (keep, or
+ * on any failure) or leave it frozen (saved).  The one-line reply for the
+ * control socket goes to reply.  Returns 1 if the capsule was saved and
+ * must now be stopped, else 0 (freeze.c).
+ */
+int host_relay_snapshot(struct host_relay *r, const char *path, int dirfd, int keep,
+                        char *reply, size_t len);
+
+/* Continue a frozen capsule in this process: clock offset, then CAP_MSG_THAW. */
+void host_relay_thaw(struct host_relay *r);
 
 #endif

@@ -29,7 +29,7 @@ import traceback
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
-BIN = os.path.join(BUILD, "bin")
+BIN = os.path.abspath(os.environ.get("CAPTEST_BIN") or os.path.join(BUILD, "bin"))  # build/san/bin: ASan pass
 CAPRUN = os.path.join(BIN, "caprun")
 IMAGES = os.path.join(BUILD, "images")
 NATIVE = os.environ.get("CAPTEST_NATIVE")
@@ -108,7 +108,7 @@ class Capsule:
     """One caprun process (or, in native mode, one native app) and its output."""
 
     def __init__(self, app, ip=None, name=None, args=(), image=None, caprun_args=(),
-                 native=None):
+                 native=None, env=None, prefix=(), argv=None):
         self.app = app
         # native: path of a natively built app to run instead (baselines, CAPTEST_NATIVE)
         self.native = native or (os.path.join(NATIVE, app) if NATIVE else None)
@@ -121,7 +121,10 @@ class Capsule:
         self.proc = None
         self.addr = None
         self.inner = []          # (pid, start time) of caprun's descendants (the capsule)
-        self.argv = self._command(args, caprun_args)
+        self.env = env           # environment for caprun (None: ours)
+        # prefix: a command caprun runs under (e.g. nsenter into another namespace);
+        # argv: the whole caprun command line, instead of one built from the rest
+        self.argv = list(prefix) + (list(argv) if argv else self._command(args, caprun_args))
 
     def _command(self, args, caprun_args):
         if self.native:
@@ -143,7 +146,7 @@ class Capsule:
         """
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     start_new_session=False)
+                                     start_new_session=False, env=self.env)
         _started.append(self)
         for stream, f in (("out", self.proc.stdout), ("err", self.proc.stderr)):
             threading.Thread(target=self._reader, args=(stream, f), daemon=True).start()
@@ -415,3 +418,200 @@ def net_state():
 def my_children():
     """Live (non-zombie) child PIDs of this test process."""
     return [p for p in descendants(os.getpid()) if alive(p)]
+
+
+# ---------------------------------------------------- snapshots and "hosts"
+#
+# A simulated host is a private CAPSULE_RUN_DIR (where caprun puts its control
+# socket NAME.sock) and, optionally, a network namespace of its own.  Both are
+# created per test and removed by stop_all(), like capsules.
+
+CAPCTL = os.path.join(BIN, "capctl")
+CLONE_NEWNET = 0x40000000
+SNAPSHOT_RE = r"snapshot %s -> %s \((\d+) bytes, frozen ([0-9.]+) ms, written ([0-9.]+) ms\)"
+SAVED_RE = r"capsule %s saved to %s"
+_libc = None
+
+
+def _setns_net(path):
+    """Move the calling thread (only it) into the network namespace at path."""
+    global _libc
+    if hasattr(os, "setns"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.setns(fd, CLONE_NEWNET)
+        finally:
+            os.close(fd)
+        return
+    import ctypes
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "setns %s: %s" % (path, os.strerror(err)))
+    finally:
+        os.close(fd)
+
+
+class Netns:
+    """A network namespace of our own (lo up), held open by one child process.
+
+    Commands enter it with nsenter (which execs, so PIDs stay ours); sockets
+    are created in it by a helper thread that setns()es itself.  It vanishes,
+    with every device and route in it, when the holder is killed.
+    """
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            ["unshare", "-n", "sh", "-c", "ip link set lo up && echo ready && exec cat >/dev/null"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        _started.append(self)
+        line = self.proc.stdout.readline()
+        check(line == b"ready\n", "could not create a network namespace (unshare -n): %r" % line)
+        self.path = "/proc/%d/ns/net" % self.proc.pid
+        self.prefix = ["nsenter", "--net=" + self.path]
+
+    def run(self, argv, timeout=20):
+        return run_tool(self.prefix + list(argv), timeout=timeout)
+
+    def call(self, fn, *args):
+        """fn(*args) in a thread that lives in this namespace; returns its result."""
+        out = {}
+
+        def body():
+            try:
+                _setns_net(self.path)
+                out["value"] = fn(*args)
+            except BaseException as e:   # handed to the caller
+                out["error"] = e
+        t = threading.Thread(target=body)
+        t.start()
+        t.join()
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
+    def connect(self, addr, port, timeout=10.0):
+        return self.call(connect, addr, port, timeout)
+
+    def net_state(self):
+        out = []
+        for argv in (["ip", "-o", "link", "show"], ["ip", "-o", "addr", "show"],
+                     ["ip", "-o", "route", "show", "table", "all"]):
+            _, text, _ = self.run(argv)
+            out.extend(sorted(re.sub(r"\s+", " ", l).strip() for l in text.splitlines()))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+class Host:
+    """A simulated host: a private run directory, maybe its own namespace (netns=True)."""
+
+    def __init__(self, netns=False):
+        import tempfile
+        self.netns = Netns() if netns else None
+        self.run_dir = tempfile.mkdtemp(prefix="capsule-run.")
+        _started.append(self)
+        self.env = dict(os.environ, CAPSULE_RUN_DIR=self.run_dir)
+        self.prefix = self.netns.prefix if self.netns else []
+
+    def capsule(self, app, **kw):
+        return Capsule(app, env=self.env, prefix=self.prefix, **kw)
+
+    def resume(self, snapshot, name=None, image=None, plain=False, timeout=START_TIMEOUT,
+               app_ready=None):
+        """caprun [--name N] [--image I] --resume FILE (or `caprun FILE` if plain); started."""
+        argv = [CAPRUN]
+        if plain:
+            argv.append(snapshot)
+        else:
+            if name:
+                argv += ["--name", name]
+            if image:
+                argv += ["--image", image]
+            argv += ["--resume", snapshot]
+        cap = Capsule(os.path.basename(snapshot), env=self.env, prefix=self.prefix, argv=argv)
+        return cap.start(timeout=timeout, app_ready=app_ready)
+
+    def capctl(self, args, timeout=60):
+        """(exit code, stdout, stderr) of capctl ARGS against this host's run directory."""
+        p = subprocess.run(self.prefix + [CAPCTL] + list(args), capture_output=True,
+                           timeout=timeout, env=self.env, stdin=subprocess.DEVNULL)
+        return (p.returncode, p.stdout.decode("utf-8", "replace"),
+                p.stderr.decode("utf-8", "replace"))
+
+    def connect(self, addr, port, timeout=10.0):
+        return self.netns.connect(addr, port, timeout) if self.netns else connect(addr, port, timeout)
+
+    def net_state(self):
+        return self.netns.net_state() if self.netns else net_state()
+
+    def stop(self):
+        import shutil
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def no_guard(state):
+    """net_state() without the fail-closed `unreachable 198.18.0.0/15` route, which caprun
+    deliberately leaves behind for a capsule saved to disk (its peers then fail closed)."""
+    return [l for l in state if not l.startswith("unreachable 198.18.0.0/15")]
+
+
+def snapshot(host, cap, path, keep_running=False, timeout=60):
+    """capctl snapshot NAME -o PATH [--keep-running]; checks its one line; returns
+    {"bytes", "frozen_ms", "written_ms", "seconds"} (seconds: capctl's wall time).
+    Without keep_running also checks that caprun said "saved" and exited 0."""
+    seen = len(cap.lines)
+    args = ["snapshot", cap.name, "-o", path] + (["--keep-running"] if keep_running else [])
+    t0 = time.monotonic()
+    code, out, err = host.capctl(args, timeout=timeout)
+    took = time.monotonic() - t0
+    check(code == 0, "capctl %s: exit %d, stdout %r, stderr %r" % (" ".join(args), code, out, err))
+    m = re.search(SNAPSHOT_RE % (re.escape(cap.name), re.escape(path)), out)
+    check(m is not None, "capctl snapshot printed %r (stderr %r)" % (out, err))
+    size = int(m.group(1))
+    check_eq(os.path.getsize(path), size, "size of %s against what capctl printed" % path)
+    if not keep_running:
+        code = cap.wait_exit(20)
+        check(code == 0, "caprun after the snapshot: %s; output: %s" % (
+            "still running" if code is None else "exit %d" % code, cap.output_text()[-400:]))
+        check(cap.wait_for(SAVED_RE % (re.escape(cap.name), re.escape(path)), 1, seen),
+              "caprun did not print 'capsule %s saved to %s'; output: %s" % (
+                  cap.name, path, cap.output_text()[-400:]))
+    return {"bytes": size, "frozen_ms": float(m.group(2)), "written_ms": float(m.group(3)),
+            "seconds": took}
+
+
+def tempdir(prefix="capsule-snap."):
+    """A temporary directory removed by stop_all()."""
+    import tempfile
+
+    class _Dir:
+        def __init__(self):
+            self.path = tempfile.mkdtemp(prefix=prefix)
+
+        def stop(self):
+            import shutil
+            shutil.rmtree(self.path, ignore_errors=True)
+    d = _Dir()
+    _started.append(d)
+    return d.path
+
+
+def request(sock, line):
+    """Send one command line, return the one reply line (without its newline) as text."""
+    sock.sendall(line.encode() + b"\n")
+    return recv_line(sock).decode("utf-8", "replace").rstrip("\n")
+
+
+def next_count(sock):
+    """One line to the counter capsule; the number it answers."""
+    reply = request(sock, "n")
+    check(reply.isdigit(), "counter answered %r" % reply)
+    return int(reply)

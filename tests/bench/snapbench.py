@@ -1,0 +1,129 @@
+"""snapbench.py: snapshot and resume: times, file sizes and the longest gap a client sees, for 4 and 64 MiB of touched heap and 1 or 100 connections."""
+import argparse
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from caplib import Host, connect, request, snapshot, stop_all, tempdir  # noqa: E402
+
+PORT = 9003   # images/memtouch
+
+
+class Talker:
+    """One client pinging as fast as replies come; remembers the longest wait for a reply."""
+
+    def __init__(self, addr):
+        self.sock = connect(addr, PORT, timeout=120)
+        self.stop = threading.Event()
+        self.replies = 0
+        self.longest = 0.0
+        self.error = None
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                t0 = time.monotonic()
+                request(self.sock, "ping")
+                dt = time.monotonic() - t0
+                with self.cond:
+                    self.longest = max(self.longest, dt)
+                    self.replies += 1
+                    self.cond.notify_all()
+        except Exception as e:
+            self.error = e
+            with self.cond:
+                self.cond.notify_all()
+
+    def wait_replies(self, more):
+        with self.cond:
+            want = self.replies + more
+            self.cond.wait_for(lambda: self.replies >= want or self.error, 120)
+        if self.error:
+            raise RuntimeError("talker: %r" % self.error)
+
+    def reset_longest(self):
+        with self.cond:
+            self.longest = 0.0
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        if self.thread.is_alive():   # stuck on a capsule that is gone: unblock it
+            self.sock.shutdown(socket.SHUT_RDWR)
+            self.thread.join(10)
+        self.sock.close()
+
+
+def one_config(mib, conns, cycles):
+    host, d = Host(), tempdir()
+    cap = host.capsule("memtouch", name="bench").start()
+    ctl = connect(cap.addr, PORT, timeout=120)
+    reply = request(ctl, "touch %d" % mib)
+    if not reply.startswith("touched"):
+        raise RuntimeError("memtouch: %r" % reply)
+    idle = []
+    for _ in range(conns - 1):   # the talker is the last one
+        s = connect(cap.addr, PORT, timeout=120)
+        request(s, "ping")
+        idle.append(s)
+    talker = Talker(cap.addr)
+    rows = []
+    try:
+        for i in range(cycles):
+            talker.wait_replies(20)
+            talker.reset_longest()
+            path = os.path.join(d, "bench%d.snap" % i)
+            snap = snapshot(host, cap, path)
+            t0 = time.monotonic()
+            cap = host.resume(path)
+            resume_ms = (time.monotonic() - t0) * 1000
+            talker.wait_replies(20)
+            rows.append({"size": snap["bytes"], "snap_ms": snap["seconds"] * 1000,
+                         "frozen_ms": snap["frozen_ms"], "written_ms": snap["written_ms"],
+                         "resume_ms": resume_ms, "gap_ms": talker.longest * 1000})
+            os.unlink(path)
+        for s in idle + [ctl]:   # every connection survived all the cycles
+            request(s, "ping")
+    finally:
+        talker.close()
+        for s in idle + [ctl]:
+            s.close()
+        stop_all()
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cycles", type=int, default=5)
+    a = ap.parse_args()
+    print("\nsnapshot / resume (memtouch capsule, 1 GiB arena, default snapshot = stop; "
+          "medians of %d cycles)" % a.cycles)
+    print("%-22s %9s %11s %10s %11s %10s %14s" % (
+        "touched heap, conns", "file MiB", "capctl ms", "frozen ms", "written ms", "resume ms",
+        "client gap ms"))
+    for mib in (4, 64):
+        for conns in (1, 100):
+            try:
+                rows = one_config(mib, conns, a.cycles)
+            except Exception as e:   # benchmarks never gate: say what broke, go on
+                print("%-22s failed: %s" % ("%d MiB, %d" % (mib, conns), e))
+                continue
+
+            def med(k):
+                return statistics.median(r[k] for r in rows)
+            print("%-22s %9.2f %11.1f %10.1f %11.1f %10.1f %14.1f" % (
+                "%d MiB, %d" % (mib, conns), med("size") / (1 << 20), med("snap_ms"),
+                med("frozen_ms"), med("written_ms"), med("resume_ms"), med("gap_ms")))
+    print("capctl ms: capctl's wall time; resume ms: caprun launch to 'running'; client gap: "
+          "longest wait for a reply across one cycle (includes the client's TCP retransmission)")
+
+
+if __name__ == "__main__":
+    main()
