@@ -56,3 +56,14 @@ fuzz: $(FUZZERS)
 	done
 
 .PHONY: fuzz
+
+# The directory service too, when its fragment (hosts/dir.mk) is present.
+ifneq ($(DIR_SERVER_SRCS),)
+TEST_TOOLS += $(SAN_BIN)/capdird $(SAN_BIN)/capdir
+$(SAN_BIN)/capdird: $(patsubst %.c,$(SAN_OBJ)/%.o,$(DIR_SERVER_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(DIR_LIBS)
+$(SAN_BIN)/capdir: $(patsubst %.c,$(SAN_OBJ)/%.o,$(DIR_CLI_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(DIR_LIBS)
+endif
