@@ -7,7 +7,7 @@ HOST_IMAGE_SRCS  := hosts/image.c hosts/elfload.c hosts/snapfile.c hosts/ctlsock
 HOST_CAPRUN_SRCS := hosts/caprun.c hosts/memlayout.c hosts/stackbuild.c hosts/sandbox.c \
                     hosts/netlink.c hosts/relay.c hosts/ctlserve.c hosts/snapshot.c \
                     $(HOST_IMAGE_SRCS)
-HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c \
+HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c hosts/capctl_stats.c \
                     hosts/capctl_snap.c hosts/capctl_inspect.c $(HOST_IMAGE_SRCS)
 
 # The loader: static, no libc, no writable data, far above every capsule window.

@@ -10,6 +10,7 @@ static const struct capctl_cmd commands[] = {
 	{ "snapshot", capctl_snapshot, "snapshot NAME -o FILE [--keep-running]" },
 	{ "ps", capctl_ps, "ps [--json]" },
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
+	{ "stats", capctl_stats, "stats [--json] NAME" },
 };
 
 static int usage(void)

@@ -15,6 +15,7 @@ int capctl_info(int argc, char **argv);
 int capctl_snapshot(int argc, char **argv);
 int capctl_ps(int argc, char **argv);
 int capctl_inspect(int argc, char **argv);
+int capctl_stats(int argc, char **argv);
 
 /* "64M", "1G", "4096", "512K" -> bytes; -1 if malformed or overflowing. */
 int capctl_parse_size(const char *s, uint64_t *out);

@@ -539,7 +539,7 @@ int main(int argc, char **argv)
 
 	relay = (struct host_relay){ .tun_fd = c.tun_fd, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
-	                             .name = c.name, .addr = c.addr };
+	                             .name = c.name, .addr = c.addr, .ip = c.ip };
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = host_relay_run(&relay, &ws);

@@ -13,6 +13,10 @@
  *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n
  *        STATE: loading|booting|running|exited; MEMORY_BYTES: bytes allocated
  *        in the capsule's memfd; PID: caprun's own; IMAGE_PATH: rest of line.
+ *   stats\n
+ *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL\n
+ *        packets moved host->capsule and capsule->host, and the capsule's packets
+ *        refused: a source address not its own, not IPv4, or no room on the host.
  *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
  *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
  *   anything failing

@@ -39,6 +39,15 @@ static void do_ps(struct host_relay *r, char *reply, size_t len)
 	         (long)getpid(), r->snap_template.image_name, r->snap_template.image_path);
 }
 
+static void do_stats(struct host_relay *r, char *reply, size_t len)
+{
+	const struct host_relay_stats *s = &r->stats;
+	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu", r->name,
+	         (unsigned long long)s->packets_in, (unsigned long long)s->packets_out,
+	         (unsigned long long)s->drop_spoofed, (unsigned long long)s->drop_malformed,
+	         (unsigned long long)s->drop_host_full);
+}
+
 /* "snapshot PATH KEEP": PATH is everything up to the last space. */
 static int do_snapshot(struct host_relay *r, char *args, int dirfd, char *reply, size_t len)
 {
@@ -137,10 +146,12 @@ int host_ctl_serve(struct host_relay *r)
 	}
 	if (strcmp(line, "ps") == 0)
 		do_ps(r, reply, sizeof reply);
+	else if (strcmp(line, "stats") == 0)
+		do_stats(r, reply, sizeof reply);
 	else if (strncmp(line, "snapshot ", 9) == 0)
 		saved = do_snapshot(r, line + 9, dirfd, reply, sizeof reply);
 	else
-		snprintf(reply, sizeof reply, "error unknown request (try: ps, snapshot PATH 0|1)");
+		snprintf(reply, sizeof reply, "error unknown request (try: ps, stats, snapshot PATH 0|1)");
 	send_line(fd, reply);
 	if (dirfd >= 0)
 		close(dirfd);

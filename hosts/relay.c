@@ -14,7 +14,7 @@
 #define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
 
 /* TUN -> channel.  A full channel drops the packet, as a congested link would. */
-static void tun_to_channel(const struct host_relay *r, unsigned char *buf)
+static void tun_to_channel(struct host_relay *r, unsigned char *buf)
 {
 	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
 	memcpy(buf, &h, sizeof h);
@@ -22,8 +22,32 @@ static void tun_to_channel(const struct host_relay *r, unsigned char *buf)
 		ssize_t n = read(r->tun_fd, buf + sizeof h, CAP_MTU_MAX);
 		if (n <= 0)
 			return;
-		send(r->chan_fd, buf, sizeof h + (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (send(r->chan_fd, buf, sizeof h + (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			r->stats.drop_host_full++;
+		else
+			r->stats.packets_in++;
 	}
+}
+
+/*
+ * A capsule may only speak as itself: an IPv4 packet whose source is the
+ * capsule's own address.  Anything else is dropped and counted, so a
+ * compromised capsule cannot forge another capsule's (or host's) traffic.
+ */
+static int packet_acceptable(struct host_relay *r, const unsigned char *p, size_t n)
+{
+	uint32_t src;
+	if (n < 20 || (p[0] >> 4) != 4 || (size_t)(p[0] & 15) * 4 < 20 ||
+	    (size_t)(p[0] & 15) * 4 > n || (size_t)((p[2] << 8) | p[3]) != n) {
+		r->stats.drop_malformed++;
+		return 0;
+	}
+	memcpy(&src, p + 12, sizeof src);
+	if (src != r->ip) {
+		r->stats.drop_spoofed++;
+		return 0;
+	}
+	return 1;
 }
 
 int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
@@ -32,10 +56,13 @@ int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
 	if (n < sizeof h)
 		return 0;   /* malformed record: ignore, the capsule only hurts itself */
 	memcpy(&h, rec, sizeof h);
-	if (h.type == CAP_MSG_PACKET && n > sizeof h) {
-		if (write(r->tun_fd, rec + sizeof h, n - sizeof h) < 0) {
-			/* dropped: bad packet or TUN queue full */
-		}
+	if (h.type == CAP_MSG_PACKET) {
+		if (!packet_acceptable(r, rec + sizeof h, n - sizeof h))
+			return h.type;
+		if (write(r->tun_fd, rec + sizeof h, n - sizeof h) < 0)
+			r->stats.drop_host_full++;
+		else
+			r->stats.packets_out++;
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
 		printf("capsule %s running at %s\n", r->name, r->addr);

@@ -6,7 +6,17 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+/* What the relay moved and what it refused, for `capctl stats`. */
+struct host_relay_stats {
+	uint64_t packets_in;       /* host -> capsule */
+	uint64_t packets_out;      /* capsule -> host */
+	uint64_t drop_spoofed;     /* capsule sent a source address that is not its own */
+	uint64_t drop_malformed;   /* capsule sent something that is not an IPv4 packet */
+	uint64_t drop_host_full;   /* the TUN (or the channel) had no room */
+};
 
 struct host_relay {
 	int tun_fd;          /* non-blocking */
@@ -17,11 +27,13 @@ struct host_relay {
 	pid_t child;
 	const char *name;    /* for the "running" line */
 	const char *addr;
+	uint32_t ip;         /* the capsule's address, network order: its packets must carry it */
 	/* Descriptive snapshot header fields (image, name, ip, mtu, sizes); see snapfile.h. */
 	struct cap_snap_header snap_template;
 
 	/* --- state kept by the loop --- */
 	int ready_seen;
+	struct host_relay_stats stats;
 	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
 	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
 };

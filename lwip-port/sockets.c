@@ -8,6 +8,7 @@
 #include "lwip/sockets.h"
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
+#include "lwip/ip4.h"
 #include "lwip/priv/sockets_priv.h"
 
 #include "runtime/rt_sched.h"
@@ -550,6 +551,29 @@ long lp_setsockopt(int s, int level, int name, const void *val, uint32_t len)
 	return -ENOPROTOOPT;
 }
 
+/*
+ * lwIP leaves a connected-but-unbound UDP socket's local address at ANY;
+ * Linux reports the source address the route to the peer would use, and
+ * apps rely on that to learn their own address.  Do as Linux does.
+ */
+static void lp_fill_source(int s, struct sockaddr_in *a)
+{
+	struct sockaddr_in peer;
+	socklen_t plen = sizeof(peer);
+	int saved = errno;
+	if (lwip_getpeername(s, (struct sockaddr *)&peer, &plen) != 0) {
+		errno = saved;
+		return;
+	}
+	ip4_addr_t dst;
+	dst.addr = peer.sin_addr.s_addr;
+	LOCK_TCPIP_CORE();
+	struct netif *nif = ip4_route(&dst);
+	if (nif)
+		a->sin_addr.s_addr = ip4_addr_get_u32(netif_ip4_addr(nif));
+	UNLOCK_TCPIP_CORE();
+}
+
 long lp_getsockname(int s, void *addr, uint32_t *addrlen)
 {
 	struct sockaddr_in a;
@@ -559,6 +583,8 @@ long lp_getsockname(int s, void *addr, uint32_t *addrlen)
 		return -EFAULT;
 	memset(&a, 0, sizeof(a));
 	long r = lp_finish(lwip_getsockname(s, (struct sockaddr *)&a, &alen), saved);
+	if (r == 0 && a.sin_addr.s_addr == IPADDR_ANY)
+		lp_fill_source(s, &a);
 	if (r == 0)
 		lp_abi_addr_to_linux(&a, alen, addr, addrlen);
 	return r;

@@ -1,0 +1,79 @@
+/* spoof.c: test image playing a compromised capsule: writes forged packets straight to the host channel. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/*
+ * Not a plain app: it bypasses the runtime and lwIP with a raw write(2) on
+ * fd 3, the packet channel (the sandbox allows that call on that fd), to
+ * check that the HOST refuses packets whose source is not the capsule's.
+ */
+static long raw_write(int fd, const void *buf, unsigned long len)
+{
+	long ret;
+	__asm__ volatile ("syscall" : "=a"(ret) : "a"(1L), "D"((long)fd), "S"(buf), "d"(len)
+	                  : "rcx", "r11", "memory");
+	return ret;
+}
+
+static uint16_t ip_checksum(const uint8_t *p, size_t n)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* One channel record: 4-byte header (type 1 = packet) + IPv4/UDP to 198.18.0.1:5555. */
+static void send_forged(uint32_t src, const char *text, int version)
+{
+	uint8_t rec[4 + 20 + 8 + 64] = { 1, 0, 0, 0 };
+	uint8_t *ip = rec + 4, *udp = ip + 20;
+	size_t plen = strlen(text), total = 20 + 8 + plen;
+	uint32_t dst = inet_addr("198.18.0.1");
+	ip[0] = (uint8_t)(version << 4 | 5);
+	ip[2] = (uint8_t)(total >> 8);
+	ip[3] = (uint8_t)total;
+	ip[8] = 64;
+	ip[9] = IPPROTO_UDP;
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	uint16_t c = ip_checksum(ip, 20);
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+	udp[0] = 0x30, udp[1] = 0x39;               /* source port 12345 */
+	udp[2] = 5555 >> 8, udp[3] = 5555 & 0xff;   /* destination port 5555 */
+	udp[4] = (uint8_t)((8 + plen) >> 8), udp[5] = (uint8_t)(8 + plen);
+	memcpy(udp + 8, text, plen);                /* UDP checksum 0: none */
+	raw_write(3, rec, 4 + total);
+}
+
+int main(void)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(5555) };
+	struct sockaddr_in me;
+	socklen_t len = sizeof me;
+	to.sin_addr.s_addr = inet_addr("198.18.0.1");
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&to, sizeof to) < 0 ||
+	    getsockname(s, (struct sockaddr *)&me, &len) < 0) {
+		perror("spoof: socket");
+		return 1;
+	}
+	for (int i = 0; i < 3; i++)
+		send_forged(inet_addr("198.18.77.77"), "spoofed", 4);
+	send_forged(me.sin_addr.s_addr, "not-ipv4", 6);
+	send_forged(me.sin_addr.s_addr, "raw-genuine", 4);
+	if (send(s, "genuine", 7, 0) != 7)
+		perror("spoof: send");
+	printf("spoof: done\n");
+	fflush(stdout);
+	for (;;)
+		sleep(1000);
+}
