@@ -74,7 +74,10 @@ struct cap_report_sock {
 	uint32_t unsent;                    /* bytes queued, not yet sent */
 	uint32_t unacked;                   /* bytes sent, not yet acknowledged */
 	uint32_t unread;                    /* bytes received, not yet read by the app */
-	uint32_t reserved[6];
+	uint8_t  snd_scale;                 /* window scale the peer applies (RFC 7323); 0: none */
+	uint8_t  rcv_scale;                 /* window scale we apply to windows we advertise */
+	uint16_t mss;                       /* segment size in use */
+	uint32_t reserved[5];
 };
 _Static_assert(sizeof(struct cap_report_sock) == 72, "cap_report_sock layout");
 

@@ -25,7 +25,9 @@ int tcphold_seed_from_report(const struct cap_report_sock *s, uint64_t now_ms,
 	seed->rcv_nxt = s->rcv_nxt;
 	seed->snd_wnd = s->snd_wnd;
 	seed->rcv_wnd = s->rcv_wnd;
-	seed->ts_val_ms = now_ms;
+	seed->wscale_ours = s->rcv_scale;
+	seed->wscale_peer = s->snd_scale;
+	seed->ts_val_ms = now_ms;   /* lwIP runs without TCP timestamps: nothing to seed */
 	return 0;
 }
 

@@ -118,6 +118,12 @@ static void report_tcp(const struct lwip_sock *ls, struct cap_report_sock *out)
 	out->rcv_nxt = pcb->rcv_nxt;
 	out->snd_wnd = pcb->snd_wnd;
 	out->rcv_wnd = pcb->rcv_ann_wnd;   /* what we last advertised */
+	/* A gateway holding this peer must scale the windows it advertises as we did. */
+	if (pcb->flags & TF_WND_SCALE) {
+		out->snd_scale = pcb->snd_scale;
+		out->rcv_scale = pcb->rcv_scale;
+	}
+	out->mss = pcb->mss;
 	out->unsent = seg_bytes(pcb->unsent);
 	out->unacked = seg_bytes(pcb->unacked);
 }
