@@ -14,6 +14,7 @@ int capctl_pack(int argc, char **argv);
 int capctl_info(int argc, char **argv);
 int capctl_snapshot(int argc, char **argv);
 int capctl_ps(int argc, char **argv);
+int capctl_ps_all(int argc, char **argv);   /* capctl_psall.c */
 int capctl_inspect(int argc, char **argv);
 int capctl_stats(int argc, char **argv);
 

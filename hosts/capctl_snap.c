@@ -137,9 +137,12 @@ static void json_str(const char *s)
 
 int capctl_ps(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--all") == 0)
+			return capctl_ps_all(argc, argv);   /* the whole network, from the directory */
 	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	if (argc > 2 || (argc == 2 && !json)) {
-		fprintf(stderr, "usage: capctl ps [--json]\n");
+		fprintf(stderr, "usage: capctl ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]\n");
 		return 2;
 	}
 	const char *dir = host_run_dir();

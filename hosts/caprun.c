@@ -1,4 +1,4 @@
-/* caprun.c: runs one .cap image or resumes a snapshot: validate, lay out memory, TUN, caploader, relay. */
+/* caprun.c: runs one .cap image or resumes a snapshot: validate, lay out memory, TUN or caphostd, caploader, relay. */
 #include "capsule-abi/cap_abi.h"
 #include "hosts/ctlproto.h"
 #include "hosts/image.h"
@@ -7,6 +7,7 @@
 #include "hosts/relay.h"
 #include "hosts/sandbox.h"
 #include "hosts/snapfile.h"
+#include "hosts/uplink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,6 +52,9 @@ struct caprun {
 	struct mnl_socket *nl;
 	int route_added;
 	int ctl_fd;                /* control socket (hosts/ctlproto.h) */
+	int uplink_fd;             /* caphostd's uplink (attach mode), else -1: own TUN */
+	uint32_t epoch;            /* attach mode: the directory's epoch of this capsule */
+	int keep_entry;            /* attach mode: on failure, DETACH saved (a resume not yet running) */
 	char ctl_path[PATH_MAX];   /* non-empty once we own it */
 	pid_t child;
 };
@@ -282,6 +286,45 @@ static int make_link(struct caprun *c, const char *base)
 	return 0;
 }
 
+/*
+ * Attach mode: caphostd owns the host's network.  Claim the name's control
+ * socket (with "-2" suffixes for fresh capsules, as with TUN devices), then
+ * ATTACH: caphostd asks the directory for the address (or moves a resumed
+ * capsule's entry here) and answers with it.
+ */
+static int attach_uplink(struct caprun *c, const char *base)
+{
+	char err[256];
+	int claimed = 0;
+	for (int k = 1; k < 1000 && !claimed; k++) {
+		char suffix[8] = "";
+		if (k > 1)
+			snprintf(suffix, sizeof suffix, "-%d", k);
+		if (snprintf(c->name, sizeof c->name, "%s%s", base, suffix) >= (int)sizeof c->name)
+			break;
+		int r = claim_socket(c);
+		if (r < 0)
+			return -1;
+		claimed = r == 0;
+		if (!claimed && c->fixed_name)
+			break;
+	}
+	if (!claimed) {
+		fprintf(stderr, "caprun: no free name for capsule %s\n", base);
+		return -1;
+	}
+	c->uplink_fd = high_fd(c->uplink_fd);
+	if (host_uplink_attach(c->uplink_fd, c->name, c->ip, c->resume_path != NULL, &c->ip,
+	                       &c->epoch, err, sizeof err)) {
+		fprintf(stderr, "caprun: caphostd: %s\n", err);
+		close(c->uplink_fd);
+		c->uplink_fd = -1;   /* nothing attached: nothing to detach */
+		return -1;
+	}
+	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
+	return 0;
+}
+
 static int spawn_capsule(struct caprun *c, const char *loader)
 {
 	posix_spawn_file_actions_t fa;
@@ -341,6 +384,13 @@ static void cleanup(struct caprun *c, int saved)
 		while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
 			;
 		c->child = 0;
+	}
+	if (c->uplink_fd >= 0) {
+		/* saved: caphostd keeps the capsule's directory entry (it lives on disk) */
+		host_uplink_detach(c->uplink_fd, saved || c->keep_entry ? UPLINK_DETACH_SAVED
+		                                                         : UPLINK_DETACH_EXITED);
+		close(c->uplink_fd);
+		c->uplink_fd = -1;
 	}
 	if (c->route_added)
 		host_nl_route_del(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
@@ -446,6 +496,7 @@ int main(int argc, char **argv)
 {
 	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
 	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1, .ctl_fd = -1,
+	                           .uplink_fd = -1,
 	                           .snap = { .fd = -1 } };
 	char err[PATH_MAX + 256], loader[PATH_MAX];
 	char **cargv = NULL;
@@ -512,7 +563,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	c.img.fd = high_fd(c.img.fd);
-	if (make_channel(&c) || make_link(&c, base))
+	if (make_channel(&c))
+		goto out;
+	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
+	c.keep_entry = c.resume_path != NULL;
+	/* With a caphostd on this host it is the capsule's network; without one, our own TUN. */
+	c.uplink_fd = host_uplink_connect();
+	if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
 		goto out;
 
 	if (c.resume_path) {
@@ -534,10 +591,12 @@ int main(int argc, char **argv)
 		goto out;
 	if (spawn_capsule(&c, loader))
 		goto out;
+	c.keep_entry = 0;   /* from now on the capsule's own fate decides */
 	close(c.chan[1]);
 	c.chan[1] = -1;
 
-	relay = (struct host_relay){ .tun_fd = c.tun_fd, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
+	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
+	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
 	                             .name = c.name, .addr = c.addr, .ip = c.ip };
 	snapshot_template(&c, &relay.snap_template);

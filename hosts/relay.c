@@ -1,5 +1,6 @@
 /* relay.c: caprun's epoll loop moving IP packets between the TUN device and the capsule's channel. */
 #include "hosts/relay.h"
+#include "hosts/uplink.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -12,6 +13,52 @@
 #include <unistd.h>
 
 #define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
+
+/*
+ * Uplink -> channel: caphostd's PACKET records become channel PACKET
+ * records by rewriting the 4-byte header in place.  Returns 1 when
+ * caphostd closed the uplink.
+ */
+static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
+{
+	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = recv(r->tun_fd, buf, UPLINK_MAX, MSG_DONTWAIT);
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : 1;
+		struct uplink_msg m;
+		if (uplink_decode(buf, (size_t)n, &m) || m.type != UPLINK_PACKET) {
+			r->stats.drop_malformed++;
+			continue;
+		}
+		memcpy(buf, &h, sizeof h);
+		if (send(r->chan_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			r->stats.drop_host_full++;
+		else
+			r->stats.packets_in++;
+	}
+	return 0;
+}
+
+/* One checked packet from the capsule to the host: the TUN device or the uplink. */
+static void packet_out(struct host_relay *r, const unsigned char *p, size_t n)
+{
+	ssize_t w;
+	if (r->uplink) {
+		struct uplink_hdr h = { UPLINK_PACKET, 0, 0 };
+		struct iovec iov[2] = { { &h, sizeof h }, { (void *)p, n } };
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+		w = sendmsg(r->tun_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} else {
+		w = write(r->tun_fd, p, n);
+	}
+	if (w < 0)
+		r->stats.drop_host_full++;
+	else
+		r->stats.packets_out++;
+}
 
 /* TUN -> channel.  A full channel drops the packet, as a congested link would. */
 static void tun_to_channel(struct host_relay *r, unsigned char *buf)
@@ -59,17 +106,19 @@ int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
 	if (h.type == CAP_MSG_PACKET) {
 		if (!packet_acceptable(r, rec + sizeof h, n - sizeof h))
 			return h.type;
-		if (write(r->tun_fd, rec + sizeof h, n - sizeof h) < 0)
-			r->stats.drop_host_full++;
-		else
-			r->stats.packets_out++;
+		packet_out(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
 		printf("capsule %s running at %s\n", r->name, r->addr);
 		fflush(stdout);
-	} else if (h.type == CAP_MSG_FROZEN && r->thaw_on_frozen) {
-		r->thaw_on_frozen = 0;
-		host_relay_thaw(r);
+	} else if (h.type == CAP_MSG_FROZEN) {
+		/* caphostd holds the capsule's ordinary peers from now until THAWED or a resume */
+		if (r->uplink)
+			host_uplink_frozen(r);
+		if (r->thaw_on_frozen) {
+			r->thaw_on_frozen = 0;
+			host_relay_thaw(r);
+		}
 	}
 	return h.type;
 }
@@ -99,7 +148,7 @@ static int reap(pid_t child, int *wstatus)
 
 int host_relay_run(struct host_relay *r, int *wstatus)
 {
-	static unsigned char buf[CAP_CHAN_MAX];
+	static unsigned char buf[UPLINK_MAX > CAP_CHAN_MAX ? UPLINK_MAX : CAP_CHAN_MAX];
 	int result = -1;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0) {
@@ -125,7 +174,14 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 		}
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
-			if (fd == r->tun_fd) {
+			if (fd == r->tun_fd && r->uplink) {
+				if (uplink_to_channel(r, buf)) {
+					/* The capsule keeps running; it is just cut off from the network. */
+					fprintf(stderr, "caprun: capsule %s: caphostd closed the uplink\n",
+					        r->name);
+					epoll_ctl(ep, EPOLL_CTL_DEL, r->tun_fd, NULL);
+				}
+			} else if (fd == r->tun_fd) {
 				tun_to_channel(r, buf);
 			} else if (fd == r->chan_fd) {
 				if (channel_to_tun(r, buf))

@@ -19,7 +19,8 @@ struct host_relay_stats {
 };
 
 struct host_relay {
-	int tun_fd;          /* non-blocking */
+	int tun_fd;          /* non-blocking; with uplink set: the caphostd uplink (hosts/uplink.h) */
+	int uplink;          /* 1: tun_fd is caphostd's SEQPACKET uplink, records carry a header */
 	int chan_fd;         /* host end of the SEQPACKET channel, non-blocking */
 	int sig_fd;          /* signalfd: SIGCHLD SIGINT SIGTERM SIGHUP */
 	int ctl_fd;          /* listening control socket (hosts/ctlproto.h), non-blocking */
@@ -71,5 +72,22 @@ int host_relay_snapshot(struct host_relay *r, const char *path, int dirfd, int k
 
 /* Continue a frozen capsule in this process: clock offset, then CAP_MSG_THAW. */
 void host_relay_thaw(struct host_relay *r);
+
+/* ---- attach mode: caphostd as the uplink (caprun_uplink.c, protocol in hosts/uplink.h) ---- */
+
+/* Connect to RUN_DIR/caphostd.sock; a non-blocking fd, or -1 if no caphostd answers there. */
+int host_uplink_connect(void);
+/*
+ * ATTACH name (ip network order, 0 = allocate; resume: the snapshot's ip)
+ * and wait for the answer.  0 with *ip_out and *epoch set, or -1 with err set
+ * (caphostd's ERROR text, or why the exchange failed).
+ */
+int host_uplink_attach(int fd, const char *name, uint32_t ip, int resume, uint32_t *ip_out,
+                       uint32_t *epoch, char *err, size_t errlen);
+/* The capsule froze: send FROZEN with the TCP sockets of its freeze report (read from memfd). */
+void host_uplink_frozen(struct host_relay *r);
+/* Send THAWED, or DETACH with reason (UPLINK_DETACH_*); best effort. */
+void host_uplink_thawed(struct host_relay *r);
+void host_uplink_detach(int fd, uint32_t reason);
 
 #endif

@@ -55,6 +55,8 @@ void host_relay_thaw(struct host_relay *r)
 	}
 	if (send_control(r, CAP_MSG_THAW))
 		fprintf(stderr, "caprun: capsule %s: sending THAW: %s\n", r->name, strerror(errno));
+	else if (r->uplink)
+		host_uplink_thawed(r);   /* caphostd releases the peers it held */
 }
 
 /*

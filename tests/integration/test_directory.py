@@ -44,7 +44,9 @@ class PyHost:
         self.mac_key = mac_key or key        # a different mac_key forges a bad MAC
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect((DIR_ADDR, DIR_PORT))
-        self.sock.settimeout(5)
+        # Generous: capdird fsyncs before every reply, and right after other tests
+        # wrote large files one fsync can take seconds.  A lost reply still fails.
+        self.sock.settimeout(30)
         self.dir_seq = 0
 
     @classmethod

@@ -1,0 +1,24 @@
+# hosts/hostd.mk: caphostd, the per-host network daemon (uplink for caprun, data plane, gateway), and its tests.
+HOSTD_SRCS := hosts/caphostd.c hosts/hostd_fwd.c hosts/hostd_uplink.c hosts/hostd_gw.c \
+              hosts/hostd_msg.c hosts/uplink.c hosts/netlink.c hosts/ctlsock.c \
+              hosts/dirclient.c hosts/dirproto.c hosts/wire.c hosts/xlate.c \
+              hosts/tcphold.c hosts/tcphold_pkt.c
+HOSTD_LIBS := -lsodium -lmnl
+
+# Objects come from hosts/build.mk's rule ($(HOST_OBJ)/%.o), shared with caprun.
+$(BIN)/caphostd: $(HOSTD_SRCS:hosts/%.c=$(HOST_OBJ)/%.o)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(HOSTD_LIBS)
+
+ALL_TARGETS += $(BIN)/caphostd
+
+# Pure codecs: the uplink records and the HOLD / FLUSH payloads.
+UNIT_SRCS_test_host_hostd_msg := hosts/hostd_msg.c hosts/uplink.c
+FUZZ_SRCS_fuzz_hostd_msg := hosts/hostd_msg.c hosts/uplink.c
+
+# ASan + UBSan build for the second integration pass (tests/build.mk: CAPTEST_BIN=build/san/bin).
+$(BUILD)/san/bin/caphostd: $(patsubst %.c,$(BUILD)/san/obj/%.o,$(HOSTD_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOSTD_LIBS)
+
+TEST_TOOLS += $(BUILD)/san/bin/caphostd

@@ -1,0 +1,265 @@
+/* hostd_uplink.c: caphostd's side of the caprun uplink: ATTACH via the directory, packets, FROZEN/THAWED/DETACH. */
+#include "hosts/hostd.h"
+#include "hosts/uplink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UPLINK_SOCKBUF (4 << 20)
+
+struct hostd_cap *hostd_cap_by_ip(struct hostd *d, uint32_t ip)
+{
+	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
+		if (d->caps[i].state >= HCAP_RUNNING && d->caps[i].ip == ip)
+			return &d->caps[i];
+	return NULL;
+}
+
+int hostd_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
+{
+	struct uplink_hdr h = { UPLINK_PACKET, 0, 0 };
+	struct iovec iov[2] = { { &h, sizeof h }, { (void *)pkt, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	if (sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		d->cnt.deliver_full++;   /* as a congested link would: TCP retransmits */
+		return -1;
+	}
+	c->pkts_in++;
+	d->cnt.up_pkts_in++;
+	return 0;
+}
+
+void hostd_uplink_accept(struct hostd *d)
+{
+	for (;;) {
+		int fd = accept4(d->up_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		int idx = -1;
+		for (int i = 0; i < HOSTD_MAX_CAPS && idx < 0; i++)
+			if (d->caps[i].state == HCAP_FREE)
+				idx = i;
+		if (idx < 0) {
+			d->cnt.up_attach_refused++;
+			close(fd);
+			continue;
+		}
+		int size = UPLINK_SOCKBUF;
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = HOSTD_EV_CAP + (uint64_t)idx };
+		if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			continue;
+		}
+		memset(&d->caps[idx], 0, sizeof d->caps[idx]);
+		d->caps[idx].state = HCAP_CONNECTED;
+		d->caps[idx].fd = fd;
+	}
+}
+
+static void reply(int fd, const uint8_t *rec, size_t n)
+{
+	if (n)
+		send(fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Forget a capsule's uplink; exited: also give its address back to the directory. */
+static void detach(struct hostd *d, struct hostd_cap *c, int saved)
+{
+	if (c->fd >= 0) {
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->state < HCAP_RUNNING) {
+		c->state = HCAP_FREE;
+		return;
+	}
+	if (saved) {
+		/* On disk: its entry stays ours until it resumes somewhere; the NOTIFY tells us where. */
+		struct dir_entry e;
+		c->state = HCAP_SAVED;
+		struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
+		xlate_update(&d->xt, &x);
+		if (dirc_lookup(d->dir, ntohl(c->ip), 1, &e) == 0 && e.host_id != d->host_id)
+			hostd_notify(d, &e);   /* it already resumed elsewhere */
+		return;
+	}
+	uint32_t cur;
+	if (dirc_release(d->dir, ntohl(c->ip), c->epoch, &cur) < 0)
+		d->cnt.dir_errors++;
+	xlate_delete(&d->xt, c->ip);
+	hostd_hold_drop(d, c->ip);
+	c->state = HCAP_FREE;
+}
+
+/* Fresh: CREATE.  Resume: MOVE the entry here (or keep it if it is ours; CREATE if unknown). */
+static int attach_dir(struct hostd *d, const struct uplink_attach *a, uint32_t *ip, uint32_t *epoch,
+                      char *err, size_t errlen)
+{
+	int r;
+	if (a->ip && !hostd_in_net(d, a->ip)) {
+		snprintf(err, errlen, "address not in this host's capsule network");
+		return -1;
+	}
+	if (a->flags & UPLINK_ATTACH_RESUME) {
+		struct dir_entry e;
+		r = dirc_lookup(d->dir, ntohl(a->ip), 0, &e);
+		if (r == 0 && e.host_id == d->host_id) {
+			*ip = a->ip;
+			*epoch = e.epoch;
+			return 0;
+		}
+		if (r == 0) {
+			for (int tries = 0; tries < 3; tries++) {
+				uint32_t got = 0;
+				r = dirc_move(d->dir, ntohl(a->ip), d->host_id, e.epoch, &got);
+				if (r == 0) {
+					*ip = a->ip;
+					*epoch = got;
+					return 0;
+				}
+				if (r != DIR_E_STALE_EPOCH)
+					break;
+				e.epoch = got;   /* moved meanwhile: try again at the current epoch */
+			}
+		} else if (r == DIR_E_NOT_FOUND) {
+			r = 0;   /* the directory never knew it (e.g. a snapshot of a lone host): create */
+		}
+		if (r != 0) {
+			snprintf(err, errlen, "directory refused the move of %s: %s",
+			         inet_ntoa(*(const struct in_addr *)&a->ip),
+			         r > 0 ? dir_error_name(r) : "no answer");
+			return -1;
+		}
+	}
+	uint32_t hip = 0;
+	r = dirc_create(d->dir, a->name, ntohl(a->ip), &hip, epoch);
+	if (r) {
+		snprintf(err, errlen, "directory: %s", r > 0 ? (r == DIR_E_IP_IN_USE ? "address already in use"
+		                                               : dir_error_name(r)) : "no answer");
+		return -1;
+	}
+	*ip = htonl(hip);
+	return 0;
+}
+
+static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a)
+{
+	uint8_t rec[UPLINK_HDR_LEN + UPLINK_ERROR_MAX];
+	char err[UPLINK_ERROR_MAX];
+	uint32_t ip = 0, epoch = 0;
+	struct hostd_cap *other = a->ip ? hostd_cap_by_ip(d, a->ip) : NULL;
+	if (other && other->state != HCAP_SAVED) {
+		snprintf(err, sizeof err, "address %s already in use on this host",
+		         inet_ntoa(*(const struct in_addr *)&a->ip));
+		goto refuse;
+	}
+	if (attach_dir(d, a, &ip, &epoch, err, sizeof err))
+		goto refuse;
+	if (other)
+		other->state = HCAP_FREE;   /* its own snapshot resumed here: this record replaces it */
+	c->state = HCAP_RUNNING;
+	c->ip = ip;
+	c->epoch = epoch;
+	snprintf(c->name, sizeof c->name, "%s", a->name);
+	struct xlate_entry x = { .capsule_ip = ip, .state = XLATE_LOCAL, .epoch = epoch };
+	if (xlate_update(&d->xt, &x) != XLATE_OK) {
+		xlate_delete(&d->xt, ip);   /* a stale REMOTE of a newer epoch cannot exist: the move just won */
+		xlate_update(&d->xt, &x);
+	}
+	d->cnt.up_attach++;
+	reply(c->fd, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
+	if (a->flags & UPLINK_ATTACH_RESUME)
+		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now */
+	return;
+refuse:
+	d->cnt.up_attach_refused++;
+	reply(c->fd, rec, uplink_encode_error(rec, sizeof rec, err));
+	detach(d, c, 0);
+}
+
+static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
+{
+	uint32_t src, dst;
+	if (c->state != HCAP_RUNNING && c->state != HCAP_FROZEN) {
+		d->cnt.up_not_attached++;
+		return;
+	}
+	if (wire_ipv4_check(pkt, len) != WIRE_OK) {
+		d->cnt.up_malformed++;
+		return;
+	}
+	wire_ipv4_addrs(pkt, &src, &dst);
+	if (src != c->ip) {
+		d->cnt.up_spoofed++;   /* caprun checks too: a second line of defence */
+		return;
+	}
+	c->pkts_out++;
+	d->cnt.up_pkts_out++;
+	hostd_route(d, pkt, len);
+}
+
+void hostd_uplink_input(struct hostd *d, int idx)
+{
+	static uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
+	struct hostd_cap *c = &d->caps[idx];
+	for (int i = 0; i < 64 && c->fd >= 0; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		/*
+		 * caprun closing with our packets unread in its queue sets ECONNRESET,
+		 * which recv reports once BEFORE the records still queued for us (its
+		 * DETACH among them): read on, only end of file means it is gone.
+		 */
+		if (n < 0 && errno == ECONNRESET)
+			continue;
+		if (n <= 0) {
+			detach(d, c, 0);   /* caprun gone without DETACH: it exited */
+			return;
+		}
+		struct uplink_msg m;
+		if (uplink_decode(buf, (size_t)n, &m)) {
+			d->cnt.up_malformed++;
+			continue;
+		}
+		if ((c->state == HCAP_CONNECTED) != (m.type == UPLINK_ATTACH)) {
+			d->cnt.up_not_attached++;   /* ATTACH first and only once */
+			continue;
+		}
+		switch (m.type) {
+		case UPLINK_ATTACH:
+			on_attach(d, c, &m.u.attach);
+			break;
+		case UPLINK_PACKET:
+			on_packet(d, c, m.u.packet.pkt, m.u.packet.len);
+			break;
+		case UPLINK_FROZEN: {
+			c->state = HCAP_FROZEN;
+			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
+			xlate_update(&d->xt, &x);
+			hostd_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
+			break;
+		}
+		case UPLINK_THAWED: {
+			c->state = HCAP_RUNNING;
+			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_LOCAL, .epoch = c->epoch };
+			xlate_update(&d->xt, &x);
+			hostd_send_flush(d, c);
+			break;
+		}
+		case UPLINK_DETACH:
+			detach(d, c, m.u.detach_reason == UPLINK_DETACH_SAVED);
+			return;
+		default:
+			d->cnt.up_malformed++;   /* caphostd -> caprun types */
+		}
+	}
+}

@@ -1,0 +1,638 @@
+"""topolib.py: multi-host test topologies: a bridge, host namespaces, an ordinary client, capdird, caphostd per host.
+
+Split from caplib.py (which it re-exports, so a test imports everything it
+needs from here): processes, clients and TAP reporting live there; the
+pieces that only multi-host tests need live here.
+"""
+
+import hashlib
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+from caplib import *          # noqa: F401,F403  (re-exported for the tests)
+from caplib import _started   # every process/namespace we start is stopped by caplib.stop_all()
+
+# ------------------------------------------------------- multi-host topology
+#
+# Several capsule hosts on one machine (DESIGN.md section 5): a bridge
+# "capsw" in the test's own namespace (tests/run made it, `unshare -n`), one
+# namespace per host with a veth into the bridge and 198.19.0.ID/24, an
+# ordinary client namespace 198.19.0.100 whose route for the capsule network
+# goes via the gateway host, the directory (capdird) on the bridge's own
+# address 198.19.0.254, and one caphostd per host with its own run directory
+# (CAPSULE_RUN_DIR), so caprun started "on" a host attaches to that host's
+# daemon.  Everything is registered with stop_all() and removed by PID (the
+# veths and the bridge vanish with their namespaces).
+
+CAPHOSTD = os.path.join(BIN, "caphostd")
+CAPDIRD = os.path.join(BIN, "capdird")
+CAPDIR = os.path.join(BIN, "capdir")
+HOST_NET = "198.19.0."            # hosts' own addresses (locators): 198.19.0.ID
+DIR_IP = "198.19.0.254"           # the bridge's address, where capdird listens
+CLIENT_IP = "198.19.0.100"        # the ordinary (non-capsule) client
+DIR_PORT, DATA_PORT = 7470, 7471
+CAPSULE_NET = "198.18.0.0/16"
+BRIDGE = "capsw"
+OBSERVER_ID = 99                  # a key of the test's own, for read-only directory queries
+NETWORK_ID = 1
+
+
+def caphostd_built():
+    """The multi-host tests need the host daemon; tests skip (only) when it is absent."""
+    return os.path.isfile(CAPHOSTD) and os.access(CAPHOSTD, os.X_OK)
+
+
+def sh_ok(argv, prefix=(), timeout=20):
+    """Run a setup command (ip, sysctl); any failure is a test failure naming it."""
+    code, out, err = run_tool(list(prefix) + list(argv), timeout=timeout)
+    check(code == 0, "%s: exit %d: %s" % (" ".join(argv), code, err.strip() or out.strip()))
+    return out
+
+
+class Proc:
+    """A daemon we started (capdird, caphostd): output collected, stopped by PID."""
+
+    def __init__(self, name, argv, prefix=(), env=None):
+        self.name = name
+        self.argv = list(prefix) + list(argv)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.closed = 0
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        _started.append(self)
+        for f in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=self._reader, args=(f,), daemon=True).start()
+
+    def _reader(self, f):
+        for raw in iter(f.readline, b""):
+            with self.cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.closed += 1
+            self.cond.notify_all()
+
+    def wait_for(self, regex, timeout):
+        if isinstance(regex, str):
+            regex = re.compile(regex)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for text in self.lines:
+                    m = regex.search(text)
+                    if m:
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed == 2:
+                    return None
+                self.cond.wait(left)
+
+    def output_text(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed == 2, 2.0)
+        return self.proc.returncode
+
+
+class _Cleanup:
+    """A stop() that runs a function (remove a link, a directory) at the end of the test."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        _started.append(self)
+
+    def stop(self):
+        try:
+            self.fn()
+        except Exception:
+            pass
+
+
+def _veth_into(ns, outer, inner_ip, prefix_len=24):
+    """A veth pair: `outer` on the bridge in our namespace, `eth0` with inner_ip in ns."""
+    sh_ok(["ip", "link", "add", outer, "type", "veth", "peer", "name", "eth0", "netns",
+           str(ns.proc.pid)])
+    # Deleted explicitly: a veth dies with its namespace, but only later (kernel workqueue).
+    _Cleanup(lambda: run_tool(["ip", "link", "del", outer]))
+    sh_ok(["ip", "link", "set", outer, "master", BRIDGE, "up"])
+    sh_ok(["ip", "addr", "add", "%s/%d" % (inner_ip, prefix_len), "dev", "eth0"], ns.prefix)
+    sh_ok(["ip", "link", "set", "eth0", "up"], ns.prefix)
+
+
+class TopoHost(Host):
+    """One capsule host of a Topology: namespace, run directory, host id, address, caphostd."""
+
+    def __init__(self, topo, name, host_id):
+        super().__init__(netns=True)
+        self.topo, self.name, self.host_id = topo, name, host_id
+        self.ip = HOST_NET + str(host_id)
+        self.port = "v-" + name            # its veth on the bridge, in the test namespace
+        self.daemon = None
+        self.gateway = False
+
+    def daemon_argv(self):
+        argv = [CAPHOSTD, "--host-id", str(self.host_id), "--listen", self.ip,
+                "--dir", DIR_IP, "--keys", self.topo.keys, "--run-dir", self.run_dir]
+        if self.gateway:
+            argv.append("--gateway")
+        elif self.topo.gateway:
+            argv += ["--gateway-host", str(self.topo.gateway.host_id)]
+        return argv
+
+    def start_daemon(self, timeout=10.0):
+        """Start caphostd; ready when its caphostd.sock accepts a connection (caprun's test)."""
+        self.daemon = Proc("caphostd-" + self.name, self.daemon_argv(), self.prefix, self.env)
+        sock_path = os.path.join(self.run_dir, "caphostd.sock")
+        deadline = time.monotonic() + timeout
+        while True:
+            if os.path.exists(sock_path):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                try:
+                    s.connect(sock_path)
+                    return self
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+            check(self.daemon.running(), "caphostd on host %s exited %s: %s" % (
+                self.name, self.daemon.proc.returncode, self.daemon.output_text()[-600:] or "(no output)"))
+            check(time.monotonic() < deadline, "caphostd on host %s: no %s after %.0fs; output: %s" % (
+                self.name, sock_path, timeout, self.daemon.output_text()[-600:] or "(none)"))
+            time.sleep(0.02)   # bounded poll for a file another process creates
+
+    def tun_devices(self):
+        """Names of caprun's own TUN devices (cap-*) in this host's namespace: none when attached."""
+        _, out, _ = self.run(["ip", "-o", "link", "show"])
+        return [l.split(":")[1].strip().split("@")[0] for l in out.splitlines()
+                if l.split(":")[1].strip().startswith("cap-")]
+
+    def run(self, argv, timeout=20):
+        return self.netns.run(argv, timeout=timeout)
+
+    def ps(self, all_hosts=False):
+        """capctl ps --json [--all] on this host, parsed; a failure is a test failure."""
+        args = ["ps", "--json"] + (["--all"] if all_hosts else [])
+        code, out, err = self.capctl(args)
+        check(code == 0, "capctl %s on host %s: exit %d: %s" % (" ".join(args), self.name, code,
+                                                               err.strip()))
+        import json
+        return json.loads(out)
+
+    def stats(self):
+        return daemon_stats(self)
+
+
+# How the tests read a caphostd's counters.  BRIEF-C fixes no command for it;
+# these are tried in order and the first that exits 0 with counters wins.  A
+# JSON object (nested objects flattened with dots) or "name value" lines.
+HOSTD_STATS_COMMANDS = [
+    ["{capctl}", "hoststats", "--json"],
+    ["{capctl}", "stats", "--host", "--json"],
+    ["{capctl}", "host", "stats", "--json"],
+    ["{caphostd}", "--stats", "--run-dir", "{run_dir}"],
+]
+
+
+def _flatten(obj, prefix=""):
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, "%s%s." % (prefix, k)))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        out[prefix[:-1]] = obj
+    return out
+
+
+def parse_counters(text):
+    import json
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return _flatten(json.loads(text))
+        except ValueError:
+            return None
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([A-Za-z_][\w.\-]*)\s*[:=]?\s+(\d+)\s*$", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out or None
+
+
+def daemon_ctl(host, request, timeout=5.0):
+    """One request line to RUN_DIR/caphostd.ctl (hosts/uplink.h); the reply text, or None."""
+    path = os.path.join(host.run_dir, "caphostd.ctl")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.sendall(request.encode() + b"\n")
+        return recv_all(s).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def daemon_stats(host):
+    """{counter: value} of host's caphostd; a failure names every way tried."""
+    tried = []
+    text = daemon_ctl(host, "stats")
+    if text is not None:
+        body = re.sub(r"^ok\s*", "", text.strip())
+        c = parse_counters(body) or {k: int(v) for k, v in re.findall(r"([A-Za-z_][\w.]*)=(\d+)", body)}
+        if not c:   # "name value name value ..." on one line
+            c = {k: int(v) for k, v in re.findall(r"([A-Za-z_][\w.]*)\s+(\d+)", body)}
+        if c:
+            return c
+        tried.append("caphostd.ctl stats (reply %r)" % text[:120])
+    else:
+        tried.append("caphostd.ctl stats (no answer)")
+    for tmpl in HOSTD_STATS_COMMANDS:
+        argv = [a.format(capctl=CAPCTL, caphostd=CAPHOSTD, run_dir=host.run_dir) for a in tmpl]
+        p = subprocess.run(host.prefix + argv, capture_output=True, timeout=20, env=host.env,
+                           stdin=subprocess.DEVNULL)
+        if p.returncode == 0:
+            c = parse_counters(p.stdout.decode("utf-8", "replace"))
+            if c:
+                return c
+        tried.append("%s (exit %d: %s)" % (" ".join(argv[-3:]), p.returncode,
+                                          p.stderr.decode("utf-8", "replace").strip()[:80]))
+    raise TestFailure("cannot read caphostd counters on host %s; tried: %s" % (host.name, "; ".join(tried)))
+
+
+def counter(stats, *words):
+    """Sum of the counters whose name ends with one of words (e.g. 'bad_tag' matches 'drop_bad_tag')."""
+    total = 0
+    for k, v in stats.items():
+        base = re.split(r"[.]", k)[-1]
+        if any(base == w or base.endswith("_" + w) for w in words):
+            total += v
+    return total
+
+
+class Topology:
+    """hosts: names (ids 1, 2, ... in order); gateway: one of them (default: the first).
+
+    start() builds the links, starts capdird and (daemons=True) one caphostd
+    per host.  Everything stops with stop_all() (Tap.run calls it).
+    """
+
+    def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
+                 client_sysctls=()):
+        import tempfile
+        self.names = list(hosts)
+        self.gateway_name = gateway or self.names[0]
+        self.want_client = client
+        self.want_daemons = daemons
+        self.client_sysctls = list(client_sysctls)
+        self.tmp = tempfile.mkdtemp(prefix="capsule-topo.")
+        _Cleanup(lambda: __import__("shutil").rmtree(self.tmp, ignore_errors=True))
+        self.keys = os.path.join(self.tmp, "keys")
+        self.key = {}
+        self.hosts = {}
+        self.client = None
+        self.directory = None
+        self.gateway = None
+
+    def __getitem__(self, name):
+        return self.hosts[name]
+
+    def write_keys(self):
+        ids = list(range(1, len(self.names) + 1)) + [OBSERVER_ID]
+        self.key = {i: os.urandom(32) for i in ids}
+        self.data_key = os.urandom(32)
+        with open(self.keys + ".tmp", "w") as f:
+            f.write("# test cluster: per-host keys, then the data-plane key\n")
+            for i, k in self.key.items():
+                f.write("%d %s\n" % (i, k.hex()))
+            f.write("data %s\n" % self.data_key.hex())
+        os.rename(self.keys + ".tmp", self.keys)
+
+    def build_links(self):
+        """Bridge, host namespaces with veths, client namespace; no daemons."""
+        sh_ok(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        _Cleanup(lambda: run_tool(["ip", "link", "del", BRIDGE]))
+        sh_ok(["ip", "addr", "add", DIR_IP + "/24", "dev", BRIDGE])
+        sh_ok(["ip", "link", "set", BRIDGE, "up"])
+        for i, name in enumerate(self.names, 1):
+            h = TopoHost(self, name, i)
+            _veth_into(h.netns, h.port, h.ip)
+            self.hosts[name] = h
+        self.gateway = self.hosts[self.gateway_name]
+        self.gateway.gateway = True
+        sh_ok(["sysctl", "-qw", "net.ipv4.ip_forward=1"], self.gateway.prefix)
+        if self.want_client:
+            self.client = Netns()
+            _veth_into(self.client, "v-client", CLIENT_IP)
+            sh_ok(["ip", "route", "add", CAPSULE_NET, "via", self.gateway.ip], self.client.prefix)
+            for kv in self.client_sysctls:
+                sh_ok(["sysctl", "-qw", kv], self.client.prefix)
+        # The bridge forwards only once its ports are up: wait until every host answers.
+        for h in self.hosts.values():
+            self.wait_ping(None, h.ip)
+        if self.client:
+            self.wait_ping(None, CLIENT_IP)
+
+    def wait_ping(self, ns, ip, timeout=10.0):
+        """Bounded wait until ns (None: the test's namespace) gets an ICMP echo reply from ip."""
+        def probe():
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            try:
+                s.settimeout(0.3)
+                ident = os.getpid() & 0xFFFF
+                deadline = time.monotonic() + timeout
+                seq = 0
+                while time.monotonic() < deadline:
+                    seq += 1
+                    msg = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"capsule-topology"
+                    msg = msg[:2] + struct.pack("!H", ip_checksum(msg)) + msg[4:]
+                    s.sendto(msg, (ip, 0))
+                    end = time.monotonic() + 0.3
+                    while time.monotonic() < end:
+                        try:
+                            p, (src, _) = s.recvfrom(2048)
+                        except (socket.timeout, BlockingIOError):
+                            break
+                        icmp = p[(p[0] & 15) * 4:]
+                        if src == ip and icmp[0] == 0 and struct.unpack("!HH", icmp[4:8]) == (ident, seq):
+                            return True
+                return False
+            finally:
+                s.close()
+        ok = ns.call(probe) if ns else probe()
+        check(ok, "no ICMP echo reply from %s within %.0fs" % (ip, timeout))
+
+    def start_directory(self):
+        self.directory = Proc("capdird", [CAPDIRD, "--listen", "%s:%d" % (DIR_IP, DIR_PORT),
+                                          "--db", os.path.join(self.tmp, "dir.db"),
+                                          "--keys", self.keys, "--network", CAPSULE_NET])
+        check(self.directory.wait_for("capdird listening on", 10),
+              "capdird did not start: %s" % self.directory.output_text()[-400:])
+
+    def start(self):
+        self.write_keys()
+        self.build_links()
+        self.start_directory()
+        if self.want_daemons:
+            # The gateway first: the others send it their ordinary traffic.
+            order = [self.gateway] + [h for h in self.hosts.values() if h is not self.gateway]
+            for h in order:
+                h.start_daemon()
+        return self
+
+    def capdir(self, *args):
+        """capdir as the observer (a key of its own, so no host's seq or NOTIFY address moves)."""
+        return run_tool([CAPDIR, "--dir", "%s:%d" % (DIR_IP, DIR_PORT), "--host-id",
+                         str(OBSERVER_ID), "--keys", self.keys] + list(args), timeout=30)
+
+    def lookup(self, ip):
+        """(name, host_id, epoch) of ip in the directory, or None if it has no entry."""
+        code, out, err = self.capdir("lookup", ip)
+        if code != 0 and "NOT_FOUND" in err:
+            return None
+        check(code == 0, "capdir lookup %s: exit %d: %s" % (ip, code, err.strip()))
+        m = re.match(r"(\S+) (\S+) host (\d+) at (\S+) epoch (\d+)$", out.strip())
+        check(m is not None, "capdir lookup %s printed %r" % (ip, out))
+        return m.group(2), int(m.group(3)), int(m.group(5))
+
+    def host_by_id(self, host_id):
+        for h in self.hosts.values():
+            if h.host_id == host_id:
+                return h
+        return None
+
+
+# ---------------------------------------------- the data-plane wire (hosts/wire.h)
+
+WIRE_HDR = struct.Struct(">BBHIIIQHH")     # version type flags network sender epoch seq length reserved
+WIRE_DATA, WIRE_REDIRECT = 1, 2
+WIRE_REDIR = struct.Struct(">IIIHHI")      # capsule_ip host_id locator_ip port reserved epoch
+_wire_last = [0]
+
+
+def wire_seq():
+    """Like wire_seq_next: (CLOCK_REALTIME ms << 20) | counter, strictly increasing."""
+    s = max(int(time.time() * 1000) << 20, _wire_last[0] + 1)
+    _wire_last[0] = s
+    return s
+
+
+def wire_seal(key, mtype, sender, epoch, payload, seq=None, network=NETWORK_ID, version=1,
+              flags=0, reserved=0, length=None):
+    hdr = WIRE_HDR.pack(version, mtype, flags, network, sender, epoch,
+                        wire_seq() if seq is None else seq,
+                        len(payload) if length is None else length, reserved)
+    tag = hashlib.blake2b(hdr + payload, key=key, digest_size=16).digest()
+    return hdr + payload + tag
+
+
+def wire_open(key, data):
+    """(fields dict, payload) of a datagram whose tag verifies under key, else None."""
+    if len(data) < WIRE_HDR.size + 16:
+        return None
+    body, tag = data[:-16], data[-16:]
+    import hmac as _hmac
+    if not _hmac.compare_digest(hashlib.blake2b(body, key=key, digest_size=16).digest(), tag):
+        return None
+    f = dict(zip(("version", "type", "flags", "network", "sender", "epoch", "seq", "length",
+                  "reserved"), WIRE_HDR.unpack(body[:WIRE_HDR.size])))
+    return f, body[WIRE_HDR.size:]
+
+
+def ip_checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def ipv4_udp(src, dst, sport, dport, data, ttl=64):
+    """A well-formed IPv4/UDP packet (UDP checksum 0: allowed for IPv4)."""
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x1234, 0, ttl, 17, 0,
+                      socket.inet_aton(src), socket.inet_aton(dst))
+    hdr = hdr[:10] + struct.pack("!H", ip_checksum(hdr)) + hdr[12:]
+    return hdr + udp
+
+
+class Sniffer(threading.Thread):
+    """Every IPv4 packet on one link (AF_PACKET, opened inside ns if given), parsed briefly.
+
+    Records (time, src, dst, proto, sport, dport, info): info is the wire
+    type for UDP to/from port 7471, the TCP flags for TCP, the directory
+    message type for UDP to/from 7470.
+    """
+
+    def __init__(self, ifname, ns=None):
+        super().__init__(daemon=True)
+        self.ifname = ifname
+
+        def opener():
+            # ETH_P_ALL: on a bridge port, only taps for every protocol see frames the
+            # bridge takes; the IPv4 ones are picked out below.
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))
+            s.bind((ifname, 3))
+            s.settimeout(0.2)
+            return s
+        self.sock = ns.call(opener) if ns else opener()
+        self.records = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        _Cleanup(self.stop)
+        self.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                p, addr = self.sock.recvfrom(70000)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if addr[1] != 0x0800 or len(p) < 20 or p[0] >> 4 != 4:
+                continue
+            ihl = (p[0] & 15) * 4
+            src, dst, proto = socket.inet_ntoa(p[12:16]), socket.inet_ntoa(p[16:20]), p[9]
+            t = p[ihl:]
+            sport = dport = 0
+            info = None
+            if proto in (6, 17) and len(t) >= 8:
+                sport, dport = struct.unpack("!HH", t[:4])
+            if proto == 6 and len(t) >= 20:
+                info = t[13]
+            elif proto == 17 and len(t) >= 8 + WIRE_HDR.size and DATA_PORT in (sport, dport):
+                w = t[8:]
+                inner = None
+                if len(w) >= WIRE_HDR.size + 20 and w[1] == WIRE_DATA:
+                    ip = w[WIRE_HDR.size:]
+                    inner = (socket.inet_ntoa(ip[12:16]), socket.inet_ntoa(ip[16:20]))
+                info = (w[1], inner)
+            elif proto == 17 and len(t) >= 14 and DIR_PORT in (sport, dport):
+                info = t[8 + 5]
+            with self.lock:
+                self.records.append((time.monotonic(), src, dst, proto, sport, dport, info))
+
+    def snapshot(self, since=0.0):
+        with self.lock:
+            return [r for r in self.records if r[0] >= since]
+
+    def stop(self):
+        self.stopping = True
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(2)
+        self.sock.close()
+
+
+def rsts(records):
+    """TCP segments with RST among sniffed records, as "src:port->dst:port"."""
+    return ["%s:%d->%s:%d" % (r[1], r[4], r[2], r[5]) for r in records
+            if r[3] == 6 and r[6] is not None and r[6] & 0x04]
+
+
+class LineStream:
+    """A byte-exact check of a TCP stream through an echo path: numbered lines out, the
+    same lines back, in a sender and a receiver thread; progress can be awaited."""
+
+    def __init__(self, sock, tag, rate=0.002, line_len=40):
+        self.sock, self.tag, self.rate, self.line_len = sock, tag, rate, line_len
+        self.sent = 0            # lines written
+        self.got = 0             # lines received back, verified
+        self.error = None
+        self.stopping = False
+        self.cond = threading.Condition()
+        self.sock.settimeout(None)
+        self.tx = threading.Thread(target=self._send, daemon=True)
+        self.rx = threading.Thread(target=self._recv, daemon=True)
+        self.tx.start()
+        self.rx.start()
+
+    def line(self, n):
+        body = ("%s %010d " % (self.tag, n)).encode()
+        return body + hashlib.sha256(body).hexdigest()[:self.line_len - len(body) - 1].encode() + b"\n"
+
+    def _fail(self, why):
+        with self.cond:
+            if self.error is None:
+                self.error = why
+            self.cond.notify_all()
+
+    def _send(self):
+        try:
+            while not self.stopping and self.error is None:
+                self.sock.sendall(self.line(self.sent))
+                with self.cond:
+                    self.sent += 1
+                if self.rate:
+                    time.sleep(self.rate)   # pacing: continuous traffic, not a flood
+        except OSError as e:
+            self._fail("%s: send after %d lines: %s" % (self.tag, self.sent, e))
+
+    def _recv(self):
+        buf = b""
+        try:
+            while self.error is None:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    self._fail("%s: connection closed after %d lines back" % (self.tag, self.got))
+                    return
+                buf += chunk
+                while b"\n" in buf:
+                    l, buf = buf.split(b"\n", 1)
+                    want = self.line(self.got)
+                    if l + b"\n" != want:
+                        self._fail("%s: line %d is %r, want %r" % (self.tag, self.got, l, want))
+                        return
+                    with self.cond:
+                        self.got += 1
+                        self.cond.notify_all()
+        except OSError as e:
+            if not self.stopping:
+                self._fail("%s: recv after %d lines back: %s (errno %s)" % (self.tag, self.got, e, e.errno))
+
+    def wait_got(self, n, timeout):
+        """Wait until n lines came back verified; a failure (or timeout) raises."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.got < n and self.error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            check(self.error is None, self.error or "")
+            check(self.got >= n, "%s: only %d of %d lines back within %.0fs (sent %d)" % (
+                self.tag, self.got, n, timeout, self.sent))
+
+    def more(self, n, timeout):
+        """Wait for n more verified lines than now."""
+        self.wait_got(self.got + n, timeout)
+
+    def finish(self, timeout=20):
+        """Stop sending, wait for every sent line to come back; returns the count."""
+        self.stopping = True
+        self.tx.join(timeout)
+        check(not self.tx.is_alive(), "%s: sender still blocked at the end" % self.tag)
+        self.wait_got(self.sent, timeout)
+        return self.sent
