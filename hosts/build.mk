@@ -3,7 +3,7 @@ HOST_OBJ := $(OBJ)/host/hosts
 HOST_LIBS_caprun := -lseccomp -lsodium -lmnl
 HOST_LIBS_capctl := -lsodium
 
-HOST_IMAGE_SRCS  := hosts/image.c hosts/elfload.c hosts/snapfile.c hosts/ctlsock.c
+HOST_IMAGE_SRCS  := hosts/image.c hosts/elfload.c hosts/snapfile.c hosts/ctlsock.c hosts/fileio.c
 HOST_CAPRUN_SRCS := hosts/caprun.c hosts/memlayout.c hosts/stackbuild.c hosts/sandbox.c \
                     hosts/netlink.c hosts/relay.c hosts/ctlserve.c hosts/snapshot.c \
                     hosts/caprun_uplink.c hosts/uplink.c $(HOST_IMAGE_SRCS)
@@ -54,7 +54,7 @@ $(BIN)/capcc: hosts/capcc.in
 ALL_TARGETS += $(BIN)/caploader $(BIN)/caprun $(BIN)/capctl $(BIN)/capcc
 
 # Unit tests (tests/unit/test_host_*.c), ASan + UBSan via tests/build.mk.
-UNIT_SRCS_test_host_image := hosts/image.c hosts/elfload.c hosts/stackbuild.c capsule-abi/cap_image.c
+UNIT_SRCS_test_host_image := hosts/image.c hosts/fileio.c hosts/elfload.c hosts/stackbuild.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_image := -lsodium
-UNIT_SRCS_test_host_snapshot := hosts/snapfile.c capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_SRCS_test_host_snapshot := hosts/snapfile.c hosts/fileio.c capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_snapshot := -lsodium

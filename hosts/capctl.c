@@ -31,3 +31,17 @@ int main(int argc, char **argv)
 	fprintf(stderr, "capctl: unknown command '%s'\n", argv[1]);
 	return usage();
 }
+
+void capctl_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}

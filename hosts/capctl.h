@@ -18,6 +18,9 @@ int capctl_ps_all(int argc, char **argv);   /* capctl_psall.c */
 int capctl_inspect(int argc, char **argv);
 int capctl_stats(int argc, char **argv);
 
+/* Print s as a JSON string literal (quotes and escapes), for the --json outputs. */
+void capctl_json_str(const char *s);
+
 /* "64M", "1G", "4096", "512K" -> bytes; -1 if malformed or overflowing. */
 int capctl_parse_size(const char *s, uint64_t *out);
 

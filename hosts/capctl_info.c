@@ -17,21 +17,6 @@ static void hex(char *out, const uint8_t *p, size_t n)
 	out[2 * n] = 0;
 }
 
-/* Errors go in JSON strings: escape what JSON needs. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 int capctl_info(int argc, char **argv)
 {
 	int json = 0, i = 1;
@@ -78,7 +63,7 @@ int capctl_info(int argc, char **argv)
 		if (valid)
 			printf("null");
 		else
-			json_str(err);
+			capctl_json_str(err);
 		printf("}\n");
 	} else {
 		printf("name:           %s\n", h.name);

@@ -66,18 +66,6 @@ static void clean(char *out, const char *in, size_t max)
 	out[i] = 0;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 /* The report, checked against its own counts; NULL (and why) if there is none usable. */
 static const struct cap_report_header *load_report(const struct host_snap *s, uint8_t *buf,
                                                    struct cap_control *ctl, const char **why)
@@ -153,7 +141,7 @@ static void print_fd_json(const struct cap_report_fd *f)
 	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {
 		clean(path, f->u.file.path, sizeof f->u.file.path);
 		printf(", \"path\": ");
-		json_str(path);
+		capctl_json_str(path);
 		printf(", \"size\": %llu, \"offset\": %llu", (unsigned long long)f->u.file.size,
 		       (unsigned long long)f->u.file.offset);
 	}
@@ -216,7 +204,7 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 	inet_ntop(AF_INET, &h->ip, ip, sizeof ip);
 	host_hex(id, h->build_id, h->build_id_len);
 	printf("{\"image\": {\"name\": \"%s\", \"path\": ", h->image_name);
-	json_str(h->image_path);
+	capctl_json_str(h->image_path);
 	printf(", \"build_id\": \"%s\"},\n", id);
 	printf(" \"capsule\": {\"name\": \"%s\", \"ip\": \"%s\", \"mtu\": %u, \"arena_size\": %llu, "
 	       "\"frozen_at_ns\": %lld, \"freeze_count\": %u, \"taken_at_unix_ns\": %lld, "
@@ -237,7 +225,7 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 		clean(on, t[i].blocked_on, sizeof t[i].blocked_on);
 		printf("%s{\"tid\": %d, \"state\": \"%s\", \"blocked_on\": ", i ? ", " : "", t[i].tid,
 		       thread_state(t[i].state));
-		json_str(on);
+		capctl_json_str(on);
 		printf(", \"deadline_ns\": %lld}", (long long)t[i].deadline_ns);
 	}
 	printf("],\n \"fds\": [");

@@ -121,20 +121,6 @@ static int ask(const char *dir, const char *file, struct ps_row *row)
 	return 0;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 int capctl_ps(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -172,10 +158,10 @@ int capctl_ps(int argc, char **argv)
 		printf("[");
 		for (size_t i = 0; i < n; i++) {
 			printf("%s{\"name\": ", i ? ", " : "");
-			json_str(rows[i].name);
+			capctl_json_str(rows[i].name);
 			printf(", \"ip\": \"%s\", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, "
 			       "\"image\": ", rows[i].ip, rows[i].state, rows[i].memory, rows[i].pid);
-			json_str(rows[i].image);
+			capctl_json_str(rows[i].image);
 			printf("}");
 		}
 		printf("]\n");

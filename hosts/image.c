@@ -1,5 +1,6 @@
 /* image.c: reads a .cap file and validates all of it (header, checksum, build-id, ELF). */
 #include "hosts/image.h"
+#include "hosts/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,20 +67,6 @@ int host_image_validate(const uint8_t *file, size_t size, struct cap_image_heade
 	return 0;
 }
 
-static int read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 int host_image_open(const char *path, struct host_image *img, char *err, size_t errlen)
 {
 	struct stat st;
@@ -96,7 +83,7 @@ int host_image_open(const char *path, struct host_image *img, char *err, size_t 
 	/* Check the header against the size first: never read an absurd file. */
 	struct cap_image_header head = { 0 };
 	size_t head_len = (uint64_t)st.st_size < sizeof head ? (size_t)st.st_size : sizeof head;
-	if (read_all(img->fd, (uint8_t *)&head, head_len)) {
+	if (host_pread_full(img->fd, (uint8_t *)&head, head_len, 0)) {
 		snprintf(err, errlen, "read error");
 		goto fail;
 	}
@@ -108,7 +95,7 @@ int host_image_open(const char *path, struct host_image *img, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (read_all(img->fd, img->file, img->file_size)) {
+	if (host_pread_full(img->fd, img->file, img->file_size, 0)) {
 		snprintf(err, errlen, "read error (file changed while reading?)");
 		goto fail;
 	}

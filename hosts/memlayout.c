@@ -1,5 +1,6 @@
 /* memlayout.c: lays a capsule out in its memfd: control page, .data bytes, initial stack, arena size. */
 #include "hosts/memlayout.h"
+#include "hosts/fileio.h"
 #include "hosts/stackbuild.h"
 
 #include <errno.h>
@@ -91,20 +92,6 @@ void host_layout_free(struct host_layout *l)
 	l->stack_bytes = NULL;
 }
 
-static int write_at(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 int host_memfd_create(const struct host_image *img, const struct host_layout *l,
                       char *err, size_t errlen)
 {
@@ -118,11 +105,11 @@ int host_memfd_create(const struct host_image *img, const struct host_layout *l,
 	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
 		const struct host_elf_segment *s = &img->elf_info.segs[i];
 		if ((s->prot & CAP_PROT_W) && s->filesz &&
-		    write_at(fd, img->elf + s->offset, s->filesz, CAP_MEMFD_OFFSET(s->vaddr)))
+		    host_pwrite_full(fd, img->elf + s->offset, s->filesz, CAP_MEMFD_OFFSET(s->vaddr)))
 			goto fail;
 	}
-	if (write_at(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
-	    write_at(fd, &l->ctl, sizeof l->ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR)))
+	if (host_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
+	    host_pwrite_full(fd, &l->ctl, sizeof l->ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR)))
 		goto fail;
 	return fd;
 fail:
@@ -172,7 +159,7 @@ int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image 
 	ctl.mono_offset_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ctl.frozen_at_ns;
 	ctl.fault_syscall = 0;
 	ctl.fault_ip = 0;
-	if (write_at(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {
+	if (host_pwrite_full(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {
 		snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
 		goto fail;
 	}

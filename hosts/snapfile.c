@@ -1,5 +1,6 @@
 /* snapfile.c: the snapshot writer (sparse memfd -> file, atomically) and the validating reader. */
 #include "hosts/snapfile.h"
+#include "hosts/fileio.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -25,42 +26,6 @@ void host_hex(char *out, const uint8_t *p, size_t n)
 		out[2 * i + 1] = digits[p[i] & 15];
 	}
 	out[2 * n] = 0;
-}
-
-static int read_at(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;   /* shorter than it said: changed under us */
-			return -1;
-		}
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-static int write_at(int fd, const void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = ENOSPC;
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	return 0;
 }
 
 /*
@@ -136,16 +101,16 @@ static int write_body(int memfd, int out, const struct cap_snap_header *h,
 		return -1;
 	memcpy(buf, ext, (size_t)h->nextents * sizeof *ext);
 	crypto_generichash_update(st, buf, table_len);
-	int r = write_at(out, buf, table_len, CAP_SNAP_HEADER_SIZE);
+	int r = host_pwrite_full(out, buf, table_len, CAP_SNAP_HEADER_SIZE);
 	uint64_t pos = h->data_offset;
 	for (uint32_t i = 0; r == 0 && i < h->nextents; i++) {
 		for (uint64_t done = 0; r == 0 && done < ext[i].length;) {
 			size_t len = ext[i].length - done > COPY_CHUNK ? COPY_CHUNK
 			                                              : (size_t)(ext[i].length - done);
-			r = read_at(memfd, buf, len, ext[i].offset + done);
+			r = host_pread_full(memfd, buf, len, ext[i].offset + done);
 			if (r == 0) {
 				crypto_generichash_update(st, buf, len);
-				r = write_at(out, buf, len, pos);
+				r = host_pwrite_full(out, buf, len, pos);
 			}
 			done += len;
 			pos += len;
@@ -236,7 +201,7 @@ int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char 
 	}
 	crypto_generichash_final(&st, h->checksum, sizeof h->checksum);
 	memcpy(page + offsetof(struct cap_snap_header, checksum), h->checksum, sizeof h->checksum);
-	if (write_at(out, page, sizeof page, 0) || fchmod(out, 0644)) {
+	if (host_pwrite_full(out, page, sizeof page, 0) || fchmod(out, 0644)) {
 		step = "";
 		goto fail;
 	}
@@ -302,14 +267,14 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (read_at(s->fd, page, sizeof page, 0))
+	if (host_pread_full(s->fd, page, sizeof page, 0))
 		goto ioerr;
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof sum);
 	crypto_generichash_init(&st, NULL, 0, sizeof sum);
 	crypto_generichash_update(&st, page, sizeof page);
 	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < s->file_size;) {
 		size_t len = s->file_size - pos > COPY_CHUNK ? COPY_CHUNK : (size_t)(s->file_size - pos);
-		if (read_at(s->fd, buf, len, pos))
+		if (host_pread_full(s->fd, buf, len, pos))
 			goto ioerr;
 		crypto_generichash_update(&st, buf, len);
 		pos += len;
@@ -344,7 +309,7 @@ int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errl
 	}
 	s->file_size = (uint64_t)st.st_size;
 	size_t head = s->file_size < sizeof s->hdr ? (size_t)s->file_size : sizeof s->hdr;
-	if (read_at(s->fd, &s->hdr, head, 0)) {
+	if (host_pread_full(s->fd, &s->hdr, head, 0)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
@@ -355,7 +320,7 @@ int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errl
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (read_at(s->fd, s->ext, (size_t)s->hdr.nextents * sizeof *s->ext, CAP_SNAP_HEADER_SIZE)) {
+	if (host_pread_full(s->fd, s->ext, (size_t)s->hdr.nextents * sizeof *s->ext, CAP_SNAP_HEADER_SIZE)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
@@ -386,7 +351,7 @@ int host_snap_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_
 		uint64_t lo = off > e->offset ? off : e->offset;
 		uint64_t hi = off + len < e->offset + e->length ? off + len : e->offset + e->length;
 		if (lo < hi &&
-		    read_at(s->fd, (char *)buf + (lo - off), (size_t)(hi - lo), file_pos + (lo - e->offset)))
+		    host_pread_full(s->fd, (char *)buf + (lo - off), (size_t)(hi - lo), file_pos + (lo - e->offset)))
 			return -1;
 		file_pos += e->length;
 	}
@@ -405,11 +370,11 @@ int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t er
 		for (uint64_t done = 0; done < s->ext[i].length;) {
 			uint64_t left = s->ext[i].length - done;
 			size_t len = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-			if (read_at(s->fd, buf, len, pos)) {
+			if (host_pread_full(s->fd, buf, len, pos)) {
 				snprintf(err, errlen, "reading the snapshot: %s", strerror(errno));
 				goto fail;
 			}
-			if (write_at(memfd, buf, len, s->ext[i].offset + done)) {
+			if (host_pwrite_full(memfd, buf, len, s->ext[i].offset + done)) {
 				snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
 				goto fail;
 			}
