@@ -58,7 +58,7 @@ static char *ask_hostd(char *err, size_t errlen)
 	return buf;
 }
 
-/* Straight from the directory with our own host key: no state known ("-"). */
+/* Straight from the directory with our own host key; states as the holders reported them. */
 static char *ask_directory(const char *dir, uint32_t host_id, const char *keys, char *err,
                            size_t errlen)
 {
@@ -86,8 +86,8 @@ static char *ask_directory(const char *dir, uint32_t host_id, const char *keys, 
 			break;
 		for (size_t i = 0; i < n && o < REPLY_MAX - 200; i++, count++) {
 			struct in_addr a = { htonl(e[i].ip) };
-			o += (size_t)snprintf(buf + o, REPLY_MAX - o, "%s %s %u %u -\n", e[i].name, inet_ntoa(a),
-			                      e[i].host_id, e[i].epoch);
+			o += (size_t)snprintf(buf + o, REPLY_MAX - o, "%s %s %u %u %s\n", e[i].name, inet_ntoa(a),
+			                      e[i].host_id, e[i].epoch, dir_state_name(e[i].state));
 		}
 		cursor = next;
 	} while (next);

@@ -18,6 +18,8 @@ static int usage(void)
 	        "  move IP HOST EPOCH         move IP to HOST (EPOCH = its current epoch)\n"
 	        "  lookup IP [--subscribe]    where IP is\n"
 	        "  release IP EPOCH           forget IP\n"
+	        "  state IP EPOCH STATE       report IP running|frozen|saved (holder only)\n"
+	        "  host ID                    the data-plane locator host ID announced\n"
 	        "  list [--json]              every capsule\n"
 	        "  stats [--json]             the directory's counters\n"
 	        "  watch IP [COUNT [SECONDS]] lookup+subscribe, then print COUNT notifications\n");
@@ -73,8 +75,8 @@ static void print_entry(const char *tag, const struct dir_entry *e, int json)
 	char ip[INET_ADDRSTRLEN], ha[INET_ADDRSTRLEN];
 	if (json)
 		printf("{\"ip\":\"%s\",\"name\":\"%s\",\"host\":%u,\"host_addr\":\"%s\",\"data_port\":%u,"
-		       "\"epoch\":%u}", ipstr(e->ip, ip), e->name, e->host_id, ipstr(e->host_addr, ha),
-		       e->data_port, e->epoch);
+		       "\"epoch\":%u,\"state\":\"%s\"}", ipstr(e->ip, ip), e->name, e->host_id,
+		       ipstr(e->host_addr, ha), e->data_port, e->epoch, dir_state_name(e->state));
 	else
 		printf("%s%s %s host %u at %s:%u epoch %u\n", tag, ipstr(e->ip, ip), e->name, e->host_id,
 		       ipstr(e->host_addr, ha), e->data_port, e->epoch);
@@ -174,6 +176,21 @@ static int run(struct dirc *c, int argc, char **argv, const char *dir)
 		if (rc)
 			return fail("release", argv[1], rc, 1, epoch, dir);
 		printf("released %s\n", argv[1]);
+	} else if (strcmp(cmd, "state") == 0 && argc == 4 && !parse_ip(argv[1], &ip) &&
+	           !parse_u32(argv[2], &a) && dir_state_parse(argv[3]) > DIR_STATE_UNKNOWN) {
+		struct dir_entry e;
+		rc = dirc_state(c, ip, a, dir_state_parse(argv[3]), &e);
+		if (rc)
+			return fail("state", argv[1], rc, 0, 0, dir);
+		printf("state %s %s epoch %u\n", argv[1], dir_state_name(e.state), e.epoch);
+	} else if (strcmp(cmd, "host") == 0 && argc == 2 && !parse_u32(argv[1], &a) && a) {
+		uint32_t addr;
+		uint16_t port;
+		char ab[INET_ADDRSTRLEN];
+		rc = dirc_host_lookup(c, a, &addr, &port);
+		if (rc)
+			return fail("host", argv[1], rc, 0, 0, dir);
+		printf("host %u at %s:%u\n", a, ipstr(addr, ab), port);
 	} else if (strcmp(cmd, "list") == 0 && (argc == 1 || json)) {
 		return cmd_list(c, json, dir);
 	} else if (strcmp(cmd, "stats") == 0 && (argc == 1 || json)) {

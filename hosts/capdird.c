@@ -271,6 +271,31 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	case DIR_T_NOTIFY_ACK:
 		notify_acked(m->host_id, m->request_id);
 		break;
+	case DIR_T_STATE:
+		/* not a mutating request for the retry cache: reporting the same state twice is harmless */
+		rc = dir_db_set_state(S.db, m->host_id, m->u.state.ip, m->u.state.epoch, m->u.state.state,
+		                      &r->u.entry, &epoch);
+		if (rc == 0) {
+			r->type = DIR_T_ENTRY;
+			S.stats[DIR_S_STATES]++;
+		}
+		break;
+	case DIR_T_HOST_LOOKUP: {
+		/* the locator a host announced in HELLO: how others find the gateway before it talks */
+		struct dir_host h;
+		rc = find_host(m->u.host_lookup.host_id) ? dir_db_host_get(S.db, m->u.host_lookup.host_id, &h)
+		                                         : DIR_E_NOT_FOUND;
+		if (rc == 0 && (!h.addr || !h.data_port))
+			rc = DIR_E_NOT_FOUND;   /* known, but it never said HELLO */
+		if (rc == 0) {
+			r->type = DIR_T_HOST;
+			r->u.host.host_id = h.id;
+			r->u.host.addr = h.addr;
+			r->u.host.data_port = h.data_port;
+			S.stats[DIR_S_HOST_LOOKUPS]++;
+		}
+		break;
+	}
 	default:
 		rc = DIR_E_BAD_REQUEST;
 	}

@@ -216,6 +216,7 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	int r = dirc_hello(d->dir, ntohl(d->listen_addr), d->listen_port);
 	if (r)
 		die("--dir %s: HELLO failed: %s", dir, r > 0 ? dir_error_name(r) : "no answer");
+	hostd_gateway_discover(d, 5);
 	if (mkdir(d->run_dir, 0755) < 0 && errno != EEXIST)
 		die("--run-dir %s: %s", d->run_dir, strerror(errno));
 	if (strlen(d->run_dir) + 1 + sizeof UPLINK_SOCK_NAME > 100)
@@ -251,9 +252,9 @@ static const char *const cap_state_names[] = { "free", "attaching", "running", "
 
 /*
  * `list`: the directory's whole table, one capsule per line after "ok N":
- * NAME IP HOST_ID EPOCH STATE.  STATE is ours for capsules held here
- * (running, frozen, saved); the directory does not track it, so others
- * show "remote" (running or frozen on their host).
+ * NAME IP HOST_ID EPOCH STATE.  STATE is what the holder reported to the
+ * directory (STATE message); for a capsule held here whose report has not
+ * landed (the directory was unreachable), our own view; else "unknown".
  */
 static void list_all(struct hostd *d, char *out, size_t cap)
 {
@@ -271,7 +272,8 @@ static void list_all(struct hostd *d, char *out, size_t cap)
 		for (size_t i = 0; i < n && o < sizeof rows - 200; i++, count++) {
 			struct in_addr a = { htonl(e[i].ip) };
 			const struct hostd_cap *c = hostd_cap_by_ip(d, a.s_addr);
-			const char *st = e[i].host_id != d->host_id ? "remote"
+			const char *st = e[i].state != DIR_STATE_UNKNOWN ? dir_state_name(e[i].state)
+			                 : e[i].host_id != d->host_id ? "unknown"
 			                 : c ? cap_state_names[c->state] : "saved";
 			o += (size_t)snprintf(rows + o, sizeof rows - o, "%s %s %u %u %s\n", e[i].name,
 			                      inet_ntoa(a), e[i].host_id, e[i].epoch, st);

@@ -306,6 +306,42 @@ int dirc_list(struct dirc *c, uint32_t cursor, struct dir_entry *out, size_t max
 	return 0;
 }
 
+int dirc_state(struct dirc *c, uint32_t ip, uint32_t epoch, int state, struct dir_entry *out)
+{
+	struct dir_msg m = { .type = DIR_T_STATE }, r;
+	if (!ip || !epoch || state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
+		return DIRC_ERR_ARG;
+	m.u.state.ip = ip;
+	m.u.state.epoch = epoch;
+	m.u.state.state = (uint16_t)state;
+	int rc = request(c, &m, DIR_T_ENTRY, &r);
+	if (rc)
+		return rc;
+	if (r.type == DIR_T_ERROR)
+		return r.u.error.code;
+	if (out)
+		*out = r.u.entry;
+	return 0;
+}
+
+int dirc_host_lookup(struct dirc *c, uint32_t host_id, uint32_t *addr, uint16_t *data_port)
+{
+	struct dir_msg m = { .type = DIR_T_HOST_LOOKUP }, r;
+	if (!host_id)
+		return DIRC_ERR_ARG;
+	m.u.host_lookup.host_id = host_id;
+	int rc = request(c, &m, DIR_T_HOST, &r);
+	if (rc)
+		return rc;
+	if (r.type == DIR_T_ERROR)
+		return r.u.error.code;
+	if (r.u.host.host_id != host_id)
+		return DIRC_ERR_TIMEOUT;   /* cannot happen with an honest directory */
+	*addr = r.u.host.addr;
+	*data_port = r.u.host.data_port;
+	return 0;
+}
+
 int dirc_stats(struct dirc *c, uint64_t *v, size_t max, size_t *n)
 {
 	struct dir_msg m = { .type = DIR_T_STATS }, r;

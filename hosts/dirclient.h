@@ -66,6 +66,11 @@ int dirc_release(struct dirc *c, uint32_t ip, uint32_t epoch, uint32_t *cur_epoc
 /* One page of entries with ip >= cursor (start with 0); *next = 0 after the last page. */
 int dirc_list(struct dirc *c, uint32_t cursor, struct dir_entry *out, size_t max, size_t *n,
               uint32_t *next);
+/* Report how ip runs here (enum dir_cap_state): holder only, current epoch
+ * (else DIR_E_NOT_AUTHORIZED / DIR_E_STALE_EPOCH).  out (may be NULL): the entry now. */
+int dirc_state(struct dirc *c, uint32_t ip, uint32_t epoch, int state, struct dir_entry *out);
+/* The data-plane locator host_id announced in HELLO (DIR_E_NOT_FOUND if none yet). */
+int dirc_host_lookup(struct dirc *c, uint32_t host_id, uint32_t *addr, uint16_t *data_port);
 /* The directory's counters, enum dir_stat order (names: dir_stat_names). */
 int dirc_stats(struct dirc *c, uint64_t *v, size_t max, size_t *n);
 

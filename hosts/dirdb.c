@@ -21,7 +21,8 @@ static const char schema[] =
 	" ctl_addr INTEGER NOT NULL DEFAULT 0, ctl_port INTEGER NOT NULL DEFAULT 0,"
 	" reply_req INTEGER, reply_digest BLOB, reply_type INTEGER, reply_body BLOB);"
 	"CREATE TABLE IF NOT EXISTS capsules(ip INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-	" host_id INTEGER NOT NULL REFERENCES hosts(id), epoch INTEGER NOT NULL);"
+	" host_id INTEGER NOT NULL REFERENCES hosts(id), epoch INTEGER NOT NULL,"
+	" state INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS subscriptions(ip INTEGER NOT NULL, host_id INTEGER NOT NULL,"
 	" PRIMARY KEY(ip, host_id));"
 	"CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
@@ -87,6 +88,23 @@ static int meta_set(struct dir_db *db, const char *key, int64_t v)
 	return done(st);
 }
 
+/* Databases made before capsule states existed lack capsules.state: add it
+ * (every existing capsule starts "unknown" until its holder reports). */
+static int migrate_state(struct dir_db *db)
+{
+	sqlite3_stmt *st;
+	int found = 0, rc;
+	if (sqlite3_prepare_v2(db->h, "PRAGMA table_info(capsules)", -1, &st, NULL) != SQLITE_OK)
+		return DIR_DB_FAIL;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(st, 1), "state") == 0)
+			found = 1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return DIR_DB_FAIL;
+	return found ? 0 : exec(db, "ALTER TABLE capsules ADD COLUMN state INTEGER NOT NULL DEFAULT 0");
+}
+
 int dir_db_open(const char *path, uint32_t net, int prefix, struct dir_db **out,
                 char *err, size_t errlen)
 {
@@ -109,7 +127,7 @@ int dir_db_open(const char *path, uint32_t net, int prefix, struct dir_db **out,
 	/* WAL + synchronous=FULL: a commit is durable once it returns, so a
 	 * reply sent after the commit never promises something a crash loses. */
 	if (exec(db, "PRAGMA journal_mode=WAL") || exec(db, "PRAGMA synchronous=FULL") ||
-	    exec(db, "PRAGMA foreign_keys=ON") || exec(db, schema))
+	    exec(db, "PRAGMA foreign_keys=ON") || exec(db, schema) || migrate_state(db))
 		goto fail;
 	int64_t stored_net = 0, stored_prefix = 0;
 	int a = meta_get(db, "network", &stored_net), b = meta_get(db, "prefix", &stored_prefix);
@@ -257,7 +275,7 @@ int dir_db_reply_put(struct dir_db *db, uint32_t host, uint32_t request_id,
 int dir_db_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out)
 {
 	static const char sql[] =
-		"SELECT c.name, c.host_id, c.epoch, h.addr, h.data_port FROM capsules c"
+		"SELECT c.name, c.host_id, c.epoch, h.addr, h.data_port, c.state FROM capsules c"
 		" JOIN hosts h ON h.id = c.host_id WHERE c.ip=?";
 	sqlite3_stmt *st = prep(db, sql);
 	if (!st)
@@ -272,6 +290,9 @@ int dir_db_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out)
 		out->epoch = (uint32_t)sqlite3_column_int64(st, 2);
 		out->host_addr = (uint32_t)sqlite3_column_int64(st, 3);
 		out->data_port = (uint16_t)sqlite3_column_int(st, 4);
+		int state = sqlite3_column_int(st, 5);
+		/* a value this code never writes (hand-edited db) reads as unknown, never breaks ENTRY */
+		out->state = (uint16_t)(state > 0 && state < DIR_STATE_COUNT ? state : DIR_STATE_UNKNOWN);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? DIR_E_NOT_FOUND : DIR_DB_FAIL;
@@ -356,7 +377,7 @@ int dir_db_create(struct dir_db *db, uint32_t host, const char *name, uint32_t w
 int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_host,
                 uint32_t expected_epoch, struct dir_entry *out, uint32_t *cur_epoch)
 {
-	static const char sql[] = "UPDATE capsules SET host_id=?, epoch=epoch+1 WHERE ip=? AND epoch=?";
+	static const char sql[] = "UPDATE capsules SET host_id=?, epoch=epoch+1, state=0 WHERE ip=? AND epoch=?";
 	struct dir_entry cur;
 	struct dir_host to;
 	int rc = dir_db_lookup(db, ip, &cur);
@@ -386,6 +407,34 @@ int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_
 	if (rc == 0)
 		*cur_epoch = out->epoch;
 	return rc;
+}
+
+int dir_db_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
+                     int state, struct dir_entry *out, uint32_t *cur_epoch)
+{
+	static const char sql[] = "UPDATE capsules SET state=? WHERE ip=? AND epoch=?";
+	struct dir_entry cur;
+	int rc = dir_db_lookup(db, ip, &cur);
+	if (rc)
+		return rc;
+	*cur_epoch = cur.epoch;
+	/* Only the holder at the current epoch knows how the capsule runs: a
+	 * late report from the host it left must not overwrite the new one's. */
+	if (requester != cur.host_id)
+		return DIR_E_NOT_AUTHORIZED;
+	if (epoch != cur.epoch)
+		return DIR_E_STALE_EPOCH;
+	if (state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
+		return DIR_E_BAD_REQUEST;
+	sqlite3_stmt *st = prep(db, sql);
+	if (!st)
+		return DIR_DB_FAIL;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_int64(st, 2, ip);
+	sqlite3_bind_int64(st, 3, epoch);
+	if (done(st))
+		return DIR_DB_FAIL;
+	return dir_db_lookup(db, ip, out);
 }
 
 int dir_db_release(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,

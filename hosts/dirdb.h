@@ -1,4 +1,4 @@
-/* dirdb.h: the directory's persistent state in SQLite: hosts, capsules (ip -> host, epoch), subscriptions, counters. */
+/* dirdb.h: the directory's persistent state in SQLite: hosts, capsules (ip -> host, epoch, state), subscriptions, counters. */
 #ifndef HOSTS_DIRDB_H
 #define HOSTS_DIRDB_H
 
@@ -65,6 +65,11 @@ int dir_db_create(struct dir_db *db, uint32_t host, const char *name, uint32_t w
 int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_host,
                 uint32_t expected_epoch, struct dir_entry *out, uint32_t *cur_epoch);
 int dir_db_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out);
+/* The holder's report of how ip runs (enum dir_cap_state, not UNKNOWN):
+ * only the holder, only at the current epoch (else NOT_AUTHORIZED /
+ * STALE_EPOCH with *cur_epoch).  A MOVE resets the state to UNKNOWN. */
+int dir_db_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
+                     int state, struct dir_entry *out, uint32_t *cur_epoch);
 int dir_db_release(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
                    uint32_t *cur_epoch);
 /* Entries with ip >= cursor in order, at most max; *next = 0 when done. */

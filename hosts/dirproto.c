@@ -13,6 +13,7 @@ const char *const dir_stat_names[DIR_S_COUNT] = {
 	"drop_replay", "err_bad_request", "err_not_found", "err_ip_in_use", "err_no_free_ip",
 	"err_stale_epoch", "err_not_authorized", "creates", "moves", "lookups", "releases",
 	"retries_answered", "notify_sent", "notify_acked", "notify_given_up", "db_errors",
+	"states", "host_lookups",
 };
 
 /* ---- big-endian byte access ---- */
@@ -38,7 +39,7 @@ static int from_directory(int type)
 	switch (type) {
 	case DIR_T_HELLO_OK: case DIR_T_CREATED: case DIR_T_MOVED: case DIR_T_ENTRY:
 	case DIR_T_RELEASED: case DIR_T_ENTRIES: case DIR_T_STATS_REPLY: case DIR_T_NOTIFY:
-	case DIR_T_ERROR:
+	case DIR_T_ERROR: case DIR_T_HOST:
 		return 1;
 	default:
 		return 0;
@@ -85,7 +86,7 @@ static void put_entry(uint8_t *p, const struct dir_entry *e)
 	put32(p + 4, e->host_id);
 	put32(p + 8, e->host_addr);
 	put16(p + 12, e->data_port);
-	put16(p + 14, 0);
+	put16(p + 14, e->state);
 	put32(p + 16, e->epoch);
 	put_name(p + 20, e->name);
 }
@@ -97,8 +98,9 @@ static int get_entry(const uint8_t *p, struct dir_entry *e, int notify)
 	e->host_id = get32(p + 4);
 	e->host_addr = get32(p + 8);
 	e->data_port = get16(p + 12);
+	e->state = get16(p + 14);
 	e->epoch = get32(p + 16);
-	if (get16(p + 14) != 0 || e->ip == 0 || e->epoch == 0 || (!notify && e->host_id == 0))
+	if (e->state >= DIR_STATE_COUNT || e->ip == 0 || e->epoch == 0 || (!notify && e->host_id == 0))
 		return 0;
 	return name_field_valid(p + 20, e->name);
 }
@@ -160,6 +162,20 @@ static int encode_body(const struct dir_msg *m, uint8_t *b, size_t cap)
 		if (cap < 8) return DIR_ERR_NOSPACE;
 		put16(b, m->u.error.code); put16(b + 2, 0); put32(b + 4, m->u.error.epoch);
 		return 8;
+	case DIR_T_STATE:
+		if (cap < 12) return DIR_ERR_NOSPACE;
+		put32(b, m->u.state.ip); put32(b + 4, m->u.state.epoch);
+		put16(b + 8, m->u.state.state); put16(b + 10, 0);
+		return 12;
+	case DIR_T_HOST_LOOKUP:
+		if (cap < 4) return DIR_ERR_NOSPACE;
+		put32(b, m->u.host_lookup.host_id);
+		return 4;
+	case DIR_T_HOST:
+		if (cap < 12) return DIR_ERR_NOSPACE;
+		put32(b, m->u.host.host_id); put32(b + 4, m->u.host.addr);
+		put16(b + 8, m->u.host.data_port); put16(b + 10, 0);
+		return 12;
 	default:
 		return DIR_ERR_BAD_BODY;
 	}
@@ -229,6 +245,21 @@ static int decode_body(uint8_t type, const uint8_t *b, size_t len, struct dir_ms
 		m->u.error.code = get16(b); m->u.error.epoch = get32(b + 4);
 		return m->u.error.code > 0 && m->u.error.code < DIR_E_COUNT && get16(b + 2) == 0
 		       ? DIR_OK : DIR_ERR_BAD_BODY;
+	case DIR_T_STATE:
+		/* a host reports only what it knows: running, frozen or saved (never "unknown") */
+		if (len != 12 || get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
+		m->u.state.ip = get32(b); m->u.state.epoch = get32(b + 4); m->u.state.state = get16(b + 8);
+		return m->u.state.ip && m->u.state.epoch && m->u.state.state > DIR_STATE_UNKNOWN &&
+		       m->u.state.state < DIR_STATE_COUNT ? DIR_OK : DIR_ERR_BAD_BODY;
+	case DIR_T_HOST_LOOKUP:
+		if (len != 4) return DIR_ERR_BAD_BODY;
+		m->u.host_lookup.host_id = get32(b);
+		return m->u.host_lookup.host_id ? DIR_OK : DIR_ERR_BAD_BODY;
+	case DIR_T_HOST:
+		/* only a known locator is ever sent: otherwise the answer is NOT_FOUND */
+		if (len != 12 || get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
+		m->u.host.host_id = get32(b); m->u.host.addr = get32(b + 4); m->u.host.data_port = get16(b + 8);
+		return m->u.host.host_id && m->u.host.addr && m->u.host.data_port ? DIR_OK : DIR_ERR_BAD_BODY;
 	default:
 		return DIR_ERR_MALFORMED;
 	}
@@ -332,7 +363,7 @@ const char *dir_type_name(int type)
 	static const char *const names[DIR_T_COUNT] = {
 		"?", "HELLO", "HELLO_OK", "CREATE", "CREATED", "MOVE", "MOVED", "LOOKUP", "ENTRY",
 		"RELEASE", "RELEASED", "LIST", "ENTRIES", "STATS", "STATS_REPLY", "NOTIFY",
-		"NOTIFY_ACK", "ERROR",
+		"NOTIFY_ACK", "ERROR", "STATE", "HOST_LOOKUP", "HOST",
 	};
 	return type > 0 && type < DIR_T_COUNT ? names[type] : "?";
 }
@@ -357,6 +388,21 @@ const char *dir_status_name(int status)
 	case DIR_ERR_NOSPACE: return "no space";
 	default: return "?";
 	}
+}
+
+static const char *const state_names[DIR_STATE_COUNT] = { "unknown", "running", "frozen", "saved" };
+
+const char *dir_state_name(int state)
+{
+	return state >= 0 && state < DIR_STATE_COUNT ? state_names[state] : "?";
+}
+
+int dir_state_parse(const char *s)
+{
+	for (int i = 0; i < DIR_STATE_COUNT; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
 }
 
 uint64_t dir_next_seq(uint64_t *last)

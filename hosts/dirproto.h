@@ -46,6 +46,9 @@ enum dir_type {
 	DIR_T_NOTIFY,           /* dir -> host: an entry changed (struct dir_wire_entry; host_id 0 = released) */
 	DIR_T_NOTIFY_ACK,       /* host -> dir: {ip, epoch}, same request_id as the NOTIFY */
 	DIR_T_ERROR,            /* {code, current epoch} */
+	DIR_T_STATE,            /* host -> dir: {ip, epoch, state}; holder only      -> DIR_T_ENTRY */
+	DIR_T_HOST_LOOKUP,      /* {host_id}                                       -> DIR_T_HOST */
+	DIR_T_HOST,             /* {host_id, locator addr, data port} */
 	DIR_T_COUNT
 };
 
@@ -68,6 +71,17 @@ enum dir_status {
 	DIR_ERR_BAD_MAC = -3,       /* MAC does not verify under this key */
 	DIR_ERR_BAD_BODY = -4,      /* authenticated, but the body is invalid for its type */
 	DIR_ERR_NOSPACE = -5,       /* encoder: output buffer too small */
+};
+
+/* A capsule's run state as its holder host reported it (STATE); carried in
+ * every entry.  UNKNOWN until the holder says (and again after a MOVE: the
+ * old state belonged to the old holder). */
+enum dir_cap_state {
+	DIR_STATE_UNKNOWN = 0,
+	DIR_STATE_RUNNING,
+	DIR_STATE_FROZEN,
+	DIR_STATE_SAVED,
+	DIR_STATE_COUNT
 };
 
 #define DIR_LOOKUP_SUBSCRIBE 1u     /* LOOKUP flag: send me NOTIFY when this entry changes */
@@ -95,6 +109,8 @@ enum dir_stat {
 	DIR_S_NOTIFY_ACKED,
 	DIR_S_NOTIFY_GIVEN_UP,
 	DIR_S_DB_ERRORS,
+	DIR_S_STATES,           /* STATE reports accepted */
+	DIR_S_HOST_LOOKUPS,     /* HOST_LOOKUP answered with a locator */
 	DIR_S_COUNT
 };
 _Static_assert(DIR_S_COUNT <= DIR_STATS_MAX, "stats must fit a STATS_REPLY");
@@ -122,7 +138,11 @@ struct dir_wire_ipepoch  { uint32_t ip; uint32_t epoch; };   /* CREATED MOVED RE
 struct dir_wire_move     { uint32_t ip; uint32_t to_host_id; uint32_t expected_epoch; };
 struct dir_wire_lookup   { uint32_t ip; uint32_t flags; };
 struct dir_wire_entry    { uint32_t ip; uint32_t host_id; uint32_t host_addr; uint16_t data_port;
-                           uint16_t reserved; uint32_t epoch; char name[DIR_NAME_MAX]; };
+                           uint16_t state; /* enum dir_cap_state; was reserved (0 = unknown) */
+                           uint32_t epoch; char name[DIR_NAME_MAX]; };
+struct dir_wire_state    { uint32_t ip; uint32_t epoch; uint16_t state; uint16_t reserved; };
+struct dir_wire_host_lookup { uint32_t host_id; };
+struct dir_wire_host     { uint32_t host_id; uint32_t addr; uint16_t data_port; uint16_t reserved; };
 struct dir_wire_list     { uint32_t cursor; };
 struct dir_wire_entries  { uint16_t n; uint16_t reserved; uint32_t next_cursor; /* + n entries */ };
 struct dir_wire_stats    { uint32_t count; uint32_t reserved; /* + count u64 */ };
@@ -134,6 +154,9 @@ _Static_assert(sizeof(struct dir_wire_move) == 12, "move body");
 _Static_assert(sizeof(struct dir_wire_lookup) == 8, "lookup body");
 _Static_assert(sizeof(struct dir_wire_entry) == 84, "entry body");
 _Static_assert(sizeof(struct dir_wire_list) == 4, "list body");
+_Static_assert(sizeof(struct dir_wire_state) == 12, "state body");
+_Static_assert(sizeof(struct dir_wire_host_lookup) == 4, "host lookup body");
+_Static_assert(sizeof(struct dir_wire_host) == 12, "host body");
 _Static_assert(sizeof(struct dir_wire_entries) == 8, "entries body header");
 _Static_assert(sizeof(struct dir_wire_stats) == 8, "stats body header");
 _Static_assert(sizeof(struct dir_wire_error) == 8, "error body");
@@ -147,6 +170,7 @@ struct dir_entry {
 	uint32_t host_id;           /* 0 in a NOTIFY = the capsule was released */
 	uint32_t host_addr;         /* the holder's locator (0 until it said HELLO) */
 	uint16_t data_port;
+	uint16_t state;             /* enum dir_cap_state */
 	uint32_t epoch;
 	char     name[DIR_NAME_MAX];
 };
@@ -168,6 +192,9 @@ struct dir_msg {
 		struct { uint16_t n; uint32_t next_cursor; struct dir_entry e[DIR_LIST_MAX]; } entries;
 		struct { uint32_t count; uint64_t v[DIR_STATS_MAX]; } stats;
 		struct { uint16_t code; uint32_t epoch; } error;
+		struct { uint32_t ip; uint32_t epoch; uint16_t state; } state;
+		struct { uint32_t host_id; } host_lookup;
+		struct { uint32_t host_id; uint32_t addr; uint16_t data_port; } host;
 	} u;
 };
 
@@ -193,6 +220,8 @@ int dir_name_valid(const char *name);                /* [A-Za-z0-9._-], 1..63, n
 const char *dir_type_name(int type);
 const char *dir_error_name(int code);
 const char *dir_status_name(int status);
+const char *dir_state_name(int state);               /* "unknown" "running" "frozen" "saved" */
+int dir_state_parse(const char *s);                  /* the reverse; -1 if none */
 
 /* Anti-replay sequence numbers: (CLOCK_REALTIME ms << 20) | per-ms counter,
  * strictly increasing within a process and across restarts (clock permitting). */

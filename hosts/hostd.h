@@ -58,7 +58,8 @@ struct hostd_hold {
 	X(redirect_bad) X(hold_out) X(hold_in) X(hold_bad) X(hold_full) X(hold_new_conn) \
 	X(flush_out) X(flush_in) X(released_conns) X(reinjected_pkts) X(held_udp_dropped) \
 	X(gw_in) X(gw_out) X(gw_spoofed) X(gw_malformed) X(gw_src_not_capsule) X(gw_write_errors) \
-	X(dir_lookups) X(dir_errors) X(notifies) X(peers_full)
+	X(dir_lookups) X(dir_errors) X(notifies) X(peers_full) X(dir_states) X(dir_state_errors) \
+	X(gw_lookups) X(gw_lookup_errors)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -119,8 +120,11 @@ void hostd_route(struct hostd *d, const uint8_t *pkt, size_t len);
 int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload, size_t plen,
                     uint32_t addr, uint16_t port);
 struct hostd_peer *hostd_peer(struct hostd *d, uint32_t host_id, int create);
-/* Locator of the gateway host; 0 if not known (yet). */
+/* Locator of the gateway host; 0 if not known (yet).  Unknown: asks the
+ * directory (HOST_LOOKUP), at most once a second, counted. */
 int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port);
+/* At start: find the gateway's locator, up to tries attempts 200 ms apart. */
+void hostd_gateway_discover(struct hostd *d, int tries);
 void hostd_notify(struct hostd *d, const struct dir_entry *e);
 /* Ask the directory where ip is (subscribing) and cache it; 0 if now known. */
 int hostd_resolve(struct hostd *d, uint32_t ip);

@@ -112,6 +112,26 @@ int hostd_resolve(struct hostd *d, uint32_t ip)
 	return x && x->state != XLATE_UNKNOWN ? 0 : -1;
 }
 
+/* Asks the directory for the gateway's HELLO locator (HOST_LOOKUP): works
+ * before the gateway ever sent us a packet or held a capsule. */
+static int gateway_from_directory(struct hostd *d, uint32_t *addr, uint16_t *port)
+{
+	uint32_t a;
+	uint16_t p16;
+	d->cnt.gw_lookups++;
+	int r = dirc_host_lookup(d->dir, d->gw_host, &a, &p16);
+	struct hostd_peer *p = r == 0 ? hostd_peer(d, d->gw_host, 1) : NULL;
+	if (!p) {
+		d->cnt.gw_lookup_errors++;   /* no answer, or the gateway has not said HELLO yet */
+		return -1;
+	}
+	p->addr = htonl(a);
+	p->port = p16;
+	*addr = p->addr;
+	*port = p->port;
+	return 0;
+}
+
 int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
 {
 	struct hostd_peer *p = hostd_peer(d, d->gw_host, 0);
@@ -120,29 +140,31 @@ int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
 		*port = p->port;
 		return 0;
 	}
-	/* Not heard from it yet: any directory entry it holds names its locator.  Once a second at most. */
+	/* Not known yet: ask the directory, once a second at most (a lookup
+	 * blocks the loop for up to its retries; TCP retransmits meanwhile). */
 	uint64_t now = hostd_now_ms();
 	if (now - d->gw_list_ms < 1000 && d->gw_list_ms)
 		return -1;
 	d->gw_list_ms = now;
-	uint32_t cursor = 0, next = 0;
-	do {
-		struct dir_entry e[DIR_LIST_MAX];
-		size_t n = 0;
-		if (dirc_list(d->dir, cursor, e, DIR_LIST_MAX, &n, &next))
-			return -1;
-		for (size_t i = 0; i < n; i++) {
-			if (e[i].host_id == d->gw_host && e[i].host_addr && (p = hostd_peer(d, d->gw_host, 1))) {
-				p->addr = htonl(e[i].host_addr);
-				p->port = e[i].data_port;
-				*addr = p->addr;
-				*port = p->port;
-				return 0;
-			}
+	return gateway_from_directory(d, addr, port);
+}
+
+void hostd_gateway_discover(struct hostd *d, int tries)
+{
+	uint32_t addr;
+	uint16_t port;
+	if (d->gateway || !d->gw_host)
+		return;
+	for (int i = 0; i < tries; i++) {
+		if (gateway_from_directory(d, &addr, &port) == 0)
+			return;
+		if (i + 1 < tries) {
+			struct timespec ts = { 0, 200 * 1000000L };   /* the gateway may be starting too */
+			nanosleep(&ts, NULL);
 		}
-		cursor = next;
-	} while (next);
-	return -1;
+	}
+	/* still unknown: hostd_gateway_locator asks again when the first ordinary packet needs it */
+	d->gw_list_ms = hostd_now_ms();
 }
 
 /* A packet for a capsule IP: here, to its host, or nowhere (counted). */

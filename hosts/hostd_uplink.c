@@ -69,6 +69,16 @@ static void reply(int fd, const uint8_t *rec, size_t n)
 		send(fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* Tell the directory how c runs now, so `capctl ps --all` on any host shows
+ * it.  Best effort: a failure is counted, the capsule goes on regardless. */
+static void report_state(struct hostd *d, const struct hostd_cap *c, int state)
+{
+	if (dirc_state(d->dir, ntohl(c->ip), c->epoch, state, NULL) == 0)
+		d->cnt.dir_states++;
+	else
+		d->cnt.dir_state_errors++;
+}
+
 /* Forget a capsule's uplink; exited: also give its address back to the directory. */
 static void detach(struct hostd *d, struct hostd_cap *c, int saved)
 {
@@ -87,6 +97,7 @@ static void detach(struct hostd *d, struct hostd_cap *c, int saved)
 		c->state = HCAP_SAVED;
 		struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 		xlate_update(&d->xt, &x);
+		report_state(d, c, DIR_STATE_SAVED);
 		if (dirc_lookup(d->dir, ntohl(c->ip), 1, &e) == 0 && e.host_id != d->host_id)
 			hostd_notify(d, &e);   /* it already resumed elsewhere */
 		return;
@@ -178,6 +189,7 @@ static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_
 	reply(c->fd, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
 	if (a->flags & UPLINK_ATTACH_RESUME)
 		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now */
+	report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: the held peers come first */
 	return;
 refuse:
 	d->cnt.up_attach_refused++;
@@ -246,6 +258,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
 			hostd_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
+			report_state(d, c, DIR_STATE_FROZEN);
 			break;
 		}
 		case UPLINK_THAWED: {
@@ -253,6 +266,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_LOCAL, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
 			hostd_send_flush(d, c);
+			report_state(d, c, DIR_STATE_RUNNING);
 			break;
 		}
 		case UPLINK_DETACH:

@@ -1,4 +1,4 @@
-/* fuzz_dirproto.c: libFuzzer target for the directory message decoder (framing, MAC, every body type). */
+/* fuzz_dirproto.c: libFuzzer target for the directory message decoder (framing, MAC, every body type incl. STATE/HOST_LOOKUP/HOST). */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +12,9 @@
  * path), and re-sealed under the fixed key (when its framing passes), which
  * drives every body validator with attacker-chosen contents.  A decoded
  * message must encode back to the same bytes: one meaning, one encoding.
+ * Types are not enumerated here: every type below DIR_T_COUNT (STATE,
+ * HOST_LOOKUP and HOST included) is reached through the re-sealed path.
+ * Decoded entries must also carry a valid state (the former reserved field).
  */
 static const uint8_t key[DIR_KEY_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
@@ -38,6 +41,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t out[DIR_MSG_MAX];
 		int n = dir_encode(&m, key, out, sizeof out);
 		if (n != (int)size || memcmp(out, buf, size) != 0)
+			abort();
+		if ((m.type == DIR_T_ENTRY || m.type == DIR_T_NOTIFY) && m.u.entry.state >= DIR_STATE_COUNT)
+			abort();
+		if (m.type == DIR_T_STATE && (m.u.state.state == DIR_STATE_UNKNOWN ||
+		                              m.u.state.state >= DIR_STATE_COUNT))
 			abort();
 	}
 	free(buf);

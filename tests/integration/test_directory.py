@@ -1,6 +1,7 @@
 """test_directory.py: capdird end to end: create/lookup/move, refusals counted, replay and forgery dropped, crash safety, NOTIFY."""
 import hashlib
 import hmac
+import json
 import os
 import shutil
 import signal
@@ -22,8 +23,8 @@ DIR_PORT = 7470            # the test runs in its own network namespace: the por
 HDR = struct.Struct(">4sBBHIIQII")
 T = dict(HELLO=1, HELLO_OK=2, CREATE=3, CREATED=4, MOVE=5, MOVED=6, LOOKUP=7, ENTRY=8,
          RELEASE=9, RELEASED=10, LIST=11, ENTRIES=12, STATS=13, STATS_REPLY=14, NOTIFY=15,
-         NOTIFY_ACK=16, ERROR=17)
-ENTRY = struct.Struct(">IIIHHI64s")
+         NOTIFY_ACK=16, ERROR=17, STATE=18, HOST_LOOKUP=19, HOST=20)
+ENTRY = struct.Struct(">IIIHHI64s")      # ip host_id host_addr data_port state epoch name
 
 
 def ip2int(s):
@@ -281,6 +282,45 @@ def notify_reaches_subscriber(d):
     check_eq((s["notify_acked"], s["notify_given_up"]), (3, 0), "all notifies acknowledged")
 
 
+def state_and_host_lookup(d):
+    d.ok(1, "hello", "198.19.0.1", "7471")
+    d.ok(1, "create", "st")
+    ip = "198.18.0.2"
+    entry = lambda: json.loads(d.ok(3, "list", "--json"))[0]
+    check_eq(entry()["state"], "unknown", "state before any report")
+    check_eq(d.ok(1, "state", ip, "1", "running"), "state %s running epoch 1\n" % ip, "holder report")
+    check_eq(entry()["state"], "running", "state in LIST after the report")
+    code, _, err = d.cli(2, "state", ip, "1", "saved")
+    check_eq((code, err), (1, "capdir: state %s: NOT_AUTHORIZED\n" % ip), "non-holder refused")
+    code, _, err = d.cli(1, "state", ip, "7", "saved")
+    check_eq((code, err), (1, "capdir: state %s: STALE_EPOCH\n" % ip), "stale epoch refused")
+    # state 0 ("unknown") is never reported: an authenticated bad body, answered BAD_REQUEST
+    h2 = PyHost(1, d.key[1])
+    _, t, body = h2.request(T["STATE"], struct.pack(">IIHH", ip2int(ip), 1, 0, 0), 5)
+    check_eq((t, struct.unpack(">HHI", body)[0]), (T["ERROR"], 6), "STATE unknown refused")
+    # LOOKUP carries the state in the entry's former reserved field
+    _, t, body = h2.request(T["LOOKUP"], struct.pack(">II", ip2int(ip), 0), 6)
+    check_eq((t, ENTRY.unpack(body)[4]), (T["ENTRY"], 1), "state 1 (running) in ENTRY")
+    h2.close()
+    check_eq(entry()["state"], "running", "refusals changed nothing")
+    d.ok(2, "move", ip, "2", "1")
+    check_eq((entry()["host"], entry()["epoch"], entry()["state"]), (2, 2, "unknown"),
+             "a move resets the state: it was the old holder's")
+    code, _, err = d.cli(1, "state", ip, "2", "frozen")
+    check_eq((code, err), (1, "capdir: state %s: NOT_AUTHORIZED\n" % ip), "old holder refused")
+    d.ok(2, "state", ip, "2", "saved")
+    check_eq(entry()["state"], "saved", "new holder's report")
+    # HOST_LOOKUP: the locator from HELLO; NOT_FOUND before a HELLO or for no such host
+    check_eq(d.ok(3, "host", "1"), "host 1 at 198.19.0.1:7471\n", "host lookup")
+    code, _, err = d.cli(3, "host", "2")
+    check_eq((code, err), (1, "capdir: host 2: NOT_FOUND\n"), "host without HELLO")
+    code, _, err = d.cli(3, "host", "99")
+    check_eq((code, err), (1, "capdir: host 99: NOT_FOUND\n"), "unknown host")
+    s = d.stats()
+    check_eq((s["states"], s["host_lookups"], s["err_not_authorized"], s["err_stale_epoch"]),
+             (2, 1, 2, 1), "state and host lookup counters")
+
+
 def no_free_ip(d):
     for i in range(5):                              # /29: .2 to .6
         d.ok(1, "create", "c%d" % i)
@@ -326,6 +366,8 @@ def main():
             with_directory(crash_loses_nothing))
     tap.run("directory: NOTIFY reaches the host that looked the entry up",
             with_directory(notify_reaches_subscriber))
+    tap.run("directory: STATE from the holder only, carried in entries; HOST_LOOKUP",
+            with_directory(state_and_host_lookup))
     tap.run("directory: small network fills up, gateway never handed out",
             with_directory(no_free_ip, network="198.18.5.0/29"))
     tap.run("directory: bad flags and files give one-line errors", bad_flags_one_line)

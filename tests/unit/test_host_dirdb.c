@@ -255,6 +255,78 @@ static void test_persist_across_reopen(void **state)
 	assert_int_equal(ip, IP(3));
 }
 
+static int set_state(struct dir_db *db, uint32_t who, uint32_t ip, uint32_t epoch, int state,
+                     uint32_t *cur)
+{
+	struct dir_entry e;
+	assert_int_equal(dir_db_begin(db), 0);
+	int rc = dir_db_set_state(db, who, ip, epoch, state, &e, cur);
+	assert_int_equal(dir_db_commit(db), 0);
+	if (rc == 0)
+		assert_int_equal(e.state, state);
+	return rc;
+}
+
+/* STATE: only the holder at the current epoch; a MOVE resets it; it persists. */
+static void test_state(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip, epoch = 0, cur = 0;
+	struct dir_entry e;
+	assert_int_equal(create(f->db, 1, "s", 0, &ip), 0);
+	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
+	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_RUNNING, &cur), 0);
+	assert_int_equal(set_state(f->db, 2, ip, 1, DIR_STATE_SAVED, &cur), DIR_E_NOT_AUTHORIZED);
+	assert_int_equal(cur, 1);
+	assert_int_equal(set_state(f->db, 1, ip, 2, DIR_STATE_SAVED, &cur), DIR_E_STALE_EPOCH);
+	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_UNKNOWN, &cur), DIR_E_BAD_REQUEST);
+	assert_int_equal(set_state(f->db, 1, IP(250), 1, DIR_STATE_RUNNING, &cur), DIR_E_NOT_FOUND);
+	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(e.state, DIR_STATE_RUNNING);   /* the refusals changed nothing */
+	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_SAVED, &cur), 0);
+	assert_int_equal(move(f->db, 2, ip, 2, 1, &epoch), 0);      /* resumed on host 2 */
+	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
+	/* the old holder's late report is refused: it no longer holds it */
+	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_FROZEN, &cur), DIR_E_NOT_AUTHORIZED);
+	assert_int_equal(cur, 2);
+	assert_int_equal(set_state(f->db, 2, ip, 2, DIR_STATE_FROZEN, &cur), 0);
+	dir_db_close(f->db);
+	f->db = open_db(f, NET, 16);
+	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(e.state, DIR_STATE_FROZEN);
+	assert_int_equal(e.epoch, 2);
+}
+
+/* A database made before capsule states existed gets the column on open. */
+static void test_migrate_old_schema(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], cmd[512];
+	dir_db_close(f->db);
+	f->db = NULL;
+	unlink(f->path);
+	snprintf(cmd, sizeof cmd,
+	         "sqlite3 '%s' \"CREATE TABLE capsules(ip INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+	         " host_id INTEGER NOT NULL, epoch INTEGER NOT NULL);"
+	         " INSERT INTO capsules VALUES(%u, 'old', 1, 4);\"", f->path, IP(7));
+	if (system(cmd) != 0)
+		skip();   /* no sqlite3 command-line tool */
+	f->db = open_db(f, NET, 16);
+	struct dir_entry e;
+	uint32_t cur;
+	assert_int_equal(dir_db_lookup(f->db, IP(7), &e), 0);
+	assert_string_equal(e.name, "old");
+	assert_int_equal(e.epoch, 4);
+	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
+	assert_int_equal(set_state(f->db, 1, IP(7), 4, DIR_STATE_SAVED, &cur), 0);
+	dir_db_close(f->db);
+	assert_int_equal(dir_db_open(f->path, NET, 16, &f->db, err, sizeof err), 0);   /* twice: idempotent */
+	assert_int_equal(dir_db_lookup(f->db, IP(7), &e), 0);
+	assert_int_equal(e.state, DIR_STATE_SAVED);
+}
+
 static void test_other_network_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -277,6 +349,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_locator_subscriptions_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_network_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_old_schema, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

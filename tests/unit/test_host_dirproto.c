@@ -23,6 +23,7 @@ static void fill_entry(struct dir_entry *e, uint32_t i)
 	e->host_addr = 0xc6130001;
 	e->data_port = 7471;
 	e->epoch = 3 + i;
+	e->state = (uint16_t)(i % DIR_STATE_COUNT);   /* every state, unknown included */
 	snprintf(e->name, sizeof e->name, "cap-%u", i);
 }
 
@@ -57,11 +58,15 @@ static int sample(int type, struct dir_msg *m)
 			m->u.stats.v[i] = 0x100000000ULL * i + i;
 		break;
 	case DIR_T_ERROR: m->u.error.code = DIR_E_STALE_EPOCH; m->u.error.epoch = 9; break;
+	case DIR_T_STATE: m->u.state.ip = 0xc6120002; m->u.state.epoch = 5; m->u.state.state = DIR_STATE_FROZEN; break;
+	case DIR_T_HOST_LOOKUP: m->u.host_lookup.host_id = 4; break;
+	case DIR_T_HOST: m->u.host.host_id = 4; m->u.host.addr = 0xc6130004; m->u.host.data_port = 7471; break;
 	default: break;
 	}
 	int from_dir = type == DIR_T_HELLO_OK || type == DIR_T_CREATED || type == DIR_T_MOVED ||
 	               type == DIR_T_ENTRY || type == DIR_T_RELEASED || type == DIR_T_ENTRIES ||
-	               type == DIR_T_STATS_REPLY || type == DIR_T_NOTIFY || type == DIR_T_ERROR;
+	               type == DIR_T_STATS_REPLY || type == DIR_T_NOTIFY || type == DIR_T_ERROR ||
+	               type == DIR_T_HOST;
 	m->host_id = from_dir ? 0 : 42;
 	uint8_t buf[DIR_MSG_MAX];
 	return dir_encode(m, key, buf, sizeof buf);
@@ -253,7 +258,13 @@ static void name_dot(struct dir_msg *m, uint8_t *b) { (void)m; b[4] = '.'; }
 static void name_space(struct dir_msg *m, uint8_t *b) { (void)m; b[5] = ' '; }
 static void name_no_nul(struct dir_msg *m, uint8_t *b) { (void)m; memset(b + 4, 'a', DIR_NAME_MAX); }
 static void name_junk(struct dir_msg *m, uint8_t *b) { (void)m; b[4 + DIR_NAME_MAX - 1] = 'z'; }
-static void entry_reserved(struct dir_msg *m, uint8_t *b) { (void)m; b[15] = 1; }
+static void entry_reserved(struct dir_msg *m, uint8_t *b) { (void)m; b[14] = 1; }   /* state 256 */
+static void entry_state_big(struct dir_msg *m, uint8_t *b) { (void)m; b[15] = DIR_STATE_COUNT; }
+static void state_unknown(struct dir_msg *m, uint8_t *b) { (void)m; b[9] = DIR_STATE_UNKNOWN; }
+static void state_big(struct dir_msg *m, uint8_t *b) { (void)m; b[9] = DIR_STATE_COUNT; }
+static void state_reserved(struct dir_msg *m, uint8_t *b) { (void)m; b[11] = 1; }
+static void host_port0(struct dir_msg *m, uint8_t *b) { (void)m; memset(b + 8, 0, 2); }
+static void host_reserved(struct dir_msg *m, uint8_t *b) { (void)m; b[10] = 1; }
 static void entry_epoch0(struct dir_msg *m, uint8_t *b) { (void)m; memset(b + 16, 0, 4); }
 static void entry_name(struct dir_msg *m, uint8_t *b) { (void)m; b[20] = '-'; }
 static void entries_n(struct dir_msg *m, uint8_t *b) { (void)m; b[1] = DIR_LIST_MAX + 1; }
@@ -285,6 +296,17 @@ static void test_field_validation(void **state)
 	expect_bad_body(DIR_T_LOOKUP, set_byte7);        /* unknown flag */
 	expect_bad_body(DIR_T_ENTRY, zero32_at4);        /* an ENTRY always has a holder */
 	expect_bad_body(DIR_T_ENTRY, entry_reserved);
+	expect_bad_body(DIR_T_ENTRY, entry_state_big);
+	expect_bad_body(DIR_T_STATE, zero32_at0);        /* no address */
+	expect_bad_body(DIR_T_STATE, zero32_at4);        /* epoch 0 */
+	expect_bad_body(DIR_T_STATE, state_unknown);     /* a holder always knows its state */
+	expect_bad_body(DIR_T_STATE, state_big);
+	expect_bad_body(DIR_T_STATE, state_reserved);
+	expect_bad_body(DIR_T_HOST_LOOKUP, zero32_at0);  /* host 0 is the directory */
+	expect_bad_body(DIR_T_HOST, zero32_at0);
+	expect_bad_body(DIR_T_HOST, zero32_at4);         /* a HOST answer always has a locator */
+	expect_bad_body(DIR_T_HOST, host_port0);
+	expect_bad_body(DIR_T_HOST, host_reserved);
 	expect_bad_body(DIR_T_ENTRY, entry_epoch0);
 	expect_bad_body(DIR_T_NOTIFY, entry_name);
 	expect_bad_body(DIR_T_ENTRIES, entries_n);
