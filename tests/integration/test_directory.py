@@ -45,14 +45,24 @@ class PyHost:
         self.mac_key = mac_key or key        # a different mac_key forges a bad MAC
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.connect((DIR_ADDR, DIR_PORT))
-        # Generous: capdird fsyncs before every reply, and right after other tests
-        # wrote large files one fsync can take seconds.  A lost reply still fails.
-        self.sock.settimeout(30)
+        self.sock.settimeout(10)
         self.dir_seq = 0
+
+    # The capdir CLI also speaks as these hosts, with seq = ms << 20 | counter,
+    # and the directory rightly drops a seq at or below the last one it saw as a
+    # replay.  So the two never share a millisecond: we pick ours only after the
+    # clock ticked past anything the CLI sent, and let it tick again after sending.
+    @staticmethod
+    def _tick():
+        t = int(time.time() * 1000)
+        while int(time.time() * 1000) == t:
+            time.sleep(0.0002)
+        return int(time.time() * 1000)
 
     @classmethod
     def next_seq(cls):
-        s = max(int(time.time() * 1000) << 20, cls._last + 1)
+        ms = cls._tick()
+        s = max(ms << 20, cls._last + 1)
         cls._last = s
         return s
 
@@ -74,6 +84,7 @@ class PyHost:
 
     def send(self, datagram):
         self.sock.send(datagram)
+        self._tick()
 
     def recv(self):
         return self.decode(self.sock.recv(2048))
