@@ -11,7 +11,7 @@ by line.
 import os
 import time
 
-from topolib import (Sniffer, Tap, Topology, caphostd_built, check, check_eq, daemon_ctl,
+from topolib import (Sniffer, Tap, Topology, check, check_eq, daemon_ctl,
                     daemon_stats, rsts, snapshot, tempdir, LineStream, WIRE_DATA)
 
 # caphostd counters (hosts/hostd.h) that would move if host A still forwarded anything.
@@ -92,10 +92,7 @@ def move_with_connections():
 
 def main():
     tap = Tap()
-    if not caphostd_built():
-        tap.skip(NAME, "caphostd not built")
-    else:
-        tap.run(NAME, move_with_connections)
+    tap.run(NAME, move_with_connections)
     tap.done()
 
 

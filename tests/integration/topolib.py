@@ -43,11 +43,6 @@ OBSERVER_ID = 99                  # a key of the test's own, for read-only direc
 NETWORK_ID = 1
 
 
-def caphostd_built():
-    """The multi-host tests need the host daemon; tests skip (only) when it is absent."""
-    return os.path.isfile(CAPHOSTD) and os.access(CAPHOSTD, os.X_OK)
-
-
 def sh_ok(argv, prefix=(), timeout=20):
     """Run a setup command (ip, sysctl); any failure is a test failure naming it."""
     code, out, err = run_tool(list(prefix) + list(argv), timeout=timeout)
@@ -391,6 +386,8 @@ class Topology:
               "capdird did not start: %s" % self.directory.output_text()[-400:])
 
     def start(self):
+        for tool in (CAPDIRD, CAPHOSTD) if self.want_daemons else (CAPDIRD,):
+            check(os.access(tool, os.X_OK), "%s is not built (make test builds it)" % tool)
         self.write_keys()
         self.build_links()
         self.start_directory()
