@@ -409,21 +409,36 @@ int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_
 	return rc;
 }
 
-int dir_db_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
-                     int state, struct dir_entry *out, uint32_t *cur_epoch)
+/*
+ * The checks a change by the capsule's holder must pass: the entry exists,
+ * requester holds it, and the request names the current epoch.  0, or the
+ * lookup's error / DIR_E_NOT_AUTHORIZED / DIR_E_STALE_EPOCH; *cur_epoch is
+ * set whenever the entry exists.
+ */
+static int holder_at_epoch(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
+                           uint32_t *cur_epoch)
 {
-	static const char sql[] = "UPDATE capsules SET state=? WHERE ip=? AND epoch=?";
 	struct dir_entry cur;
 	int rc = dir_db_lookup(db, ip, &cur);
 	if (rc)
 		return rc;
 	*cur_epoch = cur.epoch;
-	/* Only the holder at the current epoch knows how the capsule runs: a
-	 * late report from the host it left must not overwrite the new one's. */
 	if (requester != cur.host_id)
 		return DIR_E_NOT_AUTHORIZED;
 	if (epoch != cur.epoch)
 		return DIR_E_STALE_EPOCH;
+	return 0;
+}
+
+int dir_db_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
+                     int state, struct dir_entry *out, uint32_t *cur_epoch)
+{
+	static const char sql[] = "UPDATE capsules SET state=? WHERE ip=? AND epoch=?";
+	/* Only the holder at the current epoch knows how the capsule runs: a
+	 * late report from the host it left must not overwrite the new one's. */
+	int rc = holder_at_epoch(db, requester, ip, epoch, cur_epoch);
+	if (rc)
+		return rc;
 	if (state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
 		return DIR_E_BAD_REQUEST;
 	sqlite3_stmt *st = prep(db, sql);
@@ -442,15 +457,9 @@ int dir_db_release(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t 
 {
 	static const char del[] = "DELETE FROM capsules WHERE ip=?";
 	static const char unsub[] = "DELETE FROM subscriptions WHERE ip=?";
-	struct dir_entry cur;
-	int rc = dir_db_lookup(db, ip, &cur);
+	int rc = holder_at_epoch(db, requester, ip, epoch, cur_epoch);
 	if (rc)
 		return rc;
-	*cur_epoch = cur.epoch;
-	if (requester != cur.host_id)
-		return DIR_E_NOT_AUTHORIZED;
-	if (epoch != cur.epoch)
-		return DIR_E_STALE_EPOCH;
 	sqlite3_stmt *st = prep(db, del);
 	if (!st)
 		return DIR_DB_FAIL;
