@@ -93,24 +93,10 @@ static void parse_network(const char *v, uint32_t *net, uint32_t *mask)
 /* The "data HEX64" line of the key file: the cluster's data-plane key. */
 static void load_data_key(const char *path, uint8_t key[WIRE_KEY_LEN])
 {
-	FILE *f = fopen(path, "r");
-	char line[512];
-	int found = 0;
-	if (!f)
-		die("--keys %s: %s", path, strerror(errno));
-	while (fgets(line, sizeof line, f)) {
-		char word[16], hex[160];
-		size_t bin = 0;
-		if (sscanf(line, "%15s %159s", word, hex) != 2 || strcmp(word, "data"))
-			continue;
-		if (strlen(hex) != 64 || sodium_hex2bin(key, WIRE_KEY_LEN, hex, 64, NULL, &bin, NULL) ||
-		    bin != WIRE_KEY_LEN)
-			die("--keys %s: the data line needs 64 hex digits%s", path, "");
-		found = 1;
-	}
-	fclose(f);
-	if (!found)
-		die("--keys %s: no 'data HEX64' line (the cluster's data-plane key)%s", path, "");
+	char err[512];
+	_Static_assert(WIRE_KEY_LEN == DIR_KEY_LEN, "one key file, one key size");
+	if (dir_data_key_load(path, key, err, sizeof err))
+		die("--keys %s%s", err, "");
 }
 
 static void parse_args(struct hostd *d, int argc, char **argv, const char **dir, const char **keys)

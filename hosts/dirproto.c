@@ -508,3 +508,40 @@ int dir_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
 	sodium_memzero(keys, sizeof keys);
 	return found >= 0 ? 0 : -1;
 }
+
+int dir_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[512];
+	int found = 0, lineno = 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		lineno++;
+		char word[16], hex[80];
+		char *p = line + strspn(line, " \t");
+		if (*p == '#' || *p == '\n' || *p == 0)
+			continue;
+		if (sscanf(p, "%15s %79s", word, hex) != 2 || strcmp(word, "data") != 0)
+			continue;
+		size_t n = 0;
+		if (strlen(hex) != 2 * DIR_KEY_LEN ||
+		    sodium_hex2bin(key, DIR_KEY_LEN, hex, strlen(hex), NULL, &n, NULL) != 0 ||
+		    n != DIR_KEY_LEN) {
+			snprintf(err, errlen, "%s:%d: data key is not 64 hex digits", path, lineno);
+			fclose(f);
+			sodium_memzero(line, sizeof line);
+			return -1;
+		}
+		found = 1;
+	}
+	fclose(f);
+	sodium_memzero(line, sizeof line);
+	if (!found) {
+		snprintf(err, errlen, "%s: no 'data HEX64' line", path);
+		return -1;
+	}
+	return 0;
+}

@@ -231,6 +231,9 @@ uint64_t dir_next_seq(uint64_t *last);
  * here); '#' comments and blank lines allowed.  Finds host_id's key. */
 int dir_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
                    char *err, size_t errlen);
+/* The cluster's data-plane key: the key file's "data HEX64" line (wrapped packets,
+ * migration streams).  0, or -1 with "PATH: reason" in err. */
+int dir_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen);
 /* All host keys of a key file (at most max); returns the count or -1 with err. */
 #define DIR_HOSTS_MAX 4096
 int dir_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN], size_t max,

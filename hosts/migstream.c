@@ -35,43 +35,6 @@ void mig_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
 	crypto_kdf_derive_from_key(out, MIG_KEY_LEN, migration_id, MIG_KDF_CONTEXT, data_key);
 }
 
-int mig_data_key_load(const char *path, uint8_t key[MIG_KEY_LEN], char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	char line[512];
-	int found = 0, lineno = 0;
-	while (!found && fgets(line, sizeof line, f)) {
-		lineno++;
-		char word[16], hex[80];
-		char *p = line + strspn(line, " \t");
-		if (*p == '#' || *p == '\n' || *p == 0)
-			continue;
-		if (sscanf(p, "%15s %79s", word, hex) != 2 || strcmp(word, "data") != 0)
-			continue;
-		size_t n = 0;
-		if (strlen(hex) != 2 * MIG_KEY_LEN ||
-		    sodium_hex2bin(key, MIG_KEY_LEN, hex, strlen(hex), NULL, &n, NULL) != 0 ||
-		    n != MIG_KEY_LEN) {
-			snprintf(err, errlen, "%s:%d: data key is not 64 hex digits", path, lineno);
-			fclose(f);
-			sodium_memzero(line, sizeof line);
-			return -1;
-		}
-		found = 1;
-	}
-	fclose(f);
-	sodium_memzero(line, sizeof line);
-	if (!found) {
-		snprintf(err, errlen, "%s: no 'data HEX64' line", path);
-		return -1;
-	}
-	return 0;
-}
-
 const char *mig_strerror(int status)
 {
 	static const char *const names[MIG_E_COUNT] = {

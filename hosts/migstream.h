@@ -98,8 +98,7 @@ uint64_t mig_new_id(void);
 /* The stream key of one migration (crypto_kdf, see above). */
 void mig_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
                     uint8_t out[MIG_KEY_LEN]);
-/* The cluster data key: the `data HEX64` line of a key file.  0, or -1 with "PATH: reason" in err. */
-int mig_data_key_load(const char *path, uint8_t key[MIG_KEY_LEN], char *err, size_t errlen);
+/* The cluster data key comes from the key file: dir_data_key_load (hosts/dirproto.h). */
 /* Bytes a record with a body of blen bytes takes on the wire. */
 static inline size_t mig_rec_size(size_t blen) { return 4 + 1 + blen + MIG_ABYTES; }
 /* "truncated", "bad_tag", ...: stable names for counters and logs. */

@@ -17,6 +17,7 @@
 
 #include "capsule-abi/cap_abi.h"
 #include "hosts/migstream.h"
+#include "hosts/dirproto.h"
 
 static uint8_t data_key[MIG_KEY_LEN];
 static const struct mig_head_info info = { .source_host = 1, .target_host = 2, .migration_id = 0x1234 };
@@ -472,20 +473,20 @@ static void data_key_file(void **state)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	uint8_t key[MIG_KEY_LEN];
-	assert_int_equal(mig_data_key_load(path, key, err, sizeof err), 0);
+	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), 0);
 	for (int i = 0; i < MIG_KEY_LEN; i++)
 		assert_int_equal(key[i], i);
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_int_equal(write(fd, "data 12\n", 8), 8);
 	close(fd);
-	assert_int_equal(mig_data_key_load(path, key, err, sizeof err), -1);
+	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), -1);
 	assert_non_null(strstr(err, "64 hex"));
 	fd = open(path, O_WRONLY | O_TRUNC);
 	close(fd);
-	assert_int_equal(mig_data_key_load(path, key, err, sizeof err), -1);
+	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), -1);
 	assert_non_null(strstr(err, "no 'data HEX64' line"));
 	unlink(path);
-	assert_int_equal(mig_data_key_load(path, key, err, sizeof err), -1);
+	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), -1);
 	assert_string_equal(mig_strerror(MIG_E_BAD_TAG), "bad_tag");
 }
 
