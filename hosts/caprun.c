@@ -314,7 +314,7 @@ static int attach_uplink(struct caprun *c, const char *base)
 		return -1;
 	}
 	c->uplink_fd = high_fd(c->uplink_fd);
-	if (host_uplink_attach(c->uplink_fd, c->name, c->ip, c->resume_path != NULL, &c->ip,
+	if (host_uplink_attach(c->uplink_fd, c->name, c->ip, c->resume_path ? UPLINK_ATTACH_RESUME : 0, &c->ip,
 	                       &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: caphostd: %s\n", err);
 		close(c->uplink_fd);

@@ -63,11 +63,12 @@ static int send_record(int fd, const uint8_t *rec, size_t n)
 	return -1;
 }
 
-int host_uplink_attach(int fd, const char *name, uint32_t ip, int resume, uint32_t *ip_out,
+int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, uint32_t *ip_out,
                        uint32_t *epoch, char *err, size_t errlen)
 {
 	static uint8_t buf[UPLINK_MAX];
-	size_t n = uplink_encode_attach(buf, sizeof buf, name, ip, resume ? UPLINK_ATTACH_RESUME : 0);
+	size_t n = uplink_encode_attach(buf, sizeof buf, name, ip, flags,
+	                                flags & UPLINK_ATTACH_MIGRATED ? *epoch : 0);
 	if (!n || send_record(fd, buf, n)) {
 		snprintf(err, errlen, "sending ATTACH: %s", n ? strerror(errno) : "bad name");
 		return -1;

@@ -79,10 +79,11 @@ void host_relay_thaw(struct host_relay *r);
 int host_uplink_connect(void);
 /*
  * ATTACH name (ip network order, 0 = allocate; resume: the snapshot's ip)
- * and wait for the answer.  0 with *ip_out and *epoch set, or -1 with err set
- * (caphostd's ERROR text, or why the exchange failed).
+ * with flags UPLINK_ATTACH_* and wait for the answer.  MIGRATED: *epoch is
+ * the expected epoch on the way in.  0 with *ip_out and *epoch set, or -1
+ * with err set (caphostd's ERROR text, or why the exchange failed).
  */
-int host_uplink_attach(int fd, const char *name, uint32_t ip, int resume, uint32_t *ip_out,
+int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, uint32_t *ip_out,
                        uint32_t *epoch, char *err, size_t errlen);
 /* The capsule froze: send FROZEN with the TCP sockets of its freeze report (read from memfd). */
 void host_uplink_frozen(struct host_relay *r);

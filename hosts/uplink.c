@@ -47,12 +47,14 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		if (n != sizeof m->u.attach)
 			return -1;
 		memcpy(&m->u.attach, b, n);
-		if ((m->u.attach.flags & ~UPLINK_ATTACH_RESUME) ||
-		    !name_ok(m->u.attach.name, sizeof m->u.attach.name))
+		if ((m->u.attach.flags & ~(UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED)) ||
+		    m->u.attach.reserved || !name_ok(m->u.attach.name, sizeof m->u.attach.name))
 			return -1;
 		if ((m->u.attach.flags & UPLINK_ATTACH_RESUME) && !m->u.attach.ip)
 			return -1;   /* a resumed capsule owns its address */
-		return 0;
+		if (m->u.attach.flags & UPLINK_ATTACH_MIGRATED)
+			return (m->u.attach.flags & UPLINK_ATTACH_RESUME) && m->u.attach.epoch ? 0 : -1;
+		return m->u.attach.epoch ? -1 : 0;
 	case UPLINK_ATTACHED:
 		if (n != sizeof m->u.attached)
 			return -1;
@@ -89,12 +91,54 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 			return -1;
 		memcpy(&m->u.detach_reason, b, n);
 		return m->u.detach_reason == UPLINK_DETACH_EXITED ||
-		       m->u.detach_reason == UPLINK_DETACH_SAVED ? 0 : -1;
+		       m->u.detach_reason == UPLINK_DETACH_SAVED ||
+		       m->u.detach_reason == UPLINK_DETACH_MIGRATED ? 0 : -1;
+	case UPLINK_MIG_PREPARE:
+		if (n != sizeof m->u.mig_prepare)
+			return -1;
+		memcpy(&m->u.mig_prepare, b, n);
+		return m->u.mig_prepare.target_host && m->u.mig_prepare.migration_id &&
+		       !m->u.mig_prepare.reserved ? 0 : -1;
+	case UPLINK_MIG_READY:
+		if (n != sizeof m->u.mig_ready)
+			return -1;
+		memcpy(&m->u.mig_ready, b, n);
+		return m->u.mig_ready.target_addr && m->u.mig_ready.target_port && m->u.mig_ready.epoch &&
+		       m->u.mig_ready.peers_acked <= m->u.mig_ready.peers_asked &&
+		       !m->u.mig_ready.reserved && !m->u.mig_ready.reserved2 ? 0 : -1;
+	case UPLINK_MIG_DIR:
+		if (n != sizeof m->u.mig_dir)
+			return -1;
+		memcpy(&m->u.mig_dir, b, n);
+		return (m->u.mig_dir.op == UPLINK_MIG_MOVE || m->u.mig_dir.op == UPLINK_MIG_FENCE) &&
+		       m->u.mig_dir.target_host && m->u.mig_dir.epoch && !m->u.mig_dir.reserved ? 0 : -1;
+	case UPLINK_MIG_DIR_RESULT:
+		if (n != sizeof m->u.mig_result)
+			return -1;
+		memcpy(&m->u.mig_result, b, n);
+		return m->u.mig_result.result >= UPLINK_MIG_MOVED &&
+		       m->u.mig_result.result <= UPLINK_MIG_NO_ANSWER && !m->u.mig_result.reserved ? 0 : -1;
+	case UPLINK_MIG_DONE:
+		if (n != sizeof m->u.mig_done)
+			return -1;
+		memcpy(&m->u.mig_done, b, n);
+		return (m->u.mig_done.outcome == UPLINK_MIG_COMMITTED ||
+		        m->u.mig_done.outcome == UPLINK_MIG_ABORTED) && m->u.mig_done.target_host &&
+		       !m->u.mig_done.reserved ? 0 : -1;
 	}
 	return -1;
 }
 
-size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t ip, uint32_t flags)
+size_t uplink_encode_body(uint8_t *out, size_t cap, int type, const void *body, size_t blen)
+{
+	size_t n = put_hdr(out, cap, type, blen);
+	if (n)
+		memcpy(out + UPLINK_HDR_LEN, body, blen);
+	return n;
+}
+
+size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t ip, uint32_t flags,
+                            uint32_t epoch)
 {
 	struct uplink_attach a;
 	memset(&a, 0, sizeof a);
@@ -102,6 +146,7 @@ size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t
 		return 0;
 	a.ip = ip;
 	a.flags = flags;
+	a.epoch = epoch;
 	memcpy(a.name, name, strlen(name));
 	size_t n = put_hdr(out, cap, UPLINK_ATTACH, sizeof a);
 	if (n)

@@ -21,13 +21,24 @@
  *   PACKET {one IPv4 packet}        <-->    PACKET {one IPv4 packet}
  *   FROZEN {n, n x cap_report_sock}         (the capsule froze: hold its TCP peers)
  *   THAWED {}                               (it runs again in the same process)
- *   DETACH {reason}                         (exited: forget it; saved: it is on disk)
+ *   DETACH {reason}                         (exited: forget it; saved: it is on disk;
+ *                                            migrated: the directory names its new host)
+ *   MIG_PREPARE {target, migration id}      MIG_READY {target locator, epoch, key} | ERROR
+ *   MIG_DIR {MOVE|FENCE, target, epoch}     MIG_DIR_RESULT {MOVED|KEPT|NO_ANSWER, holder, epoch}
+ *   MIG_DONE {COMMITTED|ABORTED, ...}       (flush the synchronized peers to the target / back)
  *
  * ATTACH comes first and exactly once; caphostd answers ATTACHED or ERROR
  * (and then closes).  ip 0 = let the directory pick (fresh capsules only);
  * flag RESUME = the capsule is a resumed snapshot owning ip (caphostd
- * moves the directory entry here).  A closed uplink without DETACH counts
- * as DETACH exited.  Malformed records are dropped and counted.
+ * moves the directory entry here).  Flag MIGRATED (with RESUME): a capsule
+ * that arrived by live migration; caphostd takes the entry only if the
+ * directory names this host already (the source committed) or a MOVE at the
+ * expected epoch wins (the target pulls: its source went silent), never at a
+ * newer epoch: that one belongs to a source that fenced.  A closed uplink
+ * without DETACH counts as DETACH exited, except during a migration after
+ * MIG_PREPARE: then the entry stays (the target may pull it).  Malformed
+ * records are dropped and counted.  The migration records are explained in
+ * docs/MIGRATION.md.
  */
 #define UPLINK_SOCK_NAME  "caphostd.sock"
 #define UPLINK_CTL_NAME   "caphostd.ctl"    /* stream socket: `stats\n`, `ps\n` (one line each) */
@@ -45,12 +56,23 @@ enum uplink_type {
 	UPLINK_FROZEN   = 5,
 	UPLINK_THAWED   = 6,
 	UPLINK_DETACH   = 7,
-	UPLINK_TYPE_MAX = 7,
+	UPLINK_MIG_PREPARE    = 8,
+	UPLINK_MIG_READY      = 9,
+	UPLINK_MIG_DIR        = 10,
+	UPLINK_MIG_DIR_RESULT = 11,
+	UPLINK_MIG_DONE       = 12,
+	UPLINK_TYPE_MAX = 12,
 };
 
-#define UPLINK_ATTACH_RESUME 1u
+#define UPLINK_ATTACH_RESUME   1u
+#define UPLINK_ATTACH_MIGRATED 2u   /* with RESUME: take the entry at attach.epoch only (see above) */
 
-enum uplink_detach_reason { UPLINK_DETACH_EXITED = 1, UPLINK_DETACH_SAVED = 2 };
+enum uplink_detach_reason {
+	UPLINK_DETACH_EXITED = 1, UPLINK_DETACH_SAVED = 2, UPLINK_DETACH_MIGRATED = 3
+};
+enum uplink_mig_op { UPLINK_MIG_MOVE = 1, UPLINK_MIG_FENCE = 2 };
+enum uplink_mig_result_code { UPLINK_MIG_MOVED = 1, UPLINK_MIG_KEPT = 2, UPLINK_MIG_NO_ANSWER = 3 };
+enum uplink_mig_outcome { UPLINK_MIG_COMMITTED = 1, UPLINK_MIG_ABORTED = 2 };
 
 struct uplink_hdr {
 	uint8_t  type;
@@ -61,10 +83,12 @@ _Static_assert(sizeof(struct uplink_hdr) == UPLINK_HDR_LEN, "uplink header is 4 
 
 struct uplink_attach {
 	uint32_t ip;           /* network order; 0 = allocate */
-	uint32_t flags;        /* UPLINK_ATTACH_RESUME */
+	uint32_t flags;        /* UPLINK_ATTACH_RESUME, UPLINK_ATTACH_MIGRATED */
+	uint32_t epoch;        /* MIGRATED: the epoch the migration started at; else 0 */
+	uint32_t reserved;     /* 0 */
 	char     name[UPLINK_NAME_MAX];
 };
-_Static_assert(sizeof(struct uplink_attach) == 72, "attach body");
+_Static_assert(sizeof(struct uplink_attach) == 80, "attach body");
 
 struct uplink_attached {
 	uint32_t ip;           /* network order */
@@ -79,6 +103,52 @@ struct uplink_frozen_hdr {
 };
 _Static_assert(sizeof(struct uplink_frozen_hdr) == 8, "frozen body header");
 
+/* MIG_PREPARE: caprun asks its caphostd to get the peers ready for a move to target_host. */
+struct uplink_mig_prepare {
+	uint32_t target_host;
+	uint32_t reserved;       /* 0 */
+	uint64_t migration_id;   /* nonzero, random (mig_new_id) */
+};
+_Static_assert(sizeof(struct uplink_mig_prepare) == 16, "mig_prepare body");
+
+/* MIG_READY: the peers were asked to stop; where the target listens, and the stream key. */
+struct uplink_mig_ready {
+	uint32_t target_addr;    /* network order: the target host's locator */
+	uint16_t target_port;    /* its migration port (MIG_PORT) */
+	uint16_t reserved;
+	uint32_t epoch;          /* the capsule's directory epoch e the migration starts at */
+	uint32_t peers_asked;    /* SYNC sent to this many peer hosts ... */
+	uint32_t peers_acked;    /* ... and this many answered in time */
+	uint32_t reserved2;
+	uint8_t  key[32];        /* mig_derive_key(cluster data key, migration_id) */
+};
+_Static_assert(sizeof(struct uplink_mig_ready) == 56, "mig_ready body");
+
+/* MIG_DIR: the commit (MOVE to the target at epoch) or the fence (re-claim at epoch). */
+struct uplink_mig_dir {
+	uint32_t op;             /* enum uplink_mig_op */
+	uint32_t target_host;
+	uint32_t epoch;          /* expected: the e of MIG_READY */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct uplink_mig_dir) == 16, "mig_dir body");
+
+struct uplink_mig_result {
+	uint32_t result;         /* enum uplink_mig_result_code */
+	uint32_t holder;         /* host the directory names now (0 if no answer) */
+	uint32_t epoch;          /* its epoch now */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct uplink_mig_result) == 16, "mig_result body");
+
+struct uplink_mig_done {
+	uint32_t outcome;        /* enum uplink_mig_outcome */
+	uint32_t target_host;
+	uint32_t epoch;          /* COMMITTED: the target's epoch; ABORTED: ours */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct uplink_mig_done) == 16, "mig_done body");
+
 /* Decoded record; pointers into the caller's buffer. */
 struct uplink_msg {
 	uint8_t type;
@@ -89,6 +159,11 @@ struct uplink_msg {
 		struct { const uint8_t *pkt; size_t len; } packet;
 		struct { const struct cap_report_sock *socks; uint32_t n; } frozen;
 		uint32_t detach_reason;
+		struct uplink_mig_prepare mig_prepare;
+		struct uplink_mig_ready mig_ready;
+		struct uplink_mig_dir mig_dir;
+		struct uplink_mig_result mig_result;
+		struct uplink_mig_done mig_done;
 	} u;
 };
 
@@ -101,11 +176,14 @@ struct uplink_msg {
 int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m);
 
 /* Encoders: write one record into out (cap bytes); return its length, or 0 if it does not fit. */
-size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t ip, uint32_t flags);
+size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t ip, uint32_t flags,
+                            uint32_t epoch);
 size_t uplink_encode_attached(uint8_t *out, size_t cap, uint32_t ip, uint32_t epoch);
 size_t uplink_encode_error(uint8_t *out, size_t cap, const char *text);
 size_t uplink_encode_simple(uint8_t *out, size_t cap, int type);   /* THAWED */
 size_t uplink_encode_detach(uint8_t *out, size_t cap, uint32_t reason);
+/* A fixed-size migration record (MIG_PREPARE .. MIG_DONE): body is the struct of that type. */
+size_t uplink_encode_body(uint8_t *out, size_t cap, int type, const void *body, size_t blen);
 /* FROZEN from a whole freeze report (header + threads + fds, len bytes): keeps TCP sockets. */
 size_t uplink_encode_frozen(uint8_t *out, size_t cap, const uint8_t *report, size_t len);
 

@@ -16,7 +16,7 @@ static void attach_round_trip(void **state)
 	(void)state;
 	struct uplink_msg m;
 	uint32_t ip = htonl(0xc6120009u);
-	size_t n = uplink_encode_attach(buf, sizeof buf, "web_1.a-b", ip, UPLINK_ATTACH_RESUME);
+	size_t n = uplink_encode_attach(buf, sizeof buf, "web_1.a-b", ip, UPLINK_ATTACH_RESUME, 0);
 	assert_int_equal(n, UPLINK_HDR_LEN + sizeof(struct uplink_attach));
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
 	assert_int_equal(m.type, UPLINK_ATTACH);
@@ -33,23 +33,23 @@ static void attach_refusals(void **state)
 {
 	(void)state;
 	struct uplink_msg m;
-	size_t n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0);
+	size_t n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
 	/* resume without an address */
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, UPLINK_ATTACH_RESUME);
+	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, UPLINK_ATTACH_RESUME, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
 	/* unknown flag, bad names, garbage in the padding, header flags */
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 2);
+	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 2, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
 	const char *bad[] = { "", ".dot", "-dash", "sp ace", "sl/ash" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		n = uplink_encode_attach(buf, sizeof buf, bad[i], 0, 0);
+		n = uplink_encode_attach(buf, sizeof buf, bad[i], 0, 0, 0);
 		assert_int_equal(uplink_decode(buf, n, &m), -1);
 	}
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0);
-	buf[UPLINK_HDR_LEN + 8 + 40] = 'x';
+	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0, 0);
+	buf[UPLINK_HDR_LEN + 16 + 40] = 'x';
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0);
+	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0, 0);
 	buf[1] = 1;
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
 	buf[1] = 0;
