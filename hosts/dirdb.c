@@ -390,8 +390,13 @@ int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_
 		return DIR_E_NOT_AUTHORIZED;
 	if (expected_epoch != cur.epoch)
 		return DIR_E_STALE_EPOCH;
-	if (to_host == cur.host_id)
-		return DIR_E_BAD_REQUEST;
+	/*
+	 * to_host == the holder is the FENCE: a source that gives up a
+	 * migration re-claims the capsule at epoch+1, so the target's pull (a
+	 * MOVE at the old epoch) is now STALE.  One compare-and-swap at epoch e
+	 * decides between MOVE and FENCE: exactly one of them wins.  The same
+	 * UPDATE serves both (the holder stays, the state resets as for a move).
+	 */
 	rc = dir_db_host_get(db, to_host, &to);
 	if (rc)
 		return rc == DIR_E_NOT_FOUND ? DIR_E_BAD_REQUEST : rc;

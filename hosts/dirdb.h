@@ -62,6 +62,10 @@ int dir_db_reply_put(struct dir_db *db, uint32_t host, uint32_t request_id,
  * network, broadcast or .1 gateway address). cur_epoch is set on refusals. */
 int dir_db_create(struct dir_db *db, uint32_t host, const char *name, uint32_t want_ip,
                   struct dir_entry *out);
+/* MOVE: requester is the holder (push) or to_host (pull), expected_epoch the
+ * current one (else NOT_AUTHORIZED / STALE_EPOCH with *cur_epoch); the epoch
+ * grows by 1.  to_host == the holder == requester is the FENCE: same holder,
+ * epoch + 1, so a pull at the old epoch is then STALE (docs/DIRECTORY.md). */
 int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_host,
                 uint32_t expected_epoch, struct dir_entry *out, uint32_t *cur_epoch);
 int dir_db_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out);

@@ -150,7 +150,6 @@ static void test_move_epochs(void **state)
 	assert_int_equal(epoch, 3);
 	assert_int_equal(move(f->db, 3, ip, 1, 2, &epoch), DIR_E_STALE_EPOCH);
 	assert_int_equal(epoch, 3);
-	assert_int_equal(move(f->db, 3, ip, 3, 3, &epoch), DIR_E_BAD_REQUEST);      /* to itself */
 	assert_int_equal(move(f->db, 3, ip, 99, 3, &epoch), DIR_E_BAD_REQUEST);     /* unknown host */
 	assert_int_equal(move(f->db, 3, IP(200), 1, 1, &epoch), DIR_E_NOT_FOUND);
 	struct dir_entry e;
@@ -164,6 +163,50 @@ static void test_move_epochs(void **state)
 	assert_int_equal(dir_db_release(f->db, 3, ip, 3, &epoch), 0);
 	assert_int_equal(dir_db_commit(f->db), 0);
 	assert_int_equal(dir_db_lookup(f->db, ip, &e), DIR_E_NOT_FOUND);
+}
+
+/* The FENCE (MOVE to the holder itself) and the MOVE of one migration race at
+ * epoch e: whichever comes first wins, the other is STALE naming the winner. */
+static void test_fence(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip, ip2, epoch = 0;
+	struct dir_entry e;
+	assert_int_equal(create(f->db, 1, "f", 0, &ip), 0);
+	assert_int_equal(dir_db_begin(f->db), 0);
+	assert_int_equal(dir_db_set_state(f->db, 1, ip, 1, DIR_STATE_FROZEN, &e, &epoch), 0);
+	assert_int_equal(dir_db_commit(f->db), 0);
+	/* only the holder may fence, only at the current epoch */
+	assert_int_equal(move(f->db, 2, ip, 1, 1, &epoch), DIR_E_NOT_AUTHORIZED);
+	assert_int_equal(move(f->db, 1, ip, 1, 7, &epoch), DIR_E_STALE_EPOCH);
+	assert_int_equal(epoch, 1);
+	/* source fences first: epoch 2, same holder, state reset as for a move */
+	assert_int_equal(move(f->db, 1, ip, 1, 1, &epoch), 0);
+	assert_int_equal(epoch, 2);
+	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(e.host_id, 1);
+	assert_int_equal(e.epoch, 2);
+	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
+	/* a second fence at the old epoch, and the target's late pull at it, are STALE */
+	assert_int_equal(move(f->db, 1, ip, 1, 1, &epoch), DIR_E_STALE_EPOCH);
+	assert_int_equal(epoch, 2);
+	assert_int_equal(move(f->db, 2, ip, 2, 1, &epoch), DIR_E_STALE_EPOCH);
+	assert_int_equal(epoch, 2);
+	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(e.host_id, 1);                              /* names the source */
+	/* the other order: the move wins, the late fence at the old epoch is STALE */
+	assert_int_equal(create(f->db, 1, "g", 0, &ip2), 0);
+	assert_int_equal(move(f->db, 1, ip2, 2, 1, &epoch), 0);
+	assert_int_equal(epoch, 2);
+	assert_int_equal(move(f->db, 1, ip2, 1, 1, &epoch), DIR_E_STALE_EPOCH);
+	assert_int_equal(epoch, 2);
+	assert_int_equal(dir_db_lookup(f->db, ip2, &e), 0);
+	assert_int_equal(e.host_id, 2);                              /* names the target */
+	assert_int_equal(e.epoch, 2);
+	/* the new holder can fence in turn; a bystander cannot */
+	assert_int_equal(move(f->db, 3, ip2, 2, 2, &epoch), DIR_E_NOT_AUTHORIZED);
+	assert_int_equal(move(f->db, 2, ip2, 2, 2, &epoch), 0);
+	assert_int_equal(epoch, 3);
 }
 
 static void test_rollback_changes_nothing(void **state)
@@ -345,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_allocate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_free_ip_and_round_robin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_epochs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locator_subscriptions_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist_across_reopen, setup, teardown),
