@@ -1,4 +1,4 @@
-/* hostd_msg.c: encode and check HOLD / FLUSH payloads (hostd_msg.h). */
+/* hostd_msg.c: encode and check HOLD / FLUSH / SYNC payloads (hostd_msg.h). */
 #include "hosts/hostd_msg.h"
 
 #include <string.h>
@@ -13,6 +13,8 @@ static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 size_t hostd_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap)
 {
@@ -90,4 +92,41 @@ int hostd_flush_decode(const uint8_t *p, size_t len, uint32_t *capsule_ip, uint3
 	memcpy(capsule_ip, p, 4);
 	*epoch = get32(p + 4);
 	return *capsule_ip && *epoch ? 0 : -1;
+}
+
+void hostd_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN])
+{
+	memset(out, 0, HOSTD_SYNC_LEN);
+	out[0] = m->kind;
+	memcpy(out + 4, &m->capsule_ip, 4);
+	put32(out + 8, m->epoch);
+	put64(out + 12, m->migration_id);
+	put32(out + 20, m->host_id);
+	memcpy(out + 24, &m->locator_ip, 4);
+	put16(out + 28, m->port);
+}
+
+int hostd_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m)
+{
+	if (len != HOSTD_SYNC_LEN || p[1] || p[2] || p[3] || get16(p + 30))
+		return -1;
+	memset(m, 0, sizeof *m);
+	m->kind = p[0];
+	memcpy(&m->capsule_ip, p + 4, 4);
+	m->epoch = get32(p + 8);
+	m->migration_id = get64(p + 12);
+	m->host_id = get32(p + 20);
+	memcpy(&m->locator_ip, p + 24, 4);
+	m->port = get16(p + 28);
+	if (!m->capsule_ip || !m->epoch || !m->host_id)
+		return -1;
+	switch (m->kind) {
+	case HOSTD_SYNC:
+	case HOSTD_SYNC_ACK:
+		/* the pair of a migration names one queue; no locator: these only say "stop" / "stopped" */
+		return m->migration_id && !m->locator_ip && !m->port ? 0 : -1;
+	case HOSTD_FLUSH_TO:
+		return m->locator_ip && m->port ? 0 : -1;
+	}
+	return -1;
 }

@@ -1,4 +1,4 @@
-/* hostd_msg.h: payloads of the data plane's HOLD and FLUSH messages between host daemons (pure codec). */
+/* hostd_msg.h: payloads of the data plane's HOLD, FLUSH and SYNC messages between host daemons (pure codec). */
 #ifndef HOST_HOSTD_MSG_H
 #define HOST_HOSTD_MSG_H
 
@@ -22,13 +22,39 @@
  *   capsule_ip (4, network order) | epoch u32
  *   "It runs here now at this epoch: release what you hold, to me."
  *
- * Integers big-endian.  Both are idempotent: a repeated HOLD does not
- * restart a connection already held, a repeated FLUSH finds nothing held.
+ * WIRE_SYNC (type 3), live migration (docs/MIGRATION.md), 32 bytes:
+ *   kind u8 | reserved u8[3] (0) | capsule_ip (4, network order) | epoch u32 |
+ *   migration_id u64 | host_id u32 | locator_ip (4, network order) | port u16 |
+ *   reserved u16 (0)
+ *   SYNC (1), source host -> each peer host: "stop sending to capsule_ip,
+ *     queue (bounded) until FLUSH_TO"; host_id = the target, locator/port 0.
+ *   SYNC_ACK (2), peer -> source: same ip, epoch, migration_id; host_id = the
+ *     peer itself, locator/port 0.
+ *   FLUSH_TO (3), anyone -> peer: "capsule_ip runs at host_id, locator:port,
+ *     at epoch: send what you queued there, route there from now on";
+ *     migration_id may be 0.
+ *
+ * Integers big-endian.  All are idempotent: a repeated HOLD does not
+ * restart a connection already held, a repeated FLUSH or FLUSH_TO finds
+ * nothing held or queued, a repeated SYNC refreshes the queue it made.
  */
 #define HOSTD_HOLD_HDR   12
 #define HOSTD_HOLD_REC   40
 #define HOSTD_HOLD_MAX   256
 #define HOSTD_FLUSH_LEN  8
+#define HOSTD_SYNC_LEN   32
+
+enum hostd_sync_kind { HOSTD_SYNC = 1, HOSTD_SYNC_ACK = 2, HOSTD_FLUSH_TO = 3 };
+
+struct hostd_sync_msg {
+	uint8_t  kind;          /* enum hostd_sync_kind */
+	uint32_t capsule_ip;    /* network order */
+	uint32_t epoch;
+	uint64_t migration_id;
+	uint32_t host_id;       /* SYNC: the target; SYNC_ACK: the peer; FLUSH_TO: where it runs */
+	uint32_t locator_ip;    /* FLUSH_TO only, network order */
+	uint16_t port;          /* FLUSH_TO only, host order */
+};
 
 struct hostd_hold_msg {
 	uint32_t capsule_ip;    /* network order */
@@ -52,5 +78,14 @@ int hostd_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m);
 void hostd_flush_encode(uint32_t capsule_ip, uint32_t epoch, uint8_t out[HOSTD_FLUSH_LEN]);
 /* 0 or -1 (wrong length, zero ip or epoch). */
 int hostd_flush_decode(const uint8_t *p, size_t len, uint32_t *capsule_ip, uint32_t *epoch);
+
+void hostd_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN]);
+/*
+ * Decode and check: exact length, known kind, reserved bytes 0, capsule_ip,
+ * host_id and epoch nonzero; SYNC and SYNC_ACK: migration_id nonzero,
+ * locator and port 0; FLUSH_TO: locator and port nonzero.  So a decoded
+ * message re-encodes to the same bytes.  0 or -1.
+ */
+int hostd_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m);
 
 #endif

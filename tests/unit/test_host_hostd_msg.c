@@ -1,4 +1,4 @@
-/* test_host_hostd_msg.c: unit tests for the uplink records (uplink.h) and the HOLD/FLUSH payloads (hostd_msg.h). */
+/* test_host_hostd_msg.c: unit tests for the uplink records (uplink.h) and the HOLD/FLUSH/SYNC payloads (hostd_msg.h). */
 #include "hosts/hostd_msg.h"
 #include "hosts/uplink.h"
 
@@ -185,6 +185,187 @@ static void flush_round_trip(void **state)
 	assert_int_equal(hostd_flush_decode(p, sizeof p, &ip, &epoch), -1);
 }
 
+/* Every migration record: round trip, each truncation and one extra byte refused. */
+static void mig_round_trips(void **state)
+{
+	(void)state;
+	struct uplink_msg m;
+	struct uplink_mig_prepare prep = { .target_host = 2, .migration_id = 0x0123456789abcdefull };
+	struct uplink_mig_ready ready = { .target_addr = htonl(0xc6130002u), .target_port = 7472,
+	                                  .epoch = 4, .peers_asked = 3, .peers_acked = 2,
+	                                  .source_host = 1 };
+	struct uplink_mig_dir dir = { .op = UPLINK_MIG_FENCE, .target_host = 2, .epoch = 4 };
+	struct uplink_mig_result res = { .result = UPLINK_MIG_KEPT, .holder = 1, .epoch = 5 };
+	struct uplink_mig_done done = { .outcome = UPLINK_MIG_COMMITTED, .target_host = 2, .epoch = 5 };
+	memset(ready.key, 0xa5, sizeof ready.key);
+	const struct { int type; const void *body; size_t len; } recs[] = {
+		{ UPLINK_MIG_PREPARE, &prep, sizeof prep }, { UPLINK_MIG_READY, &ready, sizeof ready },
+		{ UPLINK_MIG_DIR, &dir, sizeof dir }, { UPLINK_MIG_DIR_RESULT, &res, sizeof res },
+		{ UPLINK_MIG_DONE, &done, sizeof done },
+	};
+	for (size_t i = 0; i < sizeof recs / sizeof *recs; i++) {
+		size_t n = uplink_encode_body(buf, sizeof buf, recs[i].type, recs[i].body, recs[i].len);
+		assert_int_equal(n, UPLINK_HDR_LEN + recs[i].len);
+		assert_int_equal(uplink_decode(buf, n, &m), 0);
+		assert_int_equal(m.type, recs[i].type);
+		assert_memory_equal(&m.u, recs[i].body, recs[i].len);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(uplink_decode(buf, k, &m), -1);
+		assert_int_equal(uplink_decode(buf, n + 1, &m), -1);
+		assert_int_equal(uplink_encode_body(buf, n - 1, recs[i].type, recs[i].body, recs[i].len), 0);
+	}
+	/* ATTACH of a migrated capsule: RESUME + MIGRATED + the epoch it started at */
+	size_t n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u),
+	                                UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 4);
+	assert_int_equal(uplink_decode(buf, n, &m), 0);
+	assert_int_equal(m.u.attach.epoch, 4);
+	n = uplink_encode_detach(buf, sizeof buf, UPLINK_DETACH_MIGRATED);
+	assert_int_equal(uplink_decode(buf, n, &m), 0);
+	assert_int_equal(m.u.detach_reason, UPLINK_DETACH_MIGRATED);
+}
+
+/* Encode body with one field changed; the decoder's answer. */
+#define DECODE_WITH(type, var, field, value) __extension__ ({ \
+	__typeof__(var) t_ = (var); t_.field = (value); struct uplink_msg m_; \
+	uplink_decode(buf, uplink_encode_body(buf, sizeof buf, (type), &t_, sizeof t_), &m_); })
+
+static void mig_refusals(void **state)
+{
+	(void)state;
+	struct uplink_msg m;
+	struct uplink_mig_prepare prep = { .target_host = 2, .migration_id = 9 };
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, target_host, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, migration_id, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, reserved, 1), -1);
+
+	struct uplink_mig_ready ready = { .target_addr = 1, .target_port = 7472, .epoch = 4,
+	                                  .peers_asked = 2, .peers_acked = 2, .source_host = 1 };
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, target_addr, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, target_port, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, epoch, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, peers_acked, 3), -1);   /* more than asked */
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, reserved, 1), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, source_host, 0), -1);
+
+	struct uplink_mig_dir dir = { .op = UPLINK_MIG_MOVE, .target_host = 2, .epoch = 4 };
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 3), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, target_host, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, epoch, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, reserved, 1), -1);
+
+	struct uplink_mig_result res = { .result = UPLINK_MIG_NO_ANSWER };
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, result, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, result, 4), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, reserved, 1), -1);
+
+	struct uplink_mig_done done = { .outcome = UPLINK_MIG_ABORTED, .target_host = 2, .epoch = 4 };
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DONE, done, outcome, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DONE, done, outcome, 3), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DONE, done, target_host, 0), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DONE, done, reserved, 1), -1);
+
+	/* MIGRATED needs RESUME and an epoch; a plain ATTACH must not carry one */
+	size_t n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u), UPLINK_ATTACH_MIGRATED, 4);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u),
+	                         UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 0);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u), UPLINK_ATTACH_RESUME, 4);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	/* header flags on a migration record */
+	n = uplink_encode_body(buf, sizeof buf, UPLINK_MIG_DONE, &done, sizeof done);
+	buf[1] = 1;
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+}
+
+static void sync_round_trip(void **state)
+{
+	(void)state;
+	uint8_t p[HOSTD_SYNC_LEN + 1];
+	struct hostd_sync_msg b;
+	const struct hostd_sync_msg msgs[] = {
+		{ HOSTD_SYNC, htonl(0xc6120005u), 7, 0xfedcba9876543210ull, 2, 0, 0 },
+		{ HOSTD_SYNC_ACK, htonl(0xc6120005u), 7, 0xfedcba9876543210ull, 3, 0, 0 },
+		{ HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0, 2, htonl(0xc6130002u), 7471 },
+		{ HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0xfedcba9876543210ull, 2, htonl(0xc6130002u), 1 },
+	};
+	for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++) {
+		hostd_sync_encode(&msgs[i], p);
+		assert_int_equal(hostd_sync_decode(p, HOSTD_SYNC_LEN, &b), 0);
+		assert_int_equal(b.kind, msgs[i].kind);
+		assert_int_equal(b.capsule_ip, msgs[i].capsule_ip);
+		assert_int_equal(b.epoch, msgs[i].epoch);
+		assert_true(b.migration_id == msgs[i].migration_id);
+		assert_int_equal(b.host_id, msgs[i].host_id);
+		assert_int_equal(b.locator_ip, msgs[i].locator_ip);
+		assert_int_equal(b.port, msgs[i].port);
+		for (size_t k = 0; k < HOSTD_SYNC_LEN; k++)
+			assert_int_equal(hostd_sync_decode(p, k, &b), -1);
+		assert_int_equal(hostd_sync_decode(p, HOSTD_SYNC_LEN + 1, &b), -1);
+	}
+	/* the byte layout of the brief: big-endian fields at fixed offsets */
+	hostd_sync_encode(&msgs[2], p);
+	static const uint8_t want[HOSTD_SYNC_LEN] = {
+		3, 0, 0, 0, 198, 18, 0, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+		0, 0, 0, 2, 198, 19, 0, 2, 0x1d, 0x2f, 0, 0 };
+	assert_memory_equal(p, want, sizeof want);
+}
+
+/* Encode m with one field changed; the decoder's answer. */
+static int sync_with(struct hostd_sync_msg m, int field, uint64_t v)
+{
+	uint8_t p[HOSTD_SYNC_LEN];
+	struct hostd_sync_msg out;
+	switch (field) {
+	case 0: m.kind = (uint8_t)v; break;
+	case 1: m.capsule_ip = (uint32_t)v; break;
+	case 2: m.epoch = (uint32_t)v; break;
+	case 3: m.migration_id = v; break;
+	case 4: m.host_id = (uint32_t)v; break;
+	case 5: m.locator_ip = (uint32_t)v; break;
+	case 6: m.port = (uint16_t)v; break;
+	}
+	hostd_sync_encode(&m, p);
+	return hostd_sync_decode(p, sizeof p, &out);
+}
+
+static void sync_refusals(void **state)
+{
+	(void)state;
+	const struct hostd_sync_msg sync = { HOSTD_SYNC, htonl(0xc6120005u), 7, 99, 2, 0, 0 };
+	const struct hostd_sync_msg ack = { HOSTD_SYNC_ACK, htonl(0xc6120005u), 7, 99, 3, 0, 0 };
+	const struct hostd_sync_msg flush = { HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0, 2, 1, 7471 };
+	const struct hostd_sync_msg *all[] = { &sync, &ack, &flush };
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(sync_with(*all[i], -1, 0), 0);
+		assert_int_equal(sync_with(*all[i], 0, 0), -1);   /* unknown kinds */
+		assert_int_equal(sync_with(*all[i], 0, 4), -1);
+		assert_int_equal(sync_with(*all[i], 0, 255), -1);
+		assert_int_equal(sync_with(*all[i], 1, 0), -1);   /* no capsule */
+		assert_int_equal(sync_with(*all[i], 2, 0), -1);   /* epochs start at 1 */
+		assert_int_equal(sync_with(*all[i], 4, 0), -1);   /* host ids too */
+	}
+	/* SYNC / SYNC_ACK: a migration id, never a locator */
+	assert_int_equal(sync_with(sync, 3, 0), -1);
+	assert_int_equal(sync_with(ack, 3, 0), -1);
+	assert_int_equal(sync_with(sync, 5, 1), -1);
+	assert_int_equal(sync_with(ack, 6, 1), -1);
+	/* FLUSH_TO: the migration id may be 0, the locator may not */
+	assert_int_equal(sync_with(flush, 3, 5), 0);
+	assert_int_equal(sync_with(flush, 5, 0), -1);
+	assert_int_equal(sync_with(flush, 6, 0), -1);
+	/* reserved bytes */
+	uint8_t p[HOSTD_SYNC_LEN];
+	struct hostd_sync_msg out;
+	size_t reserved[] = { 1, 2, 3, 30, 31 };
+	for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++) {
+		hostd_sync_encode(&flush, p);
+		p[reserved[i]] = 1;
+		assert_int_equal(hostd_sync_decode(p, sizeof p, &out), -1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +375,10 @@ int main(void)
 		cmocka_unit_test(frozen_from_report),
 		cmocka_unit_test(hold_round_trip),
 		cmocka_unit_test(flush_round_trip),
+		cmocka_unit_test(mig_round_trips),
+		cmocka_unit_test(mig_refusals),
+		cmocka_unit_test(sync_round_trip),
+		cmocka_unit_test(sync_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
