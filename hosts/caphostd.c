@@ -1,6 +1,7 @@
-/* caphostd.c: the per-host network daemon: flags, sockets, the event loop, `stats` on caphostd.ctl, clean exit. */
+/* caphostd.c: the per-host network daemon: flags, sockets, the event loop and its timers, `stats` on caphostd.ctl, clean exit. */
 #include "hosts/ctlproto.h"
 #include "hosts/hostd.h"
+#include "hosts/migstream.h"
 #include "hosts/uplink.h"
 
 #include <arpa/inet.h>
@@ -27,7 +28,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT] --keys FILE\n"
 	                "                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
-	                "                [--run-dir DIR]\n");
+	                "                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n");
 	exit(2);
 }
 
@@ -47,6 +48,14 @@ static uint32_t parse_u32(const char *flag, const char *v, int nonzero)
 	if (errno || *end || !*v || v[0] == '-' || x > 0xffffffffu || (nonzero && x == 0))
 		die("%s %s: want a number (1..4294967295)", flag, v);
 	return (uint32_t)x;
+}
+
+static uint16_t parse_port(const char *flag, const char *v)
+{
+	uint32_t p = parse_u32(flag, v, 0);
+	if (p > 65535)
+		die("%s %s: port out of range (0..65535)", flag, v);
+	return (uint16_t)p;
 }
 
 /* "A.B.C.D[:PORT]" -> network-order address (nonzero) and host-order port. */
@@ -105,6 +114,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	int listen_given = 0;
 	d->listen_port = WIRE_DATA_PORT;
 	d->network_id = DIR_NETWORK_ID_DEFAULT;
+	d->mig_port = MIG_PORT;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--gateway") == 0) {
@@ -122,10 +132,14 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		else if (strcmp(a, "--network-id") == 0) d->network_id = parse_u32(a, v, 1);
 		else if (strcmp(a, "--gateway-host") == 0) d->gw_host = parse_u32(a, v, 1);
 		else if (strcmp(a, "--run-dir") == 0) run_dir = v;
+		else if (strcmp(a, "--mig-port") == 0) d->mig_port = parse_port(a, v);
 		else usage();
 	}
 	if (!d->host_id || !listen_given || !*dir || !*keys)
 		die("--host-id, --listen, --dir and --keys are required%s%s", "", "");
+	/* `caprun --incoming` gets the key file too; an absolute path works from anywhere */
+	if (!realpath(*keys, d->keys_path))
+		snprintf(d->keys_path, sizeof d->keys_path, "%s", *keys);   /* load_data_key says why */
 	if (d->gateway && d->gw_host && d->gw_host != d->host_id)
 		die("--gateway with --gateway-host naming another host: pick one%s%s", "", "");
 	if (d->gateway)
@@ -221,6 +235,11 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		d->ctl_path[0] = 0;
 		die("%s%s", err, "");
 	}
+	if (hostd_mig_listen(d, err, sizeof err)) {
+		unlink(d->up_path);
+		unlink(d->ctl_path);
+		die("%s%s", err, "");
+	}
 	if (d->gateway && hostd_gw_open(d, err, sizeof err)) {
 		hostd_gw_close(d);   /* leave no route or device half-made */
 		unlink(d->up_path);
@@ -230,11 +249,10 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (d->ep < 0 || add_ev(d, d->udp_fd, HOSTD_EV_UDP) || add_ev(d, d->up_fd, HOSTD_EV_UPLISTEN) ||
 	    add_ev(d, d->ctl_fd, HOSTD_EV_CTL) || add_ev(d, d->sig_fd, HOSTD_EV_SIG) ||
-	    add_ev(d, d->tun_fd, HOSTD_EV_TUN) || add_ev(d, dirc_fd(d->dir), HOSTD_EV_DIR))
+	    add_ev(d, d->tun_fd, HOSTD_EV_TUN) || add_ev(d, dirc_fd(d->dir), HOSTD_EV_DIR) ||
+	    add_ev(d, d->mig_fd, HOSTD_EV_MIG))
 		die("epoll: %s%s", strerror(errno), "");
 }
-
-static const char *const cap_state_names[] = { "free", "attaching", "running", "frozen", "saved" };
 
 /*
  * `list`: the directory's whole table, one capsule per line after "ok N":
@@ -260,7 +278,7 @@ static void list_all(struct hostd *d, char *out, size_t cap)
 			const struct hostd_cap *c = hostd_cap_by_ip(d, a.s_addr);
 			const char *st = e[i].state != DIR_STATE_UNKNOWN ? dir_state_name(e[i].state)
 			                 : e[i].host_id != d->host_id ? "unknown"
-			                 : c ? cap_state_names[c->state] : "saved";
+			                 : c ? hostd_cap_state_name(c) : "saved";
 			o += (size_t)snprintf(rows + o, sizeof rows - o, "%s %s %u %u %s\n", e[i].name,
 			                      inet_ntoa(a), e[i].host_id, e[i].epoch, st);
 		}
@@ -298,7 +316,7 @@ static void ctl_serve(struct hostd *d)
 			const struct hostd_cap *c = &d->caps[i];
 			if (c->state >= HCAP_RUNNING)
 				o += (size_t)snprintf(out + o, sizeof out - o, " %s,%s,%s,%u", c->name,
-				                      inet_ntoa(*(const struct in_addr *)&c->ip), cap_state_names[c->state],
+				                      inet_ntoa(*(const struct in_addr *)&c->ip), hostd_cap_state_name(c),
 				                      c->epoch);
 		}
 		snprintf(out + o, sizeof out - o, "\n");
@@ -313,6 +331,9 @@ static void ctl_serve(struct hostd *d)
 
 static void shutdown_all(struct hostd *d)
 {
+	if (d->mig_fd >= 0)
+		close(d->mig_fd);
+	hostd_mig_stop_children(d);   /* processes we started: none outlives us */
 	if (d->up_path[0])
 		unlink(d->up_path);
 	if (d->ctl_path[0])
@@ -322,13 +343,39 @@ static void shutdown_all(struct hostd *d)
 		if (d->caps[i].fd > 0)
 			close(d->caps[i].fd);   /* their capsules keep running, cut off */
 	dirc_close(d->dir);
+	hostd_sync_free_all(d);
 	xlate_free(&d->xt);
+}
+
+/* The signalfd: SIGCHLD reaps `caprun --incoming` children; anything else ends us.  1 = stop. */
+static int on_signals(struct hostd *d)
+{
+	struct signalfd_siginfo si;
+	int stop = 0;
+	while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si)
+		if (si.ssi_signo == SIGCHLD)
+			hostd_mig_reap(d);
+		else
+			stop = 1;
+	return stop;
+}
+
+/* Milliseconds the loop may sleep: until the next migration deadline, at most 1 s. */
+static int next_timeout(struct hostd *d)
+{
+	uint64_t now = hostd_now_ms();
+	int t = 1000, a = hostd_sync_tick(d, now), b = hostd_mig_tick(d, now);
+	if (a >= 0 && a < t)
+		t = a;
+	if (b >= 0 && b < t)
+		t = b;
+	return t;
 }
 
 int main(int argc, char **argv)
 {
 	static struct hostd d = { .udp_fd = -1, .up_fd = -1, .ctl_fd = -1, .sig_fd = -1, .tun_fd = -1,
-	                          .ep = -1 };
+	                          .ep = -1, .mig_fd = -1 };
 	const char *dir = NULL, *keys = NULL;
 	sigset_t sigs;
 	parse_args(&d, argc, argv, &dir, &keys);
@@ -336,6 +383,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);   /* our `caprun --incoming` children */
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -347,7 +395,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	for (;;) {
 		struct epoll_event evs[32];
-		int n = epoll_wait(d.ep, evs, 32, 1000);
+		/* the timers (SYNC resends, MIG_READY, queue timeouts) run here, between events */
+		int n = epoll_wait(d.ep, evs, 32, next_timeout(&d));
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {
@@ -360,7 +409,9 @@ int main(int argc, char **argv)
 				ctl_serve(&d);
 			else if (tag == HOSTD_EV_TUN)
 				hostd_gw_input(&d);
-			else if (tag == HOSTD_EV_SIG)
+			else if (tag == HOSTD_EV_MIG)
+				hostd_mig_accept(&d);
+			else if (tag == HOSTD_EV_SIG && on_signals(&d))
 				goto out;
 			else if (tag >= HOSTD_EV_CAP && tag < HOSTD_EV_CAP + HOSTD_MAX_CAPS)
 				hostd_uplink_input(&d, (int)(tag - HOSTD_EV_CAP));

@@ -1,15 +1,19 @@
-/* hostd.h: caphostd's shared state: local capsules, peer hosts, translation table, gateway holders, counters. */
+/* hostd.h: caphostd's shared state: local capsules, peer hosts, translation table, gateway holders, migration queues, counters. */
 #ifndef HOST_HOSTD_H
 #define HOST_HOSTD_H
 
 #include "hosts/dirclient.h"
 #include "hosts/hostd_msg.h"
 #include "hosts/tcphold.h"
+#include "hosts/uplink.h"
 #include "hosts/wire.h"
 #include "hosts/xlate.h"
 
+#include <netinet/in.h>
+
 #include <limits.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define HOSTD_MAX_CAPS   256   /* capsules attached to (or saved on) this host */
 #define HOSTD_MAX_PEERS  64    /* other hosts we exchanged authenticated packets with */
@@ -19,8 +23,34 @@
 #define HOSTD_UDP_BUF    (256u << 10)   /* per held capsule, UDP and other non-TCP */
 #define HOSTD_UDP_PKTS   256
 #define HOSTD_NEG_CACHE  64    /* addresses the directory did not know, asked again after 1 s */
+#define HOSTD_MAX_SYNCQ  64    /* capsules whose packets this host queues for a migration (SYNC) */
+#define HOSTD_SYNC_BUF   (256u << 10)   /* per queue: bytes ... */
+#define HOSTD_SYNC_PKTS  512            /* ... and packets; beyond that dropped (sync_dropped) */
+#define HOSTD_SYNC_TIMEOUT_MS 10000     /* a queue nobody flushes goes where the directory says */
+#define HOSTD_SYNC_WAIT_MS    300       /* source: MIG_PREPARE waits this long for SYNC_ACKs */
+#define HOSTD_SYNC_RESEND_MS  100       /* ... resending SYNC to the silent peers this often */
+#define HOSTD_SYNC_REFRESH_MS 2000      /* ... then refreshing the peers' queues until MIG_DIR */
+#define HOSTD_MIG_CHILDREN 64  /* `caprun --incoming` processes at once */
 
 enum hostd_cap_state { HCAP_FREE = 0, HCAP_CONNECTED, HCAP_RUNNING, HCAP_FROZEN, HCAP_SAVED };
+
+/* Source side of one live migration of a local capsule (hostd_mig.c). */
+struct hostd_mig {
+	int active;              /* from MIG_PREPARE until MIG_DONE (or the capsule is forgotten) */
+	int ready_sent;          /* MIG_READY went out: no more waiting for SYNC_ACKs */
+	int decided;             /* MIG_DIR was answered: the peers' queues need no more refreshes */
+	int moved;               /* the directory names the target now */
+	uint64_t id;             /* migration_id */
+	uint32_t target;         /* target host_id ... */
+	uint32_t target_addr;    /* ... its data-plane locator (network order) ... */
+	uint16_t target_port;    /* ... and data port, from HOST_LOOKUP at MIG_PREPARE */
+	uint32_t epoch;          /* e: the epoch the migration started at */
+	uint64_t ready_ms;       /* MIG_READY is due then even if peers are silent */
+	uint64_t resend_ms;      /* next SYNC (re)send to the peers that have not acknowledged */
+	uint32_t npeers, nacked;
+	uint32_t peers[HOSTD_MAX_PEERS];   /* host ids SYNC went to (they get FLUSH_TO at the end) */
+	uint8_t acked[HOSTD_MAX_PEERS];
+};
 
 struct hostd_cap {
 	int state;               /* enum hostd_cap_state */
@@ -29,6 +59,7 @@ struct hostd_cap {
 	uint32_t ip;             /* network order */
 	uint32_t epoch;
 	uint64_t pkts_in, pkts_out;
+	struct hostd_mig mig;
 };
 
 struct hostd_peer {
@@ -49,6 +80,17 @@ struct hostd_hold {
 	uint8_t *udp_buf;
 };
 
+/* Peer side of a migration: packets for a moving capsule wait here until FLUSH_TO (hostd_sync.c). */
+struct hostd_syncq {
+	uint32_t ip;             /* capsule, network order; 0 = free slot */
+	uint32_t epoch;          /* the epoch its migration started at */
+	uint32_t source;         /* host that sent SYNC (ours for the source's own queue) */
+	uint64_t migration_id;
+	uint64_t deadline_ms;    /* released to the directory's holder then */
+	struct tcphold_udp q;    /* bounded FIFO of whole IPv4 packets */
+	uint8_t *buf;
+};
+
 /* Every drop has its own counter; `stats` prints them by these names, in this order. */
 #define HOSTD_COUNTERS(X) \
 	X(up_attach) X(up_attach_refused) X(up_malformed) X(up_spoofed) X(up_not_attached) \
@@ -59,7 +101,12 @@ struct hostd_hold {
 	X(flush_out) X(flush_in) X(released_conns) X(reinjected_pkts) X(held_udp_dropped) \
 	X(gw_in) X(gw_out) X(gw_spoofed) X(gw_malformed) X(gw_src_not_capsule) X(gw_write_errors) \
 	X(dir_lookups) X(dir_errors) X(notifies) X(peers_full) X(dir_states) X(dir_state_errors) \
-	X(gw_lookups) X(gw_lookup_errors)
+	X(gw_lookups) X(gw_lookup_errors) \
+	X(sync_in) X(sync_out) X(sync_acks_in) X(sync_acks_out) X(sync_bad) X(sync_full) \
+	X(sync_dropped) X(sync_dropped_udp) X(sync_released_pkts) X(sync_timeouts) \
+	X(flush_to_out) X(flush_to_in) X(mig_prepares) X(mig_prepare_errors) X(mig_moves) \
+	X(mig_fences) X(mig_commits) X(mig_aborts) X(mig_out_of_order) X(mig_accepted) \
+	X(mig_spawn_errors)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -77,10 +124,13 @@ struct hostd {
 	uint32_t gw_host;            /* the gateway's host_id (ours if gateway) */
 	uint8_t data_key[WIRE_KEY_LEN];
 	char run_dir[PATH_MAX];
+	uint16_t mig_port;           /* TCP port for incoming migrations; 0 = none */
+	char keys_path[PATH_MAX];    /* handed to `caprun --incoming` */
+	char caprun_path[PATH_MAX];  /* the caprun next to our own executable */
 
 	/* resources */
 	struct dirc *dir;
-	int ep, udp_fd, up_fd, ctl_fd, sig_fd, tun_fd;
+	int ep, udp_fd, up_fd, ctl_fd, sig_fd, tun_fd, mig_fd;
 	struct mnl_socket *nl;
 	unsigned tun_ifindex;
 	int unreach_added;
@@ -91,6 +141,8 @@ struct hostd {
 	struct hostd_cap caps[HOSTD_MAX_CAPS];
 	struct hostd_peer peers[HOSTD_MAX_PEERS];
 	struct hostd_hold holds[HOSTD_MAX_HOLDS];
+	struct hostd_syncq syncq[HOSTD_MAX_SYNCQ];
+	pid_t mig_pids[HOSTD_MIG_CHILDREN];   /* `caprun --incoming` children; 0 = free */
 	struct { uint32_t ip; uint64_t until_ms; } neg[HOSTD_NEG_CACHE];
 	unsigned neg_next;
 	uint64_t seq_last, gw_list_ms;
@@ -105,6 +157,7 @@ struct hostd {
 #define HOSTD_EV_SIG     4
 #define HOSTD_EV_TUN     5
 #define HOSTD_EV_DIR     6
+#define HOSTD_EV_MIG     7
 #define HOSTD_EV_CAP     0x100   /* + index into caps[] */
 
 uint64_t hostd_now_ms(void);
@@ -128,6 +181,8 @@ void hostd_gateway_discover(struct hostd *d, int tries);
 void hostd_notify(struct hostd *d, const struct dir_entry *e);
 /* Ask the directory where ip is (subscribing) and cache it; 0 if now known. */
 int hostd_resolve(struct hostd *d, uint32_t ip);
+/* The same without the negative cache: the directory's answer now (after a migration). */
+void hostd_dir_refresh(struct hostd *d, uint32_t ip);
 
 /* hostd_uplink.c: capsules attached over RUN_DIR/caphostd.sock */
 void hostd_uplink_accept(struct hostd *d);
@@ -135,6 +190,12 @@ void hostd_uplink_input(struct hostd *d, int idx);
 struct hostd_cap *hostd_cap_by_ip(struct hostd *d, uint32_t ip);
 /* Deliver one IPv4 packet to a capsule attached here; 0 or -1 (counted). */
 int hostd_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len);
+/* One record to c's caprun (never blocks; a full uplink drops it). */
+void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n);
+/* Tell the directory how c runs now (enum dir_cap_state); best effort, counted. */
+void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state);
+/* "running", "frozen", "migrating", ...: for `ps` */
+const char *hostd_cap_state_name(const struct hostd_cap *c);
 
 /* hostd_gw.c: the gateway TUN capgw and the holders */
 int hostd_gw_open(struct hostd *d, char *err, size_t errlen);
@@ -153,5 +214,41 @@ int hostd_is_held(const struct hostd *d, uint32_t ip);
 void hostd_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
                      uint32_t n);
 void hostd_send_flush(struct hostd *d, const struct hostd_cap *c);
+
+/* hostd_sync.c: the peer side of a migration (WIRE_SYNC) */
+void hostd_sync_input(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
+                      const struct sockaddr_in *from);
+/* route_capsule's hook: 1 = a migration queue for dst took (or dropped) the packet. */
+int hostd_sync_capture(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len);
+/* Create or refresh the queue for ip (SYNC from source, or our own as the source); 0 or -1. */
+int hostd_sync_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migration_id,
+                    uint32_t source);
+/* A migration of ip is under way here (a queue exists): wait for FLUSH / FLUSH_TO. */
+int hostd_sync_pending(struct hostd *d, uint32_t ip);
+/* Free ip's queue and route what it held again (hostd_route, per the translation table now). */
+void hostd_sync_release(struct hostd *d, uint32_t ip);
+/* Encode + send one SYNC-type message to addr:port; counted per kind.  0 or -1. */
+int hostd_sync_send(struct hostd *d, const struct hostd_sync_msg *m, uint32_t addr, uint16_t port);
+/* FLUSH_TO {ip runs at host, addr:port, epoch} to the listed hosts (NULL: every peer we know). */
+void hostd_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host, uint32_t addr,
+                    uint16_t port, const uint32_t *hosts, uint32_t nhosts);
+/* Timeouts; returns ms until the next is due (-1: none). */
+int hostd_sync_tick(struct hostd *d, uint64_t now);
+void hostd_sync_free_all(struct hostd *d);
+
+/* hostd_mig.c: the source side of a migration (uplink MIG_*), the target's arrival, the listener */
+void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_prepare *p);
+void hostd_mig_ack(struct hostd *d, uint32_t sender, const struct hostd_sync_msg *m);
+void hostd_mig_dir(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_dir *m);
+void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_done *m);
+/* Target: a migrated capsule was accepted here: queues and the gateway release to us. */
+void hostd_mig_arrived(struct hostd *d, struct hostd_cap *c);
+/* Deadlines (MIG_READY, SYNC resends); returns ms until the next (-1: none). */
+int hostd_mig_tick(struct hostd *d, uint64_t now);
+int hostd_mig_listen(struct hostd *d, char *err, size_t errlen);
+void hostd_mig_accept(struct hostd *d);
+void hostd_mig_reap(struct hostd *d);
+/* Shutdown: SIGTERM the children still running, SIGKILL after 3 s. */
+void hostd_mig_stop_children(struct hostd *d);
 
 #endif

@@ -1,23 +1,26 @@
 # hosts/hostd.mk: caphostd, the per-host network daemon (uplink for caprun, data plane, gateway), and its tests.
+# migstream.c: only mig_derive_key (the per-migration stream key in MIG_READY); it pulls in
+# the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
 HOSTD_SRCS := hosts/caphostd.c hosts/hostd_fwd.c hosts/hostd_uplink.c hosts/hostd_gw.c \
-              hosts/hostd_msg.c hosts/uplink.c hosts/netlink.c hosts/ctlsock.c \
+              hosts/hostd_msg.c hosts/hostd_sync.c hosts/hostd_mig.c hosts/migstream.c \
+              hosts/uplink.c hosts/netlink.c hosts/ctlsock.c \
               hosts/dirclient.c hosts/dirproto.c hosts/wire.c hosts/xlate.c \
               hosts/tcphold.c hosts/tcphold_pkt.c
 HOSTD_LIBS := -lsodium -lmnl
 
 # Objects come from hosts/build.mk's rule ($(HOST_OBJ)/%.o), shared with caprun.
-$(BIN)/caphostd: $(HOSTD_SRCS:hosts/%.c=$(HOST_OBJ)/%.o)
+$(BIN)/caphostd: $(HOSTD_SRCS:hosts/%.c=$(HOST_OBJ)/%.o) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(HOSTD_LIBS)
 
 ALL_TARGETS += $(BIN)/caphostd
 
-# Pure codecs: the uplink records and the HOLD / FLUSH payloads.
+# Pure codecs: the uplink records and the HOLD / FLUSH / SYNC payloads.
 UNIT_SRCS_test_host_hostd_msg := hosts/hostd_msg.c hosts/uplink.c
 FUZZ_SRCS_fuzz_hostd_msg := hosts/hostd_msg.c hosts/uplink.c
 
 # ASan + UBSan build for the second integration pass (tests/build.mk: CAPTEST_BIN=build/san/bin).
-$(BUILD)/san/bin/caphostd: $(patsubst %.c,$(BUILD)/san/obj/%.o,$(HOSTD_SRCS))
+$(BUILD)/san/bin/caphostd: $(patsubst %.c,$(BUILD)/san/obj/%.o,$(HOSTD_SRCS) $(CAP_ABI_SRCS))
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOSTD_LIBS)
 

@@ -167,9 +167,23 @@ void hostd_gateway_discover(struct hostd *d, int tries)
 	d->gw_list_ms = hostd_now_ms();
 }
 
+void hostd_dir_refresh(struct hostd *d, uint32_t ip)
+{
+	struct dir_entry e;
+	d->cnt.dir_lookups++;
+	int r = dirc_lookup(d->dir, ntohl(ip), 1, &e);
+	if (r == 0)
+		xlate_from_dir(d, &e);
+	else if (r < 0)
+		d->cnt.dir_errors++;
+}
+
 /* A packet for a capsule IP: here, to its host, or nowhere (counted). */
 static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len)
 {
+	/* A migration of dst is under way (SYNC): it waits for FLUSH_TO, whatever the table says. */
+	if (hostd_sync_capture(d, dst, pkt, len))
+		return;
 	const struct xlate_entry *x = xlate_lookup(&d->xt, dst);
 	if (!x || x->state == XLATE_UNKNOWN) {
 		if (hostd_resolve(d, dst)) {
@@ -333,6 +347,11 @@ static void flush_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *p
 	                         .port = ntohs(from->sin_port), .state = XLATE_REMOTE, .epoch = epoch };
 	if (h->sender != d->host_id)
 		xlate_update(&d->xt, &e);
+	/* FLUSH from where it runs means what FLUSH_TO to there means: a migration queue for
+	 * it goes first (it holds what came before the capsule froze), then the held bytes. */
+	const struct xlate_entry *x = xlate_lookup(&d->xt, ip);
+	if (x && x->state == XLATE_REMOTE && x->host_id == h->sender && x->epoch == epoch)
+		hostd_sync_release(d, ip);
 	hostd_hold_release(d, ip);
 }
 
@@ -368,7 +387,8 @@ void hostd_udp_input(struct hostd *d)
 		case WIRE_REDIRECT: redirect_in(d, &h, pl, plen); break;
 		case WIRE_HOLD: hold_in(d, pl, plen); break;
 		case WIRE_FLUSH: flush_in(d, &h, pl, plen, &from); break;
-		default: d->cnt.hold_bad++; break;   /* SYNC: not used yet */
+		case WIRE_SYNC: hostd_sync_input(d, &h, pl, plen, &from); break;
+		default: d->cnt.hold_bad++; break;
 		}
 	}
 }
@@ -396,6 +416,9 @@ void hostd_notify(struct hostd *d, const struct dir_entry *e)
 		xlate_delete(&d->xt, ip);
 	}
 	xlate_from_dir(d, e);
-	if (hostd_is_held(d, ip))
+	/* A live migration's MOVE comes before its target attached the capsule: bytes the
+	 * holder acknowledged, sent there now, would be lost.  Its FLUSH / FLUSH_TO comes
+	 * once it runs (and the migration queue tells us one is under way). */
+	if (hostd_is_held(d, ip) && !hostd_sync_pending(d, ip))
 		hostd_hold_release(d, ip);
 }

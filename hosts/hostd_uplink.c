@@ -1,4 +1,4 @@
-/* hostd_uplink.c: caphostd's side of the caprun uplink: ATTACH via the directory, packets, FROZEN/THAWED/DETACH. */
+/* hostd_uplink.c: caphostd's side of the caprun uplink: ATTACH via the directory, packets, FROZEN/THAWED/DETACH, MIG_* dispatch. */
 #include "hosts/hostd.h"
 #include "hosts/uplink.h"
 
@@ -63,6 +63,12 @@ void hostd_uplink_accept(struct hostd *d)
 	}
 }
 
+void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n)
+{
+	if (n && c->fd >= 0)
+		send(c->fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static void reply(int fd, const uint8_t *rec, size_t n)
 {
 	if (n)
@@ -71,7 +77,7 @@ static void reply(int fd, const uint8_t *rec, size_t n)
 
 /* Tell the directory how c runs now, so `capctl ps --all` on any host shows
  * it.  Best effort: a failure is counted, the capsule goes on regardless. */
-static void report_state(struct hostd *d, const struct hostd_cap *c, int state)
+void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state)
 {
 	if (dirc_state(d->dir, ntohl(c->ip), c->epoch, state, NULL) == 0)
 		d->cnt.dir_states++;
@@ -79,8 +85,31 @@ static void report_state(struct hostd *d, const struct hostd_cap *c, int state)
 		d->cnt.dir_state_errors++;
 }
 
+const char *hostd_cap_state_name(const struct hostd_cap *c)
+{
+	static const char *const names[] = { "free", "attaching", "running", "frozen", "saved" };
+	if (c->mig.active)
+		return "migrating";
+	return c->state >= 0 && c->state <= HCAP_SAVED ? names[c->state] : "unknown";
+}
+
+/* The capsule left by migration: the directory names its new host, nothing of it stays here. */
+static void forget_migrated(struct hostd *d, struct hostd_cap *c)
+{
+	const struct xlate_entry *x = xlate_lookup(&d->xt, c->ip);
+	/* Our own entry would hold its packets forever: drop it, the next packet asks the directory.
+	 * A REMOTE entry (set when the MOVE won) stays, so late packets get REDIRECTs. */
+	if (x && (x->state == XLATE_LOCAL || x->state == XLATE_FROZEN))
+		xlate_delete(&d->xt, c->ip);
+	/* Bytes a local gateway holder acknowledged must reach the new host, never be dropped. */
+	if (hostd_is_held(d, c->ip))
+		hostd_hold_release(d, c->ip);
+	memset(&c->mig, 0, sizeof c->mig);
+	c->state = HCAP_FREE;
+}
+
 /* Forget a capsule's uplink; exited: also give its address back to the directory. */
-static void detach(struct hostd *d, struct hostd_cap *c, int saved)
+static void detach(struct hostd *d, struct hostd_cap *c, uint32_t reason)
 {
 	if (c->fd >= 0) {
 		epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -91,13 +120,29 @@ static void detach(struct hostd *d, struct hostd_cap *c, int saved)
 		c->state = HCAP_FREE;
 		return;
 	}
-	if (saved) {
-		/* On disk: its entry stays ours until it resumes somewhere; the NOTIFY tells us where. */
+	if (reason == UPLINK_DETACH_MIGRATED || (c->mig.active && c->mig.moved)) {
+		/* Without MIG_DONE the target's own FLUSH_TO (at its ATTACH) releases the peers:
+		 * flushing to it from here could reach it before it runs the capsule. */
+		forget_migrated(d, c);
+		return;
+	}
+	int migrating = c->mig.active;
+	if (reason == UPLINK_DETACH_SAVED || migrating) {
+		/*
+		 * On disk: its entry stays ours until it resumes somewhere; the NOTIFY tells us
+		 * where.  A caprun gone in the middle of a migration (after MIG_PREPARE, before
+		 * MIG_DONE) is treated alike: its target may hold a confirmed copy and pull the
+		 * entry ("runs on the target"), so releasing it here could lose the capsule.
+		 * The peers' queues stay: the target's FLUSH_TO or their timeout ends them.
+		 */
 		struct dir_entry e;
 		c->state = HCAP_SAVED;
 		struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 		xlate_update(&d->xt, &x);
-		report_state(d, c, DIR_STATE_SAVED);
+		if (!migrating)
+			hostd_report_state(d, c, DIR_STATE_SAVED);   /* a migrating one is not on disk */
+		c->mig.ready_sent = 1;                    /* nothing left to answer */
+		c->mig.decided = 1;                       /* nobody refreshes the peers' queues */
 		if (dirc_lookup(d->dir, ntohl(c->ip), 1, &e) == 0 && e.host_id != d->host_id)
 			hostd_notify(d, &e);   /* it already resumed elsewhere */
 		return;
@@ -110,6 +155,39 @@ static void detach(struct hostd *d, struct hostd_cap *c, int saved)
 	c->state = HCAP_FREE;
 }
 
+/*
+ * A capsule that arrived by live migration, its migration started at epoch
+ * a->epoch.  Ours if the directory names us already (the source committed),
+ * or if a MOVE here at exactly that epoch wins (we pull: the source went
+ * silent).  Never at a newer epoch: that one belongs to a source that
+ * fenced, and the capsule runs there.
+ */
+static int attach_migrated(struct hostd *d, const struct uplink_attach *a, uint32_t *ip,
+                           uint32_t *epoch, char *err, size_t errlen)
+{
+	struct dir_entry e;
+	uint32_t got = 0;
+	const char *addr = inet_ntoa(*(const struct in_addr *)&a->ip);
+	int r = dirc_lookup(d->dir, ntohl(a->ip), 0, &e);
+	if (r == 0 && e.host_id == d->host_id) {
+		*ip = a->ip;
+		*epoch = e.epoch;
+		return 0;
+	}
+	r = dirc_move(d->dir, ntohl(a->ip), d->host_id, a->epoch, &got);
+	if (r == 0) {
+		*ip = a->ip;
+		*epoch = got;
+		return 0;
+	}
+	if (r == DIR_E_STALE_EPOCH)
+		snprintf(err, errlen, "directory: the source kept capsule %s (epoch %u)", addr, got);
+	else
+		snprintf(err, errlen, "directory refused the move of %s at epoch %u: %s", addr, a->epoch,
+		         r > 0 ? dir_error_name(r) : "no answer");
+	return -1;
+}
+
 /* Fresh: CREATE.  Resume: MOVE the entry here (or keep it if it is ours; CREATE if unknown). */
 static int attach_dir(struct hostd *d, const struct uplink_attach *a, uint32_t *ip, uint32_t *epoch,
                       char *err, size_t errlen)
@@ -119,6 +197,8 @@ static int attach_dir(struct hostd *d, const struct uplink_attach *a, uint32_t *
 		snprintf(err, errlen, "address not in this host's capsule network");
 		return -1;
 	}
+	if (a->flags & UPLINK_ATTACH_MIGRATED)
+		return attach_migrated(d, a, ip, epoch, err, errlen);
 	if (a->flags & UPLINK_ATTACH_RESUME) {
 		struct dir_entry e;
 		r = dirc_lookup(d->dir, ntohl(a->ip), 0, &e);
@@ -174,8 +254,10 @@ static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_
 	}
 	if (attach_dir(d, a, &ip, &epoch, err, sizeof err))
 		goto refuse;
-	if (other)
+	if (other) {
 		other->state = HCAP_FREE;   /* its own snapshot resumed here: this record replaces it */
+		memset(&other->mig, 0, sizeof other->mig);
+	}
 	c->state = HCAP_RUNNING;
 	c->ip = ip;
 	c->epoch = epoch;
@@ -187,14 +269,16 @@ static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_
 	}
 	d->cnt.up_attach++;
 	reply(c->fd, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
-	if (a->flags & UPLINK_ATTACH_RESUME)
+	if (a->flags & UPLINK_ATTACH_MIGRATED)
+		hostd_mig_arrived(d, c);  /* the peers' queues and the gateway's hold come here now */
+	else if (a->flags & UPLINK_ATTACH_RESUME)
 		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now */
-	report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: the held peers come first */
+	hostd_report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: the held peers come first */
 	return;
 refuse:
 	d->cnt.up_attach_refused++;
 	reply(c->fd, rec, uplink_encode_error(rec, sizeof rec, err));
-	detach(d, c, 0);
+	detach(d, c, UPLINK_DETACH_EXITED);
 }
 
 static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
@@ -234,7 +318,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 		if (n < 0 && errno == ECONNRESET)
 			continue;
 		if (n <= 0) {
-			detach(d, c, 0);   /* caprun gone without DETACH: it exited */
+			detach(d, c, UPLINK_DETACH_EXITED);   /* caprun gone without DETACH: it exited */
 			return;
 		}
 		struct uplink_msg m;
@@ -258,7 +342,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
 			hostd_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
-			report_state(d, c, DIR_STATE_FROZEN);
+			hostd_report_state(d, c, DIR_STATE_FROZEN);
 			break;
 		}
 		case UPLINK_THAWED: {
@@ -266,12 +350,21 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_LOCAL, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
 			hostd_send_flush(d, c);
-			report_state(d, c, DIR_STATE_RUNNING);
+			hostd_report_state(d, c, DIR_STATE_RUNNING);
 			break;
 		}
 		case UPLINK_DETACH:
-			detach(d, c, m.u.detach_reason == UPLINK_DETACH_SAVED);
+			detach(d, c, m.u.detach_reason);
 			return;
+		case UPLINK_MIG_PREPARE:
+			hostd_mig_prepare(d, c, &m.u.mig_prepare);
+			break;
+		case UPLINK_MIG_DIR:
+			hostd_mig_dir(d, c, &m.u.mig_dir);
+			break;
+		case UPLINK_MIG_DONE:
+			hostd_mig_done(d, c, &m.u.mig_done);
+			break;
 		default:
 			d->cnt.up_malformed++;   /* caphostd -> caprun types */
 		}
