@@ -6,9 +6,11 @@ HOST_LIBS_capctl := -lsodium
 HOST_IMAGE_SRCS  := hosts/image.c hosts/elfload.c hosts/snapfile.c hosts/ctlsock.c hosts/fileio.c
 HOST_CAPRUN_SRCS := hosts/caprun.c hosts/memlayout.c hosts/stackbuild.c hosts/sandbox.c \
                     hosts/netlink.c hosts/relay.c hosts/ctlserve.c hosts/snapshot.c \
-                    hosts/caprun_uplink.c hosts/uplink.c $(HOST_IMAGE_SRCS)
+                    hosts/caprun_uplink.c hosts/uplink.c hosts/caprun_mig.c hosts/caprun_migin.c \
+                    hosts/migstream.c hosts/migctl.c hosts/migfsm.c hosts/dirproto.c \
+                    $(HOST_IMAGE_SRCS)
 HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c hosts/capctl_stats.c \
-                    hosts/capctl_snap.c hosts/capctl_inspect.c hosts/capctl_psall.c \
+                    hosts/capctl_snap.c hosts/capctl_inspect.c hosts/capctl_psall.c hosts/capctl_mig.c \
                     hosts/dirclient.c hosts/dirproto.c $(HOST_IMAGE_SRCS)
 
 # The loader: static, no libc, no writable data, far above every capsule window.

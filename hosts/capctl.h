@@ -13,6 +13,7 @@ struct capctl_cmd {
 int capctl_pack(int argc, char **argv);
 int capctl_info(int argc, char **argv);
 int capctl_snapshot(int argc, char **argv);
+int capctl_migrate(int argc, char **argv);  /* capctl_mig.c */
 int capctl_ps(int argc, char **argv);
 int capctl_ps_all(int argc, char **argv);   /* capctl_psall.c */
 int capctl_inspect(int argc, char **argv);

@@ -1,8 +1,10 @@
-/* caprun.c: runs one .cap image or resumes a snapshot: validate, lay out memory, TUN or caphostd, caploader, relay. */
+/* caprun.c: runs one .cap image, resumes a snapshot or takes in a migrating capsule: validate, lay out memory, TUN or caphostd, caploader, relay. */
 #include "capsule-abi/cap_abi.h"
 #include "hosts/ctlproto.h"
+#include "hosts/dirproto.h"
 #include "hosts/image.h"
 #include "hosts/memlayout.h"
+#include "hosts/migin.h"
 #include "hosts/netlink.h"
 #include "hosts/relay.h"
 #include "hosts/sandbox.h"
@@ -17,12 +19,14 @@
 #include <net/if.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_USAGE   2
@@ -34,6 +38,11 @@
 struct caprun {
 	const char *image_path;
 	const char *opt_name, *opt_ip, *opt_image, *resume_path;
+	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
+	const char *keys_path;     /* --incoming: the cluster key file */
+	uint32_t host_id;          /* --incoming: this host's id */
+	struct host_migin mig;
+	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
 	unsigned mtu;
 	int mtu_given;
 	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
@@ -63,7 +72,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] --resume SNAPSHOT\n"
-	                "       caprun [--name NAME] [--image IMAGE.cap] SNAPSHOT\n");
+	                "       caprun [--name NAME] [--image IMAGE.cap] SNAPSHOT\n"
+	                "       caprun --incoming --host-id N --keys FILE   (started by caphostd)\n");
 	exit(EXIT_USAGE);
 }
 
@@ -72,6 +82,10 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]; i++) {
 		const char *opt = argv[i];
+		if (strcmp(opt, "--incoming") == 0) {
+			c->incoming = 1;
+			continue;
+		}
 		if (i + 1 >= argc)
 			usage();
 		if (strcmp(opt, "--name") == 0) {
@@ -82,6 +96,14 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 			c->opt_image = argv[++i];
 		} else if (strcmp(opt, "--resume") == 0) {
 			c->resume_path = argv[++i];
+		} else if (strcmp(opt, "--keys") == 0) {
+			c->keys_path = argv[++i];
+		} else if (strcmp(opt, "--host-id") == 0) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || v == 0 || v > 0xffffffffu || argv[i][0] == '-')
+				usage();
+			c->host_id = (uint32_t)v;
 		} else if (strcmp(opt, "--mtu") == 0) {
 			char *end;
 			unsigned long v = strtoul(argv[++i], &end, 10);
@@ -94,6 +116,12 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 		} else {
 			usage();
 		}
+	}
+	if (c->incoming) {
+		/* a migrating capsule brings everything with it */
+		if (i != argc || c->resume_path || !c->keys_path || !c->host_id || c->opt_ip || c->mtu_given)
+			usage();
+		return;
 	}
 	if (c->resume_path) {
 		if (i != argc)
@@ -295,7 +323,7 @@ static int make_link(struct caprun *c, const char *base)
 static int attach_uplink(struct caprun *c, const char *base)
 {
 	char err[256];
-	int claimed = 0;
+	int claimed = c->ctl_fd >= 0;   /* an incoming capsule claimed its name before confirming */
 	for (int k = 1; k < 1000 && !claimed; k++) {
 		char suffix[8] = "";
 		if (k > 1)
@@ -314,7 +342,11 @@ static int attach_uplink(struct caprun *c, const char *base)
 		return -1;
 	}
 	c->uplink_fd = high_fd(c->uplink_fd);
-	if (host_uplink_attach(c->uplink_fd, c->name, c->ip, c->resume_path ? UPLINK_ATTACH_RESUME : 0, &c->ip,
+	uint32_t flags = c->incoming ? UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED
+	                 : c->resume_path ? UPLINK_ATTACH_RESUME : 0;
+	if (c->incoming)
+		c->epoch = c->mig.rx.info.epoch;   /* MIGRATED: the epoch the move started at */
+	if (host_uplink_attach(c->uplink_fd, c->name, c->ip, flags, &c->ip,
 	                       &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: caphostd: %s\n", err);
 		close(c->uplink_fd);
@@ -376,7 +408,10 @@ static int make_channel(struct caprun *c)
 	return 0;
 }
 
-/* saved: the capsule lives on in a snapshot; keep its address from leaking meanwhile. */
+/*
+ * saved 1: the capsule lives on in a snapshot; keep its address from
+ * leaking meanwhile.  saved 2: it migrated; the directory names its new host.
+ */
 static void cleanup(struct caprun *c, int saved)
 {
 	if (c->child > 0) {
@@ -387,8 +422,9 @@ static void cleanup(struct caprun *c, int saved)
 	}
 	if (c->uplink_fd >= 0) {
 		/* saved: caphostd keeps the capsule's directory entry (it lives on disk) */
-		host_uplink_detach(c->uplink_fd, saved || c->keep_entry ? UPLINK_DETACH_SAVED
-		                                                         : UPLINK_DETACH_EXITED);
+		host_uplink_detach(c->uplink_fd, saved == 2 ? UPLINK_DETACH_MIGRATED
+		                                 : saved || c->keep_entry ? UPLINK_DETACH_SAVED
+		                                                          : UPLINK_DETACH_EXITED);
 		close(c->uplink_fd);
 		c->uplink_fd = -1;
 	}
@@ -402,7 +438,7 @@ static void cleanup(struct caprun *c, int saved)
 	 * default route.  It is shared by all capsules: the last one out removes
 	 * it (only ours: the delete matches HOST_RTPROT_CAPSULE).
 	 */
-	if (c->nl && !saved && !host_link_exists_with_prefix("cap-", NULL))
+	if (c->nl && saved != 1 && !host_link_exists_with_prefix("cap-", NULL))
 		host_nl_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
 	host_nl_close(c->nl);
 	c->nl = NULL;
@@ -430,48 +466,146 @@ static int report_exit(struct caprun *c, int ws)
 	return 128 + sig;
 }
 
-/* Resume: check the snapshot, its image and the options against it, before creating anything. */
-static int open_resume(struct caprun *c)
+/*
+ * A frozen capsule (a snapshot's or a migrating one's header h, named by
+ * what for messages): its image must be here with the same build-id, and
+ * the options must agree with what its own TCP/IP stack owns.  0, or -1
+ * with the one-line reason in err.
+ */
+static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what,
+                        char *err, size_t errlen)
 {
-	char err[PATH_MAX + 256];
-	const struct cap_snap_header *h = &c->snap.hdr;
-	if (host_snap_open(c->resume_path, &c->snap, err, sizeof err)) {
-		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
-		return -1;
-	}
+	char why[PATH_MAX + 256];
+	const struct host_snap as_snap = { .hdr = *h, .fd = -1 };
+	c->resume_hdr = (struct cap_snap_header *)h;
 	c->image_path = c->opt_image ? c->opt_image : h->image_path;
 	if (!c->image_path[0]) {
-		fprintf(stderr, "caprun: %s: the snapshot names no image; use --image\n", c->resume_path);
+		snprintf(err, errlen, "%s: the capsule names no image; use --image", what);
 		return -1;
 	}
-	if (host_image_open(c->image_path, &c->img, err, sizeof err)) {
-		fprintf(stderr, "caprun: %s: %s\n", c->image_path, err);
+	if (host_image_open(c->image_path, &c->img, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", c->image_path, why);
 		return -1;
 	}
-	if (host_snap_check_image(&c->snap, &c->img.hdr, c->image_path, err, sizeof err)) {
-		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
+	if (host_snap_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", what, why);
 		return -1;
 	}
 	char ip[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &h->ip, ip, sizeof ip);
 	if (!ip_allowed(h->ip) || h->mtu < 576 || h->mtu > CAP_MTU_MAX) {
-		fprintf(stderr, "caprun: %s: snapshot has address %s, MTU %u: not allowed here\n",
-		        c->resume_path, ip, h->mtu);
+		snprintf(err, errlen, "%s: the capsule has address %s, MTU %u: not allowed here", what, ip,
+		         h->mtu);
 		return -1;
 	}
 	/* The capsule's own TCP/IP stack owns its address and MTU: they travel with it. */
 	if (c->opt_ip && (parse_ip(c->opt_ip, &c->ip) || c->ip != h->ip)) {
-		fprintf(stderr, "caprun: --ip %s: the snapshot's capsule owns %s (its TCP/IP stack keeps "
-		        "its address)\n", c->opt_ip, ip);
+		snprintf(err, errlen, "--ip %s: the snapshot's capsule owns %s (its TCP/IP stack keeps "
+		         "its address)", c->opt_ip, ip);
 		return -1;
 	}
 	if (c->mtu_given && c->mtu != h->mtu) {
-		fprintf(stderr, "caprun: --mtu %u: the snapshot's capsule uses MTU %u\n", c->mtu, h->mtu);
+		snprintf(err, errlen, "--mtu %u: the snapshot's capsule uses MTU %u", c->mtu, h->mtu);
 		return -1;
 	}
 	c->ip = h->ip;
 	c->mtu = h->mtu;
 	return 0;
+}
+
+/* Resume: check the snapshot, its image and the options against it, before creating anything. */
+static int open_resume(struct caprun *c)
+{
+	char err[PATH_MAX + 512];
+	if (host_snap_open(c->resume_path, &c->snap, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
+		return -1;
+	}
+	if (check_frozen(c, &c->snap.hdr, c->resume_path, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * --incoming, up to the decision (hosts/migfsm.h, target column): receive
+ * the stream, restore it here without starting it (image checked, memory
+ * made resumable, name claimed), CONFIRM, then wait for COMMIT.  Returns 0
+ * when caprun must go on and ATTACH (after COMMIT it is ours; after
+ * silence caphostd's ATTACH MIGRATED pulls it, at the migration's epoch
+ * only), or the exit code when the capsule was discarded.
+ */
+static int incoming_receive(struct caprun *c)
+{
+	char err[PATH_MAX + 512];
+	struct host_migin *m = &c->mig;
+	/* fd 0 is the connection; the capsule's console input must not be. */
+	m->sock = fcntl(0, F_DUPFD_CLOEXEC, 10);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (m->sock < 0 || null < 0 || dup2(null, 0) < 0) {
+		fprintf(stderr, "caprun: incoming migration: %s\n", strerror(errno));
+		return EXIT_FAILURE_SETUP;
+	}
+	close(null);
+	if (dir_data_key_load(c->keys_path, m->data_key, err, sizeof err)) {
+		fprintf(stderr, "caprun: --keys %s\n", err);
+		return EXIT_USAGE;
+	}
+	m->host_id = c->host_id;
+	if (host_migin_receive(m, err, sizeof err)) {
+		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);
+		return EXIT_FAILURE_SETUP;
+	}
+	/* Our own copy: the receiver's state goes once the capsule runs, its header is needed later. */
+	c->snap.hdr = m->rx.hdr;
+	const struct cap_snap_header *h = &c->snap.hdr;
+	const char *name = m->rx.name;
+	snprintf(c->name, sizeof c->name, "%s", name);
+	name = c->name;
+	c->fixed_name = 1;
+	c->layout.ctl.arena_size = h->arena_size;
+	if (check_frozen(c, h, name, err, sizeof err) ||
+	    host_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
+		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
+		host_migin_refuse(m, err);
+		return EXIT_FAILURE_SETUP;
+	}
+	int r = claim_socket(c);
+	if (r) {
+		snprintf(err, sizeof err, "the name %s is taken on host %u", name, c->host_id);
+		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
+		host_migin_refuse(m, err);
+		return EXIT_FAILURE_SETUP;
+	}
+	if (host_migin_confirm(m) == 0) {
+		int ev = host_migin_await(m, HOST_MIGIN_COMMIT_MS);
+		if (ev == MIG_EV_ABORT_RECEIVED) {
+			fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
+			        m->rx.info.source_host);
+			return 1;
+		}
+	} else if (m->fault && strcmp(m->fault, "target-refuse") == 0) {
+		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
+		return 1;
+	}
+	/* COMMIT, or silence: ATTACH decides (the directory names us, or our MOVE at e wins). */
+	return 0;
+}
+
+/* A capsule restored a while ago starts now: its clock continues from where it froze. */
+static void restart_clock(int memfd)
+{
+	struct cap_control ctl;
+	struct timespec now;
+	if (pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t offset = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ctl.frozen_at_ns;
+	if (pwrite(memfd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns)) !=
+	    (ssize_t)sizeof offset) {
+		/* the capsule's clock jumps forward by the wait: harmless, TCP copes */
+	}
 }
 
 /* What every snapshot of this capsule says about where it comes from. */
@@ -519,7 +653,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "caprun: --name %s: use 1..40 of [A-Za-z0-9._-]\n", c.opt_name);
 		return EXIT_USAGE;
 	}
-	if (c.resume_path) {
+	if (c.incoming) {
+		int code = incoming_receive(&c);
+		if (code) {
+			host_migin_close(&c.mig);
+			release_socket(&c);
+			host_image_close(&c.img);
+			return code;
+		}
+	} else if (c.resume_path) {
 		if (open_resume(&c))
 			return EXIT_USAGE;
 	} else {
@@ -533,14 +675,14 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	const char *base = c.opt_name ? c.opt_name
+	const char *base = c.incoming ? c.name : c.opt_name ? c.opt_name
 	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
-	c.fixed_name = c.opt_name || c.resume_path;
+	c.fixed_name = c.opt_name || c.resume_path || c.incoming;
 	if (loader_path(loader, sizeof loader)) {
 		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
 		return EXIT_FAILURE_SETUP;
 	}
-	if (!c.resume_path) {
+	if (!c.resume_hdr) {
 		cargv = calloc((size_t)c.cap_argc + 2, sizeof *cargv);
 		if (!cargv)
 			return EXIT_FAILURE_SETUP;
@@ -552,7 +694,7 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	} else {
-		c.layout.ctl.arena_size = c.snap.hdr.arena_size;
+		c.layout.ctl.arena_size = c.resume_hdr->arena_size;
 	}
 
 	int code = EXIT_FAILURE_SETUP, saved = 0;
@@ -566,13 +708,24 @@ int main(int argc, char **argv)
 	if (make_channel(&c))
 		goto out;
 	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
-	c.keep_entry = c.resume_path != NULL;
+	c.keep_entry = c.resume_hdr != NULL;
 	/* With a caphostd on this host it is the capsule's network; without one, our own TUN. */
 	c.uplink_fd = host_uplink_connect();
-	if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
+	if (c.incoming && c.uplink_fd < 0) {
+		fprintf(stderr, "caprun: incoming capsule %s: no caphostd on this host\n", c.name);
 		goto out;
+	}
+	if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base)) {
+		if (c.incoming)
+			fprintf(stderr, "caprun: incoming capsule %s: not ours; discarded\n", c.name);
+		goto out;
+	}
 
-	if (c.resume_path) {
+	if (c.incoming) {
+		c.memfd = high_fd(c.mig.memfd);
+		c.mig.memfd = -1;
+		restart_clock(c.memfd);
+	} else if (c.resume_path) {
 		c.memfd = high_fd(host_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
@@ -594,11 +747,13 @@ int main(int argc, char **argv)
 	c.keep_entry = 0;   /* from now on the capsule's own fate decides */
 	close(c.chan[1]);
 	c.chan[1] = -1;
+	if (c.incoming)
+		host_migin_started(&c.mig);
 
 	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
-	                             .name = c.name, .addr = c.addr, .ip = c.ip };
+	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch };
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = host_relay_run(&relay, &ws);
@@ -608,15 +763,20 @@ int main(int argc, char **argv)
 	} else if (r == HOST_RELAY_SAVED) {
 		saved = 1;
 		code = 0;
+	} else if (r == HOST_RELAY_MIGRATED) {
+		saved = 2;
+		code = 0;
 	} else if (r > 0) {
 		code = 128 + r;
 	}
 out:
 	cleanup(&c, saved);
-	if (saved) {
+	if (saved == 1)
 		printf("capsule %s saved to %s\n", c.name, relay.saved_path);
-		fflush(stdout);
-	}
+	else if (saved == 2)
+		printf("capsule %s migrated to host %u\n", c.name, relay.migrated_to);
+	fflush(stdout);
+	host_migin_close(&c.mig);
 	host_layout_free(&c.layout);
 	host_image_close(&c.img);
 	host_snap_close(&c.snap);

@@ -7,7 +7,8 @@
 /*
  * Every caprun listens on a UNIX stream socket RUN_DIR/NAME.sock (mode 0600),
  * RUN_DIR = $CAPSULE_RUN_DIR or /run/capsule.  One request per connection:
- * the client sends one line, caprun answers one line and closes.
+ * the client sends one line, caprun answers one line and closes (`migrate`
+ * sends progress lines first).
  *
  *   ps\n
  *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n
@@ -19,6 +20,11 @@
  *        refused: a source address not its own, not IPv4, or no room on the host.
  *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
  *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
+ *   migrate HOSTID [FAULT]\n           (live migration, docs/MIGRATION.md; FAULT: tests only)
+ *     -> progress PHASE MS ...\n      (zero or more, as phases end: sync freeze transfer
+ *                                       restore directory)
+ *     -> ok TARGET EPOCH SYNC_MS FREEZE_MS TRANSFER_MS RESTORE_MS DIRECTORY_MS FLUSH_MS
+ *           DOWNTIME_MS TOTAL_MS BYTES PEERS_ASKED PEERS_ACKED SOURCE\n   (caprun then stops)
  *   anything failing
  *     -> error MESSAGE\n
  *

@@ -1,4 +1,4 @@
-/* ctlserve.c: caprun's side of the control socket: answers `ps` and `snapshot` (hosts/ctlproto.h). */
+/* ctlserve.c: caprun's side of the control socket: answers `ps`, `stats`, `snapshot` and `migrate` (hosts/ctlproto.h). */
 #include "hosts/ctlproto.h"
 #include "hosts/relay.h"
 #include "capsule-abi/cap_abi.h"
@@ -62,6 +62,21 @@ static int do_snapshot(struct host_relay *r, char *args, int dirfd, char *reply,
 		return 0;
 	}
 	return host_relay_snapshot(r, args, dirfd, sp[1] == '1', reply, len);
+}
+
+/* "migrate HOSTID [FAULT]": streams progress lines to fd, then the reply. 2: moved away, stop. */
+static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, size_t len)
+{
+	char *end, *fault = strchr(args, ' ');
+	if (fault)
+		*fault++ = 0;
+	unsigned long target = strtoul(args, &end, 10);
+	if (*end || !*args || args[0] == '-' || target == 0 || target > 0xffffffffu ||
+	    (fault && (!*fault || strchr(fault, ' ')))) {
+		snprintf(reply, len, "error usage: migrate HOSTID [FAULT]");
+		return 0;
+	}
+	return host_relay_migrate(r, (uint32_t)target, fault, fd, reply, len) ? 2 : 0;
 }
 
 /* Take a passed descriptor if it is a directory; close anything else. */
@@ -150,8 +165,11 @@ int host_ctl_serve(struct host_relay *r)
 		do_stats(r, reply, sizeof reply);
 	else if (strncmp(line, "snapshot ", 9) == 0)
 		saved = do_snapshot(r, line + 9, dirfd, reply, sizeof reply);
+	else if (strncmp(line, "migrate ", 8) == 0)
+		saved = do_migrate(r, line + 8, fd, reply, sizeof reply);
 	else
-		snprintf(reply, sizeof reply, "error unknown request (try: ps, stats, snapshot PATH 0|1)");
+		snprintf(reply, sizeof reply,
+		         "error unknown request (try: ps, stats, snapshot PATH 0|1, migrate HOSTID)");
 	send_line(fd, reply);
 	if (dirfd >= 0)
 		close(dirfd);

@@ -127,8 +127,6 @@ static uint32_t console_flags_now(void)
 int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
                              const char *name, char *err, size_t errlen)
 {
-	struct cap_control ctl;
-	struct timespec now;
 	int fd = memfd_create("capsule", MFD_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
@@ -138,19 +136,31 @@ int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image 
 		snprintf(err, errlen, "sizing the capsule memfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (host_snap_restore(s, fd, err, errlen))
+	if (host_snap_restore(s, fd, err, errlen) ||
+	    host_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
 		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
+                              const char *name, char *err, size_t errlen)
+{
+	struct cap_control ctl;
+	struct timespec now;
 	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl || ctl.magic != CAP_CONTROL_MAGIC ||
 	    ctl.abi_version != CAP_ABI_VERSION || ctl.size != sizeof ctl || ctl.freeze_count == 0 ||
 	    ctl.resume_ctx.rip < CAP_IMAGE_BASE || ctl.resume_ctx.rip >= CAP_IMAGE_LIMIT ||
 	    ctl.resume_ctx.rsp < CAP_VBASE + CAP_RESUME_SCRATCH ||
-	    ctl.resume_ctx.rsp > CAP_ARENA_BASE + s->hdr.arena_size) {
+	    ctl.resume_ctx.rsp > CAP_ARENA_BASE + h->arena_size) {
 		snprintf(err, errlen, "the snapshot holds no frozen control page");
-		goto fail;
+		return -1;
 	}
 	/* Text pages come from the image on this host: the plan is made afresh. */
-	if (host_plan_build(&img->elf_info, s->hdr.arena_size, &ctl, err, errlen))
-		goto fail;
+	if (host_plan_build(&img->elf_info, h->arena_size, &ctl, err, errlen))
+		return -1;
 	snprintf(ctl.name, sizeof ctl.name, "%s", name);
 	ctl.boot_mode = CAP_BOOT_RESUME;
 	ctl.host_flags = host_flags_now();
@@ -161,10 +171,7 @@ int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image 
 	ctl.fault_ip = 0;
 	if (host_pwrite_full(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {
 		snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
-		goto fail;
+		return -1;
 	}
-	return fd;
-fail:
-	close(fd);
-	return -1;
+	return 0;
 }

@@ -44,5 +44,12 @@ int host_memfd_create(const struct host_image *img, const struct host_layout *l,
  */
 int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
                              const char *name, char *err, size_t errlen);
+/*
+ * The second half of that, for a memfd already holding a frozen capsule's
+ * memory (copied from a file, or received by live migration): check its
+ * control page, make it resumable here.  0, or -1 with err.
+ */
+int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
+                              const char *name, char *err, size_t errlen);
 
 #endif

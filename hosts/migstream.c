@@ -54,8 +54,19 @@ const char *mig_strerror(int status)
 int mig_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
                 const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN])
 {
+	uint8_t key[MIG_KEY_LEN];
+	mig_derive_key(data_key, info->migration_id, key);
+	int rc = mig_tx_init_keyed(tx, key, info, head_out);
+	sodium_memzero(key, sizeof key);
+	return rc;
+}
+
+int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
+                      const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN])
+{
 	memset(tx, 0, sizeof *tx);
-	if (info->migration_id == 0 || info->source_host == 0 || info->target_host == 0)
+	if (info->migration_id == 0 || info->source_host == 0 || info->target_host == 0 ||
+	    info->epoch == 0)
 		return MIG_E_BAD_HEAD;
 	uint8_t *h = tx->head;
 	memcpy(h, MIG_MAGIC, 8);
@@ -63,12 +74,9 @@ int mig_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
 	put16(h + 10, 0);
 	put32(h + 12, info->source_host);
 	put32(h + 16, info->target_host);
-	put32(h + 20, 0);
+	put32(h + 20, info->epoch);
 	put64(h + 24, info->migration_id);
-	uint8_t key[MIG_KEY_LEN];
-	mig_derive_key(data_key, info->migration_id, key);
-	crypto_secretstream_xchacha20poly1305_init_push(&tx->st, h + MIG_HEAD_AD_LEN, key);
-	sodium_memzero(key, sizeof key);
+	crypto_secretstream_xchacha20poly1305_init_push(&tx->st, h + MIG_HEAD_AD_LEN, stream_key);
 	memcpy(head_out, h, MIG_HEAD_LEN);
 	tx->phase = PH_PREAMBLE;
 	return MIG_OK;
@@ -234,8 +242,9 @@ static int rx_head(struct mig_rx *rx, const uint8_t *h)
 		return MIG_E_BAD_VERSION;
 	rx->info.source_host = get32(h + 12);
 	rx->info.target_host = get32(h + 16);
+	rx->info.epoch = get32(h + 20);
 	rx->info.migration_id = get64(h + 24);
-	if (get16(h + 10) != 0 || get32(h + 20) != 0 || rx->info.migration_id == 0 ||
+	if (get16(h + 10) != 0 || rx->info.epoch == 0 || rx->info.migration_id == 0 ||
 	    rx->info.source_host == 0 || rx->info.target_host == 0)
 		return MIG_E_BAD_HEAD;
 	if (rx->my_host && rx->info.target_host != rx->my_host)
@@ -436,7 +445,7 @@ static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
 	return MIG_OK;
 }
 
-int mig_send_fd(int sock, const uint8_t data_key[MIG_KEY_LEN], const struct mig_head_info *info,
+int mig_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
                 mig_progress_fn progress, void *arg)
 {
@@ -447,7 +456,7 @@ int mig_send_fd(int sock, const uint8_t data_key[MIG_KEY_LEN], const struct mig_
 	int rc = MIG_E_NOMEM;
 	if (!rec || !chunk)
 		goto out;
-	rc = mig_tx_init(&tx, data_key, info, head);
+	rc = mig_tx_init_keyed(&tx, stream_key, info, head);
 	if (rc == MIG_OK)
 		rc = write_all(sock, head, sizeof head);
 	if (rc == MIG_OK)

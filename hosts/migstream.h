@@ -14,7 +14,8 @@
  *
  *   head (56 bytes, in clear)
  *     0  magic "CAPMIG\r\n"     8  version u16 (1)   10 flags u16 (0)
- *     12 source host_id u32     16 target host_id u32 20 reserved u32 (0)
+ *     12 source host_id u32     16 target host_id u32 20 epoch u32 (the capsule's
+ *                                                        directory epoch e, nonzero)
  *     24 migration_id u64 (random, nonzero)
  *     32 secretstream header (24 bytes)
  *   then records, each:  length u32 (ciphertext bytes) | ciphertext
@@ -91,6 +92,7 @@ struct mig_head_info {
 	uint32_t source_host;
 	uint32_t target_host;
 	uint64_t migration_id;
+	uint32_t epoch;          /* directory epoch at the start: a pulling target MOVEs at exactly it */
 };
 
 /* A fresh random nonzero migration id. */
@@ -122,6 +124,9 @@ struct mig_tx {
 /* Start: key from data_key + info->migration_id; writes the 56-byte head.  MIG_OK or MIG_E_BAD_HEAD. */
 int mig_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
                 const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
+/* The same with the stream key already derived (a source caprun only ever gets that one). */
+int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
+                      const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
 /*
  * The record encoders each write one whole record (length + ciphertext)
  * into out (cap bytes), *out_len its size.  They refuse what the decoder
@@ -202,9 +207,10 @@ typedef void (*mig_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 /*
  * Send a frozen capsule: head, PREAMBLE, EXTENTS, the extents' bytes read
- * from memfd (pread), END.  MIG_OK, MIG_E_IO (errno kept) or an encoder error.
+ * from memfd (pread), END, sealed with stream_key (mig_derive_key).
+ * MIG_OK, MIG_E_IO (errno kept) or an encoder error.
  */
-int mig_send_fd(int sock, const uint8_t data_key[MIG_KEY_LEN], const struct mig_head_info *info,
+int mig_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
                 mig_progress_fn progress, void *arg);
 /*

@@ -187,9 +187,11 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 				if (channel_to_tun(r, buf))
 					epoll_ctl(ep, EPOLL_CTL_DEL, r->chan_fd, NULL);
 			} else if (fd == r->ctl_fd) {
-				/* A snapshot may block the loop while it writes: by design. */
-				if (host_ctl_serve(r)) {
-					result = HOST_RELAY_SAVED;
+				/* A snapshot or a migration may block the loop: by design (they relay
+				 * what the capsule still sends while they wait). */
+				int done = host_ctl_serve(r);
+				if (done) {
+					result = done == 2 ? HOST_RELAY_MIGRATED : HOST_RELAY_SAVED;
 					goto out;
 				}
 			} else if (fd == r->sig_fd) {

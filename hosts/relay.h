@@ -29,6 +29,7 @@ struct host_relay {
 	const char *name;    /* for the "running" line */
 	const char *addr;
 	uint32_t ip;         /* the capsule's address, network order: its packets must carry it */
+	uint32_t epoch;      /* attach mode: its directory epoch (a fenced migration raises it) */
 	/* Descriptive snapshot header fields (image, name, ip, mtu, sizes); see snapfile.h. */
 	struct cap_snap_header snap_template;
 
@@ -37,10 +38,13 @@ struct host_relay {
 	struct host_relay_stats stats;
 	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
 	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
+	uint32_t migrated_to;        /* set by a live migration that moved it: the target host */
 };
 
 /* host_relay_run's result when a snapshot saved the capsule and caprun must stop. */
 #define HOST_RELAY_SAVED (-2)
+/* ... and when a live migration moved it to another host. */
+#define HOST_RELAY_MIGRATED (-3)
 
 /*
  * Run until the capsule exits (returns 0, *wstatus set), a terminating
@@ -57,7 +61,8 @@ int host_relay_run(struct host_relay *r, int *wstatus);
  */
 int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n);
 
-/* Serve one pending connection on the control socket (ctlserve.c).  1: capsule saved, stop. */
+/* Serve one pending connection on the control socket (ctlserve.c).  1: capsule saved, stop;
+ * 2: it moved to another host, stop. */
 int host_ctl_serve(struct host_relay *r);
 
 /*
@@ -69,6 +74,24 @@ int host_ctl_serve(struct host_relay *r);
  */
 int host_relay_snapshot(struct host_relay *r, const char *path, int dirfd, int keep,
                         char *reply, size_t len);
+
+/*
+ * FREEZE the capsule and relay its last packets until it reports FROZEN
+ * (snapshot.c).  0, or -1 with "error ..." in reply (a late FROZEN is then
+ * thawed by the loop).
+ */
+int host_relay_freeze(struct host_relay *r, char *reply, size_t len);
+
+/*
+ * Move the running capsule to host target, live (caprun_mig.c): the whole
+ * protocol of docs/MIGRATION.md, source side.  progress_fd (the capctl
+ * client, or -1) gets "progress ..." lines as phases end; reply gets the
+ * final "ok ..." / "error ..." line.  fault names a test fault (or NULL).
+ * Returns 1 if the capsule now runs on the target and caprun must stop,
+ * 0 if it continues here.
+ */
+int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault, int progress_fd,
+                       char *reply, size_t len);
 
 /* Continue a frozen capsule in this process: clock offset, then CAP_MSG_THAW. */
 void host_relay_thaw(struct host_relay *r);

@@ -139,6 +139,37 @@ static int make_temp(int dirfd, const char *name, char *tmp, size_t len)
 	return -1;
 }
 
+int host_snap_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_extent **ext_out,
+                      char *err, size_t errlen)
+{
+	struct cap_snap_extent *ext = NULL;
+	if (scan_extents(memfd, h->memfd_size, &ext, &h->nextents)) {
+		snprintf(err, errlen, "scanning the capsule's memory: %s", strerror(errno));
+		return -1;
+	}
+	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
+	h->format_version = CAP_SNAP_FORMAT_VERSION;
+	h->abi_version = CAP_ABI_VERSION;
+	h->header_size = CAP_SNAP_HEADER_SIZE;
+	h->flags = 0;
+	h->data_offset = cap_snap_data_offset(h->nextents);
+	h->data_size = 0;
+	for (uint32_t i = 0; i < h->nextents; i++)
+		h->data_size += ext[i].length;
+	memset(h->checksum, 0, sizeof h->checksum);
+	/* Never produce what a reader would refuse. */
+	if (cap_snap_check_header(h, h->data_offset + h->data_size, err, errlen) ||
+	    cap_snap_check_extents(h, ext, err, errlen)) {
+		char why[200];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "refusing to write a bad snapshot: %s", why);
+		free(ext);
+		return -1;
+	}
+	*ext_out = ext;
+	return 0;
+}
+
 int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
                     uint64_t *file_bytes, char *err, size_t errlen)
 {
@@ -162,26 +193,10 @@ int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char 
 			return -1;
 		}
 	}
-	if (scan_extents(memfd, h->memfd_size, &ext, &h->nextents)) {
-		snprintf(err, errlen, "%s: scanning the capsule's memory: %s", path, strerror(errno));
-		goto out;
-	}
-	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
-	h->format_version = CAP_SNAP_FORMAT_VERSION;
-	h->abi_version = CAP_ABI_VERSION;
-	h->header_size = CAP_SNAP_HEADER_SIZE;
-	h->flags = 0;
-	h->data_offset = cap_snap_data_offset(h->nextents);
-	h->data_size = 0;
-	for (uint32_t i = 0; i < h->nextents; i++)
-		h->data_size += ext[i].length;
-	memset(h->checksum, 0, sizeof h->checksum);
-	/* Never write what a reader would refuse. */
-	if (cap_snap_check_header(h, h->data_offset + h->data_size, err, errlen) ||
-	    cap_snap_check_extents(h, ext, err, errlen)) {
-		char why[200];
+	if (host_snap_prepare(memfd, h, &ext, err, errlen)) {
+		char why[PATH_MAX + 256];
 		snprintf(why, sizeof why, "%s", err);
-		snprintf(err, errlen, "%s: refusing to write a bad snapshot: %s", path, why);
+		snprintf(err, errlen, "%s: %s", path, why);
 		goto out;
 	}
 

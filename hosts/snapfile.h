@@ -21,6 +21,16 @@
 int host_snap_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char *path,
                     uint64_t *file_bytes, char *err, size_t errlen);
 
+/*
+ * What host_snap_write does before writing, for a frozen memfd going
+ * elsewhere (a live migration): scan its data extents and fill hdr's
+ * format fields (magic, versions, nextents, data_offset, data_size;
+ * checksum zero), checked as a reader would.  0 with *ext (malloc'd,
+ * hdr->nextents entries), or -1 with err.
+ */
+int host_snap_prepare(int memfd, struct cap_snap_header *hdr, struct cap_snap_extent **ext,
+                      char *err, size_t errlen);
+
 /* An opened, fully validated snapshot. */
 struct host_snap {
 	struct cap_snap_header hdr;

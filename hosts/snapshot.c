@@ -97,6 +97,15 @@ static int wait_frozen(struct host_relay *r, char *reply, size_t len)
 	}
 }
 
+int host_relay_freeze(struct host_relay *r, char *reply, size_t len)
+{
+	if (send_control(r, CAP_MSG_FREEZE)) {
+		snprintf(reply, len, "error sending FREEZE to capsule %s: %s", r->name, strerror(errno));
+		return -1;
+	}
+	return wait_frozen(r, reply, len);
+}
+
 static long ms_between(int64_t a, int64_t b)
 {
 	return (long)((b - a + 500000) / 1000000);
@@ -111,11 +120,7 @@ int host_relay_snapshot(struct host_relay *r, const char *path, int dirfd, int k
 	}
 	/* We are the loop: while we are in here, nothing is read from the TUN device. */
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
-	if (send_control(r, CAP_MSG_FREEZE)) {
-		snprintf(reply, len, "error sending FREEZE to capsule %s: %s", r->name, strerror(errno));
-		return 0;
-	}
-	if (wait_frozen(r, reply, len))
+	if (host_relay_freeze(r, reply, len))
 		return 0;
 	int64_t t1 = now_ns(CLOCK_MONOTONIC);
 

@@ -105,7 +105,7 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		memcpy(&m->u.mig_ready, b, n);
 		return m->u.mig_ready.target_addr && m->u.mig_ready.target_port && m->u.mig_ready.epoch &&
 		       m->u.mig_ready.peers_acked <= m->u.mig_ready.peers_asked &&
-		       !m->u.mig_ready.reserved && !m->u.mig_ready.reserved2 ? 0 : -1;
+		       m->u.mig_ready.source_host && !m->u.mig_ready.reserved ? 0 : -1;
 	case UPLINK_MIG_DIR:
 		if (n != sizeof m->u.mig_dir)
 			return -1;

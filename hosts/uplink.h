@@ -119,7 +119,7 @@ struct uplink_mig_ready {
 	uint32_t epoch;          /* the capsule's directory epoch e the migration starts at */
 	uint32_t peers_asked;    /* SYNC sent to this many peer hosts ... */
 	uint32_t peers_acked;    /* ... and this many answered in time */
-	uint32_t reserved2;
+	uint32_t source_host;    /* this host's id (the stream head names its sender) */
 	uint8_t  key[32];        /* mig_derive_key(cluster data key, migration_id) */
 };
 _Static_assert(sizeof(struct uplink_mig_ready) == 56, "mig_ready body");

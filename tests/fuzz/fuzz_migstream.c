@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	static uint8_t out[1 << 20];
 	struct mig_tx tx;
-	struct mig_head_info info = { 1, 2, 99 };
+	struct mig_head_info info = { 1, 2, 99, 1 };
 	size_t len = MIG_HEAD_LEN, n;
 	if (mig_tx_init(&tx, key, &info, out) != MIG_OK)
 		return 0;

@@ -20,7 +20,8 @@
 #include "hosts/dirproto.h"
 
 static uint8_t data_key[MIG_KEY_LEN];
-static const struct mig_head_info info = { .source_host = 1, .target_host = 2, .migration_id = 0x1234 };
+static const struct mig_head_info info = { .source_host = 1, .target_host = 2, .migration_id = 0x1234,
+                                          .epoch = 7 };
 
 /* A small frozen capsule: extents and their bytes. */
 struct fixture {
@@ -306,6 +307,9 @@ static void wrong_key_or_host_fails(void **state)
 	s.buf[11] = 1;
 	assert_int_equal(decode_all(&s), MIG_E_BAD_HEAD);
 	s.buf[11] = 0;
+	memset(s.buf + 20, 0, 4);   /* no epoch */
+	assert_int_equal(decode_all(&s), MIG_E_BAD_HEAD);
+	s.buf[23] = 7;
 	assert_int_equal(decode_all(&s), MIG_OK);
 	free(s.buf);
 	fixture_free(&f);
@@ -405,7 +409,9 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 static void *send_thread(void *arg)
 {
 	struct sender *s = arg;
-	s->rc = mig_send_fd(s->sock, data_key, &info, &s->f->hdr, s->f->ext, s->memfd, on_progress,
+	uint8_t key[MIG_KEY_LEN];
+	mig_derive_key(data_key, info.migration_id, key);   /* what caphostd hands a source caprun */
+	s->rc = mig_send_fd(s->sock, key, &info, &s->f->hdr, s->f->ext, s->memfd, on_progress,
 	                    &s->progress_last);
 	close(s->sock);
 	return NULL;

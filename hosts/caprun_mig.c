@@ -1,0 +1,475 @@
+/* caprun_mig.c: live migration, source side: prepare the peers, freeze, stream to the target, commit or fence, hand over. */
+#include "hosts/migctl.h"
+#include "hosts/migfsm.h"
+#include "hosts/migstream.h"
+#include "hosts/relay.h"
+#include "hosts/snapfile.h"
+#include "hosts/uplink.h"
+#include "capsule-abi/cap_abi.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * The order of things is docs/MIGRATION.md section 1; the decisions are
+ * hosts/migfsm.h's table.  This file only turns the machine's events into
+ * actions: every step below ends in an event fed to mig_fsm_step, and the
+ * actions it returns are carried out in the one order that is safe
+ * (run_actions).  caprun is single-threaded; while a migration runs, this
+ * code is the loop, so it keeps relaying the capsule's packets itself
+ * whenever it waits (pump) until the capsule is frozen.
+ */
+
+#define PREPARE_TIMEOUT_MS  20000   /* caphostd: a host lookup (directory retries) + 300 ms of SYNC */
+#define CONNECT_TIMEOUT_MS  5000
+#define SEND_TIMEOUT_S      30      /* a stalled target: the stream breaks, the capsule thaws */
+#define CONFIRM_TIMEOUT_MS  30000   /* restore of a large capsule on a busy host */
+#define DIR_TIMEOUT_MS      20000   /* one MIG_DIR answer (the directory client retries inside) */
+#define DIR_RETRY_MS        200
+#define STARTED_TIMEOUT_MS  5000    /* only for the timeline: the target runs regardless */
+#define STALL_FAULT_MS      10000
+
+struct mig_src {
+	struct host_relay *r;
+	uint32_t target;
+	const char *fault;
+	int progress_fd;
+	struct mig_fsm fsm;
+	uint64_t id;
+	struct uplink_mig_ready ready;
+	struct mig_ctl to_target, from_target;
+	int sock;                 /* the migration's TCP connection, -1 before/after */
+	int frozen;               /* the capsule is frozen by us */
+	int end_written;
+	int committed;            /* the directory names the target */
+	uint32_t new_epoch;
+	uint64_t bytes;
+	int64_t t0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
+	const char *phase;        /* what failed, for the error line */
+	char why[300];
+	uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void progress(struct mig_src *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(struct mig_src *m, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	if (m->progress_fd < 0)
+		return;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof line - 1)
+		return;
+	line[n++] = '\n';
+	/* Best effort: a client that went away does not stop the migration. */
+	send(m->progress_fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void fail(struct mig_src *m, const char *phase, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(struct mig_src *m, const char *phase, const char *fmt, ...)
+{
+	va_list ap;
+	if (m->why[0])
+		return;   /* the first reason is the real one */
+	m->phase = phase;
+	va_start(ap, fmt);
+	vsnprintf(m->why, sizeof m->why, fmt, ap);
+	va_end(ap);
+}
+
+static int send_uplink(struct mig_src *m, int type, const void *body, size_t blen)
+{
+	uint8_t rec[UPLINK_HDR_LEN + 64];
+	size_t n = uplink_encode_body(rec, sizeof rec, type, body, blen);
+	for (int tries = 0; n && tries < 200; tries++) {
+		if (send(m->r->tun_fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd p = { m->r->tun_fd, POLLOUT, 0 };
+		poll(&p, 1, 10);
+	}
+	return -1;
+}
+
+/*
+ * Wait for caphostd's answer (a record of type want, or ERROR) while the
+ * capsule keeps running: its packets still flow both ways meanwhile.
+ * 0 with *out, or -1 (timeout, uplink closed: m->why says which).
+ */
+static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *out)
+{
+	struct host_relay *r = m->r;
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p[2] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 } };
+		if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+			return -1;
+		if (p[1].revents & POLLIN) {
+			ssize_t n;
+			while ((n = recv(r->chan_fd, m->buf, CAP_CHAN_MAX, MSG_DONTWAIT)) > 0)
+				host_relay_record(r, m->buf, (size_t)n);
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		for (;;) {
+			ssize_t n = recv(r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (n <= 0) {
+				errno = EPIPE;
+				return -1;
+			}
+			if (uplink_decode(m->buf, (size_t)n, out))
+				continue;
+			if (out->type == want || out->type == UPLINK_ERROR)
+				return 0;
+			if (out->type == UPLINK_PACKET && !m->frozen) {
+				/* to the capsule, as the relay would: the channel takes the same record */
+				struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
+				memcpy(m->buf, &h, sizeof h);
+				if (send(r->chan_fd, m->buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+					r->stats.drop_host_full++;
+				else
+					r->stats.packets_in++;
+			}
+		}
+	}
+}
+
+/* ---- the actions ---- */
+
+static int do_sync_peers(struct mig_src *m)
+{
+	struct uplink_mig_prepare p = { .target_host = m->target, .migration_id = m->id };
+	struct uplink_msg msg;
+	if (send_uplink(m, UPLINK_MIG_PREPARE, &p, sizeof p) ||
+	    pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
+		fail(m, "sync", "no answer from caphostd: %s", strerror(errno));
+		return MIG_EV_TIMEOUT;
+	}
+	if (msg.type == UPLINK_ERROR) {
+		fail(m, "sync", "%s", msg.u.error);
+		return MIG_EV_TARGET_DEAD;
+	}
+	m->ready = msg.u.mig_ready;
+	m->t_sync = now_ms();
+	progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
+	         (long long)(m->t_sync - m->t0), m->ready.peers_acked, m->ready.peers_asked);
+	return MIG_EV_PEER_SYNCED;
+}
+
+static int do_freeze(struct mig_src *m)
+{
+	char reply[256];
+	if (host_relay_freeze(m->r, reply, sizeof reply)) {
+		fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
+		return MIG_EV_TIMEOUT;
+	}
+	m->frozen = 1;
+	m->t_frozen = now_ms();
+	progress(m, "progress freeze %lld ms", (long long)(m->t_frozen - m->t_sync));
+	return MIG_EV_FROZEN;
+}
+
+static int connect_target(struct mig_src *m)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(m->ready.target_port),
+	                          .sin_addr.s_addr = m->ready.target_addr };
+	char a[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sa.sin_addr, a, sizeof a);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		fail(m, "transfer", "socket: %s", strerror(errno));
+		return -1;
+	}
+	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, 0 };
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		fail(m, "transfer", "connecting to host %u at %s:%u: %s", m->target, a,
+		     m->ready.target_port, strerror(errno));
+		close(s);
+		return -1;
+	}
+	tv.tv_sec = SEND_TIMEOUT_S;
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	int one = 1;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return s;
+}
+
+static int do_send_stream(struct mig_src *m)
+{
+	struct host_relay *r = m->r;
+	struct cap_snap_header h = r->snap_template;
+	struct cap_snap_extent *ext = NULL;
+	struct cap_control ctl;
+	char err[512];
+	if (pread(r->memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
+		fail(m, "transfer", "reading the control page: %s", strerror(errno));
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	h.frozen_at_ns = ctl.frozen_at_ns;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	h.taken_at_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	if (host_snap_prepare(r->memfd, &h, &ext, err, sizeof err)) {
+		fail(m, "transfer", "%s", err);
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	m->sock = connect_target(m);
+	if (m->sock < 0) {
+		free(ext);
+		return MIG_EV_TARGET_DEAD;
+	}
+	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
+	                              .migration_id = m->id, .epoch = m->ready.epoch };
+	int rc = mig_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, NULL, NULL);
+	free(ext);
+	if (rc != MIG_OK) {
+		fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
+		     rc == MIG_E_IO ? strerror(errno) : mig_strerror(rc));
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	m->end_written = 1;
+	m->bytes = h.data_size;
+	m->t_sent = now_ms();
+	progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
+	         (unsigned long long)m->bytes);
+	return MIG_EV_TRANSFER_DONE;
+}
+
+/* AWAIT_CONFIRM: the target's first control record, or its silence. */
+static int await_confirm(struct mig_src *m)
+{
+	char text[MIG_CTL_TEXT_MAX + 1];
+	int type = 0;
+	int rc = mig_ctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
+	if (rc == MIG_OK && type == MIG_CTL_CONFIRM) {
+		m->t_confirm = now_ms();
+		progress(m, "progress restore %lld ms: host %u holds it, not running",
+		         (long long)(m->t_confirm - m->t_sent), m->target);
+		return MIG_EV_CONFIRM_RECEIVED;
+	}
+	if (rc == MIG_OK && type == MIG_CTL_REFUSE) {
+		fail(m, "restore", "host %u refused the capsule: %s", m->target, text);
+		return MIG_EV_TARGET_REFUSED;
+	}
+	if (rc == MIG_E_IO && errno == ETIMEDOUT) {
+		fail(m, "restore", "host %u did not confirm within %d s", m->target,
+		     CONFIRM_TIMEOUT_MS / 1000);
+		return MIG_EV_TIMEOUT;
+	}
+	fail(m, "restore", "host %u: %s before confirming", m->target,
+	     rc == MIG_E_IO ? (errno == EPIPE ? "the connection closed" : strerror(errno))
+	                    : mig_strerror(rc));
+	return MIG_EV_TRANSFER_BROKEN;
+}
+
+/* MOVE (commit) or FENCE (re-claim) in the directory, through caphostd: MOVED, KEPT or TIMEOUT. */
+static int directory(struct mig_src *m, uint32_t op)
+{
+	struct uplink_mig_dir d = { .op = op, .target_host = m->target, .epoch = m->ready.epoch };
+	struct uplink_msg msg;
+	if (!m->t_dir0)
+		m->t_dir0 = now_ms();
+	if (send_uplink(m, UPLINK_MIG_DIR, &d, sizeof d) ||
+	    pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg) || msg.type != UPLINK_MIG_DIR_RESULT)
+		return MIG_EV_TIMEOUT;
+	if (msg.u.mig_result.result == UPLINK_MIG_MOVED) {
+		m->new_epoch = msg.u.mig_result.epoch;
+		m->committed = 1;
+		m->t_dir = now_ms();
+		progress(m, "progress directory %lld ms: host %u at epoch %u",
+		         (long long)(m->t_dir - m->t_dir0), m->target, m->new_epoch);
+		return MIG_EV_DIRECTORY_MOVED;
+	}
+	if (msg.u.mig_result.result == UPLINK_MIG_KEPT) {
+		m->r->epoch = msg.u.mig_result.epoch;
+		return MIG_EV_DIRECTORY_KEPT;
+	}
+	struct timespec ts = { 0, DIR_RETRY_MS * 1000000L };
+	nanosleep(&ts, NULL);   /* the directory is unreachable: wait, frozen, never give up */
+	return MIG_EV_TIMEOUT;
+}
+
+static void close_stream(struct mig_src *m)
+{
+	if (m->sock >= 0) {
+		/* An abortive close: a stream cut before END must never look finished. */
+		struct linger lg = { 1, 0 };
+		if (!m->end_written)
+			setsockopt(m->sock, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		close(m->sock);
+	}
+	m->sock = -1;
+}
+
+static void mig_done(struct mig_src *m, uint32_t outcome, uint32_t epoch)
+{
+	struct uplink_mig_done d = { .outcome = outcome, .target_host = m->target, .epoch = epoch };
+	if (send_uplink(m, UPLINK_MIG_DONE, &d, sizeof d))
+		fprintf(stderr, "caprun: capsule %s: telling caphostd how the migration ended: %s\n",
+		        m->r->name, strerror(errno));
+}
+
+/* After COMMIT: the target's STARTED ends the downtime (only measured: it runs regardless). */
+static void await_started(struct mig_src *m)
+{
+	char text[MIG_CTL_TEXT_MAX + 1];
+	int type = 0;
+	while (m->sock >= 0 &&
+	       mig_ctl_recv(m->sock, &m->from_target, STARTED_TIMEOUT_MS, &type, text, sizeof text) ==
+	           MIG_OK) {
+		if (type == MIG_CTL_STARTED) {
+			m->t_started = now_ms();
+			return;
+		}
+	}
+}
+
+/*
+ * Carry out one step's actions in the safe order: the stream is cut before
+ * anything else (END must be impossible once the capsule may run again);
+ * the capsule here thaws only on the machine's word; peers are told last.
+ */
+static void run_actions(struct mig_src *m, unsigned a)
+{
+	if (a & MIG_A_CLOSE_STREAM)
+		close_stream(m);
+	if ((a & MIG_A_SEND_ABORT) && m->sock >= 0 && m->end_written)
+		mig_ctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
+	if ((a & MIG_A_THAW_SOURCE) && m->frozen) {
+		host_relay_thaw(m->r);
+		m->frozen = 0;
+	}
+	if (a & MIG_A_RELEASE_PEERS)
+		mig_done(m, UPLINK_MIG_ABORTED, m->r->epoch);
+	if ((a & MIG_A_SEND_COMMIT) && m->sock >= 0) {
+		if (mig_ctl_send(m->sock, &m->to_target, MIG_CTL_COMMIT, NULL) == MIG_OK)
+			await_started(m);
+	}
+	if (a & MIG_A_FLUSH_PEERS)
+		mig_done(m, UPLINK_MIG_COMMITTED, m->new_epoch);
+	/* MIG_A_KILL_SOURCE: the caller stops caprun, which kills the frozen copy. */
+}
+
+static int step(struct mig_src *m, int ev)
+{
+	unsigned a = mig_fsm_step(&m->fsm, (enum mig_event)ev);
+	run_actions(m, a);
+	return (int)a;
+}
+
+static long ms(int64_t a, int64_t b) { return a && b && b >= a ? (long)(b - a) : 0; }
+
+static int test_fault(const struct mig_src *m, const char *name)
+{
+	return m->fault && strcmp(m->fault, name) == 0;
+}
+
+int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault, int progress_fd,
+                       char *reply, size_t len)
+{
+	static struct mig_src m;
+	if (!r->uplink) {
+		snprintf(reply, len, "error live migration needs caphostd on this host (caprun runs alone)");
+		return 0;
+	}
+	if (r->thaw_on_frozen) {
+		snprintf(reply, len, "error capsule %s has not answered an earlier freeze yet", r->name);
+		return 0;
+	}
+	memset(&m, 0, sizeof m);
+	m.r = r;
+	m.target = target;
+	m.fault = fault;
+	m.progress_fd = progress_fd;
+	m.sock = -1;
+	m.id = mig_new_id();
+	m.t0 = now_ms();
+	mig_fsm_init(&m.fsm, MIG_ROLE_SOURCE);
+
+	int ev = MIG_EV_START;
+	while (!mig_fsm_final(&m.fsm)) {
+		enum mig_state before = m.fsm.state;
+		unsigned a = (unsigned)step(&m, ev);
+		if (!a && m.fsm.state == before)
+			break;   /* cannot happen with the table's events; never spin */
+		switch (m.fsm.state) {
+		case MIG_S_SYNCING:
+			ev = do_sync_peers(&m);
+			if (ev == MIG_EV_PEER_SYNCED) {
+				mig_ctl_init(&m.to_target, m.ready.key, MIG_CTL_TO_TARGET);
+				mig_ctl_init(&m.from_target, m.ready.key, MIG_CTL_TO_SOURCE);
+			}
+			break;
+		case MIG_S_FREEZING:
+			ev = do_freeze(&m);
+			break;
+		case MIG_S_TRANSFERRING:
+			ev = do_send_stream(&m);
+			break;
+		case MIG_S_AWAIT_CONFIRM:
+			ev = await_confirm(&m);
+			if (ev == MIG_EV_CONFIRM_RECEIVED && test_fault(&m, "source-exit-after-confirm"))
+				_exit(3);   /* test: the source host dies here; the target must pull */
+			if (ev == MIG_EV_CONFIRM_RECEIVED && test_fault(&m, "source-stall-after-confirm")) {
+				struct timespec ts = { STALL_FAULT_MS / 1000, 0 };
+				nanosleep(&ts, NULL);
+			}
+			break;
+		case MIG_S_COMMITTING:
+			ev = directory(&m, UPLINK_MIG_MOVE);
+			break;
+		case MIG_S_FENCING:
+			ev = directory(&m, UPLINK_MIG_FENCE);
+			break;
+		default:
+			break;
+		}
+	}
+	close_stream(&m);
+	mig_ctl_wipe(&m.to_target);
+	mig_ctl_wipe(&m.from_target);
+	sodium_memzero(m.ready.key, sizeof m.ready.key);
+	m.t_end = now_ms();
+	if (m.fsm.state != MIG_S_COMMITTED) {
+		snprintf(reply, len, "error %s: %s; the capsule continues on this host",
+		         m.phase ? m.phase : "directory", m.why[0] ? m.why : "the source kept it");
+		return 0;
+	}
+	int64_t started = m.t_started ? m.t_started : m.t_end;
+	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u", m.target,
+	         m.new_epoch, ms(m.t0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
+	         ms(m.t_sent, m.t_confirm), ms(m.t_dir0, m.t_dir), ms(m.t_dir, m.t_end),
+	         ms(m.t_sync, started), ms(m.t0, m.t_end), (unsigned long long)m.bytes,
+	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host);
+	r->migrated_to = target;
+	return 1;
+}

@@ -1,0 +1,198 @@
+/* migctl.c: sealing, opening and socket helpers for the migration's control records (migctl.h). */
+#include "hosts/migctl.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+const char *mig_ctl_name(int type)
+{
+	switch (type) {
+	case MIG_CTL_CONFIRM: return "confirm";
+	case MIG_CTL_REFUSE:  return "refuse";
+	case MIG_CTL_COMMIT:  return "commit";
+	case MIG_CTL_ABORT:   return "abort";
+	case MIG_CTL_STARTED: return "started";
+	}
+	return "unknown";
+}
+
+/* Which records each direction may carry: a source never confirms, a target never commits. */
+static int allowed(int dir, int type)
+{
+	if (dir == MIG_CTL_TO_SOURCE)
+		return type == MIG_CTL_CONFIRM || type == MIG_CTL_REFUSE || type == MIG_CTL_STARTED;
+	return type == MIG_CTL_COMMIT || type == MIG_CTL_ABORT;
+}
+
+void mig_ctl_init(struct mig_ctl *c, const uint8_t stream_key[MIG_KEY_LEN], int dir)
+{
+	_Static_assert(sizeof MIG_CTL_KDF_CONTEXT - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
+	memset(c, 0, sizeof *c);
+	c->dir = dir;
+	crypto_kdf_derive_from_key(c->key, sizeof c->key, (uint64_t)dir, MIG_CTL_KDF_CONTEXT,
+	                           stream_key);
+}
+
+void mig_ctl_wipe(struct mig_ctl *c)
+{
+	sodium_memzero(c, sizeof *c);
+}
+
+int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, size_t cap,
+                 size_t *out_len)
+{
+	uint8_t plain[1 + MIG_CTL_TEXT_MAX];
+	size_t tl = text ? strnlen(text, MIG_CTL_TEXT_MAX + 1) : 0;
+	if (!allowed(c->dir, type) || (type == MIG_CTL_REFUSE) != (tl > 0) || tl > MIG_CTL_TEXT_MAX)
+		return MIG_E_BAD_RECORD;
+	size_t head = c->started ? 0 : MIG_CTL_HEADER_LEN;
+	size_t clen = 1 + tl + MIG_ABYTES;
+	if (cap < head + 4 + clen)
+		return MIG_E_NOSPACE;
+	if (!c->started) {
+		crypto_secretstream_xchacha20poly1305_init_push(&c->st, out, c->key);
+		c->started = 1;
+	}
+	plain[0] = (uint8_t)type;
+	if (tl)
+		memcpy(plain + 1, text, tl);
+	put32(out + head, (uint32_t)clen);
+	crypto_secretstream_xchacha20poly1305_push(&c->st, out + head + 4, NULL, plain, 1 + tl, NULL,
+	                                           0, 0);
+	*out_len = head + 4 + clen;
+	return MIG_OK;
+}
+
+int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used, int *type,
+                 char *text, size_t tlen)
+{
+	uint8_t plain[1 + MIG_CTL_TEXT_MAX];
+	size_t pos = 0;
+	if (c->started < 0)
+		return MIG_E_BAD_TAG;   /* failed before: stays failed */
+	if (!c->started) {
+		if (len < MIG_CTL_HEADER_LEN)
+			return MIG_NEED_MORE;
+		pos = MIG_CTL_HEADER_LEN;
+	}
+	if (len - pos < 4)
+		return MIG_NEED_MORE;
+	uint32_t clen = get32(buf + pos);
+	if (clen < 1 + MIG_ABYTES || clen > 1 + MIG_CTL_TEXT_MAX + MIG_ABYTES) {
+		c->started = -1;
+		return MIG_E_BAD_LENGTH;
+	}
+	if (len - pos - 4 < clen)
+		return MIG_NEED_MORE;
+	if (!c->started &&
+	    crypto_secretstream_xchacha20poly1305_init_pull(&c->st, buf, c->key) != 0) {
+		c->started = -1;
+		return MIG_E_BAD_TAG;
+	}
+	c->started = 1;
+	unsigned long long plen;
+	if (crypto_secretstream_xchacha20poly1305_pull(&c->st, plain, &plen, NULL, buf + pos + 4, clen,
+	                                               NULL, 0) != 0) {
+		c->started = -1;
+		return MIG_E_BAD_TAG;
+	}
+	int t = plain[0];
+	size_t tl = (size_t)plen - 1;
+	if (!allowed(c->dir, t) || (t == MIG_CTL_REFUSE) != (tl > 0) || memchr(plain + 1, 0, tl) ||
+	    tlen < tl + 1) {
+		c->started = -1;
+		return MIG_E_BAD_RECORD;
+	}
+	memcpy(text, plain + 1, tl);
+	text[tl] = 0;
+	*type = t;
+	*used = pos + 4 + clen;
+	return MIG_OK;
+}
+
+int mig_ctl_send(int sock, struct mig_ctl *c, int type, const char *text)
+{
+	uint8_t rec[MIG_CTL_HEADER_LEN + MIG_CTL_REC_MAX];
+	size_t n;
+	int rc = mig_ctl_seal(c, type, text, rec, sizeof rec, &n);
+	if (rc != MIG_OK)
+		return rc;
+	for (size_t off = 0; off < n;) {
+		ssize_t w = send(sock, rec + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return MIG_E_IO;
+		off += (size_t)w;
+	}
+	return MIG_OK;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * Reads byte by byte sized pieces with MSG_PEEK first, so no byte of a
+ * later record is consumed: a record is taken off the socket only whole.
+ */
+int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen)
+{
+	uint8_t buf[MIG_CTL_HEADER_LEN + MIG_CTL_REC_MAX];
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	for (;;) {
+		ssize_t got = recv(sock, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+		if (got > 0) {
+			size_t used = 0;
+			int rc = mig_ctl_open(c, buf, (size_t)got, &used, type, text, tlen);
+			if (rc == MIG_OK) {
+				while (recv(sock, buf, used, 0) < 0 && errno == EINTR)
+					;
+				return MIG_OK;
+			}
+			if (rc != MIG_NEED_MORE)
+				return rc;
+			if ((size_t)got == sizeof buf)
+				return MIG_E_BAD_LENGTH;
+		} else if (got == 0) {
+			errno = EPIPE;
+			return MIG_E_IO;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			return MIG_E_IO;
+		}
+		int left = -1;
+		if (deadline >= 0) {
+			int64_t l = deadline - now_ms();
+			if (l <= 0) {
+				errno = ETIMEDOUT;
+				return MIG_E_IO;
+			}
+			left = (int)l;
+		}
+		struct pollfd p = { sock, POLLIN, 0 };
+		/* More bytes of a partial record, or the first: wait for the socket to change. */
+		if (got > 0) {
+			/* A partial record already sits in the buffer: POLLIN stays set; sleep a little. */
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (poll(&p, 1, left) < 0 && errno != EINTR)
+			return MIG_E_IO;
+	}
+}

@@ -1,0 +1,39 @@
+/* migin.h: caprun's target side of a live migration (`caprun --incoming`, caprun_migin.c). */
+#ifndef HOST_MIGIN_H
+#define HOST_MIGIN_H
+
+#include "hosts/migctl.h"
+#include "hosts/migfsm.h"
+#include "hosts/migstream.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Tests set this in a host's environment to make one step fail (docs/MIGRATION.md section 8). */
+#define HOST_MIG_FAULT_ENV        "CAPSULE_MIG_FAULT"
+#define HOST_MIGIN_RECV_TIMEOUT_S 30     /* a source that stalls mid-stream: discard */
+#define HOST_MIGIN_COMMIT_MS      5000   /* CONFIRMED this long without a word: pull */
+
+struct host_migin {
+	int sock;                       /* the migration's TCP connection (fd 0 as started) */
+	uint32_t host_id;               /* ours: the stream head must name it */
+	uint8_t data_key[MIG_KEY_LEN];  /* the cluster's data key (wiped once the stream key is derived) */
+	const char *fault;              /* $CAPSULE_MIG_FAULT */
+	int memfd;                      /* the capsule's memory as it arrives */
+	struct mig_rx rx;               /* after receive: head info, name, snapshot header */
+	struct mig_ctl to_source, from_source;
+};
+
+/* Receive the whole stream into a new memfd (m->memfd).  0, or -1 with err (discard, exit). */
+int host_migin_receive(struct host_migin *m, char *err, size_t errlen);
+/* CONFIRM (restored, not running).  0, or -1 if it could not be said (then: pull or discard). */
+int host_migin_confirm(struct host_migin *m);
+/* REFUSE with a reason; the caller discards. */
+void host_migin_refuse(struct host_migin *m, const char *why);
+/* After CONFIRM: MIG_EV_COMMIT_RECEIVED, MIG_EV_ABORT_RECEIVED, MIG_EV_TIMEOUT or MIG_EV_SOURCE_DEAD. */
+int host_migin_await(struct host_migin *m, int timeout_ms);
+/* The capsule runs here: tell the source (for its timeline), close the connection. */
+void host_migin_started(struct host_migin *m);
+void host_migin_close(struct host_migin *m);
+
+#endif
