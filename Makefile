@@ -4,6 +4,7 @@
 #   make demo     build, then run a capsule serving a real client
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
+#   make soak     1000 live migrations around a ring of hosts (never part of make test)
 #
 # Each component adds its rules through its own build.mk.
 
@@ -72,10 +73,16 @@ demo: all
 bench: all
 	sh tests/bench/bench.sh
 
+# The ring test (test_migrate_many.py) with 1000 migrations instead of 50, under its own
+# timeout (SOAK_TIMEOUT seconds; tests/run's default of 180 is per test program).
+SOAK_MIGRATIONS ?= 1000
+soak: all $(TEST_TOOLS)
+	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_many
+
 clean:
 	rm -rf $(OBJ) $(BIN) $(IMAGES) $(GEN) $(BUILD)/tests $(BUILD)/san
 
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test demo bench clean distclean
+.PHONY: all deps test demo bench soak clean distclean

@@ -135,7 +135,7 @@ int capctl_migrate(int argc, char **argv)
 	}
 	/* Progress lines as phases end, then the result; a migration may take a while. */
 	FILE *in = fdopen(fd, "r");
-	char line[HOST_CTL_LINE_MAX + 256];
+	char line[HOST_CTL_LINE_MAX + 256] = "";
 	int code = 1, answered = 0;
 	if (!in) {
 		close(fd);

@@ -163,7 +163,7 @@ void hostd_hold_release(struct hostd *d, uint32_t ip)
 		hostd_route(d, p, len);
 		d->cnt.reinjected_pkts++;
 	}
-	d->cnt.held_udp_dropped += h->udp.dropped_pkts;
+	/* its drops were counted one by one as they happened (hold_input) */
 	hostd_hold_drop(d, ip);
 }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/bench/bench.sh: `make bench`: capsule vs. the same app built natively, then snapshot/resume figures, measured in one run.
+# tests/bench/bench.sh: `make bench`: capsule vs. the same app built natively, then snapshot/resume and live-migration figures, measured in one run.
 #
 # Runs inside a network namespace it creates (unshare -n), so the capsule's
 # TUN device and the native baseline's loopback traffic stay private.
@@ -13,6 +13,8 @@ mkdir -p "$native"
 # Baseline: the very same source, compiled by gcc for Linux (glibc, kernel TCP on loopback).
 gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/echo" images/echo/echo.c
 
-# Then snapshot / resume figures (tests/bench/snapbench.py), in the same namespace.
+# Then snapshot / resume figures (tests/bench/snapbench.py) and live migration between
+# two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one).
 exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@" &&
-	exec python3 -u tests/bench/snapbench.py' sh --native "$native/echo" "$@"
+	python3 -u tests/bench/snapbench.py &&
+	exec python3 -u tests/bench/migbench.py' sh --native "$native/echo" "$@"

@@ -1,64 +1,15 @@
 """snapbench.py: snapshot and resume: times, file sizes and the longest gap a client sees, for 4 and 64 MiB of touched heap and 1 or 100 connections."""
 import argparse
 import os
-import socket
 import statistics
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from caplib import Host, connect, request, snapshot, stop_all, tempdir  # noqa: E402
+from talker import Talker  # noqa: E402
 
 PORT = 9003   # images/memtouch
-
-
-class Talker:
-    """One client pinging as fast as replies come; remembers the longest wait for a reply."""
-
-    def __init__(self, addr):
-        self.sock = connect(addr, PORT, timeout=120)
-        self.stop = threading.Event()
-        self.replies = 0
-        self.longest = 0.0
-        self.error = None
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        try:
-            while not self.stop.is_set():
-                t0 = time.monotonic()
-                request(self.sock, "ping")
-                dt = time.monotonic() - t0
-                with self.cond:
-                    self.longest = max(self.longest, dt)
-                    self.replies += 1
-                    self.cond.notify_all()
-        except Exception as e:
-            self.error = e
-            with self.cond:
-                self.cond.notify_all()
-
-    def wait_replies(self, more):
-        with self.cond:
-            want = self.replies + more
-            self.cond.wait_for(lambda: self.replies >= want or self.error, 120)
-        if self.error:
-            raise RuntimeError("talker: %r" % self.error)
-
-    def reset_longest(self):
-        with self.cond:
-            self.longest = 0.0
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(10)
-        if self.thread.is_alive():   # stuck on a capsule that is gone: unblock it
-            self.sock.shutdown(socket.SHUT_RDWR)
-            self.thread.join(10)
-        self.sock.close()
 
 
 def one_config(mib, conns, cycles):
@@ -73,7 +24,7 @@ def one_config(mib, conns, cycles):
         s = connect(cap.addr, PORT, timeout=120)
         request(s, "ping")
         idle.append(s)
-    talker = Talker(cap.addr)
+    talker = Talker(connect(cap.addr, PORT, timeout=120))
     rows = []
     try:
         for i in range(cycles):

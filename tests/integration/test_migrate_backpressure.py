@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 
-from topolib import (CountClient, Tap, Topology, check, check_eq, migrate, wait_one_copy)  # noqa: F401
+from miglib import (CountClient, Tap, Topology, check, check_eq, migrate, wait_one_copy)  # noqa: F401
 
 LINE = b"x" * 1023 + b"\n"
 PACE = 0.005     # one 1 KiB line per 5 ms when the socket has room: ~200 KiB/s

@@ -1,4 +1,4 @@
-"""topolib.py: multi-host test topologies: a bridge, host namespaces, an ordinary client, capdird, caphostd per host.
+"""topolib.py: multi-host test topologies: a bridge, host namespaces, an ordinary client, capdird, caphostd per host; live-migration helpers.
 
 Split from caplib.py (which it re-exports, so a test imports everything it
 needs from here): processes, clients and TAP reporting live there; the
@@ -16,7 +16,7 @@ import threading
 import time
 
 from caplib import *          # noqa: F401,F403  (re-exported for the tests)
-from caplib import _started   # every process/namespace we start is stopped by caplib.stop_all()
+from caplib import _started, _proc_start_time   # _started: stopped by caplib.stop_all()
 
 # ------------------------------------------------------- multi-host topology
 #
@@ -74,13 +74,19 @@ class Proc:
             self.closed += 1
             self.cond.notify_all()
 
-    def wait_for(self, regex, timeout):
+    def mark(self):
+        """The number of output lines so far: a start for wait_for that skips older lines."""
+        with self.cond:
+            return len(self.lines)
+
+    def wait_for(self, regex, timeout, start=0):
+        """First match of regex in an output line (from line index start), or None."""
         if isinstance(regex, str):
             regex = re.compile(regex)
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                for text in self.lines:
+                for text in self.lines[start:]:
                     m = regex.search(text)
                     if m:
                         return m
@@ -97,6 +103,9 @@ class Proc:
         return self.proc.poll() is None
 
     def stop(self):
+        # What the daemon spawned (caphostd: `caprun --incoming` per migration, and their
+        # capsules), seen before it stops: whatever of it outlives the daemon goes too.
+        kids = [(p, _proc_start_time(p)) for p in descendants(self.proc.pid)]
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -104,6 +113,12 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for pid, st in kids:
+            if st is not None and _proc_start_time(pid) == st:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         with self.cond:
             self.cond.wait_for(lambda: self.closed == 2, 2.0)
         return self.proc.returncode
@@ -154,9 +169,15 @@ class TopoHost(Host):
             argv += ["--gateway-host", str(self.topo.gateway.host_id)]
         return argv
 
-    def start_daemon(self, timeout=10.0):
-        """Start caphostd; ready when its caphostd.sock accepts a connection (caprun's test)."""
-        self.daemon = Proc("caphostd-" + self.name, self.daemon_argv(), self.prefix, self.env)
+    def start_daemon(self, timeout=10.0, env=None):
+        """Start caphostd; ready when its caphostd.sock accepts a connection (caprun's test).
+
+        env: extra variables for this daemon only (and so for the `caprun --incoming`
+        it spawns), e.g. {"CAPSULE_MIG_FAULT": "target-refuse"}; default: the
+        Topology's daemon_env for this host."""
+        extra = self.topo.daemon_env.get(self.name, {}) if env is None else env
+        self.daemon = Proc("caphostd-" + self.name, self.daemon_argv(), self.prefix,
+                           dict(self.env, **extra))
         sock_path = os.path.join(self.run_dir, "caphostd.sock")
         deadline = time.monotonic() + timeout
         while True:
@@ -294,9 +315,10 @@ class Topology:
     """
 
     def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
-                 client_sysctls=()):
+                 client_sysctls=(), daemon_env=None):
         import tempfile
         self.names = list(hosts)
+        self.daemon_env = dict(daemon_env or {})   # host name -> extra env for its caphostd
         self.gateway_name = gateway or self.names[0]
         self.want_client = client
         self.want_daemons = daemons

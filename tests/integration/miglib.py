@@ -1,0 +1,232 @@
+"""miglib.py: helpers for live-migration tests: run `capctl migrate`, check its JSON, find where a capsule runs, count copies, a counting client.
+
+Split from topolib.py (which it re-exports, so a migration test imports
+everything it needs from here).
+"""
+
+import os
+import re
+import threading
+import time
+
+from topolib import *          # noqa: F401,F403  (re-exported for the tests)
+from topolib import TestFailure, alive, check, check_eq, descendants, request  # noqa: F401
+
+# ------------------------------------------------ live migration (BRIEF-D.md)
+#
+# `capctl migrate NAME --to HOSTID [--json]` runs on the capsule's current
+# (source) host.  Afterwards the capsule runs under a `caprun --incoming`
+# that the target's caphostd spawned: its console lines appear in that
+# daemon's output (host.daemon), `capctl ps` lists it there and no longer on
+# the source, and the directory names the target at epoch + 1.
+
+MIG_PHASES = ("sync", "freeze", "transfer", "restore", "directory", "flush")
+MIG_JSON_KEYS = ("name", "from", "to", "epoch", "phases", "downtime_ms", "total_ms", "bytes",
+                 "peers")
+
+
+class Migration:
+    """One `capctl migrate` run: exit code, output, parsed JSON (or None), wall-clock span."""
+
+    def __init__(self, code, out, err, t0, t1, as_json):
+        import json as _json
+        self.code, self.out, self.err, self.t0, self.t1 = code, out, err, t0, t1
+        self.seconds = t1 - t0
+        self.json = None
+        if as_json and code == 0:
+            try:
+                self.json = _json.loads(out)
+            except ValueError:
+                raise TestFailure("capctl migrate --json printed no JSON object: %r (stderr %r)" % (
+                    out[-400:], err[-200:]))
+
+    def __repr__(self):
+        return "exit %s, stdout %r, stderr %r" % (self.code, self.out[-500:], self.err[-300:])
+
+
+def migrate_run(topo, name, from_host, to_host, json=True, fault=None, timeout=90):
+    """capctl migrate NAME --to ID [--json] [--fault F] on from_host, whatever the outcome.
+
+    to_host: a TopoHost, or a host id (an int, e.g. an unknown one)."""
+    to_id = to_host if isinstance(to_host, int) else to_host.host_id
+    args = ["migrate", name, "--to", str(to_id)] + (["--json"] if json else []) + \
+        (["--fault", fault] if fault else [])
+    t0 = time.monotonic()
+    code, out, err = from_host.capctl(args, timeout=timeout)
+    return Migration(code, out, err, t0, time.monotonic(), json)
+
+
+def check_migration_json(j, name, from_id, to_id, epoch):
+    """The --json object of a successful migration has exactly what BRIEF-D.md promises."""
+    missing = [k for k in MIG_JSON_KEYS if k not in j]
+    check(not missing, "capctl migrate --json lacks %s: %r" % (missing, j))
+    check_eq((j["name"], j["from"], j["to"], j["epoch"]), (name, from_id, to_id, epoch),
+             "capctl migrate --json name, from, to, epoch")
+    phases = j["phases"]
+    check(isinstance(phases, dict), "phases is not an object: %r" % (phases,))
+    for p in MIG_PHASES:
+        v = phases.get(p + "_ms")
+        check(isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "phases.%s_ms is %r, want an integer >= 0 (phases %r)" % (p, v, phases))
+    for k in ("downtime_ms", "total_ms", "bytes"):
+        check(isinstance(j[k], int) and not isinstance(j[k], bool) and j[k] >= 0,
+              "%s is %r, want an integer >= 0" % (k, j[k]))
+    check(j["downtime_ms"] <= j["total_ms"], "downtime_ms %d > total_ms %d" % (
+        j["downtime_ms"], j["total_ms"]))
+    check(j["bytes"] > 0, "bytes transferred is 0")
+    peers = j["peers"]
+    check(isinstance(peers, dict) and isinstance(peers.get("asked"), int) and
+          isinstance(peers.get("acked"), int) and 0 <= peers["acked"] <= peers["asked"],
+          "peers is %r, want {asked, acked} with 0 <= acked <= asked" % (peers,))
+
+
+def migrate(topo, name, from_host, to_host, json=True, fault=None, timeout=90):
+    """A migration that must succeed: capctl exit 0 (checked), the JSON checked against
+    the contract (epoch: the directory's before + 1); returns the parsed JSON (json=True)
+    or the Migration (json=False)."""
+    before = None
+    if json:
+        ip = [r.get("ip") for r in from_host.ps() if r.get("name") == name]
+        check(ip, "capctl ps on host %s does not list %s before migrating it" % (
+            from_host.name, name))
+        before = topo.lookup(ip[0])
+    m = migrate_run(topo, name, from_host, to_host, json=json, fault=fault, timeout=timeout)
+    check(m.code == 0, "capctl migrate %s %s -> %s: %r" % (
+        name, from_host.name, getattr(to_host, "name", to_host), m))
+    if not json:
+        return m
+    check_migration_json(m.json, name, from_host.host_id, to_host.host_id,
+                         (before[2] + 1) if before else m.json.get("epoch"))
+    return m.json
+
+
+def hosts_listing(topo, name):
+    """Names of the hosts whose `capctl ps --json` lists a capsule called name."""
+    return [h.name for h in topo.hosts.values()
+            if any(r.get("name") == name for r in h.ps())]
+
+
+def wait_listed_only_on(topo, name, host, timeout=15.0):
+    """Bounded wait until exactly host lists name (a source's caprun exits just after it
+    reports, so the answer may take a moment to settle); a timeout is a failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        where = hosts_listing(topo, name)
+        if where == [host.name]:
+            return
+        check(time.monotonic() < deadline, "capctl ps lists %s on %s, want only on %s" % (
+            name, where or "no host", host.name))
+        time.sleep(0.05)   # bounded poll of other processes' state
+
+
+def _exe_name(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return None, []
+    return os.path.basename(argv[0].decode("utf-8", "replace")), [a.decode() for a in argv if a]
+
+
+def caprun_copies(topo, originals=()):
+    """Live caprun processes that could run the capsule: the originals (Capsule objects the
+    test started) still alive, and every caprun below any host's caphostd (`--incoming`).
+    As [(where, pid)]."""
+    out = [("%s caprun" % getattr(c, "name", "?"), c.pid) for c in originals
+           if c.proc is not None and c.proc.poll() is None]
+    for h in topo.hosts.values():
+        if h.daemon is None or not h.daemon.running():
+            continue
+        for pid in descendants(h.daemon.proc.pid):
+            exe, argv = _exe_name(pid)
+            if exe == "caprun" and alive(pid):
+                out.append(("host %s: %s" % (h.name, " ".join(argv[1:4])), pid))
+    return out
+
+
+def wait_one_copy(topo, originals=(), timeout=20.0):
+    """Bounded wait until exactly one caprun can run the capsule; returns where it is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        copies = caprun_copies(topo, originals)
+        if len(copies) == 1:
+            return copies[0]
+        check(time.monotonic() < deadline, "%d caprun copies of the capsule: %r" % (
+            len(copies), copies))
+        time.sleep(0.05)   # bounded poll of other processes' state
+
+
+def ask_count(sock, ask="n"):
+    """One question to a counting capsule, its number: images/counter ("n" -> "N") or
+    images/memtouch ("ping" -> "pong N")."""
+    reply = request(sock, ask)
+    m = re.fullmatch(r"(?:pong )?(\d+)", reply)
+    check(m is not None, "%r answered %r" % (ask, reply))
+    return int(m.group(1))
+
+
+class CountClient:
+    """A client of images/counter (TCP 9000; or memtouch, ask="ping") asking for the next
+    number in a loop, in a thread: every answer must be exactly the previous one + 1
+    (nothing lost, nothing twice).  Progress can be awaited; the longest wait for one
+    answer is kept."""
+
+    def __init__(self, sock, rate=0.005, ask="n"):
+        self.sock, self.rate, self.ask = sock, rate, ask
+        self.sock.settimeout(None)
+        self.first = self.last = None
+        self.replies = 0
+        self.longest = 0.0
+        self.error = None
+        self.stopping = False
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while not self.stopping:
+                t0 = time.monotonic()
+                n = ask_count(self.sock, self.ask)
+                dt = time.monotonic() - t0
+                with self.cond:
+                    if self.last is not None and n != self.last + 1:
+                        self.error = "counter answered %d after %d" % (n, self.last)
+                    if self.first is None:
+                        self.first = n
+                    self.last = n
+                    self.replies += 1
+                    self.longest = max(self.longest, dt)
+                    self.cond.notify_all()
+                    if self.error:
+                        return
+                if self.rate:
+                    time.sleep(self.rate)   # pacing: a steady client, not a flood
+        except (OSError, TestFailure) as e:
+            with self.cond:
+                if self.error is None:
+                    self.error = "counter client after %d replies (last %s): %s" % (
+                        self.replies, self.last, e)
+                self.cond.notify_all()
+
+    def more(self, n, timeout):
+        """Wait for n more answers than now; an error or a timeout is a failure."""
+        with self.cond:
+            want = self.replies + n
+            self.cond.wait_for(lambda: self.replies >= want or self.error, timeout)
+            check(self.error is None, self.error or "")
+            check(self.replies >= want, "counter client: %d of %d more answers within %.0fs "
+                  "(last %s)" % (self.replies - want + n, n, timeout, self.last))
+
+    def stop(self, timeout=30):
+        """Stop asking; then one more question on the same connection must get last + 1.
+        Returns that number."""
+        self.stopping = True
+        self.thread.join(timeout)
+        check(not self.thread.is_alive(), "counter client stuck waiting for an answer "
+              "(last %s)" % self.last)
+        check(self.error is None, self.error or "")
+        n = ask_count(self.sock, self.ask)
+        check_eq(n, self.last + 1, "the counter's next number after %d answers" % self.replies)
+        self.last = n
+        return n
