@@ -2,6 +2,7 @@
 #
 #   make          build everything into build/ (tools in build/bin, images in build/images)
 #   make demo     build, then run a capsule serving a real client
+#   make demo-migrate  a capsule moves live between two hosts and back under a client
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
 #   make soak     1000 live migrations around a ring of hosts (never part of make test)
@@ -70,6 +71,10 @@ test: all $(UNIT_TESTS) $(TEST_TOOLS)
 demo: all
 	sh tests/demo.sh
 
+# Hosts are namespaces inside this one (unshare -n): nothing reaches a real network.
+demo-migrate: all
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/demo_migrate.py'
+
 bench: all
 	sh tests/bench/bench.sh
 
@@ -85,4 +90,4 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test demo bench soak clean distclean
+.PHONY: all deps test demo demo-migrate bench soak clean distclean
