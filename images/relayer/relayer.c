@@ -35,6 +35,7 @@ struct pipe_dir {          /* bytes read from one side, waiting to go to the oth
 	char *buf;
 	size_t len, off;
 	int eof;               /* the source finished: nothing more will come */
+	unsigned long long moved;   /* bytes delivered to the other side so far */
 };
 
 struct pair {
@@ -85,7 +86,9 @@ static int connect_target(void)
 static void drop_pair(int i)
 {
 	struct pair *p = &pairs[i];
-	printf("relayer: pair %u closed\n", p->id);
+	/* Both totals, so a test can compare them with what the client sent and got back. */
+	printf("relayer: pair %u closed: %llu bytes client->target, %llu bytes target->client\n",
+	       p->id, p->dir[0].moved, p->dir[1].moved);
 	close(p->fd[0]);
 	close(p->fd[1]);
 	free(p->dir[0].buf);
@@ -141,6 +144,7 @@ static int pump(struct pair *p, int d, short rev_src, short rev_dst)
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
 		q->off += (size_t)n;
+		q->moved += (unsigned long long)n;
 	}
 	if (q->off == q->len)
 		q->off = q->len = 0;

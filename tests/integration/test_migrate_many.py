@@ -1,4 +1,4 @@
-"""test_migrate_many.py: one capsule migrates around a ring of hosts (A -> B -> C -> A ...) MIGRATIONS times (default 50) while a capsule peer and ordinary clients stream through it: every line comes back exactly once, in order, and each move is reported correctly; downtime median/max as diagnostics.
+"""test_migrate_many.py: one capsule migrates around a ring of hosts (A -> B -> C -> A ...) MIGRATIONS times (default 50) while a capsule peer and ordinary clients stream through it: every line comes back exactly once, in order, the relaying capsule's own byte counts match the client's, and each move is reported correctly; downtime median/max as diagnostics.
 
 Topology: hosts A B C G (ids 1-4, G the gateway) + the ordinary client.
 Y = echo on B; X = relayer on A (each client connection makes X open its own
@@ -7,6 +7,7 @@ sits on B the X<->Y connection is same-host, elsewhere host-to-host.
 MIGRATIONS=N overrides the count (`make soak` runs 1000).
 """
 import os
+import socket
 import statistics
 import time
 
@@ -63,6 +64,19 @@ def ring():
         check(n >= 20 * COUNT, "%s: only %d lines over %d migrations" % (s.tag, n, COUNT))
     check_eq(rsts(client_sniff.snapshot()), [], "RST segments seen by the client")
     check(y.proc.poll() is None, "Y's caprun exited: %s" % y.output_text()[-300:])
+    # The other end's count: closing each client's sending side ends its pair in X, which
+    # prints how many bytes it moved each way (on the host it ended on, via that caphostd).
+    last = topo[RING[COUNT % len(RING)]]
+    where = last.daemon if COUNT else x   # after a move X runs under that host's caphostd
+    for i, s in enumerate(streams, 1):
+        s.sock.shutdown(socket.SHUT_WR)
+        m = where.wait_for(r"relayer: pair %d closed: (\d+) bytes client->target, (\d+) bytes "
+                           r"target->client" % i, 30)
+        check(m is not None, "X never reported pair %d closed (on host %s)" % (i, last.name))
+        want = s.sent * len(s.line(0))
+        check_eq((int(m.group(1)), int(m.group(2))), (want, want),
+                 "%s: bytes X moved client->Y and Y->client, against %d lines of %d bytes" % (
+                     s.tag, s.sent, len(s.line(0))))
     diag("downtime ms over %d migrations: median %.0f, max %d, min %d; total ms median %.0f, "
          "max %d" % (COUNT, statistics.median(downtimes), max(downtimes), min(downtimes),
                      statistics.median(totals), max(totals)))
