@@ -101,15 +101,7 @@ static int send_uplink(struct mig_src *m, int type, const void *body, size_t ble
 {
 	uint8_t rec[UPLINK_HDR_LEN + 64];
 	size_t n = uplink_encode_body(rec, sizeof rec, type, body, blen);
-	for (int tries = 0; n && tries < 200; tries++) {
-		if (send(m->r->tun_fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return -1;
-		struct pollfd p = { m->r->tun_fd, POLLOUT, 0 };
-		poll(&p, 1, 10);
-	}
-	return -1;
+	return n ? host_uplink_send_record(m->r->tun_fd, rec, n) : -1;
 }
 
 /*
@@ -149,15 +141,8 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 				continue;
 			if (out->type == want || out->type == UPLINK_ERROR)
 				return 0;
-			if (out->type == UPLINK_PACKET && !m->frozen) {
-				/* to the capsule, as the relay would: the channel takes the same record */
-				struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
-				memcpy(m->buf, &h, sizeof h);
-				if (send(r->chan_fd, m->buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-					r->stats.drop_host_full++;
-				else
-					r->stats.packets_in++;
-			}
+			if (out->type == UPLINK_PACKET && !m->frozen)
+				host_relay_uplink_packet(r, m->buf, (size_t)n);   /* as the relay would */
 		}
 	}
 }

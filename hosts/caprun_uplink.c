@@ -49,8 +49,7 @@ static int64_t now_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Send one record, waiting a little for room (the uplink is non-blocking). */
-static int send_record(int fd, const uint8_t *rec, size_t n)
+int host_uplink_send_record(int fd, const uint8_t *rec, size_t n)
 {
 	for (int tries = 0; tries < 200; tries++) {
 		if (send(fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
@@ -69,7 +68,7 @@ int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, ui
 	static uint8_t buf[UPLINK_MAX];
 	size_t n = uplink_encode_attach(buf, sizeof buf, name, ip, flags,
 	                                flags & UPLINK_ATTACH_MIGRATED ? *epoch : 0);
-	if (!n || send_record(fd, buf, n)) {
+	if (!n || host_uplink_send_record(fd, buf, n)) {
 		snprintf(err, errlen, "sending ATTACH: %s", n ? strerror(errno) : "bad name");
 		return -1;
 	}
@@ -125,7 +124,7 @@ void host_uplink_frozen(struct host_relay *r)
 	}
 	/* No usable report still says FROZEN (with no sockets): UDP is held all the same. */
 	size_t n = uplink_encode_frozen(rec, sizeof rec, report, len);
-	if (n && send_record(r->tun_fd, rec, n))
+	if (n && host_uplink_send_record(r->tun_fd, rec, n))
 		fprintf(stderr, "caprun: capsule %s: sending FROZEN to caphostd: %s\n", r->name,
 		        strerror(errno));
 }
@@ -134,7 +133,7 @@ void host_uplink_thawed(struct host_relay *r)
 {
 	uint8_t rec[UPLINK_HDR_LEN];
 	size_t n = uplink_encode_simple(rec, sizeof rec, UPLINK_THAWED);
-	if (send_record(r->tun_fd, rec, n))
+	if (host_uplink_send_record(r->tun_fd, rec, n))
 		fprintf(stderr, "caprun: capsule %s: sending THAWED to caphostd: %s\n", r->name,
 		        strerror(errno));
 }
@@ -144,5 +143,5 @@ void host_uplink_detach(int fd, uint32_t reason)
 	uint8_t rec[UPLINK_HDR_LEN + 4];
 	size_t n = uplink_encode_detach(rec, sizeof rec, reason);
 	if (fd >= 0 && n)
-		send_record(fd, rec, n);
+		host_uplink_send_record(fd, rec, n);
 }

@@ -14,14 +14,19 @@
 
 #define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
 
-/*
- * Uplink -> channel: caphostd's PACKET records become channel PACKET
- * records by rewriting the 4-byte header in place.  Returns 1 when
- * caphostd closed the uplink.
- */
-static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
+/* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
+void host_relay_uplink_packet(struct host_relay *r, unsigned char *rec, size_t n)
 {
 	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
+	memcpy(rec, &h, sizeof h);
+	if (send(r->chan_fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		r->stats.drop_host_full++;
+	else
+		r->stats.packets_in++;
+}
+
+static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
+{
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = recv(r->tun_fd, buf, UPLINK_MAX, MSG_DONTWAIT);
 		if (n == 0)
@@ -33,11 +38,7 @@ static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 			r->stats.drop_malformed++;
 			continue;
 		}
-		memcpy(buf, &h, sizeof h);
-		if (send(r->chan_fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			r->stats.drop_host_full++;
-		else
-			r->stats.packets_in++;
+		host_relay_uplink_packet(r, buf, (size_t)n);
 	}
 	return 0;
 }

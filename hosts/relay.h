@@ -61,6 +61,13 @@ int host_relay_run(struct host_relay *r, int *wstatus);
  */
 int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n);
 
+/*
+ * One PACKET record from caphostd's uplink (already decoded, rec is n bytes)
+ * to the capsule: the uplink and channel headers have the same size, so the
+ * header is rewritten in place (rec changes).  A full channel drops it, counted.
+ */
+void host_relay_uplink_packet(struct host_relay *r, unsigned char *rec, size_t n);
+
 /* Serve one pending connection on the control socket (ctlserve.c).  1: capsule saved, stop;
  * 2: it moved to another host, stop. */
 int host_ctl_serve(struct host_relay *r);
@@ -108,6 +115,8 @@ int host_uplink_connect(void);
  */
 int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, uint32_t *ip_out,
                        uint32_t *epoch, char *err, size_t errlen);
+/* Send one record, waiting a little (2 s at most) for room: the uplink is non-blocking.  0 or -1. */
+int host_uplink_send_record(int fd, const uint8_t *rec, size_t n);
 /* The capsule froze: send FROZEN with the TCP sockets of its freeze report (read from memfd). */
 void host_uplink_frozen(struct host_relay *r);
 /* Send THAWED, or DETACH with reason (UPLINK_DETACH_*); best effort. */
