@@ -2,6 +2,7 @@
 #include "capsule-abi/cap_abi.h"
 #include "hosts/ctlproto.h"
 #include "hosts/dirproto.h"
+#include "hosts/fileio.h"
 #include "hosts/image.h"
 #include "hosts/memlayout.h"
 #include "hosts/migin.h"
@@ -14,7 +15,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
@@ -162,18 +162,6 @@ static int high_fd(int fd)
 	int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
 	close(fd);
 	return h;
-}
-
-static int loader_path(char *out, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n < 0)
-		return -1;
-	self[n] = 0;
-	if ((size_t)snprintf(out, len, "%s/caploader", dirname(self)) >= len)
-		return -1;
-	return access(out, X_OK);
 }
 
 /* A capsule's address: a host address of 198.18.0.0/16, never the gateway. */
@@ -678,7 +666,7 @@ int main(int argc, char **argv)
 	const char *base = c.incoming ? c.name : c.opt_name ? c.opt_name
 	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
 	c.fixed_name = c.opt_name || c.resume_path || c.incoming;
-	if (loader_path(loader, sizeof loader)) {
+	if (host_sibling_exe("caploader", loader, sizeof loader)) {
 		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
 		return EXIT_FAILURE_SETUP;
 	}

@@ -1,7 +1,10 @@
-/* fileio.c: whole-buffer pread/pwrite for host tools (images, memfds, snapshots). */
+/* fileio.c: file helpers for host tools: whole-buffer pread/pwrite (images, memfds, snapshots), sibling executables. */
 #include "hosts/fileio.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
 #include <unistd.h>
 
 int host_pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -38,4 +41,18 @@ int host_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+int host_sibling_exe(const char *name, char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	if ((size_t)snprintf(out, len, "%s/%s", dirname(self), name) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return access(out, X_OK);
 }

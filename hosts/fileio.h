@@ -1,4 +1,4 @@
-/* fileio.h: whole-buffer pread/pwrite for host tools (images, memfds, snapshots). */
+/* fileio.h: file helpers for host tools: whole-buffer pread/pwrite, sibling executables. */
 #ifndef HOST_FILEIO_H
 #define HOST_FILEIO_H
 
@@ -13,5 +13,13 @@
  */
 int host_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int host_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * The executable name in the directory of our own (caprun finds caploader,
+ * caphostd finds caprun: the tools are installed together).  0 with out
+ * set if it is there and executable; -1 with errno otherwise (out is still
+ * set when it fits, for the message).
+ */
+int host_sibling_exe(const char *name, char *out, size_t len);
 
 #endif

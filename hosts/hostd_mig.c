@@ -1,11 +1,11 @@
 /* hostd_mig.c: live migration in caphostd: the source's MIG_PREPARE/DIR/DONE, the target's arrival, the listener that starts `caprun --incoming`. */
+#include "hosts/fileio.h"
 #include "hosts/hostd.h"
 #include "hosts/migstream.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spawn.h>
@@ -305,17 +305,9 @@ void hostd_mig_arrived(struct hostd *d, struct hostd_cap *c)
 
 int hostd_mig_listen(struct hostd *d, char *err, size_t errlen)
 {
-	char self[PATH_MAX];
 	d->mig_fd = -1;
 	if (!d->mig_port)
 		return 0;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n > 0) {
-		self[n] = 0;
-		if ((size_t)snprintf(d->caprun_path, sizeof d->caprun_path, "%s/caprun", dirname(self)) >=
-		    sizeof d->caprun_path)
-			d->caprun_path[0] = 0;
-	}
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(d->mig_port),
 	                          .sin_addr.s_addr = d->listen_addr };
@@ -344,7 +336,7 @@ static int spawn_incoming(struct hostd *d, int sock)
 		        "running\n", HOSTD_MIG_CHILDREN);
 		return -1;
 	}
-	if (!d->caprun_path[0] || access(d->caprun_path, X_OK)) {
+	if (host_sibling_exe("caprun", d->caprun_path, sizeof d->caprun_path)) {
 		fprintf(stderr, "caphostd: incoming migration refused: %s: no caprun next to caphostd\n",
 		        d->caprun_path[0] ? d->caprun_path : "/proc/self/exe");
 		return -1;

@@ -69,12 +69,6 @@ void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n)
 		send(c->fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-static void reply(int fd, const uint8_t *rec, size_t n)
-{
-	if (n)
-		send(fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
 /* Tell the directory how c runs now, so `capctl ps --all` on any host shows
  * it.  Best effort: a failure is counted, the capsule goes on regardless. */
 void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state)
@@ -268,7 +262,7 @@ static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_
 		xlate_update(&d->xt, &x);
 	}
 	d->cnt.up_attach++;
-	reply(c->fd, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
+	hostd_uplink_send(c, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
 	if (a->flags & UPLINK_ATTACH_MIGRATED)
 		hostd_mig_arrived(d, c);  /* the peers' queues and the gateway's hold come here now */
 	else if (a->flags & UPLINK_ATTACH_RESUME)
@@ -277,7 +271,7 @@ static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_
 	return;
 refuse:
 	d->cnt.up_attach_refused++;
-	reply(c->fd, rec, uplink_encode_error(rec, sizeof rec, err));
+	hostd_uplink_send(c, rec, uplink_encode_error(rec, sizeof rec, err));
 	detach(d, c, UPLINK_DETACH_EXITED);
 }
 
