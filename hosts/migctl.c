@@ -147,34 +147,21 @@ static int64_t now_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/*
- * Reads byte by byte sized pieces with MSG_PEEK first, so no byte of a
- * later record is consumed: a record is taken off the socket only whole.
- */
+/* Records are taken from c->in; bytes of a next record read with this one stay there for it. */
 int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen)
 {
-	uint8_t buf[MIG_CTL_HEADER_LEN + MIG_CTL_REC_MAX];
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	for (;;) {
-		ssize_t got = recv(sock, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-		if (got > 0) {
-			size_t used = 0;
-			int rc = mig_ctl_open(c, buf, (size_t)got, &used, type, text, tlen);
-			if (rc == MIG_OK) {
-				while (recv(sock, buf, used, 0) < 0 && errno == EINTR)
-					;
-				return MIG_OK;
-			}
-			if (rc != MIG_NEED_MORE)
-				return rc;
-			if ((size_t)got == sizeof buf)
-				return MIG_E_BAD_LENGTH;
-		} else if (got == 0) {
-			errno = EPIPE;
-			return MIG_E_IO;
-		} else if (errno != EAGAIN && errno != EINTR) {
-			return MIG_E_IO;
+		size_t used = 0;
+		int rc = c->in_len ? mig_ctl_open(c, c->in, c->in_len, &used, type, text, tlen)
+		                   : MIG_NEED_MORE;
+		if (rc == MIG_OK) {
+			c->in_len -= used;
+			memmove(c->in, c->in + used, c->in_len);
+			return MIG_OK;
 		}
+		if (rc != MIG_NEED_MORE)
+			return rc;
 		int left = -1;
 		if (deadline >= 0) {
 			int64_t l = deadline - now_ms();
@@ -185,14 +172,20 @@ int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *t
 			left = (int)l;
 		}
 		struct pollfd p = { sock, POLLIN, 0 };
-		/* More bytes of a partial record, or the first: wait for the socket to change. */
-		if (got > 0) {
-			/* A partial record already sits in the buffer: POLLIN stays set; sleep a little. */
-			struct timespec ts = { 0, 1000000 };
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		if (poll(&p, 1, left) < 0 && errno != EINTR)
+		int n = poll(&p, 1, left);
+		if (n < 0 && errno != EINTR)
 			return MIG_E_IO;
+		if (n <= 0)
+			continue;
+		/* A record is at most sizeof c->in with its header: NEED_MORE always leaves room. */
+		ssize_t got = recv(sock, c->in + c->in_len, sizeof c->in - c->in_len, MSG_DONTWAIT);
+		if (got == 0) {
+			errno = EPIPE;
+			return MIG_E_IO;
+		}
+		if (got < 0 && errno != EAGAIN && errno != EINTR)
+			return MIG_E_IO;
+		if (got > 0)
+			c->in_len += (size_t)got;
 	}
 }

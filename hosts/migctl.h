@@ -51,6 +51,9 @@ struct mig_ctl {
 	uint8_t key[MIG_KEY_LEN];
 	int dir;            /* enum mig_ctl_dir: which direction this is */
 	int started;        /* header sent / received */
+	/* mig_ctl_recv: bytes read from the socket, not yet a whole record */
+	uint8_t in[MIG_CTL_HEADER_LEN + MIG_CTL_REC_MAX];
+	size_t in_len;
 };
 
 const char *mig_ctl_name(int type);   /* "confirm", ...; "unknown" */
