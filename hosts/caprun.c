@@ -19,14 +19,12 @@
 #include <net/if.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define EXIT_USAGE   2
@@ -581,21 +579,6 @@ static int incoming_receive(struct caprun *c)
 	return 0;
 }
 
-/* A capsule restored a while ago starts now: its clock continues from where it froze. */
-static void restart_clock(int memfd)
-{
-	struct cap_control ctl;
-	struct timespec now;
-	if (pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	int64_t offset = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ctl.frozen_at_ns;
-	if (pwrite(memfd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns)) !=
-	    (ssize_t)sizeof offset) {
-		/* the capsule's clock jumps forward by the wait: harmless, TCP copes */
-	}
-}
-
 /* What every snapshot of this capsule says about where it comes from. */
 static void snapshot_template(const struct caprun *c, struct cap_snap_header *t)
 {
@@ -712,7 +695,9 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		c.memfd = high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
-		restart_clock(c.memfd);
+		if (host_memfd_restart_clock(c.memfd))
+			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
+			        c.name);   /* harmless: TCP copes */
 	} else if (c.resume_path) {
 		c.memfd = high_fd(host_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
 		if (c.memfd < 0)

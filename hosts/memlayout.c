@@ -10,6 +10,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,14 @@ uint32_t host_flags_now(void)
 {
 	/* AT_HWCAP2 bit 1: the kernel lets user space use wrfsbase. */
 	return (getauxval(AT_HWCAP2) & 2) ? CAP_HOST_FSGSBASE : 0;
+}
+
+/* The clock offset that makes the capsule's monotonic time read capsule_ns now. */
+static int64_t offset_from(int64_t capsule_ns)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - capsule_ns;
 }
 
 int host_layout_prepare(const struct host_image *img, int argc, char *const *argv,
@@ -76,10 +85,8 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
 	memmove(window, window + (STACK_ARGS_MAX - out->stack_len), out->stack_len);
 	ctl->initial_sp = sp;
 
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* The capsule's clock starts at 1 s: never 0, never a jump later. */
-	ctl->mono_offset_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - 1000000000;
+	ctl->mono_offset_ns = offset_from(1000000000);
 	ctl->console_flags = console_flags_now();
 	ctl->host_flags = host_flags_now();
 	ctl->state = CAP_STATE_LOADING;
@@ -145,11 +152,19 @@ fail:
 	return -1;
 }
 
+int host_memfd_restart_clock(int fd)
+{
+	struct cap_control ctl;
+	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl)
+		return -1;
+	int64_t offset = offset_from(ctl.frozen_at_ns);
+	return host_pwrite_full(fd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns));
+}
+
 int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
                               const char *name, char *err, size_t errlen)
 {
 	struct cap_control ctl;
-	struct timespec now;
 	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl || ctl.magic != CAP_CONTROL_MAGIC ||
 	    ctl.abi_version != CAP_ABI_VERSION || ctl.size != sizeof ctl || ctl.freeze_count == 0 ||
 	    ctl.resume_ctx.rip < CAP_IMAGE_BASE || ctl.resume_ctx.rip >= CAP_IMAGE_LIMIT ||
@@ -165,8 +180,7 @@ int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const str
 	ctl.boot_mode = CAP_BOOT_RESUME;
 	ctl.host_flags = host_flags_now();
 	ctl.console_flags = console_flags_now();
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ctl.mono_offset_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ctl.frozen_at_ns;
+	ctl.mono_offset_ns = offset_from(ctl.frozen_at_ns);
 	ctl.fault_syscall = 0;
 	ctl.fault_ip = 0;
 	if (host_pwrite_full(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {

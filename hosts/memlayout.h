@@ -51,5 +51,11 @@ int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image 
  */
 int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
                               const char *name, char *err, size_t errlen);
+/*
+ * Set the clock offset again, for a capsule prepared a while before it
+ * starts (a migration waits for COMMIT in between): its time continues
+ * from where it froze, not from when it was prepared.  0 or -1.
+ */
+int host_memfd_restart_clock(int fd);
 
 #endif
