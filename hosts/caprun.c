@@ -564,15 +564,14 @@ static int incoming_receive(struct caprun *c)
 		host_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
-	if (host_migin_confirm(m) == 0) {
-		int ev = host_migin_await(m, HOST_MIGIN_COMMIT_MS);
-		if (ev == MIG_EV_ABORT_RECEIVED) {
-			fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
-			        m->rx.info.source_host);
-			return 1;
-		}
-	} else if (m->fault && strcmp(m->fault, "target-refuse") == 0) {
+	r = host_migin_confirm(m);
+	if (r > 0) {
 		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
+		return 1;
+	}
+	if (r == 0 && host_migin_await(m, HOST_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
+		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
+		        m->rx.info.source_host);
 		return 1;
 	}
 	/* COMMIT, or silence: ATTACH decides (the directory names us, or our MOVE at e wins). */

@@ -70,7 +70,7 @@ int host_migin_confirm(struct host_migin *m)
 {
 	if (m->fault && strcmp(m->fault, "target-refuse") == 0) {
 		host_migin_refuse(m, "refused by fault injection (CAPSULE_MIG_FAULT=target-refuse)");
-		return -1;
+		return 1;
 	}
 	return mig_ctl_send(m->sock, &m->to_source, MIG_CTL_CONFIRM, NULL) == MIG_OK ? 0 : -1;
 }

@@ -26,7 +26,8 @@ struct host_migin {
 
 /* Receive the whole stream into a new memfd (m->memfd).  0, or -1 with err (discard, exit). */
 int host_migin_receive(struct host_migin *m, char *err, size_t errlen);
-/* CONFIRM (restored, not running).  0, or -1 if it could not be said (then: pull or discard). */
+/* CONFIRM (restored, not running).  0; -1 if it could not be said (the source may be gone:
+ * pull); 1 if this host refused after all (test fault target-refuse: discard). */
 int host_migin_confirm(struct host_migin *m);
 /* REFUSE with a reason; the caller discards. */
 void host_migin_refuse(struct host_migin *m, const char *why);
