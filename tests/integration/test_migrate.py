@@ -12,9 +12,9 @@ import socket
 import threading
 import time
 
-from miglib import (MIG_PHASES, CountClient, LineStream, Sniffer, Tap, Topology, check,
-                     check_eq, daemon_ctl, daemon_stats, migrate, migrate_run, rsts,
-                     wait_listed_only_on, wait_one_copy)
+from miglib import (MIG_PHASES, CountClient, Sniffer, Tap, Topology, check, check_eq, daemon_ctl,
+                    daemon_stats, migrate, migrate_run, relay_streams, rsts, wait_listed_only_on,
+                    wait_one_copy)
 
 # caphostd counters (hosts/hostd.h) that would move if host A still forwarded anything.
 FORWARDING_COUNTERS = ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "gw_in", "gw_out",
@@ -53,14 +53,7 @@ def happy_path():
     check_eq(topo.lookup(x.addr), ("x", 1, 1), "directory entry of X before the move")
 
     client_sniff = Sniffer("eth0", topo.client)
-    streams = []
-    for i in (1, 2):
-        sock = topo.client.connect(x.addr, 9100)
-        check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
-              "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
-        streams.append(LineStream(sock, "client%d" % i))
-    for s in streams:
-        s.wait_got(300, 30)
+    streams = relay_streams(topo, x, y, 2, warm=300)
 
     mark_c = c.daemon.mark()
     sent_before = [s.sent for s in streams]

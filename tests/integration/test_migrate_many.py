@@ -11,8 +11,8 @@ import socket
 import statistics
 import time
 
-from miglib import (LineStream, Sniffer, Tap, Topology, check, check_eq, migrate, rsts,
-                     wait_listed_only_on)
+from miglib import (Sniffer, Tap, Topology, check, check_eq, migrate, relay_streams, rsts,
+                    wait_listed_only_on)
 
 COUNT = int(os.environ.get("MIGRATIONS", "50"))
 RING = ("A", "B", "C")
@@ -28,14 +28,7 @@ def ring():
     y = b.capsule("echo", name="y").start()
     x = topo["A"].capsule("relayer", name="x", args=["9100", y.addr, "7"]).start()
     client_sniff = Sniffer("eth0", topo.client)
-    streams = []
-    for i in (1, 2, 3):
-        sock = topo.client.connect(x.addr, 9100)
-        check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
-              "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
-        streams.append(LineStream(sock, "client%d" % i))
-    for s in streams:
-        s.wait_got(100, 30)
+    streams = relay_streams(topo, x, y, 3, warm=100)
 
     downtimes, totals = [], []
     t_start = time.monotonic()

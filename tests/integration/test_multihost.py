@@ -11,8 +11,8 @@ by line.
 import os
 import time
 
-from topolib import (Sniffer, Tap, Topology, check, check_eq, daemon_ctl,
-                    daemon_stats, rsts, snapshot, tempdir, LineStream, WIRE_DATA)
+from topolib import (Sniffer, Tap, Topology, check, check_eq, daemon_ctl, daemon_stats,
+                    relay_streams, rsts, snapshot, tempdir, WIRE_DATA)
 
 # caphostd counters (hosts/hostd.h) that would move if host A still forwarded anything.
 FORWARDING_COUNTERS = ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "gw_in", "gw_out",
@@ -40,14 +40,7 @@ def move_with_connections():
 
     sniff = {h: Sniffer("v-" + h) for h in ("A", "B", "C", "G")}
     client_sniff = Sniffer("eth0", topo.client)
-    streams = []
-    for i in (1, 2):
-        sock = topo.client.connect(x.addr, 9100)
-        check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
-              "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
-        streams.append(LineStream(sock, "client%d" % i))
-    for s in streams:
-        s.wait_got(300, 30)
+    streams = relay_streams(topo, x, y, 2, warm=300)
     before = sniff["B"].snapshot()
     check(data_packets(before, a.ip, x.addr), "no wrapped DATA between hosts A and B for X "
           "before the move (is X<->Y going host to host?)")

@@ -655,3 +655,19 @@ class LineStream:
         check(not self.tx.is_alive(), "%s: sender still blocked at the end" % self.tag)
         self.wait_got(self.sent, timeout)
         return self.sent
+
+
+def relay_streams(topo, x, y, n, warm=300):
+    """n LineStreams from the ordinary client through relayer capsule x (TCP 9100) to echo
+    capsule y (TCP 7): each client connection makes x open its own connection to y, so every
+    stream crosses client<->x and x<->y, both ways.  Returns them once each has warm lines
+    back, verified."""
+    streams = []
+    for i in range(1, n + 1):
+        sock = topo.client.connect(x.addr, 9100)
+        check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
+              "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
+        streams.append(LineStream(sock, "client%d" % i))
+    for s in streams:
+        s.wait_got(warm, 30)
+    return streams
