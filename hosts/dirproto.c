@@ -1,5 +1,6 @@
 /* dirproto.c: encode, authenticate and validate directory messages (pure functions) + key file parsing. */
 #include "hosts/dirproto.h"
+#include "hosts/bytes.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -15,20 +16,6 @@ const char *const dir_stat_names[DIR_S_COUNT] = {
 	"retries_answered", "notify_sent", "notify_acked", "notify_given_up", "db_errors",
 	"states", "host_lookups",
 };
-
-/* ---- big-endian byte access ---- */
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 #define ENTRY_LEN  ((size_t)sizeof(struct dir_wire_entry))
 
@@ -82,24 +69,24 @@ static void put_name(uint8_t *p, const char *name)
 
 static void put_entry(uint8_t *p, const struct dir_entry *e)
 {
-	put32(p, e->ip);
-	put32(p + 4, e->host_id);
-	put32(p + 8, e->host_addr);
-	put16(p + 12, e->data_port);
-	put16(p + 14, e->state);
-	put32(p + 16, e->epoch);
+	host_put32(p, e->ip);
+	host_put32(p + 4, e->host_id);
+	host_put32(p + 8, e->host_addr);
+	host_put16(p + 12, e->data_port);
+	host_put16(p + 14, e->state);
+	host_put32(p + 16, e->epoch);
 	put_name(p + 20, e->name);
 }
 
 /* notify: host_id 0 means "released" and is only legal in a NOTIFY. */
 static int get_entry(const uint8_t *p, struct dir_entry *e, int notify)
 {
-	e->ip = get32(p);
-	e->host_id = get32(p + 4);
-	e->host_addr = get32(p + 8);
-	e->data_port = get16(p + 12);
-	e->state = get16(p + 14);
-	e->epoch = get32(p + 16);
+	e->ip = host_get32(p);
+	e->host_id = host_get32(p + 4);
+	e->host_addr = host_get32(p + 8);
+	e->data_port = host_get16(p + 12);
+	e->state = host_get16(p + 14);
+	e->epoch = host_get32(p + 16);
 	if (e->state >= DIR_STATE_COUNT || e->ip == 0 || e->epoch == 0 || (!notify && e->host_id == 0))
 		return 0;
 	return name_field_valid(p + 20, e->name);
@@ -114,25 +101,25 @@ static int encode_body(const struct dir_msg *m, uint8_t *b, size_t cap)
 		return 0;
 	case DIR_T_HELLO:
 		if (cap < 8) return DIR_ERR_NOSPACE;
-		put32(b, m->u.hello.addr); put16(b + 4, m->u.hello.data_port); put16(b + 6, 0);
+		host_put32(b, m->u.hello.addr); host_put16(b + 4, m->u.hello.data_port); host_put16(b + 6, 0);
 		return 8;
 	case DIR_T_CREATE:
 		if (cap < 68) return DIR_ERR_NOSPACE;
-		put32(b, m->u.create.ip); put_name(b + 4, m->u.create.name);
+		host_put32(b, m->u.create.ip); put_name(b + 4, m->u.create.name);
 		return 68;
 	case DIR_T_CREATED: case DIR_T_MOVED: case DIR_T_RELEASE: case DIR_T_RELEASED:
 	case DIR_T_NOTIFY_ACK:
 		if (cap < 8) return DIR_ERR_NOSPACE;
-		put32(b, m->u.ipepoch.ip); put32(b + 4, m->u.ipepoch.epoch);
+		host_put32(b, m->u.ipepoch.ip); host_put32(b + 4, m->u.ipepoch.epoch);
 		return 8;
 	case DIR_T_MOVE:
 		if (cap < 12) return DIR_ERR_NOSPACE;
-		put32(b, m->u.move.ip); put32(b + 4, m->u.move.to_host_id);
-		put32(b + 8, m->u.move.expected_epoch);
+		host_put32(b, m->u.move.ip); host_put32(b + 4, m->u.move.to_host_id);
+		host_put32(b + 8, m->u.move.expected_epoch);
 		return 12;
 	case DIR_T_LOOKUP:
 		if (cap < 8) return DIR_ERR_NOSPACE;
-		put32(b, m->u.lookup.ip); put32(b + 4, m->u.lookup.flags);
+		host_put32(b, m->u.lookup.ip); host_put32(b + 4, m->u.lookup.flags);
 		return 8;
 	case DIR_T_ENTRY: case DIR_T_NOTIFY:
 		if (cap < ENTRY_LEN) return DIR_ERR_NOSPACE;
@@ -140,13 +127,13 @@ static int encode_body(const struct dir_msg *m, uint8_t *b, size_t cap)
 		return (int)ENTRY_LEN;
 	case DIR_T_LIST:
 		if (cap < 4) return DIR_ERR_NOSPACE;
-		put32(b, m->u.list.cursor);
+		host_put32(b, m->u.list.cursor);
 		return 4;
 	case DIR_T_ENTRIES:
 		if (m->u.entries.n > DIR_LIST_MAX) return DIR_ERR_BAD_BODY;
 		need = 8 + m->u.entries.n * ENTRY_LEN;
 		if (cap < need) return DIR_ERR_NOSPACE;
-		put16(b, m->u.entries.n); put16(b + 2, 0); put32(b + 4, m->u.entries.next_cursor);
+		host_put16(b, m->u.entries.n); host_put16(b + 2, 0); host_put32(b + 4, m->u.entries.next_cursor);
 		for (size_t i = 0; i < m->u.entries.n; i++)
 			put_entry(b + 8 + i * ENTRY_LEN, &m->u.entries.e[i]);
 		return (int)need;
@@ -154,27 +141,27 @@ static int encode_body(const struct dir_msg *m, uint8_t *b, size_t cap)
 		if (m->u.stats.count > DIR_STATS_MAX) return DIR_ERR_BAD_BODY;
 		need = 8 + (size_t)m->u.stats.count * 8;
 		if (cap < need) return DIR_ERR_NOSPACE;
-		put32(b, m->u.stats.count); put32(b + 4, 0);
+		host_put32(b, m->u.stats.count); host_put32(b + 4, 0);
 		for (size_t i = 0; i < m->u.stats.count; i++)
-			put64(b + 8 + i * 8, m->u.stats.v[i]);
+			host_put64(b + 8 + i * 8, m->u.stats.v[i]);
 		return (int)need;
 	case DIR_T_ERROR:
 		if (cap < 8) return DIR_ERR_NOSPACE;
-		put16(b, m->u.error.code); put16(b + 2, 0); put32(b + 4, m->u.error.epoch);
+		host_put16(b, m->u.error.code); host_put16(b + 2, 0); host_put32(b + 4, m->u.error.epoch);
 		return 8;
 	case DIR_T_STATE:
 		if (cap < 12) return DIR_ERR_NOSPACE;
-		put32(b, m->u.state.ip); put32(b + 4, m->u.state.epoch);
-		put16(b + 8, m->u.state.state); put16(b + 10, 0);
+		host_put32(b, m->u.state.ip); host_put32(b + 4, m->u.state.epoch);
+		host_put16(b + 8, m->u.state.state); host_put16(b + 10, 0);
 		return 12;
 	case DIR_T_HOST_LOOKUP:
 		if (cap < 4) return DIR_ERR_NOSPACE;
-		put32(b, m->u.host_lookup.host_id);
+		host_put32(b, m->u.host_lookup.host_id);
 		return 4;
 	case DIR_T_HOST:
 		if (cap < 12) return DIR_ERR_NOSPACE;
-		put32(b, m->u.host.host_id); put32(b + 4, m->u.host.addr);
-		put16(b + 8, m->u.host.data_port); put16(b + 10, 0);
+		host_put32(b, m->u.host.host_id); host_put32(b + 4, m->u.host.addr);
+		host_put16(b + 8, m->u.host.data_port); host_put16(b + 10, 0);
 		return 12;
 	default:
 		return DIR_ERR_BAD_BODY;
@@ -188,27 +175,27 @@ static int decode_body(uint8_t type, const uint8_t *b, size_t len, struct dir_ms
 	case DIR_T_HELLO_OK: case DIR_T_STATS:
 		return len == 0 ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_HELLO:
-		if (len != 8 || get16(b + 6) != 0) return DIR_ERR_BAD_BODY;
-		m->u.hello.addr = get32(b); m->u.hello.data_port = get16(b + 4);
+		if (len != 8 || host_get16(b + 6) != 0) return DIR_ERR_BAD_BODY;
+		m->u.hello.addr = host_get32(b); m->u.hello.data_port = host_get16(b + 4);
 		return m->u.hello.addr && m->u.hello.data_port ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_CREATE:
 		if (len != 68) return DIR_ERR_BAD_BODY;
-		m->u.create.ip = get32(b);
+		m->u.create.ip = host_get32(b);
 		return name_field_valid(b + 4, m->u.create.name) ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_CREATED: case DIR_T_MOVED: case DIR_T_RELEASE: case DIR_T_RELEASED:
 	case DIR_T_NOTIFY_ACK:
 		if (len != 8) return DIR_ERR_BAD_BODY;
-		m->u.ipepoch.ip = get32(b); m->u.ipepoch.epoch = get32(b + 4);
+		m->u.ipepoch.ip = host_get32(b); m->u.ipepoch.epoch = host_get32(b + 4);
 		return m->u.ipepoch.ip && m->u.ipepoch.epoch ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_MOVE:
 		if (len != 12) return DIR_ERR_BAD_BODY;
-		m->u.move.ip = get32(b); m->u.move.to_host_id = get32(b + 4);
-		m->u.move.expected_epoch = get32(b + 8);
+		m->u.move.ip = host_get32(b); m->u.move.to_host_id = host_get32(b + 4);
+		m->u.move.expected_epoch = host_get32(b + 8);
 		return m->u.move.ip && m->u.move.to_host_id && m->u.move.expected_epoch
 		       ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_LOOKUP:
 		if (len != 8) return DIR_ERR_BAD_BODY;
-		m->u.lookup.ip = get32(b); m->u.lookup.flags = get32(b + 4);
+		m->u.lookup.ip = host_get32(b); m->u.lookup.flags = host_get32(b + 4);
 		return m->u.lookup.ip && !(m->u.lookup.flags & ~DIR_LOOKUP_SUBSCRIBE)
 		       ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_ENTRY: case DIR_T_NOTIFY:
@@ -216,15 +203,15 @@ static int decode_body(uint8_t type, const uint8_t *b, size_t len, struct dir_ms
 		return get_entry(b, &m->u.entry, type == DIR_T_NOTIFY) ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_LIST:
 		if (len != 4) return DIR_ERR_BAD_BODY;
-		m->u.list.cursor = get32(b);
+		m->u.list.cursor = host_get32(b);
 		return DIR_OK;
 	case DIR_T_ENTRIES: {
 		if (len < 8) return DIR_ERR_BAD_BODY;
-		uint16_t n = get16(b);
-		if (n > DIR_LIST_MAX || get16(b + 2) != 0 || len != 8 + n * ENTRY_LEN)
+		uint16_t n = host_get16(b);
+		if (n > DIR_LIST_MAX || host_get16(b + 2) != 0 || len != 8 + n * ENTRY_LEN)
 			return DIR_ERR_BAD_BODY;
 		m->u.entries.n = n;
-		m->u.entries.next_cursor = get32(b + 4);
+		m->u.entries.next_cursor = host_get32(b + 4);
 		for (size_t i = 0; i < n; i++)
 			if (!get_entry(b + 8 + i * ENTRY_LEN, &m->u.entries.e[i], 0))
 				return DIR_ERR_BAD_BODY;
@@ -232,33 +219,33 @@ static int decode_body(uint8_t type, const uint8_t *b, size_t len, struct dir_ms
 	}
 	case DIR_T_STATS_REPLY: {
 		if (len < 8) return DIR_ERR_BAD_BODY;
-		uint32_t count = get32(b);
-		if (count > DIR_STATS_MAX || get32(b + 4) != 0 || len != 8 + (size_t)count * 8)
+		uint32_t count = host_get32(b);
+		if (count > DIR_STATS_MAX || host_get32(b + 4) != 0 || len != 8 + (size_t)count * 8)
 			return DIR_ERR_BAD_BODY;
 		m->u.stats.count = count;
 		for (size_t i = 0; i < count; i++)
-			m->u.stats.v[i] = get64(b + 8 + i * 8);
+			m->u.stats.v[i] = host_get64(b + 8 + i * 8);
 		return DIR_OK;
 	}
 	case DIR_T_ERROR:
 		if (len != 8) return DIR_ERR_BAD_BODY;
-		m->u.error.code = get16(b); m->u.error.epoch = get32(b + 4);
-		return m->u.error.code > 0 && m->u.error.code < DIR_E_COUNT && get16(b + 2) == 0
+		m->u.error.code = host_get16(b); m->u.error.epoch = host_get32(b + 4);
+		return m->u.error.code > 0 && m->u.error.code < DIR_E_COUNT && host_get16(b + 2) == 0
 		       ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_STATE:
 		/* a host reports only what it knows: running, frozen or saved (never "unknown") */
-		if (len != 12 || get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
-		m->u.state.ip = get32(b); m->u.state.epoch = get32(b + 4); m->u.state.state = get16(b + 8);
+		if (len != 12 || host_get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
+		m->u.state.ip = host_get32(b); m->u.state.epoch = host_get32(b + 4); m->u.state.state = host_get16(b + 8);
 		return m->u.state.ip && m->u.state.epoch && m->u.state.state > DIR_STATE_UNKNOWN &&
 		       m->u.state.state < DIR_STATE_COUNT ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_HOST_LOOKUP:
 		if (len != 4) return DIR_ERR_BAD_BODY;
-		m->u.host_lookup.host_id = get32(b);
+		m->u.host_lookup.host_id = host_get32(b);
 		return m->u.host_lookup.host_id ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_HOST:
 		/* only a known locator is ever sent: otherwise the answer is NOT_FOUND */
-		if (len != 12 || get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
-		m->u.host.host_id = get32(b); m->u.host.addr = get32(b + 4); m->u.host.data_port = get16(b + 8);
+		if (len != 12 || host_get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
+		m->u.host.host_id = host_get32(b); m->u.host.addr = host_get32(b + 4); m->u.host.data_port = host_get16(b + 8);
 		return m->u.host.host_id && m->u.host.addr && m->u.host.data_port ? DIR_OK : DIR_ERR_BAD_BODY;
 	default:
 		return DIR_ERR_MALFORMED;
@@ -274,11 +261,11 @@ static int check_frame(const uint8_t *buf, size_t len, uint32_t *body_len)
 	if (memcmp(buf, DIR_MAGIC, 4) != 0 || buf[4] != DIR_VERSION)
 		return DIR_ERR_MALFORMED;
 	uint8_t type = buf[5];
-	if (type == 0 || type >= DIR_T_COUNT || get16(buf + 6) != 0)
+	if (type == 0 || type >= DIR_T_COUNT || host_get16(buf + 6) != 0)
 		return DIR_ERR_MALFORMED;
-	if ((get32(buf + 8) == DIR_DIRECTORY_ID) != from_directory(type))
+	if ((host_get32(buf + 8) == DIR_DIRECTORY_ID) != from_directory(type))
 		return DIR_ERR_MALFORMED;
-	uint32_t blen = get32(buf + 28);
+	uint32_t blen = host_get32(buf + 28);
 	if (blen > DIR_BODY_MAX)
 		return DIR_ERR_MALFORMED;
 	size_t total = DIR_HDR_LEN + (size_t)blen + DIR_MAC_LEN;
@@ -295,7 +282,7 @@ int dir_peek(const uint8_t *buf, size_t len, uint32_t *host_id)
 	uint32_t blen;
 	int rc = check_frame(buf, len, &blen);
 	if (rc == DIR_OK)
-		*host_id = get32(buf + 8);
+		*host_id = host_get32(buf + 8);
 	return rc;
 }
 
@@ -311,12 +298,12 @@ int dir_encode(const struct dir_msg *m, const uint8_t key[DIR_KEY_LEN], uint8_t 
 	memcpy(out, DIR_MAGIC, 4);
 	out[4] = DIR_VERSION;
 	out[5] = m->type;
-	put16(out + 6, 0);
-	put32(out + 8, m->host_id);
-	put32(out + 12, m->network_id);
-	put64(out + 16, m->seq);
-	put32(out + 24, m->request_id);
-	put32(out + 28, (uint32_t)blen);
+	host_put16(out + 6, 0);
+	host_put32(out + 8, m->host_id);
+	host_put32(out + 12, m->network_id);
+	host_put64(out + 16, m->seq);
+	host_put32(out + 24, m->request_id);
+	host_put32(out + 28, (uint32_t)blen);
 	size_t n = DIR_HDR_LEN + (size_t)blen;
 	crypto_auth_hmacsha256(out + n, out, n, key);
 	return (int)(n + DIR_MAC_LEN);
@@ -336,10 +323,10 @@ int dir_decode(const uint8_t *buf, size_t len, const uint8_t key[DIR_KEY_LEN], s
 	struct dir_msg d;
 	memset(&d, 0, sizeof d);
 	d.type = buf[5];
-	d.host_id = get32(buf + 8);
-	d.network_id = get32(buf + 12);
-	d.seq = get64(buf + 16);
-	d.request_id = get32(buf + 24);
+	d.host_id = host_get32(buf + 8);
+	d.network_id = host_get32(buf + 12);
+	d.seq = host_get64(buf + 16);
+	d.request_id = host_get32(buf + 24);
 	rc = decode_body(d.type, buf + DIR_HDR_LEN, blen, &d);
 	if (rc != DIR_OK)
 		return rc;
@@ -353,7 +340,7 @@ int dir_reseal(uint8_t *buf, size_t len, uint64_t seq, const uint8_t key[DIR_KEY
 	int rc = check_frame(buf, len, &blen);
 	if (rc != DIR_OK)
 		return rc;
-	put64(buf + 16, seq);
+	host_put64(buf + 16, seq);
 	crypto_auth_hmacsha256(buf + DIR_HDR_LEN + blen, buf, DIR_HDR_LEN + blen, key);
 	return DIR_OK;
 }

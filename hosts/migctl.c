@@ -1,20 +1,12 @@
 /* migctl.c: sealing, opening and socket helpers for the migration's control records (migctl.h). */
 #include "hosts/migctl.h"
+#include "hosts/bytes.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 const char *mig_ctl_name(int type)
 {
@@ -68,7 +60,7 @@ int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, si
 	plain[0] = (uint8_t)type;
 	if (tl)
 		memcpy(plain + 1, text, tl);
-	put32(out + head, (uint32_t)clen);
+	host_put32(out + head, (uint32_t)clen);
 	crypto_secretstream_xchacha20poly1305_push(&c->st, out + head + 4, NULL, plain, 1 + tl, NULL,
 	                                           0, 0);
 	*out_len = head + 4 + clen;
@@ -89,7 +81,7 @@ int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used
 	}
 	if (len - pos < 4)
 		return MIG_NEED_MORE;
-	uint32_t clen = get32(buf + pos);
+	uint32_t clen = host_get32(buf + pos);
 	if (clen < 1 + MIG_ABYTES || clen > 1 + MIG_CTL_TEXT_MAX + MIG_ABYTES) {
 		c->started = -1;
 		return MIG_E_BAD_LENGTH;

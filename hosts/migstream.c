@@ -1,5 +1,6 @@
 /* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
 #include "hosts/migstream.h"
+#include "hosts/bytes.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,13 +11,6 @@
 
 /* Phases: the record expected next (same numbers as enum mig_rec_type), then done. */
 enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5 };
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, (uint16_t)v); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, v >> 32); put32(p + 4, (uint32_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 uint64_t mig_new_id(void)
 {
@@ -70,12 +64,12 @@ int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
 		return MIG_E_BAD_HEAD;
 	uint8_t *h = tx->head;
 	memcpy(h, MIG_MAGIC, 8);
-	put16(h + 8, MIG_VERSION);
-	put16(h + 10, 0);
-	put32(h + 12, info->source_host);
-	put32(h + 16, info->target_host);
-	put32(h + 20, info->epoch);
-	put64(h + 24, info->migration_id);
+	host_put16(h + 8, MIG_VERSION);
+	host_put16(h + 10, 0);
+	host_put32(h + 12, info->source_host);
+	host_put32(h + 16, info->target_host);
+	host_put32(h + 20, info->epoch);
+	host_put64(h + 24, info->migration_id);
 	crypto_secretstream_xchacha20poly1305_init_push(&tx->st, h + MIG_HEAD_AD_LEN, stream_key);
 	memcpy(head_out, h, MIG_HEAD_LEN);
 	tx->phase = PH_PREAMBLE;
@@ -102,7 +96,7 @@ int mig_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen
 	crypto_secretstream_xchacha20poly1305_push(&tx->st, out + 4, &clen, plain, blen + 1, ad, adlen,
 		final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
 		      : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
-	put32(out, (uint32_t)clen);
+	host_put32(out, (uint32_t)clen);
 	*out_len = 4 + (size_t)clen;
 	tx->records++;
 	return MIG_OK;
@@ -145,10 +139,10 @@ int mig_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 	uint8_t *body = malloc(4 + (size_t)n * 16);
 	if (!body)
 		return MIG_E_NOMEM;
-	put32(body, n);
+	host_put32(body, n);
 	for (uint32_t i = 0; i < n; i++) {
-		put64(body + 4 + 16 * i, tx->ext[tx->ext_sent + i].offset);
-		put64(body + 12 + 16 * i, tx->ext[tx->ext_sent + i].length);
+		host_put64(body + 4 + 16 * i, tx->ext[tx->ext_sent + i].offset);
+		host_put64(body + 12 + 16 * i, tx->ext[tx->ext_sent + i].length);
 	}
 	int rc = mig_tx_raw(tx, MIG_REC_EXTENTS, body, 4 + (size_t)n * 16, 0, out, cap, out_len);
 	free(body);
@@ -183,7 +177,7 @@ int mig_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t le
 	if (cap < mig_rec_size(8 + len))
 		return MIG_E_NOSPACE;
 	uint8_t body[8 + MIG_CHUNK_MAX];
-	put64(body, off);
+	host_put64(body, off);
 	memcpy(body + 8, bytes, len);
 	int rc = mig_tx_raw(tx, MIG_REC_DATA, body, 8 + len, 0, out, cap, out_len);
 	if (rc != MIG_OK)
@@ -202,8 +196,8 @@ int mig_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 	if (tx->phase != PH_END)
 		return MIG_E_OUT_OF_ORDER;
 	uint8_t body[16];
-	put64(body, tx->data_sent);
-	put64(body + 8, tx->records);
+	host_put64(body, tx->data_sent);
+	host_put64(body + 8, tx->records);
 	int rc = mig_tx_raw(tx, MIG_REC_END, body, sizeof body, 1, out, cap, out_len);
 	if (rc == MIG_OK)
 		tx->phase = PH_DONE;
@@ -238,13 +232,13 @@ static int rx_head(struct mig_rx *rx, const uint8_t *h)
 {
 	if (memcmp(h, MIG_MAGIC, 8) != 0)
 		return MIG_E_BAD_MAGIC;
-	if (get16(h + 8) != MIG_VERSION)
+	if (host_get16(h + 8) != MIG_VERSION)
 		return MIG_E_BAD_VERSION;
-	rx->info.source_host = get32(h + 12);
-	rx->info.target_host = get32(h + 16);
-	rx->info.epoch = get32(h + 20);
-	rx->info.migration_id = get64(h + 24);
-	if (get16(h + 10) != 0 || rx->info.epoch == 0 || rx->info.migration_id == 0 ||
+	rx->info.source_host = host_get32(h + 12);
+	rx->info.target_host = host_get32(h + 16);
+	rx->info.epoch = host_get32(h + 20);
+	rx->info.migration_id = host_get64(h + 24);
+	if (host_get16(h + 10) != 0 || rx->info.epoch == 0 || rx->info.migration_id == 0 ||
 	    rx->info.source_host == 0 || rx->info.target_host == 0)
 		return MIG_E_BAD_HEAD;
 	if (rx->my_host && rx->info.target_host != rx->my_host)
@@ -281,13 +275,13 @@ static int rx_extents(struct mig_rx *rx, const uint8_t *b, size_t blen, struct m
 {
 	if (blen < 4)
 		return MIG_E_BAD_RECORD;
-	uint32_t n = get32(b);
+	uint32_t n = host_get32(b);
 	if (n == 0 || n > MIG_EXTENTS_PER_REC || blen != 4 + (size_t)n * 16 ||
 	    n > rx->hdr.nextents - rx->ext_have)
 		return MIG_E_BAD_RECORD;
 	for (uint32_t i = 0; i < n; i++) {
-		rx->ext[rx->ext_have + i].offset = get64(b + 4 + 16 * i);
-		rx->ext[rx->ext_have + i].length = get64(b + 12 + 16 * i);
+		rx->ext[rx->ext_have + i].offset = host_get64(b + 4 + 16 * i);
+		rx->ext[rx->ext_have + i].length = host_get64(b + 12 + 16 * i);
 	}
 	rec->first_ext = rx->ext_have;
 	rec->n_ext = n;
@@ -308,7 +302,7 @@ static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_
 {
 	if (blen < 9)
 		return MIG_E_BAD_RECORD;
-	uint64_t off = get64(b);
+	uint64_t off = host_get64(b);
 	size_t len = blen - 8;
 	if (off != rx->cur_off)
 		return MIG_E_OUT_OF_ORDER;
@@ -352,7 +346,7 @@ int mig_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
 	}
 	if (len < 4)
 		return MIG_NEED_MORE;
-	uint32_t clen = get32(buf);
+	uint32_t clen = host_get32(buf);
 	if (clen < MIG_ABYTES + 1 || clen > MIG_PLAIN_MAX + MIG_ABYTES)
 		return rx_fail(rx, MIG_E_BAD_LENGTH);
 	if (len - 4 < clen)
@@ -391,7 +385,7 @@ int mig_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
 		rc = rx_data(rx, body, blen, rec);
 		break;
 	default:   /* MIG_REC_END */
-		rc = blen == 16 && get64(body) == rx->hdr.data_size && get64(body + 8) == rx->records
+		rc = blen == 16 && host_get64(body) == rx->hdr.data_size && host_get64(body + 8) == rx->records
 		     ? MIG_OK : MIG_E_BAD_RECORD;
 		if (rc == MIG_OK)
 			rx->phase = PH_DONE;

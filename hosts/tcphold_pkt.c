@@ -1,12 +1,8 @@
 /* tcphold_pkt.c: bounds-checked IPv4/TCP parsing and building (checksums, options) for the TCP holder. */
 #include "hosts/tcphold.h"
+#include "hosts/bytes.h"
 
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
 
 /* RFC 1071 sum over buf, folded to 16 bits (not inverted). */
 static uint32_t csum_add(uint32_t sum, const uint8_t *buf, size_t len)
@@ -28,7 +24,7 @@ static uint16_t tcp_csum(const uint8_t *ip, const uint8_t *tcp, size_t tcp_len)
 	memcpy(ph, ip + 12, 8);
 	ph[8] = 0;
 	ph[9] = 6;
-	put16(ph + 10, (uint16_t)tcp_len);
+	host_put16(ph + 10, (uint16_t)tcp_len);
 	uint32_t sum = csum_add(0, ph, sizeof ph);
 	sum = csum_add(sum, tcp, tcp_len);
 	return (uint16_t)~sum;
@@ -56,7 +52,7 @@ static int parse_options(const uint8_t *o, size_t n, struct tcphold_seg *s)
 			if (olen != 4)
 				return -1;
 			s->has_mss = 1;
-			s->mss = get16(o + i + 2);
+			s->mss = host_get16(o + i + 2);
 			break;
 		case 3:
 			if (olen != 3)
@@ -73,8 +69,8 @@ static int parse_options(const uint8_t *o, size_t n, struct tcphold_seg *s)
 			if (olen != 10)
 				return -1;
 			s->has_ts = 1;
-			s->ts_val = get32(o + i + 2);
-			s->ts_ecr = get32(o + i + 6);
+			s->ts_val = host_get32(o + i + 2);
+			s->ts_ecr = host_get32(o + i + 6);
 			break;
 		default:
 			break;            /* SACK blocks, MD5, ...: not needed to hold a connection */
@@ -90,13 +86,13 @@ int tcphold_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s)
 	if (len < 20 || pkt[0] >> 4 != 4)
 		return -1;
 	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-	size_t total = get16(pkt + 2);
+	size_t total = host_get16(pkt + 2);
 	if (ihl < 20 || total < ihl || total > len)
 		return -1;
 	if (pkt[9] != 6)
 		return -1;
 	/* A fragment cannot be checked or answered on its own; peers use PMTU discovery anyway. */
-	if ((get16(pkt + 6) & 0x3fff) != 0)
+	if ((host_get16(pkt + 6) & 0x3fff) != 0)
 		return -1;
 	if (csum_add(0, pkt, ihl) != 0xffff)
 		return -1;
@@ -109,12 +105,12 @@ int tcphold_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s)
 		return -1;
 	memcpy(&s->src, pkt + 12, 4);
 	memcpy(&s->dst, pkt + 16, 4);
-	s->sport = get16(tcp);
-	s->dport = get16(tcp + 2);
-	s->seq = get32(tcp + 4);
-	s->ack = get32(tcp + 8);
+	s->sport = host_get16(tcp);
+	s->dport = host_get16(tcp + 2);
+	s->seq = host_get32(tcp + 4);
+	s->ack = host_get32(tcp + 8);
 	s->flags = tcp[13] & 0x3f;
-	s->win = get16(tcp + 14);
+	s->win = host_get16(tcp + 14);
 	if (parse_options(tcp + 20, doff - 20, s) != 0)
 		return -1;
 	s->data = tcp + doff;
@@ -135,31 +131,31 @@ size_t tcphold_build(uint8_t *out, size_t out_cap, uint32_t src, uint32_t dst,
 	uint8_t *ip = out, *tcp = out + 20;
 	memset(out, 0, 20 + thl);
 	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)total);
-	put16(ip + 6, 0x4000);   /* DF; id 0 is fine for unfragmentable packets (RFC 6864) */
+	host_put16(ip + 2, (uint16_t)total);
+	host_put16(ip + 6, 0x4000);   /* DF; id 0 is fine for unfragmentable packets (RFC 6864) */
 	ip[8] = 64;
 	ip[9] = 6;
 	memcpy(ip + 12, &src, 4);
 	memcpy(ip + 16, &dst, 4);
-	put16(ip + 10, (uint16_t)~csum_add(0, ip, 20));
+	host_put16(ip + 10, (uint16_t)~csum_add(0, ip, 20));
 
-	put16(tcp, sport);
-	put16(tcp + 2, dport);
-	put32(tcp + 4, seq);
-	put32(tcp + 8, ack);
+	host_put16(tcp, sport);
+	host_put16(tcp + 2, dport);
+	host_put32(tcp + 4, seq);
+	host_put32(tcp + 8, ack);
 	tcp[12] = (uint8_t)(thl / 4) << 4;
 	tcp[13] = flags & (uint8_t)~TCPHOLD_RST;   /* never a RST, whatever the caller asked */
-	put16(tcp + 14, win);
+	host_put16(tcp + 14, win);
 	if (with_ts) {
 		tcp[20] = 1;
 		tcp[21] = 1;
 		tcp[22] = 8;
 		tcp[23] = 10;
-		put32(tcp + 24, ts_val);
-		put32(tcp + 28, ts_ecr);
+		host_put32(tcp + 24, ts_val);
+		host_put32(tcp + 28, ts_ecr);
 	}
 	if (dlen)
 		memcpy(tcp + thl, data, dlen);
-	put16(tcp + 16, tcp_csum(ip, tcp, thl + dlen));
+	host_put16(tcp + 16, tcp_csum(ip, tcp, thl + dlen));
 	return total;
 }

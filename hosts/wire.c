@@ -1,15 +1,9 @@
 /* wire.c: encode, authenticate, decode and replay-check host-to-host data-plane packets. */
 #include "hosts/wire.h"
+#include "hosts/bytes.h"
 
 #include <sodium.h>
 #include <string.h>
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)); put16(p + 2, (uint16_t)v); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 /* The tag binds header and payload; the key is the cluster data key. */
 static void compute_tag(const uint8_t hdr[WIRE_HDR_LEN], const uint8_t *payload, size_t plen,
@@ -33,13 +27,13 @@ int wire_seal(const struct wire_hdr *h, const uint8_t *payload, size_t plen,
 		return WIRE_E_BAD_TYPE;
 	hdr_out[0] = WIRE_VERSION;
 	hdr_out[1] = h->type;
-	put16(hdr_out + 2, h->flags);
-	put32(hdr_out + 4, h->network_id);
-	put32(hdr_out + 8, h->sender);
-	put32(hdr_out + 12, h->epoch);
-	put64(hdr_out + 16, h->seq);
-	put16(hdr_out + 24, (uint16_t)plen);
-	put16(hdr_out + 26, 0);
+	host_put16(hdr_out + 2, h->flags);
+	host_put32(hdr_out + 4, h->network_id);
+	host_put32(hdr_out + 8, h->sender);
+	host_put32(hdr_out + 12, h->epoch);
+	host_put64(hdr_out + 16, h->seq);
+	host_put16(hdr_out + 24, (uint16_t)plen);
+	host_put16(hdr_out + 26, 0);
 	compute_tag(hdr_out, payload, plen, key, tag_out);
 	return WIRE_OK;
 }
@@ -67,7 +61,7 @@ int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],
 		return WIRE_E_TRUNCATED;
 	if (buf[0] != WIRE_VERSION)
 		return WIRE_E_BAD_VERSION;
-	size_t n = get16(buf + 24);
+	size_t n = host_get16(buf + 24);
 	if (len < WIRE_OVERHEAD + n)
 		return WIRE_E_TRUNCATED;
 	if (len > WIRE_OVERHEAD + n)
@@ -80,13 +74,13 @@ int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],
 		return WIRE_E_BAD_TAG;
 
 	struct wire_hdr h = {
-		.version = buf[0], .type = buf[1], .flags = get16(buf + 2),
-		.network_id = get32(buf + 4), .sender = get32(buf + 8),
-		.epoch = get32(buf + 12), .seq = get64(buf + 16),
+		.version = buf[0], .type = buf[1], .flags = host_get16(buf + 2),
+		.network_id = host_get32(buf + 4), .sender = host_get32(buf + 8),
+		.epoch = host_get32(buf + 12), .seq = host_get64(buf + 16),
 	};
 	if (h.type < WIRE_DATA || h.type > WIRE_TYPE_MAX)
 		return WIRE_E_BAD_TYPE;
-	if (h.flags != 0 || get16(buf + 26) != 0)
+	if (h.flags != 0 || host_get16(buf + 26) != 0)
 		return WIRE_E_BAD_FLAGS;
 	if (h.sender == 0)
 		return WIRE_E_BAD_SENDER;
@@ -110,11 +104,11 @@ int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],
 void wire_redirect_encode(const struct wire_redirect *r, uint8_t out[WIRE_REDIRECT_LEN])
 {
 	memcpy(out, &r->capsule_ip, 4);   /* already network order */
-	put32(out + 4, r->host_id);
+	host_put32(out + 4, r->host_id);
 	memcpy(out + 8, &r->locator_ip, 4);
-	put16(out + 12, r->port);
-	put16(out + 14, 0);
-	put32(out + 16, r->epoch);
+	host_put16(out + 12, r->port);
+	host_put16(out + 14, 0);
+	host_put32(out + 16, r->epoch);
 }
 
 int wire_redirect_decode(const uint8_t *p, size_t plen, struct wire_redirect *r)
@@ -123,11 +117,11 @@ int wire_redirect_decode(const uint8_t *p, size_t plen, struct wire_redirect *r)
 		return WIRE_E_BAD_LENGTH;
 	struct wire_redirect x;
 	memcpy(&x.capsule_ip, p, 4);
-	x.host_id = get32(p + 4);
+	x.host_id = host_get32(p + 4);
 	memcpy(&x.locator_ip, p + 8, 4);
-	x.port = get16(p + 12);
-	x.reserved = get16(p + 14);
-	x.epoch = get32(p + 16);
+	x.port = host_get16(p + 12);
+	x.reserved = host_get16(p + 14);
+	x.epoch = host_get32(p + 16);
 	if (x.reserved != 0 || x.capsule_ip == 0)
 		return WIRE_E_BAD_PAYLOAD;
 	/* "Unknown" carries nothing else; "known" must name a usable locator. */
@@ -165,7 +159,7 @@ int wire_ipv4_check(const uint8_t *pkt, size_t len)
 	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
 	if (ihl < 20 || ihl > len)
 		return WIRE_E_BAD_INNER;
-	if (get16(pkt + 2) != len)
+	if (host_get16(pkt + 2) != len)
 		return WIRE_E_BAD_INNER;
 	if (wire_csum_fold(wire_csum_add(0, pkt, ihl)) != 0xffff)
 		return WIRE_E_BAD_INNER;
