@@ -150,25 +150,17 @@ static void detach(struct hostd *d, struct hostd_cap *c, uint32_t reason)
 }
 
 /*
- * A capsule that arrived by live migration, its migration started at epoch
- * a->epoch.  Ours if the directory names us already (the source committed),
- * or if a MOVE here at exactly that epoch wins (we pull: the source went
- * silent).  Never at a newer epoch: that one belongs to a source that
- * fenced, and the capsule runs there.
+ * A capsule that arrived by live migration (started at epoch a->epoch) and
+ * that the directory does not name us for yet: the pull, one MOVE here at
+ * exactly that epoch (the source went silent).  Never at a newer epoch:
+ * that one belongs to a source that fenced, and the capsule runs there.
  */
-static int attach_migrated(struct hostd *d, const struct uplink_attach *a, uint32_t *ip,
-                           uint32_t *epoch, char *err, size_t errlen)
+static int pull_migrated(struct hostd *d, const struct uplink_attach *a, uint32_t *ip,
+                         uint32_t *epoch, char *err, size_t errlen)
 {
-	struct dir_entry e;
 	uint32_t got = 0;
 	const char *addr = inet_ntoa(*(const struct in_addr *)&a->ip);
-	int r = dirc_lookup(d->dir, ntohl(a->ip), 0, &e);
-	if (r == 0 && e.host_id == d->host_id) {
-		*ip = a->ip;
-		*epoch = e.epoch;
-		return 0;
-	}
-	r = dirc_move(d->dir, ntohl(a->ip), d->host_id, a->epoch, &got);
+	int r = dirc_move(d->dir, ntohl(a->ip), d->host_id, a->epoch, &got);
 	if (r == 0) {
 		*ip = a->ip;
 		*epoch = got;
@@ -182,7 +174,8 @@ static int attach_migrated(struct hostd *d, const struct uplink_attach *a, uint3
 	return -1;
 }
 
-/* Fresh: CREATE.  Resume: MOVE the entry here (or keep it if it is ours; CREATE if unknown). */
+/* Fresh: CREATE.  Resume: MOVE the entry here (or keep it if it is ours; CREATE if unknown).
+ * Migrated: keep it if it is ours, else pull it at the migration's epoch only. */
 static int attach_dir(struct hostd *d, const struct uplink_attach *a, uint32_t *ip, uint32_t *epoch,
                       char *err, size_t errlen)
 {
@@ -191,16 +184,16 @@ static int attach_dir(struct hostd *d, const struct uplink_attach *a, uint32_t *
 		snprintf(err, errlen, "address not in this host's capsule network");
 		return -1;
 	}
-	if (a->flags & UPLINK_ATTACH_MIGRATED)
-		return attach_migrated(d, a, ip, epoch, err, errlen);
 	if (a->flags & UPLINK_ATTACH_RESUME) {
 		struct dir_entry e;
 		r = dirc_lookup(d->dir, ntohl(a->ip), 0, &e);
 		if (r == 0 && e.host_id == d->host_id) {
-			*ip = a->ip;
+			*ip = a->ip;   /* ours already (a migration's source committed) */
 			*epoch = e.epoch;
 			return 0;
 		}
+		if (a->flags & UPLINK_ATTACH_MIGRATED)
+			return pull_migrated(d, a, ip, epoch, err, errlen);
 		if (r == 0) {
 			for (int tries = 0; tries < 3; tries++) {
 				uint32_t got = 0;
