@@ -11,7 +11,7 @@ HOST_CAPRUN_SRCS := hosts/caprun.c hosts/memlayout.c hosts/stackbuild.c hosts/sa
                     $(HOST_IMAGE_SRCS)
 HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c hosts/capctl_stats.c \
                     hosts/capctl_snap.c hosts/capctl_inspect.c hosts/capctl_psall.c hosts/capctl_mig.c \
-                    hosts/dirclient.c hosts/dirproto.c $(HOST_IMAGE_SRCS)
+                    hosts/dirclient.c hosts/dirclient_sync.c hosts/dirproto.c $(HOST_IMAGE_SRCS)
 
 # The loader: static, no libc, no writable data, far above every capsule window.
 LOADER_CFLAGS  := -std=c11 $(WARN) -O2 -g -I. -ffreestanding -fno-builtin -fno-stack-protector \

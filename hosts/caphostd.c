@@ -213,10 +213,10 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		snprintf(err, sizeof err, "%s", strerror(errno));
 		die("--listen: binding the data-plane socket: %s%s", err, "");
 	}
-	int r = dirc_hello(d->dir, ntohl(d->listen_addr), d->listen_port);
-	if (r)
-		die("--dir %s: HELLO failed: %s", dir, r > 0 ? dir_error_name(r) : "no answer");
-	hostd_gateway_discover(d, 5);
+	/* Asynchronous from here on: a directory that is down or restarting delays nothing. */
+	hostd_dir_hello(d);
+	if (!d->gateway && d->gw_host)
+		hostd_dir_host(d, d->gw_host);   /* the gateway's locator, before its first packet */
 	if (mkdir(d->run_dir, 0755) < 0 && errno != EEXIST)
 		die("--run-dir %s: %s", d->run_dir, strerror(errno));
 	if (strlen(d->run_dir) + 1 + sizeof UPLINK_SOCK_NAME > 100)
@@ -254,39 +254,6 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		die("epoll: %s%s", strerror(errno), "");
 }
 
-/*
- * `list`: the directory's whole table, one capsule per line after "ok N":
- * NAME IP HOST_ID EPOCH STATE.  STATE is what the holder reported to the
- * directory (STATE message); for a capsule held here whose report has not
- * landed (the directory was unreachable), our own view; else "unknown".
- */
-static void list_all(struct hostd *d, char *out, size_t cap)
-{
-	static char rows[12000];
-	size_t o = 0, count = 0;
-	uint32_t cursor = 0, next = 0;
-	do {
-		struct dir_entry e[DIR_LIST_MAX];
-		size_t n = 0;
-		int r = dirc_list(d->dir, cursor, e, DIR_LIST_MAX, &n, &next);
-		if (r) {
-			snprintf(out, cap, "error directory: %s\n", r > 0 ? dir_error_name(r) : "no answer");
-			return;
-		}
-		for (size_t i = 0; i < n && o < sizeof rows - 200; i++, count++) {
-			struct in_addr a = { htonl(e[i].ip) };
-			const struct hostd_cap *c = hostd_cap_by_ip(d, a.s_addr);
-			const char *st = e[i].state != DIR_STATE_UNKNOWN ? dir_state_name(e[i].state)
-			                 : e[i].host_id != d->host_id ? "unknown"
-			                 : c ? hostd_cap_state_name(c) : "saved";
-			o += (size_t)snprintf(rows + o, sizeof rows - o, "%s %s %u %u %s\n", e[i].name,
-			                      inet_ntoa(a), e[i].host_id, e[i].epoch, st);
-		}
-		cursor = next;
-	} while (next);
-	snprintf(out, cap, "ok %zu\n%s", count, rows);
-}
-
 /* `stats`: one line "ok name=value ..." with every counter (ours, then the wire decoder's). */
 static void ctl_serve(struct hostd *d)
 {
@@ -321,7 +288,8 @@ static void ctl_serve(struct hostd *d)
 		}
 		snprintf(out + o, sizeof out - o, "\n");
 	} else if (strncmp(line, "list", 4) == 0) {
-		list_all(d, out, sizeof out);
+		hostd_dir_list(d, fd);   /* answered (and closed) when the directory's pages are in */
+		return;
 	} else {
 		snprintf(out, sizeof out, "error unknown request (try: stats, ps, list)\n");
 	}
@@ -333,7 +301,8 @@ static void shutdown_all(struct hostd *d)
 {
 	if (d->mig_fd >= 0)
 		close(d->mig_fd);
-	hostd_mig_stop_children(d);   /* processes we started: none outlives us */
+	/* `caprun --incoming` children are capsules of this host like any other: they outlive us
+	 * (a copy a migration is handing over must not die with its daemon) and reattach. */
 	if (d->up_path[0])
 		unlink(d->up_path);
 	if (d->ctl_path[0])
@@ -342,6 +311,7 @@ static void shutdown_all(struct hostd *d)
 	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
 		if (d->caps[i].fd > 0)
 			close(d->caps[i].fd);   /* their capsules keep running, cut off */
+	hostd_dir_shutdown(d);
 	dirc_close(d->dir);
 	hostd_sync_free_all(d);
 	xlate_free(&d->xt);
@@ -360,15 +330,15 @@ static int on_signals(struct hostd *d)
 	return stop;
 }
 
-/* Milliseconds the loop may sleep: until the next migration deadline, at most 1 s. */
+/* Milliseconds the loop may sleep: until the next deadline (directory retries, migration
+ * queues and resends), at most 1 s. */
 static int next_timeout(struct hostd *d)
 {
 	uint64_t now = hostd_now_ms();
-	int t = 1000, a = hostd_sync_tick(d, now), b = hostd_mig_tick(d, now);
-	if (a >= 0 && a < t)
-		t = a;
-	if (b >= 0 && b < t)
-		t = b;
+	int t = 1000, due[3] = { hostd_sync_tick(d, now), hostd_mig_tick(d, now), hostd_dir_tick(d, now) };
+	for (int i = 0; i < 3; i++)
+		if (due[i] >= 0 && due[i] < t)
+			t = due[i];
 	return t;
 }
 
@@ -411,15 +381,13 @@ int main(int argc, char **argv)
 				hostd_gw_input(&d);
 			else if (tag == HOSTD_EV_MIG)
 				hostd_mig_accept(&d);
+			else if (tag == HOSTD_EV_DIR)
+				hostd_dir_input(&d);
 			else if (tag == HOSTD_EV_SIG && on_signals(&d))
 				goto out;
 			else if (tag >= HOSTD_EV_CAP && tag < HOSTD_EV_CAP + HOSTD_MAX_CAPS)
 				hostd_uplink_input(&d, (int)(tag - HOSTD_EV_CAP));
 		}
-		/* NOTIFYs may have been taken in during any directory request: handle them all now. */
-		struct dir_entry e;
-		while (dirc_next_notify(d.dir, &e, 0) == 1)
-			hostd_notify(&d, &e);
 	}
 out:
 	shutdown_all(&d);

@@ -32,6 +32,8 @@
 #define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
 #define NET_BASE     0xc6120000u /* 198.18.0.0/16, host order */
 #define NET_GATEWAY  0xc6120001u /* 198.18.0.1 */
+/* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
+#define ATTACH_TIMEOUT_MS 15000
 
 struct caprun {
 	const char *image_path;
@@ -328,12 +330,9 @@ static int attach_uplink(struct caprun *c, const char *base)
 		return -1;
 	}
 	c->uplink_fd = high_fd(c->uplink_fd);
-	uint32_t flags = c->incoming ? UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED
-	                 : c->resume_path ? UPLINK_ATTACH_RESUME : 0;
-	if (c->incoming)
-		c->epoch = c->mig.rx.info.epoch;   /* MIGRATED: the epoch the move started at */
-	if (host_uplink_attach(c->uplink_fd, c->name, c->ip, flags, &c->ip,
-	                       &c->epoch, err, sizeof err)) {
+	struct uplink_attach a = { .ip = c->ip, .flags = c->resume_path ? UPLINK_ATTACH_RESUME : 0 };
+	if (host_uplink_attach(c->uplink_fd, c->name, &a, ATTACH_TIMEOUT_MS, &c->ip, &c->epoch, err,
+	                       sizeof err)) {
 		fprintf(stderr, "caprun: caphostd: %s\n", err);
 		close(c->uplink_fd);
 		c->uplink_fd = -1;   /* nothing attached: nothing to detach */
@@ -517,10 +516,10 @@ static int open_resume(struct caprun *c)
 /*
  * --incoming, up to the decision (hosts/migfsm.h, target column): receive
  * the stream, restore it here without starting it (image checked, memory
- * made resumable, name claimed), CONFIRM, then wait for COMMIT.  Returns 0
- * when caprun must go on and ATTACH (after COMMIT it is ours; after
- * silence caphostd's ATTACH MIGRATED pulls it, at the migration's epoch
- * only), or the exit code when the capsule was discarded.
+ * made resumable, name claimed), tell caphostd, CONFIRM, wait for COMMIT,
+ * then pull it (caphostd's ATTACH MIGRATED: one MOVE here at the
+ * migration's epoch, the commit point).  Returns 0 when the pull won and
+ * caprun must start it, or the exit code when the capsule was discarded.
  */
 static int incoming_receive(struct caprun *c)
 {
@@ -564,6 +563,12 @@ static int incoming_receive(struct caprun *c)
 		host_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
+	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
+	if (host_migin_register(m, c->name, h->ip, err, sizeof err) == HOST_UPLINK_REFUSED) {
+		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
+		host_migin_refuse(m, err);
+		return EXIT_FAILURE_SETUP;
+	}
 	r = host_migin_confirm(m);
 	if (r > 0) {
 		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
@@ -574,7 +579,15 @@ static int incoming_receive(struct caprun *c)
 		        m->rx.info.source_host);
 		return 1;
 	}
-	/* COMMIT, or silence: ATTACH decides (the directory names us, or our MOVE at e wins). */
+	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
+	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
+	if (host_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
+		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
+		return 1;
+	}
+	c->uplink_fd = high_fd(m->uplink_fd);
+	m->uplink_fd = -1;
+	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
 	return 0;
 }
 
@@ -601,6 +614,7 @@ int main(int argc, char **argv)
 	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
 	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1, .ctl_fd = -1,
 	                           .uplink_fd = -1,
+	                           .mig = { .sock = -1, .memfd = -1, .uplink_fd = -1 },
 	                           .snap = { .fd = -1 } };
 	char err[PATH_MAX + 256], loader[PATH_MAX];
 	char **cargv = NULL;
@@ -679,16 +693,12 @@ int main(int argc, char **argv)
 		goto out;
 	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
 	c.keep_entry = c.resume_hdr != NULL;
-	/* With a caphostd on this host it is the capsule's network; without one, our own TUN. */
-	c.uplink_fd = host_uplink_connect();
-	if (c.incoming && c.uplink_fd < 0) {
-		fprintf(stderr, "caprun: incoming capsule %s: no caphostd on this host\n", c.name);
-		goto out;
-	}
-	if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base)) {
-		if (c.incoming)
-			fprintf(stderr, "caprun: incoming capsule %s: not ours; discarded\n", c.name);
-		goto out;
+	/* With a caphostd on this host it is the capsule's network; without one, our own TUN.
+	 * (An incoming capsule is attached already: its pull was the attach.) */
+	if (!c.incoming) {
+		c.uplink_fd = host_uplink_connect();
+		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
+			goto out;
 	}
 
 	if (c.incoming) {
@@ -714,13 +724,15 @@ int main(int argc, char **argv)
 	}
 	if (c.memfd < 0)
 		goto out;
+	if (c.incoming && host_migin_starting(&c.mig, c.uplink_fd))
+		goto out;   /* test fault: the target dies after its pull won, before it runs */
 	if (spawn_capsule(&c, loader))
 		goto out;
 	c.keep_entry = 0;   /* from now on the capsule's own fate decides */
 	close(c.chan[1]);
 	c.chan[1] = -1;
 	if (c.incoming)
-		host_migin_started(&c.mig);
+		host_migin_started(&c.mig, c.epoch);
 
 	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
@@ -729,6 +741,7 @@ int main(int argc, char **argv)
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = host_relay_run(&relay, &ws);
+	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
 	if (r == 0) {
 		c.child = 0;   /* reaped */
 		code = report_exit(&c, ws);
@@ -738,6 +751,8 @@ int main(int argc, char **argv)
 	} else if (r == HOST_RELAY_MIGRATED) {
 		saved = 2;
 		code = 0;
+	} else if (r == HOST_RELAY_STALE) {
+		code = 1;   /* said why; caphostd forgot it already */
 	} else if (r > 0) {
 		code = 128 + r;
 	}

@@ -36,7 +36,8 @@
 #define CONFIRM_TIMEOUT_MS  30000   /* restore of a large capsule on a busy host */
 #define DIR_TIMEOUT_MS      20000   /* one MIG_DIR answer (the directory client retries inside) */
 #define DIR_RETRY_MS        200
-#define STARTED_TIMEOUT_MS  5000    /* only for the timeline: the target runs regardless */
+#define STARTED_TIMEOUT_MS  10000   /* COMMIT sent, no STARTED: fence (a pull that won still wins) */
+#define RUNNING_POLL_MS     200     /* the pull won: ask the directory this often until it runs */
 #define STALL_FAULT_MS      10000
 
 struct mig_src {
@@ -51,8 +52,9 @@ struct mig_src {
 	int sock;                 /* the migration's TCP connection, -1 before/after */
 	int frozen;               /* the capsule is frozen by us */
 	int end_written;
-	int committed;            /* the directory names the target */
+	int said_end;             /* MIG_END went to caphostd */
 	uint32_t new_epoch;
+	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */
 	uint64_t bytes;
 	int64_t t0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
 	const char *phase;        /* what failed, for the error line */
@@ -97,10 +99,32 @@ static void fail(struct mig_src *m, const char *phase, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Without a caphostd (it died): wait for a new one and attach again (as
+ * frozen and migrating, so it neither releases nor judges the capsule);
+ * up to timeout_ms (-1: as long as it takes).  0 when attached.
+ */
+static int reattach(struct mig_src *m, int timeout_ms)
+{
+	char err[UPLINK_ERROR_MAX + 64];
+	int64_t deadline = now_ms() + timeout_ms;
+	while (m->r->tun_fd < 0) {
+		if (host_uplink_reattach(m->r, err, sizeof err) == 0)
+			return 0;
+		if (timeout_ms >= 0 && now_ms() >= deadline)
+			return -1;
+		struct timespec ts = { 0, DIR_RETRY_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 static int send_uplink(struct mig_src *m, int type, const void *body, size_t blen)
 {
 	uint8_t rec[UPLINK_HDR_LEN + 64];
 	size_t n = uplink_encode_body(rec, sizeof rec, type, body, blen);
+	if (m->r->tun_fd < 0)
+		reattach(m, m->frozen ? -1 : 0);   /* frozen: nothing goes on without one */
 	return n ? host_uplink_send_record(m->r->tun_fd, rec, n) : -1;
 }
 
@@ -134,6 +158,9 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
 			if (n <= 0) {
+				/* caphostd died: what we asked died with it; the caller asks again */
+				close(r->tun_fd);
+				r->tun_fd = -1;
 				errno = EPIPE;
 				return -1;
 			}
@@ -208,6 +235,25 @@ static int connect_target(struct mig_src *m)
 	return s;
 }
 
+/* Just before END goes out: from then on the target may hold a complete copy, so if this
+ * caprun dies, caphostd waits for the target's pull instead of releasing the capsule. */
+static void say_end(struct mig_src *m)
+{
+	uint8_t rec[UPLINK_HDR_LEN];
+	if (m->said_end)
+		return;
+	m->said_end = 1;
+	if (m->r->tun_fd >= 0)
+		host_uplink_send_record(m->r->tun_fd, rec, uplink_encode_simple(rec, sizeof rec,
+		                                                                  UPLINK_MIG_END));
+}
+
+static void on_sent(void *arg, uint64_t done, uint64_t total)
+{
+	if (done >= total)
+		say_end(arg);
+}
+
 static int do_send_stream(struct mig_src *m)
 {
 	struct host_relay *r = m->r;
@@ -234,7 +280,9 @@ static int do_send_stream(struct mig_src *m)
 	}
 	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
-	int rc = mig_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, NULL, NULL);
+	if (!h.data_size)
+		say_end(m);
+	int rc = mig_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
 		fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
@@ -276,7 +324,11 @@ static int await_confirm(struct mig_src *m)
 	return MIG_EV_TRANSFER_BROKEN;
 }
 
-/* MOVE (commit) or FENCE (re-claim) in the directory, through caphostd: MOVED, KEPT or TIMEOUT. */
+/*
+ * FENCE (re-claim at e) or LOOKUP, through caphostd: what the directory
+ * says now, as an event.  No answer (the directory or caphostd is down):
+ * MIG_EV_TIMEOUT after a short wait; the capsule stays frozen meanwhile.
+ */
 static int directory(struct mig_src *m, uint32_t op)
 {
 	struct uplink_mig_dir d = { .op = op, .target_host = m->target, .epoch = m->ready.epoch };
@@ -284,23 +336,102 @@ static int directory(struct mig_src *m, uint32_t op)
 	if (!m->t_dir0)
 		m->t_dir0 = now_ms();
 	if (send_uplink(m, UPLINK_MIG_DIR, &d, sizeof d) ||
-	    pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg) || msg.type != UPLINK_MIG_DIR_RESULT)
+	    pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg) || msg.type != UPLINK_MIG_DIR_RESULT ||
+	    msg.u.mig_result.result == UPLINK_MIG_NO_ANSWER) {
+		struct timespec ts = { 0, DIR_RETRY_MS * 1000000L };
+		nanosleep(&ts, NULL);   /* wait, frozen; never give up */
 		return MIG_EV_TIMEOUT;
-	if (msg.u.mig_result.result == UPLINK_MIG_MOVED) {
-		m->new_epoch = msg.u.mig_result.epoch;
-		m->committed = 1;
-		m->t_dir = now_ms();
-		progress(m, "progress directory %lld ms: host %u at epoch %u",
-		         (long long)(m->t_dir - m->t_dir0), m->target, m->new_epoch);
-		return MIG_EV_DIRECTORY_MOVED;
 	}
-	if (msg.u.mig_result.result == UPLINK_MIG_KEPT) {
-		m->r->epoch = msg.u.mig_result.epoch;
+	const struct uplink_mig_result *res = &msg.u.mig_result;
+	switch (res->result) {
+	case UPLINK_MIG_KEPT:
+		m->r->epoch = res->epoch;
 		return MIG_EV_DIRECTORY_KEPT;
+	case UPLINK_MIG_GONE:
+		return MIG_EV_DIRECTORY_GONE;
+	case UPLINK_MIG_RUNNING:
+		m->new_epoch = res->epoch;
+		m->t_dir = now_ms();
+		return MIG_EV_DIRECTORY_RUNNING;
 	}
-	struct timespec ts = { 0, DIR_RETRY_MS * 1000000L };
-	nanosleep(&ts, NULL);   /* the directory is unreachable: wait, frozen, never give up */
-	return MIG_EV_TIMEOUT;
+	m->new_epoch = res->epoch;
+	return MIG_EV_DIRECTORY_MOVED;
+}
+
+/* A record from the target within wait_ms: STARTED (with its "epoch=N pull_ms=M"), REFUSE,
+ * or a broken connection, as an event; 0: nothing in that time, the connection is fine. */
+static int from_target(struct mig_src *m, int wait_ms)
+{
+	char text[MIG_CTL_TEXT_MAX + 1];
+	int type = 0;
+	if (m->sock < 0)
+		return MIG_EV_TRANSFER_BROKEN;
+	int rc = mig_ctl_recv(m->sock, &m->from_target, wait_ms, &type, text, sizeof text);
+	if (rc == MIG_E_IO && errno == ETIMEDOUT)
+		return 0;
+	if (rc != MIG_OK) {
+		close(m->sock);   /* END went out long ago: a plain close */
+		m->sock = -1;
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	if (type == MIG_CTL_STARTED) {
+		unsigned epoch = 0;
+		long pull = -1;
+		m->t_started = now_ms();
+		if (sscanf(text, "epoch=%u pull_ms=%ld", &epoch, &pull) == 2) {
+			m->new_epoch = epoch;
+			m->pull_ms = pull;
+		}
+		return MIG_EV_TARGET_STARTED;
+	}
+	if (type == MIG_CTL_REFUSE) {
+		fail(m, "directory", "host %u gave up the capsule: %s", m->target, text);
+		return MIG_EV_TARGET_REFUSED;
+	}
+	return 0;   /* a late CONFIRM: nothing new */
+}
+
+/* HANDING_OVER: COMMIT went out; STARTED, or silence (then the directory decides). */
+static int await_started(struct mig_src *m)
+{
+	int64_t deadline = now_ms() + STARTED_TIMEOUT_MS;
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			fail(m, "directory", "host %u did not say it started within %d s", m->target,
+			     STARTED_TIMEOUT_MS / 1000);
+			return MIG_EV_TIMEOUT;
+		}
+		int ev = from_target(m, (int)left);
+		if (ev == MIG_EV_TRANSFER_BROKEN)
+			fail(m, "directory", "host %u: the connection closed before it started", m->target);
+		if (ev)
+			return ev;
+	}
+}
+
+/* FENCING: the stream may still bring STARTED; else the fence's answer. */
+static int fence(struct mig_src *m)
+{
+	int ev = m->sock >= 0 ? from_target(m, 0) : 0;
+	return ev == MIG_EV_TARGET_STARTED ? ev : directory(m, UPLINK_MIG_FENCE);
+}
+
+/* AWAIT_RUNNING: the pull won; until STARTED arrives or the directory says how it ended. */
+static int await_running(struct mig_src *m)
+{
+	for (;;) {
+		int ev = m->sock >= 0 ? from_target(m, RUNNING_POLL_MS) : 0;
+		if (ev == MIG_EV_TARGET_STARTED)
+			return ev;
+		if (m->sock < 0 && !ev) {
+			struct timespec ts = { 0, RUNNING_POLL_MS * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		ev = directory(m, UPLINK_MIG_LOOKUP);
+		if (ev != MIG_EV_DIRECTORY_MOVED && ev != MIG_EV_TIMEOUT)
+			return ev;
+	}
 }
 
 static void close_stream(struct mig_src *m)
@@ -323,21 +454,6 @@ static void mig_done(struct mig_src *m, uint32_t outcome, uint32_t epoch)
 		        m->r->name, strerror(errno));
 }
 
-/* After COMMIT: the target's STARTED ends the downtime (only measured: it runs regardless). */
-static void await_started(struct mig_src *m)
-{
-	char text[MIG_CTL_TEXT_MAX + 1];
-	int type = 0;
-	while (m->sock >= 0 &&
-	       mig_ctl_recv(m->sock, &m->from_target, STARTED_TIMEOUT_MS, &type, text, sizeof text) ==
-	           MIG_OK) {
-		if (type == MIG_CTL_STARTED) {
-			m->t_started = now_ms();
-			return;
-		}
-	}
-}
-
 /*
  * Carry out one step's actions in the safe order: the stream is cut before
  * anything else (END must be impossible once the capsule may run again);
@@ -355,9 +471,10 @@ static void run_actions(struct mig_src *m, unsigned a)
 	}
 	if (a & MIG_A_RELEASE_PEERS)
 		mig_done(m, UPLINK_MIG_ABORTED, m->r->epoch);
-	if ((a & MIG_A_SEND_COMMIT) && m->sock >= 0) {
-		if (mig_ctl_send(m->sock, &m->to_target, MIG_CTL_COMMIT, NULL) == MIG_OK)
-			await_started(m);
+	if ((a & MIG_A_SEND_COMMIT) && m->sock >= 0 &&
+	    mig_ctl_send(m->sock, &m->to_target, MIG_CTL_COMMIT, NULL) != MIG_OK) {
+		close(m->sock);   /* the target went away: HANDING_OVER sees it broken */
+		m->sock = -1;
 	}
 	if (a & MIG_A_FLUSH_PEERS)
 		mig_done(m, UPLINK_MIG_COMMITTED, m->new_epoch);
@@ -396,9 +513,11 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 	m.fault = fault;
 	m.progress_fd = progress_fd;
 	m.sock = -1;
+	m.pull_ms = -1;
 	m.id = mig_new_id();
 	m.t0 = now_ms();
 	mig_fsm_init(&m.fsm, MIG_ROLE_SOURCE);
+	r->migrating = 1;   /* a caphostd that restarts meanwhile must neither release nor judge it */
 
 	int ev = MIG_EV_START;
 	while (!mig_fsm_final(&m.fsm)) {
@@ -429,11 +548,14 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 				nanosleep(&ts, NULL);
 			}
 			break;
-		case MIG_S_COMMITTING:
-			ev = directory(&m, UPLINK_MIG_MOVE);
+		case MIG_S_HANDING_OVER:
+			ev = await_started(&m);
 			break;
 		case MIG_S_FENCING:
-			ev = directory(&m, UPLINK_MIG_FENCE);
+			ev = fence(&m);
+			break;
+		case MIG_S_AWAIT_RUNNING:
+			ev = await_running(&m);
 			break;
 		default:
 			break;
@@ -444,15 +566,24 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 	mig_ctl_wipe(&m.from_target);
 	sodium_memzero(m.ready.key, sizeof m.ready.key);
 	m.t_end = now_ms();
+	r->migrating = 0;
+	if (m.fsm.state == MIG_S_LOST) {
+		snprintf(reply, len, "error directory: host %u started the capsule and lost it there "
+		         "(the directory released it); nothing runs it now", m.target);
+		return 1;   /* our copy is stale: it must not run either */
+	}
 	if (m.fsm.state != MIG_S_COMMITTED) {
 		snprintf(reply, len, "error %s: %s; the capsule continues on this host",
 		         m.phase ? m.phase : "directory", m.why[0] ? m.why : "the source kept it");
 		return 0;
 	}
+	/* The target's pull is the directory phase (its STARTED says how long); else our look. */
 	int64_t started = m.t_started ? m.t_started : m.t_end;
+	long dir_ms = m.pull_ms >= 0 ? m.pull_ms : ms(m.t_dir0, m.t_dir);
+	long flush_ms = ms(m.t_confirm, started) - dir_ms;
 	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u", m.target,
 	         m.new_epoch, ms(m.t0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
-	         ms(m.t_sent, m.t_confirm), ms(m.t_dir0, m.t_dir), ms(m.t_dir, m.t_end),
+	         ms(m.t_sent, m.t_confirm), dir_ms, flush_ms > 0 ? flush_ms : 0,
 	         ms(m.t_sync, started), ms(m.t0, m.t_end), (unsigned long long)m.bytes,
 	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host);
 	r->migrated_to = target;

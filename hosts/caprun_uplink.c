@@ -15,9 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A create or move may wait for the directory's retries (about 5 s): allow for two. */
-#define ATTACH_TIMEOUT_MS 15000
 #define UPLINK_BUF (4 << 20)
+#define REATTACH_TIMEOUT_MS 5000   /* answered from caprun's word: no directory in between */
 
 int host_uplink_connect(void)
 {
@@ -62,22 +61,21 @@ int host_uplink_send_record(int fd, const uint8_t *rec, size_t n)
 	return -1;
 }
 
-int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, uint32_t *ip_out,
-                       uint32_t *epoch, char *err, size_t errlen)
+int host_uplink_attach(int fd, const char *name, const struct uplink_attach *a, int timeout_ms,
+                       uint32_t *ip_out, uint32_t *epoch, char *err, size_t errlen)
 {
 	static uint8_t buf[UPLINK_MAX];
-	size_t n = uplink_encode_attach(buf, sizeof buf, name, ip, flags,
-	                                flags & UPLINK_ATTACH_MIGRATED ? *epoch : 0);
+	size_t n = uplink_encode_attach(buf, sizeof buf, name, a);
 	if (!n || host_uplink_send_record(fd, buf, n)) {
 		snprintf(err, errlen, "sending ATTACH: %s", n ? strerror(errno) : "bad name");
-		return -1;
+		return HOST_UPLINK_NO_VERDICT;
 	}
-	int64_t deadline = now_ms() + ATTACH_TIMEOUT_MS;
+	int64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = timeout_ms < 0 ? 1000 : deadline - now_ms();
 		if (left <= 0) {
-			snprintf(err, errlen, "no answer to ATTACH within %d s", ATTACH_TIMEOUT_MS / 1000);
-			return -1;
+			snprintf(err, errlen, "no answer to ATTACH within %d s", timeout_ms / 1000);
+			return HOST_UPLINK_NO_VERDICT;
 		}
 		struct pollfd p = { fd, POLLIN, 0 };
 		if (poll(&p, 1, (int)left) <= 0)
@@ -87,19 +85,19 @@ int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, ui
 			continue;
 		if (got <= 0) {
 			snprintf(err, errlen, "caphostd closed the uplink during ATTACH");
-			return -1;
+			return HOST_UPLINK_NO_VERDICT;
 		}
 		struct uplink_msg m;
 		if (uplink_decode(buf, (size_t)got, &m))
 			continue;
 		if (m.type == UPLINK_ERROR) {
 			snprintf(err, errlen, "%s", m.u.error);
-			return -1;
+			return HOST_UPLINK_REFUSED;
 		}
 		if (m.type == UPLINK_ATTACHED) {
-			if (ip && m.u.attached.ip != ip) {
+			if (a->ip && m.u.attached.ip != a->ip) {
 				snprintf(err, errlen, "caphostd gave another address than asked for");
-				return -1;
+				return HOST_UPLINK_REFUSED;
 			}
 			*ip_out = m.u.attached.ip;
 			*epoch = m.u.attached.epoch;
@@ -109,8 +107,36 @@ int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, ui
 	}
 }
 
+int host_uplink_reattach(struct host_relay *r, char *err, size_t errlen)
+{
+	int fd = host_uplink_connect();
+	if (fd < 0)
+		return HOST_UPLINK_NO_VERDICT;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);   /* above the loader's fixed numbers, as at start */
+	close(fd);
+	if (high < 0)
+		return HOST_UPLINK_NO_VERDICT;
+	struct uplink_attach a = { .ip = r->ip, .flags = UPLINK_ATTACH_REATTACH, .epoch = r->epoch,
+	                           .state = r->migrating ? UPLINK_STATE_MIGRATING
+	                                    : r->frozen ? UPLINK_STATE_FROZEN : UPLINK_STATE_RUNNING };
+	uint32_t ip, epoch;
+	int rc = host_uplink_attach(high, r->name, &a, REATTACH_TIMEOUT_MS, &ip, &epoch, err, errlen);
+	if (rc) {
+		close(high);
+		return rc;
+	}
+	r->tun_fd = high;
+	r->stats.reattached++;
+	fprintf(stderr, "caprun: capsule %s: attached again to caphostd (it restarted)\n", r->name);
+	if (r->frozen)
+		host_uplink_frozen(r);   /* the new caphostd (and the gateway, again) hold its peers */
+	return 0;
+}
+
 void host_uplink_frozen(struct host_relay *r)
 {
+	if (r->tun_fd < 0)
+		return;   /* no caphostd now: the reattach sends it */
 	static uint8_t report[CAP_REPORT_SIZE];
 	static uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_frozen_hdr) +
 	                   UPLINK_FROZEN_MAX * sizeof(struct cap_report_sock)];
@@ -132,6 +158,8 @@ void host_uplink_frozen(struct host_relay *r)
 void host_uplink_thawed(struct host_relay *r)
 {
 	uint8_t rec[UPLINK_HDR_LEN];
+	if (r->tun_fd < 0)
+		return;   /* no caphostd now: the reattach says "running" */
 	size_t n = uplink_encode_simple(rec, sizeof rec, UPLINK_THAWED);
 	if (host_uplink_send_record(r->tun_fd, rec, n))
 		fprintf(stderr, "caprun: capsule %s: sending THAWED to caphostd: %s\n", r->name,

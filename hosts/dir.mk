@@ -2,7 +2,7 @@
 DIR_LIBS := -lsqlite3 -lsodium
 DIR_PROTO_SRCS  := hosts/dirproto.c
 DIR_SERVER_SRCS := hosts/capdird.c hosts/dirdb.c $(DIR_PROTO_SRCS)
-DIR_CLI_SRCS    := hosts/capdir.c hosts/dirclient.c $(DIR_PROTO_SRCS)
+DIR_CLI_SRCS    := hosts/capdir.c hosts/dirclient.c hosts/dirclient_sync.c $(DIR_PROTO_SRCS)
 DIR_HEADERS     := hosts/dirproto.h hosts/dirdb.h hosts/dirclient.h
 
 # Own object rule (hosts/build.mk's one depends on every hosts/*.h anyway,

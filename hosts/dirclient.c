@@ -1,4 +1,4 @@
-/* dirclient.c: the host daemon's directory client: requests, retries, reply checks, NOTIFY acknowledgement. */
+/* dirclient.c: the directory client's engine: socket, requests in flight, retransmission, reply checks, NOTIFY acknowledgement. */
 #include "hosts/dirclient.h"
 
 #include <arpa/inet.h>
@@ -16,17 +16,34 @@
 #define NOTIFY_QUEUE 32
 #define MAX_WAIT_MS  1600
 
+/* One request in flight (or queued behind a mutating one). */
+struct dirc_req {
+	uint32_t handle;         /* 0 = free slot */
+	uint32_t order;          /* start order: mutating requests go out oldest first */
+	struct dir_msg m;        /* request_id fixed at start; seq fresh per transmission */
+	int want;                /* the answer's type */
+	int mutating;
+	int sent;                /* transmitted at least once (a queued mutation: not yet) */
+	int attempts, tries;     /* attempts 0 = forever */
+	int wait_ms;
+	int64_t due_ms;          /* next retransmission, or the timeout after the last */
+	dirc_done_fn done;
+	void *ctx;
+	uint64_t cookie;
+};
+
 struct dirc {
 	int fd;
 	uint32_t host_id, network_id;
 	uint8_t key[DIR_KEY_LEN];
 	uint64_t seq;             /* ours, strictly increasing */
 	uint64_t dir_seq;         /* highest accepted from the directory */
-	uint32_t next_request;
+	uint32_t next_request, next_handle, next_order;
 	int first_wait_ms, attempts;
 	struct dirc_counters cnt;
 	struct dir_entry notes[NOTIFY_QUEUE];
 	size_t note_head, note_count;
+	struct dirc_req req[DIRC_MAX_PENDING];
 };
 
 static int64_t now_ms(void)
@@ -113,6 +130,11 @@ void dirc_set_network_id(struct dirc *c, uint32_t network_id) { c->network_id = 
 int dirc_fd(const struct dirc *c) { return c->fd; }
 void dirc_counters(const struct dirc *c, struct dirc_counters *out) { *out = c->cnt; }
 
+int dirc_reply_code(const struct dir_msg *reply)
+{
+	return reply->type == DIR_T_ERROR ? reply->u.error.code : 0;
+}
+
 static int send_msg(struct dirc *c, struct dir_msg *m)
 {
 	uint8_t buf[DIR_MSG_MAX];
@@ -144,17 +166,151 @@ static void take_notify(struct dirc *c, const struct dir_msg *m)
 	c->cnt.notifies++;
 }
 
-/* Reads every waiting datagram; a reply to request_id of type want (or
- * ERROR) lands in *reply and returns 1.  NOTIFYs are acked and queued. */
-static int drain(struct dirc *c, uint32_t request_id, int want, struct dir_msg *reply)
+/* ---- requests ---- */
+
+static int answer_type(int type)
+{
+	switch (type) {
+	case DIR_T_HELLO:       return DIR_T_HELLO_OK;
+	case DIR_T_CREATE:      return DIR_T_CREATED;
+	case DIR_T_MOVE:        return DIR_T_MOVED;
+	case DIR_T_LOOKUP:      return DIR_T_ENTRY;
+	case DIR_T_RELEASE:     return DIR_T_RELEASED;
+	case DIR_T_LIST:        return DIR_T_ENTRIES;
+	case DIR_T_STATS:       return DIR_T_STATS_REPLY;
+	case DIR_T_STATE:       return DIR_T_ENTRY;
+	case DIR_T_HOST_LOOKUP: return DIR_T_HOST;
+	}
+	return 0;
+}
+
+/* The directory's retry cache holds one mutating request per host: these go one at a time. */
+static int is_mutating(int type)
+{
+	return type == DIR_T_HELLO || type == DIR_T_CREATE || type == DIR_T_MOVE ||
+	       type == DIR_T_RELEASE;
+}
+
+/* Is an older mutating request than r still pending?  Then r waits its turn. */
+static int blocked(const struct dirc *c, const struct dirc_req *r)
+{
+	if (!r->mutating)
+		return 0;
+	for (size_t i = 0; i < DIRC_MAX_PENDING; i++) {
+		const struct dirc_req *o = &c->req[i];
+		if (o->handle && o != r && o->mutating && (int32_t)(o->order - r->order) < 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void transmit(struct dirc *c, struct dirc_req *r, int64_t now)
+{
+	if (r->sent)
+		c->cnt.retries++;
+	r->sent = 1;
+	r->tries++;
+	send_msg(c, &r->m);   /* a failed send is a lost datagram: the next attempt retries */
+	r->due_ms = now + r->wait_ms;
+	r->wait_ms = r->wait_ms * 2 > MAX_WAIT_MS ? MAX_WAIT_MS : r->wait_ms * 2;
+}
+
+static void finish(struct dirc *c, struct dirc_req *r, int rc, const struct dir_msg *reply)
+{
+	dirc_done_fn done = r->done;
+	void *ctx = r->ctx;
+	uint64_t cookie = r->cookie;
+	int was_mutating = r->mutating;
+	memset(r, 0, sizeof *r);
+	/* The next mutating request in line goes out now, before the callback can start more. */
+	if (was_mutating) {
+		struct dirc_req *next = NULL;
+		for (size_t i = 0; i < DIRC_MAX_PENDING; i++) {
+			struct dirc_req *o = &c->req[i];
+			if (o->handle && o->mutating && !o->sent &&
+			    (!next || (int32_t)(o->order - next->order) < 0))
+				next = o;
+		}
+		if (next)
+			transmit(c, next, now_ms());
+	}
+	if (done)
+		done(ctx, cookie, rc, reply);
+}
+
+uint32_t dirc_start(struct dirc *c, const struct dir_msg *m, int attempts, dirc_done_fn done,
+                    void *ctx, uint64_t cookie, int *rc)
+{
+	int want = answer_type(m->type), dummy;
+	struct dirc_req *r = NULL;
+	if (!rc)
+		rc = &dummy;
+	if (!want) {
+		*rc = DIRC_ERR_ARG;
+		return 0;
+	}
+	for (size_t i = 0; i < DIRC_MAX_PENDING && !r; i++)
+		if (!c->req[i].handle)
+			r = &c->req[i];
+	if (!r) {
+		*rc = DIRC_ERR_FULL;
+		return 0;
+	}
+	memset(r, 0, sizeof *r);
+	r->m = *m;
+	/* Encode once now: a request the codec refuses fails here, not on every retry. */
+	uint8_t probe[DIR_MSG_MAX];
+	r->m.host_id = c->host_id;
+	r->m.network_id = c->network_id;
+	r->m.request_id = c->next_request++;
+	if (dir_encode(&r->m, c->key, probe, sizeof probe) < 0) {
+		memset(r, 0, sizeof *r);
+		*rc = DIRC_ERR_ARG;
+		return 0;
+	}
+	if (++c->next_handle == 0)
+		c->next_handle = 1;
+	r->handle = c->next_handle;
+	r->order = c->next_order++;
+	r->want = want;
+	r->mutating = is_mutating(m->type);
+	r->attempts = attempts < 0 ? c->attempts : attempts;
+	r->wait_ms = c->first_wait_ms;
+	r->done = done;
+	r->ctx = ctx;
+	r->cookie = cookie;
+	if (!blocked(c, r))
+		transmit(c, r, now_ms());
+	*rc = 0;
+	return r->handle;
+}
+
+void dirc_cancel(struct dirc *c, uint32_t handle)
+{
+	for (size_t i = 0; handle && i < DIRC_MAX_PENDING; i++)
+		if (c->req[i].handle == handle) {
+			c->req[i].done = NULL;   /* finish frees the slot and lets the next mutation go */
+			finish(c, &c->req[i], DIRC_ERR_TIMEOUT, NULL);
+			return;
+		}
+}
+
+size_t dirc_pending(const struct dirc *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < DIRC_MAX_PENDING; i++)
+		n += c->req[i].handle != 0;
+	return n;
+}
+
+void dirc_input(struct dirc *c)
 {
 	for (;;) {
 		uint8_t buf[DIR_MSG_MAX + 1];
 		struct dir_msg m;
 		ssize_t n = recv(c->fd, buf, sizeof buf, 0);
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNREFUSED ||
-			       errno == EINTR ? 0 : DIRC_ERR_IO;
+			return;   /* EAGAIN: all read; ECONNREFUSED: directory down, the retries cope */
 		if (dir_decode(buf, (size_t)n, c->key, &m) != DIR_OK || m.host_id != DIR_DIRECTORY_ID ||
 		    m.network_id != c->network_id) {
 			c->cnt.drop_invalid++;
@@ -167,202 +323,49 @@ static int drain(struct dirc *c, uint32_t request_id, int want, struct dir_msg *
 		c->dir_seq = m.seq;
 		if (m.type == DIR_T_NOTIFY) {
 			take_notify(c, &m);
-		} else if (want && m.request_id == request_id && (m.type == want || m.type == DIR_T_ERROR)) {
-			*reply = m;
-			return 1;
-		} else {
+			continue;
+		}
+		struct dirc_req *r = NULL;
+		for (size_t i = 0; i < DIRC_MAX_PENDING && !r; i++)
+			if (c->req[i].handle && c->req[i].sent && c->req[i].m.request_id == m.request_id &&
+			    (m.type == c->req[i].want || m.type == DIR_T_ERROR))
+				r = &c->req[i];
+		if (!r) {
 			c->cnt.drop_stray++;   /* e.g. a late answer to an earlier attempt */
+			continue;
 		}
+		finish(c, r, dirc_reply_code(&m), &m);
 	}
 }
 
-/* Sends m, waits for its answer, retransmits (new seq, same request_id)
- * with doubling waits.  0 = *reply set, < 0 = DIRC_ERR_*. */
-static int request(struct dirc *c, struct dir_msg *m, int want, struct dir_msg *reply)
+int dirc_tick(struct dirc *c)
 {
-	m->request_id = c->next_request++;
-	int wait = c->first_wait_ms;
-	for (int attempt = 0; attempt < c->attempts; attempt++) {
-		if (attempt)
-			c->cnt.retries++;
-		int rc = send_msg(c, m);
-		if (rc < 0)
-			return rc;
-		int64_t deadline = now_ms() + wait;
-		for (;;) {
-			rc = drain(c, m->request_id, want, reply);
-			if (rc != 0)
-				return rc > 0 ? 0 : rc;
-			int64_t left = deadline - now_ms();
-			if (left <= 0)
-				break;
-			struct pollfd p = { .fd = c->fd, .events = POLLIN };
-			if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
-				return DIRC_ERR_IO;
+	int64_t now = now_ms(), next = -1;
+	for (size_t i = 0; i < DIRC_MAX_PENDING; i++) {
+		struct dirc_req *r = &c->req[i];
+		if (!r->handle || !r->sent)
+			continue;
+		if (r->due_ms <= now) {
+			if (r->attempts && r->tries >= r->attempts) {
+				c->cnt.timeouts++;
+				finish(c, r, DIRC_ERR_TIMEOUT, NULL);
+				continue;
+			}
+			transmit(c, r, now);
 		}
-		wait = wait * 2 > MAX_WAIT_MS ? MAX_WAIT_MS : wait * 2;
+		if (r->handle && (next < 0 || r->due_ms - now < next))
+			next = r->due_ms - now;
 	}
-	return DIRC_ERR_TIMEOUT;
+	return (int)next;
 }
 
-int dirc_hello(struct dirc *c, uint32_t addr, uint16_t data_port)
-{
-	struct dir_msg m = { .type = DIR_T_HELLO }, r;
-	if (!addr || !data_port)
-		return DIRC_ERR_ARG;
-	m.u.hello.addr = addr;
-	m.u.hello.data_port = data_port;
-	int rc = request(c, &m, DIR_T_HELLO_OK, &r);
-	return rc ? rc : r.type == DIR_T_ERROR ? r.u.error.code : 0;
-}
-
-int dirc_create(struct dirc *c, const char *name, uint32_t want_ip, uint32_t *ip, uint32_t *epoch)
-{
-	struct dir_msg m = { .type = DIR_T_CREATE }, r;
-	if (!name || !dir_name_valid(name))
-		return DIRC_ERR_ARG;
-	m.u.create.ip = want_ip;
-	snprintf(m.u.create.name, sizeof m.u.create.name, "%s", name);
-	int rc = request(c, &m, DIR_T_CREATED, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR)
-		return r.u.error.code;
-	*ip = r.u.ipepoch.ip;
-	*epoch = r.u.ipepoch.epoch;
-	return 0;
-}
-
-int dirc_move(struct dirc *c, uint32_t ip, uint32_t to_host, uint32_t expected_epoch,
-              uint32_t *epoch)
-{
-	struct dir_msg m = { .type = DIR_T_MOVE }, r;
-	if (!ip || !to_host || !expected_epoch)
-		return DIRC_ERR_ARG;
-	m.u.move.ip = ip;
-	m.u.move.to_host_id = to_host;
-	m.u.move.expected_epoch = expected_epoch;
-	int rc = request(c, &m, DIR_T_MOVED, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR) {
-		*epoch = r.u.error.epoch;
-		return r.u.error.code;
-	}
-	if (r.u.ipepoch.ip != ip)
-		return DIRC_ERR_TIMEOUT;   /* cannot happen with an honest directory */
-	*epoch = r.u.ipepoch.epoch;
-	return 0;
-}
-
-int dirc_lookup(struct dirc *c, uint32_t ip, int subscribe, struct dir_entry *out)
-{
-	struct dir_msg m = { .type = DIR_T_LOOKUP }, r;
-	if (!ip)
-		return DIRC_ERR_ARG;
-	m.u.lookup.ip = ip;
-	m.u.lookup.flags = subscribe ? DIR_LOOKUP_SUBSCRIBE : 0;
-	int rc = request(c, &m, DIR_T_ENTRY, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR)
-		return r.u.error.code;
-	*out = r.u.entry;
-	return 0;
-}
-
-int dirc_release(struct dirc *c, uint32_t ip, uint32_t epoch, uint32_t *cur_epoch)
-{
-	struct dir_msg m = { .type = DIR_T_RELEASE }, r;
-	if (!ip || !epoch)
-		return DIRC_ERR_ARG;
-	m.u.ipepoch.ip = ip;
-	m.u.ipepoch.epoch = epoch;
-	int rc = request(c, &m, DIR_T_RELEASED, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR) {
-		if (cur_epoch)
-			*cur_epoch = r.u.error.epoch;
-		return r.u.error.code;
-	}
-	return 0;
-}
-
-int dirc_list(struct dirc *c, uint32_t cursor, struct dir_entry *out, size_t max, size_t *n,
-              uint32_t *next)
-{
-	struct dir_msg m = { .type = DIR_T_LIST }, r;
-	m.u.list.cursor = cursor;
-	int rc = request(c, &m, DIR_T_ENTRIES, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR)
-		return r.u.error.code;
-	*n = r.u.entries.n < max ? r.u.entries.n : max;
-	memcpy(out, r.u.entries.e, *n * sizeof *out);
-	/* a short caller buffer resumes where it stopped */
-	*next = *n < r.u.entries.n ? r.u.entries.e[*n].ip : r.u.entries.next_cursor;
-	return 0;
-}
-
-int dirc_state(struct dirc *c, uint32_t ip, uint32_t epoch, int state, struct dir_entry *out)
-{
-	struct dir_msg m = { .type = DIR_T_STATE }, r;
-	if (!ip || !epoch || state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
-		return DIRC_ERR_ARG;
-	m.u.state.ip = ip;
-	m.u.state.epoch = epoch;
-	m.u.state.state = (uint16_t)state;
-	int rc = request(c, &m, DIR_T_ENTRY, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR)
-		return r.u.error.code;
-	if (out)
-		*out = r.u.entry;
-	return 0;
-}
-
-int dirc_host_lookup(struct dirc *c, uint32_t host_id, uint32_t *addr, uint16_t *data_port)
-{
-	struct dir_msg m = { .type = DIR_T_HOST_LOOKUP }, r;
-	if (!host_id)
-		return DIRC_ERR_ARG;
-	m.u.host_lookup.host_id = host_id;
-	int rc = request(c, &m, DIR_T_HOST, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR)
-		return r.u.error.code;
-	if (r.u.host.host_id != host_id)
-		return DIRC_ERR_TIMEOUT;   /* cannot happen with an honest directory */
-	*addr = r.u.host.addr;
-	*data_port = r.u.host.data_port;
-	return 0;
-}
-
-int dirc_stats(struct dirc *c, uint64_t *v, size_t max, size_t *n)
-{
-	struct dir_msg m = { .type = DIR_T_STATS }, r;
-	int rc = request(c, &m, DIR_T_STATS_REPLY, &r);
-	if (rc)
-		return rc;
-	if (r.type == DIR_T_ERROR)
-		return r.u.error.code;
-	*n = r.u.stats.count < max ? r.u.stats.count : max;
-	memcpy(v, r.u.stats.v, *n * sizeof *v);
-	return 0;
-}
+/* ---- NOTIFY intake ---- */
 
 int dirc_next_notify(struct dirc *c, struct dir_entry *out, int timeout_ms)
 {
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		struct dir_msg unused;
-		int rc = drain(c, 0, 0, &unused);
-		if (rc < 0)
-			return rc;
+		dirc_input(c);
 		if (c->note_count) {
 			*out = c->notes[c->note_head];
 			c->note_head = (c->note_head + 1) % NOTIFY_QUEUE;

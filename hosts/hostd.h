@@ -22,7 +22,14 @@
 #define HOSTD_HOLD_BUF   (256u << 10)   /* per held connection, at most (normally one window) */
 #define HOSTD_UDP_BUF    (256u << 10)   /* per held capsule, UDP and other non-TCP */
 #define HOSTD_UDP_PKTS   256
-#define HOSTD_NEG_CACHE  64    /* addresses the directory did not know, asked again after 1 s */
+#define HOSTD_NEG_CACHE  1024  /* addresses the directory did not know (hostd_resolve.c) ... */
+#define HOSTD_NEG_TTL_MS 2000  /* ... asked again after this long */
+#define HOSTD_MAX_RESOLVES 64  /* routing lookups in flight at once; beyond: dropped, counted */
+#define HOSTD_RESOLVE_PKTS 8   /* packets waiting for one lookup's answer */
+#define HOSTD_LOOKUP_SOURCES 256        /* per-source lookup budgets tracked ... */
+#define HOSTD_LOOKUPS_PER_SEC 20        /* ... each source may cause this many lookups a second */
+#define HOSTD_MAX_JOBS   512   /* directory conversations in flight (hostd_dir.c) */
+#define HOSTD_ORPHAN_WAIT_MS 10000   /* a dead source caprun's target may pull this long */
 #define HOSTD_MAX_SYNCQ  64    /* capsules whose packets this host queues for a migration (SYNC) */
 #define HOSTD_SYNC_BUF   (256u << 10)   /* per queue: bytes ... */
 #define HOSTD_SYNC_PKTS  512            /* ... and packets; beyond that dropped (sync_dropped) */
@@ -32,7 +39,16 @@
 #define HOSTD_SYNC_REFRESH_MS 2000      /* ... then refreshing the peers' queues until MIG_DIR */
 #define HOSTD_MIG_CHILDREN 64  /* `caprun --incoming` processes at once */
 
-enum hostd_cap_state { HCAP_FREE = 0, HCAP_CONNECTED, HCAP_RUNNING, HCAP_FROZEN, HCAP_SAVED };
+/*
+ * CONNECTED: uplink accepted, no (answered) ATTACH yet; ATTACHING: the
+ * directory is being asked for it; INCOMING: a migration's caprun holding
+ * an unstarted copy (no directory entry of ours yet); RUNNING/FROZEN:
+ * attached; SAVED: on disk, its entry still ours.
+ */
+enum hostd_cap_state {
+	HCAP_FREE = 0, HCAP_CONNECTED, HCAP_ATTACHING, HCAP_INCOMING, HCAP_RUNNING, HCAP_FROZEN,
+	HCAP_SAVED
+};
 
 /* Source side of one live migration of a local capsule (hostd_mig.c). */
 struct hostd_mig {
@@ -40,6 +56,7 @@ struct hostd_mig {
 	int ready_sent;          /* MIG_READY went out: no more waiting for SYNC_ACKs */
 	int decided;             /* MIG_DIR was answered: the peers' queues need no more refreshes */
 	int moved;               /* the directory names the target now */
+	int end_sent;            /* caprun said MIG_END: the target may hold a complete copy */
 	uint64_t id;             /* migration_id */
 	uint32_t target;         /* target host_id ... */
 	uint32_t target_addr;    /* ... its data-plane locator (network order) ... */
@@ -54,10 +71,14 @@ struct hostd_mig {
 
 struct hostd_cap {
 	int state;               /* enum hostd_cap_state */
+	uint32_t gen;            /* bumped at every reuse of the slot: a job's answer finds its own */
 	int fd;                  /* uplink; -1 once SAVED */
 	char name[64];
 	uint32_t ip;             /* network order */
 	uint32_t epoch;
+	uint32_t attach_flags;   /* its ATTACH's UPLINK_ATTACH_* */
+	uint32_t mig_source;     /* arrived by migration from this host and not started yet: if its
+	                          * caprun dies now, the entry goes back there; 0 otherwise */
 	uint64_t pkts_in, pkts_out;
 	struct hostd_mig mig;
 };
@@ -91,6 +112,45 @@ struct hostd_syncq {
 	uint8_t *buf;
 };
 
+/*
+ * A directory conversation (hostd_dir.c): one request at a time on the
+ * asynchronous client, answered later; each kind is an operations table.
+ * A job that serves a capsule names it by slot and generation, so an answer
+ * that arrives after the capsule went away finds out, and undoes what the
+ * directory did for nobody.
+ */
+struct hostd;
+struct hostd_job;
+struct hostd_job_ops {
+	const char *name;
+	/* The directory answered the job's request (rc and reply as in dirc_done_fn). */
+	void (*answer)(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *reply);
+	/* Its timer (wake_ms) is due: poll again, retry after a pause. */
+	void (*wake)(struct hostd *d, struct hostd_job *j);
+	/* Freed at shutdown without finishing: release what it holds (may be NULL). */
+	void (*drop)(struct hostd *d, struct hostd_job *j);
+};
+
+struct hostd_job {
+	const struct hostd_job_ops *ops;   /* NULL: free slot */
+	uint32_t gen;
+	uint32_t handle;                   /* the dirc request in flight, 0 if none */
+	uint64_t wake_ms;                  /* its timer, 0 if none */
+	uint64_t start_ms;
+	int step;
+	int cap;                           /* the capsule slot it serves, -1 none ... */
+	uint32_t cap_gen;                  /* ... and that slot's generation then */
+	uint32_t ip, epoch, host, state;   /* ip network order; meaning per kind */
+	uint64_t id;                       /* a migration's id (mig_prepare) */
+	struct uplink_attach attach;       /* attach jobs: the request */
+	int fd;                            /* list: the control client */
+	char *buf;                         /* list rows; resolve: waiting packets */
+	size_t len, count;
+	size_t pkt_len[HOSTD_RESOLVE_PKTS];
+	int parked, parked_attempts;       /* the client's table was full: asked again at wake_ms */
+	struct dir_msg parked_msg;
+};
+
 /* Every drop has its own counter; `stats` prints them by these names, in this order. */
 #define HOSTD_COUNTERS(X) \
 	X(up_attach) X(up_attach_refused) X(up_malformed) X(up_spoofed) X(up_not_attached) \
@@ -106,7 +166,10 @@ struct hostd_syncq {
 	X(sync_dropped) X(sync_dropped_udp) X(sync_released_pkts) X(sync_timeouts) \
 	X(flush_to_out) X(flush_to_in) X(mig_prepares) X(mig_prepare_errors) X(mig_moves) \
 	X(mig_fences) X(mig_commits) X(mig_aborts) X(mig_out_of_order) X(mig_accepted) \
-	X(mig_spawn_errors)
+	X(mig_spawn_errors) \
+	X(dir_jobs_full) X(dir_lookup_neg_hits) X(dir_lookup_rate_limited) X(dir_lookup_busy) \
+	X(dir_lookup_waiting) X(dir_releases) X(dir_returns) X(dir_orphans) X(reattached) \
+	X(reattach_stale) X(incoming)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -143,8 +206,11 @@ struct hostd {
 	struct hostd_hold holds[HOSTD_MAX_HOLDS];
 	struct hostd_syncq syncq[HOSTD_MAX_SYNCQ];
 	pid_t mig_pids[HOSTD_MIG_CHILDREN];   /* `caprun --incoming` children; 0 = free */
-	struct { uint32_t ip; uint64_t until_ms; } neg[HOSTD_NEG_CACHE];
-	unsigned neg_next;
+	struct hostd_job jobs[HOSTD_MAX_JOBS];
+	uint32_t job_gen;
+	int hello_done;              /* the directory has our locator */
+	struct { uint32_t ip; uint64_t until_ms; } neg[HOSTD_NEG_CACHE];   /* hostd_resolve.c */
+	struct { uint32_t src; uint32_t tokens; uint64_t refill_ms; } budget[HOSTD_LOOKUP_SOURCES];
 	uint64_t seq_last, gw_list_ms;
 	struct hostd_counters cnt;
 	struct wire_counters wc;
@@ -173,16 +239,50 @@ void hostd_route(struct hostd *d, const uint8_t *pkt, size_t len);
 int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload, size_t plen,
                     uint32_t addr, uint16_t port);
 struct hostd_peer *hostd_peer(struct hostd *d, uint32_t host_id, int create);
-/* Locator of the gateway host; 0 if not known (yet).  Unknown: asks the
- * directory (HOST_LOOKUP), at most once a second, counted. */
+/* Locator of the gateway host: 0 if known.  Unknown: -1, and the directory
+ * is asked (HOST_LOOKUP, at most once a second); later packets find it. */
 int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port);
-/* At start: find the gateway's locator, up to tries attempts 200 ms apart. */
-void hostd_gateway_discover(struct hostd *d, int tries);
+/* A directory entry of a capsule elsewhere, into the translation table. */
+void hostd_xlate_from_dir(struct hostd *d, const struct dir_entry *e);
 void hostd_notify(struct hostd *d, const struct dir_entry *e);
-/* Ask the directory where ip is (subscribing) and cache it; 0 if now known. */
-int hostd_resolve(struct hostd *d, uint32_t ip);
-/* The same without the negative cache: the directory's answer now (after a migration). */
+
+/* hostd_resolve.c: where is a capsule IP, without stalling the packet loop */
+/* dst is not in the table: drop (negative cache, the source's lookup budget) or ask the
+ * directory and keep the packet until the answer; counted either way. */
+void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len);
+/* Ask again now, past the negative cache (after a migration); the answer updates the table. */
 void hostd_dir_refresh(struct hostd *d, uint32_t ip);
+
+/* hostd_dir.c: the job engine and the simple conversations */
+struct hostd_job *hostd_job_new(struct hostd *d, const struct hostd_job_ops *ops);
+/* Send m for job j (attempts as dirc_start); 0, or -1 (the job got rc via its answer op). */
+int hostd_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts);
+void hostd_job_free(struct hostd *d, struct hostd_job *j);
+/* The capsule job j serves, if that slot still holds the same one; else NULL. */
+struct hostd_cap *hostd_job_cap(struct hostd *d, const struct hostd_job *j);
+void hostd_job_bind(struct hostd_job *j, const struct hostd *d, const struct hostd_cap *c);
+/* The loop's hooks: the directory socket is readable; timers (ms until the next, -1: none). */
+void hostd_dir_input(struct hostd *d);
+int hostd_dir_tick(struct hostd *d, uint64_t now);
+void hostd_dir_shutdown(struct hostd *d);
+/* HELLO with our locator, retried until it lands (so a directory that is down does not stop us). */
+void hostd_dir_hello(struct hostd *d);
+/* Give ip back (we hold it at epoch, nobody runs it): retried until the directory decides. */
+void hostd_dir_release(struct hostd *d, uint32_t ip, uint32_t epoch);
+/* How ip runs here (enum dir_cap_state); a newer report for ip replaces a pending one.
+ * until_done: retried until the directory answers (else a few attempts, best effort). */
+void hostd_dir_state(struct hostd *d, uint32_t ip, uint32_t epoch, int state, int until_done);
+/* A migrated capsule that never started here: the entry back to host source (a push). */
+void hostd_dir_return(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t source);
+/* A migrating capsule's caprun died (source side): release now, or wait for the target's pull. */
+void hostd_dir_orphan(struct hostd *d, uint32_t ip, uint32_t epoch, int end_sent);
+/* Learn host_id's locator (HOST_LOOKUP) into the peer table and the entries naming it. */
+void hostd_dir_host(struct hostd *d, uint32_t host_id);
+/* `list` on the control socket: answered on fd (then closed) when the pages are in. */
+void hostd_dir_list(struct hostd *d, int fd);
+
+/* hostd_attach.c: the directory's side of ATTACH (create, resume, pull, incoming, reattach) */
+void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a);
 
 /* hostd_uplink.c: capsules attached over RUN_DIR/caphostd.sock */
 void hostd_uplink_accept(struct hostd *d);
@@ -192,7 +292,10 @@ struct hostd_cap *hostd_cap_by_ip(struct hostd *d, uint32_t ip);
 int hostd_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len);
 /* One record to c's caprun (never blocks; a full uplink drops it). */
 void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n);
-/* Tell the directory how c runs now (enum dir_cap_state); best effort, counted. */
+/* hostd_attach.c's verdict on c's ATTACH: attached at (ip, epoch), or refused with err. */
+void hostd_uplink_attached(struct hostd *d, struct hostd_cap *c, uint32_t ip, uint32_t epoch);
+void hostd_uplink_refused(struct hostd *d, struct hostd_cap *c, const char *err);
+/* Tell the directory how c runs now (enum dir_cap_state); asynchronous, counted. */
 void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state);
 /* "running", "frozen", "migrating", ...: for `ps` */
 const char *hostd_cap_state_name(const struct hostd_cap *c);
@@ -248,7 +351,5 @@ int hostd_mig_tick(struct hostd *d, uint64_t now);
 int hostd_mig_listen(struct hostd *d, char *err, size_t errlen);
 void hostd_mig_accept(struct hostd *d);
 void hostd_mig_reap(struct hostd *d);
-/* Shutdown: SIGTERM the children still running, SIGKILL after 3 s. */
-void hostd_mig_stop_children(struct hostd *d);
 
 #endif

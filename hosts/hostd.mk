@@ -1,8 +1,10 @@
 # hosts/hostd.mk: caphostd, the per-host network daemon (uplink for caprun, data plane, gateway), and its tests.
 # migstream.c: only mig_derive_key (the per-migration stream key in MIG_READY); it pulls in
 # the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
+# Only the asynchronous directory client (no dirclient_sync.c): nothing may block the loop.
 HOSTD_SRCS := hosts/caphostd.c hosts/hostd_fwd.c hosts/hostd_uplink.c hosts/hostd_gw.c \
               hosts/hostd_msg.c hosts/hostd_sync.c hosts/hostd_mig.c hosts/migstream.c \
+              hosts/hostd_dir.c hosts/hostd_attach.c hosts/hostd_resolve.c \
               hosts/uplink.c hosts/netlink.c hosts/ctlsock.c hosts/fileio.c \
               hosts/dirclient.c hosts/dirproto.c hosts/wire.c hosts/xlate.c \
               hosts/tcphold.c hosts/tcphold_pkt.c

@@ -69,15 +69,7 @@ int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *pa
 	return 0;
 }
 
-static int neg_cached(struct hostd *d, uint32_t ip, uint64_t now)
-{
-	for (int i = 0; i < HOSTD_NEG_CACHE; i++)
-		if (d->neg[i].ip == ip && d->neg[i].until_ms > now)
-			return 1;
-	return 0;
-}
-
-static void xlate_from_dir(struct hostd *d, const struct dir_entry *e)
+void hostd_xlate_from_dir(struct hostd *d, const struct dir_entry *e)
 {
 	struct xlate_entry x = { .capsule_ip = htonl(e->ip), .host_id = e->host_id,
 	                         .locator_ip = htonl(e->host_addr), .port = e->data_port,
@@ -90,48 +82,6 @@ static void xlate_from_dir(struct hostd *d, const struct dir_entry *e)
 	xlate_update(&d->xt, &x);
 }
 
-int hostd_resolve(struct hostd *d, uint32_t ip)
-{
-	uint64_t now = hostd_now_ms();
-	if (neg_cached(d, ip, now))
-		return -1;
-	struct dir_entry e;
-	d->cnt.dir_lookups++;
-	/* Subscribe: the directory tells us when it moves, so the cache never goes stale for long. */
-	int r = dirc_lookup(d->dir, ntohl(ip), 1, &e);
-	if (r != 0) {
-		if (r < 0)
-			d->cnt.dir_errors++;
-		d->neg[d->neg_next % HOSTD_NEG_CACHE].ip = ip;
-		d->neg[d->neg_next % HOSTD_NEG_CACHE].until_ms = now + 1000;
-		d->neg_next++;
-		return -1;
-	}
-	xlate_from_dir(d, &e);
-	const struct xlate_entry *x = xlate_lookup(&d->xt, ip);
-	return x && x->state != XLATE_UNKNOWN ? 0 : -1;
-}
-
-/* Asks the directory for the gateway's HELLO locator (HOST_LOOKUP): works
- * before the gateway ever sent us a packet or held a capsule. */
-static int gateway_from_directory(struct hostd *d, uint32_t *addr, uint16_t *port)
-{
-	uint32_t a;
-	uint16_t p16;
-	d->cnt.gw_lookups++;
-	int r = dirc_host_lookup(d->dir, d->gw_host, &a, &p16);
-	struct hostd_peer *p = r == 0 ? hostd_peer(d, d->gw_host, 1) : NULL;
-	if (!p) {
-		d->cnt.gw_lookup_errors++;   /* no answer, or the gateway has not said HELLO yet */
-		return -1;
-	}
-	p->addr = htonl(a);
-	p->port = p16;
-	*addr = p->addr;
-	*port = p->port;
-	return 0;
-}
-
 int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
 {
 	struct hostd_peer *p = hostd_peer(d, d->gw_host, 0);
@@ -140,42 +90,14 @@ int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
 		*port = p->port;
 		return 0;
 	}
-	/* Not known yet: ask the directory, once a second at most (a lookup
-	 * blocks the loop for up to its retries; TCP retransmits meanwhile). */
+	/* Not known yet: ask the directory, once a second at most; this packet is lost
+	 * (TCP retransmits), the next ones find the answer. */
 	uint64_t now = hostd_now_ms();
-	if (now - d->gw_list_ms < 1000 && d->gw_list_ms)
-		return -1;
-	d->gw_list_ms = now;
-	return gateway_from_directory(d, addr, port);
-}
-
-void hostd_gateway_discover(struct hostd *d, int tries)
-{
-	uint32_t addr;
-	uint16_t port;
-	if (d->gateway || !d->gw_host)
-		return;
-	for (int i = 0; i < tries; i++) {
-		if (gateway_from_directory(d, &addr, &port) == 0)
-			return;
-		if (i + 1 < tries) {
-			struct timespec ts = { 0, 200 * 1000000L };   /* the gateway may be starting too */
-			nanosleep(&ts, NULL);
-		}
+	if (!d->gw_list_ms || now - d->gw_list_ms >= 1000) {
+		d->gw_list_ms = now;
+		hostd_dir_host(d, d->gw_host);
 	}
-	/* still unknown: hostd_gateway_locator asks again when the first ordinary packet needs it */
-	d->gw_list_ms = hostd_now_ms();
-}
-
-void hostd_dir_refresh(struct hostd *d, uint32_t ip)
-{
-	struct dir_entry e;
-	d->cnt.dir_lookups++;
-	int r = dirc_lookup(d->dir, ntohl(ip), 1, &e);
-	if (r == 0)
-		xlate_from_dir(d, &e);
-	else if (r < 0)
-		d->cnt.dir_errors++;
+	return -1;
 }
 
 /* A packet for a capsule IP: here, to its host, or nowhere (counted). */
@@ -186,11 +108,8 @@ static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 		return;
 	const struct xlate_entry *x = xlate_lookup(&d->xt, dst);
 	if (!x || x->state == XLATE_UNKNOWN) {
-		if (hostd_resolve(d, dst)) {
-			d->cnt.drop_no_route++;
-			return;
-		}
-		x = xlate_lookup(&d->xt, dst);
+		hostd_resolve_packet(d, dst, pkt, len);   /* kept until the directory answers, or dropped */
+		return;
 	}
 	if (x->state == XLATE_LOCAL) {
 		struct hostd_cap *c = hostd_cap_by_ip(d, dst);
@@ -415,7 +334,7 @@ void hostd_notify(struct hostd *d, const struct dir_entry *e)
 		c->state = HCAP_FREE;
 		xlate_delete(&d->xt, ip);
 	}
-	xlate_from_dir(d, e);
+	hostd_xlate_from_dir(d, e);
 	/* A live migration's MOVE comes before its target attached the capsule: bytes the
 	 * holder acknowledged, sent there now, would be lost.  Its FLUSH / FLUSH_TO comes
 	 * once it runs (and the migration queue tells us one is under way). */

@@ -18,8 +18,6 @@
 
 extern char **environ;
 
-#define CHILD_STOP_MS 3000   /* shutdown: SIGTERM, then SIGKILL after this long */
-
 /* ---- source: MIG_PREPARE -> SYNC to the peers -> MIG_READY ---- */
 
 static void prepare_error(struct hostd *d, const struct hostd_cap *c, const char *text)
@@ -55,46 +53,14 @@ static void send_ready(struct hostd *d, struct hostd_cap *c)
 	c->mig.resend_ms = hostd_now_ms() + HOSTD_SYNC_REFRESH_MS;
 }
 
-void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_prepare *p)
+static void prepare_continue(struct hostd *d, struct hostd_cap *c,
+                             const struct uplink_mig_prepare *p, uint32_t addr, uint16_t port)
 {
-	char err[UPLINK_ERROR_MAX];
-	uint32_t addr;
-	uint16_t port;
-	d->cnt.mig_prepares++;
-	if (c->mig.active) {
-		snprintf(err, sizeof err, "capsule %s is already migrating (to host %u)", c->name,
-		         c->mig.target);
-		prepare_error(d, c, err);
-		return;
-	}
-	if (c->state != HCAP_RUNNING) {
-		snprintf(err, sizeof err, "capsule %s is %s on host %u, not running", c->name,
-		         hostd_cap_state_name(c), d->host_id);
-		prepare_error(d, c, err);
-		return;
-	}
-	if (p->target_host == d->host_id) {
-		snprintf(err, sizeof err, "host %u is this host: capsule %s already runs here",
-		         p->target_host, c->name);
-		prepare_error(d, c, err);
-		return;
-	}
-	int r = dirc_host_lookup(d->dir, p->target_host, &addr, &port);
-	if (r) {
-		if (r == DIR_E_NOT_FOUND)
-			snprintf(err, sizeof err, "host %u is not known to the directory or has no locator "
-			         "yet (not in its key file, or its caphostd never said HELLO)", p->target_host);
-		else
-			snprintf(err, sizeof err, "directory: HOST_LOOKUP of host %u: %s", p->target_host,
-			         r > 0 ? dir_error_name(r) : "no answer");
-		prepare_error(d, c, err);
-		return;
-	}
 	memset(&c->mig, 0, sizeof c->mig);
 	c->mig.active = 1;
 	c->mig.id = p->migration_id;
 	c->mig.target = p->target_host;
-	c->mig.target_addr = htonl(addr);
+	c->mig.target_addr = addr;
 	c->mig.target_port = port;
 	c->mig.epoch = c->epoch;
 	/*
@@ -117,6 +83,72 @@ void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink
 	c->mig.resend_ms = now + HOSTD_SYNC_RESEND_MS;
 	if (c->mig.npeers == 0)
 		send_ready(d, c);
+}
+
+/* The target's locator from the directory (HOST_LOOKUP), then the rest of MIG_PREPARE. */
+static void prepare_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
+{
+	char err[UPLINK_ERROR_MAX];
+	struct hostd_cap *c = hostd_job_cap(d, j);
+	struct uplink_mig_prepare p = { .target_host = j->host, .migration_id = j->id };
+	if (!c || c->state != HCAP_RUNNING || c->mig.active) {
+		hostd_job_free(d, j);   /* it went away, froze or started another migration meanwhile */
+		return;
+	}
+	if (rc == 0 && r->u.host.host_id == j->host) {
+		prepare_continue(d, c, &p, htonl(r->u.host.addr), r->u.host.data_port);
+	} else {
+		if (rc == DIR_E_NOT_FOUND)
+			snprintf(err, sizeof err, "host %u is not known to the directory or has no locator "
+			         "yet (not in its key file, or its caphostd never said HELLO)", j->host);
+		else
+			snprintf(err, sizeof err, "directory: HOST_LOOKUP of host %u: %s", j->host,
+			         rc > 0 ? dir_error_name(rc) : "no answer");
+		prepare_error(d, c, err);
+	}
+	hostd_job_free(d, j);
+}
+
+static void prepare_ask(struct hostd *d, struct hostd_job *j)
+{
+	struct dir_msg m = { .type = DIR_T_HOST_LOOKUP };
+	m.u.host_lookup.host_id = j->host;
+	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+}
+
+static const struct hostd_job_ops prepare_ops = { "mig_prepare", prepare_answer, prepare_ask, NULL };
+
+void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_prepare *p)
+{
+	char err[UPLINK_ERROR_MAX];
+	d->cnt.mig_prepares++;
+	if (c->mig.active) {
+		snprintf(err, sizeof err, "capsule %s is already migrating (to host %u)", c->name,
+		         c->mig.target);
+		prepare_error(d, c, err);
+		return;
+	}
+	if (c->state != HCAP_RUNNING) {
+		snprintf(err, sizeof err, "capsule %s is %s on host %u, not running", c->name,
+		         hostd_cap_state_name(c), d->host_id);
+		prepare_error(d, c, err);
+		return;
+	}
+	if (p->target_host == d->host_id) {
+		snprintf(err, sizeof err, "host %u is this host: capsule %s already runs here",
+		         p->target_host, c->name);
+		prepare_error(d, c, err);
+		return;
+	}
+	struct hostd_job *j = hostd_job_new(d, &prepare_ops);
+	if (!j) {
+		prepare_error(d, c, "caphostd: too many directory requests at once; try again");
+		return;
+	}
+	hostd_job_bind(j, d, c);
+	j->host = p->target_host;
+	j->id = p->migration_id;
+	prepare_ask(d, j);
 }
 
 void hostd_mig_ack(struct hostd *d, uint32_t sender, const struct hostd_sync_msg *m)
@@ -182,19 +214,20 @@ static void set_remote(struct hostd *d, struct hostd_cap *c, uint32_t host, uint
 		addr = c->mig.target_addr;
 		port = c->mig.target_port;
 	}
-	if (!addr || !port) {
-		uint32_t a = 0;
-		if (dirc_host_lookup(d->dir, host, &a, &port))
-			port = 0;
-		addr = htonl(a);
+	const struct hostd_peer *p = hostd_peer(d, host, 0);
+	if ((!addr || !port) && p && p->addr) {
+		addr = p->addr;
+		port = p->port;
 	}
+	if (!addr || !port)
+		hostd_dir_host(d, host);   /* the next packet's lookup finds the locator */
 	struct xlate_entry x = { .capsule_ip = c->ip, .host_id = host, .locator_ip = addr, .port = port,
 	                         .state = addr && port ? XLATE_REMOTE : XLATE_UNKNOWN, .epoch = epoch,
 	                         .last_used_ms = hostd_now_ms() };
 	xlate_update(&d->xt, &x);
 }
 
-/* The directory names us at epoch (a won FENCE, or a MOVE that lost to ours). */
+/* The directory names us at epoch (a won FENCE, or the target gave it back). */
 static void set_kept(struct hostd *d, struct hostd_cap *c, uint32_t epoch)
 {
 	int frozen = c->state == HCAP_FROZEN;
@@ -210,58 +243,106 @@ static void set_kept(struct hostd *d, struct hostd_cap *c, uint32_t epoch)
 		hostd_report_state(d, c, frozen ? DIR_STATE_FROZEN : DIR_STATE_RUNNING);
 }
 
-void hostd_mig_dir(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_dir *m)
+/*
+ * MIG_DIR: the source's FENCE (MOVE to itself at e) or LOOKUP, answered
+ * with what the directory says now: KEPT (we hold it at a newer epoch),
+ * MOVED / RUNNING (the target holds it; its caphostd reported it running),
+ * GONE (released: it ran on the target and died there), or NO_ANSWER.
+ */
+enum { MD_FENCE, MD_LOOKUP };
+
+static void mig_dir_reply(struct hostd_cap *c, uint32_t result, uint32_t holder, uint32_t epoch)
 {
 	uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_mig_result)];
-	struct uplink_mig_result res = { .result = UPLINK_MIG_NO_ANSWER };
-	struct dir_entry e;
-	uint32_t got = 0;
-	if (m->op == UPLINK_MIG_MOVE)
-		d->cnt.mig_moves++;
-	else
-		d->cnt.mig_fences++;
-	/* Out of order (no MIG_PREPARE): still answered, the directory's compare-and-swap at
-	 * the given epoch is safe whoever asks; caprun must not wait forever on us. */
-	if (!c->mig.active || c->mig.target != m->target_host)
-		d->cnt.mig_out_of_order++;
-	c->mig.decided = 1;
-	uint32_t to = m->op == UPLINK_MIG_MOVE ? m->target_host : d->host_id;
-	int r = dirc_move(d->dir, ntohl(c->ip), to, m->epoch, &got);
-	if (r == 0 && to == d->host_id) {
-		set_kept(d, c, got);
-		res = (struct uplink_mig_result){ UPLINK_MIG_KEPT, d->host_id, got, 0 };
-	} else if (r == 0) {
-		c->mig.moved = 1;
-		set_remote(d, c, to, got, 0, 0);
-		res = (struct uplink_mig_result){ UPLINK_MIG_MOVED, to, got, 0 };
-	} else if ((r == DIR_E_STALE_EPOCH || r == DIR_E_NOT_AUTHORIZED) &&
-	           dirc_lookup(d->dir, ntohl(c->ip), 0, &e) == 0) {
-		/* The other half of the race won (or our earlier try did): whoever the directory
-		 * names now is the outcome, for us and for the target alike. */
-		if (e.host_id == d->host_id) {
-			set_kept(d, c, e.epoch);
-			res = (struct uplink_mig_result){ UPLINK_MIG_KEPT, d->host_id, e.epoch, 0 };
-		} else if (e.host_id == m->target_host) {
-			c->mig.moved = 1;
-			set_remote(d, c, e.host_id, e.epoch, htonl(e.host_addr), e.data_port);
-			res = (struct uplink_mig_result){ UPLINK_MIG_MOVED, e.host_id, e.epoch, 0 };
-		} else {
-			res.holder = e.host_id;   /* a third host: not an outcome of this migration */
-			res.epoch = e.epoch;
-		}
-	} else if (r < 0) {
-		d->cnt.dir_errors++;
-	}
+	struct uplink_mig_result res = { result, holder, epoch, 0 };
 	hostd_uplink_send(c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_DIR_RESULT, &res,
 	                                             sizeof res));
 }
 
-void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_done *m)
+static void mig_dir_ask(struct hostd *d, struct hostd_job *j)
 {
-	if (!c->mig.active) {
-		d->cnt.mig_out_of_order++;
+	struct dir_msg m = { .type = j->step == MD_FENCE ? DIR_T_MOVE : DIR_T_LOOKUP };
+	if (j->step == MD_FENCE) {
+		m.u.move.ip = ntohl(j->ip);
+		m.u.move.to_host_id = d->host_id;
+		m.u.move.expected_epoch = j->epoch;
+	} else {
+		m.u.lookup.ip = ntohl(j->ip);
+	}
+	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+}
+
+static void mig_dir_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
+{
+	struct hostd_cap *c = hostd_job_cap(d, j);
+	if (!c || c->state < HCAP_RUNNING || c->state == HCAP_SAVED) {
+		hostd_job_free(d, j);   /* its caprun is gone: the orphan job watches the entry now */
 		return;
 	}
+	if (j->step == MD_FENCE && rc == 0) {
+		set_kept(d, c, r->u.ipepoch.epoch);
+		mig_dir_reply(c, UPLINK_MIG_KEPT, d->host_id, r->u.ipepoch.epoch);
+	} else if (j->step == MD_FENCE && (rc == DIR_E_STALE_EPOCH || rc == DIR_E_NOT_AUTHORIZED)) {
+		j->step = MD_LOOKUP;   /* the pull won (or an earlier try of ours): who holds it now? */
+		mig_dir_ask(d, j);
+		return;
+	} else if (rc == DIR_E_NOT_FOUND) {
+		mig_dir_reply(c, UPLINK_MIG_GONE, 0, 0);
+	} else if (rc) {
+		if (rc < 0)
+			d->cnt.dir_errors++;
+		mig_dir_reply(c, UPLINK_MIG_NO_ANSWER, 0, 0);
+	} else if (j->step == MD_LOOKUP) {
+		const struct dir_entry *e = &r->u.entry;
+		if (e->host_id == d->host_id && e->epoch > j->epoch) {
+			set_kept(d, c, e->epoch);
+			mig_dir_reply(c, UPLINK_MIG_KEPT, e->host_id, e->epoch);
+		} else if (e->host_id == j->host) {
+			c->mig.moved = c->mig.active;
+			set_remote(d, c, e->host_id, e->epoch, htonl(e->host_addr), e->data_port);
+			mig_dir_reply(c, e->state == DIR_STATE_RUNNING ? UPLINK_MIG_RUNNING
+			                                                  : UPLINK_MIG_MOVED, e->host_id, e->epoch);
+		} else {
+			/* Still ours at e (nobody decided yet), or a third host: not an outcome. */
+			mig_dir_reply(c, UPLINK_MIG_NO_ANSWER, e->host_id, e->epoch);
+		}
+	}
+	hostd_job_free(d, j);
+}
+
+static const struct hostd_job_ops mig_dir_ops = { "mig_dir", mig_dir_answer, mig_dir_ask, NULL };
+
+void hostd_mig_dir(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_dir *m)
+{
+	if (m->op == UPLINK_MIG_FENCE)
+		d->cnt.mig_fences++;
+	else
+		d->cnt.mig_moves++;   /* lookups after the pull: counted with the moves they watch */
+	/* Out of order (no MIG_PREPARE, e.g. we restarted meanwhile): still answered, the
+	 * directory's compare-and-swap at the given epoch is safe whoever asks. */
+	if (!c->mig.active || c->mig.target != m->target_host)
+		d->cnt.mig_out_of_order++;
+	c->mig.decided = 1;
+	struct hostd_job *j = hostd_job_new(d, &mig_dir_ops);
+	if (!j) {
+		mig_dir_reply(c, UPLINK_MIG_NO_ANSWER, 0, 0);
+		return;
+	}
+	hostd_job_bind(j, d, c);
+	j->step = m->op == UPLINK_MIG_FENCE ? MD_FENCE : MD_LOOKUP;
+	j->ip = c->ip;
+	j->epoch = m->epoch;
+	j->host = m->target_host;
+	mig_dir_ask(d, j);
+}
+
+void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_done *m)
+{
+	/* After a restart we lost the list of synced peers: tell every peer we know. */
+	const uint32_t *peers = c->mig.active ? c->mig.peers : NULL;
+	uint32_t npeers = c->mig.active ? c->mig.npeers : 0;
+	if (!c->mig.active)
+		d->cnt.mig_out_of_order++;
 	/* Committed, or the directory named the target (then that is the truth, whatever
 	 * caprun says): the peers send there.  Aborted: back to us, at our epoch now. */
 	if (m->outcome == UPLINK_MIG_COMMITTED || c->mig.moved) {
@@ -275,8 +356,7 @@ void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mi
 			set_remote(d, c, target, epoch, 0, 0);
 		x = xlate_lookup(&d->xt, c->ip);
 		if (x && x->state == XLATE_REMOTE && x->host_id == target)
-			hostd_flush_to(d, c->ip, x->epoch, target, x->locator_ip, x->port, c->mig.peers,
-			               c->mig.npeers);
+			hostd_flush_to(d, c->ip, x->epoch, target, x->locator_ip, x->port, peers, npeers);
 		hostd_sync_release(d, c->ip);   /* our own queue, to the target */
 		/* Bytes our gateway side acknowledged for it go to the target, which runs now. */
 		if (hostd_is_held(d, c->ip))
@@ -284,7 +364,7 @@ void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mi
 	} else {
 		d->cnt.mig_aborts++;
 		hostd_flush_to(d, c->ip, c->epoch, d->host_id, d->listen_addr, d->listen_port,
-		               c->mig.peers, c->mig.npeers);
+		               peers, npeers);
 		hostd_sync_release(d, c->ip);   /* our own queue, to the capsule (running again) */
 	}
 	memset(&c->mig, 0, sizeof c->mig);
@@ -423,28 +503,4 @@ void hostd_mig_reap(struct hostd *d)
 	for (int i = 0; i < HOSTD_MIG_CHILDREN; i++)
 		if (d->mig_pids[i])
 			collect(d, i, WNOHANG);
-}
-
-void hostd_mig_stop_children(struct hostd *d)
-{
-	int left = 0;
-	for (int i = 0; i < HOSTD_MIG_CHILDREN; i++)
-		if (d->mig_pids[i] && !collect(d, i, WNOHANG)) {
-			kill(d->mig_pids[i], SIGTERM);
-			left++;
-		}
-	uint64_t deadline = hostd_now_ms() + CHILD_STOP_MS;
-	while (left && hostd_now_ms() < deadline) {
-		struct timespec ts = { 0, 20 * 1000000L };
-		nanosleep(&ts, NULL);
-		left = 0;
-		for (int i = 0; i < HOSTD_MIG_CHILDREN; i++)
-			if (d->mig_pids[i] && !collect(d, i, WNOHANG))
-				left++;
-	}
-	for (int i = 0; i < HOSTD_MIG_CHILDREN; i++)
-		if (d->mig_pids[i]) {
-			kill(d->mig_pids[i], SIGKILL);
-			collect(d, i, 0);
-		}
 }

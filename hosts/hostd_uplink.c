@@ -57,7 +57,9 @@ void hostd_uplink_accept(struct hostd *d)
 			close(fd);
 			continue;
 		}
+		uint32_t gen = d->caps[idx].gen + 1;
 		memset(&d->caps[idx], 0, sizeof d->caps[idx]);
+		d->caps[idx].gen = gen;   /* a job still asking for the slot's last capsule sees it went */
 		d->caps[idx].state = HCAP_CONNECTED;
 		d->caps[idx].fd = fd;
 	}
@@ -70,18 +72,18 @@ void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n)
 }
 
 /* Tell the directory how c runs now, so `capctl ps --all` on any host shows
- * it.  Best effort: a failure is counted, the capsule goes on regardless. */
+ * it.  Asynchronous; a failure is counted, the capsule goes on regardless
+ * (a migration's source waits for "running" from its target: that report
+ * is retried until the directory has it). */
 void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state)
 {
-	if (dirc_state(d->dir, ntohl(c->ip), c->epoch, state, NULL) == 0)
-		d->cnt.dir_states++;
-	else
-		d->cnt.dir_state_errors++;
+	hostd_dir_state(d, c->ip, c->epoch, state, state == DIR_STATE_SAVED);
 }
 
 const char *hostd_cap_state_name(const struct hostd_cap *c)
 {
-	static const char *const names[] = { "free", "attaching", "running", "frozen", "saved" };
+	static const char *const names[] = { "free", "connected", "attaching", "incoming", "running",
+	                                     "frozen", "saved" };
 	if (c->mig.active)
 		return "migrating";
 	return c->state >= 0 && c->state <= HCAP_SAVED ? names[c->state] : "unknown";
@@ -102,7 +104,29 @@ static void forget_migrated(struct hostd *d, struct hostd_cap *c)
 	c->state = HCAP_FREE;
 }
 
-/* Forget a capsule's uplink; exited: also give its address back to the directory. */
+/* Nobody runs it here any more and the directory must not say we do. */
+static void forget_local(struct hostd *d, struct hostd_cap *c)
+{
+	const struct xlate_entry *x = xlate_lookup(&d->xt, c->ip);
+	if (x && (x->state == XLATE_LOCAL || x->state == XLATE_FROZEN))
+		xlate_delete(&d->xt, c->ip);
+	hostd_hold_drop(d, c->ip);
+	memset(&c->mig, 0, sizeof c->mig);
+	c->state = HCAP_FREE;
+}
+
+/*
+ * Forget a capsule's uplink.  What the directory must hear depends on how
+ * far the capsule got here (docs/MIGRATION.md section 7):
+ *   - not attached (connecting, attaching, incoming): nothing is ours, or
+ *     the attach job undoes it when its answer comes;
+ *   - arrived by migration, never started (no STARTING): back to its source;
+ *   - moved away by migration: nothing stays;
+ *   - its caprun died while migrating it away: an orphan job waits for the
+ *     target's pull (after MIG_END) or releases it;
+ *   - saved: its entry stays ours (it lives on disk);
+ *   - exited: the address goes back to the directory.
+ */
 static void detach(struct hostd *d, struct hostd_cap *c, uint32_t reason)
 {
 	if (c->fd >= 0) {
@@ -114,158 +138,90 @@ static void detach(struct hostd *d, struct hostd_cap *c, uint32_t reason)
 		c->state = HCAP_FREE;
 		return;
 	}
+	if (c->mig_source && reason != UPLINK_DETACH_MIGRATED) {
+		hostd_dir_return(d, c->ip, c->epoch, c->mig_source);
+		forget_local(d, c);
+		return;
+	}
 	if (reason == UPLINK_DETACH_MIGRATED || (c->mig.active && c->mig.moved)) {
 		/* Without MIG_DONE the target's own FLUSH_TO (at its ATTACH) releases the peers:
 		 * flushing to it from here could reach it before it runs the capsule. */
 		forget_migrated(d, c);
 		return;
 	}
-	int migrating = c->mig.active;
-	if (reason == UPLINK_DETACH_SAVED || migrating) {
-		/*
-		 * On disk: its entry stays ours until it resumes somewhere; the NOTIFY tells us
-		 * where.  A caprun gone in the middle of a migration (after MIG_PREPARE, before
-		 * MIG_DONE) is treated alike: its target may hold a confirmed copy and pull the
-		 * entry ("runs on the target"), so releasing it here could lose the capsule.
-		 * The peers' queues stay: the target's FLUSH_TO or their timeout ends them.
-		 */
-		struct dir_entry e;
-		c->state = HCAP_SAVED;
-		struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
-		xlate_update(&d->xt, &x);
-		if (!migrating)
-			hostd_report_state(d, c, DIR_STATE_SAVED);   /* a migrating one is not on disk */
-		c->mig.ready_sent = 1;                    /* nothing left to answer */
-		c->mig.decided = 1;                       /* nobody refreshes the peers' queues */
-		if (dirc_lookup(d->dir, ntohl(c->ip), 1, &e) == 0 && e.host_id != d->host_id)
-			hostd_notify(d, &e);   /* it already resumed elsewhere */
+	if (c->mig.active && reason != UPLINK_DETACH_SAVED) {
+		/* The peers' queues stay: the target's FLUSH_TO or their timeout ends them. */
+		hostd_dir_orphan(d, c->ip, c->mig.epoch ? c->mig.epoch : c->epoch, c->mig.end_sent);
+		forget_local(d, c);
 		return;
 	}
-	uint32_t cur;
-	if (dirc_release(d->dir, ntohl(c->ip), c->epoch, &cur) < 0)
-		d->cnt.dir_errors++;
-	xlate_delete(&d->xt, c->ip);
-	hostd_hold_drop(d, c->ip);
-	c->state = HCAP_FREE;
+	if (reason == UPLINK_DETACH_SAVED) {
+		/* On disk: its entry stays ours until it resumes somewhere; the NOTIFY tells us where. */
+		c->state = HCAP_SAVED;
+		memset(&c->mig, 0, sizeof c->mig);
+		struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
+		xlate_update(&d->xt, &x);
+		hostd_report_state(d, c, DIR_STATE_SAVED);
+		hostd_dir_refresh(d, c->ip);   /* it may have resumed elsewhere already */
+		return;
+	}
+	hostd_dir_release(d, c->ip, c->epoch);
+	forget_local(d, c);
 }
 
-/*
- * A capsule that arrived by live migration (started at epoch a->epoch) and
- * that the directory does not name us for yet: the pull, one MOVE here at
- * exactly that epoch (the source went silent).  Never at a newer epoch:
- * that one belongs to a source that fenced, and the capsule runs there.
- */
-static int pull_migrated(struct hostd *d, const struct uplink_attach *a, uint32_t *ip,
-                         uint32_t *epoch, char *err, size_t errlen)
+void hostd_uplink_attached(struct hostd *d, struct hostd_cap *c, uint32_t ip, uint32_t epoch)
 {
-	uint32_t got = 0;
-	const char *addr = inet_ntoa(*(const struct in_addr *)&a->ip);
-	int r = dirc_move(d->dir, ntohl(a->ip), d->host_id, a->epoch, &got);
-	if (r == 0) {
-		*ip = a->ip;
-		*epoch = got;
-		return 0;
-	}
-	if (r == DIR_E_STALE_EPOCH)
-		snprintf(err, errlen, "directory: the source kept capsule %s (epoch %u)", addr, got);
-	else
-		snprintf(err, errlen, "directory refused the move of %s at epoch %u: %s", addr, a->epoch,
-		         r > 0 ? dir_error_name(r) : "no answer");
-	return -1;
-}
-
-/* Fresh: CREATE.  Resume: MOVE the entry here (or keep it if it is ours; CREATE if unknown).
- * Migrated: keep it if it is ours, else pull it at the migration's epoch only. */
-static int attach_dir(struct hostd *d, const struct uplink_attach *a, uint32_t *ip, uint32_t *epoch,
-                      char *err, size_t errlen)
-{
-	int r;
-	if (a->ip && !hostd_in_net(d, a->ip)) {
-		snprintf(err, errlen, "address not in this host's capsule network");
-		return -1;
-	}
-	if (a->flags & UPLINK_ATTACH_RESUME) {
-		struct dir_entry e;
-		r = dirc_lookup(d->dir, ntohl(a->ip), 0, &e);
-		if (r == 0 && e.host_id == d->host_id) {
-			*ip = a->ip;   /* ours already (a migration's source committed) */
-			*epoch = e.epoch;
-			return 0;
-		}
-		if (a->flags & UPLINK_ATTACH_MIGRATED)
-			return pull_migrated(d, a, ip, epoch, err, errlen);
-		if (r == 0) {
-			for (int tries = 0; tries < 3; tries++) {
-				uint32_t got = 0;
-				r = dirc_move(d->dir, ntohl(a->ip), d->host_id, e.epoch, &got);
-				if (r == 0) {
-					*ip = a->ip;
-					*epoch = got;
-					return 0;
-				}
-				if (r != DIR_E_STALE_EPOCH)
-					break;
-				e.epoch = got;   /* moved meanwhile: try again at the current epoch */
-			}
-		} else if (r == DIR_E_NOT_FOUND) {
-			r = 0;   /* the directory never knew it (e.g. a snapshot of a lone host): create */
-		}
-		if (r != 0) {
-			snprintf(err, errlen, "directory refused the move of %s: %s",
-			         inet_ntoa(*(const struct in_addr *)&a->ip),
-			         r > 0 ? dir_error_name(r) : "no answer");
-			return -1;
-		}
-	}
-	uint32_t hip = 0;
-	r = dirc_create(d->dir, a->name, ntohl(a->ip), &hip, epoch);
-	if (r) {
-		snprintf(err, errlen, "directory: %s", r > 0 ? (r == DIR_E_IP_IN_USE ? "address already in use"
-		                                               : dir_error_name(r)) : "no answer");
-		return -1;
-	}
-	*ip = htonl(hip);
-	return 0;
-}
-
-static void on_attach(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a)
-{
-	uint8_t rec[UPLINK_HDR_LEN + UPLINK_ERROR_MAX];
-	char err[UPLINK_ERROR_MAX];
-	uint32_t ip = 0, epoch = 0;
-	struct hostd_cap *other = a->ip ? hostd_cap_by_ip(d, a->ip) : NULL;
-	if (other && other->state != HCAP_SAVED) {
-		snprintf(err, sizeof err, "address %s already in use on this host",
-		         inet_ntoa(*(const struct in_addr *)&a->ip));
-		goto refuse;
-	}
-	if (attach_dir(d, a, &ip, &epoch, err, sizeof err))
-		goto refuse;
-	if (other) {
+	uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_attached)];
+	struct hostd_cap *other = hostd_cap_by_ip(d, ip);
+	if (other && other != c) {
 		other->state = HCAP_FREE;   /* its own snapshot resumed here: this record replaces it */
 		memset(&other->mig, 0, sizeof other->mig);
 	}
-	c->state = HCAP_RUNNING;
+	int migrated_in = c->mig_source != 0;
+	int resumed = (c->attach_flags & (UPLINK_ATTACH_RESUME | UPLINK_ATTACH_REATTACH)) != 0;
+	int frozen = c->state == HCAP_FROZEN;   /* a reattach of a frozen capsule */
+	c->state = frozen ? HCAP_FROZEN : HCAP_RUNNING;
 	c->ip = ip;
 	c->epoch = epoch;
-	snprintf(c->name, sizeof c->name, "%s", a->name);
-	struct xlate_entry x = { .capsule_ip = ip, .state = XLATE_LOCAL, .epoch = epoch };
+	struct xlate_entry x = { .capsule_ip = ip, .state = frozen ? XLATE_FROZEN : XLATE_LOCAL,
+	                         .epoch = epoch };
 	if (xlate_update(&d->xt, &x) != XLATE_OK) {
 		xlate_delete(&d->xt, ip);   /* a stale REMOTE of a newer epoch cannot exist: the move just won */
 		xlate_update(&d->xt, &x);
 	}
 	d->cnt.up_attach++;
 	hostd_uplink_send(c, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
-	if (a->flags & UPLINK_ATTACH_MIGRATED)
+	if (frozen)
+		return;   /* its FROZEN record follows: the gateway keeps (or starts) holding */
+	if (migrated_in)
 		hostd_mig_arrived(d, c);  /* the peers' queues and the gateway's hold come here now */
-	else if (a->flags & UPLINK_ATTACH_RESUME)
-		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now */
-	hostd_report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: the held peers come first */
-	return;
-refuse:
+	else if (resumed)
+		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now (a FLUSH
+		                           * lost while our predecessor died, too) */
+	/* A migrated capsule reports "running" at STARTING, when it really runs. */
+	if (!migrated_in)
+		hostd_report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: held peers come first */
+}
+
+void hostd_uplink_refused(struct hostd *d, struct hostd_cap *c, const char *err)
+{
+	uint8_t rec[UPLINK_HDR_LEN + UPLINK_ERROR_MAX];
 	d->cnt.up_attach_refused++;
 	hostd_uplink_send(c, rec, uplink_encode_error(rec, sizeof rec, err));
-	detach(d, c, UPLINK_DETACH_EXITED);
+	/* Refused: nothing of it is ours (a stale reattached copy is not released either). */
+	if (c->fd >= 0) {
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->state >= HCAP_RUNNING) {
+		const struct xlate_entry *x = xlate_lookup(&d->xt, c->ip);
+		if (x && (x->state == XLATE_LOCAL || x->state == XLATE_FROZEN))
+			xlate_delete(&d->xt, c->ip);
+	}
+	memset(&c->mig, 0, sizeof c->mig);
+	c->mig_source = 0;
+	c->state = HCAP_FREE;
 }
 
 static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
@@ -287,6 +243,18 @@ static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, 
 	c->pkts_out++;
 	d->cnt.up_pkts_out++;
 	hostd_route(d, pkt, len);
+}
+
+/* Which records a capsule's uplink may send in its state. */
+static int record_allowed(const struct hostd_cap *c, const struct uplink_msg *m)
+{
+	if (m->type == UPLINK_ATTACH)
+		return c->state == HCAP_CONNECTED ||
+		       (c->state == HCAP_INCOMING && (m->u.attach.flags & UPLINK_ATTACH_MIGRATED) &&
+		        m->u.attach.ip == c->ip && m->u.attach.epoch == c->epoch);
+	if (m->type == UPLINK_DETACH)
+		return c->state != HCAP_CONNECTED;
+	return c->state >= HCAP_RUNNING && c->state != HCAP_SAVED;
 }
 
 void hostd_uplink_input(struct hostd *d, int idx)
@@ -313,13 +281,24 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			d->cnt.up_malformed++;
 			continue;
 		}
-		if ((c->state == HCAP_CONNECTED) != (m.type == UPLINK_ATTACH)) {
-			d->cnt.up_not_attached++;   /* ATTACH first and only once */
+		if (!record_allowed(c, &m)) {
+			d->cnt.up_not_attached++;   /* ATTACH first, once (INCOMING: then MIGRATED) */
 			continue;
 		}
 		switch (m.type) {
 		case UPLINK_ATTACH:
-			on_attach(d, c, &m.u.attach);
+			hostd_attach_start(d, c, &m.u.attach);
+			break;
+		case UPLINK_STARTING:
+			/* From now on a dead caprun means a dead capsule, not one to hand back. */
+			c->mig_source = 0;
+			hostd_dir_state(d, c->ip, c->epoch, DIR_STATE_RUNNING, 1);
+			break;
+		case UPLINK_MIG_END:
+			if (c->mig.active)
+				c->mig.end_sent = 1;
+			else
+				d->cnt.mig_out_of_order++;
 			break;
 		case UPLINK_PACKET:
 			on_packet(d, c, m.u.packet.pkt, m.u.packet.len);

@@ -42,12 +42,18 @@ void mig_ctl_wipe(struct mig_ctl *c)
 	sodium_memzero(c, sizeof *c);
 }
 
+/* REFUSE must say why; STARTED may say how the pull went; the others carry nothing. */
+static int text_fits(int type, size_t tl)
+{
+	return type == MIG_CTL_REFUSE ? tl > 0 : type == MIG_CTL_STARTED ? 1 : tl == 0;
+}
+
 int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, size_t cap,
                  size_t *out_len)
 {
 	uint8_t plain[1 + MIG_CTL_TEXT_MAX];
 	size_t tl = text ? strnlen(text, MIG_CTL_TEXT_MAX + 1) : 0;
-	if (!allowed(c->dir, type) || (type == MIG_CTL_REFUSE) != (tl > 0) || tl > MIG_CTL_TEXT_MAX)
+	if (!allowed(c->dir, type) || !text_fits(type, tl) || tl > MIG_CTL_TEXT_MAX)
 		return MIG_E_BAD_RECORD;
 	size_t head = c->started ? 0 : MIG_CTL_HEADER_LEN;
 	size_t clen = 1 + tl + MIG_ABYTES;
@@ -102,7 +108,7 @@ int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used
 	}
 	int t = plain[0];
 	size_t tl = (size_t)plen - 1;
-	if (!allowed(c->dir, t) || (t == MIG_CTL_REFUSE) != (tl > 0) || memchr(plain + 1, 0, tl) ||
+	if (!allowed(c->dir, t) || !text_fits(t, tl) || memchr(plain + 1, 0, tl) ||
 	    tlen < tl + 1) {
 		c->started = -1;
 		return MIG_E_BAD_RECORD;

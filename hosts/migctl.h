@@ -19,13 +19,14 @@
  * with its 24-byte secretstream header (the first record sent writes it),
  * then records:  length u32 (big-endian, ciphertext bytes) | ciphertext of
  *
- *   type u8 | text (REFUSE only: 1..MIG_CTL_TEXT_MAX bytes of reason, no NUL)
+ *   type u8 | text (REFUSE: 1..MIG_CTL_TEXT_MAX bytes of reason; STARTED: 0..MIG_CTL_TEXT_MAX
+ *                   bytes "epoch=N pull_ms=M"; others: none; never a NUL)
  *
  *   target -> source:  CONFIRM   restored, not running; waiting for COMMIT
- *                      REFUSE    cannot take it (reason); it discarded everything
- *                      STARTED   it runs on the target now (after COMMIT or a pull)
- *   source -> target:  COMMIT    the directory names the target: start it
- *                      ABORT     the source keeps it: discard
+ *                      REFUSE    cannot take it (reason); it discarded everything, never pulls
+ *                      STARTED   its pull won and it runs on the target now
+ *   source -> target:  COMMIT    take it: pull it (the directory decides) and start it
+ *                      ABORT     the source keeps it (its FENCE won): discard
  *
  * None of them decides anything (hosts/migfsm.h): losing any is safe; they
  * only save the other side a timeout and a directory query.

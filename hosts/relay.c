@@ -10,11 +10,13 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
+#define REATTACH_EVERY_MS 200   /* without caphostd: look for a new one this often */
 
-/* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
+/* One uplink PACKET record to the capsule (the header rewritten in place). */
 void host_relay_uplink_packet(struct host_relay *r, unsigned char *rec, size_t n)
 {
 	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
@@ -25,6 +27,7 @@ void host_relay_uplink_packet(struct host_relay *r, unsigned char *rec, size_t n
 		r->stats.packets_in++;
 }
 
+/* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
 static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 {
 	for (int i = 0; i < BATCH; i++) {
@@ -47,6 +50,10 @@ static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 static void packet_out(struct host_relay *r, const unsigned char *p, size_t n)
 {
 	ssize_t w;
+	if (r->uplink && r->tun_fd < 0) {
+		r->stats.drop_host_full++;   /* no caphostd at the moment: as a link that is down */
+		return;
+	}
 	if (r->uplink) {
 		struct uplink_hdr h = { UPLINK_PACKET, 0, 0 };
 		struct iovec iov[2] = { { &h, sizeof h }, { (void *)p, n } };
@@ -113,6 +120,7 @@ int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		printf("capsule %s running at %s\n", r->name, r->addr);
 		fflush(stdout);
 	} else if (h.type == CAP_MSG_FROZEN) {
+		r->frozen = 1;
 		/* caphostd holds the capsule's ordinary peers from now until THAWED or a resume */
 		if (r->uplink)
 			host_uplink_frozen(r);
@@ -136,6 +144,13 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 		host_relay_record(r, buf, (size_t)n);
 	}
 	return 0;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static int reap(pid_t child, int *wstatus)
@@ -166,7 +181,24 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 	}
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, -1);
+		int lost = r->uplink && r->tun_fd < 0;
+		int n = epoll_wait(ep, evs, 8, lost ? REATTACH_EVERY_MS : -1);
+		if (lost && mono_ms() >= r->reattach_due_ms) {
+			r->reattach_due_ms = mono_ms() + REATTACH_EVERY_MS;
+			char err[UPLINK_ERROR_MAX + 64];
+			int rc = host_uplink_reattach(r, err, sizeof err);
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->tun_fd };
+			if (rc == HOST_UPLINK_REFUSED) {
+				fprintf(stderr, "caprun: capsule %s: caphostd: %s; stopping this copy\n",
+				        r->name, err);
+				result = HOST_RELAY_STALE;
+				goto out;
+			}
+			if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, r->tun_fd, &ev) < 0) {
+				fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
+				goto out;
+			}
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -177,10 +209,14 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 			int fd = evs[i].data.fd;
 			if (fd == r->tun_fd && r->uplink) {
 				if (uplink_to_channel(r, buf)) {
-					/* The capsule keeps running; it is just cut off from the network. */
-					fprintf(stderr, "caprun: capsule %s: caphostd closed the uplink\n",
-					        r->name);
+					/* The capsule keeps running, cut off from the network until a
+					 * caphostd is back (restarted): then it attaches again. */
+					fprintf(stderr, "caprun: capsule %s: caphostd closed the uplink; "
+					        "attaching again when one is back\n", r->name);
+					fflush(stderr);
 					epoll_ctl(ep, EPOLL_CTL_DEL, r->tun_fd, NULL);
+					close(r->tun_fd);
+					r->tun_fd = -1;
 				}
 			} else if (fd == r->tun_fd) {
 				tun_to_channel(r, buf);

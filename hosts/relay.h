@@ -3,6 +3,7 @@
 #define HOST_RELAY_H
 
 #include "capsule-abi/cap_snapshot.h"
+#include "hosts/uplink.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -15,7 +16,8 @@ struct host_relay_stats {
 	uint64_t packets_out;      /* capsule -> host */
 	uint64_t drop_spoofed;     /* capsule sent a source address that is not its own */
 	uint64_t drop_malformed;   /* capsule sent something that is not an IPv4 packet */
-	uint64_t drop_host_full;   /* the TUN (or the channel) had no room */
+	uint64_t drop_host_full;   /* the TUN (or the channel) had no room, or no caphostd */
+	uint64_t reattached;       /* times caphostd came back and took the capsule again */
 };
 
 struct host_relay {
@@ -35,6 +37,9 @@ struct host_relay {
 
 	/* --- state kept by the loop --- */
 	int ready_seen;
+	int frozen;          /* the capsule reported FROZEN and was not thawed since */
+	int migrating;       /* a live migration of it is under way (we are the source) */
+	int64_t reattach_due_ms;     /* without caphostd: when to look for one again */
 	struct host_relay_stats stats;
 	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
 	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
@@ -45,6 +50,8 @@ struct host_relay {
 #define HOST_RELAY_SAVED (-2)
 /* ... and when a live migration moved it to another host. */
 #define HOST_RELAY_MIGRATED (-3)
+/* ... and when caphostd said this copy is stale (the directory names another host). */
+#define HOST_RELAY_STALE (-4)
 
 /*
  * Run until the capsule exits (returns 0, *wstatus set), a terminating
@@ -108,14 +115,22 @@ void host_relay_thaw(struct host_relay *r);
 /* Connect to RUN_DIR/caphostd.sock; a non-blocking fd, or -1 if no caphostd answers there. */
 int host_uplink_connect(void);
 /*
- * ATTACH name (ip network order, 0 = allocate; resume: the snapshot's ip)
- * with flags UPLINK_ATTACH_* and wait for the answer.  MIGRATED: *epoch is
- * the expected epoch on the way in.  0 with *ip_out and *epoch set, or -1
- * with err set (caphostd's ERROR text, or why the exchange failed).
+ * ATTACH name with body a (hosts/uplink.h: ip, flags, epoch, source, state)
+ * and wait up to timeout_ms (< 0: for as long as the uplink stays open) for
+ * the answer.  0 with *ip_out and *epoch set; HOST_UPLINK_REFUSED with err
+ * = caphostd's ERROR text (a verdict); HOST_UPLINK_NO_VERDICT with err = why
+ * the exchange failed (closed, timeout: ask again).
  */
-int host_uplink_attach(int fd, const char *name, uint32_t ip, uint32_t flags, uint32_t *ip_out,
-                       uint32_t *epoch, char *err, size_t errlen);
-/* Send one record, waiting a little (2 s at most) for room: the uplink is non-blocking.  0 or -1. */
+#define HOST_UPLINK_REFUSED    (-1)
+#define HOST_UPLINK_NO_VERDICT (-2)
+int host_uplink_attach(int fd, const char *name, const struct uplink_attach *a, int timeout_ms,
+                       uint32_t *ip_out, uint32_t *epoch, char *err, size_t errlen);
+/* The uplink closed (caphostd died): connect to a caphostd again, REATTACH (r->name, ip, epoch,
+ * frozen) and set r->tun_fd.  0; HOST_UPLINK_NO_VERDICT (none there yet: try later);
+ * HOST_UPLINK_REFUSED with err (this copy is stale: stop it). */
+int host_uplink_reattach(struct host_relay *r, char *err, size_t errlen);
+/* Send one record, waiting a little (2 s at most) for room: the uplink is non-blocking.  0 or -1.
+ * (No caphostd at the moment, fd -1: -1.) */
 int host_uplink_send_record(int fd, const uint8_t *rec, size_t n);
 /* The capsule froze: send FROZEN with the TCP sockets of its freeze report (read from memfd). */
 void host_uplink_frozen(struct host_relay *r);

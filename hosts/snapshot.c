@@ -53,9 +53,12 @@ void host_relay_thaw(struct host_relay *r)
 			/* the capsule's clock jumps forward: harmless, TCP copes */
 		}
 	}
-	if (send_control(r, CAP_MSG_THAW))
+	if (send_control(r, CAP_MSG_THAW)) {
 		fprintf(stderr, "caprun: capsule %s: sending THAW: %s\n", r->name, strerror(errno));
-	else if (r->uplink)
+		return;
+	}
+	r->frozen = 0;
+	if (r->uplink)
 		host_uplink_thawed(r);   /* caphostd releases the peers it held */
 }
 

@@ -30,6 +30,27 @@ static int name_ok(const char *n, size_t max)
 	return 1;
 }
 
+/* One meaning per flag combination; every field that combination does not use is 0. */
+static int attach_ok(const struct uplink_attach *a)
+{
+	uint32_t f = a->flags;
+	if (a->reserved || !name_ok(a->name, sizeof a->name))
+		return 0;
+	switch (f) {
+	case 0:
+		return !a->epoch && !a->source_host && !a->state;
+	case UPLINK_ATTACH_RESUME:   /* a resumed capsule owns its address */
+		return a->ip && !a->epoch && !a->source_host && !a->state;
+	case UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED:
+	case UPLINK_ATTACH_INCOMING:
+		return a->ip && a->epoch && a->source_host && !a->state;
+	case UPLINK_ATTACH_REATTACH:
+		return a->ip && a->epoch && !a->source_host && a->state >= UPLINK_STATE_RUNNING &&
+		       a->state <= UPLINK_STATE_MIGRATING;
+	}
+	return 0;
+}
+
 int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 {
 	struct uplink_hdr h;
@@ -47,14 +68,7 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		if (n != sizeof m->u.attach)
 			return -1;
 		memcpy(&m->u.attach, b, n);
-		if ((m->u.attach.flags & ~(UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED)) ||
-		    m->u.attach.reserved || !name_ok(m->u.attach.name, sizeof m->u.attach.name))
-			return -1;
-		if ((m->u.attach.flags & UPLINK_ATTACH_RESUME) && !m->u.attach.ip)
-			return -1;   /* a resumed capsule owns its address */
-		if (m->u.attach.flags & UPLINK_ATTACH_MIGRATED)
-			return (m->u.attach.flags & UPLINK_ATTACH_RESUME) && m->u.attach.epoch ? 0 : -1;
-		return m->u.attach.epoch ? -1 : 0;
+		return attach_ok(&m->u.attach) ? 0 : -1;
 	case UPLINK_ATTACHED:
 		if (n != sizeof m->u.attached)
 			return -1;
@@ -85,6 +99,8 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		return 0;
 	}
 	case UPLINK_THAWED:
+	case UPLINK_STARTING:
+	case UPLINK_MIG_END:
 		return n == 0 ? 0 : -1;
 	case UPLINK_DETACH:
 		if (n != sizeof m->u.detach_reason)
@@ -110,14 +126,14 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		if (n != sizeof m->u.mig_dir)
 			return -1;
 		memcpy(&m->u.mig_dir, b, n);
-		return (m->u.mig_dir.op == UPLINK_MIG_MOVE || m->u.mig_dir.op == UPLINK_MIG_FENCE) &&
+		return (m->u.mig_dir.op == UPLINK_MIG_FENCE || m->u.mig_dir.op == UPLINK_MIG_LOOKUP) &&
 		       m->u.mig_dir.target_host && m->u.mig_dir.epoch && !m->u.mig_dir.reserved ? 0 : -1;
 	case UPLINK_MIG_DIR_RESULT:
 		if (n != sizeof m->u.mig_result)
 			return -1;
 		memcpy(&m->u.mig_result, b, n);
 		return m->u.mig_result.result >= UPLINK_MIG_MOVED &&
-		       m->u.mig_result.result <= UPLINK_MIG_NO_ANSWER && !m->u.mig_result.reserved ? 0 : -1;
+		       m->u.mig_result.result <= UPLINK_MIG_GONE && !m->u.mig_result.reserved ? 0 : -1;
 	case UPLINK_MIG_DONE:
 		if (n != sizeof m->u.mig_done)
 			return -1;
@@ -137,16 +153,13 @@ size_t uplink_encode_body(uint8_t *out, size_t cap, int type, const void *body, 
 	return n;
 }
 
-size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t ip, uint32_t flags,
-                            uint32_t epoch)
+size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name,
+                            const struct uplink_attach *body)
 {
-	struct uplink_attach a;
-	memset(&a, 0, sizeof a);
+	struct uplink_attach a = *body;
+	memset(a.name, 0, sizeof a.name);
 	if (strlen(name) >= sizeof a.name)
 		return 0;
-	a.ip = ip;
-	a.flags = flags;
-	a.epoch = epoch;
 	memcpy(a.name, name, strlen(name));
 	size_t n = put_hdr(out, cap, UPLINK_ATTACH, sizeof a);
 	if (n)

@@ -17,28 +17,50 @@
  * IPv4 addresses are in network order (as in struct in_addr).
  *
  *   caprun -> caphostd                      caphostd -> caprun
- *   ATTACH {ip, flags, name[64]}            ATTACHED {ip, epoch}  | ERROR {text}
+ *   ATTACH {ip, flags, epoch, source,       ATTACHED {ip, epoch}  | ERROR {text}
+ *           state, name[64]}
  *   PACKET {one IPv4 packet}        <-->    PACKET {one IPv4 packet}
  *   FROZEN {n, n x cap_report_sock}         (the capsule froze: hold its TCP peers)
  *   THAWED {}                               (it runs again in the same process)
+ *   STARTING {}                             (a migrated capsule is about to run here)
  *   DETACH {reason}                         (exited: forget it; saved: it is on disk;
  *                                            migrated: the directory names its new host)
  *   MIG_PREPARE {target, migration id}      MIG_READY {target locator, epoch, key} | ERROR
- *   MIG_DIR {MOVE|FENCE, target, epoch}     MIG_DIR_RESULT {MOVED|KEPT|NO_ANSWER, holder, epoch}
+ *   MIG_END {}                              (END is about to go out: the target may hold it)
+ *   MIG_DIR {FENCE|LOOKUP, target, epoch}   MIG_DIR_RESULT {MOVED|KEPT|RUNNING|GONE|NO_ANSWER,
+ *                                                           holder, epoch}
  *   MIG_DONE {COMMITTED|ABORTED, ...}       (flush the synchronized peers to the target / back)
  *
- * ATTACH comes first and exactly once; caphostd answers ATTACHED or ERROR
- * (and then closes).  ip 0 = let the directory pick (fresh capsules only);
- * flag RESUME = the capsule is a resumed snapshot owning ip (caphostd
- * moves the directory entry here).  Flag MIGRATED (with RESUME): a capsule
- * that arrived by live migration; caphostd takes the entry only if the
- * directory names this host already (the source committed) or a MOVE at the
- * expected epoch wins (the target pulls: its source went silent), never at a
- * newer epoch: that one belongs to a source that fenced.  A closed uplink
- * without DETACH counts as DETACH exited, except during a migration after
- * MIG_PREPARE: then the entry stays (the target may pull it).  Malformed
- * records are dropped and counted.  The migration records are explained in
- * docs/MIGRATION.md.
+ * ATTACH comes first; caphostd answers ATTACHED or ERROR (and then
+ * closes).  ip 0 = let the directory pick (fresh capsules only).  Flags:
+ *
+ *   RESUME    a resumed snapshot owning ip: caphostd moves the directory
+ *             entry here.
+ *   MIGRATED  (with RESUME) a capsule that arrived by live migration, at
+ *             epoch = e, from host source: caphostd PULLS it (one MOVE to
+ *             this host at exactly e, retried for as long as the directory
+ *             does not answer: silence is never a refusal) unless the
+ *             directory names this host already; never at a newer epoch:
+ *             that one belongs to a source that fenced.  The answer is
+ *             ERROR only on a definite verdict (the source kept it, or it
+ *             is gone).  Until STARTING, a closed uplink means the capsule
+ *             never ran here: caphostd moves the entry back to the source.
+ *   INCOMING  (alone) a migration arrives: caprun holds (or is receiving)
+ *             ip at epoch e from host source, not running.  caphostd only
+ *             takes note (no directory), answers ATTACHED at once, and
+ *             expects a second ATTACH with MIGRATED on the same uplink.
+ *   REATTACH  (alone) caprun held ip at epoch with an earlier caphostd
+ *             that died; state 1 running, 2 frozen.  Answered ATTACHED at
+ *             once from caprun's word (the capsule never stopped being
+ *             where it is); the directory is checked afterwards, and an
+ *             entry at a newer epoch on another host gets ERROR: this copy
+ *             is stale.  State 3: it is a live migration's source (frozen
+ *             or about to be): the migration's own FENCE decides.
+ *
+ * A closed uplink without DETACH counts as DETACH exited, except during a
+ * migration after MIG_PREPARE (see docs/MIGRATION.md section 7).
+ * Malformed records are dropped and counted.  The migration records are
+ * explained in docs/MIGRATION.md.
  */
 #define UPLINK_SOCK_NAME  "caphostd.sock"
 #define UPLINK_CTL_NAME   "caphostd.ctl"    /* stream socket: `stats\n`, `ps\n` (one line each) */
@@ -61,17 +83,32 @@ enum uplink_type {
 	UPLINK_MIG_DIR        = 10,
 	UPLINK_MIG_DIR_RESULT = 11,
 	UPLINK_MIG_DONE       = 12,
-	UPLINK_TYPE_MAX = 12,
+	UPLINK_STARTING       = 13,
+	UPLINK_MIG_END        = 14,
+	UPLINK_TYPE_MAX = 14,
 };
 
 #define UPLINK_ATTACH_RESUME   1u
-#define UPLINK_ATTACH_MIGRATED 2u   /* with RESUME: take the entry at attach.epoch only (see above) */
+#define UPLINK_ATTACH_MIGRATED 2u   /* with RESUME: pull the entry at attach.epoch only (see above) */
+#define UPLINK_ATTACH_INCOMING 4u   /* a migration arrives: note it, take nothing yet */
+#define UPLINK_ATTACH_REATTACH 8u   /* caprun outlived its caphostd: it holds ip at epoch */
+
+/* REATTACH: how the capsule is; MIGRATING: we are a migration's source (maybe frozen):
+ * the new caphostd must neither release it nor judge it by the directory. */
+enum uplink_reattach_state {
+	UPLINK_STATE_RUNNING = 1, UPLINK_STATE_FROZEN = 2, UPLINK_STATE_MIGRATING = 3
+};
 
 enum uplink_detach_reason {
 	UPLINK_DETACH_EXITED = 1, UPLINK_DETACH_SAVED = 2, UPLINK_DETACH_MIGRATED = 3
 };
-enum uplink_mig_op { UPLINK_MIG_MOVE = 1, UPLINK_MIG_FENCE = 2 };
-enum uplink_mig_result_code { UPLINK_MIG_MOVED = 1, UPLINK_MIG_KEPT = 2, UPLINK_MIG_NO_ANSWER = 3 };
+enum uplink_mig_op { UPLINK_MIG_FENCE = 2, UPLINK_MIG_LOOKUP = 3 };
+/* What the directory says now, for the source: the target holds it (not yet running / running),
+ * the source holds it at a newer epoch, it was released, or the directory did not answer. */
+enum uplink_mig_result_code {
+	UPLINK_MIG_MOVED = 1, UPLINK_MIG_KEPT = 2, UPLINK_MIG_NO_ANSWER = 3, UPLINK_MIG_RUNNING = 4,
+	UPLINK_MIG_GONE = 5
+};
 enum uplink_mig_outcome { UPLINK_MIG_COMMITTED = 1, UPLINK_MIG_ABORTED = 2 };
 
 struct uplink_hdr {
@@ -83,12 +120,15 @@ _Static_assert(sizeof(struct uplink_hdr) == UPLINK_HDR_LEN, "uplink header is 4 
 
 struct uplink_attach {
 	uint32_t ip;           /* network order; 0 = allocate */
-	uint32_t flags;        /* UPLINK_ATTACH_RESUME, UPLINK_ATTACH_MIGRATED */
-	uint32_t epoch;        /* MIGRATED: the epoch the migration started at; else 0 */
+	uint32_t flags;        /* UPLINK_ATTACH_* */
+	uint32_t epoch;        /* MIGRATED, INCOMING: the epoch e the move started at;
+	                        * REATTACH: the epoch caprun holds; else 0 */
+	uint32_t source_host;  /* MIGRATED, INCOMING: the host it comes from; else 0 */
+	uint32_t state;        /* REATTACH: enum uplink_reattach_state; else 0 */
 	uint32_t reserved;     /* 0 */
 	char     name[UPLINK_NAME_MAX];
 };
-_Static_assert(sizeof(struct uplink_attach) == 80, "attach body");
+_Static_assert(sizeof(struct uplink_attach) == 88, "attach body");
 
 struct uplink_attached {
 	uint32_t ip;           /* network order */
@@ -124,11 +164,11 @@ struct uplink_mig_ready {
 };
 _Static_assert(sizeof(struct uplink_mig_ready) == 56, "mig_ready body");
 
-/* MIG_DIR: the commit (MOVE to the target at epoch) or the fence (re-claim at epoch). */
+/* MIG_DIR: the fence (re-claim at epoch e) or a look at where the capsule is now. */
 struct uplink_mig_dir {
 	uint32_t op;             /* enum uplink_mig_op */
 	uint32_t target_host;
-	uint32_t epoch;          /* expected: the e of MIG_READY */
+	uint32_t epoch;          /* the e of MIG_READY */
 	uint32_t reserved;
 };
 _Static_assert(sizeof(struct uplink_mig_dir) == 16, "mig_dir body");
@@ -176,13 +216,13 @@ struct uplink_msg {
 int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m);
 
 /* Encoders: write one record into out (cap bytes); return its length, or 0 if it does not fit. */
-size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name, uint32_t ip, uint32_t flags,
-                            uint32_t epoch);
+size_t uplink_encode_attach(uint8_t *out, size_t cap, const char *name,
+                            const struct uplink_attach *a);   /* a->name is ignored */
 size_t uplink_encode_attached(uint8_t *out, size_t cap, uint32_t ip, uint32_t epoch);
 size_t uplink_encode_error(uint8_t *out, size_t cap, const char *text);
-size_t uplink_encode_simple(uint8_t *out, size_t cap, int type);   /* THAWED */
+size_t uplink_encode_simple(uint8_t *out, size_t cap, int type);   /* THAWED, STARTING, MIG_END */
 size_t uplink_encode_detach(uint8_t *out, size_t cap, uint32_t reason);
-/* A fixed-size migration record (MIG_PREPARE .. MIG_DONE): body is the struct of that type. */
+/* A fixed-size record (MIG_PREPARE .. MIG_DONE): body is the struct of that type. */
 size_t uplink_encode_body(uint8_t *out, size_t cap, int type, const void *body, size_t blen);
 /* FROZEN from a whole freeze report (header + threads + fds, len bytes): keeps TCP sockets. */
 size_t uplink_encode_frozen(uint8_t *out, size_t cap, const uint8_t *report, size_t len);

@@ -11,12 +11,21 @@
 
 static uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
 
+/* One ATTACH record into buf; its length. */
+static size_t attach_rec(const char *name, uint32_t ip, uint32_t flags, uint32_t epoch,
+                         uint32_t source, uint32_t st)
+{
+	struct uplink_attach a = { .ip = ip, .flags = flags, .epoch = epoch, .source_host = source,
+	                           .state = st };
+	return uplink_encode_attach(buf, sizeof buf, name, &a);
+}
+
 static void attach_round_trip(void **state)
 {
 	(void)state;
 	struct uplink_msg m;
 	uint32_t ip = htonl(0xc6120009u);
-	size_t n = uplink_encode_attach(buf, sizeof buf, "web_1.a-b", ip, UPLINK_ATTACH_RESUME, 0);
+	size_t n = attach_rec("web_1.a-b", ip, UPLINK_ATTACH_RESUME, 0, 0, 0);
 	assert_int_equal(n, UPLINK_HDR_LEN + sizeof(struct uplink_attach));
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
 	assert_int_equal(m.type, UPLINK_ATTACH);
@@ -33,23 +42,23 @@ static void attach_refusals(void **state)
 {
 	(void)state;
 	struct uplink_msg m;
-	size_t n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0, 0);
+	size_t n = attach_rec("ok", 0, 0, 0, 0, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
 	/* resume without an address */
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, UPLINK_ATTACH_RESUME, 0);
+	n = attach_rec("ok", 0, UPLINK_ATTACH_RESUME, 0, 0, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
 	/* unknown flag, bad names, garbage in the padding, header flags */
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 2, 0);
+	n = attach_rec("ok", 0, 2, 0, 0, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
 	const char *bad[] = { "", ".dot", "-dash", "sp ace", "sl/ash" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		n = uplink_encode_attach(buf, sizeof buf, bad[i], 0, 0, 0);
+		n = attach_rec(bad[i], 0, 0, 0, 0, 0);
 		assert_int_equal(uplink_decode(buf, n, &m), -1);
 	}
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0, 0);
-	buf[UPLINK_HDR_LEN + 16 + 40] = 'x';
+	n = attach_rec("ok", 0, 0, 0, 0, 0);
+	buf[UPLINK_HDR_LEN + 24 + 40] = 'x';
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
-	n = uplink_encode_attach(buf, sizeof buf, "ok", 0, 0, 0);
+	n = attach_rec("ok", 0, 0, 0, 0, 0);
 	buf[1] = 1;
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
 	buf[1] = 0;
@@ -215,8 +224,7 @@ static void mig_round_trips(void **state)
 		assert_int_equal(uplink_encode_body(buf, n - 1, recs[i].type, recs[i].body, recs[i].len), 0);
 	}
 	/* ATTACH of a migrated capsule: RESUME + MIGRATED + the epoch it started at */
-	size_t n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u),
-	                                UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 4);
+	size_t n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 4, 2, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
 	assert_int_equal(m.u.attach.epoch, 4);
 	n = uplink_encode_detach(buf, sizeof buf, UPLINK_DETACH_MIGRATED);
@@ -247,16 +255,19 @@ static void mig_refusals(void **state)
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, reserved, 1), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_READY, ready, source_host, 0), -1);
 
-	struct uplink_mig_dir dir = { .op = UPLINK_MIG_MOVE, .target_host = 2, .epoch = 4 };
+	struct uplink_mig_dir dir = { .op = UPLINK_MIG_FENCE, .target_host = 2, .epoch = 4 };
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 0), -1);
-	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 3), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 1), -1);   /* the source never moves it */
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 4), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, UPLINK_MIG_LOOKUP), 0);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, target_host, 0), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, epoch, 0), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, reserved, 1), -1);
 
 	struct uplink_mig_result res = { .result = UPLINK_MIG_NO_ANSWER };
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, result, 0), -1);
-	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, result, 4), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, result, UPLINK_MIG_GONE), 0);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, result, UPLINK_MIG_GONE + 1), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR_RESULT, res, reserved, 1), -1);
 
 	struct uplink_mig_done done = { .outcome = UPLINK_MIG_ABORTED, .target_host = 2, .epoch = 4 };
@@ -266,13 +277,34 @@ static void mig_refusals(void **state)
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DONE, done, reserved, 1), -1);
 
 	/* MIGRATED needs RESUME and an epoch; a plain ATTACH must not carry one */
-	size_t n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u), UPLINK_ATTACH_MIGRATED, 4);
+	size_t n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_MIGRATED, 4, 2, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
-	n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u),
-	                         UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 0);
+	n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 0, 0, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
-	n = uplink_encode_attach(buf, sizeof buf, "m", htonl(0xc6120007u), UPLINK_ATTACH_RESUME, 4);
+	n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_RESUME, 4, 0, 0);
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	/* ... and the host it comes from */
+	n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED, 4, 0, 0);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	/* INCOMING: ip, epoch and source, nothing else; REATTACH: ip, epoch and a known state */
+	n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_INCOMING, 4, 2, 0);
+	assert_int_equal(uplink_decode(buf, n, &m), 0);
+	n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_INCOMING, 4, 0, 0);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_INCOMING | UPLINK_ATTACH_RESUME, 4, 2, 0);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	for (uint32_t st = 0; st <= UPLINK_STATE_MIGRATING + 1; st++) {
+		n = attach_rec("m", htonl(0xc6120007u), UPLINK_ATTACH_REATTACH, 4, 0, st);
+		assert_int_equal(uplink_decode(buf, n, &m),
+		                 st >= UPLINK_STATE_RUNNING && st <= UPLINK_STATE_MIGRATING ? 0 : -1);
+	}
+	n = attach_rec("m", 0, UPLINK_ATTACH_REATTACH, 4, 0, UPLINK_STATE_RUNNING);
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	/* the new simple records carry nothing */
+	n = uplink_encode_simple(buf, sizeof buf, UPLINK_STARTING);
+	assert_int_equal(uplink_decode(buf, n, &m), 0);
+	n = uplink_encode_simple(buf, sizeof buf, UPLINK_MIG_END);
+	assert_int_equal(uplink_decode(buf, n + 1, &m), -1);
 	/* header flags on a migration record */
 	n = uplink_encode_body(buf, sizeof buf, UPLINK_MIG_DONE, &done, sizeof done);
 	buf[1] = 1;
