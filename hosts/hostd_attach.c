@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * Each ATTACH that needs the directory is one job; caprun waits for
@@ -224,6 +226,9 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 		}
 		return;
 	}
+	const char *fault = getenv("CAPSULE_MIG_FAULT");
+	if ((a->flags & UPLINK_ATTACH_MIGRATED) && fault && !strcmp(fault, "target-hostd-exit-on-pull"))
+		_exit(9);   /* test fault (docs/MIGRATION.md section 8): this daemon dies at the pull */
 	struct hostd_job *j = hostd_job_new(d, &attach_ops);
 	if (!j) {
 		hostd_uplink_refused(d, c, "caphostd: too many directory requests at once; try again");

@@ -149,6 +149,7 @@ static int64_t now_ms(void)
 int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int looked = 0;   /* timeout 0 still reads what is there */
 	for (;;) {
 		size_t used = 0;
 		int rc = c->in_len ? mig_ctl_open(c, c->in, c->in_len, &used, type, text, tlen)
@@ -163,12 +164,13 @@ int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *t
 		int left = -1;
 		if (deadline >= 0) {
 			int64_t l = deadline - now_ms();
-			if (l <= 0) {
+			if (l <= 0 && looked) {
 				errno = ETIMEDOUT;
 				return MIG_E_IO;
 			}
-			left = (int)l;
+			left = l > 0 ? (int)l : 0;
 		}
+		looked = 1;
 		struct pollfd p = { sock, POLLIN, 0 };
 		int n = poll(&p, 1, left);
 		if (n < 0 && errno != EINTR)

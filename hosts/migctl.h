@@ -85,7 +85,7 @@ int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used
 /* MIG_OK or MIG_E_IO (errno kept). */
 int mig_ctl_send(int sock, struct mig_ctl *c, int type, const char *text);
 /*
- * Wait up to timeout_ms (-1: forever) for one record.  MIG_OK; MIG_E_IO
+ * Wait up to timeout_ms (-1: forever; 0: only what has arrived) for one record.  MIG_OK; MIG_E_IO
  * with errno ETIMEDOUT (nothing in time), EPIPE (the peer closed) or the
  * socket's error; or a decoding error as for mig_ctl_open.
  */

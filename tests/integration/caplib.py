@@ -249,6 +249,33 @@ def stop_all():
             c.stop()
         except Exception:
             pass
+    # Whatever is left below us: processes a killed daemon left behind (they were reparented
+    # to us, see _become_subreaper), all started by this test.
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                break
+        except ChildProcessError:
+            break
+
+
+def _become_subreaper():
+    """Orphans of our descendants (the `caprun --incoming` of a caphostd a test killed) are
+    reparented to us, not to init: stop_all() finds and stops them, and tests can count them."""
+    import ctypes
+    PR_SET_CHILD_SUBREAPER = 36
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except OSError:
+        pass
+
+
+_become_subreaper()
 
 
 atexit.register(stop_all)

@@ -144,6 +144,56 @@ def caprun_copies(topo, originals=()):
     return out
 
 
+def caprun_pids(exclude=()):
+    """Every live caprun below this test process (it is a subreaper: the `caprun --incoming`
+    of a caphostd the test killed is still ours), except the PIDs in exclude."""
+    out = []
+    for pid in descendants(os.getpid()):
+        exe, _ = _exe_name(pid)
+        if exe == "caprun" and alive(pid) and pid not in exclude:
+            out.append(pid)
+    return out
+
+
+def host_of_pid(topo, pid):
+    """The TopoHost whose network namespace process pid is in, or None."""
+    try:
+        ns = os.readlink("/proc/%d/ns/net" % pid)
+    except OSError:
+        return None
+    for h in topo.hosts.values():
+        try:
+            if os.readlink(h.netns.path) == ns:
+                return h
+        except OSError:
+            pass
+    return None
+
+
+def wait_one_place(topo, cap, exclude=(), timeout=60.0):
+    """Bounded wait until the capsule cap (a Capsule: its name and address) runs in exactly
+    one place: one caprun process holds it (all capruns below the test minus exclude), that
+    process is on host H, the directory names H, and H's `capctl ps` lists it running.
+    Returns H.  Or, if no caprun holds it, the directory must have no entry (it is gone):
+    returns None.  Anything else after timeout is a failure naming what was seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = caprun_pids(exclude)
+        entry = topo.lookup(cap.addr)
+        seen = "capruns %s on %s; directory %r" % (
+            pids, [getattr(host_of_pid(topo, p), "name", "?") for p in pids], entry)
+        if len(pids) == 1 and entry is not None:
+            h = host_of_pid(topo, pids[0])
+            if h is not None and entry[1] == h.host_id and any(
+                    r.get("name") == cap.name and r.get("state") == "running" for r in h.ps()):
+                return h
+        if not pids and entry is None:
+            return None
+        check(time.monotonic() < deadline, "capsule %s not in exactly one place after %.0f s: %s"
+              % (cap.name, timeout, seen))
+        time.sleep(0.1)   # bounded poll of other processes' state
+
+
 def wait_one_copy(topo, originals=(), timeout=20.0):
     """Bounded wait until exactly one caprun can run the capsule; returns where it is."""
     deadline = time.monotonic() + timeout

@@ -196,6 +196,18 @@ class TopoHost(Host):
                 self.name, sock_path, timeout, self.daemon.output_text()[-600:] or "(none)"))
             time.sleep(0.02)   # bounded poll for a file another process creates
 
+    def kill_daemon(self):
+        """SIGKILL this host's caphostd (only it: what it spawned lives on, as after a crash)."""
+        if self.daemon is not None and self.daemon.running():
+            self.daemon.proc.kill()
+            self.daemon.proc.wait()
+
+    def restart_daemon(self, timeout=10.0):
+        """Start caphostd again with the same arguments and run directory, as a supervisor
+        would (without the test faults of its first start)."""
+        self.kill_daemon()
+        return self.start_daemon(timeout=timeout, env={})
+
     def tun_devices(self):
         """Names of caprun's own TUN devices (cap-*) in this host's namespace: none when attached."""
         _, out, _ = self.run(["ip", "-o", "link", "show"])
@@ -406,6 +418,16 @@ class Topology:
                                           "--keys", self.keys, "--network", CAPSULE_NET])
         check(self.directory.wait_for("capdird listening on", 10),
               "capdird did not start: %s" % self.directory.output_text()[-400:])
+
+    def kill_directory(self):
+        """SIGKILL capdird (its database stays, as after a crash)."""
+        if self.directory is not None and self.directory.running():
+            self.directory.proc.kill()
+            self.directory.proc.wait()
+
+    def restart_directory(self):
+        self.kill_directory()
+        self.start_directory()
 
     def start(self):
         for tool in (CAPDIRD, CAPHOSTD) if self.want_daemons else (CAPDIRD,):

@@ -1,0 +1,151 @@
+"""test_migrate_daemons.py: daemons die in the middle of live migrations: capdird (kill -9 50 ms into the move, restarted 3 s later), the target's caphostd (at the pull, and at moments 50-300 ms into the move), the source's caphostd; each time the capsule runs in exactly one place, the directory names it, capctl's answer agrees, and the client's count continues.
+
+Topology: hosts A B G (ids 1-3, G the gateway) + the ordinary client.
+X = images/counter on A, a client asking for the next number in a loop
+through the gateway.  Rounds move X to the other of A and B, whichever it
+is on.  Daemons are restarted with the same arguments and run directory, as
+a supervisor would; a capsule process is never restarted.  The kill times
+are fault-injection timing, not synchronization: the rule must hold
+whatever the moment.
+"""
+import threading
+import time
+
+from miglib import (CountClient, Tap, Topology, check, check_eq, migrate_run, request,
+                    wait_one_place)
+
+
+def diag(text):
+    print("# " + text, flush=True)
+
+
+def setup(env=None, touch_mib=0):
+    """X on A with its client; touch_mib > 0: a memtouch capsule with that much memory written,
+    so a move takes long enough (hundreds of ms) for faults to land in its middle."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G", daemon_env=env or {}).start()
+    if touch_mib:
+        x = topo["A"].capsule("memtouch", name="x").start()
+        sock = topo.client.connect(x.addr, 9003)
+        sock.settimeout(60)
+        check(request(sock, "touch %d" % touch_mib).startswith("touched %d" % touch_mib),
+              "memtouch did not touch %d MiB" % touch_mib)
+        client = CountClient(sock, ask="ping")
+    else:
+        x = topo["A"].capsule("counter", name="x").start()
+        client = CountClient(topo.client.connect(x.addr, 9000))
+    client.more(30, 20)
+    return topo, x, client
+
+
+def migrate_with(topo, x, here, fault_at, fault, recover, settle=60):
+    """Migrate x from here to the other host; at fault_at seconds after capctl starts run
+    fault(), later recover().  Then the rule: one place, the directory names it, capctl exit 0
+    exactly when it moved.  Returns the host it runs on."""
+    there = topo["B"] if here is topo["A"] else topo["A"]
+    result = {}
+    t = threading.Thread(target=lambda: result.update(m=migrate_run(topo, "x", here, there,
+                                                                    timeout=120)))
+    t.start()
+    time.sleep(fault_at)   # the fault's moment (see the module comment)
+    fault()
+    recover()
+    t.join(150)
+    check(not t.is_alive(), "capctl migrate did not return within 150 s")
+    m = result["m"]
+    where = wait_one_place(topo, x, timeout=settle)
+    check(where is not None, "capsule x is gone although no capsule process was killed")
+    moved = where is there
+    check_eq(m.code == 0, moved, "capctl exit %d while X ends on %s (output %r)" % (
+        m.code, where.name, (m.out + m.err).strip()[-300:]))
+    if m.code:
+        check("continues on this host" in m.err, "the error does not say where it continues: %r"
+              % m.err.strip()[-300:])
+    diag("fault at %3.0f ms: capctl exit %d in %.1f s; X on %s at epoch %d" % (
+        fault_at * 1000, m.code, m.seconds, where.name, topo.lookup(x.addr)[2]))
+    return where
+
+
+def directory_killed():
+    topo, x, client = setup(touch_mib=48)
+    here = topo["A"]
+    for at in (0.05, 0.2, 0.4):
+        here = migrate_with(topo, x, here, at, topo.kill_directory,
+                            lambda: (time.sleep(3), topo.start_directory()))
+        client.more(30, 30)
+    n = client.stop()
+    diag("count continued to %d; longest wait for an answer %.0f ms" % (n, client.longest * 1000))
+
+
+def target_daemon_dies_at_pull():
+    topo, x, client = setup(env={"B": {"CAPSULE_MIG_FAULT": "target-hostd-exit-on-pull"}})
+    a, b = topo["A"], topo["B"]
+    m = migrate_run(topo, "x", a, b, timeout=120)   # B's caphostd exits at the pull ...
+    # ... (capctl waits: the source holds its frozen copy until the target runs it or the
+    # directory says otherwise); a supervisor restarts B's daemon: the incoming caprun
+    # attaches to it and pulls.
+    check(m.code in (0, 1), "capctl migrate: %r" % m)
+    where = wait_one_place(topo, x)
+    diag("without a restart: capctl exit %d, X on %s" % (m.code, where.name))
+    check_eq((m.code, where), (1, a), "B's daemon stayed down past the source's wait: X "
+             "continues on A")
+    # Now with a supervisor: restart B's daemon while the source waits for STARTED.
+    b.restart_daemon()
+    client.more(20, 20)
+    b.daemon.stop()
+    b.start_daemon(env={"CAPSULE_MIG_FAULT": "target-hostd-exit-on-pull"})
+    result = {}
+    t = threading.Thread(target=lambda: result.update(m=migrate_run(topo, "x", a, b, timeout=120)))
+    t.start()
+    deadline = time.monotonic() + 60
+    while b.daemon.running():
+        check(time.monotonic() < deadline, "B's caphostd did not reach the pull")
+        time.sleep(0.05)   # bounded poll: the fault ends the daemon at the pull
+    b.restart_daemon()
+    t.join(150)
+    m = result["m"]
+    where = wait_one_place(topo, x)
+    check_eq((m.code, where), (0, b), "capctl exit and host after B's daemon came back (%r)" % m)
+    client.more(30, 30)
+    n = client.stop()
+    diag("with a restart: X on B; count continued to %d; longest wait %.0f ms" % (
+        n, client.longest * 1000))
+
+
+def target_daemon_killed():
+    topo, x, client = setup(touch_mib=48)
+    here = topo["A"]
+    for at in (0.05, 0.1, 0.2, 0.3):
+        there = topo["B"] if here is topo["A"] else topo["A"]
+        here = migrate_with(topo, x, here, at, there.kill_daemon, there.restart_daemon)
+        client.more(30, 30)
+    n = client.stop()
+    diag("count continued to %d; longest wait for an answer %.0f ms" % (n, client.longest * 1000))
+
+
+def source_daemon_killed():
+    topo, x, client = setup(touch_mib=48)
+    here = topo["A"]
+    for at in (0.02, 0.1, 0.25, 0.4):
+        src = here
+        here = migrate_with(topo, x, here, at, src.kill_daemon, src.restart_daemon)
+        client.more(30, 30)
+    n = client.stop()
+    diag("count continued to %d; longest wait for an answer %.0f ms" % (n, client.longest * 1000))
+
+
+def main():
+    tap = Tap()
+    tap.run("migrate: capdird killed 50-400 ms into a move and back 3 s later (3 rounds): one place, "
+            "the directory agrees, the count continues", directory_killed)
+    tap.run("migrate: the target's caphostd dies at the pull: the incoming caprun holds its copy "
+            "and pulls through the restarted daemon; without one, the source keeps it",
+            target_daemon_dies_at_pull)
+    tap.run("migrate: the target's caphostd killed 50-300 ms into a move and restarted "
+            "(4 rounds): one place, the directory agrees, the count continues",
+            target_daemon_killed)
+    tap.run("migrate: the source's caphostd killed mid-move and restarted (4 rounds): one "
+            "place, the directory agrees, the count continues", source_daemon_killed)
+    tap.done()
+
+
+main()
