@@ -39,6 +39,7 @@
 #define STARTED_TIMEOUT_MS  10000   /* COMMIT sent, no STARTED: fence (a pull that won still wins) */
 #define RUNNING_POLL_MS     200     /* the pull won: ask the directory this often until it runs */
 #define STALL_FAULT_MS      10000
+#define REATTACH_WAIT_MS    5000    /* not frozen yet: how long to wait for a caphostd to be back */
 
 struct mig_src {
 	struct host_relay *r;
@@ -123,8 +124,11 @@ static int send_uplink(struct mig_src *m, int type, const void *body, size_t ble
 {
 	uint8_t rec[UPLINK_HDR_LEN + 64];
 	size_t n = uplink_encode_body(rec, sizeof rec, type, body, blen);
-	if (m->r->tun_fd < 0)
-		reattach(m, m->frozen ? -1 : 0);   /* frozen: nothing goes on without one */
+	/* Frozen: nothing goes on without a caphostd, wait for one; running: a few seconds. */
+	if (m->r->tun_fd < 0 && reattach(m, m->frozen ? -1 : REATTACH_WAIT_MS)) {
+		errno = ENOTCONN;
+		return -1;
+	}
 	return n ? host_uplink_send_record(m->r->tun_fd, rec, n) : -1;
 }
 
@@ -182,7 +186,8 @@ static int do_sync_peers(struct mig_src *m)
 	struct uplink_msg msg;
 	if (send_uplink(m, UPLINK_MIG_PREPARE, &p, sizeof p) ||
 	    pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
-		fail(m, "sync", "no answer from caphostd: %s", strerror(errno));
+		fail(m, "sync", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
+		     : errno == EPIPE ? "caphostd went away while preparing" : strerror(errno));
 		return MIG_EV_TIMEOUT;
 	}
 	if (msg.type == UPLINK_ERROR) {
@@ -204,6 +209,9 @@ static int do_freeze(struct mig_src *m)
 		return MIG_EV_TIMEOUT;
 	}
 	m->frozen = 1;
+	/* From here a caphostd that restarts must neither release nor judge it (REATTACH
+	 * MIGRATING): the target may soon hold a copy, and only the FENCE decides. */
+	m->r->migrating = 1;
 	m->t_frozen = now_ms();
 	progress(m, "progress freeze %lld ms", (long long)(m->t_frozen - m->t_sync));
 	return MIG_EV_FROZEN;
@@ -466,6 +474,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 	if ((a & MIG_A_SEND_ABORT) && m->sock >= 0 && m->end_written)
 		mig_ctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
 	if ((a & MIG_A_THAW_SOURCE) && m->frozen) {
+		m->r->migrating = 0;
 		host_relay_thaw(m->r);
 		m->frozen = 0;
 	}
@@ -517,7 +526,6 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 	m.id = mig_new_id();
 	m.t0 = now_ms();
 	mig_fsm_init(&m.fsm, MIG_ROLE_SOURCE);
-	r->migrating = 1;   /* a caphostd that restarts meanwhile must neither release nor judge it */
 
 	int ev = MIG_EV_START;
 	while (!mig_fsm_final(&m.fsm)) {

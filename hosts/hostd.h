@@ -169,7 +169,7 @@ struct hostd_job {
 	X(mig_spawn_errors) \
 	X(dir_jobs_full) X(dir_lookup_neg_hits) X(dir_lookup_rate_limited) X(dir_lookup_busy) \
 	X(dir_lookup_waiting) X(dir_releases) X(dir_returns) X(dir_orphans) X(reattached) \
-	X(reattach_stale) X(incoming)
+	X(reattach_stale) X(incoming) X(mig_started)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;

@@ -150,9 +150,12 @@ static void detach(struct hostd *d, struct hostd_cap *c, uint32_t reason)
 		return;
 	}
 	if (c->mig.active && reason != UPLINK_DETACH_SAVED) {
-		/* The peers' queues stay: the target's FLUSH_TO or their timeout ends them. */
-		hostd_dir_orphan(d, c->ip, c->mig.epoch ? c->mig.epoch : c->epoch, c->mig.end_sent);
+		/* The peers' queues stay: the target's FLUSH_TO or their timeout ends them.
+		 * Forgotten first: the orphan job must not find it still attached here. */
+		uint32_t ip = c->ip, epoch = c->mig.epoch ? c->mig.epoch : c->epoch;
+		int end_sent = c->mig.end_sent;
 		forget_local(d, c);
+		hostd_dir_orphan(d, ip, epoch, end_sent);
 		return;
 	}
 	if (reason == UPLINK_DETACH_SAVED) {
@@ -292,6 +295,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 		case UPLINK_STARTING:
 			/* From now on a dead caprun means a dead capsule, not one to hand back. */
 			c->mig_source = 0;
+			d->cnt.mig_started++;
 			hostd_dir_state(d, c->ip, c->epoch, DIR_STATE_RUNNING, 1);
 			break;
 		case UPLINK_MIG_END:
