@@ -8,7 +8,7 @@
  * Bumped on any incompatible change to this file or cap_image.h.
  * A host refuses images built for another ABI version.
  */
-#define CAP_ABI_VERSION 1
+#define CAP_ABI_VERSION 2   /* 2: channel records carry a freeze sequence number */
 
 /*
  * Memory layout.  Every capsule sees the same fixed virtual addresses.
@@ -45,12 +45,17 @@
 /*
  * Packet channel.  Each SEQPACKET record is one message: a cap_chan_hdr
  * followed by its payload.  CAP_MSG_PACKET carries exactly one IPv4 packet,
- * in either direction.
+ * in either direction.  Every FREEZE carries a new nonzero sequence number,
+ * and the FROZEN that answers it carries the same: the host takes no other
+ * FROZEN as the answer.  The host counts and ignores every record from the
+ * capsule that is not one of its types, not in turn (a FROZEN nobody asked
+ * for, a FROZEN with another number), or shorter than this header (a
+ * zero-length record is NOT the end of the channel).
  */
 struct cap_chan_hdr {
 	uint8_t  type;       /* enum cap_msg_type */
 	uint8_t  flags;      /* 0 */
-	uint16_t reserved;   /* 0 */
+	uint16_t seq;        /* FREEZE: the host's request number; FROZEN: the same, echoed; else 0 */
 };
 _Static_assert(sizeof(struct cap_chan_hdr) == 4, "cap_chan_hdr is 4 bytes on the wire");
 

@@ -34,20 +34,22 @@ int capctl_stats(int argc, char **argv)
 		return 1;
 	}
 	char who[64];
-	unsigned long long in, out, spoofed, malformed, full;
-	if (r || sscanf(reply, "ok %63s %llu %llu %llu %llu %llu", who, &in, &out, &spoofed,
-	                &malformed, &full) != 6) {
+	unsigned long long in, out, spoofed, malformed, full, bad, reattached;
+	if (r || sscanf(reply, "ok %63s %llu %llu %llu %llu %llu %llu %llu", who, &in, &out, &spoofed,
+	                &malformed, &full, &bad, &reattached) != 8) {
 		fprintf(stderr, "capctl: stats %s: %s\n", name,
 		        r ? strerror(-r) : strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 		return 1;
 	}
 	if (json)
 		printf("{\"name\": \"%s\", \"packets_in\": %llu, \"packets_out\": %llu, "
-		       "\"drop_spoofed\": %llu, \"drop_malformed\": %llu, \"drop_host_full\": %llu}\n",
-		       who, in, out, spoofed, malformed, full);
+		       "\"drop_spoofed\": %llu, \"drop_malformed\": %llu, \"drop_host_full\": %llu, "
+		       "\"drop_bad_record\": %llu, \"reattached\": %llu}\n",
+		       who, in, out, spoofed, malformed, full, bad, reattached);
 	else
 		printf("%s: %llu packets in, %llu out; refused from the capsule: %llu with a source "
-		       "address not its own, %llu not IPv4; %llu dropped for lack of room\n",
-		       who, in, out, spoofed, malformed, full);
+		       "address not its own, %llu not IPv4, %llu channel records out of turn or empty; "
+		       "%llu dropped for lack of room (or caphostd); attached again %llu times\n",
+		       who, in, out, spoofed, malformed, bad, full, reattached);
 	return 0;
 }

@@ -152,8 +152,11 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 			return -1;
 		if (p[1].revents & POLLIN) {
 			ssize_t n;
-			while ((n = recv(r->chan_fd, m->buf, CAP_CHAN_MAX, MSG_DONTWAIT)) > 0)
-				host_relay_record(r, m->buf, (size_t)n);
+			while ((n = recv(r->chan_fd, m->buf, CAP_CHAN_MAX, MSG_DONTWAIT)) >= 0) {
+				if (n == 0 && host_relay_channel_closed(r->chan_fd))
+					break;   /* the capsule died: the freeze (or the relay) will say so */
+				host_relay_record(r, m->buf, (size_t)n);   /* an empty one is counted there */
+			}
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;

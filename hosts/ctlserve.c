@@ -42,10 +42,11 @@ static void do_ps(struct host_relay *r, char *reply, size_t len)
 static void do_stats(struct host_relay *r, char *reply, size_t len)
 {
 	const struct host_relay_stats *s = &r->stats;
-	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu", r->name,
+	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu %llu %llu", r->name,
 	         (unsigned long long)s->packets_in, (unsigned long long)s->packets_out,
 	         (unsigned long long)s->drop_spoofed, (unsigned long long)s->drop_malformed,
-	         (unsigned long long)s->drop_host_full);
+	         (unsigned long long)s->drop_host_full, (unsigned long long)s->drop_bad_record,
+	         (unsigned long long)s->reattached);
 }
 
 /* "snapshot PATH KEEP": PATH is everything up to the last space. */

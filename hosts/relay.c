@@ -4,6 +4,7 @@
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -108,9 +109,16 @@ static int packet_acceptable(struct host_relay *r, const unsigned char *p, size_
 int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
 {
 	struct cap_chan_hdr h;
-	if (n < sizeof h)
-		return 0;   /* malformed record: ignore, the capsule only hurts itself */
+	if (n < sizeof h) {
+		r->stats.drop_bad_record++;   /* the capsule only hurts itself */
+		return 0;
+	}
 	memcpy(&h, rec, sizeof h);
+	/* FROZEN only as the answer to our pending FREEZE: its number, once. */
+	if (h.type == CAP_MSG_FROZEN && (!r->freeze_seq || h.seq != r->freeze_seq || h.flags)) {
+		r->stats.drop_bad_record++;
+		return 0;
+	}
 	if (h.type == CAP_MSG_PACKET) {
 		if (!packet_acceptable(r, rec + sizeof h, n - sizeof h))
 			return h.type;
@@ -120,6 +128,7 @@ int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		printf("capsule %s running at %s\n", r->name, r->addr);
 		fflush(stdout);
 	} else if (h.type == CAP_MSG_FROZEN) {
+		r->freeze_seq = 0;   /* answered */
 		r->frozen = 1;
 		/* caphostd holds the capsule's ordinary peers from now until THAWED or a resume */
 		if (r->uplink)
@@ -128,8 +137,18 @@ int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
 			r->thaw_on_frozen = 0;
 			host_relay_thaw(r);
 		}
+	} else if (h.type != CAP_MSG_READY) {
+		r->stats.drop_bad_record++;   /* FREEZE, THAW (ours to send) or unknown */
+		return 0;
 	}
 	return h.type;
+}
+
+/* recv said 0: the end of the channel, or a zero-length record the capsule sent? */
+int host_relay_channel_closed(int fd)
+{
+	struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
 /* channel -> TUN, plus control messages.  Returns 1 when the channel is closed. */
@@ -137,6 +156,10 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 {
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = recv(r->chan_fd, buf, CAP_CHAN_MAX, MSG_DONTWAIT);
+		if (n == 0 && !host_relay_channel_closed(r->chan_fd)) {
+			r->stats.drop_bad_record++;   /* an empty record: counted, never an end */
+			continue;
+		}
 		if (n == 0)
 			return 1;
 		if (n < 0)

@@ -18,6 +18,8 @@ struct host_relay_stats {
 	uint64_t drop_malformed;   /* capsule sent something that is not an IPv4 packet */
 	uint64_t drop_host_full;   /* the TUN (or the channel) had no room, or no caphostd */
 	uint64_t reattached;       /* times caphostd came back and took the capsule again */
+	uint64_t drop_bad_record;  /* channel records not of the capsule's types, not in turn
+	                            * (a FROZEN nobody asked for), or shorter than a header */
 };
 
 struct host_relay {
@@ -42,6 +44,8 @@ struct host_relay {
 	int64_t reattach_due_ms;     /* without caphostd: when to look for one again */
 	struct host_relay_stats stats;
 	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
+	uint16_t freeze_seq; /* the FREEZE awaiting its FROZEN (0: none): a random number ... */
+	uint16_t freeze_last;/* ... never the last one again */
 	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
 	uint32_t migrated_to;        /* set by a live migration that moved it: the target host */
 };
@@ -74,6 +78,10 @@ int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n);
  * header is rewritten in place (rec changes).  A full channel drops it, counted.
  */
 void host_relay_uplink_packet(struct host_relay *r, unsigned char *rec, size_t n);
+
+/* After recv returned 0 on the channel: 1 if the capsule closed it, 0 if that was an empty
+ * record (counted by the caller, never taken for an end). */
+int host_relay_channel_closed(int fd);
 
 /* Serve one pending connection on the control socket (ctlserve.c).  1: capsule saved, stop;
  * 2: it moved to another host, stop. */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,9 +23,9 @@ static int64_t now_ns(clockid_t clk)
 }
 
 /* Send one control record (no payload); the channel is non-blocking, so wait a little for room. */
-static int send_control(struct host_relay *r, int type)
+static int send_control(struct host_relay *r, int type, uint16_t seq)
 {
-	struct cap_chan_hdr h = { (uint8_t)type, 0, 0 };
+	struct cap_chan_hdr h = { (uint8_t)type, 0, seq };
 	for (int tries = 0; tries < 100; tries++) {
 		if (send(r->chan_fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof h)
 			return 0;
@@ -53,7 +54,7 @@ void host_relay_thaw(struct host_relay *r)
 			/* the capsule's clock jumps forward: harmless, TCP copes */
 		}
 	}
-	if (send_control(r, CAP_MSG_THAW)) {
+	if (send_control(r, CAP_MSG_THAW, 0)) {
 		fprintf(stderr, "caprun: capsule %s: sending THAW: %s\n", r->name, strerror(errno));
 		return;
 	}
@@ -90,6 +91,10 @@ static int wait_frozen(struct host_relay *r, char *reply, size_t len)
 			ssize_t m = recv(r->chan_fd, buf, sizeof buf, MSG_DONTWAIT);
 			if (m < 0 && (errno == EAGAIN || errno == EINTR))
 				break;
+			if (m == 0 && !host_relay_channel_closed(r->chan_fd)) {
+				r->stats.drop_bad_record++;   /* an empty record, not the end */
+				continue;
+			}
 			if (m <= 0) {
 				snprintf(reply, len, "error capsule %s exited during the freeze", r->name);
 				return -1;
@@ -102,7 +107,26 @@ static int wait_frozen(struct host_relay *r, char *reply, size_t len)
 
 int host_relay_freeze(struct host_relay *r, char *reply, size_t len)
 {
-	if (send_control(r, CAP_MSG_FREEZE)) {
+	static unsigned char buf[CAP_CHAN_MAX];
+	/*
+	 * What the capsule queued before this FREEZE is read first (relayed, or counted
+	 * if it is a FROZEN nobody asked for); then a number it cannot guess: only the
+	 * FROZEN that echoes it answers this FREEZE.
+	 */
+	for (int i = 0; i < 4096; i++) {
+		ssize_t m = recv(r->chan_fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (m < 0 || (m == 0 && host_relay_channel_closed(r->chan_fd)))
+			break;
+		host_relay_record(r, buf, (size_t)m);
+	}
+	uint16_t seq = 0;
+	while (!seq || seq == r->freeze_last)
+		if (getrandom(&seq, sizeof seq, 0) != (ssize_t)sizeof seq)
+			seq = (uint16_t)(r->freeze_last + 1);
+	r->freeze_last = seq;
+	r->freeze_seq = seq;
+	if (send_control(r, CAP_MSG_FREEZE, r->freeze_seq)) {
+		r->freeze_seq = 0;
 		snprintf(reply, len, "error sending FREEZE to capsule %s: %s", r->name, strerror(errno));
 		return -1;
 	}

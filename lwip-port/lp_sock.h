@@ -27,7 +27,7 @@ void lp_channel_drain(void);
  * returns right after one, leaving later records in the channel.  Without a
  * handler they are dropped.
  */
-void lp_set_channel_control(void (*handler)(int type, const void *payload, size_t len));
+void lp_set_channel_control(void (*handler)(int type, unsigned seq, const void *payload, size_t len));
 
 long lp_socket(int domain, int type, int protocol);  /* type without SOCK_NONBLOCK/CLOEXEC */
 long lp_bind(int s, const void *addr, uint32_t addrlen);

@@ -26,9 +26,9 @@ static unsigned char lp_tx_flat[CAP_MTU_MAX];
 /* Where records go when lwIP's heap is full: they must still be consumed. */
 static unsigned char lp_rx_discard[CAP_CHAN_MAX];
 static unsigned long lp_rx_dropped, lp_tx_dropped;
-static void (*lp_control_handler)(int type, const void *payload, size_t len);
+static void (*lp_control_handler)(int type, unsigned seq, const void *payload, size_t len);
 
-void lp_set_channel_control(void (*handler)(int type, const void *payload, size_t len))
+void lp_set_channel_control(void (*handler)(int type, unsigned seq, const void *payload, size_t len))
 {
 	lp_control_handler = handler;
 }
@@ -43,7 +43,7 @@ static err_t lp_netif_output(struct netif *netif, struct pbuf *p, const ip4_addr
 {
 	(void)netif;
 	(void)next_hop;   /* a point-to-point link: the host routes */
-	struct cap_chan_hdr hdr = { .type = CAP_MSG_PACKET, .flags = 0, .reserved = 0 };
+	struct cap_chan_hdr hdr = { .type = CAP_MSG_PACKET, .flags = 0, .seq = 0 };
 	struct rt_iovec iov[1 + LP_TX_MAX_IOV];
 	int n = 0;
 	iov[n++] = (struct rt_iovec){ &hdr, sizeof(hdr) };
@@ -98,9 +98,10 @@ void lp_channel_drain(void)
 		struct cap_chan_hdr hdr;
 		memcpy(&hdr, p->payload, sizeof(hdr));
 		if (hdr.type != CAP_MSG_PACKET) {
-			void (*handler)(int, const void *, size_t) = lp_control_handler;
+			void (*handler)(int, unsigned, const void *, size_t) = lp_control_handler;
 			if (handler)
-				handler(hdr.type, (const char *)p->payload + sizeof(hdr), (size_t)n - sizeof(hdr));
+				handler(hdr.type, hdr.seq, (const char *)p->payload + sizeof(hdr),
+				        (size_t)n - sizeof(hdr));
 			pbuf_free(p);
 			if (handler)
 				return;   /* a control message (freeze...) acts before any later packet */

@@ -13,23 +13,26 @@
 #define RT_FREEZE_STACK (96 * 1024)
 
 int rt_freeze_pending;
+static uint16_t freeze_seq;   /* the pending FREEZE's number: FROZEN echoes it */
 static _Alignas(16) unsigned char freeze_stack[RT_FREEZE_STACK];
 /* Packets the host sent while we were frozen (it should send none): dropped, counted. */
 static unsigned long frozen_dropped;
 
 /* Channel records other than packets, handed over by lwip-port's drain (never blocks). */
-void rt_freeze_control(int type, const void *payload, size_t len)
+void rt_freeze_control(int type, unsigned seq, const void *payload, size_t len)
 {
 	(void)payload;
 	(void)len;
-	if (type == CAP_MSG_FREEZE)
+	if (type == CAP_MSG_FREEZE) {
 		rt_freeze_pending = 1;   /* acted on by the scheduler right after the drain */
+		freeze_seq = (uint16_t)seq;
+	}
 	/* THAW outside a freeze, or anything unknown: nothing to do. */
 }
 
-static void send_msg(int type)
+static void send_msg(int type, uint16_t seq)
 {
-	struct cap_chan_hdr h = { (uint8_t)type, 0, 0 };
+	struct cap_chan_hdr h = { (uint8_t)type, 0, seq };
 	struct rt_iovec iov = { &h, sizeof h };
 	rt_host_channel_send(&iov, 1);
 }
@@ -109,7 +112,7 @@ static void freeze_on_stack(void *arg)
 		after_resume(c->resume_ctx.fs_base);
 		return;
 	}
-	send_msg(CAP_MSG_FROZEN);
+	send_msg(CAP_MSG_FROZEN, freeze_seq);
 	unsigned long dropped = wait_for_thaw();
 	frozen_dropped += dropped;
 }

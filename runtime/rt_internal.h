@@ -83,7 +83,7 @@ extern struct rt_waitq rt_io_waitq;
 
 /* freeze.c: snapshot support (see the protocol in capsule-abi/cap_abi.h) */
 extern int rt_freeze_pending;          /* CAP_MSG_FREEZE arrived; act at the safe point */
-void rt_freeze_control(int type, const void *payload, size_t len);  /* lp_set_channel_control */
+void rt_freeze_control(int type, unsigned seq, const void *payload, size_t len);  /* lp_set_channel_control */
 void rt_freeze(uint64_t fs_base);      /* at the safe point; returns when thawed or resumed */
 _Noreturn void rt_host_gone(int frozen);
 

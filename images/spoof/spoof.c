@@ -1,4 +1,4 @@
-/* spoof.c: test image playing a compromised capsule: writes forged packets straight to the host channel. */
+/* spoof.c: test image playing a compromised capsule: writes forged packets and records straight to the host channel. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -11,6 +11,9 @@
  * Not a plain app: it bypasses the runtime and lwIP with a raw write(2) on
  * fd 3, the packet channel (the sandbox allows that call on that fd), to
  * check that the HOST refuses packets whose source is not the capsule's.
+ * `spoof records` writes channel records out of turn instead (an empty
+ * one, a short one, FROZEN nobody asked for, the host's own types, an
+ * unknown type): the host must count each and go on.
  */
 static long raw_write(int fd, const void *buf, unsigned long len)
 {
@@ -54,7 +57,29 @@ static void send_forged(uint32_t src, const char *text, int version)
 	raw_write(3, rec, 4 + total);
 }
 
-int main(void)
+/* Seven records the host must count and ignore; then a genuine datagram proves the channel lives. */
+static _Noreturn void records(int s)
+{
+	static const uint8_t bad[][4] = {
+		{ 4, 0, 0, 0 },        /* FROZEN, no freeze asked for, number 0 */
+		{ 4, 0, 1, 0 },        /* FROZEN with a guessed number */
+		{ 5, 0, 0, 0 },        /* THAW: the host's to send */
+		{ 3, 0, 9, 0 },        /* FREEZE: the host's to send */
+		{ 99, 0, 0, 0 },       /* unknown type */
+	};
+	raw_write(3, "", 0);       /* an empty record: not the end of the channel */
+	raw_write(3, bad[0], 2);   /* shorter than a header */
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		raw_write(3, bad[i], sizeof bad[i]);
+	if (send(s, "after-records", 13, 0) != 13)
+		perror("spoof: send");
+	printf("spoof: records done\n");
+	fflush(stdout);
+	for (;;)
+		sleep(1000);
+}
+
+int main(int argc, char **argv)
 {
 	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(5555) };
 	struct sockaddr_in me;
@@ -66,6 +91,8 @@ int main(void)
 		perror("spoof: socket");
 		return 1;
 	}
+	if (argc > 1 && strcmp(argv[1], "records") == 0)
+		records(s);
 	for (int i = 0; i < 3; i++)
 		send_forged(inet_addr("198.18.77.77"), "spoofed", 4);
 	send_forged(me.sin_addr.s_addr, "not-ipv4", 6);

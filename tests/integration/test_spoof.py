@@ -1,8 +1,9 @@
-"""test_spoof.py: the host drops and counts packets a capsule sends with a source address not its own."""
+"""test_spoof.py: the host drops and counts packets a capsule sends with a source address not its own, and channel records out of turn (empty, short, an unasked FROZEN, the host's own types); the channel and snapshots go on."""
 import json
+import os
 import socket
 
-from caplib import Host, Tap, check, check_eq, need_capsule_host
+from caplib import Host, Tap, check, check_eq, need_capsule_host, snapshot, tempdir
 
 
 def forged_dropped_and_counted():
@@ -36,11 +37,40 @@ def forged_dropped_and_counted():
         rx.close()
 
 
+def records_out_of_turn():
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("0.0.0.0", 5555))
+    rx.settimeout(5)
+    host = Host()
+    cap = host.capsule("spoof", args=["records"])
+    try:
+        cap.start(app_ready=r"spoof: records done")
+        data, (addr, _) = rx.recvfrom(2048)
+        check_eq((data, addr), (b"after-records", cap.addr), "the datagram after the records")
+        code, out, err = host.capctl(["stats", "--json", cap.name])
+        check_eq(code, 0, "capctl stats exit (%s)" % err.strip())
+        stats = json.loads(out)
+        check_eq(stats["drop_bad_record"], 7, "records counted and ignored (%r)" % stats)
+        # A snapshot now is answered by the capsule's real FROZEN, not the early one.
+        path = os.path.join(tempdir(), "spoof.snap")
+        snap = snapshot(host, cap, path, keep_running=True)
+        check(snap["bytes"] > 0, "snapshot: %r" % snap)
+        check(cap.proc.poll() is None, "caprun exited: %s" % cap.output_text()[-300:])
+        check(not cap.wait_for(r"closed|exiting", 0), "caprun took a record for the end of the "
+              "channel: %s" % cap.output_text()[-300:])
+    finally:
+        cap.stop()
+        rx.close()
+
+
 def main():
     tap = Tap()
     name = "spoof: forged source addresses are dropped and counted by the host"
     if not need_capsule_host(tap, name):
         tap.run(name, forged_dropped_and_counted)
+        tap.run("spoof: channel records out of turn (empty, short, an unasked FROZEN, the host's "
+                "types, unknown) are counted and ignored; a snapshot still works",
+                records_out_of_turn)
     tap.done()
 
 
