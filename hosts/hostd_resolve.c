@@ -10,7 +10,7 @@
  * LOOKUP (subscribing, so later moves are pushed to us) and waits for the
  * answer in the lookup's job, with a few others for the same address; then
  * they are routed again.  Three limits keep an outsider from turning
- * packets into directory traffic (docs/NETWORK.md section 5):
+ * packets into directory traffic (docs/NETWORK.md section 6.7):
  *   - a negative cache: an address the directory did not know (or could
  *     not be reached for) is not asked about again for HOSTD_NEG_TTL_MS;
  *   - a budget per source address: HOSTD_LOOKUPS_PER_SEC lookups a second

@@ -197,13 +197,12 @@ void hostd_uplink_attached(struct hostd *d, struct hostd_cap *c, uint32_t ip, ui
 	if (frozen)
 		return;   /* its FROZEN record follows: the gateway keeps (or starts) holding */
 	if (migrated_in)
-		hostd_mig_arrived(d, c);  /* the peers' queues and the gateway's hold come here now */
-	else if (resumed)
+		return;   /* the peers' queues and the gateway's hold come here at STARTING, when it
+		           * runs: released now, they would die with a caprun that dies before that */
+	if (resumed)
 		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now (a FLUSH
 		                           * lost while our predecessor died, too) */
-	/* A migrated capsule reports "running" at STARTING, when it really runs. */
-	if (!migrated_in)
-		hostd_report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: held peers come first */
+	hostd_report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: held peers come first */
 }
 
 void hostd_uplink_refused(struct hostd *d, struct hostd_cap *c, const char *err)
@@ -296,7 +295,8 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			/* From now on a dead caprun means a dead capsule, not one to hand back. */
 			c->mig_source = 0;
 			d->cnt.mig_started++;
-			hostd_dir_state(d, c->ip, c->epoch, DIR_STATE_RUNNING, 1);
+			hostd_mig_arrived(d, c);   /* the peers' queues and the gateway's hold: here now */
+			hostd_dir_state(d, c->ip, c->epoch, DIR_STATE_RUNNING, 1);   /* the source waits */
 			break;
 		case UPLINK_MIG_END:
 			if (c->mig.active)

@@ -26,6 +26,7 @@ MULTIFILE_OBJ := $(OBJ)/images/multifile
 $(IMAGES)/multifile.cap: $(wildcard images/multifile/*.c images/multifile/*.h) \
                          images/multifile/Makefile $(CAPCC_DEPS)
 	@mkdir -p $(dir $@) $(MULTIFILE_OBJ)
+	rm -f $(MULTIFILE_OBJ)/multifile.cap   # its own Makefile cannot see a new runtime: relink
 	$(MAKE) -C images/multifile CC=$(abspath $(BIN)/capcc) O=$(abspath $(MULTIFILE_OBJ)) \
 		TARGET=multifile.cap
 	cp $(MULTIFILE_OBJ)/multifile.cap $@.tmp
