@@ -16,7 +16,7 @@ static const struct { const char *key, *what; } phases[] = {
 	{ "freeze", "the capsule stops at its safe point" },
 	{ "transfer", "its memory streams to the target (authenticated)" },
 	{ "restore", "the target loads it, not running, and confirms" },
-	{ "directory", "the directory moves it to the target: the commit" },
+	{ "directory", "the target pulls it in the directory: the commit" },
 	{ "flush", "the target starts it; peers send it what they queued" },
 };
 #define NPHASES (sizeof phases / sizeof phases[0])

@@ -393,6 +393,8 @@ static int from_target(struct mig_src *m, int wait_ms)
 			m->new_epoch = epoch;
 			m->pull_ms = pull;
 		}
+		progress(m, "progress directory %ld ms: host %u pulled it (epoch %u) and runs it",
+		         m->pull_ms >= 0 ? m->pull_ms : 0, m->target, m->new_epoch);
 		return MIG_EV_TARGET_STARTED;
 	}
 	if (type == MIG_CTL_REFUSE) {
