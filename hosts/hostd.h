@@ -164,7 +164,7 @@ struct hostd_job {
 	X(gw_lookups) X(gw_lookup_errors) \
 	X(sync_in) X(sync_out) X(sync_acks_in) X(sync_acks_out) X(sync_bad) X(sync_full) \
 	X(sync_dropped) X(sync_dropped_udp) X(sync_released_pkts) X(sync_timeouts) \
-	X(flush_to_out) X(flush_to_in) X(mig_prepares) X(mig_prepare_errors) X(mig_moves) \
+	X(flush_to_out) X(flush_to_in) X(mig_prepares) X(mig_prepare_errors) X(mig_lookups) \
 	X(mig_fences) X(mig_commits) X(mig_aborts) X(mig_out_of_order) X(mig_accepted) \
 	X(mig_spawn_errors) \
 	X(dir_jobs_full) X(dir_lookup_neg_hits) X(dir_lookup_rate_limited) X(dir_lookup_busy) \

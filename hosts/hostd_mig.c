@@ -317,7 +317,7 @@ void hostd_mig_dir(struct hostd *d, struct hostd_cap *c, const struct uplink_mig
 	if (m->op == UPLINK_MIG_FENCE)
 		d->cnt.mig_fences++;
 	else
-		d->cnt.mig_moves++;   /* lookups after the pull: counted with the moves they watch */
+		d->cnt.mig_lookups++;   /* the source watching a pull that won, until it runs */
 	/* Out of order (no MIG_PREPARE, e.g. we restarted meanwhile): still answered, the
 	 * directory's compare-and-swap at the given epoch is safe whoever asks. */
 	if (!c->mig.active || c->mig.target != m->target_host)
