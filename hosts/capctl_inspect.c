@@ -257,7 +257,7 @@ int capctl_inspect(int argc, char **argv)
 	char err[256];
 	if (host_snap_open(path, &s, err, sizeof err)) {
 		fprintf(stderr, "capctl: inspect: %s: %s\n", path, err);
-		return 1;
+		return 2;
 	}
 	struct region r[] = {
 		{ "control_and_report", "control page + report", 0, CAP_CONTROL_SIZE, 0 },

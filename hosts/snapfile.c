@@ -262,10 +262,10 @@ out:
 
 int host_snap_is_snapshot(const char *path)
 {
-	char magic[CAP_SNAP_MAGIC_LEN];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char magic[CAP_SNAP_MAGIC_LEN], err[128];
+	int fd = host_open_regular(path, err, sizeof err);
 	if (fd < 0)
-		return 0;
+		return 0;   /* not a snapshot; opening it as an image says why */
 	int yes = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
 	          memcmp(magic, CAP_SNAP_MAGIC, sizeof magic) == 0;
 	close(fd);
@@ -313,13 +313,11 @@ int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errl
 	memset(s, 0, sizeof *s);
 	if (sodium_init() < 0)
 		abort();
-	s->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
+	s->fd = host_open_regular(path, err, errlen);
+	if (s->fd < 0)
 		return -1;
-	}
-	if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "not a regular file");
+	if (fstat(s->fd, &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
 	s->file_size = (uint64_t)st.st_size;
