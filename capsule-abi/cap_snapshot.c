@@ -102,3 +102,17 @@ int cap_snap_check_extents(const struct cap_snap_header *h,
 	}
 	return 0;
 }
+
+int cap_snap_check_control(const struct cap_control *ctl, const struct cap_snap_header *h,
+                           char *err, size_t errlen)
+{
+	if (ctl->magic != CAP_CONTROL_MAGIC || ctl->abi_version != CAP_ABI_VERSION ||
+	    ctl->size != sizeof *ctl || ctl->freeze_count == 0 ||
+	    ctl->resume_ctx.rip < CAP_IMAGE_BASE || ctl->resume_ctx.rip >= CAP_IMAGE_LIMIT ||
+	    ctl->resume_ctx.rsp < CAP_VBASE + CAP_RESUME_SCRATCH ||
+	    ctl->resume_ctx.rsp > CAP_ARENA_BASE + h->arena_size) {
+		snprintf(err, errlen, "the snapshot holds no frozen control page");
+		return -1;
+	}
+	return 0;
+}

@@ -70,4 +70,15 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
 int cap_snap_check_extents(const struct cap_snap_header *h,
                            const struct cap_snap_extent *ext, char *err, size_t errlen);
 
+/*
+ * The control page stored in a snapshot (the first memfd page) must be a
+ * frozen one of this ABI, with a resume context pointing into the image's
+ * code and the capsule's stack or arena: resume jumps there.  ctl is
+ * struct cap_control (cap_abi.h).  0, or -1 with "the snapshot holds no
+ * frozen control page" in err.
+ */
+struct cap_control;
+int cap_snap_check_control(const struct cap_control *ctl, const struct cap_snap_header *h,
+                           char *err, size_t errlen);
+
 #endif

@@ -340,6 +340,14 @@ int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errl
 	if (cap_snap_check_extents(&s->hdr, s->ext, err, errlen) ||
 	    verify_checksum(s, err, errlen))
 		goto fail;
+	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
+	struct cap_control ctl;
+	if (host_snap_read_mem(s, 0, &ctl, sizeof ctl)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (cap_snap_check_control(&ctl, &s->hdr, err, errlen))
+		goto fail;
 	return 0;
 fail:
 	host_snap_close(s);

@@ -183,6 +183,11 @@ def bad_snapshots_refused():
     flipped[mid] ^= 0x10
     version = bytearray(data)
     struct.pack_into("<I", version, 8, 99)
+    # The control page (memfd offset 0, the first extent) no longer says "frozen capsule":
+    # resume would jump wherever it points, so it is refused before anything is made.
+    check_eq(struct.unpack_from("<Q", data, 4096), (0,), "first extent's offset: the control page")
+    unfrozen = bytearray(data)
+    unfrozen[h["data_offset"]] ^= 0xff          # struct cap_control's magic
     cases = [
         ("truncated in the data", variant("half.snap", data[:len(data) // 2]), (), "truncat"),
         ("truncated in the header", variant("head.snap", data[:100]), (), "truncat"),
@@ -191,6 +196,8 @@ def bad_snapshots_refused():
         ("wrong magic", variant("magic.snap", b"NOTASNAP" + data[8:]), (), "magic"),
         ("wrong format version", variant("version.snap", snap_reseal(version)), (), "version"),
         ("another image", good, ("--image", os.path.join(IMAGES, "echo.cap")), "build"),
+        ("control page not frozen", variant("unfrozen.snap", snap_reseal(unfrozen)), (),
+         "the snapshot holds no frozen control page"),
         ("missing file", os.path.join(d, "nonexistent.snap"), (), ""),
     ]
     for why, path, extra, word in cases:

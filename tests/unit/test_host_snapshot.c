@@ -43,18 +43,40 @@ static uint8_t pattern(uint64_t off)
 	return (uint8_t)(off * 7 + (off >> 12) * 13 + 1);
 }
 
-static int fake_memfd(void)
+/* The fake capsule's page at off: a pattern, and on page 0 a frozen control page. */
+static void fake_page(uint64_t off, uint8_t page[PAGE], int frozen)
+{
+	for (size_t k = 0; k < PAGE; k++)
+		page[k] = pattern(off + k);
+	if (off == 0 && frozen) {
+		struct cap_control c;
+		memset(&c, 0, sizeof c);
+		c.magic = CAP_CONTROL_MAGIC;
+		c.abi_version = CAP_ABI_VERSION;
+		c.size = sizeof c;
+		c.freeze_count = 1;
+		c.resume_ctx.rip = CAP_IMAGE_BASE + 0x1000;
+		c.resume_ctx.rsp = CAP_STACK_TOP - 0x1000;
+		memcpy(page, &c, sizeof c);
+	}
+}
+
+static int fake_memfd_as(int frozen)
 {
 	int fd = memfd_create("fake-capsule", MFD_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)MEMFD_LEN), 0);
 	uint8_t page[PAGE];
 	for (size_t i = 0; i < NPAGES; i++) {
-		for (size_t k = 0; k < PAGE; k++)
-			page[k] = pattern(data_pages[i] + k);
+		fake_page(data_pages[i], page, frozen);
 		assert_int_equal(pwrite(fd, page, PAGE, (off_t)data_pages[i]), (ssize_t)PAGE);
 	}
 	return fd;
+}
+
+static int fake_memfd(void)
+{
+	return fake_memfd_as(1);
 }
 
 static void template(struct cap_snap_header *h)
@@ -146,8 +168,7 @@ static void test_write_and_read_back(void **state)
 	uint8_t page[PAGE], want[PAGE];
 	for (size_t i = 0; i < NPAGES; i++) {
 		assert_int_equal(host_snap_read_mem(&s, data_pages[i], page, PAGE), 0);
-		for (size_t k = 0; k < PAGE; k++)
-			want[k] = pattern(data_pages[i] + k);
+		fake_page(data_pages[i], want, 1);
 		assert_memory_equal(page, want, PAGE);
 	}
 	memset(want, 0, PAGE);
@@ -299,6 +320,24 @@ static void test_wrong_image_refused(void **state)
 	host_snap_close(&s);
 }
 
+/* Resume jumps where the control page says: a snapshot without a frozen one is refused. */
+static void test_unfrozen_control_page_refused(void **state)
+{
+	(void)state;
+	int memfd = fake_memfd_as(0);
+	struct cap_snap_header h;
+	char err[512], path[PATH_MAX];
+	uint64_t bytes;
+	struct host_snap s;
+	template(&h);
+	snprintf(path, sizeof path, "%s/unfrozen.snap", dir);
+	assert_int_equal(host_snap_write(memfd, &h, -1, path, &bytes, err, sizeof err), 0);
+	assert_int_equal(host_snap_open(path, &s, err, sizeof err), -1);
+	assert_string_equal(err, "the snapshot holds no frozen control page");
+	unlink(path);
+	close(memfd);
+}
+
 /* No file may be left behind, temp or final, whatever made the write fail. */
 static void test_unwritable_destinations(void **state)
 {
@@ -358,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_header_fields_refused),
 		cmocka_unit_test(test_extent_corruptions_refused),
 		cmocka_unit_test(test_wrong_image_refused),
+		cmocka_unit_test(test_unfrozen_control_page_refused),
 		cmocka_unit_test(test_unwritable_destinations),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
