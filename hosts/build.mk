@@ -10,7 +10,8 @@ HOST_CAPRUN_SRCS := hosts/caprun.c hosts/memlayout.c hosts/stackbuild.c hosts/sa
                     hosts/migstream.c hosts/migctl.c hosts/migfsm.c hosts/dirproto.c \
                     $(HOST_IMAGE_SRCS)
 HOST_CAPCTL_SRCS := hosts/capctl.c hosts/capctl_pack.c hosts/capctl_info.c hosts/capctl_stats.c \
-                    hosts/capctl_snap.c hosts/capctl_inspect.c hosts/capctl_psall.c hosts/capctl_mig.c \
+                    hosts/capctl_snap.c hosts/capctl_inspect.c hosts/capctl_report.c hosts/capctl_psall.c \
+                    hosts/capctl_mig.c \
                     hosts/dirclient.c hosts/dirproto.c $(HOST_IMAGE_SRCS)
 
 # The loader: static, no libc, no writable data, far above every capsule window.
@@ -60,3 +61,11 @@ UNIT_SRCS_test_host_image := hosts/image.c hosts/fileio.c hosts/elfload.c hosts/
 UNIT_LIBS_test_host_image := -lsodium
 UNIT_SRCS_test_host_snapshot := hosts/snapfile.c hosts/fileio.c capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_snapshot := -lsodium
+
+# Fuzz targets (tests/build.mk): the .cap parser, the snapshot reader, the freeze report.
+FUZZ_SRCS_fuzz_image    := hosts/image.c hosts/elfload.c hosts/fileio.c capsule-abi/cap_image.c
+FUZZ_LIBS_fuzz_image    := -lsodium
+FUZZ_SRCS_fuzz_snapshot := hosts/snapfile.c hosts/fileio.c hosts/capctl_report.c \
+                           capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+FUZZ_LIBS_fuzz_snapshot := -lsodium
+FUZZ_SRCS_fuzz_report   := hosts/capctl_report.c

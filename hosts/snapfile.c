@@ -309,15 +309,28 @@ ioerr:
 
 int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errlen)
 {
+	int fd = host_open_regular(path, err, errlen);
+	if (fd < 0) {
+		memset(s, 0, sizeof *s);
+		s->fd = -1;
+		return -1;
+	}
+	return host_snap_open_fd(fd, s, err, errlen);
+}
+
+int host_snap_open_fd(int fd, struct host_snap *s, char *err, size_t errlen)
+{
 	struct stat st;
 	memset(s, 0, sizeof *s);
 	if (sodium_init() < 0)
 		abort();
-	s->fd = host_open_regular(path, err, errlen);
-	if (s->fd < 0)
-		return -1;
+	s->fd = fd;
 	if (fstat(s->fd, &st) < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {   /* host_open_regular said so already; a caller's fd may not be */
+		snprintf(err, errlen, "not a regular file");
 		goto fail;
 	}
 	s->file_size = (uint64_t)st.st_size;

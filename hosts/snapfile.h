@@ -45,6 +45,8 @@ struct host_snap {
  * -1 with a short reason in err (no path prefix).
  */
 int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errlen);
+/* The same on a descriptor already open for reading (a memfd, for the fuzz target); s owns fd. */
+int host_snap_open_fd(int fd, struct host_snap *s, char *err, size_t errlen);
 void host_snap_close(struct host_snap *s);
 
 /* 1 if the file at path starts with the snapshot magic. */
