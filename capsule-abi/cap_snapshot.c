@@ -29,6 +29,11 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
 		snprintf(err, errlen, "wrong magic: not a capsule snapshot");
 		return -1;
 	}
+	if (h->format_version == 1) {
+		snprintf(err, errlen, "snapshot format version 1 carries no authentication; this host "
+		         "reads only version %u", CAP_SNAP_FORMAT_VERSION);
+		return -1;
+	}
 	if (h->format_version != CAP_SNAP_FORMAT_VERSION) {
 		snprintf(err, errlen, "snapshot format version %u, this host reads %u",
 		         h->format_version, CAP_SNAP_FORMAT_VERSION);

@@ -1,11 +1,14 @@
 /* capctl_inspect.c: `capctl inspect`: explains a snapshot file: header, memory regions, freeze report. */
 #include "hosts/capctl.h"
 #include "hosts/capctl_report.h"
+#include "hosts/fileio.h"
+#include "hosts/snapauth.h"
 #include "hosts/snapfile.h"
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_report.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +45,32 @@ static const struct cap_report_header *load_report(const struct host_snap *s, ui
 	return capctl_report_check(buf, ctl->report_size, why);
 }
 
+/* Whether this host can authenticate the snapshot: inspect shows it, it never refuses for it. */
+struct auth {
+	char id[2 * CAP_SNAP_KEY_ID_LEN + 1];
+	int verified;
+	const char *kind;            /* the key that verified it: "cluster" or "host" */
+	char problem[PATH_MAX + 256];
+};
+
+static void check_auth(const struct host_snap *s, struct auth *a)
+{
+	struct snap_keyring ring;
+	const struct snap_key *k = NULL;
+	char why[PATH_MAX + 128];
+	memset(a, 0, sizeof *a);
+	snapauth_id_hex(s->hdr.key_id, a->id);
+	if (snapauth_keyring_load(&ring, why, sizeof why)) {
+		snprintf(a->problem, sizeof a->problem, "not checked: %s", why);
+		return;
+	}
+	a->verified = host_snap_authenticate(s, &ring, &k, a->problem, sizeof a->problem) == 0;
+	a->kind = a->verified ? snapauth_kind_name(k->kind) : NULL;
+	snapauth_keyring_wipe(&ring);
+}
+
 static void print_text(const char *path, const struct host_snap *s, const struct region *r,
-                       size_t nr, const struct cap_control *ctl,
+                       size_t nr, const struct cap_control *ctl, const struct auth *a,
                        const struct cap_report_header *rep, const char *why, const char *when)
 {
 	const struct cap_snap_header *h = &s->hdr;
@@ -60,6 +87,10 @@ static void print_text(const char *path, const struct host_snap *s, const struct
 	printf("  frozen at  %.3f s of capsule time (freeze #%u)\n", h->frozen_at_ns / 1e9,
 	       ctl->freeze_count);
 	printf("  taken at   %s\n", when);
+	if (a->verified)
+		printf("  key        %s: verified with this host's %s key\n", a->id, a->kind);
+	else
+		printf("  key        %s: NOT verified on this host: %s\n", a->id, a->problem);
 	printf("  file       %llu bytes holding %llu bytes of memory in %u extents "
 	       "(the memory spans %llu bytes; the rest was never written)\n",
 	       (unsigned long long)s->file_size, (unsigned long long)h->data_size, h->nextents,
@@ -75,8 +106,8 @@ static void print_text(const char *path, const struct host_snap *s, const struct
 }
 
 static void print_json(const struct host_snap *s, const struct region *r, size_t nr,
-                       const struct cap_control *ctl, const struct cap_report_header *rep,
-                       const char *when)
+                       const struct cap_control *ctl, const struct auth *a,
+                       const struct cap_report_header *rep, const char *when)
 {
 	const struct cap_snap_header *h = &s->hdr;
 	char ip[INET_ADDRSTRLEN], id[65];
@@ -90,6 +121,15 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 	       "\"taken_at\": \"%s\"},\n", h->capsule_name, ip, h->mtu,
 	       (unsigned long long)h->arena_size, (long long)h->frozen_at_ns, ctl->freeze_count,
 	       (long long)h->taken_at_unix_ns, when);
+	printf(" \"key\": {\"id\": \"%s\", \"verified\": %s, \"verified_with\": ", a->id,
+	       a->verified ? "true" : "false");
+	if (a->verified)
+		printf("\"%s\", \"problem\": null},\n", a->kind);
+	else {
+		printf("null, \"problem\": ");
+		capctl_json_str(a->problem);
+		printf("},\n");
+	}
 	printf(" \"memory\": {\"file_size\": %llu, \"stored_bytes\": %llu, \"extents\": %u, "
 	       "\"memfd_size\": %llu", (unsigned long long)s->file_size,
 	       (unsigned long long)h->data_size, h->nextents, (unsigned long long)h->memfd_size);
@@ -119,11 +159,14 @@ int capctl_inspect(int argc, char **argv)
 		return 2;
 	}
 	struct host_snap s;
-	char err[256];
-	if (host_snap_open(path, &s, err, sizeof err)) {
+	char err[PATH_MAX + 256];
+	int fd = host_open_regular(path, err, sizeof err);
+	if (fd < 0 || host_snap_open_fd(fd, &s, NULL, err, sizeof err)) {
 		fprintf(stderr, "capctl: inspect: %s: %s\n", path, err);
 		return 2;
 	}
+	struct auth a;
+	check_auth(&s, &a);
 	struct region r[] = {
 		{ "control_and_report", "control page + report", 0, CAP_CONTROL_SIZE, 0 },
 		{ "main_stack", "main stack", CAP_MEMFD_OFFSET(CAP_STACK_LOW),
@@ -148,9 +191,9 @@ int capctl_inspect(int argc, char **argv)
 	else
 		snprintf(when, sizeof when, "?");
 	if (json)
-		print_json(&s, r, nr, &ctl, rep, when);
+		print_json(&s, r, nr, &ctl, &a, rep, when);
 	else
-		print_text(path, &s, r, nr, &ctl, rep, why, when);
+		print_text(path, &s, r, nr, &ctl, &a, rep, why, when);
 	free(buf);
 	host_snap_close(&s);
 	return 0;

@@ -17,6 +17,7 @@
 
 static int file_fd = -1, mem_fd = -1;   /* the "snapshot file", and the memfd it restores into */
 static FILE *sink;
+static struct snap_keyring ring;        /* this "host"'s one key, which made the seed */
 
 /* A frozen fake capsule: control page, its report, a stack page, a data page, two arena pages. */
 static int fake_capsule(void)
@@ -73,7 +74,7 @@ static void write_seeds(const char *dir)
 	h.arena_size = ARENA;
 	h.memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + ARENA);
 	h.frozen_at_ns = 5000000000LL;
-	if (host_snap_write(memfd, &h, -1, path, &bytes, err, sizeof err)) {
+	if (host_snap_write(memfd, &h, -1, path, &ring.keys[0], &bytes, err, sizeof err)) {
 		fprintf(stderr, "fuzz_snapshot: writing the seed: %s\n", err);
 		abort();
 	}
@@ -85,7 +86,7 @@ static void write_seeds(const char *dir)
 	unlink(path);
 	rmdir(tmp);
 	close(memfd);
-	for (uint8_t mode = 0; mode < 2; mode++) {
+	for (uint8_t mode = 0; mode < 8; mode++) {
 		char name[16];
 		seed[0] = mode;
 		snprintf(name, sizeof name, "snapshot-%u", mode);
@@ -101,23 +102,28 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	sink = fopen("/dev/null", "w");
 	if (file_fd < 0 || mem_fd < 0 || !sink)
 		abort();
+	ring.n = 1;
+	ring.keys[0].kind = SNAP_KEY_HOST;
+	memset(ring.keys[0].key, 0x5a, sizeof ring.keys[0].key);
+	snapauth_key_id(ring.keys[0].key, ring.keys[0].id);
 	const char *dir = fuzz_corpus_dir(*argc, *argv);
 	if (dir)
 		write_seeds(dir);
 	return 0;
 }
 
-/* The checksum the file would need: BLAKE2b-256 over it with the checksum field zeroed. */
+/* The checksum the file would need: BLAKE2b-256 over it with the checksum and mac zeroed. */
 static void reseal(uint8_t *file, size_t len)
 {
-	crypto_generichash_state st;
-	uint8_t sum[32];
+	uint8_t sum[32], mac[CAP_SNAP_MAC_LEN];
 	uint8_t *at = file + offsetof(struct cap_snap_header, checksum);
+	uint8_t *mac_at = file + offsetof(struct cap_snap_header, mac);
+	memcpy(mac, mac_at, sizeof mac);
 	memset(at, 0, sizeof sum);
-	crypto_generichash_init(&st, NULL, 0, sizeof sum);
-	crypto_generichash_update(&st, file, len);
-	crypto_generichash_final(&st, sum, sizeof sum);
+	memset(mac_at, 0, sizeof mac);
+	crypto_generichash(sum, sizeof sum, file, len, NULL, 0);
 	memcpy(at, sum, sizeof sum);
+	memcpy(mac_at, mac, sizeof mac);
 }
 
 /* After a successful open: everything inspect and resume go on to do with the file. */
@@ -145,10 +151,11 @@ static void use(const struct host_snap *s)
 }
 
 /*
- * Byte 0 picks the mode.  Even: the rest is the file as found on disk
- * (mutations mostly die at the checksum, which must hold).  Odd: the
- * checksum is first made to fit, so every mutation reaches the extent
- * table, the control page and the restore behind it.
+ * Byte 0 picks the mode.  Bit 0: the checksum is first made to fit (else
+ * mutations mostly die at it, which must hold too).  Bit 1: the MAC too,
+ * with the key this host has, so mutations get past authentication to the
+ * control page and the restore.  Bit 2: open as capctl inspect does,
+ * without authentication, then authenticate separately.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -161,6 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(file, data + 1, len);
 	if ((data[0] & 1) && len >= CAP_SNAP_HEADER_SIZE)
 		reseal(file, len);
+	if ((data[0] & 2) && len >= CAP_SNAP_HEADER_SIZE)
+		snapauth_mac(ring.keys[0].key, file, file + offsetof(struct cap_snap_header, mac));
 	if (ftruncate(file_fd, 0) || (len && pwrite(file_fd, file, len, 0) != (ssize_t)len))
 		abort();
 	free(file);
@@ -169,7 +178,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd = dup(file_fd);
 	if (fd < 0)
 		abort();
-	if (host_snap_open_fd(fd, &s, err, sizeof err) == 0) {
+	int inspect = data[0] & 4;
+	if (host_snap_open_fd(fd, &s, inspect ? NULL : &ring, err, sizeof err) == 0) {
+		const struct snap_key *used = NULL;
+		int ok = host_snap_authenticate(&s, &ring, &used, err, sizeof err) == 0;
+		if (!inspect && !ok)
+			__builtin_trap();   /* opened with the ring, so it must authenticate */
+		if (ok && used != &ring.keys[0])
+			__builtin_trap();
 		use(&s);
 		host_snap_close(&s);
 	} else if (!err[0]) {
