@@ -16,6 +16,12 @@
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
+
+/* A copy buffer for n bytes: at most COPY_CHUNK, no bigger than needed (most snapshots are small). */
+static size_t chunk_for(uint64_t n)
+{
+	return n < COPY_CHUNK ? (n ? (size_t)n : 1) : COPY_CHUNK;
+}
 #define PAGE_DOWN(x) ((x) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
 #define PAGE_UP(x)   (((x) + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
 
@@ -284,7 +290,8 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 {
 	uint8_t page[CAP_SNAP_HEADER_SIZE], sum[32];
 	crypto_generichash_state st;
-	uint8_t *buf = malloc(COPY_CHUNK);
+	size_t chunk = chunk_for(s->file_size - CAP_SNAP_HEADER_SIZE);
+	uint8_t *buf = malloc(chunk);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -296,7 +303,7 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 	crypto_generichash_init(&st, NULL, 0, sizeof sum);
 	crypto_generichash_update(&st, page, sizeof page);
 	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < s->file_size;) {
-		size_t len = s->file_size - pos > COPY_CHUNK ? COPY_CHUNK : (size_t)(s->file_size - pos);
+		size_t len = s->file_size - pos > chunk ? chunk : (size_t)(s->file_size - pos);
 		if (host_pread_full(s->fd, buf, len, pos))
 			goto ioerr;
 		crypto_generichash_update(&st, buf, len);
@@ -435,7 +442,8 @@ int host_snap_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_
 
 int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t errlen)
 {
-	uint8_t *buf = malloc(COPY_CHUNK);
+	size_t chunk = chunk_for(s->hdr.data_size);
+	uint8_t *buf = malloc(chunk);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -444,7 +452,7 @@ int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t er
 	for (uint32_t i = 0; i < s->hdr.nextents; i++) {
 		for (uint64_t done = 0; done < s->ext[i].length;) {
 			uint64_t left = s->ext[i].length - done;
-			size_t len = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
+			size_t len = left > chunk ? chunk : (size_t)left;
 			if (host_pread_full(s->fd, buf, len, pos)) {
 				snprintf(err, errlen, "reading the snapshot: %s", strerror(errno));
 				goto fail;
