@@ -29,6 +29,11 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
 		snprintf(err, errlen, "wrong magic: not a capsule snapshot");
 		return -1;
 	}
+	if (h->format_version == 1) {
+		snprintf(err, errlen, "snapshot format version 1 carries no authentication; this host "
+		         "reads only version %u", CAP_SNAP_FORMAT_VERSION);
+		return -1;
+	}
 	if (h->format_version != CAP_SNAP_FORMAT_VERSION) {
 		snprintf(err, errlen, "snapshot format version %u, this host reads %u",
 		         h->format_version, CAP_SNAP_FORMAT_VERSION);
@@ -98,6 +103,20 @@ int cap_snap_check_extents(const struct cap_snap_header *h,
 	if (total != h->data_size) {
 		snprintf(err, errlen, "extents add up to %llu bytes, header says %llu",
 		         (unsigned long long)total, (unsigned long long)h->data_size);
+		return -1;
+	}
+	return 0;
+}
+
+int cap_snap_check_control(const struct cap_control *ctl, const struct cap_snap_header *h,
+                           char *err, size_t errlen)
+{
+	if (ctl->magic != CAP_CONTROL_MAGIC || ctl->abi_version != CAP_ABI_VERSION ||
+	    ctl->size != sizeof *ctl || ctl->freeze_count == 0 ||
+	    ctl->resume_ctx.rip < CAP_IMAGE_BASE || ctl->resume_ctx.rip >= CAP_IMAGE_LIMIT ||
+	    ctl->resume_ctx.rsp < CAP_VBASE + CAP_RESUME_SCRATCH ||
+	    ctl->resume_ctx.rsp > CAP_ARENA_BASE + h->arena_size) {
+		snprintf(err, errlen, "the snapshot holds no frozen control page");
 		return -1;
 	}
 	return 0;

@@ -15,15 +15,28 @@
  *
  * Only pages holding data are stored (SEEK_DATA/SEEK_HOLE on the memfd), so
  * the file's size follows memory touched, not arena size.  Integers are
- * little-endian.  checksum = BLAKE2b-256 over the header with the checksum
- * field zeroed, then the extent table (padded), then the data.
- * See docs/FORMAT-SNAPSHOT.md.
+ * little-endian.
+ *
+ *   checksum = BLAKE2b-256 over the whole file (header page, extent table,
+ *              data) with the checksum and mac fields zeroed: catches
+ *              accidents, anyone can recompute it;
+ *   mac      = BLAKE2b-256 keyed with a snapshot key over the header page
+ *              with the mac field zeroed (so over the checksum, so over
+ *              every byte): only a holder of the key can make it;
+ *   key_id   = the first 8 bytes of BLAKE2b-256(key), naming the key.
+ *
+ * Version 1 (no key_id, no mac) is refused.  See docs/FORMAT-SNAPSHOT.md.
  */
 #define CAP_SNAP_MAGIC          "CAPSNP\r\n"
 #define CAP_SNAP_MAGIC_LEN      8
-#define CAP_SNAP_FORMAT_VERSION 1u
+#define CAP_SNAP_FORMAT_VERSION 2u
 #define CAP_SNAP_HEADER_SIZE    4096u
 #define CAP_SNAP_MAX_EXTENTS    (1u << 20)
+#define CAP_SNAP_KEY_LEN        32
+#define CAP_SNAP_KEY_ID_LEN     8
+#define CAP_SNAP_MAC_LEN        32
+#define CAP_SNAP_KDF_CONTEXT    "capsnap1"   /* crypto_kdf context of the cluster snapshot key */
+#define CAP_SNAP_KDF_SUBKEY     1u
 
 struct cap_snap_header {
 	uint8_t  magic[CAP_SNAP_MAGIC_LEN];   /* CAP_SNAP_MAGIC */
@@ -46,8 +59,10 @@ struct cap_snap_header {
 	uint64_t data_offset;                 /* page aligned */
 	uint64_t data_size;                   /* sum of extent lengths */
 	uint8_t  checksum[32];
+	uint8_t  key_id[CAP_SNAP_KEY_ID_LEN]; /* fingerprint of the key that made mac */
+	uint8_t  mac[CAP_SNAP_MAC_LEN];
 };
-_Static_assert(sizeof(struct cap_snap_header) == 792, "cap_snap_header layout");
+_Static_assert(sizeof(struct cap_snap_header) == 832, "cap_snap_header layout");
 _Static_assert(sizeof(struct cap_snap_header) <= CAP_SNAP_HEADER_SIZE, "header fits");
 
 struct cap_snap_extent {
@@ -69,5 +84,16 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
                           char *err, size_t errlen);
 int cap_snap_check_extents(const struct cap_snap_header *h,
                            const struct cap_snap_extent *ext, char *err, size_t errlen);
+
+/*
+ * The control page stored in a snapshot (the first memfd page) must be a
+ * frozen one of this ABI, with a resume context pointing into the image's
+ * code and the capsule's stack or arena: resume jumps there.  ctl is
+ * struct cap_control (cap_abi.h).  0, or -1 with "the snapshot holds no
+ * frozen control page" in err.
+ */
+struct cap_control;
+int cap_snap_check_control(const struct cap_control *ctl, const struct cap_snap_header *h,
+                           char *err, size_t errlen);
 
 #endif

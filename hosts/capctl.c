@@ -1,5 +1,6 @@
 /* capctl.c: the capsule control tool: a table of subcommands (pack, info, snapshot, migrate, ps, inspect, stats). */
 #include "hosts/capctl.h"
+#include "hosts/capctl_report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,14 +36,5 @@ int main(int argc, char **argv)
 
 void capctl_json_str(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
+	capctl_json_fput(stdout, s);
 }

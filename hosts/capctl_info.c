@@ -1,5 +1,6 @@
 /* capctl_info.c: `capctl info`: prints an image's manifest and whether it validates. */
 #include "hosts/capctl.h"
+#include "hosts/fileio.h"
 #include "hosts/image.h"
 
 #include <errno.h>
@@ -38,7 +39,7 @@ int capctl_info(int argc, char **argv)
 		host_image_close(&img);
 	} else {
 		char herr[256];
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = host_open_regular(path, herr, sizeof herr);
 		struct stat st;
 		memset(page, 0, sizeof page);
 		if (fd < 0 || fstat(fd, &st) < 0 || pread(fd, page, sizeof page, 0) < 0 ||
@@ -47,7 +48,7 @@ int capctl_info(int argc, char **argv)
 			fprintf(stderr, "capctl: info: %s: %s\n", path, err);
 			if (fd >= 0)
 				close(fd);
-			return 1;
+			return 2;
 		}
 		close(fd);
 	}
@@ -81,5 +82,5 @@ int capctl_info(int argc, char **argv)
 	}
 	if (!valid)
 		fprintf(stderr, "capctl: info: %s: %s\n", path, err);
-	return valid ? 0 : 1;
+	return valid ? 0 : 2;   /* an invalid image is bad input, as for caprun */
 }

@@ -1,10 +1,14 @@
 /* capctl_inspect.c: `capctl inspect`: explains a snapshot file: header, memory regions, freeze report. */
 #include "hosts/capctl.h"
+#include "hosts/capctl_report.h"
+#include "hosts/fileio.h"
+#include "hosts/snapauth.h"
 #include "hosts/snapfile.h"
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_report.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,44 +33,7 @@ static void sum_regions(const struct host_snap *s, struct region *r, size_t n)
 	}
 }
 
-static const char *tcp_state_name(uint32_t s)
-{
-	static const char *names[] = { "CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED",
-	                               "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSING",
-	                               "LAST_ACK", "TIME_WAIT" };
-	return s < sizeof names / sizeof names[0] ? names[s] : "UNKNOWN";
-}
-
-static const char *kind_name(uint32_t k)
-{
-	static const char *names[] = { "?", "console", "pipe-read", "pipe-write", "file", "dir",
-	                               "dev", "tcp", "udp", "epoll" };
-	return k < sizeof names / sizeof names[0] ? names[k] : "?";
-}
-
-static const char *thread_state(uint32_t s)
-{
-	return s == CAP_THREAD_RUNNABLE ? "runnable" : s == CAP_THREAD_BLOCKED ? "blocked"
-	       : s == CAP_THREAD_CURRENT ? "current" : "?";
-}
-
-static void endpoint(char *out, size_t len, uint32_t ip, uint16_t port)
-{
-	char a[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &ip, a, sizeof a);
-	snprintf(out, len, "%s:%u", a, port);
-}
-
-/* Text from the capsule, bounded and made printable: it is data, not trusted formatting. */
-static void clean(char *out, const char *in, size_t max)
-{
-	size_t i = 0;
-	for (; i < max && in[i]; i++)
-		out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
-	out[i] = 0;
-}
-
-/* The report, checked against its own counts; NULL (and why) if there is none usable. */
+/* The control page and the report area; the report checked against its own counts, or NULL + why. */
 static const struct cap_report_header *load_report(const struct host_snap *s, uint8_t *buf,
                                                    struct cap_control *ctl, const char **why)
 {
@@ -75,81 +42,35 @@ static const struct cap_report_header *load_report(const struct host_snap *s, ui
 		*why = "read error";
 		return NULL;
 	}
-	const struct cap_report_header *h = (const void *)buf;
-	uint64_t need = sizeof *h + (uint64_t)h->nthreads * sizeof(struct cap_report_thread) +
-	                (uint64_t)h->nfds * sizeof(struct cap_report_fd);
-	if (ctl->report_size < sizeof *h || ctl->report_size > CAP_REPORT_SIZE ||
-	    h->magic != CAP_REPORT_MAGIC || h->version != CAP_REPORT_VERSION ||
-	    need > ctl->report_size) {
-		*why = "no valid freeze report in this snapshot";
-		return NULL;
-	}
-	return h;
+	return capctl_report_check(buf, ctl->report_size, why);
 }
 
-static void print_fd_text(const struct cap_report_fd *f)
-{
-	char loc[32], rem[32], path[64];
-	printf("  %-4d %-10s ", f->fd, kind_name(f->kind));
-	if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
-		const struct cap_report_sock *k = &f->u.sock;
-		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
-		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);
-		if (f->kind == CAP_RFD_UDP) {
-			printf("%s -> %s\n", loc, rem);
-			return;
-		}
-		if (k->tcp_state == CAP_TCP_LISTEN || k->tcp_state == CAP_TCP_CLOSED) {
-			printf("%-11s %s\n", tcp_state_name(k->tcp_state), loc);
-			return;
-		}
-		printf("%-11s %s -> %s\n", tcp_state_name(k->tcp_state), loc, rem);
-			printf("       snd_una %u snd_nxt %u rcv_nxt %u snd_wnd %u rcv_wnd %u\n"
-			       "       bytes unsent %u, unacked %u, unread %u\n",
-			       k->snd_una, k->snd_nxt, k->rcv_nxt, k->snd_wnd, k->rcv_wnd, k->unsent,
-			       k->unacked, k->unread);
-	} else if (f->kind == CAP_RFD_PIPE_R || f->kind == CAP_RFD_PIPE_W) {
-		printf("%u of %u bytes buffered, other end %s\n", f->u.pipe.buffered,
-		       f->u.pipe.capacity, f->u.pipe.peer_open ? "open" : "closed");
-	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {
-		clean(path, f->u.file.path, sizeof f->u.file.path);
-		printf("%s size %llu offset %llu\n", path, (unsigned long long)f->u.file.size,
-		       (unsigned long long)f->u.file.offset);
-	} else {
-		printf("\n");
-	}
-}
+/* Whether this host can authenticate the snapshot: inspect shows it, it never refuses for it. */
+struct auth {
+	char id[2 * CAP_SNAP_KEY_ID_LEN + 1];
+	int verified;
+	const char *kind;            /* the key that verified it: "cluster" or "host" */
+	char problem[PATH_MAX + 256];
+};
 
-static void print_fd_json(const struct cap_report_fd *f)
+static void check_auth(const struct host_snap *s, struct auth *a)
 {
-	char loc[32], rem[32], path[64];
-	printf("{\"fd\": %d, \"kind\": \"%s\", \"flags\": %u", f->fd, kind_name(f->kind), f->flags);
-	if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
-		const struct cap_report_sock *k = &f->u.sock;
-		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
-		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);
-		printf(", \"proto\": \"%s\", \"local\": \"%s\", \"remote\": \"%s\"",
-		       f->kind == CAP_RFD_TCP ? "tcp" : "udp", loc, rem);
-		if (f->kind == CAP_RFD_TCP)
-			printf(", \"tcp_state\": \"%s\", \"snd_una\": %u, \"snd_nxt\": %u, \"rcv_nxt\": %u, "
-			       "\"snd_wnd\": %u, \"rcv_wnd\": %u, \"unsent\": %u, \"unacked\": %u, "
-			       "\"unread\": %u", tcp_state_name(k->tcp_state), k->snd_una, k->snd_nxt,
-			       k->rcv_nxt, k->snd_wnd, k->rcv_wnd, k->unsent, k->unacked, k->unread);
-	} else if (f->kind == CAP_RFD_PIPE_R || f->kind == CAP_RFD_PIPE_W) {
-		printf(", \"buffered\": %u, \"capacity\": %u, \"peer_open\": %s", f->u.pipe.buffered,
-		       f->u.pipe.capacity, f->u.pipe.peer_open ? "true" : "false");
-	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {
-		clean(path, f->u.file.path, sizeof f->u.file.path);
-		printf(", \"path\": ");
-		capctl_json_str(path);
-		printf(", \"size\": %llu, \"offset\": %llu", (unsigned long long)f->u.file.size,
-		       (unsigned long long)f->u.file.offset);
+	struct snap_keyring ring;
+	const struct snap_key *k = NULL;
+	char why[PATH_MAX + 128];
+	memset(a, 0, sizeof *a);
+	snapauth_id_hex(s->hdr.key_id, a->id);
+	if (snapauth_keyring_load(&ring, why, sizeof why)) {
+		snprintf(a->problem, sizeof a->problem, "not checked: %s", why);
+		return;
 	}
-	printf("}");
+	a->verified = host_snap_authenticate(s, &ring, &k, a->problem, sizeof a->problem) == 0;
+	a->kind = a->verified ? snapauth_kind_name(k->kind) : NULL;
+	snapauth_keyring_wipe(&ring);
 }
 
 static void print_text(const char *path, const struct host_snap *s, const struct region *r,
-                       size_t nr, const struct cap_control *ctl,
+                       size_t nr, const struct cap_control *ctl, const struct auth *a,
                        const struct cap_report_header *rep, const char *why, const char *when)
 {
 	const struct cap_snap_header *h = &s->hdr;
@@ -158,12 +79,18 @@ static void print_text(const char *path, const struct host_snap *s, const struct
 	host_hex(id, h->build_id, h->build_id_len);
 	printf("snapshot %s\n", path);
 	printf("  image      %s (build-id %s)\n", h->image_name, id);
-	printf("             %s\n", h->image_path[0] ? h->image_path : "(path not recorded)");
+	char where[sizeof h->image_path];
+	capctl_printable(where, h->image_path, sizeof where - 1);
+	printf("             %s\n", where[0] ? where : "(path not recorded)");
 	printf("  capsule    %s at %s, MTU %u, arena %llu MiB\n", h->capsule_name, ip, h->mtu,
 	       (unsigned long long)(h->arena_size >> 20));
 	printf("  frozen at  %.3f s of capsule time (freeze #%u)\n", h->frozen_at_ns / 1e9,
 	       ctl->freeze_count);
 	printf("  taken at   %s\n", when);
+	if (a->verified)
+		printf("  key        %s: verified with this host's %s key\n", a->id, a->kind);
+	else
+		printf("  key        %s: NOT verified on this host: %s\n", a->id, a->problem);
 	printf("  file       %llu bytes holding %llu bytes of memory in %u extents "
 	       "(the memory spans %llu bytes; the rest was never written)\n",
 	       (unsigned long long)s->file_size, (unsigned long long)h->data_size, h->nextents,
@@ -175,29 +102,12 @@ static void print_text(const char *path, const struct host_snap *s, const struct
 		printf("\nfreeze report: %s\n", why);
 		return;
 	}
-	const struct cap_report_thread *t = (const void *)(rep + 1);
-	const struct cap_report_fd *f = (const void *)(t + rep->nthreads);
-	printf("  (arena in use according to the capsule: %llu bytes)\n",
-	       (unsigned long long)rep->arena_used);
-	printf("\nthreads (%u)\n  %-5s %-9s %s\n", rep->nthreads, "TID", "STATE", "BLOCKED ON");
-	for (uint32_t i = 0; i < rep->nthreads; i++) {
-		char on[40];
-		clean(on, t[i].blocked_on, sizeof t[i].blocked_on);
-		printf("  %-5d %-9s %s", t[i].tid, thread_state(t[i].state), on);
-		if (t[i].deadline_ns)
-			printf(" (until %.3f s)", t[i].deadline_ns / 1e9);
-		printf("\n");
-	}
-	printf("\ndescriptors (%u)\n  %-4s %-10s %s\n", rep->nfds, "FD", "KIND", "STATE");
-	for (uint32_t i = 0; i < rep->nfds; i++)
-		print_fd_text(&f[i]);
-	if (rep->truncated)
-		printf("\n(the capsule left entries out: its report area was full)\n");
+	capctl_report_text(stdout, rep);
 }
 
 static void print_json(const struct host_snap *s, const struct region *r, size_t nr,
-                       const struct cap_control *ctl, const struct cap_report_header *rep,
-                       const char *when)
+                       const struct cap_control *ctl, const struct auth *a,
+                       const struct cap_report_header *rep, const char *when)
 {
 	const struct cap_snap_header *h = &s->hdr;
 	char ip[INET_ADDRSTRLEN], id[65];
@@ -211,6 +121,15 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 	       "\"taken_at\": \"%s\"},\n", h->capsule_name, ip, h->mtu,
 	       (unsigned long long)h->arena_size, (long long)h->frozen_at_ns, ctl->freeze_count,
 	       (long long)h->taken_at_unix_ns, when);
+	printf(" \"key\": {\"id\": \"%s\", \"verified\": %s, \"verified_with\": ", a->id,
+	       a->verified ? "true" : "false");
+	if (a->verified)
+		printf("\"%s\", \"problem\": null},\n", a->kind);
+	else {
+		printf("null, \"problem\": ");
+		capctl_json_str(a->problem);
+		printf("},\n");
+	}
 	printf(" \"memory\": {\"file_size\": %llu, \"stored_bytes\": %llu, \"extents\": %u, "
 	       "\"memfd_size\": %llu", (unsigned long long)s->file_size,
 	       (unsigned long long)h->data_size, h->nextents, (unsigned long long)h->memfd_size);
@@ -218,23 +137,9 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 		printf(", \"%s\": %llu", r[i].key, (unsigned long long)r[i].bytes);
 	if (rep)
 		printf(", \"arena_used\": %llu", (unsigned long long)rep->arena_used);
-	printf("},\n \"threads\": [");
-	const struct cap_report_thread *t = rep ? (const void *)(rep + 1) : NULL;
-	for (uint32_t i = 0; rep && i < rep->nthreads; i++) {
-		char on[40];
-		clean(on, t[i].blocked_on, sizeof t[i].blocked_on);
-		printf("%s{\"tid\": %d, \"state\": \"%s\", \"blocked_on\": ", i ? ", " : "", t[i].tid,
-		       thread_state(t[i].state));
-		capctl_json_str(on);
-		printf(", \"deadline_ns\": %lld}", (long long)t[i].deadline_ns);
-	}
-	printf("],\n \"fds\": [");
-	const struct cap_report_fd *f = rep ? (const void *)(t + rep->nthreads) : NULL;
-	for (uint32_t i = 0; rep && i < rep->nfds; i++) {
-		printf("%s", i ? ",\n   " : "");
-		print_fd_json(&f[i]);
-	}
-	printf("],\n \"report_truncated\": %s}\n", rep && rep->truncated ? "true" : "false");
+	printf("},\n");
+	capctl_report_json(stdout, rep);
+	printf("}\n");
 }
 
 int capctl_inspect(int argc, char **argv)
@@ -254,11 +159,14 @@ int capctl_inspect(int argc, char **argv)
 		return 2;
 	}
 	struct host_snap s;
-	char err[256];
-	if (host_snap_open(path, &s, err, sizeof err)) {
+	char err[PATH_MAX + 256];
+	int fd = host_open_regular(path, err, sizeof err);
+	if (fd < 0 || host_snap_open_fd(fd, &s, NULL, err, sizeof err)) {
 		fprintf(stderr, "capctl: inspect: %s: %s\n", path, err);
-		return 1;
+		return 2;
 	}
+	struct auth a;
+	check_auth(&s, &a);
 	struct region r[] = {
 		{ "control_and_report", "control page + report", 0, CAP_CONTROL_SIZE, 0 },
 		{ "main_stack", "main stack", CAP_MEMFD_OFFSET(CAP_STACK_LOW),
@@ -283,9 +191,9 @@ int capctl_inspect(int argc, char **argv)
 	else
 		snprintf(when, sizeof when, "?");
 	if (json)
-		print_json(&s, r, nr, &ctl, rep, when);
+		print_json(&s, r, nr, &ctl, &a, rep, when);
 	else
-		print_text(path, &s, r, nr, &ctl, rep, why, when);
+		print_text(path, &s, r, nr, &ctl, &a, rep, why, when);
 	free(buf);
 	host_snap_close(&s);
 	return 0;

@@ -1,5 +1,6 @@
 /* capctl_pack.c: `capctl pack`: wraps a static capsule ELF in a .cap header (atomic write). */
 #include "hosts/capctl.h"
+#include "hosts/fileio.h"
 #include "hosts/image.h"
 
 #include <errno.h>
@@ -39,15 +40,18 @@ int capctl_parse_size(const char *s, uint64_t *out)
 
 static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = host_open_regular(path, err, errlen);
 	struct stat st;
 	uint8_t *buf = NULL;
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > CAP_IMAGE_MAX_ELF) {
-		snprintf(err, errlen, "not a regular file of 1..%lu bytes", CAP_IMAGE_MAX_ELF);
+	if (st.st_size <= 0 || (uint64_t)st.st_size > CAP_IMAGE_MAX_ELF) {
+		snprintf(err, errlen, "%llu bytes, want 1..%lu", (unsigned long long)st.st_size,
+		         CAP_IMAGE_MAX_ELF);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size);
@@ -156,7 +160,7 @@ int capctl_pack(int argc, char **argv)
 	uint8_t *elf = read_file(elf_path, &elf_size, err, sizeof err);
 	if (!elf) {
 		fprintf(stderr, "capctl: pack: %s: %s\n", elf_path, err);
-		return 1;
+		return 2;
 	}
 	static uint8_t page[CAP_IMAGE_HEADER_SIZE];
 	struct cap_image_header h;
@@ -167,7 +171,7 @@ int capctl_pack(int argc, char **argv)
 	    (n = host_elf_build_id(elf, elf_size, h.build_id, sizeof h.build_id, err, sizeof err)) < 0) {
 		fprintf(stderr, "capctl: pack: %s: %s\n", elf_path, err);
 		free(elf);
-		return 1;
+		return 2;
 	}
 	memcpy(h.magic, CAP_IMAGE_MAGIC, CAP_IMAGE_MAGIC_LEN);
 	h.format_version = CAP_IMAGE_FORMAT_VERSION;

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,15 +60,10 @@ static char *ask_hostd(char *err, size_t errlen)
 }
 
 /* Straight from the directory with our own host key; states as the holders reported them. */
-static char *ask_directory(const char *dir, uint32_t host_id, const char *keys, char *err,
-                           size_t errlen)
+static char *ask_directory(const char *dir, uint32_t host_id, const uint8_t key[DIR_KEY_LEN],
+                           char *err, size_t errlen)
 {
-	uint8_t key[DIR_KEY_LEN];
 	char kerr[256];
-	if (dir_key_lookup(keys, host_id, key, kerr, sizeof kerr)) {
-		snprintf(err, errlen, "--keys %s: %s", keys, kerr);
-		return NULL;
-	}
 	struct dirc *c = dirc_open(dir, host_id, key, kerr, sizeof kerr);
 	if (!c) {
 		snprintf(err, errlen, "--dir %s: %s", dir, kerr);
@@ -122,7 +118,13 @@ int capctl_ps_all(int argc, char **argv)
 			fprintf(stderr, "capctl: ps --all: --dir, --host-id (nonzero) and --keys go together\n");
 			return 2;
 		}
-		text = ask_directory(dir, (uint32_t)id, keys, err, sizeof err);
+		uint8_t key[DIR_KEY_LEN];
+		if (dir_key_lookup(keys, (uint32_t)id, key, err, sizeof err)) {
+			fprintf(stderr, "capctl: ps --all: --keys %s\n", err);   /* err names the file */
+			return 2;
+		}
+		text = ask_directory(dir, (uint32_t)id, key, err, sizeof err);
+		sodium_memzero(key, sizeof key);
 	} else {
 		text = ask_hostd(err, sizeof err);
 	}

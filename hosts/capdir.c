@@ -243,8 +243,8 @@ int main(int argc, char **argv)
 	char err[512];
 	uint8_t key[DIR_KEY_LEN];
 	if (dir_key_lookup(keys, host_id, key, err, sizeof err)) {
-		fprintf(stderr, "%s: keys %s\n", prog, err);
-		return 1;
+		fprintf(stderr, "%s: --keys %s\n", prog, err);
+		return 2;   /* bad input, like a bad flag */
 	}
 	struct dirc *c = dirc_open(dir, host_id, key, err, sizeof err);
 	if (!c) {

@@ -524,9 +524,12 @@ int main(int argc, char **argv)
 	static uint32_t ids[DIR_HOSTS_MAX];
 	static uint8_t keys[DIR_HOSTS_MAX][DIR_KEY_LEN];
 	int nk = dir_keys_load(keys_path, ids, keys, DIR_HOSTS_MAX, err, sizeof err);
-	if (nk <= 0) {
-		fprintf(stderr, "capdird: keys %s\n", nk == 0 ? "file has no host keys" : err);
-		return 1;
+	if (nk <= 0) {   /* a bad key file is bad input, like a bad flag */
+		if (nk == 0)
+			fprintf(stderr, "capdird: --keys %s: no 'HOSTID HEX64' line\n", keys_path);
+		else
+			fprintf(stderr, "capdird: --keys %s\n", err);
+		return 2;
 	}
 	if (dir_db_open(db_path, net, prefix, &S.db, err, sizeof err)) {
 		fprintf(stderr, "capdird: db %s\n", err);

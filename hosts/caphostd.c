@@ -2,6 +2,7 @@
 #include "hosts/ctlproto.h"
 #include "hosts/hostd.h"
 #include "hosts/migstream.h"
+#include "hosts/snapauth.h"
 #include "hosts/uplink.h"
 
 #include <arpa/inet.h>
@@ -219,6 +220,9 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		hostd_dir_host(d, d->gw_host);   /* the gateway's locator, before its first packet */
 	if (mkdir(d->run_dir, 0755) < 0 && errno != EEXIST)
 		die("--run-dir %s: %s", d->run_dir, strerror(errno));
+	/* caprun MACs snapshots with the cluster's snapshot key from here (hosts/snapauth.h). */
+	if (snapauth_install_cluster(d->run_dir, d->data_key, err, sizeof err))
+		die("snapshot key %s%s", err, "");
 	if (strlen(d->run_dir) + 1 + sizeof UPLINK_SOCK_NAME > 100)
 		die("--run-dir %s: too long for a socket path%s", d->run_dir, "");
 	memcpy(d->up_path, d->run_dir, strlen(d->run_dir));

@@ -1,6 +1,7 @@
 /* dirproto.c: encode, authenticate and validate directory messages (pure functions) + key file parsing. */
 #include "hosts/dirproto.h"
 #include "hosts/bytes.h"
+#include "hosts/fileio.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *const dir_stat_names[DIR_S_COUNT] = {
 	"rx_ok", "drop_truncated", "drop_malformed", "drop_unknown_host", "drop_bad_mac",
@@ -411,14 +413,27 @@ static int hexval(int c)
 	return -1;
 }
 
+/* A key file, refused at once unless it is a regular file (a FIFO would block us for ever). */
+static FILE *open_key_file(const char *path, char *err, size_t errlen)
+{
+	char why[128];
+	int fd = host_open_regular(path, why, sizeof why);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+	if (fd >= 0 && !f) {
+		snprintf(why, sizeof why, "%s", strerror(errno));
+		close(fd);
+	}
+	if (!f)
+		snprintf(err, errlen, "%s: %s", path, why);
+	return f;
+}
+
 int dir_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN], size_t max,
                   char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	FILE *f = open_key_file(path, err, errlen);
+	if (!f)
 		return -1;
-	}
 	char line[512];
 	size_t n = 0;
 	int lineno = 0, rc = 0;
@@ -498,11 +513,9 @@ int dir_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
 
 int dir_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	FILE *f = open_key_file(path, err, errlen);
+	if (!f)
 		return -1;
-	}
 	char line[512];
 	int found = 0, lineno = 0;
 	while (!found && fgets(line, sizeof line, f)) {

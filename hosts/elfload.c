@@ -50,23 +50,149 @@ static int check_header(const uint8_t *elf, size_t size, Elf64_Ehdr *eh, char *e
 	return 0;
 }
 
-static int check_load(const Elf64_Phdr *ph, size_t size, char *err, size_t errlen)
+static const char *type_name(uint32_t type, char *buf, size_t len)
+{
+	switch (type) {
+	case PT_NULL: return "PT_NULL";
+	case PT_LOAD: return "PT_LOAD";
+	case PT_DYNAMIC: return "PT_DYNAMIC";
+	case PT_INTERP: return "PT_INTERP";
+	case PT_NOTE: return "PT_NOTE";
+	case PT_SHLIB: return "PT_SHLIB";
+	case PT_PHDR: return "PT_PHDR";
+	case PT_TLS: return "PT_TLS";
+	case PT_GNU_EH_FRAME: return "PT_GNU_EH_FRAME";
+	case PT_GNU_STACK: return "PT_GNU_STACK";
+	case PT_GNU_RELRO: return "PT_GNU_RELRO";
+	case PT_GNU_PROPERTY: return "PT_GNU_PROPERTY";
+	}
+	snprintf(buf, len, "type %#x", type);
+	return buf;
+}
+
+/* "bad ELF: program header 3 (PT_NOTE): outside every PT_LOAD" */
+static int ph_fail(char *err, size_t errlen, unsigned i, uint32_t type, const char *why)
+{
+	char buf[24];
+	snprintf(err, errlen, "bad ELF: program header %u (%s): %s", i, type_name(type, buf, sizeof buf),
+	         why);
+	return -1;
+}
+
+static const char *check_load(const Elf64_Phdr *ph, size_t size)
 {
 	if (ph->p_memsz == 0 || ph->p_filesz > ph->p_memsz)
-		return fail(err, errlen, "PT_LOAD with bad sizes");
+		return "bad sizes";
 	if (!in_file(ph->p_offset, ph->p_filesz, size))
-		return fail(err, errlen, "PT_LOAD outside the file");
+		return "outside the file";
 	if ((ph->p_vaddr - ph->p_offset) % CAP_PAGE_SIZE)
-		return fail(err, errlen, "PT_LOAD not page-congruent");
+		return "not page-congruent";
 	if (ph->p_vaddr < CAP_IMAGE_BASE || ph->p_vaddr >= CAP_IMAGE_LIMIT ||
 	    ph->p_memsz > CAP_IMAGE_LIMIT - ph->p_vaddr)
-		return fail(err, errlen, "PT_LOAD outside the image window (0x20000000..0x40000000)");
+		return "outside the image window (0x20000000..0x40000000)";
 	if ((ph->p_flags & PF_W) && (ph->p_flags & PF_X))
-		return fail(err, errlen, "writable and executable PT_LOAD");
+		return "writable and executable";
 	if (!(ph->p_flags & (PF_R | PF_W | PF_X)))
-		return fail(err, errlen, "PT_LOAD with no access");
+		return "no access";
 	if (!(ph->p_flags & PF_W) && ph->p_memsz != ph->p_filesz)
-		return fail(err, errlen, "read-only PT_LOAD with zero-fill");
+		return "read-only with zero-fill";
+	return NULL;
+}
+
+/*
+ * A header that describes part of the loaded image (a note, the TLS
+ * template, the RELRO range, ...): its memory must lie inside one PT_LOAD,
+ * and its file bytes must be that PT_LOAD's bytes at the same place, or
+ * whatever reads it (musl reads the TLS template at p_vaddr, we read notes
+ * at p_offset) would find something else.  Catches a PT_LOAD whose type was
+ * changed: what it described is no longer loaded.
+ */
+static const char *check_described(const Elf64_Phdr *ph, const struct host_elf *out, size_t size)
+{
+	if (ph->p_filesz > ph->p_memsz)
+		return "file size larger than memory size";
+	if (!in_file(ph->p_offset, ph->p_filesz, size))
+		return "outside the file";
+	/* The TLS template's zero-filled tail (.tbss) is copied per thread, never read in place. */
+	uint64_t len = ph->p_type == PT_TLS ? ph->p_filesz : ph->p_memsz;
+	for (unsigned k = 0; k < out->nsegs; k++) {
+		const struct host_elf_segment *s = &out->segs[k];
+		if (ph->p_vaddr < s->vaddr || ph->p_vaddr - s->vaddr > s->memsz ||
+		    len > s->memsz - (ph->p_vaddr - s->vaddr))
+			continue;
+		if (ph->p_filesz && (ph->p_offset - s->offset != ph->p_vaddr - s->vaddr ||
+		                     ph->p_vaddr - s->vaddr > s->filesz ||
+		                     ph->p_filesz > s->filesz - (ph->p_vaddr - s->vaddr)))
+			return "its file bytes are not what the PT_LOAD maps there";
+		if (ph->p_type == PT_GNU_RELRO && !(s->prot & CAP_PROT_W))
+			return "inside a read-only PT_LOAD";
+		return NULL;
+	}
+	return "outside every PT_LOAD";
+}
+
+/* The non-PT_LOAD headers, once every PT_LOAD is known. */
+static int check_others(const uint8_t *elf, size_t size, const Elf64_Ehdr *eh,
+                        const struct host_elf *out, char *err, size_t errlen)
+{
+	unsigned seen[8] = { 0 };   /* how many of each single-instance type */
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, elf + eh->e_phoff + i * sizeof ph, sizeof ph);
+		const char *why = NULL;
+		int single = -1;
+		switch (ph.p_type) {
+		case PT_LOAD:
+			continue;
+		case PT_INTERP:
+		case PT_DYNAMIC:
+			why = "dynamically linked (static executables only)";
+			break;
+		case PT_GNU_STACK:
+			/* Only its flags (and musl: a stack size in p_memsz) mean anything. */
+			single = 0;
+			if (ph.p_flags & PF_X)
+				why = "asks for an executable stack";
+			else if (ph.p_vaddr || ph.p_offset || ph.p_filesz)
+				why = "describes memory (it may only carry flags)";
+			break;
+		case PT_TLS:
+			single = 1;
+			why = check_described(&ph, out, size);
+			if (!why && (ph.p_align > CAP_PAGE_SIZE || (ph.p_align & (ph.p_align - 1))))
+				why = "alignment not a power of two up to 4096";
+			break;
+		case PT_PHDR:
+			single = 2;
+			why = check_described(&ph, out, size);
+			if (!why && (ph.p_offset != eh->e_phoff ||
+			             ph.p_filesz != (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr)))
+				why = "does not describe the program header table";
+			break;
+		case PT_GNU_RELRO:
+			single = 3;
+			why = check_described(&ph, out, size);
+			break;
+		case PT_GNU_EH_FRAME:
+			single = 4;
+			why = check_described(&ph, out, size);
+			break;
+		case PT_GNU_PROPERTY:
+			single = 5;
+			why = check_described(&ph, out, size);
+			break;
+		case PT_NOTE:
+			why = check_described(&ph, out, size);
+			break;
+		default:
+			/* Whatever it asks for, the loader would silently not do it. */
+			why = "a type the capsule loader does not know";
+		}
+		if (!why && single >= 0 && seen[single]++)
+			why = "more than one of this type";
+		if (why)
+			return ph_fail(err, errlen, i, ph.p_type, why);
+	}
 	return 0;
 }
 
@@ -83,23 +209,21 @@ int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
 	uint64_t ph_end = eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
 
 	uint64_t prev_page_end = 0;
-	int entry_ok = 0;
+	int entry_ok = 0, writable = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, elf + eh.e_phoff + i * sizeof ph, sizeof ph);
-		if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
-			return fail(err, errlen, "dynamically linked (static executables only)");
-		if (ph.p_type == PT_GNU_STACK && (ph.p_flags & PF_X))
-			return fail(err, errlen, "asks for an executable stack");
 		if (ph.p_type != PT_LOAD)
 			continue;
-		if (check_load(&ph, size, err, errlen))
-			return -1;
+		const char *why = check_load(&ph, size);
+		if (why)
+			return ph_fail(err, errlen, i, ph.p_type, why);
 		if (out->nsegs == HOST_ELF_MAX_SEGMENTS)
-			return fail(err, errlen, "too many PT_LOAD segments");
+			return ph_fail(err, errlen, i, ph.p_type, "more than 8 PT_LOAD segments");
 		/* Sorted and page-disjoint: no page is shared by two segments. */
 		if (PAGE_DOWN(ph.p_vaddr) < prev_page_end)
-			return fail(err, errlen, "PT_LOAD segments share pages or are unsorted");
+			return ph_fail(err, errlen, i, ph.p_type,
+			               "shares a page with the one before or is out of order");
 		prev_page_end = PAGE_UP(ph.p_vaddr + ph.p_memsz);
 
 		struct host_elf_segment *s = &out->segs[out->nsegs++];
@@ -108,6 +232,7 @@ int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
 		s->offset = ph.p_offset;
 		s->filesz = ph.p_filesz;
 		s->prot = prot_of(ph.p_flags);
+		writable |= (s->prot & CAP_PROT_W) != 0;
 		if ((s->prot & CAP_PROT_X) && eh.e_entry >= ph.p_vaddr &&
 		    eh.e_entry < ph.p_vaddr + ph.p_memsz)
 			entry_ok = 1;
@@ -116,6 +241,10 @@ int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
 	}
 	if (out->nsegs == 0)
 		return fail(err, errlen, "no PT_LOAD segment");
+	if (check_others(elf, size, &eh, out, err, errlen))
+		return -1;
+	if (!writable)
+		return fail(err, errlen, "no writable PT_LOAD (the capsule's .data/.bss)");
 	if (!entry_ok)
 		return fail(err, errlen, "entry point outside executable segments");
 	if (!out->phdr_addr)

@@ -29,8 +29,13 @@ struct host_elf {
  * Check that elf[0..size) is a loadable capsule: ET_EXEC, x86_64, static
  * (no PT_INTERP/PT_DYNAMIC), PT_LOADs page-congruent, inside
  * [CAP_IMAGE_BASE, CAP_IMAGE_LIMIT), sorted, not overlapping, writable
- * segments on pages of their own, none writable+executable, entry inside an
- * executable segment.  Returns 0, or -1 with a reason in err.
+ * segments on pages of their own, none writable+executable, at least one
+ * writable, entry inside an executable segment.  Every other program
+ * header must be of a type the loader handles or may ignore (PT_NOTE,
+ * PT_TLS, PT_PHDR, PT_GNU_STACK, PT_GNU_RELRO, PT_GNU_EH_FRAME,
+ * PT_GNU_PROPERTY) and describe memory inside one PT_LOAD.  Returns 0, or
+ * -1 with a reason in err ("bad ELF: program header 3 (PT_NOTE): outside
+ * every PT_LOAD").
  */
 int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
                    char *err, size_t errlen);

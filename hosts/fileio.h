@@ -1,9 +1,20 @@
-/* fileio.h: file helpers for host tools: whole-buffer pread/pwrite, sibling executables. */
+/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, sibling executables. */
 #ifndef HOST_FILEIO_H
 #define HOST_FILEIO_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Open a file we were handed (an image, a snapshot, a key file) for
+ * reading, refusing anything but a regular file before it can do harm: a
+ * FIFO would block the open and every read (with our signals blocked, for
+ * ever), a device may act on being opened (a tape rewinds, a watchdog
+ * arms), a directory or a socket is simply a mistake.  Returns a read-only,
+ * close-on-exec descriptor, or -1 with the reason in err, without the path:
+ * "not a regular file (a FIFO)", "No such file or directory".
+ */
+int host_open_regular(const char *path, char *err, size_t errlen);
 
 /*
  * Read or write exactly len bytes at off, retrying short transfers and

@@ -5,7 +5,7 @@
 HOSTD_SRCS := hosts/caphostd.c hosts/hostd_fwd.c hosts/hostd_uplink.c hosts/hostd_gw.c \
               hosts/hostd_msg.c hosts/hostd_sync.c hosts/hostd_mig.c hosts/migstream.c \
               hosts/hostd_dir.c hosts/hostd_attach.c hosts/hostd_resolve.c \
-              hosts/uplink.c hosts/netlink.c hosts/ctlsock.c hosts/fileio.c \
+              hosts/uplink.c hosts/netlink.c hosts/ctlsock.c hosts/fileio.c hosts/snapauth.c \
               hosts/dirclient.c hosts/dirproto.c hosts/wire.c hosts/xlate.c \
               hosts/tcphold.c hosts/tcphold_pkt.c
 HOSTD_LIBS := -lsodium -lmnl

@@ -71,13 +71,11 @@ int host_image_open(const char *path, struct host_image *img, char *err, size_t 
 {
 	struct stat st;
 	memset(img, 0, sizeof *img);
-	img->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (img->fd < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
+	img->fd = host_open_regular(path, err, errlen);
+	if (img->fd < 0)
 		return -1;
-	}
-	if (fstat(img->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "not a regular file");
+	if (fstat(img->fd, &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
 	/* Check the header against the size first: never read an absurd file. */

@@ -165,14 +165,13 @@ int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const str
                               const char *name, char *err, size_t errlen)
 {
 	struct cap_control ctl;
-	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl || ctl.magic != CAP_CONTROL_MAGIC ||
-	    ctl.abi_version != CAP_ABI_VERSION || ctl.size != sizeof ctl || ctl.freeze_count == 0 ||
-	    ctl.resume_ctx.rip < CAP_IMAGE_BASE || ctl.resume_ctx.rip >= CAP_IMAGE_LIMIT ||
-	    ctl.resume_ctx.rsp < CAP_VBASE + CAP_RESUME_SCRATCH ||
-	    ctl.resume_ctx.rsp > CAP_ARENA_BASE + h->arena_size) {
-		snprintf(err, errlen, "the snapshot holds no frozen control page");
+	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
+		snprintf(err, errlen, "reading the capsule memfd: %s", strerror(errno));
 		return -1;
 	}
+	/* A snapshot file was checked when it was opened; a migrated memfd is checked here. */
+	if (cap_snap_check_control(&ctl, h, err, errlen))
+		return -1;
 	/* Text pages come from the image on this host: the plan is made afresh. */
 	if (host_plan_build(&img->elf_info, h->arena_size, &ctl, err, errlen))
 		return -1;

@@ -117,9 +117,11 @@ int mig_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 	memset(body, 0, sizeof body);
 	memcpy(body, hdr->capsule_name, strnlen(hdr->capsule_name, MIG_NAME_LEN - 1));
 	memcpy(body + MIG_NAME_LEN, hdr, sizeof *hdr);
-	/* The file checksum covers file bytes the stream never has; the stream is sealed instead. */
+	/* The file checksum and MAC cover file bytes the stream never has; the stream is sealed instead. */
 	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, checksum), 0,
 	       sizeof hdr->checksum);
+	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, key_id), 0,
+	       sizeof hdr->key_id + sizeof hdr->mac);
 	int rc = mig_tx_raw(tx, MIG_REC_PREAMBLE, body, sizeof body, 0, out, cap, out_len);
 	if (rc == MIG_OK) {
 		tx->hdr = hdr;

@@ -13,7 +13,7 @@
  * diagram in docs/MIGRATION.md section 4):
  *
  *   head (56 bytes, in clear)
- *     0  magic "CAPMIG\r\n"     8  version u16 (1)   10 flags u16 (0)
+ *     0  magic "CAPMIG\r\n"     8  version u16 (2)   10 flags u16 (0)
  *     12 source host_id u32     16 target host_id u32 20 epoch u32 (the capsule's
  *                                                        directory epoch e, nonzero)
  *     24 migration_id u64 (random, nonzero)
@@ -31,8 +31,9 @@
  * altered record fails to decrypt (MIG_E_BAD_TAG).  On top of that the
  * decoder checks the record SEQUENCE (an honest but buggy sender):
  *
- *   PREAMBLE  name[64] (NUL padded) | struct cap_snap_header (792 bytes,
- *             little-endian exactly as in a snapshot file; checksum field 0)
+ *   PREAMBLE  name[64] (NUL padded) | struct cap_snap_header (832 bytes,
+ *             little-endian exactly as in a snapshot file; checksum, key_id
+ *             and mac 0)
  *   EXTENTS   n u32 (1..MIG_EXTENTS_PER_REC) | n x {offset u64, length u64}
  *             until hdr.nextents have come, in table order
  *   DATA      offset u64 (memfd offset) | 1..MIG_CHUNK_MAX bytes; chunks
@@ -46,7 +47,7 @@
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         1
+#define MIG_VERSION         2         /* 2: the PREAMBLE's snapshot header grew (format 2) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */

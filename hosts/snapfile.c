@@ -1,6 +1,7 @@
 /* snapfile.c: the snapshot writer (sparse memfd -> file, atomically) and the validating reader. */
 #include "hosts/snapfile.h"
 #include "hosts/fileio.h"
+#include "hosts/snapauth.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -15,6 +16,12 @@
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
+
+/* A copy buffer for n bytes: at most COPY_CHUNK, no bigger than needed (most snapshots are small). */
+static size_t chunk_for(uint64_t n)
+{
+	return n < COPY_CHUNK ? (n ? (size_t)n : 1) : COPY_CHUNK;
+}
 #define PAGE_DOWN(x) ((x) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
 #define PAGE_UP(x)   (((x) + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
 
@@ -83,12 +90,13 @@ fail:
 	return -1;
 }
 
-/* Header page with the checksum field zeroed: the first thing hashed. */
+/* Header page with the checksum and mac fields zeroed: the first thing hashed. */
 static void header_page(const struct cap_snap_header *h, uint8_t page[CAP_SNAP_HEADER_SIZE])
 {
 	memset(page, 0, CAP_SNAP_HEADER_SIZE);
 	memcpy(page, h, sizeof *h);
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof h->checksum);
+	memset(page + offsetof(struct cap_snap_header, mac), 0, sizeof h->mac);
 }
 
 /* Table + data into the temp file, hashing as we go. */
@@ -157,6 +165,8 @@ int host_snap_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_exte
 	for (uint32_t i = 0; i < h->nextents; i++)
 		h->data_size += ext[i].length;
 	memset(h->checksum, 0, sizeof h->checksum);
+	memset(h->key_id, 0, sizeof h->key_id);   /* a migration stream is sealed instead */
+	memset(h->mac, 0, sizeof h->mac);
 	/* Never produce what a reader would refuse. */
 	if (cap_snap_check_header(h, h->data_offset + h->data_size, err, errlen) ||
 	    cap_snap_check_extents(h, ext, err, errlen)) {
@@ -171,7 +181,7 @@ int host_snap_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_exte
 }
 
 int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
-                    uint64_t *file_bytes, char *err, size_t errlen)
+                    const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen)
 {
 	struct cap_snap_extent *ext = NULL;
 	char tmp[NAME_MAX + 1], dir[PATH_MAX];
@@ -200,6 +210,7 @@ int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char 
 		goto out;
 	}
 
+	memcpy(h->key_id, key->id, sizeof h->key_id);
 	out = make_temp(dirfd, name, tmp, sizeof tmp);
 	if (out < 0) {
 		step = NULL;
@@ -216,6 +227,8 @@ int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char 
 	}
 	crypto_generichash_final(&st, h->checksum, sizeof h->checksum);
 	memcpy(page + offsetof(struct cap_snap_header, checksum), h->checksum, sizeof h->checksum);
+	snapauth_mac(key->key, page, h->mac);   /* over the page holding the checksum of it all */
+	memcpy(page + offsetof(struct cap_snap_header, mac), h->mac, sizeof h->mac);
 	if (host_pwrite_full(out, page, sizeof page, 0) || fchmod(out, 0644)) {
 		step = "";
 		goto fail;
@@ -262,22 +275,23 @@ out:
 
 int host_snap_is_snapshot(const char *path)
 {
-	char magic[CAP_SNAP_MAGIC_LEN];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char magic[CAP_SNAP_MAGIC_LEN], err[128];
+	int fd = host_open_regular(path, err, sizeof err);
 	if (fd < 0)
-		return 0;
+		return 0;   /* not a snapshot; opening it as an image says why */
 	int yes = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
 	          memcmp(magic, CAP_SNAP_MAGIC, sizeof magic) == 0;
 	close(fd);
 	return yes;
 }
 
-/* BLAKE2b-256 over the whole file with the checksum field zeroed. */
+/* BLAKE2b-256 over the whole file with the checksum and mac fields zeroed. */
 static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 {
 	uint8_t page[CAP_SNAP_HEADER_SIZE], sum[32];
 	crypto_generichash_state st;
-	uint8_t *buf = malloc(COPY_CHUNK);
+	size_t chunk = chunk_for(s->file_size - CAP_SNAP_HEADER_SIZE);
+	uint8_t *buf = malloc(chunk);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -285,10 +299,11 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 	if (host_pread_full(s->fd, page, sizeof page, 0))
 		goto ioerr;
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof sum);
+	memset(page + offsetof(struct cap_snap_header, mac), 0, CAP_SNAP_MAC_LEN);
 	crypto_generichash_init(&st, NULL, 0, sizeof sum);
 	crypto_generichash_update(&st, page, sizeof page);
 	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < s->file_size;) {
-		size_t len = s->file_size - pos > COPY_CHUNK ? COPY_CHUNK : (size_t)(s->file_size - pos);
+		size_t len = s->file_size - pos > chunk ? chunk : (size_t)(s->file_size - pos);
 		if (host_pread_full(s->fd, buf, len, pos))
 			goto ioerr;
 		crypto_generichash_update(&st, buf, len);
@@ -309,16 +324,30 @@ ioerr:
 
 int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errlen)
 {
+	struct snap_keyring ring;
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+	if (snapauth_keyring_load(&ring, err, errlen))
+		return -1;
+	int fd = host_open_regular(path, err, errlen);
+	int r = fd < 0 ? -1 : host_snap_open_fd(fd, s, &ring, err, errlen);
+	snapauth_keyring_wipe(&ring);
+	return r;
+}
+
+int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
+                      size_t errlen)
+{
 	struct stat st;
 	memset(s, 0, sizeof *s);
 	if (sodium_init() < 0)
 		abort();
-	s->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0) {
+	s->fd = fd;
+	if (fstat(s->fd, &st) < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
+		goto fail;
 	}
-	if (fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {   /* host_open_regular said so already; a caller's fd may not be */
 		snprintf(err, errlen, "not a regular file");
 		goto fail;
 	}
@@ -342,10 +371,48 @@ int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errl
 	if (cap_snap_check_extents(&s->hdr, s->ext, err, errlen) ||
 	    verify_checksum(s, err, errlen))
 		goto fail;
+	/* Integrity, then authenticity, and only then is any of its memory interpreted. */
+	if (ring && host_snap_authenticate(s, ring, NULL, err, errlen))
+		goto fail;
+	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
+	struct cap_control ctl;
+	if (host_snap_read_mem(s, 0, &ctl, sizeof ctl)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (cap_snap_check_control(&ctl, &s->hdr, err, errlen))
+		goto fail;
 	return 0;
 fail:
 	host_snap_close(s);
 	return -1;
+}
+
+int host_snap_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
+                           const struct snap_key **used, char *err, size_t errlen)
+{
+	uint8_t page[CAP_SNAP_HEADER_SIZE];
+	char id[2 * CAP_SNAP_KEY_ID_LEN + 1], have[128];
+	const struct snap_key *k = snapauth_keyring_find(ring, s->hdr.key_id);
+	snapauth_id_hex(s->hdr.key_id, id);
+	if (used)
+		*used = k;
+	if (!k) {
+		snapauth_keyring_describe(ring, have, sizeof have);
+		snprintf(err, errlen, "authentication failed: snapshot was made with key %s, this host "
+		         "has no such key (it has %s)", id, have);
+		return -1;
+	}
+	if (host_pread_full(s->fd, page, sizeof page, 0)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		return -1;
+	}
+	if (snapauth_verify(k->key, page)) {
+		snprintf(err, errlen, "authentication failed (contents changed since it was made with "
+		         "%s key %s)", snapauth_kind_name(k->kind), id);
+		return -1;
+	}
+	return 0;
 }
 
 void host_snap_close(struct host_snap *s)
@@ -375,7 +442,8 @@ int host_snap_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_
 
 int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t errlen)
 {
-	uint8_t *buf = malloc(COPY_CHUNK);
+	size_t chunk = chunk_for(s->hdr.data_size);
+	uint8_t *buf = malloc(chunk);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -384,7 +452,7 @@ int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t er
 	for (uint32_t i = 0; i < s->hdr.nextents; i++) {
 		for (uint64_t done = 0; done < s->ext[i].length;) {
 			uint64_t left = s->ext[i].length - done;
-			size_t len = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
+			size_t len = left > chunk ? chunk : (size_t)left;
 			if (host_pread_full(s->fd, buf, len, pos)) {
 				snprintf(err, errlen, "reading the snapshot: %s", strerror(errno));
 				goto fail;

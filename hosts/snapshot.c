@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,10 +146,19 @@ int host_relay_snapshot(struct host_relay *r, const char *path, int dirfd, int k
 		snprintf(reply, len, "error capsule %s has not answered an earlier freeze yet", r->name);
 		return 0;
 	}
+	/* The key first: a host that cannot authenticate a snapshot does not even freeze. */
+	struct snap_key key;
+	char kerr[PATH_MAX + 128];
+	if (snapauth_key_for_writing(&key, kerr, sizeof kerr)) {
+		snprintf(reply, len, "error snapshot key %s", kerr);
+		return 0;
+	}
 	/* We are the loop: while we are in here, nothing is read from the TUN device. */
 	int64_t t0 = now_ns(CLOCK_MONOTONIC);
-	if (host_relay_freeze(r, reply, len))
+	if (host_relay_freeze(r, reply, len)) {
+		sodium_memzero(&key, sizeof key);
 		return 0;
+	}
 	int64_t t1 = now_ns(CLOCK_MONOTONIC);
 
 	struct cap_snap_header h = r->snap_template;
@@ -162,8 +172,9 @@ int host_relay_snapshot(struct host_relay *r, const char *path, int dirfd, int k
 	} else {
 		h.frozen_at_ns = ctl.frozen_at_ns;
 		h.taken_at_unix_ns = now_ns(CLOCK_REALTIME);
-		failed = host_snap_write(r->memfd, &h, dirfd, path, &bytes, err, sizeof err) != 0;
+		failed = host_snap_write(r->memfd, &h, dirfd, path, &key, &bytes, err, sizeof err) != 0;
 	}
+	sodium_memzero(&key, sizeof key);
 	int64_t t2 = now_ns(CLOCK_MONOTONIC);
 	if (failed) {
 		host_relay_thaw(r);   /* whatever keep was: a failed snapshot loses nothing */

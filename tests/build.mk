@@ -36,24 +36,25 @@ $(SAN_BIN)/caploader: $(BIN)/caploader
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput; the
 # decoder sources it needs go in FUZZ_SRCS_fuzz_NAME (in the component's
-# build.mk).  Built with clang's libFuzzer + ASan + UBSan.  `make test` runs
-# each briefly (tests/run); `make fuzz` runs each for FUZZ_SECONDS.
-FUZZ_SECONDS ?= 300
+# build.mk).  Built with clang's libFuzzer + ASan + UBSan.  A target may
+# write its own seeds into its corpus directory at start (fuzz_seed.h).
+# `make test` runs each briefly (tests/run); `make fuzz` runs each for
+# FUZZ_SECONDS and/or FUZZ_RUNS executions (FUZZ_RUNS alone: no time limit),
+# FUZZ_ONLY=WORD picks targets, and ends with a table (tests/fuzz/run.sh).
+FUZZ_RUNS ?=
+FUZZ_SECONDS ?= $(if $(FUZZ_RUNS),0,300)
 FUZZ_TARGET_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(FUZZ_TARGET_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 TEST_TOOLS += $(FUZZERS)
 
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRCS_%) | $(DEPS_STAMP)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRCS_%) $(wildcard tests/fuzz/*.h hosts/*.h) \
+		capsule-abi/*.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 $(WARN) -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_CFLAGS_$*) $< $(FUZZ_SRCS_$*) -o $@ $(FUZZ_LIBS_$*)
 
 fuzz: $(FUZZERS)
-	@for f in $(FUZZERS); do \
-		mkdir -p $(BUILD)/fuzz-corpus/$$(basename $$f); \
-		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz-corpus/$$(basename $$f) || exit 1; \
-	done
+	FUZZ_ONLY="$(FUZZ_ONLY)" sh tests/fuzz/run.sh $(BUILD) "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZERS)
 
 .PHONY: fuzz
 

@@ -43,6 +43,16 @@ NATIVE_READY_RE = re.compile(r"listening on")
 START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
 
+# Snapshots are MACed with the host key (hosts/snapauth.h) unless a caphostd gave the run
+# directory a cluster key.  A test keeps its host key in a directory of its own, shared by
+# all the simulated hosts of that test (they are one machine), never in /var/lib/capsule.
+if not os.environ.get("CAPSULE_HOST_KEY"):
+    import shutil
+    import tempfile
+    _key_dir = tempfile.mkdtemp(prefix="capsule-hostkey.")
+    os.environ["CAPSULE_HOST_KEY"] = os.path.join(_key_dir, "host.key")
+    atexit.register(shutil.rmtree, _key_dir, True)
+
 
 class TestFailure(Exception):
     """An assertion in a test failed; the message is the reason shown."""
@@ -429,6 +439,55 @@ def reseal(data):
     h.update(bytes(data[HEADER_SIZE:]))
     data[CHECKSUM_OFF:CHECKSUM_OFF + 32] = h.digest()
     return bytes(data)
+
+
+# struct cap_snap_header (capsule-abi/cap_snapshot.h), little-endian, 832 bytes.
+SNAP_FMT = "<8sIIIIII32s64s512s64sIIQQqqQQ32s8s32s"
+SNAP_KEYS = ("magic", "format_version", "abi_version", "header_size", "flags", "nextents",
+             "build_id_len", "build_id", "image_name", "image_path", "capsule_name", "ip", "mtu",
+             "arena_size", "memfd_size", "frozen_at_ns", "taken_at_unix_ns", "data_offset",
+             "data_size", "checksum", "key_id", "mac")
+SNAP_MAC_OFF = struct.calcsize(SNAP_FMT) - 32
+SNAP_KEY_ID_OFF = SNAP_MAC_OFF - 8
+SNAP_CHECKSUM_OFF = SNAP_KEY_ID_OFF - 32
+SNAP_PAGE = 4096
+
+
+def snap_header(data):
+    return dict(zip(SNAP_KEYS, struct.unpack_from(SNAP_FMT, data)))
+
+
+def snap_reseal(data):
+    """The plain checksum made to fit again after an edit: BLAKE2b-256 over the whole file
+    with the checksum and MAC fields zeroed.  Anyone can do this; the MAC is what stops it."""
+    data = bytearray(data)
+    mac = bytes(data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32])
+    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = bytes(32)
+    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = bytes(32)
+    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = hashlib.blake2b(bytes(data), digest_size=32).digest()
+    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = mac
+    return bytes(data)
+
+
+def snap_remac(data, key):
+    """What only a holder of key can do: the MAC over the header page (MAC field zeroed)."""
+    data = bytearray(data)
+    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = bytes(32)
+    mac = hashlib.blake2b(bytes(data[:SNAP_PAGE]), digest_size=32, key=key).digest()
+    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = mac
+    return bytes(data)
+
+
+def snapshot_key_id(key):
+    """A snapshot key's fingerprint: the first 8 bytes of its unkeyed BLAKE2b-256."""
+    return hashlib.blake2b(key, digest_size=32).digest()[:8]
+
+
+def cluster_snapshot_key(data_key):
+    """crypto_kdf_derive_from_key(32, 1, "capsnap1", data_key), which is keyed BLAKE2b with
+    the subkey id as salt and the context as personalization."""
+    return hashlib.blake2b(b"", digest_size=32, key=data_key, salt=struct.pack("<Q", 1) + bytes(8),
+                           person=b"capsnap1" + bytes(8)).digest()
 
 
 def net_state():

@@ -8,6 +8,8 @@ from caplib import (HEADER_SIZE, IMAGES, Tap, check, check_eq, my_children, net_
                     read_header, reseal, run_caprun, need_capsule_host)
 
 GOOD = os.path.join(IMAGES, "echo.cap")
+PT_LOAD, PF_W = 1, 2
+want = {}   # case name -> the exact problem caprun must name (after "caprun: PATH: ")
 
 
 def make_cases(dirname):
@@ -42,17 +44,34 @@ def make_cases(dirname):
         f.write(big)
         f.truncate(HEADER_SIZE + (300 << 20))
     cases["oversized"] = path
+    # A PT_LOAD turned into another type, checksum recomputed: what it mapped (the capsule's
+    # .data/.bss) would simply be missing at run time.  The exact line is checked for these.
+    e_phoff, = struct.unpack_from("<Q", good, HEADER_SIZE + 32)
+    e_phnum, = struct.unpack_from("<H", good, HEADER_SIZE + 56)
+    types = [struct.unpack_from("<II", good, HEADER_SIZE + e_phoff + 56 * i) for i in range(e_phnum)]
+    rw = [i for i, (t, flags) in enumerate(types) if t == PT_LOAD and flags & PF_W][0]
+    for new_type, name, why in ((4, "PT_NOTE", "outside every PT_LOAD"),
+                                (0x6474e551, "PT_GNU_STACK", "describes memory (it may only carry flags)"),
+                                (0x12345, "type 0x12345", "a type the capsule loader does not know"),
+                                (3, "PT_INTERP", "dynamically linked (static executables only)")):
+        mutated = bytearray(good)
+        struct.pack_into("<I", mutated, HEADER_SIZE + e_phoff + 56 * rw, new_type)
+        label = "pt-load-to-" + name.replace(" ", "-").lower()
+        put(label, reseal(bytes(mutated)))
+        want[label] = "bad ELF: program header %d (%s): %s" % (rw, name, why)
     return cases
 
 
-def refused(path):
+def refused(path, problem=None):
     before = net_state()
     code, out = run_caprun([path], timeout=20)
     check(code is not None, "caprun still running after 20 s: %r" % out[-300:])
-    check(code != 0, "caprun exited 0: %r" % out[-300:])
+    check_eq(code, 2, "caprun's exit code (output %r)" % out[-300:])
     lines = out.strip().splitlines()
     check_eq(len(lines), 1, "lines of error output (%r)" % out[-400:])
     check(os.path.basename(path) in lines[0], "error does not name the file: %r" % lines[0])
+    if problem:
+        check_eq(lines[0], "caprun: %s: %s" % (path, problem), "the error line")
     check_eq(my_children(), [], "processes left behind")
     check_eq(net_state(), before, "network state (links, addresses, routes)")
 
@@ -64,7 +83,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bad-images.")
     try:
         for name, path in make_cases(tmp).items():
-            tap.run("bad image: %s" % name, refused, path)
+            tap.run("bad image: %s" % name, refused, path, want.get(name))
     finally:
         shutil.rmtree(tmp)
     tap.done()

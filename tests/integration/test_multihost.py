@@ -9,10 +9,12 @@ gateway) and X<->Y (host to host), both ways, and comes back verified line
 by line.
 """
 import os
+import stat
 import time
 
-from topolib import (Sniffer, Tap, Topology, check, check_eq, daemon_ctl, daemon_stats,
-                    relay_streams, rsts, snapshot, tempdir, WIRE_DATA)
+from topolib import (Sniffer, Tap, Topology, check, check_eq, cluster_snapshot_key, daemon_ctl,
+                    daemon_stats, relay_streams, rsts, snap_header, snapshot, snapshot_key_id,
+                    tempdir, WIRE_DATA)
 
 # caphostd counters (hosts/hostd.h) that would move if host A still forwarded anything.
 FORWARDING_COUNTERS = ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "gw_in", "gw_out",
@@ -47,6 +49,17 @@ def move_with_connections():
 
     path = os.path.join(d, "x.snap")
     snapshot(a, x, path)
+    # Made with the cluster's snapshot key, which every host's caphostd put in its run
+    # directory (derived from the data key, mode 0600): so host C can verify it.
+    cluster = cluster_snapshot_key(topo.data_key)
+    with open(path, "rb") as f:
+        check_eq(snap_header(f.read(4096))["key_id"], snapshot_key_id(cluster),
+                 "the snapshot's key: the cluster's")
+    for h in (a, b, c):
+        key_path = os.path.join(h.run_dir, "snapshot.key")
+        with open(key_path, "rb") as f:
+            check_eq((f.read(), stat.S_IMODE(os.stat(key_path).st_mode)), (cluster, 0o600),
+                     "host %s's snapshot.key (key, mode)" % h.name)
     check_eq(a.ps(), [], "capctl ps --json on host A after the snapshot")
     check_eq(topo.lookup(x.addr), ("x", 1, 1), "directory entry of X while it is on disk")
     moved = c.resume(path)

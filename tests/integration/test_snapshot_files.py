@@ -1,5 +1,4 @@
 """test_snapshot_files.py: snapshot files: capctl inspect, bad snapshots refused whole, unwritable destinations, sparse size."""
-import hashlib
 import json
 import os
 import socket
@@ -8,28 +7,16 @@ import subprocess
 
 from caplib import (CAPCTL, CAPRUN, IMAGES, Capsule, Host, TestFailure, Tap, check, check_eq, connect,
                     descendants, my_children, need_capsule_host, net_state, next_count, no_guard,
-                    request, run_tool, snapshot, tempdir)
+                    request, run_tool, snap_header, snap_remac, snap_reseal, snapshot,
+                    tempdir)
 
-# struct cap_snap_header (capsule-abi/cap_snapshot.h), little-endian, 792 bytes.
-SNAP_FMT = "<8sIIIIII32s64s512s64sIIQQqqQQ32s"
-SNAP_KEYS = ("magic", "format_version", "abi_version", "header_size", "flags", "nextents",
-             "build_id_len", "build_id", "image_name", "image_path", "capsule_name", "ip", "mtu",
-             "arena_size", "memfd_size", "frozen_at_ns", "taken_at_unix_ns", "data_offset",
-             "data_size", "checksum")
-SNAP_CHECKSUM_OFF = struct.calcsize(SNAP_FMT) - 32
 MIB = 1 << 20
 
 
-def snap_header(data):
-    return dict(zip(SNAP_KEYS, struct.unpack_from(SNAP_FMT, data)))
-
-
-def snap_reseal(data):
-    """BLAKE2b-256 over the header (checksum zeroed), extent table and data: the whole file."""
-    data = bytearray(data)
-    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = bytes(32)
-    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = hashlib.blake2b(bytes(data), digest_size=32).digest()
-    return bytes(data)
+def host_key():
+    """This test's host key (caplib points CAPSULE_HOST_KEY at a file of its own)."""
+    with open(os.environ["CAPSULE_HOST_KEY"], "rb") as f:
+        return f.read()
 
 
 # ------------------------------------------------------------------ inspect
@@ -183,6 +170,14 @@ def bad_snapshots_refused():
     flipped[mid] ^= 0x10
     version = bytearray(data)
     struct.pack_into("<I", version, 8, 99)
+    old_format = bytearray(data)
+    struct.pack_into("<I", old_format, 8, 1)   # format 1 had no MAC: refused, and says why
+    # The control page (memfd offset 0, the first extent) no longer says "frozen capsule":
+    # resume would jump wherever it points, so it is refused before anything is made.
+    # Checksum and MAC made to fit with this host's key, as a buggy writer here would.
+    check_eq(struct.unpack_from("<Q", data, 4096), (0,), "first extent's offset: the control page")
+    unfrozen = bytearray(data)
+    unfrozen[h["data_offset"]] ^= 0xff          # struct cap_control's magic
     cases = [
         ("truncated in the data", variant("half.snap", data[:len(data) // 2]), (), "truncat"),
         ("truncated in the header", variant("head.snap", data[:100]), (), "truncat"),
@@ -190,7 +185,11 @@ def bad_snapshots_refused():
         ("one bit flipped in the data", variant("flip.snap", bytes(flipped)), (), "checksum"),
         ("wrong magic", variant("magic.snap", b"NOTASNAP" + data[8:]), (), "magic"),
         ("wrong format version", variant("version.snap", snap_reseal(version)), (), "version"),
+        ("format version 1", variant("v1.snap", snap_reseal(old_format)), (),
+         "snapshot format version 1 carries no authentication; this host reads only version 2"),
         ("another image", good, ("--image", os.path.join(IMAGES, "echo.cap")), "build"),
+        ("control page not frozen", variant("unfrozen.snap", snap_remac(snap_reseal(unfrozen), host_key())),
+         (), "the snapshot holds no frozen control page"),
         ("missing file", os.path.join(d, "nonexistent.snap"), (), ""),
     ]
     for why, path, extra, word in cases:

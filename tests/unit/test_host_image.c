@@ -230,6 +230,126 @@ static void test_bad_elves(void **state)
 	assert_int_equal(validate_elf_edit(), 0);
 }
 
+/* Re-pack after editing the ELF; the validator's one-line verdict ("" when valid). */
+static const char *elf_verdict(void)
+{
+	static char err[256];
+	struct cap_image_header h;
+	struct host_elf info;
+	size_t size = make_image(file, elf, ELF_SIZE);
+	err[0] = 0;
+	if (host_image_validate(file, size, &h, &info, err, sizeof err) == 0)
+		return "";
+	return err;
+}
+
+/* A fifth program header, after the four of make_elf (still inside the first PT_LOAD). */
+static void add_ph(Elf64_Phdr extra)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
+	memcpy(elf + eh->e_phoff + 4 * sizeof extra, &extra, sizeof extra);
+	eh->e_phnum = 5;
+}
+
+/* Every program header is checked: its type, and that what it describes is loaded. */
+static void test_program_headers(void **state)
+{
+	(void)state;
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(elf + sizeof *eh);
+	static const struct {
+		uint32_t type;
+		const char *want;
+	} flips[] = {   /* the RW PT_LOAD (header 2) turned into another type */
+		{ PT_NOTE, "bad ELF: program header 2 (PT_NOTE): outside every PT_LOAD" },
+		{ PT_TLS, "bad ELF: program header 2 (PT_TLS): outside every PT_LOAD" },
+		{ PT_GNU_RELRO, "bad ELF: program header 2 (PT_GNU_RELRO): outside every PT_LOAD" },
+		{ PT_GNU_STACK, "bad ELF: program header 2 (PT_GNU_STACK): describes memory (it may only "
+		                "carry flags)" },
+		{ PT_NULL, "bad ELF: program header 2 (PT_NULL): a type the capsule loader does not know" },
+		{ PT_SHLIB, "bad ELF: program header 2 (PT_SHLIB): a type the capsule loader does not know" },
+		{ 0x12345, "bad ELF: program header 2 (type 0x12345): a type the capsule loader does not "
+		           "know" },
+		{ PT_INTERP, "bad ELF: program header 2 (PT_INTERP): dynamically linked (static "
+		             "executables only)" },
+		{ PT_DYNAMIC, "bad ELF: program header 2 (PT_DYNAMIC): dynamically linked (static "
+		              "executables only)" },
+	};
+	for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+		setup(NULL);
+		ph[2].p_type = flips[i].type;
+		assert_string_equal(elf_verdict(), flips[i].want);
+	}
+
+	setup(NULL);
+	ph[1].p_type = PT_NOTE;   /* the code segment: its note would lie outside every PT_LOAD */
+	assert_string_equal(elf_verdict(), "bad ELF: program header 1 (PT_NOTE): outside every PT_LOAD");
+	setup(NULL);
+	ph[2].p_flags = PF_R;     /* no .data/.bss: musl's and the runtime's state would fault */
+	ph[2].p_memsz = ph[2].p_filesz;
+	assert_string_equal(elf_verdict(), "bad ELF: no writable PT_LOAD (the capsule's .data/.bss)");
+	setup(NULL);
+	ph[0].p_type = ph[1].p_type = ph[2].p_type = PT_NOTE;
+	assert_string_equal(elf_verdict(), "bad ELF: no PT_LOAD segment");
+	setup(NULL);
+	ph[2].p_vaddr = ph[2].p_paddr = BASE + 0x1100;   /* overlaps the code's page */
+	ph[2].p_offset = 0x1100;
+	assert_string_equal(elf_verdict(), "bad ELF: program header 2 (PT_LOAD): shares a page with "
+	                                   "the one before or is out of order");
+	setup(NULL);
+	ph[1].p_vaddr = ph[1].p_paddr = 0x10001000;
+	assert_string_equal(elf_verdict(), "bad ELF: program header 1 (PT_LOAD): outside the image "
+	                                   "window (0x20000000..0x40000000)");
+	setup(NULL);
+	ph[3].p_offset += 4;      /* the note's bytes are not where its address is loaded from */
+	assert_string_equal(elf_verdict(), "bad ELF: program header 3 (PT_NOTE): its file bytes are "
+	                                   "not what the PT_LOAD maps there");
+
+	/* The optional kinds: fine where they belong, refused elsewhere or twice. */
+	const Elf64_Phdr tls = { PT_TLS, PF_R, 0x2000, BASE + 0x2000, BASE + 0x2000, 0x8, 0x100, 8 };
+	const Elf64_Phdr relro = { PT_GNU_RELRO, PF_R, 0x2000, BASE + 0x2000, BASE + 0x2000, 8, 8, 1 };
+	const Elf64_Phdr phdr = { PT_PHDR, PF_R, sizeof(Elf64_Ehdr), BASE + sizeof(Elf64_Ehdr),
+	                          BASE + sizeof(Elf64_Ehdr), 5 * sizeof(Elf64_Phdr),
+	                          5 * sizeof(Elf64_Phdr), 8 };
+	const Elf64_Phdr stack = { PT_GNU_STACK, PF_R | PF_W, 0, 0, 0, 0, 0, 16 };
+	const Elf64_Phdr fine[] = { tls, relro, phdr, stack };
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+		setup(NULL);
+		add_ph(fine[i]);
+		assert_string_equal(elf_verdict(), "");
+	}
+	setup(NULL);
+	Elf64_Phdr t = tls;
+	t.p_align = 3;
+	add_ph(t);
+	assert_string_equal(elf_verdict(), "bad ELF: program header 4 (PT_TLS): alignment not a power "
+	                                   "of two up to 4096");
+	setup(NULL);
+	t = relro;
+	t.p_offset = t.p_vaddr = t.p_paddr = 0x200 + BASE;   /* in the read-only first segment */
+	t.p_offset = 0x200;
+	add_ph(t);
+	assert_string_equal(elf_verdict(), "bad ELF: program header 4 (PT_GNU_RELRO): inside a "
+	                                   "read-only PT_LOAD");
+	setup(NULL);
+	t = phdr;
+	t.p_filesz = t.p_memsz = 4 * sizeof(Elf64_Phdr);
+	add_ph(t);
+	assert_string_equal(elf_verdict(), "bad ELF: program header 4 (PT_PHDR): does not describe "
+	                                   "the program header table");
+	setup(NULL);
+	t = stack;
+	t.p_flags |= PF_X;
+	add_ph(t);
+	assert_string_equal(elf_verdict(), "bad ELF: program header 4 (PT_GNU_STACK): asks for an "
+	                                   "executable stack");
+	setup(NULL);
+	ph[3] = stack;            /* two PT_GNU_STACKs (and no build-id note: checked later) */
+	add_ph(stack);
+	assert_string_equal(elf_verdict(), "bad ELF: program header 4 (PT_GNU_STACK): more than one "
+	                                   "of this type");
+}
+
 static void test_load_plan(void **state)
 {
 	(void)state;
@@ -337,6 +457,7 @@ int main(void)
 		cmocka_unit_test_setup(test_every_truncation_fails, setup),
 		cmocka_unit_test_setup(test_every_bit_flip_fails, setup),
 		cmocka_unit_test_setup(test_bad_elves, setup),
+		cmocka_unit_test_setup(test_program_headers, setup),
 		cmocka_unit_test_setup(test_load_plan, setup),
 		cmocka_unit_test_setup(test_stack_builder, setup),
 	};

@@ -301,9 +301,11 @@ static void wrong_key_or_host_fails(void **state)
 	s.buf[0] ^= 1;
 	assert_int_equal(decode_all(&s), MIG_E_BAD_MAGIC);
 	s.buf[0] ^= 1;
-	s.buf[9] = 2;
+	s.buf[9] = MIG_VERSION + 1;
 	assert_int_equal(decode_all(&s), MIG_E_BAD_VERSION);
-	s.buf[9] = 1;
+	s.buf[9] = MIG_VERSION - 1;   /* an older host's stream: refused too */
+	assert_int_equal(decode_all(&s), MIG_E_BAD_VERSION);
+	s.buf[9] = MIG_VERSION;
 	s.buf[11] = 1;
 	assert_int_equal(decode_all(&s), MIG_E_BAD_HEAD);
 	s.buf[11] = 0;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@
 
 static char dir[] = "/tmp/test_host_snapshot.XXXXXX";
 static char good[PATH_MAX];       /* a snapshot written by the writer */
+static char host_key[PATH_MAX];   /* this "host"'s snapshot key (CAPSULE_HOST_KEY) */
+static struct snap_key key;       /* ... as the writer uses it */
 static uint8_t *good_bytes;
 static size_t good_len;
 
@@ -43,18 +46,40 @@ static uint8_t pattern(uint64_t off)
 	return (uint8_t)(off * 7 + (off >> 12) * 13 + 1);
 }
 
-static int fake_memfd(void)
+/* The fake capsule's page at off: a pattern, and on page 0 a frozen control page. */
+static void fake_page(uint64_t off, uint8_t page[PAGE], int frozen)
+{
+	for (size_t k = 0; k < PAGE; k++)
+		page[k] = pattern(off + k);
+	if (off == 0 && frozen) {
+		struct cap_control c;
+		memset(&c, 0, sizeof c);
+		c.magic = CAP_CONTROL_MAGIC;
+		c.abi_version = CAP_ABI_VERSION;
+		c.size = sizeof c;
+		c.freeze_count = 1;
+		c.resume_ctx.rip = CAP_IMAGE_BASE + 0x1000;
+		c.resume_ctx.rsp = CAP_STACK_TOP - 0x1000;
+		memcpy(page, &c, sizeof c);
+	}
+}
+
+static int fake_memfd_as(int frozen)
 {
 	int fd = memfd_create("fake-capsule", MFD_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, (off_t)MEMFD_LEN), 0);
 	uint8_t page[PAGE];
 	for (size_t i = 0; i < NPAGES; i++) {
-		for (size_t k = 0; k < PAGE; k++)
-			page[k] = pattern(data_pages[i] + k);
+		fake_page(data_pages[i], page, frozen);
 		assert_int_equal(pwrite(fd, page, PAGE, (off_t)data_pages[i]), (ssize_t)PAGE);
 	}
 	return fd;
+}
+
+static int fake_memfd(void)
+{
+	return fake_memfd_as(1);
 }
 
 static void template(struct cap_snap_header *h)
@@ -100,10 +125,15 @@ static void refused(const void *bytes, size_t len, const char *want)
 static int setup_all(void **state)
 {
 	(void)state;
+	char err[PATH_MAX + 64];
 	if (!mkdtemp(dir))
 		return -1;
 	snprintf(good, sizeof good, "%s/good.snap", dir);
-	return 0;
+	/* A host in no cluster: an empty run directory, a host key made on first need. */
+	snprintf(host_key, sizeof host_key, "%s/host.key", dir);
+	setenv("CAPSULE_RUN_DIR", dir, 1);
+	setenv(SNAP_HOST_KEY_ENV, host_key, 1);
+	return snapauth_key_for_writing(&key, err, sizeof err);
 }
 
 static int teardown_all(void **state)
@@ -123,7 +153,7 @@ static void test_write_and_read_back(void **state)
 	char err[512];
 	uint64_t bytes = 0;
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, -1, good, &bytes, err, sizeof err), 0);
+	assert_int_equal(host_snap_write(memfd, &h, -1, good, &key, &bytes, err, sizeof err), 0);
 	assert_int_equal(h.nextents, NEXTENTS);
 	assert_int_equal(h.data_size, NPAGES * PAGE);
 	assert_int_equal(bytes, h.data_offset + h.data_size);
@@ -146,8 +176,7 @@ static void test_write_and_read_back(void **state)
 	uint8_t page[PAGE], want[PAGE];
 	for (size_t i = 0; i < NPAGES; i++) {
 		assert_int_equal(host_snap_read_mem(&s, data_pages[i], page, PAGE), 0);
-		for (size_t k = 0; k < PAGE; k++)
-			want[k] = pattern(data_pages[i] + k);
+		fake_page(data_pages[i], want, 1);
 		assert_memory_equal(page, want, PAGE);
 	}
 	memset(want, 0, PAGE);
@@ -203,6 +232,7 @@ static void test_bit_flips_refused(void **state)
 		offsetof(struct cap_snap_header, ip),
 		offsetof(struct cap_snap_header, frozen_at_ns),
 		offsetof(struct cap_snap_header, checksum) + 31,
+		offsetof(struct cap_snap_header, key_id),
 		sizeof(struct cap_snap_header) + 10,          /* header padding */
 		CAP_SNAP_HEADER_SIZE + NEXTENTS * 16 + 5,     /* table padding */
 	};
@@ -299,6 +329,98 @@ static void test_wrong_image_refused(void **state)
 	host_snap_close(&s);
 }
 
+/* The plain checksum made to fit again after an edit: anyone can do that. */
+static void reseal(uint8_t *b, size_t len)
+{
+	uint8_t mac[CAP_SNAP_MAC_LEN], sum[32];
+	uint8_t *sum_at = b + offsetof(struct cap_snap_header, checksum);
+	uint8_t *mac_at = b + offsetof(struct cap_snap_header, mac);
+	memcpy(mac, mac_at, sizeof mac);
+	memset(sum_at, 0, sizeof sum);
+	memset(mac_at, 0, sizeof mac);
+	crypto_generichash(sum, sizeof sum, b, len, NULL, 0);
+	memcpy(sum_at, sum, sizeof sum);
+	memcpy(mac_at, mac, sizeof mac);
+}
+
+/* What only this host's key opens: edits with the checksum redone, other keys, the MAC field. */
+static void test_authentication(void **state)
+{
+	(void)state;
+	uint8_t *b = malloc(good_len);
+	const struct cap_snap_header *h = (const void *)good_bytes;
+	char id[17], want[256], other_path[PATH_MAX], other_id[17], err[512];
+	snapauth_id_hex(key.id, id);
+	assert_memory_equal(h->key_id, key.id, CAP_SNAP_KEY_ID_LEN);
+
+	/* One memory byte or one header field changed, the plain checksum redone. */
+	snprintf(want, sizeof want,
+	         "authentication failed (contents changed since it was made with host key %s)", id);
+	size_t where[] = { h->data_offset + 7, good_len - 1, offsetof(struct cap_snap_header, ip),
+	                   CAP_SNAP_HEADER_SIZE - 1, offsetof(struct cap_snap_header, mac) + 5 };
+	for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+		memcpy(b, good_bytes, good_len);
+		b[where[i]] ^= 0x01;
+		reseal(b, good_len);
+		refused(b, good_len, want);
+	}
+	/* Another key id (the MAC's key is not this host's). */
+	memcpy(b, good_bytes, good_len);
+	b[offsetof(struct cap_snap_header, key_id)] ^= 0x80;
+	reseal(b, good_len);
+	char bad_id[17];
+	snapauth_id_hex(b + offsetof(struct cap_snap_header, key_id), bad_id);
+	snprintf(want, sizeof want, "authentication failed: snapshot was made with key %s, this host "
+	         "has no such key (it has host key %s)", bad_id, id);
+	refused(b, good_len, want);
+
+	/* The untouched file on a host with another key: refused, naming both keys. */
+	uint8_t other[CAP_SNAP_KEY_LEN] = { 42 }, other_fp[CAP_SNAP_KEY_ID_LEN];
+	snprintf(other_path, sizeof other_path, "%s/other.key", dir);
+	int fd = open(other_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(write(fd, other, sizeof other), (ssize_t)sizeof other);
+	close(fd);
+	snapauth_key_id(other, other_fp);
+	snapauth_id_hex(other_fp, other_id);
+	setenv(SNAP_HOST_KEY_ENV, other_path, 1);
+	struct host_snap s;
+	assert_int_equal(host_snap_open(good, &s, err, sizeof err), -1);
+	snprintf(want, sizeof want, "authentication failed: snapshot was made with key %s, this host "
+	         "has no such key (it has host key %s)", id, other_id);
+	assert_string_equal(err, want);
+	/* ... which every other check still accepts (capctl inspect opens it so). */
+	fd = open(good, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(host_snap_open_fd(fd, &s, NULL, err, sizeof err), 0);
+	struct snap_keyring ring;
+	const struct snap_key *used = &key;
+	assert_int_equal(snapauth_keyring_load(&ring, err, sizeof err), 0);
+	assert_int_equal(host_snap_authenticate(&s, &ring, &used, err, sizeof err), -1);
+	assert_null(used);
+	host_snap_close(&s);
+	setenv(SNAP_HOST_KEY_ENV, host_key, 1);
+	assert_int_equal(host_snap_open(good, &s, err, sizeof err), 0);
+	host_snap_close(&s);
+	free(b);
+}
+
+/* Resume jumps where the control page says: a snapshot without a frozen one is refused. */
+static void test_unfrozen_control_page_refused(void **state)
+{
+	(void)state;
+	int memfd = fake_memfd_as(0);
+	struct cap_snap_header h;
+	char err[512], path[PATH_MAX];
+	uint64_t bytes;
+	struct host_snap s;
+	template(&h);
+	snprintf(path, sizeof path, "%s/unfrozen.snap", dir);
+	assert_int_equal(host_snap_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), 0);
+	assert_int_equal(host_snap_open(path, &s, err, sizeof err), -1);
+	assert_string_equal(err, "the snapshot holds no frozen control page");
+	unlink(path);
+	close(memfd);
+}
+
 /* No file may be left behind, temp or final, whatever made the write fail. */
 static void test_unwritable_destinations(void **state)
 {
@@ -310,13 +432,13 @@ static void test_unwritable_destinations(void **state)
 
 	template(&h);
 	snprintf(path, sizeof path, "%s/no/such/dir/x.snap", dir);
-	assert_int_equal(host_snap_write(memfd, &h, -1, path, &bytes, err, sizeof err), -1);
+	assert_int_equal(host_snap_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), -1);
 	assert_non_null(strstr(err, "No such file or directory"));
 	assert_non_null(strstr(err, path));
 
 	/* A file system that refuses new files even to root. */
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, -1, "/proc/capsule-unit.snap", &bytes, err,
+	assert_int_equal(host_snap_write(memfd, &h, -1, "/proc/capsule-unit.snap", &key, &bytes, err,
 	                                 sizeof err), -1);
 	assert_true(access("/proc/capsule-unit.snap", F_OK) < 0);
 
@@ -326,13 +448,13 @@ static void test_unwritable_destinations(void **state)
 	write_file(file, "x", 1);
 	snprintf(path, sizeof path, "%s/x.snap", file);
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, -1, path, &bytes, err, sizeof err), -1);
+	assert_int_equal(host_snap_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), -1);
 	unlink(file);
 
 	/* Through a directory descriptor, as caprun gets it from capctl. */
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, dfd, "/elsewhere/viadir.snap", &bytes, err,
+	assert_int_equal(host_snap_write(memfd, &h, dfd, "/elsewhere/viadir.snap", &key, &bytes, err,
 	                                 sizeof err), 0);
 	close(dfd);
 	snprintf(path, sizeof path, "%s/viadir.snap", dir);
@@ -344,7 +466,7 @@ static void test_unwritable_destinations(void **state)
 	/* Only good.snap (and the last variant) remain: no temp files. */
 	char cmd[PATH_MAX + 64];
 	snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep -v -e '^good.snap$' -e "
-	         "'^variant.snap$')\"", dir);
+	         "'^variant.snap$' -e '^host.key$' -e '^other.key$')\"", dir);
 	assert_int_equal(system(cmd), 0);
 	close(memfd);
 }
@@ -358,6 +480,8 @@ int main(void)
 		cmocka_unit_test(test_header_fields_refused),
 		cmocka_unit_test(test_extent_corruptions_refused),
 		cmocka_unit_test(test_wrong_image_refused),
+		cmocka_unit_test(test_authentication),
+		cmocka_unit_test(test_unfrozen_control_page_refused),
 		cmocka_unit_test(test_unwritable_destinations),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);

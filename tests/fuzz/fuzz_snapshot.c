@@ -1,0 +1,195 @@
+/* fuzz_snapshot.c: libFuzzer target for the snapshot reader as caprun and capctl inspect use it: header, extents, checksum, control page, report, restore. */
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "capsule-abi/cap_abi.h"
+#include "hosts/capctl_report.h"
+#include "hosts/snapfile.h"
+#include "tests/fuzz/fuzz_seed.h"
+
+#define PAGE  CAP_PAGE_SIZE
+#define ARENA CAP_ARENA_MIN
+
+static int file_fd = -1, mem_fd = -1;   /* the "snapshot file", and the memfd it restores into */
+static FILE *sink;
+static struct snap_keyring ring;        /* this "host"'s one key, which made the seed */
+
+/* A frozen fake capsule: control page, its report, a stack page, a data page, two arena pages. */
+static int fake_capsule(void)
+{
+	static const uint64_t pages[] = {
+		0, PAGE, CAP_MEMFD_OFFSET(CAP_STACK_TOP) - PAGE, CAP_MEMFD_OFFSET(CAP_IMAGE_BASE) + 0x3000,
+		CAP_MEMFD_OFFSET(CAP_ARENA_BASE), CAP_MEMFD_OFFSET(CAP_ARENA_BASE) + 5 * PAGE,
+	};
+	uint8_t page[PAGE], report[PAGE] = { 0 };
+	size_t report_size = fuzz_sample_report(report, sizeof report);
+	int fd = memfd_create("fuzz-capsule", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(CAP_ARENA_BASE + ARENA)) < 0)
+		abort();
+	for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+		memset(page, (int)(0x11 * (i + 1)), sizeof page);
+		if (pages[i] == 0) {
+			struct cap_control c;
+			memset(&c, 0, sizeof c);
+			c.magic = CAP_CONTROL_MAGIC;
+			c.abi_version = CAP_ABI_VERSION;
+			c.size = sizeof c;
+			c.freeze_count = 1;
+			c.resume_ctx.rip = CAP_IMAGE_BASE + 0x1000;
+			c.resume_ctx.rsp = CAP_STACK_TOP - 0x800;
+			c.report_size = (uint32_t)report_size;
+			memcpy(page, &c, sizeof c);
+		}
+		if (pages[i] == PAGE)
+			memcpy(page, report, sizeof page);
+		if (pwrite(fd, page, sizeof page, (off_t)pages[i]) != (ssize_t)sizeof page)
+			abort();
+	}
+	return fd;
+}
+
+/* A real snapshot of the fake capsule, written by the real writer, as the seed. */
+static void write_seeds(const char *dir)
+{
+	char tmp[] = "/tmp/fuzz_snapshot.XXXXXX", path[64], err[512];
+	struct cap_snap_header h;
+	uint64_t bytes;
+	int memfd = fake_capsule();
+	if (!mkdtemp(tmp))
+		abort();
+	snprintf(path, sizeof path, "%s/seed.snap", tmp);
+	memset(&h, 0, sizeof h);
+	h.build_id_len = 20;
+	memset(h.build_id, 0xb1, 20);
+	strcpy(h.image_name, "fuzz");
+	strcpy(h.image_path, "/nowhere/fuzz.cap");
+	strcpy(h.capsule_name, "fuzz-1");
+	h.ip = 0x020012c6;
+	h.mtu = CAP_MTU_DEFAULT;
+	h.arena_size = ARENA;
+	h.memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + ARENA);
+	h.frozen_at_ns = 5000000000LL;
+	if (host_snap_write(memfd, &h, -1, path, &ring.keys[0], &bytes, err, sizeof err)) {
+		fprintf(stderr, "fuzz_snapshot: writing the seed: %s\n", err);
+		abort();
+	}
+	uint8_t *seed = malloc(1 + bytes);
+	FILE *f = fopen(path, "rb");
+	if (!seed || !f || fread(seed + 1, 1, bytes, f) != bytes)
+		abort();
+	fclose(f);
+	unlink(path);
+	rmdir(tmp);
+	close(memfd);
+	for (uint8_t mode = 0; mode < 8; mode++) {
+		char name[16];
+		seed[0] = mode;
+		snprintf(name, sizeof name, "snapshot-%u", mode);
+		fuzz_seed(dir, name, seed, 1 + bytes);
+	}
+	free(seed);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	file_fd = memfd_create("fuzz-snapshot-file", MFD_CLOEXEC);
+	mem_fd = memfd_create("fuzz-restored", MFD_CLOEXEC);
+	sink = fopen("/dev/null", "w");
+	if (file_fd < 0 || mem_fd < 0 || !sink)
+		abort();
+	ring.n = 1;
+	ring.keys[0].kind = SNAP_KEY_HOST;
+	memset(ring.keys[0].key, 0x5a, sizeof ring.keys[0].key);
+	snapauth_key_id(ring.keys[0].key, ring.keys[0].id);
+	const char *dir = fuzz_corpus_dir(*argc, *argv);
+	if (dir)
+		write_seeds(dir);
+	return 0;
+}
+
+/* The checksum the file would need: BLAKE2b-256 over it with the checksum and mac zeroed. */
+static void reseal(uint8_t *file, size_t len)
+{
+	uint8_t sum[32], mac[CAP_SNAP_MAC_LEN];
+	uint8_t *at = file + offsetof(struct cap_snap_header, checksum);
+	uint8_t *mac_at = file + offsetof(struct cap_snap_header, mac);
+	memcpy(mac, mac_at, sizeof mac);
+	memset(at, 0, sizeof sum);
+	memset(mac_at, 0, sizeof mac);
+	crypto_generichash(sum, sizeof sum, file, len, NULL, 0);
+	memcpy(at, sum, sizeof sum);
+	memcpy(mac_at, mac, sizeof mac);
+}
+
+/* After a successful open: everything inspect and resume go on to do with the file. */
+static void use(const struct host_snap *s)
+{
+	static uint8_t report[CAP_REPORT_SIZE];
+	struct cap_control ctl;
+	char err[512];
+	const char *why;
+	if (host_snap_read_mem(s, 0, &ctl, sizeof ctl) ||
+	    host_snap_read_mem(s, CAP_MEMFD_OFFSET(CAP_REPORT_ADDR), report, sizeof report))
+		__builtin_trap();   /* validated extents inside the file: reads cannot fail */
+	const struct cap_report_header *rep = capctl_report_check(report, ctl.report_size, &why);
+	if (rep) {
+		capctl_report_text(sink, rep);
+		capctl_report_json(sink, rep);
+	}
+	struct cap_image_header img;
+	memset(&img, 0, sizeof img);
+	(void)host_snap_check_image(s, &img, "/x.cap", err, sizeof err);
+	/* Restore: a sparse memfd of memfd_size, every extent written where it says. */
+	if (ftruncate(mem_fd, 0) || ftruncate(mem_fd, (off_t)s->hdr.memfd_size) ||
+	    host_snap_restore(s, mem_fd, err, sizeof err))
+		__builtin_trap();
+}
+
+/*
+ * Byte 0 picks the mode.  Bit 0: the checksum is first made to fit (else
+ * mutations mostly die at it, which must hold too).  Bit 1: the MAC too,
+ * with the key this host has, so mutations get past authentication to the
+ * control page and the restore.  Bit 2: open as capctl inspect does,
+ * without authentication, then authenticate separately.
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	uint8_t *file = malloc(size);
+	if (!file)
+		return 0;
+	size_t len = size - 1;
+	memcpy(file, data + 1, len);
+	if ((data[0] & 1) && len >= CAP_SNAP_HEADER_SIZE)
+		reseal(file, len);
+	if ((data[0] & 2) && len >= CAP_SNAP_HEADER_SIZE)
+		snapauth_mac(ring.keys[0].key, file, file + offsetof(struct cap_snap_header, mac));
+	if (ftruncate(file_fd, 0) || (len && pwrite(file_fd, file, len, 0) != (ssize_t)len))
+		abort();
+	free(file);
+	struct host_snap s;
+	char err[512] = "";
+	int fd = dup(file_fd);
+	if (fd < 0)
+		abort();
+	int inspect = data[0] & 4;
+	if (host_snap_open_fd(fd, &s, inspect ? NULL : &ring, err, sizeof err) == 0) {
+		const struct snap_key *used = NULL;
+		int ok = host_snap_authenticate(&s, &ring, &used, err, sizeof err) == 0;
+		if (!inspect && !ok)
+			__builtin_trap();   /* opened with the ring, so it must authenticate */
+		if (ok && used != &ring.keys[0])
+			__builtin_trap();
+		use(&s);
+		host_snap_close(&s);
+	} else if (!err[0]) {
+		__builtin_trap();   /* a refusal must say why */
+	}
+	return 0;
+}
