@@ -196,7 +196,7 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		die("libsodium failed to initialize%s%s", "", "");
 	load_data_key(keys, d->data_key);
 	if (dir_key_lookup(keys, d->host_id, host_key, err, sizeof err))
-		die("--keys %s: %s", keys, err);
+		die("--keys %s%s", err, "");   /* err names the file */
 	if (xlate_init(&d->xt, 4096, d->host_id) != XLATE_OK)
 		die("out of memory%s%s", "", "");
 	d->dir = dirc_open(dir, d->host_id, host_key, err, sizeof err);

@@ -468,6 +468,12 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 		snprintf(err, errlen, "%s: the capsule names no image; use --image", what);
 		return -1;
 	}
+	for (const char *p = c->image_path; !c->opt_image && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {   /* never echo control bytes to a terminal */
+			snprintf(err, errlen, "%s: the capsule's image path is not printable; use --image",
+			         what);
+			return -1;
+		}
 	if (host_image_open(c->image_path, &c->img, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", c->image_path, why);
 		return -1;
