@@ -150,10 +150,12 @@ uint32_t wire_csum_add(uint32_t sum, const uint8_t *buf, size_t len);
 uint16_t wire_csum_fold(uint32_t sum);
 
 /*
- * Sender side: the next sequence number, (realtime_ms << 20) | counter, and
- * strictly greater than *last even if the clock stepped back (then it just
- * counts on from *last).  Derived from time so a restarted host never
- * reuses a number its peers have seen.
+ * Sender side: the next sequence number.  The first (*last == 0) is
+ * realtime_ms << 20, every later one *last + 1, whatever the clock does.
+ * So a restarted host starts above every number it used before (unless it
+ * sent more than 2^20 datagrams per millisecond it ran), and consecutive
+ * datagrams have consecutive numbers: the receiver's window spans
+ * WIRE_REPLAY_WINDOW datagrams, not a slice of a millisecond.
  */
 uint64_t wire_seq_next(uint64_t *last, uint64_t realtime_ms);
 
