@@ -4,6 +4,7 @@
 
 #include "hosts/dirclient.h"
 #include "hosts/hostd_msg.h"
+#include "hosts/netem.h"
 #include "hosts/tcphold.h"
 #include "hosts/uplink.h"
 #include "hosts/wire.h"
@@ -106,7 +107,9 @@ struct hostd_syncq {
 	X(sync_dropped) X(sync_dropped_udp) X(sync_released_pkts) X(sync_timeouts) \
 	X(flush_to_out) X(flush_to_in) X(mig_prepares) X(mig_prepare_errors) X(mig_moves) \
 	X(mig_fences) X(mig_commits) X(mig_aborts) X(mig_out_of_order) X(mig_accepted) \
-	X(mig_spawn_errors)
+	X(mig_spawn_errors) \
+	X(fault_wire_lost) X(fault_wire_dup) X(fault_wire_reordered) X(fault_wire_delayed) \
+	X(fault_gw_lost) X(fault_gw_dup) X(fault_gw_reordered) X(fault_gw_delayed) X(fault_queue_full)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -148,6 +151,13 @@ struct hostd {
 	uint64_t seq_last, gw_list_ms;
 	struct hostd_counters cnt;
 	struct wire_counters wc;
+
+	/* test-only fault injection (--net-faults, hostd_netem.c); nothing of it runs unless faults_on */
+	int faults_on;
+	uint64_t fault_seed;
+	struct netem_spec faults;
+	struct netem_rng fault_rng;
+	struct netem_queue fault_q;
 };
 
 /* epoll tags: what an event's data.u64 means */
@@ -197,12 +207,25 @@ void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state);
 /* "running", "frozen", "migrating", ...: for `ps` */
 const char *hostd_cap_state_name(const struct hostd_cap *c);
 
+/* hostd_netem.c: test-only fault injection on the forwarding path (--net-faults) */
+int hostd_netem_init(struct hostd *d);
+void hostd_netem_free(struct hostd *d);
+/* A sealed datagram / a packet for capgw / a packet read from capgw: lost, delayed, duplicated. */
+void hostd_netem_wire(struct hostd *d, const uint8_t *dgram, size_t len, uint32_t addr, uint16_t port);
+void hostd_netem_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
+void hostd_netem_gw_read(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Sends what is due; ms until the next (-1: nothing queued). */
+int hostd_netem_tick(struct hostd *d, uint64_t now);
+
 /* hostd_gw.c: the gateway TUN capgw and the holders */
 int hostd_gw_open(struct hostd *d, char *err, size_t errlen);
 void hostd_gw_close(struct hostd *d);
 void hostd_gw_input(struct hostd *d);
 /* Write a packet for an ordinary peer to capgw (gateway only). */
 void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
+/* The same past the fault injection; and one packet read from capgw, handled. */
+void hostd_gw_write_now(struct hostd *d, const uint8_t *pkt, size_t len);
+void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len);
 /* Start holding (gateway side): from a HOLD message or a local FROZEN. */
 void hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m);
 /* The capsule runs again: buffered bytes to it (hostd_route), window-opening ACKs to the peers. */

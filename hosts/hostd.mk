@@ -5,7 +5,7 @@ HOSTD_SRCS := hosts/caphostd.c hosts/hostd_fwd.c hosts/hostd_uplink.c hosts/host
               hosts/hostd_msg.c hosts/hostd_sync.c hosts/hostd_mig.c hosts/migstream.c \
               hosts/uplink.c hosts/netlink.c hosts/ctlsock.c hosts/fileio.c \
               hosts/dirclient.c hosts/dirproto.c hosts/wire.c hosts/xlate.c \
-              hosts/tcphold.c hosts/tcphold_pkt.c
+              hosts/tcphold.c hosts/tcphold_pkt.c hosts/hostd_netem.c hosts/netem.c
 HOSTD_LIBS := -lsodium -lmnl
 
 # Objects come from hosts/build.mk's rule ($(HOST_OBJ)/%.o), shared with caprun.
@@ -25,3 +25,6 @@ $(BUILD)/san/bin/caphostd: $(patsubst %.c,$(BUILD)/san/obj/%.o,$(HOSTD_SRCS) $(C
 	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOSTD_LIBS)
 
 TEST_TOOLS += $(BUILD)/san/bin/caphostd
+
+# Test-only fault injection (--net-faults): the spec parser, verdicts and timer queue.
+UNIT_SRCS_test_host_netem := hosts/netem.c

@@ -58,6 +58,16 @@ int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *pa
 		d->cnt.send_errors++;
 		return -1;
 	}
+	if (d->faults_on) {
+		/* testing only: the whole datagram meets the injected faults (hostd_netem.c) */
+		static uint8_t dgram[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD + WIRE_TAG_LEN];
+		memcpy(dgram, hdr, sizeof hdr);
+		if (plen)
+			memcpy(dgram + sizeof hdr, payload, plen);
+		memcpy(dgram + sizeof hdr + plen, tag, sizeof tag);
+		hostd_netem_wire(d, dgram, plen + WIRE_OVERHEAD, addr, port);
+		return 0;
+	}
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 	                          .sin_addr.s_addr = addr };
 	struct iovec iov[3] = { { hdr, sizeof hdr }, { (void *)payload, plen }, { tag, sizeof tag } };

@@ -63,12 +63,20 @@ void hostd_gw_close(struct hostd *d)
 		hostd_hold_drop(d, d->holds[i].ip);
 }
 
-void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
+void hostd_gw_write_now(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	if (d->tun_fd < 0 || write(d->tun_fd, pkt, len) < 0)
 		d->cnt.gw_write_errors++;
 	else
 		d->cnt.gw_out++;
+}
+
+void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	if (d->faults_on)
+		hostd_netem_gw_write(d, pkt, len);
+	else
+		hostd_gw_write_now(d, pkt, len);
 }
 
 static struct hostd_hold *find_hold(const struct hostd *d, uint32_t ip)
@@ -189,6 +197,27 @@ static void hold_input(struct hostd *d, struct hostd_hold *h, const uint8_t *pkt
 		d->cnt.held_udp_dropped++;
 }
 
+void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	uint32_t src, dst;
+	if (wire_ipv4_check(pkt, len) != WIRE_OK) {
+		d->cnt.gw_malformed++;
+		return;
+	}
+	wire_ipv4_addrs(pkt, &src, &dst);
+	/* An ordinary peer may not speak as a capsule; and only capsule addresses are routed here. */
+	if (hostd_in_net(d, src) || !hostd_in_net(d, dst)) {
+		d->cnt.gw_spoofed++;
+		return;
+	}
+	d->cnt.gw_in++;
+	struct hostd_hold *h = find_hold(d, dst);
+	if (h)
+		hold_input(d, h, pkt, len);
+	else
+		hostd_route(d, pkt, len);
+}
+
 void hostd_gw_input(struct hostd *d)
 {
 	static uint8_t buf[65536];
@@ -196,23 +225,10 @@ void hostd_gw_input(struct hostd *d)
 		ssize_t n = read(d->tun_fd, buf, sizeof buf);
 		if (n <= 0)
 			return;
-		uint32_t src, dst;
-		if (wire_ipv4_check(buf, (size_t)n) != WIRE_OK) {
-			d->cnt.gw_malformed++;
-			continue;
-		}
-		wire_ipv4_addrs(buf, &src, &dst);
-		/* An ordinary peer may not speak as a capsule; and only capsule addresses are routed here. */
-		if (hostd_in_net(d, src) || !hostd_in_net(d, dst)) {
-			d->cnt.gw_spoofed++;
-			continue;
-		}
-		d->cnt.gw_in++;
-		struct hostd_hold *h = find_hold(d, dst);
-		if (h)
-			hold_input(d, h, buf, (size_t)n);
+		if (d->faults_on)
+			hostd_netem_gw_read(d, buf, (size_t)n);
 		else
-			hostd_route(d, buf, (size_t)n);
+			hostd_gw_packet(d, buf, (size_t)n);
 	}
 }
 

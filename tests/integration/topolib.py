@@ -167,6 +167,10 @@ class TopoHost(Host):
             argv.append("--gateway")
         elif self.topo.gateway:
             argv += ["--gateway-host", str(self.topo.gateway.host_id)]
+        if self.topo.net_faults:
+            # testing only: each host its own seed, derived from the topology's (printed)
+            argv += ["--net-faults", self.topo.net_faults,
+                     "--net-faults-seed", str(self.topo.net_faults_seed + self.host_id)]
         return argv
 
     def start_daemon(self, timeout=10.0, env=None):
@@ -315,9 +319,20 @@ class Topology:
     """
 
     def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
-                 client_sysctls=(), daemon_env=None):
+                 client_sysctls=(), daemon_env=None, net_faults=None, net_faults_seed=None):
         import tempfile
         self.names = list(hosts)
+        # net_faults: a `caphostd --net-faults` spec for every host (e.g. "loss=5,dup=2,
+        # reorder=5"); the seed (env NET_FAULTS_SEED, else random) is printed so a failing
+        # run can be replayed with the same faults.
+        self.net_faults = net_faults
+        if net_faults_seed is None:
+            env_seed = os.environ.get("NET_FAULTS_SEED")
+            net_faults_seed = int(env_seed) if env_seed else int.from_bytes(os.urandom(6), "big")
+        self.net_faults_seed = net_faults_seed
+        if net_faults:
+            print("# net faults %s on every host, NET_FAULTS_SEED=%d" % (net_faults, net_faults_seed),
+                  flush=True)
         self.daemon_env = dict(daemon_env or {})   # host name -> extra env for its caphostd
         self.gateway_name = gateway or self.names[0]
         self.want_client = client
