@@ -373,6 +373,7 @@ static void shutdown_all(struct hostd *d)
 			close(d->caps[i].fd);   /* their capsules keep running, cut off */
 	dirc_close(d->dir);
 	hostd_sync_free_all(d);
+	hostd_ctl_free_all(d);
 	hostd_netem_free(d);
 	xlate_free(&d->xt);
 }
@@ -390,18 +391,22 @@ static int on_signals(struct hostd *d)
 	return stop;
 }
 
-/* Milliseconds the loop may sleep: until the next deadline (migration, fault queue), at most 1 s. */
+/* Milliseconds the loop may sleep: until the next deadline (migration, resend, fault queue), at most 1 s. */
 static int next_timeout(struct hostd *d)
 {
 	uint64_t now = hostd_now_ms();
 	int t = 1000, a = hostd_sync_tick(d, now), b = hostd_mig_tick(d, now);
-	int f = hostd_netem_tick(d, now);
+	int f = hostd_netem_tick(d, now), c = hostd_ctl_tick(d, now), h = hostd_hold_tick(d, now);
 	if (a >= 0 && a < t)
 		t = a;
 	if (b >= 0 && b < t)
 		t = b;
 	if (f >= 0 && f < t)
 		t = f;
+	if (c >= 0 && c < t)
+		t = c;
+	if (h >= 0 && h < t)
+		t = h;
 	return t;
 }
 
