@@ -594,6 +594,9 @@ class LineStream:
         self.sock, self.tag, self.rate, self.line_len = sock, tag, rate, line_len
         self.sent = 0            # lines written
         self.got = 0             # lines received back, verified
+        self.last_rx = time.monotonic()
+        self.longest_stall = (0.0, 0)   # (seconds, lines back when it ended): the longest wait
+                                        # between two verified lines while lines were owed
         self.error = None
         self.stopping = False
         self.cond = threading.Condition()
@@ -639,8 +642,12 @@ class LineStream:
                     if l + b"\n" != want:
                         self._fail("%s: line %d is %r, want %r" % (self.tag, self.got, l, want))
                         return
+                    now = time.monotonic()
                     with self.cond:
                         self.got += 1
+                        if now - self.last_rx > self.longest_stall[0]:
+                            self.longest_stall = (now - self.last_rx, self.got)
+                        self.last_rx = now
                         self.cond.notify_all()
         except OSError as e:
             if not self.stopping:
@@ -672,17 +679,17 @@ class LineStream:
         return self.sent
 
 
-def relay_streams(topo, x, y, n, warm=300):
+def relay_streams(topo, x, y, n, warm=300, rate=0.002):
     """n LineStreams from the ordinary client through relayer capsule x (TCP 9100) to echo
     capsule y (TCP 7): each client connection makes x open its own connection to y, so every
     stream crosses client<->x and x<->y, both ways.  Returns them once each has warm lines
-    back, verified."""
+    back, verified.  rate: seconds between two lines of one stream."""
     streams = []
     for i in range(1, n + 1):
         sock = topo.client.connect(x.addr, 9100)
         check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
               "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
-        streams.append(LineStream(sock, "client%d" % i))
+        streams.append(LineStream(sock, "client%d" % i, rate=rate))
     for s in streams:
         s.wait_got(warm, 30)
     return streams
