@@ -200,6 +200,19 @@ class TopoHost(Host):
                 self.name, sock_path, timeout, self.daemon.output_text()[-600:] or "(none)"))
             time.sleep(0.02)   # bounded poll for a file another process creates
 
+    def kill_daemon(self):
+        """kill -9 this host's caphostd (only it: the processes it started live on, as they
+        would); returns once it is gone."""
+        self.daemon.proc.kill()
+        self.daemon.proc.wait()
+
+    def restart_daemon(self, timeout=10.0):
+        """Start caphostd again as a supervisor would: same arguments, same run directory;
+        ready when its socket accepts."""
+        check(self.daemon is None or not self.daemon.running(),
+              "caphostd on host %s is still running" % self.name)
+        return self.start_daemon(timeout=timeout)
+
     def tun_devices(self):
         """Names of caprun's own TUN devices (cap-*) in this host's namespace: none when attached."""
         _, out, _ = self.run(["ip", "-o", "link", "show"])
