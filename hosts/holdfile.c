@@ -106,8 +106,8 @@ static int check(const struct holdfile *f, uint32_t want_ip, char *err, size_t e
 		return bad(err, errlen, "capsule address differs from the file name");
 	if (f->phase != HOLDFILE_HOLDING && f->phase != HOLDFILE_RELEASING)
 		return bad(err, errlen, "phase");
-	if (!f->epoch || !f->id)
-		return bad(err, errlen, "no stamp (epoch, id)");
+	if (!f->epoch != !f->id)
+		return bad(err, errlen, "half a stamp (epoch, id)");
 	const struct tcphold_udp *u = &f->udp;
 	if (u->cap != HOLDFILE_UDP_BUF || u->used > u->cap || u->max_pkts != HOLDFILE_UDP_PKTS ||
 	    u->npkts > u->max_pkts)
@@ -115,17 +115,46 @@ static int check(const struct holdfile *f, uint32_t want_ip, char *err, size_t e
 	for (uint32_t i = 0; i < HOLDFILE_CONNS; i++) {
 		const struct holdfile_conn *k = &f->conns[i];
 		if (k->buf_off != f->bufs_off + (uint64_t)i * HOLDFILE_BUF || k->in_use > 1 ||
-		    k->unconfirmed > 1 || (!k->in_use && k->unconfirmed))
+		    k->unconfirmed > 1)
 			return bad(err, errlen, "connection slot");
 		if (!k->in_use)
 			continue;
 		const struct tcphold_conn *c = &k->c;
 		if (c->cap > HOLDFILE_BUF || c->used > c->cap || c->state > TCPHOLD_RELEASED ||
 		    c->fin_held > 1 || c->s.capsule_ip != f->ip || c->s.wscale_ours > 14 ||
-		    c->s.wscale_peer > 14 || (k->unconfirmed && c->state != TCPHOLD_RELEASED))
+		    c->s.wscale_peer > 14)
 			return bad(err, errlen, "connection state");
 	}
 	return 0;
+}
+
+/*
+ * A kill -9 can stop the holder between any two of its stores.  The holder
+ * orders them so that each such state means something safe, and this
+ * completes it (holdfile.h, "after a kill").
+ */
+static void complete(struct holdfile *f)
+{
+	for (uint32_t i = 0; i < HOLDFILE_CONNS; i++) {
+		struct holdfile_conn *k = &f->conns[i];
+		struct tcphold_conn *c = &k->c;
+		if (!k->in_use) {
+			memset(c, 0, sizeof *c);   /* freed, or never finished: nothing of it was acked */
+			k->unconfirmed = 0;
+			continue;
+		}
+		/* rcv_nxt follows from the bytes held: used and rcv_nxt are two stores */
+		c->rcv_nxt = c->s.rcv_nxt + c->used + c->fin_held;
+		if (k->unconfirmed && c->state != TCPHOLD_RELEASED)
+			k->unconfirmed = 0;   /* (no path leaves this; held, then) */
+		if (c->state == TCPHOLD_RELEASED && !k->unconfirmed) {
+			/* released (or being confirmed) when it stopped: resend what it has, TCP drops doubles */
+			if (c->used || c->fin_held)
+				k->unconfirmed = 1;
+			else
+				k->in_use = 0;
+		}
+	}
 }
 
 int holdfile_open(const char *path, uint32_t want_ip, struct holdfile **out, char *err,
@@ -151,6 +180,7 @@ int holdfile_open(const char *path, uint32_t want_ip, struct holdfile **out, cha
 		munmap(f, file_size());
 		return -1;
 	}
+	complete(f);
 	repoint(f);
 	*out = f;
 	return 0;

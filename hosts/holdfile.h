@@ -31,6 +31,21 @@
  * are scratch, rewritten from buf_off / udp_off every time the file is
  * mapped.  Untouched buffer pages stay holes: a held capsule costs what
  * its peers actually sent.
+ *
+ * After a kill: the holder (hosts/hostd_hold.c) stores in an order that
+ * leaves only these in-between states, which holdfile_open completes:
+ *   - a slot not in_use is garbage (a connection being set up or freed):
+ *     cleared; nothing in it was acknowledged (in_use is set last, cleared
+ *     first);
+ *   - rcv_nxt is recomputed as s.rcv_nxt + used + fin_held (it and used
+ *     are two stores);
+ *   - a RELEASED connection not marked unconfirmed (stopped between the
+ *     two) is marked, so its bytes go out again (TCP drops duplicates);
+ *   - no stamp (epoch = id = 0): a hold created but never started, whose
+ *     HOLD was not acknowledged: the caller removes it;
+ *   - the stamp is stored last when a HOLD or FLUSH is applied, and the
+ *     ACK only then: a message cut short is applied again when it comes
+ *     again (applying one twice changes nothing).
  */
 
 #define HOLDFILE_DIR       "gateway-holds"   /* under the run directory */
@@ -95,8 +110,9 @@ int holdfile_create(const char *path, uint32_t ip, struct holdfile **out);
  * Map an existing file and check everything in it before anything is
  * believed: magic, version, this build's sizes, the file's length, ip
  * (want_ip), the phase, each connection (buffer offset, cap, used,
- * state, addresses) and the UDP queue's bookkeeping.  Re-points the
- * scratch pointers.  0, or -1 with why in err.
+ * state, addresses) and the UDP queue's bookkeeping.  Then completes what
+ * a kill left half done (above) and re-points the scratch pointers.  0, or
+ * -1 with why in err.
  */
 int holdfile_open(const char *path, uint32_t want_ip, struct holdfile **out, char *err,
                   size_t errlen);

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +25,14 @@
 #define REINJECT_MSS 1360   /* fits any capsule MTU we allow */
 
 static int seq_leq(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+
+/*
+ * The state file is the memory a restarted gateway reads (holdfile.h,
+ * "after a kill"): stores before this point reach the mapping before the
+ * stores after it.  A kill -9 stops us between two instructions, so only
+ * the compiler's reordering matters, not the CPU's.
+ */
+static void in_this_order(void) { atomic_signal_fence(memory_order_seq_cst); }
 
 static struct hostd_hold *find(const struct hostd *d, uint32_t ip)
 {
@@ -146,6 +155,8 @@ void hostd_hold_close_all(struct hostd *d)
 
 /* ---- HOLD ---- */
 
+static void release(struct hostd *d, struct hostd_hold *h, const struct hostd_stamp *st);
+
 static int conn_slot(const struct holdfile *f, const struct tcphold_seed *s)
 {
 	for (int i = 0; i < HOLDFILE_CONNS; i++) {
@@ -157,33 +168,44 @@ static int conn_slot(const struct holdfile *f, const struct tcphold_seed *s)
 	return -1;
 }
 
+static void forget_conn(struct holdfile *f, uint32_t i)
+{
+	f->conns[i].in_use = 0;   /* first: from here on the slot is garbage to a reload */
+	in_this_order();
+	f->conns[i].unconfirmed = 0;
+	memset(&f->conns[i].c, 0, sizeof f->conns[i].c);
+	holdfile_forget_buf(f, i);
+}
+
 static void hold_conn(struct hostd *d, struct holdfile *f, const struct tcphold_seed *seed)
 {
 	uint32_t cap = seed->rcv_wnd < HOLDFILE_BUF ? seed->rcv_wnd : HOLDFILE_BUF;
-	int k = conn_slot(f, seed);
-	if (k >= 0 && !f->conns[k].unconfirmed)
+	int old = conn_slot(f, seed), k;
+	if (old >= 0 && !f->conns[old].unconfirmed)
 		return;   /* a repeated HOLD must not restart what we already hold */
-	if (k >= 0) {
-		/*
-		 * Still resending what an earlier hold of this connection acknowledged: the
-		 * capsule froze again before it acknowledged all of it.  Those bytes carry
-		 * over in front of the new hold's (the peer will not send them again).
-		 */
-		struct tcphold_conn old = f->conns[k].c;
-		tcphold_init(&f->conns[k].c, seed, holdfile_buf(f, (uint32_t)k), HOLDFILE_BUF);
-		tcphold_carry(&f->conns[k].c, &old, cap);
-		f->conns[k].unconfirmed = 0;
-		d->cnt.hold_carried++;
-		return;
-	}
 	for (k = 0; k < HOLDFILE_CONNS && f->conns[k].in_use; k++)
 		;
 	if (k == HOLDFILE_CONNS) {
 		d->cnt.hold_full++;
 		return;
 	}
-	tcphold_init(&f->conns[k].c, seed, holdfile_buf(f, (uint32_t)k), cap);
+	struct tcphold_conn *c = &f->conns[k].c;
+	tcphold_init(c, seed, holdfile_buf(f, (uint32_t)k), old >= 0 ? HOLDFILE_BUF : cap);
+	if (old >= 0) {
+		/*
+		 * Still resending what an earlier hold of this connection acknowledged: the
+		 * capsule froze again before it acknowledged all of it.  Those bytes carry
+		 * over in front of the new hold's (the peer will not send them again), into
+		 * another slot: until the new one is in use the old one stays whole.
+		 */
+		tcphold_carry(c, &f->conns[old].c, cap);
+		d->cnt.hold_carried++;
+	}
+	in_this_order();
 	f->conns[k].in_use = 1;
+	in_this_order();
+	if (old >= 0)
+		forget_conn(f, (uint32_t)old);
 }
 
 int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t sender)
@@ -200,13 +222,12 @@ int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t s
 	if (h && h->f->phase == HOLDFILE_HOLDING) {
 		/* A newer freeze while we still hold: its FLUSH never came (given up), so the
 		 * capsule ran in between.  Release first; unconfirmed bytes carry over below. */
-		hostd_hold_release(d, m->capsule_ip);
+		release(d, h, NULL);
 		h = find(d, m->capsule_ip);
 	}
 	if (!h && !(h = open_slot(d, m->capsule_ip)))
 		return -1;
 	struct holdfile *f = h->f;
-	set_stamp(f, st);
 	f->phase = HOLDFILE_HOLDING;
 	count_releasing(d);
 	uint64_t now = hostd_now_ms();
@@ -217,6 +238,8 @@ int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t s
 		    tcphold_seed_from_report(&m->socks[i], now, &seed) == 0)
 			hold_conn(d, f, &seed);
 	}
+	in_this_order();
+	set_stamp(f, st);   /* last: a HOLD cut short by a kill is applied again when it is resent */
 	return 0;
 }
 
@@ -231,14 +254,6 @@ static void reinject(struct hostd *d, struct holdfile *f, uint32_t i)
 		hostd_route(d, pkt, len);
 		d->cnt.reinjected_pkts++;
 	}
-}
-
-static void forget_conn(struct holdfile *f, uint32_t i)
-{
-	holdfile_forget_buf(f, i);
-	memset(&f->conns[i].c, 0, sizeof f->conns[i].c);
-	f->conns[i].in_use = 0;
-	f->conns[i].unconfirmed = 0;
 }
 
 /* Resends until the capsule's ACK: the phase after a release, or the end of the hold. */
@@ -259,11 +274,14 @@ static void after_release(struct hostd *d, struct hostd_hold *h, uint64_t now)
 	count_releasing(d);
 }
 
-void hostd_hold_release(struct hostd *d, uint32_t ip)
+/* Release h; its stamp becomes st (if given) once every connection is released. */
+static void release(struct hostd *d, struct hostd_hold *h, const struct hostd_stamp *st)
 {
-	struct hostd_hold *h = find(d, ip);
-	if (!h || h->f->phase != HOLDFILE_HOLDING)
+	if (h->f->phase != HOLDFILE_HOLDING) {
+		if (st)
+			set_stamp(h->f, *st);   /* released already (e.g. by a NOTIFY): remember the newer word */
 		return;
+	}
 	struct holdfile *f = h->f;
 	uint64_t now = hostd_now_ms();
 	for (uint32_t i = 0; i < HOLDFILE_CONNS; i++) {
@@ -280,14 +298,15 @@ void hostd_hold_release(struct hostd *d, uint32_t ip)
 		}
 		int reset = c->state == TCPHOLD_PEER_RST;
 		tcphold_release(c, now, 0, ack, sizeof ack, &ack_len, &data, &n, &ts_floor);
+		in_this_order();
+		if ((n || c->fin_held) && !reset)
+			f->conns[i].unconfirmed = 1;   /* until the capsule acknowledges them */
 		/* The held bytes first, as if the peer sent them now; then the peer may send again. */
 		reinject(d, f, i);
 		if (ack_len)
 			hostd_gw_emit(d, ack, ack_len);
 		d->cnt.released_conns++;
-		if ((n || c->fin_held) && !reset)
-			f->conns[i].unconfirmed = 1;   /* until the capsule acknowledges them */
-		else
+		if (!f->conns[i].unconfirmed)
 			forget_conn(f, i);
 	}
 	size_t cur = 0, len;
@@ -298,7 +317,17 @@ void hostd_hold_release(struct hostd *d, uint32_t ip)
 	}
 	/* its drops were counted one by one as they happened (hostd_hold_input) */
 	tcphold_udp_clear(&f->udp);
+	in_this_order();
+	if (st)
+		set_stamp(f, *st);   /* last: a FLUSH cut short by a kill is applied again when resent */
 	after_release(d, h, now);
+}
+
+void hostd_hold_release(struct hostd *d, uint32_t ip)
+{
+	struct hostd_hold *h = find(d, ip);
+	if (h)
+		release(d, h, NULL);
 }
 
 int hostd_hold_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp st)
@@ -310,8 +339,7 @@ int hostd_hold_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp 
 		tomb_note(d, ip, st);   /* it may overtake its HOLD: that HOLD is stale then */
 		return 0;
 	}
-	set_stamp(h->f, st);
-	hostd_hold_release(d, ip);
+	release(d, h, &st);
 	return 0;
 }
 
@@ -432,6 +460,13 @@ static void load_one(struct hostd *d, const char *dir, const char *name)
 	} else if (!h) {
 		snprintf(err, sizeof err, "more than %d held capsules", HOSTD_MAX_HOLDS);
 	} else if (holdfile_open(path, a.s_addr, &h->f, err, sizeof err) == 0) {
+		if (!h->f->epoch) {
+			/* created, never started: its HOLD was not acknowledged, it comes again */
+			holdfile_unmap(h->f);
+			h->f = NULL;
+			unlink(path);
+			return;
+		}
 		h->ip = a.s_addr;
 		d->cnt.hold_reloaded++;
 		return;

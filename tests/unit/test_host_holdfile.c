@@ -122,7 +122,7 @@ static void refusals(void **st)
 		{ offsetof(struct holdfile, conn_size), 1, "conn_size" },
 		{ offsetof(struct holdfile, bufs_off), 4096, "bufs_off" },
 		{ offsetof(struct holdfile, phase), 3, "phase" },
-		{ offsetof(struct holdfile, epoch), 0, "epoch" },
+		{ offsetof(struct holdfile, epoch), 0, "half a stamp" },
 		{ offsetof(struct holdfile, udp) + offsetof(struct tcphold_udp, npkts), 100000, "udp" },
 		{ conn0 + offsetof(struct holdfile_conn, buf_off), 0, "buf_off" },
 		{ conn0 + offsetof(struct holdfile_conn, in_use), 2, "in_use" },
@@ -155,6 +155,40 @@ static void refusals(void **st)
 	rmdir(path);
 }
 
+/* What a kill between two stores can leave is completed on load (holdfile.h, "after a kill"). */
+static void completes_a_kill(void **st)
+{
+	(void)st;
+	char err[128];
+	struct holdfile *f;
+	write_state();
+	assert_int_equal(holdfile_open(path, htonl(0xc6120009u), &f, err, sizeof err), 0);
+	f->conns[0].c.rcv_nxt = 5000;                    /* used stored, rcv_nxt not yet */
+	f->conns[1].unconfirmed = 0;                     /* released, not yet marked */
+	f->conns[2].c.used = 77;                         /* a slot being set up: in_use not yet set */
+	f->conns[2].unconfirmed = 1;
+	f->conns[3].in_use = 1;                          /* released with nothing held */
+	tcphold_init(&f->conns[3].c, &(struct tcphold_seed){ .capsule_ip = f->ip, .rcv_nxt = 9 },
+	             holdfile_buf(f, 3), 100);
+	f->conns[3].c.state = TCPHOLD_RELEASED;
+	holdfile_unmap(f);
+	assert_int_equal(holdfile_open(path, htonl(0xc6120009u), &f, err, sizeof err), 0);
+	assert_int_equal(f->conns[0].c.rcv_nxt, 6000);
+	assert_int_equal(f->conns[1].unconfirmed, 1);    /* its bytes go out again */
+	assert_int_equal(f->conns[2].in_use, 0);
+	assert_int_equal(f->conns[2].unconfirmed, 0);
+	assert_int_equal(f->conns[2].c.used, 0);
+	assert_int_equal(f->conns[3].in_use, 0);
+	/* a file created but never started (no stamp) opens; half a stamp does not */
+	f->epoch = 0;
+	f->id = 0;
+	holdfile_unmap(f);
+	assert_int_equal(holdfile_open(path, htonl(0xc6120009u), &f, err, sizeof err), 0);
+	f->id = 5;
+	holdfile_unmap(f);
+	assert_int_equal(holdfile_open(path, htonl(0xc6120009u), &f, err, sizeof err), -1);
+}
+
 /* create replaces an old file whole (a new hold never inherits an old one's bytes). */
 static void create_replaces(void **st)
 {
@@ -182,6 +216,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(survives_unmap, setup, teardown),
 		cmocka_unit_test_setup_teardown(refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(completes_a_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_replaces, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
