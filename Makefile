@@ -5,7 +5,8 @@
 #   make demo-migrate  a capsule moves live between two hosts and back under a client
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
-#   make soak     1000 live migrations around a ring of hosts (never part of make test)
+#   make soak     1000 live migrations around a ring of hosts, then 1000 more with injected
+#                 loss, duplication and reordering (never part of make test)
 #
 # Each component adds its rules through its own build.mk.
 
@@ -78,11 +79,13 @@ demo-migrate: all
 bench: all
 	sh tests/bench/bench.sh
 
-# The ring test (test_migrate_many.py) with 1000 migrations instead of 50, under its own
+# The ring tests (test_migrate_many.py, then test_migrate_lossy.py: the same ring with
+# --net-faults on every host) with 1000 migrations each instead of 50 / 100, under their own
 # timeout (SOAK_TIMEOUT seconds; tests/run's default of 180 is per test program).
 SOAK_MIGRATIONS ?= 1000
 soak: all $(TEST_TOOLS)
 	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_many
+	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_lossy
 
 clean:
 	rm -rf $(OBJ) $(BIN) $(IMAGES) $(GEN) $(BUILD)/tests $(BUILD)/san

@@ -29,7 +29,10 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT] --keys FILE\n"
 	                "                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
-	                "                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n");
+	                "                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
+	                "                [--net-faults loss=P,dup=P,reorder=P,delay=MS[-MS] [--net-faults-seed N]]\n"
+	                "                (--net-faults: TESTING ONLY, injects loss, duplication, reordering and\n"
+	                "                 delay into this host's forwarding; the seed used is printed)\n");
 	exit(2);
 }
 
@@ -100,6 +103,25 @@ static void parse_network(const char *v, uint32_t *net, uint32_t *mask)
 		die("--network %s: must lie inside 198.18.0.0/15%s", v, "");
 }
 
+/* --net-faults SPEC (testing only): netem.h says what SPEC may hold. */
+static void parse_faults(struct hostd *d, const char *v)
+{
+	char err[200];
+	if (netem_parse(v, &d->faults, err, sizeof err))
+		die("--net-faults %s: %s", v, err);
+	d->faults_on = 1;
+}
+
+static void parse_seed(struct hostd *d, const char *v)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || *end || !*v || v[0] == '-')
+		die("--net-faults-seed %s: want a number (0..18446744073709551615)%s", v, "");
+	d->fault_seed = x;
+}
+
 /* The "data HEX64" line of the key file: the cluster's data-plane key. */
 static void load_data_key(const char *path, uint8_t key[WIRE_KEY_LEN])
 {
@@ -112,7 +134,7 @@ static void load_data_key(const char *path, uint8_t key[WIRE_KEY_LEN])
 static void parse_args(struct hostd *d, int argc, char **argv, const char **dir, const char **keys)
 {
 	const char *network = "198.18.0.0/16", *run_dir = getenv(HOST_RUN_DIR_ENV);
-	int listen_given = 0;
+	int listen_given = 0, seed_given = 0;
 	d->listen_port = WIRE_DATA_PORT;
 	d->network_id = DIR_NETWORK_ID_DEFAULT;
 	d->mig_port = MIG_PORT;
@@ -134,6 +156,8 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		else if (strcmp(a, "--gateway-host") == 0) d->gw_host = parse_u32(a, v, 1);
 		else if (strcmp(a, "--run-dir") == 0) run_dir = v;
 		else if (strcmp(a, "--mig-port") == 0) d->mig_port = parse_port(a, v);
+		else if (strcmp(a, "--net-faults") == 0) parse_faults(d, v);
+		else if (strcmp(a, "--net-faults-seed") == 0) parse_seed(d, v), seed_given = 1;
 		else usage();
 	}
 	if (!d->host_id || !listen_given || !*dir || !*keys)
@@ -141,6 +165,11 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	/* `caprun --incoming` gets the key file too; an absolute path works from anywhere */
 	if (!realpath(*keys, d->keys_path))
 		snprintf(d->keys_path, sizeof d->keys_path, "%s", *keys);   /* load_data_key says why */
+	if (seed_given && !d->faults_on)
+		die("--net-faults-seed without --net-faults%s%s", "", "");
+	if (d->faults_on && !seed_given && getentropy(&d->fault_seed, sizeof d->fault_seed))
+		die("--net-faults: no random seed: %s%s", strerror(errno), "");
+	netem_rng_seed(&d->fault_rng, d->fault_seed);
 	if (d->gateway && d->gw_host && d->gw_host != d->host_id)
 		die("--gateway with --gateway-host naming another host: pick one%s%s", "", "");
 	if (d->gateway)
@@ -197,7 +226,7 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	load_data_key(keys, d->data_key);
 	if (dir_key_lookup(keys, d->host_id, host_key, err, sizeof err))
 		die("--keys %s%s", err, "");   /* err names the file */
-	if (xlate_init(&d->xt, 4096, d->host_id) != XLATE_OK)
+	if (xlate_init(&d->xt, 4096, d->host_id) != XLATE_OK || hostd_netem_init(d))
 		die("out of memory%s%s", "", "");
 	d->dir = dirc_open(dir, d->host_id, host_key, err, sizeof err);
 	sodium_memzero(host_key, sizeof host_key);
@@ -318,6 +347,8 @@ static void shutdown_all(struct hostd *d)
 	hostd_dir_shutdown(d);
 	dirc_close(d->dir);
 	hostd_sync_free_all(d);
+	hostd_ctl_free_all(d);
+	hostd_netem_free(d);
 	xlate_free(&d->xt);
 }
 
@@ -335,12 +366,14 @@ static int on_signals(struct hostd *d)
 }
 
 /* Milliseconds the loop may sleep: until the next deadline (directory retries, migration
- * queues and resends), at most 1 s. */
+ * queues and resends, control messages to resend, held bytes to re-inject, the fault queue),
+ * at most 1 s. */
 static int next_timeout(struct hostd *d)
 {
 	uint64_t now = hostd_now_ms();
-	int t = 1000, due[3] = { hostd_sync_tick(d, now), hostd_mig_tick(d, now), hostd_dir_tick(d, now) };
-	for (int i = 0; i < 3; i++)
+	int t = 1000, due[] = { hostd_sync_tick(d, now), hostd_mig_tick(d, now), hostd_dir_tick(d, now),
+	                        hostd_netem_tick(d, now), hostd_ctl_tick(d, now), hostd_hold_tick(d, now) };
+	for (size_t i = 0; i < sizeof due / sizeof due[0]; i++)
 		if (due[i] >= 0 && due[i] < t)
 			t = due[i];
 	return t;
@@ -363,6 +396,13 @@ int main(int argc, char **argv)
 	d.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	/* die() exits before any cleanup: remove what setup made so far on the way out */
 	setup(&d, dir, keys);
+	if (d.faults_on) {
+		char spec[NETEM_SPEC_MAX + 32];
+		netem_format(&d.faults, spec, sizeof spec);
+		/* the seed replays the same verdicts: a failing test run can be repeated */
+		printf("caphostd %u: TESTING ONLY: net faults %s seed %llu\n", d.host_id, spec,
+		       (unsigned long long)d.fault_seed);
+	}
 	printf("caphostd %u listening on %s:%u%s\n", d.host_id,
 	       inet_ntoa(*(struct in_addr *)&d.listen_addr), d.listen_port,
 	       d.gateway ? " (gateway, capgw)" : "");

@@ -3,7 +3,9 @@
 #define HOST_HOSTD_H
 
 #include "hosts/dirclient.h"
+#include "hosts/holdfile.h"
 #include "hosts/hostd_msg.h"
+#include "hosts/netem.h"
 #include "hosts/tcphold.h"
 #include "hosts/uplink.h"
 #include "hosts/wire.h"
@@ -17,11 +19,14 @@
 
 #define HOSTD_MAX_CAPS   256   /* capsules attached to (or saved on) this host */
 #define HOSTD_MAX_PEERS  64    /* other hosts we exchanged authenticated packets with */
-#define HOSTD_MAX_HOLDS  64    /* capsules the gateway is holding peers for */
-#define HOSTD_HOLD_CONNS 64    /* held TCP connections per capsule */
-#define HOSTD_HOLD_BUF   (256u << 10)   /* per held connection, at most (normally one window) */
-#define HOSTD_UDP_BUF    (256u << 10)   /* per held capsule, UDP and other non-TCP */
-#define HOSTD_UDP_PKTS   256
+#define HOSTD_MAX_HOLDS  64    /* capsules the gateway is holding peers for (limits: holdfile.h) */
+#define HOSTD_MAX_TOMBS  256   /* capsules whose last HOLD / FLUSH the gateway remembers after release */
+#define HOSTD_TOMB_MS    120000         /* ... for this long: longer than any sender resends */
+#define HOSTD_CTL_PENDING 256           /* HOLD / FLUSH / FLUSH_TO we wait to see acknowledged */
+#define HOSTD_CTL_GIVE_UP_MS 60000      /* ... resending that long at most (spans a gateway restart) */
+#define HOSTD_REINJECT_WAIT_MS 200      /* released held bytes go again after this (doubling, <= 1 s) ... */
+#define HOSTD_REINJECT_GIVE_UP_MS 60000 /* ... until the capsule acknowledged them, or this long */
+#define HOSTD_SYNC_DONE  64    /* migrations whose queue was flushed here: a late SYNC of one is stale */
 #define HOSTD_NEG_CACHE  1024  /* addresses the directory did not know (hostd_resolve.c) ... */
 #define HOSTD_NEG_TTL_MS 2000  /* ... asked again after this long */
 #define HOSTD_MAX_RESOLVES 64  /* routing lookups in flight at once; beyond: dropped, counted */
@@ -92,13 +97,47 @@ struct hostd_peer {
 	uint32_t redirects_in_ms;
 };
 
+/* One capsule the gateway holds (or whose released bytes it still resends): hostd_hold.c. */
 struct hostd_hold {
 	uint32_t ip;             /* capsule, network order; 0 = free slot */
-	uint32_t epoch;
-	uint32_t nconns;
-	struct tcphold_conn conns[HOSTD_HOLD_CONNS];
-	struct tcphold_udp udp;
-	uint8_t *udp_buf;
+	struct holdfile *f;      /* its state file, mapped shared: every byte of the state is there */
+};
+
+/*
+ * The order of control messages about one capsule (hostd_msg.h): a later
+ * epoch is newer; at one epoch only the same host's larger id is.  host 0
+ * and id 0 make a floor: "everything before this epoch is over" (a FLUSH_TO
+ * from a host other than the one it names).
+ */
+struct hostd_stamp {
+	uint32_t epoch, host;
+	uint64_t id;
+};
+static inline int hostd_stamp_newer(struct hostd_stamp a, struct hostd_stamp b)
+{
+	if (a.epoch != b.epoch)
+		return a.epoch > b.epoch;
+	return a.id > b.id && (b.host == 0 || a.host == b.host);
+}
+
+/* What the gateway last applied for a capsule it no longer holds: older HOLDs are stale. */
+struct hostd_tomb {
+	uint32_t ip;             /* 0 = free slot */
+	struct hostd_stamp st;
+	uint64_t at_ms;
+};
+
+/* A HOLD, FLUSH or FLUSH_TO waiting for its ACK (hostd_ctl.c). */
+struct hostd_ctl_out {
+	uint8_t kind;            /* enum hostd_ctl_kind; 0 = free slot */
+	uint8_t sent;            /* 0: waits for an older HOLD / FLUSH about the same capsule */
+	uint16_t len;
+	uint32_t dest;           /* host id */
+	uint32_t ip, epoch;      /* the capsule (network order); the wire header's epoch */
+	uint64_t id;
+	uint64_t first_ms, next_ms;
+	uint32_t wait_ms;
+	uint8_t *payload;        /* malloc'ed copy */
 };
 
 /* Peer side of a migration: packets for a moving capsule wait here until FLUSH_TO (hostd_sync.c). */
@@ -108,6 +147,7 @@ struct hostd_syncq {
 	uint32_t source;         /* host that sent SYNC (ours for the source's own queue) */
 	uint64_t migration_id;
 	uint64_t deadline_ms;    /* released to the directory's holder then */
+	uint64_t sync_seq;       /* wire seq of the SYNC that opened / refreshed it (its stamp's id) */
 	struct tcphold_udp q;    /* bounded FIFO of whole IPv4 packets */
 	uint8_t *buf;
 };
@@ -169,7 +209,13 @@ struct hostd_job {
 	X(mig_spawn_errors) \
 	X(dir_jobs_full) X(dir_lookup_neg_hits) X(dir_lookup_rate_limited) X(dir_lookup_busy) \
 	X(dir_lookup_waiting) X(dir_releases) X(dir_returns) X(dir_orphans) X(reattached) \
-	X(reattach_stale) X(incoming) X(mig_started)
+	X(reattach_stale) X(incoming) X(mig_started) \
+	X(fault_wire_lost) X(fault_wire_dup) X(fault_wire_reordered) X(fault_wire_delayed) \
+	X(fault_gw_lost) X(fault_gw_dup) X(fault_gw_reordered) X(fault_gw_delayed) X(fault_queue_full) \
+	X(ctl_resent) X(ctl_acked) X(ctl_ack_late) X(ctl_ack_bad) X(ctl_acks_out) X(ctl_given_up) \
+	X(ctl_full) X(hold_stale) X(flush_stale) X(flush_to_stale) X(sync_stale) \
+	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
+	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -204,6 +250,11 @@ struct hostd {
 	struct hostd_cap caps[HOSTD_MAX_CAPS];
 	struct hostd_peer peers[HOSTD_MAX_PEERS];
 	struct hostd_hold holds[HOSTD_MAX_HOLDS];
+	struct hostd_tomb tombs[HOSTD_MAX_TOMBS];
+	struct hostd_ctl_out ctl_out[HOSTD_CTL_PENDING];
+	struct { uint32_t ip; uint64_t migration_id, at_ms; } sync_done[HOSTD_SYNC_DONE];
+	unsigned sync_done_next;
+	unsigned holds_releasing;    /* holds in HOLDFILE_RELEASING: packets to peers are watched */
 	struct hostd_syncq syncq[HOSTD_MAX_SYNCQ];
 	pid_t mig_pids[HOSTD_MIG_CHILDREN];   /* `caprun --incoming` children; 0 = free */
 	struct hostd_job jobs[HOSTD_MAX_JOBS];
@@ -214,6 +265,13 @@ struct hostd {
 	uint64_t seq_last, gw_list_ms;
 	struct hostd_counters cnt;
 	struct wire_counters wc;
+
+	/* test-only fault injection (--net-faults, hostd_netem.c); nothing of it runs unless faults_on */
+	int faults_on;
+	uint64_t fault_seed;
+	struct netem_spec faults;
+	struct netem_rng fault_rng;
+	struct netem_queue fault_q;
 };
 
 /* epoll tags: what an event's data.u64 means */
@@ -280,6 +338,9 @@ void hostd_dir_orphan(struct hostd *d, uint32_t ip, uint32_t epoch, int end_sent
 void hostd_dir_host(struct hostd *d, uint32_t host_id);
 /* `list` on the control socket: answered on fd (then closed) when the pages are in. */
 void hostd_dir_list(struct hostd *d, int fd);
+/* A hold reloaded at start: where does ip run now?  (LOOKUP, subscribing; the answer goes
+ * to hostd_hold_checked.) */
+void hostd_dir_hold_check(struct hostd *d, uint32_t ip);
 
 /* hostd_attach.c: the directory's side of ATTACH (create, resume, pull, incoming, reattach) */
 void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a);
@@ -300,23 +361,72 @@ void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state);
 /* "running", "frozen", "migrating", ...: for `ps` */
 const char *hostd_cap_state_name(const struct hostd_cap *c);
 
-/* hostd_gw.c: the gateway TUN capgw and the holders */
+/* hostd_netem.c: test-only fault injection on the forwarding path (--net-faults) */
+int hostd_netem_init(struct hostd *d);
+void hostd_netem_free(struct hostd *d);
+/* A sealed datagram / a packet for capgw / a packet read from capgw: lost, delayed, duplicated. */
+void hostd_netem_wire(struct hostd *d, const uint8_t *dgram, size_t len, uint32_t addr, uint16_t port);
+void hostd_netem_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
+void hostd_netem_gw_read(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Sends what is due; ms until the next (-1: nothing queued). */
+int hostd_netem_tick(struct hostd *d, uint64_t now);
+
+/* hostd_gw.c: the gateway TUN capgw; HOLD / FLUSH from a capsule's host */
 int hostd_gw_open(struct hostd *d, char *err, size_t errlen);
 void hostd_gw_close(struct hostd *d);
 void hostd_gw_input(struct hostd *d);
 /* Write a packet for an ordinary peer to capgw (gateway only). */
 void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
-/* Start holding (gateway side): from a HOLD message or a local FROZEN. */
-void hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m);
-/* The capsule runs again: buffered bytes to it (hostd_route), window-opening ACKs to the peers. */
-void hostd_hold_release(struct hostd *d, uint32_t ip);
-/* The capsule is gone for good (released): forget what we held, silently. */
-void hostd_hold_drop(struct hostd *d, uint32_t ip);
-int hostd_is_held(const struct hostd *d, uint32_t ip);
-/* Host side: tell the gateway (or ourselves) to hold / release a capsule's peers. */
+/* Our own packet for an ordinary peer (the holder's ACKs): not a capsule's, not watched. */
+void hostd_gw_emit(struct hostd *d, const uint8_t *pkt, size_t len);
+/* The same past the fault injection; and one packet read from capgw, handled. */
+void hostd_gw_write_now(struct hostd *d, const uint8_t *pkt, size_t len);
+void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Host side: tell the gateway (or ourselves) to hold / release a capsule's peers (reliably). */
 void hostd_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
                      uint32_t n);
 void hostd_send_flush(struct hostd *d, const struct hostd_cap *c);
+
+/* hostd_hold.c: the gateway's holders, their state in RUN_DIR/gateway-holds (holdfile.h) */
+/* Reload the state files a previous caphostd left (gateway start); counted. */
+void hostd_hold_load(struct hostd *d);
+/* hostd_dir_hold_check's answer for a reloaded hold of ip (rc as dirc; e when rc is 0). */
+void hostd_hold_checked(struct hostd *d, uint32_t ip, int rc, const struct dir_entry *e);
+/* Unmap everything, files kept: a restarted gateway goes on holding. */
+void hostd_hold_close_all(struct hostd *d);
+/* A HOLD {m} from host sender (or our own FROZEN): start holding, unless it is out of date.
+ * Returns 0 if applied, 1 if stale (older than what we applied), -1 if no room. */
+int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t sender);
+/* The capsule runs again: buffered bytes to it (hostd_route, resent until it acknowledged
+ * them), window-opening ACKs to the peers. */
+void hostd_hold_release(struct hostd *d, uint32_t ip);
+/* The same for a FLUSH / FLUSH_TO stamped st: only if st is newer than the HOLD held (and
+ * remembered as the latest word on ip either way).  1 if st was out of date. */
+int hostd_hold_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp st);
+/* The capsule is gone for good (released): forget what we held, silently. */
+void hostd_hold_drop(struct hostd *d, uint32_t ip);
+int hostd_is_held(const struct hostd *d, uint32_t ip);
+/* A packet from capgw for a held capsule: the holder answers, or it waits in the UDP queue. */
+void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t len);
+/* A packet a capsule sends an ordinary peer: does it acknowledge bytes we re-injected? */
+void hostd_hold_observe(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Resends of released bytes, forgetting old stamps; ms until the next (-1: none). */
+int hostd_hold_tick(struct hostd *d, uint64_t now);
+
+/* hostd_ctl.c: HOLD / FLUSH / FLUSH_TO resent until acknowledged (hostd_msg.h) */
+/* A fresh message id: strictly growing per host, across restarts (the wire seq generator). */
+uint64_t hostd_ctl_id(struct hostd *d);
+/* Send kind (enum hostd_ctl_kind) to host dest now and again until its ACK, payload copied. */
+void hostd_ctl_send(struct hostd *d, int kind, uint32_t dest, uint32_t ip, uint32_t epoch,
+                    uint64_t id, const uint8_t *payload, size_t len);
+/* The receiver's side: acknowledge a message (to the address it came from). */
+void hostd_ctl_ack_send(struct hostd *d, int kind, uint32_t ip, uint32_t epoch, uint64_t id,
+                        const struct sockaddr_in *to);
+/* An ACK from sender (WIRE_ACK payload). */
+void hostd_ctl_ack_in(struct hostd *d, uint32_t sender, const uint8_t *pl, size_t len);
+/* Resends and give-ups; ms until the next resend (-1: none). */
+int hostd_ctl_tick(struct hostd *d, uint64_t now);
+void hostd_ctl_free_all(struct hostd *d);
 
 /* hostd_sync.c: the peer side of a migration (WIRE_SYNC) */
 void hostd_sync_input(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
@@ -330,6 +440,9 @@ int hostd_sync_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migra
 int hostd_sync_pending(struct hostd *d, uint32_t ip);
 /* Free ip's queue and route what it held again (hostd_route, per the translation table now). */
 void hostd_sync_release(struct hostd *d, uint32_t ip);
+/* The same for a FLUSH / FLUSH_TO stamped st: only if st is newer than the SYNC that made the
+ * queue (a late copy of an older migration's message must not release a newer queue). */
+void hostd_sync_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp st);
 /* Encode + send one SYNC-type message to addr:port; counted per kind.  0 or -1. */
 int hostd_sync_send(struct hostd *d, const struct hostd_sync_msg *m, uint32_t addr, uint16_t port);
 /* FLUSH_TO {ip runs at host, addr:port, epoch} to the listed hosts (NULL: every peer we know). */

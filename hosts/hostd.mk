@@ -7,7 +7,8 @@ HOSTD_SRCS := hosts/caphostd.c hosts/hostd_fwd.c hosts/hostd_uplink.c hosts/host
               hosts/hostd_dir.c hosts/hostd_attach.c hosts/hostd_resolve.c \
               hosts/uplink.c hosts/netlink.c hosts/ctlsock.c hosts/fileio.c hosts/snapauth.c \
               hosts/dirclient.c hosts/dirproto.c hosts/wire.c hosts/xlate.c \
-              hosts/tcphold.c hosts/tcphold_pkt.c
+              hosts/tcphold.c hosts/tcphold_pkt.c hosts/hostd_netem.c hosts/netem.c \
+              hosts/hostd_ctl.c hosts/hostd_hold.c hosts/holdfile.c
 HOSTD_LIBS := -lsodium -lmnl
 
 # Objects come from hosts/build.mk's rule ($(HOST_OBJ)/%.o), shared with caprun.
@@ -27,3 +28,8 @@ $(BUILD)/san/bin/caphostd: $(patsubst %.c,$(BUILD)/san/obj/%.o,$(HOSTD_SRCS) $(C
 	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOSTD_LIBS)
 
 TEST_TOOLS += $(BUILD)/san/bin/caphostd
+
+# Test-only fault injection (--net-faults): the spec parser, verdicts and timer queue.
+UNIT_SRCS_test_host_netem := hosts/netem.c
+# The gateway's hold state files (holdfile.h).
+UNIT_SRCS_test_host_holdfile := hosts/holdfile.c hosts/tcphold.c hosts/tcphold_pkt.c

@@ -450,6 +450,36 @@ void hostd_dir_host(struct hostd *d, uint32_t host_id)
 	host_ask(d, j);
 }
 
+/* ---- a reloaded hold: where does its capsule run now? ---- */
+
+static void hold_check_ask(struct hostd *d, struct hostd_job *j)
+{
+	struct dir_msg m = { .type = DIR_T_LOOKUP };
+	m.u.lookup.ip = ntohl(j->ip);
+	m.u.lookup.flags = DIR_LOOKUP_SUBSCRIBE;   /* and a NOTIFY when it moves */
+	d->cnt.dir_lookups++;
+	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+}
+
+static void hold_check_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
+{
+	uint32_t ip = j->ip;
+	hostd_job_free(d, j);
+	hostd_hold_checked(d, ip, rc, rc == 0 ? &r->u.entry : NULL);
+}
+
+static const struct hostd_job_ops hold_check_ops = { "hold_check", hold_check_answer,
+                                                     hold_check_ask, NULL };
+
+void hostd_dir_hold_check(struct hostd *d, uint32_t ip)
+{
+	struct hostd_job *j = hostd_job_new(d, &hold_check_ops);
+	if (!j)
+		return;
+	j->ip = ip;
+	hold_check_ask(d, j);
+}
+
 /*
  * ---- `list`: the directory's whole table, one capsule per line after
  * "ok N": NAME IP HOST_ID EPOCH STATE.  STATE is what the holder reported

@@ -58,6 +58,16 @@ int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *pa
 		d->cnt.send_errors++;
 		return -1;
 	}
+	if (d->faults_on) {
+		/* testing only: the whole datagram meets the injected faults (hostd_netem.c) */
+		static uint8_t dgram[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD + WIRE_TAG_LEN];
+		memcpy(dgram, hdr, sizeof hdr);
+		if (plen)
+			memcpy(dgram + sizeof hdr, payload, plen);
+		memcpy(dgram + sizeof hdr + plen, tag, sizeof tag);
+		hostd_netem_wire(d, dgram, plen + WIRE_OVERHEAD, addr, port);
+		return 0;
+	}
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 	                          .sin_addr.s_addr = addr };
 	struct iovec iov[3] = { { hdr, sizeof hdr }, { (void *)payload, plen }, { tag, sizeof tag } };
@@ -241,7 +251,9 @@ static void redirect_in(struct hostd *d, const struct wire_hdr *h, const uint8_t
 	xlate_update(&d->xt, &e);
 }
 
-static void hold_in(struct hostd *d, const uint8_t *pl, size_t len)
+/* HOLD from a capsule's host: hold (unless out of date), then acknowledge either way. */
+static void hold_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
+                    const struct sockaddr_in *from)
 {
 	static struct hostd_hold_msg m;
 	if (!d->gateway || hostd_hold_decode(pl, len, &m)) {
@@ -249,29 +261,36 @@ static void hold_in(struct hostd *d, const uint8_t *pl, size_t len)
 		return;
 	}
 	d->cnt.hold_in++;
-	hostd_hold_start(d, &m);
+	/* No room (-1): no ACK, so the sender tries again; a slot may be free by then. */
+	if (hostd_hold_start(d, &m, h->sender) >= 0)
+		hostd_ctl_ack_send(d, HOSTD_CTL_HOLD, m.capsule_ip, m.epoch, m.id, from);
 }
 
 static void flush_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
                      const struct sockaddr_in *from)
 {
-	uint32_t ip, epoch;
-	if (!d->gateway || hostd_flush_decode(pl, len, &ip, &epoch)) {
+	struct hostd_flush_msg m;
+	if (!d->gateway || hostd_flush_decode(pl, len, &m)) {
 		d->cnt.hold_bad++;
 		return;
 	}
 	d->cnt.flush_in++;
+	struct hostd_stamp st = { m.epoch, h->sender, m.id };
 	/* The sender runs it now at epoch: where the held bytes go (an older epoch is refused). */
-	struct xlate_entry e = { .capsule_ip = ip, .host_id = h->sender, .locator_ip = from->sin_addr.s_addr,
-	                         .port = ntohs(from->sin_port), .state = XLATE_REMOTE, .epoch = epoch };
+	struct xlate_entry e = { .capsule_ip = m.capsule_ip, .host_id = h->sender,
+	                         .locator_ip = from->sin_addr.s_addr, .port = ntohs(from->sin_port),
+	                         .state = XLATE_REMOTE, .epoch = m.epoch };
 	if (h->sender != d->host_id)
 		xlate_update(&d->xt, &e);
 	/* FLUSH from where it runs means what FLUSH_TO to there means: a migration queue for
-	 * it goes first (it holds what came before the capsule froze), then the held bytes. */
-	const struct xlate_entry *x = xlate_lookup(&d->xt, ip);
-	if (x && x->state == XLATE_REMOTE && x->host_id == h->sender && x->epoch == epoch)
-		hostd_sync_release(d, ip);
-	hostd_hold_release(d, ip);
+	 * it goes first (it holds what came before the capsule froze), then the held bytes;
+	 * each only if this FLUSH is newer than what made it (a late copy changes nothing). */
+	const struct xlate_entry *x = xlate_lookup(&d->xt, m.capsule_ip);
+	if (x && x->state == XLATE_REMOTE && x->host_id == h->sender && x->epoch == m.epoch)
+		hostd_sync_release_stamped(d, m.capsule_ip, st);
+	if (hostd_hold_release_stamped(d, m.capsule_ip, st))
+		d->cnt.flush_stale++;
+	hostd_ctl_ack_send(d, HOSTD_CTL_FLUSH, m.capsule_ip, m.epoch, m.id, from);
 }
 
 void hostd_udp_input(struct hostd *d)
@@ -304,9 +323,10 @@ void hostd_udp_input(struct hostd *d)
 		switch (h.type) {
 		case WIRE_DATA: data_in(d, p, &h, pl, plen, &from); break;
 		case WIRE_REDIRECT: redirect_in(d, &h, pl, plen); break;
-		case WIRE_HOLD: hold_in(d, pl, plen); break;
+		case WIRE_HOLD: hold_in(d, &h, pl, plen, &from); break;
 		case WIRE_FLUSH: flush_in(d, &h, pl, plen, &from); break;
 		case WIRE_SYNC: hostd_sync_input(d, &h, pl, plen, &from); break;
+		case WIRE_ACK: hostd_ctl_ack_in(d, h.sender, pl, plen); break;
 		default: d->cnt.hold_bad++; break;
 		}
 	}

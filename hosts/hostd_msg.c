@@ -1,4 +1,4 @@
-/* hostd_msg.c: encode and check HOLD / FLUSH / SYNC payloads (hostd_msg.h). */
+/* hostd_msg.c: encode and check HOLD / FLUSH / SYNC / ACK payloads (hostd_msg.h). */
 #include "hosts/hostd_msg.h"
 #include "hosts/bytes.h"
 
@@ -10,8 +10,9 @@ size_t hostd_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t ca
 		return 0;
 	memcpy(out, &m->capsule_ip, 4);   /* addresses stay in network order */
 	host_put32(out + 4, m->epoch);
-	host_put16(out + 8, (uint16_t)m->n);
-	host_put16(out + 10, 0);
+	host_put64(out + 8, m->id);
+	host_put16(out + 16, (uint16_t)m->n);
+	host_put16(out + 18, 0);
 	uint8_t *r = out + HOSTD_HOLD_HDR;
 	for (uint32_t i = 0; i < m->n; i++, r += HOSTD_HOLD_REC) {
 		const struct cap_report_sock *s = &m->socks[i];
@@ -39,8 +40,9 @@ int hostd_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
 	memset(m, 0, sizeof *m);
 	memcpy(&m->capsule_ip, p, 4);
 	m->epoch = host_get32(p + 4);
-	m->n = host_get16(p + 8);
-	if (!m->capsule_ip || !m->epoch || host_get16(p + 10) || m->n > HOSTD_HOLD_MAX ||
+	m->id = host_get64(p + 8);
+	m->n = host_get16(p + 16);
+	if (!m->capsule_ip || !m->epoch || !m->id || host_get16(p + 18) || m->n > HOSTD_HOLD_MAX ||
 	    len != hostd_hold_len(m->n))
 		return -1;
 	const uint8_t *r = p + HOSTD_HOLD_HDR;
@@ -67,19 +69,21 @@ int hostd_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
 	return 0;
 }
 
-void hostd_flush_encode(uint32_t capsule_ip, uint32_t epoch, uint8_t out[HOSTD_FLUSH_LEN])
+void hostd_flush_encode(const struct hostd_flush_msg *m, uint8_t out[HOSTD_FLUSH_LEN])
 {
-	memcpy(out, &capsule_ip, 4);
-	host_put32(out + 4, epoch);
+	memcpy(out, &m->capsule_ip, 4);
+	host_put32(out + 4, m->epoch);
+	host_put64(out + 8, m->id);
 }
 
-int hostd_flush_decode(const uint8_t *p, size_t len, uint32_t *capsule_ip, uint32_t *epoch)
+int hostd_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m)
 {
 	if (len != HOSTD_FLUSH_LEN)
 		return -1;
-	memcpy(capsule_ip, p, 4);
-	*epoch = host_get32(p + 4);
-	return *capsule_ip && *epoch ? 0 : -1;
+	memcpy(&m->capsule_ip, p, 4);
+	m->epoch = host_get32(p + 4);
+	m->id = host_get64(p + 8);
+	return m->capsule_ip && m->epoch && m->id ? 0 : -1;
 }
 
 void hostd_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN])
@@ -114,7 +118,29 @@ int hostd_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m)
 		/* the pair of a migration names one queue; no locator: these only say "stop" / "stopped" */
 		return m->migration_id && !m->locator_ip && !m->port ? 0 : -1;
 	case HOSTD_FLUSH_TO:
-		return m->locator_ip && m->port ? 0 : -1;
+		return m->migration_id && m->locator_ip && m->port ? 0 : -1;
 	}
 	return -1;
+}
+
+void hostd_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN])
+{
+	memset(out, 0, HOSTD_ACK_LEN);
+	out[0] = m->kind;
+	memcpy(out + 4, &m->capsule_ip, 4);
+	host_put32(out + 8, m->epoch);
+	host_put64(out + 12, m->id);
+}
+
+int hostd_ack_decode(const uint8_t *p, size_t len, struct hostd_ack_msg *m)
+{
+	if (len != HOSTD_ACK_LEN || p[1] || p[2] || p[3])
+		return -1;
+	m->kind = p[0];
+	memcpy(&m->capsule_ip, p + 4, 4);
+	m->epoch = host_get32(p + 8);
+	m->id = host_get64(p + 12);
+	if (m->kind < HOSTD_CTL_HOLD || m->kind > HOSTD_CTL_FLUSH_TO)
+		return -1;
+	return m->capsule_ip && m->epoch && m->id ? 0 : -1;
 }

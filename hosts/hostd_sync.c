@@ -46,7 +46,27 @@ int hostd_sync_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migra
 	q->epoch = epoch > q->epoch ? epoch : q->epoch;
 	q->migration_id = migration_id;
 	q->source = source;
+	q->sync_seq = d->seq_last;   /* ours: anything we send from now on is newer (sync_in: theirs) */
 	q->deadline_ms = hostd_now_ms() + HOSTD_SYNC_TIMEOUT_MS;
+	return 0;
+}
+
+/* Queues flushed lately, by migration: a late or repeated SYNC of one must not open it again. */
+static void note_done(struct hostd *d, uint32_t ip, uint64_t migration_id)
+{
+	unsigned k = d->sync_done_next++ % HOSTD_SYNC_DONE;
+	d->sync_done[k].ip = ip;
+	d->sync_done[k].migration_id = migration_id;
+	d->sync_done[k].at_ms = hostd_now_ms();
+}
+
+static int was_done(const struct hostd *d, uint32_t ip, uint64_t migration_id)
+{
+	uint64_t now = hostd_now_ms();
+	for (int i = 0; i < HOSTD_SYNC_DONE; i++)
+		if (d->sync_done[i].ip == ip && d->sync_done[i].migration_id == migration_id &&
+		    now - d->sync_done[i].at_ms < HOSTD_TOMB_MS)
+			return 1;
 	return 0;
 }
 
@@ -72,6 +92,7 @@ void hostd_sync_release(struct hostd *d, uint32_t ip)
 	/* Take it out of the table first: hostd_route must not queue these packets again. */
 	struct hostd_syncq held = *q;
 	memset(q, 0, sizeof *q);
+	note_done(d, ip, held.migration_id);
 	size_t cur = 0, len;
 	const uint8_t *p;
 	while (tcphold_udp_next(&held.q, &cur, &p, &len) == 1) {
@@ -79,6 +100,14 @@ void hostd_sync_release(struct hostd *d, uint32_t ip)
 		d->cnt.sync_released_pkts++;
 	}
 	free(held.buf);
+}
+
+void hostd_sync_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp st)
+{
+	const struct hostd_syncq *q = find_queue(d, ip);
+	struct hostd_stamp made = { q ? q->epoch : 0, q ? q->source : 0, q ? q->sync_seq : 0 };
+	if (q && hostd_stamp_newer(st, made))
+		hostd_sync_release(d, ip);
 }
 
 void hostd_sync_free_all(struct hostd *d)
@@ -108,16 +137,21 @@ void hostd_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host,
                     uint16_t port, const uint32_t *hosts, uint32_t nhosts)
 {
 	struct hostd_sync_msg m = { .kind = HOSTD_FLUSH_TO, .capsule_ip = ip, .epoch = epoch,
-	                            .host_id = host, .locator_ip = addr, .port = port };
+	                            .migration_id = hostd_ctl_id(d), .host_id = host,
+	                            .locator_ip = addr, .port = port };
+	uint8_t pl[HOSTD_SYNC_LEN];
 	if (!ip || !epoch || !host || !addr || !port)
 		return;   /* nothing a peer could decode: never send it */
+	hostd_sync_encode(&m, pl);
 	for (int i = 0; i < HOSTD_MAX_PEERS; i++) {
 		const struct hostd_peer *p = &d->peers[i];
 		int listed = !hosts;
 		for (uint32_t k = 0; hosts && k < nhosts && !listed; k++)
 			listed = hosts[k] == p->host_id;
+		/* resent until acknowledged: a lost FLUSH_TO would leave the queue waiting its timeout */
 		if (p->host_id && p->addr && listed)
-			hostd_sync_send(d, &m, p->addr, p->port);
+			hostd_ctl_send(d, HOSTD_CTL_FLUSH_TO, p->host_id, ip, epoch, m.migration_id, pl,
+			               sizeof pl);
 	}
 }
 
@@ -132,22 +166,38 @@ static void sync_in(struct hostd *d, const struct wire_hdr *h, const struct host
 		d->cnt.sync_bad++;
 		return;
 	}
+	if (was_done(d, m->capsule_ip, m->migration_id)) {
+		/* a resend or refresh that the network delayed past the FLUSH_TO ending it */
+		d->cnt.sync_stale++;
+		return;
+	}
 	if (hostd_sync_open(d, m->capsule_ip, m->epoch, m->migration_id, h->sender))
 		return;   /* no queue, so no promise: the source counts us as not acknowledged */
+	find_queue(d, m->capsule_ip)->sync_seq = h->seq;   /* the source's ids after this are newer */
 	struct hostd_sync_msg ack = *m;
 	ack.kind = HOSTD_SYNC_ACK;
 	ack.host_id = d->host_id;
 	hostd_sync_send(d, &ack, from->sin_addr.s_addr, ntohs(from->sin_port));
 }
 
-/* FLUSH_TO: ip runs at host/locator at epoch; what we queued goes there. */
-static void flush_to_in(struct hostd *d, const struct hostd_sync_msg *m)
+/*
+ * FLUSH_TO: ip runs at host/locator at epoch; what we queued goes there.
+ * Its stamp: from the host it names, {epoch, that host, id}; from another
+ * (the source naming the target) only a floor, "everything before epoch is
+ * over": at epoch itself the named host's own HOLD or SYNC stays newer.
+ */
+static void flush_to_in(struct hostd *d, const struct wire_hdr *h, const struct hostd_sync_msg *m,
+                        const struct sockaddr_in *from)
 {
 	struct hostd_syncq *q = find_queue(d, m->capsule_ip);
 	const struct xlate_entry *x = xlate_lookup(&d->xt, m->capsule_ip);
+	int held = hostd_is_held(d, m->capsule_ip);
+	struct hostd_stamp st = { m->epoch, 0, 0 };
+	if (m->host_id == h->sender)
+		st = (struct hostd_stamp){ m->epoch, h->sender, m->migration_id };
 	d->cnt.flush_to_in++;
-	if (m->host_id != d->host_id && (q || x)) {
-		/* newer-or-equal epoch only (xlate_update refuses older ones); a queue needs a route */
+	if (m->host_id != d->host_id && (q || x || held)) {
+		/* newer-or-equal epoch only (xlate_update refuses older ones); a queue or hold needs a route */
 		struct xlate_entry e = { .capsule_ip = m->capsule_ip, .host_id = m->host_id,
 		                         .locator_ip = m->locator_ip, .port = m->port,
 		                         .state = XLATE_REMOTE, .epoch = m->epoch,
@@ -159,12 +209,13 @@ static void flush_to_in(struct hostd *d, const struct hostd_sync_msg *m)
 	 * migration must not send the queue (or held, acknowledged bytes) to the old host. */
 	int agrees = m->host_id == d->host_id ||
 	             (x && x->state == XLATE_REMOTE && x->host_id == m->host_id && x->epoch == m->epoch);
-	if (!agrees)
-		return;
-	if (q && m->epoch >= q->epoch)
-		hostd_sync_release(d, m->capsule_ip);
-	if (m->host_id != d->host_id && hostd_is_held(d, m->capsule_ip))
-		hostd_hold_release(d, m->capsule_ip);   /* the gateway: like FLUSH from that host */
+	if (agrees && q)
+		hostd_sync_release_stamped(d, m->capsule_ip, st);
+	/* the gateway: like FLUSH from that host, and never releasing a newer HOLD */
+	if (agrees && m->host_id != d->host_id && d->gateway &&
+	    hostd_hold_release_stamped(d, m->capsule_ip, st))
+		d->cnt.flush_to_stale++;
+	hostd_ctl_ack_send(d, HOSTD_CTL_FLUSH_TO, m->capsule_ip, m->epoch, m->migration_id, from);
 }
 
 void hostd_sync_input(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
@@ -189,7 +240,7 @@ void hostd_sync_input(struct hostd *d, const struct wire_hdr *h, const uint8_t *
 		hostd_mig_ack(d, h->sender, &m);
 		break;
 	default:
-		flush_to_in(d, &m);
+		flush_to_in(d, h, &m, from);
 	}
 }
 

@@ -46,6 +46,31 @@ void tcphold_init(struct tcphold_conn *c, const struct tcphold_seed *seed, uint8
 	c->state = TCPHOLD_HOLDING;
 }
 
+uint32_t tcphold_carry(struct tcphold_conn *c, const struct tcphold_conn *old, uint32_t cap)
+{
+	uint32_t room = c->cap, carried = 0;
+	uint32_t skip = c->rcv_nxt - old->s.rcv_nxt;   /* what the capsule took of old's bytes */
+	if (seq_leq(old->s.rcv_nxt, c->rcv_nxt) && skip <= old->used) {
+		carried = old->used - skip;
+		if (carried > room)
+			carried = room;   /* cannot happen with the buffer the contract asks for */
+		if (carried)
+			memmove(c->buf, old->buf + skip, carried);
+		c->used = carried;
+		c->rcv_nxt += carried;
+		c->c.bytes_held += carried;
+		if (old->fin_held && carried == old->used - skip) {
+			c->rcv_nxt++;
+			c->fin_held = 1;
+			c->state = TCPHOLD_PEER_FIN;
+		}
+	}
+	c->cap = cap > carried ? cap : carried;
+	if (c->cap > room)
+		c->cap = room;
+	return carried;
+}
+
 void tcphold_close_window(struct tcphold_conn *c)
 {
 	c->cap = c->used;

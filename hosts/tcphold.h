@@ -123,6 +123,18 @@ enum tcphold_result {
 int tcphold_input(struct tcphold_conn *c, const uint8_t *pkt, size_t len, uint64_t now_ms,
                   uint8_t *out, size_t out_cap, size_t *out_len);
 
+/*
+ * A connection held again before the capsule acknowledged everything an
+ * earlier hold of it re-injected: c was just initialized from the new
+ * freeze's seed with a buffer of at least old->used bytes (it may be the
+ * very buffer old used); old is that earlier, released holder.  The bytes
+ * old held beyond the capsule's rcv_nxt now (and old's FIN) move to the
+ * front of c's buffer, as if c had taken them: the peer will never send
+ * them again.  c's capacity becomes cap, or what was carried if more.
+ * Returns the bytes carried.
+ */
+uint32_t tcphold_carry(struct tcphold_conn *c, const struct tcphold_conn *old, uint32_t cap);
+
 /* Stop taking data (e.g. memory pressure): from now on the window is zero. */
 void tcphold_close_window(struct tcphold_conn *c);
 

@@ -174,9 +174,13 @@ void wire_ipv4_addrs(const uint8_t *pkt, uint32_t *src, uint32_t *dst)
 
 uint64_t wire_seq_next(uint64_t *last, uint64_t realtime_ms)
 {
-	uint64_t s = realtime_ms << 20;
-	if (s <= *last)
-		s = *last + 1;
+	/*
+	 * The clock only picks the first number; after it they are consecutive.  A
+	 * number per millisecond of clock (ms << 20 each time) made the receiver's
+	 * window of WIRE_REPLAY_WINDOW numbers less than one millisecond wide: any
+	 * datagram overtaken by one sent a millisecond later was refused as too old.
+	 */
+	uint64_t s = *last ? *last + 1 : realtime_ms << 20;
 	*last = s;
 	return s;
 }

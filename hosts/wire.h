@@ -40,10 +40,11 @@
 enum wire_type {
 	WIRE_DATA     = 1,   /* payload: one inner IPv4 packet, for the capsule named by its destination */
 	WIRE_REDIRECT = 2,   /* payload: struct wire_redirect: "that capsule is not here" */
-	WIRE_SYNC     = 3,   /* reserved for migration (issue C, later): per-connection stop points */
-	WIRE_FLUSH    = 4,   /* reserved for migration: send what you buffered, to the new host */
-	WIRE_HOLD     = 5,   /* reserved for migration: stop sending and buffer */
-	WIRE_TYPE_MAX = 5,
+	WIRE_SYNC     = 3,   /* live migration: SYNC, SYNC_ACK, FLUSH_TO (hostd_msg.h) */
+	WIRE_FLUSH    = 4,   /* to the gateway: the capsule runs again, release what you held (hostd_msg.h) */
+	WIRE_HOLD     = 5,   /* to the gateway: the capsule froze, hold its ordinary peers (hostd_msg.h) */
+	WIRE_ACK      = 6,   /* "got your HOLD / FLUSH / FLUSH_TO with this id" (hostd_msg.h) */
+	WIRE_TYPE_MAX = 6,
 };
 
 /* Distinct reasons, so each drop is counted under its own name. */
@@ -125,9 +126,9 @@ int wire_encode(const struct wire_hdr *h, const uint8_t *payload, size_t plen,
  * *payload points into buf (plen bytes).  Checks, in order: size, version,
  * length field, tag (constant time), type, flags, sender, network_id, then
  * per type: DATA must hold a valid IPv4 packet (wire_ipv4_check), REDIRECT
- * must be exactly WIRE_REDIRECT_LEN and consistent.  Reserved migration
- * types are returned as they are (payload unchecked) for the caller to
- * ignore or handle.  Replay is NOT checked here: see wire_replay_*.
+ * must be exactly WIRE_REDIRECT_LEN and consistent.  The control types
+ * (SYNC, FLUSH, HOLD, ACK) are returned as they are, their payload left to
+ * hostd_msg.h's decoders.  Replay is NOT checked here: see wire_replay_*.
  */
 int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],
                 uint32_t network_id, struct wire_hdr *hdr,
@@ -150,10 +151,12 @@ uint32_t wire_csum_add(uint32_t sum, const uint8_t *buf, size_t len);
 uint16_t wire_csum_fold(uint32_t sum);
 
 /*
- * Sender side: the next sequence number, (realtime_ms << 20) | counter, and
- * strictly greater than *last even if the clock stepped back (then it just
- * counts on from *last).  Derived from time so a restarted host never
- * reuses a number its peers have seen.
+ * Sender side: the next sequence number.  The first (*last == 0) is
+ * realtime_ms << 20, every later one *last + 1, whatever the clock does.
+ * So a restarted host starts above every number it used before (unless it
+ * sent more than 2^20 datagrams per millisecond it ran), and consecutive
+ * datagrams have consecutive numbers: the receiver's window spans
+ * WIRE_REPLAY_WINDOW datagrams, not a slice of a millisecond.
  */
 uint64_t wire_seq_next(uint64_t *last, uint64_t realtime_ms);
 

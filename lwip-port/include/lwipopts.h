@@ -96,6 +96,16 @@
 #define TCP_LISTEN_BACKLOG              1
 #define TCP_DEFAULT_LISTEN_BACKLOG      255
 #define TCP_QUEUE_OOSEQ                 1
+/*
+ * TCP's timers tick every 50 ms (lwIP's default: 250), its coarse timer so
+ * every 100 ms instead of 500.  lwIP keeps its retransmission timeout in
+ * coarse ticks and never below about three of them: 1.5 s with the default,
+ * doubling on each loss of the same segment (1.5, 3, 6, 12 s ...), so a
+ * lossy path stalled a stream for tens of seconds.  Now ~0.3 s, doubling.
+ * Delayed ACKs go out within 50 ms.  The timers run only while the capsule
+ * has TCP connections (lwIP stops them when none is active).
+ */
+#define TCP_TMR_INTERVAL                50
 #define TCP_MAXRTX                      12
 #define TCP_SYNMAXRTX                   6
 #define LWIP_TCP_KEEPALIVE              1

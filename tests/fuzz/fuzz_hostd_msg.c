@@ -1,4 +1,4 @@
-/* fuzz_hostd_msg.c: libFuzzer target for the uplink record decoder and the HOLD / FLUSH / SYNC payload decoders. */
+/* fuzz_hostd_msg.c: libFuzzer target for the uplink record decoder and the HOLD / FLUSH / SYNC / ACK payload decoders. */
 #include "hosts/hostd_msg.h"
 #include "hosts/uplink.h"
 
@@ -12,8 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t again[HOSTD_HOLD_HDR + HOSTD_HOLD_MAX * HOSTD_HOLD_REC];
 	struct uplink_msg m;
 	struct hostd_sync_msg sync;
-	uint8_t sync_again[HOSTD_SYNC_LEN];
-	uint32_t ip, epoch;
+	uint8_t sync_again[HOSTD_SYNC_LEN], again16[HOSTD_FLUSH_LEN], again20[HOSTD_ACK_LEN];
+	struct hostd_flush_msg flush;
+	struct hostd_ack_msg ack;
 	if (size > sizeof buf)
 		return 0;
 	memcpy(buf, data, size);
@@ -25,13 +26,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n != size || memcmp(again, data, size))
 			__builtin_trap();
 	}
-	(void)hostd_flush_decode(data, size, &ip, &epoch);
+	if (hostd_flush_decode(data, size, &flush) == 0) {
+		hostd_flush_encode(&flush, again16);
+		if (size != HOSTD_FLUSH_LEN || memcmp(again16, data, size) || !flush.id)
+			__builtin_trap();
+	}
+	if (hostd_ack_decode(data, size, &ack) == 0) {
+		hostd_ack_encode(&ack, again20);
+		if (size != HOSTD_ACK_LEN || memcmp(again20, data, size) || !ack.id)
+			__builtin_trap();
+	}
 	/* SYNC: the same rule, and what it accepted obeys its own checks */
 	if (hostd_sync_decode(data, size, &sync) == 0) {
 		hostd_sync_encode(&sync, sync_again);
 		if (size != HOSTD_SYNC_LEN || memcmp(sync_again, data, size) || !sync.capsule_ip ||
 		    !sync.epoch || !sync.host_id || sync.kind < HOSTD_SYNC || sync.kind > HOSTD_FLUSH_TO ||
-		    (sync.kind == HOSTD_FLUSH_TO) != (sync.locator_ip && sync.port))
+		    (sync.kind == HOSTD_FLUSH_TO) != (sync.locator_ip && sync.port) || !sync.migration_id)
 			__builtin_trap();
 	}
 	(void)uplink_encode_frozen(buf, sizeof buf, data, size);

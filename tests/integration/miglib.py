@@ -280,3 +280,100 @@ class CountClient:
         check_eq(n, self.last + 1, "the counter's next number after %d answers" % self.replies)
         self.last = n
         return n
+
+
+# ------------------------------------------------ the ring of migrations
+
+RING = ("A", "B", "C")
+
+
+def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, diag=print):
+    """One capsule migrates around a ring of hosts (A -> B -> C -> A ...) count times while a
+    capsule peer and ordinary clients stream through it (test_migrate_many, test_migrate_lossy).
+
+    Topology: hosts A B C G (ids 1-4, G the gateway) + the ordinary client.  Y = echo on B;
+    X = relayer on A (each client connection makes X open its own connection to Y:7), so each
+    stream crosses client<->X and X<->Y.  net_faults: every caphostd's --net-faults spec.
+    After each move every stream must get 20 more lines back (lines sent after the move: the
+    stream runs through the new host).  At the end: every line exactly once, in order, the
+    relaying capsule's byte counts equal the client's, no RST.  max_stall (seconds): the
+    longest wait for a line after warm-up must stay below it.  Returns a summary dict."""
+    import socket
+    import statistics
+    topo = Topology(hosts=("A", "B", "C", "G"), gateway="G", net_faults=net_faults).start()
+    b = topo["B"]
+    y = b.capsule("echo", name="y").start()
+    x = topo["A"].capsule("relayer", name="x", args=["9100", y.addr, "7"]).start()
+    client_sniff = Sniffer("eth0", topo.client)
+    streams = relay_streams(topo, x, y, 3, warm=warm, rate=rate)
+    for s in streams:
+        with s.cond:
+            s.longest_stall = (0.0, s.got)   # from here on: what the moves cost
+
+    downtimes, totals, moves = [], [], []
+    t_start = time.monotonic()
+    here = 0
+    for i in range(count):
+        src, dst = topo[RING[here]], topo[RING[(here + 1) % len(RING)]]
+        sent_before = [s.sent for s in streams]
+        j = migrate(topo, "x", src, dst)
+        check_eq((j["to"], j["epoch"]), (dst.host_id, i + 2), "migration %d: JSON to, epoch" % (i + 1))
+        downtimes.append(j["downtime_ms"])
+        totals.append(j["total_ms"])
+        # Progress with lines sent after the move: the streams run through the new host.
+        t0 = time.monotonic()
+        for s, n in zip(streams, sent_before):
+            s.wait_got(n + 20, 30)
+        moves.append(time.monotonic() - t0)
+        here = (here + 1) % len(RING)
+        if (i + 1) % 10 == 0 or i + 1 == count:
+            diag("%d migrations in %.0f s; lines back %s" % (
+                i + 1, time.monotonic() - t_start, [s.got for s in streams]))
+            check_eq(topo.lookup(x.addr), ("x", dst.host_id, i + 2),
+                     "directory entry of X after migration %d" % (i + 1))
+            wait_listed_only_on(topo, "x", dst)
+
+    for s in streams:
+        n = s.finish(30)
+        check_eq(s.got, n, "%s: lines back against lines sent" % s.tag)
+        check(n >= 20 * count, "%s: only %d lines over %d migrations" % (s.tag, n, count))
+    check_eq(rsts(client_sniff.snapshot()), [], "RST segments seen by the client")
+    check(y.proc.poll() is None, "Y's caprun exited: %s" % y.output_text()[-300:])
+    # The other end's count: closing each client's sending side ends its pair in X, which
+    # prints how many bytes it moved each way (on the host it ended on, via that caphostd).
+    last = topo[RING[count % len(RING)]]
+    where = last.daemon if count else x   # after a move X runs under that host's caphostd
+    for i, s in enumerate(streams, 1):
+        s.sock.shutdown(socket.SHUT_WR)
+        m = where.wait_for(r"relayer: pair %d closed: (\d+) bytes client->target, (\d+) bytes "
+                           r"target->client" % i, 30)
+        check(m is not None, "X never reported pair %d closed (on host %s)" % (i, last.name))
+        want = s.sent * len(s.line(0))
+        check_eq((int(m.group(1)), int(m.group(2))), (want, want),
+                 "%s: bytes X moved client->Y and Y->client, against %d lines of %d bytes" % (
+                     s.tag, s.sent, len(s.line(0))))
+    stall = max(s.longest_stall[0] for s in streams)
+    summary = {"seconds": time.monotonic() - t_start, "longest_stall": stall,
+               "slowest_move": max(moves) if moves else 0.0,
+               "downtime_median": statistics.median(downtimes) if downtimes else 0,
+               "downtime_max": max(downtimes) if downtimes else 0}
+    diag("downtime ms over %d migrations: median %.0f, max %d, min %d; total ms median %.0f, "
+         "max %d" % (count, summary["downtime_median"], summary["downtime_max"],
+                     min(downtimes) if downtimes else 0,
+                     statistics.median(totals) if totals else 0, max(totals) if totals else 0))
+    diag("longest stall of a stream after warm-up %.2f s (%s); slowest progress after a move "
+         "%.2f s" % (stall, ", ".join("%s %.2f s at line %d" % (s.tag, s.longest_stall[0],
+                                                                 s.longest_stall[1])
+                                      for s in streams), summary["slowest_move"]))
+    if net_faults:
+        faults = {}
+        for h in topo.hosts.values():
+            for k, v in daemon_stats(h).items():
+                if k.startswith(("fault_", "ctl_", "reinject_", "wire_replay", "wire_too_old")) or \
+                        k.endswith("_stale"):
+                    faults[k] = faults.get(k, 0) + v
+        diag("all hosts: %s" % " ".join("%s=%d" % kv for kv in sorted(faults.items()) if kv[1]))
+    if max_stall is not None:
+        check(stall < max_stall, "a stream waited %.1f s for a line (bound %.0f s)" % (
+            stall, max_stall))
+    return summary

@@ -167,6 +167,10 @@ class TopoHost(Host):
             argv.append("--gateway")
         elif self.topo.gateway:
             argv += ["--gateway-host", str(self.topo.gateway.host_id)]
+        if self.topo.net_faults:
+            # testing only: each host its own seed, derived from the topology's (printed)
+            argv += ["--net-faults", self.topo.net_faults,
+                     "--net-faults-seed", str(self.topo.net_faults_seed + self.host_id)]
         return argv
 
     def start_daemon(self, timeout=10.0, env=None):
@@ -327,9 +331,20 @@ class Topology:
     """
 
     def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
-                 client_sysctls=(), daemon_env=None):
+                 client_sysctls=(), daemon_env=None, net_faults=None, net_faults_seed=None):
         import tempfile
         self.names = list(hosts)
+        # net_faults: a `caphostd --net-faults` spec for every host (e.g. "loss=5,dup=2,
+        # reorder=5"); the seed (env NET_FAULTS_SEED, else random) is printed so a failing
+        # run can be replayed with the same faults.
+        self.net_faults = net_faults
+        if net_faults_seed is None:
+            env_seed = os.environ.get("NET_FAULTS_SEED")
+            net_faults_seed = int(env_seed) if env_seed else int.from_bytes(os.urandom(6), "big")
+        self.net_faults_seed = net_faults_seed
+        if net_faults:
+            print("# net faults %s on every host, NET_FAULTS_SEED=%d" % (net_faults, net_faults_seed),
+                  flush=True)
         self.daemon_env = dict(daemon_env or {})   # host name -> extra env for its caphostd
         self.gateway_name = gateway or self.names[0]
         self.want_client = client
@@ -601,6 +616,9 @@ class LineStream:
         self.sock, self.tag, self.rate, self.line_len = sock, tag, rate, line_len
         self.sent = 0            # lines written
         self.got = 0             # lines received back, verified
+        self.last_rx = time.monotonic()
+        self.longest_stall = (0.0, 0)   # (seconds, lines back when it ended): the longest wait
+                                        # between two verified lines while lines were owed
         self.error = None
         self.stopping = False
         self.cond = threading.Condition()
@@ -646,8 +664,12 @@ class LineStream:
                     if l + b"\n" != want:
                         self._fail("%s: line %d is %r, want %r" % (self.tag, self.got, l, want))
                         return
+                    now = time.monotonic()
                     with self.cond:
                         self.got += 1
+                        if now - self.last_rx > self.longest_stall[0]:
+                            self.longest_stall = (now - self.last_rx, self.got)
+                        self.last_rx = now
                         self.cond.notify_all()
         except OSError as e:
             if not self.stopping:
@@ -679,17 +701,17 @@ class LineStream:
         return self.sent
 
 
-def relay_streams(topo, x, y, n, warm=300):
+def relay_streams(topo, x, y, n, warm=300, rate=0.002):
     """n LineStreams from the ordinary client through relayer capsule x (TCP 9100) to echo
     capsule y (TCP 7): each client connection makes x open its own connection to y, so every
     stream crosses client<->x and x<->y, both ways.  Returns them once each has warm lines
-    back, verified."""
+    back, verified.  rate: seconds between two lines of one stream."""
     streams = []
     for i in range(1, n + 1):
         sock = topo.client.connect(x.addr, 9100)
         check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
               "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
-        streams.append(LineStream(sock, "client%d" % i))
+        streams.append(LineStream(sock, "client%d" % i, rate=rate))
     for s in streams:
         s.wait_got(warm, 30)
     return streams

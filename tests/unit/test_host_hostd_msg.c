@@ -1,4 +1,4 @@
-/* test_host_hostd_msg.c: unit tests for the uplink records (uplink.h) and the HOLD/FLUSH/SYNC payloads (hostd_msg.h). */
+/* test_host_hostd_msg.c: unit tests for the uplink records (uplink.h) and the HOLD/FLUSH/SYNC/ACK payloads (hostd_msg.h). */
 #include "hosts/hostd_msg.h"
 #include "hosts/uplink.h"
 
@@ -138,6 +138,7 @@ static void hold_round_trip(void **state)
 	memset(&a, 0, sizeof a);
 	a.capsule_ip = htonl(0xc6120005u);
 	a.epoch = 7;
+	a.id = 0x0102030405060708ull;
 	a.n = 3;
 	for (uint32_t i = 0; i < a.n; i++) {
 		struct cap_report_sock *s = &a.socks[i];
@@ -160,7 +161,12 @@ static void hold_round_trip(void **state)
 	assert_int_equal(hostd_hold_decode(p, n, &b), 0);
 	assert_int_equal(b.n, 3);
 	assert_int_equal(b.epoch, 7);
+	assert_true(b.id == a.id);
 	assert_memory_equal(b.socks, a.socks, 3 * sizeof a.socks[0]);
+	/* the header, byte by byte */
+	static const uint8_t head[HOSTD_HOLD_HDR] = { 198, 18, 0, 5, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8,
+	                                              0, 3, 0, 0 };
+	assert_memory_equal(p, head, sizeof head);
 	for (size_t k = 0; k < n; k++)
 		assert_int_equal(hostd_hold_decode(p, k, &b), -1);
 	assert_int_equal(hostd_hold_decode(p, n + 1, &b), -1);
@@ -171,8 +177,12 @@ static void hold_round_trip(void **state)
 	p[HOSTD_HOLD_HDR + 36] = 15;
 	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
 	n = hostd_hold_encode(&a, p, sizeof p);
-	p[11] = 1;
+	p[19] = 1;
 	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
+	a.id = 0;   /* every HOLD has an id: its ACK names it */
+	n = hostd_hold_encode(&a, p, sizeof p);
+	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
+	a.id = 1;
 	a.epoch = 0;
 	n = hostd_hold_encode(&a, p, sizeof p);
 	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
@@ -184,14 +194,56 @@ static void flush_round_trip(void **state)
 {
 	(void)state;
 	uint8_t p[HOSTD_FLUSH_LEN];
-	uint32_t ip, epoch;
-	hostd_flush_encode(htonl(0xc6120005u), 9, p);
-	assert_int_equal(hostd_flush_decode(p, sizeof p, &ip, &epoch), 0);
-	assert_int_equal(ip, htonl(0xc6120005u));
-	assert_int_equal(epoch, 9);
-	assert_int_equal(hostd_flush_decode(p, sizeof p - 1, &ip, &epoch), -1);
-	hostd_flush_encode(htonl(0xc6120005u), 0, p);
-	assert_int_equal(hostd_flush_decode(p, sizeof p, &ip, &epoch), -1);
+	struct hostd_flush_msg a = { htonl(0xc6120005u), 9, 0x1122334455667788ull }, b;
+	hostd_flush_encode(&a, p);
+	static const uint8_t want[HOSTD_FLUSH_LEN] = { 198, 18, 0, 5, 0, 0, 0, 9,
+	                                               0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
+	assert_memory_equal(p, want, sizeof want);
+	assert_int_equal(hostd_flush_decode(p, sizeof p, &b), 0);
+	assert_int_equal(b.capsule_ip, htonl(0xc6120005u));
+	assert_int_equal(b.epoch, 9);
+	assert_true(b.id == a.id);
+	for (size_t k = 0; k < sizeof p; k++)
+		assert_int_equal(hostd_flush_decode(p, k, &b), -1);
+	struct hostd_flush_msg zero[] = { { 0, 9, 1 }, { a.capsule_ip, 0, 1 }, { a.capsule_ip, 9, 0 } };
+	for (size_t i = 0; i < 3; i++) {
+		hostd_flush_encode(&zero[i], p);
+		assert_int_equal(hostd_flush_decode(p, sizeof p, &b), -1);
+	}
+}
+
+static void ack_round_trip(void **state)
+{
+	(void)state;
+	uint8_t p[HOSTD_ACK_LEN + 1];
+	struct hostd_ack_msg b;
+	for (uint8_t kind = HOSTD_CTL_HOLD; kind <= HOSTD_CTL_FLUSH_TO; kind++) {
+		struct hostd_ack_msg a = { kind, htonl(0xc6120005u), 4, 0xa1a2a3a4a5a6a7a8ull };
+		hostd_ack_encode(&a, p);
+		static const uint8_t tail[16] = { 198, 18, 0, 5, 0, 0, 0, 4,
+		                                  0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8 };
+		assert_int_equal(p[0], kind);
+		assert_memory_equal(p + 4, tail, sizeof tail);
+		assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN, &b), 0);
+		assert_int_equal(b.kind, kind);
+		assert_int_equal(b.capsule_ip, a.capsule_ip);
+		assert_int_equal(b.epoch, 4);
+		assert_true(b.id == a.id);
+		for (size_t k = 0; k < HOSTD_ACK_LEN; k++)
+			assert_int_equal(hostd_ack_decode(p, k, &b), -1);
+		assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN + 1, &b), -1);
+		for (int r = 1; r < 4; r++) {   /* reserved bytes */
+			hostd_ack_encode(&a, p);
+			p[r] = 1;
+			assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN, &b), -1);
+		}
+	}
+	struct hostd_ack_msg bad[] = { { 0, 1, 1, 1 }, { 4, 1, 1, 1 }, { 1, 0, 1, 1 }, { 1, 1, 0, 1 },
+	                               { 1, 1, 1, 0 } };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		hostd_ack_encode(&bad[i], p);
+		assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN, &b), -1);
+	}
 }
 
 /* Every migration record: round trip, each truncation and one extra byte refused. */
@@ -319,7 +371,7 @@ static void sync_round_trip(void **state)
 	const struct hostd_sync_msg msgs[] = {
 		{ HOSTD_SYNC, htonl(0xc6120005u), 7, 0xfedcba9876543210ull, 2, 0, 0 },
 		{ HOSTD_SYNC_ACK, htonl(0xc6120005u), 7, 0xfedcba9876543210ull, 3, 0, 0 },
-		{ HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0, 2, htonl(0xc6130002u), 7471 },
+		{ HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 1, 2, htonl(0xc6130002u), 7471 },
 		{ HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0xfedcba9876543210ull, 2, htonl(0xc6130002u), 1 },
 	};
 	for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++) {
@@ -339,7 +391,7 @@ static void sync_round_trip(void **state)
 	/* the byte layout of the brief: big-endian fields at fixed offsets */
 	hostd_sync_encode(&msgs[2], p);
 	static const uint8_t want[HOSTD_SYNC_LEN] = {
-		3, 0, 0, 0, 198, 18, 0, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0,
+		3, 0, 0, 0, 198, 18, 0, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1,
 		0, 0, 0, 2, 198, 19, 0, 2, 0x1d, 0x2f, 0, 0 };
 	assert_memory_equal(p, want, sizeof want);
 }
@@ -367,7 +419,7 @@ static void sync_refusals(void **state)
 	(void)state;
 	const struct hostd_sync_msg sync = { HOSTD_SYNC, htonl(0xc6120005u), 7, 99, 2, 0, 0 };
 	const struct hostd_sync_msg ack = { HOSTD_SYNC_ACK, htonl(0xc6120005u), 7, 99, 3, 0, 0 };
-	const struct hostd_sync_msg flush = { HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0, 2, 1, 7471 };
+	const struct hostd_sync_msg flush = { HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 5, 2, 1, 7471 };
 	const struct hostd_sync_msg *all[] = { &sync, &ack, &flush };
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(sync_with(*all[i], -1, 0), 0);
@@ -383,7 +435,8 @@ static void sync_refusals(void **state)
 	assert_int_equal(sync_with(ack, 3, 0), -1);
 	assert_int_equal(sync_with(sync, 5, 1), -1);
 	assert_int_equal(sync_with(ack, 6, 1), -1);
-	/* FLUSH_TO: the migration id may be 0, the locator may not */
+	/* FLUSH_TO: a message id (its ACK echoes it) and a locator */
+	assert_int_equal(sync_with(flush, 3, 0), -1);
 	assert_int_equal(sync_with(flush, 3, 5), 0);
 	assert_int_equal(sync_with(flush, 5, 0), -1);
 	assert_int_equal(sync_with(flush, 6, 0), -1);
@@ -407,6 +460,7 @@ int main(void)
 		cmocka_unit_test(frozen_from_report),
 		cmocka_unit_test(hold_round_trip),
 		cmocka_unit_test(flush_round_trip),
+		cmocka_unit_test(ack_round_trip),
 		cmocka_unit_test(mig_round_trips),
 		cmocka_unit_test(mig_refusals),
 		cmocka_unit_test(sync_round_trip),

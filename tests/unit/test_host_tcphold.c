@@ -536,6 +536,83 @@ static size_t udp_pkt(uint8_t *p, size_t n)
 	return len;
 }
 
+/*
+ * A second hold of a connection whose first hold's bytes the capsule has
+ * not all acknowledged: the rest (and the FIN) carry over, in the same
+ * buffer, in front of anything new; then the peer's next byte is taken.
+ */
+static void test_carry_over(void **st)
+{
+	(void)st;
+	static uint8_t buf[100];
+	struct tcphold_conn first, second;
+	struct tcphold_seed s = seed();
+	for (int i = 0; i < 60; i++)
+		msg[i] = (uint8_t)('a' + i % 26);
+	tcphold_init(&first, &s, buf, sizeof buf);
+	size_t n = peer_seg(pkt, RCV_NXT, SND_NXT, TCPHOLD_ACK | TCPHOLD_FIN, 500, -1, msg, 60);
+	expect_ack(&first, n, RCV_NXT + 61, 40);   /* 60 bytes and the FIN */
+	const uint8_t *data;
+	size_t held, ack_len;
+	uint32_t ts_floor;
+	tcphold_release(&first, 20, 0, out, sizeof out, &ack_len, &data, &held, &ts_floor);
+	assert_int_equal(held, 60);
+
+	/* the capsule took 25 of them before it froze again */
+	struct tcphold_seed s2 = seed();
+	s2.rcv_nxt = RCV_NXT + 25;
+	s2.rcv_wnd = 10;
+	tcphold_init(&second, &s2, buf, sizeof buf);
+	assert_int_equal(tcphold_carry(&second, &first, s2.rcv_wnd), 35);
+	assert_int_equal(second.used, 35);
+	assert_memory_equal(buf, msg + 25, 35);
+	assert_int_equal(second.fin_held, 1);
+	assert_int_equal(second.rcv_nxt, RCV_NXT + 61);
+	assert_int_equal(second.cap, 35);   /* at least what it carries, even past the new window */
+	size_t off = 0, len;
+	static uint8_t seg[200];
+	assert_int_equal(tcphold_reinject_next(&second, &off, 100, seg, sizeof seg, &len), 1);
+	struct out_seg o = read_out(seg, len);
+	assert_int_equal(o.seq, RCV_NXT + 25);
+	assert_int_equal(o.dlen, 35);
+	assert_true(o.flags & TCPHOLD_FIN);
+	assert_memory_equal(o.data, msg + 25, 35);
+	/* the peer's retransmission of the FIN is a duplicate now: acked, nothing taken */
+	n = peer_seg(pkt, RCV_NXT + 60, SND_NXT, TCPHOLD_ACK | TCPHOLD_FIN, 500, -1, NULL, 0);
+	expect_ack(&second, n, RCV_NXT + 61, 0);
+
+	/* it took every byte but not the FIN: the FIN alone carries over */
+	struct tcphold_seed s3 = seed();
+	s3.rcv_nxt = RCV_NXT + 60;
+	tcphold_init(&second, &s3, buf, sizeof buf);
+	assert_int_equal(tcphold_carry(&second, &first, 100), 0);
+	assert_int_equal(second.fin_held, 1);
+	assert_int_equal(second.rcv_nxt, RCV_NXT + 61);
+	/* it took everything: nothing carries; or it is somewhere else entirely: nothing either */
+	s3.rcv_nxt = RCV_NXT + 61;
+	tcphold_init(&second, &s3, buf, sizeof buf);
+	assert_int_equal(tcphold_carry(&second, &first, 100), 0);
+	assert_int_equal(second.fin_held, 0);
+	assert_int_equal(second.rcv_nxt, RCV_NXT + 61);
+	s3.rcv_nxt = RCV_NXT - 5;
+	tcphold_init(&second, &s3, buf, sizeof buf);
+	assert_int_equal(tcphold_carry(&second, &first, 100), 0);
+	assert_int_equal(second.used, 0);
+	assert_int_equal(second.cap, 100);
+
+	/* without a FIN, and new data after the carried bytes lands behind them */
+	tcphold_init(&first, &s, buf, sizeof buf);
+	n = peer_seg(pkt, RCV_NXT, SND_NXT, TCPHOLD_ACK, 500, -1, msg, 30);
+	expect_ack(&first, n, RCV_NXT + 30, 70);
+	tcphold_release(&first, 20, 0, out, sizeof out, &ack_len, &data, &held, &ts_floor);
+	s2.rcv_nxt = RCV_NXT + 10;
+	tcphold_init(&second, &s2, buf, sizeof buf);
+	assert_int_equal(tcphold_carry(&second, &first, 50), 20);
+	n = peer_seg(pkt, RCV_NXT + 30, SND_NXT, TCPHOLD_ACK, 500, -1, msg + 30, 5);
+	expect_ack(&second, n, RCV_NXT + 35, 25);
+	assert_memory_equal(buf, msg + 10, 25);
+}
+
 static void test_udp_holding(void **st)
 {
 	(void)st;
@@ -583,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_never_rst),
 		cmocka_unit_test(test_parse_options_and_bounds),
 		cmocka_unit_test(test_seed_from_report),
+		cmocka_unit_test(test_carry_over),
 		cmocka_unit_test(test_udp_holding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
