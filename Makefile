@@ -5,8 +5,9 @@
 #   make demo-migrate  a capsule moves live between two hosts and back under a client
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
-#   make soak     1000 live migrations around a ring of hosts, then 1000 more with injected
-#                 loss, duplication and reordering (never part of make test)
+#   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
+#                 loss, duplication and reordering, and 1000 chaos rounds (one process
+#                 killed at a random moment of each move); never part of make test
 #
 # Each component adds its rules through its own build.mk.
 
@@ -86,6 +87,7 @@ SOAK_MIGRATIONS ?= 1000
 soak: all $(TEST_TOOLS)
 	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_many
 	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_lossy
+	CHAOS_ROUNDS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_chaos
 
 clean:
 	rm -rf $(OBJ) $(BIN) $(IMAGES) $(GEN) $(BUILD)/tests $(BUILD)/san
