@@ -27,6 +27,7 @@
 #define HOSTD_REINJECT_WAIT_MS 200      /* released held bytes go again after this (doubling, <= 1 s) ... */
 #define HOSTD_REINJECT_GIVE_UP_MS 60000 /* ... until the capsule acknowledged them, or this long */
 #define HOSTD_SYNC_DONE  64    /* migrations whose queue was flushed here: a late SYNC of one is stale */
+#define HOSTD_HOLD_CHECK_MS 2000        /* a hold asks the directory this often whether it still must */
 #define HOSTD_NEG_CACHE  1024  /* addresses the directory did not know (hostd_resolve.c) ... */
 #define HOSTD_NEG_TTL_MS 2000  /* ... asked again after this long */
 #define HOSTD_MAX_RESOLVES 64  /* routing lookups in flight at once; beyond: dropped, counted */
@@ -101,6 +102,7 @@ struct hostd_peer {
 struct hostd_hold {
 	uint32_t ip;             /* capsule, network order; 0 = free slot */
 	struct holdfile *f;      /* its state file, mapped shared: every byte of the state is there */
+	uint64_t check_ms;       /* next look at the directory: does it run somewhere already? */
 };
 
 /*
@@ -215,7 +217,7 @@ struct hostd_job {
 	X(ctl_resent) X(ctl_acked) X(ctl_ack_late) X(ctl_ack_bad) X(ctl_acks_out) X(ctl_given_up) \
 	X(ctl_full) X(hold_stale) X(flush_stale) X(flush_to_stale) X(sync_stale) \
 	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
-	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors)
+	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;

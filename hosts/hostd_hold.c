@@ -141,6 +141,7 @@ static struct hostd_hold *open_slot(struct hostd *d, uint32_t ip)
 		return NULL;
 	}
 	h->ip = ip;
+	h->check_ms = hostd_now_ms() + HOSTD_HOLD_CHECK_MS;
 	return h;
 }
 
@@ -408,6 +409,22 @@ int hostd_hold_tick(struct hostd *d, uint64_t now)
 	int next = -1;
 	for (int i = 0; i < HOSTD_MAX_HOLDS; i++) {
 		struct hostd_hold *h = &d->holds[i];
+		if (h->ip && h->f->phase == HOLDFILE_HOLDING) {
+			/*
+			 * The FLUSH that ends a hold is resent until acknowledged, but a HOLD resent
+			 * by a host that never saw its ACK (we restarted) can arrive after that FLUSH
+			 * and hold a running capsule's peers for ever.  The directory says where it
+			 * runs: every HOSTD_HOLD_CHECK_MS, ask (hostd_hold_checked decides).
+			 */
+			if (now >= h->check_ms) {
+				h->check_ms = now + HOSTD_HOLD_CHECK_MS;
+				hostd_dir_hold_check(d, h->ip);
+			}
+			int wait = (int)(h->check_ms - now);
+			if (next < 0 || wait < next)
+				next = wait;
+			continue;
+		}
 		if (!h->ip || h->f->phase != HOLDFILE_RELEASING)
 			continue;
 		struct holdfile *f = h->f;
@@ -484,12 +501,15 @@ void hostd_hold_checked(struct hostd *d, uint32_t ip, int rc, const struct dir_e
 	struct hostd_hold *h = find(d, ip);
 	if (!h || h->f->phase == HOLDFILE_RELEASING)
 		return;
-	/* Gone for good: nothing to hold.  Moved on while we were down (its FLUSH gave up):
-	 * release to there.  No answer: hold on, the FLUSH or a NOTIFY will come. */
+	/* Gone for good: nothing to hold.  Moved on (its FLUSH gave up while we were down), or
+	 * running at the epoch of the hold or later (a stale HOLD outlived its FLUSH): release
+	 * there.  Frozen or saved where the hold says, or no answer: hold on. */
 	if (rc == DIR_E_NOT_FOUND) {
 		hostd_hold_drop(d, ip);
-	} else if (rc == 0 && e->host_id != d->host_id && e->epoch > h->f->epoch) {
+	} else if (rc == 0 && ((e->host_id != d->host_id && e->epoch > h->f->epoch) ||
+	                       (e->state == DIR_STATE_RUNNING && e->epoch >= h->f->epoch))) {
 		hostd_xlate_from_dir(d, e);   /* the route the held bytes take */
+		d->cnt.hold_dir_released++;
 		hostd_hold_release(d, ip);
 	} else if (rc < 0) {
 		d->cnt.dir_errors++;

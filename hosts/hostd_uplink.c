@@ -77,7 +77,9 @@ void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n)
  * is retried until the directory has it). */
 void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state)
 {
-	hostd_dir_state(d, c->ip, c->epoch, state, state == DIR_STATE_SAVED);
+	/* Retried until the directory has it (a newer report replaces a pending one): a
+	 * gateway's hold and a migration's source both go by it. */
+	hostd_dir_state(d, c->ip, c->epoch, state, 1);
 }
 
 const char *hostd_cap_state_name(const struct hostd_cap *c)
