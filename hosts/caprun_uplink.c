@@ -126,6 +126,7 @@ int host_uplink_reattach(struct host_relay *r, char *err, size_t errlen)
 		return rc;
 	}
 	r->tun_fd = high;
+	r->uplink_gen++;   /* the relay watches the new one, whoever attached it */
 	r->stats.reattached++;
 	fprintf(stderr, "caprun: capsule %s: attached again to caphostd (it restarted)\n", r->name);
 	if (r->frozen)

@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -121,6 +122,9 @@ static const struct hostd_job_ops prepare_ops = { "mig_prepare", prepare_answer,
 void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_prepare *p)
 {
 	char err[UPLINK_ERROR_MAX];
+	const char *fault = getenv("CAPSULE_MIG_FAULT");
+	if (fault && strcmp(fault, "source-hostd-exit-on-prepare") == 0)
+		_exit(9);   /* test fault (docs/MIGRATION.md section 8): the source's daemon dies here */
 	d->cnt.mig_prepares++;
 	if (c->mig.active) {
 		snprintf(err, sizeof err, "capsule %s is already migrating (to host %u)", c->name,

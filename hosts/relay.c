@@ -202,25 +202,32 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 			goto out;
 		}
 	}
+	unsigned watched = r->uplink_gen;   /* which uplink the epoll set holds */
 	for (;;) {
 		struct epoll_event evs[8];
+		/* A new uplink (ours below, or one a migration or snapshot attached while it was the
+		 * loop): watch it.  The old one was closed, which took it out of the set. */
+		if (r->uplink_gen != watched && r->tun_fd >= 0) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->tun_fd };
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, r->tun_fd, &ev) < 0 && errno != EEXIST) {
+				fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
+				goto out;
+			}
+			watched = r->uplink_gen;
+		}
 		int lost = r->uplink && r->tun_fd < 0;
 		int n = epoll_wait(ep, evs, 8, lost ? REATTACH_EVERY_MS : -1);
 		if (lost && mono_ms() >= r->reattach_due_ms) {
 			r->reattach_due_ms = mono_ms() + REATTACH_EVERY_MS;
 			char err[UPLINK_ERROR_MAX + 64];
 			int rc = host_uplink_reattach(r, err, sizeof err);
-			struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->tun_fd };
 			if (rc == HOST_UPLINK_REFUSED) {
 				fprintf(stderr, "caprun: capsule %s: caphostd: %s; stopping this copy\n",
 				        r->name, err);
 				result = HOST_RELAY_STALE;
 				goto out;
 			}
-			if (rc == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, r->tun_fd, &ev) < 0) {
-				fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
-				goto out;
-			}
+			continue;   /* attached again: watched at the top */
 		}
 		if (n < 0 && errno == EINTR)
 			continue;

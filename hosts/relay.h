@@ -42,6 +42,7 @@ struct host_relay {
 	int frozen;          /* the capsule reported FROZEN and was not thawed since */
 	int migrating;       /* a live migration of it is under way (we are the source) */
 	int64_t reattach_due_ms;     /* without caphostd: when to look for one again */
+	unsigned uplink_gen;         /* bumped whenever tun_fd becomes a new uplink (a reattach) */
 	struct host_relay_stats stats;
 	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
 	uint16_t freeze_seq; /* the FREEZE awaiting its FROZEN (0: none): a random number ... */

@@ -57,6 +57,20 @@ def kill_pid(pid):
         pass
 
 
+def dump(topo, why):
+    """What each daemon saw, for a failure's report."""
+    diag(why)
+    for h in topo.hosts.values():
+        try:
+            st = daemon_stats(h)
+            diag("caphostd %s counters: %s" % (h.name, " ".join(
+                "%s=%d" % kv for kv in sorted(st.items()) if kv[1] and not kv[0].startswith("wire"))))
+        except Exception as e:   # the report must not hide the failure
+            diag("caphostd %s counters: %s" % (h.name, e))
+        if h.daemon:
+            diag("caphostd %s says: %s" % (h.name, h.daemon.output_text()[-600:].replace("\n", " | ")))
+
+
 def one_round(topo, rnd, i, x, here, span):
     """Migrate X from here to the next host of the ring with one fault; returns
     (where X runs now or None if gone, what was killed, the victim's kind)."""
@@ -101,6 +115,7 @@ def one_round(topo, rnd, i, x, here, span):
     check(not t.is_alive(), "round %d: capctl migrate did not return within 200 s" % i)
     m = result["m"]
     what = "%s (%s)" % (victim, killed) if killed else "%s (no such process then)" % victim
+    what += " at %.0f ms, restarted after %.1f s" % (at * 1000, restart_after)
     if VERBOSE:
         diag("round %d: %s -> %s, killed %s at %.0f ms: capctl exit %d: %s" % (
             i, here.name, there.name, what, at * 1000, m.code,
@@ -174,7 +189,11 @@ def chaos():
             x, client = new_capsule(topo, here, "x%d" % gen)
             continue
         here = where
-        client.more(10, 60)
+        try:
+            client.more(10, 60)
+        except Exception:
+            dump(topo, "round %d (%s): X on %s, its client stalled" % (i, what, where.name))
+            raise
         if i % 10 == 0 or i == ROUNDS:
             diag("%d rounds in %.0f s; X (%s) on %s; count %s; lost with their only copy: %d" % (
                 i, time.monotonic() - t_start, x.name, here.name, client.last, lost))

@@ -111,6 +111,31 @@ def target_daemon_dies_at_pull():
         n, client.longest * 1000))
 
 
+def source_daemon_dies_at_prepare():
+    topo, x, client = setup(env={"A": {"CAPSULE_MIG_FAULT": "source-hostd-exit-on-prepare"}})
+    a = topo["A"]
+    result = {}
+    t = threading.Thread(target=lambda: result.update(m=migrate_run(topo, "x", a, topo["B"],
+                                                                    timeout=60)))
+    t.start()
+    deadline = time.monotonic() + 30
+    while a.daemon.running():
+        check(time.monotonic() < deadline, "A's caphostd did not reach MIG_PREPARE")
+        time.sleep(0.02)   # bounded poll: the fault ends the daemon at MIG_PREPARE
+    a.restart_daemon()
+    t.join(90)
+    m = result["m"]
+    check_eq(m.code, 1, "capctl exit (%r)" % m)
+    check("went away while preparing" in m.err and "continues on this host" in m.err,
+          "capctl's error: %r" % m.err.strip()[-300:])
+    check_eq(wait_one_place(topo, x), a, "where X runs")
+    # The capsule's caprun attached to the new daemon while the migration was its loop:
+    # its relay must watch that uplink, or X never hears from the network again.
+    client.more(50, 30)
+    n = client.stop()
+    diag("X stays on A; count continued to %d; longest wait %.0f ms" % (n, client.longest * 1000))
+
+
 def target_daemon_killed():
     topo, x, client = setup(touch_mib=48)
     here = topo["A"]
@@ -140,6 +165,8 @@ def main():
     tap.run("migrate: the target's caphostd dies at the pull: the incoming caprun holds its copy "
             "and pulls through the restarted daemon; without one, the source keeps it",
             target_daemon_dies_at_pull)
+    tap.run("migrate: the source's caphostd dies at MIG_PREPARE and restarts: the move fails, "
+            "X continues on A and still hears its client", source_daemon_dies_at_prepare)
     tap.run("migrate: the target's caphostd killed 50-300 ms into a move and restarted "
             "(4 rounds): one place, the directory agrees, the count continues",
             target_daemon_killed)
