@@ -287,7 +287,8 @@ class CountClient:
 RING = ("A", "B", "C")
 
 
-def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, diag=print):
+def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, max_inflight=None,
+                 diag=print):
     """One capsule migrates around a ring of hosts (A -> B -> C -> A ...) count times while a
     capsule peer and ordinary clients stream through it (test_migrate_many, test_migrate_lossy).
 
@@ -297,7 +298,8 @@ def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, d
     After each move every stream must get 20 more lines back (lines sent after the move: the
     stream runs through the new host).  At the end: every line exactly once, in order, the
     relaying capsule's byte counts equal the client's, no RST.  max_stall (seconds): the
-    longest wait for a line after warm-up must stay below it.  Returns a summary dict."""
+    longest wait for a line after warm-up must stay below it.  max_inflight: lines a stream
+    may have out and not back (LineStream).  Returns a summary dict."""
     import socket
     import statistics
     topo = Topology(hosts=("A", "B", "C", "G"), gateway="G", net_faults=net_faults).start()
@@ -305,7 +307,7 @@ def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, d
     y = b.capsule("echo", name="y").start()
     x = topo["A"].capsule("relayer", name="x", args=["9100", y.addr, "7"]).start()
     client_sniff = Sniffer("eth0", topo.client)
-    streams = relay_streams(topo, x, y, 3, warm=warm, rate=rate)
+    streams = relay_streams(topo, x, y, 3, warm=warm, rate=rate, max_inflight=max_inflight)
     for s in streams:
         with s.cond:
             s.longest_stall = (0.0, s.got)   # from here on: what the moves cost
@@ -369,8 +371,9 @@ def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, d
         faults = {}
         for h in topo.hosts.values():
             for k, v in daemon_stats(h).items():
-                if k.startswith(("fault_", "ctl_", "reinject_", "wire_replay", "wire_too_old")) or \
-                        k.endswith("_stale"):
+                if k.startswith(("fault_", "ctl_", "reinject_", "wire_replay", "wire_too_old",
+                                 "drop_", "sync_timeouts", "sync_dropped")) or \
+                        k.endswith(("_stale", "_given_up")):
                     faults[k] = faults.get(k, 0) + v
         diag("all hosts: %s" % " ".join("%s=%d" % kv for kv in sorted(faults.items()) if kv[1]))
     if max_stall is not None:

@@ -610,10 +610,15 @@ def rsts(records):
 
 class LineStream:
     """A byte-exact check of a TCP stream through an echo path: numbered lines out, the
-    same lines back, in a sender and a receiver thread; progress can be awaited."""
+    same lines back, in a sender and a receiver thread; progress can be awaited.
 
-    def __init__(self, sock, tag, rate=0.002, line_len=40):
+    max_inflight: at most that many lines sent and not yet back (None: no limit).  A
+    client with a limit never fills the path's windows, so what a stall measures is loss
+    and moves, not a backlog waiting behind a zero window."""
+
+    def __init__(self, sock, tag, rate=0.002, line_len=40, max_inflight=None):
         self.sock, self.tag, self.rate, self.line_len = sock, tag, rate, line_len
+        self.max_inflight = max_inflight
         self.sent = 0            # lines written
         self.got = 0             # lines received back, verified
         self.last_rx = time.monotonic()
@@ -641,6 +646,12 @@ class LineStream:
     def _send(self):
         try:
             while not self.stopping and self.error is None:
+                if self.max_inflight:
+                    with self.cond:   # woken by every line back (and by a failure)
+                        self.cond.wait_for(lambda: self.sent - self.got < self.max_inflight or
+                                           self.error is not None or self.stopping)
+                    if self.stopping or self.error is not None:
+                        break
                 self.sock.sendall(self.line(self.sent))
                 with self.cond:
                     self.sent += 1
@@ -694,24 +705,27 @@ class LineStream:
 
     def finish(self, timeout=20):
         """Stop sending, wait for every sent line to come back; returns the count."""
-        self.stopping = True
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()   # a sender waiting for room (max_inflight) stops too
         self.tx.join(timeout)
         check(not self.tx.is_alive(), "%s: sender still blocked at the end" % self.tag)
         self.wait_got(self.sent, timeout)
         return self.sent
 
 
-def relay_streams(topo, x, y, n, warm=300, rate=0.002):
+def relay_streams(topo, x, y, n, warm=300, rate=0.002, max_inflight=None):
     """n LineStreams from the ordinary client through relayer capsule x (TCP 9100) to echo
     capsule y (TCP 7): each client connection makes x open its own connection to y, so every
     stream crosses client<->x and x<->y, both ways.  Returns them once each has warm lines
-    back, verified.  rate: seconds between two lines of one stream."""
+    back, verified.  rate: seconds between two lines of one stream; max_inflight: lines a
+    stream may have out and not back (LineStream)."""
     streams = []
     for i in range(1, n + 1):
         sock = topo.client.connect(x.addr, 9100)
         check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
               "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
-        streams.append(LineStream(sock, "client%d" % i, rate=rate))
+        streams.append(LineStream(sock, "client%d" % i, rate=rate, max_inflight=max_inflight))
     for s in streams:
         s.wait_got(warm, 30)
     return streams
