@@ -307,7 +307,8 @@ def migrate_ring(count, net_faults=None, rate=0.002, warm=100, max_stall=None, m
     y = b.capsule("echo", name="y").start()
     x = topo["A"].capsule("relayer", name="x", args=["9100", y.addr, "7"]).start()
     client_sniff = Sniffer("eth0", topo.client)
-    streams = relay_streams(topo, x, y, 3, warm=warm, rate=rate, max_inflight=max_inflight)
+    streams = relay_streams(topo, x, y, 3, warm=warm, rate=rate, max_inflight=max_inflight,
+                            lossy=net_faults is not None)
     for s in streams:
         with s.cond:
             s.longest_stall = (0.0, s.got)   # from here on: what the moves cost

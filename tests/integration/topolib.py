@@ -714,18 +714,21 @@ class LineStream:
         return self.sent
 
 
-def relay_streams(topo, x, y, n, warm=300, rate=0.002, max_inflight=None):
+def relay_streams(topo, x, y, n, warm=300, rate=0.002, max_inflight=None, lossy=False):
     """n LineStreams from the ordinary client through relayer capsule x (TCP 9100) to echo
     capsule y (TCP 7): each client connection makes x open its own connection to y, so every
     stream crosses client<->x and x<->y, both ways.  Returns them once each has warm lines
     back, verified.  rate: seconds between two lines of one stream; max_inflight: lines a
-    stream may have out and not back (LineStream)."""
+    stream may have out and not back (LineStream).  lossy: the network drops packets on
+    purpose, so a handshake may need several SYNs: lwIP resends its SYN after 3, 6, 12 s,
+    and three lost in a row are a matter of time over a ring of 100 migrations."""
     streams = []
+    patience = 60 if lossy else 15
     for i in range(1, n + 1):
-        sock = topo.client.connect(x.addr, 9100)
-        check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), 15),
+        sock = topo.client.connect(x.addr, 9100, timeout=patience)
+        check(x.wait_for("relayer: pair %d connected to %s:7" % (i, y.addr), patience),
               "X did not connect to Y for pair %d; output: %s" % (i, x.output_text()[-400:]))
         streams.append(LineStream(sock, "client%d" % i, rate=rate, max_inflight=max_inflight))
     for s in streams:
-        s.wait_got(warm, 30)
+        s.wait_got(warm, 2 * patience)
     return streams
