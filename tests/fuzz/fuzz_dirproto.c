@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hosts/dirproto.h"
+#include "hosts/formats/dirproto.h"
 
 /*
  * Random bytes almost never carry a valid MAC, which would leave the body

@@ -1,6 +1,6 @@
 /* fuzz_hostd_msg.c: libFuzzer target for the uplink record decoder and the HOLD / FLUSH / SYNC / ACK payload decoders. */
-#include "hosts/hostd_msg.h"
-#include "hosts/uplink.h"
+#include "hosts/formats/hostd_msg.h"
+#include "hosts/formats/uplink.h"
 
 #include <stdint.h>
 #include <string.h>

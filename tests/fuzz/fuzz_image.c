@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "capsule-abi/cap_abi.h"
-#include "hosts/elfload.h"
-#include "hosts/image.h"
+#include "hosts/formats/elfload.h"
+#include "hosts/formats/image.h"
 #include "tests/fuzz/fuzz_seed.h"
 
 #define BASE     CAP_IMAGE_BASE

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hosts/migctl.h"
+#include "hosts/formats/migctl.h"
 
 static const uint8_t key[MIG_KEY_LEN] = { 9, 9, 9 };
 

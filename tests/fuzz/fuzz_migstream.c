@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hosts/migstream.h"
+#include "hosts/formats/migstream.h"
 
 static const uint8_t key[MIG_KEY_LEN] = { 7, 7, 7 };
 

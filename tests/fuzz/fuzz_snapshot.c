@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "capsule-abi/cap_abi.h"
-#include "hosts/capctl_report.h"
-#include "hosts/snapfile.h"
+#include "hosts/capctl/capctl_report.h"
+#include "hosts/formats/snapfile.h"
 #include "tests/fuzz/fuzz_seed.h"
 
 #define PAGE  CAP_PAGE_SIZE

@@ -1,5 +1,5 @@
 /* fuzz_tcphold.c: libFuzzer target: arbitrary packets fed to a held TCP connection and the UDP holder. */
-#include "hosts/tcphold.h"
+#include "hosts/caphostd/tcphold.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* tcphold_tun.c: test tool: a minimal TCP server on a TUN device that hands its connections to tcphold on command. */
-#include "hosts/tcphold.h"
+#include "hosts/caphostd/tcphold.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
