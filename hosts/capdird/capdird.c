@@ -15,6 +15,7 @@
 
 #include "hosts/capdird/dirdb.h"
 #include "hosts/formats/dirproto.h"
+#include "hosts/common/clock.h"
 
 #define NOTIFY_MAX      256     /* NOTIFYs awaiting an ACK; beyond that the oldest is given up */
 #define NOTIFY_TRIES    5
@@ -53,13 +54,6 @@ static struct {
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct host_key *find_host(uint32_t id)
 {
@@ -104,7 +98,7 @@ static void notify_send(struct pending_notify *p)
 		return;
 	send_to(p->buf, p->len, &p->to);
 	p->tries++;
-	p->next_ms = now_ms() + NOTIFY_RETRY_MS;
+	p->next_ms = clock_now_ms() + NOTIFY_RETRY_MS;
 	S.stats[DIR_S_NOTIFY_SENT]++;
 }
 
@@ -163,7 +157,7 @@ static void notify_subscribers(uint32_t requester, const struct dir_entry *e)
 /* Sends what is due, gives up after NOTIFY_TRIES; returns ms until the next. */
 static int notify_tick(void)
 {
-	uint64_t now = now_ms(), next = UINT64_MAX;
+	uint64_t now = clock_now_ms(), next = UINT64_MAX;
 	for (int i = 0; i < NOTIFY_MAX; i++) {
 		struct pending_notify *p = &S.pend[i];
 		if (!p->used)

@@ -12,7 +12,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_fwd.c hosts/caph
                  hosts/formats/hostd_msg.c hosts/formats/uplink.c hosts/formats/wire.c \
                  hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c \
-                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS)
+                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
 CAPHOSTD_LIBS := -lsodium -lmnl
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)

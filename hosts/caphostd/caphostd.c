@@ -370,7 +370,7 @@ static int on_signals(struct hostd *d)
  * at most 1 s. */
 static int next_timeout(struct hostd *d)
 {
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	int t = 1000, due[] = { hostd_sync_tick(d, now), hostd_mig_tick(d, now), hostd_dir_tick(d, now),
 	                        hostd_netem_tick(d, now), hostd_ctl_tick(d, now), hostd_hold_tick(d, now) };
 	for (size_t i = 0; i < sizeof due / sizeof due[0]; i++)

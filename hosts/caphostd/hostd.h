@@ -2,6 +2,7 @@
 #ifndef HOST_HOSTD_H
 #define HOST_HOSTD_H
 
+#include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
 #include "hosts/caphostd/holdfile.h"
 #include "hosts/formats/hostd_msg.h"
@@ -286,7 +287,6 @@ struct hostd {
 #define HOSTD_EV_MIG     7
 #define HOSTD_EV_CAP     0x100   /* + index into caps[] */
 
-uint64_t hostd_now_ms(void);
 static inline int hostd_in_net(const struct hostd *d, uint32_t ip_net_order)
 {
 	return (__builtin_bswap32(ip_net_order) & d->mask) == d->net;

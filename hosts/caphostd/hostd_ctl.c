@@ -119,7 +119,7 @@ void hostd_ctl_send(struct hostd *d, int kind, uint32_t dest, uint32_t ip, uint3
                     uint64_t id, const uint8_t *payload, size_t len)
 {
 	struct hostd_ctl_out *o = NULL;
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	for (int i = 0; i < HOSTD_CTL_PENDING; i++) {
 		struct hostd_ctl_out *e = &d->ctl_out[i];
 		if (kind == HOSTD_CTL_FLUSH_TO && e->kind == kind && e->dest == dest && e->ip == ip)
@@ -168,7 +168,7 @@ void hostd_ctl_ack_in(struct hostd *d, uint32_t sender, const uint8_t *pl, size_
 			uint32_t ip = o->ip;
 			release_slot(o);
 			d->cnt.ctl_acked++;
-			unblock(d, sender, ip, hostd_now_ms());
+			unblock(d, sender, ip, clock_now_ms());
 			return;
 		}
 	}

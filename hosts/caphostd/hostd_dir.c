@@ -53,7 +53,7 @@ struct hostd_job *hostd_job_new(struct hostd *d, const struct hostd_job_ops *ops
 		j->gen = ++d->job_gen;
 		j->cap = -1;
 		j->fd = -1;
-		j->start_ms = hostd_now_ms();
+		j->start_ms = clock_now_ms();
 		return j;
 	}
 	d->cnt.dir_jobs_full++;
@@ -71,7 +71,7 @@ int hostd_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m,
 		j->parked_msg = *m;
 		j->parked_attempts = attempts;
 		j->parked = 1;
-		j->wake_ms = hostd_now_ms() + RETRY_ASK_MS;
+		j->wake_ms = clock_now_ms() + RETRY_ASK_MS;
 		d->cnt.dir_jobs_full++;
 		return 0;
 	}
@@ -150,7 +150,7 @@ void hostd_dir_shutdown(struct hostd *d)
 
 static void wake_in(struct hostd_job *j, int ms)
 {
-	j->wake_ms = hostd_now_ms() + (uint64_t)ms;
+	j->wake_ms = clock_now_ms() + (uint64_t)ms;
 }
 
 /* ---- HELLO: our locator, until the directory has it ---- */
@@ -178,7 +178,7 @@ static void hello_answer(struct hostd *d, struct hostd_job *j, int rc, const str
 	fprintf(stderr, "caphostd: directory: HELLO %s%s\n",
 	        rc > 0 ? "refused: " : "failed: ", rc > 0 ? dir_error_name(rc) : "no answer");
 	j->step = 1;
-	j->wake_ms = hostd_now_ms() + HELLO_RETRY_MS;
+	j->wake_ms = clock_now_ms() + HELLO_RETRY_MS;
 }
 
 static void hello_wake(struct hostd *d, struct hostd_job *j)
@@ -201,7 +201,7 @@ void hostd_dir_hello(struct hostd *d)
 	if (!j)
 		return;
 	hello_ask(d, j);
-	j->wake_ms = hostd_now_ms() + HELLO_WARN_MS;
+	j->wake_ms = clock_now_ms() + HELLO_WARN_MS;
 }
 
 /* ---- RELEASE: nobody runs it any more; until the directory decides ---- */
@@ -390,7 +390,7 @@ static void orphan_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 		return;
 	}
 	uint32_t e = r->u.entry.epoch;
-	if (e > j->epoch || !j->host || hostd_now_ms() >= j->start_ms + HOSTD_ORPHAN_WAIT_MS) {
+	if (e > j->epoch || !j->host || clock_now_ms() >= j->start_ms + HOSTD_ORPHAN_WAIT_MS) {
 		j->epoch = e;
 		j->step = ORPHAN_RELEASE;
 		orphan_ask(d, j);

@@ -12,13 +12,6 @@
 
 #define REDIRECTS_PER_SEC 20   /* per sender: redirects are cheap, but never a flood */
 
-uint64_t hostd_now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 static uint64_t realtime_ms(void)
 {
 	struct timespec t;
@@ -84,7 +77,7 @@ void hostd_xlate_from_dir(struct hostd *d, const struct dir_entry *e)
 	struct xlate_entry x = { .capsule_ip = htonl(e->ip), .host_id = e->host_id,
 	                         .locator_ip = htonl(e->host_addr), .port = e->data_port,
 	                         .state = XLATE_REMOTE, .epoch = e->epoch,
-	                         .last_used_ms = hostd_now_ms() };
+	                         .last_used_ms = clock_now_ms() };
 	if (e->host_id == d->host_id)
 		return;   /* our own capsules: the uplink is the truth, not the directory's echo */
 	if (!e->host_addr || !e->data_port)
@@ -102,7 +95,7 @@ int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
 	}
 	/* Not known yet: ask the directory, once a second at most; this packet is lost
 	 * (TCP retransmits), the next ones find the answer. */
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	if (!d->gw_list_ms || now - d->gw_list_ms >= 1000) {
 		d->gw_list_ms = now;
 		hostd_dir_host(d, d->gw_host);
@@ -134,7 +127,7 @@ static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 		d->cnt.drop_held++;
 		return;
 	}
-	xlate_touch(&d->xt, dst, hostd_now_ms());
+	xlate_touch(&d->xt, dst, clock_now_ms());
 	if (hostd_send_wire(d, WIRE_DATA, x->epoch, pkt, len, x->locator_ip, x->port) == 0)
 		d->cnt.data_out++;
 }
@@ -171,7 +164,7 @@ void hostd_route(struct hostd *d, const uint8_t *pkt, size_t len)
 static void send_redirect(struct hostd *d, struct hostd_peer *p, uint32_t capsule_ip,
                           const struct xlate_decision *dec, const struct sockaddr_in *to)
 {
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	if (now / 1000 != p->redirect_ms / 1000)
 		p->redirects_in_ms = 0;
 	p->redirect_ms = now;

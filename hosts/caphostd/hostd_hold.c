@@ -90,7 +90,7 @@ static void tomb_note(struct hostd *d, uint32_t ip, struct hostd_stamp st)
 			if (d->tombs[i].at_ms < t->at_ms)
 				t = &d->tombs[i];
 	}
-	*t = (struct hostd_tomb){ .ip = ip, .st = st, .at_ms = hostd_now_ms() };
+	*t = (struct hostd_tomb){ .ip = ip, .st = st, .at_ms = clock_now_ms() };
 }
 
 /* 1 if st is not newer than what we last applied for ip (held now or not). */
@@ -141,7 +141,7 @@ static struct hostd_hold *open_slot(struct hostd *d, uint32_t ip)
 		return NULL;
 	}
 	h->ip = ip;
-	h->check_ms = hostd_now_ms() + HOSTD_HOLD_CHECK_MS;
+	h->check_ms = clock_now_ms() + HOSTD_HOLD_CHECK_MS;
 	return h;
 }
 
@@ -231,7 +231,7 @@ int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t s
 	struct holdfile *f = h->f;
 	f->phase = HOLDFILE_HOLDING;
 	count_releasing(d);
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	for (uint32_t i = 0; i < m->n; i++) {
 		struct tcphold_seed seed;
 		/* Capsule peers keep retransmitting on their own; only ordinary peers need us. */
@@ -284,7 +284,7 @@ static void release(struct hostd *d, struct hostd_hold *h, const struct hostd_st
 		return;
 	}
 	struct holdfile *f = h->f;
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	for (uint32_t i = 0; i < HOLDFILE_CONNS; i++) {
 		struct tcphold_conn *c = &f->conns[i].c;
 		uint8_t ack[TCPHOLD_ACK_MAX];
@@ -359,7 +359,7 @@ void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t l
 			if (!f->conns[i].in_use || f->conns[i].unconfirmed)
 				continue;
 			uint32_t before = f->conns[i].c.used;
-			int r = tcphold_input(&f->conns[i].c, pkt, len, hostd_now_ms(), out, sizeof out, &out_len);
+			int r = tcphold_input(&f->conns[i].c, pkt, len, clock_now_ms(), out, sizeof out, &out_len);
 			if (r == TCPHOLD_NOT_MINE)
 				continue;
 			d->cnt.hold_bytes += f->conns[i].c.used - before;   /* acknowledged in its place */
@@ -530,7 +530,7 @@ void hostd_hold_load(struct hostd *d)
 		if (e->d_name[0] != '.')
 			load_one(d, dir, e->d_name);
 	closedir(dp);
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	for (int i = 0; i < HOSTD_MAX_HOLDS; i++) {
 		struct hostd_hold *h = &d->holds[i];
 		if (!h->ip)

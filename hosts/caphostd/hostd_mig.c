@@ -51,7 +51,7 @@ static void send_ready(struct hostd *d, struct hostd_cap *c)
 	sodium_memzero(&r, sizeof r);
 	sodium_memzero(rec, sizeof rec);
 	c->mig.ready_sent = 1;
-	c->mig.resend_ms = hostd_now_ms() + HOSTD_SYNC_REFRESH_MS;
+	c->mig.resend_ms = clock_now_ms() + HOSTD_SYNC_REFRESH_MS;
 }
 
 static void prepare_continue(struct hostd *d, struct hostd_cap *c,
@@ -79,7 +79,7 @@ static void prepare_continue(struct hostd *d, struct hostd_cap *c,
 	 * wait in the same kind of queue, released by MIG_DONE like everybody's. */
 	hostd_sync_open(d, c->ip, c->epoch, c->mig.id, d->host_id);
 	send_sync(d, c, 0);
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	c->mig.ready_ms = now + HOSTD_SYNC_WAIT_MS;
 	c->mig.resend_ms = now + HOSTD_SYNC_RESEND_MS;
 	if (c->mig.npeers == 0)
@@ -227,7 +227,7 @@ static void set_remote(struct hostd *d, struct hostd_cap *c, uint32_t host, uint
 		hostd_dir_host(d, host);   /* the next packet's lookup finds the locator */
 	struct xlate_entry x = { .capsule_ip = c->ip, .host_id = host, .locator_ip = addr, .port = port,
 	                         .state = addr && port ? XLATE_REMOTE : XLATE_UNKNOWN, .epoch = epoch,
-	                         .last_used_ms = hostd_now_ms() };
+	                         .last_used_ms = clock_now_ms() };
 	xlate_update(&d->xt, &x);
 }
 

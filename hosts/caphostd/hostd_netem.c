@@ -64,7 +64,7 @@ static void apply(struct hostd *d, int kind, const uint8_t *p, size_t len, uint3
 		(*(wire ? &d->cnt.fault_wire_dup : &d->cnt.fault_gw_dup))++;
 	if (v.reordered)
 		(*(wire ? &d->cnt.fault_wire_reordered : &d->cnt.fault_gw_reordered))++;
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	for (int i = 0; i < v.copies; i++) {
 		if (v.delay_ms[i] == 0) {
 			deliver(d, kind, p, len, addr, port);

@@ -116,7 +116,7 @@ static void resolve_ask(struct hostd *d, struct hostd_job *j)
 
 static void resolve_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	if (rc == 0)
 		hostd_xlate_from_dir(d, &r->u.entry);
 	else if (rc < 0)
@@ -166,7 +166,7 @@ static int keep(struct hostd_job *j, const uint8_t *pkt, size_t len)
 
 void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len)
 {
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	size_t in_flight;
 	if (neg_cached(d, dst, now)) {
 		d->cnt.dir_lookup_neg_hits++;

@@ -47,7 +47,7 @@ int hostd_sync_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migra
 	q->migration_id = migration_id;
 	q->source = source;
 	q->sync_seq = d->seq_last;   /* ours: anything we send from now on is newer (sync_in: theirs) */
-	q->deadline_ms = hostd_now_ms() + HOSTD_SYNC_TIMEOUT_MS;
+	q->deadline_ms = clock_now_ms() + HOSTD_SYNC_TIMEOUT_MS;
 	return 0;
 }
 
@@ -57,12 +57,12 @@ static void note_done(struct hostd *d, uint32_t ip, uint64_t migration_id)
 	unsigned k = d->sync_done_next++ % HOSTD_SYNC_DONE;
 	d->sync_done[k].ip = ip;
 	d->sync_done[k].migration_id = migration_id;
-	d->sync_done[k].at_ms = hostd_now_ms();
+	d->sync_done[k].at_ms = clock_now_ms();
 }
 
 static int was_done(const struct hostd *d, uint32_t ip, uint64_t migration_id)
 {
-	uint64_t now = hostd_now_ms();
+	uint64_t now = clock_now_ms();
 	for (int i = 0; i < HOSTD_SYNC_DONE; i++)
 		if (d->sync_done[i].ip == ip && d->sync_done[i].migration_id == migration_id &&
 		    now - d->sync_done[i].at_ms < HOSTD_TOMB_MS)
@@ -201,7 +201,7 @@ static void flush_to_in(struct hostd *d, const struct wire_hdr *h, const struct 
 		struct xlate_entry e = { .capsule_ip = m->capsule_ip, .host_id = m->host_id,
 		                         .locator_ip = m->locator_ip, .port = m->port,
 		                         .state = XLATE_REMOTE, .epoch = m->epoch,
-		                         .last_used_ms = hostd_now_ms() };
+		                         .last_used_ms = clock_now_ms() };
 		xlate_update(&d->xt, &e);
 		x = xlate_lookup(&d->xt, m->capsule_ip);
 	}

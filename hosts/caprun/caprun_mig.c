@@ -6,6 +6,7 @@
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
+#include "hosts/common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,13 +64,6 @@ struct mig_src {
 	uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static void progress(struct mig_src *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void progress(struct mig_src *m, const char *fmt, ...)
 {
@@ -108,11 +102,11 @@ static void fail(struct mig_src *m, const char *phase, const char *fmt, ...)
 static int reattach(struct mig_src *m, int timeout_ms)
 {
 	char err[UPLINK_ERROR_MAX + 64];
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 	while (m->r->tun_fd < 0) {
 		if (host_uplink_reattach(m->r, err, sizeof err) == 0)
 			return 0;
-		if (timeout_ms >= 0 && now_ms() >= deadline)
+		if (timeout_ms >= 0 && (int64_t)clock_now_ms() >= deadline)
 			return -1;
 		struct timespec ts = { 0, DIR_RETRY_MS * 1000000L };
 		nanosleep(&ts, NULL);
@@ -140,9 +134,9 @@ static int send_uplink(struct mig_src *m, int type, const void *body, size_t ble
 static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *out)
 {
 	struct host_relay *r = m->r;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 		if (left <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -198,7 +192,7 @@ static int do_sync_peers(struct mig_src *m)
 		return MIG_EV_TARGET_DEAD;
 	}
 	m->ready = msg.u.mig_ready;
-	m->t_sync = now_ms();
+	m->t_sync = clock_now_ms();
 	progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
 	         (long long)(m->t_sync - m->t0), m->ready.peers_acked, m->ready.peers_asked);
 	return MIG_EV_PEER_SYNCED;
@@ -215,7 +209,7 @@ static int do_freeze(struct mig_src *m)
 	/* From here a caphostd that restarts must neither release nor judge it (REATTACH
 	 * MIGRATING): the target may soon hold a copy, and only the FENCE decides. */
 	m->r->migrating = 1;
-	m->t_frozen = now_ms();
+	m->t_frozen = clock_now_ms();
 	progress(m, "progress freeze %lld ms", (long long)(m->t_frozen - m->t_sync));
 	return MIG_EV_FROZEN;
 }
@@ -302,7 +296,7 @@ static int do_send_stream(struct mig_src *m)
 	}
 	m->end_written = 1;
 	m->bytes = h.data_size;
-	m->t_sent = now_ms();
+	m->t_sent = clock_now_ms();
 	progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
 	         (unsigned long long)m->bytes);
 	return MIG_EV_TRANSFER_DONE;
@@ -315,7 +309,7 @@ static int await_confirm(struct mig_src *m)
 	int type = 0;
 	int rc = mig_ctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
 	if (rc == MIG_OK && type == MIG_CTL_CONFIRM) {
-		m->t_confirm = now_ms();
+		m->t_confirm = clock_now_ms();
 		progress(m, "progress restore %lld ms: host %u holds it, not running",
 		         (long long)(m->t_confirm - m->t_sent), m->target);
 		return MIG_EV_CONFIRM_RECEIVED;
@@ -345,7 +339,7 @@ static int directory(struct mig_src *m, uint32_t op)
 	struct uplink_mig_dir d = { .op = op, .target_host = m->target, .epoch = m->ready.epoch };
 	struct uplink_msg msg;
 	if (!m->t_dir0)
-		m->t_dir0 = now_ms();
+		m->t_dir0 = clock_now_ms();
 	if (send_uplink(m, UPLINK_MIG_DIR, &d, sizeof d) ||
 	    pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg) || msg.type != UPLINK_MIG_DIR_RESULT ||
 	    msg.u.mig_result.result == UPLINK_MIG_NO_ANSWER) {
@@ -362,7 +356,7 @@ static int directory(struct mig_src *m, uint32_t op)
 		return MIG_EV_DIRECTORY_GONE;
 	case UPLINK_MIG_RUNNING:
 		m->new_epoch = res->epoch;
-		m->t_dir = now_ms();
+		m->t_dir = clock_now_ms();
 		return MIG_EV_DIRECTORY_RUNNING;
 	}
 	m->new_epoch = res->epoch;
@@ -388,7 +382,7 @@ static int from_target(struct mig_src *m, int wait_ms)
 	if (type == MIG_CTL_STARTED) {
 		unsigned epoch = 0;
 		long pull = -1;
-		m->t_started = now_ms();
+		m->t_started = clock_now_ms();
 		if (sscanf(text, "epoch=%u pull_ms=%ld", &epoch, &pull) == 2) {
 			m->new_epoch = epoch;
 			m->pull_ms = pull;
@@ -407,9 +401,9 @@ static int from_target(struct mig_src *m, int wait_ms)
 /* HANDING_OVER: COMMIT went out; STARTED, or silence (then the directory decides). */
 static int await_started(struct mig_src *m)
 {
-	int64_t deadline = now_ms() + STARTED_TIMEOUT_MS;
+	int64_t deadline = clock_now_ms() + STARTED_TIMEOUT_MS;
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 		if (left <= 0) {
 			fail(m, "directory", "host %u did not say it started within %d s", m->target,
 			     STARTED_TIMEOUT_MS / 1000);
@@ -529,7 +523,7 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 	m.sock = -1;
 	m.pull_ms = -1;
 	m.id = mig_new_id();
-	m.t0 = now_ms();
+	m.t0 = clock_now_ms();
 	mig_fsm_init(&m.fsm, MIG_ROLE_SOURCE);
 
 	int ev = MIG_EV_START;
@@ -578,7 +572,7 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 	mig_ctl_wipe(&m.to_target);
 	mig_ctl_wipe(&m.from_target);
 	sodium_memzero(m.ready.key, sizeof m.ready.key);
-	m.t_end = now_ms();
+	m.t_end = clock_now_ms();
 	r->migrating = 0;
 	if (m.fsm.state == MIG_S_LOST) {
 		snprintf(reply, len, "error directory: host %u started the capsule and lost it there "

@@ -1,6 +1,7 @@
 /* caprun_migin.c: live migration, target side: receive the stream into a memfd, CONFIRM or REFUSE, await COMMIT, say STARTED. */
 #include "hosts/caprun/migin.h"
 #include "hosts/caprun/relay.h"
+#include "hosts/common/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,13 +97,6 @@ int host_migin_await(struct host_migin *m, int timeout_ms)
 	return MIG_EV_SOURCE_DEAD;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static int connect_uplink(struct host_migin *m)
 {
 	if (m->uplink_fd >= 0)
@@ -157,7 +151,7 @@ int host_migin_pull(struct host_migin *m, const char *name, uint32_t ip, uint32_
 	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED,
 	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
 	int said = 0;
-	int64_t t0 = mono_ms();
+	int64_t t0 = clock_now_ms();
 	for (;;) {
 		if (abort_seen(m)) {
 			snprintf(err, errlen, "host %u kept it", m->rx.info.source_host);
@@ -174,7 +168,7 @@ int host_migin_pull(struct host_migin *m, const char *name, uint32_t ip, uint32_
 		uint32_t got_ip;
 		int rc = host_uplink_attach(m->uplink_fd, name, &a, -1, &got_ip, epoch, err, errlen);
 		if (rc == 0) {
-			m->pull_ms = (long)(mono_ms() - t0);
+			m->pull_ms = (long)(clock_now_ms() - t0);
 			return 0;
 		}
 		drop_uplink(m);

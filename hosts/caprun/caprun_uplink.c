@@ -3,6 +3,7 @@
 #include "hosts/caprun/relay.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
+#include "hosts/common/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,13 +42,6 @@ int host_uplink_connect(void)
 	return fd;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 int host_uplink_send_record(int fd, const uint8_t *rec, size_t n)
 {
 	for (int tries = 0; tries < 200; tries++) {
@@ -70,9 +64,9 @@ int host_uplink_attach(int fd, const char *name, const struct uplink_attach *a, 
 		snprintf(err, errlen, "sending ATTACH: %s", n ? strerror(errno) : "bad name");
 		return HOST_UPLINK_NO_VERDICT;
 	}
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_now_ms() + timeout_ms;
 	for (;;) {
-		int64_t left = timeout_ms < 0 ? 1000 : deadline - now_ms();
+		int64_t left = timeout_ms < 0 ? 1000 : deadline - clock_now_ms();
 		if (left <= 0) {
 			snprintf(err, errlen, "no answer to ATTACH within %d s", timeout_ms / 1000);
 			return HOST_UPLINK_NO_VERDICT;

@@ -2,6 +2,7 @@
 #include "hosts/caprun/relay.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
+#include "hosts/common/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -169,13 +170,6 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 	return 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static int reap(pid_t child, int *wstatus)
 {
 	pid_t p;
@@ -217,8 +211,8 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 		}
 		int lost = r->uplink && r->tun_fd < 0;
 		int n = epoll_wait(ep, evs, 8, lost ? REATTACH_EVERY_MS : -1);
-		if (lost && mono_ms() >= r->reattach_due_ms) {
-			r->reattach_due_ms = mono_ms() + REATTACH_EVERY_MS;
+		if (lost && (int64_t)clock_now_ms() >= r->reattach_due_ms) {
+			r->reattach_due_ms = clock_now_ms() + REATTACH_EVERY_MS;
 			char err[UPLINK_ERROR_MAX + 64];
 			int rc = host_uplink_reattach(r, err, sizeof err);
 			if (rc == HOST_UPLINK_REFUSED) {

@@ -16,6 +16,8 @@ $(HOST_OBJ)/hosts/%.o: hosts/%.c $(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOST_CFLAGS) -c $< -o $@
 
+# clock.c: the one monotonic ms clock (every program links it).
+COMMON_CLOCK_SRCS     := hosts/common/clock.c
 # fileio.c: opening files we were handed (images, snapshots, keys) without blocking on a FIFO.
 COMMON_FILEIO_SRCS    := hosts/common/fileio.c
 # netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).

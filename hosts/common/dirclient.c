@@ -1,5 +1,6 @@
 /* dirclient.c: the directory client's engine: socket, requests in flight, retransmission, reply checks, NOTIFY acknowledgement. */
 #include "hosts/common/dirclient.h"
+#include "hosts/common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,13 +46,6 @@ struct dirc {
 	size_t note_head, note_count;
 	struct dirc_req req[DIRC_MAX_PENDING];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct dirc *dirc_open(const char *dir_addr, uint32_t host_id, const uint8_t key[DIR_KEY_LEN],
                        char *err, size_t errlen)
@@ -232,7 +226,7 @@ static void finish(struct dirc *c, struct dirc_req *r, int rc, const struct dir_
 				next = o;
 		}
 		if (next)
-			transmit(c, next, now_ms());
+			transmit(c, next, clock_now_ms());
 	}
 	if (done)
 		done(ctx, cookie, rc, reply);
@@ -280,7 +274,7 @@ uint32_t dirc_start(struct dirc *c, const struct dir_msg *m, int attempts, dirc_
 	r->ctx = ctx;
 	r->cookie = cookie;
 	if (!blocked(c, r))
-		transmit(c, r, now_ms());
+		transmit(c, r, clock_now_ms());
 	*rc = 0;
 	return r->handle;
 }
@@ -340,7 +334,7 @@ void dirc_input(struct dirc *c)
 
 int dirc_tick(struct dirc *c)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = clock_now_ms(), next = -1;
 	for (size_t i = 0; i < DIRC_MAX_PENDING; i++) {
 		struct dirc_req *r = &c->req[i];
 		if (!r->handle || !r->sent)
@@ -363,7 +357,7 @@ int dirc_tick(struct dirc *c)
 
 int dirc_next_notify(struct dirc *c, struct dir_entry *out, int timeout_ms)
 {
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		dirc_input(c);
 		if (c->note_count) {
@@ -372,7 +366,7 @@ int dirc_next_notify(struct dirc *c, struct dir_entry *out, int timeout_ms)
 			c->note_count--;
 			return 1;
 		}
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_now_ms();
 		if (timeout_ms >= 0 && left <= 0)
 			return 0;
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };

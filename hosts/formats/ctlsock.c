@@ -1,5 +1,6 @@
 /* ctlsock.c: the control socket's plumbing, shared by caprun (listen) and capctl (request). */
 #include "hosts/formats/ctlproto.h"
+#include "hosts/common/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,20 +121,13 @@ int host_ctl_listen(const char *name, char *err, size_t errlen)
 	return fd;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Wait for fd to be ready for events, until deadline (0: forever).  0 or -ETIMEDOUT. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		int t = -1;
 		if (deadline) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - clock_now_ms();
 			if (left <= 0)
 				return -ETIMEDOUT;
 			t = (int)left;
@@ -187,7 +181,7 @@ int host_ctl_request(const char *path, const char *req, int pass_fd, char *reply
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	int64_t deadline = timeout_ms ? now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms ? clock_now_ms() + timeout_ms : 0;
 	int r = 0;
 	size_t got = 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {

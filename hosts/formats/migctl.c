@@ -1,6 +1,7 @@
 /* migctl.c: sealing, opening and socket helpers for the migration's control records (migctl.h). */
 #include "hosts/formats/migctl.h"
 #include "hosts/common/bytes.h"
+#include "hosts/common/clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -138,17 +139,10 @@ int mig_ctl_send(int sock, struct mig_ctl *c, int type, const char *text)
 	return MIG_OK;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Records are taken from c->in; bytes of a next record read with this one stay there for it. */
 int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)clock_now_ms() + timeout_ms;
 	int looked = 0;   /* timeout 0 still reads what is there */
 	for (;;) {
 		size_t used = 0;
@@ -163,7 +157,7 @@ int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *t
 			return rc;
 		int left = -1;
 		if (deadline >= 0) {
-			int64_t l = deadline - now_ms();
+			int64_t l = deadline - clock_now_ms();
 			if (l <= 0 && looked) {
 				errno = ETIMEDOUT;
 				return MIG_E_IO;
