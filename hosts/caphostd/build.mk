@@ -3,7 +3,7 @@
 # migstream.c: only mig_derive_key (the per-migration stream key in MIG_READY); it pulls in
 # the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
 # Only the asynchronous directory client (no dirclient_sync.c): nothing may block the loop.
-CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_fwd.c hosts/caphostd/hostd_uplink.c \
+CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/caphostd/hostd_route.c hosts/caphostd/hostd_fwd.c hosts/caphostd/hostd_uplink.c \
                  hosts/caphostd/hostd_gw.c hosts/caphostd/hostd_sync.c hosts/caphostd/hostd_mig.c \
                  hosts/caphostd/hostd_dir.c hosts/caphostd/hostd_attach.c hosts/caphostd/hostd_resolve.c \
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
@@ -38,3 +38,4 @@ $(BUILD)/tests/tcphold_tun: tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c h
 	$(HOSTCC) $(HOST_CFLAGS) -o $@ tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
 
 ALL_TARGETS += $(BUILD)/tests/tcphold_tun
+

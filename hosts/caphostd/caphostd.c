@@ -217,10 +217,25 @@ static int add_ev(struct hostd *d, int fd, uint64_t tag)
 	return fd < 0 ? 0 : epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* The seams between the parts (hostd.h): the real ways out, and the calls back up. */
+static void install_ops(struct hostd *d)
+{
+	d->ops.wire_out = hostd_core_wire_sendmsg;
+	d->ops.uplink_out = hostd_core_uplink_sendmsg;
+	d->ops.reroute = hostd_route_packet;
+	d->ops.notify = hostd_fwd_notify;
+	if (d->gateway) {
+		d->ops.gw_write = hostd_gw_write;
+		d->ops.tun_out = hostd_gw_tun_write;
+		d->ops.tun_in = hostd_gw_packet;
+	}
+}
+
 static void setup(struct hostd *d, const char *dir, const char *keys)
 {
 	char err[PATH_MAX + 128];
 	uint8_t host_key[DIR_KEY_LEN];
+	install_ops(d);
 	if (sodium_init() < 0)
 		die("libsodium failed to initialize%s%s", "", "");
 	load_data_key(keys, d->data_key);
@@ -316,7 +331,7 @@ static void ctl_serve(struct hostd *d)
 			const struct hostd_cap *c = &d->caps[i];
 			if (c->state >= HCAP_RUNNING)
 				o += (size_t)snprintf(out + o, sizeof out - o, " %s,%s,%s,%u", c->name,
-				                      inet_ntoa(*(const struct in_addr *)&c->ip), hostd_cap_state_name(c),
+				                      inet_ntoa(*(const struct in_addr *)&c->ip), hostd_core_cap_state_name(c),
 				                      c->epoch);
 		}
 		snprintf(out + o, sizeof out - o, "\n");
@@ -416,7 +431,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == HOSTD_EV_UDP)
-				hostd_udp_input(&d);
+				hostd_fwd_input(&d);
 			else if (tag == HOSTD_EV_UPLISTEN)
 				hostd_uplink_accept(&d);
 			else if (tag == HOSTD_EV_CTL)

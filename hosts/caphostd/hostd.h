@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define HOSTD_MAX_CAPS   256   /* capsules attached to (or saved on) this host */
 #define HOSTD_MAX_PEERS  64    /* other hosts we exchanged authenticated packets with */
@@ -226,6 +227,32 @@ struct hostd_counters {
 #undef HOSTD_FIELD
 };
 
+/*
+ * The seams between caphostd's parts.  The parts call each other in one
+ * direction only (the order of the declarations below: hostd_core.c first,
+ * caphostd.c last); what must go out of the daemon or back up that order
+ * goes through these, which caphostd.c fills once at start and a unit test
+ * fills with fakes (tests/unit/hosts/caphostd/test_host_route.c).
+ */
+struct hostd_ops {
+	/* One sealed datagram (the iovecs in order) to addr:port (addr network order); 0 or -1. */
+	int (*wire_out)(struct hostd *d, const struct iovec *iov, int iovcnt, uint32_t addr,
+	                uint16_t port);
+	/* One uplink record to capsule c's caprun, never blocking; 0 or -1 (its queue is full). */
+	int (*uplink_out)(struct hostd *d, const struct hostd_cap *c, const struct iovec *iov,
+	                  int iovcnt);
+	/* Gateway only: one packet into capgw; one packet read from it (after injected faults). */
+	void (*tun_out)(struct hostd *d, const uint8_t *pkt, size_t len);
+	void (*tun_in)(struct hostd *d, const uint8_t *pkt, size_t len);
+	/* Gateway only: a capsule's packet for an ordinary peer (hostd_gw_write). */
+	void (*gw_write)(struct hostd *d, const uint8_t *pkt, size_t len);
+	/* A packet a part parked (the resolver, a migration queue, the holder) goes to the router
+	 * again (hostd_route_packet). */
+	void (*reroute)(struct hostd *d, const uint8_t *pkt, size_t len);
+	/* The directory's NOTIFY: a capsule moved or was released (hostd_fwd_notify). */
+	void (*notify)(struct hostd *d, const struct dir_entry *e);
+};
+
 struct hostd {
 	/* configuration */
 	uint32_t host_id, network_id;
@@ -269,6 +296,8 @@ struct hostd {
 	struct hostd_counters cnt;
 	struct wire_counters wc;
 
+	struct hostd_ops ops;        /* the seams (above); every one set before the loop runs */
+
 	/* test-only fault injection (--net-faults, hostd_netem.c); nothing of it runs unless faults_on */
 	int faults_on;
 	uint64_t fault_seed;
@@ -292,36 +321,57 @@ static inline int hostd_in_net(const struct hostd *d, uint32_t ip_net_order)
 	return (__builtin_bswap32(ip_net_order) & d->mask) == d->net;
 }
 
-/* hostd_fwd.c: the data plane */
-void hostd_udp_input(struct hostd *d);
-/* A packet for capsule-network or ordinary destination dst, from a local capsule or the gateway. */
-void hostd_route(struct hostd *d, const uint8_t *pkt, size_t len);
-int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload, size_t plen,
-                    uint32_t addr, uint16_t port);
-struct hostd_peer *hostd_peer(struct hostd *d, uint32_t host_id, int create);
-/* Locator of the gateway host: 0 if known.  Unknown: -1, and the directory
- * is asked (HOST_LOOKUP, at most once a second); later packets find it. */
-int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port);
-/* A directory entry of a capsule elsewhere, into the translation table. */
-void hostd_xlate_from_dir(struct hostd *d, const struct dir_entry *e);
-void hostd_notify(struct hostd *d, const struct dir_entry *e);
+/*
+ * The parts, lowest first: each calls only parts declared above it (and
+ * xlate, tcphold, holdfile, netem, the formats); anything going the other
+ * way goes through d->ops.
+ */
 
-/* hostd_resolve.c: where is a capsule IP, without stalling the packet loop */
-/* dst is not in the table: drop (negative cache, the source's lookup budget) or ask the
- * directory and keep the packet until the answer; counted either way. */
-void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len);
-/* Ask again now, past the negative cache (after a migration); the answer updates the table. */
-void hostd_dir_refresh(struct hostd *d, uint32_t ip);
+/* hostd_netem.c: test-only fault injection on the forwarding path (--net-faults); what
+ * survives goes out (or in) through d->ops */
+int hostd_netem_init(struct hostd *d);
+void hostd_netem_free(struct hostd *d);
+/* A sealed datagram / a packet for capgw / a packet read from capgw: lost, delayed, duplicated. */
+void hostd_netem_wire(struct hostd *d, const uint8_t *dgram, size_t len, uint32_t addr, uint16_t port);
+void hostd_netem_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
+void hostd_netem_gw_read(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Sends what is due; ms until the next (-1: nothing queued). */
+int hostd_netem_tick(struct hostd *d, uint64_t now);
+
+/* hostd_core.c: the peer table, the wire sender, the capsule table, the ways out */
+struct hostd_peer *hostd_core_peer(struct hostd *d, uint32_t host_id, int create);
+/* Seal and send one wire message to addr:port (through the injected faults if on); 0 or -1. */
+int hostd_core_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload,
+                         size_t plen, uint32_t addr, uint16_t port);
+/* The default d->ops.wire_out / uplink_out: sendmsg on the data-plane socket / c's uplink. */
+int hostd_core_wire_sendmsg(struct hostd *d, const struct iovec *iov, int iovcnt, uint32_t addr,
+                            uint16_t port);
+int hostd_core_uplink_sendmsg(struct hostd *d, const struct hostd_cap *c, const struct iovec *iov,
+                              int iovcnt);
+/* Our own packet for an ordinary peer into capgw (the holder's ACKs): not a capsule's, not
+ * watched; through the injected faults if on. */
+void hostd_core_tun_emit(struct hostd *d, const uint8_t *pkt, size_t len);
+struct hostd_cap *hostd_core_cap_by_ip(struct hostd *d, uint32_t ip);
+/* "running", "frozen", "migrating", ...: for `ps` */
+const char *hostd_core_cap_state_name(const struct hostd_cap *c);
+/* Deliver one IPv4 packet to a capsule attached here; 0 or -1 (counted). */
+int hostd_core_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len);
+/* One record to c's caprun (never blocks; a full uplink drops it). */
+void hostd_core_uplink_send(struct hostd *d, const struct hostd_cap *c, const uint8_t *rec,
+                            size_t n);
+/* A directory entry of a capsule elsewhere, into the translation table. */
+void hostd_core_xlate_from_dir(struct hostd *d, const struct dir_entry *e);
 
 /* hostd_dir.c: the job engine and the simple conversations */
-struct hostd_job *hostd_job_new(struct hostd *d, const struct hostd_job_ops *ops);
+struct hostd_job *hostd_dir_job_new(struct hostd *d, const struct hostd_job_ops *ops);
 /* Send m for job j (attempts as dirc_start); 0, or -1 (the job got rc via its answer op). */
-int hostd_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts);
-void hostd_job_free(struct hostd *d, struct hostd_job *j);
+int hostd_dir_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts);
+void hostd_dir_job_free(struct hostd *d, struct hostd_job *j);
 /* The capsule job j serves, if that slot still holds the same one; else NULL. */
-struct hostd_cap *hostd_job_cap(struct hostd *d, const struct hostd_job *j);
-void hostd_job_bind(struct hostd_job *j, const struct hostd *d, const struct hostd_cap *c);
-/* The loop's hooks: the directory socket is readable; timers (ms until the next, -1: none). */
+struct hostd_cap *hostd_dir_job_cap(struct hostd *d, const struct hostd_job *j);
+void hostd_dir_job_bind(struct hostd_job *j, const struct hostd *d, const struct hostd_cap *c);
+/* The loop's hooks: the directory socket is readable (NOTIFYs go to d->ops.notify); timers
+ * (ms until the next, -1: none). */
 void hostd_dir_input(struct hostd *d);
 int hostd_dir_tick(struct hostd *d, uint64_t now);
 void hostd_dir_shutdown(struct hostd *d);
@@ -332,88 +382,19 @@ void hostd_dir_release(struct hostd *d, uint32_t ip, uint32_t epoch);
 /* How ip runs here (enum dir_cap_state); a newer report for ip replaces a pending one.
  * until_done: retried until the directory answers (else a few attempts, best effort). */
 void hostd_dir_state(struct hostd *d, uint32_t ip, uint32_t epoch, int state, int until_done);
+/* The same for capsule c, retried until the directory has it. */
+void hostd_dir_report(struct hostd *d, const struct hostd_cap *c, int state);
 /* A migrated capsule that never started here: the entry back to host source (a push). */
 void hostd_dir_return(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t source);
 /* A migrating capsule's caprun died (source side): release now, or wait for the target's pull. */
 void hostd_dir_orphan(struct hostd *d, uint32_t ip, uint32_t epoch, int end_sent);
 /* Learn host_id's locator (HOST_LOOKUP) into the peer table and the entries naming it. */
 void hostd_dir_host(struct hostd *d, uint32_t host_id);
+/* Locator of the gateway host: 0 if known.  Unknown: -1, and the directory
+ * is asked (HOST_LOOKUP, at most once a second); later packets find it. */
+int hostd_dir_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port);
 /* `list` on the control socket: answered on fd (then closed) when the pages are in. */
 void hostd_dir_list(struct hostd *d, int fd);
-/* A hold reloaded at start: where does ip run now?  (LOOKUP, subscribing; the answer goes
- * to hostd_hold_checked.) */
-void hostd_dir_hold_check(struct hostd *d, uint32_t ip);
-
-/* hostd_attach.c: the directory's side of ATTACH (create, resume, pull, incoming, reattach) */
-void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a);
-
-/* hostd_uplink.c: capsules attached over RUN_DIR/caphostd.sock */
-void hostd_uplink_accept(struct hostd *d);
-void hostd_uplink_input(struct hostd *d, int idx);
-struct hostd_cap *hostd_cap_by_ip(struct hostd *d, uint32_t ip);
-/* Deliver one IPv4 packet to a capsule attached here; 0 or -1 (counted). */
-int hostd_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len);
-/* One record to c's caprun (never blocks; a full uplink drops it). */
-void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n);
-/* hostd_attach.c's verdict on c's ATTACH: attached at (ip, epoch), or refused with err. */
-void hostd_uplink_attached(struct hostd *d, struct hostd_cap *c, uint32_t ip, uint32_t epoch);
-void hostd_uplink_refused(struct hostd *d, struct hostd_cap *c, const char *err);
-/* Tell the directory how c runs now (enum dir_cap_state); asynchronous, counted. */
-void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state);
-/* "running", "frozen", "migrating", ...: for `ps` */
-const char *hostd_cap_state_name(const struct hostd_cap *c);
-
-/* hostd_netem.c: test-only fault injection on the forwarding path (--net-faults) */
-int hostd_netem_init(struct hostd *d);
-void hostd_netem_free(struct hostd *d);
-/* A sealed datagram / a packet for capgw / a packet read from capgw: lost, delayed, duplicated. */
-void hostd_netem_wire(struct hostd *d, const uint8_t *dgram, size_t len, uint32_t addr, uint16_t port);
-void hostd_netem_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
-void hostd_netem_gw_read(struct hostd *d, const uint8_t *pkt, size_t len);
-/* Sends what is due; ms until the next (-1: nothing queued). */
-int hostd_netem_tick(struct hostd *d, uint64_t now);
-
-/* hostd_gw.c: the gateway TUN capgw; HOLD / FLUSH from a capsule's host */
-int hostd_gw_open(struct hostd *d, char *err, size_t errlen);
-void hostd_gw_close(struct hostd *d);
-void hostd_gw_input(struct hostd *d);
-/* Write a packet for an ordinary peer to capgw (gateway only). */
-void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
-/* Our own packet for an ordinary peer (the holder's ACKs): not a capsule's, not watched. */
-void hostd_gw_emit(struct hostd *d, const uint8_t *pkt, size_t len);
-/* The same past the fault injection; and one packet read from capgw, handled. */
-void hostd_gw_write_now(struct hostd *d, const uint8_t *pkt, size_t len);
-void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len);
-/* Host side: tell the gateway (or ourselves) to hold / release a capsule's peers (reliably). */
-void hostd_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
-                     uint32_t n);
-void hostd_send_flush(struct hostd *d, const struct hostd_cap *c);
-
-/* hostd_hold.c: the gateway's holders, their state in RUN_DIR/gateway-holds (holdfile.h) */
-/* Reload the state files a previous caphostd left (gateway start); counted. */
-void hostd_hold_load(struct hostd *d);
-/* hostd_dir_hold_check's answer for a reloaded hold of ip (rc as dirc; e when rc is 0). */
-void hostd_hold_checked(struct hostd *d, uint32_t ip, int rc, const struct dir_entry *e);
-/* Unmap everything, files kept: a restarted gateway goes on holding. */
-void hostd_hold_close_all(struct hostd *d);
-/* A HOLD {m} from host sender (or our own FROZEN): start holding, unless it is out of date.
- * Returns 0 if applied, 1 if stale (older than what we applied), -1 if no room. */
-int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t sender);
-/* The capsule runs again: buffered bytes to it (hostd_route, resent until it acknowledged
- * them), window-opening ACKs to the peers. */
-void hostd_hold_release(struct hostd *d, uint32_t ip);
-/* The same for a FLUSH / FLUSH_TO stamped st: only if st is newer than the HOLD held (and
- * remembered as the latest word on ip either way).  1 if st was out of date. */
-int hostd_hold_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp st);
-/* The capsule is gone for good (released): forget what we held, silently. */
-void hostd_hold_drop(struct hostd *d, uint32_t ip);
-int hostd_is_held(const struct hostd *d, uint32_t ip);
-/* A packet from capgw for a held capsule: the holder answers, or it waits in the UDP queue. */
-void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t len);
-/* A packet a capsule sends an ordinary peer: does it acknowledge bytes we re-injected? */
-void hostd_hold_observe(struct hostd *d, const uint8_t *pkt, size_t len);
-/* Resends of released bytes, forgetting old stamps; ms until the next (-1: none). */
-int hostd_hold_tick(struct hostd *d, uint64_t now);
 
 /* hostd_ctl.c: HOLD / FLUSH / FLUSH_TO resent until acknowledged (hostd_msg.h) */
 /* A fresh message id: strictly growing per host, across restarts (the wire seq generator). */
@@ -430,17 +411,51 @@ void hostd_ctl_ack_in(struct hostd *d, uint32_t sender, const uint8_t *pl, size_
 int hostd_ctl_tick(struct hostd *d, uint64_t now);
 void hostd_ctl_free_all(struct hostd *d);
 
+/* hostd_resolve.c: where is a capsule IP, without stalling the packet loop */
+/* dst is not in the table: drop (negative cache, the source's lookup budget) or ask the
+ * directory and keep the packet until the answer (then d->ops.reroute); counted either way. */
+void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len);
+/* Ask again now, past the negative cache (after a migration); the answer updates the table. */
+void hostd_resolve_refresh(struct hostd *d, uint32_t ip);
+
+/* hostd_hold.c: the gateway's holders, their state in RUN_DIR/gateway-holds (holdfile.h) */
+/* Reload the state files a previous caphostd left (gateway start); counted. */
+void hostd_hold_load(struct hostd *d);
+/* Unmap everything, files kept: a restarted gateway goes on holding. */
+void hostd_hold_close_all(struct hostd *d);
+/* A HOLD {m} from host sender (or our own FROZEN): start holding, unless it is out of date.
+ * Returns 0 if applied, 1 if stale (older than what we applied), -1 if no room. */
+int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t sender);
+/* The capsule runs again: buffered bytes to it (d->ops.reroute, resent until it acknowledged
+ * them), window-opening ACKs to the peers. */
+void hostd_hold_release(struct hostd *d, uint32_t ip);
+/* The same for a FLUSH / FLUSH_TO stamped st: only if st is newer than the HOLD held (and
+ * remembered as the latest word on ip either way).  1 if st was out of date. */
+int hostd_hold_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp st);
+/* The capsule is gone for good (released): forget what we held, silently. */
+void hostd_hold_drop(struct hostd *d, uint32_t ip);
+int hostd_hold_is_held(const struct hostd *d, uint32_t ip);
+/* A packet from capgw for a held capsule: the holder answers, or it waits in the UDP queue. */
+void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t len);
+/* A packet a capsule sends an ordinary peer: does it acknowledge bytes we re-injected? */
+void hostd_hold_observe(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Resends of released bytes, forgetting old stamps; ms until the next (-1: none). */
+int hostd_hold_tick(struct hostd *d, uint64_t now);
+
 /* hostd_sync.c: the peer side of a migration (WIRE_SYNC) */
-void hostd_sync_input(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
-                      const struct sockaddr_in *from);
-/* route_capsule's hook: 1 = a migration queue for dst took (or dropped) the packet. */
+/* A SYNC / a FLUSH_TO from another host (hostd_fwd.c decoded it). */
+void hostd_sync_in(struct hostd *d, const struct wire_hdr *h, const struct hostd_sync_msg *m,
+                   const struct sockaddr_in *from);
+void hostd_sync_flush_to_in(struct hostd *d, const struct wire_hdr *h,
+                            const struct hostd_sync_msg *m, const struct sockaddr_in *from);
+/* The router asks first: 1 = a migration queue for dst took (or dropped) the packet. */
 int hostd_sync_capture(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len);
 /* Create or refresh the queue for ip (SYNC from source, or our own as the source); 0 or -1. */
 int hostd_sync_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migration_id,
                     uint32_t source);
 /* A migration of ip is under way here (a queue exists): wait for FLUSH / FLUSH_TO. */
 int hostd_sync_pending(struct hostd *d, uint32_t ip);
-/* Free ip's queue and route what it held again (hostd_route, per the translation table now). */
+/* Free ip's queue and route what it held again (d->ops.reroute, per the translation table now). */
 void hostd_sync_release(struct hostd *d, uint32_t ip);
 /* The same for a FLUSH / FLUSH_TO stamped st: only if st is newer than the SYNC that made the
  * queue (a late copy of an older migration's message must not release a newer queue). */
@@ -448,11 +463,28 @@ void hostd_sync_release_stamped(struct hostd *d, uint32_t ip, struct hostd_stamp
 /* Encode + send one SYNC-type message to addr:port; counted per kind.  0 or -1. */
 int hostd_sync_send(struct hostd *d, const struct hostd_sync_msg *m, uint32_t addr, uint16_t port);
 /* FLUSH_TO {ip runs at host, addr:port, epoch} to the listed hosts (NULL: every peer we know). */
-void hostd_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host, uint32_t addr,
-                    uint16_t port, const uint32_t *hosts, uint32_t nhosts);
+void hostd_sync_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host,
+                         uint32_t addr, uint16_t port, const uint32_t *hosts, uint32_t nhosts);
 /* Timeouts; returns ms until the next is due (-1: none). */
 int hostd_sync_tick(struct hostd *d, uint64_t now);
 void hostd_sync_free_all(struct hostd *d);
+
+/* hostd_route.c: one outgoing packet, from a capsule here, from capgw, or given back */
+void hostd_route_packet(struct hostd *d, const uint8_t *pkt, size_t len);
+
+/* hostd_gw.c: the gateway TUN capgw; HOLD / FLUSH from a capsule's host */
+int hostd_gw_open(struct hostd *d, char *err, size_t errlen);
+void hostd_gw_close(struct hostd *d);
+void hostd_gw_input(struct hostd *d);
+/* Write a capsule's packet for an ordinary peer to capgw (gateway only; d->ops.gw_write). */
+void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
+/* The raw capgw write (d->ops.tun_out) and one packet read from capgw, handled (d->ops.tun_in). */
+void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len);
+void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Host side: tell the gateway (or ourselves) to hold / release a capsule's peers (reliably). */
+void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
+                        uint32_t n);
+void hostd_gw_send_flush(struct hostd *d, const struct hostd_cap *c);
 
 /* hostd_mig.c: the source side of a migration (uplink MIG_*), the target's arrival, the listener */
 void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_prepare *p);
@@ -466,5 +498,20 @@ int hostd_mig_tick(struct hostd *d, uint64_t now);
 int hostd_mig_listen(struct hostd *d, char *err, size_t errlen);
 void hostd_mig_accept(struct hostd *d);
 void hostd_mig_reap(struct hostd *d);
+
+/* hostd_attach.c: a caprun's ATTACH, from request to verdict (ATTACHED or ERROR) */
+void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a);
+
+/* hostd_uplink.c: capsules attached over RUN_DIR/caphostd.sock */
+void hostd_uplink_accept(struct hostd *d);
+void hostd_uplink_input(struct hostd *d, int idx);
+
+/* hostd_fwd.c: the data plane's receiving side */
+/* The data-plane socket is readable: each datagram to hostd_fwd_datagram. */
+void hostd_fwd_input(struct hostd *d);
+/* One datagram from another host (from: where it came from): checked, then acted on. */
+void hostd_fwd_datagram(struct hostd *d, const uint8_t *buf, size_t n, const struct sockaddr_in *from);
+/* The directory's NOTIFY (d->ops.notify): update the cache, release or drop a hold. */
+void hostd_fwd_notify(struct hostd *d, const struct dir_entry *e);
 
 #endif

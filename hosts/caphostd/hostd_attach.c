@@ -1,17 +1,18 @@
-/* hostd_attach.c: the directory's side of a caprun's ATTACH: create, resume (move here), migrated (the pull), incoming, reattach after a restart. */
+/* hostd_attach.c: a caprun's ATTACH from request to verdict: the directory's side (create, resume, a migration's pull, incoming, reattach) and ATTACHED or ERROR back to caprun. */
 #include "hosts/caphostd/hostd.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 /*
  * Each ATTACH that needs the directory is one job; caprun waits for
  * ATTACHED or ERROR meanwhile, and the packet loop goes on.  If caprun goes
  * away before the answer, the job finds its capsule slot gone
- * (hostd_job_cap) and undoes what the directory did for nobody: a created
+ * (hostd_dir_job_cap) and undoes what the directory did for nobody: a created
  * or moved entry is released, a pulled migration goes back to its source.
  *
  * The pull (MIGRATED) is the commit point of a live migration
@@ -22,6 +23,62 @@
  */
 
 enum { A_CREATE, A_LOOKUP, A_MOVE };
+
+/* The verdict, to caprun: attached at (ip, epoch); the entry becomes ours here. */
+static void attached(struct hostd *d, struct hostd_cap *c, uint32_t ip, uint32_t epoch)
+{
+	uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_attached)];
+	struct hostd_cap *other = hostd_core_cap_by_ip(d, ip);
+	if (other && other != c) {
+		other->state = HCAP_FREE;   /* its own snapshot resumed here: this record replaces it */
+		memset(&other->mig, 0, sizeof other->mig);
+	}
+	int migrated_in = c->mig_source != 0;
+	int resumed = (c->attach_flags & (UPLINK_ATTACH_RESUME | UPLINK_ATTACH_REATTACH)) != 0;
+	int frozen = c->state == HCAP_FROZEN;   /* a reattach of a frozen capsule */
+	c->state = frozen ? HCAP_FROZEN : HCAP_RUNNING;
+	c->ip = ip;
+	c->epoch = epoch;
+	struct xlate_entry x = { .capsule_ip = ip, .state = frozen ? XLATE_FROZEN : XLATE_LOCAL,
+	                         .epoch = epoch };
+	if (xlate_update(&d->xt, &x) != XLATE_OK) {
+		xlate_delete(&d->xt, ip);   /* a stale REMOTE of a newer epoch cannot exist: the move just won */
+		xlate_update(&d->xt, &x);
+	}
+	d->cnt.up_attach++;
+	hostd_core_uplink_send(d, c, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
+	if (frozen)
+		return;   /* its FROZEN record follows: the gateway keeps (or starts) holding */
+	if (migrated_in)
+		return;   /* the peers' queues and the gateway's hold come here at STARTING, when it
+		           * runs: released now, they would die with a caprun that dies before that */
+	if (resumed)
+		hostd_gw_send_flush(d, c);   /* whatever the gateway held for it comes here now (a FLUSH
+		                           * lost while our predecessor died, too) */
+	hostd_dir_report(d, c, DIR_STATE_RUNNING);   /* after the flush: held peers come first */
+}
+
+/* The verdict, to caprun: refused with err; nothing of it is ours. */
+static void refused(struct hostd *d, struct hostd_cap *c, const char *err)
+{
+	uint8_t rec[UPLINK_HDR_LEN + UPLINK_ERROR_MAX];
+	d->cnt.up_attach_refused++;
+	hostd_core_uplink_send(d, c, rec, uplink_encode_error(rec, sizeof rec, err));
+	/* Refused: nothing of it is ours (a stale reattached copy is not released either). */
+	if (c->fd >= 0) {
+		epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->state >= HCAP_RUNNING) {
+		const struct xlate_entry *x = xlate_lookup(&d->xt, c->ip);
+		if (x && (x->state == XLATE_LOCAL || x->state == XLATE_FROZEN))
+			xlate_delete(&d->xt, c->ip);
+	}
+	memset(&c->mig, 0, sizeof c->mig);
+	c->mig_source = 0;
+	c->state = HCAP_FREE;
+}
 
 static const char *ip_text(uint32_t ip)
 {
@@ -34,7 +91,7 @@ static void ask_create(struct hostd *d, struct hostd_job *j)
 	m.u.create.ip = ntohl(j->attach.ip);
 	snprintf(m.u.create.name, sizeof m.u.create.name, "%s", j->attach.name);
 	j->step = A_CREATE;
-	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+	hostd_dir_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
 }
 
 static int migrated(const struct hostd_job *j)
@@ -47,7 +104,7 @@ static void ask_lookup(struct hostd *d, struct hostd_job *j)
 	struct dir_msg m = { .type = DIR_T_LOOKUP };
 	m.u.lookup.ip = ntohl(j->attach.ip);
 	j->step = A_LOOKUP;
-	hostd_job_ask(d, j, &m, migrated(j) ? DIRC_FOREVER : DIRC_DEFAULT_ATTEMPTS);
+	hostd_dir_job_ask(d, j, &m, migrated(j) ? DIRC_FOREVER : DIRC_DEFAULT_ATTEMPTS);
 }
 
 static void ask_move(struct hostd *d, struct hostd_job *j, uint32_t expected)
@@ -58,31 +115,31 @@ static void ask_move(struct hostd *d, struct hostd_job *j, uint32_t expected)
 	m.u.move.expected_epoch = expected;
 	j->epoch = expected;
 	j->step = A_MOVE;
-	hostd_job_ask(d, j, &m, migrated(j) ? DIRC_FOREVER : DIRC_DEFAULT_ATTEMPTS);
+	hostd_dir_job_ask(d, j, &m, migrated(j) ? DIRC_FOREVER : DIRC_DEFAULT_ATTEMPTS);
 }
 
 /* The directory now names us at epoch for this attach: tell caprun, or undo it for nobody. */
 static void won(struct hostd *d, struct hostd_job *j, uint32_t ip, uint32_t epoch)
 {
-	struct hostd_cap *c = hostd_job_cap(d, j);
+	struct hostd_cap *c = hostd_dir_job_cap(d, j);
 	if (c && c->state == HCAP_ATTACHING) {
 		if (migrated(j))
 			c->mig_source = j->attach.source_host;   /* until STARTING */
-		hostd_uplink_attached(d, c, ip, epoch);
+		attached(d, c, ip, epoch);
 	} else if (migrated(j)) {
 		hostd_dir_return(d, ip, epoch, j->attach.source_host);
 	} else {
 		hostd_dir_release(d, ip, epoch);
 	}
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static void lost(struct hostd *d, struct hostd_job *j, const char *err)
 {
-	struct hostd_cap *c = hostd_job_cap(d, j);
+	struct hostd_cap *c = hostd_dir_job_cap(d, j);
 	if (c && c->state == HCAP_ATTACHING)
-		hostd_uplink_refused(d, c, err);
-	hostd_job_free(d, j);
+		refused(d, c, err);
+	hostd_dir_job_free(d, j);
 }
 
 static void attach_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
@@ -150,33 +207,33 @@ static void verify_ask(struct hostd *d, struct hostd_job *j)
 {
 	struct dir_msg m = { .type = DIR_T_LOOKUP };
 	m.u.lookup.ip = ntohl(j->ip);
-	hostd_job_ask(d, j, &m, DIRC_FOREVER);
+	hostd_dir_job_ask(d, j, &m, DIRC_FOREVER);
 }
 
 static void verify_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
-	struct hostd_cap *c = hostd_job_cap(d, j);
+	struct hostd_cap *c = hostd_dir_job_cap(d, j);
 	char err[UPLINK_ERROR_MAX];
 	if (!c || c->state < HCAP_RUNNING) {
-		hostd_job_free(d, j);
+		hostd_dir_job_free(d, j);
 		return;
 	}
 	if (rc == 0 && r->u.entry.host_id == d->host_id) {
 		c->epoch = r->u.entry.epoch > c->epoch ? r->u.entry.epoch : c->epoch;
-		hostd_report_state(d, c, c->state == HCAP_FROZEN ? DIR_STATE_FROZEN : DIR_STATE_RUNNING);
+		hostd_dir_report(d, c, c->state == HCAP_FROZEN ? DIR_STATE_FROZEN : DIR_STATE_RUNNING);
 	} else if (rc == 0 && r->u.entry.epoch > c->epoch && !c->mig.active) {
 		/* Another host holds it at a newer epoch: this copy must not run on. */
 		d->cnt.reattach_stale++;
 		snprintf(err, sizeof err, "directory: host %u holds capsule %s at epoch %u; this copy "
 		         "(epoch %u) is stale", r->u.entry.host_id, ip_text(c->ip), r->u.entry.epoch,
 		         c->epoch);
-		hostd_uplink_refused(d, c, err);
+		refused(d, c, err);
 	} else if (rc != 0) {
 		fprintf(stderr, "caphostd: reattached capsule %s: directory: %s\n", ip_text(c->ip),
 		        rc > 0 ? dir_error_name(rc) : "no answer");
 	}
 	/* A migrating source: its own FENCE / LOOKUP decide; nothing to do here. */
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops verify_ops = { "verify", verify_answer, NULL, NULL };
@@ -184,14 +241,14 @@ static const struct hostd_job_ops verify_ops = { "verify", verify_answer, NULL, 
 void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplink_attach *a)
 {
 	char err[UPLINK_ERROR_MAX];
-	struct hostd_cap *other = a->ip ? hostd_cap_by_ip(d, a->ip) : NULL;
+	struct hostd_cap *other = a->ip ? hostd_core_cap_by_ip(d, a->ip) : NULL;
 	if (a->ip && !hostd_in_net(d, a->ip)) {
-		hostd_uplink_refused(d, c, "address not in this host's capsule network");
+		refused(d, c, "address not in this host's capsule network");
 		return;
 	}
 	if (other && other != c && other->state != HCAP_SAVED) {
 		snprintf(err, sizeof err, "address %s already in use on this host", ip_text(a->ip));
-		hostd_uplink_refused(d, c, err);
+		refused(d, c, err);
 		return;
 	}
 	snprintf(c->name, sizeof c->name, "%s", a->name);
@@ -203,14 +260,14 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 		c->epoch = a->epoch;
 		d->cnt.incoming++;
 		uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_attached)];
-		hostd_uplink_send(c, rec, uplink_encode_attached(rec, sizeof rec, a->ip, a->epoch));
+		hostd_core_uplink_send(d, c, rec, uplink_encode_attached(rec, sizeof rec, a->ip, a->epoch));
 		return;
 	}
 	if (a->flags == UPLINK_ATTACH_REATTACH) {
 		d->cnt.reattached++;
 		if (a->state != UPLINK_STATE_RUNNING)
 			c->state = HCAP_FROZEN;   /* its FROZEN record follows, for the gateway's hold */
-		hostd_uplink_attached(d, c, a->ip, a->epoch);
+		attached(d, c, a->ip, a->epoch);
 		if (a->state == UPLINK_STATE_MIGRATING) {
 			/* Our predecessor's migration state is lost: enough of it to neither release
 			 * the capsule if its caprun dies (the target may pull) nor resend SYNCs. */
@@ -218,9 +275,9 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 			c->mig.epoch = a->epoch;
 			return;
 		}
-		struct hostd_job *j = hostd_job_new(d, &verify_ops);
+		struct hostd_job *j = hostd_dir_job_new(d, &verify_ops);
 		if (j) {
-			hostd_job_bind(j, d, c);
+			hostd_dir_job_bind(j, d, c);
 			j->ip = a->ip;
 			verify_ask(d, j);
 		}
@@ -229,13 +286,13 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 	const char *fault = getenv("CAPSULE_MIG_FAULT");
 	if ((a->flags & UPLINK_ATTACH_MIGRATED) && fault && !strcmp(fault, "target-hostd-exit-on-pull"))
 		_exit(9);   /* test fault (docs/MIGRATION.md section 8): this daemon dies at the pull */
-	struct hostd_job *j = hostd_job_new(d, &attach_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &attach_ops);
 	if (!j) {
-		hostd_uplink_refused(d, c, "caphostd: too many directory requests at once; try again");
+		refused(d, c, "caphostd: too many directory requests at once; try again");
 		return;
 	}
 	c->state = HCAP_ATTACHING;
-	hostd_job_bind(j, d, c);
+	hostd_dir_job_bind(j, d, c);
 	j->attach = *a;
 	if (a->flags & UPLINK_ATTACH_RESUME)
 		ask_lookup(d, j);

@@ -48,8 +48,8 @@ static int wire_type_of(int kind)
 static int locate(struct hostd *d, uint32_t dest, uint32_t *addr, uint16_t *port)
 {
 	if (dest == d->gw_host)
-		return hostd_gateway_locator(d, addr, port);
-	const struct hostd_peer *p = hostd_peer(d, dest, 0);
+		return hostd_dir_gateway_locator(d, addr, port);
+	const struct hostd_peer *p = hostd_core_peer(d, dest, 0);
 	if (!p || !p->addr)
 		return -1;
 	*addr = p->addr;
@@ -62,7 +62,7 @@ static void transmit(struct hostd *d, const struct hostd_ctl_out *o)
 	uint32_t addr;
 	uint16_t port;
 	if (locate(d, o->dest, &addr, &port) == 0)
-		hostd_send_wire(d, wire_type_of(o->kind), o->epoch, o->payload, o->len, addr, port);
+		hostd_core_send_wire(d, wire_type_of(o->kind), o->epoch, o->payload, o->len, addr, port);
 	else
 		d->cnt.drop_no_gateway += o->dest == d->gw_host;
 }
@@ -149,7 +149,7 @@ void hostd_ctl_ack_send(struct hostd *d, int kind, uint32_t ip, uint32_t epoch, 
 	uint8_t pl[HOSTD_ACK_LEN];
 	struct hostd_ack_msg a = { .kind = (uint8_t)kind, .capsule_ip = ip, .epoch = epoch, .id = id };
 	hostd_ack_encode(&a, pl);
-	if (hostd_send_wire(d, WIRE_ACK, epoch, pl, sizeof pl, to->sin_addr.s_addr,
+	if (hostd_core_send_wire(d, WIRE_ACK, epoch, pl, sizeof pl, to->sin_addr.s_addr,
 	                    ntohs(to->sin_port)) == 0)
 		d->cnt.ctl_acks_out++;
 }

@@ -42,7 +42,7 @@ static void on_answer(void *ctx, uint64_t cookie, int rc, const struct dir_msg *
 	j->ops->answer(d, j, rc, reply);
 }
 
-struct hostd_job *hostd_job_new(struct hostd *d, const struct hostd_job_ops *ops)
+struct hostd_job *hostd_dir_job_new(struct hostd *d, const struct hostd_job_ops *ops)
 {
 	for (int i = 0; i < HOSTD_MAX_JOBS; i++) {
 		struct hostd_job *j = &d->jobs[i];
@@ -60,7 +60,7 @@ struct hostd_job *hostd_job_new(struct hostd *d, const struct hostd_job_ops *ops
 	return NULL;
 }
 
-int hostd_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts)
+int hostd_dir_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts)
 {
 	int rc;
 	j->handle = dirc_start(d->dir, m, attempts, on_answer, d, cookie_of(d, j), &rc);
@@ -79,7 +79,7 @@ int hostd_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m,
 	return -1;
 }
 
-void hostd_job_free(struct hostd *d, struct hostd_job *j)
+void hostd_dir_job_free(struct hostd *d, struct hostd_job *j)
 {
 	if (j->handle)
 		dirc_cancel(d->dir, j->handle);
@@ -89,13 +89,13 @@ void hostd_job_free(struct hostd *d, struct hostd_job *j)
 	memset(j, 0, sizeof *j);
 }
 
-void hostd_job_bind(struct hostd_job *j, const struct hostd *d, const struct hostd_cap *c)
+void hostd_dir_job_bind(struct hostd_job *j, const struct hostd *d, const struct hostd_cap *c)
 {
 	j->cap = (int)(c - d->caps);
 	j->cap_gen = c->gen;
 }
 
-struct hostd_cap *hostd_job_cap(struct hostd *d, const struct hostd_job *j)
+struct hostd_cap *hostd_dir_job_cap(struct hostd *d, const struct hostd_job *j)
 {
 	if (j->cap < 0 || j->cap >= HOSTD_MAX_CAPS)
 		return NULL;
@@ -108,7 +108,7 @@ void hostd_dir_input(struct hostd *d)
 	struct dir_entry e;
 	dirc_input(d->dir);
 	while (dirc_next_notify(d->dir, &e, 0) == 1)
-		hostd_notify(d, &e);
+		d->ops.notify(d, &e);   /* up to the data plane: a registered callback */
 }
 
 int hostd_dir_tick(struct hostd *d, uint64_t now)
@@ -122,7 +122,7 @@ int hostd_dir_tick(struct hostd *d, uint64_t now)
 			j->wake_ms = 0;
 			if (j->parked) {
 				j->parked = 0;
-				hostd_job_ask(d, j, &j->parked_msg, j->parked_attempts);
+				hostd_dir_job_ask(d, j, &j->parked_msg, j->parked_attempts);
 			} else if (j->ops->wake) {
 				j->ops->wake(d, j);
 			}
@@ -144,7 +144,7 @@ void hostd_dir_shutdown(struct hostd *d)
 			continue;
 		if (j->ops->drop)
 			j->ops->drop(d, j);
-		hostd_job_free(d, j);
+		hostd_dir_job_free(d, j);
 	}
 }
 
@@ -162,7 +162,7 @@ static void hello_ask(struct hostd *d, struct hostd_job *j)
 	struct dir_msg m = { .type = DIR_T_HELLO };
 	m.u.hello.addr = ntohl(d->listen_addr);
 	m.u.hello.data_port = d->listen_port;
-	hostd_job_ask(d, j, &m, DIRC_FOREVER);
+	hostd_dir_job_ask(d, j, &m, DIRC_FOREVER);
 }
 
 static void hello_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
@@ -172,7 +172,7 @@ static void hello_answer(struct hostd *d, struct hostd_job *j, int rc, const str
 		if (j->step)
 			fprintf(stderr, "caphostd: the directory answers now\n");
 		d->hello_done = 1;
-		hostd_job_free(d, j);
+		hostd_dir_job_free(d, j);
 		return;
 	}
 	fprintf(stderr, "caphostd: directory: HELLO %s%s\n",
@@ -197,7 +197,7 @@ static const struct hostd_job_ops hello_ops = { "hello", hello_answer, hello_wak
 
 void hostd_dir_hello(struct hostd *d)
 {
-	struct hostd_job *j = hostd_job_new(d, &hello_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &hello_ops);
 	if (!j)
 		return;
 	hello_ask(d, j);
@@ -211,7 +211,7 @@ static void release_ask(struct hostd *d, struct hostd_job *j)
 	struct dir_msg m = { .type = DIR_T_RELEASE };
 	m.u.ipepoch.ip = ntohl(j->ip);
 	m.u.ipepoch.epoch = j->epoch;
-	hostd_job_ask(d, j, &m, DIRC_FOREVER);
+	hostd_dir_job_ask(d, j, &m, DIRC_FOREVER);
 }
 
 static void release_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
@@ -225,14 +225,14 @@ static void release_answer(struct hostd *d, struct hostd_job *j, int rc, const s
 	/* Released; or STALE / NOT_AUTHORIZED / NOT_FOUND: it is not ours at that epoch any more. */
 	if (rc == 0)
 		d->cnt.dir_releases++;
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops release_ops = { "release", release_answer, release_ask, NULL };
 
 void hostd_dir_release(struct hostd *d, uint32_t ip, uint32_t epoch)
 {
-	struct hostd_job *j = hostd_job_new(d, &release_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &release_ops);
 	if (!j)
 		return;
 	j->ip = ip;
@@ -249,7 +249,7 @@ static void state_ask(struct hostd *d, struct hostd_job *j)
 	m.u.state.epoch = j->epoch;
 	m.u.state.state = (uint16_t)j->state;
 	j->step = 0;   /* what is in flight is what we have: nothing newer pending */
-	hostd_job_ask(d, j, &m, j->host ? DIRC_FOREVER : 3);
+	hostd_dir_job_ask(d, j, &m, j->host ? DIRC_FOREVER : 3);
 }
 
 static void state_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
@@ -267,7 +267,7 @@ static void state_answer(struct hostd *d, struct hostd_job *j, int rc, const str
 		wake_in(j, POLL_MS);
 		return;
 	}
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops state_ops = { "state", state_answer, state_ask, NULL };
@@ -287,7 +287,7 @@ void hostd_dir_state(struct hostd *d, uint32_t ip, uint32_t epoch, int state, in
 			return;
 		}
 	}
-	struct hostd_job *j = hostd_job_new(d, &state_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &state_ops);
 	if (!j) {
 		d->cnt.dir_state_errors++;
 		return;
@@ -307,7 +307,7 @@ static void return_ask(struct hostd *d, struct hostd_job *j)
 	m.u.move.ip = ntohl(j->ip);
 	m.u.move.to_host_id = j->host;
 	m.u.move.expected_epoch = j->epoch;
-	hostd_job_ask(d, j, &m, DIRC_FOREVER);
+	hostd_dir_job_ask(d, j, &m, DIRC_FOREVER);
 }
 
 static void return_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
@@ -323,14 +323,14 @@ static void return_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 		        inet_ntoa(*(struct in_addr *)&j->ip), j->host);
 	}
 	/* STALE / NOT_AUTHORIZED: it is not ours at that epoch (the source fenced first): fine. */
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops return_ops = { "return", return_answer, return_ask, NULL };
 
 void hostd_dir_return(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t source)
 {
-	struct hostd_job *j = hostd_job_new(d, &return_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &return_ops);
 	if (!j)
 		return;
 	j->ip = ip;
@@ -356,8 +356,8 @@ void hostd_dir_return(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t sou
 static void orphan_ask(struct hostd *d, struct hostd_job *j)
 {
 	struct dir_msg m = { .type = j->step == ORPHAN_RELEASE ? DIR_T_RELEASE : DIR_T_LOOKUP };
-	if (hostd_cap_by_ip(d, j->ip)) {   /* a caprun holds it here again (it reattached) */
-		hostd_job_free(d, j);
+	if (hostd_core_cap_by_ip(d, j->ip)) {   /* a caprun holds it here again (it reattached) */
+		hostd_dir_job_free(d, j);
 		return;
 	}
 	if (j->step == ORPHAN_RELEASE) {
@@ -366,7 +366,7 @@ static void orphan_ask(struct hostd *d, struct hostd_job *j)
 	} else {
 		m.u.lookup.ip = ntohl(j->ip);
 	}
-	hostd_job_ask(d, j, &m, j->step == ORPHAN_RELEASE ? DIRC_FOREVER : 5);
+	hostd_dir_job_ask(d, j, &m, j->step == ORPHAN_RELEASE ? DIRC_FOREVER : 5);
 }
 
 static void orphan_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
@@ -374,7 +374,7 @@ static void orphan_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 	if (j->step == ORPHAN_RELEASE) {
 		if (rc == 0) {
 			d->cnt.dir_releases++;
-			hostd_job_free(d, j);
+			hostd_dir_job_free(d, j);
 			return;
 		}
 		j->step = ORPHAN_LOOKUP;   /* refused: it changed meanwhile; look again */
@@ -386,7 +386,7 @@ static void orphan_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 		return;
 	}
 	if (rc > 0 || r->u.entry.host_id != d->host_id) {
-		hostd_job_free(d, j);   /* gone, or the target (or anyone else) holds it */
+		hostd_dir_job_free(d, j);   /* gone, or the target (or anyone else) holds it */
 		return;
 	}
 	uint32_t e = r->u.entry.epoch;
@@ -403,7 +403,7 @@ static const struct hostd_job_ops orphan_ops = { "orphan", orphan_answer, orphan
 
 void hostd_dir_orphan(struct hostd *d, uint32_t ip, uint32_t epoch, int end_sent)
 {
-	struct hostd_job *j = hostd_job_new(d, &orphan_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &orphan_ops);
 	if (!j)
 		return;
 	d->cnt.dir_orphans++;
@@ -419,19 +419,19 @@ static void host_ask(struct hostd *d, struct hostd_job *j)
 {
 	struct dir_msg m = { .type = DIR_T_HOST_LOOKUP };
 	m.u.host_lookup.host_id = j->host;
-	hostd_job_ask(d, j, &m, 3);
+	hostd_dir_job_ask(d, j, &m, 3);
 }
 
 static void host_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
-	struct hostd_peer *p = rc == 0 && r->u.host.host_id == j->host ? hostd_peer(d, j->host, 1) : NULL;
+	struct hostd_peer *p = rc == 0 && r->u.host.host_id == j->host ? hostd_core_peer(d, j->host, 1) : NULL;
 	if (p) {
 		p->addr = htonl(r->u.host.addr);
 		p->port = r->u.host.data_port;
 	} else if (j->host == d->gw_host) {
 		d->cnt.gw_lookup_errors++;   /* no answer, or the gateway has not said HELLO yet */
 	}
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops host_ops = { "host", host_answer, host_ask, NULL };
@@ -441,7 +441,7 @@ void hostd_dir_host(struct hostd *d, uint32_t host_id)
 	for (int i = 0; i < HOSTD_MAX_JOBS; i++)
 		if (d->jobs[i].ops == &host_ops && d->jobs[i].host == host_id)
 			return;   /* already asking */
-	struct hostd_job *j = hostd_job_new(d, &host_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &host_ops);
 	if (!j)
 		return;
 	if (host_id == d->gw_host)
@@ -450,34 +450,32 @@ void hostd_dir_host(struct hostd *d, uint32_t host_id)
 	host_ask(d, j);
 }
 
-/* ---- a reloaded hold: where does its capsule run now? ---- */
-
-static void hold_check_ask(struct hostd *d, struct hostd_job *j)
+/* Tell the directory how c runs now, so `capctl ps --all` on any host shows it.  Retried
+ * until the directory has it (a newer report replaces a pending one): a gateway's hold and a
+ * migration's source both go by it; the capsule goes on regardless. */
+void hostd_dir_report(struct hostd *d, const struct hostd_cap *c, int state)
 {
-	struct dir_msg m = { .type = DIR_T_LOOKUP };
-	m.u.lookup.ip = ntohl(j->ip);
-	m.u.lookup.flags = DIR_LOOKUP_SUBSCRIBE;   /* and a NOTIFY when it moves */
-	d->cnt.dir_lookups++;
-	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+	hostd_dir_state(d, c->ip, c->epoch, state, 1);
 }
 
-static void hold_check_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
-{
-	uint32_t ip = j->ip;
-	hostd_job_free(d, j);
-	hostd_hold_checked(d, ip, rc, rc == 0 ? &r->u.entry : NULL);
-}
+/* ---- the gateway's locator, from the peer table or the directory ---- */
 
-static const struct hostd_job_ops hold_check_ops = { "hold_check", hold_check_answer,
-                                                     hold_check_ask, NULL };
-
-void hostd_dir_hold_check(struct hostd *d, uint32_t ip)
+int hostd_dir_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
 {
-	struct hostd_job *j = hostd_job_new(d, &hold_check_ops);
-	if (!j)
-		return;
-	j->ip = ip;
-	hold_check_ask(d, j);
+	struct hostd_peer *p = hostd_core_peer(d, d->gw_host, 0);
+	if (p && p->addr) {
+		*addr = p->addr;
+		*port = p->port;
+		return 0;
+	}
+	/* Not known yet: ask the directory, once a second at most; this packet is lost
+	 * (TCP retransmits), the next ones find the answer. */
+	uint64_t now = clock_now_ms();
+	if (!d->gw_list_ms || now - d->gw_list_ms >= 1000) {
+		d->gw_list_ms = now;
+		hostd_dir_host(d, d->gw_host);
+	}
+	return -1;
 }
 
 /*
@@ -490,7 +488,7 @@ static void list_ask(struct hostd *d, struct hostd_job *j)
 {
 	struct dir_msg m = { .type = DIR_T_LIST };
 	m.u.list.cursor = j->ip;   /* here: the page cursor */
-	hostd_job_ask(d, j, &m, 3);
+	hostd_dir_job_ask(d, j, &m, 3);
 }
 
 static void list_reply(struct hostd_job *j, const char *head)
@@ -509,16 +507,16 @@ static void list_answer(struct hostd *d, struct hostd_job *j, int rc, const stru
 		snprintf(head, sizeof head, "error directory: %s\n", rc > 0 ? dir_error_name(rc) : "no answer");
 		j->len = 0;
 		list_reply(j, head);
-		hostd_job_free(d, j);
+		hostd_dir_job_free(d, j);
 		return;
 	}
 	for (size_t i = 0; i < r->u.entries.n && j->len < LIST_ROWS_MAX - 200; i++, j->count++) {
 		const struct dir_entry *e = &r->u.entries.e[i];
 		struct in_addr a = { htonl(e->ip) };
-		const struct hostd_cap *c = hostd_cap_by_ip(d, a.s_addr);
+		const struct hostd_cap *c = hostd_core_cap_by_ip(d, a.s_addr);
 		const char *st = e->state != DIR_STATE_UNKNOWN ? dir_state_name(e->state)
 		                 : e->host_id != d->host_id ? "unknown"
-		                 : c ? hostd_cap_state_name(c) : "saved";
+		                 : c ? hostd_core_cap_state_name(c) : "saved";
 		j->len += (size_t)snprintf(j->buf + j->len, LIST_ROWS_MAX - j->len, "%s %s %u %u %s\n",
 		                           e->name, inet_ntoa(a), e->host_id, e->epoch, st);
 	}
@@ -529,14 +527,14 @@ static void list_answer(struct hostd *d, struct hostd_job *j, int rc, const stru
 	}
 	snprintf(head, sizeof head, "ok %zu\n", j->count);
 	list_reply(j, head);
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops list_ops = { "list", list_answer, list_ask, NULL };
 
 void hostd_dir_list(struct hostd *d, int fd)
 {
-	struct hostd_job *j = hostd_job_new(d, &list_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &list_ops);
 	char *rows = malloc(LIST_ROWS_MAX);
 	if (!j || !rows) {
 		const char *busy = "error caphostd: too busy, try again\n";
@@ -544,7 +542,7 @@ void hostd_dir_list(struct hostd *d, int fd)
 		close(fd);
 		free(rows);
 		if (j)
-			hostd_job_free(d, j);
+			hostd_dir_job_free(d, j);
 		return;
 	}
 	j->fd = fd;

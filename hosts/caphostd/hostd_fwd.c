@@ -1,4 +1,4 @@
-/* hostd_fwd.c: caphostd's data plane: wrap capsule packets to their host, unwrap, redirect, directory cache. */
+/* hostd_fwd.c: caphostd's data plane, receiving side: unwrap and check datagrams from other hosts, then DATA by the redirect rule, REDIRECT, HOLD, FLUSH, SYNC, ACK; the directory's NOTIFY. */
 #include "hosts/caphostd/hostd.h"
 
 #include <arpa/inet.h>
@@ -11,155 +11,6 @@
 #include <time.h>
 
 #define REDIRECTS_PER_SEC 20   /* per sender: redirects are cheap, but never a flood */
-
-static uint64_t realtime_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
-struct hostd_peer *hostd_peer(struct hostd *d, uint32_t host_id, int create)
-{
-	struct hostd_peer *free_slot = NULL;
-	for (int i = 0; i < HOSTD_MAX_PEERS; i++) {
-		if (d->peers[i].host_id == host_id)
-			return &d->peers[i];
-		if (!d->peers[i].host_id && !free_slot)
-			free_slot = &d->peers[i];
-	}
-	if (!create)
-		return NULL;
-	if (!free_slot) {
-		d->cnt.peers_full++;
-		return NULL;
-	}
-	memset(free_slot, 0, sizeof *free_slot);
-	free_slot->host_id = host_id;
-	wire_replay_init(&free_slot->replay);
-	return free_slot;
-}
-
-int hostd_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload, size_t plen,
-                    uint32_t addr, uint16_t port)
-{
-	struct wire_hdr h = { .version = WIRE_VERSION, .type = (uint8_t)type,
-	                      .network_id = d->network_id, .sender = d->host_id, .epoch = epoch };
-	uint8_t hdr[WIRE_HDR_LEN], tag[WIRE_TAG_LEN];
-	h.seq = wire_seq_next(&d->seq_last, realtime_ms());
-	if (wire_seal(&h, payload, plen, d->data_key, hdr, tag) != WIRE_OK) {
-		d->cnt.send_errors++;
-		return -1;
-	}
-	if (d->faults_on) {
-		/* testing only: the whole datagram meets the injected faults (hostd_netem.c) */
-		static uint8_t dgram[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD + WIRE_TAG_LEN];
-		memcpy(dgram, hdr, sizeof hdr);
-		if (plen)
-			memcpy(dgram + sizeof hdr, payload, plen);
-		memcpy(dgram + sizeof hdr + plen, tag, sizeof tag);
-		hostd_netem_wire(d, dgram, plen + WIRE_OVERHEAD, addr, port);
-		return 0;
-	}
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-	                          .sin_addr.s_addr = addr };
-	struct iovec iov[3] = { { hdr, sizeof hdr }, { (void *)payload, plen }, { tag, sizeof tag } };
-	struct msghdr m = { .msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = iov, .msg_iovlen = 3 };
-	if (sendmsg(d->udp_fd, &m, MSG_DONTWAIT) < 0) {
-		d->cnt.send_errors++;
-		return -1;
-	}
-	return 0;
-}
-
-void hostd_xlate_from_dir(struct hostd *d, const struct dir_entry *e)
-{
-	struct xlate_entry x = { .capsule_ip = htonl(e->ip), .host_id = e->host_id,
-	                         .locator_ip = htonl(e->host_addr), .port = e->data_port,
-	                         .state = XLATE_REMOTE, .epoch = e->epoch,
-	                         .last_used_ms = clock_now_ms() };
-	if (e->host_id == d->host_id)
-		return;   /* our own capsules: the uplink is the truth, not the directory's echo */
-	if (!e->host_addr || !e->data_port)
-		x.state = XLATE_UNKNOWN;   /* holder never said HELLO: no locator yet */
-	xlate_update(&d->xt, &x);
-}
-
-int hostd_gateway_locator(struct hostd *d, uint32_t *addr, uint16_t *port)
-{
-	struct hostd_peer *p = hostd_peer(d, d->gw_host, 0);
-	if (p && p->addr) {
-		*addr = p->addr;
-		*port = p->port;
-		return 0;
-	}
-	/* Not known yet: ask the directory, once a second at most; this packet is lost
-	 * (TCP retransmits), the next ones find the answer. */
-	uint64_t now = clock_now_ms();
-	if (!d->gw_list_ms || now - d->gw_list_ms >= 1000) {
-		d->gw_list_ms = now;
-		hostd_dir_host(d, d->gw_host);
-	}
-	return -1;
-}
-
-/* A packet for a capsule IP: here, to its host, or nowhere (counted). */
-static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len)
-{
-	/* A migration of dst is under way (SYNC): it waits for FLUSH_TO, whatever the table says. */
-	if (hostd_sync_capture(d, dst, pkt, len))
-		return;
-	const struct xlate_entry *x = xlate_lookup(&d->xt, dst);
-	if (!x || x->state == XLATE_UNKNOWN) {
-		hostd_resolve_packet(d, dst, pkt, len);   /* kept until the directory answers, or dropped */
-		return;
-	}
-	if (x->state == XLATE_LOCAL) {
-		struct hostd_cap *c = hostd_cap_by_ip(d, dst);
-		if (c && c->state == HCAP_RUNNING)
-			hostd_deliver(d, c, pkt, len);
-		else
-			d->cnt.drop_held++;
-		return;
-	}
-	if (x->state == XLATE_FROZEN) {
-		/* frozen here: nobody runs its stack; the sender retransmits (TCP) */
-		d->cnt.drop_held++;
-		return;
-	}
-	xlate_touch(&d->xt, dst, clock_now_ms());
-	if (hostd_send_wire(d, WIRE_DATA, x->epoch, pkt, len, x->locator_ip, x->port) == 0)
-		d->cnt.data_out++;
-}
-
-void hostd_route(struct hostd *d, const uint8_t *pkt, size_t len)
-{
-	uint32_t src, dst;
-	wire_ipv4_addrs(pkt, &src, &dst);
-	uint32_t h = ntohl(dst);
-	if (hostd_in_net(d, dst)) {
-		/* the network address, .1 (the capsules' gateway address) and broadcast are nobody */
-		if (h == d->net || h == (d->net | 1) || h == (d->net | ~d->mask)) {
-			d->cnt.drop_bad_dst++;
-			return;
-		}
-		route_capsule(d, dst, pkt, len);
-		return;
-	}
-	/* An ordinary peer: through the gateway, which sees both directions of the connection. */
-	if (d->gateway) {
-		hostd_gw_write(d, pkt, len);
-		return;
-	}
-	uint32_t addr;
-	uint16_t port;
-	if (!d->gw_host || hostd_gateway_locator(d, &addr, &port)) {
-		d->cnt.drop_no_gateway++;
-		return;
-	}
-	if (hostd_send_wire(d, WIRE_DATA, 0, pkt, len, addr, port) == 0)
-		d->cnt.data_out++;
-}
 
 static void send_redirect(struct hostd *d, struct hostd_peer *p, uint32_t capsule_ip,
                           const struct xlate_decision *dec, const struct sockaddr_in *to)
@@ -181,7 +32,7 @@ static void send_redirect(struct hostd *d, struct hostd_peer *p, uint32_t capsul
 	}
 	uint8_t pl[WIRE_REDIRECT_LEN];
 	wire_redirect_encode(&r, pl);
-	if (hostd_send_wire(d, WIRE_REDIRECT, 0, pl, sizeof pl, to->sin_addr.s_addr,
+	if (hostd_core_send_wire(d, WIRE_REDIRECT, 0, pl, sizeof pl, to->sin_addr.s_addr,
 	                    ntohs(to->sin_port)) == 0)
 		d->cnt.redirect_out++;
 }
@@ -199,7 +50,7 @@ static void data_in(struct hostd *d, struct hostd_peer *p, const struct wire_hdr
 		else if (!hostd_in_net(d, src))
 			d->cnt.gw_src_not_capsule++;
 		else
-			hostd_gw_write(d, pkt, len);
+			d->ops.gw_write(d, pkt, len);
 		return;
 	}
 	struct xlate_decision dec;
@@ -207,9 +58,9 @@ static void data_in(struct hostd *d, struct hostd_peer *p, const struct wire_hdr
 	if (dec.reply != XLATE_REPLY_NONE)
 		send_redirect(d, p, dst, &dec, from);
 	if (dec.action == XLATE_DELIVER) {
-		struct hostd_cap *c = hostd_cap_by_ip(d, dst);
+		struct hostd_cap *c = hostd_core_cap_by_ip(d, dst);
 		if (c && c->state == HCAP_RUNNING)
-			hostd_deliver(d, c, pkt, len);
+			hostd_core_deliver(d, c, pkt, len);
 		else
 			d->cnt.drop_held++;
 	} else if (dec.action == XLATE_HOLD) {
@@ -286,7 +137,65 @@ static void flush_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *p
 	hostd_ctl_ack_send(d, HOSTD_CTL_FLUSH, m.capsule_ip, m.epoch, m.id, from);
 }
 
-void hostd_udp_input(struct hostd *d)
+/* SYNC-type messages: the peer side (SYNC, FLUSH_TO) or, SYNC_ACK, the source side of a migration. */
+static void sync_msg_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
+                        const struct sockaddr_in *from)
+{
+	struct hostd_sync_msg m;
+	if (hostd_sync_decode(pl, len, &m)) {
+		d->cnt.sync_bad++;
+		return;
+	}
+	switch (m.kind) {
+	case HOSTD_SYNC:
+		d->cnt.sync_in++;
+		hostd_sync_in(d, h, &m, from);
+		break;
+	case HOSTD_SYNC_ACK:
+		d->cnt.sync_acks_in++;
+		if (m.host_id != h->sender) {
+			d->cnt.sync_bad++;   /* a peer acknowledges for itself only */
+			return;
+		}
+		hostd_mig_ack(d, h->sender, &m);
+		break;
+	default:
+		hostd_sync_flush_to_in(d, h, &m, from);
+	}
+}
+
+void hostd_fwd_datagram(struct hostd *d, const uint8_t *buf, size_t n, const struct sockaddr_in *from)
+{
+	struct wire_hdr h;
+	const uint8_t *pl;
+	size_t plen;
+	int err = wire_decode(buf, n, d->data_key, d->network_id, &h, &pl, &plen);
+	if (err == WIRE_OK && h.sender == d->host_id)
+		err = WIRE_E_BAD_SENDER;   /* our own key, our own id: a reflection, not a peer */
+	struct hostd_peer *p = err == WIRE_OK ? hostd_core_peer(d, h.sender, 1) : NULL;
+	if (err == WIRE_OK && !p)
+		return;
+	if (err == WIRE_OK)
+		err = wire_replay_check(&p->replay, h.seq);
+	wire_count(&d->wc, err);
+	if (err != WIRE_OK)
+		return;
+	wire_replay_commit(&p->replay, h.seq);
+	/* An authenticated packet tells where its sender is: the locator for replies and the gateway. */
+	p->addr = from->sin_addr.s_addr;
+	p->port = ntohs(from->sin_port);
+	switch (h.type) {
+	case WIRE_DATA: data_in(d, p, &h, pl, plen, from); break;
+	case WIRE_REDIRECT: redirect_in(d, &h, pl, plen); break;
+	case WIRE_HOLD: hold_in(d, &h, pl, plen, from); break;
+	case WIRE_FLUSH: flush_in(d, &h, pl, plen, from); break;
+	case WIRE_SYNC: sync_msg_in(d, &h, pl, plen, from); break;
+	case WIRE_ACK: hostd_ctl_ack_in(d, h.sender, pl, plen); break;
+	default: d->cnt.hold_bad++; break;
+	}
+}
+
+void hostd_fwd_input(struct hostd *d)
 {
 	static uint8_t buf[65536];
 	for (int i = 0; i < 64; i++) {
@@ -295,41 +204,15 @@ void hostd_udp_input(struct hostd *d)
 		ssize_t n = recvfrom(d->udp_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			return;
-		struct wire_hdr h;
-		const uint8_t *pl;
-		size_t plen;
-		int err = wire_decode(buf, (size_t)n, d->data_key, d->network_id, &h, &pl, &plen);
-		if (err == WIRE_OK && h.sender == d->host_id)
-			err = WIRE_E_BAD_SENDER;   /* our own key, our own id: a reflection, not a peer */
-		struct hostd_peer *p = err == WIRE_OK ? hostd_peer(d, h.sender, 1) : NULL;
-		if (err == WIRE_OK && !p)
-			continue;
-		if (err == WIRE_OK)
-			err = wire_replay_check(&p->replay, h.seq);
-		wire_count(&d->wc, err);
-		if (err != WIRE_OK)
-			continue;
-		wire_replay_commit(&p->replay, h.seq);
-		/* An authenticated packet tells where its sender is: the locator for replies and the gateway. */
-		p->addr = from.sin_addr.s_addr;
-		p->port = ntohs(from.sin_port);
-		switch (h.type) {
-		case WIRE_DATA: data_in(d, p, &h, pl, plen, &from); break;
-		case WIRE_REDIRECT: redirect_in(d, &h, pl, plen); break;
-		case WIRE_HOLD: hold_in(d, &h, pl, plen, &from); break;
-		case WIRE_FLUSH: flush_in(d, &h, pl, plen, &from); break;
-		case WIRE_SYNC: hostd_sync_input(d, &h, pl, plen, &from); break;
-		case WIRE_ACK: hostd_ctl_ack_in(d, h.sender, pl, plen); break;
-		default: d->cnt.hold_bad++; break;
-		}
+		hostd_fwd_datagram(d, buf, (size_t)n, &from);
 	}
 }
 
-void hostd_notify(struct hostd *d, const struct dir_entry *e)
+void hostd_fwd_notify(struct hostd *d, const struct dir_entry *e)
 {
 	uint32_t ip = htonl(e->ip);
 	d->cnt.notifies++;
-	struct hostd_cap *c = hostd_cap_by_ip(d, ip);
+	struct hostd_cap *c = hostd_core_cap_by_ip(d, ip);
 	if (e->host_id == 0) {
 		/* released for good: forget it everywhere (a capsule attached here would not be released) */
 		if (!c || c->state == HCAP_SAVED) {
@@ -347,10 +230,10 @@ void hostd_notify(struct hostd *d, const struct dir_entry *e)
 		c->state = HCAP_FREE;
 		xlate_delete(&d->xt, ip);
 	}
-	hostd_xlate_from_dir(d, e);
+	hostd_core_xlate_from_dir(d, e);
 	/* A live migration's MOVE comes before its target attached the capsule: bytes the
 	 * holder acknowledged, sent there now, would be lost.  Its FLUSH / FLUSH_TO comes
 	 * once it runs (and the migration queue tells us one is under way). */
-	if (hostd_is_held(d, ip) && !hostd_sync_pending(d, ip))
+	if (hostd_hold_is_held(d, ip) && !hostd_sync_pending(d, ip))
 		hostd_hold_release(d, ip);
 }

@@ -82,7 +82,7 @@ void hostd_gw_close(struct hostd *d)
 	hostd_hold_close_all(d);   /* their files stay: a restarted gateway goes on holding */
 }
 
-void hostd_gw_write_now(struct hostd *d, const uint8_t *pkt, size_t len)
+void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	if (d->tun_fd < 0 || write(d->tun_fd, pkt, len) < 0)
 		d->cnt.gw_write_errors++;
@@ -90,19 +90,11 @@ void hostd_gw_write_now(struct hostd *d, const uint8_t *pkt, size_t len)
 		d->cnt.gw_out++;
 }
 
-void hostd_gw_emit(struct hostd *d, const uint8_t *pkt, size_t len)
-{
-	if (d->faults_on)
-		hostd_netem_gw_write(d, pkt, len);
-	else
-		hostd_gw_write_now(d, pkt, len);
-}
-
 void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	/* A capsule speaking to its peer: it may be acknowledging bytes we re-injected. */
 	hostd_hold_observe(d, pkt, len);
-	hostd_gw_emit(d, pkt, len);
+	hostd_core_tun_emit(d, pkt, len);
 }
 
 void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
@@ -119,10 +111,10 @@ void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 		return;
 	}
 	d->cnt.gw_in++;
-	if (hostd_is_held(d, dst))
+	if (hostd_hold_is_held(d, dst))
 		hostd_hold_input(d, dst, pkt, len);
 	else
-		hostd_route(d, pkt, len);
+		hostd_route_packet(d, pkt, len);
 }
 
 void hostd_gw_input(struct hostd *d)
@@ -133,13 +125,13 @@ void hostd_gw_input(struct hostd *d)
 		if (n <= 0)
 			return;
 		if (d->faults_on)
-			hostd_netem_gw_read(d, buf, (size_t)n);
+			hostd_netem_gw_read(d, buf, (size_t)n);   /* later to d->ops.tun_in */
 		else
 			hostd_gw_packet(d, buf, (size_t)n);
 	}
 }
 
-void hostd_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
+void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
                      uint32_t n)
 {
 	static struct hostd_hold_msg m;
@@ -161,7 +153,7 @@ void hostd_send_hold(struct hostd *d, const struct hostd_cap *c, const struct ca
 	hostd_ctl_send(d, HOSTD_CTL_HOLD, d->gw_host, c->ip, c->epoch, m.id, pl, len);
 }
 
-void hostd_send_flush(struct hostd *d, const struct hostd_cap *c)
+void hostd_gw_send_flush(struct hostd *d, const struct hostd_cap *c)
 {
 	uint8_t pl[HOSTD_FLUSH_LEN];
 	struct hostd_flush_msg m = { .capsule_ip = c->ip, .epoch = c->epoch, .id = hostd_ctl_id(d) };

@@ -42,7 +42,7 @@ static struct hostd_hold *find(const struct hostd *d, uint32_t ip)
 	return NULL;
 }
 
-int hostd_is_held(const struct hostd *d, uint32_t ip)
+int hostd_hold_is_held(const struct hostd *d, uint32_t ip)
 {
 	const struct hostd_hold *h = find(d, ip);
 	return h && h->f->phase == HOLDFILE_HOLDING;
@@ -252,7 +252,7 @@ static void reinject(struct hostd *d, struct holdfile *f, uint32_t i)
 	static uint8_t pkt[REINJECT_MSS + 128];
 	size_t off = 0, len;
 	while (tcphold_reinject_next(&f->conns[i].c, &off, REINJECT_MSS, pkt, sizeof pkt, &len) == 1) {
-		hostd_route(d, pkt, len);
+		d->ops.reroute(d, pkt, len);
 		d->cnt.reinjected_pkts++;
 	}
 }
@@ -305,7 +305,7 @@ static void release(struct hostd *d, struct hostd_hold *h, const struct hostd_st
 		/* The held bytes first, as if the peer sent them now; then the peer may send again. */
 		reinject(d, f, i);
 		if (ack_len)
-			hostd_gw_emit(d, ack, ack_len);
+			hostd_core_tun_emit(d, ack, ack_len);
 		d->cnt.released_conns++;
 		if (!f->conns[i].unconfirmed)
 			forget_conn(f, i);
@@ -313,7 +313,7 @@ static void release(struct hostd *d, struct hostd_hold *h, const struct hostd_st
 	size_t cur = 0, len;
 	const uint8_t *p;
 	while (tcphold_udp_next(&f->udp, &cur, &p, &len) == 1) {
-		hostd_route(d, p, len);
+		d->ops.reroute(d, p, len);
 		d->cnt.reinjected_pkts++;
 	}
 	/* its drops were counted one by one as they happened (hostd_hold_input) */
@@ -365,7 +365,7 @@ void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t l
 			d->cnt.hold_bytes += f->conns[i].c.used - before;   /* acknowledged in its place */
 			/* The state is in the mapping before the ACK leaves: a crash loses nothing acked. */
 			if (out_len)
-				hostd_gw_emit(d, out, out_len);
+				hostd_core_tun_emit(d, out, out_len);
 			return;
 		}
 		/* A new connection while the capsule is away: silence (never RST), the peer retries its SYN. */
@@ -404,6 +404,38 @@ void hostd_hold_observe(struct hostd *d, const uint8_t *pkt, size_t len)
 		finish(d, h);
 }
 
+static void checked(struct hostd *d, uint32_t ip, int rc, const struct dir_entry *e);
+
+/* ---- a reloaded hold: where does its capsule run now? ---- */
+
+static void hold_check_ask(struct hostd *d, struct hostd_job *j)
+{
+	struct dir_msg m = { .type = DIR_T_LOOKUP };
+	m.u.lookup.ip = ntohl(j->ip);
+	m.u.lookup.flags = DIR_LOOKUP_SUBSCRIBE;   /* and a NOTIFY when it moves */
+	d->cnt.dir_lookups++;
+	hostd_dir_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+}
+
+static void hold_check_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
+{
+	uint32_t ip = j->ip;
+	hostd_dir_job_free(d, j);
+	checked(d, ip, rc, rc == 0 ? &r->u.entry : NULL);
+}
+
+static const struct hostd_job_ops hold_check_ops = { "hold_check", hold_check_answer,
+                                                     hold_check_ask, NULL };
+
+static void ask_directory(struct hostd *d, uint32_t ip)
+{
+	struct hostd_job *j = hostd_dir_job_new(d, &hold_check_ops);
+	if (!j)
+		return;
+	j->ip = ip;
+	hold_check_ask(d, j);
+}
+
 int hostd_hold_tick(struct hostd *d, uint64_t now)
 {
 	int next = -1;
@@ -414,11 +446,11 @@ int hostd_hold_tick(struct hostd *d, uint64_t now)
 			 * The FLUSH that ends a hold is resent until acknowledged, but a HOLD resent
 			 * by a host that never saw its ACK (we restarted) can arrive after that FLUSH
 			 * and hold a running capsule's peers for ever.  The directory says where it
-			 * runs: every HOSTD_HOLD_CHECK_MS, ask (hostd_hold_checked decides).
+			 * runs: every HOSTD_HOLD_CHECK_MS, ask (checked() decides).
 			 */
 			if (now >= h->check_ms) {
 				h->check_ms = now + HOSTD_HOLD_CHECK_MS;
-				hostd_dir_hold_check(d, h->ip);
+				ask_directory(d, h->ip);
 			}
 			int wait = (int)(h->check_ms - now);
 			if (next < 0 || wait < next)
@@ -496,7 +528,7 @@ static void load_one(struct hostd *d, const char *dir, const char *name)
 	rename(path, bad_path);
 }
 
-void hostd_hold_checked(struct hostd *d, uint32_t ip, int rc, const struct dir_entry *e)
+static void checked(struct hostd *d, uint32_t ip, int rc, const struct dir_entry *e)
 {
 	struct hostd_hold *h = find(d, ip);
 	if (!h || h->f->phase == HOLDFILE_RELEASING)
@@ -508,7 +540,7 @@ void hostd_hold_checked(struct hostd *d, uint32_t ip, int rc, const struct dir_e
 		hostd_hold_drop(d, ip);
 	} else if (rc == 0 && ((e->host_id != d->host_id && e->epoch > h->f->epoch) ||
 	                       (e->state == DIR_STATE_RUNNING && e->epoch >= h->f->epoch))) {
-		hostd_xlate_from_dir(d, e);   /* the route the held bytes take */
+		hostd_core_xlate_from_dir(d, e);   /* the route the held bytes take */
 		d->cnt.hold_dir_released++;
 		hostd_hold_release(d, ip);
 	} else if (rc < 0) {
@@ -539,8 +571,8 @@ void hostd_hold_load(struct hostd *d)
 			h->f->resend_ms = now;   /* what we were resending goes again at once */
 			continue;
 		}
-		/* Where does it run now?  Asked without waiting: hostd_hold_checked has the answer. */
-		hostd_dir_hold_check(d, h->ip);
+		/* Where does it run now?  Asked without waiting: checked() has the answer. */
+		ask_directory(d, h->ip);
 	}
 	count_releasing(d);
 }

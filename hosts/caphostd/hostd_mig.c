@@ -25,7 +25,7 @@ static void prepare_error(struct hostd *d, const struct hostd_cap *c, const char
 {
 	uint8_t rec[UPLINK_HDR_LEN + UPLINK_ERROR_MAX];
 	d->cnt.mig_prepare_errors++;
-	hostd_uplink_send(c, rec, uplink_encode_error(rec, sizeof rec, text));
+	hostd_core_uplink_send(d, c, rec, uplink_encode_error(rec, sizeof rec, text));
 }
 
 /* SYNC to the peers of c's migration: all of them, or those that have not acknowledged. */
@@ -34,7 +34,7 @@ static void send_sync(struct hostd *d, const struct hostd_cap *c, int only_silen
 	struct hostd_sync_msg m = { .kind = HOSTD_SYNC, .capsule_ip = c->ip, .epoch = c->mig.epoch,
 	                            .migration_id = c->mig.id, .host_id = c->mig.target };
 	for (uint32_t i = 0; i < c->mig.npeers; i++) {
-		const struct hostd_peer *p = hostd_peer(d, c->mig.peers[i], 0);
+		const struct hostd_peer *p = hostd_core_peer(d, c->mig.peers[i], 0);
 		if ((!only_silent || !c->mig.acked[i]) && p && p->addr)
 			hostd_sync_send(d, &m, p->addr, p->port);
 	}
@@ -47,7 +47,7 @@ static void send_ready(struct hostd *d, struct hostd_cap *c)
 	                              .epoch = c->mig.epoch, .peers_asked = c->mig.npeers,
 	                              .peers_acked = c->mig.nacked, .source_host = d->host_id };
 	mig_derive_key(d->data_key, c->mig.id, r.key);
-	hostd_uplink_send(c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_READY, &r, sizeof r));
+	hostd_core_uplink_send(d, c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_READY, &r, sizeof r));
 	sodium_memzero(&r, sizeof r);
 	sodium_memzero(rec, sizeof rec);
 	c->mig.ready_sent = 1;
@@ -90,10 +90,10 @@ static void prepare_continue(struct hostd *d, struct hostd_cap *c,
 static void prepare_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
 	char err[UPLINK_ERROR_MAX];
-	struct hostd_cap *c = hostd_job_cap(d, j);
+	struct hostd_cap *c = hostd_dir_job_cap(d, j);
 	struct uplink_mig_prepare p = { .target_host = j->host, .migration_id = j->id };
 	if (!c || c->state != HCAP_RUNNING || c->mig.active) {
-		hostd_job_free(d, j);   /* it went away, froze or started another migration meanwhile */
+		hostd_dir_job_free(d, j);   /* it went away, froze or started another migration meanwhile */
 		return;
 	}
 	if (rc == 0 && r->u.host.host_id == j->host) {
@@ -107,14 +107,14 @@ static void prepare_answer(struct hostd *d, struct hostd_job *j, int rc, const s
 			         rc > 0 ? dir_error_name(rc) : "no answer");
 		prepare_error(d, c, err);
 	}
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static void prepare_ask(struct hostd *d, struct hostd_job *j)
 {
 	struct dir_msg m = { .type = DIR_T_HOST_LOOKUP };
 	m.u.host_lookup.host_id = j->host;
-	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+	hostd_dir_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
 }
 
 static const struct hostd_job_ops prepare_ops = { "mig_prepare", prepare_answer, prepare_ask, NULL };
@@ -134,7 +134,7 @@ void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink
 	}
 	if (c->state != HCAP_RUNNING) {
 		snprintf(err, sizeof err, "capsule %s is %s on host %u, not running", c->name,
-		         hostd_cap_state_name(c), d->host_id);
+		         hostd_core_cap_state_name(c), d->host_id);
 		prepare_error(d, c, err);
 		return;
 	}
@@ -144,12 +144,12 @@ void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink
 		prepare_error(d, c, err);
 		return;
 	}
-	struct hostd_job *j = hostd_job_new(d, &prepare_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &prepare_ops);
 	if (!j) {
 		prepare_error(d, c, "caphostd: too many directory requests at once; try again");
 		return;
 	}
-	hostd_job_bind(j, d, c);
+	hostd_dir_job_bind(j, d, c);
 	j->host = p->target_host;
 	j->id = p->migration_id;
 	prepare_ask(d, j);
@@ -218,7 +218,7 @@ static void set_remote(struct hostd *d, struct hostd_cap *c, uint32_t host, uint
 		addr = c->mig.target_addr;
 		port = c->mig.target_port;
 	}
-	const struct hostd_peer *p = hostd_peer(d, host, 0);
+	const struct hostd_peer *p = hostd_core_peer(d, host, 0);
 	if ((!addr || !port) && p && p->addr) {
 		addr = p->addr;
 		port = p->port;
@@ -244,7 +244,7 @@ static void set_kept(struct hostd *d, struct hostd_cap *c, uint32_t epoch)
 		xlate_update(&d->xt, &x);
 	}
 	if (changed)   /* a FENCE resets the directory's state like a move: report ours again */
-		hostd_report_state(d, c, frozen ? DIR_STATE_FROZEN : DIR_STATE_RUNNING);
+		hostd_dir_report(d, c, frozen ? DIR_STATE_FROZEN : DIR_STATE_RUNNING);
 }
 
 /*
@@ -255,11 +255,11 @@ static void set_kept(struct hostd *d, struct hostd_cap *c, uint32_t epoch)
  */
 enum { MD_FENCE, MD_LOOKUP };
 
-static void mig_dir_reply(struct hostd_cap *c, uint32_t result, uint32_t holder, uint32_t epoch)
+static void mig_dir_reply(struct hostd *d, struct hostd_cap *c, uint32_t result, uint32_t holder, uint32_t epoch)
 {
 	uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_mig_result)];
 	struct uplink_mig_result res = { result, holder, epoch, 0 };
-	hostd_uplink_send(c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_DIR_RESULT, &res,
+	hostd_core_uplink_send(d, c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_DIR_RESULT, &res,
 	                                             sizeof res));
 }
 
@@ -273,45 +273,45 @@ static void mig_dir_ask(struct hostd *d, struct hostd_job *j)
 	} else {
 		m.u.lookup.ip = ntohl(j->ip);
 	}
-	hostd_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
+	hostd_dir_job_ask(d, j, &m, DIRC_DEFAULT_ATTEMPTS);
 }
 
 static void mig_dir_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
-	struct hostd_cap *c = hostd_job_cap(d, j);
+	struct hostd_cap *c = hostd_dir_job_cap(d, j);
 	if (!c || c->state < HCAP_RUNNING || c->state == HCAP_SAVED) {
-		hostd_job_free(d, j);   /* its caprun is gone: the orphan job watches the entry now */
+		hostd_dir_job_free(d, j);   /* its caprun is gone: the orphan job watches the entry now */
 		return;
 	}
 	if (j->step == MD_FENCE && rc == 0) {
 		set_kept(d, c, r->u.ipepoch.epoch);
-		mig_dir_reply(c, UPLINK_MIG_KEPT, d->host_id, r->u.ipepoch.epoch);
+		mig_dir_reply(d, c, UPLINK_MIG_KEPT, d->host_id, r->u.ipepoch.epoch);
 	} else if (j->step == MD_FENCE && (rc == DIR_E_STALE_EPOCH || rc == DIR_E_NOT_AUTHORIZED)) {
 		j->step = MD_LOOKUP;   /* the pull won (or an earlier try of ours): who holds it now? */
 		mig_dir_ask(d, j);
 		return;
 	} else if (rc == DIR_E_NOT_FOUND) {
-		mig_dir_reply(c, UPLINK_MIG_GONE, 0, 0);
+		mig_dir_reply(d, c, UPLINK_MIG_GONE, 0, 0);
 	} else if (rc) {
 		if (rc < 0)
 			d->cnt.dir_errors++;
-		mig_dir_reply(c, UPLINK_MIG_NO_ANSWER, 0, 0);
+		mig_dir_reply(d, c, UPLINK_MIG_NO_ANSWER, 0, 0);
 	} else if (j->step == MD_LOOKUP) {
 		const struct dir_entry *e = &r->u.entry;
 		if (e->host_id == d->host_id && e->epoch > j->epoch) {
 			set_kept(d, c, e->epoch);
-			mig_dir_reply(c, UPLINK_MIG_KEPT, e->host_id, e->epoch);
+			mig_dir_reply(d, c, UPLINK_MIG_KEPT, e->host_id, e->epoch);
 		} else if (e->host_id == j->host) {
 			c->mig.moved = c->mig.active;
 			set_remote(d, c, e->host_id, e->epoch, htonl(e->host_addr), e->data_port);
-			mig_dir_reply(c, e->state == DIR_STATE_RUNNING ? UPLINK_MIG_RUNNING
+			mig_dir_reply(d, c, e->state == DIR_STATE_RUNNING ? UPLINK_MIG_RUNNING
 			                                                  : UPLINK_MIG_MOVED, e->host_id, e->epoch);
 		} else {
 			/* Still ours at e (nobody decided yet), or a third host: not an outcome. */
-			mig_dir_reply(c, UPLINK_MIG_NO_ANSWER, e->host_id, e->epoch);
+			mig_dir_reply(d, c, UPLINK_MIG_NO_ANSWER, e->host_id, e->epoch);
 		}
 	}
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops mig_dir_ops = { "mig_dir", mig_dir_answer, mig_dir_ask, NULL };
@@ -327,12 +327,12 @@ void hostd_mig_dir(struct hostd *d, struct hostd_cap *c, const struct uplink_mig
 	if (!c->mig.active || c->mig.target != m->target_host)
 		d->cnt.mig_out_of_order++;
 	c->mig.decided = 1;
-	struct hostd_job *j = hostd_job_new(d, &mig_dir_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &mig_dir_ops);
 	if (!j) {
-		mig_dir_reply(c, UPLINK_MIG_NO_ANSWER, 0, 0);
+		mig_dir_reply(d, c, UPLINK_MIG_NO_ANSWER, 0, 0);
 		return;
 	}
-	hostd_job_bind(j, d, c);
+	hostd_dir_job_bind(j, d, c);
 	j->step = m->op == UPLINK_MIG_FENCE ? MD_FENCE : MD_LOOKUP;
 	j->ip = c->ip;
 	j->epoch = m->epoch;
@@ -360,14 +360,14 @@ void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mi
 			set_remote(d, c, target, epoch, 0, 0);
 		x = xlate_lookup(&d->xt, c->ip);
 		if (x && x->state == XLATE_REMOTE && x->host_id == target)
-			hostd_flush_to(d, c->ip, x->epoch, target, x->locator_ip, x->port, peers, npeers);
+			hostd_sync_flush_to(d, c->ip, x->epoch, target, x->locator_ip, x->port, peers, npeers);
 		hostd_sync_release(d, c->ip);   /* our own queue, to the target */
 		/* Bytes our gateway side acknowledged for it go to the target, which runs now. */
-		if (hostd_is_held(d, c->ip))
+		if (hostd_hold_is_held(d, c->ip))
 			hostd_hold_release(d, c->ip);
 	} else {
 		d->cnt.mig_aborts++;
-		hostd_flush_to(d, c->ip, c->epoch, d->host_id, d->listen_addr, d->listen_port,
+		hostd_sync_flush_to(d, c->ip, c->epoch, d->host_id, d->listen_addr, d->listen_port,
 		               peers, npeers);
 		hostd_sync_release(d, c->ip);   /* our own queue, to the capsule (running again) */
 	}
@@ -380,9 +380,9 @@ void hostd_mig_arrived(struct hostd *d, struct hostd_cap *c)
 {
 	/* Every peer we know (the source SYNCed its own list; ours may hold others), then our
 	 * own queue (the source SYNCed us too), then the gateway's hold: all come here now. */
-	hostd_flush_to(d, c->ip, c->epoch, d->host_id, d->listen_addr, d->listen_port, NULL, 0);
+	hostd_sync_flush_to(d, c->ip, c->epoch, d->host_id, d->listen_addr, d->listen_port, NULL, 0);
 	hostd_sync_release(d, c->ip);
-	hostd_send_flush(d, c);
+	hostd_gw_send_flush(d, c);
 }
 
 /* ---- target: the TCP listener; each connection is one `caprun --incoming` ---- */

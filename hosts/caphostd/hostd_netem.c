@@ -1,9 +1,8 @@
 /* hostd_netem.c: caphostd's test-only fault injection (--net-faults): every host-to-host datagram and the gateway's TUN traffic pass netem's verdicts and its timer queue. */
 #include "hosts/caphostd/hostd.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
+#include <sys/uio.h>
 
 /*
  * Off by default: with no --net-faults, nothing here runs and every packet
@@ -30,23 +29,22 @@ void hostd_netem_free(struct hostd *d)
 		netem_queue_free(&d->fault_q);
 }
 
-/* The real sends, at once. */
-static void wire_now(struct hostd *d, const uint8_t *dgram, size_t len, uint32_t addr, uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr };
-	if (sendto(d->udp_fd, dgram, len, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa) < 0)
-		d->cnt.send_errors++;
-}
-
+/* The real ways out (and in), at once: d->ops, which know nothing of faults. */
 static void deliver(struct hostd *d, int kind, const uint8_t *p, size_t len, uint32_t addr,
                     uint16_t port)
 {
-	if (kind == NETEM_WIRE)
-		wire_now(d, p, len, addr, port);
-	else if (kind == NETEM_GW_WRITE)
-		hostd_gw_write_now(d, p, len);
-	else
-		hostd_gw_packet(d, p, len);
+	if (kind == NETEM_WIRE) {
+		struct iovec iov = { (void *)p, len };
+		if (d->ops.wire_out(d, &iov, 1, addr, port) < 0)
+			d->cnt.send_errors++;
+	} else if (kind == NETEM_GW_WRITE) {
+		if (d->ops.tun_out)
+			d->ops.tun_out(d, p, len);
+		else
+			d->cnt.gw_write_errors++;
+	} else if (d->ops.tun_in) {
+		d->ops.tun_in(d, p, len);
+	}
 }
 
 /* One verdict for one packet of the given path; copies go now or into the queue. */

@@ -111,14 +111,14 @@ static void resolve_ask(struct hostd *d, struct hostd_job *j)
 	m.u.lookup.ip = ntohl(j->ip);
 	m.u.lookup.flags = DIR_LOOKUP_SUBSCRIBE;   /* the directory tells us when it moves */
 	d->cnt.dir_lookups++;
-	hostd_job_ask(d, j, &m, 3);
+	hostd_dir_job_ask(d, j, &m, 3);
 }
 
 static void resolve_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
 	uint64_t now = clock_now_ms();
 	if (rc == 0)
-		hostd_xlate_from_dir(d, &r->u.entry);
+		hostd_core_xlate_from_dir(d, &r->u.entry);
 	else if (rc < 0)
 		d->cnt.dir_errors++;
 	int ok = routable(d, j->ip);
@@ -128,12 +128,12 @@ static void resolve_answer(struct hostd *d, struct hostd_job *j, int rc, const s
 	size_t off = 0;
 	for (size_t i = 0; i < j->count; i++) {
 		if (ok)
-			hostd_route(d, (const uint8_t *)j->buf + off, j->pkt_len[i]);
+			d->ops.reroute(d, (const uint8_t *)j->buf + off, j->pkt_len[i]);
 		else
 			d->cnt.drop_no_route++;
 		off += j->pkt_len[i];
 	}
-	hostd_job_free(d, j);
+	hostd_dir_job_free(d, j);
 }
 
 static const struct hostd_job_ops resolve_ops = { "resolve", resolve_answer, resolve_ask, NULL };
@@ -193,7 +193,7 @@ void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 		d->cnt.drop_no_route++;
 		return;
 	}
-	j = hostd_job_new(d, &resolve_ops);
+	j = hostd_dir_job_new(d, &resolve_ops);
 	if (!j) {
 		d->cnt.drop_no_route++;
 		return;
@@ -204,13 +204,13 @@ void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 	resolve_ask(d, j);
 }
 
-void hostd_dir_refresh(struct hostd *d, uint32_t ip)
+void hostd_resolve_refresh(struct hostd *d, uint32_t ip)
 {
 	size_t in_flight;
 	neg_forget(d, ip);
 	if (lookup_for(d, ip, &in_flight))
 		return;   /* an answer is on its way already */
-	struct hostd_job *j = hostd_job_new(d, &resolve_ops);
+	struct hostd_job *j = hostd_dir_job_new(d, &resolve_ops);
 	if (!j)
 		return;
 	j->ip = ip;

@@ -7,7 +7,7 @@
 
 /*
  * A peer host that got SYNC {ip} from the capsule's source stops sending to
- * ip: every packet hostd_route would send there (from our capsules, from the
+ * ip: every packet hostd_route_packet would send there (from our capsules, from the
  * gateway's TUN, re-injected by a holder) waits in a bounded FIFO instead.
  * FLUSH_TO {ip, host, locator, epoch} names where the capsule runs now: the
  * translation table learns it and the queue is routed again, in order.
@@ -89,14 +89,14 @@ void hostd_sync_release(struct hostd *d, uint32_t ip)
 	struct hostd_syncq *q = find_queue(d, ip);
 	if (!q)
 		return;
-	/* Take it out of the table first: hostd_route must not queue these packets again. */
+	/* Take it out of the table first: the router (d->ops.reroute) must not queue these packets again. */
 	struct hostd_syncq held = *q;
 	memset(q, 0, sizeof *q);
 	note_done(d, ip, held.migration_id);
 	size_t cur = 0, len;
 	const uint8_t *p;
 	while (tcphold_udp_next(&held.q, &cur, &p, &len) == 1) {
-		hostd_route(d, p, len);
+		d->ops.reroute(d, p, len);
 		d->cnt.sync_released_pkts++;
 	}
 	free(held.buf);
@@ -122,7 +122,7 @@ int hostd_sync_send(struct hostd *d, const struct hostd_sync_msg *m, uint32_t ad
 {
 	uint8_t pl[HOSTD_SYNC_LEN];
 	hostd_sync_encode(m, pl);
-	if (hostd_send_wire(d, WIRE_SYNC, m->epoch, pl, sizeof pl, addr, port))
+	if (hostd_core_send_wire(d, WIRE_SYNC, m->epoch, pl, sizeof pl, addr, port))
 		return -1;
 	if (m->kind == HOSTD_SYNC)
 		d->cnt.sync_out++;
@@ -133,7 +133,7 @@ int hostd_sync_send(struct hostd *d, const struct hostd_sync_msg *m, uint32_t ad
 	return 0;
 }
 
-void hostd_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host, uint32_t addr,
+void hostd_sync_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host, uint32_t addr,
                     uint16_t port, const uint32_t *hosts, uint32_t nhosts)
 {
 	struct hostd_sync_msg m = { .kind = HOSTD_FLUSH_TO, .capsule_ip = ip, .epoch = epoch,
@@ -156,10 +156,10 @@ void hostd_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t host,
 }
 
 /* SYNC from the capsule's source: stop sending to ip, queue, acknowledge. */
-static void sync_in(struct hostd *d, const struct wire_hdr *h, const struct hostd_sync_msg *m,
+void hostd_sync_in(struct hostd *d, const struct wire_hdr *h, const struct hostd_sync_msg *m,
                     const struct sockaddr_in *from)
 {
-	const struct hostd_cap *c = hostd_cap_by_ip(d, m->capsule_ip);
+	const struct hostd_cap *c = hostd_core_cap_by_ip(d, m->capsule_ip);
 	const struct xlate_entry *x = xlate_lookup(&d->xt, m->capsule_ip);
 	if ((c && c->state != HCAP_SAVED) || (x && x->epoch > m->epoch && x->state != XLATE_UNKNOWN)) {
 		/* it runs here, or it already moved on past that migration: a stale or confused SYNC */
@@ -186,12 +186,12 @@ static void sync_in(struct hostd *d, const struct wire_hdr *h, const struct host
  * (the source naming the target) only a floor, "everything before epoch is
  * over": at epoch itself the named host's own HOLD or SYNC stays newer.
  */
-static void flush_to_in(struct hostd *d, const struct wire_hdr *h, const struct hostd_sync_msg *m,
-                        const struct sockaddr_in *from)
+void hostd_sync_flush_to_in(struct hostd *d, const struct wire_hdr *h,
+                            const struct hostd_sync_msg *m, const struct sockaddr_in *from)
 {
 	struct hostd_syncq *q = find_queue(d, m->capsule_ip);
 	const struct xlate_entry *x = xlate_lookup(&d->xt, m->capsule_ip);
-	int held = hostd_is_held(d, m->capsule_ip);
+	int held = hostd_hold_is_held(d, m->capsule_ip);
 	struct hostd_stamp st = { m->epoch, 0, 0 };
 	if (m->host_id == h->sender)
 		st = (struct hostd_stamp){ m->epoch, h->sender, m->migration_id };
@@ -218,32 +218,6 @@ static void flush_to_in(struct hostd *d, const struct wire_hdr *h, const struct 
 	hostd_ctl_ack_send(d, HOSTD_CTL_FLUSH_TO, m->capsule_ip, m->epoch, m->migration_id, from);
 }
 
-void hostd_sync_input(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl, size_t len,
-                      const struct sockaddr_in *from)
-{
-	struct hostd_sync_msg m;
-	if (hostd_sync_decode(pl, len, &m)) {
-		d->cnt.sync_bad++;
-		return;
-	}
-	switch (m.kind) {
-	case HOSTD_SYNC:
-		d->cnt.sync_in++;
-		sync_in(d, h, &m, from);
-		break;
-	case HOSTD_SYNC_ACK:
-		d->cnt.sync_acks_in++;
-		if (m.host_id != h->sender) {
-			d->cnt.sync_bad++;   /* a peer acknowledges for itself only */
-			return;
-		}
-		hostd_mig_ack(d, h->sender, &m);
-		break;
-	default:
-		flush_to_in(d, h, &m, from);
-	}
-}
-
 int hostd_sync_tick(struct hostd *d, uint64_t now)
 {
 	int next = -1;
@@ -261,11 +235,11 @@ int hostd_sync_tick(struct hostd *d, uint64_t now)
 		 * (blocking, like every directory call here) and send the queue to its holder. */
 		d->cnt.sync_timeouts++;
 		uint32_t ip = q->ip;
-		hostd_dir_refresh(d, ip);
+		hostd_resolve_refresh(d, ip);
 		hostd_sync_release(d, ip);
-		/* the NOTIFY of its move left a gateway hold alone (hostd_notify): not any more */
+		/* the NOTIFY of its move left a gateway hold alone (hostd_fwd_notify): not any more */
 		const struct xlate_entry *x = xlate_lookup(&d->xt, ip);
-		if (x && x->state == XLATE_REMOTE && hostd_is_held(d, ip))
+		if (x && x->state == XLATE_REMOTE && hostd_hold_is_held(d, ip))
 			hostd_hold_release(d, ip);
 	}
 	return next;

@@ -1,4 +1,4 @@
-/* hostd_uplink.c: caphostd's side of the caprun uplink: ATTACH via the directory, packets, FROZEN/THAWED/DETACH, MIG_* dispatch. */
+/* hostd_uplink.c: caphostd's side of the caprun uplink: accept, read records, packets to the router, FROZEN/THAWED/DETACH, ATTACH and MIG_* handed to their modules. */
 #include "hosts/caphostd/hostd.h"
 #include "hosts/formats/uplink.h"
 
@@ -11,28 +11,6 @@
 #include <unistd.h>
 
 #define UPLINK_SOCKBUF (4 << 20)
-
-struct hostd_cap *hostd_cap_by_ip(struct hostd *d, uint32_t ip)
-{
-	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
-		if (d->caps[i].state >= HCAP_RUNNING && d->caps[i].ip == ip)
-			return &d->caps[i];
-	return NULL;
-}
-
-int hostd_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
-{
-	struct uplink_hdr h = { UPLINK_PACKET, 0, 0 };
-	struct iovec iov[2] = { { &h, sizeof h }, { (void *)pkt, len } };
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-	if (sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-		d->cnt.deliver_full++;   /* as a congested link would: TCP retransmits */
-		return -1;
-	}
-	c->pkts_in++;
-	d->cnt.up_pkts_in++;
-	return 0;
-}
 
 void hostd_uplink_accept(struct hostd *d)
 {
@@ -65,32 +43,6 @@ void hostd_uplink_accept(struct hostd *d)
 	}
 }
 
-void hostd_uplink_send(const struct hostd_cap *c, const uint8_t *rec, size_t n)
-{
-	if (n && c->fd >= 0)
-		send(c->fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-/* Tell the directory how c runs now, so `capctl ps --all` on any host shows
- * it.  Asynchronous; a failure is counted, the capsule goes on regardless
- * (a migration's source waits for "running" from its target: that report
- * is retried until the directory has it). */
-void hostd_report_state(struct hostd *d, const struct hostd_cap *c, int state)
-{
-	/* Retried until the directory has it (a newer report replaces a pending one): a
-	 * gateway's hold and a migration's source both go by it. */
-	hostd_dir_state(d, c->ip, c->epoch, state, 1);
-}
-
-const char *hostd_cap_state_name(const struct hostd_cap *c)
-{
-	static const char *const names[] = { "free", "connected", "attaching", "incoming", "running",
-	                                     "frozen", "saved" };
-	if (c->mig.active)
-		return "migrating";
-	return c->state >= 0 && c->state <= HCAP_SAVED ? names[c->state] : "unknown";
-}
-
 /* The capsule left by migration: the directory names its new host, nothing of it stays here. */
 static void forget_migrated(struct hostd *d, struct hostd_cap *c)
 {
@@ -100,7 +52,7 @@ static void forget_migrated(struct hostd *d, struct hostd_cap *c)
 	if (x && (x->state == XLATE_LOCAL || x->state == XLATE_FROZEN))
 		xlate_delete(&d->xt, c->ip);
 	/* Bytes a local gateway holder acknowledged must reach the new host, never be dropped. */
-	if (hostd_is_held(d, c->ip))
+	if (hostd_hold_is_held(d, c->ip))
 		hostd_hold_release(d, c->ip);
 	memset(&c->mig, 0, sizeof c->mig);
 	c->state = HCAP_FREE;
@@ -166,66 +118,12 @@ static void detach(struct hostd *d, struct hostd_cap *c, uint32_t reason)
 		memset(&c->mig, 0, sizeof c->mig);
 		struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 		xlate_update(&d->xt, &x);
-		hostd_report_state(d, c, DIR_STATE_SAVED);
-		hostd_dir_refresh(d, c->ip);   /* it may have resumed elsewhere already */
+		hostd_dir_report(d, c, DIR_STATE_SAVED);
+		hostd_resolve_refresh(d, c->ip);   /* it may have resumed elsewhere already */
 		return;
 	}
 	hostd_dir_release(d, c->ip, c->epoch);
 	forget_local(d, c);
-}
-
-void hostd_uplink_attached(struct hostd *d, struct hostd_cap *c, uint32_t ip, uint32_t epoch)
-{
-	uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_attached)];
-	struct hostd_cap *other = hostd_cap_by_ip(d, ip);
-	if (other && other != c) {
-		other->state = HCAP_FREE;   /* its own snapshot resumed here: this record replaces it */
-		memset(&other->mig, 0, sizeof other->mig);
-	}
-	int migrated_in = c->mig_source != 0;
-	int resumed = (c->attach_flags & (UPLINK_ATTACH_RESUME | UPLINK_ATTACH_REATTACH)) != 0;
-	int frozen = c->state == HCAP_FROZEN;   /* a reattach of a frozen capsule */
-	c->state = frozen ? HCAP_FROZEN : HCAP_RUNNING;
-	c->ip = ip;
-	c->epoch = epoch;
-	struct xlate_entry x = { .capsule_ip = ip, .state = frozen ? XLATE_FROZEN : XLATE_LOCAL,
-	                         .epoch = epoch };
-	if (xlate_update(&d->xt, &x) != XLATE_OK) {
-		xlate_delete(&d->xt, ip);   /* a stale REMOTE of a newer epoch cannot exist: the move just won */
-		xlate_update(&d->xt, &x);
-	}
-	d->cnt.up_attach++;
-	hostd_uplink_send(c, rec, uplink_encode_attached(rec, sizeof rec, ip, epoch));
-	if (frozen)
-		return;   /* its FROZEN record follows: the gateway keeps (or starts) holding */
-	if (migrated_in)
-		return;   /* the peers' queues and the gateway's hold come here at STARTING, when it
-		           * runs: released now, they would die with a caprun that dies before that */
-	if (resumed)
-		hostd_send_flush(d, c);   /* whatever the gateway held for it comes here now (a FLUSH
-		                           * lost while our predecessor died, too) */
-	hostd_report_state(d, c, DIR_STATE_RUNNING);   /* after the flush: held peers come first */
-}
-
-void hostd_uplink_refused(struct hostd *d, struct hostd_cap *c, const char *err)
-{
-	uint8_t rec[UPLINK_HDR_LEN + UPLINK_ERROR_MAX];
-	d->cnt.up_attach_refused++;
-	hostd_uplink_send(c, rec, uplink_encode_error(rec, sizeof rec, err));
-	/* Refused: nothing of it is ours (a stale reattached copy is not released either). */
-	if (c->fd >= 0) {
-		epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
-		close(c->fd);
-		c->fd = -1;
-	}
-	if (c->state >= HCAP_RUNNING) {
-		const struct xlate_entry *x = xlate_lookup(&d->xt, c->ip);
-		if (x && (x->state == XLATE_LOCAL || x->state == XLATE_FROZEN))
-			xlate_delete(&d->xt, c->ip);
-	}
-	memset(&c->mig, 0, sizeof c->mig);
-	c->mig_source = 0;
-	c->state = HCAP_FREE;
 }
 
 static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
@@ -246,7 +144,7 @@ static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, 
 	}
 	c->pkts_out++;
 	d->cnt.up_pkts_out++;
-	hostd_route(d, pkt, len);
+	hostd_route_packet(d, pkt, len);
 }
 
 /* Which records a capsule's uplink may send in its state. */
@@ -313,16 +211,16 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			c->state = HCAP_FROZEN;
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
-			hostd_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
-			hostd_report_state(d, c, DIR_STATE_FROZEN);
+			hostd_gw_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
+			hostd_dir_report(d, c, DIR_STATE_FROZEN);
 			break;
 		}
 		case UPLINK_THAWED: {
 			c->state = HCAP_RUNNING;
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_LOCAL, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
-			hostd_send_flush(d, c);
-			hostd_report_state(d, c, DIR_STATE_RUNNING);
+			hostd_gw_send_flush(d, c);
+			hostd_dir_report(d, c, DIR_STATE_RUNNING);
 			break;
 		}
 		case UPLINK_DETACH:

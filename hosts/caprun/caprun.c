@@ -5,9 +5,10 @@
 #include "hosts/common/fileio.h"
 #include "hosts/formats/image.h"
 #include "hosts/caprun/memlayout.h"
-#include "hosts/caprun/migin.h"
+#include "hosts/caprun/caprun_migin.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/sandbox.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
@@ -41,7 +42,7 @@ struct caprun {
 	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
 	const char *keys_path;     /* --incoming: the cluster key file */
 	uint32_t host_id;          /* --incoming: this host's id */
-	struct host_migin mig;
+	struct caprun_migin mig;
 	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
 	unsigned mtu;
 	int mtu_given;
@@ -331,7 +332,7 @@ static int attach_uplink(struct caprun *c, const char *base)
 	}
 	c->uplink_fd = high_fd(c->uplink_fd);
 	struct uplink_attach a = { .ip = c->ip, .flags = c->resume_path ? UPLINK_ATTACH_RESUME : 0 };
-	if (host_uplink_attach(c->uplink_fd, c->name, &a, ATTACH_TIMEOUT_MS, &c->ip, &c->epoch, err,
+	if (caprun_uplink_attach(c->uplink_fd, c->name, &a, ATTACH_TIMEOUT_MS, &c->ip, &c->epoch, err,
 	                       sizeof err)) {
 		fprintf(stderr, "caprun: caphostd: %s\n", err);
 		close(c->uplink_fd);
@@ -407,7 +408,7 @@ static void cleanup(struct caprun *c, int saved)
 	}
 	if (c->uplink_fd >= 0) {
 		/* saved: caphostd keeps the capsule's directory entry (it lives on disk) */
-		host_uplink_detach(c->uplink_fd, saved == 2 ? UPLINK_DETACH_MIGRATED
+		caprun_uplink_detach(c->uplink_fd, saved == 2 ? UPLINK_DETACH_MIGRATED
 		                                 : saved || c->keep_entry ? UPLINK_DETACH_SAVED
 		                                                          : UPLINK_DETACH_EXITED);
 		close(c->uplink_fd);
@@ -440,7 +441,7 @@ static int report_exit(struct caprun *c, int ws)
 	if (sig == SIGSYS && pread(c->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl &&
 	    ctl.fault_syscall) {
 		int nr = (int)ctl.fault_syscall - 1;
-		const char *sname = host_sandbox_syscall_name(nr);
+		const char *sname = sandbox_syscall_name(nr);
 		fprintf(stderr, "caprun: capsule %s killed: forbidden system call %s (nr %d)\n",
 		        c->name, sname ? sname : "unknown", nr);
 		return 128 + SIGSYS;
@@ -530,7 +531,7 @@ static int open_resume(struct caprun *c)
 static int incoming_receive(struct caprun *c)
 {
 	char err[PATH_MAX + 512];
-	struct host_migin *m = &c->mig;
+	struct caprun_migin *m = &c->mig;
 	/* fd 0 is the connection; the capsule's console input must not be. */
 	m->sock = fcntl(0, F_DUPFD_CLOEXEC, 10);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -544,7 +545,7 @@ static int incoming_receive(struct caprun *c)
 		return EXIT_USAGE;
 	}
 	m->host_id = c->host_id;
-	if (host_migin_receive(m, err, sizeof err)) {
+	if (caprun_migin_receive(m, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);
 		return EXIT_FAILURE_SETUP;
 	}
@@ -557,37 +558,37 @@ static int incoming_receive(struct caprun *c)
 	c->fixed_name = 1;
 	c->layout.ctl.arena_size = h->arena_size;
 	if (check_frozen(c, h, name, err, sizeof err) ||
-	    host_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
+	    memlayout_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
-		host_migin_refuse(m, err);
+		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
 	int r = claim_socket(c);
 	if (r) {
 		snprintf(err, sizeof err, "the name %s is taken on host %u", name, c->host_id);
 		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
-		host_migin_refuse(m, err);
+		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
 	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
-	if (host_migin_register(m, c->name, h->ip, err, sizeof err) == HOST_UPLINK_REFUSED) {
+	if (caprun_migin_register(m, c->name, h->ip, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
 		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
-		host_migin_refuse(m, err);
+		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
-	r = host_migin_confirm(m);
+	r = caprun_migin_confirm(m);
 	if (r > 0) {
 		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
 		return 1;
 	}
-	if (r == 0 && host_migin_await(m, HOST_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
+	if (r == 0 && caprun_migin_await(m, CAPRUN_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
 		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
 		        m->rx.info.source_host);
 		return 1;
 	}
 	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
 	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
-	if (host_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
+	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
 		return 1;
 	}
@@ -646,7 +647,7 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		int code = incoming_receive(&c);
 		if (code) {
-			host_migin_close(&c.mig);
+			caprun_migin_close(&c.mig);
 			release_socket(&c);
 			host_image_close(&c.img);
 			return code;
@@ -679,7 +680,7 @@ int main(int argc, char **argv)
 		cargv[0] = (char *)base;
 		for (int i = 0; i < c.cap_argc; i++)
 			cargv[i + 1] = c.cap_argv[i];
-		if (host_layout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
+		if (memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
 			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
 			return EXIT_USAGE;
 		}
@@ -689,7 +690,7 @@ int main(int argc, char **argv)
 
 	int code = EXIT_FAILURE_SETUP, saved = 0;
 	c.sig_fd = high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
-	c.filter_fd = high_fd(host_sandbox_filter_fd(err, sizeof err));
+	c.filter_fd = high_fd(sandbox_filter_fd(err, sizeof err));
 	if (c.sig_fd < 0 || c.filter_fd < 0) {
 		fprintf(stderr, "caprun: %s\n", c.sig_fd < 0 ? strerror(errno) : err);
 		goto out;
@@ -702,7 +703,7 @@ int main(int argc, char **argv)
 	/* With a caphostd on this host it is the capsule's network; without one, our own TUN.
 	 * (An incoming capsule is attached already: its pull was the attach.) */
 	if (!c.incoming) {
-		c.uplink_fd = host_uplink_connect();
+		c.uplink_fd = caprun_uplink_connect();
 		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
 			goto out;
 	}
@@ -710,11 +711,11 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		c.memfd = high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
-		if (host_memfd_restart_clock(c.memfd))
+		if (memlayout_memfd_restart_clock(c.memfd))
 			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
 			        c.name);   /* harmless: TCP copes */
 	} else if (c.resume_path) {
-		c.memfd = high_fd(host_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
+		c.memfd = high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 	} else {
@@ -724,13 +725,13 @@ int main(int argc, char **argv)
 		ctl->netmask = htonl(0xffff0000u);
 		ctl->gateway = htonl(NET_GATEWAY);
 		ctl->mtu = c.mtu;
-		c.memfd = high_fd(host_memfd_create(&c.img, &c.layout, err, sizeof err));
+		c.memfd = high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s\n", err);
 	}
 	if (c.memfd < 0)
 		goto out;
-	if (c.incoming && host_migin_starting(&c.mig, c.uplink_fd))
+	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
 	if (spawn_capsule(&c, loader))
 		goto out;
@@ -738,7 +739,7 @@ int main(int argc, char **argv)
 	close(c.chan[1]);
 	c.chan[1] = -1;
 	if (c.incoming)
-		host_migin_started(&c.mig, c.epoch);
+		caprun_migin_started(&c.mig, c.epoch);
 
 	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
@@ -746,7 +747,7 @@ int main(int argc, char **argv)
 	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch };
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
-	int r = host_relay_run(&relay, &ws);
+	int r = relay_run(&relay, &ws);
 	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
 	if (r == 0) {
 		c.child = 0;   /* reaped */
@@ -769,8 +770,8 @@ out:
 	else if (saved == 2)
 		printf("capsule %s migrated to host %u\n", c.name, relay.migrated_to);
 	fflush(stdout);
-	host_migin_close(&c.mig);
-	host_layout_free(&c.layout);
+	caprun_migin_close(&c.mig);
+	memlayout_free(&c.layout);
 	host_image_close(&c.img);
 	host_snap_close(&c.snap);
 	free(cargv);

@@ -2,7 +2,8 @@
 #include "hosts/formats/migctl.h"
 #include "hosts/caprun/migfsm.h"
 #include "hosts/formats/migstream.h"
-#include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_mig.h"
+#include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
@@ -24,7 +25,7 @@
 /*
  * The order of things is docs/MIGRATION.md section 1; the decisions are
  * hosts/caprun/migfsm.h's table.  This file only turns the machine's events into
- * actions: every step below ends in an event fed to mig_fsm_step, and the
+ * actions: every step below ends in an event fed to migfsm_step, and the
  * actions it returns are carried out in the one order that is safe
  * (run_actions).  caprun is single-threaded; while a migration runs, this
  * code is the loop, so it keeps relaying the capsule's packets itself
@@ -104,7 +105,7 @@ static int reattach(struct mig_src *m, int timeout_ms)
 	char err[UPLINK_ERROR_MAX + 64];
 	int64_t deadline = clock_now_ms() + timeout_ms;
 	while (m->r->tun_fd < 0) {
-		if (host_uplink_reattach(m->r, err, sizeof err) == 0)
+		if (caprun_uplink_reattach(m->r, err, sizeof err) == 0)
 			return 0;
 		if (timeout_ms >= 0 && (int64_t)clock_now_ms() >= deadline)
 			return -1;
@@ -123,7 +124,7 @@ static int send_uplink(struct mig_src *m, int type, const void *body, size_t ble
 		errno = ENOTCONN;
 		return -1;
 	}
-	return n ? host_uplink_send_record(m->r->tun_fd, rec, n) : -1;
+	return n ? caprun_uplink_send_record(m->r->tun_fd, rec, n) : -1;
 }
 
 /*
@@ -147,9 +148,9 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 		if (p[1].revents & POLLIN) {
 			ssize_t n;
 			while ((n = recv(r->chan_fd, m->buf, CAP_CHAN_MAX, MSG_DONTWAIT)) >= 0) {
-				if (n == 0 && host_relay_channel_closed(r->chan_fd))
+				if (n == 0 && channel_closed(r->chan_fd))
 					break;   /* the capsule died: the freeze (or the relay) will say so */
-				host_relay_record(r, m->buf, (size_t)n);   /* an empty one is counted there */
+				channel_record(r, m->buf, (size_t)n);   /* an empty one is counted there */
 			}
 		}
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -170,7 +171,7 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 			if (out->type == want || out->type == UPLINK_ERROR)
 				return 0;
 			if (out->type == UPLINK_PACKET && !m->frozen)
-				host_relay_uplink_packet(r, m->buf, (size_t)n);   /* as the relay would */
+				channel_from_uplink(r, m->buf, (size_t)n);   /* as the relay would */
 		}
 	}
 }
@@ -201,7 +202,7 @@ static int do_sync_peers(struct mig_src *m)
 static int do_freeze(struct mig_src *m)
 {
 	char reply[256];
-	if (host_relay_freeze(m->r, reply, sizeof reply)) {
+	if (channel_freeze(m->r, reply, sizeof reply)) {
 		fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
 		return MIG_EV_TIMEOUT;
 	}
@@ -249,7 +250,7 @@ static void say_end(struct mig_src *m)
 		return;
 	m->said_end = 1;
 	if (m->r->tun_fd >= 0)
-		host_uplink_send_record(m->r->tun_fd, rec, uplink_encode_simple(rec, sizeof rec,
+		caprun_uplink_send_record(m->r->tun_fd, rec, uplink_encode_simple(rec, sizeof rec,
 		                                                                  UPLINK_MIG_END));
 }
 
@@ -474,7 +475,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 		mig_ctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
 	if ((a & MIG_A_THAW_SOURCE) && m->frozen) {
 		m->r->migrating = 0;
-		host_relay_thaw(m->r);
+		channel_thaw(m->r);
 		m->frozen = 0;
 	}
 	if (a & MIG_A_RELEASE_PEERS)
@@ -491,7 +492,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 
 static int step(struct mig_src *m, int ev)
 {
-	unsigned a = mig_fsm_step(&m->fsm, (enum mig_event)ev);
+	unsigned a = migfsm_step(&m->fsm, (enum mig_event)ev);
 	run_actions(m, a);
 	return (int)a;
 }
@@ -503,7 +504,7 @@ static int test_fault(const struct mig_src *m, const char *name)
 	return m->fault && strcmp(m->fault, name) == 0;
 }
 
-int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault, int progress_fd,
+int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, int progress_fd,
                        char *reply, size_t len)
 {
 	static struct mig_src m;
@@ -524,10 +525,10 @@ int host_relay_migrate(struct host_relay *r, uint32_t target, const char *fault,
 	m.pull_ms = -1;
 	m.id = mig_new_id();
 	m.t0 = clock_now_ms();
-	mig_fsm_init(&m.fsm, MIG_ROLE_SOURCE);
+	migfsm_init(&m.fsm, MIG_ROLE_SOURCE);
 
 	int ev = MIG_EV_START;
-	while (!mig_fsm_final(&m.fsm)) {
+	while (!migfsm_final(&m.fsm)) {
 		enum mig_state before = m.fsm.state;
 		unsigned a = (unsigned)step(&m, ev);
 		if (!a && m.fsm.state == before)

@@ -1,6 +1,6 @@
 /* caprun_migin.c: live migration, target side: receive the stream into a memfd, CONFIRM or REFUSE, await COMMIT, say STARTED. */
-#include "hosts/caprun/migin.h"
-#include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/caprun_uplink.h"
 #include "hosts/common/clock.h"
 
 #include <errno.h>
@@ -22,16 +22,16 @@
 
 static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
-	const struct host_migin *m = arg;
+	const struct caprun_migin *m = arg;
 	/* Test fault: the target host dies in the middle of the transfer. */
 	if (m->fault && strcmp(m->fault, "target-exit-mid-stream") == 0 && done * 2 >= total)
 		_exit(3);
 }
 
-int host_migin_receive(struct host_migin *m, char *err, size_t errlen)
+int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 {
 	m->fault = getenv(HOST_MIG_FAULT_ENV);
-	struct timeval tv = { HOST_MIGIN_RECV_TIMEOUT_S, 0 };
+	struct timeval tv = { CAPRUN_MIGIN_RECV_TIMEOUT_S, 0 };
 	setsockopt(m->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	if (mig_rx_init(&m->rx, m->data_key, m->host_id) != MIG_OK) {
 		snprintf(err, errlen, "out of memory");
@@ -60,7 +60,7 @@ int host_migin_receive(struct host_migin *m, char *err, size_t errlen)
 	return 0;
 }
 
-void host_migin_refuse(struct host_migin *m, const char *why)
+void caprun_migin_refuse(struct caprun_migin *m, const char *why)
 {
 	char text[MIG_CTL_TEXT_MAX + 1];
 	snprintf(text, sizeof text, "%s", why);
@@ -69,16 +69,16 @@ void host_migin_refuse(struct host_migin *m, const char *why)
 	mig_ctl_send(m->sock, &m->to_source, MIG_CTL_REFUSE, text);
 }
 
-int host_migin_confirm(struct host_migin *m)
+int caprun_migin_confirm(struct caprun_migin *m)
 {
 	if (m->fault && strcmp(m->fault, "target-refuse") == 0) {
-		host_migin_refuse(m, "refused by fault injection (CAPSULE_MIG_FAULT=target-refuse)");
+		caprun_migin_refuse(m, "refused by fault injection (CAPSULE_MIG_FAULT=target-refuse)");
 		return 1;
 	}
 	return mig_ctl_send(m->sock, &m->to_source, MIG_CTL_CONFIRM, NULL) == MIG_OK ? 0 : -1;
 }
 
-int host_migin_await(struct host_migin *m, int timeout_ms)
+int caprun_migin_await(struct caprun_migin *m, int timeout_ms)
 {
 	char text[MIG_CTL_TEXT_MAX + 1];
 	int type;
@@ -97,11 +97,11 @@ int host_migin_await(struct host_migin *m, int timeout_ms)
 	return MIG_EV_SOURCE_DEAD;
 }
 
-static int connect_uplink(struct host_migin *m)
+static int connect_uplink(struct caprun_migin *m)
 {
 	if (m->uplink_fd >= 0)
 		return 0;
-	int fd = host_uplink_connect();
+	int fd = caprun_uplink_connect();
 	if (fd < 0)
 		return -1;
 	m->uplink_fd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
@@ -109,29 +109,29 @@ static int connect_uplink(struct host_migin *m)
 	return m->uplink_fd >= 0 ? 0 : -1;
 }
 
-static void drop_uplink(struct host_migin *m)
+static void drop_uplink(struct caprun_migin *m)
 {
 	if (m->uplink_fd >= 0)
 		close(m->uplink_fd);
 	m->uplink_fd = -1;
 }
 
-int host_migin_register(struct host_migin *m, const char *name, uint32_t ip, char *err,
+int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, char *err,
                         size_t errlen)
 {
 	uint32_t got_ip, epoch;
 	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_INCOMING,
 	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
 	if (connect_uplink(m))
-		return HOST_UPLINK_NO_VERDICT;
-	int rc = host_uplink_attach(m->uplink_fd, name, &a, 5000, &got_ip, &epoch, err, errlen);
+		return CAPRUN_UPLINK_NO_VERDICT;
+	int rc = caprun_uplink_attach(m->uplink_fd, name, &a, 5000, &got_ip, &epoch, err, errlen);
 	if (rc)
 		drop_uplink(m);   /* refused, or caphostd died: the pull connects again */
 	return rc;
 }
 
 /* Waiting for a caphostd: has the source said ABORT meanwhile (its FENCE won)? */
-static int abort_seen(struct host_migin *m)
+static int abort_seen(struct caprun_migin *m)
 {
 	char text[MIG_CTL_TEXT_MAX + 1];
 	int type;
@@ -141,11 +141,11 @@ static int abort_seen(struct host_migin *m)
 	if (rc == MIG_OK && type == MIG_CTL_ABORT)
 		m->aborted = 1;
 	else if (rc != MIG_OK && !(rc == MIG_E_IO && errno == ETIMEDOUT))
-		host_migin_close_stream(m);   /* closed or garbage: the directory decides alone */
+		caprun_migin_close_stream(m);   /* closed or garbage: the directory decides alone */
 	return m->aborted;
 }
 
-int host_migin_pull(struct host_migin *m, const char *name, uint32_t ip, uint32_t *epoch,
+int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t *epoch,
                     char *err, size_t errlen)
 {
 	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED,
@@ -161,52 +161,52 @@ int host_migin_pull(struct host_migin *m, const char *name, uint32_t ip, uint32_
 			if (!said++)
 				fprintf(stderr, "caprun: incoming capsule %s: no caphostd on this host; "
 				        "holding it until one is back\n", name);
-			struct timespec ts = { 0, HOST_MIGIN_RETRY_MS * 1000000L };
+			struct timespec ts = { 0, CAPRUN_MIGIN_RETRY_MS * 1000000L };
 			nanosleep(&ts, NULL);
 			continue;
 		}
 		uint32_t got_ip;
-		int rc = host_uplink_attach(m->uplink_fd, name, &a, -1, &got_ip, epoch, err, errlen);
+		int rc = caprun_uplink_attach(m->uplink_fd, name, &a, -1, &got_ip, epoch, err, errlen);
 		if (rc == 0) {
 			m->pull_ms = (long)(clock_now_ms() - t0);
 			return 0;
 		}
 		drop_uplink(m);
-		if (rc == HOST_UPLINK_REFUSED)
+		if (rc == CAPRUN_UPLINK_REFUSED)
 			return -1;   /* the source kept it, or it is gone: a verdict */
 		/* caphostd died while asking: a new one asks again (the directory remembers). */
 	}
 }
 
-int host_migin_starting(struct host_migin *m, int uplink_fd)
+int caprun_migin_starting(struct caprun_migin *m, int uplink_fd)
 {
 	uint8_t rec[UPLINK_HDR_LEN];
 	if (m->fault && strcmp(m->fault, "target-exit-after-pull") == 0)
 		_exit(3);   /* test: dies after its pull won, before it runs: handed back to the source */
-	host_uplink_send_record(uplink_fd, rec, uplink_encode_simple(rec, sizeof rec, UPLINK_STARTING));
+	caprun_uplink_send_record(uplink_fd, rec, uplink_encode_simple(rec, sizeof rec, UPLINK_STARTING));
 	return 0;
 }
 
-void host_migin_started(struct host_migin *m, uint32_t epoch)
+void caprun_migin_started(struct caprun_migin *m, uint32_t epoch)
 {
 	char text[64];
 	if (m->sock < 0)
 		return;
 	snprintf(text, sizeof text, "epoch=%u pull_ms=%ld", epoch, m->pull_ms);
 	mig_ctl_send(m->sock, &m->to_source, MIG_CTL_STARTED, text);
-	host_migin_close(m);
+	caprun_migin_close(m);
 }
 
-void host_migin_close_stream(struct host_migin *m)
+void caprun_migin_close_stream(struct caprun_migin *m)
 {
 	if (m->sock >= 0)
 		close(m->sock);
 	m->sock = -1;
 }
 
-void host_migin_close(struct host_migin *m)
+void caprun_migin_close(struct caprun_migin *m)
 {
-	host_migin_close_stream(m);
+	caprun_migin_close_stream(m);
 	drop_uplink(m);
 	mig_ctl_wipe(&m->to_source);
 	mig_ctl_wipe(&m->from_source);

@@ -1,6 +1,6 @@
 /* caprun_uplink.c: caprun's side of the caphostd uplink: connect, ATTACH, FROZEN, THAWED, DETACH. */
 #include "hosts/formats/ctlproto.h"
-#include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 #include "hosts/common/clock.h"
@@ -19,7 +19,7 @@
 #define UPLINK_BUF (4 << 20)
 #define REATTACH_TIMEOUT_MS 5000   /* answered from caprun's word: no directory in between */
 
-int host_uplink_connect(void)
+int caprun_uplink_connect(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", host_run_dir(),
@@ -42,7 +42,7 @@ int host_uplink_connect(void)
 	return fd;
 }
 
-int host_uplink_send_record(int fd, const uint8_t *rec, size_t n)
+int caprun_uplink_send_record(int fd, const uint8_t *rec, size_t n)
 {
 	for (int tries = 0; tries < 200; tries++) {
 		if (send(fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
@@ -55,21 +55,21 @@ int host_uplink_send_record(int fd, const uint8_t *rec, size_t n)
 	return -1;
 }
 
-int host_uplink_attach(int fd, const char *name, const struct uplink_attach *a, int timeout_ms,
+int caprun_uplink_attach(int fd, const char *name, const struct uplink_attach *a, int timeout_ms,
                        uint32_t *ip_out, uint32_t *epoch, char *err, size_t errlen)
 {
 	static uint8_t buf[UPLINK_MAX];
 	size_t n = uplink_encode_attach(buf, sizeof buf, name, a);
-	if (!n || host_uplink_send_record(fd, buf, n)) {
+	if (!n || caprun_uplink_send_record(fd, buf, n)) {
 		snprintf(err, errlen, "sending ATTACH: %s", n ? strerror(errno) : "bad name");
-		return HOST_UPLINK_NO_VERDICT;
+		return CAPRUN_UPLINK_NO_VERDICT;
 	}
 	int64_t deadline = clock_now_ms() + timeout_ms;
 	for (;;) {
 		int64_t left = timeout_ms < 0 ? 1000 : deadline - clock_now_ms();
 		if (left <= 0) {
 			snprintf(err, errlen, "no answer to ATTACH within %d s", timeout_ms / 1000);
-			return HOST_UPLINK_NO_VERDICT;
+			return CAPRUN_UPLINK_NO_VERDICT;
 		}
 		struct pollfd p = { fd, POLLIN, 0 };
 		if (poll(&p, 1, (int)left) <= 0)
@@ -79,19 +79,19 @@ int host_uplink_attach(int fd, const char *name, const struct uplink_attach *a, 
 			continue;
 		if (got <= 0) {
 			snprintf(err, errlen, "caphostd closed the uplink during ATTACH");
-			return HOST_UPLINK_NO_VERDICT;
+			return CAPRUN_UPLINK_NO_VERDICT;
 		}
 		struct uplink_msg m;
 		if (uplink_decode(buf, (size_t)got, &m))
 			continue;
 		if (m.type == UPLINK_ERROR) {
 			snprintf(err, errlen, "%s", m.u.error);
-			return HOST_UPLINK_REFUSED;
+			return CAPRUN_UPLINK_REFUSED;
 		}
 		if (m.type == UPLINK_ATTACHED) {
 			if (a->ip && m.u.attached.ip != a->ip) {
 				snprintf(err, errlen, "caphostd gave another address than asked for");
-				return HOST_UPLINK_REFUSED;
+				return CAPRUN_UPLINK_REFUSED;
 			}
 			*ip_out = m.u.attached.ip;
 			*epoch = m.u.attached.epoch;
@@ -101,20 +101,20 @@ int host_uplink_attach(int fd, const char *name, const struct uplink_attach *a, 
 	}
 }
 
-int host_uplink_reattach(struct host_relay *r, char *err, size_t errlen)
+int caprun_uplink_reattach(struct host_relay *r, char *err, size_t errlen)
 {
-	int fd = host_uplink_connect();
+	int fd = caprun_uplink_connect();
 	if (fd < 0)
-		return HOST_UPLINK_NO_VERDICT;
+		return CAPRUN_UPLINK_NO_VERDICT;
 	int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);   /* above the loader's fixed numbers, as at start */
 	close(fd);
 	if (high < 0)
-		return HOST_UPLINK_NO_VERDICT;
+		return CAPRUN_UPLINK_NO_VERDICT;
 	struct uplink_attach a = { .ip = r->ip, .flags = UPLINK_ATTACH_REATTACH, .epoch = r->epoch,
 	                           .state = r->migrating ? UPLINK_STATE_MIGRATING
 	                                    : r->frozen ? UPLINK_STATE_FROZEN : UPLINK_STATE_RUNNING };
 	uint32_t ip, epoch;
-	int rc = host_uplink_attach(high, r->name, &a, REATTACH_TIMEOUT_MS, &ip, &epoch, err, errlen);
+	int rc = caprun_uplink_attach(high, r->name, &a, REATTACH_TIMEOUT_MS, &ip, &epoch, err, errlen);
 	if (rc) {
 		close(high);
 		return rc;
@@ -124,11 +124,11 @@ int host_uplink_reattach(struct host_relay *r, char *err, size_t errlen)
 	r->stats.reattached++;
 	fprintf(stderr, "caprun: capsule %s: attached again to caphostd (it restarted)\n", r->name);
 	if (r->frozen)
-		host_uplink_frozen(r);   /* the new caphostd (and the gateway, again) hold its peers */
+		caprun_uplink_frozen(r);   /* the new caphostd (and the gateway, again) hold its peers */
 	return 0;
 }
 
-void host_uplink_frozen(struct host_relay *r)
+void caprun_uplink_frozen(struct host_relay *r)
 {
 	if (r->tun_fd < 0)
 		return;   /* no caphostd now: the reattach sends it */
@@ -145,26 +145,26 @@ void host_uplink_frozen(struct host_relay *r)
 	}
 	/* No usable report still says FROZEN (with no sockets): UDP is held all the same. */
 	size_t n = uplink_encode_frozen(rec, sizeof rec, report, len);
-	if (n && host_uplink_send_record(r->tun_fd, rec, n))
+	if (n && caprun_uplink_send_record(r->tun_fd, rec, n))
 		fprintf(stderr, "caprun: capsule %s: sending FROZEN to caphostd: %s\n", r->name,
 		        strerror(errno));
 }
 
-void host_uplink_thawed(struct host_relay *r)
+void caprun_uplink_thawed(struct host_relay *r)
 {
 	uint8_t rec[UPLINK_HDR_LEN];
 	if (r->tun_fd < 0)
 		return;   /* no caphostd now: the reattach says "running" */
 	size_t n = uplink_encode_simple(rec, sizeof rec, UPLINK_THAWED);
-	if (host_uplink_send_record(r->tun_fd, rec, n))
+	if (caprun_uplink_send_record(r->tun_fd, rec, n))
 		fprintf(stderr, "caprun: capsule %s: sending THAWED to caphostd: %s\n", r->name,
 		        strerror(errno));
 }
 
-void host_uplink_detach(int fd, uint32_t reason)
+void caprun_uplink_detach(int fd, uint32_t reason)
 {
 	uint8_t rec[UPLINK_HDR_LEN + 4];
 	size_t n = uplink_encode_detach(rec, sizeof rec, reason);
 	if (fd >= 0 && n)
-		host_uplink_send_record(fd, rec, n);
+		caprun_uplink_send_record(fd, rec, n);
 }

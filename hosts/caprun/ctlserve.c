@@ -1,6 +1,8 @@
 /* ctlserve.c: caprun's side of the control socket: answers `ps`, `stats`, `snapshot` and `migrate` (hosts/formats/ctlproto.h). */
 #include "hosts/formats/ctlproto.h"
-#include "hosts/caprun/relay.h"
+#include "hosts/caprun/ctlserve.h"
+#include "hosts/caprun/snapshot.h"
+#include "hosts/caprun/caprun_mig.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -62,7 +64,7 @@ static int do_snapshot(struct host_relay *r, char *args, int dirfd, char *reply,
 		snprintf(reply, len, "error %s: the path must be absolute", args);
 		return 0;
 	}
-	return host_relay_snapshot(r, args, dirfd, sp[1] == '1', reply, len);
+	return snapshot_take(r, args, dirfd, sp[1] == '1', reply, len);
 }
 
 /* "migrate HOSTID [FAULT]": streams progress lines to fd, then the reply. 2: moved away, stop. */
@@ -77,7 +79,7 @@ static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, siz
 		snprintf(reply, len, "error usage: migrate HOSTID [FAULT]");
 		return 0;
 	}
-	return host_relay_migrate(r, (uint32_t)target, fault, fd, reply, len) ? 2 : 0;
+	return caprun_mig_move(r, (uint32_t)target, fault, fd, reply, len) ? 2 : 0;
 }
 
 /* Take a passed descriptor if it is a directory; close anything else. */
@@ -145,7 +147,7 @@ static void send_line(int fd, const char *s)
 	free(msg);
 }
 
-int host_ctl_serve(struct host_relay *r)
+int ctlserve_accept(struct host_relay *r)
 {
 	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	int saved = 0, dirfd = -1;

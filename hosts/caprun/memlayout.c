@@ -1,5 +1,6 @@
 /* memlayout.c: lays a capsule out in its memfd: control page, .data bytes, initial stack, arena size. */
 #include "hosts/caprun/memlayout.h"
+#include "hosts/common/clock.h"
 #include "hosts/common/fileio.h"
 #include "hosts/caprun/stackbuild.h"
 
@@ -33,7 +34,7 @@ static int fill_random(void *buf, size_t len)
 
 static uint32_t console_flags_now(void);
 
-uint32_t host_flags_now(void)
+uint32_t memlayout_flags_now(void)
 {
 	/* AT_HWCAP2 bit 1: the kernel lets user space use wrfsbase. */
 	return (getauxval(AT_HWCAP2) & 2) ? CAP_HOST_FSGSBASE : 0;
@@ -42,12 +43,10 @@ uint32_t host_flags_now(void)
 /* The clock offset that makes the capsule's monotonic time read capsule_ns now. */
 static int64_t offset_from(int64_t capsule_ns)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - capsule_ns;
+	return clock_now_ns(CLOCK_MONOTONIC) - capsule_ns;
 }
 
-int host_layout_prepare(const struct host_image *img, int argc, char *const *argv,
+int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
                         struct host_layout *out, char *err, size_t errlen)
 {
 	struct cap_control *ctl = &out->ctl;
@@ -58,7 +57,7 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
 	if (host_plan_build(&img->elf_info, img->hdr.mem_size, ctl, err, errlen))
 		return -1;
 
-	struct host_stack_args a = {
+	struct stackbuild_args a = {
 		.argc = argc, .argv = argv, .envc = 0, .envp = NULL,
 		.entry = img->elf_info.entry, .phdr = img->elf_info.phdr_addr,
 		.phnum = img->elf_info.phnum, .phent = img->elf_info.phentsize,
@@ -76,7 +75,7 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
 		return -1;
 	}
 	uint64_t sp;
-	if (host_stack_build(window, STACK_ARGS_MAX, CAP_STACK_TOP, &a, &sp, err, errlen)) {
+	if (stackbuild_write(window, STACK_ARGS_MAX, CAP_STACK_TOP, &a, &sp, err, errlen)) {
 		free(window);
 		return -1;
 	}
@@ -88,18 +87,18 @@ int host_layout_prepare(const struct host_image *img, int argc, char *const *arg
 	/* The capsule's clock starts at 1 s: never 0, never a jump later. */
 	ctl->mono_offset_ns = offset_from(1000000000);
 	ctl->console_flags = console_flags_now();
-	ctl->host_flags = host_flags_now();
+	ctl->host_flags = memlayout_flags_now();
 	ctl->state = CAP_STATE_LOADING;
 	return 0;
 }
 
-void host_layout_free(struct host_layout *l)
+void memlayout_free(struct host_layout *l)
 {
 	free(l->stack_bytes);
 	l->stack_bytes = NULL;
 }
 
-int host_memfd_create(const struct host_image *img, const struct host_layout *l,
+int memlayout_memfd_create(const struct host_image *img, const struct host_layout *l,
                       char *err, size_t errlen)
 {
 	int fd = memfd_create("capsule", MFD_CLOEXEC);
@@ -131,7 +130,7 @@ static uint32_t console_flags_now(void)
 	       (isatty(2) ? CAP_CONSOLE_ERR_TTY : 0);
 }
 
-int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
+int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
                              const char *name, char *err, size_t errlen)
 {
 	int fd = memfd_create("capsule", MFD_CLOEXEC);
@@ -144,7 +143,7 @@ int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image 
 		goto fail;
 	}
 	if (host_snap_restore(s, fd, err, errlen) ||
-	    host_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
+	    memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
 		goto fail;
 	return fd;
 fail:
@@ -152,7 +151,7 @@ fail:
 	return -1;
 }
 
-int host_memfd_restart_clock(int fd)
+int memlayout_memfd_restart_clock(int fd)
 {
 	struct cap_control ctl;
 	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl)
@@ -161,7 +160,7 @@ int host_memfd_restart_clock(int fd)
 	return host_pwrite_full(fd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns));
 }
 
-int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
+int memlayout_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
                               const char *name, char *err, size_t errlen)
 {
 	struct cap_control ctl;
@@ -177,7 +176,7 @@ int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const str
 		return -1;
 	snprintf(ctl.name, sizeof ctl.name, "%s", name);
 	ctl.boot_mode = CAP_BOOT_RESUME;
-	ctl.host_flags = host_flags_now();
+	ctl.host_flags = memlayout_flags_now();
 	ctl.console_flags = console_flags_now();
 	ctl.mono_offset_ns = offset_from(ctl.frozen_at_ns);
 	ctl.fault_syscall = 0;

@@ -19,19 +19,19 @@ struct host_layout {
 	unsigned char *stack_bytes;   /* [ctl.initial_sp, CAP_STACK_TOP) */
 	size_t stack_len;
 };
-int host_layout_prepare(const struct host_image *img, int argc, char *const *argv,
+int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
                         struct host_layout *out, char *err, size_t errlen);
-void host_layout_free(struct host_layout *l);
+void memlayout_free(struct host_layout *l);
 
 /* CAP_HOST_* facts about this machine, for control->host_flags (start and resume). */
-uint32_t host_flags_now(void);
+uint32_t memlayout_flags_now(void);
 
 /*
  * Create the capsule's memfd (close-on-exec), size it for the arena, write
  * the writable segments' file bytes, the stack and the control page.
  * Returns the fd or -1 with err.
  */
-int host_memfd_create(const struct host_image *img, const struct host_layout *l,
+int memlayout_memfd_create(const struct host_image *img, const struct host_layout *l,
                       char *err, size_t errlen);
 
 /*
@@ -42,20 +42,20 @@ int host_memfd_create(const struct host_image *img, const struct host_layout *l,
  * capsule's own part (resume context, state, IP) is left as it froze.
  * Returns the fd or -1 with err.
  */
-int host_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
+int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
                              const char *name, char *err, size_t errlen);
 /*
  * The second half of that, for a memfd already holding a frozen capsule's
  * memory (copied from a file, or received by live migration): check its
  * control page, make it resumable here.  0, or -1 with err.
  */
-int host_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
+int memlayout_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
                               const char *name, char *err, size_t errlen);
 /*
  * Set the clock offset again, for a capsule prepared a while before it
  * starts (a migration waits for COMMIT in between): its time continues
  * from where it froze, not from when it was prepared.  0 or -1.
  */
-int host_memfd_restart_clock(int fd);
+int memlayout_memfd_restart_clock(int fd);
 
 #endif

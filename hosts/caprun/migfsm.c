@@ -75,13 +75,13 @@ static const struct row table[] = {
 	{ MIG_T_PULLING,       EV(TIMEOUT),           MIG_T_PULLING,       MIG_A_DIRECTORY_MOVE },
 };
 
-void mig_fsm_init(struct mig_fsm *m, enum mig_role role)
+void migfsm_init(struct mig_fsm *m, enum mig_role role)
 {
 	m->role = role;
 	m->state = role == MIG_ROLE_SOURCE ? MIG_S_IDLE : MIG_T_RECEIVING;
 }
 
-unsigned mig_fsm_step(struct mig_fsm *m, enum mig_event ev)
+unsigned migfsm_step(struct mig_fsm *m, enum mig_event ev)
 {
 	if ((unsigned)ev >= MIG_EVENT_COUNT)
 		return 0;
@@ -94,13 +94,13 @@ unsigned mig_fsm_step(struct mig_fsm *m, enum mig_event ev)
 	return 0;
 }
 
-int mig_fsm_final(const struct mig_fsm *m)
+int migfsm_final(const struct mig_fsm *m)
 {
 	return m->state == MIG_S_COMMITTED || m->state == MIG_S_ABORTED || m->state == MIG_S_LOST ||
 	       m->state == MIG_T_RUNNING || m->state == MIG_T_DISCARDED;
 }
 
-const char *mig_state_name(enum mig_state s)
+const char *migfsm_state_name(enum mig_state s)
 {
 	static const char *const names[MIG_STATE_COUNT] = {
 		"idle", "syncing", "freezing", "transferring", "await_confirm", "handing_over",
@@ -110,7 +110,7 @@ const char *mig_state_name(enum mig_state s)
 	return (unsigned)s < MIG_STATE_COUNT ? names[s] : "?";
 }
 
-const char *mig_event_name(enum mig_event e)
+const char *migfsm_event_name(enum mig_event e)
 {
 	static const char *const names[MIG_EVENT_COUNT] = {
 		"start", "peer_synced", "frozen", "transfer_done", "transfer_broken",
@@ -122,7 +122,7 @@ const char *mig_event_name(enum mig_event e)
 	return (unsigned)e < MIG_EVENT_COUNT ? names[e] : "?";
 }
 
-const char *mig_action_name(unsigned bit)
+const char *migfsm_action_name(unsigned bit)
 {
 	static const char *const names[MIG_ACTION_BITS] = {
 		"sync_peers", "freeze", "send_stream", "directory_move", "directory_fence",

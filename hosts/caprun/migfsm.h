@@ -171,15 +171,15 @@ struct mig_fsm {
 };
 
 /* Source starts IDLE, target RECEIVING (it exists once a stream head arrived). */
-void mig_fsm_init(struct mig_fsm *m, enum mig_role role);
+void migfsm_init(struct mig_fsm *m, enum mig_role role);
 /* Apply one event; returns the enum mig_action bits to carry out (0: nothing, the event is ignored). */
-unsigned mig_fsm_step(struct mig_fsm *m, enum mig_event ev);
+unsigned migfsm_step(struct mig_fsm *m, enum mig_event ev);
 /* 1 in COMMITTED, ABORTED, LOST, RUNNING, DISCARDED. */
-int mig_fsm_final(const struct mig_fsm *m);
+int migfsm_final(const struct mig_fsm *m);
 
-const char *mig_state_name(enum mig_state s);
-const char *mig_event_name(enum mig_event e);
+const char *migfsm_state_name(enum mig_state s);
+const char *migfsm_event_name(enum mig_event e);
 /* Name of one action bit ("thaw_source"), NULL if not exactly one known bit. */
-const char *mig_action_name(unsigned bit);
+const char *migfsm_action_name(unsigned bit);
 
 #endif

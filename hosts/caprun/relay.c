@@ -1,5 +1,7 @@
 /* relay.c: caprun's epoll loop moving IP packets between the TUN device and the capsule's channel. */
 #include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_uplink.h"
+#include "hosts/caprun/ctlserve.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 #include "hosts/common/clock.h"
@@ -18,17 +20,6 @@
 #define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
 #define REATTACH_EVERY_MS 200   /* without caphostd: look for a new one this often */
 
-/* One uplink PACKET record to the capsule (the header rewritten in place). */
-void host_relay_uplink_packet(struct host_relay *r, unsigned char *rec, size_t n)
-{
-	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
-	memcpy(rec, &h, sizeof h);
-	if (send(r->chan_fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		r->stats.drop_host_full++;
-	else
-		r->stats.packets_in++;
-}
-
 /* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
 static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 {
@@ -43,31 +34,9 @@ static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 			r->stats.drop_malformed++;
 			continue;
 		}
-		host_relay_uplink_packet(r, buf, (size_t)n);
+		channel_from_uplink(r, buf, (size_t)n);
 	}
 	return 0;
-}
-
-/* One checked packet from the capsule to the host: the TUN device or the uplink. */
-static void packet_out(struct host_relay *r, const unsigned char *p, size_t n)
-{
-	ssize_t w;
-	if (r->uplink && r->tun_fd < 0) {
-		r->stats.drop_host_full++;   /* no caphostd at the moment: as a link that is down */
-		return;
-	}
-	if (r->uplink) {
-		struct uplink_hdr h = { UPLINK_PACKET, 0, 0 };
-		struct iovec iov[2] = { { &h, sizeof h }, { (void *)p, n } };
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-		w = sendmsg(r->tun_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} else {
-		w = write(r->tun_fd, p, n);
-	}
-	if (w < 0)
-		r->stats.drop_host_full++;
-	else
-		r->stats.packets_out++;
 }
 
 /* TUN -> channel.  A full channel drops the packet, as a congested link would. */
@@ -86,78 +55,12 @@ static void tun_to_channel(struct host_relay *r, unsigned char *buf)
 	}
 }
 
-/*
- * A capsule may only speak as itself: an IPv4 packet whose source is the
- * capsule's own address.  Anything else is dropped and counted, so a
- * compromised capsule cannot forge another capsule's (or host's) traffic.
- */
-static int packet_acceptable(struct host_relay *r, const unsigned char *p, size_t n)
-{
-	uint32_t src;
-	if (n < 20 || (p[0] >> 4) != 4 || (size_t)(p[0] & 15) * 4 < 20 ||
-	    (size_t)(p[0] & 15) * 4 > n || (size_t)((p[2] << 8) | p[3]) != n) {
-		r->stats.drop_malformed++;
-		return 0;
-	}
-	memcpy(&src, p + 12, sizeof src);
-	if (src != r->ip) {
-		r->stats.drop_spoofed++;
-		return 0;
-	}
-	return 1;
-}
-
-int host_relay_record(struct host_relay *r, const unsigned char *rec, size_t n)
-{
-	struct cap_chan_hdr h;
-	if (n < sizeof h) {
-		r->stats.drop_bad_record++;   /* the capsule only hurts itself */
-		return 0;
-	}
-	memcpy(&h, rec, sizeof h);
-	/* FROZEN only as the answer to our pending FREEZE: its number, once. */
-	if (h.type == CAP_MSG_FROZEN && (!r->freeze_seq || h.seq != r->freeze_seq || h.flags)) {
-		r->stats.drop_bad_record++;
-		return 0;
-	}
-	if (h.type == CAP_MSG_PACKET) {
-		if (!packet_acceptable(r, rec + sizeof h, n - sizeof h))
-			return h.type;
-		packet_out(r, rec + sizeof h, n - sizeof h);
-	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
-		r->ready_seen = 1;
-		printf("capsule %s running at %s\n", r->name, r->addr);
-		fflush(stdout);
-	} else if (h.type == CAP_MSG_FROZEN) {
-		r->freeze_seq = 0;   /* answered */
-		r->frozen = 1;
-		/* caphostd holds the capsule's ordinary peers from now until THAWED or a resume */
-		if (r->uplink)
-			host_uplink_frozen(r);
-		if (r->thaw_on_frozen) {
-			r->thaw_on_frozen = 0;
-			host_relay_thaw(r);
-		}
-	} else if (h.type != CAP_MSG_READY) {
-		r->stats.drop_bad_record++;   /* FREEZE, THAW (ours to send) or unknown */
-		return 0;
-	}
-	return h.type;
-}
-
-/* recv said 0: the end of the channel, or a zero-length record the capsule sent? */
-int host_relay_channel_closed(int fd)
-{
-	struct pollfd p = { fd, POLLIN | POLLRDHUP, 0 };
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
-}
-
 /* channel -> TUN, plus control messages.  Returns 1 when the channel is closed. */
 static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 {
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = recv(r->chan_fd, buf, CAP_CHAN_MAX, MSG_DONTWAIT);
-		if (n == 0 && !host_relay_channel_closed(r->chan_fd)) {
+		if (n == 0 && !channel_closed(r->chan_fd)) {
 			r->stats.drop_bad_record++;   /* an empty record: counted, never an end */
 			continue;
 		}
@@ -165,7 +68,7 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 			return 1;
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : 1;
-		host_relay_record(r, buf, (size_t)n);
+		channel_record(r, buf, (size_t)n);
 	}
 	return 0;
 }
@@ -179,7 +82,7 @@ static int reap(pid_t child, int *wstatus)
 	return p == child;
 }
 
-int host_relay_run(struct host_relay *r, int *wstatus)
+int relay_run(struct host_relay *r, int *wstatus)
 {
 	static unsigned char buf[UPLINK_MAX > CAP_CHAN_MAX ? UPLINK_MAX : CAP_CHAN_MAX];
 	int result = -1;
@@ -214,8 +117,8 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 		if (lost && (int64_t)clock_now_ms() >= r->reattach_due_ms) {
 			r->reattach_due_ms = clock_now_ms() + REATTACH_EVERY_MS;
 			char err[UPLINK_ERROR_MAX + 64];
-			int rc = host_uplink_reattach(r, err, sizeof err);
-			if (rc == HOST_UPLINK_REFUSED) {
+			int rc = caprun_uplink_reattach(r, err, sizeof err);
+			if (rc == CAPRUN_UPLINK_REFUSED) {
 				fprintf(stderr, "caprun: capsule %s: caphostd: %s; stopping this copy\n",
 				        r->name, err);
 				result = HOST_RELAY_STALE;
@@ -250,7 +153,7 @@ int host_relay_run(struct host_relay *r, int *wstatus)
 			} else if (fd == r->ctl_fd) {
 				/* A snapshot or a migration may block the loop: by design (they relay
 				 * what the capsule still sends while they wait). */
-				int done = host_ctl_serve(r);
+				int done = ctlserve_accept(r);
 				if (done) {
 					result = done == 2 ? HOST_RELAY_MIGRATED : HOST_RELAY_SAVED;
 					goto out;

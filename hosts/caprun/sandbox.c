@@ -34,7 +34,7 @@ static int add_rules(scmp_filter_ctx ctx)
 	return r;
 }
 
-int host_sandbox_filter_fd(char *err, size_t errlen)
+int sandbox_filter_fd(char *err, size_t errlen)
 {
 	int fd = -1, r;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -67,7 +67,7 @@ out:
 	return fd;
 }
 
-const char *host_sandbox_syscall_name(int nr)
+const char *sandbox_syscall_name(int nr)
 {
 	static char name[64];
 	char *s = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);

@@ -11,9 +11,9 @@
  * close-on-exec memfd holding the raw struct sock_filter[] at offset 0,
  * or -1 with err filled.
  */
-int host_sandbox_filter_fd(char *err, size_t errlen);
+int sandbox_filter_fd(char *err, size_t errlen);
 
 /* Name of x86_64 syscall nr ("getpid"), or NULL. */
-const char *host_sandbox_syscall_name(int nr);
+const char *sandbox_syscall_name(int nr);
 
 #endif

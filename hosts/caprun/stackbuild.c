@@ -29,8 +29,8 @@ static void put_word(struct stack_cursor *c, uint64_t va, uint64_t v)
 	memcpy(c->window + (va - (c->top_va - c->len)), &v, sizeof v);
 }
 
-int host_stack_build(uint8_t *window, size_t len, uint64_t top_va,
-                     const struct host_stack_args *a, uint64_t *sp, char *err, size_t errlen)
+int stackbuild_write(uint8_t *window, size_t len, uint64_t top_va,
+                     const struct stackbuild_args *a, uint64_t *sp, char *err, size_t errlen)
 {
 	struct stack_cursor c = { window, len, top_va, top_va };
 	uint64_t argv_va[a->argc > 0 ? a->argc : 1], envp_va[a->envc > 0 ? a->envc : 1];

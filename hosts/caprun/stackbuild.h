@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct host_stack_args {
+struct stackbuild_args {
 	int argc;
 	char *const *argv;
 	int envc;
@@ -22,7 +22,7 @@ struct host_stack_args {
  * (16-byte aligned, pointing at argc) and the bytes [*sp, top_va) of the
  * window are the ones to copy.  No AT_SYSINFO_EHDR: the capsule gets no vDSO.
  */
-int host_stack_build(uint8_t *window, size_t len, uint64_t top_va,
-                     const struct host_stack_args *a, uint64_t *sp, char *err, size_t errlen);
+int stackbuild_write(uint8_t *window, size_t len, uint64_t top_va,
+                     const struct stackbuild_args *a, uint64_t *sp, char *err, size_t errlen);
 
 #endif

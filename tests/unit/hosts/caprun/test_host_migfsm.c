@@ -110,7 +110,7 @@ static void feed(struct world *w, int source, enum mig_event ev)
 	if (source ? !w->s_alive : !w->t_alive)
 		return;
 	struct mig_fsm *m = source ? &w->src : &w->tgt;
-	apply(w, source, mig_fsm_step(m, ev));
+	apply(w, source, migfsm_step(m, ev));
 }
 
 static int answer_for_source(const struct world *w)
@@ -159,8 +159,8 @@ static const int calm_order[] = { 0, 1, 2, 3, 5, 8, 9, 10, 11, 12, 18, 19, 20, 2
 /* Try world event i; returns 0 if it is not enabled now. */
 static int world_event(struct world *w, int i)
 {
-	int s_live = w->s_alive && !mig_fsm_final(&w->src);
-	int t_live = w->t_alive && !mig_fsm_final(&w->tgt);
+	int s_live = w->s_alive && !migfsm_final(&w->src);
+	int t_live = w->t_alive && !migfsm_final(&w->tgt);
 	static const unsigned msg_bit[5] = { M_CONFIRM, M_REFUSE, M_COMMIT, M_ABORT, M_STARTED };
 	static const enum mig_event msg_ev[5] = { MIG_EV_CONFIRM_RECEIVED, MIG_EV_TARGET_REFUSED,
 	                                          MIG_EV_COMMIT_RECEIVED, MIG_EV_ABORT_RECEIVED,
@@ -290,7 +290,7 @@ static int settles(struct world w, char *why, size_t whylen)
 		}
 	}
 	const char *bad = NULL;
-	if ((w.s_alive && !mig_fsm_final(&w.src)) || (w.t_alive && !mig_fsm_final(&w.tgt)))
+	if ((w.s_alive && !migfsm_final(&w.src)) || (w.t_alive && !migfsm_final(&w.tgt)))
 		bad = "did not finish";
 	else if (w.pend & (R_TGT_MOVE | R_TGT_STATE | R_TGT_RETURN | R_TGT_RELEASE | R_SRC_FENCE))
 		bad = "a directory request was left unprocessed";
@@ -308,8 +308,8 @@ static int settles(struct world w, char *why, size_t whylen)
 		bad = "gone although a copy survived";
 	if (bad)
 		snprintf(why, whylen, "%s (src %s%s, tgt %s%s, holder %d, pend %#x, running %d)", bad,
-		         mig_state_name(w.src.state), w.s_alive ? "" : " dead",
-		         mig_state_name(w.tgt.state), w.t_alive ? "" : " dead", w.holder, w.pend, w.running);
+		         migfsm_state_name(w.src.state), w.s_alive ? "" : " dead",
+		         migfsm_state_name(w.tgt.state), w.t_alive ? "" : " dead", w.holder, w.pend, w.running);
 	return bad == NULL;
 }
 
@@ -317,8 +317,8 @@ static struct world world_new(void)
 {
 	struct world w;
 	memset(&w, 0, sizeof w);
-	mig_fsm_init(&w.src, MIG_ROLE_SOURCE);
-	mig_fsm_init(&w.tgt, MIG_ROLE_TARGET);
+	migfsm_init(&w.src, MIG_ROLE_SOURCE);
+	migfsm_init(&w.tgt, MIG_ROLE_TARGET);
 	w.s_alive = w.t_alive = 1;
 	w.s_copy = SC_RUNNING;
 	w.holder = H_SOURCE;
@@ -375,11 +375,11 @@ static void every_reachable_world_is_safe_and_settles(void **state)
 		struct world w = queue[qhead++];
 		char why[240];
 		if (!safe(&w))
-			fail_msg("unsafe world: %s (src %s, tgt %s)", w.why, mig_state_name(w.src.state),
-			         mig_state_name(w.tgt.state));
+			fail_msg("unsafe world: %s (src %s, tgt %s)", w.why, migfsm_state_name(w.src.state),
+			         migfsm_state_name(w.tgt.state));
 		if (!settles(w, why, sizeof why))
-			fail_msg("from src %s tgt %s holder %d pend %#x: %s", mig_state_name(w.src.state),
-			         mig_state_name(w.tgt.state), w.holder, w.pend, why);
+			fail_msg("from src %s tgt %s holder %d pend %#x: %s", migfsm_state_name(w.src.state),
+			         migfsm_state_name(w.tgt.state), w.holder, w.pend, why);
 		committed += w.src.state == MIG_S_COMMITTED;
 		aborted += w.src.state == MIG_S_ABORTED;
 		lost += w.src.state == MIG_S_LOST;
@@ -426,25 +426,25 @@ static void happy_path_actions(void **state)
 {
 	(void)state;
 	struct mig_fsm s, t;
-	mig_fsm_init(&s, MIG_ROLE_SOURCE);
-	mig_fsm_init(&t, MIG_ROLE_TARGET);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_START), MIG_A_SYNC_PEERS);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_PEER_SYNCED), MIG_A_FREEZE);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_FROZEN), MIG_A_SEND_STREAM);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_TRANSFER_DONE), 0);
+	migfsm_init(&s, MIG_ROLE_SOURCE);
+	migfsm_init(&t, MIG_ROLE_TARGET);
+	assert_int_equal(migfsm_step(&s, MIG_EV_START), MIG_A_SYNC_PEERS);
+	assert_int_equal(migfsm_step(&s, MIG_EV_PEER_SYNCED), MIG_A_FREEZE);
+	assert_int_equal(migfsm_step(&s, MIG_EV_FROZEN), MIG_A_SEND_STREAM);
+	assert_int_equal(migfsm_step(&s, MIG_EV_TRANSFER_DONE), 0);
 	assert_int_equal(s.state, MIG_S_AWAIT_CONFIRM);
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_TRANSFER_DONE), MIG_A_RESTORE);
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_RESTORE_OK), MIG_A_SEND_CONFIRM);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_CONFIRM_RECEIVED), MIG_A_SEND_COMMIT);
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_COMMIT_RECEIVED), MIG_A_DIRECTORY_MOVE);
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_DIRECTORY_MOVED),
+	assert_int_equal(migfsm_step(&t, MIG_EV_TRANSFER_DONE), MIG_A_RESTORE);
+	assert_int_equal(migfsm_step(&t, MIG_EV_RESTORE_OK), MIG_A_SEND_CONFIRM);
+	assert_int_equal(migfsm_step(&s, MIG_EV_CONFIRM_RECEIVED), MIG_A_SEND_COMMIT);
+	assert_int_equal(migfsm_step(&t, MIG_EV_COMMIT_RECEIVED), MIG_A_DIRECTORY_MOVE);
+	assert_int_equal(migfsm_step(&t, MIG_EV_DIRECTORY_MOVED),
 	                 MIG_A_START_TARGET | MIG_A_FLUSH_PEERS | MIG_A_SEND_STARTED);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_TARGET_STARTED), MIG_A_KILL_SOURCE | MIG_A_FLUSH_PEERS);
-	assert_true(mig_fsm_final(&s) && mig_fsm_final(&t));
+	assert_int_equal(migfsm_step(&s, MIG_EV_TARGET_STARTED), MIG_A_KILL_SOURCE | MIG_A_FLUSH_PEERS);
+	assert_true(migfsm_final(&s) && migfsm_final(&t));
 	/* Final states ignore everything. */
 	for (int e = 0; e < MIG_EVENT_COUNT; e++) {
-		assert_int_equal(mig_fsm_step(&s, (enum mig_event)e), 0);
-		assert_int_equal(mig_fsm_step(&t, (enum mig_event)e), 0);
+		assert_int_equal(migfsm_step(&s, (enum mig_event)e), 0);
+		assert_int_equal(migfsm_step(&t, (enum mig_event)e), 0);
 	}
 }
 
@@ -459,10 +459,10 @@ static void failure_per_phase(void **state)
 	for (size_t phase = 1; phase <= 4; phase++) {
 		for (size_t f = 0; f < sizeof fails / sizeof fails[0]; f++) {
 			struct mig_fsm s;
-			mig_fsm_init(&s, MIG_ROLE_SOURCE);
+			migfsm_init(&s, MIG_ROLE_SOURCE);
 			for (size_t k = 0; k < phase; k++)
-				mig_fsm_step(&s, path[k]);
-			unsigned a = mig_fsm_step(&s, fails[f]);
+				migfsm_step(&s, path[k]);
+			unsigned a = migfsm_step(&s, fails[f]);
 			if (phase < 4 || fails[f] == MIG_EV_TARGET_REFUSED) {
 				/* Before END, or refused: straight back to running on the source. */
 				assert_int_equal(s.state, MIG_S_ABORTED);
@@ -477,30 +477,30 @@ static void failure_per_phase(void **state)
 	}
 	/* Target after CONFIRM with a silent source pulls; a dead source means it runs there. */
 	struct mig_fsm t;
-	mig_fsm_init(&t, MIG_ROLE_TARGET);
-	mig_fsm_step(&t, MIG_EV_TRANSFER_DONE);
-	mig_fsm_step(&t, MIG_EV_RESTORE_OK);
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_SOURCE_DEAD), MIG_A_DIRECTORY_MOVE);
+	migfsm_init(&t, MIG_ROLE_TARGET);
+	migfsm_step(&t, MIG_EV_TRANSFER_DONE);
+	migfsm_step(&t, MIG_EV_RESTORE_OK);
+	assert_int_equal(migfsm_step(&t, MIG_EV_SOURCE_DEAD), MIG_A_DIRECTORY_MOVE);
 	/* No answer is no verdict: it asks again, never discards. */
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_TIMEOUT), MIG_A_DIRECTORY_MOVE);
+	assert_int_equal(migfsm_step(&t, MIG_EV_TIMEOUT), MIG_A_DIRECTORY_MOVE);
 	assert_int_equal(t.state, MIG_T_PULLING);
-	assert_int_equal(mig_fsm_step(&t, MIG_EV_DIRECTORY_MOVED),
+	assert_int_equal(migfsm_step(&t, MIG_EV_DIRECTORY_MOVED),
 	                 MIG_A_START_TARGET | MIG_A_FLUSH_PEERS | MIG_A_SEND_STARTED);
 	/* The source, silent target after COMMIT: fence; the pull won: wait until it runs there. */
 	struct mig_fsm s;
-	mig_fsm_init(&s, MIG_ROLE_SOURCE);
-	mig_fsm_step(&s, MIG_EV_START);
-	mig_fsm_step(&s, MIG_EV_PEER_SYNCED);
-	mig_fsm_step(&s, MIG_EV_FROZEN);
-	mig_fsm_step(&s, MIG_EV_TRANSFER_DONE);
-	mig_fsm_step(&s, MIG_EV_CONFIRM_RECEIVED);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_TRANSFER_BROKEN), MIG_A_DIRECTORY_FENCE);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_DIRECTORY_MOVED), MIG_A_DIRECTORY_LOOKUP);
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_DIRECTORY_MOVED), 0);   /* not yet: wait */
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_TIMEOUT), MIG_A_DIRECTORY_LOOKUP);
+	migfsm_init(&s, MIG_ROLE_SOURCE);
+	migfsm_step(&s, MIG_EV_START);
+	migfsm_step(&s, MIG_EV_PEER_SYNCED);
+	migfsm_step(&s, MIG_EV_FROZEN);
+	migfsm_step(&s, MIG_EV_TRANSFER_DONE);
+	migfsm_step(&s, MIG_EV_CONFIRM_RECEIVED);
+	assert_int_equal(migfsm_step(&s, MIG_EV_TRANSFER_BROKEN), MIG_A_DIRECTORY_FENCE);
+	assert_int_equal(migfsm_step(&s, MIG_EV_DIRECTORY_MOVED), MIG_A_DIRECTORY_LOOKUP);
+	assert_int_equal(migfsm_step(&s, MIG_EV_DIRECTORY_MOVED), 0);   /* not yet: wait */
+	assert_int_equal(migfsm_step(&s, MIG_EV_TIMEOUT), MIG_A_DIRECTORY_LOOKUP);
 	assert_int_equal(s.state, MIG_S_AWAIT_RUNNING);
 	/* ... and the entry came back: the target died before starting. */
-	assert_int_equal(mig_fsm_step(&s, MIG_EV_DIRECTORY_KEPT),
+	assert_int_equal(migfsm_step(&s, MIG_EV_DIRECTORY_KEPT),
 	                 MIG_A_THAW_SOURCE | MIG_A_RELEASE_PEERS | MIG_A_SEND_ABORT);
 }
 
@@ -508,15 +508,15 @@ static void names_are_complete(void **state)
 {
 	(void)state;
 	for (int s = 0; s < MIG_STATE_COUNT; s++)
-		assert_string_not_equal(mig_state_name((enum mig_state)s), "?");
+		assert_string_not_equal(migfsm_state_name((enum mig_state)s), "?");
 	for (int e = 0; e < MIG_EVENT_COUNT; e++)
-		assert_string_not_equal(mig_event_name((enum mig_event)e), "?");
+		assert_string_not_equal(migfsm_event_name((enum mig_event)e), "?");
 	for (unsigned b = 0; b < MIG_ACTION_BITS; b++)
-		assert_non_null(mig_action_name(1u << b));
-	assert_null(mig_action_name(3));
+		assert_non_null(migfsm_action_name(1u << b));
+	assert_null(migfsm_action_name(3));
 	struct mig_fsm m;
-	mig_fsm_init(&m, MIG_ROLE_SOURCE);
-	assert_int_equal(mig_fsm_step(&m, MIG_EVENT_COUNT), 0);
+	migfsm_init(&m, MIG_ROLE_SOURCE);
+	assert_int_equal(migfsm_step(&m, MIG_EVENT_COUNT), 0);
 	assert_int_equal(m.state, MIG_S_IDLE);
 }
 

@@ -399,13 +399,13 @@ static void test_stack_builder(void **state)
 	uint8_t *win = calloc(1, LEN);
 	char *argv[] = { "app", "--port", "80" };
 	char *envp[] = { "A=1" };
-	struct host_stack_args a = { .argc = 3, .argv = argv, .envc = 1, .envp = envp,
+	struct stackbuild_args a = { .argc = 3, .argv = argv, .envc = 1, .envp = envp,
 	                             .entry = 0x20001000, .phdr = 0x20000040, .phnum = 4,
 	                             .phent = 56, .hwcap = 0x1234, .hwcap2 = 2 };
 	memset(a.random, 0x5a, sizeof a.random);
 	uint64_t sp, top = CAP_STACK_TOP;
 	char err[256];
-	assert_int_equal(host_stack_build(win, LEN, top, &a, &sp, err, sizeof err), 0);
+	assert_int_equal(stackbuild_write(win, LEN, top, &a, &sp, err, sizeof err), 0);
 	assert_int_equal(sp % 16, 0);
 	assert_true(sp < top && sp > top - LEN);
 	assert_int_equal(word_at(win, LEN, top, sp), 3);
@@ -444,7 +444,7 @@ static void test_stack_builder(void **state)
 	char *bigv[] = { "app", big };
 	a.argv = bigv;
 	a.argc = 2;
-	assert_int_equal(host_stack_build(win, LEN, top, &a, &sp, err, sizeof err), -1);
+	assert_int_equal(stackbuild_write(win, LEN, top, &a, &sp, err, sizeof err), -1);
 	free(big);
 	free(win);
 }
