@@ -36,5 +36,5 @@ int main(int argc, char **argv)
 
 void capctl_json_str(const char *s)
 {
-	capctl_json_fput(stdout, s);
+	capctl_report_json_fput(stdout, s);
 }

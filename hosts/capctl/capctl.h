@@ -15,7 +15,7 @@ int capctl_info(int argc, char **argv);
 int capctl_snapshot(int argc, char **argv);
 int capctl_migrate(int argc, char **argv);  /* capctl_mig.c */
 int capctl_ps(int argc, char **argv);
-int capctl_ps_all(int argc, char **argv);   /* capctl_psall.c */
+int capctl_psall(int argc, char **argv);   /* capctl_psall.c */
 int capctl_inspect(int argc, char **argv);
 int capctl_stats(int argc, char **argv);
 
@@ -23,6 +23,6 @@ int capctl_stats(int argc, char **argv);
 void capctl_json_str(const char *s);
 
 /* "64M", "1G", "4096", "512K" -> bytes; -1 if malformed or overflowing. */
-int capctl_parse_size(const char *s, uint64_t *out);
+int capctl_pack_parse_size(const char *s, uint64_t *out);
 
 #endif

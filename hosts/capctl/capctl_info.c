@@ -31,15 +31,15 @@ int capctl_info(int argc, char **argv)
 	char err[256] = "";
 	struct host_image img;
 	/* Full validation first; on failure still show what the header says, if it is sane. */
-	int valid = host_image_open(path, &img, err, sizeof err) == 0;
+	int valid = image_open(path, &img, err, sizeof err) == 0;
 	struct cap_image_header h;
 	uint8_t page[CAP_IMAGE_HEADER_SIZE];
 	if (valid) {
 		h = img.hdr;
-		host_image_close(&img);
+		image_close(&img);
 	} else {
 		char herr[256];
-		int fd = host_open_regular(path, herr, sizeof herr);
+		int fd = fileio_open_regular(path, herr, sizeof herr);
 		struct stat st;
 		memset(page, 0, sizeof page);
 		if (fd < 0 || fstat(fd, &st) < 0 || pread(fd, page, sizeof page, 0) < 0 ||

@@ -37,8 +37,8 @@ static void sum_regions(const struct host_snap *s, struct region *r, size_t n)
 static const struct cap_report_header *load_report(const struct host_snap *s, uint8_t *buf,
                                                    struct cap_control *ctl, const char **why)
 {
-	if (host_snap_read_mem(s, 0, ctl, sizeof *ctl) ||
-	    host_snap_read_mem(s, CAP_MEMFD_OFFSET(CAP_REPORT_ADDR), buf, CAP_REPORT_SIZE)) {
+	if (snapfile_read_mem(s, 0, ctl, sizeof *ctl) ||
+	    snapfile_read_mem(s, CAP_MEMFD_OFFSET(CAP_REPORT_ADDR), buf, CAP_REPORT_SIZE)) {
 		*why = "read error";
 		return NULL;
 	}
@@ -64,7 +64,7 @@ static void check_auth(const struct host_snap *s, struct auth *a)
 		snprintf(a->problem, sizeof a->problem, "not checked: %s", why);
 		return;
 	}
-	a->verified = host_snap_authenticate(s, &ring, &k, a->problem, sizeof a->problem) == 0;
+	a->verified = snapfile_authenticate(s, &ring, &k, a->problem, sizeof a->problem) == 0;
 	a->kind = a->verified ? snapauth_kind_name(k->kind) : NULL;
 	snapauth_keyring_wipe(&ring);
 }
@@ -76,11 +76,11 @@ static void print_text(const char *path, const struct host_snap *s, const struct
 	const struct cap_snap_header *h = &s->hdr;
 	char ip[INET_ADDRSTRLEN], id[65];
 	inet_ntop(AF_INET, &h->ip, ip, sizeof ip);
-	host_hex(id, h->build_id, h->build_id_len);
+	snapfile_hex(id, h->build_id, h->build_id_len);
 	printf("snapshot %s\n", path);
 	printf("  image      %s (build-id %s)\n", h->image_name, id);
 	char where[sizeof h->image_path];
-	capctl_printable(where, h->image_path, sizeof where - 1);
+	capctl_report_printable(where, h->image_path, sizeof where - 1);
 	printf("             %s\n", where[0] ? where : "(path not recorded)");
 	printf("  capsule    %s at %s, MTU %u, arena %llu MiB\n", h->capsule_name, ip, h->mtu,
 	       (unsigned long long)(h->arena_size >> 20));
@@ -112,7 +112,7 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 	const struct cap_snap_header *h = &s->hdr;
 	char ip[INET_ADDRSTRLEN], id[65];
 	inet_ntop(AF_INET, &h->ip, ip, sizeof ip);
-	host_hex(id, h->build_id, h->build_id_len);
+	snapfile_hex(id, h->build_id, h->build_id_len);
 	printf("{\"image\": {\"name\": \"%s\", \"path\": ", h->image_name);
 	capctl_json_str(h->image_path);
 	printf(", \"build_id\": \"%s\"},\n", id);
@@ -160,8 +160,8 @@ int capctl_inspect(int argc, char **argv)
 	}
 	struct host_snap s;
 	char err[PATH_MAX + 256];
-	int fd = host_open_regular(path, err, sizeof err);
-	if (fd < 0 || host_snap_open_fd(fd, &s, NULL, err, sizeof err)) {
+	int fd = fileio_open_regular(path, err, sizeof err);
+	if (fd < 0 || snapfile_open_fd(fd, &s, NULL, err, sizeof err)) {
 		fprintf(stderr, "capctl: inspect: %s: %s\n", path, err);
 		return 2;
 	}
@@ -195,6 +195,6 @@ int capctl_inspect(int argc, char **argv)
 	else
 		print_text(path, &s, r, nr, &ctl, &a, rep, why, when);
 	free(buf);
-	host_snap_close(&s);
+	snapfile_close(&s);
 	return 0;
 }

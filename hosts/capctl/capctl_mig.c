@@ -115,7 +115,7 @@ int capctl_migrate(int argc, char **argv)
 		return 2;
 	}
 	char sock[4096], req[256];
-	if (host_ctl_path(name, sock, sizeof sock) || strchr(name, '/')) {
+	if (ctlsock_path(name, sock, sizeof sock) || strchr(name, '/')) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}

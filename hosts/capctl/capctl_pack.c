@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int capctl_parse_size(const char *s, uint64_t *out)
+int capctl_pack_parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	errno = 0;
@@ -40,7 +40,7 @@ int capctl_parse_size(const char *s, uint64_t *out)
 
 static uint8_t *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	int fd = host_open_regular(path, err, errlen);
+	int fd = fileio_open_regular(path, err, errlen);
 	struct stat st;
 	uint8_t *buf = NULL;
 	if (fd < 0)
@@ -150,7 +150,7 @@ int capctl_pack(int argc, char **argv)
 		fprintf(stderr, "capctl: pack: bad name '%s' (1..63 of [A-Za-z0-9._-])\n", name);
 		return 2;
 	}
-	if (mem && (capctl_parse_size(mem, &mem_size) || mem_size < CAP_ARENA_MIN ||
+	if (mem && (capctl_pack_parse_size(mem, &mem_size) || mem_size < CAP_ARENA_MIN ||
 	            mem_size > CAP_ARENA_MAX || mem_size % CAP_PAGE_SIZE)) {
 		fprintf(stderr, "capctl: pack: --mem %s: need 1M..64G, a multiple of 4K\n", mem);
 		return 2;
@@ -167,8 +167,8 @@ int capctl_pack(int argc, char **argv)
 	struct host_elf info;
 	int n;
 	memset(&h, 0, sizeof h);
-	if (host_elf_check(elf, elf_size, &info, err, sizeof err) ||
-	    (n = host_elf_build_id(elf, elf_size, h.build_id, sizeof h.build_id, err, sizeof err)) < 0) {
+	if (elfload_check(elf, elf_size, &info, err, sizeof err) ||
+	    (n = elfload_build_id(elf, elf_size, h.build_id, sizeof h.build_id, err, sizeof err)) < 0) {
 		fprintf(stderr, "capctl: pack: %s: %s\n", elf_path, err);
 		free(elf);
 		return 2;
@@ -182,7 +182,7 @@ int capctl_pack(int argc, char **argv)
 	h.build_id_len = (uint32_t)n;
 	snprintf(h.name, sizeof h.name, "%s", name);
 	memcpy(page, &h, sizeof h);
-	host_image_checksum(page, elf, elf_size, h.checksum);
+	image_checksum(page, elf, elf_size, h.checksum);
 	memcpy(page, &h, sizeof h);
 
 	int r = write_image(out, page, elf, elf_size, err, sizeof err);

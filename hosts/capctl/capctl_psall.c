@@ -27,7 +27,7 @@ static int usage(void)
 static char *ask_hostd(char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", host_run_dir(), UPLINK_CTL_NAME) >=
+	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", ctlsock_run_dir(), UPLINK_CTL_NAME) >=
 	    sizeof sa.sun_path) {
 		snprintf(err, errlen, "run directory path too long");
 		return NULL;
@@ -64,7 +64,7 @@ static char *ask_directory(const char *dir, uint32_t host_id, const uint8_t key[
                            char *err, size_t errlen)
 {
 	char kerr[256];
-	struct dirc *c = dirc_open(dir, host_id, key, kerr, sizeof kerr);
+	struct dirc *c = dirclient_open(dir, host_id, key, kerr, sizeof kerr);
 	if (!c) {
 		snprintf(err, errlen, "--dir %s: %s", dir, kerr);
 		return NULL;
@@ -78,25 +78,25 @@ static char *ask_directory(const char *dir, uint32_t host_id, const uint8_t key[
 	do {
 		struct dir_entry e[DIR_LIST_MAX];
 		size_t n = 0;
-		if (r || (r = dirc_list(c, cursor, e, DIR_LIST_MAX, &n, &next)))
+		if (r || (r = dirclient_sync_list(c, cursor, e, DIR_LIST_MAX, &n, &next)))
 			break;
 		for (size_t i = 0; i < n && o < REPLY_MAX - 200; i++, count++) {
 			struct in_addr a = { htonl(e[i].ip) };
 			o += (size_t)snprintf(buf + o, REPLY_MAX - o, "%s %s %u %u %s\n", e[i].name, inet_ntoa(a),
-			                      e[i].host_id, e[i].epoch, dir_state_name(e[i].state));
+			                      e[i].host_id, e[i].epoch, dirproto_state_name(e[i].state));
 		}
 		cursor = next;
 	} while (next);
-	dirc_close(c);
+	dirclient_close(c);
 	if (r) {
-		snprintf(err, errlen, "directory %s: %s", dir, r > 0 ? dir_error_name(r) : "no answer");
+		snprintf(err, errlen, "directory %s: %s", dir, r > 0 ? dirproto_error_name(r) : "no answer");
 		free(buf);
 		return NULL;
 	}
 	return buf;
 }
 
-int capctl_ps_all(int argc, char **argv)
+int capctl_psall(int argc, char **argv)
 {
 	int json = 0;
 	const char *dir = getenv("CAPSULE_DIR"), *keys = getenv("CAPSULE_KEYS");
@@ -119,7 +119,7 @@ int capctl_ps_all(int argc, char **argv)
 			return 2;
 		}
 		uint8_t key[DIR_KEY_LEN];
-		if (dir_key_lookup(keys, (uint32_t)id, key, err, sizeof err)) {
+		if (dirproto_key_lookup(keys, (uint32_t)id, key, err, sizeof err)) {
 			fprintf(stderr, "capctl: ps --all: --keys %s\n", err);   /* err names the file */
 			return 2;
 		}

@@ -20,7 +20,7 @@ const struct cap_report_header *capctl_report_check(const uint8_t *buf, uint32_t
 	return h;
 }
 
-void capctl_json_fput(FILE *out, const char *s)
+void capctl_report_json_fput(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (; *s; s++) {
@@ -62,7 +62,7 @@ static void endpoint(char *out, size_t len, uint32_t ip, uint16_t port)
 	snprintf(out, len, "%s:%u", a, port);
 }
 
-void capctl_printable(char *out, const char *in, size_t max)
+void capctl_report_printable(char *out, const char *in, size_t max)
 {
 	size_t i = 0;
 	for (; i < max && in[i]; i++)
@@ -105,7 +105,7 @@ static void fd_text(FILE *out, const struct cap_report_fd *f)
 		fprintf(out, "%u of %u bytes buffered, other end %s\n", f->u.pipe.buffered,
 		        f->u.pipe.capacity, f->u.pipe.peer_open ? "open" : "closed");
 	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {
-		capctl_printable(path, f->u.file.path, sizeof f->u.file.path);
+		capctl_report_printable(path, f->u.file.path, sizeof f->u.file.path);
 		fprintf(out, "%s size %llu offset %llu\n", path, (unsigned long long)f->u.file.size,
 		        (unsigned long long)f->u.file.offset);
 	} else {
@@ -134,9 +134,9 @@ static void fd_json(FILE *out, const struct cap_report_fd *f)
 		fprintf(out, ", \"buffered\": %u, \"capacity\": %u, \"peer_open\": %s",
 		        f->u.pipe.buffered, f->u.pipe.capacity, f->u.pipe.peer_open ? "true" : "false");
 	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {
-		capctl_printable(path, f->u.file.path, sizeof f->u.file.path);
+		capctl_report_printable(path, f->u.file.path, sizeof f->u.file.path);
 		fprintf(out, ", \"path\": ");
-		capctl_json_fput(out, path);
+		capctl_report_json_fput(out, path);
 		fprintf(out, ", \"size\": %llu, \"offset\": %llu", (unsigned long long)f->u.file.size,
 		        (unsigned long long)f->u.file.offset);
 	}
@@ -152,7 +152,7 @@ void capctl_report_text(FILE *out, const struct cap_report_header *rep)
 	fprintf(out, "\nthreads (%u)\n  %-5s %-9s %s\n", rep->nthreads, "TID", "STATE", "BLOCKED ON");
 	for (uint32_t i = 0; i < rep->nthreads; i++) {
 		char on[40];
-		capctl_printable(on, t[i].blocked_on, sizeof t[i].blocked_on);
+		capctl_report_printable(on, t[i].blocked_on, sizeof t[i].blocked_on);
 		fprintf(out, "  %-5d %-9s %s", t[i].tid, thread_state(t[i].state), on);
 		if (t[i].deadline_ns)
 			fprintf(out, " (until %.3f s)", t[i].deadline_ns / 1e9);
@@ -171,10 +171,10 @@ void capctl_report_json(FILE *out, const struct cap_report_header *rep)
 	const struct cap_report_thread *t = rep ? threads_of(rep) : NULL;
 	for (uint32_t i = 0; rep && i < rep->nthreads; i++) {
 		char on[40];
-		capctl_printable(on, t[i].blocked_on, sizeof t[i].blocked_on);
+		capctl_report_printable(on, t[i].blocked_on, sizeof t[i].blocked_on);
 		fprintf(out, "%s{\"tid\": %d, \"state\": \"%s\", \"blocked_on\": ", i ? ", " : "",
 		        t[i].tid, thread_state(t[i].state));
-		capctl_json_fput(out, on);
+		capctl_report_json_fput(out, on);
 		fprintf(out, ", \"deadline_ns\": %lld}", (long long)t[i].deadline_ns);
 	}
 	fprintf(out, "],\n \"fds\": [");

@@ -32,9 +32,9 @@ void capctl_report_json(FILE *out, const struct cap_report_header *rep);
  * at most max bytes of in, made printable (anything else becomes '?') into
  * out (max + 1 bytes): data, never terminal control sequences.
  */
-void capctl_printable(char *out, const char *in, size_t max);
+void capctl_report_printable(char *out, const char *in, size_t max);
 
 /* s as a JSON string literal, quoted and escaped. */
-void capctl_json_fput(FILE *out, const char *s);
+void capctl_report_json_fput(FILE *out, const char *s);
 
 #endif

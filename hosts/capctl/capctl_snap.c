@@ -48,7 +48,7 @@ int capctl_snapshot(int argc, char **argv)
 		fprintf(stderr, "capctl: snapshot %s: %s: unusable path\n", name, out);
 		return 1;
 	}
-	if (host_ctl_path(name, sock, sizeof sock) || strchr(name, '/')) {
+	if (ctlsock_path(name, sock, sizeof sock) || strchr(name, '/')) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}
@@ -60,7 +60,7 @@ int capctl_snapshot(int argc, char **argv)
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", abs);
 	int dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0 && !host_ctl_name_live(name)) {
+	if (dirfd < 0 && !ctlsock_name_live(name)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}
@@ -69,7 +69,7 @@ int capctl_snapshot(int argc, char **argv)
 		return 1;
 	}
 	snprintf(req, sizeof req, "snapshot %s %d\n", abs, keep);
-	int r = host_ctl_request(sock, req, dirfd, reply, sizeof reply, 0);
+	int r = ctlsock_request(sock, req, dirfd, reply, sizeof reply, 0);
 	close(dirfd);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
@@ -109,7 +109,7 @@ static int ask(const char *dir, const char *file, struct ps_row *row)
 	char path[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
 		return -1;
-	if (host_ctl_request(path, "ps\n", -1, reply, sizeof reply, PS_TIMEOUT_MS))
+	if (ctlsock_request(path, "ps\n", -1, reply, sizeof reply, PS_TIMEOUT_MS))
 		return -1;
 	int off = 0;
 	memset(row, 0, sizeof *row);
@@ -125,13 +125,13 @@ int capctl_ps(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--all") == 0)
-			return capctl_ps_all(argc, argv);   /* the whole network, from the directory */
+			return capctl_psall(argc, argv);   /* the whole network, from the directory */
 	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	if (argc > 2 || (argc == 2 && !json)) {
 		fprintf(stderr, "usage: capctl ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]\n");
 		return 2;
 	}
-	const char *dir = host_run_dir();
+	const char *dir = ctlsock_run_dir();
 	struct ps_row *rows = NULL;
 	size_t n = 0, cap = 0;
 	DIR *d = opendir(dir);

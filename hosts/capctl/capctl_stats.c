@@ -24,11 +24,11 @@ int capctl_stats(int argc, char **argv)
 		return 2;
 	}
 	char sock[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
-	if (strchr(name, '/') || host_ctl_path(name, sock, sizeof sock)) {
+	if (strchr(name, '/') || ctlsock_path(name, sock, sizeof sock)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}
-	int r = host_ctl_request(sock, "stats\n", -1, reply, sizeof reply, 3000);
+	int r = ctlsock_request(sock, "stats\n", -1, reply, sizeof reply, 3000);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;

@@ -58,9 +58,9 @@ static int fail(const char *what, const char *arg, int rc, int has_epoch, uint32
 {
 	if (rc > 0 && has_epoch && (rc == DIR_E_STALE_EPOCH || rc == DIR_E_NOT_AUTHORIZED))
 		fprintf(stderr, "%s: %s %s: %s (current epoch %u)\n", prog, what, arg,
-		        dir_error_name(rc), epoch);
+		        dirproto_error_name(rc), epoch);
 	else if (rc > 0)
-		fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, dir_error_name(rc));
+		fprintf(stderr, "%s: %s %s: %s\n", prog, what, arg, dirproto_error_name(rc));
 	else if (rc == DIRC_ERR_TIMEOUT)
 		fprintf(stderr, "%s: %s %s: no answer from the directory at %s\n", prog, what, arg, dir);
 	else if (rc == DIRC_ERR_ARG)
@@ -76,7 +76,7 @@ static void print_entry(const char *tag, const struct dir_entry *e, int json)
 	if (json)
 		printf("{\"ip\":\"%s\",\"name\":\"%s\",\"host\":%u,\"host_addr\":\"%s\",\"data_port\":%u,"
 		       "\"epoch\":%u,\"state\":\"%s\"}", ipstr(e->ip, ip), e->name, e->host_id,
-		       ipstr(e->host_addr, ha), e->data_port, e->epoch, dir_state_name(e->state));
+		       ipstr(e->host_addr, ha), e->data_port, e->epoch, dirproto_state_name(e->state));
 	else
 		printf("%s%s %s host %u at %s:%u epoch %u\n", tag, ipstr(e->ip, ip), e->name, e->host_id,
 		       ipstr(e->host_addr, ha), e->data_port, e->epoch);
@@ -91,7 +91,7 @@ static int cmd_list(struct dirc *c, int json, const char *dir)
 		printf("[");
 	do {
 		size_t n;
-		int rc = dirc_list(c, cursor, e, DIR_LIST_MAX, &n, &next);
+		int rc = dirclient_sync_list(c, cursor, e, DIR_LIST_MAX, &n, &next);
 		if (rc) {
 			if (json)
 				printf("]\n");
@@ -114,7 +114,7 @@ static int cmd_stats(struct dirc *c, int json, const char *dir)
 {
 	uint64_t v[DIR_STATS_MAX];
 	size_t n;
-	int rc = dirc_stats(c, v, DIR_STATS_MAX, &n);
+	int rc = dirclient_sync_stats(c, v, DIR_STATS_MAX, &n);
 	if (rc)
 		return fail("stats", "", rc, 0, 0, dir);
 	if (json)
@@ -144,50 +144,50 @@ static int run(struct dirc *c, int argc, char **argv, const char *dir)
 	int rc;
 	if (strcmp(cmd, "hello") == 0 && argc == 3 && !parse_ip(argv[1], &ip) && !parse_u32(argv[2], &a) &&
 	    a && a < 65536) {
-		rc = dirc_hello(c, ip, (uint16_t)a);
+		rc = dirclient_sync_hello(c, ip, (uint16_t)a);
 		if (rc)
 			return fail("hello", argv[1], rc, 0, 0, dir);
 		printf("hello %s:%u ok\n", argv[1], a);
 	} else if (strcmp(cmd, "create") == 0 && (argc == 2 || (argc == 3 && !parse_ip(argv[2], &a)))) {
-		if (!dir_name_valid(argv[1])) {
+		if (!dirproto_name_valid(argv[1])) {
 			fprintf(stderr, "%s: create %s: bad name (want [A-Za-z0-9._-], up to 63)\n", prog, argv[1]);
 			return 2;
 		}
-		rc = dirc_create(c, argv[1], a, &ip, &epoch);
+		rc = dirclient_sync_create(c, argv[1], a, &ip, &epoch);
 		if (rc)
 			return fail("create", argv[1], rc, 0, 0, dir);
 		printf("created %s %s epoch %u\n", argv[1], ipstr(ip, ipb), epoch);
 	} else if (strcmp(cmd, "move") == 0 && argc == 4 && !parse_ip(argv[1], &ip) &&
 	           !parse_u32(argv[2], &a) && !parse_u32(argv[3], &b)) {
-		rc = dirc_move(c, ip, a, b, &epoch);
+		rc = dirclient_sync_move(c, ip, a, b, &epoch);
 		if (rc)
 			return fail("move", argv[1], rc, 1, epoch, dir);
 		printf("moved %s to host %u epoch %u\n", argv[1], a, epoch);
 	} else if (strcmp(cmd, "lookup") == 0 && (argc == 2 || (argc == 3 &&
 	           strcmp(argv[2], "--subscribe") == 0)) && !parse_ip(argv[1], &ip)) {
 		struct dir_entry e;
-		rc = dirc_lookup(c, ip, argc == 3, &e);
+		rc = dirclient_sync_lookup(c, ip, argc == 3, &e);
 		if (rc)
 			return fail("lookup", argv[1], rc, 0, 0, dir);
 		print_entry("", &e, 0);
 	} else if (strcmp(cmd, "release") == 0 && argc == 3 && !parse_ip(argv[1], &ip) &&
 	           !parse_u32(argv[2], &a)) {
-		rc = dirc_release(c, ip, a, &epoch);
+		rc = dirclient_sync_release(c, ip, a, &epoch);
 		if (rc)
 			return fail("release", argv[1], rc, 1, epoch, dir);
 		printf("released %s\n", argv[1]);
 	} else if (strcmp(cmd, "state") == 0 && argc == 4 && !parse_ip(argv[1], &ip) &&
-	           !parse_u32(argv[2], &a) && dir_state_parse(argv[3]) > DIR_STATE_UNKNOWN) {
+	           !parse_u32(argv[2], &a) && dirproto_state_parse(argv[3]) > DIR_STATE_UNKNOWN) {
 		struct dir_entry e;
-		rc = dirc_state(c, ip, a, dir_state_parse(argv[3]), &e);
+		rc = dirclient_sync_state(c, ip, a, dirproto_state_parse(argv[3]), &e);
 		if (rc)
 			return fail("state", argv[1], rc, 0, 0, dir);
-		printf("state %s %s epoch %u\n", argv[1], dir_state_name(e.state), e.epoch);
+		printf("state %s %s epoch %u\n", argv[1], dirproto_state_name(e.state), e.epoch);
 	} else if (strcmp(cmd, "host") == 0 && argc == 2 && !parse_u32(argv[1], &a) && a) {
 		uint32_t addr;
 		uint16_t port;
 		char ab[INET_ADDRSTRLEN];
-		rc = dirc_host_lookup(c, a, &addr, &port);
+		rc = dirclient_sync_host_lookup(c, a, &addr, &port);
 		if (rc)
 			return fail("host", argv[1], rc, 0, 0, dir);
 		printf("host %u at %s:%u\n", a, ipstr(addr, ab), port);
@@ -199,13 +199,13 @@ static int run(struct dirc *c, int argc, char **argv, const char *dir)
 	           (argc < 3 || !parse_u32(argv[2], &a)) && (argc < 4 || !parse_u32(argv[3], &b))) {
 		uint32_t count = argc >= 3 ? a : 1, seconds = argc >= 4 ? b : 30;
 		struct dir_entry e;
-		rc = dirc_lookup(c, ip, 1, &e);
+		rc = dirclient_sync_lookup(c, ip, 1, &e);
 		if (rc)
 			return fail("watch", argv[1], rc, 0, 0, dir);
 		print_entry("entry ", &e, 0);
 		fflush(stdout);   /* the test waits for this line before it changes the entry */
 		for (uint32_t i = 0; i < count; i++) {
-			rc = dirc_next_notify(c, &e, (int)(seconds * 1000));
+			rc = dirclient_next_notify(c, &e, (int)(seconds * 1000));
 			if (rc <= 0) {
 				fprintf(stderr, "%s: watch %s: no notification within %u s\n", prog, argv[1], seconds);
 				return 1;
@@ -242,17 +242,17 @@ int main(int argc, char **argv)
 	}
 	char err[512];
 	uint8_t key[DIR_KEY_LEN];
-	if (dir_key_lookup(keys, host_id, key, err, sizeof err)) {
+	if (dirproto_key_lookup(keys, host_id, key, err, sizeof err)) {
 		fprintf(stderr, "%s: --keys %s\n", prog, err);
 		return 2;   /* bad input, like a bad flag */
 	}
-	struct dirc *c = dirc_open(dir, host_id, key, err, sizeof err);
+	struct dirc *c = dirclient_open(dir, host_id, key, err, sizeof err);
 	if (!c) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return 1;
 	}
-	dirc_set_network_id(c, network_id);
+	dirclient_set_network_id(c, network_id);
 	int rc = run(c, argc - i, argv + i, dir);
-	dirc_close(c);
+	dirclient_close(c);
 	return rc;
 }

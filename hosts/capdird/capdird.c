@@ -94,7 +94,7 @@ static void set_error(struct dir_msg *r, int code, uint32_t epoch)
 static void notify_send(struct pending_notify *p)
 {
 	struct host_key *hk = find_host(p->host);
-	if (!hk || dir_reseal(p->buf, p->len, dir_next_seq(&S.seq), hk->key) != DIR_OK)
+	if (!hk || dirproto_reseal(p->buf, p->len, dirproto_next_seq(&S.seq), hk->key) != DIR_OK)
 		return;
 	send_to(p->buf, p->len, &p->to);
 	p->tries++;
@@ -108,7 +108,7 @@ static void notify_queue(uint32_t host, const struct dir_entry *e)
 {
 	struct dir_host h;
 	struct host_key *hk = find_host(host);
-	if (!hk || dir_db_host_get(S.db, host, &h) != 0 || h.ctl_port == 0)
+	if (!hk || dirdb_host_get(S.db, host, &h) != 0 || h.ctl_port == 0)
 		return;
 	struct pending_notify *slot = NULL, *oldest = NULL;
 	for (int i = 0; i < NOTIFY_MAX; i++) {
@@ -127,7 +127,7 @@ static void notify_queue(uint32_t host, const struct dir_entry *e)
 	struct dir_msg m = { .type = DIR_T_NOTIFY, .host_id = DIR_DIRECTORY_ID,
 	                     .network_id = S.network_id, .request_id = ++S.notify_id };
 	m.u.entry = *e;
-	int n = dir_encode(&m, hk->key, slot->buf, sizeof slot->buf);
+	int n = dirproto_encode(&m, hk->key, slot->buf, sizeof slot->buf);
 	if (n < 0)
 		return;
 	slot->used = 1;
@@ -147,7 +147,7 @@ static void notify_subscribers(uint32_t requester, const struct dir_entry *e)
 {
 	uint32_t subs[64];
 	size_t n = 0;
-	if (dir_db_subscribers(S.db, e->ip, subs, sizeof subs / sizeof subs[0], &n))
+	if (dirdb_subscribers(S.db, e->ip, subs, sizeof subs / sizeof subs[0], &n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (subs[i] != requester)
@@ -195,11 +195,11 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	int rc = 0;
 	switch (m->type) {
 	case DIR_T_HELLO:
-		rc = dir_db_host_set_locator(S.db, m->host_id, m->u.hello.addr, m->u.hello.data_port);
+		rc = dirdb_host_set_locator(S.db, m->host_id, m->u.hello.addr, m->u.hello.data_port);
 		r->type = DIR_T_HELLO_OK;
 		break;
 	case DIR_T_CREATE:
-		rc = dir_db_create(S.db, m->host_id, m->u.create.name, m->u.create.ip, &r->u.entry);
+		rc = dirdb_create(S.db, m->host_id, m->u.create.name, m->u.create.ip, &r->u.entry);
 		if (rc == 0) {
 			uint32_t ip = r->u.entry.ip, ep = r->u.entry.epoch;
 			r->type = DIR_T_CREATED;
@@ -209,7 +209,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		}
 		break;
 	case DIR_T_MOVE:
-		rc = dir_db_move(S.db, m->host_id, m->u.move.ip, m->u.move.to_host_id,
+		rc = dirdb_move(S.db, m->host_id, m->u.move.ip, m->u.move.to_host_id,
 		                 m->u.move.expected_epoch, &r->u.entry, &epoch);
 		if (rc == 0) {
 			notify_subscribers(m->host_id, &r->u.entry);
@@ -221,9 +221,9 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		}
 		break;
 	case DIR_T_LOOKUP:
-		rc = dir_db_lookup(S.db, m->u.lookup.ip, &r->u.entry);
+		rc = dirdb_lookup(S.db, m->u.lookup.ip, &r->u.entry);
 		if (rc == 0 && (m->u.lookup.flags & DIR_LOOKUP_SUBSCRIBE))
-			rc = dir_db_subscribe(S.db, m->u.lookup.ip, m->host_id);
+			rc = dirdb_subscribe(S.db, m->u.lookup.ip, m->host_id);
 		if (rc == 0) {
 			r->type = DIR_T_ENTRY;
 			S.stats[DIR_S_LOOKUPS]++;
@@ -231,7 +231,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		break;
 	case DIR_T_RELEASE: {
 		struct dir_entry gone;
-		rc = dir_db_lookup(S.db, m->u.ipepoch.ip, &gone);
+		rc = dirdb_lookup(S.db, m->u.ipepoch.ip, &gone);
 		if (rc == 0 && gone.host_id == m->host_id && gone.epoch == m->u.ipepoch.epoch) {
 			gone.host_id = 0;      /* NOTIFY with host 0: the capsule is gone */
 			gone.host_addr = 0;
@@ -239,7 +239,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 			notify_subscribers(m->host_id, &gone);
 		}
 		if (rc == 0)
-			rc = dir_db_release(S.db, m->host_id, m->u.ipepoch.ip, m->u.ipepoch.epoch, &epoch);
+			rc = dirdb_release(S.db, m->host_id, m->u.ipepoch.ip, m->u.ipepoch.epoch, &epoch);
 		if (rc == 0) {
 			r->type = DIR_T_RELEASED;
 			r->u.ipepoch = m->u.ipepoch;
@@ -249,7 +249,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	}
 	case DIR_T_LIST: {
 		size_t n = 0;
-		rc = dir_db_list(S.db, m->u.list.cursor, r->u.entries.e, DIR_LIST_MAX, &n,
+		rc = dirdb_list(S.db, m->u.list.cursor, r->u.entries.e, DIR_LIST_MAX, &n,
 		                 &r->u.entries.next_cursor);
 		r->u.entries.n = (uint16_t)n;
 		r->type = DIR_T_ENTRIES;
@@ -267,7 +267,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		break;
 	case DIR_T_STATE:
 		/* not a mutating request for the retry cache: reporting the same state twice is harmless */
-		rc = dir_db_set_state(S.db, m->host_id, m->u.state.ip, m->u.state.epoch, m->u.state.state,
+		rc = dirdb_set_state(S.db, m->host_id, m->u.state.ip, m->u.state.epoch, m->u.state.state,
 		                      &r->u.entry, &epoch);
 		if (rc == 0) {
 			r->type = DIR_T_ENTRY;
@@ -277,7 +277,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	case DIR_T_HOST_LOOKUP: {
 		/* the locator a host announced in HELLO: how others find the gateway before it talks */
 		struct dir_host h;
-		rc = find_host(m->u.host_lookup.host_id) ? dir_db_host_get(S.db, m->u.host_lookup.host_id, &h)
+		rc = find_host(m->u.host_lookup.host_id) ? dirdb_host_get(S.db, m->u.host_lookup.host_id, &h)
 		                                         : DIR_E_NOT_FOUND;
 		if (rc == 0 && (!h.addr || !h.data_port))
 			rc = DIR_E_NOT_FOUND;   /* known, but it never said HELLO */
@@ -315,9 +315,9 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 	size_t out_len = 0;
 	struct dir_msg r = { .host_id = DIR_DIRECTORY_ID, .network_id = S.network_id,
 	                     .request_id = m->request_id };
-	if (dir_db_begin(S.db))
+	if (dirdb_begin(S.db))
 		goto db_fail;
-	if (dir_db_host_set_seq(S.db, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
+	if (dirdb_host_set_seq(S.db, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
 	                        ntohs(from->sin_port)))
 		goto db_fail;
 	if (!body_ok) {
@@ -329,7 +329,7 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 		crypto_generichash_update(&st, buf + 5, 1);
 		crypto_generichash_update(&st, buf + DIR_HDR_LEN, len - DIR_HDR_LEN - DIR_MAC_LEN);
 		crypto_generichash_final(&st, digest, sizeof digest);
-		int c = dir_db_reply_get(S.db, hk->id, m->request_id, digest, &cached_type, out,
+		int c = dirdb_reply_get(S.db, hk->id, m->request_id, digest, &cached_type, out,
 		                         sizeof out, &out_len);
 		if (c < 0)
 			goto db_fail;
@@ -338,11 +338,11 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 		} else {
 			if (execute(m, &r))
 				goto db_fail;
-			int n = dir_encode(&r, hk->key, out, sizeof out);
+			int n = dirproto_encode(&r, hk->key, out, sizeof out);
 			if (n < 0)
 				goto db_fail;
 			out_len = (size_t)n;
-			if (dir_db_reply_put(S.db, hk->id, m->request_id, digest, r.type, out, out_len))
+			if (dirdb_reply_put(S.db, hk->id, m->request_id, digest, r.type, out, out_len))
 				goto db_fail;
 			r.type = 0;   /* already encoded */
 		}
@@ -350,22 +350,22 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 		goto db_fail;
 	}
 	S.stats[DIR_S_RX_OK]++;
-	if (dir_db_counters_save(S.db, S.stats, DIR_S_COUNT) || dir_db_commit(S.db))
+	if (dirdb_counters_save(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
 		goto db_fail;
 	hk->last_seq = m->seq;
 	if (r.type) {
-		int n = dir_encode(&r, hk->key, out, sizeof out);
+		int n = dirproto_encode(&r, hk->key, out, sizeof out);
 		out_len = n > 0 ? (size_t)n : 0;
 	}
-	if (out_len && dir_reseal(out, out_len, dir_next_seq(&S.seq), hk->key) == DIR_OK)
+	if (out_len && dirproto_reseal(out, out_len, dirproto_next_seq(&S.seq), hk->key) == DIR_OK)
 		send_to(out, out_len, from);
 	notify_tick();
 	return;
 db_fail:
 	/* Nothing acknowledged: roll back, forget queued NOTIFYs of this change,
 	 * stay silent; the client retries. */
-	fprintf(stderr, "capdird: database: %s\n", dir_db_errmsg(S.db));
-	dir_db_rollback(S.db);
+	fprintf(stderr, "capdird: database: %s\n", dirdb_errmsg(S.db));
+	dirdb_rollback(S.db);
 	for (int i = 0; i < NOTIFY_MAX; i++)
 		if (S.pend[i].used && S.pend[i].tries == 0)
 			S.pend[i].used = 0;
@@ -376,7 +376,7 @@ static void handle_datagram(const uint8_t *buf, size_t len, const struct sockadd
 {
 	uint32_t host_id;
 	struct dir_msg m;
-	int rc = dir_peek(buf, len, &host_id);
+	int rc = dirproto_peek(buf, len, &host_id);
 	if (rc != DIR_OK) {
 		S.stats[rc == DIR_ERR_TRUNCATED ? DIR_S_DROP_TRUNCATED : DIR_S_DROP_MALFORMED]++;
 		return;
@@ -386,7 +386,7 @@ static void handle_datagram(const uint8_t *buf, size_t len, const struct sockadd
 		S.stats[DIR_S_DROP_UNKNOWN_HOST]++;
 		return;
 	}
-	rc = dir_decode(buf, len, hk->key, &m);
+	rc = dirproto_decode(buf, len, hk->key, &m);
 	if (rc == DIR_ERR_BAD_MAC) {
 		S.stats[DIR_S_DROP_BAD_MAC]++;
 		return;
@@ -517,7 +517,7 @@ int main(int argc, char **argv)
 	}
 	static uint32_t ids[DIR_HOSTS_MAX];
 	static uint8_t keys[DIR_HOSTS_MAX][DIR_KEY_LEN];
-	int nk = dir_keys_load(keys_path, ids, keys, DIR_HOSTS_MAX, err, sizeof err);
+	int nk = dirproto_keys_load(keys_path, ids, keys, DIR_HOSTS_MAX, err, sizeof err);
 	if (nk <= 0) {   /* a bad key file is bad input, like a bad flag */
 		if (nk == 0)
 			fprintf(stderr, "capdird: --keys %s: no 'HOSTID HEX64' line\n", keys_path);
@@ -525,30 +525,30 @@ int main(int argc, char **argv)
 			fprintf(stderr, "capdird: --keys %s\n", err);
 		return 2;
 	}
-	if (dir_db_open(db_path, net, prefix, &S.db, err, sizeof err)) {
+	if (dirdb_open(db_path, net, prefix, &S.db, err, sizeof err)) {
 		fprintf(stderr, "capdird: db %s\n", err);
 		return 1;
 	}
 	S.hosts = calloc((size_t)nk, sizeof *S.hosts);
-	if (!S.hosts || dir_db_begin(S.db))
+	if (!S.hosts || dirdb_begin(S.db))
 		goto db_fail;
 	for (int i = 0; i < nk; i++) {
 		struct dir_host h;
 		S.hosts[i].id = ids[i];
 		memcpy(S.hosts[i].key, keys[i], DIR_KEY_LEN);
-		if (dir_db_host_ensure(S.db, ids[i]) || dir_db_host_get(S.db, ids[i], &h))
+		if (dirdb_host_ensure(S.db, ids[i]) || dirdb_host_get(S.db, ids[i], &h))
 			goto db_fail;
 		S.hosts[i].last_seq = h.last_seq;   /* replay protection survives restarts */
 	}
 	S.nhosts = (size_t)nk;
 	sodium_memzero(keys, sizeof keys);
-	if (dir_db_counters_load(S.db, S.stats, DIR_S_COUNT) || dir_db_commit(S.db))
+	if (dirdb_counters_load(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
 		goto db_fail;
 
 	S.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (S.fd < 0 || bind(S.fd, (struct sockaddr *)&sa, sizeof sa)) {
 		fprintf(stderr, "capdird: listen %s: %s\n", listen_s, strerror(errno));
-		dir_db_close(S.db);
+		dirdb_close(S.db);
 		return 1;
 	}
 	socklen_t sl = sizeof sa;
@@ -595,17 +595,17 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Clean exit: counters of dropped datagrams are saved too. */
-	if (dir_db_begin(S.db) == 0) {
-		if (dir_db_counters_save(S.db, S.stats, DIR_S_COUNT) || dir_db_commit(S.db))
-			dir_db_rollback(S.db);
+	if (dirdb_begin(S.db) == 0) {
+		if (dirdb_counters_save(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
+			dirdb_rollback(S.db);
 	}
 	close(S.fd);
-	dir_db_close(S.db);
+	dirdb_close(S.db);
 	sodium_memzero(S.hosts, S.nhosts * sizeof *S.hosts);
 	free(S.hosts);
 	return 0;
 db_fail:
-	fprintf(stderr, "capdird: db %s: %s\n", db_path, S.db ? dir_db_errmsg(S.db) : "out of memory");
-	dir_db_close(S.db);
+	fprintf(stderr, "capdird: db %s: %s\n", db_path, S.db ? dirdb_errmsg(S.db) : "out of memory");
+	dirdb_close(S.db);
 	return 1;
 }

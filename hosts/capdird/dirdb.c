@@ -27,7 +27,7 @@ static const char schema[] =
 	" PRIMARY KEY(ip, host_id));"
 	"CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
-const char *dir_db_errmsg(struct dir_db *db) { return sqlite3_errmsg(db->h); }
+const char *dirdb_errmsg(struct dir_db *db) { return sqlite3_errmsg(db->h); }
 
 /* Prepared statements, cached by the address of their (static) SQL text:
  * the server runs the same dozen statements for every request. */
@@ -105,7 +105,7 @@ static int migrate_state(struct dir_db *db)
 	return found ? 0 : exec(db, "ALTER TABLE capsules ADD COLUMN state INTEGER NOT NULL DEFAULT 0");
 }
 
-int dir_db_open(const char *path, uint32_t net, int prefix, struct dir_db **out,
+int dirdb_open(const char *path, uint32_t net, int prefix, struct dir_db **out,
                 char *err, size_t errlen)
 {
 	if (prefix < 8 || prefix > 30) {
@@ -143,18 +143,18 @@ int dir_db_open(const char *path, uint32_t net, int prefix, struct dir_db **out,
 		         (unsigned)(stored_net >> 24 & 255), (unsigned)(stored_net >> 16 & 255),
 		         (unsigned)(stored_net >> 8 & 255), (unsigned)(stored_net & 255),
 		         (int)stored_prefix);
-		dir_db_close(db);
+		dirdb_close(db);
 		return DIR_DB_FAIL;
 	}
 	*out = db;
 	return 0;
 fail:
 	snprintf(err, errlen, "%s: %s", path, db->h ? sqlite3_errmsg(db->h) : "cannot open");
-	dir_db_close(db);
+	dirdb_close(db);
 	return DIR_DB_FAIL;
 }
 
-void dir_db_close(struct dir_db *db)
+void dirdb_close(struct dir_db *db)
 {
 	if (!db)
 		return;
@@ -165,11 +165,11 @@ void dir_db_close(struct dir_db *db)
 	free(db);
 }
 
-int dir_db_begin(struct dir_db *db) { return exec(db, "BEGIN IMMEDIATE"); }
-int dir_db_commit(struct dir_db *db) { return exec(db, "COMMIT"); }
-void dir_db_rollback(struct dir_db *db) { exec(db, "ROLLBACK"); }
+int dirdb_begin(struct dir_db *db) { return exec(db, "BEGIN IMMEDIATE"); }
+int dirdb_commit(struct dir_db *db) { return exec(db, "COMMIT"); }
+void dirdb_rollback(struct dir_db *db) { exec(db, "ROLLBACK"); }
 
-int dir_db_host_ensure(struct dir_db *db, uint32_t id)
+int dirdb_host_ensure(struct dir_db *db, uint32_t id)
 {
 	static const char sql[] = "INSERT OR IGNORE INTO hosts(id) VALUES(?)";
 	sqlite3_stmt *st = prep(db, sql);
@@ -179,7 +179,7 @@ int dir_db_host_ensure(struct dir_db *db, uint32_t id)
 	return done(st);
 }
 
-int dir_db_host_get(struct dir_db *db, uint32_t id, struct dir_host *out)
+int dirdb_host_get(struct dir_db *db, uint32_t id, struct dir_host *out)
 {
 	static const char sql[] =
 		"SELECT addr, data_port, last_seq, ctl_addr, ctl_port FROM hosts WHERE id=?";
@@ -200,7 +200,7 @@ int dir_db_host_get(struct dir_db *db, uint32_t id, struct dir_host *out)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? DIR_E_NOT_FOUND : DIR_DB_FAIL;
 }
 
-int dir_db_host_set_seq(struct dir_db *db, uint32_t id, uint64_t seq, uint32_t ctl_addr,
+int dirdb_host_set_seq(struct dir_db *db, uint32_t id, uint64_t seq, uint32_t ctl_addr,
                         uint16_t ctl_port)
 {
 	static const char sql[] = "UPDATE hosts SET last_seq=?, ctl_addr=?, ctl_port=? WHERE id=?";
@@ -214,7 +214,7 @@ int dir_db_host_set_seq(struct dir_db *db, uint32_t id, uint64_t seq, uint32_t c
 	return done(st);
 }
 
-int dir_db_host_set_locator(struct dir_db *db, uint32_t id, uint32_t addr, uint16_t data_port)
+int dirdb_host_set_locator(struct dir_db *db, uint32_t id, uint32_t addr, uint16_t data_port)
 {
 	static const char sql[] = "UPDATE hosts SET addr=?, data_port=? WHERE id=?";
 	sqlite3_stmt *st = prep(db, sql);
@@ -226,7 +226,7 @@ int dir_db_host_set_locator(struct dir_db *db, uint32_t id, uint32_t addr, uint1
 	return done(st);
 }
 
-int dir_db_reply_get(struct dir_db *db, uint32_t host, uint32_t request_id,
+int dirdb_reply_get(struct dir_db *db, uint32_t host, uint32_t request_id,
                      const uint8_t digest[DIR_DIGEST_LEN], uint8_t *type, uint8_t *body,
                      size_t cap, size_t *len)
 {
@@ -254,7 +254,7 @@ int dir_db_reply_get(struct dir_db *db, uint32_t host, uint32_t request_id,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : DIR_DB_FAIL;
 }
 
-int dir_db_reply_put(struct dir_db *db, uint32_t host, uint32_t request_id,
+int dirdb_reply_put(struct dir_db *db, uint32_t host, uint32_t request_id,
                      const uint8_t digest[DIR_DIGEST_LEN], uint8_t type, const uint8_t *body,
                      size_t len)
 {
@@ -272,7 +272,7 @@ int dir_db_reply_put(struct dir_db *db, uint32_t host, uint32_t request_id,
 }
 
 /* The entry for ip joined with its holder's locator; 0 or DIR_E_NOT_FOUND. */
-int dir_db_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out)
+int dirdb_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out)
 {
 	static const char sql[] =
 		"SELECT c.name, c.host_id, c.epoch, h.addr, h.data_port, c.state FROM capsules c"
@@ -337,18 +337,18 @@ static int allocate(struct dir_db *db, uint32_t *ip)
 	return meta_set(db, "cursor", *ip == db->last ? db->first : *ip + 1);
 }
 
-int dir_db_create(struct dir_db *db, uint32_t host, const char *name, uint32_t want_ip,
+int dirdb_create(struct dir_db *db, uint32_t host, const char *name, uint32_t want_ip,
                   struct dir_entry *out)
 {
 	static const char sql[] = "INSERT INTO capsules(ip, name, host_id, epoch) VALUES(?, ?, ?, 1)";
 	uint32_t ip = want_ip;
 	struct dir_entry cur;
-	if (!dir_name_valid(name))
+	if (!dirproto_name_valid(name))
 		return DIR_E_BAD_REQUEST;
 	if (ip) {
 		if (ip < db->first || ip > db->last)
 			return DIR_E_BAD_REQUEST;
-		int rc = dir_db_lookup(db, ip, &cur);
+		int rc = dirdb_lookup(db, ip, &cur);
 		if (rc != DIR_E_NOT_FOUND)
 			return rc == 0 ? DIR_E_IP_IN_USE : rc;
 	} else {
@@ -371,16 +371,16 @@ int dir_db_create(struct dir_db *db, uint32_t host, const char *name, uint32_t w
 	sqlite3_bind_int64(st, 1, ip);
 	if (done(st))
 		return DIR_DB_FAIL;
-	return dir_db_lookup(db, ip, out);
+	return dirdb_lookup(db, ip, out);
 }
 
-int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_host,
+int dirdb_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_host,
                 uint32_t expected_epoch, struct dir_entry *out, uint32_t *cur_epoch)
 {
 	static const char sql[] = "UPDATE capsules SET host_id=?, epoch=epoch+1, state=0 WHERE ip=? AND epoch=?";
 	struct dir_entry cur;
 	struct dir_host to;
-	int rc = dir_db_lookup(db, ip, &cur);
+	int rc = dirdb_lookup(db, ip, &cur);
 	if (rc)
 		return rc;
 	*cur_epoch = cur.epoch;
@@ -397,7 +397,7 @@ int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_
 	 * decides between MOVE and FENCE: exactly one of them wins.  The same
 	 * UPDATE serves both (the holder stays, the state resets as for a move).
 	 */
-	rc = dir_db_host_get(db, to_host, &to);
+	rc = dirdb_host_get(db, to_host, &to);
 	if (rc)
 		return rc == DIR_E_NOT_FOUND ? DIR_E_BAD_REQUEST : rc;
 	sqlite3_stmt *st = prep(db, sql);
@@ -408,7 +408,7 @@ int dir_db_move(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t to_
 	sqlite3_bind_int64(st, 3, expected_epoch);
 	if (done(st))
 		return DIR_DB_FAIL;
-	rc = dir_db_lookup(db, ip, out);
+	rc = dirdb_lookup(db, ip, out);
 	if (rc == 0)
 		*cur_epoch = out->epoch;
 	return rc;
@@ -424,7 +424,7 @@ static int holder_at_epoch(struct dir_db *db, uint32_t requester, uint32_t ip, u
                            uint32_t *cur_epoch)
 {
 	struct dir_entry cur;
-	int rc = dir_db_lookup(db, ip, &cur);
+	int rc = dirdb_lookup(db, ip, &cur);
 	if (rc)
 		return rc;
 	*cur_epoch = cur.epoch;
@@ -435,7 +435,7 @@ static int holder_at_epoch(struct dir_db *db, uint32_t requester, uint32_t ip, u
 	return 0;
 }
 
-int dir_db_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
+int dirdb_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
                      int state, struct dir_entry *out, uint32_t *cur_epoch)
 {
 	static const char sql[] = "UPDATE capsules SET state=? WHERE ip=? AND epoch=?";
@@ -454,10 +454,10 @@ int dir_db_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_
 	sqlite3_bind_int64(st, 3, epoch);
 	if (done(st))
 		return DIR_DB_FAIL;
-	return dir_db_lookup(db, ip, out);
+	return dirdb_lookup(db, ip, out);
 }
 
-int dir_db_release(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
+int dirdb_release(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t epoch,
                    uint32_t *cur_epoch)
 {
 	static const char del[] = "DELETE FROM capsules WHERE ip=?";
@@ -477,7 +477,7 @@ int dir_db_release(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t 
 	return done(st);
 }
 
-int dir_db_list(struct dir_db *db, uint32_t cursor, struct dir_entry *out, size_t max,
+int dirdb_list(struct dir_db *db, uint32_t cursor, struct dir_entry *out, size_t max,
                 size_t *n, uint32_t *next)
 {
 	static const char sql[] = "SELECT ip FROM capsules WHERE ip >= ? ORDER BY ip LIMIT ?";
@@ -499,12 +499,12 @@ int dir_db_list(struct dir_db *db, uint32_t cursor, struct dir_entry *out, size_
 	*next = k > max ? ips[max] : 0;
 	*n = k > max ? max : k;
 	for (size_t i = 0; i < *n; i++)
-		if (dir_db_lookup(db, ips[i], &out[i]))
+		if (dirdb_lookup(db, ips[i], &out[i]))
 			return DIR_DB_FAIL;
 	return 0;
 }
 
-int dir_db_subscribe(struct dir_db *db, uint32_t ip, uint32_t host)
+int dirdb_subscribe(struct dir_db *db, uint32_t ip, uint32_t host)
 {
 	static const char sql[] = "INSERT OR IGNORE INTO subscriptions(ip, host_id) VALUES(?, ?)";
 	sqlite3_stmt *st = prep(db, sql);
@@ -515,7 +515,7 @@ int dir_db_subscribe(struct dir_db *db, uint32_t ip, uint32_t host)
 	return done(st);
 }
 
-int dir_db_subscribers(struct dir_db *db, uint32_t ip, uint32_t *hosts, size_t max, size_t *n)
+int dirdb_subscribers(struct dir_db *db, uint32_t ip, uint32_t *hosts, size_t max, size_t *n)
 {
 	static const char sql[] = "SELECT host_id FROM subscriptions WHERE ip=? ORDER BY host_id";
 	sqlite3_stmt *st = prep(db, sql);
@@ -530,7 +530,7 @@ int dir_db_subscribers(struct dir_db *db, uint32_t ip, uint32_t *hosts, size_t m
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : DIR_DB_FAIL;
 }
 
-int dir_db_counters_save(struct dir_db *db, const uint64_t *v, size_t n)
+int dirdb_counters_save(struct dir_db *db, const uint64_t *v, size_t n)
 {
 	static const char sql[] = "INSERT OR REPLACE INTO counters(name, value) VALUES(?, ?)";
 	for (size_t i = 0; i < n && i < DIR_S_COUNT; i++) {
@@ -545,7 +545,7 @@ int dir_db_counters_save(struct dir_db *db, const uint64_t *v, size_t n)
 	return 0;
 }
 
-int dir_db_counters_load(struct dir_db *db, uint64_t *v, size_t n)
+int dirdb_counters_load(struct dir_db *db, uint64_t *v, size_t n)
 {
 	static const char sql[] = "SELECT value FROM counters WHERE name=?";
 	for (size_t i = 0; i < n && i < DIR_S_COUNT; i++) {

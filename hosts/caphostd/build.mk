@@ -1,6 +1,6 @@
 # hosts/caphostd/build.mk: caphostd, the per-host network daemon (uplink for caprun, data plane, gateway, migrations).
 #
-# migstream.c: only mig_derive_key (the per-migration stream key in MIG_READY); it pulls in
+# migstream.c: only migstream_derive_key (the per-migration stream key in MIG_READY); it pulls in
 # the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
 # Only the asynchronous directory client (no dirclient_sync.c): nothing may block the loop.
 CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/caphostd/hostd_route.c hosts/caphostd/hostd_fwd.c hosts/caphostd/hostd_uplink.c \

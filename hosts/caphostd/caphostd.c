@@ -127,7 +127,7 @@ static void load_data_key(const char *path, uint8_t key[WIRE_KEY_LEN])
 {
 	char err[512];
 	_Static_assert(WIRE_KEY_LEN == DIR_KEY_LEN, "one key file, one key size");
-	if (dir_data_key_load(path, key, err, sizeof err))
+	if (dirproto_data_key_load(path, key, err, sizeof err))
 		die("--keys %s%s", err, "");
 }
 
@@ -239,15 +239,15 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	if (sodium_init() < 0)
 		die("libsodium failed to initialize%s%s", "", "");
 	load_data_key(keys, d->data_key);
-	if (dir_key_lookup(keys, d->host_id, host_key, err, sizeof err))
+	if (dirproto_key_lookup(keys, d->host_id, host_key, err, sizeof err))
 		die("--keys %s%s", err, "");   /* err names the file */
 	if (xlate_init(&d->xt, 4096, d->host_id) != XLATE_OK || hostd_netem_init(d))
 		die("out of memory%s%s", "", "");
-	d->dir = dirc_open(dir, d->host_id, host_key, err, sizeof err);
+	d->dir = dirclient_open(dir, d->host_id, host_key, err, sizeof err);
 	sodium_memzero(host_key, sizeof host_key);
 	if (!d->dir)
 		die("--dir %s: %s", dir, err);
-	dirc_set_network_id(d->dir, d->network_id);
+	dirclient_set_network_id(d->dir, d->network_id);
 	d->udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(d->listen_port),
 	                          .sin_addr.s_addr = d->listen_addr };
@@ -297,7 +297,7 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (d->ep < 0 || add_ev(d, d->udp_fd, HOSTD_EV_UDP) || add_ev(d, d->up_fd, HOSTD_EV_UPLISTEN) ||
 	    add_ev(d, d->ctl_fd, HOSTD_EV_CTL) || add_ev(d, d->sig_fd, HOSTD_EV_SIG) ||
-	    add_ev(d, d->tun_fd, HOSTD_EV_TUN) || add_ev(d, dirc_fd(d->dir), HOSTD_EV_DIR) ||
+	    add_ev(d, d->tun_fd, HOSTD_EV_TUN) || add_ev(d, dirclient_fd(d->dir), HOSTD_EV_DIR) ||
 	    add_ev(d, d->mig_fd, HOSTD_EV_MIG))
 		die("epoll: %s%s", strerror(errno), "");
 }
@@ -360,7 +360,7 @@ static void shutdown_all(struct hostd *d)
 		if (d->caps[i].fd > 0)
 			close(d->caps[i].fd);   /* their capsules keep running, cut off */
 	hostd_dir_shutdown(d);
-	dirc_close(d->dir);
+	dirclient_close(d->dir);
 	hostd_sync_free_all(d);
 	hostd_ctl_free_all(d);
 	hostd_netem_free(d);

@@ -364,7 +364,7 @@ void hostd_core_xlate_from_dir(struct hostd *d, const struct dir_entry *e);
 
 /* hostd_dir.c: the job engine and the simple conversations */
 struct hostd_job *hostd_dir_job_new(struct hostd *d, const struct hostd_job_ops *ops);
-/* Send m for job j (attempts as dirc_start); 0, or -1 (the job got rc via its answer op). */
+/* Send m for job j (attempts as dirclient_start); 0, or -1 (the job got rc via its answer op). */
 int hostd_dir_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts);
 void hostd_dir_job_free(struct hostd *d, struct hostd_job *j);
 /* The capsule job j serves, if that slot still holds the same one; else NULL. */

@@ -152,7 +152,7 @@ static void attach_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 			return;
 		}
 		snprintf(err, sizeof err, "directory: %s", rc > 0 ? (rc == DIR_E_IP_IN_USE ?
-		         "address already in use" : dir_error_name(rc)) : "no answer");
+		         "address already in use" : dirproto_error_name(rc)) : "no answer");
 		lost(d, j, err);
 		return;
 	}
@@ -170,7 +170,7 @@ static void attach_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 		} else if (rc == DIR_E_NOT_FOUND) {
 			ask_create(d, j);   /* the directory never knew it (a snapshot of a lone host) */
 		} else if (rc) {
-			snprintf(err, sizeof err, "directory: %s", dir_error_name(rc));
+			snprintf(err, sizeof err, "directory: %s", dirproto_error_name(rc));
 			lost(d, j, err);
 		} else if (e->host_id == d->host_id) {
 			won(d, j, j->attach.ip, e->epoch);   /* ours already (an earlier pull's answer was lost) */
@@ -195,7 +195,7 @@ static void attach_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 		return;
 	}
 	snprintf(err, sizeof err, "directory refused the move of %s%s: %s", addr,
-	         migrated(j) ? " (the pull)" : "", dir_error_name(rc));
+	         migrated(j) ? " (the pull)" : "", dirproto_error_name(rc));
 	lost(d, j, err);
 }
 
@@ -230,7 +230,7 @@ static void verify_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 		refused(d, c, err);
 	} else if (rc != 0) {
 		fprintf(stderr, "caphostd: reattached capsule %s: directory: %s\n", ip_text(c->ip),
-		        rc > 0 ? dir_error_name(rc) : "no answer");
+		        rc > 0 ? dirproto_error_name(rc) : "no answer");
 	}
 	/* A migrating source: its own FENCE / LOOKUP decide; nothing to do here. */
 	hostd_dir_job_free(d, j);

@@ -148,7 +148,7 @@ void hostd_ctl_ack_send(struct hostd *d, int kind, uint32_t ip, uint32_t epoch, 
 {
 	uint8_t pl[HOSTD_ACK_LEN];
 	struct hostd_ack_msg a = { .kind = (uint8_t)kind, .capsule_ip = ip, .epoch = epoch, .id = id };
-	hostd_ack_encode(&a, pl);
+	hostd_msg_ack_encode(&a, pl);
 	if (hostd_core_send_wire(d, WIRE_ACK, epoch, pl, sizeof pl, to->sin_addr.s_addr,
 	                    ntohs(to->sin_port)) == 0)
 		d->cnt.ctl_acks_out++;
@@ -157,7 +157,7 @@ void hostd_ctl_ack_send(struct hostd *d, int kind, uint32_t ip, uint32_t epoch, 
 void hostd_ctl_ack_in(struct hostd *d, uint32_t sender, const uint8_t *pl, size_t len)
 {
 	struct hostd_ack_msg a;
-	if (hostd_ack_decode(pl, len, &a)) {
+	if (hostd_msg_ack_decode(pl, len, &a)) {
 		d->cnt.ctl_ack_bad++;
 		return;
 	}

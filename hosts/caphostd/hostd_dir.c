@@ -63,7 +63,7 @@ struct hostd_job *hostd_dir_job_new(struct hostd *d, const struct hostd_job_ops 
 int hostd_dir_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg *m, int attempts)
 {
 	int rc;
-	j->handle = dirc_start(d->dir, m, attempts, on_answer, d, cookie_of(d, j), &rc);
+	j->handle = dirclient_start(d->dir, m, attempts, on_answer, d, cookie_of(d, j), &rc);
 	if (j->handle)
 		return 0;
 	if (rc == DIRC_ERR_FULL) {
@@ -82,7 +82,7 @@ int hostd_dir_job_ask(struct hostd *d, struct hostd_job *j, const struct dir_msg
 void hostd_dir_job_free(struct hostd *d, struct hostd_job *j)
 {
 	if (j->handle)
-		dirc_cancel(d->dir, j->handle);
+		dirclient_cancel(d->dir, j->handle);
 	free(j->buf);
 	if (j->fd >= 0)
 		close(j->fd);
@@ -106,14 +106,14 @@ struct hostd_cap *hostd_dir_job_cap(struct hostd *d, const struct hostd_job *j)
 void hostd_dir_input(struct hostd *d)
 {
 	struct dir_entry e;
-	dirc_input(d->dir);
-	while (dirc_next_notify(d->dir, &e, 0) == 1)
+	dirclient_input(d->dir);
+	while (dirclient_next_notify(d->dir, &e, 0) == 1)
 		d->ops.notify(d, &e);   /* up to the data plane: a registered callback */
 }
 
 int hostd_dir_tick(struct hostd *d, uint64_t now)
 {
-	int next = dirc_tick(d->dir);
+	int next = dirclient_tick(d->dir);
 	for (int i = 0; i < HOSTD_MAX_JOBS; i++) {
 		struct hostd_job *j = &d->jobs[i];
 		if (!j->ops || !j->wake_ms)
@@ -176,7 +176,7 @@ static void hello_answer(struct hostd *d, struct hostd_job *j, int rc, const str
 		return;
 	}
 	fprintf(stderr, "caphostd: directory: HELLO %s%s\n",
-	        rc > 0 ? "refused: " : "failed: ", rc > 0 ? dir_error_name(rc) : "no answer");
+	        rc > 0 ? "refused: " : "failed: ", rc > 0 ? dirproto_error_name(rc) : "no answer");
 	j->step = 1;
 	j->wake_ms = clock_now_ms() + HELLO_RETRY_MS;
 }
@@ -504,7 +504,7 @@ static void list_answer(struct hostd *d, struct hostd_job *j, int rc, const stru
 {
 	char head[96];
 	if (rc) {
-		snprintf(head, sizeof head, "error directory: %s\n", rc > 0 ? dir_error_name(rc) : "no answer");
+		snprintf(head, sizeof head, "error directory: %s\n", rc > 0 ? dirproto_error_name(rc) : "no answer");
 		j->len = 0;
 		list_reply(j, head);
 		hostd_dir_job_free(d, j);
@@ -514,7 +514,7 @@ static void list_answer(struct hostd *d, struct hostd_job *j, int rc, const stru
 		const struct dir_entry *e = &r->u.entries.e[i];
 		struct in_addr a = { htonl(e->ip) };
 		const struct hostd_cap *c = hostd_core_cap_by_ip(d, a.s_addr);
-		const char *st = e->state != DIR_STATE_UNKNOWN ? dir_state_name(e->state)
+		const char *st = e->state != DIR_STATE_UNKNOWN ? dirproto_state_name(e->state)
 		                 : e->host_id != d->host_id ? "unknown"
 		                 : c ? hostd_core_cap_state_name(c) : "saved";
 		j->len += (size_t)snprintf(j->buf + j->len, LIST_ROWS_MAX - j->len, "%s %s %u %u %s\n",

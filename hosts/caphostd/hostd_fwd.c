@@ -100,7 +100,7 @@ static void hold_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl
                     const struct sockaddr_in *from)
 {
 	static struct hostd_hold_msg m;
-	if (!d->gateway || hostd_hold_decode(pl, len, &m)) {
+	if (!d->gateway || hostd_msg_hold_decode(pl, len, &m)) {
 		d->cnt.hold_bad++;
 		return;
 	}
@@ -114,7 +114,7 @@ static void flush_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *p
                      const struct sockaddr_in *from)
 {
 	struct hostd_flush_msg m;
-	if (!d->gateway || hostd_flush_decode(pl, len, &m)) {
+	if (!d->gateway || hostd_msg_flush_decode(pl, len, &m)) {
 		d->cnt.hold_bad++;
 		return;
 	}
@@ -142,7 +142,7 @@ static void sync_msg_in(struct hostd *d, const struct wire_hdr *h, const uint8_t
                         const struct sockaddr_in *from)
 {
 	struct hostd_sync_msg m;
-	if (hostd_sync_decode(pl, len, &m)) {
+	if (hostd_msg_sync_decode(pl, len, &m)) {
 		d->cnt.sync_bad++;
 		return;
 	}

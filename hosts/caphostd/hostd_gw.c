@@ -18,7 +18,7 @@ static int tun_open_retrying(unsigned *ifindex)
 {
 	int fd = -EBUSY;
 	for (int tries = 0; tries < 50 && fd == -EBUSY; tries++) {
-		fd = host_tun_open(GW_IFNAME, ifindex);
+		fd = netlink_tun_open(GW_IFNAME, ifindex);
 		if (fd == -EBUSY) {
 			struct timespec ts = { 0, 20 * 1000000L };
 			nanosleep(&ts, NULL);
@@ -30,7 +30,7 @@ static int tun_open_retrying(unsigned *ifindex)
 int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 {
 	int r;
-	d->nl = host_nl_open();
+	d->nl = netlink_open();
 	if (!d->nl) {
 		snprintf(err, errlen, "rtnetlink: %s", strerror(errno));
 		return -1;
@@ -41,7 +41,7 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 		return -1;
 	}
 	d->tun_fd = fd;
-	if ((r = host_nl_link_up(d->nl, d->tun_ifindex, GW_MTU))) {
+	if ((r = netlink_link_up(d->nl, d->tun_ifindex, GW_MTU))) {
 		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(-r));
 		return -1;
 	}
@@ -50,14 +50,14 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	 * default route.  Already there (proto 202: caprun's, or a killed gateway's, whose
 	 * capgw and its route vanished with it): ours to share; the last one out removes it.
 	 */
-	r = host_nl_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
 	if (r != 0 && r != -EEXIST) {
 		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(-r));
 		return -1;
 	}
 	d->unreach_added = 1;
 	int prefix = __builtin_popcount(d->mask);
-	r = host_nl_route_add(d->nl, HOST_ROUTE_DEV, htonl(d->net), prefix, d->tun_ifindex);
+	r = netlink_route_add(d->nl, HOST_ROUTE_DEV, htonl(d->net), prefix, d->tun_ifindex);
 	if (r) {
 		snprintf(err, errlen, "adding the route for the capsule network via %s: %s", GW_IFNAME,
 		         strerror(-r));
@@ -74,10 +74,10 @@ void hostd_gw_close(struct hostd *d)
 		close(d->tun_fd);   /* the device and its route go with it */
 	d->tun_fd = -1;
 	/* The unreachable route is shared with caprun's: the last one out (no cap-* device) removes it. */
-	if (d->nl && d->unreach_added && !host_link_exists_with_prefix("cap-", NULL))
-		host_nl_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+	if (d->nl && d->unreach_added && !netlink_link_exists_with_prefix("cap-", NULL))
+		netlink_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
 	if (d->nl)
-		host_nl_close(d->nl);
+		netlink_close(d->nl);
 	d->nl = NULL;
 	hostd_hold_close_all(d);   /* their files stay: a restarted gateway goes on holding */
 }
@@ -149,7 +149,7 @@ void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct
 		hostd_hold_start(d, &m, d->host_id);
 		return;
 	}
-	size_t len = hostd_hold_encode(&m, pl, sizeof pl);
+	size_t len = hostd_msg_hold_encode(&m, pl, sizeof pl);
 	hostd_ctl_send(d, HOSTD_CTL_HOLD, d->gw_host, c->ip, c->epoch, m.id, pl, len);
 }
 
@@ -164,6 +164,6 @@ void hostd_gw_send_flush(struct hostd *d, const struct hostd_cap *c)
 		hostd_hold_release_stamped(d, c->ip, st);
 		return;
 	}
-	hostd_flush_encode(&m, pl);
+	hostd_msg_flush_encode(&m, pl);
 	hostd_ctl_send(d, HOSTD_CTL_FLUSH, d->gw_host, c->ip, c->epoch, m.id, pl, sizeof pl);
 }

@@ -379,7 +379,7 @@ void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t l
 void hostd_hold_observe(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	struct tcphold_seg g;
-	if (!d->holds_releasing || len < 40 || pkt[9] != 6 || tcphold_parse(pkt, len, &g) || !g.csum_ok)
+	if (!d->holds_releasing || len < 40 || pkt[9] != 6 || tcphold_pkt_parse(pkt, len, &g) || !g.csum_ok)
 		return;
 	struct hostd_hold *h = find(d, g.src);
 	if (!h || h->f->phase != HOLDFILE_RELEASING)

@@ -46,7 +46,7 @@ static void send_ready(struct hostd *d, struct hostd_cap *c)
 	struct uplink_mig_ready r = { .target_addr = c->mig.target_addr, .target_port = MIG_PORT,
 	                              .epoch = c->mig.epoch, .peers_asked = c->mig.npeers,
 	                              .peers_acked = c->mig.nacked, .source_host = d->host_id };
-	mig_derive_key(d->data_key, c->mig.id, r.key);
+	migstream_derive_key(d->data_key, c->mig.id, r.key);
 	hostd_core_uplink_send(d, c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_READY, &r, sizeof r));
 	sodium_memzero(&r, sizeof r);
 	sodium_memzero(rec, sizeof rec);
@@ -104,7 +104,7 @@ static void prepare_answer(struct hostd *d, struct hostd_job *j, int rc, const s
 			         "yet (not in its key file, or its caphostd never said HELLO)", j->host);
 		else
 			snprintf(err, sizeof err, "directory: HOST_LOOKUP of host %u: %s", j->host,
-			         rc > 0 ? dir_error_name(rc) : "no answer");
+			         rc > 0 ? dirproto_error_name(rc) : "no answer");
 		prepare_error(d, c, err);
 	}
 	hostd_dir_job_free(d, j);
@@ -420,7 +420,7 @@ static int spawn_incoming(struct hostd *d, int sock)
 		        "running\n", HOSTD_MIG_CHILDREN);
 		return -1;
 	}
-	if (host_sibling_exe("caprun", d->caprun_path, sizeof d->caprun_path)) {
+	if (fileio_sibling_exe("caprun", d->caprun_path, sizeof d->caprun_path)) {
 		fprintf(stderr, "caphostd: incoming migration refused: %s: no caprun next to caphostd\n",
 		        d->caprun_path[0] ? d->caprun_path : "/proc/self/exe");
 		return -1;

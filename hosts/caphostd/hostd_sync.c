@@ -121,7 +121,7 @@ void hostd_sync_free_all(struct hostd *d)
 int hostd_sync_send(struct hostd *d, const struct hostd_sync_msg *m, uint32_t addr, uint16_t port)
 {
 	uint8_t pl[HOSTD_SYNC_LEN];
-	hostd_sync_encode(m, pl);
+	hostd_msg_sync_encode(m, pl);
 	if (hostd_core_send_wire(d, WIRE_SYNC, m->epoch, pl, sizeof pl, addr, port))
 		return -1;
 	if (m->kind == HOSTD_SYNC)
@@ -142,7 +142,7 @@ void hostd_sync_flush_to(struct hostd *d, uint32_t ip, uint32_t epoch, uint32_t 
 	uint8_t pl[HOSTD_SYNC_LEN];
 	if (!ip || !epoch || !host || !addr || !port)
 		return;   /* nothing a peer could decode: never send it */
-	hostd_sync_encode(&m, pl);
+	hostd_msg_sync_encode(&m, pl);
 	for (int i = 0; i < HOSTD_MAX_PEERS; i++) {
 		const struct hostd_peer *p = &d->peers[i];
 		int listed = !hosts;

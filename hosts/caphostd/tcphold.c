@@ -104,7 +104,7 @@ static void send_ack(struct tcphold_conn *c, uint16_t win, uint64_t now_ms,
                      uint8_t *out, size_t out_cap, size_t *out_len)
 {
 	uint32_t tsval = c->s.ts_ok ? next_tsval(c, now_ms) : 0;
-	*out_len = tcphold_build(out, out_cap, c->s.capsule_ip, c->s.peer_ip, c->s.capsule_port,
+	*out_len = tcphold_pkt_build(out, out_cap, c->s.capsule_ip, c->s.peer_ip, c->s.capsule_port,
 	                         c->s.peer_port, c->s.snd_nxt, c->rcv_nxt, TCPHOLD_ACK, win,
 	                         c->s.ts_ok, tsval, c->ts_recent, NULL, 0);
 	if (*out_len)
@@ -156,7 +156,7 @@ int tcphold_input(struct tcphold_conn *c, const uint8_t *pkt, size_t len, uint64
 {
 	*out_len = 0;
 	struct tcphold_seg g;
-	if (tcphold_parse(pkt, len, &g) != 0) {
+	if (tcphold_pkt_parse(pkt, len, &g) != 0) {
 		if (!tuple_matches(c, pkt, len))
 			return TCPHOLD_NOT_MINE;
 		c->c.malformed++;
@@ -286,7 +286,7 @@ int tcphold_reinject_next(const struct tcphold_conn *c, size_t *offset, size_t m
 	int fin = c->fin_held && *offset + take == c->used;
 	uint8_t flags = TCPHOLD_ACK | (take ? TCPHOLD_PSH : 0) | (fin ? TCPHOLD_FIN : 0);
 	/* As if from the peer: its latest ack and window, its TSval; TSecr echoes the capsule. */
-	size_t n = tcphold_build(out, out_cap, c->s.peer_ip, c->s.capsule_ip, c->s.peer_port,
+	size_t n = tcphold_pkt_build(out, out_cap, c->s.peer_ip, c->s.capsule_ip, c->s.peer_port,
 	                         c->s.capsule_port, c->s.rcv_nxt + (uint32_t)*offset, c->peer_ack,
 	                         flags, c->peer_win, c->s.ts_ok, c->ts_recent, c->s.ts_val,
 	                         c->buf + *offset, take);

@@ -196,7 +196,7 @@ struct tcphold_seg {
  * skipped, malformed lengths refused).  0 = parsed (see s->csum_ok), -1 =
  * not a well-formed IPv4/TCP packet.
  */
-int tcphold_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s);
+int tcphold_pkt_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s);
 
 /*
  * Build an IPv4/TCP packet (DF, TTL 64, correct IP and TCP checksums) into
@@ -204,7 +204,7 @@ int tcphold_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s);
  * out of flags: this module cannot send one.  Returns the packet length, or
  * 0 if out_cap is too small or the result would exceed 65535 bytes.
  */
-size_t tcphold_build(uint8_t *out, size_t out_cap, uint32_t src, uint32_t dst,
+size_t tcphold_pkt_build(uint8_t *out, size_t out_cap, uint32_t src, uint32_t dst,
                      uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
                      uint8_t flags, uint16_t win, int with_ts, uint32_t ts_val, uint32_t ts_ecr,
                      const uint8_t *data, size_t dlen);

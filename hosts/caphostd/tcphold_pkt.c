@@ -80,7 +80,7 @@ static int parse_options(const uint8_t *o, size_t n, struct tcphold_seg *s)
 	return 0;
 }
 
-int tcphold_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s)
+int tcphold_pkt_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s)
 {
 	memset(s, 0, sizeof *s);
 	if (len < 20 || pkt[0] >> 4 != 4)
@@ -119,7 +119,7 @@ int tcphold_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s)
 	return 0;
 }
 
-size_t tcphold_build(uint8_t *out, size_t out_cap, uint32_t src, uint32_t dst,
+size_t tcphold_pkt_build(uint8_t *out, size_t out_cap, uint32_t src, uint32_t dst,
                      uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
                      uint8_t flags, uint16_t win, int with_ts, uint32_t ts_val, uint32_t ts_ecr,
                      const uint8_t *data, size_t dlen)

@@ -132,7 +132,7 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 	if (i >= argc)
 		usage();
 	c->image_path = argv[i++];
-	if (host_snap_is_snapshot(c->image_path)) {
+	if (snapfile_is_snapshot(c->image_path)) {
 		c->resume_path = c->image_path;
 		c->image_path = NULL;
 		if (i != argc)
@@ -189,7 +189,7 @@ static int parse_ip(const char *s, uint32_t *ip)
 static int claim_socket(struct caprun *c)
 {
 	char err[PATH_MAX + 128];
-	int fd = host_ctl_listen(c->name, err, sizeof err);
+	int fd = ctlsock_listen(c->name, err, sizeof err);
 	if (fd == -2 && !c->fixed_name)
 		return 1;
 	if (fd < 0) {
@@ -197,7 +197,7 @@ static int claim_socket(struct caprun *c)
 		return -1;
 	}
 	c->ctl_fd = high_fd(fd);
-	host_ctl_path(c->name, c->ctl_path, sizeof c->ctl_path);
+	ctlsock_path(c->name, c->ctl_path, sizeof c->ctl_path);
 	return 0;
 }
 
@@ -229,7 +229,7 @@ static int make_device(struct caprun *c, const char *base)
 		if (r > 0)
 			continue;   /* a live caprun has that name */
 		if (if_nametoindex(c->ifname) == 0) {
-			int fd = host_tun_open(c->ifname, &c->ifindex);
+			int fd = netlink_tun_open(c->ifname, &c->ifindex);
 			if (fd >= 0) {
 				c->tun_fd = high_fd(fd);
 				return 0;
@@ -254,7 +254,7 @@ static int add_capsule_route(struct caprun *c)
 	if (c->ip) {
 		char a[INET_ADDRSTRLEN];
 		inet_ntop(AF_INET, &c->ip, a, sizeof a);
-		int r = host_nl_route_add(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
+		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
 		if (r == 0)
 			return c->route_added = 1, 0;
 		fprintf(stderr, "caprun: address %s: %s\n", a,
@@ -263,7 +263,7 @@ static int add_capsule_route(struct caprun *c)
 	}
 	for (uint32_t host = 2; host < 0xffff; host++) {
 		uint32_t ip = htonl(NET_BASE | host);
-		int r = host_nl_route_add(c->nl, HOST_ROUTE_DEV, ip, 32, c->ifindex);
+		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, ip, 32, c->ifindex);
 		if (r == 0) {
 			c->ip = ip;
 			return c->route_added = 1, 0;
@@ -280,19 +280,19 @@ static int add_capsule_route(struct caprun *c)
 static int make_link(struct caprun *c, const char *base)
 {
 	int r;
-	c->nl = host_nl_open();
+	c->nl = netlink_open();
 	if (!c->nl) {
 		fprintf(stderr, "caprun: rtnetlink: %s\n", strerror(errno));
 		return -1;
 	}
 	if (make_device(c, base))
 		return -1;
-	if ((r = host_nl_link_up(c->nl, c->ifindex, c->mtu)) ||
-	    (r = host_nl_addr_add(c->nl, c->ifindex, htonl(NET_GATEWAY), 32))) {
+	if ((r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
+	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(NET_GATEWAY), 32))) {
 		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(-r));
 		return -1;
 	}
-	r = host_nl_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+	r = netlink_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
 	if (r != 0 && r != -EEXIST) {
 		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(-r));
 		return -1;
@@ -415,7 +415,7 @@ static void cleanup(struct caprun *c, int saved)
 		c->uplink_fd = -1;
 	}
 	if (c->route_added)
-		host_nl_route_del(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
+		netlink_route_del(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
 	if (c->tun_fd >= 0)
 		close(c->tun_fd);   /* the device and its address go with it */
 	c->tun_fd = -1;
@@ -424,9 +424,9 @@ static void cleanup(struct caprun *c, int saved)
 	 * default route.  It is shared by all capsules: the last one out removes
 	 * it (only ours: the delete matches HOST_RTPROT_CAPSULE).
 	 */
-	if (c->nl && saved != 1 && !host_link_exists_with_prefix("cap-", NULL))
-		host_nl_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
-	host_nl_close(c->nl);
+	if (c->nl && saved != 1 && !netlink_link_exists_with_prefix("cap-", NULL))
+		netlink_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+	netlink_close(c->nl);
 	c->nl = NULL;
 	release_socket(c);
 }
@@ -475,11 +475,11 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 			         what);
 			return -1;
 		}
-	if (host_image_open(c->image_path, &c->img, why, sizeof why)) {
+	if (image_open(c->image_path, &c->img, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", c->image_path, why);
 		return -1;
 	}
-	if (host_snap_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
+	if (snapfile_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", what, why);
 		return -1;
 	}
@@ -509,7 +509,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 static int open_resume(struct caprun *c)
 {
 	char err[PATH_MAX + 512];
-	if (host_snap_open(c->resume_path, &c->snap, err, sizeof err)) {
+	if (snapfile_open(c->resume_path, &c->snap, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
 		return -1;
 	}
@@ -540,7 +540,7 @@ static int incoming_receive(struct caprun *c)
 		return EXIT_FAILURE_SETUP;
 	}
 	close(null);
-	if (dir_data_key_load(c->keys_path, m->data_key, err, sizeof err)) {
+	if (dirproto_data_key_load(c->keys_path, m->data_key, err, sizeof err)) {
 		fprintf(stderr, "caprun: --keys %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -649,14 +649,14 @@ int main(int argc, char **argv)
 		if (code) {
 			caprun_migin_close(&c.mig);
 			release_socket(&c);
-			host_image_close(&c.img);
+			image_close(&c.img);
 			return code;
 		}
 	} else if (c.resume_path) {
 		if (open_resume(&c))
 			return EXIT_USAGE;
 	} else {
-		if (host_image_open(c.image_path, &c.img, err, sizeof err)) {
+		if (image_open(c.image_path, &c.img, err, sizeof err)) {
 			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
 			return EXIT_USAGE;
 		}
@@ -669,7 +669,7 @@ int main(int argc, char **argv)
 	const char *base = c.incoming ? c.name : c.opt_name ? c.opt_name
 	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
 	c.fixed_name = c.opt_name || c.resume_path || c.incoming;
-	if (host_sibling_exe("caploader", loader, sizeof loader)) {
+	if (fileio_sibling_exe("caploader", loader, sizeof loader)) {
 		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
 		return EXIT_FAILURE_SETUP;
 	}
@@ -772,8 +772,8 @@ out:
 	fflush(stdout);
 	caprun_migin_close(&c.mig);
 	memlayout_free(&c.layout);
-	host_image_close(&c.img);
-	host_snap_close(&c.snap);
+	image_close(&c.img);
+	snapfile_close(&c.snap);
 	free(cargv);
 	return code;
 }

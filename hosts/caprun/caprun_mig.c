@@ -275,7 +275,7 @@ static int do_send_stream(struct mig_src *m)
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	h.taken_at_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-	if (host_snap_prepare(r->memfd, &h, &ext, err, sizeof err)) {
+	if (snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
 		fail(m, "transfer", "%s", err);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
@@ -288,11 +288,11 @@ static int do_send_stream(struct mig_src *m)
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
 	if (!h.data_size)
 		say_end(m);
-	int rc = mig_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, on_sent, m);
+	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
 		fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
-		     rc == MIG_E_IO ? strerror(errno) : mig_strerror(rc));
+		     rc == MIG_E_IO ? strerror(errno) : migstream_strerror(rc));
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;
@@ -308,7 +308,7 @@ static int await_confirm(struct mig_src *m)
 {
 	char text[MIG_CTL_TEXT_MAX + 1];
 	int type = 0;
-	int rc = mig_ctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
+	int rc = migctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
 	if (rc == MIG_OK && type == MIG_CTL_CONFIRM) {
 		m->t_confirm = clock_now_ms();
 		progress(m, "progress restore %lld ms: host %u holds it, not running",
@@ -326,7 +326,7 @@ static int await_confirm(struct mig_src *m)
 	}
 	fail(m, "restore", "host %u: %s before confirming", m->target,
 	     rc == MIG_E_IO ? (errno == EPIPE ? "the connection closed" : strerror(errno))
-	                    : mig_strerror(rc));
+	                    : migstream_strerror(rc));
 	return MIG_EV_TRANSFER_BROKEN;
 }
 
@@ -372,7 +372,7 @@ static int from_target(struct mig_src *m, int wait_ms)
 	int type = 0;
 	if (m->sock < 0)
 		return MIG_EV_TRANSFER_BROKEN;
-	int rc = mig_ctl_recv(m->sock, &m->from_target, wait_ms, &type, text, sizeof text);
+	int rc = migctl_recv(m->sock, &m->from_target, wait_ms, &type, text, sizeof text);
 	if (rc == MIG_E_IO && errno == ETIMEDOUT)
 		return 0;
 	if (rc != MIG_OK) {
@@ -472,7 +472,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 	if (a & MIG_A_CLOSE_STREAM)
 		close_stream(m);
 	if ((a & MIG_A_SEND_ABORT) && m->sock >= 0 && m->end_written)
-		mig_ctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
+		migctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
 	if ((a & MIG_A_THAW_SOURCE) && m->frozen) {
 		m->r->migrating = 0;
 		channel_thaw(m->r);
@@ -481,7 +481,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 	if (a & MIG_A_RELEASE_PEERS)
 		mig_done(m, UPLINK_MIG_ABORTED, m->r->epoch);
 	if ((a & MIG_A_SEND_COMMIT) && m->sock >= 0 &&
-	    mig_ctl_send(m->sock, &m->to_target, MIG_CTL_COMMIT, NULL) != MIG_OK) {
+	    migctl_send(m->sock, &m->to_target, MIG_CTL_COMMIT, NULL) != MIG_OK) {
 		close(m->sock);   /* the target went away: HANDING_OVER sees it broken */
 		m->sock = -1;
 	}
@@ -523,7 +523,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 	m.progress_fd = progress_fd;
 	m.sock = -1;
 	m.pull_ms = -1;
-	m.id = mig_new_id();
+	m.id = migstream_new_id();
 	m.t0 = clock_now_ms();
 	migfsm_init(&m.fsm, MIG_ROLE_SOURCE);
 
@@ -537,8 +537,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 		case MIG_S_SYNCING:
 			ev = do_sync_peers(&m);
 			if (ev == MIG_EV_PEER_SYNCED) {
-				mig_ctl_init(&m.to_target, m.ready.key, MIG_CTL_TO_TARGET);
-				mig_ctl_init(&m.from_target, m.ready.key, MIG_CTL_TO_SOURCE);
+				migctl_init(&m.to_target, m.ready.key, MIG_CTL_TO_TARGET);
+				migctl_init(&m.from_target, m.ready.key, MIG_CTL_TO_SOURCE);
 			}
 			break;
 		case MIG_S_FREEZING:
@@ -570,8 +570,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 		}
 	}
 	close_stream(&m);
-	mig_ctl_wipe(&m.to_target);
-	mig_ctl_wipe(&m.from_target);
+	migctl_wipe(&m.to_target);
+	migctl_wipe(&m.from_target);
 	sodium_memzero(m.ready.key, sizeof m.ready.key);
 	m.t_end = clock_now_ms();
 	r->migrating = 0;

@@ -33,7 +33,7 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 	m->fault = getenv(HOST_MIG_FAULT_ENV);
 	struct timeval tv = { CAPRUN_MIGIN_RECV_TIMEOUT_S, 0 };
 	setsockopt(m->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	if (mig_rx_init(&m->rx, m->data_key, m->host_id) != MIG_OK) {
+	if (migstream_rx_init(&m->rx, m->data_key, m->host_id) != MIG_OK) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -42,17 +42,17 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
 		return -1;
 	}
-	int rc = mig_recv_fd(m->sock, &m->rx, m->memfd, on_progress, m);
+	int rc = migstream_recv_fd(m->sock, &m->rx, m->memfd, on_progress, m);
 	if (rc != MIG_OK) {
 		/* Nothing to keep: a stream that did not end with an authentic END is no capsule. */
 		snprintf(err, errlen, "from host %u: %s", m->rx.info.source_host,
-		         rc == MIG_E_IO ? (errno ? strerror(errno) : "read error") : mig_strerror(rc));
+		         rc == MIG_E_IO ? (errno ? strerror(errno) : "read error") : migstream_strerror(rc));
 		return -1;
 	}
 	uint8_t key[MIG_KEY_LEN];
-	mig_derive_key(m->data_key, m->rx.info.migration_id, key);
-	mig_ctl_init(&m->to_source, key, MIG_CTL_TO_SOURCE);
-	mig_ctl_init(&m->from_source, key, MIG_CTL_TO_TARGET);
+	migstream_derive_key(m->data_key, m->rx.info.migration_id, key);
+	migctl_init(&m->to_source, key, MIG_CTL_TO_SOURCE);
+	migctl_init(&m->from_source, key, MIG_CTL_TO_TARGET);
 	sodium_memzero(key, sizeof key);
 	sodium_memzero(m->data_key, sizeof m->data_key);
 	if (m->fault && strcmp(m->fault, "target-exit-before-confirm") == 0)
@@ -66,7 +66,7 @@ void caprun_migin_refuse(struct caprun_migin *m, const char *why)
 	snprintf(text, sizeof text, "%s", why);
 	if (!text[0])
 		snprintf(text, sizeof text, "refused");
-	mig_ctl_send(m->sock, &m->to_source, MIG_CTL_REFUSE, text);
+	migctl_send(m->sock, &m->to_source, MIG_CTL_REFUSE, text);
 }
 
 int caprun_migin_confirm(struct caprun_migin *m)
@@ -75,7 +75,7 @@ int caprun_migin_confirm(struct caprun_migin *m)
 		caprun_migin_refuse(m, "refused by fault injection (CAPSULE_MIG_FAULT=target-refuse)");
 		return 1;
 	}
-	return mig_ctl_send(m->sock, &m->to_source, MIG_CTL_CONFIRM, NULL) == MIG_OK ? 0 : -1;
+	return migctl_send(m->sock, &m->to_source, MIG_CTL_CONFIRM, NULL) == MIG_OK ? 0 : -1;
 }
 
 int caprun_migin_await(struct caprun_migin *m, int timeout_ms)
@@ -88,7 +88,7 @@ int caprun_migin_await(struct caprun_migin *m, int timeout_ms)
 		nanosleep(&ts, NULL);
 		return MIG_EV_TIMEOUT;
 	}
-	int rc = mig_ctl_recv(m->sock, &m->from_source, timeout_ms, &type, text, sizeof text);
+	int rc = migctl_recv(m->sock, &m->from_source, timeout_ms, &type, text, sizeof text);
 	if (rc == MIG_OK)
 		return type == MIG_CTL_COMMIT ? MIG_EV_COMMIT_RECEIVED : MIG_EV_ABORT_RECEIVED;
 	if (rc == MIG_E_IO && errno == ETIMEDOUT)
@@ -137,7 +137,7 @@ static int abort_seen(struct caprun_migin *m)
 	int type;
 	if (m->sock < 0 || m->aborted)
 		return m->aborted;
-	int rc = mig_ctl_recv(m->sock, &m->from_source, 0, &type, text, sizeof text);
+	int rc = migctl_recv(m->sock, &m->from_source, 0, &type, text, sizeof text);
 	if (rc == MIG_OK && type == MIG_CTL_ABORT)
 		m->aborted = 1;
 	else if (rc != MIG_OK && !(rc == MIG_E_IO && errno == ETIMEDOUT))
@@ -193,7 +193,7 @@ void caprun_migin_started(struct caprun_migin *m, uint32_t epoch)
 	if (m->sock < 0)
 		return;
 	snprintf(text, sizeof text, "epoch=%u pull_ms=%ld", epoch, m->pull_ms);
-	mig_ctl_send(m->sock, &m->to_source, MIG_CTL_STARTED, text);
+	migctl_send(m->sock, &m->to_source, MIG_CTL_STARTED, text);
 	caprun_migin_close(m);
 }
 
@@ -208,7 +208,7 @@ void caprun_migin_close(struct caprun_migin *m)
 {
 	caprun_migin_close_stream(m);
 	drop_uplink(m);
-	mig_ctl_wipe(&m->to_source);
-	mig_ctl_wipe(&m->from_source);
-	mig_rx_free(&m->rx);
+	migctl_wipe(&m->to_source);
+	migctl_wipe(&m->from_source);
+	migstream_rx_free(&m->rx);
 }

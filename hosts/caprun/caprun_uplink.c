@@ -22,7 +22,7 @@
 int caprun_uplink_connect(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", host_run_dir(),
+	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", ctlsock_run_dir(),
 	                     UPLINK_SOCK_NAME) >= sizeof sa.sun_path)
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

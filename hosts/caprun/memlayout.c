@@ -54,7 +54,7 @@ int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
 	ctl->magic = CAP_CONTROL_MAGIC;
 	ctl->abi_version = CAP_ABI_VERSION;
 	ctl->size = sizeof *ctl;
-	if (host_plan_build(&img->elf_info, img->hdr.mem_size, ctl, err, errlen))
+	if (elfload_plan_build(&img->elf_info, img->hdr.mem_size, ctl, err, errlen))
 		return -1;
 
 	struct stackbuild_args a = {
@@ -111,11 +111,11 @@ int memlayout_memfd_create(const struct host_image *img, const struct host_layou
 	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
 		const struct host_elf_segment *s = &img->elf_info.segs[i];
 		if ((s->prot & CAP_PROT_W) && s->filesz &&
-		    host_pwrite_full(fd, img->elf + s->offset, s->filesz, CAP_MEMFD_OFFSET(s->vaddr)))
+		    fileio_pwrite_full(fd, img->elf + s->offset, s->filesz, CAP_MEMFD_OFFSET(s->vaddr)))
 			goto fail;
 	}
-	if (host_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
-	    host_pwrite_full(fd, &l->ctl, sizeof l->ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR)))
+	if (fileio_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
+	    fileio_pwrite_full(fd, &l->ctl, sizeof l->ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR)))
 		goto fail;
 	return fd;
 fail:
@@ -142,7 +142,7 @@ int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_i
 		snprintf(err, errlen, "sizing the capsule memfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (host_snap_restore(s, fd, err, errlen) ||
+	if (snapfile_restore(s, fd, err, errlen) ||
 	    memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
 		goto fail;
 	return fd;
@@ -157,7 +157,7 @@ int memlayout_memfd_restart_clock(int fd)
 	if (pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl)
 		return -1;
 	int64_t offset = offset_from(ctl.frozen_at_ns);
-	return host_pwrite_full(fd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns));
+	return fileio_pwrite_full(fd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns));
 }
 
 int memlayout_memfd_resume_prepare(int fd, const struct cap_snap_header *h, const struct host_image *img,
@@ -172,7 +172,7 @@ int memlayout_memfd_resume_prepare(int fd, const struct cap_snap_header *h, cons
 	if (cap_snap_check_control(&ctl, h, err, errlen))
 		return -1;
 	/* Text pages come from the image on this host: the plan is made afresh. */
-	if (host_plan_build(&img->elf_info, h->arena_size, &ctl, err, errlen))
+	if (elfload_plan_build(&img->elf_info, h->arena_size, &ctl, err, errlen))
 		return -1;
 	snprintf(ctl.name, sizeof ctl.name, "%s", name);
 	ctl.boot_mode = CAP_BOOT_RESUME;
@@ -181,7 +181,7 @@ int memlayout_memfd_resume_prepare(int fd, const struct cap_snap_header *h, cons
 	ctl.mono_offset_ns = offset_from(ctl.frozen_at_ns);
 	ctl.fault_syscall = 0;
 	ctl.fault_ip = 0;
-	if (host_pwrite_full(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {
+	if (fileio_pwrite_full(fd, &ctl, sizeof ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR))) {
 		snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
 		return -1;
 	}

@@ -53,7 +53,7 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int keep,
 	} else {
 		h.frozen_at_ns = ctl.frozen_at_ns;
 		h.taken_at_unix_ns = clock_now_ns(CLOCK_REALTIME);
-		failed = host_snap_write(r->memfd, &h, dirfd, path, &key, &bytes, err, sizeof err) != 0;
+		failed = snapfile_write(r->memfd, &h, dirfd, path, &key, &bytes, err, sizeof err) != 0;
 	}
 	sodium_memzero(&key, sizeof key);
 	int64_t t2 = clock_now_ns(CLOCK_MONOTONIC);

@@ -41,13 +41,13 @@ struct dirc {
 	uint64_t dir_seq;         /* highest accepted from the directory */
 	uint32_t next_request, next_handle, next_order;
 	int first_wait_ms, attempts;
-	struct dirc_counters cnt;
+	struct dirclient_counters cnt;
 	struct dir_entry notes[NOTIFY_QUEUE];
 	size_t note_head, note_count;
 	struct dirc_req req[DIRC_MAX_PENDING];
 };
 
-struct dirc *dirc_open(const char *dir_addr, uint32_t host_id, const uint8_t key[DIR_KEY_LEN],
+struct dirc *dirclient_open(const char *dir_addr, uint32_t host_id, const uint8_t key[DIR_KEY_LEN],
                        char *err, size_t errlen)
 {
 	char host[64];
@@ -105,7 +105,7 @@ struct dirc *dirc_open(const char *dir_addr, uint32_t host_id, const uint8_t key
 	return c;
 }
 
-void dirc_close(struct dirc *c)
+void dirclient_close(struct dirc *c)
 {
 	if (!c)
 		return;
@@ -114,17 +114,17 @@ void dirc_close(struct dirc *c)
 	free(c);
 }
 
-void dirc_set_timeout(struct dirc *c, int first_wait_ms, int attempts)
+void dirclient_set_timeout(struct dirc *c, int first_wait_ms, int attempts)
 {
 	c->first_wait_ms = first_wait_ms > 0 ? first_wait_ms : 1;
 	c->attempts = attempts > 0 ? attempts : 1;
 }
 
-void dirc_set_network_id(struct dirc *c, uint32_t network_id) { c->network_id = network_id; }
-int dirc_fd(const struct dirc *c) { return c->fd; }
-void dirc_counters(const struct dirc *c, struct dirc_counters *out) { *out = c->cnt; }
+void dirclient_set_network_id(struct dirc *c, uint32_t network_id) { c->network_id = network_id; }
+int dirclient_fd(const struct dirc *c) { return c->fd; }
+void dirclient_counters(const struct dirc *c, struct dirclient_counters *out) { *out = c->cnt; }
 
-int dirc_reply_code(const struct dir_msg *reply)
+int dirclient_reply_code(const struct dir_msg *reply)
 {
 	return reply->type == DIR_T_ERROR ? reply->u.error.code : 0;
 }
@@ -134,8 +134,8 @@ static int send_msg(struct dirc *c, struct dir_msg *m)
 	uint8_t buf[DIR_MSG_MAX];
 	m->host_id = c->host_id;
 	m->network_id = c->network_id;
-	m->seq = dir_next_seq(&c->seq);
-	int n = dir_encode(m, c->key, buf, sizeof buf);
+	m->seq = dirproto_next_seq(&c->seq);
+	int n = dirproto_encode(m, c->key, buf, sizeof buf);
 	if (n < 0)
 		return DIRC_ERR_ARG;
 	c->cnt.sent++;
@@ -232,7 +232,7 @@ static void finish(struct dirc *c, struct dirc_req *r, int rc, const struct dir_
 		done(ctx, cookie, rc, reply);
 }
 
-uint32_t dirc_start(struct dirc *c, const struct dir_msg *m, int attempts, dirc_done_fn done,
+uint32_t dirclient_start(struct dirc *c, const struct dir_msg *m, int attempts, dirc_done_fn done,
                     void *ctx, uint64_t cookie, int *rc)
 {
 	int want = answer_type(m->type), dummy;
@@ -257,7 +257,7 @@ uint32_t dirc_start(struct dirc *c, const struct dir_msg *m, int attempts, dirc_
 	r->m.host_id = c->host_id;
 	r->m.network_id = c->network_id;
 	r->m.request_id = c->next_request++;
-	if (dir_encode(&r->m, c->key, probe, sizeof probe) < 0) {
+	if (dirproto_encode(&r->m, c->key, probe, sizeof probe) < 0) {
 		memset(r, 0, sizeof *r);
 		*rc = DIRC_ERR_ARG;
 		return 0;
@@ -279,7 +279,7 @@ uint32_t dirc_start(struct dirc *c, const struct dir_msg *m, int attempts, dirc_
 	return r->handle;
 }
 
-void dirc_cancel(struct dirc *c, uint32_t handle)
+void dirclient_cancel(struct dirc *c, uint32_t handle)
 {
 	for (size_t i = 0; handle && i < DIRC_MAX_PENDING; i++)
 		if (c->req[i].handle == handle) {
@@ -289,7 +289,7 @@ void dirc_cancel(struct dirc *c, uint32_t handle)
 		}
 }
 
-size_t dirc_pending(const struct dirc *c)
+size_t dirclient_pending(const struct dirc *c)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < DIRC_MAX_PENDING; i++)
@@ -297,7 +297,7 @@ size_t dirc_pending(const struct dirc *c)
 	return n;
 }
 
-void dirc_input(struct dirc *c)
+void dirclient_input(struct dirc *c)
 {
 	for (;;) {
 		uint8_t buf[DIR_MSG_MAX + 1];
@@ -305,7 +305,7 @@ void dirc_input(struct dirc *c)
 		ssize_t n = recv(c->fd, buf, sizeof buf, 0);
 		if (n < 0)
 			return;   /* EAGAIN: all read; ECONNREFUSED: directory down, the retries cope */
-		if (dir_decode(buf, (size_t)n, c->key, &m) != DIR_OK || m.host_id != DIR_DIRECTORY_ID ||
+		if (dirproto_decode(buf, (size_t)n, c->key, &m) != DIR_OK || m.host_id != DIR_DIRECTORY_ID ||
 		    m.network_id != c->network_id) {
 			c->cnt.drop_invalid++;
 			continue;
@@ -328,11 +328,11 @@ void dirc_input(struct dirc *c)
 			c->cnt.drop_stray++;   /* e.g. a late answer to an earlier attempt */
 			continue;
 		}
-		finish(c, r, dirc_reply_code(&m), &m);
+		finish(c, r, dirclient_reply_code(&m), &m);
 	}
 }
 
-int dirc_tick(struct dirc *c)
+int dirclient_tick(struct dirc *c)
 {
 	int64_t now = clock_now_ms(), next = -1;
 	for (size_t i = 0; i < DIRC_MAX_PENDING; i++) {
@@ -355,11 +355,11 @@ int dirc_tick(struct dirc *c)
 
 /* ---- NOTIFY intake ---- */
 
-int dirc_next_notify(struct dirc *c, struct dir_entry *out, int timeout_ms)
+int dirclient_next_notify(struct dirc *c, struct dir_entry *out, int timeout_ms)
 {
 	int64_t deadline = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		dirc_input(c);
+		dirclient_input(c);
 		if (c->note_count) {
 			*out = c->notes[c->note_head];
 			c->note_head = (c->note_head + 1) % NOTIFY_QUEUE;

@@ -26,16 +26,16 @@ static int request(struct dirc *c, struct dir_msg *m, struct dir_msg *reply)
 {
 	struct wait w = { 0 };
 	int rc;
-	if (!dirc_start(c, m, DIRC_DEFAULT_ATTEMPTS, on_done, &w, 0, &rc))
+	if (!dirclient_start(c, m, DIRC_DEFAULT_ATTEMPTS, on_done, &w, 0, &rc))
 		return rc;
 	while (!w.done) {
-		int wait = dirc_tick(c);
+		int wait = dirclient_tick(c);
 		if (w.done)
 			break;
-		struct pollfd p = { .fd = dirc_fd(c), .events = POLLIN };
+		struct pollfd p = { .fd = dirclient_fd(c), .events = POLLIN };
 		if (poll(&p, 1, wait) < 0 && errno != EINTR)
 			return DIRC_ERR_IO;
-		dirc_input(c);
+		dirclient_input(c);
 	}
 	if (w.rc < 0)
 		return w.rc;
@@ -43,7 +43,7 @@ static int request(struct dirc *c, struct dir_msg *m, struct dir_msg *reply)
 	return 0;
 }
 
-int dirc_hello(struct dirc *c, uint32_t addr, uint16_t data_port)
+int dirclient_sync_hello(struct dirc *c, uint32_t addr, uint16_t data_port)
 {
 	struct dir_msg m = { .type = DIR_T_HELLO }, r;
 	if (!addr || !data_port)
@@ -51,25 +51,25 @@ int dirc_hello(struct dirc *c, uint32_t addr, uint16_t data_port)
 	m.u.hello.addr = addr;
 	m.u.hello.data_port = data_port;
 	int rc = request(c, &m, &r);
-	return rc ? rc : dirc_reply_code(&r);
+	return rc ? rc : dirclient_reply_code(&r);
 }
 
-int dirc_create(struct dirc *c, const char *name, uint32_t want_ip, uint32_t *ip, uint32_t *epoch)
+int dirclient_sync_create(struct dirc *c, const char *name, uint32_t want_ip, uint32_t *ip, uint32_t *epoch)
 {
 	struct dir_msg m = { .type = DIR_T_CREATE }, r;
-	if (!name || !dir_name_valid(name))
+	if (!name || !dirproto_name_valid(name))
 		return DIRC_ERR_ARG;
 	m.u.create.ip = want_ip;
 	snprintf(m.u.create.name, sizeof m.u.create.name, "%s", name);
 	int rc = request(c, &m, &r);
-	if (rc || (rc = dirc_reply_code(&r)))
+	if (rc || (rc = dirclient_reply_code(&r)))
 		return rc;
 	*ip = r.u.ipepoch.ip;
 	*epoch = r.u.ipepoch.epoch;
 	return 0;
 }
 
-int dirc_move(struct dirc *c, uint32_t ip, uint32_t to_host, uint32_t expected_epoch,
+int dirclient_sync_move(struct dirc *c, uint32_t ip, uint32_t to_host, uint32_t expected_epoch,
               uint32_t *epoch)
 {
 	struct dir_msg m = { .type = DIR_T_MOVE }, r;
@@ -91,7 +91,7 @@ int dirc_move(struct dirc *c, uint32_t ip, uint32_t to_host, uint32_t expected_e
 	return 0;
 }
 
-int dirc_lookup(struct dirc *c, uint32_t ip, int subscribe, struct dir_entry *out)
+int dirclient_sync_lookup(struct dirc *c, uint32_t ip, int subscribe, struct dir_entry *out)
 {
 	struct dir_msg m = { .type = DIR_T_LOOKUP }, r;
 	if (!ip)
@@ -99,13 +99,13 @@ int dirc_lookup(struct dirc *c, uint32_t ip, int subscribe, struct dir_entry *ou
 	m.u.lookup.ip = ip;
 	m.u.lookup.flags = subscribe ? DIR_LOOKUP_SUBSCRIBE : 0;
 	int rc = request(c, &m, &r);
-	if (rc || (rc = dirc_reply_code(&r)))
+	if (rc || (rc = dirclient_reply_code(&r)))
 		return rc;
 	*out = r.u.entry;
 	return 0;
 }
 
-int dirc_release(struct dirc *c, uint32_t ip, uint32_t epoch, uint32_t *cur_epoch)
+int dirclient_sync_release(struct dirc *c, uint32_t ip, uint32_t epoch, uint32_t *cur_epoch)
 {
 	struct dir_msg m = { .type = DIR_T_RELEASE }, r;
 	if (!ip || !epoch)
@@ -123,13 +123,13 @@ int dirc_release(struct dirc *c, uint32_t ip, uint32_t epoch, uint32_t *cur_epoc
 	return 0;
 }
 
-int dirc_list(struct dirc *c, uint32_t cursor, struct dir_entry *out, size_t max, size_t *n,
+int dirclient_sync_list(struct dirc *c, uint32_t cursor, struct dir_entry *out, size_t max, size_t *n,
               uint32_t *next)
 {
 	struct dir_msg m = { .type = DIR_T_LIST }, r;
 	m.u.list.cursor = cursor;
 	int rc = request(c, &m, &r);
-	if (rc || (rc = dirc_reply_code(&r)))
+	if (rc || (rc = dirclient_reply_code(&r)))
 		return rc;
 	*n = r.u.entries.n < max ? r.u.entries.n : max;
 	memcpy(out, r.u.entries.e, *n * sizeof *out);
@@ -138,7 +138,7 @@ int dirc_list(struct dirc *c, uint32_t cursor, struct dir_entry *out, size_t max
 	return 0;
 }
 
-int dirc_state(struct dirc *c, uint32_t ip, uint32_t epoch, int state, struct dir_entry *out)
+int dirclient_sync_state(struct dirc *c, uint32_t ip, uint32_t epoch, int state, struct dir_entry *out)
 {
 	struct dir_msg m = { .type = DIR_T_STATE }, r;
 	if (!ip || !epoch || state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
@@ -147,21 +147,21 @@ int dirc_state(struct dirc *c, uint32_t ip, uint32_t epoch, int state, struct di
 	m.u.state.epoch = epoch;
 	m.u.state.state = (uint16_t)state;
 	int rc = request(c, &m, &r);
-	if (rc || (rc = dirc_reply_code(&r)))
+	if (rc || (rc = dirclient_reply_code(&r)))
 		return rc;
 	if (out)
 		*out = r.u.entry;
 	return 0;
 }
 
-int dirc_host_lookup(struct dirc *c, uint32_t host_id, uint32_t *addr, uint16_t *data_port)
+int dirclient_sync_host_lookup(struct dirc *c, uint32_t host_id, uint32_t *addr, uint16_t *data_port)
 {
 	struct dir_msg m = { .type = DIR_T_HOST_LOOKUP }, r;
 	if (!host_id)
 		return DIRC_ERR_ARG;
 	m.u.host_lookup.host_id = host_id;
 	int rc = request(c, &m, &r);
-	if (rc || (rc = dirc_reply_code(&r)))
+	if (rc || (rc = dirclient_reply_code(&r)))
 		return rc;
 	if (r.u.host.host_id != host_id)
 		return DIRC_ERR_TIMEOUT;   /* cannot happen with an honest directory */
@@ -170,11 +170,11 @@ int dirc_host_lookup(struct dirc *c, uint32_t host_id, uint32_t *addr, uint16_t 
 	return 0;
 }
 
-int dirc_stats(struct dirc *c, uint64_t *v, size_t max, size_t *n)
+int dirclient_sync_stats(struct dirc *c, uint64_t *v, size_t max, size_t *n)
 {
 	struct dir_msg m = { .type = DIR_T_STATS }, r;
 	int rc = request(c, &m, &r);
-	if (rc || (rc = dirc_reply_code(&r)))
+	if (rc || (rc = dirclient_reply_code(&r)))
 		return rc;
 	*n = r.u.stats.count < max ? r.u.stats.count : max;
 	memcpy(v, r.u.stats.v, *n * sizeof *v);

@@ -17,7 +17,7 @@ static const char *kind_of(mode_t mode)
 	       : S_ISSOCK(mode) ? "a socket" : "not a file";
 }
 
-int host_open_regular(const char *path, char *err, size_t errlen)
+int fileio_open_regular(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	/* O_PATH opens nothing: no FIFO rendezvous, no device driver's open, works on sockets. */
@@ -50,7 +50,7 @@ int host_open_regular(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-int host_pread_full(int fd, void *buf, size_t len, uint64_t off)
+int fileio_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -68,7 +68,7 @@ int host_pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int host_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+int fileio_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -86,7 +86,7 @@ int host_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int host_sibling_exe(const char *name, char *out, size_t len)
+int fileio_sibling_exe(const char *name, char *out, size_t len)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -14,7 +14,7 @@
  * close-on-exec descriptor, or -1 with the reason in err, without the path:
  * "not a regular file (a FIFO)", "No such file or directory".
  */
-int host_open_regular(const char *path, char *err, size_t errlen);
+int fileio_open_regular(const char *path, char *err, size_t errlen);
 
 /*
  * Read or write exactly len bytes at off, retrying short transfers and
@@ -22,8 +22,8 @@ int host_open_regular(const char *path, char *err, size_t errlen);
  * the end of the file early (it changed under us), ENOSPC when a write
  * makes no progress.
  */
-int host_pread_full(int fd, void *buf, size_t len, uint64_t off);
-int host_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int fileio_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int fileio_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
 /*
  * The executable name in the directory of our own (caprun finds caploader,
@@ -31,6 +31,6 @@ int host_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
  * set if it is there and executable; -1 with errno otherwise (out is still
  * set when it fits, for the message).
  */
-int host_sibling_exe(const char *name, char *out, size_t len);
+int fileio_sibling_exe(const char *name, char *out, size_t len);
 
 #endif

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-int host_tun_open(const char *ifname, unsigned *ifindex)
+int netlink_tun_open(const char *ifname, unsigned *ifindex)
 {
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -35,7 +35,7 @@ int host_tun_open(const char *ifname, unsigned *ifindex)
 	return fd;
 }
 
-struct mnl_socket *host_nl_open(void)
+struct mnl_socket *netlink_open(void)
 {
 	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 	if (!nl)
@@ -47,7 +47,7 @@ struct mnl_socket *host_nl_open(void)
 	return nl;
 }
 
-void host_nl_close(struct mnl_socket *nl)
+void netlink_close(struct mnl_socket *nl)
 {
 	if (nl)
 		mnl_socket_close(nl);
@@ -75,7 +75,7 @@ static int nl_transact(struct mnl_socket *nl, struct nlmsghdr *nlh)
 	}
 }
 
-int host_nl_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
+int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -90,7 +90,7 @@ int host_nl_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
 	return nl_transact(nl, nlh);
 }
 
-int host_nl_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix)
+int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -130,19 +130,19 @@ static int route_msg(struct mnl_socket *nl, int type, unsigned flags, enum host_
 	return nl_transact(nl, nlh);
 }
 
-int host_nl_route_add(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_add(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex)
 {
 	return route_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, kind, dst, prefix, ifindex);
 }
 
-int host_nl_route_del(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_del(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex)
 {
 	return route_msg(nl, RTM_DELROUTE, 0, kind, dst, prefix, ifindex);
 }
 
-int host_link_exists_with_prefix(const char *prefix, const char *except)
+int netlink_link_exists_with_prefix(const char *prefix, const char *except)
 {
 	struct if_nameindex *list = if_nameindex();
 	int found = 0;

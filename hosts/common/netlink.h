@@ -8,15 +8,15 @@
 struct mnl_socket;
 
 /* Create TUN device ifname (IFF_TUN|IFF_NO_PI), non-blocking, close-on-exec; -errno on failure. */
-int host_tun_open(const char *ifname, unsigned *ifindex);
+int netlink_tun_open(const char *ifname, unsigned *ifindex);
 
-struct mnl_socket *host_nl_open(void);
-void host_nl_close(struct mnl_socket *nl);
+struct mnl_socket *netlink_open(void);
+void netlink_close(struct mnl_socket *nl);
 
 /* Set the link's MTU and bring it up.  0 or -errno. */
-int host_nl_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
+int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
 /* Add addr/prefix (network order) to the link.  0 or -errno. */
-int host_nl_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix);
+int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix);
 
 /*
  * Our routes carry their own protocol number, so caprun can tell them from
@@ -30,7 +30,7 @@ enum host_route_kind { HOST_ROUTE_DEV, HOST_ROUTE_UNREACHABLE };
  * Add (with NLM_F_EXCL: -EEXIST if present) or delete a route in the main
  * table: dst/prefix (network order) via ifindex, or unreachable.  0 or -errno.
  */
-int host_nl_route_add(struct mnl_socket *nl, /*
+int netlink_route_add(struct mnl_socket *nl, /*
  * Our routes carry their own protocol number, so caprun can tell them from
  * an administrator's (`ip route` shows "proto 202"), and a delete matches
  * only ours.
@@ -39,7 +39,7 @@ int host_nl_route_add(struct mnl_socket *nl, /*
 
 enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex);
-int host_nl_route_del(struct mnl_socket *nl, /*
+int netlink_route_del(struct mnl_socket *nl, /*
  * Our routes carry their own protocol number, so caprun can tell them from
  * an administrator's (`ip route` shows "proto 202"), and a delete matches
  * only ours.
@@ -50,6 +50,6 @@ enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex);
 
 /* 1 if a network interface whose name starts with prefix exists (other than except, if given). */
-int host_link_exists_with_prefix(const char *prefix, const char *except);
+int netlink_link_exists_with_prefix(const char *prefix, const char *except);
 
 #endif

@@ -1,7 +1,7 @@
 # hosts/formats/build.mk: the wire and file formats host programs share, their codecs, unit tests and fuzz targets.
 #
 # Groups the programs link (each also needs the formats' libraries, -lsodium):
-# the directory protocol (its key files are opened with host_open_regular).
+# the directory protocol (its key files are opened with fileio_open_regular).
 FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 # A .cap image (header, checksum, ELF, load plan) and a snapshot file (header, MAC, pages),
 # plus the control socket (its run directory holds the snapshot key).

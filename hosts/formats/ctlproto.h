@@ -42,10 +42,10 @@
 #define HOST_CTL_LINE_MAX    4608   /* a PATH_MAX path plus the words around it */
 
 /* The run directory in use ($CAPSULE_RUN_DIR or the default). */
-const char *host_run_dir(void);
+const char *ctlsock_run_dir(void);
 
 /* RUN_DIR/NAME.sock into out; -1 if it does not fit a sockaddr_un. */
-int host_ctl_path(const char *name, char *out, size_t len);
+int ctlsock_path(const char *name, char *out, size_t len);
 
 /*
  * Listen on name's socket, creating the run directory if needed.  A stale
@@ -53,17 +53,17 @@ int host_ctl_path(const char *name, char *out, size_t len);
  * close-on-exec listening fd; -1 with err set on failure; -2 if a live
  * caprun already serves that name.
  */
-int host_ctl_listen(const char *name, char *err, size_t errlen);
+int ctlsock_listen(const char *name, char *err, size_t errlen);
 
 /* 1 if a live caprun serves name in this run directory. */
-int host_ctl_name_live(const char *name);
+int ctlsock_name_live(const char *name);
 
 /*
  * Connect to path, send req (one line, with its '\n') and pass_fd if >= 0,
  * read the one-line reply (without '\n') into reply.  timeout_ms 0 = wait
  * as long as it takes.  Returns 0, or -errno (ENOENT/ECONNREFUSED: nobody there).
  */
-int host_ctl_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
+int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
                      int timeout_ms);
 
 #endif

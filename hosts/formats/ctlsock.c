@@ -15,17 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *host_run_dir(void)
+const char *ctlsock_run_dir(void)
 {
 	const char *d = getenv(HOST_RUN_DIR_ENV);
 	return d && *d ? d : HOST_RUN_DIR_DEFAULT;
 }
 
-int host_ctl_path(const char *name, char *out, size_t len)
+int ctlsock_path(const char *name, char *out, size_t len)
 {
 	struct sockaddr_un sa;
 	size_t max = len < sizeof sa.sun_path ? len : sizeof sa.sun_path;
-	int n = snprintf(out, len, "%s/%s%s", host_run_dir(), name, HOST_CTL_SUFFIX);
+	int n = snprintf(out, len, "%s/%s%s", ctlsock_run_dir(), name, HOST_CTL_SUFFIX);
 	return n < 0 || (size_t)n >= max ? -1 : 0;
 }
 
@@ -75,23 +75,23 @@ static int probe(const char *path)
 	return r;
 }
 
-int host_ctl_name_live(const char *name)
+int ctlsock_name_live(const char *name)
 {
 	char path[PATH_MAX];
-	return host_ctl_path(name, path, sizeof path) == 0 && probe(path) == 0;
+	return ctlsock_path(name, path, sizeof path) == 0 && probe(path) == 0;
 }
 
-int host_ctl_listen(const char *name, char *err, size_t errlen)
+int ctlsock_listen(const char *name, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	struct sockaddr_un sa;
-	if (host_ctl_path(name, path, sizeof path) || make_addr(path, &sa)) {
-		snprintf(err, errlen, "%s/%s%s: path too long for a socket", host_run_dir(), name,
+	if (ctlsock_path(name, path, sizeof path) || make_addr(path, &sa)) {
+		snprintf(err, errlen, "%s/%s%s: path too long for a socket", ctlsock_run_dir(), name,
 		         HOST_CTL_SUFFIX);
 		return -1;
 	}
-	if (make_dirs(host_run_dir())) {
-		snprintf(err, errlen, "%s: %s", host_run_dir(), strerror(errno));
+	if (make_dirs(ctlsock_run_dir())) {
+		snprintf(err, errlen, "%s: %s", ctlsock_run_dir(), strerror(errno));
 		return -1;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -172,7 +172,7 @@ static int send_request(int fd, const char *req, int pass_fd)
 	return 0;
 }
 
-int host_ctl_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
+int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
                      int timeout_ms)
 {
 	struct sockaddr_un sa;

@@ -35,7 +35,7 @@ static int from_directory(int type)
 	}
 }
 
-int dir_name_valid(const char *name)
+int dirproto_name_valid(const char *name)
 {
 	size_t n = 0;
 	for (; name[n]; n++) {
@@ -59,7 +59,7 @@ static int name_field_valid(const uint8_t *p, char out[DIR_NAME_MAX])
 		if (*q)
 			return 0;
 	memcpy(out, p, DIR_NAME_MAX);
-	return dir_name_valid(out);
+	return dirproto_name_valid(out);
 }
 
 static void put_name(uint8_t *p, const char *name)
@@ -279,7 +279,7 @@ static int check_frame(const uint8_t *buf, size_t len, uint32_t *body_len)
 	return DIR_OK;
 }
 
-int dir_peek(const uint8_t *buf, size_t len, uint32_t *host_id)
+int dirproto_peek(const uint8_t *buf, size_t len, uint32_t *host_id)
 {
 	uint32_t blen;
 	int rc = check_frame(buf, len, &blen);
@@ -288,7 +288,7 @@ int dir_peek(const uint8_t *buf, size_t len, uint32_t *host_id)
 	return rc;
 }
 
-int dir_encode(const struct dir_msg *m, const uint8_t key[DIR_KEY_LEN], uint8_t *out, size_t cap)
+int dirproto_encode(const struct dir_msg *m, const uint8_t key[DIR_KEY_LEN], uint8_t *out, size_t cap)
 {
 	if (m->type == 0 || m->type >= DIR_T_COUNT)
 		return DIR_ERR_MALFORMED;
@@ -311,7 +311,7 @@ int dir_encode(const struct dir_msg *m, const uint8_t key[DIR_KEY_LEN], uint8_t 
 	return (int)(n + DIR_MAC_LEN);
 }
 
-int dir_decode(const uint8_t *buf, size_t len, const uint8_t key[DIR_KEY_LEN], struct dir_msg *m)
+int dirproto_decode(const uint8_t *buf, size_t len, const uint8_t key[DIR_KEY_LEN], struct dir_msg *m)
 {
 	uint32_t blen;
 	int rc = check_frame(buf, len, &blen);
@@ -336,7 +336,7 @@ int dir_decode(const uint8_t *buf, size_t len, const uint8_t key[DIR_KEY_LEN], s
 	return DIR_OK;
 }
 
-int dir_reseal(uint8_t *buf, size_t len, uint64_t seq, const uint8_t key[DIR_KEY_LEN])
+int dirproto_reseal(uint8_t *buf, size_t len, uint64_t seq, const uint8_t key[DIR_KEY_LEN])
 {
 	uint32_t blen;
 	int rc = check_frame(buf, len, &blen);
@@ -347,7 +347,7 @@ int dir_reseal(uint8_t *buf, size_t len, uint64_t seq, const uint8_t key[DIR_KEY
 	return DIR_OK;
 }
 
-const char *dir_type_name(int type)
+const char *dirproto_type_name(int type)
 {
 	static const char *const names[DIR_T_COUNT] = {
 		"?", "HELLO", "HELLO_OK", "CREATE", "CREATED", "MOVE", "MOVED", "LOOKUP", "ENTRY",
@@ -357,7 +357,7 @@ const char *dir_type_name(int type)
 	return type > 0 && type < DIR_T_COUNT ? names[type] : "?";
 }
 
-const char *dir_error_name(int code)
+const char *dirproto_error_name(int code)
 {
 	static const char *const names[DIR_E_COUNT] = {
 		"OK", "NOT_FOUND", "IP_IN_USE", "NO_FREE_IP", "STALE_EPOCH", "NOT_AUTHORIZED",
@@ -366,7 +366,7 @@ const char *dir_error_name(int code)
 	return code >= 0 && code < DIR_E_COUNT ? names[code] : "?";
 }
 
-const char *dir_status_name(int status)
+const char *dirproto_status_name(int status)
 {
 	switch (status) {
 	case DIR_OK: return "ok";
@@ -381,12 +381,12 @@ const char *dir_status_name(int status)
 
 static const char *const state_names[DIR_STATE_COUNT] = { "unknown", "running", "frozen", "saved" };
 
-const char *dir_state_name(int state)
+const char *dirproto_state_name(int state)
 {
 	return state >= 0 && state < DIR_STATE_COUNT ? state_names[state] : "?";
 }
 
-int dir_state_parse(const char *s)
+int dirproto_state_parse(const char *s)
 {
 	for (int i = 0; i < DIR_STATE_COUNT; i++)
 		if (strcmp(s, state_names[i]) == 0)
@@ -394,7 +394,7 @@ int dir_state_parse(const char *s)
 	return -1;
 }
 
-uint64_t dir_next_seq(uint64_t *last)
+uint64_t dirproto_next_seq(uint64_t *last)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -417,7 +417,7 @@ static int hexval(int c)
 static FILE *open_key_file(const char *path, char *err, size_t errlen)
 {
 	char why[128];
-	int fd = host_open_regular(path, why, sizeof why);
+	int fd = fileio_open_regular(path, why, sizeof why);
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	if (fd >= 0 && !f) {
 		snprintf(why, sizeof why, "%s", strerror(errno));
@@ -428,7 +428,7 @@ static FILE *open_key_file(const char *path, char *err, size_t errlen)
 	return f;
 }
 
-int dir_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN], size_t max,
+int dirproto_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN], size_t max,
                   char *err, size_t errlen)
 {
 	FILE *f = open_key_file(path, err, errlen);
@@ -493,12 +493,12 @@ int dir_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN],
 	return rc ? -1 : (int)n;
 }
 
-int dir_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
+int dirproto_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
                    char *err, size_t errlen)
 {
 	static uint32_t ids[DIR_HOSTS_MAX];
 	static uint8_t keys[DIR_HOSTS_MAX][DIR_KEY_LEN];
-	int n = dir_keys_load(path, ids, keys, DIR_HOSTS_MAX, err, errlen);
+	int n = dirproto_keys_load(path, ids, keys, DIR_HOSTS_MAX, err, errlen);
 	int found = -1;
 	for (int i = 0; i < n; i++)
 		if (ids[i] == host_id)
@@ -511,7 +511,7 @@ int dir_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
 	return found >= 0 ? 0 : -1;
 }
 
-int dir_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen)
+int dirproto_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen)
 {
 	FILE *f = open_key_file(path, err, errlen);
 	if (!f)

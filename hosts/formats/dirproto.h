@@ -200,43 +200,43 @@ struct dir_msg {
 
 /* Reads only the header fields needed to find the key (host_id) without
  * trusting anything: DIR_OK, DIR_ERR_TRUNCATED or DIR_ERR_MALFORMED. */
-int dir_peek(const uint8_t *buf, size_t len, uint32_t *host_id);
+int dirproto_peek(const uint8_t *buf, size_t len, uint32_t *host_id);
 
 /* Encodes m (type, host_id, network_id, seq, request_id, body by type) into
  * out and MACs it with key.  Returns the datagram length or DIR_ERR_*. */
-int dir_encode(const struct dir_msg *m, const uint8_t key[DIR_KEY_LEN], uint8_t *out, size_t cap);
+int dirproto_encode(const struct dir_msg *m, const uint8_t key[DIR_KEY_LEN], uint8_t *out, size_t cap);
 
 /* Full check of one datagram: framing, MAC under key (constant time), then
  * the body for its type.  Fills m only on DIR_OK.  Replay (seq) is the
  * caller's job: it alone knows the highest seq seen from this sender. */
-int dir_decode(const uint8_t *buf, size_t len, const uint8_t key[DIR_KEY_LEN], struct dir_msg *m);
+int dirproto_decode(const uint8_t *buf, size_t len, const uint8_t key[DIR_KEY_LEN], struct dir_msg *m);
 
 /* Re-stamps an encoded message (header+body+MAC, len bytes) with a new seq
  * and MAC: how a cached reply is sent again. */
-int dir_reseal(uint8_t *buf, size_t len, uint64_t seq, const uint8_t key[DIR_KEY_LEN]);
+int dirproto_reseal(uint8_t *buf, size_t len, uint64_t seq, const uint8_t key[DIR_KEY_LEN]);
 
 /* Helpers shared by server, client and tests. */
-int dir_name_valid(const char *name);                /* [A-Za-z0-9._-], 1..63, not starting '.'/'-' */
-const char *dir_type_name(int type);
-const char *dir_error_name(int code);
-const char *dir_status_name(int status);
-const char *dir_state_name(int state);               /* "unknown" "running" "frozen" "saved" */
-int dir_state_parse(const char *s);                  /* the reverse; -1 if none */
+int dirproto_name_valid(const char *name);                /* [A-Za-z0-9._-], 1..63, not starting '.'/'-' */
+const char *dirproto_type_name(int type);
+const char *dirproto_error_name(int code);
+const char *dirproto_status_name(int status);
+const char *dirproto_state_name(int state);               /* "unknown" "running" "frozen" "saved" */
+int dirproto_state_parse(const char *s);                  /* the reverse; -1 if none */
 
 /* Anti-replay sequence numbers: (CLOCK_REALTIME ms << 20) | per-ms counter,
  * strictly increasing within a process and across restarts (clock permitting). */
-uint64_t dir_next_seq(uint64_t *last);
+uint64_t dirproto_next_seq(uint64_t *last);
 
 /* Key file: lines "HOSTID HEX64" (per-host keys) and "data HEX64" (ignored
  * here); '#' comments and blank lines allowed.  Finds host_id's key. */
-int dir_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
+int dirproto_key_lookup(const char *path, uint32_t host_id, uint8_t key[DIR_KEY_LEN],
                    char *err, size_t errlen);
 /* The cluster's data-plane key: the key file's "data HEX64" line (wrapped packets,
  * migration streams).  0, or -1 with "PATH: reason" in err. */
-int dir_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen);
+int dirproto_data_key_load(const char *path, uint8_t key[DIR_KEY_LEN], char *err, size_t errlen);
 /* All host keys of a key file (at most max); returns the count or -1 with err. */
 #define DIR_HOSTS_MAX 4096
-int dir_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN], size_t max,
+int dirproto_keys_load(const char *path, uint32_t *ids, uint8_t (*keys)[DIR_KEY_LEN], size_t max,
                   char *err, size_t errlen);
 
 #endif

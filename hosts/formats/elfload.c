@@ -196,7 +196,7 @@ static int check_others(const uint8_t *elf, size_t size, const Elf64_Ehdr *eh,
 	return 0;
 }
 
-int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
+int elfload_check(const uint8_t *elf, size_t size, struct host_elf *out,
                    char *err, size_t errlen)
 {
 	Elf64_Ehdr eh;
@@ -252,7 +252,7 @@ int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
 	return 0;
 }
 
-int host_elf_build_id(const uint8_t *elf, size_t size, uint8_t *id, size_t max,
+int elfload_build_id(const uint8_t *elf, size_t size, uint8_t *id, size_t max,
                       char *err, size_t errlen)
 {
 	Elf64_Ehdr eh;
@@ -302,7 +302,7 @@ static int add_map(struct cap_control *ctl, uint64_t vaddr, uint64_t size, uint3
 	return 0;
 }
 
-int host_plan_build(const struct host_elf *elf, uint64_t arena_size,
+int elfload_plan_build(const struct host_elf *elf, uint64_t arena_size,
                     struct cap_control *ctl, char *err, size_t errlen)
 {
 	const uint32_t rw = CAP_PROT_R | CAP_PROT_W;

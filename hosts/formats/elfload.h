@@ -37,11 +37,11 @@ struct host_elf {
  * -1 with a reason in err ("bad ELF: program header 3 (PT_NOTE): outside
  * every PT_LOAD").
  */
-int host_elf_check(const uint8_t *elf, size_t size, struct host_elf *out,
+int elfload_check(const uint8_t *elf, size_t size, struct host_elf *out,
                    char *err, size_t errlen);
 
 /* Copy the NT_GNU_BUILD_ID note's bytes (at most max) to id; returns its length, or -1. */
-int host_elf_build_id(const uint8_t *elf, size_t size, uint8_t *id, size_t max,
+int elfload_build_id(const uint8_t *elf, size_t size, uint8_t *id, size_t max,
                       char *err, size_t errlen);
 
 /*
@@ -49,7 +49,7 @@ int host_elf_build_id(const uint8_t *elf, size_t size, uint8_t *id, size_t max,
  * .cap file: control window, stack window, each PT_LOAD (read-only ones
  * private from the image, writable ones shared from the memfd) and the arena.
  */
-int host_plan_build(const struct host_elf *elf, uint64_t arena_size,
+int elfload_plan_build(const struct host_elf *elf, uint64_t arena_size,
                     struct cap_control *ctl, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-size_t hostd_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap)
+size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap)
 {
 	if (m->n > HOSTD_HOLD_MAX || cap < hostd_hold_len(m->n))
 		return 0;
@@ -33,7 +33,7 @@ size_t hostd_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t ca
 	return hostd_hold_len(m->n);
 }
 
-int hostd_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
+int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
 {
 	if (len < HOSTD_HOLD_HDR)
 		return -1;
@@ -69,14 +69,14 @@ int hostd_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
 	return 0;
 }
 
-void hostd_flush_encode(const struct hostd_flush_msg *m, uint8_t out[HOSTD_FLUSH_LEN])
+void hostd_msg_flush_encode(const struct hostd_flush_msg *m, uint8_t out[HOSTD_FLUSH_LEN])
 {
 	memcpy(out, &m->capsule_ip, 4);
 	host_put32(out + 4, m->epoch);
 	host_put64(out + 8, m->id);
 }
 
-int hostd_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m)
+int hostd_msg_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m)
 {
 	if (len != HOSTD_FLUSH_LEN)
 		return -1;
@@ -86,7 +86,7 @@ int hostd_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m)
 	return m->capsule_ip && m->epoch && m->id ? 0 : -1;
 }
 
-void hostd_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN])
+void hostd_msg_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN])
 {
 	memset(out, 0, HOSTD_SYNC_LEN);
 	out[0] = m->kind;
@@ -98,7 +98,7 @@ void hostd_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LE
 	host_put16(out + 28, m->port);
 }
 
-int hostd_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m)
+int hostd_msg_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m)
 {
 	if (len != HOSTD_SYNC_LEN || p[1] || p[2] || p[3] || host_get16(p + 30))
 		return -1;
@@ -123,7 +123,7 @@ int hostd_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m)
 	return -1;
 }
 
-void hostd_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN])
+void hostd_msg_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN])
 {
 	memset(out, 0, HOSTD_ACK_LEN);
 	out[0] = m->kind;
@@ -132,7 +132,7 @@ void hostd_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN])
 	host_put64(out + 12, m->id);
 }
 
-int hostd_ack_decode(const uint8_t *p, size_t len, struct hostd_ack_msg *m)
+int hostd_msg_ack_decode(const uint8_t *p, size_t len, struct hostd_ack_msg *m)
 {
 	if (len != HOSTD_ACK_LEN || p[1] || p[2] || p[3])
 		return -1;

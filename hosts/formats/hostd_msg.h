@@ -98,29 +98,29 @@ struct hostd_ack_msg {
 static inline size_t hostd_hold_len(uint32_t n) { return HOSTD_HOLD_HDR + (size_t)n * HOSTD_HOLD_REC; }
 
 /* Encode; returns the payload length, or 0 if n > HOSTD_HOLD_MAX or cap is too small. */
-size_t hostd_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap);
+size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap);
 /*
  * Decode and check: exact length, reserved 0, capsule_ip, epoch and id
  * nonzero, n <= HOSTD_HOLD_MAX, every record's local_ip == capsule_ip,
  * window scales <= 14, TCP state a known value.  0 or -1.
  */
-int hostd_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m);
+int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m);
 
-void hostd_flush_encode(const struct hostd_flush_msg *m, uint8_t out[HOSTD_FLUSH_LEN]);
+void hostd_msg_flush_encode(const struct hostd_flush_msg *m, uint8_t out[HOSTD_FLUSH_LEN]);
 /* 0 or -1 (wrong length, zero ip, epoch or id). */
-int hostd_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m);
+int hostd_msg_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m);
 
-void hostd_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN]);
+void hostd_msg_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN]);
 /*
  * Decode and check: exact length, known kind, reserved bytes 0, capsule_ip,
  * host_id and epoch nonzero; SYNC and SYNC_ACK: migration_id nonzero,
  * locator and port 0; FLUSH_TO: id, locator and port nonzero.  So a decoded
  * message re-encodes to the same bytes.  0 or -1.
  */
-int hostd_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m);
+int hostd_msg_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m);
 
-void hostd_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN]);
+void hostd_msg_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN]);
 /* 0 or -1 (wrong length, unknown kind, reserved bytes set, zero ip, epoch or id). */
-int hostd_ack_decode(const uint8_t *p, size_t len, struct hostd_ack_msg *m);
+int hostd_msg_ack_decode(const uint8_t *p, size_t len, struct hostd_ack_msg *m);
 
 #endif

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void host_image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
+void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
                          uint8_t out[CAP_IMAGE_CHECKSUM_LEN])
 {
 	uint8_t page[CAP_IMAGE_HEADER_SIZE];
@@ -34,7 +34,7 @@ static int all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
-int host_image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
+int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
                         struct host_elf *elf, char *err, size_t errlen)
 {
 	memset(hdr, 0, sizeof *hdr);
@@ -49,15 +49,15 @@ int host_image_validate(const uint8_t *file, size_t size, struct cap_image_heade
 	}
 	const uint8_t *elf_bytes = file + CAP_IMAGE_HEADER_SIZE;
 	uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
-	host_image_checksum(file, elf_bytes, hdr->elf_size, sum);
+	image_checksum(file, elf_bytes, hdr->elf_size, sum);
 	if (memcmp(sum, hdr->checksum, sizeof sum) != 0) {
 		snprintf(err, errlen, "checksum mismatch: image is corrupt");
 		return -1;
 	}
-	if (host_elf_check(elf_bytes, hdr->elf_size, elf, err, errlen))
+	if (elfload_check(elf_bytes, hdr->elf_size, elf, err, errlen))
 		return -1;
 	uint8_t id[CAP_IMAGE_BUILD_ID_MAX];
-	int n = host_elf_build_id(elf_bytes, hdr->elf_size, id, sizeof id, err, errlen);
+	int n = elfload_build_id(elf_bytes, hdr->elf_size, id, sizeof id, err, errlen);
 	if (n < 0)
 		return -1;
 	if ((uint32_t)n != hdr->build_id_len || memcmp(id, hdr->build_id, (size_t)n) != 0) {
@@ -67,11 +67,11 @@ int host_image_validate(const uint8_t *file, size_t size, struct cap_image_heade
 	return 0;
 }
 
-int host_image_open(const char *path, struct host_image *img, char *err, size_t errlen)
+int image_open(const char *path, struct host_image *img, char *err, size_t errlen)
 {
 	struct stat st;
 	memset(img, 0, sizeof *img);
-	img->fd = host_open_regular(path, err, errlen);
+	img->fd = fileio_open_regular(path, err, errlen);
 	if (img->fd < 0)
 		return -1;
 	if (fstat(img->fd, &st) < 0) {
@@ -81,7 +81,7 @@ int host_image_open(const char *path, struct host_image *img, char *err, size_t 
 	/* Check the header against the size first: never read an absurd file. */
 	struct cap_image_header head = { 0 };
 	size_t head_len = (uint64_t)st.st_size < sizeof head ? (size_t)st.st_size : sizeof head;
-	if (host_pread_full(img->fd, (uint8_t *)&head, head_len, 0)) {
+	if (fileio_pread_full(img->fd, (uint8_t *)&head, head_len, 0)) {
 		snprintf(err, errlen, "read error");
 		goto fail;
 	}
@@ -93,21 +93,21 @@ int host_image_open(const char *path, struct host_image *img, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (host_pread_full(img->fd, img->file, img->file_size, 0)) {
+	if (fileio_pread_full(img->fd, img->file, img->file_size, 0)) {
 		snprintf(err, errlen, "read error (file changed while reading?)");
 		goto fail;
 	}
-	if (host_image_validate(img->file, img->file_size, &img->hdr, &img->elf_info, err, errlen))
+	if (image_validate(img->file, img->file_size, &img->hdr, &img->elf_info, err, errlen))
 		goto fail;
 	img->elf = img->file + CAP_IMAGE_HEADER_SIZE;
 	img->elf_size = img->hdr.elf_size;
 	return 0;
 fail:
-	host_image_close(img);
+	image_close(img);
 	return -1;
 }
 
-void host_image_close(struct host_image *img)
+void image_close(struct host_image *img)
 {
 	if (img->fd >= 0)
 		close(img->fd);

@@ -19,18 +19,18 @@ struct host_image {
 };
 
 /* BLAKE2b-256 over the 4096 header bytes (checksum field zeroed) then the ELF. */
-void host_image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
+void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
                          uint8_t out[CAP_IMAGE_CHECKSUM_LEN]);
 
 /*
  * Validate a whole image held in memory: header fields, zero padding,
  * checksum, build-id, ELF.  Fills hdr and elf.  Returns 0 or -1 + err.
  */
-int host_image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
+int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
                         struct host_elf *elf, char *err, size_t errlen);
 
 /* Open, read and validate path; img->fd stays open.  Returns 0 or -1 + err. */
-int host_image_open(const char *path, struct host_image *img, char *err, size_t errlen);
-void host_image_close(struct host_image *img);
+int image_open(const char *path, struct host_image *img, char *err, size_t errlen);
+void image_close(struct host_image *img);
 
 #endif

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-const char *mig_ctl_name(int type)
+const char *migctl_name(int type)
 {
 	switch (type) {
 	case MIG_CTL_CONFIRM: return "confirm";
@@ -29,7 +29,7 @@ static int allowed(int dir, int type)
 	return type == MIG_CTL_COMMIT || type == MIG_CTL_ABORT;
 }
 
-void mig_ctl_init(struct mig_ctl *c, const uint8_t stream_key[MIG_KEY_LEN], int dir)
+void migctl_init(struct mig_ctl *c, const uint8_t stream_key[MIG_KEY_LEN], int dir)
 {
 	_Static_assert(sizeof MIG_CTL_KDF_CONTEXT - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
 	memset(c, 0, sizeof *c);
@@ -38,7 +38,7 @@ void mig_ctl_init(struct mig_ctl *c, const uint8_t stream_key[MIG_KEY_LEN], int 
 	                           stream_key);
 }
 
-void mig_ctl_wipe(struct mig_ctl *c)
+void migctl_wipe(struct mig_ctl *c)
 {
 	sodium_memzero(c, sizeof *c);
 }
@@ -49,7 +49,7 @@ static int text_fits(int type, size_t tl)
 	return type == MIG_CTL_REFUSE ? tl > 0 : type == MIG_CTL_STARTED ? 1 : tl == 0;
 }
 
-int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, size_t cap,
+int migctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, size_t cap,
                  size_t *out_len)
 {
 	uint8_t plain[1 + MIG_CTL_TEXT_MAX];
@@ -74,7 +74,7 @@ int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, si
 	return MIG_OK;
 }
 
-int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used, int *type,
+int migctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used, int *type,
                  char *text, size_t tlen)
 {
 	uint8_t plain[1 + MIG_CTL_TEXT_MAX];
@@ -121,11 +121,11 @@ int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used
 	return MIG_OK;
 }
 
-int mig_ctl_send(int sock, struct mig_ctl *c, int type, const char *text)
+int migctl_send(int sock, struct mig_ctl *c, int type, const char *text)
 {
 	uint8_t rec[MIG_CTL_HEADER_LEN + MIG_CTL_REC_MAX];
 	size_t n;
-	int rc = mig_ctl_seal(c, type, text, rec, sizeof rec, &n);
+	int rc = migctl_seal(c, type, text, rec, sizeof rec, &n);
 	if (rc != MIG_OK)
 		return rc;
 	for (size_t off = 0; off < n;) {
@@ -140,13 +140,13 @@ int mig_ctl_send(int sock, struct mig_ctl *c, int type, const char *text)
 }
 
 /* Records are taken from c->in; bytes of a next record read with this one stay there for it. */
-int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen)
+int migctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)clock_now_ms() + timeout_ms;
 	int looked = 0;   /* timeout 0 still reads what is there */
 	for (;;) {
 		size_t used = 0;
-		int rc = c->in_len ? mig_ctl_open(c, c->in, c->in_len, &used, type, text, tlen)
+		int rc = c->in_len ? migctl_open(c, c->in, c->in_len, &used, type, text, tlen)
 		                   : MIG_NEED_MORE;
 		if (rc == MIG_OK) {
 			c->in_len -= used;

@@ -57,18 +57,18 @@ struct mig_ctl {
 	size_t in_len;
 };
 
-const char *mig_ctl_name(int type);   /* "confirm", ...; "unknown" */
+const char *migctl_name(int type);   /* "confirm", ...; "unknown" */
 
 /* Set up one direction from the migration's stream key. */
-void mig_ctl_init(struct mig_ctl *c, const uint8_t stream_key[MIG_KEY_LEN], int dir);
-void mig_ctl_wipe(struct mig_ctl *c);
+void migctl_init(struct mig_ctl *c, const uint8_t stream_key[MIG_KEY_LEN], int dir);
+void migctl_wipe(struct mig_ctl *c);
 
 /*
  * Pure codec.  Seal: one record (plus the header first, if not yet sent)
  * into out; MIG_OK with *out_len, MIG_E_BAD_RECORD (type not allowed in
  * this direction, REFUSE text empty/too long/with NUL), MIG_E_NOSPACE.
  */
-int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, size_t cap,
+int migctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, size_t cap,
                  size_t *out_len);
 /*
  * Open: from buf (len bytes), consume the header (if not yet) and one
@@ -77,18 +77,18 @@ int mig_ctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, si
  * replayed, wrong direction); MIG_E_BAD_RECORD (unknown type, type of the
  * other direction, bad text).  Errors stick: c is then unusable.
  */
-int mig_ctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used, int *type,
+int migctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used, int *type,
                  char *text, size_t tlen);
 
 /* ---- fd helpers (blocking, on the migration's TCP socket) ---- */
 
 /* MIG_OK or MIG_E_IO (errno kept). */
-int mig_ctl_send(int sock, struct mig_ctl *c, int type, const char *text);
+int migctl_send(int sock, struct mig_ctl *c, int type, const char *text);
 /*
  * Wait up to timeout_ms (-1: forever; 0: only what has arrived) for one record.  MIG_OK; MIG_E_IO
  * with errno ETIMEDOUT (nothing in time), EPIPE (the peer closed) or the
  * socket's error; or a decoding error as for mig_ctl_open.
  */
-int mig_ctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen);
+int migctl_recv(int sock, struct mig_ctl *c, int timeout_ms, int *type, char *text, size_t tlen);
 
 #endif

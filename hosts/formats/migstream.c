@@ -12,7 +12,7 @@
 /* Phases: the record expected next (same numbers as enum mig_rec_type), then done. */
 enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5 };
 
-uint64_t mig_new_id(void)
+uint64_t migstream_new_id(void)
 {
 	uint64_t id;
 	do
@@ -21,7 +21,7 @@ uint64_t mig_new_id(void)
 	return id;
 }
 
-void mig_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
+void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
                     uint8_t out[MIG_KEY_LEN])
 {
 	_Static_assert(MIG_KEY_LEN == crypto_kdf_KEYBYTES, "cluster key is a kdf master key");
@@ -29,7 +29,7 @@ void mig_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
 	crypto_kdf_derive_from_key(out, MIG_KEY_LEN, migration_id, MIG_KDF_CONTEXT, data_key);
 }
 
-const char *mig_strerror(int status)
+const char *migstream_strerror(int status)
 {
 	static const char *const names[MIG_E_COUNT] = {
 		[MIG_OK] = "ok", [MIG_NEED_MORE] = "need_more", [MIG_E_TRUNCATED] = "truncated",
@@ -45,17 +45,17 @@ const char *mig_strerror(int status)
 
 /* ---- encoder ---- */
 
-int mig_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
+int migstream_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
                 const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN])
 {
 	uint8_t key[MIG_KEY_LEN];
-	mig_derive_key(data_key, info->migration_id, key);
-	int rc = mig_tx_init_keyed(tx, key, info, head_out);
+	migstream_derive_key(data_key, info->migration_id, key);
+	int rc = migstream_tx_init_keyed(tx, key, info, head_out);
 	sodium_memzero(key, sizeof key);
 	return rc;
 }
 
-int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
+int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
                       const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN])
 {
 	memset(tx, 0, sizeof *tx);
@@ -76,7 +76,7 @@ int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
 	return MIG_OK;
 }
 
-int mig_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
+int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
                uint8_t *out, size_t cap, size_t *out_len)
 {
 	/* The type byte must precede the body in one plaintext: a copy is the simple way. */
@@ -102,7 +102,7 @@ int mig_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen
 	return MIG_OK;
 }
 
-int mig_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
+int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
                     const struct cap_snap_extent *ext, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_PREAMBLE)
@@ -122,7 +122,7 @@ int mig_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 	       sizeof hdr->checksum);
 	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, key_id), 0,
 	       sizeof hdr->key_id + sizeof hdr->mac);
-	int rc = mig_tx_raw(tx, MIG_REC_PREAMBLE, body, sizeof body, 0, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_PREAMBLE, body, sizeof body, 0, out, cap, out_len);
 	if (rc == MIG_OK) {
 		tx->hdr = hdr;
 		tx->ext = ext;
@@ -131,7 +131,7 @@ int mig_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 	return rc;
 }
 
-int mig_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
+int migstream_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_EXTENTS)
 		return MIG_E_OUT_OF_ORDER;
@@ -146,7 +146,7 @@ int mig_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 		host_put64(body + 4 + 16 * i, tx->ext[tx->ext_sent + i].offset);
 		host_put64(body + 12 + 16 * i, tx->ext[tx->ext_sent + i].length);
 	}
-	int rc = mig_tx_raw(tx, MIG_REC_EXTENTS, body, 4 + (size_t)n * 16, 0, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_EXTENTS, body, 4 + (size_t)n * 16, 0, out, cap, out_len);
 	free(body);
 	if (rc != MIG_OK)
 		return rc;
@@ -159,7 +159,7 @@ int mig_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 	return MIG_OK;
 }
 
-uint64_t mig_tx_next_chunk(const struct mig_tx *tx, uint64_t *off)
+uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off)
 {
 	*off = tx->cur_off;
 	if (tx->phase != PH_DATA)
@@ -168,12 +168,12 @@ uint64_t mig_tx_next_chunk(const struct mig_tx *tx, uint64_t *off)
 	return e->offset + e->length - tx->cur_off;
 }
 
-int mig_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
                 uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_DATA || off != tx->cur_off)
 		return MIG_E_OUT_OF_ORDER;
-	uint64_t at, left_in_extent = mig_tx_next_chunk(tx, &at);
+	uint64_t at, left_in_extent = migstream_tx_next_chunk(tx, &at);
 	if (len == 0 || len > MIG_CHUNK_MAX || len > left_in_extent)
 		return MIG_E_BAD_RECORD;
 	if (cap < mig_rec_size(8 + len))
@@ -181,7 +181,7 @@ int mig_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t le
 	uint8_t body[8 + MIG_CHUNK_MAX];
 	host_put64(body, off);
 	memcpy(body + 8, bytes, len);
-	int rc = mig_tx_raw(tx, MIG_REC_DATA, body, 8 + len, 0, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_DATA, body, 8 + len, 0, out, cap, out_len);
 	if (rc != MIG_OK)
 		return rc;
 	tx->cur_off += len;
@@ -193,14 +193,14 @@ int mig_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t le
 	return MIG_OK;
 }
 
-int mig_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
+int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_END)
 		return MIG_E_OUT_OF_ORDER;
 	uint8_t body[16];
 	host_put64(body, tx->data_sent);
 	host_put64(body + 8, tx->records);
-	int rc = mig_tx_raw(tx, MIG_REC_END, body, sizeof body, 1, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_END, body, sizeof body, 1, out, cap, out_len);
 	if (rc == MIG_OK)
 		tx->phase = PH_DONE;
 	return rc;
@@ -208,7 +208,7 @@ int mig_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 
 /* ---- decoder ---- */
 
-int mig_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t my_host)
+int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t my_host)
 {
 	memset(rx, 0, sizeof *rx);
 	memcpy(rx->data_key, data_key, MIG_KEY_LEN);
@@ -217,7 +217,7 @@ int mig_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t
 	return rx->plain ? MIG_OK : MIG_E_NOMEM;
 }
 
-void mig_rx_free(struct mig_rx *rx)
+void migstream_rx_free(struct mig_rx *rx)
 {
 	free(rx->ext);
 	free(rx->plain);
@@ -246,7 +246,7 @@ static int rx_head(struct mig_rx *rx, const uint8_t *h)
 	if (rx->my_host && rx->info.target_host != rx->my_host)
 		return MIG_E_WRONG_HOST;
 	uint8_t key[MIG_KEY_LEN];
-	mig_derive_key(rx->data_key, rx->info.migration_id, key);
+	migstream_derive_key(rx->data_key, rx->info.migration_id, key);
 	int rc = crypto_secretstream_xchacha20poly1305_init_pull(&rx->st, h + MIG_HEAD_AD_LEN, key);
 	sodium_memzero(key, sizeof key);
 	if (rc != 0)
@@ -326,7 +326,7 @@ static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_
 	return MIG_OK;
 }
 
-int mig_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
+int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
                 struct mig_rec *rec)
 {
 	*used = 0;
@@ -400,7 +400,7 @@ int mig_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
 	return MIG_OK;
 }
 
-int mig_rx_finish(struct mig_rx *rx)
+int migstream_rx_finish(struct mig_rx *rx)
 {
 	if (rx->error)
 		return rx->error;
@@ -441,7 +441,7 @@ static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
 	return MIG_OK;
 }
 
-int mig_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
+int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
                 mig_progress_fn progress, void *arg)
 {
@@ -452,31 +452,31 @@ int mig_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mi
 	int rc = MIG_E_NOMEM;
 	if (!rec || !chunk)
 		goto out;
-	rc = mig_tx_init_keyed(&tx, stream_key, info, head);
+	rc = migstream_tx_init_keyed(&tx, stream_key, info, head);
 	if (rc == MIG_OK)
 		rc = write_all(sock, head, sizeof head);
 	if (rc == MIG_OK)
-		rc = mig_tx_preamble(&tx, hdr, ext, rec, MIG_REC_MAX, &n);
+		rc = migstream_tx_preamble(&tx, hdr, ext, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
 		rc = write_all(sock, rec, n);
 	while (rc == MIG_OK && mig_tx_extents_left(&tx) > 0) {
-		rc = mig_tx_extents(&tx, rec, MIG_REC_MAX, &n);
+		rc = migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
 			rc = write_all(sock, rec, n);
 	}
 	uint64_t off, left;
-	while (rc == MIG_OK && (left = mig_tx_next_chunk(&tx, &off)) > 0) {
+	while (rc == MIG_OK && (left = migstream_tx_next_chunk(&tx, &off)) > 0) {
 		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : (size_t)left;
 		rc = pread_all(memfd, chunk, len, off);
 		if (rc == MIG_OK)
-			rc = mig_tx_data(&tx, off, chunk, len, rec, MIG_REC_MAX, &n);
+			rc = migstream_tx_data(&tx, off, chunk, len, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
 			rc = write_all(sock, rec, n);
 		if (rc == MIG_OK && progress)
 			progress(arg, tx.data_sent, hdr->data_size);
 	}
 	if (rc == MIG_OK)
-		rc = mig_tx_end(&tx, rec, MIG_REC_MAX, &n);
+		rc = migstream_tx_end(&tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
 		rc = write_all(sock, rec, n);
 out:
@@ -486,7 +486,7 @@ out:
 	return rc;
 }
 
-int mig_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg)
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg)
 {
 	size_t cap = 2 * MIG_REC_MAX, have = 0;
 	uint8_t *buf = malloc(cap);
@@ -496,7 +496,7 @@ int mig_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress
 	while (!mig_rx_done(rx)) {
 		size_t used = 0, pos = 0;
 		struct mig_rec rec;
-		while ((rc = mig_rx_next(rx, buf + pos, have - pos, &used, &rec)) == MIG_OK) {
+		while ((rc = migstream_rx_next(rx, buf + pos, have - pos, &used, &rec)) == MIG_OK) {
 			pos += used;
 			if (rec.type == MIG_REC_PREAMBLE && ftruncate(memfd, (off_t)rx->hdr.memfd_size) != 0)
 				rc = MIG_E_IO;
@@ -531,7 +531,7 @@ int mig_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress
 			break;
 		}
 		if (r == 0) {
-			rc = mig_rx_finish(rx);
+			rc = migstream_rx_finish(rx);
 			break;
 		}
 		have += (size_t)r;

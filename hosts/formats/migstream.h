@@ -97,15 +97,15 @@ struct mig_head_info {
 };
 
 /* A fresh random nonzero migration id. */
-uint64_t mig_new_id(void);
+uint64_t migstream_new_id(void);
 /* The stream key of one migration (crypto_kdf, see above). */
-void mig_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
+void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
                     uint8_t out[MIG_KEY_LEN]);
-/* The cluster data key comes from the key file: dir_data_key_load (hosts/formats/dirproto.h). */
+/* The cluster data key comes from the key file: dirproto_data_key_load (hosts/formats/dirproto.h). */
 /* Bytes a record with a body of blen bytes takes on the wire. */
 static inline size_t mig_rec_size(size_t blen) { return 4 + 1 + blen + MIG_ABYTES; }
 /* "truncated", "bad_tag", ...: stable names for counters and logs. */
-const char *mig_strerror(int status);
+const char *migstream_strerror(int status);
 
 /* ---- encoder (source) ---- */
 
@@ -123,10 +123,10 @@ struct mig_tx {
 };
 
 /* Start: key from data_key + info->migration_id; writes the 56-byte head.  MIG_OK or MIG_E_BAD_HEAD. */
-int mig_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
+int migstream_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
                 const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
 /* The same with the stream key already derived (a source caprun only ever gets that one). */
-int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
+int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
                       const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
 /*
  * The record encoders each write one whole record (length + ciphertext)
@@ -134,26 +134,26 @@ int mig_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
  * would refuse (MIG_E_OUT_OF_ORDER, MIG_E_BAD_RECORD), so a bug shows at
  * the source.  hdr and ext must stay valid until mig_tx_end.
  */
-int mig_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
+int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
                     const struct cap_snap_extent *ext, uint8_t *out, size_t cap, size_t *out_len);
 /* The next EXTENTS record (up to MIG_EXTENTS_PER_REC); call while mig_tx_extents_left() > 0. */
-int mig_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
+int migstream_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
 static inline uint32_t mig_tx_extents_left(const struct mig_tx *tx)
 {
 	return tx->hdr ? tx->hdr->nextents - tx->ext_sent : 0;
 }
 /* One DATA chunk at memfd offset off: must be where the cursor is, within one extent. */
-int mig_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
                 uint8_t *out, size_t cap, size_t *out_len);
 /* Where the next DATA chunk must start and how many bytes the current extent has left (0 = all sent). */
-uint64_t mig_tx_next_chunk(const struct mig_tx *tx, uint64_t *off);
-int mig_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
+uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off);
+int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
 /*
  * Seal any record, unchecked: type, body, and whether it carries
  * TAG_FINAL.  For tests and the fuzz corpus, to build streams an honest
  * encoder never makes.
  */
-int mig_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
+int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
                uint8_t *out, size_t cap, size_t *out_len);
 
 /* ---- decoder (target) ---- */
@@ -187,18 +187,18 @@ struct mig_rec {
 };
 
 /* MIG_OK or MIG_E_NOMEM.  my_host: the target's own host id, checked against the head (0 = any). */
-int mig_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t my_host);
-void mig_rx_free(struct mig_rx *rx);
+int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t my_host);
+void migstream_rx_free(struct mig_rx *rx);
 /*
  * Decode the next record from buf (len bytes; the caller keeps unconsumed
  * bytes and appends more).  MIG_OK: *rec filled, *used bytes consumed.
  * MIG_NEED_MORE: nothing consumed.  Anything else: the stream is bad and
  * the decoder stays failed.  After END, any byte is MIG_E_AFTER_END.
  */
-int mig_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
+int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
                 struct mig_rec *rec);
 /* The stream has ended (EOF): MIG_OK if END was decoded, else MIG_E_TRUNCATED (or the sticky error). */
-int mig_rx_finish(struct mig_rx *rx);
+int migstream_rx_finish(struct mig_rx *rx);
 static inline int mig_rx_done(const struct mig_rx *rx) { return rx->phase == MIG_REC_END + 1; }
 
 /* ---- fd helpers: blocking, on a connected stream socket (set SO_SNDTIMEO / SO_RCVTIMEO for deadlines) ---- */
@@ -208,10 +208,10 @@ typedef void (*mig_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 /*
  * Send a frozen capsule: head, PREAMBLE, EXTENTS, the extents' bytes read
- * from memfd (pread), END, sealed with stream_key (mig_derive_key).
+ * from memfd (pread), END, sealed with stream_key (migstream_derive_key).
  * MIG_OK, MIG_E_IO (errno kept) or an encoder error.
  */
-int mig_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
+int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
                 mig_progress_fn progress, void *arg);
 /*
@@ -221,6 +221,6 @@ int mig_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mi
  * the whole stream was authentic and complete.  A stream that fails leaves
  * memfd half-written: the caller discards it.
  */
-int mig_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg);
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg);
 
 #endif

@@ -77,13 +77,13 @@ static int read_key(const char *path, uint8_t key[CAP_SNAP_KEY_LEN], char *err, 
 	char why[128];
 	if (stat(path, &st) < 0 && errno == ENOENT)
 		return 0;
-	int fd = host_open_regular(path, why, sizeof why);
+	int fd = fileio_open_regular(path, why, sizeof why);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		return -1;
 	}
 	int ok = fstat(fd, &st) == 0 && st.st_size == CAP_SNAP_KEY_LEN &&
-	         host_pread_full(fd, key, CAP_SNAP_KEY_LEN, 0) == 0;
+	         fileio_pread_full(fd, key, CAP_SNAP_KEY_LEN, 0) == 0;
 	close(fd);
 	if (!ok) {
 		snprintf(err, errlen, "%s: not a snapshot key (want exactly %d bytes)", path,
@@ -111,7 +111,7 @@ static int write_key(const char *path, const uint8_t key[CAP_SNAP_KEY_LEN], int 
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	int r = host_pwrite_full(fd, key, CAP_SNAP_KEY_LEN, 0) || fsync(fd) ? -1 : 0;
+	int r = fileio_pwrite_full(fd, key, CAP_SNAP_KEY_LEN, 0) || fsync(fd) ? -1 : 0;
 	if (close(fd) && !r)
 		r = -1;
 	int lost = 0;
@@ -161,7 +161,7 @@ static int make_parents(const char *path)
 
 static void cluster_path(char *out, size_t len)
 {
-	snprintf(out, len, "%s/%s", host_run_dir(), SNAP_KEY_FILE);
+	snprintf(out, len, "%s/%s", ctlsock_run_dir(), SNAP_KEY_FILE);
 }
 
 static void host_path(char *out, size_t len)

@@ -25,7 +25,7 @@ static size_t chunk_for(uint64_t n)
 #define PAGE_DOWN(x) ((x) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
 #define PAGE_UP(x)   (((x) + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
 
-void host_hex(char *out, const uint8_t *p, size_t n)
+void snapfile_hex(char *out, const uint8_t *p, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -109,16 +109,16 @@ static int write_body(int memfd, int out, const struct cap_snap_header *h,
 		return -1;
 	memcpy(buf, ext, (size_t)h->nextents * sizeof *ext);
 	crypto_generichash_update(st, buf, table_len);
-	int r = host_pwrite_full(out, buf, table_len, CAP_SNAP_HEADER_SIZE);
+	int r = fileio_pwrite_full(out, buf, table_len, CAP_SNAP_HEADER_SIZE);
 	uint64_t pos = h->data_offset;
 	for (uint32_t i = 0; r == 0 && i < h->nextents; i++) {
 		for (uint64_t done = 0; r == 0 && done < ext[i].length;) {
 			size_t len = ext[i].length - done > COPY_CHUNK ? COPY_CHUNK
 			                                              : (size_t)(ext[i].length - done);
-			r = host_pread_full(memfd, buf, len, ext[i].offset + done);
+			r = fileio_pread_full(memfd, buf, len, ext[i].offset + done);
 			if (r == 0) {
 				crypto_generichash_update(st, buf, len);
-				r = host_pwrite_full(out, buf, len, pos);
+				r = fileio_pwrite_full(out, buf, len, pos);
 			}
 			done += len;
 			pos += len;
@@ -147,7 +147,7 @@ static int make_temp(int dirfd, const char *name, char *tmp, size_t len)
 	return -1;
 }
 
-int host_snap_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_extent **ext_out,
+int snapfile_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_extent **ext_out,
                       char *err, size_t errlen)
 {
 	struct cap_snap_extent *ext = NULL;
@@ -180,7 +180,7 @@ int host_snap_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_exte
 	return 0;
 }
 
-int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
+int snapfile_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
                     const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen)
 {
 	struct cap_snap_extent *ext = NULL;
@@ -203,7 +203,7 @@ int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char 
 			return -1;
 		}
 	}
-	if (host_snap_prepare(memfd, h, &ext, err, errlen)) {
+	if (snapfile_prepare(memfd, h, &ext, err, errlen)) {
 		char why[PATH_MAX + 256];
 		snprintf(why, sizeof why, "%s", err);
 		snprintf(err, errlen, "%s: %s", path, why);
@@ -229,7 +229,7 @@ int host_snap_write(int memfd, struct cap_snap_header *h, int dirfd, const char 
 	memcpy(page + offsetof(struct cap_snap_header, checksum), h->checksum, sizeof h->checksum);
 	snapauth_mac(key->key, page, h->mac);   /* over the page holding the checksum of it all */
 	memcpy(page + offsetof(struct cap_snap_header, mac), h->mac, sizeof h->mac);
-	if (host_pwrite_full(out, page, sizeof page, 0) || fchmod(out, 0644)) {
+	if (fileio_pwrite_full(out, page, sizeof page, 0) || fchmod(out, 0644)) {
 		step = "";
 		goto fail;
 	}
@@ -273,10 +273,10 @@ out:
 	return -1;
 }
 
-int host_snap_is_snapshot(const char *path)
+int snapfile_is_snapshot(const char *path)
 {
 	char magic[CAP_SNAP_MAGIC_LEN], err[128];
-	int fd = host_open_regular(path, err, sizeof err);
+	int fd = fileio_open_regular(path, err, sizeof err);
 	if (fd < 0)
 		return 0;   /* not a snapshot; opening it as an image says why */
 	int yes = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
@@ -296,7 +296,7 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (host_pread_full(s->fd, page, sizeof page, 0))
+	if (fileio_pread_full(s->fd, page, sizeof page, 0))
 		goto ioerr;
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof sum);
 	memset(page + offsetof(struct cap_snap_header, mac), 0, CAP_SNAP_MAC_LEN);
@@ -304,7 +304,7 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 	crypto_generichash_update(&st, page, sizeof page);
 	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < s->file_size;) {
 		size_t len = s->file_size - pos > chunk ? chunk : (size_t)(s->file_size - pos);
-		if (host_pread_full(s->fd, buf, len, pos))
+		if (fileio_pread_full(s->fd, buf, len, pos))
 			goto ioerr;
 		crypto_generichash_update(&st, buf, len);
 		pos += len;
@@ -322,20 +322,20 @@ ioerr:
 	return -1;
 }
 
-int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errlen)
+int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen)
 {
 	struct snap_keyring ring;
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
 	if (snapauth_keyring_load(&ring, err, errlen))
 		return -1;
-	int fd = host_open_regular(path, err, errlen);
-	int r = fd < 0 ? -1 : host_snap_open_fd(fd, s, &ring, err, errlen);
+	int fd = fileio_open_regular(path, err, errlen);
+	int r = fd < 0 ? -1 : snapfile_open_fd(fd, s, &ring, err, errlen);
 	snapauth_keyring_wipe(&ring);
 	return r;
 }
 
-int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
+int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
                       size_t errlen)
 {
 	struct stat st;
@@ -347,13 +347,13 @@ int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ri
 		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
-	if (!S_ISREG(st.st_mode)) {   /* host_open_regular said so already; a caller's fd may not be */
+	if (!S_ISREG(st.st_mode)) {   /* fileio_open_regular said so already; a caller's fd may not be */
 		snprintf(err, errlen, "not a regular file");
 		goto fail;
 	}
 	s->file_size = (uint64_t)st.st_size;
 	size_t head = s->file_size < sizeof s->hdr ? (size_t)s->file_size : sizeof s->hdr;
-	if (host_pread_full(s->fd, &s->hdr, head, 0)) {
+	if (fileio_pread_full(s->fd, &s->hdr, head, 0)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
@@ -364,7 +364,7 @@ int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ri
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (host_pread_full(s->fd, s->ext, (size_t)s->hdr.nextents * sizeof *s->ext, CAP_SNAP_HEADER_SIZE)) {
+	if (fileio_pread_full(s->fd, s->ext, (size_t)s->hdr.nextents * sizeof *s->ext, CAP_SNAP_HEADER_SIZE)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
@@ -372,11 +372,11 @@ int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ri
 	    verify_checksum(s, err, errlen))
 		goto fail;
 	/* Integrity, then authenticity, and only then is any of its memory interpreted. */
-	if (ring && host_snap_authenticate(s, ring, NULL, err, errlen))
+	if (ring && snapfile_authenticate(s, ring, NULL, err, errlen))
 		goto fail;
 	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
 	struct cap_control ctl;
-	if (host_snap_read_mem(s, 0, &ctl, sizeof ctl)) {
+	if (snapfile_read_mem(s, 0, &ctl, sizeof ctl)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
@@ -384,11 +384,11 @@ int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ri
 		goto fail;
 	return 0;
 fail:
-	host_snap_close(s);
+	snapfile_close(s);
 	return -1;
 }
 
-int host_snap_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
+int snapfile_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
                            const struct snap_key **used, char *err, size_t errlen)
 {
 	uint8_t page[CAP_SNAP_HEADER_SIZE];
@@ -403,7 +403,7 @@ int host_snap_authenticate(const struct host_snap *s, const struct snap_keyring 
 		         "has no such key (it has %s)", id, have);
 		return -1;
 	}
-	if (host_pread_full(s->fd, page, sizeof page, 0)) {
+	if (fileio_pread_full(s->fd, page, sizeof page, 0)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		return -1;
 	}
@@ -415,7 +415,7 @@ int host_snap_authenticate(const struct host_snap *s, const struct snap_keyring 
 	return 0;
 }
 
-void host_snap_close(struct host_snap *s)
+void snapfile_close(struct host_snap *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
@@ -424,7 +424,7 @@ void host_snap_close(struct host_snap *s)
 	s->fd = -1;
 }
 
-int host_snap_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_t len)
+int snapfile_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_t len)
 {
 	memset(buf, 0, len);
 	uint64_t file_pos = s->hdr.data_offset;
@@ -433,14 +433,14 @@ int host_snap_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_
 		uint64_t lo = off > e->offset ? off : e->offset;
 		uint64_t hi = off + len < e->offset + e->length ? off + len : e->offset + e->length;
 		if (lo < hi &&
-		    host_pread_full(s->fd, (char *)buf + (lo - off), (size_t)(hi - lo), file_pos + (lo - e->offset)))
+		    fileio_pread_full(s->fd, (char *)buf + (lo - off), (size_t)(hi - lo), file_pos + (lo - e->offset)))
 			return -1;
 		file_pos += e->length;
 	}
 	return 0;
 }
 
-int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t errlen)
+int snapfile_restore(const struct host_snap *s, int memfd, char *err, size_t errlen)
 {
 	size_t chunk = chunk_for(s->hdr.data_size);
 	uint8_t *buf = malloc(chunk);
@@ -453,11 +453,11 @@ int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t er
 		for (uint64_t done = 0; done < s->ext[i].length;) {
 			uint64_t left = s->ext[i].length - done;
 			size_t len = left > chunk ? chunk : (size_t)left;
-			if (host_pread_full(s->fd, buf, len, pos)) {
+			if (fileio_pread_full(s->fd, buf, len, pos)) {
 				snprintf(err, errlen, "reading the snapshot: %s", strerror(errno));
 				goto fail;
 			}
-			if (host_pwrite_full(memfd, buf, len, s->ext[i].offset + done)) {
+			if (fileio_pwrite_full(memfd, buf, len, s->ext[i].offset + done)) {
 				snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
 				goto fail;
 			}
@@ -472,15 +472,15 @@ fail:
 	return -1;
 }
 
-int host_snap_check_image(const struct host_snap *s, const struct cap_image_header *img,
+int snapfile_check_image(const struct host_snap *s, const struct cap_image_header *img,
                           const char *image_path, char *err, size_t errlen)
 {
 	if (img->build_id_len == s->hdr.build_id_len &&
 	    memcmp(img->build_id, s->hdr.build_id, img->build_id_len) == 0)
 		return 0;
 	char want[2 * sizeof s->hdr.build_id + 1], have[2 * CAP_IMAGE_BUILD_ID_MAX + 1];
-	host_hex(want, s->hdr.build_id, s->hdr.build_id_len);
-	host_hex(have, img->build_id,
+	snapfile_hex(want, s->hdr.build_id, s->hdr.build_id_len);
+	snapfile_hex(have, img->build_id,
 	         img->build_id_len <= CAP_IMAGE_BUILD_ID_MAX ? img->build_id_len : 0);
 	snprintf(err, errlen, "snapshot belongs to image %s (build-id %s), %s has build-id %s",
 	         s->hdr.image_name, want, image_path, have);

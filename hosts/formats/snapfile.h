@@ -21,17 +21,17 @@
  * *file_bytes.  On failure returns -1, leaves no file behind and puts
  * "PATH: reason" in err.
  */
-int host_snap_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char *path,
+int snapfile_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char *path,
                     const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen);
 
 /*
- * What host_snap_write does before writing, for a frozen memfd going
+ * What snapfile_write does before writing, for a frozen memfd going
  * elsewhere (a live migration): scan its data extents and fill hdr's
  * format fields (magic, versions, nextents, data_offset, data_size;
  * checksum, key_id and mac zero), checked as a reader would.  0 with *ext (malloc'd,
  * hdr->nextents entries), or -1 with err.
  */
-int host_snap_prepare(int memfd, struct cap_snap_header *hdr, struct cap_snap_extent **ext,
+int snapfile_prepare(int memfd, struct cap_snap_header *hdr, struct cap_snap_extent **ext,
                       char *err, size_t errlen);
 
 /* An opened, fully validated snapshot. */
@@ -49,14 +49,14 @@ struct host_snap {
  * frozen control page.  Returns 0, or -1 with a short reason in err (no
  * path prefix): "authentication failed: ..." if the MAC does not verify.
  */
-int host_snap_open(const char *path, struct host_snap *s, char *err, size_t errlen);
+int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen);
 
 /*
  * The same on a descriptor already open for reading (s owns fd), with the
  * keys to authenticate against; ring NULL: every check but authentication
  * (capctl inspect, which then says whether it verifies).
  */
-int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
+int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
                       size_t errlen);
 
 /*
@@ -66,18 +66,18 @@ int host_snap_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ri
  * ...)" or "authentication failed (contents changed since it was made with
  * host key ID)" in err (*used: the key found, or NULL).
  */
-int host_snap_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
+int snapfile_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
                            const struct snap_key **used, char *err, size_t errlen);
-void host_snap_close(struct host_snap *s);
+void snapfile_close(struct host_snap *s);
 
 /* 1 if the file at path starts with the snapshot magic. */
-int host_snap_is_snapshot(const char *path);
+int snapfile_is_snapshot(const char *path);
 
 /* Copy len bytes of the frozen memfd at off out of the snapshot (holes read as zeros).  0 or -1. */
-int host_snap_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_t len);
+int snapfile_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_t len);
 
 /* Write every extent into memfd (already sized hdr.memfd_size).  0 or -1 with err. */
-int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t errlen);
+int snapfile_restore(const struct host_snap *s, int memfd, char *err, size_t errlen);
 
 /*
  * A snapshot only holds the capsule's writable memory; its code comes from
@@ -85,10 +85,10 @@ int host_snap_restore(const struct host_snap *s, int memfd, char *err, size_t er
  * build-id).  Returns 0, or -1 with "snapshot belongs to image NAME
  * (build-id HEX), IMAGE_PATH has build-id HEX" in err.
  */
-int host_snap_check_image(const struct host_snap *s, const struct cap_image_header *img,
+int snapfile_check_image(const struct host_snap *s, const struct cap_image_header *img,
                           const char *image_path, char *err, size_t errlen);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
-void host_hex(char *out, const uint8_t *p, size_t n);
+void snapfile_hex(char *out, const uint8_t *p, size_t n);
 
 #endif

@@ -147,7 +147,7 @@ _Static_assert(sizeof(struct uplink_frozen_hdr) == 8, "frozen body header");
 struct uplink_mig_prepare {
 	uint32_t target_host;
 	uint32_t reserved;       /* 0 */
-	uint64_t migration_id;   /* nonzero, random (mig_new_id) */
+	uint64_t migration_id;   /* nonzero, random (migstream_new_id) */
 };
 _Static_assert(sizeof(struct uplink_mig_prepare) == 16, "mig_prepare body");
 
@@ -160,7 +160,7 @@ struct uplink_mig_ready {
 	uint32_t peers_asked;    /* SYNC sent to this many peer hosts ... */
 	uint32_t peers_acked;    /* ... and this many answered in time */
 	uint32_t source_host;    /* this host's id (the stream head names its sender) */
-	uint8_t  key[32];        /* mig_derive_key(cluster data key, migration_id) */
+	uint8_t  key[32];        /* migstream_derive_key(cluster data key, migration_id) */
 };
 _Static_assert(sizeof(struct uplink_mig_ready) == 56, "mig_ready body");
 

@@ -25,11 +25,11 @@ static struct dir_db *open_db(struct fixture *f, uint32_t net, int prefix)
 {
 	char err[256];
 	struct dir_db *db = NULL;
-	assert_int_equal(dir_db_open(f->path, net, prefix, &db, err, sizeof err), 0);
-	assert_int_equal(dir_db_begin(db), 0);
+	assert_int_equal(dirdb_open(f->path, net, prefix, &db, err, sizeof err), 0);
+	assert_int_equal(dirdb_begin(db), 0);
 	for (uint32_t h = 1; h <= 3; h++)
-		assert_int_equal(dir_db_host_ensure(db, h), 0);
-	assert_int_equal(dir_db_commit(db), 0);
+		assert_int_equal(dirdb_host_ensure(db, h), 0);
+	assert_int_equal(dirdb_commit(db), 0);
 	return db;
 }
 
@@ -49,7 +49,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	char cmd[160];
-	dir_db_close(f->db);
+	dirdb_close(f->db);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
 	if (system(cmd) != 0)
 		return -1;
@@ -61,9 +61,9 @@ static int teardown(void **state)
 static int create(struct dir_db *db, uint32_t host, const char *name, uint32_t want, uint32_t *ip)
 {
 	struct dir_entry e;
-	assert_int_equal(dir_db_begin(db), 0);
-	int rc = dir_db_create(db, host, name, want, &e);
-	assert_int_equal(dir_db_commit(db), 0);
+	assert_int_equal(dirdb_begin(db), 0);
+	int rc = dirdb_create(db, host, name, want, &e);
+	assert_int_equal(dirdb_commit(db), 0);
 	if (rc == 0) {
 		assert_int_equal(e.epoch, 1);
 		assert_int_equal(e.host_id, host);
@@ -77,9 +77,9 @@ static int move(struct dir_db *db, uint32_t who, uint32_t ip, uint32_t to, uint3
                 uint32_t *epoch)
 {
 	struct dir_entry e;
-	assert_int_equal(dir_db_begin(db), 0);
-	int rc = dir_db_move(db, who, ip, to, expect, &e, epoch);
-	assert_int_equal(dir_db_commit(db), 0);
+	assert_int_equal(dirdb_begin(db), 0);
+	int rc = dirdb_move(db, who, ip, to, expect, &e, epoch);
+	assert_int_equal(dirdb_commit(db), 0);
 	return rc;
 }
 
@@ -104,16 +104,16 @@ static void test_allocate(void **state)
 	assert_int_equal(create(f->db, 1, "e", 0xc6130005, &ip), DIR_E_BAD_REQUEST); /* outside */
 	assert_int_equal(create(f->db, 1, "bad name", 0, &ip), DIR_E_BAD_REQUEST);
 	struct dir_entry e;
-	assert_int_equal(dir_db_lookup(f->db, IP(4), &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, IP(4), &e), 0);
 	assert_int_equal(e.host_id, 2);
 	assert_string_equal(e.name, "c");
-	assert_int_equal(dir_db_lookup(f->db, IP(9), &e), DIR_E_NOT_FOUND);
+	assert_int_equal(dirdb_lookup(f->db, IP(9), &e), DIR_E_NOT_FOUND);
 }
 
 static void test_no_free_ip_and_round_robin(void **state)
 {
 	struct fixture *f = *state;
-	dir_db_close(f->db);
+	dirdb_close(f->db);
 	unlink(f->path);
 	f->db = open_db(f, IP(0x500), 29);       /* .0 net .1 gw .7 bcast: .2-.6 usable */
 	uint32_t ip, first = 0;
@@ -126,10 +126,10 @@ static void test_no_free_ip_and_round_robin(void **state)
 	assert_int_equal(ip, IP(0x506));
 	assert_int_equal(create(f->db, 1, "x", 0, &ip), DIR_E_NO_FREE_IP);
 	uint32_t epoch;
-	assert_int_equal(dir_db_begin(f->db), 0);
-	assert_int_equal(dir_db_release(f->db, 1, IP(0x503), 1, &epoch), 0);
-	assert_int_equal(dir_db_release(f->db, 1, IP(0x505), 1, &epoch), 0);
-	assert_int_equal(dir_db_commit(f->db), 0);
+	assert_int_equal(dirdb_begin(f->db), 0);
+	assert_int_equal(dirdb_release(f->db, 1, IP(0x503), 1, &epoch), 0);
+	assert_int_equal(dirdb_release(f->db, 1, IP(0x505), 1, &epoch), 0);
+	assert_int_equal(dirdb_commit(f->db), 0);
 	assert_int_equal(create(f->db, 1, "y", 0, &ip), 0);
 	assert_int_equal(ip, IP(0x503));         /* wrapped around: the oldest hole first */
 	assert_int_equal(create(f->db, 1, "y", 0, &ip), 0);
@@ -153,16 +153,16 @@ static void test_move_epochs(void **state)
 	assert_int_equal(move(f->db, 3, ip, 99, 3, &epoch), DIR_E_BAD_REQUEST);     /* unknown host */
 	assert_int_equal(move(f->db, 3, IP(200), 1, 1, &epoch), DIR_E_NOT_FOUND);
 	struct dir_entry e;
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.host_id, 3);
 	assert_int_equal(e.epoch, 3);
 	/* release: only the holder, only with the current epoch */
-	assert_int_equal(dir_db_begin(f->db), 0);
-	assert_int_equal(dir_db_release(f->db, 1, ip, 3, &epoch), DIR_E_NOT_AUTHORIZED);
-	assert_int_equal(dir_db_release(f->db, 3, ip, 2, &epoch), DIR_E_STALE_EPOCH);
-	assert_int_equal(dir_db_release(f->db, 3, ip, 3, &epoch), 0);
-	assert_int_equal(dir_db_commit(f->db), 0);
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), DIR_E_NOT_FOUND);
+	assert_int_equal(dirdb_begin(f->db), 0);
+	assert_int_equal(dirdb_release(f->db, 1, ip, 3, &epoch), DIR_E_NOT_AUTHORIZED);
+	assert_int_equal(dirdb_release(f->db, 3, ip, 2, &epoch), DIR_E_STALE_EPOCH);
+	assert_int_equal(dirdb_release(f->db, 3, ip, 3, &epoch), 0);
+	assert_int_equal(dirdb_commit(f->db), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), DIR_E_NOT_FOUND);
 }
 
 /* The FENCE (MOVE to the holder itself) and the MOVE of one migration race at
@@ -173,9 +173,9 @@ static void test_fence(void **state)
 	uint32_t ip, ip2, epoch = 0;
 	struct dir_entry e;
 	assert_int_equal(create(f->db, 1, "f", 0, &ip), 0);
-	assert_int_equal(dir_db_begin(f->db), 0);
-	assert_int_equal(dir_db_set_state(f->db, 1, ip, 1, DIR_STATE_FROZEN, &e, &epoch), 0);
-	assert_int_equal(dir_db_commit(f->db), 0);
+	assert_int_equal(dirdb_begin(f->db), 0);
+	assert_int_equal(dirdb_set_state(f->db, 1, ip, 1, DIR_STATE_FROZEN, &e, &epoch), 0);
+	assert_int_equal(dirdb_commit(f->db), 0);
 	/* only the holder may fence, only at the current epoch */
 	assert_int_equal(move(f->db, 2, ip, 1, 1, &epoch), DIR_E_NOT_AUTHORIZED);
 	assert_int_equal(move(f->db, 1, ip, 1, 7, &epoch), DIR_E_STALE_EPOCH);
@@ -183,7 +183,7 @@ static void test_fence(void **state)
 	/* source fences first: epoch 2, same holder, state reset as for a move */
 	assert_int_equal(move(f->db, 1, ip, 1, 1, &epoch), 0);
 	assert_int_equal(epoch, 2);
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.host_id, 1);
 	assert_int_equal(e.epoch, 2);
 	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
@@ -192,7 +192,7 @@ static void test_fence(void **state)
 	assert_int_equal(epoch, 2);
 	assert_int_equal(move(f->db, 2, ip, 2, 1, &epoch), DIR_E_STALE_EPOCH);
 	assert_int_equal(epoch, 2);
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.host_id, 1);                              /* names the source */
 	/* the other order: the move wins, the late fence at the old epoch is STALE */
 	assert_int_equal(create(f->db, 1, "g", 0, &ip2), 0);
@@ -200,7 +200,7 @@ static void test_fence(void **state)
 	assert_int_equal(epoch, 2);
 	assert_int_equal(move(f->db, 1, ip2, 1, 1, &epoch), DIR_E_STALE_EPOCH);
 	assert_int_equal(epoch, 2);
-	assert_int_equal(dir_db_lookup(f->db, ip2, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip2, &e), 0);
 	assert_int_equal(e.host_id, 2);                              /* names the target */
 	assert_int_equal(e.epoch, 2);
 	/* the new holder can fence in turn; a bystander cannot */
@@ -213,10 +213,10 @@ static void test_rollback_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
 	struct dir_entry e;
-	assert_int_equal(dir_db_begin(f->db), 0);
-	assert_int_equal(dir_db_create(f->db, 1, "gone", IP(77), &e), 0);
-	dir_db_rollback(f->db);
-	assert_int_equal(dir_db_lookup(f->db, IP(77), &e), DIR_E_NOT_FOUND);
+	assert_int_equal(dirdb_begin(f->db), 0);
+	assert_int_equal(dirdb_create(f->db, 1, "gone", IP(77), &e), 0);
+	dirdb_rollback(f->db);
+	assert_int_equal(dirdb_lookup(f->db, IP(77), &e), DIR_E_NOT_FOUND);
 }
 
 static void test_locator_subscriptions_list(void **state)
@@ -225,22 +225,22 @@ static void test_locator_subscriptions_list(void **state)
 	uint32_t ip;
 	for (int i = 0; i < 25; i++)
 		assert_int_equal(create(f->db, 1 + (uint32_t)i % 2, "l", 0, &ip), 0);
-	assert_int_equal(dir_db_begin(f->db), 0);
-	assert_int_equal(dir_db_host_set_locator(f->db, 2, 0xc6130002, 7471), 0);
-	assert_int_equal(dir_db_subscribe(f->db, IP(3), 1), 0);
-	assert_int_equal(dir_db_subscribe(f->db, IP(3), 3), 0);
-	assert_int_equal(dir_db_subscribe(f->db, IP(3), 3), 0);   /* idempotent */
-	assert_int_equal(dir_db_commit(f->db), 0);
+	assert_int_equal(dirdb_begin(f->db), 0);
+	assert_int_equal(dirdb_host_set_locator(f->db, 2, 0xc6130002, 7471), 0);
+	assert_int_equal(dirdb_subscribe(f->db, IP(3), 1), 0);
+	assert_int_equal(dirdb_subscribe(f->db, IP(3), 3), 0);
+	assert_int_equal(dirdb_subscribe(f->db, IP(3), 3), 0);   /* idempotent */
+	assert_int_equal(dirdb_commit(f->db), 0);
 	uint32_t subs[8];
 	size_t n;
-	assert_int_equal(dir_db_subscribers(f->db, IP(3), subs, 8, &n), 0);
+	assert_int_equal(dirdb_subscribers(f->db, IP(3), subs, 8, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(subs[0], 1);
 	assert_int_equal(subs[1], 3);
 	struct dir_entry e[DIR_LIST_MAX];
 	uint32_t cursor = 0, next, seen = 0, expect = IP(2);
 	do {
-		assert_int_equal(dir_db_list(f->db, cursor, e, DIR_LIST_MAX, &n, &next), 0);
+		assert_int_equal(dirdb_list(f->db, cursor, e, DIR_LIST_MAX, &n, &next), 0);
 		for (size_t i = 0; i < n; i++, seen++) {
 			assert_int_equal(e[i].ip, expect++);
 			if (e[i].host_id == 2) {
@@ -264,34 +264,34 @@ static void test_persist_across_reopen(void **state)
 	counters[DIR_S_CREATES] = 0x123456789ULL;
 	assert_int_equal(create(f->db, 1, "keep", 0, &ip), 0);
 	assert_int_equal(move(f->db, 1, ip, 2, 1, &epoch), 0);
-	assert_int_equal(dir_db_begin(f->db), 0);
-	assert_int_equal(dir_db_host_set_seq(f->db, 2, 0xfedcba9876543210ULL, 0x7f000001, 4000), 0);
-	assert_int_equal(dir_db_reply_put(f->db, 2, 55, digest, DIR_T_MOVED, (const uint8_t *)"reply", 5), 0);
-	assert_int_equal(dir_db_counters_save(f->db, counters, DIR_S_COUNT), 0);
-	assert_int_equal(dir_db_commit(f->db), 0);
-	dir_db_close(f->db);
+	assert_int_equal(dirdb_begin(f->db), 0);
+	assert_int_equal(dirdb_host_set_seq(f->db, 2, 0xfedcba9876543210ULL, 0x7f000001, 4000), 0);
+	assert_int_equal(dirdb_reply_put(f->db, 2, 55, digest, DIR_T_MOVED, (const uint8_t *)"reply", 5), 0);
+	assert_int_equal(dirdb_counters_save(f->db, counters, DIR_S_COUNT), 0);
+	assert_int_equal(dirdb_commit(f->db), 0);
+	dirdb_close(f->db);
 
 	f->db = open_db(f, NET, 16);
 	struct dir_entry e;
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.host_id, 2);
 	assert_int_equal(e.epoch, 2);
 	assert_string_equal(e.name, "keep");
 	struct dir_host h;
-	assert_int_equal(dir_db_host_get(f->db, 2, &h), 0);
+	assert_int_equal(dirdb_host_get(f->db, 2, &h), 0);
 	assert_true(h.last_seq == 0xfedcba9876543210ULL);   /* full 64 bits survive */
 	assert_int_equal(h.ctl_addr, 0x7f000001);
 	assert_int_equal(h.ctl_port, 4000);
-	assert_int_equal(dir_db_host_get(f->db, 9, &h), DIR_E_NOT_FOUND);
-	assert_int_equal(dir_db_reply_get(f->db, 2, 55, digest, &type, body, sizeof body, &len), 1);
+	assert_int_equal(dirdb_host_get(f->db, 9, &h), DIR_E_NOT_FOUND);
+	assert_int_equal(dirdb_reply_get(f->db, 2, 55, digest, &type, body, sizeof body, &len), 1);
 	assert_int_equal(type, DIR_T_MOVED);
 	assert_int_equal(len, 5);
 	assert_memory_equal(body, "reply", 5);
 	digest[0] ^= 1;   /* same request id, different request: no cached answer */
-	assert_int_equal(dir_db_reply_get(f->db, 2, 55, digest, &type, body, sizeof body, &len), 0);
-	assert_int_equal(dir_db_reply_get(f->db, 2, 56, digest, &type, body, sizeof body, &len), 0);
+	assert_int_equal(dirdb_reply_get(f->db, 2, 55, digest, &type, body, sizeof body, &len), 0);
+	assert_int_equal(dirdb_reply_get(f->db, 2, 56, digest, &type, body, sizeof body, &len), 0);
 	uint64_t loaded[DIR_S_COUNT];
-	assert_int_equal(dir_db_counters_load(f->db, loaded, DIR_S_COUNT), 0);
+	assert_int_equal(dirdb_counters_load(f->db, loaded, DIR_S_COUNT), 0);
 	assert_memory_equal(loaded, counters, sizeof counters);
 	/* the allocation cursor persisted too: the next address is new */
 	assert_int_equal(create(f->db, 1, "next", 0, &ip), 0);
@@ -302,9 +302,9 @@ static int set_state(struct dir_db *db, uint32_t who, uint32_t ip, uint32_t epoc
                      uint32_t *cur)
 {
 	struct dir_entry e;
-	assert_int_equal(dir_db_begin(db), 0);
-	int rc = dir_db_set_state(db, who, ip, epoch, state, &e, cur);
-	assert_int_equal(dir_db_commit(db), 0);
+	assert_int_equal(dirdb_begin(db), 0);
+	int rc = dirdb_set_state(db, who, ip, epoch, state, &e, cur);
+	assert_int_equal(dirdb_commit(db), 0);
 	if (rc == 0)
 		assert_int_equal(e.state, state);
 	return rc;
@@ -317,7 +317,7 @@ static void test_state(void **state)
 	uint32_t ip, epoch = 0, cur = 0;
 	struct dir_entry e;
 	assert_int_equal(create(f->db, 1, "s", 0, &ip), 0);
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
 	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_RUNNING, &cur), 0);
 	assert_int_equal(set_state(f->db, 2, ip, 1, DIR_STATE_SAVED, &cur), DIR_E_NOT_AUTHORIZED);
@@ -325,19 +325,19 @@ static void test_state(void **state)
 	assert_int_equal(set_state(f->db, 1, ip, 2, DIR_STATE_SAVED, &cur), DIR_E_STALE_EPOCH);
 	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_UNKNOWN, &cur), DIR_E_BAD_REQUEST);
 	assert_int_equal(set_state(f->db, 1, IP(250), 1, DIR_STATE_RUNNING, &cur), DIR_E_NOT_FOUND);
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.state, DIR_STATE_RUNNING);   /* the refusals changed nothing */
 	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_SAVED, &cur), 0);
 	assert_int_equal(move(f->db, 2, ip, 2, 1, &epoch), 0);      /* resumed on host 2 */
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
 	/* the old holder's late report is refused: it no longer holds it */
 	assert_int_equal(set_state(f->db, 1, ip, 1, DIR_STATE_FROZEN, &cur), DIR_E_NOT_AUTHORIZED);
 	assert_int_equal(cur, 2);
 	assert_int_equal(set_state(f->db, 2, ip, 2, DIR_STATE_FROZEN, &cur), 0);
-	dir_db_close(f->db);
+	dirdb_close(f->db);
 	f->db = open_db(f, NET, 16);
-	assert_int_equal(dir_db_lookup(f->db, ip, &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, ip, &e), 0);
 	assert_int_equal(e.state, DIR_STATE_FROZEN);
 	assert_int_equal(e.epoch, 2);
 }
@@ -347,7 +347,7 @@ static void test_migrate_old_schema(void **state)
 {
 	struct fixture *f = *state;
 	char err[256], cmd[512];
-	dir_db_close(f->db);
+	dirdb_close(f->db);
 	f->db = NULL;
 	unlink(f->path);
 	snprintf(cmd, sizeof cmd,
@@ -359,14 +359,14 @@ static void test_migrate_old_schema(void **state)
 	f->db = open_db(f, NET, 16);
 	struct dir_entry e;
 	uint32_t cur;
-	assert_int_equal(dir_db_lookup(f->db, IP(7), &e), 0);
+	assert_int_equal(dirdb_lookup(f->db, IP(7), &e), 0);
 	assert_string_equal(e.name, "old");
 	assert_int_equal(e.epoch, 4);
 	assert_int_equal(e.state, DIR_STATE_UNKNOWN);
 	assert_int_equal(set_state(f->db, 1, IP(7), 4, DIR_STATE_SAVED, &cur), 0);
-	dir_db_close(f->db);
-	assert_int_equal(dir_db_open(f->path, NET, 16, &f->db, err, sizeof err), 0);   /* twice: idempotent */
-	assert_int_equal(dir_db_lookup(f->db, IP(7), &e), 0);
+	dirdb_close(f->db);
+	assert_int_equal(dirdb_open(f->path, NET, 16, &f->db, err, sizeof err), 0);   /* twice: idempotent */
+	assert_int_equal(dirdb_lookup(f->db, IP(7), &e), 0);
 	assert_int_equal(e.state, DIR_STATE_SAVED);
 }
 
@@ -375,10 +375,10 @@ static void test_other_network_refused(void **state)
 	struct fixture *f = *state;
 	char err[256];
 	struct dir_db *db = NULL;
-	assert_int_equal(dir_db_open(f->path, 0xc6120000, 24, &db, err, sizeof err), DIR_DB_FAIL);
+	assert_int_equal(dirdb_open(f->path, 0xc6120000, 24, &db, err, sizeof err), DIR_DB_FAIL);
 	assert_non_null(strstr(err, "made for network 198.18.0.0/16"));
-	assert_int_equal(dir_db_open(f->path, 0xc6120000, 31, &db, err, sizeof err), DIR_DB_FAIL);
-	assert_int_equal(dir_db_open("/nonexistent/dir/x.db", NET, 16, &db, err, sizeof err), DIR_DB_FAIL);
+	assert_int_equal(dirdb_open(f->path, 0xc6120000, 31, &db, err, sizeof err), DIR_DB_FAIL);
+	assert_int_equal(dirdb_open("/nonexistent/dir/x.db", NET, 16, &db, err, sizeof err), DIR_DB_FAIL);
 	assert_non_null(strstr(err, "/nonexistent/dir/x.db"));
 }
 

@@ -462,7 +462,7 @@ static void test_never_rst(void **st)
 		assert_true(c.used <= c.cap);
 	}
 	/* The builder itself refuses to make one. */
-	size_t n = tcphold_build(out, sizeof out, CAP_IP, PEER_IP, 1, 2, 3, 4, TCPHOLD_RST | TCPHOLD_ACK,
+	size_t n = tcphold_pkt_build(out, sizeof out, CAP_IP, PEER_IP, 1, 2, 3, 4, TCPHOLD_RST | TCPHOLD_ACK,
 	                         0, 0, 0, 0, NULL, 0);
 	assert_int_equal(read_out(out, n).flags, TCPHOLD_ACK);
 }
@@ -472,17 +472,17 @@ static void test_parse_options_and_bounds(void **st)
 	(void)st;
 	struct tcphold_seg g;
 	size_t n = peer_seg(pkt, 1, 2, TCPHOLD_ACK, 3, 42, "abc", 3);
-	assert_int_equal(tcphold_parse(pkt, n, &g), 0);
+	assert_int_equal(tcphold_pkt_parse(pkt, n, &g), 0);
 	assert_true(g.csum_ok && g.has_ts && g.ts_val == 42 && g.dlen == 3);
 	/* Every truncation is refused (exact-size copies so ASan sees overreads). */
 	for (size_t l = 0; l < n; l++) {
 		uint8_t *cp = malloc(l ? l : 1);
 		memcpy(cp, pkt, l);
-		assert_int_equal(tcphold_parse(cp, l, &g), -1);
+		assert_int_equal(tcphold_pkt_parse(cp, l, &g), -1);
 		free(cp);
 	}
 	/* Link padding past the IP total length is ignored. */
-	assert_int_equal(tcphold_parse(pkt, n + 6, &g), 0);
+	assert_int_equal(tcphold_pkt_parse(pkt, n + 6, &g), 0);
 	/* Options: MSS, WS, SACK-permitted, TS; then a malformed length. */
 	n = peer_seg(pkt, 1, 2, TCPHOLD_ACK, 3, 42, NULL, 0);
 	uint8_t *o = pkt + 40;
@@ -493,16 +493,16 @@ static void test_parse_options_and_bounds(void **st)
 	ph[8] = 0; ph[9] = 6; wr16(ph + 10, 32);
 	pkt[36] = pkt[37] = 0;
 	wr16(pkt + 36, ref_csum(ph, 12, pkt + 20, 32));
-	assert_int_equal(tcphold_parse(pkt, n, &g), 0);
+	assert_int_equal(tcphold_pkt_parse(pkt, n, &g), 0);
 	assert_true(g.csum_ok && g.has_mss && g.mss == 1460 && g.has_ws && g.ws == 7 && g.has_sackok);
 	o[1] = 40;   /* MSS option longer than the header */
-	assert_int_equal(tcphold_parse(pkt, n, &g), -1);
+	assert_int_equal(tcphold_pkt_parse(pkt, n, &g), -1);
 	o[1] = 1;    /* impossible length */
-	assert_int_equal(tcphold_parse(pkt, n, &g), -1);
+	assert_int_equal(tcphold_pkt_parse(pkt, n, &g), -1);
 	/* Fragments and non-TCP are refused. */
 	n = peer_seg(pkt, 1, 2, TCPHOLD_ACK, 3, -1, NULL, 0);
 	pkt[6] = 0x20;   /* MF */
-	assert_int_equal(tcphold_parse(pkt, n, &g), -1);
+	assert_int_equal(tcphold_pkt_parse(pkt, n, &g), -1);
 }
 
 static void test_seed_from_report(void **st)

@@ -69,7 +69,7 @@ static int sample(int type, struct dir_msg *m)
 	               type == DIR_T_HOST;
 	m->host_id = from_dir ? 0 : 42;
 	uint8_t buf[DIR_MSG_MAX];
-	return dir_encode(m, key, buf, sizeof buf);
+	return dirproto_encode(m, key, buf, sizeof buf);
 }
 
 static void test_round_trip_every_type(void **state)
@@ -79,9 +79,9 @@ static void test_round_trip_every_type(void **state)
 		struct dir_msg m, d;
 		uint8_t buf[DIR_MSG_MAX];
 		sample(t, &m);
-		int n = dir_encode(&m, key, buf, sizeof buf);
+		int n = dirproto_encode(&m, key, buf, sizeof buf);
 		assert_true(n >= DIR_HDR_LEN + DIR_MAC_LEN);
-		assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_OK);
+		assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_OK);
 		assert_int_equal(d.type, t);
 		assert_int_equal(d.host_id, m.host_id);
 		assert_int_equal(d.network_id, 1);
@@ -89,7 +89,7 @@ static void test_round_trip_every_type(void **state)
 		assert_int_equal(d.request_id, m.request_id);
 		assert_memory_equal(&d.u, &m.u, sizeof d.u);   /* both zero-initialized, then filled */
 		uint32_t hid = 99;
-		assert_int_equal(dir_peek(buf, (size_t)n, &hid), DIR_OK);
+		assert_int_equal(dirproto_peek(buf, (size_t)n, &hid), DIR_OK);
 		assert_int_equal(hid, m.host_id);
 		/* big-endian on the wire: magic, then seq at offset 16 */
 		assert_memory_equal(buf, "CDIR", 4);
@@ -105,17 +105,17 @@ static void test_every_truncation(void **state)
 		struct dir_msg m, d;
 		uint8_t buf[DIR_MSG_MAX];
 		sample(t, &m);
-		int n = dir_encode(&m, key, buf, sizeof buf);
+		int n = dirproto_encode(&m, key, buf, sizeof buf);
 		for (int len = 0; len < n; len++) {
 			uint8_t *copy = malloc((size_t)len + 1);   /* exact size: ASan sees over-reads */
 			memcpy(copy, buf, (size_t)len);
-			assert_int_equal(dir_decode(copy, (size_t)len, key, &d), DIR_ERR_TRUNCATED);
+			assert_int_equal(dirproto_decode(copy, (size_t)len, key, &d), DIR_ERR_TRUNCATED);
 			free(copy);
 		}
 		uint8_t longer[DIR_MSG_MAX + 1];
 		memcpy(longer, buf, (size_t)n);
 		longer[n] = 0;
-		assert_int_equal(dir_decode(longer, (size_t)n + 1, key, &d), DIR_ERR_MALFORMED);
+		assert_int_equal(dirproto_decode(longer, (size_t)n + 1, key, &d), DIR_ERR_MALFORMED);
 	}
 }
 
@@ -126,10 +126,10 @@ static void test_bit_flips_fail(void **state)
 		struct dir_msg m, d;
 		uint8_t buf[DIR_MSG_MAX];
 		sample(t, &m);
-		int n = dir_encode(&m, key, buf, sizeof buf);
+		int n = dirproto_encode(&m, key, buf, sizeof buf);
 		for (int bit = 0; bit < n * 8; bit++) {
 			buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-			int rc = dir_decode(buf, (size_t)n, key, &d);
+			int rc = dirproto_decode(buf, (size_t)n, key, &d);
 			assert_int_not_equal(rc, DIR_OK);
 			/* past the framing fields, only the MAC can notice */
 			if (bit / 8 >= 12 && bit / 8 < 28)
@@ -138,7 +138,7 @@ static void test_bit_flips_fail(void **state)
 				assert_int_equal(rc, DIR_ERR_BAD_MAC);
 			buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		}
-		assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_OK);
+		assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_OK);
 	}
 }
 
@@ -148,8 +148,8 @@ static void test_wrong_key(void **state)
 	struct dir_msg m, d;
 	uint8_t buf[DIR_MSG_MAX];
 	sample(DIR_T_MOVE, &m);
-	int n = dir_encode(&m, key, buf, sizeof buf);
-	assert_int_equal(dir_decode(buf, (size_t)n, other_key, &d), DIR_ERR_BAD_MAC);
+	int n = dirproto_encode(&m, key, buf, sizeof buf);
+	assert_int_equal(dirproto_decode(buf, (size_t)n, other_key, &d), DIR_ERR_BAD_MAC);
 }
 
 /* Replay protection is the receiver's "seq > highest seen" on top of
@@ -159,26 +159,26 @@ static void test_replay_and_seq(void **state)
 	(void)state;
 	uint64_t last = 0, prev = 0, highest = 0;
 	for (int i = 0; i < 200000; i++) {
-		uint64_t s = dir_next_seq(&last);
+		uint64_t s = dirproto_next_seq(&last);
 		assert_true(s > prev);
 		prev = s;
 	}
 	struct dir_msg m, d;
 	uint8_t buf[DIR_MSG_MAX];
 	sample(DIR_T_CREATE, &m);
-	m.seq = dir_next_seq(&last);
-	int n = dir_encode(&m, key, buf, sizeof buf);
+	m.seq = dirproto_next_seq(&last);
+	int n = dirproto_encode(&m, key, buf, sizeof buf);
 	int accepted = 0;
 	for (int i = 0; i < 3; i++) {   /* the same datagram three times: accepted once */
-		assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_OK);
+		assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_OK);
 		if (d.seq > highest) {
 			highest = d.seq;
 			accepted++;
 		}
 	}
 	assert_int_equal(accepted, 1);
-	assert_int_equal(dir_reseal(buf, (size_t)n, highest + 1, key), DIR_OK);
-	assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_OK);
+	assert_int_equal(dirproto_reseal(buf, (size_t)n, highest + 1, key), DIR_OK);
+	assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_OK);
 	assert_true(d.seq == highest + 1);
 }
 
@@ -188,25 +188,25 @@ static void test_oversized_and_nospace(void **state)
 	struct dir_msg m, d;
 	uint8_t buf[DIR_MSG_MAX + 64];
 	sample(DIR_T_STATS, &m);
-	int n = dir_encode(&m, key, buf, sizeof buf);
+	int n = dirproto_encode(&m, key, buf, sizeof buf);
 	assert_int_equal(n, DIR_HDR_LEN + DIR_MAC_LEN);
 	/* body_len beyond DIR_BODY_MAX: refused before any MAC work */
 	buf[28] = 0; buf[29] = 0; buf[30] = 0x04; buf[31] = 0x01;
-	assert_int_equal(dir_decode(buf, sizeof buf, key, &d), DIR_ERR_MALFORMED);
+	assert_int_equal(dirproto_decode(buf, sizeof buf, key, &d), DIR_ERR_MALFORMED);
 	buf[28] = 0xff;
-	assert_int_equal(dir_decode(buf, sizeof buf, key, &d), DIR_ERR_MALFORMED);
+	assert_int_equal(dirproto_decode(buf, sizeof buf, key, &d), DIR_ERR_MALFORMED);
 	/* encoder: too many entries / counters, too small a buffer */
 	sample(DIR_T_ENTRIES, &m);
 	m.u.entries.n = DIR_LIST_MAX + 1;
-	assert_int_equal(dir_encode(&m, key, buf, sizeof buf), DIR_ERR_BAD_BODY);
+	assert_int_equal(dirproto_encode(&m, key, buf, sizeof buf), DIR_ERR_BAD_BODY);
 	sample(DIR_T_STATS_REPLY, &m);
 	m.u.stats.count = DIR_STATS_MAX + 1;
-	assert_int_equal(dir_encode(&m, key, buf, sizeof buf), DIR_ERR_BAD_BODY);
+	assert_int_equal(dirproto_encode(&m, key, buf, sizeof buf), DIR_ERR_BAD_BODY);
 	sample(DIR_T_ENTRY, &m);
-	assert_int_equal(dir_encode(&m, key, buf, 100), DIR_ERR_NOSPACE);
-	assert_int_equal(dir_encode(&m, key, buf, 10), DIR_ERR_NOSPACE);
+	assert_int_equal(dirproto_encode(&m, key, buf, 100), DIR_ERR_NOSPACE);
+	assert_int_equal(dirproto_encode(&m, key, buf, 10), DIR_ERR_NOSPACE);
 	m.type = DIR_T_COUNT;
-	assert_int_equal(dir_encode(&m, key, buf, sizeof buf), DIR_ERR_MALFORMED);
+	assert_int_equal(dirproto_encode(&m, key, buf, sizeof buf), DIR_ERR_MALFORMED);
 }
 
 static void test_header_checks(void **state)
@@ -215,7 +215,7 @@ static void test_header_checks(void **state)
 	struct dir_msg m, d;
 	uint8_t buf[DIR_MSG_MAX];
 	sample(DIR_T_LOOKUP, &m);
-	int n = dir_encode(&m, key, buf, sizeof buf);
+	int n = dirproto_encode(&m, key, buf, sizeof buf);
 	uint8_t bad[DIR_MSG_MAX];
 	struct { int off; uint8_t val; } cases[] = {
 		{ 0, 'X' }, { 4, 2 }, { 4, 0 }, { 5, 0 }, { 5, DIR_T_COUNT }, { 5, 0xff }, { 7, 1 },
@@ -223,16 +223,16 @@ static void test_header_checks(void **state)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		memcpy(bad, buf, (size_t)n);
 		bad[cases[i].off] = cases[i].val;
-		assert_int_equal(dir_decode(bad, (size_t)n, key, &d), DIR_ERR_MALFORMED);
+		assert_int_equal(dirproto_decode(bad, (size_t)n, key, &d), DIR_ERR_MALFORMED);
 	}
 	/* direction: a host type from host 0, a directory type from a host */
 	m.host_id = 0;
-	n = dir_encode(&m, key, buf, sizeof buf);
-	assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_ERR_MALFORMED);
+	n = dirproto_encode(&m, key, buf, sizeof buf);
+	assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_ERR_MALFORMED);
 	sample(DIR_T_ENTRY, &m);
 	m.host_id = 5;
-	n = dir_encode(&m, key, buf, sizeof buf);
-	assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_ERR_MALFORMED);
+	n = dirproto_encode(&m, key, buf, sizeof buf);
+	assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_ERR_MALFORMED);
 }
 
 /* Encode a valid sample, let mutate() spoil one field, re-MAC, expect BAD_BODY. */
@@ -241,10 +241,10 @@ static void expect_bad_body(int type, void (*mutate)(struct dir_msg *m, uint8_t 
 	struct dir_msg m, d;
 	uint8_t buf[DIR_MSG_MAX];
 	sample(type, &m);
-	int n = dir_encode(&m, key, buf, sizeof buf);
+	int n = dirproto_encode(&m, key, buf, sizeof buf);
 	mutate(&m, buf + DIR_HDR_LEN);
-	assert_int_equal(dir_reseal(buf, (size_t)n, m.seq, key), DIR_OK);
-	assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_ERR_BAD_BODY);
+	assert_int_equal(dirproto_reseal(buf, (size_t)n, m.seq, key), DIR_OK);
+	assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_ERR_BAD_BODY);
 }
 
 static void zero32_at0(struct dir_msg *m, uint8_t *b) { (void)m; memset(b, 0, 4); }
@@ -322,26 +322,26 @@ static void test_field_validation(void **state)
 	uint8_t buf[DIR_MSG_MAX];
 	sample(DIR_T_NOTIFY, &m);
 	m.u.entry.host_id = 0;
-	int n = dir_encode(&m, key, buf, sizeof buf);
-	assert_int_equal(dir_decode(buf, (size_t)n, key, &d), DIR_OK);
+	int n = dirproto_encode(&m, key, buf, sizeof buf);
+	assert_int_equal(dirproto_decode(buf, (size_t)n, key, &d), DIR_OK);
 	assert_int_equal(d.u.entry.host_id, 0);
 
 	/* a body of the wrong length for its type (re-framed and re-MACed) */
 	sample(DIR_T_HELLO, &m);
-	n = dir_encode(&m, key, buf, sizeof buf);
+	n = dirproto_encode(&m, key, buf, sizeof buf);
 	uint8_t longer[DIR_MSG_MAX];
 	memcpy(longer, buf, DIR_HDR_LEN + 8);
 	longer[DIR_HDR_LEN + 8] = 0;
 	longer[31] = 9;
-	assert_int_equal(dir_reseal(longer, (size_t)n + 1, m.seq, key), DIR_OK);
-	assert_int_equal(dir_decode(longer, (size_t)n + 1, key, &d), DIR_ERR_BAD_BODY);
+	assert_int_equal(dirproto_reseal(longer, (size_t)n + 1, m.seq, key), DIR_OK);
+	assert_int_equal(dirproto_decode(longer, (size_t)n + 1, key, &d), DIR_ERR_BAD_BODY);
 	sample(DIR_T_STATS, &m);
-	n = dir_encode(&m, key, buf, sizeof buf);
+	n = dirproto_encode(&m, key, buf, sizeof buf);
 	memmove(buf + DIR_HDR_LEN + 1, buf + DIR_HDR_LEN, DIR_MAC_LEN);
 	buf[DIR_HDR_LEN] = 0;
 	buf[31] = 1;
-	assert_int_equal(dir_reseal(buf, (size_t)n + 1, m.seq, key), DIR_OK);
-	assert_int_equal(dir_decode(buf, (size_t)n + 1, key, &d), DIR_ERR_BAD_BODY);
+	assert_int_equal(dirproto_reseal(buf, (size_t)n + 1, m.seq, key), DIR_OK);
+	assert_int_equal(dirproto_decode(buf, (size_t)n + 1, key, &d), DIR_ERR_BAD_BODY);
 }
 
 static void test_names(void **state)
@@ -350,16 +350,16 @@ static void test_names(void **state)
 	char long_name[80];
 	memset(long_name, 'a', sizeof long_name);
 	long_name[64] = 0;                    /* 64 characters: no room for the NUL */
-	assert_false(dir_name_valid(long_name));
+	assert_false(dirproto_name_valid(long_name));
 	long_name[63] = 0;
-	assert_true(dir_name_valid(long_name));
-	assert_true(dir_name_valid("a.b_c-1"));
-	assert_false(dir_name_valid(""));
-	assert_false(dir_name_valid("-x"));
-	assert_false(dir_name_valid("a/b"));
-	assert_string_equal(dir_type_name(DIR_T_NOTIFY_ACK), "NOTIFY_ACK");
-	assert_string_equal(dir_type_name(0), "?");
-	assert_string_equal(dir_error_name(DIR_E_STALE_EPOCH), "STALE_EPOCH");
+	assert_true(dirproto_name_valid(long_name));
+	assert_true(dirproto_name_valid("a.b_c-1"));
+	assert_false(dirproto_name_valid(""));
+	assert_false(dirproto_name_valid("-x"));
+	assert_false(dirproto_name_valid("a/b"));
+	assert_string_equal(dirproto_type_name(DIR_T_NOTIFY_ACK), "NOTIFY_ACK");
+	assert_string_equal(dirproto_type_name(0), "?");
+	assert_string_equal(dirproto_error_name(DIR_E_STALE_EPOCH), "STALE_EPOCH");
 }
 
 static void write_file(const char *path, const char *text)
@@ -383,12 +383,12 @@ static void test_key_file(void **state)
 	         "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
 	write_file(path, text);
 	uint8_t k[DIR_KEY_LEN];
-	assert_int_equal(dir_key_lookup(path, 1, k, err, sizeof err), 0);
+	assert_int_equal(dirproto_key_lookup(path, 1, k, err, sizeof err), 0);
 	assert_int_equal(k[0], 0x00);
 	assert_int_equal(k[31], 0xff);
-	assert_int_equal(dir_key_lookup(path, 7, k, err, sizeof err), 0);
+	assert_int_equal(dirproto_key_lookup(path, 7, k, err, sizeof err), 0);
 	assert_int_equal(k[5], 0xff);
-	assert_int_equal(dir_key_lookup(path, 2, k, err, sizeof err), -1);
+	assert_int_equal(dirproto_key_lookup(path, 2, k, err, sizeof err), -1);
 	assert_non_null(strstr(err, "no key for host 2"));
 	const char *bad[] = { "1 abc\n", "0 %s\n", "x %s\n", "1 %s extra\n", "1 %s\n1 %s\n",
 	                      "-1 %s\n", "1 zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n" };
@@ -398,11 +398,11 @@ static void test_key_file(void **state)
 		uint32_t ids[4];
 		uint8_t keys[4][DIR_KEY_LEN];
 		err[0] = 0;
-		assert_int_equal(dir_keys_load(path, ids, keys, 4, err, sizeof err), -1);
+		assert_int_equal(dirproto_keys_load(path, ids, keys, 4, err, sizeof err), -1);
 		assert_non_null(strstr(err, "line"));
 	}
 	unlink(path);
-	assert_int_equal(dir_key_lookup(path, 1, k, err, sizeof err), -1);
+	assert_int_equal(dirproto_key_lookup(path, 1, k, err, sizeof err), -1);
 	assert_non_null(strstr(err, path));
 }
 

@@ -156,9 +156,9 @@ static void hold_round_trip(void **state)
 		s->rcv_scale = 4;
 		s->mss = 1460;
 	}
-	size_t n = hostd_hold_encode(&a, p, sizeof p);
+	size_t n = hostd_msg_hold_encode(&a, p, sizeof p);
 	assert_int_equal(n, hostd_hold_len(3));
-	assert_int_equal(hostd_hold_decode(p, n, &b), 0);
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), 0);
 	assert_int_equal(b.n, 3);
 	assert_int_equal(b.epoch, 7);
 	assert_true(b.id == a.id);
@@ -168,26 +168,26 @@ static void hold_round_trip(void **state)
 	                                              0, 3, 0, 0 };
 	assert_memory_equal(p, head, sizeof head);
 	for (size_t k = 0; k < n; k++)
-		assert_int_equal(hostd_hold_decode(p, k, &b), -1);
-	assert_int_equal(hostd_hold_decode(p, n + 1, &b), -1);
+		assert_int_equal(hostd_msg_hold_decode(p, k, &b), -1);
+	assert_int_equal(hostd_msg_hold_decode(p, n + 1, &b), -1);
 	/* a connection of another capsule, a bad scale, a reserved byte, zero epoch */
 	p[HOSTD_HOLD_HDR + HOSTD_HOLD_REC + 3] ^= 1;
-	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
-	n = hostd_hold_encode(&a, p, sizeof p);
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
+	n = hostd_msg_hold_encode(&a, p, sizeof p);
 	p[HOSTD_HOLD_HDR + 36] = 15;
-	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
-	n = hostd_hold_encode(&a, p, sizeof p);
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
+	n = hostd_msg_hold_encode(&a, p, sizeof p);
 	p[19] = 1;
-	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
 	a.id = 0;   /* every HOLD has an id: its ACK names it */
-	n = hostd_hold_encode(&a, p, sizeof p);
-	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
+	n = hostd_msg_hold_encode(&a, p, sizeof p);
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
 	a.id = 1;
 	a.epoch = 0;
-	n = hostd_hold_encode(&a, p, sizeof p);
-	assert_int_equal(hostd_hold_decode(p, n, &b), -1);
+	n = hostd_msg_hold_encode(&a, p, sizeof p);
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
 	a.n = HOSTD_HOLD_MAX + 1;
-	assert_int_equal(hostd_hold_encode(&a, p, sizeof p), 0);
+	assert_int_equal(hostd_msg_hold_encode(&a, p, sizeof p), 0);
 }
 
 static void flush_round_trip(void **state)
@@ -195,20 +195,20 @@ static void flush_round_trip(void **state)
 	(void)state;
 	uint8_t p[HOSTD_FLUSH_LEN];
 	struct hostd_flush_msg a = { htonl(0xc6120005u), 9, 0x1122334455667788ull }, b;
-	hostd_flush_encode(&a, p);
+	hostd_msg_flush_encode(&a, p);
 	static const uint8_t want[HOSTD_FLUSH_LEN] = { 198, 18, 0, 5, 0, 0, 0, 9,
 	                                               0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
 	assert_memory_equal(p, want, sizeof want);
-	assert_int_equal(hostd_flush_decode(p, sizeof p, &b), 0);
+	assert_int_equal(hostd_msg_flush_decode(p, sizeof p, &b), 0);
 	assert_int_equal(b.capsule_ip, htonl(0xc6120005u));
 	assert_int_equal(b.epoch, 9);
 	assert_true(b.id == a.id);
 	for (size_t k = 0; k < sizeof p; k++)
-		assert_int_equal(hostd_flush_decode(p, k, &b), -1);
+		assert_int_equal(hostd_msg_flush_decode(p, k, &b), -1);
 	struct hostd_flush_msg zero[] = { { 0, 9, 1 }, { a.capsule_ip, 0, 1 }, { a.capsule_ip, 9, 0 } };
 	for (size_t i = 0; i < 3; i++) {
-		hostd_flush_encode(&zero[i], p);
-		assert_int_equal(hostd_flush_decode(p, sizeof p, &b), -1);
+		hostd_msg_flush_encode(&zero[i], p);
+		assert_int_equal(hostd_msg_flush_decode(p, sizeof p, &b), -1);
 	}
 }
 
@@ -219,30 +219,30 @@ static void ack_round_trip(void **state)
 	struct hostd_ack_msg b;
 	for (uint8_t kind = HOSTD_CTL_HOLD; kind <= HOSTD_CTL_FLUSH_TO; kind++) {
 		struct hostd_ack_msg a = { kind, htonl(0xc6120005u), 4, 0xa1a2a3a4a5a6a7a8ull };
-		hostd_ack_encode(&a, p);
+		hostd_msg_ack_encode(&a, p);
 		static const uint8_t tail[16] = { 198, 18, 0, 5, 0, 0, 0, 4,
 		                                  0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8 };
 		assert_int_equal(p[0], kind);
 		assert_memory_equal(p + 4, tail, sizeof tail);
-		assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN, &b), 0);
+		assert_int_equal(hostd_msg_ack_decode(p, HOSTD_ACK_LEN, &b), 0);
 		assert_int_equal(b.kind, kind);
 		assert_int_equal(b.capsule_ip, a.capsule_ip);
 		assert_int_equal(b.epoch, 4);
 		assert_true(b.id == a.id);
 		for (size_t k = 0; k < HOSTD_ACK_LEN; k++)
-			assert_int_equal(hostd_ack_decode(p, k, &b), -1);
-		assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN + 1, &b), -1);
+			assert_int_equal(hostd_msg_ack_decode(p, k, &b), -1);
+		assert_int_equal(hostd_msg_ack_decode(p, HOSTD_ACK_LEN + 1, &b), -1);
 		for (int r = 1; r < 4; r++) {   /* reserved bytes */
-			hostd_ack_encode(&a, p);
+			hostd_msg_ack_encode(&a, p);
 			p[r] = 1;
-			assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN, &b), -1);
+			assert_int_equal(hostd_msg_ack_decode(p, HOSTD_ACK_LEN, &b), -1);
 		}
 	}
 	struct hostd_ack_msg bad[] = { { 0, 1, 1, 1 }, { 4, 1, 1, 1 }, { 1, 0, 1, 1 }, { 1, 1, 0, 1 },
 	                               { 1, 1, 1, 0 } };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		hostd_ack_encode(&bad[i], p);
-		assert_int_equal(hostd_ack_decode(p, HOSTD_ACK_LEN, &b), -1);
+		hostd_msg_ack_encode(&bad[i], p);
+		assert_int_equal(hostd_msg_ack_decode(p, HOSTD_ACK_LEN, &b), -1);
 	}
 }
 
@@ -375,8 +375,8 @@ static void sync_round_trip(void **state)
 		{ HOSTD_FLUSH_TO, htonl(0xc6120005u), 8, 0xfedcba9876543210ull, 2, htonl(0xc6130002u), 1 },
 	};
 	for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++) {
-		hostd_sync_encode(&msgs[i], p);
-		assert_int_equal(hostd_sync_decode(p, HOSTD_SYNC_LEN, &b), 0);
+		hostd_msg_sync_encode(&msgs[i], p);
+		assert_int_equal(hostd_msg_sync_decode(p, HOSTD_SYNC_LEN, &b), 0);
 		assert_int_equal(b.kind, msgs[i].kind);
 		assert_int_equal(b.capsule_ip, msgs[i].capsule_ip);
 		assert_int_equal(b.epoch, msgs[i].epoch);
@@ -385,11 +385,11 @@ static void sync_round_trip(void **state)
 		assert_int_equal(b.locator_ip, msgs[i].locator_ip);
 		assert_int_equal(b.port, msgs[i].port);
 		for (size_t k = 0; k < HOSTD_SYNC_LEN; k++)
-			assert_int_equal(hostd_sync_decode(p, k, &b), -1);
-		assert_int_equal(hostd_sync_decode(p, HOSTD_SYNC_LEN + 1, &b), -1);
+			assert_int_equal(hostd_msg_sync_decode(p, k, &b), -1);
+		assert_int_equal(hostd_msg_sync_decode(p, HOSTD_SYNC_LEN + 1, &b), -1);
 	}
 	/* the byte layout of the brief: big-endian fields at fixed offsets */
-	hostd_sync_encode(&msgs[2], p);
+	hostd_msg_sync_encode(&msgs[2], p);
 	static const uint8_t want[HOSTD_SYNC_LEN] = {
 		3, 0, 0, 0, 198, 18, 0, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1,
 		0, 0, 0, 2, 198, 19, 0, 2, 0x1d, 0x2f, 0, 0 };
@@ -410,8 +410,8 @@ static int sync_with(struct hostd_sync_msg m, int field, uint64_t v)
 	case 5: m.locator_ip = (uint32_t)v; break;
 	case 6: m.port = (uint16_t)v; break;
 	}
-	hostd_sync_encode(&m, p);
-	return hostd_sync_decode(p, sizeof p, &out);
+	hostd_msg_sync_encode(&m, p);
+	return hostd_msg_sync_decode(p, sizeof p, &out);
 }
 
 static void sync_refusals(void **state)
@@ -445,9 +445,9 @@ static void sync_refusals(void **state)
 	struct hostd_sync_msg out;
 	size_t reserved[] = { 1, 2, 3, 30, 31 };
 	for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++) {
-		hostd_sync_encode(&flush, p);
+		hostd_msg_sync_encode(&flush, p);
 		p[reserved[i]] = 1;
-		assert_int_equal(hostd_sync_decode(p, sizeof p, &out), -1);
+		assert_int_equal(hostd_msg_sync_decode(p, sizeof p, &out), -1);
 	}
 }
 

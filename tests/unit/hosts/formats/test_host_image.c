@@ -68,7 +68,7 @@ static size_t make_image(uint8_t *file, const uint8_t *elf, size_t elf_size)
 	strcpy(h.name, "unit");
 	memcpy(file, &h, sizeof h);
 	memcpy(file + CAP_IMAGE_HEADER_SIZE, elf, elf_size);
-	host_image_checksum(file, elf, elf_size, h.checksum);
+	image_checksum(file, elf, elf_size, h.checksum);
 	memcpy(file, &h, sizeof h);
 	return CAP_IMAGE_HEADER_SIZE + elf_size;
 }
@@ -81,7 +81,7 @@ static int validate(size_t size, struct host_elf *info)
 	struct cap_image_header h;
 	char err[256];
 	struct host_elf tmp;
-	return host_image_validate(file, size, &h, info ? info : &tmp, err, sizeof err);
+	return image_validate(file, size, &h, info ? info : &tmp, err, sizeof err);
 }
 
 /* Re-pack after editing the ELF, so only the ELF check can object. */
@@ -238,7 +238,7 @@ static const char *elf_verdict(void)
 	struct host_elf info;
 	size_t size = make_image(file, elf, ELF_SIZE);
 	err[0] = 0;
-	if (host_image_validate(file, size, &h, &info, err, sizeof err) == 0)
+	if (image_validate(file, size, &h, &info, err, sizeof err) == 0)
 		return "";
 	return err;
 }
@@ -357,7 +357,7 @@ static void test_load_plan(void **state)
 	struct cap_control *ctl = calloc(1, sizeof *ctl);
 	char err[256];
 	assert_int_equal(validate(sizeof file, &info), 0);
-	assert_int_equal(host_plan_build(&info, 64UL << 20, ctl, err, sizeof err), 0);
+	assert_int_equal(elfload_plan_build(&info, 64UL << 20, ctl, err, sizeof err), 0);
 	assert_int_equal(ctl->nmaps, 6);
 	assert_int_equal(ctl->maps[0].vaddr, CAP_CONTROL_ADDR);
 	assert_int_equal(ctl->maps[0].source, CAP_MAP_MEMFD);
@@ -381,7 +381,7 @@ static void test_load_plan(void **state)
 		assert_int_equal(ctl->maps[i].size % CAP_PAGE_SIZE, 0);
 	}
 	assert_int_equal(ctl->entry, BASE + 0x1000);
-	assert_int_equal(host_plan_build(&info, 12345, ctl, err, sizeof err), -1);
+	assert_int_equal(elfload_plan_build(&info, 12345, ctl, err, sizeof err), -1);
 	free(ctl);
 }
 

@@ -90,28 +90,28 @@ static void encode(struct stream *s, const struct fixture *f, int stop_before)
 	memset(s, 0, sizeof *s);
 	s->cap = MIG_HEAD_LEN;
 	s->buf = malloc(s->cap);
-	assert_int_equal(mig_tx_init(&tx, data_key, &info, s->buf), MIG_OK);
+	assert_int_equal(migstream_tx_init(&tx, data_key, &info, s->buf), MIG_OK);
 	s->len = MIG_HEAD_LEN;
 	size_t n;
 	if (stop_before == MIG_REC_PREAMBLE)
 		return;
-	assert_int_equal(mig_tx_preamble(&tx, &f->hdr, f->ext, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+	assert_int_equal(migstream_tx_preamble(&tx, &f->hdr, f->ext, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
 	s->len += n;
 	while (mig_tx_extents_left(&tx)) {
-		assert_int_equal(mig_tx_extents(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+		assert_int_equal(migstream_tx_extents(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
 		s->len += n;
 	}
 	uint64_t off, left;
-	while ((left = mig_tx_next_chunk(&tx, &off)) > 0) {
+	while ((left = migstream_tx_next_chunk(&tx, &off)) > 0) {
 		int i = off >= f->ext[2].offset ? 2 : off >= f->ext[1].offset ? 1 : 0;
 		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : left;
-		assert_int_equal(mig_tx_data(&tx, off, f->bytes[i] + (off - f->ext[i].offset), len,
+		assert_int_equal(migstream_tx_data(&tx, off, f->bytes[i] + (off - f->ext[i].offset), len,
 		                             stream_room(s), MIG_REC_MAX, &n), MIG_OK);
 		s->len += n;
 	}
 	if (stop_before == MIG_REC_END)
 		return;
-	assert_int_equal(mig_tx_end(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+	assert_int_equal(migstream_tx_end(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
 	s->len += n;
 }
 
@@ -124,13 +124,13 @@ static int decode(const uint8_t *buf, size_t len, size_t step, uint32_t my_host,
                   uint8_t *mem, uint64_t base, uint64_t memlen, int *records)
 {
 	struct mig_rx rx;
-	assert_int_equal(mig_rx_init(&rx, data_key, my_host), MIG_OK);
+	assert_int_equal(migstream_rx_init(&rx, data_key, my_host), MIG_OK);
 	size_t fed = step ? 0 : len, pos = 0;
 	int rc = MIG_OK, n = 0;
 	for (;;) {
 		size_t used;
 		struct mig_rec rec;
-		rc = mig_rx_next(&rx, buf + pos, fed - pos, &used, &rec);
+		rc = migstream_rx_next(&rx, buf + pos, fed - pos, &used, &rec);
 		if (rc == MIG_OK) {
 			pos += used;
 			n++;
@@ -143,14 +143,14 @@ static int decode(const uint8_t *buf, size_t len, size_t step, uint32_t my_host,
 		if (rc != MIG_NEED_MORE)
 			break;
 		if (fed == len) {
-			rc = mig_rx_finish(&rx);
+			rc = migstream_rx_finish(&rx);
 			break;
 		}
 		fed = step && fed + step < len ? fed + step : len;
 	}
 	if (rc == MIG_OK && pos != len)
 		rc = -1;
-	mig_rx_free(&rx);
+	migstream_rx_free(&rx);
 	if (records)
 		*records = n;
 	return rc;
@@ -181,20 +181,20 @@ static void round_trip(void **state)
 	}
 	/* The head says who and which migration; the decoder exposes the header and table. */
 	struct mig_rx rx;
-	mig_rx_init(&rx, data_key, 0);
+	migstream_rx_init(&rx, data_key, 0);
 	size_t used;
 	struct mig_rec rec;
-	assert_int_equal(mig_rx_next(&rx, s.buf, s.len, &used, &rec), MIG_OK);
+	assert_int_equal(migstream_rx_next(&rx, s.buf, s.len, &used, &rec), MIG_OK);
 	assert_int_equal(rec.type, MIG_REC_HEAD);
 	assert_int_equal(rx.info.source_host, 1);
 	assert_int_equal(rx.info.target_host, 2);
 	assert_int_equal(rx.info.migration_id, 0x1234);
 	size_t pos = used;
-	assert_int_equal(mig_rx_next(&rx, s.buf + pos, s.len - pos, &used, &rec), MIG_OK);
+	assert_int_equal(migstream_rx_next(&rx, s.buf + pos, s.len - pos, &used, &rec), MIG_OK);
 	assert_int_equal(rec.type, MIG_REC_PREAMBLE);
 	assert_string_equal(rx.name, "web1");
 	assert_int_equal(rx.hdr.data_size, f.hdr.data_size);
-	mig_rx_free(&rx);
+	migstream_rx_free(&rx);
 	free(mem);
 	free(s.buf);
 	fixture_free(&f);
@@ -232,7 +232,7 @@ static void every_bit_flip_is_detected(void **state)
 			if (i >= MIG_HEAD_AD_LEN && !in_length_field) {
 				/* Ciphertext, or the secretstream header: authentication must catch it. */
 				if (rc != MIG_E_BAD_TAG)
-					fail_msg("flip at %zu bit %d: %s", i, bit, mig_strerror(rc));
+					fail_msg("flip at %zu bit %d: %s", i, bit, migstream_strerror(rc));
 			} else if (rc == MIG_OK) {
 				fail_msg("flip at %zu bit %d decoded fine", i, bit);
 			}
@@ -294,8 +294,8 @@ static void wrong_key_or_host_fails(void **state)
 	data_key[5] ^= 1;
 	/* Another migration id derives another key, even with the same cluster key. */
 	uint8_t k1[MIG_KEY_LEN], k2[MIG_KEY_LEN];
-	mig_derive_key(data_key, 1, k1);
-	mig_derive_key(data_key, 2, k2);
+	migstream_derive_key(data_key, 1, k1);
+	migstream_derive_key(data_key, 2, k2);
 	assert_memory_not_equal(k1, k2, MIG_KEY_LEN);
 	/* A clear head that lies: bad magic, version, flags. */
 	s.buf[0] ^= 1;
@@ -333,17 +333,17 @@ static void final_tag_and_sequence_are_enforced(void **state)
 		uint8_t head[MIG_HEAD_LEN];
 		uint8_t *rec = malloc(MIG_REC_MAX), *buf = malloc(64 * 1024);
 		size_t len = MIG_HEAD_LEN;
-		mig_tx_init(&tx, data_key, &info, head);
+		migstream_tx_init(&tx, data_key, &info, head);
 		memcpy(buf, head, sizeof head);
-		mig_tx_preamble(&tx, &f.hdr, f.ext, rec, MIG_REC_MAX, &n);
+		migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, MIG_REC_MAX, &n);
 		memcpy(buf + len, rec, n), len += n;
-		mig_tx_extents(&tx, rec, MIG_REC_MAX, &n);
+		migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n);
 		memcpy(buf + len, rec, n), len += n;
 		int expect;
 		if (variant == 3) {   /* DATA at the wrong offset, authentic */
 			uint8_t d[8 + 16] = { 0 };
 			d[6] = 0x20;   /* offset 0x2000, expected 0x1000 */
-			mig_tx_raw(&tx, MIG_REC_DATA, d, sizeof d, 0, rec, MIG_REC_MAX, &n);
+			migstream_tx_raw(&tx, MIG_REC_DATA, d, sizeof d, 0, rec, MIG_REC_MAX, &n);
 			memcpy(buf + len, rec, n), len += n;
 			expect = MIG_E_OUT_OF_ORDER;
 		} else {
@@ -351,14 +351,14 @@ static void final_tag_and_sequence_are_enforced(void **state)
 				expect = MIG_E_OUT_OF_ORDER;
 			} else {
 				for (int i = 0; i < 3; i++) {
-					mig_tx_data(&tx, f.ext[i].offset, f.bytes[i], f.ext[i].length, rec, MIG_REC_MAX, &n);
+					migstream_tx_data(&tx, f.ext[i].offset, f.bytes[i], f.ext[i].length, rec, MIG_REC_MAX, &n);
 					memcpy(buf + len, rec, n), len += n;
 				}
 				expect = MIG_E_BAD_RECORD;
 			}
 			body[7] = variant == 1 ? 0 : 0x30;
 			body[15] = 5;
-			mig_tx_raw(&tx, variant == 1 ? MIG_REC_DATA : MIG_REC_END, body, sizeof body,
+			migstream_tx_raw(&tx, variant == 1 ? MIG_REC_DATA : MIG_REC_END, body, sizeof body,
 			           variant != 0 || variant == 2, rec, MIG_REC_MAX, &n);
 			if (variant == 2)
 				expect = MIG_E_OUT_OF_ORDER;
@@ -374,21 +374,21 @@ static void final_tag_and_sequence_are_enforced(void **state)
 	free(s.buf);
 	struct mig_tx tx;
 	uint8_t head[MIG_HEAD_LEN], *rec = malloc(MIG_REC_MAX);
-	mig_tx_init(&tx, data_key, &info, head);
-	assert_int_equal(mig_tx_end(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
-	assert_int_equal(mig_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
-	assert_int_equal(mig_tx_preamble(&tx, &f.hdr, f.ext, rec, 10, &n), MIG_E_NOSPACE);
-	mig_tx_init(&tx, data_key, &info, head);
+	migstream_tx_init(&tx, data_key, &info, head);
+	assert_int_equal(migstream_tx_end(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+	assert_int_equal(migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+	assert_int_equal(migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, 10, &n), MIG_E_NOSPACE);
+	migstream_tx_init(&tx, data_key, &info, head);
 	struct cap_snap_header bad = f.hdr;
 	bad.data_size += 0x1000;
-	assert_int_equal(mig_tx_preamble(&tx, &bad, f.ext, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
-	assert_int_equal(mig_tx_preamble(&tx, &f.hdr, f.ext, rec, MIG_REC_MAX, &n), MIG_OK);
-	assert_int_equal(mig_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_OK);
-	assert_int_equal(mig_tx_data(&tx, 0x2000, f.bytes[0], 16, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
-	assert_int_equal(mig_tx_data(&tx, 0x1000, f.bytes[0], 0x1001, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+	assert_int_equal(migstream_tx_preamble(&tx, &bad, f.ext, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+	assert_int_equal(migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, MIG_REC_MAX, &n), MIG_OK);
+	assert_int_equal(migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_OK);
+	assert_int_equal(migstream_tx_data(&tx, 0x2000, f.bytes[0], 16, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+	assert_int_equal(migstream_tx_data(&tx, 0x1000, f.bytes[0], 0x1001, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
 	struct mig_head_info zero = info;
 	zero.migration_id = 0;
-	assert_int_equal(mig_tx_init(&tx, data_key, &zero, head), MIG_E_BAD_HEAD);
+	assert_int_equal(migstream_tx_init(&tx, data_key, &zero, head), MIG_E_BAD_HEAD);
 	free(rec);
 	fixture_free(&f);
 }
@@ -412,8 +412,8 @@ static void *send_thread(void *arg)
 {
 	struct sender *s = arg;
 	uint8_t key[MIG_KEY_LEN];
-	mig_derive_key(data_key, info.migration_id, key);   /* what caphostd hands a source caprun */
-	s->rc = mig_send_fd(s->sock, key, &info, &s->f->hdr, s->f->ext, s->memfd, on_progress,
+	migstream_derive_key(data_key, info.migration_id, key);   /* what caphostd hands a source caprun */
+	s->rc = migstream_send_fd(s->sock, key, &info, &s->f->hdr, s->f->ext, s->memfd, on_progress,
 	                    &s->progress_last);
 	close(s->sock);
 	return NULL;
@@ -436,8 +436,8 @@ static void socket_round_trip(void **state)
 	assert_int_equal(pthread_create(&th, NULL, send_thread, &s), 0);
 	struct mig_rx rx;
 	uint64_t got = 0;
-	mig_rx_init(&rx, data_key, 2);
-	assert_int_equal(mig_recv_fd(sv[1], &rx, dst, on_progress, &got), MIG_OK);
+	migstream_rx_init(&rx, data_key, 2);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, on_progress, &got), MIG_OK);
 	pthread_join(th, NULL);
 	assert_int_equal(s.rc, MIG_OK);
 	assert_int_equal(got, f.hdr.data_size);
@@ -449,7 +449,7 @@ static void socket_round_trip(void **state)
 		                 (ssize_t)f.ext[i].length);
 		assert_memory_equal(back, f.bytes[i], f.ext[i].length);
 	}
-	mig_rx_free(&rx);
+	migstream_rx_free(&rx);
 	close(sv[1]);
 
 	/* A connection cut half way: the receiver says truncated, never OK. */
@@ -459,9 +459,9 @@ static void socket_round_trip(void **state)
 	size_t half = st.len / 2;
 	assert_int_equal(write(sv[0], st.buf, half), (ssize_t)half);
 	close(sv[0]);
-	mig_rx_init(&rx, data_key, 2);
-	assert_int_equal(mig_recv_fd(sv[1], &rx, dst, NULL, NULL), MIG_E_TRUNCATED);
-	mig_rx_free(&rx);
+	migstream_rx_init(&rx, data_key, 2);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, NULL, NULL), MIG_E_TRUNCATED);
+	migstream_rx_free(&rx);
 	close(sv[1]);
 	free(st.buf);
 	free(back);
@@ -481,21 +481,21 @@ static void data_key_file(void **state)
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	uint8_t key[MIG_KEY_LEN];
-	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), 0);
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), 0);
 	for (int i = 0; i < MIG_KEY_LEN; i++)
 		assert_int_equal(key[i], i);
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_int_equal(write(fd, "data 12\n", 8), 8);
 	close(fd);
-	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), -1);
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), -1);
 	assert_non_null(strstr(err, "64 hex"));
 	fd = open(path, O_WRONLY | O_TRUNC);
 	close(fd);
-	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), -1);
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), -1);
 	assert_non_null(strstr(err, "no 'data HEX64' line"));
 	unlink(path);
-	assert_int_equal(dir_data_key_load(path, key, err, sizeof err), -1);
-	assert_string_equal(mig_strerror(MIG_E_BAD_TAG), "bad_tag");
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), -1);
+	assert_string_equal(migstream_strerror(MIG_E_BAD_TAG), "bad_tag");
 }
 
 int main(void)

@@ -114,8 +114,8 @@ static void refused(const void *bytes, size_t len, const char *want)
 	struct host_snap s;
 	snprintf(path, sizeof path, "%s/variant.snap", dir);
 	write_file(path, bytes, len);
-	if (host_snap_open(path, &s, err, sizeof err) == 0) {
-		host_snap_close(&s);
+	if (snapfile_open(path, &s, err, sizeof err) == 0) {
+		snapfile_close(&s);
 		fail_msg("variant of %zu bytes accepted (want: %s)", len, want);
 	}
 	if (!strstr(err, want))
@@ -153,7 +153,7 @@ static void test_write_and_read_back(void **state)
 	char err[512];
 	uint64_t bytes = 0;
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, -1, good, &key, &bytes, err, sizeof err), 0);
+	assert_int_equal(snapfile_write(memfd, &h, -1, good, &key, &bytes, err, sizeof err), 0);
 	assert_int_equal(h.nextents, NEXTENTS);
 	assert_int_equal(h.data_size, NPAGES * PAGE);
 	assert_int_equal(bytes, h.data_offset + h.data_size);
@@ -168,25 +168,25 @@ static void test_write_and_read_back(void **state)
 	close(fd);
 
 	struct host_snap s;
-	assert_int_equal(host_snap_open(good, &s, err, sizeof err), 0);
+	assert_int_equal(snapfile_open(good, &s, err, sizeof err), 0);
 	assert_int_equal(s.hdr.nextents, NEXTENTS);
 	assert_string_equal(s.hdr.capsule_name, "unit-1");
 	assert_int_equal(s.hdr.frozen_at_ns, 1234567890);
 	/* Every page reads back as written, holes as zeros. */
 	uint8_t page[PAGE], want[PAGE];
 	for (size_t i = 0; i < NPAGES; i++) {
-		assert_int_equal(host_snap_read_mem(&s, data_pages[i], page, PAGE), 0);
+		assert_int_equal(snapfile_read_mem(&s, data_pages[i], page, PAGE), 0);
 		fake_page(data_pages[i], want, 1);
 		assert_memory_equal(page, want, PAGE);
 	}
 	memset(want, 0, PAGE);
-	assert_int_equal(host_snap_read_mem(&s, 2 * PAGE, page, PAGE), 0);
+	assert_int_equal(snapfile_read_mem(&s, 2 * PAGE, page, PAGE), 0);
 	assert_memory_equal(page, want, PAGE);
 
 	/* Restored into a new memfd: the same data, the same holes. */
 	int copy = memfd_create("restored", MFD_CLOEXEC);
 	assert_int_equal(ftruncate(copy, (off_t)MEMFD_LEN), 0);
-	assert_int_equal(host_snap_restore(&s, copy, err, sizeof err), 0);
+	assert_int_equal(snapfile_restore(&s, copy, err, sizeof err), 0);
 	for (size_t i = 0; i < NPAGES; i++) {
 		uint8_t a[PAGE], b[PAGE];
 		assert_int_equal(pread(memfd, a, PAGE, (off_t)data_pages[i]), (ssize_t)PAGE);
@@ -197,8 +197,8 @@ static void test_write_and_read_back(void **state)
 	fstat(memfd, &a);
 	fstat(copy, &b);
 	assert_int_equal(a.st_blocks, b.st_blocks);
-	assert_int_equal(host_snap_is_snapshot(good), 1);
-	host_snap_close(&s);
+	assert_int_equal(snapfile_is_snapshot(good), 1);
+	snapfile_close(&s);
 	close(copy);
 	close(memfd);
 }
@@ -314,19 +314,19 @@ static void test_wrong_image_refused(void **state)
 	struct host_snap s;
 	struct cap_image_header img;
 	char err[512];
-	assert_int_equal(host_snap_open(good, &s, err, sizeof err), 0);
+	assert_int_equal(snapfile_open(good, &s, err, sizeof err), 0);
 	memset(&img, 0, sizeof img);
 	img.build_id_len = s.hdr.build_id_len;
 	memcpy(img.build_id, s.hdr.build_id, sizeof img.build_id);
-	assert_int_equal(host_snap_check_image(&s, &img, "/x/unit.cap", err, sizeof err), 0);
+	assert_int_equal(snapfile_check_image(&s, &img, "/x/unit.cap", err, sizeof err), 0);
 	img.build_id[19] ^= 1;
-	assert_int_equal(host_snap_check_image(&s, &img, "/x/other.cap", err, sizeof err), -1);
+	assert_int_equal(snapfile_check_image(&s, &img, "/x/other.cap", err, sizeof err), -1);
 	assert_string_equal(err, "snapshot belongs to image unit (build-id "
 	                         "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3), /x/other.cap has build-id "
 	                         "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b2");
 	img.build_id_len = 8;
-	assert_int_equal(host_snap_check_image(&s, &img, "/x/other.cap", err, sizeof err), -1);
-	host_snap_close(&s);
+	assert_int_equal(snapfile_check_image(&s, &img, "/x/other.cap", err, sizeof err), -1);
+	snapfile_close(&s);
 }
 
 /* The plain checksum made to fit again after an edit: anyone can do that. */
@@ -384,22 +384,22 @@ static void test_authentication(void **state)
 	snapauth_id_hex(other_fp, other_id);
 	setenv(SNAP_HOST_KEY_ENV, other_path, 1);
 	struct host_snap s;
-	assert_int_equal(host_snap_open(good, &s, err, sizeof err), -1);
+	assert_int_equal(snapfile_open(good, &s, err, sizeof err), -1);
 	snprintf(want, sizeof want, "authentication failed: snapshot was made with key %s, this host "
 	         "has no such key (it has host key %s)", id, other_id);
 	assert_string_equal(err, want);
 	/* ... which every other check still accepts (capctl inspect opens it so). */
 	fd = open(good, O_RDONLY | O_CLOEXEC);
-	assert_int_equal(host_snap_open_fd(fd, &s, NULL, err, sizeof err), 0);
+	assert_int_equal(snapfile_open_fd(fd, &s, NULL, err, sizeof err), 0);
 	struct snap_keyring ring;
 	const struct snap_key *used = &key;
 	assert_int_equal(snapauth_keyring_load(&ring, err, sizeof err), 0);
-	assert_int_equal(host_snap_authenticate(&s, &ring, &used, err, sizeof err), -1);
+	assert_int_equal(snapfile_authenticate(&s, &ring, &used, err, sizeof err), -1);
 	assert_null(used);
-	host_snap_close(&s);
+	snapfile_close(&s);
 	setenv(SNAP_HOST_KEY_ENV, host_key, 1);
-	assert_int_equal(host_snap_open(good, &s, err, sizeof err), 0);
-	host_snap_close(&s);
+	assert_int_equal(snapfile_open(good, &s, err, sizeof err), 0);
+	snapfile_close(&s);
 	free(b);
 }
 
@@ -414,8 +414,8 @@ static void test_unfrozen_control_page_refused(void **state)
 	struct host_snap s;
 	template(&h);
 	snprintf(path, sizeof path, "%s/unfrozen.snap", dir);
-	assert_int_equal(host_snap_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), 0);
-	assert_int_equal(host_snap_open(path, &s, err, sizeof err), -1);
+	assert_int_equal(snapfile_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), 0);
+	assert_int_equal(snapfile_open(path, &s, err, sizeof err), -1);
 	assert_string_equal(err, "the snapshot holds no frozen control page");
 	unlink(path);
 	close(memfd);
@@ -432,13 +432,13 @@ static void test_unwritable_destinations(void **state)
 
 	template(&h);
 	snprintf(path, sizeof path, "%s/no/such/dir/x.snap", dir);
-	assert_int_equal(host_snap_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), -1);
+	assert_int_equal(snapfile_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), -1);
 	assert_non_null(strstr(err, "No such file or directory"));
 	assert_non_null(strstr(err, path));
 
 	/* A file system that refuses new files even to root. */
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, -1, "/proc/capsule-unit.snap", &key, &bytes, err,
+	assert_int_equal(snapfile_write(memfd, &h, -1, "/proc/capsule-unit.snap", &key, &bytes, err,
 	                                 sizeof err), -1);
 	assert_true(access("/proc/capsule-unit.snap", F_OK) < 0);
 
@@ -448,19 +448,19 @@ static void test_unwritable_destinations(void **state)
 	write_file(file, "x", 1);
 	snprintf(path, sizeof path, "%s/x.snap", file);
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), -1);
+	assert_int_equal(snapfile_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), -1);
 	unlink(file);
 
 	/* Through a directory descriptor, as caprun gets it from capctl. */
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 	template(&h);
-	assert_int_equal(host_snap_write(memfd, &h, dfd, "/elsewhere/viadir.snap", &key, &bytes, err,
+	assert_int_equal(snapfile_write(memfd, &h, dfd, "/elsewhere/viadir.snap", &key, &bytes, err,
 	                                 sizeof err), 0);
 	close(dfd);
 	snprintf(path, sizeof path, "%s/viadir.snap", dir);
 	struct host_snap s;
-	assert_int_equal(host_snap_open(path, &s, err, sizeof err), 0);
-	host_snap_close(&s);
+	assert_int_equal(snapfile_open(path, &s, err, sizeof err), 0);
+	snapfile_close(&s);
 	unlink(path);
 
 	/* Only good.snap (and the last variant) remain: no temp files. */
