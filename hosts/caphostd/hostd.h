@@ -1,4 +1,4 @@
-/* hostd.h: caphostd's shared state: local capsules, peer hosts, translation table, gateway holders, migration queues, counters. */
+/* hostd.h: caphostd's shared state (local capsules, peer hosts, translation table, gateway holders, migration queues, counters), the seams between its parts (struct hostd_ops) and the parts' functions, lowest first. */
 #ifndef HOST_HOSTD_H
 #define HOST_HOSTD_H
 

@@ -1,4 +1,4 @@
-/* hostd_dir.c: caphostd's directory conversations as jobs on the asynchronous client (nothing here blocks the packet loop): the engine, HELLO, RELEASE, STATE, give-back, orphans, host locators, `list`. */
+/* hostd_dir.c: caphostd's directory conversations as jobs on the asynchronous client (nothing here blocks the packet loop): the engine, HELLO, RELEASE, STATE, give-back, orphans, host locators and the gateway's, `list`. */
 #include "hosts/caphostd/hostd.h"
 
 #include <arpa/inet.h>

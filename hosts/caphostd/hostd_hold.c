@@ -1,4 +1,4 @@
-/* hostd_hold.c: the gateway's holders: a HOLD starts one (its state in a shared file mapping), a FLUSH releases it, released bytes are resent until the capsule acknowledged them. */
+/* hostd_hold.c: the gateway's holders: a HOLD starts one (its state in a shared file mapping), a FLUSH releases it, released bytes are resent until the capsule acknowledged them; a reloaded hold asks the directory where its capsule runs. */
 #include "hosts/caphostd/hostd.h"
 
 #include <arpa/inet.h>

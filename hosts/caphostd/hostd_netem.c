@@ -1,4 +1,4 @@
-/* hostd_netem.c: caphostd's test-only fault injection (--net-faults): every host-to-host datagram and the gateway's TUN traffic pass netem's verdicts and its timer queue. */
+/* hostd_netem.c: caphostd's test-only fault injection (--net-faults): every host-to-host datagram and the gateway's TUN traffic pass netem's verdicts and its timer queue, then go out (or in) through d->ops. */
 #include "hosts/caphostd/hostd.h"
 
 #include <stdlib.h>
