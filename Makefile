@@ -61,7 +61,9 @@ TEST_TOOLS  :=
 include capsule-abi/build.mk
 include runtime/build.mk
 include lwip-port/build.mk
-include hosts/build.mk $(filter-out hosts/build.mk,$(wildcard hosts/*.mk))
+# hosts/: one folder per program; common/ and formats/ first (the programs' rules use their lists).
+HOST_SHARED_MK := hosts/common/build.mk hosts/formats/build.mk
+include $(HOST_SHARED_MK) $(filter-out $(HOST_SHARED_MK),$(wildcard hosts/*/build.mk))
 include images/build.mk
 include tests/build.mk
 

@@ -11,24 +11,49 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $$(UNIT_SRCS_%) | $(DEPS_STAMP)
 	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_$*) $< $(UNIT_SRCS_$*) \
 		-o $@ -lcmocka $(UNIT_LIBS_$*)
 
+# Host unit tests mirror hosts/: tests/unit/hosts/FOLDER/test_host_NAME.c is still the
+# binary build/tests/unit/test_host_NAME (tests/run runs build/tests/unit/test_*).
+HOST_UNIT_TEST_SRCS := $(wildcard tests/unit/hosts/*/test_host_*.c)
+UNIT_TESTS += $(patsubst %.c,$(BUILD)/tests/unit/%,$(notdir $(HOST_UNIT_TEST_SRCS)))
+host_unit_test_src = $(filter %/$(1).c,$(HOST_UNIT_TEST_SRCS))
+
+$(BUILD)/tests/unit/test_host_%: $$(call host_unit_test_src,test_host_$$*) \
+		$$(UNIT_SRCS_test_host_$$*) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_test_host_$*) $< $(UNIT_SRCS_test_host_$*) \
+		-o $@ -lcmocka $(UNIT_LIBS_test_host_$*)
+
 # The host tools again, with ASan + UBSan, for a second integration pass
 # (tests/run, CAPTEST_BIN=build/san/bin).  caploader has no libc to
 # instrument, so the plain one is copied next to the instrumented caprun.
 SAN_BIN := $(BUILD)/san/bin
 SAN_OBJ := $(BUILD)/san/obj
-TEST_TOOLS += $(SAN_BIN)/caprun $(SAN_BIN)/capctl $(SAN_BIN)/caploader
+TEST_TOOLS += $(SAN_BIN)/caprun $(SAN_BIN)/capctl $(SAN_BIN)/caploader $(SAN_BIN)/caphostd \
+              $(SAN_BIN)/capdird $(SAN_BIN)/capdir
 
-$(SAN_OBJ)/%.o: %.c $(wildcard hosts/*.h) capsule-abi/*.h | $(DEPS_STAMP)
+$(SAN_OBJ)/%.o: %.c $(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(SAN_BIN)/caprun: $(patsubst %.c,$(SAN_OBJ)/%.o,$(HOST_CAPRUN_SRCS) $(CAP_ABI_SRCS))
+$(SAN_BIN)/caprun: $(call host_san_objs,$(CAPRUN_SRCS) $(CAP_ABI_SRCS))
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOST_LIBS_caprun)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(CAPRUN_LIBS)
 
-$(SAN_BIN)/capctl: $(patsubst %.c,$(SAN_OBJ)/%.o,$(HOST_CAPCTL_SRCS) $(CAP_ABI_SRCS))
+$(SAN_BIN)/capctl: $(call host_san_objs,$(CAPCTL_SRCS) $(CAP_ABI_SRCS))
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(HOST_LIBS_capctl)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(CAPCTL_LIBS)
+
+$(SAN_BIN)/caphostd: $(call host_san_objs,$(CAPHOSTD_SRCS) $(CAP_ABI_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(CAPHOSTD_LIBS)
+
+$(SAN_BIN)/capdird: $(call host_san_objs,$(CAPDIRD_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(CAPDIRD_LIBS)
+
+$(SAN_BIN)/capdir: $(call host_san_objs,$(CAPDIR_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(CAPDIR_LIBS)
 
 $(SAN_BIN)/caploader: $(BIN)/caploader
 	@mkdir -p $(dir $@)
@@ -47,8 +72,8 @@ FUZZ_TARGET_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS := $(FUZZ_TARGET_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 TEST_TOOLS += $(FUZZERS)
 
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRCS_%) $(wildcard tests/fuzz/*.h hosts/*.h) \
-		capsule-abi/*.h | $(DEPS_STAMP)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRCS_%) $(wildcard tests/fuzz/*.h) \
+		$(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang -std=c11 $(WARN) -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 		$(FUZZ_CFLAGS_$*) $< $(FUZZ_SRCS_$*) -o $@ $(FUZZ_LIBS_$*)
@@ -57,14 +82,3 @@ fuzz: $(FUZZERS)
 	FUZZ_ONLY="$(FUZZ_ONLY)" sh tests/fuzz/run.sh $(BUILD) "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZERS)
 
 .PHONY: fuzz
-
-# The directory service too, when its fragment (hosts/dir.mk) is present.
-ifneq ($(DIR_SERVER_SRCS),)
-TEST_TOOLS += $(SAN_BIN)/capdird $(SAN_BIN)/capdir
-$(SAN_BIN)/capdird: $(patsubst %.c,$(SAN_OBJ)/%.o,$(DIR_SERVER_SRCS))
-	@mkdir -p $(dir $@)
-	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(DIR_LIBS)
-$(SAN_BIN)/capdir: $(patsubst %.c,$(SAN_OBJ)/%.o,$(DIR_CLI_SRCS))
-	@mkdir -p $(dir $@)
-	$(HOSTCC) $(SAN_FLAGS) -o $@ $^ $(DIR_LIBS)
-endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hosts/dirproto.h"
+#include "hosts/formats/dirproto.h"
 
 /*
  * Random bytes almost never carry a valid MAC, which would leave the body
@@ -28,18 +28,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct dir_msg m;
 	uint32_t host;
-	(void)dir_decode(data, size, key, &m);
-	if (dir_peek(data, size, &host) != DIR_OK)
+	(void)dirproto_decode(data, size, key, &m);
+	if (dirproto_peek(data, size, &host) != DIR_OK)
 		return 0;
 	uint8_t *buf = malloc(size);   /* exact size: ASan catches any over-read */
 	memcpy(buf, data, size);
 	uint64_t seq = 0;
 	memcpy(&seq, data + 16, sizeof seq);
-	if (dir_reseal(buf, size, seq, key) != DIR_OK)
+	if (dirproto_reseal(buf, size, seq, key) != DIR_OK)
 		abort();
-	if (dir_decode(buf, size, key, &m) == DIR_OK) {
+	if (dirproto_decode(buf, size, key, &m) == DIR_OK) {
 		uint8_t out[DIR_MSG_MAX];
-		int n = dir_encode(&m, key, out, sizeof out);
+		int n = dirproto_encode(&m, key, out, sizeof out);
 		if (n != (int)size || memcmp(out, buf, size) != 0)
 			abort();
 		if ((m.type == DIR_T_ENTRY || m.type == DIR_T_NOTIFY) && m.u.entry.state >= DIR_STATE_COUNT)

@@ -1,6 +1,6 @@
 /* fuzz_hostd_msg.c: libFuzzer target for the uplink record decoder and the HOLD / FLUSH / SYNC / ACK payload decoders. */
-#include "hosts/hostd_msg.h"
-#include "hosts/uplink.h"
+#include "hosts/formats/hostd_msg.h"
+#include "hosts/formats/uplink.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -21,24 +21,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (uplink_decode(buf, size, &m) == 0 && m.type == UPLINK_FROZEN && m.u.frozen.n)
 		(void)m.u.frozen.socks[m.u.frozen.n - 1].tcp_state;   /* in bounds by construction */
 	/* a decoded HOLD re-encodes to exactly the same bytes: one meaning, one encoding */
-	if (hostd_hold_decode(data, size, &hold) == 0) {
-		size_t n = hostd_hold_encode(&hold, again, sizeof again);
+	if (hostd_msg_hold_decode(data, size, &hold) == 0) {
+		size_t n = hostd_msg_hold_encode(&hold, again, sizeof again);
 		if (n != size || memcmp(again, data, size))
 			__builtin_trap();
 	}
-	if (hostd_flush_decode(data, size, &flush) == 0) {
-		hostd_flush_encode(&flush, again16);
+	if (hostd_msg_flush_decode(data, size, &flush) == 0) {
+		hostd_msg_flush_encode(&flush, again16);
 		if (size != HOSTD_FLUSH_LEN || memcmp(again16, data, size) || !flush.id)
 			__builtin_trap();
 	}
-	if (hostd_ack_decode(data, size, &ack) == 0) {
-		hostd_ack_encode(&ack, again20);
+	if (hostd_msg_ack_decode(data, size, &ack) == 0) {
+		hostd_msg_ack_encode(&ack, again20);
 		if (size != HOSTD_ACK_LEN || memcmp(again20, data, size) || !ack.id)
 			__builtin_trap();
 	}
 	/* SYNC: the same rule, and what it accepted obeys its own checks */
-	if (hostd_sync_decode(data, size, &sync) == 0) {
-		hostd_sync_encode(&sync, sync_again);
+	if (hostd_msg_sync_decode(data, size, &sync) == 0) {
+		hostd_msg_sync_encode(&sync, sync_again);
 		if (size != HOSTD_SYNC_LEN || memcmp(sync_again, data, size) || !sync.capsule_ip ||
 		    !sync.epoch || !sync.host_id || sync.kind < HOSTD_SYNC || sync.kind > HOSTD_FLUSH_TO ||
 		    (sync.kind == HOSTD_FLUSH_TO) != (sync.locator_ip && sync.port) || !sync.migration_id)

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "capsule-abi/cap_abi.h"
-#include "hosts/elfload.h"
-#include "hosts/image.h"
+#include "hosts/formats/elfload.h"
+#include "hosts/formats/image.h"
 #include "tests/fuzz/fuzz_seed.h"
 
 #define BASE     CAP_IMAGE_BASE
@@ -69,7 +69,7 @@ static void make_image(uint8_t *file, const uint8_t *elf, size_t elf_len, uint64
 	memset(file, 0, CAP_IMAGE_HEADER_SIZE);
 	memcpy(file, &h, sizeof h);
 	memcpy(file + CAP_IMAGE_HEADER_SIZE, elf, elf_len);
-	host_image_checksum(file, elf, elf_len, h.checksum);
+	image_checksum(file, elf, elf_len, h.checksum);
 	memcpy(file, &h, sizeof h);
 }
 
@@ -82,7 +82,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	make_elf(elf);
 	make_image(seed + 1, elf, sizeof elf, MEM_SIZE);
 	/* The seed must be valid, or the fuzzer would start outside the deep checks. */
-	if (host_image_validate(seed + 1, sizeof seed - 1, &h, &info, err, sizeof err)) {
+	if (image_validate(seed + 1, sizeof seed - 1, &h, &info, err, sizeof err)) {
 		fprintf(stderr, "fuzz_image: the seed image is refused: %s\n", err);
 		abort();
 	}
@@ -120,7 +120,7 @@ static void promises(const struct host_elf *e, size_t elf_size, uint64_t mem_siz
 	struct cap_control ctl;
 	char err[256];
 	memset(&ctl, 0, sizeof ctl);
-	if (host_plan_build(e, mem_size, &ctl, err, sizeof err))
+	if (elfload_plan_build(e, mem_size, &ctl, err, sizeof err))
 		return;   /* more mappings than the plan holds: refused, fine */
 	for (unsigned i = 0; i < ctl.nmaps; i++)
 		if (ctl.maps[i].vaddr % CAP_PAGE_SIZE || ctl.maps[i].size % CAP_PAGE_SIZE ||
@@ -147,9 +147,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 	if (mode == 2) {
 		uint8_t id[CAP_IMAGE_BUILD_ID_MAX];
-		if (host_elf_check(in, len, &info, err, sizeof err) == 0) {
+		if (elfload_check(in, len, &info, err, sizeof err) == 0) {
 			promises(&info, len, MEM_SIZE);
-			(void)host_elf_build_id(in, len, id, sizeof id, err, sizeof err);
+			(void)elfload_build_id(in, len, id, sizeof id, err, sizeof err);
 		}
 		return 0;
 	}
@@ -161,10 +161,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t elf_size = len - CAP_IMAGE_HEADER_SIZE;
 		uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
 		memcpy(file + offsetof(struct cap_image_header, elf_size), &elf_size, sizeof elf_size);
-		host_image_checksum(file, file + CAP_IMAGE_HEADER_SIZE, elf_size, sum);
+		image_checksum(file, file + CAP_IMAGE_HEADER_SIZE, elf_size, sum);
 		memcpy(file + offsetof(struct cap_image_header, checksum), sum, sizeof sum);
 	}
-	if (host_image_validate(file, len, &h, &info, err, sizeof err) == 0) {
+	if (image_validate(file, len, &h, &info, err, sizeof err) == 0) {
 		if (h.elf_size != len - CAP_IMAGE_HEADER_SIZE)
 			__builtin_trap();
 		promises(&info, h.elf_size, h.mem_size);

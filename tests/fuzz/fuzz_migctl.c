@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hosts/migctl.h"
+#include "hosts/formats/migctl.h"
 
 static const uint8_t key[MIG_KEY_LEN] = { 9, 9, 9 };
 
@@ -14,8 +14,8 @@ static void open_all(const uint8_t *buf, size_t len, int dir)
 	char text[MIG_CTL_TEXT_MAX + 1];
 	size_t pos = 0, used;
 	int type;
-	mig_ctl_init(&c, key, dir);
-	while (pos < len && mig_ctl_open(&c, buf + pos, len - pos, &used, &type, text, sizeof text) ==
+	migctl_init(&c, key, dir);
+	while (pos < len && migctl_open(&c, buf + pos, len - pos, &used, &type, text, sizeof text) ==
 	                        MIG_OK)
 		pos += used;
 }
@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t out[64 * (MIG_CTL_HEADER_LEN + MIG_CTL_REC_MAX)];
 	size_t n = 0, pos = 1;
 	struct mig_ctl c;
-	mig_ctl_init(&c, key, dir);
+	migctl_init(&c, key, dir);
 	/* Seal raw: the honest sealer refuses hostile records, so build them by hand with its state. */
 	for (int k = 0; k < 64 && pos + 2 <= size; k++) {
 		uint8_t plain[1 + MIG_CTL_TEXT_MAX + 8];

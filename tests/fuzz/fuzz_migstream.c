@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hosts/migstream.h"
+#include "hosts/formats/migstream.h"
 
 static const uint8_t key[MIG_KEY_LEN] = { 7, 7, 7 };
 
@@ -11,13 +11,13 @@ static const uint8_t key[MIG_KEY_LEN] = { 7, 7, 7 };
 static void decode(const uint8_t *buf, size_t len, size_t step)
 {
 	struct mig_rx rx;
-	if (mig_rx_init(&rx, key, 0) != MIG_OK)
+	if (migstream_rx_init(&rx, key, 0) != MIG_OK)
 		return;
 	size_t fed = step < len ? step : len, pos = 0;
 	for (;;) {
 		size_t used;
 		struct mig_rec rec;
-		int rc = mig_rx_next(&rx, buf + pos, fed - pos, &used, &rec);
+		int rc = migstream_rx_next(&rx, buf + pos, fed - pos, &used, &rec);
 		if (rc == MIG_OK) {
 			pos += used;
 			if (rec.type == MIG_REC_DATA && rec.len)
@@ -27,12 +27,12 @@ static void decode(const uint8_t *buf, size_t len, size_t step)
 		if (rc != MIG_NEED_MORE)
 			break;
 		if (fed == len) {
-			(void)mig_rx_finish(&rx);
+			(void)migstream_rx_finish(&rx);
 			break;
 		}
 		fed = fed + step < len ? fed + step : len;
 	}
-	mig_rx_free(&rx);
+	migstream_rx_free(&rx);
 }
 
 /*
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mig_tx tx;
 	struct mig_head_info info = { 1, 2, 99, 1 };
 	size_t len = MIG_HEAD_LEN, n;
-	if (mig_tx_init(&tx, key, &info, out) != MIG_OK)
+	if (migstream_tx_init(&tx, key, &info, out) != MIG_OK)
 		return 0;
 	size_t p = 1;
 	while (p + 4 <= size) {
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += 4;
 		if (blen > size - p)
 			blen = size - p;
-		if (mig_tx_raw(&tx, type, data + p, blen, final, out + len, sizeof out - len, &n) != MIG_OK)
+		if (migstream_tx_raw(&tx, type, data + p, blen, final, out + len, sizeof out - len, &n) != MIG_OK)
 			break;
 		len += n;
 		p += blen;

@@ -1,10 +1,10 @@
-/* fuzz_report.c: libFuzzer target for the freeze-report checks and printers behind `capctl inspect` (hosts/capctl_report.c). */
+/* fuzz_report.c: libFuzzer target for the freeze-report checks and printers behind `capctl inspect` (hosts/capctl/capctl_report.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "capsule-abi/cap_abi.h"
-#include "hosts/capctl_report.h"
+#include "hosts/capctl/capctl_report.h"
 #include "tests/fuzz/fuzz_seed.h"
 
 static FILE *sink;

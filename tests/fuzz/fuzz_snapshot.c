@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "capsule-abi/cap_abi.h"
-#include "hosts/capctl_report.h"
-#include "hosts/snapfile.h"
+#include "hosts/capctl/capctl_report.h"
+#include "hosts/formats/snapfile.h"
 #include "tests/fuzz/fuzz_seed.h"
 
 #define PAGE  CAP_PAGE_SIZE
@@ -74,7 +74,7 @@ static void write_seeds(const char *dir)
 	h.arena_size = ARENA;
 	h.memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + ARENA);
 	h.frozen_at_ns = 5000000000LL;
-	if (host_snap_write(memfd, &h, -1, path, &ring.keys[0], &bytes, err, sizeof err)) {
+	if (snapfile_write(memfd, &h, -1, path, &ring.keys[0], &bytes, err, sizeof err)) {
 		fprintf(stderr, "fuzz_snapshot: writing the seed: %s\n", err);
 		abort();
 	}
@@ -133,8 +133,8 @@ static void use(const struct host_snap *s)
 	struct cap_control ctl;
 	char err[512];
 	const char *why;
-	if (host_snap_read_mem(s, 0, &ctl, sizeof ctl) ||
-	    host_snap_read_mem(s, CAP_MEMFD_OFFSET(CAP_REPORT_ADDR), report, sizeof report))
+	if (snapfile_read_mem(s, 0, &ctl, sizeof ctl) ||
+	    snapfile_read_mem(s, CAP_MEMFD_OFFSET(CAP_REPORT_ADDR), report, sizeof report))
 		__builtin_trap();   /* validated extents inside the file: reads cannot fail */
 	const struct cap_report_header *rep = capctl_report_check(report, ctl.report_size, &why);
 	if (rep) {
@@ -143,10 +143,10 @@ static void use(const struct host_snap *s)
 	}
 	struct cap_image_header img;
 	memset(&img, 0, sizeof img);
-	(void)host_snap_check_image(s, &img, "/x.cap", err, sizeof err);
+	(void)snapfile_check_image(s, &img, "/x.cap", err, sizeof err);
 	/* Restore: a sparse memfd of memfd_size, every extent written where it says. */
 	if (ftruncate(mem_fd, 0) || ftruncate(mem_fd, (off_t)s->hdr.memfd_size) ||
-	    host_snap_restore(s, mem_fd, err, sizeof err))
+	    snapfile_restore(s, mem_fd, err, sizeof err))
 		__builtin_trap();
 }
 
@@ -179,15 +179,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		abort();
 	int inspect = data[0] & 4;
-	if (host_snap_open_fd(fd, &s, inspect ? NULL : &ring, err, sizeof err) == 0) {
+	if (snapfile_open_fd(fd, &s, inspect ? NULL : &ring, err, sizeof err) == 0) {
 		const struct snap_key *used = NULL;
-		int ok = host_snap_authenticate(&s, &ring, &used, err, sizeof err) == 0;
+		int ok = snapfile_authenticate(&s, &ring, &used, err, sizeof err) == 0;
 		if (!inspect && !ok)
 			__builtin_trap();   /* opened with the ring, so it must authenticate */
 		if (ok && used != &ring.keys[0])
 			__builtin_trap();
 		use(&s);
-		host_snap_close(&s);
+		snapfile_close(&s);
 	} else if (!err[0]) {
 		__builtin_trap();   /* a refusal must say why */
 	}

@@ -1,5 +1,5 @@
 /* fuzz_tcphold.c: libFuzzer target: arbitrary packets fed to a held TCP connection and the UDP holder. */
-#include "hosts/tcphold.h"
+#include "hosts/caphostd/tcphold.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@ static void check_out(const uint8_t *p, size_t len)
 	struct tcphold_seg g;
 	if (len == 0)
 		return;
-	if (tcphold_parse(p, len, &g) != 0 || !g.csum_ok || (g.flags & TCPHOLD_RST) ||
+	if (tcphold_pkt_parse(p, len, &g) != 0 || !g.csum_ok || (g.flags & TCPHOLD_RST) ||
 	    (g.flags & TCPHOLD_SYN) || !(g.flags & TCPHOLD_ACK))
 		abort();
 }

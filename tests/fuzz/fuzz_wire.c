@@ -1,5 +1,5 @@
 /* fuzz_wire.c: libFuzzer target: arbitrary datagrams into the data-plane decoder, replay window and redirect decoder. */
-#include "hosts/wire.h"
+#include "hosts/formats/wire.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -43,7 +43,7 @@ NATIVE_READY_RE = re.compile(r"listening on")
 START_TIMEOUT = 15.0
 STOP_GRACE = 3.0
 
-# Snapshots are MACed with the host key (hosts/snapauth.h) unless a caphostd gave the run
+# Snapshots are MACed with the host key (hosts/formats/snapauth.h) unless a caphostd gave the run
 # directory a cluster key.  A test keeps its host key in a directory of its own, shared by
 # all the simulated hosts of that test (they are one machine), never in /var/lib/capsule.
 if not os.environ.get("CAPSULE_HOST_KEY"):

@@ -19,7 +19,7 @@ CAPDIR = os.path.join(BIN, "capdir")
 DIR_ADDR = "127.0.0.1"
 DIR_PORT = 7470            # the test runs in its own network namespace: the port is ours
 
-# Wire format (hosts/dirproto.h): big-endian header, body, HMAC-SHA256.
+# Wire format (hosts/formats/dirproto.h): big-endian header, body, HMAC-SHA256.
 HDR = struct.Struct(">4sBBHIIQII")
 T = dict(HELLO=1, HELLO_OK=2, CREATE=3, CREATED=4, MOVE=5, MOVED=6, LOOKUP=7, ENTRY=8,
          RELEASE=9, RELEASED=10, LIST=11, ENTRIES=12, STATS=13, STATS_REPLY=14, NOTIFY=15,

@@ -16,10 +16,10 @@ from miglib import (MIG_PHASES, CountClient, Sniffer, Tap, Topology, check, chec
                     daemon_stats, migrate, migrate_run, relay_streams, rsts, wait_listed_only_on,
                     wait_one_copy)
 
-# caphostd counters (hosts/hostd.h) that would move if host A still forwarded anything.
+# caphostd counters (hosts/caphostd/hostd.h) that would move if host A still forwarded anything.
 FORWARDING_COUNTERS = ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "gw_in", "gw_out",
                        "hold_out", "flush_out", "reinjected_pkts")
-# caphostd counters that count a dropped packet (hosts/hostd.h, BRIEF-D.md): in the UDP
+# caphostd counters that count a dropped packet (hosts/caphostd/hostd.h, BRIEF-D.md): in the UDP
 # test, where the capsule has no other traffic, their growth is exactly the datagrams
 # (requests or replies) the hosts dropped.  sync_dropped is left out: it includes
 # sync_dropped_udp.

@@ -8,7 +8,7 @@ ran twice, a rollback) shows up as a wrong number.  Target-side faults are
 set in B's caphostd environment (CAPSULE_MIG_FAULT, inherited by the
 `caprun --incoming` it spawns), source-side ones with capctl's test flag
 --fault (BRIEF-D.md).  The expected outcome of each is the transaction rule
-of hosts/migfsm.h.
+of hosts/caprun/migfsm.h.
 """
 import os
 import re

@@ -16,7 +16,7 @@ from topolib import (Sniffer, Tap, Topology, check, check_eq, cluster_snapshot_k
                     daemon_stats, relay_streams, rsts, snap_header, snapshot, snapshot_key_id,
                     tempdir, WIRE_DATA)
 
-# caphostd counters (hosts/hostd.h) that would move if host A still forwarded anything.
+# caphostd counters (hosts/caphostd/hostd.h) that would move if host A still forwarded anything.
 FORWARDING_COUNTERS = ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "gw_in", "gw_out",
                        "hold_out", "flush_out", "reinjected_pkts")
 NAME = "multihost: a capsule with a capsule peer and an ordinary peer moves A -> C"

@@ -2,7 +2,7 @@
 
 In this test's own network namespace, build/tests/tcphold_tun plays a capsule
 on a TUN device (198.18.0.2).  Linux clients connect, exchange data, then the
-tool switches to tcphold (hosts/tcphold.c) for HOLD_S seconds while one client
+tool switches to tcphold (hosts/caphostd/tcphold.c) for HOLD_S seconds while one client
 keeps sending (zero-window probes) and one sits idle (keep-alives).  Two more
 connections, to a port the tool leaves silent while holding, are the control:
 with net.ipv4.tcp_retries2=3 and short keep-alives they must die within a few

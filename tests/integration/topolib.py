@@ -272,7 +272,7 @@ def parse_counters(text):
 
 
 def daemon_ctl(host, request, timeout=5.0):
-    """One request line to RUN_DIR/caphostd.ctl (hosts/uplink.h); the reply text, or None."""
+    """One request line to RUN_DIR/caphostd.ctl (hosts/formats/uplink.h); the reply text, or None."""
     path = os.path.join(host.run_dir, "caphostd.ctl")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
@@ -479,7 +479,7 @@ class Topology:
         return None
 
 
-# ---------------------------------------------- the data-plane wire (hosts/wire.h)
+# ---------------------------------------------- the data-plane wire (hosts/formats/wire.h)
 
 WIRE_HDR = struct.Struct(">BBHIIIQHH")     # version type flags network sender epoch seq length reserved
 WIRE_DATA, WIRE_REDIRECT = 1, 2

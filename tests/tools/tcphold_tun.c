@@ -1,5 +1,5 @@
 /* tcphold_tun.c: test tool: a minimal TCP server on a TUN device that hands its connections to tcphold on command. */
-#include "hosts/tcphold.h"
+#include "hosts/caphostd/tcphold.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,7 +73,7 @@ static void send_pkt(const uint8_t *p, size_t n)
 static void send_seg(struct tconn *c, uint8_t flags, const void *data, size_t n)
 {
 	uint8_t p[600];
-	size_t len = tcphold_build(p, sizeof p, server_ip, c->peer_ip, c->port, c->peer_port,
+	size_t len = tcphold_pkt_build(p, sizeof p, server_ip, c->peer_ip, c->port, c->peer_port,
 	                           c->snd_nxt, c->rcv_nxt, flags, WIN, c->ts_ok, tsval(),
 	                           c->ts_recent, data, n);
 	send_pkt(p, len);
@@ -163,7 +163,7 @@ static void live_input(const struct tcphold_seg *g)
 static void tun_input(const uint8_t *p, size_t n)
 {
 	struct tcphold_seg g;
-	if (tcphold_parse(p, n, &g) != 0 || !g.csum_ok || g.dst != server_ip)
+	if (tcphold_pkt_parse(p, n, &g) != 0 || !g.csum_ok || g.dst != server_ip)
 		return;
 	struct tconn *c = find(&g);
 	if (c && c->holding) {
@@ -219,7 +219,7 @@ static void release_all(void)
 		/* Re-inject the held bytes as segments from the peer, through the live endpoint. */
 		while (tcphold_reinject_next(&c->h, &off, 536, seg, sizeof seg, &len) == 1) {
 			struct tcphold_seg g;
-			if (tcphold_parse(seg, len, &g) != 0 || !g.csum_ok) {
+			if (tcphold_pkt_parse(seg, len, &g) != 0 || !g.csum_ok) {
 				fprintf(stderr, "tcphold_tun: bad re-injected segment\n");
 				exit(1);
 			}

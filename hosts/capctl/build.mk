@@ -1,0 +1,16 @@
+# hosts/capctl/build.mk: capctl, the control CLI (pack, info, ps, stats, snapshot, inspect, migrate).
+CAPCTL_SRCS := hosts/capctl/capctl.c hosts/capctl/capctl_pack.c hosts/capctl/capctl_info.c \
+               hosts/capctl/capctl_stats.c hosts/capctl/capctl_snap.c hosts/capctl/capctl_inspect.c \
+               hosts/capctl/capctl_report.c hosts/capctl/capctl_psall.c hosts/capctl/capctl_mig.c \
+               $(COMMON_DIRSYNC_SRCS) hosts/formats/dirproto.c \
+               $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) $(COMMON_CLOCK_SRCS)
+CAPCTL_LIBS := -lsodium
+
+$(BIN)/capctl: $(call host_objs,$(CAPCTL_SRCS)) $(CAP_ABI_HOST_OBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPCTL_LIBS)
+
+ALL_TARGETS += $(BIN)/capctl
+
+# The freeze report's checker: the capsule wrote it and nothing trusts it.
+FUZZ_SRCS_fuzz_report := hosts/capctl/capctl_report.c

@@ -1,0 +1,174 @@
+/* capctl_mig.c: `capctl migrate NAME --to HOSTID [--json]`: ask the capsule's caprun to move it live, show progress and the timeline. */
+#include "hosts/capctl/capctl.h"
+#include "hosts/formats/ctlproto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* The phases of the final "ok" line, in order (hosts/formats/ctlproto.h), and what each one covers. */
+static const struct { const char *key, *what; } phases[] = {
+	{ "sync", "peer hosts stop sending to it and queue (bounded)" },
+	{ "freeze", "the capsule stops at its safe point" },
+	{ "transfer", "its memory streams to the target (authenticated)" },
+	{ "restore", "the target loads it, not running, and confirms" },
+	{ "directory", "the target pulls it in the directory: the commit" },
+	{ "flush", "the target starts it; peers send it what they queued" },
+};
+#define NPHASES (sizeof phases / sizeof phases[0])
+
+struct mig_result {
+	unsigned target, epoch;
+	long ms[NPHASES], downtime, total;
+	unsigned long long bytes;
+	unsigned asked, acked, from;
+};
+
+static int connect_ctl(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static int parse_ok(const char *line, struct mig_result *r)
+{
+	return sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u", &r->target,
+	              &r->epoch, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3], &r->ms[4], &r->ms[5],
+	              &r->downtime, &r->total, &r->bytes, &r->asked, &r->acked, &r->from) == 14 ? 0 : -1;
+}
+
+static void print_json(const char *name, const struct mig_result *r)
+{
+	printf("{\"name\": ");
+	capctl_json_str(name);
+	printf(", \"from\": %u, \"to\": %u, \"epoch\": %u, \"phases\": {", r->from, r->target,
+	       r->epoch);
+	for (size_t i = 0; i < NPHASES; i++)
+		printf("%s\"%s_ms\": %ld", i ? ", " : "", phases[i].key, r->ms[i]);
+	printf("}, \"downtime_ms\": %ld, \"total_ms\": %ld, \"bytes\": %llu, "
+	       "\"peers\": {\"asked\": %u, \"acked\": %u}}\n",
+	       r->downtime, r->total, r->bytes, r->asked, r->acked);
+}
+
+/* A timeline a person can read: one bar per phase, to scale, and the downtime. */
+static void print_timeline(const char *name, const struct mig_result *r)
+{
+	long total = r->total > 0 ? r->total : 1;
+	printf("capsule %s migrated from host %u to host %u (directory epoch %u), %llu bytes of memory\n",
+	       name, r->from, r->target, r->epoch, r->bytes);
+	long at = 0;
+	for (size_t i = 0; i < NPHASES; i++) {
+		int from = (int)(at * 40 / total), len = (int)(r->ms[i] * 40 / total);
+		if (len < 1)
+			len = 1;
+		if (from + len > 40)
+			from = 40 - len;
+		printf("  %-9s %6ld ms  |%*s%.*s%*s|  %s\n", phases[i].key, r->ms[i], from, "", len,
+		       "########################################", 40 - from - len, "", phases[i].what);
+		at += r->ms[i];
+	}
+	printf("  %-9s %6ld ms  (the capsule ran nowhere: from the freeze until it ran on host %u)\n",
+	       "downtime", r->downtime, r->target);
+	printf("  %-9s %6ld ms  (%u of %u peer hosts synchronized)\n", "total", r->total, r->acked,
+	       r->asked);
+}
+
+int capctl_migrate(int argc, char **argv)
+{
+	const char *name = NULL, *to = NULL, *fault = NULL;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--fault") == 0 && i + 1 < argc)
+			fault = argv[++i];   /* tests only: hosts/formats/ctlproto.h */
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			name = to = NULL, i = argc;
+	}
+	char *end;
+	unsigned long target = to ? strtoul(to, &end, 10) : 0;
+	if (!name || !to || *end || !*to || to[0] == '-' || target == 0 || target > 0xffffffffu ||
+	    (fault && (!*fault || strpbrk(fault, " \n")))) {
+		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--json]\n");
+		return 2;
+	}
+	char sock[4096], req[256];
+	if (ctlsock_path(name, sock, sizeof sock) || strchr(name, '/')) {
+		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	int fd = connect_ctl(sock);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ECONNREFUSED)
+			fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		else
+			fprintf(stderr, "capctl: migrate %s: %s: %s\n", name, sock, strerror(errno));
+		return 1;
+	}
+	snprintf(req, sizeof req, "migrate %lu%s%s\n", target, fault ? " " : "", fault ? fault : "");
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		fprintf(stderr, "capctl: migrate %s: %s: %s\n", name, sock, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	/* Progress lines as phases end, then the result; a migration may take a while. */
+	FILE *in = fdopen(fd, "r");
+	char line[HOST_CTL_LINE_MAX + 256] = "";
+	int code = 1, answered = 0;
+	if (!in) {
+		close(fd);
+		return 1;
+	}
+	if (!json) {
+		printf("migrating %s to host %lu\n", name, target);
+		fflush(stdout);
+	}
+	while (fgets(line, sizeof line, in)) {
+		line[strcspn(line, "\n")] = 0;
+		if (strncmp(line, "progress ", 9) == 0) {
+			fprintf(json ? stderr : stdout, "  %s\n", line + 9);
+			fflush(json ? stderr : stdout);
+			continue;
+		}
+		struct mig_result r;
+		answered = 1;
+		if (parse_ok(line, &r) == 0) {
+			if (json)
+				print_json(name, &r);
+			else
+				print_timeline(name, &r);
+			code = 0;
+		} else {
+			fprintf(stderr, "capctl: migrate %s to host %lu: %s\n", name, target,
+			        strncmp(line, "error ", 6) == 0 ? line + 6 : line);
+		}
+		break;
+	}
+	if (!answered)
+		fprintf(stderr, "capctl: migrate %s to host %lu: caprun ended without an answer; where the "
+		        "capsule runs now, the directory says (capctl ps --all)\n", name, target);
+	fclose(in);
+	return code;
+}

@@ -1,0 +1,176 @@
+/* capctl_snap.c: `capctl snapshot` and `capctl ps`: talking to running caprun's over their control sockets. */
+#include "hosts/capctl/capctl.h"
+#include "hosts/formats/ctlproto.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PS_TIMEOUT_MS 3000   /* a caprun busy writing a snapshot answers late */
+
+/* Absolute form of a path that may not exist yet (caprun has another working directory). */
+static int absolute(const char *path, char *out, size_t len)
+{
+	if (path[0] == '/')
+		return snprintf(out, len, "%s", path) < (int)len ? 0 : -1;
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof cwd))
+		return -1;
+	return snprintf(out, len, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) < (int)len ? 0 : -1;
+}
+
+int capctl_snapshot(int argc, char **argv)
+{
+	const char *name = NULL, *out = NULL;
+	int keep = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			out = argv[++i];
+		else if (strcmp(argv[i], "--keep-running") == 0)
+			keep = 1;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			name = out = NULL, i = argc;
+	}
+	if (!name || !out) {
+		fprintf(stderr, "usage: capctl snapshot NAME -o FILE [--keep-running]\n");
+		return 2;
+	}
+	char abs[PATH_MAX], sock[PATH_MAX], req[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	if (strchr(out, '\n') || absolute(out, abs, sizeof abs)) {
+		fprintf(stderr, "capctl: snapshot %s: %s: unusable path\n", name, out);
+		return 1;
+	}
+	if (ctlsock_path(name, sock, sizeof sock) || strchr(name, '/')) {
+		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	/*
+	 * The directory, opened here: caprun writes into it, so the file lands
+	 * where this user in this mount namespace sees FILE.  An unopenable
+	 * directory fails here, before the capsule is disturbed.
+	 */
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", abs);
+	int dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 && !ctlsock_name_live(name)) {
+		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	if (dirfd < 0) {
+		fprintf(stderr, "capctl: snapshot %s: %s: %s\n", name, abs, strerror(errno));
+		return 1;
+	}
+	snprintf(req, sizeof req, "snapshot %s %d\n", abs, keep);
+	int r = ctlsock_request(sock, req, dirfd, reply, sizeof reply, 0);
+	close(dirfd);
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	if (r) {
+		fprintf(stderr, "capctl: snapshot %s: %s: %s\n", name, sock, strerror(-r));
+		return 1;
+	}
+	unsigned long long bytes;
+	long freeze_ms, write_ms;
+	if (sscanf(reply, "ok %llu %ld %ld", &bytes, &freeze_ms, &write_ms) == 3) {
+		printf("snapshot %s -> %s (%llu bytes, frozen %ld ms, written %ld ms)\n", name, out,
+		       bytes, freeze_ms, write_ms);
+		return 0;
+	}
+	fprintf(stderr, "capctl: snapshot %s: %s\n", name,
+	        strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+	return 1;
+}
+
+struct ps_row {
+	char name[64], ip[16], state[16], image[64];
+	unsigned long long memory;
+	long pid;
+	char image_path[PATH_MAX];
+};
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct ps_row *)a)->name, ((const struct ps_row *)b)->name);
+}
+
+/* Ask one socket; 0 with row filled, -1 if nobody answers (stale socket). */
+static int ask(const char *dir, const char *file, struct ps_row *row)
+{
+	char path[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
+		return -1;
+	if (ctlsock_request(path, "ps\n", -1, reply, sizeof reply, PS_TIMEOUT_MS))
+		return -1;
+	int off = 0;
+	memset(row, 0, sizeof *row);
+	if (sscanf(reply, "ok %63s %15s %15s %llu %ld %63s %n", row->name, row->ip, row->state,
+	           &row->memory, &row->pid, row->image, &off) < 6)
+		return -1;
+	if (off)
+		snprintf(row->image_path, sizeof row->image_path, "%s", reply + off);
+	return 0;
+}
+
+int capctl_ps(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--all") == 0)
+			return capctl_psall(argc, argv);   /* the whole network, from the directory */
+	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "usage: capctl ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]\n");
+		return 2;
+	}
+	const char *dir = ctlsock_run_dir();
+	struct ps_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		size_t len = strlen(e->d_name), sl = strlen(HOST_CTL_SUFFIX);
+		if (len <= sl || strcmp(e->d_name + len - sl, HOST_CTL_SUFFIX))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct ps_row *p = realloc(rows, cap * sizeof *rows);
+			if (!p)
+				break;
+			rows = p;
+		}
+		if (ask(dir, e->d_name, &rows[n]) == 0)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	if (n)
+		qsort(rows, n, sizeof *rows, by_name);
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s{\"name\": ", i ? ", " : "");
+			capctl_json_str(rows[i].name);
+			printf(", \"ip\": \"%s\", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, "
+			       "\"image\": ", rows[i].ip, rows[i].state, rows[i].memory, rows[i].pid);
+			capctl_json_str(rows[i].image);
+			printf("}");
+		}
+		printf("]\n");
+	} else {
+		printf("%-20s %-15s %-8s %12s %8s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE");
+		for (size_t i = 0; i < n; i++)
+			printf("%-20s %-15s %-8s %12llu %8ld %s\n", rows[i].name, rows[i].ip, rows[i].state,
+			       rows[i].memory, rows[i].pid, rows[i].image);
+	}
+	free(rows);
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* capctl_stats.c: `capctl stats NAME`: what a capsule's relay moved and what it refused. */
+#include "hosts/capctl/capctl.h"
+#include "hosts/formats/ctlproto.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+int capctl_stats(int argc, char **argv)
+{
+	int json = 0;
+	const char *name = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else
+			name = NULL, i = argc;
+	}
+	if (!name) {
+		fprintf(stderr, "usage: capctl stats [--json] NAME\n");
+		return 2;
+	}
+	char sock[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	if (strchr(name, '/') || ctlsock_path(name, sock, sizeof sock)) {
+		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	int r = ctlsock_request(sock, "stats\n", -1, reply, sizeof reply, 3000);
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	char who[64];
+	unsigned long long in, out, spoofed, malformed, full, bad, reattached;
+	if (r || sscanf(reply, "ok %63s %llu %llu %llu %llu %llu %llu %llu", who, &in, &out, &spoofed,
+	                &malformed, &full, &bad, &reattached) != 8) {
+		fprintf(stderr, "capctl: stats %s: %s\n", name,
+		        r ? strerror(-r) : strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		return 1;
+	}
+	if (json)
+		printf("{\"name\": \"%s\", \"packets_in\": %llu, \"packets_out\": %llu, "
+		       "\"drop_spoofed\": %llu, \"drop_malformed\": %llu, \"drop_host_full\": %llu, "
+		       "\"drop_bad_record\": %llu, \"reattached\": %llu}\n",
+		       who, in, out, spoofed, malformed, full, bad, reattached);
+	else
+		printf("%s: %llu packets in, %llu out; refused from the capsule: %llu with a source "
+		       "address not its own, %llu not IPv4, %llu channel records out of turn or empty; "
+		       "%llu dropped for lack of room (or caphostd); attached again %llu times\n",
+		       who, in, out, spoofed, malformed, bad, full, reattached);
+	return 0;
+}

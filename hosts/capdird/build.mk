@@ -1,0 +1,13 @@
+# hosts/capdird/build.mk: capdird, the directory service (capsule IPs, hosts and epochs in SQLite).
+CAPDIRD_SRCS := hosts/capdird/capdird.c hosts/capdird/dirdb.c $(FORMAT_DIR_SRCS) $(COMMON_CLOCK_SRCS)
+CAPDIRD_LIBS := -lsqlite3 -lsodium
+
+$(BIN)/capdird: $(call host_objs,$(CAPDIRD_SRCS))
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPDIRD_LIBS)
+
+ALL_TARGETS += $(BIN)/capdird
+
+# The SQLite state (tests/unit/hosts/capdird/).
+UNIT_SRCS_test_host_dirdb := hosts/capdird/dirdb.c $(FORMAT_DIR_SRCS)
+UNIT_LIBS_test_host_dirdb := -lsqlite3 -lsodium

@@ -1,0 +1,611 @@
+/* capdird.c: the directory service: hands out capsule IPs, records (ip -> host, epoch), authenticates every host. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hosts/capdird/dirdb.h"
+#include "hosts/formats/dirproto.h"
+#include "hosts/common/clock.h"
+
+#define NOTIFY_MAX      256     /* NOTIFYs awaiting an ACK; beyond that the oldest is given up */
+#define NOTIFY_TRIES    5
+#define NOTIFY_RETRY_MS 200
+
+struct host_key {
+	uint32_t id;
+	uint8_t  key[DIR_KEY_LEN];
+	uint64_t last_seq;      /* mirror of hosts.last_seq, updated only after a commit */
+};
+
+struct pending_notify {
+	int      used;
+	uint32_t host;
+	uint32_t ip;
+	uint32_t request_id;
+	int      tries;
+	uint64_t next_ms;
+	uint8_t  buf[DIR_MSG_MAX];
+	size_t   len;
+	struct sockaddr_in to;
+};
+
+static struct {
+	int fd;
+	struct dir_db *db;
+	uint32_t network_id;
+	struct host_key *hosts;
+	size_t nhosts;
+	uint64_t stats[DIR_S_COUNT];
+	uint64_t seq;               /* our own anti-replay sequence */
+	uint32_t notify_id;
+	struct pending_notify pend[NOTIFY_MAX];
+} S;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
+static struct host_key *find_host(uint32_t id)
+{
+	for (size_t i = 0; i < S.nhosts; i++)
+		if (S.hosts[i].id == id)
+			return &S.hosts[i];
+	return NULL;
+}
+
+static void send_to(const uint8_t *buf, size_t len, const struct sockaddr_in *to)
+{
+	/* UDP: a lost datagram is the client's retry to make, so errors are not fatal. */
+	(void)sendto(S.fd, buf, len, 0, (const struct sockaddr *)to, sizeof *to);
+}
+
+static int error_stat(int code)
+{
+	switch (code) {
+	case DIR_E_NOT_FOUND: return DIR_S_ERR_NOT_FOUND;
+	case DIR_E_IP_IN_USE: return DIR_S_ERR_IP_IN_USE;
+	case DIR_E_NO_FREE_IP: return DIR_S_ERR_NO_FREE_IP;
+	case DIR_E_STALE_EPOCH: return DIR_S_ERR_STALE_EPOCH;
+	case DIR_E_NOT_AUTHORIZED: return DIR_S_ERR_NOT_AUTHORIZED;
+	default: return DIR_S_ERR_BAD_REQUEST;
+	}
+}
+
+static void set_error(struct dir_msg *r, int code, uint32_t epoch)
+{
+	r->type = DIR_T_ERROR;
+	r->u.error.code = (uint16_t)code;
+	r->u.error.epoch = epoch;
+	S.stats[error_stat(code)]++;
+}
+
+/* ---- NOTIFY: told to every subscriber but the host that made the change ---- */
+
+static void notify_send(struct pending_notify *p)
+{
+	struct host_key *hk = find_host(p->host);
+	if (!hk || dirproto_reseal(p->buf, p->len, dirproto_next_seq(&S.seq), hk->key) != DIR_OK)
+		return;
+	send_to(p->buf, p->len, &p->to);
+	p->tries++;
+	p->next_ms = clock_now_ms() + NOTIFY_RETRY_MS;
+	S.stats[DIR_S_NOTIFY_SENT]++;
+}
+
+/* Queues a NOTIFY of e to host (replacing an older one for the same
+ * capsule: only the newest state matters).  Sent after the commit. */
+static void notify_queue(uint32_t host, const struct dir_entry *e)
+{
+	struct dir_host h;
+	struct host_key *hk = find_host(host);
+	if (!hk || dirdb_host_get(S.db, host, &h) != 0 || h.ctl_port == 0)
+		return;
+	struct pending_notify *slot = NULL, *oldest = NULL;
+	for (int i = 0; i < NOTIFY_MAX; i++) {
+		struct pending_notify *p = &S.pend[i];
+		if (p->used && p->host == host && p->ip == e->ip)
+			slot = p;
+		else if (!p->used && !slot)
+			slot = p;
+		else if (p->used && (!oldest || p->next_ms < oldest->next_ms))
+			oldest = p;
+	}
+	if (!slot) {
+		slot = oldest;
+		S.stats[DIR_S_NOTIFY_GIVEN_UP]++;
+	}
+	struct dir_msg m = { .type = DIR_T_NOTIFY, .host_id = DIR_DIRECTORY_ID,
+	                     .network_id = S.network_id, .request_id = ++S.notify_id };
+	m.u.entry = *e;
+	int n = dirproto_encode(&m, hk->key, slot->buf, sizeof slot->buf);
+	if (n < 0)
+		return;
+	slot->used = 1;
+	slot->host = host;
+	slot->ip = e->ip;
+	slot->request_id = m.request_id;
+	slot->tries = 0;
+	slot->next_ms = 0;     /* due now */
+	slot->len = (size_t)n;
+	memset(&slot->to, 0, sizeof slot->to);
+	slot->to.sin_family = AF_INET;
+	slot->to.sin_addr.s_addr = htonl(h.ctl_addr);
+	slot->to.sin_port = htons(h.ctl_port);
+}
+
+static void notify_subscribers(uint32_t requester, const struct dir_entry *e)
+{
+	uint32_t subs[64];
+	size_t n = 0;
+	if (dirdb_subscribers(S.db, e->ip, subs, sizeof subs / sizeof subs[0], &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (subs[i] != requester)
+			notify_queue(subs[i], e);
+}
+
+/* Sends what is due, gives up after NOTIFY_TRIES; returns ms until the next. */
+static int notify_tick(void)
+{
+	uint64_t now = clock_now_ms(), next = UINT64_MAX;
+	for (int i = 0; i < NOTIFY_MAX; i++) {
+		struct pending_notify *p = &S.pend[i];
+		if (!p->used)
+			continue;
+		if (p->next_ms <= now) {
+			if (p->tries >= NOTIFY_TRIES) {
+				p->used = 0;
+				S.stats[DIR_S_NOTIFY_GIVEN_UP]++;
+				continue;
+			}
+			notify_send(p);
+		}
+		if (p->next_ms < next)
+			next = p->next_ms;
+	}
+	return next == UINT64_MAX ? -1 : (int)(next > now ? next - now : 0);
+}
+
+static void notify_acked(uint32_t host, uint32_t request_id)
+{
+	for (int i = 0; i < NOTIFY_MAX; i++)
+		if (S.pend[i].used && S.pend[i].host == host && S.pend[i].request_id == request_id) {
+			S.pend[i].used = 0;
+			S.stats[DIR_S_NOTIFY_ACKED]++;
+		}
+}
+
+/* ---- requests ---- */
+
+/* Executes one authenticated, fresh request inside the open transaction;
+ * fills the reply (type 0 = no reply).  Returns DIR_DB_FAIL on a DB error. */
+static int execute(const struct dir_msg *m, struct dir_msg *r)
+{
+	uint32_t epoch = 0;
+	int rc = 0;
+	switch (m->type) {
+	case DIR_T_HELLO:
+		rc = dirdb_host_set_locator(S.db, m->host_id, m->u.hello.addr, m->u.hello.data_port);
+		r->type = DIR_T_HELLO_OK;
+		break;
+	case DIR_T_CREATE:
+		rc = dirdb_create(S.db, m->host_id, m->u.create.name, m->u.create.ip, &r->u.entry);
+		if (rc == 0) {
+			uint32_t ip = r->u.entry.ip, ep = r->u.entry.epoch;
+			r->type = DIR_T_CREATED;
+			r->u.ipepoch.ip = ip;
+			r->u.ipepoch.epoch = ep;
+			S.stats[DIR_S_CREATES]++;
+		}
+		break;
+	case DIR_T_MOVE:
+		rc = dirdb_move(S.db, m->host_id, m->u.move.ip, m->u.move.to_host_id,
+		                 m->u.move.expected_epoch, &r->u.entry, &epoch);
+		if (rc == 0) {
+			notify_subscribers(m->host_id, &r->u.entry);
+			uint32_t ip = r->u.entry.ip;
+			r->type = DIR_T_MOVED;
+			r->u.ipepoch.ip = ip;
+			r->u.ipepoch.epoch = epoch;
+			S.stats[DIR_S_MOVES]++;
+		}
+		break;
+	case DIR_T_LOOKUP:
+		rc = dirdb_lookup(S.db, m->u.lookup.ip, &r->u.entry);
+		if (rc == 0 && (m->u.lookup.flags & DIR_LOOKUP_SUBSCRIBE))
+			rc = dirdb_subscribe(S.db, m->u.lookup.ip, m->host_id);
+		if (rc == 0) {
+			r->type = DIR_T_ENTRY;
+			S.stats[DIR_S_LOOKUPS]++;
+		}
+		break;
+	case DIR_T_RELEASE: {
+		struct dir_entry gone;
+		rc = dirdb_lookup(S.db, m->u.ipepoch.ip, &gone);
+		if (rc == 0 && gone.host_id == m->host_id && gone.epoch == m->u.ipepoch.epoch) {
+			gone.host_id = 0;      /* NOTIFY with host 0: the capsule is gone */
+			gone.host_addr = 0;
+			gone.data_port = 0;
+			notify_subscribers(m->host_id, &gone);
+		}
+		if (rc == 0)
+			rc = dirdb_release(S.db, m->host_id, m->u.ipepoch.ip, m->u.ipepoch.epoch, &epoch);
+		if (rc == 0) {
+			r->type = DIR_T_RELEASED;
+			r->u.ipepoch = m->u.ipepoch;
+			S.stats[DIR_S_RELEASES]++;
+		}
+		break;
+	}
+	case DIR_T_LIST: {
+		size_t n = 0;
+		rc = dirdb_list(S.db, m->u.list.cursor, r->u.entries.e, DIR_LIST_MAX, &n,
+		                 &r->u.entries.next_cursor);
+		r->u.entries.n = (uint16_t)n;
+		r->type = DIR_T_ENTRIES;
+		break;
+	}
+	case DIR_T_STATS:
+		r->type = DIR_T_STATS_REPLY;
+		r->u.stats.count = DIR_S_COUNT;
+		S.stats[DIR_S_RX_OK]++;    /* count this one before the snapshot */
+		memcpy(r->u.stats.v, S.stats, sizeof S.stats);
+		S.stats[DIR_S_RX_OK]--;
+		break;
+	case DIR_T_NOTIFY_ACK:
+		notify_acked(m->host_id, m->request_id);
+		break;
+	case DIR_T_STATE:
+		/* not a mutating request for the retry cache: reporting the same state twice is harmless */
+		rc = dirdb_set_state(S.db, m->host_id, m->u.state.ip, m->u.state.epoch, m->u.state.state,
+		                      &r->u.entry, &epoch);
+		if (rc == 0) {
+			r->type = DIR_T_ENTRY;
+			S.stats[DIR_S_STATES]++;
+		}
+		break;
+	case DIR_T_HOST_LOOKUP: {
+		/* the locator a host announced in HELLO: how others find the gateway before it talks */
+		struct dir_host h;
+		rc = find_host(m->u.host_lookup.host_id) ? dirdb_host_get(S.db, m->u.host_lookup.host_id, &h)
+		                                         : DIR_E_NOT_FOUND;
+		if (rc == 0 && (!h.addr || !h.data_port))
+			rc = DIR_E_NOT_FOUND;   /* known, but it never said HELLO */
+		if (rc == 0) {
+			r->type = DIR_T_HOST;
+			r->u.host.host_id = h.id;
+			r->u.host.addr = h.addr;
+			r->u.host.data_port = h.data_port;
+			S.stats[DIR_S_HOST_LOOKUPS]++;
+		}
+		break;
+	}
+	default:
+		rc = DIR_E_BAD_REQUEST;
+	}
+	if (rc < 0)
+		return DIR_DB_FAIL;
+	if (rc > 0)
+		set_error(r, rc, epoch);
+	return 0;
+}
+
+static int mutating(int type)
+{
+	return type == DIR_T_HELLO || type == DIR_T_CREATE || type == DIR_T_MOVE ||
+	       type == DIR_T_RELEASE;
+}
+
+/* One transaction: accept the seq, run (or replay the cached answer to)
+ * the request, save counters, COMMIT; only then reply and notify. */
+static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
+                  const uint8_t *buf, size_t len, const struct sockaddr_in *from)
+{
+	uint8_t out[DIR_MSG_MAX], digest[DIR_DIGEST_LEN], cached_type;
+	size_t out_len = 0;
+	struct dir_msg r = { .host_id = DIR_DIRECTORY_ID, .network_id = S.network_id,
+	                     .request_id = m->request_id };
+	if (dirdb_begin(S.db))
+		goto db_fail;
+	if (dirdb_host_set_seq(S.db, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
+	                        ntohs(from->sin_port)))
+		goto db_fail;
+	if (!body_ok) {
+		set_error(&r, DIR_E_BAD_REQUEST, 0);
+	} else if (mutating(m->type)) {
+		/* digest of type + body: a retry of the same request, whatever its seq */
+		crypto_generichash_state st;
+		crypto_generichash_init(&st, NULL, 0, sizeof digest);
+		crypto_generichash_update(&st, buf + 5, 1);
+		crypto_generichash_update(&st, buf + DIR_HDR_LEN, len - DIR_HDR_LEN - DIR_MAC_LEN);
+		crypto_generichash_final(&st, digest, sizeof digest);
+		int c = dirdb_reply_get(S.db, hk->id, m->request_id, digest, &cached_type, out,
+		                         sizeof out, &out_len);
+		if (c < 0)
+			goto db_fail;
+		if (c == 1) {
+			S.stats[DIR_S_RETRIES_ANSWERED]++;
+		} else {
+			if (execute(m, &r))
+				goto db_fail;
+			int n = dirproto_encode(&r, hk->key, out, sizeof out);
+			if (n < 0)
+				goto db_fail;
+			out_len = (size_t)n;
+			if (dirdb_reply_put(S.db, hk->id, m->request_id, digest, r.type, out, out_len))
+				goto db_fail;
+			r.type = 0;   /* already encoded */
+		}
+	} else if (execute(m, &r)) {
+		goto db_fail;
+	}
+	S.stats[DIR_S_RX_OK]++;
+	if (dirdb_counters_save(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
+		goto db_fail;
+	hk->last_seq = m->seq;
+	if (r.type) {
+		int n = dirproto_encode(&r, hk->key, out, sizeof out);
+		out_len = n > 0 ? (size_t)n : 0;
+	}
+	if (out_len && dirproto_reseal(out, out_len, dirproto_next_seq(&S.seq), hk->key) == DIR_OK)
+		send_to(out, out_len, from);
+	notify_tick();
+	return;
+db_fail:
+	/* Nothing acknowledged: roll back, forget queued NOTIFYs of this change,
+	 * stay silent; the client retries. */
+	fprintf(stderr, "capdird: database: %s\n", dirdb_errmsg(S.db));
+	dirdb_rollback(S.db);
+	for (int i = 0; i < NOTIFY_MAX; i++)
+		if (S.pend[i].used && S.pend[i].tries == 0)
+			S.pend[i].used = 0;
+	S.stats[DIR_S_DB_ERRORS]++;
+}
+
+static void handle_datagram(const uint8_t *buf, size_t len, const struct sockaddr_in *from)
+{
+	uint32_t host_id;
+	struct dir_msg m;
+	int rc = dirproto_peek(buf, len, &host_id);
+	if (rc != DIR_OK) {
+		S.stats[rc == DIR_ERR_TRUNCATED ? DIR_S_DROP_TRUNCATED : DIR_S_DROP_MALFORMED]++;
+		return;
+	}
+	struct host_key *hk = find_host(host_id);
+	if (!hk) {
+		S.stats[DIR_S_DROP_UNKNOWN_HOST]++;
+		return;
+	}
+	rc = dirproto_decode(buf, len, hk->key, &m);
+	if (rc == DIR_ERR_BAD_MAC) {
+		S.stats[DIR_S_DROP_BAD_MAC]++;
+		return;
+	}
+	if (rc != DIR_OK && rc != DIR_ERR_BAD_BODY) {
+		S.stats[DIR_S_DROP_MALFORMED]++;
+		return;
+	}
+	if (rc == DIR_ERR_BAD_BODY) {
+		/* Authenticated yet invalid: the header is trustworthy (MAC ok), so
+		 * read seq/request_id from it and answer BAD_REQUEST. */
+		memset(&m, 0, sizeof m);
+		m.type = buf[5];
+		m.host_id = host_id;
+		m.seq = (uint64_t)buf[16] << 56 | (uint64_t)buf[17] << 48 | (uint64_t)buf[18] << 40 |
+		        (uint64_t)buf[19] << 32 | (uint64_t)buf[20] << 24 | (uint64_t)buf[21] << 16 |
+		        (uint64_t)buf[22] << 8 | buf[23];
+		m.request_id = (uint32_t)buf[24] << 24 | (uint32_t)buf[25] << 16 |
+		               (uint32_t)buf[26] << 8 | buf[27];
+	}
+	if (m.seq <= hk->last_seq) {
+		S.stats[DIR_S_DROP_REPLAY]++;
+		return;
+	}
+	int body_ok = rc == DIR_OK && m.network_id == S.network_id;
+	serve(hk, &m, body_ok, buf, len, from);
+}
+
+/* ---- setup ---- */
+
+static int parse_listen(const char *s, struct sockaddr_in *sa)
+{
+	char host[64];
+	unsigned long port = DIR_PORT;
+	const char *colon = strrchr(s, ':');
+	size_t hl = colon ? (size_t)(colon - s) : strlen(s);
+	if (hl == 0 || hl >= sizeof host)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	if (colon) {
+		char *end;
+		errno = 0;
+		port = strtoul(colon + 1, &end, 10);
+		if (errno || *end || colon[1] == 0 || port > 65535)
+			return -1;
+	}
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static int parse_cidr(const char *s, uint32_t *net, int *prefix)
+{
+	char buf[32];
+	const char *slash = strchr(s, '/');
+	if (!slash || (size_t)(slash - s) >= sizeof buf)
+		return -1;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = 0;
+	struct in_addr a;
+	char *end;
+	long p = strtol(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, buf, &a) != 1 || *end || slash[1] == 0 || p < 0 || p > 32)
+		return -1;
+	*net = ntohl(a.s_addr);
+	*prefix = (int)p;
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: capdird --listen ADDR[:PORT] --db FILE --keys FILE "
+	        "[--network CIDR] [--network-id N]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *listen_s = NULL, *db_path = NULL, *keys_path = NULL;
+	const char *network_s = "198.18.0.0/16";
+	char err[512];
+	S.network_id = DIR_NETWORK_ID_DEFAULT;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v) {
+			fprintf(stderr, "capdird: %s: %s\n", a,
+			        a[0] == '-' ? "missing value" : "unexpected argument");
+			return usage();
+		}
+		if (strcmp(a, "--listen") == 0) listen_s = v;
+		else if (strcmp(a, "--db") == 0) db_path = v;
+		else if (strcmp(a, "--keys") == 0) keys_path = v;
+		else if (strcmp(a, "--network") == 0) network_s = v;
+		else if (strcmp(a, "--network-id") == 0) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+			if (*end || !*v || n == 0 || n > UINT32_MAX) {
+				fprintf(stderr, "capdird: --network-id %s: want 1..4294967295\n", v);
+				return 2;
+			}
+			S.network_id = (uint32_t)n;
+		} else {
+			fprintf(stderr, "capdird: unknown option '%s'\n", a);
+			return usage();
+		}
+		i++;
+	}
+	if (!listen_s || !db_path || !keys_path) {
+		fprintf(stderr, "capdird: --listen, --db and --keys are required\n");
+		return usage();
+	}
+	struct sockaddr_in sa;
+	uint32_t net;
+	int prefix;
+	if (parse_listen(listen_s, &sa)) {
+		fprintf(stderr, "capdird: --listen %s: want IPv4ADDR[:PORT]\n", listen_s);
+		return 2;
+	}
+	if (parse_cidr(network_s, &net, &prefix)) {
+		fprintf(stderr, "capdird: --network %s: want A.B.C.D/N\n", network_s);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "capdird: libsodium failed to initialize\n");
+		return 1;
+	}
+	static uint32_t ids[DIR_HOSTS_MAX];
+	static uint8_t keys[DIR_HOSTS_MAX][DIR_KEY_LEN];
+	int nk = dirproto_keys_load(keys_path, ids, keys, DIR_HOSTS_MAX, err, sizeof err);
+	if (nk <= 0) {   /* a bad key file is bad input, like a bad flag */
+		if (nk == 0)
+			fprintf(stderr, "capdird: --keys %s: no 'HOSTID HEX64' line\n", keys_path);
+		else
+			fprintf(stderr, "capdird: --keys %s\n", err);
+		return 2;
+	}
+	if (dirdb_open(db_path, net, prefix, &S.db, err, sizeof err)) {
+		fprintf(stderr, "capdird: db %s\n", err);
+		return 1;
+	}
+	S.hosts = calloc((size_t)nk, sizeof *S.hosts);
+	if (!S.hosts || dirdb_begin(S.db))
+		goto db_fail;
+	for (int i = 0; i < nk; i++) {
+		struct dir_host h;
+		S.hosts[i].id = ids[i];
+		memcpy(S.hosts[i].key, keys[i], DIR_KEY_LEN);
+		if (dirdb_host_ensure(S.db, ids[i]) || dirdb_host_get(S.db, ids[i], &h))
+			goto db_fail;
+		S.hosts[i].last_seq = h.last_seq;   /* replay protection survives restarts */
+	}
+	S.nhosts = (size_t)nk;
+	sodium_memzero(keys, sizeof keys);
+	if (dirdb_counters_load(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
+		goto db_fail;
+
+	S.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (S.fd < 0 || bind(S.fd, (struct sockaddr *)&sa, sizeof sa)) {
+		fprintf(stderr, "capdird: listen %s: %s\n", listen_s, strerror(errno));
+		dirdb_close(S.db);
+		return 1;
+	}
+	socklen_t sl = sizeof sa;
+	getsockname(S.fd, (struct sockaddr *)&sa, &sl);
+
+	/* SIGTERM/SIGINT are blocked except inside ppoll: no lost wake-up. */
+	sigset_t block, waitmask;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	struct sigaction act = { .sa_handler = on_signal };
+	sigemptyset(&act.sa_mask);
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+
+	char addr[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &sa.sin_addr, addr, sizeof addr);
+	printf("capdird listening on %s:%u, %d hosts, network %s\n", addr, ntohs(sa.sin_port), nk,
+	       network_s);
+	fflush(stdout);
+
+	while (!stop_requested) {
+		int wait = notify_tick();
+		struct timespec ts = { wait / 1000, (long)(wait % 1000) * 1000000 };
+		struct pollfd pfd = { .fd = S.fd, .events = POLLIN };
+		int n = ppoll(&pfd, 1, wait < 0 ? NULL : &ts, &waitmask);
+		if (n < 0 && errno != EINTR) {
+			fprintf(stderr, "capdird: poll: %s\n", strerror(errno));
+			break;
+		}
+		for (int k = 0; n > 0 && k < 64; k++) {
+			uint8_t buf[DIR_MSG_MAX + 1];   /* +1: a longer datagram is seen as too long */
+			struct sockaddr_in from;
+			socklen_t fl = sizeof from;
+			ssize_t got = recvfrom(S.fd, buf, sizeof buf, MSG_TRUNC, (struct sockaddr *)&from, &fl);
+			if (got < 0)
+				break;
+			if (fl != sizeof from || from.sin_family != AF_INET)
+				continue;
+			handle_datagram(buf, (size_t)got < sizeof buf ? (size_t)got : sizeof buf, &from);
+		}
+	}
+	/* Clean exit: counters of dropped datagrams are saved too. */
+	if (dirdb_begin(S.db) == 0) {
+		if (dirdb_counters_save(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
+			dirdb_rollback(S.db);
+	}
+	close(S.fd);
+	dirdb_close(S.db);
+	sodium_memzero(S.hosts, S.nhosts * sizeof *S.hosts);
+	free(S.hosts);
+	return 0;
+db_fail:
+	fprintf(stderr, "capdird: db %s: %s\n", db_path, S.db ? dirdb_errmsg(S.db) : "out of memory");
+	dirdb_close(S.db);
+	return 1;
+}

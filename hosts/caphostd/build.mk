@@ -1,0 +1,45 @@
+# hosts/caphostd/build.mk: caphostd, the per-host network daemon (uplink for caprun, data plane, gateway, migrations).
+#
+# migstream.c: only migstream_derive_key (the per-migration stream key in MIG_READY); it pulls in
+# the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
+# Only the asynchronous directory client (no dirclient_sync.c): nothing may block the loop.
+CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/caphostd/hostd_route.c hosts/caphostd/hostd_fwd.c hosts/caphostd/hostd_uplink.c \
+                 hosts/caphostd/hostd_gw.c hosts/caphostd/hostd_sync.c hosts/caphostd/hostd_mig.c \
+                 hosts/caphostd/hostd_dir.c hosts/caphostd/hostd_attach.c hosts/caphostd/hostd_resolve.c \
+                 hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
+                 hosts/caphostd/xlate.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
+                 hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c \
+                 hosts/formats/hostd_msg.c hosts/formats/uplink.c hosts/formats/wire.c \
+                 hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
+                 hosts/formats/dirproto.c \
+                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
+CAPHOSTD_LIBS := -lsodium -lmnl
+
+$(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPHOSTD_LIBS)
+
+ALL_TARGETS += $(BIN)/caphostd
+
+# Unit tests (tests/unit/hosts/caphostd/, ASan + UBSan via tests/build.mk).
+UNIT_SRCS_test_host_xlate    := hosts/caphostd/xlate.c
+UNIT_SRCS_test_host_tcphold  := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+# Test-only fault injection (--net-faults): the spec parser, verdicts and timer queue.
+UNIT_SRCS_test_host_netem    := hosts/caphostd/netem.c
+# The gateway's hold state files (holdfile.h).
+UNIT_SRCS_test_host_holdfile := hosts/caphostd/holdfile.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+FUZZ_SRCS_fuzz_tcphold       := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+
+# Test tool for tests/integration/test_tcphold.py: a TUN-side TCP endpoint that hands over to tcphold.
+# Built with everything (not only by `make test`): `sh tests/run` after `make` needs it.
+$(BUILD)/tests/tcphold_tun: tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
+		hosts/caphostd/tcphold.h capsule-abi/cap_report.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+
+ALL_TARGETS += $(BUILD)/tests/tcphold_tun
+
+# The routing and translation decisions without sockets: every part but main (caphostd.c),
+# with the ways out replaced by capturing fakes (struct hostd_ops).
+UNIT_SRCS_test_host_route := $(filter-out hosts/caphostd/caphostd.c,$(CAPHOSTD_SRCS)) $(CAP_ABI_SRCS)
+UNIT_LIBS_test_host_route := $(CAPHOSTD_LIBS)

@@ -1,0 +1,169 @@
+/* hostd_gw.c: the gateway: TUN capgw for ordinary peers (packets in and out, held capsules' to the holder); HOLD and FLUSH from a capsule's host. */
+#include "hosts/caphostd/hostd.h"
+#include "hosts/common/netlink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GW_IFNAME "capgw"
+#define GW_MTU    65000
+
+/* A killed gateway's capgw goes away with its last descriptor; give the kernel a moment. */
+static int tun_open_retrying(unsigned *ifindex)
+{
+	int fd = -EBUSY;
+	for (int tries = 0; tries < 50 && fd == -EBUSY; tries++) {
+		fd = netlink_tun_open(GW_IFNAME, ifindex);
+		if (fd == -EBUSY) {
+			struct timespec ts = { 0, 20 * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return fd;
+}
+
+int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
+{
+	int r;
+	d->nl = netlink_open();
+	if (!d->nl) {
+		snprintf(err, errlen, "rtnetlink: %s", strerror(errno));
+		return -1;
+	}
+	int fd = tun_open_retrying(&d->tun_ifindex);
+	if (fd < 0) {
+		snprintf(err, errlen, "creating TUN device %s: %s", GW_IFNAME, strerror(-fd));
+		return -1;
+	}
+	d->tun_fd = fd;
+	if ((r = netlink_link_up(d->nl, d->tun_ifindex, GW_MTU))) {
+		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(-r));
+		return -1;
+	}
+	/*
+	 * Fail closed first: with capgw gone, capsule addresses must go nowhere, never a
+	 * default route.  Already there (proto 202: caprun's, or a killed gateway's, whose
+	 * capgw and its route vanished with it): ours to share; the last one out removes it.
+	 */
+	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+	if (r != 0 && r != -EEXIST) {
+		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(-r));
+		return -1;
+	}
+	d->unreach_added = 1;
+	int prefix = __builtin_popcount(d->mask);
+	r = netlink_route_add(d->nl, HOST_ROUTE_DEV, htonl(d->net), prefix, d->tun_ifindex);
+	if (r) {
+		snprintf(err, errlen, "adding the route for the capsule network via %s: %s", GW_IFNAME,
+		         strerror(-r));
+		return -1;
+	}
+	/* What a previous caphostd here held (kill -9, restart): we go on holding it. */
+	hostd_hold_load(d);
+	return 0;
+}
+
+void hostd_gw_close(struct hostd *d)
+{
+	if (d->tun_fd >= 0)
+		close(d->tun_fd);   /* the device and its route go with it */
+	d->tun_fd = -1;
+	/* The unreachable route is shared with caprun's: the last one out (no cap-* device) removes it. */
+	if (d->nl && d->unreach_added && !netlink_link_exists_with_prefix("cap-", NULL))
+		netlink_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+	if (d->nl)
+		netlink_close(d->nl);
+	d->nl = NULL;
+	hostd_hold_close_all(d);   /* their files stay: a restarted gateway goes on holding */
+}
+
+void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	if (d->tun_fd < 0 || write(d->tun_fd, pkt, len) < 0)
+		d->cnt.gw_write_errors++;
+	else
+		d->cnt.gw_out++;
+}
+
+void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	/* A capsule speaking to its peer: it may be acknowledging bytes we re-injected. */
+	hostd_hold_observe(d, pkt, len);
+	hostd_core_tun_emit(d, pkt, len);
+}
+
+void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	uint32_t src, dst;
+	if (wire_ipv4_check(pkt, len) != WIRE_OK) {
+		d->cnt.gw_malformed++;
+		return;
+	}
+	wire_ipv4_addrs(pkt, &src, &dst);
+	/* An ordinary peer may not speak as a capsule; and only capsule addresses are routed here. */
+	if (hostd_in_net(d, src) || !hostd_in_net(d, dst)) {
+		d->cnt.gw_spoofed++;
+		return;
+	}
+	d->cnt.gw_in++;
+	if (hostd_hold_is_held(d, dst))
+		hostd_hold_input(d, dst, pkt, len);
+	else
+		hostd_route_packet(d, pkt, len);
+}
+
+void hostd_gw_input(struct hostd *d)
+{
+	static uint8_t buf[65536];
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = read(d->tun_fd, buf, sizeof buf);
+		if (n <= 0)
+			return;
+		if (d->faults_on)
+			hostd_netem_gw_read(d, buf, (size_t)n);   /* later to d->ops.tun_in */
+		else
+			hostd_gw_packet(d, buf, (size_t)n);
+	}
+}
+
+void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
+                     uint32_t n)
+{
+	static struct hostd_hold_msg m;
+	static uint8_t pl[HOSTD_HOLD_HDR + HOSTD_HOLD_MAX * HOSTD_HOLD_REC];
+	if (!d->gw_host)
+		return;   /* no gateway in this network: no ordinary peers to hold */
+	memset(&m, 0, sizeof m);
+	m.capsule_ip = c->ip;
+	m.epoch = c->epoch;
+	m.id = hostd_ctl_id(d);
+	for (uint32_t i = 0; i < n && m.n < HOSTD_HOLD_MAX; i++)
+		if (s[i].local_ip == c->ip && !hostd_in_net(d, s[i].remote_ip))
+			m.socks[m.n++] = s[i];
+	if (d->gateway) {
+		hostd_hold_start(d, &m, d->host_id);
+		return;
+	}
+	size_t len = hostd_msg_hold_encode(&m, pl, sizeof pl);
+	hostd_ctl_send(d, HOSTD_CTL_HOLD, d->gw_host, c->ip, c->epoch, m.id, pl, len);
+}
+
+void hostd_gw_send_flush(struct hostd *d, const struct hostd_cap *c)
+{
+	uint8_t pl[HOSTD_FLUSH_LEN];
+	struct hostd_flush_msg m = { .capsule_ip = c->ip, .epoch = c->epoch, .id = hostd_ctl_id(d) };
+	if (!d->gw_host)
+		return;
+	if (d->gateway) {
+		struct hostd_stamp st = { c->epoch, d->host_id, m.id };
+		hostd_hold_release_stamped(d, c->ip, st);
+		return;
+	}
+	hostd_msg_flush_encode(&m, pl);
+	hostd_ctl_send(d, HOSTD_CTL_FLUSH, d->gw_host, c->ip, c->epoch, m.id, pl, sizeof pl);
+}

@@ -1,0 +1,18 @@
+# hosts/caprun/build.mk: caprun, which runs one capsule in a sandboxed process (and migrates, snapshots, resumes it).
+CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
+               hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
+               hosts/caprun/snapshot.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
+               hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c \
+               hosts/formats/uplink.c hosts/formats/dirproto.c \
+               $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
+               $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS)
+CAPRUN_LIBS := -lseccomp -lsodium -lmnl
+
+$(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPRUN_LIBS)
+
+ALL_TARGETS += $(BIN)/caprun
+
+# The migration transaction's state machine, model-checked (tests/unit/hosts/caprun/).
+UNIT_SRCS_test_host_migfsm := hosts/caprun/migfsm.c

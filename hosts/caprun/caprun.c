@@ -1,0 +1,779 @@
+/* caprun.c: runs one .cap image, resumes a snapshot or takes in a migrating capsule: validate, lay out memory, TUN or caphostd, caploader, relay. */
+#include "capsule-abi/cap_abi.h"
+#include "hosts/formats/ctlproto.h"
+#include "hosts/formats/dirproto.h"
+#include "hosts/common/fileio.h"
+#include "hosts/formats/image.h"
+#include "hosts/caprun/memlayout.h"
+#include "hosts/caprun/caprun_migin.h"
+#include "hosts/common/netlink.h"
+#include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_uplink.h"
+#include "hosts/caprun/sandbox.h"
+#include "hosts/formats/snapfile.h"
+#include "hosts/formats/uplink.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXIT_USAGE   2
+#define EXIT_FAILURE_SETUP 1
+#define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
+#define NET_BASE     0xc6120000u /* 198.18.0.0/16, host order */
+#define NET_GATEWAY  0xc6120001u /* 198.18.0.1 */
+/* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
+#define ATTACH_TIMEOUT_MS 15000
+
+struct caprun {
+	const char *image_path;
+	const char *opt_name, *opt_ip, *opt_image, *resume_path;
+	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
+	const char *keys_path;     /* --incoming: the cluster key file */
+	uint32_t host_id;          /* --incoming: this host's id */
+	struct caprun_migin mig;
+	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
+	unsigned mtu;
+	int mtu_given;
+	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
+	struct host_snap snap;     /* resume only */
+	int cap_argc;
+	char **cap_argv;
+
+	struct host_image img;
+	struct host_layout layout;
+	char name[CAP_IMAGE_NAME_MAX];
+	char ifname[IFNAMSIZ];
+	char addr[INET_ADDRSTRLEN];
+	uint32_t ip;               /* network order */
+	unsigned ifindex;
+	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
+	struct mnl_socket *nl;
+	int route_added;
+	int ctl_fd;                /* control socket (hosts/formats/ctlproto.h) */
+	int uplink_fd;             /* caphostd's uplink (attach mode), else -1: own TUN */
+	uint32_t epoch;            /* attach mode: the directory's epoch of this capsule */
+	int keep_entry;            /* attach mode: on failure, DETACH saved (a resume not yet running) */
+	char ctl_path[PATH_MAX];   /* non-empty once we own it */
+	pid_t child;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n"
+	                "       caprun [--name NAME] [--image IMAGE.cap] --resume SNAPSHOT\n"
+	                "       caprun [--name NAME] [--image IMAGE.cap] SNAPSHOT\n"
+	                "       caprun --incoming --host-id N --keys FILE   (started by caphostd)\n");
+	exit(EXIT_USAGE);
+}
+
+static void parse_args(struct caprun *c, int argc, char **argv)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]; i++) {
+		const char *opt = argv[i];
+		if (strcmp(opt, "--incoming") == 0) {
+			c->incoming = 1;
+			continue;
+		}
+		if (i + 1 >= argc)
+			usage();
+		if (strcmp(opt, "--name") == 0) {
+			c->opt_name = argv[++i];
+		} else if (strcmp(opt, "--ip") == 0) {
+			c->opt_ip = argv[++i];
+		} else if (strcmp(opt, "--image") == 0) {
+			c->opt_image = argv[++i];
+		} else if (strcmp(opt, "--resume") == 0) {
+			c->resume_path = argv[++i];
+		} else if (strcmp(opt, "--keys") == 0) {
+			c->keys_path = argv[++i];
+		} else if (strcmp(opt, "--host-id") == 0) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || v == 0 || v > 0xffffffffu || argv[i][0] == '-')
+				usage();
+			c->host_id = (uint32_t)v;
+		} else if (strcmp(opt, "--mtu") == 0) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || v < 576 || v > CAP_MTU_MAX) {
+				fprintf(stderr, "caprun: --mtu %s: must be 576..%u\n", argv[i], CAP_MTU_MAX);
+				exit(EXIT_USAGE);
+			}
+			c->mtu = (unsigned)v;
+			c->mtu_given = 1;
+		} else {
+			usage();
+		}
+	}
+	if (c->incoming) {
+		/* a migrating capsule brings everything with it */
+		if (i != argc || c->resume_path || !c->keys_path || !c->host_id || c->opt_ip || c->mtu_given)
+			usage();
+		return;
+	}
+	if (c->resume_path) {
+		if (i != argc)
+			usage();   /* a resumed capsule keeps the arguments it started with */
+		return;
+	}
+	if (i >= argc)
+		usage();
+	c->image_path = argv[i++];
+	if (snapfile_is_snapshot(c->image_path)) {
+		c->resume_path = c->image_path;
+		c->image_path = NULL;
+		if (i != argc)
+			usage();
+		return;
+	}
+	if (c->opt_image)
+		usage();   /* --image names the image of a snapshot */
+	if (i < argc && strcmp(argv[i], "--") == 0)
+		i++;
+	c->cap_argc = argc - i;
+	c->cap_argv = argv + i;
+}
+
+/* Fixed descriptor numbers 0..2 must exist, or our own fds would land there. */
+static void ensure_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			exit(EXIT_FAILURE_SETUP);
+}
+
+/* Move fd above the loader's fixed numbers so the spawn's dup2s never collide. */
+static int high_fd(int fd)
+{
+	if (fd < 0 || fd >= 10)
+		return fd;
+	int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return h;
+}
+
+/* A capsule's address: a host address of 198.18.0.0/16, never the gateway. */
+static int ip_allowed(uint32_t ip)
+{
+	uint32_t h = ntohl(ip);
+	return (h & 0xffff0000u) == NET_BASE && h != NET_BASE && h != NET_GATEWAY &&
+	       h != (NET_BASE | 0xffffu);
+}
+
+static int parse_ip(const char *s, uint32_t *ip)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) != 1 || !ip_allowed(a.s_addr))
+		return -1;
+	*ip = a.s_addr;
+	return 0;
+}
+
+/*
+ * Claim the name's control socket.  0 on success, 1 if a live caprun has
+ * that name (try another), -1 on error (printed).
+ */
+static int claim_socket(struct caprun *c)
+{
+	char err[PATH_MAX + 128];
+	int fd = ctlsock_listen(c->name, err, sizeof err);
+	if (fd == -2 && !c->fixed_name)
+		return 1;
+	if (fd < 0) {
+		fprintf(stderr, "caprun: %s\n", err);
+		return -1;
+	}
+	c->ctl_fd = high_fd(fd);
+	ctlsock_path(c->name, c->ctl_path, sizeof c->ctl_path);
+	return 0;
+}
+
+static void release_socket(struct caprun *c)
+{
+	if (c->ctl_fd >= 0)
+		close(c->ctl_fd);
+	c->ctl_fd = -1;
+	if (c->ctl_path[0])
+		unlink(c->ctl_path);
+	c->ctl_path[0] = 0;
+}
+
+/* Pick the capsule name, claim its control socket and create its TUN device "cap-NAME". */
+static int make_device(struct caprun *c, const char *base)
+{
+	for (int k = 1; k < 1000; k++) {
+		char suffix[8] = "";
+		if (k > 1)
+			snprintf(suffix, sizeof suffix, "-%d", k);
+		if (snprintf(c->name, sizeof c->name, "%s%s", base, suffix) >= (int)sizeof c->name)
+			break;
+		int room = (int)(IFNAMSIZ - 1 - 4 - strlen(suffix));
+		snprintf(c->ifname, sizeof c->ifname, "cap-%.*s%s", room, base, suffix);
+		/* The name first (one per run directory), then the device (one per namespace). */
+		int r = claim_socket(c);
+		if (r < 0)
+			return -1;
+		if (r > 0)
+			continue;   /* a live caprun has that name */
+		if (if_nametoindex(c->ifname) == 0) {
+			int fd = netlink_tun_open(c->ifname, &c->ifindex);
+			if (fd >= 0) {
+				c->tun_fd = high_fd(fd);
+				return 0;
+			}
+			if (fd != -EBUSY && fd != -EEXIST) {
+				release_socket(c);
+				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname,
+				        strerror(-fd));
+				return -1;
+			}
+		}
+		release_socket(c);
+		if (c->fixed_name)
+			break;
+	}
+	fprintf(stderr, "caprun: no free device name for capsule %s\n", base);
+	return -1;
+}
+
+static int add_capsule_route(struct caprun *c)
+{
+	if (c->ip) {
+		char a[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &c->ip, a, sizeof a);
+		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
+		if (r == 0)
+			return c->route_added = 1, 0;
+		fprintf(stderr, "caprun: address %s: %s\n", a,
+		        r == -EEXIST ? "already in use" : strerror(-r));
+		return -1;
+	}
+	for (uint32_t host = 2; host < 0xffff; host++) {
+		uint32_t ip = htonl(NET_BASE | host);
+		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, ip, 32, c->ifindex);
+		if (r == 0) {
+			c->ip = ip;
+			return c->route_added = 1, 0;
+		}
+		if (r != -EEXIST) {
+			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(-r));
+			return -1;
+		}
+	}
+	fprintf(stderr, "caprun: no free address in 198.18.0.0/16\n");
+	return -1;
+}
+
+static int make_link(struct caprun *c, const char *base)
+{
+	int r;
+	c->nl = netlink_open();
+	if (!c->nl) {
+		fprintf(stderr, "caprun: rtnetlink: %s\n", strerror(errno));
+		return -1;
+	}
+	if (make_device(c, base))
+		return -1;
+	if ((r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
+	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(NET_GATEWAY), 32))) {
+		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(-r));
+		return -1;
+	}
+	r = netlink_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+	if (r != 0 && r != -EEXIST) {
+		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(-r));
+		return -1;
+	}
+	if (add_capsule_route(c))
+		return -1;
+	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
+	return 0;
+}
+
+/*
+ * Attach mode: caphostd owns the host's network.  Claim the name's control
+ * socket (with "-2" suffixes for fresh capsules, as with TUN devices), then
+ * ATTACH: caphostd asks the directory for the address (or moves a resumed
+ * capsule's entry here) and answers with it.
+ */
+static int attach_uplink(struct caprun *c, const char *base)
+{
+	char err[256];
+	int claimed = c->ctl_fd >= 0;   /* an incoming capsule claimed its name before confirming */
+	for (int k = 1; k < 1000 && !claimed; k++) {
+		char suffix[8] = "";
+		if (k > 1)
+			snprintf(suffix, sizeof suffix, "-%d", k);
+		if (snprintf(c->name, sizeof c->name, "%s%s", base, suffix) >= (int)sizeof c->name)
+			break;
+		int r = claim_socket(c);
+		if (r < 0)
+			return -1;
+		claimed = r == 0;
+		if (!claimed && c->fixed_name)
+			break;
+	}
+	if (!claimed) {
+		fprintf(stderr, "caprun: no free name for capsule %s\n", base);
+		return -1;
+	}
+	c->uplink_fd = high_fd(c->uplink_fd);
+	struct uplink_attach a = { .ip = c->ip, .flags = c->resume_path ? UPLINK_ATTACH_RESUME : 0 };
+	if (caprun_uplink_attach(c->uplink_fd, c->name, &a, ATTACH_TIMEOUT_MS, &c->ip, &c->epoch, err,
+	                       sizeof err)) {
+		fprintf(stderr, "caprun: caphostd: %s\n", err);
+		close(c->uplink_fd);
+		c->uplink_fd = -1;   /* nothing attached: nothing to detach */
+		return -1;
+	}
+	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
+	return 0;
+}
+
+static int spawn_capsule(struct caprun *c, const char *loader)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	int r;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, c->chan[1], CAP_FD_CHANNEL);
+	posix_spawn_file_actions_adddup2(&fa, c->memfd, CAP_FD_MEMFD);
+	posix_spawn_file_actions_adddup2(&fa, c->img.fd, CAP_FD_IMAGE);
+	posix_spawn_file_actions_adddup2(&fa, c->filter_fd, CAP_FD_FILTER);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	/* Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN. */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+	                                  POSIX_SPAWN_SETSID);
+	char *argv[] = { "caploader", NULL };
+	char *envp[] = { NULL };
+	r = posix_spawn(&c->child, loader, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r) {
+		fprintf(stderr, "caprun: spawning %s: %s\n", loader, strerror(r));
+		c->child = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static int make_channel(struct caprun *c)
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->chan) < 0) {
+		fprintf(stderr, "caprun: socketpair: %s\n", strerror(errno));
+		return -1;
+	}
+	c->chan[0] = high_fd(c->chan[0]);
+	c->chan[1] = high_fd(c->chan[1]);
+	int size = CHAN_BUF;
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(c->chan[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+			setsockopt(c->chan[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		if (setsockopt(c->chan[i], SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+			setsockopt(c->chan[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		fcntl(c->chan[i], F_SETFL, O_NONBLOCK);
+	}
+	return 0;
+}
+
+/*
+ * saved 1: the capsule lives on in a snapshot; keep its address from
+ * leaking meanwhile.  saved 2: it migrated; the directory names its new host.
+ */
+static void cleanup(struct caprun *c, int saved)
+{
+	if (c->child > 0) {
+		kill(c->child, SIGKILL);
+		while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
+			;
+		c->child = 0;
+	}
+	if (c->uplink_fd >= 0) {
+		/* saved: caphostd keeps the capsule's directory entry (it lives on disk) */
+		caprun_uplink_detach(c->uplink_fd, saved == 2 ? UPLINK_DETACH_MIGRATED
+		                                 : saved || c->keep_entry ? UPLINK_DETACH_SAVED
+		                                                          : UPLINK_DETACH_EXITED);
+		close(c->uplink_fd);
+		c->uplink_fd = -1;
+	}
+	if (c->route_added)
+		netlink_route_del(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
+	if (c->tun_fd >= 0)
+		close(c->tun_fd);   /* the device and its address go with it */
+	c->tun_fd = -1;
+	/*
+	 * The unreachable 198.18.0.0/15 keeps capsule traffic from leaking to a
+	 * default route.  It is shared by all capsules: the last one out removes
+	 * it (only ours: the delete matches HOST_RTPROT_CAPSULE).
+	 */
+	if (c->nl && saved != 1 && !netlink_link_exists_with_prefix("cap-", NULL))
+		netlink_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+	netlink_close(c->nl);
+	c->nl = NULL;
+	release_socket(c);
+}
+
+/* The capsule ended by itself: say how, choose caprun's exit code. */
+static int report_exit(struct caprun *c, int ws)
+{
+	if (WIFEXITED(ws))
+		return WEXITSTATUS(ws);
+	int sig = WIFSIGNALED(ws) ? WTERMSIG(ws) : SIGKILL;
+	struct cap_control ctl;
+	if (sig == SIGSYS && pread(c->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl &&
+	    ctl.fault_syscall) {
+		int nr = (int)ctl.fault_syscall - 1;
+		const char *sname = sandbox_syscall_name(nr);
+		fprintf(stderr, "caprun: capsule %s killed: forbidden system call %s (nr %d)\n",
+		        c->name, sname ? sname : "unknown", nr);
+		return 128 + SIGSYS;
+	}
+	const char *abbrev = sigabbrev_np(sig);
+	fprintf(stderr, "caprun: capsule %s killed by signal SIG%s\n", c->name,
+	        abbrev ? abbrev : "?");
+	return 128 + sig;
+}
+
+/*
+ * A frozen capsule (a snapshot's or a migrating one's header h, named by
+ * what for messages): its image must be here with the same build-id, and
+ * the options must agree with what its own TCP/IP stack owns.  0, or -1
+ * with the one-line reason in err.
+ */
+static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what,
+                        char *err, size_t errlen)
+{
+	char why[PATH_MAX + 256];
+	const struct host_snap as_snap = { .hdr = *h, .fd = -1 };
+	c->resume_hdr = (struct cap_snap_header *)h;
+	c->image_path = c->opt_image ? c->opt_image : h->image_path;
+	if (!c->image_path[0]) {
+		snprintf(err, errlen, "%s: the capsule names no image; use --image", what);
+		return -1;
+	}
+	for (const char *p = c->image_path; !c->opt_image && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {   /* never echo control bytes to a terminal */
+			snprintf(err, errlen, "%s: the capsule's image path is not printable; use --image",
+			         what);
+			return -1;
+		}
+	if (image_open(c->image_path, &c->img, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", c->image_path, why);
+		return -1;
+	}
+	if (snapfile_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", what, why);
+		return -1;
+	}
+	char ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &h->ip, ip, sizeof ip);
+	if (!ip_allowed(h->ip) || h->mtu < 576 || h->mtu > CAP_MTU_MAX) {
+		snprintf(err, errlen, "%s: the capsule has address %s, MTU %u: not allowed here", what, ip,
+		         h->mtu);
+		return -1;
+	}
+	/* The capsule's own TCP/IP stack owns its address and MTU: they travel with it. */
+	if (c->opt_ip && (parse_ip(c->opt_ip, &c->ip) || c->ip != h->ip)) {
+		snprintf(err, errlen, "--ip %s: the snapshot's capsule owns %s (its TCP/IP stack keeps "
+		         "its address)", c->opt_ip, ip);
+		return -1;
+	}
+	if (c->mtu_given && c->mtu != h->mtu) {
+		snprintf(err, errlen, "--mtu %u: the snapshot's capsule uses MTU %u", c->mtu, h->mtu);
+		return -1;
+	}
+	c->ip = h->ip;
+	c->mtu = h->mtu;
+	return 0;
+}
+
+/* Resume: check the snapshot, its image and the options against it, before creating anything. */
+static int open_resume(struct caprun *c)
+{
+	char err[PATH_MAX + 512];
+	if (snapfile_open(c->resume_path, &c->snap, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
+		return -1;
+	}
+	if (check_frozen(c, &c->snap.hdr, c->resume_path, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * --incoming, up to the decision (hosts/caprun/migfsm.h, target column): receive
+ * the stream, restore it here without starting it (image checked, memory
+ * made resumable, name claimed), tell caphostd, CONFIRM, wait for COMMIT,
+ * then pull it (caphostd's ATTACH MIGRATED: one MOVE here at the
+ * migration's epoch, the commit point).  Returns 0 when the pull won and
+ * caprun must start it, or the exit code when the capsule was discarded.
+ */
+static int incoming_receive(struct caprun *c)
+{
+	char err[PATH_MAX + 512];
+	struct caprun_migin *m = &c->mig;
+	/* fd 0 is the connection; the capsule's console input must not be. */
+	m->sock = fcntl(0, F_DUPFD_CLOEXEC, 10);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (m->sock < 0 || null < 0 || dup2(null, 0) < 0) {
+		fprintf(stderr, "caprun: incoming migration: %s\n", strerror(errno));
+		return EXIT_FAILURE_SETUP;
+	}
+	close(null);
+	if (dirproto_data_key_load(c->keys_path, m->data_key, err, sizeof err)) {
+		fprintf(stderr, "caprun: --keys %s\n", err);
+		return EXIT_USAGE;
+	}
+	m->host_id = c->host_id;
+	if (caprun_migin_receive(m, err, sizeof err)) {
+		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);
+		return EXIT_FAILURE_SETUP;
+	}
+	/* Our own copy: the receiver's state goes once the capsule runs, its header is needed later. */
+	c->snap.hdr = m->rx.hdr;
+	const struct cap_snap_header *h = &c->snap.hdr;
+	const char *name = m->rx.name;
+	snprintf(c->name, sizeof c->name, "%s", name);
+	name = c->name;
+	c->fixed_name = 1;
+	c->layout.ctl.arena_size = h->arena_size;
+	if (check_frozen(c, h, name, err, sizeof err) ||
+	    memlayout_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
+		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
+		caprun_migin_refuse(m, err);
+		return EXIT_FAILURE_SETUP;
+	}
+	int r = claim_socket(c);
+	if (r) {
+		snprintf(err, sizeof err, "the name %s is taken on host %u", name, c->host_id);
+		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
+		caprun_migin_refuse(m, err);
+		return EXIT_FAILURE_SETUP;
+	}
+	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
+	if (caprun_migin_register(m, c->name, h->ip, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
+		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
+		caprun_migin_refuse(m, err);
+		return EXIT_FAILURE_SETUP;
+	}
+	r = caprun_migin_confirm(m);
+	if (r > 0) {
+		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
+		return 1;
+	}
+	if (r == 0 && caprun_migin_await(m, CAPRUN_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
+		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
+		        m->rx.info.source_host);
+		return 1;
+	}
+	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
+	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
+	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
+		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
+		return 1;
+	}
+	c->uplink_fd = high_fd(m->uplink_fd);
+	m->uplink_fd = -1;
+	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
+	return 0;
+}
+
+/* What every snapshot of this capsule says about where it comes from. */
+static void snapshot_template(const struct caprun *c, struct cap_snap_header *t)
+{
+	char real[PATH_MAX];
+	memset(t, 0, sizeof *t);
+	t->build_id_len = c->img.hdr.build_id_len;
+	memcpy(t->build_id, c->img.hdr.build_id, sizeof t->build_id);
+	snprintf(t->image_name, sizeof t->image_name, "%s", c->img.hdr.name);
+	/* Where the image is: a hint for resume (--image overrides); empty if it does not fit. */
+	if (realpath(c->image_path, real) && strlen(real) < sizeof t->image_path)
+		memcpy(t->image_path, real, strlen(real) + 1);
+	snprintf(t->capsule_name, sizeof t->capsule_name, "%s", c->name);
+	t->ip = c->ip;
+	t->mtu = c->mtu;
+	t->arena_size = c->layout.ctl.arena_size;
+	t->memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + t->arena_size);
+}
+
+int main(int argc, char **argv)
+{
+	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
+	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1, .ctl_fd = -1,
+	                           .uplink_fd = -1,
+	                           .mig = { .sock = -1, .memfd = -1, .uplink_fd = -1 },
+	                           .snap = { .fd = -1 } };
+	char err[PATH_MAX + 256], loader[PATH_MAX];
+	char **cargv = NULL;
+	static struct host_relay relay;
+	sigset_t sigs;
+
+	ensure_std_fds();
+	parse_args(&c, argc, argv);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGCHLD);
+	sigaddset(&sigs, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sigdelset(&sigs, SIGPIPE);
+
+	/* Everything that can be checked is checked before anything is created. */
+	if (c.opt_name && (!cap_name_valid(c.opt_name) || strlen(c.opt_name) > 40)) {
+		fprintf(stderr, "caprun: --name %s: use 1..40 of [A-Za-z0-9._-]\n", c.opt_name);
+		return EXIT_USAGE;
+	}
+	if (c.incoming) {
+		int code = incoming_receive(&c);
+		if (code) {
+			caprun_migin_close(&c.mig);
+			release_socket(&c);
+			image_close(&c.img);
+			return code;
+		}
+	} else if (c.resume_path) {
+		if (open_resume(&c))
+			return EXIT_USAGE;
+	} else {
+		if (image_open(c.image_path, &c.img, err, sizeof err)) {
+			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+			return EXIT_USAGE;
+		}
+		if (c.opt_ip && parse_ip(c.opt_ip, &c.ip)) {
+			fprintf(stderr, "caprun: --ip %s: not a host address in 198.18.0.0/16\n",
+			        c.opt_ip);
+			return EXIT_USAGE;
+		}
+	}
+	const char *base = c.incoming ? c.name : c.opt_name ? c.opt_name
+	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
+	c.fixed_name = c.opt_name || c.resume_path || c.incoming;
+	if (fileio_sibling_exe("caploader", loader, sizeof loader)) {
+		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
+		return EXIT_FAILURE_SETUP;
+	}
+	if (!c.resume_hdr) {
+		cargv = calloc((size_t)c.cap_argc + 2, sizeof *cargv);
+		if (!cargv)
+			return EXIT_FAILURE_SETUP;
+		cargv[0] = (char *)base;
+		for (int i = 0; i < c.cap_argc; i++)
+			cargv[i + 1] = c.cap_argv[i];
+		if (memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
+			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+			return EXIT_USAGE;
+		}
+	} else {
+		c.layout.ctl.arena_size = c.resume_hdr->arena_size;
+	}
+
+	int code = EXIT_FAILURE_SETUP, saved = 0;
+	c.sig_fd = high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
+	c.filter_fd = high_fd(sandbox_filter_fd(err, sizeof err));
+	if (c.sig_fd < 0 || c.filter_fd < 0) {
+		fprintf(stderr, "caprun: %s\n", c.sig_fd < 0 ? strerror(errno) : err);
+		goto out;
+	}
+	c.img.fd = high_fd(c.img.fd);
+	if (make_channel(&c))
+		goto out;
+	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
+	c.keep_entry = c.resume_hdr != NULL;
+	/* With a caphostd on this host it is the capsule's network; without one, our own TUN.
+	 * (An incoming capsule is attached already: its pull was the attach.) */
+	if (!c.incoming) {
+		c.uplink_fd = caprun_uplink_connect();
+		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
+			goto out;
+	}
+
+	if (c.incoming) {
+		c.memfd = high_fd(c.mig.memfd);
+		c.mig.memfd = -1;
+		if (memlayout_memfd_restart_clock(c.memfd))
+			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
+			        c.name);   /* harmless: TCP copes */
+	} else if (c.resume_path) {
+		c.memfd = high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
+		if (c.memfd < 0)
+			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+	} else {
+		struct cap_control *ctl = &c.layout.ctl;
+		snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
+		ctl->ip = c.ip;
+		ctl->netmask = htonl(0xffff0000u);
+		ctl->gateway = htonl(NET_GATEWAY);
+		ctl->mtu = c.mtu;
+		c.memfd = high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
+		if (c.memfd < 0)
+			fprintf(stderr, "caprun: %s\n", err);
+	}
+	if (c.memfd < 0)
+		goto out;
+	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
+		goto out;   /* test fault: the target dies after its pull won, before it runs */
+	if (spawn_capsule(&c, loader))
+		goto out;
+	c.keep_entry = 0;   /* from now on the capsule's own fate decides */
+	close(c.chan[1]);
+	c.chan[1] = -1;
+	if (c.incoming)
+		caprun_migin_started(&c.mig, c.epoch);
+
+	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
+	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
+	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
+	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch };
+	snapshot_template(&c, &relay.snap_template);
+	int ws = 0;
+	int r = relay_run(&relay, &ws);
+	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
+	if (r == 0) {
+		c.child = 0;   /* reaped */
+		code = report_exit(&c, ws);
+	} else if (r == HOST_RELAY_SAVED) {
+		saved = 1;
+		code = 0;
+	} else if (r == HOST_RELAY_MIGRATED) {
+		saved = 2;
+		code = 0;
+	} else if (r == HOST_RELAY_STALE) {
+		code = 1;   /* said why; caphostd forgot it already */
+	} else if (r > 0) {
+		code = 128 + r;
+	}
+out:
+	cleanup(&c, saved);
+	if (saved == 1)
+		printf("capsule %s saved to %s\n", c.name, relay.saved_path);
+	else if (saved == 2)
+		printf("capsule %s migrated to host %u\n", c.name, relay.migrated_to);
+	fflush(stdout);
+	caprun_migin_close(&c.mig);
+	memlayout_free(&c.layout);
+	image_close(&c.img);
+	snapfile_close(&c.snap);
+	free(cargv);
+	return code;
+}

@@ -1,0 +1,214 @@
+/* caprun_migin.c: live migration, target side: receive the stream into a memfd, CONFIRM or REFUSE, await COMMIT, say STARTED. */
+#include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/caprun_uplink.h"
+#include "hosts/common/clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * caphostd accepted the source's connection on the migration port and
+ * started `caprun --incoming` with it as fd 0.  The decisions (when to
+ * start, when to discard) are hosts/caprun/migfsm.h's target column; caprun.c
+ * carries them out with these helpers.
+ */
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	const struct caprun_migin *m = arg;
+	/* Test fault: the target host dies in the middle of the transfer. */
+	if (m->fault && strcmp(m->fault, "target-exit-mid-stream") == 0 && done * 2 >= total)
+		_exit(3);
+}
+
+int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
+{
+	m->fault = getenv(HOST_MIG_FAULT_ENV);
+	struct timeval tv = { CAPRUN_MIGIN_RECV_TIMEOUT_S, 0 };
+	setsockopt(m->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (migstream_rx_init(&m->rx, m->data_key, m->host_id) != MIG_OK) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	m->memfd = memfd_create("capsule", MFD_CLOEXEC);
+	if (m->memfd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	int rc = migstream_recv_fd(m->sock, &m->rx, m->memfd, on_progress, m);
+	if (rc != MIG_OK) {
+		/* Nothing to keep: a stream that did not end with an authentic END is no capsule. */
+		snprintf(err, errlen, "from host %u: %s", m->rx.info.source_host,
+		         rc == MIG_E_IO ? (errno ? strerror(errno) : "read error") : migstream_strerror(rc));
+		return -1;
+	}
+	uint8_t key[MIG_KEY_LEN];
+	migstream_derive_key(m->data_key, m->rx.info.migration_id, key);
+	migctl_init(&m->to_source, key, MIG_CTL_TO_SOURCE);
+	migctl_init(&m->from_source, key, MIG_CTL_TO_TARGET);
+	sodium_memzero(key, sizeof key);
+	sodium_memzero(m->data_key, sizeof m->data_key);
+	if (m->fault && strcmp(m->fault, "target-exit-before-confirm") == 0)
+		_exit(3);
+	return 0;
+}
+
+void caprun_migin_refuse(struct caprun_migin *m, const char *why)
+{
+	char text[MIG_CTL_TEXT_MAX + 1];
+	snprintf(text, sizeof text, "%s", why);
+	if (!text[0])
+		snprintf(text, sizeof text, "refused");
+	migctl_send(m->sock, &m->to_source, MIG_CTL_REFUSE, text);
+}
+
+int caprun_migin_confirm(struct caprun_migin *m)
+{
+	if (m->fault && strcmp(m->fault, "target-refuse") == 0) {
+		caprun_migin_refuse(m, "refused by fault injection (CAPSULE_MIG_FAULT=target-refuse)");
+		return 1;
+	}
+	return migctl_send(m->sock, &m->to_source, MIG_CTL_CONFIRM, NULL) == MIG_OK ? 0 : -1;
+}
+
+int caprun_migin_await(struct caprun_migin *m, int timeout_ms)
+{
+	char text[MIG_CTL_TEXT_MAX + 1];
+	int type;
+	if (m->fault && strcmp(m->fault, "target-ignore-commit") == 0) {
+		/* Test fault: COMMIT never arrives here (lost): wait it out, then pull. */
+		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		return MIG_EV_TIMEOUT;
+	}
+	int rc = migctl_recv(m->sock, &m->from_source, timeout_ms, &type, text, sizeof text);
+	if (rc == MIG_OK)
+		return type == MIG_CTL_COMMIT ? MIG_EV_COMMIT_RECEIVED : MIG_EV_ABORT_RECEIVED;
+	if (rc == MIG_E_IO && errno == ETIMEDOUT)
+		return MIG_EV_TIMEOUT;
+	/* Closed or garbage: the source may be gone; only the directory can say. */
+	return MIG_EV_SOURCE_DEAD;
+}
+
+static int connect_uplink(struct caprun_migin *m)
+{
+	if (m->uplink_fd >= 0)
+		return 0;
+	int fd = caprun_uplink_connect();
+	if (fd < 0)
+		return -1;
+	m->uplink_fd = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return m->uplink_fd >= 0 ? 0 : -1;
+}
+
+static void drop_uplink(struct caprun_migin *m)
+{
+	if (m->uplink_fd >= 0)
+		close(m->uplink_fd);
+	m->uplink_fd = -1;
+}
+
+int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, char *err,
+                        size_t errlen)
+{
+	uint32_t got_ip, epoch;
+	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_INCOMING,
+	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
+	if (connect_uplink(m))
+		return CAPRUN_UPLINK_NO_VERDICT;
+	int rc = caprun_uplink_attach(m->uplink_fd, name, &a, 5000, &got_ip, &epoch, err, errlen);
+	if (rc)
+		drop_uplink(m);   /* refused, or caphostd died: the pull connects again */
+	return rc;
+}
+
+/* Waiting for a caphostd: has the source said ABORT meanwhile (its FENCE won)? */
+static int abort_seen(struct caprun_migin *m)
+{
+	char text[MIG_CTL_TEXT_MAX + 1];
+	int type;
+	if (m->sock < 0 || m->aborted)
+		return m->aborted;
+	int rc = migctl_recv(m->sock, &m->from_source, 0, &type, text, sizeof text);
+	if (rc == MIG_OK && type == MIG_CTL_ABORT)
+		m->aborted = 1;
+	else if (rc != MIG_OK && !(rc == MIG_E_IO && errno == ETIMEDOUT))
+		caprun_migin_close_stream(m);   /* closed or garbage: the directory decides alone */
+	return m->aborted;
+}
+
+int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t *epoch,
+                    char *err, size_t errlen)
+{
+	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED,
+	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
+	int said = 0;
+	int64_t t0 = clock_now_ms();
+	for (;;) {
+		if (abort_seen(m)) {
+			snprintf(err, errlen, "host %u kept it", m->rx.info.source_host);
+			return -1;
+		}
+		if (connect_uplink(m)) {
+			if (!said++)
+				fprintf(stderr, "caprun: incoming capsule %s: no caphostd on this host; "
+				        "holding it until one is back\n", name);
+			struct timespec ts = { 0, CAPRUN_MIGIN_RETRY_MS * 1000000L };
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		uint32_t got_ip;
+		int rc = caprun_uplink_attach(m->uplink_fd, name, &a, -1, &got_ip, epoch, err, errlen);
+		if (rc == 0) {
+			m->pull_ms = (long)(clock_now_ms() - t0);
+			return 0;
+		}
+		drop_uplink(m);
+		if (rc == CAPRUN_UPLINK_REFUSED)
+			return -1;   /* the source kept it, or it is gone: a verdict */
+		/* caphostd died while asking: a new one asks again (the directory remembers). */
+	}
+}
+
+int caprun_migin_starting(struct caprun_migin *m, int uplink_fd)
+{
+	uint8_t rec[UPLINK_HDR_LEN];
+	if (m->fault && strcmp(m->fault, "target-exit-after-pull") == 0)
+		_exit(3);   /* test: dies after its pull won, before it runs: handed back to the source */
+	caprun_uplink_send_record(uplink_fd, rec, uplink_encode_simple(rec, sizeof rec, UPLINK_STARTING));
+	return 0;
+}
+
+void caprun_migin_started(struct caprun_migin *m, uint32_t epoch)
+{
+	char text[64];
+	if (m->sock < 0)
+		return;
+	snprintf(text, sizeof text, "epoch=%u pull_ms=%ld", epoch, m->pull_ms);
+	migctl_send(m->sock, &m->to_source, MIG_CTL_STARTED, text);
+	caprun_migin_close(m);
+}
+
+void caprun_migin_close_stream(struct caprun_migin *m)
+{
+	if (m->sock >= 0)
+		close(m->sock);
+	m->sock = -1;
+}
+
+void caprun_migin_close(struct caprun_migin *m)
+{
+	caprun_migin_close_stream(m);
+	drop_uplink(m);
+	migctl_wipe(&m->to_source);
+	migctl_wipe(&m->from_source);
+	migstream_rx_free(&m->rx);
+}

@@ -1,0 +1,65 @@
+/* migin.h: caprun's target side of a live migration (`caprun --incoming`, caprun_migin.c). */
+#ifndef CAPRUN_MIGIN_H
+#define CAPRUN_MIGIN_H
+
+#include "hosts/formats/migctl.h"
+#include "hosts/caprun/migfsm.h"
+#include "hosts/formats/migstream.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Tests set this in a host's environment to make one step fail (docs/MIGRATION.md section 8). */
+#define HOST_MIG_FAULT_ENV        "CAPSULE_MIG_FAULT"
+#define CAPRUN_MIGIN_RECV_TIMEOUT_S 30     /* a source that stalls mid-stream: discard */
+#define CAPRUN_MIGIN_COMMIT_MS      5000   /* CONFIRMED this long without a word: pull */
+#define CAPRUN_MIGIN_RETRY_MS       200    /* no caphostd: look for one this often */
+
+struct caprun_migin {
+	int sock;                       /* the migration's TCP connection (fd 0 as started) */
+	uint32_t host_id;               /* ours: the stream head must name it */
+	uint8_t data_key[MIG_KEY_LEN];  /* the cluster's data key (wiped once the stream key is derived) */
+	const char *fault;              /* $CAPSULE_MIG_FAULT */
+	int memfd;                      /* the capsule's memory as it arrives */
+	struct mig_rx rx;               /* after receive: head info, name, snapshot header */
+	struct mig_ctl to_source, from_source;
+	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
+	long pull_ms;                   /* how long the pull took (for the source's timeline) */
+	int aborted;                    /* the source said ABORT while we waited */
+};
+
+/* Receive the whole stream into a new memfd (m->memfd).  0, or -1 with err (discard, exit). */
+int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen);
+/* CONFIRM (restored, not running).  0; -1 if it could not be said (the source may be gone:
+ * pull); 1 if this host refused after all (test fault target-refuse: discard). */
+int caprun_migin_confirm(struct caprun_migin *m);
+/* REFUSE with a reason; the caller discards. */
+void caprun_migin_refuse(struct caprun_migin *m, const char *why);
+/* After CONFIRM: MIG_EV_COMMIT_RECEIVED, MIG_EV_ABORT_RECEIVED, MIG_EV_TIMEOUT or MIG_EV_SOURCE_DEAD. */
+int caprun_migin_await(struct caprun_migin *m, int timeout_ms);
+/*
+ * Before CONFIRM: tell this host's caphostd (ATTACH INCOMING, name, ip, the
+ * head's epoch and source).  0; CAPRUN_UPLINK_REFUSED with err (caphostd will
+ * not take it: refuse); CAPRUN_UPLINK_NO_VERDICT (no caphostd now: go on,
+ * the pull waits for one).
+ */
+int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, char *err,
+                        size_t errlen);
+/*
+ * The pull: ATTACH MIGRATED at the head's epoch, through caphostd, as long
+ * as it takes (a caphostd that dies or is not there yet is waited for, the
+ * copy held; an ABORT from the source meanwhile ends it).  0 with *epoch
+ * and m->uplink_fd (attached), or -1 with err (a verdict: discard).
+ */
+int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t *epoch,
+                    char *err, size_t errlen);
+/* Just before the capsule runs: tell caphostd (from now on a dead caprun is a dead capsule,
+ * not one to hand back).  0; 1 under the test fault target-exit-after-pull (then exit). */
+int caprun_migin_starting(struct caprun_migin *m, int uplink_fd);
+/* The capsule runs here at epoch: tell the source (STARTED, how the pull went), close. */
+void caprun_migin_started(struct caprun_migin *m, uint32_t epoch);
+void caprun_migin_close(struct caprun_migin *m);
+/* Close only the migration's connection (the source went away or ABORTed). */
+void caprun_migin_close_stream(struct caprun_migin *m);
+
+#endif

@@ -1,0 +1,181 @@
+/* ctlserve.c: caprun's side of the control socket: answers `ps`, `stats`, `snapshot` and `migrate` (hosts/formats/ctlproto.h). */
+#include "hosts/formats/ctlproto.h"
+#include "hosts/caprun/ctlserve.h"
+#include "hosts/caprun/snapshot.h"
+#include "hosts/caprun/caprun_mig.h"
+#include "capsule-abi/cap_abi.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define CLIENT_TIMEOUT_S 2   /* a client must send its line at once: the loop waits for it */
+
+static const char *state_name(uint32_t s)
+{
+	switch (s) {
+	case CAP_STATE_LOADING: return "loading";
+	case CAP_STATE_BOOTING: return "booting";
+	case CAP_STATE_RUNNING: return "running";
+	case CAP_STATE_EXITED:  return "exited";
+	}
+	return "unknown";
+}
+
+static void do_ps(struct host_relay *r, char *reply, size_t len)
+{
+	struct cap_control ctl;
+	struct stat st;
+	uint32_t state = CAP_STATE_LOADING;
+	unsigned long long mem = 0;
+	if (pread(r->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl)
+		state = ctl.state;
+	if (fstat(r->memfd, &st) == 0)
+		mem = (unsigned long long)st.st_blocks * 512;
+	snprintf(reply, len, "ok %s %s %s %llu %ld %s %s", r->name, r->addr, state_name(state), mem,
+	         (long)getpid(), r->snap_template.image_name, r->snap_template.image_path);
+}
+
+static void do_stats(struct host_relay *r, char *reply, size_t len)
+{
+	const struct host_relay_stats *s = &r->stats;
+	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu %llu %llu", r->name,
+	         (unsigned long long)s->packets_in, (unsigned long long)s->packets_out,
+	         (unsigned long long)s->drop_spoofed, (unsigned long long)s->drop_malformed,
+	         (unsigned long long)s->drop_host_full, (unsigned long long)s->drop_bad_record,
+	         (unsigned long long)s->reattached);
+}
+
+/* "snapshot PATH KEEP": PATH is everything up to the last space. */
+static int do_snapshot(struct host_relay *r, char *args, int dirfd, char *reply, size_t len)
+{
+	char *sp = strrchr(args, ' ');
+	if (!sp || sp == args || (strcmp(sp + 1, "0") && strcmp(sp + 1, "1"))) {
+		snprintf(reply, len, "error usage: snapshot ABS_PATH 0|1");
+		return 0;
+	}
+	*sp = 0;
+	if (args[0] != '/') {
+		snprintf(reply, len, "error %s: the path must be absolute", args);
+		return 0;
+	}
+	return snapshot_take(r, args, dirfd, sp[1] == '1', reply, len);
+}
+
+/* "migrate HOSTID [FAULT]": streams progress lines to fd, then the reply. 2: moved away, stop. */
+static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, size_t len)
+{
+	char *end, *fault = strchr(args, ' ');
+	if (fault)
+		*fault++ = 0;
+	unsigned long target = strtoul(args, &end, 10);
+	if (*end || !*args || args[0] == '-' || target == 0 || target > 0xffffffffu ||
+	    (fault && (!*fault || strchr(fault, ' ')))) {
+		snprintf(reply, len, "error usage: migrate HOSTID [FAULT]");
+		return 0;
+	}
+	return caprun_mig_move(r, (uint32_t)target, fault, fd, reply, len) ? 2 : 0;
+}
+
+/* Take a passed descriptor if it is a directory; close anything else. */
+static void take_fds(struct msghdr *m, int *dirfd)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			struct stat st;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+			if (*dirfd < 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+				*dirfd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/*
+ * Read one line (without '\n') from a fresh client, and the directory
+ * descriptor it may have attached; -1 if it sends no line in time.
+ */
+static int read_line(int fd, char *line, size_t len, int *dirfd)
+{
+	size_t got = 0;
+	while (got + 1 < len) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(4 * sizeof(int))];
+		} ctl;
+		struct iovec iov = { line + got, len - 1 - got };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+		                    .msg_controllen = sizeof ctl.buf };
+		ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 0)
+			take_fds(&m, dirfd);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+		line[got] = 0;
+		char *nl = memchr(line, '\n', got);
+		if (nl) {
+			*nl = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void send_line(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	char *msg = malloc(n + 1);
+	if (!msg)
+		return;
+	memcpy(msg, s, n);
+	msg[n] = '\n';
+	/* Non-blocking: a client that reads nothing does not stall the capsule's network. */
+	send(fd, msg, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(msg);
+}
+
+int ctlserve_accept(struct host_relay *r)
+{
+	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	int saved = 0, dirfd = -1;
+	int fd = accept4(r->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (read_line(fd, line, sizeof line, &dirfd)) {
+		if (dirfd >= 0)
+			close(dirfd);
+		close(fd);
+		return 0;
+	}
+	if (strcmp(line, "ps") == 0)
+		do_ps(r, reply, sizeof reply);
+	else if (strcmp(line, "stats") == 0)
+		do_stats(r, reply, sizeof reply);
+	else if (strncmp(line, "snapshot ", 9) == 0)
+		saved = do_snapshot(r, line + 9, dirfd, reply, sizeof reply);
+	else if (strncmp(line, "migrate ", 8) == 0)
+		saved = do_migrate(r, line + 8, fd, reply, sizeof reply);
+	else
+		snprintf(reply, sizeof reply,
+		         "error unknown request (try: ps, stats, snapshot PATH 0|1, migrate HOSTID)");
+	send_line(fd, reply);
+	if (dirfd >= 0)
+		close(dirfd);
+	close(fd);
+	return saved;
+}

@@ -1,0 +1,11 @@
+/* ctlserve.h: caprun's side of the control socket (ctlserve.c; protocol in hosts/formats/ctlproto.h). */
+#ifndef HOST_CTLSERVE_H
+#define HOST_CTLSERVE_H
+
+#include "hosts/caprun/channel.h"
+
+/* Serve one pending connection on the control socket.  1: capsule saved, stop;
+ * 2: it moved to another host, stop. */
+int ctlserve_accept(struct host_relay *r);
+
+#endif

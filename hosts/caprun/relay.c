@@ -1,0 +1,179 @@
+/* relay.c: caprun's epoll loop moving IP packets between the TUN device and the capsule's channel. */
+#include "hosts/caprun/relay.h"
+#include "hosts/caprun/caprun_uplink.h"
+#include "hosts/caprun/ctlserve.h"
+#include "hosts/formats/uplink.h"
+#include "capsule-abi/cap_abi.h"
+#include "hosts/common/clock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
+#define REATTACH_EVERY_MS 200   /* without caphostd: look for a new one this often */
+
+/* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
+static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
+{
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = recv(r->tun_fd, buf, UPLINK_MAX, MSG_DONTWAIT);
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : 1;
+		struct uplink_msg m;
+		if (uplink_decode(buf, (size_t)n, &m) || m.type != UPLINK_PACKET) {
+			r->stats.drop_malformed++;
+			continue;
+		}
+		channel_from_uplink(r, buf, (size_t)n);
+	}
+	return 0;
+}
+
+/* TUN -> channel.  A full channel drops the packet, as a congested link would. */
+static void tun_to_channel(struct host_relay *r, unsigned char *buf)
+{
+	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
+	memcpy(buf, &h, sizeof h);
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = read(r->tun_fd, buf + sizeof h, CAP_MTU_MAX);
+		if (n <= 0)
+			return;
+		if (send(r->chan_fd, buf, sizeof h + (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			r->stats.drop_host_full++;
+		else
+			r->stats.packets_in++;
+	}
+}
+
+/* channel -> TUN, plus control messages.  Returns 1 when the channel is closed. */
+static int channel_to_tun(struct host_relay *r, unsigned char *buf)
+{
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = recv(r->chan_fd, buf, CAP_CHAN_MAX, MSG_DONTWAIT);
+		if (n == 0 && !channel_closed(r->chan_fd)) {
+			r->stats.drop_bad_record++;   /* an empty record: counted, never an end */
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : 1;
+		channel_record(r, buf, (size_t)n);
+	}
+	return 0;
+}
+
+static int reap(pid_t child, int *wstatus)
+{
+	pid_t p;
+	do
+		p = waitpid(child, wstatus, WNOHANG);
+	while (p < 0 && errno == EINTR);
+	return p == child;
+}
+
+int relay_run(struct host_relay *r, int *wstatus)
+{
+	static unsigned char buf[UPLINK_MAX > CAP_CHAN_MAX ? UPLINK_MAX : CAP_CHAN_MAX];
+	int result = -1;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0) {
+		fprintf(stderr, "caprun: epoll_create1: %s\n", strerror(errno));
+		return -1;
+	}
+	int fds[4] = { r->sig_fd, r->tun_fd, r->chan_fd, r->ctl_fd };
+	for (int i = 0; i < 4; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+		if (fds[i] >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
+			fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
+			goto out;
+		}
+	}
+	unsigned watched = r->uplink_gen;   /* which uplink the epoll set holds */
+	for (;;) {
+		struct epoll_event evs[8];
+		/* A new uplink (ours below, or one a migration or snapshot attached while it was the
+		 * loop): watch it.  The old one was closed, which took it out of the set. */
+		if (r->uplink_gen != watched && r->tun_fd >= 0) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->tun_fd };
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, r->tun_fd, &ev) < 0 && errno != EEXIST) {
+				fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
+				goto out;
+			}
+			watched = r->uplink_gen;
+		}
+		int lost = r->uplink && r->tun_fd < 0;
+		int n = epoll_wait(ep, evs, 8, lost ? REATTACH_EVERY_MS : -1);
+		if (lost && (int64_t)clock_now_ms() >= r->reattach_due_ms) {
+			r->reattach_due_ms = clock_now_ms() + REATTACH_EVERY_MS;
+			char err[UPLINK_ERROR_MAX + 64];
+			int rc = caprun_uplink_reattach(r, err, sizeof err);
+			if (rc == CAPRUN_UPLINK_REFUSED) {
+				fprintf(stderr, "caprun: capsule %s: caphostd: %s; stopping this copy\n",
+				        r->name, err);
+				result = HOST_RELAY_STALE;
+				goto out;
+			}
+			continue;   /* attached again: watched at the top */
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "caprun: epoll_wait: %s\n", strerror(errno));
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == r->tun_fd && r->uplink) {
+				if (uplink_to_channel(r, buf)) {
+					/* The capsule keeps running, cut off from the network until a
+					 * caphostd is back (restarted): then it attaches again. */
+					fprintf(stderr, "caprun: capsule %s: caphostd closed the uplink; "
+					        "attaching again when one is back\n", r->name);
+					fflush(stderr);
+					epoll_ctl(ep, EPOLL_CTL_DEL, r->tun_fd, NULL);
+					close(r->tun_fd);
+					r->tun_fd = -1;
+				}
+			} else if (fd == r->tun_fd) {
+				tun_to_channel(r, buf);
+			} else if (fd == r->chan_fd) {
+				if (channel_to_tun(r, buf))
+					epoll_ctl(ep, EPOLL_CTL_DEL, r->chan_fd, NULL);
+			} else if (fd == r->ctl_fd) {
+				/* A snapshot or a migration may block the loop: by design (they relay
+				 * what the capsule still sends while they wait). */
+				int done = ctlserve_accept(r);
+				if (done) {
+					result = done == 2 ? HOST_RELAY_MIGRATED : HOST_RELAY_SAVED;
+					goto out;
+				}
+			} else if (fd == r->sig_fd) {
+				struct signalfd_siginfo si;
+				while (read(r->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+					if (si.ssi_signo != SIGCHLD) {
+						result = (int)si.ssi_signo;
+						goto out;
+					}
+				}
+				if (reap(r->child, wstatus)) {
+					result = 0;
+					goto out;
+				}
+			}
+		}
+	}
+out:
+	close(ep);
+	return result;
+}

@@ -1,0 +1,27 @@
+# hosts/common/build.mk: utilities used by several host programs, and the one object rule every host program links from.
+#
+# Included before every other hosts/*/build.mk (see the Makefile): the
+# programs' rules name these variables in their prerequisites.
+HOST_OBJ := $(OBJ)/host
+
+# hosts/FOLDER/FILE.c -> build/obj/host/hosts/FOLDER/FILE.o; capsule-abi's objects come
+# from capsule-abi/build.mk.  Usage: $(call host_objs,$(CAPRUN_SRCS)).
+host_objs = $(patsubst %.c,$(HOST_OBJ)/%.o,$(1))
+host_san_objs = $(patsubst %.c,$(BUILD)/san/obj/%.o,$(1))
+
+# Every host header is a prerequisite of every host object: simple, and the tree is small.
+HOST_HEADERS := $(wildcard hosts/*/*.h capsule-abi/*.h)
+
+$(HOST_OBJ)/hosts/%.o: hosts/%.c $(HOST_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -c $< -o $@
+
+# clock.c: the one monotonic ms clock (every program links it).
+COMMON_CLOCK_SRCS     := hosts/common/clock.c
+# fileio.c: opening files we were handed (images, snapshots, keys) without blocking on a FIFO.
+COMMON_FILEIO_SRCS    := hosts/common/fileio.c
+# netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).
+COMMON_NETLINK_SRCS   := hosts/common/netlink.c
+# dirclient.c: the directory's client (asynchronous); dirclient_sync.c waits for one answer (CLIs only).
+COMMON_DIRCLIENT_SRCS := hosts/common/dirclient.c
+COMMON_DIRSYNC_SRCS   := hosts/common/dirclient.c hosts/common/dirclient_sync.c

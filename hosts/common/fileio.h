@@ -1,0 +1,36 @@
+/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, sibling executables. */
+#ifndef HOST_FILEIO_H
+#define HOST_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Open a file we were handed (an image, a snapshot, a key file) for
+ * reading, refusing anything but a regular file before it can do harm: a
+ * FIFO would block the open and every read (with our signals blocked, for
+ * ever), a device may act on being opened (a tape rewinds, a watchdog
+ * arms), a directory or a socket is simply a mistake.  Returns a read-only,
+ * close-on-exec descriptor, or -1 with the reason in err, without the path:
+ * "not a regular file (a FIFO)", "No such file or directory".
+ */
+int fileio_open_regular(const char *path, char *err, size_t errlen);
+
+/*
+ * Read or write exactly len bytes at off, retrying short transfers and
+ * EINTR.  0 on success; -1 with errno set otherwise: EIO when a read meets
+ * the end of the file early (it changed under us), ENOSPC when a write
+ * makes no progress.
+ */
+int fileio_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int fileio_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * The executable name in the directory of our own (caprun finds caploader,
+ * caphostd finds caprun: the tools are installed together).  0 with out
+ * set if it is there and executable; -1 with errno otherwise (out is still
+ * set when it fits, for the message).
+ */
+int fileio_sibling_exe(const char *name, char *out, size_t len);
+
+#endif

@@ -1,0 +1,55 @@
+/* netlink.h: the host side of a capsule's link: a TUN device, its address and routes (rtnetlink). */
+#ifndef HOST_NETLINK_H
+#define HOST_NETLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mnl_socket;
+
+/* Create TUN device ifname (IFF_TUN|IFF_NO_PI), non-blocking, close-on-exec; -errno on failure. */
+int netlink_tun_open(const char *ifname, unsigned *ifindex);
+
+struct mnl_socket *netlink_open(void);
+void netlink_close(struct mnl_socket *nl);
+
+/* Set the link's MTU and bring it up.  0 or -errno. */
+int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
+/* Add addr/prefix (network order) to the link.  0 or -errno. */
+int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix);
+
+/*
+ * Our routes carry their own protocol number, so caprun can tell them from
+ * an administrator's (`ip route` shows "proto 202"), and a delete matches
+ * only ours.
+ */
+#define HOST_RTPROT_CAPSULE 202
+
+enum host_route_kind { HOST_ROUTE_DEV, HOST_ROUTE_UNREACHABLE };
+/*
+ * Add (with NLM_F_EXCL: -EEXIST if present) or delete a route in the main
+ * table: dst/prefix (network order) via ifindex, or unreachable.  0 or -errno.
+ */
+int netlink_route_add(struct mnl_socket *nl, /*
+ * Our routes carry their own protocol number, so caprun can tell them from
+ * an administrator's (`ip route` shows "proto 202"), and a delete matches
+ * only ours.
+ */
+#define HOST_RTPROT_CAPSULE 202
+
+enum host_route_kind kind, uint32_t dst, int prefix,
+                      unsigned ifindex);
+int netlink_route_del(struct mnl_socket *nl, /*
+ * Our routes carry their own protocol number, so caprun can tell them from
+ * an administrator's (`ip route` shows "proto 202"), and a delete matches
+ * only ours.
+ */
+#define HOST_RTPROT_CAPSULE 202
+
+enum host_route_kind kind, uint32_t dst, int prefix,
+                      unsigned ifindex);
+
+/* 1 if a network interface whose name starts with prefix exists (other than except, if given). */
+int netlink_link_exists_with_prefix(const char *prefix, const char *except);
+
+#endif

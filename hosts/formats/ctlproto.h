@@ -1,0 +1,69 @@
+/* ctlproto.h: caprun's control socket: where it lives and the line protocol capctl speaks on it. */
+#ifndef HOST_CTLPROTO_H
+#define HOST_CTLPROTO_H
+
+#include <stddef.h>
+
+/*
+ * Every caprun listens on a UNIX stream socket RUN_DIR/NAME.sock (mode 0600),
+ * RUN_DIR = $CAPSULE_RUN_DIR or /run/capsule.  One request per connection:
+ * the client sends one line, caprun answers one line and closes (`migrate`
+ * sends progress lines first).
+ *
+ *   ps\n
+ *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n
+ *        STATE: loading|booting|running|exited; MEMORY_BYTES: bytes allocated
+ *        in the capsule's memfd; PID: caprun's own; IMAGE_PATH: rest of line.
+ *   stats\n
+ *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL\n
+ *        packets moved host->capsule and capsule->host, and the capsule's packets
+ *        refused: a source address not its own, not IPv4, or no room on the host.
+ *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
+ *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
+ *   migrate HOSTID [FAULT]\n           (live migration, docs/MIGRATION.md; FAULT: tests only)
+ *     -> progress PHASE MS ...\n      (zero or more, as phases end: sync freeze transfer
+ *                                       restore directory)
+ *     -> ok TARGET EPOCH SYNC_MS FREEZE_MS TRANSFER_MS RESTORE_MS DIRECTORY_MS FLUSH_MS
+ *           DOWNTIME_MS TOTAL_MS BYTES PEERS_ASKED PEERS_ACKED SOURCE\n   (caprun then stops)
+ *   anything failing
+ *     -> error MESSAGE\n
+ *
+ * ABS_PATH is everything between "snapshot " and the last space, so it may
+ * contain spaces (never a newline).  The client may attach (SCM_RIGHTS, on
+ * the request's first byte) a descriptor of ABS_PATH's directory, opened by
+ * itself: caprun then creates the file relative to it, so it lands where the
+ * client sees ABS_PATH (its mount namespace, its permission to open the
+ * directory).  Without one caprun opens the directory by name.
+ * See docs/FORMAT-SNAPSHOT.md.
+ */
+#define HOST_RUN_DIR_ENV     "CAPSULE_RUN_DIR"
+#define HOST_RUN_DIR_DEFAULT "/run/capsule"
+#define HOST_CTL_SUFFIX      ".sock"
+#define HOST_CTL_LINE_MAX    4608   /* a PATH_MAX path plus the words around it */
+
+/* The run directory in use ($CAPSULE_RUN_DIR or the default). */
+const char *ctlsock_run_dir(void);
+
+/* RUN_DIR/NAME.sock into out; -1 if it does not fit a sockaddr_un. */
+int ctlsock_path(const char *name, char *out, size_t len);
+
+/*
+ * Listen on name's socket, creating the run directory if needed.  A stale
+ * socket (nobody accepting) is replaced.  Returns a non-blocking,
+ * close-on-exec listening fd; -1 with err set on failure; -2 if a live
+ * caprun already serves that name.
+ */
+int ctlsock_listen(const char *name, char *err, size_t errlen);
+
+/* 1 if a live caprun serves name in this run directory. */
+int ctlsock_name_live(const char *name);
+
+/*
+ * Connect to path, send req (one line, with its '\n') and pass_fd if >= 0,
+ * read the one-line reply (without '\n') into reply.  timeout_ms 0 = wait
+ * as long as it takes.  Returns 0, or -errno (ENOENT/ECONNREFUSED: nobody there).
+ */
+int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
+                     int timeout_ms);
+
+#endif

@@ -1,0 +1,146 @@
+/* hostd_msg.c: encode and check HOLD / FLUSH / SYNC / ACK payloads (hostd_msg.h). */
+#include "hosts/formats/hostd_msg.h"
+#include "hosts/common/bytes.h"
+
+#include <string.h>
+
+size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap)
+{
+	if (m->n > HOSTD_HOLD_MAX || cap < hostd_hold_len(m->n))
+		return 0;
+	memcpy(out, &m->capsule_ip, 4);   /* addresses stay in network order */
+	host_put32(out + 4, m->epoch);
+	host_put64(out + 8, m->id);
+	host_put16(out + 16, (uint16_t)m->n);
+	host_put16(out + 18, 0);
+	uint8_t *r = out + HOSTD_HOLD_HDR;
+	for (uint32_t i = 0; i < m->n; i++, r += HOSTD_HOLD_REC) {
+		const struct cap_report_sock *s = &m->socks[i];
+		memcpy(r, &s->local_ip, 4);
+		memcpy(r + 4, &s->remote_ip, 4);
+		host_put16(r + 8, s->local_port);
+		host_put16(r + 10, s->remote_port);
+		host_put32(r + 12, s->tcp_state);
+		host_put32(r + 16, s->snd_una);
+		host_put32(r + 20, s->snd_nxt);
+		host_put32(r + 24, s->rcv_nxt);
+		host_put32(r + 28, s->snd_wnd);
+		host_put32(r + 32, s->rcv_wnd);
+		r[36] = s->snd_scale;
+		r[37] = s->rcv_scale;
+		host_put16(r + 38, s->mss);
+	}
+	return hostd_hold_len(m->n);
+}
+
+int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
+{
+	if (len < HOSTD_HOLD_HDR)
+		return -1;
+	memset(m, 0, sizeof *m);
+	memcpy(&m->capsule_ip, p, 4);
+	m->epoch = host_get32(p + 4);
+	m->id = host_get64(p + 8);
+	m->n = host_get16(p + 16);
+	if (!m->capsule_ip || !m->epoch || !m->id || host_get16(p + 18) || m->n > HOSTD_HOLD_MAX ||
+	    len != hostd_hold_len(m->n))
+		return -1;
+	const uint8_t *r = p + HOSTD_HOLD_HDR;
+	for (uint32_t i = 0; i < m->n; i++, r += HOSTD_HOLD_REC) {
+		struct cap_report_sock *s = &m->socks[i];
+		memcpy(&s->local_ip, r, 4);
+		memcpy(&s->remote_ip, r + 4, 4);
+		s->local_port = host_get16(r + 8);
+		s->remote_port = host_get16(r + 10);
+		s->tcp_state = host_get32(r + 12);
+		s->snd_una = host_get32(r + 16);
+		s->snd_nxt = host_get32(r + 20);
+		s->rcv_nxt = host_get32(r + 24);
+		s->snd_wnd = host_get32(r + 28);
+		s->rcv_wnd = host_get32(r + 32);
+		s->snd_scale = r[36];
+		s->rcv_scale = r[37];
+		s->mss = host_get16(r + 38);
+		/* A host may only ask to hold connections of the capsule it names. */
+		if (s->local_ip != m->capsule_ip || s->snd_scale > 14 || s->rcv_scale > 14 ||
+		    s->tcp_state > CAP_TCP_TIME_WAIT)
+			return -1;
+	}
+	return 0;
+}
+
+void hostd_msg_flush_encode(const struct hostd_flush_msg *m, uint8_t out[HOSTD_FLUSH_LEN])
+{
+	memcpy(out, &m->capsule_ip, 4);
+	host_put32(out + 4, m->epoch);
+	host_put64(out + 8, m->id);
+}
+
+int hostd_msg_flush_decode(const uint8_t *p, size_t len, struct hostd_flush_msg *m)
+{
+	if (len != HOSTD_FLUSH_LEN)
+		return -1;
+	memcpy(&m->capsule_ip, p, 4);
+	m->epoch = host_get32(p + 4);
+	m->id = host_get64(p + 8);
+	return m->capsule_ip && m->epoch && m->id ? 0 : -1;
+}
+
+void hostd_msg_sync_encode(const struct hostd_sync_msg *m, uint8_t out[HOSTD_SYNC_LEN])
+{
+	memset(out, 0, HOSTD_SYNC_LEN);
+	out[0] = m->kind;
+	memcpy(out + 4, &m->capsule_ip, 4);
+	host_put32(out + 8, m->epoch);
+	host_put64(out + 12, m->migration_id);
+	host_put32(out + 20, m->host_id);
+	memcpy(out + 24, &m->locator_ip, 4);
+	host_put16(out + 28, m->port);
+}
+
+int hostd_msg_sync_decode(const uint8_t *p, size_t len, struct hostd_sync_msg *m)
+{
+	if (len != HOSTD_SYNC_LEN || p[1] || p[2] || p[3] || host_get16(p + 30))
+		return -1;
+	memset(m, 0, sizeof *m);
+	m->kind = p[0];
+	memcpy(&m->capsule_ip, p + 4, 4);
+	m->epoch = host_get32(p + 8);
+	m->migration_id = host_get64(p + 12);
+	m->host_id = host_get32(p + 20);
+	memcpy(&m->locator_ip, p + 24, 4);
+	m->port = host_get16(p + 28);
+	if (!m->capsule_ip || !m->epoch || !m->host_id)
+		return -1;
+	switch (m->kind) {
+	case HOSTD_SYNC:
+	case HOSTD_SYNC_ACK:
+		/* the pair of a migration names one queue; no locator: these only say "stop" / "stopped" */
+		return m->migration_id && !m->locator_ip && !m->port ? 0 : -1;
+	case HOSTD_FLUSH_TO:
+		return m->migration_id && m->locator_ip && m->port ? 0 : -1;
+	}
+	return -1;
+}
+
+void hostd_msg_ack_encode(const struct hostd_ack_msg *m, uint8_t out[HOSTD_ACK_LEN])
+{
+	memset(out, 0, HOSTD_ACK_LEN);
+	out[0] = m->kind;
+	memcpy(out + 4, &m->capsule_ip, 4);
+	host_put32(out + 8, m->epoch);
+	host_put64(out + 12, m->id);
+}
+
+int hostd_msg_ack_decode(const uint8_t *p, size_t len, struct hostd_ack_msg *m)
+{
+	if (len != HOSTD_ACK_LEN || p[1] || p[2] || p[3])
+		return -1;
+	m->kind = p[0];
+	memcpy(&m->capsule_ip, p + 4, 4);
+	m->epoch = host_get32(p + 8);
+	m->id = host_get64(p + 12);
+	if (m->kind < HOSTD_CTL_HOLD || m->kind > HOSTD_CTL_FLUSH_TO)
+		return -1;
+	return m->capsule_ip && m->epoch && m->id ? 0 : -1;
+}

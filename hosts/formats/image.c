@@ -1,0 +1,117 @@
+/* image.c: reads a .cap file and validates all of it (header, checksum, build-id, ELF). */
+#include "hosts/formats/image.h"
+#include "hosts/common/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
+                         uint8_t out[CAP_IMAGE_CHECKSUM_LEN])
+{
+	uint8_t page[CAP_IMAGE_HEADER_SIZE];
+	crypto_generichash_state st;
+	if (sodium_init() < 0)
+		abort();   /* only fails without a usable entropy source */
+	memcpy(page, header_page, sizeof page);
+	memset(page + offsetof(struct cap_image_header, checksum), 0, CAP_IMAGE_CHECKSUM_LEN);
+	crypto_generichash_init(&st, NULL, 0, CAP_IMAGE_CHECKSUM_LEN);
+	crypto_generichash_update(&st, page, sizeof page);
+	crypto_generichash_update(&st, elf, elf_size);
+	crypto_generichash_final(&st, out, CAP_IMAGE_CHECKSUM_LEN);
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
+                        struct host_elf *elf, char *err, size_t errlen)
+{
+	memset(hdr, 0, sizeof *hdr);
+	memcpy(hdr, file, size < sizeof *hdr ? size : sizeof *hdr);
+	if (cap_image_check_header(hdr, size, err, errlen))
+		return -1;
+	if (!all_zero(file + sizeof *hdr, CAP_IMAGE_HEADER_SIZE - sizeof *hdr) ||
+	    !all_zero((const uint8_t *)hdr->build_id + hdr->build_id_len,
+	              CAP_IMAGE_BUILD_ID_MAX - hdr->build_id_len)) {
+		snprintf(err, errlen, "malformed header (non-zero padding)");
+		return -1;
+	}
+	const uint8_t *elf_bytes = file + CAP_IMAGE_HEADER_SIZE;
+	uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
+	image_checksum(file, elf_bytes, hdr->elf_size, sum);
+	if (memcmp(sum, hdr->checksum, sizeof sum) != 0) {
+		snprintf(err, errlen, "checksum mismatch: image is corrupt");
+		return -1;
+	}
+	if (elfload_check(elf_bytes, hdr->elf_size, elf, err, errlen))
+		return -1;
+	uint8_t id[CAP_IMAGE_BUILD_ID_MAX];
+	int n = elfload_build_id(elf_bytes, hdr->elf_size, id, sizeof id, err, errlen);
+	if (n < 0)
+		return -1;
+	if ((uint32_t)n != hdr->build_id_len || memcmp(id, hdr->build_id, (size_t)n) != 0) {
+		snprintf(err, errlen, "build-id in the header does not match the ELF");
+		return -1;
+	}
+	return 0;
+}
+
+int image_open(const char *path, struct host_image *img, char *err, size_t errlen)
+{
+	struct stat st;
+	memset(img, 0, sizeof *img);
+	img->fd = fileio_open_regular(path, err, errlen);
+	if (img->fd < 0)
+		return -1;
+	if (fstat(img->fd, &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	/* Check the header against the size first: never read an absurd file. */
+	struct cap_image_header head = { 0 };
+	size_t head_len = (uint64_t)st.st_size < sizeof head ? (size_t)st.st_size : sizeof head;
+	if (fileio_pread_full(img->fd, (uint8_t *)&head, head_len, 0)) {
+		snprintf(err, errlen, "read error");
+		goto fail;
+	}
+	if (cap_image_check_header(&head, (uint64_t)st.st_size, err, errlen))
+		goto fail;
+	img->file_size = (size_t)st.st_size;
+	img->file = malloc(img->file_size);
+	if (!img->file) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (fileio_pread_full(img->fd, img->file, img->file_size, 0)) {
+		snprintf(err, errlen, "read error (file changed while reading?)");
+		goto fail;
+	}
+	if (image_validate(img->file, img->file_size, &img->hdr, &img->elf_info, err, errlen))
+		goto fail;
+	img->elf = img->file + CAP_IMAGE_HEADER_SIZE;
+	img->elf_size = img->hdr.elf_size;
+	return 0;
+fail:
+	image_close(img);
+	return -1;
+}
+
+void image_close(struct host_image *img)
+{
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img->file);
+	img->fd = -1;
+	img->file = NULL;
+}

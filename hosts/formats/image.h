@@ -1,0 +1,36 @@
+/* image.h: reading and fully validating a .cap image file on the host. */
+#ifndef HOST_IMAGE_H
+#define HOST_IMAGE_H
+
+#include "capsule-abi/cap_image.h"
+#include "hosts/formats/elfload.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct host_image {
+	struct cap_image_header hdr;
+	uint8_t *file;            /* whole file, header first (malloc'd) */
+	size_t file_size;
+	const uint8_t *elf;       /* file + CAP_IMAGE_HEADER_SIZE */
+	size_t elf_size;
+	struct host_elf elf_info;
+	int fd;                   /* read-only, close-on-exec: the loader maps from it */
+};
+
+/* BLAKE2b-256 over the 4096 header bytes (checksum field zeroed) then the ELF. */
+void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
+                         uint8_t out[CAP_IMAGE_CHECKSUM_LEN]);
+
+/*
+ * Validate a whole image held in memory: header fields, zero padding,
+ * checksum, build-id, ELF.  Fills hdr and elf.  Returns 0 or -1 + err.
+ */
+int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
+                        struct host_elf *elf, char *err, size_t errlen);
+
+/* Open, read and validate path; img->fd stays open.  Returns 0 or -1 + err. */
+int image_open(const char *path, struct host_image *img, char *err, size_t errlen);
+void image_close(struct host_image *img);
+
+#endif

@@ -1,0 +1,541 @@
+/* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
+#include "hosts/formats/migstream.h"
+#include "hosts/common/bytes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Phases: the record expected next (same numbers as enum mig_rec_type), then done. */
+enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5 };
+
+uint64_t migstream_new_id(void)
+{
+	uint64_t id;
+	do
+		randombytes_buf(&id, sizeof id);
+	while (id == 0);
+	return id;
+}
+
+void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
+                    uint8_t out[MIG_KEY_LEN])
+{
+	_Static_assert(MIG_KEY_LEN == crypto_kdf_KEYBYTES, "cluster key is a kdf master key");
+	_Static_assert(MIG_KEY_LEN == crypto_secretstream_xchacha20poly1305_KEYBYTES, "stream key size");
+	crypto_kdf_derive_from_key(out, MIG_KEY_LEN, migration_id, MIG_KDF_CONTEXT, data_key);
+}
+
+const char *migstream_strerror(int status)
+{
+	static const char *const names[MIG_E_COUNT] = {
+		[MIG_OK] = "ok", [MIG_NEED_MORE] = "need_more", [MIG_E_TRUNCATED] = "truncated",
+		[MIG_E_BAD_MAGIC] = "bad_magic", [MIG_E_BAD_VERSION] = "bad_version",
+		[MIG_E_BAD_HEAD] = "bad_head", [MIG_E_WRONG_HOST] = "wrong_host",
+		[MIG_E_BAD_LENGTH] = "bad_length", [MIG_E_BAD_TAG] = "bad_tag",
+		[MIG_E_OUT_OF_ORDER] = "out_of_order", [MIG_E_BAD_RECORD] = "bad_record",
+		[MIG_E_AFTER_END] = "after_end", [MIG_E_NOSPACE] = "nospace", [MIG_E_NOMEM] = "nomem",
+		[MIG_E_IO] = "io",
+	};
+	return status >= 0 && status < MIG_E_COUNT ? names[status] : "unknown";
+}
+
+/* ---- encoder ---- */
+
+int migstream_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
+                const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN])
+{
+	uint8_t key[MIG_KEY_LEN];
+	migstream_derive_key(data_key, info->migration_id, key);
+	int rc = migstream_tx_init_keyed(tx, key, info, head_out);
+	sodium_memzero(key, sizeof key);
+	return rc;
+}
+
+int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
+                      const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN])
+{
+	memset(tx, 0, sizeof *tx);
+	if (info->migration_id == 0 || info->source_host == 0 || info->target_host == 0 ||
+	    info->epoch == 0)
+		return MIG_E_BAD_HEAD;
+	uint8_t *h = tx->head;
+	memcpy(h, MIG_MAGIC, 8);
+	host_put16(h + 8, MIG_VERSION);
+	host_put16(h + 10, 0);
+	host_put32(h + 12, info->source_host);
+	host_put32(h + 16, info->target_host);
+	host_put32(h + 20, info->epoch);
+	host_put64(h + 24, info->migration_id);
+	crypto_secretstream_xchacha20poly1305_init_push(&tx->st, h + MIG_HEAD_AD_LEN, stream_key);
+	memcpy(head_out, h, MIG_HEAD_LEN);
+	tx->phase = PH_PREAMBLE;
+	return MIG_OK;
+}
+
+int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
+               uint8_t *out, size_t cap, size_t *out_len)
+{
+	/* The type byte must precede the body in one plaintext: a copy is the simple way. */
+	uint8_t plain[MIG_PLAIN_MAX];
+	if (blen + 1 > sizeof plain)
+		return MIG_E_BAD_RECORD;
+	size_t need = mig_rec_size(blen);
+	if (cap < need)
+		return MIG_E_NOSPACE;
+	plain[0] = type;
+	if (blen)
+		memcpy(plain + 1, body, blen);
+	/* The PREAMBLE (always the first record) authenticates the clear head. */
+	const uint8_t *ad = tx->records == 0 ? tx->head : NULL;
+	size_t adlen = tx->records == 0 ? MIG_HEAD_AD_LEN : 0;
+	unsigned long long clen = 0;
+	crypto_secretstream_xchacha20poly1305_push(&tx->st, out + 4, &clen, plain, blen + 1, ad, adlen,
+		final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+		      : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+	host_put32(out, (uint32_t)clen);
+	*out_len = 4 + (size_t)clen;
+	tx->records++;
+	return MIG_OK;
+}
+
+int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
+                    const struct cap_snap_extent *ext, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_PREAMBLE)
+		return MIG_E_OUT_OF_ORDER;
+	char err[128];
+	if (hdr->data_size > hdr->memfd_size ||
+	    cap_snap_check_header(hdr, cap_snap_data_offset(hdr->nextents) + hdr->data_size,
+	                          err, sizeof err) != 0 ||
+	    cap_snap_check_extents(hdr, ext, err, sizeof err) != 0)
+		return MIG_E_BAD_RECORD;
+	uint8_t body[MIG_PREAMBLE_LEN];
+	memset(body, 0, sizeof body);
+	memcpy(body, hdr->capsule_name, strnlen(hdr->capsule_name, MIG_NAME_LEN - 1));
+	memcpy(body + MIG_NAME_LEN, hdr, sizeof *hdr);
+	/* The file checksum and MAC cover file bytes the stream never has; the stream is sealed instead. */
+	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, checksum), 0,
+	       sizeof hdr->checksum);
+	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, key_id), 0,
+	       sizeof hdr->key_id + sizeof hdr->mac);
+	int rc = migstream_tx_raw(tx, MIG_REC_PREAMBLE, body, sizeof body, 0, out, cap, out_len);
+	if (rc == MIG_OK) {
+		tx->hdr = hdr;
+		tx->ext = ext;
+		tx->phase = PH_EXTENTS;
+	}
+	return rc;
+}
+
+int migstream_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_EXTENTS)
+		return MIG_E_OUT_OF_ORDER;
+	uint32_t n = tx->hdr->nextents - tx->ext_sent;
+	if (n > MIG_EXTENTS_PER_REC)
+		n = MIG_EXTENTS_PER_REC;
+	uint8_t *body = malloc(4 + (size_t)n * 16);
+	if (!body)
+		return MIG_E_NOMEM;
+	host_put32(body, n);
+	for (uint32_t i = 0; i < n; i++) {
+		host_put64(body + 4 + 16 * i, tx->ext[tx->ext_sent + i].offset);
+		host_put64(body + 12 + 16 * i, tx->ext[tx->ext_sent + i].length);
+	}
+	int rc = migstream_tx_raw(tx, MIG_REC_EXTENTS, body, 4 + (size_t)n * 16, 0, out, cap, out_len);
+	free(body);
+	if (rc != MIG_OK)
+		return rc;
+	tx->ext_sent += n;
+	if (tx->ext_sent == tx->hdr->nextents) {
+		tx->phase = PH_DATA;
+		tx->cur_ext = 0;
+		tx->cur_off = tx->ext[0].offset;
+	}
+	return MIG_OK;
+}
+
+uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off)
+{
+	*off = tx->cur_off;
+	if (tx->phase != PH_DATA)
+		return 0;
+	const struct cap_snap_extent *e = &tx->ext[tx->cur_ext];
+	return e->offset + e->length - tx->cur_off;
+}
+
+int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_DATA || off != tx->cur_off)
+		return MIG_E_OUT_OF_ORDER;
+	uint64_t at, left_in_extent = migstream_tx_next_chunk(tx, &at);
+	if (len == 0 || len > MIG_CHUNK_MAX || len > left_in_extent)
+		return MIG_E_BAD_RECORD;
+	if (cap < mig_rec_size(8 + len))
+		return MIG_E_NOSPACE;
+	uint8_t body[8 + MIG_CHUNK_MAX];
+	host_put64(body, off);
+	memcpy(body + 8, bytes, len);
+	int rc = migstream_tx_raw(tx, MIG_REC_DATA, body, 8 + len, 0, out, cap, out_len);
+	if (rc != MIG_OK)
+		return rc;
+	tx->cur_off += len;
+	tx->data_sent += len;
+	if (len == left_in_extent && ++tx->cur_ext == tx->hdr->nextents)
+		tx->phase = PH_END;
+	else if (len == left_in_extent)
+		tx->cur_off = tx->ext[tx->cur_ext].offset;
+	return MIG_OK;
+}
+
+int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_END)
+		return MIG_E_OUT_OF_ORDER;
+	uint8_t body[16];
+	host_put64(body, tx->data_sent);
+	host_put64(body + 8, tx->records);
+	int rc = migstream_tx_raw(tx, MIG_REC_END, body, sizeof body, 1, out, cap, out_len);
+	if (rc == MIG_OK)
+		tx->phase = PH_DONE;
+	return rc;
+}
+
+/* ---- decoder ---- */
+
+int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t my_host)
+{
+	memset(rx, 0, sizeof *rx);
+	memcpy(rx->data_key, data_key, MIG_KEY_LEN);
+	rx->my_host = my_host;
+	rx->plain = malloc(MIG_PLAIN_MAX);
+	return rx->plain ? MIG_OK : MIG_E_NOMEM;
+}
+
+void migstream_rx_free(struct mig_rx *rx)
+{
+	free(rx->ext);
+	free(rx->plain);
+	sodium_memzero(rx, sizeof *rx);
+}
+
+static int rx_fail(struct mig_rx *rx, int err)
+{
+	rx->error = err;
+	return err;
+}
+
+static int rx_head(struct mig_rx *rx, const uint8_t *h)
+{
+	if (memcmp(h, MIG_MAGIC, 8) != 0)
+		return MIG_E_BAD_MAGIC;
+	if (host_get16(h + 8) != MIG_VERSION)
+		return MIG_E_BAD_VERSION;
+	rx->info.source_host = host_get32(h + 12);
+	rx->info.target_host = host_get32(h + 16);
+	rx->info.epoch = host_get32(h + 20);
+	rx->info.migration_id = host_get64(h + 24);
+	if (host_get16(h + 10) != 0 || rx->info.epoch == 0 || rx->info.migration_id == 0 ||
+	    rx->info.source_host == 0 || rx->info.target_host == 0)
+		return MIG_E_BAD_HEAD;
+	if (rx->my_host && rx->info.target_host != rx->my_host)
+		return MIG_E_WRONG_HOST;
+	uint8_t key[MIG_KEY_LEN];
+	migstream_derive_key(rx->data_key, rx->info.migration_id, key);
+	int rc = crypto_secretstream_xchacha20poly1305_init_pull(&rx->st, h + MIG_HEAD_AD_LEN, key);
+	sodium_memzero(key, sizeof key);
+	if (rc != 0)
+		return MIG_E_BAD_HEAD;
+	memcpy(rx->head, h, MIG_HEAD_LEN);
+	return MIG_OK;
+}
+
+static int rx_preamble(struct mig_rx *rx, const uint8_t *b, size_t blen)
+{
+	if (blen != MIG_PREAMBLE_LEN || memchr(b, 0, MIG_NAME_LEN) == NULL)
+		return MIG_E_BAD_RECORD;
+	memcpy(rx->name, b, MIG_NAME_LEN);
+	memcpy(&rx->hdr, b + MIG_NAME_LEN, sizeof rx->hdr);
+	const struct cap_snap_header *h = &rx->hdr;
+	char err[128];
+	/* data_size is bounded first so the "file size" below cannot wrap. */
+	if (h->data_size > h->memfd_size ||
+	    cap_snap_check_header(h, cap_snap_data_offset(h->nextents) + h->data_size,
+	                          err, sizeof err) != 0 ||
+	    strncmp(rx->name, h->capsule_name, MIG_NAME_LEN) != 0)
+		return MIG_E_BAD_RECORD;
+	rx->ext = calloc(h->nextents, sizeof *rx->ext);
+	return rx->ext ? MIG_OK : MIG_E_NOMEM;
+}
+
+static int rx_extents(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
+{
+	if (blen < 4)
+		return MIG_E_BAD_RECORD;
+	uint32_t n = host_get32(b);
+	if (n == 0 || n > MIG_EXTENTS_PER_REC || blen != 4 + (size_t)n * 16 ||
+	    n > rx->hdr.nextents - rx->ext_have)
+		return MIG_E_BAD_RECORD;
+	for (uint32_t i = 0; i < n; i++) {
+		rx->ext[rx->ext_have + i].offset = host_get64(b + 4 + 16 * i);
+		rx->ext[rx->ext_have + i].length = host_get64(b + 12 + 16 * i);
+	}
+	rec->first_ext = rx->ext_have;
+	rec->n_ext = n;
+	rx->ext_have += n;
+	if (rx->ext_have == rx->hdr.nextents) {
+		char err[128];
+		/* The whole table is checked before a single DATA byte is accepted. */
+		if (cap_snap_check_extents(&rx->hdr, rx->ext, err, sizeof err) != 0)
+			return MIG_E_BAD_RECORD;
+		rx->phase = PH_DATA;
+		rx->cur_ext = 0;
+		rx->cur_off = rx->ext[0].offset;
+	}
+	return MIG_OK;
+}
+
+static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
+{
+	if (blen < 9)
+		return MIG_E_BAD_RECORD;
+	uint64_t off = host_get64(b);
+	size_t len = blen - 8;
+	if (off != rx->cur_off)
+		return MIG_E_OUT_OF_ORDER;
+	const struct cap_snap_extent *e = &rx->ext[rx->cur_ext];
+	uint64_t left = e->offset + e->length - off;
+	if (len > left)
+		return MIG_E_BAD_RECORD;
+	rec->offset = off;
+	rec->data = b + 8;
+	rec->len = len;
+	rx->data_have += len;
+	rx->cur_off += len;
+	if (len == left) {
+		if (++rx->cur_ext == rx->hdr.nextents)
+			rx->phase = PH_END;
+		else
+			rx->cur_off = rx->ext[rx->cur_ext].offset;
+	}
+	return MIG_OK;
+}
+
+int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
+                struct mig_rec *rec)
+{
+	*used = 0;
+	memset(rec, 0, sizeof *rec);
+	if (rx->error)
+		return rx->error;
+	if (rx->phase == PH_DONE)
+		return len ? rx_fail(rx, MIG_E_AFTER_END) : MIG_NEED_MORE;
+	if (rx->phase == PH_HEAD) {
+		if (len < MIG_HEAD_LEN)
+			return MIG_NEED_MORE;
+		int rc = rx_head(rx, buf);
+		if (rc != MIG_OK)
+			return rx_fail(rx, rc);
+		rx->phase = PH_PREAMBLE;
+		rec->type = MIG_REC_HEAD;
+		*used = MIG_HEAD_LEN;
+		return MIG_OK;
+	}
+	if (len < 4)
+		return MIG_NEED_MORE;
+	uint32_t clen = host_get32(buf);
+	if (clen < MIG_ABYTES + 1 || clen > MIG_PLAIN_MAX + MIG_ABYTES)
+		return rx_fail(rx, MIG_E_BAD_LENGTH);
+	if (len - 4 < clen)
+		return MIG_NEED_MORE;
+
+	unsigned long long mlen = 0;
+	unsigned char tag = 0;
+	const uint8_t *ad = rx->phase == PH_PREAMBLE ? rx->head : NULL;
+	size_t adlen = rx->phase == PH_PREAMBLE ? MIG_HEAD_AD_LEN : 0;
+	if (crypto_secretstream_xchacha20poly1305_pull(&rx->st, rx->plain, &mlen, &tag, buf + 4, clen,
+	                                               ad, adlen) != 0)
+		return rx_fail(rx, MIG_E_BAD_TAG);
+	uint8_t type = rx->plain[0];
+	const uint8_t *body = rx->plain + 1;
+	size_t blen = (size_t)mlen - 1;
+	int final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+	/* Only END may close the stream, and END must: a cut stream never looks complete. */
+	if ((tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE && !final) ||
+	    type < MIG_REC_PREAMBLE || type > MIG_REC_END || final != (type == MIG_REC_END))
+		return rx_fail(rx, MIG_E_BAD_RECORD);
+	if (type != rx->phase)
+		return rx_fail(rx, MIG_E_OUT_OF_ORDER);
+
+	int rc;
+	rec->type = type;
+	switch (type) {
+	case MIG_REC_PREAMBLE:
+		rc = rx_preamble(rx, body, blen);
+		if (rc == MIG_OK)
+			rx->phase = PH_EXTENTS;
+		break;
+	case MIG_REC_EXTENTS:
+		rc = rx_extents(rx, body, blen, rec);
+		break;
+	case MIG_REC_DATA:
+		rc = rx_data(rx, body, blen, rec);
+		break;
+	default:   /* MIG_REC_END */
+		rc = blen == 16 && host_get64(body) == rx->hdr.data_size && host_get64(body + 8) == rx->records
+		     ? MIG_OK : MIG_E_BAD_RECORD;
+		if (rc == MIG_OK)
+			rx->phase = PH_DONE;
+		break;
+	}
+	if (rc != MIG_OK)
+		return rx_fail(rx, rc);
+	rx->records++;
+	*used = 4 + clen;
+	return MIG_OK;
+}
+
+int migstream_rx_finish(struct mig_rx *rx)
+{
+	if (rx->error)
+		return rx->error;
+	return rx->phase == PH_DONE ? MIG_OK : rx_fail(rx, MIG_E_TRUNCATED);
+}
+
+/* ---- fd helpers ---- */
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return MIG_E_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return MIG_OK;
+}
+
+static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t r = pread(fd, p, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;
+			return MIG_E_IO;
+		}
+		p += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return MIG_OK;
+}
+
+int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
+                const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
+                mig_progress_fn progress, void *arg)
+{
+	struct mig_tx tx;
+	uint8_t head[MIG_HEAD_LEN];
+	uint8_t *rec = malloc(MIG_REC_MAX), *chunk = malloc(MIG_CHUNK_MAX);
+	size_t n = 0;
+	int rc = MIG_E_NOMEM;
+	if (!rec || !chunk)
+		goto out;
+	rc = migstream_tx_init_keyed(&tx, stream_key, info, head);
+	if (rc == MIG_OK)
+		rc = write_all(sock, head, sizeof head);
+	if (rc == MIG_OK)
+		rc = migstream_tx_preamble(&tx, hdr, ext, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK)
+		rc = write_all(sock, rec, n);
+	while (rc == MIG_OK && mig_tx_extents_left(&tx) > 0) {
+		rc = migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = write_all(sock, rec, n);
+	}
+	uint64_t off, left;
+	while (rc == MIG_OK && (left = migstream_tx_next_chunk(&tx, &off)) > 0) {
+		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : (size_t)left;
+		rc = pread_all(memfd, chunk, len, off);
+		if (rc == MIG_OK)
+			rc = migstream_tx_data(&tx, off, chunk, len, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = write_all(sock, rec, n);
+		if (rc == MIG_OK && progress)
+			progress(arg, tx.data_sent, hdr->data_size);
+	}
+	if (rc == MIG_OK)
+		rc = migstream_tx_end(&tx, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK)
+		rc = write_all(sock, rec, n);
+out:
+	sodium_memzero(&tx.st, sizeof tx.st);
+	free(rec);
+	free(chunk);
+	return rc;
+}
+
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg)
+{
+	size_t cap = 2 * MIG_REC_MAX, have = 0;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		return MIG_E_NOMEM;
+	int rc = MIG_NEED_MORE;
+	while (!mig_rx_done(rx)) {
+		size_t used = 0, pos = 0;
+		struct mig_rec rec;
+		while ((rc = migstream_rx_next(rx, buf + pos, have - pos, &used, &rec)) == MIG_OK) {
+			pos += used;
+			if (rec.type == MIG_REC_PREAMBLE && ftruncate(memfd, (off_t)rx->hdr.memfd_size) != 0)
+				rc = MIG_E_IO;
+			else if (rec.type == MIG_REC_DATA) {
+				ssize_t w = pwrite(memfd, rec.data, rec.len, (off_t)rec.offset);
+				if (w != (ssize_t)rec.len)
+					rc = MIG_E_IO;
+				else if (progress)
+					progress(arg, rx->data_have, rx->hdr.data_size);
+			}
+			if (rc != MIG_OK || mig_rx_done(rx))
+				break;
+		}
+		memmove(buf, buf + pos, have - pos);
+		have -= pos;
+		if (rc == MIG_OK && mig_rx_done(rx)) {
+			/* The source says nothing more until the target answered: extra bytes are a fault. */
+			rc = have ? MIG_E_AFTER_END : MIG_OK;
+			break;
+		}
+		if (rc != MIG_NEED_MORE)
+			break;
+		if (have == cap) {   /* cannot happen: one record always fits twice */
+			rc = MIG_E_BAD_LENGTH;
+			break;
+		}
+		ssize_t r = recv(sock, buf + have, cap - have, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = MIG_E_IO;
+			break;
+		}
+		if (r == 0) {
+			rc = migstream_rx_finish(rx);
+			break;
+		}
+		have += (size_t)r;
+	}
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,226 @@
+/* migstream.h: the live-migration transfer stream: a frozen capsule sent over TCP, sealed with secretstream. */
+#ifndef HOST_MIGSTREAM_H
+#define HOST_MIGSTREAM_H
+
+#include "capsule-abi/cap_snapshot.h"
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * One migration = one TCP connection source -> target carrying (byte
+ * diagram in docs/MIGRATION.md section 4):
+ *
+ *   head (56 bytes, in clear)
+ *     0  magic "CAPMIG\r\n"     8  version u16 (2)   10 flags u16 (0)
+ *     12 source host_id u32     16 target host_id u32 20 epoch u32 (the capsule's
+ *                                                        directory epoch e, nonzero)
+ *     24 migration_id u64 (random, nonzero)
+ *     32 secretstream header (24 bytes)
+ *   then records, each:  length u32 (ciphertext bytes) | ciphertext
+ *
+ * Every record is one crypto_secretstream_xchacha20poly1305 message whose
+ * plaintext is  type u8 | body.  The stream key is derived per migration:
+ * crypto_kdf_derive_from_key(subkey_id = migration_id, ctx "capmig01",
+ * cluster data key), so a key never serves two migrations and the id alone
+ * (public) says which key.  The first 32 head bytes are the additional data
+ * of the PREAMBLE record, so forged host ids or a changed version fail there.
+ *
+ * secretstream chains the records: a reordered, repeated, dropped or
+ * altered record fails to decrypt (MIG_E_BAD_TAG).  On top of that the
+ * decoder checks the record SEQUENCE (an honest but buggy sender):
+ *
+ *   PREAMBLE  name[64] (NUL padded) | struct cap_snap_header (832 bytes,
+ *             little-endian exactly as in a snapshot file; checksum, key_id
+ *             and mac 0)
+ *   EXTENTS   n u32 (1..MIG_EXTENTS_PER_REC) | n x {offset u64, length u64}
+ *             until hdr.nextents have come, in table order
+ *   DATA      offset u64 (memfd offset) | 1..MIG_CHUNK_MAX bytes; chunks
+ *             tile the extents exactly, in order, never crossing one
+ *   END       total_data u64 | records u64 (count before END), pushed with
+ *             TAG_FINAL; nothing may follow
+ *
+ * Our own integers are big-endian.  Everything here but the mig_*_fd
+ * helpers is pure: no I/O, no global state; the decoder allocates its
+ * extent table and one record buffer.  Call sodium_init() first.
+ */
+
+#define MIG_MAGIC           "CAPMIG\r\n"
+#define MIG_VERSION         2         /* 2: the PREAMBLE's snapshot header grew (format 2) */
+#define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
+#define MIG_HEAD_LEN        56
+#define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */
+#define MIG_KEY_LEN         32
+#define MIG_KDF_CONTEXT     "capmig01"
+#define MIG_NAME_LEN        64
+#define MIG_CHUNK_MAX       65536u
+#define MIG_EXTENTS_PER_REC 4096u
+#define MIG_ABYTES          crypto_secretstream_xchacha20poly1305_ABYTES
+#define MIG_PLAIN_MAX       (1u + 8u + MIG_CHUNK_MAX)   /* largest plaintext: a full DATA record */
+#define MIG_REC_MAX         (4u + MIG_PLAIN_MAX + MIG_ABYTES)
+#define MIG_PREAMBLE_LEN    (MIG_NAME_LEN + sizeof(struct cap_snap_header))
+
+enum mig_rec_type {
+	MIG_REC_HEAD     = 0,   /* decoder only: the clear head was read */
+	MIG_REC_PREAMBLE = 1,
+	MIG_REC_EXTENTS  = 2,
+	MIG_REC_DATA     = 3,
+	MIG_REC_END      = 4,
+};
+
+enum mig_status {
+	MIG_OK = 0,           /* a record (decoder) / the bytes (encoder) are ready */
+	MIG_NEED_MORE,        /* decoder: no complete record in the buffer yet */
+	MIG_E_TRUNCATED,      /* the stream ended before its END record */
+	MIG_E_BAD_MAGIC,
+	MIG_E_BAD_VERSION,
+	MIG_E_BAD_HEAD,       /* flags/reserved set, migration id 0, host id 0 */
+	MIG_E_WRONG_HOST,     /* the head names another target host */
+	MIG_E_BAD_LENGTH,     /* record length field out of range */
+	MIG_E_BAD_TAG,        /* authentication failed: corrupt, forged, wrong key, reordered, repeated, dropped */
+	MIG_E_OUT_OF_ORDER,   /* authentic, but not the record expected here */
+	MIG_E_BAD_RECORD,     /* authentic, but its contents are inconsistent (or final tag misplaced) */
+	MIG_E_AFTER_END,      /* bytes after the END record */
+	MIG_E_NOSPACE,        /* encoder: caller's buffer too small */
+	MIG_E_NOMEM,
+	MIG_E_IO,             /* fd helpers: read/write failed, peer closed, timeout (errno kept) */
+	MIG_E_COUNT
+};
+
+/* What travels in clear: who sends, to whom, which migration. */
+struct mig_head_info {
+	uint32_t source_host;
+	uint32_t target_host;
+	uint64_t migration_id;
+	uint32_t epoch;          /* directory epoch at the start: a pulling target MOVEs at exactly it */
+};
+
+/* A fresh random nonzero migration id. */
+uint64_t migstream_new_id(void);
+/* The stream key of one migration (crypto_kdf, see above). */
+void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migration_id,
+                    uint8_t out[MIG_KEY_LEN]);
+/* The cluster data key comes from the key file: dirproto_data_key_load (hosts/formats/dirproto.h). */
+/* Bytes a record with a body of blen bytes takes on the wire. */
+static inline size_t mig_rec_size(size_t blen) { return 4 + 1 + blen + MIG_ABYTES; }
+/* "truncated", "bad_tag", ...: stable names for counters and logs. */
+const char *migstream_strerror(int status);
+
+/* ---- encoder (source) ---- */
+
+struct mig_tx {
+	crypto_secretstream_xchacha20poly1305_state st;
+	uint8_t head[MIG_HEAD_LEN];
+	int phase;                              /* private: which record comes next */
+	const struct cap_snap_header *hdr;      /* caller's, kept alive until END */
+	const struct cap_snap_extent *ext;      /* caller's, hdr->nextents entries */
+	uint32_t ext_sent;                      /* extents already in EXTENTS records */
+	uint32_t cur_ext;                       /* DATA cursor: extent index ... */
+	uint64_t cur_off;                       /* ... and the memfd offset expected next */
+	uint64_t data_sent;
+	uint64_t records;                       /* records sealed so far */
+};
+
+/* Start: key from data_key + info->migration_id; writes the 56-byte head.  MIG_OK or MIG_E_BAD_HEAD. */
+int migstream_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
+                const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
+/* The same with the stream key already derived (a source caprun only ever gets that one). */
+int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_LEN],
+                      const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
+/*
+ * The record encoders each write one whole record (length + ciphertext)
+ * into out (cap bytes), *out_len its size.  They refuse what the decoder
+ * would refuse (MIG_E_OUT_OF_ORDER, MIG_E_BAD_RECORD), so a bug shows at
+ * the source.  hdr and ext must stay valid until mig_tx_end.
+ */
+int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
+                    const struct cap_snap_extent *ext, uint8_t *out, size_t cap, size_t *out_len);
+/* The next EXTENTS record (up to MIG_EXTENTS_PER_REC); call while mig_tx_extents_left() > 0. */
+int migstream_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
+static inline uint32_t mig_tx_extents_left(const struct mig_tx *tx)
+{
+	return tx->hdr ? tx->hdr->nextents - tx->ext_sent : 0;
+}
+/* One DATA chunk at memfd offset off: must be where the cursor is, within one extent. */
+int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                uint8_t *out, size_t cap, size_t *out_len);
+/* Where the next DATA chunk must start and how many bytes the current extent has left (0 = all sent). */
+uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off);
+int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
+/*
+ * Seal any record, unchecked: type, body, and whether it carries
+ * TAG_FINAL.  For tests and the fuzz corpus, to build streams an honest
+ * encoder never makes.
+ */
+int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
+               uint8_t *out, size_t cap, size_t *out_len);
+
+/* ---- decoder (target) ---- */
+
+struct mig_rx {
+	crypto_secretstream_xchacha20poly1305_state st;
+	uint8_t data_key[MIG_KEY_LEN];
+	uint32_t my_host;                /* 0 = accept any target host id */
+	int phase;                       /* private */
+	int error;                       /* sticky: once failed, every call returns it */
+	struct mig_head_info info;       /* valid after MIG_REC_HEAD */
+	uint8_t head[MIG_HEAD_LEN];
+	char name[MIG_NAME_LEN];         /* valid after MIG_REC_PREAMBLE */
+	struct cap_snap_header hdr;      /* valid after MIG_REC_PREAMBLE */
+	struct cap_snap_extent *ext;     /* hdr.nextents entries (malloc'd), filled by EXTENTS */
+	uint32_t ext_have;
+	uint32_t cur_ext;
+	uint64_t cur_off;
+	uint64_t data_have;
+	uint64_t records;
+	uint8_t *plain;                  /* MIG_PLAIN_MAX bytes (malloc'd) */
+};
+
+/* One decoded record.  data points into the decoder's buffer: valid until the next call. */
+struct mig_rec {
+	int type;                        /* enum mig_rec_type */
+	uint64_t offset;                 /* DATA: memfd offset */
+	const uint8_t *data;             /* DATA: the bytes */
+	size_t len;
+	uint32_t first_ext, n_ext;       /* EXTENTS: rx->ext[first_ext .. +n_ext) just arrived */
+};
+
+/* MIG_OK or MIG_E_NOMEM.  my_host: the target's own host id, checked against the head (0 = any). */
+int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], uint32_t my_host);
+void migstream_rx_free(struct mig_rx *rx);
+/*
+ * Decode the next record from buf (len bytes; the caller keeps unconsumed
+ * bytes and appends more).  MIG_OK: *rec filled, *used bytes consumed.
+ * MIG_NEED_MORE: nothing consumed.  Anything else: the stream is bad and
+ * the decoder stays failed.  After END, any byte is MIG_E_AFTER_END.
+ */
+int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t *used,
+                struct mig_rec *rec);
+/* The stream has ended (EOF): MIG_OK if END was decoded, else MIG_E_TRUNCATED (or the sticky error). */
+int migstream_rx_finish(struct mig_rx *rx);
+static inline int mig_rx_done(const struct mig_rx *rx) { return rx->phase == MIG_REC_END + 1; }
+
+/* ---- fd helpers: blocking, on a connected stream socket (set SO_SNDTIMEO / SO_RCVTIMEO for deadlines) ---- */
+
+/* Called after each chunk: bytes of data sent/received so far of total. */
+typedef void (*mig_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/*
+ * Send a frozen capsule: head, PREAMBLE, EXTENTS, the extents' bytes read
+ * from memfd (pread), END, sealed with stream_key (migstream_derive_key).
+ * MIG_OK, MIG_E_IO (errno kept) or an encoder error.
+ */
+int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
+                const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
+                mig_progress_fn progress, void *arg);
+/*
+ * Receive one stream into memfd (sized to hdr.memfd_size here, extents
+ * written with pwrite) up to and including END; rx (initialised by the
+ * caller) then holds the head, header and extent table.  MIG_OK only if
+ * the whole stream was authentic and complete.  A stream that fails leaves
+ * memfd half-written: the caller discards it.
+ */
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg);
+
+#endif

@@ -1,0 +1,488 @@
+/* snapfile.c: the snapshot writer (sparse memfd -> file, atomically) and the validating reader. */
+#include "hosts/formats/snapfile.h"
+#include "hosts/common/fileio.h"
+#include "hosts/formats/snapauth.h"
+#include "capsule-abi/cap_abi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COPY_CHUNK (1u << 20)
+
+/* A copy buffer for n bytes: at most COPY_CHUNK, no bigger than needed (most snapshots are small). */
+static size_t chunk_for(uint64_t n)
+{
+	return n < COPY_CHUNK ? (n ? (size_t)n : 1) : COPY_CHUNK;
+}
+#define PAGE_DOWN(x) ((x) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
+#define PAGE_UP(x)   (((x) + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1))
+
+void snapfile_hex(char *out, const uint8_t *p, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+/*
+ * The memfd's data extents, page aligned and merged.  tmpfs allocates whole
+ * pages, so SEEK_DATA/SEEK_HOLE already land on page boundaries; rounding
+ * only makes that a guarantee.
+ */
+static int scan_extents(int memfd, uint64_t size, struct cap_snap_extent **out, uint32_t *count)
+{
+	struct cap_snap_extent *ext = NULL;
+	uint32_t n = 0, cap = 0;
+	uint64_t pos = 0;
+	while (pos < size) {
+		off_t data = lseek(memfd, (off_t)pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0)
+			goto fail;
+		off_t hole = lseek(memfd, data, SEEK_HOLE);
+		if (hole < 0)
+			goto fail;
+		uint64_t start = PAGE_DOWN((uint64_t)data);
+		uint64_t end = PAGE_UP((uint64_t)hole);
+		if (end > size)
+			end = size;
+		if (end <= start)
+			break;
+		if (n && ext[n - 1].offset + ext[n - 1].length >= start) {
+			uint64_t e = ext[n - 1].offset + ext[n - 1].length;
+			if (end > e)
+				ext[n - 1].length = end - ext[n - 1].offset;
+		} else {
+			if (n == cap) {
+				if (cap >= CAP_SNAP_MAX_EXTENTS) {
+					errno = E2BIG;
+					goto fail;
+				}
+				cap = cap ? cap * 2 : 64;
+				void *p = realloc(ext, cap * sizeof *ext);
+				if (!p)
+					goto fail;
+				ext = p;
+			}
+			ext[n].offset = start;
+			ext[n].length = end - start;
+			n++;
+		}
+		pos = end;
+	}
+	*out = ext;
+	*count = n;
+	return 0;
+fail:
+	free(ext);
+	return -1;
+}
+
+/* Header page with the checksum and mac fields zeroed: the first thing hashed. */
+static void header_page(const struct cap_snap_header *h, uint8_t page[CAP_SNAP_HEADER_SIZE])
+{
+	memset(page, 0, CAP_SNAP_HEADER_SIZE);
+	memcpy(page, h, sizeof *h);
+	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof h->checksum);
+	memset(page + offsetof(struct cap_snap_header, mac), 0, sizeof h->mac);
+}
+
+/* Table + data into the temp file, hashing as we go. */
+static int write_body(int memfd, int out, const struct cap_snap_header *h,
+                      const struct cap_snap_extent *ext, crypto_generichash_state *st)
+{
+	size_t table_len = (size_t)(h->data_offset - CAP_SNAP_HEADER_SIZE);
+	uint8_t *buf = calloc(1, table_len > COPY_CHUNK ? table_len : COPY_CHUNK);
+	if (!buf)
+		return -1;
+	memcpy(buf, ext, (size_t)h->nextents * sizeof *ext);
+	crypto_generichash_update(st, buf, table_len);
+	int r = fileio_pwrite_full(out, buf, table_len, CAP_SNAP_HEADER_SIZE);
+	uint64_t pos = h->data_offset;
+	for (uint32_t i = 0; r == 0 && i < h->nextents; i++) {
+		for (uint64_t done = 0; r == 0 && done < ext[i].length;) {
+			size_t len = ext[i].length - done > COPY_CHUNK ? COPY_CHUNK
+			                                              : (size_t)(ext[i].length - done);
+			r = fileio_pread_full(memfd, buf, len, ext[i].offset + done);
+			if (r == 0) {
+				crypto_generichash_update(st, buf, len);
+				r = fileio_pwrite_full(out, buf, len, pos);
+			}
+			done += len;
+			pos += len;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+/* mkstemp inside dirfd: "<name>.tmpXXXXXX", created exclusively, mode 0600 until complete. */
+static int make_temp(int dirfd, const char *name, char *tmp, size_t len)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	if (snprintf(tmp, len, "%s.tmpXXXXXX", name) >= (int)len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	char *x = tmp + strlen(tmp) - 6;
+	for (int tries = 0; tries < 100; tries++) {
+		for (int i = 0; i < 6; i++)
+			x[i] = chars[randombytes_uniform(sizeof chars - 1)];
+		int fd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+int snapfile_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_extent **ext_out,
+                      char *err, size_t errlen)
+{
+	struct cap_snap_extent *ext = NULL;
+	if (scan_extents(memfd, h->memfd_size, &ext, &h->nextents)) {
+		snprintf(err, errlen, "scanning the capsule's memory: %s", strerror(errno));
+		return -1;
+	}
+	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
+	h->format_version = CAP_SNAP_FORMAT_VERSION;
+	h->abi_version = CAP_ABI_VERSION;
+	h->header_size = CAP_SNAP_HEADER_SIZE;
+	h->flags = 0;
+	h->data_offset = cap_snap_data_offset(h->nextents);
+	h->data_size = 0;
+	for (uint32_t i = 0; i < h->nextents; i++)
+		h->data_size += ext[i].length;
+	memset(h->checksum, 0, sizeof h->checksum);
+	memset(h->key_id, 0, sizeof h->key_id);   /* a migration stream is sealed instead */
+	memset(h->mac, 0, sizeof h->mac);
+	/* Never produce what a reader would refuse. */
+	if (cap_snap_check_header(h, h->data_offset + h->data_size, err, errlen) ||
+	    cap_snap_check_extents(h, ext, err, errlen)) {
+		char why[200];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "refusing to write a bad snapshot: %s", why);
+		free(ext);
+		return -1;
+	}
+	*ext_out = ext;
+	return 0;
+}
+
+int snapfile_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
+                    const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen)
+{
+	struct cap_snap_extent *ext = NULL;
+	char tmp[NAME_MAX + 1], dir[PATH_MAX];
+	int out = -1, own_dir = -1, saved_errno;
+	const char *step = NULL;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+	if (sodium_init() < 0)
+		abort();   /* only fails without a usable entropy source */
+	if (!*name || strlen(name) + 10 > NAME_MAX) {
+		snprintf(err, errlen, "%s: %s", path, *name ? strerror(ENAMETOOLONG) : "not a file name");
+		return -1;
+	}
+	if (dirfd < 0) {
+		snprintf(dir, sizeof dir, "%s", path);
+		own_dir = dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dirfd < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	if (snapfile_prepare(memfd, h, &ext, err, errlen)) {
+		char why[PATH_MAX + 256];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "%s: %s", path, why);
+		goto out;
+	}
+
+	memcpy(h->key_id, key->id, sizeof h->key_id);
+	out = make_temp(dirfd, name, tmp, sizeof tmp);
+	if (out < 0) {
+		step = NULL;
+		goto fail;
+	}
+	uint8_t page[CAP_SNAP_HEADER_SIZE];
+	crypto_generichash_state st;
+	header_page(h, page);
+	crypto_generichash_init(&st, NULL, 0, sizeof h->checksum);
+	crypto_generichash_update(&st, page, sizeof page);
+	if (write_body(memfd, out, h, ext, &st)) {
+		step = "";   /* created: remove it */
+		goto fail;
+	}
+	crypto_generichash_final(&st, h->checksum, sizeof h->checksum);
+	memcpy(page + offsetof(struct cap_snap_header, checksum), h->checksum, sizeof h->checksum);
+	snapauth_mac(key->key, page, h->mac);   /* over the page holding the checksum of it all */
+	memcpy(page + offsetof(struct cap_snap_header, mac), h->mac, sizeof h->mac);
+	if (fileio_pwrite_full(out, page, sizeof page, 0) || fchmod(out, 0644)) {
+		step = "";
+		goto fail;
+	}
+	if (fsync(out)) {
+		step = "fsync: ";
+		goto fail;
+	}
+	if (close(out)) {
+		out = -1;
+		step = "close: ";
+		goto fail;
+	}
+	out = -1;
+	if (renameat(dirfd, tmp, dirfd, name)) {
+		step = "rename: ";
+		goto fail;
+	}
+	if (fsync(dirfd)) {
+		/* The file is complete and in place; only its durability is in doubt. */
+		snprintf(err, errlen, "%s: fsync of the directory: %s", path, strerror(errno));
+		unlinkat(dirfd, name, 0);
+		goto out;
+	}
+	*file_bytes = h->data_offset + h->data_size;
+	free(ext);
+	if (own_dir >= 0)
+		close(own_dir);
+	return 0;
+fail:
+	/* step NULL: the temp file was never created; otherwise it goes. */
+	saved_errno = errno;
+	if (out >= 0)
+		close(out);
+	if (step)
+		unlinkat(dirfd, tmp, 0);
+	snprintf(err, errlen, "%s: %s%s", path, step ? step : "", strerror(saved_errno));
+out:
+	free(ext);
+	if (own_dir >= 0)
+		close(own_dir);
+	return -1;
+}
+
+int snapfile_is_snapshot(const char *path)
+{
+	char magic[CAP_SNAP_MAGIC_LEN], err[128];
+	int fd = fileio_open_regular(path, err, sizeof err);
+	if (fd < 0)
+		return 0;   /* not a snapshot; opening it as an image says why */
+	int yes = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+	          memcmp(magic, CAP_SNAP_MAGIC, sizeof magic) == 0;
+	close(fd);
+	return yes;
+}
+
+/* BLAKE2b-256 over the whole file with the checksum and mac fields zeroed. */
+static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
+{
+	uint8_t page[CAP_SNAP_HEADER_SIZE], sum[32];
+	crypto_generichash_state st;
+	size_t chunk = chunk_for(s->file_size - CAP_SNAP_HEADER_SIZE);
+	uint8_t *buf = malloc(chunk);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (fileio_pread_full(s->fd, page, sizeof page, 0))
+		goto ioerr;
+	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof sum);
+	memset(page + offsetof(struct cap_snap_header, mac), 0, CAP_SNAP_MAC_LEN);
+	crypto_generichash_init(&st, NULL, 0, sizeof sum);
+	crypto_generichash_update(&st, page, sizeof page);
+	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < s->file_size;) {
+		size_t len = s->file_size - pos > chunk ? chunk : (size_t)(s->file_size - pos);
+		if (fileio_pread_full(s->fd, buf, len, pos))
+			goto ioerr;
+		crypto_generichash_update(&st, buf, len);
+		pos += len;
+	}
+	crypto_generichash_final(&st, sum, sizeof sum);
+	free(buf);
+	if (memcmp(sum, s->hdr.checksum, sizeof sum) != 0) {
+		snprintf(err, errlen, "checksum mismatch: snapshot is corrupt");
+		return -1;
+	}
+	return 0;
+ioerr:
+	snprintf(err, errlen, "read error: %s", strerror(errno));
+	free(buf);
+	return -1;
+}
+
+int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen)
+{
+	struct snap_keyring ring;
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+	if (snapauth_keyring_load(&ring, err, errlen))
+		return -1;
+	int fd = fileio_open_regular(path, err, errlen);
+	int r = fd < 0 ? -1 : snapfile_open_fd(fd, s, &ring, err, errlen);
+	snapauth_keyring_wipe(&ring);
+	return r;
+}
+
+int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
+                      size_t errlen)
+{
+	struct stat st;
+	memset(s, 0, sizeof *s);
+	if (sodium_init() < 0)
+		abort();
+	s->fd = fd;
+	if (fstat(s->fd, &st) < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {   /* fileio_open_regular said so already; a caller's fd may not be */
+		snprintf(err, errlen, "not a regular file");
+		goto fail;
+	}
+	s->file_size = (uint64_t)st.st_size;
+	size_t head = s->file_size < sizeof s->hdr ? (size_t)s->file_size : sizeof s->hdr;
+	if (fileio_pread_full(s->fd, &s->hdr, head, 0)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (cap_snap_check_header(&s->hdr, s->file_size, err, errlen))
+		goto fail;
+	s->ext = malloc((size_t)s->hdr.nextents * sizeof *s->ext);
+	if (!s->ext) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (fileio_pread_full(s->fd, s->ext, (size_t)s->hdr.nextents * sizeof *s->ext, CAP_SNAP_HEADER_SIZE)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (cap_snap_check_extents(&s->hdr, s->ext, err, errlen) ||
+	    verify_checksum(s, err, errlen))
+		goto fail;
+	/* Integrity, then authenticity, and only then is any of its memory interpreted. */
+	if (ring && snapfile_authenticate(s, ring, NULL, err, errlen))
+		goto fail;
+	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
+	struct cap_control ctl;
+	if (snapfile_read_mem(s, 0, &ctl, sizeof ctl)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (cap_snap_check_control(&ctl, &s->hdr, err, errlen))
+		goto fail;
+	return 0;
+fail:
+	snapfile_close(s);
+	return -1;
+}
+
+int snapfile_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
+                           const struct snap_key **used, char *err, size_t errlen)
+{
+	uint8_t page[CAP_SNAP_HEADER_SIZE];
+	char id[2 * CAP_SNAP_KEY_ID_LEN + 1], have[128];
+	const struct snap_key *k = snapauth_keyring_find(ring, s->hdr.key_id);
+	snapauth_id_hex(s->hdr.key_id, id);
+	if (used)
+		*used = k;
+	if (!k) {
+		snapauth_keyring_describe(ring, have, sizeof have);
+		snprintf(err, errlen, "authentication failed: snapshot was made with key %s, this host "
+		         "has no such key (it has %s)", id, have);
+		return -1;
+	}
+	if (fileio_pread_full(s->fd, page, sizeof page, 0)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		return -1;
+	}
+	if (snapauth_verify(k->key, page)) {
+		snprintf(err, errlen, "authentication failed (contents changed since it was made with "
+		         "%s key %s)", snapauth_kind_name(k->kind), id);
+		return -1;
+	}
+	return 0;
+}
+
+void snapfile_close(struct host_snap *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->ext);
+	s->ext = NULL;
+	s->fd = -1;
+}
+
+int snapfile_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_t len)
+{
+	memset(buf, 0, len);
+	uint64_t file_pos = s->hdr.data_offset;
+	for (uint32_t i = 0; i < s->hdr.nextents; i++) {
+		const struct cap_snap_extent *e = &s->ext[i];
+		uint64_t lo = off > e->offset ? off : e->offset;
+		uint64_t hi = off + len < e->offset + e->length ? off + len : e->offset + e->length;
+		if (lo < hi &&
+		    fileio_pread_full(s->fd, (char *)buf + (lo - off), (size_t)(hi - lo), file_pos + (lo - e->offset)))
+			return -1;
+		file_pos += e->length;
+	}
+	return 0;
+}
+
+int snapfile_restore(const struct host_snap *s, int memfd, char *err, size_t errlen)
+{
+	size_t chunk = chunk_for(s->hdr.data_size);
+	uint8_t *buf = malloc(chunk);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uint64_t pos = s->hdr.data_offset;
+	for (uint32_t i = 0; i < s->hdr.nextents; i++) {
+		for (uint64_t done = 0; done < s->ext[i].length;) {
+			uint64_t left = s->ext[i].length - done;
+			size_t len = left > chunk ? chunk : (size_t)left;
+			if (fileio_pread_full(s->fd, buf, len, pos)) {
+				snprintf(err, errlen, "reading the snapshot: %s", strerror(errno));
+				goto fail;
+			}
+			if (fileio_pwrite_full(memfd, buf, len, s->ext[i].offset + done)) {
+				snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
+				goto fail;
+			}
+			done += len;
+			pos += len;
+		}
+	}
+	free(buf);
+	return 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+int snapfile_check_image(const struct host_snap *s, const struct cap_image_header *img,
+                          const char *image_path, char *err, size_t errlen)
+{
+	if (img->build_id_len == s->hdr.build_id_len &&
+	    memcmp(img->build_id, s->hdr.build_id, img->build_id_len) == 0)
+		return 0;
+	char want[2 * sizeof s->hdr.build_id + 1], have[2 * CAP_IMAGE_BUILD_ID_MAX + 1];
+	snapfile_hex(want, s->hdr.build_id, s->hdr.build_id_len);
+	snapfile_hex(have, img->build_id,
+	         img->build_id_len <= CAP_IMAGE_BUILD_ID_MAX ? img->build_id_len : 0);
+	snprintf(err, errlen, "snapshot belongs to image %s (build-id %s), %s has build-id %s",
+	         s->hdr.image_name, want, image_path, have);
+	return -1;
+}

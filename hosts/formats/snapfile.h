@@ -1,0 +1,94 @@
+/* snapfile.h: writing and reading snapshot files (capsule-abi/cap_snapshot.h) on the host. */
+#ifndef HOST_SNAPFILE_H
+#define HOST_SNAPFILE_H
+
+#include "capsule-abi/cap_image.h"
+#include "capsule-abi/cap_snapshot.h"
+#include "hosts/formats/snapauth.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Write a snapshot of memfd to path, atomically: a temp file
+ * "<path>.tmpXXXXXX" in the same directory, fsync, rename, fsync the
+ * directory.  dirfd, if >= 0, is that directory already opened (by the
+ * client, so the file lands where it sees path); -1: open path's directory.
+ * hdr carries the descriptive fields (build-id, names, ip, mtu, arena_size,
+ * memfd_size, frozen_at_ns, taken_at_unix_ns); the writer fills magic,
+ * versions, extents, sizes, the checksum, and key_id + mac made with key
+ * (snapauth_key_for_writing).  On success returns 0 and the file's size in
+ * *file_bytes.  On failure returns -1, leaves no file behind and puts
+ * "PATH: reason" in err.
+ */
+int snapfile_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char *path,
+                    const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen);
+
+/*
+ * What snapfile_write does before writing, for a frozen memfd going
+ * elsewhere (a live migration): scan its data extents and fill hdr's
+ * format fields (magic, versions, nextents, data_offset, data_size;
+ * checksum, key_id and mac zero), checked as a reader would.  0 with *ext (malloc'd,
+ * hdr->nextents entries), or -1 with err.
+ */
+int snapfile_prepare(int memfd, struct cap_snap_header *hdr, struct cap_snap_extent **ext,
+                      char *err, size_t errlen);
+
+/* An opened, fully validated snapshot. */
+struct host_snap {
+	struct cap_snap_header hdr;
+	struct cap_snap_extent *ext;   /* hdr.nextents entries (malloc'd) */
+	uint64_t file_size;
+	int fd;                        /* read-only, close-on-exec */
+};
+
+/*
+ * Open path and check all of it before anyone acts on it: a regular file,
+ * header, extent table, the BLAKE2b-256 checksum over the whole file, the
+ * MAC with this host's keys (snapauth_keyring_load), and only then the
+ * frozen control page.  Returns 0, or -1 with a short reason in err (no
+ * path prefix): "authentication failed: ..." if the MAC does not verify.
+ */
+int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen);
+
+/*
+ * The same on a descriptor already open for reading (s owns fd), with the
+ * keys to authenticate against; ring NULL: every check but authentication
+ * (capctl inspect, which then says whether it verifies).
+ */
+int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
+                      size_t errlen);
+
+/*
+ * The MAC of an opened snapshot under the ring's key that the header
+ * names.  0 (with that key in *used if used), or -1 with "authentication
+ * failed: snapshot was made with key ID, this host has no such key (it has
+ * ...)" or "authentication failed (contents changed since it was made with
+ * host key ID)" in err (*used: the key found, or NULL).
+ */
+int snapfile_authenticate(const struct host_snap *s, const struct snap_keyring *ring,
+                           const struct snap_key **used, char *err, size_t errlen);
+void snapfile_close(struct host_snap *s);
+
+/* 1 if the file at path starts with the snapshot magic. */
+int snapfile_is_snapshot(const char *path);
+
+/* Copy len bytes of the frozen memfd at off out of the snapshot (holes read as zeros).  0 or -1. */
+int snapfile_read_mem(const struct host_snap *s, uint64_t off, void *buf, size_t len);
+
+/* Write every extent into memfd (already sized hdr.memfd_size).  0 or -1 with err. */
+int snapfile_restore(const struct host_snap *s, int memfd, char *err, size_t errlen);
+
+/*
+ * A snapshot only holds the capsule's writable memory; its code comes from
+ * the image, so the image must be the very one it froze with (same
+ * build-id).  Returns 0, or -1 with "snapshot belongs to image NAME
+ * (build-id HEX), IMAGE_PATH has build-id HEX" in err.
+ */
+int snapfile_check_image(const struct host_snap *s, const struct cap_image_header *img,
+                          const char *image_path, char *err, size_t errlen);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void snapfile_hex(char *out, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,517 @@
+/* test_host_migstream.c: the migration stream: round trip, truncation, tampering, order, keys, final tag, sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "capsule-abi/cap_abi.h"
+#include "hosts/formats/migstream.h"
+#include "hosts/formats/dirproto.h"
+
+static uint8_t data_key[MIG_KEY_LEN];
+static const struct mig_head_info info = { .source_host = 1, .target_host = 2, .migration_id = 0x1234,
+                                          .epoch = 7 };
+
+/* A small frozen capsule: extents and their bytes. */
+struct fixture {
+	struct cap_snap_header hdr;
+	struct cap_snap_extent ext[3];
+	uint8_t *bytes[3];
+};
+
+static void fixture_make(struct fixture *f, uint64_t big)
+{
+	memset(f, 0, sizeof *f);
+	struct cap_snap_header *h = &f->hdr;
+	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
+	h->format_version = CAP_SNAP_FORMAT_VERSION;
+	h->abi_version = CAP_ABI_VERSION;
+	h->header_size = CAP_SNAP_HEADER_SIZE;
+	h->build_id_len = 20;
+	memset(h->build_id, 0xab, 20);
+	strcpy(h->image_name, "web");
+	strcpy(h->capsule_name, "web1");
+	h->arena_size = 1u << 20;
+	h->memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + h->arena_size);
+	f->ext[0] = (struct cap_snap_extent){ 0x1000, 0x1000 };
+	f->ext[1] = (struct cap_snap_extent){ 0x10000, big };
+	f->ext[2] = (struct cap_snap_extent){ CAP_MEMFD_OFFSET(CAP_ARENA_BASE), 0x1000 };
+	h->nextents = 3;
+	h->data_offset = cap_snap_data_offset(3);
+	for (int i = 0; i < 3; i++) {
+		h->data_size += f->ext[i].length;
+		f->bytes[i] = malloc(f->ext[i].length);
+		for (uint64_t k = 0; k < f->ext[i].length; k++)
+			f->bytes[i][k] = (uint8_t)(k * 7 + i * 31 + (k >> 8));
+	}
+}
+
+static void fixture_free(struct fixture *f)
+{
+	for (int i = 0; i < 3; i++)
+		free(f->bytes[i]);
+}
+
+/* A whole stream in memory, with where each record starts (rec_at[0] = after the head). */
+struct stream {
+	uint8_t *buf;
+	size_t len, cap;
+	size_t rec_at[64];
+	int nrec;
+};
+
+static uint8_t *stream_room(struct stream *s)
+{
+	if (s->cap - s->len < MIG_REC_MAX) {
+		s->cap = s->cap * 2 + MIG_REC_MAX;
+		s->buf = realloc(s->buf, s->cap);
+		assert_non_null(s->buf);
+	}
+	assert_true(s->nrec < 64);
+	s->rec_at[s->nrec++] = s->len;
+	return s->buf + s->len;
+}
+
+/* Encode f honestly; stop_before = record type to leave out with the rest (0: all). */
+static void encode(struct stream *s, const struct fixture *f, int stop_before)
+{
+	struct mig_tx tx;
+	memset(s, 0, sizeof *s);
+	s->cap = MIG_HEAD_LEN;
+	s->buf = malloc(s->cap);
+	assert_int_equal(migstream_tx_init(&tx, data_key, &info, s->buf), MIG_OK);
+	s->len = MIG_HEAD_LEN;
+	size_t n;
+	if (stop_before == MIG_REC_PREAMBLE)
+		return;
+	assert_int_equal(migstream_tx_preamble(&tx, &f->hdr, f->ext, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+	s->len += n;
+	while (mig_tx_extents_left(&tx)) {
+		assert_int_equal(migstream_tx_extents(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+		s->len += n;
+	}
+	uint64_t off, left;
+	while ((left = migstream_tx_next_chunk(&tx, &off)) > 0) {
+		int i = off >= f->ext[2].offset ? 2 : off >= f->ext[1].offset ? 1 : 0;
+		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : left;
+		assert_int_equal(migstream_tx_data(&tx, off, f->bytes[i] + (off - f->ext[i].offset), len,
+		                             stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+		s->len += n;
+	}
+	if (stop_before == MIG_REC_END)
+		return;
+	assert_int_equal(migstream_tx_end(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+	s->len += n;
+}
+
+/*
+ * Decode buf in pieces of `step` bytes (0: all at once); DATA goes into mem
+ * (indexed by memfd offset - base, if mem).  Returns the first error, or
+ * mig_rx_finish's verdict.
+ */
+static int decode(const uint8_t *buf, size_t len, size_t step, uint32_t my_host,
+                  uint8_t *mem, uint64_t base, uint64_t memlen, int *records)
+{
+	struct mig_rx rx;
+	assert_int_equal(migstream_rx_init(&rx, data_key, my_host), MIG_OK);
+	size_t fed = step ? 0 : len, pos = 0;
+	int rc = MIG_OK, n = 0;
+	for (;;) {
+		size_t used;
+		struct mig_rec rec;
+		rc = migstream_rx_next(&rx, buf + pos, fed - pos, &used, &rec);
+		if (rc == MIG_OK) {
+			pos += used;
+			n++;
+			if (rec.type == MIG_REC_DATA && mem) {
+				assert_true(rec.offset >= base && rec.offset + rec.len <= base + memlen);
+				memcpy(mem + (rec.offset - base), rec.data, rec.len);
+			}
+			continue;
+		}
+		if (rc != MIG_NEED_MORE)
+			break;
+		if (fed == len) {
+			rc = migstream_rx_finish(&rx);
+			break;
+		}
+		fed = step && fed + step < len ? fed + step : len;
+	}
+	if (rc == MIG_OK && pos != len)
+		rc = -1;
+	migstream_rx_free(&rx);
+	if (records)
+		*records = n;
+	return rc;
+}
+
+static int decode_all(const struct stream *s)
+{
+	return decode(s->buf, s->len, 0, 2, NULL, 0, 0, NULL);
+}
+
+static void round_trip(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 5 * MIG_CHUNK_MAX + 0x3000);   /* the big extent spans several chunks */
+	struct stream s;
+	encode(&s, &f, 0);
+	uint64_t base = f.ext[0].offset, span = f.ext[2].offset + f.ext[2].length - base;
+	uint8_t *mem = calloc(1, span);
+	size_t steps[] = { 0, 1, 3, 4096, 70001 };
+	for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+		int records = 0;
+		memset(mem, 0, span);
+		assert_int_equal(decode(s.buf, s.len, steps[k], 2, mem, base, span, &records), MIG_OK);
+		assert_int_equal(records, s.nrec + 1);   /* + the head */
+		for (int i = 0; i < 3; i++)
+			assert_memory_equal(mem + (f.ext[i].offset - base), f.bytes[i], f.ext[i].length);
+	}
+	/* The head says who and which migration; the decoder exposes the header and table. */
+	struct mig_rx rx;
+	migstream_rx_init(&rx, data_key, 0);
+	size_t used;
+	struct mig_rec rec;
+	assert_int_equal(migstream_rx_next(&rx, s.buf, s.len, &used, &rec), MIG_OK);
+	assert_int_equal(rec.type, MIG_REC_HEAD);
+	assert_int_equal(rx.info.source_host, 1);
+	assert_int_equal(rx.info.target_host, 2);
+	assert_int_equal(rx.info.migration_id, 0x1234);
+	size_t pos = used;
+	assert_int_equal(migstream_rx_next(&rx, s.buf + pos, s.len - pos, &used, &rec), MIG_OK);
+	assert_int_equal(rec.type, MIG_REC_PREAMBLE);
+	assert_string_equal(rx.name, "web1");
+	assert_int_equal(rx.hdr.data_size, f.hdr.data_size);
+	migstream_rx_free(&rx);
+	free(mem);
+	free(s.buf);
+	fixture_free(&f);
+}
+
+static void every_truncation_is_detected(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 0x1000);
+	struct stream s;
+	encode(&s, &f, 0);
+	for (size_t len = 0; len < s.len; len++)
+		assert_int_equal(decode(s.buf, len, 0, 2, NULL, 0, 0, NULL), MIG_E_TRUNCATED);
+	assert_int_equal(decode_all(&s), MIG_OK);
+	free(s.buf);
+	fixture_free(&f);
+}
+
+static void every_bit_flip_is_detected(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 0x1000);
+	struct stream s;
+	encode(&s, &f, 0);
+	for (size_t i = 0; i < s.len; i++) {
+		int in_length_field = 0;
+		for (int r = 0; r < s.nrec; r++)
+			in_length_field |= i >= s.rec_at[r] && i < s.rec_at[r] + 4;
+		for (int bit = 0; bit < 8; bit += (i < MIG_HEAD_LEN || in_length_field) ? 1 : 3) {
+			s.buf[i] ^= (uint8_t)(1u << bit);
+			int rc = decode_all(&s);
+			s.buf[i] ^= (uint8_t)(1u << bit);
+			if (i >= MIG_HEAD_AD_LEN && !in_length_field) {
+				/* Ciphertext, or the secretstream header: authentication must catch it. */
+				if (rc != MIG_E_BAD_TAG)
+					fail_msg("flip at %zu bit %d: %s", i, bit, migstream_strerror(rc));
+			} else if (rc == MIG_OK) {
+				fail_msg("flip at %zu bit %d decoded fine", i, bit);
+			}
+		}
+	}
+	free(s.buf);
+	fixture_free(&f);
+}
+
+/* Rebuild the stream with records in the given order (indexes into s's records). */
+static size_t rebuild(const struct stream *s, const int *order, int n, uint8_t *out)
+{
+	size_t len = MIG_HEAD_LEN;
+	memcpy(out, s->buf, MIG_HEAD_LEN);
+	for (int k = 0; k < n; k++) {
+		int r = order[k];
+		size_t end = r + 1 < s->nrec ? s->rec_at[r + 1] : s->len;
+		memcpy(out + len, s->buf + s->rec_at[r], end - s->rec_at[r]);
+		len += end - s->rec_at[r];
+	}
+	return len;
+}
+
+static void reordered_repeated_dropped_records_fail(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 0x1000);
+	struct stream s;
+	encode(&s, &f, 0);
+	/* Records: 0 PREAMBLE, 1 EXTENTS, 2..4 DATA, 5 END. */
+	assert_int_equal(s.nrec, 6);
+	uint8_t *out = malloc(2 * s.len);
+	const int swapped[] = { 0, 1, 3, 2, 4, 5 }, repeated[] = { 0, 1, 2, 2, 3, 4, 5 },
+	          dropped[] = { 0, 1, 2, 4, 5 }, no_end[] = { 0, 1, 2, 3, 4 },
+	          no_preamble[] = { 1, 2, 3, 4, 5 }, after_end[] = { 0, 1, 2, 3, 4, 5, 5 };
+	assert_int_equal(decode(out, rebuild(&s, swapped, 6, out), 0, 2, NULL, 0, 0, NULL), MIG_E_BAD_TAG);
+	assert_int_equal(decode(out, rebuild(&s, repeated, 7, out), 0, 2, NULL, 0, 0, NULL), MIG_E_BAD_TAG);
+	assert_int_equal(decode(out, rebuild(&s, dropped, 5, out), 0, 2, NULL, 0, 0, NULL), MIG_E_BAD_TAG);
+	assert_int_equal(decode(out, rebuild(&s, no_end, 5, out), 0, 2, NULL, 0, 0, NULL), MIG_E_TRUNCATED);
+	assert_int_equal(decode(out, rebuild(&s, no_preamble, 5, out), 0, 2, NULL, 0, 0, NULL), MIG_E_BAD_TAG);
+	assert_int_equal(decode(out, rebuild(&s, after_end, 7, out), 0, 2, NULL, 0, 0, NULL), MIG_E_AFTER_END);
+	free(out);
+	free(s.buf);
+	fixture_free(&f);
+}
+
+static void wrong_key_or_host_fails(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 0x1000);
+	struct stream s;
+	encode(&s, &f, 0);
+	assert_int_equal(decode(s.buf, s.len, 0, 3, NULL, 0, 0, NULL), MIG_E_WRONG_HOST);
+	assert_int_equal(decode(s.buf, s.len, 0, 0, NULL, 0, 0, NULL), MIG_OK);
+	data_key[5] ^= 1;
+	assert_int_equal(decode_all(&s), MIG_E_BAD_TAG);
+	data_key[5] ^= 1;
+	/* Another migration id derives another key, even with the same cluster key. */
+	uint8_t k1[MIG_KEY_LEN], k2[MIG_KEY_LEN];
+	migstream_derive_key(data_key, 1, k1);
+	migstream_derive_key(data_key, 2, k2);
+	assert_memory_not_equal(k1, k2, MIG_KEY_LEN);
+	/* A clear head that lies: bad magic, version, flags. */
+	s.buf[0] ^= 1;
+	assert_int_equal(decode_all(&s), MIG_E_BAD_MAGIC);
+	s.buf[0] ^= 1;
+	s.buf[9] = MIG_VERSION + 1;
+	assert_int_equal(decode_all(&s), MIG_E_BAD_VERSION);
+	s.buf[9] = MIG_VERSION - 1;   /* an older host's stream: refused too */
+	assert_int_equal(decode_all(&s), MIG_E_BAD_VERSION);
+	s.buf[9] = MIG_VERSION;
+	s.buf[11] = 1;
+	assert_int_equal(decode_all(&s), MIG_E_BAD_HEAD);
+	s.buf[11] = 0;
+	memset(s.buf + 20, 0, 4);   /* no epoch */
+	assert_int_equal(decode_all(&s), MIG_E_BAD_HEAD);
+	s.buf[23] = 7;
+	assert_int_equal(decode_all(&s), MIG_OK);
+	free(s.buf);
+	fixture_free(&f);
+}
+
+/* Authentic records in the wrong sequence, or a misplaced final tag. */
+static void final_tag_and_sequence_are_enforced(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 0x1000);
+	struct stream s;
+	uint8_t body[16] = { 0 };
+	size_t n;
+
+	/* All data sent, then END without TAG_FINAL, or a DATA-typed record with it. */
+	for (int variant = 0; variant < 4; variant++) {
+		struct mig_tx tx;
+		uint8_t head[MIG_HEAD_LEN];
+		uint8_t *rec = malloc(MIG_REC_MAX), *buf = malloc(64 * 1024);
+		size_t len = MIG_HEAD_LEN;
+		migstream_tx_init(&tx, data_key, &info, head);
+		memcpy(buf, head, sizeof head);
+		migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, MIG_REC_MAX, &n);
+		memcpy(buf + len, rec, n), len += n;
+		migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n);
+		memcpy(buf + len, rec, n), len += n;
+		int expect;
+		if (variant == 3) {   /* DATA at the wrong offset, authentic */
+			uint8_t d[8 + 16] = { 0 };
+			d[6] = 0x20;   /* offset 0x2000, expected 0x1000 */
+			migstream_tx_raw(&tx, MIG_REC_DATA, d, sizeof d, 0, rec, MIG_REC_MAX, &n);
+			memcpy(buf + len, rec, n), len += n;
+			expect = MIG_E_OUT_OF_ORDER;
+		} else {
+			if (variant == 2) {   /* END before the data: authentic, but early */
+				expect = MIG_E_OUT_OF_ORDER;
+			} else {
+				for (int i = 0; i < 3; i++) {
+					migstream_tx_data(&tx, f.ext[i].offset, f.bytes[i], f.ext[i].length, rec, MIG_REC_MAX, &n);
+					memcpy(buf + len, rec, n), len += n;
+				}
+				expect = MIG_E_BAD_RECORD;
+			}
+			body[7] = variant == 1 ? 0 : 0x30;
+			body[15] = 5;
+			migstream_tx_raw(&tx, variant == 1 ? MIG_REC_DATA : MIG_REC_END, body, sizeof body,
+			           variant != 0 || variant == 2, rec, MIG_REC_MAX, &n);
+			if (variant == 2)
+				expect = MIG_E_OUT_OF_ORDER;
+			memcpy(buf + len, rec, n), len += n;
+		}
+		assert_int_equal(decode(buf, len, 0, 2, NULL, 0, 0, NULL), expect);
+		free(rec);
+		free(buf);
+	}
+
+	/* The encoder refuses what the decoder would. */
+	encode(&s, &f, MIG_REC_END);
+	free(s.buf);
+	struct mig_tx tx;
+	uint8_t head[MIG_HEAD_LEN], *rec = malloc(MIG_REC_MAX);
+	migstream_tx_init(&tx, data_key, &info, head);
+	assert_int_equal(migstream_tx_end(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+	assert_int_equal(migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+	assert_int_equal(migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, 10, &n), MIG_E_NOSPACE);
+	migstream_tx_init(&tx, data_key, &info, head);
+	struct cap_snap_header bad = f.hdr;
+	bad.data_size += 0x1000;
+	assert_int_equal(migstream_tx_preamble(&tx, &bad, f.ext, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+	assert_int_equal(migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, MIG_REC_MAX, &n), MIG_OK);
+	assert_int_equal(migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_OK);
+	assert_int_equal(migstream_tx_data(&tx, 0x2000, f.bytes[0], 16, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+	assert_int_equal(migstream_tx_data(&tx, 0x1000, f.bytes[0], 0x1001, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+	struct mig_head_info zero = info;
+	zero.migration_id = 0;
+	assert_int_equal(migstream_tx_init(&tx, data_key, &zero, head), MIG_E_BAD_HEAD);
+	free(rec);
+	fixture_free(&f);
+}
+
+/* ---- over a socket, from and into a memfd ---- */
+
+struct sender {
+	int sock, memfd, rc;
+	const struct fixture *f;
+	uint64_t progress_last;
+};
+
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+	uint64_t *last = arg;
+	assert_true(done > *last && done <= total);
+	*last = done;
+}
+
+static void *send_thread(void *arg)
+{
+	struct sender *s = arg;
+	uint8_t key[MIG_KEY_LEN];
+	migstream_derive_key(data_key, info.migration_id, key);   /* what caphostd hands a source caprun */
+	s->rc = migstream_send_fd(s->sock, key, &info, &s->f->hdr, s->f->ext, s->memfd, on_progress,
+	                    &s->progress_last);
+	close(s->sock);
+	return NULL;
+}
+
+static void socket_round_trip(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 3 * MIG_CHUNK_MAX);
+	int src = memfd_create("mig-src", 0), dst = memfd_create("mig-dst", 0), sv[2];
+	assert_true(src >= 0 && dst >= 0);
+	assert_int_equal(ftruncate(src, (off_t)f.hdr.memfd_size), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pwrite(src, f.bytes[i], f.ext[i].length, (off_t)f.ext[i].offset),
+		                 (ssize_t)f.ext[i].length);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct sender s = { .sock = sv[0], .memfd = src, .f = &f };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, send_thread, &s), 0);
+	struct mig_rx rx;
+	uint64_t got = 0;
+	migstream_rx_init(&rx, data_key, 2);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, on_progress, &got), MIG_OK);
+	pthread_join(th, NULL);
+	assert_int_equal(s.rc, MIG_OK);
+	assert_int_equal(got, f.hdr.data_size);
+	assert_int_equal(s.progress_last, f.hdr.data_size);
+	assert_int_equal(rx.hdr.nextents, 3);
+	uint8_t *back = malloc(f.ext[1].length);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pread(dst, back, f.ext[i].length, (off_t)f.ext[i].offset),
+		                 (ssize_t)f.ext[i].length);
+		assert_memory_equal(back, f.bytes[i], f.ext[i].length);
+	}
+	migstream_rx_free(&rx);
+	close(sv[1]);
+
+	/* A connection cut half way: the receiver says truncated, never OK. */
+	struct stream st;
+	encode(&st, &f, 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	size_t half = st.len / 2;
+	assert_int_equal(write(sv[0], st.buf, half), (ssize_t)half);
+	close(sv[0]);
+	migstream_rx_init(&rx, data_key, 2);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, NULL, NULL), MIG_E_TRUNCATED);
+	migstream_rx_free(&rx);
+	close(sv[1]);
+	free(st.buf);
+	free(back);
+	close(src);
+	close(dst);
+	fixture_free(&f);
+}
+
+static void data_key_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/migkeysXXXXXX", err[200];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "# keys\n1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	                   "\n  data 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	uint8_t key[MIG_KEY_LEN];
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), 0);
+	for (int i = 0; i < MIG_KEY_LEN; i++)
+		assert_int_equal(key[i], i);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_int_equal(write(fd, "data 12\n", 8), 8);
+	close(fd);
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), -1);
+	assert_non_null(strstr(err, "64 hex"));
+	fd = open(path, O_WRONLY | O_TRUNC);
+	close(fd);
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no 'data HEX64' line"));
+	unlink(path);
+	assert_int_equal(dirproto_data_key_load(path, key, err, sizeof err), -1);
+	assert_string_equal(migstream_strerror(MIG_E_BAD_TAG), "bad_tag");
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	randombytes_buf(data_key, sizeof data_key);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(round_trip),
+		cmocka_unit_test(every_truncation_is_detected),
+		cmocka_unit_test(every_bit_flip_is_detected),
+		cmocka_unit_test(reordered_repeated_dropped_records_fail),
+		cmocka_unit_test(wrong_key_or_host_fails),
+		cmocka_unit_test(final_tag_and_sequence_are_enforced),
+		cmocka_unit_test(socket_round_trip),
+		cmocka_unit_test(data_key_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
