@@ -37,6 +37,7 @@ UNIT_SRCS_test_rt_tmpfs := runtime/tmpfs.c
 UNIT_SRCS_test_rt_report := runtime/report.c
 UNIT_SRCS_test_rt_fd := runtime/fd.c
 UNIT_SRCS_test_rt_poll := runtime/poll.c runtime/fd.c
+UNIT_SRCS_test_rt_channel := runtime/channel.c
 
 $(RT_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/runtime/%.c $$(UNIT_SRCS_$$*) $(RT_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
