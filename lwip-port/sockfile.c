@@ -153,9 +153,8 @@ static void lp_file_report(struct rt_file *f, struct cap_report_fd *r)
 
 static const char *lp_file_wait_name(struct rt_file *f, const struct rt_waitq *q, const char *why)
 {
-	int sock = -1;
-	const char *name = lp_report_wait(q, why, &sock);
-	return name && sock == f->handle ? name : 0;
+	(void)why;
+	return lp_report_socket_wait(f->handle, q);
 }
 
 static const struct rt_file_ops lp_file_ops = {
@@ -172,11 +171,6 @@ static const struct rt_file_ops lp_file_ops = {
 
 /* ---- registration ---- */
 
-static const char *lp_stack_wait_name(const struct rt_waitq *q, const char *why)
-{
-	int sock = -1;
-	return lp_report_wait(q, why, &sock);
-}
 
 /*
  * Global, so that capcc can pull this file (and with it lwip-port and lwIP)
@@ -187,7 +181,7 @@ const struct rt_net_ops lp_net_ops = {
 	.start = lp_init,
 	.socket = lp_file_socket,
 	.after_resume = lp_after_resume,
-	.wait_name = lp_stack_wait_name,
+	.wait_name = lp_report_wait,
 };
 
 /* Before main (musl runs constructors first): __wrap_main then starts the stack through lp_net_ops. */

@@ -65,13 +65,7 @@ static int dev_poll(struct rt_file *f, int events)
 	return events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
 }
 
-static void dev_fill_stat(const struct rt_file_ops *ops, struct stat *st, int by_path);
-
-static void dev_fstat(struct rt_file *f, struct stat *st)
-{
-	dev_fill_stat(f->ops, st, 0);
-}
-
+static void dev_fstat(struct rt_file *f, struct stat *st);
 static void dev_report(struct rt_file *f, struct cap_report_fd *r);
 
 static const struct rt_file_ops null_ops = {
@@ -107,34 +101,31 @@ const struct rt_file_ops *rt_dev_ops(const char *path)
 	return 0;
 }
 
-/* Mode and device number; st_ino too if by_path (an open file's is its own). */
-static void dev_fill_stat(const struct rt_file_ops *ops, struct stat *st, int by_path)
+/* The first entry with these operations: /dev/random reports itself as /dev/urandom. */
+static size_t dev_index(const struct rt_file_ops *ops)
 {
-	for (size_t i = 0; i < NDEVICES; i++) {
-		if (devices[i].ops == ops) {
-			st->st_mode = S_IFCHR | 0666;
-			st->st_rdev = makedev(1, devices[i].minor);
-			if (by_path)
-				st->st_ino = devices[i].ino;
-			return;
-		}
-	}
+	size_t i = 0;
+	while (i < NDEVICES - 1 && devices[i].ops != ops)
+		i++;
+	return i;
 }
 
+static void dev_fstat(struct rt_file *f, struct stat *st)
+{
+	st->st_mode = S_IFCHR | 0666;
+	st->st_rdev = makedev(1, devices[dev_index(f->ops)].minor);
+}
+
+/* stat by path: like an open file's, with the device's own inode number. */
 void rt_dev_stat(const struct rt_file_ops *ops, struct stat *st)
 {
 	struct rt_file f = { .ops = ops };
 	rt_file_stat(&f, st);
-	dev_fill_stat(ops, st, 1);
+	st->st_ino = devices[dev_index(ops)].ino;
 }
 
 static void dev_report(struct rt_file *f, struct cap_report_fd *r)
 {
-	for (size_t i = 0; i < NDEVICES; i++) {
-		if (devices[i].ops == f->ops) {
-			r->kind = CAP_RFD_DEV;
-			snprintf(r->u.file.path, sizeof r->u.file.path, "%s", devices[i].path);
-			return;
-		}
-	}
+	r->kind = CAP_RFD_DEV;
+	snprintf(r->u.file.path, sizeof r->u.file.path, "%s", devices[dev_index(f->ops)].path);
 }

@@ -24,7 +24,7 @@ struct cap_report_fd;
  * (poll.c), and sockets, which a network stack registers (rt_net.h).
  */
 struct rt_file_ops {
-	/* iov is never empty of meaning: the fd layer checked iovcnt.  pos < 0: the file offset. */
+	/* iovcnt is checked (0..1024); pos >= 0 only if positional (pread); pos < 0: the file offset. */
 	long (*read)(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);   /* -EINVAL */
 	long (*write)(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);  /* -EINVAL */
 	int positional;                                              /* pread/pwrite allowed (else -ESPIPE) */
