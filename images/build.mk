@@ -5,10 +5,13 @@
 # plain Makefile project built with `make CC=capcc`, to show that capcc drops
 # into an existing build.
 
-IMAGE_APPS   := echo udpecho counter http threads selftest forbidden stateful memtouch lifecycle spoof relayer
+IMAGE_APPS   := echo udpecho counter http threads selftest forbidden stateful memtouch lifecycle spoof relayer \
+                ticker
 IMAGE_FILES  := $(IMAGE_APPS:%=$(IMAGES)/%.cap) $(IMAGES)/multifile.cap
 IMAGE_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2
 CAP_LIBS     := $(LIB)/libcaprt.a $(LIB)/liblp.a $(LIB)/liblwip.a
+# capcc options of one image: ticker is linked without a network stack (no lwIP).
+IMAGE_LDFLAGS_ticker := --cap-no-net
 
 ALL_TARGETS += $(IMAGE_FILES)
 
@@ -19,7 +22,7 @@ CAPCC_DEPS := $(BIN)/capcc $(BIN)/capctl $(CAP_LIBS) $(MUSL_LIBC)
 
 $(IMAGES)/%.cap: images/$$*/$$*.c $(CAPCC_DEPS)
 	@mkdir -p $(dir $@)
-	$(BIN)/capcc $(IMAGE_CFLAGS) -o $@ $<
+	$(BIN)/capcc $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS_$*) -o $@ $<
 
 MULTIFILE_OBJ := $(OBJ)/images/multifile
 

@@ -35,7 +35,7 @@ $(LIB)/liblwip.a: $(LWIP_OBJS)
 LP_SRCS := $(wildcard lwip-port/*.c)
 LP_OBJS := $(LP_SRCS:%.c=$(OBJ)/%.o)
 LP_HDRS := $(wildcard lwip-port/*.h) $(LP_CONFIG_HDRS) capsule-abi/cap_abi.h capsule-abi/cap_report.h \
-           runtime/rt_sched.h runtime/rt_host.h
+           runtime/rt_sched.h runtime/rt_host.h runtime/rt_fd.h runtime/rt_net.h
 
 $(OBJ)/lwip-port/%.o: lwip-port/%.c $(LP_HDRS) $(MUSL_LIBC) | $(FETCH_STAMP)
 	@mkdir -p $(dir $@)
@@ -47,10 +47,17 @@ $(LIB)/liblp.a: $(LP_OBJS)
 
 ALL_TARGETS += $(LIB)/liblwip.a $(LIB)/liblp.a
 
-# Host unit test of the pure translation layer (glibc + ASan; lwIP headers on the sockabi.c side).
+# Host unit tests, tests/unit/lwip-port/test_lp_*.c: the pure translation layer
+# (glibc + ASan; lwIP headers on the sockabi.c side).
+LP_UNIT_TESTS := $(patsubst tests/unit/lwip-port/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/lwip-port/test_lp_*.c))
+UNIT_TESTS += $(LP_UNIT_TESTS)
 UNIT_SRCS_test_lp_sockabi   := lwip-port/sockabi.c
 UNIT_CFLAGS_test_lp_sockabi := $(LP_INCLUDES)
-$(BUILD)/tests/unit/test_lp_sockabi: $(LP_HDRS) | $(FETCH_STAMP)
+
+$(LP_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/lwip-port/%.c $$(UNIT_SRCS_$$*) $(LP_HDRS) \
+		| $(DEPS_STAMP) $(FETCH_STAMP)
+	@mkdir -p $(dir $@)
+	$(UNIT_LINK)
 
 .PHONY: lwip-port
 lwip-port: $(LIB)/liblwip.a $(LIB)/liblp.a

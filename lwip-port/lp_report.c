@@ -51,25 +51,30 @@ static const char *op_name(const struct netconn *conn)
 	}
 }
 
-const char *lp_report_wait(const struct rt_waitq *q, const char *why, int *sock)
+const char *lp_report_socket_wait(int s, const struct rt_waitq *q)
 {
-	*sock = -1;
+	struct lwip_sock *ls = lwip_socket_dbg_get_socket(s);
+	struct netconn *conn = ls ? ls->conn : NULL;
+	if (!conn || !q)
+		return 0;
+	if (waits_in_mbox(q, conn->acceptmbox))
+		return "accept";
+	if (waits_in_mbox(q, conn->recvmbox))
+		return "recv";
+	if (waits_on_sem(q, conn->op_completed))
+		return op_name(conn);
+	return 0;
+}
+
+const char *lp_report_wait(const struct rt_waitq *q, const char *why)
+{
 	if (!q)
 		return 0;
 	for (int s = 0; s < NUM_SOCKETS; s++) {
-		struct lwip_sock *ls = lwip_socket_dbg_get_socket(s);
-		struct netconn *conn = ls ? ls->conn : NULL;
-		if (!conn)
-			continue;
-		*sock = s;
-		if (waits_in_mbox(q, conn->acceptmbox))
-			return "accept";
-		if (waits_in_mbox(q, conn->recvmbox))
-			return "recv";
-		if (waits_on_sem(q, conn->op_completed))
-			return op_name(conn);
+		const char *name = lp_report_socket_wait(s, q);
+		if (name)
+			return name;   /* a socket no descriptor holds (yet) */
 	}
-	*sock = -1;
 	if (waits_on_mutex(q, lock_tcpip_core))
 		return "tcpip core lock";
 	/* The only lwIP mailbox that belongs to no socket is the tcpip thread's. */

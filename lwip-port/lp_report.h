@@ -14,12 +14,19 @@ struct rt_waitq;
 int lp_report_socket(int s, struct cap_report_sock *out);
 
 /*
- * A green thread is blocked on q (rt_wait reason `why`).  If q is one of
- * lwIP's, return a better name ("accept", "recv", "send", "connect",
- * "close", "tcpip thread", "tcpip core lock") and set *sock to the lwIP
- * socket it concerns (-1: none).  Returns 0 if q is not lwIP's.
+ * A green thread is blocked on q.  If q is one of lwIP socket s's
+ * queues, name the wait: "accept", "recv", "send",
+ * "connect", "close"; else 0.  A socket file's wait_name (sockfile.c).
  */
-const char *lp_report_wait(const struct rt_waitq *q, const char *why, int *sock);
+const char *lp_report_socket_wait(int s, const struct rt_waitq *q);
+
+/*
+ * The same over all of lwIP (why: the rt_wait reason): a socket's wait
+ * as above, or "tcpip thread",
+ * "tcpip core lock"; 0 if q is not lwIP's.  For waits that no descriptor
+ * explains (the runtime asks its descriptors first).
+ */
+const char *lp_report_wait(const struct rt_waitq *q, const char *why);
 
 /*
  * Just resumed from a snapshot: have the tcpip thread (under the core lock)

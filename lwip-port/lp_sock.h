@@ -1,4 +1,4 @@
-/* lp_sock.h: lwIP sockets seen through the Linux ABI; the runtime's fd layer calls these. */
+/* lp_sock.h: lwIP sockets seen through the Linux ABI; lwip-port's socket files (sockfile.c) call these. */
 #ifndef LP_SOCK_H
 #define LP_SOCK_H
 
@@ -19,15 +19,6 @@
 
 /* Bring up lwIP: tcpip thread, the channel netif with the control page's address. */
 int  lp_init(void);
-/* Drain the packet channel into lwIP (called from the idle wait; never blocks). */
-void lp_channel_drain(void);
-/*
- * Records other than CAP_MSG_PACKET (e.g. CAP_MSG_FREEZE/THAW from the host)
- * go to this handler, called from the idle wait (must not block); the drain
- * returns right after one, leaving later records in the channel.  Without a
- * handler they are dropped.
- */
-void lp_set_channel_control(void (*handler)(int type, unsigned seq, const void *payload, size_t len));
 
 long lp_socket(int domain, int type, int protocol);  /* type without SOCK_NONBLOCK/CLOEXEC */
 long lp_bind(int s, const void *addr, uint32_t addrlen);

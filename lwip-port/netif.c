@@ -11,27 +11,16 @@
 #include "lwip/tcpip.h"
 
 #include "capsule-abi/cap_abi.h"
-#include "runtime/rt_host.h"
-#include "runtime/rt_sched.h"
+#include "runtime/rt_net.h"
 #include "lwip-port/lp_sock.h"
 
 /* More pieces than this in one pbuf chain are flattened into lp_tx_flat first. */
-#define LP_TX_MAX_IOV 32
-/* Records drained per idle wake-up: the rest wait until the tcpip thread caught up. */
-#define LP_RX_BATCH 256
+#define LP_TX_MAX_IOV RT_CHANNEL_MAX_IOV
 
 static struct netif lp_netif;
 /* Only used under the tcpip core lock (all output runs under it). */
 static unsigned char lp_tx_flat[CAP_MTU_MAX];
-/* Where records go when lwIP's heap is full: they must still be consumed. */
-static unsigned char lp_rx_discard[CAP_CHAN_MAX];
 static unsigned long lp_rx_dropped, lp_tx_dropped;
-static void (*lp_control_handler)(int type, unsigned seq, const void *payload, size_t len);
-
-void lp_set_channel_control(void (*handler)(int type, unsigned seq, const void *payload, size_t len))
-{
-	lp_control_handler = handler;
-}
 
 static const struct cap_control *lp_control(void)
 {
@@ -43,10 +32,8 @@ static err_t lp_netif_output(struct netif *netif, struct pbuf *p, const ip4_addr
 {
 	(void)netif;
 	(void)next_hop;   /* a point-to-point link: the host routes */
-	struct cap_chan_hdr hdr = { .type = CAP_MSG_PACKET, .flags = 0, .seq = 0 };
-	struct rt_iovec iov[1 + LP_TX_MAX_IOV];
+	struct rt_iovec iov[LP_TX_MAX_IOV];
 	int n = 0;
-	iov[n++] = (struct rt_iovec){ &hdr, sizeof(hdr) };
 	if (pbuf_clen(p) <= LP_TX_MAX_IOV) {
 		for (struct pbuf *q = p; q; q = q->next)
 			if (q->len)
@@ -55,7 +42,7 @@ static err_t lp_netif_output(struct netif *netif, struct pbuf *p, const ip4_addr
 		u16_t len = pbuf_copy_partial(p, lp_tx_flat, sizeof(lp_tx_flat), 0);
 		iov[n++] = (struct rt_iovec){ lp_tx_flat, len };
 	}
-	long r = rt_host_channel_send(iov, n);
+	long r = rt_channel_send_packet(iov, n);
 	if (r < 0) {
 		/* A lossy link, not an error for lwIP: TCP retransmits, UDP may drop. */
 		if (lp_tx_dropped++ == 0)
@@ -74,53 +61,22 @@ static err_t lp_netif_init(struct netif *netif)
 	return ERR_OK;
 }
 
-/* Called from the scheduler's idle wait: reads what is there and returns, never blocks. */
-void lp_channel_drain(void)
+/* The runtime's packet sink (called from the idle wait, never blocks): one IPv4 packet into lwIP. */
+static int lp_packet_in(const void *pkt, size_t len)
 {
-	for (int i = 0; i < LP_RX_BATCH; i++) {
-		struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)0xffff, PBUF_RAM);
-		void *buf = p ? p->payload : lp_rx_discard;
-		size_t cap = p ? 0xffff : sizeof(lp_rx_discard);
-		long n = rt_host_read(CAP_FD_CHANNEL, buf, cap);
-		if (n < 0 || !p || n < (long)sizeof(struct cap_chan_hdr)) {
-			if (p)
-				pbuf_free(p);
-			if (n == -EAGAIN || n == -EINTR || n == 0)
-				return;
-			if (n < 0) {
-				if (lp_rx_dropped++ == 0)
-					fprintf(stderr, "capsule: lwip-port: packet channel read failed (errno %ld)\n", -n);
-				return;
-			}
-			lp_rx_dropped++;
-			continue;
-		}
-		struct cap_chan_hdr hdr;
-		memcpy(&hdr, p->payload, sizeof(hdr));
-		if (hdr.type != CAP_MSG_PACKET) {
-			void (*handler)(int, unsigned, const void *, size_t) = lp_control_handler;
-			if (handler)
-				handler(hdr.type, hdr.seq, (const char *)p->payload + sizeof(hdr),
-				        (size_t)n - sizeof(hdr));
-			pbuf_free(p);
-			if (handler)
-				return;   /* a control message (freeze...) acts before any later packet */
-			continue;
-		}
-		if (n == (long)sizeof(hdr)) {
-			pbuf_free(p);
-			continue;
-		}
-		/* Shrink in place: the heap takes the unused tail back. */
-		pbuf_realloc(p, (u16_t)n);
-		pbuf_remove_header(p, sizeof(hdr));
-		if (lp_netif.input(p, &lp_netif) != ERR_OK) {
-			/* tcpip mailbox full: drop this packet and let lwIP catch up first. */
-			pbuf_free(p);
-			lp_rx_dropped++;
-			return;
-		}
+	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+	if (!p) {
+		lp_rx_dropped++;   /* lwIP's heap is full */
+		return 0;
 	}
+	pbuf_take(p, pkt, (u16_t)len);
+	if (lp_netif.input(p, &lp_netif) != ERR_OK) {
+		/* tcpip mailbox full: drop this packet and let lwIP catch up first. */
+		pbuf_free(p);
+		lp_rx_dropped++;
+		return -1;
+	}
+	return 0;
 }
 
 static void lp_tcpip_ready(void *arg)
@@ -161,6 +117,6 @@ int lp_init(void)
 	sys_arch_sem_wait(&w.done, 0);
 	sys_sem_free(&w.done);
 	if (w.result == 0)
-		rt_set_channel_input(lp_channel_drain);
+		rt_channel_set_sink(lp_packet_in);
 	return w.result;
 }

@@ -2,8 +2,7 @@
 RT_SRCS := $(wildcard runtime/*.c)
 RT_ASMS := $(wildcard runtime/*.S)
 RT_OBJS := $(RT_SRCS:%.c=$(OBJ)/%.o) $(RT_ASMS:%.S=$(OBJ)/%.o)
-RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h capsule-abi/cap_report.h \
-           lwip-port/lp_sock.h lwip-port/lp_report.h
+RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h capsule-abi/cap_report.h
 RT_SYSNAMES := $(GEN)/runtime/rt_sysnames.h
 
 # Syscall names for "unsupported system call NAME" messages, from musl's own list.
@@ -29,7 +28,17 @@ $(LIB)/libcaprt.a: $(RT_OBJS)
 
 ALL_TARGETS += $(LIB)/libcaprt.a
 
-# Host unit tests (cmocka + ASan): the pure parts compile for the host.
+# Host unit tests (cmocka + ASan), tests/unit/runtime/test_rt_*.c: the pure parts compile for
+# the host, and the fd layer and poll/epoll run on fake operations tables.
+RT_UNIT_TESTS := $(patsubst tests/unit/runtime/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/runtime/test_rt_*.c))
+UNIT_TESTS += $(RT_UNIT_TESTS)
 UNIT_SRCS_test_rt_arena := runtime/arena.c
 UNIT_SRCS_test_rt_tmpfs := runtime/tmpfs.c
 UNIT_SRCS_test_rt_report := runtime/report.c
+UNIT_SRCS_test_rt_fd := runtime/fd.c
+UNIT_SRCS_test_rt_poll := runtime/poll.c runtime/fd.c
+UNIT_SRCS_test_rt_channel := runtime/channel.c
+
+$(RT_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/runtime/%.c $$(UNIT_SRCS_$$*) $(RT_HDRS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(UNIT_LINK)

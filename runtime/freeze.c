@@ -2,9 +2,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "capsule-abi/cap_abi.h"
-#include "lwip-port/lp_report.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
 
 #define EAGAIN_ 11
 #define EINTR_  4
@@ -18,11 +18,9 @@ static _Alignas(16) unsigned char freeze_stack[RT_FREEZE_STACK];
 /* Packets the host sent while we were frozen (it should send none): dropped, counted. */
 static unsigned long frozen_dropped;
 
-/* Channel records other than packets, handed over by lwip-port's drain (never blocks). */
-void rt_freeze_control(int type, unsigned seq, const void *payload, size_t len)
+/* Channel records other than packets, from the channel drain (never blocks). */
+void rt_freeze_control(int type, unsigned seq)
 {
-	(void)payload;
-	(void)len;
 	if (type == CAP_MSG_FREEZE) {
 		rt_freeze_pending = 1;   /* acted on by the scheduler right after the drain */
 		freeze_seq = (uint16_t)seq;
@@ -95,7 +93,8 @@ static void after_resume(uint64_t fs_base)
 		c->mono_offset_ns = host - c->frozen_at_ns;
 	}
 	rt_send_ready();                 /* state RUNNING; the host prints "running" */
-	lp_after_resume();               /* tell TCP peers we are back, now */
+	if (rt_net() && rt_net()->after_resume)
+		rt_net()->after_resume();    /* tell TCP peers we are back, now */
 }
 
 /* Runs on freeze_stack: see rt_freeze. */

@@ -23,24 +23,11 @@ static long resolve(int dirfd, const char *path, char *out)
 		struct rt_file *f = rt_fd_get(dirfd);
 		if (!f)
 			return -EBADF;
-		if (f->kind != RT_F_DIR)
+		base = rt_file_dir_path(f);
+		if (!base)
 			return -ENOTDIR;
-		base = rt_tmpfs_path(f->node);
 	}
 	return rt_path_normalize(base, path, out);
-}
-
-static const struct { const char *path; int kind; } devices[] = {
-	{ "/dev/null", RT_F_NULL }, { "/dev/zero", RT_F_ZERO },
-	{ "/dev/urandom", RT_F_RANDOM }, { "/dev/random", RT_F_RANDOM },
-};
-
-static int device_kind(const char *path)
-{
-	for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
-		if (!strcmp(path, devices[i].path))
-			return devices[i].kind;
-	return 0;
 }
 
 static int std_stream(const char *path)
@@ -60,15 +47,15 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 		return r;
 	int cloexec = (flags & O_CLOEXEC) != 0;
 	int keep = flags & (O_ACCMODE | O_APPEND | O_NONBLOCK);
-	int kind = device_kind(abs);
+	const struct rt_file_ops *dev = rt_dev_ops(abs);
 	int sfd = std_stream(abs);
 	if (sfd >= 0)
 		return rt_sys_dup(sfd, 0, cloexec);
 	struct rt_file *f;
-	if (kind) {
+	if (dev) {
 		if (flags & O_DIRECTORY)
 			return -ENOTDIR;
-		f = rt_file_new(kind, keep);
+		f = rt_file_new(dev, keep);
 		if (!f)
 			return -ENFILE;
 	} else {
@@ -76,26 +63,13 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 		r = rt_tmpfs_open(abs, flags, mode, &n);
 		if (r < 0)
 			return r;
-		f = rt_file_new(rt_tmpfs_is_dir(n) ? RT_F_DIR : RT_F_TMPFILE, keep);
+		f = rt_tmpfile_new(n, keep);
 		if (!f) {
 			rt_tmpfs_unref(n);
 			return -ENFILE;
 		}
-		f->node = n;
 	}
-	int fd = rt_fd_install(f, cloexec, 0);
-	if (fd < 0)
-		rt_file_unref(f);
-	return fd;
-}
-
-static void device_stat(int kind, struct stat *st)
-{
-	struct rt_file f;
-	memset(&f, 0, sizeof f);
-	f.kind = kind;
-	rt_file_stat(&f, st);
-	st->st_ino = (ino_t)(1000 + kind);
+	return rt_fd_install_new(f, cloexec);
 }
 
 long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
@@ -109,9 +83,9 @@ long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 	long r = resolve(dirfd, path, abs);
 	if (r < 0)
 		return r;
-	int kind = device_kind(abs);
-	if (kind) {
-		device_stat(kind, st);
+	const struct rt_file_ops *dev = rt_dev_ops(abs);
+	if (dev) {
+		rt_dev_stat(dev, st);
 		return 0;
 	}
 	int sfd = std_stream(abs);
@@ -140,7 +114,7 @@ long rt_sys_unlinkat(int dirfd, const char *path, int flags)
 	long r = resolve(dirfd, path, abs);
 	if (r < 0)
 		return r;
-	if (device_kind(abs) || std_stream(abs) >= 0)
+	if (rt_dev_ops(abs) || std_stream(abs) >= 0)
 		return -EACCES;
 	return (flags & AT_REMOVEDIR) ? rt_tmpfs_rmdir(abs) : rt_tmpfs_unlink(abs);
 }
@@ -195,9 +169,8 @@ long rt_sys_fchdir(int fd)
 	struct rt_file *f = rt_fd_get(fd);
 	if (!f)
 		return -EBADF;
-	if (f->kind != RT_F_DIR)
-		return -ENOTDIR;
-	return rt_sys_chdir(rt_tmpfs_path(f->node));
+	const char *path = rt_file_dir_path(f);
+	return path ? rt_sys_chdir(path) : -ENOTDIR;
 }
 
 long rt_sys_getcwd(char *buf, size_t size)

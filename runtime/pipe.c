@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include "capsule-abi/cap_report.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_sched.h"
 
@@ -17,7 +18,7 @@ struct rt_pipe {
 	struct rt_waitq rq, wq;
 };
 
-struct rt_pipe *rt_pipe_new(void)
+static struct rt_pipe *pipe_new(void)
 {
 	struct rt_pipe *p = calloc(1, sizeof *p);
 	if (!p)
@@ -31,12 +32,12 @@ struct rt_pipe *rt_pipe_new(void)
 	return p;
 }
 
-long rt_pipe_nread(struct rt_pipe *p)
+static long pipe_nread(struct rt_pipe *p)
 {
 	return (long)p->len;
 }
 
-long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
+static long pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 {
 	while (!p->len) {
 		if (!p->writers)
@@ -60,7 +61,7 @@ long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 	return (long)n;
 }
 
-long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
+static long pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 {
 	const unsigned char *src = buf;
 	size_t done = 0;
@@ -91,7 +92,7 @@ long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 	return (long)done;
 }
 
-int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
+static int pipe_poll(struct rt_pipe *p, int writer, int events)
 {
 	int r = 0;
 	if (writer) {
@@ -109,8 +110,8 @@ int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
 }
 
 /* For the freeze report: fill level, size, and whether the other end is open. */
-void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
-                  uint32_t *peer_open)
+static void pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
+                      uint32_t *peer_open)
 {
 	*buffered = (uint32_t)p->len;
 	*capacity = PIPE_SIZE;
@@ -118,12 +119,12 @@ void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *c
 }
 
 /* Is q one of p's wait queues?  1: its readers wait there, 2: its writers. */
-int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
+static int pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
 {
 	return q == &p->rq ? 1 : q == &p->wq ? 2 : 0;
 }
 
-void rt_pipe_close(struct rt_pipe *p, int writer)
+static void pipe_close(struct rt_pipe *p, int writer)
 {
 	if (writer)
 		p->writers--;
@@ -138,16 +139,102 @@ void rt_pipe_close(struct rt_pipe *p, int writer)
 	}
 }
 
+/* ---- the two ends as files ---- */
+
+static long pipe_read_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
+{
+	(void)pos;
+	return pipe_read(f->priv, buf, len, nonblock);
+}
+
+static long pipe_write_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
+{
+	(void)pos;
+	return pipe_write(f->priv, buf, len, nonblock);
+}
+
+static long reader_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	return rt_file_rw_each(f, iov, iovcnt, pos, 0, pipe_read_one);
+}
+
+static long writer_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	return rt_file_rw_each(f, iov, iovcnt, pos, 1, pipe_write_one);
+}
+
+/* The wrong end of a pipe. */
+static long wrong_end(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	(void)f; (void)iov; (void)iovcnt; (void)pos;
+	return -EBADF;
+}
+
+static int is_writer(struct rt_file *f);
+
+static int end_poll(struct rt_file *f, int events)
+{
+	return pipe_poll(f->priv, is_writer(f), events);
+}
+
+static long reader_nread(struct rt_file *f)
+{
+	return pipe_nread(f->priv);
+}
+
+static void end_fstat(struct rt_file *f, struct stat *st)
+{
+	(void)f;
+	st->st_mode = S_IFIFO | 0600;
+	st->st_blksize = 65536;
+}
+
+static void end_release(struct rt_file *f)
+{
+	pipe_close(f->priv, is_writer(f));
+}
+
+static void end_report(struct rt_file *f, struct cap_report_fd *r)
+{
+	int writer = is_writer(f);
+	r->kind = writer ? CAP_RFD_PIPE_W : CAP_RFD_PIPE_R;
+	pipe_info(f->priv, writer, &r->u.pipe.buffered, &r->u.pipe.capacity, &r->u.pipe.peer_open);
+}
+
+static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, const char *why)
+{
+	(void)why;
+	int side = pipe_owns_waitq(f->priv, q);
+	if (!side || (side == 2) != is_writer(f))
+		return 0;
+	return side == 1 ? "pipe read" : "pipe write";
+}
+
+static const struct rt_file_ops reader_ops = {
+	.read = reader_read, .write = wrong_end, .poll = end_poll, .nread = reader_nread,
+	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
+};
+
+static const struct rt_file_ops writer_ops = {
+	.read = wrong_end, .write = writer_write, .poll = end_poll,
+	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
+};
+
+static int is_writer(struct rt_file *f)
+{
+	return f->ops == &writer_ops;
+}
+
 long rt_sys_pipe2(int *fds, int flags)
 {
 	if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT))
 		return -EINVAL;
-	struct rt_pipe *p = rt_pipe_new();
+	struct rt_pipe *p = pipe_new();
 	if (!p)
 		return -ENFILE;
 	int nb = flags & O_NONBLOCK;
-	struct rt_file *r = rt_file_new(RT_F_PIPE_R, O_RDONLY | nb);
-	struct rt_file *w = rt_file_new(RT_F_PIPE_W, O_WRONLY | nb);
+	struct rt_file *r = rt_file_new(&reader_ops, O_RDONLY | nb);
+	struct rt_file *w = rt_file_new(&writer_ops, O_WRONLY | nb);
 	if (!r || !w) {
 		free(r);
 		free(w);
@@ -155,7 +242,7 @@ long rt_sys_pipe2(int *fds, int flags)
 		free(p);
 		return -ENFILE;
 	}
-	r->pipe = w->pipe = p;
+	r->priv = w->priv = p;
 	int cloexec = (flags & O_CLOEXEC) != 0;
 	int rfd = rt_fd_install(r, cloexec, 0);
 	if (rfd < 0) {

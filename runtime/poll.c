@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include "capsule-abi/cap_report.h"
+#include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
 
@@ -71,11 +73,9 @@ static long poll_scan(void *p)
 
 static int watches_console(struct pollfd *fds, unsigned long n)
 {
-	for (unsigned long i = 0; i < n; i++) {
-		struct rt_file *f = fds[i].fd >= 0 ? rt_fd_get(fds[i].fd) : 0;
-		if (f && f->kind == RT_F_CONSOLE && f->console_fd == 0 && (fds[i].events & POLLIN))
+	for (unsigned long i = 0; i < n; i++)
+		if ((fds[i].events & POLLIN) && rt_file_watches_console(rt_fd_get(fds[i].fd)))
 			return 1;
-	}
 	return 0;
 }
 
@@ -130,43 +130,59 @@ long rt_sys_select(int n, void *rfds, void *wfds, void *efds, int64_t timeout_ns
 	if (c.r) c.in_r = *c.r;
 	if (c.w) c.in_w = *c.w;
 	if (c.e) c.in_e = *c.e;
-	int console = c.r && n > 0 && FD_ISSET(0, &c.in_r);
-	struct rt_file *f0 = rt_fd_get(0);
-	console = console && f0 && f0->kind == RT_F_CONSOLE && f0->console_fd == 0;
+	int console = c.r && n > 0 && FD_ISSET(0, &c.in_r) && rt_file_watches_console(rt_fd_get(0));
 	return wait_ready(select_scan, &c, timeout_ns, console);
 }
 
 /* ---- epoll ---- */
+
+static void epoll_release(struct rt_file *f)
+{
+	struct rt_epoll *ep = f->priv;
+	free(ep->items);
+	free(ep);
+}
+
+/* An epoll set as a descriptor: never ready itself (no nesting), no read or write. */
+static int epoll_poll(struct rt_file *f, int events)
+{
+	(void)f;
+	(void)events;
+	return 0;
+}
+
+static void epoll_report(struct rt_file *f, struct cap_report_fd *r)
+{
+	(void)f;
+	r->kind = CAP_RFD_EPOLL;
+}
+
+static const struct rt_file_ops epoll_ops = {
+	.poll = epoll_poll,
+	.release = epoll_release,
+	.report = epoll_report,
+};
 
 long rt_sys_epoll_create1(int flags)
 {
 	if (flags & ~EPOLL_CLOEXEC)
 		return -EINVAL;
 	struct rt_epoll *ep = calloc(1, sizeof *ep);
-	struct rt_file *f = rt_file_new(RT_F_EPOLL, O_RDWR);
+	struct rt_file *f = rt_file_new(&epoll_ops, O_RDWR);
 	if (!ep || !f) {
 		free(ep);
 		free(f);
 		return -ENOMEM;
 	}
-	f->ep = ep;
-	int fd = rt_fd_install(f, (flags & EPOLL_CLOEXEC) != 0, 0);
-	if (fd < 0)
-		rt_file_unref(f);
-	return fd;
-}
-
-void rt_epoll_release(struct rt_epoll *ep)
-{
-	free(ep->items);
-	free(ep);
+	f->priv = ep;
+	return rt_fd_install_new(f, (flags & EPOLL_CLOEXEC) != 0);
 }
 
 static struct rt_epoll *epoll_of(int epfd, long *err)
 {
 	struct rt_file *f = rt_fd_get(epfd);
-	*err = !f ? -EBADF : f->kind != RT_F_EPOLL ? -EINVAL : 0;
-	return *err ? 0 : f->ep;
+	*err = !f ? -EBADF : f->ops != &epoll_ops ? -EINVAL : 0;
+	return *err ? 0 : f->priv;
 }
 
 static struct ep_item *ep_find(struct rt_epoll *ep, int fd, struct rt_file *file)
@@ -186,8 +202,8 @@ long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
 	struct rt_file *file = rt_fd_get(fd);
 	if (!file)
 		return -EBADF;
-	if (fd == epfd || file->kind == RT_F_TMPFILE || file->kind == RT_F_DIR)
-		return -EPERM;
+	if (fd == epfd || !file->ops->poll)
+		return -EPERM;   /* itself, or a file that is always ready (Linux: regular files) */
 	struct epoll_event *ev = evp;
 	struct ep_item *it = ep_find(ep, fd, file);
 	switch (op) {
@@ -258,7 +274,7 @@ static int epoll_watches_console(struct rt_epoll *ep)
 {
 	for (int i = 0; i < ep->n; i++) {
 		struct rt_file *f = ep->items[i].file;
-		if (rt_fd_get(ep->items[i].fd) == f && f->kind == RT_F_CONSOLE && f->console_fd == 0)
+		if (rt_fd_get(ep->items[i].fd) == f && rt_file_watches_console(f))
 			return 1;
 	}
 	return 0;

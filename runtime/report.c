@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "capsule-abi/cap_report.h"
-#include "lwip-port/lp_report.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
 
 /* musl parks a condition-variable waiter on a node in its own stack frame, just above its rsp. */
 #define COND_NODE_REACH (64 * 1024)
@@ -28,27 +28,14 @@ static void *report_take(struct report_out *o, size_t len)
 	return p;
 }
 
-/* The descriptor whose file uses lwIP socket s, or -1. */
-static int fd_of_socket(int s)
+/* "recv fd 5" if a thread blocked on q (reason why) waits for a descriptor's file; 0 otherwise. */
+static int describe_file_wait(const struct rt_waitq *q, const char *why, char *out, size_t len)
 {
 	for (int fd = 0; fd < RT_MAX_FDS; fd++) {
 		struct rt_file *f = rt_fd_get(fd);
-		if (f && f->kind == RT_F_SOCKET && f->sock == s)
-			return fd;
-	}
-	return -1;
-}
-
-/* "pipe read fd 4" if q belongs to a pipe that has a descriptor; 0 otherwise. */
-static int describe_pipe_wait(const struct rt_waitq *q, char *out, size_t len)
-{
-	for (int fd = 0; fd < RT_MAX_FDS; fd++) {
-		struct rt_file *f = rt_fd_get(fd);
-		if (!f || (f->kind != RT_F_PIPE_R && f->kind != RT_F_PIPE_W))
-			continue;
-		int side = rt_pipe_owns_waitq(f->pipe, q);
-		if (side && (side == 1) == (f->kind == RT_F_PIPE_R)) {
-			snprintf(out, len, "pipe %s fd %d", side == 1 ? "read" : "write", fd);
+		const char *name = f && f->ops->wait_name ? f->ops->wait_name(f, q, why) : 0;
+		if (name) {
+			snprintf(out, len, "%s fd %d", name, fd);
 			return 1;
 		}
 	}
@@ -59,14 +46,12 @@ static int describe_pipe_wait(const struct rt_waitq *q, char *out, size_t len)
 static void describe_wait(const struct rt_thread *t, char *out, size_t len)
 {
 	const char *why = t->why ? t->why : "";
-	int sock = -1;
-	const char *lw = lp_report_wait(t->wq, why, &sock);
-	if (lw) {
-		int fd = sock >= 0 ? fd_of_socket(sock) : -1;
-		if (fd >= 0)
-			snprintf(out, len, "%s fd %d", lw, fd);
-		else
-			snprintf(out, len, "%s", lw);
+	const struct rt_net_ops *net = rt_net();
+	if (describe_file_wait(t->wq, why, out, len))
+		return;
+	const char *stack_wait = net && net->wait_name ? net->wait_name(t->wq, why) : 0;
+	if (stack_wait) {
+		snprintf(out, len, "%s", stack_wait);
 		return;
 	}
 	if (!strcmp(why, "futex") && t->futex_addr) {
@@ -77,8 +62,6 @@ static void describe_wait(const struct rt_thread *t, char *out, size_t len)
 			snprintf(out, len, "futex %#lx", (unsigned long)a);
 		return;
 	}
-	if (!strncmp(why, "pipe", 4) && describe_pipe_wait(t->wq, out, len))
-		return;
 	snprintf(out, len, "%s", why);
 }
 
@@ -102,46 +85,6 @@ static void report_threads(struct report_out *o)
 	}
 }
 
-static void report_file(const struct rt_file *f, struct cap_report_fd *r)
-{
-	uint32_t writer = f->kind == RT_F_PIPE_W;
-	const char *dev = 0;
-	switch (f->kind) {
-	case RT_F_CONSOLE:
-		r->kind = CAP_RFD_CONSOLE;
-		break;
-	case RT_F_PIPE_R:
-	case RT_F_PIPE_W:
-		r->kind = writer ? CAP_RFD_PIPE_W : CAP_RFD_PIPE_R;
-		rt_pipe_info(f->pipe, (int)writer, &r->u.pipe.buffered, &r->u.pipe.capacity,
-		             &r->u.pipe.peer_open);
-		break;
-	case RT_F_TMPFILE:
-	case RT_F_DIR:
-		r->kind = f->kind == RT_F_DIR ? CAP_RFD_DIR : CAP_RFD_FILE;
-		snprintf(r->u.file.path, sizeof r->u.file.path, "%s", rt_tmpfs_path(f->node));
-		r->u.file.size = f->kind == RT_F_DIR ? 0 : rt_tmpfs_size(f->node);
-		r->u.file.offset = f->off;
-		break;
-	case RT_F_SOCKET: {
-		int kind = f->sock >= 0 ? lp_report_socket(f->sock, &r->u.sock) : 0;
-		r->kind = kind ? (uint32_t)kind : CAP_RFD_TCP;
-		break;
-	}
-	case RT_F_EPOLL:
-		r->kind = CAP_RFD_EPOLL;
-		break;
-	case RT_F_NULL:   dev = "/dev/null"; break;
-	case RT_F_ZERO:   dev = "/dev/zero"; break;
-	case RT_F_RANDOM: dev = "/dev/urandom"; break;
-	default: break;
-	}
-	if (dev) {
-		r->kind = CAP_RFD_DEV;
-		snprintf(r->u.file.path, sizeof r->u.file.path, "%s", dev);
-	}
-}
-
 static void report_fds(struct report_out *o)
 {
 	for (int fd = 0; fd < RT_MAX_FDS; fd++) {
@@ -153,7 +96,8 @@ static void report_fds(struct report_out *o)
 			return;
 		r->fd = fd;
 		r->flags = (uint32_t)f->flags;
-		report_file(f, r);
+		if (f->ops->report)
+			f->ops->report(f, r);
 		o->hdr->nfds++;
 	}
 }

@@ -1,4 +1,4 @@
-/* rt_fd.h: open file descriptions and the objects behind them (runtime-internal). */
+/* rt_fd.h: open file descriptions, the operations table behind each kind, and the descriptor table. */
 #ifndef RT_FD_H
 #define RT_FD_H
 
@@ -11,49 +11,76 @@
 #define RT_MAX_FDS 1024
 #define RT_PATH_MAX 256
 
-enum rt_file_kind {
-	RT_F_CONSOLE = 1, RT_F_PIPE_R, RT_F_PIPE_W, RT_F_TMPFILE, RT_F_DIR,
-	RT_F_SOCKET, RT_F_EPOLL, RT_F_NULL, RT_F_ZERO, RT_F_RANDOM,
-};
+struct rt_file;
+struct rt_sock_ops;
+struct cap_report_fd;
 
-struct rt_pipe;
-struct rt_tnode;
-struct rt_epoll;
+/*
+ * What one kind of file does, like the kernel's struct file_operations: the
+ * fd layer calls through this table and never asks which kind a file is.
+ * Every function returns >= 0 or -errno (Linux values); a null entry gets
+ * the default named beside it.  Kinds: console (console.c), pipes (pipe.c),
+ * /tmp files and directories (tmpfile.c), devices (dev.c), epoll sets
+ * (poll.c), and sockets, which a network stack registers (rt_net.h).
+ */
+struct rt_file_ops {
+	/* iovcnt is checked (0..1024); pos >= 0 only if positional (pread); pos < 0: the file offset. */
+	long (*read)(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);   /* -EINVAL */
+	long (*write)(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);  /* -EINVAL */
+	int positional;                                              /* pread/pwrite allowed (else -ESPIPE) */
+	long (*llseek)(struct rt_file *f, long off, int whence);     /* -ESPIPE */
+	/* Readiness now: POLL* bits among events, plus POLLERR/POLLHUP.  Null: always ready, and epoll refuses it. */
+	int (*poll)(struct rt_file *f, int events);
+	/* Waiting for this file needs the idle wait to watch the host's console input. */
+	int (*watches_console)(struct rt_file *f);
+	long (*nread)(struct rt_file *f);                            /* FIONREAD; -ENOTTY */
+	long (*ioctl)(struct rt_file *f, unsigned long req, long arg);  /* others; -ENOTTY */
+	void (*fstat)(struct rt_file *f, struct stat *st);           /* st holds defaults; mode 0600 */
+	long (*truncate)(struct rt_file *f, uint64_t size);          /* -EINVAL */
+	long (*getdents)(struct rt_file *f, void *buf, size_t len);  /* -ENOTDIR */
+	const char *(*dir_path)(struct rt_file *f);                  /* a directory's path; 0: not one */
+	void (*release)(struct rt_file *f);                          /* the last reference is gone */
+	/* The freeze report: fill r->kind and r->u (r->fd and r->flags are done). */
+	void (*report)(struct rt_file *f, struct cap_report_fd *r);
+	/* Is a thread blocked on q (reason why) waiting for this file?  Then name the wait ("recv"). */
+	const char *(*wait_name)(struct rt_file *f, const struct rt_waitq *q, const char *why);
+	const struct rt_sock_ops *sock;                              /* socket calls; 0: -ENOTSOCK */
+};
 
 /* Shared by dup'ed descriptors, like a kernel struct file. */
 struct rt_file {
 	int refs;
-	int kind;
 	int flags;                  /* O_ACCMODE | O_APPEND | O_NONBLOCK */
-	int console_fd;             /* RT_F_CONSOLE: 0, 1 or 2 */
-	int sock;                   /* RT_F_SOCKET: lwIP handle */
+	const struct rt_file_ops *ops;
+	void *priv;                 /* the kind's object: pipe, tmpfs node, epoll set */
+	int handle;                 /* the kind's number: console 0-2, a stack's socket handle */
 	uint64_t off;
-	struct rt_pipe *pipe;
-	struct rt_tnode *node;      /* RT_F_TMPFILE, RT_F_DIR */
-	struct rt_epoll *ep;
 };
 
 /* fd.c */
-struct rt_file *rt_file_new(int kind, int flags);
+void rt_fd_init(void);
+struct rt_file *rt_file_new(const struct rt_file_ops *ops, int flags);
 int rt_fd_install(struct rt_file *f, int cloexec, int minfd);  /* fd or -EMFILE; consumes f's ref on success */
+long rt_fd_install_new(struct rt_file *f, int cloexec);         /* the same, dropping f on failure */
 void rt_file_unref(struct rt_file *f);
 struct rt_file *rt_fd_get(int fd);
 int rt_file_poll(struct rt_file *f, int events);
+void rt_file_stat(struct rt_file *f, struct stat *st);
+int rt_fd_poll(int fd, int events);                         /* revents now, or POLLNVAL */
+int rt_file_watches_console(struct rt_file *f);             /* f may be 0 */
+const char *rt_file_dir_path(struct rt_file *f);            /* 0: not a directory */
 long rt_sys_close(int fd);
+/* Read or write buffer by buffer with one(); a read blocks only for its first byte. */
+long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
+                     long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock));
+/* lseek on a file of size end. */
+long rt_file_seek(struct rt_file *f, long off, int whence, uint64_t end);
 
 /* pipe.c */
-struct rt_pipe *rt_pipe_new(void);
-long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock);
-long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock);
-int  rt_pipe_poll(struct rt_pipe *p, int writer, int events);
-long rt_pipe_nread(struct rt_pipe *p);
-void rt_pipe_close(struct rt_pipe *p, int writer);
-void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
-                  uint32_t *peer_open);
-int  rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q);
 long rt_sys_pipe2(int *fds, int flags);
 
 /* tmpfs.c: paths are absolute and normalized */
+struct rt_tnode;
 long rt_tmpfs_open(const char *path, int flags, int mode, struct rt_tnode **out);
 void rt_tmpfs_ref(struct rt_tnode *n);
 void rt_tmpfs_unref(struct rt_tnode *n);
@@ -73,11 +100,14 @@ long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t le
 /* "a/../b" -> "/b" relative to base; -ENAMETOOLONG / -ENOENT */
 long rt_path_normalize(const char *base, const char *path, char *out);
 
-/* socket.c */
-long rt_socket_rw(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int write);
-void rt_socket_release(struct rt_file *f);
+/* tmpfile.c: a tmpfs node as an open file (a regular file or a directory) */
+struct rt_file *rt_tmpfile_new(struct rt_tnode *n, int flags);
 
-/* poll.c */
-void rt_epoll_release(struct rt_epoll *ep);
+/* dev.c: /dev/null, /dev/zero, /dev/urandom */
+const struct rt_file_ops *rt_dev_ops(const char *path);
+void rt_dev_stat(const struct rt_file_ops *ops, struct stat *st);
+
+/* console.c: descriptors 0, 1 and 2 */
+struct rt_file *rt_console_file(int fd);
 
 #endif

@@ -71,19 +71,15 @@ uint64_t rt_timespec_ns(const void *ts);        /* struct timespec -> ns (satura
 int rt_timespec_valid(const void *ts);
 uint64_t rt_realtime_to_virtual(uint64_t real_ns);
 
-/* fd.c */
-void rt_fd_init(void);
-int rt_fd_poll(int fd, int events);             /* revents now, or POLLNVAL */
-struct rt_file;
-struct rt_file *rt_fd_get(int fd);
-int rt_file_poll(struct rt_file *f, int events);
+/* channel.c */
+void rt_channel_drain(void);           /* from the idle wait: never blocks */
 
 /* poll.c */
 extern struct rt_waitq rt_io_waitq;
 
 /* freeze.c: snapshot support (see the protocol in capsule-abi/cap_abi.h) */
 extern int rt_freeze_pending;          /* CAP_MSG_FREEZE arrived; act at the safe point */
-void rt_freeze_control(int type, unsigned seq, const void *payload, size_t len);  /* lp_set_channel_control */
+void rt_freeze_control(int type, unsigned seq);  /* a control record from the channel */
 void rt_freeze(uint64_t fs_base);      /* at the safe point; returns when thawed or resumed */
 _Noreturn void rt_host_gone(int frozen);
 

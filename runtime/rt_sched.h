@@ -54,10 +54,4 @@ int rt_tid(void);
  */
 void rt_io_changed(void);
 
-/*
- * lwip-port registers the function that drains the packet channel; the
- * idle wait calls it when CAP_FD_CHANNEL is readable.  It must not block.
- */
-void rt_set_channel_input(void (*drain)(void));
-
 #endif

@@ -20,7 +20,6 @@ long rt_sys_ioctl(int fd, unsigned long req, long arg);
 long rt_sys_fstat(int fd, struct stat *st);
 long rt_sys_ftruncate(int fd, long len);
 long rt_sys_getdents64(int fd, void *buf, size_t len);
-void rt_file_stat(struct rt_file *f, struct stat *st);
 
 /* path.c */
 long rt_sys_openat(int dirfd, const char *path, int flags, int mode);

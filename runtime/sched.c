@@ -20,7 +20,6 @@ static int next_tid = 2;
 static int live_threads = 1;
 static uint64_t current_fs;
 static int ready_sent;
-static void (*channel_drain)(void);
 static unsigned sched_ticks;
 
 int rt_console_watchers;
@@ -44,11 +43,6 @@ int rt_tid(void)
 int rt_thread_count(void)
 {
 	return live_threads;
-}
-
-void rt_set_channel_input(void (*drain)(void))
-{
-	channel_drain = drain;
 }
 
 uint64_t rt_now_ns(void)
@@ -200,8 +194,8 @@ static void host_wait(int64_t timeout_ns)
 	long r = rt_host_wait(0, rt_console_watchers > 0, timeout_ns, &cin, &cout, &con, &hup);
 	if (r <= 0)
 		return;
-	if ((cin || hup) && channel_drain)
-		channel_drain();
+	if (cin || hup)
+		rt_channel_drain();
 	if (hup)
 		rt_host_gone(0);   /* nobody will ever send us a packet again: exit, don't spin */
 	if (con) {

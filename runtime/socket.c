@@ -1,17 +1,28 @@
-/* socket.c: BSD socket calls on the fd table, served by lwIP through lp_sock.h (Linux ABI both ways). */
+/* socket.c: BSD socket calls on the fd table, through the socket file's operations (rt_net.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include "lwip-port/lp_sock.h"
-#include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
+#include "runtime/rt_sched.h"
 #include "runtime/rt_sys.h"
+
+static const struct rt_net_ops *net_ops;
+
+void rt_net_register(const struct rt_net_ops *ops)
+{
+	net_ops = ops;
+}
+
+const struct rt_net_ops *rt_net(void)
+{
+	return net_ops;
+}
 
 static struct rt_file *sock_file(int fd, long *err)
 {
 	struct rt_file *f = rt_fd_get(fd);
-	*err = !f ? -EBADF : f->kind != RT_F_SOCKET ? -ENOTSOCK : 0;
+	*err = !f ? -EBADF : !f->ops->sock ? -ENOTSOCK : 0;
 	return *err ? 0 : f;
 }
 
@@ -20,48 +31,21 @@ static int nonblocking(struct rt_file *f, int flags)
 	return (f->flags & O_NONBLOCK) || (flags & MSG_DONTWAIT);
 }
 
-static long install_socket(int s, int type_flags)
+static int file_flags(int type_flags)
 {
-	struct rt_file *f = rt_file_new(RT_F_SOCKET, O_RDWR | ((type_flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0));
-	if (!f) {
-		lp_close(s);
-		return -ENFILE;
-	}
-	f->sock = s;
-	int fd = rt_fd_install(f, (type_flags & SOCK_CLOEXEC) != 0, 0);
-	if (fd < 0)
-		rt_file_unref(f);   /* closes s */
-	return fd;
-}
-
-void rt_socket_release(struct rt_file *f)
-{
-	if (f->sock >= 0)
-		lp_close(f->sock);
-	f->sock = -1;
-	rt_io_changed();
-}
-
-long rt_socket_rw(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int write)
-{
-	int nb = (f->flags & O_NONBLOCK) != 0;
-	long r;
-	if (write) {
-		r = lp_sendmsg(f->sock, iov, iovcnt, 0, 0, 0, nb);
-	} else {
-		int mflags = 0;
-		r = lp_recvmsg(f->sock, iov, iovcnt, 0, 0, 0, nb, &mflags);
-	}
-	return r;
+	return (type_flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0;
 }
 
 long rt_sys_socket(int domain, int type, int protocol)
 {
 	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
-	long s = lp_socket(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol);
-	if (s < 0)
-		return s;
-	return install_socket((int)s, flags);
+	struct rt_file *f;
+	if (!net_ops)
+		return -EAFNOSUPPORT;   /* linked without a network stack */
+	long r = net_ops->socket(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol, file_flags(flags), &f);
+	if (r < 0)
+		return r;
+	return rt_fd_install_new(f, (flags & SOCK_CLOEXEC) != 0);
 }
 
 long rt_sys_socketpair(int domain, int type, int protocol, int *sv)
@@ -74,7 +58,7 @@ long rt_sys_bind(int fd, const void *addr, unsigned len)
 {
 	long err;
 	struct rt_file *f = sock_file(fd, &err);
-	return f ? lp_bind(f->sock, addr, len) : err;
+	return f ? f->ops->sock->bind(f, addr, len) : err;
 }
 
 long rt_sys_listen(int fd, int backlog)
@@ -83,7 +67,7 @@ long rt_sys_listen(int fd, int backlog)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
-	long r = lp_listen(f->sock, backlog);
+	long r = f->ops->sock->listen(f, backlog);
 	rt_io_changed();
 	return r;
 }
@@ -96,11 +80,12 @@ long rt_sys_accept4(int fd, void *addr, unsigned *len, int flags)
 		return err;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
-	long s = lp_accept(f->sock, addr, len, nonblocking(f, 0));
-	if (s < 0)
-		return s;
+	struct rt_file *nf;
+	long r = f->ops->sock->accept(f, addr, len, nonblocking(f, 0), file_flags(flags), &nf);
+	if (r < 0)
+		return r;
 	rt_io_changed();
-	return install_socket((int)s, flags);
+	return rt_fd_install_new(nf, (flags & SOCK_CLOEXEC) != 0);
 }
 
 long rt_sys_connect(int fd, const void *addr, unsigned len)
@@ -109,7 +94,7 @@ long rt_sys_connect(int fd, const void *addr, unsigned len)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
-	long r = lp_connect(f->sock, addr, len, nonblocking(f, 0));
+	long r = f->ops->sock->connect(f, addr, len, nonblocking(f, 0));
 	rt_io_changed();
 	return r;
 }
@@ -121,7 +106,7 @@ long rt_sys_sendto(int fd, const void *buf, size_t len, int flags, const void *a
 	if (!f)
 		return err;
 	struct rt_iovec v = { (void *)buf, len };
-	return lp_sendmsg(f->sock, &v, 1, addr, addr ? alen : 0, flags, nonblocking(f, flags));
+	return f->ops->sock->sendmsg(f, &v, 1, addr, addr ? alen : 0, flags, nonblocking(f, flags));
 }
 
 long rt_sys_recvfrom(int fd, void *buf, size_t len, int flags, void *addr, unsigned *alen)
@@ -132,7 +117,7 @@ long rt_sys_recvfrom(int fd, void *buf, size_t len, int flags, void *addr, unsig
 		return err;
 	struct rt_iovec v = { buf, len };
 	int mflags = 0;
-	return lp_recvmsg(f->sock, &v, 1, addr, addr ? alen : 0, flags, nonblocking(f, flags), &mflags);
+	return f->ops->sock->recvmsg(f, &v, 1, addr, addr ? alen : 0, flags, nonblocking(f, flags), &mflags);
 }
 
 long rt_sys_sendmsg(int fd, const void *msgp, int flags)
@@ -142,8 +127,8 @@ long rt_sys_sendmsg(int fd, const void *msgp, int flags)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
-	return lp_sendmsg(f->sock, m->msg_iov, (int)m->msg_iovlen, m->msg_name,
-	                  m->msg_name ? m->msg_namelen : 0, flags, nonblocking(f, flags));
+	return f->ops->sock->sendmsg(f, m->msg_iov, (int)m->msg_iovlen, m->msg_name,
+	                             m->msg_name ? m->msg_namelen : 0, flags, nonblocking(f, flags));
 }
 
 long rt_sys_recvmsg(int fd, void *msgp, int flags)
@@ -155,8 +140,8 @@ long rt_sys_recvmsg(int fd, void *msgp, int flags)
 		return err;
 	int mflags = 0;
 	uint32_t nl = m->msg_name ? m->msg_namelen : 0;
-	long r = lp_recvmsg(f->sock, m->msg_iov, (int)m->msg_iovlen, m->msg_name,
-	                    m->msg_name ? &nl : 0, flags, nonblocking(f, flags), &mflags);
+	long r = f->ops->sock->recvmsg(f, m->msg_iov, (int)m->msg_iovlen, m->msg_name,
+	                               m->msg_name ? &nl : 0, flags, nonblocking(f, flags), &mflags);
 	if (r >= 0) {
 		if (m->msg_name)
 			m->msg_namelen = nl;
@@ -198,7 +183,7 @@ long rt_sys_shutdown(int fd, int how)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
-	long r = lp_shutdown(f->sock, how);
+	long r = f->ops->sock->shutdown(f, how);
 	rt_io_changed();
 	return r;
 }
@@ -207,26 +192,26 @@ long rt_sys_getsockopt(int fd, int level, int name, void *val, unsigned *len)
 {
 	long err;
 	struct rt_file *f = sock_file(fd, &err);
-	return f ? lp_getsockopt(f->sock, level, name, val, len) : err;
+	return f ? f->ops->sock->getsockopt(f, level, name, val, len) : err;
 }
 
 long rt_sys_setsockopt(int fd, int level, int name, const void *val, unsigned len)
 {
 	long err;
 	struct rt_file *f = sock_file(fd, &err);
-	return f ? lp_setsockopt(f->sock, level, name, val, len) : err;
+	return f ? f->ops->sock->setsockopt(f, level, name, val, len) : err;
 }
 
 long rt_sys_getsockname(int fd, void *addr, unsigned *len)
 {
 	long err;
 	struct rt_file *f = sock_file(fd, &err);
-	return f ? lp_getsockname(f->sock, addr, len) : err;
+	return f ? f->ops->sock->getsockname(f, addr, len) : err;
 }
 
 long rt_sys_getpeername(int fd, void *addr, unsigned *len)
 {
 	long err;
 	struct rt_file *f = sock_file(fd, &err);
-	return f ? lp_getpeername(f->sock, addr, len) : err;
+	return f ? f->ops->sock->getpeername(f, addr, len) : err;
 }

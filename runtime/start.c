@@ -1,8 +1,9 @@
 /* start.c: the capsule's start-up (__wrap_main, before the app's main) and its exit path. */
 #include <string.h>
-#include "lwip-port/lp_sock.h"
 #include "runtime/rt_host.h"
+#include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
 
 int __real_main(int argc, char **argv, char **envp);
 
@@ -31,14 +32,9 @@ int __wrap_main(int argc, char **argv, char **envp)
 	rt_mem_init();
 	rt_fd_init();
 	rt_waitq_init(&rt_io_waitq);
-	/*
-	 * CAP_MSG_FREEZE/THAW arrive on the packet channel, among the packets;
-	 * registered before lwIP starts so no control record is ever dropped.
-	 */
-	lp_set_channel_control(rt_freeze_control);
-	int r = lp_init();
-	if (r < 0) {
-		rt_console_write(2, "capsule: network start-up (lp_init) failed\n");
+	/* The network stack, if one was linked in (it registered itself before main). */
+	if (rt_net() && rt_net()->start() < 0) {
+		rt_console_write(2, "capsule: network start-up failed\n");
 		rt_exit_capsule(127);
 	}
 	return __real_main(argc, argv, envp);

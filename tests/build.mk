@@ -6,10 +6,13 @@
 UNIT_TEST_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS     += $(UNIT_TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
+# The recipe, also for rules that keep tests in a subfolder (runtime/build.mk): $* is test_NAME.
+UNIT_LINK = $(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_$*) $< $(UNIT_SRCS_$*) \
+	-o $@ -lcmocka $(UNIT_LIBS_$*)
+
 $(BUILD)/tests/unit/%: tests/unit/%.c $$(UNIT_SRCS_%) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_$*) $< $(UNIT_SRCS_$*) \
-		-o $@ -lcmocka $(UNIT_LIBS_$*)
+	$(UNIT_LINK)
 
 # Host unit tests mirror hosts/: tests/unit/hosts/FOLDER/test_host_NAME.c is still the
 # binary build/tests/unit/test_host_NAME (tests/run runs build/tests/unit/test_*).

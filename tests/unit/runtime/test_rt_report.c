@@ -8,15 +8,14 @@
 #include <cmocka.h>
 
 #include "capsule-abi/cap_report.h"
-#include "lwip-port/lp_report.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
 
-/* ---- stubs: a tiny capsule with 3 threads and 4 descriptors ---- */
+/* ---- stubs: a tiny capsule with 4 threads and 4 descriptors, each kind a fake table ---- */
 static struct rt_thread threads[4];
-static struct rt_waitq accept_q, pipe_rq, other_q;
+static struct rt_waitq accept_q, pipe_rq, other_q, tcpip_q;
 static struct rt_file files[4];
-static struct rt_pipe *fake_pipe = (struct rt_pipe *)&pipe_rq;
 static int cond_word;   /* stands in for a waiter node on a thread's stack */
 
 struct rt_thread *rt_self(void) { return &threads[0]; }
@@ -24,43 +23,70 @@ struct rt_thread *rt_thread_slot(int i) { return &threads[i]; }
 int rt_thread_slots(void) { return 4; }
 long rt_mem_total(void) { return 1 << 20; }
 long rt_mem_free(void) { return (1 << 20) - 8192; }
-const char *rt_tmpfs_path(struct rt_tnode *n) { (void)n; return "/tmp/data.txt"; }
-uint64_t rt_tmpfs_size(struct rt_tnode *n) { (void)n; return 1234; }
 
 struct rt_file *rt_fd_get(int fd)
 {
-	return fd >= 0 && fd < 4 && files[fd].kind ? &files[fd] : 0;
+	return fd >= 0 && fd < 4 && files[fd].ops ? &files[fd] : 0;
 }
 
-void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
-                  uint32_t *peer_open)
+static void console_report(struct rt_file *f, struct cap_report_fd *r)
 {
-	(void)p; (void)writer;
-	*buffered = 5; *capacity = 65536; *peer_open = 1;
+	(void)f;
+	r->kind = CAP_RFD_CONSOLE;
 }
 
-int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
+/* A socket the way a stack reports it: its handle names its port; it owns accept_q. */
+static void sock_report(struct rt_file *f, struct cap_report_fd *r)
 {
-	return p == fake_pipe && q == &pipe_rq ? 1 : 0;
+	r->kind = CAP_RFD_TCP;
+	r->u.sock.local_port = (uint16_t)(9000 + f->handle);
+	r->u.sock.tcp_state = CAP_TCP_LISTEN;
 }
 
-const char *lp_report_wait(const struct rt_waitq *q, const char *why, int *sock)
+static const char *sock_wait_name(struct rt_file *f, const struct rt_waitq *q, const char *why)
 {
 	(void)why;
-	*sock = -1;
-	if (q != &accept_q)
-		return 0;
-	*sock = 7;
-	return "accept";
+	return q == &accept_q && f->handle == 7 ? "accept" : 0;
 }
 
-int lp_report_socket(int s, struct cap_report_sock *out)
+static void pipe_report(struct rt_file *f, struct cap_report_fd *r)
 {
-	memset(out, 0, sizeof *out);
-	out->local_port = (uint16_t)(9000 + s);
-	out->tcp_state = CAP_TCP_LISTEN;
-	return CAP_RFD_TCP;
+	(void)f;
+	r->kind = CAP_RFD_PIPE_R;
+	r->u.pipe.buffered = 5;
+	r->u.pipe.capacity = 65536;
+	r->u.pipe.peer_open = 1;
 }
+
+static const char *pipe_wait_name(struct rt_file *f, const struct rt_waitq *q, const char *why)
+{
+	(void)f; (void)why;
+	return q == &pipe_rq ? "pipe read" : 0;
+}
+
+static void file_report(struct rt_file *f, struct cap_report_fd *r)
+{
+	r->kind = CAP_RFD_FILE;
+	strcpy(r->u.file.path, "/tmp/data.txt");
+	r->u.file.size = 1234;
+	r->u.file.offset = f->off;
+}
+
+static const struct rt_file_ops console_ops = { .report = console_report };
+static const struct rt_file_ops sock_ops = { .report = sock_report, .wait_name = sock_wait_name };
+static const struct rt_file_ops pipe_ops = { .report = pipe_report, .wait_name = pipe_wait_name };
+static const struct rt_file_ops file_ops = { .report = file_report };
+
+/* The stack's own queues, which no descriptor owns. */
+static const char *stack_wait_name(const struct rt_waitq *q, const char *why)
+{
+	(void)why;
+	return q == &tcpip_q || q == &accept_q ? "tcpip thread" : 0;
+}
+
+static const struct rt_net_ops fake_net = { .wait_name = stack_wait_name };
+static const struct rt_net_ops *registered_net;
+const struct rt_net_ops *rt_net(void) { return registered_net; }
 
 static void setup_capsule(void)
 {
@@ -72,10 +98,11 @@ static void setup_capsule(void)
 	                                 .rsp = (uint64_t)(uintptr_t)&cond_word - 64,
 	                                 .futex_addr = &cond_word, .deadline = 777 };
 	threads[3] = (struct rt_thread){ .tid = 4, .state = RT_T_BLOCKED, .why = "pipe read", .wq = &pipe_rq };
-	files[0] = (struct rt_file){ .refs = 1, .kind = RT_F_CONSOLE, .flags = O_RDONLY };
-	files[1] = (struct rt_file){ .refs = 1, .kind = RT_F_SOCKET, .flags = O_RDWR | O_NONBLOCK, .sock = 7 };
-	files[2] = (struct rt_file){ .refs = 1, .kind = RT_F_PIPE_R, .pipe = fake_pipe };
-	files[3] = (struct rt_file){ .refs = 1, .kind = RT_F_TMPFILE, .off = 10 };
+	files[0] = (struct rt_file){ .refs = 1, .ops = &console_ops, .flags = O_RDONLY };
+	files[1] = (struct rt_file){ .refs = 1, .ops = &sock_ops, .flags = O_RDWR | O_NONBLOCK, .handle = 7 };
+	files[2] = (struct rt_file){ .refs = 1, .ops = &pipe_ops };
+	files[3] = (struct rt_file){ .refs = 1, .ops = &file_ops, .off = 10 };
+	registered_net = &fake_net;
 }
 
 static void test_layout_and_names(void **state)
@@ -97,7 +124,7 @@ static void test_layout_and_names(void **state)
 	const struct cap_report_thread *t = (const void *)(h + 1);
 	assert_int_equal(t[0].state, CAP_THREAD_CURRENT);
 	assert_string_equal(t[0].blocked_on, "poll");
-	assert_string_equal(t[1].blocked_on, "accept fd 1");   /* lwIP socket 7 is fd 1 */
+	assert_string_equal(t[1].blocked_on, "accept fd 1");   /* a descriptor's wait before the stack's */
 	assert_string_equal(t[2].blocked_on, "cond");
 	assert_int_equal(t[2].deadline_ns, 777);
 	assert_string_equal(t[3].blocked_on, "pipe read fd 2");
@@ -113,6 +140,22 @@ static void test_layout_and_names(void **state)
 	assert_string_equal(f[3].u.file.path, "/tmp/data.txt");
 	assert_int_equal(f[3].u.file.size, 1234);
 	assert_int_equal(f[3].u.file.offset, 10);
+}
+
+/* Without a stack, or when no descriptor owns the queue: the stack's name, else the reason given. */
+static void test_waits_without_descriptor(void **state)
+{
+	(void)state;
+	static unsigned char buf[8192];
+	setup_capsule();
+	threads[1].wq = &tcpip_q;
+	rt_report_write(buf, sizeof buf, 1);
+	const struct cap_report_thread *t = (const void *)((const struct cap_report_header *)buf + 1);
+	assert_string_equal(t[1].blocked_on, "tcpip thread");
+	registered_net = 0;
+	rt_report_write(buf, sizeof buf, 1);
+	assert_string_equal(t[1].blocked_on, "lwip mbox");
+	assert_string_equal(t[3].blocked_on, "pipe read fd 2");
 }
 
 static void test_truncated(void **state)
@@ -133,6 +176,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_and_names),
+		cmocka_unit_test(test_waits_without_descriptor),
 		cmocka_unit_test(test_truncated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,68 @@
+/* rt_net.h: what a network stack plugs into the runtime: socket operations, start-up, the packet sink. */
+#ifndef RT_NET_H
+#define RT_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/rt_fd.h"
+
+/*
+ * The runtime knows no network stack by name.  A stack (lwip-port) registers
+ * one struct rt_net_ops before main (a constructor) and the runtime calls
+ * through it: socket() creates a file whose operations table (rt_fd.h) has
+ * a .sock table, and the BSD socket calls in runtime/socket.c go through
+ * that.  A capsule linked without a stack has no sockets (socket() fails
+ * with EAFNOSUPPORT) but still freezes and resumes: the packet channel is
+ * the runtime's (channel.c), and packets are dropped when no sink is set.
+ *
+ * Arguments use Linux's values and layouts (struct sockaddr_in, SOL_SOCKET
+ * = 1, MSG_*), and every function returns >= 0 or -errno.  A call may block
+ * the calling green thread unless nonblock is set.  iov: Linux struct iovec.
+ */
+struct rt_sock_ops {
+	long (*bind)(struct rt_file *f, const void *addr, uint32_t len);
+	long (*listen)(struct rt_file *f, int backlog);
+	/* A new connected socket file in *out (flags: its O_NONBLOCK). */
+	long (*accept)(struct rt_file *f, void *addr, uint32_t *len, int nonblock, int flags,
+	               struct rt_file **out);
+	long (*connect)(struct rt_file *f, const void *addr, uint32_t len, int nonblock);
+	long (*sendmsg)(struct rt_file *f, const void *iov, int iovcnt, const void *addr, uint32_t addrlen,
+	                int flags, int nonblock);
+	long (*recvmsg)(struct rt_file *f, const void *iov, int iovcnt, void *addr, uint32_t *addrlen,
+	                int flags, int nonblock, int *msg_flags_out);
+	long (*shutdown)(struct rt_file *f, int how);
+	long (*getsockopt)(struct rt_file *f, int level, int name, void *val, uint32_t *len);
+	long (*setsockopt)(struct rt_file *f, int level, int name, const void *val, uint32_t len);
+	long (*getsockname)(struct rt_file *f, void *addr, uint32_t *len);
+	long (*getpeername)(struct rt_file *f, void *addr, uint32_t *len);
+};
+
+struct rt_net_ops {
+	/* Called by __wrap_main before the app's main: bring the stack up (< 0: the capsule exits). */
+	int (*start)(void);
+	/* A new socket file in *out (type without SOCK_NONBLOCK/CLOEXEC; flags: O_NONBLOCK or 0). */
+	long (*socket)(int domain, int type, int protocol, int flags, struct rt_file **out);
+	/* Resumed from a snapshot, in a new process: tell peers we are back.  Never blocks. */
+	void (*after_resume)(void);
+	/* The freeze report: a name for a wait on one of the stack's own queues ("tcpip thread"), or 0. */
+	const char *(*wait_name)(const struct rt_waitq *q, const char *why);
+};
+
+/* Once, before main (from a constructor). */
+void rt_net_register(const struct rt_net_ops *ops);
+/* The registered stack, or 0. */
+const struct rt_net_ops *rt_net(void);
+
+/*
+ * The packet channel (channel.c).  The runtime reads every record; each
+ * CAP_MSG_PACKET's IPv4 packet goes to the sink (called from the idle wait,
+ * must not block; it may keep nothing that points into pkt).  The sink
+ * returns < 0 when the stack cannot take more now: the runtime then stops
+ * draining until the next idle wait, so the stack catches up first.
+ */
+void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len));
+/* One IPv4 packet out, gathered from iov (at most RT_CHANNEL_MAX_IOV pieces); waits for room. */
+#define RT_CHANNEL_MAX_IOV 32
+long rt_channel_send_packet(const struct rt_iovec *iov, int iovcnt);
+
+#endif

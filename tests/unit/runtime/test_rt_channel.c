@@ -1,0 +1,162 @@
+/* test_rt_channel.c: the runtime's packet channel (runtime/channel.c) on the host, with a scripted host and a fake stack. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "capsule-abi/cap_abi.h"
+#include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
+
+/* ---- the host: records queued for reading, and what was sent ---- */
+struct record { unsigned char bytes[64]; long len; };
+static struct record queue[8];
+static int queued, next_read;
+static unsigned char sent[256];
+static size_t sent_len;
+
+long rt_host_read(int fd, void *buf, size_t len)
+{
+	assert_int_equal(fd, CAP_FD_CHANNEL);
+	if (next_read == queued)
+		return -EAGAIN;
+	struct record *r = &queue[next_read++];
+	long n = r->len < (long)len ? r->len : (long)len;
+	memcpy(buf, r->bytes, (size_t)n);
+	return n;
+}
+
+long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt)
+{
+	sent_len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(sent + sent_len, iov[i].base, iov[i].len);
+		sent_len += iov[i].len;
+	}
+	return (long)sent_len;
+}
+
+void rt_console_write(int fd, const char *s)
+{
+	(void)fd;
+	(void)s;
+}
+
+static void push(int type, unsigned seq, const char *payload)
+{
+	struct record *r = &queue[queued++];
+	struct cap_chan_hdr h = { (uint8_t)type, 0, (uint16_t)seq };
+	memcpy(r->bytes, &h, sizeof h);
+	size_t n = payload ? strlen(payload) : 0;
+	if (n)
+		memcpy(r->bytes + sizeof h, payload, n);
+	r->len = (long)(sizeof h + n);
+}
+
+/* ---- the runtime's freeze side and a fake stack ---- */
+static int controls, control_type;
+static unsigned control_seq;
+
+void rt_freeze_control(int type, unsigned seq)
+{
+	controls++;
+	control_type = type;
+	control_seq = seq;
+}
+
+static char delivered[8][64];
+static int ndelivered, refuse_after = 100;
+
+static int sink(const void *pkt, size_t len)
+{
+	if (ndelivered >= refuse_after)
+		return -1;
+	memcpy(delivered[ndelivered], pkt, len);
+	delivered[ndelivered++][len] = 0;
+	return 0;
+}
+
+static void reset(void)
+{
+	queued = next_read = controls = ndelivered = 0;
+	refuse_after = 100;
+	rt_channel_set_sink(sink);
+}
+
+static void test_packets_go_to_the_sink(void **state)
+{
+	(void)state;
+	reset();
+	push(CAP_MSG_PACKET, 0, "first");
+	push(CAP_MSG_PACKET, 0, 0);          /* empty: dropped */
+	push(CAP_MSG_PACKET, 0, "second");
+	rt_channel_drain();
+	assert_int_equal(ndelivered, 2);
+	assert_string_equal(delivered[0], "first");
+	assert_string_equal(delivered[1], "second");
+	assert_int_equal(next_read, queued);
+}
+
+static void test_control_records_stop_the_drain(void **state)
+{
+	(void)state;
+	reset();
+	push(CAP_MSG_PACKET, 0, "before");
+	push(CAP_MSG_FREEZE, 9, 0);
+	push(CAP_MSG_PACKET, 0, "after");
+	rt_channel_drain();
+	assert_int_equal(controls, 1);
+	assert_int_equal(control_type, CAP_MSG_FREEZE);
+	assert_int_equal(control_seq, 9);
+	assert_int_equal(ndelivered, 1);      /* the freeze acts before any later packet */
+	assert_int_equal(next_read, 2);
+	rt_channel_drain();
+	assert_int_equal(ndelivered, 2);
+}
+
+static void test_without_a_stack_and_when_it_is_full(void **state)
+{
+	(void)state;
+	reset();
+	rt_channel_set_sink(0);               /* linked without a network stack */
+	push(CAP_MSG_PACKET, 0, "lost");
+	push(CAP_MSG_THAW, 0, 0);
+	rt_channel_drain();
+	assert_int_equal(ndelivered, 0);
+	assert_int_equal(controls, 1);        /* control records still arrive */
+	reset();
+	refuse_after = 1;
+	push(CAP_MSG_PACKET, 0, "a");
+	push(CAP_MSG_PACKET, 0, "b");
+	push(CAP_MSG_PACKET, 0, "c");
+	rt_channel_drain();
+	assert_int_equal(ndelivered, 1);
+	assert_int_equal(next_read, 2);       /* stopped after the refused one: the stack catches up */
+}
+
+static void test_send_packet_adds_the_header(void **state)
+{
+	(void)state;
+	struct rt_iovec iov[2] = { { "ab", 2 }, { "cde", 3 } };
+	assert_int_equal(rt_channel_send_packet(iov, 2), sizeof(struct cap_chan_hdr) + 5);
+	struct cap_chan_hdr h;
+	memcpy(&h, sent, sizeof h);
+	assert_int_equal(h.type, CAP_MSG_PACKET);
+	assert_int_equal(h.seq, 0);
+	assert_memory_equal(sent + sizeof h, "abcde", 5);
+	assert_int_equal(rt_channel_send_packet(iov, RT_CHANNEL_MAX_IOV + 1), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_packets_go_to_the_sink),
+		cmocka_unit_test(test_control_records_stop_the_drain),
+		cmocka_unit_test(test_without_a_stack_and_when_it_is_full),
+		cmocka_unit_test(test_send_packet_adds_the_header),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
