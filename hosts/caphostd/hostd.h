@@ -4,6 +4,7 @@
 
 #include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
+#include "hosts/common/ipv4.h"
 #include "hosts/caphostd/holdfile.h"
 #include "hosts/formats/hostd_msg.h"
 #include "hosts/caphostd/netem.h"

@@ -1,6 +1,7 @@
 /* hostd_gw.c: the gateway: TUN capgw for ordinary peers (packets in and out, held capsules' to the holder); HOLD and FLUSH from a capsule's host. */
 #include "hosts/caphostd/hostd.h"
 #include "hosts/common/netlink.h"
+#include "capsule-abi/cap_abi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <unistd.h>
 
 #define GW_IFNAME "capgw"
-#define GW_MTU    65000
 
 /* A killed gateway's capgw goes away with its last descriptor; give the kernel a moment. */
 static int tun_open_retrying(unsigned *ifindex)
@@ -41,7 +41,7 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 		return -1;
 	}
 	d->tun_fd = fd;
-	if ((r = netlink_link_up(d->nl, d->tun_ifindex, GW_MTU))) {
+	if ((r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
 		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(-r));
 		return -1;
 	}
@@ -50,7 +50,7 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	 * default route.  Already there (proto 202: caprun's, or a killed gateway's, whose
 	 * capgw and its route vanished with it): ours to share; the last one out removes it.
 	 */
-	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
 	if (r != 0 && r != -EEXIST) {
 		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(-r));
 		return -1;
@@ -75,7 +75,7 @@ void hostd_gw_close(struct hostd *d)
 	d->tun_fd = -1;
 	/* The unreachable route is shared with caprun's: the last one out (no cap-* device) removes it. */
 	if (d->nl && d->unreach_added && !netlink_link_exists_with_prefix("cap-", NULL))
-		netlink_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+		netlink_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
 	if (d->nl)
 		netlink_close(d->nl);
 	d->nl = NULL;
@@ -100,11 +100,11 @@ void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	uint32_t src, dst;
-	if (wire_ipv4_check(pkt, len) != WIRE_OK) {
+	if (ipv4_check(pkt, len, IPV4_CHECK_CSUM) != IPV4_OK) {
 		d->cnt.gw_malformed++;
 		return;
 	}
-	wire_ipv4_addrs(pkt, &src, &dst);
+	ipv4_addrs(pkt, &src, &dst);
 	/* An ordinary peer may not speak as a capsule; and only capsule addresses are routed here. */
 	if (hostd_in_net(d, src) || !hostd_in_net(d, dst)) {
 		d->cnt.gw_spoofed++;

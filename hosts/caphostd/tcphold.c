@@ -1,5 +1,6 @@
 /* tcphold.c: answers a held capsule's TCP peers (buffer, ACK, zero window, never RST) and buffers its UDP. */
 #include "hosts/caphostd/tcphold.h"
+#include "hosts/common/ipv4.h"
 
 #include <string.h>
 
@@ -310,8 +311,7 @@ void tcphold_udp_init(struct tcphold_udp *q, uint8_t *buf, size_t cap, uint32_t 
 int tcphold_udp_push(struct tcphold_udp *q, const uint8_t *pkt, size_t len)
 {
 	/* Only sane IPv4 goes in: it will be handed to the capsule later without another look. */
-	if (len < 20 || len > 65535 || pkt[0] >> 4 != 4 || (pkt[0] & 0x0f) < 5 ||
-	    (size_t)(pkt[0] & 0x0f) * 4 > len || (size_t)(pkt[2] << 8 | pkt[3]) != len) {
+	if (ipv4_check(pkt, len, 0) != IPV4_OK) {
 		q->malformed++;
 		return -1;
 	}

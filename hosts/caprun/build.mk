@@ -5,7 +5,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayo
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c \
                hosts/formats/uplink.c hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
-               $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS)
+               $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
 CAPRUN_LIBS := -lseccomp -lsodium -lmnl
 
 $(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)

@@ -23,7 +23,7 @@ UNIT_LIBS_test_host_snapauth  := -lsodium
 UNIT_SRCS_test_host_dirproto  := $(FORMAT_DIR_SRCS)
 UNIT_LIBS_test_host_dirproto  := -lsodium
 UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c hosts/formats/uplink.c
-UNIT_SRCS_test_host_wire      := hosts/formats/wire.c
+UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) $(FORMAT_DIR_SRCS) \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
@@ -40,7 +40,7 @@ FUZZ_LIBS_fuzz_snapshot  := -lsodium
 FUZZ_SRCS_fuzz_dirproto  := $(FORMAT_DIR_SRCS)
 FUZZ_LIBS_fuzz_dirproto  := -lsodium
 FUZZ_SRCS_fuzz_hostd_msg := hosts/formats/hostd_msg.c hosts/formats/uplink.c
-FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c
+FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 FUZZ_LIBS_fuzz_wire      := -lsodium
 FUZZ_SRCS_fuzz_migstream := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 FUZZ_LIBS_fuzz_migstream := -lsodium
