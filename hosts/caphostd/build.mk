@@ -9,7 +9,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
                  hosts/caphostd/xlate.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c \
-                 hosts/formats/hostd_msg.c hosts/formats/uplink.c hosts/formats/wire.c \
+                 hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
                  hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c \
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
@@ -34,7 +34,7 @@ FUZZ_SRCS_fuzz_tcphold       := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_
 # Test tool for tests/integration/test_tcphold.py: a TUN-side TCP endpoint that hands over to tcphold.
 # Built with everything (not only by `make test`): `sh tests/run` after `make` needs it.
 $(BUILD)/tests/tcphold_tun: tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c $(COMMON_IPV4_SRCS) \
-		hosts/caphostd/tcphold.h hosts/common/ipv4.h capsule-abi/cap_report.h | $(DEPS_STAMP)
+		hosts/caphostd/tcphold.h hosts/formats/tcpconn.h hosts/common/ipv4.h capsule-abi/cap_report.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOST_CFLAGS) -o $@ tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
 		$(COMMON_IPV4_SRCS)

@@ -131,8 +131,7 @@ void hostd_gw_input(struct hostd *d)
 	}
 }
 
-void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
-                     uint32_t n)
+void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const uint8_t *recs, uint32_t n)
 {
 	static struct hostd_hold_msg m;
 	static uint8_t pl[HOSTD_HOLD_HDR + HOSTD_HOLD_MAX * HOSTD_HOLD_REC];
@@ -142,9 +141,13 @@ void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct
 	m.capsule_ip = c->ip;
 	m.epoch = c->epoch;
 	m.id = hostd_ctl_id(d);
-	for (uint32_t i = 0; i < n && m.n < HOSTD_HOLD_MAX; i++)
-		if (s[i].local_ip == c->ip && !hostd_in_net(d, s[i].remote_ip))
-			m.socks[m.n++] = s[i];
+	for (uint32_t i = 0; i < n && m.n < HOSTD_HOLD_MAX; i++) {
+		struct tcpconn *k = &m.conns[m.n];
+		/* Capsule peers keep retransmitting on their own; only ordinary peers need the gateway. */
+		if (tcpconn_decode(recs + (size_t)i * TCPCONN_WIRE_LEN, k) == 0 && k->capsule_ip == c->ip &&
+		    !hostd_in_net(d, k->peer_ip))
+			m.n++;
+	}
 	if (d->gateway) {
 		hostd_hold_start(d, &m, d->host_id);
 		return;

@@ -211,7 +211,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			c->state = HCAP_FROZEN;
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
-			hostd_gw_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
+			hostd_gw_send_hold(d, c, m.u.frozen.recs, m.u.frozen.n);
 			hostd_dir_report(d, c, DIR_STATE_FROZEN);
 			break;
 		}
