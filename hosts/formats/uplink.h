@@ -59,8 +59,9 @@
  *
  * A closed uplink without DETACH counts as DETACH exited, except during a
  * migration after MIG_PREPARE (see docs/MIGRATION.md section 7).
- * Malformed records are dropped and counted.  The migration records are
- * explained in docs/MIGRATION.md.
+ * Malformed records are dropped and counted.  The one doc section is
+ * docs/NETWORK.md section 6.1 (the migration records are explained in
+ * docs/MIGRATION.md section 7).
  */
 #define UPLINK_SOCK_NAME  "caphostd.sock"
 #define UPLINK_CTL_NAME   "caphostd.ctl"    /* stream socket: `stats\n`, `ps\n` (one line each) */

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /*
- * One UDP datagram between two hosts (docs/NETWORK.md has the byte diagram):
+ * One UDP datagram between two hosts (docs/NETWORK.md section 2 has the byte diagram):
  *
  *   header (28 bytes) | payload (length bytes) | tag (16 bytes)
  *
