@@ -98,7 +98,7 @@ static void parse_network(const char *v, uint32_t *net, uint32_t *mask)
 		die("--network %s: want A.B.C.D/PREFIX with PREFIX 8..30%s", v, "");
 	*mask = 0xffffffffu << (32 - prefix);
 	*net = ntohl(a.s_addr) & *mask;
-	/* Network safety: capsules live in 198.18.0.0/15 only (BRIEF), so nothing real is ever captured. */
+	/* Network safety: capsules live in 198.18.0.0/15 only (common/ipv4.h), so nothing real is ever captured. */
 	if (!ipv4_in_capnet(*net, prefix))
 		die("--network %s: must lie inside 198.18.0.0/15%s", v, "");
 }

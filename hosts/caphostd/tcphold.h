@@ -9,7 +9,7 @@
 
 /*
  * While a capsule is frozen, on disk or moving, the gateway answers its TCP
- * peers in its place (DESIGN.md section 4, docs/NETWORK.md):
+ * peers in its place (docs/NETWORK.md section 4):
  *   - in-order data from the peer is buffered (at most the buffer the caller
  *     gives, normally one window) and acknowledged, the advertised window
  *     shrinking to zero as the buffer fills; data beyond it is not acked;

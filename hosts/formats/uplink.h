@@ -69,7 +69,7 @@
 #define UPLINK_NAME_MAX   64                /* NUL-terminated, [A-Za-z0-9._-] */
 #define UPLINK_MAX        (UPLINK_HDR_LEN + 65535)
 #define UPLINK_ERROR_MAX  200
-#define UPLINK_FROZEN_MAX 256               /* TCP sockets in one FROZEN record */
+#define UPLINK_FROZEN_MAX 256               /* TCP connections (with a peer) in one FROZEN record */
 
 enum uplink_type {
 	UPLINK_ATTACH   = 1,
