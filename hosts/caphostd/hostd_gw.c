@@ -16,14 +16,16 @@
 /* A killed gateway's capgw goes away with its last descriptor; give the kernel a moment. */
 static int tun_open_retrying(unsigned *ifindex)
 {
-	int fd = -EBUSY;
-	for (int tries = 0; tries < 50 && fd == -EBUSY; tries++) {
+	int fd = -1, e = EBUSY;
+	for (int tries = 0; tries < 50 && e == EBUSY; tries++) {
 		fd = netlink_tun_open(GW_IFNAME, ifindex);
-		if (fd == -EBUSY) {
+		e = fd < 0 ? errno : 0;
+		if (e == EBUSY) {
 			struct timespec ts = { 0, 20 * 1000000L };
 			nanosleep(&ts, NULL);
 		}
 	}
+	errno = e;
 	return fd;
 }
 
@@ -37,12 +39,12 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	}
 	int fd = tun_open_retrying(&d->tun_ifindex);
 	if (fd < 0) {
-		snprintf(err, errlen, "creating TUN device %s: %s", GW_IFNAME, strerror(-fd));
+		snprintf(err, errlen, "creating TUN device %s: %s", GW_IFNAME, strerror(errno));
 		return -1;
 	}
 	d->tun_fd = fd;
 	if ((r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
-		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(-r));
+		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(errno));
 		return -1;
 	}
 	/*
@@ -51,8 +53,8 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	 * capgw and its route vanished with it): ours to share; the last one out removes it.
 	 */
 	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
-	if (r != 0 && r != -EEXIST) {
-		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(-r));
+	if (r != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(errno));
 		return -1;
 	}
 	d->unreach_added = 1;
@@ -60,7 +62,7 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	r = netlink_route_add(d->nl, HOST_ROUTE_DEV, htonl(d->net), prefix, d->tun_ifindex);
 	if (r) {
 		snprintf(err, errlen, "adding the route for the capsule network via %s: %s", GW_IFNAME,
-		         strerror(-r));
+		         strerror(errno));
 		return -1;
 	}
 	/* What a previous caphostd here held (kill -9, restart): we go on holding it. */

@@ -233,10 +233,10 @@ static int make_device(struct caprun *c, const char *base)
 				c->tun_fd = high_fd(fd);
 				return 0;
 			}
-			if (fd != -EBUSY && fd != -EEXIST) {
+			if (errno != EBUSY && errno != EEXIST) {
+				int e = errno;
 				release_socket(c);
-				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname,
-				        strerror(-fd));
+				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname, strerror(e));
 				return -1;
 			}
 		}
@@ -257,7 +257,7 @@ static int add_capsule_route(struct caprun *c)
 		if (r == 0)
 			return c->route_added = 1, 0;
 		fprintf(stderr, "caprun: address %s: %s\n", a,
-		        r == -EEXIST ? "already in use" : strerror(-r));
+		        errno == EEXIST ? "already in use" : strerror(errno));
 		return -1;
 	}
 	for (uint32_t host = 2; host < 0xffff; host++) {
@@ -267,8 +267,8 @@ static int add_capsule_route(struct caprun *c)
 			c->ip = ip;
 			return c->route_added = 1, 0;
 		}
-		if (r != -EEXIST) {
-			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(-r));
+		if (errno != EEXIST) {
+			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(errno));
 			return -1;
 		}
 	}
@@ -288,12 +288,12 @@ static int make_link(struct caprun *c, const char *base)
 		return -1;
 	if ((r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
 	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(IPV4_CAPNET_GATEWAY), 32))) {
-		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(-r));
+		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(errno));
 		return -1;
 	}
 	r = netlink_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
-	if (r != 0 && r != -EEXIST) {
-		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(-r));
+	if (r != 0 && errno != EEXIST) {
+		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(errno));
 		return -1;
 	}
 	if (add_capsule_route(c))

@@ -61,7 +61,8 @@ int ctlsock_name_live(const char *name);
 /*
  * Connect to path, send req (one line, with its '\n') and pass_fd if >= 0,
  * read the one-line reply (without '\n') into reply.  timeout_ms 0 = wait
- * as long as it takes.  Returns 0, or -errno (ENOENT/ECONNREFUSED: nobody there).
+ * as long as it takes.  Returns 0, or -1 with errno (ENOENT/ECONNREFUSED:
+ * nobody there; ETIMEDOUT; ECONNRESET: closed without a reply).
  */
 int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
                      int timeout_ms);
