@@ -34,7 +34,8 @@
  * itself: caprun then creates the file relative to it, so it lands where the
  * client sees ABS_PATH (its mount namespace, its permission to open the
  * directory).  Without one caprun opens the directory by name.
- * See docs/FORMAT-SNAPSHOT.md.
+ * A line protocol: no binary layout to pin; its one doc section is
+ * docs/FORMAT-SNAPSHOT.md section 8.
  */
 #define HOST_RUN_DIR_ENV     "CAPSULE_RUN_DIR"
 #define HOST_RUN_DIR_DEFAULT "/run/capsule"
