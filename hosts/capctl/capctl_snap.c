@@ -70,13 +70,14 @@ int capctl_snapshot(int argc, char **argv)
 	}
 	snprintf(req, sizeof req, "snapshot %s %d\n", abs, keep);
 	int r = ctlsock_request(sock, req, dirfd, reply, sizeof reply, 0);
+	int e = errno;
 	close(dirfd);
-	if (r == -ENOENT || r == -ECONNREFUSED) {
+	if (r && (e == ENOENT || e == ECONNREFUSED)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}
 	if (r) {
-		fprintf(stderr, "capctl: snapshot %s: %s: %s\n", name, sock, strerror(-r));
+		fprintf(stderr, "capctl: snapshot %s: %s: %s\n", name, sock, strerror(e));
 		return 1;
 	}
 	unsigned long long bytes;

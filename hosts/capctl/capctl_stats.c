@@ -29,7 +29,8 @@ int capctl_stats(int argc, char **argv)
 		return 1;
 	}
 	int r = ctlsock_request(sock, "stats\n", -1, reply, sizeof reply, 3000);
-	if (r == -ENOENT || r == -ECONNREFUSED) {
+	int e = errno;
+	if (r && (e == ENOENT || e == ECONNREFUSED)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}
@@ -38,7 +39,7 @@ int capctl_stats(int argc, char **argv)
 	if (r || sscanf(reply, "ok %63s %llu %llu %llu %llu %llu %llu %llu", who, &in, &out, &spoofed,
 	                &malformed, &full, &bad, &reattached) != 8) {
 		fprintf(stderr, "capctl: stats %s: %s\n", name,
-		        r ? strerror(-r) : strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		        r ? strerror(e) : strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 		return 1;
 	}
 	if (json)

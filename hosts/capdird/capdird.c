@@ -16,6 +16,7 @@
 #include "hosts/capdird/dirdb.h"
 #include "hosts/formats/dirproto.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/ipv4.h"
 
 #define NOTIFY_MAX      256     /* NOTIFYs awaiting an ACK; beyond that the oldest is given up */
 #define NOTIFY_TRIES    5
@@ -468,7 +469,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
 	const char *listen_s = NULL, *db_path = NULL, *keys_path = NULL;
-	const char *network_s = "198.18.0.0/16";
+	const char *network_s = IPV4_CAPNET_DEFAULT;
 	char err[512];
 	S.network_id = DIR_NETWORK_ID_DEFAULT;
 	for (int i = 1; i < argc; i++) {

@@ -9,10 +9,11 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
                  hosts/caphostd/xlate.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c \
-                 hosts/formats/hostd_msg.c hosts/formats/uplink.c hosts/formats/wire.c \
+                 hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
                  hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c \
-                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
+                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
+                 $(COMMON_IPV4_SRCS)
 CAPHOSTD_LIBS := -lsodium -lmnl
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)
@@ -23,19 +24,20 @@ ALL_TARGETS += $(BIN)/caphostd
 
 # Unit tests (tests/unit/hosts/caphostd/, ASan + UBSan via tests/build.mk).
 UNIT_SRCS_test_host_xlate    := hosts/caphostd/xlate.c
-UNIT_SRCS_test_host_tcphold  := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+UNIT_SRCS_test_host_tcphold  := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c $(COMMON_IPV4_SRCS)
 # Test-only fault injection (--net-faults): the spec parser, verdicts and timer queue.
 UNIT_SRCS_test_host_netem    := hosts/caphostd/netem.c
 # The gateway's hold state files (holdfile.h).
-UNIT_SRCS_test_host_holdfile := hosts/caphostd/holdfile.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
-FUZZ_SRCS_fuzz_tcphold       := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+UNIT_SRCS_test_host_holdfile := hosts/caphostd/holdfile.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c $(COMMON_IPV4_SRCS)
+FUZZ_SRCS_fuzz_tcphold       := hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c $(COMMON_IPV4_SRCS)
 
 # Test tool for tests/integration/test_tcphold.py: a TUN-side TCP endpoint that hands over to tcphold.
 # Built with everything (not only by `make test`): `sh tests/run` after `make` needs it.
-$(BUILD)/tests/tcphold_tun: tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
-		hosts/caphostd/tcphold.h capsule-abi/cap_report.h | $(DEPS_STAMP)
+$(BUILD)/tests/tcphold_tun: tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c $(COMMON_IPV4_SRCS) \
+		hosts/caphostd/tcphold.h hosts/formats/tcpconn.h hosts/common/ipv4.h capsule-abi/cap_report.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) -o $@ tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ tests/tools/tcphold_tun.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
+		$(COMMON_IPV4_SRCS)
 
 ALL_TARGETS += $(BUILD)/tests/tcphold_tun
 

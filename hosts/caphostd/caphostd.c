@@ -98,8 +98,8 @@ static void parse_network(const char *v, uint32_t *net, uint32_t *mask)
 		die("--network %s: want A.B.C.D/PREFIX with PREFIX 8..30%s", v, "");
 	*mask = 0xffffffffu << (32 - prefix);
 	*net = ntohl(a.s_addr) & *mask;
-	/* Network safety: capsules live in 198.18.0.0/15 only (BRIEF), so nothing real is ever captured. */
-	if ((*net & 0xfffe0000u) != 0xc6120000u || prefix < 15)
+	/* Network safety: capsules live in 198.18.0.0/15 only (common/ipv4.h), so nothing real is ever captured. */
+	if (!ipv4_in_capnet(*net, prefix))
 		die("--network %s: must lie inside 198.18.0.0/15%s", v, "");
 }
 
@@ -133,7 +133,7 @@ static void load_data_key(const char *path, uint8_t key[WIRE_KEY_LEN])
 
 static void parse_args(struct hostd *d, int argc, char **argv, const char **dir, const char **keys)
 {
-	const char *network = "198.18.0.0/16", *run_dir = getenv(HOST_RUN_DIR_ENV);
+	const char *network = IPV4_CAPNET_DEFAULT, *run_dir = getenv(HOST_RUN_DIR_ENV);
 	int listen_given = 0, seed_given = 0;
 	d->listen_port = WIRE_DATA_PORT;
 	d->network_id = DIR_NETWORK_ID_DEFAULT;

@@ -92,6 +92,16 @@ struct holdfile {
 	struct holdfile_conn conns[HOLDFILE_CONNS];
 };
 
+/*
+ * The fields that say whose layout a file has stay where they are in every
+ * build, so any build can tell a file it cannot read (the rest is native).
+ */
+_Static_assert(offsetof(struct holdfile, version) == 8 && offsetof(struct holdfile, header_size) == 12 &&
+               offsetof(struct holdfile, conn_size) == 16 && offsetof(struct holdfile, max_conns) == 20 &&
+               offsetof(struct holdfile, bufs_off) == 24, "holdfile identification fields");
+_Static_assert(offsetof(struct holdfile_conn, buf_off) == sizeof(struct tcphold_conn) &&
+               sizeof(struct holdfile_conn) == sizeof(struct tcphold_conn) + 16, "holdfile_conn layout");
+
 /* Connection i's buffer in a mapped file. */
 static inline uint8_t *holdfile_buf(struct holdfile *f, uint32_t i)
 {

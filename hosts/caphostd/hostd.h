@@ -4,6 +4,7 @@
 
 #include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
+#include "hosts/common/ipv4.h"
 #include "hosts/caphostd/holdfile.h"
 #include "hosts/formats/hostd_msg.h"
 #include "hosts/caphostd/netem.h"
@@ -481,9 +482,9 @@ void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
 /* The raw capgw write (d->ops.tun_out) and one packet read from capgw, handled (d->ops.tun_in). */
 void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len);
 void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len);
-/* Host side: tell the gateway (or ourselves) to hold / release a capsule's peers (reliably). */
-void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
-                        uint32_t n);
+/* Host side: tell the gateway (or ourselves) to hold / release a capsule's peers (reliably);
+ * recs: FROZEN's n tcpconn records. */
+void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const uint8_t *recs, uint32_t n);
 void hostd_gw_send_flush(struct hostd *d, const struct hostd_cap *c);
 
 /* hostd_mig.c: the source side of a migration (uplink MIG_*), the target's arrival, the listener */

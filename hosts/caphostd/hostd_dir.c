@@ -11,7 +11,7 @@
 
 /*
  * Why jobs: a directory that is slow, down or restarting must never stop
- * caphostd from moving packets (DESIGN.md section 4), and a request that
+ * caphostd from moving packets (docs/NETWORK.md section 6.10), and a request that
  * decides where a capsule runs must never be given up on silence: a
  * release, a give-back or a pull is retried until the directory answers,
  * however long that takes.  Each conversation is a small state machine

@@ -41,7 +41,7 @@ static void data_in(struct hostd *d, struct hostd_peer *p, const struct wire_hdr
                     const uint8_t *pkt, size_t len, const struct sockaddr_in *from)
 {
 	uint32_t src, dst;
-	wire_ipv4_addrs(pkt, &src, &dst);
+	ipv4_addrs(pkt, &src, &dst);
 	d->cnt.data_in++;
 	if (!hostd_in_net(d, dst)) {
 		/* only the gateway writes to ordinary peers, and only as a capsule */

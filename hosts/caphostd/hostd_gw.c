@@ -1,6 +1,7 @@
 /* hostd_gw.c: the gateway: TUN capgw for ordinary peers (packets in and out, held capsules' to the holder); HOLD and FLUSH from a capsule's host. */
 #include "hosts/caphostd/hostd.h"
 #include "hosts/common/netlink.h"
+#include "capsule-abi/cap_abi.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,19 +12,20 @@
 #include <unistd.h>
 
 #define GW_IFNAME "capgw"
-#define GW_MTU    65000
 
 /* A killed gateway's capgw goes away with its last descriptor; give the kernel a moment. */
 static int tun_open_retrying(unsigned *ifindex)
 {
-	int fd = -EBUSY;
-	for (int tries = 0; tries < 50 && fd == -EBUSY; tries++) {
+	int fd = -1, e = EBUSY;
+	for (int tries = 0; tries < 50 && e == EBUSY; tries++) {
 		fd = netlink_tun_open(GW_IFNAME, ifindex);
-		if (fd == -EBUSY) {
+		e = fd < 0 ? errno : 0;
+		if (e == EBUSY) {
 			struct timespec ts = { 0, 20 * 1000000L };
 			nanosleep(&ts, NULL);
 		}
 	}
+	errno = e;
 	return fd;
 }
 
@@ -37,12 +39,12 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	}
 	int fd = tun_open_retrying(&d->tun_ifindex);
 	if (fd < 0) {
-		snprintf(err, errlen, "creating TUN device %s: %s", GW_IFNAME, strerror(-fd));
+		snprintf(err, errlen, "creating TUN device %s: %s", GW_IFNAME, strerror(errno));
 		return -1;
 	}
 	d->tun_fd = fd;
-	if ((r = netlink_link_up(d->nl, d->tun_ifindex, GW_MTU))) {
-		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(-r));
+	if ((r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
+		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(errno));
 		return -1;
 	}
 	/*
@@ -50,9 +52,9 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	 * default route.  Already there (proto 202: caprun's, or a killed gateway's, whose
 	 * capgw and its route vanished with it): ours to share; the last one out removes it.
 	 */
-	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
-	if (r != 0 && r != -EEXIST) {
-		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(-r));
+	r = netlink_route_add(d->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
+	if (r != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "adding unreachable 198.18.0.0/15: %s", strerror(errno));
 		return -1;
 	}
 	d->unreach_added = 1;
@@ -60,7 +62,7 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	r = netlink_route_add(d->nl, HOST_ROUTE_DEV, htonl(d->net), prefix, d->tun_ifindex);
 	if (r) {
 		snprintf(err, errlen, "adding the route for the capsule network via %s: %s", GW_IFNAME,
-		         strerror(-r));
+		         strerror(errno));
 		return -1;
 	}
 	/* What a previous caphostd here held (kill -9, restart): we go on holding it. */
@@ -75,7 +77,7 @@ void hostd_gw_close(struct hostd *d)
 	d->tun_fd = -1;
 	/* The unreachable route is shared with caprun's: the last one out (no cap-* device) removes it. */
 	if (d->nl && d->unreach_added && !netlink_link_exists_with_prefix("cap-", NULL))
-		netlink_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(0xc6120000u), 15, 0);
+		netlink_route_del(d->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
 	if (d->nl)
 		netlink_close(d->nl);
 	d->nl = NULL;
@@ -100,11 +102,11 @@ void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	uint32_t src, dst;
-	if (wire_ipv4_check(pkt, len) != WIRE_OK) {
+	if (ipv4_check(pkt, len, IPV4_CHECK_CSUM) != IPV4_OK) {
 		d->cnt.gw_malformed++;
 		return;
 	}
-	wire_ipv4_addrs(pkt, &src, &dst);
+	ipv4_addrs(pkt, &src, &dst);
 	/* An ordinary peer may not speak as a capsule; and only capsule addresses are routed here. */
 	if (hostd_in_net(d, src) || !hostd_in_net(d, dst)) {
 		d->cnt.gw_spoofed++;
@@ -131,8 +133,7 @@ void hostd_gw_input(struct hostd *d)
 	}
 }
 
-void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct cap_report_sock *s,
-                     uint32_t n)
+void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const uint8_t *recs, uint32_t n)
 {
 	static struct hostd_hold_msg m;
 	static uint8_t pl[HOSTD_HOLD_HDR + HOSTD_HOLD_MAX * HOSTD_HOLD_REC];
@@ -142,9 +143,13 @@ void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const struct
 	m.capsule_ip = c->ip;
 	m.epoch = c->epoch;
 	m.id = hostd_ctl_id(d);
-	for (uint32_t i = 0; i < n && m.n < HOSTD_HOLD_MAX; i++)
-		if (s[i].local_ip == c->ip && !hostd_in_net(d, s[i].remote_ip))
-			m.socks[m.n++] = s[i];
+	for (uint32_t i = 0; i < n && m.n < HOSTD_HOLD_MAX; i++) {
+		struct tcpconn *k = &m.conns[m.n];
+		/* Capsule peers keep retransmitting on their own; only ordinary peers need the gateway. */
+		if (tcpconn_decode(recs + (size_t)i * TCPCONN_WIRE_LEN, k) == 0 && k->capsule_ip == c->ip &&
+		    !hostd_in_net(d, k->peer_ip))
+			m.n++;
+	}
 	if (d->gateway) {
 		hostd_hold_start(d, &m, d->host_id);
 		return;

@@ -158,7 +158,7 @@ void hostd_hold_close_all(struct hostd *d)
 
 static void release(struct hostd *d, struct hostd_hold *h, const struct hostd_stamp *st);
 
-static int conn_slot(const struct holdfile *f, const struct tcphold_seed *s)
+static int conn_slot(const struct holdfile *f, const struct tcpconn *s)
 {
 	for (int i = 0; i < HOLDFILE_CONNS; i++) {
 		const struct tcphold_conn *c = &f->conns[i].c;
@@ -178,7 +178,7 @@ static void forget_conn(struct holdfile *f, uint32_t i)
 	holdfile_forget_buf(f, i);
 }
 
-static void hold_conn(struct hostd *d, struct holdfile *f, const struct tcphold_seed *seed)
+static void hold_conn(struct hostd *d, struct holdfile *f, const struct tcpconn *seed)
 {
 	uint32_t cap = seed->rcv_wnd < HOLDFILE_BUF ? seed->rcv_wnd : HOLDFILE_BUF;
 	int old = conn_slot(f, seed), k;
@@ -233,10 +233,10 @@ int hostd_hold_start(struct hostd *d, const struct hostd_hold_msg *m, uint32_t s
 	count_releasing(d);
 	uint64_t now = clock_now_ms();
 	for (uint32_t i = 0; i < m->n; i++) {
-		struct tcphold_seed seed;
+		struct tcpconn seed = m->conns[i];
+		seed.ts_val_ms = now;   /* the capsule's TSval clock, as far as we know, stopped now */
 		/* Capsule peers keep retransmitting on their own; only ordinary peers need us. */
-		if (!hostd_in_net(d, m->socks[i].remote_ip) &&
-		    tcphold_seed_from_report(&m->socks[i], now, &seed) == 0)
+		if (!hostd_in_net(d, seed.peer_ip))
 			hold_conn(d, f, &seed);
 	}
 	in_this_order();

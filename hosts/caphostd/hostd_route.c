@@ -42,7 +42,7 @@ static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 void hostd_route_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	uint32_t src, dst;
-	wire_ipv4_addrs(pkt, &src, &dst);
+	ipv4_addrs(pkt, &src, &dst);
 	uint32_t h = ntohl(dst);
 	if (hostd_in_net(d, dst)) {
 		/* the network address, .1 (the capsules' gateway address) and broadcast are nobody */

@@ -133,11 +133,11 @@ static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, 
 		d->cnt.up_not_attached++;
 		return;
 	}
-	if (wire_ipv4_check(pkt, len) != WIRE_OK) {
+	if (ipv4_check(pkt, len, IPV4_CHECK_CSUM) != IPV4_OK) {
 		d->cnt.up_malformed++;
 		return;
 	}
-	wire_ipv4_addrs(pkt, &src, &dst);
+	ipv4_addrs(pkt, &src, &dst);
 	if (src != c->ip) {
 		d->cnt.up_spoofed++;   /* caprun checks too: a second line of defence */
 		return;
@@ -211,7 +211,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			c->state = HCAP_FROZEN;
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
-			hostd_gw_send_hold(d, c, m.u.frozen.socks, m.u.frozen.n);
+			hostd_gw_send_hold(d, c, m.u.frozen.recs, m.u.frozen.n);
 			hostd_dir_report(d, c, DIR_STATE_FROZEN);
 			break;
 		}

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /*
- * The machines these tests run on have no netem qdisc (DESIGN.md section 5),
+ * The machines these tests run on have no netem qdisc (docs/NETWORK.md section 6.9),
  * so caphostd injects faults itself, behind `--net-faults SPEC` (testing
  * only, off by default).  SPEC is a comma-separated list, each key at most
  * once, at least one key:

@@ -1,5 +1,6 @@
 /* tcphold.c: answers a held capsule's TCP peers (buffer, ACK, zero window, never RST) and buffers its UDP. */
 #include "hosts/caphostd/tcphold.h"
+#include "hosts/common/ipv4.h"
 
 #include <string.h>
 
@@ -7,31 +8,7 @@
 static int seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static int seq_leq(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 
-int tcphold_seed_from_report(const struct cap_report_sock *s, uint64_t now_ms,
-                             struct tcphold_seed *seed)
-{
-	/* Only states with a live peer need holding; TIME_WAIT has nothing left to say. */
-	if (s->tcp_state < CAP_TCP_ESTABLISHED || s->tcp_state > CAP_TCP_LAST_ACK)
-		return -1;
-	if (s->remote_ip == 0 || s->remote_port == 0 || s->local_port == 0)
-		return -1;
-	memset(seed, 0, sizeof *seed);
-	seed->capsule_ip = s->local_ip;
-	seed->peer_ip = s->remote_ip;
-	seed->capsule_port = s->local_port;
-	seed->peer_port = s->remote_port;
-	seed->snd_nxt = s->snd_nxt;
-	seed->snd_una = s->snd_una;
-	seed->rcv_nxt = s->rcv_nxt;
-	seed->snd_wnd = s->snd_wnd;
-	seed->rcv_wnd = s->rcv_wnd;
-	seed->wscale_ours = s->rcv_scale;
-	seed->wscale_peer = s->snd_scale;
-	seed->ts_val_ms = now_ms;   /* lwIP runs without TCP timestamps: nothing to seed */
-	return 0;
-}
-
-void tcphold_init(struct tcphold_conn *c, const struct tcphold_seed *seed, uint8_t *buf, uint32_t cap)
+void tcphold_init(struct tcphold_conn *c, const struct tcpconn *seed, uint8_t *buf, uint32_t cap)
 {
 	memset(c, 0, sizeof *c);
 	c->s = *seed;
@@ -310,8 +287,7 @@ void tcphold_udp_init(struct tcphold_udp *q, uint8_t *buf, size_t cap, uint32_t 
 int tcphold_udp_push(struct tcphold_udp *q, const uint8_t *pkt, size_t len)
 {
 	/* Only sane IPv4 goes in: it will be handed to the capsule later without another look. */
-	if (len < 20 || len > 65535 || pkt[0] >> 4 != 4 || (pkt[0] & 0x0f) < 5 ||
-	    (size_t)(pkt[0] & 0x0f) * 4 > len || (size_t)(pkt[2] << 8 | pkt[3]) != len) {
+	if (ipv4_check(pkt, len, 0) != IPV4_OK) {
 		q->malformed++;
 		return -1;
 	}

@@ -5,11 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "capsule-abi/cap_report.h"
+#include "hosts/formats/tcpconn.h"
 
 /*
  * While a capsule is frozen, on disk or moving, the gateway answers its TCP
- * peers in its place (DESIGN.md section 4, docs/NETWORK.md):
+ * peers in its place (docs/NETWORK.md section 4):
  *   - in-order data from the peer is buffered (at most the buffer the caller
  *     gives, normally one window) and acknowledged, the advertised window
  *     shrinking to zero as the buffer fills; data beyond it is not acked;
@@ -27,7 +27,7 @@
  * Everything is pure: packets in, packets out (into caller buffers), no I/O,
  * no allocation, time passed in as now_ms (any monotonic millisecond clock).
  * Addresses are IPv4 in network order, ports in host order (as in
- * struct cap_report_sock).  Inputs are full IPv4 packets; every field is
+ * struct tcpconn).  Inputs are full IPv4 packets; every field is
  * bounds-checked, so arbitrary bytes are safe.
  */
 
@@ -41,33 +41,12 @@ enum tcphold_ts_mode {
 	TCPHOLD_TS_FROZEN  = 1,
 };
 
-/* What the holder needs to know about one connection, from the freeze report (+ gateway observation). */
-struct tcphold_seed {
-	uint32_t capsule_ip, peer_ip;       /* network order */
-	uint16_t capsule_port, peer_port;   /* host order */
-	uint32_t snd_nxt;       /* capsule's next sequence number: the seq of every ACK we send */
-	uint32_t snd_una;       /* highest ack the capsule got from the peer */
-	uint32_t rcv_nxt;       /* next byte the capsule expects from the peer */
-	uint32_t snd_wnd;       /* peer's window, bytes (for re-injected segments) */
-	uint32_t rcv_wnd;       /* capsule's advertised window, bytes (window-opening ACK default) */
-	uint8_t  wscale_ours;   /* shift for windows we advertise (the capsule's), 0 if none */
-	uint8_t  wscale_peer;   /* shift the peer applies to its window field, 0 if none */
-	uint8_t  ts_ok;         /* timestamps negotiated on this connection */
-	uint8_t  ts_mode;       /* enum tcphold_ts_mode */
-	uint32_t ts_val;        /* last TSval the capsule sent */
-	uint32_t ts_recent;     /* last TSval the capsule got from the peer */
-	uint64_t ts_val_ms;     /* now_ms when the capsule sent ts_val (usually the freeze time) */
-};
-_Static_assert(sizeof(struct tcphold_seed) == 56, "tcphold_seed layout");
-
 /*
- * Fill a seed from a TCP entry of the freeze report.  The report has no
- * window scale or timestamps: the caller sets wscale_*, ts_* afterwards if
- * it saw them in the handshake (default: none).  -1 if s is not a TCP
- * connection in a state with a peer (ESTABLISHED..TIME_WAIT minus LISTEN).
+ * What the holder starts from is one connection's struct tcpconn
+ * (hosts/formats/tcpconn.h: the same state HOLD carries between hosts);
+ * the holder's own parts of it are ts_mode (enum tcphold_ts_mode) and
+ * ts_val_ms (now_ms when the capsule's TSval was ts_val).
  */
-int tcphold_seed_from_report(const struct cap_report_sock *s, uint64_t now_ms,
-                             struct tcphold_seed *seed);
 
 struct tcphold_counters {
 	uint64_t segs_in;          /* segments of this connection seen */
@@ -88,7 +67,7 @@ enum tcphold_conn_state {
 };
 
 struct tcphold_conn {
-	struct tcphold_seed s;
+	struct tcpconn s;
 	uint8_t *buf;            /* caller's buffer, cap bytes */
 	uint32_t cap, used;
 	uint32_t rcv_nxt;        /* advances as data is held (and by 1 for the FIN) */
@@ -106,7 +85,7 @@ struct tcphold_conn {
  * cap >= seed->rcv_wnd, one window, so nothing the peer may already have
  * in flight is refused).  cap 0 is allowed: zero window from the start.
  */
-void tcphold_init(struct tcphold_conn *c, const struct tcphold_seed *seed, uint8_t *buf, uint32_t cap);
+void tcphold_init(struct tcphold_conn *c, const struct tcpconn *seed, uint8_t *buf, uint32_t cap);
 
 enum tcphold_result {
 	TCPHOLD_NOT_MINE = 0,   /* not IPv4/TCP from this peer to this capsule: try another holder */

@@ -1,21 +1,9 @@
 /* tcphold_pkt.c: bounds-checked IPv4/TCP parsing and building (checksums, options) for the TCP holder. */
 #include "hosts/caphostd/tcphold.h"
 #include "hosts/common/bytes.h"
+#include "hosts/common/ipv4.h"
 
 #include <string.h>
-
-/* RFC 1071 sum over buf, folded to 16 bits (not inverted). */
-static uint32_t csum_add(uint32_t sum, const uint8_t *buf, size_t len)
-{
-	size_t i;
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(buf[i] << 8 | buf[i + 1]);
-	if (i < len)
-		sum += (uint32_t)buf[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
 
 /* TCP checksum field value: pseudo-header (src, dst, 0, 6, tcp length) + segment. */
 static uint16_t tcp_csum(const uint8_t *ip, const uint8_t *tcp, size_t tcp_len)
@@ -25,9 +13,7 @@ static uint16_t tcp_csum(const uint8_t *ip, const uint8_t *tcp, size_t tcp_len)
 	ph[8] = 0;
 	ph[9] = 6;
 	host_put16(ph + 10, (uint16_t)tcp_len);
-	uint32_t sum = csum_add(0, ph, sizeof ph);
-	sum = csum_add(sum, tcp, tcp_len);
-	return (uint16_t)~sum;
+	return ipv4_csum_field(ipv4_sum(ipv4_sum(0, ph, sizeof ph), tcp, tcp_len));
 }
 
 /* Walk the TCP options; -1 if an option's length runs off the header or is impossible. */
@@ -83,18 +69,14 @@ static int parse_options(const uint8_t *o, size_t n, struct tcphold_seg *s)
 int tcphold_pkt_parse(const uint8_t *pkt, size_t len, struct tcphold_seg *s)
 {
 	memset(s, 0, sizeof *s);
-	if (len < 20 || pkt[0] >> 4 != 4)
+	if (ipv4_check(pkt, len, IPV4_CHECK_PADDED | IPV4_CHECK_CSUM) != IPV4_OK)
 		return -1;
 	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
 	size_t total = host_get16(pkt + 2);
-	if (ihl < 20 || total < ihl || total > len)
-		return -1;
 	if (pkt[9] != 6)
 		return -1;
 	/* A fragment cannot be checked or answered on its own; peers use PMTU discovery anyway. */
 	if ((host_get16(pkt + 6) & 0x3fff) != 0)
-		return -1;
-	if (csum_add(0, pkt, ihl) != 0xffff)
 		return -1;
 	const uint8_t *tcp = pkt + ihl;
 	size_t tlen = total - ihl;
@@ -137,7 +119,7 @@ size_t tcphold_pkt_build(uint8_t *out, size_t out_cap, uint32_t src, uint32_t ds
 	ip[9] = 6;
 	memcpy(ip + 12, &src, 4);
 	memcpy(ip + 16, &dst, 4);
-	host_put16(ip + 10, (uint16_t)~csum_add(0, ip, 20));
+	host_put16(ip + 10, ipv4_csum_field(ipv4_sum(0, ip, 20)));
 
 	host_put16(tcp, sport);
 	host_put16(tcp + 2, dport);

@@ -21,7 +21,7 @@ enum xlate_state {
 	XLATE_UNKNOWN = 0,   /* no usable location (e.g. a redirect said "ask the directory") */
 	XLATE_LOCAL   = 1,   /* runs on this host */
 	XLATE_REMOTE  = 2,   /* runs on host_id at locator_ip:port */
-	XLATE_FROZEN  = 3,   /* on this host but frozen, on disk or moving out: packets are held */
+	XLATE_FROZEN  = 3,   /* on this host but frozen, on disk or moving out: nothing delivered (XLATE_HOLD) */
 };
 
 struct xlate_entry {
@@ -117,6 +117,8 @@ size_t xlate_expire(struct xlate_table *t, uint64_t before_ms);
  * updates (no forwarding agents).  A DROP with a redirect is still a drop.
  * Pure: fills *d, changes nothing.
  */
+/* HOLD: the capsule is here but frozen; caphostd drops the packet too (counted drop_held, not
+ * queued): the sender's TCP retransmits once it runs again, and the gateway answers ordinary peers. */
 enum xlate_action { XLATE_DROP = 0, XLATE_DELIVER = 1, XLATE_HOLD = 2 };
 enum xlate_reply  { XLATE_REPLY_NONE = 0, XLATE_REPLY_ENTRY = 1, XLATE_REPLY_UNKNOWN = 2 };
 struct xlate_decision {

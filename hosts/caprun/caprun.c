@@ -12,6 +12,7 @@
 #include "hosts/caprun/sandbox.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
+#include "hosts/common/ipv4.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,8 +32,6 @@
 #define EXIT_USAGE   2
 #define EXIT_FAILURE_SETUP 1
 #define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
-#define NET_BASE     0xc6120000u /* 198.18.0.0/16, host order */
-#define NET_GATEWAY  0xc6120001u /* 198.18.0.1 */
 /* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
 #define ATTACH_TIMEOUT_MS 15000
 
@@ -169,8 +168,8 @@ static int high_fd(int fd)
 static int ip_allowed(uint32_t ip)
 {
 	uint32_t h = ntohl(ip);
-	return (h & 0xffff0000u) == NET_BASE && h != NET_BASE && h != NET_GATEWAY &&
-	       h != (NET_BASE | 0xffffu);
+	return (h & IPV4_CAPNET_DEFAULT_MASK) == IPV4_CAPNET_BASE && h != IPV4_CAPNET_BASE &&
+	       h != IPV4_CAPNET_GATEWAY && h != (IPV4_CAPNET_BASE | ~IPV4_CAPNET_DEFAULT_MASK);
 }
 
 static int parse_ip(const char *s, uint32_t *ip)
@@ -234,10 +233,10 @@ static int make_device(struct caprun *c, const char *base)
 				c->tun_fd = high_fd(fd);
 				return 0;
 			}
-			if (fd != -EBUSY && fd != -EEXIST) {
+			if (errno != EBUSY && errno != EEXIST) {
+				int e = errno;
 				release_socket(c);
-				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname,
-				        strerror(-fd));
+				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname, strerror(e));
 				return -1;
 			}
 		}
@@ -258,18 +257,18 @@ static int add_capsule_route(struct caprun *c)
 		if (r == 0)
 			return c->route_added = 1, 0;
 		fprintf(stderr, "caprun: address %s: %s\n", a,
-		        r == -EEXIST ? "already in use" : strerror(-r));
+		        errno == EEXIST ? "already in use" : strerror(errno));
 		return -1;
 	}
 	for (uint32_t host = 2; host < 0xffff; host++) {
-		uint32_t ip = htonl(NET_BASE | host);
+		uint32_t ip = htonl(IPV4_CAPNET_BASE | host);
 		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, ip, 32, c->ifindex);
 		if (r == 0) {
 			c->ip = ip;
 			return c->route_added = 1, 0;
 		}
-		if (r != -EEXIST) {
-			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(-r));
+		if (errno != EEXIST) {
+			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(errno));
 			return -1;
 		}
 	}
@@ -288,13 +287,13 @@ static int make_link(struct caprun *c, const char *base)
 	if (make_device(c, base))
 		return -1;
 	if ((r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
-	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(NET_GATEWAY), 32))) {
-		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(-r));
+	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(IPV4_CAPNET_GATEWAY), 32))) {
+		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(errno));
 		return -1;
 	}
-	r = netlink_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
-	if (r != 0 && r != -EEXIST) {
-		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(-r));
+	r = netlink_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
+	if (r != 0 && errno != EEXIST) {
+		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(errno));
 		return -1;
 	}
 	if (add_capsule_route(c))
@@ -425,7 +424,7 @@ static void cleanup(struct caprun *c, int saved)
 	 * it (only ours: the delete matches HOST_RTPROT_CAPSULE).
 	 */
 	if (c->nl && saved != 1 && !netlink_link_exists_with_prefix("cap-", NULL))
-		netlink_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(NET_BASE & 0xfffe0000u), 15, 0);
+		netlink_route_del(c->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
 	netlink_close(c->nl);
 	c->nl = NULL;
 	release_socket(c);
@@ -722,8 +721,8 @@ int main(int argc, char **argv)
 		struct cap_control *ctl = &c.layout.ctl;
 		snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
 		ctl->ip = c.ip;
-		ctl->netmask = htonl(0xffff0000u);
-		ctl->gateway = htonl(NET_GATEWAY);
+		ctl->netmask = htonl(IPV4_CAPNET_DEFAULT_MASK);
+		ctl->gateway = htonl(IPV4_CAPNET_GATEWAY);
 		ctl->mtu = c.mtu;
 		c.memfd = high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
 		if (c.memfd < 0)

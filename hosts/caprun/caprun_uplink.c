@@ -134,7 +134,7 @@ void caprun_uplink_frozen(struct host_relay *r)
 		return;   /* no caphostd now: the reattach sends it */
 	static uint8_t report[CAP_REPORT_SIZE];
 	static uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_frozen_hdr) +
-	                   UPLINK_FROZEN_MAX * sizeof(struct cap_report_sock)];
+	                   UPLINK_FROZEN_MAX * TCPCONN_WIRE_LEN];
 	struct cap_control ctl;
 	size_t len = 0;
 	if (pread(r->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl &&

@@ -2,6 +2,7 @@
 #include "hosts/caprun/channel.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/ipv4.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 
@@ -64,8 +65,7 @@ static void packet_out(struct host_relay *r, const unsigned char *p, size_t n)
 static int packet_acceptable(struct host_relay *r, const unsigned char *p, size_t n)
 {
 	uint32_t src;
-	if (n < 20 || (p[0] >> 4) != 4 || (size_t)(p[0] & 15) * 4 < 20 ||
-	    (size_t)(p[0] & 15) * 4 > n || (size_t)((p[2] << 8) | p[3]) != n) {
+	if (ipv4_check(p, n, 0) != IPV4_OK) {
 		r->stats.drop_malformed++;
 		return 0;
 	}

@@ -18,6 +18,8 @@ $(HOST_OBJ)/hosts/%.o: hosts/%.c $(HOST_HEADERS) | $(DEPS_STAMP)
 
 # clock.c: the one monotonic ms clock (every program links it).
 COMMON_CLOCK_SRCS     := hosts/common/clock.c
+# ipv4.c: the Internet checksum and the IPv4 header check (wire, relay, gateway, holder).
+COMMON_IPV4_SRCS      := hosts/common/ipv4.c
 # fileio.c: opening files we were handed (images, snapshots, keys) without blocking on a FIFO.
 COMMON_FILEIO_SRCS    := hosts/common/fileio.c
 # netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).
@@ -25,3 +27,6 @@ COMMON_NETLINK_SRCS   := hosts/common/netlink.c
 # dirclient.c: the directory's client (asynchronous); dirclient_sync.c waits for one answer (CLIs only).
 COMMON_DIRCLIENT_SRCS := hosts/common/dirclient.c
 COMMON_DIRSYNC_SRCS   := hosts/common/dirclient.c hosts/common/dirclient_sync.c
+
+# Unit tests (tests/unit/hosts/common/, ASan + UBSan via tests/build.mk).
+UNIT_SRCS_test_host_ipv4 := $(COMMON_IPV4_SRCS)

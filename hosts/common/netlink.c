@@ -17,20 +17,15 @@ int netlink_tun_open(const char *ifname, unsigned *ifindex)
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return -1;
 	memset(&ifr, 0, sizeof ifr);
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
 	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		int e = -errno;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || (*ifindex = if_nametoindex(ifname)) == 0) {
+		int e = errno;
 		close(fd);
-		return e;
-	}
-	*ifindex = if_nametoindex(ifname);
-	if (*ifindex == 0) {
-		int e = -errno;
-		close(fd);
-		return e;
+		errno = e;
+		return -1;
 	}
 	return fd;
 }
@@ -53,7 +48,7 @@ void netlink_close(struct mnl_socket *nl)
 		mnl_socket_close(nl);
 }
 
-/* Send one request and wait for its ACK.  0 or -errno from the kernel. */
+/* Send one request and wait for its ACK.  0, or -1 with errno (the kernel's answer). */
 static int nl_transact(struct mnl_socket *nl, struct nlmsghdr *nlh)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -62,14 +57,14 @@ static int nl_transact(struct mnl_socket *nl, struct nlmsghdr *nlh)
 	unsigned portid = mnl_socket_get_portid(nl);
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
+		return -1;
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
 		if (n < 0)
-			return -errno;
+			return -1;
 		int r = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
 		if (r == MNL_CB_ERROR)
-			return -errno;
+			return -1;   /* libmnl set errno from the kernel's error */
 		if (r == MNL_CB_STOP)
 			return 0;
 	}

@@ -7,15 +7,15 @@
 
 struct mnl_socket;
 
-/* Create TUN device ifname (IFF_TUN|IFF_NO_PI), non-blocking, close-on-exec; -errno on failure. */
+/* Create TUN device ifname (IFF_TUN|IFF_NO_PI), non-blocking, close-on-exec: its fd, or -1 with errno. */
 int netlink_tun_open(const char *ifname, unsigned *ifindex);
 
 struct mnl_socket *netlink_open(void);
 void netlink_close(struct mnl_socket *nl);
 
-/* Set the link's MTU and bring it up.  0 or -errno. */
+/* Set the link's MTU and bring it up.  0, or -1 with errno. */
 int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
-/* Add addr/prefix (network order) to the link.  0 or -errno. */
+/* Add addr/prefix (network order) to the link.  0, or -1 with errno. */
 int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix);
 
 /*
@@ -27,26 +27,13 @@ int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int
 
 enum host_route_kind { HOST_ROUTE_DEV, HOST_ROUTE_UNREACHABLE };
 /*
- * Add (with NLM_F_EXCL: -EEXIST if present) or delete a route in the main
- * table: dst/prefix (network order) via ifindex, or unreachable.  0 or -errno.
+ * Add (with NLM_F_EXCL: errno EEXIST if present) or delete a route in the
+ * main table: dst/prefix (network order) via ifindex, or unreachable.
+ * 0, or -1 with errno.
  */
-int netlink_route_add(struct mnl_socket *nl, /*
- * Our routes carry their own protocol number, so caprun can tell them from
- * an administrator's (`ip route` shows "proto 202"), and a delete matches
- * only ours.
- */
-#define HOST_RTPROT_CAPSULE 202
-
-enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_add(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex);
-int netlink_route_del(struct mnl_socket *nl, /*
- * Our routes carry their own protocol number, so caprun can tell them from
- * an administrator's (`ip route` shows "proto 202"), and a delete matches
- * only ours.
- */
-#define HOST_RTPROT_CAPSULE 202
-
-enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_del(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex);
 
 /* 1 if a network interface whose name starts with prefix exists (other than except, if given). */

@@ -8,6 +8,10 @@ FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 FORMAT_IMAGE_SRCS    := hosts/formats/image.c hosts/formats/elfload.c
 FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                         $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
+# The uplink between caprun and caphostd, and the one encoding of a TCP connection's state
+# (FROZEN's and HOLD's records, the holder's seed).
+FORMAT_TCPCONN_SRCS  := hosts/formats/tcpconn.c
+FORMAT_UPLINK_SRCS   := hosts/formats/uplink.c $(FORMAT_TCPCONN_SRCS)
 # Live migration: the transfer stream and the control records.
 FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
 
@@ -22,8 +26,8 @@ UNIT_SRCS_test_host_snapauth  := hosts/formats/snapauth.c hosts/formats/ctlsock.
 UNIT_LIBS_test_host_snapauth  := -lsodium
 UNIT_SRCS_test_host_dirproto  := $(FORMAT_DIR_SRCS)
 UNIT_LIBS_test_host_dirproto  := -lsodium
-UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c hosts/formats/uplink.c
-UNIT_SRCS_test_host_wire      := hosts/formats/wire.c
+UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
+UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) $(FORMAT_DIR_SRCS) \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
@@ -39,8 +43,8 @@ FUZZ_SRCS_fuzz_snapshot  := $(FORMAT_SNAPSHOT_SRCS) hosts/capctl/capctl_report.c
 FUZZ_LIBS_fuzz_snapshot  := -lsodium
 FUZZ_SRCS_fuzz_dirproto  := $(FORMAT_DIR_SRCS)
 FUZZ_LIBS_fuzz_dirproto  := -lsodium
-FUZZ_SRCS_fuzz_hostd_msg := hosts/formats/hostd_msg.c hosts/formats/uplink.c
-FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c
+FUZZ_SRCS_fuzz_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
+FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 FUZZ_LIBS_fuzz_wire      := -lsodium
 FUZZ_SRCS_fuzz_migstream := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 FUZZ_LIBS_fuzz_migstream := -lsodium

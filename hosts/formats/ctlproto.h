@@ -34,7 +34,8 @@
  * itself: caprun then creates the file relative to it, so it lands where the
  * client sees ABS_PATH (its mount namespace, its permission to open the
  * directory).  Without one caprun opens the directory by name.
- * See docs/FORMAT-SNAPSHOT.md.
+ * A line protocol: no binary layout to pin; its one doc section is
+ * docs/FORMAT-SNAPSHOT.md section 8.
  */
 #define HOST_RUN_DIR_ENV     "CAPSULE_RUN_DIR"
 #define HOST_RUN_DIR_DEFAULT "/run/capsule"
@@ -61,7 +62,8 @@ int ctlsock_name_live(const char *name);
 /*
  * Connect to path, send req (one line, with its '\n') and pass_fd if >= 0,
  * read the one-line reply (without '\n') into reply.  timeout_ms 0 = wait
- * as long as it takes.  Returns 0, or -errno (ENOENT/ECONNREFUSED: nobody there).
+ * as long as it takes.  Returns 0, or -1 with errno (ENOENT/ECONNREFUSED:
+ * nobody there; ETIMEDOUT; ECONNRESET: closed without a reply).
  */
 int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply, size_t len,
                      int timeout_ms);

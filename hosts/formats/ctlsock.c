@@ -61,16 +61,16 @@ static int make_dirs(const char *dir)
 	return 0;
 }
 
-/* 0 if something accepts connections at path, else -errno. */
+/* 0 if something accepts connections at path, else -1. */
 static int probe(const char *path)
 {
 	struct sockaddr_un sa;
 	if (make_addr(path, &sa))
-		return -ENAMETOOLONG;
+		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
+		return -1;
+	int r = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -1 : 0;
 	close(fd);
 	return r;
 }
@@ -121,15 +121,17 @@ int ctlsock_listen(const char *name, char *err, size_t errlen)
 	return fd;
 }
 
-/* Wait for fd to be ready for events, until deadline (0: forever).  0 or -ETIMEDOUT. */
+/* Wait for fd to be ready for events, until deadline (0: forever).  0, or -1 with errno (ETIMEDOUT). */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		int t = -1;
 		if (deadline) {
 			int64_t left = deadline - clock_now_ms();
-			if (left <= 0)
-				return -ETIMEDOUT;
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
 			t = (int)left;
 		}
 		struct pollfd p = { fd, events, 0 };
@@ -137,7 +139,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		if (n > 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
-			return -errno;
+			return -1;
 	}
 }
 
@@ -166,7 +168,7 @@ static int send_request(int fd, const char *req, int pass_fd)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return -errno;
+			return -1;
 		done += (size_t)w;
 	}
 	return 0;
@@ -176,16 +178,18 @@ int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply,
                      int timeout_ms)
 {
 	struct sockaddr_un sa;
-	if (make_addr(path, &sa))
-		return -ENAMETOOLONG;
+	if (make_addr(path, &sa)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
+		return -1;
 	int64_t deadline = timeout_ms ? clock_now_ms() + timeout_ms : 0;
 	int r = 0;
 	size_t got = 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		r = -errno;
+		r = -1;
 		goto out;
 	}
 	if ((r = send_request(fd, req, pass_fd)))
@@ -197,7 +201,7 @@ int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply,
 		if (m < 0 && errno == EINTR)
 			continue;
 		if (m < 0) {
-			r = -errno;
+			r = -1;
 			goto out;
 		}
 		if (m == 0)
@@ -210,9 +214,13 @@ int ctlsock_request(const char *path, const char *req, int pass_fd, char *reply,
 	char *nl = strchr(reply, '\n');
 	if (nl)
 		*nl = 0;
-	else if (got == 0)
-		r = -ECONNRESET;   /* closed without a word */
-out:
+	else if (got == 0) {
+		errno = ECONNRESET;   /* closed without a word */
+		r = -1;
+	}
+out:;
+	int e = errno;   /* close must not hide why the request failed */
 	close(fd);
+	errno = e;
 	return r;
 }

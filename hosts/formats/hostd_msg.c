@@ -12,24 +12,9 @@ size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_
 	host_put32(out + 4, m->epoch);
 	host_put64(out + 8, m->id);
 	host_put16(out + 16, (uint16_t)m->n);
-	host_put16(out + 18, 0);
-	uint8_t *r = out + HOSTD_HOLD_HDR;
-	for (uint32_t i = 0; i < m->n; i++, r += HOSTD_HOLD_REC) {
-		const struct cap_report_sock *s = &m->socks[i];
-		memcpy(r, &s->local_ip, 4);
-		memcpy(r + 4, &s->remote_ip, 4);
-		host_put16(r + 8, s->local_port);
-		host_put16(r + 10, s->remote_port);
-		host_put32(r + 12, s->tcp_state);
-		host_put32(r + 16, s->snd_una);
-		host_put32(r + 20, s->snd_nxt);
-		host_put32(r + 24, s->rcv_nxt);
-		host_put32(r + 28, s->snd_wnd);
-		host_put32(r + 32, s->rcv_wnd);
-		r[36] = s->snd_scale;
-		r[37] = s->rcv_scale;
-		host_put16(r + 38, s->mss);
-	}
+	host_put16(out + 18, HOSTD_HOLD_REC);
+	for (uint32_t i = 0; i < m->n; i++)
+		tcpconn_encode(&m->conns[i], out + HOSTD_HOLD_HDR + (size_t)i * HOSTD_HOLD_REC);
 	return hostd_hold_len(m->n);
 }
 
@@ -42,28 +27,13 @@ int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m
 	m->epoch = host_get32(p + 4);
 	m->id = host_get64(p + 8);
 	m->n = host_get16(p + 16);
-	if (!m->capsule_ip || !m->epoch || !m->id || host_get16(p + 18) || m->n > HOSTD_HOLD_MAX ||
-	    len != hostd_hold_len(m->n))
+	if (!m->capsule_ip || !m->epoch || !m->id || host_get16(p + 18) != HOSTD_HOLD_REC ||
+	    m->n > HOSTD_HOLD_MAX || len != hostd_hold_len(m->n))
 		return -1;
-	const uint8_t *r = p + HOSTD_HOLD_HDR;
-	for (uint32_t i = 0; i < m->n; i++, r += HOSTD_HOLD_REC) {
-		struct cap_report_sock *s = &m->socks[i];
-		memcpy(&s->local_ip, r, 4);
-		memcpy(&s->remote_ip, r + 4, 4);
-		s->local_port = host_get16(r + 8);
-		s->remote_port = host_get16(r + 10);
-		s->tcp_state = host_get32(r + 12);
-		s->snd_una = host_get32(r + 16);
-		s->snd_nxt = host_get32(r + 20);
-		s->rcv_nxt = host_get32(r + 24);
-		s->snd_wnd = host_get32(r + 28);
-		s->rcv_wnd = host_get32(r + 32);
-		s->snd_scale = r[36];
-		s->rcv_scale = r[37];
-		s->mss = host_get16(r + 38);
+	for (uint32_t i = 0; i < m->n; i++) {
 		/* A host may only ask to hold connections of the capsule it names. */
-		if (s->local_ip != m->capsule_ip || s->snd_scale > 14 || s->rcv_scale > 14 ||
-		    s->tcp_state > CAP_TCP_TIME_WAIT)
+		if (tcpconn_decode(p + HOSTD_HOLD_HDR + (size_t)i * HOSTD_HOLD_REC, &m->conns[i]) ||
+		    m->conns[i].capsule_ip != m->capsule_ip)
 			return -1;
 	}
 	return 0;

@@ -2,21 +2,23 @@
 #ifndef HOST_HOSTD_MSG_H
 #define HOST_HOSTD_MSG_H
 
-#include "capsule-abi/cap_report.h"
+#include "hosts/formats/tcpconn.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 /*
  * Carried in wire.h datagrams (authenticated, replay-checked like DATA);
- * docs/NETWORK.md section 6.7 has the tables.  Integers big-endian.
+ * docs/NETWORK.md section 6.7 is their one doc section (it names this
+ * header).  Integers big-endian; the hostd_wire_* structs below pin the
+ * byte layouts, the codec reads and writes bytes at those offsets.
  *
- * WIRE_HOLD (type 5), host of a frozen capsule -> gateway host (20 + 40 n bytes):
- *   capsule_ip (4, network order) | epoch u32 | id u64 | n u16 | reserved u16 (0)
- *   then n records of 40 bytes, one per TCP connection of the capsule:
- *   local_ip (4) remote_ip (4) local_port u16 remote_port u16 tcp_state u32
- *   snd_una u32 snd_nxt u32 rcv_nxt u32 snd_wnd u32 rcv_wnd u32
- *   snd_scale u8 rcv_scale u8 mss u16
+ * WIRE_HOLD (type 5), host of a frozen capsule -> gateway host (20 + 44 n bytes):
+ *   capsule_ip (4, network order) | epoch u32 | id u64 | n u16 | rec_len u16 (44)
+ *   then n records of rec_len bytes, one per TCP connection of the capsule
+ *   to an ordinary peer, each a struct tcpconn (tcpconn.h: the same state
+ *   the gateway's holder starts from).  rec_len was a reserved 0 when the
+ *   records were 40-byte report entries: the two encodings refuse each other.
  *   "Answer this capsule's ordinary peers in its place until FLUSH."
  *
  * WIRE_FLUSH (type 4), host where the capsule runs again -> gateway host (16 bytes):
@@ -53,7 +55,7 @@
  * changes nothing and is acknowledged all the same.
  */
 #define HOSTD_HOLD_HDR   20
-#define HOSTD_HOLD_REC   40
+#define HOSTD_HOLD_REC   TCPCONN_WIRE_LEN
 #define HOSTD_HOLD_MAX   256
 #define HOSTD_FLUSH_LEN  16
 #define HOSTD_SYNC_LEN   32
@@ -78,7 +80,7 @@ struct hostd_hold_msg {
 	uint32_t epoch;
 	uint64_t id;
 	uint32_t n;
-	struct cap_report_sock socks[HOSTD_HOLD_MAX];   /* local_ip == capsule_ip in each */
+	struct tcpconn conns[HOSTD_HOLD_MAX];   /* capsule_ip the message's in each */
 };
 
 struct hostd_flush_msg {
@@ -94,15 +96,52 @@ struct hostd_ack_msg {
 	uint64_t id;
 };
 
+/* ---- wire layouts (documentation + size checks; u64 fields as two u32 words, big-endian) ---- */
+struct hostd_wire_hold {
+	uint32_t capsule_ip;    /*  0 */
+	uint32_t epoch;         /*  4 */
+	uint32_t id[2];         /*  8 */
+	uint16_t n;             /* 16 */
+	uint16_t rec_len;       /* 18: HOSTD_HOLD_REC */
+	/* 20: n struct tcpconn_wire */
+};
+struct hostd_wire_flush {
+	uint32_t capsule_ip, epoch;   /* 0, 4 */
+	uint32_t id[2];               /* 8 */
+};
+struct hostd_wire_sync {
+	uint8_t  kind, reserved[3];   /*  0 */
+	uint32_t capsule_ip, epoch;   /*  4, 8 */
+	uint32_t migration_id[2];     /* 12: FLUSH_TO: the message id */
+	uint32_t host_id;             /* 20 */
+	uint32_t locator_ip;          /* 24 */
+	uint16_t port, reserved2;     /* 28, 30 */
+};
+struct hostd_wire_ack {
+	uint8_t  kind, reserved[3];   /*  0 */
+	uint32_t capsule_ip, epoch;   /*  4, 8 */
+	uint32_t id[2];               /* 12 */
+};
+_Static_assert(sizeof(struct hostd_wire_hold) == HOSTD_HOLD_HDR, "HOLD header is 20 bytes");
+_Static_assert(offsetof(struct hostd_wire_hold, n) == 16 && offsetof(struct hostd_wire_hold, rec_len) == 18,
+               "HOLD header offsets");
+_Static_assert(sizeof(struct hostd_wire_flush) == HOSTD_FLUSH_LEN, "FLUSH is 16 bytes");
+_Static_assert(sizeof(struct hostd_wire_sync) == HOSTD_SYNC_LEN, "SYNC is 32 bytes");
+_Static_assert(offsetof(struct hostd_wire_sync, migration_id) == 12 &&
+               offsetof(struct hostd_wire_sync, host_id) == 20 &&
+               offsetof(struct hostd_wire_sync, port) == 28, "SYNC offsets");
+_Static_assert(sizeof(struct hostd_wire_ack) == HOSTD_ACK_LEN, "ACK is 20 bytes");
+_Static_assert(offsetof(struct hostd_wire_ack, id) == 12, "ACK offsets");
+
 /* Bytes needed for n records. */
 static inline size_t hostd_hold_len(uint32_t n) { return HOSTD_HOLD_HDR + (size_t)n * HOSTD_HOLD_REC; }
 
 /* Encode; returns the payload length, or 0 if n > HOSTD_HOLD_MAX or cap is too small. */
 size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap);
 /*
- * Decode and check: exact length, reserved 0, capsule_ip, epoch and id
- * nonzero, n <= HOSTD_HOLD_MAX, every record's local_ip == capsule_ip,
- * window scales <= 14, TCP state a known value.  0 or -1.
+ * Decode and check: exact length, rec_len HOSTD_HOLD_REC, capsule_ip, epoch
+ * and id nonzero, n <= HOSTD_HOLD_MAX, every record valid (tcpconn_decode)
+ * and of the capsule named (capsule_ip).  0 or -1.
  */
 int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m);
 

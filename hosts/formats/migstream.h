@@ -61,6 +61,38 @@
 #define MIG_REC_MAX         (4u + MIG_PLAIN_MAX + MIG_ABYTES)
 #define MIG_PREAMBLE_LEN    (MIG_NAME_LEN + sizeof(struct cap_snap_header))
 
+/*
+ * ---- wire layouts (documentation + size checks; the codec reads and
+ * writes bytes at these offsets, big-endian, u64 as two u32 words) ----
+ */
+struct mig_wire_head {
+	char     magic[8];            /*  0: MIG_MAGIC */
+	uint16_t version;             /*  8: MIG_VERSION */
+	uint16_t flags;               /* 10: 0 */
+	uint32_t source_host;         /* 12 */
+	uint32_t target_host;         /* 16 */
+	uint32_t epoch;               /* 20: nonzero */
+	uint32_t migration_id[2];     /* 24: nonzero */
+	uint8_t  ss_header[24];       /* 32: secretstream header */
+};
+_Static_assert(sizeof(struct mig_wire_head) == MIG_HEAD_LEN, "stream head is 56 bytes");
+_Static_assert(offsetof(struct mig_wire_head, source_host) == 12 &&
+               offsetof(struct mig_wire_head, migration_id) == 24 &&
+               offsetof(struct mig_wire_head, ss_header) == MIG_HEAD_AD_LEN, "stream head offsets");
+_Static_assert(sizeof(((struct mig_wire_head *)0)->ss_header) ==
+               crypto_secretstream_xchacha20poly1305_HEADERBYTES, "secretstream header size");
+/* Record bodies after the type byte. */
+struct mig_wire_preamble { char name[MIG_NAME_LEN]; struct cap_snap_header hdr; };
+struct mig_wire_extent   { uint32_t offset[2], length[2]; };   /* EXTENTS: n u32, then n of these */
+struct mig_wire_data     { uint32_t offset[2]; };              /* DATA: then 1..MIG_CHUNK_MAX bytes */
+struct mig_wire_end      { uint32_t total_data[2], records[2]; };
+_Static_assert(sizeof(struct mig_wire_preamble) == MIG_PREAMBLE_LEN &&
+               offsetof(struct mig_wire_preamble, hdr) == MIG_NAME_LEN, "PREAMBLE body");
+_Static_assert(sizeof(struct cap_snap_header) == 832, "PREAMBLE carries the 832-byte snapshot header");
+_Static_assert(sizeof(struct mig_wire_extent) == 16, "EXTENTS entry");
+_Static_assert(sizeof(struct mig_wire_data) == 8, "DATA offset");
+_Static_assert(sizeof(struct mig_wire_end) == 16, "END body");
+
 enum mig_rec_type {
 	MIG_REC_HEAD     = 0,   /* decoder only: the clear head was read */
 	MIG_REC_PREAMBLE = 1,

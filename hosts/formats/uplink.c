@@ -91,11 +91,15 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		if (n < sizeof f)
 			return -1;
 		memcpy(&f, b, sizeof f);
-		if (f.reserved || f.n > UPLINK_FROZEN_MAX ||
-		    n != sizeof f + (size_t)f.n * sizeof(struct cap_report_sock))
+		if (f.reserved || f.n > UPLINK_FROZEN_MAX || n != sizeof f + (size_t)f.n * TCPCONN_WIRE_LEN)
 			return -1;
 		m->u.frozen.n = f.n;
-		m->u.frozen.socks = (const struct cap_report_sock *)(const void *)(b + sizeof f);
+		m->u.frozen.recs = b + sizeof f;
+		for (uint32_t i = 0; i < f.n; i++) {
+			struct tcpconn c;
+			if (tcpconn_decode(m->u.frozen.recs + (size_t)i * TCPCONN_WIRE_LEN, &c))
+				return -1;
+		}
 		return 0;
 	}
 	case UPLINK_THAWED:
@@ -217,13 +221,14 @@ size_t uplink_encode_frozen(uint8_t *out, size_t cap, const uint8_t *report, siz
 		                     off + sizeof(struct cap_report_fd) <= len &&
 		                     f.n < UPLINK_FROZEN_MAX; i++, off += sizeof(struct cap_report_fd)) {
 			struct cap_report_fd fd;
+			struct tcpconn c;
 			memcpy(&fd, report + off, sizeof fd);
-			if (fd.kind != CAP_RFD_TCP)
-				continue;
-			if (n + sizeof fd.u.sock > cap)
+			if (fd.kind != CAP_RFD_TCP || tcpconn_from_report(&fd.u.sock, &c))
+				continue;   /* listeners, connections without a peer: nothing to hold */
+			if (n + TCPCONN_WIRE_LEN > cap)
 				break;
-			memcpy(out + n, &fd.u.sock, sizeof fd.u.sock);
-			n += sizeof fd.u.sock;
+			tcpconn_encode(&c, out + n);
+			n += TCPCONN_WIRE_LEN;
 			f.n++;
 		}
 	}

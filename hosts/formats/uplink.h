@@ -2,7 +2,7 @@
 #ifndef HOST_UPLINK_H
 #define HOST_UPLINK_H
 
-#include "capsule-abi/cap_report.h"
+#include "hosts/formats/tcpconn.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +20,7 @@
  *   ATTACH {ip, flags, epoch, source,       ATTACHED {ip, epoch}  | ERROR {text}
  *           state, name[64]}
  *   PACKET {one IPv4 packet}        <-->    PACKET {one IPv4 packet}
- *   FROZEN {n, n x cap_report_sock}         (the capsule froze: hold its TCP peers)
+ *   FROZEN {n, n x tcpconn record}          (the capsule froze: hold its TCP peers)
  *   THAWED {}                               (it runs again in the same process)
  *   STARTING {}                             (a migrated capsule is about to run here)
  *   DETACH {reason}                         (exited: forget it; saved: it is on disk;
@@ -59,8 +59,9 @@
  *
  * A closed uplink without DETACH counts as DETACH exited, except during a
  * migration after MIG_PREPARE (see docs/MIGRATION.md section 7).
- * Malformed records are dropped and counted.  The migration records are
- * explained in docs/MIGRATION.md.
+ * Malformed records are dropped and counted.  The one doc section is
+ * docs/NETWORK.md section 6.1 (the migration records are explained in
+ * docs/MIGRATION.md section 7).
  */
 #define UPLINK_SOCK_NAME  "caphostd.sock"
 #define UPLINK_CTL_NAME   "caphostd.ctl"    /* stream socket: `stats\n`, `ps\n` (one line each) */
@@ -68,7 +69,7 @@
 #define UPLINK_NAME_MAX   64                /* NUL-terminated, [A-Za-z0-9._-] */
 #define UPLINK_MAX        (UPLINK_HDR_LEN + 65535)
 #define UPLINK_ERROR_MAX  200
-#define UPLINK_FROZEN_MAX 256               /* TCP sockets in one FROZEN record */
+#define UPLINK_FROZEN_MAX 256               /* TCP connections (with a peer) in one FROZEN record */
 
 enum uplink_type {
 	UPLINK_ATTACH   = 1,
@@ -136,7 +137,11 @@ struct uplink_attached {
 };
 _Static_assert(sizeof(struct uplink_attached) == 8, "attached body");
 
-/* FROZEN body: uint32_t n, uint32_t reserved (0), then n struct cap_report_sock (TCP only). */
+/*
+ * FROZEN body: uint32_t n, uint32_t reserved (0), then n records of
+ * TCPCONN_WIRE_LEN bytes (tcpconn_encode: the same big-endian record HOLD
+ * carries), one per TCP connection of the freeze report that has a peer.
+ */
 struct uplink_frozen_hdr {
 	uint32_t n;
 	uint32_t reserved;
@@ -197,7 +202,7 @@ struct uplink_msg {
 		struct uplink_attached attached;
 		char error[UPLINK_ERROR_MAX + 1];
 		struct { const uint8_t *pkt; size_t len; } packet;
-		struct { const struct cap_report_sock *socks; uint32_t n; } frozen;
+		struct { const uint8_t *recs; uint32_t n; } frozen;   /* n tcpconn records, each valid */
 		uint32_t detach_reason;
 		struct uplink_mig_prepare mig_prepare;
 		struct uplink_mig_ready mig_ready;
@@ -210,8 +215,9 @@ struct uplink_msg {
 /*
  * Check one record: header (known type, flags and reserved 0), exact body
  * size for its type, ATTACH name valid and NUL-padded, FROZEN count
- * consistent, PACKET non-empty, DETACH reason known.  0 and *m filled, or -1.
- * FROZEN's socks point into buf, which must be 4-byte aligned.
+ * consistent and every FROZEN record valid (tcpconn_decode), PACKET
+ * non-empty, DETACH reason known.  0 and *m filled, or -1.  FROZEN's recs
+ * point into buf: read each with tcpconn_decode.
  */
 int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m);
 
@@ -224,7 +230,10 @@ size_t uplink_encode_simple(uint8_t *out, size_t cap, int type);   /* THAWED, ST
 size_t uplink_encode_detach(uint8_t *out, size_t cap, uint32_t reason);
 /* A fixed-size record (MIG_PREPARE .. MIG_DONE): body is the struct of that type. */
 size_t uplink_encode_body(uint8_t *out, size_t cap, int type, const void *body, size_t blen);
-/* FROZEN from a whole freeze report (header + threads + fds, len bytes): keeps TCP sockets. */
+/*
+ * FROZEN from a whole freeze report (header + threads + fds, len bytes):
+ * each TCP socket with a peer, converted once (tcpconn_from_report).
+ */
 size_t uplink_encode_frozen(uint8_t *out, size_t cap, const uint8_t *report, size_t len);
 
 #endif

@@ -1,6 +1,7 @@
 /* wire.c: encode, authenticate, decode and replay-check host-to-host data-plane packets. */
 #include "hosts/formats/wire.h"
 #include "hosts/common/bytes.h"
+#include "hosts/common/ipv4.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -87,7 +88,7 @@ int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],
 	if (h.network_id != network_id)
 		return WIRE_E_WRONG_NETWORK;
 	const uint8_t *p = buf + WIRE_HDR_LEN;
-	if (h.type == WIRE_DATA && wire_ipv4_check(p, n) != WIRE_OK)
+	if (h.type == WIRE_DATA && ipv4_check(p, n, IPV4_CHECK_CSUM) != IPV4_OK)
 		return WIRE_E_BAD_INNER;
 	if (h.type == WIRE_REDIRECT) {
 		struct wire_redirect r;
@@ -130,46 +131,6 @@ int wire_redirect_decode(const uint8_t *p, size_t plen, struct wire_redirect *r)
 		return WIRE_E_BAD_PAYLOAD;
 	*r = x;
 	return WIRE_OK;
-}
-
-uint32_t wire_csum_add(uint32_t sum, const uint8_t *buf, size_t len)
-{
-	size_t i;
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(buf[i] << 8 | buf[i + 1]);
-	if (i < len)
-		sum += (uint32_t)buf[i] << 8;
-	/* Fold now and then so a 64 KiB buffer can never overflow 32 bits. */
-	return (sum & 0xffff) + (sum >> 16);
-}
-
-uint16_t wire_csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-int wire_ipv4_check(const uint8_t *pkt, size_t len)
-{
-	if (len < 20 || len > 65535)
-		return WIRE_E_BAD_INNER;
-	if (pkt[0] >> 4 != 4)
-		return WIRE_E_BAD_INNER;
-	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-	if (ihl < 20 || ihl > len)
-		return WIRE_E_BAD_INNER;
-	if (host_get16(pkt + 2) != len)
-		return WIRE_E_BAD_INNER;
-	if (wire_csum_fold(wire_csum_add(0, pkt, ihl)) != 0xffff)
-		return WIRE_E_BAD_INNER;
-	return WIRE_OK;
-}
-
-void wire_ipv4_addrs(const uint8_t *pkt, uint32_t *src, uint32_t *dst)
-{
-	memcpy(src, pkt + 12, 4);
-	memcpy(dst, pkt + 16, 4);
 }
 
 uint64_t wire_seq_next(uint64_t *last, uint64_t realtime_ms)

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /*
- * One UDP datagram between two hosts (docs/NETWORK.md has the byte diagram):
+ * One UDP datagram between two hosts (docs/NETWORK.md section 2 has the byte diagram):
  *
  *   header (28 bytes) | payload (length bytes) | tag (16 bytes)
  *
@@ -125,8 +125,9 @@ int wire_encode(const struct wire_hdr *h, const uint8_t *payload, size_t plen,
  * Validate and authenticate one datagram.  On WIRE_OK *hdr is filled and
  * *payload points into buf (plen bytes).  Checks, in order: size, version,
  * length field, tag (constant time), type, flags, sender, network_id, then
- * per type: DATA must hold a valid IPv4 packet (wire_ipv4_check), REDIRECT
- * must be exactly WIRE_REDIRECT_LEN and consistent.  The control types
+ * per type: DATA must hold a valid IPv4 packet (ipv4_check of
+ * common/ipv4.h, header checksum included), REDIRECT must be exactly
+ * WIRE_REDIRECT_LEN and consistent.  The control types
  * (SYNC, FLUSH, HOLD, ACK) are returned as they are, their payload left to
  * hostd_msg.h's decoders.  Replay is NOT checked here: see wire_replay_*.
  */
@@ -137,18 +138,6 @@ int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],
 void wire_redirect_encode(const struct wire_redirect *r, uint8_t out[WIRE_REDIRECT_LEN]);
 /* WIRE_OK, WIRE_E_BAD_LENGTH or WIRE_E_BAD_PAYLOAD. */
 int wire_redirect_decode(const uint8_t *p, size_t plen, struct wire_redirect *r);
-
-/*
- * The inner packet is delivered to a capsule, so it must be a sane IPv4
- * packet: version 4, IHL >= 5 and within the packet, total length == len,
- * header checksum correct.  WIRE_OK or WIRE_E_BAD_INNER.
- */
-int wire_ipv4_check(const uint8_t *pkt, size_t len);
-/* Source and destination of a checked IPv4 packet, network order. */
-void wire_ipv4_addrs(const uint8_t *pkt, uint32_t *src, uint32_t *dst);
-/* RFC 1071 Internet checksum of buf, folded, not inverted, starting from sum. */
-uint32_t wire_csum_add(uint32_t sum, const uint8_t *buf, size_t len);
-uint16_t wire_csum_fold(uint32_t sum);
 
 /*
  * Sender side: the next sequence number.  The first (*last == 0) is

@@ -1,4 +1,4 @@
-/* fuzz_hostd_msg.c: libFuzzer target for the uplink record decoder and the HOLD / FLUSH / SYNC / ACK payload decoders. */
+/* fuzz_hostd_msg.c: libFuzzer target for the uplink record decoder, the TCP connection record and the HOLD / FLUSH / SYNC / ACK payload decoders. */
 #include "hosts/formats/hostd_msg.h"
 #include "hosts/formats/uplink.h"
 
@@ -18,8 +18,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > sizeof buf)
 		return 0;
 	memcpy(buf, data, size);
-	if (uplink_decode(buf, size, &m) == 0 && m.type == UPLINK_FROZEN && m.u.frozen.n)
-		(void)m.u.frozen.socks[m.u.frozen.n - 1].tcp_state;   /* in bounds by construction */
+	/* FROZEN's records are all in bounds and valid once the record decoded */
+	if (uplink_decode(buf, size, &m) == 0 && m.type == UPLINK_FROZEN)
+		for (uint32_t i = 0; i < m.u.frozen.n; i++) {
+			struct tcpconn c;
+			uint8_t again_rec[TCPCONN_WIRE_LEN];
+			const uint8_t *r = m.u.frozen.recs + (size_t)i * TCPCONN_WIRE_LEN;
+			if (tcpconn_decode(r, &c))
+				__builtin_trap();
+			tcpconn_encode(&c, again_rec);
+			if (memcmp(again_rec, r, sizeof again_rec))
+				__builtin_trap();
+		}
 	/* a decoded HOLD re-encodes to exactly the same bytes: one meaning, one encoding */
 	if (hostd_msg_hold_decode(data, size, &hold) == 0) {
 		size_t n = hostd_msg_hold_encode(&hold, again, sizeof again);

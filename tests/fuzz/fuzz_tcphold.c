@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t hold[512], qbuf[1024], out[TCPHOLD_ACK_MAX], seg[700];
-	struct tcphold_seed s = {
+	struct tcpconn s = {
 		.capsule_ip = htonl(0xc6120002u), .peer_ip = htonl(0xc6130005u),
 		.capsule_port = 80, .peer_port = 40000, .snd_nxt = 1000, .snd_una = 990,
 		.rcv_nxt = 0xfffffff0u, .snd_wnd = 5000, .rcv_wnd = 512,

@@ -1,5 +1,6 @@
-/* fuzz_wire.c: libFuzzer target: arbitrary datagrams into the data-plane decoder, replay window and redirect decoder. */
+/* fuzz_wire.c: libFuzzer target: arbitrary datagrams into the data-plane decoder, replay window, redirect decoder and IPv4 header check. */
 #include "hosts/formats/wire.h"
+#include "hosts/common/ipv4.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The payload decoders and the inner check take any bytes too. */
 	struct wire_redirect r;
 	wire_redirect_decode(data, size, &r);
-	wire_ipv4_check(data, size);
+	ipv4_check(data, size, IPV4_CHECK_CSUM);
+	ipv4_check(data, size, IPV4_CHECK_PADDED);
 	/* Replay window: sequence numbers straight from the input, check-then-commit. */
 	for (size_t i = 0; i + 8 <= size; i += 8) {
 		uint64_t seq;

@@ -185,7 +185,7 @@ static void hold_all(void)
 		struct tconn *c = &conns[i];
 		if (!c->used || !c->est)
 			continue;
-		struct tcphold_seed s = {
+		struct tcpconn s = {
 			.capsule_ip = server_ip, .peer_ip = c->peer_ip, .capsule_port = c->port,
 			.peer_port = c->peer_port, .snd_nxt = c->snd_nxt, .snd_una = c->snd_nxt,
 			.rcv_nxt = c->rcv_nxt, .snd_wnd = 65535, .rcv_wnd = WIN, .ts_ok = (uint8_t)c->ts_ok,

@@ -38,9 +38,9 @@ static int teardown(void **st)
 	return 0;
 }
 
-static struct tcphold_seed seed(uint16_t peer_port)
+static struct tcpconn seed(uint16_t peer_port)
 {
-	struct tcphold_seed s = { .capsule_ip = htonl(0xc6120009u), .peer_ip = htonl(0xc6130064u),
+	struct tcpconn s = { .capsule_ip = htonl(0xc6120009u), .peer_ip = htonl(0xc6130064u),
 	                          .capsule_port = 9100, .peer_port = peer_port, .snd_nxt = 1000,
 	                          .snd_una = 990, .rcv_nxt = 5000, .snd_wnd = 1 << 16,
 	                          .rcv_wnd = 1 << 16 };
@@ -56,7 +56,7 @@ static void write_state(void)
 	f->host = 2;
 	f->id = 77;
 	for (uint32_t i = 0; i < 2; i++) {
-		struct tcphold_seed s = seed((uint16_t)(40000 + i));
+		struct tcpconn s = seed((uint16_t)(40000 + i));
 		tcphold_init(&f->conns[i].c, &s, holdfile_buf(f, i), 1 << 16);
 		f->conns[i].in_use = 1;
 		memset(holdfile_buf(f, i), 'a' + (int)i, 1000 + i);
@@ -129,7 +129,7 @@ static void refusals(void **st)
 		{ conn0 + offsetof(struct tcphold_conn, used), (1u << 16) + 1, "used > cap" },
 		{ conn0 + offsetof(struct tcphold_conn, cap), HOLDFILE_BUF + 1, "cap" },
 		{ conn0 + offsetof(struct tcphold_conn, state), 9, "state" },
-		{ conn0 + offsetof(struct tcphold_conn, s) + offsetof(struct tcphold_seed, capsule_ip), 1,
+		{ conn0 + offsetof(struct tcphold_conn, s) + offsetof(struct tcpconn, capsule_ip), 1,
 		  "another capsule's connection" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -168,7 +168,7 @@ static void completes_a_kill(void **st)
 	f->conns[2].c.used = 77;                         /* a slot being set up: in_use not yet set */
 	f->conns[2].unconfirmed = 1;
 	f->conns[3].in_use = 1;                          /* released with nothing held */
-	tcphold_init(&f->conns[3].c, &(struct tcphold_seed){ .capsule_ip = f->ip, .rcv_nxt = 9 },
+	tcphold_init(&f->conns[3].c, &(struct tcpconn){ .capsule_ip = f->ip, .rcv_nxt = 9 },
 	             holdfile_buf(f, 3), 100);
 	f->conns[3].c.state = TCPHOLD_RELEASED;
 	holdfile_unmap(f);

@@ -124,9 +124,9 @@ static size_t peer_seg(uint8_t *p, uint32_t seq, uint32_t ack, uint8_t flags, ui
 	return len;
 }
 
-static struct tcphold_seed seed(void)
+static struct tcpconn seed(void)
 {
-	struct tcphold_seed s = {
+	struct tcpconn s = {
 		.capsule_ip = CAP_IP, .peer_ip = PEER_IP, .capsule_port = CAP_PORT, .peer_port = PEER_PORT,
 		.snd_nxt = SND_NXT, .snd_una = SND_NXT - 10, .rcv_nxt = RCV_NXT, .snd_wnd = 29200,
 		.rcv_wnd = 100,
@@ -166,7 +166,7 @@ static void test_data_buffered_window_shrinks(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	tcphold_init(&c, &s, hold_buf, sizeof hold_buf);
 	size_t n = peer_seg(pkt, RCV_NXT, SND_NXT, TCPHOLD_ACK | TCPHOLD_PSH, 500, -1, msg, 40);
 	expect_ack(&c, n, RCV_NXT + 40, 60);   /* crosses the 2^32 wrap */
@@ -194,7 +194,7 @@ static void test_probes_and_keepalives(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	tcphold_init(&c, &s, hold_buf, sizeof hold_buf);
 	memset(msg, 'x', 100);
 	size_t n = peer_seg(pkt, RCV_NXT, SND_NXT, TCPHOLD_ACK, 500, -1, msg, 100);
@@ -228,7 +228,7 @@ static void test_window_scale(void **st)
 	(void)st;
 	static uint8_t big[4000];
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	s.wscale_ours = 2;
 	s.rcv_wnd = 4000;
 	tcphold_init(&c, &s, big, sizeof big);
@@ -240,7 +240,7 @@ static void test_timestamps_monotonic(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	s.ts_ok = 1;
 	s.ts_val = 0xfffffff0u;   /* capsule's TSval near the wrap */
 	s.ts_recent = 555;
@@ -288,7 +288,7 @@ static void test_fin_and_release(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	s.wscale_ours = 1;
 	s.rcv_wnd = 50000;
 	tcphold_init(&c, &s, hold_buf, sizeof hold_buf);
@@ -355,7 +355,7 @@ static void test_fin_alone_reinjected(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	tcphold_init(&c, &s, hold_buf, sizeof hold_buf);
 	size_t n = peer_seg(pkt, RCV_NXT, SND_NXT, TCPHOLD_ACK | TCPHOLD_FIN, 700, -1, NULL, 0);
 	expect_ack(&c, n, RCV_NXT + 1, 100);
@@ -377,7 +377,7 @@ static void test_gaps_overlaps_rst_syn(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	tcphold_init(&c, &s, hold_buf, sizeof hold_buf);
 	/* Out of order (gap): not held, duplicate ACK. */
 	size_t n = peer_seg(pkt, RCV_NXT + 10, SND_NXT, TCPHOLD_ACK, 500, -1, msg, 10);
@@ -435,7 +435,7 @@ static void test_never_rst(void **st)
 {
 	(void)st;
 	struct tcphold_conn c;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	s.ts_ok = 1;
 	tcphold_init(&c, &s, hold_buf, sizeof hold_buf);
 	uint32_t rng = 99;
@@ -505,25 +505,6 @@ static void test_parse_options_and_bounds(void **st)
 	assert_int_equal(tcphold_pkt_parse(pkt, n, &g), -1);
 }
 
-static void test_seed_from_report(void **st)
-{
-	(void)st;
-	struct cap_report_sock r = { .local_ip = CAP_IP, .remote_ip = PEER_IP, .local_port = CAP_PORT,
-	                             .remote_port = PEER_PORT, .tcp_state = CAP_TCP_ESTABLISHED,
-	                             .snd_una = 5, .snd_nxt = 9, .rcv_nxt = 77, .snd_wnd = 1000,
-	                             .rcv_wnd = 2000 };
-	struct tcphold_seed s;
-	assert_int_equal(tcphold_seed_from_report(&r, 123, &s), 0);
-	assert_true(s.capsule_ip == CAP_IP && s.peer_port == PEER_PORT && s.snd_nxt == 9 &&
-	            s.rcv_nxt == 77 && s.rcv_wnd == 2000 && s.ts_val_ms == 123 && !s.ts_ok);
-	r.tcp_state = CAP_TCP_LISTEN;
-	assert_int_equal(tcphold_seed_from_report(&r, 0, &s), -1);
-	r.tcp_state = CAP_TCP_TIME_WAIT;
-	assert_int_equal(tcphold_seed_from_report(&r, 0, &s), -1);
-	r.tcp_state = CAP_TCP_CLOSE_WAIT;
-	assert_int_equal(tcphold_seed_from_report(&r, 0, &s), 0);
-}
-
 static size_t udp_pkt(uint8_t *p, size_t n)
 {
 	size_t len = 28 + n;
@@ -546,7 +527,7 @@ static void test_carry_over(void **st)
 	(void)st;
 	static uint8_t buf[100];
 	struct tcphold_conn first, second;
-	struct tcphold_seed s = seed();
+	struct tcpconn s = seed();
 	for (int i = 0; i < 60; i++)
 		msg[i] = (uint8_t)('a' + i % 26);
 	tcphold_init(&first, &s, buf, sizeof buf);
@@ -559,7 +540,7 @@ static void test_carry_over(void **st)
 	assert_int_equal(held, 60);
 
 	/* the capsule took 25 of them before it froze again */
-	struct tcphold_seed s2 = seed();
+	struct tcpconn s2 = seed();
 	s2.rcv_nxt = RCV_NXT + 25;
 	s2.rcv_wnd = 10;
 	tcphold_init(&second, &s2, buf, sizeof buf);
@@ -582,7 +563,7 @@ static void test_carry_over(void **st)
 	expect_ack(&second, n, RCV_NXT + 61, 0);
 
 	/* it took every byte but not the FIN: the FIN alone carries over */
-	struct tcphold_seed s3 = seed();
+	struct tcpconn s3 = seed();
 	s3.rcv_nxt = RCV_NXT + 60;
 	tcphold_init(&second, &s3, buf, sizeof buf);
 	assert_int_equal(tcphold_carry(&second, &first, 100), 0);
@@ -659,7 +640,6 @@ int main(void)
 		cmocka_unit_test(test_gaps_overlaps_rst_syn),
 		cmocka_unit_test(test_never_rst),
 		cmocka_unit_test(test_parse_options_and_bounds),
-		cmocka_unit_test(test_seed_from_report),
 		cmocka_unit_test(test_carry_over),
 		cmocka_unit_test(test_udp_holding),
 	};

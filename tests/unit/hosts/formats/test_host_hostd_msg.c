@@ -1,4 +1,4 @@
-/* test_host_hostd_msg.c: unit tests for the uplink records (uplink.h) and the HOLD/FLUSH/SYNC/ACK payloads (hostd_msg.h). */
+/* test_host_hostd_msg.c: unit tests for the uplink records (uplink.h), the TCP connection record (tcpconn.h) and the HOLD/FLUSH/SYNC/ACK payloads (hostd_msg.h). */
 #include "hosts/formats/hostd_msg.h"
 #include "hosts/formats/uplink.h"
 
@@ -93,20 +93,115 @@ static void other_records(void **state)
 	assert_int_equal(uplink_encode_attached(buf, 5, 1, 1), 0);   /* does not fit */
 }
 
-/* A freeze report with threads and a mix of descriptors: FROZEN keeps exactly the TCP ones. */
+/* An established connection of the capsule 198.18.0.5:port to 198.19.0.100. */
+static struct cap_report_sock report_sock(uint16_t port)
+{
+	struct cap_report_sock r = { .local_ip = htonl(0xc6120005u), .remote_ip = htonl(0xc6130064u),
+	                             .local_port = port, .remote_port = 40000,
+	                             .tcp_state = CAP_TCP_ESTABLISHED, .snd_una = 5, .snd_nxt = 9,
+	                             .rcv_nxt = 77, .snd_wnd = 1000, .rcv_wnd = 2000, .snd_scale = 7,
+	                             .rcv_scale = 4, .mss = 1460 };
+	return r;
+}
+
+/* The one conversion from the capsule's record: what it keeps, what it refuses. */
+static void tcpconn_from_report_states(void **state)
+{
+	(void)state;
+	struct cap_report_sock r = report_sock(9000);
+	struct tcpconn c;
+	assert_int_equal(tcpconn_from_report(&r, &c), 0);
+	assert_true(c.capsule_ip == r.local_ip && c.peer_ip == r.remote_ip && c.capsule_port == 9000 &&
+	            c.peer_port == 40000 && c.snd_una == 5 && c.snd_nxt == 9 && c.rcv_nxt == 77 &&
+	            c.snd_wnd == 1000 && c.rcv_wnd == 2000);
+	/* window scales: ours is the one the capsule applies to what it advertises (rcv_scale) */
+	assert_true(c.wscale_ours == 4 && c.wscale_peer == 7);
+	assert_true(!c.ts_ok && !c.ts_val && !c.ts_recent && !c.ts_mode && !c.ts_val_ms);
+	r.tcp_state = CAP_TCP_LISTEN;
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+	r.tcp_state = CAP_TCP_TIME_WAIT;
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+	r.tcp_state = CAP_TCP_CLOSE_WAIT;
+	assert_int_equal(tcpconn_from_report(&r, &c), 0);
+	r.tcp_state = CAP_TCP_LAST_ACK;
+	assert_int_equal(tcpconn_from_report(&r, &c), 0);
+	r = report_sock(9000);
+	r.remote_port = 0;
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+	r = report_sock(0);
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+	r = report_sock(9000);
+	r.remote_ip = 0;
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+	r = report_sock(9000);
+	r.snd_scale = 15;   /* the capsule wrote it: a scale nobody could decode is refused here */
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+	r = report_sock(9000);
+	r.rcv_scale = 15;
+	assert_int_equal(tcpconn_from_report(&r, &c), -1);
+}
+
+/* The 44-byte record, byte by byte, and every check of its decoder. */
+static void tcpconn_record(void **state)
+{
+	(void)state;
+	struct tcpconn a = { .capsule_ip = htonl(0xc6120005u), .peer_ip = htonl(0xc6130064u),
+	                     .capsule_port = 0x2328, .peer_port = 0x9c40, .snd_nxt = 0x01020304,
+	                     .snd_una = 0x05060708, .rcv_nxt = 0x090a0b0c, .snd_wnd = 0x0d0e0f10,
+	                     .rcv_wnd = 0x11121314, .wscale_ours = 4, .wscale_peer = 7, .ts_ok = 1,
+	                     .ts_mode = 1, .ts_val = 0x15161718, .ts_recent = 0x191a1b1c,
+	                     .ts_val_ms = 99 }, b;
+	uint8_t p[TCPCONN_WIRE_LEN];
+	tcpconn_encode(&a, p);
+	static const uint8_t want[TCPCONN_WIRE_LEN] = {
+		198, 18, 0, 5, 198, 19, 0, 100, 0x23, 0x28, 0x9c, 0x40,
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+		4, 7, 1, 0, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c };
+	assert_memory_equal(p, want, sizeof want);
+	assert_int_equal(tcpconn_decode(p, &b), 0);
+	/* the holder's own fields do not travel */
+	a.ts_mode = 0;
+	a.ts_val_ms = 0;
+	assert_memory_equal(&a, &b, sizeof a);
+	static const struct { size_t off; uint8_t v; } bad[] = {
+		{ 4, 0 }, { 5, 0 }, { 6, 0 }, { 7, 0 },   /* no peer address (all four bytes zeroed below) */
+		{ 8, 0 }, { 10, 0 },                      /* a zero port */
+		{ 32, 15 }, { 33, 15 },                   /* window scale beyond 14 */
+		{ 34, 2 },                                /* ts_ok neither 0 nor 1 */
+		{ 35, 1 },                                /* reserved */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		tcpconn_encode(&a, p);
+		if (bad[i].off < 8)
+			memset(p + 4, 0, 4);
+		else if (bad[i].off == 8 || bad[i].off == 10)
+			memset(p + bad[i].off, 0, 2);
+		else
+			p[bad[i].off] = bad[i].v;
+		assert_int_equal(tcpconn_decode(p, &b), -1);
+	}
+	tcpconn_encode(&a, p);
+	p[32] = 14;   /* the largest scale is fine */
+	assert_int_equal(tcpconn_decode(p, &b), 0);
+}
+
+/* A freeze report with threads and a mix of descriptors: FROZEN keeps exactly the holdable TCP ones. */
 static void frozen_from_report(void **state)
 {
 	(void)state;
 	static uint8_t rep[4096] __attribute__((aligned(8)));
-	struct cap_report_header h = { .magic = CAP_REPORT_MAGIC, .version = 1, .nthreads = 2, .nfds = 3 };
-	struct cap_report_fd fds[3];
+	struct cap_report_header h = { .magic = CAP_REPORT_MAGIC, .version = 1, .nthreads = 2, .nfds = 4 };
+	struct cap_report_fd fds[4];
 	memset(rep, 0, sizeof rep);
 	memset(fds, 0, sizeof fds);
 	fds[0].kind = CAP_RFD_TCP;
-	fds[0].u.sock.local_port = 9000;
+	fds[0].u.sock = report_sock(9000);
 	fds[1].kind = CAP_RFD_CONSOLE;
 	fds[2].kind = CAP_RFD_TCP;
-	fds[2].u.sock.local_port = 9001;
+	fds[2].u.sock = report_sock(80);
+	fds[2].u.sock.tcp_state = CAP_TCP_LISTEN;   /* a listener has no peer to hold */
+	fds[3].kind = CAP_RFD_TCP;
+	fds[3].u.sock = report_sock(9001);
 	memcpy(rep, &h, sizeof h);
 	size_t off = sizeof h + 2 * sizeof(struct cap_report_thread);
 	memcpy(rep + off, fds, sizeof fds);
@@ -115,8 +210,13 @@ static void frozen_from_report(void **state)
 	size_t n = uplink_encode_frozen(buf, sizeof buf, rep, len);
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
 	assert_int_equal(m.u.frozen.n, 2);
-	assert_int_equal(m.u.frozen.socks[0].local_port, 9000);
-	assert_int_equal(m.u.frozen.socks[1].local_port, 9001);
+	struct tcpconn c, want;
+	assert_int_equal(tcpconn_decode(m.u.frozen.recs, &c), 0);
+	struct cap_report_sock r = report_sock(9000);
+	assert_int_equal(tcpconn_from_report(&r, &want), 0);
+	assert_memory_equal(&c, &want, sizeof c);
+	assert_int_equal(tcpconn_decode(m.u.frozen.recs + TCPCONN_WIRE_LEN, &c), 0);
+	assert_int_equal(c.capsule_port, 9001);
 	/* a report that claims more descriptors than its bytes hold: only what is there */
 	n = uplink_encode_frozen(buf, sizeof buf, rep, len - 1);
 	assert_int_equal(uplink_decode(buf, n, &m), 0);
@@ -128,6 +228,9 @@ static void frozen_from_report(void **state)
 	/* the count must match the length */
 	n = uplink_encode_frozen(buf, sizeof buf, rep, len);
 	assert_int_equal(uplink_decode(buf, n - 1, &m), -1);
+	/* every record must be valid */
+	buf[n - 9] = 1;   /* the last record's reserved byte */
+	assert_int_equal(uplink_decode(buf, n, &m), -1);
 }
 
 static void hold_round_trip(void **state)
@@ -141,20 +244,20 @@ static void hold_round_trip(void **state)
 	a.id = 0x0102030405060708ull;
 	a.n = 3;
 	for (uint32_t i = 0; i < a.n; i++) {
-		struct cap_report_sock *s = &a.socks[i];
-		s->local_ip = a.capsule_ip;
-		s->remote_ip = htonl(0xc6130064u);
-		s->local_port = 9000;
-		s->remote_port = (uint16_t)(40000 + i);
-		s->tcp_state = CAP_TCP_ESTABLISHED;
+		struct tcpconn *s = &a.conns[i];
+		s->capsule_ip = a.capsule_ip;
+		s->peer_ip = htonl(0xc6130064u);
+		s->capsule_port = 9000;
+		s->peer_port = (uint16_t)(40000 + i);
 		s->snd_una = 0xfffffff0u + i;
 		s->snd_nxt = 0xfffffff8u;
 		s->rcv_nxt = 12345 * i;
 		s->snd_wnd = 65535;
 		s->rcv_wnd = 1 << 20;
-		s->snd_scale = 7;
-		s->rcv_scale = 4;
-		s->mss = 1460;
+		s->wscale_peer = 7;
+		s->wscale_ours = 4;
+		s->ts_ok = i == 1;
+		s->ts_val = 1000 * i;
 	}
 	size_t n = hostd_msg_hold_encode(&a, p, sizeof p);
 	assert_int_equal(n, hostd_hold_len(3));
@@ -162,10 +265,13 @@ static void hold_round_trip(void **state)
 	assert_int_equal(b.n, 3);
 	assert_int_equal(b.epoch, 7);
 	assert_true(b.id == a.id);
-	assert_memory_equal(b.socks, a.socks, 3 * sizeof a.socks[0]);
-	/* the header, byte by byte */
+	assert_memory_equal(b.conns, a.conns, 3 * sizeof a.conns[0]);
+	/* the header, byte by byte (rec_len 44), then the records as tcpconn_encode writes them */
 	static const uint8_t head[HOSTD_HOLD_HDR] = { 198, 18, 0, 5, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8,
-	                                              0, 3, 0, 0 };
+	                                              0, 3, 0, 44 };
+	uint8_t rec[TCPCONN_WIRE_LEN];
+	tcpconn_encode(&a.conns[2], rec);
+	assert_memory_equal(p + HOSTD_HOLD_HDR + 2 * HOSTD_HOLD_REC, rec, sizeof rec);
 	assert_memory_equal(p, head, sizeof head);
 	for (size_t k = 0; k < n; k++)
 		assert_int_equal(hostd_msg_hold_decode(p, k, &b), -1);
@@ -174,10 +280,12 @@ static void hold_round_trip(void **state)
 	p[HOSTD_HOLD_HDR + HOSTD_HOLD_REC + 3] ^= 1;
 	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
 	n = hostd_msg_hold_encode(&a, p, sizeof p);
-	p[HOSTD_HOLD_HDR + 36] = 15;
+	p[HOSTD_HOLD_HDR + 33] = 15;
 	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
 	n = hostd_msg_hold_encode(&a, p, sizeof p);
-	p[19] = 1;
+	p[19] = 40;   /* the old 40-byte report records (rec_len was a reserved 0) */
+	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
+	p[19] = 0;
 	assert_int_equal(hostd_msg_hold_decode(p, n, &b), -1);
 	a.id = 0;   /* every HOLD has an id: its ACK names it */
 	n = hostd_msg_hold_encode(&a, p, sizeof p);
@@ -457,6 +565,8 @@ int main(void)
 		cmocka_unit_test(attach_round_trip),
 		cmocka_unit_test(attach_refusals),
 		cmocka_unit_test(other_records),
+		cmocka_unit_test(tcpconn_from_report_states),
+		cmocka_unit_test(tcpconn_record),
 		cmocka_unit_test(frozen_from_report),
 		cmocka_unit_test(hold_round_trip),
 		cmocka_unit_test(flush_round_trip),
