@@ -341,6 +341,8 @@ int hostd_netem_tick(struct hostd *d, uint64_t now);
 
 /* hostd_core.c: the peer table, the wire sender, the capsule table, the ways out */
 struct hostd_peer *hostd_core_peer(struct hostd *d, uint32_t host_id, int create);
+/* The next wire sequence number, also a control message's id: one strictly growing space per host. */
+uint64_t hostd_core_next_seq(struct hostd *d);
 /* Seal and send one wire message to addr:port (through the injected faults if on); 0 or -1. */
 int hostd_core_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload,
                          size_t plen, uint32_t addr, uint16_t port);

@@ -15,11 +15,11 @@
  * NOTIFY) goes through d->ops, which caphostd.c fills and a test may fake.
  */
 
-static uint64_t realtime_ms(void)
+uint64_t hostd_core_next_seq(struct hostd *d)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	/* Seeded from the wall clock once, then consecutive (wire_seq_next): a
+	 * restarted daemon starts above what its peers' replay windows saw. */
+	return wire_seq_next(&d->seq_last, (uint64_t)clock_now_ns(CLOCK_REALTIME) / 1000000);
 }
 
 struct hostd_peer *hostd_core_peer(struct hostd *d, uint32_t host_id, int create)
@@ -59,7 +59,7 @@ int hostd_core_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_
 	struct wire_hdr h = { .version = WIRE_VERSION, .type = (uint8_t)type,
 	                      .network_id = d->network_id, .sender = d->host_id, .epoch = epoch };
 	uint8_t hdr[WIRE_HDR_LEN], tag[WIRE_TAG_LEN];
-	h.seq = wire_seq_next(&d->seq_last, realtime_ms());
+	h.seq = hostd_core_next_seq(d);
 	if (wire_seal(&h, payload, plen, d->data_key, hdr, tag) != WIRE_OK) {
 		d->cnt.send_errors++;
 		return -1;

@@ -26,17 +26,10 @@
 #define CTL_FIRST_WAIT_MS 50
 #define CTL_MAX_WAIT_MS   1000
 
-static uint64_t realtime_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 uint64_t hostd_ctl_id(struct hostd *d)
 {
 	/* The wire sequence generator: ids and seqs share one strictly growing space per host. */
-	return wire_seq_next(&d->seq_last, realtime_ms());
+	return hostd_core_next_seq(d);
 }
 
 static int wire_type_of(int kind)

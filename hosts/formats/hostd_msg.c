@@ -6,7 +6,7 @@
 
 size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap)
 {
-	if (m->n > HOSTD_HOLD_MAX || cap < hostd_hold_len(m->n))
+	if (m->n > HOSTD_HOLD_MAX || cap < hostd_msg_hold_len(m->n))
 		return 0;
 	memcpy(out, &m->capsule_ip, 4);   /* addresses stay in network order */
 	host_put32(out + 4, m->epoch);
@@ -15,7 +15,7 @@ size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_
 	host_put16(out + 18, HOSTD_HOLD_REC);
 	for (uint32_t i = 0; i < m->n; i++)
 		tcpconn_encode(&m->conns[i], out + HOSTD_HOLD_HDR + (size_t)i * HOSTD_HOLD_REC);
-	return hostd_hold_len(m->n);
+	return hostd_msg_hold_len(m->n);
 }
 
 int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m)
@@ -28,7 +28,7 @@ int hostd_msg_hold_decode(const uint8_t *p, size_t len, struct hostd_hold_msg *m
 	m->id = host_get64(p + 8);
 	m->n = host_get16(p + 16);
 	if (!m->capsule_ip || !m->epoch || !m->id || host_get16(p + 18) != HOSTD_HOLD_REC ||
-	    m->n > HOSTD_HOLD_MAX || len != hostd_hold_len(m->n))
+	    m->n > HOSTD_HOLD_MAX || len != hostd_msg_hold_len(m->n))
 		return -1;
 	for (uint32_t i = 0; i < m->n; i++) {
 		/* A host may only ask to hold connections of the capsule it names. */

@@ -134,7 +134,7 @@ _Static_assert(sizeof(struct hostd_wire_ack) == HOSTD_ACK_LEN, "ACK is 20 bytes"
 _Static_assert(offsetof(struct hostd_wire_ack, id) == 12, "ACK offsets");
 
 /* Bytes needed for n records. */
-static inline size_t hostd_hold_len(uint32_t n) { return HOSTD_HOLD_HDR + (size_t)n * HOSTD_HOLD_REC; }
+static inline size_t hostd_msg_hold_len(uint32_t n) { return HOSTD_HOLD_HDR + (size_t)n * HOSTD_HOLD_REC; }
 
 /* Encode; returns the payload length, or 0 if n > HOSTD_HOLD_MAX or cap is too small. */
 size_t hostd_msg_hold_encode(const struct hostd_hold_msg *m, uint8_t *out, size_t cap);

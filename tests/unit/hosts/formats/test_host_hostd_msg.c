@@ -260,7 +260,7 @@ static void hold_round_trip(void **state)
 		s->ts_val = 1000 * i;
 	}
 	size_t n = hostd_msg_hold_encode(&a, p, sizeof p);
-	assert_int_equal(n, hostd_hold_len(3));
+	assert_int_equal(n, hostd_msg_hold_len(3));
 	assert_int_equal(hostd_msg_hold_decode(p, n, &b), 0);
 	assert_int_equal(b.n, 3);
 	assert_int_equal(b.epoch, 7);
