@@ -574,7 +574,10 @@ static void lp_fill_source(int s, struct sockaddr_in *a)
 	UNLOCK_TCPIP_CORE();
 }
 
-long lp_getsockname(int s, void *addr, uint32_t *addrlen)
+/* getsockname / getpeername: lwIP's answer in Linux's layout.  own: an
+ * unbound address becomes the one a packet would leave from. */
+static long lp_name(int s, void *addr, uint32_t *addrlen, int own,
+                    int (*get)(int, struct sockaddr *, socklen_t *))
 {
 	struct sockaddr_in a;
 	socklen_t alen = sizeof(a);
@@ -582,26 +585,22 @@ long lp_getsockname(int s, void *addr, uint32_t *addrlen)
 	if (!addrlen)
 		return -EFAULT;
 	memset(&a, 0, sizeof(a));
-	long r = lp_finish(lwip_getsockname(s, (struct sockaddr *)&a, &alen), saved);
-	if (r == 0 && a.sin_addr.s_addr == IPADDR_ANY)
+	long r = lp_finish(get(s, (struct sockaddr *)&a, &alen), saved);
+	if (r == 0 && own && a.sin_addr.s_addr == IPADDR_ANY)
 		lp_fill_source(s, &a);
 	if (r == 0)
 		lp_abi_addr_to_linux(&a, alen, addr, addrlen);
 	return r;
 }
 
+long lp_getsockname(int s, void *addr, uint32_t *addrlen)
+{
+	return lp_name(s, addr, addrlen, 1, lwip_getsockname);
+}
+
 long lp_getpeername(int s, void *addr, uint32_t *addrlen)
 {
-	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
-	int saved = errno;
-	if (!addrlen)
-		return -EFAULT;
-	memset(&a, 0, sizeof(a));
-	long r = lp_finish(lwip_getpeername(s, (struct sockaddr *)&a, &alen), saved);
-	if (r == 0)
-		lp_abi_addr_to_linux(&a, alen, addr, addrlen);
-	return r;
+	return lp_name(s, addr, addrlen, 0, lwip_getpeername);
 }
 
 long lp_nread(int s)
