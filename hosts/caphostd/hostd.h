@@ -253,6 +253,8 @@ struct hostd_ops {
 	void (*notify)(struct hostd *d, const struct dir_entry *e);
 };
 
+#define HOSTD_VOLUMES 16   /* as capsule-abi/cap_file.h's CAP_FILE_VOLUMES */
+
 struct hostd {
 	/* configuration */
 	uint32_t host_id, network_id;
@@ -266,6 +268,8 @@ struct hostd {
 	uint16_t mig_port;           /* TCP port for incoming migrations; 0 = none */
 	char keys_path[PATH_MAX];    /* handed to `caprun --incoming` */
 	char caprun_path[PATH_MAX];  /* the caprun next to our own executable */
+	const char *volumes[HOSTD_VOLUMES];   /* --volume HOSTDIR:PATH[:ro]: `caprun --incoming -v` */
+	int nvolumes;
 
 	/* resources */
 	struct dirc *dir;

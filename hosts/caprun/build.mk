@@ -19,3 +19,4 @@ UNIT_SRCS_test_host_migfsm := hosts/caprun/migfsm.c
 # The file records' decoder and a capsule's volumes served from a scratch directory (tests/unit/hosts/caprun/).
 UNIT_SRCS_test_host_filerec := capsule-abi/cap_file.c
 UNIT_SRCS_test_host_volume := hosts/caprun/volume.c capsule-abi/cap_file.c
+FUZZ_SRCS_fuzz_filerec := hosts/caprun/volume.c capsule-abi/cap_file.c

@@ -130,6 +130,61 @@ def missing_after_resume():
     s.close()
 
 
+def requests_in_flight_across_freezes():
+    """Snapshots with --keep-running while file requests are in flight: the host drops what
+    arrives while the capsule freezes, the capsule sends it again; every byte arrives once."""
+    import threading
+    top, vol = volume_dir()
+    host, d = Host(), tempdir()
+    cap = start(host, [vol + ":/data"], name="busy")
+    s = connect(cap.addr, PORT)
+    results, stop = [], []
+
+    def transfers():
+        try:
+            while not stop:
+                s.sendall(b"send /data/big.bin\n")
+                line = b""
+                while not line.endswith(b"\n"):
+                    line += s.recv(1)
+                results.append(line == b"size %d\n" % len(BIG) and recv_exact(s, len(BIG)) == BIG)
+        except OSError as e:
+            results.append(e)
+    t = threading.Thread(target=transfers, daemon=True)
+    t.start()
+    for i in range(8):
+        snapshot(host, cap, os.path.join(d, "busy-%d.snap" % i), keep_running=True)
+    stop.append(1)
+    t.join(60)
+    check(not t.is_alive(), "the transfers did not finish after the snapshots")
+    check(len(results) >= 2 and all(r is True for r in results),
+          "transfers during the freezes: %r" % results[:20])
+    s.close()
+
+
+def held_file_across_migration():
+    from miglib import Topology, migrate, wait_listed_only_on
+    top_a, vol_a = volume_dir()
+    top_b, vol_b = volume_dir()
+    moved = BIG[:10] + b"B" * 10 + BIG[20:]   # host B's copy differs where the capsule reads next
+    with open(os.path.join(vol_b, "big.bin"), "wb") as f:
+        f.write(moved)
+    topo = Topology(hosts=("A", "B", "G"), gateway="G",
+                    daemon_args={"B": ["--volume", vol_b + ":/data"]}).start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("files", name="x", caprun_args=["-v", vol_a + ":/data"]).start(
+        app_ready="files: listening")
+    s = topo.client.connect(x.addr, PORT)
+    check_eq(request(s, "open /data/big.bin"), "ok", "open on host A")
+    check_eq(request(s, "read 10"), "data " + BIG[:10].hex(), "first 10 bytes on host A")
+    migrate(topo, "x", a, b)
+    wait_listed_only_on(topo, "x", b)
+    check_eq(request(s, "read 10"), "data " + (b"B" * 10).hex(),
+             "the next 10 bytes, from host B's volume, after the migration")
+    check_eq(request(s, "read 4"), "data " + moved[20:24].hex(), "and on")
+    s.close()
+
+
 def main():
     tap = Tap()
     tests = [
@@ -140,6 +195,10 @@ def main():
         ("volumes: a file held open continues at its offset across snapshot and resume",
          held_file_across_snapshot),
         ("volumes: a file missing after resume gives EIO and one console line", missing_after_resume),
+        ("volumes: file requests in flight across --keep-running snapshots, byte-exact",
+         requests_in_flight_across_freezes),
+        ("volumes: a file held open continues at its offset across a live migration "
+         "(caphostd --volume on the target)", held_file_across_migration),
     ]
     for name, fn in tests:
         tap.run(name, fn)
