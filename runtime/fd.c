@@ -107,6 +107,18 @@ long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, 
 	return total;
 }
 
+long rt_file_dir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	(void)f; (void)iov; (void)iovcnt; (void)pos;
+	return -EISDIR;
+}
+
+long rt_file_dir_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	(void)f; (void)iov; (void)iovcnt; (void)pos;
+	return -EBADF;
+}
+
 long rt_file_seek(struct rt_file *f, long off, int whence, uint64_t end)
 {
 	int64_t base;

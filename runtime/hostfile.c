@@ -290,18 +290,6 @@ static const struct rt_file_ops hostfile_ops = {
 	.report = hostfile_report,
 };
 
-static long hostdir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
-{
-	(void)f; (void)iov; (void)iovcnt; (void)pos;
-	return -EISDIR;
-}
-
-static long hostdir_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
-{
-	(void)f; (void)iov; (void)iovcnt; (void)pos;
-	return -EBADF;
-}
-
 static long hostdir_llseek(struct rt_file *f, long off, int whence)
 {
 	return whence == SEEK_SET ? rt_file_seek(f, off, whence, 0) : -EINVAL;
@@ -325,8 +313,8 @@ static const char *hostdir_path(struct rt_file *f)
 }
 
 static const struct rt_file_ops hostdir_ops = {
-	.read = hostdir_read,
-	.write = hostdir_write,
+	.read = rt_file_dir_read,
+	.write = rt_file_dir_write,
 	.llseek = hostdir_llseek,
 	.fstat = hostfile_fstat,
 	.fsync = hostfile_fsync,

@@ -74,6 +74,9 @@ long rt_sys_close(int fd);
 /* Read or write buffer by buffer with one(); a read blocks only for its first byte. */
 long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
                      long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock));
+/* A directory's read and write, as Linux answers them (EISDIR, EBADF): for the kinds' tables. */
+long rt_file_dir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);
+long rt_file_dir_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);
 /* lseek on a file of size end. */
 long rt_file_seek(struct rt_file *f, long off, int whence, uint64_t end);
 

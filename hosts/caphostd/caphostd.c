@@ -39,8 +39,8 @@ static void add_volume(struct hostd *d, const char *spec)
 	dir[colon - spec] = 0;
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
 		die("--volume %s: %s is not a directory", spec, dir);
-	if (d->nvolumes == HOSTD_VOLUMES)
-		die("--volume %s: at most 16 volumes%s", spec, "");
+	if (d->nvolumes == CAP_FILE_VOLUMES)
+		die("--volume %s: too many volumes%s", spec, "");
 	d->volumes[d->nvolumes++] = spec;
 }
 

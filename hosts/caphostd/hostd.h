@@ -2,6 +2,7 @@
 #ifndef HOST_HOSTD_H
 #define HOST_HOSTD_H
 
+#include "capsule-abi/cap_file.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
 #include "hosts/caphostd/holdfile.h"
@@ -253,7 +254,7 @@ struct hostd_ops {
 	void (*notify)(struct hostd *d, const struct dir_entry *e);
 };
 
-#define HOSTD_VOLUMES 16   /* as capsule-abi/cap_file.h's CAP_FILE_VOLUMES */
+
 
 struct hostd {
 	/* configuration */
@@ -268,7 +269,7 @@ struct hostd {
 	uint16_t mig_port;           /* TCP port for incoming migrations; 0 = none */
 	char keys_path[PATH_MAX];    /* handed to `caprun --incoming` */
 	char caprun_path[PATH_MAX];  /* the caprun next to our own executable */
-	const char *volumes[HOSTD_VOLUMES];   /* --volume HOSTDIR:PATH[:ro]: `caprun --incoming -v` */
+	const char *volumes[CAP_FILE_VOLUMES];   /* --volume HOSTDIR:PATH[:ro]: `caprun --incoming -v` */
 	int nvolumes;
 
 	/* resources */

@@ -427,7 +427,7 @@ static int spawn_incoming(struct hostd *d, int sock)
 	}
 	char id[16];
 	snprintf(id, sizeof id, "%u", d->host_id);
-	char *argv[8 + 2 * HOSTD_VOLUMES] = { "caprun", "--incoming", "--host-id", id, "--keys", d->keys_path };
+	char *argv[8 + 2 * CAP_FILE_VOLUMES] = { "caprun", "--incoming", "--host-id", id, "--keys", d->keys_path };
 	int argc = 6;
 	for (int i = 0; i < d->nvolumes; i++) {   /* the capsule's files open again by name here */
 		argv[argc++] = "-v";

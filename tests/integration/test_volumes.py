@@ -93,6 +93,15 @@ def bad_options():
               "caprun %s: exit %s, output %r" % (" ".join(args), code, out))
 
 
+def snapshot_and_resume(host, cap, d, vol, before=None):
+    """Snapshot cap to disk (it stops), run before(), resume with `caprun -v VOL:/data SNAP`."""
+    path = os.path.join(d, cap.name + ".snap")
+    snapshot(host, cap, path)
+    if before:
+        before()
+    return Capsule(cap.name, env=host.env, argv=[CAPRUN, "-v", vol + ":/data", path]).start()
+
+
 def held_file_across_snapshot():
     top, vol = volume_dir()
     host, d = Host(), tempdir()
@@ -100,10 +109,7 @@ def held_file_across_snapshot():
     s = connect(cap.addr, PORT)
     check_eq(request(s, "open /data/big.bin"), "ok", "open")
     check_eq(request(s, "read 10"), "data " + BIG[:10].hex(), "first 10 bytes")
-    path = os.path.join(d, "held.snap")
-    snapshot(host, cap, path)
-    argv = [CAPRUN, "-v", vol + ":/data", path]
-    again = Capsule("held", env=host.env, argv=argv).start()
+    again = snapshot_and_resume(host, cap, d, vol)
     check_eq(request(s, "read 10"), "data " + BIG[10:20].hex(), "the next 10 bytes after resume")
     check_eq(request(s, "read 5"), "data " + BIG[20:25].hex(), "and on")
     s.close()
@@ -117,10 +123,8 @@ def missing_after_resume():
     s = connect(cap.addr, PORT)
     check_eq(request(s, "open /data/hello.txt"), "ok", "open")
     check_eq(request(s, "read 2"), "data " + b"he".hex(), "first bytes")
-    path = os.path.join(d, "miss.snap")
-    snapshot(host, cap, path)
-    os.unlink(os.path.join(vol, "hello.txt"))
-    again = Capsule("miss", env=host.env, argv=[CAPRUN, "-v", vol + ":/data", path]).start()
+    again = snapshot_and_resume(host, cap, d, vol,
+                                before=lambda: os.unlink(os.path.join(vol, "hello.txt")))
     check_eq(request(s, "read 2"), "err EIO", "read on the file missing after resume")
     check_eq(request(s, "read 2"), "err EIO", "and again")
     check_eq(request(s, "pwd"), "/", "the capsule still serves")
