@@ -153,20 +153,23 @@ int volume_check_workdir(const struct volumes *vs, const char *dir, char *err, s
 	return 0;
 }
 
-static void stat_out(const struct stat *st, struct cap_file_stat *o)
+/* Into the answer's payload, which sits at an odd place in the record: copied, never cast. */
+static void stat_out(const struct stat *st, void *dst)
 {
-	memset(o, 0, sizeof *o);
-	o->ino = st->st_ino;
-	o->size = (uint64_t)st->st_size;
-	o->blocks = (uint64_t)st->st_blocks;
-	o->atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
-	o->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	o->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
-	o->mode = st->st_mode;
-	o->nlink = (uint32_t)st->st_nlink;
-	o->uid = st->st_uid;
-	o->gid = st->st_gid;
-	o->blksize = (uint32_t)st->st_blksize;
+	struct cap_file_stat o;
+	memset(&o, 0, sizeof o);
+	o.ino = st->st_ino;
+	o.size = (uint64_t)st->st_size;
+	o.blocks = (uint64_t)st->st_blocks;
+	o.atime_ns = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+	o.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	o.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	o.mode = st->st_mode;
+	o.nlink = (uint32_t)st->st_nlink;
+	o.uid = st->st_uid;
+	o.gid = st->st_gid;
+	o.blksize = (uint32_t)st->st_blksize;
+	memcpy(dst, &o, sizeof o);
 }
 
 /* Split "a/b/c" into the parent's fd (beneath the volume) and "c".  fd or -errno. */

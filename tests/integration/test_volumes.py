@@ -1,5 +1,5 @@
 """test_volumes.py: host directories in a capsule (caprun -v HOSTDIR:PATH[:ro], -w DIR): every file call, read-only volumes, no escape, sendfile and mmap, open files across snapshot-resume and live migration, a file missing after resume."""
-import hashlib
+# tests/run timeout: 300
 import os
 import socket
 
