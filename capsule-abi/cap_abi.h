@@ -175,7 +175,8 @@ struct cap_control {
 	uint8_t  random_seed[32];   /* entropy for the capsule (stack canary etc.) */
 	uint32_t boot_mode;         /* enum cap_boot_mode */
 	uint32_t host_flags;        /* CAP_HOST_*: facts about the host, set at every start and resume */
-	uint8_t  host_reserved[248];
+	char     workdir[240];      /* fresh start: the working directory (caprun -w), "" for "/" */
+	uint8_t  host_reserved[8];
 
 	/* --- written by the capsule --- */
 	uint32_t state;             /* enum cap_state */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
+#include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
 
@@ -47,6 +48,10 @@ void rt_channel_drain(void)
 			continue;
 		}
 		memcpy(&hdr, rx_record, sizeof hdr);
+		if (hdr.type == CAP_MSG_FILE_REP) {
+			rt_hostfs_reply(rx_record + sizeof hdr, (size_t)n - sizeof hdr);
+			continue;
+		}
 		if (hdr.type != CAP_MSG_PACKET) {
 			rt_freeze_control(hdr.type, hdr.seq);
 			return;   /* a control record (freeze...) acts before any later packet */

@@ -107,6 +107,18 @@ long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, 
 	return total;
 }
 
+long rt_file_dir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	(void)f; (void)iov; (void)iovcnt; (void)pos;
+	return -EISDIR;
+}
+
+long rt_file_dir_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
+{
+	(void)f; (void)iov; (void)iovcnt; (void)pos;
+	return -EBADF;
+}
+
 long rt_file_seek(struct rt_file *f, long off, int whence, uint64_t end)
 {
 	int64_t base;
@@ -294,6 +306,68 @@ long rt_sys_ftruncate(int fd, long len)
 	if (!f->ops->truncate || len < 0)
 		return -EINVAL;
 	return f->ops->truncate(f, (uint64_t)len);
+}
+
+long rt_sys_fsync(int fd, int datasync)
+{
+	struct rt_file *f = rt_fd_get(fd);
+	if (!f)
+		return -EBADF;
+	return f->ops->fsync ? f->ops->fsync(f, datasync) : 0;
+}
+
+#define SENDFILE_CHUNK (60 * 1024)
+
+/*
+ * Read at a position from in (so a short write to out, a full socket, puts
+ * back nothing), write all of it to out; in's offset (or *offset) moves by
+ * what out took.  Blocks as out's write blocks; a non-blocking out gives
+ * what fit, or EAGAIN if nothing did.
+ */
+long rt_sys_sendfile(int out_fd, int in_fd, long *offset, size_t count)
+{
+	struct rt_file *in = rt_fd_get(in_fd), *out = rt_fd_get(out_fd);
+	if (!in || !out)
+		return -EBADF;
+	if (!in->ops->positional || !in->ops->read || (in->flags & O_ACCMODE) == O_WRONLY)
+		return -EINVAL;
+	if (!out->ops->write || (out->flags & O_ACCMODE) == O_RDONLY || (out->flags & O_APPEND))
+		return out->ops->write && (out->flags & O_ACCMODE) != O_RDONLY ? -EINVAL : -EBADF;
+	if (offset && *offset < 0)
+		return -EINVAL;
+	uint64_t pos = offset ? (uint64_t)*offset : in->off;
+	char *buf = malloc(SENDFILE_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	long total = 0, err = 0;
+	while ((size_t)total < count) {
+		size_t want = count - (size_t)total < SENDFILE_CHUNK ? count - (size_t)total : SENDFILE_CHUNK;
+		struct rt_iovec v = { buf, want };
+		long n = in->ops->read(in, &v, 1, (int64_t)(pos + (uint64_t)total));
+		if (n <= 0) {
+			err = n;
+			break;
+		}
+		long sent = 0;
+		while (sent < n) {
+			struct rt_iovec w = { buf + sent, (size_t)(n - sent) };
+			long m = out->ops->write(out, &w, 1, -1);
+			if (m <= 0) {
+				err = m ? m : -EIO;
+				break;
+			}
+			sent += m;
+		}
+		total += sent;
+		if (sent < n)
+			break;
+	}
+	free(buf);
+	if (offset)
+		*offset = (long)(pos + (uint64_t)total);
+	else
+		in->off = pos + (uint64_t)total;
+	return total ? total : err;
 }
 
 long rt_sys_getdents64(int fd, void *buf, size_t len)

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include "capsule-abi/cap_abi.h"
 #include "runtime/rt_host.h"
+#include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
 
@@ -92,6 +93,7 @@ static void after_resume(uint64_t fs_base)
 		rt_host_clock(1 /* CLOCK_MONOTONIC */, &host);
 		c->mono_offset_ns = host - c->frozen_at_ns;
 	}
+	rt_hostfs_after_freeze(1);       /* open host files again by name, on this host */
 	rt_send_ready();                 /* state RUNNING; the host prints "running" */
 	if (rt_net() && rt_net()->after_resume)
 		rt_net()->after_resume();    /* tell TCP peers we are back, now */
@@ -114,6 +116,7 @@ static void freeze_on_stack(void *arg)
 	send_msg(CAP_MSG_FROZEN, freeze_seq);
 	unsigned long dropped = wait_for_thaw();
 	frozen_dropped += dropped;
+	rt_hostfs_after_freeze(0);   /* the host dropped our file requests meanwhile: send them again */
 }
 
 void rt_freeze(uint64_t fs_base)

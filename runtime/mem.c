@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include "runtime/arena.h"
+#include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 
 static struct rt_arena arena;
@@ -32,15 +34,67 @@ long rt_mem_free(void)
 	return (long)arena.free_bytes;
 }
 
+/*
+ * A private file mapping is a copy: anonymous arena pages filled from the
+ * file (any positional kind: host files, /tmp files), so it moves with the
+ * capsule like any other memory.  A shared one cannot be kept coherent with
+ * the file without a kernel behind it: ENODEV, said once on the console.
+ */
+static long map_file(int fd, size_t len, int prot, int flags, long off, uintptr_t addr, int fixed)
+{
+	struct rt_file *f = rt_fd_get(fd);
+	static int shared_said;
+	(void)prot;
+	if (!f)
+		return -EBADF;
+	if (off < 0 || (off & (RT_ARENA_PAGE - 1)))
+		return -EINVAL;
+	if (!f->ops->positional || !f->ops->read || (f->flags & O_ACCMODE) == O_WRONLY)
+		return f->ops->positional ? -EACCES : -ENODEV;
+	if ((flags & MAP_TYPE) == MAP_SHARED) {
+		if (!shared_said++)
+			rt_console_write(2, "capsule: mmap MAP_SHARED of a file is not supported (ENODEV); "
+			                 "use MAP_PRIVATE or read\n");
+		return -ENODEV;
+	}
+	uintptr_t p = fixed ? addr : rt_arena_alloc(&arena, len);
+	if (!p)
+		return -ENOMEM;
+	if (fixed)
+		memset((void *)p, 0, len);   /* MAP_FIXED over old pages: the file's bytes, then zeros */
+	size_t done = 0;
+	while (done < len) {
+		struct rt_iovec v = { (char *)p + done, len - done };
+		long n = f->ops->read(f, &v, 1, off + (long)done);
+		if (n < 0) {
+			if (!fixed)
+				rt_arena_free(&arena, p, len);
+			return n;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (long)p;
+}
+
+long rt_msync(uintptr_t addr, size_t len, int flags)
+{
+	(void)len;
+	if ((addr & (RT_ARENA_PAGE - 1)) || (flags & ~(MS_ASYNC | MS_SYNC | MS_INVALIDATE)) ||
+	    ((flags & MS_ASYNC) && (flags & MS_SYNC)))
+		return -EINVAL;
+	return 0;   /* private mappings only: nothing to write back */
+}
+
 long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
 {
-	(void)prot;
-	(void)off;
 	rt_mem_init();
 	if (!len)
 		return -EINVAL;
-	if (!(flags & MAP_ANONYMOUS) || fd != -1)
-		return -ENODEV;   /* no files to map in a capsule */
+	int file = !(flags & MAP_ANONYMOUS);
+	if (file && (flags & MAP_TYPE) == MAP_SHARED)
+		return map_file(fd, len, prot, flags, off, 0, 0);   /* refused before anything is mapped */
 	if ((flags & MAP_TYPE) != MAP_PRIVATE && (flags & MAP_TYPE) != MAP_SHARED)
 		return -EINVAL;
 	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
@@ -56,8 +110,10 @@ long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
 		}
 		if (rt_arena_alloc_at(&arena, addr, len) < 0)
 			return -ENOMEM;
-		return (long)addr;
+		return file ? map_file(fd, len, prot, flags, off, addr, 1) : (long)addr;
 	}
+	if (file)
+		return map_file(fd, len, prot, flags, off, 0, 0);
 	uintptr_t p = rt_arena_alloc(&arena, len);
 	return p ? (long)p : -ENOMEM;
 }

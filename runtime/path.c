@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "runtime/rt_fd.h"
+#include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
 
@@ -12,6 +13,22 @@
 #endif
 
 static char cwd[RT_PATH_MAX] = "/";
+
+/* The working directory the host chose (caprun -w), checked there: set before main. */
+void rt_path_set_start_dir(const char *dir)
+{
+	if (dir[0] == '/' && strlen(dir) < sizeof cwd)
+		memcpy(cwd, dir, strlen(dir) + 1);
+}
+
+/* Is abs on one of the host's volumes (caprun -v)?  Then hostfs/hostfile serve it. */
+static int on_volume(const char *abs, uint32_t *vflags)
+{
+	int vol;
+	const char *rel;
+	uint32_t flags;
+	return rt_hostfs_lookup(abs, &vol, vflags ? vflags : &flags, &rel);
+}
 
 /* Resolve (dirfd, path) to an absolute, normalized path. */
 static long resolve(int dirfd, const char *path, char *out)
@@ -52,7 +69,11 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 	if (sfd >= 0)
 		return rt_sys_dup(sfd, 0, cloexec);
 	struct rt_file *f;
-	if (dev) {
+	if (on_volume(abs, 0)) {
+		r = rt_hostfile_open(abs, flags, mode, &f);
+		if (r < 0)
+			return r;
+	} else if (dev) {
 		if (flags & O_DIRECTORY)
 			return -ENOTDIR;
 		f = rt_file_new(dev, keep);
@@ -76,7 +97,8 @@ long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	if (path && !path[0] && (flags & AT_EMPTY_PATH)) {
 		if (dirfd == AT_FDCWD)
-			return rt_tmpfs_stat(cwd, st);
+			return on_volume(cwd, 0) ? rt_hostfs_path_op(CAP_FOP_STAT, cwd, 0, 0, 0, st)
+			                         : rt_tmpfs_stat(cwd, st);
 		return rt_sys_fstat(dirfd, st);
 	}
 	char abs[RT_PATH_MAX];
@@ -91,20 +113,31 @@ long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 	int sfd = std_stream(abs);
 	if (sfd >= 0)
 		return rt_sys_fstat(sfd, st);
+	if (on_volume(abs, 0))
+		return rt_hostfs_path_op(CAP_FOP_STAT, abs, 0, (flags & AT_SYMLINK_NOFOLLOW) ? 1 : 0, 0, st);
 	return rt_tmpfs_stat(abs, st);
 }
 
 long rt_sys_faccessat(int dirfd, const char *path, int mode)
 {
 	struct stat st;
-	(void)mode;
-	return rt_sys_fstatat(dirfd, path, &st, 0) < 0 ? -ENOENT : 0;
+	char abs[RT_PATH_MAX];
+	uint32_t vflags = 0;
+	long r = rt_sys_fstatat(dirfd, path, &st, 0);
+	if (r < 0)
+		return r == -EACCES || r == -ENOTDIR || r == -EXDEV ? r : -ENOENT;
+	if ((mode & W_OK) && resolve(dirfd, path, abs) == 0 && on_volume(abs, &vflags) &&
+	    (vflags & CAP_FILE_VOL_RO))
+		return -EROFS;
+	return 0;
 }
 
 long rt_sys_mkdirat(int dirfd, const char *path, int mode)
 {
 	char abs[RT_PATH_MAX];
 	long r = resolve(dirfd, path, abs);
+	if (r >= 0 && on_volume(abs, 0))
+		return rt_hostfs_path_op(CAP_FOP_MKDIR, abs, 0, 0, (uint32_t)mode, 0);
 	return r < 0 ? r : rt_tmpfs_mkdir(abs, mode);
 }
 
@@ -116,6 +149,8 @@ long rt_sys_unlinkat(int dirfd, const char *path, int flags)
 		return r;
 	if (rt_dev_ops(abs) || std_stream(abs) >= 0)
 		return -EACCES;
+	if (on_volume(abs, 0))
+		return rt_hostfs_path_op(CAP_FOP_UNLINK, abs, 0, (flags & AT_REMOVEDIR) ? 1 : 0, 0, 0);
 	return (flags & AT_REMOVEDIR) ? rt_tmpfs_rmdir(abs) : rt_tmpfs_unlink(abs);
 }
 
@@ -130,6 +165,11 @@ long rt_sys_renameat(int olddirfd, const char *oldpath, int newdirfd, const char
 		return r;
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
+	int from_vol = on_volume(from, 0), to_vol = on_volume(to, 0);
+	if (from_vol != to_vol)
+		return -EXDEV;
+	if (from_vol)
+		return rt_hostfs_path_op(CAP_FOP_RENAME, from, to, (uint32_t)flags, 0, 0);
 	if ((flags & RENAME_NOREPLACE)) {
 		struct stat st;
 		if (rt_tmpfs_stat(to, &st) == 0)
@@ -155,7 +195,7 @@ long rt_sys_chdir(const char *path)
 	long r = resolve(AT_FDCWD, path, abs);
 	if (r < 0)
 		return r;
-	r = rt_tmpfs_stat(abs, &st);
+	r = on_volume(abs, 0) ? rt_hostfs_path_op(CAP_FOP_STAT, abs, 0, 0, 0, &st) : rt_tmpfs_stat(abs, &st);
 	if (r < 0)
 		return r;
 	if (!S_ISDIR(st.st_mode))

@@ -37,6 +37,7 @@ struct rt_file_ops {
 	long (*ioctl)(struct rt_file *f, unsigned long req, long arg);  /* others; -ENOTTY */
 	void (*fstat)(struct rt_file *f, struct stat *st);           /* st holds defaults; mode 0600 */
 	long (*truncate)(struct rt_file *f, uint64_t size);          /* -EINVAL */
+	long (*fsync)(struct rt_file *f, int datasync);              /* 0: nothing to flush */
 	long (*getdents)(struct rt_file *f, void *buf, size_t len);  /* -ENOTDIR */
 	const char *(*dir_path)(struct rt_file *f);                  /* a directory's path; 0: not one */
 	void (*release)(struct rt_file *f);                          /* the last reference is gone */
@@ -73,8 +74,15 @@ long rt_sys_close(int fd);
 /* Read or write buffer by buffer with one(); a read blocks only for its first byte. */
 long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
                      long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock));
+/* A directory's read and write, as Linux answers them (EISDIR, EBADF): for the kinds' tables. */
+long rt_file_dir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);
+long rt_file_dir_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos);
 /* lseek on a file of size end. */
 long rt_file_seek(struct rt_file *f, long off, int whence, uint64_t end);
+
+long rt_sys_fsync(int fd, int datasync);
+/* sendfile(2): from any positional (regular) file to any writable descriptor. */
+long rt_sys_sendfile(int out_fd, int in_fd, long *offset, size_t count);
 
 /* pipe.c */
 long rt_sys_pipe2(int *fds, int flags);
@@ -97,6 +105,8 @@ long rt_tmpfs_rmdir(const char *path);
 long rt_tmpfs_unlink(const char *path);
 long rt_tmpfs_rename(const char *from, const char *to);
 long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t len);
+/* path.c: the working directory caprun -w chose, before main */
+void rt_path_set_start_dir(const char *dir);
 /* "a/../b" -> "/b" relative to base; -ENAMETOOLONG / -ENOENT */
 long rt_path_normalize(const char *base, const char *path, char *out);
 

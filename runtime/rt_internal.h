@@ -40,7 +40,8 @@ int rt_thread_count(void);
 /* Thread table slots, for the freeze report (state RT_T_FREE: unused). */
 struct rt_thread *rt_thread_slot(int i);
 int rt_thread_slots(void);
-void rt_send_ready(void);              /* CAP_MSG_READY + state RUNNING */
+void rt_send_ready(void);
+extern int rt_ready_hold;              /* > 0: idle is a wait for the host's file answer: no READY */              /* CAP_MSG_READY + state RUNNING */
 void rt_sched_resumed(uint64_t fs);    /* a new process: forget per-process CPU facts */
 /* The idle wait must watch console input while this is > 0. */
 extern int rt_console_watchers;
@@ -57,6 +58,7 @@ long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off);
 long rt_munmap(uintptr_t addr, size_t len);
 long rt_mremap(uintptr_t old, size_t oldlen, size_t newlen, int flags, uintptr_t newaddr);
 long rt_brk(uintptr_t addr);
+long rt_msync(uintptr_t addr, size_t len, int flags);
 long rt_mem_total(void);
 long rt_mem_free(void);
 

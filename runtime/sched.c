@@ -20,6 +20,7 @@ static int next_tid = 2;
 static int live_threads = 1;
 static uint64_t current_fs;
 static int ready_sent;
+int rt_ready_hold;   /* > 0: a thread awaits a file answer, not work: no READY yet */
 static unsigned sched_ticks;
 
 int rt_console_watchers;
@@ -237,7 +238,7 @@ int rt_thread_slots(void)
 static void idle_wait(void)
 {
 	while (!run_head) {
-		if (!ready_sent)
+		if (!ready_sent && !rt_ready_hold)
 			rt_send_ready();
 		uint64_t now = rt_now_ns();
 		uint64_t earliest = expire_deadlines(now);

@@ -37,5 +37,9 @@ int __wrap_main(int argc, char **argv, char **envp)
 		rt_console_write(2, "capsule: network start-up failed\n");
 		rt_exit_capsule(127);
 	}
+	if (c->workdir[0]) {
+		c->workdir[sizeof c->workdir - 1] = 0;
+		rt_path_set_start_dir(c->workdir);   /* caprun -w, checked by the host */
+	}
 	return __real_main(argc, argv, envp);
 }

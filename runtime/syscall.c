@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
 #include "rt_sysnames.h"   /* generated: static const char *const rt_sysnames[] */
@@ -123,7 +124,10 @@ long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long
 	case SYS_readlinkat: return rt_sys_readlinkat((int)a1, P(a2), P(a3), (size_t)a4);
 	case SYS_pipe: return rt_sys_pipe2(P(a1), 0);
 	case SYS_pipe2: return rt_sys_pipe2(P(a1), (int)a2);
-	case SYS_fsync: case SYS_fdatasync: case SYS_sync: case SYS_syncfs:
+	case SYS_fsync: return rt_sys_fsync((int)a1, 0);
+	case SYS_fdatasync: return rt_sys_fsync((int)a1, 1);
+	case SYS_sendfile: return rt_sys_sendfile((int)a1, (int)a2, P(a3), (size_t)a4);
+	case SYS_sync: case SYS_syncfs:
 		return 0;
 	case SYS_fchmod: case SYS_fchmodat: case SYS_chmod: case SYS_fchown: case SYS_fchownat:
 	case SYS_chown: case SYS_lchown: case SYS_utimensat: case SYS_fadvise64: case SYS_flock:
@@ -166,8 +170,9 @@ long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long
 	case SYS_mmap: return rt_mmap((uintptr_t)a1, (size_t)a2, (int)a3, (int)a4, (int)a5, a6);
 	case SYS_munmap: return rt_munmap((uintptr_t)a1, (size_t)a2);
 	case SYS_mremap: return rt_mremap((uintptr_t)a1, (size_t)a2, (size_t)a3, (int)a4, (uintptr_t)a5);
-	case SYS_mprotect: case SYS_madvise: case SYS_mlock: case SYS_munlock: case SYS_msync:
+	case SYS_mprotect: case SYS_madvise: case SYS_mlock: case SYS_munlock:
 		return 0;
+	case SYS_msync: return rt_msync((uintptr_t)a1, (size_t)a2, (int)a3);
 	case SYS_brk: return rt_brk((uintptr_t)a1);
 
 	/* --- threads and time --- */

@@ -104,18 +104,6 @@ static const struct rt_file_ops tmpfile_ops = {
 	.report = tmpfile_report,
 };
 
-static long tmpdir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
-{
-	(void)f; (void)iov; (void)iovcnt; (void)pos;
-	return -EISDIR;
-}
-
-static long tmpdir_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
-{
-	(void)f; (void)iov; (void)iovcnt; (void)pos;
-	return -EBADF;
-}
-
 static long tmpdir_llseek(struct rt_file *f, long off, int whence)
 {
 	return rt_file_seek(f, off, whence, 0);
@@ -132,8 +120,8 @@ static const char *tmpdir_path(struct rt_file *f)
 }
 
 static const struct rt_file_ops tmpdir_ops = {
-	.read = tmpdir_read,
-	.write = tmpdir_write,
+	.read = rt_file_dir_read,
+	.write = rt_file_dir_write,
 	.llseek = tmpdir_llseek,
 	.fstat = tmpfile_fstat,
 	.getdents = tmpdir_getdents,

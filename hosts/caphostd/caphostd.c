@@ -25,11 +25,31 @@ static const char *const counter_names[] = {
 #undef HOSTD_NAME
 };
 
+static void die(const char *fmt, const char *a, const char *b);
+
+/* A volume for the capsules that migrate here; caprun checks the rest when it starts. */
+static void add_volume(struct hostd *d, const char *spec)
+{
+	struct stat st;
+	char dir[PATH_MAX];
+	const char *colon = strchr(spec, ':');
+	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof dir)
+		die("--volume %s: expected HOSTDIR:PATH[:ro]%s", spec, "");
+	memcpy(dir, spec, (size_t)(colon - spec));
+	dir[colon - spec] = 0;
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		die("--volume %s: %s is not a directory", spec, dir);
+	if (d->nvolumes == CAP_FILE_VOLUMES)
+		die("--volume %s: too many volumes%s", spec, "");
+	d->volumes[d->nvolumes++] = spec;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT] --keys FILE\n"
 	                "                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
 	                "                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
+	                "                [--volume HOSTDIR:PATH[:ro]]... (for capsules that migrate here)\n"
 	                "                [--net-faults loss=P,dup=P,reorder=P,delay=MS[-MS] [--net-faults-seed N]]\n"
 	                "                (--net-faults: TESTING ONLY, injects loss, duplication, reordering and\n"
 	                "                 delay into this host's forwarding; the seed used is printed)\n");
@@ -158,6 +178,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		else if (strcmp(a, "--mig-port") == 0) d->mig_port = parse_port(a, v);
 		else if (strcmp(a, "--net-faults") == 0) parse_faults(d, v);
 		else if (strcmp(a, "--net-faults-seed") == 0) parse_seed(d, v), seed_given = 1;
+		else if (strcmp(a, "--volume") == 0) add_volume(d, v);
 		else usage();
 	}
 	if (!d->host_id || !listen_given || !*dir || !*keys)

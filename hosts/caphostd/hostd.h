@@ -2,6 +2,7 @@
 #ifndef HOST_HOSTD_H
 #define HOST_HOSTD_H
 
+#include "capsule-abi/cap_file.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
 #include "hosts/common/ipv4.h"
@@ -254,6 +255,8 @@ struct hostd_ops {
 	void (*notify)(struct hostd *d, const struct dir_entry *e);
 };
 
+
+
 struct hostd {
 	/* configuration */
 	uint32_t host_id, network_id;
@@ -267,6 +270,8 @@ struct hostd {
 	uint16_t mig_port;           /* TCP port for incoming migrations; 0 = none */
 	char keys_path[PATH_MAX];    /* handed to `caprun --incoming` */
 	char caprun_path[PATH_MAX];  /* the caprun next to our own executable */
+	const char *volumes[CAP_FILE_VOLUMES];   /* --volume HOSTDIR:PATH[:ro]: `caprun --incoming -v` */
+	int nvolumes;
 
 	/* resources */
 	struct dirc *dir;

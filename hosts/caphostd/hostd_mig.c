@@ -427,7 +427,13 @@ static int spawn_incoming(struct hostd *d, int sock)
 	}
 	char id[16];
 	snprintf(id, sizeof id, "%u", d->host_id);
-	char *argv[] = { "caprun", "--incoming", "--host-id", id, "--keys", d->keys_path, NULL };
+	char *argv[8 + 2 * CAP_FILE_VOLUMES] = { "caprun", "--incoming", "--host-id", id, "--keys", d->keys_path };
+	int argc = 6;
+	for (int i = 0; i < d->nvolumes; i++) {   /* the capsule's files open again by name here */
+		argv[argc++] = "-v";
+		argv[argc++] = (char *)d->volumes[i];
+	}
+	argv[argc] = NULL;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, dfl;

@@ -2,7 +2,7 @@
 CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
                hosts/caprun/snapshot.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
-               hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c \
+               hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c hosts/caprun/volume.c \
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
@@ -16,3 +16,7 @@ ALL_TARGETS += $(BIN)/caprun
 
 # The migration transaction's state machine, model-checked (tests/unit/hosts/caprun/).
 UNIT_SRCS_test_host_migfsm := hosts/caprun/migfsm.c
+# The file records' decoder and a capsule's volumes served from a scratch directory (tests/unit/hosts/caprun/).
+UNIT_SRCS_test_host_filerec := capsule-abi/cap_file.c
+UNIT_SRCS_test_host_volume := hosts/caprun/volume.c capsule-abi/cap_file.c
+FUZZ_SRCS_fuzz_filerec := hosts/caprun/volume.c capsule-abi/cap_file.c

@@ -8,6 +8,7 @@
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
+#include "hosts/caprun/volume.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/sandbox.h"
 #include "hosts/formats/snapfile.h"
@@ -42,6 +43,8 @@ struct caprun {
 	const char *keys_path;     /* --incoming: the cluster key file */
 	uint32_t host_id;          /* --incoming: this host's id */
 	struct caprun_migin mig;
+	struct volumes vols;       /* -v HOSTDIR:PATH[:ro], repeatable */
+	const char *workdir;       /* -w DIR */
 	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
 	unsigned mtu;
 	int mtu_given;
@@ -70,17 +73,19 @@ struct caprun {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n"
-	                "       caprun [--name NAME] [--image IMAGE.cap] --resume SNAPSHOT\n"
-	                "       caprun [--name NAME] [--image IMAGE.cap] SNAPSHOT\n"
-	                "       caprun --incoming --host-id N --keys FILE   (started by caphostd)\n");
+	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [-v HOSTDIR:PATH[:ro]]... [-w DIR]\n"
+	                "              IMAGE.cap [-- ARGS...]\n"
+	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... --resume SNAPSHOT\n"
+	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... SNAPSHOT\n"
+	                "       caprun --incoming --host-id N --keys FILE [-v ...]   (started by caphostd)\n");
 	exit(EXIT_USAGE);
 }
 
 static void parse_args(struct caprun *c, int argc, char **argv)
 {
 	int i = 1;
-	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]; i++) {
+	for (; i < argc && argv[i][0] == '-' && ((argv[i][1] == '-' && argv[i][2]) ||
+	                                         !strcmp(argv[i], "-v") || !strcmp(argv[i], "-w")); i++) {
 		const char *opt = argv[i];
 		if (strcmp(opt, "--incoming") == 0) {
 			c->incoming = 1;
@@ -88,7 +93,15 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 		}
 		if (i + 1 >= argc)
 			usage();
-		if (strcmp(opt, "--name") == 0) {
+		if (!strcmp(opt, "-v") || !strcmp(opt, "--volume")) {
+			char err[PATH_MAX + 512];
+			if (volume_add(&c->vols, argv[++i], err, sizeof err)) {
+				fprintf(stderr, "caprun: %s\n", err);
+				exit(EXIT_USAGE);
+			}
+		} else if (!strcmp(opt, "-w") || !strcmp(opt, "--workdir")) {
+			c->workdir = argv[++i];
+		} else if (strcmp(opt, "--name") == 0) {
 			c->opt_name = argv[++i];
 		} else if (strcmp(opt, "--ip") == 0) {
 			c->opt_ip = argv[++i];
@@ -115,6 +128,17 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 			c->mtu_given = 1;
 		} else {
 			usage();
+		}
+	}
+	if (c->workdir) {
+		char err[PATH_MAX + 512];
+		if (c->incoming || c->resume_path) {
+			fprintf(stderr, "caprun: -w: a resumed or migrated capsule keeps its working directory\n");
+			exit(EXIT_USAGE);
+		}
+		if (volume_check_workdir(&c->vols, c->workdir, err, sizeof err)) {
+			fprintf(stderr, "caprun: %s\n", err);
+			exit(EXIT_USAGE);
 		}
 	}
 	if (c->incoming) {
@@ -628,6 +652,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	ensure_std_fds();
+	volume_init(&c.vols);
 	parse_args(&c, argc, argv);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -724,6 +749,8 @@ int main(int argc, char **argv)
 		ctl->netmask = htonl(IPV4_CAPNET_DEFAULT_MASK);
 		ctl->gateway = htonl(IPV4_CAPNET_GATEWAY);
 		ctl->mtu = c.mtu;
+		if (c.workdir)
+			snprintf(ctl->workdir, sizeof ctl->workdir, "%s", c.workdir);
 		c.memfd = high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s\n", err);
@@ -744,6 +771,7 @@ int main(int argc, char **argv)
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
 	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch };
+	relay.vols = &c.vols;
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = relay_run(&relay, &ws);
@@ -773,6 +801,7 @@ out:
 	memlayout_free(&c.layout);
 	image_close(&c.img);
 	snapfile_close(&c.snap);
+	volume_close_all(&c.vols);
 	free(cargv);
 	return code;
 }

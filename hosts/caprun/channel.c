@@ -1,6 +1,7 @@
 /* channel.c: the capsule's channel, shared by caprun's parts: one record from the capsule handled (packets out to the host, READY, FROZEN), packets in from the uplink, FREEZE and THAW. */
 #include "hosts/caprun/channel.h"
 #include "hosts/caprun/caprun_uplink.h"
+#include "hosts/caprun/volume.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/ipv4.h"
 #include "hosts/formats/uplink.h"
@@ -77,6 +78,45 @@ static int packet_acceptable(struct host_relay *r, const unsigned char *p, size_
 	return 1;
 }
 
+/* Send one record, waiting a little for room (the channel is non-blocking). */
+static int send_waiting(struct host_relay *r, const void *rec, size_t n)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		if (send(r->chan_fd, rec, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd p = { r->chan_fd, POLLOUT, 0 };
+		poll(&p, 1, 10);
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+/*
+ * A file request: served at once, unless a freeze is pending or the capsule
+ * is frozen: then it is dropped, and the capsule sends it again after the
+ * freeze (cap_file.h), so every request runs exactly once.
+ */
+static void file_request(struct host_relay *r, const unsigned char *p, size_t n)
+{
+	static unsigned char out[VOLUME_REPLY_MAX];
+	static struct volumes none;
+	if (!r->vols) {
+		volume_init(&none);
+		r->vols = &none;
+	}
+	if (r->freeze_seq || r->frozen) {
+		r->file_requests_deferred++;
+		return;
+	}
+	size_t len = volume_serve(r->vols, p, n, out);
+	if (!len)
+		r->stats.drop_bad_record++;
+	else if (send_waiting(r, out, len))
+		fprintf(stderr, "caprun: capsule %s: answering a file request: %s\n", r->name, strerror(errno));
+}
+
 int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 {
 	struct cap_chan_hdr h;
@@ -94,6 +134,8 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		if (!packet_acceptable(r, rec + sizeof h, n - sizeof h))
 			return h.type;
 		packet_out(r, rec + sizeof h, n - sizeof h);
+	} else if (h.type == CAP_MSG_FILE_REQ) {
+		file_request(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
 		printf("capsule %s running at %s\n", r->name, r->addr);
@@ -126,16 +168,7 @@ int channel_closed(int fd)
 static int send_control(struct host_relay *r, int type, uint16_t seq)
 {
 	struct cap_chan_hdr h = { (uint8_t)type, 0, seq };
-	for (int tries = 0; tries < 100; tries++) {
-		if (send(r->chan_fd, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof h)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return -1;
-		struct pollfd p = { r->chan_fd, POLLOUT, 0 };
-		poll(&p, 1, 10);
-	}
-	errno = EAGAIN;
-	return -1;
+	return send_waiting(r, &h, sizeof h);
 }
 
 void channel_thaw(struct host_relay *r)

@@ -21,6 +21,8 @@ struct host_relay_stats {
 	                            * (a FROZEN nobody asked for), or shorter than a header */
 };
 
+struct volumes;
+
 struct host_relay {
 	int tun_fd;          /* non-blocking; with uplink set: the caphostd uplink (hosts/formats/uplink.h) */
 	int uplink;          /* 1: tun_fd is caphostd's SEQPACKET uplink, records carry a header */
@@ -48,6 +50,8 @@ struct host_relay {
 	uint16_t freeze_last;/* ... never the last one again */
 	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
 	uint32_t migrated_to;        /* set by a live migration that moved it: the target host */
+	struct volumes *vols;        /* the capsule's volumes (-v): its file requests (volume.c) */
+	uint64_t file_requests_deferred;  /* dropped while freezing: the capsule sends them again */
 };
 
 /*

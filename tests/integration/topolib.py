@@ -171,7 +171,7 @@ class TopoHost(Host):
             # testing only: each host its own seed, derived from the topology's (printed)
             argv += ["--net-faults", self.topo.net_faults,
                      "--net-faults-seed", str(self.topo.net_faults_seed + self.host_id)]
-        return argv
+        return argv + list(self.topo.daemon_args.get(self.name, ()))
 
     def start_daemon(self, timeout=10.0, env=None):
         """Start caphostd; ready when its caphostd.sock accepts a connection (caprun's test).
@@ -331,7 +331,8 @@ class Topology:
     """
 
     def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
-                 client_sysctls=(), daemon_env=None, net_faults=None, net_faults_seed=None):
+                 client_sysctls=(), daemon_env=None, net_faults=None, net_faults_seed=None,
+                 daemon_args=None):
         import tempfile
         self.names = list(hosts)
         # net_faults: a `caphostd --net-faults` spec for every host (e.g. "loss=5,dup=2,
@@ -346,6 +347,7 @@ class Topology:
             print("# net faults %s on every host, NET_FAULTS_SEED=%d" % (net_faults, net_faults_seed),
                   flush=True)
         self.daemon_env = dict(daemon_env or {})   # host name -> extra env for its caphostd
+        self.daemon_args = dict(daemon_args or {})   # host name -> extra caphostd arguments (--volume)
         self.gateway_name = gateway or self.names[0]
         self.want_client = client
         self.want_daemons = daemons

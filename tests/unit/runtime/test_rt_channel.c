@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_file.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
 
@@ -67,6 +68,17 @@ void rt_freeze_control(int type, unsigned seq)
 	control_seq = seq;
 }
 
+/* ---- the file client (hostfs.c): answers to file requests ---- */
+static char file_reply[64];
+static int file_replies;
+
+void rt_hostfs_reply(const void *p, size_t n)
+{
+	memcpy(file_reply, p, n);
+	file_reply[n] = 0;
+	file_replies++;
+}
+
 static char delivered[8][64];
 static int ndelivered, refuse_after = 100;
 
@@ -81,7 +93,7 @@ static int sink(const void *pkt, size_t len)
 
 static void reset(void)
 {
-	queued = next_read = controls = ndelivered = 0;
+	queued = next_read = controls = ndelivered = file_replies = 0;
 	refuse_after = 100;
 	rt_channel_set_sink(sink);
 }
@@ -115,6 +127,20 @@ static void test_control_records_stop_the_drain(void **state)
 	assert_int_equal(next_read, 2);
 	rt_channel_drain();
 	assert_int_equal(ndelivered, 2);
+}
+
+/* A file answer goes to the file client and the drain goes on (it is no control record). */
+static void test_file_answers_go_to_the_file_client(void **state)
+{
+	(void)state;
+	reset();
+	push(CAP_MSG_FILE_REP, 0, "answer");
+	push(CAP_MSG_PACKET, 0, "packet");
+	rt_channel_drain();
+	assert_int_equal(file_replies, 1);
+	assert_string_equal(file_reply, "answer");
+	assert_int_equal(ndelivered, 1);
+	assert_int_equal(controls, 0);
 }
 
 static void test_without_a_stack_and_when_it_is_full(void **state)
@@ -155,6 +181,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packets_go_to_the_sink),
 		cmocka_unit_test(test_control_records_stop_the_drain),
+		cmocka_unit_test(test_file_answers_go_to_the_file_client),
 		cmocka_unit_test(test_without_a_stack_and_when_it_is_full),
 		cmocka_unit_test(test_send_packet_adds_the_header),
 	};
