@@ -26,3 +26,13 @@ $(SYSROOT_QUEUE_H): /usr/include/bsd/sys/queue.h $(MUSL_LIBC)
 	mv $@.tmp $@
 
 ALL_TARGETS += $(BIN)/capcc $(BIN)/capexec $(SYSROOT_QUEUE_H)
+
+# test_capcc builds GNU hello, zlib and libevent from Debian source.  Tests run in network
+# namespaces without a network, so make test fetches the sources first (once; cached in
+# $(SRCDIR)); mk/sysroot-lib.sh and the test then find them there.
+CAPCC_TEST_SOURCES := $(SRCDIR)/.fetched-capcc-test
+$(CAPCC_TEST_SOURCES): mk/fetch-sources.sh | $(DEPS_STAMP)
+	sh mk/fetch-sources.sh $(SRCDIR) hello 2.10 zlib 1.2.13 libevent 2.1.12
+	touch $@
+
+TEST_TOOLS += $(CAPCC_TEST_SOURCES)

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
 	struct cmd user = { 0 }, libdirs = { 0 };
 	const char *out = NULL, *mem = NULL;
 	int link = 1, net = 1, inputs = 0, query = 0, verbose = 0, show_version = 0;
+	int lang_given = 0;   /* -x LANG (not "none"): file names no longer say the language */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strncmp(a, "--cap-mem=", 10) == 0) {
@@ -285,12 +286,13 @@ int main(int argc, char **argv)
 			if (strncmp(v, "c++", 3) == 0 || strncmp(v, "objective-c", 11) == 0)
 				die("-x %s: C++ and Objective-C are not supported: capsules are built from C"
 				    SEE_DOCS, v);
+			lang_given = strcmp(v, "none") != 0;
 			push(&user, "-x");
 			push(&user, v);
 			continue;
 		}
 		if (a[0] != '-' || strcmp(a, "-") == 0) {   /* an input file (or stdin) */
-			if (is_cxx_source(a))
+			if (!lang_given && is_cxx_source(a))
 				die("%s: C++ is not supported: capsules are built from C" SEE_DOCS, a);
 			inputs++;
 			push(&user, a);

@@ -319,18 +319,16 @@ static int make_link(struct caprun *c, const char *base)
  */
 static int claim_name(struct caprun *c, const char *base)
 {
-	for (int k = 1; k < 1000; k++) {
-		char suffix[8] = "";
-		if (k > 1)
-			snprintf(suffix, sizeof suffix, "-%d", k);
-		if (snprintf(c->name, sizeof c->name, "%s%s", base, suffix) >= (int)sizeof c->name)
+	int r = 1;
+	for (int k = 1; r > 0 && k < 1000 && (k == 1 || !c->fixed_name); k++) {
+		int len = k > 1 ? snprintf(c->name, sizeof c->name, "%s-%d", base, k)
+		                : snprintf(c->name, sizeof c->name, "%s", base);
+		if (len >= (int)sizeof c->name)
 			break;
-		int r = claim_socket(c);
-		if (r <= 0)
-			return r;
-		if (c->fixed_name)
-			break;
+		r = claim_socket(c);   /* 1: a live caprun has that name */
 	}
+	if (r <= 0)
+		return r;
 	fprintf(stderr, "caprun: no free name for capsule %s\n", base);
 	return -1;
 }
