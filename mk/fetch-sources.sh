@@ -1,11 +1,19 @@
 #!/bin/sh
-# fetch-sources.sh: fetch lwIP 2.1.3 and musl 1.2.3 from Debian's source packages into DIR.
+# fetch-sources.sh: fetch Debian source packages (default lwIP 2.1.3 and musl 1.2.3) into DIR/PKG.
 # A fresh Debian 12 has no deb-src entry, so we add our own (bookworm, main).
+#   fetch-sources.sh DIR [PKG VERSION-PREFIX]...   (mk/sysroot-lib.sh, tests: hello, zlib, libevent)
 set -eu
-DIR=${1:?usage: fetch-sources.sh DIR}
+DIR=${1:?usage: fetch-sources.sh DIR [PKG VERSION-PREFIX]...}
+shift
+[ $# -gt 0 ] || set -- lwip 2.1.3 musl 1.2.3
 LIST=/etc/apt/sources.list.d/capsule-src.sources
 want() { [ -f "$DIR/$1/.fetched" ]; }
-want lwip && want musl && exit 0
+all=1 odd=1
+for a do   # every package (odd argument) fetched already: nothing to do, no root needed
+	[ -n "$odd" ] && ! want "$a" && all=
+	odd=$([ -n "$odd" ] || echo 1)
+done
+[ -n "$all" ] && exit 0
 if [ ! -f "$LIST" ]; then
 	[ "$(id -u)" = 0 ] || { echo "fetch-sources: need root to add $LIST" >&2; exit 1; }
 	cat > "$LIST" <<'EOS'
@@ -35,5 +43,7 @@ fetch() { # fetch PKG VERSION-PREFIX
 	touch "$DIR/$pkg/.fetched"
 	echo "fetch-sources: $pkg $ver -> $DIR/$pkg"
 }
-fetch lwip 2.1.3
-fetch musl 1.2.3
+while [ $# -ge 2 ]; do
+	fetch "$1" "$2"
+	shift 2
+done

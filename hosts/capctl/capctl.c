@@ -1,4 +1,4 @@
-/* capctl.c: the capsule control tool: a table of subcommands (pack, info, snapshot, migrate, ps, inspect, stats). */
+/* capctl.c: the capsule control tool: a table of subcommands (pack, info, snapshot, migrate, ps, inspect, stats, binfmt). */
 #include "hosts/capctl/capctl.h"
 #include "hosts/capctl/capctl_report.h"
 
@@ -13,6 +13,7 @@ static const struct capctl_cmd commands[] = {
 	{ "ps", capctl_ps, "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]" },
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 	{ "stats", capctl_stats, "stats [--json] NAME" },
+	{ "binfmt", capctl_binfmt, "binfmt install|remove|status [--name NAME]" },
 };
 
 static int usage(void)

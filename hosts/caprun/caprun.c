@@ -40,6 +40,7 @@ struct caprun {
 	const char *image_path;
 	const char *opt_name, *opt_ip, *opt_image, *resume_path;
 	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
+	int no_net;                /* --no-net: no TUN, no caphostd, no address (capexec, binfmt) */
 	const char *keys_path;     /* --incoming: the cluster key file */
 	uint32_t host_id;          /* --incoming: this host's id */
 	struct caprun_migin mig;
@@ -75,6 +76,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [-v HOSTDIR:PATH[:ro]]... [-w DIR]\n"
 	                "              IMAGE.cap [-- ARGS...]\n"
+	                "       caprun --no-net [--name NAME] [-v HOSTDIR:PATH[:ro]]... [-w DIR] IMAGE.cap [-- ARGS...]\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... --resume SNAPSHOT\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... SNAPSHOT\n"
 	                "       caprun --incoming --host-id N --keys FILE [-v ...]   (started by caphostd)\n");
@@ -89,6 +91,10 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 		const char *opt = argv[i];
 		if (strcmp(opt, "--incoming") == 0) {
 			c->incoming = 1;
+			continue;
+		}
+		if (strcmp(opt, "--no-net") == 0) {
+			c->no_net = 1;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -147,6 +153,8 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 			usage();
 		return;
 	}
+	if (c->no_net && (c->resume_path || c->opt_ip || c->mtu_given))
+		usage();   /* a network-less run is a fresh capsule with no address */
 	if (c->resume_path) {
 		if (i != argc)
 			usage();   /* a resumed capsule keeps the arguments it started with */
@@ -156,6 +164,8 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 		usage();
 	c->image_path = argv[i++];
 	if (snapfile_is_snapshot(c->image_path)) {
+		if (c->no_net)
+			usage();
 		c->resume_path = c->image_path;
 		c->image_path = NULL;
 		if (i != argc)
@@ -324,6 +334,26 @@ static int make_link(struct caprun *c, const char *base)
 		return -1;
 	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
 	return 0;
+}
+
+/*
+ * --no-net: claim only the name's control socket ("-2" suffixes as with TUN
+ * devices, so parallel runs of one image coexist); no device, no address.
+ */
+static int claim_name(struct caprun *c, const char *base)
+{
+	int r = 1;
+	for (int k = 1; r > 0 && k < 1000 && (k == 1 || !c->fixed_name); k++) {
+		int len = k > 1 ? snprintf(c->name, sizeof c->name, "%s-%d", base, k)
+		                : snprintf(c->name, sizeof c->name, "%s", base);
+		if (len >= (int)sizeof c->name)
+			break;
+		r = claim_socket(c);   /* 1: a live caprun has that name */
+	}
+	if (r <= 0)
+		return r;
+	fprintf(stderr, "caprun: no free name for capsule %s\n", base);
+	return -1;
 }
 
 /*
@@ -726,7 +756,10 @@ int main(int argc, char **argv)
 	c.keep_entry = c.resume_hdr != NULL;
 	/* With a caphostd on this host it is the capsule's network; without one, our own TUN.
 	 * (An incoming capsule is attached already: its pull was the attach.) */
-	if (!c.incoming) {
+	if (c.no_net) {
+		if (claim_name(&c, base))
+			goto out;
+	} else if (!c.incoming) {
 		c.uplink_fd = caprun_uplink_connect();
 		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
 			goto out;

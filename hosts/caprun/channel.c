@@ -138,8 +138,10 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		file_request(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
-		printf("capsule %s running at %s\n", r->name, r->addr);
-		fflush(stdout);
+		if (r->addr[0]) {   /* caprun --no-net: no address, and stdout is the program's alone */
+			printf("capsule %s running at %s\n", r->name, r->addr);
+			fflush(stdout);
+		}
 	} else if (h.type == CAP_MSG_FROZEN) {
 		r->freeze_seq = 0;   /* answered */
 		r->frozen = 1;
