@@ -5,8 +5,11 @@
  * The kernel's binfmt_misc calls us with the image's path as argv[1] and the
  * program's own arguments after it (capctl binfmt install registers us), so
  * ./configure can run its test programs and `./hello` just runs.  The exit
- * status is the capsule's (caprun passes it through).
+ * status is the capsule's (caprun passes it through).  The current
+ * directory goes with it as a volume at the same path (or /cwd), and is the
+ * capsule's working directory: configure's test programs write conftest.out.
  */
+#include "capsule-abi/cap_file.h"
 #include "hosts/common/fileio.h"
 
 #include <errno.h>
@@ -27,12 +30,29 @@ int main(int argc, char **argv)
 		fprintf(stderr, "capexec: %s: caprun not found next to capexec\n", caprun);
 		return 127;
 	}
-	char **args = calloc((size_t)argc + 4, sizeof *args);
+	char cwd[PATH_MAX], vol[2 * PATH_MAX + 2];
+	if (!getcwd(cwd, sizeof cwd)) {
+		fprintf(stderr, "capexec: the current directory: %s\n", strerror(errno));
+		return 127;
+	}
+	char **args = calloc((size_t)argc + 8, sizeof *args);
 	if (!args)
 		return 127;
 	int n = 0;
 	args[n++] = caprun;
 	args[n++] = "--no-net";
+	if (strcmp(cwd, "/") != 0) {
+		/* Same path inside, unless the capsule owns it (/tmp, /dev) or it is too long
+		 * for a mount point: then /cwd, where relative paths still work. */
+		const char *inside = cwd;
+		if (!strncmp(cwd, "/tmp", 4) || !strncmp(cwd, "/dev", 4) || strlen(cwd) >= CAP_FILE_MOUNT_MAX)
+			inside = "/cwd";
+		snprintf(vol, sizeof vol, "%s:%s", cwd, inside);
+		args[n++] = "-v";
+		args[n++] = vol;
+		args[n++] = "-w";
+		args[n++] = (char *)inside;
+	}
 	args[n++] = argv[1];
 	args[n++] = "--";
 	for (int i = 2; i < argc; i++)
