@@ -55,6 +55,7 @@ struct rt_file {
 	void *priv;                 /* the kind's object: pipe, tmpfs node, epoll set */
 	int handle;                 /* the kind's number: console 0-2, a stack's socket handle */
 	uint64_t off;
+	unsigned eagain_in, eagain_out;  /* reads, writes that failed with EAGAIN: edges for EPOLLET (poll.c) */
 };
 
 /* fd.c */
