@@ -90,7 +90,7 @@ static int watches_console(struct pollfd *fds, unsigned long n)
 
 long rt_sys_poll(void *fds, unsigned long nfds, int64_t timeout_ns)
 {
-	if (nfds > RT_MAX_FDS)
+	if (nfds > (unsigned long)rt_fd_limit())
 		return -EINVAL;
 	struct poll_ctx c = { fds, nfds };
 	return wait_ready(poll_scan, &c, timeout_ns, watches_console(fds, nfds));

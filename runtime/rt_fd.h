@@ -8,7 +8,8 @@
 #include "runtime/rt_host.h"
 #include "runtime/rt_sched.h"
 
-#define RT_MAX_FDS 1024
+#define RT_MAX_FDS 65536          /* the table's size: CAP_MAX_FDS_MAX, the largest --max-fds */
+#define RT_DEFAULT_FDS 1024       /* CAP_MAX_FDS_DEFAULT */
 #define RT_PATH_MAX 256
 
 struct rt_file;
@@ -71,6 +72,17 @@ int rt_fd_poll(int fd, int events);                         /* revents now, or P
 int rt_file_watches_console(struct rt_file *f);             /* f may be 0 */
 const char *rt_file_dir_path(struct rt_file *f);            /* 0: not a directory */
 long rt_sys_close(int fd);
+/*
+ * Limits: the capacity is the capsule's --max-fds, fixed at start (also its
+ * TCP connection capacity); the soft and hard RLIMIT_NOFILE lie below it.
+ * New descriptors are numbered below the soft limit.
+ */
+void rt_fd_set_capacity(int n);
+int rt_fd_capacity(void);
+int rt_fd_limit(void);                                      /* the soft limit */
+long rt_fd_getrlimit(uint64_t *cur, uint64_t *max);
+long rt_fd_setrlimit(uint64_t cur, uint64_t max);           /* -EPERM above the capacity */
+int rt_fd_high_water(void);                                 /* 1 + the highest fd ever used */
 /* Read or write buffer by buffer with one(); a read blocks only for its first byte. */
 long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
                      long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock));

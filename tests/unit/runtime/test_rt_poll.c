@@ -129,7 +129,7 @@ static void test_poll_now_and_later(void **state)
 	assert_int_equal(rt_sys_poll(&q, 1, 5000), 0);
 	assert_int_equal(waits, 1);
 	assert_int_equal(deadline_seen, 6000);
-	assert_int_equal(rt_sys_poll(&q, RT_MAX_FDS + 1, 0), -EINVAL);
+	assert_int_equal(rt_sys_poll(&q, RT_DEFAULT_FDS + 1, 0), -EINVAL);
 	rt_sys_close(fa);
 	rt_sys_close(fb);
 }
