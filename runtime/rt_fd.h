@@ -22,7 +22,8 @@ struct cap_report_fd;
  * Every function returns >= 0 or -errno (Linux values); a null entry gets
  * the default named beside it.  Kinds: console (console.c), pipes (pipe.c),
  * /tmp files and directories (tmpfile.c), devices (dev.c), epoll sets
- * (poll.c), and sockets, which a network stack registers (rt_net.h).
+ * (poll.c), eventfds, timerfds and signalfds (eventfd.c, timerfd.c,
+ * signalfd.c), and sockets, which a network stack registers (rt_net.h).
  */
 struct rt_file_ops {
 	/* iovcnt is checked (0..1024); pos >= 0 only if positional (pread); pos < 0: the file offset. */

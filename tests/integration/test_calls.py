@@ -89,6 +89,25 @@ def timers_survive_snapshot():
     again.stop()
 
 
+def timers_survive_migration():
+    from miglib import Topology, migrate
+    topo = Topology(hosts=("A", "B"), client=False).start()
+    a, b = topo["A"], topo["B"]
+    cap = a.capsule("timers", name="tm").start(app_ready=r"^tick 3 ")
+    mark = b.daemon.mark()
+    migrate(topo, "tm", a, b)
+    check_eq(cap.wait_exit(10), 0, "exit status of the source caprun")
+    last = ticks(cap)[-1]
+    # On host B the capsule's console is caphostd's (it started the target caprun).
+    want = re.compile(r"tick %d timerfd (\d+) itimer (\d+) eventfd (\d+)" % (last[0] + 5))
+    m = b.daemon.wait_for(want, 30, mark)
+    check(m, "no tick %d on host B: %s" % (last[0] + 5, b.daemon.output_text()[-600:]))
+    timerfd, itimer, count = (int(x) for x in m.groups())
+    check(last[1] + 4 <= timerfd <= last[1] + 12 and last[2] + 3 <= itimer <= last[2] + 12,
+          "timers after the move: timerfd %d itimer %d; before: %s" % (timerfd, itimer, last))
+    check_eq(count, 42, "eventfd counter after the move")
+
+
 def main():
     tap = Tap()
     if not need_capsule_host(tap, "calls: the capsule answers as Linux does"):
@@ -97,6 +116,9 @@ def main():
     name = "calls: timerfd and itimer keep firing and an eventfd keeps its count across a snapshot"
     if not need_capsule_host(tap, name):
         tap.run(name, timers_survive_snapshot)
+    name = "calls: timerfd, itimer and eventfd carry on across a live migration"
+    if not need_capsule_host(tap, name):
+        tap.run(name, timers_survive_migration)
     tap.done()
 
 
