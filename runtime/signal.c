@@ -21,7 +21,6 @@ static struct k_sigaction actions[NSIG_];
 static stack_t altstack = { .ss_flags = SS_DISABLE };
 /* Process-wide pending signals; syscall.c checks the word at every call (see rt_timer.h). */
 uint64_t rt_signal_pending_bits;
-#define pending rt_signal_pending_bits
 static int pending_code[NSIG_];        /* si_code of each pending signal, for signalfd */
 struct rt_waitq rt_signal_waitq;       /* pause, sigsuspend, sigtimedwait and sleeps */
 
@@ -34,9 +33,9 @@ static int deliver_pending(void)
 {
 	uint64_t mask = rt_self()->sigmask;
 	int n = 0;
-	while (pending & ~mask) {
-		int sig = __builtin_ctzll(pending & ~mask) + 1;
-		pending &= ~SIGBIT(sig);
+	while (rt_signal_pending_bits & ~mask) {
+		int sig = __builtin_ctzll(rt_signal_pending_bits & ~mask) + 1;
+		rt_signal_pending_bits &= ~SIGBIT(sig);
 		deliver(sig);
 		n++;
 		mask = rt_self()->sigmask;
@@ -59,7 +58,7 @@ void rt_signal_post(int sig, int code)
 {
 	if (sig < 1 || sig >= NSIG_)
 		return;
-	pending |= SIGBIT(sig);
+	rt_signal_pending_bits |= SIGBIT(sig);
 	pending_code[sig] = code;
 	rt_wake_all(&rt_signal_waitq);
 	rt_io_changed();
@@ -67,11 +66,11 @@ void rt_signal_post(int sig, int code)
 
 int rt_signal_take(uint64_t set, int *code)
 {
-	uint64_t ready = pending & set;
+	uint64_t ready = rt_signal_pending_bits & set;
 	if (!ready)
 		return 0;
 	int sig = __builtin_ctzll(ready) + 1;
-	pending &= ~SIGBIT(sig);
+	rt_signal_pending_bits &= ~SIGBIT(sig);
 	if (code)
 		*code = pending_code[sig];
 	return sig;
@@ -79,7 +78,7 @@ int rt_signal_take(uint64_t set, int *code)
 
 uint64_t rt_signal_pending_set(void)
 {
-	return pending;
+	return rt_signal_pending_bits;
 }
 
 long rt_sys_rt_sigaction(int sig, const void *act, void *old, size_t setsize)
@@ -121,7 +120,7 @@ long rt_sys_rt_sigpending(void *set, size_t setsize)
 {
 	if (setsize != 8)
 		return -EINVAL;
-	memcpy(set, &pending, 8);
+	memcpy(set, &rt_signal_pending_bits, 8);
 	return 0;
 }
 
@@ -192,7 +191,7 @@ long rt_sys_kill_self(int sig)
 		deliver(sig);
 	}
 	if (rt_self()->sigmask & SIGBIT(sig)) {
-		pending |= SIGBIT(sig);
+		rt_signal_pending_bits |= SIGBIT(sig);
 		pending_code[sig] = SI_TKILL;
 		rt_wake_all(&rt_signal_waitq);   /* another thread may take it */
 		rt_io_changed();                 /* a signalfd may read it */
