@@ -149,6 +149,11 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
 #define CAP_CONSOLE_IN_TTY  2u
 #define CAP_CONSOLE_ERR_TTY 4u
 
+/* Descriptor limit (and TCP connection capacity) of a capsule: default and ceiling. */
+#define CAP_MAX_FDS_DEFAULT 1024
+#define CAP_MAX_FDS_MIN     16
+#define CAP_MAX_FDS_MAX     65536
+
 /*
  * The control page, at CAP_CONTROL_ADDR, first page of the memfd.
  * The host fills the "host" part before start; the capsule writes its part.
@@ -176,7 +181,9 @@ struct cap_control {
 	uint32_t boot_mode;         /* enum cap_boot_mode */
 	uint32_t host_flags;        /* CAP_HOST_*: facts about the host, set at every start and resume */
 	char     workdir[240];      /* fresh start: the working directory (caprun -w), "" for "/" */
-	uint8_t  host_reserved[8];
+	uint32_t max_fds;           /* caprun --max-fds: descriptors and TCP connections; 0: CAP_MAX_FDS_DEFAULT.
+	                               Read once at start: a resumed capsule keeps its own */
+	uint8_t  host_reserved[4];
 
 	/* --- written by the capsule --- */
 	uint32_t state;             /* enum cap_state */

@@ -56,6 +56,10 @@ enum cap_report_fd_kind {
 	CAP_RFD_TCP     = 7,
 	CAP_RFD_UDP     = 8,
 	CAP_RFD_EPOLL   = 9,
+	/* 16 and up: the runtime's event descriptors (eventfd.c, timerfd.c, signalfd.c) */
+	CAP_RFD_EVENTFD  = 16,
+	CAP_RFD_TIMERFD  = 17,
+	CAP_RFD_SIGNALFD = 18,
 };
 
 /* TCP states, numbered as lwIP numbers them (RFC 793 names). */
@@ -98,6 +102,20 @@ struct cap_report_fd {
 			uint64_t size;
 			uint64_t offset;
 		} file;
+		struct {
+			uint64_t count;     /* the counter */
+			uint32_t semaphore; /* EFD_SEMAPHORE */
+		} eventfd;
+		struct {
+			int64_t  next_ns;   /* time left to the next expiry; 0: disarmed */
+			uint64_t interval_ns;
+			uint64_t expirations; /* expired, not yet read */
+			uint32_t clock;     /* CLOCK_MONOTONIC (1) or CLOCK_REALTIME (0) */
+		} timer;
+		struct {
+			uint64_t mask;      /* signals it reads (bit n-1: signal n) */
+			uint64_t pending;   /* of those, pending now */
+		} signalfd;
 	} u;
 };
 _Static_assert(sizeof(struct cap_report_fd) == 88, "cap_report_fd layout");

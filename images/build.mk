@@ -6,6 +6,7 @@
 # into an existing build.
 
 IMAGE_APPS   := echo udpecho counter http threads selftest forbidden stateful memtouch lifecycle spoof relayer \
+                calls timers limits \
                 ticker files
 IMAGE_FILES  := $(IMAGE_APPS:%=$(IMAGES)/%.cap) $(IMAGES)/multifile.cap
 IMAGE_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2

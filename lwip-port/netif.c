@@ -12,6 +12,7 @@
 
 #include "capsule-abi/cap_abi.h"
 #include "runtime/rt_net.h"
+#include "lwip-port/lp_internal.h"
 #include "lwip-port/lp_sock.h"
 
 /* More pieces than this in one pbuf chain are flattened into lp_tx_flat first. */
@@ -111,6 +112,7 @@ static void lp_tcpip_done(void *arg)
 int lp_init(void)
 {
 	struct lp_init_wait w = { .result = -EIO };
+	lp_limit_init();   /* before any packet: the TCP capacity the door enforces */
 	if (sys_sem_new(&w.done, 0) != ERR_OK)
 		return -ENOMEM;
 	tcpip_init(lp_tcpip_done, &w);

@@ -1,6 +1,7 @@
 /* sys_arch.c: lwIP's semaphores, mailboxes, mutexes, threads and clock on the runtime's green threads. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,6 +259,10 @@ u32_t sys_arch_mbox_tryfetch(sys_mbox_t *mbox, void **msg)
 static void *lp_thread_start(void *p)
 {
 	struct lp_thread *t = p;
+	/* The stack's threads take no app signals (a handler must never run inside lwIP). */
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, 0);
 	if (t->is_tcpip)
 		lp_tcpip_thread = rt_self();
 	t->fn(t->arg);

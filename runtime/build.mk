@@ -38,6 +38,7 @@ UNIT_SRCS_test_rt_report := runtime/report.c
 UNIT_SRCS_test_rt_fd := runtime/fd.c
 UNIT_SRCS_test_rt_poll := runtime/poll.c runtime/fd.c
 UNIT_SRCS_test_rt_channel := runtime/channel.c
+UNIT_SRCS_test_rt_events := runtime/eventfd.c runtime/timerfd.c runtime/timers.c runtime/fd.c
 
 $(RT_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/runtime/%.c $$(UNIT_SRCS_$$*) $(RT_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -4,6 +4,7 @@
 #include <sys/time.h>
 #include "runtime/rt_internal.h"
 #include "runtime/rt_host.h"
+#include "runtime/rt_timer.h"
 
 #define NS 1000000000ULL
 
@@ -96,14 +97,22 @@ long rt_time(long *t)
 	return s;
 }
 
-/* Block until the virtual deadline; no signals interrupt a capsule sleep. */
-static long sleep_until(uint64_t deadline)
+/* Block until the virtual deadline, or EINTR once a signal's handler ran (rem: the time left). */
+static long sleep_until(uint64_t deadline, void *rem)
 {
-	struct rt_waitq q = RT_WAITQ_INIT;
 	if (!deadline)
 		deadline = 1;
-	while (rt_now_ns() < deadline)
-		rt_wait(&q, deadline, "sleep");
+	uint64_t now;
+	while ((now = rt_now_ns()) < deadline) {
+		if (rt_signal_deliver_unblocked()) {
+			if (rem)
+				to_timespec(deadline - now, rem);
+			return -EINTR;
+		}
+		rt_wait(&rt_signal_waitq, deadline, "sleep");
+	}
+	if (rem)
+		to_timespec(0, rem);
 	return 0;
 }
 
@@ -111,10 +120,7 @@ long rt_nanosleep(const void *req, void *rem)
 {
 	if (!rt_timespec_valid(req))
 		return -EINVAL;
-	long r = sleep_until(rt_now_ns() + rt_timespec_ns(req));
-	if (rem)
-		to_timespec(0, rem);
-	return r;
+	return sleep_until(rt_now_ns() + rt_timespec_ns(req), rem);
 }
 
 long rt_clock_nanosleep(int clk, int flags, const void *req, void *rem)
@@ -127,5 +133,5 @@ long rt_clock_nanosleep(int clk, int flags, const void *req, void *rem)
 		return clk == CLOCK_THREAD_CPUTIME_ID ? -EINVAL : -ENOTSUP;
 	if (!(flags & TIMER_ABSTIME))
 		return rt_nanosleep(req, rem);
-	return sleep_until(realtime ? rt_realtime_to_virtual(ns) : ns);
+	return sleep_until(realtime ? rt_realtime_to_virtual(ns) : ns, 0);
 }

@@ -14,8 +14,60 @@
 
 struct fd_slot { struct rt_file *f; int cloexec; };
 
+/* Untouched slots cost nothing: .bss pages never written stay holes in the memfd. */
 static struct fd_slot fds[RT_MAX_FDS];
 static int fds_ready;
+static int fd_capacity = RT_DEFAULT_FDS;
+static int fd_soft = RT_DEFAULT_FDS, fd_hard = RT_DEFAULT_FDS;
+static int fd_high = 3;
+
+void rt_fd_set_capacity(int n)
+{
+	if (n <= 0)
+		n = RT_DEFAULT_FDS;
+	if (n > RT_MAX_FDS)
+		n = RT_MAX_FDS;
+	fd_capacity = fd_soft = fd_hard = n;
+}
+
+int rt_fd_capacity(void)
+{
+	return fd_capacity;
+}
+
+int rt_fd_limit(void)
+{
+	return fd_soft;
+}
+
+int rt_fd_high_water(void)
+{
+	return fd_high;
+}
+
+long rt_fd_getrlimit(uint64_t *cur, uint64_t *max)
+{
+	*cur = (uint64_t)fd_soft;
+	*max = (uint64_t)fd_hard;
+	return 0;
+}
+
+long rt_fd_setrlimit(uint64_t cur, uint64_t max)
+{
+	if (cur > max)
+		return -EINVAL;
+	if (max > (uint64_t)fd_capacity)
+		return -EPERM;   /* as Linux above fs.nr_open: the capsule has no more to give */
+	fd_soft = (int)cur;
+	fd_hard = (int)max;
+	return 0;
+}
+
+static void note_used(int fd)
+{
+	if (fd >= fd_high)
+		fd_high = fd + 1;
+}
 
 /* Lazy: stdio may write before __wrap_main. */
 void rt_fd_init(void)
@@ -51,10 +103,11 @@ void rt_file_unref(struct rt_file *f)
 int rt_fd_install(struct rt_file *f, int cloexec, int minfd)
 {
 	rt_fd_init();
-	for (int i = minfd < 0 ? 0 : minfd; i < RT_MAX_FDS; i++) {
+	for (int i = minfd < 0 ? 0 : minfd; i < fd_soft; i++) {
 		if (!fds[i].f) {
 			fds[i].f = f;
 			fds[i].cloexec = cloexec;
+			note_used(i);
 			return i;
 		}
 	}
@@ -191,7 +244,7 @@ long rt_sys_lseek(int fd, long off, int whence)
 long rt_sys_dup3(int oldfd, int newfd, int flags, int allow_same)
 {
 	struct rt_file *f = rt_fd_get(oldfd);
-	if (!f || newfd < 0 || newfd >= RT_MAX_FDS)
+	if (!f || newfd < 0 || newfd >= fd_soft)
 		return -EBADF;
 	if (flags & ~O_CLOEXEC)
 		return -EINVAL;
@@ -202,6 +255,7 @@ long rt_sys_dup3(int oldfd, int newfd, int flags, int allow_same)
 	f->refs++;
 	fds[newfd].f = f;
 	fds[newfd].cloexec = (flags & O_CLOEXEC) != 0;
+	note_used(newfd);
 	return newfd;
 }
 
@@ -210,7 +264,7 @@ long rt_sys_dup(int fd, int minfd, int cloexec)
 	struct rt_file *f = rt_fd_get(fd);
 	if (!f)
 		return -EBADF;
-	if (minfd < 0 || minfd >= RT_MAX_FDS)
+	if (minfd < 0 || minfd >= fd_soft)
 		return -EINVAL;
 	int r = rt_fd_install(f, cloexec, minfd);
 	if (r >= 0)

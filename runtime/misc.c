@@ -6,6 +6,7 @@
 #include <sys/sysinfo.h>
 #include <sys/times.h>
 #include <sys/utsname.h>
+#include "runtime/rt_fd.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
@@ -21,7 +22,6 @@ static void limits_init(void)
 	for (int i = 0; i < RLIM_NLIMITS; i++)
 		limits[i].rlim_cur = limits[i].rlim_max = RLIM_INFINITY;
 	limits[RLIMIT_STACK].rlim_cur = 8 << 20;
-	limits[RLIMIT_NOFILE].rlim_cur = limits[RLIMIT_NOFILE].rlim_max = 1024;
 	limits[RLIMIT_NPROC].rlim_cur = limits[RLIMIT_NPROC].rlim_max = 1024;
 	limits[RLIMIT_CORE].rlim_cur = limits[RLIMIT_CORE].rlim_max = 0;
 }
@@ -48,14 +48,28 @@ long rt_sys_prlimit(int resource, const void *newlim, void *oldlim)
 	limits_init();
 	if (resource < 0 || resource >= RLIM_NLIMITS)
 		return -EINVAL;
+	if (resource == RLIMIT_NOFILE) {
+		/* The descriptor table's own limits (fd.c): the capsule's --max-fds at most. */
+		uint64_t soft, hard;
+		rt_fd_getrlimit(&soft, &hard);
+		struct rlimit cur = { soft, hard };
+		if (newlim) {
+			const struct rlimit *n = newlim;
+			long r = rt_fd_setrlimit(n->rlim_cur, n->rlim_max);
+			if (r < 0)
+				return r;
+		}
+		if (oldlim)
+			memcpy(oldlim, &cur, sizeof cur);
+		return 0;
+	}
 	if (oldlim)
 		memcpy(oldlim, &limits[resource], sizeof limits[0]);
 	if (newlim) {
 		const struct rlimit *n = newlim;
 		if (n->rlim_cur > n->rlim_max)
 			return -EINVAL;
-		if (resource != RLIMIT_NOFILE)
-			limits[resource] = *n;
+		limits[resource] = *n;
 	}
 	return 0;
 }

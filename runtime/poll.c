@@ -10,6 +10,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
+#include "runtime/rt_timer.h"
 
 struct rt_waitq rt_io_waitq;
 
@@ -19,6 +20,10 @@ struct ep_item {
 	uint32_t events;
 	uint64_t data;
 	int disabled;              /* EPOLLONESHOT fired */
+	/* EPOLLET: what the last report saw, so the next one needs an edge (epoll_edge) */
+	int last_ev;
+	long last_nread;
+	unsigned last_eagain_in, last_eagain_out;
 };
 
 struct rt_epoll {
@@ -47,8 +52,12 @@ static long wait_ready(long (*scan)(void *), void *ctx, int64_t timeout_ns, int 
 		int r = rt_wait(&rt_io_waitq, deadline, "poll");
 		if (watch_console)
 			rt_console_watchers--;
-		if (r == -ETIMEDOUT)
-			return scan(ctx);
+		/* A handler ran (SIGALRM from an itimer): as Linux, ready files first, else EINTR. */
+		int handled = rt_signal_deliver_unblocked();
+		if (r == -ETIMEDOUT || handled) {
+			n = scan(ctx);
+			return n || !handled ? n : -EINTR;
+		}
 	}
 }
 
@@ -81,7 +90,7 @@ static int watches_console(struct pollfd *fds, unsigned long n)
 
 long rt_sys_poll(void *fds, unsigned long nfds, int64_t timeout_ns)
 {
-	if (nfds > RT_MAX_FDS)
+	if (nfds > (unsigned long)rt_fd_limit())
 		return -EINVAL;
 	struct poll_ctx c = { fds, nfds };
 	return wait_ready(poll_scan, &c, timeout_ns, watches_console(fds, nfds));
@@ -219,6 +228,7 @@ long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
 			ep->cap = cap;
 		}
 		it = &ep->items[ep->n++];
+		memset(it, 0, sizeof *it);
 		it->fd = fd;
 		it->file = file;
 		/* fall through */
@@ -228,6 +238,7 @@ long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
 		it->events = ev->events;
 		it->data = ev->data.u64;
 		it->disabled = 0;
+		it->last_ev = 0;   /* re-armed: what is ready now is reported once more, as Linux does */
 		rt_io_changed();
 		return 0;
 	case EPOLL_CTL_DEL:
@@ -241,6 +252,33 @@ long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
 }
 
 struct ep_ctx { struct rt_epoll *ep; struct epoll_event *out; int max; };
+
+static long file_nread(struct rt_file *f)
+{
+	return f->ops->nread ? f->ops->nread(f) : 0;
+}
+
+/*
+ * EPOLLET: report a ready file only on an edge since the last report: a
+ * condition that was not ready then; readable with more bytes than then
+ * (new data arrived) or readable after a read failed with EAGAIN (the app
+ * drained it, so what is there now is new); writable after a write failed
+ * with EAGAIN.  Without per-file wake-up callbacks, this is how the
+ * runtime sees Linux's "new event".
+ */
+static int epoll_edge(struct ep_item *it, int ev)
+{
+	struct rt_file *f = it->file;
+	long nread = (ev & POLLIN) ? file_nread(f) : 0;
+	int edge = (ev & ~it->last_ev) ||
+	           ((ev & POLLIN) && (nread > it->last_nread || f->eagain_in != it->last_eagain_in)) ||
+	           ((ev & POLLOUT) && f->eagain_out != it->last_eagain_out);
+	it->last_ev = ev;
+	it->last_nread = nread;
+	it->last_eagain_in = f->eagain_in;
+	it->last_eagain_out = f->eagain_out;
+	return edge;
+}
 
 static long epoll_scan(void *p)
 {
@@ -259,6 +297,8 @@ static long epoll_scan(void *p)
 			continue;
 		int want = (int)(it->events & ~(uint32_t)(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP));
 		int ev = rt_file_poll(it->file, want | POLLERR | POLLHUP) & (want | POLLERR | POLLHUP);
+		if ((it->events & EPOLLET) && !epoll_edge(it, ev))
+			continue;
 		if (!ev)
 			continue;
 		c->out[n].events = (uint32_t)ev;

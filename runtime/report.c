@@ -31,7 +31,7 @@ static void *report_take(struct report_out *o, size_t len)
 /* "recv fd 5" if a thread blocked on q (reason why) waits for a descriptor's file; 0 otherwise. */
 static int describe_file_wait(const struct rt_waitq *q, const char *why, char *out, size_t len)
 {
-	for (int fd = 0; fd < RT_MAX_FDS; fd++) {
+	for (int fd = 0; fd < rt_fd_high_water(); fd++) {
 		struct rt_file *f = rt_fd_get(fd);
 		const char *name = f && f->ops->wait_name ? f->ops->wait_name(f, q, why) : 0;
 		if (name) {
@@ -87,7 +87,7 @@ static void report_threads(struct report_out *o)
 
 static void report_fds(struct report_out *o)
 {
-	for (int fd = 0; fd < RT_MAX_FDS; fd++) {
+	for (int fd = 0; fd < rt_fd_high_water(); fd++) {
 		struct rt_file *f = rt_fd_get(fd);
 		if (!f)
 			continue;

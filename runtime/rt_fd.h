@@ -8,7 +8,8 @@
 #include "runtime/rt_host.h"
 #include "runtime/rt_sched.h"
 
-#define RT_MAX_FDS 1024
+#define RT_MAX_FDS 65536          /* the table's size: CAP_MAX_FDS_MAX, the largest --max-fds */
+#define RT_DEFAULT_FDS 1024       /* CAP_MAX_FDS_DEFAULT */
 #define RT_PATH_MAX 256
 
 struct rt_file;
@@ -21,7 +22,8 @@ struct cap_report_fd;
  * Every function returns >= 0 or -errno (Linux values); a null entry gets
  * the default named beside it.  Kinds: console (console.c), pipes (pipe.c),
  * /tmp files and directories (tmpfile.c), devices (dev.c), epoll sets
- * (poll.c), and sockets, which a network stack registers (rt_net.h).
+ * (poll.c), eventfds, timerfds and signalfds (eventfd.c, timerfd.c,
+ * signalfd.c), and sockets, which a network stack registers (rt_net.h).
  */
 struct rt_file_ops {
 	/* iovcnt is checked (0..1024); pos >= 0 only if positional (pread); pos < 0: the file offset. */
@@ -56,6 +58,7 @@ struct rt_file {
 	void *priv;                 /* the kind's object: pipe, tmpfs node, epoll set */
 	int handle;                 /* the kind's number: console 0-2, a stack's socket handle */
 	uint64_t off;
+	unsigned eagain_in, eagain_out;  /* reads, writes that failed with EAGAIN: edges for EPOLLET (poll.c) */
 };
 
 /* fd.c */
@@ -71,6 +74,17 @@ int rt_fd_poll(int fd, int events);                         /* revents now, or P
 int rt_file_watches_console(struct rt_file *f);             /* f may be 0 */
 const char *rt_file_dir_path(struct rt_file *f);            /* 0: not a directory */
 long rt_sys_close(int fd);
+/*
+ * Limits: the capacity is the capsule's --max-fds, fixed at start (also its
+ * TCP connection capacity); the soft and hard RLIMIT_NOFILE lie below it.
+ * New descriptors are numbered below the soft limit.
+ */
+void rt_fd_set_capacity(int n);
+int rt_fd_capacity(void);
+int rt_fd_limit(void);                                      /* the soft limit */
+long rt_fd_getrlimit(uint64_t *cur, uint64_t *max);
+long rt_fd_setrlimit(uint64_t cur, uint64_t max);           /* -EPERM above the capacity */
+int rt_fd_high_water(void);                                 /* 1 + the highest fd ever used */
 /* Read or write buffer by buffer with one(); a read blocks only for its first byte. */
 long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
                      long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock));

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "runtime/rt_internal.h"
 #include "runtime/rt_host.h"
+#include "runtime/rt_timer.h"
 
 #define RT_MAX_THREADS 1024
 
@@ -241,7 +242,10 @@ static void idle_wait(void)
 		if (!ready_sent && !rt_ready_hold)
 			rt_send_ready();
 		uint64_t now = rt_now_ns();
+		uint64_t timer = rt_timers_armed ? rt_timers_run(now) : 0;   /* timerfds, itimers */
 		uint64_t earliest = expire_deadlines(now);
+		if (timer && (!earliest || timer < earliest))
+			earliest = timer;
 		if (run_head)
 			return;
 		host_wait(earliest ? (int64_t)(earliest - now) : -1);
@@ -269,6 +273,8 @@ static void schedule(void)
 	sched_ticks++;
 	if ((timed_head && (!run_head || (sched_ticks & 31) == 0)))
 		expire_deadlines(rt_now_ns());
+	if (rt_timers_armed && run_head && (sched_ticks & 31) == 0)
+		rt_timers_run(rt_now_ns());   /* busy threads must not hold timers back either */
 	/* Busy threads must not starve the network: peek at the host now and then. */
 	if (run_head && (sched_ticks & 63) == 0) {
 		host_wait(0);

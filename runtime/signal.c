@@ -5,6 +5,7 @@
 #include <string.h>
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
+#include "runtime/rt_timer.h"
 
 #define NSIG_ 65
 
@@ -18,22 +19,66 @@ struct k_sigaction {
 
 static struct k_sigaction actions[NSIG_];
 static stack_t altstack = { .ss_flags = SS_DISABLE };
-static uint64_t pending;
+/* Process-wide pending signals; syscall.c checks the word at every call (see rt_timer.h). */
+uint64_t rt_signal_pending_bits;
+static int pending_code[NSIG_];        /* si_code of each pending signal, for signalfd */
+struct rt_waitq rt_signal_waitq;       /* pause, sigsuspend, sigtimedwait and sleeps */
 
 #define SIGBIT(s) (1ULL << ((s) - 1))
 
 static void deliver(int sig);
 
 /* A signal raised while blocked runs as soon as the mask lets it (raise() blocks around tkill). */
-static void deliver_pending(void)
+static int deliver_pending(void)
 {
 	uint64_t mask = rt_self()->sigmask;
-	while (pending & ~mask) {
-		int sig = __builtin_ctzll(pending & ~mask) + 1;
-		pending &= ~SIGBIT(sig);
+	int n = 0;
+	while (rt_signal_pending_bits & ~mask) {
+		int sig = __builtin_ctzll(rt_signal_pending_bits & ~mask) + 1;
+		rt_signal_pending_bits &= ~SIGBIT(sig);
 		deliver(sig);
+		n++;
 		mask = rt_self()->sigmask;
 	}
+	return n;
+}
+
+int rt_signal_deliver_unblocked(void)
+{
+	return deliver_pending();
+}
+
+/*
+ * A signal from a timer (SIGALRM) or any other asynchronous source: it is
+ * pending until a thread that does not block it makes a system call or
+ * sleeps in an interruptible wait (which then fails with EINTR), or a
+ * signalfd reads it.  Nothing preempts a running green thread.
+ */
+void rt_signal_post(int sig, int code)
+{
+	if (sig < 1 || sig >= NSIG_)
+		return;
+	rt_signal_pending_bits |= SIGBIT(sig);
+	pending_code[sig] = code;
+	rt_wake_all(&rt_signal_waitq);
+	rt_io_changed();
+}
+
+int rt_signal_take(uint64_t set, int *code)
+{
+	uint64_t ready = rt_signal_pending_bits & set;
+	if (!ready)
+		return 0;
+	int sig = __builtin_ctzll(ready) + 1;
+	rt_signal_pending_bits &= ~SIGBIT(sig);
+	if (code)
+		*code = pending_code[sig];
+	return sig;
+}
+
+uint64_t rt_signal_pending_set(void)
+{
+	return rt_signal_pending_bits;
 }
 
 long rt_sys_rt_sigaction(int sig, const void *act, void *old, size_t setsize)
@@ -75,7 +120,7 @@ long rt_sys_rt_sigpending(void *set, size_t setsize)
 {
 	if (setsize != 8)
 		return -EINVAL;
-	memcpy(set, &pending, 8);
+	memcpy(set, &rt_signal_pending_bits, 8);
 	return 0;
 }
 
@@ -146,28 +191,70 @@ long rt_sys_kill_self(int sig)
 		deliver(sig);
 	}
 	if (rt_self()->sigmask & SIGBIT(sig)) {
-		pending |= SIGBIT(sig);
+		rt_signal_pending_bits |= SIGBIT(sig);
+		pending_code[sig] = SI_TKILL;
+		rt_wake_all(&rt_signal_waitq);   /* another thread may take it */
+		rt_io_changed();                 /* a signalfd may read it */
 		return 0;
 	}
 	deliver(sig);
 	return 0;
 }
 
-/* sigsuspend: deliver a pending signal unblocked by the new mask, else wait forever. */
+/* Sleep until a signal the mask lets through arrives; run its handler; EINTR. */
+static long wait_for_signal(uint64_t mask)
+{
+	struct rt_thread *t = rt_self();
+	uint64_t saved = t->sigmask;
+	t->sigmask = mask & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
+	while (!deliver_pending())
+		rt_wait(&rt_signal_waitq, 0, "sigsuspend");
+	t->sigmask = saved;
+	return -EINTR;
+}
+
 long rt_sys_rt_sigsuspend(const void *set, size_t setsize)
 {
 	uint64_t m;
 	if (setsize != 8)
 		return -EINVAL;
 	memcpy(&m, set, 8);
-	for (int s = 1; s < NSIG_; s++) {
-		if ((pending & SIGBIT(s)) && !(m & SIGBIT(s))) {
-			pending &= ~SIGBIT(s);
-			deliver(s);
-			return -EINTR;
+	return wait_for_signal(m);
+}
+
+long rt_sys_pause(void)
+{
+	return wait_for_signal(rt_self()->sigmask);
+}
+
+/* sigwaitinfo/sigtimedwait: take a pending signal of set, waiting at most timeout (0: forever). */
+long rt_sys_rt_sigtimedwait(const void *setp, void *info, const void *timeout, size_t setsize)
+{
+	uint64_t set;
+	if (setsize != 8)
+		return -EINVAL;
+	if (timeout && !rt_timespec_valid(timeout))
+		return -EINVAL;
+	memcpy(&set, setp, 8);
+	set &= ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
+	uint64_t deadline = timeout ? rt_now_ns() + rt_timespec_ns(timeout) : 0;
+	for (;;) {
+		int code = 0;
+		int sig = rt_signal_take(set, &code);
+		if (sig) {
+			if (info) {
+				siginfo_t *si = info;
+				memset(si, 0, sizeof *si);
+				si->si_signo = sig;
+				si->si_code = code;
+				si->si_pid = code == SI_KERNEL ? 0 : 1;
+			}
+			return sig;
 		}
+		if (deliver_pending())
+			return -EINTR;
+		if (timeout && rt_now_ns() >= deadline)
+			return -EAGAIN;
+		rt_wait(&rt_signal_waitq, deadline ? deadline : 0, "sigtimedwait");
 	}
-	struct rt_waitq never = RT_WAITQ_INIT;
-	rt_wait(&never, 0, "sigsuspend");
-	return -EINTR;
 }

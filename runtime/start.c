@@ -30,6 +30,7 @@ int __wrap_main(int argc, char **argv, char **envp)
 	}
 	c->state = CAP_STATE_BOOTING;
 	rt_mem_init();
+	rt_fd_set_capacity((int)c->max_fds);   /* kept in capsule memory: a resume does not change it */
 	rt_fd_init();
 	rt_waitq_init(&rt_io_waitq);
 	/* The network stack, if one was linked in (it registered itself before main). */

@@ -8,6 +8,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
+#include "runtime/rt_timer.h"
 #include "rt_sysnames.h"   /* generated: static const char *const rt_sysnames[] */
 
 #define ARCH_SET_FS 0x1002
@@ -77,9 +78,23 @@ static long arch_prctl(int code, unsigned long addr)
 
 #define P(x) ((void *)(x))
 
-long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	switch (n) {
+	/* --- event descriptors and timers (rt_timer.h) --- */
+	case SYS_eventfd: return rt_sys_eventfd2((unsigned)a1, 0);
+	case SYS_eventfd2: return rt_sys_eventfd2((unsigned)a1, (int)a2);
+	case SYS_timerfd_create: return rt_sys_timerfd_create((int)a1, (int)a2);
+	case SYS_timerfd_settime: return rt_sys_timerfd_settime((int)a1, (int)a2, P(a3), P(a4));
+	case SYS_timerfd_gettime: return rt_sys_timerfd_gettime((int)a1, P(a2));
+	case SYS_signalfd: return rt_sys_signalfd4((int)a1, P(a2), (size_t)a3, 0);
+	case SYS_signalfd4: return rt_sys_signalfd4((int)a1, P(a2), (size_t)a3, (int)a4);
+	case SYS_setitimer: return rt_sys_setitimer((int)a1, P(a2), P(a3));
+	case SYS_getitimer: return rt_sys_getitimer((int)a1, P(a2));
+	case SYS_alarm: return rt_sys_alarm((unsigned)a1);
+	case SYS_pause: return rt_sys_pause();
+	case SYS_rt_sigtimedwait: return rt_sys_rt_sigtimedwait(P(a1), P(a2), P(a3), (size_t)a4);
+
 	/* --- files and descriptors --- */
 	case SYS_read: return rt_sys_read((int)a1, P(a2), (size_t)a3);
 	case SYS_write: return rt_sys_write((int)a1, P(a2), (size_t)a3);
@@ -231,4 +246,34 @@ long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long
 	default:
 		return unsupported(n);
 	}
+}
+
+/* An I/O call on descriptor a1 that would have blocked: the edge EPOLLET waits for (poll.c). */
+static void note_eagain(long n, long fd)
+{
+	struct rt_file *f;
+	switch (n) {
+	case SYS_read: case SYS_readv: case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg:
+	case SYS_accept: case SYS_accept4:
+		if ((f = rt_fd_get((int)fd)))
+			f->eagain_in++;
+		break;
+	case SYS_write: case SYS_writev: case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
+		if ((f = rt_fd_get((int)fd)))
+			f->eagain_out++;
+		break;
+	default:
+		break;
+	}
+}
+
+long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	/* A signal a timer posted runs here, on the first thread to make a call that lets it through. */
+	if (__builtin_expect(rt_signal_pending_bits != 0, 0))
+		rt_signal_deliver_unblocked();
+	long r = dispatch(n, a1, a2, a3, a4, a5, a6);
+	if (__builtin_expect(r == -EAGAIN, 0))
+		note_eagain(n, a1);
+	return r;
 }

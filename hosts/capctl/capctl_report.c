@@ -46,6 +46,9 @@ static const char *kind_name(uint32_t k)
 {
 	static const char *names[] = { "?", "console", "pipe-read", "pipe-write", "file", "dir",
 	                               "dev", "tcp", "udp", "epoll" };
+	static const char *event_names[] = { "eventfd", "timerfd", "signalfd" };
+	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_SIGNALFD)
+		return event_names[k - CAP_RFD_EVENTFD];
 	return k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -108,6 +111,16 @@ static void fd_text(FILE *out, const struct cap_report_fd *f)
 		capctl_report_printable(path, f->u.file.path, sizeof f->u.file.path);
 		fprintf(out, "%s size %llu offset %llu\n", path, (unsigned long long)f->u.file.size,
 		        (unsigned long long)f->u.file.offset);
+	} else if (f->kind == CAP_RFD_EVENTFD) {
+		fprintf(out, "count %llu%s\n", (unsigned long long)f->u.eventfd.count,
+		        f->u.eventfd.semaphore ? " (semaphore)" : "");
+	} else if (f->kind == CAP_RFD_TIMERFD) {
+		fprintf(out, "%s, next in %lld ns, interval %llu ns, %llu expirations unread\n",
+		        f->u.timer.clock == 0 ? "realtime" : "monotonic", (long long)f->u.timer.next_ns,
+		        (unsigned long long)f->u.timer.interval_ns, (unsigned long long)f->u.timer.expirations);
+	} else if (f->kind == CAP_RFD_SIGNALFD) {
+		fprintf(out, "mask %#llx pending %#llx\n", (unsigned long long)f->u.signalfd.mask,
+		        (unsigned long long)f->u.signalfd.pending);
 	} else {
 		fprintf(out, "\n");
 	}
@@ -139,6 +152,16 @@ static void fd_json(FILE *out, const struct cap_report_fd *f)
 		capctl_report_json_fput(out, path);
 		fprintf(out, ", \"size\": %llu, \"offset\": %llu", (unsigned long long)f->u.file.size,
 		        (unsigned long long)f->u.file.offset);
+	} else if (f->kind == CAP_RFD_EVENTFD) {
+		fprintf(out, ", \"count\": %llu, \"semaphore\": %s", (unsigned long long)f->u.eventfd.count,
+		        f->u.eventfd.semaphore ? "true" : "false");
+	} else if (f->kind == CAP_RFD_TIMERFD) {
+		fprintf(out, ", \"clock\": \"%s\", \"next_ns\": %lld, \"interval_ns\": %llu, \"expirations\": %llu",
+		        f->u.timer.clock == 0 ? "realtime" : "monotonic", (long long)f->u.timer.next_ns,
+		        (unsigned long long)f->u.timer.interval_ns, (unsigned long long)f->u.timer.expirations);
+	} else if (f->kind == CAP_RFD_SIGNALFD) {
+		fprintf(out, ", \"mask\": %llu, \"pending\": %llu", (unsigned long long)f->u.signalfd.mask,
+		        (unsigned long long)f->u.signalfd.pending);
 	}
 	fprintf(out, "}");
 }

@@ -49,6 +49,7 @@ struct caprun {
 	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
 	unsigned mtu;
 	int mtu_given;
+	unsigned max_fds;          /* --max-fds; 0: the capsule's default */
 	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
 	struct host_snap snap;     /* resume only */
 	int cap_argc;
@@ -74,8 +75,8 @@ struct caprun {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [-v HOSTDIR:PATH[:ro]]... [-w DIR]\n"
-	                "              IMAGE.cap [-- ARGS...]\n"
+	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [--max-fds N] [-v HOSTDIR:PATH[:ro]]...\n"
+	                "              [-w DIR] IMAGE.cap [-- ARGS...]\n"
 	                "       caprun --no-net [--name NAME] [-v HOSTDIR:PATH[:ro]]... [-w DIR] IMAGE.cap [-- ARGS...]\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... --resume SNAPSHOT\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... SNAPSHOT\n"
@@ -132,6 +133,15 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 			}
 			c->mtu = (unsigned)v;
 			c->mtu_given = 1;
+		} else if (strcmp(opt, "--max-fds") == 0) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || v < CAP_MAX_FDS_MIN || v > CAP_MAX_FDS_MAX || argv[i][0] == '-') {
+				fprintf(stderr, "caprun: --max-fds %s: must be %u..%u\n", argv[i], CAP_MAX_FDS_MIN,
+				        CAP_MAX_FDS_MAX);
+				exit(EXIT_USAGE);
+			}
+			c->max_fds = (unsigned)v;
 		} else {
 			usage();
 		}
@@ -149,15 +159,16 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 	}
 	if (c->incoming) {
 		/* a migrating capsule brings everything with it */
-		if (i != argc || c->resume_path || !c->keys_path || !c->host_id || c->opt_ip || c->mtu_given)
+		if (i != argc || c->resume_path || !c->keys_path || !c->host_id || c->opt_ip || c->mtu_given ||
+		    c->max_fds)
 			usage();
 		return;
 	}
 	if (c->no_net && (c->resume_path || c->opt_ip || c->mtu_given))
 		usage();   /* a network-less run is a fresh capsule with no address */
 	if (c->resume_path) {
-		if (i != argc)
-			usage();   /* a resumed capsule keeps the arguments it started with */
+		if (i != argc || c->max_fds)
+			usage();   /* a resumed capsule keeps the arguments and limits it started with */
 		return;
 	}
 	if (i >= argc)
@@ -168,7 +179,7 @@ static void parse_args(struct caprun *c, int argc, char **argv)
 			usage();
 		c->resume_path = c->image_path;
 		c->image_path = NULL;
-		if (i != argc)
+		if (i != argc || c->max_fds)
 			usage();
 		return;
 	}
@@ -784,6 +795,7 @@ int main(int argc, char **argv)
 		ctl->mtu = c.mtu;
 		if (c.workdir)
 			snprintf(ctl->workdir, sizeof ctl->workdir, "%s", c.workdir);
+		ctl->max_fds = c.max_fds;
 		c.memfd = high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s\n", err);

@@ -25,15 +25,22 @@
 #define LWIP_NETCONN_FULLDUPLEX         0
 
 /*
- * Memory: everything in .bss, so it lives in the capsule's memfd and a
- * snapshot captures it.  The heap's untouched pages cost nothing; memp
- * pools are threaded into free lists at start-up (touched), so they are
- * sized for ~200 concurrent TCP connections and no more.
+ * Memory: lwIP's heap is in .bss, so it lives in the capsule's memfd and a
+ * snapshot captures it (pages never touched cost nothing), and its pools
+ * come from that heap (MEMP_MEM_MALLOC), so the number of connections is
+ * not fixed when the image is built: a capsule's TCP capacity is its
+ * descriptor limit (caprun --max-fds, up to 65536), enforced at the door
+ * by lp_limit.c, where a SYN beyond it gets a RST at once.  The heap holds
+ * control blocks (~0.4 KiB a connection) and buffered data.  (The capsule's
+ * malloc was tried for the heap: musl returning freed 64 KiB packets to
+ * the arena made bulk transfers ten times slower.)  MEMP_NUM_* below then
+ * only feed lwIP's compile-time checks, except MEMP_NUM_NETCONN, the size
+ * of lwIP's socket table: the largest --max-fds.
  */
 #define MEM_LIBC_MALLOC                 0
-#define MEMP_MEM_MALLOC                 0
+#define MEM_SIZE                        (64 * 1024 * 1024)
+#define MEMP_MEM_MALLOC                 1
 #define MEM_ALIGNMENT                   8
-#define MEM_SIZE                        (32 * 1024 * 1024)
 #define MEMP_NUM_PBUF                   256
 #define MEMP_NUM_RAW_PCB                4
 #define MEMP_NUM_UDP_PCB                64
@@ -43,7 +50,7 @@
 #define MEMP_NUM_REASSDATA              16
 #define MEMP_NUM_FRAG_PBUF              64
 #define MEMP_NUM_NETBUF                 512
-#define MEMP_NUM_NETCONN                320
+#define MEMP_NUM_NETCONN                65536   /* CAP_MAX_FDS_MAX */
 #define MEMP_NUM_SELECT_CB              16
 #define MEMP_NUM_TCPIP_MSG_API          128
 #define MEMP_NUM_TCPIP_MSG_INPKT        TCPIP_MBOX_SIZE
@@ -142,6 +149,14 @@
 #define LWIP_STATS                      0
 #define LWIP_STATS_DISPLAY              0
 #define LWIP_PERF                       0
+
+/* TCP capacity: SYNs beyond the capsule's --max-fds are refused with RST (lp_limit.c). */
+#ifndef __ASSEMBLER__
+struct pbuf;
+struct netif;
+int lp_limit_ip4_input(struct pbuf *p, struct netif *inp);
+#endif
+#define LWIP_HOOK_IP4_INPUT(p, inp)     lp_limit_ip4_input((p), (inp))
 
 /* Randomness: initial sequence numbers and ephemeral ports (seeded from the control page). */
 #ifndef __ASSEMBLER__

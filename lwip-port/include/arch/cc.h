@@ -25,6 +25,15 @@
 /* lwIP's sockets.h defines struct iovec unless `iovec` is a macro: use the system's (same layout). */
 #define iovec iovec
 
+/*
+ * lwIP's socket table holds as many sockets as the largest --max-fds
+ * (lwipopts.h), and sockets.h insists that FD_SETSIZE covers it.  lwIP's
+ * select is off (LWIP_SOCKET_SELECT 0) and nothing on this side uses an
+ * fd_set, so only the number changes, never a struct: apps see musl's 1024.
+ */
+#undef FD_SETSIZE
+#define FD_SETSIZE 65536
+
 /* lwIP's sockets.h defines the BSD SIOCATMARK after musl's; lwIP never uses it. */
 #undef SIOCATMARK
 

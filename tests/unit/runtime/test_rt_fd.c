@@ -213,6 +213,35 @@ static void test_console_slots(void **state)
 	assert_int_equal(rt_sys_dup3(2, 1, 0, 0), 1);
 }
 
+/* The capsule's --max-fds: RLIMIT_NOFILE below it is honoured, above it EPERM. */
+static void test_descriptor_limit(void **state)
+{
+	(void)state;
+	uint64_t cur, max;
+	rt_fd_set_capacity(16);
+	rt_fd_getrlimit(&cur, &max);
+	assert_int_equal(cur, 16);
+	assert_int_equal(max, 16);
+	assert_int_equal(rt_fd_setrlimit(17, 17), -EPERM);
+	assert_int_equal(rt_fd_setrlimit(UINT64_MAX, UINT64_MAX), -EPERM);
+	assert_int_equal(rt_fd_setrlimit(9, 8), -EINVAL);
+	assert_int_equal(rt_fd_setrlimit(5, 16), 0);
+	/* 0-2 are the console: two more descriptors fit below 5. */
+	assert_int_equal(rt_sys_dup(0, 0, 0), 3);
+	assert_int_equal(rt_sys_dup(0, 0, 0), 4);
+	assert_int_equal(rt_sys_dup(0, 0, 0), -EMFILE);
+	assert_int_equal(rt_sys_dup3(0, 5, 0, 0), -EBADF);
+	assert_int_equal(rt_sys_fcntl(0, F_DUPFD, 5), -EINVAL);
+	assert_int_equal(rt_fd_setrlimit(16, 16), 0);   /* raised again, up to the capacity */
+	assert_int_equal(rt_sys_dup3(0, 15, 0, 0), 15);
+	assert_true(rt_fd_high_water() >= 16);   /* the freeze report looks this far */
+	rt_sys_close(3);
+	rt_sys_close(4);
+	rt_sys_close(15);
+	rt_fd_set_capacity(0);                            /* 0: the default */
+	assert_int_equal(rt_fd_capacity(), RT_DEFAULT_FDS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +250,7 @@ int main(void)
 		cmocka_unit_test(test_ioctl_fstat_seek),
 		cmocka_unit_test(test_dup_shares_one_file),
 		cmocka_unit_test(test_console_slots),
+		cmocka_unit_test(test_descriptor_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
 
-/* ---- a fake kind whose readiness the test sets ---- */
-struct fake { int ready; int console; };
+/* ---- a fake kind whose readiness (and bytes to read) the test sets ---- */
+struct fake { int ready; int console; long nread; };
 
 static int fake_poll(struct rt_file *f, int events)
 {
@@ -28,7 +28,14 @@ static int fake_watches(struct rt_file *f)
 	return ((struct fake *)f->priv)->console;
 }
 
-static const struct rt_file_ops fake_ops = { .poll = fake_poll, .watches_console = fake_watches };
+static long fake_nread(struct rt_file *f)
+{
+	return ((struct fake *)f->priv)->nread;
+}
+
+static const struct rt_file_ops fake_ops = {
+	.poll = fake_poll, .watches_console = fake_watches, .nread = fake_nread,
+};
 static const struct rt_file_ops always_ready_ops = { 0 };   /* no poll: a regular file */
 
 static struct rt_file consoles[3];
@@ -69,10 +76,20 @@ void rt_io_changed(void)
 	io_changes++;
 }
 
+/* Signals: the test raises one by setting signal_handlers_to_run (a handler that runs in a wait). */
+static int signal_handlers_to_run;
+int rt_signal_deliver_unblocked(void)
+{
+	int n = signal_handlers_to_run;
+	signal_handlers_to_run = 0;
+	return n;
+}
+
 static int open_fake(struct fake *k, int ready)
 {
 	k->ready = ready;
 	k->console = 0;
+	k->nread = 0;
 	struct rt_file *f = rt_file_new(&fake_ops, O_RDWR);
 	assert_non_null(f);
 	f->priv = k;
@@ -112,7 +129,7 @@ static void test_poll_now_and_later(void **state)
 	assert_int_equal(rt_sys_poll(&q, 1, 5000), 0);
 	assert_int_equal(waits, 1);
 	assert_int_equal(deadline_seen, 6000);
-	assert_int_equal(rt_sys_poll(&q, RT_MAX_FDS + 1, 0), -EINVAL);
+	assert_int_equal(rt_sys_poll(&q, RT_DEFAULT_FDS + 1, 0), -EINVAL);
 	rt_sys_close(fa);
 	rt_sys_close(fb);
 }
@@ -209,6 +226,102 @@ static void test_epoll(void **state)
 	rt_sys_close(ep);
 }
 
+/* EPOLLET: once per edge (became ready, more to read, or ready again after an EAGAIN), not per scan. */
+static void test_epoll_edge_triggered(void **state)
+{
+	(void)state;
+	struct fake a;
+	int fa = open_fake(&a, 0);
+	int ep = (int)rt_sys_epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = 7 }, out[2];
+	assert_int_equal(rt_sys_epoll_ctl(ep, EPOLL_CTL_ADD, fa, &ev), 0);
+	reset_scheduler();
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	a.ready = POLLIN;
+	a.nread = 10;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLIN);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);      /* unread: no new edge */
+	a.nread = 4;                                                 /* partly read */
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	a.nread = 20;                                                /* new data */
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	struct rt_file *f = rt_fd_get(fa);
+	f->eagain_in++;                                              /* drained, then refilled */
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	a.ready = 0;                                                 /* gone, then back: an edge */
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	a.ready = POLLIN;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	/* A write EAGAIN makes no read edge; POLLOUT's own edge needs one. */
+	f->eagain_out++;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	ev.events = EPOLLOUT | EPOLLET;
+	assert_int_equal(rt_sys_epoll_ctl(ep, EPOLL_CTL_MOD, fa, &ev), 0);
+	a.ready = POLLOUT;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	f->eagain_out++;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	/* A wait that blocks returns at the edge another thread makes. */
+	a.ready = 0;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	wake_target = &a;
+	wake_with = POLLOUT;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, -1), 1);
+	rt_sys_close(ep);
+	rt_sys_close(fa);
+}
+
+static void test_epoll_oneshot(void **state)
+{
+	(void)state;
+	struct fake a;
+	int fa = open_fake(&a, POLLIN);
+	int ep = (int)rt_sys_epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = 3 }, out[2];
+	assert_int_equal(rt_sys_epoll_ctl(ep, EPOLL_CTL_ADD, fa, &ev), 0);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	a.nread = 100;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	assert_int_equal(rt_sys_epoll_ctl(ep, EPOLL_CTL_MOD, fa, &ev), 0);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(out[0].data.u64, 3);
+	/* One-shot and edge-triggered together: re-armed, what is ready now counts once more. */
+	ev.events = EPOLLIN | EPOLLONESHOT | EPOLLET;
+	assert_int_equal(rt_sys_epoll_ctl(ep, EPOLL_CTL_MOD, fa, &ev), 0);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 2, 0), 0);
+	rt_sys_close(ep);
+	rt_sys_close(fa);
+}
+
+/* A signal handler that runs during the wait: EINTR, unless something is ready too (Linux's order). */
+static void test_wait_interrupted_by_signal(void **state)
+{
+	(void)state;
+	struct fake a, b;
+	int fa = open_fake(&a, 0), fb = open_fake(&b, 0);
+	struct pollfd p = { fa, POLLIN, 0 };
+	reset_scheduler();
+	signal_handlers_to_run = 1;
+	assert_int_equal(rt_sys_poll(&p, 1, -1), -EINTR);
+	signal_handlers_to_run = 1;
+	wake_target = &a;
+	wake_with = POLLIN;
+	assert_int_equal(rt_sys_poll(&p, 1, -1), 1);
+	int ep = (int)rt_sys_epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN }, out[1];
+	assert_int_equal(rt_sys_epoll_ctl(ep, EPOLL_CTL_ADD, fb, &ev), 0);
+	signal_handlers_to_run = 1;
+	assert_int_equal(rt_sys_epoll_wait(ep, out, 1, 1000), -EINTR);
+	rt_sys_close(ep);
+	rt_sys_close(fa);
+	rt_sys_close(fb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +329,9 @@ int main(void)
 		cmocka_unit_test(test_console_watch_while_waiting),
 		cmocka_unit_test(test_select_sets),
 		cmocka_unit_test(test_epoll),
+		cmocka_unit_test(test_epoll_edge_triggered),
+		cmocka_unit_test(test_epoll_oneshot),
+		cmocka_unit_test(test_wait_interrupted_by_signal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
