@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include "runtime/rt_etc.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
@@ -52,6 +53,10 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 	if (sfd >= 0)
 		return rt_sys_dup(sfd, 0, cloexec);
 	struct rt_file *f;
+	/* Synthesized /etc files: after volume mounts (a -v at or above the path wins), before tmpfs. */
+	r = rt_etcfile_open(abs, flags, &f);
+	if (r != -ENOENT)
+		return r < 0 ? r : rt_fd_install_new(f, cloexec);
 	if (dev) {
 		if (flags & O_DIRECTORY)
 			return -ENOTDIR;
@@ -91,6 +96,8 @@ long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 	int sfd = std_stream(abs);
 	if (sfd >= 0)
 		return rt_sys_fstat(sfd, st);
+	if (rt_etcfile_stat(abs, st) == 0)   /* after mounts, before tmpfs, as in open */
+		return 0;
 	return rt_tmpfs_stat(abs, st);
 }
 
@@ -116,6 +123,9 @@ long rt_sys_unlinkat(int dirfd, const char *path, int flags)
 		return r;
 	if (rt_dev_ops(abs) || std_stream(abs) >= 0)
 		return -EACCES;
+	struct stat st;
+	if (rt_etcfile_stat(abs, &st) == 0)
+		return -EROFS;
 	return (flags & AT_REMOVEDIR) ? rt_tmpfs_rmdir(abs) : rt_tmpfs_unlink(abs);
 }
 

@@ -58,6 +58,7 @@ static void tmpfs_init(void)
 	tmpfs_ready = 1;
 	add_node("/", 1, 0755);
 	add_node("/dev", 1, 0755);
+	add_node("/etc", 1, 0755);   /* read-only; its files are synthesized (etcfile.c) */
 	struct rt_tnode *tmp = add_node("/tmp", 1, 01777);
 	if (tmp)
 		tmp->writable_dir = 1;
