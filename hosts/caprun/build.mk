@@ -3,6 +3,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayo
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
                hosts/caprun/snapshot.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c \
+               hosts/caprun/caprun_env.c hosts/caprun/capenv.c \
                hosts/formats/uplink.c hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS)
@@ -16,3 +17,6 @@ ALL_TARGETS += $(BIN)/caprun
 
 # The migration transaction's state machine, model-checked (tests/unit/hosts/caprun/).
 UNIT_SRCS_test_host_migfsm := hosts/caprun/migfsm.c
+
+# The environment: --env-file's format and -e items (tests/unit/hosts/caprun/).
+UNIT_SRCS_test_host_capenv := hosts/caprun/capenv.c $(COMMON_FILEIO_SRCS)

@@ -6,6 +6,7 @@
 #include "hosts/formats/image.h"
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/caprun_env.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/caprun_uplink.h"
@@ -50,6 +51,7 @@ struct caprun {
 	struct host_snap snap;     /* resume only */
 	int cap_argc;
 	char **cap_argv;
+	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
 
 	struct host_image img;
 	struct host_layout layout;
@@ -71,7 +73,8 @@ struct caprun {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] IMAGE.cap [-- ARGS...]\n"
+	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [-e NAME[=VALUE]]... [--env-file FILE]...\n"
+	                "              [--dns ADDR]... [--user UID[:GID]] IMAGE.cap [-- ARGS...]\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] --resume SNAPSHOT\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] SNAPSHOT\n"
 	                "       caprun --incoming --host-id N --keys FILE   (started by caphostd)\n");
@@ -81,8 +84,10 @@ static void usage(void)
 static void parse_args(struct caprun *c, int argc, char **argv)
 {
 	int i = 1;
-	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]; i++) {
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--"); i++) {
 		const char *opt = argv[i];
+		if (caprun_env_option(&c->env, argc, argv, &i))
+			continue;
 		if (strcmp(opt, "--incoming") == 0) {
 			c->incoming = 1;
 			continue;
@@ -644,6 +649,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "caprun: --name %s: use 1..40 of [A-Za-z0-9._-]\n", c.opt_name);
 		return EXIT_USAGE;
 	}
+	if (c.env.given && (c.incoming || c.resume_path)) {
+		fprintf(stderr, "caprun: %s: a resumed capsule keeps the environment and identity it "
+		        "started with (they are in its memory)\n", c.env.given);
+		return EXIT_USAGE;
+	}
 	if (c.incoming) {
 		int code = incoming_receive(&c);
 		if (code) {
@@ -680,8 +690,17 @@ int main(int argc, char **argv)
 		cargv[0] = (char *)base;
 		for (int i = 0; i < c.cap_argc; i++)
 			cargv[i + 1] = c.cap_argv[i];
-		if (memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
+		struct memlayout_boot boot;
+		int bad = caprun_env_build(&c.env, base, &boot, err, sizeof err);
+		if (bad)
+			fprintf(stderr, "caprun: %s\n", err);
+		else if ((bad = memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &boot, &c.layout, err,
+		                                  sizeof err)))
 			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+		if (bad) {
+			caprun_env_free(&c.env);
+			image_close(&c.img);
+			free(cargv);
 			return EXIT_USAGE;
 		}
 	} else {
@@ -720,6 +739,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 	} else {
 		struct cap_control *ctl = &c.layout.ctl;
+		struct memlayout_boot boot;
+		if (strcmp(c.name, base)) {   /* "NAME-2": HOSTNAME is the name it really got */
+			memlayout_free(&c.layout);
+			if (caprun_env_build(&c.env, c.name, &boot, err, sizeof err) ||
+			    memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &boot, &c.layout, err,
+			                      sizeof err)) {
+				fprintf(stderr, "caprun: %s\n", err);
+				goto out;
+			}
+		}
 		snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
 		ctl->ip = c.ip;
 		ctl->netmask = htonl(0xffff0000u);
@@ -772,6 +801,7 @@ out:
 	fflush(stdout);
 	caprun_migin_close(&c.mig);
 	memlayout_free(&c.layout);
+	caprun_env_free(&c.env);
 	image_close(&c.img);
 	snapfile_close(&c.snap);
 	free(cargv);
