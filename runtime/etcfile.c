@@ -152,13 +152,6 @@ static const struct rt_file_ops etcfile_ops = {
 };
 
 /* /etc itself: its entries are the files present now (resolv.conf only with --dns). */
-struct linux_dirent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
 
 static long etcdir_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
 {
@@ -196,17 +189,9 @@ static long etcdir_getdents(struct rt_file *f, void *buf, size_t len)
 			f->off = idx + 1;
 			continue;
 		}
-		size_t nl = strlen(n);
-		size_t rec = (sizeof(struct linux_dirent64) + nl + 1 + 7) & ~(size_t)7;
-		if (used + rec > len)
+		if (rt_dirent_put(buf, len, &used, which >= 0 ? ETC_INO_BASE + (unsigned)which : 1,
+		                  (int64_t)idx + 1, which >= 0 ? DT_REG : DT_DIR, n))
 			return used ? (long)used : -EINVAL;
-		struct linux_dirent64 *d = (void *)((char *)buf + used);
-		d->d_ino = which >= 0 ? ETC_INO_BASE + (unsigned)which : 1;
-		d->d_off = (int64_t)idx + 1;
-		d->d_reclen = (unsigned short)rec;
-		d->d_type = which >= 0 ? DT_REG : DT_DIR;
-		memcpy(d->d_name, n, nl + 1);
-		used += rec;
 		f->off = idx + 1;
 	}
 	return (long)used;

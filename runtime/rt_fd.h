@@ -97,6 +97,9 @@ long rt_tmpfs_rmdir(const char *path);
 long rt_tmpfs_unlink(const char *path);
 long rt_tmpfs_rename(const char *from, const char *to);
 long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t len);
+/* One getdents64 record at buf + *used (of len), *used moved past it: 0, or -1 if it does not fit. */
+int rt_dirent_put(void *buf, size_t len, size_t *used, uint64_t ino, int64_t off, int type,
+                  const char *name);
 /* "a/../b" -> "/b" relative to base; -ENAMETOOLONG / -ENOENT */
 long rt_path_normalize(const char *base, const char *path, char *out);
 

@@ -199,6 +199,20 @@ def user_option():
     check_eq(lines[1], "setgroups(65534,0): EPERM", "setgroups as uid 1000")
 
 
+def name_taken():
+    """A second capsule of the same image gets the name envinfo-2: HOSTNAME, uname and /etc/hosts
+    say the name it really got."""
+    host = Host()
+    first = host.capsule("envinfo", args=["serve"], caprun_args=["--user", "65534"]).start(
+        app_ready=r"^envinfo: listening on 7000 as uid 65534$")
+    check_eq(first.name, "envinfo", "name of the first capsule")
+    code, lines = run([IMAGE, "report"], env=host.env)
+    check_eq(code, 0, "exit code; output %r" % lines[-5:])
+    check_eq([l for l in lines if "HOSTNAME" in l or "envinfo" in l][:4],
+             ["env HOSTNAME=envinfo-2", "gethostname: envinfo-2", "uname nodename: envinfo-2",
+              "gethostbyname envinfo-2: envinfo-2 198.18.0.3"], "the second capsule's name")
+
+
 def main():
     tap = Tap()
     tests = [
@@ -213,6 +227,7 @@ def main():
         ("env: a daemon drops to nobody (-u nobody); env and identity survive snapshot and resume",
          daemon_drops_and_moves),
         ("env: caprun --user starts the capsule as that identity", user_option),
+        ("env: a capsule named NAME-2 (NAME was taken) has that HOSTNAME", name_taken),
     ]
     for name, fn in tests:
         if not need_capsule_host(tap, name):
