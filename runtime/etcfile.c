@@ -21,7 +21,9 @@ static int dns_count;
 
 void rt_etcfile_init(void)
 {
+	int saved_errno = errno;   /* getauxval sets ENOENT without --dns: main must not see it */
 	const char *s = (const char *)getauxval(CAP_AT_DNS);
+	errno = saved_errno;
 	dns_count = 0;
 	while (s && *s && dns_count < RT_ETC_MAX_DNS) {
 		size_t l = strcspn(s, "\n");

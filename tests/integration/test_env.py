@@ -213,6 +213,32 @@ def name_taken():
               "gethostbyname envinfo-2: envinfo-2 198.18.0.3"], "the second capsule's name")
 
 
+def daemon_migrates():
+    """The same daemon moved live to another host: its environment and identity go with it."""
+    from miglib import Topology, migrate
+    topo = Topology(hosts=("A", "C", "G"), gateway="G").start()
+    a, c = topo["A"], topo["C"]
+    x = a.capsule("envinfo", name="envm", args=["serve", "-u", "nobody"],
+                  caprun_args=["-e", "FOO=moved"]).start(
+        app_ready=r"^envinfo: listening on 7000 as uid 65534$")
+
+    def fetch():
+        s = topo.client.connect(x.addr, 7000)
+        try:
+            return [l for l in recv_all(s).decode().splitlines()
+                    if l.startswith("env ") or l.startswith("ids:") or l.startswith("setuid")]
+        finally:
+            s.close()
+    want = ["env PATH=" + PATH, "env HOSTNAME=envm", "env HOME=/", "env FOO=moved",
+            "ids: " + NOBODY_IDS, "setuid(0): EPERM"]
+    check_eq(fetch(), want, "environment and identity before the move")
+    mark = c.daemon.mark()
+    migrate(topo, "envm", a, c)
+    check(c.daemon.wait_for(r"capsule envm running at %s\b" % re.escape(x.addr), 10, mark),
+          "host C's caphostd never said 'capsule envm running': %s" % c.daemon.output_text()[-400:])
+    check_eq(fetch(), want, "environment and identity on the other host")
+
+
 def main():
     tap = Tap()
     tests = [
@@ -228,6 +254,7 @@ def main():
          daemon_drops_and_moves),
         ("env: caprun --user starts the capsule as that identity", user_option),
         ("env: a capsule named NAME-2 (NAME was taken) has that HOSTNAME", name_taken),
+        ("env: env and identity move with a live migration", daemon_migrates),
     ]
     for name, fn in tests:
         if not need_capsule_host(tap, name):
