@@ -690,16 +690,10 @@ int main(int argc, char **argv)
 		cargv[0] = (char *)base;
 		for (int i = 0; i < c.cap_argc; i++)
 			cargv[i + 1] = c.cap_argv[i];
-		struct memlayout_boot boot;
-		int bad = caprun_env_build(&c.env, base, &boot, err, sizeof err);
-		if (bad)
-			fprintf(stderr, "caprun: %s\n", err);
-		else if ((bad = memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &boot, &c.layout, err,
-		                                  sizeof err)))
-			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
-		if (bad) {
-			caprun_env_free(&c.env);
-			image_close(&c.img);
+		int r = caprun_env_layout(&c.env, base, &c.img, c.cap_argc + 1, cargv, &c.layout, err,
+		                          sizeof err);
+		if (r) {
+			fprintf(stderr, "caprun: %s%s%s\n", r == -2 ? c.image_path : "", r == -2 ? ": " : "", err);
 			free(cargv);
 			return EXIT_USAGE;
 		}
@@ -739,11 +733,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 	} else {
 		struct cap_control *ctl = &c.layout.ctl;
-		struct memlayout_boot boot;
 		if (strcmp(c.name, base)) {   /* "NAME-2": HOSTNAME is the name it really got */
 			memlayout_free(&c.layout);
-			if (caprun_env_build(&c.env, c.name, &boot, err, sizeof err) ||
-			    memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &boot, &c.layout, err,
+			if (caprun_env_layout(&c.env, c.name, &c.img, c.cap_argc + 1, cargv, &c.layout, err,
 			                      sizeof err)) {
 				fprintf(stderr, "caprun: %s\n", err);
 				goto out;

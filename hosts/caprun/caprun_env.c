@@ -118,6 +118,16 @@ int caprun_env_build(struct caprun_env *ce, const char *name, struct memlayout_b
 	return 0;
 }
 
+int caprun_env_layout(struct caprun_env *ce, const char *name, const struct host_image *img,
+                      int argc, char *const *argv, struct host_layout *out, char *err,
+                      size_t errlen)
+{
+	struct memlayout_boot boot;
+	if (caprun_env_build(ce, name, &boot, err, errlen))
+		return -1;
+	return memlayout_prepare(img, argc, argv, &boot, out, err, errlen) ? -2 : 0;
+}
+
 void caprun_env_free(struct caprun_env *ce)
 {
 	capenv_free(&ce->env);

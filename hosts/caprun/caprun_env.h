@@ -34,6 +34,13 @@ int caprun_env_option(struct caprun_env *ce, int argc, char **argv, int *i);
  */
 int caprun_env_build(struct caprun_env *ce, const char *name, struct memlayout_boot *boot,
                      char *err, size_t errlen);
+/*
+ * caprun_env_build, then memlayout_prepare with its result: 0; -1 with the
+ * environment's reason in err; -2 with the layout's (about the image).
+ */
+int caprun_env_layout(struct caprun_env *ce, const char *name, const struct host_image *img,
+                      int argc, char *const *argv, struct host_layout *out, char *err,
+                      size_t errlen);
 void caprun_env_free(struct caprun_env *ce);
 
 #endif
