@@ -20,8 +20,9 @@ struct cap_report_fd;
  * fd layer calls through this table and never asks which kind a file is.
  * Every function returns >= 0 or -errno (Linux values); a null entry gets
  * the default named beside it.  Kinds: console (console.c), pipes (pipe.c),
- * /tmp files and directories (tmpfile.c), devices (dev.c), epoll sets
- * (poll.c), and sockets, which a network stack registers (rt_net.h).
+ * /tmp files and directories (tmpfile.c), /etc's synthesized files
+ * (etcfile.c), devices (dev.c), epoll sets (poll.c), and sockets, which a
+ * network stack registers (rt_net.h).
  */
 struct rt_file_ops {
 	/* iovcnt is checked (0..1024); pos >= 0 only if positional (pread); pos < 0: the file offset. */

@@ -249,8 +249,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "ids"))
 		return identity_steps();
+	if (!strcmp(mode, "lookup") && argc > 2) {
+		print_lookup(stdout, argv[2], AF_INET);
+		return 0;
+	}
 	if (!strcmp(mode, "serve"))
 		return serve(argc > 3 && !strcmp(argv[2], "-u") ? argv[3] : NULL);
-	fprintf(stderr, "usage: envinfo [report | ids | serve [-u USER]]\n");
+	fprintf(stderr, "usage: envinfo [report | ids | lookup NAME | serve [-u USER]]\n");
 	return 2;
 }

@@ -119,6 +119,13 @@ def dns():
     check_eq(lines, want, "report with --dns")
 
 
+def unknown_name_without_dns():
+    """Only /etc/hosts answers: musl's query to 127.0.0.1 goes unanswered, EAI_AGAIN after 5 s."""
+    code, lines = run([IMAGE, "lookup", "example.invalid"])
+    check_eq((code, lines), (0, ["getaddrinfo example.invalid AF_INET: Try again"]),
+             "an unknown name without --dns")
+
+
 def identity_steps():
     code, lines = run([IMAGE, "ids"])
     root = "uid=0 euid=0 suid=0 gid=0 egid=0 sgid=0"
@@ -247,6 +254,7 @@ def main():
         ("env: --env-file then -e, later settings replace, NAME takes the host's value", precedence),
         ("env: bad --env-file line, -e, --dns, --user: one line naming file:line, exit 2", bad_env),
         ("env: --dns makes /etc/resolv.conf", dns),
+        ("env: without --dns, a name not in /etc/hosts fails with EAI_AGAIN", unknown_name_without_dns),
         ("env: uid/gid changes follow Linux's rules; nobody cannot become root again",
          identity_steps),
         ("env: a daemon refuses root without -u", daemon_refuses_root),
