@@ -3,11 +3,12 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayo
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
                hosts/caprun/snapshot.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c \
-               hosts/caprun/caprun_env.c hosts/caprun/capenv.c \
                hosts/formats/uplink.c hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS)
 CAPRUN_LIBS := -lseccomp -lsodium -lmnl
+# A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
+CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 
 $(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)
