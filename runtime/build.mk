@@ -2,7 +2,8 @@
 RT_SRCS := $(wildcard runtime/*.c)
 RT_ASMS := $(wildcard runtime/*.S)
 RT_OBJS := $(RT_SRCS:%.c=$(OBJ)/%.o) $(RT_ASMS:%.S=$(OBJ)/%.o)
-RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h capsule-abi/cap_report.h capsule-abi/cap_file.h
+RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h capsule-abi/cap_report.h capsule-abi/cap_file.h \
+           capsule-abi/cap_auxv.h
 RT_SYSNAMES := $(GEN)/runtime/rt_sysnames.h
 
 # Syscall names for "unsupported system call NAME" messages, from musl's own list.
@@ -39,6 +40,8 @@ UNIT_SRCS_test_rt_fd := runtime/fd.c
 UNIT_SRCS_test_rt_poll := runtime/poll.c runtime/fd.c
 UNIT_SRCS_test_rt_channel := runtime/channel.c
 UNIT_SRCS_test_rt_events := runtime/eventfd.c runtime/timerfd.c runtime/timers.c runtime/fd.c
+UNIT_SRCS_test_rt_etc := runtime/etc.c
+UNIT_SRCS_test_rt_ident := runtime/ident.c
 
 $(RT_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/runtime/%.c $$(UNIT_SRCS_$$*) $(RT_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include "runtime/rt_etc.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
@@ -73,7 +74,13 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 		r = rt_hostfile_open(abs, flags, mode, &f);
 		if (r < 0)
 			return r;
-	} else if (dev) {
+		return rt_fd_install_new(f, cloexec);
+	}
+	/* Synthesized /etc files: after volume mounts (a -v at or above the path wins), before tmpfs. */
+	r = rt_etcfile_open(abs, flags, &f);
+	if (r != -ENOENT)
+		return r < 0 ? r : rt_fd_install_new(f, cloexec);
+	if (dev) {
 		if (flags & O_DIRECTORY)
 			return -ENOTDIR;
 		f = rt_file_new(dev, keep);
@@ -115,6 +122,8 @@ long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 		return rt_sys_fstat(sfd, st);
 	if (on_volume(abs, 0))
 		return rt_hostfs_path_op(CAP_FOP_STAT, abs, 0, (flags & AT_SYMLINK_NOFOLLOW) ? 1 : 0, 0, st);
+	if (rt_etcfile_stat(abs, st) == 0)   /* after mounts, before tmpfs, as in open */
+		return 0;
 	return rt_tmpfs_stat(abs, st);
 }
 
@@ -151,6 +160,9 @@ long rt_sys_unlinkat(int dirfd, const char *path, int flags)
 		return -EACCES;
 	if (on_volume(abs, 0))
 		return rt_hostfs_path_op(CAP_FOP_UNLINK, abs, 0, (flags & AT_REMOVEDIR) ? 1 : 0, 0, 0);
+	struct stat st;
+	if (rt_etcfile_stat(abs, &st) == 0)
+		return -EROFS;
 	return (flags & AT_REMOVEDIR) ? rt_tmpfs_rmdir(abs) : rt_tmpfs_unlink(abs);
 }
 

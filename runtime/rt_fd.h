@@ -21,9 +21,10 @@ struct cap_report_fd;
  * fd layer calls through this table and never asks which kind a file is.
  * Every function returns >= 0 or -errno (Linux values); a null entry gets
  * the default named beside it.  Kinds: console (console.c), pipes (pipe.c),
- * /tmp files and directories (tmpfile.c), devices (dev.c), epoll sets
- * (poll.c), eventfds, timerfds and signalfds (eventfd.c, timerfd.c,
- * signalfd.c), and sockets, which a network stack registers (rt_net.h).
+ * /tmp files and directories (tmpfile.c), /etc's synthesized files
+ * (etcfile.c), devices (dev.c), epoll sets (poll.c), eventfds, timerfds and
+ * signalfds (eventfd.c, timerfd.c, signalfd.c), and sockets, which a network
+ * stack registers (rt_net.h).
  */
 struct rt_file_ops {
 	/* iovcnt is checked (0..1024); pos >= 0 only if positional (pread); pos < 0: the file offset. */
@@ -121,6 +122,9 @@ long rt_tmpfs_rename(const char *from, const char *to);
 long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t len);
 /* path.c: the working directory caprun -w chose, before main */
 void rt_path_set_start_dir(const char *dir);
+/* One getdents64 record at buf + *used (of len), *used moved past it: 0, or -1 if it does not fit. */
+int rt_dirent_put(void *buf, size_t len, size_t *used, uint64_t ino, int64_t off, int type,
+                  const char *name);
 /* "a/../b" -> "/b" relative to base; -ENAMETOOLONG / -ENOENT */
 long rt_path_normalize(const char *base, const char *path, char *out);
 

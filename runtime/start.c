@@ -1,7 +1,9 @@
 /* start.c: the capsule's start-up (__wrap_main, before the app's main) and its exit path. */
 #include <string.h>
 #include "runtime/rt_host.h"
+#include "runtime/rt_etc.h"
 #include "runtime/rt_fd.h"
+#include "runtime/rt_ident.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
 
@@ -32,6 +34,8 @@ int __wrap_main(int argc, char **argv, char **envp)
 	rt_mem_init();
 	rt_fd_set_capacity((int)c->max_fds);   /* kept in capsule memory: a resume does not change it */
 	rt_fd_init();
+	rt_identsys_init();    /* caprun --user, and --dns for /etc/resolv.conf */
+	rt_etcfile_init();
 	rt_waitq_init(&rt_io_waitq);
 	/* The network stack, if one was linked in (it registered itself before main). */
 	if (rt_net() && rt_net()->start() < 0) {

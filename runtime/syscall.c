@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include "runtime/rt_fd.h"
+#include "runtime/rt_ident.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sys.h"
 #include "runtime/rt_timer.h"
@@ -229,10 +230,13 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	/* --- identity and limits --- */
 	case SYS_getpid: case SYS_getpgrp: case SYS_getsid: case SYS_getpgid: return 1;
 	case SYS_getppid: return 0;
-	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: return 0;
-	case SYS_setuid: case SYS_setgid: case SYS_setsid: case SYS_setpgid: case SYS_setgroups:
+	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: case SYS_getresuid:
+	case SYS_getresgid: case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid:
+	case SYS_setresuid: case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid:
+	case SYS_setgroups: case SYS_getgroups: case SYS_sethostname: case SYS_setdomainname:
+		return rt_sys_ident(n, a1, a2, a3);
+	case SYS_setsid: case SYS_setpgid:
 		return 0;
-	case SYS_getgroups: return 0;
 	case SYS_uname: return rt_sys_uname(P(a1));
 	case SYS_getrandom: return rt_sys_getrandom(P(a1), (size_t)a2, (unsigned)a3);
 	case SYS_prlimit64: return a1 && a1 != 1 ? -ESRCH : rt_sys_prlimit((int)a2, P(a3), P(a4));

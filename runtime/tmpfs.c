@@ -58,6 +58,7 @@ static void tmpfs_init(void)
 	tmpfs_ready = 1;
 	add_node("/", 1, 0755);
 	add_node("/dev", 1, 0755);
+	add_node("/etc", 1, 0755);   /* read-only; its files are synthesized (etcfile.c) */
 	struct rt_tnode *tmp = add_node("/tmp", 1, 01777);
 	if (tmp)
 		tmp->writable_dir = 1;
@@ -422,6 +423,23 @@ struct linux_dirent64 {
 	char d_name[];
 };
 
+int rt_dirent_put(void *buf, size_t len, size_t *used, uint64_t ino, int64_t off, int type,
+                  const char *name)
+{
+	size_t nl = strlen(name);
+	size_t rec = (sizeof(struct linux_dirent64) + nl + 1 + 7) & ~(size_t)7;
+	if (*used + rec > len)
+		return -1;
+	struct linux_dirent64 *d = (void *)((char *)buf + *used);
+	d->d_ino = ino;
+	d->d_off = off;
+	d->d_reclen = (unsigned short)rec;
+	d->d_type = (unsigned char)type;
+	memcpy(d->d_name, name, nl + 1);
+	*used += rec;
+	return 0;
+}
+
 /* Entries are ".", "..", then direct children in list order; *pos counts entries. */
 long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t len)
 {
@@ -455,17 +473,8 @@ long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t le
 			type = c->is_dir ? DT_DIR : DT_REG;
 		}
 		if (idx >= *pos) {
-			size_t nl = strlen(name);
-			size_t rec = (sizeof(struct linux_dirent64) + nl + 1 + 7) & ~(size_t)7;
-			if (used + rec > len)
+			if (rt_dirent_put(buf, len, &used, ino, (int64_t)idx + 1, type, name))
 				return used ? (long)used : -EINVAL;
-			struct linux_dirent64 *d = (void *)((char *)buf + used);
-			d->d_ino = ino;
-			d->d_off = (int64_t)idx + 1;
-			d->d_reclen = (unsigned short)rec;
-			d->d_type = (unsigned char)type;
-			memcpy(d->d_name, name, nl + 1);
-			used += rec;
 			*pos = idx + 1;
 		}
 		if (idx >= 2)

@@ -7,6 +7,8 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayo
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
 CAPRUN_LIBS := -lseccomp -lsodium -lmnl
+# A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
+CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 
 $(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)
@@ -20,3 +22,6 @@ UNIT_SRCS_test_host_migfsm := hosts/caprun/migfsm.c
 UNIT_SRCS_test_host_filerec := capsule-abi/cap_file.c
 UNIT_SRCS_test_host_volume := hosts/caprun/volume.c capsule-abi/cap_file.c
 FUZZ_SRCS_fuzz_filerec := hosts/caprun/volume.c capsule-abi/cap_file.c
+
+# The environment: --env-file's format and -e items (tests/unit/hosts/caprun/).
+UNIT_SRCS_test_host_capenv := hosts/caprun/capenv.c $(COMMON_FILEIO_SRCS)

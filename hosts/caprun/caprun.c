@@ -6,6 +6,7 @@
 #include "hosts/formats/image.h"
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/caprun_env.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/volume.h"
@@ -54,6 +55,7 @@ struct caprun {
 	struct host_snap snap;     /* resume only */
 	int cap_argc;
 	char **cap_argv;
+	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
 
 	struct host_image img;
 	struct host_layout layout;
@@ -76,8 +78,9 @@ struct caprun {
 static void usage(void)
 {
 	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [--max-fds N] [-v HOSTDIR:PATH[:ro]]...\n"
-	                "              [-w DIR] IMAGE.cap [-- ARGS...]\n"
-	                "       caprun --no-net [--name NAME] [-v HOSTDIR:PATH[:ro]]... [-w DIR] IMAGE.cap [-- ARGS...]\n"
+	                "              [-w DIR] [-e NAME[=VALUE]]... [--env-file FILE]... [--dns ADDR]...\n"
+	                "              [--user UID[:GID]] IMAGE.cap [-- ARGS...]\n"
+	                "       caprun --no-net [options as above, but no --ip, --mtu] IMAGE.cap [-- ARGS...]\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... --resume SNAPSHOT\n"
 	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... SNAPSHOT\n"
 	                "       caprun --incoming --host-id N --keys FILE [-v ...]   (started by caphostd)\n");
@@ -87,9 +90,10 @@ static void usage(void)
 static void parse_args(struct caprun *c, int argc, char **argv)
 {
 	int i = 1;
-	for (; i < argc && argv[i][0] == '-' && ((argv[i][1] == '-' && argv[i][2]) ||
-	                                         !strcmp(argv[i], "-v") || !strcmp(argv[i], "-w")); i++) {
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--"); i++) {
 		const char *opt = argv[i];
+		if (caprun_env_option(&c->env, argc, argv, &i))
+			continue;
 		if (strcmp(opt, "--incoming") == 0) {
 			c->incoming = 1;
 			continue;
@@ -709,6 +713,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "caprun: --name %s: use 1..40 of [A-Za-z0-9._-]\n", c.opt_name);
 		return EXIT_USAGE;
 	}
+	if (c.env.given && (c.incoming || c.resume_path)) {
+		fprintf(stderr, "caprun: %s: a resumed capsule keeps the environment and identity it "
+		        "started with (they are in its memory)\n", c.env.given);
+		return EXIT_USAGE;
+	}
 	if (c.incoming) {
 		int code = incoming_receive(&c);
 		if (code) {
@@ -745,8 +754,11 @@ int main(int argc, char **argv)
 		cargv[0] = (char *)base;
 		for (int i = 0; i < c.cap_argc; i++)
 			cargv[i + 1] = c.cap_argv[i];
-		if (memlayout_prepare(&c.img, c.cap_argc + 1, cargv, &c.layout, err, sizeof err)) {
-			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
+		int r = caprun_env_layout(&c.env, base, &c.img, c.cap_argc + 1, cargv, &c.layout, err,
+		                          sizeof err);
+		if (r) {
+			fprintf(stderr, "caprun: %s%s%s\n", r == -2 ? c.image_path : "", r == -2 ? ": " : "", err);
+			free(cargv);
 			return EXIT_USAGE;
 		}
 	} else {
@@ -788,6 +800,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 	} else {
 		struct cap_control *ctl = &c.layout.ctl;
+		if (strcmp(c.name, base)) {   /* "NAME-2": HOSTNAME is the name it really got */
+			memlayout_free(&c.layout);
+			if (caprun_env_layout(&c.env, c.name, &c.img, c.cap_argc + 1, cargv, &c.layout, err,
+			                      sizeof err)) {
+				fprintf(stderr, "caprun: %s\n", err);
+				goto out;
+			}
+		}
 		snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
 		ctl->ip = c.ip;
 		ctl->netmask = htonl(IPV4_CAPNET_DEFAULT_MASK);
@@ -844,6 +864,7 @@ out:
 	fflush(stdout);
 	caprun_migin_close(&c.mig);
 	memlayout_free(&c.layout);
+	caprun_env_free(&c.env);
 	image_close(&c.img);
 	snapfile_close(&c.snap);
 	volume_close_all(&c.vols);

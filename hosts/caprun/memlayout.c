@@ -47,7 +47,8 @@ static int64_t offset_from(int64_t capsule_ns)
 }
 
 int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
-                        struct host_layout *out, char *err, size_t errlen)
+                      const struct memlayout_boot *boot, struct host_layout *out, char *err,
+                      size_t errlen)
 {
 	struct cap_control *ctl = &out->ctl;
 	memset(out, 0, sizeof *out);
@@ -58,10 +59,11 @@ int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
 		return -1;
 
 	struct stackbuild_args a = {
-		.argc = argc, .argv = argv, .envc = 0, .envp = NULL,
+		.argc = argc, .argv = argv, .envc = boot->envc, .envp = boot->envp,
 		.entry = img->elf_info.entry, .phdr = img->elf_info.phdr_addr,
 		.phnum = img->elf_info.phnum, .phent = img->elf_info.phentsize,
-		.uid = getuid(), .euid = geteuid(), .gid = getgid(), .egid = getegid(),
+		.uid = boot->uid, .euid = boot->uid, .gid = boot->gid, .egid = boot->gid,
+		.dns = boot->dns,
 		.hwcap = getauxval(AT_HWCAP), .hwcap2 = getauxval(AT_HWCAP2),
 	};
 	if (fill_random(a.random, sizeof a.random) ||

@@ -8,11 +8,19 @@
 
 #include <stddef.h>
 
+/* What a fresh capsule starts with besides its arguments (hosts/caprun/caprun_env.c). */
+struct memlayout_boot {
+	int envc;
+	char *const *envp;          /* "NAME=VALUE" */
+	uint32_t uid, gid;          /* the capsule's own starting identity (AT_UID, AT_GID) */
+	const char *dns;            /* name servers for CAP_AT_DNS, "ADDR\n..."; NULL: none */
+};
+
 /*
  * Compute everything that needs no kernel object: the load plan, the initial
- * stack (argv = argv[0..argc), empty environment) and the host part of ctl
- * except name/ip/netmask/gateway/mtu, which the caller fills.  stack_bytes
- * (malloc'd) are the bytes of [ctl.initial_sp, CAP_STACK_TOP).
+ * stack (argv = argv[0..argc), the environment and identity of boot) and the
+ * host part of ctl except name/ip/netmask/gateway/mtu, which the caller
+ * fills.  stack_bytes (malloc'd) are the bytes of [ctl.initial_sp, CAP_STACK_TOP).
  */
 struct host_layout {
 	struct cap_control ctl;
@@ -20,7 +28,8 @@ struct host_layout {
 	size_t stack_len;
 };
 int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
-                        struct host_layout *out, char *err, size_t errlen);
+                      const struct memlayout_boot *boot, struct host_layout *out, char *err,
+                      size_t errlen);
 void memlayout_free(struct host_layout *l);
 
 /* CAP_HOST_* facts about this machine, for control->host_flags (start and resume). */

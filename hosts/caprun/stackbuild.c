@@ -1,11 +1,12 @@
 /* stackbuild.c: builds the SysV initial stack (strings, AT_RANDOM, auxv, envp, argv, argc) in a buffer. */
 #include "hosts/caprun/stackbuild.h"
+#include "capsule-abi/cap_auxv.h"
 
 #include <elf.h>
 #include <stdio.h>
 #include <string.h>
 
-#define AUXV_PAIRS 14   /* including AT_NULL */
+#define AUXV_PAIRS 15   /* room for all, including CAP_AT_DNS and AT_NULL */
 
 struct stack_cursor {
 	uint8_t *window;
@@ -34,7 +35,7 @@ int stackbuild_write(uint8_t *window, size_t len, uint64_t top_va,
 {
 	struct stack_cursor c = { window, len, top_va, top_va };
 	uint64_t argv_va[a->argc > 0 ? a->argc : 1], envp_va[a->envc > 0 ? a->envc : 1];
-	uint64_t random_va, zero_va, zero = 0;
+	uint64_t random_va, zero_va, zero = 0, dns_va = 0;
 
 	if (a->argc < 1 || a->envc < 0 || len < 4096 || len % 16 || top_va % 16) {
 		snprintf(err, errlen, "bad stack arguments");
@@ -46,6 +47,8 @@ int stackbuild_write(uint8_t *window, size_t len, uint64_t top_va,
 	for (int i = a->argc - 1; i >= 0; i--)
 		bad |= push_bytes(&c, a->argv[i], strlen(a->argv[i]) + 1, &argv_va[i]);
 	bad |= push_bytes(&c, a->random, sizeof a->random, &random_va);
+	if (a->dns)
+		bad |= push_bytes(&c, a->dns, strlen(a->dns) + 1, &dns_va);
 	if (bad)
 		goto too_big;
 
@@ -54,9 +57,10 @@ int stackbuild_write(uint8_t *window, size_t len, uint64_t top_va,
 		{ AT_PAGESZ, 4096 },      { AT_ENTRY, a->entry },   { AT_UID, a->uid },
 		{ AT_EUID, a->euid },     { AT_GID, a->gid },       { AT_EGID, a->egid },
 		{ AT_SECURE, 0 },         { AT_RANDOM, random_va }, { AT_HWCAP, a->hwcap },
-		{ AT_HWCAP2, a->hwcap2 }, { AT_NULL, 0 },
+		{ AT_HWCAP2, a->hwcap2 }, { a->dns ? CAP_AT_DNS : AT_NULL, dns_va }, { AT_NULL, 0 },
 	};
-	uint64_t words = 1 + (uint64_t)a->argc + 1 + (uint64_t)a->envc + 1 + 2 * AUXV_PAIRS;
+	int pairs = a->dns ? AUXV_PAIRS : AUXV_PAIRS - 1;
+	uint64_t words = 1 + (uint64_t)a->argc + 1 + (uint64_t)a->envc + 1 + 2 * (uint64_t)pairs;
 	uint64_t low = top_va - len;
 	uint64_t start = (c.va & ~15ULL) - words * 8;
 	start &= ~15ULL;   /* rsp must be 16-byte aligned at _start */
@@ -71,7 +75,7 @@ int stackbuild_write(uint8_t *window, size_t len, uint64_t top_va,
 	for (int i = 0; i < a->envc; i++)
 		put_word(&c, w, envp_va[i]), w += 8;
 	put_word(&c, w, 0), w += 8;
-	for (int i = 0; i < AUXV_PAIRS; i++) {
+	for (int i = 0; i < pairs; i++) {
 		put_word(&c, w, auxv[i][0]), w += 8;
 		put_word(&c, w, auxv[i][1]), w += 8;
 	}

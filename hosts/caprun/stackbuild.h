@@ -14,6 +14,7 @@ struct stackbuild_args {
 	uint64_t uid, euid, gid, egid;
 	uint64_t hwcap, hwcap2;               /* the host CPU's, so musl/apps can pick code paths */
 	uint8_t random[16];                   /* AT_RANDOM bytes */
+	const char *dns;                      /* CAP_AT_DNS's string (capsule-abi/cap_auxv.h), or NULL */
 };
 
 /*

@@ -70,7 +70,8 @@ static void directories_and_rename(void **state)
 	assert_int_equal(rt_tmpfs_mkdir("/tmp/x/y", 0755), -ENOENT);
 	assert_int_equal(rt_tmpfs_open("/tmp/d/a", O_CREAT | O_WRONLY, 0644, &n), 0);
 	rt_tmpfs_unref(n);
-	assert_int_equal(rt_tmpfs_open("/etc/x", O_CREAT | O_WRONLY, 0644, &n), -ENOENT);
+	assert_int_equal(rt_tmpfs_open("/nodir/x", O_CREAT | O_WRONLY, 0644, &n), -ENOENT);
+	assert_int_equal(rt_tmpfs_open("/etc/x", O_CREAT | O_WRONLY, 0644, &n), -EACCES);   /* read-only */
 	assert_int_equal(rt_tmpfs_open("/x", O_CREAT | O_WRONLY, 0644, &n), -EACCES);
 	assert_int_equal(rt_tmpfs_rmdir("/tmp/d"), -ENOTEMPTY);
 	assert_int_equal(rt_tmpfs_rename("/tmp/d", "/tmp/e"), 0);
