@@ -1,5 +1,6 @@
 # hosts/caprun/build.mk: caprun, which runs one capsule in a sandboxed process (and migrates, snapshots, resumes it).
-CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/channel.c hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
+CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_args.c hosts/caprun/channel.c \
+               hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
                hosts/caprun/snapshot.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c hosts/caprun/volume.c \

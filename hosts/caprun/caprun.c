@@ -1,5 +1,5 @@
 /* caprun.c: runs one .cap image, resumes a snapshot or takes in a migrating capsule: validate, lay out memory, TUN or caphostd, caploader, relay. */
-#include "capsule-abi/cap_abi.h"
+#include "hosts/caprun/caprun.h"
 #include "hosts/formats/ctlproto.h"
 #include "hosts/formats/dirproto.h"
 #include "hosts/common/fileio.h"
@@ -31,169 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define EXIT_USAGE   2
-#define EXIT_FAILURE_SETUP 1
 #define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
 /* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
 #define ATTACH_TIMEOUT_MS 15000
-
-struct caprun {
-	const char *image_path;
-	const char *opt_name, *opt_ip, *opt_image, *resume_path;
-	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
-	int no_net;                /* --no-net: no TUN, no caphostd, no address (capexec, binfmt) */
-	const char *keys_path;     /* --incoming: the cluster key file */
-	uint32_t host_id;          /* --incoming: this host's id */
-	struct caprun_migin mig;
-	struct volumes vols;       /* -v HOSTDIR:PATH[:ro], repeatable */
-	const char *workdir;       /* -w DIR */
-	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
-	unsigned mtu;
-	int mtu_given;
-	unsigned max_fds;          /* --max-fds; 0: the capsule's default */
-	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
-	struct host_snap snap;     /* resume only */
-	int cap_argc;
-	char **cap_argv;
-	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
-
-	struct host_image img;
-	struct host_layout layout;
-	char name[CAP_IMAGE_NAME_MAX];
-	char ifname[IFNAMSIZ];
-	char addr[INET_ADDRSTRLEN];
-	uint32_t ip;               /* network order */
-	unsigned ifindex;
-	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
-	struct mnl_socket *nl;
-	int route_added;
-	int ctl_fd;                /* control socket (hosts/formats/ctlproto.h) */
-	int uplink_fd;             /* caphostd's uplink (attach mode), else -1: own TUN */
-	uint32_t epoch;            /* attach mode: the directory's epoch of this capsule */
-	int keep_entry;            /* attach mode: on failure, DETACH saved (a resume not yet running) */
-	char ctl_path[PATH_MAX];   /* non-empty once we own it */
-	pid_t child;
-};
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: caprun [--name NAME] [--ip ADDR] [--mtu N] [--max-fds N] [-v HOSTDIR:PATH[:ro]]...\n"
-	                "              [-w DIR] [-e NAME[=VALUE]]... [--env-file FILE]... [--dns ADDR]...\n"
-	                "              [--user UID[:GID]] IMAGE.cap [-- ARGS...]\n"
-	                "       caprun --no-net [options as above, but no --ip, --mtu] IMAGE.cap [-- ARGS...]\n"
-	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... --resume SNAPSHOT\n"
-	                "       caprun [--name NAME] [--image IMAGE.cap] [-v HOSTDIR:PATH[:ro]]... SNAPSHOT\n"
-	                "       caprun --incoming --host-id N --keys FILE [-v ...]   (started by caphostd)\n");
-	exit(EXIT_USAGE);
-}
-
-static void parse_args(struct caprun *c, int argc, char **argv)
-{
-	int i = 1;
-	for (; i < argc && argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--"); i++) {
-		const char *opt = argv[i];
-		if (caprun_env_option(&c->env, argc, argv, &i))
-			continue;
-		if (strcmp(opt, "--incoming") == 0) {
-			c->incoming = 1;
-			continue;
-		}
-		if (strcmp(opt, "--no-net") == 0) {
-			c->no_net = 1;
-			continue;
-		}
-		if (i + 1 >= argc)
-			usage();
-		if (!strcmp(opt, "-v") || !strcmp(opt, "--volume")) {
-			char err[PATH_MAX + 512];
-			if (volume_add(&c->vols, argv[++i], err, sizeof err)) {
-				fprintf(stderr, "caprun: %s\n", err);
-				exit(EXIT_USAGE);
-			}
-		} else if (!strcmp(opt, "-w") || !strcmp(opt, "--workdir")) {
-			c->workdir = argv[++i];
-		} else if (strcmp(opt, "--name") == 0) {
-			c->opt_name = argv[++i];
-		} else if (strcmp(opt, "--ip") == 0) {
-			c->opt_ip = argv[++i];
-		} else if (strcmp(opt, "--image") == 0) {
-			c->opt_image = argv[++i];
-		} else if (strcmp(opt, "--resume") == 0) {
-			c->resume_path = argv[++i];
-		} else if (strcmp(opt, "--keys") == 0) {
-			c->keys_path = argv[++i];
-		} else if (strcmp(opt, "--host-id") == 0) {
-			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
-			if (*end || v == 0 || v > 0xffffffffu || argv[i][0] == '-')
-				usage();
-			c->host_id = (uint32_t)v;
-		} else if (strcmp(opt, "--mtu") == 0) {
-			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
-			if (*end || v < 576 || v > CAP_MTU_MAX) {
-				fprintf(stderr, "caprun: --mtu %s: must be 576..%u\n", argv[i], CAP_MTU_MAX);
-				exit(EXIT_USAGE);
-			}
-			c->mtu = (unsigned)v;
-			c->mtu_given = 1;
-		} else if (strcmp(opt, "--max-fds") == 0) {
-			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
-			if (*end || v < CAP_MAX_FDS_MIN || v > CAP_MAX_FDS_MAX || argv[i][0] == '-') {
-				fprintf(stderr, "caprun: --max-fds %s: must be %u..%u\n", argv[i], CAP_MAX_FDS_MIN,
-				        CAP_MAX_FDS_MAX);
-				exit(EXIT_USAGE);
-			}
-			c->max_fds = (unsigned)v;
-		} else {
-			usage();
-		}
-	}
-	if (c->workdir) {
-		char err[PATH_MAX + 512];
-		if (c->incoming || c->resume_path) {
-			fprintf(stderr, "caprun: -w: a resumed or migrated capsule keeps its working directory\n");
-			exit(EXIT_USAGE);
-		}
-		if (volume_check_workdir(&c->vols, c->workdir, err, sizeof err)) {
-			fprintf(stderr, "caprun: %s\n", err);
-			exit(EXIT_USAGE);
-		}
-	}
-	if (c->incoming) {
-		/* a migrating capsule brings everything with it */
-		if (i != argc || c->resume_path || !c->keys_path || !c->host_id || c->opt_ip || c->mtu_given ||
-		    c->max_fds)
-			usage();
-		return;
-	}
-	if (c->no_net && (c->resume_path || c->opt_ip || c->mtu_given))
-		usage();   /* a network-less run is a fresh capsule with no address */
-	if (c->resume_path) {
-		if (i != argc || c->max_fds)
-			usage();   /* a resumed capsule keeps the arguments and limits it started with */
-		return;
-	}
-	if (i >= argc)
-		usage();
-	c->image_path = argv[i++];
-	if (snapfile_is_snapshot(c->image_path)) {
-		if (c->no_net)
-			usage();
-		c->resume_path = c->image_path;
-		c->image_path = NULL;
-		if (i != argc || c->max_fds)
-			usage();
-		return;
-	}
-	if (c->opt_image)
-		usage();   /* --image names the image of a snapshot */
-	if (i < argc && strcmp(argv[i], "--") == 0)
-		i++;
-	c->cap_argc = argc - i;
-	c->cap_argv = argv + i;
-}
 
 /* Fixed descriptor numbers 0..2 must exist, or our own fds would land there. */
 static void ensure_std_fds(void)
@@ -698,7 +538,7 @@ int main(int argc, char **argv)
 
 	ensure_std_fds();
 	volume_init(&c.vols);
-	parse_args(&c, argc, argv);
+	caprun_args_parse(&c, argc, argv);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);

@@ -1,0 +1,65 @@
+/* caprun.h: caprun's state, shared by its main program (caprun.c) and its command line (caprun_args.c). */
+#ifndef HOST_CAPRUN_H
+#define HOST_CAPRUN_H
+
+#include "capsule-abi/cap_abi.h"
+#include "hosts/caprun/caprun_env.h"
+#include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/memlayout.h"
+#include "hosts/caprun/volume.h"
+#include "hosts/formats/image.h"
+#include "hosts/formats/snapfile.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define EXIT_USAGE   2
+#define EXIT_FAILURE_SETUP 1
+
+struct mnl_socket;
+
+struct caprun {
+	const char *image_path;
+	const char *opt_name, *opt_ip, *opt_image, *resume_path;
+	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
+	int no_net;                /* --no-net: no TUN, no caphostd, no address (capexec, binfmt) */
+	const char *keys_path;     /* --incoming: the cluster key file */
+	uint32_t host_id;          /* --incoming: this host's id */
+	struct caprun_migin mig;
+	struct volumes vols;       /* -v HOSTDIR:PATH[:ro], repeatable */
+	const char *workdir;       /* -w DIR */
+	struct cap_snap_header *resume_hdr;   /* resume or incoming: the frozen capsule's header */
+	unsigned mtu;
+	int mtu_given;
+	unsigned max_fds;          /* --max-fds; 0: the capsule's default */
+	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
+	struct host_snap snap;     /* resume only */
+	int cap_argc;
+	char **cap_argv;
+	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
+
+	struct host_image img;
+	struct host_layout layout;
+	char name[CAP_IMAGE_NAME_MAX];
+	char ifname[IFNAMSIZ];
+	char addr[INET_ADDRSTRLEN];
+	uint32_t ip;               /* network order */
+	unsigned ifindex;
+	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
+	struct mnl_socket *nl;
+	int route_added;
+	int ctl_fd;                /* control socket (hosts/formats/ctlproto.h) */
+	int uplink_fd;             /* caphostd's uplink (attach mode), else -1: own TUN */
+	uint32_t epoch;            /* attach mode: the directory's epoch of this capsule */
+	int keep_entry;            /* attach mode: on failure, DETACH saved (a resume not yet running) */
+	char ctl_path[PATH_MAX];   /* non-empty once we own it */
+	pid_t child;
+};
+
+/* Fill c from the command line; a usage error prints one line (or the usage) and exits 2. */
+void caprun_args_parse(struct caprun *c, int argc, char **argv);
+
+#endif
