@@ -116,12 +116,16 @@ def run():
 
 def main():
     # Ctrl-C or a TERM: unwind through finally, which stops every VM and removes every link.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    # (SIGINT explicitly too: started in the background by a shell, python would ignore it.)
+    def interrupted(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     ok = False
     try:
         ok = run()
     except KeyboardInterrupt:
-        say("interrupted")
+        say("interrupted: stopping the VMs")
     except (vmlib.VMError, RuntimeError, SystemExit) as e:
         say("demo-qemu failed: %s" % e)
     finally:
