@@ -49,7 +49,10 @@ def qemu_migration():
     check(vmlib.qemu_path() is not None,
           "qemu-system-x86_64 is not installed (mk/deps.sh installs qemu-system-x86)")
     t0 = time.monotonic()
-    kernel, initrd = vmimage.prepare()
+    try:
+        kernel, initrd = vmimage.prepare()
+    except SystemExit as e:   # vmimage's one-line reason (no package, tool not built, ...)
+        check(False, str(e))
     diag("kernel and initramfs ready in %.1f s" % (time.monotonic() - t0))
     topo = QemuTopology(hosts=("G",), gateway="G").start()
     keys_text = open(topo.keys).read()

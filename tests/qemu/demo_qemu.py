@@ -36,7 +36,7 @@ def keys_text():
     return "\n".join(lines) + "\n"
 
 
-def migrate(vm, to_id):
+def migrate(vm, to_id, target):
     """capctl migrate on vm; a move that failed leaves the capsule running where it was
     (docs/MIGRATION.md), so under a starved emulator (a 5 s connect timeout) it is tried
     once more, and said so."""
@@ -49,6 +49,9 @@ def migrate(vm, to_id):
             return
         say("  (exit %d: the capsule still runs on VM %s%s)" % (
             code, vm.name, "; once more" if attempt == 1 else ""))
+        for side in (vm, target):   # what the two daemons saw, for whoever looks into it
+            _, log = side.sh("tail -n 4 /tmp/caphostd.log", check=False)
+            say("  caphostd on VM %s: %s" % (side.name, " | ".join(log.strip().splitlines())))
     raise vmlib.VMError("capctl migrate exited %d twice" % code)
 
 
@@ -93,12 +96,12 @@ def run():
     say(client_answers(c, 100).strip().splitlines()[-1] +
         "   (VM c asks for the next number every 10 ms, through VM g)")
     say()
-    migrate(a, 2)
+    migrate(a, 2, b)
     say(client_answers(c, 300).strip().splitlines()[-1])
     _, ps = b.sh("capctl ps")
     say("$ capctl ps        (on VM b)\n  " + "\n  ".join(ps.strip().splitlines()))
     say()
-    migrate(b, 1)
+    migrate(b, 1, a)
     say(client_answers(c, 500).strip().splitlines()[-1])
     c.sh("kill $(cat /tmp/client.pid)")
     done = c.waitlog("client.log", "client: done", 30).strip().splitlines()[-1]

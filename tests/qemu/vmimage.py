@@ -122,6 +122,8 @@ def tools_with_libs():
     if not os.access(CLIENT, os.X_OK):
         die("%s is not built (make demo-qemu / make test build it)" % CLIENT)
     files["/bin/countclient"] = CLIENT
+    if not os.access(BUSYBOX, os.X_OK):
+        die("%s is missing (mk/deps.sh installs busybox-static)" % BUSYBOX)
     files["/bin/busybox"] = BUSYBOX
     files["/init"] = INIT
     return files
