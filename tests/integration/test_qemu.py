@@ -80,10 +80,13 @@ def qemu_migration():
     diag("migration a -> b took %.1f s as seen from the driver" % (time.monotonic() - t_mig))
     stream.more(50, 60)
     sent = stream.finish(60)
-    _, ps = b.sh("capctl ps")
+    _, ps = b.sh("capctl ps", rerun=True)
     check("echo" in ps, "capctl ps on VM b does not list echo: %r" % ps)
-    code, _ = a.sh("capctl ps | grep -q echo", check=False)
+    code, _ = a.sh("capctl ps | grep -q echo", check=False, rerun=True)
     check(code != 0, "echo is still listed on VM a after the move")
+    for vm in (a, b):
+        for line in vm.shell_restarts():
+            diag("VM %s: %s" % (vm.name, line))
     diag("%d lines back byte-exact, longest wait %.0f ms; total %.1f s" % (
         sent, stream.longest_stall[0] * 1000, time.monotonic() - t0))
 

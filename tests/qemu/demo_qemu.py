@@ -50,7 +50,7 @@ def migrate(vm, to_id, target):
         say("  (exit %d: the capsule still runs on VM %s%s)" % (
             code, vm.name, "; once more" if attempt == 1 else ""))
         for side in (vm, target):   # what the two daemons saw, for whoever looks into it
-            _, log = side.sh("tail -n 4 /tmp/caphostd.log", check=False)
+            _, log = side.sh("tail -n 4 /tmp/caphostd.log", check=False, rerun=True)
             say("  caphostd on VM %s: %s" % (side.name, " | ".join(log.strip().splitlines())))
     raise vmlib.VMError("capctl migrate exited %d twice" % code)
 
@@ -98,7 +98,7 @@ def run():
     say()
     migrate(a, 2, b)
     say(client_answers(c, 300).strip().splitlines()[-1])
-    _, ps = b.sh("capctl ps")
+    _, ps = b.sh("capctl ps", rerun=True)
     say("$ capctl ps        (on VM b)\n  " + "\n  ".join(ps.strip().splitlines()))
     say()
     migrate(b, 1, a)

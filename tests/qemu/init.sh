@@ -43,4 +43,10 @@ chmod +x /bin/waitlog
 stty -echo 2>/dev/null
 echo "CAPVM-READY $(hostname) $ip_addr"
 export PS1= PS2=
-exec sh </dev/console >/dev/console 2>&1
+# PID 1 must never end (the kernel panics): the console shell is its child, and another
+# starts on a freshly opened console if it ends (one did, exit 0, on a source VM after a
+# migration: see docs/QEMU.md).
+while :; do
+	sh </dev/console >/dev/console 2>&1
+	echo "capvm: console shell ended with $?, starting another" >/dev/console
+done

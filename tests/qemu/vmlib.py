@@ -110,30 +110,51 @@ class VM:
                     i += 1
                 left = deadline - time.monotonic()
                 if left <= 0 or self.closed:
-                    raise VMError("%s: no /%s/ on the console within %.0f s%s; last lines: %s" % (
+                    raise VMError("%s: no /%s/ on the console within %.0f s%s; %s" % (
                         self.name, regex, timeout, " (QEMU exited)" if self.closed else "",
-                        " | ".join(self.lines[-8:])))
+                        self.last_words()))
                 self.cond.wait(left)
+
+    def shell_restarts(self):
+        """Console lines where /init started a new shell because the last one ended."""
+        with self.cond:
+            return [l for l in self.lines if "console shell ended" in l]
+
+    def last_words(self):
+        """The console's last lines, a kernel panic's reason first (it scrolls away)."""
+        with self.cond:
+            panic = [l for l in self.lines if re.search(r"Kernel panic|Attempted to kill", l)]
+            return "panic: %s; last lines: %s" % (" | ".join(panic[:2]) or "none",
+                                                 " | ".join(self.lines[-12:]))
 
     def wait_ready(self, timeout):
         """Seconds from start to the guest's CAPVM-READY line."""
         self.wait_line(r"^CAPVM-READY ", timeout)
         return time.monotonic() - self.started
 
-    def sh(self, cmd, timeout=60, check=True):
-        """Run one shell command line in the guest: (exit status, output text)."""
+    def sh(self, cmd, timeout=60, check=True, rerun=False):
+        """Run one shell command line in the guest: (exit status, output text).
+
+        If the console shell ends before the command's marker (init starts another),
+        the command may not have run: rerun=True (read-only commands) sends it again,
+        otherwise that is an error."""
+        for attempt in (1, 2):
+            with self.cond:
+                self.seq += 1
+                n, start = self.seq, len(self.lines)
+            try:
+                self.proc.stdin.write(('%s\necho "@@DONE%d:$?"\n' % (cmd, n)).encode())
+                self.proc.stdin.flush()
+            except OSError as e:
+                raise VMError("%s: QEMU's console is gone (%s, exit %s); %s" % (
+                    self.name, e, self.proc.poll(), self.last_words()))
+            m, at = self.wait_line(r"@@DONE%d:(\d+)$|console shell ended" % n, timeout, start)
+            if m.group(1) is not None:
+                break
+            if not rerun or attempt == 2:
+                raise VMError("%s: the console shell ended during `%s`" % (self.name, cmd))
         with self.cond:
-            self.seq += 1
-            n, start = self.seq, len(self.lines)
-        try:
-            self.proc.stdin.write(('%s\necho "@@DONE%d:$?"\n' % (cmd, n)).encode())
-            self.proc.stdin.flush()
-        except OSError as e:
-            raise VMError("%s: QEMU's console is gone (%s, exit %s); last lines: %s" % (
-                self.name, e, self.proc.poll(), " | ".join(self.lines[-12:])))
-        m, at = self.wait_line(r"@@DONE%d:(\d+)$" % n, timeout, start)
-        with self.cond:
-            out = "\n".join(self.lines[start:at])
+            out = "\n".join(l for l in self.lines[start:at] if "console shell ended" not in l)
         code = int(m.group(1))
         if check and code != 0:
             raise VMError("%s: `%s` exited %d: %s" % (self.name, cmd, code, out[-600:]))
@@ -150,7 +171,8 @@ class VM:
 
     def waitlog(self, log, regex, timeout):
         """The line a guest program printed to /tmp/LOG matching regex (bounded wait)."""
-        return self.sh("waitlog /tmp/%s '%s' %d" % (log, regex, timeout), timeout=timeout + 30)[1]
+        return self.sh("waitlog /tmp/%s '%s' %d" % (log, regex, timeout), timeout=timeout + 30,
+                       rerun=True)[1]
 
     def stop(self):
         """Power off: SIGTERM to QEMU (our child, by PID), SIGKILL if it lingers."""
