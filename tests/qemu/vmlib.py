@@ -8,7 +8,6 @@ here (pipes, no terminal).  `VM.sh(cmd)` writes the command and then
 marker, its exit status the number in it.  Nothing waits on a sleep:
 readiness is always a line some program printed (`waitlog` in the guest).
 """
-import os
 import re
 import shutil
 import signal
