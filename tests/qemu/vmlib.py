@@ -166,7 +166,7 @@ class VM:
 
     def daemon(self, argv, log):
         """Start a program in the background in the guest, its output in /tmp/LOG."""
-        self.sh("%s > /tmp/%s 2>&1 &" % (argv, log))
+        self.sh("%s < /dev/null > /tmp/%s 2>&1 &" % (argv, log))
 
     def waitlog(self, log, regex, timeout):
         """The line a guest program printed to /tmp/LOG matching regex (bounded wait)."""
