@@ -3,6 +3,7 @@
 #   make          build everything into build/ (tools in build/bin, images in build/images)
 #   make demo     build, then run a capsule serving a real client
 #   make demo-migrate  a capsule moves live between two hosts and back under a client
+#   make demo-qemu     the same across QEMU virtual machines (docs/QEMU.md)
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
 #   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
@@ -66,6 +67,7 @@ HOST_SHARED_MK := hosts/common/build.mk hosts/formats/build.mk
 include $(HOST_SHARED_MK) $(filter-out $(HOST_SHARED_MK),$(wildcard hosts/*/build.mk))
 include images/build.mk
 include tests/build.mk
+include tests/qemu/build.mk
 
 all: $(ALL_TARGETS)
 
@@ -78,6 +80,10 @@ demo: all
 # Hosts are namespaces inside this one (unshare -n): nothing reaches a real network.
 demo-migrate: all
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/demo_migrate.py'
+
+# QEMU guests (software emulation) on a bridge inside this namespace: docs/QEMU.md.
+demo-qemu: all
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/demo_qemu.py'
 
 bench: all
 	sh tests/bench/bench.sh
@@ -97,4 +103,4 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test demo demo-migrate bench soak clean distclean
+.PHONY: all deps test demo demo-migrate demo-qemu bench soak clean distclean
