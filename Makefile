@@ -82,7 +82,7 @@ demo-migrate: all
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/demo_migrate.py'
 
 # QEMU guests (software emulation) on a bridge inside this namespace: docs/QEMU.md.
-demo-qemu: all
+demo-qemu: all $(QEMU_KERNEL_STAMP)
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/demo_qemu.py'
 
 bench: all

@@ -205,8 +205,14 @@ def prepare():
 
 
 if __name__ == "__main__":
+    # `vmimage.py kernel`: fetch the kernel only (make does it before the tests, which run
+    # without a network); no argument: everything a VM boots from.
     try:
-        print("%s\n%s" % prepare())
+        if sys.argv[1:] == ["kernel"]:
+            os.makedirs(CACHE, exist_ok=True)
+            print(kernel())
+        else:
+            print("%s\n%s" % prepare())
     except SystemExit as e:
         print(e, file=sys.stderr)
         sys.exit(1)
