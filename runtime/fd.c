@@ -140,6 +140,12 @@ long rt_sys_close(int fd)
 	return 0;
 }
 
+int rt_file_may(const struct rt_file *f, int write)
+{
+	int acc = f->flags & O_ACCMODE;
+	return write ? acc != O_RDONLY : acc != O_WRONLY;
+}
+
 long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
                      long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock))
 {
@@ -383,10 +389,10 @@ long rt_sys_sendfile(int out_fd, int in_fd, long *offset, size_t count)
 	struct rt_file *in = rt_fd_get(in_fd), *out = rt_fd_get(out_fd);
 	if (!in || !out)
 		return -EBADF;
-	if (!in->ops->positional || !in->ops->read || (in->flags & O_ACCMODE) == O_WRONLY)
+	if (!in->ops->positional || !in->ops->read || !rt_file_may(in, 0))
 		return -EINVAL;
-	if (!out->ops->write || (out->flags & O_ACCMODE) == O_RDONLY || (out->flags & O_APPEND))
-		return out->ops->write && (out->flags & O_ACCMODE) != O_RDONLY ? -EINVAL : -EBADF;
+	if (!out->ops->write || !rt_file_may(out, 1) || (out->flags & O_APPEND))
+		return out->ops->write && rt_file_may(out, 1) ? -EINVAL : -EBADF;
 	if (offset && *offset < 0)
 		return -EINVAL;
 	uint64_t pos = offset ? (uint64_t)*offset : in->off;

@@ -150,12 +150,6 @@ long rt_hostfile_open(const char *abs, int flags, int mode, struct rt_file **out
 	return 0;
 }
 
-static int may(struct rt_file *f, int write)
-{
-	int acc = f->flags & O_ACCMODE;
-	return write ? acc != O_RDONLY : acc != O_WRONLY;
-}
-
 /* pos < 0: at the file offset (the end, appending), which then moves on. */
 static long hostfile_xfer(struct rt_file *f, void *buf, size_t len, int64_t pos, int write)
 {
@@ -195,12 +189,12 @@ static long hostfile_write_one(struct rt_file *f, void *buf, size_t len, int64_t
 
 static long hostfile_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
 {
-	return may(f, 0) ? rt_file_rw_each(f, iov, iovcnt, pos, 0, hostfile_read_one) : -EBADF;
+	return rt_file_may(f, 0) ? rt_file_rw_each(f, iov, iovcnt, pos, 0, hostfile_read_one) : -EBADF;
 }
 
 static long hostfile_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
 {
-	return may(f, 1) ? rt_file_rw_each(f, iov, iovcnt, pos, 1, hostfile_write_one) : -EBADF;
+	return rt_file_may(f, 1) ? rt_file_rw_each(f, iov, iovcnt, pos, 1, hostfile_write_one) : -EBADF;
 }
 
 static long host_fstat(struct rt_file *f, struct stat *st)
@@ -244,7 +238,7 @@ static long hostfile_nread(struct rt_file *f)
 static long hostfile_truncate(struct rt_file *f, uint64_t size)
 {
 	struct rt_hostfs_call c = { .req = { .op = CAP_FOP_TRUNCATE, .offset = size } };
-	return may(f, 1) ? handle_call(f->priv, &c) : -EINVAL;
+	return rt_file_may(f, 1) ? handle_call(f->priv, &c) : -EINVAL;
 }
 
 static long hostfile_fsync(struct rt_file *f, int datasync)

@@ -49,7 +49,7 @@ static long map_file(int fd, size_t len, int prot, int flags, long off, uintptr_
 		return -EBADF;
 	if (off < 0 || (off & (RT_ARENA_PAGE - 1)))
 		return -EINVAL;
-	if (!f->ops->positional || !f->ops->read || (f->flags & O_ACCMODE) == O_WRONLY)
+	if (!f->ops->positional || !f->ops->read || !rt_file_may(f, 0))
 		return f->ops->positional ? -EACCES : -ENODEV;
 	if ((flags & MAP_TYPE) == MAP_SHARED) {
 		if (!shared_said++)

@@ -86,6 +86,8 @@ int rt_fd_limit(void);                                      /* the soft limit */
 long rt_fd_getrlimit(uint64_t *cur, uint64_t *max);
 long rt_fd_setrlimit(uint64_t cur, uint64_t max);           /* -EPERM above the capacity */
 int rt_fd_high_water(void);                                 /* 1 + the highest fd ever used */
+/* Does f's access mode (O_RDONLY, O_WRONLY, O_RDWR) allow reading, or writing? */
+int rt_file_may(const struct rt_file *f, int write);
 /* Read or write buffer by buffer with one(); a read blocks only for its first byte. */
 long rt_file_rw_each(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos, int write,
                      long (*one)(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock));

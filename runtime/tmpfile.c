@@ -15,12 +15,6 @@ struct rt_file *rt_tmpfile_new(struct rt_tnode *n, int flags)
 	return f;
 }
 
-static int may(struct rt_file *f, int write)
-{
-	int acc = f->flags & O_ACCMODE;
-	return write ? acc != O_RDONLY : acc != O_WRONLY;
-}
-
 /* pos < 0: at the file offset (or the end, appending), which then moves on. */
 static long tmpfile_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int write)
 {
@@ -48,12 +42,12 @@ static long tmpfile_write_one(struct rt_file *f, void *buf, size_t len, int64_t 
 
 static long tmpfile_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
 {
-	return may(f, 0) ? rt_file_rw_each(f, iov, iovcnt, pos, 0, tmpfile_read_one) : -EBADF;
+	return rt_file_may(f, 0) ? rt_file_rw_each(f, iov, iovcnt, pos, 0, tmpfile_read_one) : -EBADF;
 }
 
 static long tmpfile_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
 {
-	return may(f, 1) ? rt_file_rw_each(f, iov, iovcnt, pos, 1, tmpfile_write_one) : -EBADF;
+	return rt_file_may(f, 1) ? rt_file_rw_each(f, iov, iovcnt, pos, 1, tmpfile_write_one) : -EBADF;
 }
 
 static long tmpfile_llseek(struct rt_file *f, long off, int whence)
@@ -74,7 +68,7 @@ static void tmpfile_fstat(struct rt_file *f, struct stat *st)
 
 static long tmpfile_truncate(struct rt_file *f, uint64_t size)
 {
-	return may(f, 1) ? rt_tmpfs_truncate(f->priv, size) : -EINVAL;
+	return rt_file_may(f, 1) ? rt_tmpfs_truncate(f->priv, size) : -EINVAL;
 }
 
 static void tmpfile_release(struct rt_file *f)
