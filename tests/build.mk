@@ -85,3 +85,15 @@ fuzz: $(FUZZERS)
 	FUZZ_ONLY="$(FUZZ_ONLY)" sh tests/fuzz/run.sh $(BUILD) "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZERS)
 
 .PHONY: fuzz
+
+# Real programs built from Debian 12 source by their own build systems (mk/build-program.sh):
+# Redis as a capsule for test_redis; natively too for `make bench`'s baseline.  Rebuilt when
+# capcc or a library every capsule links changes.
+PROGRAMS  := $(BUILD)/programs
+REDIS_CAP := $(PROGRAMS)/cap/redis-server
+REDIS_NATIVE := $(PROGRAMS)/native/redis-server
+$(REDIS_CAP): mk/build-program.sh $(BIN)/capcc $(CAP_LIBS) $(MUSL_LIBC) | $(DEPS_STAMP)
+	sh mk/build-program.sh redis cap
+$(REDIS_NATIVE): mk/build-program.sh | $(DEPS_STAMP)
+	sh mk/build-program.sh redis native
+TEST_TOOLS += $(REDIS_CAP)
