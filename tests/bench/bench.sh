@@ -13,8 +13,10 @@ mkdir -p "$native"
 # Baseline: the very same source, compiled by gcc for Linux (glibc, kernel TCP on loopback).
 gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/echo" images/echo/echo.c
 
-# Then snapshot / resume figures (tests/bench/snapbench.py) and live migration between
-# two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one).
+# Then snapshot / resume figures (tests/bench/snapbench.py), live migration between
+# two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one), and
+# Redis in a capsule against the same Redis built natively (tests/bench/redisbench.py).
 exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@" &&
 	python3 -u tests/bench/snapbench.py &&
-	exec python3 -u tests/bench/migbench.py' sh --native "$native/echo" "$@"
+	python3 -u tests/bench/migbench.py &&
+	exec python3 -u tests/bench/redisbench.py' sh --native "$native/echo" "$@"
