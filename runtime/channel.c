@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_held.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
@@ -65,4 +66,39 @@ void rt_channel_drain(void)
 			return;
 		}
 	}
+}
+
+/*
+ * After a freeze (a resume, or a thaw after a stop that failed): packets the
+ * host queued for us meanwhile and moved into our memory (cap_held.h, area
+ * of size bytes) go to the stack as if they had just arrived, and the area
+ * is marked empty.  The host wrote it: each record is checked against what
+ * is left of the area.  Returns the packets delivered.
+ */
+unsigned rt_channel_take_held(void *area, size_t size)
+{
+	struct cap_held_header *h = area;
+	if (size < sizeof *h || h->magic != CAP_HELD_MAGIC)
+		return 0;
+	const unsigned char *p = (const unsigned char *)(h + 1);
+	uint64_t left = h->bytes;
+	if (left > size - sizeof *h)
+		left = size - sizeof *h;
+	unsigned delivered = 0;
+	for (uint32_t i = 0; i < h->count; i++) {
+		struct cap_held_record rec;
+		if (left < sizeof rec)
+			break;
+		memcpy(&rec, p, sizeof rec);
+		if (rec.len == 0 || rec.len > CAP_MTU_MAX || CAP_HELD_STEP(rec.len) > left)
+			break;
+		if (!packet_sink || packet_sink(p + sizeof rec, rec.len) < 0)
+			rx_dropped++;
+		else
+			delivered++;
+		p += CAP_HELD_STEP(rec.len);
+		left -= CAP_HELD_STEP(rec.len);
+	}
+	h->magic = 0;
+	return delivered;
 }

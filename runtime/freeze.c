@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_held.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
@@ -78,6 +79,15 @@ static unsigned long wait_for_thaw(void)
 	}
 }
 
+/* Packets the host held for us (cap_held.h) to the stack; then the area's pages go back. */
+static void take_held(void)
+{
+	if (((const struct cap_held_header *)CAP_HELD_ADDR)->magic != CAP_HELD_MAGIC)
+		return;
+	rt_channel_take_held((void *)CAP_HELD_ADDR, CAP_HELD_SIZE);
+	rt_host_discard((void *)CAP_HELD_ADDR, CAP_HELD_SIZE);   /* later snapshots carry none */
+}
+
 /* A new process started from a snapshot: redo what is per-process, then tell the host. */
 static void after_resume(uint64_t fs_base)
 {
@@ -95,6 +105,7 @@ static void after_resume(uint64_t fs_base)
 	}
 	rt_hostfs_after_freeze(1);       /* open host files again by name, on this host */
 	rt_send_ready();                 /* state RUNNING; the host prints "running" */
+	take_held();                     /* what peers sent as we froze, before the nudge */
 	if (rt_net() && rt_net()->after_resume)
 		rt_net()->after_resume();    /* tell TCP peers we are back, now */
 }
@@ -116,6 +127,7 @@ static void freeze_on_stack(void *arg)
 	send_msg(CAP_MSG_FROZEN, freeze_seq);
 	unsigned long dropped = wait_for_thaw();
 	frozen_dropped += dropped;
+	take_held();                 /* a stop that failed: the host held packets for our resume */
 	rt_hostfs_after_freeze(0);   /* the host dropped our file requests meanwhile: send them again */
 }
 

@@ -75,6 +75,7 @@ uint64_t rt_realtime_to_virtual(uint64_t real_ns);
 
 /* channel.c */
 void rt_channel_drain(void);           /* from the idle wait: never blocks */
+unsigned rt_channel_take_held(void *area, size_t size);  /* after a freeze: packets held for us */
 
 /* poll.c */
 extern struct rt_waitq rt_io_waitq;

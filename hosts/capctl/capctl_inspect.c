@@ -5,6 +5,7 @@
 #include "hosts/formats/snapauth.h"
 #include "hosts/formats/snapfile.h"
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_held.h"
 #include "capsule-abi/cap_report.h"
 
 #include <arpa/inet.h>
@@ -169,6 +170,8 @@ int capctl_inspect(int argc, char **argv)
 	check_auth(&s, &a);
 	struct region r[] = {
 		{ "control_and_report", "control page + report", 0, CAP_CONTROL_SIZE, 0 },
+		{ "held_packets", "packets held while frozen", CAP_MEMFD_OFFSET(CAP_HELD_ADDR),
+		  CAP_MEMFD_OFFSET(CAP_HELD_ADDR) + CAP_HELD_SIZE, 0 },
 		{ "main_stack", "main stack", CAP_MEMFD_OFFSET(CAP_STACK_LOW),
 		  CAP_MEMFD_OFFSET(CAP_STACK_TOP), 0 },
 		{ "image_data", "image .data/.bss", CAP_MEMFD_OFFSET(CAP_IMAGE_BASE),

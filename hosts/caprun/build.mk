@@ -2,7 +2,7 @@
 CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_args.c hosts/caprun/channel.c \
                hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
-               hosts/caprun/snapshot.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
+               hosts/caprun/snapshot.c hosts/caprun/held.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c hosts/caprun/volume.c \
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \

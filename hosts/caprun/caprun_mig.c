@@ -3,6 +3,7 @@
 #include "hosts/caprun/migfsm.h"
 #include "hosts/formats/migstream.h"
 #include "hosts/caprun/caprun_mig.h"
+#include "hosts/caprun/held.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
@@ -207,6 +208,10 @@ static int do_freeze(struct mig_src *m)
 		return MIG_EV_TIMEOUT;
 	}
 	m->frozen = 1;
+	/* Packets queued for it since the freeze travel in its memory (held.c): the
+	 * memory is sent after this, and a thaw after a failure delivers them here. */
+	struct held_result held;
+	(void)held_collect(m->r, &held);
 	/* From here a caphostd that restarts must neither release nor judge it (REATTACH
 	 * MIGRATING): the target may soon hold a copy, and only the FENCE decides. */
 	m->r->migrating = 1;

@@ -1,5 +1,6 @@
 /* snapshot.c: caprun taking a snapshot: freeze the capsule (channel.c), write the memfd, thaw it or stop. */
 #include "hosts/caprun/snapshot.h"
+#include "hosts/caprun/held.h"
 #include "hosts/common/clock.h"
 #include "hosts/formats/snapfile.h"
 #include "capsule-abi/cap_abi.h"
@@ -41,6 +42,16 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int keep,
 		return 0;
 	}
 	int64_t t1 = clock_now_ns(CLOCK_MONOTONIC);
+	/*
+	 * Stopping: what peers sent since the freeze would die with the TUN device, and
+	 * a client whose request it was would wait for its retransmission timeout after
+	 * the resume.  Into the capsule's memory with it (held.c); if anything below
+	 * fails the capsule is thawed and takes the packets from there itself.  Best
+	 * effort: a packet that cannot be held is lost, as on any network.
+	 */
+	struct held_result held;
+	if (!keep)
+		(void)held_collect(r, &held);
 
 	struct cap_snap_header h = r->snap_template;
 	struct cap_control ctl;

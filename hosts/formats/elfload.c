@@ -1,5 +1,6 @@
 /* elfload.c: checks a capsule's static x86_64 ELF and turns its PT_LOADs into the loader's plan. */
 #include "hosts/formats/elfload.h"
+#include "capsule-abi/cap_held.h"
 #include "capsule-abi/cap_image.h"
 
 #include <elf.h>
@@ -312,6 +313,7 @@ int elfload_plan_build(const struct host_elf *elf, uint64_t arena_size,
 	}
 	ctl->nmaps = 0;
 	int r = add_map(ctl, CAP_CONTROL_ADDR, CAP_CONTROL_SIZE, CAP_MAP_MEMFD, 0, rw, 0);
+	r |= add_map(ctl, CAP_HELD_ADDR, CAP_HELD_SIZE, CAP_MAP_MEMFD, 0, rw, 0);
 	r |= add_map(ctl, CAP_STACK_LOW, CAP_STACK_SIZE, CAP_MAP_MEMFD, 0, rw, 0);
 	for (unsigned i = 0; i < elf->nsegs; i++) {
 		const struct host_elf_segment *s = &elf->segs[i];

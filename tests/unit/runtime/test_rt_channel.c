@@ -9,6 +9,7 @@
 
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_file.h"
+#include "capsule-abi/cap_held.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
 
@@ -176,6 +177,81 @@ static void test_send_packet_adds_the_header(void **state)
 	assert_int_equal(rt_channel_send_packet(iov, RT_CHANNEL_MAX_IOV + 1), -EINVAL);
 }
 
+/* ---- packets the host held while the capsule was frozen (cap_held.h) ---- */
+static _Alignas(8) unsigned char area[256];
+static size_t area_at;
+
+static void held_start(void)
+{
+	memset(area, 0xee, sizeof area);
+	area_at = sizeof(struct cap_held_header);
+}
+
+static void held_add(const char *pkt, uint32_t len)
+{
+	struct cap_held_record rec = { len, 0 };
+	memcpy(area + area_at, &rec, sizeof rec);
+	memcpy(area + area_at + sizeof rec, pkt, len);
+	area_at += CAP_HELD_STEP(len);
+}
+
+static void held_seal(uint32_t count, uint32_t bytes)
+{
+	struct cap_held_header h = { CAP_HELD_MAGIC, count, bytes, 0 };
+	memcpy(area, &h, sizeof h);
+}
+
+static void test_held_packets_go_to_the_sink_in_order(void **state)
+{
+	(void)state;
+	reset();
+	held_start();
+	held_add("first", 5);
+	held_add("second!!", 8);   /* exactly 8-aligned */
+	held_add("x", 1);
+	held_seal(3, (uint32_t)(area_at - sizeof(struct cap_held_header)));
+	assert_int_equal(rt_channel_take_held(area, sizeof area), 3);
+	assert_int_equal(ndelivered, 3);
+	assert_string_equal(delivered[0], "first");
+	assert_string_equal(delivered[1], "second!!");
+	assert_string_equal(delivered[2], "x");
+	/* taken: a second look finds nothing */
+	assert_int_equal(rt_channel_take_held(area, sizeof area), 0);
+	assert_int_equal(ndelivered, 3);
+}
+
+static void test_held_area_is_checked(void **state)
+{
+	(void)state;
+	reset();
+	memset(area, 0, sizeof area);                /* never written: empty */
+	assert_int_equal(rt_channel_take_held(area, sizeof area), 0);
+	held_start();
+	held_add("ok", 2);
+	held_add("long", 4);
+	/* the second record claims more than the area holds: delivery stops before it */
+	struct cap_held_record bad = { 100000, 0 };
+	memcpy(area + sizeof(struct cap_held_header) + CAP_HELD_STEP(2), &bad, sizeof bad);
+	held_seal(2, (uint32_t)(area_at - sizeof(struct cap_held_header)));
+	assert_int_equal(rt_channel_take_held(area, sizeof area), 1);
+	assert_string_equal(delivered[0], "ok");
+	/* a count beyond the bytes, and bytes beyond the area: only what fits */
+	reset();
+	held_start();
+	held_add("one", 3);
+	held_seal(5, 0xffffffffu);
+	memset(area + area_at, 0, sizeof area - area_at);   /* a zero-length record ends it */
+	assert_int_equal(rt_channel_take_held(area, sizeof area), 1);
+	/* a stack that refuses: counted, not delivered */
+	reset();
+	refuse_after = 0;
+	held_start();
+	held_add("no", 2);
+	held_seal(1, (uint32_t)(area_at - sizeof(struct cap_held_header)));
+	assert_int_equal(rt_channel_take_held(area, sizeof area), 0);
+	assert_int_equal(rt_channel_take_held(area, 8), 0);   /* smaller than a header */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +260,8 @@ int main(void)
 		cmocka_unit_test(test_file_answers_go_to_the_file_client),
 		cmocka_unit_test(test_without_a_stack_and_when_it_is_full),
 		cmocka_unit_test(test_send_packet_adds_the_header),
+		cmocka_unit_test(test_held_packets_go_to_the_sink_in_order),
+		cmocka_unit_test(test_held_area_is_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
