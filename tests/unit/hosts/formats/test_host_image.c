@@ -1,5 +1,6 @@
 /* test_host_image.c: unit tests for .cap validation, the ELF load plan and the initial stack builder. */
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_held.h"
 #include "capsule-abi/cap_image.h"
 #include "hosts/formats/elfload.h"
 #include "hosts/formats/image.h"
@@ -358,24 +359,29 @@ static void test_load_plan(void **state)
 	char err[256];
 	assert_int_equal(validate(sizeof file, &info), 0);
 	assert_int_equal(elfload_plan_build(&info, 64UL << 20, ctl, err, sizeof err), 0);
-	assert_int_equal(ctl->nmaps, 6);
+	assert_int_equal(ctl->nmaps, 7);
 	assert_int_equal(ctl->maps[0].vaddr, CAP_CONTROL_ADDR);
 	assert_int_equal(ctl->maps[0].source, CAP_MAP_MEMFD);
-	assert_int_equal(ctl->maps[1].vaddr, CAP_STACK_LOW);
-	assert_int_equal(ctl->maps[1].size, CAP_STACK_SIZE);
+	/* the packets a host holds for a capsule frozen for good (capsule-abi/cap_held.h) */
+	assert_int_equal(ctl->maps[1].vaddr, CAP_HELD_ADDR);
+	assert_int_equal(ctl->maps[1].size, CAP_HELD_SIZE);
+	assert_int_equal(ctl->maps[1].source, CAP_MAP_MEMFD);
+	assert_int_equal(ctl->maps[1].prot, CAP_PROT_R | CAP_PROT_W);
+	assert_int_equal(ctl->maps[2].vaddr, CAP_STACK_LOW);
+	assert_int_equal(ctl->maps[2].size, CAP_STACK_SIZE);
 	/* R: private from the .cap file, offset counted from the file start. */
-	assert_int_equal(ctl->maps[2].source, CAP_MAP_IMAGE);
-	assert_int_equal(ctl->maps[2].file_offset, CAP_IMAGE_HEADER_SIZE);
-	assert_int_equal(ctl->maps[2].prot, CAP_PROT_R);
-	assert_int_equal(ctl->maps[3].prot, CAP_PROT_R | CAP_PROT_X);
-	assert_int_equal(ctl->maps[3].file_offset, CAP_IMAGE_HEADER_SIZE + 0x1000);
+	assert_int_equal(ctl->maps[3].source, CAP_MAP_IMAGE);
+	assert_int_equal(ctl->maps[3].file_offset, CAP_IMAGE_HEADER_SIZE);
+	assert_int_equal(ctl->maps[3].prot, CAP_PROT_R);
+	assert_int_equal(ctl->maps[4].prot, CAP_PROT_R | CAP_PROT_X);
+	assert_int_equal(ctl->maps[4].file_offset, CAP_IMAGE_HEADER_SIZE + 0x1000);
 	/* RW: shared from the memfd, page-rounded, .bss included. */
-	assert_int_equal(ctl->maps[4].source, CAP_MAP_MEMFD);
-	assert_int_equal(ctl->maps[4].vaddr, BASE + 0x2000);
-	assert_int_equal(ctl->maps[4].size, 0x2000);
-	assert_int_equal(ctl->maps[5].vaddr, CAP_ARENA_BASE);
-	assert_int_equal(ctl->maps[5].size, 64UL << 20);
-	assert_int_equal(ctl->maps[5].flags, CAP_MAP_NORESERVE);
+	assert_int_equal(ctl->maps[5].source, CAP_MAP_MEMFD);
+	assert_int_equal(ctl->maps[5].vaddr, BASE + 0x2000);
+	assert_int_equal(ctl->maps[5].size, 0x2000);
+	assert_int_equal(ctl->maps[6].vaddr, CAP_ARENA_BASE);
+	assert_int_equal(ctl->maps[6].size, 64UL << 20);
+	assert_int_equal(ctl->maps[6].flags, CAP_MAP_NORESERVE);
 	for (unsigned i = 0; i < ctl->nmaps; i++) {
 		assert_int_equal(ctl->maps[i].vaddr % CAP_PAGE_SIZE, 0);
 		assert_int_equal(ctl->maps[i].size % CAP_PAGE_SIZE, 0);
