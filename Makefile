@@ -85,7 +85,7 @@ demo-migrate: all
 demo-qemu: all $(QEMU_KERNEL_STAMP)
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/demo_qemu.py'
 
-bench: all $(REDIS_CAP) $(REDIS_NATIVE)
+bench: all $(REDIS_CAP) $(REDIS_NATIVE) $(STREAMBENCH)
 	sh tests/bench/bench.sh
 
 # The ring tests (test_migrate_many.py, then test_migrate_lossy.py: the same ring with

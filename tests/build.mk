@@ -97,3 +97,11 @@ $(REDIS_CAP): mk/build-program.sh $(BIN)/capcc $(CAP_LIBS) $(MUSL_LIBC) | $(DEPS
 $(REDIS_NATIVE): mk/build-program.sh | $(DEPS_STAMP)
 	sh mk/build-program.sh redis native
 TEST_TOOLS += $(REDIS_CAP)
+
+# make bench's migration stream figure: the stream memfd -> TCP -> memfd beside plain TCP.
+STREAMBENCH := $(BUILD)/bench/streambench
+STREAMBENCH_SRCS := tests/bench/streambench.c $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c \
+                    capsule-abi/cap_image.c
+$(STREAMBENCH): $(STREAMBENCH_SRCS) $(HOST_HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(STREAMBENCH_SRCS) -o $@ -lsodium -lcrypto -lpthread

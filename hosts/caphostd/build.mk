@@ -14,7 +14,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/formats/dirproto.c \
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
                  $(COMMON_IPV4_SRCS)
-CAPHOSTD_LIBS := -lsodium -lmnl
+CAPHOSTD_LIBS := -lsodium -lcrypto -lmnl
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)

@@ -1,6 +1,7 @@
 # hosts/formats/build.mk: the wire and file formats host programs share, their codecs, unit tests and fuzz targets.
 #
-# Groups the programs link (each also needs the formats' libraries, -lsodium):
+# Groups the programs link (each also needs the formats' libraries: -lsodium, and -lcrypto
+# (OpenSSL's AES-256-GCM) for the migration stream):
 # the directory protocol (its key files are opened with fileio_open_regular).
 FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 # A .cap image (header, checksum, ELF, load plan) and a snapshot file (header, MAC, pages),
@@ -31,7 +32,7 @@ UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) $(FORMAT_DIR_SRCS) \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
-UNIT_LIBS_test_host_migstream := -lsodium -lpthread
+UNIT_LIBS_test_host_migstream := -lsodium -lcrypto -lpthread
 UNIT_SRCS_test_host_migctl    := hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
 UNIT_LIBS_test_host_migctl    := -lsodium
 
@@ -47,6 +48,6 @@ FUZZ_SRCS_fuzz_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
 FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 FUZZ_LIBS_fuzz_wire      := -lsodium
 FUZZ_SRCS_fuzz_migstream := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
-FUZZ_LIBS_fuzz_migstream := -lsodium
+FUZZ_LIBS_fuzz_migstream := -lsodium -lcrypto
 FUZZ_SRCS_fuzz_migctl    := hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
 FUZZ_LIBS_fuzz_migctl    := -lsodium

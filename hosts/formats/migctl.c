@@ -57,7 +57,7 @@ int migctl_seal(struct mig_ctl *c, int type, const char *text, uint8_t *out, siz
 	if (!allowed(c->dir, type) || !text_fits(type, tl) || tl > MIG_CTL_TEXT_MAX)
 		return MIG_E_BAD_RECORD;
 	size_t head = c->started ? 0 : MIG_CTL_HEADER_LEN;
-	size_t clen = 1 + tl + MIG_ABYTES;
+	size_t clen = 1 + tl + MIG_CTL_ABYTES;
 	if (cap < head + 4 + clen)
 		return MIG_E_NOSPACE;
 	if (!c->started) {
@@ -89,7 +89,7 @@ int migctl_open(struct mig_ctl *c, const uint8_t *buf, size_t len, size_t *used,
 	if (len - pos < 4)
 		return MIG_NEED_MORE;
 	uint32_t clen = host_get32(buf + pos);
-	if (clen < 1 + MIG_ABYTES || clen > 1 + MIG_CTL_TEXT_MAX + MIG_ABYTES) {
+	if (clen < 1 + MIG_CTL_ABYTES || clen > 1 + MIG_CTL_TEXT_MAX + MIG_CTL_ABYTES) {
 		c->started = -1;
 		return MIG_E_BAD_LENGTH;
 	}

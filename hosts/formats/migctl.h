@@ -35,7 +35,8 @@
 #define MIG_CTL_KDF_CONTEXT "capmig02"
 #define MIG_CTL_TEXT_MAX    200
 #define MIG_CTL_HEADER_LEN  crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define MIG_CTL_REC_MAX     (4u + 1u + MIG_CTL_TEXT_MAX + MIG_ABYTES)
+#define MIG_CTL_ABYTES      crypto_secretstream_xchacha20poly1305_ABYTES
+#define MIG_CTL_REC_MAX     (4u + 1u + MIG_CTL_TEXT_MAX + MIG_CTL_ABYTES)
 
 /* ---- wire layouts (documentation + size checks; the codec uses offsets) ---- */
 struct mig_ctl_wire_rec   { uint32_t length; /* big-endian; then length bytes of ciphertext */ };
@@ -43,7 +44,7 @@ struct mig_ctl_wire_plain { uint8_t type; char text[MIG_CTL_TEXT_MAX]; /* text: 
 _Static_assert(sizeof(struct mig_ctl_wire_rec) == 4, "record length field");
 _Static_assert(offsetof(struct mig_ctl_wire_plain, text) == 1 &&
                sizeof(struct mig_ctl_wire_plain) == 1 + MIG_CTL_TEXT_MAX, "record plaintext");
-_Static_assert(MIG_CTL_HEADER_LEN == 24 && MIG_ABYTES == 17, "secretstream sizes in docs/MIGRATION.md");
+_Static_assert(MIG_CTL_HEADER_LEN == 24 && MIG_CTL_ABYTES == 17, "secretstream sizes in docs/MIGRATION.md");
 
 enum mig_ctl_type {
 	MIG_CTL_CONFIRM = 1,

@@ -3,6 +3,7 @@
 #include "hosts/common/bytes.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migratio
                     uint8_t out[MIG_KEY_LEN])
 {
 	_Static_assert(MIG_KEY_LEN == crypto_kdf_KEYBYTES, "cluster key is a kdf master key");
-	_Static_assert(MIG_KEY_LEN == crypto_secretstream_xchacha20poly1305_KEYBYTES, "stream key size");
+	_Static_assert(MIG_KEY_LEN == 32, "stream key: AES-256");
 	crypto_kdf_derive_from_key(out, MIG_KEY_LEN, migration_id, MIG_KDF_CONTEXT, data_key);
 }
 
@@ -70,34 +71,59 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
 	host_put32(h + 16, info->target_host);
 	host_put32(h + 20, info->epoch);
 	host_put64(h + 24, info->migration_id);
-	crypto_secretstream_xchacha20poly1305_init_push(&tx->st, h + MIG_HEAD_AD_LEN, stream_key);
+	randombytes_buf(h + MIG_HEAD_AD_LEN, MIG_NONCE_LEN);   /* the rest of the head stays 0 */
+	tx->aead = EVP_CIPHER_CTX_new();
+	if (!tx->aead || EVP_EncryptInit_ex(tx->aead, EVP_aes_256_gcm(), NULL, stream_key, NULL) != 1)
+		return MIG_E_NOMEM;
 	memcpy(head_out, h, MIG_HEAD_LEN);
 	tx->phase = PH_PREAMBLE;
 	return MIG_OK;
 }
 
-int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
-               uint8_t *out, size_t cap, size_t *out_len)
+void migstream_tx_free(struct mig_tx *tx)
 {
-	/* The type byte must precede the body in one plaintext: a copy is the simple way. */
-	uint8_t plain[MIG_PLAIN_MAX];
-	if (blen + 1 > sizeof plain)
+	EVP_CIPHER_CTX_free(tx->aead);   /* clears the expanded key */
+	tx->aead = NULL;
+}
+
+/* Record i's nonce: the head's nonce base XOR i (big-endian, in its last 8 bytes). */
+static void record_nonce(const uint8_t head[MIG_HEAD_LEN], uint64_t i, uint8_t nonce[MIG_NONCE_LEN])
+{
+	memcpy(nonce, head + MIG_HEAD_AD_LEN, MIG_NONCE_LEN);
+	for (int b = 0; b < 8; b++)
+		nonce[MIG_NONCE_LEN - 1 - b] ^= (uint8_t)(i >> (8 * b));
+}
+
+int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen,
+               const uint8_t *body2, size_t blen2, uint8_t *out, size_t cap, size_t *out_len)
+{
+	size_t plen = 1 + blen + blen2;
+	if (plen > MIG_PLAIN_MAX)
 		return MIG_E_BAD_RECORD;
-	size_t need = mig_rec_size(blen);
-	if (cap < need)
+	if (cap < 4 + plen + MIG_TAG_LEN)
 		return MIG_E_NOSPACE;
-	plain[0] = type;
-	if (blen)
-		memcpy(plain + 1, body, blen);
-	/* The PREAMBLE (always the first record) authenticates the clear head. */
-	const uint8_t *ad = tx->records == 0 ? tx->head : NULL;
-	size_t adlen = tx->records == 0 ? MIG_HEAD_AD_LEN : 0;
-	unsigned long long clen = 0;
-	crypto_secretstream_xchacha20poly1305_push(&tx->st, out + 4, &clen, plain, blen + 1, ad, adlen,
-		final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
-		      : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
-	host_put32(out, (uint32_t)clen);
-	*out_len = 4 + (size_t)clen;
+	if (!tx->aead)
+		return MIG_E_OUT_OF_ORDER;
+	host_put32(out, (uint32_t)(plen + MIG_TAG_LEN));
+	uint8_t nonce[MIG_NONCE_LEN];
+	record_nonce(tx->head, tx->records, nonce);
+	/*
+	 * Sealed where the pieces lie (type, body, body2): a DATA record's bytes go
+	 * from the caller's buffer into out in one pass.  Additional data: the PREAMBLE
+	 * (always record 0) authenticates the clear head; every record its length.
+	 */
+	uint8_t *c = out + 4;
+	int l, ok = EVP_EncryptInit_ex(tx->aead, NULL, NULL, NULL, nonce) == 1 &&
+		(tx->records != 0 || EVP_EncryptUpdate(tx->aead, NULL, &l, tx->head, MIG_HEAD_AD_LEN) == 1) &&
+		EVP_EncryptUpdate(tx->aead, NULL, &l, out, 4) == 1 &&
+		EVP_EncryptUpdate(tx->aead, c, &l, &type, 1) == 1 &&
+		(!blen || EVP_EncryptUpdate(tx->aead, c + 1, &l, body, (int)blen) == 1) &&
+		(!blen2 || EVP_EncryptUpdate(tx->aead, c + 1 + blen, &l, body2, (int)blen2) == 1) &&
+		EVP_EncryptFinal_ex(tx->aead, c + plen, &l) == 1 &&
+		EVP_CIPHER_CTX_ctrl(tx->aead, EVP_CTRL_GCM_GET_TAG, MIG_TAG_LEN, c + plen) == 1;
+	if (!ok)
+		return MIG_E_NOMEM;   /* OpenSSL fails only for want of memory here */
+	*out_len = 4 + plen + MIG_TAG_LEN;
 	tx->records++;
 	return MIG_OK;
 }
@@ -122,7 +148,7 @@ int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 	       sizeof hdr->checksum);
 	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, key_id), 0,
 	       sizeof hdr->key_id + sizeof hdr->mac);
-	int rc = migstream_tx_raw(tx, MIG_REC_PREAMBLE, body, sizeof body, 0, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_PREAMBLE, body, sizeof body, NULL, 0, out, cap, out_len);
 	if (rc == MIG_OK) {
 		tx->hdr = hdr;
 		tx->ext = ext;
@@ -146,7 +172,8 @@ int migstream_tx_extents(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *ou
 		host_put64(body + 4 + 16 * i, tx->ext[tx->ext_sent + i].offset);
 		host_put64(body + 12 + 16 * i, tx->ext[tx->ext_sent + i].length);
 	}
-	int rc = migstream_tx_raw(tx, MIG_REC_EXTENTS, body, 4 + (size_t)n * 16, 0, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_EXTENTS, body, 4 + (size_t)n * 16, NULL, 0, out, cap,
+	                          out_len);
 	free(body);
 	if (rc != MIG_OK)
 		return rc;
@@ -178,10 +205,9 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
 		return MIG_E_BAD_RECORD;
 	if (cap < mig_rec_size(8 + len))
 		return MIG_E_NOSPACE;
-	uint8_t body[8 + MIG_CHUNK_MAX];
-	host_put64(body, off);
-	memcpy(body + 8, bytes, len);
-	int rc = migstream_tx_raw(tx, MIG_REC_DATA, body, 8 + len, 0, out, cap, out_len);
+	uint8_t where[8];
+	host_put64(where, off);
+	int rc = migstream_tx_raw(tx, MIG_REC_DATA, where, sizeof where, bytes, len, out, cap, out_len);
 	if (rc != MIG_OK)
 		return rc;
 	tx->cur_off += len;
@@ -200,7 +226,7 @@ int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_le
 	uint8_t body[16];
 	host_put64(body, tx->data_sent);
 	host_put64(body + 8, tx->records);
-	int rc = migstream_tx_raw(tx, MIG_REC_END, body, sizeof body, 1, out, cap, out_len);
+	int rc = migstream_tx_raw(tx, MIG_REC_END, body, sizeof body, NULL, 0, out, cap, out_len);
 	if (rc == MIG_OK)
 		tx->phase = PH_DONE;
 	return rc;
@@ -219,6 +245,7 @@ int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], ui
 
 void migstream_rx_free(struct mig_rx *rx)
 {
+	EVP_CIPHER_CTX_free(rx->aead);
 	free(rx->ext);
 	free(rx->plain);
 	sodium_memzero(rx, sizeof *rx);
@@ -240,17 +267,20 @@ static int rx_head(struct mig_rx *rx, const uint8_t *h)
 	rx->info.target_host = host_get32(h + 16);
 	rx->info.epoch = host_get32(h + 20);
 	rx->info.migration_id = host_get64(h + 24);
+	static const uint8_t zero[MIG_HEAD_LEN - MIG_HEAD_AD_LEN - MIG_NONCE_LEN];
 	if (host_get16(h + 10) != 0 || rx->info.epoch == 0 || rx->info.migration_id == 0 ||
-	    rx->info.source_host == 0 || rx->info.target_host == 0)
+	    rx->info.source_host == 0 || rx->info.target_host == 0 ||
+	    memcmp(h + MIG_HEAD_AD_LEN + MIG_NONCE_LEN, zero, sizeof zero) != 0)
 		return MIG_E_BAD_HEAD;
 	if (rx->my_host && rx->info.target_host != rx->my_host)
 		return MIG_E_WRONG_HOST;
 	uint8_t key[MIG_KEY_LEN];
 	migstream_derive_key(rx->data_key, rx->info.migration_id, key);
-	int rc = crypto_secretstream_xchacha20poly1305_init_pull(&rx->st, h + MIG_HEAD_AD_LEN, key);
+	rx->aead = EVP_CIPHER_CTX_new();
+	int ok = rx->aead && EVP_DecryptInit_ex(rx->aead, EVP_aes_256_gcm(), NULL, key, NULL) == 1;
 	sodium_memzero(key, sizeof key);
-	if (rc != 0)
-		return MIG_E_BAD_HEAD;
+	if (!ok)
+		return MIG_E_NOMEM;
 	memcpy(rx->head, h, MIG_HEAD_LEN);
 	return MIG_OK;
 }
@@ -349,25 +379,29 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	if (len < 4)
 		return MIG_NEED_MORE;
 	uint32_t clen = host_get32(buf);
-	if (clen < MIG_ABYTES + 1 || clen > MIG_PLAIN_MAX + MIG_ABYTES)
+	if (clen < MIG_TAG_LEN + 1 || clen > MIG_PLAIN_MAX + MIG_TAG_LEN)
 		return rx_fail(rx, MIG_E_BAD_LENGTH);
 	if (len - 4 < clen)
 		return MIG_NEED_MORE;
 
-	unsigned long long mlen = 0;
-	unsigned char tag = 0;
-	const uint8_t *ad = rx->phase == PH_PREAMBLE ? rx->head : NULL;
-	size_t adlen = rx->phase == PH_PREAMBLE ? MIG_HEAD_AD_LEN : 0;
-	if (crypto_secretstream_xchacha20poly1305_pull(&rx->st, rx->plain, &mlen, &tag, buf + 4, clen,
-	                                               ad, adlen) != 0)
+	/* Opened into rx->plain, used only once the tag says it is authentic. */
+	size_t mlen = clen - MIG_TAG_LEN;
+	uint8_t nonce[MIG_NONCE_LEN];
+	record_nonce(rx->head, rx->records, nonce);
+	int l, ok = EVP_DecryptInit_ex(rx->aead, NULL, NULL, NULL, nonce) == 1 &&
+		(rx->records != 0 || EVP_DecryptUpdate(rx->aead, NULL, &l, rx->head, MIG_HEAD_AD_LEN) == 1) &&
+		EVP_DecryptUpdate(rx->aead, NULL, &l, buf, 4) == 1 &&
+		EVP_DecryptUpdate(rx->aead, rx->plain, &l, buf + 4, (int)mlen) == 1 &&
+		EVP_CIPHER_CTX_ctrl(rx->aead, EVP_CTRL_GCM_SET_TAG, MIG_TAG_LEN,
+		                    (void *)(buf + 4 + mlen)) == 1 &&
+		EVP_DecryptFinal_ex(rx->aead, rx->plain + mlen, &l) == 1;
+	if (!ok)
 		return rx_fail(rx, MIG_E_BAD_TAG);
 	uint8_t type = rx->plain[0];
 	const uint8_t *body = rx->plain + 1;
-	size_t blen = (size_t)mlen - 1;
-	int final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-	/* Only END may close the stream, and END must: a cut stream never looks complete. */
-	if ((tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE && !final) ||
-	    type < MIG_REC_PREAMBLE || type > MIG_REC_END || final != (type == MIG_REC_END))
+	size_t blen = mlen - 1;
+	/* The nonces chain the records; END is the only way to end (a cut stream never looks complete). */
+	if (type < MIG_REC_PREAMBLE || type > MIG_REC_END)
 		return rx_fail(rx, MIG_E_BAD_RECORD);
 	if (type != rx->phase)
 		return rx_fail(rx, MIG_E_OUT_OF_ORDER);
@@ -445,7 +479,7 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
                 mig_progress_fn progress, void *arg)
 {
-	struct mig_tx tx;
+	struct mig_tx tx = { 0 };
 	uint8_t head[MIG_HEAD_LEN];
 	uint8_t *rec = malloc(MIG_REC_MAX), *chunk = malloc(MIG_CHUNK_MAX);
 	size_t n = 0;
@@ -480,7 +514,7 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
 	if (rc == MIG_OK)
 		rc = write_all(sock, rec, n);
 out:
-	sodium_memzero(&tx.st, sizeof tx.st);
+	migstream_tx_free(&tx);
 	free(rec);
 	free(chunk);
 	return rc;

@@ -1,9 +1,10 @@
-/* migstream.h: the live-migration transfer stream: a frozen capsule sent over TCP, sealed with secretstream. */
+/* migstream.h: the live-migration transfer stream: a frozen capsule sent over TCP, sealed with AES-256-GCM records. */
 #ifndef HOST_MIGSTREAM_H
 #define HOST_MIGSTREAM_H
 
 #include "capsule-abi/cap_snapshot.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,23 +14,28 @@
  * diagram in docs/MIGRATION.md section 4):
  *
  *   head (56 bytes, in clear)
- *     0  magic "CAPMIG\r\n"     8  version u16 (2)   10 flags u16 (0)
+ *     0  magic "CAPMIG\r\n"     8  version u16 (3)   10 flags u16 (0)
  *     12 source host_id u32     16 target host_id u32 20 epoch u32 (the capsule's
  *                                                        directory epoch e, nonzero)
  *     24 migration_id u64 (random, nonzero)
- *     32 secretstream header (24 bytes)
- *   then records, each:  length u32 (ciphertext bytes) | ciphertext
+ *     32 nonce base (12 random bytes)  44 reserved (12 bytes, 0)
+ *   then records, each:  length u32 (ciphertext bytes, tag included) |
+ *                         ciphertext | 16-byte GCM tag
  *
- * Every record is one crypto_secretstream_xchacha20poly1305 message whose
- * plaintext is  type u8 | body.  The stream key is derived per migration:
+ * Every record is one AES-256-GCM message (OpenSSL's EVP: AES-NI and
+ * carry-less multiply where the CPU has them) whose plaintext is
+ * type u8 | body.  The stream key is derived per migration:
  * crypto_kdf_derive_from_key(subkey_id = migration_id, ctx "capmig01",
  * cluster data key), so a key never serves two migrations and the id alone
- * (public) says which key.  The first 32 head bytes are the additional data
- * of the PREAMBLE record, so forged host ids or a changed version fail there.
+ * (public) says which key.  Record i (0, 1, ...) uses the nonce
+ * nonce base XOR i (big-endian, in the last 8 bytes), as TLS 1.3 does, and
+ * its 4-byte length as additional data; the PREAMBLE (record 0) also the
+ * first 32 head bytes, so forged host ids or a changed version fail there.
  *
- * secretstream chains the records: a reordered, repeated, dropped or
- * altered record fails to decrypt (MIG_E_BAD_TAG).  On top of that the
- * decoder checks the record SEQUENCE (an honest but buggy sender):
+ * The nonce chains the records: a reordered, repeated, dropped or altered
+ * record fails to authenticate (MIG_E_BAD_TAG), and only END may close the
+ * stream.  On top of that the decoder checks the record SEQUENCE (an
+ * honest but buggy sender):
  *
  *   PREAMBLE  name[64] (NUL padded) | struct cap_snap_header (832 bytes,
  *             little-endian exactly as in a snapshot file; checksum, key_id
@@ -38,8 +44,8 @@
  *             until hdr.nextents have come, in table order
  *   DATA      offset u64 (memfd offset) | 1..MIG_CHUNK_MAX bytes; chunks
  *             tile the extents exactly, in order, never crossing one
- *   END       total_data u64 | records u64 (count before END), pushed with
- *             TAG_FINAL; nothing may follow
+ *   END       total_data u64 | records u64 (count before END); nothing may
+ *             follow
  *
  * Our own integers are big-endian.  Everything here but the mig_*_fd
  * helpers is pure: no I/O, no global state; the decoder allocates its
@@ -47,7 +53,7 @@
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         2         /* 2: the PREAMBLE's snapshot header grew (format 2) */
+#define MIG_VERSION         3         /* 3: AES-256-GCM records (2: secretstream) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */
@@ -56,9 +62,10 @@
 #define MIG_NAME_LEN        64
 #define MIG_CHUNK_MAX       65536u
 #define MIG_EXTENTS_PER_REC 4096u
-#define MIG_ABYTES          crypto_secretstream_xchacha20poly1305_ABYTES
+#define MIG_NONCE_LEN       12
+#define MIG_TAG_LEN         16        /* the GCM tag after each record's ciphertext */
 #define MIG_PLAIN_MAX       (1u + 8u + MIG_CHUNK_MAX)   /* largest plaintext: a full DATA record */
-#define MIG_REC_MAX         (4u + MIG_PLAIN_MAX + MIG_ABYTES)
+#define MIG_REC_MAX         (4u + MIG_PLAIN_MAX + MIG_TAG_LEN)
 #define MIG_PREAMBLE_LEN    (MIG_NAME_LEN + sizeof(struct cap_snap_header))
 
 /*
@@ -73,14 +80,13 @@ struct mig_wire_head {
 	uint32_t target_host;         /* 16 */
 	uint32_t epoch;               /* 20: nonzero */
 	uint32_t migration_id[2];     /* 24: nonzero */
-	uint8_t  ss_header[24];       /* 32: secretstream header */
+	uint8_t  nonce_base[MIG_NONCE_LEN];   /* 32: random */
+	uint8_t  reserved[12];        /* 44: 0 */
 };
 _Static_assert(sizeof(struct mig_wire_head) == MIG_HEAD_LEN, "stream head is 56 bytes");
 _Static_assert(offsetof(struct mig_wire_head, source_host) == 12 &&
                offsetof(struct mig_wire_head, migration_id) == 24 &&
-               offsetof(struct mig_wire_head, ss_header) == MIG_HEAD_AD_LEN, "stream head offsets");
-_Static_assert(sizeof(((struct mig_wire_head *)0)->ss_header) ==
-               crypto_secretstream_xchacha20poly1305_HEADERBYTES, "secretstream header size");
+               offsetof(struct mig_wire_head, nonce_base) == MIG_HEAD_AD_LEN, "stream head offsets");
 /* Record bodies after the type byte. */
 struct mig_wire_preamble { char name[MIG_NAME_LEN]; struct cap_snap_header hdr; };
 struct mig_wire_extent   { uint32_t offset[2], length[2]; };   /* EXTENTS: n u32, then n of these */
@@ -135,14 +141,14 @@ void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migratio
                     uint8_t out[MIG_KEY_LEN]);
 /* The cluster data key comes from the key file: dirproto_data_key_load (hosts/formats/dirproto.h). */
 /* Bytes a record with a body of blen bytes takes on the wire. */
-static inline size_t mig_rec_size(size_t blen) { return 4 + 1 + blen + MIG_ABYTES; }
+static inline size_t mig_rec_size(size_t blen) { return 4 + 1 + blen + MIG_TAG_LEN; }
 /* "truncated", "bad_tag", ...: stable names for counters and logs. */
 const char *migstream_strerror(int status);
 
 /* ---- encoder (source) ---- */
 
 struct mig_tx {
-	crypto_secretstream_xchacha20poly1305_state st;
+	EVP_CIPHER_CTX *aead;                   /* keyed AES-256-GCM (migstream_tx_free) */
 	uint8_t head[MIG_HEAD_LEN];
 	int phase;                              /* private: which record comes next */
 	const struct cap_snap_header *hdr;      /* caller's, kept alive until END */
@@ -154,7 +160,10 @@ struct mig_tx {
 	uint64_t records;                       /* records sealed so far */
 };
 
-/* Start: key from data_key + info->migration_id; writes the 56-byte head.  MIG_OK or MIG_E_BAD_HEAD. */
+/*
+ * Start: key from data_key + info->migration_id; writes the 56-byte head.  MIG_OK,
+ * MIG_E_BAD_HEAD or MIG_E_NOMEM.  Whatever it returns, migstream_tx_free(tx) after.
+ */
 int migstream_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
                 const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);
 /* The same with the stream key already derived (a source caprun only ever gets that one). */
@@ -180,18 +189,21 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
 /* Where the next DATA chunk must start and how many bytes the current extent has left (0 = all sent). */
 uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off);
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
+/* The cipher state goes (keys wiped); tx may be initialised again. */
+void migstream_tx_free(struct mig_tx *tx);
 /*
- * Seal any record, unchecked: type, body, and whether it carries
- * TAG_FINAL.  For tests and the fuzz corpus, to build streams an honest
- * encoder never makes.
+ * Seal any record, unchecked: type and body (the body in two pieces, either
+ * may be empty: a DATA record's offset and bytes are sealed where they lie).
+ * For tests and the fuzz corpus, to build streams an honest encoder never
+ * makes.
  */
-int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen, int final,
-               uint8_t *out, size_t cap, size_t *out_len);
+int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_t blen,
+               const uint8_t *body2, size_t blen2, uint8_t *out, size_t cap, size_t *out_len);
 
 /* ---- decoder (target) ---- */
 
 struct mig_rx {
-	crypto_secretstream_xchacha20poly1305_state st;
+	EVP_CIPHER_CTX *aead;            /* keyed once the head is read */
 	uint8_t data_key[MIG_KEY_LEN];
 	uint32_t my_host;                /* 0 = accept any target host id */
 	int phase;                       /* private */

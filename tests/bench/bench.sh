@@ -13,6 +13,11 @@ mkdir -p "$native"
 # Baseline: the very same source, compiled by gcc for Linux (glibc, kernel TCP on loopback).
 gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/echo" images/echo/echo.c
 
+# The migration stream alone (256 MiB, memfd -> loopback TCP -> memfd) beside plain TCP.
+echo
+echo "migration stream, 256 MiB, medians of 5 rounds (tests/bench/streambench.c)"
+unshare -n sh -c 'ip link set lo up && exec build/bench/streambench 256 5'
+
 # Then snapshot / resume figures (tests/bench/snapbench.py), live migration between
 # two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one), and
 # Redis in a capsule against the same Redis built natively (tests/bench/redisbench.py).

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			c.started = 1;
 			n += MIG_CTL_HEADER_LEN;
 		}
-		size_t clen = 1 + tl + MIG_ABYTES;
+		size_t clen = 1 + tl + MIG_CTL_ABYTES;
 		out[n] = (uint8_t)(clen >> 24), out[n + 1] = (uint8_t)(clen >> 16);
 		out[n + 2] = (uint8_t)(clen >> 8), out[n + 3] = (uint8_t)clen;
 		crypto_secretstream_xchacha20poly1305_push(&c.st, out + n + 4, NULL, plain, 1 + tl, NULL, 0, 0);

@@ -38,7 +38,7 @@ static void decode(const uint8_t *buf, size_t len, size_t step)
 /*
  * Byte 0 picks the mode.  Even: the input is the stream itself (forgeries
  * die at the first tag).  Odd: the input is a list of records
- * {type u8, final u8, len u16 BE, body}, sealed properly, so the checks
+ * {type u8, unused u8, len u16 BE, body}, sealed properly, so the checks
  * behind the authentication (sequence, header, extents, offsets) get fuzzed.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -60,20 +60,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mig_tx tx;
 	struct mig_head_info info = { 1, 2, 99, 1 };
 	size_t len = MIG_HEAD_LEN, n;
-	if (migstream_tx_init(&tx, key, &info, out) != MIG_OK)
+	if (migstream_tx_init(&tx, key, &info, out) != MIG_OK) {
+		migstream_tx_free(&tx);
 		return 0;
+	}
 	size_t p = 1;
 	while (p + 4 <= size) {
-		uint8_t type = data[p], final = data[p + 1] & 1;
+		uint8_t type = data[p];
 		size_t blen = (size_t)data[p + 2] << 8 | data[p + 3];
 		p += 4;
 		if (blen > size - p)
 			blen = size - p;
-		if (migstream_tx_raw(&tx, type, data + p, blen, final, out + len, sizeof out - len, &n) != MIG_OK)
+		if (migstream_tx_raw(&tx, type, data + p, blen, NULL, 0, out + len, sizeof out - len, &n) != MIG_OK)
 			break;
 		len += n;
 		p += blen;
 	}
+	migstream_tx_free(&tx);
 	decode(out, len, len);
 	return 0;
 }

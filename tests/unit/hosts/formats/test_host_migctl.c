@@ -41,10 +41,10 @@ static void round_trip_both_directions(void **state)
 	migctl_init(&tx, stream_key, MIG_CTL_TO_SOURCE);
 	migctl_init(&rx, stream_key, MIG_CTL_TO_SOURCE);
 	n = seal(&tx, buf, sizeof buf, MIG_CTL_CONFIRM, NULL);
-	assert_int_equal(n, MIG_CTL_HEADER_LEN + 4 + 1 + MIG_ABYTES);
+	assert_int_equal(n, MIG_CTL_HEADER_LEN + 4 + 1 + MIG_CTL_ABYTES);
 	n += seal(&tx, buf + n, sizeof buf - n, MIG_CTL_STARTED, NULL);
 	/* every prefix of the first record is "need more" and changes nothing */
-	for (size_t k = 0; k < MIG_CTL_HEADER_LEN + 4 + 1 + MIG_ABYTES; k++)
+	for (size_t k = 0; k < MIG_CTL_HEADER_LEN + 4 + 1 + MIG_CTL_ABYTES; k++)
 		assert_int_equal(migctl_open(&rx, buf, k, &used, &type, text, sizeof text), MIG_NEED_MORE);
 	assert_int_equal(migctl_open(&rx, buf, n, &used, &type, text, sizeof text), MIG_OK);
 	assert_int_equal(type, MIG_CTL_CONFIRM);

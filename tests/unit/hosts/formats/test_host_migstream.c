@@ -1,4 +1,4 @@
-/* test_host_migstream.c: the migration stream: round trip, truncation, tampering, order, keys, final tag, sockets. */
+/* test_host_migstream.c: the migration stream: round trip, truncation, tampering, order, keys, the record sequence, sockets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,8 +93,10 @@ static void encode(struct stream *s, const struct fixture *f, int stop_before)
 	assert_int_equal(migstream_tx_init(&tx, data_key, &info, s->buf), MIG_OK);
 	s->len = MIG_HEAD_LEN;
 	size_t n;
-	if (stop_before == MIG_REC_PREAMBLE)
+	if (stop_before == MIG_REC_PREAMBLE) {
+		migstream_tx_free(&tx);
 		return;
+	}
 	assert_int_equal(migstream_tx_preamble(&tx, &f->hdr, f->ext, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
 	s->len += n;
 	while (mig_tx_extents_left(&tx)) {
@@ -109,10 +111,11 @@ static void encode(struct stream *s, const struct fixture *f, int stop_before)
 		                             stream_room(s), MIG_REC_MAX, &n), MIG_OK);
 		s->len += n;
 	}
-	if (stop_before == MIG_REC_END)
-		return;
-	assert_int_equal(migstream_tx_end(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
-	s->len += n;
+	if (stop_before != MIG_REC_END) {
+		assert_int_equal(migstream_tx_end(&tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+		s->len += n;
+	}
+	migstream_tx_free(&tx);
 }
 
 /*
@@ -229,8 +232,11 @@ static void every_bit_flip_is_detected(void **state)
 			s.buf[i] ^= (uint8_t)(1u << bit);
 			int rc = decode_all(&s);
 			s.buf[i] ^= (uint8_t)(1u << bit);
-			if (i >= MIG_HEAD_AD_LEN && !in_length_field) {
-				/* Ciphertext, or the secretstream header: authentication must catch it. */
+			if (i >= MIG_HEAD_AD_LEN + MIG_NONCE_LEN && i < MIG_HEAD_LEN) {
+				if (rc != MIG_E_BAD_HEAD)   /* the head's reserved bytes */
+					fail_msg("flip at %zu bit %d: %s", i, bit, migstream_strerror(rc));
+			} else if (i >= MIG_HEAD_AD_LEN && !in_length_field) {
+				/* Ciphertext, tag, or the nonce base: authentication must catch it. */
 				if (rc != MIG_E_BAD_TAG)
 					fail_msg("flip at %zu bit %d: %s", i, bit, migstream_strerror(rc));
 			} else if (rc == MIG_OK) {
@@ -317,8 +323,8 @@ static void wrong_key_or_host_fails(void **state)
 	fixture_free(&f);
 }
 
-/* Authentic records in the wrong sequence, or a misplaced final tag. */
-static void final_tag_and_sequence_are_enforced(void **state)
+/* Authentic records in the wrong sequence, or of no known type. */
+static void record_sequence_is_enforced(void **state)
 {
 	(void)state;
 	struct fixture f;
@@ -327,8 +333,12 @@ static void final_tag_and_sequence_are_enforced(void **state)
 	uint8_t body[16] = { 0 };
 	size_t n;
 
-	/* All data sent, then END without TAG_FINAL, or a DATA-typed record with it. */
-	for (int variant = 0; variant < 4; variant++) {
+	/*
+	 * 0: all data sent, then an END with the wrong total; 1: a DATA record where END
+	 * belongs; 2: END before the data; 3: DATA at the wrong offset; 4: a record of
+	 * no known type.
+	 */
+	for (int variant = 0; variant < 5; variant++) {
 		struct mig_tx tx;
 		uint8_t head[MIG_HEAD_LEN];
 		uint8_t *rec = malloc(MIG_REC_MAX), *buf = malloc(64 * 1024);
@@ -343,9 +353,13 @@ static void final_tag_and_sequence_are_enforced(void **state)
 		if (variant == 3) {   /* DATA at the wrong offset, authentic */
 			uint8_t d[8 + 16] = { 0 };
 			d[6] = 0x20;   /* offset 0x2000, expected 0x1000 */
-			migstream_tx_raw(&tx, MIG_REC_DATA, d, sizeof d, 0, rec, MIG_REC_MAX, &n);
+			migstream_tx_raw(&tx, MIG_REC_DATA, d, sizeof d, NULL, 0, rec, MIG_REC_MAX, &n);
 			memcpy(buf + len, rec, n), len += n;
 			expect = MIG_E_OUT_OF_ORDER;
+		} else if (variant == 4) {
+			migstream_tx_raw(&tx, 9, body, sizeof body, NULL, 0, rec, MIG_REC_MAX, &n);
+			memcpy(buf + len, rec, n), len += n;
+			expect = MIG_E_BAD_RECORD;
 		} else {
 			if (variant == 2) {   /* END before the data: authentic, but early */
 				expect = MIG_E_OUT_OF_ORDER;
@@ -354,17 +368,16 @@ static void final_tag_and_sequence_are_enforced(void **state)
 					migstream_tx_data(&tx, f.ext[i].offset, f.bytes[i], f.ext[i].length, rec, MIG_REC_MAX, &n);
 					memcpy(buf + len, rec, n), len += n;
 				}
-				expect = MIG_E_BAD_RECORD;
+				expect = variant == 1 ? MIG_E_OUT_OF_ORDER : MIG_E_BAD_RECORD;
 			}
-			body[7] = variant == 1 ? 0 : 0x30;
+			body[7] = variant == 1 ? 0 : 0x31;   /* END: a total one off */
 			body[15] = 5;
 			migstream_tx_raw(&tx, variant == 1 ? MIG_REC_DATA : MIG_REC_END, body, sizeof body,
-			           variant != 0 || variant == 2, rec, MIG_REC_MAX, &n);
-			if (variant == 2)
-				expect = MIG_E_OUT_OF_ORDER;
+			                 NULL, 0, rec, MIG_REC_MAX, &n);
 			memcpy(buf + len, rec, n), len += n;
 		}
 		assert_int_equal(decode(buf, len, 0, 2, NULL, 0, 0, NULL), expect);
+		migstream_tx_free(&tx);
 		free(rec);
 		free(buf);
 	}
@@ -378,6 +391,7 @@ static void final_tag_and_sequence_are_enforced(void **state)
 	assert_int_equal(migstream_tx_end(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
 	assert_int_equal(migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
 	assert_int_equal(migstream_tx_preamble(&tx, &f.hdr, f.ext, rec, 10, &n), MIG_E_NOSPACE);
+	migstream_tx_free(&tx);
 	migstream_tx_init(&tx, data_key, &info, head);
 	struct cap_snap_header bad = f.hdr;
 	bad.data_size += 0x1000;
@@ -386,9 +400,11 @@ static void final_tag_and_sequence_are_enforced(void **state)
 	assert_int_equal(migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n), MIG_OK);
 	assert_int_equal(migstream_tx_data(&tx, 0x2000, f.bytes[0], 16, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
 	assert_int_equal(migstream_tx_data(&tx, 0x1000, f.bytes[0], 0x1001, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+	migstream_tx_free(&tx);
 	struct mig_head_info zero = info;
 	zero.migration_id = 0;
 	assert_int_equal(migstream_tx_init(&tx, data_key, &zero, head), MIG_E_BAD_HEAD);
+	migstream_tx_free(&tx);
 	free(rec);
 	fixture_free(&f);
 }
@@ -509,7 +525,7 @@ int main(void)
 		cmocka_unit_test(every_bit_flip_is_detected),
 		cmocka_unit_test(reordered_repeated_dropped_records_fail),
 		cmocka_unit_test(wrong_key_or_host_fails),
-		cmocka_unit_test(final_tag_and_sequence_are_enforced),
+		cmocka_unit_test(record_sequence_is_enforced),
 		cmocka_unit_test(socket_round_trip),
 		cmocka_unit_test(data_key_file),
 	};
