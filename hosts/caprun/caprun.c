@@ -9,6 +9,7 @@
 #include "hosts/caprun/caprun_env.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
+#include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/sandbox.h"
@@ -680,6 +681,7 @@ int main(int argc, char **argv)
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = relay_run(&relay, &ws);
+	snapshot_finish_jobs();   /* a --keep-running snapshot still being written completes first */
 	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
 	if (r == 0) {
 		c.child = 0;   /* reaped */

@@ -51,8 +51,8 @@ static void do_stats(struct host_relay *r, char *reply, size_t len)
 	         (unsigned long long)s->reattached);
 }
 
-/* "snapshot PATH KEEP": PATH is everything up to the last space. */
-static int do_snapshot(struct host_relay *r, char *args, int dirfd, char *reply, size_t len)
+/* "snapshot PATH KEEP": PATH is everything up to the last space.  An enum snapshot_outcome. */
+static int do_snapshot(struct host_relay *r, char *args, int dirfd, int fd, char *reply, size_t len)
 {
 	char *sp = strrchr(args, ' ');
 	if (!sp || sp == args || (strcmp(sp + 1, "0") && strcmp(sp + 1, "1"))) {
@@ -64,7 +64,7 @@ static int do_snapshot(struct host_relay *r, char *args, int dirfd, char *reply,
 		snprintf(reply, len, "error %s: the path must be absolute", args);
 		return 0;
 	}
-	return snapshot_take(r, args, dirfd, sp[1] == '1', reply, len);
+	return snapshot_take(r, args, dirfd, fd, sp[1] == '1', reply, len);
 }
 
 /* "migrate HOSTID [FAULT]": streams progress lines to fd, then the reply. 2: moved away, stop. */
@@ -77,6 +77,11 @@ static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, siz
 	if (*end || !*args || args[0] == '-' || target == 0 || target > 0xffffffffu ||
 	    (fault && (!*fault || strchr(fault, ' ')))) {
 		snprintf(reply, len, "error usage: migrate HOSTID [FAULT]");
+		return 0;
+	}
+	if (snapshot_busy()) {
+		snprintf(reply, len, "error a snapshot of capsule %s is still being written; try again",
+		         r->name);
 		return 0;
 	}
 	return caprun_mig_move(r, (uint32_t)target, fault, fd, reply, len) ? 2 : 0;
@@ -134,7 +139,7 @@ static int read_line(int fd, char *line, size_t len, int *dirfd)
 	return -1;
 }
 
-static void send_line(int fd, const char *s)
+void ctlserve_send_line(int fd, const char *s)
 {
 	size_t n = strlen(s);
 	char *msg = malloc(n + 1);
@@ -166,14 +171,18 @@ int ctlserve_accept(struct host_relay *r)
 		do_ps(r, reply, sizeof reply);
 	else if (strcmp(line, "stats") == 0)
 		do_stats(r, reply, sizeof reply);
-	else if (strncmp(line, "snapshot ", 9) == 0)
-		saved = do_snapshot(r, line + 9, dirfd, reply, sizeof reply);
+	else if (strncmp(line, "snapshot ", 9) == 0) {
+		int outcome = do_snapshot(r, line + 9, dirfd, fd, reply, sizeof reply);
+		if (outcome == SNAPSHOT_PENDING)
+			return 0;   /* its writer answers, and closes fd and dirfd */
+		saved = outcome == SNAPSHOT_SAVED;
+	}
 	else if (strncmp(line, "migrate ", 8) == 0)
 		saved = do_migrate(r, line + 8, fd, reply, sizeof reply);
 	else
 		snprintf(reply, sizeof reply,
 		         "error unknown request (try: ps, stats, snapshot PATH 0|1, migrate HOSTID)");
-	send_line(fd, reply);
+	ctlserve_send_line(fd, reply);
 	if (dirfd >= 0)
 		close(dirfd);
 	close(fd);

@@ -7,5 +7,7 @@
 /* Serve one pending connection on the control socket.  1: capsule saved, stop;
  * 2: it moved to another host, stop. */
 int ctlserve_accept(struct host_relay *r);
+/* One reply line (a '\n' is added) to a control client, without blocking. */
+void ctlserve_send_line(int fd, const char *s);
 
 #endif

@@ -674,6 +674,22 @@ def snapshot(host, cap, path, keep_running=False, timeout=60):
             "seconds": took}
 
 
+def wait_blocked_in_poll(pid, timeout=10.0):
+    """A capctl has sent its request once it waits in poll(2) for the reply (syscall 7).
+    With caprun stopped (SIGSTOP) meanwhile, a test knows the request is queued before
+    whatever it sends next: caprun's event loop then sees them in that order."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/syscall" % pid) as f:
+                if f.read().split()[0] == "7":
+                    return
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.005)   # bounded poll of another process's state
+    raise TestFailure("capctl (pid %d) never waited for caprun's reply" % pid)
+
+
 def tempdir(prefix="capsule-snap."):
     """A temporary directory removed by stop_all()."""
     import tempfile

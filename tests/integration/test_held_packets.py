@@ -12,10 +12,9 @@ import os
 import signal
 import struct
 import subprocess
-import time
 
 from caplib import (CAPCTL, CAPRUN, SNAP_PAGE, Capsule, Host, Tap, check, check_eq, connect,
-                    next_count, recv_line, run_tool, snap_header, tempdir)
+                    next_count, recv_line, run_tool, snap_header, tempdir, wait_blocked_in_poll)
 
 HELD_ADDR = 0x10010000          # capsule-abi/cap_held.h: CAP_HELD_ADDR
 VBASE = 0x10000000
@@ -46,20 +45,6 @@ def held_area(path):
             return count, packets
         pos += length
     return 0, []
-
-
-def wait_blocked_in_poll(pid, timeout=10.0):
-    """capctl has sent its request once it waits in poll(2) for the reply (syscall 7)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open("/proc/%d/syscall" % pid) as f:
-                if f.read().split()[0] == "7":
-                    return
-        except (OSError, IndexError):
-            pass
-        time.sleep(0.005)   # bounded poll of another process's state
-    raise AssertionError("capctl (pid %d) never waited for caprun's reply" % pid)
 
 
 def total_retrans(sock):

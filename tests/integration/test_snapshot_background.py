@@ -1,0 +1,71 @@
+"""test_snapshot_background.py: a --keep-running snapshot freezes the capsule only while its memory is copied; the file is written while the capsule serves, and holds the moment of the freeze."""
+# caprun's writer is held back by a test hook (CAPSULE_TEST_SNAPSHOT_WRITER_WAITS_FOR:
+# it waits for a file to exist), so "while the file is being written" is a state the
+# test controls, not a race it hopes to win.
+import os
+import signal
+import subprocess
+
+from caplib import (CAPCTL, CAPRUN, Capsule, Host, Tap, check, check_eq, connect, next_count,
+                    recv_line, tempdir, wait_blocked_in_poll)
+
+
+def serves_while_written():
+    d = tempdir()
+    go = os.path.join(d, "go")
+    host = Host()
+    host.env["CAPSULE_TEST_SNAPSHOT_WRITER_WAITS_FOR"] = go
+    cap = host.capsule("counter", name="bg").start()
+    s = connect(cap.addr, 9000)
+    check_eq(next_count(s), 1, "first count")
+    path = os.path.join(d, "bg.snap")
+    # The freeze comes before the next line: caprun is stopped while capctl asks and the
+    # client sends, so its loop finds the request first (as in test_held_packets.py).
+    os.kill(cap.pid, signal.SIGSTOP)
+    try:
+        ctl = subprocess.Popen([CAPCTL, "snapshot", "bg", "-o", path, "--keep-running"],
+                               env=host.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+        wait_blocked_in_poll(ctl.pid)
+        s.sendall(b"n\n")
+    finally:
+        os.kill(cap.pid, signal.SIGCONT)
+    try:
+        # The capsule answers although its snapshot is not written yet.
+        check_eq(int(recv_line(s)), 2, "the count asked for as the capsule froze")
+        for want in (3, 4):
+            check_eq(next_count(s), want, "a count while the snapshot is being written")
+        check(ctl.poll() is None, "capctl returned before the writer was let go (exit %s)" %
+              ctl.returncode)
+        check(not os.path.exists(path), "the snapshot file exists before it was written")
+        # Nothing else may freeze it meanwhile: a second snapshot is refused, clearly.
+        code, out, err = host.capctl(["snapshot", "bg", "-o", os.path.join(d, "two.snap"),
+                                      "--keep-running"])
+        check(code != 0 and "still being written" in err,
+              "a second snapshot during the first: exit %d, %r %r" % (code, out, err))
+        check_eq(next_count(s), 5, "a count after the refused snapshot")
+    finally:
+        open(go, "w").close()
+    out, err = ctl.communicate(timeout=60)
+    check(ctl.returncode == 0 and b"snapshot bg -> " in out,
+          "capctl snapshot: exit %d, %r %r" % (ctl.returncode, out, err))
+    check_eq(next_count(s), 6, "a count after the snapshot was written")
+    s.close()
+    cap.stop()
+    # The file holds the moment of the freeze (count 1), not what came after.
+    again = Capsule("bg", env=host.env, argv=[CAPRUN, path]).start()
+    with connect(again.addr, 9000) as s2:
+        check_eq(next_count(s2), 2, "the resumed capsule's next count")
+    again.stop()
+
+
+def main():
+    tap = Tap()
+    tap.run("background snapshot: the capsule serves while its --keep-running snapshot is written, "
+            "a second one is refused meanwhile, and the file resumes at the freeze",
+            serves_while_written)
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()
