@@ -2,7 +2,9 @@
 import argparse
 import os
 import socket
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -67,6 +69,38 @@ def round_trip_us(addr, count):
     return statistics.median(times) / 1000
 
 
+def perf_counts(pid, addr, count):
+    """System calls and context switches of one process (all its threads) per round trip.
+
+    perf stat attaches to the running process, count round trips run, perf stops;
+    returns (syscalls, context switches) per round trip, or None without perf.
+    """
+    try:
+        p = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter,context-switches",
+                              "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError:
+        return None
+    time.sleep(0.5)   # perf attaches
+    round_trip_us(addr, count)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=30)[1].decode()
+    got = {}
+    for line in err.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].isdigit():
+            got[f[2]] = int(f[0])
+    if len(got) != 2:
+        return None
+    return got["raw_syscalls:sys_enter"] / (count + 50), got["context-switches"] / (count + 50)
+
+
+def count_row(what, counts):
+    if counts is None:
+        print("  %-28s (perf stat unavailable)" % what)
+    else:
+        print("  %-28s %8.2f system calls %8.2f context switches" % ((what,) + counts))
+
+
 def row(what, cap, nat, unit, better_low):
     ratio = cap / nat if nat else float("nan")
     hint = "(lower is better)" if better_low else "(higher is better)"
@@ -79,6 +113,7 @@ def main():
     ap.add_argument("--starts", type=int, default=20)
     ap.add_argument("--mib", type=int, default=100)
     ap.add_argument("--rtts", type=int, default=2000)
+    ap.add_argument("--count-rtts", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     image = os.path.join(IMAGES, "echo.cap")
@@ -101,6 +136,15 @@ def main():
         rt_c = round_trip_us(cap.addr, a.rtts)
         rt_n = round_trip_us(nat.addr, a.rtts)
         row("64-byte round trip (n=%d)" % a.rtts, rt_c, rt_n, "us", True)
+        print("\nper 64-byte round trip (perf stat on each process over %d round trips)" % a.count_rtts)
+        c_run = perf_counts(cap.proc.pid, cap.addr, a.count_rtts)
+        c_cap = perf_counts(cap.inner[0][0], cap.addr, a.count_rtts) if cap.inner else None
+        c_nat = perf_counts(nat.proc.pid, nat.addr, a.count_rtts)
+        count_row("caprun", c_run)
+        count_row("capsule", c_cap)
+        if c_run and c_cap:
+            count_row("caprun + capsule", (c_run[0] + c_cap[0], c_run[1] + c_cap[1]))
+        count_row("native echo", c_nat)
     finally:
         cap.stop()
         nat.stop()
