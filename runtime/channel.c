@@ -30,9 +30,27 @@ long rt_channel_send_packet(const struct rt_iovec *iov, int iovcnt)
 	return rt_host_channel_send(all, 1 + iovcnt);
 }
 
+/*
+ * The drain's own stack: a sink may run the network stack's input right
+ * there (lwip-port does), deeper than a small green-thread stack allows.
+ */
+static unsigned char drain_stack[64 * 1024] __attribute__((aligned(16)));
+
+int rt_draining;   /* the drain runs: nothing may block (rt_wait checks) */
+
+static void drain_on_stack(void *arg);
+
 /* Called from the idle wait when the channel is readable: reads what is there, never blocks. */
 void rt_channel_drain(void)
 {
+	rt_draining = 1;
+	rt_run_on_stack(drain_on_stack, 0, drain_stack + sizeof drain_stack);
+	rt_draining = 0;
+}
+
+static void drain_on_stack(void *arg)
+{
+	(void)arg;
 	for (int i = 0; i < RX_BATCH; i++) {
 		long n = rt_host_read(CAP_FD_CHANNEL, rx_record, sizeof rx_record);
 		if (n == -EAGAIN || n == -EINTR || n == 0)

@@ -75,6 +75,7 @@ uint64_t rt_realtime_to_virtual(uint64_t real_ns);
 
 /* channel.c */
 void rt_channel_drain(void);           /* from the idle wait: never blocks */
+extern int rt_draining;                /* set while it runs: rt_wait refuses to block */
 
 /* poll.c */
 extern struct rt_waitq rt_io_waitq;

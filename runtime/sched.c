@@ -298,6 +298,11 @@ static void schedule(void)
 int rt_wait(struct rt_waitq *q, uint64_t deadline_ns, const char *why)
 {
 	struct rt_thread *t = current;
+	if (rt_draining) {
+		/* A packet sink that blocks would switch threads off the drain's one stack. */
+		rt_console_write(2, "capsule: a green thread blocked inside the channel drain\n");
+		rt_exit_capsule(134);
+	}
 	t->state = RT_T_BLOCKED;
 	t->why = why;
 	t->timed_out = 0;
