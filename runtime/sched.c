@@ -197,7 +197,7 @@ static void host_wait(int64_t timeout_ns)
 	if (r <= 0)
 		return;
 	if (cin || hup)
-		rt_channel_drain();
+		rt_channel_drain(hup);
 	if (hup)
 		rt_host_gone(0);   /* nobody will ever send us a packet again: exit, don't spin */
 	if (con) {
