@@ -107,6 +107,13 @@ fail:
 	return -1;
 }
 
+void image_drop_bytes(struct host_image *img)
+{
+	free(img->file);
+	img->file = NULL;
+	img->elf = NULL;
+}
+
 void image_close(struct host_image *img)
 {
 	if (img->fd >= 0)
