@@ -121,6 +121,32 @@ def count_row(what, counts):
         print("  %-28s %8.2f system calls %8.2f context switches %8.1f us CPU" % ((what,) + counts))
 
 
+def pss_kib(pid):
+    """Proportional set size of one process, KiB (shared pages divided among their users)."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def idle_memory(make, n):
+    """Start n echo servers, one request each, then median PSS (KiB) of caprun, of the capsule."""
+    started = []
+    try:
+        for _ in range(n):
+            started.append(make().start())
+            with connect(started[-1].addr, ECHO_PORT) as s:
+                s.sendall(b"x")
+                recv_exact(s, 1)
+        outer = statistics.median(pss_kib(c.proc.pid) for c in started)
+        inner = statistics.median(pss_kib(c.inner[0][0]) for c in started) if started[0].inner else 0
+        return outer, inner
+    finally:
+        for c in started:
+            c.stop()
+
+
 def row(what, cap, nat, unit, better_low):
     ratio = cap / nat if nat else float("nan")
     hint = "(lower is better)" if better_low else "(higher is better)"
@@ -134,6 +160,7 @@ def main():
     ap.add_argument("--mib", type=int, default=100)
     ap.add_argument("--rtts", type=int, default=2000)
     ap.add_argument("--count-rtts", type=int, default=5000)
+    ap.add_argument("--idle", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     image = os.path.join(IMAGES, "echo.cap")
@@ -169,6 +196,13 @@ def main():
     finally:
         cap.stop()
         nat.stop()
+
+    run_kib, cap_kib = idle_memory(make_cap, a.idle)
+    nat_kib = idle_memory(make_nat, 1)[0]
+    print("\nhost memory per idle echo server (%d capsules; PSS, median)" % a.idle)
+    print("  %-28s %8d KiB" % ("caprun", run_kib))
+    print("  %-28s %8d KiB" % ("capsule process", cap_kib))
+    print("  %-28s %8d KiB" % ("native echo", nat_kib))
 
     print("\nimage sizes (bytes)")
     nat_size = os.path.getsize(a.native)
