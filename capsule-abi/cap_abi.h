@@ -2,6 +2,7 @@
 #ifndef CAP_ABI_H
 #define CAP_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -197,9 +198,15 @@ struct cap_control {
 	uint32_t report_size;       /* bytes of freeze report at CAP_REPORT_ADDR */
 	uint8_t  capsule_reserved[160];
 
-	uint8_t  pad[4096 - 1352];   /* keeps the struct exactly one page */
+	/* --- written by the loader at every start and resume; the capsule clears it at a freeze --- */
+	uint64_t vdso_clock_gettime;   /* this process's vDSO clock_gettime (Linux's int (*)(clockid_t,
+	                                  struct timespec *)), or 0: use the system call.  A fact about
+	                                  the process, like host_flags: read at every use, never cached */
+
+	uint8_t  pad[4096 - 1360];   /* keeps the struct exactly one page */
 };
 _Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
 _Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
+_Static_assert(offsetof(struct cap_control, vdso_clock_gettime) == 1352, "vdso_clock_gettime offset");
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lwip/opt.h"
+#include "lwip/ip.h"
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
@@ -12,6 +13,7 @@
 
 #include "capsule-abi/cap_abi.h"
 #include "runtime/rt_net.h"
+#include "runtime/rt_sched.h"
 #include "lwip-port/lp_internal.h"
 #include "lwip-port/lp_sock.h"
 
@@ -22,6 +24,8 @@ static struct netif lp_netif;
 /* Only used under the tcpip core lock (all output runs under it). */
 static unsigned char lp_tx_flat[CAP_MTU_MAX];
 static unsigned long lp_rx_dropped, lp_tx_dropped;
+/* Packets in handed to the tcpip thread's mailbox and not yet run: later ones queue behind them. */
+static unsigned lp_rx_queued;
 
 static const struct cap_control *lp_control(void)
 {
@@ -62,7 +66,23 @@ static err_t lp_netif_init(struct netif *netif)
 	return ERR_OK;
 }
 
-/* The runtime's packet sink (called from the idle wait, never blocks): one IPv4 packet into lwIP. */
+/* A queued packet, run by the tcpip thread. */
+static err_t lp_input_queued(struct pbuf *p, struct netif *inp)
+{
+	lp_rx_queued--;
+	return ip_input(p, inp);
+}
+
+/*
+ * The runtime's packet sink (called from the idle wait, never blocks): one
+ * IPv4 packet into lwIP.  When the core lock is free and nothing is queued
+ * ahead, lwIP takes the packet right here, in whichever green thread is
+ * idle-waiting (the runtime runs the drain on a stack of its own), and the
+ * thread it wakes (often that same one, e.g. the app back from poll) runs
+ * next: no switch to the tcpip thread and back, so no FS-base change, which
+ * is a system call on a CPU without FSGSBASE.  Otherwise the packet goes to
+ * the tcpip thread's mailbox, as lwIP's tcpip_input does, in order.
+ */
 static int lp_packet_in(const void *pkt, size_t len)
 {
 	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
@@ -71,12 +91,22 @@ static int lp_packet_in(const void *pkt, size_t len)
 		return 0;
 	}
 	pbuf_take(p, pkt, (u16_t)len);
-	if (lp_netif.input(p, &lp_netif) != ERR_OK) {
+	if (!lp_rx_queued && lp_core_free()) {
+		int saved_errno = errno;   /* the idle thread's: lwIP may write it */
+		LOCK_TCPIP_CORE();
+		ip_input(p, &lp_netif);    /* takes the pbuf */
+		UNLOCK_TCPIP_CORE();
+		errno = saved_errno;
+		rt_io_changed();           /* socket readiness may have changed: wake pollers */
+		return 0;
+	}
+	if (tcpip_inpkt(p, &lp_netif, lp_input_queued) != ERR_OK) {
 		/* tcpip mailbox full: drop this packet and let lwIP catch up first. */
 		pbuf_free(p);
 		lp_rx_dropped++;
 		return -1;
 	}
+	lp_rx_queued++;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "lwip/opt.h"
 #include "lwip/sys.h"
 #include "lwip/err.h"
+#include "lwip/tcpip.h"
 
 #include "capsule-abi/cap_abi.h"
 #include "runtime/rt_sched.h"
@@ -150,6 +151,12 @@ void sys_mutex_unlock(sys_mutex_t *mutex)
 	struct lp_mutex *m = *mutex;
 	m->locked = 0;
 	rt_wake_one(&m->waiters);
+}
+
+int lp_core_free(void)
+{
+	struct lp_mutex *m = lock_tcpip_core;
+	return m && !m->locked;
 }
 
 /* ---- mailboxes: a fixed ring per mbox ---- */

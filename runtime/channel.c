@@ -31,17 +31,62 @@ long rt_channel_send_packet(const struct rt_iovec *iov, int iovcnt)
 	return rt_host_channel_send(all, 1 + iovcnt);
 }
 
-/* Called from the idle wait when the channel is readable: reads what is there, never blocks. */
-void rt_channel_drain(void)
+/*
+ * The drain's own stack: a sink may run the network stack's input right
+ * there (lwip-port does), deeper than a small green-thread stack allows.
+ */
+static unsigned char drain_stack[64 * 1024] __attribute__((aligned(16)));
+
+int rt_draining;   /* the drain runs: nothing may block (rt_wait checks) */
+
+/*
+ * Records to read per wake-up.  A lone packet (a request) takes one read;
+ * reading on until EAGAIN, to learn that nothing else waits, would cost a
+ * second system call per packet.  So read one and let the next ppoll report
+ * the rest; but when records queue up (a bulk transfer) read them all per
+ * wake-up, up to RX_BATCH.  Learnt as caprun's relay does: a full read that
+ * found at most one record goes back to single reads, and every PROBE_EVERY
+ * single reads one full read looks whether a queue built.
+ */
+#define PROBE_EVERY 8
+static unsigned char rx_burst, rx_singles;
+
+static int drain_records(int limit);
+
+static void drain_on_stack(void *arg)
 {
-	for (int i = 0; i < RX_BATCH; i++) {
+	int full = *(const int *)arg || rx_burst || ++rx_singles >= PROBE_EVERY;
+	int limit = full ? RX_BATCH : 1;
+	if (full)
+		rx_singles = 0;
+	int got = drain_records(limit);
+	if (full && got >= 0)
+		rx_burst = got > 1;
+}
+
+/*
+ * Called from the idle wait when the channel is readable (all: the host hung
+ * up, read what is left): reads what is there, never blocks.
+ */
+void rt_channel_drain(int all)
+{
+	rt_draining = 1;
+	rt_run_on_stack(drain_on_stack, &all, drain_stack + sizeof drain_stack);
+	rt_draining = 0;
+}
+
+/* Up to limit records; how many were read, or -1 when a control record or a full stack ended it. */
+static int drain_records(int limit)
+{
+	int i;
+	for (i = 0; i < limit; i++) {
 		long n = rt_host_read(CAP_FD_CHANNEL, rx_record, sizeof rx_record);
 		if (n == -EAGAIN || n == -EINTR || n == 0)
-			return;
+			return i;
 		if (n < 0) {
 			if (rx_dropped++ == 0)
 				rt_console_write(2, "capsule: packet channel read failed\n");
-			return;
+			return i;
 		}
 		struct cap_chan_hdr hdr;
 		if (n < (long)sizeof hdr) {
@@ -55,7 +100,7 @@ void rt_channel_drain(void)
 		}
 		if (hdr.type != CAP_MSG_PACKET) {
 			rt_freeze_control(hdr.type, hdr.seq);
-			return;   /* a control record (freeze...) acts before any later packet */
+			return -1;   /* a control record (freeze...) acts before any later packet */
 		}
 		if (n == (long)sizeof hdr || !packet_sink) {
 			rx_dropped++;
@@ -63,9 +108,10 @@ void rt_channel_drain(void)
 		}
 		if (packet_sink(rx_record + sizeof hdr, (size_t)n - sizeof hdr) < 0) {
 			rx_dropped++;   /* the stack is full: let it catch up first */
-			return;
+			return -1;
 		}
 	}
+	return i;
 }
 
 /*

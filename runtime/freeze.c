@@ -84,7 +84,9 @@ static void take_held(void)
 {
 	if (((const struct cap_held_header *)CAP_HELD_ADDR)->magic != CAP_HELD_MAGIC)
 		return;
+	rt_draining = 1;   /* the stack may take them right here: nothing may block meanwhile */
 	rt_channel_take_held((void *)CAP_HELD_ADDR, CAP_HELD_SIZE);
+	rt_draining = 0;
 	rt_host_discard((void *)CAP_HELD_ADDR, CAP_HELD_SIZE);   /* later snapshots carry none */
 }
 
@@ -120,12 +122,20 @@ static void freeze_on_stack(void *arg)
 	c->report_size = rt_report_write((void *)CAP_REPORT_ADDR, CAP_REPORT_SIZE, now);
 	c->frozen_at_ns = now;
 	c->freeze_count++;
+	/*
+	 * The vDSO is this process's: a snapshot carries none, so a host whose
+	 * loader does not publish one (an older one) leaves the capsule on the
+	 * clock system call rather than on a stale address.
+	 */
+	uint64_t vdso = c->vdso_clock_gettime;
+	c->vdso_clock_gettime = 0;
 	if (rt_ctx_save(&c->resume_ctx, fs_base)) {
-		after_resume(c->resume_ctx.fs_base);
+		after_resume(c->resume_ctx.fs_base);   /* vdso_clock_gettime: the new loader's */
 		return;
 	}
 	send_msg(CAP_MSG_FROZEN, freeze_seq);
 	unsigned long dropped = wait_for_thaw();
+	c->vdso_clock_gettime = vdso;   /* thawed: the same process */
 	frozen_dropped += dropped;
 	take_held();                 /* a stop that failed: the host held packets for our resume */
 	rt_hostfs_after_freeze(0);   /* the host dropped our file requests meanwhile: send them again */

@@ -74,7 +74,8 @@ int rt_timespec_valid(const void *ts);
 uint64_t rt_realtime_to_virtual(uint64_t real_ns);
 
 /* channel.c */
-void rt_channel_drain(void);           /* from the idle wait: never blocks */
+void rt_channel_drain(int all);        /* from the idle wait (all: read to the end): never blocks */
+extern int rt_draining;                /* set while it runs: rt_wait refuses to block */
 unsigned rt_channel_take_held(void *area, size_t size);  /* after a freeze: packets held for us */
 
 /* poll.c */

@@ -197,7 +197,7 @@ static void host_wait(int64_t timeout_ns)
 	if (r <= 0)
 		return;
 	if (cin || hup)
-		rt_channel_drain();
+		rt_channel_drain(hup);
 	if (hup)
 		rt_host_gone(0);   /* nobody will ever send us a packet again: exit, don't spin */
 	if (con) {
@@ -298,6 +298,11 @@ static void schedule(void)
 int rt_wait(struct rt_waitq *q, uint64_t deadline_ns, const char *why)
 {
 	struct rt_thread *t = current;
+	if (rt_draining) {
+		/* A packet sink that blocks would switch threads off the drain's one stack. */
+		rt_console_write(2, "capsule: a green thread blocked inside the channel drain\n");
+		rt_exit_capsule(134);
+	}
 	t->state = RT_T_BLOCKED;
 	t->why = why;
 	t->timed_out = 0;

@@ -5,13 +5,16 @@
  * runs in two stages:
  *
  *   stage 1 (on the kernel's [stack]): map the control page of the memfd
- *     (fd 4), execute control->maps[] with MAP_FIXED_NOREPLACE, return a
+ *     (fd 4), execute control->maps[] with MAP_FIXED_NOREPLACE, write the
+ *     address of the vDSO's clock_gettime (from our auxv) into the control
+ *     page, so the capsule reads clocks without a system call; return a
  *     scratch stack pointer just below control->initial_sp (fresh start) or
  *     below control->resume_ctx.rsp (resume: the main stack is live then,
  *     but the capsule promises CAP_RESUME_SCRATCH free bytes below the
  *     frozen rsp; stage 2 stays well inside that);
  *   stage 2 (on that scratch area): unmap every mapping that is neither a
- *     capsule window nor our own text ([stack], [vdso], [vvar], ...), set
+ *     capsule window, nor our own text, nor the kernel's [vdso] and [vvar*]
+ *     (read-only; the clock data every process may read), e.g. [stack]; set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
  *     (fd 6), close fds >= 4, no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
@@ -26,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <asm/unistd.h>
+#include <elf.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
@@ -103,6 +107,13 @@ static void wipe(void *p, size_t n)
 		b[i] = 0;
 }
 
+static int str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 static int is_error(long r)
 {
 	return (unsigned long)r > -4096UL;
@@ -114,8 +125,63 @@ static int map_prot(uint32_t p)
 	       ((p & CAP_PROT_X) ? L_PROT_EXEC : 0);
 }
 
+/* The address of a function of the kernel's vDSO (an ELF image at base), 0 if there is none. */
+static uint64_t vdso_symbol(uint64_t base, const char *name)
+{
+	if (!base)
+		return 0;
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
+	const Elf64_Dyn *dyn = 0;
+	uint64_t bias = 0;
+	int loaded = 0;
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && !loaded) {
+			bias = base + ph[i].p_offset - ph[i].p_vaddr;
+			loaded = 1;
+		} else if (ph[i].p_type == PT_DYNAMIC) {
+			dyn = (const Elf64_Dyn *)(base + ph[i].p_offset);
+		}
+	}
+	if (!dyn || !loaded)
+		return 0;
+	const char *strs = 0;
+	const Elf64_Sym *syms = 0;
+	const uint32_t *hash = 0;
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		uint64_t a = bias + dyn->d_un.d_ptr;
+		if (dyn->d_tag == DT_STRTAB)
+			strs = (const char *)a;
+		else if (dyn->d_tag == DT_SYMTAB)
+			syms = (const Elf64_Sym *)a;
+		else if (dyn->d_tag == DT_HASH)
+			hash = (const uint32_t *)a;
+	}
+	if (!strs || !syms || !hash)
+		return 0;
+	for (uint32_t i = 0; i < hash[1]; i++) {   /* nchain: the number of symbols */
+		const Elf64_Sym *sym = &syms[i];
+		if (sym->st_shndx != SHN_UNDEF && sym->st_value &&
+		    ELF64_ST_TYPE(sym->st_info) == STT_FUNC && str_eq(strs + sym->st_name, name))
+			return bias + sym->st_value;
+	}
+	return 0;
+}
+
+/* Our auxv's AT_SYSINFO_EHDR (the vDSO), from the kernel's initial stack; 0 if absent. */
+static uint64_t vdso_base(const uint64_t *sp)
+{
+	const uint64_t *p = sp + 1 + sp[0] + 1;   /* argc, argv..., NULL */
+	while (*p)
+		p++;                                /* envp..., NULL */
+	for (p++; p[0] != AT_NULL; p += 2)
+		if (p[0] == AT_SYSINFO_EHDR)
+			return p[1];
+	return 0;
+}
+
 /* Stage 1: map the plan.  Returns the scratch stack pointer for stage 2. */
-__attribute__((used, noinline)) static uint64_t loader_stage1(void)
+__attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *initial_sp)
 {
 	long r = sys6(__NR_mmap, 0, CAP_PAGE_SIZE, L_PROT_READ, L_MAP_SHARED, CAP_FD_MEMFD, 0);
 	if (is_error(r))
@@ -147,6 +213,12 @@ __attribute__((used, noinline)) static uint64_t loader_stage1(void)
 		if ((uint64_t)a != m->vaddr)   /* kernel without MAP_FIXED_NOREPLACE */
 			die("mapping a capsule window at its address", 17);
 	}
+	/*
+	 * A fact about this process, written at every start and every resume (a
+	 * snapshot carries 0, or an older process's address: never used here).
+	 */
+	((volatile struct cap_control *)CAP_CONTROL_ADDR)->vdso_clock_gettime =
+		vdso_symbol(vdso_base(initial_sp), "__vdso_clock_gettime");
 	/*
 	 * Fresh: scratch below the initial stack, free until the capsule runs.
 	 * Resume: below the frozen rsp, never below initial_sp (live stack).
@@ -210,6 +282,7 @@ static uint64_t next_plan_start(const struct cap_control *ctl, uint64_t addr, ui
 
 struct host_range {
 	uint64_t start, end;
+	int kernel_clock;   /* [vdso], [vvar], [vvar_vclock]: kept */
 };
 
 /*
@@ -222,6 +295,7 @@ static unsigned read_ranges(struct host_range *out, unsigned max)
 	unsigned n = 0;
 	int field = 0;          /* 0: start, 1: end, 2: rest of the line */
 	uint64_t start = 0, end = 0;
+	uint64_t tail = 0;      /* the line's last 8 characters, for its name */
 	long fd = sys3(__NR_open, "/proc/self/maps", L_O_RDONLY | L_O_CLOEXEC, 0);
 	if (is_error(fd))
 		die("opening /proc/self/maps", fd);
@@ -245,12 +319,20 @@ static unsigned read_ranges(struct host_range *out, unsigned max)
 					die("reading /proc/self/maps (too many mappings)", 7);
 				out[n].start = start;
 				out[n].end = end;
+				out[n].kernel_clock = 0;
 				n++;
 				field = 2;
 			}
+			if (field == 2) {
+				tail = tail << 8 | (unsigned char)c;
+				/* the name " [vdso]", or one beginning " [vvar" ([vvar], [vvar_vclock]) */
+				if ((tail & 0xffffffffffffffULL) == 0x205b7664736f5dULL ||
+				    (tail & 0xffffffffffffULL) == 0x205b76766172ULL)
+					out[n - 1].kernel_clock = 1;
+			}
 			if (c == '\n') {
 				field = 0;
-				start = end = 0;
+				start = end = tail = 0;
 			}
 		}
 	}
@@ -271,6 +353,8 @@ static void unmap_everything_else(const struct cap_control *ctl)
 			continue;             /* our read-only text: needed until the jump */
 		if (start >= 0xffffffffff600000ULL)
 			continue;             /* [vsyscall]: not a real mapping, cannot go */
+		if (ranges[i].kernel_clock)
+			continue;             /* the vDSO and its data: clocks without system calls */
 		for (uint64_t pos = start; pos < end;) {
 			uint64_t wend;
 			if (in_plan(ctl, pos, &wend)) {
@@ -413,6 +497,7 @@ __asm__(".text\n"
         ".type _start,@function\n"
         "_start:\n"
         "	xor %ebp, %ebp\n"
+        "	mov %rsp, %rdi\n"
         "	and $-16, %rsp\n"
         "	call loader_stage1\n"
         "	mov %rax, %rsp\n"

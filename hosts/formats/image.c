@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,16 +88,19 @@ int image_open(const char *path, struct host_image *img, char *err, size_t errle
 	}
 	if (cap_image_check_header(&head, (uint64_t)st.st_size, err, errlen))
 		goto fail;
+	/*
+	 * Mapped, not read: no copy into anonymous memory, and the pages are the
+	 * page cache's, shared with the loader's text mappings and every other
+	 * capsule of this image.  (Text is mapped from the file anyway, so a
+	 * file changed under a running capsule was never protected against.)
+	 */
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, img->fd, 0);
+	if (m == MAP_FAILED) {
+		snprintf(err, errlen, "mapping the file: %s", strerror(errno));
+		goto fail;
+	}
+	img->file = m;
 	img->file_size = (size_t)st.st_size;
-	img->file = malloc(img->file_size);
-	if (!img->file) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	if (fileio_pread_full(img->fd, img->file, img->file_size, 0)) {
-		snprintf(err, errlen, "read error (file changed while reading?)");
-		goto fail;
-	}
 	if (image_validate(img->file, img->file_size, &img->hdr, &img->elf_info, err, errlen))
 		goto fail;
 	img->elf = img->file + CAP_IMAGE_HEADER_SIZE;
@@ -107,11 +111,18 @@ fail:
 	return -1;
 }
 
+void image_drop_bytes(struct host_image *img)
+{
+	if (img->file)
+		munmap((void *)img->file, img->file_size);
+	img->file = NULL;
+	img->elf = NULL;
+}
+
 void image_close(struct host_image *img)
 {
 	if (img->fd >= 0)
 		close(img->fd);
-	free(img->file);
+	image_drop_bytes(img);
 	img->fd = -1;
-	img->file = NULL;
 }

@@ -10,7 +10,7 @@
 
 struct host_image {
 	struct cap_image_header hdr;
-	uint8_t *file;            /* whole file, header first (malloc'd) */
+	const uint8_t *file;      /* whole file, header first (mapped read-only); NULL after image_drop_bytes */
 	size_t file_size;
 	const uint8_t *elf;       /* file + CAP_IMAGE_HEADER_SIZE */
 	size_t elf_size;
@@ -29,8 +29,14 @@ void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_s
 int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
                         struct host_elf *elf, char *err, size_t errlen);
 
-/* Open, read and validate path; img->fd stays open.  Returns 0 or -1 + err. */
+/* Open, map and validate path; img->fd stays open.  Returns 0 or -1 + err. */
 int image_open(const char *path, struct host_image *img, char *err, size_t errlen);
 void image_close(struct host_image *img);
+/*
+ * Unmap the file's bytes (file, elf: NULL) and keep what was learnt from them
+ * (hdr, elf_info) and fd: once the memfd holds the capsule's writable
+ * segments, caprun needs no more (the loader maps text from fd).
+ */
+void image_drop_bytes(struct host_image *img);
 
 #endif

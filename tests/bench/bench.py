@@ -2,7 +2,9 @@
 import argparse
 import os
 import socket
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -53,18 +55,96 @@ def throughput_mib_s(addr, total):
     return total / dt / (1 << 20)
 
 
+def round_trips(s, count, times):
+    """count 64-byte messages sent and awaited on s, each one's time (ns) appended to times."""
+    msg = b"r" * 64
+    for _ in range(count):
+        t0 = time.perf_counter_ns()
+        s.sendall(msg)
+        recv_exact(s, 64)
+        times.append(time.perf_counter_ns() - t0)
+
+
 def round_trip_us(addr, count):
     """Median time for a 64-byte message to come back, in microseconds."""
-    msg = b"r" * 64
     times = []
     with connect(addr, ECHO_PORT) as s:
-        for i in range(count + 50):
-            t0 = time.perf_counter_ns()
-            s.sendall(msg)
-            recv_exact(s, 64)
-            if i >= 50:   # the first ones warm up caches and TCP's window
-                times.append(time.perf_counter_ns() - t0)
+        round_trips(s, 50, [])   # the first ones warm up caches and TCP's window
+        round_trips(s, count, times)
     return statistics.median(times) / 1000
+
+
+def round_trip_pair_us(addr_a, addr_b, count, slices=10):
+    """Medians for two servers measured in alternating slices, so a busy machine hits both alike."""
+    ta, tb = [], []
+    with connect(addr_a, ECHO_PORT) as a, connect(addr_b, ECHO_PORT) as b:
+        round_trips(a, 50, [])
+        round_trips(b, 50, [])
+        for _ in range(slices):
+            round_trips(a, count // slices, ta)
+            round_trips(b, count // slices, tb)
+    return statistics.median(ta) / 1000, statistics.median(tb) / 1000
+
+
+def perf_counts(pid, addr, count):
+    """System calls, context switches and CPU time of one process (all its threads) per round trip.
+
+    perf stat attaches to the running process, count round trips run, perf stops;
+    returns (syscalls, context switches, CPU us) per round trip, or None without perf.
+    """
+    try:
+        p = subprocess.Popen(["perf", "stat", "-x,", "-e",
+                              "raw_syscalls:sys_enter,context-switches,task-clock",
+                              "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError:
+        return None
+    time.sleep(0.5)   # perf attaches
+    round_trip_us(addr, count)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=30)[1].decode()
+    got = {}
+    for line in err.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].replace(".", "", 1).isdigit():
+            got[f[2]] = float(f[0])
+    if len(got) != 3:
+        return None
+    n = count + 50
+    return (got["raw_syscalls:sys_enter"] / n, got["context-switches"] / n,
+            got["task-clock"] * 1000 / n)   # task-clock is in ms
+
+
+def count_row(what, counts):
+    if counts is None:
+        print("  %-28s (perf stat unavailable)" % what)
+    else:
+        print("  %-28s %8.2f system calls %8.2f context switches %8.1f us CPU" % ((what,) + counts))
+
+
+def pss_kib(pid):
+    """Proportional set size of one process, KiB (shared pages divided among their users)."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def idle_memory(make, n):
+    """Start n echo servers, one request each, then median PSS (KiB) of caprun, of the capsule."""
+    started = []
+    try:
+        for _ in range(n):
+            started.append(make().start())
+            with connect(started[-1].addr, ECHO_PORT) as s:
+                s.sendall(b"x")
+                recv_exact(s, 1)
+        outer = statistics.median(pss_kib(c.proc.pid) for c in started)
+        inner = statistics.median(pss_kib(c.inner[0][0]) for c in started) if started[0].inner else 0
+        return outer, inner
+    finally:
+        for c in started:
+            c.stop()
 
 
 def row(what, cap, nat, unit, better_low):
@@ -79,6 +159,8 @@ def main():
     ap.add_argument("--starts", type=int, default=20)
     ap.add_argument("--mib", type=int, default=100)
     ap.add_argument("--rtts", type=int, default=2000)
+    ap.add_argument("--count-rtts", type=int, default=5000)
+    ap.add_argument("--idle", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     image = os.path.join(IMAGES, "echo.cap")
@@ -95,15 +177,32 @@ def main():
     cap, nat = make_cap().start(), make_nat().start()
     try:
         total = a.mib << 20
-        tp_c = statistics.median(throughput_mib_s(cap.addr, total) for _ in range(a.repeat))
-        tp_n = statistics.median(throughput_mib_s(nat.addr, total) for _ in range(a.repeat))
+        tps = [(throughput_mib_s(cap.addr, total), throughput_mib_s(nat.addr, total))
+               for _ in range(a.repeat)]   # alternating: a busy machine hits both alike
+        tp_c = statistics.median(t[0] for t in tps)
+        tp_n = statistics.median(t[1] for t in tps)
         row("echo throughput (%d MiB)" % a.mib, tp_c, tp_n, "MiB/s", False)
-        rt_c = round_trip_us(cap.addr, a.rtts)
-        rt_n = round_trip_us(nat.addr, a.rtts)
+        rt_c, rt_n = round_trip_pair_us(cap.addr, nat.addr, a.rtts)
         row("64-byte round trip (n=%d)" % a.rtts, rt_c, rt_n, "us", True)
+        print("\nper 64-byte round trip (perf stat on each process over %d round trips)" % a.count_rtts)
+        c_run = perf_counts(cap.proc.pid, cap.addr, a.count_rtts)
+        c_cap = perf_counts(cap.inner[0][0], cap.addr, a.count_rtts) if cap.inner else None
+        c_nat = perf_counts(nat.proc.pid, nat.addr, a.count_rtts)
+        count_row("caprun", c_run)
+        count_row("capsule", c_cap)
+        if c_run and c_cap:
+            count_row("caprun + capsule", tuple(x + y for x, y in zip(c_run, c_cap)))
+        count_row("native echo", c_nat)
     finally:
         cap.stop()
         nat.stop()
+
+    run_kib, cap_kib = idle_memory(make_cap, a.idle)
+    nat_kib = idle_memory(make_nat, 1)[0]
+    print("\nhost memory per idle echo server (%d capsules; PSS, median)" % a.idle)
+    print("  %-28s %8d KiB" % ("caprun", run_kib))
+    print("  %-28s %8d KiB" % ("capsule process", cap_kib))
+    print("  %-28s %8d KiB" % ("native echo", nat_kib))
 
     print("\nimage sizes (bytes)")
     nat_size = os.path.getsize(a.native)

@@ -15,7 +15,7 @@
 
 /* ---- the host: records queued for reading, and what was sent ---- */
 struct record { unsigned char bytes[64]; long len; };
-static struct record queue[8];
+static struct record queue[16];
 static int queued, next_read;
 static unsigned char sent[256];
 static size_t sent_len;
@@ -39,6 +39,13 @@ long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt)
 		sent_len += iov[i].len;
 	}
 	return (long)sent_len;
+}
+
+/* The drain runs on a stack of its own in the capsule; here on the test's. */
+void rt_run_on_stack(void (*fn)(void *), void *arg, void *stack_top)
+{
+	(void)stack_top;
+	fn(arg);
 }
 
 void rt_console_write(int fd, const char *s)
@@ -80,7 +87,7 @@ void rt_hostfs_reply(const void *p, size_t n)
 	file_replies++;
 }
 
-static char delivered[8][64];
+static char delivered[16][64];
 static int ndelivered, refuse_after = 100;
 
 static int sink(const void *pkt, size_t len)
@@ -106,7 +113,7 @@ static void test_packets_go_to_the_sink(void **state)
 	push(CAP_MSG_PACKET, 0, "first");
 	push(CAP_MSG_PACKET, 0, 0);          /* empty: dropped */
 	push(CAP_MSG_PACKET, 0, "second");
-	rt_channel_drain();
+	rt_channel_drain(1);
 	assert_int_equal(ndelivered, 2);
 	assert_string_equal(delivered[0], "first");
 	assert_string_equal(delivered[1], "second");
@@ -120,13 +127,13 @@ static void test_control_records_stop_the_drain(void **state)
 	push(CAP_MSG_PACKET, 0, "before");
 	push(CAP_MSG_FREEZE, 9, 0);
 	push(CAP_MSG_PACKET, 0, "after");
-	rt_channel_drain();
+	rt_channel_drain(1);
 	assert_int_equal(controls, 1);
 	assert_int_equal(control_type, CAP_MSG_FREEZE);
 	assert_int_equal(control_seq, 9);
 	assert_int_equal(ndelivered, 1);      /* the freeze acts before any later packet */
 	assert_int_equal(next_read, 2);
-	rt_channel_drain();
+	rt_channel_drain(1);
 	assert_int_equal(ndelivered, 2);
 }
 
@@ -137,7 +144,7 @@ static void test_file_answers_go_to_the_file_client(void **state)
 	reset();
 	push(CAP_MSG_FILE_REP, 0, "answer");
 	push(CAP_MSG_PACKET, 0, "packet");
-	rt_channel_drain();
+	rt_channel_drain(1);
 	assert_int_equal(file_replies, 1);
 	assert_string_equal(file_reply, "answer");
 	assert_int_equal(ndelivered, 1);
@@ -151,7 +158,7 @@ static void test_without_a_stack_and_when_it_is_full(void **state)
 	rt_channel_set_sink(0);               /* linked without a network stack */
 	push(CAP_MSG_PACKET, 0, "lost");
 	push(CAP_MSG_THAW, 0, 0);
-	rt_channel_drain();
+	rt_channel_drain(1);
 	assert_int_equal(ndelivered, 0);
 	assert_int_equal(controls, 1);        /* control records still arrive */
 	reset();
@@ -159,9 +166,53 @@ static void test_without_a_stack_and_when_it_is_full(void **state)
 	push(CAP_MSG_PACKET, 0, "a");
 	push(CAP_MSG_PACKET, 0, "b");
 	push(CAP_MSG_PACKET, 0, "c");
-	rt_channel_drain();
+	rt_channel_drain(1);
 	assert_int_equal(ndelivered, 1);
 	assert_int_equal(next_read, 2);       /* stopped after the refused one: the stack catches up */
+}
+
+/*
+ * A lone packet is read with one call (no read that returns EAGAIN after
+ * it); a queue that builds up is read whole per wake-up, and reading one at
+ * a time comes back when a full read finds at most one record.
+ */
+static void test_reads_one_until_a_queue_builds(void **state)
+{
+	(void)state;
+	reset();
+	rt_channel_drain(1);                  /* nothing there: back to single reads */
+	push(CAP_MSG_PACKET, 0, "a");
+	push(CAP_MSG_PACKET, 0, "b");
+	push(CAP_MSG_PACKET, 0, "c");
+	rt_channel_drain(0);
+	assert_int_equal(ndelivered, 1);      /* one read, the rest waits for the next wake-up */
+	int calls = 1;
+	while (next_read < queued) {
+		rt_channel_drain(0);
+		calls++;
+		assert_int_equal(ndelivered, calls);
+	}
+	while (calls < 7) {                   /* wake-ups with nothing there: no probe yet */
+		rt_channel_drain(0);
+		calls++;
+	}
+	push(CAP_MSG_PACKET, 0, "d");
+	push(CAP_MSG_PACKET, 0, "e");
+	push(CAP_MSG_PACKET, 0, "f");
+	rt_channel_drain(0);                  /* the eighth: a full read finds a queue */
+	assert_int_equal(ndelivered, 6);
+	push(CAP_MSG_PACKET, 0, "g");
+	push(CAP_MSG_PACKET, 0, "h");
+	rt_channel_drain(0);                  /* a queue: read whole */
+	assert_int_equal(ndelivered, 8);
+	push(CAP_MSG_PACKET, 0, "i");
+	rt_channel_drain(0);                  /* read whole, found one: single reads again */
+	assert_int_equal(ndelivered, 9);
+	push(CAP_MSG_PACKET, 0, "j");
+	push(CAP_MSG_PACKET, 0, "k");
+	rt_channel_drain(0);
+	assert_int_equal(ndelivered, 10);
+	assert_string_equal(delivered[9], "j");
 }
 
 static void test_send_packet_adds_the_header(void **state)
@@ -259,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_control_records_stop_the_drain),
 		cmocka_unit_test(test_file_answers_go_to_the_file_client),
 		cmocka_unit_test(test_without_a_stack_and_when_it_is_full),
+		cmocka_unit_test(test_reads_one_until_a_queue_builds),
 		cmocka_unit_test(test_send_packet_adds_the_header),
 		cmocka_unit_test(test_held_packets_go_to_the_sink_in_order),
 		cmocka_unit_test(test_held_area_is_checked),
