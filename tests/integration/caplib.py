@@ -675,9 +675,9 @@ def snapshot(host, cap, path, keep_running=False, timeout=60):
 
 
 def wait_blocked_in_poll(pid, timeout=10.0):
-    """A capctl has sent its request once it waits in poll(2) for the reply (syscall 7).
-    With caprun stopped (SIGSTOP) meanwhile, a test knows the request is queued before
-    whatever it sends next: caprun's event loop then sees them in that order."""
+    """Wait until process pid sleeps in poll(2) (syscall 7).  A capctl does once it has
+    sent its request; caprun does in exactly one place: waiting for its capsule to answer
+    a freeze, while it reads nothing from the TUN device."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -687,7 +687,28 @@ def wait_blocked_in_poll(pid, timeout=10.0):
         except (OSError, IndexError):
             pass
         time.sleep(0.005)   # bounded poll of another process's state
-    raise TestFailure("capctl (pid %d) never waited for caprun's reply" % pid)
+    raise TestFailure("process %d never waited in poll(2)" % pid)
+
+
+def during_freeze(cap, request, send):
+    """Make "send() arrives while the capsule freezes" certain rather than likely.
+
+    The capsule's process is stopped (SIGSTOP), request() starts what freezes it (a
+    capctl), and once caprun waits for the capsule's FROZEN (then it reads nothing from
+    the TUN device) send() sends; then the capsule goes on.  What send() sent is queued
+    behind the freeze.  Returns what request() returned."""
+    pids = cap.capsule_pids()
+    check(pids, "no capsule process under caprun %d" % cap.pid)
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        started = request()
+        wait_blocked_in_poll(cap.pid)
+        send()
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    return started
 
 
 def tempdir(prefix="capsule-snap."):

@@ -1,20 +1,17 @@
 """test_held_packets.py: a request that reaches the host while the capsule freezes for a snapshot travels inside the snapshot (capsule-abi/cap_held.h) and is answered at resume, before the client would retransmit it."""
-# The race is made certain, not hoped for: caprun is stopped (SIGSTOP) while
-# capctl sends its snapshot request and the client its line, so when caprun
-# continues, its event loop finds the snapshot request first (epoll reports
-# descriptors in the order they became ready) and the client's packet still
-# queued in the TUN device: exactly a packet that arrives as the capsule
-# freezes.  The client's retransmission timeout is raised to 3 s on the
+# The race is made certain, not hoped for (caplib.during_freeze): the capsule's
+# process is stopped while capctl asks for the snapshot, and the client sends its
+# line once caprun waits for the capsule's FROZEN, reading nothing from the TUN
+# device: exactly a packet that arrives as the capsule freezes.  The client's retransmission timeout is raised to 3 s on the
 # capsule's route (`ip route change ... rto_min`), so an answer in time can
 # only come from the held packet, and the client's TCP_INFO says it never
 # retransmitted.
 import os
-import signal
 import struct
 import subprocess
 
 from caplib import (CAPCTL, CAPRUN, SNAP_PAGE, Capsule, Host, Tap, check, check_eq, connect,
-                    next_count, recv_line, run_tool, snap_header, tempdir, wait_blocked_in_poll)
+                    next_count, recv_line, run_tool, snap_header, tempdir, during_freeze)
 
 HELD_ADDR = 0x10010000          # capsule-abi/cap_held.h: CAP_HELD_ADDR
 VBASE = 0x10000000
@@ -64,14 +61,11 @@ def request_held_across_snapshot():
     code, out, err = run_tool(["ip", "route", "change"] + route.split() + ["rto_min", "3s"])
     check(code == 0, "ip route change %s rto_min 3s: %s" % (route, err.strip()))
     path = os.path.join(d, "held.snap")
-    os.kill(cap.pid, signal.SIGSTOP)
-    try:
-        ctl = subprocess.Popen([CAPCTL, "snapshot", "held", "-o", path], env=host.env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        wait_blocked_in_poll(ctl.pid)
-        s.sendall(b"n\n")   # queued in the TUN device behind the snapshot request
-    finally:
-        os.kill(cap.pid, signal.SIGCONT)
+    ctl = during_freeze(
+        cap, lambda: subprocess.Popen([CAPCTL, "snapshot", "held", "-o", path], env=host.env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL),
+        lambda: s.sendall(b"n\n"))
     out, err = ctl.communicate(timeout=60)
     check(ctl.returncode == 0, "capctl snapshot: exit %d, %r %r" % (ctl.returncode, out, err))
     check_eq(cap.wait_exit(20), 0, "caprun's exit code after the snapshot")

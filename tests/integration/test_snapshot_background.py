@@ -3,11 +3,10 @@
 # it waits for a file to exist), so "while the file is being written" is a state the
 # test controls, not a race it hopes to win.
 import os
-import signal
 import subprocess
 
 from caplib import (CAPCTL, CAPRUN, Capsule, Host, Tap, check, check_eq, connect, next_count,
-                    recv_line, tempdir, wait_blocked_in_poll)
+                    during_freeze, recv_line, tempdir)
 
 
 def serves_while_written():
@@ -19,17 +18,12 @@ def serves_while_written():
     s = connect(cap.addr, 9000)
     check_eq(next_count(s), 1, "first count")
     path = os.path.join(d, "bg.snap")
-    # The freeze comes before the next line: caprun is stopped while capctl asks and the
-    # client sends, so its loop finds the request first (as in test_held_packets.py).
-    os.kill(cap.pid, signal.SIGSTOP)
-    try:
-        ctl = subprocess.Popen([CAPCTL, "snapshot", "bg", "-o", path, "--keep-running"],
-                               env=host.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL)
-        wait_blocked_in_poll(ctl.pid)
-        s.sendall(b"n\n")
-    finally:
-        os.kill(cap.pid, signal.SIGCONT)
+    # The next line arrives while the capsule freezes (caplib.during_freeze).
+    ctl = during_freeze(
+        cap, lambda: subprocess.Popen([CAPCTL, "snapshot", "bg", "-o", path, "--keep-running"],
+                                      env=host.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL),
+        lambda: s.sendall(b"n\n"))
     try:
         # The capsule answers although its snapshot is not written yet.
         check_eq(int(recv_line(s)), 2, "the count asked for as the capsule froze")
