@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <time.h>
 #include "runtime/rt_fd.h"
@@ -263,12 +265,47 @@ static void note_eagain(long n, long fd)
 			f->eagain_in++;
 		break;
 	case SYS_write: case SYS_writev: case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
+	case SYS_sendfile:   /* a1 is out_fd */
 		if ((f = rt_fd_get((int)fd)))
 			f->eagain_out++;
 		break;
 	default:
 		break;
 	}
+}
+
+static size_t iov_bytes(const struct iovec *iov, long cnt)
+{
+	size_t sum = 0;
+	for (long i = 0; i < cnt; i++)
+		sum += iov[i].iov_len;
+	return sum;
+}
+
+/*
+ * A write that took less than it was given (a full socket or pipe, non-blocking) is an
+ * edge for EPOLLET as an EAGAIN is: the app (nginx after a short sendfile or writev) now
+ * waits for "writable again", which Linux reports once room frees up even if the
+ * descriptor never looked unwritable to a poll in between.  The call succeeded, so its
+ * iovecs were readable.
+ */
+static void note_short_write(long n, long a1, long a2, long a3, long a4, long r)
+{
+	size_t want;
+	switch (n) {
+	case SYS_write: case SYS_sendto: want = (size_t)a3; break;
+	case SYS_sendfile: want = (size_t)a4; break;
+	case SYS_writev: want = iov_bytes((const struct iovec *)a2, a3); break;
+	case SYS_sendmsg: {
+		const struct msghdr *m = (const struct msghdr *)a2;
+		want = iov_bytes(m->msg_iov, (long)m->msg_iovlen);
+		break;
+	}
+	default:
+		return;
+	}
+	if ((size_t)r < want)
+		note_eagain(n, a1);
 }
 
 long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -279,5 +316,8 @@ long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long
 	long r = dispatch(n, a1, a2, a3, a4, a5, a6);
 	if (__builtin_expect(r == -EAGAIN, 0))
 		note_eagain(n, a1);
+	else if (r >= 0 && (n == SYS_write || n == SYS_writev || n == SYS_sendto || n == SYS_sendmsg ||
+	                    n == SYS_sendfile))
+		note_short_write(n, a1, a2, a3, a4, r);
 	return r;
 }
