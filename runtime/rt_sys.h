@@ -76,4 +76,5 @@ long rt_sys_sched_getaffinity(size_t len, void *mask);
 long rt_sys_getrandom(void *buf, size_t len, unsigned flags);
 long rt_sys_getrusage(int who, void *ru);
 long rt_sys_times(void *buf);
+long rt_sys_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 #endif

@@ -247,7 +247,7 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_sysinfo: return rt_sys_sysinfo(P(a1));
 	case SYS_getrusage: return rt_sys_getrusage((int)a1, P(a2));
 	case SYS_times: return rt_sys_times(P(a1));
-	case SYS_prctl: return a1 == 15 /* PR_SET_NAME */ || a1 == 16 ? 0 : -EINVAL;
+	case SYS_prctl: return rt_sys_prctl((int)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5);
 
 	default:
 		return unsupported(n);

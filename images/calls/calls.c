@@ -1,4 +1,4 @@
-/* calls.c: eventfd, timerfd, signalfd, itimers, pipe2/dup3/accept4 flags and epoll edge/oneshot, one line per check (same output natively). */
+/* calls.c: eventfd, timerfd, signalfd, itimers, pipe2/dup3/accept4 flags and epoll edge/oneshot, prctl, one line per check (same output natively). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -431,6 +432,31 @@ static void test_flags(void)
 	close(ls);
 }
 
+/* ---- prctl: what daemons set and read back ---- */
+
+static void test_prctl(void)
+{
+	char name[16] = "";
+	check_rc("prctl PR_SET_NAME", prctl(PR_SET_NAME, "calls-worker-with-a-long-name", 0, 0, 0), "ok");
+	check_rc("prctl PR_GET_NAME", prctl(PR_GET_NAME, name, 0, 0, 0), "ok");
+	report("prctl PR_GET_NAME gives the first 15 bytes", name, "calls-worker-wi");
+	check_num("prctl PR_GET_DUMPABLE", (unsigned long long)prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+	check_rc("prctl PR_SET_DUMPABLE 0", prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_DUMPABLE after 0", (unsigned long long)prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	check_rc("prctl PR_SET_DUMPABLE 2", prctl(PR_SET_DUMPABLE, 2, 0, 0, 0), "EINVAL");
+	check_rc("prctl PR_SET_DUMPABLE 1", prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_KEEPCAPS", (unsigned long long)prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), 0);
+	check_rc("prctl PR_SET_KEEPCAPS 1", prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_KEEPCAPS after 1", (unsigned long long)prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), 1);
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	int sig = -1;
+	check_rc("prctl PR_SET_PDEATHSIG SIGTERM", prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0), "ok");
+	check_rc("prctl PR_GET_PDEATHSIG", prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_PDEATHSIG value", (unsigned long long)sig, SIGTERM);
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	check_rc("prctl unknown option", prctl(0x7fff0001, 0, 0, 0, 0), "EINVAL");
+}
+
 /* ---- epoll: level, edge-triggered, one-shot ---- */
 
 static void test_epoll(void)
@@ -515,6 +541,7 @@ int main(void)
 	test_itimer();
 	test_flags();
 	test_epoll();
+	test_prctl();
 	printf("calls: %d failures\n", failures);
 	return failures != 0;
 }

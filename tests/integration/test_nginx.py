@@ -92,7 +92,8 @@ def build_from_source():
     check("checking for sysconf(_SC_NPROCESSORS_ONLN)" in log, "configure's log lacks its run tests")
     with open(os.path.join(work, "objs", "ngx_auto_config.h")) as f:
         conf = f.read()
-    for want in ("NGX_HAVE_EPOLL", "NGX_HAVE_EVENTFD", "NGX_HAVE_SENDFILE", "NGX_ZLIB"):
+    for want in ("NGX_HAVE_EPOLL", "NGX_HAVE_EVENTFD", "NGX_HAVE_SENDFILE", "NGX_ZLIB",
+                 "NGX_HAVE_PR_SET_DUMPABLE"):   # prctl, which configure runs
         check("#define %s  1" % want in conf, "ngx_auto_config.h lacks %s" % want)
     rc, out, err = sh([CAPRUN, "--no-net", image, "--", "-v"], timeout=30)
     check_eq((rc, out, err), (0, b"", b"nginx version: nginx/%s\n" % VERSION.encode()), "nginx -v")
