@@ -68,6 +68,10 @@ long rt_sys_kill_self(int sig);
 long rt_sys_rt_sigpending(void *set, size_t setsize);
 long rt_sys_rt_sigsuspend(const void *set, size_t setsize);
 
+/* unixsock.c: socketpair(AF_UNIX, SOCK_STREAM [| SOCK_NONBLOCK | SOCK_CLOEXEC]) into sv; 0 or -errno. */
+long rt_unix_socketpair(int type, int *sv);
+int rt_unix_is_pair_end(const struct rt_file *f);
+
 /* misc.c */
 long rt_sys_uname(void *buf);
 long rt_sys_prlimit(int resource, const void *newlim, void *oldlim);

@@ -124,6 +124,14 @@ def serves_curl():
     with open(os.path.join(top, "logs", "access.log")) as f:
         log = f.read()
     check('"GET /big.bin HTTP/1.1" 200 %d ' % BIG_SIZE in log, "access.log on the volume: %r" % log[-300:])
+    no_alerts(cap)
+
+
+def no_alerts(cap):
+    """nginx's error log (stderr, level info) has no [alert], [crit] or [emerg] line: every
+    call it made at start-up (epoll, eventfd, socketpair for its EPOLLRDHUP probe) worked."""
+    bad = [l for l in cap.output_text().splitlines() if re.search(r"\[(alert|crit|emerg)\]", l)]
+    check(not bad, "nginx logged: %s" % "; ".join(bad[:3]))
 
 
 def headers(sock):
@@ -178,6 +186,7 @@ def continues_across_snapshot():
              "the kept connection's next request")
     out, err = curl(["http://%s/index.html" % again.addr], "a new connection")
     check_eq(out.encode(), INDEX, "a new connection after resume")
+    no_alerts(again)
     print("# snapshot %d MiB, frozen %.1f ms; curl had %.1f MiB of %d at the snapshot" % (
         snap["bytes"] >> 20, snap["frozen_ms"], at_snapshot / 2**20, BIG_SIZE >> 20))
     s.close()
