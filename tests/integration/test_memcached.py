@@ -1,4 +1,4 @@
-"""test_memcached.py: memcached 1.6.18 from Debian 12 source, built by its own autotools with capcc, serves libmemcached-tools and continues across a snapshot on disk."""
+"""test_memcached.py: memcached 1.6.18 from Debian 12 source, built by its own autotools with capcc, serves libmemcached-tools and continues across a snapshot on disk and a live migration."""
 # tests/run timeout: 600
 #
 # The source is fetched by make test (tests/integration/build.mk: the tests have no
@@ -139,6 +139,44 @@ def continues_across_snapshot():
     s.close()
 
 
+def moves_live():
+    """Live migration A -> C under an ordinary client that reaches the capsule through the
+    gateway G: the client's connection keeps its counter, libmemcached-tools on the client
+    see the same items on the new host."""
+    from miglib import Topology, migrate
+    topo = Topology(hosts=("A", "C", "G"), gateway="G").start()
+    a, c = topo["A"], topo["C"]
+    cap = a.capsule("memcached", image=built(), name="mcm", args=ARGS).start()
+    d = tempdir("capsule-mc.")
+    blob = os.path.join(d, "blob")
+    with open(blob, "wb") as f:
+        f.write(VALUE)
+    servers = "--servers=" + cap.addr
+
+    def client_tool(argv, what):
+        code, out, err = topo.client.run(argv, timeout=60)
+        check(code == 0, "%s on the client: exit %d: %s" % (what, code, err[-300:]))
+        return out
+    client_tool(["memccp", servers, blob], "memccp blob")
+    s = topo.client.connect(cap.addr, PORT, timeout=60)
+    s.sendall(b"set counter 0 0 1\r\n0\r\n")
+    check_eq(recv_line(s), b"STORED\r\n", "set counter")
+    check_eq([command(s, "incr counter 1") for _ in range(3)], ["1", "2", "3"], "incr before the move")
+    mark = c.daemon.mark()
+    j = migrate(topo, "mcm", a, c)
+    check(c.daemon.wait_for(r"capsule mcm running at %s\b" % re.escape(cap.addr), 10, mark),
+          "host C's caphostd never said 'capsule mcm running': %s" % c.daemon.output_text()[-400:])
+    check_eq(cap.wait_exit(10), 0, "exit status of the source caprun")
+    check_eq([command(s, "incr counter 1") for _ in range(3)], ["4", "5", "6"], "incr after the move")
+    check_eq(stats(s)["curr_items"], "2", "curr_items after the move")
+    out = os.path.join(d, "got")
+    client_tool(["memccat", servers, "--file=" + out, "blob"], "memccat blob")
+    with open(out, "rb") as f:
+        check(f.read() == VALUE, "blob after the move is not byte-exact")
+    print("# moved A -> C: downtime %d ms, %d bytes" % (j["downtime_ms"], j["bytes"]))
+    s.close()
+
+
 def main():
     tap = Tap()
     tap.run("memcached %s from Debian source: ./configure CC=capcc (no other flag), make; -V" % VERSION,
@@ -146,6 +184,8 @@ def main():
     tap.run("memcached serves memccp, memccat, memcslap, memcstat (byte-exact 200 KiB value)", real_clients)
     tap.run("memcached: snapshot to disk, caprun FILE: the same connection's incr continues, items intact",
             continues_across_snapshot)
+    tap.run("memcached moves live to another host under its client: the connection's incr continues, "
+            "items intact", moves_live)
     tap.done()
 
 
