@@ -1,4 +1,4 @@
-"""test_nginx.py: nginx 1.22.1 from Debian 12 source, built by its own configure with capcc, serves curl from a volume and continues a download and a keep-alive connection across a snapshot on disk."""
+"""test_nginx.py: nginx 1.22.1 from Debian 12 source, built by its own configure with capcc, serves curl from a volume and continues a download and a keep-alive connection across a snapshot on disk and a live migration."""
 # tests/run timeout: 600
 #
 # The source is fetched by make test (tests/build.mk: the tests have no network); the build
@@ -192,6 +192,48 @@ def continues_across_snapshot():
     s.close()
 
 
+def moves_live():
+    """Live migration A -> C (caphostd --volume on C names the same directory) under an
+    ordinary client behind the gateway G: its curl download and its kept connection finish
+    byte-exact from the new host."""
+    from miglib import Topology, migrate
+    top = www()
+    topo = Topology(hosts=("A", "C", "G"), gateway="G",
+                    daemon_args={"C": ["--volume", top + ":" + MOUNT]}).start()
+    a, c = topo["A"], topo["C"]
+    cap = start(a, top, name="webm")
+    big = read(os.path.join(top, "html", "big.bin"))
+    d = tempdir("capsule-curl.")
+    s = topo.client.connect(cap.addr, 80, timeout=60)
+    status, h = get(s, "/big.bin")
+    check_eq((status, int(h["content-length"])), ("HTTP/1.1 200 OK", BIG_SIZE), "big.bin's head")
+    head = recv_exact(s, 1 << 20)
+    got = os.path.join(d, "big.bin")
+    slow = subprocess.Popen(topo.client.prefix + ["curl", "-sS", "--max-time", "120", "--limit-rate", "8M",
+                                                  "http://%s/big.bin" % cap.addr, "-o", got],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while (not os.path.exists(got) or os.path.getsize(got) < 2 << 20) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(os.path.exists(got) and os.path.getsize(got) >= 2 << 20, "curl did not get 2 MiB in 20 s")
+    mark = c.daemon.mark()
+    j = migrate(topo, "webm", a, c)
+    at_move = os.path.getsize(got)
+    check(c.daemon.wait_for(r"capsule webm running at %s\b" % re.escape(cap.addr), 10, mark),
+          "host C's caphostd never said 'capsule webm running': %s" % c.daemon.output_text()[-400:])
+    out, err = slow.communicate(timeout=120)
+    check_eq((slow.returncode, err), (0, b""), "curl across the move")
+    check(at_move < BIG_SIZE and read(got) == big, "curl's big.bin across the move is not byte-exact")
+    check(head == big[:len(head)] and recv_exact(s, BIG_SIZE - len(head)) == big[len(head):],
+          "the rest of big.bin on the kept connection is not byte-exact")
+    status, h = get(s, "/index.html")
+    check_eq((status, recv_exact(s, int(h["content-length"]))), ("HTTP/1.1 200 OK", INDEX),
+             "the kept connection's next request, on host C")
+    print("# moved A -> C: downtime %d ms, %d bytes; curl had %.1f MiB at the move" % (
+        j["downtime_ms"], j["bytes"], at_move / 2**20))
+    s.close()
+
+
 def main():
     tap = Tap()
     tap.run("nginx %s from Debian source: its ./configure --with-cc=capcc (run tests via binfmt), make; -v"
@@ -200,6 +242,8 @@ def main():
             "access.log", serves_curl)
     tap.run("nginx: snapshot to disk, caprun -v ... FILE: curl's download and a kept connection continue "
             "byte-exact", continues_across_snapshot)
+    tap.run("nginx moves live to another host (caphostd --volume): curl's download and a kept connection "
+            "finish byte-exact", moves_live)
     tap.done()
 
 
