@@ -30,7 +30,7 @@ def ok(args, what, **kw):
 
 
 def need_source(name):
-    """Tests have no network: make test fetched the sources (tests/integration/build.mk)."""
+    """Tests have no network: make test fetched the sources (tests/build.mk)."""
     check(os.path.exists(os.path.join(BUILD, "src", name, ".fetched")),
           "build/src/%s is missing: run make test, or first `make build/src/.fetched-servers-test` "
           "(tests run without a network)" % name)

@@ -1,7 +1,7 @@
 """test_memcached.py: memcached 1.6.18 from Debian 12 source, built by its own autotools with capcc, serves libmemcached-tools and continues across a snapshot on disk and a live migration."""
 # tests/run timeout: 600
 #
-# The source is fetched by make test (tests/integration/build.mk: the tests have no
+# The source is fetched by make test (tests/build.mk: the tests have no
 # network); the build is cached under build/servers-test, keyed by capcc and the sysroot
 # libraries (libevent among them): a warm run rebuilds nothing.
 import os
