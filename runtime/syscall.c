@@ -283,20 +283,22 @@ static size_t iov_bytes(const struct iovec *iov, long cnt)
 }
 
 /*
- * A write that took less than it was given (a full socket or pipe, non-blocking) is an
- * edge for EPOLLET as an EAGAIN is: the app (nginx after a short sendfile or writev) now
- * waits for "writable again", which Linux reports once room frees up even if the
- * descriptor never looked unwritable to a poll in between.  The call succeeded, so its
- * iovecs were readable.
+ * A read or write that moved less than it was given is an edge for EPOLLET as an EAGAIN
+ * is.  A short read drained the descriptor, so what arrives next is new even if it is
+ * fewer bytes than the last report saw (nginx reads a keep-alive request with one short
+ * recv and then waits for EPOLLIN); a short write filled it (nginx after a short
+ * sendfile waits for EPOLLOUT), and Linux reports "writable again" once room frees up
+ * even if the descriptor never looked unwritable to a poll in between.  The call
+ * succeeded, so its iovecs were readable.
  */
-static void note_short_write(long n, long a1, long a2, long a3, long a4, long r)
+static void note_short_io(long n, long a1, long a2, long a3, long a4, long r)
 {
 	size_t want;
 	switch (n) {
-	case SYS_write: case SYS_sendto: want = (size_t)a3; break;
+	case SYS_read: case SYS_recvfrom: case SYS_write: case SYS_sendto: want = (size_t)a3; break;
 	case SYS_sendfile: want = (size_t)a4; break;
-	case SYS_writev: want = iov_bytes((const struct iovec *)a2, a3); break;
-	case SYS_sendmsg: {
+	case SYS_readv: case SYS_writev: want = iov_bytes((const struct iovec *)a2, a3); break;
+	case SYS_recvmsg: case SYS_sendmsg: {
 		const struct msghdr *m = (const struct msghdr *)a2;
 		want = iov_bytes(m->msg_iov, (long)m->msg_iovlen);
 		break;
@@ -304,8 +306,9 @@ static void note_short_write(long n, long a1, long a2, long a3, long a4, long r)
 	default:
 		return;
 	}
-	if ((size_t)r < want)
-		note_eagain(n, a1);
+	if ((size_t)r < want && (r > 0 || n == SYS_write || n == SYS_writev || n == SYS_sendto ||
+	                         n == SYS_sendmsg || n == SYS_sendfile))
+		note_eagain(n, a1);   /* a read of 0 is end of file: no edge to wait for */
 }
 
 long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -316,8 +319,9 @@ long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long
 	long r = dispatch(n, a1, a2, a3, a4, a5, a6);
 	if (__builtin_expect(r == -EAGAIN, 0))
 		note_eagain(n, a1);
-	else if (r >= 0 && (n == SYS_write || n == SYS_writev || n == SYS_sendto || n == SYS_sendmsg ||
+	else if (r >= 0 && (n == SYS_read || n == SYS_readv || n == SYS_recvfrom || n == SYS_recvmsg ||
+	                    n == SYS_write || n == SYS_writev || n == SYS_sendto || n == SYS_sendmsg ||
 	                    n == SYS_sendfile))
-		note_short_write(n, a1, a2, a3, a4, r);
+		note_short_io(n, a1, a2, a3, a4, r);
 	return r;
 }

@@ -543,6 +543,14 @@ static void test_epoll(void)
 	write(p[1], "d", 1);            /* arrives before the next wait */
 	check_num("ET: data arriving between drain and wait", epoll_count(ep, 1000), 1);
 	read(p[0], buf, sizeof buf);
+	/* Drained by one short read (no EAGAIN), then fewer bytes than before arrive (nginx's
+	 * keep-alive: a long request read whole, then a shorter one). */
+	write(p[1], "0123456789", 10);
+	check_num("ET: ten bytes", epoll_count(ep, 1000), 1);
+	check_num("ET: one short read takes them", (unsigned long long)read(p[0], buf, sizeof buf), 10);
+	write(p[1], "xyz", 3);
+	check_num("ET: three new bytes after a short read", epoll_count(ep, 1000), 1);
+	read(p[0], buf, sizeof buf);
 
 	/* The write end, edge-triggered: writable once. */
 	struct epoll_event wev = { .events = EPOLLOUT | EPOLLET, .data.fd = p[1] };

@@ -6,10 +6,11 @@
 # them): a warm run rebuilds nothing.
 import os
 import re
+import socket
 import subprocess
 import time
 
-from caplib import (CAPRUN, Host, Tap, check, check_eq, connect, recv_exact, recv_line, run_tool,
+from caplib import (CAPRUN, Host, Tap, TestFailure, check, check_eq, connect, recv_exact, recv_line, run_tool,
                     snapshot, tempdir)
 from srvlib import CAPCC, build, resume, sh
 
@@ -119,6 +120,14 @@ def serves_curl():
     out, err = curl(["-D", "-", "--compressed", base + "words.txt", "-o", got], "gzip")
     check(re.search(r"(?im)^content-encoding: gzip\r?$", out), "no gzip Content-Encoding: %r" % out)
     check(read(got) == TEXT, "words.txt through gzip is not exact")
+    # 40 requests back to back on one raw keep-alive connection, long and short ones
+    # alternating: each is read by one short recv, and the next must wake nginx again
+    with connect(cap.addr, 80) as s:
+        for i in range(40):
+            path = "/index.html?%s" % ("x" * (200 if i % 2 else 0))
+            status, h = get(s, path)
+            check_eq((status, recv_exact(s, int(h["content-length"]))), ("HTTP/1.1 200 OK", INDEX),
+                     "keep-alive request %d" % i)
     out, err = curl(["-o", "/dev/null", "-w", "%{http_code}", base + "missing"], "404")
     check_eq(out, "404", "a missing file")
     with open(os.path.join(top, "logs", "access.log")) as f:
@@ -146,9 +155,18 @@ def headers(sock):
         out[k.strip().lower()] = v.strip()
 
 
-def get(sock, path):
+def get(sock, path, wait=30):
+    """One request on a kept connection; its response head (a bounded wait: a stalled
+    nginx fails the test here, with the request named, not at the socket's long timeout)."""
     sock.sendall(b"GET %s HTTP/1.1\r\nHost: capsule\r\n\r\n" % path.encode())
-    return headers(sock)
+    before = sock.gettimeout()
+    sock.settimeout(wait)
+    try:
+        return headers(sock)
+    except socket.timeout:
+        raise TestFailure("GET %s on a kept connection: no response head within %d s" % (path[:40], wait))
+    finally:
+        sock.settimeout(before)
 
 
 def continues_across_snapshot():
