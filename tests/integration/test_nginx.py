@@ -257,7 +257,7 @@ def main():
     tap.run("nginx %s from Debian source: its ./configure --with-cc=capcc (run tests via binfmt), make; -v"
             % VERSION, build_from_source)
     tap.run("nginx serves curl from a volume: keep-alive, 24 MiB byte-exact by sendfile, a range, gzip, 404, "
-            "access.log", serves_curl)
+            "40 requests on one kept connection, access.log", serves_curl)
     tap.run("nginx: snapshot to disk, caprun -v ... FILE: curl's download and a kept connection continue "
             "byte-exact", continues_across_snapshot)
     tap.run("nginx moves live to another host (caphostd --volume): curl's download and a kept connection "
