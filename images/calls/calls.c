@@ -428,6 +428,25 @@ static void test_flags(void)
 	check_true("accept4 SOCK_NONBLOCK|SOCK_CLOEXEC", as >= 0 && fcntl(as, F_GETFD) == FD_CLOEXEC &&
 	           (fcntl(as, F_GETFL) & O_NONBLOCK));
 	check_rc("accepted socket nonblocking read", read(as, &c, 1), "EAGAIN");
+	/* EPOLLET on a TCP socket: a short write fills it; once the peer has read everything,
+	 * that is "writable again" (nginx waits for this after a short sendfile). */
+	int ep = epoll_create1(0);
+	struct epoll_event wev = { .events = EPOLLOUT | EPOLLET, .data.fd = cs };
+	epoll_ctl(ep, EPOLL_CTL_ADD, cs, &wev);
+	check_num("ET tcp: writable once", epoll_count(ep, 1000), 1);
+	static char big[8 << 20];
+	long sent = write(cs, big, sizeof big);
+	check_true("ET tcp: a short write", sent > 0 && sent < (long)sizeof big);
+	long got = 0;
+	while (got < sent && poll_in(as, 2000)) {
+		long n = read(as, big, sizeof big);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	check_true("ET tcp: the peer read it all", got == sent);
+	check_num("ET tcp: writable again after the short write", epoll_count(ep, 2000), 1);
+	close(ep);
 	int ls2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	check_true("socket SOCK_CLOEXEC", fcntl(ls2, F_GETFD) == FD_CLOEXEC);
 	close(ls2);
