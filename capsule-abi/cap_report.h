@@ -60,6 +60,7 @@ enum cap_report_fd_kind {
 	CAP_RFD_EVENTFD  = 16,
 	CAP_RFD_TIMERFD  = 17,
 	CAP_RFD_SIGNALFD = 18,
+	CAP_RFD_UNIX     = 19,   /* an end of a socketpair(AF_UNIX) (unixsock.c); u.pipe: what it reads */
 };
 
 /* TCP states, numbered as lwIP numbers them (RFC 793 names). */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # fetch-sources.sh: fetch Debian source packages (default lwIP 2.1.3 and musl 1.2.3) into DIR/PKG.
 # A fresh Debian 12 has no deb-src entry, so we add our own (bookworm, main).
-#   fetch-sources.sh DIR [PKG VERSION-PREFIX]...   (mk/sysroot-lib.sh, tests: hello, zlib, libevent)
+#   fetch-sources.sh DIR [PKG VERSION-PREFIX]...   (mk/sysroot-lib.sh, tests: hello, zlib, libevent, memcached, nginx)
 set -eu
 DIR=${1:?usage: fetch-sources.sh DIR [PKG VERSION-PREFIX]...}
 shift

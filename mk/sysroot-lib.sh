@@ -4,7 +4,7 @@
 #   sh mk/sysroot-lib.sh zlib|libevent     (after make; root the first time, see mk/fetch-sources.sh)
 #
 # Then `capcc app.c -lz` / `-levent` link it.  A library is built once per
-# version: build/sysroot/lib/.sysroot-lib-NAME-VERSION says it is there.
+# version and recipe: build/sysroot/lib/.sysroot-lib-NAME-VERSION[-rN] says it is there.
 # Libraries are configured as a cross build (--host): their configure needs
 # nothing from the host, not even the binfmt handler (docs/RUNNING.md).
 set -eu
@@ -15,7 +15,7 @@ SYSROOT=$BUILD/sysroot
 CAPCC=$BUILD/bin/capcc
 case $NAME in
 zlib)     VERSION=1.2.13 ;;
-libevent) VERSION=2.1.12 ;;
+libevent) VERSION=2.1.12-r2 ;;   # -rN: the recipe changed (r2: with eventfd and timerfd)
 *) echo "sysroot-lib: $NAME: no recipe (known: zlib libevent)" >&2; exit 2 ;;
 esac
 STAMP=$SYSROOT/lib/.sysroot-lib-$NAME-$VERSION
@@ -26,7 +26,7 @@ if [ ! -x "$CAPCC" ] || [ ! -f "$SYSROOT/lib/libcaprt.a" ]; then
 	echo "sysroot-lib: $CAPCC or the runtime is missing: run make first" >&2
 	exit 1
 fi
-sh mk/fetch-sources.sh "$BUILD/src" "$NAME" "$VERSION"
+sh mk/fetch-sources.sh "$BUILD/src" "$NAME" "${VERSION%-r*}"
 WORK=$BUILD/sysroot-lib/$NAME
 rm -rf "$WORK"
 mkdir -p "$BUILD/sysroot-lib"
@@ -50,15 +50,14 @@ libevent)
 	touch -d '2020-01-01 00:01' aclocal.m4
 	touch -d '2020-01-01 00:02' configure config.h.in
 	find . -name Makefile.in -exec touch -d '2020-01-01 00:03' {} +
-	# No eventfd/timerfd: libevent detects them at configure time, and with them it would
-	# fail at run time on a runtime without them; it falls back to pipes and plain timers.
+	# configure finds eventfd and timerfd in musl, and libevent uses them at run time (an
+	# eventfd to wake its loop, a timerfd for epoll's timeouts): the runtime serves both.
 	{ ./configure CC="$CAPCC" --host=x86_64-linux-musl --prefix="$SYSROOT" \
 		--disable-shared --enable-static --disable-openssl \
-		--disable-samples --disable-libevent-regress --disable-debug-mode \
-		ac_cv_header_sys_eventfd_h=no ac_cv_func_eventfd=no \
-		ac_cv_header_sys_timerfd_h=no ac_cv_func_timerfd_create=no &&
+		--disable-samples --disable-libevent-regress --disable-debug-mode &&
 	  make -j"$jobs" && make install; } >"$LOG" 2>&1 || fail
 	;;
 esac
+rm -f "$SYSROOT/lib/.sysroot-lib-$NAME-"*   # an older recipe's stamp
 touch "$STAMP"
 echo "sysroot-lib: $NAME $VERSION -> $SYSROOT"

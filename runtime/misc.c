@@ -1,6 +1,7 @@
 /* misc.c: small identity/limits/system-information calls with fixed capsule answers. */
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
@@ -121,4 +122,65 @@ long rt_sys_times(void *buf)
 		t->tms_utime = ticks;
 	}
 	return ticks;
+}
+
+/*
+ * prctl: the process attributes daemons set and read back (nginx's configure tests
+ * PR_SET_DUMPABLE, daemons name threads), kept in the capsule's memory, so they move
+ * with it.  One name for the whole capsule (Linux keeps one per thread); nothing on
+ * the host changes.  Others: EINVAL, as Linux answers an unknown option.
+ */
+static struct {
+	int dumpable, keepcaps, pdeathsig, no_new_privs, named;
+	char name[16];
+} pr = { .dumpable = 1 };
+
+/* A task name as Linux keeps it: at most 15 bytes and a NUL. */
+static void pr_name_copy(char *dst, const char *src)
+{
+	size_t l = strnlen(src, 15);
+	memcpy(dst, src, l);
+	dst[l] = 0;
+}
+
+static long pr_flag(int *field, unsigned long v)
+{
+	if (v > 1)
+		return -EINVAL;
+	*field = (int)v;
+	return 0;
+}
+
+long rt_sys_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)
+{
+	switch (option) {
+	case PR_SET_PDEATHSIG:
+		if (a2 >= 65)
+			return -EINVAL;
+		pr.pdeathsig = (int)a2;   /* the capsule has no parent whose death it would see */
+		return 0;
+	case PR_GET_PDEATHSIG: *(int *)a2 = pr.pdeathsig; return 0;
+	case PR_SET_DUMPABLE: return pr_flag(&pr.dumpable, a2);
+	case PR_GET_DUMPABLE: return pr.dumpable;
+	case PR_SET_KEEPCAPS: return pr_flag(&pr.keepcaps, a2);
+	case PR_GET_KEEPCAPS: return pr.keepcaps;
+	case PR_SET_NAME:
+		pr_name_copy(pr.name, (const char *)a2);
+		pr.named = 1;
+		return 0;
+	case PR_GET_NAME: {
+		struct utsname u;
+		rt_sys_uname(&u);   /* until set: the capsule's name, as comm is the program's */
+		pr_name_copy((char *)a2, pr.named ? pr.name : u.nodename);
+		return 0;
+	}
+	case PR_SET_NO_NEW_PRIVS:
+		if (a2 != 1 || a3 || a4 || a5)
+			return -EINVAL;
+		pr.no_new_privs = 1;
+		return 0;
+	case PR_GET_NO_NEW_PRIVS: return a2 || a3 || a4 || a5 ? -EINVAL : pr.no_new_privs;
+	default:
+		return -EINVAL;
+	}
 }

@@ -1,4 +1,4 @@
-/* pipe.c: pipes as 64 KiB ring buffers between green threads (no SIGPIPE: writers get EPIPE). */
+/* pipe.c: pipes as 64 KiB ring buffers between green threads (no SIGPIPE: writers get EPIPE); unixsock.c pairs two of them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -6,9 +6,10 @@
 #include <string.h>
 #include "capsule-abi/cap_report.h"
 #include "runtime/rt_fd.h"
+#include "runtime/rt_pipe.h"
 #include "runtime/rt_sched.h"
 
-#define PIPE_SIZE 65536
+#define PIPE_SIZE RT_PIPE_SIZE
 #define PIPE_ATOMIC 4096   /* PIPE_BUF: writes up to this size are never split */
 
 struct rt_pipe {
@@ -18,7 +19,7 @@ struct rt_pipe {
 	struct rt_waitq rq, wq;
 };
 
-static struct rt_pipe *pipe_new(void)
+struct rt_pipe *rt_pipe_new(void)
 {
 	struct rt_pipe *p = calloc(1, sizeof *p);
 	if (!p)
@@ -32,12 +33,12 @@ static struct rt_pipe *pipe_new(void)
 	return p;
 }
 
-static long pipe_nread(struct rt_pipe *p)
+long rt_pipe_nread(struct rt_pipe *p)
 {
 	return (long)p->len;
 }
 
-static long pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
+long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 {
 	while (!p->len) {
 		if (!p->writers)
@@ -61,7 +62,7 @@ static long pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 	return (long)n;
 }
 
-static long pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
+long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 {
 	const unsigned char *src = buf;
 	size_t done = 0;
@@ -92,7 +93,7 @@ static long pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonbl
 	return (long)done;
 }
 
-static int pipe_poll(struct rt_pipe *p, int writer, int events)
+int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
 {
 	int r = 0;
 	if (writer) {
@@ -110,7 +111,7 @@ static int pipe_poll(struct rt_pipe *p, int writer, int events)
 }
 
 /* For the freeze report: fill level, size, and whether the other end is open. */
-static void pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
+void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
                       uint32_t *peer_open)
 {
 	*buffered = (uint32_t)p->len;
@@ -119,12 +120,12 @@ static void pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_
 }
 
 /* Is q one of p's wait queues?  1: its readers wait there, 2: its writers. */
-static int pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
+int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
 {
 	return q == &p->rq ? 1 : q == &p->wq ? 2 : 0;
 }
 
-static void pipe_close(struct rt_pipe *p, int writer)
+void rt_pipe_close(struct rt_pipe *p, int writer)
 {
 	if (writer)
 		p->writers--;
@@ -144,13 +145,13 @@ static void pipe_close(struct rt_pipe *p, int writer)
 static long pipe_read_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
 {
 	(void)pos;
-	return pipe_read(f->priv, buf, len, nonblock);
+	return rt_pipe_read(f->priv, buf, len, nonblock);
 }
 
 static long pipe_write_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
 {
 	(void)pos;
-	return pipe_write(f->priv, buf, len, nonblock);
+	return rt_pipe_write(f->priv, buf, len, nonblock);
 }
 
 static long reader_read(struct rt_file *f, const struct rt_iovec *iov, int iovcnt, int64_t pos)
@@ -174,12 +175,12 @@ static int is_writer(struct rt_file *f);
 
 static int end_poll(struct rt_file *f, int events)
 {
-	return pipe_poll(f->priv, is_writer(f), events);
+	return rt_pipe_poll(f->priv, is_writer(f), events);
 }
 
 static long reader_nread(struct rt_file *f)
 {
-	return pipe_nread(f->priv);
+	return rt_pipe_nread(f->priv);
 }
 
 static void end_fstat(struct rt_file *f, struct stat *st)
@@ -191,20 +192,20 @@ static void end_fstat(struct rt_file *f, struct stat *st)
 
 static void end_release(struct rt_file *f)
 {
-	pipe_close(f->priv, is_writer(f));
+	rt_pipe_close(f->priv, is_writer(f));
 }
 
 static void end_report(struct rt_file *f, struct cap_report_fd *r)
 {
 	int writer = is_writer(f);
 	r->kind = writer ? CAP_RFD_PIPE_W : CAP_RFD_PIPE_R;
-	pipe_info(f->priv, writer, &r->u.pipe.buffered, &r->u.pipe.capacity, &r->u.pipe.peer_open);
+	rt_pipe_info(f->priv, writer, &r->u.pipe.buffered, &r->u.pipe.capacity, &r->u.pipe.peer_open);
 }
 
 static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, const char *why)
 {
 	(void)why;
-	int side = pipe_owns_waitq(f->priv, q);
+	int side = rt_pipe_owns_waitq(f->priv, q);
 	if (!side || (side == 2) != is_writer(f))
 		return 0;
 	return side == 1 ? "pipe read" : "pipe write";
@@ -229,7 +230,7 @@ long rt_sys_pipe2(int *fds, int flags)
 {
 	if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT))
 		return -EINVAL;
-	struct rt_pipe *p = pipe_new();
+	struct rt_pipe *p = rt_pipe_new();
 	if (!p)
 		return -ENFILE;
 	int nb = flags & O_NONBLOCK;

@@ -68,6 +68,10 @@ long rt_sys_kill_self(int sig);
 long rt_sys_rt_sigpending(void *set, size_t setsize);
 long rt_sys_rt_sigsuspend(const void *set, size_t setsize);
 
+/* unixsock.c: socketpair(AF_UNIX, SOCK_STREAM [| SOCK_NONBLOCK | SOCK_CLOEXEC]) into sv; 0 or -errno. */
+long rt_unix_socketpair(int type, int *sv);
+int rt_unix_is_pair_end(const struct rt_file *f);
+
 /* misc.c */
 long rt_sys_uname(void *buf);
 long rt_sys_prlimit(int resource, const void *newlim, void *oldlim);
@@ -76,4 +80,5 @@ long rt_sys_sched_getaffinity(size_t len, void *mask);
 long rt_sys_getrandom(void *buf, size_t len, unsigned flags);
 long rt_sys_getrusage(int who, void *ru);
 long rt_sys_times(void *buf);
+long rt_sys_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 #endif

@@ -50,8 +50,11 @@ long rt_sys_socket(int domain, int type, int protocol)
 
 long rt_sys_socketpair(int domain, int type, int protocol, int *sv)
 {
-	(void)domain; (void)type; (void)protocol; (void)sv;
-	return -EOPNOTSUPP;   /* no AF_UNIX in a capsule */
+	if (domain != AF_UNIX)
+		return domain == AF_INET || domain == AF_INET6 ? -EOPNOTSUPP : -EAFNOSUPPORT;
+	if (protocol && protocol != PF_UNIX)
+		return -EPROTONOSUPPORT;
+	return rt_unix_socketpair(type, sv);   /* unixsock.c: no stack involved */
 }
 
 long rt_sys_bind(int fd, const void *addr, unsigned len)
@@ -127,6 +130,8 @@ long rt_sys_sendmsg(int fd, const void *msgp, int flags)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
+	if (m->msg_controllen && rt_unix_is_pair_end(f))
+		return -EOPNOTSUPP;   /* SCM_RIGHTS, SCM_CREDENTIALS: not passed (docs/RUNNING.md) */
 	return f->ops->sock->sendmsg(f, m->msg_iov, (int)m->msg_iovlen, m->msg_name,
 	                             m->msg_name ? m->msg_namelen : 0, flags, nonblocking(f, flags));
 }

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <time.h>
 #include "runtime/rt_fd.h"
@@ -245,7 +247,7 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_sysinfo: return rt_sys_sysinfo(P(a1));
 	case SYS_getrusage: return rt_sys_getrusage((int)a1, P(a2));
 	case SYS_times: return rt_sys_times(P(a1));
-	case SYS_prctl: return a1 == 15 /* PR_SET_NAME */ || a1 == 16 ? 0 : -EINVAL;
+	case SYS_prctl: return rt_sys_prctl((int)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5);
 
 	default:
 		return unsupported(n);
@@ -263,12 +265,50 @@ static void note_eagain(long n, long fd)
 			f->eagain_in++;
 		break;
 	case SYS_write: case SYS_writev: case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
+	case SYS_sendfile:   /* a1 is out_fd */
 		if ((f = rt_fd_get((int)fd)))
 			f->eagain_out++;
 		break;
 	default:
 		break;
 	}
+}
+
+static size_t iov_bytes(const struct iovec *iov, long cnt)
+{
+	size_t sum = 0;
+	for (long i = 0; i < cnt; i++)
+		sum += iov[i].iov_len;
+	return sum;
+}
+
+/*
+ * A read or write that moved less than it was given is an edge for EPOLLET as an EAGAIN
+ * is.  A short read drained the descriptor, so what arrives next is new even if it is
+ * fewer bytes than the last report saw (nginx reads a keep-alive request with one short
+ * recv and then waits for EPOLLIN); a short write filled it (nginx after a short
+ * sendfile waits for EPOLLOUT), and Linux reports "writable again" once room frees up
+ * even if the descriptor never looked unwritable to a poll in between.  The call
+ * succeeded, so its iovecs were readable.
+ */
+static void note_short_io(long n, long a1, long a2, long a3, long a4, long r)
+{
+	size_t want;
+	switch (n) {
+	case SYS_read: case SYS_recvfrom: case SYS_write: case SYS_sendto: want = (size_t)a3; break;
+	case SYS_sendfile: want = (size_t)a4; break;
+	case SYS_readv: case SYS_writev: want = iov_bytes((const struct iovec *)a2, a3); break;
+	case SYS_recvmsg: case SYS_sendmsg: {
+		const struct msghdr *m = (const struct msghdr *)a2;
+		want = iov_bytes(m->msg_iov, (long)m->msg_iovlen);
+		break;
+	}
+	default:
+		return;
+	}
+	if ((size_t)r < want && (r > 0 || n == SYS_write || n == SYS_writev || n == SYS_sendto ||
+	                         n == SYS_sendmsg || n == SYS_sendfile))
+		note_eagain(n, a1);   /* a read of 0 is end of file: no edge to wait for */
 }
 
 long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -279,5 +319,9 @@ long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long
 	long r = dispatch(n, a1, a2, a3, a4, a5, a6);
 	if (__builtin_expect(r == -EAGAIN, 0))
 		note_eagain(n, a1);
+	else if (r >= 0 && (n == SYS_read || n == SYS_readv || n == SYS_recvfrom || n == SYS_recvmsg ||
+	                    n == SYS_write || n == SYS_writev || n == SYS_sendto || n == SYS_sendmsg ||
+	                    n == SYS_sendfile))
+		note_short_io(n, a1, a2, a3, a4, r);
 	return r;
 }

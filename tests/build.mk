@@ -105,3 +105,13 @@ STREAMBENCH_SRCS := tests/bench/streambench.c $(FORMAT_MIG_SRCS) capsule-abi/cap
 $(STREAMBENCH): $(STREAMBENCH_SRCS) $(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOST_CFLAGS) $(STREAMBENCH_SRCS) -o $@ -lsodium -lcrypto -lpthread
+
+# test_memcached and test_nginx build real servers from Debian 12 source packages
+# (tests/integration/srvlib.py).  Tests run without a network, so make test fetches the
+# sources first (once; cached in $(SRCDIR)), as hosts/capcc/build.mk does for hello.
+SERVERS_TEST_SOURCES := $(SRCDIR)/.fetched-servers-test
+$(SERVERS_TEST_SOURCES): mk/fetch-sources.sh | $(DEPS_STAMP)
+	sh mk/fetch-sources.sh $(SRCDIR) memcached 1.6.18 nginx 1.22.1 libevent 2.1.12 zlib 1.2.13
+	touch $@
+
+TEST_TOOLS += $(SERVERS_TEST_SOURCES)

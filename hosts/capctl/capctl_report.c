@@ -46,8 +46,8 @@ static const char *kind_name(uint32_t k)
 {
 	static const char *names[] = { "?", "console", "pipe-read", "pipe-write", "file", "dir",
 	                               "dev", "tcp", "udp", "epoll" };
-	static const char *event_names[] = { "eventfd", "timerfd", "signalfd" };
-	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_SIGNALFD)
+	static const char *event_names[] = { "eventfd", "timerfd", "signalfd", "unix" };
+	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_UNIX)
 		return event_names[k - CAP_RFD_EVENTFD];
 	return k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
@@ -104,7 +104,7 @@ static void fd_text(FILE *out, const struct cap_report_fd *f)
 		        "       bytes unsent %u, unacked %u, unread %u\n",
 		        k->snd_una, k->snd_nxt, k->rcv_nxt, k->snd_wnd, k->rcv_wnd, k->unsent,
 		        k->unacked, k->unread);
-	} else if (f->kind == CAP_RFD_PIPE_R || f->kind == CAP_RFD_PIPE_W) {
+	} else if (f->kind == CAP_RFD_PIPE_R || f->kind == CAP_RFD_PIPE_W || f->kind == CAP_RFD_UNIX) {
 		fprintf(out, "%u of %u bytes buffered, other end %s\n", f->u.pipe.buffered,
 		        f->u.pipe.capacity, f->u.pipe.peer_open ? "open" : "closed");
 	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {
@@ -143,7 +143,7 @@ static void fd_json(FILE *out, const struct cap_report_fd *f)
 			        "\"unacked\": %u, \"unread\": %u", tcp_state_name(k->tcp_state), k->snd_una,
 			        k->snd_nxt, k->rcv_nxt, k->snd_wnd, k->rcv_wnd, k->unsent, k->unacked,
 			        k->unread);
-	} else if (f->kind == CAP_RFD_PIPE_R || f->kind == CAP_RFD_PIPE_W) {
+	} else if (f->kind == CAP_RFD_PIPE_R || f->kind == CAP_RFD_PIPE_W || f->kind == CAP_RFD_UNIX) {
 		fprintf(out, ", \"buffered\": %u, \"capacity\": %u, \"peer_open\": %s",
 		        f->u.pipe.buffered, f->u.pipe.capacity, f->u.pipe.peer_open ? "true" : "false");
 	} else if (f->kind == CAP_RFD_FILE || f->kind == CAP_RFD_DIR || f->kind == CAP_RFD_DEV) {

@@ -1,4 +1,4 @@
-/* calls.c: eventfd, timerfd, signalfd, itimers, pipe2/dup3/accept4 flags and epoll edge/oneshot, one line per check (same output natively). */
+/* calls.c: eventfd, timerfd, signalfd, itimers, pipe2/dup3/accept4 flags and epoll edge/oneshot, prctl, socketpair, one line per check (same output natively). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
@@ -34,6 +36,9 @@ static const char *err_name(int e)
 	case EPERM: return "EPERM";
 	case EEXIST: return "EEXIST";
 	case ENOENT: return "ENOENT";
+	case EPIPE: return "EPIPE";
+	case EISCONN: return "EISCONN";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
 	default: return "other";
 	}
 }
@@ -423,12 +428,110 @@ static void test_flags(void)
 	check_true("accept4 SOCK_NONBLOCK|SOCK_CLOEXEC", as >= 0 && fcntl(as, F_GETFD) == FD_CLOEXEC &&
 	           (fcntl(as, F_GETFL) & O_NONBLOCK));
 	check_rc("accepted socket nonblocking read", read(as, &c, 1), "EAGAIN");
+	/* EPOLLET on a TCP socket: a short write fills it; once the peer has read everything,
+	 * that is "writable again" (nginx waits for this after a short sendfile). */
+	int ep = epoll_create1(0);
+	struct epoll_event wev = { .events = EPOLLOUT | EPOLLET, .data.fd = cs };
+	epoll_ctl(ep, EPOLL_CTL_ADD, cs, &wev);
+	check_num("ET tcp: writable once", epoll_count(ep, 1000), 1);
+	static char big[8 << 20];
+	long sent = write(cs, big, sizeof big);
+	check_true("ET tcp: a short write", sent > 0 && sent < (long)sizeof big);
+	long got = 0;
+	while (got < sent && poll_in(as, 2000)) {
+		long n = read(as, big, sizeof big);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	check_true("ET tcp: the peer read it all", got == sent);
+	check_num("ET tcp: writable again after the short write", epoll_count(ep, 2000), 1);
+	close(ep);
 	int ls2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	check_true("socket SOCK_CLOEXEC", fcntl(ls2, F_GETFD) == FD_CLOEXEC);
 	close(ls2);
 	close(as);
 	close(cs);
 	close(ls);
+}
+
+/* ---- socketpair(AF_UNIX, SOCK_STREAM) ---- */
+
+static void test_socketpair(void)
+{
+	int sv[2];
+	char buf[16] = "";
+	check_rc("socketpair AF_INET", socketpair(AF_INET, SOCK_STREAM, 0, sv), "EOPNOTSUPP");
+	check_rc("socketpair AF_UNIX SOCK_STREAM|NONBLOCK|CLOEXEC",
+	         socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), "ok");
+	check_true("socketpair both ends cloexec, nonblock",
+	           fcntl(sv[0], F_GETFD) == FD_CLOEXEC && (fcntl(sv[1], F_GETFL) & O_NONBLOCK));
+	struct stat st;
+	check_true("socketpair fstat S_ISSOCK", fstat(sv[0], &st) == 0 && S_ISSOCK(st.st_mode));
+	int v = -1;
+	socklen_t vl = sizeof v;
+	check_rc("socketpair getsockopt SO_TYPE", getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &v, &vl), "ok");
+	check_num("socketpair SO_TYPE", (unsigned long long)v, SOCK_STREAM);
+	getsockopt(sv[1], SOL_SOCKET, SO_DOMAIN, &v, &vl);
+	check_num("socketpair SO_DOMAIN", (unsigned long long)v, AF_UNIX);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	check_rc("socketpair getpeername", getpeername(sv[0], (struct sockaddr *)&ss, &sl), "ok");
+	check_num("socketpair getpeername: unnamed", (unsigned long long)sl, sizeof(sa_family_t));
+	check_rc("socketpair read empty", read(sv[1], buf, sizeof buf), "EAGAIN");
+	check_num("socketpair write", (unsigned long long)write(sv[0], "ping", 4), 4);
+	check_num("socketpair read", (unsigned long long)read(sv[1], buf, sizeof buf), 4);
+	report("socketpair read data", buf, "ping");
+	check_num("socketpair send back", (unsigned long long)send(sv[1], "pong!", 5, 0), 5);
+	memset(buf, 0, sizeof buf);
+	check_num("socketpair recv", (unsigned long long)recv(sv[0], buf, sizeof buf, 0), 5);
+	report("socketpair recv data", buf, "pong!");
+	check_rc("socketpair connect to an unnamed address", connect(sv[0], (struct sockaddr *)&ss, sl), "EINVAL");
+	check_rc("socketpair listen", listen(sv[0], 1), "EINVAL");
+	check_rc("socketpair shutdown SHUT_WR", shutdown(sv[0], SHUT_WR), "ok");
+	struct pollfd pf = { .fd = sv[1], .events = POLLIN | POLLOUT | POLLRDHUP };
+	poll(&pf, 1, 0);
+	check_num("socketpair poll after the peer's SHUT_WR", (unsigned long long)pf.revents,
+	          POLLIN | POLLOUT | POLLRDHUP);
+	check_num("socketpair read after the peer's SHUT_WR: EOF", (unsigned long long)read(sv[1], buf, 1), 0);
+	check_num("socketpair the other way still works", (unsigned long long)write(sv[1], "x", 1), 1);
+	check_num("socketpair read it", (unsigned long long)read(sv[0], buf, 1), 1);
+	check_rc("socketpair write after SHUT_WR", send(sv[0], "y", 1, MSG_NOSIGNAL), "EPIPE");
+	/* nginx's EPOLLRDHUP probe: edge-triggered, the peer closes, one report with RDHUP and HUP */
+	int ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLET | EPOLLIN | EPOLLRDHUP }, out;
+	epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev);
+	close(sv[0]);
+	check_num("socketpair epoll after the peer closed", (unsigned long long)epoll_wait(ep, &out, 1, 1000), 1);
+	check_num("socketpair epoll events", out.events, EPOLLIN | EPOLLRDHUP | EPOLLHUP);
+	check_rc("socketpair send to a closed peer", send(sv[1], "z", 1, MSG_NOSIGNAL), "EPIPE");
+	close(ep);
+	close(sv[1]);
+}
+
+/* ---- prctl: what daemons set and read back ---- */
+
+static void test_prctl(void)
+{
+	char name[16] = "";
+	check_rc("prctl PR_SET_NAME", prctl(PR_SET_NAME, "calls-worker-with-a-long-name", 0, 0, 0), "ok");
+	check_rc("prctl PR_GET_NAME", prctl(PR_GET_NAME, name, 0, 0, 0), "ok");
+	report("prctl PR_GET_NAME gives the first 15 bytes", name, "calls-worker-wi");
+	check_num("prctl PR_GET_DUMPABLE", (unsigned long long)prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+	check_rc("prctl PR_SET_DUMPABLE 0", prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_DUMPABLE after 0", (unsigned long long)prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	check_rc("prctl PR_SET_DUMPABLE 2", prctl(PR_SET_DUMPABLE, 2, 0, 0, 0), "EINVAL");
+	check_rc("prctl PR_SET_DUMPABLE 1", prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_KEEPCAPS", (unsigned long long)prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), 0);
+	check_rc("prctl PR_SET_KEEPCAPS 1", prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_KEEPCAPS after 1", (unsigned long long)prctl(PR_GET_KEEPCAPS, 0, 0, 0, 0), 1);
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	int sig = -1;
+	check_rc("prctl PR_SET_PDEATHSIG SIGTERM", prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0), "ok");
+	check_rc("prctl PR_GET_PDEATHSIG", prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0), "ok");
+	check_num("prctl PR_GET_PDEATHSIG value", (unsigned long long)sig, SIGTERM);
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	check_rc("prctl unknown option", prctl(0x7fff0001, 0, 0, 0, 0), "EINVAL");
 }
 
 /* ---- epoll: level, edge-triggered, one-shot ---- */
@@ -458,6 +561,14 @@ static void test_epoll(void)
 	read(p[0], buf, sizeof buf);    /* EAGAIN */
 	write(p[1], "d", 1);            /* arrives before the next wait */
 	check_num("ET: data arriving between drain and wait", epoll_count(ep, 1000), 1);
+	read(p[0], buf, sizeof buf);
+	/* Drained by one short read (no EAGAIN), then fewer bytes than before arrive (nginx's
+	 * keep-alive: a long request read whole, then a shorter one). */
+	write(p[1], "0123456789", 10);
+	check_num("ET: ten bytes", epoll_count(ep, 1000), 1);
+	check_num("ET: one short read takes them", (unsigned long long)read(p[0], buf, sizeof buf), 10);
+	write(p[1], "xyz", 3);
+	check_num("ET: three new bytes after a short read", epoll_count(ep, 1000), 1);
 	read(p[0], buf, sizeof buf);
 
 	/* The write end, edge-triggered: writable once. */
@@ -515,6 +626,8 @@ int main(void)
 	test_itimer();
 	test_flags();
 	test_epoll();
+	test_prctl();
+	test_socketpair();
 	printf("calls: %d failures\n", failures);
 	return failures != 0;
 }

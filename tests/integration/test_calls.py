@@ -1,4 +1,4 @@
-"""test_calls.py: eventfd, timerfd, signalfd, itimers, descriptor flags and epoll ET/ONESHOT: the same program natively and in a capsule prints the same checks; timers and an eventfd carry on across a snapshot."""
+"""test_calls.py: eventfd, timerfd, signalfd, itimers, descriptor flags, epoll ET/ONESHOT and prctl: the same program natively and in a capsule prints the same checks; timers and an eventfd carry on across a snapshot."""
 import os
 import re
 import subprocess

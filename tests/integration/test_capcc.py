@@ -73,13 +73,23 @@ int main(void)
 LIBEVENT_C = r"""
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	int *fired = arg;
 	printf("timer fired %d (%s)\n", ++*fired, what & EV_TIMEOUT ? "timeout" : "?");
+}
+static void *breaker(void *arg)
+{
+	struct timespec ts = { 0, 30000000 };
+	nanosleep(&ts, 0);
+	event_base_loopbreak(arg);   /* from another thread: wakes the loop through its eventfd */
+	return 0;
 }
 int main(void)
 {
@@ -89,13 +99,23 @@ int main(void)
 	evbuffer_remove(buf, out, sizeof out - 1);
 	printf("evbuffer: %s, %zu left\n", out, evbuffer_get_length(buf));
 	evbuffer_free(buf);
-	struct event_base *base = event_base_new();
+	evthread_use_pthreads();
+	struct event_config *cfg = event_config_new();
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);   /* epoll waits on a timerfd */
+	struct event_base *base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	printf("method %s\n", event_base_get_method(base));
 	int fired = 0;
 	struct event *ev = evtimer_new(base, on_timer, &fired);
 	struct timeval tv = { 0, 20000 };
 	evtimer_add(ev, &tv);
 	event_base_dispatch(base);
 	printf("dispatch done, fired %d\n", fired);
+	pthread_t t;
+	pthread_create(&t, 0, breaker, base);
+	event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+	pthread_join(t, 0);
+	printf("woken by another thread: %s\n", event_base_got_break(base) ? "yes" : "no");
 	event_free(ev);
 	event_base_free(base);
 	return 0;
@@ -301,6 +321,11 @@ def sysroot_lib(name, source, libs, want):
     write(os.path.join(d, "t.c"), source)
     ok([CAPCC, "-O2", "t.c", "-o", "t"] + libs, "capcc t.c " + " ".join(libs), cwd=d)
     check_eq(run_capsule(os.path.join(d, "t")), (0, want, b""), name + " program")
+    if name == "libevent":   # configure found them in musl, and libevent uses them (mk/sysroot-lib.sh)
+        with open(os.path.join(SYSROOT_LIB, "..", "include", "event2", "event-config.h")) as f:
+            conf = f.read()
+        for want_def in ("EVENT__HAVE_EVENTFD", "EVENT__HAVE_TIMERFD_CREATE"):
+            check("#define %s 1" % want_def in conf, "libevent was configured without " + want_def)
 
 
 def main():
@@ -312,9 +337,11 @@ def main():
             gnu_hello)
     tap.run("zlib from Debian source into the sysroot: -lz round trip", sysroot_lib, "zlib", ZLIB_C,
             ["-lz"], b"zlib 1.2.13: 45 -> 21 -> 45 bytes: capsules capsules capsules capsules capsules\n")
-    tap.run("libevent from Debian source into the sysroot: -levent timer and evbuffer", sysroot_lib,
-            "libevent", LIBEVENT_C, ["-levent"],
-            b"evbuffer: round trip 42, 0 left\ntimer fired 1 (timeout)\ndispatch done, fired 1\n")
+    tap.run("libevent from Debian source into the sysroot, with eventfd and timerfd: -levent evbuffer, a "
+            "timer on a timerfd, a loop woken from another thread", sysroot_lib, "libevent", LIBEVENT_C,
+            ["-pthread", "-levent_pthreads", "-levent"],
+            b"evbuffer: round trip 42, 0 left\nmethod epoll\ntimer fired 1 (timeout)\ndispatch done, fired 1\n"
+            b"woken by another thread: yes\n")
     tap.done()
 
 

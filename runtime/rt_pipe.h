@@ -1,0 +1,32 @@
+/* rt_pipe.h: one pipe's ring buffer (pipe.c), for the kinds built on it: pipes and AF_UNIX socket pairs (unixsock.c). */
+#ifndef RT_PIPE_H
+#define RT_PIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/rt_sched.h"
+
+#define RT_PIPE_SIZE 65536
+
+struct rt_pipe;
+
+/* A new pipe with one reader and one writer, or 0 (no memory). */
+struct rt_pipe *rt_pipe_new(void);
+/* Bytes buffered (FIONREAD). */
+long rt_pipe_nread(struct rt_pipe *p);
+/* >= 0 or -errno: 0 at end of file (no writer left), -EAGAIN if nonblock and empty. */
+long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock);
+/* Bytes taken, or -EPIPE (no reader left) or -EAGAIN (nonblock and full). */
+long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock);
+/* poll() bits for the writing end (writer 1) or the reading end: POLLERR for a writer without a
+ * reader, POLLHUP for a reader without a writer. */
+int rt_pipe_poll(struct rt_pipe *p, int writer, int events);
+/* The freeze report: bytes buffered, the capacity, whether the other end is open. */
+void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
+                  uint32_t *peer_open);
+/* Is q one of p's wait queues?  1: its readers wait there, 2: its writers, 0: neither. */
+int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q);
+/* One end goes away (writer 1: a writer); the last one frees p. */
+void rt_pipe_close(struct rt_pipe *p, int writer);
+
+#endif
