@@ -211,7 +211,7 @@ struct hostd_job {
 	X(sync_in) X(sync_out) X(sync_acks_in) X(sync_acks_out) X(sync_bad) X(sync_full) \
 	X(sync_dropped) X(sync_dropped_udp) X(sync_released_pkts) X(sync_timeouts) \
 	X(flush_to_out) X(flush_to_in) X(mig_prepares) X(mig_prepare_errors) X(mig_lookups) \
-	X(mig_fences) X(mig_commits) X(mig_aborts) X(mig_out_of_order) X(mig_accepted) \
+	X(mig_fences) X(mig_commits) X(mig_aborts) X(mig_out_of_order) X(mig_frozen_drops) X(mig_accepted) \
 	X(mig_spawn_errors) \
 	X(dir_jobs_full) X(dir_lookup_neg_hits) X(dir_lookup_rate_limited) X(dir_lookup_busy) \
 	X(dir_lookup_waiting) X(dir_releases) X(dir_returns) X(dir_orphans) X(reattached) \

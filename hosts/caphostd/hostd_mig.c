@@ -347,6 +347,7 @@ void hostd_mig_done(struct hostd *d, struct hostd_cap *c, const struct uplink_mi
 	uint32_t npeers = c->mig.active ? c->mig.npeers : 0;
 	if (!c->mig.active)
 		d->cnt.mig_out_of_order++;
+	d->cnt.mig_frozen_drops += m->frozen_drops;   /* caprun could not keep them: on our books */
 	/* Committed, or the directory named the target (then that is the truth, whatever
 	 * caprun says): the peers send there.  Aborted: back to us, at our epoch now. */
 	if (m->outcome == UPLINK_MIG_COMMITTED || c->mig.moved) {

@@ -58,6 +58,7 @@ struct mig_src {
 	int end_written;
 	int said_end;             /* MIG_END went to caphostd */
 	uint32_t new_epoch;
+	uint32_t frozen_drops;    /* packets caphostd sent while the capsule was frozen, after its held ones */
 	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */
 	uint64_t bytes;
 	int64_t t0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
@@ -173,6 +174,8 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 				return 0;
 			if (out->type == UPLINK_PACKET && !m->frozen)
 				channel_from_uplink(r, m->buf, (size_t)n);   /* as the relay would */
+			else if (out->type == UPLINK_PACKET)
+				m->frozen_drops++;   /* its memory is already on the way: lost, and counted */
 		}
 	}
 }
@@ -461,7 +464,20 @@ static void close_stream(struct mig_src *m)
 
 static void mig_done(struct mig_src *m, uint32_t outcome, uint32_t epoch)
 {
-	struct uplink_mig_done d = { .outcome = outcome, .target_host = m->target, .epoch = epoch };
+	/*
+	 * Moved: packets caphostd forwarded here meanwhile die with this copy.  Count them
+	 * so every drop is on caphostd's books (a thawed capsule reads them as usual).
+	 */
+	while (outcome == UPLINK_MIG_COMMITTED && m->r->tun_fd >= 0) {
+		ssize_t n = recv(m->r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT | MSG_PEEK);
+		struct uplink_msg msg;
+		if (n <= 0 || uplink_decode(m->buf, (size_t)n, &msg) || msg.type != UPLINK_PACKET ||
+		    recv(m->r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT) != n)
+			break;
+		m->frozen_drops++;
+	}
+	struct uplink_mig_done d = { .outcome = outcome, .target_host = m->target, .epoch = epoch,
+	                             .frozen_drops = m->frozen_drops };
 	if (send_uplink(m, UPLINK_MIG_DONE, &d, sizeof d))
 		fprintf(stderr, "caprun: capsule %s: telling caphostd how the migration ended: %s\n",
 		        m->r->name, strerror(errno));

@@ -143,8 +143,8 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 			return -1;
 		memcpy(&m->u.mig_done, b, n);
 		return (m->u.mig_done.outcome == UPLINK_MIG_COMMITTED ||
-		        m->u.mig_done.outcome == UPLINK_MIG_ABORTED) && m->u.mig_done.target_host &&
-		       !m->u.mig_done.reserved ? 0 : -1;
+		        m->u.mig_done.outcome == UPLINK_MIG_ABORTED) && m->u.mig_done.target_host
+		       ? 0 : -1;
 	}
 	return -1;
 }

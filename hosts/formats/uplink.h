@@ -190,7 +190,8 @@ struct uplink_mig_done {
 	uint32_t outcome;        /* enum uplink_mig_outcome */
 	uint32_t target_host;
 	uint32_t epoch;          /* COMMITTED: the target's epoch; ABORTED: ours */
-	uint32_t reserved;
+	uint32_t frozen_drops;   /* packets for the capsule that reached caprun while it was frozen
+	                          * and could not be kept: caphostd counts them (mig_frozen_drops) */
 };
 _Static_assert(sizeof(struct uplink_mig_done) == 16, "mig_done body");
 

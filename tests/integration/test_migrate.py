@@ -25,7 +25,7 @@ FORWARDING_COUNTERS = ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "gw_i
 # sync_dropped_udp.
 DROP_COUNTERS = ("deliver_full", "drop_held", "drop_no_route", "drop_bad_dst", "drop_epoch",
                  "drop_no_gateway", "drop_not_gateway", "send_errors", "held_udp_dropped",
-                 "hold_full", "gw_write_errors", "sync_dropped_udp")
+                 "hold_full", "gw_write_errors", "sync_dropped_udp", "mig_frozen_drops")
 
 
 def diag(text):
