@@ -11,6 +11,11 @@ probe (backing off to minutes).  Measured without any migration, same faults,
 no limit: streams stalled 14, 35 and 85 s within 10 minutes; with the limit
 the longest was 9.7 s in 5 minutes, from loss alone (a retransmission lost
 five times running).  The 1000-migration soak's longest stall was 6.5 s.
+With the faster packet path (issue G) the streams move more lines per second
+and meet more losses: runs on 2026-12-04 stalled 1.5, 3.0, 3.5, 6.3, 11.7 and
+14.0 s, each one a retransmission lost again and again, each stream byte-exact
+after.  The bound is 20 s: TCP's own tail under 5% loss fits, a stream that
+stopped for good does not.
 """
 import os
 
@@ -20,7 +25,7 @@ from miglib import Tap, migrate_ring
 
 COUNT = int(os.environ.get("MIGRATIONS", "100"))
 FAULTS = os.environ.get("NET_FAULTS", "loss=5,dup=2,reorder=5")
-MAX_STALL = 10.0   # seconds: generous against the moves' cost, tight against TCP's own tail
+MAX_STALL = 20.0   # seconds: above TCP's own tail under this loss (see above), far below "stuck"
 
 
 def diag(text):
