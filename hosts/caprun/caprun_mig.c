@@ -468,14 +468,10 @@ static void mig_done(struct mig_src *m, uint32_t outcome, uint32_t epoch)
 	 * Moved: packets caphostd forwarded here meanwhile die with this copy.  Count them
 	 * so every drop is on caphostd's books (a thawed capsule reads them as usual).
 	 */
-	while (outcome == UPLINK_MIG_COMMITTED && m->r->tun_fd >= 0) {
-		ssize_t n = recv(m->r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT | MSG_PEEK);
-		struct uplink_msg msg;
-		if (n <= 0 || uplink_decode(m->buf, (size_t)n, &msg) || msg.type != UPLINK_PACKET ||
-		    recv(m->r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT) != n)
-			break;
+	const uint8_t *pkt;
+	while (outcome == UPLINK_MIG_COMMITTED && m->r->tun_fd >= 0 &&
+	       caprun_uplink_take_packet(m->r->tun_fd, m->buf, &pkt) > 0)
 		m->frozen_drops++;
-	}
 	struct uplink_mig_done d = { .outcome = outcome, .target_host = m->target, .epoch = epoch,
 	                             .frozen_drops = m->frozen_drops };
 	if (send_uplink(m, UPLINK_MIG_DONE, &d, sizeof d))

@@ -168,3 +168,17 @@ void caprun_uplink_detach(int fd, uint32_t reason)
 	if (fd >= 0 && n)
 		caprun_uplink_send_record(fd, rec, n);
 }
+
+size_t caprun_uplink_take_packet(int fd, uint8_t *buf, const uint8_t **pkt)
+{
+	ssize_t n;
+	do
+		n = recv(fd, buf, UPLINK_MAX, MSG_DONTWAIT | MSG_PEEK);
+	while (n < 0 && errno == EINTR);
+	struct uplink_msg m;
+	if (n <= 0 || uplink_decode(buf, (size_t)n, &m) || m.type != UPLINK_PACKET ||
+	    recv(fd, buf, UPLINK_MAX, MSG_DONTWAIT) != n)
+		return 0;
+	*pkt = m.u.packet.pkt;
+	return m.u.packet.len;
+}

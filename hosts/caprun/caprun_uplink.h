@@ -30,5 +30,11 @@ void caprun_uplink_frozen(struct host_relay *r);
 /* Send THAWED, or DETACH with reason (UPLINK_DETACH_*); best effort. */
 void caprun_uplink_thawed(struct host_relay *r);
 void caprun_uplink_detach(int fd, uint32_t reason);
+/*
+ * The next queued uplink record, without waiting, taken only if it is a PACKET: its IPv4
+ * packet's length, *pkt pointing into buf (UPLINK_MAX bytes).  0 when nothing is queued
+ * or the next record is anything else (a migration's messages stay for who waits on them).
+ */
+size_t caprun_uplink_take_packet(int fd, uint8_t *buf, const uint8_t **pkt);
 
 #endif

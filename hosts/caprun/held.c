@@ -1,5 +1,6 @@
 /* held.c: packets queued for a capsule frozen for good go into its memory (capsule-abi/cap_held.h), to be delivered where it resumes. */
 #include "hosts/caprun/held.h"
+#include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_held.h"
 
@@ -12,30 +13,14 @@
 /* The next queued packet: its bytes in *pkt (inside buf), or 0 when nothing (more) is queued. */
 static size_t next_packet(struct host_relay *r, unsigned char *buf, const unsigned char **pkt)
 {
-	for (;;) {
-		if (!r->uplink) {
-			ssize_t n = read(r->tun_fd, buf, CAP_MTU_MAX);
-			if (n < 0 && errno == EINTR)
-				continue;
-			*pkt = buf;
-			return n > 0 ? (size_t)n : 0;
-		}
-		/*
-		 * caphostd's uplink also carries what a migration waits for: peek, and take a
-		 * record only if it is a packet.  What follows a control record stays queued
-		 * (the few packets behind it are left to the peers' retransmissions).
-		 */
-		ssize_t n = recv(r->tun_fd, buf, UPLINK_MAX, MSG_DONTWAIT | MSG_PEEK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		struct uplink_msg m;
-		if (n <= 0 || uplink_decode(buf, (size_t)n, &m) || m.type != UPLINK_PACKET)
-			return 0;
-		if (recv(r->tun_fd, buf, UPLINK_MAX, MSG_DONTWAIT) != n)
-			return 0;
-		*pkt = m.u.packet.pkt;
-		return m.u.packet.len;
-	}
+	if (r->uplink)   /* caphostd's uplink: packets only, up to its first other record */
+		return caprun_uplink_take_packet(r->tun_fd, buf, pkt);
+	ssize_t n;
+	do
+		n = read(r->tun_fd, buf, CAP_MTU_MAX);
+	while (n < 0 && errno == EINTR);
+	*pkt = buf;
+	return n > 0 ? (size_t)n : 0;
 }
 
 int held_collect(struct host_relay *r, struct held_result *res)
