@@ -29,6 +29,7 @@ UNIT_SRCS_test_host_dirproto  := $(FORMAT_DIR_SRCS)
 UNIT_LIBS_test_host_dirproto  := -lsodium
 UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
 UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
+UNIT_SRCS_test_host_capture   := hosts/formats/capture.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) $(FORMAT_DIR_SRCS) \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
