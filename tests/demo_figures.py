@@ -86,27 +86,43 @@ def tshark(path, *args, limit=30, indent="  ", quiet=False):
         os.path.basename(path), " ".join("'%s'" % a if " " in a else a for a in args)))
     p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     lines = [l for l in p.stdout.splitlines() if l.strip()]
-    for l in lines[:limit]:
+    if len(lines) <= limit:
+        shown = lines
+    else:   # the start and the end: where things change
+        head = limit // 3
+        shown = lines[:head] + ["... (%d lines)" % (len(lines) - limit)] + lines[head - limit:]
+    for l in shown:
         say(indent + l)
-    if len(lines) > limit:
-        say(indent + "... (%d more)" % (len(lines) - limit))
     if p.returncode:
         say(indent + "tshark failed: " + p.stderr.strip()[-300:])
     return lines
 
 
 def show_hold(path, addr):
-    """A gateway capture's hold: HOLD and FLUSH, the holder's small and zero windows, the window
-    updates; then how many zero-window ACKs and RSTs it holds."""
-    tshark(path, "-Y", '(capsule.msg != "DATA" && capsule.msg != "ACK") || (ip.src == %s && '
-           '!capsule && (tcp.window_size < 3000 || tcp.analysis.window_update))' % addr,
-           "-T", "fields", "-e", "frame.time_relative", "-e", "capsule.msg", "-e", "ip.src",
-           "-e", "tcp.ack", "-e", "tcp.window_size", "-E", "occurrence=f", limit=16)
-    zero = tshark(path, "-Y", "ip.src == %s && tcp.window_size == 0 && !capsule" % addr,
-                  "-T", "fields", "-e", "frame.number", quiet=True)
+    """A gateway capture's hold, condensed: HOLD, the holder's last ACKs before the window
+    closed, how many zero-window ACKs it sent, FLUSH, what came next; then the RST count."""
+    rows = [r.split("\t") for r in tshark(
+        path, "-Y", '(capsule.msg != "DATA" && capsule.msg != "ACK") || (ip.src == %s && '
+        '!capsule && tcp.len == 0)' % addr, "-T", "fields", "-e", "frame.time_relative",
+        "-e", "capsule.msg", "-e", "ip.src", "-e", "tcp.ack", "-e", "tcp.window_size",
+        "-E", "occurrence=f", quiet=True)]
+    say("  seconds    message   from          ack      window   (HOLD/FLUSH and x's bare ACKs)")
+    flush = next((i for i, r in enumerate(rows) if r[1] == "FLUSH"), len(rows))
+    hold = next((i for i, r in enumerate(rows) if r[1] == "HOLD"), 0)
+    held = rows[hold:flush]
+    zeros = [r for r in held if r[4:5] == ["0"]]
+    first_zero = held.index(zeros[0]) if zeros else len(held)
+    pick = held[:1] + held[max(1, first_zero - 4):first_zero + 1]
+    for r in pick:
+        say("  %-10.3f %-9s %-13s %-8s %s" % (float(r[0]), r[1], r[2], r[3], r[4]))
+    if len(zeros) > 1:
+        say("  ... %d more zero-window ACKs (answers to the client's window probes) until %.3f s"
+            % (len(zeros) - 1, float(zeros[-1][0])))
+    for r in rows[flush:flush + 4]:
+        say("  %-10.3f %-9s %-13s %-8s %s" % (float(r[0]), r[1], r[2], r[3], r[4]))
     rst = tshark(path, "-Y", "tcp.flags.reset == 1", "-T", "fields", "-e", "frame.number", quiet=True)
-    say("  (columns: seconds, message, source, ack, window)  zero-window ACKs from x's address: "
-        "%d; RST segments: %d" % (len(zero), len(rst)))
+    say("  zero-window ACKs in x's place while it was away: %d; RST segments: %d" % (
+        len(zeros), len(rst)))
 
 
 # ------------------------------------------------------------------ figure 3
