@@ -73,11 +73,14 @@ static void record(struct hostd *d, struct hostd_capture *c, const struct iovec 
 		stop(d, c);
 }
 
-/* A capsule running on this host shows its packets on its uplink: capgw would repeat them. */
-static int runs_here(struct hostd *d, uint32_t ip)
+/* A capsule running on this host shows its packets on its uplink: capgw would repeat them.
+ * (The capsule table read directly: this part is the lowest and calls no other.) */
+static int runs_here(const struct hostd *d, uint32_t ip)
 {
-	const struct hostd_cap *k = hostd_core_cap_by_ip(d, ip);
-	return k && k->state == HCAP_RUNNING;
+	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
+		if (d->caps[i].state == HCAP_RUNNING && d->caps[i].ip == ip)
+			return 1;
+	return 0;
 }
 
 void hostd_capture_inner(struct hostd *d, int where, const uint8_t *pkt, size_t len)
@@ -178,10 +181,10 @@ void hostd_capture_start(struct hostd *d, int fd, const char *args)
 
 void hostd_capture_event(struct hostd *d, int idx, uint32_t events)
 {
-	struct hostd_capture *c = &d->captures[idx];
 	char junk[256];
-	if (idx < 0 || idx >= CAPTURE_MAX || !c->buf)
+	if (idx < 0 || idx >= CAPTURE_MAX || !d->captures[idx].buf)
 		return;
+	struct hostd_capture *c = &d->captures[idx];
 	if (events & EPOLLIN) {
 		/* capctl says nothing after its request: anything readable is its goodbye */
 		ssize_t n = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
