@@ -1,4 +1,4 @@
-"""test_capture.py: `capctl capture` during a live migration: the gateway's capture with --wire, read by tshark with docs/wireshark/capsule.lua, holds the migration's SYNC, SYNC_ACK, HOLD, FLUSH, FLUSH_TO and ACK by name and the wrapped TCP decoded as IPv4/TCP; the source's capture without --wire holds only the capsule's own packets; usage errors.
+"""test_capture.py: `capctl capture` during a live migration: the gateway's capture with --wire, read by tshark with docs/wireshark/capsule.lua, holds the migration's SYNC, SYNC_ACK, HOLD, FLUSH, FLUSH_TO and ACK by name and the wrapped TCP decoded as IPv4/TCP; the source's capture without --wire holds only the capsule's own packets; --count; usage errors.
 
 Topology: hosts A C G (ids 1, 3, 4; G the gateway), the ordinary client
 198.19.0.100 counting through G with images/counter on A (x); x migrates
@@ -62,6 +62,13 @@ def capture_migration():
         x = a.capsule("counter", name="x").start()
         client = CountClient(topo.client.connect(x.addr, 9000))
         client.more(20, 20)
+        # --count: stops by itself after exactly that many records (the client keeps asking).
+        five = os.path.join(out, "five.pcap")
+        rc, o, err = a.capctl(["capture", "x", "-w", five, "--count", "5"], timeout=30)
+        check_eq((rc, o.splitlines()[-1:]), (0, ["5 packets written to %s" % five]),
+                 "capctl capture x --count 5 (stderr %r)" % err)
+        check_eq(len(tshark(five, "-Y", "tcp && ip.addr == %s" % x.addr, "-T", "fields", "-e",
+                            "frame.number")), 5, "x's TCP packets in %s" % five)
         gw_pcap, src_pcap = os.path.join(out, "gateway.pcap"), os.path.join(out, "source.pcap")
         gcap = start_capture(g, x.addr, gw_pcap, "--wire")
         scap = start_capture(a, "x", src_pcap)
@@ -143,7 +150,8 @@ def main():
     tap = Tap()
     tap.run("capture: during a migration A -> C, the gateway's capture --wire shows SYNC, SYNC_ACK, "
             "HOLD, FLUSH, FLUSH_TO, ACK by name (docs/wireshark/capsule.lua) and DATA from A and C "
-            "with the inner TCP decoded; the source's capture holds only x's TCP", capture_migration)
+            "with the inner TCP decoded; the source's capture holds only x's TCP; --count 5 writes 5",
+            capture_migration)
     tap.run("capture: usage errors exit 2, unknown capsules 1, one line each; --seconds ends "
             "with a valid empty file", usage_errors)
     tap.done()
