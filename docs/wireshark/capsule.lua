@@ -192,11 +192,11 @@ function p.dissector(tvb, pinfo, tree)
 		t:add(f.msg, "?")
 		return n
 	end
-	t:add(f.tag, tvb(HDR + plen, TAG))
 	local ty = tvb(1, 1):uint()
 	local name, info
 	if ty == 1 then
 		name, info = "DATA", ""
+		t:add(f.tag, tvb(HDR + plen, TAG))
 		t:add(f.msg, "DATA"):set_generated()
 		t:append_text(string.format(", DATA from host %d, epoch %d", tvb(8, 4):uint(), tvb(12, 4):uint()))
 		pinfo.cols.info = string.format("DATA host %d epoch %d", tvb(8, 4):uint(), tvb(12, 4):uint())
@@ -210,6 +210,7 @@ function p.dissector(tvb, pinfo, tree)
 	else
 		name, info = string.format("type %d", ty), "unknown type"
 	end
+	t:add(f.tag, tvb(HDR + plen, TAG))   -- last, where it is in the datagram
 	t:add(f.msg, name):set_generated()
 	t:append_text(", " .. name)
 	pinfo.cols.info = string.format("%s from host %d: %s", name, tvb(8, 4):uint(), info)
