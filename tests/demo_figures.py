@@ -401,7 +401,8 @@ def figure9():
         if sent >= 256 << 10:
             break
     time.sleep(2)   # a demo: the held connection sits still for a while (window probes)
-    say("  the client's kernel took %d bytes; the rest waits in the app" % sent)
+    say("  the client's kernel accepted all %d bytes from the app: part acknowledged by the "
+        "gateway in x's place, the rest waiting in the client's socket" % sent)
     moved = b.resume(path)
     say("x resumed on B: %s" % moved.output_text().strip().splitlines()[-1])
     sock.setblocking(True)
