@@ -4,6 +4,7 @@
 #   make demo     build, then run a capsule serving a real client
 #   make demo-migrate  a capsule moves live between two hosts and back under a client
 #   make demo-qemu     the same across QEMU virtual machines (docs/QEMU.md)
+#   make demo-figures  narrated demos of the seed's figures 3-9, with packet captures (docs/DEMOS.md)
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
 #   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
@@ -81,6 +82,10 @@ demo: all
 demo-migrate: all
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/demo_migrate.py'
 
+# The seed's figures 3-9, one short narrated demo each (docs/DEMOS.md); FIG="5 9" picks some.
+demo-figures: all
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/demo_figures.py $(FIG)'
+
 # QEMU guests (software emulation) on a bridge inside this namespace: docs/QEMU.md.
 demo-qemu: all $(QEMU_KERNEL_STAMP)
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/demo_qemu.py'
@@ -103,4 +108,4 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test demo demo-migrate demo-qemu bench soak clean distclean
+.PHONY: all deps test demo demo-migrate demo-figures demo-qemu bench soak clean distclean

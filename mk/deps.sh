@@ -3,7 +3,7 @@
 set -eu
 PKGS="build-essential dpkg-dev pkg-config libseccomp-dev libsodium-dev libssl-dev libcmocka-dev libbsd-dev
 libmnl-dev libsqlite3-dev sqlite3 clang libclang-rt-14-dev iproute2 netcat-openbsd
-curl iperf redis-tools python3 procps psmisc kmod qemu-system-x86 busybox-static libmemcached-tools"
+curl iperf redis-tools python3 procps psmisc kmod qemu-system-x86 busybox-static libmemcached-tools tshark"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -16,6 +16,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
+# tshark's wireshark-common asks whether non-root users may capture: no (we read files only)
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -14,6 +14,7 @@ static const struct capctl_cmd commands[] = {
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 	{ "stats", capctl_stats, "stats [--json] NAME" },
 	{ "binfmt", capctl_binfmt, "binfmt install|remove|status [--name NAME]" },
+	{ "capture", capctl_capture, "capture NAME|IP -w FILE.pcap [--wire] [--count N | --seconds S]" },
 };
 
 static int usage(void)

@@ -19,6 +19,7 @@ int capctl_psall(int argc, char **argv);   /* capctl_psall.c */
 int capctl_inspect(int argc, char **argv);
 int capctl_stats(int argc, char **argv);
 int capctl_binfmt(int argc, char **argv);  /* capctl_binfmt.c */
+int capctl_capture(int argc, char **argv); /* capctl_capture.c */
 
 /* Print s as a JSON string literal (quotes and escapes), for the --json outputs. */
 void capctl_json_str(const char *s);

@@ -356,11 +356,14 @@ static void ctl_serve(struct hostd *d)
 				                      c->epoch);
 		}
 		snprintf(out + o, sizeof out - o, "\n");
+	} else if (strncmp(line, "capture ", 8) == 0) {
+		hostd_capture_start(d, fd, line + 8);   /* the connection is the capture's now */
+		return;
 	} else if (strncmp(line, "list", 4) == 0) {
 		hostd_dir_list(d, fd);   /* answered (and closed) when the directory's pages are in */
 		return;
 	} else {
-		snprintf(out, sizeof out, "error unknown request (try: stats, ps, list)\n");
+		snprintf(out, sizeof out, "error unknown request (try: stats, ps, list, capture)\n");
 	}
 	send(fd, out, strlen(out), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
@@ -377,6 +380,7 @@ static void shutdown_all(struct hostd *d)
 	if (d->ctl_path[0])
 		unlink(d->ctl_path);
 	hostd_gw_close(d);
+	hostd_capture_stop_all(d);
 	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
 		if (d->caps[i].fd > 0)
 			close(d->caps[i].fd);   /* their capsules keep running, cut off */
@@ -465,6 +469,8 @@ int main(int argc, char **argv)
 				hostd_dir_input(&d);
 			else if (tag == HOSTD_EV_SIG && on_signals(&d))
 				goto out;
+			else if (tag >= HOSTD_EV_CAPTURE && tag < HOSTD_EV_CAPTURE + CAPTURE_MAX)
+				hostd_capture_event(&d, (int)(tag - HOSTD_EV_CAPTURE), evs[i].events);
 			else if (tag >= HOSTD_EV_CAP && tag < HOSTD_EV_CAP + HOSTD_MAX_CAPS)
 				hostd_uplink_input(&d, (int)(tag - HOSTD_EV_CAP));
 		}

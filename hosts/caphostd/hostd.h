@@ -7,6 +7,7 @@
 #include "hosts/common/dirclient.h"
 #include "hosts/common/ipv4.h"
 #include "hosts/caphostd/holdfile.h"
+#include "hosts/formats/capture.h"
 #include "hosts/formats/hostd_msg.h"
 #include "hosts/caphostd/netem.h"
 #include "hosts/caphostd/tcphold.h"
@@ -146,6 +147,16 @@ struct hostd_ctl_out {
 	uint8_t *payload;        /* malloc'ed copy */
 };
 
+/* One `capture` client on caphostd.ctl (hostd_capture.c): pcap records of one capsule's packets. */
+struct hostd_capture {
+	int fd;                  /* the client's connection */
+	uint32_t ip;             /* the capsule, network order */
+	int wire;                /* its host-to-host datagrams too */
+	int want_out;            /* EPOLLOUT is on: the buffer waits for room */
+	uint8_t *buf;            /* CAPTURE_BUF_MAX bytes not yet sent; NULL = free slot */
+	size_t len;
+};
+
 /* Peer side of a migration: packets for a moving capsule wait here until FLUSH_TO (hostd_sync.c). */
 struct hostd_syncq {
 	uint32_t ip;             /* capsule, network order; 0 = free slot */
@@ -221,7 +232,8 @@ struct hostd_job {
 	X(ctl_resent) X(ctl_acked) X(ctl_ack_late) X(ctl_ack_bad) X(ctl_acks_out) X(ctl_given_up) \
 	X(ctl_full) X(hold_stale) X(flush_stale) X(flush_to_stale) X(sync_stale) \
 	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
-	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released)
+	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released) \
+	X(capture_records) X(capture_dropped)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -302,6 +314,9 @@ struct hostd {
 	struct hostd_counters cnt;
 	struct wire_counters wc;
 
+	struct hostd_capture captures[CAPTURE_MAX];   /* `capture` clients (hostd_capture.c) */
+	int ncaptures;               /* how many: the packet path looks no further when 0 */
+
 	struct hostd_ops ops;        /* the seams (above); every one set before the loop runs */
 
 	/* test-only fault injection (--net-faults, hostd_netem.c); nothing of it runs unless faults_on */
@@ -320,6 +335,7 @@ struct hostd {
 #define HOSTD_EV_TUN     5
 #define HOSTD_EV_DIR     6
 #define HOSTD_EV_MIG     7
+#define HOSTD_EV_CAPTURE 0x80    /* + index into captures[] */
 #define HOSTD_EV_CAP     0x100   /* + index into caps[] */
 
 static inline int hostd_in_net(const struct hostd *d, uint32_t ip_net_order)
@@ -332,6 +348,21 @@ static inline int hostd_in_net(const struct hostd *d, uint32_t ip_net_order)
  * xlate, tcphold, holdfile, netem, the formats); anything going the other
  * way goes through d->ops.
  */
+
+/* hostd_capture.c: `capture` on caphostd.ctl: pcap records for capctl (hosts/formats/capture.h);
+ * the packet path calls it at the host's edges, below every part */
+#define HOSTD_CAPTURE_UPLINK 1   /* a packet on a capsule's uplink, either way */
+#define HOSTD_CAPTURE_CAPGW  2   /* a packet through capgw, either way */
+/* `capture IP|NAME [wire]` on fd (then ours): answered, then the pcap stream; or refused, closed. */
+void hostd_capture_start(struct hostd *d, int fd, const char *args);
+/* The client's socket became readable (it left) or writable (room for what waits). */
+void hostd_capture_event(struct hostd *d, int idx, uint32_t events);
+void hostd_capture_stop_all(struct hostd *d);
+/* One inner IPv4 packet seen at where (HOSTD_CAPTURE_*). */
+void hostd_capture_inner(struct hostd *d, int where, const uint8_t *pkt, size_t len);
+/* One wire datagram (the iovecs in order) from src:sport to dst:dport (network order addresses). */
+void hostd_capture_wire(struct hostd *d, const struct iovec *iov, int iovcnt, uint32_t src,
+                        uint16_t sport, uint32_t dst, uint16_t dport);
 
 /* hostd_netem.c: test-only fault injection on the forwarding path (--net-faults); what
  * survives goes out (or in) through d->ops */

@@ -50,7 +50,11 @@ int hostd_core_wire_sendmsg(struct hostd *d, const struct iovec *iov, int iovcnt
 	                          .sin_addr.s_addr = addr };
 	struct msghdr m = { .msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = (struct iovec *)iov,
 	                    .msg_iovlen = (size_t)iovcnt };
-	return sendmsg(d->udp_fd, &m, MSG_DONTWAIT) < 0 ? -1 : 0;
+	if (sendmsg(d->udp_fd, &m, MSG_DONTWAIT) < 0)
+		return -1;
+	if (d->ncaptures)
+		hostd_capture_wire(d, iov, iovcnt, d->listen_addr, d->listen_port, addr, port);
+	return 0;
 }
 
 int hostd_core_send_wire(struct hostd *d, int type, uint32_t epoch, const uint8_t *payload,
@@ -129,6 +133,8 @@ int hostd_core_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt,
 	}
 	c->pkts_in++;
 	d->cnt.up_pkts_in++;
+	if (d->ncaptures)
+		hostd_capture_inner(d, HOSTD_CAPTURE_UPLINK, pkt, len);
 	return 0;
 }
 

@@ -204,6 +204,11 @@ void hostd_fwd_input(struct hostd *d)
 		ssize_t n = recvfrom(d->udp_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
 		if (n < 0)
 			return;
+		if (d->ncaptures) {
+			struct iovec iov = { buf, (size_t)n };
+			hostd_capture_wire(d, &iov, 1, from.sin_addr.s_addr, ntohs(from.sin_port),
+			                   d->listen_addr, d->listen_port);
+		}
 		hostd_fwd_datagram(d, buf, (size_t)n, &from);
 	}
 }

@@ -86,10 +86,13 @@ void hostd_gw_close(struct hostd *d)
 
 void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
-	if (d->tun_fd < 0 || write(d->tun_fd, pkt, len) < 0)
+	if (d->tun_fd < 0 || write(d->tun_fd, pkt, len) < 0) {
 		d->cnt.gw_write_errors++;
-	else
-		d->cnt.gw_out++;
+		return;
+	}
+	d->cnt.gw_out++;
+	if (d->ncaptures)
+		hostd_capture_inner(d, HOSTD_CAPTURE_CAPGW, pkt, len);
 }
 
 void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
@@ -126,6 +129,8 @@ void hostd_gw_input(struct hostd *d)
 		ssize_t n = read(d->tun_fd, buf, sizeof buf);
 		if (n <= 0)
 			return;
+		if (d->ncaptures)
+			hostd_capture_inner(d, HOSTD_CAPTURE_CAPGW, buf, (size_t)n);
 		if (d->faults_on)
 			hostd_netem_gw_read(d, buf, (size_t)n);   /* later to d->ops.tun_in */
 		else

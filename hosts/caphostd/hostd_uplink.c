@@ -144,6 +144,8 @@ static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, 
 	}
 	c->pkts_out++;
 	d->cnt.up_pkts_out++;
+	if (d->ncaptures)
+		hostd_capture_inner(d, HOSTD_CAPTURE_UPLINK, pkt, len);
 	hostd_route_packet(d, pkt, len);
 }
 

@@ -29,6 +29,7 @@ UNIT_SRCS_test_host_dirproto  := $(FORMAT_DIR_SRCS)
 UNIT_LIBS_test_host_dirproto  := -lsodium
 UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
 UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
+UNIT_SRCS_test_host_capture   := hosts/formats/capture.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) $(FORMAT_DIR_SRCS) \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
@@ -46,6 +47,7 @@ FUZZ_SRCS_fuzz_dirproto  := $(FORMAT_DIR_SRCS)
 FUZZ_LIBS_fuzz_dirproto  := -lsodium
 FUZZ_SRCS_fuzz_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
 FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
+FUZZ_SRCS_fuzz_capture   := hosts/formats/capture.c $(COMMON_IPV4_SRCS)
 FUZZ_LIBS_fuzz_wire      := -lsodium
 FUZZ_SRCS_fuzz_migstream := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 FUZZ_LIBS_fuzz_migstream := -lsodium -lcrypto
