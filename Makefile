@@ -4,6 +4,8 @@
 #   make demo     build, then run a capsule serving a real client
 #   make demo-migrate  a capsule moves live between two hosts and back under a client
 #   make demo-qemu     the same across QEMU virtual machines (docs/QEMU.md)
+#   make playground    a small cluster of namespaces that stays up to explore (docs/TEACHING.md)
+#   make playground-qemu  the same with QEMU virtual machines as the hosts
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
 #   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
@@ -85,6 +87,13 @@ demo-migrate: all
 demo-qemu: all $(QEMU_KERNEL_STAMP)
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/demo_qemu.py'
 
+# A cluster that stays up until `exit` (docs/TEACHING.md); everything inside this namespace.
+playground: all
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/playground.py'
+
+playground-qemu: all $(QEMU_KERNEL_STAMP)
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/playground_qemu.py'
+
 bench: all $(REDIS_CAP) $(REDIS_NATIVE) $(STREAMBENCH)
 	sh tests/bench/bench.sh
 
@@ -103,4 +112,4 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test demo demo-migrate demo-qemu bench soak clean distclean
+.PHONY: all deps test demo demo-migrate demo-qemu playground playground-qemu bench soak clean distclean
