@@ -1,4 +1,4 @@
-"""playground.py: `make playground`: a small capsule cluster of network namespaces that stays up for exploring (hosts A, B, C, gateway G, the directory, a client, two capsules); prints how to get a shell on each and what to try; removes everything on exit.
+"""playground.py: `make playground`: a small capsule cluster of network namespaces that stays up for exploring (hosts A, B, C, gateway G, the directory, a client, three capsules); prints how to get a shell on each and what to try; removes everything on exit.
 
 Everything lives inside the namespace `make playground` made (unshare -n):
 the bridge, the hosts' namespaces, their veths, the directory.  Addresses
@@ -63,9 +63,10 @@ def main():
         say("starting: a bridge, hosts A B C and gateway G (namespaces, each with caphostd), "
             "capdird, a client namespace ...")
         topo = Topology(hosts=("A", "B", "C", "G"), gateway="G").start()
-        a, b = topo["A"], topo["B"]
+        a, b, c = topo["A"], topo["B"], topo["C"]
         web = a.capsule("http", name="web").start()
         count = b.capsule("counter", name="count").start()
+        echo = c.capsule("echo", name="echo").start()
         # One long-lived client connection, so a migration has someone to keep waiting.
         client = CountClient(topo.client.connect(count.addr, 9000), rate=0.5)
         client.more(2, 30)
@@ -85,6 +86,7 @@ def main():
                                                                                   web.addr))
         say("  capsule count (images/counter) on host B at %s: nc %s 9000, type n" % (
             count.addr, count.addr))
+        say("  capsule echo  (images/echo)    on host C at %s: nc %s 7" % (echo.addr, echo.addr))
         say("  (one client connection to count asks for the next number every 0.5 s)")
         say()
         say("A shell on each (run in another terminal, as root; exit the shell when done):")
