@@ -15,3 +15,6 @@ ALL_TARGETS += $(BIN)/capctl
 
 # The freeze report's checker: the capsule wrote it and nothing trusts it.
 FUZZ_SRCS_fuzz_report := hosts/capctl/capctl_report.c
+
+# capctl migrate --svg's drawing, alone (tests/unit/hosts/capctl/test_host_capctl_svg.c).
+UNIT_SRCS_test_host_capctl_svg := hosts/capctl/capctl_svg.c

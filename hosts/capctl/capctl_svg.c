@@ -137,15 +137,10 @@ static void draw(struct svg *s, const char *name, const struct mig_result *r)
 	        "</text>\n", r->epoch ? r->epoch - 1 : 0, r->epoch, r->bytes, r->acked, r->asked,
 	        r->downtime, r->total);
 
-	/* The time axis: ticks at a round step. */
-	static const double steps[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
-	                                10000, 20000, 50000 };
-	double step = steps[sizeof steps / sizeof steps[0] - 1];
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-		if (s->span / steps[i] <= 10) {
-			step = steps[i];
-			break;
-		}
+	/* The time axis: at most 10 ticks, at a round step (1, 2, 5, 10, 20, 50, ... ms). */
+	double step = 1;
+	for (int k = 0; s->span / step > 10; k++)
+		step *= k % 3 == 1 ? 2.5 : 2;
 	fprintf(f, "  <line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", X0, Y_AXIS,
 	        X1, Y_AXIS);
 	for (double t = 0; t <= s->span + 1e-9; t += step)
