@@ -183,7 +183,7 @@ static void draw(struct svg *s, const char *name, const struct mig_result *r)
 
 	/* The messages, at the phase boundaries where they happen (their exact send times are not
 	 * in the timeline; docs/MIGRATION-WALKTHROUGH.md has the order). */
-	static char stream[96], move[96];
+	char stream[96], move[96];
 	snprintf(stream, sizeof stream, "stream: PREAMBLE .. END, %llu bytes",
 	         r->bytes);
 	snprintf(move, sizeof move, "MOVE to host %u at epoch %u; MOVED (epoch %u)", r->target,
