@@ -5,6 +5,8 @@
 #   make demo-migrate  a capsule moves live between two hosts and back under a client
 #   make demo-qemu     the same across QEMU virtual machines (docs/QEMU.md)
 #   make demo-figures  narrated demos of the seed's figures 3-9, with packet captures (docs/DEMOS.md)
+#   make playground    a small cluster of namespaces that stays up to explore (docs/TEACHING.md)
+#   make playground-qemu  the same with QEMU virtual machines as the hosts
 #   make test     build, then run every test; last line "N passed, N failed"
 #   make bench    benchmarks (never part of make test)
 #   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
@@ -90,6 +92,13 @@ demo-figures: all
 demo-qemu: all $(QEMU_KERNEL_STAMP)
 	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/demo_qemu.py'
 
+# A cluster that stays up until `exit` (docs/TEACHING.md); everything inside this namespace.
+playground: all
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/playground.py'
+
+playground-qemu: all $(QEMU_KERNEL_STAMP)
+	unshare -n sh -c 'ip link set lo up && exec python3 -u tests/qemu/playground_qemu.py'
+
 bench: all $(REDIS_CAP) $(REDIS_NATIVE) $(STREAMBENCH)
 	sh tests/bench/bench.sh
 
@@ -108,4 +117,5 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test demo demo-migrate demo-figures demo-qemu bench soak clean distclean
+.PHONY: all deps test demo demo-migrate demo-figures demo-qemu playground playground-qemu bench soak \
+        clean distclean

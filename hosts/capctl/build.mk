@@ -2,7 +2,8 @@
 CAPCTL_SRCS := hosts/capctl/capctl.c hosts/capctl/capctl_pack.c hosts/capctl/capctl_info.c \
                hosts/capctl/capctl_stats.c hosts/capctl/capctl_snap.c hosts/capctl/capctl_inspect.c \
                hosts/capctl/capctl_report.c hosts/capctl/capctl_psall.c hosts/capctl/capctl_mig.c \
-               hosts/capctl/capctl_binfmt.c hosts/capctl/capctl_capture.c hosts/formats/capture.c $(COMMON_IPV4_SRCS) \
+               hosts/capctl/capctl_binfmt.c hosts/capctl/capctl_capture.c hosts/formats/capture.c \
+               hosts/capctl/capctl_svg.c $(COMMON_IPV4_SRCS) \
                $(COMMON_DIRSYNC_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) $(COMMON_CLOCK_SRCS)
 CAPCTL_LIBS := -lsodium
@@ -15,3 +16,6 @@ ALL_TARGETS += $(BIN)/capctl
 
 # The freeze report's checker: the capsule wrote it and nothing trusts it.
 FUZZ_SRCS_fuzz_report := hosts/capctl/capctl_report.c
+
+# capctl migrate --svg's drawing, alone (tests/unit/hosts/capctl/test_host_capctl_svg.c).
+UNIT_SRCS_test_host_capctl_svg := hosts/capctl/capctl_svg.c

@@ -9,7 +9,7 @@ static const struct capctl_cmd commands[] = {
 	{ "pack", capctl_pack, "pack --name NAME [--mem SIZE] ELF OUT.cap" },
 	{ "info", capctl_info, "info [--json] IMAGE.cap" },
 	{ "snapshot", capctl_snapshot, "snapshot NAME -o FILE [--keep-running]" },
-	{ "migrate", capctl_migrate, "migrate NAME --to HOSTID [--json]" },
+	{ "migrate", capctl_migrate, "migrate NAME --to HOSTID [--json] [--svg FILE]" },
 	{ "ps", capctl_ps, "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]" },
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 	{ "stats", capctl_stats, "stats [--json] NAME" },

@@ -1,8 +1,10 @@
-/* capctl_mig.c: `capctl migrate NAME --to HOSTID [--json]`: ask the capsule's caprun to move it live, show progress and the timeline. */
+/* capctl_mig.c: `capctl migrate NAME --to HOSTID [--json] [--svg FILE]`: ask the capsule's caprun to move it live, show progress and the timeline. */
 #include "hosts/capctl/capctl.h"
+#include "hosts/capctl/capctl_svg.h"
 #include "hosts/formats/ctlproto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +23,7 @@ static const struct { const char *key, *what; } phases[] = {
 };
 #define NPHASES (sizeof phases / sizeof phases[0])
 
-struct mig_result {
-	unsigned target, epoch;
-	long ms[NPHASES], downtime, total;
-	unsigned long long bytes;
-	unsigned asked, acked, from;
-};
+_Static_assert(NPHASES == CAPCTL_MIG_PHASES, "capctl_svg.h counts the same phases");
 
 static int connect_ctl(const char *path)
 {
@@ -93,7 +90,7 @@ static void print_timeline(const char *name, const struct mig_result *r)
 
 int capctl_migrate(int argc, char **argv)
 {
-	const char *name = NULL, *to = NULL, *fault = NULL;
+	const char *name = NULL, *to = NULL, *fault = NULL, *svg = NULL;
 	int json = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
@@ -102,6 +99,8 @@ int capctl_migrate(int argc, char **argv)
 			fault = argv[++i];   /* tests only: hosts/formats/ctlproto.h */
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc)
+			svg = argv[++i];   /* the timeline as a picture: capctl_svg.c */
 		else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else
@@ -111,10 +110,14 @@ int capctl_migrate(int argc, char **argv)
 	unsigned long target = to ? strtoul(to, &end, 10) : 0;
 	if (!name || !to || *end || !*to || to[0] == '-' || target == 0 || target > 0xffffffffu ||
 	    (fault && (!*fault || strpbrk(fault, " \n")))) {
-		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--json]\n");
+		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--json] [--svg FILE]\n");
 		return 2;
 	}
-	char sock[4096], req[256];
+	char sock[4096], req[256], err[PATH_MAX + 64];
+	if (svg && capctl_svg_check(svg, err, sizeof err)) {
+		fprintf(stderr, "capctl: %s\n", err);
+		return 2;
+	}
 	if (ctlsock_path(name, sock, sizeof sock) || strchr(name, '/')) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
@@ -160,6 +163,11 @@ int capctl_migrate(int argc, char **argv)
 			else
 				print_timeline(name, &r);
 			code = 0;
+			if (svg && capctl_svg_write(svg, name, &r, err, sizeof err)) {
+				fprintf(stderr, "capctl: migrate %s: the capsule moved, but its timeline was not "
+				        "drawn: %s\n", name, err);
+				code = 1;
+			}
 		} else {
 			fprintf(stderr, "capctl: migrate %s to host %lu: %s\n", name, target,
 			        strncmp(line, "error ", 6) == 0 ? line + 6 : line);

@@ -14,7 +14,7 @@ from topolib import TestFailure, alive, check, check_eq, descendants, request  #
 
 # ------------------------------------------------ live migration (BRIEF-D.md)
 #
-# `capctl migrate NAME --to HOSTID [--json]` runs on the capsule's current
+# `capctl migrate NAME --to HOSTID [--json] [--svg FILE]` runs on the capsule's current
 # (source) host.  Afterwards the capsule runs under a `caprun --incoming`
 # that the target's caphostd spawned: its console lines appear in that
 # daemon's output (host.daemon), `capctl ps` lists it there and no longer on

@@ -60,8 +60,9 @@ def client_answers(c, n):
     return c.waitlog("client.log", r"client: answers %d |client: (connection lost|got)" % n, 90)
 
 
-def run():
-    t0 = time.monotonic()
+def start_cluster():
+    """Boot VMs a, b, g and c; the directory and the gateway on g, caphostd on a and b; the
+    counter capsule web on a.  Returns (vms by name, web's address, boot seconds)."""
     kernel, initrd = vmimage.prepare()
     say("guests: %s, %s" % (os.path.relpath(kernel), os.path.relpath(initrd)))
     vmlib.make_bridge()
@@ -92,6 +93,13 @@ def run():
     addr = a.waitlog("web.log", "running at", 60).split()[-1]
     say("capsule web (images/counter) runs on VM a at %s" % addr)
     c.sh("true")
+    return vms, addr, boot
+
+
+def run():
+    t0 = time.monotonic()
+    vms, addr, boot = start_cluster()
+    a, b, c = vms["a"], vms["b"], vms["c"]
     c.sh("countclient %s 9000 > /tmp/client.log 2>&1 & echo $! > /tmp/client.pid" % addr)
     say(client_answers(c, 100).strip().splitlines()[-1] +
         "   (VM c asks for the next number every 10 ms, through VM g)")
@@ -137,4 +145,5 @@ def main():
     sys.exit(0 if ok else 1)
 
 
-main()
+if __name__ == "__main__":
+    main()

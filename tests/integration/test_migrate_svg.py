@@ -1,0 +1,135 @@
+"""test_migrate_svg.py: `capctl migrate --svg FILE` draws the migration's timeline: a capsule with a counting client moves A -> B, back, and A -> B again (with --json); each picture is well-formed SVG naming both hosts, every phase with the figures capctl printed, the messages and the downtime; a --svg that cannot be written is a usage error before anything moves.
+
+Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
+ordinary client; X = images/counter on A, asked for the next number in a
+loop through the whole test (nothing lost, nothing twice).
+"""
+import json
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+
+from miglib import (MIG_PHASES, CountClient, Tap, Topology, check, check_eq, migrate_run,
+                    wait_listed_only_on)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def diag(text):
+    print("# " + text, flush=True)
+
+
+def svg_texts(root):
+    """Every text element's whole text (tspans included), in document order."""
+    return ["".join(t.itertext()) for t in root.iter(SVG + "text")]
+
+
+def check_svg(path, name, src, dst, phases_ms, downtime_ms):
+    """The file is one well-formed SVG document drawing this migration."""
+    check(os.path.isfile(path), "capctl migrate --svg wrote no %s" % path)
+    leftovers = [f for f in os.listdir(os.path.dirname(path)) if ".tmp" in f]
+    check_eq(leftovers, [], "temp files left beside %s" % path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise AssertionError("%s is not well-formed XML: %s" % (path, e))
+    check_eq(root.tag, SVG + "svg", "root element of %s" % path)
+    title = root.find(SVG + "title")
+    check(title is not None and title.text == "live migration of capsule %s from host %d to "
+          "host %d" % (name, src, dst), "title of %s: %r" % (
+              path, None if title is None else title.text))
+    texts = svg_texts(root)
+    for lane in ("source host %d" % src, "target host %d" % dst, "peer hosts", "directory"):
+        check(lane in texts, "no lane %r in %s: %r" % (lane, path, texts[:20]))
+    ids = {e.get("id") for e in root.iter() if e.get("id")}
+    for p in MIG_PHASES:
+        check("phase-%s-0" % p in ids, "no bar for phase %s in %s (ids %r)" % (p, path, ids))
+        legend = [t.split(":")[0] for t in texts if re.match(r"%s -?\d+: " % p, t)]
+        check_eq(legend, ["%s %d" % (p, phases_ms[p])], "legend of phase %s in %s" % (p, path))
+    check("downtime" in ids, "no downtime bracket in %s" % path)
+    check("downtime %d ms" % downtime_ms in texts, "downtime %d ms not in %s: %r" % (
+        downtime_ms, path, [t for t in texts if "downtime" in t]))
+    for m in ("SYNC (wire type 3): stop sending, queue", "CONFIRM: restored, not running",
+              "COMMIT: take it", "STARTED: it runs on the target"):
+        check(m in texts, "message %r not in %s" % (m, path))
+    check("client gaps" in texts, "no client-gap row in %s" % path)
+    diag("%s: %d bytes, %d text elements, phases %s, downtime %d ms" % (
+        os.path.basename(path), os.path.getsize(path), len(texts),
+        " ".join("%s %d" % (p, phases_ms[p]) for p in MIG_PHASES), downtime_ms))
+
+
+def timeline_ms(out):
+    """The human timeline's figures: {phase: ms}, downtime."""
+    ms = {}
+    for p in MIG_PHASES:
+        m = re.search(r"^\s+%s\s+(-?\d+) ms" % p, out, re.M)
+        check(m is not None, "no %s line in capctl's timeline: %r" % (p, out))
+        ms[p] = int(m.group(1))
+    d = re.search(r"^\s+downtime\s+(-?\d+) ms", out, re.M)
+    check(d is not None, "no downtime line in %r" % out)
+    return ms, int(d.group(1))
+
+
+def there_and_back():
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    out_dir = tempfile.mkdtemp(prefix="capsule-svg.")
+    try:
+        x = a.capsule("counter", name="x").start()
+        client = CountClient(topo.client.connect(x.addr, 9000))
+        client.more(50, 20)
+
+        # A --svg whose directory does not exist: refused before anything moves.
+        bad = os.path.join(out_dir, "nosuch", "m.svg")
+        code, out, err = a.capctl(["migrate", "x", "--to", str(b.host_id), "--svg", bad])
+        check_eq(code, 2, "capctl migrate --svg %s exit status (stderr %r)" % (bad, err))
+        check_eq(len(err.strip().splitlines()), 1, "lines on stderr for a bad --svg: %r" % err)
+        check("--svg" in err and bad in err, "bad --svg error names neither flag nor file: %r"
+              % err)
+        client.more(20, 20)
+        check_eq(topo.lookup(x.addr), ("x", 1, 1), "directory entry of X after the refused --svg")
+
+        # A -> B, the human timeline and the picture.
+        there = os.path.join(out_dir, "there.svg")
+        code, out, err = a.capctl(["migrate", "x", "--to", str(b.host_id), "--svg", there],
+                                  timeout=90)
+        check_eq(code, 0, "capctl migrate x --to 2 --svg: stdout %r stderr %r" % (out, err))
+        ms, downtime = timeline_ms(out)
+        check_svg(there, "x", a.host_id, b.host_id, ms, downtime)
+        client.more(50, 20)
+        wait_listed_only_on(topo, "x", b)
+
+        # B -> A without a picture, then A -> B with --json and --svg together: the
+        # picture holds the JSON's figures.
+        m = migrate_run(topo, "x", b, a, json=True)
+        check_eq(m.code, 0, "capctl migrate x --to 1 --json: %r" % m)
+        wait_listed_only_on(topo, "x", a)
+        client.more(50, 20)
+        again = os.path.join(out_dir, "again.svg")
+        code, out, err = a.capctl(["migrate", "x", "--to", str(b.host_id), "--json", "--svg",
+                                   again], timeout=90)
+        check_eq(code, 0, "capctl migrate x --to 2 --json --svg: stdout %r stderr %r" % (out, err))
+        j = json.loads(out)
+        check_svg(again, "x", a.host_id, b.host_id,
+                  {p: j["phases"][p + "_ms"] for p in MIG_PHASES}, j["downtime_ms"])
+        client.more(50, 20)
+        diag("client: %d answers, longest wait %.1f ms" % (client.replies,
+                                                            client.longest * 1000))
+        client.stop()
+        check_eq(topo.lookup(x.addr), ("x", 2, 4), "directory entry of X after three moves")
+    finally:
+        for f in os.listdir(out_dir):
+            os.unlink(os.path.join(out_dir, f))
+        os.rmdir(out_dir)
+
+
+def main():
+    tap = Tap()
+    tap.run("migrate --svg: a bad --svg is refused first; A -> B, back, and A -> B with --json: "
+            "two moves draw a well-formed SVG with both hosts, every phase's figure and the downtime",
+            there_and_back)
+    tap.done()
+
+
+main()
