@@ -5,6 +5,7 @@
 #include "hosts/caprun/caprun_mig.h"
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/precopy.h"
+_Static_assert(PRECOPY_CHUNK == MIG_CHUNK_MAX, "a pre-copy run is one stream record");
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
@@ -412,8 +413,11 @@ static int do_precopy(struct mig_src *m)
 			break;
 		}
 		int more;
-		while (rc == 0 && (more = precopy_next(&m->pc, &m->tx, rec, MIG_REC_MAX, &n)) > 0)
-			rc = send_relaying(m, rec, n);
+		uint64_t off;
+		size_t len;
+		while (rc == 0 && (more = precopy_next(&m->pc, &off, &len)) > 0)
+			rc = migstream_tx_pages(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n) != MIG_OK
+			     ? (errno = EPROTO, -1) : send_relaying(m, rec, n);
 		if (rc == 0 && more < 0)
 			rc = -1;
 		uint64_t bytes = m->tx.round_bytes;
@@ -469,9 +473,14 @@ static int send_final(struct mig_src *m, const struct cap_snap_header *h,
 		if (rc == MIG_OK)
 			rc = write_all(m->sock, rec, n);
 	}
-	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, &m->tx, ext, h->nextents, rec,
-	                                                  MIG_REC_MAX, &n)) != 0)
-		rc = more < 0 ? MIG_E_IO : write_all(m->sock, rec, n);
+	uint64_t off;
+	size_t len;
+	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, ext, h->nextents, &off, &len)) != 0) {
+		rc = more < 0 ? MIG_E_IO
+		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = write_all(m->sock, rec, n);
+	}
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {

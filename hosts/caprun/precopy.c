@@ -4,11 +4,12 @@
 #include "capsule-abi/cap_held.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define CHUNK_PAGES (MIG_CHUNK_MAX / CAP_PAGE_SIZE)
+#define CHUNK_PAGES (PRECOPY_CHUNK / CAP_PAGE_SIZE)
 
 int precopy_init(struct precopy *p, pid_t pid, int memfd, uint64_t memfd_size,
                  long max_downtime_ms, char *err, size_t errlen)
@@ -23,7 +24,7 @@ int precopy_init(struct precopy *p, pid_t pid, int memfd, uint64_t memfd_size,
 	size_t bytes = p->npages / 8 + 1;
 	p->sent = calloc(bytes, 1);
 	p->todo = calloc(bytes, 1);
-	p->chunk = malloc(MIG_CHUNK_MAX);
+	p->chunk = malloc(PRECOPY_CHUNK);
 	if (!p->sent || !p->todo || !p->chunk) {
 		snprintf(err, errlen, "out of memory");
 		precopy_free(p);
@@ -168,7 +169,7 @@ static int read_pages(struct precopy *p, uint64_t pg, uint64_t n)
 	return 0;
 }
 
-int precopy_next(struct precopy *p, struct mig_tx *tx, uint8_t *out, size_t cap, size_t *len)
+int precopy_next(struct precopy *p, uint64_t *off, size_t *len)
 {
 	for (;;) {
 		uint64_t n = 0, pg = next_todo(p, p->npages, CHUNK_PAGES, &n);
@@ -189,11 +190,8 @@ int precopy_next(struct precopy *p, struct mig_tx *tx, uint8_t *out, size_t cap,
 			n = run_end - pg;
 		if (read_pages(p, pg, n))
 			return -1;
-		if (migstream_tx_pages(tx, pg * CAP_PAGE_SIZE, p->chunk, (size_t)(n * CAP_PAGE_SIZE), out,
-		                       cap, len) != MIG_OK) {
-			errno = EPROTO;
-			return -1;
-		}
+		*off = pg * CAP_PAGE_SIZE;
+		*len = (size_t)(n * CAP_PAGE_SIZE);
 		for (uint64_t q = pg; q < pg + n; q++) {
 			dirty_bit_clear(p->todo, q);
 			dirty_bit_set(p->sent, q);
@@ -229,8 +227,8 @@ int precopy_final_look(struct precopy *p)
 	return 0;
 }
 
-int precopy_final_next(struct precopy *p, struct mig_tx *tx, const struct cap_snap_extent *ext,
-                       uint32_t n, uint8_t *out, size_t cap, size_t *len)
+int precopy_final_next(struct precopy *p, const struct cap_snap_extent *ext, uint32_t n,
+                       uint64_t *off, size_t *len)
 {
 	while (p->ext_i < n) {
 		uint64_t first = ext[p->ext_i].offset / CAP_PAGE_SIZE;
@@ -246,11 +244,8 @@ int precopy_final_next(struct precopy *p, struct mig_tx *tx, const struct cap_sn
 		}
 		if (read_pages(p, pg, cnt))
 			return -1;
-		if (migstream_tx_data(tx, pg * CAP_PAGE_SIZE, p->chunk, (size_t)(cnt * CAP_PAGE_SIZE), out,
-		                      cap, len) != MIG_OK) {
-			errno = EPROTO;
-			return -1;
-		}
+		*off = pg * CAP_PAGE_SIZE;
+		*len = (size_t)(cnt * CAP_PAGE_SIZE);
 		for (uint64_t q = pg; q < pg + cnt; q++)
 			dirty_bit_clear(p->todo, q);
 		p->cursor = pg + cnt;

@@ -3,7 +3,7 @@
 #define HOST_PRECOPY_H
 
 #include "hosts/caprun/dirty.h"
-#include "hosts/formats/migstream.h"
+#include "capsule-abi/cap_snapshot.h"
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,11 +20,13 @@
  * packets: caprun writes them, not the capsule) + every data page never
  * sent, as sparse DATA inside the final extents (migstream.h).
  *
- * The caller owns the socket and the stream (mig_tx): these functions make
- * records, one at a time, so caprun keeps relaying the capsule's packets
+ * The caller owns where the pages go (a migration stream's PAGES and DATA
+ * records, or a snapshot's staging copy): these functions hand out one run
+ * of pages at a time, so caprun keeps relaying the capsule's packets
  * between them.
  */
 #define PRECOPY_MAX_ROUNDS        10
+#define PRECOPY_CHUNK             65536u   /* bytes per run: one migration stream record (MIG_CHUNK_MAX) */
 #define PRECOPY_DEFAULT_DOWNTIME  30     /* ms: capctl migrate --max-downtime */
 
 struct precopy_round {
@@ -55,7 +57,7 @@ struct precopy {
 	int64_t total_us;             /* time spent sending rounds: bytes / this = the rate */
 	enum precopy_stop stop;
 	uint32_t ext_i;               /* final round: the extent being sent */
-	uint8_t *chunk;               /* MIG_CHUNK_MAX bytes */
+	uint8_t *chunk;               /* PRECOPY_CHUNK bytes: the run precopy_next read */
 };
 
 /* Set up tracking for the capsule process pid.  0, or -1 with err (no pre-copy here). */
@@ -68,15 +70,15 @@ int precopy_init(struct precopy *p, pid_t pid, int memfd, uint64_t memfd_size,
  * -1: the tracker failed.
  */
 int precopy_look(struct precopy *p);
-/* The round's next PAGES record into out: 1 made, 0 the round is done (send ROUND), -1 error. */
-int precopy_next(struct precopy *p, struct mig_tx *tx, uint8_t *out, size_t cap, size_t *len);
+/* The round's next run of pages, read into p->chunk: 1 (*off, *len set), 0 the round is done, -1 error. */
+int precopy_next(struct precopy *p, uint64_t *off, size_t *len);
 /* After the ROUND record went out: account the round. */
 void precopy_round_done(struct precopy *p, uint64_t bytes);
 /* Frozen: take the last changes, the host's windows and every page never sent.  0 or -1. */
 int precopy_final_look(struct precopy *p);
-/* The next final DATA record (inside ext[0..n)): 1 made, 0 all sent, -1 error. */
-int precopy_final_next(struct precopy *p, struct mig_tx *tx, const struct cap_snap_extent *ext,
-                       uint32_t n, uint8_t *out, size_t cap, size_t *len);
+/* The next final run, inside one of ext[0..n), ascending, read into p->chunk: 1, 0 all sent, -1 error. */
+int precopy_final_next(struct precopy *p, const struct cap_snap_extent *ext, uint32_t n,
+                       uint64_t *off, size_t *len);
 void precopy_free(struct precopy *p);
 
 #endif
