@@ -8,9 +8,10 @@ write (a page changed during a round and not sent again) or a revived page
 (one the capsule gave back, sent early, never punched) fails "check".
 """
 # tests/run timeout: 400
-import json
+import os
 import re
 
+from caplib import CAPRUN, Capsule, Host, connect, tempdir
 from miglib import CountClient, Tap, Topology, check, check_eq, migrate, request
 
 MIB = 64
@@ -93,6 +94,29 @@ def falls_back_when_writing_fast():
     client.stop()
 
 
+def snapshot_while_writing():
+    """--keep-running pre-copies into a staging copy; the file resumes with every page intact."""
+    host = Host()
+    cap = host.capsule("memtouch", name="snapx").start()
+    with connect(cap.addr, 9003) as s:
+        s.settimeout(60)
+        check(request(s, "touch %d" % MIB).startswith("touched %d" % MIB), "touch")
+        check_eq(request(s, "churn 16"), "churn 16", "churn answer")
+        path = os.path.join(tempdir(), "x.snap")
+        code, out, err = host.capctl(["snapshot", "snapx", "-o", path, "--keep-running"])
+        check(code == 0, "capctl snapshot --keep-running: exit %d, %r %r" % (code, out, err))
+        m = re.search(r"frozen (\d+) ms", out)
+        check(m is not None, "no frozen time in %r" % out)
+        diag("keep-running snapshot of %d MiB rewritten at 16 MiB/s: %s" % (MIB, out.strip()))
+        check_memory(s, "in the capsule that kept running")
+    cap.stop()
+    again = Capsule("snapx", env=host.env, argv=[CAPRUN, path]).start()
+    with connect(again.addr, 9003) as s:
+        s.settimeout(60)
+        check_memory(s, "in the capsule resumed from the file")
+    again.stop()
+
+
 def main():
     tap = Tap()
     tap.run("precopy: 64 MiB rewritten at 16 MiB/s moves A -> B -> A in rounds while it runs, "
@@ -102,6 +126,9 @@ def main():
             stop_and_copy_on_request)
     tap.run("precopy: a capsule rewriting 600 MiB/s with --max-downtime 1: rounds stop, the "
             "timeline says the rest moves frozen, memory intact", falls_back_when_writing_fast)
+    tap.run("precopy: a --keep-running snapshot of 64 MiB rewritten at 16 MiB/s is copied while it "
+            "runs; the capsule resumed from the file has every page as last written",
+            snapshot_while_writing)
     tap.done()
 
 
