@@ -42,6 +42,15 @@
 #define CAP_FD_MEMFD        4
 #define CAP_FD_IMAGE        5
 #define CAP_FD_FILTER       6   /* struct sock_filter[] made by the host with libseccomp */
+/*
+ * Made by the loader after it closed the descriptors above, so it lands on
+ * the lowest free number, 4, and stays open for the capsule's life: a
+ * userfaultfd with asynchronous write-protection over every writable memfd
+ * window.  Nobody reads it; it only keeps the kernel marking written pages,
+ * which the host's pre-copy finds with PAGEMAP_SCAN on /proc/PID/pagemap
+ * (docs/MIGRATION.md, "Pre-copy").  Absent where the kernel lacks it.
+ */
+#define CAP_FD_DIRTY        4
 
 /*
  * Packet channel.  Each SEQPACKET record is one message: a cap_chan_hdr
@@ -156,6 +165,23 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
 #define CAP_MAX_FDS_MAX     65536
 
 /*
+ * The discard journal.  Pages the capsule gives back (madvise MADV_REMOVE)
+ * become holes, and a later read maps a fresh zero page there without a
+ * write: write-protection cannot see that, so a host copying memory while
+ * the capsule runs (pre-copy) would keep the old bytes.  The capsule
+ * therefore records every discard here, AFTER it happened, then bumps
+ * discard_seq (release order); the host reads discard_seq, the entries,
+ * and discard_seq again, and takes a gap larger than CAP_DISCARD_LOG as
+ * "anything may have been discarded".  Offsets are memfd offsets.
+ */
+#define CAP_DISCARD_LOG 128
+struct cap_discard {
+	uint64_t offset;
+	uint64_t length;
+};
+_Static_assert(sizeof(struct cap_discard) == 16, "cap_discard layout");
+
+/*
  * The control page, at CAP_CONTROL_ADDR, first page of the memfd.
  * The host fills the "host" part before start; the capsule writes its part.
  * All integers little-endian (x86_64 only); addresses in network byte order.
@@ -203,10 +229,16 @@ struct cap_control {
 	                                  struct timespec *)), or 0: use the system call.  A fact about
 	                                  the process, like host_flags: read at every use, never cached */
 
-	uint8_t  pad[4096 - 1360];   /* keeps the struct exactly one page */
+	/* --- written by the capsule: its discard journal (rt_host_discard) --- */
+	uint64_t discard_seq;          /* discards so far; entry i is discards[i % CAP_DISCARD_LOG] */
+	struct cap_discard discards[CAP_DISCARD_LOG];
+
+	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG];   /* keeps the struct exactly one page */
 };
 _Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
 _Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
 _Static_assert(offsetof(struct cap_control, vdso_clock_gettime) == 1352, "vdso_clock_gettime offset");
+_Static_assert(offsetof(struct cap_control, discard_seq) == 1360 &&
+               offsetof(struct cap_control, discards) == 1368, "discard journal offsets");
 
 #endif

@@ -13,6 +13,8 @@ IMAGE_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2
 CAP_LIBS     := $(LIB)/libcaprt.a $(LIB)/liblp.a $(LIB)/liblwip.a
 # capcc options of one image: ticker is linked without a network stack (no lwIP).
 IMAGE_LDFLAGS_ticker := --cap-no-net
+# memtouch: room for the 1 GiB migration figures (tests/bench/migbench.py) and its tables.
+IMAGE_LDFLAGS_memtouch := --cap-mem=2G
 
 ALL_TARGETS += $(IMAGE_FILES)
 

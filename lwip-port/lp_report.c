@@ -14,6 +14,7 @@
 #include "capsule-abi/cap_report.h"
 #include "runtime/rt_sched.h"
 #include "lwip-port/lp_report.h"
+#include "lwip-port/lp_sock.h"
 
 /*
  * Where the wait queues sit inside sys_arch.c's private objects.  Only
@@ -70,7 +71,7 @@ const char *lp_report_wait(const struct rt_waitq *q, const char *why)
 {
 	if (!q)
 		return 0;
-	for (int s = 0; s < NUM_SOCKETS; s++) {
+	for (int s = 0; s < lp_sock_limit() && s < NUM_SOCKETS; s++) {
 		const char *name = lp_report_socket_wait(s, q);
 		if (name)
 			return name;   /* a socket no descriptor holds (yet) */

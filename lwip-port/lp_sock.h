@@ -21,6 +21,8 @@
 int  lp_init(void);
 
 long lp_socket(int domain, int type, int protocol);  /* type without SOCK_NONBLOCK/CLOEXEC */
+/* One past the highest socket index ever handed out: table scans stop there (sockets.c). */
+int lp_sock_limit(void);
 long lp_bind(int s, const void *addr, uint32_t addrlen);
 long lp_listen(int s, int backlog);
 long lp_accept(int s, void *addr, uint32_t *addrlen, int nonblock);

@@ -71,10 +71,26 @@ static int lp_refused(int s, int err)
 	return err;
 }
 
+/*
+ * One past the highest socket lwIP ever handed out (it takes the lowest free
+ * slot).  Whoever scans the socket table stops here: merely reading a slot
+ * never used would make its page of our memory real (a shared mapping has
+ * no zero page), and the table is 1.5 MiB, which every snapshot would carry.
+ */
+static int lp_sock_high;
+
+int lp_sock_limit(void)
+{
+	return lp_sock_high;
+}
+
+/* A new socket s: no connect in flight yet; the table's used part reaches it. */
 static void lp_forget(int s)
 {
 	if (s >= 0 && s < MEMP_NUM_NETCONN)
 		lp_connecting[s] = 0;
+	if (s >= lp_sock_high)
+		lp_sock_high = s + 1;
 }
 
 long lp_socket(int domain, int type, int protocol)

@@ -158,9 +158,23 @@ long rt_host_set_fs(uint64_t base)
 	return raw2(NR_ARCH_PRCTL, ARCH_SET_FS, (long)base);
 }
 
+/*
+ * Give pages back, then say so in the control page's discard journal
+ * (capsule-abi/cap_abi.h): a host copying our memory while we run learns
+ * from it that these pages changed without a write.  The entry comes after
+ * the discard and the count after the entry, so a host that sees the count
+ * sees the entry, and a page it copies after that is the discarded one.
+ */
 long rt_host_discard(void *addr, size_t len)
 {
-	return raw3(NR_MADVISE, (long)addr, (long)len, MADV_REMOVE_);
+	long r = raw3(NR_MADVISE, (long)addr, (long)len, MADV_REMOVE_);
+	volatile struct cap_control *c = (volatile struct cap_control *)CAP_CONTROL_ADDR;
+	uint64_t seq = c->discard_seq;
+	volatile struct cap_discard *d = &c->discards[seq % CAP_DISCARD_LOG];
+	d->offset = CAP_MEMFD_OFFSET((uintptr_t)addr);
+	d->length = len;
+	__atomic_store_n(&c->discard_seq, seq + 1, __ATOMIC_RELEASE);
+	return r;
 }
 
 _Noreturn void rt_host_exit(int code)

@@ -47,9 +47,12 @@ static int connect_ctl(const char *path)
 
 static int parse_ok(const char *line, struct mig_result *r)
 {
-	return sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u", &r->target,
-	              &r->epoch, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3], &r->ms[4], &r->ms[5],
-	              &r->downtime, &r->total, &r->bytes, &r->asked, &r->acked, &r->from) == 14 ? 0 : -1;
+	r->rounds = 0, r->precopy_ms = 0, r->precopy_bytes = 0;
+	int n = sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu",
+	               &r->target, &r->epoch, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3], &r->ms[4],
+	               &r->ms[5], &r->downtime, &r->total, &r->bytes, &r->asked, &r->acked, &r->from,
+	               &r->rounds, &r->precopy_ms, &r->precopy_bytes);
+	return n == 14 || n == 17 ? 0 : -1;
 }
 
 static void print_json(const char *name, const struct mig_result *r)
@@ -61,17 +64,31 @@ static void print_json(const char *name, const struct mig_result *r)
 	for (size_t i = 0; i < NPHASES; i++)
 		printf("%s\"%s_ms\": %ld", i ? ", " : "", phases[i].key, r->ms[i]);
 	printf("}, \"downtime_ms\": %ld, \"total_ms\": %ld, \"bytes\": %llu, "
+	       "\"precopy\": {\"rounds\": %u, \"ms\": %ld, \"bytes\": %llu}, "
 	       "\"peers\": {\"asked\": %u, \"acked\": %u}}\n",
-	       r->downtime, r->total, r->bytes, r->asked, r->acked);
+	       r->downtime, r->total, r->bytes, r->rounds, r->precopy_ms, r->precopy_bytes, r->asked,
+	       r->acked);
 }
 
 /* A timeline a person can read: one bar per phase, to scale, and the downtime. */
 static void print_timeline(const char *name, const struct mig_result *r)
 {
 	long total = r->total > 0 ? r->total : 1;
-	printf("capsule %s migrated from host %u to host %u (directory epoch %u), %llu bytes of memory\n",
-	       name, r->from, r->target, r->epoch, r->bytes);
-	long at = 0;
+	if (r->rounds)
+		printf("capsule %s migrated from host %u to host %u (directory epoch %u): %llu bytes of "
+		       "memory in %u rounds while it ran, then %llu bytes frozen\n", name, r->from,
+		       r->target, r->epoch, r->precopy_bytes, r->rounds, r->bytes);
+	else
+		printf("capsule %s migrated from host %u to host %u (directory epoch %u), %llu bytes of "
+		       "memory\n", name, r->from, r->target, r->epoch, r->bytes);
+	long at = r->precopy_ms;
+	if (r->rounds) {
+		int len = (int)(r->precopy_ms * 40 / total);
+		len = len < 1 ? 1 : len > 40 ? 40 : len;
+		printf("  %-9s %6ld ms  |%.*s%*s|  %s\n", "precopy", r->precopy_ms, len,
+		       "########################################", 40 - len, "",
+		       "memory streams while it runs, rounds of what changed");
+	}
 	for (size_t i = 0; i < NPHASES; i++) {
 		int from = (int)(at * 40 / total), len = (int)(r->ms[i] * 40 / total);
 		if (len < 1)
@@ -90,8 +107,8 @@ static void print_timeline(const char *name, const struct mig_result *r)
 
 int capctl_migrate(int argc, char **argv)
 {
-	const char *name = NULL, *to = NULL, *fault = NULL, *svg = NULL;
-	int json = 0;
+	const char *name = NULL, *to = NULL, *fault = NULL, *svg = NULL, *downtime = NULL;
+	int json = 0, no_precopy = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
 			to = argv[++i];
@@ -101,6 +118,10 @@ int capctl_migrate(int argc, char **argv)
 			json = 1;
 		else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc)
 			svg = argv[++i];   /* the timeline as a picture: capctl_svg.c */
+		else if (strcmp(argv[i], "--max-downtime") == 0 && i + 1 < argc)
+			downtime = argv[++i];
+		else if (strcmp(argv[i], "--no-precopy") == 0)
+			no_precopy = 1;
 		else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else
@@ -108,9 +129,16 @@ int capctl_migrate(int argc, char **argv)
 	}
 	char *end;
 	unsigned long target = to ? strtoul(to, &end, 10) : 0;
+	char *dend = NULL;
+	long dms = downtime ? strtol(downtime, &dend, 10) : 0;
 	if (!name || !to || *end || !*to || to[0] == '-' || target == 0 || target > 0xffffffffu ||
-	    (fault && (!*fault || strpbrk(fault, " \n")))) {
-		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--json] [--svg FILE]\n");
+	    (fault && (!*fault || strpbrk(fault, " \n=")))) {
+		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] "
+		        "[--json] [--svg FILE]\n");
+		return 2;
+	}
+	if (downtime && (!*downtime || *dend || dms < 1 || dms > 60000)) {
+		fprintf(stderr, "capctl: --max-downtime %s: give milliseconds, 1 to 60000\n", downtime);
 		return 2;
 	}
 	char sock[4096], req[256], err[PATH_MAX + 64];
@@ -130,7 +158,11 @@ int capctl_migrate(int argc, char **argv)
 			fprintf(stderr, "capctl: migrate %s: %s: %s\n", name, sock, strerror(errno));
 		return 1;
 	}
-	snprintf(req, sizeof req, "migrate %lu%s%s\n", target, fault ? " " : "", fault ? fault : "");
+	char dt[32] = "";
+	if (downtime)
+		snprintf(dt, sizeof dt, " downtime=%ld", dms);
+	snprintf(req, sizeof req, "migrate %lu%s%s%s%s\n", target, dt, no_precopy ? " precopy=0" : "",
+	         fault ? " " : "", fault ? fault : "");
 	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
 		fprintf(stderr, "capctl: migrate %s: %s: %s\n", name, sock, strerror(errno));
 		close(fd);

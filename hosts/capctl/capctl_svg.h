@@ -13,6 +13,9 @@ struct mig_result {
 	long ms[CAPCTL_MIG_PHASES], downtime, total;
 	unsigned long long bytes;
 	unsigned asked, acked, from;
+	unsigned rounds;              /* pre-copy rounds (0: none, all memory moved frozen) */
+	long precopy_ms;
+	unsigned long long precopy_bytes;
 };
 
 /*

@@ -86,6 +86,18 @@ static void prepare_continue(struct hostd *d, struct hostd_cap *c,
 		send_ready(d, c);
 }
 
+/* MIG_PREPARE with LOCATE: where the target is and the key, nothing else (pre-copy comes first). */
+static void locate_answer(struct hostd *d, const struct hostd_cap *c, uint64_t id, uint32_t addr)
+{
+	uint8_t rec[UPLINK_HDR_LEN + sizeof(struct uplink_mig_ready)];
+	struct uplink_mig_ready r = { .target_addr = addr, .target_port = MIG_PORT, .epoch = c->epoch,
+	                              .source_host = d->host_id };
+	migstream_derive_key(d->data_key, id, r.key);
+	hostd_core_uplink_send(d, c, rec, uplink_encode_body(rec, sizeof rec, UPLINK_MIG_READY, &r, sizeof r));
+	sodium_memzero(&r, sizeof r);
+	sodium_memzero(rec, sizeof rec);
+}
+
 /* The target's locator from the directory (HOST_LOOKUP), then the rest of MIG_PREPARE. */
 static void prepare_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
 {
@@ -96,7 +108,9 @@ static void prepare_answer(struct hostd *d, struct hostd_job *j, int rc, const s
 		hostd_dir_job_free(d, j);   /* it went away, froze or started another migration meanwhile */
 		return;
 	}
-	if (rc == 0 && r->u.host.host_id == j->host) {
+	if (rc == 0 && r->u.host.host_id == j->host && (j->state & UPLINK_MIG_LOCATE)) {
+		locate_answer(d, c, j->id, htonl(r->u.host.addr));
+	} else if (rc == 0 && r->u.host.host_id == j->host) {
 		prepare_continue(d, c, &p, htonl(r->u.host.addr), r->u.host.data_port);
 	} else {
 		if (rc == DIR_E_NOT_FOUND)
@@ -123,9 +137,11 @@ void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink
 {
 	char err[UPLINK_ERROR_MAX];
 	const char *fault = getenv("CAPSULE_MIG_FAULT");
-	if (fault && strcmp(fault, "source-hostd-exit-on-prepare") == 0)
+	int locate = (p->flags & UPLINK_MIG_LOCATE) != 0;
+	if (fault && strcmp(fault, "source-hostd-exit-on-prepare") == 0 && !locate)
 		_exit(9);   /* test fault (docs/MIGRATION.md section 8): the source's daemon dies here */
-	d->cnt.mig_prepares++;
+	if (!locate)
+		d->cnt.mig_prepares++;
 	if (c->mig.active) {
 		snprintf(err, sizeof err, "capsule %s is already migrating (to host %u)", c->name,
 		         c->mig.target);
@@ -152,6 +168,7 @@ void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink
 	hostd_dir_job_bind(j, d, c);
 	j->host = p->target_host;
 	j->id = p->migration_id;
+	j->state = p->flags;
 	prepare_ask(d, j);
 }
 

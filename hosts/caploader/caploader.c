@@ -16,7 +16,7 @@
  *     capsule window, nor our own text, nor the kernel's [vdso] and [vvar*]
  *     (read-only; the clock data every process may read), e.g. [stack]; set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
- *     (fd 6), close fds >= 4, no_new_privs, seccomp, clear registers and
+ *     (fd 6), close fds >= 4, open the dirty-tracking userfaultfd (fd 4 again), no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
  *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
  *     load control->resume_ctx: the capsule's rt_ctx_save "returns" 1.
@@ -32,6 +32,7 @@
 #include <elf.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 
 #define L_PROT_READ   1
 #define L_PROT_WRITE  2
@@ -55,6 +56,13 @@
 #define MAX_HOST_RANGES  256   /* host mappings to remove (a fresh process has a handful) */
 #define FILTER_MAX_INSNS 2048  /* ours is ~40; the kernel's limit, 4096, would not fit */
 #define L_ARCH_SET_FS    0x1002
+/* Newer than Debian 12's headers (Linux 6.1); the kernel we run on may have them. */
+#define L_UFFD_FEATURE_WP_UNPOPULATED (1u << 13)
+#define L_UFFD_FEATURE_WP_ASYNC       (1u << 15)
+#define L_UFFDIO_API      0xc018aa3fUL   /* _IOWR(0xAA, 0x3F, struct uffdio_api): the loader has no libc ioctl macros */
+#define L_UFFDIO_REGISTER 0xc020aa00UL   /* _IOWR(0xAA, 0x00, struct uffdio_register) */
+_Static_assert(sizeof(struct uffdio_api) == 24 && sizeof(struct uffdio_register) == 32,
+               "the ioctl numbers above encode these sizes");
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -428,6 +436,33 @@ __asm__(".text\n"
         "	mov $1, %eax\n"
         "	ret\n");
 
+/*
+ * Dirty tracking for pre-copy (CAP_FD_DIRTY in capsule-abi/cap_abi.h): a
+ * userfaultfd in this process, asynchronous write-protection on every
+ * writable memfd window.  Best effort: a kernel without it (Linux before
+ * 6.7) leaves no descriptor, and the host falls back to stop-and-copy.
+ * Runs after the loader's descriptors are closed, so the fd is 4.
+ */
+static void track_writes(const struct cap_control *ctl)
+{
+	long u = sys3(__NR_userfaultfd, L_O_CLOEXEC, 0, 0);
+	if (is_error(u))
+		return;
+	struct uffdio_api api = { .api = UFFD_API,
+	                          .features = L_UFFD_FEATURE_WP_ASYNC | L_UFFD_FEATURE_WP_UNPOPULATED };
+	int ok = u == CAP_FD_DIRTY && !is_error(sys3(__NR_ioctl, u, (long)L_UFFDIO_API, (long)&api));
+	for (uint32_t i = 0; ok && i < ctl->nmaps; i++) {
+		const struct cap_map *m = &ctl->maps[i];
+		if (m->source != CAP_MAP_MEMFD || !(m->prot & CAP_PROT_W))
+			continue;
+		struct uffdio_register reg = { .range = { m->vaddr, m->size },
+		                               .mode = UFFDIO_REGISTER_MODE_WP };
+		ok = !is_error(sys3(__NR_ioctl, u, (long)L_UFFDIO_REGISTER, (long)&reg));
+	}
+	if (!ok)
+		sys3(__NR_close, u, 0, 0);   /* closing it drops any registration made */
+}
+
 /* Stage 2: runs on the scratch area inside the capsule's stack window. */
 __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 {
@@ -471,6 +506,7 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	r = sys3(__NR_close_range, CAP_FD_MEMFD, ~0U, 0);
 	if (is_error(r))
 		die("closing the loader's descriptors", r);
+	track_writes(ctl);
 	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (is_error(r))
 		die("setting no_new_privs", r);

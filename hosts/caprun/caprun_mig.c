@@ -4,6 +4,8 @@
 #include "hosts/formats/migstream.h"
 #include "hosts/caprun/caprun_mig.h"
 #include "hosts/caprun/held.h"
+#include "hosts/caprun/precopy.h"
+_Static_assert(PRECOPY_CHUNK == MIG_CHUNK_MAX, "a pre-copy run is one stream record");
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
@@ -48,6 +50,7 @@ struct mig_src {
 	struct host_relay *r;
 	uint32_t target;
 	const char *fault;
+	const struct caprun_mig_opts *opts;
 	int progress_fd;
 	struct mig_fsm fsm;
 	uint64_t id;
@@ -57,15 +60,38 @@ struct mig_src {
 	int frozen;               /* the capsule is frozen by us */
 	int end_written;
 	int said_end;             /* MIG_END went to caphostd */
+	int prepare_sent;         /* MIG_PREPARE (not LOCATE) went to caphostd: peers may be held */
+	/* pre-copy (precopy.h): the stream is opened and its head and rounds sent while it runs */
+	int pc_on;                /* rounds went out: the final part sends only what changed */
+	struct precopy pc;
+	struct mig_tx tx;
+	uint32_t pc_epoch;        /* the epoch LOCATE named: the real PREPARE must say the same */
+	int64_t t_pc0, t_pc_end;
+	char pc_note[320];        /* why pre-copy was off, or how it stopped */
 	uint32_t new_epoch;
 	uint32_t frozen_drops;    /* packets caphostd sent while the capsule was frozen, after its held ones */
 	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */
 	uint64_t bytes;
-	int64_t t0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
+	int64_t t0, t_sync0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
 	const char *phase;        /* what failed, for the error line */
 	char why[300];
 	uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
 };
+
+/* A whole record on the blocking socket (its SO_SNDTIMEO bounds a stalled target). */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return MIG_E_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return MIG_OK;
+}
 
 static void progress(struct mig_src *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void progress(struct mig_src *m, const char *fmt, ...)
@@ -130,6 +156,50 @@ static int send_uplink(struct mig_src *m, int type, const void *body, size_t ble
 }
 
 /*
+ * Relay what poll found readable (p[0]: the uplink, p[1]: the channel):
+ * the capsule's packets both ways, as the relay would.  1 with *out when a
+ * record of type want (or ERROR) came from caphostd, 0 when all was
+ * relayed, -1 with EPIPE when caphostd went away (tun_fd is closed then).
+ */
+static int relay_ready(struct mig_src *m, const struct pollfd p[2], int want, struct uplink_msg *out)
+{
+	struct host_relay *r = m->r;
+	if (p[1].revents & POLLIN) {
+		ssize_t n;
+		while ((n = recv(r->chan_fd, m->buf, CAP_CHAN_MAX, MSG_DONTWAIT)) >= 0) {
+			if (n == 0 && channel_closed(r->chan_fd))
+				break;   /* the capsule died: the freeze (or the relay) will say so */
+			channel_record(r, m->buf, (size_t)n);   /* an empty one is counted there */
+		}
+	}
+	if (r->tun_fd < 0 || !(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	struct uplink_msg msg;
+	for (;;) {
+		ssize_t n = recv(r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n <= 0) {
+			/* caphostd died: what we asked died with it; the caller asks again */
+			close(r->tun_fd);
+			r->tun_fd = -1;
+			errno = EPIPE;
+			return -1;
+		}
+		if (uplink_decode(m->buf, (size_t)n, &msg))
+			continue;
+		if (out && (msg.type == want || msg.type == UPLINK_ERROR)) {
+			*out = msg;
+			return 1;
+		}
+		if (msg.type == UPLINK_PACKET && !m->frozen)
+			channel_from_uplink(r, m->buf, (size_t)n);   /* as the relay would */
+		else if (msg.type == UPLINK_PACKET)
+			m->frozen_drops++;   /* its memory is already on the way: lost, and counted */
+	}
+}
+
+/*
  * Wait for caphostd's answer (a record of type want, or ERROR) while the
  * capsule keeps running: its packets still flow both ways meanwhile.
  * 0 with *out, or -1 (timeout, uplink closed: m->why says which).
@@ -147,36 +217,9 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 		struct pollfd p[2] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 } };
 		if (poll(p, 2, (int)left) < 0 && errno != EINTR)
 			return -1;
-		if (p[1].revents & POLLIN) {
-			ssize_t n;
-			while ((n = recv(r->chan_fd, m->buf, CAP_CHAN_MAX, MSG_DONTWAIT)) >= 0) {
-				if (n == 0 && channel_closed(r->chan_fd))
-					break;   /* the capsule died: the freeze (or the relay) will say so */
-				channel_record(r, m->buf, (size_t)n);   /* an empty one is counted there */
-			}
-		}
-		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		for (;;) {
-			ssize_t n = recv(r->tun_fd, m->buf, UPLINK_MAX, MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				break;
-			if (n <= 0) {
-				/* caphostd died: what we asked died with it; the caller asks again */
-				close(r->tun_fd);
-				r->tun_fd = -1;
-				errno = EPIPE;
-				return -1;
-			}
-			if (uplink_decode(m->buf, (size_t)n, out))
-				continue;
-			if (out->type == want || out->type == UPLINK_ERROR)
-				return 0;
-			if (out->type == UPLINK_PACKET && !m->frozen)
-				channel_from_uplink(r, m->buf, (size_t)n);   /* as the relay would */
-			else if (out->type == UPLINK_PACKET)
-				m->frozen_drops++;   /* its memory is already on the way: lost, and counted */
-		}
+		int rc = relay_ready(m, p, want, out);
+		if (rc)
+			return rc > 0 ? 0 : -1;
 	}
 }
 
@@ -186,6 +229,8 @@ static int do_sync_peers(struct mig_src *m)
 {
 	struct uplink_mig_prepare p = { .target_host = m->target, .migration_id = m->id };
 	struct uplink_msg msg;
+	m->prepare_sent = 1;
+	m->t_sync0 = clock_now_ms();
 	if (send_uplink(m, UPLINK_MIG_PREPARE, &p, sizeof p) ||
 	    pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
 		fail(m, "sync", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
@@ -197,6 +242,11 @@ static int do_sync_peers(struct mig_src *m)
 		return MIG_EV_TARGET_DEAD;
 	}
 	m->ready = msg.u.mig_ready;
+	if (m->pc_on && m->ready.epoch != m->pc_epoch) {
+		fail(m, "sync", "the capsule's directory epoch changed during pre-copy (%u, now %u)",
+		     m->pc_epoch, m->ready.epoch);
+		return MIG_EV_TIMEOUT;
+	}
 	m->t_sync = clock_now_ms();
 	progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
 	         (long long)(m->t_sync - m->t0), m->ready.peers_acked, m->ready.peers_asked);
@@ -262,6 +312,186 @@ static void say_end(struct mig_src *m)
 		                                                                  UPLINK_MIG_END));
 }
 
+/* ---- pre-copy: the stream opens while the capsule runs (precopy.h) ---- */
+
+/*
+ * Write one record to the target while the capsule runs: whenever the
+ * socket is full, relay the capsule's packets until it drains, and relay
+ * once after each record anyway, so a client sees no pause.  0 or -1.
+ */
+static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
+{
+	struct host_relay *r = m->r;
+	int64_t deadline = clock_now_ms() + SEND_TIMEOUT_S * 1000;
+	for (;;) {
+		while (n) {
+			ssize_t w = send(m->sock, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				return -1;
+			if (w <= 0)
+				break;
+			b += w;
+			n -= (size_t)w;
+		}
+		int64_t left = deadline - clock_now_ms();
+		if (n && left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                       { m->sock, POLLOUT, 0 } };
+		if (poll(p, n ? 3 : 2, n ? (int)left : 0) < 0 && errno != EINTR)
+			return -1;
+		if (relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
+			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
+		if (!n)
+			return 0;
+		if (p[2].revents & (POLLERR | POLLHUP))
+			return errno = EPIPE, -1;
+	}
+}
+
+/*
+ * Before the peers are asked anything: where the target is (LOCATE), the
+ * stream's head, then rounds of pages while the capsule runs, until what
+ * is left fits the downtime target.  MIG_EV_PEER_SYNCED-free: 0 to go on
+ * to the real MIG_PREPARE (with pre-copy done, or off: m->pc_note says
+ * why), or a failure event (nothing to undo: END is far away).
+ */
+static int do_precopy(struct mig_src *m)
+{
+	struct host_relay *r = m->r;
+	char err[256];
+	uint8_t *rec = NULL;
+	size_t n;
+	if (m->opts->no_precopy) {
+		snprintf(m->pc_note, sizeof m->pc_note, "off (asked): all memory moves while frozen");
+		progress(m, "progress precopy %s", m->pc_note);
+		return 0;
+	}
+	m->t_pc0 = clock_now_ms();
+	long target_ms = m->opts->max_downtime_ms > 0 ? m->opts->max_downtime_ms : PRECOPY_DEFAULT_DOWNTIME;
+	if (precopy_init(&m->pc, r->child, r->memfd, r->snap_template.memfd_size, target_ms, err,
+	                 sizeof err)) {
+		snprintf(m->pc_note, sizeof m->pc_note, "off: %s; all memory moves while frozen", err);
+		progress(m, "progress precopy %s", m->pc_note);
+		return 0;
+	}
+	struct uplink_mig_prepare loc = { .target_host = m->target, .flags = UPLINK_MIG_LOCATE,
+	                                  .migration_id = m->id };
+	struct uplink_msg msg;
+	if (send_uplink(m, UPLINK_MIG_PREPARE, &loc, sizeof loc) ||
+	    pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
+		fail(m, "precopy", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
+		     : errno == EPIPE ? "caphostd went away while locating the target" : strerror(errno));
+		return MIG_EV_TIMEOUT;
+	}
+	if (msg.type == UPLINK_ERROR) {
+		fail(m, "precopy", "%s", msg.u.error);
+		return MIG_EV_TARGET_DEAD;
+	}
+	m->ready = msg.u.mig_ready;
+	m->pc_epoch = m->ready.epoch;
+	m->sock = connect_target(m);
+	if (m->sock < 0) {
+		m->why[0] = 0;   /* said again below, as the pre-copy's failure */
+		fail(m, "precopy", "connecting to host %u: %s", m->target, strerror(errno));
+		return MIG_EV_TARGET_DEAD;
+	}
+	uint8_t head[MIG_HEAD_LEN];
+	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
+	                              .migration_id = m->id, .epoch = m->ready.epoch };
+	rec = malloc(MIG_REC_MAX);
+	int rc = !rec ? -1 : migstream_tx_init_keyed(&m->tx, m->ready.key, &info, head) != MIG_OK ? -1
+	        : send_relaying(m, head, sizeof head) ? -1
+	        : migstream_tx_precopy(&m->tx, m->pc.memfd_size, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
+	        : send_relaying(m, rec, n);
+	while (rc == 0) {
+		int go = precopy_look(&m->pc);
+		if (go <= 0) {
+			rc = go;
+			break;
+		}
+		int more;
+		uint64_t off;
+		size_t len;
+		while (rc == 0 && (more = precopy_next(&m->pc, &off, &len)) > 0)
+			rc = migstream_tx_pages(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n) != MIG_OK
+			     ? (errno = EPROTO, -1) : send_relaying(m, rec, n);
+		if (rc == 0 && more < 0)
+			rc = -1;
+		uint64_t bytes = m->tx.round_bytes;
+		if (rc == 0 && (migstream_tx_round(&m->tx, rec, MIG_REC_MAX, &n) != MIG_OK ||
+		                send_relaying(m, rec, n)))
+			rc = -1;
+		if (rc == 0) {
+			precopy_round_done(&m->pc, bytes);
+			const struct precopy_round *pr = &m->pc.r[m->pc.rounds - 1];
+			progress(m, "progress precopy round %u: %llu pages, %.1f MiB, %ld ms", m->pc.rounds,
+			         (unsigned long long)pr->pages, (double)pr->bytes / 1048576.0, pr->ms);
+		}
+	}
+	free(rec);
+	m->t_pc_end = clock_now_ms();
+	if (rc < 0) {
+		fail(m, "precopy", "sending to host %u: %s", m->target, strerror(errno));
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	m->pc_on = 1;
+	static const char *const why[] = {
+		[PRECOPY_CONVERGED] = "the rest fits the downtime target",
+		[PRECOPY_OUT_OF_ROUNDS] = "out of rounds: the rest moves while frozen",
+		[PRECOPY_NOT_SHRINKING] = "it writes as fast as we send: the rest moves while frozen",
+	};
+	snprintf(m->pc_note, sizeof m->pc_note, "%u rounds, %.1f MiB in %lld ms; %llu pages left, %s",
+	         m->pc.rounds, (double)m->pc.total_bytes / 1048576.0,
+	         (long long)(m->t_pc_end - m->t_pc0), (unsigned long long)m->pc.pending_pages,
+	         why[m->pc.stop]);
+	progress(m, "progress precopy %lld ms: %s", (long long)(m->t_pc_end - m->t_pc0), m->pc_note);
+	return 0;
+}
+
+/* Frozen, after pre-copy: the final part of the stream, only what changed (precopy.h). */
+static int send_final(struct mig_src *m, const struct cap_snap_header *h,
+                      const struct cap_snap_extent *ext)
+{
+	size_t n;
+	int more, rc = MIG_E_NOMEM;
+	uint8_t *rec = malloc(MIG_REC_MAX);
+	if (!rec)
+		return rc;
+	if (precopy_final_look(&m->pc)) {
+		free(rec);
+		return MIG_E_IO;
+	}
+	/* Back to plain blocking writes: the capsule is frozen, nothing to relay. */
+	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK)
+		rc = write_all(m->sock, rec, n);
+	while (rc == MIG_OK && mig_tx_extents_left(&m->tx) > 0) {
+		rc = migstream_tx_extents(&m->tx, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = write_all(m->sock, rec, n);
+	}
+	uint64_t off;
+	size_t len;
+	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, ext, h->nextents, &off, &len)) != 0) {
+		rc = more < 0 ? MIG_E_IO
+		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = write_all(m->sock, rec, n);
+	}
+	if (rc == MIG_OK)
+		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK) {
+		say_end(m);
+		rc = write_all(m->sock, rec, n);
+	}
+	m->bytes = m->tx.data_sent;
+	free(rec);
+	return rc;
+}
+
 static void on_sent(void *arg, uint64_t done, uint64_t total)
 {
 	if (done >= total)
@@ -286,6 +516,20 @@ static int do_send_stream(struct mig_src *m)
 	if (snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
 		fail(m, "transfer", "%s", err);
 		return MIG_EV_TRANSFER_BROKEN;
+	}
+	if (m->pc_on) {
+		int rc = send_final(m, &h, ext);
+		free(ext);
+		if (rc != MIG_OK) {
+			fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
+			     rc == MIG_E_IO ? strerror(errno) : migstream_strerror(rc));
+			return MIG_EV_TRANSFER_BROKEN;
+		}
+		m->end_written = 1;
+		m->t_sent = clock_now_ms();
+		progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
+		         (long long)(m->t_sent - m->t_frozen), (unsigned long long)m->bytes);
+		return MIG_EV_TRANSFER_DONE;
 	}
 	m->sock = connect_target(m);
 	if (m->sock < 0) {
@@ -495,7 +739,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 		channel_thaw(m->r);
 		m->frozen = 0;
 	}
-	if (a & MIG_A_RELEASE_PEERS)
+	if ((a & MIG_A_RELEASE_PEERS) && m->prepare_sent)   /* after LOCATE only, nobody holds */
 		mig_done(m, UPLINK_MIG_ABORTED, m->r->epoch);
 	if ((a & MIG_A_SEND_COMMIT) && m->sock >= 0 &&
 	    migctl_send(m->sock, &m->to_target, MIG_CTL_COMMIT, NULL) != MIG_OK) {
@@ -521,8 +765,8 @@ static int test_fault(const struct mig_src *m, const char *name)
 	return m->fault && strcmp(m->fault, name) == 0;
 }
 
-int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, int progress_fd,
-                       char *reply, size_t len)
+int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_mig_opts *o,
+                    int progress_fd, char *reply, size_t len)
 {
 	static struct mig_src m;
 	if (!r->uplink) {
@@ -536,7 +780,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 	memset(&m, 0, sizeof m);
 	m.r = r;
 	m.target = target;
-	m.fault = fault;
+	m.fault = o->fault;
+	m.opts = o;
 	m.progress_fd = progress_fd;
 	m.sock = -1;
 	m.pull_ms = -1;
@@ -552,7 +797,11 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 			break;   /* cannot happen with the table's events; never spin */
 		switch (m.fsm.state) {
 		case MIG_S_SYNCING:
-			ev = do_sync_peers(&m);
+			/* Pre-copy belongs to SYNCING for the state machine: END is far away, so any
+			 * failure aborts with the capsule running, as a failed SYNC does. */
+			ev = do_precopy(&m);
+			if (ev == 0)
+				ev = do_sync_peers(&m);
 			if (ev == MIG_EV_PEER_SYNCED) {
 				migctl_init(&m.to_target, m.ready.key, MIG_CTL_TO_TARGET);
 				migctl_init(&m.from_target, m.ready.key, MIG_CTL_TO_SOURCE);
@@ -587,6 +836,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 		}
 	}
 	close_stream(&m);
+	precopy_free(&m.pc);
+	migstream_tx_free(&m.tx);
 	migctl_wipe(&m.to_target);
 	migctl_wipe(&m.from_target);
 	sodium_memzero(m.ready.key, sizeof m.ready.key);
@@ -606,11 +857,13 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const char *fault, in
 	int64_t started = m.t_started ? m.t_started : m.t_end;
 	long dir_ms = m.pull_ms >= 0 ? m.pull_ms : ms(m.t_dir0, m.t_dir);
 	long flush_ms = ms(m.t_confirm, started) - dir_ms;
-	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u", m.target,
-	         m.new_epoch, ms(m.t0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
+	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu",
+	         m.target, m.new_epoch, ms(m.t_sync0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
 	         ms(m.t_sent, m.t_confirm), dir_ms, flush_ms > 0 ? flush_ms : 0,
 	         ms(m.t_sync, started), ms(m.t0, m.t_end), (unsigned long long)m.bytes,
-	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host);
+	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host,
+	         m.pc_on ? m.pc.rounds : 0, m.pc_on ? ms(m.t_pc0, m.t_pc_end) : 0,
+	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0));
 	r->migrated_to = target;
 	return 1;
 }

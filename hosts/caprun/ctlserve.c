@@ -67,16 +67,31 @@ static int do_snapshot(struct host_relay *r, char *args, int dirfd, int fd, char
 	return snapshot_take(r, args, dirfd, fd, sp[1] == '1', reply, len);
 }
 
-/* "migrate HOSTID [FAULT]": streams progress lines to fd, then the reply. 2: moved away, stop. */
+/*
+ * "migrate HOSTID [downtime=MS] [precopy=0] [FAULT]": streams progress lines
+ * to fd, then the reply.  2: moved away, stop.
+ */
 static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, size_t len)
 {
-	char *end, *fault = strchr(args, ' ');
-	if (fault)
-		*fault++ = 0;
-	unsigned long target = strtoul(args, &end, 10);
-	if (*end || !*args || args[0] == '-' || target == 0 || target > 0xffffffffu ||
-	    (fault && (!*fault || strchr(fault, ' ')))) {
-		snprintf(reply, len, "error usage: migrate HOSTID [FAULT]");
+	struct caprun_mig_opts o = { 0 };
+	char *save = NULL, *end, *tok = strtok_r(args, " ", &save);
+	unsigned long target = tok ? strtoul(tok, &end, 10) : 0;
+	int bad = !tok || *end || tok[0] == '-' || target == 0 || target > 0xffffffffu;
+	while (!bad && (tok = strtok_r(NULL, " ", &save))) {
+		if (strncmp(tok, "downtime=", 9) == 0) {
+			long ms = strtol(tok + 9, &end, 10);
+			bad = *end || !tok[9] || ms < 1 || ms > 60000;
+			o.max_downtime_ms = ms;
+		} else if (strcmp(tok, "precopy=0") == 0) {
+			o.no_precopy = 1;
+		} else if (!o.fault && !strchr(tok, '=')) {
+			o.fault = tok;
+		} else {
+			bad = 1;
+		}
+	}
+	if (bad) {
+		snprintf(reply, len, "error usage: migrate HOSTID [downtime=MS] [precopy=0] [FAULT]");
 		return 0;
 	}
 	if (snapshot_busy()) {
@@ -84,7 +99,7 @@ static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, siz
 		         r->name);
 		return 0;
 	}
-	return caprun_mig_move(r, (uint32_t)target, fault, fd, reply, len) ? 2 : 0;
+	return caprun_mig_move(r, (uint32_t)target, &o, fd, reply, len) ? 2 : 0;
 }
 
 /* Take a passed descriptor if it is a directory; close anything else. */

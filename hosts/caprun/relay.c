@@ -1,5 +1,6 @@
 /* relay.c: caprun's epoll loop moving IP packets between the TUN device and the capsule's channel. */
 #include "hosts/caprun/relay.h"
+#include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/ctlserve.h"
 #include "hosts/formats/uplink.h"
@@ -138,8 +139,18 @@ int relay_run(struct host_relay *r, int *wstatus)
 		}
 	}
 	unsigned watched = r->uplink_gen;   /* which uplink the epoll set holds */
+	int watched_wake = -1;              /* a --keep-running snapshot's pre-copy (snapshot.h) */
 	for (;;) {
 		struct epoll_event evs[8];
+		int wake = snapshot_wake_fd();
+		if (wake != watched_wake && wake >= 0) {
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = wake };
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, wake, &ev) < 0 && errno != EEXIST) {
+				fprintf(stderr, "caprun: epoll_ctl: %s\n", strerror(errno));
+				goto out;
+			}
+		}
+		watched_wake = wake;
 		/* A new uplink (ours below, or one a migration or snapshot attached while it was the
 		 * loop): watch it.  The old one was closed, which took it out of the set. */
 		if (r->uplink_gen != watched && r->tun_fd >= 0) {
@@ -188,6 +199,8 @@ int relay_run(struct host_relay *r, int *wstatus)
 			} else if (fd == r->chan_fd) {
 				if (channel_to_tun(r, buf))
 					epoll_ctl(ep, EPOLL_CTL_DEL, r->chan_fd, NULL);
+			} else if (fd == watched_wake) {
+				snapshot_precopied(r);   /* freeze for the rest, thaw, start the writer */
 			} else if (fd == r->ctl_fd) {
 				/* A snapshot or a migration may block the loop: by design (they relay
 				 * what the capsule still sends while they wait). */

@@ -2,11 +2,14 @@
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/ctlserve.h"
 #include "hosts/caprun/held.h"
+#include "hosts/caprun/precopy.h"
 #include "hosts/common/clock.h"
 #include "hosts/formats/snapfile.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -31,6 +34,11 @@ static long ms_between(int64_t a, int64_t b)
  * while its memory was copied into `staging`; a thread writes the file from
  * that copy while caprun's loop relays the capsule's packets again, and
  * answers the client itself.  One capsule per caprun, so one job at most.
+ *
+ * Where the kernel tracks the capsule's writes (dirty.h), the copy is made
+ * before the freeze, by a pre-copy thread (rounds of what changed, as for
+ * a live migration), which then wakes the loop (wake_fd); the loop freezes
+ * the capsule only to copy what changed since the last round.
  */
 struct snap_job {
 	pthread_t thread;
@@ -42,8 +50,15 @@ struct snap_job {
 	char path[PATH_MAX];
 	long frozen_ms;
 	int64_t thawed_at;
+	/* pre-copy phase */
+	int precopying;             /* the pre-copy thread runs (or finished, not joined) */
+	int wake_fd;                /* eventfd: the pre-copy thread finished; -1 when none */
+	atomic_int stop;            /* caprun is ending: the pre-copy thread gives up */
+	int precopy_failed;
+	int64_t started_at;
+	struct precopy pc;
 };
-static struct snap_job job = { .client_fd = -1, .dirfd = -1, .staging = -1 };
+static struct snap_job job = { .client_fd = -1, .dirfd = -1, .staging = -1, .wake_fd = -1 };
 
 static void *write_job(void *arg)
 {
@@ -74,6 +89,8 @@ static void *write_job(void *arg)
 
 int snapshot_busy(void)
 {
+	if (job.precopying)
+		return 1;
 	if (job.active && atomic_load(&job.done)) {
 		pthread_join(job.thread, NULL);
 		job.active = 0;
@@ -81,8 +98,12 @@ int snapshot_busy(void)
 	return job.active;
 }
 
+static void precopy_abandon(const char *why);
+
 void snapshot_finish_jobs(void)
 {
+	if (job.precopying)
+		precopy_abandon("caprun is stopping");
 	if (job.active) {
 		pthread_join(job.thread, NULL);   /* the file is complete (or cleanly refused) first */
 		job.active = 0;
@@ -138,6 +159,210 @@ fail:
 	return -1;
 }
 
+/* ---- --keep-running with pre-copy ---- */
+
+#define SNAPSHOT_MAX_FREEZE_MS 4   /* the pre-copy stops when the rest copies in half of this */
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* The pre-copy thread: rounds into staging while the capsule runs, then wake the loop. */
+static void *precopy_job(void *arg)
+{
+	struct snap_job *j = arg;
+	int rc = 0;
+	while (rc == 0 && !atomic_load(&j->stop)) {
+		int go = precopy_look(&j->pc);
+		if (go <= 0) {
+			rc = go;
+			break;
+		}
+		uint64_t off, bytes = 0;
+		size_t len;
+		int more;
+		while ((more = precopy_next(&j->pc, &off, &len)) > 0 && !atomic_load(&j->stop)) {
+			if (pwrite_all(j->staging, j->pc.chunk, len, off)) {
+				more = -1;
+				break;
+			}
+			bytes += len;
+		}
+		rc = more < 0 ? -1 : 0;
+		if (rc == 0)
+			precopy_round_done(&j->pc, bytes);
+	}
+	j->precopy_failed = rc < 0 || atomic_load(&j->stop);
+	uint64_t one = 1;
+	if (write(j->wake_fd, &one, sizeof one) != sizeof one) {
+		/* cannot happen on an eventfd below its limit; the loop would never freeze */
+	}
+	return NULL;
+}
+
+int snapshot_wake_fd(void)
+{
+	return job.precopying ? job.wake_fd : -1;
+}
+
+/* The pre-copy thread is done: join it (its tracker stays, for the frozen part). */
+static void precopy_cleanup(void)
+{
+	pthread_join(job.thread, NULL);
+	job.precopying = 0;
+	close(job.wake_fd);
+	job.wake_fd = -1;
+}
+
+/* Answer the client with an error and drop everything of the pre-copy job. */
+static void precopy_abandon(const char *why)
+{
+	char reply[512];
+	atomic_store(&job.stop, 1);
+	precopy_cleanup();
+	precopy_free(&job.pc);
+	snprintf(reply, sizeof reply, "error %s", why);
+	ctlserve_send_line(job.client_fd, reply);
+	close(job.client_fd);
+	if (job.dirfd >= 0)
+		close(job.dirfd);
+	close(job.staging);
+	sodium_memzero(&job.key, sizeof job.key);
+}
+
+/* Copy into staging, frozen: what changed since the last round, inside the final extents;
+ * then staging holds data exactly there (pages copied early that are holes now go). */
+static int precopy_finish_copy(int memfd, struct cap_snap_header *h, char *err, size_t errlen)
+{
+	struct cap_snap_extent *ext = NULL;
+	if (snapfile_prepare(memfd, h, &ext, err, errlen) != 0)
+		return -1;
+	int rc = precopy_final_look(&job.pc);
+	uint64_t off, at = 0;
+	size_t len;
+	int more = 0;
+	while (rc == 0 && (more = precopy_final_next(&job.pc, ext, h->nextents, &off, &len)) > 0)
+		rc = pwrite_all(job.staging, job.pc.chunk, len, off);
+	if (more < 0)
+		rc = -1;
+	for (uint32_t i = 0; rc == 0 && i <= h->nextents; i++) {
+		uint64_t next = i < h->nextents ? ext[i].offset : h->memfd_size;
+		if (next > at && fallocate(job.staging, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		                           (off_t)at, (off_t)(next - at)) != 0)
+			rc = -1;
+		if (i < h->nextents)
+			at = ext[i].offset + ext[i].length;
+	}
+	if (rc)
+		snprintf(err, errlen, "copying the capsule's memory: %s", strerror(errno));
+	free(ext);
+	return rc;
+}
+
+static int start_writer(void)
+{
+	atomic_store(&job.done, 0);
+	if (pthread_create(&job.thread, NULL, write_job, &job) == 0) {
+		job.active = 1;
+		return 0;
+	}
+	return -1;
+}
+
+void snapshot_precopied(struct host_relay *r)
+{
+	uint64_t v;
+	if (!job.precopying || read(job.wake_fd, &v, sizeof v) != sizeof v)
+		return;
+	int failed = job.precopy_failed;
+	precopy_cleanup();
+	char reply[PATH_MAX + 300], err[PATH_MAX + 256], frz[256];
+	int64_t t0 = clock_now_ns(CLOCK_MONOTONIC);
+	if (failed) {
+		snprintf(err, sizeof err, "copying the capsule's memory while it ran failed");
+		goto fail;
+	}
+	if (channel_freeze(r, frz, sizeof frz)) {
+		snprintf(err, sizeof err, "%s", strncmp(frz, "error ", 6) ? frz : frz + 6);
+		goto fail;
+	}
+	struct cap_control ctl = { 0 };
+	if (pread(r->memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
+		snprintf(err, sizeof err, "reading the control page: %s", strerror(errno));
+		channel_thaw(r);
+		goto fail;
+	}
+	job.hdr.frozen_at_ns = ctl.frozen_at_ns;
+	job.hdr.taken_at_unix_ns = clock_now_ns(CLOCK_REALTIME);
+	int copied = precopy_finish_copy(r->memfd, &job.hdr, err, sizeof err);
+	precopy_free(&job.pc);
+	channel_thaw(r);
+	if (copied != 0)
+		goto fail;
+	job.thawed_at = clock_now_ns(CLOCK_MONOTONIC);
+	job.frozen_ms = ms_between(t0, job.thawed_at);
+	if (start_writer() == 0)
+		return;
+	snprintf(err, sizeof err, "starting the snapshot writer: %s", strerror(errno));
+fail:
+	precopy_free(&job.pc);
+	snprintf(reply, sizeof reply, "error %s", err);
+	ctlserve_send_line(job.client_fd, reply);
+	close(job.client_fd);
+	if (job.dirfd >= 0)
+		close(job.dirfd);
+	close(job.staging);
+	sodium_memzero(&job.key, sizeof job.key);
+}
+
+/* Start a --keep-running snapshot's pre-copy; 0 (pending), or -1 (not here: copy frozen). */
+static int precopy_start(struct host_relay *r, const char *path, int dirfd, int client_fd,
+                         const struct snap_key *key)
+{
+	char err[256];
+	struct precopy pc;
+	if (getenv("CAPSULE_SNAPSHOT_NO_PRECOPY") ||
+	    precopy_init(&pc, r->child, r->memfd, r->snap_template.memfd_size, SNAPSHOT_MAX_FREEZE_MS,
+	                 err, sizeof err))
+		return -1;
+	int staging = memfd_create("capsule-snapshot", MFD_CLOEXEC);
+	int wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (staging < 0 || wake < 0 || ftruncate(staging, (off_t)r->snap_template.memfd_size) != 0) {
+		if (staging >= 0)
+			close(staging);
+		if (wake >= 0)
+			close(wake);
+		precopy_free(&pc);
+		return -1;
+	}
+	job = (struct snap_job){ .client_fd = client_fd, .dirfd = dirfd, .staging = staging,
+	                         .hdr = r->snap_template, .key = *key, .wake_fd = wake,
+	                         .pc = pc, .started_at = clock_now_ns(CLOCK_MONOTONIC) };
+	snprintf(job.path, sizeof job.path, "%s", path);
+	atomic_store(&job.stop, 0);
+	if (pthread_create(&job.thread, NULL, precopy_job, &job) != 0) {
+		close(staging);
+		close(wake);
+		precopy_free(&job.pc);
+		sodium_memzero(&job.key, sizeof job.key);
+		job.wake_fd = -1;
+		return -1;
+	}
+	job.precopying = 1;
+	return 0;
+}
+
 int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_fd, int keep,
                   char *reply, size_t len)
 {
@@ -155,6 +380,11 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 	if (snapauth_key_for_writing(&key, kerr, sizeof kerr)) {
 		snprintf(reply, len, "error snapshot key %s", kerr);
 		return SNAPSHOT_DONE;
+	}
+	/* Keep running, where writes are tracked: copied while it runs, frozen for the rest. */
+	if (keep && precopy_start(r, path, dirfd, client_fd, &key) == 0) {
+		sodium_memzero(&key, sizeof key);
+		return SNAPSHOT_PENDING;
 	}
 	/* We are the loop: while we are in here, nothing is read from the TUN device. */
 	int64_t t0 = clock_now_ns(CLOCK_MONOTONIC);
@@ -190,11 +420,8 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 			                         .thawed_at = t2 };
 			snprintf(job.path, sizeof job.path, "%s", path);
 			sodium_memzero(&key, sizeof key);
-			atomic_store(&job.done, 0);
-			if (pthread_create(&job.thread, NULL, write_job, &job) == 0) {
-				job.active = 1;
+			if (start_writer() == 0)
 				return SNAPSHOT_PENDING;   /* the job answers the client */
-			}
 			sodium_memzero(&job.key, sizeof job.key);
 			close(staging);
 			snprintf(reply, len, "error starting the snapshot writer: %s", strerror(errno));

@@ -24,6 +24,15 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
                   char *reply, size_t len);
 /* 1 while a --keep-running snapshot's file is being written (nothing else may freeze). */
 int snapshot_busy(void);
+/*
+ * A --keep-running snapshot pre-copies its memory in a thread while the
+ * capsule runs; this descriptor (-1: none) becomes readable when that is
+ * done, and the loop then calls snapshot_precopied, which freezes the
+ * capsule for the rest, thaws it and starts the writer (or answers the
+ * client with the error).
+ */
+int snapshot_wake_fd(void);
+void snapshot_precopied(struct host_relay *r);
 /* Before caprun exits: wait for a snapshot still being written. */
 void snapshot_finish_jobs(void);
 

@@ -20,11 +20,15 @@
  *        refused: a source address not its own, not IPv4, or no room on the host.
  *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
  *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
- *   migrate HOSTID [FAULT]\n           (live migration, docs/MIGRATION.md; FAULT: tests only)
- *     -> progress PHASE MS ...\n      (zero or more, as phases end: sync freeze transfer
- *                                       restore directory)
+ *   migrate HOSTID [downtime=MS] [precopy=0] [FAULT]\n
+ *                                      (live migration, docs/MIGRATION.md; downtime: the
+ *                                       pre-copy's target, precopy=0: stop-and-copy;
+ *                                       FAULT: tests only)
+ *     -> progress PHASE ...\n         (zero or more, as phases end: precopy round N,
+ *                                       precopy, sync, freeze, transfer, restore, directory)
  *     -> ok TARGET EPOCH SYNC_MS FREEZE_MS TRANSFER_MS RESTORE_MS DIRECTORY_MS FLUSH_MS
- *           DOWNTIME_MS TOTAL_MS BYTES PEERS_ASKED PEERS_ACKED SOURCE\n   (caprun then stops)
+ *           DOWNTIME_MS TOTAL_MS BYTES PEERS_ASKED PEERS_ACKED SOURCE
+ *           PRECOPY_ROUNDS PRECOPY_MS PRECOPY_BYTES\n   (caprun then stops; BYTES: sent frozen)
  *   anything failing
  *     -> error MESSAGE\n
  *

@@ -3,6 +3,7 @@
 #include "hosts/common/bytes.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,55 @@ int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_
 	return MIG_OK;
 }
 
+/* ---- pre-copy records (before the PREAMBLE; docs/MIGRATION.md "Pre-copy") ---- */
+
+int migstream_tx_precopy(struct mig_tx *tx, uint64_t memfd_size, uint8_t *out, size_t cap,
+                   size_t *out_len)
+{
+	if (tx->phase != PH_PREAMBLE || tx->records != 0)
+		return MIG_E_OUT_OF_ORDER;
+	if (memfd_size == 0 || memfd_size > MIG_PRECOPY_MAX || memfd_size % MIG_PAGE)
+		return MIG_E_BAD_RECORD;
+	uint8_t body[8];
+	host_put64(body, memfd_size);
+	int rc = migstream_tx_raw(tx, MIG_REC_PRECOPY, body, sizeof body, NULL, 0, out, cap, out_len);
+	if (rc == MIG_OK)
+		tx->precopy_size = memfd_size;
+	return rc;
+}
+
+int migstream_tx_pages(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                 uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_PREAMBLE || !tx->precopy_size)
+		return MIG_E_OUT_OF_ORDER;
+	if (len == 0 || len > MIG_CHUNK_MAX || off % MIG_PAGE || len % MIG_PAGE ||
+	    off > tx->precopy_size || len > tx->precopy_size - off)
+		return MIG_E_BAD_RECORD;
+	uint8_t where[8];
+	host_put64(where, off);
+	int rc = migstream_tx_raw(tx, MIG_REC_PAGES, where, sizeof where, bytes, len, out, cap, out_len);
+	if (rc == MIG_OK)
+		tx->round_bytes += len;
+	return rc;
+}
+
+int migstream_tx_round(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_PREAMBLE || !tx->precopy_size)
+		return MIG_E_OUT_OF_ORDER;
+	uint8_t body[16];
+	host_put32(body, tx->rounds + 1);
+	host_put32(body + 4, 0);
+	host_put64(body + 8, tx->round_bytes);
+	int rc = migstream_tx_raw(tx, MIG_REC_ROUND, body, sizeof body, NULL, 0, out, cap, out_len);
+	if (rc == MIG_OK) {
+		tx->rounds++;
+		tx->round_bytes = 0;
+	}
+	return rc;
+}
+
 int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
                     const struct cap_snap_extent *ext, uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -137,7 +187,8 @@ int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 	if (hdr->data_size > hdr->memfd_size ||
 	    cap_snap_check_header(hdr, cap_snap_data_offset(hdr->nextents) + hdr->data_size,
 	                          err, sizeof err) != 0 ||
-	    cap_snap_check_extents(hdr, ext, err, sizeof err) != 0)
+	    cap_snap_check_extents(hdr, ext, err, sizeof err) != 0 ||
+	    (tx->precopy_size && (hdr->memfd_size != tx->precopy_size || tx->round_bytes)))
 		return MIG_E_BAD_RECORD;
 	uint8_t body[MIG_PREAMBLE_LEN];
 	memset(body, 0, sizeof body);
@@ -195,9 +246,47 @@ uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off)
 	return e->offset + e->length - tx->cur_off;
 }
 
+/*
+ * After pre-copy, DATA carries only what changed: chunks of whole pages,
+ * ascending, each inside one extent.  Moves the cursor past the chunk.
+ */
+static int sparse_chunk_ok(const struct cap_snap_extent *ext, uint32_t n, uint32_t *cur_ext,
+                           uint64_t *cur_off, uint64_t off, size_t len)
+{
+	if (off < *cur_off || off % MIG_PAGE || len % MIG_PAGE || len == 0 || len > MIG_CHUNK_MAX)
+		return 0;
+	while (*cur_ext < n && ext[*cur_ext].offset + ext[*cur_ext].length <= off)
+		++*cur_ext;
+	if (*cur_ext == n || off < ext[*cur_ext].offset ||
+	    len > ext[*cur_ext].offset + ext[*cur_ext].length - off)
+		return 0;
+	*cur_off = off + len;
+	return 1;
+}
+
 int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
                 uint8_t *out, size_t cap, size_t *out_len)
 {
+	if (tx->precopy_size) {
+		uint32_t e = tx->cur_ext;
+		uint64_t o = tx->cur_off;
+		if (tx->phase != PH_DATA)
+			return MIG_E_OUT_OF_ORDER;
+		if (!sparse_chunk_ok(tx->ext, tx->hdr->nextents, &e, &o, off, len))
+			return MIG_E_BAD_RECORD;
+		if (cap < mig_rec_size(8 + len))
+			return MIG_E_NOSPACE;
+		uint8_t where[8];
+		host_put64(where, off);
+		int rc = migstream_tx_raw(tx, MIG_REC_DATA, where, sizeof where, bytes, len, out, cap,
+		                          out_len);
+		if (rc == MIG_OK) {
+			tx->cur_ext = e;
+			tx->cur_off = o;
+			tx->data_sent += len;
+		}
+		return rc;
+	}
 	if (tx->phase != PH_DATA || off != tx->cur_off)
 		return MIG_E_OUT_OF_ORDER;
 	uint64_t at, left_in_extent = migstream_tx_next_chunk(tx, &at);
@@ -221,7 +310,7 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
 
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 {
-	if (tx->phase != PH_END)
+	if (tx->phase != PH_END && !(tx->precopy_size && tx->phase == PH_DATA))
 		return MIG_E_OUT_OF_ORDER;
 	uint8_t body[16];
 	host_put64(body, tx->data_sent);
@@ -248,6 +337,7 @@ void migstream_rx_free(struct mig_rx *rx)
 	EVP_CIPHER_CTX_free(rx->aead);
 	free(rx->ext);
 	free(rx->plain);
+	free(rx->have);
 	sodium_memzero(rx, sizeof *rx);
 }
 
@@ -297,7 +387,8 @@ static int rx_preamble(struct mig_rx *rx, const uint8_t *b, size_t blen)
 	if (h->data_size > h->memfd_size ||
 	    cap_snap_check_header(h, cap_snap_data_offset(h->nextents) + h->data_size,
 	                          err, sizeof err) != 0 ||
-	    strncmp(rx->name, h->capsule_name, MIG_NAME_LEN) != 0)
+	    strncmp(rx->name, h->capsule_name, MIG_NAME_LEN) != 0 ||
+	    (rx->precopy_size && h->memfd_size != rx->precopy_size))
 		return MIG_E_BAD_RECORD;
 	rx->ext = calloc(h->nextents, sizeof *rx->ext);
 	return rx->ext ? MIG_OK : MIG_E_NOMEM;
@@ -330,12 +421,78 @@ static int rx_extents(struct mig_rx *rx, const uint8_t *b, size_t blen, struct m
 	return MIG_OK;
 }
 
+static void have_mark(struct mig_rx *rx, uint64_t off, size_t len)
+{
+	for (uint64_t p = off / MIG_PAGE; p < (off + len) / MIG_PAGE; p++)
+		rx->have[p / 8] |= (uint8_t)(1u << (p % 8));
+}
+
+static int rx_precopy(struct mig_rx *rx, const uint8_t *b, size_t blen)
+{
+	uint64_t size = blen == 8 ? host_get64(b) : 0;
+	if (size == 0 || size > MIG_PRECOPY_MAX || size % MIG_PAGE || rx->records != 0)
+		return MIG_E_BAD_RECORD;
+	rx->have = calloc(size / MIG_PAGE / 8 + 1, 1);
+	if (!rx->have)
+		return MIG_E_NOMEM;
+	rx->precopy_size = size;
+	return MIG_OK;
+}
+
+static int rx_pages(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
+{
+	uint64_t off = blen > 8 ? host_get64(b) : 0;
+	size_t len = blen > 8 ? blen - 8 : 0;
+	if (len == 0 || off % MIG_PAGE || len % MIG_PAGE || off > rx->precopy_size ||
+	    len > rx->precopy_size - off)
+		return MIG_E_BAD_RECORD;
+	have_mark(rx, off, len);
+	rec->offset = off;
+	rec->data = b + 8;
+	rec->len = len;
+	rx->round_bytes += len;
+	rx->precopy_bytes += len;
+	return MIG_OK;
+}
+
+static int rx_round(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
+{
+	if (blen != 16 || host_get32(b) != rx->rounds + 1 || host_get32(b + 4) != 0 ||
+	    host_get64(b + 8) != rx->round_bytes)
+		return MIG_E_BAD_RECORD;
+	rx->rounds++;
+	rec->len = rx->round_bytes;
+	rx->round_bytes = 0;
+	return MIG_OK;
+}
+
+/* After pre-copy: every page of the final extents arrived at least once. */
+static int rx_covered(const struct mig_rx *rx)
+{
+	for (uint32_t i = 0; i < rx->hdr.nextents; i++)
+		for (uint64_t p = rx->ext[i].offset / MIG_PAGE;
+		     p < (rx->ext[i].offset + rx->ext[i].length + MIG_PAGE - 1) / MIG_PAGE; p++)
+			if (!(rx->have[p / 8] & (1u << (p % 8))))
+				return 0;
+	return 1;
+}
+
 static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
 {
 	if (blen < 9)
 		return MIG_E_BAD_RECORD;
 	uint64_t off = host_get64(b);
 	size_t len = blen - 8;
+	if (rx->precopy_size) {
+		if (!sparse_chunk_ok(rx->ext, rx->hdr.nextents, &rx->cur_ext, &rx->cur_off, off, len))
+			return MIG_E_BAD_RECORD;
+		have_mark(rx, off, len);
+		rec->offset = off;
+		rec->data = b + 8;
+		rec->len = len;
+		rx->data_have += len;
+		return MIG_OK;
+	}
 	if (off != rx->cur_off)
 		return MIG_E_OUT_OF_ORDER;
 	const struct cap_snap_extent *e = &rx->ext[rx->cur_ext];
@@ -401,9 +558,14 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	const uint8_t *body = rx->plain + 1;
 	size_t blen = mlen - 1;
 	/* The nonces chain the records; END is the only way to end (a cut stream never looks complete). */
-	if (type < MIG_REC_PREAMBLE || type > MIG_REC_END)
+	if (type < MIG_REC_PREAMBLE || type > MIG_REC_ROUND)
 		return rx_fail(rx, MIG_E_BAD_RECORD);
-	if (type != rx->phase)
+	/* Pre-copy records come first (PRECOPY only as record 0); END may follow any DATA after it. */
+	int pre = type == MIG_REC_PRECOPY ? rx->records == 0
+	        : type == MIG_REC_PAGES || type == MIG_REC_ROUND ? rx->precopy_size != 0
+	        : 0;
+	if (type >= MIG_REC_PRECOPY ? !(pre && rx->phase == PH_PREAMBLE)
+	    : type != rx->phase && !(type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA))
 		return rx_fail(rx, MIG_E_OUT_OF_ORDER);
 
 	int rc;
@@ -420,8 +582,19 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	case MIG_REC_DATA:
 		rc = rx_data(rx, body, blen, rec);
 		break;
+	case MIG_REC_PRECOPY:
+		rc = rx_precopy(rx, body, blen);
+		break;
+	case MIG_REC_PAGES:
+		rc = rx_pages(rx, body, blen, rec);
+		break;
+	case MIG_REC_ROUND:
+		rc = rx_round(rx, body, blen, rec);
+		break;
 	default:   /* MIG_REC_END */
-		rc = blen == 16 && host_get64(body) == rx->hdr.data_size && host_get64(body + 8) == rx->records
+		rc = blen == 16 && host_get64(body + 8) == rx->records &&
+		     host_get64(body) == (rx->precopy_size ? rx->data_have : rx->hdr.data_size) &&
+		     (!rx->precopy_size || (rx->ext_have == rx->hdr.nextents && rx_covered(rx)))
 		     ? MIG_OK : MIG_E_BAD_RECORD;
 		if (rc == MIG_OK)
 			rx->phase = PH_DONE;
@@ -520,6 +693,21 @@ out:
 	return rc;
 }
 
+/* After pre-copy: pages sent early that are holes now (the capsule gave them back) go. */
+static int punch_outside(int memfd, const struct mig_rx *rx)
+{
+	uint64_t at = 0;
+	for (uint32_t i = 0; i <= rx->hdr.nextents; i++) {
+		uint64_t next = i < rx->hdr.nextents ? rx->ext[i].offset : rx->hdr.memfd_size;
+		if (next > at && fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
+		                           (off_t)(next - at)) != 0)
+			return -1;
+		if (i < rx->hdr.nextents)
+			at = rx->ext[i].offset + rx->ext[i].length;
+	}
+	return 0;
+}
+
 int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg)
 {
 	size_t cap = 2 * MIG_REC_MAX, have = 0;
@@ -534,7 +722,14 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn pr
 			pos += used;
 			if (rec.type == MIG_REC_PREAMBLE && ftruncate(memfd, (off_t)rx->hdr.memfd_size) != 0)
 				rc = MIG_E_IO;
-			else if (rec.type == MIG_REC_DATA) {
+			else if (rec.type == MIG_REC_PRECOPY && ftruncate(memfd, (off_t)rx->precopy_size) != 0)
+				rc = MIG_E_IO;
+			else if (rec.type == MIG_REC_PAGES) {
+				if (pwrite(memfd, rec.data, rec.len, (off_t)rec.offset) != (ssize_t)rec.len)
+					rc = MIG_E_IO;
+				else if (progress)
+					progress(arg, rx->precopy_bytes, 0);
+			} else if (rec.type == MIG_REC_DATA) {
 				ssize_t w = pwrite(memfd, rec.data, rec.len, (off_t)rec.offset);
 				if (w != (ssize_t)rec.len)
 					rc = MIG_E_IO;
@@ -549,6 +744,8 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn pr
 		if (rc == MIG_OK && mig_rx_done(rx)) {
 			/* The source says nothing more until the target answered: extra bytes are a fault. */
 			rc = have ? MIG_E_AFTER_END : MIG_OK;
+			if (rc == MIG_OK && rx->precopy_size && punch_outside(memfd, rx) != 0)
+				rc = MIG_E_IO;
 			break;
 		}
 		if (rc != MIG_NEED_MORE)

@@ -2,6 +2,7 @@
 #ifndef HOST_MIGSTREAM_H
 #define HOST_MIGSTREAM_H
 
+#include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_snapshot.h"
 
 #include <openssl/evp.h>
@@ -47,13 +48,30 @@
  *   END       total_data u64 | records u64 (count before END); nothing may
  *             follow
  *
+ * Pre-copy (version 4) puts records BEFORE the PREAMBLE, sent while the
+ * capsule still runs, and then the DATA part carries only what changed:
+ *
+ *   PRECOPY   memfd_size u64 (page multiple); only as record 0
+ *   PAGES     offset u64 | whole pages (1..MIG_CHUNK_MAX bytes), anywhere in
+ *             [0, memfd_size), any order, any number of times (later wins)
+ *   ROUND     round u32 (1, 2, ...) | 0 u32 | bytes u64 (PAGES bytes since
+ *             the last ROUND): the end of one pass over what was dirty
+ *
+ * After a PRECOPY the PREAMBLE's memfd_size must equal it; DATA chunks are
+ * whole pages, ascending, each inside one extent, but need not tile them;
+ * END's total_data counts the DATA bytes; and END is refused unless every
+ * page of every extent arrived at least once, in PAGES or DATA.  The
+ * receiver punches every range outside the extents (pages sent early that
+ * the capsule gave back since).  Record 0, whatever its type, also
+ * authenticates the head.
+ *
  * Our own integers are big-endian.  Everything here but the mig_*_fd
  * helpers is pure: no I/O, no global state; the decoder allocates its
  * extent table and one record buffer.  Call sodium_init() first.
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         3         /* 3: AES-256-GCM records (2: secretstream) */
+#define MIG_VERSION         4         /* 4: pre-copy records; 3: AES-256-GCM records (2: secretstream) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */
@@ -67,6 +85,9 @@
 #define MIG_PLAIN_MAX       (1u + 8u + MIG_CHUNK_MAX)   /* largest plaintext: a full DATA record */
 #define MIG_REC_MAX         (4u + MIG_PLAIN_MAX + MIG_TAG_LEN)
 #define MIG_PREAMBLE_LEN    (MIG_NAME_LEN + sizeof(struct cap_snap_header))
+#define MIG_PAGE            4096u     /* pre-copy moves whole pages */
+/* Largest memfd a PRECOPY may announce: the fixed windows below the arena plus the largest arena. */
+#define MIG_PRECOPY_MAX     (CAP_MEMFD_OFFSET(CAP_ARENA_BASE) + CAP_ARENA_MAX)
 
 /*
  * ---- wire layouts (documentation + size checks; the codec reads and
@@ -105,6 +126,9 @@ enum mig_rec_type {
 	MIG_REC_EXTENTS  = 2,
 	MIG_REC_DATA     = 3,
 	MIG_REC_END      = 4,
+	MIG_REC_PRECOPY  = 5,
+	MIG_REC_PAGES    = 6,
+	MIG_REC_ROUND    = 7,
 };
 
 enum mig_status {
@@ -158,6 +182,9 @@ struct mig_tx {
 	uint64_t cur_off;                       /* ... and the memfd offset expected next */
 	uint64_t data_sent;
 	uint64_t records;                       /* records sealed so far */
+	uint64_t precopy_size;                  /* PRECOPY sent: the memfd size; 0: no pre-copy */
+	uint64_t round_bytes;                   /* PAGES bytes since the last ROUND */
+	uint32_t rounds;                        /* ROUND records sent */
 };
 
 /*
@@ -175,6 +202,12 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
  * would refuse (MIG_E_OUT_OF_ORDER, MIG_E_BAD_RECORD), so a bug shows at
  * the source.  hdr and ext must stay valid until mig_tx_end.
  */
+/* Pre-copy: PRECOPY (only first), PAGES (whole pages inside memfd_size), ROUND (closes a pass). */
+int migstream_tx_precopy(struct mig_tx *tx, uint64_t memfd_size, uint8_t *out, size_t cap,
+                   size_t *out_len);
+int migstream_tx_pages(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                 uint8_t *out, size_t cap, size_t *out_len);
+int migstream_tx_round(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
 int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
                     const struct cap_snap_extent *ext, uint8_t *out, size_t cap, size_t *out_len);
 /* The next EXTENTS record (up to MIG_EXTENTS_PER_REC); call while mig_tx_extents_left() > 0. */
@@ -183,7 +216,8 @@ static inline uint32_t mig_tx_extents_left(const struct mig_tx *tx)
 {
 	return tx->hdr ? tx->hdr->nextents - tx->ext_sent : 0;
 }
-/* One DATA chunk at memfd offset off: must be where the cursor is, within one extent. */
+/* One DATA chunk at memfd offset off: must be where the cursor is, within one extent
+ * (after pre-copy: whole pages, ascending, within one extent). */
 int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
                 uint8_t *out, size_t cap, size_t *out_len);
 /* Where the next DATA chunk must start and how many bytes the current extent has left (0 = all sent). */
@@ -219,14 +253,18 @@ struct mig_rx {
 	uint64_t data_have;
 	uint64_t records;
 	uint8_t *plain;                  /* MIG_PLAIN_MAX bytes (malloc'd) */
+	uint64_t precopy_size;           /* PRECOPY received: the memfd size; 0: none */
+	uint8_t *have;                   /* pre-copy: a bit per page that arrived (malloc'd) */
+	uint64_t round_bytes, precopy_bytes;
+	uint32_t rounds;
 };
 
 /* One decoded record.  data points into the decoder's buffer: valid until the next call. */
 struct mig_rec {
 	int type;                        /* enum mig_rec_type */
-	uint64_t offset;                 /* DATA: memfd offset */
-	const uint8_t *data;             /* DATA: the bytes */
-	size_t len;
+	uint64_t offset;                 /* DATA, PAGES: memfd offset */
+	const uint8_t *data;             /* DATA, PAGES: the bytes */
+	size_t len;                      /* ROUND: the round's PAGES bytes */
 	uint32_t first_ext, n_ext;       /* EXTENTS: rx->ext[first_ext .. +n_ext) just arrived */
 };
 

@@ -118,7 +118,7 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 			return -1;
 		memcpy(&m->u.mig_prepare, b, n);
 		return m->u.mig_prepare.target_host && m->u.mig_prepare.migration_id &&
-		       !m->u.mig_prepare.reserved ? 0 : -1;
+		       !(m->u.mig_prepare.flags & ~UPLINK_MIG_LOCATE) ? 0 : -1;
 	case UPLINK_MIG_READY:
 		if (n != sizeof m->u.mig_ready)
 			return -1;

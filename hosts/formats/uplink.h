@@ -25,7 +25,7 @@
  *   STARTING {}                             (a migrated capsule is about to run here)
  *   DETACH {reason}                         (exited: forget it; saved: it is on disk;
  *                                            migrated: the directory names its new host)
- *   MIG_PREPARE {target, migration id}      MIG_READY {target locator, epoch, key} | ERROR
+ *   MIG_PREPARE {target, flags, migration id} MIG_READY {target locator, epoch, key} | ERROR
  *   MIG_END {}                              (END is about to go out: the target may hold it)
  *   MIG_DIR {FENCE|LOOKUP, target, epoch}   MIG_DIR_RESULT {MOVED|KEPT|RUNNING|GONE|NO_ANSWER,
  *                                                           holder, epoch}
@@ -151,9 +151,16 @@ _Static_assert(sizeof(struct uplink_frozen_hdr) == 8, "frozen body header");
 /* MIG_PREPARE: caprun asks its caphostd to get the peers ready for a move to target_host. */
 struct uplink_mig_prepare {
 	uint32_t target_host;
-	uint32_t reserved;       /* 0 */
+	uint32_t flags;          /* UPLINK_MIG_LOCATE or 0 */
 	uint64_t migration_id;   /* nonzero, random (migstream_new_id) */
 };
+/*
+ * LOCATE: only where the target listens and the stream key, no SYNC: the
+ * source pre-copies memory while the capsule runs and its peers send as
+ * usual, then asks again without the flag (the real MIG_PREPARE) just
+ * before it freezes.  The answer is a MIG_READY with peers_asked 0.
+ */
+#define UPLINK_MIG_LOCATE 1u
 _Static_assert(sizeof(struct uplink_mig_prepare) == 16, "mig_prepare body");
 
 /* MIG_READY: the peers were asked to stop; where the target listens, and the stream key. */

@@ -44,13 +44,14 @@ class Migration:
         return "exit %s, stdout %r, stderr %r" % (self.code, self.out[-500:], self.err[-300:])
 
 
-def migrate_run(topo, name, from_host, to_host, json=True, fault=None, timeout=90):
-    """capctl migrate NAME --to ID [--json] [--fault F] on from_host, whatever the outcome.
+def migrate_run(topo, name, from_host, to_host, json=True, fault=None, timeout=90, extra=()):
+    """capctl migrate NAME --to ID [--json] [--fault F] [EXTRA...] on from_host, whatever the
+    outcome.
 
     to_host: a TopoHost, or a host id (an int, e.g. an unknown one)."""
     to_id = to_host if isinstance(to_host, int) else to_host.host_id
     args = ["migrate", name, "--to", str(to_id)] + (["--json"] if json else []) + \
-        (["--fault", fault] if fault else [])
+        (["--fault", fault] if fault else []) + list(extra)
     t0 = time.monotonic()
     code, out, err = from_host.capctl(args, timeout=timeout)
     return Migration(code, out, err, t0, time.monotonic(), json)
@@ -80,7 +81,7 @@ def check_migration_json(j, name, from_id, to_id, epoch):
           "peers is %r, want {asked, acked} with 0 <= acked <= asked" % (peers,))
 
 
-def migrate(topo, name, from_host, to_host, json=True, fault=None, timeout=90):
+def migrate(topo, name, from_host, to_host, json=True, fault=None, timeout=90, extra=()):
     """A migration that must succeed: capctl exit 0 (checked), the JSON checked against
     the contract (epoch: the directory's before + 1); returns the parsed JSON (json=True)
     or the Migration (json=False)."""
@@ -90,7 +91,8 @@ def migrate(topo, name, from_host, to_host, json=True, fault=None, timeout=90):
         check(ip, "capctl ps on host %s does not list %s before migrating it" % (
             from_host.name, name))
         before = topo.lookup(ip[0])
-    m = migrate_run(topo, name, from_host, to_host, json=json, fault=fault, timeout=timeout)
+    m = migrate_run(topo, name, from_host, to_host, json=json, fault=fault, timeout=timeout,
+                    extra=extra)
     check(m.code == 0, "capctl migrate %s %s -> %s: %r" % (
         name, from_host.name, getattr(to_host, "name", to_host), m))
     if not json:

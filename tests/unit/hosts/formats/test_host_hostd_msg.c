@@ -404,7 +404,7 @@ static void mig_refusals(void **state)
 	struct uplink_mig_prepare prep = { .target_host = 2, .migration_id = 9 };
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, target_host, 0), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, migration_id, 0), -1);
-	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, reserved, 1), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_PREPARE, prep, flags, 2), -1);
 
 	struct uplink_mig_ready ready = { .target_addr = 1, .target_port = 7472, .epoch = 4,
 	                                  .peers_asked = 2, .peers_acked = 2, .source_host = 1 };
