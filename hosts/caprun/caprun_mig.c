@@ -249,7 +249,7 @@ static int do_sync_peers(struct mig_src *m)
 	}
 	m->t_sync = clock_now_ms();
 	progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
-	         (long long)(m->t_sync - m->t0), m->ready.peers_acked, m->ready.peers_asked);
+	         (long long)(m->t_sync - m->t_sync0), m->ready.peers_acked, m->ready.peers_asked);
 	return MIG_EV_PEER_SYNCED;
 }
 
