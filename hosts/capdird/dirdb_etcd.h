@@ -1,0 +1,44 @@
+/* dirdb_etcd.h: the directory's state in an etcd v3 cluster (capdird --etcd): its keys and values, and the dir_store_ops table. */
+#ifndef HOSTS_DIRDB_ETCD_H
+#define HOSTS_DIRDB_ETCD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hosts/capdird/dirstore.h"
+
+/*
+ * Keys and values (docs/DIRECTORY.md section 6; P = --etcd-prefix, default
+ * "/capdir/"); values are ASCII, one line, fields in this order:
+ *
+ *   P"meta"          "net=A.B.C.D/N"                 the network; a store made for another is refused
+ *   P"cursor"        "IP"                            next address to try (u32 decimal)
+ *   P"cap/%08x"      "host=H epoch=E state=S name=NAME"      one capsule (key: its ip in hex,
+ *                                                    so key order is address order)
+ *   P"host/%u"       "addr=A port=P seq=Q req=R type=T dig=HEX32 body=HEX"
+ *                    locator (HELLO), highest seq of a committed request,
+ *                    the retry cache (req 0 = none)
+ *   P"alive/%u"      "replica=ADDR:PORT"             attached to the host's lease: gone = host lost
+ *
+ * One request is one etcd Txn: compare the mod_revision of every key the
+ * request read (0 = it was absent), then write.  A MOVE reads P"cap/IP"
+ * and the requester's P"host/ID", and commits "both unchanged" -> put the
+ * entry with epoch+1, put the host record with the new seq and the cached
+ * reply.  Another replica's change in between fails the compare: the
+ * request runs again (DIR_DB_CONFLICT).
+ */
+#define DIRDB_ETCD_PREFIX_DEFAULT "/capdir/"
+#define DIRDB_ETCD_LEASE_TTL      6      /* seconds: a host unheard for this long is lost */
+
+int dirdb_etcd_open(const char *endpoints, const char *prefix, uint32_t net, int prefix_len,
+                    void **out, char *err, size_t errlen);
+
+/* Host liveness: (re)attach host's lease (granting one the first time and
+ * after it expired), noting which replica it talks to.  0 or DIR_DB_FAIL. */
+int dirdb_etcd_host_alive(void *s, uint32_t host, const char *replica);
+/* 1 = host holds a live lease, 0 = not (lost or never seen), DIR_DB_FAIL. */
+int dirdb_etcd_host_is_alive(void *s, uint32_t host);
+
+extern const struct dir_store_ops dirdb_etcd_ops;
+
+#endif
