@@ -239,10 +239,12 @@ static int x_commit(void *s)
 	struct dir_etcd *d = E(s);
 	int writes = etcdkv_writes(d->kv);
 	for (int i = 0; i < d->ntx; i++)
-		writes += d->tx[i].dirty;
+		writes += d->tx[i].dirty + (d->tx[i].id == d->seq_host);
 	if (writes && d->seq_host) {
-		/* the seq is part of every change: a request accepted through
-		 * another replica is a replay here, whatever this one remembers */
+		/* the seq is part of every change and of every mutating request
+		 * (those read the sender's record for the retry cache, even when
+		 * answered from it): one accepted through another replica is a
+		 * replay here, whatever this one remembers */
 		struct hrec *h = hload(d, d->seq_host);
 		if (!h)
 			return DIR_DB_FAIL;

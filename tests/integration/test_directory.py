@@ -43,11 +43,11 @@ class PyHost:
 
     _last = 0
 
-    def __init__(self, host_id, key, mac_key=None):
+    def __init__(self, host_id, key, mac_key=None, addr=None):
         self.host_id, self.key = host_id, key
         self.mac_key = mac_key or key        # a different mac_key forges a bad MAC
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.connect((DIR_ADDR, DIR_PORT))
+        self.sock.connect(addr or (DIR_ADDR, DIR_PORT))
         self.sock.settimeout(10)
         self.dir_seq = 0
 
@@ -407,4 +407,5 @@ def main():
     tap.done()
 
 
-main()
+if __name__ == "__main__":
+    main()
