@@ -139,7 +139,7 @@ static int cap_parse(const char *v, uint32_t ip, struct dir_entry *e)
 	e->ip = ip;
 	e->host_id = host;
 	e->epoch = epoch;
-	e->state = (uint16_t)(state < DIR_STATE_COUNT ? state : DIR_STATE_UNKNOWN);
+	e->state = (uint16_t)(state <= DIR_STATE_SAVED ? state : DIR_STATE_UNKNOWN);
 	snprintf(e->name, sizeof e->name, "%s", v + off);
 	return 0;
 }
@@ -537,7 +537,7 @@ static int x_set_state(void *s, uint32_t requester, uint32_t ip, uint32_t epoch,
 	int rc = holder_at_epoch(s, requester, ip, epoch, out, cur_epoch);
 	if (rc)
 		return rc;
-	if (state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
+	if (state <= DIR_STATE_UNKNOWN || state > DIR_STATE_SAVED)
 		return DIR_E_BAD_REQUEST;
 	out->state = (uint16_t)state;
 	return put_entry(E(s), out);
@@ -557,6 +557,38 @@ static int x_release(void *s, uint32_t requester, uint32_t ip, uint32_t epoch, u
 }
 
 struct listing { struct dir_etcd *d; struct dir_entry *out; size_t max, n; uint32_t next; int bad; };
+
+struct alive { const char *p; uint32_t *ids; size_t n, max; };
+
+static int alive_key(const char *key, const char *val, void *arg)
+{
+	struct alive *a = arg;
+	unsigned id;
+	(void)val;
+	if (a->n < a->max && sscanf(key + strlen(a->p), "alive/%u", &id) == 1)
+		a->ids[a->n++] = id;
+	return 0;
+}
+
+/* Entries whose holder holds no live lease say so: HOST_LOST, never "running". */
+static int mark_lost(struct dir_etcd *d, struct dir_entry *e, size_t n)
+{
+	char a[ETCDKV_KEY_MAX], b[ETCDKV_KEY_MAX];
+	uint32_t ids[256];
+	struct alive al = { .p = d->p, .ids = ids, .max = sizeof ids / sizeof ids[0] };
+	snprintf(a, sizeof a, "%salive/", d->p);
+	snprintf(b, sizeof b, "%salive0", d->p);
+	if (etcdkv_range(d->kv, a, b, (int)al.max, alive_key, &al) < 0)
+		return fail(d);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		while (k < al.n && ids[k] != e[i].host_id)
+			k++;
+		if (k == al.n)
+			e[i].state = DIR_STATE_HOST_LOST;
+	}
+	return 0;
+}
 
 static int list_key(const char *key, const char *val, void *arg)
 {
@@ -593,6 +625,8 @@ static int x_list(void *s, uint32_t cursor, struct dir_entry *out, size_t max, s
 	for (size_t i = 0; i < l.n; i++)
 		if (hpeek(d, out[i].host_id, &out[i].host_addr, &out[i].data_port))
 			return DIR_DB_FAIL;
+	if (l.n && mark_lost(d, out, l.n))
+		return DIR_DB_FAIL;
 	*n = l.n;
 	*next = l.next;
 	return 0;

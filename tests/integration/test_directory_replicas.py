@@ -6,6 +6,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 
 from caplib import Tap, check, check_eq
 import etcdlib
@@ -190,6 +191,29 @@ def replay_across_replicas(r):
     h.close()
 
 
+def host_lost(r):
+    """Host 2 falls silent: once its lease expires (DIRDB_ETCD_LEASE_TTL, 6 s) its capsule is
+    "host lost" in `capctl ps --all`, host 1's (which keeps talking) is not; host 2 speaks: back."""
+    r.ok(1, A, "create", "a")
+    r.ok(2, B, "create", "b")
+    capctl = os.path.join(os.path.dirname(CAPDIR), "capctl")
+
+    def ps():
+        p = subprocess.run([capctl, "ps", "--all", "--dir", "%s:%d" % A[0], "--host-id", "1",
+                            "--keys", r.keys], capture_output=True, timeout=30)
+        check_eq(p.returncode, 0, "capctl ps --all: %s" % p.stderr.decode().strip())
+        return {line.split()[0]: line.split(None, 4)[4] for line in
+                p.stdout.decode().splitlines()[1:]}
+
+    check_eq(ps(), {"a": "unknown", "b": "unknown"}, "both hosts alive at first")
+    deadline = time.monotonic() + 30
+    while ps().get("b") != "host lost":      # each ps is host 1 talking: its lease stays
+        check(time.monotonic() < deadline, "host 2 not lost after 30 s")
+    check_eq(ps(), {"a": "unknown", "b": "host lost"}, "only the silent host is lost")
+    r.ok(2, A, "lookup", "198.18.0.3")       # host 2 is heard again: a new lease
+    check_eq(ps(), {"a": "unknown", "b": "unknown"}, "host 2 back")
+
+
 def main():
     tap = Tap()
     if not etcdlib.available():
@@ -203,6 +227,8 @@ def main():
     tap.run("replicas: hosts fail over to the next replica", with_replicas(failover))
     tap.run("replicas: a datagram accepted by A is a replay at B; retries answered from etcd",
             with_replicas(replay_across_replicas))
+    tap.run("replicas: a host whose lease expired shows as \"host lost\" in capctl ps --all",
+            with_replicas(host_lost))
     tap.done()
 
 
