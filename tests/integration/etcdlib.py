@@ -15,12 +15,12 @@ def available():
 
 
 class Member:
-    def __init__(self, name, addr, client_port, peer_port, datadir, cluster, netns=None):
+    def __init__(self, name, addr, client_port, peer_port, datadir, cluster, prefix=None):
         self.name, self.addr = name, addr
         self.client_url = "http://%s:%d" % (addr, client_port)
         self.peer_url = "http://%s:%d" % (addr, peer_port)
         self.endpoint = "%s:%d" % (addr, client_port)
-        self.datadir, self.cluster, self.netns = datadir, cluster, netns
+        self.datadir, self.cluster, self.prefix = datadir, cluster, list(prefix or [])
         self.proc = None
         self.log = None
 
@@ -31,8 +31,7 @@ class Member:
                 "--initial-cluster", self.cluster, "--initial-cluster-state", state,
                 "--initial-cluster-token", "captest", "--heartbeat-interval", "100",
                 "--election-timeout", "1000"]
-        if self.netns:
-            argv = ["ip", "netns", "exec", self.netns] + argv
+        argv = self.prefix + argv          # e.g. nsenter into the member's own namespace
         self.log = open(self.datadir + ".log", "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         return self
@@ -65,19 +64,22 @@ class Member:
 
 
 class Cluster:
-    """n members; members[i] listens on addrs[i] (all on one address: distinct ports)."""
+    """n members; members[i] listens on addrs[i] (all on one address: distinct ports), run
+    with prefixes[i] before its argv (nsenter into a namespace of its own)."""
 
-    def __init__(self, addrs, netns=None, base_port=2379):
+    def __init__(self, addrs, prefixes=None, base_port=2379):
         self.tmp = tempfile.mkdtemp(prefix="etcd.")
         self.members = []
         peers = []
         for i, a in enumerate(addrs):
-            cport, pport = base_port + 10 * i, base_port + 10 * i + 1
+            same = addrs.count(a) > 1
+            cport = base_port + (10 * i if same else 0)
+            pport = cport + 1
             peers.append(("m%d" % i, a, cport, pport))
         cluster = ",".join("%s=http://%s:%d" % (n, a, p) for n, a, _, p in peers)
         for i, (n, a, c, p) in enumerate(peers):
             self.members.append(Member(n, a, c, p, os.path.join(self.tmp, n), cluster,
-                                       netns[i] if netns else None))
+                                       prefixes[i] if prefixes else None))
 
     def start(self, timeout=30):
         for m in self.members:
