@@ -10,18 +10,10 @@
 #include "hosts/common/clock.h"
 
 #define TX_HOSTS  8
-#define SUBS_MAX  8192
 
-struct hrec {
-	uint32_t addr;
-	uint16_t port;
-	uint64_t seq;
-	uint32_t req;              /* retry cache: request id, 0 = none */
-	uint8_t  type;
-	uint8_t  dig[DIR_DIGEST_LEN];
-	uint8_t  body[DIR_MSG_MAX];
-	size_t   blen;
-};
+_Static_assert(DIRDB_ETCD_HOST_VAL_MAX <= ETCDKV_VAL_MAX, "a host record fits a value");
+_Static_assert(DIRDB_ETCD_CAP_VAL_MAX <= ETCDKV_EVVAL_MAX, "an entry fits a watch event");
+#define SUBS_MAX  8192
 
 struct memhost {               /* this replica's own, never in etcd */
 	uint32_t id;
@@ -38,7 +30,7 @@ struct dir_etcd {
 	uint32_t net, first, last;
 	struct memhost *mh;
 	size_t nmh;
-	struct { uint32_t id; int dirty, exists; struct hrec r; } tx[TX_HOSTS];
+	struct { uint32_t id; int dirty, exists; struct dirdb_etcd_host r; } tx[TX_HOSTS];
 	int ntx;
 	uint32_t seq_host;             /* the request's sender and seq, set by host_set_seq */
 	uint64_t seq_val;
@@ -73,86 +65,10 @@ static struct memhost *memhost(struct dir_etcd *d, uint32_t id)
 	return NULL;
 }
 
-/* ---- values ---- */
-
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-	out[2 * n] = 0;
-}
-
-static int unhex(const char *s, uint8_t *b, size_t cap, size_t *n)
-{
-	size_t len = strcspn(s, " ");
-	if (len % 2 || len / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < len / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		b[i] = (uint8_t)v;
-	}
-	*n = len / 2;
-	return 0;
-}
-
-static int hrec_parse(const char *v, struct hrec *r)
-{
-	unsigned addr, port, req, type;
-	unsigned long long seq;
-	int off = 0;
-	memset(r, 0, sizeof *r);
-	if (sscanf(v, "addr=%u port=%u seq=%llu req=%u type=%u dig=%n", &addr, &port, &seq, &req,
-	           &type, &off) != 5 || !off)
-		return -1;
-	size_t n;
-	const char *body = strstr(v + off, " body=");
-	if (unhex(v + off, r->dig, sizeof r->dig, &n) || !body ||
-	    unhex(body + 6, r->body, sizeof r->body, &r->blen))
-		return -1;
-	r->addr = addr;
-	r->port = (uint16_t)port;
-	r->seq = seq;
-	r->req = req;
-	r->type = (uint8_t)type;
-	return 0;
-}
-
-static void hrec_format(const struct hrec *r, char *v)
-{
-	char dig[2 * DIR_DIGEST_LEN + 1];
-	hex(r->dig, sizeof r->dig, dig);
-	int n = sprintf(v, "addr=%u port=%u seq=%" PRIu64 " req=%u type=%u dig=%s body=", r->addr,
-	                r->port, r->seq, r->req, r->type, dig);
-	hex(r->body, r->blen, v + n);
-}
-
-static int cap_parse(const char *v, uint32_t ip, struct dir_entry *e)
-{
-	unsigned host, epoch, state;
-	int off = 0;
-	memset(e, 0, sizeof *e);
-	if (sscanf(v, "host=%u epoch=%u state=%u name=%n", &host, &epoch, &state, &off) != 3 || !off ||
-	    strlen(v + off) >= sizeof e->name)
-		return -1;
-	e->ip = ip;
-	e->host_id = host;
-	e->epoch = epoch;
-	e->state = (uint16_t)(state <= DIR_STATE_SAVED ? state : DIR_STATE_UNKNOWN);
-	snprintf(e->name, sizeof e->name, "%s", v + off);
-	return 0;
-}
-
-static void cap_format(const struct dir_entry *e, char *v, size_t n)
-{
-	snprintf(v, n, "host=%u epoch=%u state=%u name=%s", e->host_id, e->epoch, e->state, e->name);
-}
-
 /* ---- host records within a transaction ---- */
 
 /* The tracked record of host id (read once per transaction); NULL on failure. */
-static struct hrec *hload(struct dir_etcd *d, uint32_t id)
+static struct dirdb_etcd_host *hload(struct dir_etcd *d, uint32_t id)
 {
 	for (int i = 0; i < d->ntx; i++)
 		if (d->tx[i].id == id)
@@ -166,8 +82,8 @@ static struct hrec *hload(struct dir_etcd *d, uint32_t id)
 		return NULL;
 	key_host(d, id, k, sizeof k);
 	int rc = etcdkv_get(d->kv, k, 1, v, ETCDKV_VAL_MAX);
-	struct hrec r = { 0 };
-	if (rc < 0 || (rc == 1 && hrec_parse(v, &r))) {
+	struct dirdb_etcd_host r = { 0 };
+	if (rc < 0 || (rc == 1 && dirdb_etcd_host_parse(v, &r))) {
 		if (rc == 1)
 			snprintf(d->err, sizeof d->err, "etcd %s: malformed value", k);
 		else
@@ -200,12 +116,12 @@ static int hpeek(struct dir_etcd *d, uint32_t id, uint32_t *addr, uint16_t *port
 			return 0;
 		}
 	char k[ETCDKV_KEY_MAX], *v = malloc(ETCDKV_VAL_MAX);
-	struct hrec r = { 0 };
+	struct dirdb_etcd_host r = { 0 };
 	if (!v)
 		return DIR_DB_FAIL;
 	key_host(d, id, k, sizeof k);
 	int rc = etcdkv_get(d->kv, k, 0, v, ETCDKV_VAL_MAX);
-	if (rc == 1 && hrec_parse(v, &r))
+	if (rc == 1 && dirdb_etcd_host_parse(v, &r))
 		rc = -1;
 	free(v);
 	if (rc < 0)
@@ -245,7 +161,7 @@ static int x_commit(void *s)
 		 * (those read the sender's record for the retry cache, even when
 		 * answered from it): one accepted through another replica is a
 		 * replay here, whatever this one remembers */
-		struct hrec *h = hload(d, d->seq_host);
+		struct dirdb_etcd_host *h = hload(d, d->seq_host);
 		if (!h)
 			return DIR_DB_FAIL;
 		if (h->seq >= d->seq_val)
@@ -259,7 +175,7 @@ static int x_commit(void *s)
 	for (int i = 0; i < d->ntx; i++)
 		if (d->tx[i].dirty) {
 			key_host(d, d->tx[i].id, k, sizeof k);
-			hrec_format(&d->tx[i].r, v);
+			dirdb_etcd_host_format(&d->tx[i].r, v);
 			if (etcdkv_put(d->kv, k, v, 0)) {
 				free(v);
 				return fail(d);
@@ -298,12 +214,12 @@ static int x_host_get(void *s, uint32_t id, struct dir_host *out)
 	if (!m)
 		return DIR_E_NOT_FOUND;
 	char k[ETCDKV_KEY_MAX], *v = malloc(ETCDKV_VAL_MAX);
-	struct hrec r = { 0 };
+	struct dirdb_etcd_host r = { 0 };
 	if (!v)
 		return DIR_DB_FAIL;
 	key_host(d, id, k, sizeof k);
 	int rc = etcdkv_get(d->kv, k, 0, v, ETCDKV_VAL_MAX);
-	if (rc == 1 && hrec_parse(v, &r))
+	if (rc == 1 && dirdb_etcd_host_parse(v, &r))
 		rc = -1;
 	free(v);
 	if (rc < 0)
@@ -335,7 +251,7 @@ static int x_host_set_seq(void *s, uint32_t id, uint64_t seq, uint32_t ctl_addr,
 static int x_host_set_locator(void *s, uint32_t id, uint32_t addr, uint16_t port)
 {
 	struct dir_etcd *d = E(s);
-	struct hrec *h = hload(d, id);
+	struct dirdb_etcd_host *h = hload(d, id);
 	if (!h)
 		return DIR_DB_FAIL;
 	h->addr = addr;
@@ -348,7 +264,7 @@ static int x_reply_get(void *s, uint32_t host, uint32_t rid, const uint8_t dig[D
                        uint8_t *type, uint8_t *body, size_t cap, size_t *len)
 {
 	struct dir_etcd *d = E(s);
-	struct hrec *h = hload(d, host);
+	struct dirdb_etcd_host *h = hload(d, host);
 	if (!h)
 		return DIR_DB_FAIL;
 	if (!h->req || h->req != rid || memcmp(h->dig, dig, DIR_DIGEST_LEN) || h->blen > cap)
@@ -363,7 +279,7 @@ static int x_reply_put(void *s, uint32_t host, uint32_t rid, const uint8_t dig[D
                        uint8_t type, const uint8_t *body, size_t len)
 {
 	struct dir_etcd *d = E(s);
-	struct hrec *h = hload(d, host);
+	struct dirdb_etcd_host *h = hload(d, host);
 	if (!h || len > sizeof h->body)
 		return DIR_DB_FAIL;
 	h->req = rid;
@@ -386,7 +302,7 @@ static int x_lookup(void *s, uint32_t ip, struct dir_entry *out)
 		return fail(d);
 	if (rc == 0)
 		return DIR_E_NOT_FOUND;
-	if (cap_parse(v, ip, out)) {
+	if (dirdb_etcd_cap_parse(v, ip, out)) {
 		snprintf(d->err, sizeof d->err, "etcd %s: malformed value", k);
 		return DIR_DB_FAIL;
 	}
@@ -397,7 +313,7 @@ static int put_entry(struct dir_etcd *d, const struct dir_entry *e)
 {
 	char k[ETCDKV_KEY_MAX], v[ETCDKV_EVVAL_MAX];
 	key_cap(d, e->ip, k, sizeof k);
-	cap_format(e, v, sizeof v);
+	dirdb_etcd_cap_format(e, v, sizeof v);
 	return etcdkv_put(d->kv, k, v, 0) ? fail(d) : 0;
 }
 
@@ -600,7 +516,7 @@ static int list_key(const char *key, const char *val, void *arg)
 		l->next = ip;
 		return 1;
 	}
-	if (cap_parse(val, ip, &l->out[l->n])) {
+	if (dirdb_etcd_cap_parse(val, ip, &l->out[l->n])) {
 		l->bad = 1;
 		return 1;
 	}
@@ -676,10 +592,10 @@ static int x_change_next(void *s, struct dir_change *out)
 	struct dir_entry prev;
 	unsigned ip;
 	while (etcdkv_watch_next(d->kv, &ev) == 1) {
-		if (sscanf(ev.key + strlen(d->p), "cap/%8x", &ip) != 1 || cap_parse(ev.val, ip, &out->e))
+		if (sscanf(ev.key + strlen(d->p), "cap/%8x", &ip) != 1 || dirdb_etcd_cap_parse(ev.val, ip, &out->e))
 			continue;
 		/* as with SQLite: moves and releases are told, creates and state reports not */
-		if (!ev.deleted && (!ev.prev[0] || (cap_parse(ev.prev, ip, &prev) == 0 &&
+		if (!ev.deleted && (!ev.prev[0] || (dirdb_etcd_cap_parse(ev.prev, ip, &prev) == 0 &&
 		                                    prev.epoch == out->e.epoch)))
 			continue;
 		out->revision = ev.revision;

@@ -27,6 +27,26 @@
  * reply.  Another replica's change in between fails the compare: the
  * request runs again (DIR_DB_CONFLICT).
  */
+#define DIRDB_ETCD_HOST_VAL_MAX (160 + 2 * DIR_MSG_MAX)   /* longest P"host/ID" value + NUL */
+#define DIRDB_ETCD_CAP_VAL_MAX  128                       /* longest P"cap/IP" value + NUL */
+
+struct dirdb_etcd_host {      /* the value of P"host/ID" */
+	uint32_t addr;
+	uint16_t port;
+	uint64_t seq;
+	uint32_t req;              /* retry cache: request id, 0 = none */
+	uint8_t  type;
+	uint8_t  dig[DIR_DIGEST_LEN];
+	uint8_t  body[DIR_MSG_MAX];
+	size_t   blen;
+};
+
+/* One line each way; parse: 0, or -1 for a malformed value (a field missing, out of range). */
+int dirdb_etcd_host_parse(const char *v, struct dirdb_etcd_host *r);
+void dirdb_etcd_host_format(const struct dirdb_etcd_host *r, char *v);   /* v: DIRDB_ETCD_HOST_VAL_MAX */
+int dirdb_etcd_cap_parse(const char *v, uint32_t ip, struct dir_entry *e);
+void dirdb_etcd_cap_format(const struct dir_entry *e, char *v, size_t n);
+
 #define DIRDB_ETCD_PREFIX_DEFAULT "/capdir/"
 #define DIRDB_ETCD_LEASE_TTL      6      /* seconds: a host unheard for this long is lost */
 

@@ -47,6 +47,7 @@ struct etcdkv {
 	int evhead, evlen;
 	char wprefix[ETCDKV_KEY_MAX];
 	int64_t wrev;
+	struct buf wline;             /* the watch stream's unfinished line */
 };
 
 const char *etcdkv_errmsg(struct etcdkv *kv) { return kv->err; }
@@ -161,6 +162,7 @@ void etcdkv_close(struct etcdkv *kv)
 		close(kv->pipe[1]);
 	}
 	etcdkv_begin(kv);
+	free(kv->wline.p);
 	curl_easy_cleanup(kv->curl);
 	pthread_mutex_destroy(&kv->mu);
 	free(kv);
@@ -457,24 +459,24 @@ static void push_event(struct etcdkv *kv, const cJSON *ev)
 static size_t on_watch(char *p, size_t sz, size_t n, void *arg)
 {
 	struct etcdkv *kv = arg;
-	static struct buf line;
+	struct buf *lp = &kv->wline;
 	size_t len = sz * n;
-	if (on_data(p, sz, n, &line) != len)
+	if (on_data(p, sz, n, lp) != len)
 		return 0;
 	char *nl;
-	while ((nl = memchr(line.p, '\n', line.len))) {
+	while ((nl = memchr(lp->p, '\n', lp->len))) {
 		*nl = 0;
-		cJSON *j = cJSON_Parse(line.p);
+		cJSON *j = cJSON_Parse(lp->p);
 		const cJSON *r = j ? cJSON_GetObjectItemCaseSensitive(j, "result") : NULL, *ev;
 		const cJSON *evs = r ? cJSON_GetObjectItemCaseSensitive(r, "events") : NULL;
 		cJSON_ArrayForEach(ev, evs)
 			push_event(kv, ev);
 		int cancelled = r && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "canceled"));
 		cJSON_Delete(j);
-		size_t rest = line.len - (size_t)(nl + 1 - line.p);
-		memmove(line.p, nl + 1, rest);
-		line.len = rest;
-		line.p[rest] = 0;
+		size_t rest = lp->len - (size_t)(nl + 1 - lp->p);
+		memmove(lp->p, nl + 1, rest);
+		lp->len = rest;
+		lp->p[rest] = 0;
 		if (cancelled)
 			return 0;
 	}
@@ -508,6 +510,7 @@ static void *watch_main(void *arg)
 		snprintf(body, sizeof body, "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\","
 		         "\"start_revision\":\"%" PRId64 "\",\"prev_kv\":true}}", k64, e64, from);
 		snprintf(url, sizeof url, "%s/v3/watch", kv->ep[ep]);
+		kv->wline.len = 0;            /* a new stream: nothing left of the old one */
 		curl_easy_reset(c);
 		curl_easy_setopt(c, CURLOPT_URL, url);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
