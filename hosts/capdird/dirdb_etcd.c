@@ -490,12 +490,17 @@ static int alive_key(const char *key, const char *val, void *arg)
 static int mark_lost(struct dir_etcd *d, struct dir_entry *e, size_t n)
 {
 	char a[ETCDKV_KEY_MAX], b[ETCDKV_KEY_MAX];
-	uint32_t ids[256];
-	struct alive al = { .p = d->p, .ids = ids, .max = sizeof ids / sizeof ids[0] };
+	enum { ALIVE_MAX = 4 * DIR_HOSTS_MAX };      /* keys: hosts x the replicas they talk to */
+	uint32_t *ids = malloc(ALIVE_MAX * sizeof *ids);
+	struct alive al = { .p = d->p, .ids = ids, .max = ALIVE_MAX };
+	if (!ids)
+		return DIR_DB_FAIL;
 	snprintf(a, sizeof a, "%salive/", d->p);
 	snprintf(b, sizeof b, "%salive0", d->p);
-	if (etcdkv_range(d->kv, a, b, (int)al.max, alive_key, &al) < 0)
+	if (etcdkv_range(d->kv, a, b, (int)al.max, alive_key, &al) < 0) {
+		free(ids);
 		return fail(d);
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t k = 0;
 		while (k < al.n && ids[k] != e[i].host_id)
@@ -503,6 +508,7 @@ static int mark_lost(struct dir_etcd *d, struct dir_entry *e, size_t n)
 		if (k == al.n)
 			e[i].state = DIR_STATE_HOST_LOST;
 	}
+	free(ids);
 	return 0;
 }
 
@@ -692,33 +698,26 @@ int dirdb_etcd_host_alive(void *s, uint32_t host, const char *replica)
 	uint64_t now = clock_now_ms();
 	if (!m)
 		return DIR_E_NOT_FOUND;
-	if (m->lease && now - m->lease_ms < 1000)
+	if (m->lease_ms && now - m->lease_ms < 1000)
 		return 0;
-	if (m->lease && etcdkv_lease_keepalive(d->kv, m->lease) == 0) {
-		m->lease_ms = now;
+	/* one attempt a second, whatever its outcome: without quorum each one waits for
+	 * etcd's answer (REQUEST_MS), and the requests must not wait behind many of them */
+	m->lease_ms = now;
+	if (m->lease && etcdkv_lease_keepalive(d->kv, m->lease) == 0)
 		return 0;
-	}
 	int64_t id = etcdkv_lease_grant(d->kv, DIRDB_ETCD_LEASE_TTL);
 	if (id < 0)
 		return fail(d);
 	char k[ETCDKV_KEY_MAX], v[96];
-	snprintf(k, sizeof k, "%salive/%u", d->p, host);
+	/* a key per (host, replica), each on its replica's own lease: the host is alive while
+	 * any of them is, whichever replicas it talks to */
+	snprintf(k, sizeof k, "%salive/%u/%s", d->p, host, replica);
 	snprintf(v, sizeof v, "replica=%s", replica);
 	etcdkv_begin(d->kv);
 	if (etcdkv_put(d->kv, k, v, id) || etcdkv_commit(d->kv))
 		return fail(d);
 	m->lease = id;
-	m->lease_ms = now;
 	return 0;
-}
-
-int dirdb_etcd_host_is_alive(void *s, uint32_t host)
-{
-	struct dir_etcd *d = E(s);
-	char k[ETCDKV_KEY_MAX], v[96];
-	snprintf(k, sizeof k, "%salive/%u", d->p, host);
-	int rc = etcdkv_get(d->kv, k, 0, v, sizeof v);
-	return rc < 0 ? fail(d) : rc;
 }
 
 const struct dir_store_ops dirdb_etcd_ops = {

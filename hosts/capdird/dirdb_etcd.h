@@ -18,7 +18,9 @@
  *   P"host/%u"       "addr=A port=P seq=Q req=R type=T dig=HEX32 body=HEX"
  *                    locator (HELLO), highest seq of a committed request,
  *                    the retry cache (req 0 = none)
- *   P"alive/%u"      "replica=ADDR:PORT"             attached to the host's lease: gone = host lost
+ *   P"alive/%u/REPLICA" "replica=REPLICA"            on that replica's lease for the host, kept
+ *                                                    alive while the host talks to it; none
+ *                                                    left = host lost
  *
  * One request is one etcd Txn: compare the mod_revision of every key the
  * request read (0 = it was absent), then write.  A MOVE reads P"cap/IP"
@@ -53,11 +55,10 @@ void dirdb_etcd_cap_format(const struct dir_entry *e, char *v, size_t n);
 int dirdb_etcd_open(const char *endpoints, const char *prefix, uint32_t net, int prefix_len,
                     void **out, char *err, size_t errlen);
 
-/* Host liveness: (re)attach host's lease (granting one the first time and
- * after it expired), noting which replica it talks to.  0 or DIR_DB_FAIL. */
+/* Host liveness: keep this replica's lease for host alive (granting one, with
+ * its key, the first time and after it expired); at most one attempt a
+ * second.  replica: this replica's --listen.  0 or DIR_DB_FAIL. */
 int dirdb_etcd_host_alive(void *s, uint32_t host, const char *replica);
-/* 1 = host holds a live lease, 0 = not (lost or never seen), DIR_DB_FAIL. */
-int dirdb_etcd_host_is_alive(void *s, uint32_t host);
 
 extern const struct dir_store_ops dirdb_etcd_ops;
 

@@ -111,8 +111,8 @@ def leader_then_replica():
 
 def quorum_lost_and_back():
     """Quorum (2 of 3 members) is killed once the migration's transfer is done: the target's
-    pull (the MOVE, retried until answered) cannot commit, so the migration waits, x on no
-    second host; the members come back, the MOVE commits and the migration completes."""
+    pull (the MOVE, retried until answered) cannot commit, so the migration waits; the members
+    come back, the MOVE commits and the migration completes (within the source's 10 s wait)."""
     import subprocess
     import time
     from caplib import CAPCTL
@@ -140,7 +140,7 @@ def quorum_lost_and_back():
     deadline = time.monotonic() + 30
     while alive.healthy():
         check(time.monotonic() < deadline, "member %s still healthy without quorum" % alive.name)
-    code, _, err = topo.capdir("lookup", x.addr)      # nor does either capdird answer
+    code, _, err = topo.capdir("lookup", x.addr)      # nor does either replica answer
     check(code != 0 and "no answer" in err, "the directory answered without quorum: %d %r" % (
         code, err))
     waited = p.poll() is None
@@ -149,18 +149,31 @@ def quorum_lost_and_back():
     for m in lost:
         m.start()
     topo.etcd.wait_healthy(60)
-    print("# quorum back", flush=True)
+    outage = time.monotonic() - t_lost
+    print("# quorum back after %.1f s" % outage, flush=True)
     out, err = p.communicate(timeout=200)
-    check_eq(p.returncode, 0, "the migration once quorum returned: %r %r" % (out[-300:], err[-300:]))
     check(waited, "the migration ended before quorum returned")
-    wait_listed_only_on(topo, "x", dst)
-    check_eq(topo.lookup(x.addr), ("x", dst.host_id, before[2] + 1),
-             "the directory: x on the target, epoch + 1")
+    # The source waits STARTED_TIMEOUT_MS (caprun_mig.c, 10 s) for the target to say it
+    # started; within it the target's pull, retried until answered, commits once quorum is
+    # back and the migration completes.  A longer outage (a loaded machine restarts etcd
+    # slowly) lets the source give up: then its FENCE or the pull, whichever commits first,
+    # decides; either way one copy, where the directory says.
+    where = dst if p.returncode == 0 else src
+    print("# the migration %s" % ("completed" if p.returncode == 0 else
+                                  "left x on its source: %r" % err[-200:]), flush=True)
+    if outage < 8:
+        check_eq(p.returncode, 0, "the migration after a %.1f s outage: %r %r" % (
+            outage, out[-300:], err[-300:]))
+    wait_listed_only_on(topo, "x", where)
+    entry = topo.lookup(x.addr)
+    check_eq(entry[:2], ("x", where.host_id), "the directory names where x runs")
+    if p.returncode == 0:
+        check_eq(entry[2], before[2] + 1, "the directory: epoch + 1")
     sent = [s.sent for s in streams]
     for s, n in zip(streams, sent):
         s.wait_got(n + 20, 60)
     nxt = topo["C"]                            # and the next migration, with quorum
-    m2 = migrate_run(topo, "x", dst, nxt, timeout=120)
+    m2 = migrate_run(topo, "x", where, nxt, timeout=120)
     check_eq(m2.code, 0, "a migration after quorum returned: %r" % m2)
     wait_listed_only_on(topo, "x", nxt)
     finish(topo, x, sniff, streams, nxt, True)
