@@ -334,7 +334,7 @@ class Topology:
 
     def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
                  client_sysctls=(), daemon_env=None, net_faults=None, net_faults_seed=None,
-                 daemon_args=None, directory="sqlite"):
+                 daemon_args=None, directory=None):
         import tempfile
         self.names = list(hosts)
         # net_faults: a `caphostd --net-faults` spec for every host (e.g. "loss=5,dup=2,
@@ -364,7 +364,8 @@ class Topology:
         self.gateway = None
         # directory="etcd": a 3-member etcd cluster (each member in a namespace of its own on
         # the bridge) and two capdird replicas over it; hosts know both (docs/DIRECTORY.md 6)
-        self.store = directory
+        # CAPTEST_DIRECTORY=etcd runs any topology test against the etcd store
+        self.store = directory or os.environ.get("CAPTEST_DIRECTORY", "sqlite")
         self.etcd = None
         self.replicas = []
 
@@ -489,7 +490,11 @@ class Topology:
               "capdird did not start: %s" % self.directory.output_text()[-400:])
 
     def kill_directory(self):
-        """SIGKILL capdird (its database stays, as after a crash)."""
+        """SIGKILL capdird (its database stays, as after a crash); over etcd: every replica."""
+        if self.store == "etcd":
+            for i in range(len(self.replicas)):
+                self.kill_replica(i)
+            return
         if self.directory is not None and self.directory.running():
             self.directory.proc.kill()
             self.directory.proc.wait()
