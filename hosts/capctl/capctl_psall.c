@@ -147,9 +147,11 @@ int capctl_psall(int argc, char **argv)
 		if (json)   /* names are [A-Za-z0-9._-]: nothing to escape */
 			printf("%s{\"name\": \"%s\", \"ip\": \"%s\", \"host\": %u, \"epoch\": %u, "
 			       "\"state\": \"%s\"}", first ? "" : ", ", name, ip, host, epoch,
-			       strcmp(state, "-") ? state : "unknown");
+			       strcmp(state, "-") == 0 ? "unknown" :
+			       strcmp(state, "host-lost") == 0 ? "host lost" : state);
 		else
-			printf("%-20s %-15s %6u %6u %s\n", name, ip, host, epoch, state);
+			printf("%-20s %-15s %6u %6u %s\n", name, ip, host, epoch,
+			       strcmp(state, "host-lost") ? state : "host lost");
 		first = 0;
 	}
 	if (json)

@@ -12,7 +12,7 @@ static const char *prog = "capdir";
 static int usage(void)
 {
 	fprintf(stderr,
-	        "usage: capdir --dir ADDR[:PORT] --host-id N --keys FILE [--network-id N] COMMAND\n"
+	        "usage: capdir --dir ADDR[:PORT][,ADDR[:PORT]...] --host-id N --keys FILE [--network-id N] COMMAND\n"
 	        "  hello ADDR PORT            announce this host's data-plane locator\n"
 	        "  create NAME [IP]           new capsule on this host\n"
 	        "  move IP HOST EPOCH         move IP to HOST (EPOCH = its current epoch)\n"

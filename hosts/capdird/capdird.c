@@ -13,11 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hosts/capdird/dirdb.h"
+#include "hosts/capdird/dirdb_etcd.h"
+#include "hosts/capdird/dirstore.h"
 #include "hosts/formats/dirproto.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/ipv4.h"
 
+#define ST(op, ...) S.st.ops->op(S.st.s, __VA_ARGS__)
+#define ST0(op)     S.st.ops->op(S.st.s)
+#define CONFLICT_TRIES 8      /* etcd: runs of one request that lost a race to another replica */
 #define NOTIFY_MAX      256     /* NOTIFYs awaiting an ACK; beyond that the oldest is given up */
 #define NOTIFY_TRIES    5
 #define NOTIFY_RETRY_MS 200
@@ -42,7 +46,10 @@ struct pending_notify {
 
 static struct {
 	int fd;
-	struct dir_db *db;
+	struct dir_store st;        /* SQLite (--db) or etcd (--etcd): dirstore.h */
+	const char *replica;        /* --listen, as this replica names itself in etcd */
+	struct { uint32_t ip, epoch, host, requester; } recent[64];   /* changes made here */
+	unsigned nrecent;
 	uint32_t network_id;
 	struct host_key *hosts;
 	size_t nhosts;
@@ -109,7 +116,7 @@ static void notify_queue(uint32_t host, const struct dir_entry *e)
 {
 	struct dir_host h;
 	struct host_key *hk = find_host(host);
-	if (!hk || dirdb_host_get(S.db, host, &h) != 0 || h.ctl_port == 0)
+	if (!hk || ST(host_get, host, &h) != 0 || h.ctl_port == 0)
 		return;
 	struct pending_notify *slot = NULL, *oldest = NULL;
 	for (int i = 0; i < NOTIFY_MAX; i++) {
@@ -148,11 +155,38 @@ static void notify_subscribers(uint32_t requester, const struct dir_entry *e)
 {
 	uint32_t subs[64];
 	size_t n = 0;
-	if (dirdb_subscribers(S.db, e->ip, subs, sizeof subs / sizeof subs[0], &n))
+	if (S.st.ops->change_fd) {
+		/* etcd: every replica learns the change from its watch (on_change),
+		 * this one included; remember who made it, so as not to tell them */
+		unsigned i = S.nrecent++ % (sizeof S.recent / sizeof S.recent[0]);
+		S.recent[i].ip = e->ip;
+		S.recent[i].epoch = e->epoch;
+		S.recent[i].host = e->host_id;
+		S.recent[i].requester = requester;
+		return;
+	}
+	if (ST(subscribers, e->ip, subs, sizeof subs / sizeof subs[0], &n))
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (subs[i] != requester)
 			notify_queue(subs[i], e);
+}
+
+/* A change seen by the store's watch (etcd), made through any replica:
+ * NOTIFY the hosts that subscribed here, but not the one that made it here. */
+static void on_change(const struct dir_change *c)
+{
+	uint32_t subs[64], requester = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof S.recent / sizeof S.recent[0]; i++)
+		if (S.recent[i].ip == c->e.ip && S.recent[i].epoch == c->e.epoch &&
+		    S.recent[i].host == c->e.host_id)
+			requester = S.recent[i].requester;
+	if (ST(subscribers, c->e.ip, subs, sizeof subs / sizeof subs[0], &n))
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (subs[i] != requester)
+			notify_queue(subs[i], &c->e);
 }
 
 /* Sends what is due, gives up after NOTIFY_TRIES; returns ms until the next. */
@@ -196,11 +230,11 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	int rc = 0;
 	switch (m->type) {
 	case DIR_T_HELLO:
-		rc = dirdb_host_set_locator(S.db, m->host_id, m->u.hello.addr, m->u.hello.data_port);
+		rc = ST(host_set_locator, m->host_id, m->u.hello.addr, m->u.hello.data_port);
 		r->type = DIR_T_HELLO_OK;
 		break;
 	case DIR_T_CREATE:
-		rc = dirdb_create(S.db, m->host_id, m->u.create.name, m->u.create.ip, &r->u.entry);
+		rc = ST(create, m->host_id, m->u.create.name, m->u.create.ip, &r->u.entry);
 		if (rc == 0) {
 			uint32_t ip = r->u.entry.ip, ep = r->u.entry.epoch;
 			r->type = DIR_T_CREATED;
@@ -210,7 +244,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		}
 		break;
 	case DIR_T_MOVE:
-		rc = dirdb_move(S.db, m->host_id, m->u.move.ip, m->u.move.to_host_id,
+		rc = ST(move, m->host_id, m->u.move.ip, m->u.move.to_host_id,
 		                 m->u.move.expected_epoch, &r->u.entry, &epoch);
 		if (rc == 0) {
 			notify_subscribers(m->host_id, &r->u.entry);
@@ -222,9 +256,9 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		}
 		break;
 	case DIR_T_LOOKUP:
-		rc = dirdb_lookup(S.db, m->u.lookup.ip, &r->u.entry);
+		rc = ST(lookup, m->u.lookup.ip, &r->u.entry);
 		if (rc == 0 && (m->u.lookup.flags & DIR_LOOKUP_SUBSCRIBE))
-			rc = dirdb_subscribe(S.db, m->u.lookup.ip, m->host_id);
+			rc = ST(subscribe, m->u.lookup.ip, m->host_id);
 		if (rc == 0) {
 			r->type = DIR_T_ENTRY;
 			S.stats[DIR_S_LOOKUPS]++;
@@ -232,7 +266,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		break;
 	case DIR_T_RELEASE: {
 		struct dir_entry gone;
-		rc = dirdb_lookup(S.db, m->u.ipepoch.ip, &gone);
+		rc = ST(lookup, m->u.ipepoch.ip, &gone);
 		if (rc == 0 && gone.host_id == m->host_id && gone.epoch == m->u.ipepoch.epoch) {
 			gone.host_id = 0;      /* NOTIFY with host 0: the capsule is gone */
 			gone.host_addr = 0;
@@ -240,7 +274,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 			notify_subscribers(m->host_id, &gone);
 		}
 		if (rc == 0)
-			rc = dirdb_release(S.db, m->host_id, m->u.ipepoch.ip, m->u.ipepoch.epoch, &epoch);
+			rc = ST(release, m->host_id, m->u.ipepoch.ip, m->u.ipepoch.epoch, &epoch);
 		if (rc == 0) {
 			r->type = DIR_T_RELEASED;
 			r->u.ipepoch = m->u.ipepoch;
@@ -250,7 +284,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	}
 	case DIR_T_LIST: {
 		size_t n = 0;
-		rc = dirdb_list(S.db, m->u.list.cursor, r->u.entries.e, DIR_LIST_MAX, &n,
+		rc = ST(list, m->u.list.cursor, r->u.entries.e, DIR_LIST_MAX, &n,
 		                 &r->u.entries.next_cursor);
 		r->u.entries.n = (uint16_t)n;
 		r->type = DIR_T_ENTRIES;
@@ -268,7 +302,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 		break;
 	case DIR_T_STATE:
 		/* not a mutating request for the retry cache: reporting the same state twice is harmless */
-		rc = dirdb_set_state(S.db, m->host_id, m->u.state.ip, m->u.state.epoch, m->u.state.state,
+		rc = ST(set_state, m->host_id, m->u.state.ip, m->u.state.epoch, m->u.state.state,
 		                      &r->u.entry, &epoch);
 		if (rc == 0) {
 			r->type = DIR_T_ENTRY;
@@ -278,7 +312,7 @@ static int execute(const struct dir_msg *m, struct dir_msg *r)
 	case DIR_T_HOST_LOOKUP: {
 		/* the locator a host announced in HELLO: how others find the gateway before it talks */
 		struct dir_host h;
-		rc = find_host(m->u.host_lookup.host_id) ? dirdb_host_get(S.db, m->u.host_lookup.host_id, &h)
+		rc = find_host(m->u.host_lookup.host_id) ? ST(host_get, m->u.host_lookup.host_id, &h)
 		                                         : DIR_E_NOT_FOUND;
 		if (rc == 0 && (!h.addr || !h.data_port))
 			rc = DIR_E_NOT_FOUND;   /* known, but it never said HELLO */
@@ -308,17 +342,22 @@ static int mutating(int type)
 }
 
 /* One transaction: accept the seq, run (or replay the cached answer to)
- * the request, save counters, COMMIT; only then reply and notify. */
-static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
-                  const uint8_t *buf, size_t len, const struct sockaddr_in *from)
+ * the request, save counters, COMMIT; only then reply and notify.
+ * Returns 1 when the request must run again (etcd: another replica's
+ * commit changed what it read), else 0. */
+static int serve_once(struct host_key *hk, const struct dir_msg *m, int body_ok,
+                      const uint8_t *buf, size_t len, const struct sockaddr_in *from)
 {
+	int crc;
+	uint64_t saved[DIR_S_COUNT];
+	memcpy(saved, S.stats, sizeof saved);
 	uint8_t out[DIR_MSG_MAX], digest[DIR_DIGEST_LEN], cached_type;
 	size_t out_len = 0;
 	struct dir_msg r = { .host_id = DIR_DIRECTORY_ID, .network_id = S.network_id,
 	                     .request_id = m->request_id };
-	if (dirdb_begin(S.db))
+	if (ST0(begin))
 		goto db_fail;
-	if (dirdb_host_set_seq(S.db, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
+	if (ST(host_set_seq, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
 	                        ntohs(from->sin_port)))
 		goto db_fail;
 	if (!body_ok) {
@@ -330,7 +369,7 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 		crypto_generichash_update(&st, buf + 5, 1);
 		crypto_generichash_update(&st, buf + DIR_HDR_LEN, len - DIR_HDR_LEN - DIR_MAC_LEN);
 		crypto_generichash_final(&st, digest, sizeof digest);
-		int c = dirdb_reply_get(S.db, hk->id, m->request_id, digest, &cached_type, out,
+		int c = ST(reply_get, hk->id, m->request_id, digest, &cached_type, out,
 		                         sizeof out, &out_len);
 		if (c < 0)
 			goto db_fail;
@@ -343,7 +382,7 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 			if (n < 0)
 				goto db_fail;
 			out_len = (size_t)n;
-			if (dirdb_reply_put(S.db, hk->id, m->request_id, digest, r.type, out, out_len))
+			if (ST(reply_put, hk->id, m->request_id, digest, r.type, out, out_len))
 				goto db_fail;
 			r.type = 0;   /* already encoded */
 		}
@@ -351,7 +390,17 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 		goto db_fail;
 	}
 	S.stats[DIR_S_RX_OK]++;
-	if (dirdb_counters_save(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
+	if (ST(counters_save, S.stats, DIR_S_COUNT))
+		goto db_fail;
+	crc = ST0(commit);
+	if (crc == DIR_DB_CONFLICT || crc == DIR_DB_REPLAY) {
+		ST0(rollback);
+		memcpy(S.stats, saved, sizeof saved);   /* nothing of this run happened */
+		if (crc == DIR_DB_REPLAY)
+			S.stats[DIR_S_DROP_REPLAY]++;
+		return crc == DIR_DB_CONFLICT;
+	}
+	if (crc)
 		goto db_fail;
 	hk->last_seq = m->seq;
 	if (r.type) {
@@ -361,15 +410,27 @@ static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
 	if (out_len && dirproto_reseal(out, out_len, dirproto_next_seq(&S.seq), hk->key) == DIR_OK)
 		send_to(out, out_len, from);
 	notify_tick();
-	return;
+	return 0;
 db_fail:
 	/* Nothing acknowledged: roll back, forget queued NOTIFYs of this change,
 	 * stay silent; the client retries. */
-	fprintf(stderr, "capdird: database: %s\n", dirdb_errmsg(S.db));
-	dirdb_rollback(S.db);
+	fprintf(stderr, "capdird: database: %s\n", ST0(errmsg));
+	ST0(rollback);
 	for (int i = 0; i < NOTIFY_MAX; i++)
 		if (S.pend[i].used && S.pend[i].tries == 0)
 			S.pend[i].used = 0;
+	S.stats[DIR_S_DB_ERRORS]++;
+	return 0;
+}
+
+static void serve(struct host_key *hk, const struct dir_msg *m, int body_ok,
+                  const uint8_t *buf, size_t len, const struct sockaddr_in *from)
+{
+	for (int i = 0; i < CONFLICT_TRIES; i++)
+		if (!serve_once(hk, m, body_ok, buf, len, from))
+			return;
+	fprintf(stderr, "capdird: host %u request %u: lost %d races, dropped (the host retries)\n",
+	        hk->id, m->request_id, CONFLICT_TRIES);
 	S.stats[DIR_S_DB_ERRORS]++;
 }
 
@@ -413,6 +474,8 @@ static void handle_datagram(const uint8_t *buf, size_t len, const struct sockadd
 		return;
 	}
 	int body_ok = rc == DIR_OK && m.network_id == S.network_id;
+	if (S.st.ops == &dirdb_etcd_ops && dirdb_etcd_host_alive(S.st.s, hk->id, S.replica) < 0)
+		fprintf(stderr, "capdird: host %u lease: %s\n", hk->id, ST0(errmsg));
 	serve(hk, &m, body_ok, buf, len, from);
 }
 
@@ -461,14 +524,15 @@ static int parse_cidr(const char *s, uint32_t *net, int *prefix)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: capdird --listen ADDR[:PORT] --db FILE --keys FILE "
-	        "[--network CIDR] [--network-id N]\n");
+	fprintf(stderr, "usage: capdird --listen ADDR[:PORT] (--db FILE | --etcd HOST:PORT[,...] "
+	        "[--etcd-prefix P]) --keys FILE [--network CIDR] [--network-id N]\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	const char *listen_s = NULL, *db_path = NULL, *keys_path = NULL;
+	const char *listen_s = NULL, *db_path = NULL, *keys_path = NULL, *etcd_s = NULL;
+	const char *etcd_prefix = DIRDB_ETCD_PREFIX_DEFAULT;
 	const char *network_s = IPV4_CAPNET_DEFAULT;
 	char err[512];
 	S.network_id = DIR_NETWORK_ID_DEFAULT;
@@ -481,6 +545,8 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--listen") == 0) listen_s = v;
 		else if (strcmp(a, "--db") == 0) db_path = v;
+		else if (strcmp(a, "--etcd") == 0) etcd_s = v;
+		else if (strcmp(a, "--etcd-prefix") == 0) etcd_prefix = v;
 		else if (strcmp(a, "--keys") == 0) keys_path = v;
 		else if (strcmp(a, "--network") == 0) network_s = v;
 		else if (strcmp(a, "--network-id") == 0) {
@@ -497,8 +563,12 @@ int main(int argc, char **argv)
 		}
 		i++;
 	}
-	if (!listen_s || !db_path || !keys_path) {
-		fprintf(stderr, "capdird: --listen, --db and --keys are required\n");
+	if (!listen_s || !(db_path || etcd_s) || !keys_path) {
+		fprintf(stderr, "capdird: --listen, --db (or --etcd) and --keys are required\n");
+		return usage();
+	}
+	if (db_path && etcd_s) {
+		fprintf(stderr, "capdird: --db %s and --etcd %s: one store, not both\n", db_path, etcd_s);
 		return usage();
 	}
 	struct sockaddr_in sa;
@@ -526,30 +596,43 @@ int main(int argc, char **argv)
 			fprintf(stderr, "capdird: --keys %s\n", err);
 		return 2;
 	}
-	if (dirdb_open(db_path, net, prefix, &S.db, err, sizeof err)) {
-		fprintf(stderr, "capdird: db %s\n", err);
-		return 1;
+	if (etcd_s) {
+		S.st.ops = &dirdb_etcd_ops;
+		db_path = etcd_s;
+		if (dirdb_etcd_open(etcd_s, etcd_prefix, net, prefix, &S.st.s, err, sizeof err)) {
+			fprintf(stderr, "capdird: etcd %s\n", err);
+			return 1;
+		}
+	} else {
+		struct dir_db *db;
+		S.st.ops = &dirdb_sqlite_ops;
+		if (dirdb_open(db_path, net, prefix, &db, err, sizeof err)) {
+			fprintf(stderr, "capdird: db %s\n", err);
+			return 1;
+		}
+		S.st.s = db;
 	}
+	S.replica = listen_s;
 	S.hosts = calloc((size_t)nk, sizeof *S.hosts);
-	if (!S.hosts || dirdb_begin(S.db))
+	if (!S.hosts || ST0(begin))
 		goto db_fail;
 	for (int i = 0; i < nk; i++) {
 		struct dir_host h;
 		S.hosts[i].id = ids[i];
 		memcpy(S.hosts[i].key, keys[i], DIR_KEY_LEN);
-		if (dirdb_host_ensure(S.db, ids[i]) || dirdb_host_get(S.db, ids[i], &h))
+		if (ST(host_ensure, ids[i]) || ST(host_get, ids[i], &h))
 			goto db_fail;
 		S.hosts[i].last_seq = h.last_seq;   /* replay protection survives restarts */
 	}
 	S.nhosts = (size_t)nk;
 	sodium_memzero(keys, sizeof keys);
-	if (dirdb_counters_load(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
+	if (ST(counters_load, S.stats, DIR_S_COUNT) || ST0(commit))
 		goto db_fail;
 
 	S.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (S.fd < 0 || bind(S.fd, (struct sockaddr *)&sa, sizeof sa)) {
 		fprintf(stderr, "capdird: listen %s: %s\n", listen_s, strerror(errno));
-		dirdb_close(S.db);
+		ST0(close);
 		return 1;
 	}
 	socklen_t sl = sizeof sa;
@@ -577,11 +660,19 @@ int main(int argc, char **argv)
 	while (!stop_requested) {
 		int wait = notify_tick();
 		struct timespec ts = { wait / 1000, (long)(wait % 1000) * 1000000 };
-		struct pollfd pfd = { .fd = S.fd, .events = POLLIN };
-		int n = ppoll(&pfd, 1, wait < 0 ? NULL : &ts, &waitmask);
+		struct pollfd pfd[2] = { { .fd = S.fd, .events = POLLIN },
+		                         { .fd = S.st.ops->change_fd ? ST0(change_fd) : -1,
+		                           .events = POLLIN } };
+		int n = ppoll(pfd, 2, wait < 0 ? NULL : &ts, &waitmask);
 		if (n < 0 && errno != EINTR) {
 			fprintf(stderr, "capdird: poll: %s\n", strerror(errno));
 			break;
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
+			struct dir_change c;
+			while (ST(change_next, &c) == 1)
+				on_change(&c);
+			notify_tick();
 		}
 		for (int k = 0; n > 0 && k < 64; k++) {
 			uint8_t buf[DIR_MSG_MAX + 1];   /* +1: a longer datagram is seen as too long */
@@ -596,17 +687,17 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Clean exit: counters of dropped datagrams are saved too. */
-	if (dirdb_begin(S.db) == 0) {
-		if (dirdb_counters_save(S.db, S.stats, DIR_S_COUNT) || dirdb_commit(S.db))
-			dirdb_rollback(S.db);
+	if (ST0(begin) == 0) {
+		if (ST(counters_save, S.stats, DIR_S_COUNT) || ST0(commit))
+			ST0(rollback);
 	}
 	close(S.fd);
-	dirdb_close(S.db);
+	ST0(close);
 	sodium_memzero(S.hosts, S.nhosts * sizeof *S.hosts);
 	free(S.hosts);
 	return 0;
 db_fail:
-	fprintf(stderr, "capdird: db %s: %s\n", db_path, S.db ? dirdb_errmsg(S.db) : "out of memory");
-	dirdb_close(S.db);
+	fprintf(stderr, "capdird: db %s: %s\n", db_path, S.st.s ? ST0(errmsg) : "out of memory");
+	ST0(close);
 	return 1;
 }

@@ -292,7 +292,7 @@ int dirdb_lookup(struct dir_db *db, uint32_t ip, struct dir_entry *out)
 		out->data_port = (uint16_t)sqlite3_column_int(st, 4);
 		int state = sqlite3_column_int(st, 5);
 		/* a value this code never writes (hand-edited db) reads as unknown, never breaks ENTRY */
-		out->state = (uint16_t)(state > 0 && state < DIR_STATE_COUNT ? state : DIR_STATE_UNKNOWN);
+		out->state = (uint16_t)(state > 0 && state <= DIR_STATE_SAVED ? state : DIR_STATE_UNKNOWN);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? DIR_E_NOT_FOUND : DIR_DB_FAIL;
@@ -444,7 +444,7 @@ int dirdb_set_state(struct dir_db *db, uint32_t requester, uint32_t ip, uint32_t
 	int rc = holder_at_epoch(db, requester, ip, epoch, cur_epoch);
 	if (rc)
 		return rc;
-	if (state <= DIR_STATE_UNKNOWN || state >= DIR_STATE_COUNT)
+	if (state <= DIR_STATE_UNKNOWN || state > DIR_STATE_SAVED)
 		return DIR_E_BAD_REQUEST;
 	sqlite3_stmt *st = prep(db, sql);
 	if (!st)

@@ -46,7 +46,7 @@ static void add_volume(struct hostd *d, const char *spec)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT] --keys FILE\n"
+	fprintf(stderr, "usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT][,...] --keys FILE\n"
 	                "                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
 	                "                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
 	                "                [--volume HOSTDIR:PATH[:ro]]... (for capsules that migrate here)\n"

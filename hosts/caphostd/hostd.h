@@ -287,6 +287,7 @@ struct hostd {
 
 	/* resources */
 	struct dirc *dir;
+	uint64_t dir_heartbeat_ms;   /* next HOST_LOOKUP of ourselves: keeps our liveness lease (etcd) */
 	int ep, udp_fd, up_fd, ctl_fd, sig_fd, tun_fd, mig_fd;
 	struct mnl_socket *nl;
 	unsigned tun_ifindex;

@@ -21,6 +21,7 @@
 
 #define RETRY_ASK_MS   100    /* the client's table was full: ask again this soon */
 #define POLL_MS        500    /* orphans: look again this often */
+#define HEARTBEAT_MS   2000   /* a third of the directory's lease TTL (DIRDB_ETCD_LEASE_TTL) */
 #define HELLO_RETRY_MS 5000   /* the directory refused our HELLO (misconfigured): try again */
 #define LIST_ROWS_MAX  (64 << 10)
 
@@ -111,9 +112,31 @@ void hostd_dir_input(struct hostd *d)
 		d->ops.notify(d, &e);   /* up to the data plane: a registered callback */
 }
 
+static void on_heartbeat(void *ctx, uint64_t cookie, int rc, const struct dir_msg *reply)
+{
+	(void)ctx, (void)cookie, (void)rc, (void)reply;   /* only being heard matters */
+}
+
+/* Every HEARTBEAT_MS a HOST_LOOKUP of ourselves: over etcd the replica that
+ * hears it keeps this host's lease alive (`capctl ps --all`: "host lost"
+ * once it expired), and a replica that does not answer is failed over. */
+static int heartbeat(struct hostd *d, uint64_t now)
+{
+	if (now >= d->dir_heartbeat_ms) {
+		struct dir_msg m = { .type = DIR_T_HOST_LOOKUP };
+		int rc;
+		m.u.host_lookup.host_id = d->host_id;
+		dirclient_start(d->dir, &m, 2, on_heartbeat, d, 0, &rc);   /* 2: a retry fails over */
+		d->dir_heartbeat_ms = now + HEARTBEAT_MS;
+	}
+	return (int)(d->dir_heartbeat_ms - now);
+}
+
 int hostd_dir_tick(struct hostd *d, uint64_t now)
 {
-	int next = dirclient_tick(d->dir);
+	int next = dirclient_tick(d->dir), hb = heartbeat(d, now);
+	if (next < 0 || hb < next)
+		next = hb;
 	for (int i = 0; i < HOSTD_MAX_JOBS; i++) {
 		struct hostd_job *j = &d->jobs[i];
 		if (!j->ops || !j->wake_ms)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define NOTIFY_QUEUE 32
+#define DIRS_MAX     8       /* directory replicas a host knows */
 #define MAX_WAIT_MS  1600
 
 /* One request in flight (or queued behind a mutating one). */
@@ -25,6 +26,7 @@ struct dirc_req {
 	int want;                /* the answer's type */
 	int mutating;
 	int sent;                /* transmitted at least once (a queued mutation: not yet) */
+	int dir;                 /* the replica it was last sent to */
 	int attempts, tries;     /* attempts 0 = forever */
 	int wait_ms;
 	int64_t due_ms;          /* next retransmission, or the timeout after the last */
@@ -35,10 +37,12 @@ struct dirc_req {
 
 struct dirc {
 	int fd;
+	struct sockaddr_in dirs[DIRS_MAX];   /* replicas of one directory; the socket is connected to dirs[cur] */
+	int ndirs, cur;
 	uint32_t host_id, network_id;
 	uint8_t key[DIR_KEY_LEN];
 	uint64_t seq;             /* ours, strictly increasing */
-	uint64_t dir_seq;         /* highest accepted from the directory */
+	uint64_t dir_seq[DIRS_MAX];   /* highest accepted from each replica (each has its own seq) */
 	uint32_t next_request, next_handle, next_order;
 	int first_wait_ms, attempts;
 	struct dirclient_counters cnt;
@@ -47,29 +51,54 @@ struct dirc {
 	struct dirc_req req[DIRC_MAX_PENDING];
 };
 
+/* "A.B.C.D[:PORT]" into sa; 0 or -1. */
+static int parse_one(const char *s, size_t len, struct sockaddr_in *sa)
+{
+	char host[64], num[8];
+	unsigned long port = DIR_PORT;
+	const char *colon = memchr(s, ':', len);
+	size_t hl = colon ? (size_t)(colon - s) : len;
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	if (colon) {
+		size_t pl = len - hl - 1;
+		char *end;
+		if (pl == 0 || pl >= sizeof num)
+			return -1;
+		memcpy(num, colon + 1, pl);
+		num[pl] = 0;
+		errno = 0;
+		port = strtoul(num, &end, 10);
+		if (errno || *end || port == 0 || port > 65535)
+			return -1;
+	}
+	if (hl == 0 || hl >= sizeof host)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	sa->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
 struct dirc *dirclient_open(const char *dir_addr, uint32_t host_id, const uint8_t key[DIR_KEY_LEN],
                        char *err, size_t errlen)
 {
-	char host[64];
-	unsigned long port = DIR_PORT;
-	const char *colon = strrchr(dir_addr, ':');
-	size_t hl = colon ? (size_t)(colon - dir_addr) : strlen(dir_addr);
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	if (colon) {
-		char *end;
-		errno = 0;
-		port = strtoul(colon + 1, &end, 10);
-		if (errno || *end || !colon[1] || port == 0 || port > 65535)
-			hl = 0;
+	struct sockaddr_in dirs[DIRS_MAX];
+	int ndirs = 0;
+	for (const char *s = dir_addr;;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+		if (ndirs == DIRS_MAX || parse_one(s, len, &dirs[ndirs])) {
+			snprintf(err, errlen, "directory address '%s': want A.B.C.D[:PORT][,A.B.C.D[:PORT]...]"
+			         " (at most %d)", dir_addr, DIRS_MAX);
+			return NULL;
+		}
+		ndirs++;
+		if (!comma)
+			break;
+		s = comma + 1;
 	}
-	if (hl > 0 && hl < sizeof host) {
-		memcpy(host, dir_addr, hl);
-		host[hl] = 0;
-	}
-	if (hl == 0 || hl >= sizeof host || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		snprintf(err, errlen, "directory address '%s': want A.B.C.D[:PORT]", dir_addr);
-		return NULL;
-	}
+	struct sockaddr_in sa = dirs[0];
 	if (host_id == 0) {
 		snprintf(err, errlen, "host id 0 is the directory's own");
 		return NULL;
@@ -78,7 +107,6 @@ struct dirc *dirclient_open(const char *dir_addr, uint32_t host_id, const uint8_
 		snprintf(err, errlen, "libsodium failed to initialize");
 		return NULL;
 	}
-	sa.sin_port = htons((uint16_t)port);
 	struct dirc *c = calloc(1, sizeof *c);
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
@@ -93,6 +121,8 @@ struct dirc *dirclient_open(const char *dir_addr, uint32_t host_id, const uint8_
 		free(c);
 		return NULL;
 	}
+	memcpy(c->dirs, dirs, sizeof dirs);
+	c->ndirs = ndirs;
 	c->host_id = host_id;
 	c->network_id = DIR_NETWORK_ID_DEFAULT;
 	memcpy(c->key, key, DIR_KEY_LEN);
@@ -198,10 +228,27 @@ static int blocked(const struct dirc *c, const struct dirc_req *r)
 	return 0;
 }
 
+/*
+ * Failover: a retransmission means the replica it went to did not answer
+ * in time; with several replicas, the retry goes to the next one (which
+ * then stays current).  Safe for mutating requests too: the retry cache
+ * and the seq are in the shared store, so the retry is answered from the
+ * cache if the first replica did commit it.
+ */
+static void next_replica(struct dirc *c)
+{
+	c->cur = (c->cur + 1) % c->ndirs;
+	if (connect(c->fd, (const struct sockaddr *)&c->dirs[c->cur], sizeof c->dirs[0]) == 0)
+		c->cnt.failovers++;
+}
+
 static void transmit(struct dirc *c, struct dirc_req *r, int64_t now)
 {
 	if (r->sent)
 		c->cnt.retries++;
+	if (r->sent && c->ndirs > 1 && r->dir == c->cur)
+		next_replica(c);
+	r->dir = c->cur;
 	r->sent = 1;
 	r->tries++;
 	send_msg(c, &r->m);   /* a failed send is a lost datagram: the next attempt retries */
@@ -310,11 +357,11 @@ void dirclient_input(struct dirc *c)
 			c->cnt.drop_invalid++;
 			continue;
 		}
-		if (m.seq <= c->dir_seq) {
+		if (m.seq <= c->dir_seq[c->cur]) {
 			c->cnt.drop_replay++;
 			continue;
 		}
-		c->dir_seq = m.seq;
+		c->dir_seq[c->cur] = m.seq;
 		if (m.type == DIR_T_NOTIFY) {
 			take_notify(c, &m);
 			continue;

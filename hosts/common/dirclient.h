@@ -56,9 +56,13 @@ struct dirclient_counters {
 	uint64_t notifies;       /* NOTIFYs accepted (and acknowledged) */
 	uint64_t notify_overflow;/* queued NOTIFYs dropped because the queue was full */
 	uint64_t timeouts;       /* requests given up after their attempts */
+	uint64_t failovers;      /* switches to the next directory replica */
 };
 
-/* dir_addr: "A.B.C.D[:PORT]" (default port DIR_PORT).  NULL + err on failure. */
+/* dir_addr: "A.B.C.D[:PORT]" (default port DIR_PORT), or several replicas of one
+ * directory (capdird --etcd), comma-separated: requests go to one of them
+ * until it leaves a request unanswered, the retry goes to the next.
+ * NULL + err on failure. */
 struct dirc *dirclient_open(const char *dir_addr, uint32_t host_id, const uint8_t key[DIR_KEY_LEN],
                        char *err, size_t errlen);
 /* Pending requests are dropped without their callbacks. */

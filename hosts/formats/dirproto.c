@@ -239,7 +239,7 @@ static int decode_body(uint8_t type, const uint8_t *b, size_t len, struct dir_ms
 		if (len != 12 || host_get16(b + 10) != 0) return DIR_ERR_BAD_BODY;
 		m->u.state.ip = host_get32(b); m->u.state.epoch = host_get32(b + 4); m->u.state.state = host_get16(b + 8);
 		return m->u.state.ip && m->u.state.epoch && m->u.state.state > DIR_STATE_UNKNOWN &&
-		       m->u.state.state < DIR_STATE_COUNT ? DIR_OK : DIR_ERR_BAD_BODY;
+		       m->u.state.state <= DIR_STATE_SAVED ? DIR_OK : DIR_ERR_BAD_BODY;
 	case DIR_T_HOST_LOOKUP:
 		if (len != 4) return DIR_ERR_BAD_BODY;
 		m->u.host_lookup.host_id = host_get32(b);
@@ -379,7 +379,8 @@ const char *dirproto_status_name(int status)
 	}
 }
 
-static const char *const state_names[DIR_STATE_COUNT] = { "unknown", "running", "frozen", "saved" };
+static const char *const state_names[DIR_STATE_COUNT] = { "unknown", "running", "frozen", "saved",
+                                                                  "host-lost" };
 
 const char *dirproto_state_name(int state)
 {

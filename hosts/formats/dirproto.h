@@ -81,6 +81,8 @@ enum dir_cap_state {
 	DIR_STATE_RUNNING,
 	DIR_STATE_FROZEN,
 	DIR_STATE_SAVED,
+	DIR_STATE_HOST_LOST,    /* never reported: the directory's own (LIST over etcd) when the
+	                           holder's liveness lease expired (docs/DIRECTORY.md section 6) */
 	DIR_STATE_COUNT
 };
 
@@ -220,7 +222,7 @@ int dirproto_name_valid(const char *name);                /* [A-Za-z0-9._-], 1..
 const char *dirproto_type_name(int type);
 const char *dirproto_error_name(int code);
 const char *dirproto_status_name(int status);
-const char *dirproto_state_name(int state);               /* "unknown" "running" "frozen" "saved" */
+const char *dirproto_state_name(int state);   /* "unknown" "running" "frozen" "saved" "host-lost" */
 int dirproto_state_parse(const char *s);                  /* the reverse; -1 if none */
 
 /* Anti-replay sequence numbers: (CLOCK_REALTIME ms << 20) | per-ms counter,

@@ -19,9 +19,11 @@ echo "migration stream, 256 MiB, medians of 5 rounds (tests/bench/streambench.c)
 unshare -n sh -c 'ip link set lo up && exec build/bench/streambench 256 5'
 
 # Then snapshot / resume figures (tests/bench/snapbench.py), live migration between
-# two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one), and
+# two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one), the
+# directory over SQLite against over etcd (tests/bench/dirbench.py), and
 # Redis in a capsule against the same Redis built natively (tests/bench/redisbench.py).
 exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@" &&
 	python3 -u tests/bench/snapbench.py &&
 	python3 -u tests/bench/migbench.py &&
+	python3 -u tests/bench/dirbench.py &&
 	exec python3 -u tests/bench/redisbench.py' sh --native "$native/echo" "$@"

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((m.type == DIR_T_ENTRY || m.type == DIR_T_NOTIFY) && m.u.entry.state >= DIR_STATE_COUNT)
 			abort();
 		if (m.type == DIR_T_STATE && (m.u.state.state == DIR_STATE_UNKNOWN ||
-		                              m.u.state.state >= DIR_STATE_COUNT))
+		                              m.u.state.state > DIR_STATE_SAVED))
 			abort();
 	}
 	free(buf);

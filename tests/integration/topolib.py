@@ -35,6 +35,8 @@ CAPDIRD = os.path.join(BIN, "capdird")
 CAPDIR = os.path.join(BIN, "capdir")
 HOST_NET = "198.19.0."            # hosts' own addresses (locators): 198.19.0.ID
 DIR_IP = "198.19.0.254"           # the bridge's address, where capdird listens
+DIR_IP2 = "198.19.0.253"          # directory="etcd": a second capdird replica, also on the bridge
+ETCD_NET = "198.19.0.20"          # directory="etcd": members 198.19.0.201-203, a namespace each
 CLIENT_IP = "198.19.0.100"        # the ordinary (non-capsule) client
 DIR_PORT, DATA_PORT = 7470, 7471
 CAPSULE_NET = "198.18.0.0/16"
@@ -162,7 +164,7 @@ class TopoHost(Host):
 
     def daemon_argv(self):
         argv = [CAPHOSTD, "--host-id", str(self.host_id), "--listen", self.ip,
-                "--dir", DIR_IP, "--keys", self.topo.keys, "--run-dir", self.run_dir]
+                "--dir", self.topo.dir_arg(), "--keys", self.topo.keys, "--run-dir", self.run_dir]
         if self.gateway:
             argv.append("--gateway")
         elif self.topo.gateway:
@@ -332,7 +334,7 @@ class Topology:
 
     def __init__(self, hosts=("A", "B", "C"), gateway=None, client=True, daemons=True,
                  client_sysctls=(), daemon_env=None, net_faults=None, net_faults_seed=None,
-                 daemon_args=None):
+                 daemon_args=None, directory=None):
         import tempfile
         self.names = list(hosts)
         # net_faults: a `caphostd --net-faults` spec for every host (e.g. "loss=5,dup=2,
@@ -360,6 +362,12 @@ class Topology:
         self.client = None
         self.directory = None
         self.gateway = None
+        # directory="etcd": a 3-member etcd cluster (each member in a namespace of its own on
+        # the bridge) and two capdird replicas over it; hosts know both (docs/DIRECTORY.md 6)
+        # CAPTEST_DIRECTORY=etcd runs any topology test against the etcd store
+        self.store = directory or os.environ.get("CAPTEST_DIRECTORY", "sqlite")
+        self.etcd = None
+        self.replicas = []
 
     def __getitem__(self, name):
         return self.hosts[name]
@@ -380,6 +388,8 @@ class Topology:
         sh_ok(["ip", "link", "add", BRIDGE, "type", "bridge"])
         _Cleanup(lambda: run_tool(["ip", "link", "del", BRIDGE]))
         sh_ok(["ip", "addr", "add", DIR_IP + "/24", "dev", BRIDGE])
+        if self.store == "etcd":
+            sh_ok(["ip", "addr", "add", DIR_IP2 + "/24", "dev", BRIDGE])
         sh_ok(["ip", "link", "set", BRIDGE, "up"])
         for i, name in enumerate(self.names, 1):
             h = TopoHost(self, name, i)
@@ -429,7 +439,50 @@ class Topology:
         ok = ns.call(probe) if ns else probe()
         check(ok, "no ICMP echo reply from %s within %.0fs" % (ip, timeout))
 
+    def dir_arg(self):
+        if self.store == "etcd":
+            return "%s:%d,%s:%d" % (DIR_IP, DIR_PORT, DIR_IP2, DIR_PORT)
+        return DIR_IP
+
+    def start_etcd(self):
+        import etcdlib
+        nss = []
+        for i in range(3):
+            ns = Netns()
+            _veth_into(ns, "v-etcd%d" % i, "%s%d" % (ETCD_NET, i + 1))
+            nss.append(ns)
+        self.etcd = etcdlib.Cluster(["%s%d" % (ETCD_NET, i + 1) for i in range(3)],
+                                    prefixes=[ns.prefix for ns in nss])
+        _Cleanup(self.etcd.stop)
+        self.etcd.start()
+
+    def start_replica(self, i):
+        """capdird replica i (0: on DIR_IP, 1: on DIR_IP2) over the etcd cluster."""
+        addr = (DIR_IP, DIR_IP2)[i]
+        p = Proc("capdird-%d" % i, [CAPDIRD, "--listen", "%s:%d" % (addr, DIR_PORT), "--etcd",
+                                    self.etcd.endpoints(), "--keys", self.keys, "--network",
+                                    CAPSULE_NET])
+        check(p.wait_for("capdird listening on", 20),
+              "capdird replica %d did not start: %s" % (i, p.output_text()[-400:]))
+        while len(self.replicas) <= i:
+            self.replicas.append(None)
+        self.replicas[i] = p
+        if i == 0:
+            self.directory = p
+
+    def kill_replica(self, i):
+        p = self.replicas[i]
+        if p is not None and p.running():
+            p.proc.kill()
+            p.proc.wait()
+
     def start_directory(self):
+        if self.store == "etcd":
+            if self.etcd is None:
+                self.start_etcd()
+            self.start_replica(0)
+            self.start_replica(1)
+            return
         self.directory = Proc("capdird", [CAPDIRD, "--listen", "%s:%d" % (DIR_IP, DIR_PORT),
                                           "--db", os.path.join(self.tmp, "dir.db"),
                                           "--keys", self.keys, "--network", CAPSULE_NET])
@@ -437,7 +490,11 @@ class Topology:
               "capdird did not start: %s" % self.directory.output_text()[-400:])
 
     def kill_directory(self):
-        """SIGKILL capdird (its database stays, as after a crash)."""
+        """SIGKILL capdird (its database stays, as after a crash); over etcd: every replica."""
+        if self.store == "etcd":
+            for i in range(len(self.replicas)):
+                self.kill_replica(i)
+            return
         if self.directory is not None and self.directory.running():
             self.directory.proc.kill()
             self.directory.proc.wait()
@@ -461,7 +518,7 @@ class Topology:
 
     def capdir(self, *args):
         """capdir as the observer (a key of its own, so no host's seq or NOTIFY address moves)."""
-        return run_tool([CAPDIR, "--dir", "%s:%d" % (DIR_IP, DIR_PORT), "--host-id",
+        return run_tool([CAPDIR, "--dir", self.dir_arg(), "--host-id",
                          str(OBSERVER_ID), "--keys", self.keys] + list(args), timeout=30)
 
     def lookup(self, ip):
