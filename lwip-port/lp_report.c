@@ -8,6 +8,9 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 #include "lwip/tcpip.h"
+#include "lwip/icmp.h"
+#include "lwip/inet_chksum.h"
+#include "lwip/prot/ip4.h"
 #include "lwip/priv/sockets_priv.h"
 #include "lwip/priv/tcp_priv.h"
 
@@ -163,7 +166,55 @@ int lp_report_socket(int s, struct cap_report_sock *out)
 	}
 }
 
-/* Runs in the tcpip thread, which holds the core lock while it runs callbacks. */
+/*
+ * How many "host unreachable" errors each peer gets after a resume.  Linux
+ * (tcp_v4_err -> tcp_ld_RTO_revert, RFC 6069) undoes one step of its
+ * retransmission back-off per such error that quotes the segment at its
+ * snd_una, and retransmits at once when the undone timeout has already
+ * passed.  A peer that backed off k times needs k of them; 12 covers any
+ * pause shorter than the ~15 minutes after which Linux gives up (back-off
+ * 12 = 200 ms << 12 = 819 s).
+ */
+#define LP_NUDGE_ICMPS 12
+/* Duplicate ACKs that make a peer that has not timed out yet fast-retransmit (RFC 5681: three). */
+#define LP_NUDGE_DUPACKS 3
+
+/*
+ * One ICMP "host unreachable" to the peer, quoting the segment it would be
+ * retransmitting: its address and port to ours, sequence number rcv_nxt
+ * (what we expect next, which is the peer's snd_una once our ACK is in).
+ * lwIP's icmp_dest_unreach builds the reply from the quoted header alone.
+ */
+static void nudge_icmp(const struct tcp_pcb *pcb)
+{
+	struct pbuf *q = pbuf_alloc(PBUF_RAW, IP_HLEN + 8, PBUF_RAM);
+	if (!q)
+		return;   /* out of pbufs: the peer's own timer still fires */
+	struct ip_hdr *ip = (struct ip_hdr *)q->payload;
+	memset(ip, 0, IP_HLEN + 8);
+	IPH_VHL_SET(ip, 4, IP_HLEN / 4);
+	IPH_LEN_SET(ip, lwip_htons(IP_HLEN + 20));
+	IPH_TTL_SET(ip, 64);
+	IPH_PROTO_SET(ip, IP_PROTO_TCP);
+	ip4_addr_copy(ip->src, *ip_2_ip4(&pcb->remote_ip));
+	ip4_addr_copy(ip->dest, *ip_2_ip4(&pcb->local_ip));
+	IPH_CHKSUM_SET(ip, inet_chksum(ip, IP_HLEN));
+	u8_t *th = (u8_t *)q->payload + IP_HLEN;   /* source port, dest port, sequence number */
+	u16_t sport = lwip_htons(pcb->remote_port), dport = lwip_htons(pcb->local_port);
+	u32_t seq = lwip_htonl(pcb->rcv_nxt);
+	memcpy(th, &sport, 2);
+	memcpy(th + 2, &dport, 2);
+	memcpy(th + 4, &seq, 4);
+	icmp_dest_unreach(q, ICMP_DUR_HOST);
+	pbuf_free(q);
+}
+
+/*
+ * Runs in the tcpip thread, which holds the core lock while it runs
+ * callbacks.  Whatever a peer sent while we were frozen or moving may be
+ * lost, and the peer is waiting for its own backed-off retransmission timer
+ * (200 ms doubled per attempt): tell every peer to send again now.
+ */
 static void lp_kick_tcp(void *arg)
 {
 	(void)arg;
@@ -175,13 +226,34 @@ static void lp_kick_tcp(void *arg)
 		 * after an RTO.  prepare + output, not tcp_rexmit_rto: a pause is not
 		 * congestion, so the retransmission count stays as it was.
 		 */
-		if (pcb->unacked && tcp_rexmit_rto_prepare(pcb) == ERR_OK) {
+		if (pcb->unacked && tcp_rexmit_rto_prepare(pcb) == ERR_OK)
 			tcp_output(pcb);
-			continue;
-		}
-		/* Nothing in flight: an ACK tells the peer our window, and that we are alive. */
+		/*
+		 * An ACK tells the peer our window (a gateway that held it
+		 * advertised zero: an open window ends its persist back-off) and
+		 * acknowledges what it sent before the pause.
+		 */
 		tcp_ack_now(pcb);
 		tcp_output(pcb);
+		/*
+		 * Then the same ACK three more times: to a peer whose data we lost
+		 * and that has not timed out yet (a pause shorter than its RTO),
+		 * these are duplicate ACKs and it fast-retransmits.  A peer with
+		 * nothing in flight ignores them.
+		 */
+		for (int i = 0; i < LP_NUDGE_DUPACKS; i++)
+			tcp_send_empty_ack(pcb);
+		/*
+		 * A peer that has timed out is past fast retransmit (Linux: loss
+		 * state, one segment in flight, no more sent for duplicate ACKs),
+		 * so it waits out its doubled timer unless told the outage is over:
+		 * RFC 6069's revert, see LP_NUDGE_ICMPS.  A peer without data in
+		 * flight, or not backed off, finds nothing to revert; Linux keeps
+		 * the error only to report if the connection times out (or, with
+		 * IP_RECVERR set on the socket, reports it once).
+		 */
+		for (int i = 0; i < LP_NUDGE_ICMPS; i++)
+			nudge_icmp(pcb);
 	}
 }
 

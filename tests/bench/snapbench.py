@@ -31,14 +31,18 @@ def one_config(mib, conns, cycles):
             talker.wait_replies(20)
             talker.reset_longest()
             path = os.path.join(d, "bench%d.snap" % i)
+            t_snap = time.monotonic()
             snap = snapshot(host, cap, path)
             t0 = time.monotonic()
             cap = host.resume(path)
-            resume_ms = (time.monotonic() - t0) * 1000
+            t1 = time.monotonic()
+            resume_ms = (t1 - t0) * 1000
             talker.wait_replies(20)
             rows.append({"size": snap["bytes"], "snap_ms": snap["seconds"] * 1000,
                          "frozen_ms": snap["frozen_ms"], "written_ms": snap["written_ms"],
-                         "resume_ms": resume_ms, "gap_ms": talker.longest * 1000})
+                         "resume_ms": resume_ms, "paused_ms": (t1 - t_snap) * 1000,
+                         "gap_ms": talker.longest * 1000,
+                         "over_ms": talker.longest * 1000 - (t1 - t_snap) * 1000})
             os.unlink(path)
         for s in idle + [ctl]:   # every connection survived all the cycles
             request(s, "ping")
@@ -56,9 +60,9 @@ def main():
     a = ap.parse_args()
     print("\nsnapshot / resume (memtouch capsule, 1 GiB arena, default snapshot = stop; "
           "medians of %d cycles)" % a.cycles)
-    print("%-22s %9s %11s %10s %11s %10s %14s" % (
+    print("%-22s %9s %11s %10s %11s %10s %10s %14s %10s" % (
         "touched heap, conns", "file MiB", "capctl ms", "frozen ms", "written ms", "resume ms",
-        "client gap ms"))
+        "paused ms", "client gap ms", "gap-paused"))
     for mib in (4, 64):
         for conns in (1, 100):
             try:
@@ -69,11 +73,14 @@ def main():
 
             def med(k):
                 return statistics.median(r[k] for r in rows)
-            print("%-22s %9.2f %11.1f %10.1f %11.1f %10.1f %14.1f" % (
+            print("%-22s %9.2f %11.1f %10.1f %11.1f %10.1f %10.1f %14.1f %10.1f" % (
                 "%d MiB, %d" % (mib, conns), med("size") / (1 << 20), med("snap_ms"),
-                med("frozen_ms"), med("written_ms"), med("resume_ms"), med("gap_ms")))
-    print("capctl ms: capctl's wall time; resume ms: caprun launch to 'running'; client gap: "
-          "longest wait for a reply across one cycle (includes the client's TCP retransmission)")
+                med("frozen_ms"), med("written_ms"), med("resume_ms"), med("paused_ms"),
+                med("gap_ms"), med("over_ms")))
+    print("capctl ms: capctl's wall time; resume ms: caprun launch to 'running'; paused ms: "
+          "capctl's start to 'running' (the capsule serves nobody in between); client gap: "
+          "longest wait for a reply across one cycle (includes the client's TCP retransmission); "
+          "gap-paused: median of each cycle's gap minus its pause")
 
 
 if __name__ == "__main__":
