@@ -176,6 +176,13 @@ int lp_report_socket(int s, struct cap_report_sock *out)
  * 12 = 200 ms << 12 = 819 s).
  */
 #define LP_NUDGE_ICMPS 12
+/*
+ * ...sent only after a pause a peer's retransmission timer could have
+ * outlasted (Linux's RTO is at least 200 ms; the margin is for two hosts'
+ * clocks), so a short keep-running freeze does not leave a soft error on
+ * every connection.
+ */
+#define LP_NUDGE_ICMP_AFTER_NS (150 * 1000000LL)
 /* Duplicate ACKs that make a peer that has not timed out yet fast-retransmit (RFC 5681: three). */
 #define LP_NUDGE_DUPACKS 3
 
@@ -217,7 +224,7 @@ static void nudge_icmp(const struct tcp_pcb *pcb)
  */
 static void lp_kick_tcp(void *arg)
 {
-	(void)arg;
+	int icmps = arg ? LP_NUDGE_ICMPS : 0;
 	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
 		if (pcb->state < SYN_RCVD || pcb->state == TIME_WAIT)
 			continue;
@@ -252,18 +259,19 @@ static void lp_kick_tcp(void *arg)
 		 * the error only to report if the connection times out (or, with
 		 * IP_RECVERR set on the socket, reports it once).
 		 */
-		for (int i = 0; i < LP_NUDGE_ICMPS; i++)
+		for (int i = 0; i < icmps; i++)
 			nudge_icmp(pcb);
 	}
 }
 
-void lp_after_resume(void)
+void lp_after_resume(int64_t paused_ns)
 {
+	int long_pause = paused_ns < 0 || paused_ns >= LP_NUDGE_ICMP_AFTER_NS;
 	/*
 	 * We are inside the scheduler's idle wait, which must not block, so
 	 * the work is posted to the tcpip thread rather than done under
 	 * LOCK_TCPIP_CORE here.  If the mailbox is full, lwIP's own timers
 	 * retransmit soon enough.
 	 */
-	tcpip_try_callback(lp_kick_tcp, NULL);
+	tcpip_try_callback(lp_kick_tcp, long_pause ? (void *)1 : NULL);
 }

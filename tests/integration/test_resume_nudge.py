@@ -1,9 +1,9 @@
 """test_resume_nudge.py: after a resume, a Linux client backed off by the pause sends again at once (lp_kick_tcp's duplicate ACKs and RFC 6069 ICMPs): snapshot + `caprun FILE` with the client's request lost three retransmissions deep, snapshot cycles under a busy client, and live migrations through a gateway; each bounds the client's longest wait by the pause plus 600 ms and prints the figures."""
 import os
-import re
 import time
 
-from caplib import (Host, Netns, Tap, check, next_count, recv_line, run_tool, snapshot, tempdir)
+from caplib import Host, Tap, check, next_count, recv_line, snapshot, tempdir
+from remotelib import client_backoff, remote_client
 from miglib import CountClient, Topology, migrate
 
 # The bound over the pause: a loaded 2-core machine stays far inside it, while a client
@@ -14,43 +14,6 @@ BACKOFF = 3   # Linux back-off steps the first case waits for: the next timer wo
 
 def diag(text):
     print("# " + text, flush=True)
-
-
-def sh(argv):
-    code, out, err = run_tool(argv)
-    check(code == 0, "%s: exit %d, %s" % (" ".join(argv), code, err.strip()))
-
-
-def remote_client(capsule_ip):
-    """A Linux client in a namespace of its own behind a veth (198.19.99.2 -> this namespace,
-    198.19.99.1, which forwards to the capsules' TUN devices), so its packets leave its
-    kernel and are lost on the way, as on another machine, while no caprun serves the
-    capsule: a blackhole route under caprun's /32 drops them without the ICMP error the
-    'unreachable' route would send back (which by itself undoes Linux's back-off)."""
-    global _clients
-    _clients += 1
-    ns, here = Netns(), "nudge%d" % _clients   # a dead namespace's veth may linger a moment
-    sh(["ip", "link", "add", here, "type", "veth", "peer", "name", "nudge", "netns",
-        str(ns.proc.pid)])
-    sh(["ip", "addr", "add", "198.19.99.1/24", "dev", here])
-    sh(["ip", "link", "set", here, "up"])
-    sh(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-    sh(["ip", "route", "replace", "blackhole", capsule_ip + "/32", "metric", "4000"])
-    for argv in (["ip", "addr", "add", "198.19.99.2/24", "dev", "nudge"],
-                 ["ip", "link", "set", "nudge", "up"],
-                 ["ip", "route", "add", "198.18.0.0/15", "via", "198.19.99.1"]):
-        sh(ns.prefix + argv)
-    return ns
-
-
-_clients = 0
-
-
-def client_backoff(ns, local_port):
-    """The client socket's retransmission back-off count (ss -ti in its namespace), 0 if none."""
-    _, out, _ = ns.run(["ss", "-tinH", "sport", "= :%d" % local_port])
-    m = re.search(r"\bbackoff:(\d+)", out)
-    return int(m.group(1)) if m else 0
 
 
 def wait_backoff(ns, local_port, at_least, timeout=20.0):
