@@ -2,6 +2,8 @@
 #ifndef LP_REPORT_H
 #define LP_REPORT_H
 
+#include <stdint.h>
+
 struct cap_report_sock;
 struct rt_waitq;
 
@@ -29,11 +31,13 @@ const char *lp_report_socket_wait(int s, const struct rt_waitq *q);
 const char *lp_report_wait(const struct rt_waitq *q, const char *why);
 
 /*
- * Just resumed from a snapshot: have the tcpip thread (under the core lock)
- * retransmit unacknowledged data or send an ACK on every TCP connection, so
- * peers notice the capsule is back without waiting for their backed-off
- * retransmission timers.  Never blocks.
+ * Running again after a freeze of paused_ns (< 0: unknown): have the tcpip
+ * thread (under the core lock) retransmit unacknowledged data, ACK, send
+ * three duplicate ACKs and, after a pause of 150 ms or more, ICMP "host
+ * unreachable" errors (RFC 6069) on every TCP connection, so peers send
+ * again at once instead of after their backed-off retransmission timers.
+ * Never blocks.
  */
-void lp_after_resume(void);
+void lp_after_resume(int64_t paused_ns);
 
 #endif

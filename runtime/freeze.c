@@ -19,6 +19,8 @@ static uint16_t freeze_seq;   /* the pending FREEZE's number: FROZEN echoes it *
 static _Alignas(16) unsigned char freeze_stack[RT_FREEZE_STACK];
 /* Packets the host sent while we were frozen (it should send none): dropped, counted. */
 static unsigned long frozen_dropped;
+/* Host wall clock at the last freeze (the monotonic clock hides the pause by design). */
+static int64_t frozen_real_ns;
 
 /* Channel records other than packets, from the channel drain (never blocks). */
 void rt_freeze_control(int type, unsigned seq)
@@ -90,6 +92,15 @@ static void take_held(void)
 	rt_host_discard((void *)CAP_HELD_ADDR, CAP_HELD_SIZE);   /* later snapshots carry none */
 }
 
+/* How long peers went unanswered: host wall clock now minus at the freeze; -1 if unknown. */
+static int64_t paused_ns(void)
+{
+	int64_t now = 0;
+	if (!frozen_real_ns || rt_host_clock(0 /* CLOCK_REALTIME */, &now) < 0 || now < frozen_real_ns)
+		return -1;
+	return now - frozen_real_ns;
+}
+
 /* A new process started from a snapshot: redo what is per-process, then tell the host. */
 static void after_resume(uint64_t fs_base)
 {
@@ -109,7 +120,7 @@ static void after_resume(uint64_t fs_base)
 	rt_send_ready();                 /* state RUNNING; the host prints "running" */
 	take_held();                     /* what peers sent as we froze, before the nudge */
 	if (rt_net() && rt_net()->after_resume)
-		rt_net()->after_resume();    /* tell TCP peers we are back, now */
+		rt_net()->after_resume(paused_ns());   /* tell TCP peers we are back, now */
 }
 
 /* Runs on freeze_stack: see rt_freeze. */
@@ -121,6 +132,8 @@ static void freeze_on_stack(void *arg)
 	int64_t now = (int64_t)rt_now_ns();
 	c->report_size = rt_report_write((void *)CAP_REPORT_ADDR, CAP_REPORT_SIZE, now);
 	c->frozen_at_ns = now;
+	if (rt_host_clock(0 /* CLOCK_REALTIME */, &frozen_real_ns) < 0)
+		frozen_real_ns = 0;
 	c->freeze_count++;
 	/*
 	 * The vDSO is this process's: a snapshot carries none, so a host whose
@@ -139,6 +152,12 @@ static void freeze_on_stack(void *arg)
 	frozen_dropped += dropped;
 	take_held();                 /* a stop that failed: the host held packets for our resume */
 	rt_hostfs_after_freeze(0);   /* the host dropped our file requests meanwhile: send them again */
+	/*
+	 * Peers may have lost packets to the freeze (a keep-running snapshot,
+	 * a migration that aborted after a long transfer) and be backing off.
+	 */
+	if (rt_net() && rt_net()->after_resume)
+		rt_net()->after_resume(paused_ns());
 }
 
 void rt_freeze(uint64_t fs_base)

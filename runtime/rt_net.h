@@ -42,8 +42,13 @@ struct rt_net_ops {
 	int (*start)(void);
 	/* A new socket file in *out (type without SOCK_NONBLOCK/CLOEXEC; flags: O_NONBLOCK or 0). */
 	long (*socket)(int domain, int type, int protocol, int flags, struct rt_file **out);
-	/* Resumed from a snapshot, in a new process: tell peers we are back.  Never blocks. */
-	void (*after_resume)(void);
+	/*
+	 * Running again after a freeze (a snapshot resumed in a new process, a
+	 * migration's target, or a thaw in the same process): tell peers we are
+	 * back.  paused_ns: how long we were frozen by the host's wall clock,
+	 * < 0 if unknown.  Never blocks.
+	 */
+	void (*after_resume)(int64_t paused_ns);
 	/* The freeze report: a name for a wait on one of the stack's own queues ("tcpip thread"), or 0. */
 	const char *(*wait_name)(const struct rt_waitq *q, const char *why);
 };
