@@ -2,9 +2,11 @@
 import argparse
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 import topolib  # noqa: E402
@@ -22,9 +24,38 @@ def pingpong(argv, env=None, timeout=180):
     out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
     r, m = RTT_RE.search(out), MIB_RE.search(out)
     if p.returncode != 0 or not r or not m:
-        raise RuntimeError("%s: exit %d: %s" % (os.path.basename(argv[-5]), p.returncode,
+        who = next((x for x in argv if "pingpong" in x), argv[0])
+        raise RuntimeError("%s: exit %d: %s" % (os.path.basename(who), p.returncode,
                                                 " ".join(out.split())[-300:]))
     return float(r.group(1)), float(m.group(1))
+
+
+def per_round_trip(pids, run, rounds):
+    """perf stat on each process while run() makes rounds round trips (+50 warm-up):
+    {name: (system calls, context switches, CPU us) per round trip}, or None without perf."""
+    perfs = {}
+    try:
+        for name, pid in pids.items():
+            perfs[name] = subprocess.Popen(
+                ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter,context-switches,task-clock",
+                 "-p", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError:
+        return None
+    time.sleep(0.5)   # perf attaches; nothing to observe
+    run()
+    out = {}
+    for name, p in perfs.items():
+        p.send_signal(signal.SIGINT)
+        got = {}
+        for line in p.communicate(timeout=30)[1].decode().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[0].replace(".", "", 1).isdigit():
+                got[f[2]] = float(f[0])
+        if len(got) == 3:
+            n = rounds + 50
+            out[name] = (got["raw_syscalls:sys_enter"] / n, got["context-switches"] / n,
+                         got["task-clock"] * 1000 / n)
+    return out
 
 
 def main():
@@ -78,6 +109,18 @@ def main():
             print("  caphostd %s: up_pkts/wire counters: %s" % (h.name, " ".join(
                 "%s=%d" % (k, v) for k, v in sorted(s.items())
                 if k in ("up_pkts_in", "up_pkts_out", "data_in", "data_out", "wire_ok") and v)))
+        counts = per_round_trip(
+            {"caphostd A (gateway)": A.daemon.proc.pid, "caphostd B": B.daemon.proc.pid,
+             "caprun on B": y.proc.pid, "capsule on B": y.inner[0][0]},
+            lambda: subprocess.run(C.prefix + [nat_pp, y.addr, "7", str(a.rounds), "0"],
+                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=180),
+            a.rounds)
+        print("per 64-byte round trip client -> gateway A -> capsule B (perf stat, %d round trips)"
+              % a.rounds)
+        for name, c in (counts or {}).items():
+            print("  %-24s %6.2f system calls %6.2f context switches %7.1f us CPU" % ((name,) + c))
+        if not counts:
+            print("  (perf stat unavailable)")
         for c in (nb, nl):
             c.stop()
     except Exception as e:   # benchmarks never gate: say what broke
