@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -426,6 +427,13 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *keys = NULL;
 	sigset_t sigs;
 	parse_args(&d, argc, argv, &dir, &keys);
+	/* One uplink descriptor per attached capsule (up to HOSTD_MAX_CAPS): the usual soft
+	 * limit of 1,024 would refuse capsules long before that, so take the hard limit. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#define HOSTD_MAX_CAPS   256   /* capsules attached to (or saved on) this host */
+#define HOSTD_MAX_CAPS   4096  /* capsules attached to (or saved on) this host (1,000 idle: tests/bench/manybench.py) */
 #define HOSTD_MAX_PEERS  64    /* other hosts we exchanged authenticated packets with */
 #define HOSTD_MAX_HOLDS  64    /* capsules the gateway is holding peers for (limits: holdfile.h) */
 #define HOSTD_MAX_TOMBS  256   /* capsules whose last HOLD / FLUSH the gateway remembers after release */
@@ -297,6 +297,7 @@ struct hostd {
 	/* state */
 	struct xlate_table xt;
 	struct hostd_cap caps[HOSTD_MAX_CAPS];
+	int caps_hw;             /* slots ever used are below this: per-packet scans stop there */
 	struct hostd_peer peers[HOSTD_MAX_PEERS];
 	struct hostd_hold holds[HOSTD_MAX_HOLDS];
 	struct hostd_tomb tombs[HOSTD_MAX_TOMBS];

@@ -98,7 +98,7 @@ void hostd_core_tun_emit(struct hostd *d, const uint8_t *pkt, size_t len)
 
 struct hostd_cap *hostd_core_cap_by_ip(struct hostd *d, uint32_t ip)
 {
-	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
+	for (int i = 0; i < d->caps_hw; i++)
 		if (d->caps[i].state >= HCAP_RUNNING && d->caps[i].ip == ip)
 			return &d->caps[i];
 	return NULL;

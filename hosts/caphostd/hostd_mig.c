@@ -174,7 +174,7 @@ void hostd_mig_prepare(struct hostd *d, struct hostd_cap *c, const struct uplink
 
 void hostd_mig_ack(struct hostd *d, uint32_t sender, const struct hostd_sync_msg *m)
 {
-	for (int i = 0; i < HOSTD_MAX_CAPS; i++) {
+	for (int i = 0; i < d->caps_hw; i++) {   /* slots above were never used */
 		struct hostd_cap *c = &d->caps[i];
 		if (c->state < HCAP_RUNNING || !c->mig.active || c->ip != m->capsule_ip ||
 		    c->mig.id != m->migration_id || c->mig.epoch != m->epoch)
@@ -194,7 +194,7 @@ void hostd_mig_ack(struct hostd *d, uint32_t sender, const struct hostd_sync_msg
 int hostd_mig_tick(struct hostd *d, uint64_t now)
 {
 	int next = -1;
-	for (int i = 0; i < HOSTD_MAX_CAPS; i++) {
+	for (int i = 0; i < d->caps_hw; i++) {   /* slots above were never used */
 		struct hostd_cap *c = &d->caps[i];
 		if (c->state < HCAP_RUNNING || !c->mig.active || c->fd < 0)
 			continue;

@@ -35,6 +35,8 @@ void hostd_uplink_accept(struct hostd *d)
 			close(fd);
 			continue;
 		}
+		if (idx >= d->caps_hw)
+			d->caps_hw = idx + 1;
 		uint32_t gen = d->caps[idx].gen + 1;
 		memset(&d->caps[idx], 0, sizeof d->caps[idx]);
 		d->caps[idx].gen = gen;   /* a job still asking for the slot's last capsule sees it went */

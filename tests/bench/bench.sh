@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/bench/bench.sh: `make bench`: capsule vs. the same app built natively, then snapshot/resume and live-migration figures, measured in one run.
+# tests/bench/bench.sh: `make bench`: capsule vs. the same app built natively, then snapshot/resume, live-migration, through-caphostd and 1,000-capsule memory figures, measured in one run.
 #
 # Runs inside a network namespace it creates (unshare -n), so the capsule's
 # TUN device and the native baseline's loopback traffic stay private.
@@ -12,6 +12,8 @@ native=build/bench/native
 mkdir -p "$native"
 # Baseline: the very same source, compiled by gcc for Linux (glibc, kernel TCP on loopback).
 gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/echo" images/echo/echo.c
+# hostbench's client, the same source as the pingpong capsule.
+gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/pingpong" images/pingpong/pingpong.c
 
 # The migration stream alone (256 MiB, memfd -> loopback TCP -> memfd) beside plain TCP.
 echo
@@ -20,10 +22,15 @@ unshare -n sh -c 'ip link set lo up && exec build/bench/streambench 256 5'
 
 # Then snapshot / resume figures (tests/bench/snapbench.py), live migration between
 # two hosts (tests/bench/migbench.py: its host namespaces and bridge inside this one), the
-# directory over SQLite against over etcd (tests/bench/dirbench.py), and
-# Redis in a capsule against the same Redis built natively (tests/bench/redisbench.py).
+# directory over SQLite against over etcd (tests/bench/dirbench.py), Redis in a capsule
+# against the same Redis built natively (tests/bench/redisbench.py), round trips and
+# throughput through caphostd (tests/bench/hostbench.py: two hosts, a gateway, beside
+# loopback and a plain veth pair), and host memory for MANY_CAPSULES idle echo capsules
+# attached to one caphostd (tests/bench/manybench.py, default 1000).
 exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@" &&
 	python3 -u tests/bench/snapbench.py &&
 	python3 -u tests/bench/migbench.py &&
 	python3 -u tests/bench/dirbench.py &&
-	exec python3 -u tests/bench/redisbench.py' sh --native "$native/echo" "$@"
+	python3 -u tests/bench/redisbench.py &&
+	python3 -u tests/bench/hostbench.py &&
+	exec python3 -u tests/bench/manybench.py --count "${MANY_CAPSULES:-1000}"' sh --native "$native/echo" "$@"

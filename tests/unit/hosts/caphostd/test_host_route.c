@@ -131,6 +131,8 @@ static struct hostd_cap *attach_cap(int idx, const char *capsule, int state, uin
 	c->ip = ip(capsule);
 	c->epoch = epoch;
 	c->fd = -1;   /* never used: the fake uplink records instead */
+	if (idx >= d.caps_hw)
+		d.caps_hw = idx + 1;   /* as hostd_uplink_accept does */
 	set_entry(capsule, state == HCAP_FROZEN ? XLATE_FROZEN : XLATE_LOCAL, 0, NULL, 0, epoch);
 	return c;
 }
