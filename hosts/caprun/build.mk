@@ -8,17 +8,13 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_args.c hosts/caprun/cha
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
-# libsodium and libcrypto linked in, into a position-dependent caprun: as shared libraries
-# the dynamic linker's relocations dirtied libcrypto's .data.rel.ro in every caprun (about
-# 400 KiB of private memory per capsule, docs/FASTPATH.md section 6); linked at fixed
-# addresses, those pages stay the file's, shared by every caprun on the host.
-CAPRUN_LIBS := -lseccomp -Wl,-Bstatic -lsodium -lcrypto -Wl,-Bdynamic -lmnl
+CAPRUN_LIBS := -lseccomp -lsodium -lcrypto -lmnl
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 
 $(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) -no-pie -o $@ $^ $(CAPRUN_LIBS)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPRUN_LIBS)
 
 ALL_TARGETS += $(BIN)/caprun
 
