@@ -66,7 +66,7 @@ def refused(path, problem=None):
     before = net_state()
     code, out = run_caprun([path], timeout=20)
     check(code is not None, "caprun still running after 20 s: %r" % out[-300:])
-    check_eq(code, 2, "caprun's exit code (output %r)" % out[-300:])
+    check_eq(code, 126, "caprun's exit code (output %r)" % out[-300:])
     lines = out.strip().splitlines()
     check_eq(len(lines), 1, "lines of error output (%r)" % out[-400:])
     check(os.path.basename(path) in lines[0], "error does not name the file: %r" % lines[0])
