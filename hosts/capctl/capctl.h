@@ -2,7 +2,19 @@
 #ifndef HOST_CAPCTL_H
 #define HOST_CAPCTL_H
 
+#include <getopt.h>
 #include <stdint.h>
+
+/* One of a command's options by getopt_long (optind was reset for it; argv[0] is its name):
+ * -h/--help (longopts must list {"help", ..., 'h'}) prints "usage: capctl USAGE" on stdout and
+ * exits 0; an unknown option or a missing value exits 2 after one line naming it.  The option,
+ * or -1 after the last (optind: the first operand; operands may come between options). */
+int capctl_opt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               const char *cmd_usage);
+#define CAPCTL_HELP_OPT { "help", no_argument, NULL, 'h' }
+
+/* A command's usage error: "usage: capctl USAGE" on stderr; returns 2. */
+int capctl_usage_error(const char *cmd_usage);
 
 struct capctl_cmd {
 	const char *name;

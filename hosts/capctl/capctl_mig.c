@@ -93,26 +93,27 @@ static void print_timeline(const char *name, const struct mig_result *r)
 
 int capctl_migrate(int argc, char **argv)
 {
+	static const char usage[] = "migrate NAME --to HOSTID [--json]";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "to", required_argument, NULL, 't' },
+	                                      { "fault", required_argument, NULL, 'f' },   /* tests only */
+	                                      { "json", no_argument, NULL, 'j' }, { 0, 0, 0, 0 } };
 	const char *name = NULL, *to = NULL, *fault = NULL;
-	int json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
-			to = argv[++i];
-		else if (strcmp(argv[i], "--fault") == 0 && i + 1 < argc)
-			fault = argv[++i];   /* tests only: hosts/formats/ctlproto.h */
-		else if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (argv[i][0] != '-' && !name)
-			name = argv[i];
+	int json = 0, o;
+	while ((o = capctl_opt(argc, argv, "", opts, usage)) != -1) {
+		if (o == 't')
+			to = optarg;
+		else if (o == 'f')
+			fault = optarg;   /* hosts/formats/ctlproto.h */
 		else
-			name = to = NULL, i = argc;
+			json = 1;
 	}
+	if (argc - optind == 1)
+		name = argv[optind];
 	char *end;
 	unsigned long target = to ? strtoul(to, &end, 10) : 0;
 	if (!name || !to || *end || !*to || to[0] == '-' || target == 0 || target > 0xffffffffu ||
 	    (fault && (!*fault || strpbrk(fault, " \n")))) {
-		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--json]\n");
-		return 2;
+		return capctl_usage_error(usage);
 	}
 	char sock[4096], req[256];
 	if (ctlsock_path(name, sock, sizeof sock) || strchr(name, '/')) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PS_TIMEOUT_MS 3000   /* a caprun busy writing a snapshot answers late */
@@ -27,22 +28,24 @@ static int absolute(const char *path, char *out, size_t len)
 
 int capctl_snapshot(int argc, char **argv)
 {
+	static const char usage[] = "snapshot NAME -o FILE [--keep-running] [--force]";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "output", required_argument, NULL, 'o' },
+	                                      { "keep-running", no_argument, NULL, 'k' },
+	                                      { "force", no_argument, NULL, 'f' }, { 0, 0, 0, 0 } };
 	const char *name = NULL, *out = NULL;
-	int keep = 0;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-			out = argv[++i];
-		else if (strcmp(argv[i], "--keep-running") == 0)
+	int keep = 0, force = 0, o;
+	while ((o = capctl_opt(argc, argv, "o:f", opts, usage)) != -1) {
+		if (o == 'o')
+			out = optarg;
+		else if (o == 'k')
 			keep = 1;
-		else if (argv[i][0] != '-' && !name)
-			name = argv[i];
 		else
-			name = out = NULL, i = argc;
+			force = 1;
 	}
-	if (!name || !out) {
-		fprintf(stderr, "usage: capctl snapshot NAME -o FILE [--keep-running]\n");
-		return 2;
-	}
+	if (argc - optind == 1)
+		name = argv[optind];
+	if (!name || !out)
+		return capctl_usage_error(usage);
 	char abs[PATH_MAX], sock[PATH_MAX], req[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	if (strchr(out, '\n') || absolute(out, abs, sizeof abs)) {
 		fprintf(stderr, "capctl: snapshot %s: %s: unusable path\n", name, out);
@@ -57,6 +60,11 @@ int capctl_snapshot(int argc, char **argv)
 	 * where this user in this mount namespace sees FILE.  An unopenable
 	 * directory fails here, before the capsule is disturbed.
 	 */
+	struct stat st;
+	if (!force && lstat(abs, &st) == 0) {   /* caprun replaces the file: only when asked to */
+		fprintf(stderr, "capctl: snapshot %s: %s exists (--force replaces it)\n", name, out);
+		return 1;
+	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", abs);
 	int dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -122,16 +130,33 @@ static int ask(const char *dir, const char *file, struct ps_row *row)
 	return 0;
 }
 
+/* Bytes for a person: "812K", "64.0M", "1.5G" (binary units, as free -h). */
+static void human(unsigned long long b, char *out, size_t len)
+{
+	static const char units[] = "BKMGTP";
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 5)
+		v /= 1024, u++;
+	if (u == 0)
+		snprintf(out, len, "%lluB", b);
+	else
+		snprintf(out, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
 int capctl_ps(int argc, char **argv)
 {
+	static const char usage[] = "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { "all", no_argument, NULL, 'a' }, { 0, 0, 0, 0 } };
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--all") == 0)
 			return capctl_psall(argc, argv);   /* the whole network, from the directory */
-	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
-	if (argc > 2 || (argc == 2 && !json)) {
-		fprintf(stderr, "usage: capctl ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]\n");
-		return 2;
-	}
+	int json = 0;
+	while (capctl_opt(argc, argv, "", opts, usage) != -1)
+		json = 1;
+	if (optind != argc)
+		return capctl_usage_error(usage);
 	const char *dir = ctlsock_run_dir();
 	struct ps_row *rows = NULL;
 	size_t n = 0, cap = 0;
@@ -167,10 +192,13 @@ int capctl_ps(int argc, char **argv)
 		}
 		printf("]\n");
 	} else {
-		printf("%-20s %-15s %-8s %12s %8s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE");
-		for (size_t i = 0; i < n; i++)
-			printf("%-20s %-15s %-8s %12llu %8ld %s\n", rows[i].name, rows[i].ip, rows[i].state,
-			       rows[i].memory, rows[i].pid, rows[i].image);
+		printf("%-20s %-15s %-8s %8s %8s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE");
+		for (size_t i = 0; i < n; i++) {
+			char mem[16];
+			human(rows[i].memory, mem, sizeof mem);
+			printf("%-20s %-15s %-8s %8s %8ld %s\n", rows[i].name, rows[i].ip, rows[i].state,
+			       mem, rows[i].pid, rows[i].image);
+		}
 	}
 	free(rows);
 	return 0;
