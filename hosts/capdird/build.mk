@@ -1,5 +1,6 @@
 # hosts/capdird/build.mk: capdird, the directory service (capsule IPs, hosts and epochs in SQLite).
-CAPDIRD_SRCS := hosts/capdird/capdird.c hosts/capdird/dirdb.c $(FORMAT_DIR_SRCS) $(COMMON_CLOCK_SRCS)
+CAPDIRD_SRCS := hosts/capdird/capdird.c hosts/capdird/dirdb.c $(FORMAT_DIR_SRCS) $(COMMON_CLOCK_SRCS) \
+               $(COMMON_CLI_SRCS)
 CAPDIRD_LIBS := -lsqlite3 -lsodium
 
 $(BIN)/capdird: $(call host_objs,$(CAPDIRD_SRCS))
