@@ -8,7 +8,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_dir.c hosts/caphostd/hostd_attach.c hosts/caphostd/hostd_resolve.c \
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
                  hosts/caphostd/xlate.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
-                 hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c \
+                 hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c $(COMMON_CLI_SRCS) \
                  hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
                  hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c \
