@@ -40,8 +40,8 @@ $(GEN)/version.h: FORCE
 	@mkdir -p $(dir $@)
 	@echo '#define CAPSULE_VERSION "$(CAPSULE_VERSION)"' > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
-$(HOST_OBJ)/hosts/common/cli.o: $(GEN)/version.h
-$(HOST_OBJ)/hosts/common/cli.o: HOST_CFLAGS += -I$(GEN)
+$(HOST_OBJ)/hosts/common/cli.o $(BUILD)/san/obj/hosts/common/cli.o: $(GEN)/version.h
+$(HOST_OBJ)/hosts/common/cli.o $(BUILD)/san/obj/hosts/common/cli.o: HOST_CFLAGS += -I$(GEN)
 FORCE:
 .PHONY: FORCE
 
