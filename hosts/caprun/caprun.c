@@ -7,6 +7,7 @@
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_env.h"
+#include "hosts/caprun/caprun_detach.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/snapshot.h"
@@ -597,6 +598,8 @@ int main(int argc, char **argv)
 	const char *base = c.incoming ? c.name : c.opt_name ? c.opt_name
 	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
 	c.fixed_name = c.opt_name || c.resume_path || c.incoming;
+	if (c.detach)
+		caprun_detach_start();   /* from here on in the background; the caller waits for "running" */
 	if (fileio_sibling_exe("caploader", loader, sizeof loader)) {
 		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
 		return EXIT_FAILURE_SETUP;
@@ -678,6 +681,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
+	if (c.detach && caprun_detach_console(c.name))
+		goto out;
 	if (spawn_capsule(&c, loader))
 		goto out;
 	/* The memfd holds the image's writable segments, the loader maps the rest from the
