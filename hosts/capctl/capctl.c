@@ -1,4 +1,4 @@
-/* capctl.c: the capsule control tool: a table of subcommands (pack, info, snapshot, migrate, ps, inspect, stats, binfmt). */
+/* capctl.c: the capsule control tool: a table of subcommands (pack, info, snapshot, migrate, ps, inspect, stats, binfmt, stop, logs, keygen). */
 #include "hosts/capctl/capctl.h"
 #include "hosts/capctl/capctl_report.h"
 
@@ -17,6 +17,9 @@ static const struct capctl_cmd commands[] = {
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 	{ "stats", capctl_stats, "stats [--json] NAME" },
 	{ "binfmt", capctl_binfmt, "binfmt install|remove|status [--name NAME]" },
+	{ "stop", capctl_stop, "stop [--timeout SECONDS] NAME" },
+	{ "logs", capctl_logs, "logs [-f|--follow] NAME" },
+	{ "keygen", capctl_keygen, "keygen --hosts N [-o FILE] [--force] | keygen --host-key [-o FILE] [--force]" },
 };
 
 static void usage(FILE *f)

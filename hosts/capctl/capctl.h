@@ -31,6 +31,9 @@ int capctl_psall(int argc, char **argv);   /* capctl_psall.c */
 int capctl_inspect(int argc, char **argv);
 int capctl_stats(int argc, char **argv);
 int capctl_binfmt(int argc, char **argv);  /* capctl_binfmt.c */
+int capctl_stop(int argc, char **argv);    /* capctl_life.c */
+int capctl_logs(int argc, char **argv);    /* capctl_life.c */
+int capctl_keygen(int argc, char **argv);  /* capctl_keygen.c */
 
 /* Print s as a JSON string literal (quotes and escapes), for the --json outputs. */
 void capctl_json_str(const char *s);
