@@ -219,7 +219,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	if (d->gateway)
 		d->gw_host = d->host_id;
 	parse_network(network, &d->net, &d->mask);
-	snprintf(d->run_dir, sizeof d->run_dir, "%s", run_dir ? run_dir : HOST_RUN_DIR_DEFAULT);
+	snprintf(d->run_dir, sizeof d->run_dir, "%s", run_dir ? run_dir : ctlsock_run_dir());
 	/* caprun finds us through the same variable */
 	setenv(HOST_RUN_DIR_ENV, d->run_dir, 1);
 }
