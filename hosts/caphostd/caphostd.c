@@ -1,6 +1,7 @@
 /* caphostd.c: the per-host network daemon: flags, sockets, the event loop and its timers, `stats` on caphostd.ctl, clean exit. */
 #include "hosts/formats/ctlproto.h"
 #include "hosts/common/cli.h"
+#include "hosts/common/cli.h"
 #include "hosts/caphostd/hostd.h"
 #include "hosts/formats/migstream.h"
 #include "hosts/formats/snapauth.h"
@@ -59,9 +60,14 @@ static const char usage_text[] =
 
 static void die(const char *fmt, const char *a, const char *b)
 {
-	fprintf(stderr, "caphostd: ");
-	fprintf(stderr, fmt, a, b);
-	fputc('\n', stderr);
+	char msg[1024];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(msg, sizeof msg, fmt, a, b);
+#pragma GCC diagnostic pop
+	/* a permission failure as another user: say what is missing */
+	int perm = strstr(msg, strerror(EPERM)) || strstr(msg, strerror(EACCES));
+	fprintf(stderr, "caphostd: %s%s\n", msg, perm ? cli_root_hint(EPERM) : "");
 	exit(2);
 }
 

@@ -8,6 +8,7 @@
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_env.h"
 #include "hosts/caprun/caprun_detach.h"
+#include "hosts/common/cli.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/snapshot.h"
@@ -84,7 +85,7 @@ static int claim_socket(struct caprun *c)
 	if (fd == -2 && !c->fixed_name)
 		return 1;
 	if (fd < 0) {
-		fprintf(stderr, "caprun: %s\n", err);
+		fprintf(stderr, "caprun: %s%s\n", err, fd == -1 ? cli_root_hint(errno) : "");
 		return -1;
 	}
 	c->ctl_fd = high_fd(fd);
@@ -128,7 +129,8 @@ static int make_device(struct caprun *c, const char *base)
 			if (errno != EBUSY && errno != EEXIST) {
 				int e = errno;
 				release_socket(c);
-				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname, strerror(e));
+				fprintf(stderr, "caprun: creating TUN device %s: %s%s\n", c->ifname, strerror(e),
+				        e == EPERM || e == EACCES ? cli_root_hint(e) : "");
 				return -1;
 			}
 		}

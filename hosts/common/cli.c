@@ -3,9 +3,11 @@
 
 #include "version.h"   /* build/gen/version.h, written by hosts/common/build.mk */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cli_version_string[] = CAPSULE_VERSION;
 
@@ -35,4 +37,11 @@ void cli_bad_option(const char *prog, int c, int argc, char *const argv[])
 	else
 		fprintf(stderr, "%s: unknown option '%.*s' (%s --help lists them)\n", prog,
 		        as_long ? len : 2, as_long ? a : shortopt, prog);
+}
+
+const char *cli_root_hint(int err)
+{
+	if ((err != EPERM && err != EACCES) || geteuid() == 0)
+		return "";
+	return " (not running as root: devices, routes and /run/capsule need root; run it with sudo)";
 }

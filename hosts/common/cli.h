@@ -20,4 +20,8 @@ _Noreturn void cli_help(const char *text);
  */
 void cli_bad_option(const char *prog, int c, int argc, char *const argv[]);
 
+/* A hint to put after an error's text: " (not running as root: ...)" when errno value err is
+ * EPERM or EACCES and we are not root, else "". */
+const char *cli_root_hint(int err);
+
 #endif
