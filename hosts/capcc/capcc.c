@@ -5,7 +5,8 @@
  *   capcc --cap-mem=64M ...        arena size of the image (default 1G)
  *   capcc --cap-no-net ...         link without a network stack (no lwIP: no sockets)
  *   CAPCC_KEEP_ELF=1               also keep the linked ELF as OUT.elf (debugging)
- *   CAPCC_SYSROOT, CAPCC_CC        another sysroot or gcc (default: ../sysroot next to capcc, gcc)
+ *   CAPCC_SYSROOT, CAPCC_CC        another sysroot or gcc (default: ../sysroot next to capcc,
+ *                                  else ../lib/capsule/sysroot as installed; gcc)
  *
  * Every argument is scanned once (no getopt: gcc's options are not getopt's)
  * and handed on unchanged, except ours, -o OUT (we link to a temporary ELF and
@@ -262,6 +263,9 @@ int main(int argc, char **argv)
 	char *bindir = self_dir();
 	const char *env_sysroot = getenv("CAPCC_SYSROOT");
 	char *sysroot = env_sysroot && *env_sysroot ? strdup(env_sysroot) : join(bindir, "/../sysroot");
+	struct stat st;
+	if (!(env_sysroot && *env_sysroot) && stat(sysroot, &st) != 0)
+		sysroot = join(bindir, "/../lib/capsule/sysroot");   /* make install's layout */
 	char resolved[PATH_MAX];
 	if (realpath(sysroot, resolved))
 		sysroot = strdup(resolved);
