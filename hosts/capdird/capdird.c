@@ -462,12 +462,14 @@ static int parse_cidr(const char *s, uint32_t *net, int *prefix)
 
 static const char usage_text[] =
 	"usage: capdird --listen ADDR[:PORT] --db FILE --keys FILE [--network CIDR] [--network-id N]\n"
+	"               [--syslog]\n"
 	"\n"
 	"  --listen ADDR[:PORT]   where to answer (UDP; default port 7470)\n"
 	"  --db FILE              the SQLite database (made if missing)\n"
 	"  --keys FILE            the cluster key file (capctl keygen)\n"
 	"  --network CIDR         the capsule network (default 198.18.0.0/16)\n"
 	"  --network-id N         the network's id (default 1)\n"
+	"  --syslog               log to syslog (facility daemon) instead of stderr\n"
 	"  -h, --help, -V, --version\n"
 	"\n"
 	"Exit status: 2 bad options or files; 1 a failure while serving; 0 on SIGTERM.\n";
@@ -482,9 +484,10 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "db", required_argument, NULL, 'd' },
 		{ "keys", required_argument, NULL, 'k' }, { "network", required_argument, NULL, 'n' },
-		{ "network-id", required_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
+		{ "network-id", required_argument, NULL, 'i' }, { "syslog", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { 0, 0, 0, 0 } };
-	int o;
+	int o, use_syslog = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
 		const char *v = optarg;
@@ -500,7 +503,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			S.network_id = (uint32_t)n;
-		} else if (o == 'h') cli_help(usage_text);
+		} else if (o == 's') use_syslog = 1;
+		else if (o == 'h') cli_help(usage_text);
 		else if (o == 'V') cli_version("capdird");
 		else {
 			cli_bad_option("capdird", o, argc, argv);
@@ -515,6 +519,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "capdird: --listen, --db and --keys are required (capdird --help shows usage)\n");
 		return 2;
 	}
+	if (use_syslog && cli_log_to_syslog("capdird"))
+		fprintf(stderr, "capdird: --syslog: %s; logging on stderr\n", strerror(errno));
 	struct sockaddr_in sa;
 	uint32_t net;
 	int prefix;

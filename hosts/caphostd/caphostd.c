@@ -51,6 +51,7 @@ static const char usage_text[] =
 	"                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
 	"                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
 	"                [--volume HOSTDIR:PATH[:ro]]... (for capsules that migrate here)\n"
+	"                [--syslog (log to syslog, facility daemon, instead of stderr)]\n"
 	"                [--net-faults loss=P,dup=P,reorder=P,delay=MS[-MS] [--net-faults-seed N]]\n"
 	"                (--net-faults: TESTING ONLY, injects loss, duplication, reordering and\n"
 	"                 delay into this host's forwarding; the seed used is printed)\n"
@@ -166,7 +167,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	d->network_id = DIR_NETWORK_ID_DEFAULT;
 	d->mig_port = MIG_PORT;
 	enum { O_HOST_ID = 256, O_LISTEN, O_DIR, O_KEYS, O_NETWORK, O_NETWORK_ID, O_GATEWAY,
-	       O_GATEWAY_HOST, O_RUN_DIR, O_MIG_PORT, O_NET_FAULTS, O_NET_FAULTS_SEED, O_VOLUME };
+	       O_GATEWAY_HOST, O_RUN_DIR, O_MIG_PORT, O_NET_FAULTS, O_NET_FAULTS_SEED, O_VOLUME, O_SYSLOG };
 	static const struct option opts[] = {
 		{ "host-id", required_argument, NULL, O_HOST_ID }, { "listen", required_argument, NULL, O_LISTEN },
 		{ "dir", required_argument, NULL, O_DIR }, { "keys", required_argument, NULL, O_KEYS },
@@ -178,9 +179,10 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		{ "mig-port", required_argument, NULL, O_MIG_PORT },
 		{ "net-faults", required_argument, NULL, O_NET_FAULTS },
 		{ "net-faults-seed", required_argument, NULL, O_NET_FAULTS_SEED },
-		{ "volume", required_argument, NULL, O_VOLUME }, { "help", no_argument, NULL, 'h' },
+		{ "volume", required_argument, NULL, O_VOLUME }, { "syslog", no_argument, NULL, O_SYSLOG },
+		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { 0, 0, 0, 0 } };
-	int o, li = 0;
+	int o, li = 0, use_syslog = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, ":hV", opts, &li)) != -1) {
 		const char *v = optarg;
@@ -200,6 +202,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		case O_NET_FAULTS: parse_faults(d, v); break;
 		case O_NET_FAULTS_SEED: parse_seed(d, v), seed_given = 1; break;
 		case O_VOLUME: add_volume(d, v); break;
+		case O_SYSLOG: use_syslog = 1; break;
 		case 'h': cli_help(usage_text);
 		case 'V': cli_version("caphostd");
 		default:
@@ -209,6 +212,8 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	}
 	if (optind < argc)
 		die("%s: unexpected argument (caphostd --help shows usage)%s", argv[optind], "");
+	if (use_syslog && cli_log_to_syslog("caphostd"))
+		die("--syslog: %s%s", strerror(errno), "");
 	if (!d->host_id || !listen_given || !*dir || !*keys)
 		die("--host-id, --listen, --dir and --keys are required (caphostd --help shows usage)%s%s",
 		    "", "");

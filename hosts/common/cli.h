@@ -20,6 +20,14 @@ _Noreturn void cli_help(const char *text);
  */
 void cli_bad_option(const char *prog, int c, int argc, char *const argv[]);
 
+/*
+ * --syslog: from now on our stdout and stderr lines go to syslog (facility daemon,
+ * ident prog, the "PROG: " prefix dropped; stderr's at LOG_ERR, stdout's at LOG_INFO).
+ * Without it a daemon writes lines without timestamps, which the journal stamps.
+ * 0, or -1 (nothing changed).
+ */
+int cli_log_to_syslog(const char *prog);
+
 /* A hint to put after an error's text: " (not running as root: ...)" when errno value err is
  * EPERM or EACCES and we are not root, else "". */
 const char *cli_root_hint(int err);
