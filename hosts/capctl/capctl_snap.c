@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,93 @@ static int absolute(const char *path, char *out, size_t len)
 	if (!getcwd(cwd, sizeof cwd))
 		return -1;
 	return snprintf(out, len, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) < (int)len ? 0 : -1;
+}
+
+/*
+ * Progress for a snapshot that takes more than a second, on stderr when it is a
+ * terminal: the time so far and what caprun has written into the file, redrawn on one
+ * line and erased at the end.
+ */
+struct progress {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	int done, shown, on;
+	const char *name, *path;
+};
+
+/* Bytes caprun has put in its temporary file "PATH.tmpXXXXXX" (formats/snapfile.c) so far. */
+static double written_mib(const char *path)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	snprintf(base, sizeof base, "%s", path);
+	const char *b = basename(base);
+	size_t bl = strlen(b);
+	DIR *d = opendir(dirname(dir));
+	struct dirent *e;
+	struct stat st;
+	double most = 0;
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, b, bl) && !strncmp(e->d_name + bl, ".tmp", 4) &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (double)st.st_blocks * 512 > most)
+			most = (double)st.st_blocks * 512;   /* allocated: the file is sparse */
+	if (d)
+		closedir(d);
+	return most / 1048576.0;
+}
+
+static void *progress_run(void *arg)
+{
+	struct progress *p = arg;
+	struct timespec start, now, until;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	until = start;
+	until.tv_sec += 1;
+	pthread_mutex_lock(&p->lock);
+	while (!p->done) {
+		if (pthread_cond_timedwait(&p->done_cv, &p->lock, &until) == 0 || p->done)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double s = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+		double mib = written_mib(p->path);
+		fprintf(stderr, "\rsnapshot %s: %.1f s, %.1f MiB written\033[K", p->name, s, mib);
+		p->shown = 1;
+		until = now;
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L)
+			until.tv_sec++, until.tv_nsec -= 1000000000L;
+	}
+	if (p->shown)
+		fprintf(stderr, "\r\033[K");
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void progress_start(struct progress *p, const char *name, const char *path)
+{
+	*p = (struct progress){ .name = name, .path = path };
+	if (!isatty(2))
+		return;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	p->on = pthread_create(&p->thread, NULL, progress_run, p) == 0;
+}
+
+static void progress_stop(struct progress *p)
+{
+	if (!p->on)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->done = 1;
+	pthread_cond_signal(&p->done_cv);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
 }
 
 int capctl_snapshot(int argc, char **argv)
@@ -77,8 +166,11 @@ int capctl_snapshot(int argc, char **argv)
 		return 1;
 	}
 	snprintf(req, sizeof req, "snapshot %s %d\n", abs, keep);
+	struct progress prog;
+	progress_start(&prog, name, abs);
 	int r = ctlsock_request(sock, req, dirfd, reply, sizeof reply, 0);
 	int e = errno;
+	progress_stop(&prog);
 	close(dirfd);
 	if (r && (e == ENOENT || e == ECONNREFUSED)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
