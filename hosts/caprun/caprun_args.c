@@ -13,7 +13,7 @@ static const char usage_text[] =
 	"\n"
 	"  -d, --detach              print the name and return once the capsule runs\n"
 	"      --name NAME           the capsule's name (default: the image's; NAME-2... if taken)\n"
-	"      --ip ADDR             its address in 198.18.0.0/15 (default: the first free one)\n"
+	"      --ip ADDR             its address in 198.18.0.0/16 (default: the first free one)\n"
 	"      --mtu N               576..65535 (default 1500)\n"
 	"      --max-fds N           its descriptor limit and TCP connection capacity (default 1024)\n"
 	"      --no-net              no TUN, no caphostd, no address\n"
