@@ -43,5 +43,5 @@ ALL_TARGETS += $(BUILD)/tests/tcphold_tun
 
 # The routing and translation decisions without sockets: every part but main (caphostd.c),
 # with the ways out replaced by capturing fakes (struct hostd_ops).
-UNIT_SRCS_test_host_route := $(filter-out hosts/caphostd/caphostd.c,$(CAPHOSTD_SRCS)) $(CAP_ABI_SRCS)
+UNIT_SRCS_test_host_route := $(filter-out hosts/caphostd/caphostd.c $(COMMON_CLI_SRCS),$(CAPHOSTD_SRCS)) $(CAP_ABI_SRCS)
 UNIT_LIBS_test_host_route := $(CAPHOSTD_LIBS)
