@@ -8,6 +8,8 @@
 #   make playground    a small cluster of namespaces that stays up to explore (docs/TEACHING.md)
 #   make playground-qemu  the same with QEMU virtual machines as the hosts
 #   make test     build, then run every test; last line "N passed, N failed"
+#   make install  tools, sysroot, man pages, completion, systemd units (PREFIX, DESTDIR;
+#                 dist/build.mk)
 #   make bench    benchmarks (never part of make test)
 #   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
 #                 loss, duplication and reordering, and 1000 chaos rounds (one process
@@ -41,6 +43,8 @@ CAP_CFLAGS := -std=c11 $(WARN) -O2 -g -nostdinc -isystem $(SYSROOT)/include \
               -isystem $(GCC_INC) -fno-pie -fno-stack-protector -D_GNU_SOURCE -I.
 
 DEPS_STAMP  := $(BUILD)/.deps
+# The deb-src entry mk/fetch-sources.sh adds (make distclean removes it).
+APT_SRC_LIST := /etc/apt/sources.list.d/capsule-src.sources
 FETCH_STAMP := $(SRCDIR)/.fetched
 MUSL_LIBC   := $(LIB)/libc.a
 
@@ -71,6 +75,7 @@ include $(HOST_SHARED_MK) $(filter-out $(HOST_SHARED_MK),$(wildcard hosts/*/buil
 include images/build.mk
 include tests/build.mk
 include tests/qemu/build.mk
+include dist/build.mk
 
 all: $(ALL_TARGETS)
 
@@ -114,8 +119,10 @@ soak: all $(TEST_TOOLS)
 clean:
 	rm -rf $(OBJ) $(BIN) $(IMAGES) $(GEN) $(BUILD)/tests $(BUILD)/san
 
+# Also the deb-src entry mk/fetch-sources.sh added (the file is ours by its name).
 distclean:
 	rm -rf $(BUILD)
+	if [ -f $(APT_SRC_LIST) ]; then rm -f $(APT_SRC_LIST) && echo "removed $(APT_SRC_LIST)"; fi
 
 .PHONY: all deps test demo demo-migrate demo-figures demo-qemu playground playground-qemu bench soak \
         clean distclean

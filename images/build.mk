@@ -20,17 +20,20 @@ ALL_TARGETS += $(IMAGE_FILES)
 
 # capcc names the image after its output file (echo.cap -> "echo"), so it writes
 # $@ directly; capctl pack writes atomically and .DELETE_ON_ERROR covers the rest.
-# capcc runs capctl (pack), hence that dependency too.
-CAPCC_DEPS := $(BIN)/capcc $(BIN)/capctl $(CAP_LIBS) $(MUSL_LIBC)
+# capcc runs capctl (pack), hence that dependency too: on their objects but the version's
+# (cli.o changes with every commit), and on the programs only to exist (CAPCC_BINS).
+CAPCC_DEPS := $(call host_objs,$(filter-out $(COMMON_CLI_SRCS),$(CAPCC_SRCS) $(CAPCTL_SRCS))) \
+              $(CAP_LIBS) $(MUSL_LIBC)
+CAPCC_BINS := $(BIN)/capcc $(BIN)/capctl
 
-$(IMAGES)/%.cap: images/$$*/$$*.c $(CAPCC_DEPS)
+$(IMAGES)/%.cap: images/$$*/$$*.c $(CAPCC_DEPS) | $(CAPCC_BINS)
 	@mkdir -p $(dir $@)
 	$(BIN)/capcc $(IMAGE_CFLAGS) $(IMAGE_LDFLAGS_$*) -o $@ $<
 
 MULTIFILE_OBJ := $(OBJ)/images/multifile
 
 $(IMAGES)/multifile.cap: $(wildcard images/multifile/*.c images/multifile/*.h) \
-                         images/multifile/Makefile $(CAPCC_DEPS)
+                         images/multifile/Makefile $(CAPCC_DEPS) | $(CAPCC_BINS)
 	@mkdir -p $(dir $@) $(MULTIFILE_OBJ)
 	rm -f $(MULTIFILE_OBJ)/multifile.cap   # its own Makefile cannot see a new runtime: relink
 	$(MAKE) -C images/multifile CC=$(abspath $(BIN)/capcc) O=$(abspath $(MULTIFILE_OBJ)) \

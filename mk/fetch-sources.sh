@@ -17,6 +17,7 @@ done
 if [ ! -f "$LIST" ]; then
 	[ "$(id -u)" = 0 ] || { echo "fetch-sources: need root to add $LIST" >&2; exit 1; }
 	cat > "$LIST" <<'EOS'
+# added by mk/fetch-sources.sh (the capsule runtime's build); make distclean removes it
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: bookworm

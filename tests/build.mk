@@ -92,7 +92,8 @@ fuzz: $(FUZZERS)
 PROGRAMS  := $(BUILD)/programs
 REDIS_CAP := $(PROGRAMS)/cap/redis-server
 REDIS_NATIVE := $(PROGRAMS)/native/redis-server
-$(REDIS_CAP): mk/build-program.sh $(BIN)/capcc $(CAP_LIBS) $(MUSL_LIBC) | $(DEPS_STAMP)
+$(REDIS_CAP): mk/build-program.sh $(call host_objs,$(filter-out $(COMMON_CLI_SRCS),$(CAPCC_SRCS))) $(CAP_LIBS) $(MUSL_LIBC) \
+              | $(DEPS_STAMP) $(BIN)/capcc
 	sh mk/build-program.sh redis cap
 $(REDIS_NATIVE): mk/build-program.sh | $(DEPS_STAMP)
 	sh mk/build-program.sh redis native

@@ -1,8 +1,8 @@
 # hosts/capcc/build.mk: capcc (the compiler driver), capexec (runs a .cap like a program), and the sysroot's sys/queue.h.
 
 # capcc finds the sysroot relative to itself ($(BIN)/../sysroot) and capctl next to it.
-CAPCC_SRCS   := hosts/capcc/capcc.c
-CAPEXEC_SRCS := hosts/capcc/capexec.c $(COMMON_FILEIO_SRCS)
+CAPCC_SRCS   := hosts/capcc/capcc.c $(COMMON_CLI_SRCS)
+CAPEXEC_SRCS := hosts/capcc/capexec.c $(COMMON_FILEIO_SRCS) $(COMMON_CLI_SRCS)
 
 $(BIN)/capcc: $(call host_objs,$(CAPCC_SRCS))
 	@mkdir -p $(dir $@)

@@ -5,13 +5,16 @@
  *   capcc --cap-mem=64M ...        arena size of the image (default 1G)
  *   capcc --cap-no-net ...         link without a network stack (no lwIP: no sockets)
  *   CAPCC_KEEP_ELF=1               also keep the linked ELF as OUT.elf (debugging)
- *   CAPCC_SYSROOT, CAPCC_CC        another sysroot or gcc (default: ../sysroot next to capcc, gcc)
+ *   CAPCC_SYSROOT, CAPCC_CC        another sysroot or gcc (default: ../sysroot next to capcc,
+ *                                  else ../lib/capsule/sysroot as installed; gcc)
  *
  * Every argument is scanned once (no getopt: gcc's options are not getopt's)
  * and handed on unchanged, except ours, -o OUT (we link to a temporary ELF and
  * pack that into OUT) and -lNAME, which becomes the path of the archive found
  * in the sysroot: the linker must never find a glibc-built library in /usr/lib.
  */
+#include "hosts/common/cli.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -233,9 +236,22 @@ static char *self_dir(void)
 
 static void version(FILE *f, const char *sysroot)
 {
-	fprintf(f, "capcc: compiler driver for compute capsules (static .cap images, musl libc)\n"
-	        "sysroot: %s\n", sysroot);
+	fprintf(f, "capcc: compiler driver for compute capsules (static .cap images, musl libc), "
+	        "version %s\nsysroot: %s\n", cli_version_string, sysroot);
 	fflush(f);
+}
+
+/* --help: our own options, then gcc's answer (every other option is gcc's). */
+static void help(void)
+{
+	printf("usage: capcc [GCC OPTIONS] [--cap-mem=SIZE] [--cap-no-net] FILE... [-o OUT]\n"
+	       "  links a .cap image (default a.out); -c, -S, -E compile as gcc does\n"
+	       "  --cap-mem=SIZE   the image's arena (default 1G)\n"
+	       "  --cap-no-net     no network stack (no lwIP: no sockets)\n"
+	       "  CAPCC_SYSROOT, CAPCC_CC, CAPCC_KEEP_ELF=1: another sysroot or gcc; keep OUT.elf\n"
+	       "Exit status: gcc's; 1 when capcc refuses (C++, -shared, no input).\n"
+	       "gcc's own options follow.\n\n");
+	fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -247,6 +263,9 @@ int main(int argc, char **argv)
 	char *bindir = self_dir();
 	const char *env_sysroot = getenv("CAPCC_SYSROOT");
 	char *sysroot = env_sysroot && *env_sysroot ? strdup(env_sysroot) : join(bindir, "/../sysroot");
+	struct stat st;
+	if (!(env_sysroot && *env_sysroot) && stat(sysroot, &st) != 0)
+		sysroot = join(bindir, "/../lib/capsule/sysroot");   /* make install's layout */
 	char resolved[PATH_MAX];
 	if (realpath(sysroot, resolved))
 		sysroot = strdup(resolved);
@@ -256,7 +275,7 @@ int main(int argc, char **argv)
 	/* One pass: classify every argument, and build gcc's argument list from the user's. */
 	struct cmd user = { 0 }, libdirs = { 0 };
 	const char *out = NULL, *mem = NULL;
-	int link = 1, net = 1, inputs = 0, query = 0, verbose = 0, show_version = 0;
+	int link = 1, net = 1, inputs = 0, query = 0, verbose = 0, show_version = 0, show_help = 0;
 	int lang_given = 0;   /* -x LANG (not "none"): file names no longer say the language */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -305,8 +324,9 @@ int main(int argc, char **argv)
 			link = 0;
 		else if (strcmp(a, "--version") == 0)
 			query = show_version = 1;
-		else if (strncmp(a, "-print-", 7) == 0 ||
-		         strncmp(a, "-dump", 5) == 0 || strcmp(a, "--help") == 0)
+		else if (strcmp(a, "--help") == 0)
+			query = show_help = 1;
+		else if (strncmp(a, "-print-", 7) == 0 || strncmp(a, "-dump", 5) == 0)
 			query = 1;
 		else if (strcmp(a, "-v") == 0)
 			verbose = 1;
@@ -321,6 +341,8 @@ int main(int argc, char **argv)
 	if (query || (verbose && !inputs)) {   /* a question for gcc, after our own answer */
 		if (show_version)
 			version(stdout, sysroot);
+		else if (show_help)
+			help();
 		else if (verbose)
 			version(stderr, sysroot);
 		struct cmd g = { 0 };

@@ -10,6 +10,7 @@
  * capsule's working directory: configure's test programs write conftest.out.
  */
 #include "capsule-abi/cap_file.h"
+#include "hosts/common/cli.h"
 #include "hosts/common/fileio.h"
 
 #include <errno.h>
@@ -22,10 +23,17 @@
 int main(int argc, char **argv)
 {
 	char caprun[PATH_MAX];
+	static const char usage[] = "usage: capexec IMAGE.cap [ARGS...]   (the binfmt_misc handler: "
+	                            "caprun --no-net IMAGE.cap ARGS)\n";
 	if (argc < 2) {
-		fprintf(stderr, "usage: capexec IMAGE.cap [ARGS...]\n");
+		fputs(usage, stderr);
 		return 2;
 	}
+	/* Only alone: otherwise every word is the image's or the capsule's (no getopt here). */
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		cli_help(usage);
+	if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")))
+		cli_version("capexec");
 	if (fileio_sibling_exe("caprun", caprun, sizeof caprun)) {
 		fprintf(stderr, "capexec: %s: caprun not found next to capexec\n", caprun);
 		return 127;

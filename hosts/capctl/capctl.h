@@ -2,7 +2,19 @@
 #ifndef HOST_CAPCTL_H
 #define HOST_CAPCTL_H
 
+#include <getopt.h>
 #include <stdint.h>
+
+/* One of a command's options by getopt_long (optind was reset for it; argv[0] is its name):
+ * -h/--help (longopts must list {"help", ..., 'h'}) prints "usage: capctl USAGE" on stdout and
+ * exits 0; an unknown option or a missing value exits 2 after one line naming it.  The option,
+ * or -1 after the last (optind: the first operand; operands may come between options). */
+int capctl_opt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               const char *cmd_usage);
+#define CAPCTL_HELP_OPT { "help", no_argument, NULL, 'h' }
+
+/* A command's usage error: "usage: capctl USAGE" on stderr; returns 2. */
+int capctl_usage_error(const char *cmd_usage);
 
 struct capctl_cmd {
 	const char *name;
@@ -20,6 +32,9 @@ int capctl_inspect(int argc, char **argv);
 int capctl_stats(int argc, char **argv);
 int capctl_binfmt(int argc, char **argv);  /* capctl_binfmt.c */
 int capctl_capture(int argc, char **argv); /* capctl_capture.c */
+int capctl_stop(int argc, char **argv);    /* capctl_life.c */
+int capctl_logs(int argc, char **argv);    /* capctl_life.c */
+int capctl_keygen(int argc, char **argv);  /* capctl_keygen.c */
 
 /* Print s as a JSON string literal (quotes and escapes), for the --json outputs. */
 void capctl_json_str(const char *s);

@@ -95,16 +95,14 @@ static int binfmt_status(const char *entry, const char *name)
 
 int capctl_binfmt(int argc, char **argv)
 {
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "name", required_argument, NULL, 'n' },
+	                                      { 0, 0, 0, 0 } };
 	const char *name = "capsule";
-	if (argc < 2)
+	while (capctl_opt(argc, argv, "", opts, "binfmt install|remove|status [--name NAME]") != -1)
+		name = optarg;
+	if (argc - optind != 1)
 		return binfmt_usage();
-	const char *what = argv[1];
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
-			name = argv[++i];
-		else
-			return binfmt_usage();
-	}
+	const char *what = argv[optind];
 	if (!cap_name_valid(name) || strlen(name) > 40 || strcmp(name, "register") == 0 ||
 	    strcmp(name, "status") == 0) {
 		fprintf(stderr, "capctl: binfmt: --name %s: use 1..40 of [A-Za-z0-9._-]\n", name);

@@ -20,14 +20,15 @@ static void hex(char *out, const uint8_t *p, size_t n)
 
 int capctl_info(int argc, char **argv)
 {
-	int json = 0, i = 1;
-	if (i < argc && strcmp(argv[i], "--json") == 0)
-		json = 1, i++;
-	if (argc - i != 1) {
-		fprintf(stderr, "usage: capctl info [--json] IMAGE.cap\n");
-		return 2;
-	}
-	const char *path = argv[i];
+	static const char usage[] = "info [--json] IMAGE.cap";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { 0, 0, 0, 0 } };
+	int json = 0;
+	while (capctl_opt(argc, argv, "", opts, usage) != -1)
+		json = 1;
+	if (argc - optind != 1)
+		return capctl_usage_error(usage);
+	const char *path = argv[optind];
 	char err[256] = "";
 	struct host_image img;
 	/* Full validation first; on failure still show what the header says, if it is sane. */

@@ -145,20 +145,15 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 
 int capctl_inspect(int argc, char **argv)
 {
-	const char *path = NULL;
+	static const char usage[] = "inspect [--json] FILE";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { 0, 0, 0, 0 } };
 	int json = 0;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (!path)
-			path = argv[i];
-		else
-			path = NULL, i = argc;
-	}
-	if (!path) {
-		fprintf(stderr, "usage: capctl inspect [--json] FILE\n");
-		return 2;
-	}
+	while (capctl_opt(argc, argv, "", opts, usage) != -1)
+		json = 1;
+	if (argc - optind != 1)
+		return capctl_usage_error(usage);
+	const char *path = argv[optind];
 	struct host_snap s;
 	char err[PATH_MAX + 256];
 	int fd = fileio_open_regular(path, err, sizeof err);

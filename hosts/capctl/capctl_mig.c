@@ -107,35 +107,39 @@ static void print_timeline(const char *name, const struct mig_result *r)
 
 int capctl_migrate(int argc, char **argv)
 {
+	static const char usage[] = "migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] "
+	                            "[--json] [--svg FILE]";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "to", required_argument, NULL, 't' },
+	                                      { "fault", required_argument, NULL, 'f' },   /* tests only */
+	                                      { "json", no_argument, NULL, 'j' },
+	                                      { "svg", required_argument, NULL, 's' },
+	                                      { "max-downtime", required_argument, NULL, 'd' },
+	                                      { "no-precopy", no_argument, NULL, 'n' }, { 0, 0, 0, 0 } };
 	const char *name = NULL, *to = NULL, *fault = NULL, *svg = NULL, *downtime = NULL;
-	int json = 0, no_precopy = 0;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
-			to = argv[++i];
-		else if (strcmp(argv[i], "--fault") == 0 && i + 1 < argc)
-			fault = argv[++i];   /* tests only: hosts/formats/ctlproto.h */
-		else if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc)
-			svg = argv[++i];   /* the timeline as a picture: capctl_svg.c */
-		else if (strcmp(argv[i], "--max-downtime") == 0 && i + 1 < argc)
-			downtime = argv[++i];
-		else if (strcmp(argv[i], "--no-precopy") == 0)
+	int json = 0, no_precopy = 0, o;
+	while ((o = capctl_opt(argc, argv, "", opts, usage)) != -1) {
+		if (o == 't')
+			to = optarg;
+		else if (o == 'f')
+			fault = optarg;   /* hosts/formats/ctlproto.h */
+		else if (o == 's')
+			svg = optarg;     /* the timeline as a picture: capctl_svg.c */
+		else if (o == 'd')
+			downtime = optarg;
+		else if (o == 'n')
 			no_precopy = 1;
-		else if (argv[i][0] != '-' && !name)
-			name = argv[i];
 		else
-			name = to = NULL, i = argc;
+			json = 1;
 	}
+	if (argc - optind == 1)
+		name = argv[optind];
 	char *end;
 	unsigned long target = to ? strtoul(to, &end, 10) : 0;
 	char *dend = NULL;
 	long dms = downtime ? strtol(downtime, &dend, 10) : 0;
 	if (!name || !to || *end || !*to || to[0] == '-' || target == 0 || target > 0xffffffffu ||
 	    (fault && (!*fault || strpbrk(fault, " \n=")))) {
-		fprintf(stderr, "usage: capctl migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] "
-		        "[--json] [--svg FILE]\n");
-		return 2;
+		return capctl_usage_error(usage);
 	}
 	if (downtime && (!*downtime || *dend || dms < 1 || dms > 60000)) {
 		fprintf(stderr, "capctl: --max-downtime %s: give milliseconds, 1 to 60000\n", downtime);

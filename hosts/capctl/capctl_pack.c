@@ -131,21 +131,16 @@ int capctl_pack(int argc, char **argv)
 {
 	const char *name = NULL, *mem = NULL;
 	uint64_t mem_size = CAP_ARENA_DEFAULT;
-	int i = 1;
 	char err[256];
-	for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
-		if (strcmp(argv[i], "--name") == 0)
-			name = argv[i + 1];
-		else if (strcmp(argv[i], "--mem") == 0)
-			mem = argv[i + 1];
-		else
-			break;
-	}
-	if (argc - i != 2 || !name) {
-		fprintf(stderr, "usage: capctl pack --name NAME [--mem SIZE] ELF OUT.cap\n");
-		return 2;
-	}
-	const char *elf_path = argv[i], *out = argv[i + 1];
+	static const char usage[] = "pack --name NAME [--mem SIZE] ELF OUT.cap";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "name", required_argument, NULL, 'n' },
+	                                      { "mem", required_argument, NULL, 'm' }, { 0, 0, 0, 0 } };
+	int o;
+	while ((o = capctl_opt(argc, argv, "", opts, usage)) != -1)
+		*(o == 'n' ? &name : &mem) = optarg;
+	if (argc - optind != 2 || !name)
+		return capctl_usage_error(usage);
+	const char *elf_path = argv[optind], *out = argv[optind + 1];
 	if (!cap_name_valid(name)) {
 		fprintf(stderr, "capctl: pack: bad name '%s' (1..63 of [A-Za-z0-9._-])\n", name);
 		return 2;

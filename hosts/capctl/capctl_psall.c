@@ -17,10 +17,11 @@
 
 #define REPLY_MAX (1 << 20)
 
+#define PSALL_USAGE "ps --all [--json] [--dir ADDR[:PORT] --host-id N --keys FILE]"
+
 static int usage(void)
 {
-	fprintf(stderr, "usage: capctl ps --all [--json] [--dir ADDR[:PORT] --host-id N --keys FILE]\n");
-	return 2;
+	return capctl_usage_error(PSALL_USAGE);
 }
 
 /* Ask this host's caphostd (RUN_DIR/caphostd.ctl) for its `list`; the reply text or NULL. */
@@ -101,14 +102,19 @@ int capctl_psall(int argc, char **argv)
 	int json = 0;
 	const char *dir = getenv("CAPSULE_DIR"), *keys = getenv("CAPSULE_KEYS");
 	const char *hid = getenv("CAPSULE_HOST_ID");
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) json = 1;
-		else if (strcmp(argv[i], "--all") == 0) continue;
-		else if (i + 1 < argc && strcmp(argv[i], "--dir") == 0) dir = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--keys") == 0) keys = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--host-id") == 0) hid = argv[++i];
-		else return usage();
+	static const struct option opts[] = {
+		CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' }, { "all", no_argument, NULL, 'a' },
+		{ "dir", required_argument, NULL, 'd' }, { "keys", required_argument, NULL, 'k' },
+		{ "host-id", required_argument, NULL, 'i' }, { 0, 0, 0, 0 } };
+	int o;
+	while ((o = capctl_opt(argc, argv, "", opts, PSALL_USAGE)) != -1) {
+		if (o == 'j') json = 1;
+		else if (o == 'd') dir = optarg;
+		else if (o == 'k') keys = optarg;
+		else if (o == 'i') hid = optarg;
 	}
+	if (optind != argc)
+		return usage();
 	char err[512];
 	char *text;
 	if (dir || keys || hid) {

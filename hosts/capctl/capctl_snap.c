@@ -7,9 +7,12 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PS_TIMEOUT_MS 3000   /* a caprun busy writing a snapshot answers late */
@@ -25,24 +28,113 @@ static int absolute(const char *path, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", strcmp(cwd, "/") ? cwd : "", path) < (int)len ? 0 : -1;
 }
 
+/*
+ * Progress for a snapshot that takes more than a second, on stderr when it is a
+ * terminal: the time so far and what caprun has written into the file, redrawn on one
+ * line and erased at the end.
+ */
+struct progress {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	int done, shown, on;
+	const char *name, *path;
+};
+
+/* Bytes caprun has put in its temporary file "PATH.tmpXXXXXX" (formats/snapfile.c) so far. */
+static double written_mib(const char *path)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	snprintf(base, sizeof base, "%s", path);
+	const char *b = basename(base);
+	size_t bl = strlen(b);
+	DIR *d = opendir(dirname(dir));
+	struct dirent *e;
+	struct stat st;
+	double most = 0;
+	while (d && (e = readdir(d)))
+		if (!strncmp(e->d_name, b, bl) && !strncmp(e->d_name + bl, ".tmp", 4) &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (double)st.st_blocks * 512 > most)
+			most = (double)st.st_blocks * 512;   /* allocated: the file is sparse */
+	if (d)
+		closedir(d);
+	return most / 1048576.0;
+}
+
+static void *progress_run(void *arg)
+{
+	struct progress *p = arg;
+	struct timespec start, now, until;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	until = start;
+	until.tv_sec += 1;
+	pthread_mutex_lock(&p->lock);
+	while (!p->done) {
+		if (pthread_cond_timedwait(&p->done_cv, &p->lock, &until) == 0 || p->done)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double s = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+		double mib = written_mib(p->path);
+		fprintf(stderr, "\rsnapshot %s: %.1f s, %.1f MiB written\033[K", p->name, s, mib);
+		p->shown = 1;
+		until = now;
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L)
+			until.tv_sec++, until.tv_nsec -= 1000000000L;
+	}
+	if (p->shown)
+		fprintf(stderr, "\r\033[K");
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void progress_start(struct progress *p, const char *name, const char *path)
+{
+	*p = (struct progress){ .name = name, .path = path };
+	if (!isatty(2))
+		return;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->done_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	p->on = pthread_create(&p->thread, NULL, progress_run, p) == 0;
+}
+
+static void progress_stop(struct progress *p)
+{
+	if (!p->on)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->done = 1;
+	pthread_cond_signal(&p->done_cv);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+}
+
 int capctl_snapshot(int argc, char **argv)
 {
+	static const char usage[] = "snapshot NAME -o FILE [--keep-running] [--force]";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "output", required_argument, NULL, 'o' },
+	                                      { "keep-running", no_argument, NULL, 'k' },
+	                                      { "force", no_argument, NULL, 'f' }, { 0, 0, 0, 0 } };
 	const char *name = NULL, *out = NULL;
-	int keep = 0;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
-			out = argv[++i];
-		else if (strcmp(argv[i], "--keep-running") == 0)
+	int keep = 0, force = 0, o;
+	while ((o = capctl_opt(argc, argv, "o:f", opts, usage)) != -1) {
+		if (o == 'o')
+			out = optarg;
+		else if (o == 'k')
 			keep = 1;
-		else if (argv[i][0] != '-' && !name)
-			name = argv[i];
 		else
-			name = out = NULL, i = argc;
+			force = 1;
 	}
-	if (!name || !out) {
-		fprintf(stderr, "usage: capctl snapshot NAME -o FILE [--keep-running]\n");
-		return 2;
-	}
+	if (argc - optind == 1)
+		name = argv[optind];
+	if (!name || !out)
+		return capctl_usage_error(usage);
 	char abs[PATH_MAX], sock[PATH_MAX], req[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	if (strchr(out, '\n') || absolute(out, abs, sizeof abs)) {
 		fprintf(stderr, "capctl: snapshot %s: %s: unusable path\n", name, out);
@@ -57,6 +149,11 @@ int capctl_snapshot(int argc, char **argv)
 	 * where this user in this mount namespace sees FILE.  An unopenable
 	 * directory fails here, before the capsule is disturbed.
 	 */
+	struct stat st;
+	if (!force && lstat(abs, &st) == 0) {   /* caprun replaces the file: only when asked to */
+		fprintf(stderr, "capctl: snapshot %s: %s exists (--force replaces it)\n", name, out);
+		return 1;
+	}
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof dir, "%s", abs);
 	int dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -69,8 +166,11 @@ int capctl_snapshot(int argc, char **argv)
 		return 1;
 	}
 	snprintf(req, sizeof req, "snapshot %s %d\n", abs, keep);
+	struct progress prog;
+	progress_start(&prog, name, abs);
 	int r = ctlsock_request(sock, req, dirfd, reply, sizeof reply, 0);
 	int e = errno;
+	progress_stop(&prog);
 	close(dirfd);
 	if (r && (e == ENOENT || e == ECONNREFUSED)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
@@ -122,16 +222,33 @@ static int ask(const char *dir, const char *file, struct ps_row *row)
 	return 0;
 }
 
+/* Bytes for a person: "812K", "64.0M", "1.5G" (binary units, as free -h). */
+static void human(unsigned long long b, char *out, size_t len)
+{
+	static const char units[] = "BKMGTP";
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 5)
+		v /= 1024, u++;
+	if (u == 0)
+		snprintf(out, len, "%lluB", b);
+	else
+		snprintf(out, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
 int capctl_ps(int argc, char **argv)
 {
+	static const char usage[] = "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { "all", no_argument, NULL, 'a' }, { 0, 0, 0, 0 } };
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--all") == 0)
 			return capctl_psall(argc, argv);   /* the whole network, from the directory */
-	int json = argc == 2 && strcmp(argv[1], "--json") == 0;
-	if (argc > 2 || (argc == 2 && !json)) {
-		fprintf(stderr, "usage: capctl ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]\n");
-		return 2;
-	}
+	int json = 0;
+	while (capctl_opt(argc, argv, "", opts, usage) != -1)
+		json = 1;
+	if (optind != argc)
+		return capctl_usage_error(usage);
 	const char *dir = ctlsock_run_dir();
 	struct ps_row *rows = NULL;
 	size_t n = 0, cap = 0;
@@ -167,10 +284,13 @@ int capctl_ps(int argc, char **argv)
 		}
 		printf("]\n");
 	} else {
-		printf("%-20s %-15s %-8s %12s %8s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE");
-		for (size_t i = 0; i < n; i++)
-			printf("%-20s %-15s %-8s %12llu %8ld %s\n", rows[i].name, rows[i].ip, rows[i].state,
-			       rows[i].memory, rows[i].pid, rows[i].image);
+		printf("%-20s %-15s %-8s %8s %8s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE");
+		for (size_t i = 0; i < n; i++) {
+			char mem[16];
+			human(rows[i].memory, mem, sizeof mem);
+			printf("%-20s %-15s %-8s %8s %8ld %s\n", rows[i].name, rows[i].ip, rows[i].state,
+			       mem, rows[i].pid, rows[i].image);
+		}
 	}
 	free(rows);
 	return 0;

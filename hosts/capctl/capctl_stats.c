@@ -9,20 +9,15 @@
 
 int capctl_stats(int argc, char **argv)
 {
+	static const char usage[] = "stats [--json] NAME";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { 0, 0, 0, 0 } };
 	int json = 0;
-	const char *name = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (argv[i][0] != '-' && !name)
-			name = argv[i];
-		else
-			name = NULL, i = argc;
-	}
-	if (!name) {
-		fprintf(stderr, "usage: capctl stats [--json] NAME\n");
-		return 2;
-	}
+	while (capctl_opt(argc, argv, "", opts, usage) != -1)
+		json = 1;
+	if (argc - optind != 1)
+		return capctl_usage_error(usage);
+	const char *name = argv[optind];
 	char sock[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	if (strchr(name, '/') || ctlsock_path(name, sock, sizeof sock)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);

@@ -5,13 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hosts/common/cli.h"
 #include "hosts/common/dirclient.h"
 
 static const char *prog = "capdir";
 
-static int usage(void)
-{
-	fprintf(stderr,
+static const char usage_text[] =
 	        "usage: capdir --dir ADDR[:PORT][,ADDR[:PORT]...] --host-id N --keys FILE [--network-id N] COMMAND\n"
 	        "  hello ADDR PORT            announce this host's data-plane locator\n"
 	        "  create NAME [IP]           new capsule on this host\n"
@@ -22,7 +21,13 @@ static int usage(void)
 	        "  host ID                    the data-plane locator host ID announced\n"
 	        "  list [--json]              every capsule\n"
 	        "  stats [--json]             the directory's counters\n"
-	        "  watch IP [COUNT [SECONDS]] lookup+subscribe, then print COUNT notifications\n");
+	        "  watch IP [COUNT [SECONDS]] lookup+subscribe, then print COUNT notifications\n"
+	        "       capdir -h | --help | -V | --version\n"
+	        "Exit status: 0 done; 1 the directory refused or did not answer; 2 bad usage or input.\n";
+
+static int usage(void)
+{
+	fputs(usage_text, stderr);
 	return 2;
 }
 
@@ -224,18 +229,30 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *keys = NULL;
 	uint32_t host_id = 0, network_id = DIR_NETWORK_ID_DEFAULT;
-	int i = 1;
-	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
-		const char *a = argv[i], *v = argv[i + 1];
-		if (strcmp(a, "--dir") == 0) dir = v;
-		else if (strcmp(a, "--keys") == 0) keys = v;
-		else if (strcmp(a, "--host-id") == 0 && !parse_u32(v, &host_id) && host_id) ;
-		else if (strcmp(a, "--network-id") == 0 && !parse_u32(v, &network_id) && network_id) ;
-		else {
-			fprintf(stderr, "%s: bad option %s %s\n", prog, a, v);
-			return usage();
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' }, { "keys", required_argument, NULL, 'k' },
+		{ "host-id", required_argument, NULL, 'i' }, { "network-id", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { 0, 0, 0, 0 } };
+	int o, li = -1;
+	opterr = 0;
+	/* '+': options end at the command, whose own words may look like options (--json) */
+	while ((o = getopt_long(argc, argv, "+:hV", opts, &li)) != -1) {
+		const char *v = optarg;
+		if (o == 'd') dir = v;
+		else if (o == 'k') keys = v;
+		else if (o == 'i' && !parse_u32(v, &host_id) && host_id) ;
+		else if (o == 'n' && !parse_u32(v, &network_id) && network_id) ;
+		else if (o == 'h') cli_help(usage_text);
+		else if (o == 'V') cli_version(prog);
+		else if (o == 'i' || o == 'n') {
+			fprintf(stderr, "%s: --%s %s: want 1..4294967295\n", prog, opts[li].name, v);
+			return 2;
+		} else {
+			cli_bad_option(prog, o, argc, argv);
+			return 2;
 		}
 	}
+	int i = optind;
 	if (!dir || !keys || !host_id || i >= argc) {
 		fprintf(stderr, "%s: --dir, --host-id, --keys and a command are required\n", prog);
 		return usage();

@@ -17,6 +17,7 @@
 #include "hosts/capdird/dirstore.h"
 #include "hosts/formats/dirproto.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/cli.h"
 #include "hosts/common/ipv4.h"
 
 #define ST(op, ...) S.st.ops->op(S.st.s, __VA_ARGS__)
@@ -522,12 +523,22 @@ static int parse_cidr(const char *s, uint32_t *net, int *prefix)
 	return 0;
 }
 
-static int usage(void)
-{
-	fprintf(stderr, "usage: capdird --listen ADDR[:PORT] (--db FILE | --etcd HOST:PORT[,...] "
-	        "[--etcd-prefix P]) --keys FILE [--network CIDR] [--network-id N]\n");
-	return 2;
-}
+static const char usage_text[] =
+	"usage: capdird --listen ADDR[:PORT] (--db FILE | --etcd HOST:PORT[,...] [--etcd-prefix P])\n"
+	"               --keys FILE [--network CIDR] [--network-id N] [--syslog]\n"
+	"\n"
+	"  --listen ADDR[:PORT]   where to answer (UDP; default port 7470)\n"
+	"  --db FILE              the SQLite database (made if missing): the default store\n"
+	"  --etcd HOST:PORT,...   keep the directory in an etcd v3 cluster instead (docs/DIRECTORY.md)\n"
+	"  --etcd-prefix P        the keys' prefix in etcd\n"
+	"  --keys FILE            the cluster key file (capctl keygen)\n"
+	"  --network CIDR         the capsule network (default 198.18.0.0/16)\n"
+	"  --network-id N         the network's id (default 1)\n"
+	"  --syslog               log to syslog (facility daemon) instead of stderr\n"
+	"  -h, --help, -V, --version\n"
+	"\n"
+	"Exit status: 2 bad options or files; 1 a failure while serving; 0 on SIGTERM.\n";
+
 
 int main(int argc, char **argv)
 {
@@ -536,20 +547,24 @@ int main(int argc, char **argv)
 	const char *network_s = IPV4_CAPNET_DEFAULT;
 	char err[512];
 	S.network_id = DIR_NETWORK_ID_DEFAULT;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!v) {
-			fprintf(stderr, "capdird: %s: %s\n", a,
-			        a[0] == '-' ? "missing value" : "unexpected argument");
-			return usage();
-		}
-		if (strcmp(a, "--listen") == 0) listen_s = v;
-		else if (strcmp(a, "--db") == 0) db_path = v;
-		else if (strcmp(a, "--etcd") == 0) etcd_s = v;
-		else if (strcmp(a, "--etcd-prefix") == 0) etcd_prefix = v;
-		else if (strcmp(a, "--keys") == 0) keys_path = v;
-		else if (strcmp(a, "--network") == 0) network_s = v;
-		else if (strcmp(a, "--network-id") == 0) {
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' }, { "db", required_argument, NULL, 'd' },
+		{ "etcd", required_argument, NULL, 'e' }, { "etcd-prefix", required_argument, NULL, 'p' },
+		{ "keys", required_argument, NULL, 'k' }, { "network", required_argument, NULL, 'n' },
+		{ "network-id", required_argument, NULL, 'i' }, { "syslog", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { 0, 0, 0, 0 } };
+	int o, use_syslog = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
+		const char *v = optarg;
+		if (o == 'l') listen_s = v;
+		else if (o == 'd') db_path = v;
+		else if (o == 'e') etcd_s = v;
+		else if (o == 'p') etcd_prefix = v;
+		else if (o == 'k') keys_path = v;
+		else if (o == 'n') network_s = v;
+		else if (o == 'i') {
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
 			if (*end || !*v || n == 0 || n > UINT32_MAX) {
@@ -557,20 +572,29 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			S.network_id = (uint32_t)n;
-		} else {
-			fprintf(stderr, "capdird: unknown option '%s'\n", a);
-			return usage();
+		} else if (o == 's') use_syslog = 1;
+		else if (o == 'h') cli_help(usage_text);
+		else if (o == 'V') cli_version("capdird");
+		else {
+			cli_bad_option("capdird", o, argc, argv);
+			return 2;
 		}
-		i++;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "capdird: %s: unexpected argument (capdird --help shows usage)\n", argv[optind]);
+		return 2;
 	}
 	if (!listen_s || !(db_path || etcd_s) || !keys_path) {
-		fprintf(stderr, "capdird: --listen, --db (or --etcd) and --keys are required\n");
-		return usage();
+		fprintf(stderr, "capdird: --listen, --db (or --etcd) and --keys are required "
+		        "(capdird --help shows usage)\n");
+		return 2;
 	}
 	if (db_path && etcd_s) {
 		fprintf(stderr, "capdird: --db %s and --etcd %s: one store, not both\n", db_path, etcd_s);
-		return usage();
+		return 2;
 	}
+	if (use_syslog && cli_log_to_syslog("capdird"))
+		fprintf(stderr, "capdird: --syslog: %s; logging on stderr\n", strerror(errno));
 	struct sockaddr_in sa;
 	uint32_t net;
 	int prefix;

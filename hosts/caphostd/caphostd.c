@@ -1,5 +1,7 @@
 /* caphostd.c: the per-host network daemon: flags, sockets, the event loop and its timers, `stats` on caphostd.ctl, clean exit. */
 #include "hosts/formats/ctlproto.h"
+#include "hosts/common/cli.h"
+#include "hosts/common/cli.h"
 #include "hosts/caphostd/hostd.h"
 #include "hosts/formats/migstream.h"
 #include "hosts/formats/snapauth.h"
@@ -45,23 +47,30 @@ static void add_volume(struct hostd *d, const char *spec)
 	d->volumes[d->nvolumes++] = spec;
 }
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT][,...] --keys FILE\n"
-	                "                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
-	                "                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
-	                "                [--volume HOSTDIR:PATH[:ro]]... (for capsules that migrate here)\n"
-	                "                [--net-faults loss=P,dup=P,reorder=P,delay=MS[-MS] [--net-faults-seed N]]\n"
-	                "                (--net-faults: TESTING ONLY, injects loss, duplication, reordering and\n"
-	                "                 delay into this host's forwarding; the seed used is printed)\n");
-	exit(2);
-}
+static const char usage_text[] =
+	"usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT][,...] --keys FILE\n"
+	"                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
+	"                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
+	"                [--volume HOSTDIR:PATH[:ro]]... (for capsules that migrate here)\n"
+	"                [--syslog (log to syslog, facility daemon, instead of stderr)]\n"
+	"                [--net-faults loss=P,dup=P,reorder=P,delay=MS[-MS] [--net-faults-seed N]]\n"
+	"                (--dir: every directory replica, comma-separated; --net-faults: TESTING\n"
+	"                 ONLY, injects loss, duplication, reordering and delay into this host's\n"
+	"                 forwarding; the seed used is printed)\n"
+	"       caphostd -h | --help | -V | --version\n"
+	"\n"
+	"Exit status: 2 bad options or files, or any failure to start; 0 on SIGTERM.\n";
 
 static void die(const char *fmt, const char *a, const char *b)
 {
-	fprintf(stderr, "caphostd: ");
-	fprintf(stderr, fmt, a, b);
-	fputc('\n', stderr);
+	char msg[1024];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(msg, sizeof msg, fmt, a, b);
+#pragma GCC diagnostic pop
+	/* a permission failure as another user: say what is missing */
+	int perm = strstr(msg, strerror(EPERM)) || strstr(msg, strerror(EACCES));
+	fprintf(stderr, "caphostd: %s%s\n", msg, perm ? cli_root_hint(EPERM) : "");
 	exit(2);
 }
 
@@ -159,31 +168,57 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	d->listen_port = WIRE_DATA_PORT;
 	d->network_id = DIR_NETWORK_ID_DEFAULT;
 	d->mig_port = MIG_PORT;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--gateway") == 0) {
-			d->gateway = 1;
-			continue;
+	enum { O_HOST_ID = 256, O_LISTEN, O_DIR, O_KEYS, O_NETWORK, O_NETWORK_ID, O_GATEWAY,
+	       O_GATEWAY_HOST, O_RUN_DIR, O_MIG_PORT, O_NET_FAULTS, O_NET_FAULTS_SEED, O_VOLUME, O_SYSLOG };
+	static const struct option opts[] = {
+		{ "host-id", required_argument, NULL, O_HOST_ID }, { "listen", required_argument, NULL, O_LISTEN },
+		{ "dir", required_argument, NULL, O_DIR }, { "keys", required_argument, NULL, O_KEYS },
+		{ "network", required_argument, NULL, O_NETWORK },
+		{ "network-id", required_argument, NULL, O_NETWORK_ID },
+		{ "gateway", no_argument, NULL, O_GATEWAY },
+		{ "gateway-host", required_argument, NULL, O_GATEWAY_HOST },
+		{ "run-dir", required_argument, NULL, O_RUN_DIR },
+		{ "mig-port", required_argument, NULL, O_MIG_PORT },
+		{ "net-faults", required_argument, NULL, O_NET_FAULTS },
+		{ "net-faults-seed", required_argument, NULL, O_NET_FAULTS_SEED },
+		{ "volume", required_argument, NULL, O_VOLUME }, { "syslog", no_argument, NULL, O_SYSLOG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { 0, 0, 0, 0 } };
+	int o, li = 0, use_syslog = 0;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":hV", opts, &li)) != -1) {
+		const char *v = optarg;
+		char a[32];   /* "--host-id" for the messages, even when given as --host-id=N */
+		snprintf(a, sizeof a, "--%s", o >= 256 ? opts[li].name : "");
+		switch (o) {
+		case O_HOST_ID: d->host_id = parse_u32(a, v, 1); break;
+		case O_LISTEN: parse_locator(a, v, &d->listen_addr, &d->listen_port), listen_given = 1; break;
+		case O_DIR: *dir = v; break;
+		case O_KEYS: *keys = v; break;
+		case O_NETWORK: network = v; break;
+		case O_NETWORK_ID: d->network_id = parse_u32(a, v, 1); break;
+		case O_GATEWAY: d->gateway = 1; break;
+		case O_GATEWAY_HOST: d->gw_host = parse_u32(a, v, 1); break;
+		case O_RUN_DIR: run_dir = v; break;
+		case O_MIG_PORT: d->mig_port = parse_port(a, v); break;
+		case O_NET_FAULTS: parse_faults(d, v); break;
+		case O_NET_FAULTS_SEED: parse_seed(d, v), seed_given = 1; break;
+		case O_VOLUME: add_volume(d, v); break;
+		case O_SYSLOG: use_syslog = 1; break;
+		case 'h': cli_help(usage_text);
+		case 'V': cli_version("caphostd");
+		default:
+			cli_bad_option("caphostd", o, argc, argv);
+			exit(2);
 		}
-		if (i + 1 >= argc || strncmp(a, "--", 2))
-			usage();
-		const char *v = argv[++i];
-		if (strcmp(a, "--host-id") == 0) d->host_id = parse_u32(a, v, 1);
-		else if (strcmp(a, "--listen") == 0) parse_locator(a, v, &d->listen_addr, &d->listen_port), listen_given = 1;
-		else if (strcmp(a, "--dir") == 0) *dir = v;
-		else if (strcmp(a, "--keys") == 0) *keys = v;
-		else if (strcmp(a, "--network") == 0) network = v;
-		else if (strcmp(a, "--network-id") == 0) d->network_id = parse_u32(a, v, 1);
-		else if (strcmp(a, "--gateway-host") == 0) d->gw_host = parse_u32(a, v, 1);
-		else if (strcmp(a, "--run-dir") == 0) run_dir = v;
-		else if (strcmp(a, "--mig-port") == 0) d->mig_port = parse_port(a, v);
-		else if (strcmp(a, "--net-faults") == 0) parse_faults(d, v);
-		else if (strcmp(a, "--net-faults-seed") == 0) parse_seed(d, v), seed_given = 1;
-		else if (strcmp(a, "--volume") == 0) add_volume(d, v);
-		else usage();
 	}
+	if (optind < argc)
+		die("%s: unexpected argument (caphostd --help shows usage)%s", argv[optind], "");
+	if (use_syslog && cli_log_to_syslog("caphostd"))
+		die("--syslog: %s%s", strerror(errno), "");
 	if (!d->host_id || !listen_given || !*dir || !*keys)
-		die("--host-id, --listen, --dir and --keys are required%s%s", "", "");
+		die("--host-id, --listen, --dir and --keys are required (caphostd --help shows usage)%s%s",
+		    "", "");
 	/* `caprun --incoming` gets the key file too; an absolute path works from anywhere */
 	if (!realpath(*keys, d->keys_path))
 		snprintf(d->keys_path, sizeof d->keys_path, "%s", *keys);   /* load_data_key says why */
@@ -197,7 +232,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	if (d->gateway)
 		d->gw_host = d->host_id;
 	parse_network(network, &d->net, &d->mask);
-	snprintf(d->run_dir, sizeof d->run_dir, "%s", run_dir ? run_dir : HOST_RUN_DIR_DEFAULT);
+	snprintf(d->run_dir, sizeof d->run_dir, "%s", run_dir ? run_dir : ctlsock_run_dir());
 	/* caprun finds us through the same variable */
 	setenv(HOST_RUN_DIR_ENV, d->run_dir, 1);
 }

@@ -7,6 +7,8 @@
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_env.h"
+#include "hosts/caprun/caprun_detach.h"
+#include "hosts/common/cli.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/snapshot.h"
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,7 +85,7 @@ static int claim_socket(struct caprun *c)
 	if (fd == -2 && !c->fixed_name)
 		return 1;
 	if (fd < 0) {
-		fprintf(stderr, "caprun: %s\n", err);
+		fprintf(stderr, "caprun: %s%s\n", err, fd == -1 ? cli_root_hint(errno) : "");
 		return -1;
 	}
 	c->ctl_fd = high_fd(fd);
@@ -126,7 +129,8 @@ static int make_device(struct caprun *c, const char *base)
 			if (errno != EBUSY && errno != EEXIST) {
 				int e = errno;
 				release_socket(c);
-				fprintf(stderr, "caprun: creating TUN device %s: %s\n", c->ifname, strerror(e));
+				fprintf(stderr, "caprun: creating TUN device %s: %s%s\n", c->ifname, strerror(e),
+				        e == EPERM || e == EACCES ? cli_root_hint(e) : "");
 				return -1;
 			}
 		}
@@ -340,6 +344,13 @@ static void cleanup(struct caprun *c, int saved)
 	release_socket(c);
 }
 
+/* A file we were given could not be used: 127 if it is not there, 126 if it is but is no good. */
+static int missing_or_bad(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) && (errno == ENOENT || errno == ENOTDIR) ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+}
+
 /* The capsule ended by itself: say how, choose caprun's exit code. */
 static int report_exit(struct caprun *c, int ws)
 {
@@ -372,6 +383,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 {
 	char why[PATH_MAX + 256];
 	const struct host_snap as_snap = { .hdr = *h, .fd = -1 };
+	c->fail_code = EXIT_CANNOT_RUN;
 	c->resume_hdr = (struct cap_snap_header *)h;
 	c->image_path = c->opt_image ? c->opt_image : h->image_path;
 	if (!c->image_path[0]) {
@@ -386,6 +398,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 		}
 	if (image_open(c->image_path, &c->img, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", c->image_path, why);
+		c->fail_code = missing_or_bad(c->image_path);
 		return -1;
 	}
 	if (snapfile_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
@@ -400,6 +413,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 		return -1;
 	}
 	/* The capsule's own TCP/IP stack owns its address and MTU: they travel with it. */
+	c->fail_code = EXIT_USAGE;   /* from here on, the options disagree with the capsule */
 	if (c->opt_ip && (parse_ip(c->opt_ip, &c->ip) || c->ip != h->ip)) {
 		snprintf(err, errlen, "--ip %s: the snapshot's capsule owns %s (its TCP/IP stack keeps "
 		         "its address)", c->opt_ip, ip);
@@ -414,17 +428,18 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 	return 0;
 }
 
-/* Resume: check the snapshot, its image and the options against it, before creating anything. */
+/* Resume: check the snapshot, its image and the options against it, before creating anything.
+ * 0, or the exit code (EXIT_NOT_FOUND, EXIT_CANNOT_RUN, EXIT_USAGE) after one line. */
 static int open_resume(struct caprun *c)
 {
 	char err[PATH_MAX + 512];
 	if (snapfile_open(c->resume_path, &c->snap, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
-		return -1;
+		return missing_or_bad(c->resume_path);
 	}
 	if (check_frozen(c, &c->snap.hdr, c->resume_path, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s\n", err);
-		return -1;
+		return c->fail_code;
 	}
 	return 0;
 }
@@ -488,18 +503,18 @@ static int incoming_receive(struct caprun *c)
 	r = caprun_migin_confirm(m);
 	if (r > 0) {
 		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
-		return 1;
+		return EXIT_FAILURE_SETUP;
 	}
 	if (r == 0 && caprun_migin_await(m, CAPRUN_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
 		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
 		        m->rx.info.source_host);
-		return 1;
+		return EXIT_FAILURE_SETUP;
 	}
 	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
 	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
 	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
-		return 1;
+		return EXIT_FAILURE_SETUP;
 	}
 	c->uplink_fd = high_fd(m->uplink_fd);
 	m->uplink_fd = -1;
@@ -568,12 +583,13 @@ int main(int argc, char **argv)
 			return code;
 		}
 	} else if (c.resume_path) {
-		if (open_resume(&c))
-			return EXIT_USAGE;
+		int code = open_resume(&c);
+		if (code)
+			return code;
 	} else {
 		if (image_open(c.image_path, &c.img, err, sizeof err)) {
 			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
-			return EXIT_USAGE;
+			return missing_or_bad(c.image_path);
 		}
 		if (c.opt_ip && parse_ip(c.opt_ip, &c.ip)) {
 			fprintf(stderr, "caprun: --ip %s: not a host address in 198.18.0.0/16\n",
@@ -584,6 +600,8 @@ int main(int argc, char **argv)
 	const char *base = c.incoming ? c.name : c.opt_name ? c.opt_name
 	                   : c.resume_path ? c.snap.hdr.capsule_name : c.img.hdr.name;
 	c.fixed_name = c.opt_name || c.resume_path || c.incoming;
+	if (c.detach)
+		caprun_detach_start();   /* from here on in the background; the caller waits for "running" */
 	if (fileio_sibling_exe("caploader", loader, sizeof loader)) {
 		fprintf(stderr, "caprun: %s: caploader not found next to caprun\n", loader);
 		return EXIT_FAILURE_SETUP;
@@ -600,7 +618,7 @@ int main(int argc, char **argv)
 		if (r) {
 			fprintf(stderr, "caprun: %s%s%s\n", r == -2 ? c.image_path : "", r == -2 ? ": " : "", err);
 			free(cargv);
-			return EXIT_USAGE;
+			return r == -2 ? EXIT_CANNOT_RUN : EXIT_USAGE;
 		}
 	} else {
 		c.layout.ctl.arena_size = c.resume_hdr->arena_size;
@@ -665,6 +683,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
+	if (c.detach && caprun_detach_console(c.name))
+		goto out;
 	if (spawn_capsule(&c, loader))
 		goto out;
 	/* The memfd holds the image's writable segments, the loader maps the rest from the
@@ -696,7 +716,7 @@ int main(int argc, char **argv)
 		saved = 2;
 		code = 0;
 	} else if (r == HOST_RELAY_STALE) {
-		code = 1;   /* said why; caphostd forgot it already */
+		code = EXIT_FAILURE_SETUP;   /* said why; caphostd forgot it already */
 	} else if (r > 0) {
 		code = 128 + r;
 	}

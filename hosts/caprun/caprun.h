@@ -16,8 +16,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define EXIT_USAGE   2
-#define EXIT_FAILURE_SETUP 1
+/* caprun's own exit codes, docker's, never a capsule's (which passes through once it ran). */
+#define EXIT_USAGE         125   /* caprun itself failed: a bad option or value */
+#define EXIT_FAILURE_SETUP 125   /* caprun itself failed: setup (device, socket, name, memory) */
+#define EXIT_CANNOT_RUN    126   /* the image or snapshot is there but cannot be run */
+#define EXIT_NOT_FOUND     127   /* the image or snapshot does not exist */
 
 struct mnl_socket;
 
@@ -26,6 +29,8 @@ struct caprun {
 	const char *opt_name, *opt_ip, *opt_image, *resume_path;
 	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
 	int no_net;                /* --no-net: no TUN, no caphostd, no address (capexec, binfmt) */
+	int detach;                /* -d: print the name and return once the capsule runs */
+	int fail_code;             /* check_frozen's failure: EXIT_CANNOT_RUN, EXIT_NOT_FOUND or EXIT_USAGE */
 	const char *keys_path;     /* --incoming: the cluster key file */
 	uint32_t host_id;          /* --incoming: this host's id */
 	struct caprun_migin mig;
@@ -59,7 +64,8 @@ struct caprun {
 	pid_t child;
 };
 
-/* Fill c from the command line; a usage error prints one line (or the usage) and exits 2. */
+/* Fill c from the command line; a usage error prints one line and exits 125;
+ * --help and --version print and exit 0. */
 void caprun_args_parse(struct caprun *c, int argc, char **argv);
 
 #endif

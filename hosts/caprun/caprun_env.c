@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE 125   /* caprun itself failed (caprun.h) */
 /* docker's default PATH, so scripts and programs that search it behave as in a container. */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define NOBODY 65534u
@@ -23,7 +23,7 @@ static void push(const char ***list, int *n, const char *s)
 	const char **l = realloc(*list, (size_t)(*n + 1) * sizeof *l);
 	if (!l) {
 		fprintf(stderr, "caprun: out of memory\n");
-		exit(1);
+		exit(EXIT_USAGE);
 	}
 	l[(*n)++] = s;
 	*list = l;
@@ -63,20 +63,11 @@ static void set_user(struct caprun_env *ce, const char *opt, const char *val)
 		bad(opt, val, "want UID[:GID], numbers (root is 0, nobody 65534)");
 }
 
-int caprun_env_option(struct caprun_env *ce, int argc, char **argv, int *i)
+void caprun_env_option(struct caprun_env *ce, const char *opt, const char *val)
 {
-	const char *opt = argv[*i];
-	int env = !strcmp(opt, "-e") || !strcmp(opt, "--env");
-	if (!env && strcmp(opt, "--env-file") && strcmp(opt, "--dns") && strcmp(opt, "--user"))
-		return 0;
-	if (*i + 1 >= argc) {
-		fprintf(stderr, "caprun: %s needs a value\n", opt);
-		exit(EXIT_USAGE);
-	}
-	const char *val = argv[++*i];
 	if (!ce->given)
 		ce->given = opt;
-	if (env)
+	if (!strcmp(opt, "-e"))
 		push(&ce->items, &ce->nitems, val);
 	else if (!strcmp(opt, "--env-file"))
 		push(&ce->files, &ce->nfiles, val);
@@ -84,7 +75,6 @@ int caprun_env_option(struct caprun_env *ce, int argc, char **argv, int *i)
 		add_dns(ce, opt, val);
 	else
 		set_user(ce, opt, val);
-	return 1;
 }
 
 static const char *host_getenv(const char *name)

@@ -21,10 +21,10 @@ struct caprun_env {
 };
 
 /*
- * If argv[*i] is one of these options, take it (and its value: *i moves
- * past it) and return 1; otherwise 0.  A bad value exits 2 with one line.
+ * Take option opt ("-e", "--env-file", "--dns" or "--user") with its value.
+ * A bad value exits 125 with one line.
  */
-int caprun_env_option(struct caprun_env *ce, int argc, char **argv, int *i);
+void caprun_env_option(struct caprun_env *ce, const char *opt, const char *val);
 
 /*
  * The environment of a capsule named name: the defaults (PATH, HOSTNAME,

@@ -1,4 +1,5 @@
 /* channel.c: the capsule's channel, shared by caprun's parts: one record from the capsule handled (packets out to the host, READY, FROZEN), packets in from the uplink, FREEZE and THAW. */
+#include "hosts/caprun/caprun_detach.h"
 #include "hosts/caprun/channel.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/volume.h"
@@ -138,6 +139,7 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		file_request(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
+		caprun_detach_ready();   /* caprun -d: the caller may return now */
 		if (r->addr[0]) {   /* caprun --no-net: no address, and stdout is the program's alone */
 			printf("capsule %s running at %s\n", r->name, r->addr);
 			fflush(stdout);

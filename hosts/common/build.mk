@@ -28,5 +28,22 @@ COMMON_NETLINK_SRCS   := hosts/common/netlink.c
 COMMON_DIRCLIENT_SRCS := hosts/common/dirclient.c
 COMMON_DIRSYNC_SRCS   := hosts/common/dirclient.c hosts/common/dirclient_sync.c
 
+# cli.c: --version, --help and the bad-option line every program shares (getopt_long).
+COMMON_CLI_SRCS       := hosts/common/cli.c
+
+# The version every program prints: `git describe` at build time, else the VERSION file.
+# version.h is rewritten only when the text changes, so only cli.o is rebuilt.
+# Without a tag: VERSION and the commit ("0.1-ge102c24"); without git: VERSION alone.
+CAPSULE_VERSION := $(shell git describe --tags --dirty 2>/dev/null || \
+                     { v=$$(cat VERSION); h=$$(git rev-parse --short HEAD 2>/dev/null) && v=$$v-g$$h; echo $$v; })
+$(GEN)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define CAPSULE_VERSION "$(CAPSULE_VERSION)"' > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+$(HOST_OBJ)/hosts/common/cli.o $(BUILD)/san/obj/hosts/common/cli.o: $(GEN)/version.h
+$(HOST_OBJ)/hosts/common/cli.o $(BUILD)/san/obj/hosts/common/cli.o: HOST_CFLAGS += -I$(GEN)
+FORCE:
+.PHONY: FORCE
+
 # Unit tests (tests/unit/hosts/common/, ASan + UBSan via tests/build.mk).
 UNIT_SRCS_test_host_ipv4 := $(COMMON_IPV4_SRCS)

@@ -6,7 +6,8 @@
 
 /*
  * Every caprun listens on a UNIX stream socket RUN_DIR/NAME.sock (mode 0600),
- * RUN_DIR = $CAPSULE_RUN_DIR or /run/capsule.  One request per connection:
+ * RUN_DIR = $CAPSULE_RUN_DIR, else /run/capsule in the first network namespace and
+ * /run/capsule/net-INODE in any other (INODE: its /proc/self/ns/net).  One request per connection:
  * the client sends one line, caprun answers one line and closes (`migrate`
  * sends progress lines first).
  *

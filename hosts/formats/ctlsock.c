@@ -17,8 +17,21 @@
 
 const char *ctlsock_run_dir(void)
 {
+	static char per_netns[64];
 	const char *d = getenv(HOST_RUN_DIR_ENV);
-	return d && *d ? d : HOST_RUN_DIR_DEFAULT;
+	if (d && *d)
+		return d;
+	/* Names are per network namespace, as the capsules' devices and addresses are: outside the
+	 * first namespace, RUN_DIR/net-INODE (INODE: ours; only root can see pid 1's, else the
+	 * shared directory). */
+	struct stat self, init;
+	if (!per_netns[0])
+		snprintf(per_netns, sizeof per_netns, "%s", HOST_RUN_DIR_DEFAULT);
+	if (strcmp(per_netns, HOST_RUN_DIR_DEFAULT) == 0 && stat("/proc/self/ns/net", &self) == 0 &&
+	    stat("/proc/1/ns/net", &init) == 0 && self.st_ino != init.st_ino)
+		snprintf(per_netns, sizeof per_netns, "%s/net-%llu", HOST_RUN_DIR_DEFAULT,
+		         (unsigned long long)self.st_ino);
+	return per_netns;
 }
 
 int ctlsock_path(const char *name, char *out, size_t len)

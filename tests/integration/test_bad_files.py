@@ -1,4 +1,4 @@
-"""test_bad_files.py: a FIFO, a directory, a device or a socket where an image, snapshot or key file belongs is refused at once: exit 2, one line, nothing left."""
+"""test_bad_files.py: a FIFO, a directory, a device or a socket where an image, snapshot or key file belongs is refused at once: exit 2 (caprun: 126, 125 for --keys), one line, nothing left."""
 import os
 import signal
 import socket
@@ -40,8 +40,9 @@ def run(argv, env):
     return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
-def refused_everywhere(make_argv, line, host=None):
-    """make_argv(path, scratch) run on each special file: exit 2, no output but the line
+def refused_everywhere(make_argv, line, host=None, code=2):
+    """make_argv(path, scratch) run on each special file: exit code (2; caprun's 126 for an
+    image or snapshot, 125 for its --keys), no output but the line
     `line % path` + the file's kind, nothing left in scratch, the run directory or the network."""
     host = host or Host()
     before_net, before_run = no_guard(net_state()), sorted(os.listdir(host.run_dir))
@@ -50,7 +51,7 @@ def refused_everywhere(make_argv, line, host=None):
         argv = make_argv(path, scratch)
         got = run(argv, host.env)
         want = "%s: not a regular file (%s)\n" % (line % path, kind)
-        check_eq(got, (2, "", want), "%s: (exit code, stdout, stderr)" % " ".join(argv))
+        check_eq(got, (code, "", want), "%s: (exit code, stdout, stderr)" % " ".join(argv))
         check_eq(my_children(), [], "%s: processes left" % " ".join(argv))
         check_eq(os.listdir(scratch), [], "%s: files left" % " ".join(argv))
     check_eq(no_guard(net_state()), before_net, "links, addresses, routes left")
@@ -70,7 +71,7 @@ def good_snapshot(host, d):
 def image_of_snapshot():
     host, d = Host(), tempdir()
     snap = good_snapshot(host, d)
-    refused_everywhere(lambda p, _: [CAPRUN, "--image", p, snap], "caprun: %s", host)
+    refused_everywhere(lambda p, _: [CAPRUN, "--image", p, snap], "caprun: %s", host, 126)
     again = host.resume(snap)   # the refusals changed nothing
     with connect(again.addr, 9000) as s:
         check_eq(next_count(s), 2, "the snapshot after the refusals")
@@ -83,10 +84,10 @@ def main():
     keys = ["--host-id", "1", "--keys"]
     j = os.path.join
     cases = [
-        ("caprun IMAGE", lambda p, _: [CAPRUN, p], "caprun: %s"),
-        ("caprun --resume SNAPSHOT", lambda p, _: [CAPRUN, "--resume", p], "caprun: %s"),
+        ("caprun IMAGE", lambda p, _: [CAPRUN, p], "caprun: %s", 126),
+        ("caprun --resume SNAPSHOT", lambda p, _: [CAPRUN, "--resume", p], "caprun: %s", 126),
         ("caprun --incoming --keys", lambda p, _: [CAPRUN, "--incoming"] + keys + [p],
-         "caprun: --keys %s"),
+         "caprun: --keys %s", 125),
         ("capctl info", lambda p, _: [CAPCTL, "info", p], "capctl: info: %s"),
         ("capctl info --json", lambda p, _: [CAPCTL, "info", "--json", p], "capctl: info: %s"),
         ("capctl inspect", lambda p, _: [CAPCTL, "inspect", p], "capctl: inspect: %s"),
@@ -104,11 +105,12 @@ def main():
          lambda p, d: [CAPHOSTD, "--listen", "127.0.0.1", "--dir", "127.0.0.1", "--run-dir",
                        j(d, "run")] + keys + [p], "caphostd: --keys %s"),
     ]
-    for name, make_argv, line in cases:
-        tap.run("bad files: %s: FIFO, directory, /dev/null, socket refused at once, exit 2" % name,
-                refused_everywhere, make_argv, line)
+    for name, make_argv, line, *code in cases:
+        code = code[0] if code else 2
+        tap.run("bad files: %s: FIFO, directory, /dev/null, socket refused at once, exit %d"
+                % (name, code), refused_everywhere, make_argv, line, None, code)
     tap.run("bad files: caprun --image BAD SNAPSHOT: FIFO, directory, /dev/null, socket refused "
-            "at once, exit 2", image_of_snapshot)
+            "at once, exit 126", image_of_snapshot)
     tap.done()
 
 

@@ -186,7 +186,8 @@ def gcc_options():
     ok(["make", "-s", "CC=" + CAPCC], "make CC=capcc", cwd=d)
     check_eq(run_capsule(os.path.join(d, "prog")), (0, b"made\n", b""), "prog run")
     out = ok([CAPCC, "--version"], "capcc --version")
-    check(out.startswith(b"capcc: compiler driver for compute capsules") and b"gcc" in out,
+    check(out.startswith(b"capcc: compiler driver for compute capsules") and b", version " in out
+          and b"gcc" in out,
           "--version: %r" % out[:120])
     rc, out, err = sh([CAPCC, "-v"])
     check(rc == 0 and err.startswith(b"capcc: compiler driver") and b"gcc version" in err,

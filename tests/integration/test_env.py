@@ -103,11 +103,11 @@ def bad_env():
         (["--dns", "192.0.2.1", "--dns", "192.0.2.2", "--dns", "192.0.2.3", "--dns", "192.0.2.4"],
          "caprun: --dns 192.0.2.4: at most 3 name servers (musl's resolver reads no more)"),
         (["--user", "nobody"], "caprun: --user nobody: want UID[:GID], numbers (root is 0, nobody 65534)"),
-        (["-e"], "caprun: -e needs a value"),
+        (["-e"], "caprun: option '-e' needs a value"),
     ]
     for args, want in cases:
         code, lines = run(args + ([IMAGE, "report"] if args != ["-e"] else []))
-        check_eq((code, lines), (2, [want]), "caprun %s" % " ".join(args))
+        check_eq((code, lines), (125, [want]), "caprun %s" % " ".join(args))
 
 
 def dns():
@@ -185,7 +185,7 @@ def daemon_drops_and_moves():
     snapshot(host, cap, path)
     # -e and its kin shape a fresh capsule only
     code, lines = run(["-e", "FOO=other", path], env=host.env)
-    check_eq((code, lines), (2, ["caprun: -e: a resumed capsule keeps the environment and identity "
+    check_eq((code, lines), (125, ["caprun: -e: a resumed capsule keeps the environment and identity "
                                  "it started with (they are in its memory)"]), "caprun -e SNAPSHOT")
     again = host.resume(path, plain=True)
     check_eq(again.name, "envd", "name after resume")
@@ -252,7 +252,7 @@ def main():
         ("env: default environment, /etc files, users, localhost and the capsule's name resolve "
          "without DNS", defaults),
         ("env: --env-file then -e, later settings replace, NAME takes the host's value", precedence),
-        ("env: bad --env-file line, -e, --dns, --user: one line naming file:line, exit 2", bad_env),
+        ("env: bad --env-file line, -e, --dns, --user: one line naming file:line, exit 125", bad_env),
         ("env: --dns makes /etc/resolv.conf", dns),
         ("env: without --dns, a name not in /etc/hosts fails with EAI_AGAIN", unknown_name_without_dns),
         ("env: uid/gid changes follow Linux's rules; nobody cannot become root again",

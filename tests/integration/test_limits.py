@@ -36,7 +36,7 @@ def default_limit():
 
 def bad_option():
     code, out = run_caprun(["--max-fds", "8", IMAGES + "/limits.cap"])
-    check_eq(code, 2, "exit code of caprun --max-fds 8 (output %r)" % out)
+    check_eq(code, 125, "exit code of caprun --max-fds 8 (output %r)" % out)
     check("--max-fds 8: must be 16..65536" in out, "caprun said %r" % out)
 
 

@@ -1,4 +1,4 @@
-"""test_snapshot_auth.py: snapshots are authenticated: edited ones (plain checksum recomputed) and ones from another key are refused with one line and exit 2; untouched ones resume; the host key is made on first need; a cluster key in the run directory wins."""
+"""test_snapshot_auth.py: snapshots are authenticated: edited ones (plain checksum recomputed) and ones from another key are refused with one line and exit 126; untouched ones resume; the host key is made on first need; a cluster key in the run directory wins."""
 import json
 import os
 import stat
@@ -28,7 +28,7 @@ def counter_snapshot(host, d, name, count=3):
 
 
 def refused(host, path, want):
-    """caprun --resume path: exit 2, exactly the line `caprun: PATH: want`, nothing left."""
+    """caprun --resume path: exit 126, exactly the line `caprun: PATH: want`, nothing left."""
     before_net, before_run = no_guard(net_state()), sorted(os.listdir(host.run_dir))
     p = subprocess.Popen([CAPRUN, "--resume", path], env=host.env, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -40,7 +40,7 @@ def refused(host, path, want):
         p.kill()
         p.communicate()
         raise TestFailure("caprun --resume %s still running after 20 s" % path)
-    check_eq((p.returncode, out.decode(), err.decode()), (2, "", "caprun: %s: %s\n" % (path, want)),
+    check_eq((p.returncode, out.decode(), err.decode()), (126, "", "caprun: %s: %s\n" % (path, want)),
              "caprun --resume (exit code, stdout, stderr)")
     check_eq(my_children(), [], "processes left")
     check_eq(no_guard(net_state()), before_net, "links, addresses, routes left")

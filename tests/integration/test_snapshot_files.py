@@ -123,8 +123,9 @@ def inspect_counter():
 
 # ---------------------------------------------------------- bad snapshots
 
-def resume_must_fail(host, path, extra=(), why=""):
-    """caprun [extra] --resume path must exit 2 with one line naming path, leaving nothing."""
+def resume_must_fail(host, path, extra=(), why="", code=126):
+    """caprun [extra] --resume path must exit code (126: cannot be run; 127: not there) with
+    one line naming path, leaving nothing."""
     before_net, before_run = no_guard(net_state()), sorted(os.listdir(host.run_dir))
     p = subprocess.Popen([CAPRUN] + list(extra) + ["--resume", path], env=host.env,
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -138,7 +139,7 @@ def resume_must_fail(host, path, extra=(), why=""):
         raise TestFailure("%s: caprun still running after 20 s" % why)
     out = out.decode("utf-8", "replace")
     lines = out.splitlines()
-    check_eq(p.returncode, 2, "%s: caprun exit code (output %r)" % (why, out))
+    check_eq(p.returncode, code, "%s: caprun exit code (output %r)" % (why, out))
     check(len(lines) == 1 and lines[0].startswith("caprun: %s: " % path),
           "%s: want one line 'caprun: %s: problem', got %r" % (why, path, out))
     check_eq(my_children(), [], "%s: processes left" % why)
@@ -193,7 +194,7 @@ def bad_snapshots_refused():
         ("missing file", os.path.join(d, "nonexistent.snap"), (), ""),
     ]
     for why, path, extra, word in cases:
-        line = resume_must_fail(host, path, extra, why)
+        line = resume_must_fail(host, path, extra, why, 127 if why == "missing file" else 126)
         check(word.lower() in line.lower(), "%s: error %r does not say %r" % (why, line, word))
     # ... and the good one still resumes (the failures above changed nothing).
     again = host.resume(good)
@@ -272,7 +273,7 @@ def main():
     tap = Tap()
     tests = [
         ("snapshot: capctl inspect of counter with one client (json and text)", inspect_counter),
-        ("snapshot: truncated, bit-flipped, wrong magic/version/image refused (exit 2, nothing left)",
+        ("snapshot: truncated, bit-flipped, wrong magic/version/image refused (exit 126, 127 if missing, nothing left)",
          bad_snapshots_refused),
         ("snapshot: missing or read-only destination fails, capsule keeps answering, no file left",
          unwritable_destinations),

@@ -89,7 +89,7 @@ def bad_options():
                        (["-v", vol + ":/data", "-w", "/data/nope"], "-w /data/nope"),
                        (["-w", "/etc"], "-w /etc")):
         code, out = run_caprun(args + [os.path.join(IMAGES, "files.cap")])
-        check(code == 2 and want in out and len(out.strip().splitlines()) == 1,
+        check(code == 125 and want in out and len(out.strip().splitlines()) == 1,
               "caprun %s: exit %s, output %r" % (" ".join(args), code, out))
 
 
@@ -195,7 +195,7 @@ def main():
         ("volumes: every file call on a -v volume, -w, contents checked from the host", every_call),
         ("volumes: a read-only volume refuses writes with EROFS", read_only),
         ("volumes: sendfile from a host file to a TCP client, mmap MAP_PRIVATE", sendfile_and_mmap),
-        ("volumes: bad -v / -w options give one line and exit 2", bad_options),
+        ("volumes: bad -v / -w options give one line and exit 125", bad_options),
         ("volumes: a file held open continues at its offset across snapshot and resume",
          held_file_across_snapshot),
         ("volumes: a file missing after resume gives EIO and one console line", missing_after_resume),

@@ -20,7 +20,7 @@ from caplib import _started, _proc_start_time   # _started: stopped by caplib.st
 
 # ------------------------------------------------------- multi-host topology
 #
-# Several capsule hosts on one machine (DESIGN.md section 5): a bridge
+# Several capsule hosts on one machine (docs/NETWORK.md): a bridge
 # "capsw" in the test's own namespace (tests/run made it, `unshare -n`), one
 # namespace per host with a veth into the bridge and 198.19.0.ID/24, an
 # ordinary client namespace 198.19.0.100 whose route for the capsule network

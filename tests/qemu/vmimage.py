@@ -24,7 +24,7 @@ BUSYBOX = "/bin/busybox"
 KERNEL_META = "linux-image-amd64"
 
 # virtio-net is a module in Debian's kernel and the package has no modules.dep: load
-# order matters (DESIGN.md section 7).  tun: caphostd's gateway device, caprun's own.
+# order matters (dependencies first).  tun: caphostd's gateway device, caprun's own.
 MODULES = ["virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
            "virtio_pci", "failover", "net_failover", "virtio_net", "tun"]
 # What each VM runs: the host tools (dynamically linked, see tools_with_libs) and images.

@@ -1,0 +1,147 @@
+/* capctl_life.c: `capctl stop NAME` (SIGTERM to its caprun, SIGKILL after --timeout) and `capctl logs NAME [-f]` (a detached capsule's console). */
+#include "hosts/capctl/capctl.h"
+#include "hosts/formats/ctlproto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STOP_TIMEOUT_S 10   /* docker stop's default */
+#define KILL_WAIT_MS   5000
+
+/* caprun's pid for name (its `ps` answer), or -1 after one line. */
+static long caprun_pid(const char *cmd, const char *name)
+{
+	char sock[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	long pid = -1;
+	if (strchr(name, '/') || ctlsock_path(name, sock, sizeof sock) ||
+	    ctlsock_request(sock, "ps\n", -1, reply, sizeof reply, 3000) ||
+	    sscanf(reply, "ok %*s %*s %*s %*s %ld", &pid) != 1 || pid <= 0) {
+		fprintf(stderr, "capctl: %s: no capsule named %s on this host\n", cmd, name);
+		return -1;
+	}
+	return pid;
+}
+
+/* Wait up to ms for the process behind pidfd to end: 1 if it did. */
+static int ended(int pidfd, int ms)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int r;
+	while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	return r > 0;
+}
+
+int capctl_stop(int argc, char **argv)
+{
+	static const char usage[] = "stop [--timeout SECONDS] NAME";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "timeout", required_argument, NULL, 't' },
+	                                      { 0, 0, 0, 0 } };
+	long timeout = STOP_TIMEOUT_S;
+	char *end;
+	while (capctl_opt(argc, argv, "t:", opts, usage) != -1) {
+		timeout = strtol(optarg, &end, 10);
+		if (*end || !*optarg || timeout < 0 || timeout > 86400) {
+			fprintf(stderr, "capctl: stop: --timeout %s: want 0..86400 seconds\n", optarg);
+			return 2;
+		}
+	}
+	if (argc - optind != 1)
+		return capctl_usage_error(usage);
+	const char *name = argv[optind];
+	long pid = caprun_pid("stop", name);
+	if (pid < 0)
+		return 1;
+	/* A pidfd: the signals reach this caprun even if its pid were reused meanwhile. */
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0)) {
+		if (errno == ESRCH) {
+			printf("capsule %s stopped\n", name);   /* it ended by itself meanwhile */
+			return 0;
+		}
+		fprintf(stderr, "capctl: stop %s: caprun pid %ld: %s%s\n", name, pid, strerror(errno),
+		        errno == EPERM ? " (another user's capsule: run as root)" : "");
+		return 1;
+	}
+	/* caprun's SIGTERM is its Ctrl-C: the capsule ends, caprun removes what it made */
+	if (ended(pidfd, (int)(timeout * 1000))) {
+		printf("capsule %s stopped\n", name);
+		close(pidfd);
+		return 0;
+	}
+	syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+	int gone = ended(pidfd, KILL_WAIT_MS);
+	close(pidfd);
+	if (!gone) {
+		fprintf(stderr, "capctl: stop %s: caprun pid %ld still there after SIGKILL\n", name, pid);
+		return 1;
+	}
+	printf("capsule %s killed (it did not stop within %ld s)\n", name, timeout);
+	return 0;
+}
+
+int capctl_logs(int argc, char **argv)
+{
+	static const char usage[] = "logs [-f|--follow] NAME";
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "follow", no_argument, NULL, 'f' },
+	                                      { 0, 0, 0, 0 } };
+	int follow = 0;
+	while (capctl_opt(argc, argv, "f", opts, usage) != -1)
+		follow = 1;
+	if (argc - optind != 1)
+		return capctl_usage_error(usage);
+	const char *name = argv[optind];
+	char path[PATH_MAX], buf[65536];
+	if (strchr(name, '/') ||
+	    snprintf(path, sizeof path, "%s/%s.log", ctlsock_run_dir(), name) >= (int)sizeof path) {
+		fprintf(stderr, "capctl: logs: no capsule named %s on this host\n", name);
+		return 1;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			fprintf(stderr, "capctl: logs %s: %s: no log (only a capsule started with "
+			        "caprun -d keeps one)\n", name, path);
+		else
+			fprintf(stderr, "capctl: logs %s: %s: %s\n", name, path, strerror(errno));
+		return 1;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "capctl: logs %s: %s: %s\n", name, path, strerror(errno));
+			close(fd);
+			return 1;
+		}
+		if (n > 0) {
+			if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+				break;
+			continue;
+		}
+		fflush(stdout);
+		if (!follow)
+			break;
+		/* At the end: while its caprun lives, look again a little later (as tail -f does). */
+		int live = ctlsock_name_live(name);
+		if (!live) {
+			while ((n = read(fd, buf, sizeof buf)) > 0)   /* its last words */
+				fwrite(buf, 1, (size_t)n, stdout);
+			break;
+		}
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	return fflush(stdout) ? 1 : 0;
+}
