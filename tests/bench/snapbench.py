@@ -108,7 +108,7 @@ def main():
     ap.add_argument("--local", action="store_true",
                     help="the talker in the capsule's own namespace (no back-off: local errors)")
     a = ap.parse_args()
-    print("\nsnapshot / resume (memtouch capsule, 1 GiB arena, default snapshot = stop; "
+    print("\nsnapshot / resume (memtouch capsule, 2 GiB arena, default snapshot = stop; "
           "medians of %d cycles; talker %s)" % (
               a.cycles, "local" if a.local else "behind a veth, packets lost while down"))
     print("%-22s %9s %11s %10s %11s %10s %10s %14s %10s %9s" % (
