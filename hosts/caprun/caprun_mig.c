@@ -1,11 +1,6 @@
 /* caprun_mig.c: live migration, source side: prepare the peers, freeze, stream to the target, commit or fence, hand over. */
-#include "hosts/formats/migctl.h"
-#include "hosts/caprun/migfsm.h"
-#include "hosts/formats/migstream.h"
-#include "hosts/caprun/caprun_mig.h"
+#include "hosts/caprun/caprun_mig_src.h"
 #include "hosts/caprun/held.h"
-#include "hosts/caprun/precopy.h"
-_Static_assert(PRECOPY_CHUNK == MIG_CHUNK_MAX, "a pre-copy run is one stream record");
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
@@ -35,51 +30,9 @@ _Static_assert(PRECOPY_CHUNK == MIG_CHUNK_MAX, "a pre-copy run is one stream rec
  * whenever it waits (pump) until the capsule is frozen.
  */
 
-#define PREPARE_TIMEOUT_MS  20000   /* caphostd: a host lookup (directory retries) + 300 ms of SYNC */
-#define CONNECT_TIMEOUT_MS  5000
-#define SEND_TIMEOUT_S      30      /* a stalled target: the stream breaks, the capsule thaws */
-#define CONFIRM_TIMEOUT_MS  30000   /* restore of a large capsule on a busy host */
-#define DIR_TIMEOUT_MS      20000   /* one MIG_DIR answer (the directory client retries inside) */
-#define DIR_RETRY_MS        200
-#define STARTED_TIMEOUT_MS  10000   /* COMMIT sent, no STARTED: fence (a pull that won still wins) */
-#define RUNNING_POLL_MS     200     /* the pull won: ask the directory this often until it runs */
-#define STALL_FAULT_MS      10000
-#define REATTACH_WAIT_MS    5000    /* not frozen yet: how long to wait for a caphostd to be back */
-
-struct mig_src {
-	struct host_relay *r;
-	uint32_t target;
-	const char *fault;
-	const struct caprun_mig_opts *opts;
-	int progress_fd;
-	struct mig_fsm fsm;
-	uint64_t id;
-	struct uplink_mig_ready ready;
-	struct mig_ctl to_target, from_target;
-	int sock;                 /* the migration's TCP connection, -1 before/after */
-	int frozen;               /* the capsule is frozen by us */
-	int end_written;
-	int said_end;             /* MIG_END went to caphostd */
-	int prepare_sent;         /* MIG_PREPARE (not LOCATE) went to caphostd: peers may be held */
-	/* pre-copy (precopy.h): the stream is opened and its head and rounds sent while it runs */
-	int pc_on;                /* rounds went out: the final part sends only what changed */
-	struct precopy pc;
-	struct mig_tx tx;
-	uint32_t pc_epoch;        /* the epoch LOCATE named: the real PREPARE must say the same */
-	int64_t t_pc0, t_pc_end;
-	char pc_note[320];        /* why pre-copy was off, or how it stopped */
-	uint32_t new_epoch;
-	uint32_t frozen_drops;    /* packets caphostd sent while the capsule was frozen, after its held ones */
-	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */
-	uint64_t bytes;
-	int64_t t0, t_sync0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
-	const char *phase;        /* what failed, for the error line */
-	char why[300];
-	uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
-};
 
 /* A whole record on the blocking socket (its SO_SNDTIMEO bounds a stalled target). */
-static int write_all(int fd, const uint8_t *p, size_t n)
+int migsrc_write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -93,8 +46,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return MIG_OK;
 }
 
-static void progress(struct mig_src *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void progress(struct mig_src *m, const char *fmt, ...)
+void migsrc_progress(struct mig_src *m, const char *fmt, ...)
 {
 	char line[256];
 	va_list ap;
@@ -110,9 +62,7 @@ static void progress(struct mig_src *m, const char *fmt, ...)
 	send(m->progress_fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static void fail(struct mig_src *m, const char *phase, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(struct mig_src *m, const char *phase, const char *fmt, ...)
+void migsrc_fail(struct mig_src *m, const char *phase, const char *fmt, ...)
 {
 	va_list ap;
 	if (m->why[0])
@@ -143,7 +93,7 @@ static int reattach(struct mig_src *m, int timeout_ms)
 	return 0;
 }
 
-static int send_uplink(struct mig_src *m, int type, const void *body, size_t blen)
+int migsrc_send_uplink(struct mig_src *m, int type, const void *body, size_t blen)
 {
 	uint8_t rec[UPLINK_HDR_LEN + 64];
 	size_t n = uplink_encode_body(rec, sizeof rec, type, body, blen);
@@ -161,7 +111,7 @@ static int send_uplink(struct mig_src *m, int type, const void *body, size_t ble
  * record of type want (or ERROR) came from caphostd, 0 when all was
  * relayed, -1 with EPIPE when caphostd went away (tun_fd is closed then).
  */
-static int relay_ready(struct mig_src *m, const struct pollfd p[2], int want, struct uplink_msg *out)
+int migsrc_relay_ready(struct mig_src *m, const struct pollfd p[2], int want, struct uplink_msg *out)
 {
 	struct host_relay *r = m->r;
 	if (p[1].revents & POLLIN) {
@@ -204,7 +154,7 @@ static int relay_ready(struct mig_src *m, const struct pollfd p[2], int want, st
  * capsule keeps running: its packets still flow both ways meanwhile.
  * 0 with *out, or -1 (timeout, uplink closed: m->why says which).
  */
-static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *out)
+int migsrc_pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *out)
 {
 	struct host_relay *r = m->r;
 	int64_t deadline = clock_now_ms() + timeout_ms;
@@ -217,7 +167,7 @@ static int pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 		struct pollfd p[2] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 } };
 		if (poll(p, 2, (int)left) < 0 && errno != EINTR)
 			return -1;
-		int rc = relay_ready(m, p, want, out);
+		int rc = migsrc_relay_ready(m, p, want, out);
 		if (rc)
 			return rc > 0 ? 0 : -1;
 	}
@@ -231,24 +181,24 @@ static int do_sync_peers(struct mig_src *m)
 	struct uplink_msg msg;
 	m->prepare_sent = 1;
 	m->t_sync0 = clock_now_ms();
-	if (send_uplink(m, UPLINK_MIG_PREPARE, &p, sizeof p) ||
-	    pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
-		fail(m, "sync", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
+	if (migsrc_send_uplink(m, UPLINK_MIG_PREPARE, &p, sizeof p) ||
+	    migsrc_pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
+		migsrc_fail(m, "sync", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
 		     : errno == EPIPE ? "caphostd went away while preparing" : strerror(errno));
 		return MIG_EV_TIMEOUT;
 	}
 	if (msg.type == UPLINK_ERROR) {
-		fail(m, "sync", "%s", msg.u.error);
+		migsrc_fail(m, "sync", "%s", msg.u.error);
 		return MIG_EV_TARGET_DEAD;
 	}
 	m->ready = msg.u.mig_ready;
 	if (m->pc_on && m->ready.epoch != m->pc_epoch) {
-		fail(m, "sync", "the capsule's directory epoch changed during pre-copy (%u, now %u)",
+		migsrc_fail(m, "sync", "the capsule's directory epoch changed during pre-copy (%u, now %u)",
 		     m->pc_epoch, m->ready.epoch);
 		return MIG_EV_TIMEOUT;
 	}
 	m->t_sync = clock_now_ms();
-	progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
+	migsrc_progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
 	         (long long)(m->t_sync - m->t_sync0), m->ready.peers_acked, m->ready.peers_asked);
 	return MIG_EV_PEER_SYNCED;
 }
@@ -257,7 +207,7 @@ static int do_freeze(struct mig_src *m)
 {
 	char reply[256];
 	if (channel_freeze(m->r, reply, sizeof reply)) {
-		fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
+		migsrc_fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
 		return MIG_EV_TIMEOUT;
 	}
 	m->frozen = 1;
@@ -269,11 +219,11 @@ static int do_freeze(struct mig_src *m)
 	 * MIGRATING): the target may soon hold a copy, and only the FENCE decides. */
 	m->r->migrating = 1;
 	m->t_frozen = clock_now_ms();
-	progress(m, "progress freeze %lld ms", (long long)(m->t_frozen - m->t_sync));
+	migsrc_progress(m, "progress freeze %lld ms", (long long)(m->t_frozen - m->t_sync));
 	return MIG_EV_FROZEN;
 }
 
-static int connect_target(struct mig_src *m)
+int migsrc_connect_target(struct mig_src *m)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(m->ready.target_port),
 	                          .sin_addr.s_addr = m->ready.target_addr };
@@ -281,13 +231,13 @@ static int connect_target(struct mig_src *m)
 	inet_ntop(AF_INET, &sa.sin_addr, a, sizeof a);
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0) {
-		fail(m, "transfer", "socket: %s", strerror(errno));
+		migsrc_fail(m, "transfer", "socket: %s", strerror(errno));
 		return -1;
 	}
 	struct timeval tv = { CONNECT_TIMEOUT_MS / 1000, 0 };
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fail(m, "transfer", "connecting to host %u at %s:%u: %s", m->target, a,
+		migsrc_fail(m, "transfer", "connecting to host %u at %s:%u: %s", m->target, a,
 		     m->ready.target_port, strerror(errno));
 		close(s);
 		return -1;
@@ -301,7 +251,7 @@ static int connect_target(struct mig_src *m)
 
 /* Just before END goes out: from then on the target may hold a complete copy, so if this
  * caprun dies, caphostd waits for the target's pull instead of releasing the capsule. */
-static void say_end(struct mig_src *m)
+void migsrc_say_end(struct mig_src *m)
 {
 	uint8_t rec[UPLINK_HDR_LEN];
 	if (m->said_end)
@@ -312,190 +262,10 @@ static void say_end(struct mig_src *m)
 		                                                                  UPLINK_MIG_END));
 }
 
-/* ---- pre-copy: the stream opens while the capsule runs (precopy.h) ---- */
-
-/*
- * Write one record to the target while the capsule runs: whenever the
- * socket is full, relay the capsule's packets until it drains, and relay
- * once after each record anyway, so a client sees no pause.  0 or -1.
- */
-static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
-{
-	struct host_relay *r = m->r;
-	int64_t deadline = clock_now_ms() + SEND_TIMEOUT_S * 1000;
-	for (;;) {
-		while (n) {
-			ssize_t w = send(m->sock, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (w < 0 && errno != EAGAIN && errno != EINTR)
-				return -1;
-			if (w <= 0)
-				break;
-			b += w;
-			n -= (size_t)w;
-		}
-		int64_t left = deadline - clock_now_ms();
-		if (n && left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                       { m->sock, POLLOUT, 0 } };
-		if (poll(p, n ? 3 : 2, n ? (int)left : 0) < 0 && errno != EINTR)
-			return -1;
-		if (relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
-			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
-		if (!n)
-			return 0;
-		if (p[2].revents & (POLLERR | POLLHUP))
-			return errno = EPIPE, -1;
-	}
-}
-
-/*
- * Before the peers are asked anything: where the target is (LOCATE), the
- * stream's head, then rounds of pages while the capsule runs, until what
- * is left fits the downtime target.  MIG_EV_PEER_SYNCED-free: 0 to go on
- * to the real MIG_PREPARE (with pre-copy done, or off: m->pc_note says
- * why), or a failure event (nothing to undo: END is far away).
- */
-static int do_precopy(struct mig_src *m)
-{
-	struct host_relay *r = m->r;
-	char err[256];
-	uint8_t *rec = NULL;
-	size_t n;
-	if (m->opts->no_precopy) {
-		snprintf(m->pc_note, sizeof m->pc_note, "off (asked): all memory moves while frozen");
-		progress(m, "progress precopy %s", m->pc_note);
-		return 0;
-	}
-	m->t_pc0 = clock_now_ms();
-	long target_ms = m->opts->max_downtime_ms > 0 ? m->opts->max_downtime_ms : PRECOPY_DEFAULT_DOWNTIME;
-	if (precopy_init(&m->pc, r->child, r->memfd, r->snap_template.memfd_size, target_ms, err,
-	                 sizeof err)) {
-		snprintf(m->pc_note, sizeof m->pc_note, "off: %s; all memory moves while frozen", err);
-		progress(m, "progress precopy %s", m->pc_note);
-		return 0;
-	}
-	struct uplink_mig_prepare loc = { .target_host = m->target, .flags = UPLINK_MIG_LOCATE,
-	                                  .migration_id = m->id };
-	struct uplink_msg msg;
-	if (send_uplink(m, UPLINK_MIG_PREPARE, &loc, sizeof loc) ||
-	    pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
-		fail(m, "precopy", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
-		     : errno == EPIPE ? "caphostd went away while locating the target" : strerror(errno));
-		return MIG_EV_TIMEOUT;
-	}
-	if (msg.type == UPLINK_ERROR) {
-		fail(m, "precopy", "%s", msg.u.error);
-		return MIG_EV_TARGET_DEAD;
-	}
-	m->ready = msg.u.mig_ready;
-	m->pc_epoch = m->ready.epoch;
-	m->sock = connect_target(m);
-	if (m->sock < 0) {
-		m->why[0] = 0;   /* said again below, as the pre-copy's failure */
-		fail(m, "precopy", "connecting to host %u: %s", m->target, strerror(errno));
-		return MIG_EV_TARGET_DEAD;
-	}
-	uint8_t head[MIG_HEAD_LEN];
-	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
-	                              .migration_id = m->id, .epoch = m->ready.epoch };
-	rec = malloc(MIG_REC_MAX);
-	int rc = !rec ? -1 : migstream_tx_init_keyed(&m->tx, m->ready.key, &info, head) != MIG_OK ? -1
-	        : send_relaying(m, head, sizeof head) ? -1
-	        : migstream_tx_precopy(&m->tx, m->pc.memfd_size, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
-	        : send_relaying(m, rec, n);
-	while (rc == 0) {
-		int go = precopy_look(&m->pc);
-		if (go <= 0) {
-			rc = go;
-			break;
-		}
-		int more;
-		uint64_t off;
-		size_t len;
-		while (rc == 0 && (more = precopy_next(&m->pc, &off, &len)) > 0)
-			rc = migstream_tx_pages(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n) != MIG_OK
-			     ? (errno = EPROTO, -1) : send_relaying(m, rec, n);
-		if (rc == 0 && more < 0)
-			rc = -1;
-		uint64_t bytes = m->tx.round_bytes;
-		if (rc == 0 && (migstream_tx_round(&m->tx, rec, MIG_REC_MAX, &n) != MIG_OK ||
-		                send_relaying(m, rec, n)))
-			rc = -1;
-		if (rc == 0) {
-			precopy_round_done(&m->pc, bytes);
-			const struct precopy_round *pr = &m->pc.r[m->pc.rounds - 1];
-			progress(m, "progress precopy round %u: %llu pages, %.1f MiB, %ld ms", m->pc.rounds,
-			         (unsigned long long)pr->pages, (double)pr->bytes / 1048576.0, pr->ms);
-		}
-	}
-	free(rec);
-	m->t_pc_end = clock_now_ms();
-	if (rc < 0) {
-		fail(m, "precopy", "sending to host %u: %s", m->target, strerror(errno));
-		return MIG_EV_TRANSFER_BROKEN;
-	}
-	m->pc_on = 1;
-	static const char *const why[] = {
-		[PRECOPY_CONVERGED] = "the rest fits the downtime target",
-		[PRECOPY_OUT_OF_ROUNDS] = "out of rounds: the rest moves while frozen",
-		[PRECOPY_NOT_SHRINKING] = "it writes as fast as we send: the rest moves while frozen",
-	};
-	snprintf(m->pc_note, sizeof m->pc_note, "%u rounds, %.1f MiB in %lld ms; %llu pages left, %s",
-	         m->pc.rounds, (double)m->pc.total_bytes / 1048576.0,
-	         (long long)(m->t_pc_end - m->t_pc0), (unsigned long long)m->pc.pending_pages,
-	         why[m->pc.stop]);
-	progress(m, "progress precopy %lld ms: %s", (long long)(m->t_pc_end - m->t_pc0), m->pc_note);
-	return 0;
-}
-
-/* Frozen, after pre-copy: the final part of the stream, only what changed (precopy.h). */
-static int send_final(struct mig_src *m, const struct cap_snap_header *h,
-                      const struct cap_snap_extent *ext)
-{
-	size_t n;
-	int more, rc = MIG_E_NOMEM;
-	uint8_t *rec = malloc(MIG_REC_MAX);
-	if (!rec)
-		return rc;
-	if (precopy_final_look(&m->pc)) {
-		free(rec);
-		return MIG_E_IO;
-	}
-	/* Back to plain blocking writes: the capsule is frozen, nothing to relay. */
-	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
-	if (rc == MIG_OK)
-		rc = write_all(m->sock, rec, n);
-	while (rc == MIG_OK && mig_tx_extents_left(&m->tx) > 0) {
-		rc = migstream_tx_extents(&m->tx, rec, MIG_REC_MAX, &n);
-		if (rc == MIG_OK)
-			rc = write_all(m->sock, rec, n);
-	}
-	uint64_t off;
-	size_t len;
-	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, ext, h->nextents, &off, &len)) != 0) {
-		rc = more < 0 ? MIG_E_IO
-		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
-		if (rc == MIG_OK)
-			rc = write_all(m->sock, rec, n);
-	}
-	if (rc == MIG_OK)
-		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
-	if (rc == MIG_OK) {
-		say_end(m);
-		rc = write_all(m->sock, rec, n);
-	}
-	m->bytes = m->tx.data_sent;
-	free(rec);
-	return rc;
-}
-
 static void on_sent(void *arg, uint64_t done, uint64_t total)
 {
 	if (done >= total)
-		say_end(arg);
+		migsrc_say_end(arg);
 }
 
 static int do_send_stream(struct mig_src *m)
@@ -506,7 +276,7 @@ static int do_send_stream(struct mig_src *m)
 	struct cap_control ctl;
 	char err[512];
 	if (pread(r->memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
-		fail(m, "transfer", "reading the control page: %s", strerror(errno));
+		migsrc_fail(m, "transfer", "reading the control page: %s", strerror(errno));
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	h.frozen_at_ns = ctl.frozen_at_ns;
@@ -514,24 +284,24 @@ static int do_send_stream(struct mig_src *m)
 	clock_gettime(CLOCK_REALTIME, &now);
 	h.taken_at_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	if (snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
-		fail(m, "transfer", "%s", err);
+		migsrc_fail(m, "transfer", "%s", err);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	if (m->pc_on) {
-		int rc = send_final(m, &h, ext);
+		int rc = migsrc_send_final(m, &h, ext);
 		free(ext);
 		if (rc != MIG_OK) {
-			fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
+			migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
 			     rc == MIG_E_IO ? strerror(errno) : migstream_strerror(rc));
 			return MIG_EV_TRANSFER_BROKEN;
 		}
 		m->end_written = 1;
 		m->t_sent = clock_now_ms();
-		progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
+		migsrc_progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
 		         (long long)(m->t_sent - m->t_frozen), (unsigned long long)m->bytes);
 		return MIG_EV_TRANSFER_DONE;
 	}
-	m->sock = connect_target(m);
+	m->sock = migsrc_connect_target(m);
 	if (m->sock < 0) {
 		free(ext);
 		return MIG_EV_TARGET_DEAD;
@@ -539,18 +309,18 @@ static int do_send_stream(struct mig_src *m)
 	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
 	if (!h.data_size)
-		say_end(m);
+		migsrc_say_end(m);
 	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
-		fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
+		migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
 		     rc == MIG_E_IO ? strerror(errno) : migstream_strerror(rc));
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;
 	m->bytes = h.data_size;
 	m->t_sent = clock_now_ms();
-	progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
+	migsrc_progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
 	         (unsigned long long)m->bytes);
 	return MIG_EV_TRANSFER_DONE;
 }
@@ -563,20 +333,20 @@ static int await_confirm(struct mig_src *m)
 	int rc = migctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
 	if (rc == MIG_OK && type == MIG_CTL_CONFIRM) {
 		m->t_confirm = clock_now_ms();
-		progress(m, "progress restore %lld ms: host %u holds it, not running",
+		migsrc_progress(m, "progress restore %lld ms: host %u holds it, not running",
 		         (long long)(m->t_confirm - m->t_sent), m->target);
 		return MIG_EV_CONFIRM_RECEIVED;
 	}
 	if (rc == MIG_OK && type == MIG_CTL_REFUSE) {
-		fail(m, "restore", "host %u refused the capsule: %s", m->target, text);
+		migsrc_fail(m, "restore", "host %u refused the capsule: %s", m->target, text);
 		return MIG_EV_TARGET_REFUSED;
 	}
 	if (rc == MIG_E_IO && errno == ETIMEDOUT) {
-		fail(m, "restore", "host %u did not confirm within %d s", m->target,
+		migsrc_fail(m, "restore", "host %u did not confirm within %d s", m->target,
 		     CONFIRM_TIMEOUT_MS / 1000);
 		return MIG_EV_TIMEOUT;
 	}
-	fail(m, "restore", "host %u: %s before confirming", m->target,
+	migsrc_fail(m, "restore", "host %u: %s before confirming", m->target,
 	     rc == MIG_E_IO ? (errno == EPIPE ? "the connection closed" : strerror(errno))
 	                    : migstream_strerror(rc));
 	return MIG_EV_TRANSFER_BROKEN;
@@ -593,8 +363,8 @@ static int directory(struct mig_src *m, uint32_t op)
 	struct uplink_msg msg;
 	if (!m->t_dir0)
 		m->t_dir0 = clock_now_ms();
-	if (send_uplink(m, UPLINK_MIG_DIR, &d, sizeof d) ||
-	    pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg) || msg.type != UPLINK_MIG_DIR_RESULT ||
+	if (migsrc_send_uplink(m, UPLINK_MIG_DIR, &d, sizeof d) ||
+	    migsrc_pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg) || msg.type != UPLINK_MIG_DIR_RESULT ||
 	    msg.u.mig_result.result == UPLINK_MIG_NO_ANSWER) {
 		struct timespec ts = { 0, DIR_RETRY_MS * 1000000L };
 		nanosleep(&ts, NULL);   /* wait, frozen; never give up */
@@ -640,12 +410,12 @@ static int from_target(struct mig_src *m, int wait_ms)
 			m->new_epoch = epoch;
 			m->pull_ms = pull;
 		}
-		progress(m, "progress directory %ld ms: host %u pulled it (epoch %u) and runs it",
+		migsrc_progress(m, "progress directory %ld ms: host %u pulled it (epoch %u) and runs it",
 		         m->pull_ms >= 0 ? m->pull_ms : 0, m->target, m->new_epoch);
 		return MIG_EV_TARGET_STARTED;
 	}
 	if (type == MIG_CTL_REFUSE) {
-		fail(m, "directory", "host %u gave up the capsule: %s", m->target, text);
+		migsrc_fail(m, "directory", "host %u gave up the capsule: %s", m->target, text);
 		return MIG_EV_TARGET_REFUSED;
 	}
 	return 0;   /* a late CONFIRM: nothing new */
@@ -658,13 +428,13 @@ static int await_started(struct mig_src *m)
 	for (;;) {
 		int64_t left = deadline - clock_now_ms();
 		if (left <= 0) {
-			fail(m, "directory", "host %u did not say it started within %d s", m->target,
+			migsrc_fail(m, "directory", "host %u did not say it started within %d s", m->target,
 			     STARTED_TIMEOUT_MS / 1000);
 			return MIG_EV_TIMEOUT;
 		}
 		int ev = from_target(m, (int)left);
 		if (ev == MIG_EV_TRANSFER_BROKEN)
-			fail(m, "directory", "host %u: the connection closed before it started", m->target);
+			migsrc_fail(m, "directory", "host %u: the connection closed before it started", m->target);
 		if (ev)
 			return ev;
 	}
@@ -718,7 +488,7 @@ static void mig_done(struct mig_src *m, uint32_t outcome, uint32_t epoch)
 		m->frozen_drops++;
 	struct uplink_mig_done d = { .outcome = outcome, .target_host = m->target, .epoch = epoch,
 	                             .frozen_drops = m->frozen_drops };
-	if (send_uplink(m, UPLINK_MIG_DONE, &d, sizeof d))
+	if (migsrc_send_uplink(m, UPLINK_MIG_DONE, &d, sizeof d))
 		fprintf(stderr, "caprun: capsule %s: telling caphostd how the migration ended: %s\n",
 		        m->r->name, strerror(errno));
 }
@@ -799,7 +569,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 		case MIG_S_SYNCING:
 			/* Pre-copy belongs to SYNCING for the state machine: END is far away, so any
 			 * failure aborts with the capsule running, as a failed SYNC does. */
-			ev = do_precopy(&m);
+			ev = migsrc_precopy(&m);
 			if (ev == 0)
 				ev = do_sync_peers(&m);
 			if (ev == MIG_EV_PEER_SYNCED) {

@@ -1,0 +1,190 @@
+/* caprun_precopy.c: a live migration's pre-copy, source side: where the target is, then rounds of the capsule's pages while it runs, then, frozen, only what changed (docs/MIGRATION.md section 4c). */
+#include "hosts/caprun/caprun_mig_src.h"
+#include "hosts/common/clock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+_Static_assert(PRECOPY_CHUNK == MIG_CHUNK_MAX, "a pre-copy run is one stream record");
+
+/*
+ * Write one record to the target while the capsule runs: whenever the
+ * socket is full, relay the capsule's packets until it drains, and relay
+ * once after each record anyway, so a client sees no pause.  0 or -1.
+ */
+static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
+{
+	struct host_relay *r = m->r;
+	int64_t deadline = clock_now_ms() + SEND_TIMEOUT_S * 1000;
+	for (;;) {
+		while (n) {
+			ssize_t w = send(m->sock, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				return -1;
+			if (w <= 0)
+				break;
+			b += w;
+			n -= (size_t)w;
+		}
+		int64_t left = deadline - clock_now_ms();
+		if (n && left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                       { m->sock, POLLOUT, 0 } };
+		if (poll(p, n ? 3 : 2, n ? (int)left : 0) < 0 && errno != EINTR)
+			return -1;
+		if (migsrc_relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
+			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
+		if (!n)
+			return 0;
+		if (p[2].revents & (POLLERR | POLLHUP))
+			return errno = EPIPE, -1;
+	}
+}
+
+/*
+ * Before the peers are asked anything: where the target is (LOCATE), the
+ * stream's head, then rounds of pages while the capsule runs, until what
+ * is left fits the downtime target.  MIG_EV_PEER_SYNCED-free: 0 to go on
+ * to the real MIG_PREPARE (with pre-copy done, or off: m->pc_note says
+ * why), or a failure event (nothing to undo: END is far away).
+ */
+int migsrc_precopy(struct mig_src *m)
+{
+	struct host_relay *r = m->r;
+	char err[256];
+	uint8_t *rec = NULL;
+	size_t n;
+	if (m->opts->no_precopy) {
+		snprintf(m->pc_note, sizeof m->pc_note, "off (asked): all memory moves while frozen");
+		migsrc_progress(m, "progress precopy %s", m->pc_note);
+		return 0;
+	}
+	m->t_pc0 = clock_now_ms();
+	long target_ms = m->opts->max_downtime_ms > 0 ? m->opts->max_downtime_ms : PRECOPY_DEFAULT_DOWNTIME;
+	if (precopy_init(&m->pc, r->child, r->memfd, r->snap_template.memfd_size, target_ms, err,
+	                 sizeof err)) {
+		snprintf(m->pc_note, sizeof m->pc_note, "off: %s; all memory moves while frozen", err);
+		migsrc_progress(m, "progress precopy %s", m->pc_note);
+		return 0;
+	}
+	struct uplink_mig_prepare loc = { .target_host = m->target, .flags = UPLINK_MIG_LOCATE,
+	                                  .migration_id = m->id };
+	struct uplink_msg msg;
+	if (migsrc_send_uplink(m, UPLINK_MIG_PREPARE, &loc, sizeof loc) ||
+	    migsrc_pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
+		migsrc_fail(m, "precopy", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
+		     : errno == EPIPE ? "caphostd went away while locating the target" : strerror(errno));
+		return MIG_EV_TIMEOUT;
+	}
+	if (msg.type == UPLINK_ERROR) {
+		migsrc_fail(m, "precopy", "%s", msg.u.error);
+		return MIG_EV_TARGET_DEAD;
+	}
+	m->ready = msg.u.mig_ready;
+	m->pc_epoch = m->ready.epoch;
+	m->sock = migsrc_connect_target(m);
+	if (m->sock < 0) {
+		m->why[0] = 0;   /* said again below, as the pre-copy's failure */
+		migsrc_fail(m, "precopy", "connecting to host %u: %s", m->target, strerror(errno));
+		return MIG_EV_TARGET_DEAD;
+	}
+	uint8_t head[MIG_HEAD_LEN];
+	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
+	                              .migration_id = m->id, .epoch = m->ready.epoch };
+	rec = malloc(MIG_REC_MAX);
+	int rc = !rec ? -1 : migstream_tx_init_keyed(&m->tx, m->ready.key, &info, head) != MIG_OK ? -1
+	        : send_relaying(m, head, sizeof head) ? -1
+	        : migstream_tx_precopy(&m->tx, m->pc.memfd_size, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
+	        : send_relaying(m, rec, n);
+	while (rc == 0) {
+		int go = precopy_look(&m->pc);
+		if (go <= 0) {
+			rc = go;
+			break;
+		}
+		int more;
+		uint64_t off;
+		size_t len;
+		while (rc == 0 && (more = precopy_next(&m->pc, &off, &len)) > 0)
+			rc = migstream_tx_pages(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n) != MIG_OK
+			     ? (errno = EPROTO, -1) : send_relaying(m, rec, n);
+		if (rc == 0 && more < 0)
+			rc = -1;
+		uint64_t bytes = m->tx.round_bytes;
+		if (rc == 0 && (migstream_tx_round(&m->tx, rec, MIG_REC_MAX, &n) != MIG_OK ||
+		                send_relaying(m, rec, n)))
+			rc = -1;
+		if (rc == 0) {
+			precopy_round_done(&m->pc, bytes);
+			const struct precopy_round *pr = &m->pc.r[m->pc.rounds - 1];
+			migsrc_progress(m, "progress precopy round %u: %llu pages, %.1f MiB, %ld ms", m->pc.rounds,
+			         (unsigned long long)pr->pages, (double)pr->bytes / 1048576.0, pr->ms);
+		}
+	}
+	free(rec);
+	m->t_pc_end = clock_now_ms();
+	if (rc < 0) {
+		migsrc_fail(m, "precopy", "sending to host %u: %s", m->target, strerror(errno));
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	m->pc_on = 1;
+	static const char *const why[] = {
+		[PRECOPY_CONVERGED] = "the rest fits the downtime target",
+		[PRECOPY_OUT_OF_ROUNDS] = "out of rounds: the rest moves while frozen",
+		[PRECOPY_NOT_SHRINKING] = "it writes as fast as we send: the rest moves while frozen",
+	};
+	snprintf(m->pc_note, sizeof m->pc_note, "%u rounds, %.1f MiB in %lld ms; %llu pages left, %s",
+	         m->pc.rounds, (double)m->pc.total_bytes / 1048576.0,
+	         (long long)(m->t_pc_end - m->t_pc0), (unsigned long long)m->pc.pending_pages,
+	         why[m->pc.stop]);
+	migsrc_progress(m, "progress precopy %lld ms: %s", (long long)(m->t_pc_end - m->t_pc0), m->pc_note);
+	return 0;
+}
+
+/* Frozen, after pre-copy: the final part of the stream, only what changed (precopy.h). */
+int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
+                      const struct cap_snap_extent *ext)
+{
+	size_t n;
+	int more, rc = MIG_E_NOMEM;
+	uint8_t *rec = malloc(MIG_REC_MAX);
+	if (!rec)
+		return rc;
+	if (precopy_final_look(&m->pc)) {
+		free(rec);
+		return MIG_E_IO;
+	}
+	/* Back to plain blocking writes: the capsule is frozen, nothing to relay. */
+	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK)
+		rc = migsrc_write_all(m->sock, rec, n);
+	while (rc == MIG_OK && mig_tx_extents_left(&m->tx) > 0) {
+		rc = migstream_tx_extents(&m->tx, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = migsrc_write_all(m->sock, rec, n);
+	}
+	uint64_t off;
+	size_t len;
+	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, ext, h->nextents, &off, &len)) != 0) {
+		rc = more < 0 ? MIG_E_IO
+		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = migsrc_write_all(m->sock, rec, n);
+	}
+	if (rc == MIG_OK)
+		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK) {
+		migsrc_say_end(m);
+		rc = migsrc_write_all(m->sock, rec, n);
+	}
+	m->bytes = m->tx.data_sent;
+	free(rec);
+	return rc;
+}
+
