@@ -7,6 +7,7 @@ numbered-line stream crosses client<->X (via the gateway) and X<->Y (host to
 host), both directions, continuously, and comes back verified line by line.
 `capctl migrate x --to 3 --json` runs on A (BRIEF-D.md).
 """
+import json
 import re
 import socket
 import threading
@@ -176,13 +177,20 @@ class UdpStream:
         check(self.error is None, "UDP sender: %s" % self.error)
 
 
-def drops(hosts):
+def drops(hosts, capsule=None):
+    """The hosts' drop counters; with capsule (a name), also the drops of that capsule's
+    caprun on whichever host runs it now: a burst released after a pause can meet a full
+    channel into the capsule (drop_host_full), counted by caprun, not by caphostd."""
     total = {}
     for h in hosts:
         for k, v in daemon_stats(h).items():
             base = k.split(".")[-1]
             if base in DROP_COUNTERS:
                 total[h.name + "." + base] = v
+        if capsule:
+            code, out, _ = h.capctl(["stats", "--json", capsule])
+            if code == 0:
+                total[h.name + ".caprun.drop_host_full"] = json.loads(out)["drop_host_full"]
     return total
 
 
@@ -217,7 +225,7 @@ def udp_through_move(fault=None):
             sock.recvfrom(2048)
         except socket.timeout:
             break
-    drops0 = drops(hosts)
+    drops0 = drops(hosts, "u")
 
     stream = UdpStream(sock, x.addr)
     stream.more(100, 20)
@@ -231,7 +239,7 @@ def udp_through_move(fault=None):
     # (a held queue given up) too.  Wait until the books balance, bounded.
     deadline = time.monotonic() + 12
     while True:
-        drops1 = drops(hosts)
+        drops1 = drops(hosts, "u")
         grown = {k: v - drops0.get(k, 0) for k, v in drops1.items() if v != drops0.get(k, 0)}
         lost = sum(grown.values())
         if stream.answered() + lost >= sent or time.monotonic() > deadline:
