@@ -30,22 +30,6 @@
  * whenever it waits (pump) until the capsule is frozen.
  */
 
-
-/* A whole record on the blocking socket (its SO_SNDTIMEO bounds a stalled target). */
-int migsrc_write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return MIG_E_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return MIG_OK;
-}
-
 void migsrc_progress(struct mig_src *m, const char *fmt, ...)
 {
 	char line[256];

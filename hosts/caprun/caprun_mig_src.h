@@ -58,8 +58,6 @@ struct mig_src {
 
 /* ---- caprun_mig.c ---- */
 
-/* A whole record on the blocking socket (its SO_SNDTIMEO bounds a stalled target): MIG_OK or MIG_E_IO. */
-int migsrc_write_all(int fd, const uint8_t *p, size_t n);
 /* A "progress ..." line to the capctl client, best effort. */
 void migsrc_progress(struct mig_src *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The first reason a phase failed, for the error line (later ones are ignored). */

@@ -160,14 +160,15 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 		free(rec);
 		return MIG_E_IO;
 	}
-	/* Back to plain blocking writes: the capsule is frozen, nothing to relay. */
+	/* Back to plain blocking writes (SO_SNDTIMEO bounds a stalled target): the capsule is
+	 * frozen, nothing to relay. */
 	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
-		rc = migsrc_write_all(m->sock, rec, n);
+		rc = migstream_send_all(m->sock, rec, n);
 	while (rc == MIG_OK && mig_tx_extents_left(&m->tx) > 0) {
 		rc = migstream_tx_extents(&m->tx, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
-			rc = migsrc_write_all(m->sock, rec, n);
+			rc = migstream_send_all(m->sock, rec, n);
 	}
 	uint64_t off;
 	size_t len;
@@ -175,13 +176,13 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 		rc = more < 0 ? MIG_E_IO
 		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
-			rc = migsrc_write_all(m->sock, rec, n);
+			rc = migstream_send_all(m->sock, rec, n);
 	}
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {
 		migsrc_say_end(m);
-		rc = migsrc_write_all(m->sock, rec, n);
+		rc = migstream_send_all(m->sock, rec, n);
 	}
 	m->bytes = m->tx.data_sent;
 	free(rec);

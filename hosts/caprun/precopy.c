@@ -1,6 +1,7 @@
 /* precopy.c: live migration's pre-copy: the capsule's memory sent in rounds while it runs, then, frozen, only what changed. */
 #include "hosts/caprun/precopy.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/fileio.h"
 #include "capsule-abi/cap_held.h"
 
 #include <errno.h>
@@ -152,21 +153,10 @@ static uint64_t next_todo(struct precopy *p, uint64_t limit, uint64_t max, uint6
 	return pg;
 }
 
+/* A run of pages into p->chunk (inside the memfd's size, so a short read means it shrank). */
 static int read_pages(struct precopy *p, uint64_t pg, uint64_t n)
 {
-	size_t len = (size_t)(n * CAP_PAGE_SIZE), done = 0;
-	while (done < len) {
-		ssize_t r = pread(p->memfd, p->chunk + done, len - done, (off_t)(pg * CAP_PAGE_SIZE + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)   /* inside the memfd's size: cannot happen */
-				errno = EIO;
-			return -1;
-		}
-		done += (size_t)r;
-	}
-	return 0;
+	return fileio_pread_full(p->memfd, p->chunk, (size_t)(n * CAP_PAGE_SIZE), pg * CAP_PAGE_SIZE);
 }
 
 int precopy_next(struct precopy *p, uint64_t *off, size_t *len)

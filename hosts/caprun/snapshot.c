@@ -3,12 +3,13 @@
 #include "hosts/caprun/ctlserve.h"
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/precopy.h"
+#include "hosts/common/fileio.h"
+#include "hosts/formats/migstream.h"
 #include "hosts/common/clock.h"
 #include "hosts/formats/snapfile.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -60,6 +61,17 @@ struct snap_job {
 };
 static struct snap_job job = { .client_fd = -1, .dirfd = -1, .staging = -1, .wake_fd = -1 };
 
+/* The job's end: its one line to the client; its descriptors and key go. */
+static void job_answer(struct snap_job *j, const char *reply)
+{
+	ctlserve_send_line(j->client_fd, reply);
+	close(j->client_fd);
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	close(j->staging);
+	sodium_memzero(&j->key, sizeof j->key);
+}
+
 static void *write_job(void *arg)
 {
 	struct snap_job *j = arg;
@@ -78,11 +90,7 @@ static void *write_job(void *arg)
 	else
 		snprintf(reply, sizeof reply, "ok %llu %ld %ld", (unsigned long long)bytes, j->frozen_ms,
 		         ms_between(j->thawed_at, clock_now_ns(CLOCK_MONOTONIC)));
-	ctlserve_send_line(j->client_fd, reply);
-	close(j->client_fd);
-	if (j->dirfd >= 0)
-		close(j->dirfd);
-	close(j->staging);
+	job_answer(j, reply);
 	atomic_store(&j->done, 1);
 	return NULL;
 }
@@ -163,21 +171,6 @@ fail:
 
 #define SNAPSHOT_MAX_FREEZE_MS 4   /* the pre-copy stops when the rest copies in half of this */
 
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 /* The pre-copy thread: rounds into staging while the capsule runs, then wake the loop. */
 static void *precopy_job(void *arg)
 {
@@ -193,7 +186,7 @@ static void *precopy_job(void *arg)
 		size_t len;
 		int more;
 		while ((more = precopy_next(&j->pc, &off, &len)) > 0 && !atomic_load(&j->stop)) {
-			if (pwrite_all(j->staging, j->pc.chunk, len, off)) {
+			if (fileio_pwrite_full(j->staging, j->pc.chunk, len, off)) {
 				more = -1;
 				break;
 			}
@@ -233,12 +226,7 @@ static void precopy_abandon(const char *why)
 	precopy_cleanup();
 	precopy_free(&job.pc);
 	snprintf(reply, sizeof reply, "error %s", why);
-	ctlserve_send_line(job.client_fd, reply);
-	close(job.client_fd);
-	if (job.dirfd >= 0)
-		close(job.dirfd);
-	close(job.staging);
-	sodium_memzero(&job.key, sizeof job.key);
+	job_answer(&job, reply);
 }
 
 /* Copy into staging, frozen: what changed since the last round, inside the final extents;
@@ -249,21 +237,15 @@ static int precopy_finish_copy(int memfd, struct cap_snap_header *h, char *err, 
 	if (snapfile_prepare(memfd, h, &ext, err, errlen) != 0)
 		return -1;
 	int rc = precopy_final_look(&job.pc);
-	uint64_t off, at = 0;
+	uint64_t off;
 	size_t len;
 	int more = 0;
 	while (rc == 0 && (more = precopy_final_next(&job.pc, ext, h->nextents, &off, &len)) > 0)
-		rc = pwrite_all(job.staging, job.pc.chunk, len, off);
+		rc = fileio_pwrite_full(job.staging, job.pc.chunk, len, off);
 	if (more < 0)
 		rc = -1;
-	for (uint32_t i = 0; rc == 0 && i <= h->nextents; i++) {
-		uint64_t next = i < h->nextents ? ext[i].offset : h->memfd_size;
-		if (next > at && fallocate(job.staging, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		                           (off_t)at, (off_t)(next - at)) != 0)
-			rc = -1;
-		if (i < h->nextents)
-			at = ext[i].offset + ext[i].length;
-	}
+	if (rc == 0)
+		rc = migstream_punch_outside(job.staging, h, ext);
 	if (rc)
 		snprintf(err, errlen, "copying the capsule's memory: %s", strerror(errno));
 	free(ext);
@@ -318,12 +300,7 @@ void snapshot_precopied(struct host_relay *r)
 fail:
 	precopy_free(&job.pc);
 	snprintf(reply, sizeof reply, "error %s", err);
-	ctlserve_send_line(job.client_fd, reply);
-	close(job.client_fd);
-	if (job.dirfd >= 0)
-		close(job.dirfd);
-	close(job.staging);
-	sodium_memzero(&job.key, sizeof job.key);
+	job_answer(&job, reply);
 }
 
 /* Start a --keep-running snapshot's pre-copy; 0 (pending), or -1 (not here: copy frozen). */

@@ -616,7 +616,7 @@ int migstream_rx_finish(struct mig_rx *rx)
 
 /* ---- fd helpers ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+int migstream_send_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -661,15 +661,15 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
 		goto out;
 	rc = migstream_tx_init_keyed(&tx, stream_key, info, head);
 	if (rc == MIG_OK)
-		rc = write_all(sock, head, sizeof head);
+		rc = migstream_send_all(sock, head, sizeof head);
 	if (rc == MIG_OK)
 		rc = migstream_tx_preamble(&tx, hdr, ext, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
-		rc = write_all(sock, rec, n);
+		rc = migstream_send_all(sock, rec, n);
 	while (rc == MIG_OK && mig_tx_extents_left(&tx) > 0) {
 		rc = migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
-			rc = write_all(sock, rec, n);
+			rc = migstream_send_all(sock, rec, n);
 	}
 	uint64_t off, left;
 	while (rc == MIG_OK && (left = migstream_tx_next_chunk(&tx, &off)) > 0) {
@@ -678,14 +678,14 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
 		if (rc == MIG_OK)
 			rc = migstream_tx_data(&tx, off, chunk, len, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
-			rc = write_all(sock, rec, n);
+			rc = migstream_send_all(sock, rec, n);
 		if (rc == MIG_OK && progress)
 			progress(arg, tx.data_sent, hdr->data_size);
 	}
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
-		rc = write_all(sock, rec, n);
+		rc = migstream_send_all(sock, rec, n);
 out:
 	migstream_tx_free(&tx);
 	free(rec);
@@ -693,17 +693,17 @@ out:
 	return rc;
 }
 
-/* After pre-copy: pages sent early that are holes now (the capsule gave them back) go. */
-static int punch_outside(int memfd, const struct mig_rx *rx)
+int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
+                            const struct cap_snap_extent *ext)
 {
 	uint64_t at = 0;
-	for (uint32_t i = 0; i <= rx->hdr.nextents; i++) {
-		uint64_t next = i < rx->hdr.nextents ? rx->ext[i].offset : rx->hdr.memfd_size;
+	for (uint32_t i = 0; i <= hdr->nextents; i++) {
+		uint64_t next = i < hdr->nextents ? ext[i].offset : hdr->memfd_size;
 		if (next > at && fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
 		                           (off_t)(next - at)) != 0)
 			return -1;
-		if (i < rx->hdr.nextents)
-			at = rx->ext[i].offset + rx->ext[i].length;
+		if (i < hdr->nextents)
+			at = ext[i].offset + ext[i].length;
 	}
 	return 0;
 }
@@ -744,7 +744,7 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn pr
 		if (rc == MIG_OK && mig_rx_done(rx)) {
 			/* The source says nothing more until the target answered: extra bytes are a fault. */
 			rc = have ? MIG_E_AFTER_END : MIG_OK;
-			if (rc == MIG_OK && rx->precopy_size && punch_outside(memfd, rx) != 0)
+			if (rc == MIG_OK && rx->precopy_size && migstream_punch_outside(memfd, &rx->hdr, rx->ext) != 0)
 				rc = MIG_E_IO;
 			break;
 		}

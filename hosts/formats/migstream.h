@@ -289,6 +289,15 @@ static inline int mig_rx_done(const struct mig_rx *rx) { return rx->phase == MIG
 typedef void (*mig_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 /*
+ * After pre-copy (or any copy made while the capsule ran): punch every range
+ * of memfd outside hdr's extents, pages copied early that the capsule gave
+ * back since.  0, or -1 with errno (fallocate).
+ */
+int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
+                            const struct cap_snap_extent *ext);
+/* Write all n bytes to a blocking stream socket (EINTR retried): MIG_OK, or MIG_E_IO with errno. */
+int migstream_send_all(int sock, const uint8_t *p, size_t n);
+/*
  * Send a frozen capsule: head, PREAMBLE, EXTENTS, the extents' bytes read
  * from memfd (pread), END, sealed with stream_key (migstream_derive_key).
  * MIG_OK, MIG_E_IO (errno kept) or an encoder error.
