@@ -186,6 +186,20 @@ _Static_assert(sizeof(struct cap_discard) == 16, "cap_discard layout");
  * The host fills the "host" part before start; the capsule writes its part.
  * All integers little-endian (x86_64 only); addresses in network byte order.
  */
+/*
+ * Packets lost inside the capsule, counted where they are lost and kept for
+ * the capsule's whole life (they travel in snapshots like the rest of this
+ * page).  The host only reads them: with the host's own drop counters they
+ * account for every packet, the way a NIC's and a kernel's counters do.
+ */
+struct cap_net_drops {
+	uint64_t rx_no_memory;      /* packets in refused: the stack's heap was full */
+	uint64_t rx_backlog_full;   /* packets in refused: the stack's input queue was full */
+	uint64_t rx_socket_full;    /* datagrams in dropped: the socket's receive queue was full */
+	uint64_t tx_channel_full;   /* packets out lost: the channel to the host refused them */
+};
+_Static_assert(sizeof(struct cap_net_drops) == 32, "cap_net_drops layout");
+
 struct cap_control {
 	/* --- written by the host before start --- */
 	uint64_t magic;             /* CAP_CONTROL_MAGIC */
@@ -222,7 +236,8 @@ struct cap_control {
 	int64_t  frozen_at_ns;      /* capsule monotonic time at the last freeze */
 	uint32_t freeze_count;      /* freezes so far, over the capsule's whole life */
 	uint32_t report_size;       /* bytes of freeze report at CAP_REPORT_ADDR */
-	uint8_t  capsule_reserved[160];
+	struct cap_net_drops net_drops;  /* packets the capsule's own stack lost (capctl stats) */
+	uint8_t  capsule_reserved[128];
 
 	/* --- written by the loader at every start and resume; the capsule clears it at a freeze --- */
 	uint64_t vdso_clock_gettime;   /* this process's vDSO clock_gettime (Linux's int (*)(clockid_t,
@@ -237,6 +252,7 @@ struct cap_control {
 };
 _Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
 _Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
+_Static_assert(offsetof(struct cap_control, net_drops) == 1192, "net_drops offset");
 _Static_assert(offsetof(struct cap_control, vdso_clock_gettime) == 1352, "vdso_clock_gettime offset");
 _Static_assert(offsetof(struct cap_control, discard_seq) == 1360 &&
                offsetof(struct cap_control, discards) == 1368, "discard journal offsets");

@@ -9,5 +9,10 @@ int lp_tcpip_busy(void);
 int lp_core_free(void);
 /* lp_limit.c: read the capsule's TCP capacity (its --max-fds) once, at start. */
 void lp_limit_init(void);
+/* sys_arch.c: messages waiting in a mailbox, or -1 when there is none. */
+struct lp_mbox;
+int lp_mbox_count(struct lp_mbox **mbox);
+/* netif.c: the capsule's own network drop counters, in its control page (cap_abi.h). */
+struct cap_net_drops *lp_drops(void);
 
 #endif

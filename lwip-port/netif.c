@@ -23,13 +23,17 @@
 static struct netif lp_netif;
 /* Only used under the tcpip core lock (all output runs under it). */
 static unsigned char lp_tx_flat[CAP_MTU_MAX];
-static unsigned long lp_rx_dropped, lp_tx_dropped;
 /* Packets in handed to the tcpip thread's mailbox and not yet run: later ones queue behind them. */
 static unsigned lp_rx_queued;
 
 static const struct cap_control *lp_control(void)
 {
 	return (const struct cap_control *)CAP_CONTROL_ADDR;
+}
+
+struct cap_net_drops *lp_drops(void)
+{
+	return &((struct cap_control *)CAP_CONTROL_ADDR)->net_drops;
 }
 
 /* One IPv4 packet out: one CAP_MSG_PACKET record, gathered straight from the pbuf chain. */
@@ -50,7 +54,7 @@ static err_t lp_netif_output(struct netif *netif, struct pbuf *p, const ip4_addr
 	long r = rt_channel_send_packet(iov, n);
 	if (r < 0) {
 		/* A lossy link, not an error for lwIP: TCP retransmits, UDP may drop. */
-		if (lp_tx_dropped++ == 0)
+		if (lp_drops()->tx_channel_full++ == 0)
 			fprintf(stderr, "capsule: lwip-port: packet channel send failed (errno %ld)\n", -r);
 	}
 	return ERR_OK;
@@ -87,7 +91,7 @@ static int lp_packet_in(const void *pkt, size_t len)
 {
 	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
 	if (!p) {
-		lp_rx_dropped++;   /* lwIP's heap is full */
+		lp_drops()->rx_no_memory++;   /* lwIP's heap is full */
 		return 0;
 	}
 	pbuf_take(p, pkt, (u16_t)len);
@@ -103,7 +107,7 @@ static int lp_packet_in(const void *pkt, size_t len)
 	if (tcpip_inpkt(p, &lp_netif, lp_input_queued) != ERR_OK) {
 		/* tcpip mailbox full: drop this packet and let lwIP catch up first. */
 		pbuf_free(p);
-		lp_rx_dropped++;
+		lp_drops()->rx_backlog_full++;
 		return -1;
 	}
 	lp_rx_queued++;

@@ -8,9 +8,11 @@
 #include "lwip/sockets.h"
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
+#include "lwip/udp.h"
 #include "lwip/ip4.h"
 #include "lwip/priv/sockets_priv.h"
 
+#include "capsule-abi/cap_abi.h"
 #include "runtime/rt_sched.h"
 #include "lwip-port/lp_sock.h"
 #include "lwip-port/sockabi.h"
@@ -93,6 +95,37 @@ static void lp_forget(int s)
 		lp_sock_high = s + 1;
 }
 
+/*
+ * lwIP's UDP receive callback (api_msg.c's recv_udp) drops a datagram without
+ * a word when the socket's queue is full (its mailbox, or SO_RCVBUF bytes).
+ * It either queues exactly one netbuf or drops, so wrap it: a queue that did
+ * not grow by one is a datagram lost, counted in the control page as Linux
+ * counts UdpRcvbufErrors.  No green thread runs inside the callback, so
+ * nothing else can take from the queue meanwhile.
+ */
+static udp_recv_fn lp_lwip_recv_udp;
+
+static void lp_recv_udp(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
+                        u16_t port)
+{
+	struct netconn *conn = arg;
+	int before = lp_mbox_count(&conn->recvmbox);
+	lp_lwip_recv_udp(arg, pcb, p, addr, port);
+	if (before < 0 || lp_mbox_count(&conn->recvmbox) != before + 1)
+		lp_drops()->rx_socket_full++;
+}
+
+static void lp_count_udp_drops(int s)
+{
+	struct netconn *conn = lp_conn(s);
+	LOCK_TCPIP_CORE();
+	if (conn && conn->pcb.udp && conn->pcb.udp->recv_arg == conn) {
+		lp_lwip_recv_udp = conn->pcb.udp->recv;
+		udp_recv(conn->pcb.udp, lp_recv_udp, conn);
+	}
+	UNLOCK_TCPIP_CORE();
+}
+
 long lp_socket(int domain, int type, int protocol)
 {
 	int lwip_type;
@@ -118,6 +151,8 @@ long lp_socket(int domain, int type, int protocol)
 	long r = lp_finish(lwip_socket(AF_INET, lwip_type, 0), saved);
 	if (r >= 0)
 		lp_forget((int)r);
+	if (r >= 0 && lwip_type == SOCK_DGRAM)
+		lp_count_udp_drops((int)r);
 	return r;
 }
 

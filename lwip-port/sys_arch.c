@@ -214,6 +214,12 @@ void sys_mbox_post(sys_mbox_t *mbox, void *msg)
 	lp_mbox_put(b, msg);
 }
 
+/* Messages waiting in a mailbox, or -1 for none (not made yet, or freed). */
+int lp_mbox_count(sys_mbox_t *mbox)
+{
+	return mbox && *mbox ? (int)(*mbox)->count : -1;
+}
+
 err_t sys_mbox_trypost(sys_mbox_t *mbox, void *msg)
 {
 	struct lp_mbox *b = *mbox;

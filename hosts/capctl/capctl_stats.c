@@ -31,8 +31,12 @@ int capctl_stats(int argc, char **argv)
 	}
 	char who[64];
 	unsigned long long in, out, spoofed, malformed, full, bad, reattached;
-	if (r || sscanf(reply, "ok %63s %llu %llu %llu %llu %llu %llu %llu", who, &in, &out, &spoofed,
-	                &malformed, &full, &bad, &reattached) != 8) {
+	/* The capsule's own drops (cap_abi.h, struct cap_net_drops); 0 from an older caprun. */
+	unsigned long long nomem = 0, backlog = 0, sockfull = 0, txfull = 0;
+	int n = r ? 0 : sscanf(reply, "ok %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+	                       who, &in, &out, &spoofed, &malformed, &full, &bad, &reattached,
+	                       &nomem, &backlog, &sockfull, &txfull);
+	if (n != 8 && n != 12) {
 		fprintf(stderr, "capctl: stats %s: %s\n", name,
 		        r ? strerror(e) : strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 		return 1;
@@ -40,12 +44,18 @@ int capctl_stats(int argc, char **argv)
 	if (json)
 		printf("{\"name\": \"%s\", \"packets_in\": %llu, \"packets_out\": %llu, "
 		       "\"drop_spoofed\": %llu, \"drop_malformed\": %llu, \"drop_host_full\": %llu, "
-		       "\"drop_bad_record\": %llu, \"reattached\": %llu}\n",
-		       who, in, out, spoofed, malformed, full, bad, reattached);
+		       "\"drop_bad_record\": %llu, \"reattached\": %llu, \"capsule\": "
+		       "{\"rx_no_memory\": %llu, \"rx_backlog_full\": %llu, \"rx_socket_full\": %llu, "
+		       "\"tx_channel_full\": %llu}}\n",
+		       who, in, out, spoofed, malformed, full, bad, reattached, nomem, backlog, sockfull,
+		       txfull);
 	else
 		printf("%s: %llu packets in, %llu out; refused from the capsule: %llu with a source "
 		       "address not its own, %llu not IPv4, %llu channel records out of turn or empty; "
-		       "%llu dropped for lack of room (or caphostd); attached again %llu times\n",
-		       who, in, out, spoofed, malformed, bad, full, reattached);
+		       "%llu dropped for lack of room (or caphostd); attached again %llu times; "
+		       "lost inside the capsule: %llu in (no memory), %llu in (input queue full), "
+		       "%llu datagrams (socket queue full), %llu out (channel full)\n",
+		       who, in, out, spoofed, malformed, bad, full, reattached, nomem, backlog,
+		       sockfull, txfull);
 	return 0;
 }

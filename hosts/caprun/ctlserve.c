@@ -44,11 +44,17 @@ static void do_ps(struct host_relay *r, char *reply, size_t len)
 static void do_stats(struct host_relay *r, char *reply, size_t len)
 {
 	const struct host_relay_stats *s = &r->stats;
-	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu %llu %llu", r->name,
+	/* The capsule's own drops, from its control page (zeros until it has any). */
+	struct cap_net_drops d = { 0 };
+	if (pread(r->memfd, &d, sizeof d, offsetof(struct cap_control, net_drops)) != (ssize_t)sizeof d)
+		memset(&d, 0, sizeof d);
+	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", r->name,
 	         (unsigned long long)s->packets_in, (unsigned long long)s->packets_out,
 	         (unsigned long long)s->drop_spoofed, (unsigned long long)s->drop_malformed,
 	         (unsigned long long)s->drop_host_full, (unsigned long long)s->drop_bad_record,
-	         (unsigned long long)s->reattached);
+	         (unsigned long long)s->reattached, (unsigned long long)d.rx_no_memory,
+	         (unsigned long long)d.rx_backlog_full, (unsigned long long)d.rx_socket_full,
+	         (unsigned long long)d.tx_channel_full);
 }
 
 /* "snapshot PATH KEEP": PATH is everything up to the last space.  An enum snapshot_outcome. */

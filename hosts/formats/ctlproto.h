@@ -16,9 +16,13 @@
  *        STATE: loading|booting|running|exited; MEMORY_BYTES: bytes allocated
  *        in the capsule's memfd; PID: caprun's own; IMAGE_PATH: rest of line.
  *   stats\n
- *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL\n
- *        packets moved host->capsule and capsule->host, and the capsule's packets
- *        refused: a source address not its own, not IPv4, or no room on the host.
+ *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL
+ *           DROP_BAD_RECORD REATTACHED CAP_RX_NO_MEMORY CAP_RX_BACKLOG_FULL
+ *           CAP_RX_SOCKET_FULL CAP_TX_CHANNEL_FULL\n   (one line)
+ *        packets moved host->capsule and capsule->host; the capsule's packets
+ *        refused: a source address not its own, not IPv4, no room on the host,
+ *        channel records out of turn; times caprun attached to caphostd again;
+ *        then the capsule's own drops (cap_abi.h, struct cap_net_drops).
  *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
  *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
  *   migrate HOSTID [downtime=MS] [precopy=0] [FAULT]\n

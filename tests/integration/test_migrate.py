@@ -179,8 +179,11 @@ class UdpStream:
 
 def drops(hosts, capsule=None):
     """The hosts' drop counters; with capsule (a name), also the drops of that capsule's
-    caprun on whichever host runs it now: a burst released after a pause can meet a full
-    channel into the capsule (drop_host_full), counted by caprun, not by caphostd."""
+    caprun on whichever host runs it now (a burst released after a pause can meet a full
+    channel into the capsule: drop_host_full) and of the capsule's own network stack,
+    which caprun reads from its control page (a burst can overflow the socket's queue:
+    rx_socket_full).  The capsule's counters travel with it, so they are read from the
+    host it runs on, under one name."""
     total = {}
     for h in hosts:
         for k, v in daemon_stats(h).items():
@@ -190,8 +193,23 @@ def drops(hosts, capsule=None):
         if capsule:
             code, out, _ = h.capctl(["stats", "--json", capsule])
             if code == 0:
-                total[h.name + ".caprun.drop_host_full"] = json.loads(out)["drop_host_full"]
+                st = json.loads(out)
+                total[h.name + ".caprun.drop_host_full"] = st["drop_host_full"]
+                for k, v in st["capsule"].items():
+                    total["capsule." + k] = v
     return total
+
+
+def kernel_udp(nss):
+    """Each namespace's kernel UDP counters (/proc/net/snmp "Udp:"), for the diagnosis
+    when the books do not balance: a datagram the kernel dropped is on no host's books."""
+    out = {}
+    for name, ns in nss:
+        _, text, _ = ns.run(["cat", "/proc/net/snmp"])
+        rows = [l.split() for l in text.splitlines() if l.startswith("Udp:")]
+        if len(rows) == 2:
+            out.update({name + "." + k: int(v) for k, v in zip(rows[0][1:], rows[1][1:])})
+    return out
 
 
 def udp_through_move(fault=None):
@@ -226,6 +244,8 @@ def udp_through_move(fault=None):
         except socket.timeout:
             break
     drops0 = drops(hosts, "u")
+    nss = [(h.name, h) for h in hosts] + [("client", topo.client)]
+    kernel0 = kernel_udp(nss)
 
     stream = UdpStream(sock, x.addr)
     stream.more(100, 20)
@@ -251,6 +271,11 @@ def udp_through_move(fault=None):
     diag("UDP: sent %d, answered %d, counted lost %d %r, unanswered %d, sent during the "
          "migration %d, duplicates %d" % (sent, got, lost, grown, len(missing), in_window,
                                          sum(v - 1 for v in stream.replies.values())))
+    if got + lost != sent:
+        kernel1 = kernel_udp(nss)
+        diag("kernel UDP counters that moved: %r" % {
+            k: v - kernel0.get(k, 0) for k, v in kernel1.items()
+            if v != kernel0.get(k, 0) and ("Errors" in k or "NoPorts" in k)})
     check_eq(stream.junk, 0, "UDP replies that are not an echo of ours")
     check_eq([n for n, k in stream.replies.items() if k > 1][:5], [], "datagrams answered twice")
     check_eq(got + lost, sent, "UDP: replies received + drops counted by the hosts, against "
