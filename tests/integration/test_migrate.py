@@ -223,7 +223,7 @@ def udp_through_move(fault=None):
     sock = topo.client.call(socket.socket, socket.AF_INET, socket.SOCK_DGRAM)
     # Room for a released burst of replies while this process is busy elsewhere: the
     # client's own kernel dropping replies would put datagrams on nobody's books.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)   # SO_RCVBUFFORCE: past rmem_max, as root
     # Warm-up, one datagram at a time (routes and the gateway's lookup settle), so
     # that the counted stream below starts with no drop pending anywhere.
     sock.settimeout(0.5)
