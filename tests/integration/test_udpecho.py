@@ -49,7 +49,7 @@ def queue_overflow_counted():
     host = Host()
     cap = host.capsule("udpecho", args=["7", "9007"])
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)   # SO_RCVBUFFORCE: room for every echo
     try:
         cap.start(app_ready=r"reading once TCP port 9007 is connected")
 
