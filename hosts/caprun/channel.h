@@ -15,7 +15,7 @@ struct host_relay_stats {
 	uint64_t packets_out;      /* capsule -> host */
 	uint64_t drop_spoofed;     /* capsule sent a source address that is not its own */
 	uint64_t drop_malformed;   /* capsule sent something that is not an IPv4 packet */
-	uint64_t drop_host_full;   /* the TUN (or the channel) had no room, or no caphostd */
+	uint64_t drop_host_full;   /* the TUN, the channel or the held area had no room, or no caphostd */
 	uint64_t reattached;       /* times caphostd came back and took the capsule again */
 	uint64_t drop_bad_record;  /* channel records not of the capsule's types, not in turn
 	                            * (a FROZEN nobody asked for), or shorter than a header */

@@ -52,6 +52,7 @@ int held_collect(struct host_relay *r, struct held_result *res)
 		h.count++;
 	}
 	free(buf);
+	r->stats.drop_host_full += h.dropped;   /* on the books: capctl stats */
 	res->packets = h.count;
 	res->dropped = h.dropped;
 	res->bytes = at - sizeof h;
