@@ -14,7 +14,8 @@ FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapauth.c hosts/
 FORMAT_TCPCONN_SRCS  := hosts/formats/tcpconn.c
 FORMAT_UPLINK_SRCS   := hosts/formats/uplink.c $(FORMAT_TCPCONN_SRCS)
 # Live migration: the transfer stream and the control records.
-FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
+FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/migctl.c $(COMMON_CLOCK_SRCS) \
+                        $(COMMON_FILEIO_SRCS)
 
 # Unit tests (tests/unit/hosts/formats/, ASan + UBSan via tests/build.mk).
 UNIT_SRCS_test_host_image     := $(FORMAT_IMAGE_SRCS) $(COMMON_FILEIO_SRCS) hosts/caprun/stackbuild.c \

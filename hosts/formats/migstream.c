@@ -1,6 +1,7 @@
 /* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
 #include "hosts/formats/migstream.h"
 #include "hosts/common/bytes.h"
+#include "hosts/common/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -630,24 +631,6 @@ int migstream_send_all(int fd, const uint8_t *p, size_t n)
 	return MIG_OK;
 }
 
-static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off)
-{
-	while (n) {
-		ssize_t r = pread(fd, p, n, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = EIO;
-			return MIG_E_IO;
-		}
-		p += r;
-		n -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return MIG_OK;
-}
-
 int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
                 mig_progress_fn progress, void *arg)
@@ -674,7 +657,7 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
 	uint64_t off, left;
 	while (rc == MIG_OK && (left = migstream_tx_next_chunk(&tx, &off)) > 0) {
 		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : (size_t)left;
-		rc = pread_all(memfd, chunk, len, off);
+		rc = fileio_pread_full(memfd, chunk, len, off) ? MIG_E_IO : MIG_OK;
 		if (rc == MIG_OK)
 			rc = migstream_tx_data(&tx, off, chunk, len, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
