@@ -14,7 +14,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c hosts/formats/capture.c \
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
-                 $(COMMON_IPV4_SRCS)
+                 $(COMMON_TCPMSS_SRCS)
 CAPHOSTD_LIBS := -lsodium -lcrypto -lmnl
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)

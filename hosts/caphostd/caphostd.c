@@ -3,6 +3,7 @@
 #include "hosts/common/cli.h"
 #include "hosts/common/cli.h"
 #include "hosts/caphostd/hostd.h"
+#include "hosts/common/tcpmss.h"
 #include "hosts/formats/migstream.h"
 #include "hosts/formats/snapauth.h"
 #include "hosts/formats/uplink.h"
@@ -51,6 +52,8 @@ static const char usage_text[] =
 	"usage: caphostd --host-id N --listen ADDR[:PORT] --dir ADDR[:PORT][,...] --keys FILE\n"
 	"                [--network CIDR] [--network-id N] [--gateway | --gateway-host ID]\n"
 	"                [--run-dir DIR] [--mig-port N (default 7472, 0 = none)]\n"
+	"                [--wire-mtu N (the MTU between hosts, default 1500: TCP SYNs\n"
+	"                 entering are lowered to the MSS that fits it wrapped)]\n"
 	"                [--volume HOSTDIR:PATH[:ro]]... (for capsules that migrate here)\n"
 	"                [--syslog (log to syslog, facility daemon, instead of stderr)]\n"
 	"                [--net-faults loss=P,dup=P,reorder=P,delay=MS[-MS] [--net-faults-seed N]]\n"
@@ -168,8 +171,9 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	d->listen_port = WIRE_DATA_PORT;
 	d->network_id = DIR_NETWORK_ID_DEFAULT;
 	d->mig_port = MIG_PORT;
+	unsigned wire_mtu = 1500;
 	enum { O_HOST_ID = 256, O_LISTEN, O_DIR, O_KEYS, O_NETWORK, O_NETWORK_ID, O_GATEWAY,
-	       O_GATEWAY_HOST, O_RUN_DIR, O_MIG_PORT, O_NET_FAULTS, O_NET_FAULTS_SEED, O_VOLUME, O_SYSLOG };
+	       O_GATEWAY_HOST, O_RUN_DIR, O_MIG_PORT, O_WIRE_MTU, O_NET_FAULTS, O_NET_FAULTS_SEED, O_VOLUME, O_SYSLOG };
 	static const struct option opts[] = {
 		{ "host-id", required_argument, NULL, O_HOST_ID }, { "listen", required_argument, NULL, O_LISTEN },
 		{ "dir", required_argument, NULL, O_DIR }, { "keys", required_argument, NULL, O_KEYS },
@@ -179,6 +183,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		{ "gateway-host", required_argument, NULL, O_GATEWAY_HOST },
 		{ "run-dir", required_argument, NULL, O_RUN_DIR },
 		{ "mig-port", required_argument, NULL, O_MIG_PORT },
+		{ "wire-mtu", required_argument, NULL, O_WIRE_MTU },
 		{ "net-faults", required_argument, NULL, O_NET_FAULTS },
 		{ "net-faults-seed", required_argument, NULL, O_NET_FAULTS_SEED },
 		{ "volume", required_argument, NULL, O_VOLUME }, { "syslog", no_argument, NULL, O_SYSLOG },
@@ -201,6 +206,11 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		case O_GATEWAY_HOST: d->gw_host = parse_u32(a, v, 1); break;
 		case O_RUN_DIR: run_dir = v; break;
 		case O_MIG_PORT: d->mig_port = parse_port(a, v); break;
+		case O_WIRE_MTU:
+			wire_mtu = parse_u32(a, v, 1);
+			if (wire_mtu < 576 || wire_mtu > 65535)
+				die("%s %s: want an MTU in 576..65535", a, v);
+			break;
 		case O_NET_FAULTS: parse_faults(d, v); break;
 		case O_NET_FAULTS_SEED: parse_seed(d, v), seed_given = 1; break;
 		case O_VOLUME: add_volume(d, v); break;
@@ -232,6 +242,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 	if (d->gateway)
 		d->gw_host = d->host_id;
 	parse_network(network, &d->net, &d->mask);
+	d->wire_mss = tcpmss_for_wire(wire_mtu, WIRE_OVERHEAD);
 	snprintf(d->run_dir, sizeof d->run_dir, "%s", run_dir ? run_dir : ctlsock_run_dir());
 	/* caprun finds us through the same variable */
 	setenv(HOST_RUN_DIR_ENV, d->run_dir, 1);

@@ -1,5 +1,6 @@
 /* hostd_gw.c: the gateway: TUN capgw for ordinary peers (packets in and out, held capsules' to the holder); HOLD and FLUSH from a capsule's host. */
 #include "hosts/caphostd/hostd.h"
+#include "hosts/common/tcpmss.h"
 #include "hosts/common/netlink.h"
 #include "capsule-abi/cap_abi.h"
 
@@ -116,6 +117,11 @@ void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 		return;
 	}
 	d->cnt.gw_in++;
+	uint8_t syn[TCPMSS_SYN_MAX];
+	if (tcpmss_clamp(pkt, len, d->wire_mss, syn, sizeof syn)) {
+		pkt = syn;   /* the capsule will send segments that fit the wire wrapped */
+		d->cnt.mss_clamped++;
+	}
 	if (hostd_hold_is_held(d, dst))
 		hostd_hold_input(d, dst, pkt, len);
 	else

@@ -1,5 +1,6 @@
 /* hostd_uplink.c: caphostd's side of the caprun uplink: accept, read records, packets to the router, FROZEN/THAWED/DETACH, ATTACH and MIG_* handed to their modules. */
 #include "hosts/caphostd/hostd.h"
+#include "hosts/common/tcpmss.h"
 #include "hosts/formats/uplink.h"
 
 #include <arpa/inet.h>
@@ -146,6 +147,11 @@ static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, 
 	}
 	c->pkts_out++;
 	d->cnt.up_pkts_out++;
+	uint8_t syn[TCPMSS_SYN_MAX];
+	if (tcpmss_clamp(pkt, len, d->wire_mss, syn, sizeof syn)) {
+		pkt = syn;   /* its peer will send segments that fit the wire wrapped */
+		d->cnt.mss_clamped++;
+	}
 	if (d->ncaptures)
 		hostd_capture_inner(d, HOSTD_CAPTURE_UPLINK, pkt, len);
 	hostd_route_packet(d, pkt, len);

@@ -22,6 +22,8 @@ COMMON_CLOCK_SRCS     := hosts/common/clock.c
 COMMON_IPV4_SRCS      := hosts/common/ipv4.c
 # fileio.c: opening files we were handed (images, snapshots, keys) without blocking on a FIFO.
 COMMON_FILEIO_SRCS    := hosts/common/fileio.c
+# tcpmss.c: lowering the MSS a TCP SYN announces to what the host-to-host wire carries whole.
+COMMON_TCPMSS_SRCS    := hosts/common/tcpmss.c $(COMMON_IPV4_SRCS)
 # netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).
 COMMON_NETLINK_SRCS   := hosts/common/netlink.c
 # dirclient.c: the directory's client (asynchronous); dirclient_sync.c waits for one answer (CLIs only).
@@ -47,3 +49,4 @@ FORCE:
 
 # Unit tests (tests/unit/hosts/common/, ASan + UBSan via tests/build.mk).
 UNIT_SRCS_test_host_ipv4 := $(COMMON_IPV4_SRCS)
+UNIT_SRCS_test_host_tcpmss := $(COMMON_TCPMSS_SRCS)
