@@ -45,6 +45,11 @@
 #define HOST_RUN_DIR_ENV     "CAPSULE_RUN_DIR"
 #define HOST_RUN_DIR_DEFAULT "/run/capsule"
 #define HOST_CTL_SUFFIX      ".sock"
+/* caprun -d's console: RUN_DIR/NAME.log, the bytes before them in NAME.log.1; NAME.log.new
+ * while a rotation makes the next one (hosts/caprun/consolelog.h). */
+#define HOST_LOG_SUFFIX      ".log"
+#define HOST_LOG_OLD_SUFFIX  ".log.1"
+#define HOST_LOG_NEW_SUFFIX  ".log.new"
 #define HOST_CTL_LINE_MAX    4608   /* a PATH_MAX path plus the words around it */
 
 /* The run directory in use ($CAPSULE_RUN_DIR or the default). */
