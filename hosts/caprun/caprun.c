@@ -99,8 +99,10 @@ static void release_socket(struct caprun *c)
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
 	c->ctl_fd = -1;
-	if (c->ctl_path[0])
+	if (c->ctl_path[0]) {
 		unlink(c->ctl_path);
+		ctlsock_release_dir();
+	}
 	c->ctl_path[0] = 0;
 }
 
