@@ -1,4 +1,4 @@
-/* capctl_life.c: `capctl stop NAME` (SIGTERM to its caprun, SIGKILL after --timeout) and `capctl logs NAME [-f]` (a detached capsule's console). */
+/* capctl_life.c: `capctl stop NAME` (SIGTERM to its caprun, SIGKILL after --timeout) and `capctl logs NAME [-f]` (a detached capsule's console, hosts/caprun/consolelog.h). */
 #include "hosts/capctl/capctl.h"
 #include "hosts/formats/ctlproto.h"
 
@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +91,49 @@ int capctl_stop(int argc, char **argv)
 	return 0;
 }
 
+/* The rest of fd to stdout: 0, or -1 (printed). */
+static int copy_out(int fd, const char *name, const char *path)
+{
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "capctl: logs %s: %s: %s\n", name, path, strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			return -1;
+	}
+}
+
+static int same_file(int a, int b)
+{
+	struct stat sa, sb;
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* 1 if path names a file other than fd's (the keeper rotated: a newer NAME.log is there). */
+static int replaced(int fd, const char *path)
+{
+	struct stat now, mine;
+	return stat(path, &now) == 0 && fstat(fd, &mine) == 0 &&
+	       (now.st_dev != mine.st_dev || now.st_ino != mine.st_ino);
+}
+
+/* 1 while the log's keeper holds fd's file (more may come), 0 once it let go. */
+static int kept(int fd)
+{
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		return 0;
+	}
+	return errno == EWOULDBLOCK;
+}
+
 int capctl_logs(int argc, char **argv)
 {
 	static const char usage[] = "logs [-f|--follow] NAME";
@@ -100,12 +145,16 @@ int capctl_logs(int argc, char **argv)
 	if (argc - optind != 1)
 		return capctl_usage_error(usage);
 	const char *name = argv[optind];
-	char path[PATH_MAX], buf[65536];
+	char path[PATH_MAX], older[PATH_MAX];
+	const char *dir = ctlsock_run_dir();
 	if (strchr(name, '/') ||
-	    snprintf(path, sizeof path, "%s/%s.log", ctlsock_run_dir(), name) >= (int)sizeof path) {
+	    snprintf(path, sizeof path, "%s/%s%s", dir, name, HOST_LOG_SUFFIX) >= (int)sizeof path ||
+	    snprintf(older, sizeof older, "%s/%s%s", dir, name, HOST_LOG_OLD_SUFFIX) >= (int)sizeof older) {
 		fprintf(stderr, "capctl: logs: no capsule named %s on this host\n", name);
 		return 1;
 	}
+	/* NAME.log.1, then NAME.log (consolelog.h).  A rotation between the two opens made
+	 * the NAME.log we opened the NAME.log.1 we found: then it is the older part. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -115,33 +164,45 @@ int capctl_logs(int argc, char **argv)
 			fprintf(stderr, "capctl: logs %s: %s: %s\n", name, path, strerror(errno));
 		return 1;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
+	int old = open(older, O_RDONLY | O_CLOEXEC);
+	if (old >= 0 && same_file(old, fd)) {
+		close(old);
+		old = fd;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
 			fprintf(stderr, "capctl: logs %s: %s: %s\n", name, path, strerror(errno));
-			close(fd);
+			close(old);
 			return 1;
 		}
-		if (n > 0) {
-			if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-				break;
-			continue;
+	}
+	int failed = old >= 0 && copy_out(old, name, older);
+	if (old >= 0)
+		close(old);
+	while (!failed) {
+		failed = copy_out(fd, name, path) != 0;
+		if (failed)
+			break;
+		if (replaced(fd, path)) {   /* what it wrote before it rotated was read just now */
+			int next = open(path, O_RDONLY | O_CLOEXEC);
+			if (next >= 0) {
+				close(fd);
+				fd = next;
+				continue;
+			}
 		}
-		fflush(stdout);
 		if (!follow)
 			break;
-		/* At the end: while its caprun lives, look again a little later (as tail -f does). */
-		int live = ctlsock_name_live(name);
-		if (!live) {
-			while ((n = read(fd, buf, sizeof buf)) > 0)   /* its last words */
-				fwrite(buf, 1, (size_t)n, stdout);
+		if (!kept(fd)) {
+			/* Its keeper let go: the end, unless it rotated (and ended) since we looked. */
+			failed = copy_out(fd, name, path) != 0;
+			if (!failed && replaced(fd, path))
+				continue;
 			break;
 		}
-		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		fflush(stdout);
+		struct timespec ts = { 0, 200 * 1000 * 1000 };   /* as tail -f looks again */
 		nanosleep(&ts, NULL);
 	}
 	close(fd);
-	return fflush(stdout) ? 1 : 0;
+	return fflush(stdout) || failed ? 1 : 0;
 }

@@ -16,7 +16,8 @@
  *     capsule window, nor our own text, nor the kernel's [vdso] and [vvar*]
  *     (read-only; the clock data every process may read), e.g. [stack]; set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
- *     (fd 6), close fds >= 4, open the dirty-tracking userfaultfd (fd 4 again), no_new_privs, seccomp, clear registers and
+ *     (fd 6), close fds >= 4, open the dirty-tracking userfaultfd (fd 4 again), die with caprun
+ *     (PR_SET_PDEATHSIG), no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
  *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
  *     load control->resume_ctx: the capsule's rt_ctx_save "returns" 1.
@@ -49,6 +50,9 @@
 #define L_SA_RESTORER 0x04000000
 #define L_SIG_SETMASK 2
 #define L_PR_SET_NO_NEW_PRIVS 38
+#define L_PR_SET_PDEATHSIG 1
+#define L_SIGKILL     9
+#define L_POLLHUP     0x10
 #define L_EXIT_LOADER_FAILED 127
 
 /* Stage 2 must fit in CAP_RESUME_SCRATCH (64 KiB): these buffers are its whole stack. */
@@ -507,6 +511,17 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	if (is_error(r))
 		die("closing the loader's descriptors", r);
 	track_writes(ctl);
+	/* The capsule ends with its caprun, even one killed outright (capctl stop's SIGKILL):
+	 * caprun spawned us from its main thread, which lives as long as caprun does.  A
+	 * caprun gone before this took effect closed its end of the channel: checked after. */
+	r = sys6(__NR_prctl, L_PR_SET_PDEATHSIG, L_SIGKILL, 0, 0, 0, 0);
+	if (is_error(r))
+		die("setting the parent-death signal", r);
+	struct { int fd; short events, revents; } chan = { CAP_FD_CHANNEL, 0, 0 };
+	long no_wait[2] = { 0, 0 };
+	r = sys6(__NR_ppoll, (long)&chan, 1, (long)no_wait, 0, 8, 0);
+	if (r > 0 && (chan.revents & L_POLLHUP))
+		sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);   /* nobody is left to tell */
 	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (is_error(r))
 		die("setting no_new_privs", r);

@@ -8,6 +8,7 @@
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_env.h"
 #include "hosts/caprun/caprun_detach.h"
+#include "hosts/caprun/consolelog.h"
 #include "hosts/common/cli.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/relay.h"
@@ -98,8 +99,10 @@ static void release_socket(struct caprun *c)
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
 	c->ctl_fd = -1;
-	if (c->ctl_path[0])
+	if (c->ctl_path[0]) {
 		unlink(c->ctl_path);
+		ctlsock_release_dir();
+	}
 	c->ctl_path[0] = 0;
 }
 
@@ -683,7 +686,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
-	if (c.detach && caprun_detach_console(c.name))
+	if (c.detach && caprun_detach_console(c.name, c.log_size))
 		goto out;
 	if (spawn_capsule(&c, loader))
 		goto out;
@@ -734,5 +737,6 @@ out:
 	snapfile_close(&c.snap);
 	volume_close_all(&c.vols);
 	free(cargv);
+	consolelog_finish();   /* -d: the log has all of the console before caprun is gone */
 	return code;
 }

@@ -30,6 +30,7 @@ struct caprun {
 	int incoming;              /* --incoming: a live migration arrives on fd 0 (caphostd started us) */
 	int no_net;                /* --no-net: no TUN, no caphostd, no address (capexec, binfmt) */
 	int detach;                /* -d: print the name and return once the capsule runs */
+	size_t log_size;           /* -d: the console log's bound per file (--log-size, consolelog.h) */
 	int fail_code;             /* check_frozen's failure: EXIT_CANNOT_RUN, EXIT_NOT_FOUND or EXIT_USAGE */
 	const char *keys_path;     /* --incoming: the cluster key file */
 	uint32_t host_id;          /* --incoming: this host's id */

@@ -1,5 +1,6 @@
 /* caprun_args.c: caprun's command line (getopt_long): options, their combinations, the image and the capsule's own arguments. */
 #include "hosts/caprun/caprun.h"
+#include "hosts/caprun/consolelog.h"
 #include "hosts/common/cli.h"
 
 #include <stdio.h>
@@ -12,6 +13,8 @@ static const char usage_text[] =
 	"       caprun --incoming --host-id N --keys FILE [-v ...]   (started by caphostd)\n"
 	"\n"
 	"  -d, --detach              print the name and return once the capsule runs\n"
+	"      --log-size SIZE       with -d: the console log's size, NAME.log and NAME.log.1\n"
+	"                            each (default 1M; K, M, G: KiB, MiB, GiB; 4K..1G)\n"
 	"      --name NAME           the capsule's name (default: the image's; NAME-2... if taken)\n"
 	"      --ip ADDR             its address in 198.18.0.0/16 (default: the first free one)\n"
 	"      --mtu N               576..65535 (default 1500)\n"
@@ -49,13 +52,30 @@ static unsigned long number(const char *opt, const char *v, unsigned long lo, un
 	return n;
 }
 
+/* --log-size: bytes with an optional K, M or G (binary units). */
+static size_t log_size(const char *v)
+{
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	if (shift)
+		end++;
+	if (!*v || v[0] == '-' || *end || end == v || n > (CONSOLELOG_SIZE_MAX >> shift) ||
+	    (n << shift) < CONSOLELOG_SIZE_MIN) {
+		fprintf(stderr, "caprun: --log-size %s: must be 4K..1G\n", v);
+		exit(EXIT_USAGE);
+	}
+	return (size_t)(n << shift);
+}
+
 enum { O_NAME = 256, O_IP, O_MTU, O_MAX_FDS, O_NO_NET, O_ENV_FILE, O_DNS, O_USER, O_IMAGE,
-       O_RESUME, O_KEYS, O_HOST_ID, O_INCOMING };
+       O_RESUME, O_KEYS, O_HOST_ID, O_INCOMING, O_LOG_SIZE };
 
 void caprun_args_parse(struct caprun *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "detach", no_argument, NULL, 'd' },      { "name", required_argument, NULL, O_NAME },
+		{ "log-size", required_argument, NULL, O_LOG_SIZE },
 		{ "ip", required_argument, NULL, O_IP },     { "mtu", required_argument, NULL, O_MTU },
 		{ "max-fds", required_argument, NULL, O_MAX_FDS },
 		{ "no-net", no_argument, NULL, O_NO_NET },  { "volume", required_argument, NULL, 'v' },
@@ -77,6 +97,7 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "+:dv:w:e:hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'd': c->detach = 1; break;
+		case O_LOG_SIZE: c->log_size = log_size(optarg); break;
 		case O_NAME: c->opt_name = optarg; break;
 		case O_IP: c->opt_ip = optarg; break;
 		case O_MTU:
@@ -111,6 +132,10 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv)
 		}
 	}
 	int i = optind;
+	if (c->log_size && !c->detach)
+		bad("--log-size: only a detached capsule (-d) keeps a log");
+	if (!c->log_size)
+		c->log_size = CONSOLELOG_SIZE_DEFAULT;
 	if (c->workdir) {
 		if (c->incoming || c->resume_path) {
 			fprintf(stderr, "caprun: -w: a resumed or migrated capsule keeps its working directory\n");

@@ -1,10 +1,9 @@
-/* caprun_detach.c: caprun -d: run in the background with the console in RUN_DIR/NAME.log; the caller returns once the capsule runs. */
+/* caprun_detach.c: caprun -d: run in the background with the console in RUN_DIR/NAME.log (consolelog.h); the caller returns once the capsule runs. */
 #include "hosts/caprun/caprun_detach.h"
-#include "hosts/formats/ctlproto.h"
+#include "hosts/caprun/consolelog.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,32 +68,12 @@ void caprun_detach_start(void)
 	exit(WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_FAILED);
 }
 
-int caprun_detach_console(const char *name)
+int caprun_detach_console(const char *name, size_t log_size)
 {
 	if (notify_fd < 0)
 		return 0;
-	char path[PATH_MAX];
-	if (snprintf(path, sizeof path, "%s/%s.log", ctlsock_run_dir(), name) >= (int)sizeof path) {
-		fprintf(stderr, "caprun: -d: %s/%s.log: %s\n", ctlsock_run_dir(), name, strerror(ENAMETOOLONG));
+	if (consolelog_start(name, log_size))
 		return -1;
-	}
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || null < 0) {
-		fprintf(stderr, "caprun: -d: %s: %s\n", fd < 0 ? path : "/dev/null", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	fflush(NULL);
-	if (dup2(null, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
-		fprintf(stderr, "caprun: -d: %s: %s\n", path, strerror(errno));
-		close(fd);
-		close(null);
-		return -1;
-	}
-	close(fd);
-	close(null);
 	char line[300];
 	snprintf(line, sizeof line, "L %s\n", name);
 	say(line);

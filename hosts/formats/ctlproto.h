@@ -6,8 +6,9 @@
 
 /*
  * Every caprun listens on a UNIX stream socket RUN_DIR/NAME.sock (mode 0600),
- * RUN_DIR = $CAPSULE_RUN_DIR, else /run/capsule in the first network namespace and
- * /run/capsule/net-INODE in any other (INODE: its /proc/self/ns/net).  One request per connection:
+ * RUN_DIR = $CAPSULE_RUN_DIR, else /run/capsule in pid 1's network namespace and
+ * /run/capsule/net-INODE in any other (INODE: its /proc/self/ns/net; ctlsock.c tells
+ * them apart by /proc/1/ns/net or, where that cannot be read, /proc/1/net/dev).  One request per connection:
  * the client sends one line, caprun answers one line and closes (`migrate`
  * sends progress lines first).
  *
@@ -49,10 +50,19 @@
 #define HOST_RUN_DIR_ENV     "CAPSULE_RUN_DIR"
 #define HOST_RUN_DIR_DEFAULT "/run/capsule"
 #define HOST_CTL_SUFFIX      ".sock"
+/* caprun -d's console: RUN_DIR/NAME.log, the bytes before them in NAME.log.1; NAME.log.new
+ * while a rotation makes the next one (hosts/caprun/consolelog.h). */
+#define HOST_LOG_SUFFIX      ".log"
+#define HOST_LOG_OLD_SUFFIX  ".log.1"
+#define HOST_LOG_NEW_SUFFIX  ".log.new"
 #define HOST_CTL_LINE_MAX    4608   /* a PATH_MAX path plus the words around it */
 
 /* The run directory in use ($CAPSULE_RUN_DIR or the default). */
 const char *ctlsock_run_dir(void);
+
+/* After removing a socket: a per-namespace RUN_DIR (/run/capsule/net-INODE) goes once
+ * empty, so namespaces that come and go leave no directories behind. */
+void ctlsock_release_dir(void);
 
 /* RUN_DIR/NAME.sock into out; -1 if it does not fit a sockaddr_un. */
 int ctlsock_path(const char *name, char *out, size_t len);

@@ -15,6 +15,22 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * 1 if we are in pid 1's network namespace, 0 if not, -1 if we cannot tell.  Its
+ * /proc/1/ns/net needs ptrace access to pid 1, which root lacks in some containers;
+ * /proc/1/net does not, and each namespace has its own /proc/net/dev entry (its inode
+ * is per namespace, like the namespace's own), so comparing those tells the same.
+ */
+static int in_first_netns(void)
+{
+	struct stat self, init;
+	if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0)
+		return self.st_ino == init.st_ino;
+	if (stat("/proc/self/net/dev", &self) == 0 && stat("/proc/1/net/dev", &init) == 0)
+		return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+	return -1;
+}
+
 const char *ctlsock_run_dir(void)
 {
 	static char per_netns[64];
@@ -22,16 +38,23 @@ const char *ctlsock_run_dir(void)
 	if (d && *d)
 		return d;
 	/* Names are per network namespace, as the capsules' devices and addresses are: outside the
-	 * first namespace, RUN_DIR/net-INODE (INODE: ours; only root can see pid 1's, else the
-	 * shared directory). */
-	struct stat self, init;
-	if (!per_netns[0])
+	 * first namespace, RUN_DIR/net-INODE (INODE: our namespace's); where we cannot tell, the
+	 * shared directory. */
+	if (!per_netns[0]) {
+		struct stat self;
 		snprintf(per_netns, sizeof per_netns, "%s", HOST_RUN_DIR_DEFAULT);
-	if (strcmp(per_netns, HOST_RUN_DIR_DEFAULT) == 0 && stat("/proc/self/ns/net", &self) == 0 &&
-	    stat("/proc/1/ns/net", &init) == 0 && self.st_ino != init.st_ino)
-		snprintf(per_netns, sizeof per_netns, "%s/net-%llu", HOST_RUN_DIR_DEFAULT,
-		         (unsigned long long)self.st_ino);
+		if (in_first_netns() == 0 && stat("/proc/self/ns/net", &self) == 0)
+			snprintf(per_netns, sizeof per_netns, "%s/net-%llu", HOST_RUN_DIR_DEFAULT,
+			         (unsigned long long)self.st_ino);
+	}
 	return per_netns;
+}
+
+void ctlsock_release_dir(void)
+{
+	const char *d = ctlsock_run_dir();
+	if (strncmp(d, HOST_RUN_DIR_DEFAULT "/net-", strlen(HOST_RUN_DIR_DEFAULT "/net-")) == 0)
+		rmdir(d);   /* ENOTEMPTY while anything else is there: then it stays */
 }
 
 int ctlsock_path(const char *name, char *out, size_t len)
@@ -103,10 +126,6 @@ int ctlsock_listen(const char *name, char *err, size_t errlen)
 		         HOST_CTL_SUFFIX);
 		return -1;
 	}
-	if (make_dirs(ctlsock_run_dir())) {
-		snprintf(err, errlen, "%s: %s", ctlsock_run_dir(), strerror(errno));
-		return -1;
-	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -114,7 +133,19 @@ int ctlsock_listen(const char *name, char *err, size_t errlen)
 	}
 	/* umask-independent 0600: bind creates the file with the process's fchmod'able mode. */
 	mode_t old = umask(0177);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	int r = -1;
+	errno = ENOENT;
+	/* A per-namespace directory may vanish between our mkdir and bind (the last caprun in
+	 * it leaving, ctlsock_release_dir): make it again. */
+	for (int tries = 0; r < 0 && errno == ENOENT && tries < 3; tries++) {
+		if (make_dirs(ctlsock_run_dir())) {
+			umask(old);
+			close(fd);
+			snprintf(err, errlen, "%s: %s", ctlsock_run_dir(), strerror(errno));
+			return -1;
+		}
+		r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	}
 	if (r < 0 && errno == EADDRINUSE) {
 		if (probe(path) == 0) {
 			umask(old);

@@ -1,4 +1,4 @@
-/* lifecycle.c: a plain POSIX app for lifecycle tests: exit codes, unsupported calls, serving until killed. */
+/* lifecycle.c: a plain POSIX app for lifecycle tests: exit codes, unsupported calls, serving until killed, a console to fill, computing without end. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,8 +29,7 @@ static int do_unsupported(void)
 	return 0;
 }
 
-/* "serve": accept on TCP 9200 forever, answering "alive\n" to each connection. */
-static int do_serve(void)
+static int listen_9200(void)
 {
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 	int one = 1;
@@ -38,10 +37,14 @@ static int do_serve(void)
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0) {
 		perror("lifecycle: listen");
-		return 1;
+		return -1;
 	}
-	printf("lifecycle: serving on 9200\n");
-	fflush(stdout);
+	return s;
+}
+
+/* Answer "alive\n" to each connection on s, forever. */
+static _Noreturn void serve_on(int s)
+{
 	for (;;) {
 		int c = accept(s, NULL, NULL);
 		if (c < 0)
@@ -52,6 +55,58 @@ static int do_serve(void)
 	}
 }
 
+/* "serve": accept on TCP 9200 forever, answering "alive\n" to each connection. */
+static int do_serve(void)
+{
+	int s = listen_9200();
+	if (s < 0)
+		return 1;
+	printf("lifecycle: serving on 9200\n");
+	fflush(stdout);
+	serve_on(s);
+}
+
+/* "chatter N": at the first connection on 9200, N numbered lines on stdout, then "done\n"
+ * to that connection; then serve.  (A console larger than caprun -d's log bound.) */
+static int do_chatter(unsigned long n)
+{
+	int s = listen_9200();
+	if (s < 0)
+		return 1;
+	printf("lifecycle: chatter waits on 9200\n");
+	fflush(stdout);
+	int c;
+	while ((c = accept(s, NULL, NULL)) < 0)
+		;
+	for (unsigned long i = 1; i <= n; i++)
+		printf("lifecycle: line %07lu of %lu\n", i, n);
+	printf("lifecycle: chatter done\n");
+	fflush(stdout);
+	if (write(c, "done\n", 5) != 5)
+		perror("lifecycle: write");
+	close(c);
+	serve_on(s);
+}
+
+/* "spin": serve until the first connection, answer it "spinning\n", then compute forever
+ * without a system call (so the capsule never waits on its host again). */
+static int do_spin(void)
+{
+	int s = listen_9200();
+	if (s < 0)
+		return 1;
+	printf("lifecycle: spins at the first connection on 9200\n");
+	fflush(stdout);
+	int c;
+	while ((c = accept(s, NULL, NULL)) < 0)
+		;
+	if (write(c, "spinning\n", 9) != 9)
+		perror("lifecycle: write");
+	close(c);
+	for (volatile unsigned long n = 0;; n++)
+		;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "exit") == 0)
@@ -60,6 +115,10 @@ int main(int argc, char **argv)
 		return do_unsupported();
 	if (argc >= 2 && strcmp(argv[1], "serve") == 0)
 		return do_serve();
-	fprintf(stderr, "usage: lifecycle exit N | unsupported | serve\n");
+	if (argc >= 2 && strcmp(argv[1], "spin") == 0)
+		return do_spin();
+	if (argc >= 3 && strcmp(argv[1], "chatter") == 0)
+		return do_chatter(strtoul(argv[2], NULL, 10));
+	fprintf(stderr, "usage: lifecycle exit N | unsupported | serve | chatter N | spin\n");
 	return 64;
 }

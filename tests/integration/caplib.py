@@ -395,6 +395,30 @@ class Tap:
         sys.exit(1 if self.failed else 0)
 
 
+def private_mounts():
+    """Run the rest of this test in a mount namespace of its own: re-execute it (same PID)
+    under `unshare -m --propagation private`, so what it mounts (an empty /run/capsule, a
+    /dev/log) is seen by it and its children only, and is gone when it ends."""
+    if os.environ.get("CAPTEST_PRIVATE_MOUNTS") == "1":
+        return
+    env = dict(os.environ, CAPTEST_PRIVATE_MOUNTS="1")
+    if "_key_dir" in globals():   # the new process makes its own (our atexit will not run)
+        shutil.rmtree(_key_dir, True)
+        env.pop("CAPSULE_HOST_KEY")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe("unshare", ["unshare", "-m", "--propagation", "private", sys.executable, "-u"] +
+               sys.argv, env)
+
+
+def mount_tmpfs(path):
+    """An empty tmpfs at path (made if missing), in this test's own mount namespace only."""
+    check(os.environ.get("CAPTEST_PRIVATE_MOUNTS") == "1", "mount_tmpfs outside private_mounts()")
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "captest", path],
+                   check=True)
+
+
 def need_capsule_host(tap, name):
     """Capsule-only checks cannot run natively; returns True if this one must be skipped."""
     if NATIVE:

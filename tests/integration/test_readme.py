@@ -3,8 +3,10 @@ import os
 import re
 import subprocess
 
-from caplib import (ROOT, Tap, check, check_eq, my_children, need_capsule_host, net_state,
-                    no_guard, tempdir)
+from caplib import (ROOT, Tap, check, check_eq, mount_tmpfs, my_children, need_capsule_host,
+                    net_state, no_guard, private_mounts, tempdir)
+
+private_mounts()   # the default /run/capsule, empty as on a fresh machine, and ours alone
 
 
 def using_it_block():
@@ -14,6 +16,7 @@ def using_it_block():
 
 
 def steps_run():
+    mount_tmpfs("/run/capsule")
     before = no_guard(net_state())
     d = tempdir(prefix="readme.")
     os.symlink(os.path.join(ROOT, "build"), os.path.join(d, "build"))
@@ -29,6 +32,10 @@ def steps_run():
         check(want in out, "the steps' output lacks %r: %r" % (want, out[-800:]))
     check_eq(my_children(), [], "processes left")
     check_eq(no_guard(net_state()), before, "links, addresses, routes left")
+    # outside pid 1's network namespace the default run directory is one of its own
+    ns = os.stat("/proc/self/ns/net").st_ino
+    check_eq(sorted(os.listdir("/run/capsule/net-%d" % ns)), ["http.log"],
+             "the run directory after the steps")
 
 
 def main():

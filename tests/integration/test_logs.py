@@ -1,0 +1,102 @@
+"""test_logs.py: caprun -d's console log is bounded (NAME.log and NAME.log.1, --log-size each): a capsule printing many times the bound leaves both files within it, `capctl logs` prints the console's last bytes exactly, and `capctl logs -f` follows across the rotations to the end."""
+import json
+import os
+import re
+import subprocess
+
+from caplib import (CAPCTL, CAPRUN, IMAGES, Host, Tap, alive, check, check_eq, connect, descendants,
+                    need_capsule_host, recv_line)
+
+SIZE = 16384
+LINES = 5000   # 32 bytes each: ten times the two files
+
+
+def run(argv, env):
+    p = subprocess.run(argv, capture_output=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def bounded_log():
+    host = Host()
+    code, out, err = run([CAPRUN, "-d", "--log-size", "16K", "--name", "chat",
+                          os.path.join(IMAGES, "lifecycle.cap"), "chatter", str(LINES)], host.env)
+    check_eq((code, out, err), (0, "chat\n", ""), "caprun -d --log-size 16K: (exit, stdout, stderr)")
+    code, out, err = host.capctl(["ps", "--json"])
+    row = json.loads(out)[0]
+    pid, addr = row["pid"], row["ip"]
+    follow = subprocess.Popen([CAPCTL, "logs", "-f", "chat"],
+                              env=host.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL)
+    try:
+        # The follower has seen the console's start: what it prints next crosses rotations.
+        first = follow.stdout.readline()
+        check_eq(first, b"lifecycle: chatter waits on 9200\n", "capctl logs -f: its first line")
+        s = connect(addr, 9200)
+        check_eq(recv_line(s), b"done\n", "the capsule printed its lines")
+        s.close()
+        code, out, err = host.capctl(["logs", "chat"])
+        check_eq((code, err), (0, ""), "capctl logs chat while it runs")
+        check(out.endswith("lifecycle: line %07d of %d\nlifecycle: chatter done\n" % (LINES, LINES)),
+              "capctl logs: the newest lines last: %r" % out[-120:])
+        code, out, err = host.capctl(["stop", "chat"])
+        check_eq((code, out, err), (0, "capsule chat stopped\n", ""), "capctl stop chat")
+        check(not alive(pid), "caprun %d after capctl stop" % pid)
+        rest, ferr = follow.communicate(timeout=20)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    check_eq((follow.returncode, ferr), (0, b""), "capctl logs -f ended with its capsule")
+    files = sorted(os.listdir(host.run_dir))
+    check_eq(files, ["chat.log", "chat.log.1"], "the run directory after the stop")
+    sizes = [os.path.getsize(os.path.join(host.run_dir, f)) for f in files]
+    check(all(s <= SIZE for s in sizes), "file sizes %r over the bound %d" % (sizes, SIZE))
+    check_eq(sizes[1], SIZE, "chat.log.1: a full file (16 KiB is 512 whole lines)")
+
+    # The whole console, as the capsule and caprun wrote it; the log keeps its end exactly.
+    lines = ["lifecycle: line %07d of %d\n" % (i, LINES) for i in range(1, LINES + 1)]
+    code, out, err = host.capctl(["logs", "chat"])
+    check_eq((code, err), (0, ""), "capctl logs chat after it ended")
+    tail = "".join(lines[-(SIZE // 32 + 1):]) + "lifecycle: chatter done\n"
+    check_eq(out[-len(tail):], tail, "the console's last lines, byte for byte")
+    before = out[:-len(tail)]
+    check(len(out) > SIZE and len(out) <= 2 * SIZE, "capctl logs printed %d bytes" % len(out))
+    check_eq(before, "".join(lines[-(len(out) // 32):-(SIZE // 32 + 1)]),
+             "everything before them: whole lines of the console, in order")
+    check_eq(out, open(os.path.join(host.run_dir, "chat.log.1")).read() +
+             open(os.path.join(host.run_dir, "chat.log")).read(), "capctl logs = NAME.log.1 + NAME.log")
+
+    # The follower: every line once, in order, from the first to the last (a bounded log may
+    # rotate twice between two of its looks: it then skips to the newest file, as tail -F).
+    followed = (first + rest).decode()
+    got = [int(m.group(1)) for m in re.finditer(r"^lifecycle: line (\d+) of", followed, re.M)]
+    check(got and got[0] == 1 and got[-1] == LINES and all(a < b for a, b in zip(got, got[1:])),
+          "capctl logs -f: line numbers %r...%r not increasing from 1 to %d" % (got[:3], got[-3:], LINES))
+    check(followed.endswith(open(os.path.join(host.run_dir, "chat.log")).read()),
+          "capctl logs -f ends with the whole of the last file")
+    check_eq([p for p in descendants(os.getpid()) if alive(p)], [], "processes left")
+
+
+def bad_sizes():
+    host = Host()
+    image = os.path.join(IMAGES, "lifecycle.cap")
+    for size in ("1K", "2G", "12Q", "-5", ""):
+        code, out, err = run([CAPRUN, "-d", "--log-size", size, image, "serve"], host.env)
+        check_eq((code, out, err), (125, "", "caprun: --log-size %s: must be 4K..1G\n" % size),
+                 "caprun --log-size %r" % size)
+    code, out, err = run([CAPRUN, "--log-size", "64K", image, "serve"], host.env)
+    check_eq((code, err), (125, "caprun: --log-size: only a detached capsule (-d) keeps a log "
+                                "(caprun --help shows usage)\n"), "--log-size without -d")
+
+
+def main():
+    tap = Tap()
+    if need_capsule_host(tap, "logs"):
+        tap.done()
+    tap.run("logs: a console ten times the bound: two files within it, capctl logs prints its "
+            "last bytes exactly, -f follows across rotations", bounded_log)
+    tap.run("logs: --log-size out of range, or without -d: exit 125, one line", bad_sizes)
+    tap.done()
+
+
+main()
