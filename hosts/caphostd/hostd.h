@@ -233,7 +233,7 @@ struct hostd_job {
 	X(ctl_full) X(hold_stale) X(flush_stale) X(flush_to_stale) X(sync_stale) \
 	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
 	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released) \
-	X(capture_records) X(capture_dropped)
+	X(capture_records) X(capture_dropped) X(mig_checks) X(mig_check_waits)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
