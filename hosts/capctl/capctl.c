@@ -12,7 +12,7 @@ static const struct capctl_cmd commands[] = {
 	{ "pack", capctl_pack, "pack --name NAME [--mem SIZE] ELF OUT.cap" },
 	{ "info", capctl_info, "info [--json] IMAGE.cap" },
 	{ "snapshot", capctl_snapshot, "snapshot NAME -o FILE [--keep-running] [--force]" },
-	{ "migrate", capctl_migrate, "migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] [--json] [--svg FILE]" },
+	{ "migrate", capctl_migrate, "migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] [--wait-directory SECONDS] [--json] [--svg FILE]" },
 	{ "ps", capctl_ps, "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]" },
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 	{ "stats", capctl_stats, "stats [--json] NAME" },

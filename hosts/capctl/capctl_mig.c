@@ -47,12 +47,12 @@ static int connect_ctl(const char *path)
 
 static int parse_ok(const char *line, struct mig_result *r)
 {
-	r->rounds = 0, r->precopy_ms = 0, r->precopy_bytes = 0;
-	int n = sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu",
+	r->rounds = 0, r->precopy_ms = 0, r->precopy_bytes = 0, r->dirwait_ms = 0;
+	int n = sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %ld",
 	               &r->target, &r->epoch, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3], &r->ms[4],
 	               &r->ms[5], &r->downtime, &r->total, &r->bytes, &r->asked, &r->acked, &r->from,
-	               &r->rounds, &r->precopy_ms, &r->precopy_bytes);
-	return n == 14 || n == 17 ? 0 : -1;
+	               &r->rounds, &r->precopy_ms, &r->precopy_bytes, &r->dirwait_ms);
+	return n == 14 || n == 17 || n == 18 ? 0 : -1;
 }
 
 static void print_json(const char *name, const struct mig_result *r)
@@ -65,9 +65,9 @@ static void print_json(const char *name, const struct mig_result *r)
 		printf("%s\"%s_ms\": %ld", i ? ", " : "", phases[i].key, r->ms[i]);
 	printf("}, \"downtime_ms\": %ld, \"total_ms\": %ld, \"bytes\": %llu, "
 	       "\"precopy\": {\"rounds\": %u, \"ms\": %ld, \"bytes\": %llu}, "
-	       "\"peers\": {\"asked\": %u, \"acked\": %u}}\n",
-	       r->downtime, r->total, r->bytes, r->rounds, r->precopy_ms, r->precopy_bytes, r->asked,
-	       r->acked);
+	       "\"directory_wait_ms\": %ld, \"peers\": {\"asked\": %u, \"acked\": %u}}\n",
+	       r->downtime, r->total, r->bytes, r->rounds, r->precopy_ms, r->precopy_bytes,
+	       r->dirwait_ms, r->asked, r->acked);
 }
 
 /* A timeline a person can read: one bar per phase, to scale, and the downtime. */
@@ -81,12 +81,21 @@ static void print_timeline(const char *name, const struct mig_result *r)
 	else
 		printf("capsule %s migrated from host %u to host %u (directory epoch %u), %llu bytes of "
 		       "memory\n", name, r->from, r->target, r->epoch, r->bytes);
-	long at = r->precopy_ms;
-	if (r->rounds) {
-		int len = (int)(r->precopy_ms * 40 / total);
+	long at = r->dirwait_ms + r->precopy_ms;
+	if (r->dirwait_ms) {
+		int len = (int)(r->dirwait_ms * 40 / total);
 		len = len < 1 ? 1 : len > 40 ? 40 : len;
-		printf("  %-9s %6ld ms  |%.*s%*s|  %s\n", "precopy", r->precopy_ms, len,
-		       "########################################", 40 - len, "",
+		printf("  %-9s %6ld ms  |%.*s%*s|  %s\n", "dir-wait", r->dirwait_ms, len,
+		       "........................................", 40 - len, "",
+		       "waited for the directory to commit again; the capsule ran here");
+	}
+	if (r->rounds) {
+		int from = (int)(r->dirwait_ms * 40 / total), len = (int)(r->precopy_ms * 40 / total);
+		len = len < 1 ? 1 : len > 40 ? 40 : len;
+		if (from + len > 40)
+			from = 40 - len;
+		printf("  %-9s %6ld ms  |%*s%.*s%*s|  %s\n", "precopy", r->precopy_ms, from, "", len,
+		       "########################################", 40 - from - len, "",
 		       "memory streams while it runs, rounds of what changed");
 	}
 	for (size_t i = 0; i < NPHASES; i++) {
@@ -108,14 +117,17 @@ static void print_timeline(const char *name, const struct mig_result *r)
 int capctl_migrate(int argc, char **argv)
 {
 	static const char usage[] = "migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] "
-	                            "[--json] [--svg FILE]";
+	                            "[--wait-directory SECONDS] [--json] [--svg FILE]";
 	static const struct option opts[] = { CAPCTL_HELP_OPT, { "to", required_argument, NULL, 't' },
 	                                      { "fault", required_argument, NULL, 'f' },   /* tests only */
 	                                      { "json", no_argument, NULL, 'j' },
 	                                      { "svg", required_argument, NULL, 's' },
 	                                      { "max-downtime", required_argument, NULL, 'd' },
-	                                      { "no-precopy", no_argument, NULL, 'n' }, { 0, 0, 0, 0 } };
+	                                      { "no-precopy", no_argument, NULL, 'n' },
+	                                      { "wait-directory", required_argument, NULL, 'w' },
+	                                      { 0, 0, 0, 0 } };
 	const char *name = NULL, *to = NULL, *fault = NULL, *svg = NULL, *downtime = NULL;
+	const char *dirwait = NULL;
 	int json = 0, no_precopy = 0, o;
 	while ((o = capctl_opt(argc, argv, "", opts, usage)) != -1) {
 		if (o == 't')
@@ -128,6 +140,8 @@ int capctl_migrate(int argc, char **argv)
 			downtime = optarg;
 		else if (o == 'n')
 			no_precopy = 1;
+		else if (o == 'w')
+			dirwait = optarg;
 		else
 			json = 1;
 	}
@@ -143,6 +157,13 @@ int capctl_migrate(int argc, char **argv)
 	}
 	if (downtime && (!*downtime || *dend || dms < 1 || dms > 60000)) {
 		fprintf(stderr, "capctl: --max-downtime %s: give milliseconds, 1 to 60000\n", downtime);
+		return 2;
+	}
+	char *wend = NULL;
+	long wsec = dirwait ? strtol(dirwait, &wend, 10) : 0;
+	if (dirwait && (!*dirwait || *wend || wsec < 0 || wsec > HOST_CTL_DIRWAIT_MAX_S)) {
+		fprintf(stderr, "capctl: --wait-directory %s: give seconds, 0 to %d\n", dirwait,
+		        HOST_CTL_DIRWAIT_MAX_S);
 		return 2;
 	}
 	char sock[4096], req[256], err[PATH_MAX + 64];
@@ -162,11 +183,13 @@ int capctl_migrate(int argc, char **argv)
 			fprintf(stderr, "capctl: migrate %s: %s: %s\n", name, sock, strerror(errno));
 		return 1;
 	}
-	char dt[32] = "";
+	char dt[32] = "", dw[32] = "";
 	if (downtime)
 		snprintf(dt, sizeof dt, " downtime=%ld", dms);
-	snprintf(req, sizeof req, "migrate %lu%s%s%s%s\n", target, dt, no_precopy ? " precopy=0" : "",
-	         fault ? " " : "", fault ? fault : "");
+	if (dirwait)
+		snprintf(dw, sizeof dw, " dirwait=%ld", wsec);
+	snprintf(req, sizeof req, "migrate %lu%s%s%s%s%s\n", target, dt, dw,
+	         no_precopy ? " precopy=0" : "", fault ? " " : "", fault ? fault : "");
 	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
 		fprintf(stderr, "capctl: migrate %s: %s: %s\n", name, sock, strerror(errno));
 		close(fd);

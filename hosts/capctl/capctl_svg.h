@@ -16,6 +16,8 @@ struct mig_result {
 	unsigned rounds;              /* pre-copy rounds (0: none, all memory moved frozen) */
 	long precopy_ms;
 	unsigned long long precopy_bytes;
+	long dirwait_ms;              /* waited, the capsule running, for a directory that could
+	                               * not commit (0: it could at once) */
 };
 
 /*

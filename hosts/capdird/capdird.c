@@ -524,13 +524,17 @@ static int parse_cidr(const char *s, uint32_t *net, int *prefix)
 }
 
 static const char usage_text[] =
-	"usage: capdird --listen ADDR[:PORT] (--db FILE | --etcd HOST:PORT[,...] [--etcd-prefix P])\n"
+	"usage: capdird --listen ADDR[:PORT] (--db FILE | --etcd HOST:PORT[,...] [--etcd-prefix P]\n"
+	"               [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE])\n"
 	"               --keys FILE [--network CIDR] [--network-id N] [--syslog]\n"
 	"\n"
 	"  --listen ADDR[:PORT]   where to answer (UDP; default port 7470)\n"
 	"  --db FILE              the SQLite database (made if missing): the default store\n"
-	"  --etcd HOST:PORT,...   keep the directory in an etcd v3 cluster instead (docs/DIRECTORY.md)\n"
+	"  --etcd HOST:PORT,...   keep the directory in an etcd v3 cluster instead (docs/DIRECTORY.md);\n"
+	"                         https://HOST:PORT (the default with a TLS file below) for TLS\n"
 	"  --etcd-prefix P        the keys' prefix in etcd\n"
+	"  --etcd-cacert FILE     the CA of the etcd members' certificates (PEM)\n"
+	"  --etcd-cert FILE, --etcd-key FILE   this replica's client certificate and key (PEM)\n"
 	"  --keys FILE            the cluster key file (capctl keygen)\n"
 	"  --network CIDR         the capsule network (default 198.18.0.0/16)\n"
 	"  --network-id N         the network's id (default 1)\n"
@@ -544,12 +548,15 @@ int main(int argc, char **argv)
 {
 	const char *listen_s = NULL, *db_path = NULL, *keys_path = NULL, *etcd_s = NULL;
 	const char *etcd_prefix = DIRDB_ETCD_PREFIX_DEFAULT;
+	struct etcdkv_tls tls = { 0 };
 	const char *network_s = IPV4_CAPNET_DEFAULT;
 	char err[512];
 	S.network_id = DIR_NETWORK_ID_DEFAULT;
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "db", required_argument, NULL, 'd' },
 		{ "etcd", required_argument, NULL, 'e' }, { "etcd-prefix", required_argument, NULL, 'p' },
+		{ "etcd-cacert", required_argument, NULL, 'C' }, { "etcd-cert", required_argument, NULL, 'c' },
+		{ "etcd-key", required_argument, NULL, 'K' },
 		{ "keys", required_argument, NULL, 'k' }, { "network", required_argument, NULL, 'n' },
 		{ "network-id", required_argument, NULL, 'i' }, { "syslog", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -562,6 +569,9 @@ int main(int argc, char **argv)
 		else if (o == 'd') db_path = v;
 		else if (o == 'e') etcd_s = v;
 		else if (o == 'p') etcd_prefix = v;
+		else if (o == 'C') tls.cacert = v;
+		else if (o == 'c') tls.cert = v;
+		else if (o == 'K') tls.key = v;
 		else if (o == 'k') keys_path = v;
 		else if (o == 'n') network_s = v;
 		else if (o == 'i') {
@@ -587,6 +597,10 @@ int main(int argc, char **argv)
 	if (!listen_s || !(db_path || etcd_s) || !keys_path) {
 		fprintf(stderr, "capdird: --listen, --db (or --etcd) and --keys are required "
 		        "(capdird --help shows usage)\n");
+		return 2;
+	}
+	if (!etcd_s && (tls.cacert || tls.cert || tls.key)) {
+		fprintf(stderr, "capdird: --etcd-cacert, --etcd-cert and --etcd-key go with --etcd\n");
 		return 2;
 	}
 	if (db_path && etcd_s) {
@@ -623,9 +637,9 @@ int main(int argc, char **argv)
 	if (etcd_s) {
 		S.st.ops = &dirdb_etcd_ops;
 		db_path = etcd_s;
-		if (dirdb_etcd_open(etcd_s, etcd_prefix, net, prefix, &S.st.s, err, sizeof err)) {
-			fprintf(stderr, "capdird: etcd %s\n", err);
-			return 1;
+		if (dirdb_etcd_open(etcd_s, &tls, etcd_prefix, net, prefix, &S.st.s, err, sizeof err)) {
+			fprintf(stderr, "capdird: %s\n", err);   /* "etcd ENDPOINT...: why", or a flag's */
+			return strncmp(err, "--etcd", 6) ? 1 : 2;   /* a bad flag or file, or etcd failed */
 		}
 	} else {
 		struct dir_db *db;

@@ -628,8 +628,8 @@ static void x_close(void *s)
 	free(d);
 }
 
-int dirdb_etcd_open(const char *endpoints, const char *prefix, uint32_t net, int plen,
-                    void **out, char *err, size_t errlen)
+int dirdb_etcd_open(const char *endpoints, const struct etcdkv_tls *tls, const char *prefix,
+                    uint32_t net, int plen, void **out, char *err, size_t errlen)
 {
 	if (plen < 8 || plen > 30) {
 		snprintf(err, errlen, "network prefix /%d: want /8../30", plen);
@@ -649,7 +649,7 @@ int dirdb_etcd_open(const char *endpoints, const char *prefix, uint32_t net, int
 	d->first = d->net + 2;
 	d->last = (d->net | ~mask) - 1;
 	snprintf(d->p, sizeof d->p, "%s", prefix);
-	if (etcdkv_open(endpoints, &d->kv, err, errlen)) {
+	if (etcdkv_open(endpoints, tls, &d->kv, err, errlen)) {
 		free(d);
 		return DIR_DB_FAIL;
 	}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "hosts/capdird/dirstore.h"
+#include "hosts/capdird/etcdkv.h"
 
 /*
  * Keys and values (docs/DIRECTORY.md section 6; P = --etcd-prefix, default
@@ -52,8 +53,9 @@ void dirdb_etcd_cap_format(const struct dir_entry *e, char *v, size_t n);
 #define DIRDB_ETCD_PREFIX_DEFAULT "/capdir/"
 #define DIRDB_ETCD_LEASE_TTL      6      /* seconds: a host unheard for this long is lost */
 
-int dirdb_etcd_open(const char *endpoints, const char *prefix, uint32_t net, int prefix_len,
-                    void **out, char *err, size_t errlen);
+/* endpoints and tls (may be NULL): as etcdkv_open's. */
+int dirdb_etcd_open(const char *endpoints, const struct etcdkv_tls *tls, const char *prefix,
+                    uint32_t net, int prefix_len, void **out, char *err, size_t errlen);
 
 /* Host liveness: keep this replica's lease for host alive (granting one, with
  * its key, the first time and after it expired); at most one attempt a

@@ -1,4 +1,4 @@
-/* etcdkv.c: etcd v3 over its JSON gateway with libcurl: linearizable snapshot reads, compare-and-swap Txns, leases, a watch thread. */
+/* etcdkv.c: etcd v3 over its JSON gateway with libcurl (http or https): linearizable snapshot reads, compare-and-swap Txns, leases, a watch thread. */
 #include "hosts/capdird/etcdkv.h"
 
 #include <cjson/cJSON.h>
@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -28,7 +29,8 @@ struct write { char key[ETCDKV_KEY_MAX]; char *val; int64_t lease; };   /* val N
 struct buf { char *p; size_t len, cap; };
 
 struct etcdkv {
-	char ep[EP_MAX][128];
+	char ep[EP_MAX][136];
+	char cacert[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];   /* TLS files, "" = none */
 	int nep, cur;
 	CURL *curl;
 	char err[256];
@@ -102,7 +104,35 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 	return len;
 }
 
-int etcdkv_open(const char *endpoints, struct etcdkv **out, char *err, size_t errlen)
+/* A TLS file the user named: kept (for every connection), or -1 with err naming the flag. */
+static int tls_file(const char *path, const char *flag, char *dst, char *err, size_t errlen)
+{
+	if (!path)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (!f || strlen(path) >= PATH_MAX) {
+		snprintf(err, errlen, "%s %s: %s", flag, path, f ? "path too long" : strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	memcpy(dst, path, strlen(path) + 1);
+	return 0;
+}
+
+static void tls_opts(const struct etcdkv *kv, CURL *c)
+{
+	if (kv->cacert[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, kv->cacert);
+	if (kv->cert[0])
+		curl_easy_setopt(c, CURLOPT_SSLCERT, kv->cert);
+	if (kv->key[0])
+		curl_easy_setopt(c, CURLOPT_SSLKEY, kv->key);
+}
+
+int etcdkv_open(const char *endpoints, const struct etcdkv_tls *tls, struct etcdkv **out,
+                char *err, size_t errlen)
 {
 	struct etcdkv *kv = calloc(1, sizeof *kv);
 	if (!kv) {
@@ -110,21 +140,39 @@ int etcdkv_open(const char *endpoints, struct etcdkv **out, char *err, size_t er
 		return -1;
 	}
 	kv->pipe[0] = kv->pipe[1] = -1;
+	if (tls && (tls_file(tls->cacert, "--etcd-cacert", kv->cacert, err, errlen) ||
+	            tls_file(tls->cert, "--etcd-cert", kv->cert, err, errlen) ||
+	            tls_file(tls->key, "--etcd-key", kv->key, err, errlen))) {
+		free(kv);
+		return -1;
+	}
+	if (!kv->cert[0] != !kv->key[0]) {
+		snprintf(err, errlen, "--etcd-cert and --etcd-key: a client certificate needs both");
+		free(kv);
+		return -1;
+	}
+	const char *deflt = kv->cacert[0] || kv->cert[0] ? "https://" : "http://";
 	const char *s = endpoints;
 	while (*s) {
 		const char *comma = strchr(s, ',');
 		size_t n = comma ? (size_t)(comma - s) : strlen(s);
-		if (strncmp(s, "http://", 7) == 0) {
+		const char *scheme = deflt;
+		if (n > 7 && strncmp(s, "http://", 7) == 0) {
+			scheme = "http://";
 			s += 7;
 			n -= 7;
+		} else if (n > 8 && strncmp(s, "https://", 8) == 0) {
+			scheme = "https://";
+			s += 8;
+			n -= 8;
 		}
 		if (n == 0 || n >= 100 || kv->nep == EP_MAX) {
-			snprintf(err, errlen, "--etcd %s: want HOST:PORT[,HOST:PORT...] (at most %d)",
+			snprintf(err, errlen, "--etcd %s: want [http[s]://]HOST:PORT[,...] (at most %d)",
 			         endpoints, EP_MAX);
 			free(kv);
 			return -1;
 		}
-		snprintf(kv->ep[kv->nep++], sizeof kv->ep[0], "http://%.*s", (int)n, s);
+		snprintf(kv->ep[kv->nep++], sizeof kv->ep[0], "%s%.*s", scheme, (int)n, s);
 		s += n + (comma ? 1 : 0);
 		if (comma && !*s) {
 			snprintf(err, errlen, "--etcd %s: empty endpoint", endpoints);
@@ -189,6 +237,7 @@ static cJSON *post(struct etcdkv *kv, const char *path, const char *body)
 		curl_easy_setopt(kv->curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_MS);
 		curl_easy_setopt(kv->curl, CURLOPT_TIMEOUT_MS, REQUEST_MS);
 		curl_easy_setopt(kv->curl, CURLOPT_NOSIGNAL, 1L);
+		tls_opts(kv, kv->curl);
 		CURLcode rc = curl_easy_perform(kv->curl);
 		long status = 0;
 		curl_easy_getinfo(kv->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -525,6 +574,7 @@ static void *watch_main(void *arg)
 		 * at most this long on one member, then the next */
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+		tls_opts(kv, c);
 		curl_easy_perform(c);
 		if (kv->stop)
 			break;

@@ -11,6 +11,13 @@
 
 struct etcdkv;
 
+/* TLS toward etcd (its --cert-file/--key-file, --client-cert-auth): PEM files, each may be
+ * NULL.  cacert: the CA that signed the members' certificates (NULL: the system's CAs);
+ * cert + key: this replica's client certificate, for members that ask for one. */
+struct etcdkv_tls {
+	const char *cacert, *cert, *key;
+};
+
 struct etcdkv_event {
 	char     key[ETCDKV_KEY_MAX];
 	int      deleted;
@@ -26,11 +33,13 @@ struct etcdkv_event {
  * = one Txn: "every tracked key unchanged" then every write.  Nothing is
  * written unless the whole Txn succeeds.
  *
- * endpoints: "HOST:PORT[,HOST:PORT...]" (http:// optional).  A request goes
+ * endpoints: "[http://|https://]HOST:PORT[,...]"; without a scheme http://,
+ * or https:// when tls names any file (tls may be NULL).  A request goes
  * to the current endpoint; one that refuses or times out makes the next one
  * current.  0 or -1 with a one-line message in err.
  */
-int etcdkv_open(const char *endpoints, struct etcdkv **out, char *err, size_t errlen);
+int etcdkv_open(const char *endpoints, const struct etcdkv_tls *tls, struct etcdkv **out,
+                char *err, size_t errlen);
 void etcdkv_close(struct etcdkv *kv);
 const char *etcdkv_errmsg(struct etcdkv *kv);
 

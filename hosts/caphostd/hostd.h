@@ -233,7 +233,8 @@ struct hostd_job {
 	X(ctl_full) X(hold_stale) X(flush_stale) X(flush_to_stale) X(sync_stale) \
 	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
 	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released) \
-	X(capture_records) X(capture_dropped)
+	X(capture_records) X(capture_dropped) X(mig_checks) X(mig_check_waits) X(dir_failovers) \
+	X(dir_resubscribed)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -289,6 +290,7 @@ struct hostd {
 	/* resources */
 	struct dirc *dir;
 	uint64_t dir_heartbeat_ms;   /* next HOST_LOOKUP of ourselves: keeps our liveness lease (etcd) */
+	int dir_replica;             /* the directory replica we talk to (dirclient_replica) */
 	int ep, udp_fd, up_fd, ctl_fd, sig_fd, tun_fd, mig_fd;
 	struct mnl_socket *nl;
 	unsigned tun_ifindex;
@@ -459,6 +461,9 @@ void hostd_ctl_free_all(struct hostd *d);
 void hostd_resolve_packet(struct hostd *d, uint32_t dst, const uint8_t *pkt, size_t len);
 /* Ask again now, past the negative cache (after a migration); the answer updates the table. */
 void hostd_resolve_refresh(struct hostd *d, uint32_t ip);
+/* We failed over to another directory replica: our subscriptions were the old one's (kept in
+ * its memory only), so look every remote entry up again, subscribing, a few at a time. */
+void hostd_resolve_resubscribe(struct hostd *d);
 
 /* hostd_hold.c: the gateway's holders, their state in RUN_DIR/gateway-holds (holdfile.h) */
 /* Reload the state files a previous caphostd left (gateway start); counted. */

@@ -135,6 +135,13 @@ static int heartbeat(struct hostd *d, uint64_t now)
 int hostd_dir_tick(struct hostd *d, uint64_t now)
 {
 	int next = dirclient_tick(d->dir), hb = heartbeat(d, now);
+	if (dirclient_replica(d->dir) != d->dir_replica) {
+		/* failed over (a retry of some request found the replica silent) */
+		d->dir_replica = dirclient_replica(d->dir);
+		d->cnt.dir_failovers++;
+		hostd_resolve_resubscribe(d);
+		next = 0;   /* its first lookups went out; the loop comes back for the job's timer */
+	}
 	if (next < 0 || hb < next)
 		next = hb;
 	for (int i = 0; i < HOSTD_MAX_JOBS; i++) {

@@ -270,7 +270,7 @@ static void set_kept(struct hostd *d, struct hostd_cap *c, uint32_t epoch)
  * MOVED / RUNNING (the target holds it; its caphostd reported it running),
  * GONE (released: it ran on the target and died there), or NO_ANSWER.
  */
-enum { MD_FENCE, MD_LOOKUP };
+enum { MD_FENCE, MD_LOOKUP, MD_CHECK };
 
 static void mig_dir_reply(struct hostd *d, struct hostd_cap *c, uint32_t result, uint32_t holder, uint32_t epoch)
 {
@@ -282,8 +282,14 @@ static void mig_dir_reply(struct hostd *d, struct hostd_cap *c, uint32_t result,
 
 static void mig_dir_ask(struct hostd *d, struct hostd_job *j)
 {
-	struct dir_msg m = { .type = j->step == MD_FENCE ? DIR_T_MOVE : DIR_T_LOOKUP };
-	if (j->step == MD_FENCE) {
+	struct dir_msg m = { .type = j->step == MD_FENCE ? DIR_T_MOVE
+	                            : j->step == MD_CHECK ? DIR_T_STATE : DIR_T_LOOKUP };
+	if (j->step == MD_CHECK) {
+		/* a write on the path a commit takes (over etcd: a Txn, so it needs quorum) */
+		m.u.state.ip = ntohl(j->ip);
+		m.u.state.epoch = j->epoch;
+		m.u.state.state = DIR_STATE_RUNNING;
+	} else if (j->step == MD_FENCE) {
 		m.u.move.ip = ntohl(j->ip);
 		m.u.move.to_host_id = d->host_id;
 		m.u.move.expected_epoch = j->epoch;
@@ -300,7 +306,15 @@ static void mig_dir_answer(struct hostd *d, struct hostd_job *j, int rc, const s
 		hostd_dir_job_free(d, j);   /* its caprun is gone: the orphan job watches the entry now */
 		return;
 	}
-	if (j->step == MD_FENCE && rc == 0) {
+	if (j->step == MD_CHECK) {
+		/* written: it can commit; refused: it names another holder (or nobody) */
+		uint32_t now = rc == 0 ? r->u.entry.epoch : rc > 0 ? r->u.error.epoch : 0;
+		mig_dir_reply(d, c, rc == 0 ? UPLINK_MIG_KEPT : rc == DIR_E_NOT_FOUND ? UPLINK_MIG_GONE
+		              : rc > 0 ? UPLINK_MIG_MOVED : UPLINK_MIG_NO_ANSWER,
+		              rc == 0 ? d->host_id : 0, now);
+		if (rc < 0)
+			d->cnt.mig_check_waits++;
+	} else if (j->step == MD_FENCE && rc == 0) {
 		set_kept(d, c, r->u.ipepoch.epoch);
 		mig_dir_reply(d, c, UPLINK_MIG_KEPT, d->host_id, r->u.ipepoch.epoch);
 	} else if (j->step == MD_FENCE && (rc == DIR_E_STALE_EPOCH || rc == DIR_E_NOT_AUTHORIZED)) {
@@ -335,6 +349,22 @@ static const struct hostd_job_ops mig_dir_ops = { "mig_dir", mig_dir_answer, mig
 
 void hostd_mig_dir(struct hostd *d, struct hostd_cap *c, const struct uplink_mig_dir *m)
 {
+	if (m->op == UPLINK_MIG_CHECK) {
+		/* before any migration state: nothing is decided, nothing out of order */
+		d->cnt.mig_checks++;
+		struct hostd_job *j = hostd_dir_job_new(d, &mig_dir_ops);
+		if (!j) {
+			mig_dir_reply(d, c, UPLINK_MIG_NO_ANSWER, 0, 0);
+			return;
+		}
+		hostd_dir_job_bind(j, d, c);
+		j->step = MD_CHECK;
+		j->ip = c->ip;
+		j->epoch = c->epoch;   /* ours: caprun's may lag a fence it did not see */
+		j->host = m->target_host;
+		mig_dir_ask(d, j);
+		return;
+	}
 	if (m->op == UPLINK_MIG_FENCE)
 		d->cnt.mig_fences++;
 	else

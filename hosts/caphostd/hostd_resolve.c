@@ -1,4 +1,4 @@
-/* hostd_resolve.c: where a capsule IP runs, asked without stalling the packet loop: waiting packets, a negative cache, a lookup budget per source. */
+/* hostd_resolve.c: where a capsule IP runs, asked without stalling the packet loop: waiting packets, a negative cache, a lookup budget per source; subscribing again after a failover. */
 #include "hosts/caphostd/hostd.h"
 
 #include <arpa/inet.h>
@@ -216,4 +216,69 @@ void hostd_resolve_refresh(struct hostd *d, uint32_t ip)
 	j->ip = ip;
 	j->step = 1;   /* a refresh: no negative entry from its answer */
 	resolve_ask(d, j);
+}
+
+/*
+ * ---- after a failover: subscribe again through the new replica ----
+ *
+ * A replica keeps who subscribed to what in its memory (docs/DIRECTORY.md
+ * section 6), so the replica we failed over to would not push us the moves
+ * of the entries we hold: each of them would cost a stale-epoch redirect
+ * first.  So every REMOTE entry is looked up again, subscribing, at most
+ * half of HOSTD_MAX_RESOLVES at once (packets' own lookups keep the rest);
+ * the addresses are collected first (updates move table entries).
+ */
+#define RESUB_AGAIN_MS 20
+
+static void resub_answer(struct hostd *d, struct hostd_job *j, int rc, const struct dir_msg *r)
+{
+	(void)d, (void)j, (void)rc, (void)r;   /* it asks nothing itself: its lookups are resolves */
+}
+
+static void resub_wake(struct hostd *d, struct hostd_job *j)
+{
+	const uint32_t *ips = (const uint32_t *)(void *)j->buf;
+	size_t in_flight;
+	lookup_for(d, 0, &in_flight);
+	while (j->count < j->len && in_flight < HOSTD_MAX_RESOLVES / 2) {
+		uint32_t ip = ips[j->count++];
+		const struct xlate_entry *x = xlate_lookup(&d->xt, ip);
+		if (!x || x->state != XLATE_REMOTE)
+			continue;   /* forgotten or here meanwhile */
+		hostd_resolve_refresh(d, ip);
+		d->cnt.dir_resubscribed++;
+		in_flight++;
+	}
+	if (j->count < j->len)
+		j->wake_ms = clock_now_ms() + RESUB_AGAIN_MS;
+	else
+		hostd_dir_job_free(d, j);
+}
+
+static const struct hostd_job_ops resub_ops = { "resubscribe", resub_answer, resub_wake, NULL };
+
+void hostd_resolve_resubscribe(struct hostd *d)
+{
+	for (int i = 0; i < HOSTD_MAX_JOBS; i++)
+		if (d->jobs[i].ops == &resub_ops)
+			hostd_dir_job_free(d, &d->jobs[i]);   /* a failover before it finished: anew */
+	size_t n = 0, cur = 0;
+	const struct xlate_entry *x;
+	while ((x = xlate_next(&d->xt, &cur)))
+		n += x->state == XLATE_REMOTE;
+	if (!n)
+		return;
+	struct hostd_job *j = hostd_dir_job_new(d, &resub_ops);
+	uint32_t *ips = j ? malloc(n * sizeof *ips) : NULL;
+	if (!ips) {
+		if (j)
+			hostd_dir_job_free(d, j);
+		return;   /* counted (dir_jobs_full); moves reach us by redirect meanwhile */
+	}
+	j->buf = (char *)ips;
+	cur = 0;
+	while (j->len < n && (x = xlate_next(&d->xt, &cur)))
+		if (x->state == XLATE_REMOTE)
+			ips[j->len++] = x->capsule_ip;
+	resub_wake(d, j);
 }

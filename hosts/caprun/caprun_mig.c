@@ -2,6 +2,7 @@
 #include "hosts/caprun/caprun_mig_src.h"
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/caprun_uplink.h"
+#include "hosts/caprun/caprun_migin.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
@@ -19,6 +20,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+_Static_assert(PRECOPY_IDLE_MS < CAPRUN_MIGIN_RECV_TIMEOUT_S * 1000, "the target waits longer");
 
 /*
  * The order of things is docs/MIGRATION.md section 1; the decisions are
@@ -154,6 +157,73 @@ int migsrc_pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 		int rc = migsrc_relay_ready(m, p, want, out);
 		if (rc)
 			return rc > 0 ? 0 : -1;
+	}
+}
+
+/*
+ * Before anything the directory must later decide (the target's locator, the
+ * peers' queues, the freeze): can it commit now?  caphostd writes the
+ * capsule's state through it (MIG_DIR CHECK: over etcd one Txn, which
+ * needs quorum).  While nothing answers, wait with the capsule running here
+ * (its packets relayed) and ask again, within --wait-directory in all;
+ * idle_max_ms bounds this wait further (an open pre-copy stream the target
+ * gives up on after 30 s idle).  0 to go on, or a failure event: nothing
+ * to undo, the capsule never stopped.
+ */
+static int wait_directory(struct mig_src *m, int64_t idle_max_ms)
+{
+	int64_t t0 = clock_now_ms(), left = m->opts->wait_directory_s * 1000 - m->dirwait_ms;
+	int64_t deadline = t0 + (left < idle_max_ms ? left : idle_max_ms);
+	int waited = 0;
+	for (;;) {
+		struct uplink_mig_dir d = { .op = UPLINK_MIG_CHECK, .target_host = m->target,
+		                            .epoch = m->r->epoch ? m->r->epoch : 1 };
+		struct uplink_msg msg;
+		if (migsrc_send_uplink(m, UPLINK_MIG_DIR, &d, sizeof d) ||
+		    migsrc_pump(m, UPLINK_MIG_DIR_RESULT, DIR_TIMEOUT_MS, &msg)) {
+			if (errno == EPIPE)
+				continue;   /* caphostd restarted: ask the new one */
+			migsrc_fail(m, "directory-wait", "%s", errno == ENOTCONN ? "no caphostd on this "
+			            "host (it went away)" : strerror(errno));
+			return MIG_EV_TIMEOUT;
+		}
+		int64_t now = clock_now_ms();
+		const struct uplink_mig_result *res = &msg.u.mig_result;
+		if (msg.type == UPLINK_ERROR) {
+			migsrc_fail(m, "directory-wait", "%s", msg.u.error);
+			return MIG_EV_TIMEOUT;
+		}
+		if (res->result == UPLINK_MIG_KEPT) {
+			m->r->epoch = res->epoch;
+			if (waited) {
+				m->dirwait_ms += now - t0;
+				migsrc_progress(m, "progress directory-wait %lld ms: the directory commits "
+				                "again; the migration goes on", (long long)(now - t0));
+			}
+			return 0;
+		}
+		if (res->result != UPLINK_MIG_NO_ANSWER) {
+			migsrc_fail(m, "directory-wait", "the directory %s (epoch %u): not this host's to move",
+			            res->result == UPLINK_MIG_GONE ? "has no entry for the capsule"
+			            : "names another holder", res->epoch);
+			return MIG_EV_TIMEOUT;
+		}
+		if (!waited)
+			migsrc_progress(m, "progress directory-wait: the directory cannot commit (no answer: "
+			                "an etcd cluster without quorum, or no capdird); the capsule runs "
+			                "here meanwhile, waiting up to %lld s",
+			                (long long)((deadline - t0) / 1000));
+		waited = 1;
+		if (now >= deadline) {
+			m->dirwait_ms += now - t0;
+			migsrc_fail(m, "directory-wait", "the directory could not commit for %lld s "
+			            "(capctl migrate --wait-directory %ld)", (long long)(m->dirwait_ms / 1000),
+			            m->opts->wait_directory_s);
+			return MIG_EV_TIMEOUT;
+		}
+		/* a breath between checks, relaying (a check without quorum takes seconds itself;
+		 * a caphostd gone meanwhile is waited for by the next check's send) */
+		(void)migsrc_pump(m, -1, DIR_RETRY_MS, NULL);
 	}
 }
 
@@ -552,8 +622,13 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 		switch (m.fsm.state) {
 		case MIG_S_SYNCING:
 			/* Pre-copy belongs to SYNCING for the state machine: END is far away, so any
-			 * failure aborts with the capsule running, as a failed SYNC does. */
-			ev = migsrc_precopy(&m);
+			 * failure aborts with the capsule running, as a failed SYNC does.  The
+			 * directory is checked before it and again before the peers are asked. */
+			ev = wait_directory(&m, INT64_MAX / 2);
+			if (ev == 0)
+				ev = migsrc_precopy(&m);
+			if (ev == 0)
+				ev = wait_directory(&m, m.sock >= 0 ? PRECOPY_IDLE_MS : INT64_MAX / 2);
 			if (ev == 0)
 				ev = do_sync_peers(&m);
 			if (ev == MIG_EV_PEER_SYNCED) {
@@ -611,13 +686,13 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	int64_t started = m.t_started ? m.t_started : m.t_end;
 	long dir_ms = m.pull_ms >= 0 ? m.pull_ms : ms(m.t_dir0, m.t_dir);
 	long flush_ms = ms(m.t_confirm, started) - dir_ms;
-	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu",
+	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %lld",
 	         m.target, m.new_epoch, ms(m.t_sync0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
 	         ms(m.t_sent, m.t_confirm), dir_ms, flush_ms > 0 ? flush_ms : 0,
 	         ms(m.t_sync, started), ms(m.t0, m.t_end), (unsigned long long)m.bytes,
 	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host,
 	         m.pc_on ? m.pc.rounds : 0, m.pc_on ? ms(m.t_pc0, m.t_pc_end) : 0,
-	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0));
+	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0), (long long)m.dirwait_ms);
 	r->migrated_to = target;
 	return 1;
 }

@@ -9,7 +9,11 @@ struct caprun_mig_opts {
 	const char *fault;        /* a test fault, or NULL */
 	long max_downtime_ms;     /* pre-copy stops when the rest fits this (0: the default) */
 	int no_precopy;           /* 1: stop-and-copy, all memory while frozen */
+	long wait_directory_s;    /* a directory that cannot commit: wait this long before the
+	                           * freeze, the capsule running (0: fail at once; ctlproto.h
+	                           * has the default and the limit) */
 };
+
 
 /*
  * Move the running capsule to host target, live: the whole protocol of

@@ -23,6 +23,8 @@
 #define RUNNING_POLL_MS     200     /* the pull won: ask the directory this often until it runs */
 #define STALL_FAULT_MS      10000
 #define REATTACH_WAIT_MS    5000    /* not frozen yet: how long to wait for a caphostd to be back */
+#define PRECOPY_IDLE_MS     25000   /* waiting with the pre-copy stream open: the target gives up
+                                     * after CAPRUN_MIGIN_RECV_TIMEOUT_S without a record */
 
 struct mig_src {
 	struct host_relay *r;
@@ -50,6 +52,7 @@ struct mig_src {
 	uint32_t frozen_drops;    /* packets caphostd sent while the capsule was frozen, after its held ones */
 	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */
 	uint64_t bytes;
+	int64_t dirwait_ms;       /* how long it waited for a directory that could not commit */
 	int64_t t0, t_sync0, t_sync, t_frozen, t_sent, t_confirm, t_dir0, t_dir, t_started, t_end;
 	const char *phase;        /* what failed, for the error line */
 	char why[300];

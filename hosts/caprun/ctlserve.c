@@ -74,12 +74,12 @@ static int do_snapshot(struct host_relay *r, char *args, int dirfd, int fd, char
 }
 
 /*
- * "migrate HOSTID [downtime=MS] [precopy=0] [FAULT]": streams progress lines
+ * "migrate HOSTID [downtime=MS] [dirwait=S] [precopy=0] [FAULT]": streams progress lines
  * to fd, then the reply.  2: moved away, stop.
  */
 static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, size_t len)
 {
-	struct caprun_mig_opts o = { 0 };
+	struct caprun_mig_opts o = { .wait_directory_s = HOST_CTL_DIRWAIT_DEFAULT_S };
 	char *save = NULL, *end, *tok = strtok_r(args, " ", &save);
 	unsigned long target = tok ? strtoul(tok, &end, 10) : 0;
 	int bad = !tok || *end || tok[0] == '-' || target == 0 || target > 0xffffffffu;
@@ -88,6 +88,10 @@ static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, siz
 			long ms = strtol(tok + 9, &end, 10);
 			bad = *end || !tok[9] || ms < 1 || ms > 60000;
 			o.max_downtime_ms = ms;
+		} else if (strncmp(tok, "dirwait=", 8) == 0) {
+			long sec = strtol(tok + 8, &end, 10);
+			bad = *end || !tok[8] || sec < 0 || sec > HOST_CTL_DIRWAIT_MAX_S;
+			o.wait_directory_s = sec;
 		} else if (strcmp(tok, "precopy=0") == 0) {
 			o.no_precopy = 1;
 		} else if (!o.fault && !strchr(tok, '=')) {
@@ -97,7 +101,8 @@ static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, siz
 		}
 	}
 	if (bad) {
-		snprintf(reply, len, "error usage: migrate HOSTID [downtime=MS] [precopy=0] [FAULT]");
+		snprintf(reply, len, "error usage: migrate HOSTID [downtime=MS] [dirwait=S] [precopy=0] "
+		         "[FAULT]");
 		return 0;
 	}
 	if (snapshot_busy()) {

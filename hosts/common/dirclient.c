@@ -153,6 +153,7 @@ void dirclient_set_timeout(struct dirc *c, int first_wait_ms, int attempts)
 void dirclient_set_network_id(struct dirc *c, uint32_t network_id) { c->network_id = network_id; }
 int dirclient_fd(const struct dirc *c) { return c->fd; }
 void dirclient_counters(const struct dirc *c, struct dirclient_counters *out) { *out = c->cnt; }
+int dirclient_replica(const struct dirc *c) { return c->cur; }
 
 int dirclient_reply_code(const struct dir_msg *reply)
 {

@@ -72,6 +72,9 @@ void dirclient_close(struct dirc *c);
 void dirclient_set_timeout(struct dirc *c, int first_wait_ms, int attempts);   /* default 200 ms, 5 */
 void dirclient_set_network_id(struct dirc *c, uint32_t network_id);           /* default 1 */
 int  dirclient_fd(const struct dirc *c);
+/* Which replica requests go to now (an index into dir_addr's list; it changes on failover:
+ * subscriptions made through the one before are that replica's, and lost to us). */
+int  dirclient_replica(const struct dirc *c);
 void dirclient_counters(const struct dirc *c, struct dirclient_counters *out);
 
 /* ---- asynchronous ---- */

@@ -26,15 +26,19 @@
  *        then the capsule's own drops (cap_abi.h, struct cap_net_drops).
  *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
  *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
- *   migrate HOSTID [downtime=MS] [precopy=0] [FAULT]\n
+ *   migrate HOSTID [downtime=MS] [dirwait=S] [precopy=0] [FAULT]\n
  *                                      (live migration, docs/MIGRATION.md; downtime: the
- *                                       pre-copy's target, precopy=0: stop-and-copy;
- *                                       FAULT: tests only)
- *     -> progress PHASE ...\n         (zero or more, as phases end: precopy round N,
- *                                       precopy, sync, freeze, transfer, restore, directory)
+ *                                       pre-copy's target, dirwait: how long to wait for a
+ *                                       directory that cannot commit, precopy=0:
+ *                                       stop-and-copy; FAULT: tests only)
+ *     -> progress PHASE ...\n         (zero or more, as phases end: directory-wait,
+ *                                       precopy round N, precopy, sync, freeze, transfer,
+ *                                       restore, directory)
  *     -> ok TARGET EPOCH SYNC_MS FREEZE_MS TRANSFER_MS RESTORE_MS DIRECTORY_MS FLUSH_MS
  *           DOWNTIME_MS TOTAL_MS BYTES PEERS_ASKED PEERS_ACKED SOURCE
- *           PRECOPY_ROUNDS PRECOPY_MS PRECOPY_BYTES\n   (caprun then stops; BYTES: sent frozen)
+ *           PRECOPY_ROUNDS PRECOPY_MS PRECOPY_BYTES DIRWAIT_MS\n
+ *                                      (caprun then stops; BYTES: sent frozen; DIRWAIT_MS:
+ *                                       how long it waited for the directory)
  *   anything failing
  *     -> error MESSAGE\n
  *
@@ -56,6 +60,11 @@
 #define HOST_LOG_OLD_SUFFIX  ".log.1"
 #define HOST_LOG_NEW_SUFFIX  ".log.new"
 #define HOST_CTL_LINE_MAX    4608   /* a PATH_MAX path plus the words around it */
+/* migrate's dirwait=S (capctl migrate --wait-directory): how long a migration waits, before the
+ * freeze and with the capsule running, for a directory that cannot commit (an etcd cluster
+ * without quorum regains it about a second after a member is back; a machine reboots slower). */
+#define HOST_CTL_DIRWAIT_DEFAULT_S 60
+#define HOST_CTL_DIRWAIT_MAX_S     3600
 
 /* The run directory in use ($CAPSULE_RUN_DIR or the default). */
 const char *ctlsock_run_dir(void);

@@ -130,7 +130,8 @@ int uplink_decode(const uint8_t *buf, size_t len, struct uplink_msg *m)
 		if (n != sizeof m->u.mig_dir)
 			return -1;
 		memcpy(&m->u.mig_dir, b, n);
-		return (m->u.mig_dir.op == UPLINK_MIG_FENCE || m->u.mig_dir.op == UPLINK_MIG_LOOKUP) &&
+		return (m->u.mig_dir.op == UPLINK_MIG_FENCE || m->u.mig_dir.op == UPLINK_MIG_LOOKUP ||
+		        m->u.mig_dir.op == UPLINK_MIG_CHECK) &&
 		       m->u.mig_dir.target_host && m->u.mig_dir.epoch && !m->u.mig_dir.reserved ? 0 : -1;
 	case UPLINK_MIG_DIR_RESULT:
 		if (n != sizeof m->u.mig_result)

@@ -27,8 +27,8 @@
  *                                            migrated: the directory names its new host)
  *   MIG_PREPARE {target, flags, migration id} MIG_READY {target locator, epoch, key} | ERROR
  *   MIG_END {}                              (END is about to go out: the target may hold it)
- *   MIG_DIR {FENCE|LOOKUP, target, epoch}   MIG_DIR_RESULT {MOVED|KEPT|RUNNING|GONE|NO_ANSWER,
- *                                                           holder, epoch}
+ *   MIG_DIR {FENCE|LOOKUP|CHECK, target,    MIG_DIR_RESULT {MOVED|KEPT|RUNNING|GONE|NO_ANSWER,
+ *            epoch}                                         holder, epoch}
  *   MIG_DONE {COMMITTED|ABORTED, ...}       (flush the synchronized peers to the target / back)
  *
  * ATTACH comes first; caphostd answers ATTACHED or ERROR (and then
@@ -103,7 +103,10 @@ enum uplink_reattach_state {
 enum uplink_detach_reason {
 	UPLINK_DETACH_EXITED = 1, UPLINK_DETACH_SAVED = 2, UPLINK_DETACH_MIGRATED = 3
 };
-enum uplink_mig_op { UPLINK_MIG_FENCE = 2, UPLINK_MIG_LOOKUP = 3 };
+/* CHECK (before the freeze): can the directory commit now?  caphostd reports the capsule
+ * running at its own epoch (a STATE write, the path a commit takes): KEPT when it was written,
+ * MOVED / GONE when the directory names another holder or nobody, NO_ANSWER on silence. */
+enum uplink_mig_op { UPLINK_MIG_FENCE = 2, UPLINK_MIG_LOOKUP = 3, UPLINK_MIG_CHECK = 4 };
 /* What the directory says now, for the source: the target holds it (not yet running / running),
  * the source holds it at a newer epoch, it was released, or the directory did not answer. */
 enum uplink_mig_result_code {
@@ -176,7 +179,8 @@ struct uplink_mig_ready {
 };
 _Static_assert(sizeof(struct uplink_mig_ready) == 56, "mig_ready body");
 
-/* MIG_DIR: the fence (re-claim at epoch e) or a look at where the capsule is now. */
+/* MIG_DIR: the fence (re-claim at epoch e), a look at where the capsule is now, or the check
+ * that the directory can commit (CHECK: epoch is caprun's, caphostd reports at its own). */
 struct uplink_mig_dir {
 	uint32_t op;             /* enum uplink_mig_op */
 	uint32_t target_host;

@@ -1,7 +1,8 @@
-"""etcdlib.py: real etcd members for tests: one on loopback, or a cluster, each member started, waited for (its /health) and killed by PID."""
+"""etcdlib.py: real etcd members for tests: one on loopback, or a cluster, each member started, waited for (its /health) and killed by PID; optionally serving clients over TLS only, with client certificates required."""
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -15,9 +16,13 @@ def available():
 
 
 class Member:
-    def __init__(self, name, addr, client_port, peer_port, datadir, cluster, prefix=None):
+    def __init__(self, name, addr, client_port, peer_port, datadir, cluster, prefix=None,
+                 tls=None):
         self.name, self.addr = name, addr
-        self.client_url = "http://%s:%d" % (addr, client_port)
+        # tls: {"ca", "cert", "key", "client_cert", "client_key"} (PEM paths): clients only
+        # over https, with a client certificate the CA signed (--client-cert-auth)
+        self.tls = tls
+        self.client_url = "%s://%s:%d" % ("https" if tls else "http", addr, client_port)
         self.peer_url = "http://%s:%d" % (addr, peer_port)
         self.endpoint = "%s:%d" % (addr, client_port)
         self.datadir, self.cluster, self.prefix = datadir, cluster, list(prefix or [])
@@ -31,24 +36,34 @@ class Member:
                 "--initial-cluster", self.cluster, "--initial-cluster-state", state,
                 "--initial-cluster-token", "captest", "--heartbeat-interval", "100",
                 "--election-timeout", "1000"]
+        if self.tls:
+            argv += ["--cert-file", self.tls["cert"], "--key-file", self.tls["key"],
+                     "--trusted-ca-file", self.tls["ca"], "--client-cert-auth"]
         argv = self.prefix + argv          # e.g. nsenter into the member's own namespace
         self.log = open(self.datadir + ".log", "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         return self
+
+    def _open(self, req):
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=self.tls["ca"])
+            ctx.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
+        return urllib.request.urlopen(req, timeout=1, context=ctx)
 
     def status(self):
         """The member's own view ({"leader": id, "header": {"member_id": id}}), or None."""
         try:
             req = urllib.request.Request(self.client_url + "/v3/maintenance/status", data=b"{}",
                                          method="POST")
-            with urllib.request.urlopen(req, timeout=1) as r:
+            with self._open(req) as r:
                 return json.loads(r.read())
         except (OSError, ValueError):
             return None
 
     def healthy(self):
         try:
-            with urllib.request.urlopen(self.client_url + "/health", timeout=1) as r:
+            with self._open(self.client_url + "/health") as r:
                 return json.loads(r.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
@@ -67,7 +82,7 @@ class Cluster:
     """n members; members[i] listens on addrs[i] (all on one address: distinct ports), run
     with prefixes[i] before its argv (nsenter into a namespace of its own)."""
 
-    def __init__(self, addrs, prefixes=None, base_port=2379):
+    def __init__(self, addrs, prefixes=None, base_port=2379, tls=None):
         self.tmp = tempfile.mkdtemp(prefix="etcd.")
         self.members = []
         peers = []
@@ -79,7 +94,7 @@ class Cluster:
         cluster = ",".join("%s=http://%s:%d" % (n, a, p) for n, a, _, p in peers)
         for i, (n, a, c, p) in enumerate(peers):
             self.members.append(Member(n, a, c, p, os.path.join(self.tmp, n), cluster,
-                                       prefixes[i] if prefixes else None))
+                                       prefixes[i] if prefixes else None, tls))
 
     def start(self, timeout=30):
         for m in self.members:
@@ -98,7 +113,8 @@ class Cluster:
                 time.sleep(0.05)
 
     def endpoints(self):
-        return ",".join(m.endpoint for m in self.members)
+        """HOST:PORT,... (with https:// for TLS members)."""
+        return ",".join(("https://" if m.tls else "") + m.endpoint for m in self.members)
 
     def leader(self):
         """The member that is leader now (asks each live one), or None."""

@@ -418,8 +418,9 @@ static void mig_refusals(void **state)
 	struct uplink_mig_dir dir = { .op = UPLINK_MIG_FENCE, .target_host = 2, .epoch = 4 };
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 0), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 1), -1);   /* the source never moves it */
-	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 4), -1);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, 5), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, UPLINK_MIG_LOOKUP), 0);
+	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, op, UPLINK_MIG_CHECK), 0);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, target_host, 0), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, epoch, 0), -1);
 	assert_int_equal(DECODE_WITH(UPLINK_MIG_DIR, dir, reserved, 1), -1);
