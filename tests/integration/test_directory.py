@@ -38,6 +38,20 @@ def int2ip(v):
     return socket.inet_ntoa(struct.pack(">I", v))
 
 
+
+def capdir_run(dir_arg, keys, host, *args):
+    """(exit code, stdout, stderr) of `capdir --dir DIR_ARG --host-id HOST --keys KEYS ARGS`."""
+    p = subprocess.run([CAPDIR, "--dir", dir_arg, "--host-id", str(host), "--keys", keys] +
+                       list(args), capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def capdir_ok(dir_arg, keys, host, *args):
+    """capdir_run that must exit 0: its stdout."""
+    code, out, err = capdir_run(dir_arg, keys, host, *args)
+    check(code == 0, "capdir %s: exit %d: %s" % (" ".join(args), code, err.strip()))
+    return out
+
 class PyHost:
     """A host speaking the protocol directly (python's hmac), to craft exact datagrams."""
 
@@ -148,14 +162,10 @@ class Directory:
         return code
 
     def cli(self, host, *args):
-        p = subprocess.run([CAPDIR, "--dir", "%s:%d" % (DIR_ADDR, DIR_PORT), "--host-id", str(host),
-                            "--keys", self.keys] + list(args), capture_output=True, timeout=30)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
+        return capdir_run("%s:%d" % (DIR_ADDR, DIR_PORT), self.keys, host, *args)
 
     def ok(self, host, *args):
-        code, out, err = self.cli(host, *args)
-        check(code == 0, "capdir %s: exit %d: %s" % (" ".join(args), code, err.strip()))
-        return out
+        return capdir_ok("%s:%d" % (DIR_ADDR, DIR_PORT), self.keys, host, *args)
 
     def stats(self):
         out = self.ok(1, "stats")

@@ -6,7 +6,7 @@ import tempfile
 
 from caplib import Tap, check, check_eq
 import etcdlib
-from test_directory import CAPDIR, CAPDIRD
+from test_directory import CAPDIR, CAPDIRD, capdir_ok, capdir_run
 
 LISTEN = ("127.0.0.1", 7470)
 
@@ -72,14 +72,10 @@ class TlsDirectory:
         return p.returncode, (p.stdout + p.stderr).decode()
 
     def cli(self, host, *args):
-        p = subprocess.run([CAPDIR, "--dir", "%s:%d" % LISTEN, "--host-id", str(host), "--keys",
-                            self.keys] + list(args), capture_output=True, timeout=30)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
+        return capdir_run("%s:%d" % LISTEN, self.keys, host, *args)
 
     def ok(self, host, *args):
-        code, out, err = self.cli(host, *args)
-        check(code == 0, "capdir %s: exit %d: %s" % (" ".join(args), code, err.strip()))
-        return out
+        return capdir_ok("%s:%d" % LISTEN, self.keys, host, *args)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -10,7 +10,7 @@ import time
 
 from caplib import Tap, check, check_eq
 import etcdlib
-from test_directory import CAPDIR, CAPDIRD, T, PyHost, ip2int
+from test_directory import CAPDIR, CAPDIRD, T, PyHost, capdir_ok, capdir_run, ip2int
 
 REPLICAS = [("127.0.0.1", 7470), ("127.0.0.2", 7470)]
 DEAD = ("127.0.0.3", 7470)           # nobody listens there
@@ -46,15 +46,10 @@ class Replicas:
         self.procs[i] = None
 
     def cli(self, host, dirs, *args):
-        d = ",".join("%s:%d" % r for r in dirs)
-        p = subprocess.run([CAPDIR, "--dir", d, "--host-id", str(host), "--keys", self.keys] +
-                           list(args), capture_output=True, timeout=30)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
+        return capdir_run(",".join("%s:%d" % r for r in dirs), self.keys, host, *args)
 
     def ok(self, host, dirs, *args):
-        code, out, err = self.cli(host, dirs, *args)
-        check(code == 0, "capdir %s: exit %d: %s" % (" ".join(args), code, err.strip()))
-        return out
+        return capdir_ok(",".join("%s:%d" % r for r in dirs), self.keys, host, *args)
 
     def stats(self, i):
         out = self.ok(1, [REPLICAS[i]], "stats")
