@@ -51,6 +51,20 @@ int capctl_opt(int argc, char **argv, const char *shortopts, const struct option
 	return o;
 }
 
+const char *capctl_json_arg(int argc, char **argv, const char *cmd_usage, int *json)
+{
+	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { 0, 0, 0, 0 } };
+	*json = 0;
+	while (capctl_opt(argc, argv, "", opts, cmd_usage) != -1)
+		*json = 1;
+	if (argc - optind != 1) {
+		capctl_usage_error(cmd_usage);
+		return NULL;
+	}
+	return argv[optind];
+}
+
 int capctl_usage_error(const char *cmd_usage)
 {
 	fprintf(stderr, "usage: capctl %s\n", cmd_usage);

@@ -16,6 +16,10 @@ int capctl_opt(int argc, char **argv, const char *shortopts, const struct option
 /* A command's usage error: "usage: capctl USAGE" on stderr; returns 2. */
 int capctl_usage_error(const char *cmd_usage);
 
+/* The options of `COMMAND [--json] ARG` (info, inspect, stats): *json set, and ARG; or NULL
+ * after the usage error (the command returns 2). */
+const char *capctl_json_arg(int argc, char **argv, const char *cmd_usage, int *json);
+
 struct capctl_cmd {
 	const char *name;
 	int (*run)(int argc, char **argv);

@@ -21,14 +21,10 @@ static void hex(char *out, const uint8_t *p, size_t n)
 int capctl_info(int argc, char **argv)
 {
 	static const char usage[] = "info [--json] IMAGE.cap";
-	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
-	                                      { 0, 0, 0, 0 } };
-	int json = 0;
-	while (capctl_opt(argc, argv, "", opts, usage) != -1)
-		json = 1;
-	if (argc - optind != 1)
-		return capctl_usage_error(usage);
-	const char *path = argv[optind];
+	int json;
+	const char *path = capctl_json_arg(argc, argv, usage, &json);
+	if (!path)
+		return 2;
 	char err[256] = "";
 	struct host_image img;
 	/* Full validation first; on failure still show what the header says, if it is sane. */

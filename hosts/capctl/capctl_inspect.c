@@ -146,14 +146,10 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 int capctl_inspect(int argc, char **argv)
 {
 	static const char usage[] = "inspect [--json] FILE";
-	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
-	                                      { 0, 0, 0, 0 } };
-	int json = 0;
-	while (capctl_opt(argc, argv, "", opts, usage) != -1)
-		json = 1;
-	if (argc - optind != 1)
-		return capctl_usage_error(usage);
-	const char *path = argv[optind];
+	int json;
+	const char *path = capctl_json_arg(argc, argv, usage, &json);
+	if (!path)
+		return 2;
 	struct host_snap s;
 	char err[PATH_MAX + 256];
 	int fd = fileio_open_regular(path, err, sizeof err);

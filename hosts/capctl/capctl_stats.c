@@ -10,14 +10,10 @@
 int capctl_stats(int argc, char **argv)
 {
 	static const char usage[] = "stats [--json] NAME";
-	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
-	                                      { 0, 0, 0, 0 } };
-	int json = 0;
-	while (capctl_opt(argc, argv, "", opts, usage) != -1)
-		json = 1;
-	if (argc - optind != 1)
-		return capctl_usage_error(usage);
-	const char *name = argv[optind];
+	int json;
+	const char *name = capctl_json_arg(argc, argv, usage, &json);
+	if (!name)
+		return 2;
 	char sock[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	if (strchr(name, '/') || ctlsock_path(name, sock, sizeof sock)) {
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
