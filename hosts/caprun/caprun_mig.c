@@ -1,5 +1,6 @@
 /* caprun_mig.c: live migration, source side: prepare the peers, freeze, stream to the target, commit or fence, hand over. */
 #include "hosts/caprun/caprun_mig_src.h"
+#include "hosts/caprun/ctlserve.h"
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/caprun_migin.h"
@@ -151,9 +152,13 @@ int migsrc_pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		struct pollfd p[2] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 } };
-		if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
+		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                       { m->frozen ? -1 : r->ctl_fd, POLLIN, 0 } };
+		if (poll(p, 3, (int)left) < 0 && errno != EINTR)
 			return -1;
+		if (p[2].revents & POLLIN)
+			ctlserve_accept_busy(r);
 		int rc = migsrc_relay_ready(m, p, want, out);
 		if (rc)
 			return rc > 0 ? 0 : -1;

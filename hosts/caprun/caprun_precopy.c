@@ -1,5 +1,6 @@
 /* caprun_precopy.c: a live migration's pre-copy, source side: where the target is, then rounds of the capsule's pages while it runs, then, frozen, only what changed (docs/MIGRATION.md section 4c). */
 #include "hosts/caprun/caprun_mig_src.h"
+#include "hosts/caprun/ctlserve.h"
 #include "hosts/common/clock.h"
 
 #include <errno.h>
@@ -34,10 +35,13 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                       { m->sock, POLLOUT, 0 } };
-		if (poll(p, n ? 3 : 2, n ? (int)left : 0) < 0 && errno != EINTR)
+		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
+		struct pollfd p[4] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                       { n ? m->sock : -1, POLLOUT, 0 }, { r->ctl_fd, POLLIN, 0 } };
+		if (poll(p, 4, n ? (int)left : 0) < 0 && errno != EINTR)
 			return -1;
+		if (p[3].revents & POLLIN)
+			ctlserve_accept_busy(r);
 		if (migsrc_relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
 			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
 		if (!n)

@@ -27,7 +27,7 @@ static const char *state_name(uint32_t s)
 	return "unknown";
 }
 
-static void do_ps(struct host_relay *r, char *reply, size_t len)
+static void do_ps(struct host_relay *r, char *reply, size_t len, int migrating)
 {
 	struct cap_control ctl;
 	struct stat st;
@@ -37,7 +37,8 @@ static void do_ps(struct host_relay *r, char *reply, size_t len)
 		state = ctl.state;
 	if (fstat(r->memfd, &st) == 0)
 		mem = (unsigned long long)st.st_blocks * 512;
-	snprintf(reply, len, "ok %s %s %s %llu %ld %s %s", r->name, r->addr, state_name(state), mem,
+	snprintf(reply, len, "ok %s %s %s %llu %ld %s %s", r->name, r->addr,
+	         migrating ? "migrating" : state_name(state), mem,
 	         (long)getpid(), r->snap_template.image_name, r->snap_template.image_path);
 }
 
@@ -194,7 +195,7 @@ int ctlserve_accept(struct host_relay *r)
 		return 0;
 	}
 	if (strcmp(line, "ps") == 0)
-		do_ps(r, reply, sizeof reply);
+		do_ps(r, reply, sizeof reply, 0);
 	else if (strcmp(line, "stats") == 0)
 		do_stats(r, reply, sizeof reply);
 	else if (strncmp(line, "snapshot ", 9) == 0) {
@@ -213,4 +214,30 @@ int ctlserve_accept(struct host_relay *r)
 		close(dirfd);
 	close(fd);
 	return saved;
+}
+
+#define BUSY_LINE_MS 100
+
+void ctlserve_accept_busy(struct host_relay *r)
+{
+	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	int dirfd = -1;
+	int fd = accept4(r->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct timeval tv = { 0, BUSY_LINE_MS * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (read_line(fd, line, sizeof line, &dirfd) == 0) {
+		if (strcmp(line, "ps") == 0)
+			do_ps(r, reply, sizeof reply, 1);
+		else if (strcmp(line, "stats") == 0)
+			do_stats(r, reply, sizeof reply);
+		else
+			snprintf(reply, sizeof reply, "error %s is migrating: only ps and stats are "
+			         "answered until the migration ends", r->name);
+		ctlserve_send_line(fd, reply);
+	}
+	if (dirfd >= 0)
+		close(dirfd);
+	close(fd);
 }

@@ -14,7 +14,9 @@
  *
  *   ps\n
  *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n
- *        STATE: loading|booting|running|exited; MEMORY_BYTES: bytes allocated
+ *        STATE: loading|booting|running|exited, or migrating while a migration runs
+ *        (then only ps and stats are answered, anything else gets an error line,
+ *        and only while the capsule still runs here); MEMORY_BYTES: bytes allocated
  *        in the capsule's memfd; PID: caprun's own; IMAGE_PATH: rest of line.
  *   stats\n
  *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL

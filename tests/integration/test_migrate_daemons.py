@@ -8,9 +8,14 @@ a supervisor would; a capsule process is never restarted.  The kill times
 are fault-injection timing, not synchronization: the rule must hold
 whatever the moment.
 """
+import json
+import os
+import signal
+import subprocess
 import threading
 import time
 
+from caplib import CAPCTL, tempdir
 from miglib import (CountClient, Tap, Topology, check, check_eq, migrate_run, request,
                     wait_one_place)
 
@@ -158,8 +163,51 @@ def source_daemon_killed():
     diag("count continued to %d; longest wait for an answer %.0f ms" % (n, client.longest * 1000))
 
 
+def asked_while_migrating():
+    """The directory is stopped (SIGSTOP), so a move of X waits before anything, X running on
+    A: meanwhile `capctl ps` on A lists X as migrating, `capctl stats` answers, a snapshot
+    is refused in one line; once the directory goes on, the move completes."""
+    topo, x, client = setup()
+    a = topo["A"]
+    stopped = [p.proc.pid for p in ([topo.directory] if topo.store != "etcd" else topo.replicas)]
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    mig = None
+    try:
+        mig = subprocess.Popen(a.prefix + [CAPCTL, "migrate", "x", "--to", "2", "--json"],
+                               env=a.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:   # readiness: caprun answers ps from inside the migration
+            state = [r["state"] for r in a.ps() if r["name"] == "x"]
+            if state == ["migrating"]:
+                break
+            check(time.monotonic() < deadline and mig.poll() is None,
+                  "capctl ps on A never showed x migrating (last: %r)" % state)
+            time.sleep(0.05)   # bounded poll of another process's state
+        client.more(10, 20)   # X still runs on A and answers
+        code, out, err = a.capctl(["stats", "--json", "x"])
+        check_eq((code, json.loads(out)["name"] if code == 0 else err), (0, "x"),
+                 "capctl stats x during the migration")
+        code, out, err = a.capctl(["snapshot", "x", "-o", os.path.join(tempdir(), "x.snap")])
+        text = (out + err).strip()
+        check(code == 1 and len(text.splitlines()) == 1 and "migrating" in text,
+              "capctl snapshot during the migration: exit %d, %r" % (code, text))
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    out, err = mig.communicate(timeout=120)
+    check_eq(mig.returncode, 0, "capctl migrate once the directory went on (%r)" % err[-300:])
+    check_eq(json.loads(out)["to"], 2, "where capctl migrate says x went")
+    check(wait_one_place(topo, x, timeout=30) is topo["B"], "x is not on B alone")
+    client.more(30, 30)
+    client.stop()
+
+
 def main():
     tap = Tap()
+    tap.run("migrate: while a move waits for a stopped directory, capctl ps on the source lists "
+            "X as migrating, stats answers, a snapshot is refused; the move then completes",
+            asked_while_migrating)
     tap.run("migrate: capdird killed 50-400 ms into a move and back 3 s later (3 rounds): one place, "
             "the directory agrees, the count continues", directory_killed)
     tap.run("migrate: the target's caphostd dies at the pull: the incoming caprun holds its copy "
