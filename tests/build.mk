@@ -23,8 +23,8 @@ host_unit_test_src = $(filter %/$(1).c,$(HOST_UNIT_TEST_SRCS))
 $(BUILD)/tests/unit/test_host_%: $$(call host_unit_test_src,test_host_$$*) \
 		$$(UNIT_SRCS_test_host_$$*) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_test_host_$*) $< $(UNIT_SRCS_test_host_$*) \
-		-o $@ -lcmocka $(UNIT_LIBS_test_host_$*)
+	$(HOSTCC) $(HOST_CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS_test_host_$*) $< \
+		$(sort $(UNIT_SRCS_test_host_$*)) -o $@ -lcmocka $(UNIT_LIBS_test_host_$*)
 
 # The host tools again, with ASan + UBSan, for a second integration pass
 # (tests/run, CAPTEST_BIN=build/san/bin).  caploader has no libc to
@@ -79,7 +79,7 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $$(FUZZ_SRCS_%) $(wildcard tests/fuzz/*.h)
 		$(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	clang -std=c11 $(WARN) -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
-		$(FUZZ_CFLAGS_$*) $< $(FUZZ_SRCS_$*) -o $@ $(FUZZ_LIBS_$*)
+		$(FUZZ_CFLAGS_$*) $< $(sort $(FUZZ_SRCS_$*)) -o $@ $(FUZZ_LIBS_$*)
 
 fuzz: $(FUZZERS)
 	FUZZ_ONLY="$(FUZZ_ONLY)" sh tests/fuzz/run.sh $(BUILD) "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZERS)
@@ -105,7 +105,7 @@ STREAMBENCH_SRCS := tests/bench/streambench.c $(FORMAT_MIG_SRCS) capsule-abi/cap
                     capsule-abi/cap_image.c
 $(STREAMBENCH): $(STREAMBENCH_SRCS) $(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(STREAMBENCH_SRCS) -o $@ -lsodium -lcrypto -lpthread
+	$(HOSTCC) $(HOST_CFLAGS) $(sort $(STREAMBENCH_SRCS)) -o $@ -lsodium -lcrypto -lpthread
 
 # test_memcached and test_nginx build real servers from Debian 12 source packages
 # (tests/integration/srvlib.py).  Tests run without a network, so make test fetches the
