@@ -10,7 +10,7 @@
 /*
  * Carried in wire.h datagrams (authenticated, replay-checked like DATA);
  * docs/NETWORK.md section 6.7 is their one doc section (it names this
- * header).  Integers big-endian; the hostd_wire_* structs below pin the
+ * header; GAPS has its own, 6.12, listed in 6.7's table).  Integers big-endian; the hostd_wire_* structs below pin the
  * byte layouts, the codec reads and writes bytes at those offsets.
  *
  * WIRE_HOLD (type 5), host of a frozen capsule -> gateway host (20 + 44 n bytes):

@@ -11,6 +11,7 @@ capgw) and on B (R's, onto R's uplink).
 import json
 import os
 import re
+import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 
@@ -160,6 +161,9 @@ def there_and_back():
         check_eq(len(rows), 3, "connection rows in the timeline %r" % out)
         check("3 of 3 hosts answered" in out, "hosts answering in %r" % out)
         check_svg(there, "x", a.host_id, b.host_id, ms, downtime, 3)
+        if os.environ.get("CAPTEST_SVG_KEEP"):
+            # docs/figures/migration-run.svg is this picture (MIGRATION-WALKTHROUGH.md section 4).
+            shutil.copyfile(there, os.environ["CAPTEST_SVG_KEEP"])
         for c in clients:
             c.more(50, 20)
         wait_listed_only_on(topo, "x", b)
@@ -181,6 +185,7 @@ def there_and_back():
                                    again], timeout=90)
         check_eq(code, 0, "capctl migrate x --to 2 --json --svg: stdout %r stderr %r" % (out, err))
         j = json.loads(out)
+        diag("capctl migrate --json: " + out.strip())
         for c in clients:
             c.more(50, 20)
         conns = check_gaps(j, clients, r.addr, g.host_id, b.host_id)
