@@ -96,9 +96,9 @@ static struct hostd_gap_conn *conn_of(struct hostd_gap_watch *w, uint32_t peer_i
 
 void hostd_gapwatch_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 {
-	/* Checked IPv4 from the callers; TCP with its ports in this packet (no fragments here). */
+	/* TCP with its header in this packet: not a later fragment (whose first bytes are data). */
 	size_t ihl = len >= 20 ? (size_t)(pkt[0] & 15) * 4 : 0;
-	if (!ihl || len < ihl + 14 || pkt[9] != IPPROTO_TCP)
+	if (ihl < 20 || len < ihl + 14 || pkt[9] != IPPROTO_TCP || ((pkt[6] & 0x1f) | pkt[7]))
 		return;
 	uint32_t src, dst;
 	memcpy(&src, pkt + 12, 4);
