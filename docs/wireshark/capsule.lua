@@ -1,19 +1,20 @@
--- capsule.lua: a Wireshark/tshark dissector for the capsule hosts' wire format on UDP 7471 (hosts/formats/wire.h, hosts/formats/hostd_msg.h, hosts/formats/tcpconn.h; docs/NETWORK.md sections 2, 6.7, 6.11).
+-- capsule.lua: a Wireshark/tshark dissector for the capsule hosts' wire format on UDP 7471 (hosts/formats/wire.h, hosts/formats/hostd_msg.h, hosts/formats/tcpconn.h; docs/NETWORK.md sections 2, 6.7, 6.11, 6.12).
 --
 -- Use: tshark -X lua_script:docs/wireshark/capsule.lua -r FILE.pcap
 --      wireshark -X lua_script:docs/wireshark/capsule.lua FILE.pcap
 -- (or copy it to ~/.local/lib/wireshark/plugins/).  Every message gets the
 -- field capsule.msg, its name: DATA, REDIRECT, SYNC, SYNC_ACK, FLUSH_TO,
--- FLUSH, HOLD, ACK; display filter e.g.  capsule.msg == "HOLD".
+-- FLUSH, HOLD, ACK, GAPS_ASK, GAPS_REPORT; display filter e.g.  capsule.msg == "HOLD".
 -- DATA's payload is handed to Wireshark's IPv4 dissector, so the inner
 -- packet (TCP, UDP, ...) shows under the outer headers.  The tag is shown,
 -- not checked: checking needs the cluster's data key.
 
 local p = Proto("capsule", "Capsule host-to-host wire format")
 
-local wire_types = { [1] = "DATA", [2] = "REDIRECT", [3] = "SYNC", [4] = "FLUSH", [5] = "HOLD", [6] = "ACK" }
+local wire_types = { [1] = "DATA", [2] = "REDIRECT", [3] = "SYNC", [4] = "FLUSH", [5] = "HOLD", [6] = "ACK", [7] = "GAPS" }
 local sync_kinds = { [1] = "SYNC", [2] = "SYNC_ACK", [3] = "FLUSH_TO" }
 local ack_kinds = { [1] = "HOLD", [2] = "FLUSH", [3] = "FLUSH_TO" }
+local gaps_kinds = { [1] = "GAPS_ASK", [2] = "GAPS_REPORT" }
 
 local HDR, TAG = 28, 16
 
@@ -40,6 +41,18 @@ local f = {
 	sync_kind = ProtoField.uint8("capsule.sync_kind", "Kind", base.DEC, sync_kinds),
 	ack_kind = ProtoField.uint8("capsule.ack_kind", "Acknowledges", base.DEC, ack_kinds),
 	pad = ProtoField.bytes("capsule.pad", "Reserved"),
+	gaps_kind = ProtoField.uint8("capsule.gaps_kind", "Kind", base.DEC, gaps_kinds),
+	query_id = ProtoField.uint64("capsule.query_id", "Query id", base.DEC),
+	g_n = ProtoField.uint16("capsule.gaps_n", "Connections", base.DEC),
+	g_more = ProtoField.uint32("capsule.gaps_more", "Packets of connections left out", base.DEC),
+	g_held = ProtoField.uint32("capsule.gaps_held_ms", "ms from SYNC until this host's queue was flushed", base.DEC),
+	gap = ProtoField.none("capsule.gap", "Connection gap"),
+	g_peer = ProtoField.ipv4("capsule.gap.peer_ip", "Peer"),
+	g_pport = ProtoField.uint16("capsule.gap.peer_port", "Peer port", base.DEC),
+	g_cport = ProtoField.uint16("capsule.gap.capsule_port", "Capsule port", base.DEC),
+	g_start = ProtoField.uint32("capsule.gap.start_ms", "Silence began (ms after SYNC)", base.DEC),
+	g_ms = ProtoField.uint32("capsule.gap.gap_ms", "Longest silence (ms)", base.DEC),
+	g_flags = ProtoField.uint16("capsule.gap.flags", "Flags (1 resumed, 2 from SYNC)", base.HEX),
 	n = ProtoField.uint16("capsule.hold_n", "Connections", base.DEC),
 	rec_len = ProtoField.uint16("capsule.hold_rec_len", "Record length", base.DEC),
 	-- one TCP connection's state (HOLD)
@@ -170,6 +183,39 @@ payload[6] = function(t, tvb, o, len)   -- ACK, 20 bytes
 	local k = tvb(o, 1):uint()
 	return "ACK", string.format("got %s about %s epoch %d", ack_kinds[k] or ("kind " .. k),
 		tostring(tvb(o + 4, 4):ipv4()), tvb(o + 8, 4):uint())
+end
+
+payload[7] = function(t, tvb, o, len)   -- GAPS_ASK (20 bytes) / GAPS_REPORT (32 + 20 n)
+	if len < 20 then return "GAPS", "short" end
+	t:add(f.gaps_kind, tvb(o, 1))
+	t:add(f.pad, tvb(o + 1, 3))
+	t:add(f.capsule_ip, tvb(o + 4, 4))
+	t:add(f.m_epoch, tvb(o + 8, 4))
+	t:add(f.query_id, tvb(o + 12, 8))
+	local k, ip, ep = tvb(o, 1):uint(), tostring(tvb(o + 4, 4):ipv4()), tvb(o + 8, 4):uint()
+	if k ~= 2 then
+		return gaps_kinds[k] or "GAPS", string.format("what did %s's connections see in its migration from epoch %d?", ip, ep)
+	end
+	if len < 32 then return "GAPS_REPORT", "short" end
+	t:add(f.g_n, tvb(o + 20, 2))
+	t:add(f.rec_len, tvb(o + 22, 2))
+	t:add(f.g_more, tvb(o + 24, 4))
+	t:add(f.g_held, tvb(o + 28, 4))
+	local n, rl = tvb(o + 20, 2):uint(), tvb(o + 22, 2):uint()
+	for i = 0, n - 1 do
+		local at = o + 32 + i * rl
+		if rl < 20 or at + 20 > o + len then break end
+		local g = t:add(f.gap, tvb(at, 20))
+		g:add(f.g_peer, tvb(at, 4))
+		g:add(f.g_pport, tvb(at + 4, 2))
+		g:add(f.g_cport, tvb(at + 6, 2))
+		g:add(f.g_start, tvb(at + 8, 4))
+		g:add(f.g_ms, tvb(at + 12, 4))
+		g:add(f.g_flags, tvb(at + 16, 2))
+		g:append_text(string.format(": %s:%d silent %d ms", tostring(tvb(at, 4):ipv4()), tvb(at + 4, 2):uint(),
+			tvb(at + 12, 4):uint()))
+	end
+	return "GAPS_REPORT", string.format("%d connection%s of %s (migration from epoch %d)", n, n == 1 and "" or "s", ip, ep)
 end
 
 function p.dissector(tvb, pinfo, tree)

@@ -1,4 +1,4 @@
-/* capctl_mig.c: `capctl migrate NAME --to HOSTID [--json] [--svg FILE]`: ask the capsule's caprun to move it live, show progress and the timeline. */
+/* capctl_mig.c: `capctl migrate NAME --to HOSTID [--json] [--svg FILE]`: ask the capsule's caprun to move it live, show progress, the timeline and each connection's gap. */
 #include "hosts/capctl/capctl.h"
 #include "hosts/capctl/capctl_svg.h"
 #include "hosts/formats/ctlproto.h"
@@ -65,9 +65,57 @@ static void print_json(const char *name, const struct mig_result *r)
 		printf("%s\"%s_ms\": %ld", i ? ", " : "", phases[i].key, r->ms[i]);
 	printf("}, \"downtime_ms\": %ld, \"total_ms\": %ld, \"bytes\": %llu, "
 	       "\"precopy\": {\"rounds\": %u, \"ms\": %ld, \"bytes\": %llu}, "
-	       "\"directory_wait_ms\": %ld, \"peers\": {\"asked\": %u, \"acked\": %u}}\n",
+	       "\"directory_wait_ms\": %ld, \"peers\": {\"asked\": %u, \"acked\": %u}, ",
 	       r->downtime, r->total, r->bytes, r->rounds, r->precopy_ms, r->precopy_bytes,
 	       r->dirwait_ms, r->asked, r->acked);
+	/* Each TCP connection's longest silence, as the hosts measured it (capctl_gaps.c). */
+	const struct mig_gaps *g = &r->gaps;
+	printf("\"gaps\": {\"measured\": %s, ", g->measured ? "true" : "false");
+	if (!g->measured) {
+		printf("\"why\": ");
+		capctl_json_str(g->why);
+		printf(", ");
+	}
+	printf("\"hosts_asked\": %u, \"hosts_answered\": %u, \"more\": %u, \"waited_ms\": %ld}, "
+	       "\"connections\": [", g->asked, g->answered, g->more, g->waited_ms);
+	for (unsigned i = 0; i < g->n; i++) {
+		const struct mig_conn *c = &g->conn[i];
+		printf("%s{\"peer\": \"%s:%u\", \"capsule_port\": %u, \"host\": %u, \"gap_ms\": %ld, "
+		       "\"start_ms\": %ld, \"resumed\": %s, \"from_sync\": %s}", i ? ", " : "", c->peer,
+		       c->peer_port, c->capsule_port, c->host, c->gap_ms, c->start_ms,
+		       c->resumed ? "true" : "false", c->from_sync ? "true" : "false");
+	}
+	printf("]}\n");
+}
+
+/* One line per connection: its silence to scale on the phases' axis (which starts at the SYNC
+ * of the host that measured it: the sync phase's start, a network hop later). */
+static void print_gaps(const struct mig_result *r, long total)
+{
+	const struct mig_gaps *g = &r->gaps;
+	if (!g->measured) {
+		printf("  connections: gaps not measured: %s\n", g->why);
+		return;
+	}
+	printf("  connections: the longest silence each TCP peer heard from the capsule, measured by "
+	       "the host passing its packets on (%u of %u hosts answered)\n", g->answered, g->asked);
+	if (g->n == 0)
+		printf("    (none: no TCP packet from the capsule to a peer since the SYNC)\n");
+	for (unsigned i = 0; i < g->n; i++) {
+		const struct mig_conn *c = &g->conn[i];
+		char who[40];
+		snprintf(who, sizeof who, "%s:%u", c->peer, c->peer_port);
+		long at = r->precopy_ms + c->start_ms;
+		int from = (int)(at * 40 / total), len = (int)(c->gap_ms * 40 / total);
+		len = len < 1 ? 1 : len > 40 ? 40 : len;
+		from = from < 0 ? 0 : from + len > 40 ? 40 - len : from;
+		printf("  %-21s %s%5ld ms |%*s%.*s%*s|  port %u, host %u%s\n", who,
+		       c->from_sync ? ">=" : "  ", c->gap_ms, from, "", len,
+		       "========================================", 40 - from - len, "",
+		       c->capsule_port, c->host, c->resumed ? "" : ", still silent");
+	}
+	if (g->more)
+		printf("  (more connections than listed: %u packets or rows left out)\n", g->more);
 }
 
 /* A timeline a person can read: one bar per phase, to scale, and the downtime. */
@@ -112,6 +160,7 @@ static void print_timeline(const char *name, const struct mig_result *r)
 	       "downtime", r->downtime, r->target);
 	printf("  %-9s %6ld ms  (%u of %u peer hosts synchronized)\n", "total", r->total, r->acked,
 	       r->asked);
+	print_gaps(r, total);
 }
 
 int capctl_migrate(int argc, char **argv)
@@ -166,7 +215,7 @@ int capctl_migrate(int argc, char **argv)
 		        HOST_CTL_DIRWAIT_MAX_S);
 		return 2;
 	}
-	char sock[4096], req[256], err[PATH_MAX + 64];
+	char sock[4096], req[256], err[PATH_MAX + 64], ps[HOST_CTL_LINE_MAX], ip[20] = "";
 	if (svg && capctl_svg_check(svg, err, sizeof err)) {
 		fprintf(stderr, "capctl: %s\n", err);
 		return 2;
@@ -175,6 +224,10 @@ int capctl_migrate(int argc, char **argv)
 		fprintf(stderr, "capctl: no capsule named %s on this host\n", name);
 		return 1;
 	}
+	/* Its address, to ask the hosts about its connections afterwards (caprun
+	 * serves one connection at a time: asked before the migration's own). */
+	if (ctlsock_request(sock, "ps\n", -1, ps, sizeof ps, 5000) == 0)
+		sscanf(ps, "ok %*s %19s", ip);
 	int fd = connect_ctl(sock);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
@@ -214,9 +267,16 @@ int capctl_migrate(int argc, char **argv)
 			fflush(json ? stderr : stdout);
 			continue;
 		}
-		struct mig_result r;
+		static struct mig_result r;
+		memset(&r, 0, sizeof r);
 		answered = 1;
 		if (parse_ok(line, &r) == 0) {
+			/* The connections' gaps: the hosts measured them; wait a little for those
+			 * still silent (the first answer after the resume may be on its way). */
+			if (ip[0])
+				capctl_gaps_fetch(ip, r.epoch > 1 ? r.epoch - 1 : r.epoch, 2000, &r.gaps);
+			else
+				snprintf(r.gaps.why, sizeof r.gaps.why, "caprun did not say its address");
 			if (json)
 				print_json(name, &r);
 			else

@@ -1,4 +1,4 @@
-/* capctl_svg.c: `capctl migrate --svg FILE`: one migration's timeline as a picture (lanes per host, phases to scale, messages between hosts). */
+/* capctl_svg.c: `capctl migrate --svg FILE`: one migration's timeline as a picture (lanes per host, phases to scale, messages between hosts, each connection's gap). */
 #include "hosts/capctl/capctl_svg.h"
 
 #include <errno.h>
@@ -22,7 +22,9 @@ static const struct { const char *key, *fill, *what; } phase[CAPCTL_MIG_PHASES] 
 
 /* Geometry: the time axis runs from X0 to X1; one lane per party. */
 #define W      1000
-#define H      700
+#define H0     700   /* without connection rows; each adds CONN_ROW */
+#define CONN_ROW 20
+#define CONN_DRAWN 24 /* connections drawn at most (the rest are counted in a line) */
 #define X0     210
 #define X1     960
 #define Y_AXIS 96
@@ -39,6 +41,7 @@ struct msg {
 struct svg {
 	FILE *f;
 	double span;     /* ms across the axis */
+	int h;           /* the picture's height */
 };
 
 static double xat(const struct svg *s, double ms)
@@ -108,14 +111,20 @@ static void draw(struct svg *s, const char *name, const struct mig_result *r)
 	for (int i = 0; i < CAPCTL_MIG_PHASES; i++)
 		st[i + 1] = st[i] + (r->ms[i] > 0 ? (double)r->ms[i] : 0);
 	s->span = st[CAPCTL_MIG_PHASES] > r->total ? st[CAPCTL_MIG_PHASES] : (double)r->total;
+	const struct mig_gaps *g = &r->gaps;
+	unsigned ndrawn = g->n < CONN_DRAWN ? g->n : CONN_DRAWN;
+	for (unsigned i = 0; i < ndrawn; i++)   /* a silence may outlast the migration's timeline */
+		if ((double)(g->conn[i].start_ms + g->conn[i].gap_ms) > s->span)
+			s->span = (double)(g->conn[i].start_ms + g->conn[i].gap_ms);
 	if (s->span < 1)
 		s->span = 1;
+	s->h = H0 + (int)ndrawn * CONN_ROW + (g->n > ndrawn ? CONN_ROW : 0);
 
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	        "<!-- Drawn by capctl migrate, option svg (hosts/capctl/capctl_svg.c), from the timeline caprun "
 	        "returned. -->\n"
 	        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\"\n"
-	        "     font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n", W, H, W, H);
+	        "     font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n", W, s->h, W, s->h);
 	fputs("  <title>live migration of capsule ", f);
 	put_text(f, name);
 	fprintf(f, " from host %u to host %u</title>\n", r->from, r->target);
@@ -218,19 +227,47 @@ static void draw(struct svg *s, const char *name, const struct mig_result *r)
 	fprintf(f, "  <text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#c0392b\">the capsule runs "
 	        "nowhere: from its freeze until it runs on host %u</text>\n", X0, yd + 20, r->target);
 
-	/* The clients' gaps: this timeline is caprun's; it does not see them. */
+	/* The clients' gaps: one bar per TCP connection, its longest silence as the host that
+	 * passes the capsule's packets on to that peer measured it (from that host's SYNC). */
 	int yc = yd + 46;
 	fprintf(f, "  <text id=\"clients\" x=\"%d\" y=\"%d\" text-anchor=\"end\" font-weight=\"bold\">"
 	        "client gaps</text>\n", X0 - 12, yc);
-	fprintf(f, "  <text x=\"%d\" y=\"%d\" font-size=\"11\">not measured here: the timeline caprun "
-	        "returns has no per-connection gap. A TCP client the gateway held sees about the "
-	        "downtime</text>\n"
-	        "  <text x=\"%d\" y=\"%d\" font-size=\"11\">(zero-window ACKs, no retransmission "
-	        "timeout); measure it at the client, or in a capture (capctl capture).</text>\n",
-	        X0, yc, X0, yc + 15);
+	if (!g->measured) {
+		fputs("  <text x=\"210\" y=\"", f);
+		fprintf(f, "%d\" font-size=\"11\">not measured: ", yc);
+		put_text(f, g->why);
+		fputs("</text>\n", f);
+	} else {
+		fprintf(f, "  <text x=\"%d\" y=\"%d\" font-size=\"11\">the longest silence each TCP peer "
+		        "heard from the capsule, measured by the host passing its packets on (%u of %u "
+		        "hosts answered)</text>\n", X0, yc, g->answered, g->asked);
+	}
+	for (unsigned i = 0; i < ndrawn; i++) {
+		const struct mig_conn *c = &g->conn[i];
+		int y = yc + 10 + (int)i * CONN_ROW;
+		double x = xat(s, (double)c->start_ms), w = xat(s, (double)(c->start_ms + c->gap_ms)) - x;
+		if (w < 3)
+			w = 3;
+		fprintf(f, "  <text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"10\">%s:%u</text>\n",
+		        X0 - 12, y + 11, c->peer, c->peer_port);
+		fprintf(f, "  <rect id=\"conn-%u\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"12\" "
+		        "fill=\"%s\" stroke=\"#c0392b\" stroke-width=\"0.8\"/>\n", i, x, y + 2, w,
+		        c->resumed ? "#f5b7b1" : "#fdedec");
+		fprintf(f, "  <text x=\"%.1f\" y=\"%d\" font-size=\"10\" fill=\"#c0392b\">%s%ld ms to "
+		        "port %u, seen by host %u%s</text>\n", x + w + 6 > X1 - 150 ? X1 - 150 : x + w + 6,
+		        y + 11, c->from_sync ? "at least " : "", c->gap_ms, c->capsule_port, c->host,
+		        c->resumed ? "" : ", still silent");
+	}
+	int yrows = yc + 10 + (int)ndrawn * CONN_ROW;
+	if (g->n > ndrawn || g->more) {
+		fprintf(f, "  <text x=\"%d\" y=\"%d\" font-size=\"10\">(more connections than drawn: "
+		        "%u listed, %u drawn; %u left out by the hosts)</text>\n", X0, yrows + 11, g->n,
+		        ndrawn, g->more);
+		yrows += CONN_ROW;
+	}
 
 	/* Two legends: the phases (colour, ms, what) and the numbered messages. */
-	int yl = yc + 44;
+	int yl = yrows + 24;
 	fprintf(f, "  <text x=\"20\" y=\"%d\" font-weight=\"bold\">phases (ms)</text>\n", yl);
 	for (int i = 0; i < CAPCTL_MIG_PHASES; i++) {
 		int y = yl + 14 + i * 20;
@@ -252,7 +289,7 @@ static void draw(struct svg *s, const char *name, const struct mig_result *r)
 		fputs("</text>\n", f);
 	}
 	fprintf(f, "  <text x=\"20\" y=\"%d\" font-size=\"10\" fill=\"#555\">Phases are to scale; "
-	        "docs/MIGRATION-WALKTHROUGH.md names the code behind each message.</text>\n", H - 12);
+	        "docs/MIGRATION-WALKTHROUGH.md names the code behind each message.</text>\n", s->h - 12);
 	fputs("</svg>\n", f);
 }
 

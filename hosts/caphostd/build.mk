@@ -9,7 +9,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
                  hosts/caphostd/xlate.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c hosts/caphostd/hostd_capture.c \
-                 $(COMMON_CLI_SRCS) \
+                 hosts/caphostd/hostd_gapwatch.c hosts/caphostd/hostd_gapask.c $(COMMON_CLI_SRCS) \
                  hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
                  hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c hosts/formats/capture.c \

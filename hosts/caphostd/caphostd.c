@@ -406,11 +406,14 @@ static void ctl_serve(struct hostd *d)
 	} else if (strncmp(line, "capture ", 8) == 0) {
 		hostd_capture_start(d, fd, line + 8);   /* the connection is the capture's now */
 		return;
+	} else if (strncmp(line, "gaps ", 5) == 0) {
+		hostd_gapask_start(d, fd, line + 5);   /* answered (and closed) when the hosts answered */
+		return;
 	} else if (strncmp(line, "list", 4) == 0) {
 		hostd_dir_list(d, fd);   /* answered (and closed) when the directory's pages are in */
 		return;
 	} else {
-		snprintf(out, sizeof out, "error unknown request (try: stats, ps, list, capture)\n");
+		snprintf(out, sizeof out, "error unknown request (try: stats, ps, list, capture, gaps)\n");
 	}
 	send(fd, out, strlen(out), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
@@ -428,6 +431,7 @@ static void shutdown_all(struct hostd *d)
 		unlink(d->ctl_path);
 	hostd_gw_close(d);
 	hostd_capture_stop_all(d);
+	hostd_gapask_stop_all(d);
 	for (int i = 0; i < HOSTD_MAX_CAPS; i++)
 		if (d->caps[i].fd > 0)
 			close(d->caps[i].fd);   /* their capsules keep running, cut off */
@@ -459,7 +463,8 @@ static int next_timeout(struct hostd *d)
 {
 	uint64_t now = clock_now_ms();
 	int t = 1000, due[] = { hostd_sync_tick(d, now), hostd_mig_tick(d, now), hostd_dir_tick(d, now),
-	                        hostd_netem_tick(d, now), hostd_ctl_tick(d, now), hostd_hold_tick(d, now) };
+	                        hostd_netem_tick(d, now), hostd_ctl_tick(d, now), hostd_hold_tick(d, now),
+	                        hostd_gapask_tick(d, now) };
 	for (size_t i = 0; i < sizeof due / sizeof due[0]; i++)
 		if (due[i] >= 0 && due[i] < t)
 			t = due[i];

@@ -49,6 +49,12 @@
 #define HOSTD_SYNC_RESEND_MS  100       /* ... resending SYNC to the silent peers this often */
 #define HOSTD_SYNC_REFRESH_MS 2000      /* ... then refreshing the peers' queues until MIG_DIR */
 #define HOSTD_MIG_CHILDREN 64  /* `caprun --incoming` processes at once */
+#define HOSTD_GAP_WATCHES 64   /* migrations whose connection gaps this host remembers (the latest) */
+#define HOSTD_GAP_TRACK_MS 30000        /* ... recording packets this long after each SYNC at most */
+#define HOSTD_GAP_QUERIES 8    /* `gaps` requests on caphostd.ctl at once */
+#define HOSTD_GAP_ROWS   128   /* connections one `gaps` answer lists (from every host) */
+#define HOSTD_GAP_WAIT_MS 500  /* ... waiting this long for the hosts that do not answer */
+#define HOSTD_GAP_RESEND_MS 100         /* ... asking them again this often */
 
 /*
  * CONNECTED: uplink accepted, no (answered) ATTACH yet; ATTACHING: the
@@ -157,6 +163,45 @@ struct hostd_capture {
 	size_t len;
 };
 
+/*
+ * One TCP connection of a migrating capsule, as this host passes the
+ * capsule's packets on to the peer (hostd_gapwatch.c): the longest time
+ * between two of them since the migration's SYNC got here.
+ */
+struct hostd_gap_conn {
+	uint32_t peer_ip;        /* network order */
+	uint16_t peer_port, capsule_port;   /* host order */
+	uint64_t last_us;        /* the last packet from the capsule on it (monotonic) */
+	uint64_t gap_from_us, gap_us;       /* the longest silence: when it began, how long */
+	int from_sync;           /* it began at the SYNC: no packet was seen before it */
+};
+
+/* One migration of one capsule, seen from here: a watch opens with its SYNC queue. */
+struct hostd_gap_watch {
+	uint32_t ip;             /* capsule, network order; 0 = free slot */
+	uint32_t epoch;          /* the epoch the migration started at */
+	uint64_t migration_id;
+	uint64_t start_us;       /* SYNC got here (ours: MIG_PREPARE) */
+	uint64_t release_us;     /* its queue here was flushed (0: not yet) */
+	int tracking;            /* packets still recorded (until HOSTD_GAP_TRACK_MS after start) */
+	uint32_t n, more;        /* connections recorded; packets of those beyond HOSTD_GAPS_MAX */
+	struct hostd_gap_conn conns[HOSTD_GAPS_MAX];
+};
+
+/* A `gaps IP EPOCH` request on caphostd.ctl (hostd_gapask.c): asking every host we know. */
+struct hostd_gap_query {
+	int active;              /* 0 = free slot */
+	int fd;                  /* the client */
+	uint32_t ip, epoch;
+	uint64_t id;             /* GAPS_ASK's query_id */
+	uint64_t deadline_ms, resend_ms;
+	uint32_t nhosts, nanswered, more;
+	uint32_t hosts[HOSTD_MAX_PEERS];
+	uint8_t answered[HOSTD_MAX_PEERS];
+	uint32_t nrows;
+	struct { uint32_t host; struct hostd_gap_rec r; } rows[HOSTD_GAP_ROWS];
+};
+
 /* Peer side of a migration: packets for a moving capsule wait here until FLUSH_TO (hostd_sync.c). */
 struct hostd_syncq {
 	uint32_t ip;             /* capsule, network order; 0 = free slot */
@@ -234,7 +279,9 @@ struct hostd_job {
 	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
 	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released) \
 	X(capture_records) X(capture_dropped) X(mig_checks) X(mig_check_waits) X(dir_failovers) \
-	X(dir_resubscribed)
+	X(dir_resubscribed) \
+	X(gaps_asks_in) X(gaps_reports_out) X(gaps_reports_in) X(gaps_bad) X(gaps_queries) \
+	X(gaps_queries_refused)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -319,6 +366,10 @@ struct hostd {
 	struct hostd_counters cnt;
 	struct wire_counters wc;
 
+	struct hostd_gap_watch gap_watch[HOSTD_GAP_WATCHES];   /* hostd_gapwatch.c */
+	int gap_tracking;            /* watches recording: the packet path looks no further when 0 */
+	struct hostd_gap_query gap_q[HOSTD_GAP_QUERIES];       /* hostd_gapask.c */
+
 	struct hostd_capture captures[CAPTURE_MAX];   /* `capture` clients (hostd_capture.c) */
 	int ncaptures;               /* how many: the packet path looks no further when 0 */
 
@@ -368,6 +419,18 @@ void hostd_capture_inner(struct hostd *d, int where, const uint8_t *pkt, size_t 
 /* One wire datagram (the iovecs in order) from src:sport to dst:dport (network order addresses). */
 void hostd_capture_wire(struct hostd *d, const struct iovec *iov, int iovcnt, uint32_t src,
                         uint16_t sport, uint32_t dst, uint16_t dport);
+
+/* hostd_gapwatch.c: each TCP connection's longest silence while its capsule migrates, as this
+ * host passes the capsule's packets on (to a capsule here, or into capgw); below every part */
+/* A migration's SYNC queue opened here (a new migration_id for ip starts a new watch). */
+void hostd_gapwatch_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migration_id);
+/* That queue was flushed: the capsule runs again; the next packet on each connection ends its gap. */
+void hostd_gapwatch_released(struct hostd *d, uint32_t ip, uint64_t migration_id);
+/* A packet from a capsule, passed on to its peer here (call only while d->gap_tracking). */
+void hostd_gapwatch_packet(struct hostd *d, const uint8_t *pkt, size_t len);
+/* What this host recorded for ip's migration from epoch, as a GAPS_REPORT's fields (kind,
+ * ip, epoch and query_id left to the caller): 0, or -1 if no such watch (n 0 then). */
+int hostd_gapwatch_report(struct hostd *d, uint32_t ip, uint32_t epoch, struct hostd_gaps_msg *m);
 
 /* hostd_netem.c: test-only fault injection on the forwarding path (--net-faults); what
  * survives goes out (or in) through d->ops */
@@ -454,6 +517,16 @@ void hostd_ctl_ack_in(struct hostd *d, uint32_t sender, const uint8_t *pl, size_
 /* Resends and give-ups; ms until the next resend (-1: none). */
 int hostd_ctl_tick(struct hostd *d, uint64_t now);
 void hostd_ctl_free_all(struct hostd *d);
+
+/* hostd_gapask.c: `gaps IP EPOCH` on caphostd.ctl: every host's GAPS_REPORT, collected */
+/* Answer on fd (then ours) once every host answered or HOSTD_GAP_WAIT_MS passed; or refuse. */
+void hostd_gapask_start(struct hostd *d, int fd, const char *args);
+/* A GAPS message from host sender (WIRE_GAPS payload), from address from. */
+void hostd_gapask_in(struct hostd *d, uint32_t sender, const uint8_t *pl, size_t len,
+                     const struct sockaddr_in *from);
+/* Asks again, answers at the deadline; ms until the next (-1: none). */
+int hostd_gapask_tick(struct hostd *d, uint64_t now);
+void hostd_gapask_stop_all(struct hostd *d);
 
 /* hostd_resolve.c: where is a capsule IP, without stalling the packet loop */
 /* dst is not in the table: drop (negative cache, the source's lookup budget) or ask the

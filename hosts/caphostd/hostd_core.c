@@ -135,6 +135,8 @@ int hostd_core_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt,
 	d->cnt.up_pkts_in++;
 	if (d->ncaptures)
 		hostd_capture_inner(d, HOSTD_CAPTURE_UPLINK, pkt, len);
+	if (d->gap_tracking)
+		hostd_gapwatch_packet(d, pkt, len);   /* from a migrating capsule to its peer here? */
 	return 0;
 }
 

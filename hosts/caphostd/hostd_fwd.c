@@ -191,6 +191,7 @@ void hostd_fwd_datagram(struct hostd *d, const uint8_t *buf, size_t n, const str
 	case WIRE_FLUSH: flush_in(d, &h, pl, plen, from); break;
 	case WIRE_SYNC: sync_msg_in(d, &h, pl, plen, from); break;
 	case WIRE_ACK: hostd_ctl_ack_in(d, h.sender, pl, plen); break;
+	case WIRE_GAPS: hostd_gapask_in(d, h.sender, pl, plen, from); break;
 	default: d->cnt.hold_bad++; break;
 	}
 }

@@ -100,6 +100,8 @@ void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	/* A capsule speaking to its peer: it may be acknowledging bytes we re-injected. */
 	hostd_hold_observe(d, pkt, len);
+	if (d->gap_tracking)
+		hostd_gapwatch_packet(d, pkt, len);   /* its peer hears from it: a migration's gap ends */
 	hostd_core_tun_emit(d, pkt, len);
 }
 

@@ -48,6 +48,7 @@ int hostd_sync_open(struct hostd *d, uint32_t ip, uint32_t epoch, uint64_t migra
 	q->source = source;
 	q->sync_seq = d->seq_last;   /* ours: anything we send from now on is newer (sync_in: theirs) */
 	q->deadline_ms = clock_now_ms() + HOSTD_SYNC_TIMEOUT_MS;
+	hostd_gapwatch_open(d, ip, epoch, migration_id);   /* what its connections see from here */
 	return 0;
 }
 
@@ -93,6 +94,7 @@ void hostd_sync_release(struct hostd *d, uint32_t ip)
 	struct hostd_syncq held = *q;
 	memset(q, 0, sizeof *q);
 	note_done(d, ip, held.migration_id);
+	hostd_gapwatch_released(d, ip, held.migration_id);
 	size_t cur = 0, len;
 	const uint8_t *p;
 	while (tcphold_udp_next(&held.q, &cur, &p, &len) == 1) {

@@ -57,6 +57,7 @@ int capture_wire_match(const uint8_t *dgram, size_t len, uint32_t ip)
 		return plen >= 4 && addr_at(pl, ip);
 	case WIRE_SYNC:       /* kind, 3 reserved, then capsule_ip */
 	case WIRE_ACK:
+	case WIRE_GAPS:
 		return plen >= 8 && addr_at(pl + 4, ip);
 	default:
 		return 0;

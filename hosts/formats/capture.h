@@ -22,7 +22,7 @@
  *          uplink already shows them).
  *   wire   (`--wire` only) a host-to-host datagram on UDP port 7471 that is
  *          about the capsule: DATA whose inner packet is from or to it,
- *          REDIRECT, SYNC / SYNC_ACK / FLUSH_TO, HOLD, FLUSH and ACK naming it.
+ *          REDIRECT, SYNC / SYNC_ACK / FLUSH_TO, HOLD, FLUSH, ACK and GAPS naming it.
  *          The kernel builds the real outer IPv4 and UDP headers, so caphostd
  *          writes the ones it would: this host's locator and the peer's,
  *          TTL 64, DF, IP id 0, UDP checksum 0 (none, legal in IPv4); the UDP
@@ -83,8 +83,8 @@ int capture_inner_match(const uint8_t *pkt, size_t len, uint32_t ip);
 
 /*
  * Is wire datagram dgram (wire.h, not yet checked) about capsule ip?  DATA
- * with an inner source or destination ip; REDIRECT, SYNC, FLUSH, HOLD or ACK
- * naming ip.  1 or 0 (0 for anything too short or of another version).
+ * with an inner source or destination ip; REDIRECT, SYNC, FLUSH, HOLD, ACK or
+ * GAPS naming ip.  1 or 0 (0 for anything too short or of another version).
  */
 int capture_wire_match(const uint8_t *dgram, size_t len, uint32_t ip);
 

@@ -64,7 +64,7 @@
  * docs/MIGRATION.md section 7).
  */
 #define UPLINK_SOCK_NAME  "caphostd.sock"
-#define UPLINK_CTL_NAME   "caphostd.ctl"    /* stream socket: `stats\n`, `ps\n`, `list\n`, `capture ...\n` (capture.h) */
+#define UPLINK_CTL_NAME   "caphostd.ctl"    /* stream socket: `stats\n`, `ps\n`, `list\n`, `capture ...\n` (capture.h), `gaps IP EPOCH\n` (hostd_msg.h) */
 #define UPLINK_HDR_LEN    4
 #define UPLINK_NAME_MAX   64                /* NUL-terminated, [A-Za-z0-9._-] */
 #define UPLINK_MAX        (UPLINK_HDR_LEN + 65535)

@@ -44,7 +44,8 @@ enum wire_type {
 	WIRE_FLUSH    = 4,   /* to the gateway: the capsule runs again, release what you held (hostd_msg.h) */
 	WIRE_HOLD     = 5,   /* to the gateway: the capsule froze, hold its ordinary peers (hostd_msg.h) */
 	WIRE_ACK      = 6,   /* "got your HOLD / FLUSH / FLUSH_TO with this id" (hostd_msg.h) */
-	WIRE_TYPE_MAX = 6,
+	WIRE_GAPS     = 7,   /* after a migration: each connection's longest silence, asked and told (hostd_msg.h) */
+	WIRE_TYPE_MAX = 7,
 };
 
 /* Distinct reasons, so each drop is counted under its own name. */
@@ -128,7 +129,7 @@ int wire_encode(const struct wire_hdr *h, const uint8_t *payload, size_t plen,
  * per type: DATA must hold a valid IPv4 packet (ipv4_check of
  * common/ipv4.h, header checksum included), REDIRECT must be exactly
  * WIRE_REDIRECT_LEN and consistent.  The control types
- * (SYNC, FLUSH, HOLD, ACK) are returned as they are, their payload left to
+ * (SYNC, FLUSH, HOLD, ACK, GAPS) are returned as they are, their payload left to
  * hostd_msg.h's decoders.  Replay is NOT checked here: see wire_replay_*.
  */
 int wire_decode(const uint8_t *buf, size_t len, const uint8_t key[WIRE_KEY_LEN],

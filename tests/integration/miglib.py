@@ -220,11 +220,14 @@ def ask_count(sock, ask="n"):
 class CountClient:
     """A client of images/counter (TCP 9000; or memtouch, ask="ping") asking for the next
     number in a loop, in a thread: every answer must be exactly the previous one + 1
-    (nothing lost, nothing twice).  Progress can be awaited; the longest wait for one
-    answer is kept."""
+    (nothing lost, nothing twice); shared=True: one of several clients of one count, each
+    answer only larger than the one before.  Progress can be awaited; the longest wait for
+    one answer is kept, and the longest time between two answers since reset_window()."""
 
-    def __init__(self, sock, rate=0.005, ask="n"):
-        self.sock, self.rate, self.ask = sock, rate, ask
+    def __init__(self, sock, rate=0.005, ask="n", shared=False):
+        self.sock, self.rate, self.ask, self.shared = sock, rate, ask, shared
+        self.last_at = None
+        self.longest_between = 0.0
         self.sock.settimeout(None)
         self.first = self.last = None
         self.replies = 0
@@ -241,9 +244,14 @@ class CountClient:
                 t0 = time.monotonic()
                 n = ask_count(self.sock, self.ask)
                 dt = time.monotonic() - t0
+                now = time.monotonic()
                 with self.cond:
-                    if self.last is not None and n != self.last + 1:
+                    if self.last is not None and (n <= self.last if self.shared
+                                                  else n != self.last + 1):
                         self.error = "counter answered %d after %d" % (n, self.last)
+                    if self.last_at is not None:
+                        self.longest_between = max(self.longest_between, now - self.last_at)
+                    self.last_at = now
                     if self.first is None:
                         self.first = n
                     self.last = n
@@ -260,6 +268,12 @@ class CountClient:
                     self.error = "counter client after %d replies (last %s): %s" % (
                         self.replies, self.last, e)
                 self.cond.notify_all()
+
+    def reset_window(self):
+        """Start measuring longest_between afresh (from the next answer on)."""
+        with self.cond:
+            self.longest_between = 0.0
+            self.last_at = None
 
     def more(self, n, timeout):
         """Wait for n more answers than now; an error or a timeout is a failure."""
@@ -279,7 +293,11 @@ class CountClient:
               "(last %s)" % self.last)
         check(self.error is None, self.error or "")
         n = ask_count(self.sock, self.ask)
-        check_eq(n, self.last + 1, "the counter's next number after %d answers" % self.replies)
+        if self.shared:
+            check(n > self.last, "the counter's next number after %d answers: %d, not above %d"
+                  % (self.replies, n, self.last))
+        else:
+            check_eq(n, self.last + 1, "the counter's next number after %d answers" % self.replies)
         self.last = n
         return n
 

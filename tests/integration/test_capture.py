@@ -97,10 +97,13 @@ def capture_migration():
         # DATA from A before the move and from C after it, its inner packet decoded as TCP.
         senders = {r[2] for r in rows if len(r) > 2 and r[1] == "DATA"}
         check({"1", "3"} <= senders, "DATA senders in the gateway's capture: %s" % sorted(senders))
-        inner = tshark(gw_pcap, "-Y", 'capsule.msg == "DATA" && tcp && ip.src == %s' % x.addr,
+        # (Not the capsule's ICMP nudges after a long pause, lp_report.c: they quote a TCP
+        # header from the peer, which tshark decodes as tcp too.)
+        inner = tshark(gw_pcap, "-Y", 'capsule.msg == "DATA" && tcp && !icmp && ip.src == %s'
+                       % x.addr,
                        "-T", "fields", "-e", "tcp.srcport")
         check(inner and all(r[0] == "9000" for r in inner),
-              "wrapped TCP from x:9000 decoded under DATA: %r" % inner[:5])
+              "wrapped TCP from x:9000 decoded under DATA: %r" % [r for r in inner if r[0] != "9000"][:5])
         # The SYNC and the HOLD name the capsule.
         for msg in ("SYNC", "HOLD"):
             ips = tshark(gw_pcap, "-Y", 'capsule.msg == "%s"' % msg, "-T", "fields",

@@ -140,6 +140,53 @@ static void test_escaping(void **st)
 	free(s);
 }
 
+/* The connections' gaps: one bar each (conn-N), up to CONN_DRAWN, then a line counting the rest;
+ * not measured: the reason instead, escaped. */
+static void test_connections(void **st)
+{
+	(void)st;
+	char path[128], err[256] = "", want[96];
+	snprintf(path, sizeof path, "%s/c.svg", dir);
+	static struct mig_result r;
+	r = typical;
+	r.gaps = (struct mig_gaps){ .measured = 1, .asked = 3, .answered = 3, .n = 3 };
+	r.gaps.conn[0] = (struct mig_conn){ 3, "198.19.0.100", 40000, 9000, 2, 41, 1, 0 };
+	r.gaps.conn[1] = (struct mig_conn){ 3, "198.19.0.100", 40002, 9000, 0, 44, 1, 1 };
+	r.gaps.conn[2] = (struct mig_conn){ 2, "198.18.0.9", 49152, 9000, 3, 90, 0, 0 };
+	assert_int_equal(capctl_svg_write(path, "x", &r, err, sizeof err), 0);
+	char *s = slurp(path);
+	for (int i = 0; i < 3; i++) {
+		snprintf(want, sizeof want, "id=\"conn-%d\"", i);
+		assert_non_null(strstr(s, want));
+	}
+	assert_null(strstr(s, "id=\"conn-3\""));
+	assert_non_null(strstr(s, ">198.19.0.100:40002<"));
+	assert_non_null(strstr(s, ">41 ms to port 9000, seen by host 3<"));
+	assert_non_null(strstr(s, ">at least 44 ms to port 9000, seen by host 3<"));
+	assert_non_null(strstr(s, ">90 ms to port 9000, seen by host 2, still silent<"));
+	assert_non_null(strstr(s, "(3 of 3 hosts answered)"));
+	assert_non_null(strstr(s, "height=\"760\""));   /* three rows more than without */
+	free(s);
+
+	r.gaps.n = CAPCTL_MIG_CONNS;
+	for (unsigned i = 3; i < CAPCTL_MIG_CONNS; i++)
+		r.gaps.conn[i] = r.gaps.conn[i % 3];
+	assert_int_equal(capctl_svg_write(path, "x", &r, err, sizeof err), 0);
+	s = slurp(path);
+	assert_non_null(strstr(s, "id=\"conn-23\""));
+	assert_null(strstr(s, "id=\"conn-24\""));
+	assert_non_null(strstr(s, "(more connections than drawn: 128 listed, 24 drawn; 0 left out by the hosts)"));
+	free(s);
+
+	r.gaps = (struct mig_gaps){ .measured = 0 };
+	snprintf(r.gaps.why, sizeof r.gaps.why, "no caphostd at <run>/caphostd.ctl");
+	assert_int_equal(capctl_svg_write(path, "x", &r, err, sizeof err), 0);
+	s = slurp(path);
+	assert_non_null(strstr(s, ">not measured: no caphostd at &lt;run&gt;/caphostd.ctl<"));
+	assert_null(strstr(s, "id=\"conn-0\""));
+	free(s);
+}
+
 /* Zero phases (a 0 ms migration) and absurd ones: finite numbers, a file all the same. */
 static void test_extremes(void **st)
 {
@@ -211,6 +258,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_fails, setup, teardown),

@@ -98,10 +98,10 @@ static void wire_match(void **state)
 		assert_true(capture_wire_match(d, n, x));
 		assert_false(capture_wire_match(d, n, other));
 	}
-	/* kind, reserved, then capsule_ip: SYNC (32), ACK (20) */
-	int second[] = { WIRE_SYNC, WIRE_ACK };
-	size_t lens2[] = { 32, 20 };
-	for (int i = 0; i < 2; i++) {
+	/* kind, reserved, then capsule_ip: SYNC (32), ACK (20), GAPS (an ASK: 20) */
+	int second[] = { WIRE_SYNC, WIRE_ACK, WIRE_GAPS };
+	size_t lens2[] = { 32, 20, 20 };
+	for (int i = 0; i < 3; i++) {
 		memset(pl, 0, sizeof pl);
 		pl[0] = 1;
 		memcpy(pl + 4, &x, 4);
@@ -119,7 +119,7 @@ static void wire_match(void **state)
 	n = dgram(d, WIRE_FLUSH, pl, 16);
 	d[0] = 2;
 	assert_false(capture_wire_match(d, n, x));
-	n = dgram(d, 7, pl, 16);
+	n = dgram(d, 8, pl, 16);
 	assert_false(capture_wire_match(d, n, x));
 	/* a payload too short for the field */
 	n = dgram(d, WIRE_ACK, pl, 6);

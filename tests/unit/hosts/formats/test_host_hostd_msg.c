@@ -354,6 +354,76 @@ static void ack_round_trip(void **state)
 	}
 }
 
+/* GAPS: an ASK and a REPORT of two records, byte by byte; every truncation, an extra byte,
+ * reserved bytes, unknown flags and empty fields refused; n beyond the maximum not encoded. */
+static void gaps_round_trip(void **state)
+{
+	(void)state;
+	static uint8_t p[HOSTD_GAPS_HDR + HOSTD_GAPS_MAX * HOSTD_GAPS_REC + 1];
+	static struct hostd_gaps_msg a, b;
+	a = (struct hostd_gaps_msg){ .kind = HOSTD_GAPS_ASK, .capsule_ip = htonl(0xc6120005u),
+	                             .epoch = 4, .query_id = 0xa1a2a3a4a5a6a7a8ull };
+	assert_int_equal(hostd_msg_gaps_encode(&a, p, sizeof p), HOSTD_GAPS_ASK_LEN);
+	static const uint8_t ask[HOSTD_GAPS_ASK_LEN] = { 1, 0, 0, 0, 198, 18, 0, 5, 0, 0, 0, 4, 0xa1,
+	                                                 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8 };
+	assert_memory_equal(p, ask, sizeof ask);
+	assert_int_equal(hostd_msg_gaps_decode(p, HOSTD_GAPS_ASK_LEN, &b), 0);
+	assert_true(b.kind == HOSTD_GAPS_ASK && b.capsule_ip == a.capsule_ip && b.epoch == 4 &&
+	            b.query_id == a.query_id && b.n == 0);
+	assert_int_equal(hostd_msg_gaps_decode(p, HOSTD_GAPS_ASK_LEN + 1, &b), -1);
+
+	a.kind = HOSTD_GAPS_REPORT;
+	a.n = 2, a.more = 7, a.held_ms = 0x01020304;
+	a.recs[0] = (struct hostd_gap_rec){ htonl(0xc6130064u), 40000, 9000, 12, 345, HOSTD_GAP_RESUMED };
+	a.recs[1] = (struct hostd_gap_rec){ htonl(0xc6120009u), 49152, 9000, 0, 70000,
+	                                    HOSTD_GAP_FROM_SYNC };
+	size_t len = hostd_msg_gaps_encode(&a, p, sizeof p);
+	assert_int_equal(len, HOSTD_GAPS_HDR + 2 * HOSTD_GAPS_REC);
+	static const uint8_t head[12] = { 0, 2, 0, 20, 0, 0, 0, 7, 1, 2, 3, 4 };
+	static const uint8_t rec0[20] = { 198, 19, 0, 100, 0x9c, 0x40, 0x23, 0x28, 0, 0, 0, 12,
+	                                  0, 0, 1, 0x59, 0, 1, 0, 0 };
+	assert_int_equal(p[0], HOSTD_GAPS_REPORT);
+	assert_memory_equal(p + 20, head, sizeof head);
+	assert_memory_equal(p + HOSTD_GAPS_HDR, rec0, sizeof rec0);
+	assert_int_equal(hostd_msg_gaps_decode(p, len, &b), 0);
+	assert_true(b.n == 2 && b.more == 7 && b.held_ms == a.held_ms && b.query_id == a.query_id);
+	assert_memory_equal(b.recs, a.recs, 2 * sizeof a.recs[0]);
+	for (size_t k = 0; k < len; k++)
+		assert_int_equal(hostd_msg_gaps_decode(p, k, &b), -1);
+	assert_int_equal(hostd_msg_gaps_decode(p, len + 1, &b), -1);
+	static const size_t zero_one[] = { 1, 2, 3, HOSTD_GAPS_HDR + HOSTD_GAPS_REC + 18 };
+	for (size_t i = 0; i < sizeof zero_one / sizeof *zero_one; i++) {
+		hostd_msg_gaps_encode(&a, p, sizeof p);
+		p[zero_one[i]] = 1;   /* a reserved byte set */
+		assert_int_equal(hostd_msg_gaps_decode(p, len, &b), -1);
+	}
+	hostd_msg_gaps_encode(&a, p, sizeof p);
+	p[23] = 21;               /* another record length */
+	assert_int_equal(hostd_msg_gaps_decode(p, len, &b), -1);
+	hostd_msg_gaps_encode(&a, p, sizeof p);
+	p[0] = 3;                 /* an unknown kind */
+	assert_int_equal(hostd_msg_gaps_decode(p, len, &b), -1);
+
+	/* Empty fields, a flag nobody defined, too many records. */
+	for (int f = 0; f < 7; f++) {
+		b = a;
+		if (f == 0) b.capsule_ip = 0;
+		if (f == 1) b.epoch = 0;
+		if (f == 2) b.query_id = 0;
+		if (f == 3) b.recs[1].peer_ip = 0;
+		if (f == 4) b.recs[1].peer_port = 0;
+		if (f == 5) b.recs[0].capsule_port = 0;
+		if (f == 6) b.recs[0].flags = 4;
+		assert_int_equal(hostd_msg_gaps_encode(&b, p, sizeof p), len);
+		assert_int_equal(hostd_msg_gaps_decode(p, len, &b), -1);
+	}
+	a.n = HOSTD_GAPS_MAX;
+	assert_int_equal(hostd_msg_gaps_encode(&a, p, sizeof p), HOSTD_GAPS_HDR + HOSTD_GAPS_MAX * HOSTD_GAPS_REC);
+	assert_int_equal(hostd_msg_gaps_encode(&a, p, HOSTD_GAPS_HDR), 0);
+	a.n = HOSTD_GAPS_MAX + 1;
+	assert_int_equal(hostd_msg_gaps_encode(&a, p, sizeof p), 0);
+}
+
 /* Every migration record: round trip, each truncation and one extra byte refused. */
 static void mig_round_trips(void **state)
 {
@@ -572,6 +642,7 @@ int main(void)
 		cmocka_unit_test(hold_round_trip),
 		cmocka_unit_test(flush_round_trip),
 		cmocka_unit_test(ack_round_trip),
+		cmocka_unit_test(gaps_round_trip),
 		cmocka_unit_test(mig_round_trips),
 		cmocka_unit_test(mig_refusals),
 		cmocka_unit_test(sync_round_trip),
