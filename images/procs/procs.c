@@ -1,4 +1,4 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive for the snapshot refusal. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive for the snapshot refusal; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t sigchld_seen;
@@ -192,6 +193,49 @@ static int hold(void)
 	}
 }
 
+/* "bench N": N times fork + _exit + waitpid, then 64 MiB through a pipe from a child; the averages. */
+static int bench(int n)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < n; i++) {
+		pid_t c = fork();
+		if (c == 0)
+			_exit(0);
+		int st;
+		if (c < 0 || waitpid(c, &st, 0) != c)
+			return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / n;
+	int p[2];
+	if (pipe(p) < 0)
+		return 1;
+	const size_t total = 64u << 20;
+	static char buf[65536];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid_t c = fork();
+	if (c == 0) {
+		close(p[0]);
+		for (size_t done = 0; done < total; done += sizeof buf)
+			if (write(p[1], buf, sizeof buf) != (ssize_t)sizeof buf)
+				_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	size_t got = 0;
+	ssize_t r;
+	while ((r = read(p[0], buf, sizeof buf)) > 0)
+		got += (size_t)r;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int st;
+	waitpid(c, &st, 0);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("bench: fork+exit+wait %.0f us (%d rounds); pipe %.0f MiB/s (%zu bytes)\n", us, n,
+	       (double)got / s / (1 << 20), got);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
@@ -200,6 +244,8 @@ int main(int argc, char **argv)
 	sigaction(SIGCHLD, &sa, NULL);
 	if (argc > 1 && strcmp(argv[1], "hold") == 0)
 		return hold();
+	if (argc > 2 && strcmp(argv[1], "bench") == 0)
+		return bench(atoi(argv[2]));
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
 	exit_and_wait();
 	signal_and_grandchild();
