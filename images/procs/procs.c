@@ -249,8 +249,16 @@ int main(int argc, char **argv)
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
 	exit_and_wait();
 	signal_and_grandchild();
-	if (argc > 1 && strcmp(argv[1], "pipe") == 0)
+	if (argc > 1 && strcmp(argv[1], "pipe") == 0) {
 		pipe_across_fork();
+		fflush(stdout);
+		pid_t v = vfork();   /* a capsule makes it a fork: the same for a child that only exits */
+		if (v == 0)
+			_exit(9);
+		int st = 0;
+		pid_t w = waitpid(v, &st, 0);
+		say_status("vfork", w, st);
+	}
 	printf("done\n");
 	return 0;
 }

@@ -20,6 +20,7 @@ no children left: -1 ECHILD
 pipe: hello from pid 6
 pipe: 300000 bytes, 0 wrong, then EOF
 pipe writer: child 6 exited with 0
+vfork: child 7 exited with 9
 done
 """
 
@@ -64,7 +65,7 @@ def refused_then_allowed():
 
 def main():
     tap = Tap()
-    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork",
+    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork, vfork",
             fork_wait_pipe)
     tap.run("procs: snapshot and migrate of two processes refused; once one, snapshot and resume",
             refused_then_allowed)
