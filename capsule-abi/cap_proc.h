@@ -17,6 +17,8 @@
 #define CAP_MSG_FORKED 9    /* host -> the forking capsule: struct cap_proc_forked */
 #define CAP_MSG_CHILD  10   /* host -> capsule: a child process ended: struct cap_proc_child */
 #define CAP_MSG_WAKE   11   /* both ways: struct cap_proc_wake (docs/PROCESSES.md, section 5) */
+#define CAP_MSG_KILL   12   /* capsule -> host: kill(pid, sig) to another process: struct cap_proc_signal */
+#define CAP_MSG_SIGNAL 13   /* host -> capsule: a signal from another process: struct cap_proc_signal */
 
 /* Processes a capsule may have at once (slots of the host's table; bits of a wake mask). */
 #define CAP_PROC_MAX 64
@@ -37,5 +39,11 @@ struct cap_proc_wake {
 	uint64_t procs;     /* capsule -> host: bit i wakes slot i; host -> capsule: ignored */
 };
 _Static_assert(sizeof(struct cap_proc_wake) == 8, "cap_proc_wake layout");
+
+struct cap_proc_signal {
+	int32_t pid;        /* KILL: the target; SIGNAL: the sender (pids as the capsule sees them) */
+	int32_t sig;        /* 1..64 */
+};
+_Static_assert(sizeof(struct cap_proc_signal) == 8, "cap_proc_signal layout");
 
 #endif

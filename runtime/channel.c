@@ -100,7 +100,8 @@ static int drain_records(int limit)
 			rt_hostfs_reply(rx_record + sizeof hdr, (size_t)n - sizeof hdr);
 			continue;
 		}
-		if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_FORKED) {
+		if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_FORKED ||
+		    hdr.type == CAP_MSG_SIGNAL) {
 			rt_proc_record(hdr.type, rx_record + sizeof hdr, (size_t)n - sizeof hdr);
 			continue;
 		}
@@ -134,7 +135,7 @@ void rt_channel_record(const unsigned char *rec, size_t n)
 	memcpy(&hdr, rec, sizeof hdr);
 	if (hdr.type == CAP_MSG_FILE_REP)
 		rt_hostfs_reply(rec + sizeof hdr, n - sizeof hdr);
-	else if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE)
+	else if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_SIGNAL)
 		rt_proc_record(hdr.type, rec + sizeof hdr, n - sizeof hdr);
 	else if (hdr.type != CAP_MSG_PACKET)
 		rt_freeze_control(hdr.type, hdr.seq);

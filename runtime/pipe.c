@@ -12,6 +12,7 @@
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_timer.h"
 
 #define PIPE_SIZE RT_PIPE_SIZE
 #define PIPE_ATOMIC 4096   /* PIPE_BUF: writes up to this size are never split */
@@ -113,6 +114,18 @@ static void wait_ring(struct rt_pipe *p, int reader)
 	rt_wait(q, 0, reader ? "pipe read" : "pipe write");
 }
 
+/*
+ * Before a shared pipe's caller sleeps (and again after every wake-up, e.g.
+ * by a signal from another process, proc.c): a pending signal's handler
+ * runs now, or its default action ends the process (closing its ends), and
+ * the call fails with EINTR (SA_RESTART is not told apart yet).  A private
+ * pipe's wait is not interrupted, as before.
+ */
+static int interrupted(struct rt_pipe *p)
+{
+	return p->ring->shared && rt_signal_deliver_unblocked();
+}
+
 long rt_pipe_nread(struct rt_pipe *p)
 {
 	return (long)p->ring->len;
@@ -121,6 +134,7 @@ long rt_pipe_nread(struct rt_pipe *p)
 long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 {
 	tidy(p);
+	int signals_checked = 0;
 	for (;;) {
 		struct rt_pipe_ring *r = p->ring;
 		ring_lock(r);
@@ -144,9 +158,17 @@ long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 			ring_unlock(r, 0);
 			return writers ? -EAGAIN : 0;
 		}
+		if (r->shared && !signals_checked) {   /* it would sleep: a signal interrupts it */
+			ring_unlock(r, 0);
+			signals_checked = 1;
+			if (interrupted(p))
+				return -EINTR;
+			continue;
+		}
 		ring_want_wake(r);
 		ring_unlock(r, 0);
 		wait_ring(p, 1);
+		signals_checked = 0;
 	}
 }
 
@@ -154,6 +176,7 @@ long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 {
 	const unsigned char *src = buf;
 	size_t done = 0;
+	int signals_checked = 0;
 	tidy(p);
 	while (done < len) {
 		struct rt_pipe_ring *r = p->ring;
@@ -170,9 +193,17 @@ long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 				ring_unlock(r, 0);
 				return done ? (long)done : -EAGAIN;
 			}
+			if (r->shared && !signals_checked) {   /* it would sleep: a signal interrupts it */
+				ring_unlock(r, 0);
+				signals_checked = 1;
+				if (interrupted(p))
+					return done ? (long)done : -EINTR;
+				continue;
+			}
 			ring_want_wake(r);
 			ring_unlock(r, 0);
 			wait_ring(p, 0);
+			signals_checked = 0;
 			continue;
 		}
 		size_t n = want < room ? want : room;

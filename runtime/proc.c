@@ -335,12 +335,38 @@ static void child_ended(const struct cap_proc_child *m)
 	rt_signal_post(SIGCHLD, WIFEXITED(m->status) ? CLD_EXITED : CLD_KILLED);
 }
 
+long rt_sys_kill(int pid, int sig)
+{
+	if (pid == self_pid || pid == 0 || pid == -1)
+		return rt_sys_kill_self(sig);   /* no process groups yet: the caller's is itself */
+	if (pid < 0 || sig < 0 || sig >= 65)
+		return pid < 0 ? -ESRCH : -EINVAL;
+	int known = pid == parent_pid && pid > 0, zombie = 0;
+	for (int i = 0; i < MAX_CHILDREN && !known; i++)
+		if (children[i].state != CHILD_FREE && children[i].pid == pid) {
+			known = 1;
+			zombie = children[i].state == CHILD_ZOMBIE;
+		}
+	if (!known)
+		return -ESRCH;   /* only a parent and children are reached so far */
+	if (sig && !zombie) {
+		struct cap_proc_signal m = { pid, sig };
+		send_record(CAP_MSG_KILL, &m, sizeof m);
+	}
+	return 0;
+}
+
 void rt_proc_record(int type, const void *payload, size_t len)
 {
 	if (type == CAP_MSG_CHILD && len >= sizeof(struct cap_proc_child)) {
 		struct cap_proc_child m;
 		memcpy(&m, payload, sizeof m);
 		child_ended(&m);
+	} else if (type == CAP_MSG_SIGNAL && len >= sizeof(struct cap_proc_signal)) {
+		struct cap_proc_signal m;
+		memcpy(&m, payload, sizeof m);
+		rt_signal_post(m.sig, SI_USER);   /* runs at the next system call, as every signal here */
+		rt_wake_all(&rt_proc_waitq);      /* and interrupts a wait for a shared pipe (pipe.c) */
 	} else if (type == CAP_MSG_WAKE) {
 		rt_wake_all(&rt_proc_waitq);
 		rt_io_changed();

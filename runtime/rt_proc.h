@@ -13,6 +13,8 @@ int rt_proc_ppid(void);
 unsigned rt_proc_slot(void);
 
 long rt_sys_fork(void);
+/* kill(2): this process itself, or its parent or a child through the host (CAP_MSG_KILL). */
+long rt_sys_kill(int pid, int sig);
 long rt_sys_wait4(int pid, int *status, int options, void *rusage);
 long rt_sys_waitid(int idtype, int id, void *info, int options, void *rusage);
 

@@ -225,8 +225,7 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_rt_sigpending: return rt_sys_rt_sigpending(P(a1), (size_t)a2);
 	case SYS_rt_sigsuspend: return rt_sys_rt_sigsuspend(P(a1), (size_t)a2);
 	case SYS_sigaltstack: return rt_sys_sigaltstack(P(a1), P(a2));
-	/* Only this process so far: other processes of the capsule are not reached yet (docs/PROCESSES.md). */
-	case SYS_kill: return (a1 == rt_proc_pid() || a1 == 0 || a1 == -1) ? rt_sys_kill_self((int)a2) : -ESRCH;
+	case SYS_kill: return rt_sys_kill((int)a1, (int)a2);
 	case SYS_tkill: return rt_sys_kill_self((int)a2);   /* handlers run on the caller */
 	case SYS_tgkill: return a1 == rt_proc_pid() ? rt_sys_kill_self((int)a3) : -ESRCH;
 	case SYS_rt_sigreturn: return -ENOSYS;

@@ -144,6 +144,10 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		struct cap_proc_wake w;
 		memcpy(&w, rec + sizeof h, sizeof w);
 		procs_wake(r, 0, w.procs);
+	} else if (h.type == CAP_MSG_KILL && n >= sizeof h + sizeof(struct cap_proc_signal)) {
+		struct cap_proc_signal m;
+		memcpy(&m, rec + sizeof h, sizeof m);
+		procs_kill(r, 0, m.pid, m.sig);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
 		caprun_detach_ready();   /* caprun -d: the caller may return now */

@@ -269,6 +269,25 @@ void procs_wake(struct host_relay *r, int from, uint64_t mask)
 	}
 }
 
+void procs_kill(struct host_relay *r, int from, int pid, int sig)
+{
+	struct caprun_procs *ps = r->procs;
+	int to = pid == 1 ? 0 : -1;
+	for (int i = 1; ps && i < CAP_PROC_MAX && to < 0; i++)
+		if (ps->p[i].used && ps->p[i].pid == pid)
+			to = i;
+	if (!ps || to < 0 || to == from || sig < 1 || sig > 64)
+		return;   /* it ended meanwhile, or nonsense: nothing to do */
+	if (sig == SIGKILL) {
+		kill(to ? ps->p[to].host_pid : r->child, SIGKILL);   /* its end comes as SIGCHLD */
+		return;
+	}
+	struct cap_proc_signal m = { pid_of(r, from), sig };
+	if (send_record(chan_of(r, to), CAP_MSG_SIGNAL, &m, sizeof m))
+		fprintf(stderr, "caprun: capsule %s: signal %d to process %d: %s\n", r->name, sig, pid,
+		        strerror(errno));
+}
+
 /* One record from the child in slot. */
 static void child_record(struct host_relay *r, int slot, const unsigned char *rec, size_t n)
 {
@@ -286,6 +305,10 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 		struct cap_proc_wake w;
 		memcpy(&w, rec + sizeof h, sizeof w);
 		procs_wake(r, slot, w.procs);
+	} else if (h.type == CAP_MSG_KILL && n >= sizeof h + sizeof(struct cap_proc_signal)) {
+		struct cap_proc_signal m;
+		memcpy(&m, rec + sizeof h, sizeof m);
+		procs_kill(r, slot, m.pid, m.sig);
 	} else if (h.type == CAP_MSG_FILE_REQ) {
 		size_t len = volume_serve(p->vols, rec + sizeof h, n - sizeof h, out);
 		if (!len) {

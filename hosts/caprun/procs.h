@@ -43,6 +43,8 @@ int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int 
 void procs_fork(struct host_relay *r, int from);
 /* CAP_MSG_WAKE from slot from: a WAKE to every other process named in mask. */
 void procs_wake(struct host_relay *r, int from, uint64_t mask);
+/* CAP_MSG_KILL from slot from: SIGKILL ends the host process, other signals go as CAP_MSG_SIGNAL. */
+void procs_kill(struct host_relay *r, int from, int pid, int sig);
 /* fd is readable: if it is a child process's channel, serve it and return 1; else 0. */
 int procs_channel(struct host_relay *r, int fd);
 /* The host process host_pid ended with ws: if it was a child process, tell its parent and return 1. */

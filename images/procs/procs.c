@@ -258,6 +258,27 @@ int main(int argc, char **argv)
 		int st = 0;
 		pid_t w = waitpid(v, &st, 0);
 		say_status("vfork", w, st);
+		/* kill() to a child: SIGTERM's default action there, and SIGKILL from the host. */
+		int q[2];
+		if (pipe(q) < 0)
+			return 1;
+		for (int k = 0; k < 2; k++) {
+			pid_t c = fork_flushed();
+			if (c == 0) {
+				char b;
+				close(q[1]);
+				ssize_t n = read(q[0], &b, 1);   /* never returns: nobody writes or closes */
+				_exit(n == 0 ? 20 : 21);
+			}
+			printf("kill %s: %d\n", k ? "SIGKILL" : "SIGTERM", kill(c, k ? SIGKILL : SIGTERM));
+			w = waitpid(c, &st, 0);
+			say_status("kill", w, st);
+		}
+		close(q[0]);
+		close(q[1]);
+		errno = 0;
+		int k = kill(4242, SIGTERM);
+		printf("kill a stranger: %d %s\n", k, errno == ESRCH ? "ESRCH" : strerror(errno));
 	}
 	printf("done\n");
 	return 0;

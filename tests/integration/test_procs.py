@@ -21,6 +21,11 @@ pipe: hello from pid 6
 pipe: 300000 bytes, 0 wrong, then EOF
 pipe writer: child 6 exited with 0
 vfork: child 7 exited with 9
+kill SIGTERM: 0
+kill: child 8 killed by signal 15
+kill SIGKILL: 0
+kill: child 9 killed by signal 9
+kill a stranger: -1 ESRCH
 done
 """
 
@@ -30,8 +35,8 @@ def fork_wait_pipe():
                        stdin=subprocess.DEVNULL)
     out, err = p.stdout.decode(), p.stderr.decode()
     check_eq(out, WANT_STDOUT, "the program's output (stderr %r)" % err)
-    # The one child killed by SIGTERM's default action says so, as a capsule does.
-    check_eq(err, "capsule: terminated by signal 15\n", "stderr")
+    # The two children killed by SIGTERM's default action say so, as a capsule does.
+    check_eq(err, "capsule: terminated by signal 15\n" * 2, "stderr")
     check_eq(p.returncode, 0, "caprun's exit code")
 
 
@@ -65,7 +70,7 @@ def refused_then_allowed():
 
 def main():
     tap = Tap()
-    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork, vfork",
+    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork, vfork, kill",
             fork_wait_pipe)
     tap.run("procs: snapshot and migrate of two processes refused; once one, snapshot and resume",
             refused_then_allowed)
