@@ -32,6 +32,18 @@
 #define CAP_ARENA_MIN     (1UL << 20)
 #define CAP_ARENA_DEFAULT (1UL << 30)
 #define CAP_MEMFD_OFFSET(va) ((uint64_t)(va) - CAP_VBASE)
+/*
+ * The shared window (docs/PROCESSES.md, section 5): memory that is the same
+ * pages in every process of a capsule.  The first process maps it from its
+ * own memfd like any window; every other process maps it from the first
+ * process's memfd (CAP_MAP_ROOT), at the same offset.  Sparse: pages exist
+ * only once used (pipes that crossed a fork).
+ */
+#define CAP_SHARED_ADDR   0x10A00000UL
+#define CAP_SHARED_SIZE   0x04000000UL            /* 64 MiB */
+_Static_assert(CAP_SHARED_ADDR >= CAP_STACK_TOP + 0x100000UL &&
+               CAP_SHARED_ADDR + CAP_SHARED_SIZE <= CAP_IMAGE_BASE,
+               "the shared window lies between the main stack (1 MiB gap) and the image");
 
 /* File descriptors inside the capsule process, placed there by the loader. */
 #define CAP_FD_CONSOLE_IN   0
@@ -42,6 +54,7 @@
 #define CAP_FD_MEMFD        4
 #define CAP_FD_IMAGE        5
 #define CAP_FD_FILTER       6   /* struct sock_filter[] made by the host with libseccomp */
+#define CAP_FD_ROOTMEM      7   /* a process other than the first: the first one's memfd (CAP_MAP_ROOT) */
 /*
  * Made by the loader after it closed the descriptors above, so it lands on
  * the lowest free number, 4, and stays open for the capsule's life: a
@@ -89,6 +102,8 @@ enum cap_map_source {
 	CAP_MAP_NONE  = 0,
 	CAP_MAP_MEMFD = 1,   /* shared from the memfd at CAP_MEMFD_OFFSET(vaddr) */
 	CAP_MAP_IMAGE = 2,   /* private from the .cap file at file_offset */
+	CAP_MAP_ROOT  = 3,   /* shared from the capsule's first process's memfd (CAP_FD_ROOTMEM) at
+	                        CAP_MEMFD_OFFSET(vaddr): the shared window in every other process */
 };
 #define CAP_PROT_R 1u
 #define CAP_PROT_W 2u
@@ -248,7 +263,15 @@ struct cap_control {
 	uint64_t discard_seq;          /* discards so far; entry i is discards[i % CAP_DISCARD_LOG] */
 	struct cap_discard discards[CAP_DISCARD_LOG];
 
-	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG];   /* keeps the struct exactly one page */
+	/* --- written by the host at every process start (docs/PROCESSES.md, cap_proc.h);
+	 *     all 0 in a capsule's first process: pid 1, parent 0, slot 0 --- */
+	uint32_t proc_pid;             /* this process's pid as the capsule sees it (0: 1) */
+	uint32_t proc_ppid;            /* its parent's */
+	uint32_t proc_slot;            /* its slot in the host's process table, < CAP_PROC_MAX */
+	/* --- written by the capsule --- */
+	uint32_t exit_signal;          /* the process ended by this signal's default action (0: it exited) */
+
+	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG - 16];   /* keeps the struct exactly one page */
 };
 _Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
 _Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
@@ -256,5 +279,8 @@ _Static_assert(offsetof(struct cap_control, net_drops) == 1192, "net_drops offse
 _Static_assert(offsetof(struct cap_control, vdso_clock_gettime) == 1352, "vdso_clock_gettime offset");
 _Static_assert(offsetof(struct cap_control, discard_seq) == 1360 &&
                offsetof(struct cap_control, discards) == 1368, "discard journal offsets");
+_Static_assert(offsetof(struct cap_control, proc_pid) == 1368 + 16 * CAP_DISCARD_LOG &&
+               offsetof(struct cap_control, exit_signal) == 1380 + 16 * CAP_DISCARD_LOG,
+               "process identity offsets");
 
 #endif

@@ -3,7 +3,7 @@ RT_SRCS := $(wildcard runtime/*.c)
 RT_ASMS := $(wildcard runtime/*.S)
 RT_OBJS := $(RT_SRCS:%.c=$(OBJ)/%.o) $(RT_ASMS:%.S=$(OBJ)/%.o)
 RT_HDRS := $(wildcard runtime/*.h) capsule-abi/cap_abi.h capsule-abi/cap_report.h capsule-abi/cap_file.h \
-           capsule-abi/cap_auxv.h
+           capsule-abi/cap_auxv.h capsule-abi/cap_proc.h
 RT_SYSNAMES := $(GEN)/runtime/rt_sysnames.h
 
 # Syscall names for "unsupported system call NAME" messages, from musl's own list.

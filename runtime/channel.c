@@ -3,6 +3,8 @@
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_held.h"
+#include "capsule-abi/cap_proc.h"
+#include "runtime/rt_proc.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
@@ -98,6 +100,11 @@ static int drain_records(int limit)
 			rt_hostfs_reply(rx_record + sizeof hdr, (size_t)n - sizeof hdr);
 			continue;
 		}
+		if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_FORKED ||
+		    hdr.type == CAP_MSG_SIGNAL) {
+			rt_proc_record(hdr.type, rx_record + sizeof hdr, (size_t)n - sizeof hdr);
+			continue;
+		}
 		if (hdr.type != CAP_MSG_PACKET) {
 			rt_freeze_control(hdr.type, hdr.seq);
 			return -1;   /* a control record (freeze...) acts before any later packet */
@@ -112,6 +119,28 @@ static int drain_records(int limit)
 		}
 	}
 	return i;
+}
+
+/*
+ * One record read while a fork waited for the host (proc.c), handled as the
+ * drain would have: called with rt_draining set, on a stack deep enough.
+ */
+void rt_channel_record(const unsigned char *rec, size_t n)
+{
+	struct cap_chan_hdr hdr;
+	if (n < sizeof hdr) {
+		rx_dropped++;
+		return;
+	}
+	memcpy(&hdr, rec, sizeof hdr);
+	if (hdr.type == CAP_MSG_FILE_REP)
+		rt_hostfs_reply(rec + sizeof hdr, n - sizeof hdr);
+	else if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_SIGNAL)
+		rt_proc_record(hdr.type, rec + sizeof hdr, n - sizeof hdr);
+	else if (hdr.type != CAP_MSG_PACKET)
+		rt_freeze_control(hdr.type, hdr.seq);
+	else if (n == sizeof hdr || !packet_sink || packet_sink(rec + sizeof hdr, n - sizeof hdr) < 0)
+		rx_dropped++;
 }
 
 /*

@@ -140,6 +140,27 @@ long rt_sys_close(int fd)
 	return 0;
 }
 
+void rt_fd_each_file(void (*fn)(struct rt_file *f, void *arg), void *arg)
+{
+	static unsigned visit;
+	if (++visit == 0)
+		visit = 1;
+	for (int i = 0; i < fd_high; i++) {
+		struct rt_file *f = fds[i].f;
+		if (f && f->visit != visit) {
+			f->visit = visit;
+			fn(f, arg);
+		}
+	}
+}
+
+void rt_fd_close_all(void)
+{
+	for (int i = 0; i < fd_high; i++)
+		if (fds[i].f)
+			rt_sys_close(i);
+}
+
 int rt_file_may(const struct rt_file *f, int write)
 {
 	int acc = f->flags & O_ACCMODE;

@@ -1,5 +1,6 @@
 /* pipe.c: pipes as 64 KiB ring buffers between green threads (no SIGPIPE: writers get EPIPE); unixsock.c pairs two of them. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -8,115 +9,247 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_pipe.h"
 #include "runtime/rt_sched.h"
+#include "runtime/rt_proc.h"
+#include "runtime/rt_shared.h"
+#include "runtime/rt_internal.h"
+#include "runtime/rt_timer.h"
 
 #define PIPE_SIZE RT_PIPE_SIZE
 #define PIPE_ATOMIC 4096   /* PIPE_BUF: writes up to this size are never split */
 
-struct rt_pipe {
-	unsigned char *buf;
+/*
+ * The bytes and the counts of ends.  Private (malloc'd) while only this
+ * process uses the pipe; at a fork it moves into the shared window
+ * (docs/PROCESSES.md, section 5), where every process of the capsule sees
+ * the same ring: then the lock guards it and waiters names the processes
+ * to wake after a change.
+ */
+struct rt_pipe_ring {
+	int lock;                  /* shared only */
+	int shared;
 	size_t head, len;          /* read position and bytes buffered */
-	int readers, writers;
-	struct rt_waitq rq, wq;
+	int readers, writers;      /* ends open, in every process */
+	uint64_t waiters;          /* shared: process slots with a thread waiting for a change */
+	unsigned char buf[PIPE_SIZE];
 };
+_Static_assert(sizeof(struct rt_pipe_ring) <= RT_SHARED_SLOT, "a pipe's ring fits a shared slot");
+
+/* This process's handle: the ring and the local wait queues. */
+struct rt_pipe {
+	struct rt_pipe_ring *ring;
+	int local_ends;            /* ends this process holds: the last one frees the handle */
+	struct rt_waitq rq, wq;
+	/*
+	 * The private ring a fork replaced: freed at the next call, because
+	 * musl's fork holds its malloc lock around the system call.
+	 */
+	struct rt_pipe_ring *retired;
+};
+
+static void tidy(struct rt_pipe *p)
+{
+	if (p->retired) {
+		free(p->retired);
+		p->retired = 0;
+	}
+}
 
 struct rt_pipe *rt_pipe_new(void)
 {
 	struct rt_pipe *p = calloc(1, sizeof *p);
 	if (!p)
 		return 0;
-	p->buf = malloc(PIPE_SIZE);
-	if (!p->buf) {
+	p->ring = malloc(sizeof *p->ring);
+	if (!p->ring) {
 		free(p);
 		return 0;
 	}
-	p->readers = p->writers = 1;
+	memset(p->ring, 0, offsetof(struct rt_pipe_ring, buf));
+	p->ring->readers = p->ring->writers = 1;
+	p->local_ends = 2;
 	return p;
+}
+
+static void ring_lock(struct rt_pipe_ring *r)
+{
+	if (r->shared)
+		rt_spin_lock(&r->lock);
+}
+
+/* Unlock; returns the processes to wake (taken from the ring) when it changed. */
+static uint64_t ring_unlock(struct rt_pipe_ring *r, int changed)
+{
+	if (!r->shared)
+		return 0;
+	uint64_t wake = 0;
+	if (changed) {
+		wake = r->waiters;
+		r->waiters = 0;
+	}
+	rt_spin_unlock(&r->lock);
+	return wake;
+}
+
+/* Before sleeping (under the lock): have another process's change wake us. */
+static void ring_want_wake(struct rt_pipe_ring *r)
+{
+	if (r->shared)
+		r->waiters |= 1ULL << rt_proc_slot();
+}
+
+static void changed(struct rt_pipe *p, int shared, uint64_t remote)
+{
+	rt_wake_all(&p->rq);
+	rt_wake_all(&p->wq);
+	if (shared) {
+		rt_wake_all(&rt_proc_waitq);
+		rt_proc_wake(remote);
+	}
+	rt_io_changed();
+}
+
+static void wait_ring(struct rt_pipe *p, int reader)
+{
+	struct rt_waitq *q = p->ring->shared ? &rt_proc_waitq : reader ? &p->rq : &p->wq;
+	rt_wait(q, 0, reader ? "pipe read" : "pipe write");
+}
+
+/*
+ * Before a shared pipe's caller sleeps (and again after every wake-up, e.g.
+ * by a signal from another process, proc.c): a pending signal's handler
+ * runs now, or its default action ends the process (closing its ends), and
+ * the call fails with EINTR (SA_RESTART is not told apart yet).  A private
+ * pipe's wait is not interrupted, as before.
+ */
+static int interrupted(struct rt_pipe *p)
+{
+	return p->ring->shared && rt_signal_deliver_unblocked();
 }
 
 long rt_pipe_nread(struct rt_pipe *p)
 {
-	return (long)p->len;
+	return (long)p->ring->len;
 }
 
 long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 {
-	while (!p->len) {
-		if (!p->writers)
-			return 0;
-		if (nonblock)
-			return -EAGAIN;
-		rt_wait(&p->rq, 0, "pipe read");
+	tidy(p);
+	int signals_checked = 0;
+	for (;;) {
+		struct rt_pipe_ring *r = p->ring;
+		ring_lock(r);
+		if (r->len) {
+			size_t n = len < r->len ? len : r->len;
+			size_t first = PIPE_SIZE - r->head;
+			if (first > n)
+				first = n;
+			memcpy(buf, r->buf + r->head, first);
+			memcpy((unsigned char *)buf + first, r->buf, n - first);
+			r->head = (r->head + n) % PIPE_SIZE;
+			r->len -= n;
+			if (!r->len)
+				r->head = 0;
+			int shared = r->shared;
+			changed(p, shared, ring_unlock(r, 1));
+			return (long)n;
+		}
+		if (!r->writers || nonblock) {
+			int writers = r->writers;
+			ring_unlock(r, 0);
+			return writers ? -EAGAIN : 0;
+		}
+		if (r->shared && !signals_checked) {   /* it would sleep: a signal interrupts it */
+			ring_unlock(r, 0);
+			signals_checked = 1;
+			if (interrupted(p))
+				return -EINTR;
+			continue;
+		}
+		ring_want_wake(r);
+		ring_unlock(r, 0);
+		wait_ring(p, 1);
+		signals_checked = 0;
 	}
-	size_t n = len < p->len ? len : p->len;
-	size_t first = PIPE_SIZE - p->head;
-	if (first > n)
-		first = n;
-	memcpy(buf, p->buf + p->head, first);
-	memcpy((unsigned char *)buf + first, p->buf, n - first);
-	p->head = (p->head + n) % PIPE_SIZE;
-	p->len -= n;
-	if (!p->len)
-		p->head = 0;
-	rt_wake_all(&p->wq);
-	rt_io_changed();
-	return (long)n;
 }
 
 long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 {
 	const unsigned char *src = buf;
 	size_t done = 0;
+	int signals_checked = 0;
+	tidy(p);
 	while (done < len) {
-		if (!p->readers)
+		struct rt_pipe_ring *r = p->ring;
+		ring_lock(r);
+		if (!r->readers) {
+			ring_unlock(r, 0);
 			return done ? (long)done : -EPIPE;
-		size_t room = PIPE_SIZE - p->len;
+		}
+		size_t room = PIPE_SIZE - r->len;
 		size_t want = len - done;
 		/* Small writes go in whole or not at all (POSIX PIPE_BUF atomicity). */
 		if (!room || (want <= PIPE_ATOMIC && room < want)) {
-			if (nonblock)
+			if (nonblock) {
+				ring_unlock(r, 0);
 				return done ? (long)done : -EAGAIN;
-			rt_wait(&p->wq, 0, "pipe write");
+			}
+			if (r->shared && !signals_checked) {   /* it would sleep: a signal interrupts it */
+				ring_unlock(r, 0);
+				signals_checked = 1;
+				if (interrupted(p))
+					return done ? (long)done : -EINTR;
+				continue;
+			}
+			ring_want_wake(r);
+			ring_unlock(r, 0);
+			wait_ring(p, 0);
+			signals_checked = 0;
 			continue;
 		}
 		size_t n = want < room ? want : room;
-		size_t tail = (p->head + p->len) % PIPE_SIZE;
+		size_t tail = (r->head + r->len) % PIPE_SIZE;
 		size_t first = PIPE_SIZE - tail;
 		if (first > n)
 			first = n;
-		memcpy(p->buf + tail, src + done, first);
-		memcpy(p->buf, src + done + first, n - first);
-		p->len += n;
+		memcpy(r->buf + tail, src + done, first);
+		memcpy(r->buf, src + done + first, n - first);
+		r->len += n;
 		done += n;
-		rt_wake_all(&p->rq);
-		rt_io_changed();
+		int shared = r->shared;
+		changed(p, shared, ring_unlock(r, 1));
 	}
 	return (long)done;
 }
 
 int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
 {
-	int r = 0;
+	struct rt_pipe_ring *r = p->ring;
+	int out = 0;
+	ring_lock(r);
 	if (writer) {
-		if (!p->readers)
-			return POLLERR | (events & POLLOUT);
-		if (PIPE_SIZE - p->len >= PIPE_ATOMIC)
-			r |= events & (POLLOUT | POLLWRNORM);
+		if (!r->readers)
+			out = POLLERR | (events & POLLOUT);
+		else if (PIPE_SIZE - r->len >= PIPE_ATOMIC)
+			out |= events & (POLLOUT | POLLWRNORM);
 	} else {
-		if (p->len)
-			r |= events & (POLLIN | POLLRDNORM);
-		if (!p->writers)
-			r |= POLLHUP;
+		if (r->len)
+			out |= events & (POLLIN | POLLRDNORM);
+		if (!r->writers)
+			out |= POLLHUP;
 	}
-	return r;
+	if (!out)
+		ring_want_wake(r);   /* a poller sleeps next: another process's change must wake it */
+	ring_unlock(r, 0);
+	return out;
 }
 
 /* For the freeze report: fill level, size, and whether the other end is open. */
 void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *capacity,
                       uint32_t *peer_open)
 {
-	*buffered = (uint32_t)p->len;
+	*buffered = (uint32_t)p->ring->len;
 	*capacity = PIPE_SIZE;
-	*peer_open = (writer ? p->readers : p->writers) > 0;
+	*peer_open = (writer ? p->ring->readers : p->ring->writers) > 0;
 }
 
 /* Is q one of p's wait queues?  1: its readers wait there, 2: its writers. */
@@ -127,17 +260,55 @@ int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q)
 
 void rt_pipe_close(struct rt_pipe *p, int writer)
 {
+	tidy(p);
+	struct rt_pipe_ring *r = p->ring;
+	ring_lock(r);
 	if (writer)
-		p->writers--;
+		r->writers--;
 	else
-		p->readers--;
-	rt_wake_all(&p->rq);
-	rt_wake_all(&p->wq);
-	rt_io_changed();
-	if (!p->readers && !p->writers) {
-		free(p->buf);
+		r->readers--;
+	int last = !r->readers && !r->writers, shared = r->shared;
+	changed(p, shared, ring_unlock(r, 1));
+	if (last && shared)
+		rt_shared_free(r);
+	else if (last)
+		free(r);
+	if (--p->local_ends == 0)
 		free(p);
+}
+
+/*
+ * A fork: another process holds a copy of one end from now on (undo: the
+ * fork failed).  The ring moves into the shared window first, so both
+ * processes see the same bytes and counts.  If the window is full the pipe
+ * stays private: each process then has its own copy, as before.
+ */
+static void pipe_fork(struct rt_pipe *p, int writer, int undo)
+{
+	struct rt_pipe_ring *r = p->ring;
+	if (!r->shared && !undo) {
+		struct rt_pipe_ring *s = rt_shared_alloc();
+		if (!s) {
+			static int said;
+			if (!said++)
+				rt_console_write(2, "capsule: the shared window is full: a pipe stays private to each process\n");
+			return;
+		}
+		memcpy(s, r, sizeof *r);
+		s->lock = 0;
+		s->shared = 1;
+		s->waiters = 0;
+		p->retired = r;   /* not free(): see struct rt_pipe */
+		p->ring = r = s;
 	}
+	if (!r->shared)
+		return;
+	ring_lock(r);
+	if (writer)
+		r->writers += undo ? -1 : 1;
+	else
+		r->readers += undo ? -1 : 1;
+	ring_unlock(r, 0);
 }
 
 /* ---- the two ends as files ---- */
@@ -211,19 +382,28 @@ static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, co
 	return side == 1 ? "pipe read" : "pipe write";
 }
 
+static void end_fork(struct rt_file *f, int undo);
+
 static const struct rt_file_ops reader_ops = {
 	.read = reader_read, .write = wrong_end, .poll = end_poll, .nread = reader_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
+	.fork = end_fork,
 };
 
 static const struct rt_file_ops writer_ops = {
 	.read = wrong_end, .write = writer_write, .poll = end_poll,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
+	.fork = end_fork,
 };
 
 static int is_writer(struct rt_file *f)
 {
 	return f->ops == &writer_ops;
+}
+
+static void end_fork(struct rt_file *f, int undo)
+{
+	pipe_fork(f->priv, is_writer(f), undo);
 }
 
 long rt_sys_pipe2(int *fds, int flags)
@@ -239,7 +419,7 @@ long rt_sys_pipe2(int *fds, int flags)
 	if (!r || !w) {
 		free(r);
 		free(w);
-		free(p->buf);
+		free(p->ring);
 		free(p);
 		return -ENFILE;
 	}
@@ -249,14 +429,15 @@ long rt_sys_pipe2(int *fds, int flags)
 	if (rfd < 0) {
 		free(r);
 		free(w);
-		free(p->buf);
+		free(p->ring);
 		free(p);
 		return rfd;
 	}
 	int wfd = rt_fd_install(w, cloexec, 0);
 	if (wfd < 0) {
 		free(w);
-		p->writers = 0;
+		p->ring->writers = 0;
+		p->local_ends = 1;
 		rt_sys_close(rfd);
 		return wfd;
 	}

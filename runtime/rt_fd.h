@@ -49,6 +49,13 @@ struct rt_file_ops {
 	/* Is a thread blocked on q (reason why) waiting for this file?  Then name the wait ("recv"). */
 	const char *(*wait_name)(struct rt_file *f, const struct rt_waitq *q, const char *why);
 	const struct rt_sock_ops *sock;                              /* socket calls; 0: -ENOTSOCK */
+	/*
+	 * fork: another process of the capsule holds a copy of this open file
+	 * from now on (undo 1: the fork failed after all).  Kinds whose object
+	 * lives on in both processes count it here (docs/PROCESSES.md); null:
+	 * each process has its own copy from then on.
+	 */
+	void (*fork)(struct rt_file *f, int undo);
 };
 
 /* Shared by dup'ed descriptors, like a kernel struct file. */
@@ -60,6 +67,7 @@ struct rt_file {
 	int handle;                 /* the kind's number: console 0-2, a stack's socket handle */
 	uint64_t off;
 	unsigned eagain_in, eagain_out;  /* reads, writes that failed with EAGAIN: edges for EPOLLET (poll.c) */
+	unsigned visit;             /* rt_fd_each_file's mark: each open file once */
 };
 
 /* fd.c */
@@ -75,6 +83,9 @@ int rt_fd_poll(int fd, int events);                         /* revents now, or P
 int rt_file_watches_console(struct rt_file *f);             /* f may be 0 */
 const char *rt_file_dir_path(struct rt_file *f);            /* 0: not a directory */
 long rt_sys_close(int fd);
+/* fn once for every open file in the descriptor table (dup'ed descriptors share one). */
+void rt_fd_each_file(void (*fn)(struct rt_file *f, void *arg), void *arg);
+void rt_fd_close_all(void);                                 /* a process of the capsule ends */
 /*
  * Limits: the capacity is the capsule's --max-fds, fixed at start (also its
  * TCP connection capacity); the soft and hard RLIMIT_NOFILE lie below it.

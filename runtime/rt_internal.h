@@ -43,6 +43,7 @@ int rt_thread_slots(void);
 void rt_send_ready(void);
 extern int rt_ready_hold;              /* > 0: idle is a wait for the host's file answer: no READY */              /* CAP_MSG_READY + state RUNNING */
 void rt_sched_resumed(uint64_t fs);    /* a new process: forget per-process CPU facts */
+void rt_sched_forked(void);            /* a forked child: only the calling thread lives on */
 /* The idle wait must watch console input while this is > 0. */
 extern int rt_console_watchers;
 extern struct rt_waitq rt_console_waitq;
@@ -77,6 +78,7 @@ uint64_t rt_realtime_to_virtual(uint64_t real_ns);
 void rt_channel_drain(int all);        /* from the idle wait (all: read to the end): never blocks */
 extern int rt_draining;                /* set while it runs: rt_wait refuses to block */
 unsigned rt_channel_take_held(void *area, size_t size);  /* after a freeze: packets held for us */
+void rt_channel_record(const unsigned char *rec, size_t n);  /* one record read earlier (a fork's stash) */
 
 /* poll.c */
 extern struct rt_waitq rt_io_waitq;

@@ -225,6 +225,22 @@ void rt_sched_resumed(uint64_t fs)
 	current_fs = fs;
 }
 
+void rt_sched_forked(void)
+{
+	/* Only the forking thread lives on in the child (POSIX); musl forgets the others too. */
+	for (int i = 0; i < RT_MAX_THREADS; i++) {
+		struct rt_thread *t = &threads[i];
+		if (t == current || t->state == RT_T_FREE)
+			continue;
+		waitq_remove(t);
+		timed_remove(t);
+		memset(t, 0, sizeof *t);   /* RT_T_FREE; its stack stays allocated in this copy */
+	}
+	run_head = run_tail = 0;
+	dead = 0;
+	live_threads = 1;
+}
+
 struct rt_thread *rt_thread_slot(int i)
 {
 	return i >= 0 && i < RT_MAX_THREADS ? &threads[i] : 0;

@@ -81,6 +81,17 @@ uint64_t rt_signal_pending_set(void)
 	return rt_signal_pending_bits;
 }
 
+int rt_signal_child_autoreap(void)
+{
+	return actions[SIGCHLD].handler == SIG_IGN || (actions[SIGCHLD].flags & SA_NOCLDWAIT);
+}
+
+void rt_signal_forked(void)
+{
+	rt_signal_pending_bits = 0;
+	rt_waitq_init(&rt_signal_waitq);   /* its threads stayed with the parent */
+}
+
 long rt_sys_rt_sigaction(int sig, const void *act, void *old, size_t setsize)
 {
 	if (sig < 1 || sig >= NSIG_ || setsize != 8)
@@ -155,6 +166,7 @@ static void deliver(int sig)
 		msg[l++] = '\n';
 		msg[l] = 0;
 		rt_console_write(2, msg);
+		RT_CONTROL->exit_signal = (uint32_t)sig;   /* a parent process sees WIFSIGNALED */
 		rt_exit_capsule(128 + sig);
 	}
 	/* Run the handler now, on this thread's stack, with its mask applied. */

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include "runtime/rt_net.h"
+#include "runtime/rt_proc.h"
 #include "runtime/rt_sched.h"
 #include "runtime/rt_sys.h"
 
@@ -42,6 +43,8 @@ long rt_sys_socket(int domain, int type, int protocol)
 	struct rt_file *f;
 	if (!net_ops)
 		return -EAFNOSUPPORT;   /* linked without a network stack */
+	if (rt_proc_pid() != 1)
+		return rt_proc_socket_refused();   /* the stack lives in pid 1 (docs/PROCESSES.md) */
 	long r = net_ops->socket(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol, file_flags(flags), &f);
 	if (r < 0)
 		return r;

@@ -6,6 +6,7 @@
 #include "runtime/rt_ident.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
+#include "runtime/rt_proc.h"
 
 int __real_main(int argc, char **argv, char **envp);
 
@@ -17,6 +18,7 @@ void rt_console_write(int fd, const char *s)
 _Noreturn void rt_exit_capsule(int code)
 {
 	struct cap_control *c = RT_CONTROL;
+	rt_proc_exiting();
 	c->exit_code = code;
 	__atomic_store_n(&c->state, CAP_STATE_EXITED, __ATOMIC_RELEASE);
 	rt_host_exit(code);

@@ -10,6 +10,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_ident.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_proc.h"
 #include "runtime/rt_sys.h"
 #include "runtime/rt_timer.h"
 #include "rt_sysnames.h"   /* generated: static const char *const rt_sysnames[] */
@@ -224,14 +225,21 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_rt_sigpending: return rt_sys_rt_sigpending(P(a1), (size_t)a2);
 	case SYS_rt_sigsuspend: return rt_sys_rt_sigsuspend(P(a1), (size_t)a2);
 	case SYS_sigaltstack: return rt_sys_sigaltstack(P(a1), P(a2));
-	case SYS_kill: return (a1 == 1 || a1 == 0 || a1 == -1) ? rt_sys_kill_self((int)a2) : -ESRCH;
+	case SYS_kill: return rt_sys_kill((int)a1, (int)a2);
 	case SYS_tkill: return rt_sys_kill_self((int)a2);   /* handlers run on the caller */
-	case SYS_tgkill: return a1 == 1 ? rt_sys_kill_self((int)a3) : -ESRCH;
+	case SYS_tgkill: return a1 == rt_proc_pid() ? rt_sys_kill_self((int)a3) : -ESRCH;
 	case SYS_rt_sigreturn: return -ENOSYS;
 
 	/* --- identity and limits --- */
-	case SYS_getpid: case SYS_getpgrp: case SYS_getsid: case SYS_getpgid: return 1;
-	case SYS_getppid: return 0;
+	case SYS_getpid: case SYS_getpgrp: case SYS_getsid: case SYS_getpgid: return rt_proc_pid();
+	case SYS_getppid: return rt_proc_ppid();
+
+	/* --- processes (proc.c, docs/PROCESSES.md) --- */
+	case SYS_fork: case SYS_vfork: return rt_sys_fork();   /* vfork: a fork, which it may be */
+	case SYS_clone:   /* clone(SIGCHLD) is fork; threads come through __capsule_clone */
+		return (a1 & ~0xffL) == 0 && (a1 & 0xff) == SIGCHLD ? rt_sys_fork() : unsupported(n);
+	case SYS_wait4: return rt_sys_wait4((int)a1, P(a2), (int)a3, P(a4));
+	case SYS_waitid: return rt_sys_waitid((int)a1, (int)a2, P(a3), (int)a4, P(a5));
 	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: case SYS_getresuid:
 	case SYS_getresgid: case SYS_setuid: case SYS_setgid: case SYS_setreuid: case SYS_setregid:
 	case SYS_setresuid: case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid:

@@ -214,6 +214,10 @@ __attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *in
 			flags |= L_MAP_PRIVATE;
 			fd = CAP_FD_IMAGE;
 			off = (long)m->file_offset;
+		} else if (m->source == CAP_MAP_ROOT) {
+			flags |= L_MAP_SHARED;
+			fd = CAP_FD_ROOTMEM;
+			off = (long)CAP_MEMFD_OFFSET(m->vaddr);
 		} else {
 			die("reading the plan (bad map source)", 22);
 		}

@@ -11,6 +11,7 @@
 #include "hosts/caprun/consolelog.h"
 #include "hosts/common/cli.h"
 #include "hosts/common/netlink.h"
+#include "hosts/caprun/procs.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
@@ -26,7 +27,6 @@
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,30 +261,10 @@ static int attach_uplink(struct caprun *c, const char *base)
 
 static int spawn_capsule(struct caprun *c, const char *loader)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, all;
-	int r;
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, c->chan[1], CAP_FD_CHANNEL);
-	posix_spawn_file_actions_adddup2(&fa, c->memfd, CAP_FD_MEMFD);
-	posix_spawn_file_actions_adddup2(&fa, c->img.fd, CAP_FD_IMAGE);
-	posix_spawn_file_actions_adddup2(&fa, c->filter_fd, CAP_FD_FILTER);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	/* Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN. */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-	                                  POSIX_SPAWN_SETSID);
-	char *argv[] = { "caploader", NULL };
-	char *envp[] = { NULL };
-	r = posix_spawn(&c->child, loader, &fa, &at, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (r) {
-		fprintf(stderr, "caprun: spawning %s: %s\n", loader, strerror(r));
+	char err[PATH_MAX + 64];
+	if (procs_spawn_loader(loader, c->chan[1], c->memfd, c->img.fd, c->filter_fd, -1, &c->child,
+	                       err, sizeof err)) {
+		fprintf(stderr, "caprun: %s\n", err);
 		c->child = 0;
 		return -1;
 	}
@@ -316,6 +296,7 @@ static int make_channel(struct caprun *c)
  */
 static void cleanup(struct caprun *c, int saved)
 {
+	procs_kill_all(c->procs);   /* pid 1 ended, or caprun stops: the capsule's processes go too */
 	if (c->child > 0) {
 		kill(c->child, SIGKILL);
 		while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
@@ -704,6 +685,10 @@ int main(int argc, char **argv)
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
 	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch };
 	relay.vols = &c.vols;
+	static struct caprun_procs procs;
+	procs_init(&procs, loader, c.img.fd, c.filter_fd);
+	relay.procs = c.procs = &procs;
+	relay.epoll_fd = -1;
 	snapshot_template(&c, &relay.snap_template);
 	int ws = 0;
 	int r = relay_run(&relay, &ws);

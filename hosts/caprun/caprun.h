@@ -23,6 +23,7 @@
 #define EXIT_NOT_FOUND     127   /* the image or snapshot does not exist */
 
 struct mnl_socket;
+struct caprun_procs;
 
 struct caprun {
 	const char *image_path;
@@ -63,6 +64,7 @@ struct caprun {
 	int keep_entry;            /* attach mode: on failure, DETACH saved (a resume not yet running) */
 	char ctl_path[PATH_MAX];   /* non-empty once we own it */
 	pid_t child;
+	struct caprun_procs *procs;   /* the capsule's other processes, once it runs (procs.h) */
 };
 
 /* Fill c from the command line; a usage error prints one line and exits 125;

@@ -1,6 +1,7 @@
 /* channel.c: the capsule's channel, shared by caprun's parts: one record from the capsule handled (packets out to the host, READY, FROZEN), packets in from the uplink, FREEZE and THAW. */
 #include "hosts/caprun/caprun_detach.h"
 #include "hosts/caprun/channel.h"
+#include "hosts/caprun/procs.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/volume.h"
 #include "hosts/common/clock.h"
@@ -137,6 +138,16 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		packet_out(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_FILE_REQ) {
 		file_request(r, rec + sizeof h, n - sizeof h);
+	} else if (h.type == CAP_MSG_FORK) {
+		procs_fork(r, 0);   /* refused unless the relay loop itself reads (procs.c) */
+	} else if (h.type == CAP_MSG_WAKE && n >= sizeof h + sizeof(struct cap_proc_wake)) {
+		struct cap_proc_wake w;
+		memcpy(&w, rec + sizeof h, sizeof w);
+		procs_wake(r, 0, w.procs);
+	} else if (h.type == CAP_MSG_KILL && n >= sizeof h + sizeof(struct cap_proc_signal)) {
+		struct cap_proc_signal m;
+		memcpy(&m, rec + sizeof h, sizeof m);
+		procs_kill(r, 0, m.pid, m.sig);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
 		caprun_detach_ready();   /* caprun -d: the caller may return now */

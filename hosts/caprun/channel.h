@@ -22,6 +22,7 @@ struct host_relay_stats {
 };
 
 struct volumes;
+struct caprun_procs;
 
 /* How many records the relay reads from one descriptor per wake-up: one, or a queue (relay.c). */
 struct relay_pace {
@@ -59,6 +60,10 @@ struct host_relay {
 	uint32_t migrated_to;        /* set by a live migration that moved it: the target host */
 	struct volumes *vols;        /* the capsule's volumes (-v): its file requests (volume.c) */
 	uint64_t file_requests_deferred;  /* dropped while freezing: the capsule sends them again */
+	struct caprun_procs *procs;  /* the capsule's other processes (procs.h) */
+	int epoll_fd;        /* the relay loop's epoll set: child processes' channels join it */
+	int fork_ok;         /* set while the relay loop itself reads channels: a fork may happen
+	                      * (never inside a snapshot's or a migration's wait) */
 };
 
 /*

@@ -3,6 +3,7 @@
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/ctlserve.h"
+#include "hosts/caprun/procs.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 #include "hosts/common/clock.h"
@@ -112,13 +113,25 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 	return 0;
 }
 
-static int reap(pid_t child, int *wstatus)
+/* Reap what ended: 1 when it was the capsule's first process (*wstatus set); other processes'
+ * ends go to their parents (procs.c). */
+static int reap(struct host_relay *r, int *wstatus)
 {
-	pid_t p;
-	do
-		p = waitpid(child, wstatus, WNOHANG);
-	while (p < 0 && errno == EINTR);
-	return p == child;
+	int root = 0;
+	for (;;) {
+		int ws;
+		pid_t p = waitpid(-1, &ws, WNOHANG);
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p <= 0)
+			return root;
+		if (p == r->child) {
+			*wstatus = ws;
+			root = 1;
+		} else {
+			procs_reaped(r, p, ws);
+		}
+	}
 }
 
 int relay_run(struct host_relay *r, int *wstatus)
@@ -130,6 +143,7 @@ int relay_run(struct host_relay *r, int *wstatus)
 		fprintf(stderr, "caprun: epoll_create1: %s\n", strerror(errno));
 		return -1;
 	}
+	r->epoll_fd = ep;
 	int fds[4] = { r->sig_fd, r->tun_fd, r->chan_fd, r->ctl_fd };
 	for (int i = 0; i < 4; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
@@ -197,7 +211,10 @@ int relay_run(struct host_relay *r, int *wstatus)
 			} else if (fd == r->tun_fd) {
 				tun_to_channel(r, buf);
 			} else if (fd == r->chan_fd) {
-				if (channel_to_tun(r, buf))
+				r->fork_ok = 1;
+				int closed = channel_to_tun(r, buf);
+				r->fork_ok = 0;
+				if (closed)
 					epoll_ctl(ep, EPOLL_CTL_DEL, r->chan_fd, NULL);
 			} else if (fd == watched_wake) {
 				snapshot_precopied(r);   /* freeze for the rest, thaw, start the writer */
@@ -217,14 +234,17 @@ int relay_run(struct host_relay *r, int *wstatus)
 						goto out;
 					}
 				}
-				if (reap(r->child, wstatus)) {
+				if (reap(r, wstatus)) {
 					result = 0;
 					goto out;
 				}
+			} else if (procs_channel(r, fd)) {
+				/* a child process's records, served */
 			}
 		}
 	}
 out:
+	r->epoll_fd = -1;
 	close(ep);
 	return result;
 }

@@ -41,6 +41,29 @@ void volume_close_all(struct volumes *vs)
 }
 
 /* Absolute, no empty, "." or ".." component, no trailing slash, not "/", not /tmp or /dev (the capsule's own). */
+int volume_copy(const struct volumes *from, struct volumes *to)
+{
+	*to = *from;
+	for (int i = 0; i < to->n; i++)
+		to->v[i].dirfd = -1;
+	for (int i = 0; i < CAP_FILE_HANDLES; i++)
+		to->handle_fd[i] = -1;
+	int ok = 1;
+	for (int i = 0; i < from->n; i++)
+		ok &= (to->v[i].dirfd = fcntl(from->v[i].dirfd, F_DUPFD_CLOEXEC, 10)) >= 0;
+	for (int i = 0; i < CAP_FILE_HANDLES; i++)
+		if (from->handle_fd[i] >= 0)
+			ok &= (to->handle_fd[i] = fcntl(from->handle_fd[i], F_DUPFD_CLOEXEC, 10)) >= 0;
+	if (ok)
+		return 0;
+	for (int i = 0; i < to->n; i++)
+		if (to->v[i].dirfd >= 0)
+			close(to->v[i].dirfd);
+	to->n = 0;
+	volume_close_all(to);
+	return -1;
+}
+
 static int mount_ok(const char *p)
 {
 	size_t l = strlen(p);

@@ -25,6 +25,8 @@ struct volumes {
 
 void volume_init(struct volumes *vs);
 void volume_close_all(struct volumes *vs);   /* volumes and open handles */
+/* A forked process's own table: the same volumes, its own copy of each open handle.  0 or -1. */
+int volume_copy(const struct volumes *from, struct volumes *to);
 /* "HOSTDIR:PATH[:ro]" -> a new volume.  0, or -1 with a one-line reason in err. */
 int volume_add(struct volumes *vs, const char *spec, char *err, size_t errlen);
 /* A -w DIR: "/", "/tmp", or an existing directory on a volume.  0, or -1 with err. */

@@ -325,6 +325,8 @@ int elfload_plan_build(const struct host_elf *elf, uint64_t arena_size,
 			             CAP_IMAGE_HEADER_SIZE + PAGE_DOWN(s->offset), s->prot, 0);
 	}
 	r |= add_map(ctl, CAP_ARENA_BASE, arena_size, CAP_MAP_MEMFD, 0, rw, CAP_MAP_NORESERVE);
+	/* Last, so a forked process's plan finds it there (docs/PROCESSES.md). */
+	r |= add_map(ctl, CAP_SHARED_ADDR, CAP_SHARED_SIZE, CAP_MAP_MEMFD, 0, rw, CAP_MAP_NORESERVE);
 	if (r) {
 		snprintf(err, errlen, "load plan needs more than %d mappings", CAP_MAX_MAPS);
 		return -1;

@@ -10,6 +10,8 @@
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_file.h"
 #include "capsule-abi/cap_held.h"
+#include "capsule-abi/cap_proc.h"
+#include "runtime/rt_proc.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
 
@@ -87,6 +89,18 @@ void rt_hostfs_reply(const void *p, size_t n)
 	file_replies++;
 }
 
+/* ---- processes (proc.c): a child's end, a wake-up ---- */
+static int proc_records, proc_type;
+static char proc_payload[64];
+
+void rt_proc_record(int type, const void *payload, size_t len)
+{
+	proc_records++;
+	proc_type = type;
+	memcpy(proc_payload, payload, len);
+	proc_payload[len] = 0;
+}
+
 static char delivered[16][64];
 static int ndelivered, refuse_after = 100;
 
@@ -101,7 +115,7 @@ static int sink(const void *pkt, size_t len)
 
 static void reset(void)
 {
-	queued = next_read = controls = ndelivered = file_replies = 0;
+	queued = next_read = controls = ndelivered = file_replies = proc_records = 0;
 	refuse_after = 100;
 	rt_channel_set_sink(sink);
 }
@@ -149,6 +163,30 @@ static void test_file_answers_go_to_the_file_client(void **state)
 	assert_string_equal(file_reply, "answer");
 	assert_int_equal(ndelivered, 1);
 	assert_int_equal(controls, 0);
+}
+
+static void test_process_records_go_to_proc(void **state)
+{
+	(void)state;
+	reset();
+	push(CAP_MSG_CHILD, 0, "child-end");
+	push(CAP_MSG_PACKET, 0, "packet");
+	push(CAP_MSG_WAKE, 0, "wake");
+	rt_channel_drain(1);
+	assert_int_equal(proc_records, 2);
+	assert_int_equal(proc_type, CAP_MSG_WAKE);
+	assert_string_equal(proc_payload, "wake");
+	assert_int_equal(ndelivered, 1);
+	assert_int_equal(controls, 0);   /* neither stops the drain as a control record does */
+	/* the same record read earlier (a fork's stash) goes the same way */
+	unsigned char rec[16];
+	struct cap_chan_hdr h = { CAP_MSG_CHILD, 0, 0 };
+	memcpy(rec, &h, sizeof h);
+	memcpy(rec + sizeof h, "late", 4);
+	rt_channel_record(rec, sizeof h + 4);
+	assert_int_equal(proc_records, 3);
+	assert_int_equal(proc_type, CAP_MSG_CHILD);
+	assert_string_equal(proc_payload, "late");
 }
 
 static void test_without_a_stack_and_when_it_is_full(void **state)
@@ -309,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_packets_go_to_the_sink),
 		cmocka_unit_test(test_control_records_stop_the_drain),
 		cmocka_unit_test(test_file_answers_go_to_the_file_client),
+		cmocka_unit_test(test_process_records_go_to_proc),
 		cmocka_unit_test(test_without_a_stack_and_when_it_is_full),
 		cmocka_unit_test(test_reads_one_until_a_queue_builds),
 		cmocka_unit_test(test_send_packet_adds_the_header),

@@ -359,7 +359,7 @@ static void test_load_plan(void **state)
 	char err[256];
 	assert_int_equal(validate(sizeof file, &info), 0);
 	assert_int_equal(elfload_plan_build(&info, 64UL << 20, ctl, err, sizeof err), 0);
-	assert_int_equal(ctl->nmaps, 7);
+	assert_int_equal(ctl->nmaps, 8);
 	assert_int_equal(ctl->maps[0].vaddr, CAP_CONTROL_ADDR);
 	assert_int_equal(ctl->maps[0].source, CAP_MAP_MEMFD);
 	/* the packets a host holds for a capsule frozen for good (capsule-abi/cap_held.h) */
@@ -382,6 +382,11 @@ static void test_load_plan(void **state)
 	assert_int_equal(ctl->maps[6].vaddr, CAP_ARENA_BASE);
 	assert_int_equal(ctl->maps[6].size, 64UL << 20);
 	assert_int_equal(ctl->maps[6].flags, CAP_MAP_NORESERVE);
+	/* the window shared by a capsule's processes (docs/PROCESSES.md) */
+	assert_int_equal(ctl->maps[7].vaddr, CAP_SHARED_ADDR);
+	assert_int_equal(ctl->maps[7].size, CAP_SHARED_SIZE);
+	assert_int_equal(ctl->maps[7].source, CAP_MAP_MEMFD);
+	assert_int_equal(ctl->maps[7].flags, CAP_MAP_NORESERVE);
 	for (unsigned i = 0; i < ctl->nmaps; i++) {
 		assert_int_equal(ctl->maps[i].vaddr % CAP_PAGE_SIZE, 0);
 		assert_int_equal(ctl->maps[i].size % CAP_PAGE_SIZE, 0);

@@ -1,0 +1,431 @@
+/* procs.c: a capsule's processes on the host side: fork as a sparse copy of one process's memfd resumed by a new caploader, exits turned into CAP_MSG_CHILD, wake-ups between processes (docs/PROCESSES.md). */
+#include "hosts/caprun/procs.h"
+#include "hosts/caprun/snapshot.h"
+#include "hosts/caprun/volume.h"
+#include "capsule-abi/cap_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHAN_BUF   (1 << 20)   /* a child has no network: file answers and wake-ups only */
+#define SEND_TRIES 200         /* x 10 ms: a process that reads nothing for 2 s loses the record */
+#define BATCH      64          /* records read from one child per wake-up */
+
+void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int filter_fd)
+{
+	memset(ps, 0, sizeof *ps);
+	ps->next_pid = 2;
+	ps->loader = loader;
+	ps->img_fd = img_fd;
+	ps->filter_fd = filter_fd;
+}
+
+int procs_count(const struct caprun_procs *ps)
+{
+	return ps ? 1 + ps->children : 0;
+}
+
+/* Above the loader's fixed numbers 0..9, so the spawn's dup2s never collide. */
+static int high_fd(int fd)
+{
+	if (fd < 0 || fd >= 10)
+		return fd;
+	int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	close(fd);
+	return h;
+}
+
+int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
+                       int root_memfd, pid_t *pid, char *err, size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, chan, CAP_FD_CHANNEL);
+	posix_spawn_file_actions_adddup2(&fa, memfd, CAP_FD_MEMFD);
+	posix_spawn_file_actions_adddup2(&fa, img_fd, CAP_FD_IMAGE);
+	posix_spawn_file_actions_adddup2(&fa, filter_fd, CAP_FD_FILTER);
+	if (root_memfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, root_memfd, CAP_FD_ROOTMEM);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	/* Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN. */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	char *argv[] = { "caploader", NULL };
+	char *envp[] = { NULL };
+	int r = posix_spawn(pid, loader, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r) {
+		snprintf(err, errlen, "spawning %s: %s", loader, strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* One record to a process's channel, waiting a little for room.  0 or -1. */
+static int send_record(int fd, int type, const void *payload, size_t len)
+{
+	struct cap_chan_hdr h = { (uint8_t)type, 0, 0 };
+	struct iovec iov[2] = { { &h, sizeof h }, { (void *)payload, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	for (int tries = 0; tries < SEND_TRIES; tries++) {
+		if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		struct pollfd p = { fd, POLLOUT, 0 };
+		poll(&p, 1, 10);
+	}
+	return -1;
+}
+
+static int chan_of(struct host_relay *r, int slot)
+{
+	return slot == 0 ? r->chan_fd : r->procs->p[slot].chan_fd;
+}
+
+static int memfd_of(struct host_relay *r, int slot)
+{
+	return slot == 0 ? r->memfd : r->procs->p[slot].memfd;
+}
+
+static int pid_of(struct host_relay *r, int slot)
+{
+	return slot == 0 ? 1 : r->procs->p[slot].pid;
+}
+
+/*
+ * The data of from (its holes stay holes) into to, page cache to page cache,
+ * except the shared window: a child maps that from pid 1's memfd.  0 or -1.
+ */
+static int copy_sparse(int from, int to, off_t size)
+{
+	const off_t skip = (off_t)CAP_MEMFD_OFFSET(CAP_SHARED_ADDR), skip_end = skip + (off_t)CAP_SHARED_SIZE;
+	off_t pos = 0;
+	while (pos < size) {
+		if (pos >= skip && pos < skip_end)
+			pos = skip_end;
+		off_t data = lseek(from, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			return 0;   /* only a hole is left */
+		if (data < 0)
+			return -1;
+		if (data >= skip && data < skip_end) {
+			pos = skip_end;
+			continue;
+		}
+		off_t hole = lseek(from, data, SEEK_HOLE);
+		if (hole < 0)
+			return -1;
+		if (data < skip && hole > skip)
+			hole = skip;
+		loff_t in = data, out = data;
+		while (in < hole) {
+			ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(hole - in), 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+				static unsigned char buf[1 << 20];
+				size_t want = hole - in < (off_t)sizeof buf ? (size_t)(hole - in) : sizeof buf;
+				n = pread(from, buf, want, in);
+				if (n > 0 && pwrite(to, buf, (size_t)n, out) != n)
+					n = -1;
+				if (n > 0)
+					in += n, out += n;
+			}
+			if (n <= 0)
+				return -1;
+		}
+		pos = hole;
+	}
+	return 0;
+}
+
+/* Make the copy of process from in slot; its pid, or -errno. */
+static int make_child(struct host_relay *r, int from, int slot)
+{
+	struct caprun_procs *ps = r->procs;
+	struct caprun_proc *p = &ps->p[slot];
+	char err[256];
+	int chan[2] = { -1, -1 }, memfd = -1, result = -ENOMEM;
+	struct stat st;
+	struct cap_control ctl;
+	int parent = memfd_of(r, from);
+	memfd = high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
+	if (memfd < 0 || fstat(parent, &st) < 0 || ftruncate(memfd, st.st_size) < 0 ||
+	    copy_sparse(parent, memfd, st.st_size) < 0 ||
+	    pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
+		fprintf(stderr, "caprun: capsule %s: fork: copying process %d: %s\n", r->name,
+		        pid_of(r, from), strerror(errno));
+		goto fail;
+	}
+	/* The copy resumes where the parent saved its context; who it is, it reads here. */
+	ctl.boot_mode = CAP_BOOT_RESUME;
+	ctl.proc_pid = (uint32_t)ps->next_pid;
+	ctl.proc_ppid = (uint32_t)pid_of(r, from);
+	ctl.proc_slot = (uint32_t)slot;
+	ctl.exit_signal = 0;
+	ctl.fault_syscall = 0;
+	ctl.fault_ip = 0;
+	for (uint32_t i = 0; i < ctl.nmaps && i < CAP_MAX_MAPS; i++)
+		if (ctl.maps[i].vaddr == CAP_SHARED_ADDR)
+			ctl.maps[i].source = CAP_MAP_ROOT;
+	if (pwrite(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, strerror(errno));
+		goto fail;
+	}
+	chan[0] = high_fd(chan[0]);
+	chan[1] = high_fd(chan[1]);
+	int size = CHAN_BUF;
+	for (int i = 0; i < 2; i++) {
+		setsockopt(chan[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		setsockopt(chan[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		fcntl(chan[i], F_SETFL, O_NONBLOCK);
+	}
+	struct volumes *parent_vols = from ? ps->p[from].vols : r->vols;
+	p->vols = malloc(sizeof *p->vols);
+	if (!p->vols) {
+		fprintf(stderr, "caprun: capsule %s: fork: out of memory\n", r->name);
+		goto fail;
+	}
+	if (parent_vols ? volume_copy(parent_vols, p->vols) : (volume_init(p->vols), 0)) {
+		fprintf(stderr, "caprun: capsule %s: fork: copying open files: %s\n", r->name, strerror(errno));
+		free(p->vols);
+		p->vols = NULL;
+		goto fail;
+	}
+	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd,
+	                       &p->host_pid, err, sizeof err)) {
+		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
+		result = -EAGAIN;
+		goto fail_vols;
+	}
+	close(chan[1]);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = chan[0] };
+	if (epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, chan[0], &ev) < 0)
+		fprintf(stderr, "caprun: capsule %s: fork: epoll_ctl: %s\n", r->name, strerror(errno));
+	p->used = 1;
+	p->pid = ps->next_pid++;
+	p->ppid = pid_of(r, from);
+	p->chan_fd = chan[0];
+	p->memfd = memfd;
+	ps->children++;
+	return p->pid;
+fail_vols:
+	volume_close_all(p->vols);
+	free(p->vols);
+	p->vols = NULL;
+fail:
+	if (memfd >= 0)
+		close(memfd);
+	if (chan[0] >= 0)
+		close(chan[0]);
+	if (chan[1] >= 0)
+		close(chan[1]);
+	return result;
+}
+
+void procs_fork(struct host_relay *r, int from)
+{
+	struct caprun_procs *ps = r->procs;
+	struct cap_proc_forked ans = { -EAGAIN, 0 };
+	int slot = 0;
+	for (int i = 1; ps && i < CAP_PROC_MAX && !slot; i++)
+		if (!ps->p[i].used)
+			slot = i;
+	/* Never inside a snapshot's or migration's wait: no snapshot may see half a fork. */
+	if (ps && slot && r->fork_ok && !r->freeze_seq && !r->frozen && !r->migrating && !snapshot_busy())
+		ans.result = make_child(r, from, slot);
+	if (send_record(chan_of(r, from), CAP_MSG_FORKED, &ans, sizeof ans))
+		fprintf(stderr, "caprun: capsule %s: answering a fork: %s\n", r->name, strerror(errno));
+}
+
+void procs_wake(struct host_relay *r, int from, uint64_t mask)
+{
+	struct cap_proc_wake w = { 0 };
+	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++) {
+		if (!(mask & (1ULL << i)) || i == from || (i && !r->procs->p[i].used))
+			continue;
+		if (send_record(chan_of(r, i), CAP_MSG_WAKE, &w, sizeof w))
+			fprintf(stderr, "caprun: capsule %s: waking process %d: %s\n", r->name, pid_of(r, i),
+			        strerror(errno));
+	}
+}
+
+void procs_kill(struct host_relay *r, int from, int pid, int sig)
+{
+	struct caprun_procs *ps = r->procs;
+	int to = pid == 1 ? 0 : -1;
+	for (int i = 1; ps && i < CAP_PROC_MAX && to < 0; i++)
+		if (ps->p[i].used && ps->p[i].pid == pid)
+			to = i;
+	if (!ps || to < 0 || to == from || sig < 1 || sig > 64)
+		return;   /* it ended meanwhile, or nonsense: nothing to do */
+	if (sig == SIGKILL) {
+		kill(to ? ps->p[to].host_pid : r->child, SIGKILL);   /* its end comes as SIGCHLD */
+		return;
+	}
+	struct cap_proc_signal m = { pid_of(r, from), sig };
+	if (send_record(chan_of(r, to), CAP_MSG_SIGNAL, &m, sizeof m))
+		fprintf(stderr, "caprun: capsule %s: signal %d to process %d: %s\n", r->name, sig, pid,
+		        strerror(errno));
+}
+
+/* One record from the child in slot. */
+static void child_record(struct host_relay *r, int slot, const unsigned char *rec, size_t n)
+{
+	static unsigned char out[VOLUME_REPLY_MAX];
+	struct caprun_proc *p = &r->procs->p[slot];
+	struct cap_chan_hdr h;
+	if (n < sizeof h) {
+		r->stats.drop_bad_record++;
+		return;
+	}
+	memcpy(&h, rec, sizeof h);
+	if (h.type == CAP_MSG_FORK) {
+		procs_fork(r, slot);
+	} else if (h.type == CAP_MSG_WAKE && n >= sizeof h + sizeof(struct cap_proc_wake)) {
+		struct cap_proc_wake w;
+		memcpy(&w, rec + sizeof h, sizeof w);
+		procs_wake(r, slot, w.procs);
+	} else if (h.type == CAP_MSG_KILL && n >= sizeof h + sizeof(struct cap_proc_signal)) {
+		struct cap_proc_signal m;
+		memcpy(&m, rec + sizeof h, sizeof m);
+		procs_kill(r, slot, m.pid, m.sig);
+	} else if (h.type == CAP_MSG_FILE_REQ) {
+		size_t len = volume_serve(p->vols, rec + sizeof h, n - sizeof h, out);
+		if (!len) {
+			r->stats.drop_bad_record++;
+			return;
+		}
+		/* The answer is a whole record already (its header included). */
+		struct pollfd pf = { p->chan_fd, POLLOUT, 0 };
+		for (int tries = 0; send(p->chan_fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+		                    (errno == EAGAIN || errno == EINTR) && tries < SEND_TRIES; tries++)
+			poll(&pf, 1, 10);
+	} else if (h.type != CAP_MSG_READY) {
+		r->stats.drop_bad_record++;   /* packets too: the TCP/IP stack is pid 1's */
+	}
+}
+
+/* Read what the child in slot sent; at its end, stop watching (its exit comes as SIGCHLD). */
+static void child_channel(struct host_relay *r, int slot, int limit)
+{
+	static unsigned char buf[CAP_CHAN_MAX];
+	struct caprun_proc *p = &r->procs->p[slot];
+	for (int i = 0; i < limit && p->used; i++) {
+		ssize_t n = recv(p->chan_fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0 && !channel_closed(p->chan_fd)) {
+			r->stats.drop_bad_record++;
+			continue;
+		}
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, p->chan_fd, NULL);
+			return;
+		}
+		if (n < 0)
+			return;
+		child_record(r, slot, buf, (size_t)n);
+	}
+}
+
+int procs_channel(struct host_relay *r, int fd)
+{
+	for (int i = 1; r->procs && i < CAP_PROC_MAX; i++) {
+		if (r->procs->p[i].used && r->procs->p[i].chan_fd == fd) {
+			r->fork_ok = 1;
+			child_channel(r, i, BATCH);
+			r->fork_ok = 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The wait status the capsule sees for a host process that ended with ws. */
+static int capsule_status(struct host_relay *r, int slot, int ws)
+{
+	struct cap_control ctl;
+	int have = pread(r->procs->p[slot].memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl;
+	if (have && ctl.fault_syscall) {
+		fprintf(stderr, "caprun: capsule %s: process %d killed: forbidden system call (nr %u)\n",
+		        r->name, r->procs->p[slot].pid, ctl.fault_syscall - 1);
+		return SIGSYS;
+	}
+	if (WIFSIGNALED(ws))
+		return WTERMSIG(ws);
+	if (have && ctl.exit_signal > 0 && ctl.exit_signal < 65)
+		return (int)ctl.exit_signal;   /* the runtime's default action for a signal */
+	return (WEXITSTATUS(ws) & 0xff) << 8;
+}
+
+static void forget(struct caprun_proc *p)
+{
+	close(p->chan_fd);
+	close(p->memfd);
+	if (p->vols) {
+		volume_close_all(p->vols);
+		free(p->vols);
+	}
+	memset(p, 0, sizeof *p);
+}
+
+int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
+{
+	struct caprun_procs *ps = r->procs;
+	int slot = 0;
+	for (int i = 1; ps && i < CAP_PROC_MAX && !slot; i++)
+		if (ps->p[i].used && ps->p[i].host_pid == host_pid)
+			slot = i;
+	if (!slot)
+		return 0;
+	struct caprun_proc *p = &ps->p[slot];
+	/* What it sent before it ended comes first (its last wake-ups, above all). */
+	r->fork_ok = 0;
+	child_channel(r, slot, 1 << 20);
+	struct cap_proc_child m = { p->pid, capsule_status(r, slot, ws) };
+	int to = 0;   /* its parent, or pid 1 if the parent is gone */
+	for (int i = 1; i < CAP_PROC_MAX; i++) {
+		if (ps->p[i].used && ps->p[i].pid == p->ppid)
+			to = i;
+		if (ps->p[i].used && ps->p[i].ppid == p->pid)
+			ps->p[i].ppid = 1;   /* its orphans go to pid 1 */
+	}
+	forget(p);
+	ps->children--;
+	if (send_record(chan_of(r, to), CAP_MSG_CHILD, &m, sizeof m))
+		fprintf(stderr, "caprun: capsule %s: telling process %d that %d ended: %s\n", r->name,
+		        pid_of(r, to), m.pid, strerror(errno));
+	return 1;
+}
+
+void procs_kill_all(struct caprun_procs *ps)
+{
+	for (int i = 1; ps && i < CAP_PROC_MAX; i++) {
+		struct caprun_proc *p = &ps->p[i];
+		if (!p->used)
+			continue;
+		kill(p->host_pid, SIGKILL);
+		while (waitpid(p->host_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		forget(p);
+		ps->children--;
+	}
+}

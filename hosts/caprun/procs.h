@@ -1,0 +1,57 @@
+/* procs.h: a capsule's processes on the host side (procs.c): the table, fork as a copy of a process's memfd, exits, wake-ups (docs/PROCESSES.md). */
+#ifndef HOST_CAPRUN_PROCS_H
+#define HOST_CAPRUN_PROCS_H
+
+#include "capsule-abi/cap_proc.h"
+#include "hosts/caprun/channel.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct volumes;
+
+struct caprun_proc {
+	int used;
+	int pid, ppid;             /* as the capsule sees them */
+	pid_t host_pid;
+	int chan_fd;               /* host end of its channel, non-blocking */
+	int memfd;
+	struct volumes *vols;      /* its open host files (handle numbers are per process) */
+};
+
+/*
+ * Slot 0 is the capsule's first process (pid 1), whose channel, memfd and
+ * host pid are the relay's own (struct host_relay): only slots 1.. are
+ * filled here.
+ */
+struct caprun_procs {
+	struct caprun_proc p[CAP_PROC_MAX];
+	int next_pid;              /* the next pid to give (2 first) */
+	int children;              /* processes other than pid 1 */
+	const char *loader;        /* caploader's path */
+	int img_fd, filter_fd;     /* what every process's loader gets as fds 5 and 6 */
+};
+
+void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int filter_fd);
+
+/* Start caploader with chan as fd 3, memfd 4, img 5, filter 6 and, unless -1, root_memfd 7
+ * (a process other than the first).  0, or -1 with err. */
+int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
+                       int root_memfd, pid_t *pid, char *err, size_t errlen);
+
+/* CAP_MSG_FORK from the process in slot from: copy it, start the copy, answer FORKED. */
+void procs_fork(struct host_relay *r, int from);
+/* CAP_MSG_WAKE from slot from: a WAKE to every other process named in mask. */
+void procs_wake(struct host_relay *r, int from, uint64_t mask);
+/* CAP_MSG_KILL from slot from: SIGKILL ends the host process, other signals go as CAP_MSG_SIGNAL. */
+void procs_kill(struct host_relay *r, int from, int pid, int sig);
+/* fd is readable: if it is a child process's channel, serve it and return 1; else 0. */
+int procs_channel(struct host_relay *r, int fd);
+/* The host process host_pid ended with ws: if it was a child process, tell its parent and return 1. */
+int procs_reaped(struct host_relay *r, pid_t host_pid, int ws);
+/* Processes of the capsule, pid 1 included (0 if ps is NULL). */
+int procs_count(const struct caprun_procs *ps);
+/* The capsule ends: kill and reap every process but pid 1. */
+void procs_kill_all(struct caprun_procs *ps);
+
+#endif

@@ -1,0 +1,285 @@
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive for the snapshot refusal; "bench N" measures. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t sigchld_seen;
+static int copied = 1;   /* the child changes its copy; the parent's must not move */
+
+static void on_sigchld(int sig)
+{
+	(void)sig;
+	sigchld_seen++;
+}
+
+static void say_status(const char *what, pid_t pid, int st)
+{
+	if (WIFEXITED(st))
+		printf("%s: child %d exited with %d\n", what, (int)pid, WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		printf("%s: child %d killed by signal %d\n", what, (int)pid, WTERMSIG(st));
+	else
+		printf("%s: child %d status 0x%x\n", what, (int)pid, st);
+	fflush(stdout);
+}
+
+static pid_t fork_flushed(void)
+{
+	fflush(stdout);
+	return fork();
+}
+
+/* A child exits with 7 after changing its copy of memory; the parent sees 7 and its own copy. */
+static void exit_and_wait(void)
+{
+	pid_t c = fork_flushed();
+	if (c < 0) {
+		printf("fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (c == 0) {
+		copied = 42;
+		printf("child: pid %d ppid %d copied %d\n", (int)getpid(), (int)getppid(), copied);
+		exit(7);
+	}
+	int st = 0;
+	pid_t got = waitpid(c, &st, 0);
+	say_status("waitpid", got, st);
+	printf("parent: pid %d copied %d\n", (int)getpid(), copied);
+	/* SIGCHLD runs at the next system call after the child's end arrived. */
+	getpid();
+	printf("parent: SIGCHLD seen %d\n", (int)sigchld_seen);
+}
+
+/* A child killed by a signal's default action; a grandchild waited for by its own parent. */
+static void signal_and_grandchild(void)
+{
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		signal(SIGTERM, SIG_DFL);
+		raise(SIGTERM);
+		_exit(99);   /* never */
+	}
+	int st = 0;
+	pid_t got = waitpid(-1, &st, 0);
+	say_status("wait any", got, st);
+
+	c = fork_flushed();
+	if (c == 0) {
+		pid_t g = fork_flushed();
+		if (g == 0) {
+			printf("grandchild: pid %d ppid %d\n", (int)getpid(), (int)getppid());
+			fflush(stdout);
+			_exit(3);
+		}
+		int gs = 0;
+		pid_t gg = waitpid(g, &gs, 0);
+		say_status("child waits", gg, gs);
+		_exit(WEXITSTATUS(gs) + 1);
+	}
+	got = waitpid(c, &st, 0);
+	say_status("parent waits", got, st);
+	errno = 0;
+	got = waitpid(-1, &st, WNOHANG);
+	printf("no children left: %d %s\n", (int)got, errno == ECHILD ? "ECHILD" : strerror(errno));
+}
+
+/* A pipe made before fork: the child writes lines and a block, the parent reads to EOF. */
+static void pipe_across_fork(void)
+{
+	int p[2];
+	if (pipe(p) < 0) {
+		printf("pipe: %s\n", strerror(errno));
+		return;
+	}
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		close(p[0]);
+		char line[64];
+		int n = snprintf(line, sizeof line, "hello from pid %d\n", (int)getpid());
+		if (write(p[1], line, (size_t)n) != n)
+			_exit(2);
+		/* More than the pipe holds: the child blocks until the parent reads. */
+		static unsigned char block[300000];
+		for (size_t i = 0; i < sizeof block; i++)
+			block[i] = (unsigned char)(i * 7 + 1);
+		size_t done = 0;
+		while (done < sizeof block) {
+			ssize_t w = write(p[1], block + done, sizeof block - done);
+			if (w <= 0)
+				_exit(3);
+			done += (size_t)w;
+		}
+		_exit(0);   /* closes the write end: the parent reads EOF */
+	}
+	close(p[1]);
+	char first[64];
+	size_t got = 0;
+	while (got < sizeof first - 1) {   /* the line, byte by byte */
+		ssize_t r = read(p[0], first + got, 1);
+		if (r != 1)
+			break;
+		if (first[got++] == '\n')
+			break;
+	}
+	first[got] = 0;
+	printf("pipe: %s", first);
+	unsigned long total = 0, sum = 0;
+	unsigned char buf[8192];
+	ssize_t r;
+	while ((r = read(p[0], buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < r; i++) {
+			unsigned char want = (unsigned char)((total + (size_t)i) * 7 + 1);
+			if (buf[i] != want)
+				sum++;
+		}
+		total += (unsigned long)r;
+	}
+	printf("pipe: %lu bytes, %lu wrong, then %s\n", total, sum, r == 0 ? "EOF" : strerror(errno));
+	int st = 0;
+	pid_t w = waitpid(c, &st, 0);
+	say_status("pipe writer", w, st);
+	close(p[0]);
+}
+
+/* Serve TCP port 9100: the first connection ends the held child (the pipe closes), the parent
+ * reports its end and then answers each later connection with one line. */
+static int hold(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return 1;
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		close(p[1]);
+		char b;
+		ssize_t r = read(p[0], &b, 1);   /* blocks until the parent closes its end */
+		_exit(r == 0 ? 5 : 6);
+	}
+	close(p[0]);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9100) };
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("hold: child %d waits, listening on 9100\n", (int)c);
+	fflush(stdout);
+	for (int n = 0;; n++) {
+		int fd = accept(s, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (n == 0) {
+			close(p[1]);
+			int st = 0;
+			pid_t w = waitpid(c, &st, 0);
+			say_status("hold", w, st);
+		}
+		char line[64];
+		int len = snprintf(line, sizeof line, "processes of pid %d: 1\n", (int)getpid());
+		if (write(fd, line, (size_t)len) < 0)
+			printf("write: %s\n", strerror(errno));
+		close(fd);
+	}
+}
+
+/* "bench N": N times fork + _exit + waitpid, then 64 MiB through a pipe from a child; the averages. */
+static int bench(int n)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < n; i++) {
+		pid_t c = fork();
+		if (c == 0)
+			_exit(0);
+		int st;
+		if (c < 0 || waitpid(c, &st, 0) != c)
+			return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3 / n;
+	int p[2];
+	if (pipe(p) < 0)
+		return 1;
+	const size_t total = 64u << 20;
+	static char buf[65536];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid_t c = fork();
+	if (c == 0) {
+		close(p[0]);
+		for (size_t done = 0; done < total; done += sizeof buf)
+			if (write(p[1], buf, sizeof buf) != (ssize_t)sizeof buf)
+				_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	size_t got = 0;
+	ssize_t r;
+	while ((r = read(p[0], buf, sizeof buf)) > 0)
+		got += (size_t)r;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int st;
+	waitpid(c, &st, 0);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("bench: fork+exit+wait %.0f us (%d rounds); pipe %.0f MiB/s (%zu bytes)\n", us, n,
+	       (double)got / s / (1 << 20), got);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigchld;
+	sigaction(SIGCHLD, &sa, NULL);
+	if (argc > 1 && strcmp(argv[1], "hold") == 0)
+		return hold();
+	if (argc > 2 && strcmp(argv[1], "bench") == 0)
+		return bench(atoi(argv[2]));
+	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
+	exit_and_wait();
+	signal_and_grandchild();
+	if (argc > 1 && strcmp(argv[1], "pipe") == 0) {
+		pipe_across_fork();
+		fflush(stdout);
+		pid_t v = vfork();   /* a capsule makes it a fork: the same for a child that only exits */
+		if (v == 0)
+			_exit(9);
+		int st = 0;
+		pid_t w = waitpid(v, &st, 0);
+		say_status("vfork", w, st);
+		/* kill() to a child: SIGTERM's default action there, and SIGKILL from the host. */
+		int q[2];
+		if (pipe(q) < 0)
+			return 1;
+		for (int k = 0; k < 2; k++) {
+			pid_t c = fork_flushed();
+			if (c == 0) {
+				char b;
+				close(q[1]);
+				ssize_t n = read(q[0], &b, 1);   /* never returns: nobody writes or closes */
+				_exit(n == 0 ? 20 : 21);
+			}
+			printf("kill %s: %d\n", k ? "SIGKILL" : "SIGTERM", kill(c, k ? SIGKILL : SIGTERM));
+			w = waitpid(c, &st, 0);
+			say_status("kill", w, st);
+		}
+		close(q[0]);
+		close(q[1]);
+		errno = 0;
+		int k = kill(4242, SIGTERM);
+		printf("kill a stranger: %d %s\n", k, errno == ESRCH ? "ESRCH" : strerror(errno));
+	}
+	printf("done\n");
+	return 0;
+}

@@ -1,0 +1,38 @@
+/* rt_proc.h: processes of a capsule (proc.c): identity, fork, wait, a child's exit (docs/PROCESSES.md). */
+#ifndef RT_PROC_H
+#define RT_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "runtime/rt_sched.h"
+
+/* This process's pid and its parent's, as the capsule sees them (pid 1: the first process). */
+int rt_proc_pid(void);
+int rt_proc_ppid(void);
+/* This process's slot in the host's process table: its bit in a wake mask. */
+unsigned rt_proc_slot(void);
+
+long rt_sys_fork(void);
+/* kill(2): this process itself, or its parent or a child through the host (CAP_MSG_KILL). */
+long rt_sys_kill(int pid, int sig);
+long rt_sys_wait4(int pid, int *status, int options, void *rusage);
+long rt_sys_waitid(int idtype, int id, void *info, int options, void *rusage);
+
+/* A CAP_MSG_CHILD or CAP_MSG_WAKE record from the channel drain (never blocks). */
+void rt_proc_record(int type, const void *payload, size_t len);
+
+/*
+ * Threads waiting for something another process changes (a shared pipe)
+ * sleep here; a CAP_MSG_WAKE wakes them all, and they check again.
+ */
+extern struct rt_waitq rt_proc_waitq;
+/* Ask the host to wake the processes of mask (this one's bit is ignored). */
+void rt_proc_wake(uint64_t mask);
+
+/* socket() in a process other than pid 1: one line once, -EAFNOSUPPORT (docs/PROCESSES.md). */
+long rt_proc_socket_refused(void);
+
+/* The process is about to end (exit_group, a fatal signal): a child closes its descriptors. */
+void rt_proc_exiting(void);
+
+#endif
