@@ -8,7 +8,7 @@ import subprocess
 from caplib import (CAPCTL, CAPRUN, IMAGES, Capsule, Host, TestFailure, Tap, check, check_eq, connect,
                     descendants, my_children, need_capsule_host, net_state, next_count, no_guard,
                     request, run_tool, snap_chunk_table_offset, snap_header, snap_remac, snap_reseal,
-                    snapshot, SNAP_FMT,
+                    snapshot, SNAP_CHUNK, SNAP_FMT,
                     tempdir)
 
 MIB = 1 << 20
@@ -170,6 +170,7 @@ def bad_snapshots_refused():
     mid = h["data_offset"] + h["data_size"] // 2
     flipped = bytearray(data)
     flipped[mid] ^= 0x10
+    flip_chunk = (mid - h["data_offset"]) // SNAP_CHUNK
     version = bytearray(data)
     struct.pack_into("<I", version, 8, 99)
     old_format = bytearray(data)
@@ -184,7 +185,10 @@ def bad_snapshots_refused():
         ("truncated in the data", variant("half.snap", data[:len(data) // 2]), (), "truncat"),
         ("truncated in the header", variant("head.snap", data[:100]), (), "truncat"),
         ("empty file", variant("empty.snap", b""), (), ""),
-        ("one bit flipped in the data", variant("flip.snap", bytes(flipped)), (), "checksum"),
+        ("one bit flipped in the data", variant("flip.snap", bytes(flipped)), (),
+         "chunk %d (file bytes %d-%d): checksum mismatch: snapshot is corrupt" % (
+             flip_chunk, h["data_offset"] + flip_chunk * SNAP_CHUNK,
+             h["data_offset"] + min((flip_chunk + 1) * SNAP_CHUNK, h["data_size"]))),
         ("wrong magic", variant("magic.snap", b"NOTASNAP" + data[8:]), (), "magic"),
         ("wrong format version", variant("version.snap", snap_reseal(version)), (), "version"),
         ("format version 1", variant("v1.snap", snap_reseal(old_format)), (),
