@@ -426,22 +426,53 @@ int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf,
 	return 0;
 }
 
-/* Every chunk against its hash (version 3; version 2's checksum already covered the data). */
+/* Chunks [first, first + n), one read into buf: 1 if all of them match their hashes. */
+static int span_verified(const struct host_snap *s, uint64_t first, uint64_t n, uint8_t *buf)
+{
+	uint64_t at, last_at;
+	size_t len, last_len;
+	snapfile_chunk_span(s, first, &at, &len);
+	snapfile_chunk_span(s, first + n - 1, &last_at, &last_len);
+	if (fileio_pread_full(s->fd, buf, (size_t)(last_at + last_len - at), s->hdr.data_offset + at))
+		return 0;
+	for (uint64_t k = 0; k < n; k++) {
+		uint8_t sum[CAP_SNAP_CHUNK_HASH_LEN];
+		len = k + 1 < n ? CAP_SNAP_CHUNK_SIZE : last_len;
+		crypto_generichash(sum, sizeof sum, buf + k * CAP_SNAP_CHUNK_SIZE, len, NULL, 0);
+		if (sodium_memcmp(sum, s->chunk_hash + (first + k) * CAP_SNAP_CHUNK_HASH_LEN, sizeof sum))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Every chunk against its hash (version 3; version 2's checksum already
+ * covered the data), read COPY_CHUNK at a time: as few reads as version 2.
+ */
 static int verify_chunks(const struct host_snap *s, char *err, size_t errlen)
 {
+	const uint64_t per_read = COPY_CHUNK / CAP_SNAP_CHUNK_SIZE;
 	if (s->nchunks == 0)
 		return 0;
-	uint8_t *buf = malloc(CAP_SNAP_CHUNK_SIZE);
+	uint8_t *buf = malloc(COPY_CHUNK);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	int r = 0;
-	size_t len;
-	for (uint64_t i = 0; r == 0 && i < s->nchunks; i++)
-		r = snapfile_read_chunk(s, i, buf, &len, err, errlen);
+	for (uint64_t i = 0; i < s->nchunks; i += per_read) {
+		uint64_t n = s->nchunks - i < per_read ? s->nchunks - i : per_read;
+		if (span_verified(s, i, n, buf))
+			continue;
+		/* A short read or a mismatch in this span: chunk by chunk says which and why. */
+		size_t len;
+		for (uint64_t k = i; k < i + n; k++)
+			if (snapfile_read_chunk(s, k, buf, &len, err, errlen)) {
+				free(buf);
+				return -1;
+			}
+	}
 	free(buf);
-	return r;
+	return 0;
 }
 
 int snapfile_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, uint64_t *first,

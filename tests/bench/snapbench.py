@@ -1,12 +1,14 @@
-"""snapbench.py: snapshot and resume: times, file sizes and the longest gap a client sees, for 4 and 64 MiB of touched heap and 1 or 100 connections; and --keep-running snapshots, pre-copied against copied frozen, 4 MiB to 1 GiB, idle or rewriting 16 MiB/s."""
+"""snapbench.py: snapshot and resume: times, file sizes and the longest gap a client sees, for 4 and 64 MiB of touched heap and 1 or 100 connections; resume to first reply, format version 3 against the same file as version 2; and --keep-running snapshots, pre-copied against copied frozen, 4 MiB to 1 GiB, idle or rewriting 16 MiB/s."""
 import argparse
 import os
 import statistics
+import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from caplib import Host, connect, recv_line, request, snapshot, stop_all, tempdir  # noqa: E402
+from caplib import (SNAP_FMT, Host, connect, recv_line, request, snap_chunk_table_offset,  # noqa: E402
+                    snap_header, snap_remac, snap_reseal, snapshot, stop_all, tempdir)
 from remotelib import remote_client  # noqa: E402
 from talker import Talker  # noqa: E402
 
@@ -68,6 +70,55 @@ def one_config(mib, conns, cycles, local):
     return rows
 
 
+def as_version2(data):
+    """The same snapshot as this host wrote it before format version 3: no chunk table, the
+    checksum over the whole file, the MAC with this host's key (caplib's CAPSULE_HOST_KEY)."""
+    h = snap_header(data)
+    start = snap_chunk_table_offset(h["nextents"])
+    v2 = bytearray(data[:start])
+    struct.pack_into("<I", v2, 8, 2)
+    struct.pack_into("<Q", v2, struct.calcsize(SNAP_FMT[:SNAP_FMT.index("QQ32s8s32s")]), start)
+    with open(os.environ["CAPSULE_HOST_KEY"], "rb") as f:
+        key = f.read()
+    return snap_remac(snap_reseal(bytes(v2) + data[h["data_offset"]:]), key)
+
+
+def first_reply_config(mib, runs):
+    """caprun FILE launched -> the first reply on a new connection, for a stopped memtouch
+    snapshot with mib MiB touched: the version 3 file and the same capsule as version 2,
+    alternated in one run.  Both load every byte before the capsule runs."""
+    host, d = Host(), tempdir()
+    cap = host.capsule("memtouch", name="first").start()
+    ctl = connect(cap.addr, PORT, timeout=300)
+    ctl.settimeout(300)
+    try:
+        if not request(ctl, "touch %d" % mib).startswith("touched"):
+            raise RuntimeError("memtouch did not touch %d MiB" % mib)
+        ctl.close()
+        v3 = os.path.join(d, "v3.snap")
+        snapshot(host, cap, v3, timeout=300)
+        v2 = os.path.join(d, "v2.snap")
+        with open(v3, "rb") as f:
+            data = f.read()
+        with open(v2, "wb") as f:
+            f.write(as_version2(data))
+        del data
+        rows = {2: [], 3: []}
+        for _ in range(runs):
+            for version, path in ((3, v3), (2, v2)):
+                t0 = time.monotonic()
+                cap = host.resume(path, timeout=300)
+                s = connect(cap.addr, PORT, timeout=300)
+                if not request(s, "ping").startswith("pong "):
+                    raise RuntimeError("no pong from the resumed capsule")
+                rows[version].append((time.monotonic() - t0) * 1000)
+                s.close()
+                cap.stop()
+    finally:
+        stop_all()
+    return rows
+
+
 def keep_running_config(mib, churn, precopy, runs):
     """--keep-running snapshots of a memtouch capsule; precopy False: the copy made frozen
     (CAPSULE_SNAPSHOT_NO_PRECOPY=1 in caprun's environment), as before pre-copy."""
@@ -102,12 +153,32 @@ def keep_running_config(mib, churn, precopy, runs):
     return rows
 
 
+def first_reply_table():
+    print("\ncaprun FILE to the first reply (memtouch, stopped snapshot; medians of 3, both "
+          "versions alternated in one run)")
+    print("%-16s %22s %22s" % ("touched", "v3 (chunks) ms", "v2 (whole-file sum) ms"))
+    for mib in (64, 1024):
+        try:
+            rows = first_reply_config(mib, 3)
+        except Exception as e:   # benchmarks never gate
+            print("%-16s failed: %s" % ("%d MiB" % mib, " ".join(str(e).split())[:200]))
+            continue
+        print("%-16s %22.1f %22.1f" % ("%d MiB" % mib, statistics.median(rows[3]),
+                                       statistics.median(rows[2])), flush=True)
+    print("from launching caprun to memtouch's first pong on a new connection; both check "
+          "every byte before the capsule runs (v3: each chunk's hash; v2: one checksum)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=5)
     ap.add_argument("--local", action="store_true",
                     help="the talker in the capsule's own namespace (no back-off: local errors)")
+    ap.add_argument("--first-reply-only", action="store_true",
+                    help="only the resume-to-first-reply table")
     a = ap.parse_args()
+    if a.first_reply_only:
+        return first_reply_table()
     print("\nsnapshot / resume (memtouch capsule, 2 GiB arena, default snapshot = stop; "
           "medians of %d cycles; talker %s)" % (
               a.cycles, "local" if a.local else "behind a veth, packets lost while down"))
@@ -133,6 +204,7 @@ def main():
           "longest wait for a reply across one cycle (includes the client's TCP retransmission); "
           "gap-paused: median of each cycle's gap minus its pause; late ms: a request sent "
           "once the snapshot is written (lost: no caprun), answered this long after 'running'")
+    first_reply_table()
     print("\nsnapshot --keep-running (memtouch; medians of 3; both ways in the same run)")
     print("%-22s %-14s %10s %11s %14s" % ("touched, writing", "copy", "frozen ms", "capctl ms",
                                            "client gap ms"))
