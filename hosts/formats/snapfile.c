@@ -519,13 +519,19 @@ static int verify_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t l
 
 int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen)
 {
+	return snapfile_open_ex(path, s, 1, err, errlen);
+}
+
+int snapfile_open_ex(const char *path, struct host_snap *s, int verify_data, char *err,
+                     size_t errlen)
+{
 	struct snap_keyring ring;
 	memset(s, 0, sizeof *s);
 	s->fd = -1;
 	if (snapauth_keyring_load(&ring, err, errlen))
 		return -1;
 	int fd = fileio_open_regular(path, err, errlen);
-	int r = fd < 0 ? -1 : snapfile_open_fd(fd, s, &ring, err, errlen);
+	int r = fd < 0 ? -1 : snapfile_open_fd_ex(fd, s, &ring, verify_data, err, errlen);
 	snapauth_keyring_wipe(&ring);
 	return r;
 }
@@ -590,11 +596,8 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 	if (ring && snapfile_authenticate(s, ring, NULL, err, errlen))
 		goto fail;
 	/* The data against the (now authenticated) chunk hashes; lazy resume checks each as it loads it. */
-	if (!s->data_verified && s->hdr.format_version < 3) {
-		snprintf(err, errlen, "snapshot format version %u cannot be loaded lazily",
-		         s->hdr.format_version);
-		goto fail;
-	}
+	if (s->hdr.format_version < 3)
+		s->data_verified = 1;   /* version 2: its checksum covered the data already */
 	if (s->data_verified && verify_chunks(s, err, errlen))
 		goto fail;
 	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */

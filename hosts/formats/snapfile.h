@@ -65,9 +65,12 @@ int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *rin
 
 /*
  * The same, choosing whether the data is checked now: verify_data 0 checks
- * only the chunks holding the control page (version 3 only: a lazy resume,
- * which checks every other chunk with snapfile_read_chunk as it loads it).
+ * only the chunks holding the control page (a lazy resume, which checks
+ * every other chunk with snapfile_read_chunk as it loads it).  A version 2
+ * file is always checked whole; data_verified says which it was.
  */
+int snapfile_open_ex(const char *path, struct host_snap *s, int verify_data, char *err,
+                     size_t errlen);
 int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *ring,
                         int verify_data, char *err, size_t errlen);
 

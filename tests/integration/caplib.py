@@ -629,9 +629,9 @@ class Host:
         return Capsule(app, env=self.env, prefix=self.prefix, **kw)
 
     def resume(self, snapshot, name=None, image=None, plain=False, timeout=START_TIMEOUT,
-               app_ready=None):
-        """caprun [--name N] [--image I] --resume FILE (or `caprun FILE` if plain); started."""
-        argv = [CAPRUN]
+               app_ready=None, extra=()):
+        """caprun [EXTRA] [--name N] [--image I] --resume FILE (or `caprun FILE` if plain); started."""
+        argv = [CAPRUN] + list(extra)
         if plain:
             argv.append(snapshot)
         else:
