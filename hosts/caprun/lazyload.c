@@ -196,13 +196,35 @@ static int is_uffd(int fd)
 }
 
 /*
- * The capsule's userfaultfd, as soon as its loader made it.  Its first
+ * 1 once the loader has registered every window: the last one it registers
+ * answers UFFDIO_WRITEPROTECT (ENOENT before).  Clearing write-protection
+ * on one page only makes pre-copy's first look count it as written, which
+ * that look assumes of every page anyway.
+ */
+static int registered(const struct lazyload *l)
+{
+	const struct window *w = &l->win[l->nwin - 1];
+	struct uffdio_writeprotect wp = { .range = { w->vaddr + w->size - PAGE, PAGE }, .mode = 0 };
+	return ioctl(l->uffd, UFFDIO_WRITEPROTECT, &wp) == 0;
+}
+
+/* Wait a little for the loader; 1 if the capsule ended or we are told to stop meanwhile. */
+static int wait_for_loader(struct lazyload *l)
+{
+	struct pollfd p[2] = { { l->pidfd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 } };
+	struct timespec wait = { 0, 50 * 1000 };
+	return ppoll(p, 2, &wait, NULL) > 0;
+}
+
+/*
+ * The capsule's userfaultfd, as soon as its loader made it and registered
+ * every window with it (a UFFDIO_COPY before that would fail).  Its first
  * missing page waits for us anyway, so a short wait here costs only that.
  * 0, or -1 if the capsule ended first or we are told to stop.
  */
 static int take_uffd(struct lazyload *l)
 {
-	for (;;) {
+	while (l->uffd < 0) {
 		int fd = (int)syscall(SYS_pidfd_getfd, l->pidfd, CAP_FD_DIRTY, 0);
 		if (fd >= 0 && is_uffd(fd)) {
 			/* poll() says only POLLERR on a blocking userfaultfd; the loader made it blocking. */
@@ -213,15 +235,17 @@ static int take_uffd(struct lazyload *l)
 				return -1;
 			}
 			l->uffd = fd;
-			return 0;
+			break;
 		}
 		if (fd >= 0)
 			close(fd);
-		struct pollfd p[2] = { { l->pidfd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 } };
-		struct timespec wait = { 0, 50 * 1000 };
-		if (ppoll(p, 2, &wait, NULL) > 0)
+		if (wait_for_loader(l))
 			return -1;
 	}
+	while (!registered(l))
+		if (wait_for_loader(l))
+			return -1;
+	return 0;
 }
 
 /* A missing page at addr: its chunks, or a zero page outside every extent. */
@@ -358,6 +382,10 @@ int lazyload_start(struct lazyload *l, pid_t child, int memfd, char *err, size_t
 			l->win[l->nwin].vaddr = ctl.maps[i].vaddr;
 			l->win[l->nwin++].size = ctl.maps[i].size;
 		}
+	if (l->nwin == 0) {
+		snprintf(err, errlen, "the capsule has no writable memory window");
+		return -1;
+	}
 	l->pidfd = (int)syscall(SYS_pidfd_open, child, 0);
 	l->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (l->pidfd < 0 || l->stop_fd < 0) {
