@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #define PAGE CAP_PAGE_SIZE
+#define BURST_QUIET_MS 2   /* the background loads only after this long without a fault */
 
 struct window { uint64_t vaddr, size; };   /* a writable memfd window: registered with the uffd */
 
@@ -307,9 +308,17 @@ static int finish(struct lazyload *l)
 	return ok ? 1 : 0;
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static void serve_loop(struct lazyload *l)
 {
 	char err[512];
+	int64_t last_fault_ns = 0;
 	int unregistered = 0;
 	if (take_uffd(l))
 		return;
@@ -317,11 +326,18 @@ static void serve_loop(struct lazyload *l)
 		int held = l->hold_for && *l->hold_for && !atomic_load(&l->hurry) &&
 		           access(l->hold_for, F_OK) != 0;
 		int background = !held && l->next < l->s->nchunks;
+		/*
+		 * The background waits while the capsule faults in bursts (as it does right
+		 * after the resume, up to its first reply): a fault must not queue behind a
+		 * chunk nobody asked for, nor share the CPU with it.
+		 */
+		int quiet_ms = background ? BURST_QUIET_MS - (int)((now_ns() - last_fault_ns) / 1000000)
+		                          : 0;
 		if (unregistered)
 			break;   /* no missing pages any more: nothing left to serve */
 		struct pollfd p[3] = { { l->uffd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 },
 		                       { l->pidfd, POLLIN, 0 } };
-		int n = poll(p, 3, background ? 0 : held ? 10 : -1);
+		int n = poll(p, 3, background ? (quiet_ms > 0 ? quiet_ms : 0) : held ? 10 : -1);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (p[1].revents || p[2].revents)
@@ -338,9 +354,10 @@ static void serve_loop(struct lazyload *l)
 				fail(l, err);
 				break;
 			}
+			last_fault_ns = now_ns();
 			continue;   /* faults first: a thread of the capsule waits on each */
 		}
-		if (!background)
+		if (!background || quiet_ms > 0)
 			continue;
 		if (load_chunk(l, l->next, 1, err, sizeof err)) {
 			fail(l, err);
