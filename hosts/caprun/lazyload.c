@@ -176,6 +176,10 @@ fail:
 /* Kill the capsule for err: never place a byte that was not checked. */
 static void fail(struct lazyload *l, const char *err)
 {
+	/* A capsule that ended by itself meanwhile (its pages cannot be placed): its own status stands. */
+	struct pollfd gone = { l->pidfd, POLLIN, 0 };
+	if (l->pidfd >= 0 && poll(&gone, 1, 0) > 0)
+		return;
 	pthread_mutex_lock(&l->mu);
 	if (!l->failure[0])
 		snprintf(l->failure, sizeof l->failure, "%s", err);
