@@ -163,6 +163,14 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
 
 /* host_flags */
 #define CAP_HOST_FSGSBASE 1u   /* the CPU and kernel allow wrfsbase (AT_HWCAP2 bit 1) */
+/*
+ * caprun is still loading the capsule's memory from a snapshot (a lazy
+ * resume): the loader registers its userfaultfd (CAP_FD_DIRTY) for missing
+ * pages too, which caprun serves, and rt_host_discard zeroes a range instead
+ * of punching it out (a hole there would later be filled with the
+ * snapshot's stale bytes).  caprun clears it when every byte is in.
+ */
+#define CAP_HOST_LAZY_LOAD 2u
 
 /*
  * On resume the loader runs its last steps on the frozen thread's stack,

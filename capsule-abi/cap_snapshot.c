@@ -6,10 +6,32 @@
 #include <stdio.h>
 #include <string.h>
 
-uint64_t cap_snap_data_offset(uint32_t nextents)
+static uint64_t page_up(uint64_t n)
 {
-	uint64_t table = (uint64_t)nextents * sizeof(struct cap_snap_extent);
-	return CAP_SNAP_HEADER_SIZE + (table + CAP_PAGE_SIZE - 1) / CAP_PAGE_SIZE * CAP_PAGE_SIZE;
+	return (n + CAP_PAGE_SIZE - 1) / CAP_PAGE_SIZE * CAP_PAGE_SIZE;
+}
+
+uint64_t cap_snap_chunk_table_offset(uint32_t nextents)
+{
+	return CAP_SNAP_HEADER_SIZE + page_up((uint64_t)nextents * sizeof(struct cap_snap_extent));
+}
+
+uint64_t cap_snap_chunk_count(uint32_t format_version, uint64_t data_size)
+{
+	if (format_version < 3)
+		return 0;
+	return (data_size + CAP_SNAP_CHUNK_SIZE - 1) / CAP_SNAP_CHUNK_SIZE;
+}
+
+uint64_t cap_snap_data_offset(uint32_t format_version, uint32_t nextents, uint64_t data_size)
+{
+	return cap_snap_chunk_table_offset(nextents) +
+	       page_up(cap_snap_chunk_count(format_version, data_size) * CAP_SNAP_CHUNK_HASH_LEN);
+}
+
+uint64_t cap_snap_file_size(const struct cap_snap_header *h)
+{
+	return cap_snap_data_offset(h->format_version, h->nextents, h->data_size) + h->data_size;
 }
 
 static int terminated(const char *s, size_t n)
@@ -31,12 +53,12 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
 	}
 	if (h->format_version == 1) {
 		snprintf(err, errlen, "snapshot format version 1 carries no authentication; this host "
-		         "reads only version %u", CAP_SNAP_FORMAT_VERSION);
+		         "reads only versions %u to %u", CAP_SNAP_FORMAT_OLDEST, CAP_SNAP_FORMAT_VERSION);
 		return -1;
 	}
-	if (h->format_version != CAP_SNAP_FORMAT_VERSION) {
-		snprintf(err, errlen, "snapshot format version %u, this host reads %u",
-		         h->format_version, CAP_SNAP_FORMAT_VERSION);
+	if (h->format_version < CAP_SNAP_FORMAT_OLDEST || h->format_version > CAP_SNAP_FORMAT_VERSION) {
+		snprintf(err, errlen, "snapshot format version %u, this host reads %u to %u",
+		         h->format_version, CAP_SNAP_FORMAT_OLDEST, CAP_SNAP_FORMAT_VERSION);
 		return -1;
 	}
 	if (h->abi_version != CAP_ABI_VERSION) {
@@ -65,13 +87,14 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
 		         (unsigned long long)h->arena_size, (unsigned long long)h->memfd_size);
 		return -1;
 	}
-	if (h->nextents == 0 || h->nextents > CAP_SNAP_MAX_EXTENTS ||
-	    h->data_offset != cap_snap_data_offset(h->nextents)) {
-		snprintf(err, errlen, "bad extent count %u", h->nextents);
-		return -1;
-	}
+	/* data_size is bounded before it sizes the chunk table (no wrap-around below). */
 	if (h->data_size > h->memfd_size || h->data_size % CAP_PAGE_SIZE) {
 		snprintf(err, errlen, "bad data size %llu", (unsigned long long)h->data_size);
+		return -1;
+	}
+	if (h->nextents == 0 || h->nextents > CAP_SNAP_MAX_EXTENTS ||
+	    h->data_offset != cap_snap_data_offset(h->format_version, h->nextents, h->data_size)) {
+		snprintf(err, errlen, "bad extent count %u", h->nextents);
 		return -1;
 	}
 	if (file_size != h->data_offset + h->data_size) {

@@ -11,25 +11,38 @@
  *
  *   offset 0             struct cap_snap_header, zero-padded to 4096 bytes
  *   offset 4096          nextents struct cap_snap_extent, zero-padded to a page
+ *   chunk table          (version 3) one BLAKE2b-256 per CAP_SNAP_CHUNK_SIZE
+ *                        bytes of the data (the last chunk may be shorter),
+ *                        zero-padded to a page
  *   offset data_offset   the extents' bytes, back to back, in table order
  *
  * Only pages holding data are stored (SEEK_DATA/SEEK_HOLE on the memfd), so
  * the file's size follows memory touched, not arena size.  Integers are
  * little-endian.
  *
- *   checksum = BLAKE2b-256 over the whole file (header page, extent table,
- *              data) with the checksum and mac fields zeroed: catches
- *              accidents, anyone can recompute it;
+ *   chunk[i] = BLAKE2b-256 of data bytes [i * CHUNK, (i + 1) * CHUNK);
+ *   checksum = BLAKE2b-256 over the header page, the extent table and the
+ *              chunk table (not the data: the chunk hashes stand for it),
+ *              with the checksum and mac fields zeroed: catches accidents,
+ *              anyone can recompute it;
  *   mac      = BLAKE2b-256 keyed with a snapshot key over the header page
  *              with the mac field zeroed (so over the checksum, so over
- *              every byte): only a holder of the key can make it;
+ *              the chunk hashes, so over every byte): only a holder of the
+ *              key can make it;
  *   key_id   = the first 8 bytes of BLAKE2b-256(key), naming the key.
  *
- * Version 1 (no key_id, no mac) is refused.  See docs/FORMAT-SNAPSHOT.md.
+ * So a reader authenticates the whole file from its first pages, and can
+ * load the data later, a chunk at a time, checking each against its hash
+ * before using a byte of it (lazy resume).  Version 2 (no chunk table, the
+ * checksum over the whole file) is still read; version 1 (no key_id, no
+ * mac) is refused.  See docs/FORMAT-SNAPSHOT.md.
  */
 #define CAP_SNAP_MAGIC          "CAPSNP\r\n"
 #define CAP_SNAP_MAGIC_LEN      8
-#define CAP_SNAP_FORMAT_VERSION 2u
+#define CAP_SNAP_FORMAT_VERSION 3u
+#define CAP_SNAP_FORMAT_OLDEST  2u          /* still read: the whole-file checksum, no chunks */
+#define CAP_SNAP_CHUNK_SIZE     (256u << 10) /* data bytes per chunk hash (version 3) */
+#define CAP_SNAP_CHUNK_HASH_LEN 32
 #define CAP_SNAP_HEADER_SIZE    4096u
 #define CAP_SNAP_MAX_EXTENTS    (1u << 20)
 #define CAP_SNAP_KEY_LEN        32
@@ -71,8 +84,17 @@ struct cap_snap_extent {
 };
 _Static_assert(sizeof(struct cap_snap_extent) == 16, "cap_snap_extent layout");
 
-/* Where the data starts for n extents. */
-uint64_t cap_snap_data_offset(uint32_t nextents);
+/* Where the chunk table starts: after the header page and the extent table's pages. */
+uint64_t cap_snap_chunk_table_offset(uint32_t nextents);
+
+/* Chunks of data_size bytes of data (0 for version 2, which has none). */
+uint64_t cap_snap_chunk_count(uint32_t format_version, uint64_t data_size);
+
+/* Where the data starts: after the header page, the extent table and (version 3) the chunk table. */
+uint64_t cap_snap_data_offset(uint32_t format_version, uint32_t nextents, uint64_t data_size);
+
+/* data_offset + data_size as the header's version, nextents and data_size make them. */
+uint64_t cap_snap_file_size(const struct cap_snap_header *h);
 
 /*
  * Checks that need no hashing.  Return 0, or -1 with a short reason in err.

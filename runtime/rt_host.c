@@ -167,8 +167,13 @@ long rt_host_set_fs(uint64_t base)
  */
 long rt_host_discard(void *addr, size_t len)
 {
-	long r = raw3(NR_MADVISE, (long)addr, (long)len, MADV_REMOVE_);
 	volatile struct cap_control *c = (volatile struct cap_control *)CAP_CONTROL_ADDR;
+	long r = 0;
+	/* While caprun still loads a snapshot, a hole would be refilled with stale bytes: zero it. */
+	if (c->host_flags & CAP_HOST_LAZY_LOAD)
+		__builtin_memset(addr, 0, len);
+	else
+		r = raw3(NR_MADVISE, (long)addr, (long)len, MADV_REMOVE_);
 	uint64_t seq = c->discard_seq;
 	volatile struct cap_discard *d = &c->discards[seq % CAP_DISCARD_LOG];
 	d->offset = CAP_MEMFD_OFFSET((uintptr_t)addr);

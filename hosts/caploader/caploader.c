@@ -450,10 +450,18 @@ __asm__(".text\n"
  * writable memfd window.  Best effort: a kernel without it (Linux before
  * 6.7) leaves no descriptor, and the host falls back to stop-and-copy.
  * Runs after the loader's descriptors are closed, so the fd is 4.
+ *
+ * A lazy resume (CAP_HOST_LAZY_LOAD) registers missing pages on the same
+ * descriptor (a range has one userfaultfd), for caprun, which takes it with
+ * pidfd_getfd and fills each page from the snapshot when first touched.
+ * That is not optional: without it the capsule would run on empty pages.
  */
 static void track_writes(const struct cap_control *ctl)
 {
+	int lazy = (ctl->host_flags & CAP_HOST_LAZY_LOAD) != 0;
 	long u = sys3(__NR_userfaultfd, L_O_CLOEXEC, 0, 0);
+	if (is_error(u) && lazy)
+		die("making the userfaultfd of a lazy resume", u);
 	if (is_error(u))
 		return;
 	struct uffdio_api api = { .api = UFFD_API,
@@ -464,9 +472,12 @@ static void track_writes(const struct cap_control *ctl)
 		if (m->source != CAP_MAP_MEMFD || !(m->prot & CAP_PROT_W))
 			continue;
 		struct uffdio_register reg = { .range = { m->vaddr, m->size },
-		                               .mode = UFFDIO_REGISTER_MODE_WP };
+		                               .mode = UFFDIO_REGISTER_MODE_WP |
+		                                       (lazy ? UFFDIO_REGISTER_MODE_MISSING : 0) };
 		ok = !is_error(sys3(__NR_ioctl, u, (long)L_UFFDIO_REGISTER, (long)&reg));
 	}
+	if (!ok && lazy)
+		die("registering a lazy resume's memory with the userfaultfd", -22);
 	if (!ok)
 		sys3(__NR_close, u, 0, 0);   /* closing it drops any registration made */
 }

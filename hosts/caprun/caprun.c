@@ -417,7 +417,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 static int open_resume(struct caprun *c)
 {
 	char err[PATH_MAX + 512];
-	if (snapfile_open(c->resume_path, &c->snap, err, sizeof err)) {
+	if (snapfile_open_ex(c->resume_path, &c->snap, c->eager, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s: %s\n", c->resume_path, err);
 		return missing_or_bad(c->resume_path);
 	}
@@ -638,7 +638,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
 			        c.name);   /* harmless: TCP copes */
 	} else if (c.resume_path) {
-		c.memfd = high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name, err, sizeof err));
+		c.memfd = high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name,
+		                                                c.snap.data_verified ? NULL : &c.lazy,
+		                                                err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 	} else {
@@ -671,6 +673,10 @@ int main(int argc, char **argv)
 		goto out;
 	if (spawn_capsule(&c, loader))
 		goto out;
+	if (c.lazy && lazyload_start(c.lazy, c.child, c.memfd, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+		goto out;   /* cleanup kills the capsule: it waits for pages nobody will bring */
+	}
 	/* The memfd holds the image's writable segments, the loader maps the rest from the
 	 * file: its bytes (1.4 MiB for echo.cap) need not stay in caprun for its life. */
 	image_drop_bytes(&c.img);
@@ -683,7 +689,8 @@ int main(int argc, char **argv)
 	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
-	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch };
+	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch,
+	                             .lazy = c.lazy };
 	relay.vols = &c.vols;
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);
@@ -694,7 +701,14 @@ int main(int argc, char **argv)
 	int r = relay_run(&relay, &ws);
 	snapshot_finish_jobs();   /* a --keep-running snapshot still being written completes first */
 	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
-	if (r == 0) {
+	if (lazyload_failure(c.lazy)) {
+		/* The loader killed it: a chunk went bad after the start.  Nothing unchecked ran. */
+		fprintf(stderr, "caprun: %s: %s; capsule %s stopped\n", c.resume_path,
+		        lazyload_failure(c.lazy), c.name);
+		if (r == 0)
+			c.child = 0;
+		code = EXIT_CANNOT_RUN;
+	} else if (r == 0) {
 		c.child = 0;   /* reaped */
 		code = report_exit(&c, ws);
 	} else if (r == HOST_RELAY_SAVED) {
@@ -710,6 +724,7 @@ int main(int argc, char **argv)
 	}
 out:
 	cleanup(&c, saved);
+	lazyload_free(c.lazy);   /* the capsule is gone: its thread stops */
 	if (saved == 1)
 		printf("capsule %s saved to %s\n", c.name, relay.saved_path);
 	else if (saved == 2)

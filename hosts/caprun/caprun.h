@@ -5,6 +5,7 @@
 #include "capsule-abi/cap_abi.h"
 #include "hosts/caprun/caprun_env.h"
 #include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/lazyload.h"
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/volume.h"
 #include "hosts/formats/image.h"
@@ -44,6 +45,8 @@ struct caprun {
 	unsigned max_fds;          /* --max-fds; 0: the capsule's default */
 	int fixed_name;            /* --name or a resumed capsule: no "-2" suffixes */
 	struct host_snap snap;     /* resume only */
+	int eager;                 /* --eager: load all of a snapshot before it runs */
+	struct lazyload *lazy;     /* a lazy resume's loader (hosts/caprun/lazyload.h), else NULL */
 	int cap_argc;
 	char **cap_argv;
 	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */

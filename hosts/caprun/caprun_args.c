@@ -28,6 +28,7 @@ static const char usage_text[] =
 	"      --user UID[:GID]      its identity (default 0:0)\n"
 	"      --image IMAGE.cap     the image of a snapshot, when not where it was\n"
 	"      --resume SNAPSHOT     resume a snapshot\n"
+	"      --eager               load all of a snapshot before it runs (default: on demand)\n"
 	"  -h, --help                this text\n"
 	"  -V, --version             the version\n"
 	"\n"
@@ -69,7 +70,7 @@ static size_t log_size(const char *v)
 }
 
 enum { O_NAME = 256, O_IP, O_MTU, O_MAX_FDS, O_NO_NET, O_ENV_FILE, O_DNS, O_USER, O_IMAGE,
-       O_RESUME, O_KEYS, O_HOST_ID, O_INCOMING, O_LOG_SIZE };
+       O_RESUME, O_KEYS, O_HOST_ID, O_INCOMING, O_LOG_SIZE, O_EAGER };
 
 void caprun_args_parse(struct caprun *c, int argc, char **argv)
 {
@@ -84,6 +85,7 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv)
 		{ "dns", required_argument, NULL, O_DNS },  { "user", required_argument, NULL, O_USER },
 		{ "image", required_argument, NULL, O_IMAGE },
 		{ "resume", required_argument, NULL, O_RESUME },
+		{ "eager", no_argument, NULL, O_EAGER },
 		{ "keys", required_argument, NULL, O_KEYS },
 		{ "host-id", required_argument, NULL, O_HOST_ID },
 		{ "incoming", no_argument, NULL, O_INCOMING },
@@ -121,6 +123,7 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv)
 		case O_USER: caprun_env_option(&c->env, "--user", optarg); break;
 		case O_IMAGE: c->opt_image = optarg; break;
 		case O_RESUME: c->resume_path = optarg; break;
+		case O_EAGER: c->eager = 1; break;
 		case O_KEYS: c->keys_path = optarg; break;
 		case O_HOST_ID: c->host_id = (uint32_t)number("--host-id", optarg, 1, 0xffffffffu); break;
 		case O_INCOMING: c->incoming = 1; break;
@@ -149,7 +152,7 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv)
 	if (c->incoming) {
 		/* a migrating capsule brings everything with it */
 		if (i != argc || c->resume_path || !c->keys_path || !c->host_id || c->opt_ip || c->mtu_given ||
-		    c->max_fds || c->detach)
+		    c->max_fds || c->detach || c->eager)
 			bad("--incoming takes --host-id, --keys and -v, nothing else");
 		return;
 	}
@@ -174,6 +177,8 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv)
 	}
 	if (c->opt_image)
 		bad("--image names the image of a snapshot");
+	if (c->eager)
+		bad("--eager loads a snapshot; this is an image");
 	if (i < argc && strcmp(argv[i], "--") == 0)
 		i++;
 	c->cap_argc = argc - i;

@@ -59,6 +59,7 @@ struct host_relay {
 	char saved_path[PATH_MAX];   /* set by a snapshot that stops the capsule */
 	uint32_t migrated_to;        /* set by a live migration that moved it: the target host */
 	struct volumes *vols;        /* the capsule's volumes (-v): its file requests (volume.c) */
+	struct lazyload *lazy;       /* a lazy resume still loading (lazyload.h), else NULL */
 	uint64_t file_requests_deferred;  /* dropped while freezing: the capsule sends them again */
 	struct caprun_procs *procs;  /* the capsule's other processes (procs.h) */
 	int epoll_fd;        /* the relay loop's epoll set: child processes' channels join it */

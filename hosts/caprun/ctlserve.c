@@ -4,6 +4,7 @@
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/procs.h"
 #include "hosts/caprun/caprun_mig.h"
+#include "hosts/caprun/lazyload.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -201,6 +202,7 @@ void ctlserve_send_line(int fd, const char *s)
 int ctlserve_accept(struct host_relay *r)
 {
 	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	char err[600];
 	int saved = 0, dirfd = -1;
 	int fd = accept4(r->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
@@ -217,6 +219,10 @@ int ctlserve_accept(struct host_relay *r)
 		do_ps(r, reply, sizeof reply, 0);
 	else if (strcmp(line, "stats") == 0)
 		do_stats(r, reply, sizeof reply);
+	else if ((strncmp(line, "snapshot ", 9) == 0 || strncmp(line, "migrate ", 8) == 0) &&
+	         r->lazy && lazyload_wait(r->lazy, err, sizeof err))
+		/* A snapshot or migration reads the memfd itself: all of it must be in first. */
+		snprintf(reply, sizeof reply, "error capsule %s: %s", r->name, err);
 	else if (strncmp(line, "snapshot ", 9) == 0) {
 		int outcome = do_snapshot(r, line + 9, dirfd, fd, reply, sizeof reply);
 		if (outcome == SNAPSHOT_PENDING)

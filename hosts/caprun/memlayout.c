@@ -1,5 +1,6 @@
 /* memlayout.c: lays a capsule out in its memfd: control page, .data bytes, initial stack, arena size. */
 #include "hosts/caprun/memlayout.h"
+#include "hosts/caprun/lazyload.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/fileio.h"
 #include "hosts/caprun/stackbuild.h"
@@ -133,7 +134,7 @@ static uint32_t console_flags_now(void)
 }
 
 int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
-                             const char *name, char *err, size_t errlen)
+                             const char *name, struct lazyload **lazy, char *err, size_t errlen)
 {
 	int fd = memfd_create("capsule", MFD_CLOEXEC);
 	if (fd < 0) {
@@ -144,11 +145,32 @@ int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_i
 		snprintf(err, errlen, "sizing the capsule memfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (snapfile_restore(s, fd, err, errlen) ||
-	    memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
+	if (lazy) {
+		*lazy = lazyload_prepare(s, fd, err, errlen);
+		if (!*lazy)
+			goto fail;
+	} else if (snapfile_restore(s, fd, err, errlen)) {
 		goto fail;
+	}
+	if (memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
+		goto fail;
+	if (lazy) {
+		uint32_t flags;
+		off_t at = offsetof(struct cap_control, host_flags);
+		if (pread(fd, &flags, sizeof flags, at) != sizeof flags)
+			goto ioerr;
+		flags |= CAP_HOST_LAZY_LOAD;
+		if (fileio_pwrite_full(fd, &flags, sizeof flags, (uint64_t)at))
+			goto ioerr;
+	}
 	return fd;
+ioerr:
+	snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
 fail:
+	if (lazy) {
+		lazyload_free(*lazy);
+		*lazy = NULL;
+	}
 	close(fd);
 	return -1;
 }

@@ -49,10 +49,14 @@ int memlayout_memfd_create(const struct host_image *img, const struct host_layou
  * (maps, entry, arena), boot_mode RESUME, host_flags, console_flags, the
  * clock offset (capsule time continues at frozen_at_ns) and name.  The
  * capsule's own part (resume context, state, IP) is left as it froze.
+ * lazy NULL: every extent is written now.  Otherwise only what the loader
+ * touches unregistered is (lazyload_prepare), host_flags gets
+ * CAP_HOST_LAZY_LOAD and *lazy the loader to start with the capsule.
  * Returns the fd or -1 with err.
  */
+struct lazyload;
 int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
-                             const char *name, char *err, size_t errlen);
+                             const char *name, struct lazyload **lazy, char *err, size_t errlen);
 /*
  * The second half of that, for a memfd already holding a frozen capsule's
  * memory (copied from a file, or received by live migration): check its

@@ -1,5 +1,6 @@
 /* procs.c: a capsule's processes on the host side: fork as a sparse copy of one process's memfd resumed by a new caploader, exits turned into CAP_MSG_CHILD, wake-ups between processes (docs/PROCESSES.md). */
 #include "hosts/caprun/procs.h"
+#include "hosts/caprun/lazyload.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
 #include "capsule-abi/cap_file.h"
@@ -167,6 +168,12 @@ static int make_child(struct host_relay *r, int from, int slot)
 	struct stat st;
 	struct cap_control ctl;
 	int parent = memfd_of(r, from);
+	/* A resumed capsule still loading lazily has holes where its memory is yet to come:
+	 * the copy must see all of it (lazyload.h), as a snapshot must. */
+	if (r->lazy && lazyload_wait(r->lazy, err, sizeof err)) {
+		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
+		return -EIO;
+	}
 	memfd = high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
 	if (memfd < 0 || fstat(parent, &st) < 0 || ftruncate(memfd, st.st_size) < 0 ||
 	    copy_sparse(parent, memfd, st.st_size) < 0 ||

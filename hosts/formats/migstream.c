@@ -186,7 +186,7 @@ int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 		return MIG_E_OUT_OF_ORDER;
 	char err[128];
 	if (hdr->data_size > hdr->memfd_size ||
-	    cap_snap_check_header(hdr, cap_snap_data_offset(hdr->nextents) + hdr->data_size,
+	    cap_snap_check_header(hdr, cap_snap_file_size(hdr),
 	                          err, sizeof err) != 0 ||
 	    cap_snap_check_extents(hdr, ext, err, sizeof err) != 0 ||
 	    (tx->precopy_size && (hdr->memfd_size != tx->precopy_size || tx->round_bytes)))
@@ -386,7 +386,7 @@ static int rx_preamble(struct mig_rx *rx, const uint8_t *b, size_t blen)
 	char err[128];
 	/* data_size is bounded first so the "file size" below cannot wrap. */
 	if (h->data_size > h->memfd_size ||
-	    cap_snap_check_header(h, cap_snap_data_offset(h->nextents) + h->data_size,
+	    cap_snap_check_header(h, cap_snap_file_size(h),
 	                          err, sizeof err) != 0 ||
 	    strncmp(rx->name, h->capsule_name, MIG_NAME_LEN) != 0 ||
 	    (rx->precopy_size && h->memfd_size != rx->precopy_size))

@@ -99,17 +99,64 @@ static void header_page(const struct cap_snap_header *h, uint8_t page[CAP_SNAP_H
 	memset(page + offsetof(struct cap_snap_header, mac), 0, sizeof h->mac);
 }
 
-/* Table + data into the temp file, hashing as we go. */
+/*
+ * The data's chunk hashes (version 3), fed in pieces of any size: a chunk
+ * ends every CAP_SNAP_CHUNK_SIZE bytes of the data, whichever extent they
+ * came from.
+ */
+struct chunk_hasher {
+	uint8_t *table;            /* nchunks hashes */
+	uint64_t index;            /* the chunk being hashed */
+	uint32_t filled;           /* its bytes so far */
+	crypto_generichash_state st;
+};
+
+static void chunk_finish(struct chunk_hasher *c)
+{
+	if (c->filled == 0)
+		return;
+	crypto_generichash_final(&c->st, c->table + c->index * CAP_SNAP_CHUNK_HASH_LEN,
+	                         CAP_SNAP_CHUNK_HASH_LEN);
+	c->index++;
+	c->filled = 0;
+}
+
+static void chunk_feed(struct chunk_hasher *c, const uint8_t *p, size_t len)
+{
+	while (len) {
+		if (c->filled == 0)
+			crypto_generichash_init(&c->st, NULL, 0, CAP_SNAP_CHUNK_HASH_LEN);
+		size_t take = CAP_SNAP_CHUNK_SIZE - c->filled;
+		if (take > len)
+			take = len;
+		crypto_generichash_update(&c->st, p, take);
+		c->filled += (uint32_t)take;
+		p += take;
+		len -= take;
+		if (c->filled == CAP_SNAP_CHUNK_SIZE)
+			chunk_finish(c);
+	}
+}
+
+/*
+ * Extent table, data and chunk table into the temp file.  The checksum (st,
+ * the header page already in it) covers the two tables, so the chunk table
+ * is written and hashed last, once the data has made it.
+ */
 static int write_body(int memfd, int out, const struct cap_snap_header *h,
                       const struct cap_snap_extent *ext, crypto_generichash_state *st)
 {
-	size_t table_len = (size_t)(h->data_offset - CAP_SNAP_HEADER_SIZE);
-	uint8_t *buf = calloc(1, table_len > COPY_CHUNK ? table_len : COPY_CHUNK);
-	if (!buf)
-		return -1;
+	uint64_t table_at = cap_snap_chunk_table_offset(h->nextents);
+	size_t ext_len = (size_t)(table_at - CAP_SNAP_HEADER_SIZE);
+	size_t chunks_len = (size_t)(h->data_offset - table_at);
+	struct chunk_hasher ch = { .table = calloc(1, chunks_len ? chunks_len : 1) };
+	uint8_t *buf = calloc(1, ext_len > COPY_CHUNK ? ext_len : COPY_CHUNK);
+	int r = -1;
+	if (!buf || !ch.table)
+		goto out;
 	memcpy(buf, ext, (size_t)h->nextents * sizeof *ext);
-	crypto_generichash_update(st, buf, table_len);
-	int r = fileio_pwrite_full(out, buf, table_len, CAP_SNAP_HEADER_SIZE);
+	crypto_generichash_update(st, buf, ext_len);
+	r = fileio_pwrite_full(out, buf, ext_len, CAP_SNAP_HEADER_SIZE);
 	uint64_t pos = h->data_offset;
 	for (uint32_t i = 0; r == 0 && i < h->nextents; i++) {
 		for (uint64_t done = 0; r == 0 && done < ext[i].length;) {
@@ -117,13 +164,20 @@ static int write_body(int memfd, int out, const struct cap_snap_header *h,
 			                                              : (size_t)(ext[i].length - done);
 			r = fileio_pread_full(memfd, buf, len, ext[i].offset + done);
 			if (r == 0) {
-				crypto_generichash_update(st, buf, len);
+				chunk_feed(&ch, buf, len);
 				r = fileio_pwrite_full(out, buf, len, pos);
 			}
 			done += len;
 			pos += len;
 		}
 	}
+	chunk_finish(&ch);
+	if (r == 0) {
+		crypto_generichash_update(st, ch.table, chunks_len);
+		r = fileio_pwrite_full(out, ch.table, chunks_len, table_at);
+	}
+out:
+	free(ch.table);
 	free(buf);
 	return r;
 }
@@ -160,15 +214,15 @@ int snapfile_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_exten
 	h->abi_version = CAP_ABI_VERSION;
 	h->header_size = CAP_SNAP_HEADER_SIZE;
 	h->flags = 0;
-	h->data_offset = cap_snap_data_offset(h->nextents);
 	h->data_size = 0;
 	for (uint32_t i = 0; i < h->nextents; i++)
 		h->data_size += ext[i].length;
+	h->data_offset = cap_snap_data_offset(h->format_version, h->nextents, h->data_size);
 	memset(h->checksum, 0, sizeof h->checksum);
 	memset(h->key_id, 0, sizeof h->key_id);   /* a migration stream is sealed instead */
 	memset(h->mac, 0, sizeof h->mac);
 	/* Never produce what a reader would refuse. */
-	if (cap_snap_check_header(h, h->data_offset + h->data_size, err, errlen) ||
+	if (cap_snap_check_header(h, cap_snap_file_size(h), err, errlen) ||
 	    cap_snap_check_extents(h, ext, err, errlen)) {
 		char why[200];
 		snprintf(why, sizeof why, "%s", err);
@@ -285,12 +339,17 @@ int snapfile_is_snapshot(const char *path)
 	return yes;
 }
 
-/* BLAKE2b-256 over the whole file with the checksum and mac fields zeroed. */
+/*
+ * The checksum: BLAKE2b-256 with the checksum and mac fields zeroed over the
+ * header page and the tables (version 3: the chunk hashes stand for the
+ * data), or over the whole file (version 2).
+ */
 static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 {
 	uint8_t page[CAP_SNAP_HEADER_SIZE], sum[32];
 	crypto_generichash_state st;
-	size_t chunk = chunk_for(s->file_size - CAP_SNAP_HEADER_SIZE);
+	uint64_t end = s->hdr.format_version >= 3 ? s->hdr.data_offset : s->file_size;
+	size_t chunk = chunk_for(end - CAP_SNAP_HEADER_SIZE);
 	uint8_t *buf = malloc(chunk);
 	if (!buf) {
 		snprintf(err, errlen, "out of memory");
@@ -302,8 +361,8 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 	memset(page + offsetof(struct cap_snap_header, mac), 0, CAP_SNAP_MAC_LEN);
 	crypto_generichash_init(&st, NULL, 0, sizeof sum);
 	crypto_generichash_update(&st, page, sizeof page);
-	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < s->file_size;) {
-		size_t len = s->file_size - pos > chunk ? chunk : (size_t)(s->file_size - pos);
+	for (uint64_t pos = CAP_SNAP_HEADER_SIZE; pos < end;) {
+		size_t len = end - pos > chunk ? chunk : (size_t)(end - pos);
 		if (fileio_pread_full(s->fd, buf, len, pos))
 			goto ioerr;
 		crypto_generichash_update(&st, buf, len);
@@ -322,7 +381,149 @@ ioerr:
 	return -1;
 }
 
+void snapfile_chunk_span(const struct host_snap *s, uint64_t chunk, uint64_t *data_pos, size_t *len)
+{
+	uint64_t at = chunk * CAP_SNAP_CHUNK_SIZE;
+	uint64_t left = s->hdr.data_size - at;
+	*data_pos = at;
+	*len = left < CAP_SNAP_CHUNK_SIZE ? (size_t)left : CAP_SNAP_CHUNK_SIZE;
+}
+
+int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf, size_t *len,
+                        char *err, size_t errlen)
+{
+	uint64_t at;
+	snapfile_chunk_span(s, chunk, &at, len);
+	uint64_t from = s->hdr.data_offset + at;
+	ssize_t n = 0;
+	for (size_t got = 0; got < *len; got += (size_t)n) {
+		n = pread(s->fd, buf + got, *len - got, (off_t)(from + got));
+		if (n < 0 && errno == EINTR) {
+			n = 0;
+			continue;
+		}
+		if (n < 0) {
+			snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): read error: %s",
+			         (unsigned long long)chunk, (unsigned long long)from,
+			         (unsigned long long)(from + *len), strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): truncated: the file "
+			         "ends at %llu", (unsigned long long)chunk, (unsigned long long)from,
+			         (unsigned long long)(from + *len), (unsigned long long)(from + got));
+			return -1;
+		}
+	}
+	uint8_t sum[CAP_SNAP_CHUNK_HASH_LEN];
+	crypto_generichash(sum, sizeof sum, buf, *len, NULL, 0);
+	if (sodium_memcmp(sum, s->chunk_hash + chunk * CAP_SNAP_CHUNK_HASH_LEN, sizeof sum) != 0) {
+		snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): checksum mismatch: snapshot "
+		         "is corrupt", (unsigned long long)chunk, (unsigned long long)from,
+		         (unsigned long long)(from + *len));
+		return -1;
+	}
+	return 0;
+}
+
+/* Chunks [first, first + n), one read into buf: 1 if all of them match their hashes. */
+static int span_verified(const struct host_snap *s, uint64_t first, uint64_t n, uint8_t *buf)
+{
+	uint64_t at, last_at;
+	size_t len, last_len;
+	snapfile_chunk_span(s, first, &at, &len);
+	snapfile_chunk_span(s, first + n - 1, &last_at, &last_len);
+	if (fileio_pread_full(s->fd, buf, (size_t)(last_at + last_len - at), s->hdr.data_offset + at))
+		return 0;
+	for (uint64_t k = 0; k < n; k++) {
+		uint8_t sum[CAP_SNAP_CHUNK_HASH_LEN];
+		len = k + 1 < n ? CAP_SNAP_CHUNK_SIZE : last_len;
+		crypto_generichash(sum, sizeof sum, buf + k * CAP_SNAP_CHUNK_SIZE, len, NULL, 0);
+		if (sodium_memcmp(sum, s->chunk_hash + (first + k) * CAP_SNAP_CHUNK_HASH_LEN, sizeof sum))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Every chunk against its hash (version 3; version 2's checksum already
+ * covered the data), read COPY_CHUNK at a time: as few reads as version 2.
+ */
+static int verify_chunks(const struct host_snap *s, char *err, size_t errlen)
+{
+	const uint64_t per_read = COPY_CHUNK / CAP_SNAP_CHUNK_SIZE;
+	if (s->nchunks == 0)
+		return 0;
+	uint8_t *buf = malloc(COPY_CHUNK);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (uint64_t i = 0; i < s->nchunks; i += per_read) {
+		uint64_t n = s->nchunks - i < per_read ? s->nchunks - i : per_read;
+		if (span_verified(s, i, n, buf))
+			continue;
+		/* A short read or a mismatch in this span: chunk by chunk says which and why. */
+		size_t len;
+		for (uint64_t k = i; k < i + n; k++)
+			if (snapfile_read_chunk(s, k, buf, &len, err, errlen)) {
+				free(buf);
+				return -1;
+			}
+	}
+	free(buf);
+	return 0;
+}
+
+int snapfile_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, uint64_t *first,
+                        uint64_t *last)
+{
+	uint64_t data_pos = 0, lo = UINT64_MAX, hi = 0;
+	for (uint32_t i = 0; i < s->hdr.nextents && len; i++) {
+		const struct cap_snap_extent *e = &s->ext[i];
+		uint64_t a = off > e->offset ? off : e->offset;
+		uint64_t b = off + len < e->offset + e->length ? off + len : e->offset + e->length;
+		if (a < b) {
+			if (data_pos + (a - e->offset) < lo)
+				lo = data_pos + (a - e->offset);
+			hi = data_pos + (b - e->offset);
+		}
+		data_pos += e->length;
+	}
+	if (lo == UINT64_MAX || s->nchunks == 0)
+		return 0;
+	*first = lo / CAP_SNAP_CHUNK_SIZE;
+	*last = (hi - 1) / CAP_SNAP_CHUNK_SIZE;
+	return 1;
+}
+
+/* The chunks holding memfd bytes [off, off + len), each against its hash. */
+static int verify_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, char *err,
+                             size_t errlen)
+{
+	uint64_t first, last;
+	if (!snapfile_mem_chunks(s, off, len, &first, &last))
+		return 0;
+	uint8_t *buf = malloc(CAP_SNAP_CHUNK_SIZE);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	int r = 0;
+	size_t n;
+	for (uint64_t i = first; r == 0 && i <= last; i++)
+		r = snapfile_read_chunk(s, i, buf, &n, err, errlen);
+	free(buf);
+	return r;
+}
+
 int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen)
+{
+	return snapfile_open_ex(path, s, 1, err, errlen);
+}
+
+int snapfile_open_ex(const char *path, struct host_snap *s, int verify_data, char *err,
+                     size_t errlen)
 {
 	struct snap_keyring ring;
 	memset(s, 0, sizeof *s);
@@ -330,13 +531,19 @@ int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errle
 	if (snapauth_keyring_load(&ring, err, errlen))
 		return -1;
 	int fd = fileio_open_regular(path, err, errlen);
-	int r = fd < 0 ? -1 : snapfile_open_fd(fd, s, &ring, err, errlen);
+	int r = fd < 0 ? -1 : snapfile_open_fd_ex(fd, s, &ring, verify_data, err, errlen);
 	snapauth_keyring_wipe(&ring);
 	return r;
 }
 
 int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
                       size_t errlen)
+{
+	return snapfile_open_fd_ex(fd, s, ring, 1, err, errlen);
+}
+
+int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *ring,
+                        int verify_data, char *err, size_t errlen)
 {
 	struct stat st;
 	memset(s, 0, sizeof *s);
@@ -352,6 +559,7 @@ int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *rin
 		goto fail;
 	}
 	s->file_size = (uint64_t)st.st_size;
+	s->data_verified = verify_data;
 	size_t head = s->file_size < sizeof s->hdr ? (size_t)s->file_size : sizeof s->hdr;
 	if (fileio_pread_full(s->fd, &s->hdr, head, 0)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
@@ -368,14 +576,34 @@ int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *rin
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
-	if (cap_snap_check_extents(&s->hdr, s->ext, err, errlen) ||
-	    verify_checksum(s, err, errlen))
+	if (cap_snap_check_extents(&s->hdr, s->ext, err, errlen))
+		goto fail;
+	s->nchunks = cap_snap_chunk_count(s->hdr.format_version, s->hdr.data_size);
+	uint64_t table_at = cap_snap_chunk_table_offset(s->hdr.nextents);
+	s->chunk_hash = malloc(s->nchunks ? (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN : 1);
+	if (!s->chunk_hash) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (fileio_pread_full(s->fd, s->chunk_hash, (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN,
+	                      table_at)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (verify_checksum(s, err, errlen))
 		goto fail;
 	/* Integrity, then authenticity, and only then is any of its memory interpreted. */
 	if (ring && snapfile_authenticate(s, ring, NULL, err, errlen))
 		goto fail;
+	/* The data against the (now authenticated) chunk hashes; lazy resume checks each as it loads it. */
+	if (s->hdr.format_version < 3)
+		s->data_verified = 1;   /* version 2: its checksum covered the data already */
+	if (s->data_verified && verify_chunks(s, err, errlen))
+		goto fail;
 	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
 	struct cap_control ctl;
+	if (!s->data_verified && verify_mem_chunks(s, 0, sizeof ctl, err, errlen))
+		goto fail;
 	if (snapfile_read_mem(s, 0, &ctl, sizeof ctl)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
@@ -420,7 +648,9 @@ void snapfile_close(struct host_snap *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->ext);
+	free(s->chunk_hash);
 	s->ext = NULL;
+	s->chunk_hash = NULL;
 	s->fd = -1;
 }
 

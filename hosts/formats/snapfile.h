@@ -39,14 +39,18 @@ struct host_snap {
 	struct cap_snap_header hdr;
 	struct cap_snap_extent *ext;   /* hdr.nextents entries (malloc'd) */
 	uint64_t file_size;
+	uint8_t *chunk_hash;           /* version 3: nchunks hashes, authenticated (malloc'd) */
+	uint64_t nchunks;              /* 0 for version 2 */
+	int data_verified;             /* every chunk was checked at open */
 	int fd;                        /* read-only, close-on-exec */
 };
 
 /*
  * Open path and check all of it before anyone acts on it: a regular file,
- * header, extent table, the BLAKE2b-256 checksum over the whole file, the
- * MAC with this host's keys (snapauth_keyring_load), and only then the
- * frozen control page.  Returns 0, or -1 with a short reason in err (no
+ * header, extent table, the checksum (version 3: over the header page and
+ * the tables; version 2: over the whole file), the MAC with this host's
+ * keys (snapauth_keyring_load), every chunk of data against its hash
+ * (version 3), and only then the frozen control page.  Returns 0, or -1 with a short reason in err (no
  * path prefix): "authentication failed: ..." if the MAC does not verify.
  */
 int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen);
@@ -58,6 +62,36 @@ int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errle
  */
 int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
                       size_t errlen);
+
+/*
+ * The same, choosing whether the data is checked now: verify_data 0 checks
+ * only the chunks holding the control page (a lazy resume, which checks
+ * every other chunk with snapfile_read_chunk as it loads it).  A version 2
+ * file is always checked whole; data_verified says which it was.
+ */
+int snapfile_open_ex(const char *path, struct host_snap *s, int verify_data, char *err,
+                     size_t errlen);
+int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *ring,
+                        int verify_data, char *err, size_t errlen);
+
+/* Where chunk lies in the data (data_pos: offset from data_offset) and its length. */
+void snapfile_chunk_span(const struct host_snap *s, uint64_t chunk, uint64_t *data_pos, size_t *len);
+
+/*
+ * Read chunk (version 3) into buf (CAP_SNAP_CHUNK_SIZE bytes) and check it
+ * against its hash.  0 with its length in *len, or -1 with "chunk N (file
+ * bytes A-B): checksum mismatch: snapshot is corrupt", "...: truncated: the
+ * file ends at X" or "...: read error: ..." in err.
+ */
+int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf, size_t *len,
+                        char *err, size_t errlen);
+
+/*
+ * The chunks holding memfd bytes [off, off + len): 1 with the first and last
+ * chunk index, 0 if no stored byte is in the range (or version 2).
+ */
+int snapfile_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, uint64_t *first,
+                        uint64_t *last);
 
 /*
  * The MAC of an opened snapshot under the ring's key that the header

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,12 @@
  *   churn R  -> "churn R": from now on rewrite R MiB/s of the touched pages
  *               (every 10 ms a slice, round robin), and every 50th tick free
  *               a 256 KiB block and calloc it again, checking it is zero
+ *   regrow   -> "regrow ZEROFAIL": the spare block freed and calloc'd once now
+ *               (as churn does), checked zero and dirtied again
+ *   map      -> "mapped": 1 MiB mmap'd and filled with 0x5a
+ *   remap    -> "remap NONZERO": that 1 MiB unmapped and mapped again at the
+ *               same address (MAP_FIXED): NONZERO pages that did not read
+ *               zero, as a fresh mapping must
  *   check    -> "check ok PAGES ZEROFAIL" or "check bad BADPAGES ZEROFAIL":
  *               every touched page carries its stamp (first and last 8
  *               bytes) as last written, and the stamps' generations fall
@@ -72,6 +79,8 @@ static void stamp_page(unsigned long page)
 	memcpy(p + 4088, &v, sizeof v);
 }
 
+static void regrow(void);
+
 /* One tick of churn: the pages due since the last one, and one block freed and calloc'd. */
 static void churn_tick(void)
 {
@@ -89,6 +98,32 @@ static void churn_tick(void)
 	}
 	if (ticks++ % 50)
 		return;
+	regrow();
+}
+
+#define MAPPED_BYTES (1 << 20)
+static unsigned char *mapped;
+
+/* "remap": the exact range given back and taken again, whatever the allocator would pick. */
+static long remap(void)
+{
+	if (!mapped || munmap(mapped, MAPPED_BYTES) != 0 ||
+	    mmap(mapped, MAPPED_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+	         -1, 0) != mapped)
+		return -1;
+	long nonzero = 0;
+	for (size_t p = 0; p < MAPPED_BYTES; p += 4096)
+		for (size_t i = 0; i < 4096; i += 8)
+			if (*(uint64_t *)(mapped + p + i)) {
+				nonzero++;
+				break;
+			}
+	return nonzero;
+}
+
+/* The spare block given back to the host and taken again: calloc must give zeros. */
+static void regrow(void)
+{
 	free(spare);
 	spare = calloc(1, SPARE_BYTES);
 	for (size_t i = 0; spare && i < SPARE_BYTES; i += 8)
@@ -183,6 +218,18 @@ static void command(const char *line, char *out, size_t outlen)
 		snprintf(out, outlen, "churn %lu\n", churn_mib_s);
 	} else if (!strcmp(line, "check")) {
 		check(out, outlen);
+	} else if (!strcmp(line, "map")) {
+		mapped = mmap(NULL, MAPPED_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mapped == MAP_FAILED)
+			mapped = NULL;
+		else
+			memset(mapped, 0x5a, MAPPED_BYTES);
+		snprintf(out, outlen, mapped ? "mapped\n" : "map failed\n");
+	} else if (!strcmp(line, "remap")) {
+		snprintf(out, outlen, "remap %ld\n", remap());
+	} else if (!strcmp(line, "regrow")) {
+		regrow();
+		snprintf(out, outlen, "regrow %lu\n", zero_fail);
 	} else {
 		snprintf(out, outlen, "unknown command\n");
 	}

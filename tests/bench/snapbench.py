@@ -1,12 +1,14 @@
-"""snapbench.py: snapshot and resume: times, file sizes and the longest gap a client sees, for 4 and 64 MiB of touched heap and 1 or 100 connections; and --keep-running snapshots, pre-copied against copied frozen, 4 MiB to 1 GiB, idle or rewriting 16 MiB/s."""
+"""snapbench.py: snapshot and resume: times, file sizes and the longest gap a client sees, for 4 and 64 MiB of touched heap and 1 or 100 connections; resume to first reply, lazy against --eager (and the same file as version 2); and --keep-running snapshots, pre-copied against copied frozen, 4 MiB to 1 GiB, idle or rewriting 16 MiB/s."""
 import argparse
 import os
 import statistics
+import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from caplib import Host, connect, recv_line, request, snapshot, stop_all, tempdir  # noqa: E402
+from caplib import (SNAP_FMT, Host, connect, recv_line, request, snap_chunk_table_offset,  # noqa: E402
+                    snap_header, snap_remac, snap_reseal, snapshot, stop_all, tempdir)
 from remotelib import remote_client  # noqa: E402
 from talker import Talker  # noqa: E402
 
@@ -68,6 +70,56 @@ def one_config(mib, conns, cycles, local):
     return rows
 
 
+def as_version2(data):
+    """The same snapshot as this host wrote it before format version 3: no chunk table, the
+    checksum over the whole file, the MAC with this host's key (caplib's CAPSULE_HOST_KEY)."""
+    h = snap_header(data)
+    start = snap_chunk_table_offset(h["nextents"])
+    v2 = bytearray(data[:start])
+    struct.pack_into("<I", v2, 8, 2)
+    struct.pack_into("<Q", v2, struct.calcsize(SNAP_FMT[:SNAP_FMT.index("QQ32s8s32s")]), start)
+    with open(os.environ["CAPSULE_HOST_KEY"], "rb") as f:
+        key = f.read()
+    return snap_remac(snap_reseal(bytes(v2) + data[h["data_offset"]:]), key)
+
+
+def first_reply_config(mib, runs):
+    """caprun FILE launched -> the first reply on a new connection, for a stopped memtouch
+    snapshot with mib MiB touched: lazily (the default), --eager (every chunk loaded and
+    checked first: the baseline), and the same capsule as a version 2 file (eager, one
+    checksum over all of it), alternated in one run."""
+    host, d = Host(), tempdir()
+    cap = host.capsule("memtouch", name="first").start()
+    ctl = connect(cap.addr, PORT, timeout=300)
+    ctl.settimeout(300)
+    try:
+        if not request(ctl, "touch %d" % mib).startswith("touched"):
+            raise RuntimeError("memtouch did not touch %d MiB" % mib)
+        ctl.close()
+        v3 = os.path.join(d, "v3.snap")
+        snapshot(host, cap, v3, timeout=300)
+        v2 = os.path.join(d, "v2.snap")
+        with open(v3, "rb") as f:
+            data = f.read()
+        with open(v2, "wb") as f:
+            f.write(as_version2(data))
+        del data
+        rows = {"lazy": [], "eager": [], "v2": []}
+        for _ in range(runs):
+            for mode, path, extra in (("lazy", v3, ()), ("eager", v3, ("--eager",)), ("v2", v2, ())):
+                t0 = time.monotonic()
+                cap = host.resume(path, timeout=300, extra=extra)
+                s = connect(cap.addr, PORT, timeout=300)
+                if not request(s, "ping").startswith("pong "):
+                    raise RuntimeError("no pong from the resumed capsule")
+                rows[mode].append((time.monotonic() - t0) * 1000)
+                s.close()
+                cap.stop()
+    finally:
+        stop_all()
+    return rows
+
+
 def keep_running_config(mib, churn, precopy, runs):
     """--keep-running snapshots of a memtouch capsule; precopy False: the copy made frozen
     (CAPSULE_SNAPSHOT_NO_PRECOPY=1 in caprun's environment), as before pre-copy."""
@@ -102,12 +154,37 @@ def keep_running_config(mib, churn, precopy, runs):
     return rows
 
 
+def first_reply_table():
+    print("\ncaprun FILE to the first reply (memtouch, stopped snapshot; medians of 3, the "
+          "three ways alternated in one run)")
+    print("%-16s %10s %10s %14s %10s" % ("touched", "lazy ms", "eager ms", "v2 eager ms",
+                                         "eager/lazy"))
+    for mib in (64, 1024):
+        try:
+            rows = first_reply_config(mib, 3)
+        except Exception as e:   # benchmarks never gate
+            print("%-16s failed: %s" % ("%d MiB" % mib, " ".join(str(e).split())[:200]))
+            continue
+        lazy, eager = statistics.median(rows["lazy"]), statistics.median(rows["eager"])
+        print("%-16s %10.1f %10.1f %14.1f %9.1fx" % ("%d MiB" % mib, lazy, eager,
+                                                   statistics.median(rows["v2"]), eager / lazy),
+              flush=True)
+    print("from launching caprun to memtouch's first pong on a new connection; lazy: caprun FILE "
+          "(pages on demand and in the background, each chunk checked before use); eager: "
+          "--eager, every chunk checked and loaded first (the baseline); v2 eager: the same "
+          "capsule as a version 2 file (one checksum over all of it)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cycles", type=int, default=5)
     ap.add_argument("--local", action="store_true",
                     help="the talker in the capsule's own namespace (no back-off: local errors)")
+    ap.add_argument("--first-reply-only", action="store_true",
+                    help="only the resume-to-first-reply table")
     a = ap.parse_args()
+    if a.first_reply_only:
+        return first_reply_table()
     print("\nsnapshot / resume (memtouch capsule, 2 GiB arena, default snapshot = stop; "
           "medians of %d cycles; talker %s)" % (
               a.cycles, "local" if a.local else "behind a veth, packets lost while down"))
@@ -133,6 +210,7 @@ def main():
           "longest wait for a reply across one cycle (includes the client's TCP retransmission); "
           "gap-paused: median of each cycle's gap minus its pause; late ms: a request sent "
           "once the snapshot is written (lost: no caprun), answered this long after 'running'")
+    first_reply_table()
     print("\nsnapshot --keep-running (memtouch; medians of 3; both ways in the same run)")
     print("%-22s %-14s %10s %11s %14s" % ("touched, writing", "copy", "frozen ms", "capctl ms",
                                            "client gap ms"))

@@ -163,8 +163,8 @@ int main(int argc, char **argv)
 	hdr.mtu = 1500;
 	hdr.arena_size = CAP_ARENA_DEFAULT;
 	hdr.memfd_size = memfd_size;
-	hdr.data_offset = cap_snap_data_offset(1);
 	hdr.data_size = size;
+	hdr.data_offset = cap_snap_data_offset(hdr.format_version, 1, size);
 	struct cap_snap_extent ext = { at, size };
 	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

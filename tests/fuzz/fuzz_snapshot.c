@@ -112,16 +112,35 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The checksum the file would need: BLAKE2b-256 over it with the checksum and mac zeroed. */
+/*
+ * The checksum the file would need, with the checksum and mac zeroed:
+ * version 3 (when its sizes fit the input) over the header page and the
+ * tables, the chunk hashes first redone from the data; else over all of it.
+ */
 static void reseal(uint8_t *file, size_t len)
 {
 	uint8_t sum[32], mac[CAP_SNAP_MAC_LEN];
+	struct cap_snap_header h;
+	memcpy(&h, file, sizeof h);
 	uint8_t *at = file + offsetof(struct cap_snap_header, checksum);
 	uint8_t *mac_at = file + offsetof(struct cap_snap_header, mac);
+	size_t covered = len;
+	if (h.format_version == 3 && h.nextents <= CAP_SNAP_MAX_EXTENTS && h.data_size <= len &&
+	    h.data_offset == cap_snap_data_offset(3, h.nextents, h.data_size) &&
+	    h.data_offset + h.data_size == len) {
+		uint8_t *table = file + cap_snap_chunk_table_offset(h.nextents);
+		for (uint64_t i = 0; i < cap_snap_chunk_count(3, h.data_size); i++) {
+			uint64_t pos = i * CAP_SNAP_CHUNK_SIZE, left = h.data_size - pos;
+			crypto_generichash(table + i * CAP_SNAP_CHUNK_HASH_LEN, CAP_SNAP_CHUNK_HASH_LEN,
+			                   file + h.data_offset + pos,
+			                   left < CAP_SNAP_CHUNK_SIZE ? left : CAP_SNAP_CHUNK_SIZE, NULL, 0);
+		}
+		covered = (size_t)h.data_offset;
+	}
 	memcpy(mac, mac_at, sizeof mac);
 	memset(at, 0, sizeof sum);
 	memset(mac_at, 0, sizeof mac);
-	crypto_generichash(sum, sizeof sum, file, len, NULL, 0);
+	crypto_generichash(sum, sizeof sum, file, covered, NULL, 0);
 	memcpy(at, sum, sizeof sum);
 	memcpy(mac_at, mac, sizeof mac);
 }
@@ -155,7 +174,9 @@ static void use(const struct host_snap *s)
  * mutations mostly die at it, which must hold too).  Bit 1: the MAC too,
  * with the key this host has, so mutations get past authentication to the
  * control page and the restore.  Bit 2: open as capctl inspect does,
- * without authentication, then authenticate separately.
+ * without authentication, then authenticate separately.  Bit 3: open as a
+ * lazy resume does (the data unchecked), then read every chunk as its
+ * loader would.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -178,8 +199,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fd = dup(file_fd);
 	if (fd < 0)
 		abort();
-	int inspect = data[0] & 4;
-	if (snapfile_open_fd(fd, &s, inspect ? NULL : &ring, err, sizeof err) == 0) {
+	int inspect = data[0] & 4, lazy = data[0] & 8;
+	if (snapfile_open_fd_ex(fd, &s, inspect ? NULL : &ring, !lazy, err, sizeof err) == 0) {
+		static uint8_t chunk[CAP_SNAP_CHUNK_SIZE];
+		size_t n;
+		for (uint64_t i = 0; lazy && i < s.nchunks; i++)
+			if (snapfile_read_chunk(&s, i, chunk, &n, err, sizeof err) && !err[0])
+				__builtin_trap();   /* a refusal must say why */
 		const struct snap_key *used = NULL;
 		int ok = snapfile_authenticate(&s, &ring, &used, err, sizeof err) == 0;
 		if (!inspect && !ok)

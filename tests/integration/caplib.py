@@ -481,14 +481,32 @@ def snap_header(data):
     return dict(zip(SNAP_KEYS, struct.unpack_from(SNAP_FMT, data)))
 
 
+SNAP_CHUNK = 256 * 1024   # CAP_SNAP_CHUNK_SIZE: data bytes per chunk hash (format version 3)
+
+
+def snap_chunk_table_offset(nextents):
+    return SNAP_PAGE + -(-16 * nextents // SNAP_PAGE) * SNAP_PAGE
+
+
 def snap_reseal(data):
-    """The plain checksum made to fit again after an edit: BLAKE2b-256 over the whole file
-    with the checksum and MAC fields zeroed.  Anyone can do this; the MAC is what stops it."""
+    """The plain checksum made to fit again after an edit, with the checksum and MAC fields
+    zeroed: version 3 redoes each chunk's BLAKE2b-256 from the data, then hashes the header
+    page and the tables; version 2 hashes the whole file.  Anyone can do this; the MAC is
+    what stops it."""
     data = bytearray(data)
+    h = snap_header(data)
+    covered = len(data)
+    if h["format_version"] >= 3:
+        table = snap_chunk_table_offset(h["nextents"])
+        for i, pos in enumerate(range(0, h["data_size"], SNAP_CHUNK)):
+            chunk = data[h["data_offset"] + pos:h["data_offset"] + min(pos + SNAP_CHUNK, h["data_size"])]
+            data[table + 32 * i:table + 32 * i + 32] = hashlib.blake2b(bytes(chunk), digest_size=32).digest()
+        covered = h["data_offset"]
     mac = bytes(data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32])
     data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = bytes(32)
     data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = bytes(32)
-    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = hashlib.blake2b(bytes(data), digest_size=32).digest()
+    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = hashlib.blake2b(bytes(data[:covered]),
+                                                                     digest_size=32).digest()
     data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = mac
     return bytes(data)
 
@@ -635,9 +653,9 @@ class Host:
         return Capsule(app, env=self.env, prefix=self.prefix, **kw)
 
     def resume(self, snapshot, name=None, image=None, plain=False, timeout=START_TIMEOUT,
-               app_ready=None):
-        """caprun [--name N] [--image I] --resume FILE (or `caprun FILE` if plain); started."""
-        argv = [CAPRUN]
+               app_ready=None, extra=()):
+        """caprun [EXTRA] [--name N] [--image I] --resume FILE (or `caprun FILE` if plain); started."""
+        argv = [CAPRUN] + list(extra)
         if plain:
             argv.append(snapshot)
         else:

@@ -7,7 +7,8 @@ import subprocess
 
 from caplib import (CAPCTL, CAPRUN, IMAGES, Capsule, Host, TestFailure, Tap, check, check_eq, connect,
                     descendants, my_children, need_capsule_host, net_state, next_count, no_guard,
-                    request, run_tool, snap_header, snap_remac, snap_reseal, snapshot,
+                    request, run_tool, snap_chunk_table_offset, snap_header, snap_remac, snap_reseal,
+                    snapshot, SNAP_CHUNK, SNAP_FMT,
                     tempdir)
 
 MIB = 1 << 20
@@ -169,6 +170,7 @@ def bad_snapshots_refused():
     mid = h["data_offset"] + h["data_size"] // 2
     flipped = bytearray(data)
     flipped[mid] ^= 0x10
+    flip_chunk = (mid - h["data_offset"]) // SNAP_CHUNK
     version = bytearray(data)
     struct.pack_into("<I", version, 8, 99)
     old_format = bytearray(data)
@@ -183,11 +185,15 @@ def bad_snapshots_refused():
         ("truncated in the data", variant("half.snap", data[:len(data) // 2]), (), "truncat"),
         ("truncated in the header", variant("head.snap", data[:100]), (), "truncat"),
         ("empty file", variant("empty.snap", b""), (), ""),
-        ("one bit flipped in the data", variant("flip.snap", bytes(flipped)), (), "checksum"),
+        # --eager checks every chunk before anything is made (lazily, test_snapshot_lazy.py)
+        ("one bit flipped in the data", variant("flip.snap", bytes(flipped)), ("--eager",),
+         "chunk %d (file bytes %d-%d): checksum mismatch: snapshot is corrupt" % (
+             flip_chunk, h["data_offset"] + flip_chunk * SNAP_CHUNK,
+             h["data_offset"] + min((flip_chunk + 1) * SNAP_CHUNK, h["data_size"]))),
         ("wrong magic", variant("magic.snap", b"NOTASNAP" + data[8:]), (), "magic"),
         ("wrong format version", variant("version.snap", snap_reseal(version)), (), "version"),
         ("format version 1", variant("v1.snap", snap_reseal(old_format)), (),
-         "snapshot format version 1 carries no authentication; this host reads only version 2"),
+         "snapshot format version 1 carries no authentication; this host reads only versions 2 to 3"),
         ("another image", good, ("--image", os.path.join(IMAGES, "echo.cap")), "build"),
         ("control page not frozen", variant("unfrozen.snap", snap_remac(snap_reseal(unfrozen), host_key())),
          (), "the snapshot holds no frozen control page"),
@@ -196,10 +202,30 @@ def bad_snapshots_refused():
     for why, path, extra, word in cases:
         line = resume_must_fail(host, path, extra, why, 127 if why == "missing file" else 126)
         check(word.lower() in line.lower(), "%s: error %r does not say %r" % (why, line, word))
+    # A chunk hash edited (the checksum over the tables redone by hand, the MAC left): the
+    # checksum made to fit says nothing to the MAC; left as it was, the checksum catches it.
+    table = snap_chunk_table_offset(h["nextents"])
+    hashed = bytearray(data)
+    hashed[table + 5] ^= 0x01
+    check_eq(resume_must_fail(host, variant("hash.snap", bytes(hashed)), (), "a chunk hash edited"),
+             "caprun: %s: checksum mismatch: snapshot is corrupt" % os.path.join(d, "hash.snap"),
+             "a chunk hash edited: the error")
     # ... and the good one still resumes (the failures above changed nothing).
     again = host.resume(good)
     with connect(again.addr, 9000) as s:
         check_eq(next_count(s), 2, "the good snapshot after all the bad ones")
+    again.stop()
+    # The same capsule as a version 2 file (no chunk table, the checksum over all of it), as
+    # this host made them before version 3: still resumed (eagerly).
+    v2 = bytearray(data[:h["data_offset"]])
+    struct.pack_into("<I", v2, 8, 2)
+    v2_data_offset = snap_chunk_table_offset(h["nextents"])
+    struct.pack_into("<Q", v2, struct.calcsize(SNAP_FMT[:SNAP_FMT.index("QQ32s8s32s")]), v2_data_offset)
+    v2 = v2[:v2_data_offset] + data[h["data_offset"]:]
+    check_eq(snap_header(v2)["data_offset"], v2_data_offset, "the version 2 file's data offset")
+    older = host.resume(variant("v2.snap", snap_remac(snap_reseal(bytes(v2)), host_key())))
+    with connect(older.addr, 9000) as s:
+        check_eq(next_count(s), 2, "the same snapshot as a version 2 file")
 
 
 def unwritable_destinations():

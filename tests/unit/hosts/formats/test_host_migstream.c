@@ -48,13 +48,13 @@ static void fixture_make(struct fixture *f, uint64_t big)
 	f->ext[1] = (struct cap_snap_extent){ 0x10000, big };
 	f->ext[2] = (struct cap_snap_extent){ CAP_MEMFD_OFFSET(CAP_ARENA_BASE), 0x1000 };
 	h->nextents = 3;
-	h->data_offset = cap_snap_data_offset(3);
 	for (int i = 0; i < 3; i++) {
 		h->data_size += f->ext[i].length;
 		f->bytes[i] = malloc(f->ext[i].length);
 		for (uint64_t k = 0; k < f->ext[i].length; k++)
 			f->bytes[i][k] = (uint8_t)(k * 7 + i * 31 + (k >> 8));
 	}
+	h->data_offset = cap_snap_data_offset(h->format_version, 3, h->data_size);
 }
 
 static void fixture_free(struct fixture *f)

@@ -122,6 +122,38 @@ static void refused(const void *bytes, size_t len, const char *want)
 		fail_msg("variant of %zu bytes: error '%s' does not say '%s'", len, err, want);
 }
 
+/*
+ * The plain checksum made to fit again after an edit: anyone can do that.
+ * Version 3: the chunk hashes redone from the data, then the checksum over
+ * the header page and the tables; version 2: over the whole file.
+ */
+static void reseal(uint8_t *b, size_t len)
+{
+	uint8_t mac[CAP_SNAP_MAC_LEN], sum[32];
+	struct cap_snap_header h;
+	memcpy(&h, b, sizeof h);
+	uint8_t *sum_at = b + offsetof(struct cap_snap_header, checksum);
+	uint8_t *mac_at = b + offsetof(struct cap_snap_header, mac);
+	size_t covered = len;
+	if (h.format_version >= 3) {
+		uint64_t n = cap_snap_chunk_count(h.format_version, h.data_size);
+		uint8_t *table = b + cap_snap_chunk_table_offset(h.nextents);
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t at = i * CAP_SNAP_CHUNK_SIZE;
+			uint64_t clen = h.data_size - at < CAP_SNAP_CHUNK_SIZE ? h.data_size - at
+			                                                       : CAP_SNAP_CHUNK_SIZE;
+			crypto_generichash(table + i * 32, 32, b + h.data_offset + at, clen, NULL, 0);
+		}
+		covered = (size_t)h.data_offset;
+	}
+	memcpy(mac, mac_at, sizeof mac);
+	memset(sum_at, 0, sizeof sum);
+	memset(mac_at, 0, sizeof mac);
+	crypto_generichash(sum, sizeof sum, b, covered, NULL, 0);
+	memcpy(sum_at, sum, sizeof sum);
+	memcpy(mac_at, mac, sizeof mac);
+}
+
 static int setup_all(void **state)
 {
 	(void)state;
@@ -234,7 +266,9 @@ static void test_bit_flips_refused(void **state)
 		offsetof(struct cap_snap_header, checksum) + 31,
 		offsetof(struct cap_snap_header, key_id),
 		sizeof(struct cap_snap_header) + 10,          /* header padding */
-		CAP_SNAP_HEADER_SIZE + NEXTENTS * 16 + 5,     /* table padding */
+		CAP_SNAP_HEADER_SIZE + NEXTENTS * 16 + 5,     /* extent table padding */
+		cap_snap_chunk_table_offset(NEXTENTS) + 3,    /* the chunk hash */
+		cap_snap_chunk_table_offset(NEXTENTS) + 32 + 5,   /* chunk table padding */
 	};
 	for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
 		memcpy(b, good_bytes, good_len);
@@ -245,7 +279,8 @@ static void test_bit_flips_refused(void **state)
 		for (int bit = 0; bit < 8; bit += 3) {
 			memcpy(b, good_bytes, good_len);
 			b[off] ^= (uint8_t)(1u << bit);
-			refused(b, good_len, "checksum mismatch");
+			refused(b, good_len, "chunk 0 (file bytes");   /* one chunk: 8 pages */
+			refused(b, good_len, "): checksum mismatch: snapshot is corrupt");
 		}
 	}
 	free(b);
@@ -327,20 +362,6 @@ static void test_wrong_image_refused(void **state)
 	img.build_id_len = 8;
 	assert_int_equal(snapfile_check_image(&s, &img, "/x/other.cap", err, sizeof err), -1);
 	snapfile_close(&s);
-}
-
-/* The plain checksum made to fit again after an edit: anyone can do that. */
-static void reseal(uint8_t *b, size_t len)
-{
-	uint8_t mac[CAP_SNAP_MAC_LEN], sum[32];
-	uint8_t *sum_at = b + offsetof(struct cap_snap_header, checksum);
-	uint8_t *mac_at = b + offsetof(struct cap_snap_header, mac);
-	memcpy(mac, mac_at, sizeof mac);
-	memset(sum_at, 0, sizeof sum);
-	memset(mac_at, 0, sizeof mac);
-	crypto_generichash(sum, sizeof sum, b, len, NULL, 0);
-	memcpy(sum_at, sum, sizeof sum);
-	memcpy(mac_at, mac, sizeof mac);
 }
 
 /* What only this host's key opens: edits with the checksum redone, other keys, the MAC field. */
@@ -471,6 +492,138 @@ static void test_unwritable_destinations(void **state)
 	close(memfd);
 }
 
+/* A capsule with 600 KiB of arena written: three chunks, the last one short. */
+#define BIG_PAGES 150
+static int big_memfd(void)
+{
+	int fd = fake_memfd();
+	uint8_t page[PAGE];
+	for (uint64_t i = 0; i < BIG_PAGES; i++) {
+		uint64_t off = CAP_MEMFD_OFFSET(CAP_ARENA_BASE) + (16 + i) * PAGE;
+		fake_page(off, page, 1);
+		assert_int_equal(pwrite(fd, page, PAGE, (off_t)off), (ssize_t)PAGE);
+	}
+	return fd;
+}
+
+/* Each chunk is checked on its own: at open, or (lazily) when it is read. */
+static void test_chunks(void **state)
+{
+	(void)state;
+	int memfd = big_memfd();
+	struct cap_snap_header h;
+	char err[512], path[PATH_MAX];
+	uint64_t bytes;
+	template(&h);
+	snprintf(path, sizeof path, "%s/big.snap", dir);
+	assert_int_equal(snapfile_write(memfd, &h, -1, path, &key, &bytes, err, sizeof err), 0);
+	assert_int_equal(h.format_version, 3);
+	assert_int_equal(h.data_size, (NPAGES + BIG_PAGES) * PAGE);
+	assert_int_equal(h.data_offset, cap_snap_chunk_table_offset(h.nextents) + PAGE);
+	struct host_snap s;
+	assert_int_equal(snapfile_open(path, &s, err, sizeof err), 0);
+	assert_int_equal(s.nchunks, 3);
+	uint64_t pos, first, last;
+	size_t len;
+	snapfile_chunk_span(&s, 2, &pos, &len);
+	assert_int_equal(pos, 2 * CAP_SNAP_CHUNK_SIZE);
+	assert_int_equal(len, (NPAGES + BIG_PAGES) * PAGE - 2 * CAP_SNAP_CHUNK_SIZE);
+	/* The control page is the first data byte; the arena starts 5 pages in and runs to the end. */
+	assert_int_equal(snapfile_mem_chunks(&s, 0, PAGE, &first, &last), 1);
+	assert_int_equal(first, 0);
+	assert_int_equal(last, 0);
+	assert_int_equal(snapfile_mem_chunks(&s, CAP_MEMFD_OFFSET(CAP_ARENA_BASE), 200 * PAGE, &first,
+	                                     &last), 1);
+	assert_int_equal(first, 0);
+	assert_int_equal(last, 2);
+	assert_int_equal(snapfile_mem_chunks(&s, 3 * PAGE, PAGE, &first, &last), 0);   /* a hole */
+	snapfile_close(&s);
+
+	/* One bit of chunk 1 flipped: refused at open, naming the chunk. */
+	int fd = open(path, O_RDWR);
+	uint8_t byte;
+	uint64_t at = h.data_offset + CAP_SNAP_CHUNK_SIZE + 100;
+	assert_int_equal(pread(fd, &byte, 1, (off_t)at), 1);
+	byte ^= 0x20;
+	assert_int_equal(pwrite(fd, &byte, 1, (off_t)at), 1);
+	assert_int_equal(snapfile_open(path, &s, err, sizeof err), -1);
+	char want[200];
+	snprintf(want, sizeof want, "chunk 1 (file bytes %llu-%llu): checksum mismatch: snapshot is "
+	         "corrupt", (unsigned long long)(h.data_offset + CAP_SNAP_CHUNK_SIZE),
+	         (unsigned long long)(h.data_offset + 2 * CAP_SNAP_CHUNK_SIZE));
+	assert_string_equal(err, want);
+
+	/* Lazily: authenticated and the control page's chunk checked, the rest when read. */
+	struct snap_keyring ring;
+	assert_int_equal(snapauth_keyring_load(&ring, err, sizeof err), 0);
+	assert_int_equal(snapfile_open_fd_ex(open(path, O_RDONLY | O_CLOEXEC), &s, &ring, 0, err,
+	                                     sizeof err), 0);
+	assert_int_equal(s.data_verified, 0);
+	uint8_t *buf = malloc(CAP_SNAP_CHUNK_SIZE);
+	assert_int_equal(snapfile_read_chunk(&s, 0, buf, &len, err, sizeof err), 0);
+	assert_int_equal(len, CAP_SNAP_CHUNK_SIZE);
+	assert_int_equal(snapfile_read_chunk(&s, 1, buf, &len, err, sizeof err), -1);
+	assert_string_equal(err, want);
+	/* The file cut short after it was opened: the last chunk says where it ends. */
+	assert_int_equal(ftruncate(fd, (off_t)(h.data_offset + 2 * CAP_SNAP_CHUNK_SIZE + PAGE)), 0);
+	assert_int_equal(snapfile_read_chunk(&s, 2, buf, &len, err, sizeof err), -1);
+	snprintf(want, sizeof want, "chunk 2 (file bytes %llu-%llu): truncated: the file ends at %llu",
+	         (unsigned long long)(h.data_offset + 2 * CAP_SNAP_CHUNK_SIZE),
+	         (unsigned long long)(h.data_offset + h.data_size),
+	         (unsigned long long)(h.data_offset + 2 * CAP_SNAP_CHUNK_SIZE + PAGE));
+	assert_string_equal(err, want);
+	snapfile_close(&s);
+	free(buf);
+	snapauth_keyring_wipe(&ring);
+	close(fd);
+	unlink(path);
+	close(memfd);
+}
+
+/* A version 2 file (no chunk table, the checksum over everything) still opens, eagerly only. */
+static void test_version2_read(void **state)
+{
+	(void)state;
+	assert_non_null(good_bytes);
+	const struct cap_snap_header *h3 = (const void *)good_bytes;
+	struct cap_snap_header h = *h3;
+	h.format_version = 2;
+	h.data_offset = cap_snap_data_offset(2, h.nextents, h.data_size);
+	size_t len = (size_t)(h.data_offset + h.data_size);
+	assert_true(len < good_len);
+	uint8_t *b = calloc(1, len);
+	memcpy(b, good_bytes, CAP_SNAP_HEADER_SIZE + NEXTENTS * 16);
+	memcpy(b, &h, sizeof h);
+	memcpy(b + h.data_offset, good_bytes + h3->data_offset, (size_t)h.data_size);
+	reseal(b, len);
+	snapauth_mac(key.key, b, b + offsetof(struct cap_snap_header, mac));
+	char path[PATH_MAX], err[512];
+	snprintf(path, sizeof path, "%s/v2.snap", dir);
+	write_file(path, b, len);
+	struct host_snap s;
+	assert_int_equal(snapfile_open(path, &s, err, sizeof err), 0);
+	assert_int_equal(s.nchunks, 0);
+	uint8_t page[PAGE], want[PAGE];
+	for (size_t i = 0; i < NPAGES; i++) {
+		assert_int_equal(snapfile_read_mem(&s, data_pages[i], page, PAGE), 0);
+		fake_page(data_pages[i], want, 1);
+		assert_memory_equal(page, want, PAGE);
+	}
+	snapfile_close(&s);
+	struct snap_keyring ring;
+	assert_int_equal(snapauth_keyring_load(&ring, err, sizeof err), 0);
+	assert_int_equal(snapfile_open_fd_ex(open(path, O_RDONLY | O_CLOEXEC), &s, &ring, 0, err,
+	                                     sizeof err), 0);
+	assert_int_equal(s.data_verified, 1);   /* no chunks: checked whole, loaded eagerly */
+	snapfile_close(&s);
+	snapauth_keyring_wipe(&ring);
+	/* One data bit: version 2's checksum covers the data. */
+	b[h.data_offset + 5] ^= 1;
+	refused(b, len, "checksum mismatch: snapshot is corrupt");
+	free(b);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +635,8 @@ int main(void)
 		cmocka_unit_test(test_wrong_image_refused),
 		cmocka_unit_test(test_authentication),
 		cmocka_unit_test(test_unfrozen_control_page_refused),
+		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_version2_read),
 		cmocka_unit_test(test_unwritable_destinations),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
