@@ -36,6 +36,8 @@ UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) hosts/formats/dirproto.c \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_migstream := -lsodium -lpthread
+UNIT_SRCS_test_host_cryptoload := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_LIBS_test_host_cryptoload := -lsodium
 UNIT_SRCS_test_host_migctl    := hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
 UNIT_LIBS_test_host_migctl    := -lsodium
 

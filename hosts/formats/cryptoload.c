@@ -6,10 +6,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#define CRYPTOLOAD_STR2(x) #x
-#define CRYPTOLOAD_STR(x) CRYPTOLOAD_STR2(x)
-/* The library the headers describe: libcrypto.so.3 for OpenSSL 3.x. */
-#define CRYPTOLOAD_SONAME "libcrypto.so." CRYPTOLOAD_STR(OPENSSL_SHLIB_VERSION)
+/* The library the headers describe. */
+#define CRYPTOLOAD_SONAME "libcrypto.so." CRYPTOLOAD_SHLIB_VERSION
 
 struct evp_gcm evp_gcm;
 

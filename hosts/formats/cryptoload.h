@@ -11,6 +11,11 @@
  * 25 ms start here, and 400 KiB of private relocated pages per process), for the few
  * that ever migrate (docs/FASTPATH.md section 8).
  */
+/* The major version of the OpenSSL headers: libcrypto.so.3 for OpenSSL 3.x. */
+#define CRYPTOLOAD_STR2(x) #x
+#define CRYPTOLOAD_STR(x) CRYPTOLOAD_STR2(x)
+#define CRYPTOLOAD_SHLIB_VERSION CRYPTOLOAD_STR(OPENSSL_SHLIB_VERSION)
+
 struct evp_gcm {
 	__typeof__(EVP_CIPHER_CTX_new) *ctx_new;
 	__typeof__(EVP_CIPHER_CTX_free) *ctx_free;
