@@ -26,7 +26,8 @@ def start_once(make):
     then, of which the capsule process's: caploader and the capsule's own start).
 
     The launch includes loading and readiness.  The CPU time (caprun and the capsule, or
-    the native process) is what load on the shared machine moves least.
+    the native process) is what load on the shared machine moves least.  schedstat counts
+    one thread: right for these, which start none (a thread that exited would be missed).
     """
     t0 = time.monotonic()
     cap = make()
