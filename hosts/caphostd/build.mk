@@ -11,11 +11,12 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c hosts/caphostd/hostd_capture.c \
                  hosts/caphostd/hostd_gapwatch.c hosts/caphostd/hostd_gapask.c $(COMMON_CLI_SRCS) \
                  hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
-                 hosts/formats/migstream.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
+                 hosts/formats/migstream.c hosts/formats/cryptoload.c hosts/formats/snapauth.c \
+                 hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c hosts/formats/capture.c \
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
                  $(COMMON_TCPMSS_SRCS)
-CAPHOSTD_LIBS := -lsodium -lcrypto -lmnl
+CAPHOSTD_LIBS := -lsodium -lmnl
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)

@@ -9,7 +9,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_args.c hosts/caprun/cap
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
-CAPRUN_LIBS := -lseccomp -lsodium -lcrypto -lmnl
+CAPRUN_LIBS := -lseccomp -lsodium -lmnl
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 

@@ -1,7 +1,7 @@
 # hosts/formats/build.mk: the wire and file formats host programs share, their codecs, unit tests and fuzz targets.
 #
-# Groups the programs link (each also needs the formats' libraries: -lsodium, and -lcrypto
-# (OpenSSL's AES-256-GCM) for the migration stream):
+# Groups the programs link (each also needs the formats' library, -lsodium; the migration
+# stream's AES-256-GCM comes from libcrypto, loaded only when a stream starts: cryptoload.c):
 # the directory protocol (its key files are opened with fileio_open_regular).
 FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 # A .cap image (header, checksum, ELF, load plan) and a snapshot file (header, MAC, pages),
@@ -14,7 +14,8 @@ FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapauth.c hosts/
 FORMAT_TCPCONN_SRCS  := hosts/formats/tcpconn.c
 FORMAT_UPLINK_SRCS   := hosts/formats/uplink.c $(FORMAT_TCPCONN_SRCS)
 # Live migration: the transfer stream and the control records.
-FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/migctl.c $(COMMON_CLOCK_SRCS) \
+FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/cryptoload.c hosts/formats/migctl.c \
+                        $(COMMON_CLOCK_SRCS) \
                         $(COMMON_FILEIO_SRCS)
 
 # Unit tests (tests/unit/hosts/formats/, ASan + UBSan via tests/build.mk).
@@ -32,9 +33,11 @@ UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)
 UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 UNIT_SRCS_test_host_capture   := hosts/formats/capture.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
-UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) $(FORMAT_DIR_SRCS) \
+UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) hosts/formats/dirproto.c \
                                  capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
-UNIT_LIBS_test_host_migstream := -lsodium -lcrypto -lpthread
+UNIT_LIBS_test_host_migstream := -lsodium -lpthread
+UNIT_SRCS_test_host_cryptoload := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_LIBS_test_host_cryptoload := -lsodium
 UNIT_SRCS_test_host_migctl    := hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
 UNIT_LIBS_test_host_migctl    := -lsodium
 
@@ -51,6 +54,6 @@ FUZZ_SRCS_fuzz_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 FUZZ_SRCS_fuzz_capture   := hosts/formats/capture.c $(COMMON_IPV4_SRCS)
 FUZZ_LIBS_fuzz_wire      := -lsodium
 FUZZ_SRCS_fuzz_migstream := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
-FUZZ_LIBS_fuzz_migstream := -lsodium -lcrypto
+FUZZ_LIBS_fuzz_migstream := -lsodium
 FUZZ_SRCS_fuzz_migctl    := hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
 FUZZ_LIBS_fuzz_migctl    := -lsodium

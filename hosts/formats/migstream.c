@@ -1,11 +1,11 @@
 /* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
 #include "hosts/formats/migstream.h"
+#include "hosts/formats/cryptoload.h"
 #include "hosts/common/bytes.h"
 #include "hosts/common/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,7 @@ const char *migstream_strerror(int status)
 		[MIG_E_BAD_LENGTH] = "bad_length", [MIG_E_BAD_TAG] = "bad_tag",
 		[MIG_E_OUT_OF_ORDER] = "out_of_order", [MIG_E_BAD_RECORD] = "bad_record",
 		[MIG_E_AFTER_END] = "after_end", [MIG_E_NOSPACE] = "nospace", [MIG_E_NOMEM] = "nomem",
-		[MIG_E_IO] = "io",
+		[MIG_E_IO] = "io", [MIG_E_NO_CRYPTO] = "no_libcrypto",
 	};
 	return status >= 0 && status < MIG_E_COUNT ? names[status] : "unknown";
 }
@@ -74,8 +74,10 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
 	host_put32(h + 20, info->epoch);
 	host_put64(h + 24, info->migration_id);
 	randombytes_buf(h + MIG_HEAD_AD_LEN, MIG_NONCE_LEN);   /* the rest of the head stays 0 */
-	tx->aead = EVP_CIPHER_CTX_new();
-	if (!tx->aead || EVP_EncryptInit_ex(tx->aead, EVP_aes_256_gcm(), NULL, stream_key, NULL) != 1)
+	if (cryptoload())
+		return MIG_E_NO_CRYPTO;
+	tx->aead = evp_gcm.ctx_new();
+	if (!tx->aead || evp_gcm.encrypt_init(tx->aead, evp_gcm.aes_256_gcm(), NULL, stream_key, NULL) != 1)
 		return MIG_E_NOMEM;
 	memcpy(head_out, h, MIG_HEAD_LEN);
 	tx->phase = PH_PREAMBLE;
@@ -84,7 +86,8 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
 
 void migstream_tx_free(struct mig_tx *tx)
 {
-	EVP_CIPHER_CTX_free(tx->aead);   /* clears the expanded key */
+	if (tx->aead)   /* then libcrypto is loaded */
+		evp_gcm.ctx_free(tx->aead);   /* clears the expanded key */
 	tx->aead = NULL;
 }
 
@@ -115,14 +118,14 @@ int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_
 	 * (always record 0) authenticates the clear head; every record its length.
 	 */
 	uint8_t *c = out + 4;
-	int l, ok = EVP_EncryptInit_ex(tx->aead, NULL, NULL, NULL, nonce) == 1 &&
-		(tx->records != 0 || EVP_EncryptUpdate(tx->aead, NULL, &l, tx->head, MIG_HEAD_AD_LEN) == 1) &&
-		EVP_EncryptUpdate(tx->aead, NULL, &l, out, 4) == 1 &&
-		EVP_EncryptUpdate(tx->aead, c, &l, &type, 1) == 1 &&
-		(!blen || EVP_EncryptUpdate(tx->aead, c + 1, &l, body, (int)blen) == 1) &&
-		(!blen2 || EVP_EncryptUpdate(tx->aead, c + 1 + blen, &l, body2, (int)blen2) == 1) &&
-		EVP_EncryptFinal_ex(tx->aead, c + plen, &l) == 1 &&
-		EVP_CIPHER_CTX_ctrl(tx->aead, EVP_CTRL_GCM_GET_TAG, MIG_TAG_LEN, c + plen) == 1;
+	int l, ok = evp_gcm.encrypt_init(tx->aead, NULL, NULL, NULL, nonce) == 1 &&
+		(tx->records != 0 || evp_gcm.encrypt_update(tx->aead, NULL, &l, tx->head, MIG_HEAD_AD_LEN) == 1) &&
+		evp_gcm.encrypt_update(tx->aead, NULL, &l, out, 4) == 1 &&
+		evp_gcm.encrypt_update(tx->aead, c, &l, &type, 1) == 1 &&
+		(!blen || evp_gcm.encrypt_update(tx->aead, c + 1, &l, body, (int)blen) == 1) &&
+		(!blen2 || evp_gcm.encrypt_update(tx->aead, c + 1 + blen, &l, body2, (int)blen2) == 1) &&
+		evp_gcm.encrypt_final(tx->aead, c + plen, &l) == 1 &&
+		evp_gcm.ctx_ctrl(tx->aead, EVP_CTRL_GCM_GET_TAG, MIG_TAG_LEN, c + plen) == 1;
 	if (!ok)
 		return MIG_E_NOMEM;   /* OpenSSL fails only for want of memory here */
 	*out_len = 4 + plen + MIG_TAG_LEN;
@@ -335,7 +338,8 @@ int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], ui
 
 void migstream_rx_free(struct mig_rx *rx)
 {
-	EVP_CIPHER_CTX_free(rx->aead);
+	if (rx->aead)
+		evp_gcm.ctx_free(rx->aead);
 	free(rx->ext);
 	free(rx->plain);
 	free(rx->have);
@@ -367,8 +371,12 @@ static int rx_head(struct mig_rx *rx, const uint8_t *h)
 		return MIG_E_WRONG_HOST;
 	uint8_t key[MIG_KEY_LEN];
 	migstream_derive_key(rx->data_key, rx->info.migration_id, key);
-	rx->aead = EVP_CIPHER_CTX_new();
-	int ok = rx->aead && EVP_DecryptInit_ex(rx->aead, EVP_aes_256_gcm(), NULL, key, NULL) == 1;
+	if (cryptoload()) {
+		sodium_memzero(key, sizeof key);
+		return MIG_E_NO_CRYPTO;
+	}
+	rx->aead = evp_gcm.ctx_new();
+	int ok = rx->aead && evp_gcm.decrypt_init(rx->aead, evp_gcm.aes_256_gcm(), NULL, key, NULL) == 1;
 	sodium_memzero(key, sizeof key);
 	if (!ok)
 		return MIG_E_NOMEM;
@@ -546,13 +554,13 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	size_t mlen = clen - MIG_TAG_LEN;
 	uint8_t nonce[MIG_NONCE_LEN];
 	record_nonce(rx->head, rx->records, nonce);
-	int l, ok = EVP_DecryptInit_ex(rx->aead, NULL, NULL, NULL, nonce) == 1 &&
-		(rx->records != 0 || EVP_DecryptUpdate(rx->aead, NULL, &l, rx->head, MIG_HEAD_AD_LEN) == 1) &&
-		EVP_DecryptUpdate(rx->aead, NULL, &l, buf, 4) == 1 &&
-		EVP_DecryptUpdate(rx->aead, rx->plain, &l, buf + 4, (int)mlen) == 1 &&
-		EVP_CIPHER_CTX_ctrl(rx->aead, EVP_CTRL_GCM_SET_TAG, MIG_TAG_LEN,
+	int l, ok = evp_gcm.decrypt_init(rx->aead, NULL, NULL, NULL, nonce) == 1 &&
+		(rx->records != 0 || evp_gcm.decrypt_update(rx->aead, NULL, &l, rx->head, MIG_HEAD_AD_LEN) == 1) &&
+		evp_gcm.decrypt_update(rx->aead, NULL, &l, buf, 4) == 1 &&
+		evp_gcm.decrypt_update(rx->aead, rx->plain, &l, buf + 4, (int)mlen) == 1 &&
+		evp_gcm.ctx_ctrl(rx->aead, EVP_CTRL_GCM_SET_TAG, MIG_TAG_LEN,
 		                    (void *)(buf + 4 + mlen)) == 1 &&
-		EVP_DecryptFinal_ex(rx->aead, rx->plain + mlen, &l) == 1;
+		evp_gcm.decrypt_final(rx->aead, rx->plain + mlen, &l) == 1;
 	if (!ok)
 		return rx_fail(rx, MIG_E_BAD_TAG);
 	uint8_t type = rx->plain[0];

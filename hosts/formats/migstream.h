@@ -147,6 +147,7 @@ enum mig_status {
 	MIG_E_NOSPACE,        /* encoder: caller's buffer too small */
 	MIG_E_NOMEM,
 	MIG_E_IO,             /* fd helpers: read/write failed, peer closed, timeout (errno kept) */
+	MIG_E_NO_CRYPTO,      /* libcrypto could not be loaded (cryptoload.h; it printed why) */
 	MIG_E_COUNT
 };
 
@@ -189,7 +190,7 @@ struct mig_tx {
 
 /*
  * Start: key from data_key + info->migration_id; writes the 56-byte head.  MIG_OK,
- * MIG_E_BAD_HEAD or MIG_E_NOMEM.  Whatever it returns, migstream_tx_free(tx) after.
+ * MIG_E_BAD_HEAD, MIG_E_NOMEM or MIG_E_NO_CRYPTO.  Whatever it returns, migstream_tx_free(tx) after.
  */
 int migstream_tx_init(struct mig_tx *tx, const uint8_t data_key[MIG_KEY_LEN],
                 const struct mig_head_info *info, uint8_t head_out[MIG_HEAD_LEN]);

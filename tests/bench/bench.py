@@ -10,13 +10,25 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from caplib import IMAGES, Capsule, connect, recv_exact  # noqa: E402
+from caplib import CAPRUN, IMAGES, Capsule, connect, recv_exact  # noqa: E402
 
 ECHO_PORT = 7
 
 
-def first_reply_ms(make):
-    """Launch to first echoed byte, in ms (the launch includes loading + readiness)."""
+def cpu_ms(pid):
+    """CPU time a process has used so far, ms (the kernel's own count, in ns)."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0]) / 1e6
+
+
+def start_once(make):
+    """One start: (ms from launch to the first byte echoed, CPU ms its processes used until
+    then, of which the capsule process's: caploader and the capsule's own start).
+
+    The launch includes loading and readiness.  The CPU time (caprun and the capsule, or
+    the native process) is what load on the shared machine moves least.  schedstat counts
+    one thread: right for these, which start none (a thread that exited would be missed).
+    """
     t0 = time.monotonic()
     cap = make()
     try:
@@ -24,9 +36,23 @@ def first_reply_ms(make):
         with connect(cap.addr, ECHO_PORT) as s:
             s.sendall(b"x")
             recv_exact(s, 1)
-        return (time.monotonic() - t0) * 1000
+        wall = (time.monotonic() - t0) * 1000
+        inner = sum(cpu_ms(p) for p in cap.capsule_pids())
+        return wall, cpu_ms(cap.proc.pid) + inner, inner
     finally:
         cap.stop()
+
+
+def first_reply_ms(make):
+    """Launch to first echoed byte, in ms (the launch includes loading + readiness)."""
+    return start_once(make)[0]
+
+
+def exec_ms(argv):
+    """Wall time of running argv to its exit, ms: fork, exec, dynamic linking, its own work."""
+    t0 = time.monotonic()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.monotonic() - t0) * 1000
 
 
 def throughput_mib_s(addr, total):
@@ -170,9 +196,17 @@ def main():
     print("capsule vs. native (gcc, Linux loopback), same source images/echo/echo.c; medians")
     print("%-30s %12s %12s %9s" % ("", "capsule", "native", "ratio"))
 
-    cap_start = statistics.median(first_reply_ms(make_cap) for _ in range(a.starts))
-    nat_start = statistics.median(first_reply_ms(make_nat) for _ in range(a.starts))
-    row("start to first reply (n=%d)" % a.starts, cap_start, nat_start, "ms", True)
+    cap_runs = [start_once(make_cap) for _ in range(a.starts)]
+    nat_runs = [start_once(make_nat) for _ in range(a.starts)]
+    med = lambda runs, i: statistics.median(r[i] for r in runs)
+    row("start to first reply (n=%d)" % a.starts, med(cap_runs, 0), med(nat_runs, 0), "ms", True)
+    print("  CPU used until then: caprun + capsule %.1f ms (capsule process %.1f), native %.1f ms"
+          % (med(cap_runs, 1), med(cap_runs, 2), med(nat_runs, 1)))
+    # A piece of the start: what caprun costs before it does anything (exec and the dynamic
+    # linker), beside a program that does nothing, alternating (docs/FASTPATH.md section 8).
+    pairs = [(exec_ms([CAPRUN, "--version"]), exec_ms(["/bin/true"])) for _ in range(a.starts)]
+    print("  of which exec + dynamic linking: caprun --version %.1f ms, /bin/true %.1f ms" %
+          (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)))
 
     cap, nat = make_cap().start(), make_nat().start()
     try:

@@ -1,4 +1,4 @@
-"""test_migrate.py: live migration's happy path: a capsule with a capsule peer on another host and an ordinary client moves A -> C while both streams run (byte-exact, no RST, the directory and capctl ps follow, A forwards nothing afterwards); the human timeline; a UDP stream through the move with every datagram answered or counted lost; usage errors leave the capsule running.
+"""test_migrate.py: live migration's happy path: a capsule with a capsule peer on another host and an ordinary client moves A -> C while both streams run (byte-exact, no RST, the directory and capctl ps follow, A forwards nothing afterwards; libcrypto mapped only in the caprun that took part in the migration); the human timeline; a UDP stream through the move with every datagram answered or counted lost; usage errors leave the capsule running.
 
 Topology (topolib.Topology): hosts A B C G (ids 1-4), G the gateway for the
 ordinary client 198.19.0.100.  Y = echo on B; X = relayer on A: each client
@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 
+from caplib import descendants
 from miglib import (MIG_PHASES, CountClient, Sniffer, Tap, Topology, check, check_eq, daemon_ctl,
                     daemon_stats, migrate, migrate_run, relay_streams, rsts, wait_listed_only_on,
                     wait_one_copy)
@@ -46,12 +47,33 @@ def forwarding(stats0, stats1):
             if k.split(".")[-1] in FORWARDING_COUNTERS and stats1[k] != stats0.get(k, 0)}
 
 
+def caprun_of(pid):
+    """The caprun process that is pid or under it (a prefix such as nsenter may come first)."""
+    for p in [pid] + descendants(pid):
+        try:
+            with open("/proc/%d/comm" % p) as f:
+                if f.read().strip() == "caprun":
+                    return p
+        except OSError:
+            pass
+    return None
+
+
+def libcrypto_mapped(pid):
+    """Whether libcrypto is in the process's mappings (caprun loads it at its first migration)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libcrypto" in f.read()
+
+
 def happy_path():
     topo = Topology(hosts=("A", "B", "C", "G"), gateway="G").start()
     a, b, c = topo["A"], topo["B"], topo["C"]
     y = b.capsule("echo", name="y").start()
     x = a.capsule("relayer", name="x", args=["9100", y.addr, "7"]).start()
     check_eq(topo.lookup(x.addr), ("x", 1, 1), "directory entry of X before the move")
+    for cap in (x, y):   # libcrypto is loaded by the first migration stream, not at start
+        check_eq(libcrypto_mapped(caprun_of(cap.proc.pid)), False,
+                 "libcrypto mapped in %s's caprun before any migration" % cap.name)
 
     client_sniff = Sniffer("eth0", topo.client)
     streams = relay_streams(topo, x, y, 2, warm=300)
@@ -76,6 +98,11 @@ def happy_path():
     check_eq([(r.get("name"), r.get("ip")) for r in c.ps()], [("x", x.addr)],
              "capctl ps on host C")
     wait_one_copy(topo, [x])
+    target = [p for p in descendants(c.daemon.proc.pid) if caprun_of(p) == p]
+    check_eq(len(target), 1, "caprun processes under host C's caphostd")
+    check_eq(libcrypto_mapped(target[0]), True, "libcrypto mapped in the target caprun on C")
+    check_eq(libcrypto_mapped(caprun_of(y.proc.pid)), False,
+             "libcrypto mapped in Y's caprun (it never migrated)")
 
     # From here on host A must not forward anything for X.
     stats0 = daemon_stats(a)

@@ -1,0 +1,61 @@
+"""startbench.py: start to first reply of echo.cap under several caprun builds and natively, alternating.
+
+    unshare -n sh -c 'ip link set lo up && python3 tests/bench/startbench.py \
+        --native build/bench/native/echo /tmp/old/bin/caprun build/bin/caprun'
+
+Each round starts every variant once, in turn (a caprun, then the next, then the
+native echo), so a burst of load on the shared machine hits all of them alike;
+it prints each one's median and its ratio to the native one's.  The measure is
+bench.py's start_once (launch, "running", connect, one byte echoed back), and
+beside it the CPU time the processes used until then (caprun and the capsule, or
+the native echo: /proc/PID/schedstat), which load on the machine moves much less.
+Each caprun uses the caploader next to it.  Not part of make bench: it needs a
+second build to be useful.
+"""
+import argparse
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+from caplib import IMAGES, Capsule  # noqa: E402
+import bench  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("caprun", nargs="+", help="caprun binaries to compare")
+    ap.add_argument("--native", required=True, help="the natively built echo")
+    ap.add_argument("--image", default=os.path.join(IMAGES, "echo.cap"))
+    ap.add_argument("--rounds", type=int, default=20)
+    a = ap.parse_args()
+    variants = [(path, lambda p=path: Capsule("echo", argv=[p, "--ip", "198.18.0.9", a.image]))
+                for path in a.caprun]
+    variants.append(("native", lambda: Capsule("echo", native=a.native)))
+    times = {name: [] for name, _ in variants}
+    cpu = {name: [] for name, _ in variants}
+    inner = {name: [] for name, _ in variants}
+    for name, make in variants:   # one unmeasured start each: page cache, binaries
+        bench.start_once(make)
+    for _ in range(a.rounds):
+        for name, make in variants:
+            wall, used, used_inner = bench.start_once(make)
+            times[name].append(wall)
+            cpu[name].append(used)
+            inner[name].append(used_inner)
+    nat = statistics.median(times["native"])
+    nat_cpu = statistics.median(cpu["native"])
+    print("start to first reply, medians of %d alternating rounds" % a.rounds)
+    for name, _ in variants:
+        med = statistics.median(times[name])
+        q = statistics.quantiles(times[name], n=4)
+        c = statistics.median(cpu[name])
+        print("  %-32s %6.1f ms (quartiles %.1f-%.1f) %5.2fx native; CPU %5.1f ms %5.2fx"
+              " (capsule process %.1f)" % (name, med, q[0], q[2], med / nat, c, c / nat_cpu,
+                                           statistics.median(inner[name])))
+
+
+if __name__ == "__main__":
+    main()
