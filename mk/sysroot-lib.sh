@@ -52,7 +52,12 @@ libevent)
 	find . -name Makefile.in -exec touch -d '2020-01-01 00:03' {} +
 	# configure finds eventfd and timerfd in musl, and libevent uses them at run time (an
 	# eventfd to wake its loop, a timerfd for epoll's timeouts): the runtime serves both.
-	{ ./configure CC="$CAPCC" --host=x86_64-linux-musl --prefix="$SYSROOT" \
+	# --build as well as --host: with --host alone autoconf only guesses it is a cross build
+	# and tries a test program, which a binfmt entry for capsules (test_capcc registers one
+	# while hello configures, beside this build) would run: then every AC_RUN test starts a
+	# capsule, and the build takes many minutes.
+	{ ./configure CC="$CAPCC" --build="$(gcc -dumpmachine)" --host=x86_64-linux-musl \
+		--prefix="$SYSROOT" \
 		--disable-shared --enable-static --disable-openssl \
 		--disable-samples --disable-libevent-regress --disable-debug-mode &&
 	  make -j"$jobs" && make install; } >"$LOG" 2>&1 || fail
