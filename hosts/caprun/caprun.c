@@ -48,16 +48,6 @@ static void ensure_std_fds(void)
 			exit(EXIT_FAILURE_SETUP);
 }
 
-/* Move fd above the loader's fixed numbers so the spawn's dup2s never collide. */
-static int high_fd(int fd)
-{
-	if (fd < 0 || fd >= 10)
-		return fd;
-	int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-	close(fd);
-	return h;
-}
-
 /* A capsule's address: a host address of 198.18.0.0/16, never the gateway. */
 static int ip_allowed(uint32_t ip)
 {
@@ -89,7 +79,7 @@ static int claim_socket(struct caprun *c)
 		fprintf(stderr, "caprun: %s%s\n", err, fd == -1 ? cli_root_hint(errno) : "");
 		return -1;
 	}
-	c->ctl_fd = high_fd(fd);
+	c->ctl_fd = procs_high_fd(fd);
 	ctlsock_path(c->name, c->ctl_path, sizeof c->ctl_path);
 	return 0;
 }
@@ -126,7 +116,7 @@ static int make_device(struct caprun *c, const char *base)
 		if (if_nametoindex(c->ifname) == 0) {
 			int fd = netlink_tun_open(c->ifname, &c->ifindex);
 			if (fd >= 0) {
-				c->tun_fd = high_fd(fd);
+				c->tun_fd = procs_high_fd(fd);
 				return 0;
 			}
 			if (errno != EBUSY && errno != EEXIST) {
@@ -246,7 +236,7 @@ static int attach_uplink(struct caprun *c, const char *base)
 		fprintf(stderr, "caprun: no free name for capsule %s\n", base);
 		return -1;
 	}
-	c->uplink_fd = high_fd(c->uplink_fd);
+	c->uplink_fd = procs_high_fd(c->uplink_fd);
 	struct uplink_attach a = { .ip = c->ip, .flags = c->resume_path ? UPLINK_ATTACH_RESUME : 0 };
 	if (caprun_uplink_attach(c->uplink_fd, c->name, &a, ATTACH_TIMEOUT_MS, &c->ip, &c->epoch, err,
 	                       sizeof err)) {
@@ -277,8 +267,8 @@ static int make_channel(struct caprun *c)
 		fprintf(stderr, "caprun: socketpair: %s\n", strerror(errno));
 		return -1;
 	}
-	c->chan[0] = high_fd(c->chan[0]);
-	c->chan[1] = high_fd(c->chan[1]);
+	c->chan[0] = procs_high_fd(c->chan[0]);
+	c->chan[1] = procs_high_fd(c->chan[1]);
 	int size = CHAN_BUF;
 	for (int i = 0; i < 2; i++) {
 		if (setsockopt(c->chan[i], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
@@ -500,7 +490,7 @@ static int incoming_receive(struct caprun *c)
 		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
 		return EXIT_FAILURE_SETUP;
 	}
-	c->uplink_fd = high_fd(m->uplink_fd);
+	c->uplink_fd = procs_high_fd(m->uplink_fd);
 	m->uplink_fd = -1;
 	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
 	return 0;
@@ -609,13 +599,13 @@ int main(int argc, char **argv)
 	}
 
 	int code = EXIT_FAILURE_SETUP, saved = 0;
-	c.sig_fd = high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
-	c.filter_fd = high_fd(sandbox_filter_fd(err, sizeof err));
+	c.sig_fd = procs_high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
+	c.filter_fd = procs_high_fd(sandbox_filter_fd(err, sizeof err));
 	if (c.sig_fd < 0 || c.filter_fd < 0) {
 		fprintf(stderr, "caprun: %s\n", c.sig_fd < 0 ? strerror(errno) : err);
 		goto out;
 	}
-	c.img.fd = high_fd(c.img.fd);
+	c.img.fd = procs_high_fd(c.img.fd);
 	if (make_channel(&c))
 		goto out;
 	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
@@ -632,13 +622,13 @@ int main(int argc, char **argv)
 	}
 
 	if (c.incoming) {
-		c.memfd = high_fd(c.mig.memfd);
+		c.memfd = procs_high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
 		if (memlayout_memfd_restart_clock(c.memfd))
 			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
 			        c.name);   /* harmless: TCP copes */
 	} else if (c.resume_path) {
-		c.memfd = high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name,
+		c.memfd = procs_high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name,
 		                                                c.snap.data_verified ? NULL : &c.lazy,
 		                                                err, sizeof err));
 		if (c.memfd < 0)
@@ -661,7 +651,7 @@ int main(int argc, char **argv)
 		if (c.workdir)
 			snprintf(ctl->workdir, sizeof ctl->workdir, "%s", c.workdir);
 		ctl->max_fds = c.max_fds;
-		c.memfd = high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
+		c.memfd = procs_high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s\n", err);
 	}

@@ -39,8 +39,7 @@ int procs_count(const struct caprun_procs *ps)
 	return ps ? 1 + ps->children : 0;
 }
 
-/* Above the loader's fixed numbers 0..9, so the spawn's dup2s never collide. */
-static int high_fd(int fd)
+int procs_high_fd(int fd)
 {
 	if (fd < 0 || fd >= 10)
 		return fd;
@@ -174,7 +173,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
 		return -EIO;
 	}
-	memfd = high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
+	memfd = procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
 	if (memfd < 0 || fstat(parent, &st) < 0 || ftruncate(memfd, st.st_size) < 0 ||
 	    copy_sparse(parent, memfd, st.st_size) < 0 ||
 	    pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
@@ -198,8 +197,8 @@ static int make_child(struct host_relay *r, int from, int slot)
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, strerror(errno));
 		goto fail;
 	}
-	chan[0] = high_fd(chan[0]);
-	chan[1] = high_fd(chan[1]);
+	chan[0] = procs_high_fd(chan[0]);
+	chan[1] = procs_high_fd(chan[1]);
 	int size = CHAN_BUF;
 	for (int i = 0; i < 2; i++) {
 		setsockopt(chan[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);

@@ -36,6 +36,9 @@ void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int fil
 
 /* Start caploader with chan as fd 3, memfd 4, img 5, filter 6 and, unless -1, root_memfd 7
  * (a process other than the first).  0, or -1 with err. */
+/* fd moved above the loader's fixed numbers 0..9 (closed, a CLOEXEC copy returned), so the
+ * spawn's dup2s never collide; fd itself if already there or negative. */
+int procs_high_fd(int fd);
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
                        int root_memfd, pid_t *pid, char *err, size_t errlen);
 
