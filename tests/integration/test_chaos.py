@@ -71,13 +71,48 @@ def dump(topo, why):
             diag("caphostd %s says: %s" % (h.name, h.daemon.output_text()[-600:].replace("\n", " | ")))
 
 
-def one_round(topo, rnd, i, x, here, span):
+class RoundWatch:
+    """A watchdog for the report: a round normally takes about a second; one that takes
+    longer than SLOW_S prints, once, what it is waiting for and what each daemon saw,
+    so a run cut short by tests/run's timeout still says where it stuck."""
+    SLOW_S = 30
+
+    def __init__(self, topo):
+        self.topo, self.lock = topo, threading.Lock()
+        self.round, self.step, self.t0, self.told = 0, "", time.monotonic(), True
+        threading.Thread(target=self.watch, daemon=True).start()
+
+    def enter(self, rnd, step):
+        with self.lock:
+            if rnd != self.round and self.round >= 0:
+                self.round, self.t0, self.told = rnd, time.monotonic(), False
+            self.step = step
+
+    def stop(self):
+        with self.lock:
+            self.told, self.round = True, -1
+
+    def watch(self):
+        while True:
+            time.sleep(1)   # a watchdog's tick, not synchronization
+            with self.lock:
+                late = not self.told and time.monotonic() - self.t0 > self.SLOW_S
+                if late:
+                    self.told = True
+                    what = "round %d stuck %.0f s in: %s" % (self.round, time.monotonic() - self.t0,
+                                                             self.step)
+            if late:
+                dump(self.topo, "%s; capruns %s" % (what, caprun_pids()))
+
+
+def one_round(topo, rnd, i, x, here, span, watch):
     """Migrate X from here to the next host of the ring with one fault; returns
     (where X runs now or None if gone, what was killed, the victim's kind)."""
     there = topo[RING[(RING.index(here.name) + 1) % len(RING)]]
     victim = rnd.choice(VICTIMS)
     at = rnd.uniform(0, span)
     restart_after = rnd.choice((0.0, 0.0, 0.5, 2.0))   # a supervisor, quick or slow
+    watch.enter(i, "capctl migrate %s -> %s, %s to be killed" % (here.name, there.name, victim))
     before = daemon_stats(there)
     result = {}
     t = threading.Thread(target=lambda: result.update(m=migrate_run(topo, x.name, here, there,
@@ -120,6 +155,7 @@ def one_round(topo, rnd, i, x, here, span):
         diag("round %d: %s -> %s, killed %s at %.0f ms: capctl exit %d: %s" % (
             i, here.name, there.name, what, at * 1000, m.code,
             (m.out + m.err).strip().splitlines()[-1:] or ""))
+    watch.enter(i, "waiting for X in one place after killing %s" % what)
     try:
         where = wait_one_place(topo, x, timeout=90)
     except Exception:
@@ -176,9 +212,10 @@ def chaos():
         took * 1000, span * 1000))
     tally = {}
     lost = 0
+    watch = RoundWatch(topo)
     t_start = time.monotonic()
     for i in range(1, ROUNDS + 1):
-        where, what = one_round(topo, rnd, i, x, here, span)
+        where, what = one_round(topo, rnd, i, x, here, span, watch)
         kind = what.split(" (")[0]
         tally[kind] = tally.get(kind, 0) + 1
         if where is None:
@@ -186,9 +223,11 @@ def chaos():
             client.stopping = True   # its connection died with X; a new capsule takes over
             gen += 1
             here = topo[RING[i % len(RING)]]
+            watch.enter(i, "a new capsule x%d on %s" % (gen, here.name))
             x, client = new_capsule(topo, here, "x%d" % gen)
             continue
         here = where
+        watch.enter(i, "the client's next 10 answers from X on %s (after %s)" % (where.name, what))
         try:
             client.more(10, 60)
         except Exception:
@@ -197,6 +236,7 @@ def chaos():
         if i % 10 == 0 or i == ROUNDS:
             diag("%d rounds in %.0f s; X (%s) on %s; count %s; lost with their only copy: %d" % (
                 i, time.monotonic() - t_start, x.name, here.name, client.last, lost))
+    watch.stop()
     n = client.stop()
     diag("victims: %s" % ", ".join("%s %d" % kv for kv in sorted(tally.items())))
     diag("count of the last capsule continued to %d; longest wait for an answer %.0f ms" % (
