@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,7 +92,19 @@ int migsrc_send_uplink(struct mig_src *m, int type, const void *body, size_t ble
 		errno = ENOTCONN;
 		return -1;
 	}
-	return n ? caprun_uplink_send_record(m->r->tun_fd, rec, n) : -1;
+	if (!n)
+		return -1;
+	if (caprun_uplink_send_record(m->r->tun_fd, rec, n) == 0)
+		return 0;
+	if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || errno == ECONNREFUSED) {
+		/* caphostd died since the last look: drop the dead uplink, as migsrc_relay_ready
+		 * does when it reads the end, so the caller's next send attaches to a new one
+		 * (keeping it made every retry fail at once: a busy loop, seen in test_chaos) */
+		close(m->r->tun_fd);
+		m->r->tun_fd = -1;
+		errno = EPIPE;
+	}
+	return -1;
 }
 
 /*
@@ -594,6 +608,28 @@ static int test_fault(const struct mig_src *m, const char *name)
 	return m->fault && strcmp(m->fault, name) == 0;
 }
 
+/*
+ * Test fault "source-hostd-killed-after-precopy": this host's caphostd dies
+ * while caprun is not reading its uplink (the pre-copy just ended), so the
+ * next record to it finds the socket dead.  caprun kills its peer (found
+ * with SO_PEERCRED) and waits until it is gone, so the moment is exact.
+ */
+static void kill_own_hostd(struct mig_src *m)
+{
+	struct ucred peer;
+	socklen_t len = sizeof peer;
+	if (m->r->tun_fd < 0 || getsockopt(m->r->tun_fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) ||
+	    peer.pid <= 0)
+		return;
+	int pidfd = (int)syscall(SYS_pidfd_open, peer.pid, 0);
+	if (kill(peer.pid, SIGKILL) == 0 && pidfd >= 0) {
+		struct pollfd p = { pidfd, POLLIN, 0 };
+		poll(&p, 1, 5000);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
 int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_mig_opts *o,
                     int progress_fd, char *reply, size_t len)
 {
@@ -632,6 +668,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 			ev = wait_directory(&m, INT64_MAX / 2);
 			if (ev == 0)
 				ev = migsrc_precopy(&m);
+			if (ev == 0 && test_fault(&m, "source-hostd-killed-after-precopy"))
+				kill_own_hostd(&m);
 			if (ev == 0)
 				ev = wait_directory(&m, m.sock >= 0 ? PRECOPY_IDLE_MS : INT64_MAX / 2);
 			if (ev == 0)

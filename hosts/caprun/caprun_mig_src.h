@@ -66,7 +66,8 @@ void migsrc_progress(struct mig_src *m, const char *fmt, ...) __attribute__((for
 /* The first reason a phase failed, for the error line (later ones are ignored). */
 void migsrc_fail(struct mig_src *m, const char *phase, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* One fixed-size record to caphostd (waiting for a restarted one if needed): 0 or -1. */
+/* One fixed-size record to caphostd (waiting for a restarted one if needed): 0, or -1 (with
+ * EPIPE when caphostd went away: the uplink is closed then, the next call attaches again). */
 int migsrc_send_uplink(struct mig_src *m, int type, const void *body, size_t blen);
 /* Relay what poll found readable (p[0] uplink, p[1] channel): 1 with *out when a record of
  * type want (or ERROR) came, 0 when all was relayed, -1 with EPIPE when caphostd went away. */

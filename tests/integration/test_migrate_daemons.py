@@ -1,4 +1,4 @@
-"""test_migrate_daemons.py: daemons die in the middle of live migrations: capdird (kill -9 50 ms into the move, restarted 3 s later), the target's caphostd (at the pull, and at moments 50-300 ms into the move), the source's caphostd; each time the capsule runs in exactly one place, the directory names it, capctl's answer agrees, and the client's count continues.
+"""test_migrate_daemons.py: daemons die in the middle of live migrations: capdird (kill -9 50 ms into the move, restarted 3 s later), the target's caphostd (at the pull, and at moments 50-300 ms into the move), the source's caphostd (at moments, and exactly after the pre-copy); each time the capsule runs in exactly one place, the directory names it, capctl's answer agrees, and the client's count continues.
 
 Topology: hosts A B G (ids 1-3, G the gateway) + the ordinary client.
 X = images/counter on A, a client asking for the next number in a loop
@@ -141,6 +141,32 @@ def source_daemon_dies_at_prepare():
     diag("X stays on A; count continued to %d; longest wait %.0f ms" % (n, client.longest * 1000))
 
 
+def source_daemon_dies_after_precopy():
+    """The source's caphostd dies while its caprun is not reading the uplink (pre-copy just
+    ended; a test fault makes caprun kill its peer then): the next record to it finds the
+    socket dead.  caprun must attach to the restarted daemon and go on, not retry the dead
+    socket (it once spun there forever: seen in test_chaos)."""
+    topo, x, client = setup()
+    a, b = topo["A"], topo["B"]
+    result = {}
+    t = threading.Thread(target=lambda: result.update(m=migrate_run(
+        topo, "x", a, b, fault="source-hostd-killed-after-precopy", timeout=60)))
+    t.start()
+    deadline = time.monotonic() + 30
+    while a.daemon.running():
+        check(time.monotonic() < deadline, "A's caphostd was not killed after the pre-copy")
+        time.sleep(0.02)   # bounded poll: the fault ends the daemon
+    a.restart_daemon()
+    t.join(90)
+    check(not t.is_alive(), "capctl migrate did not return within 90 s of the restart")
+    m = result["m"]
+    check_eq((m.code, wait_one_place(topo, x)), (0, b),
+             "capctl exit and where X runs (%r)" % ((m.out + m.err).strip()[-300:],))
+    client.more(30, 30)
+    n = client.stop()
+    diag("X on B; count continued to %d; longest wait %.0f ms" % (n, client.longest * 1000))
+
+
 def target_daemon_killed():
     topo, x, client = setup(touch_mib=48)
     here = topo["A"]
@@ -215,6 +241,9 @@ def main():
             target_daemon_dies_at_pull)
     tap.run("migrate: the source's caphostd dies at MIG_PREPARE and restarts: the move fails, "
             "X continues on A and still hears its client", source_daemon_dies_at_prepare)
+    tap.run("migrate: the source's caphostd dies after the pre-copy, before caprun asks the "
+            "directory: caprun attaches to the restarted daemon and the move completes",
+            source_daemon_dies_after_precopy)
     tap.run("migrate: the target's caphostd killed 50-300 ms into a move and restarted "
             "(4 rounds): one place, the directory agrees, the count continues",
             target_daemon_killed)
