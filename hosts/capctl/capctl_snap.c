@@ -277,8 +277,12 @@ int capctl_ps(int argc, char **argv)
 		for (size_t i = 0; i < n; i++) {
 			printf("%s{\"name\": ", i ? ", " : "");
 			capctl_json_str(rows[i].name);
-			printf(", \"ip\": \"%s\", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, "
-			       "\"image\": ", rows[i].ip, rows[i].state, rows[i].memory, rows[i].pid);
+			if (strcmp(rows[i].ip, "-") == 0)   /* no network (caprun --no-net) */
+				printf(", \"ip\": null");
+			else
+				printf(", \"ip\": \"%s\"", rows[i].ip);
+			printf(", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, \"image\": ",
+			       rows[i].state, rows[i].memory, rows[i].pid);
 			capctl_json_str(rows[i].image);
 			printf("}");
 		}

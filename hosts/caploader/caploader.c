@@ -46,6 +46,8 @@
 #define L_O_CLOEXEC   02000000
 #define L_RLIMIT_CORE 4
 #define L_SIGSYS      31
+#define L_SIGPIPE     13
+#define L_SIG_IGN     1
 #define L_SA_SIGINFO  0x4
 #define L_SA_RESTORER 0x04000000
 #define L_SIG_SETMASK 2
@@ -504,6 +506,11 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	for (long sig = 1; sig <= 64; sig++)
 		if (sig != 9 && sig != 19)   /* SIGKILL and SIGSTOP cannot change */
 			sys6(__NR_rt_sigaction, sig, (long)&sa, 0, 8, 0, 0);
+	/* Except SIGPIPE: the console is a pipe whose reader (caprun -d's log keeper, a shell
+	 * pipeline) may go; a write then fails with EPIPE, which the runtime's console shrugs
+	 * off (runtime/console.c), and must never end the capsule. */
+	sa.handler = (void *)L_SIG_IGN;
+	sys6(__NR_rt_sigaction, L_SIGPIPE, (long)&sa, 0, 8, 0, 0);
 
 	sa.handler = (void *)loader_sigsys;
 	sa.flags = L_SA_SIGINFO | L_SA_RESTORER;

@@ -8,18 +8,27 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define KEEPER_WAIT_MS 5000   /* at caprun's end: for the keeper to write the last of the pipe */
+#define KEEPER_QUICK_MS 1000  /* a keeper that dies sooner than this after its start ... */
+#define KEEPER_QUICK_MAX 5    /* ... this many times running is not started again */
 
 struct logfiles {
 	char cur[PATH_MAX], old[PATH_MAX], fresh[PATH_MAX];   /* NAME.log, NAME.log.1, NAME.log.new */
 };
 
 static pid_t keeper_pid = -1;
+static int spare_reader = -1;        /* caprun's own read end of the console pipe (never read) */
+static const struct logfiles *keeper_files;
+static size_t keeper_size;
+static struct timespec keeper_started;
+static int keeper_quick_deaths;
 
 /*
  * A new NAME.log, empty and locked before anyone can find it under that name; the one
@@ -58,10 +67,9 @@ static void write_all(const char *p, size_t n)
 }
 
 /* The keeper: the console's pipe on fd 0, the current NAME.log on fd 1, until every writer is gone. */
-static _Noreturn void keep(const struct logfiles *f, size_t size)
+static _Noreturn void keep(const struct logfiles *f, size_t size, size_t used)
 {
-	static char buf[65536];
-	size_t used = 0;   /* bytes in the current NAME.log */
+	static char buf[65536];   /* used: bytes already in the current NAME.log */
 	for (;;) {
 		ssize_t n = read(0, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
@@ -127,11 +135,17 @@ int consolelog_start(const char *name, size_t size)
 		if (dup2(p[0], 0) < 0 || dup2(fd, 1) < 0)
 			_exit(1);
 		close_range(2, ~0U, 0);
-		keep(&f, size);
+		keep(&f, size, 0);
 	}
-	close(p[0]);
+	/* caprun keeps a read end too, which it never reads: while it lives the pipe always
+	 * has a reader, so a keeper killed from outside costs no console byte and no writer
+	 * an EPIPE; consolelog_reaped starts a new keeper on the same pipe. */
+	spare_reader = p[0];
 	close(fd);
 	p[0] = fd = -1;
+	keeper_files = &f;
+	keeper_size = size;
+	clock_gettime(CLOCK_MONOTONIC, &keeper_started);
 	if (dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0) {
 		fprintf(stderr, "caprun: -d: console: %s\n", strerror(errno));
 		goto fail;
@@ -151,8 +165,60 @@ fail:
 	return -1;
 }
 
+/* A new keeper on the console pipe, appending to the current NAME.log (0, or -1). */
+static int keeper_respawn(void)
+{
+	const struct logfiles *f = keeper_files;
+	int fd = open(f->cur, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	struct stat st;
+	if (fd < 0 || flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	size_t used = (size_t)st.st_size < keeper_size ? (size_t)st.st_size : keeper_size;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (dup2(spare_reader, 0) < 0 || dup2(fd, 1) < 0)
+			_exit(1);
+		close_range(2, ~0U, 0);
+		keep(f, keeper_size, used);
+	}
+	close(fd);
+	if (pid < 0)
+		return -1;
+	keeper_pid = pid;
+	clock_gettime(CLOCK_MONOTONIC, &keeper_started);
+	return 0;
+}
+
+int consolelog_reaped(pid_t pid)
+{
+	if (pid <= 0 || pid != keeper_pid)
+		return 0;
+	keeper_pid = -1;
+	if (spare_reader < 0)
+		return 1;   /* caprun is finishing: nothing to keep any more */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long lived_ms = (now.tv_sec - keeper_started.tv_sec) * 1000 +
+	                (now.tv_nsec - keeper_started.tv_nsec) / 1000000;
+	keeper_quick_deaths = lived_ms < KEEPER_QUICK_MS ? keeper_quick_deaths + 1 : 0;
+	if (keeper_quick_deaths >= KEEPER_QUICK_MAX || keeper_respawn() < 0) {
+		/* Give the console up: without a reader its writes fail with EPIPE, which the
+		 * capsule (SIGPIPE ignored) and caprun (SIGPIPE blocked) both shrug off. */
+		close(spare_reader);
+		spare_reader = -1;
+	}
+	return 1;
+}
+
 void consolelog_finish(void)
 {
+	if (spare_reader >= 0) {
+		close(spare_reader);
+		spare_reader = -1;
+	}
 	if (keeper_pid < 0)
 		return;
 	fflush(NULL);

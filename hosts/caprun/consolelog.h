@@ -3,6 +3,7 @@
 #define HOST_CAPRUN_CONSOLELOG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * The files (docs/TOOLS.md, "caprun"; the suffixes are in hosts/formats/ctlproto.h):
@@ -34,6 +35,14 @@
  * 0, or -1 after one line on stderr.
  */
 int consolelog_start(const char *name, size_t size);
+
+/*
+ * A child of caprun ended: 1 if it was the keeper (killed from outside, say), which is
+ * then started again on the same pipe, appending to NAME.log, so no console byte is lost
+ * (caprun holds a read end meanwhile); one that keeps dying at once is given up after a
+ * few tries, and the console's writes then fail harmlessly.  0 for any other process.
+ */
+int consolelog_reaped(pid_t pid);
 
 /*
  * At caprun's end, after the capsule was reaped: let go of our ends of the console

@@ -39,7 +39,8 @@ static void do_ps(struct host_relay *r, char *reply, size_t len, int migrating)
 		state = ctl.state;
 	if (fstat(r->memfd, &st) == 0)
 		mem = (unsigned long long)st.st_blocks * 512;
-	snprintf(reply, len, "ok %s %s %s %llu %ld %s %s", r->name, r->addr,
+	/* "-" for a capsule without a network (caprun --no-net): every field is one word */
+	snprintf(reply, len, "ok %s %s %s %llu %ld %s %s", r->name, r->addr[0] ? r->addr : "-",
 	         migrating ? "migrating" : state_name(state), mem,
 	         (long)getpid(), r->snap_template.image_name, r->snap_template.image_path);
 }

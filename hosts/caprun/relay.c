@@ -4,6 +4,7 @@
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/ctlserve.h"
 #include "hosts/caprun/procs.h"
+#include "hosts/caprun/consolelog.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 #include "hosts/common/clock.h"
@@ -128,7 +129,7 @@ static int reap(struct host_relay *r, int *wstatus)
 		if (p == r->child) {
 			*wstatus = ws;
 			root = 1;
-		} else {
+		} else if (!consolelog_reaped(p)) {
 			procs_reaped(r, p, ws);
 		}
 	}

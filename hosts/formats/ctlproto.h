@@ -13,7 +13,7 @@
  * sends progress lines first).
  *
  *   ps\n
- *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n
+ *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n   (IP "-": no network)
  *        STATE: loading|booting|running|exited, or migrating while a migration runs
  *        (then only ps and stats are answered, anything else gets an error line,
  *        and only while the capsule still runs here); MEMORY_BYTES: bytes allocated

@@ -1,8 +1,10 @@
-"""test_logs.py: caprun -d's console log is bounded (NAME.log and NAME.log.1, --log-size each): a capsule printing many times the bound leaves both files within it, `capctl logs` prints the console's last bytes exactly, and `capctl logs -f` follows across the rotations to the end."""
+"""test_logs.py: caprun -d's console log is bounded (NAME.log and NAME.log.1, --log-size each): a capsule printing many times the bound leaves both files within it, `capctl logs` prints the console's last bytes exactly, and `capctl logs -f` follows across the rotations to the end; a keeper killed from outside is replaced and loses no byte."""
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 
 from caplib import (CAPCTL, CAPRUN, IMAGES, Host, Tap, alive, check, check_eq, connect, descendants,
                     need_capsule_host, recv_line)
@@ -77,6 +79,70 @@ def bounded_log():
     check_eq([p for p in descendants(os.getpid()) if alive(p)], [], "processes left")
 
 
+def ticks_in(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return []
+    return [int(n) for n in re.findall(r"^tick (\d+)$", text, re.M)]
+
+
+def keepers_of(caprun_pid):
+    """caprun's children that are caprun itself (its log keepers; the capsule is caploader)."""
+    exe = os.path.realpath(CAPRUN)
+    out = []
+    for p in descendants(caprun_pid):
+        try:
+            if os.path.realpath("/proc/%d/exe" % p) == exe and alive(p):
+                out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def wait_for(what, cond, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        check(time.monotonic() < deadline, "after %d s: %s" % (timeout, what))
+        time.sleep(0.02)   # bounded poll of another process's files
+
+
+def keeper_killed():
+    host = Host()
+    code, out, err = run([CAPRUN, "-d", "--no-net", "--name", "tk",
+                          os.path.join(IMAGES, "ticker.cap")], host.env)
+    check_eq((code, out, err), (0, "tk\n", ""), "caprun -d ticker: (exit, stdout, stderr)")
+    code, out, err = host.capctl(["ps", "--json"])
+    rows = json.loads(out)
+    check_eq([(r["name"], r["ip"], r["state"]) for r in rows], [("tk", None, "running")],
+             "capctl ps --json of a capsule without a network")
+    pid = rows[0]["pid"]
+    log = os.path.join(host.run_dir, "tk.log")
+    try:
+        for round_ in range(3):
+            old = wait_for("a log keeper under caprun %d" % pid, lambda: keepers_of(pid))
+            check_eq(len(old), 1, "log keepers under caprun")
+            seen = len(ticks_in(log))
+            os.kill(old[0], signal.SIGKILL)
+            new = wait_for("a new keeper after killing %d" % old[0],
+                           lambda: [k for k in keepers_of(pid) if k != old[0]])
+            wait_for("ticks after the new keeper %d" % new[0], lambda: len(ticks_in(log)) > seen + 10)
+            check(alive(pid), "caprun %d after its keeper was killed" % pid)
+        code, out, err = host.capctl(["stop", "tk"])
+        check_eq((code, out, err), (0, "capsule tk stopped\n", ""), "capctl stop tk")
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    got = ticks_in(log)
+    check(len(got) > 30 and got == list(range(1, len(got) + 1)),
+          "the log's ticks are not 1..N without a gap or repeat: %r" % [
+              (a, b) for a, b in zip(got, got[1:]) if b != a + 1][:5])
+    check_eq([p for p in descendants(os.getpid()) if alive(p)], [], "processes left")
+
+
 def bad_sizes():
     host = Host()
     image = os.path.join(IMAGES, "lifecycle.cap")
@@ -95,6 +161,8 @@ def main():
         tap.done()
     tap.run("logs: a console ten times the bound: two files within it, capctl logs prints its "
             "last bytes exactly, -f follows across rotations", bounded_log)
+    tap.run("logs: the log keeper killed three times: a new one takes over each time, the "
+            "capsule runs on, the log holds every tick once, in order", keeper_killed)
     tap.run("logs: --log-size out of range, or without -d: exit 125, one line", bad_sizes)
     tap.done()
 
