@@ -356,12 +356,22 @@ static int do_send_stream(struct mig_src *m)
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	h.taken_at_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-	if (snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
-		migsrc_fail(m, "transfer", "%s", err);
-		return MIG_EV_TRANSFER_BROKEN;
-	}
 	if (m->pc_on) {
-		int rc = migsrc_send_final(m, &h, ext);
+		/* The final look first: it knows the data extents, so the frozen memfd needs no
+		 * scan (precopy_final_extents: 13-27 ms for 1 GiB, all of it downtime). */
+		const struct cap_snap_extent *known;
+		uint32_t n;
+		if (precopy_final_look(&m->pc)) {
+			migsrc_fail(m, "transfer", "the pre-copy's last look: %s", strerror(errno));
+			return MIG_EV_TRANSFER_BROKEN;
+		}
+		if (precopy_final_extents(&m->pc, &known, &n) ?
+		    snapfile_prepare_known(&h, known, n, err, sizeof err) :
+		    snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
+			migsrc_fail(m, "transfer", "%s", err);
+			return MIG_EV_TRANSFER_BROKEN;
+		}
+		int rc = migsrc_send_final(m, &h, ext ? ext : known);
 		free(ext);
 		if (rc != MIG_OK) {
 			migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
@@ -373,6 +383,10 @@ static int do_send_stream(struct mig_src *m)
 		migsrc_progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
 		         (long long)(m->t_sent - m->t_frozen), (unsigned long long)m->bytes);
 		return MIG_EV_TRANSFER_DONE;
+	}
+	if (snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
+		migsrc_fail(m, "transfer", "%s", err);
+		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->sock = migsrc_connect_target(m);
 	if (m->sock < 0) {

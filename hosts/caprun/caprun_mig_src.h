@@ -87,7 +87,8 @@ void migsrc_say_end(struct mig_src *m);
  * done, or off: m->pc_note says why), or a failure event.
  */
 int migsrc_precopy(struct mig_src *m);
-/* Frozen, after pre-copy: the final part of the stream, only what changed.  MIG_OK or an error. */
+/* Frozen, after pre-copy and precopy_final_look: the final part of the stream, only what
+ * changed.  MIG_OK or an error. */
 int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
                       const struct cap_snap_extent *ext);
 

@@ -151,7 +151,8 @@ int migsrc_precopy(struct mig_src *m)
 	return 0;
 }
 
-/* Frozen, after pre-copy: the final part of the stream, only what changed (precopy.h). */
+/* Frozen, after pre-copy and its final look: the final part of the stream, only what
+ * changed (precopy.h). */
 int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
                       const struct cap_snap_extent *ext)
 {
@@ -160,10 +161,6 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 	uint8_t *rec = malloc(MIG_REC_MAX);
 	if (!rec)
 		return rc;
-	if (precopy_final_look(&m->pc)) {
-		free(rec);
-		return MIG_E_IO;
-	}
 	/* Back to plain blocking writes (SO_SNDTIMEO bounds a stalled target): the capsule is
 	 * frozen, nothing to relay. */
 	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);

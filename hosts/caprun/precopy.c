@@ -40,7 +40,11 @@ void precopy_free(struct precopy *p)
 	free(p->sent);
 	free(p->todo);
 	free(p->chunk);
+	free(p->fext);
 	p->sent = p->todo = p->chunk = NULL;
+	p->fext = NULL;
+	p->nfext = 0;
+	p->fext_known = 0;
 }
 
 static uint64_t count_bits(const uint8_t *bm, uint64_t npages)
@@ -61,6 +65,7 @@ static int take_changes(struct precopy *p)
 	int rc = dirty_take_discards(&p->d, p->todo);
 	if (rc < 0)
 		return -1;
+	p->journal_overflowed = rc == 1;
 	if (rc == 1)
 		dirty_mark_range(p->todo, p->npages, 0, p->memfd_size);
 	return 0;
@@ -204,12 +209,73 @@ void precopy_round_done(struct precopy *p, uint64_t bytes)
 	p->total_us += us > 0 ? us : 1;
 }
 
+/* p->fext = the runs of pages set in sent or todo (precopy_final_extents says why). */
+static void known_extents(struct precopy *p)
+{
+	uint32_t n = 0, cap = 0;
+	struct cap_snap_extent *ext = NULL;
+	uint64_t pg = 0;
+	p->fext_known = 0;
+	while (pg < p->npages) {
+		uint64_t byte = pg / 8;
+		if (pg % 8 == 0 && (p->sent[byte] | p->todo[byte]) == 0) {
+			pg += 8;
+			continue;
+		}
+		if (!dirty_bit(p->sent, pg) && !dirty_bit(p->todo, pg)) {
+			pg++;
+			continue;
+		}
+		uint64_t end = pg + 1;
+		while (end < p->npages) {
+			if (end % 8 == 0 && end + 8 <= p->npages && (p->sent[end / 8] | p->todo[end / 8]) == 0xff)
+				end += 8;   /* a whole byte of pages at once */
+			else if (dirty_bit(p->sent, end) || dirty_bit(p->todo, end))
+				end++;
+			else
+				break;
+		}
+		if (n == cap) {
+			if (cap >= CAP_SNAP_MAX_EXTENTS) {
+				free(ext);
+				return;   /* too scattered for a snapshot's table: scan instead */
+			}
+			cap = cap ? cap * 2 : 64;
+			void *q = realloc(ext, cap * sizeof *ext);
+			if (!q) {
+				free(ext);
+				return;
+			}
+			ext = q;
+		}
+		ext[n].offset = pg * CAP_PAGE_SIZE;
+		ext[n].length = (end - pg) * CAP_PAGE_SIZE;
+		n++;
+		pg = end;
+	}
+	free(p->fext);
+	p->fext = ext;
+	p->nfext = n;
+	p->fext_known = 1;
+}
+
+int precopy_final_extents(struct precopy *p, const struct cap_snap_extent **ext, uint32_t *n)
+{
+	if (!p->fext_known)
+		return 0;
+	*ext = p->fext;
+	*n = p->nfext;
+	return 1;
+}
+
 int precopy_final_look(struct precopy *p)
 {
 	if (take_changes(p))
 		return -1;
 	/* caprun's own writes: the control window and the held packets (held.c). */
 	dirty_mark_range(p->todo, p->npages, 0, CAP_MEMFD_OFFSET(CAP_HELD_ADDR) + CAP_HELD_SIZE);
+	if (!p->journal_overflowed)
+		known_extents(p);   /* sent | todo, before todo takes every page never sent */
 	for (uint64_t i = 0; i < p->npages / 8 + 1; i++)
 		p->todo[i] |= (uint8_t)~p->sent[i];
 	p->cursor = 0;

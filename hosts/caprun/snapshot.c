@@ -233,13 +233,25 @@ static void precopy_abandon(const char *why)
  * then staging holds data exactly there (pages copied early that are holes now go). */
 static int precopy_finish_copy(int memfd, struct cap_snap_header *h, char *err, size_t errlen)
 {
-	struct cap_snap_extent *ext = NULL;
-	if (snapfile_prepare(memfd, h, &ext, err, errlen) != 0)
+	struct cap_snap_extent *scanned = NULL;
+	const struct cap_snap_extent *ext;
+	if (precopy_final_look(&job.pc)) {
+		snprintf(err, errlen, "copying the capsule's memory: %s", strerror(errno));
 		return -1;
-	int rc = precopy_final_look(&job.pc);
+	}
+	/* The extents the pre-copy knows, or (rarely) a scan of the memfd: precopy.h says why */
+	uint32_t n;
+	if (precopy_final_extents(&job.pc, &ext, &n)) {
+		if (snapfile_prepare_known(h, ext, n, err, errlen))
+			return -1;
+	} else {
+		if (snapfile_prepare(memfd, h, &scanned, err, errlen) != 0)
+			return -1;
+		ext = scanned;
+	}
 	uint64_t off;
 	size_t len;
-	int more = 0;
+	int rc = 0, more = 0;
 	while (rc == 0 && (more = precopy_final_next(&job.pc, ext, h->nextents, &off, &len)) > 0)
 		rc = fileio_pwrite_full(job.staging, job.pc.chunk, len, off);
 	if (more < 0)
@@ -248,7 +260,7 @@ static int precopy_finish_copy(int memfd, struct cap_snap_header *h, char *err, 
 		rc = migstream_punch_outside(job.staging, h, ext);
 	if (rc)
 		snprintf(err, errlen, "copying the capsule's memory: %s", strerror(errno));
-	free(ext);
+	free(scanned);
 	return rc;
 }
 

@@ -205,10 +205,23 @@ int snapfile_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_exten
                       char *err, size_t errlen)
 {
 	struct cap_snap_extent *ext = NULL;
-	if (scan_extents(memfd, h->memfd_size, &ext, &h->nextents)) {
+	uint32_t n = 0;
+	if (scan_extents(memfd, h->memfd_size, &ext, &n)) {
 		snprintf(err, errlen, "scanning the capsule's memory: %s", strerror(errno));
 		return -1;
 	}
+	if (snapfile_prepare_known(h, ext, n, err, errlen)) {
+		free(ext);
+		return -1;
+	}
+	*ext_out = ext;
+	return 0;
+}
+
+int snapfile_prepare_known(struct cap_snap_header *h, const struct cap_snap_extent *ext, uint32_t n,
+                           char *err, size_t errlen)
+{
+	h->nextents = n;
 	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
 	h->format_version = CAP_SNAP_FORMAT_VERSION;
 	h->abi_version = CAP_ABI_VERSION;
@@ -227,10 +240,8 @@ int snapfile_prepare(int memfd, struct cap_snap_header *h, struct cap_snap_exten
 		char why[200];
 		snprintf(why, sizeof why, "%s", err);
 		snprintf(err, errlen, "refusing to write a bad snapshot: %s", why);
-		free(ext);
 		return -1;
 	}
-	*ext_out = ext;
 	return 0;
 }
 

@@ -33,6 +33,10 @@ int snapfile_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char
  */
 int snapfile_prepare(int memfd, struct cap_snap_header *hdr, struct cap_snap_extent **ext,
                       char *err, size_t errlen);
+/* The same with the extents already known (ext[0..n), ascending, page-aligned, inside
+ * memfd_size): fills and checks hdr's format fields.  0, or -1 with err. */
+int snapfile_prepare_known(struct cap_snap_header *hdr, const struct cap_snap_extent *ext, uint32_t n,
+                           char *err, size_t errlen);
 
 /* An opened, fully validated snapshot. */
 struct host_snap {
