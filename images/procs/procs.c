@@ -1,4 +1,4 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive for the snapshot refusal; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -193,6 +193,147 @@ static int hold(void)
 	}
 }
 
+/* The bytes pid 1 sends the reader in "tree": byte i of the stream. */
+static unsigned char tree_byte(size_t i)
+{
+	return (unsigned char)(i * 13 + 5);
+}
+
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+#define TREE_BEFORE 5000    /* bytes in the data pipe, unread, while the tree waits */
+#define TREE_AFTER  70000   /* bytes after the go: more than a pipe holds */
+
+/* "tree", the reader (pid 4): blocked reading the go pipe, SIGUSR1 pending, bytes waiting. */
+static void tree_reader(int go, int data)
+{
+	char g;
+	ssize_t n = read(go, &g, 1);
+	printf("reader: pid %d ppid %d, go %d\n", (int)getpid(), (int)getppid(), (int)n);
+	unsigned long total = 0, wrong = 0;
+	unsigned char buf[4096];
+	ssize_t r;
+	while ((r = read(data, buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] != tree_byte(total + (size_t)i))
+				wrong++;
+		total += (unsigned long)r;
+	}
+	printf("reader: %lu bytes, %lu wrong, then %s\n", total, wrong, r == 0 ? "EOF" : strerror(errno));
+	sigset_t pending, usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigpending(&pending);
+	printf("reader: SIGUSR1 pending %d\n", sigismember(&pending, SIGUSR1));
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	getpid();   /* a pending signal runs at the next system call */
+	printf("reader: SIGUSR1 handled %d\n", (int)usr1_seen);
+	fflush(stdout);
+	_exit(44);
+}
+
+/* "tree", the middle (pid 2): a zombie (pid 3) it has not reaped, blocked in waitpid for the reader. */
+static void tree_middle(int go, int data, int ready)
+{
+	pid_t z = fork_flushed();
+	if (z == 0)
+		_exit(3);
+	siginfo_t si;
+	waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT);   /* it ended; its zombie stays */
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);   /* the reader inherits the mask and the handler */
+	signal(SIGUSR1, on_usr1);
+	pid_t rd = fork_flushed();
+	if (rd == 0)
+		tree_reader(go, data);
+	kill(rd, SIGUSR1);   /* pending in the reader until it unblocks it */
+	if (write(ready, "m", 1) != 1)
+		_exit(9);
+	int st = 0;
+	pid_t w = waitpid(rd, &st, 0);
+	say_status("middle", w, st);
+	w = waitpid(-1, &st, 0);
+	say_status("middle, the zombie", w, st);
+	errno = 0;
+	w = waitpid(-1, &st, WNOHANG);
+	printf("middle: pid %d ppid %d, then %d %s\n", (int)getpid(), (int)getppid(), (int)w,
+	       errno == ECHILD ? "ECHILD" : strerror(errno));
+	fflush(stdout);
+	_exit(2);
+}
+
+static int write_tree_bytes(int fd, size_t from, size_t n)
+{
+	unsigned char buf[4096];
+	for (size_t done = 0; done < n;) {
+		size_t len = n - done < sizeof buf ? n - done : sizeof buf;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = tree_byte(from + done + i);
+		ssize_t w = write(fd, buf, len);
+		if (w <= 0)
+			return -1;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * "tree": pid 1 waits for a connection on port 9100 while its tree waits: pid 2
+ * blocked in waitpid for pid 4, pid 3 its zombie, pid 4 blocked reading an
+ * empty pipe with SIGUSR1 pending and 5000 bytes unread in another.  The
+ * connection sets it going: the rest of the bytes, EOF, every status.
+ */
+static int tree(void)
+{
+	int data[2], go[2], ready[2];
+	if (pipe(data) < 0 || pipe(go) < 0 || pipe(ready) < 0)
+		return 1;
+	pid_t middle = fork_flushed();
+	if (middle == 0) {
+		close(data[1]);
+		close(go[1]);
+		close(ready[0]);
+		tree_middle(go[0], data[0], ready[1]);
+	}
+	close(data[0]);
+	close(go[0]);
+	close(ready[1]);
+	char m;
+	if (write_tree_bytes(data[1], 0, TREE_BEFORE) || read(ready[0], &m, 1) != 1)
+		return 1;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9100) };
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("tree: pid %d, middle %d ready, listening on 9100\n", (int)getpid(), (int)middle);
+	fflush(stdout);
+	int fd = accept(s, NULL, NULL);
+	if (fd < 0 || write(go[1], "g", 1) != 1 || write_tree_bytes(data[1], TREE_BEFORE, TREE_AFTER))
+		return 1;
+	close(data[1]);
+	int st = 0;
+	pid_t w = waitpid(middle, &st, 0);
+	say_status("tree", w, st);
+	const char line[] = "tree done\n";
+	if (write(fd, line, sizeof line - 1) < 0)
+		printf("write: %s\n", strerror(errno));
+	close(fd);
+	printf("tree: done\n");
+	return 12;
+}
+
 /* "bench N": N times fork + _exit + waitpid, then 64 MiB through a pipe from a child; the averages. */
 static int bench(int n)
 {
@@ -244,6 +385,8 @@ int main(int argc, char **argv)
 	sigaction(SIGCHLD, &sa, NULL);
 	if (argc > 1 && strcmp(argv[1], "hold") == 0)
 		return hold();
+	if (argc > 1 && strcmp(argv[1], "tree") == 0)
+		return tree();
 	if (argc > 2 && strcmp(argv[1], "bench") == 0)
 		return bench(atoi(argv[2]));
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
