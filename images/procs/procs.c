@@ -329,6 +329,10 @@ static int tree(void)
 	const char line[] = "tree done\n";
 	if (write(fd, line, sizeof line - 1) < 0)
 		printf("write: %s\n", strerror(errno));
+	/* Our FIN must reach the client before the capsule ends: wait for its own. */
+	shutdown(fd, SHUT_WR);
+	while (read(fd, &m, 1) > 0)
+		;
 	close(fd);
 	printf("tree: done\n");
 	return 12;
