@@ -59,11 +59,13 @@ int snapprocs_write(int out, uint64_t pos, const struct cap_snap_header *h,
 	memcpy(at, e, (size_t)set->n * sizeof e[0]);
 	at += (size_t)set->n * sizeof e[0];
 	for (uint32_t i = 0; i < set->n; i++) {
-		memcpy(at, set->p[i].held, (size_t)e[i].nheld * sizeof(struct cap_snap_held));
+		if (e[i].nheld)
+			memcpy(at, set->p[i].held, (size_t)e[i].nheld * sizeof(struct cap_snap_held));
 		at += (size_t)e[i].nheld * sizeof(struct cap_snap_held);
 	}
 	for (uint32_t i = 0; i < set->n; i++) {
-		memcpy(at, ext[i], (size_t)e[i].nextents * sizeof(struct cap_snap_extent));
+		if (e[i].nextents)   /* pid 1's are the file's own: none here */
+			memcpy(at, ext[i], (size_t)e[i].nextents * sizeof(struct cap_snap_extent));
 		at += (size_t)e[i].nextents * sizeof(struct cap_snap_extent);
 	}
 	crypto_generichash_state st;
