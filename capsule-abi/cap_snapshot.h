@@ -188,8 +188,9 @@ uint64_t cap_snap_file_size_ext(const struct cap_snap_header *h, const struct ca
  */
 int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
                           char *err, size_t errlen);
-/* The same with the header page's version 4 extension x (check_header: x all zeros,
- * so a version 4 header is refused where no process section is expected). */
+/* The same with the header page's version 4 extension x (ignored before version 4;
+ * check_header: x all zeros, so a version 4 header is refused where no process section is
+ * expected, as in a migration stream). */
 int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
                               uint64_t file_size, char *err, size_t errlen);
 int cap_snap_check_extents(const struct cap_snap_header *h,

@@ -24,6 +24,8 @@ UNIT_SRCS_test_host_image     := $(FORMAT_IMAGE_SRCS) $(COMMON_FILEIO_SRCS) host
 UNIT_LIBS_test_host_image     := -lsodium
 UNIT_SRCS_test_host_snapshot  := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_snapshot  := -lsodium
+UNIT_SRCS_test_host_snapprocs := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_LIBS_test_host_snapprocs := -lsodium
 UNIT_SRCS_test_host_snapauth  := hosts/formats/snapauth.c hosts/formats/ctlsock.c $(COMMON_FILEIO_SRCS) \
                                  $(COMMON_CLOCK_SRCS)
 UNIT_LIBS_test_host_snapauth  := -lsodium

@@ -601,6 +601,8 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
+	if (s->hdr.format_version < 4)
+		memset(&s->hext, 0, sizeof s->hext);   /* padding before version 4 */
 	if (cap_snap_check_header_ext(&s->hdr, &s->hext, s->file_size, err, errlen))
 		goto fail;
 	s->ext = malloc((size_t)s->hdr.nextents * sizeof *s->ext);
