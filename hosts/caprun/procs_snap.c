@@ -136,6 +136,13 @@ int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 	struct caprun_procs *ps = r->procs;
 	if (!ps || !ps->children)
 		return channel_freeze(r, reply, len);
+	for (int i = 1; i < CAP_PROC_MAX; i++)
+		if (ps->p[i].used && ps->p[i].thaw_on_frozen) {
+			/* Its late FROZEN would answer the old FREEZE, never a new one. */
+			snprintf(reply, len, "error process %d of capsule %s has not answered an earlier "
+			         "freeze yet", ps->p[i].pid, r->name);
+			return -1;
+		}
 	ps->holding = 1;
 	if (channel_freeze_send(r, reply, len)) {
 		flush_holds(r);
@@ -148,7 +155,7 @@ int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 		if (!p->used)
 			continue;
 		p->freeze_seq = new_seq();
-		p->frozen = p->thaw_on_frozen = 0;
+		p->frozen = 0;
 		if (send_control(p->chan_fd, CAP_MSG_FREEZE, p->freeze_seq)) {
 			snprintf(reply, len, "error sending FREEZE to process %d of capsule %s: %s", p->pid,
 			         r->name, strerror(errno));
