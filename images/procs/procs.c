@@ -1,7 +1,9 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +340,92 @@ static int tree(void)
 	return 12;
 }
 
+/* Byte i of the "stream" pattern: no period a pipe's ring could hide a lost or repeated block in. */
+static unsigned char stream_byte(uint64_t i)
+{
+	return (unsigned char)((i * 2654435761u) >> 13 ^ i >> 17);
+}
+
+/*
+ * "stream": a child writes the pattern into a pipe without end, pid 1 reads
+ * and checks every byte while it waits for a connection on port 9100; the
+ * connection ends it: pid 1 closes the pipe, the child's write fails with
+ * EPIPE, and pid 1 reports what it saw.  Wake-ups cross between the two
+ * processes all the time, so a snapshot freezes them with some in flight.
+ */
+static int stream(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return 1;
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		close(p[0]);
+		unsigned char buf[3000];   /* not a divisor of the ring: writes straddle its end */
+		for (uint64_t at = 0;;) {
+			for (size_t i = 0; i < sizeof buf; i++)
+				buf[i] = stream_byte(at + i);
+			ssize_t w = write(p[1], buf, sizeof buf);
+			if (w < 0)
+				_exit(errno == EPIPE ? 32 : 33);
+			at += (uint64_t)w;
+			if ((size_t)w < sizeof buf)   /* a short write: the rest next time, at its offset */
+				continue;
+		}
+	}
+	close(p[1]);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9100) };
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	uint64_t got = 0, wrong = 0;
+	int said = 0;
+	unsigned char buf[8192];
+	for (;;) {
+		struct pollfd fds[2] = { { p[0], POLLIN, 0 }, { s, POLLIN, 0 } };
+		if (poll(fds, 2, -1) < 0)
+			continue;
+		if (fds[1].revents & POLLIN)
+			break;
+		ssize_t r = read(p[0], buf, sizeof buf);
+		if (r <= 0) {
+			printf("stream: read %d at byte %llu: %s\n", (int)r, (unsigned long long)got,
+			       r ? strerror(errno) : "EOF");
+			return 1;
+		}
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] != stream_byte(got + (uint64_t)i))
+				wrong++;
+		got += (uint64_t)r;
+		if (!said && got >= (1u << 20)) {
+			printf("stream: flowing\n");
+			fflush(stdout);
+			said = 1;
+		}
+	}
+	int fd = accept(s, NULL, NULL);
+	close(p[0]);
+	int st = 0;
+	pid_t w = waitpid(c, &st, 0);
+	printf("stream: %s, %llu wrong\n", got >= (1u << 20) ? "more than 1 MiB" : "less than 1 MiB",
+	       (unsigned long long)wrong);
+	say_status("stream", w, st);
+	const char line[] = "stream done\n";
+	if (fd < 0 || write(fd, line, sizeof line - 1) < 0)
+		printf("write: %s\n", strerror(errno));
+	shutdown(fd, SHUT_WR);
+	char m;
+	while (read(fd, &m, 1) > 0)
+		;
+	close(fd);
+	return 13;
+}
+
 /* "bench N": N times fork + _exit + waitpid, then 64 MiB through a pipe from a child; the averages. */
 static int bench(int n)
 {
@@ -391,6 +479,8 @@ int main(int argc, char **argv)
 		return hold();
 	if (argc > 1 && strcmp(argv[1], "tree") == 0)
 		return tree();
+	if (argc > 1 && strcmp(argv[1], "stream") == 0)
+		return stream();
 	if (argc > 2 && strcmp(argv[1], "bench") == 0)
 		return bench(atoi(argv[2]));
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());

@@ -1,5 +1,6 @@
-"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork with blocking and EOF; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; migration of several processes refused."""
+"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork with blocking and EOF; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight; migration of several processes refused."""
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -206,6 +207,54 @@ def corrupt_process_table():
     set_going(host, again, "the untouched file")
 
 
+STREAM_END = ["stream: more than 1 MiB, 0 wrong", "stream: child 2 exited with 32"]
+
+
+def stream_end(host, cap, what):
+    seen = len(cap.lines)
+    with host.connect(cap.addr, 9100) as s:
+        check_eq(recv_all(s), b"stream done\n", "the stream's answer (%s)" % what)
+    check_eq(cap.wait_exit(30), 13, "caprun's exit code (%s)" % what)
+    check_eq(stdout_lines(cap, seen), STREAM_END, "the stream's end (%s)" % what)
+    check_eq([t for s_, t in cap.lines if s_ == "err"], [], "stderr (%s)" % what)
+
+
+def stream_through_snapshots():
+    """A pipe kept busy between two processes: each snapshot freezes them with wake-ups in
+    flight, which are held, not lost (a lost one stalls the pipe for good)."""
+    host, d = Host(), tempdir()
+    cap = host.capsule("procs", name="procs-stream", args=["stream"]).start(
+        app_ready=r"stream: flowing")
+    paths = [os.path.join(d, "s%d.snap" % i) for i in range(3)]
+    for path in paths:
+        snapshot(host, cap, path, keep_running=True)
+    # Until one froze with a wake-up on its way (most do): its resume must deliver it.
+    held = None
+    for i in range(20):
+        path = os.path.join(d, "h%d.snap" % i)
+        snapshot(host, cap, path, keep_running=True)
+        code, out, err = host.capctl(["inspect", "--json", path])
+        check_eq(code, 0, "capctl inspect --json (stderr %r)" % err)
+        procs = json.loads(out)["processes"]
+        check_eq([(p["pid"], p["ppid"], p["slot"]) for p in procs], [(1, 0, 0), (2, 1, 1)],
+                 "the stream's processes")
+        if any(p["held"] for p in procs):
+            check(all(h == "wake-up" for p in procs for h in p["held"]), "held: %r" % procs)
+            held = path
+            break
+    check(held is not None, "20 snapshots of a busy pipe and no wake-up ever in flight")
+    stream_end(host, cap, "kept running through the snapshots")
+    for i, path in enumerate(paths[:2] + [held]):
+        again = host.resume(path, plain=True)
+        stream_end(host, again, "resumed from %s" % os.path.basename(path))
+    # A resumed capsule of several processes snapshotted again, stopped, resumed.
+    again = host.resume(paths[2], plain=True)
+    second = os.path.join(d, "second.snap")
+    snapshot(host, again, second)
+    last = host.resume(second, plain=True)
+    stream_end(host, last, "resumed, snapshotted, resumed")
+
+
 def main():
     tap = Tap()
     tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork, vfork, kill",
@@ -220,6 +269,8 @@ def main():
             tree_failed_snapshot_thaws)
     tap.run("procs: a corrupt or edited process table is refused with one line, nothing made",
             corrupt_process_table)
+    tap.run("procs: a busy pipe between two processes through --keep-running snapshots, resumes "
+            "and a snapshot of a resumed capsule: every byte, in order", stream_through_snapshots)
     tap.done()
 
 
