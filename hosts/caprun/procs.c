@@ -101,14 +101,12 @@ static int chan_of(struct host_relay *r, int slot)
 	return slot == 0 ? r->chan_fd : r->procs->p[slot].chan_fd;
 }
 
-#define send_record procs_send_record
-
 int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
 	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
 	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL))
-		return send_record(chan_of(r, slot), type, payload, len);
+		return procs_send_record(chan_of(r, slot), type, payload, len);
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
 	 * lose it.  Held until the thaw, or written into the snapshot.  One WAKE
@@ -287,7 +285,7 @@ void procs_fork(struct host_relay *r, int from)
 	if (ps && slot && r->fork_ok && !ps->holding && !r->freeze_seq && !r->frozen && !r->migrating &&
 	    !snapshot_busy())
 		ans.result = make_child(r, from, slot);
-	if (send_record(chan_of(r, from), CAP_MSG_FORKED, &ans, sizeof ans))
+	if (procs_send_record(chan_of(r, from), CAP_MSG_FORKED, &ans, sizeof ans))
 		fprintf(stderr, "caprun: capsule %s: answering a fork: %s\n", r->name, strerror(errno));
 }
 
@@ -354,7 +352,7 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 		if (p->thaw_on_frozen) {
 			p->thaw_on_frozen = 0;
 			p->frozen = 0;
-			send_record(p->chan_fd, CAP_MSG_THAW, NULL, 0);
+			procs_send_record(p->chan_fd, CAP_MSG_THAW, NULL, 0);
 		}
 	} else if (h.type == CAP_MSG_FILE_REQ && (r->procs->holding || p->freeze_seq || p->frozen)) {
 		/* As pid 1's (channel.c): dropped while freezing, sent again after the freeze. */

@@ -267,6 +267,7 @@ int procs_frozen_collect(struct host_relay *r, struct procs_frozen *f, int copy,
 	for (int i = 0; i < CAP_PROC_MAX; i++)
 		f->copies[i] = -1;
 	f->set = (struct snapprocs_set){ f->src, 0, 0 };
+	f->collected = 1;
 	/* One process and nothing held for it: a version 3 file, as ever. */
 	if (!ps || (!ps->children && !ps->hold[0].n))
 		return 0;
@@ -303,6 +304,9 @@ int procs_frozen_collect(struct host_relay *r, struct procs_frozen *f, int copy,
 
 void procs_frozen_release(struct procs_frozen *f)
 {
+	if (!f->collected)
+		return;   /* its copies[] were never set: 0 is not a copy */
+	f->collected = 0;
 	for (int i = 0; i < CAP_PROC_MAX; i++) {
 		if (f->copies[i] >= 0)
 			close(f->copies[i]);

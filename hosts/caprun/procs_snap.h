@@ -29,6 +29,7 @@ struct procs_frozen {
 	struct cap_snap_held held[CAP_PROC_MAX][CAP_SNAP_HELD_MAX];
 	int copies[CAP_PROC_MAX];       /* memfd copies this owns (copy), else -1 */
 	struct snapprocs_set set;
+	int collected;                  /* filled by procs_frozen_collect, not released yet */
 };
 
 /*
@@ -39,6 +40,7 @@ struct procs_frozen {
  */
 int procs_frozen_collect(struct host_relay *r, struct procs_frozen *f, int copy, char *err,
                          size_t errlen);
+/* Close the copies of a collected f (nothing for one never collected, or released). */
 void procs_frozen_release(struct procs_frozen *f);
 
 /* A resume of several processes: the children's memory, made before pid 1 starts. */
