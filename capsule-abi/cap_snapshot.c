@@ -2,6 +2,7 @@
 #include "cap_snapshot.h"
 #include "cap_abi.h"
 #include "cap_image.h"
+#include "cap_proc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -29,9 +30,15 @@ uint64_t cap_snap_data_offset(uint32_t format_version, uint32_t nextents, uint64
 	       page_up(cap_snap_chunk_count(format_version, data_size) * CAP_SNAP_CHUNK_HASH_LEN);
 }
 
+uint64_t cap_snap_file_size_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x)
+{
+	return cap_snap_data_offset(h->format_version, h->nextents, h->data_size) + h->data_size +
+	       (h->format_version >= 4 && x ? x->procs_size : 0);
+}
+
 uint64_t cap_snap_file_size(const struct cap_snap_header *h)
 {
-	return cap_snap_data_offset(h->format_version, h->nextents, h->data_size) + h->data_size;
+	return cap_snap_file_size_ext(h, NULL);
 }
 
 static int terminated(const char *s, size_t n)
@@ -41,6 +48,13 @@ static int terminated(const char *s, size_t n)
 
 int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
                           char *err, size_t errlen)
+{
+	static const struct cap_snap_header_ext none;
+	return cap_snap_check_header_ext(h, &none, file_size, err, errlen);
+}
+
+int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
+                              uint64_t file_size, char *err, size_t errlen)
 {
 	if (file_size < CAP_SNAP_HEADER_SIZE) {
 		snprintf(err, errlen, "truncated: %llu bytes, a header alone is %u",
@@ -97,11 +111,121 @@ int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
 		snprintf(err, errlen, "bad extent count %u", h->nextents);
 		return -1;
 	}
-	if (file_size != h->data_offset + h->data_size) {
+	/* Version 4 has a process section (bounded before it is added: no wrap-around).
+	 * Before, those header bytes were padding: the checksum covers them, nothing reads them. */
+	if (h->format_version >= 4 && (x->procs_size < CAP_PAGE_SIZE || x->procs_size % CAP_PAGE_SIZE ||
+	                               x->procs_size > (uint64_t)CAP_SNAP_PROCS_MAX * h->memfd_size)) {
+		snprintf(err, errlen, "bad process section size %llu for format version %u",
+		         (unsigned long long)x->procs_size, h->format_version);
+		return -1;
+	}
+	uint64_t want = cap_snap_file_size_ext(h, x);
+	if (file_size != want) {
 		snprintf(err, errlen, "%s: file is %llu bytes, header says %llu",
-		         file_size < h->data_offset + h->data_size ? "truncated" : "trailing data",
-		         (unsigned long long)file_size,
-		         (unsigned long long)(h->data_offset + h->data_size));
+		         file_size < want ? "truncated" : "trailing data",
+		         (unsigned long long)file_size, (unsigned long long)want);
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t cap_snap_procs_meta_size(const struct cap_snap_procs *t, const struct cap_snap_proc *e)
+{
+	if (t->nprocs > CAP_SNAP_PROCS_MAX)
+		return UINT64_MAX;
+	uint64_t n = sizeof *t + (uint64_t)t->nprocs * sizeof *e;
+	for (uint32_t i = 0; i < t->nprocs; i++) {
+		if (e[i].nheld > CAP_SNAP_HELD_MAX || e[i].nextents > CAP_SNAP_MAX_EXTENTS)
+			return UINT64_MAX;
+		n += (uint64_t)e[i].nheld * sizeof(struct cap_snap_held) +
+		     (uint64_t)e[i].nextents * sizeof(struct cap_snap_extent);
+	}
+	return page_up(n);
+}
+
+/* One process's held records and extents (entry i, at ext in the section's table). */
+static int check_proc(const struct cap_snap_header *h, const struct cap_snap_proc *e, uint32_t i,
+                      const struct cap_snap_held *held, const struct cap_snap_extent *ext,
+                      char *err, size_t errlen)
+{
+	for (uint32_t k = 0; k < e->nheld; k++) {
+		struct cap_snap_held r;
+		memcpy(&r, &held[k], sizeof r);
+		if (r.type != CAP_MSG_CHILD && r.type != CAP_MSG_WAKE && r.type != CAP_MSG_SIGNAL) {
+			snprintf(err, errlen, "entry %u (pid %d): held record %u has type %u", i, e->pid, k,
+			         r.type);
+			return -1;
+		}
+	}
+	struct cap_snap_header mem = *h;   /* the same checks as pid 1's extents */
+	mem.nextents = e->nextents;
+	mem.data_size = e->data_size;
+	char why[160];
+	int r = cap_snap_check_extents(&mem, ext, why, sizeof why);
+	if (r)
+		snprintf(err, errlen, "entry %u (pid %d): %s", i, e->pid, why);
+	return r;
+}
+
+int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
+                         const struct cap_snap_procs *t,
+                         const struct cap_snap_proc *e, const uint8_t *meta, uint64_t meta_len,
+                         char *err, size_t errlen)
+{
+	if (memcmp(t->magic, CAP_SNAP_PROCS_MAGIC, sizeof t->magic) || t->reserved ||
+	    t->entry_size != sizeof *e) {
+		snprintf(err, errlen, "not a process table (magic, entry size %u)", t->entry_size);
+		return -1;
+	}
+	if (t->nprocs < 1 || t->nprocs > CAP_SNAP_PROCS_MAX || t->next_pid <= t->nprocs ||
+	    t->next_pid > INT32_MAX) {
+		snprintf(err, errlen, "%u processes, next pid %u (1 to %u processes)", t->nprocs,
+		         t->next_pid, CAP_SNAP_PROCS_MAX);
+		return -1;
+	}
+	if (!e)
+		return 0;
+	uint64_t meta_size = cap_snap_procs_meta_size(t, e), data = 0;
+	if (meta_size == UINT64_MAX || meta_size > meta_len) {
+		snprintf(err, errlen, "held records or extents beyond their bounds");
+		return -1;
+	}
+	uint64_t slots = 0;
+	for (uint32_t i = 0; i < t->nprocs; i++) {
+		const struct cap_snap_proc *p = &e[i];
+		int parent = i == 0;
+		for (uint32_t k = 0; k < t->nprocs && !parent; k++)
+			parent = k != i && e[k].pid == p->ppid;
+		for (uint32_t k = 0; k < i; k++)
+			if (e[k].pid == p->pid)
+				parent = 0;   /* a pid twice */
+		int root_ok = i == 0 ? p->pid == 1 && p->ppid == 0 && p->slot == 0 && p->nextents == 0 &&
+		                       p->data_size == 0
+		                     : p->pid >= 2 && (uint32_t)p->pid < t->next_pid && p->slot > 0 &&
+		                       p->nextents > 0;
+		if (!root_ok || !parent || p->slot >= CAP_SNAP_PROCS_MAX || (slots >> p->slot & 1) ||
+		    p->reserved) {
+			snprintf(err, errlen, "entry %u (pid %d, parent %d, slot %u): not a process of this "
+			         "capsule", i, p->pid, p->ppid, p->slot);
+			return -1;
+		}
+		slots |= 1ULL << p->slot;
+		data += p->data_size;
+	}
+	const uint8_t *at = meta + sizeof *t + (uint64_t)t->nprocs * sizeof *e;
+	const uint8_t *ext_at = at;
+	for (uint32_t i = 0; i < t->nprocs; i++)
+		ext_at += (uint64_t)e[i].nheld * sizeof(struct cap_snap_held);
+	for (uint32_t i = 0; i < t->nprocs; i++) {
+		if (check_proc(h, &e[i], i, (const struct cap_snap_held *)at,
+		               (const struct cap_snap_extent *)ext_at, err, errlen))
+			return -1;
+		at += (uint64_t)e[i].nheld * sizeof(struct cap_snap_held);
+		ext_at += (uint64_t)e[i].nextents * sizeof(struct cap_snap_extent);
+	}
+	if (meta_size + data != x->procs_size) {
+		snprintf(err, errlen, "the section is %llu bytes, its table says %llu",
+		         (unsigned long long)x->procs_size, (unsigned long long)(meta_size + data));
 		return -1;
 	}
 	return 0;

@@ -36,10 +36,27 @@
  * before using a byte of it (lazy resume).  Version 2 (no chunk table, the
  * checksum over the whole file) is still read; version 1 (no key_id, no
  * mac) is refused.  See docs/FORMAT-SNAPSHOT.md.
+ *
+ * Version 4: a capsule of several processes (docs/PROCESSES.md section 7).
+ * Everything above describes pid 1 (its memory holds the shared window);
+ * a process section follows pid 1's data, at data_offset + data_size:
+ *
+ *   struct cap_snap_procs                   the table's header
+ *   nprocs x struct cap_snap_proc           entry 0 is pid 1 (its memory is above)
+ *   for each entry in order: nheld x struct cap_snap_held
+ *   for each entry in order: nextents x struct cap_snap_extent
+ *   zero padding to a page
+ *   for each entry in order: its extents' bytes, back to back
+ *
+ * procs_size is the section's length (a page multiple), procs_hash its
+ * BLAKE2b-256 (struct cap_snap_header_ext); both are in the header page,
+ * so the checksum and the MAC cover every byte of it.  A capsule of one process is written as version 3
+ * (procs_size and procs_hash zero), as before.
  */
 #define CAP_SNAP_MAGIC          "CAPSNP\r\n"
 #define CAP_SNAP_MAGIC_LEN      8
-#define CAP_SNAP_FORMAT_VERSION 3u
+#define CAP_SNAP_FORMAT_VERSION 4u           /* the newest read */
+#define CAP_SNAP_FORMAT_ONE_PROC 3u          /* what one process is written as */
 #define CAP_SNAP_FORMAT_OLDEST  2u          /* still read: the whole-file checksum, no chunks */
 #define CAP_SNAP_CHUNK_SIZE     (256u << 10) /* data bytes per chunk hash (version 3) */
 #define CAP_SNAP_CHUNK_HASH_LEN 32
@@ -76,6 +93,20 @@ struct cap_snap_header {
 	uint8_t  mac[CAP_SNAP_MAC_LEN];
 };
 _Static_assert(sizeof(struct cap_snap_header) == 832, "cap_snap_header layout");
+
+/*
+ * Version 4 only, right after struct cap_snap_header in the header page
+ * (zero before: that page's padding).  Not part of struct cap_snap_header,
+ * whose 832 bytes a migration stream carries as they are.
+ */
+#define CAP_SNAP_EXT_OFFSET 832u
+struct cap_snap_header_ext {
+	uint64_t procs_size;                  /* bytes of the process section, a page multiple */
+	uint8_t  procs_hash[32];              /* BLAKE2b-256 of the process section */
+};
+_Static_assert(sizeof(struct cap_snap_header_ext) == 40, "cap_snap_header_ext layout");
+_Static_assert(CAP_SNAP_EXT_OFFSET + sizeof(struct cap_snap_header_ext) <= CAP_SNAP_HEADER_SIZE,
+               "the extension fits in the header page");
 _Static_assert(sizeof(struct cap_snap_header) <= CAP_SNAP_HEADER_SIZE, "header fits");
 
 struct cap_snap_extent {
@@ -83,6 +114,57 @@ struct cap_snap_extent {
 	uint64_t length;   /* bytes, page multiple, > 0 */
 };
 _Static_assert(sizeof(struct cap_snap_extent) == 16, "cap_snap_extent layout");
+
+/* ---- version 4: the process section ---- */
+
+#define CAP_SNAP_PROCS_MAGIC     "CAPPROC\n"
+#define CAP_SNAP_PROCS_MAX       64          /* CAP_PROC_MAX (cap_proc.h) */
+#define CAP_SNAP_HELD_MAX        256         /* records held for one process */
+
+struct cap_snap_procs {
+	uint8_t  magic[8];        /* CAP_SNAP_PROCS_MAGIC */
+	uint32_t nprocs;          /* entries, 1..CAP_SNAP_PROCS_MAX (1: pid 1 alone, with records held for it) */
+	uint32_t entry_size;      /* sizeof(struct cap_snap_proc) */
+	uint32_t next_pid;        /* the pid the next fork gets (pids are never reused) */
+	uint32_t reserved;        /* 0 */
+};
+_Static_assert(sizeof(struct cap_snap_procs) == 24, "cap_snap_procs layout");
+
+struct cap_snap_proc {
+	int32_t  pid;             /* as the capsule sees it: 1 for entry 0, else 2..next_pid-1 */
+	int32_t  ppid;            /* 0 for pid 1, else a pid of this table */
+	uint32_t slot;            /* caprun's table index (bit of a wake mask): 0 for pid 1 */
+	uint32_t nextents;        /* its memory's extents; 0 for pid 1 (the file's own) */
+	uint32_t nheld;           /* records on their way to it when it froze */
+	uint32_t reserved;        /* 0 */
+	uint64_t data_size;       /* sum of its extents' lengths */
+};
+_Static_assert(sizeof(struct cap_snap_proc) == 32, "cap_snap_proc layout");
+
+/* A channel record caprun held for a process while the capsule froze (cap_proc.h). */
+struct cap_snap_held {
+	uint8_t  type;            /* CAP_MSG_CHILD, CAP_MSG_WAKE or CAP_MSG_SIGNAL */
+	uint8_t  reserved[7];     /* 0 */
+	uint8_t  payload[8];      /* struct cap_proc_child, cap_proc_wake or cap_proc_signal */
+};
+_Static_assert(sizeof(struct cap_snap_held) == 16, "cap_snap_held layout");
+
+/* Bytes of the section before the data: table, held records, extent tables, up to a page. */
+uint64_t cap_snap_procs_meta_size(const struct cap_snap_procs *t, const struct cap_snap_proc *e);
+
+/*
+ * The process table (t, entries e, then the held records and extent tables
+ * at meta, meta_len bytes from the section's start) against the header:
+ * magic, counts, pid 1 first, unique pids and slots, parents in the table,
+ * held record types, each process's extents sorted inside memfd_size and
+ * adding up to its data_size, and the section's size.  Call with e NULL
+ * to check t alone (then nothing else is read).  0, or -1 with "entry N
+ * (pid P): reason" or a reason in err.
+ */
+int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
+                         const struct cap_snap_procs *t,
+                         const struct cap_snap_proc *e, const uint8_t *meta, uint64_t meta_len,
+                         char *err, size_t errlen);
 
 /* Where the chunk table starts: after the header page and the extent table's pages. */
 uint64_t cap_snap_chunk_table_offset(uint32_t nextents);
@@ -93,8 +175,10 @@ uint64_t cap_snap_chunk_count(uint32_t format_version, uint64_t data_size);
 /* Where the data starts: after the header page, the extent table and (version 3) the chunk table. */
 uint64_t cap_snap_data_offset(uint32_t format_version, uint32_t nextents, uint64_t data_size);
 
-/* data_offset + data_size as the header's version, nextents and data_size make them. */
+/* data_offset + data_size as the header's version, nextents and data_size make them
+ * (version 4: and the process section's size, x; NULL: none). */
 uint64_t cap_snap_file_size(const struct cap_snap_header *h);
+uint64_t cap_snap_file_size_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x);
 
 /*
  * Checks that need no hashing.  Return 0, or -1 with a short reason in err.
@@ -104,6 +188,11 @@ uint64_t cap_snap_file_size(const struct cap_snap_header *h);
  */
 int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
                           char *err, size_t errlen);
+/* The same with the header page's version 4 extension x (ignored before version 4;
+ * check_header: x all zeros, so a version 4 header is refused where no process section is
+ * expected, as in a migration stream). */
+int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
+                              uint64_t file_size, char *err, size_t errlen);
 int cap_snap_check_extents(const struct cap_snap_header *h,
                            const struct cap_snap_extent *ext, char *err, size_t errlen);
 

@@ -7,6 +7,7 @@
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
+#include "runtime/rt_proc.h"
 
 #define EAGAIN_ 11
 #define EINTR_  4
@@ -119,7 +120,8 @@ static void after_resume(uint64_t fs_base)
 	rt_hostfs_after_freeze(1);       /* open host files again by name, on this host */
 	rt_send_ready();                 /* state RUNNING; the host prints "running" */
 	take_held();                     /* what peers sent as we froze, before the nudge */
-	if (rt_net() && rt_net()->after_resume)
+	/* The stack is pid 1's: a child's copy of it has no peers to tell. */
+	if (rt_net() && rt_net()->after_resume && rt_proc_pid() == 1)
 		rt_net()->after_resume(paused_ns());   /* tell TCP peers we are back, now */
 }
 
@@ -156,7 +158,7 @@ static void freeze_on_stack(void *arg)
 	 * Peers may have lost packets to the freeze (a keep-running snapshot,
 	 * a migration that aborted after a long transfer) and be backing off.
 	 */
-	if (rt_net() && rt_net()->after_resume)
+	if (rt_net() && rt_net()->after_resume && rt_proc_pid() == 1)
 		rt_net()->after_resume(paused_ns());
 }
 

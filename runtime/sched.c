@@ -264,7 +264,10 @@ static void idle_wait(void)
 			earliest = timer;
 		if (run_head)
 			return;
-		host_wait(earliest ? (int64_t)(earliest - now) : -1);
+		/* A FREEZE that came while a fork waited for the host (proc.c stashed it) has
+		 * no later record to wake us: act on it before sleeping. */
+		if (!rt_freeze_pending)
+			host_wait(earliest ? (int64_t)(earliest - now) : -1);
 		safe_point();
 	}
 }

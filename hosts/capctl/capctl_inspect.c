@@ -4,6 +4,8 @@
 #include "hosts/common/fileio.h"
 #include "hosts/formats/snapauth.h"
 #include "hosts/formats/snapfile.h"
+#include "hosts/formats/snapprocs.h"
+#include "capsule-abi/cap_proc.h"
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_held.h"
 #include "capsule-abi/cap_report.h"
@@ -44,6 +46,78 @@ static const struct cap_report_header *load_report(const struct host_snap *s, ui
 		return NULL;
 	}
 	return capctl_report_check(buf, ctl->report_size, why);
+}
+
+/* Process i of a version 4 snapshot: what its threads wait for (from its own freeze report). */
+static void proc_blocked(const struct host_snap *s, uint32_t i, uint8_t *buf, char *out, size_t len)
+{
+	struct cap_control ctl;
+	const char *why;
+	const struct cap_report_header *rep = NULL;
+	if (snapprocs_read_mem(s, i, 0, &ctl, sizeof ctl) == 0 &&
+	    snapprocs_read_mem(s, i, CAP_MEMFD_OFFSET(CAP_REPORT_ADDR), buf, CAP_REPORT_SIZE) == 0)
+		rep = capctl_report_check(buf, ctl.report_size, &why);
+	capctl_report_blocked(rep, out, len);
+}
+
+/* A record caprun held for a process as the capsule froze, for people. */
+static void held_text(const struct cap_snap_held *h, char *out, size_t len)
+{
+	int32_t a, b;
+	memcpy(&a, h->payload, sizeof a);
+	memcpy(&b, h->payload + 4, sizeof b);
+	if (h->type == CAP_MSG_CHILD)
+		snprintf(out, len, "child %d ended (wait status %#x)", a, (unsigned)b);
+	else if (h->type == CAP_MSG_SIGNAL)
+		snprintf(out, len, "signal %d from pid %d", b, a);
+	else
+		snprintf(out, len, "wake-up");
+}
+
+/* The process tree of a snapshot of several processes (nothing for one). */
+static void print_procs(const struct host_snap *s, uint8_t *buf, int json)
+{
+	const struct snap_procs *p = s->procs;
+	if (!p)
+		return;
+	if (json)
+		printf(",\n \"processes\": [");
+	else
+		printf("\nprocesses (%u), as the capsule sees them\n  %-5s %-5s %-5s %-12s %s\n",
+		       p->t.nprocs, "PID", "PPID", "SLOT", "STORED", "THREADS BLOCKED ON");
+	for (uint32_t i = 0; i < p->t.nprocs; i++) {
+		const struct cap_snap_proc *e = &p->e[i];
+		char blocked[256], held[80];
+		uint64_t stored = i ? e->data_size : s->hdr.data_size;
+		proc_blocked(s, i, buf, blocked, sizeof blocked);
+		if (json) {
+			printf("%s{\"pid\": %d, \"ppid\": %d, \"slot\": %u, \"stored_bytes\": %llu, "
+			       "\"blocked_on\": ", i ? ",\n   " : "", e->pid, e->ppid, e->slot,
+			       (unsigned long long)stored);
+			capctl_report_json_fput(stdout, blocked);
+			printf(", \"held\": [");
+		} else {
+			printf("  %-5d %-5d %-5u %-12llu %s\n", e->pid, e->ppid, e->slot,
+			       (unsigned long long)stored, blocked);
+		}
+		for (uint32_t k = 0; k < e->nheld; k++) {
+			struct cap_snap_held h;
+			memcpy(&h, &p->held[i][k], sizeof h);
+			held_text(&h, held, sizeof held);
+			if (json) {
+				printf("%s", k ? ", " : "");
+				capctl_report_json_fput(stdout, held);
+			} else {
+				printf("        on its way to pid %d: %s\n", e->pid, held);
+			}
+		}
+		if (json)
+			printf("]}");
+	}
+	if (json)
+		printf("], \"next_pid\": %u", p->t.next_pid);
+	else
+		printf("  (the next fork gets pid %u)\n", p->t.next_pid);
 }
 
 /* Whether this host can authenticate the snapshot: inspect shows it, it never refuses for it. */
@@ -140,7 +214,6 @@ static void print_json(const struct host_snap *s, const struct region *r, size_t
 		printf(", \"arena_used\": %llu", (unsigned long long)rep->arena_used);
 	printf("},\n");
 	capctl_report_json(stdout, rep);
-	printf("}\n");
 }
 
 int capctl_inspect(int argc, char **argv)
@@ -188,6 +261,12 @@ int capctl_inspect(int argc, char **argv)
 		print_json(&s, r, nr, &ctl, &a, rep, when);
 	else
 		print_text(path, &s, r, nr, &ctl, &a, rep, why, when);
+	uint8_t *pbuf = malloc(CAP_REPORT_SIZE);   /* rep points into buf: each process gets its own */
+	if (pbuf)
+		print_procs(&s, pbuf, json);
+	free(pbuf);
+	if (json)
+		printf("}\n");
 	free(buf);
 	snapfile_close(&s);
 	return 0;

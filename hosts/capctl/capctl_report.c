@@ -208,3 +208,18 @@ void capctl_report_json(FILE *out, const struct cap_report_header *rep)
 	}
 	fprintf(out, "],\n \"report_truncated\": %s", rep && rep->truncated ? "true" : "false");
 }
+
+void capctl_report_blocked(const struct cap_report_header *rep, char *out, size_t len)
+{
+	size_t used = 0;
+	snprintf(out, len, "%s", rep ? "" : "?");
+	const struct cap_report_thread *t = rep ? threads_of(rep) : NULL;
+	for (uint32_t i = 0; rep && i < rep->nthreads && used + 1 < len; i++) {
+		char on[40];
+		capctl_report_printable(on, t[i].blocked_on, sizeof t[i].blocked_on);
+		int n = snprintf(out + used, len - used, "%s%s", i ? "; " : "", on[0] ? on : "running");
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}

@@ -34,6 +34,10 @@ void capctl_report_json(FILE *out, const struct cap_report_header *rep);
  */
 void capctl_report_printable(char *out, const char *in, size_t max);
 
+/* What the report's threads wait for, "accept fd 3; wait" (printable, at most len - 1 bytes):
+ * one line per process in `capctl inspect`'s process tree.  rep may be NULL ("?"). */
+void capctl_report_blocked(const struct cap_report_header *rep, char *out, size_t len);
+
 /* s as a JSON string literal, quoted and escaped. */
 void capctl_report_json_fput(FILE *out, const char *s);
 

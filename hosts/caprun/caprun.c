@@ -12,6 +12,7 @@
 #include "hosts/common/cli.h"
 #include "hosts/common/netlink.h"
 #include "hosts/caprun/procs.h"
+#include "hosts/caprun/procs_snap.h"
 #include "hosts/caprun/relay.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
@@ -524,7 +525,11 @@ int main(int argc, char **argv)
 	char err[PATH_MAX + 256], loader[PATH_MAX];
 	char **cargv = NULL;
 	static struct host_relay relay;
+	static struct procs_restored restored = { .n = 0 };   /* a resume of several processes */
 	sigset_t sigs;
+
+	for (int i = 0; i < CAP_PROC_MAX; i++)
+		restored.memfd[i] = -1;
 
 	ensure_std_fds();
 	volume_init(&c.vols);
@@ -633,6 +638,12 @@ int main(int argc, char **argv)
 		                                                err, sizeof err));
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+		/* Its other processes' memory too, all on one clock, before any of them runs. */
+		else if (procs_restore_prepare(&c.snap, &c.img, c.name, c.memfd, &restored, err,
+		                               sizeof err)) {
+			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+			goto out;
+		}
 	} else {
 		struct cap_control *ctl = &c.layout.ctl;
 		if (strcmp(c.name, base)) {   /* "NAME-2": HOSTNAME is the name it really got */
@@ -687,6 +698,10 @@ int main(int argc, char **argv)
 	relay.procs = c.procs = &procs;
 	relay.epoll_fd = -1;
 	snapshot_template(&c, &relay.snap_template);
+	if (procs_restore_start(&relay, &c.snap, &restored, err, sizeof err)) {
+		fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+		goto out;
+	}
 	int ws = 0;
 	int r = relay_run(&relay, &ws);
 	snapshot_finish_jobs();   /* a --keep-running snapshot still being written completes first */
@@ -714,6 +729,7 @@ int main(int argc, char **argv)
 	}
 out:
 	cleanup(&c, saved);
+	procs_restored_close(&restored);
 	lazyload_free(c.lazy);   /* the capsule is gone: its thread stops */
 	if (saved == 1)
 		printf("capsule %s saved to %s\n", c.name, relay.saved_path);

@@ -195,7 +195,9 @@ void channel_thaw(struct host_relay *r)
 	 */
 	struct cap_control ctl;
 	if (pread(r->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl) {
-		int64_t offset = clock_now_ns(CLOCK_MONOTONIC) - ctl.frozen_at_ns;
+		/* Several processes continue together from the last one's freeze (procs_snap.c). */
+		int64_t at = r->frozen_at_all > ctl.frozen_at_ns ? r->frozen_at_all : ctl.frozen_at_ns;
+		int64_t offset = clock_now_ns(CLOCK_MONOTONIC) - at;
 		if (offset > ctl.mono_offset_ns &&
 		    pwrite(r->memfd, &offset, sizeof offset,
 		           offsetof(struct cap_control, mono_offset_ns)) != (ssize_t)sizeof offset) {
@@ -255,6 +257,13 @@ static int wait_frozen(struct host_relay *r, char *reply, size_t len)
 
 int channel_freeze(struct host_relay *r, char *reply, size_t len)
 {
+	if (channel_freeze_send(r, reply, len))
+		return -1;
+	return wait_frozen(r, reply, len);
+}
+
+int channel_freeze_send(struct host_relay *r, char *reply, size_t len)
+{
 	static unsigned char buf[CAP_CHAN_MAX];
 	/*
 	 * What the capsule queued before this FREEZE is read first (relayed, or counted
@@ -278,5 +287,5 @@ int channel_freeze(struct host_relay *r, char *reply, size_t len)
 		snprintf(reply, len, "error sending FREEZE to capsule %s: %s", r->name, strerror(errno));
 		return -1;
 	}
-	return wait_frozen(r, reply, len);
+	return 0;
 }

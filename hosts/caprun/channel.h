@@ -63,6 +63,7 @@ struct host_relay {
 	uint64_t file_requests_deferred;  /* dropped while freezing: the capsule sends them again */
 	struct caprun_procs *procs;  /* the capsule's other processes (procs.h) */
 	int epoll_fd;        /* the relay loop's epoll set: child processes' channels join it */
+	int64_t frozen_at_all;       /* several processes thawed: the latest frozen_at_ns of them all */
 	int fork_ok;         /* set while the relay loop itself reads channels: a fork may happen
 	                      * (never inside a snapshot's or a migration's wait) */
 };
@@ -91,6 +92,10 @@ int channel_closed(int fd);
  * channel_record).
  */
 int channel_freeze(struct host_relay *r, char *reply, size_t len);
+
+/* The first half of channel_freeze: what was queued is read, FREEZE sent (r->freeze_seq);
+ * channel_record sees the FROZEN.  0, or -1 with reply set. */
+int channel_freeze_send(struct host_relay *r, char *reply, size_t len);
 
 /* Continue a frozen capsule in this process: clock offset, then CAP_MSG_THAW. */
 void channel_thaw(struct host_relay *r);

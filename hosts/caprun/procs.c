@@ -80,8 +80,7 @@ int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int 
 	return 0;
 }
 
-/* One record to a process's channel, waiting a little for room.  0 or -1. */
-static int send_record(int fd, int type, const void *payload, size_t len)
+int procs_send_record(int fd, int type, const void *payload, size_t len)
 {
 	struct cap_chan_hdr h = { (uint8_t)type, 0, 0 };
 	struct iovec iov[2] = { { &h, sizeof h }, { (void *)payload, len } };
@@ -102,6 +101,32 @@ static int chan_of(struct host_relay *r, int slot)
 	return slot == 0 ? r->chan_fd : r->procs->p[slot].chan_fd;
 }
 
+int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len)
+{
+	struct caprun_procs *ps = r->procs;
+	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
+	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL))
+		return procs_send_record(chan_of(r, slot), type, payload, len);
+	/*
+	 * Frozen, or about to be: a process reads nothing but THAW now, and would
+	 * lose it.  Held until the thaw, or written into the snapshot.  One WAKE
+	 * says all a WAKE can say.
+	 */
+	struct procs_hold *h = &ps->hold[slot];
+	for (uint32_t i = 0; i < h->n && type == CAP_MSG_WAKE; i++)
+		if (h->rec[i].type == CAP_MSG_WAKE)
+			return 0;
+	if (h->n == CAP_SNAP_HELD_MAX) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	struct cap_snap_held *rec = &h->rec[h->n++];
+	memset(rec, 0, sizeof *rec);
+	rec->type = (uint8_t)type;
+	memcpy(rec->payload, payload, len);
+	return 0;
+}
+
 static int memfd_of(struct host_relay *r, int slot)
 {
 	return slot == 0 ? r->memfd : r->procs->p[slot].memfd;
@@ -116,7 +141,7 @@ static int pid_of(struct host_relay *r, int slot)
  * The data of from (its holes stay holes) into to, page cache to page cache,
  * except the shared window: a child maps that from pid 1's memfd.  0 or -1.
  */
-static int copy_sparse(int from, int to, off_t size)
+int procs_copy_sparse(int from, int to, off_t size)
 {
 	const off_t skip = (off_t)CAP_MEMFD_OFFSET(CAP_SHARED_ADDR), skip_end = skip + (off_t)CAP_SHARED_SIZE;
 	off_t pos = 0;
@@ -175,7 +200,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 	}
 	memfd = procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
 	if (memfd < 0 || fstat(parent, &st) < 0 || ftruncate(memfd, st.st_size) < 0 ||
-	    copy_sparse(parent, memfd, st.st_size) < 0 ||
+	    procs_copy_sparse(parent, memfd, st.st_size) < 0 ||
 	    pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
 		fprintf(stderr, "caprun: capsule %s: fork: copying process %d: %s\n", r->name,
 		        pid_of(r, from), strerror(errno));
@@ -257,9 +282,10 @@ void procs_fork(struct host_relay *r, int from)
 		if (!ps->p[i].used)
 			slot = i;
 	/* Never inside a snapshot's or migration's wait: no snapshot may see half a fork. */
-	if (ps && slot && r->fork_ok && !r->freeze_seq && !r->frozen && !r->migrating && !snapshot_busy())
+	if (ps && slot && r->fork_ok && !ps->holding && !r->freeze_seq && !r->frozen && !r->migrating &&
+	    !snapshot_busy())
 		ans.result = make_child(r, from, slot);
-	if (send_record(chan_of(r, from), CAP_MSG_FORKED, &ans, sizeof ans))
+	if (procs_send_record(chan_of(r, from), CAP_MSG_FORKED, &ans, sizeof ans))
 		fprintf(stderr, "caprun: capsule %s: answering a fork: %s\n", r->name, strerror(errno));
 }
 
@@ -269,7 +295,7 @@ void procs_wake(struct host_relay *r, int from, uint64_t mask)
 	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++) {
 		if (!(mask & (1ULL << i)) || i == from || (i && !r->procs->p[i].used))
 			continue;
-		if (send_record(chan_of(r, i), CAP_MSG_WAKE, &w, sizeof w))
+		if (procs_deliver(r, i, CAP_MSG_WAKE, &w, sizeof w))
 			fprintf(stderr, "caprun: capsule %s: waking process %d: %s\n", r->name, pid_of(r, i),
 			        strerror(errno));
 	}
@@ -289,7 +315,7 @@ void procs_kill(struct host_relay *r, int from, int pid, int sig)
 		return;
 	}
 	struct cap_proc_signal m = { pid_of(r, from), sig };
-	if (send_record(chan_of(r, to), CAP_MSG_SIGNAL, &m, sizeof m))
+	if (procs_deliver(r, to, CAP_MSG_SIGNAL, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: signal %d to process %d: %s\n", r->name, sig, pid,
 		        strerror(errno));
 }
@@ -315,6 +341,22 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 		struct cap_proc_signal m;
 		memcpy(&m, rec + sizeof h, sizeof m);
 		procs_kill(r, slot, m.pid, m.sig);
+	} else if (h.type == CAP_MSG_FROZEN) {
+		/* Only the answer to our pending FREEZE: its number, once. */
+		if (!p->freeze_seq || h.seq != p->freeze_seq || h.flags) {
+			r->stats.drop_bad_record++;
+			return;
+		}
+		p->freeze_seq = 0;
+		p->frozen = 1;
+		if (p->thaw_on_frozen) {
+			p->thaw_on_frozen = 0;
+			p->frozen = 0;
+			procs_send_record(p->chan_fd, CAP_MSG_THAW, NULL, 0);
+		}
+	} else if (h.type == CAP_MSG_FILE_REQ && (r->procs->holding || p->freeze_seq || p->frozen)) {
+		/* As pid 1's (channel.c): dropped while freezing, sent again after the freeze. */
+		r->file_requests_deferred++;
 	} else if (h.type == CAP_MSG_FILE_REQ) {
 		size_t len = volume_serve(p->vols, rec + sizeof h, n - sizeof h, out);
 		if (!len) {
@@ -332,7 +374,7 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 }
 
 /* Read what the child in slot sent; at its end, stop watching (its exit comes as SIGCHLD). */
-static void child_channel(struct host_relay *r, int slot, int limit)
+int procs_child_channel(struct host_relay *r, int slot, int limit)
 {
 	static unsigned char buf[CAP_CHAN_MAX];
 	struct caprun_proc *p = &r->procs->p[slot];
@@ -343,12 +385,24 @@ static void child_channel(struct host_relay *r, int slot, int limit)
 			continue;
 		}
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, p->chan_fd, NULL);
-			return;
+			if (r->epoll_fd >= 0)
+				epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, p->chan_fd, NULL);
+			return -1;
 		}
 		if (n < 0)
-			return;
+			return 0;
 		child_record(r, slot, buf, (size_t)n);
+	}
+	return 0;
+}
+
+void procs_watch_all(struct host_relay *r)
+{
+	for (int i = 1; r->procs && i < CAP_PROC_MAX; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->procs->p[i].chan_fd };
+		if (r->procs->p[i].used && epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0 &&
+		    errno != EEXIST)
+			fprintf(stderr, "caprun: capsule %s: epoll_ctl: %s\n", r->name, strerror(errno));
 	}
 }
 
@@ -357,7 +411,7 @@ int procs_channel(struct host_relay *r, int fd)
 	for (int i = 1; r->procs && i < CAP_PROC_MAX; i++) {
 		if (r->procs->p[i].used && r->procs->p[i].chan_fd == fd) {
 			r->fork_ok = 1;
-			child_channel(r, i, BATCH);
+			procs_child_channel(r, i, BATCH);
 			r->fork_ok = 0;
 			return 1;
 		}
@@ -405,7 +459,7 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 	struct caprun_proc *p = &ps->p[slot];
 	/* What it sent before it ended comes first (its last wake-ups, above all). */
 	r->fork_ok = 0;
-	child_channel(r, slot, 1 << 20);
+	procs_child_channel(r, slot, 1 << 20);
 	struct cap_proc_child m = { p->pid, capsule_status(r, slot, ws) };
 	int to = 0;   /* its parent, or pid 1 if the parent is gone */
 	for (int i = 1; i < CAP_PROC_MAX; i++) {
@@ -416,7 +470,7 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 	}
 	forget(p);
 	ps->children--;
-	if (send_record(chan_of(r, to), CAP_MSG_CHILD, &m, sizeof m))
+	if (procs_deliver(r, to, CAP_MSG_CHILD, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: telling process %d that %d ended: %s\n", r->name,
 		        pid_of(r, to), m.pid, strerror(errno));
 	return 1;

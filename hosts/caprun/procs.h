@@ -3,6 +3,7 @@
 #define HOST_CAPRUN_PROCS_H
 
 #include "capsule-abi/cap_proc.h"
+#include "capsule-abi/cap_snapshot.h"
 #include "hosts/caprun/channel.h"
 
 #include <stdint.h>
@@ -17,6 +18,15 @@ struct caprun_proc {
 	int chan_fd;               /* host end of its channel, non-blocking */
 	int memfd;
 	struct volumes *vols;      /* its open host files (handle numbers are per process) */
+	uint16_t freeze_seq;       /* the FREEZE awaiting its FROZEN (0: none) */
+	int frozen;                /* it answered FROZEN and was not thawed since */
+	int thaw_on_frozen;        /* its freeze timed out: thaw it when FROZEN comes late */
+};
+
+/* Records for a process held while the capsule freezes (procs_snap.c): WAKE, CHILD, SIGNAL. */
+struct procs_hold {
+	uint32_t n;
+	struct cap_snap_held rec[CAP_SNAP_HELD_MAX];
 };
 
 /*
@@ -30,6 +40,8 @@ struct caprun_procs {
 	int children;              /* processes other than pid 1 */
 	const char *loader;        /* caploader's path */
 	int img_fd, filter_fd;     /* what every process's loader gets as fds 5 and 6 */
+	int holding;               /* a freeze of several processes: records to them wait in hold */
+	struct procs_hold hold[CAP_PROC_MAX];   /* per slot, 0 for pid 1 */
 };
 
 void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int filter_fd);
@@ -41,6 +53,17 @@ void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int fil
 int procs_high_fd(int fd);
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
                        int root_memfd, pid_t *pid, char *err, size_t errlen);
+
+/* The data of memfd from into to (same size), sparsely, except the shared window.  0 or -1. */
+int procs_copy_sparse(int from, int to, off_t size);
+/* One record to the process in slot (held while ps->holding, for WAKE, CHILD, SIGNAL).  0 or -1. */
+int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len);
+/* One record, now, to a channel (waiting a little for room).  0 or -1. */
+int procs_send_record(int fd, int type, const void *payload, size_t len);
+/* Read what the child in slot sent, at most limit records; returns -1 when its channel ended. */
+int procs_child_channel(struct host_relay *r, int slot, int limit);
+/* Add every child's channel to the relay's epoll set (a resume made them before the loop). */
+void procs_watch_all(struct host_relay *r);
 
 /* CAP_MSG_FORK from the process in slot from: copy it, start the copy, answer FORKED. */
 void procs_fork(struct host_relay *r, int from);

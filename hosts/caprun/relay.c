@@ -153,6 +153,7 @@ int relay_run(struct host_relay *r, int *wstatus)
 			goto out;
 		}
 	}
+	procs_watch_all(r);   /* a resumed capsule's other processes */
 	unsigned watched = r->uplink_gen;   /* which uplink the epoll set holds */
 	int watched_wake = -1;              /* a --keep-running snapshot's pre-copy (snapshot.h) */
 	for (;;) {

@@ -3,6 +3,7 @@
 #include "hosts/caprun/ctlserve.h"
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/precopy.h"
+#include "hosts/caprun/procs_snap.h"
 #include "hosts/common/fileio.h"
 #include "hosts/formats/migstream.h"
 #include "hosts/common/clock.h"
@@ -60,6 +61,8 @@ struct snap_job {
 	struct precopy pc;
 };
 static struct snap_job job = { .client_fd = -1, .dirfd = -1, .staging = -1, .wake_fd = -1 };
+/* The job's other processes (copies of their memory and what was held for them); set.n 0: one. */
+static struct procs_frozen job_procs = { .set = { NULL, 0, 0 } };
 
 /* The job's end: its one line to the client; its descriptors and key go. */
 static void job_answer(struct snap_job *j, const char *reply)
@@ -69,6 +72,7 @@ static void job_answer(struct snap_job *j, const char *reply)
 	if (j->dirfd >= 0)
 		close(j->dirfd);
 	close(j->staging);
+	procs_frozen_release(&job_procs);
 	sodium_memzero(&j->key, sizeof j->key);
 }
 
@@ -82,8 +86,8 @@ static void *write_job(void *arg)
 		poll(NULL, 0, 10);
 	char err[PATH_MAX + 256], reply[PATH_MAX + 300];
 	uint64_t bytes = 0;
-	int failed = snapfile_write(j->staging, &j->hdr, j->dirfd, j->path, &j->key, &bytes, err,
-	                            sizeof err) != 0;
+	int failed = snapfile_write_procs(j->staging, job_procs.set.n ? &job_procs.set : NULL, &j->hdr,
+	                                  j->dirfd, j->path, &j->key, &bytes, err, sizeof err) != 0;
 	sodium_memzero(&j->key, sizeof j->key);
 	if (failed)
 		snprintf(reply, sizeof reply, "error %s", err);
@@ -370,18 +374,21 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 		snprintf(reply, len, "error snapshot key %s", kerr);
 		return SNAPSHOT_DONE;
 	}
-	/* Keep running, where writes are tracked: copied while it runs, frozen for the rest. */
-	if (keep && precopy_start(r, path, dirfd, client_fd, &key) == 0) {
+	/* Keep running, where writes are tracked: copied while it runs, frozen for the rest
+	 * (one process: several are copied frozen, each in the kernel). */
+	int several = r->procs && r->procs->children > 0;
+	if (keep && !several && precopy_start(r, path, dirfd, client_fd, &key) == 0) {
 		sodium_memzero(&key, sizeof key);
 		return SNAPSHOT_PENDING;
 	}
 	/* We are the loop: while we are in here, nothing is read from the TUN device. */
 	int64_t t0 = clock_now_ns(CLOCK_MONOTONIC);
-	if (channel_freeze(r, reply, len)) {
+	if (procs_freeze_all(r, reply, len)) {   /* every process of the capsule, at once */
 		sodium_memzero(&key, sizeof key);
 		return SNAPSHOT_DONE;
 	}
 	int64_t t1 = clock_now_ns(CLOCK_MONOTONIC);
+	static struct procs_frozen frozen;
 
 	struct cap_snap_header h = r->snap_template;
 	struct cap_control ctl = { 0 };
@@ -401,8 +408,12 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 		 * memory speed); the file is written from the copy while the capsule runs.
 		 */
 		int staging = copy_memory(r->memfd, &h, err, sizeof err);
+		if (staging >= 0 && procs_frozen_collect(r, &job_procs, 1, err, sizeof err)) {
+			close(staging);
+			staging = -1;
+		}
 		if (staging >= 0) {
-			channel_thaw(r);
+			procs_thaw_all(r);
 			int64_t t2 = clock_now_ns(CLOCK_MONOTONIC);
 			job = (struct snap_job){ .client_fd = client_fd, .dirfd = dirfd, .staging = staging,
 			                         .hdr = h, .key = key, .frozen_ms = ms_between(t0, t2),
@@ -413,6 +424,7 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 				return SNAPSHOT_PENDING;   /* the job answers the client */
 			sodium_memzero(&job.key, sizeof job.key);
 			close(staging);
+			procs_frozen_release(&job_procs);
 			snprintf(reply, len, "error starting the snapshot writer: %s", strerror(errno));
 			return SNAPSHOT_DONE;
 		}
@@ -428,12 +440,16 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 		 */
 		struct held_result held;
 		(void)held_collect(r, &held);
-		failed = snapfile_write(r->memfd, &h, dirfd, path, &key, &bytes, err, sizeof err) != 0;
+		/* The other processes' memfds as they are: nothing runs until they are killed. */
+		failed = procs_frozen_collect(r, &frozen, 0, err, sizeof err) != 0 ||
+		         snapfile_write_procs(r->memfd, frozen.set.n ? &frozen.set : NULL, &h, dirfd, path,
+		                              &key, &bytes, err, sizeof err) != 0;
+		procs_frozen_release(&frozen);
 	}
 	sodium_memzero(&key, sizeof key);
 	int64_t t2 = clock_now_ns(CLOCK_MONOTONIC);
 	if (failed) {
-		channel_thaw(r);   /* whatever keep was: a failed snapshot loses nothing */
+		procs_thaw_all(r);   /* whatever keep was: a failed snapshot loses nothing */
 		snprintf(reply, len, "error %s", err);
 		return SNAPSHOT_DONE;
 	}

@@ -7,7 +7,7 @@ FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 # A .cap image (header, checksum, ELF, load plan) and a snapshot file (header, MAC, pages),
 # plus the control socket (its run directory holds the snapshot key).
 FORMAT_IMAGE_SRCS    := hosts/formats/image.c hosts/formats/elfload.c
-FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
+FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapprocs.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                         $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
 # The uplink between caprun and caphostd, and the one encoding of a TCP connection's state
 # (FROZEN's and HOLD's records, the holder's seed).
@@ -24,6 +24,8 @@ UNIT_SRCS_test_host_image     := $(FORMAT_IMAGE_SRCS) $(COMMON_FILEIO_SRCS) host
 UNIT_LIBS_test_host_image     := -lsodium
 UNIT_SRCS_test_host_snapshot  := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_snapshot  := -lsodium
+UNIT_SRCS_test_host_snapprocs := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_LIBS_test_host_snapprocs := -lsodium
 UNIT_SRCS_test_host_snapauth  := hosts/formats/snapauth.c hosts/formats/ctlsock.c $(COMMON_FILEIO_SRCS) \
                                  $(COMMON_CLOCK_SRCS)
 UNIT_LIBS_test_host_snapauth  := -lsodium

@@ -2,6 +2,7 @@
 #include "hosts/formats/snapfile.h"
 #include "hosts/common/fileio.h"
 #include "hosts/formats/snapauth.h"
+#include "hosts/formats/snapprocs.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -90,11 +91,20 @@ fail:
 	return -1;
 }
 
-/* Header page with the checksum and mac fields zeroed: the first thing hashed. */
-static void header_page(const struct cap_snap_header *h, uint8_t page[CAP_SNAP_HEADER_SIZE])
+int snapfile_scan(int memfd, uint64_t size, struct cap_snap_extent **ext, uint32_t *count)
+{
+	return scan_extents(memfd, size, ext, count);
+}
+
+/* Header page with the checksum and mac fields zeroed: the first thing hashed (x: version 4's
+ * extension, or NULL). */
+static void header_page(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
+                        uint8_t page[CAP_SNAP_HEADER_SIZE])
 {
 	memset(page, 0, CAP_SNAP_HEADER_SIZE);
 	memcpy(page, h, sizeof *h);
+	if (x)
+		memcpy(page + CAP_SNAP_EXT_OFFSET, x, sizeof *x);
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof h->checksum);
 	memset(page + offsetof(struct cap_snap_header, mac), 0, sizeof h->mac);
 }
@@ -223,7 +233,7 @@ int snapfile_prepare_known(struct cap_snap_header *h, const struct cap_snap_exte
 {
 	h->nextents = n;
 	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
-	h->format_version = CAP_SNAP_FORMAT_VERSION;
+	h->format_version = CAP_SNAP_FORMAT_ONE_PROC;   /* a process section makes it 4 (snapfile_write_procs) */
 	h->abi_version = CAP_ABI_VERSION;
 	h->header_size = CAP_SNAP_HEADER_SIZE;
 	h->flags = 0;
@@ -247,6 +257,13 @@ int snapfile_prepare_known(struct cap_snap_header *h, const struct cap_snap_exte
 
 int snapfile_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
                     const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen)
+{
+	return snapfile_write_procs(memfd, NULL, h, dirfd, path, key, file_bytes, err, errlen);
+}
+
+int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct cap_snap_header *h,
+                         int dirfd, const char *path, const struct snap_key *key,
+                         uint64_t *file_bytes, char *err, size_t errlen)
 {
 	struct cap_snap_extent *ext = NULL;
 	char tmp[NAME_MAX + 1], dir[PATH_MAX];
@@ -281,9 +298,23 @@ int snapfile_write(int memfd, struct cap_snap_header *h, int dirfd, const char *
 		step = NULL;
 		goto fail;
 	}
+	struct cap_snap_header_ext x = { 0 };
+	if (procs) {
+		/* The process section first: its size and hash are in the header page. */
+		char why[PATH_MAX];
+		h->format_version = 4;
+		if (snapprocs_write(out, h->data_offset + h->data_size, h, &x, procs, why, sizeof why)) {
+			saved_errno = errno;
+			close(out);
+			unlinkat(dirfd, tmp, 0);
+			snprintf(err, errlen, "%s: %s", path, why);
+			errno = saved_errno;
+			goto out;
+		}
+	}
 	uint8_t page[CAP_SNAP_HEADER_SIZE];
 	crypto_generichash_state st;
-	header_page(h, page);
+	header_page(h, procs ? &x : NULL, page);
 	crypto_generichash_init(&st, NULL, 0, sizeof h->checksum);
 	crypto_generichash_update(&st, page, sizeof page);
 	if (write_body(memfd, out, h, ext, &st)) {
@@ -318,7 +349,7 @@ int snapfile_write(int memfd, struct cap_snap_header *h, int dirfd, const char *
 		unlinkat(dirfd, name, 0);
 		goto out;
 	}
-	*file_bytes = h->data_offset + h->data_size;
+	*file_bytes = cap_snap_file_size_ext(h, &x);
 	free(ext);
 	if (own_dir >= 0)
 		close(own_dir);
@@ -576,7 +607,14 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
-	if (cap_snap_check_header(&s->hdr, s->file_size, err, errlen))
+	if (s->file_size >= CAP_SNAP_HEADER_SIZE &&
+	    fileio_pread_full(s->fd, &s->hext, sizeof s->hext, CAP_SNAP_EXT_OFFSET)) {
+		snprintf(err, errlen, "read error: %s", strerror(errno));
+		goto fail;
+	}
+	if (s->hdr.format_version < 4)
+		memset(&s->hext, 0, sizeof s->hext);   /* padding before version 4 */
+	if (cap_snap_check_header_ext(&s->hdr, &s->hext, s->file_size, err, errlen))
 		goto fail;
 	s->ext = malloc((size_t)s->hdr.nextents * sizeof *s->ext);
 	if (!s->ext) {
@@ -609,6 +647,14 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 	/* The data against the (now authenticated) chunk hashes; lazy resume checks each as it loads it. */
 	if (s->hdr.format_version < 3)
 		s->data_verified = 1;   /* version 2: its checksum covered the data already */
+	/* Several processes: their section whole, and everything is loaded before they run
+	 * (children map the shared window from pid 1's memory, which a lazy load would not
+	 * fill for them). */
+	if (s->hdr.format_version >= 4) {
+		s->data_verified = 1;
+		if (snapprocs_read(s, &s->procs, err, errlen))
+			goto fail;
+	}
 	if (s->data_verified && verify_chunks(s, err, errlen))
 		goto fail;
 	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
@@ -660,6 +706,8 @@ void snapfile_close(struct host_snap *s)
 		close(s->fd);
 	free(s->ext);
 	free(s->chunk_hash);
+	snapprocs_free(s->procs);
+	s->procs = NULL;
 	s->ext = NULL;
 	s->chunk_hash = NULL;
 	s->fd = -1;

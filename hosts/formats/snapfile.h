@@ -25,6 +25,20 @@ int snapfile_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char
                     const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen);
 
 /*
+ * The same for a capsule of several processes (procs: pid 1 first, its
+ * memory memfd; NULL: one process, version 3): the file gets format
+ * version 4 and the process section after pid 1's data
+ * (hosts/formats/snapprocs.h).
+ */
+struct snapprocs_set;
+int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct cap_snap_header *hdr,
+                         int dirfd, const char *path, const struct snap_key *key,
+                         uint64_t *file_bytes, char *err, size_t errlen);
+
+/* The data extents of memfd's first size bytes, page aligned and merged (malloc'd).  0 or -1. */
+int snapfile_scan(int memfd, uint64_t size, struct cap_snap_extent **ext, uint32_t *count);
+
+/*
  * What snapfile_write does before writing, for a frozen memfd going
  * elsewhere (a live migration): scan its data extents and fill hdr's
  * format fields (magic, versions, nextents, data_offset, data_size;
@@ -41,11 +55,13 @@ int snapfile_prepare_known(struct cap_snap_header *hdr, const struct cap_snap_ex
 /* An opened, fully validated snapshot. */
 struct host_snap {
 	struct cap_snap_header hdr;
+	struct cap_snap_header_ext hext;   /* version 4: the process section's size and hash; else zeros */
 	struct cap_snap_extent *ext;   /* hdr.nextents entries (malloc'd) */
 	uint64_t file_size;
 	uint8_t *chunk_hash;           /* version 3: nchunks hashes, authenticated (malloc'd) */
 	uint64_t nchunks;              /* 0 for version 2 */
 	int data_verified;             /* every chunk was checked at open */
+	struct snap_procs *procs;      /* version 4: the other processes (snapprocs.h), else NULL */
 	int fd;                        /* read-only, close-on-exec */
 };
 

@@ -1,7 +1,9 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive for the snapshot refusal; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +195,237 @@ static int hold(void)
 	}
 }
 
+/* The bytes pid 1 sends the reader in "tree": byte i of the stream. */
+static unsigned char tree_byte(size_t i)
+{
+	return (unsigned char)(i * 13 + 5);
+}
+
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+#define TREE_BEFORE 5000    /* bytes in the data pipe, unread, while the tree waits */
+#define TREE_AFTER  70000   /* bytes after the go: more than a pipe holds */
+
+/* "tree", the reader (pid 4): blocked reading the go pipe, SIGUSR1 pending, bytes waiting. */
+static void tree_reader(int go, int data)
+{
+	char g;
+	ssize_t n = read(go, &g, 1);
+	printf("reader: pid %d ppid %d, go %d\n", (int)getpid(), (int)getppid(), (int)n);
+	unsigned long total = 0, wrong = 0;
+	unsigned char buf[4096];
+	ssize_t r;
+	while ((r = read(data, buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] != tree_byte(total + (size_t)i))
+				wrong++;
+		total += (unsigned long)r;
+	}
+	printf("reader: %lu bytes, %lu wrong, then %s\n", total, wrong, r == 0 ? "EOF" : strerror(errno));
+	sigset_t pending, usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigpending(&pending);
+	printf("reader: SIGUSR1 pending %d\n", sigismember(&pending, SIGUSR1));
+	sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+	getpid();   /* a pending signal runs at the next system call */
+	printf("reader: SIGUSR1 handled %d\n", (int)usr1_seen);
+	fflush(stdout);
+	_exit(44);
+}
+
+/* "tree", the middle (pid 2): a zombie (pid 3) it has not reaped, blocked in waitpid for the reader. */
+static void tree_middle(int go, int data, int ready)
+{
+	pid_t z = fork_flushed();
+	if (z == 0)
+		_exit(3);
+	siginfo_t si;
+	waitid(P_PID, (id_t)z, &si, WEXITED | WNOWAIT);   /* it ended; its zombie stays */
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);   /* the reader inherits the mask and the handler */
+	signal(SIGUSR1, on_usr1);
+	pid_t rd = fork_flushed();
+	if (rd == 0)
+		tree_reader(go, data);
+	kill(rd, SIGUSR1);   /* pending in the reader until it unblocks it */
+	if (write(ready, "m", 1) != 1)
+		_exit(9);
+	int st = 0;
+	pid_t w = waitpid(rd, &st, 0);
+	say_status("middle", w, st);
+	w = waitpid(-1, &st, 0);
+	say_status("middle, the zombie", w, st);
+	errno = 0;
+	w = waitpid(-1, &st, WNOHANG);
+	printf("middle: pid %d ppid %d, then %d %s\n", (int)getpid(), (int)getppid(), (int)w,
+	       errno == ECHILD ? "ECHILD" : strerror(errno));
+	fflush(stdout);
+	_exit(2);
+}
+
+static int write_tree_bytes(int fd, size_t from, size_t n)
+{
+	unsigned char buf[4096];
+	for (size_t done = 0; done < n;) {
+		size_t len = n - done < sizeof buf ? n - done : sizeof buf;
+		for (size_t i = 0; i < len; i++)
+			buf[i] = tree_byte(from + done + i);
+		ssize_t w = write(fd, buf, len);
+		if (w <= 0)
+			return -1;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * "tree": pid 1 waits for a connection on port 9100 while its tree waits: pid 2
+ * blocked in waitpid for pid 4, pid 3 its zombie, pid 4 blocked reading an
+ * empty pipe with SIGUSR1 pending and 5000 bytes unread in another.  The
+ * connection sets it going: the rest of the bytes, EOF, every status.
+ */
+static int tree(void)
+{
+	int data[2], go[2], ready[2];
+	if (pipe(data) < 0 || pipe(go) < 0 || pipe(ready) < 0)
+		return 1;
+	pid_t middle = fork_flushed();
+	if (middle == 0) {
+		close(data[1]);
+		close(go[1]);
+		close(ready[0]);
+		tree_middle(go[0], data[0], ready[1]);
+	}
+	close(data[0]);
+	close(go[0]);
+	close(ready[1]);
+	char m;
+	if (write_tree_bytes(data[1], 0, TREE_BEFORE) || read(ready[0], &m, 1) != 1)
+		return 1;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9100) };
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("tree: pid %d, middle %d ready, listening on 9100\n", (int)getpid(), (int)middle);
+	fflush(stdout);
+	int fd = accept(s, NULL, NULL);
+	if (fd < 0 || write(go[1], "g", 1) != 1 || write_tree_bytes(data[1], TREE_BEFORE, TREE_AFTER))
+		return 1;
+	close(data[1]);
+	int st = 0;
+	pid_t w = waitpid(middle, &st, 0);
+	say_status("tree", w, st);
+	const char line[] = "tree done\n";
+	if (write(fd, line, sizeof line - 1) < 0)
+		printf("write: %s\n", strerror(errno));
+	/* Our FIN must reach the client before the capsule ends: wait for its own. */
+	shutdown(fd, SHUT_WR);
+	while (read(fd, &m, 1) > 0)
+		;
+	close(fd);
+	printf("tree: done\n");
+	return 12;
+}
+
+/* Byte i of the "stream" pattern: no period a pipe's ring could hide a lost or repeated block in. */
+static unsigned char stream_byte(uint64_t i)
+{
+	return (unsigned char)((i * 2654435761u) >> 13 ^ i >> 17);
+}
+
+/*
+ * "stream": a child writes the pattern into a pipe without end, pid 1 reads
+ * and checks every byte while it waits for a connection on port 9100; the
+ * connection ends it: pid 1 closes the pipe, the child's write fails with
+ * EPIPE, and pid 1 reports what it saw.  Wake-ups cross between the two
+ * processes all the time, so a snapshot freezes them with some in flight.
+ */
+static int stream(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return 1;
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		close(p[0]);
+		unsigned char buf[3000];   /* not a divisor of the ring: writes straddle its end */
+		for (uint64_t at = 0;;) {
+			for (size_t i = 0; i < sizeof buf; i++)
+				buf[i] = stream_byte(at + i);
+			ssize_t w = write(p[1], buf, sizeof buf);
+			if (w < 0)
+				_exit(errno == EPIPE ? 32 : 33);
+			at += (uint64_t)w;
+			if ((size_t)w < sizeof buf)   /* a short write: the rest next time, at its offset */
+				continue;
+		}
+	}
+	close(p[1]);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9100) };
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	uint64_t got = 0, wrong = 0;
+	int said = 0;
+	unsigned char buf[8192];
+	for (;;) {
+		struct pollfd fds[2] = { { p[0], POLLIN, 0 }, { s, POLLIN, 0 } };
+		if (poll(fds, 2, -1) < 0)
+			continue;
+		if (fds[1].revents & POLLIN)
+			break;
+		ssize_t r = read(p[0], buf, sizeof buf);
+		if (r <= 0) {
+			printf("stream: read %d at byte %llu: %s\n", (int)r, (unsigned long long)got,
+			       r ? strerror(errno) : "EOF");
+			return 1;
+		}
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] != stream_byte(got + (uint64_t)i))
+				wrong++;
+		got += (uint64_t)r;
+		if (!said && got >= (1u << 20)) {
+			printf("stream: flowing\n");
+			fflush(stdout);
+			said = 1;
+		}
+	}
+	int fd = accept(s, NULL, NULL);
+	close(p[0]);
+	int st = 0;
+	pid_t w = waitpid(c, &st, 0);
+	printf("stream: %s, %llu wrong\n", got >= (1u << 20) ? "more than 1 MiB" : "less than 1 MiB",
+	       (unsigned long long)wrong);
+	say_status("stream", w, st);
+	const char line[] = "stream done\n";
+	if (fd < 0 || write(fd, line, sizeof line - 1) < 0)
+		printf("write: %s\n", strerror(errno));
+	shutdown(fd, SHUT_WR);
+	char m;
+	while (read(fd, &m, 1) > 0)
+		;
+	close(fd);
+	return 13;
+}
+
 /* "bench N": N times fork + _exit + waitpid, then 64 MiB through a pipe from a child; the averages. */
 static int bench(int n)
 {
@@ -244,6 +477,10 @@ int main(int argc, char **argv)
 	sigaction(SIGCHLD, &sa, NULL);
 	if (argc > 1 && strcmp(argv[1], "hold") == 0)
 		return hold();
+	if (argc > 1 && strcmp(argv[1], "tree") == 0)
+		return tree();
+	if (argc > 1 && strcmp(argv[1], "stream") == 0)
+		return stream();
 	if (argc > 2 && strcmp(argv[1], "bench") == 0)
 		return bench(atoi(argv[2]));
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());

@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 	struct cap_snap_header hdr;
 	memset(&hdr, 0, sizeof hdr);
 	memcpy(hdr.magic, CAP_SNAP_MAGIC, sizeof hdr.magic);
-	hdr.format_version = CAP_SNAP_FORMAT_VERSION;
+	hdr.format_version = CAP_SNAP_FORMAT_ONE_PROC;   /* a stream carries one process */
 	hdr.abi_version = CAP_ABI_VERSION;
 	hdr.header_size = CAP_SNAP_HEADER_SIZE;
 	hdr.nextents = 1;

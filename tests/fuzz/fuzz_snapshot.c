@@ -1,4 +1,4 @@
-/* fuzz_snapshot.c: libFuzzer target for the snapshot reader as caprun and capctl inspect use it: header, extents, checksum, control page, report, restore. */
+/* fuzz_snapshot.c: libFuzzer target for the snapshot reader as caprun and capctl inspect use it: header, extents, checksum, control page, report, restore, and a process section (version 4). */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +10,8 @@
 #include "capsule-abi/cap_abi.h"
 #include "hosts/capctl/capctl_report.h"
 #include "hosts/formats/snapfile.h"
+#include "hosts/formats/snapprocs.h"
+#include "capsule-abi/cap_proc.h"
 #include "tests/fuzz/fuzz_seed.h"
 
 #define PAGE  CAP_PAGE_SIZE
@@ -53,8 +55,9 @@ static int fake_capsule(void)
 	return fd;
 }
 
-/* A real snapshot of the fake capsule, written by the real writer, as the seed. */
-static void write_seeds(const char *dir)
+/* A real snapshot of the fake capsule (several: pid 1 and two copies of it as pids 2 and 3,
+ * a record held for each), written by the real writer, as seeds named name-MODE. */
+static void write_seed(const char *dir, const char *name, int several)
 {
 	char tmp[] = "/tmp/fuzz_snapshot.XXXXXX", path[64], err[512];
 	struct cap_snap_header h;
@@ -74,7 +77,15 @@ static void write_seeds(const char *dir)
 	h.arena_size = ARENA;
 	h.memfd_size = CAP_MEMFD_OFFSET(CAP_ARENA_BASE + ARENA);
 	h.frozen_at_ns = 5000000000LL;
-	if (snapfile_write(memfd, &h, -1, path, &ring.keys[0], &bytes, err, sizeof err)) {
+	struct cap_snap_held held = { .type = CAP_MSG_WAKE };
+	struct snapprocs_src src[3] = {
+		{ .pid = 1, .ppid = 0, .slot = 0, .memfd = -1, .nheld = 1, .held = &held },
+		{ .pid = 2, .ppid = 1, .slot = 1, .memfd = memfd, .nheld = 1, .held = &held },
+		{ .pid = 3, .ppid = 2, .slot = 2, .memfd = memfd, .nheld = 0 },
+	};
+	struct snapprocs_set set = { src, 3, 4 };
+	if (snapfile_write_procs(memfd, several ? &set : NULL, &h, -1, path, &ring.keys[0], &bytes,
+	                         err, sizeof err)) {
 		fprintf(stderr, "fuzz_snapshot: writing the seed: %s\n", err);
 		abort();
 	}
@@ -87,12 +98,18 @@ static void write_seeds(const char *dir)
 	rmdir(tmp);
 	close(memfd);
 	for (uint8_t mode = 0; mode < 8; mode++) {
-		char name[16];
+		char seed_name[32];
 		seed[0] = mode;
-		snprintf(name, sizeof name, "snapshot-%u", mode);
-		fuzz_seed(dir, name, seed, 1 + bytes);
+		snprintf(seed_name, sizeof seed_name, "%s-%u", name, mode);
+		fuzz_seed(dir, seed_name, seed, 1 + bytes);
 	}
 	free(seed);
+}
+
+static void write_seeds(const char *dir)
+{
+	write_seed(dir, "snapshot", 0);
+	write_seed(dir, "procs", 1);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -125,9 +142,18 @@ static void reseal(uint8_t *file, size_t len)
 	uint8_t *at = file + offsetof(struct cap_snap_header, checksum);
 	uint8_t *mac_at = file + offsetof(struct cap_snap_header, mac);
 	size_t covered = len;
-	if (h.format_version == 3 && h.nextents <= CAP_SNAP_MAX_EXTENTS && h.data_size <= len &&
+	struct cap_snap_header_ext x;
+	memcpy(&x, file + CAP_SNAP_EXT_OFFSET, sizeof x);
+	uint64_t procs = h.format_version == 4 ? x.procs_size : 0;
+	if ((h.format_version == 3 || h.format_version == 4) && h.nextents <= CAP_SNAP_MAX_EXTENTS &&
+	    h.data_size <= len && procs <= len &&
 	    h.data_offset == cap_snap_data_offset(3, h.nextents, h.data_size) &&
-	    h.data_offset + h.data_size == len) {
+	    h.data_offset + h.data_size + procs == len) {
+		/* version 4: the process section's hash in the header page first */
+		if (procs)
+			crypto_generichash(file + CAP_SNAP_EXT_OFFSET + offsetof(struct cap_snap_header_ext, procs_hash),
+			                   sizeof x.procs_hash, file + h.data_offset + h.data_size, (size_t)procs,
+			                   NULL, 0);
 		uint8_t *table = file + cap_snap_chunk_table_offset(h.nextents);
 		for (uint64_t i = 0; i < cap_snap_chunk_count(3, h.data_size); i++) {
 			uint64_t pos = i * CAP_SNAP_CHUNK_SIZE, left = h.data_size - pos;
@@ -167,6 +193,11 @@ static void use(const struct host_snap *s)
 	if (ftruncate(mem_fd, 0) || ftruncate(mem_fd, (off_t)s->hdr.memfd_size) ||
 	    snapfile_restore(s, mem_fd, err, sizeof err))
 		__builtin_trap();
+	/* Every other process: its control page read, its memory restored (checked: cannot fail). */
+	for (uint32_t i = 1; s->procs && i < s->procs->t.nprocs; i++)
+		if (snapprocs_read_mem(s, i, 0, &ctl, sizeof ctl) || ftruncate(mem_fd, 0) ||
+		    ftruncate(mem_fd, (off_t)s->hdr.memfd_size) || snapprocs_restore(s, i, mem_fd, err, sizeof err))
+			__builtin_trap();
 }
 
 /*

@@ -1,9 +1,13 @@
-"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork with blocking and EOF; snapshot and migration of several processes refused, allowed again once the children are gone."""
+"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork with blocking and EOF; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight; migration of several processes refused."""
+import hashlib
+import json
 import os
+import shutil
+import struct
 import subprocess
 
-from caplib import (CAPRUN, IMAGES, Host, Tap, check, check_eq, connect, recv_all, snapshot,
-                    tempdir)
+from caplib import (CAPRUN, IMAGES, Host, Tap, check, check_eq, connect, net_state, no_guard,
+                    recv_all, snap_header, snap_remac, snap_reseal, snapshot, tempdir)
 
 IMAGE = os.path.join(IMAGES, "procs.cap")
 
@@ -40,17 +44,13 @@ def fork_wait_pipe():
     check_eq(p.returncode, 0, "caprun's exit code")
 
 
-def refused_then_allowed():
+def migrate_refused_snapshot_after():
     host, d = Host(), tempdir()
     cap = host.capsule("procs", name="procs-hold", args=["hold"]).start(
         app_ready=r"hold: child 2 waits, listening on 9100")
     path = os.path.join(d, "procs.snap")
-    want = ("capsule procs-hold has 2 processes; snapshots and migrations of several "
-            "processes are not supported yet")
-    code, out, err = host.capctl(["snapshot", cap.name, "-o", path])
-    check(code != 0, "capctl snapshot of two processes exited 0 (stdout %r)" % out)
-    check_eq(err.splitlines(), ["capctl: snapshot procs-hold: " + want], "capctl snapshot's one line")
-    check(not os.path.exists(path), "a snapshot file was written anyway")
+    want = ("capsule procs-hold has 2 processes; migrations of several processes are not "
+            "supported yet")
     code, out, err = host.capctl(["migrate", cap.name, "--to", "2"])
     check(code != 0, "capctl migrate of two processes exited 0 (stdout %r)" % out)
     check_eq(err.splitlines(), ["capctl: migrate procs-hold to host 2: " + want], "capctl migrate's one line")
@@ -68,12 +68,209 @@ def refused_then_allowed():
         check_eq(recv_all(s), b"processes of pid 1: 1\n", "reply after resume")
 
 
+# What the tree prints once it is set going (images/procs/procs.c, "tree"): pids as the
+# capsule sees them, every byte of the pipe, the pending signal, the waits and the zombie.
+TREE_READY = r"tree: pid 1, middle 2 ready, listening on 9100"
+TREE_AFTER = """reader: pid 4 ppid 2, go 1
+reader: 75000 bytes, 0 wrong, then EOF
+reader: SIGUSR1 pending 1
+reader: SIGUSR1 handled 1
+middle: child 4 exited with 44
+middle, the zombie: child 3 exited with 3
+middle: pid 2 ppid 1, then -1 ECHILD
+tree: child 2 exited with 2
+tree: done
+""".splitlines()
+TREE_EXIT = 12
+
+
+def stdout_lines(cap, start=0):
+    with cap.cond:
+        return [t for stream, t in cap.lines[start:] if stream == "out"]
+
+
+def set_going(host, cap, what):
+    """Connect to the tree: it runs to its end; its output and caprun's exit code, exact."""
+    seen = len(cap.lines)
+    with host.connect(cap.addr, 9100) as s:
+        check_eq(recv_all(s), b"tree done\n", "the tree's answer (%s)" % what)
+    check_eq(cap.wait_exit(30), TREE_EXIT, "caprun's exit code: pid 1's (%s)" % what)
+    check_eq(stdout_lines(cap, seen), TREE_AFTER, "the tree's output (%s)" % what)
+    check_eq([t for s_, t in cap.lines if s_ == "err"], [], "stderr (%s)" % what)
+
+
+def start_tree(host, name):
+    cap = host.capsule("procs", name=name, args=["tree"]).start(app_ready=TREE_READY)
+    check_eq(len(cap.capsule_pids()), 3, "host processes of the tree (pids 1, 2, 4; 3 is a zombie)")
+    return cap
+
+
+def inspect_tree(host, path):
+    code, out, err = host.capctl(["inspect", path])
+    check_eq(code, 0, "capctl inspect (stderr %r)" % err)
+    lines = out.splitlines()
+    i = lines.index("processes (3), as the capsule sees them")
+    rows = [l.split(None, 4) for l in lines[i + 2:i + 5]]
+    check_eq([r[:3] for r in rows], [["1", "0", "0"], ["2", "1", "1"], ["4", "2", "2"]],
+             "inspect: pid, parent, slot of each process")
+    check_eq([r[4] for r in rows[1:]], ["wait", "pipe read"], "inspect: what pids 2 and 4 wait for")
+    check_eq(lines[i + 5], "  (the next fork gets pid 5)", "inspect: the next pid")
+    check("4    pipe-write 5000 of 65536 bytes buffered, other end open" in out,
+          "inspect: pid 1's pipe with the 5000 unread bytes: %s" % out)
+
+
+def tree_snapshot_resume():
+    host, d = Host(), tempdir()
+    cap = start_tree(host, "procs-tree")
+    path = os.path.join(d, "tree.snap")
+    snapshot(host, cap, path)
+    with open(path, "rb") as f:
+        check_eq(snap_header(f.read(4096))["format_version"], 4, "format version of 3 processes")
+    inspect_tree(host, path)
+    again = host.resume(path, plain=True)
+    check_eq(len(again.capsule_pids()), 3, "host processes after the resume")
+    set_going(host, again, "resumed")
+    # The same file twice: it is not consumed.
+    again = host.resume(path, plain=True)
+    set_going(host, again, "resumed a second time")
+
+
+def tree_keep_running():
+    host, d = Host(), tempdir()
+    cap = start_tree(host, "procs-keep")
+    path = os.path.join(d, "keep.snap")
+    snapshot(host, cap, path, keep_running=True)
+    set_going(host, cap, "kept running after the snapshot")
+    again = host.resume(path, plain=True)
+    set_going(host, again, "resumed from the kept-running snapshot")
+
+
+def tree_failed_snapshot_thaws():
+    host, d = Host(), tempdir()
+    cap = start_tree(host, "procs-fail")
+    # The file's name is a directory: everything is written, the rename fails, the temp goes.
+    target = os.path.join(d, "tree.snap")
+    os.mkdir(target)
+    code, out, err = host.capctl(["snapshot", cap.name, "-o", target, "--force"])
+    check(code != 0, "capctl snapshot onto a directory exited 0 (%r)" % out)
+    check_eq(len(err.splitlines()), 1, "capctl's one line: %r" % err)
+    check("rename" in err and target in err, "the line names the path and the step: %r" % err)
+    check_eq(sorted(os.listdir(d)), ["tree.snap"], "files left in the directory")
+    set_going(host, cap, "thawed after the failed snapshot")
+
+
+SECTION_HASH_OFF = 832 + 8   # struct cap_snap_header_ext: procs_size, then procs_hash
+
+
+def corrupt_process_table():
+    host, d = Host(), tempdir()
+    cap = start_tree(host, "procs-bad")
+    path = os.path.join(d, "good.snap")
+    snapshot(host, cap, path)
+    with open(path, "rb") as f:
+        data = f.read()
+    h = snap_header(data)
+    start = h["data_offset"] + h["data_size"]
+    span = "process table (file bytes %d-%d)" % (start, len(data))
+    before = no_guard(net_state())
+    with open(os.environ["CAPSULE_HOST_KEY"], "rb") as f:
+        key = f.read()
+
+    def refused(edited, want, what):
+        bad = os.path.join(d, "bad.snap")
+        with open(bad, "wb") as f:
+            f.write(edited)
+        p = subprocess.run([CAPRUN, bad], capture_output=True, timeout=30, env=host.env,
+                           stdin=subprocess.DEVNULL)
+        check_eq(p.returncode, 126, "caprun's exit code (%s)" % what)
+        check_eq(p.stderr.decode().splitlines(), ["caprun: %s: %s" % (bad, want)], "the one line (%s)" % what)
+        check_eq(p.stdout, b"", "stdout (%s)" % what)
+        check_eq(no_guard(net_state()), before, "devices and routes left (%s)" % what)
+        check_eq(os.listdir(host.run_dir), [], "control sockets left (%s)" % what)
+
+    # A flipped byte in the table: the section's hash says so, by place.
+    flipped = bytearray(data)
+    flipped[start + 8] ^= 1   # nprocs
+    refused(bytes(flipped), span + ": checksum mismatch: snapshot is corrupt", "a flipped byte")
+    # Re-hashed, re-sealed and re-MACed (only a key holder can): the table's own checks.
+    edited = bytearray(data)
+    struct.pack_into("<I", edited, start + 8, 70)
+    edited[SECTION_HASH_OFF:SECTION_HASH_OFF + 32] = hashlib.blake2b(
+        bytes(edited[start:]), digest_size=32).digest()
+    edited = snap_remac(snap_reseal(bytes(edited)), key)
+    refused(edited, span + ": 70 processes, next pid 5 (1 to 64 processes)", "70 processes")
+    # Truncated inside the section: caught by the size before anything is hashed.
+    refused(data[:-4096], "truncated: file is %d bytes, header says %d" % (len(data) - 4096, len(data)),
+            "truncated")
+    # The untouched file still resumes.
+    again = host.resume(path, plain=True)
+    set_going(host, again, "the untouched file")
+
+
+STREAM_END = ["stream: more than 1 MiB, 0 wrong", "stream: child 2 exited with 32"]
+
+
+def stream_end(host, cap, what):
+    seen = len(cap.lines)
+    with host.connect(cap.addr, 9100) as s:
+        check_eq(recv_all(s), b"stream done\n", "the stream's answer (%s)" % what)
+    check_eq(cap.wait_exit(30), 13, "caprun's exit code (%s)" % what)
+    check_eq(stdout_lines(cap, seen), STREAM_END, "the stream's end (%s)" % what)
+    check_eq([t for s_, t in cap.lines if s_ == "err"], [], "stderr (%s)" % what)
+
+
+def stream_through_snapshots():
+    """A pipe kept busy between two processes: each snapshot freezes them with wake-ups in
+    flight, which are held, not lost (a lost one stalls the pipe for good)."""
+    host, d = Host(), tempdir()
+    cap = host.capsule("procs", name="procs-stream", args=["stream"]).start(
+        app_ready=r"stream: flowing")
+    paths = [os.path.join(d, "s%d.snap" % i) for i in range(3)]
+    for path in paths:
+        snapshot(host, cap, path, keep_running=True)
+    # Until one froze with a wake-up on its way (most do): its resume must deliver it.
+    held = None
+    for i in range(20):
+        path = os.path.join(d, "h%d.snap" % i)
+        snapshot(host, cap, path, keep_running=True)
+        code, out, err = host.capctl(["inspect", "--json", path])
+        check_eq(code, 0, "capctl inspect --json (stderr %r)" % err)
+        procs = json.loads(out)["processes"]
+        check_eq([(p["pid"], p["ppid"], p["slot"]) for p in procs], [(1, 0, 0), (2, 1, 1)],
+                 "the stream's processes")
+        if any(p["held"] for p in procs):
+            check(all(h == "wake-up" for p in procs for h in p["held"]), "held: %r" % procs)
+            held = path
+            break
+    check(held is not None, "20 snapshots of a busy pipe and no wake-up ever in flight")
+    stream_end(host, cap, "kept running through the snapshots")
+    for i, path in enumerate(paths[:2] + [held]):
+        again = host.resume(path, plain=True)
+        stream_end(host, again, "resumed from %s" % os.path.basename(path))
+    # A resumed capsule of several processes snapshotted again, stopped, resumed.
+    again = host.resume(paths[2], plain=True)
+    second = os.path.join(d, "second.snap")
+    snapshot(host, again, second)
+    last = host.resume(second, plain=True)
+    stream_end(host, last, "resumed, snapshotted, resumed")
+
+
 def main():
     tap = Tap()
     tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork, vfork, kill",
             fork_wait_pipe)
-    tap.run("procs: snapshot and migrate of two processes refused; once one, snapshot and resume",
-            refused_then_allowed)
+    tap.run("procs: migrate of two processes refused; once one, snapshot and resume",
+            migrate_refused_snapshot_after)
+    tap.run("procs: a tree of 3 processes snapshotted, inspected, resumed twice: pipes, waits, "
+            "zombie, pending signal, pids, exit code", tree_snapshot_resume)
+    tap.run("procs: --keep-running snapshot of the tree: it goes on, and the file resumes",
+            tree_keep_running)
+    tap.run("procs: a snapshot that cannot be written thaws every process; nothing left",
+            tree_failed_snapshot_thaws)
+    tap.run("procs: a corrupt or edited process table is refused with one line, nothing made",
+            corrupt_process_table)
+    tap.run("procs: a busy pipe between two processes through --keep-running snapshots, resumes "
+            "and a snapshot of a resumed capsule: every byte, in order", stream_through_snapshots)
     tap.done()
 
 

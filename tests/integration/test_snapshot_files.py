@@ -193,7 +193,7 @@ def bad_snapshots_refused():
         ("wrong magic", variant("magic.snap", b"NOTASNAP" + data[8:]), (), "magic"),
         ("wrong format version", variant("version.snap", snap_reseal(version)), (), "version"),
         ("format version 1", variant("v1.snap", snap_reseal(old_format)), (),
-         "snapshot format version 1 carries no authentication; this host reads only versions 2 to 3"),
+         "snapshot format version 1 carries no authentication; this host reads only versions 2 to 4"),
         ("another image", good, ("--image", os.path.join(IMAGES, "echo.cap")), "build"),
         ("control page not frozen", variant("unfrozen.snap", snap_remac(snap_reseal(unfrozen), host_key())),
          (), "the snapshot holds no frozen control page"),

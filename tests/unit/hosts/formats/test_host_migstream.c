@@ -35,7 +35,7 @@ static void fixture_make(struct fixture *f, uint64_t big)
 	memset(f, 0, sizeof *f);
 	struct cap_snap_header *h = &f->hdr;
 	memcpy(h->magic, CAP_SNAP_MAGIC, CAP_SNAP_MAGIC_LEN);
-	h->format_version = CAP_SNAP_FORMAT_VERSION;
+	h->format_version = CAP_SNAP_FORMAT_ONE_PROC;   /* a stream carries one process */
 	h->abi_version = CAP_ABI_VERSION;
 	h->header_size = CAP_SNAP_HEADER_SIZE;
 	h->build_id_len = 20;

@@ -1,0 +1,62 @@
+/* snapprocs.h: the process section of a snapshot of several processes (format version 4, capsule-abi/cap_snapshot.h): writing it, reading and checking it, restoring a process's memory. */
+#ifndef HOST_SNAPPROCS_H
+#define HOST_SNAPPROCS_H
+
+#include "capsule-abi/cap_snapshot.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct host_snap;
+
+/* A process to write: pid 1 first (memfd -1: its memory is the file's own). */
+struct snapprocs_src {
+	int pid, ppid;
+	uint32_t slot;
+	int memfd;                          /* frozen memory (or a copy of it); -1 for pid 1 */
+	uint32_t nheld;
+	const struct cap_snap_held *held;   /* records on their way to it */
+};
+
+/* The set written with a snapshot: n entries, pids to come from next_pid. */
+struct snapprocs_set {
+	const struct snapprocs_src *p;
+	uint32_t n;
+	uint32_t next_pid;
+};
+
+/*
+ * Write the section at file offset pos of out (each child's memfd scanned
+ * sparsely, as pid 1's is; h gives memfd_size), and fill x (its size and
+ * hash).  0, or -1 with errno set (err says what).
+ */
+int snapprocs_write(int out, uint64_t pos, const struct cap_snap_header *h,
+                    struct cap_snap_header_ext *x, const struct snapprocs_set *set, char *err,
+                    size_t errlen);
+
+/* A read and checked process section (host_snap.procs). */
+struct snap_procs {
+	struct cap_snap_procs t;
+	struct cap_snap_proc *e;                               /* t.nprocs entries */
+	uint8_t *meta;                                         /* the section's table bytes */
+	const struct cap_snap_held *held[CAP_SNAP_PROCS_MAX];  /* entry i's held records (in meta) */
+	const struct cap_snap_extent *ext[CAP_SNAP_PROCS_MAX]; /* entry i's extents (in meta) */
+	uint64_t data_at[CAP_SNAP_PROCS_MAX];                  /* file offset of entry i's data */
+};
+
+/*
+ * The section of an opened version 4 file (header checked, authenticated):
+ * its hash, then its table (cap_snap_check_procs).  0 with *out
+ * (malloc'd), or -1 with "process table (file bytes A-B): checksum
+ * mismatch: snapshot is corrupt" or "process table (file bytes A-B): ..."
+ * in err.
+ */
+int snapprocs_read(const struct host_snap *s, struct snap_procs **out, char *err, size_t errlen);
+void snapprocs_free(struct snap_procs *p);
+
+/* Entry i's memory: len bytes at memfd offset off (holes read as zeros).  0 or -1. */
+int snapprocs_read_mem(const struct host_snap *s, uint32_t i, uint64_t off, void *buf, size_t len);
+/* Entry i's memory into memfd (sized memfd_size already).  0 or -1 with err. */
+int snapprocs_restore(const struct host_snap *s, uint32_t i, int memfd, char *err, size_t errlen);
+
+#endif
