@@ -138,8 +138,8 @@ int consolelog_start(const char *name, size_t size)
 		keep(&f, size, 0);
 	}
 	/* caprun keeps a read end too, which it never reads: while it lives the pipe always
-	 * has a reader, so a keeper killed from outside costs no console byte and no writer
-	 * an EPIPE; consolelog_reaped starts a new keeper on the same pipe. */
+	 * has a reader, so a keeper killed from outside costs no writer an EPIPE (only the
+	 * bytes it had read and not written); consolelog_reaped starts a new keeper. */
 	spare_reader = p[0];
 	close(fd);
 	p[0] = fd = -1;

@@ -38,8 +38,9 @@ int consolelog_start(const char *name, size_t size);
 
 /*
  * A child of caprun ended: 1 if it was the keeper (killed from outside, say), which is
- * then started again on the same pipe, appending to NAME.log, so no console byte is lost
- * (caprun holds a read end meanwhile); one that keeps dying at once is given up after a
+ * then started again on the same pipe, appending to NAME.log (caprun holds a read end
+ * meanwhile, so writers never see EPIPE; only what the dead keeper had read but not
+ * written is lost); one that keeps dying at once is given up after a
  * few tries, and the console's writes then fail harmlessly.  0 for any other process.
  */
 int consolelog_reaped(pid_t pid);
