@@ -200,7 +200,9 @@ static void host_wait(int64_t timeout_ns)
 		return;
 	if (cin || hup)
 		rt_channel_drain(hup);
-	if (tin > 0)
+	/* A FREEZE acts before any later packet, as on the channel: what the device holds now
+	 * stays there, and caprun puts it into a snapshot that stops us (held.c). */
+	if (tin > 0 && !rt_freeze_pending)
 		rt_tun_drain();
 	else if (tin < 0)
 		rt_tun_failed();
