@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
+#define TUN_QUEUE_PACKETS 4096   /* the TUN device's queue when the capsule reads it itself */
 /* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
 #define ATTACH_TIMEOUT_MS 15000
 
@@ -295,9 +296,15 @@ static void choose_packet_path(struct caprun *c)
 	if (relay && strcmp(relay, "1") == 0)
 		return;
 	c->filter = tunfilter_install(c->ifname, c->ifindex, c->ip, err, sizeof err);
-	if (!c->filter)
+	if (!c->filter) {
 		fprintf(stderr, "caprun: capsule %s: %s; its packets go through caprun, which checks "
 		        "their sources\n", c->name, err);
+		return;
+	}
+	/* The device's queue is now the capsule's only buffer (the relay's channel held 4 MiB): a
+	 * burst of a thousand SYNs or FINs must not overflow it while the capsule is busy.  The
+	 * senders' socket buffers still bound what it holds.  Best effort: 500 is the default. */
+	(void)netlink_link_txqlen(c->nl, c->ifindex, TUN_QUEUE_PACKETS);
 }
 
 /* Tell the capsule (host_flags, at every start and resume) that fd 8 is its TUN. */
