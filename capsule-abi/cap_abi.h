@@ -64,6 +64,14 @@ _Static_assert(CAP_SHARED_ADDR >= CAP_STACK_TOP + 0x100000UL &&
  * (docs/MIGRATION.md, "Pre-copy").  Absent where the kernel lacks it.
  */
 #define CAP_FD_DIRTY        4
+/*
+ * The capsule's own TUN device, when a standalone host hands it one
+ * (host_flags CAP_HOST_DIRECT_TUN): bare IPv4 packets, one per read/write,
+ * non-blocking.  The host has a kernel filter on the device that drops and
+ * counts every packet whose source is not the capsule's address (docs/
+ * FASTPATH.md section 9).  Closed (EBADF) in every other case.
+ */
+#define CAP_FD_TUN          8
 
 /*
  * Packet channel.  Each SEQPACKET record is one message: a cap_chan_hdr
@@ -88,6 +96,10 @@ enum cap_msg_type {
 	CAP_MSG_FREEZE = 3,  /* host -> capsule: stop at the safe point, save the CPU context */
 	CAP_MSG_FROZEN = 4,  /* capsule -> host: context + report saved; memory is consistent */
 	CAP_MSG_THAW   = 5,  /* host -> capsule: continue in this process (snapshot --keep-running) */
+	/* 6, 7: cap_file.h; 8 .. 13: cap_proc.h */
+	CAP_MSG_DIRECT = 14, /* capsule -> host: from now on this process reads and writes its TUN
+	                        device (CAP_FD_TUN) itself; sent once per process, before its first
+	                        packet there.  No payload */
 };
 
 #define CAP_MTU_DEFAULT 65000u
@@ -171,6 +183,14 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
  * snapshot's stale bytes).  caprun clears it when every byte is in.
  */
 #define CAP_HOST_LAZY_LOAD 2u
+/*
+ * CAP_FD_TUN is this process's TUN device: the capsule sends CAP_MSG_DIRECT
+ * once, then moves its packets there itself instead of through the channel.
+ * Set by a standalone caprun at every start and resume when the device's
+ * source filter is in place; never in a forked process, never attached to
+ * caphostd.  Read at every use: a resume may be on a host without it.
+ */
+#define CAP_HOST_DIRECT_TUN 4u
 
 /*
  * On resume the loader runs its last steps on the frozen thread's stack,
@@ -219,7 +239,7 @@ struct cap_net_drops {
 	uint64_t rx_no_memory;      /* packets in refused: the stack's heap was full */
 	uint64_t rx_backlog_full;   /* packets in refused: the stack's input queue was full */
 	uint64_t rx_socket_full;    /* datagrams in dropped: the socket's receive queue was full */
-	uint64_t tx_channel_full;   /* packets out lost: the channel to the host refused them */
+	uint64_t tx_channel_full;   /* packets out lost: the channel (or the TUN device) to the host refused them */
 };
 _Static_assert(sizeof(struct cap_net_drops) == 32, "cap_net_drops layout");
 

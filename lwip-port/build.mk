@@ -27,12 +27,14 @@ $(OBJ)/lwip/%.o: $(LWIP_DIR)/%.c $(LP_CONFIG_HDRS) $(MUSL_LIBC)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(LWIP_CFLAGS) -c $< -o $@
 
-$(LIB)/liblwip.a: $(LWIP_OBJS)
+# lwIP's checksum routine is ours (lwipopts.h: LWIP_CHKSUM), built with our flags below but
+# archived with lwIP, which calls it: each library needs only those after it (capcc).
+$(LIB)/liblwip.a: $(LWIP_OBJS) $(OBJ)/lwip-port/chksum.o
 	@mkdir -p $(dir $@)
 	rm -f $@.tmp && ar rcs $@.tmp $^ && mv $@.tmp $@
 
 # Our glue: the project's strict flags plus lwIP's include paths.
-LP_SRCS := $(wildcard lwip-port/*.c)
+LP_SRCS := $(filter-out lwip-port/chksum.c,$(wildcard lwip-port/*.c))
 LP_OBJS := $(LP_SRCS:%.c=$(OBJ)/%.o)
 LP_HDRS := $(wildcard lwip-port/*.h) $(LP_CONFIG_HDRS) capsule-abi/cap_abi.h capsule-abi/cap_report.h \
            runtime/rt_sched.h runtime/rt_host.h runtime/rt_fd.h runtime/rt_net.h
@@ -53,6 +55,7 @@ LP_UNIT_TESTS := $(patsubst tests/unit/lwip-port/%.c,$(BUILD)/tests/unit/%,$(wil
 UNIT_TESTS += $(LP_UNIT_TESTS)
 UNIT_SRCS_test_lp_sockabi   := lwip-port/sockabi.c
 UNIT_CFLAGS_test_lp_sockabi := $(LP_INCLUDES)
+UNIT_SRCS_test_lp_chksum    := lwip-port/chksum.c
 
 $(LP_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/lwip-port/%.c $$(UNIT_SRCS_$$*) $(LP_HDRS) \
 		| $(DEPS_STAMP) $(FETCH_STAMP)

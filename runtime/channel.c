@@ -1,4 +1,4 @@
-/* channel.c: the packet channel (fd 3) is the runtime's: control records here, packets to the stack's sink. */
+/* channel.c: the runtime's packet doors: the host channel (fd 3: control records here, packets to the stack's sink) and, when a standalone host gives one, its own TUN device (fd 8). */
 #include <errno.h>
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
@@ -22,12 +22,56 @@ void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len))
 	packet_sink = sink;
 }
 
+/*
+ * The TUN device.  A standalone caprun that put a kernel source filter on
+ * the capsule's TUN device passes it as CAP_FD_TUN and says so in
+ * host_flags (CAP_HOST_DIRECT_TUN, per process: a resume may land on a host
+ * without it, a forked process never has it).  This process then tells the
+ * host once (CAP_MSG_DIRECT, so caprun stops reading the device) and from
+ * then on reads and writes bare packets there: no relay, no host wake-up.
+ */
+static int tun_announced;   /* CAP_MSG_DIRECT sent by this process (a resume clears it) */
+static int tun_broken;      /* the device failed: back to the channel */
+
+int rt_tun_active(void)
+{
+	if (tun_broken || !(RT_CONTROL->host_flags & CAP_HOST_DIRECT_TUN))
+		return 0;
+	if (!tun_announced) {
+		struct cap_chan_hdr h = { .type = CAP_MSG_DIRECT, .flags = 0, .seq = 0 };
+		struct rt_iovec iov = { &h, sizeof h };
+		if (rt_host_channel_send(&iov, 1) < 0)
+			return 0;
+		tun_announced = 1;
+	}
+	return 1;
+}
+
+void rt_tun_forget(void)
+{
+	tun_announced = 0;
+	tun_broken = 0;
+}
+
+void rt_tun_failed(void)
+{
+	if (!tun_broken)
+		rt_console_write(2, "capsule: the TUN device failed; packets go through the host channel\n");
+	tun_broken = 1;
+}
+
 long rt_channel_send_packet(const struct rt_iovec *iov, int iovcnt)
 {
 	struct cap_chan_hdr hdr = { .type = CAP_MSG_PACKET, .flags = 0, .seq = 0 };
 	struct rt_iovec all[1 + RT_CHANNEL_MAX_IOV];
 	if (iovcnt < 0 || iovcnt > RT_CHANNEL_MAX_IOV)
 		return -EINVAL;
+	if (rt_tun_active()) {
+		long r = rt_host_writev(CAP_FD_TUN, iov, iovcnt);   /* one packet, no header */
+		if (r == -EBADF)
+			rt_tun_failed();
+		return r;
+	}
 	all[0] = (struct rt_iovec){ &hdr, sizeof hdr };
 	memcpy(&all[1], iov, (size_t)iovcnt * sizeof *iov);
 	return rt_host_channel_send(all, 1 + iovcnt);
@@ -74,6 +118,45 @@ void rt_channel_drain(int all)
 {
 	rt_draining = 1;
 	rt_run_on_stack(drain_on_stack, &all, drain_stack + sizeof drain_stack);
+	rt_draining = 0;
+}
+
+/* Packets from the TUN device, paced as the channel's records are (one per lone packet). */
+static unsigned char tun_burst, tun_singles;
+
+static void tun_drain_on_stack(void *arg)
+{
+	(void)arg;
+	int full = tun_burst || ++tun_singles >= PROBE_EVERY;
+	int limit = full ? RX_BATCH : 1, i;
+	if (full)
+		tun_singles = 0;
+	for (i = 0; i < limit; i++) {
+		long n = rt_host_read(CAP_FD_TUN, rx_record, sizeof rx_record);
+		if (n == -EAGAIN || n == -EINTR || n == 0)
+			break;
+		if (n < 0) {
+			rt_tun_failed();
+			return;
+		}
+		if (!packet_sink) {
+			rx_dropped++;
+			continue;
+		}
+		if (packet_sink(rx_record, (size_t)n) < 0) {
+			rx_dropped++;   /* the stack is full: the rest waits in the device's queue */
+			return;
+		}
+	}
+	if (full)
+		tun_burst = i > 1;
+}
+
+/* Called from the idle wait when the TUN device is readable: never blocks. */
+void rt_tun_drain(void)
+{
+	rt_draining = 1;
+	rt_run_on_stack(tun_drain_on_stack, 0, drain_stack + sizeof drain_stack);
 	rt_draining = 0;
 }
 

@@ -27,7 +27,7 @@ struct rt_file *rt_console_file(int fd)
 static int console_readable(void)
 {
 	int cin = 0, cout = 0, con = 0, hup = 0;
-	rt_host_wait(0, 1, 0, &cin, &cout, &con, &hup);
+	rt_host_wait(0, 1, 0, &cin, &cout, &con, &hup, 0);
 	return con;
 }
 

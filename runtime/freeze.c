@@ -62,7 +62,7 @@ static unsigned long wait_for_thaw(void)
 	unsigned long dropped = 0;
 	for (;;) {
 		int cin = 0, cout = 0, con = 0, hup = 0;
-		long r = rt_host_wait(0, 0, -1, &cin, &cout, &con, &hup);
+		long r = rt_host_wait(0, 0, -1, &cin, &cout, &con, &hup, 0);
 		if (r < 0 && r != -EINTR_)
 			rt_host_gone(1);
 		while (cin || hup) {
@@ -107,6 +107,7 @@ static void after_resume(uint64_t fs_base)
 {
 	struct cap_control *c = RT_CONTROL;
 	rt_sched_resumed(fs_base);
+	rt_tun_forget();   /* a new process: its host says afresh whether fd 8 is its TUN */
 	/*
 	 * The host should have set mono_offset_ns so the clock continues at
 	 * frozen_at_ns; if it did not, never let time go back (lwIP's timers

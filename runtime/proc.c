@@ -73,7 +73,7 @@ static long await_forked(void)
 	stash_len = 0;
 	for (;;) {
 		int cin = 0, cout = 0, con = 0, hup = 0;
-		long r = rt_host_wait(0, 0, -1, &cin, &cout, &con, &hup);
+		long r = rt_host_wait(0, 0, -1, &cin, &cout, &con, &hup, 0);
 		if (r < 0 && r != -EINTR)
 			rt_host_gone(0);
 		while (cin || hup) {

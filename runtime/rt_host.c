@@ -94,18 +94,25 @@ static long host_ppoll(struct host_pollfd *fds, int nfds, int64_t timeout_ns)
 }
 
 long rt_host_wait(int want_channel_out, int want_console, int64_t timeout_ns,
-                  int *channel_in, int *channel_out, int *console_in, int *channel_hup)
+                  int *channel_in, int *channel_out, int *console_in, int *channel_hup, int *tun_in)
 {
-	struct host_pollfd fds[2];
-	int n = 1;
+	struct host_pollfd fds[3];
+	int n = 1, console = -1, tun = -1;
 	fds[0].fd = CAP_FD_CHANNEL;
 	fds[0].events = POLLIN_ | (want_channel_out ? POLLOUT_ : 0);
 	fds[0].revents = 0;
 	if (want_console) {
-		fds[1].fd = CAP_FD_CONSOLE_IN;
-		fds[1].events = POLLIN_;
-		fds[1].revents = 0;
-		n = 2;
+		console = n++;
+		fds[console].fd = CAP_FD_CONSOLE_IN;
+		fds[console].events = POLLIN_;
+		fds[console].revents = 0;
+	}
+	if (tun_in) {
+		tun = n++;
+		fds[tun].fd = CAP_FD_TUN;
+		fds[tun].events = POLLIN_;
+		fds[tun].revents = 0;
+		*tun_in = 0;
 	}
 	long r = host_ppoll(fds, n, timeout_ns);
 	if (r == -EINTR_)
@@ -120,7 +127,10 @@ long rt_host_wait(int want_channel_out, int want_console, int64_t timeout_ns,
 	*channel_in = (fds[0].revents & POLLIN_) != 0;
 	*channel_out = (fds[0].revents & POLLOUT_) != 0;
 	*channel_hup = (fds[0].revents & (POLLERR_ | POLLHUP_ | POLLNVAL_)) != 0;
-	*console_in = n > 1 && (fds[1].revents & (POLLIN_ | POLLERR_ | POLLHUP_)) != 0;
+	*console_in = console >= 0 && (fds[console].revents & (POLLIN_ | POLLERR_ | POLLHUP_)) != 0;
+	if (tun >= 0)   /* -1: the device is not (or no longer) usable */
+		*tun_in = (fds[tun].revents & (POLLERR_ | POLLHUP_ | POLLNVAL_)) ? -1
+		          : (fds[tun].revents & POLLIN_) != 0;
 	return r;
 }
 

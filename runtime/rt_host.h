@@ -16,11 +16,13 @@ long rt_host_read(int fd, void *buf, size_t len);
 long rt_host_write(int fd, const void *buf, size_t len);
 long rt_host_writev(int fd, const struct rt_iovec *iov, int iovcnt);
 /*
- * Wait for the channel (and console input if want_console) with a timeout in
- * ns (-1: forever).  channel_hup: the host closed its end (or it failed).
+ * Wait for the channel (and console input if want_console, and the TUN
+ * device, CAP_FD_TUN, unless tun_in is NULL) with a timeout in ns (-1:
+ * forever).  channel_hup: the host closed its end (or it failed).  *tun_in:
+ * 1 readable, 0 not, -1 the device failed (or is not there).
  */
 long rt_host_wait(int want_channel_out, int want_console, int64_t timeout_ns,
-                  int *channel_in, int *channel_out, int *console_in, int *channel_hup);
+                  int *channel_in, int *channel_out, int *console_in, int *channel_hup, int *tun_in);
 long rt_host_clock(int clockid, int64_t *ns);   /* host CLOCK_MONOTONIC / CLOCK_REALTIME */
 long rt_host_getrandom(void *buf, size_t len);
 long rt_host_set_fs(uint64_t base);

@@ -192,12 +192,20 @@ void rt_send_ready(void)
 /* Poll the host once (timeout_ns 0) or block until input or the deadline. */
 static void host_wait(int64_t timeout_ns)
 {
-	int cin = 0, cout = 0, con = 0, hup = 0;
-	long r = rt_host_wait(0, rt_console_watchers > 0, timeout_ns, &cin, &cout, &con, &hup);
+	int cin = 0, cout = 0, con = 0, hup = 0, tin = 0;
+	int tun = rt_tun_active();   /* our own TUN device: packets without the host's relay */
+	long r = rt_host_wait(0, rt_console_watchers > 0, timeout_ns, &cin, &cout, &con, &hup,
+	                      tun ? &tin : 0);
 	if (r <= 0)
 		return;
 	if (cin || hup)
 		rt_channel_drain(hup);
+	/* A FREEZE acts before any later packet, as on the channel: what the device holds now
+	 * stays there, and caprun puts it into a snapshot that stops us (held.c). */
+	if (tin > 0 && !rt_freeze_pending)
+		rt_tun_drain();
+	else if (tin < 0)
+		rt_tun_failed();
 	if (hup)
 		rt_host_gone(0);   /* nobody will ever send us a packet again: exit, don't spin */
 	if (con) {

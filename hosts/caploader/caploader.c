@@ -16,7 +16,7 @@
  *     capsule window, nor our own text, nor the kernel's [vdso] and [vvar*]
  *     (read-only; the clock data every process may read), e.g. [stack]; set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
- *     (fd 6), close fds >= 4, open the dirty-tracking userfaultfd (fd 4 again), die with caprun
+ *     (fd 6), close fds >= 4 (but the TUN, fd 8, when it is the capsule's), open the dirty-tracking userfaultfd (fd 4 again), die with caprun
  *     (PR_SET_PDEATHSIG), no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
  *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
@@ -529,7 +529,12 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	prog.len = (unsigned short)read_filter(insns);
 	prog.filter = insns;
 
-	r = sys3(__NR_close_range, CAP_FD_MEMFD, ~0U, 0);
+	/* The loader's own descriptors go; the TUN device (CAP_FD_TUN) stays only when the
+	 * control page says it is this process's (a standalone caprun with its filter). */
+	r = sys3(__NR_close_range, CAP_FD_MEMFD, CAP_FD_TUN - 1, 0);
+	if (!is_error(r))
+		r = sys3(__NR_close_range, (ctl->host_flags & CAP_HOST_DIRECT_TUN) ? CAP_FD_TUN + 1 : CAP_FD_TUN,
+		         ~0U, 0);
 	if (is_error(r))
 		die("closing the loader's descriptors", r);
 	track_writes(ctl);

@@ -2,7 +2,7 @@
 CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_args.c hosts/caprun/caprun_detach.c hosts/caprun/consolelog.c $(COMMON_CLI_SRCS) hosts/caprun/channel.c \
                hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
-               hosts/caprun/snapshot.c hosts/caprun/held.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
+               hosts/caprun/snapshot.c hosts/caprun/held.c hosts/caprun/tunfilter.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c hosts/caprun/volume.c \
                hosts/caprun/dirty.c hosts/caprun/precopy.c hosts/caprun/caprun_precopy.c hosts/caprun/procs.c hosts/caprun/procs_snap.c \
                hosts/caprun/lazyload.c \

@@ -18,6 +18,7 @@
 #include "hosts/caprun/volume.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/sandbox.h"
+#include "hosts/caprun/tunfilter.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "hosts/common/ipv4.h"
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
+#define TUN_QUEUE_PACKETS 4096   /* the TUN device's queue when the capsule reads it itself */
 /* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
 #define ATTACH_TIMEOUT_MS 15000
 
@@ -253,8 +255,8 @@ static int attach_uplink(struct caprun *c, const char *base)
 static int spawn_capsule(struct caprun *c, const char *loader)
 {
 	char err[PATH_MAX + 64];
-	if (procs_spawn_loader(loader, c->chan[1], c->memfd, c->img.fd, c->filter_fd, -1, &c->child,
-	                       err, sizeof err)) {
+	if (procs_spawn_loader(loader, c->chan[1], c->memfd, c->img.fd, c->filter_fd, -1,
+	                       c->filter ? c->tun_fd : -1, &c->child, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s\n", err);
 		c->child = 0;
 		return -1;
@@ -279,6 +281,42 @@ static int make_channel(struct caprun *c)
 		fcntl(c->chan[i], F_SETFL, O_NONBLOCK);
 	}
 	return 0;
+}
+
+/*
+ * Standalone: the capsule reads and writes its TUN device itself (fd 8), once
+ * the kernel drops and counts what it sends with a source not its own
+ * (tunfilter.c).  Where that filter cannot be made, or CAPRUN_RELAY_PACKETS=1
+ * asks for it (tests, comparisons), every packet goes through caprun's relay,
+ * which checks each one, as before: never a TUN without a check.
+ */
+static void choose_packet_path(struct caprun *c)
+{
+	char err[256];
+	const char *relay = getenv("CAPRUN_RELAY_PACKETS");
+	if (relay && strcmp(relay, "1") == 0)
+		return;
+	c->filter = tunfilter_install(c->ifname, c->ifindex, c->ip, err, sizeof err);
+	if (!c->filter) {
+		fprintf(stderr, "caprun: capsule %s: %s; its packets go through caprun, which checks "
+		        "their sources\n", c->name, err);
+		return;
+	}
+	/* The device's queue is now the capsule's only buffer (the relay's channel held 4 MiB): a
+	 * burst of a thousand SYNs or FINs must not overflow it while the capsule is busy.  The
+	 * senders' socket buffers still bound what it holds.  Best effort: 500 is the default. */
+	(void)netlink_link_txqlen(c->nl, c->ifindex, TUN_QUEUE_PACKETS);
+}
+
+/* Tell the capsule (host_flags, at every start and resume) that fd 8 is its TUN. */
+static int offer_tun(struct caprun *c)
+{
+	uint32_t flags;
+	off_t at = offsetof(struct cap_control, host_flags);
+	if (pread(c->memfd, &flags, sizeof flags, at) != (ssize_t)sizeof flags)
+		return -1;
+	flags |= CAP_HOST_DIRECT_TUN;
+	return pwrite(c->memfd, &flags, sizeof flags, at) == (ssize_t)sizeof flags ? 0 : -1;
 }
 
 /*
@@ -307,6 +345,8 @@ static void cleanup(struct caprun *c, int saved)
 	if (c->tun_fd >= 0)
 		close(c->tun_fd);   /* the device and its address go with it */
 	c->tun_fd = -1;
+	tunfilter_remove(c->filter);   /* after the capsule (it held the device too) is gone */
+	c->filter = NULL;
 	/*
 	 * The unreachable 198.18.0.0/15 keeps capsule traffic from leaking to a
 	 * default route.  It is shared by all capsules: the last one out removes
@@ -624,6 +664,8 @@ int main(int argc, char **argv)
 		c.uplink_fd = caprun_uplink_connect();
 		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
 			goto out;
+		if (c.uplink_fd < 0)
+			choose_packet_path(&c);
 	}
 
 	if (c.incoming) {
@@ -668,6 +710,10 @@ int main(int argc, char **argv)
 	}
 	if (c.memfd < 0)
 		goto out;
+	if (c.filter && offer_tun(&c)) {
+		fprintf(stderr, "caprun: capsule %s: its control page: %s\n", c.name, strerror(errno));
+		goto out;
+	}
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
 	if (c.detach && caprun_detach_console(c.name, c.log_size))
@@ -691,7 +737,7 @@ int main(int argc, char **argv)
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
 	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch,
-	                             .lazy = c.lazy };
+	                             .lazy = c.lazy, .filter = c.filter };
 	relay.vols = &c.vols;
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);

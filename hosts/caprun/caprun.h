@@ -25,6 +25,7 @@
 
 struct mnl_socket;
 struct caprun_procs;
+struct tunfilter;
 
 struct caprun {
 	const char *image_path;
@@ -61,6 +62,7 @@ struct caprun {
 	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
 	struct mnl_socket *nl;
 	int route_added;
+	struct tunfilter *filter;  /* the TUN's source filter: the capsule moves its own packets (fd 8) */
 	int ctl_fd;                /* control socket (hosts/formats/ctlproto.h) */
 	int uplink_fd;             /* caphostd's uplink (attach mode), else -1: own TUN */
 	uint32_t epoch;            /* attach mode: the directory's epoch of this capsule */

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -54,10 +55,54 @@ static void packet_out(struct host_relay *r, const unsigned char *p, size_t n)
 	} else {
 		w = write(r->tun_fd, p, n);
 	}
-	if (w < 0)
+	if (w < 0) {
 		r->stats.drop_host_full++;
-	else
+	} else {
 		r->stats.packets_out++;
+		if (r->filter && !r->uplink)
+			r->tun_host_writes++;   /* the device counts it too */
+	}
+}
+
+/*
+ * CAP_MSG_DIRECT: the capsule reads and writes its TUN device itself from
+ * now on, so the loop stops reading it (packets it relayed meanwhile reach
+ * the capsule through the channel, which it still reads).  Only a capsule
+ * that was given the device may say so.
+ */
+static void direct_begin(struct host_relay *r)
+{
+	if (!r->filter || r->uplink || r->direct) {
+		r->stats.drop_bad_record++;
+		return;
+	}
+	if (r->epoll_fd >= 0)
+		epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, r->tun_fd, NULL);
+	r->direct = 1;
+}
+
+static uint64_t minus(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/*
+ * The device counts every packet through it, whoever moved it; caprun's
+ * own share (relayed, held) is already in its stats, so the capsule's is
+ * the rest.  Counted from the filter's start, so packets the capsule wrote
+ * before it said CAP_MSG_DIRECT are on the books too.
+ */
+void channel_stats(struct host_relay *r, struct host_relay_stats *out)
+{
+	struct tunfilter_counts k;
+	*out = r->stats;
+	if (!r->filter || r->uplink || tunfilter_counts(r->filter, &k))
+		return;
+	out->packets_in += minus(k.to_capsule, r->tun_host_reads);
+	out->packets_out += minus(k.from_capsule, r->tun_host_writes + k.spoofed + k.malformed);
+	out->drop_spoofed += k.spoofed;
+	out->drop_malformed += k.malformed + k.refused;
+	out->drop_host_full += k.to_capsule_lost;
 }
 
 /*
@@ -148,6 +193,8 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		struct cap_proc_signal m;
 		memcpy(&m, rec + sizeof h, sizeof m);
 		procs_kill(r, 0, m.pid, m.sig);
+	} else if (h.type == CAP_MSG_DIRECT) {
+		direct_begin(r);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
 		caprun_detach_ready();   /* caprun -d: the caller may return now */

@@ -3,6 +3,7 @@
 #define HOST_CAPRUN_CHANNEL_H
 
 #include "capsule-abi/cap_snapshot.h"
+#include "hosts/caprun/tunfilter.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -66,7 +67,20 @@ struct host_relay {
 	int64_t frozen_at_all;       /* several processes thawed: the latest frozen_at_ns of them all */
 	int fork_ok;         /* set while the relay loop itself reads channels: a fork may happen
 	                      * (never inside a snapshot's or a migration's wait) */
+
+	/* --- standalone, the capsule's own packet path (tunfilter.h, docs/FASTPATH.md section 9) --- */
+	struct tunfilter *filter;   /* the TUN's source filter: the capsule was given the TUN (fd 8) */
+	int direct;                 /* it said CAP_MSG_DIRECT: it reads and writes the TUN itself, so
+	                             * the loop no longer reads it */
+	uint64_t tun_host_reads;    /* with a filter: packets caprun itself read from the TUN (relayed
+	                             * before CAP_MSG_DIRECT, held at a freeze) ... */
+	uint64_t tun_host_writes;   /* ... and wrote to it (the channel's packets): the device counts
+	                             * them too, the capsule's own are the rest */
 };
+
+/* Every packet on the books (capctl stats): the relay's counters, plus, with a filtered TUN, what
+ * the kernel counted on the device and in its filter that caprun did not move itself. */
+void channel_stats(struct host_relay *r, struct host_relay_stats *out);
 
 /*
  * One record received from the capsule: a packet goes to the TUN device,

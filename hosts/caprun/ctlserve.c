@@ -47,18 +47,21 @@ static void do_ps(struct host_relay *r, char *reply, size_t len, int migrating)
 
 static void do_stats(struct host_relay *r, char *reply, size_t len)
 {
-	const struct host_relay_stats *s = &r->stats;
+	struct host_relay_stats now;
+	const struct host_relay_stats *s = &now;
+	channel_stats(r, &now);
 	/* The capsule's own drops, from its control page (zeros until it has any). */
 	struct cap_net_drops d = { 0 };
 	if (pread(r->memfd, &d, sizeof d, offsetof(struct cap_control, net_drops)) != (ssize_t)sizeof d)
 		memset(&d, 0, sizeof d);
-	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", r->name,
+	/* Last: who moves the packets, the capsule on its own TUN device or caprun's relay. */
+	snprintf(reply, len, "ok %s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %s", r->name,
 	         (unsigned long long)s->packets_in, (unsigned long long)s->packets_out,
 	         (unsigned long long)s->drop_spoofed, (unsigned long long)s->drop_malformed,
 	         (unsigned long long)s->drop_host_full, (unsigned long long)s->drop_bad_record,
 	         (unsigned long long)s->reattached, (unsigned long long)d.rx_no_memory,
 	         (unsigned long long)d.rx_backlog_full, (unsigned long long)d.rx_socket_full,
-	         (unsigned long long)d.tx_channel_full);
+	         (unsigned long long)d.tx_channel_full, r->direct ? "tun" : "relay");
 }
 
 /*

@@ -53,6 +53,8 @@ int held_collect(struct host_relay *r, struct held_result *res)
 	}
 	free(buf);
 	r->stats.drop_host_full += h.dropped;   /* on the books: capctl stats */
+	if (r->filter && !r->uplink)
+		r->tun_host_reads += h.count + h.dropped;   /* the device counted them: not the capsule's */
 	res->packets = h.count;
 	res->dropped = h.dropped;
 	res->bytes = at - sizeof h;

@@ -49,7 +49,7 @@ int procs_high_fd(int fd)
 }
 
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                       int root_memfd, pid_t *pid, char *err, size_t errlen)
+                       int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -63,6 +63,8 @@ int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int 
 	posix_spawn_file_actions_adddup2(&fa, filter_fd, CAP_FD_FILTER);
 	if (root_memfd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, root_memfd, CAP_FD_ROOTMEM);
+	if (tun_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, tun_fd, CAP_FD_TUN);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
@@ -212,6 +214,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 	ctl.proc_ppid = (uint32_t)pid_of(r, from);
 	ctl.proc_slot = (uint32_t)slot;
 	ctl.exit_signal = 0;
+	ctl.host_flags &= ~CAP_HOST_DIRECT_TUN;   /* the TUN is the first process's: a child has none */
 	ctl.fault_syscall = 0;
 	ctl.fault_ip = 0;
 	for (uint32_t i = 0; i < ctl.nmaps && i < CAP_MAX_MAPS; i++)
@@ -242,7 +245,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 		p->vols = NULL;
 		goto fail;
 	}
-	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd,
+	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
 	                       &p->host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
 		result = -EAGAIN;

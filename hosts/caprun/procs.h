@@ -47,12 +47,13 @@ struct caprun_procs {
 void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int filter_fd);
 
 /* Start caploader with chan as fd 3, memfd 4, img 5, filter 6 and, unless -1, root_memfd 7
- * (a process other than the first).  0, or -1 with err. */
+ * (a process other than the first) and tun_fd 8 (the first process of a standalone caprun
+ * whose TUN has its source filter, CAP_HOST_DIRECT_TUN).  0, or -1 with err. */
 /* fd moved above the loader's fixed numbers 0..9 (closed, a CLOEXEC copy returned), so the
  * spawn's dup2s never collide; fd itself if already there or negative. */
 int procs_high_fd(int fd);
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                       int root_memfd, pid_t *pid, char *err, size_t errlen);
+                       int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen);
 
 /* The data of memfd from into to (same size), sparsely, except the shared window.  0 or -1. */
 int procs_copy_sparse(int from, int to, off_t size);

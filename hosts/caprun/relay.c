@@ -84,6 +84,8 @@ static void tun_to_channel(struct host_relay *r, unsigned char *buf)
 		ssize_t n = read(r->tun_fd, buf + sizeof h, CAP_MTU_MAX);
 		if (n <= 0)
 			break;
+		if (r->filter)
+			r->tun_host_reads++;   /* the device counted it: not the capsule's own read */
 		if (send(r->chan_fd, buf, sizeof h + (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			r->stats.drop_host_full++;
 		else
@@ -211,7 +213,8 @@ int relay_run(struct host_relay *r, int *wstatus)
 					r->tun_fd = -1;
 				}
 			} else if (fd == r->tun_fd) {
-				tun_to_channel(r, buf);
+				if (!r->direct)   /* else the capsule's own now: an event from before */
+					tun_to_channel(r, buf);
 			} else if (fd == r->chan_fd) {
 				r->fork_ok = 1;
 				int closed = channel_to_tun(r, buf);

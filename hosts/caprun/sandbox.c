@@ -1,5 +1,6 @@
 /* sandbox.c: builds the capsule's seccomp allowlist with libseccomp and exports the BPF to a memfd. */
 #include "hosts/caprun/sandbox.h"
+#include "capsule-abi/cap_abi.h"
 
 #include <asm/prctl.h>
 #include <errno.h>
@@ -16,13 +17,16 @@
 static int add_rules(scmp_filter_ctx ctx)
 {
 	int r = 0;
-	/* Console in and the packet channel. */
+	/* Console in, the packet channel and the capsule's own TUN device (a standalone host
+	 * passes it as fd 8 behind a kernel source filter; elsewhere fd 8 is closed: EBADF). */
 	r |= ALLOW(ctx, read, 1, SCMP_A0(SCMP_CMP_EQ, 0));
-	r |= ALLOW(ctx, read, 1, SCMP_A0(SCMP_CMP_EQ, 3));
-	/* Console out/err and the packet channel. */
-	for (int fd = 1; fd <= 3; fd++) {
-		r |= ALLOW(ctx, write, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
-		r |= ALLOW(ctx, writev, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fd));
+	r |= ALLOW(ctx, read, 1, SCMP_A0(SCMP_CMP_EQ, CAP_FD_CHANNEL));
+	r |= ALLOW(ctx, read, 1, SCMP_A0(SCMP_CMP_EQ, CAP_FD_TUN));
+	/* Console out/err, the packet channel and the TUN device. */
+	static const int out_fds[] = { 1, 2, CAP_FD_CHANNEL, CAP_FD_TUN };
+	for (size_t i = 0; i < sizeof out_fds / sizeof out_fds[0]; i++) {
+		r |= ALLOW(ctx, write, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)out_fds[i]));
+		r |= ALLOW(ctx, writev, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)out_fds[i]));
 	}
 	r |= ALLOW(ctx, ppoll, 0);
 	r |= ALLOW(ctx, clock_gettime, 0);

@@ -85,6 +85,19 @@ int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
 	return nl_transact(nl, nlh);
 }
 
+int netlink_link_txqlen(struct mnl_socket *nl, unsigned ifindex, unsigned qlen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = (int)ifindex;
+	mnl_attr_put_u32(nlh, IFLA_TXQLEN, qlen);
+	return nl_transact(nl, nlh);
+}
+
 int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];

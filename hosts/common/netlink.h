@@ -15,6 +15,8 @@ void netlink_close(struct mnl_socket *nl);
 
 /* Set the link's MTU and bring it up.  0, or -1 with errno. */
 int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
+/* Set the link's transmit queue length (packets).  0, or -1 with errno. */
+int netlink_link_txqlen(struct mnl_socket *nl, unsigned ifindex, unsigned qlen);
 /* Add addr/prefix (network order) to the link.  0, or -1 with errno. */
 int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix);
 

@@ -21,11 +21,14 @@
  *   stats\n
  *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL
  *           DROP_BAD_RECORD REATTACHED CAP_RX_NO_MEMORY CAP_RX_BACKLOG_FULL
- *           CAP_RX_SOCKET_FULL CAP_TX_CHANNEL_FULL\n   (one line)
+ *           CAP_RX_SOCKET_FULL CAP_TX_CHANNEL_FULL PATH\n   (one line)
  *        packets moved host->capsule and capsule->host; the capsule's packets
  *        refused: a source address not its own, not IPv4, no room on the host,
  *        channel records out of turn; times caprun attached to caphostd again;
- *        then the capsule's own drops (cap_abi.h, struct cap_net_drops).
+ *        then the capsule's own drops (cap_abi.h, struct cap_net_drops); PATH:
+ *        "tun" when the capsule moves its packets on its own TUN device (the
+ *        counts then include the kernel's: the device's and its source
+ *        filter's), else "relay".  Older caprun send no PATH.
  *   snapshot ABS_PATH KEEP\n           (KEEP: 1 keep running, 0 stop after saving)
  *     -> ok BYTES FREEZE_MS WRITE_MS\n  (file size, ms from FREEZE to FROZEN, ms to write)
  *   migrate HOSTID [downtime=MS] [dirwait=S] [precopy=0] [FAULT]\n

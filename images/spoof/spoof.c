@@ -1,4 +1,4 @@
-/* spoof.c: test image playing a compromised capsule: writes forged packets and records straight to the host channel. */
+/* spoof.c: test image playing a compromised capsule: writes forged packets straight to its TUN device (or the host channel) and records out of turn to the channel. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -9,8 +9,10 @@
 
 /*
  * Not a plain app: it bypasses the runtime and lwIP with a raw write(2) on
- * fd 3, the packet channel (the sandbox allows that call on that fd), to
- * check that the HOST refuses packets whose source is not the capsule's.
+ * fd 8, the capsule's own TUN device, or where it has none on fd 3, the
+ * packet channel (the sandbox allows that call on those fds), to check that
+ * the HOST (the kernel's filter, or caprun) refuses packets whose source is
+ * not the capsule's.
  * `spoof records` writes channel records out of turn instead (an empty
  * one, a short one, FROZEN nobody asked for, the host's own types, an
  * unknown type): the host must count each and go on.
@@ -54,6 +56,10 @@ static void send_forged(uint32_t src, const char *text, int version)
 	udp[2] = 5555 >> 8, udp[3] = 5555 & 0xff;   /* destination port 5555 */
 	udp[4] = (uint8_t)((8 + plen) >> 8), udp[5] = (uint8_t)(8 + plen);
 	memcpy(udp + 8, text, plen);                /* UDP checksum 0: none */
+	/* Where this capsule's packets go: its own TUN device (fd 8) when the host gave it one
+	 * (the kernel's filter must stop these there), else the channel, as a record. */
+	if (raw_write(8, ip, total) != -9 /* EBADF: no TUN */)
+		return;
 	raw_write(3, rec, 4 + total);
 }
 

@@ -133,6 +133,8 @@ def perf_counts(pid, addr, count):
         f = line.split(",")
         if len(f) > 2 and f[0].replace(".", "", 1).isdigit():
             got[f[2]] = float(f[0])
+        elif len(f) > 2 and f[0] == "<not counted>":
+            got[f[2]] = 0.0   # the process never ran meanwhile (caprun, off the packet path)
     if len(got) != 3:
         return None
     n = count + 50

@@ -1,4 +1,4 @@
-"""test_spoof.py: the host drops and counts packets a capsule sends with a source address not its own, and channel records out of turn (empty, short, an unasked FROZEN, the host's own types); the channel and snapshots go on."""
+"""test_spoof.py: the host drops and counts packets a capsule sends with a source address not its own (on its own TUN device, where the kernel's filter stops them, and through caprun's relay), and channel records out of turn (empty, short, an unasked FROZEN, the host's own types); the channel and snapshots go on."""
 import json
 import os
 import socket
@@ -6,11 +6,13 @@ import socket
 from caplib import Host, Tap, check, check_eq, need_capsule_host, snapshot, tempdir
 
 
-def forged_dropped_and_counted():
+def forged_dropped_and_counted(path):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("0.0.0.0", 5555))
     rx.settimeout(5)
     host = Host()
+    if path == "relay":
+        host.env["CAPRUN_RELAY_PACKETS"] = "1"   # caprun moves (and checks) every packet
     cap = host.capsule("spoof")
     try:
         cap.start(app_ready=r"spoof: done")
@@ -32,6 +34,7 @@ def forged_dropped_and_counted():
         check_eq(stats["drop_spoofed"], 3, "packets refused for a forged source")
         check_eq(stats["drop_malformed"], 1, "packets refused as not IPv4")
         check(stats["packets_out"] >= 2, "genuine packets counted: %r" % stats)
+        check_eq(stats["packet_path"], path, "who moved the capsule's packets")
     finally:
         cap.stop()
         rx.close()
@@ -67,7 +70,9 @@ def main():
     tap = Tap()
     name = "spoof: forged source addresses are dropped and counted by the host"
     if not need_capsule_host(tap, name):
-        tap.run(name, forged_dropped_and_counted)
+        tap.run(name + " (its own TUN device: the kernel's filter)",
+                lambda: forged_dropped_and_counted("tun"))
+        tap.run(name + " (caprun's relay)", lambda: forged_dropped_and_counted("relay"))
         tap.run("spoof: channel records out of turn (empty, short, an unasked FROZEN, the host's "
                 "types, unknown) are counted and ignored; a snapshot still works",
                 records_out_of_turn)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/mman.h>
 #include <cmocka.h>
 
 #include "capsule-abi/cap_abi.h"
@@ -22,8 +23,25 @@ static int queued, next_read;
 static unsigned char sent[256];
 static size_t sent_len;
 
+/* ---- the TUN device (CAP_FD_TUN): packets queued for reading, the last one written ---- */
+static const char *tun_queue[8];
+static int tun_queued, tun_next, tun_reads, tun_writes;
+static long tun_error;   /* nonzero: every call on the device fails with it */
+static unsigned char tun_sent[64];
+static size_t tun_sent_len;
+
 long rt_host_read(int fd, void *buf, size_t len)
 {
+	if (fd == CAP_FD_TUN) {
+		tun_reads++;
+		if (tun_error)
+			return tun_error;
+		if (tun_next == tun_queued)
+			return -EAGAIN;
+		const char *p = tun_queue[tun_next++];
+		memcpy(buf, p, strlen(p) < len ? strlen(p) : len);
+		return (long)strlen(p);
+	}
 	assert_int_equal(fd, CAP_FD_CHANNEL);
 	if (next_read == queued)
 		return -EAGAIN;
@@ -41,6 +59,20 @@ long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt)
 		sent_len += iov[i].len;
 	}
 	return (long)sent_len;
+}
+
+long rt_host_writev(int fd, const struct rt_iovec *iov, int iovcnt)
+{
+	assert_int_equal(fd, CAP_FD_TUN);   /* the channel's sends go through rt_host_channel_send */
+	tun_writes++;
+	if (tun_error)
+		return tun_error;
+	tun_sent_len = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(tun_sent + tun_sent_len, iov[i].base, iov[i].len);
+		tun_sent_len += iov[i].len;
+	}
+	return (long)tun_sent_len;
 }
 
 /* The drain runs on a stack of its own in the capsule; here on the test's. */
@@ -266,6 +298,74 @@ static void test_send_packet_adds_the_header(void **state)
 	assert_int_equal(rt_channel_send_packet(iov, RT_CHANNEL_MAX_IOV + 1), -EINVAL);
 }
 
+/* ---- the capsule's own TUN device (CAP_HOST_DIRECT_TUN) ---- */
+static void tun_reset(uint32_t host_flags)
+{
+	reset();
+	RT_CONTROL->host_flags = host_flags;
+	rt_tun_forget();
+	tun_queued = tun_next = tun_reads = tun_writes = 0;
+	tun_error = 0;
+	sent_len = 0;
+}
+
+/* Without the host's word, fd 8 is never touched: packets go on the channel. */
+static void test_no_tun_without_the_flag(void **state)
+{
+	(void)state;
+	tun_reset(0);
+	assert_int_equal(rt_tun_active(), 0);
+	struct rt_iovec iov = { "pkt", 3 };
+	assert_int_equal(rt_channel_send_packet(&iov, 1), sizeof(struct cap_chan_hdr) + 3);
+	assert_int_equal(tun_writes, 0);
+	assert_int_equal(sent[0], CAP_MSG_PACKET);
+}
+
+/* With it: CAP_MSG_DIRECT once per process, then bare packets on fd 8, both ways. */
+static void test_tun_announced_once_then_used(void **state)
+{
+	(void)state;
+	tun_reset(CAP_HOST_DIRECT_TUN);
+	struct rt_iovec iov[2] = { { "ab", 2 }, { "cde", 3 } };
+	assert_int_equal(rt_channel_send_packet(iov, 2), 5);   /* no header */
+	assert_int_equal(sent_len, sizeof(struct cap_chan_hdr));
+	assert_int_equal(sent[0], CAP_MSG_DIRECT);            /* told the host first */
+	assert_memory_equal(tun_sent, "abcde", 5);
+	sent_len = 0;
+	assert_int_equal(rt_channel_send_packet(iov, 1), 2);
+	assert_int_equal(sent_len, 0);                         /* once only */
+	assert_int_equal(tun_writes, 2);
+	/* in: one read per lone packet, as on the channel */
+	tun_queue[tun_queued++] = "in1";
+	rt_tun_drain();
+	assert_int_equal(ndelivered, 1);
+	assert_string_equal(delivered[0], "in1");
+	assert_int_equal(tun_reads, 1);
+	/* a resume is a new process: it tells its (new) host again */
+	rt_tun_forget();
+	assert_int_equal(rt_tun_active(), 1);
+	assert_int_equal(sent[0], CAP_MSG_DIRECT);
+	assert_int_equal(sent_len, sizeof(struct cap_chan_hdr));
+}
+
+/* A device that fails (EBADF: not there) sends the capsule back to the channel, for good. */
+static void test_tun_failure_falls_back_to_the_channel(void **state)
+{
+	(void)state;
+	tun_reset(CAP_HOST_DIRECT_TUN);
+	tun_error = -EBADF;
+	struct rt_iovec iov = { "xy", 2 };
+	assert_int_equal(rt_channel_send_packet(&iov, 1), -EBADF);
+	assert_int_equal(rt_tun_active(), 0);
+	assert_int_equal(rt_channel_send_packet(&iov, 1), sizeof(struct cap_chan_hdr) + 2);
+	assert_int_equal(sent[0], CAP_MSG_PACKET);
+	tun_reset(CAP_HOST_DIRECT_TUN);
+	assert_int_equal(rt_tun_active(), 1);
+	rt_tun_failed();   /* the idle wait saw POLLNVAL or POLLERR on it */
+	assert_int_equal(rt_tun_active(), 0);
+	RT_CONTROL->host_flags = 0;
+}
+
 /* ---- packets the host held while the capsule was frozen (cap_held.h) ---- */
 static _Alignas(8) unsigned char area[256];
 static size_t area_at;
@@ -343,6 +443,10 @@ static void test_held_area_is_checked(void **state)
 
 int main(void)
 {
+	/* The runtime reads host_flags in the control page, at its fixed address: a page there. */
+	if (mmap((void *)CAP_CONTROL_ADDR, CAP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != (void *)CAP_CONTROL_ADDR)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packets_go_to_the_sink),
 		cmocka_unit_test(test_control_records_stop_the_drain),
@@ -351,6 +455,9 @@ int main(void)
 		cmocka_unit_test(test_without_a_stack_and_when_it_is_full),
 		cmocka_unit_test(test_reads_one_until_a_queue_builds),
 		cmocka_unit_test(test_send_packet_adds_the_header),
+		cmocka_unit_test(test_no_tun_without_the_flag),
+		cmocka_unit_test(test_tun_announced_once_then_used),
+		cmocka_unit_test(test_tun_failure_falls_back_to_the_channel),
 		cmocka_unit_test(test_held_packets_go_to_the_sink_in_order),
 		cmocka_unit_test(test_held_area_is_checked),
 	};
