@@ -409,7 +409,8 @@ static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *m
 		return -1;
 	}
 	char why[256];
-	if (procs_spawn_loader(ps->loader, chan[1], *memfd, ps->img_fd, ps->filter_fd, r->memfd,
+	/* No TUN device: only pid 1 moves packets (a forked process never has one either). */
+	if (procs_spawn_loader(ps->loader, chan[1], *memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
 	                       &p->host_pid, why, sizeof why)) {
 		snprintf(err, errlen, "process %d: %s", e->pid, why);
 		volume_close_all(p->vols);
