@@ -160,12 +160,14 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 	uint8_t *rec = malloc(MIG_REC_MAX);
 	if (!rec)
 		return rc;
+	clock_trace("src final-start");
 	if (precopy_final_look(&m->pc)) {
 		free(rec);
 		return MIG_E_IO;
 	}
 	/* Back to plain blocking writes (SO_SNDTIMEO bounds a stalled target): the capsule is
 	 * frozen, nothing to relay. */
+	clock_trace("src final-looked");
 	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
 		rc = migstream_send_all(m->sock, rec, n);
@@ -176,12 +178,14 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 	}
 	uint64_t off;
 	size_t len;
+	clock_trace("src preamble-sent");
 	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, ext, h->nextents, &off, &len)) != 0) {
 		rc = more < 0 ? MIG_E_IO
 		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
 			rc = migstream_send_all(m->sock, rec, n);
 	}
+	clock_trace("src data-sent");
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {
