@@ -171,6 +171,14 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
  * snapshot's stale bytes).  caprun clears it when every byte is in.
  */
 #define CAP_HOST_LAZY_LOAD 2u
+/*
+ * A live migration's target spawns the loader before the directory has
+ * decided: the loader does all of its work (maps, signals, descriptors, the
+ * userfaultfd) and then stops itself (SIGSTOP) just before no_new_privs,
+ * seccomp and the jump.  caprun clears the flag and continues it (SIGCONT)
+ * once this host won the pull, or kills it; the capsule never sees the flag.
+ */
+#define CAP_HOST_START_STOPPED 4u
 
 /*
  * On resume the loader runs its last steps on the frozen thread's stack,

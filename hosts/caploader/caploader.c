@@ -17,7 +17,8 @@
  *     (read-only; the clock data every process may read), e.g. [stack]; set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
  *     (fd 6), close fds >= 4, open the dirty-tracking userfaultfd (fd 4 again), die with caprun
- *     (PR_SET_PDEATHSIG), no_new_privs, seccomp, clear registers and
+ *     (PR_SET_PDEATHSIG), stop if asked to (CAP_HOST_START_STOPPED: a migration's
+ *     target waits there for the directory's verdict), no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
  *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
  *     load control->resume_ctx: the capsule's rt_ctx_save "returns" 1.
@@ -52,6 +53,7 @@
 #define L_PR_SET_NO_NEW_PRIVS 38
 #define L_PR_SET_PDEATHSIG 1
 #define L_SIGKILL     9
+#define L_SIGSTOP     19
 #define L_POLLHUP     0x10
 #define L_EXIT_LOADER_FAILED 127
 
@@ -537,6 +539,10 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	r = sys6(__NR_ppoll, (long)&chan, 1, (long)no_wait, 0, 8, 0);
 	if (r > 0 && (chan.revents & L_POLLHUP))
 		sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);   /* nobody is left to tell */
+	/* A migration's target: wait here, ready, until the directory decided (caprun sends
+	 * SIGCONT once this host won the pull; a kill otherwise).  Nothing of the capsule ran. */
+	if (ctl->host_flags & CAP_HOST_START_STOPPED)
+		sys3(__NR_kill, sys3(__NR_getpid, 0, 0, 0), L_SIGSTOP, 0);
 	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (is_error(r))
 		die("setting no_new_privs", r);

@@ -20,6 +20,7 @@
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "hosts/common/ipv4.h"
+#include "hosts/common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -375,6 +376,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 		c->fail_code = missing_or_bad(c->image_path);
 		return -1;
 	}
+	clock_trace("image-opened");
 	if (snapfile_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", what, why);
 		return -1;
@@ -419,12 +421,12 @@ static int open_resume(struct caprun *c)
 }
 
 /*
- * --incoming, up to the decision (hosts/caprun/migfsm.h, target column): receive
+ * --incoming, up to the restore (hosts/caprun/migfsm.h, target column): receive
  * the stream, restore it here without starting it (image checked, memory
- * made resumable, name claimed), tell caphostd, CONFIRM, wait for COMMIT,
- * then pull it (caphostd's ATTACH MIGRATED: one MOVE here at the
- * migration's epoch, the commit point).  Returns 0 when the pull won and
- * caprun must start it, or the exit code when the capsule was discarded.
+ * made resumable, name claimed), tell caphostd.  incoming_decide does the
+ * rest: CONFIRM, wait for COMMIT, then pull it (caphostd's ATTACH MIGRATED:
+ * one MOVE here at the migration's epoch, the commit point).  0, or the exit
+ * code when the capsule was discarded.
  */
 static int incoming_receive(struct caprun *c)
 {
@@ -443,10 +445,12 @@ static int incoming_receive(struct caprun *c)
 		return EXIT_USAGE;
 	}
 	m->host_id = c->host_id;
+	clock_trace("tgt receive-start");
 	if (caprun_migin_receive(m, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);
 		return EXIT_FAILURE_SETUP;
 	}
+	clock_trace("tgt received");
 	/* Our own copy: the receiver's state goes once the capsule runs, its header is needed later. */
 	c->snap.hdr = m->rx.hdr;
 	const struct cap_snap_header *h = &c->snap.hdr;
@@ -461,6 +465,7 @@ static int incoming_receive(struct caprun *c)
 		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
+	clock_trace("tgt prepared");
 	int r = claim_socket(c);
 	if (r) {
 		snprintf(err, sizeof err, "the name %s is taken on host %u", name, c->host_id);
@@ -474,22 +479,47 @@ static int incoming_receive(struct caprun *c)
 		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
 	}
-	r = caprun_migin_confirm(m);
+	clock_trace("tgt registered");
+	return 0;
+}
+
+/*
+ * The rest of the target column: CONFIRM; spawn the loader, which prepares
+ * everything and stops just before the jump (CAP_HOST_START_STOPPED) while
+ * COMMIT and the pull go by; then the pull.  0 when the pull won, or the
+ * exit code when the capsule was discarded (the caller kills the stopped
+ * loader: nothing of the capsule ran).
+ */
+static int incoming_decide(struct caprun *c, const char *loader)
+{
+	char err[PATH_MAX + 512];
+	struct caprun_migin *m = &c->mig;
+	const char *name = c->name;
+	const struct cap_snap_header *h = &c->snap.hdr;
+	int r = caprun_migin_confirm(m);
+	clock_trace("tgt confirm-sent");
 	if (r > 0) {
 		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
 		return EXIT_FAILURE_SETUP;
 	}
+	if (spawn_capsule(c, loader)) {
+		caprun_migin_refuse(m, "cannot start its loader");   /* it will never pull: S keeps it */
+		return EXIT_FAILURE_SETUP;
+	}
+	clock_trace("tgt loader-spawned");
 	if (r == 0 && caprun_migin_await(m, CAPRUN_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
 		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
 		        m->rx.info.source_host);
 		return EXIT_FAILURE_SETUP;
 	}
+	clock_trace("tgt commit-received");
 	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
 	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
 	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
 		return EXIT_FAILURE_SETUP;
 	}
+	clock_trace("tgt pulled");
 	c->uplink_fd = procs_high_fd(m->uplink_fd);
 	m->uplink_fd = -1;
 	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
@@ -624,6 +654,15 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		c.memfd = procs_high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
+		/* Restore before the decision: the loader maps it all and stops just before the
+		 * jump while CONFIRM, COMMIT and the pull go by; it runs only if the pull wins. */
+		if ((c.detach && caprun_detach_console(c.name, c.log_size)) ||
+		    caprun_migin_hold_start(c.memfd, 1))
+			goto out;
+		code = incoming_decide(&c, loader);
+		if (code)
+			goto out;   /* discarded: cleanup kills the stopped loader */
+		code = EXIT_FAILURE_SETUP;
 		if (memlayout_memfd_restart_clock(c.memfd))
 			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
 			        c.name);   /* harmless: TCP copes */
@@ -657,12 +696,22 @@ int main(int argc, char **argv)
 	}
 	if (c.memfd < 0)
 		goto out;
+	clock_trace("tgt memfd-ready");
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
-	if (c.detach && caprun_detach_console(c.name, c.log_size))
-		goto out;
-	if (spawn_capsule(&c, loader))
-		goto out;
+	if (c.incoming) {
+		if (caprun_migin_hold_end(&c.child, c.memfd)) {
+			fprintf(stderr, "caprun: incoming capsule %s: its loader failed while it waited\n",
+			        c.name);
+			goto out;
+		}
+	} else {
+		if (c.detach && caprun_detach_console(c.name, c.log_size))
+			goto out;
+		if (spawn_capsule(&c, loader))
+			goto out;
+	}
+	clock_trace("spawned");
 	if (c.lazy && lazyload_start(c.lazy, c.child, c.memfd, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 		goto out;   /* cleanup kills the capsule: it waits for pages nobody will bring */
@@ -675,6 +724,7 @@ int main(int argc, char **argv)
 	c.chan[1] = -1;
 	if (c.incoming)
 		caprun_migin_started(&c.mig, c.epoch);
+	clock_trace("started-sent");
 
 	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Tests set this in a host's environment to make one step fail (docs/MIGRATION.md section 8). */
 #define HOST_MIG_FAULT_ENV        "CAPSULE_MIG_FAULT"
@@ -59,6 +60,14 @@ int caprun_migin_starting(struct caprun_migin *m, int uplink_fd);
 /* The capsule runs here at epoch: tell the source (STARTED, how the pull went), close. */
 void caprun_migin_started(struct caprun_migin *m, uint32_t epoch);
 void caprun_migin_close(struct caprun_migin *m);
+/*
+ * The loader started before the decision (CAP_HOST_START_STOPPED): hold_start sets
+ * (on 1) or clears the flag in the memfd's control page before the spawn; hold_end,
+ * once the pull won, waits until the loader stopped itself, clears the flag and
+ * continues it.  0, or -1 (the loader died: *child reaped).
+ */
+int caprun_migin_hold_start(int memfd, int on);
+int caprun_migin_hold_end(pid_t *child, int memfd);
 /* Close only the migration's connection (the source went away or ABORTed). */
 void caprun_migin_close_stream(struct caprun_migin *m);
 
