@@ -371,7 +371,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 			         what);
 			return -1;
 		}
-	if (image_open(c->image_path, &c->img, why, sizeof why)) {
+	if (!c->image_early && image_open(c->image_path, &c->img, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", c->image_path, why);
 		c->fail_code = missing_or_bad(c->image_path);
 		return -1;
@@ -402,6 +402,24 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 	c->ip = h->ip;
 	c->mtu = h->mtu;
 	return 0;
+}
+
+/*
+ * Pre-copy brings the capsule's identity first: open and check its image
+ * while it still runs on the source, not after its freeze.  The PREAMBLE
+ * must name the same capsule (the stream's decoder checks), and
+ * check_frozen runs again on it, then without opening the image again.
+ */
+static void incoming_who(void *ctx, const struct cap_snap_header *who)
+{
+	struct caprun *c = ctx;
+	char err[PATH_MAX + 512];
+	if (check_frozen(c, who, who->capsule_name, err, sizeof err) == 0) {
+		c->image_early = 1;
+		return;
+	}
+	if (c->img.file)
+		image_close(&c->img);   /* the final check says why, once the stream is complete */
 }
 
 /* Resume: check the snapshot, its image and the options against it, before creating anything.
@@ -445,6 +463,8 @@ static int incoming_receive(struct caprun *c)
 		return EXIT_USAGE;
 	}
 	m->host_id = c->host_id;
+	m->on_who = incoming_who;
+	m->who_ctx = c;
 	clock_trace("tgt receive-start");
 	if (caprun_migin_receive(m, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);

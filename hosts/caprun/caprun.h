@@ -52,6 +52,7 @@ struct caprun {
 	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
 
 	struct host_image img;
+	int image_early;           /* --incoming: img opened and checked from the PRECOPY's identity */
 	struct host_layout layout;
 	char name[CAP_IMAGE_NAME_MAX];
 	char ifname[IFNAMSIZ];

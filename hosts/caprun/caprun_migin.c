@@ -27,7 +27,12 @@
 
 static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
-	const struct caprun_migin *m = arg;
+	struct caprun_migin *m = arg;
+	if (!m->who_seen && m->rx.precopy_size) {   /* the first PAGES: PRECOPY came just before */
+		m->who_seen = 1;
+		if (m->on_who)
+			m->on_who(m->who_ctx, &m->rx.who);
+	}
 	/* Test fault: the target host dies in the middle of the transfer. */
 	if (m->fault && strcmp(m->fault, "target-exit-mid-stream") == 0 && done * 2 >= total)
 		_exit(3);

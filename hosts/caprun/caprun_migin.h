@@ -27,6 +27,11 @@ struct caprun_migin {
 	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
 	long pull_ms;                   /* how long the pull took (for the source's timeline) */
 	int aborted;                    /* the source said ABORT while we waited */
+	/* Pre-copy: called once with the PRECOPY's identity, while the capsule still runs on
+	 * the source (the caller checks its image then); the PREAMBLE must repeat it. */
+	void (*on_who)(void *ctx, const struct cap_snap_header *who);
+	void *who_ctx;
+	int who_seen;
 };
 
 /* Receive the whole stream into a new memfd (m->memfd).  0, or -1 with err (discard, exit). */

@@ -101,10 +101,13 @@ int migsrc_precopy(struct mig_src *m)
 	uint8_t head[MIG_HEAD_LEN];
 	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
+	/* Who is coming, first: the target checks its image while the capsule still runs here. */
+	struct cap_snap_header who = m->r->snap_template;
+	who.memfd_size = m->pc.memfd_size;
 	rec = malloc(MIG_REC_MAX);
 	int rc = !rec ? -1 : migstream_tx_init_keyed(&m->tx, m->ready.key, &info, head) != MIG_OK ? -1
 	        : send_relaying(m, head, sizeof head) ? -1
-	        : migstream_tx_precopy(&m->tx, m->pc.memfd_size, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
+	        : migstream_tx_precopy(&m->tx, &who, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
 	        : send_relaying(m, rec, n);
 	while (rc == 0) {
 		int go = precopy_look(&m->pc);
