@@ -179,6 +179,12 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
  * once this host won the pull, or kills it; the capsule never sees the flag.
  */
 #define CAP_HOST_START_STOPPED 4u
+/*
+ * caploader's one argument (argv[1]): stop (SIGSTOP) before reading anything,
+ * for a migration's target that execs it while the memory still arrives;
+ * caprun continues it once the memory is complete and prepared.
+ */
+#define CAP_LOADER_HELD_ARG "--held"
 
 /*
  * On resume the loader runs its last steps on the frozen thread's stack,

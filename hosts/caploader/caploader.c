@@ -197,6 +197,19 @@ static uint64_t vdso_base(const uint64_t *sp)
 /* Stage 1: map the plan.  Returns the scratch stack pointer for stage 2. */
 __attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *initial_sp)
 {
+	/*
+	 * "caploader --held": a migration's target started us before the capsule's memory is
+	 * complete; wait before reading any of it (caprun continues us once it is).  Dying
+	 * with caprun first: a stopped orphan would wait for nobody.
+	 */
+	if (initial_sp[0] >= 2 && str_eq((const char *)initial_sp[2], CAP_LOADER_HELD_ARG)) {
+		sys6(__NR_prctl, L_PR_SET_PDEATHSIG, L_SIGKILL, 0, 0, 0, 0);
+		struct { int fd; short events, revents; } chan = { CAP_FD_CHANNEL, 0, 0 };
+		long no_wait[2] = { 0, 0 };
+		if (sys6(__NR_ppoll, (long)&chan, 1, (long)no_wait, 0, 8, 0) > 0 && (chan.revents & L_POLLHUP))
+			sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);   /* caprun already gone */
+		sys3(__NR_kill, sys3(__NR_getpid, 0, 0, 0), L_SIGSTOP, 0);
+	}
 	long r = sys6(__NR_mmap, 0, CAP_PAGE_SIZE, L_PROT_READ, L_MAP_SHARED, CAP_FD_MEMFD, 0);
 	if (is_error(r))
 		die("mapping the control page", r);

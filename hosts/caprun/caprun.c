@@ -70,7 +70,7 @@ static int parse_ip(const char *s, uint32_t *ip)
  * Claim the name's control socket.  0 on success, 1 if a live caprun has
  * that name (try another), -1 on error (printed).
  */
-static int claim_socket(struct caprun *c)
+int claim_socket(struct caprun *c)
 {
 	char err[PATH_MAX + 128];
 	int fd = ctlsock_listen(c->name, err, sizeof err);
@@ -250,7 +250,7 @@ static int attach_uplink(struct caprun *c, const char *base)
 	return 0;
 }
 
-static int spawn_capsule(struct caprun *c, const char *loader)
+int spawn_capsule(struct caprun *c, const char *loader)
 {
 	char err[PATH_MAX + 64];
 	if (procs_spawn_loader(loader, c->chan[1], c->memfd, c->img.fd, c->filter_fd, -1, &c->child,
@@ -262,7 +262,7 @@ static int spawn_capsule(struct caprun *c, const char *loader)
 	return 0;
 }
 
-static int make_channel(struct caprun *c)
+int make_channel(struct caprun *c)
 {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->chan) < 0) {
 		fprintf(stderr, "caprun: socketpair: %s\n", strerror(errno));
@@ -353,7 +353,7 @@ static int report_exit(struct caprun *c, int ws)
  * the options must agree with what its own TCP/IP stack owns.  0, or -1
  * with the one-line reason in err.
  */
-static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what,
+int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what,
                         char *err, size_t errlen)
 {
 	char why[PATH_MAX + 256];
@@ -376,7 +376,6 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 		c->fail_code = missing_or_bad(c->image_path);
 		return -1;
 	}
-	clock_trace("image-opened");
 	if (snapfile_check_image(&as_snap, &c->img.hdr, c->image_path, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", what, why);
 		return -1;
@@ -404,24 +403,6 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 	return 0;
 }
 
-/*
- * Pre-copy brings the capsule's identity first: open and check its image
- * while it still runs on the source, not after its freeze.  The PREAMBLE
- * must name the same capsule (the stream's decoder checks), and
- * check_frozen runs again on it, then without opening the image again.
- */
-static void incoming_who(void *ctx, const struct cap_snap_header *who)
-{
-	struct caprun *c = ctx;
-	char err[PATH_MAX + 512];
-	if (check_frozen(c, who, who->capsule_name, err, sizeof err) == 0) {
-		c->image_early = 1;
-		return;
-	}
-	if (c->img.file)
-		image_close(&c->img);   /* the final check says why, once the stream is complete */
-}
-
 /* Resume: check the snapshot, its image and the options against it, before creating anything.
  * 0, or the exit code (EXIT_NOT_FOUND, EXIT_CANNOT_RUN, EXIT_USAGE) after one line. */
 static int open_resume(struct caprun *c)
@@ -438,113 +419,6 @@ static int open_resume(struct caprun *c)
 	return 0;
 }
 
-/*
- * --incoming, up to the restore (hosts/caprun/migfsm.h, target column): receive
- * the stream, restore it here without starting it (image checked, memory
- * made resumable, name claimed), tell caphostd.  incoming_decide does the
- * rest: CONFIRM, wait for COMMIT, then pull it (caphostd's ATTACH MIGRATED:
- * one MOVE here at the migration's epoch, the commit point).  0, or the exit
- * code when the capsule was discarded.
- */
-static int incoming_receive(struct caprun *c)
-{
-	char err[PATH_MAX + 512];
-	struct caprun_migin *m = &c->mig;
-	/* fd 0 is the connection; the capsule's console input must not be. */
-	m->sock = fcntl(0, F_DUPFD_CLOEXEC, 10);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (m->sock < 0 || null < 0 || dup2(null, 0) < 0) {
-		fprintf(stderr, "caprun: incoming migration: %s\n", strerror(errno));
-		return EXIT_FAILURE_SETUP;
-	}
-	close(null);
-	if (dirproto_data_key_load(c->keys_path, m->data_key, err, sizeof err)) {
-		fprintf(stderr, "caprun: --keys %s\n", err);
-		return EXIT_USAGE;
-	}
-	m->host_id = c->host_id;
-	m->on_who = incoming_who;
-	m->who_ctx = c;
-	clock_trace("tgt receive-start");
-	if (caprun_migin_receive(m, err, sizeof err)) {
-		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);
-		return EXIT_FAILURE_SETUP;
-	}
-	clock_trace("tgt received");
-	/* Our own copy: the receiver's state goes once the capsule runs, its header is needed later. */
-	c->snap.hdr = m->rx.hdr;
-	const struct cap_snap_header *h = &c->snap.hdr;
-	const char *name = m->rx.name;
-	snprintf(c->name, sizeof c->name, "%s", name);
-	name = c->name;
-	c->fixed_name = 1;
-	c->layout.ctl.arena_size = h->arena_size;
-	if (check_frozen(c, h, name, err, sizeof err) ||
-	    memlayout_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
-		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
-		caprun_migin_refuse(m, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	clock_trace("tgt prepared");
-	int r = claim_socket(c);
-	if (r) {
-		snprintf(err, sizeof err, "the name %s is taken on host %u", name, c->host_id);
-		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
-		caprun_migin_refuse(m, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
-	if (caprun_migin_register(m, c->name, h->ip, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
-		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
-		caprun_migin_refuse(m, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	clock_trace("tgt registered");
-	return 0;
-}
-
-/*
- * The rest of the target column: CONFIRM; spawn the loader, which prepares
- * everything and stops just before the jump (CAP_HOST_START_STOPPED) while
- * COMMIT and the pull go by; then the pull.  0 when the pull won, or the
- * exit code when the capsule was discarded (the caller kills the stopped
- * loader: nothing of the capsule ran).
- */
-static int incoming_decide(struct caprun *c, const char *loader)
-{
-	char err[PATH_MAX + 512];
-	struct caprun_migin *m = &c->mig;
-	const char *name = c->name;
-	const struct cap_snap_header *h = &c->snap.hdr;
-	int r = caprun_migin_confirm(m);
-	clock_trace("tgt confirm-sent");
-	if (r > 0) {
-		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
-		return EXIT_FAILURE_SETUP;
-	}
-	if (spawn_capsule(c, loader)) {
-		caprun_migin_refuse(m, "cannot start its loader");   /* it will never pull: S keeps it */
-		return EXIT_FAILURE_SETUP;
-	}
-	clock_trace("tgt loader-spawned");
-	if (r == 0 && caprun_migin_await(m, CAPRUN_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
-		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
-		        m->rx.info.source_host);
-		return EXIT_FAILURE_SETUP;
-	}
-	clock_trace("tgt commit-received");
-	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
-	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
-	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
-		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	clock_trace("tgt pulled");
-	c->uplink_fd = procs_high_fd(m->uplink_fd);
-	m->uplink_fd = -1;
-	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
-	return 0;
-}
 
 /* What every snapshot of this capsule says about where it comes from. */
 static void snapshot_template(const struct caprun *c, struct cap_snap_header *t)
@@ -599,8 +473,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (c.incoming) {
-		int code = incoming_receive(&c);
+		int code = caprun_incoming_receive(&c);
 		if (code) {
+			if (c.child > 0) {   /* an early loader, held before it read anything */
+				kill(c.child, SIGKILL);
+				waitpid(c.child, NULL, 0);
+			}
 			caprun_migin_close(&c.mig);
 			release_socket(&c);
 			image_close(&c.img);
@@ -650,13 +528,14 @@ int main(int argc, char **argv)
 
 	int code = EXIT_FAILURE_SETUP, saved = 0;
 	c.sig_fd = procs_high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
-	c.filter_fd = procs_high_fd(sandbox_filter_fd(err, sizeof err));
+	if (c.filter_fd < 0)   /* --incoming may have made it (and the channel) for an early loader */
+		c.filter_fd = procs_high_fd(sandbox_filter_fd(err, sizeof err));
 	if (c.sig_fd < 0 || c.filter_fd < 0) {
 		fprintf(stderr, "caprun: %s\n", c.sig_fd < 0 ? strerror(errno) : err);
 		goto out;
 	}
 	c.img.fd = procs_high_fd(c.img.fd);
-	if (make_channel(&c))
+	if (c.chan[0] < 0 && make_channel(&c))
 		goto out;
 	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
 	c.keep_entry = c.resume_hdr != NULL;
@@ -679,7 +558,7 @@ int main(int argc, char **argv)
 		if ((c.detach && caprun_detach_console(c.name, c.log_size)) ||
 		    caprun_migin_hold_start(c.memfd, 1))
 			goto out;
-		code = incoming_decide(&c, loader);
+		code = caprun_incoming_decide(&c, loader);
 		if (code)
 			goto out;   /* discarded: cleanup kills the stopped loader */
 		code = EXIT_FAILURE_SETUP;
@@ -716,7 +595,6 @@ int main(int argc, char **argv)
 	}
 	if (c.memfd < 0)
 		goto out;
-	clock_trace("tgt memfd-ready");
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
 	if (c.incoming) {

@@ -248,7 +248,7 @@ int caprun_migin_hold_end(pid_t *child, int memfd)
 		return -1;
 	}
 	/* Cleared before it runs: to the capsule host_flags are facts about the host. */
-	if (caprun_migin_hold_start(memfd, 0))
+	if (memfd >= 0 && caprun_migin_hold_start(memfd, 0))
 		return -1;
 	return kill(*child, SIGCONT);
 }

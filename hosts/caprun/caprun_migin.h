@@ -69,7 +69,8 @@ void caprun_migin_close(struct caprun_migin *m);
  * The loader started before the decision (CAP_HOST_START_STOPPED): hold_start sets
  * (on 1) or clears the flag in the memfd's control page before the spawn; hold_end,
  * once the pull won, waits until the loader stopped itself, clears the flag and
- * continues it.  0, or -1 (the loader died: *child reaped).
+ * continues it (memfd -1: only waits and continues, the first stop of a loader
+ * exec'd with CAP_LOADER_HELD_ARG).  0, or -1 (the loader died: *child reaped).
  */
 int caprun_migin_hold_start(int memfd, int on);
 int caprun_migin_hold_end(pid_t *child, int memfd);
