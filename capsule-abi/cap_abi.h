@@ -191,6 +191,20 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
  * caphostd.  Read at every use: a resume may be on a host without it.
  */
 #define CAP_HOST_DIRECT_TUN 4u
+/*
+ * A live migration's target spawns the loader before the directory has
+ * decided: the loader does all of its work (maps, signals, descriptors, the
+ * userfaultfd) and then stops itself (SIGSTOP) just before no_new_privs,
+ * seccomp and the jump.  caprun clears the flag and continues it (SIGCONT)
+ * once this host won the pull, or kills it; the capsule never sees the flag.
+ */
+#define CAP_HOST_START_STOPPED 8u
+/*
+ * caploader's one argument (argv[1]): stop (SIGSTOP) before reading anything,
+ * for a migration's target that execs it while the memory still arrives;
+ * caprun continues it once the memory is complete and prepared.
+ */
+#define CAP_LOADER_HELD_ARG "--held"
 
 /*
  * On resume the loader runs its last steps on the frozen thread's stack,

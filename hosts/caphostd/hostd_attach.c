@@ -115,6 +115,8 @@ static void ask_move(struct hostd *d, struct hostd_job *j, uint32_t expected)
 	m.u.move.expected_epoch = expected;
 	j->epoch = expected;
 	j->step = A_MOVE;
+	if (migrated(j))
+		clock_trace("tgthostd move-asked");
 	hostd_dir_job_ask(d, j, &m, migrated(j) ? DIRC_FOREVER : DIRC_DEFAULT_ATTEMPTS);
 }
 
@@ -122,6 +124,8 @@ static void ask_move(struct hostd *d, struct hostd_job *j, uint32_t expected)
 static void won(struct hostd *d, struct hostd_job *j, uint32_t ip, uint32_t epoch)
 {
 	struct hostd_cap *c = hostd_dir_job_cap(d, j);
+	if (migrated(j))
+		clock_trace("tgthostd move-won");
 	if (c && c->state == HCAP_ATTACHING) {
 		if (migrated(j))
 			c->mig_source = j->attach.source_host;   /* until STARTING */
@@ -188,6 +192,11 @@ static void attach_answer(struct hostd *d, struct hostd_job *j, int rc, const st
 	/* A_MOVE */
 	if (rc == 0) {
 		won(d, j, j->attach.ip, r->u.ipepoch.epoch);
+		return;
+	}
+	if (rc == DIR_E_NOT_FOUND && migrated(j)) {
+		snprintf(err, sizeof err, "directory: capsule %s is gone (released)", addr);
+		lost(d, j, err);
 		return;
 	}
 	if ((rc == DIR_E_STALE_EPOCH || rc == DIR_E_NOT_AUTHORIZED) && (migrated(j) || ++j->count < 3)) {
@@ -294,7 +303,11 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 	c->state = HCAP_ATTACHING;
 	hostd_dir_job_bind(j, d, c);
 	j->attach = *a;
-	if (a->flags & UPLINK_ATTACH_RESUME)
+	if (migrated(j))
+		ask_move(d, j, a->epoch);   /* the pull: the MOVE at exactly e at once; a STALE_EPOCH
+		                             * answer asks who holds it (ours already: an earlier pull's
+		                             * answer was lost; another's: the source kept it) */
+	else if (a->flags & UPLINK_ATTACH_RESUME)
 		ask_lookup(d, j);
 	else
 		ask_create(d, j);

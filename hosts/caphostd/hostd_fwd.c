@@ -105,6 +105,7 @@ static void hold_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *pl
 		return;
 	}
 	d->cnt.hold_in++;
+	clock_trace("gw hold-in");
 	/* No room (-1): no ACK, so the sender tries again; a slot may be free by then. */
 	if (hostd_hold_start(d, &m, h->sender) >= 0)
 		hostd_ctl_ack_send(d, HOSTD_CTL_HOLD, m.capsule_ip, m.epoch, m.id, from);
@@ -119,6 +120,7 @@ static void flush_in(struct hostd *d, const struct wire_hdr *h, const uint8_t *p
 		return;
 	}
 	d->cnt.flush_in++;
+	clock_trace("gw flush-in");
 	struct hostd_stamp st = { m.epoch, h->sender, m.id };
 	/* The sender runs it now at epoch: where the held bytes go (an older epoch is refused). */
 	struct xlate_entry e = { .capsule_ip = m.capsule_ip, .host_id = h->sender,

@@ -93,6 +93,7 @@ void hostd_sync_release(struct hostd *d, uint32_t ip)
 	/* Take it out of the table first: the router (d->ops.reroute) must not queue these packets again. */
 	struct hostd_syncq held = *q;
 	memset(q, 0, sizeof *q);
+	clock_trace("peer sync-release");
 	note_done(d, ip, held.migration_id);
 	hostd_gapwatch_released(d, ip, held.migration_id);
 	size_t cur = 0, len;
@@ -175,7 +176,8 @@ void hostd_sync_in(struct hostd *d, const struct wire_hdr *h, const struct hostd
 	}
 	if (hostd_sync_open(d, m->capsule_ip, m->epoch, m->migration_id, h->sender))
 		return;   /* no queue, so no promise: the source counts us as not acknowledged */
-	find_queue(d, m->capsule_ip)->sync_seq = h->seq;   /* the source's ids after this are newer */
+	find_queue(d, m->capsule_ip)->sync_seq = h->seq;
+	clock_trace("peer sync-in");   /* the source's ids after this are newer */
 	struct hostd_sync_msg ack = *m;
 	ack.kind = HOSTD_SYNC_ACK;
 	ack.host_id = d->host_id;
@@ -198,6 +200,7 @@ void hostd_sync_flush_to_in(struct hostd *d, const struct wire_hdr *h,
 	if (m->host_id == h->sender)
 		st = (struct hostd_stamp){ m->epoch, h->sender, m->migration_id };
 	d->cnt.flush_to_in++;
+	clock_trace("peer flush-to-in from %u", h->sender);
 	if (m->host_id != d->host_id && (q || x || held)) {
 		/* newer-or-equal epoch only (xlate_update refuses older ones); a queue or hold needs a route */
 		struct xlate_entry e = { .capsule_ip = m->capsule_ip, .host_id = m->host_id,

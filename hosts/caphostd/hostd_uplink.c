@@ -205,6 +205,7 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			/* From now on a dead caprun means a dead capsule, not one to hand back. */
 			c->mig_source = 0;
 			d->cnt.mig_started++;
+			clock_trace("tgthostd starting");
 			hostd_mig_arrived(d, c);   /* the peers' queues and the gateway's hold: here now */
 			hostd_dir_state(d, c->ip, c->epoch, DIR_STATE_RUNNING, 1);   /* the source waits */
 			break;

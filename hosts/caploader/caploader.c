@@ -17,7 +17,8 @@
  *     (read-only; the clock data every process may read), e.g. [stack]; set
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
  *     (fd 6), close fds >= 4 (but the TUN, fd 8, when it is the capsule's), open the dirty-tracking userfaultfd (fd 4 again), die with caprun
- *     (PR_SET_PDEATHSIG), no_new_privs, seccomp, clear registers and
+ *     (PR_SET_PDEATHSIG), stop if asked to (CAP_HOST_START_STOPPED: a migration's
+ *     target waits there for the directory's verdict), no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
  *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
  *     load control->resume_ctx: the capsule's rt_ctx_save "returns" 1.
@@ -54,6 +55,7 @@
 #define L_PR_SET_NO_NEW_PRIVS 38
 #define L_PR_SET_PDEATHSIG 1
 #define L_SIGKILL     9
+#define L_SIGSTOP     19
 #define L_POLLHUP     0x10
 #define L_EXIT_LOADER_FAILED 127
 
@@ -197,6 +199,19 @@ static uint64_t vdso_base(const uint64_t *sp)
 /* Stage 1: map the plan.  Returns the scratch stack pointer for stage 2. */
 __attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *initial_sp)
 {
+	/*
+	 * "caploader --held": a migration's target started us before the capsule's memory is
+	 * complete; wait before reading any of it (caprun continues us once it is).  Dying
+	 * with caprun first: a stopped orphan would wait for nobody.
+	 */
+	if (initial_sp[0] >= 2 && str_eq((const char *)initial_sp[2], CAP_LOADER_HELD_ARG)) {
+		sys6(__NR_prctl, L_PR_SET_PDEATHSIG, L_SIGKILL, 0, 0, 0, 0);
+		struct { int fd; short events, revents; } chan = { CAP_FD_CHANNEL, 0, 0 };
+		long no_wait[2] = { 0, 0 };
+		if (sys6(__NR_ppoll, (long)&chan, 1, (long)no_wait, 0, 8, 0) > 0 && (chan.revents & L_POLLHUP))
+			sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);   /* caprun already gone */
+		sys3(__NR_kill, sys3(__NR_getpid, 0, 0, 0), L_SIGSTOP, 0);
+	}
 	long r = sys6(__NR_mmap, 0, CAP_PAGE_SIZE, L_PROT_READ, L_MAP_SHARED, CAP_FD_MEMFD, 0);
 	if (is_error(r))
 		die("mapping the control page", r);
@@ -549,6 +564,10 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	r = sys6(__NR_ppoll, (long)&chan, 1, (long)no_wait, 0, 8, 0);
 	if (r > 0 && (chan.revents & L_POLLHUP))
 		sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);   /* nobody is left to tell */
+	/* A migration's target: wait here, ready, until the directory decided (caprun sends
+	 * SIGCONT once this host won the pull; a kill otherwise).  Nothing of the capsule ran. */
+	if (ctl->host_flags & CAP_HOST_START_STOPPED)
+		sys3(__NR_kill, sys3(__NR_getpid, 0, 0, 0), L_SIGSTOP, 0);
 	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (is_error(r))
 		die("setting no_new_privs", r);

@@ -22,6 +22,7 @@
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "hosts/common/ipv4.h"
+#include "hosts/common/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,7 +73,7 @@ static int parse_ip(const char *s, uint32_t *ip)
  * Claim the name's control socket.  0 on success, 1 if a live caprun has
  * that name (try another), -1 on error (printed).
  */
-static int claim_socket(struct caprun *c)
+int claim_socket(struct caprun *c)
 {
 	char err[PATH_MAX + 128];
 	int fd = ctlsock_listen(c->name, err, sizeof err);
@@ -252,7 +253,7 @@ static int attach_uplink(struct caprun *c, const char *base)
 	return 0;
 }
 
-static int spawn_capsule(struct caprun *c, const char *loader)
+int spawn_capsule(struct caprun *c, const char *loader)
 {
 	char err[PATH_MAX + 64];
 	if (procs_spawn_loader(loader, c->chan[1], c->memfd, c->img.fd, c->filter_fd, -1,
@@ -264,7 +265,7 @@ static int spawn_capsule(struct caprun *c, const char *loader)
 	return 0;
 }
 
-static int make_channel(struct caprun *c)
+int make_channel(struct caprun *c)
 {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, c->chan) < 0) {
 		fprintf(stderr, "caprun: socketpair: %s\n", strerror(errno));
@@ -393,7 +394,7 @@ static int report_exit(struct caprun *c, int ws)
  * the options must agree with what its own TCP/IP stack owns.  0, or -1
  * with the one-line reason in err.
  */
-static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what,
+int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what,
                         char *err, size_t errlen)
 {
 	char why[PATH_MAX + 256];
@@ -411,7 +412,7 @@ static int check_frozen(struct caprun *c, const struct cap_snap_header *h, const
 			         what);
 			return -1;
 		}
-	if (image_open(c->image_path, &c->img, why, sizeof why)) {
+	if (!c->image_early && image_open(c->image_path, &c->img, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", c->image_path, why);
 		c->fail_code = missing_or_bad(c->image_path);
 		return -1;
@@ -459,83 +460,6 @@ static int open_resume(struct caprun *c)
 	return 0;
 }
 
-/*
- * --incoming, up to the decision (hosts/caprun/migfsm.h, target column): receive
- * the stream, restore it here without starting it (image checked, memory
- * made resumable, name claimed), tell caphostd, CONFIRM, wait for COMMIT,
- * then pull it (caphostd's ATTACH MIGRATED: one MOVE here at the
- * migration's epoch, the commit point).  Returns 0 when the pull won and
- * caprun must start it, or the exit code when the capsule was discarded.
- */
-static int incoming_receive(struct caprun *c)
-{
-	char err[PATH_MAX + 512];
-	struct caprun_migin *m = &c->mig;
-	/* fd 0 is the connection; the capsule's console input must not be. */
-	m->sock = fcntl(0, F_DUPFD_CLOEXEC, 10);
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (m->sock < 0 || null < 0 || dup2(null, 0) < 0) {
-		fprintf(stderr, "caprun: incoming migration: %s\n", strerror(errno));
-		return EXIT_FAILURE_SETUP;
-	}
-	close(null);
-	if (dirproto_data_key_load(c->keys_path, m->data_key, err, sizeof err)) {
-		fprintf(stderr, "caprun: --keys %s\n", err);
-		return EXIT_USAGE;
-	}
-	m->host_id = c->host_id;
-	if (caprun_migin_receive(m, err, sizeof err)) {
-		fprintf(stderr, "caprun: incoming migration %s; discarded\n", err);
-		return EXIT_FAILURE_SETUP;
-	}
-	/* Our own copy: the receiver's state goes once the capsule runs, its header is needed later. */
-	c->snap.hdr = m->rx.hdr;
-	const struct cap_snap_header *h = &c->snap.hdr;
-	const char *name = m->rx.name;
-	snprintf(c->name, sizeof c->name, "%s", name);
-	name = c->name;
-	c->fixed_name = 1;
-	c->layout.ctl.arena_size = h->arena_size;
-	if (check_frozen(c, h, name, err, sizeof err) ||
-	    memlayout_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
-		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
-		caprun_migin_refuse(m, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	int r = claim_socket(c);
-	if (r) {
-		snprintf(err, sizeof err, "the name %s is taken on host %u", name, c->host_id);
-		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
-		caprun_migin_refuse(m, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
-	if (caprun_migin_register(m, c->name, h->ip, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
-		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
-		caprun_migin_refuse(m, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	r = caprun_migin_confirm(m);
-	if (r > 0) {
-		fprintf(stderr, "caprun: incoming capsule %s: refused (fault injection)\n", name);
-		return EXIT_FAILURE_SETUP;
-	}
-	if (r == 0 && caprun_migin_await(m, CAPRUN_MIGIN_COMMIT_MS) == MIG_EV_ABORT_RECEIVED) {
-		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
-		        m->rx.info.source_host);
-		return EXIT_FAILURE_SETUP;
-	}
-	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
-	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
-	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
-		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
-		return EXIT_FAILURE_SETUP;
-	}
-	c->uplink_fd = procs_high_fd(m->uplink_fd);
-	m->uplink_fd = -1;
-	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
-	return 0;
-}
 
 /* What every snapshot of this capsule says about where it comes from. */
 static void snapshot_template(const struct caprun *c, struct cap_snap_header *t)
@@ -594,8 +518,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (c.incoming) {
-		int code = incoming_receive(&c);
+		int code = caprun_incoming_receive(&c);
 		if (code) {
+			if (c.child > 0) {   /* an early loader, held before it read anything */
+				kill(c.child, SIGKILL);
+				waitpid(c.child, NULL, 0);
+			}
 			caprun_migin_close(&c.mig);
 			release_socket(&c);
 			image_close(&c.img);
@@ -645,13 +573,14 @@ int main(int argc, char **argv)
 
 	int code = EXIT_FAILURE_SETUP, saved = 0;
 	c.sig_fd = procs_high_fd(signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC));
-	c.filter_fd = procs_high_fd(sandbox_filter_fd(err, sizeof err));
+	if (c.filter_fd < 0)   /* --incoming may have made it (and the channel) for an early loader */
+		c.filter_fd = procs_high_fd(sandbox_filter_fd(err, sizeof err));
 	if (c.sig_fd < 0 || c.filter_fd < 0) {
 		fprintf(stderr, "caprun: %s\n", c.sig_fd < 0 ? strerror(errno) : err);
 		goto out;
 	}
 	c.img.fd = procs_high_fd(c.img.fd);
-	if (make_channel(&c))
+	if (c.chan[0] < 0 && make_channel(&c))
 		goto out;
 	/* Until the capsule runs, a failed resume leaves the snapshot as the capsule: keep its entry. */
 	c.keep_entry = c.resume_hdr != NULL;
@@ -671,6 +600,15 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		c.memfd = procs_high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
+		/* Restore before the decision: the loader maps it all and stops just before the
+		 * jump while CONFIRM, COMMIT and the pull go by; it runs only if the pull wins. */
+		if ((c.detach && caprun_detach_console(c.name, c.log_size)) ||
+		    caprun_migin_hold_start(c.memfd, 1))
+			goto out;
+		code = caprun_incoming_decide(&c, loader);
+		if (code)
+			goto out;   /* discarded: cleanup kills the stopped loader */
+		code = EXIT_FAILURE_SETUP;
 		if (memlayout_memfd_restart_clock(c.memfd))
 			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
 			        c.name);   /* harmless: TCP copes */
@@ -716,10 +654,19 @@ int main(int argc, char **argv)
 	}
 	if (c.incoming && caprun_migin_starting(&c.mig, c.uplink_fd))
 		goto out;   /* test fault: the target dies after its pull won, before it runs */
-	if (c.detach && caprun_detach_console(c.name, c.log_size))
-		goto out;
-	if (spawn_capsule(&c, loader))
-		goto out;
+	if (c.incoming) {
+		if (caprun_migin_hold_end(&c.child, c.memfd)) {
+			fprintf(stderr, "caprun: incoming capsule %s: its loader failed while it waited\n",
+			        c.name);
+			goto out;
+		}
+	} else {
+		if (c.detach && caprun_detach_console(c.name, c.log_size))
+			goto out;
+		if (spawn_capsule(&c, loader))
+			goto out;
+	}
+	clock_trace("spawned");
 	if (c.lazy && lazyload_start(c.lazy, c.child, c.memfd, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 		goto out;   /* cleanup kills the capsule: it waits for pages nobody will bring */
@@ -732,6 +679,7 @@ int main(int argc, char **argv)
 	c.chan[1] = -1;
 	if (c.incoming)
 		caprun_migin_started(&c.mig, c.epoch);
+	clock_trace("started-sent");
 
 	relay = (struct host_relay){ .tun_fd = c.uplink_fd >= 0 ? c.uplink_fd : c.tun_fd,
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,

@@ -1,4 +1,4 @@
-/* caprun.h: caprun's state, shared by its main program (caprun.c) and its command line (caprun_args.c). */
+/* caprun.h: caprun's state, shared by its main program (caprun.c), its command line (caprun_args.c) and its migration target (caprun_incoming.c). */
 #ifndef HOST_CAPRUN_H
 #define HOST_CAPRUN_H
 
@@ -53,6 +53,7 @@ struct caprun {
 	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
 
 	struct host_image img;
+	int image_early;           /* --incoming: img opened and checked from the PRECOPY's identity */
 	struct host_layout layout;
 	char name[CAP_IMAGE_NAME_MAX];
 	char ifname[IFNAMSIZ];
@@ -75,5 +76,19 @@ struct caprun {
 /* Fill c from the command line; a usage error prints one line and exits 125;
  * --help and --version print and exit 0. */
 void caprun_args_parse(struct caprun *c, int argc, char **argv);
+
+/* caprun.c, for caprun_incoming.c: the frozen capsule's image and options checked (0, or
+ * -1 with err), the name's control socket claimed (0; 1 taken; -1), the channel made, the
+ * loader spawned (0 or -1, said). */
+int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what, char *err,
+                 size_t errlen);
+int claim_socket(struct caprun *c);
+int make_channel(struct caprun *c);
+int spawn_capsule(struct caprun *c, const char *loader);
+
+/* caprun_incoming.c: --incoming up to the restore (receive, check, claim, register), then
+ * the decision (CONFIRM, the loader continued, COMMIT, the pull).  0, or an exit code. */
+int caprun_incoming_receive(struct caprun *c);
+int caprun_incoming_decide(struct caprun *c, const char *loader);
 
 #endif

@@ -254,6 +254,7 @@ static int do_sync_peers(struct mig_src *m)
 	struct uplink_msg msg;
 	m->prepare_sent = 1;
 	m->t_sync0 = clock_now_ms();
+	clock_trace("src sync-start");
 	if (migsrc_send_uplink(m, UPLINK_MIG_PREPARE, &p, sizeof p) ||
 	    migsrc_pump(m, UPLINK_MIG_READY, PREPARE_TIMEOUT_MS, &msg)) {
 		migsrc_fail(m, "sync", "%s", errno == ENOTCONN ? "no caphostd on this host (it went away)"
@@ -271,6 +272,7 @@ static int do_sync_peers(struct mig_src *m)
 		return MIG_EV_TIMEOUT;
 	}
 	m->t_sync = clock_now_ms();
+	clock_trace("src synced");
 	migsrc_progress(m, "progress sync %lld ms: %u of %u peer hosts stopped sending",
 	         (long long)(m->t_sync - m->t_sync0), m->ready.peers_acked, m->ready.peers_asked);
 	return MIG_EV_PEER_SYNCED;
@@ -279,6 +281,7 @@ static int do_sync_peers(struct mig_src *m)
 static int do_freeze(struct mig_src *m)
 {
 	char reply[256];
+	clock_trace("src freeze-start");
 	if (channel_freeze(m->r, reply, sizeof reply)) {
 		migsrc_fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
 		return MIG_EV_TIMEOUT;
@@ -292,6 +295,7 @@ static int do_freeze(struct mig_src *m)
 	 * MIGRATING): the target may soon hold a copy, and only the FENCE decides. */
 	m->r->migrating = 1;
 	m->t_frozen = clock_now_ms();
+	clock_trace("src frozen");
 	migsrc_progress(m, "progress freeze %lld ms", (long long)(m->t_frozen - m->t_sync));
 	return MIG_EV_FROZEN;
 }
@@ -353,6 +357,7 @@ static int do_send_stream(struct mig_src *m)
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	h.frozen_at_ns = ctl.frozen_at_ns;
+	clock_trace("src prepare-start");
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	h.taken_at_unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
@@ -380,6 +385,7 @@ static int do_send_stream(struct mig_src *m)
 		}
 		m->end_written = 1;
 		m->t_sent = clock_now_ms();
+		clock_trace("src end-written");
 		migsrc_progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
 		         (long long)(m->t_sent - m->t_frozen), (unsigned long long)m->bytes);
 		return MIG_EV_TRANSFER_DONE;
@@ -420,6 +426,7 @@ static int await_confirm(struct mig_src *m)
 	int rc = migctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
 	if (rc == MIG_OK && type == MIG_CTL_CONFIRM) {
 		m->t_confirm = clock_now_ms();
+		clock_trace("src confirmed");
 		migsrc_progress(m, "progress restore %lld ms: host %u holds it, not running",
 		         (long long)(m->t_confirm - m->t_sent), m->target);
 		return MIG_EV_CONFIRM_RECEIVED;
@@ -493,6 +500,7 @@ static int from_target(struct mig_src *m, int wait_ms)
 		unsigned epoch = 0;
 		long pull = -1;
 		m->t_started = clock_now_ms();
+		clock_trace("src started-received");
 		if (sscanf(text, "epoch=%u pull_ms=%ld", &epoch, &pull) == 2) {
 			m->new_epoch = epoch;
 			m->pull_ms = pull;
@@ -603,8 +611,12 @@ static void run_actions(struct mig_src *m, unsigned a)
 		close(m->sock);   /* the target went away: HANDING_OVER sees it broken */
 		m->sock = -1;
 	}
+	if (a & MIG_A_SEND_COMMIT)
+		clock_trace("src commit-sent");
 	if (a & MIG_A_FLUSH_PEERS)
 		mig_done(m, UPLINK_MIG_COMMITTED, m->new_epoch);
+	if (a & MIG_A_FLUSH_PEERS)
+		clock_trace("src done-sent");
 	/* MIG_A_KILL_SOURCE: the caller stops caprun, which kills the frozen copy. */
 }
 

@@ -2,6 +2,8 @@
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/fileio.h"
+#include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,7 +27,12 @@
 
 static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
-	const struct caprun_migin *m = arg;
+	struct caprun_migin *m = arg;
+	if (!m->who_seen && m->rx.precopy_size) {   /* the first PAGES: PRECOPY came just before */
+		m->who_seen = 1;
+		if (m->on_who)
+			m->on_who(m->who_ctx, &m->rx.who);
+	}
 	/* Test fault: the target host dies in the middle of the transfer. */
 	if (m->fault && strcmp(m->fault, "target-exit-mid-stream") == 0 && done * 2 >= total)
 		_exit(3);
@@ -211,4 +221,34 @@ void caprun_migin_close(struct caprun_migin *m)
 	migctl_wipe(&m->to_source);
 	migctl_wipe(&m->from_source);
 	migstream_rx_free(&m->rx);
+}
+
+int caprun_migin_hold_start(int memfd, int on)
+{
+	uint32_t flags;
+	off_t at = offsetof(struct cap_control, host_flags);
+	if (pread(memfd, &flags, sizeof flags, at) != (ssize_t)sizeof flags)
+		return -1;
+	flags = on ? flags | CAP_HOST_START_STOPPED : flags & ~CAP_HOST_START_STOPPED;
+	return fileio_pwrite_full(memfd, &flags, sizeof flags, (uint64_t)at);
+}
+
+int caprun_migin_hold_end(pid_t *child, int memfd)
+{
+	int ws;
+	/* A SIGCONT before its SIGSTOP would be lost and leave it stopped for good: wait. */
+	for (;;) {
+		pid_t p = waitpid(*child, &ws, WUNTRACED);
+		if (p < 0 && errno == EINTR)
+			continue;
+		if (p == *child && WIFSTOPPED(ws))
+			break;
+		if (p == *child)
+			*child = 0;   /* reaped: it exited (a loader failure, said on its stderr) or was killed */
+		return -1;
+	}
+	/* Cleared before it runs: to the capsule host_flags are facts about the host. */
+	if (memfd >= 0 && caprun_migin_hold_start(memfd, 0))
+		return -1;
+	return kill(*child, SIGCONT);
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Tests set this in a host's environment to make one step fail (docs/MIGRATION.md section 8). */
 #define HOST_MIG_FAULT_ENV        "CAPSULE_MIG_FAULT"
@@ -26,6 +27,11 @@ struct caprun_migin {
 	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
 	long pull_ms;                   /* how long the pull took (for the source's timeline) */
 	int aborted;                    /* the source said ABORT while we waited */
+	/* Pre-copy: called once with the PRECOPY's identity, while the capsule still runs on
+	 * the source (the caller checks its image then); the PREAMBLE must repeat it. */
+	void (*on_who)(void *ctx, const struct cap_snap_header *who);
+	void *who_ctx;
+	int who_seen;
 };
 
 /* Receive the whole stream into a new memfd (m->memfd).  0, or -1 with err (discard, exit). */
@@ -59,6 +65,15 @@ int caprun_migin_starting(struct caprun_migin *m, int uplink_fd);
 /* The capsule runs here at epoch: tell the source (STARTED, how the pull went), close. */
 void caprun_migin_started(struct caprun_migin *m, uint32_t epoch);
 void caprun_migin_close(struct caprun_migin *m);
+/*
+ * The loader started before the decision (CAP_HOST_START_STOPPED): hold_start sets
+ * (on 1) or clears the flag in the memfd's control page before the spawn; hold_end,
+ * once the pull won, waits until the loader stopped itself, clears the flag and
+ * continues it (memfd -1: only waits and continues, the first stop of a loader
+ * exec'd with CAP_LOADER_HELD_ARG).  0, or -1 (the loader died: *child reaped).
+ */
+int caprun_migin_hold_start(int memfd, int on);
+int caprun_migin_hold_end(pid_t *child, int memfd);
 /* Close only the migration's connection (the source went away or ABORTed). */
 void caprun_migin_close_stream(struct caprun_migin *m);
 

@@ -101,10 +101,13 @@ int migsrc_precopy(struct mig_src *m)
 	uint8_t head[MIG_HEAD_LEN];
 	struct mig_head_info info = { .source_host = m->ready.source_host, .target_host = m->target,
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
+	/* Who is coming, first: the target checks its image while the capsule still runs here. */
+	struct cap_snap_header who = m->r->snap_template;
+	who.memfd_size = m->pc.memfd_size;
 	rec = malloc(MIG_REC_MAX);
 	int rc = !rec ? -1 : migstream_tx_init_keyed(&m->tx, m->ready.key, &info, head) != MIG_OK ? -1
 	        : send_relaying(m, head, sizeof head) ? -1
-	        : migstream_tx_precopy(&m->tx, m->pc.memfd_size, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
+	        : migstream_tx_precopy(&m->tx, &who, rec, MIG_REC_MAX, &n) != MIG_OK ? -1
 	        : send_relaying(m, rec, n);
 	while (rc == 0) {
 		int go = precopy_look(&m->pc);
@@ -161,8 +164,10 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 	uint8_t *rec = malloc(MIG_REC_MAX);
 	if (!rec)
 		return rc;
+	clock_trace("src final-start");
 	/* Back to plain blocking writes (SO_SNDTIMEO bounds a stalled target): the capsule is
 	 * frozen, nothing to relay. */
+	clock_trace("src final-looked");
 	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
 		rc = migstream_send_all(m->sock, rec, n);
@@ -173,12 +178,14 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 	}
 	uint64_t off;
 	size_t len;
+	clock_trace("src preamble-sent");
 	while (rc == MIG_OK && (more = precopy_final_next(&m->pc, ext, h->nextents, &off, &len)) != 0) {
 		rc = more < 0 ? MIG_E_IO
 		     : migstream_tx_data(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n);
 		if (rc == MIG_OK)
 			rc = migstream_send_all(m->sock, rec, n);
 	}
+	clock_trace("src data-sent");
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {

@@ -180,6 +180,8 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 	if (h.type == CAP_MSG_PACKET) {
 		if (!packet_acceptable(r, rec + sizeof h, n - sizeof h))
 			return h.type;
+		if (!r->traced_first_packet++)
+			clock_trace("first-packet-out");
 		packet_out(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_FILE_REQ) {
 		file_request(r, rec + sizeof h, n - sizeof h);
@@ -197,6 +199,7 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		direct_begin(r);
 	} else if (h.type == CAP_MSG_READY && !r->ready_seen) {
 		r->ready_seen = 1;
+		clock_trace("ready");
 		caprun_detach_ready();   /* caprun -d: the caller may return now */
 		if (r->addr[0]) {   /* caprun --no-net: no address, and stdout is the program's alone */
 			printf("capsule %s running at %s\n", r->name, r->addr);

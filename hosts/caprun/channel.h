@@ -48,6 +48,7 @@ struct host_relay {
 
 	/* --- state kept by the loop --- */
 	int ready_seen;
+	unsigned traced_first_packet;   /* clock_trace: the first packet out after the start */
 	int frozen;          /* the capsule reported FROZEN and was not thawed since */
 	int migrating;       /* a live migration of it is under way (we are the source) */
 	int64_t reattach_due_ms;     /* without caphostd: when to look for one again */

@@ -48,8 +48,8 @@ int procs_high_fd(int fd)
 	return h;
 }
 
-int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                       int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen)
+static int spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
+                        int root_memfd, int tun_fd, int held, pid_t *pid, char *err, size_t errlen)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -70,7 +70,7 @@ int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int 
 	posix_spawnattr_setsigdefault(&at, &all);
 	/* Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN. */
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	char *argv[] = { "caploader", NULL };
+	char *argv[] = { "caploader", held ? CAP_LOADER_HELD_ARG : NULL, NULL };
 	char *envp[] = { NULL };
 	int r = posix_spawn(pid, loader, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
@@ -80,6 +80,20 @@ int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int 
 		return -1;
 	}
 	return 0;
+}
+
+int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
+                       int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen)
+{
+	return spawn_loader(loader, chan, memfd, img_fd, filter_fd, root_memfd, tun_fd, 0, pid, err,
+	                    errlen);
+}
+
+int procs_spawn_loader_held(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
+                            pid_t *pid, char *err, size_t errlen)
+{
+	/* a migration's target: attached to caphostd, so no TUN device of its own */
+	return spawn_loader(loader, chan, memfd, img_fd, filter_fd, -1, -1, 1, pid, err, errlen);
 }
 
 int procs_send_record(int fd, int type, const void *payload, size_t len)

@@ -54,6 +54,9 @@ void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int fil
 int procs_high_fd(int fd);
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
                        int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen);
+/* The same, with CAP_LOADER_HELD_ARG: it stops before reading the memfd (a migration's target). */
+int procs_spawn_loader_held(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
+                            pid_t *pid, char *err, size_t errlen);
 
 /* The data of memfd from into to (same size), sparsely, except the shared window.  0 or -1. */
 int procs_copy_sparse(int from, int to, off_t size);

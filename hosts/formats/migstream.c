@@ -135,18 +135,63 @@ int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_
 
 /* ---- pre-copy records (before the PREAMBLE; docs/MIGRATION.md "Pre-copy") ---- */
 
-int migstream_tx_precopy(struct mig_tx *tx, uint64_t memfd_size, uint8_t *out, size_t cap,
-                   size_t *out_len)
+/* The strings a target uses before the PREAMBLE (to open the image) end inside their fields. */
+static int identity_ok(const struct cap_snap_header *h)
+{
+	return h->build_id_len <= sizeof h->build_id &&
+	       memchr(h->image_name, 0, sizeof h->image_name) &&
+	       memchr(h->image_path, 0, sizeof h->image_path) &&
+	       memchr(h->capsule_name, 0, MIG_NAME_LEN);
+}
+
+/* The PREAMBLE after a PRECOPY names the same capsule: what the target checked early holds. */
+static int same_identity(const struct cap_snap_header *a, const struct cap_snap_header *b)
+{
+	return a->build_id_len == b->build_id_len &&
+	       memcmp(a->build_id, b->build_id, sizeof a->build_id) == 0 &&
+	       strncmp(a->image_name, b->image_name, sizeof a->image_name) == 0 &&
+	       strncmp(a->image_path, b->image_path, sizeof a->image_path) == 0 &&
+	       strncmp(a->capsule_name, b->capsule_name, sizeof a->capsule_name) == 0 &&
+	       a->ip == b->ip && a->mtu == b->mtu && a->arena_size == b->arena_size &&
+	       a->memfd_size == b->memfd_size;
+}
+
+/* PRECOPY's body: memfd_size u64 | name[64] | the identity fields of a snapshot header. */
+static void identity_body(uint8_t body[8 + MIG_PREAMBLE_LEN], const struct cap_snap_header *who)
+{
+	struct cap_snap_header h;
+	memset(&h, 0, sizeof h);
+	h.build_id_len = who->build_id_len;
+	memcpy(h.build_id, who->build_id, sizeof h.build_id);
+	memcpy(h.image_name, who->image_name, sizeof h.image_name);
+	memcpy(h.image_path, who->image_path, sizeof h.image_path);
+	memcpy(h.capsule_name, who->capsule_name, sizeof h.capsule_name);
+	h.ip = who->ip;
+	h.mtu = who->mtu;
+	h.arena_size = who->arena_size;
+	h.memfd_size = who->memfd_size;
+	memset(body, 0, 8 + MIG_PREAMBLE_LEN);
+	host_put64(body, who->memfd_size);
+	memcpy(body + 8, h.capsule_name, strnlen(h.capsule_name, MIG_NAME_LEN - 1));
+	memcpy(body + 8 + MIG_NAME_LEN, &h, sizeof h);
+}
+
+int migstream_tx_precopy(struct mig_tx *tx, const struct cap_snap_header *who, uint8_t *out,
+                   size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_PREAMBLE || tx->records != 0)
 		return MIG_E_OUT_OF_ORDER;
-	if (memfd_size == 0 || memfd_size > MIG_PRECOPY_MAX || memfd_size % MIG_PAGE)
+	uint64_t memfd_size = who->memfd_size;
+	if (memfd_size == 0 || memfd_size > MIG_PRECOPY_MAX || memfd_size % MIG_PAGE ||
+	    !identity_ok(who))
 		return MIG_E_BAD_RECORD;
-	uint8_t body[8];
-	host_put64(body, memfd_size);
+	uint8_t body[8 + MIG_PREAMBLE_LEN];
+	identity_body(body, who);
 	int rc = migstream_tx_raw(tx, MIG_REC_PRECOPY, body, sizeof body, NULL, 0, out, cap, out_len);
-	if (rc == MIG_OK)
+	if (rc == MIG_OK) {
 		tx->precopy_size = memfd_size;
+		memcpy(&tx->who, body + 8 + MIG_NAME_LEN, sizeof tx->who);
+	}
 	return rc;
 }
 
@@ -192,7 +237,8 @@ int migstream_tx_preamble(struct mig_tx *tx, const struct cap_snap_header *hdr,
 	    cap_snap_check_header(hdr, cap_snap_file_size(hdr),
 	                          err, sizeof err) != 0 ||
 	    cap_snap_check_extents(hdr, ext, err, sizeof err) != 0 ||
-	    (tx->precopy_size && (hdr->memfd_size != tx->precopy_size || tx->round_bytes)))
+	    (tx->precopy_size && (hdr->memfd_size != tx->precopy_size || tx->round_bytes ||
+	                          !same_identity(hdr, &tx->who))))
 		return MIG_E_BAD_RECORD;
 	uint8_t body[MIG_PREAMBLE_LEN];
 	memset(body, 0, sizeof body);
@@ -397,7 +443,7 @@ static int rx_preamble(struct mig_rx *rx, const uint8_t *b, size_t blen)
 	    cap_snap_check_header(h, cap_snap_file_size(h),
 	                          err, sizeof err) != 0 ||
 	    strncmp(rx->name, h->capsule_name, MIG_NAME_LEN) != 0 ||
-	    (rx->precopy_size && h->memfd_size != rx->precopy_size))
+	    (rx->precopy_size && (h->memfd_size != rx->precopy_size || !same_identity(h, &rx->who))))
 		return MIG_E_BAD_RECORD;
 	rx->ext = calloc(h->nextents, sizeof *rx->ext);
 	return rx->ext ? MIG_OK : MIG_E_NOMEM;
@@ -438,8 +484,13 @@ static void have_mark(struct mig_rx *rx, uint64_t off, size_t len)
 
 static int rx_precopy(struct mig_rx *rx, const uint8_t *b, size_t blen)
 {
-	uint64_t size = blen == 8 ? host_get64(b) : 0;
+	uint64_t size = blen == 8 + MIG_PREAMBLE_LEN ? host_get64(b) : 0;
 	if (size == 0 || size > MIG_PRECOPY_MAX || size % MIG_PAGE || rx->records != 0)
+		return MIG_E_BAD_RECORD;
+	memcpy(&rx->who, b + 8 + MIG_NAME_LEN, sizeof rx->who);
+	if (memchr(b + 8, 0, MIG_NAME_LEN) == NULL || !identity_ok(&rx->who) ||
+	    strncmp((const char *)b + 8, rx->who.capsule_name, MIG_NAME_LEN) != 0 ||
+	    rx->who.memfd_size != size)
 		return MIG_E_BAD_RECORD;
 	rx->have = calloc(size / MIG_PAGE / 8 + 1, 1);
 	if (!rx->have)

@@ -51,13 +51,17 @@
  * Pre-copy (version 4) puts records BEFORE the PREAMBLE, sent while the
  * capsule still runs, and then the DATA part carries only what changed:
  *
- *   PRECOPY   memfd_size u64 (page multiple); only as record 0
+ *   PRECOPY   memfd_size u64 (page multiple) | name[64] | struct cap_snap_header
+ *             (832 bytes, as in the PREAMBLE): who is coming, so the target
+ *             checks its image while the capsule still runs (version 5);
+ *             only as record 0
  *   PAGES     offset u64 | whole pages (1..MIG_CHUNK_MAX bytes), anywhere in
  *             [0, memfd_size), any order, any number of times (later wins)
  *   ROUND     round u32 (1, 2, ...) | 0 u32 | bytes u64 (PAGES bytes since
  *             the last ROUND): the end of one pass over what was dirty
  *
- * After a PRECOPY the PREAMBLE's memfd_size must equal it; DATA chunks are
+ * After a PRECOPY the PREAMBLE's memfd_size and identity (name, image name,
+ * path and build-id, address, MTU, arena size) must equal its; DATA chunks are
  * whole pages, ascending, each inside one extent, but need not tile them;
  * END's total_data counts the DATA bytes; and END is refused unless every
  * page of every extent arrived at least once, in PAGES or DATA.  The
@@ -71,7 +75,7 @@
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         4         /* 4: pre-copy records; 3: AES-256-GCM records (2: secretstream) */
+#define MIG_VERSION         5         /* 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */
@@ -184,6 +188,7 @@ struct mig_tx {
 	uint64_t data_sent;
 	uint64_t records;                       /* records sealed so far */
 	uint64_t precopy_size;                  /* PRECOPY sent: the memfd size; 0: no pre-copy */
+	struct cap_snap_header who;             /* PRECOPY sent: the identity the PREAMBLE must repeat */
 	uint64_t round_bytes;                   /* PAGES bytes since the last ROUND */
 	uint32_t rounds;                        /* ROUND records sent */
 };
@@ -203,9 +208,12 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
  * would refuse (MIG_E_OUT_OF_ORDER, MIG_E_BAD_RECORD), so a bug shows at
  * the source.  hdr and ext must stay valid until mig_tx_end.
  */
-/* Pre-copy: PRECOPY (only first), PAGES (whole pages inside memfd_size), ROUND (closes a pass). */
-int migstream_tx_precopy(struct mig_tx *tx, uint64_t memfd_size, uint8_t *out, size_t cap,
-                   size_t *out_len);
+/*
+ * Pre-copy: PRECOPY (only first; who: the capsule's identity, memfd_size a page multiple,
+ * the frozen-time fields ignored), PAGES (whole pages inside memfd_size), ROUND (closes a pass).
+ */
+int migstream_tx_precopy(struct mig_tx *tx, const struct cap_snap_header *who, uint8_t *out,
+                   size_t cap, size_t *out_len);
 int migstream_tx_pages(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
                  uint8_t *out, size_t cap, size_t *out_len);
 int migstream_tx_round(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
@@ -255,6 +263,7 @@ struct mig_rx {
 	uint64_t records;
 	uint8_t *plain;                  /* MIG_PLAIN_MAX bytes (malloc'd) */
 	uint64_t precopy_size;           /* PRECOPY received: the memfd size; 0: none */
+	struct cap_snap_header who;      /* valid after MIG_REC_PRECOPY: who is coming (identity only) */
 	uint8_t *have;                   /* pre-copy: a bit per page that arrived (malloc'd) */
 	uint64_t round_bytes, precopy_bytes;
 	uint32_t rounds;

@@ -31,7 +31,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
 BIN = os.path.abspath(os.environ.get("CAPTEST_BIN") or os.path.join(BUILD, "bin"))  # build/san/bin: ASan pass
 CAPRUN = os.path.join(BIN, "caprun")
-IMAGES = os.path.join(BUILD, "images")
+# CAPTEST_IMAGES: a copy of build/images, for a run that must outlast rebuilds (downbench.py).
+IMAGES = os.path.abspath(os.environ.get("CAPTEST_IMAGES") or os.path.join(BUILD, "images"))
 NATIVE = os.environ.get("CAPTEST_NATIVE")
 
 # Capsule addresses: only ever from 198.18.0.0/15 (RFC 2544 benchmarking).

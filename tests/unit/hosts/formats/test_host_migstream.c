@@ -490,7 +490,7 @@ static void socket_round_trip(void **state)
 }
 
 /*
- * A pre-copy stream (version 4): f's extents with stale bytes early, one
+ * A pre-copy stream (version 4, named by its PRECOPY since 5): f's extents with stale bytes early, one
  * page that is a hole by the end, then the final part with only what
  * changed.  mode: 0 honest; 1 the last extent never sent; 2 final DATA
  * out of order; 3 PAGES after the PREAMBLE; 4 a ROUND with the wrong count.
@@ -510,7 +510,7 @@ static int encode_precopy(struct stream *s, const struct fixture *f, int mode)
 	assert_int_equal(migstream_tx_pages(&tx, 0x1000, stale, 0x1000, stream_room(s), MIG_REC_MAX, &n),
 	                 MIG_E_OUT_OF_ORDER);
 	s->nrec--;
-	assert_int_equal(migstream_tx_precopy(&tx, f->hdr.memfd_size, stream_room(s), MIG_REC_MAX, &n),
+	assert_int_equal(migstream_tx_precopy(&tx, &f->hdr, stream_room(s), MIG_REC_MAX, &n),
 	                 MIG_OK);
 	s->len += n;
 	/* round 1: the first two extents, stale; and a page that will be a hole */
@@ -623,6 +623,50 @@ static void precopy_round_trip_and_rules(void **state)
 	fixture_free(&f);
 }
 
+/* Version 5: the PREAMBLE after a PRECOPY must name the capsule the PRECOPY named (the target
+ * checked that one's image while it still ran); the encoder refuses, the decoder too. */
+static void precopy_identity_must_hold(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, MIG_CHUNK_MAX);
+	struct mig_tx tx;
+	struct stream s;
+	size_t n;
+	memset(&s, 0, sizeof s);
+	s.cap = MIG_HEAD_LEN;
+	s.buf = malloc(s.cap);
+	assert_int_equal(migstream_tx_init(&tx, data_key, &info, s.buf), MIG_OK);
+	s.len = MIG_HEAD_LEN;
+	struct cap_snap_header other = f.hdr;
+	other.mtu = f.hdr.mtu - 1;
+	assert_int_equal(migstream_tx_precopy(&tx, &other, stream_room(&s), MIG_REC_MAX, &n), MIG_OK);
+	s.len += n;
+	assert_int_equal(migstream_tx_preamble(&tx, &f.hdr, f.ext, stream_room(&s), MIG_REC_MAX, &n),
+	                 MIG_E_BAD_RECORD);
+	s.nrec--;
+	uint8_t body[MIG_PREAMBLE_LEN] = { 0 };   /* what an encoder without the check would send */
+	memcpy(body, f.hdr.capsule_name, strlen(f.hdr.capsule_name));
+	memcpy(body + MIG_NAME_LEN, &f.hdr, sizeof f.hdr);
+	memset(body + MIG_NAME_LEN + offsetof(struct cap_snap_header, checksum), 0,
+	       sizeof f.hdr.checksum + sizeof f.hdr.key_id + sizeof f.hdr.mac);
+	assert_int_equal(migstream_tx_raw(&tx, MIG_REC_PREAMBLE, body, sizeof body, NULL, 0,
+	                                  stream_room(&s), MIG_REC_MAX, &n), MIG_OK);
+	s.len += n;
+	assert_int_equal(decode_all(&s), MIG_E_BAD_RECORD);
+	/* an image path without its NUL: refused before anything is sent */
+	memset(other.image_path, 'x', sizeof other.image_path);
+	struct mig_tx tx2;
+	uint8_t head[MIG_HEAD_LEN];
+	assert_int_equal(migstream_tx_init(&tx2, data_key, &info, head), MIG_OK);
+	assert_int_equal(migstream_tx_precopy(&tx2, &other, stream_room(&s), MIG_REC_MAX, &n),
+	                 MIG_E_BAD_RECORD);
+	migstream_tx_free(&tx2);
+	migstream_tx_free(&tx);
+	free(s.buf);
+	fixture_free(&f);
+}
+
 static void data_key_file(void **state)
 {
 	(void)state;
@@ -666,6 +710,7 @@ int main(void)
 		cmocka_unit_test(socket_round_trip),
 		cmocka_unit_test(data_key_file),
 		cmocka_unit_test(precopy_round_trip_and_rules),
+		cmocka_unit_test(precopy_identity_must_hold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
