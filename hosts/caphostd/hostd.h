@@ -274,7 +274,7 @@ struct hostd_job {
 	X(reattach_stale) X(incoming) X(mig_started) \
 	X(fault_wire_lost) X(fault_wire_dup) X(fault_wire_reordered) X(fault_wire_delayed) \
 	X(fault_gw_lost) X(fault_gw_dup) X(fault_gw_reordered) X(fault_gw_delayed) X(fault_queue_full) \
-	X(ctl_resent) X(ctl_acked) X(ctl_ack_late) X(ctl_ack_bad) X(ctl_acks_out) X(ctl_given_up) \
+	X(ctl_resent) X(ctl_unlocated) X(ctl_acked) X(ctl_ack_late) X(ctl_ack_bad) X(ctl_acks_out) X(ctl_given_up) \
 	X(ctl_full) X(hold_stale) X(flush_stale) X(flush_to_stale) X(sync_stale) \
 	X(hold_bytes) X(reinject_resent) X(reinject_confirmed) X(reinject_given_up) X(hold_carried) \
 	X(hold_reloaded) X(hold_file_bad) X(hold_file_errors) X(hold_dir_released) \

@@ -57,7 +57,7 @@ static void transmit(struct hostd *d, const struct hostd_ctl_out *o)
 	if (locate(d, o->dest, &addr, &port) == 0)
 		hostd_core_send_wire(d, wire_type_of(o->kind), o->epoch, o->payload, o->len, addr, port);
 	else
-		d->cnt.drop_no_gateway += o->dest == d->gw_host;
+		d->cnt.ctl_unlocated++;   /* not a lost packet: it is resent once the host is found */
 }
 
 /* A HOLD / FLUSH waits while an older one about the same capsule to the same host is unacknowledged. */
