@@ -82,6 +82,21 @@ static int spawn_loader(const char *loader, int chan, int memfd, int img_fd, int
 	return 0;
 }
 
+int procs_child_channel_pair(int chan[2])
+{
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0)
+		return -1;
+	chan[0] = procs_high_fd(chan[0]);
+	chan[1] = procs_high_fd(chan[1]);
+	int size = CHAN_BUF;
+	for (int i = 0; i < 2; i++) {
+		setsockopt(chan[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		setsockopt(chan[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		fcntl(chan[i], F_SETFL, O_NONBLOCK);
+	}
+	return 0;
+}
+
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
                        int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen)
 {
@@ -234,18 +249,9 @@ static int make_child(struct host_relay *r, int from, int slot)
 	for (uint32_t i = 0; i < ctl.nmaps && i < CAP_MAX_MAPS; i++)
 		if (ctl.maps[i].vaddr == CAP_SHARED_ADDR)
 			ctl.maps[i].source = CAP_MAP_ROOT;
-	if (pwrite(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+	if (pwrite(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl || procs_child_channel_pair(chan)) {
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, strerror(errno));
 		goto fail;
-	}
-	chan[0] = procs_high_fd(chan[0]);
-	chan[1] = procs_high_fd(chan[1]);
-	int size = CHAN_BUF;
-	for (int i = 0; i < 2; i++) {
-		setsockopt(chan[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-		setsockopt(chan[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-		fcntl(chan[i], F_SETFL, O_NONBLOCK);
 	}
 	struct volumes *parent_vols = from ? ps->p[from].vols : r->vols;
 	p->vols = malloc(sizeof *p->vols);

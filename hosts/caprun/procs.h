@@ -52,6 +52,9 @@ void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int fil
 /* fd moved above the loader's fixed numbers 0..9 (closed, a CLOEXEC copy returned), so the
  * spawn's dup2s never collide; fd itself if already there or negative. */
 int procs_high_fd(int fd);
+/* A child process's channel: a SOCK_SEQPACKET pair above the loader's numbers, non-blocking,
+ * with a child's buffer sizes.  0, or -1 with errno. */
+int procs_child_channel_pair(int chan[2]);
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
                        int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen);
 /* The same, with CAP_LOADER_HELD_ARG: it stops before reading the memfd (a migration's target). */

@@ -7,7 +7,6 @@
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,7 +21,6 @@
 #include <unistd.h>
 
 #define FREEZE_TIMEOUT_MS 10000
-#define CHILD_CHAN_BUF    (1 << 20)   /* as procs.c gives a forked child */
 
 static int chan_of(struct host_relay *r, int slot)
 {
@@ -387,17 +385,9 @@ static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *m
 	struct caprun_procs *ps = r->procs;
 	struct caprun_proc *p = &ps->p[e->slot];
 	int chan[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+	if (procs_child_channel_pair(chan)) {
 		snprintf(err, errlen, "process %d: socketpair: %s", e->pid, strerror(errno));
 		return -1;
-	}
-	chan[0] = procs_high_fd(chan[0]);
-	chan[1] = procs_high_fd(chan[1]);
-	int size = CHILD_CHAN_BUF;
-	for (int k = 0; k < 2; k++) {
-		setsockopt(chan[k], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-		setsockopt(chan[k], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-		fcntl(chan[k], F_SETFL, O_NONBLOCK);
 	}
 	p->vols = malloc(sizeof *p->vols);
 	if (!p->vols || (r->vols ? volume_copy(r->vols, p->vols) : (volume_init(p->vols), 0))) {
