@@ -70,15 +70,23 @@ static int nl_transact(struct mnl_socket *nl, struct nlmsghdr *nlh)
 	}
 }
 
-int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
+/* An RTM_NEWLINK request changing device ifindex, in buf; its ifinfomsg in *ifm. */
+static struct nlmsghdr *link_change(char *buf, unsigned ifindex, struct ifinfomsg **ifm)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_NEWLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = (int)ifindex;
+	*ifm = mnl_nlmsg_put_extra_header(nlh, sizeof **ifm);
+	(*ifm)->ifi_family = AF_UNSPEC;
+	(*ifm)->ifi_index = (int)ifindex;
+	return nlh;
+}
+
+int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct ifinfomsg *ifm;
+	struct nlmsghdr *nlh = link_change(buf, ifindex, &ifm);
 	ifm->ifi_flags = IFF_UP;
 	ifm->ifi_change = IFF_UP;
 	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
@@ -88,12 +96,8 @@ int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
 int netlink_link_txqlen(struct mnl_socket *nl, unsigned ifindex, unsigned qlen)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = (int)ifindex;
+	struct ifinfomsg *ifm;
+	struct nlmsghdr *nlh = link_change(buf, ifindex, &ifm);
 	mnl_attr_put_u32(nlh, IFLA_TXQLEN, qlen);
 	return nl_transact(nl, nlh);
 }
