@@ -103,6 +103,21 @@ static _Noreturn void keep(const struct logfiles *f, size_t size, size_t used)
 	}
 }
 
+/* A keeper reading the console from in, appending to file (used bytes in it already). */
+static pid_t fork_keeper(int in, int file, const struct logfiles *f, size_t size, size_t used)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Nothing else stays open here: a control socket or TUN device held by the keeper
+		 * would outlive caprun.  (fds 0-2 are open, so in and file are above them.) */
+		if (dup2(in, 0) < 0 || dup2(file, 1) < 0)
+			_exit(1);
+		close_range(2, ~0U, 0);
+		keep(f, size, used);
+	}
+	return pid;
+}
+
 int consolelog_start(const char *name, size_t size)
 {
 	static struct logfiles f;
@@ -124,18 +139,10 @@ int consolelog_start(const char *name, size_t size)
 		goto fail;
 	}
 	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = fork_keeper(p[0], fd, &f, size, 0);
 	if (pid < 0) {
 		fprintf(stderr, "caprun: -d: fork: %s\n", strerror(errno));
 		goto fail;
-	}
-	if (pid == 0) {
-		/* Nothing else stays open here: a control socket or TUN device held by the keeper
-		 * would outlive caprun.  (fds 0-2 are open, so p[0] and fd are above them.) */
-		if (dup2(p[0], 0) < 0 || dup2(fd, 1) < 0)
-			_exit(1);
-		close_range(2, ~0U, 0);
-		keep(&f, size, 0);
 	}
 	/* caprun keeps a read end too, which it never reads: while it lives the pipe always
 	 * has a reader, so a keeper killed from outside costs no writer an EPIPE (only the
@@ -177,13 +184,7 @@ static int keeper_respawn(void)
 		return -1;
 	}
 	size_t used = (size_t)st.st_size < keeper_size ? (size_t)st.st_size : keeper_size;
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (dup2(spare_reader, 0) < 0 || dup2(fd, 1) < 0)
-			_exit(1);
-		close_range(2, ~0U, 0);
-		keep(f, keeper_size, used);
-	}
+	pid_t pid = fork_keeper(spare_reader, fd, f, keeper_size, used);
 	close(fd);
 	if (pid < 0)
 		return -1;
