@@ -96,7 +96,7 @@ enum cap_msg_type {
 	CAP_MSG_FREEZE = 3,  /* host -> capsule: stop at the safe point, save the CPU context */
 	CAP_MSG_FROZEN = 4,  /* capsule -> host: context + report saved; memory is consistent */
 	CAP_MSG_THAW   = 5,  /* host -> capsule: continue in this process (snapshot --keep-running) */
-	/* 6, 7: cap_file.h; 8 .. 13: cap_proc.h */
+	/* 6, 7: cap_file.h; 8 .. 13 and 15 .. 17: cap_proc.h */
 	CAP_MSG_DIRECT = 14, /* capsule -> host: from now on this process reads and writes its TUN
 	                        device (CAP_FD_TUN) itself; sent once per process, before its first
 	                        packet there.  No payload */
@@ -312,8 +312,12 @@ struct cap_control {
 	uint32_t proc_slot;            /* its slot in the host's process table, < CAP_PROC_MAX */
 	/* --- written by the capsule --- */
 	uint32_t exit_signal;          /* the process ended by this signal's default action (0: it exited) */
+	/* --- written by the host only: at a fork (the parent's) and by setpgid/setsid
+	 *     (CAP_MSG_PROC_REQ, cap_proc.h); the capsule reads them; 0: the process's own pid --- */
+	uint32_t proc_pgid;            /* its process group, as the capsule sees pids */
+	uint32_t proc_sid;             /* its session */
 
-	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG - 16];   /* keeps the struct exactly one page */
+	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG - 24];   /* keeps the struct exactly one page */
 };
 _Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
 _Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
@@ -324,5 +328,8 @@ _Static_assert(offsetof(struct cap_control, discard_seq) == 1360 &&
 _Static_assert(offsetof(struct cap_control, proc_pid) == 1368 + 16 * CAP_DISCARD_LOG &&
                offsetof(struct cap_control, exit_signal) == 1380 + 16 * CAP_DISCARD_LOG,
                "process identity offsets");
+_Static_assert(offsetof(struct cap_control, proc_pgid) == 1384 + 16 * CAP_DISCARD_LOG &&
+               offsetof(struct cap_control, proc_sid) == 1388 + 16 * CAP_DISCARD_LOG,
+               "process group and session offsets");
 
 #endif

@@ -19,6 +19,10 @@
 #define CAP_MSG_WAKE   11   /* both ways: struct cap_proc_wake (docs/PROCESSES.md, section 5) */
 #define CAP_MSG_KILL   12   /* capsule -> host: kill(pid, sig) to another process: struct cap_proc_signal */
 #define CAP_MSG_SIGNAL 13   /* host -> capsule: a signal from another process: struct cap_proc_signal */
+/* (14 is CAP_MSG_DIRECT, cap_abi.h) */
+#define CAP_MSG_PROC_REQ 15 /* capsule -> host: kill, setpgid, setsid, getpgid, getsid: struct cap_proc_req */
+#define CAP_MSG_PROC_REP 16 /* host -> the asking capsule: struct cap_proc_rep */
+#define CAP_MSG_PGID   17   /* host -> a parent: its child's group changed: struct cap_proc_pgid */
 
 /* Processes a capsule may have at once (slots of the host's table; bits of a wake mask). */
 #define CAP_PROC_MAX 64
@@ -45,5 +49,41 @@ struct cap_proc_signal {
 	int32_t sig;        /* 1..64 */
 };
 _Static_assert(sizeof(struct cap_proc_signal) == 8, "cap_proc_signal layout");
+
+/*
+ * A question only the host can answer: it knows every process of the capsule
+ * and writes their groups and sessions (cap_control's proc_pgid, proc_sid).
+ * The asking process waits for the CAP_MSG_PROC_REP (docs/PROCESSES.md, section 6b).
+ */
+enum cap_proc_op {
+	CAP_PROC_KILL = 1,     /* kill(a, b): a > 0 a process, 0 the caller's group, -1 all but pid 1
+	                          and the caller, < -1 the group -a; b 0..64 (0: do they exist?) */
+	CAP_PROC_SETPGID = 2,  /* setpgid(a, b): a 0 the caller; b 0: a's own pid */
+	CAP_PROC_SETSID = 3,   /* setsid() */
+	CAP_PROC_GETPGID = 4,  /* getpgid(a), a 0: the caller */
+	CAP_PROC_GETSID = 5,   /* getsid(a) */
+};
+
+struct cap_proc_req {
+	uint32_t op;        /* enum cap_proc_op */
+	int32_t a, b;
+	uint32_t reserved;  /* 0 */
+};
+_Static_assert(sizeof(struct cap_proc_req) == 16, "cap_proc_req layout");
+
+#define CAP_PROC_REP_SELF  1u   /* KILL: the caller is one of the targets: it signals itself */
+#define CAP_PROC_REP_AGAIN 2u   /* the capsule is being frozen or copied: ask again shortly */
+
+struct cap_proc_rep {
+	int32_t result;     /* >= 0, or -errno (ESRCH, EPERM, EINVAL) as the system call returns it */
+	uint32_t flags;     /* CAP_PROC_REP_* */
+};
+_Static_assert(sizeof(struct cap_proc_rep) == 8, "cap_proc_rep layout");
+
+struct cap_proc_pgid {
+	int32_t pid;        /* the child */
+	int32_t pgid;       /* its group now (waitpid(-pgid) and waitid(P_PGID) match on it) */
+};
+_Static_assert(sizeof(struct cap_proc_pgid) == 8, "cap_proc_pgid layout");
 
 #endif

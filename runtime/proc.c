@@ -1,4 +1,4 @@
-/* proc.c: processes of a capsule (docs/PROCESSES.md): fork as a copy the host makes and resumes, getpid/getppid, wait4/waitid and SIGCHLD, a child's exit. */
+/* proc.c: processes of a capsule (docs/PROCESSES.md): fork as a copy the host makes and resumes, getpid/getppid, wait4/waitid and SIGCHLD, kill, process groups and sessions, a child's exit. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,7 +21,7 @@ static int self_pid = 1, parent_pid = 0;
 static unsigned self_slot;
 
 enum { CHILD_FREE, CHILD_LIVE, CHILD_ZOMBIE };
-static struct { int pid, state, status; } children[MAX_CHILDREN];
+static struct { int pid, state, status, pgid; } children[MAX_CHILDREN];
 static struct rt_waitq child_waitq;
 struct rt_waitq rt_proc_waitq;
 
@@ -67,8 +67,8 @@ void rt_proc_wake(uint64_t mask)
 	send_record(CAP_MSG_WAKE, &w, sizeof w);
 }
 
-/* Wait for the host's CAP_MSG_FORKED; everything else is kept for later. */
-static long await_forked(void)
+/* Wait for the host's record of type (its payload into out); everything else is kept for later. */
+static void await_record(int type, void *out, size_t len)
 {
 	stash_len = 0;
 	for (;;) {
@@ -82,22 +82,34 @@ static long await_forked(void)
 				break;
 			if (n <= 0)
 				rt_host_gone(0);
-			if (n >= (long)(sizeof(struct cap_chan_hdr) + sizeof(struct cap_proc_forked)) &&
-			    fork_rx[0] == CAP_MSG_FORKED) {
-				struct cap_proc_forked f;
-				memcpy(&f, fork_rx + sizeof(struct cap_chan_hdr), sizeof f);
-				return f.result;
+			if (n >= (long)(sizeof(struct cap_chan_hdr) + len) && fork_rx[0] == type) {
+				memcpy(out, fork_rx + sizeof(struct cap_chan_hdr), len);
+				return;
 			}
-			uint32_t len = (uint32_t)n;
-			if (stash_len + sizeof len + len > sizeof stash) {
+			uint32_t rec_len = (uint32_t)n;
+			if (stash_len + sizeof rec_len + rec_len > sizeof stash) {
 				stash_dropped++;   /* a packet: TCP sends it again; nothing else comes this fast */
 				continue;
 			}
-			memcpy(stash + stash_len, &len, sizeof len);
-			memcpy(stash + stash_len + sizeof len, fork_rx, len);
-			stash_len += sizeof len + len;
+			memcpy(stash + stash_len, &rec_len, sizeof rec_len);
+			memcpy(stash + stash_len + sizeof rec_len, fork_rx, rec_len);
+			stash_len += sizeof rec_len + rec_len;
 		}
 	}
+}
+
+/* What arrived while we waited, as if it had just arrived (packets may run the stack's input). */
+static void replay_stash(void)
+{
+	rt_draining = 1;
+	for (size_t at = 0; at < stash_len;) {
+		uint32_t len;
+		memcpy(&len, stash + at, sizeof len);
+		rt_channel_record(stash + at + sizeof len, len);
+		at += sizeof len + len;
+	}
+	rt_draining = 0;
+	stash_len = 0;
 }
 
 static void fork_file(struct rt_file *f, void *undo)
@@ -198,18 +210,11 @@ static void fork_on_stack(void *arg)
 		return;
 	}
 	send_record(CAP_MSG_FORK, 0, 0);
-	call->result = await_forked();
+	struct cap_proc_forked f;
+	await_record(CAP_MSG_FORKED, &f, sizeof f);
+	call->result = f.result;
 	c->vdso_clock_gettime = vdso;
-	/* What arrived meanwhile, as if it had just arrived (packets may run the stack's input). */
-	rt_draining = 1;
-	for (size_t at = 0; at < stash_len;) {
-		uint32_t len;
-		memcpy(&len, stash + at, sizeof len);
-		rt_channel_record(stash + at + sizeof len, len);
-		at += sizeof len + len;
-	}
-	rt_draining = 0;
-	stash_len = 0;
+	replay_stash();
 }
 
 long rt_sys_fork(void)
@@ -228,23 +233,31 @@ long rt_sys_fork(void)
 	if (call.result > 0) {
 		children[slot].pid = (int)call.result;
 		children[slot].state = CHILD_LIVE;
+		children[slot].pgid = rt_proc_pgid();   /* a child starts in its parent's group */
 	}
 	rt_io_changed();   /* stashed records may have made files ready */
 	return call.result;
 }
 
-/* Does the child table entry i answer a wait for pid (-1 any, > 0 that one, else any: no groups)? */
-static int matches(int i, int pid)
+/* What a wait waits for: any child, one pid, or the children of one process group. */
+enum { WAIT_ANY, WAIT_PID, WAIT_PGID };
+struct wait_for {
+	int kind, id;
+};
+
+static int matches(int i, struct wait_for w)
 {
-	return children[i].state != CHILD_FREE && (pid <= 0 && pid != INT32_MIN ? 1 : children[i].pid == pid);
+	if (children[i].state == CHILD_FREE)
+		return 0;
+	return w.kind == WAIT_ANY || (w.kind == WAIT_PID ? children[i].pid : children[i].pgid) == w.id;
 }
 
-/* A zombie for pid: its index, -ECHILD if no child matches, -EAGAIN if they all live. */
-static int find_zombie(int pid)
+/* A zombie for w: its index, -ECHILD if no child matches, -EAGAIN if they all live. */
+static int find_zombie(struct wait_for w)
 {
 	int any = 0;
 	for (int i = 0; i < MAX_CHILDREN; i++) {
-		if (!matches(i, pid))
+		if (!matches(i, w))
 			continue;
 		any = 1;
 		if (children[i].state == CHILD_ZOMBIE)
@@ -253,11 +266,11 @@ static int find_zombie(int pid)
 	return any ? -EAGAIN : -ECHILD;
 }
 
-/* Wait for a zombie matching pid: its index or -errno (ECHILD, EAGAIN with nohang). */
-static int wait_zombie(int pid, int nohang)
+/* Wait for a zombie matching w: its index or -errno (ECHILD, EAGAIN with nohang). */
+static int wait_zombie(struct wait_for w, int nohang)
 {
 	for (;;) {
-		int i = find_zombie(pid);
+		int i = find_zombie(w);
 		if (i != -EAGAIN || nohang)
 			return i;
 		if (rt_signal_deliver_unblocked())
@@ -270,7 +283,11 @@ long rt_sys_wait4(int pid, int *status, int options, void *rusage)
 {
 	if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD))
 		return -EINVAL;
-	int i = wait_zombie(pid, options & WNOHANG);
+	if (pid == INT32_MIN)
+		return -ESRCH;   /* Linux: -INT_MIN is no group */
+	struct wait_for w = { pid == -1 ? WAIT_ANY : pid > 0 ? WAIT_PID : WAIT_PGID,
+	                      pid > 0 ? pid : pid == 0 ? rt_proc_pgid() : -pid };
+	int i = wait_zombie(w, options & WNOHANG);
 	if (i == -EAGAIN)
 		return 0;
 	if (i < 0)
@@ -288,10 +305,14 @@ long rt_sys_waitid(int idtype, int id, void *info, int options, void *rusage)
 {
 	if (!(options & WEXITED) || (options & ~(WEXITED | WNOHANG | WNOWAIT | WSTOPPED | WCONTINUED)))
 		return -EINVAL;
-	int pid = idtype == P_ALL ? -1 : idtype == P_PID && id > 0 ? id : INT32_MIN;
-	if (pid == INT32_MIN)
-		return idtype == P_PID ? -EINVAL : -ECHILD;   /* no process groups yet */
-	int i = wait_zombie(pid, options & WNOHANG);
+	struct wait_for w = { WAIT_ANY, 0 };
+	if (idtype == P_PID && id > 0)
+		w = (struct wait_for){ WAIT_PID, id };
+	else if (idtype == P_PGID && id >= 0)
+		w = (struct wait_for){ WAIT_PGID, id ? id : rt_proc_pgid() };   /* 0: ours (Linux 5.4) */
+	else if (idtype != P_ALL)
+		return -EINVAL;
+	int i = wait_zombie(w, options & WNOHANG);
 	siginfo_t *si = info;
 	if (si)
 		memset(si, 0, sizeof *si);
@@ -313,18 +334,23 @@ long rt_sys_waitid(int idtype, int id, void *info, int options, void *rusage)
 	return 0;
 }
 
+static int child_index(int pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (children[i].state != CHILD_FREE && children[i].pid == pid)
+			return i;
+	return -1;
+}
+
 /* A child ended (an orphan's end comes to pid 1): keep its zombie, tell the process. */
 static void child_ended(const struct cap_proc_child *m)
 {
-	int i, free_slot = -1;
-	for (i = 0; i < MAX_CHILDREN; i++) {
-		if (children[i].state != CHILD_FREE && children[i].pid == m->pid)
-			break;
-		if (children[i].state == CHILD_FREE && free_slot < 0)
-			free_slot = i;
-	}
-	if (i == MAX_CHILDREN)
-		i = free_slot;
+	int i = child_index(m->pid);
+	for (int k = 0; k < MAX_CHILDREN && i < 0; k++)
+		if (children[k].state == CHILD_FREE) {
+			i = k;
+			children[i].pgid = 0;   /* an orphan we never knew: in no group a wait names */
+		}
 	if (i >= 0) {
 		/* SIGCHLD ignored (or SA_NOCLDWAIT): Linux keeps no zombie either. */
 		children[i].state = rt_signal_child_autoreap() ? CHILD_FREE : CHILD_ZOMBIE;
@@ -335,25 +361,94 @@ static void child_ended(const struct cap_proc_child *m)
 	rt_signal_post(SIGCHLD, WIFEXITED(m->status) ? CLD_EXITED : CLD_KILLED);
 }
 
+/* ---- questions for the host: kill to any process or group, groups and sessions ---- */
+
+struct proc_call {
+	struct cap_proc_req req;
+	struct cap_proc_rep rep;
+};
+
+static void ask_on_stack(void *arg)
+{
+	struct proc_call *call = arg;
+	send_record(CAP_MSG_PROC_REQ, &call->req, sizeof call->req);
+	await_record(CAP_MSG_PROC_REP, &call->rep, sizeof call->rep);
+	replay_stash();
+}
+
+/*
+ * Ask and wait for the answer (fork's wait, on fork's stack: records that
+ * come meanwhile run after it).  While the capsule is being frozen or copied
+ * the host says "again": sleep a millisecond, letting the freeze happen.
+ */
+static struct cap_proc_rep ask_host(uint32_t op, int a, int b)
+{
+	struct proc_call call = { { op, a, b, 0 }, { -EIO, 0 } };
+	for (;;) {
+		rt_run_on_stack(ask_on_stack, &call, fork_stack + sizeof fork_stack);
+		rt_io_changed();   /* stashed records may have made files ready */
+		if (!(call.rep.flags & CAP_PROC_REP_AGAIN))
+			return call.rep;
+		struct rt_waitq never = RT_WAITQ_INIT;
+		rt_wait(&never, rt_now_ns() + 1000000, "host busy");
+	}
+}
+
+int rt_proc_pgid(void)
+{
+	uint32_t g = RT_CONTROL->proc_pgid;   /* the host writes it (cap_abi.h): read at every use */
+	return g ? (int)g : self_pid;
+}
+
+static int own_sid(void)
+{
+	uint32_t s = RT_CONTROL->proc_sid;
+	return s ? (int)s : self_pid;
+}
+
+long rt_sys_getpgid(int pid)
+{
+	if (pid == 0 || pid == self_pid)
+		return rt_proc_pgid();
+	return pid < 0 ? -ESRCH : ask_host(CAP_PROC_GETPGID, pid, 0).result;
+}
+
+long rt_sys_getsid(int pid)
+{
+	if (pid == 0 || pid == self_pid)
+		return own_sid();
+	return pid < 0 ? -ESRCH : ask_host(CAP_PROC_GETSID, pid, 0).result;
+}
+
+long rt_sys_setpgid(int pid, int pgid)
+{
+	if (pid < 0 || pgid < 0)
+		return -EINVAL;
+	long r = ask_host(CAP_PROC_SETPGID, pid, pgid).result;
+	int i = r == 0 && pid ? child_index(pid) : -1;
+	if (i >= 0)
+		children[i].pgid = pgid ? pgid : pid;   /* a wait that follows must see it at once */
+	return r;
+}
+
+long rt_sys_setsid(void)
+{
+	return ask_host(CAP_PROC_SETSID, 0, 0).result;
+}
+
 long rt_sys_kill(int pid, int sig)
 {
-	if (pid == self_pid || pid == 0 || pid == -1)
-		return rt_sys_kill_self(sig);   /* no process groups yet: the caller's is itself */
-	if (pid < 0 || sig < 0 || sig >= 65)
-		return pid < 0 ? -ESRCH : -EINVAL;
-	int known = pid == parent_pid && pid > 0, zombie = 0;
-	for (int i = 0; i < MAX_CHILDREN && !known; i++)
-		if (children[i].state != CHILD_FREE && children[i].pid == pid) {
-			known = 1;
-			zombie = children[i].state == CHILD_ZOMBIE;
-		}
-	if (!known)
-		return -ESRCH;   /* only a parent and children are reached so far */
-	if (sig && !zombie) {
-		struct cap_proc_signal m = { pid, sig };
-		send_record(CAP_MSG_KILL, &m, sizeof m);
-	}
-	return 0;
+	if (sig < 0 || sig >= 65)
+		return -EINVAL;
+	if (pid == self_pid)
+		return rt_sys_kill_self(sig);
+	int i = pid > 0 ? child_index(pid) : -1;
+	if (i >= 0 && children[i].state == CHILD_ZOMBIE)
+		return 0;   /* a zombie is there and feels nothing */
+	struct cap_proc_rep a = ask_host(CAP_PROC_KILL, pid, sig);
+	if (a.result == 0 && (a.flags & CAP_PROC_REP_SELF))
+		return rt_sys_kill_self(sig);   /* a group with the caller in it: after the others */
+	return a.result;
 }
 
 void rt_proc_record(int type, const void *payload, size_t len)
@@ -367,11 +462,17 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		memcpy(&m, payload, sizeof m);
 		rt_signal_post(m.sig, SI_USER);   /* runs at the next system call, as every signal here */
 		rt_wake_all(&rt_proc_waitq);      /* and interrupts a wait for a shared pipe (pipe.c) */
+	} else if (type == CAP_MSG_PGID && len >= sizeof(struct cap_proc_pgid)) {
+		struct cap_proc_pgid m;
+		memcpy(&m, payload, sizeof m);
+		int i = child_index(m.pid);
+		if (i >= 0)
+			children[i].pgid = m.pgid;
 	} else if (type == CAP_MSG_WAKE) {
 		rt_wake_all(&rt_proc_waitq);
 		rt_io_changed();
 	}
-	/* A FORKED outside a fork: nothing waits for it. */
+	/* A FORKED outside a fork, a PROC_REP outside a question: nothing waits for it. */
 }
 
 void rt_proc_exiting(void)

@@ -12,13 +12,21 @@ int rt_proc_ppid(void);
 /* This process's slot in the host's process table: its bit in a wake mask. */
 unsigned rt_proc_slot(void);
 
+/* This process's group (the host writes it in the control page; docs/PROCESSES.md 6b). */
+int rt_proc_pgid(void);
+
 long rt_sys_fork(void);
-/* kill(2): this process itself, or its parent or a child through the host (CAP_MSG_KILL). */
+/* kill(2): this process itself, or any process or group of the capsule through the host
+ * (CAP_MSG_PROC_REQ); setpgid, setsid, getpgid, getsid likewise. */
 long rt_sys_kill(int pid, int sig);
+long rt_sys_setpgid(int pid, int pgid);
+long rt_sys_setsid(void);
+long rt_sys_getpgid(int pid);
+long rt_sys_getsid(int pid);
 long rt_sys_wait4(int pid, int *status, int options, void *rusage);
 long rt_sys_waitid(int idtype, int id, void *info, int options, void *rusage);
 
-/* A CAP_MSG_CHILD or CAP_MSG_WAKE record from the channel drain (never blocks). */
+/* A CAP_MSG_CHILD, WAKE, SIGNAL or PGID record from the channel drain (never blocks). */
 void rt_proc_record(int type, const void *payload, size_t len);
 
 /*

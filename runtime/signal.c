@@ -26,9 +26,12 @@ struct rt_waitq rt_signal_waitq;       /* pause, sigsuspend, sigtimedwait and sl
 
 #define SIGBIT(s) (1ULL << ((s) - 1))
 
-static void deliver(int sig);
+static int deliver(int sig);
 
-/* A signal raised while blocked runs as soon as the mask lets it (raise() blocks around tkill). */
+/*
+ * A signal raised while blocked runs as soon as the mask lets it (raise() blocks around tkill).
+ * Returns how many handlers ran: an ignored signal (SIGCHLD's default) interrupts no wait.
+ */
 static int deliver_pending(void)
 {
 	uint64_t mask = rt_self()->sigmask;
@@ -36,8 +39,7 @@ static int deliver_pending(void)
 	while (rt_signal_pending_bits & ~mask) {
 		int sig = __builtin_ctzll(rt_signal_pending_bits & ~mask) + 1;
 		rt_signal_pending_bits &= ~SIGBIT(sig);
-		deliver(sig);
-		n++;
+		n += deliver(sig);
 		mask = rt_self()->sigmask;
 	}
 	return n;
@@ -149,15 +151,16 @@ static int default_ignores(int sig)
 	return sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
 }
 
-static void deliver(int sig)
+/* Act on sig: 1 if its handler ran, 0 if it was ignored (a default action that ends us never returns). */
+static int deliver(int sig)
 {
 	struct k_sigaction *a = &actions[sig];
 	void (*h)(int) = a->handler;
 	if (h == SIG_IGN)
-		return;
+		return 0;
 	if (h == SIG_DFL) {
 		if (default_ignores(sig))
-			return;
+			return 0;
 		char msg[48] = "capsule: terminated by signal ";
 		size_t l = strlen(msg);
 		if (sig >= 10)
@@ -190,6 +193,7 @@ static void deliver(int sig)
 		h(sig);
 	}
 	t->sigmask = saved;
+	return 1;
 }
 
 long rt_sys_kill_self(int sig)

@@ -227,11 +227,17 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_sigaltstack: return rt_sys_sigaltstack(P(a1), P(a2));
 	case SYS_kill: return rt_sys_kill((int)a1, (int)a2);
 	case SYS_tkill: return rt_sys_kill_self((int)a2);   /* handlers run on the caller */
-	case SYS_tgkill: return a1 == rt_proc_pid() ? rt_sys_kill_self((int)a3) : -ESRCH;
+	case SYS_tgkill:   /* another process: its one thread id is its pid */
+		return a1 == rt_proc_pid() ? rt_sys_kill_self((int)a3) : a1 == a2 ? rt_sys_kill((int)a1, (int)a3) : -ESRCH;
 	case SYS_rt_sigreturn: return -ENOSYS;
 
 	/* --- identity and limits --- */
-	case SYS_getpid: case SYS_getpgrp: case SYS_getsid: case SYS_getpgid: return rt_proc_pid();
+	case SYS_getpid: return rt_proc_pid();
+	case SYS_getpgrp: return rt_proc_pgid();
+	case SYS_getpgid: return rt_sys_getpgid((int)a1);
+	case SYS_getsid: return rt_sys_getsid((int)a1);
+	case SYS_setpgid: return rt_sys_setpgid((int)a1, (int)a2);
+	case SYS_setsid: return rt_sys_setsid();
 	case SYS_getppid: return rt_proc_ppid();
 
 	/* --- processes (proc.c, docs/PROCESSES.md) --- */
@@ -245,8 +251,6 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_setresuid: case SYS_setresgid: case SYS_setfsuid: case SYS_setfsgid:
 	case SYS_setgroups: case SYS_getgroups: case SYS_sethostname: case SYS_setdomainname:
 		return rt_sys_ident(n, a1, a2, a3);
-	case SYS_setsid: case SYS_setpgid:
-		return 0;
 	case SYS_uname: return rt_sys_uname(P(a1));
 	case SYS_getrandom: return rt_sys_getrandom(P(a1), (size_t)a2, (unsigned)a3);
 	case SYS_prlimit64: return a1 && a1 != 1 ? -ESRCH : rt_sys_prlimit((int)a2, P(a3), P(a4));

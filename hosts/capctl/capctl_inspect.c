@@ -70,6 +70,8 @@ static void held_text(const struct cap_snap_held *h, char *out, size_t len)
 		snprintf(out, len, "child %d ended (wait status %#x)", a, (unsigned)b);
 	else if (h->type == CAP_MSG_SIGNAL)
 		snprintf(out, len, "signal %d from pid %d", b, a);
+	else if (h->type == CAP_MSG_PGID)
+		snprintf(out, len, "child %d now in group %d", a, b);
 	else
 		snprintf(out, len, "wake-up");
 }

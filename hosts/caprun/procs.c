@@ -136,7 +136,8 @@ int procs_deliver(struct host_relay *r, int slot, int type, const void *payload,
 {
 	struct caprun_procs *ps = r->procs;
 	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
-	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL))
+	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL &&
+	     type != CAP_MSG_PGID))
 		return procs_send_record(chan_of(r, slot), type, payload, len);
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
@@ -158,12 +159,12 @@ int procs_deliver(struct host_relay *r, int slot, int type, const void *payload,
 	return 0;
 }
 
-static int memfd_of(struct host_relay *r, int slot)
+int procs_memfd_of(struct host_relay *r, int slot)
 {
 	return slot == 0 ? r->memfd : r->procs->p[slot].memfd;
 }
 
-static int pid_of(struct host_relay *r, int slot)
+int procs_pid_of(struct host_relay *r, int slot)
 {
 	return slot == 0 ? 1 : r->procs->p[slot].pid;
 }
@@ -222,7 +223,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 	int chan[2] = { -1, -1 }, memfd = -1, result = -ENOMEM;
 	struct stat st;
 	struct cap_control ctl;
-	int parent = memfd_of(r, from);
+	int parent = procs_memfd_of(r, from);
 	/* A resumed capsule still loading lazily has holes where its memory is yet to come:
 	 * the copy must see all of it (lazyload.h), as a snapshot must. */
 	if (r->lazy && lazyload_wait(r->lazy, err, sizeof err)) {
@@ -234,14 +235,19 @@ static int make_child(struct host_relay *r, int from, int slot)
 	    procs_copy_sparse(parent, memfd, st.st_size) < 0 ||
 	    pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
 		fprintf(stderr, "caprun: capsule %s: fork: copying process %d: %s\n", r->name,
-		        pid_of(r, from), strerror(errno));
+		        procs_pid_of(r, from), strerror(errno));
 		goto fail;
 	}
 	/* The copy resumes where the parent saved its context; who it is, it reads here. */
 	ctl.boot_mode = CAP_BOOT_RESUME;
 	ctl.proc_pid = (uint32_t)ps->next_pid;
-	ctl.proc_ppid = (uint32_t)pid_of(r, from);
+	ctl.proc_ppid = (uint32_t)procs_pid_of(r, from);
 	ctl.proc_slot = (uint32_t)slot;
+	/* The child is in its parent's group and session (0 there: the parent's own pid). */
+	if (!ctl.proc_pgid)
+		ctl.proc_pgid = (uint32_t)procs_pid_of(r, from);
+	if (!ctl.proc_sid)
+		ctl.proc_sid = (uint32_t)procs_pid_of(r, from);
 	ctl.exit_signal = 0;
 	ctl.host_flags &= ~CAP_HOST_DIRECT_TUN;   /* the TUN is the first process's: a child has none */
 	ctl.fault_syscall = 0;
@@ -277,7 +283,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 		fprintf(stderr, "caprun: capsule %s: fork: epoll_ctl: %s\n", r->name, strerror(errno));
 	p->used = 1;
 	p->pid = ps->next_pid++;
-	p->ppid = pid_of(r, from);
+	p->ppid = procs_pid_of(r, from);
 	p->chan_fd = chan[0];
 	p->memfd = memfd;
 	ps->children++;
@@ -319,7 +325,7 @@ void procs_wake(struct host_relay *r, int from, uint64_t mask)
 		if (!(mask & (1ULL << i)) || i == from || (i && !r->procs->p[i].used))
 			continue;
 		if (procs_deliver(r, i, CAP_MSG_WAKE, &w, sizeof w))
-			fprintf(stderr, "caprun: capsule %s: waking process %d: %s\n", r->name, pid_of(r, i),
+			fprintf(stderr, "caprun: capsule %s: waking process %d: %s\n", r->name, procs_pid_of(r, i),
 			        strerror(errno));
 	}
 }
@@ -337,7 +343,7 @@ void procs_kill(struct host_relay *r, int from, int pid, int sig)
 		kill(to ? ps->p[to].host_pid : r->child, SIGKILL);   /* its end comes as SIGCHLD */
 		return;
 	}
-	struct cap_proc_signal m = { pid_of(r, from), sig };
+	struct cap_proc_signal m = { procs_pid_of(r, from), sig };
 	if (procs_deliver(r, to, CAP_MSG_SIGNAL, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: signal %d to process %d: %s\n", r->name, sig, pid,
 		        strerror(errno));
@@ -364,6 +370,8 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 		struct cap_proc_signal m;
 		memcpy(&m, rec + sizeof h, sizeof m);
 		procs_kill(r, slot, m.pid, m.sig);
+	} else if (h.type == CAP_MSG_PROC_REQ) {
+		procs_request(r, slot, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_FROZEN) {
 		/* Only the answer to our pending FREEZE: its number, once. */
 		if (!p->freeze_seq || h.seq != p->freeze_seq || h.flags) {
@@ -495,7 +503,7 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 	ps->children--;
 	if (procs_deliver(r, to, CAP_MSG_CHILD, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: telling process %d that %d ended: %s\n", r->name,
-		        pid_of(r, to), m.pid, strerror(errno));
+		        procs_pid_of(r, to), m.pid, strerror(errno));
 	return 1;
 }
 

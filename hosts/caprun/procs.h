@@ -76,6 +76,12 @@ void procs_watch_all(struct host_relay *r);
 void procs_fork(struct host_relay *r, int from);
 /* CAP_MSG_WAKE from slot from: a WAKE to every other process named in mask. */
 void procs_wake(struct host_relay *r, int from, uint64_t mask);
+/* CAP_MSG_PROC_REQ from slot from (procs_group.c): kill to any process or group, setpgid,
+ * setsid, getpgid, getsid; answered with CAP_MSG_PROC_REP. */
+void procs_request(struct host_relay *r, int from, const unsigned char *payload, size_t len);
+/* The memfd and the pid (as the capsule sees it) of the process in slot (0: pid 1). */
+int procs_memfd_of(struct host_relay *r, int slot);
+int procs_pid_of(struct host_relay *r, int slot);
 /* CAP_MSG_KILL from slot from: SIGKILL ends the host process, other signals go as CAP_MSG_SIGNAL. */
 void procs_kill(struct host_relay *r, int from, int pid, int sig);
 /* fd is readable: if it is a child process's channel, serve it and return 1; else 0. */

@@ -1,0 +1,87 @@
+"""test_pgroups.py: process groups and sessions in a capsule (docs/PROCESSES.md, section 6b): setsid, setpgid with Linux's errors, getpgid/getsid of another process, kill to a group, to a sibling and to no one, waitpid(0 / -pgid), waitid(P_PGID), the output equal to the same program's on Linux; a group kept across a snapshot and resume, then killed as one."""
+import os
+import subprocess
+
+from caplib import (CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, recv_all, run_tool, snapshot,
+                    tempdir)
+
+IMAGE = os.path.join(IMAGES, "pgroups.cap")
+
+WANT = """leads its group and session: yes
+setsid in a group leader: -1 EPERM
+A: in its parent's group and session: yes
+A: setsid made a session and group of its own: yes
+A seen from its parent: its own group and session: yes
+setpgid(A, my group): A leads a session: -1 EPERM
+A exited with 0
+setpgid(B, 0): 0
+setpgid(C, B): 0
+C is in B's group: yes
+setpgid(C, a group that does not exist): -1 EPERM
+setpgid of a process that is not my child: -1 ESRCH
+kill(-B, 0): 0
+kill(-4242, SIGTERM): -1 ESRCH
+kill(4242, 0): -1 ESRCH
+waitpid(-B, WNOHANG) with both alive: 0
+kill(-B, SIGTERM): 0
+a child of group B killed by signal 15
+a child of group B killed by signal 15
+both B and C reaped through waitpid(-B): yes
+waitpid(-B) once the group is gone: -1 ECHILD
+D: SIGUSR1 from a sibling
+D exited with 5
+E, after kill(D, SIGUSR1), exited with 0
+waitpid(0) reaped F: yes
+F exited with 3
+waitpid(0) with G in a group of its own: -1 ECHILD
+waitid(P_PGID, G) reaped G: yes
+G exited with 0
+done
+"""
+
+
+def same_as_linux():
+    exe = os.path.join(tempdir("capsule-pgroups."), "pgroups")
+    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
+                               os.path.join(ROOT, "images", "pgroups", "pgroups.c")], timeout=120)
+    check(code == 0, "gcc pgroups.c: %s" % err[-400:])
+    # Natively as a session leader, as a capsule's pid 1 is (its group and session are 1).
+    native = subprocess.run([exe], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    check_eq((native.returncode, native.stdout), (0, WANT), "Linux: exit code and output")
+    p = subprocess.run([CAPRUN, "--no-net", IMAGE], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    check_eq(p.stdout, WANT, "the capsule's output (stderr %r)" % p.stderr)
+    # B and C end by SIGTERM's default action, and a capsule's process says so.
+    check_eq(p.stderr, "capsule: terminated by signal 15\n" * 2, "stderr")
+    check_eq(p.returncode, 0, "caprun's exit code")
+
+
+HOLD_READY = r"hold: group 2 of 2, listening on 9100"
+HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2\n"
+
+
+def group_across_snapshot():
+    host, d = Host(), tempdir()
+    cap = host.capsule("pgroups", name="pgroups-hold", args=["hold"]).start(app_ready=HOLD_READY)
+    check_eq(len(cap.capsule_pids()), 3, "host processes: pid 1 and the group of B and C")
+    path = os.path.join(d, "pgroups.snap")
+    snapshot(host, cap, path)
+    again = host.resume(path, plain=True)
+    check_eq(len(again.capsule_pids()), 3, "host processes after the resume")
+    with host.connect(again.addr, 9100) as s:
+        check_eq(recv_all(s), HOLD_ANSWER, "the group, read from the resumed control pages, "
+                 "killed as one")
+    check_eq(again.wait_exit(30), 11, "caprun's exit code: pid 1's")
+
+
+def main():
+    tap = Tap()
+    tap.run("pgroups: setsid, setpgid, getpgid/getsid, kill to a group, a sibling, no one, "
+            "waitpid(0/-pgid), waitid(P_PGID): the same output as on Linux", same_as_linux)
+    tap.run("pgroups: a process group kept across a snapshot and resume, then killed as one",
+            group_across_snapshot)
+    tap.done()
+
+
+main()
