@@ -410,6 +410,9 @@ long rt_sys_getpgid(int pid)
 {
 	if (pid == 0 || pid == self_pid)
 		return rt_proc_pgid();
+	int i = pid > 0 ? child_index(pid) : -1;
+	if (i >= 0 && children[i].state == CHILD_ZOMBIE && children[i].pgid)
+		return children[i].pgid;   /* the host forgot it; its group is still its parent's to know */
 	return pid < 0 ? -ESRCH : ask_host(CAP_PROC_GETPGID, pid, 0).result;
 }
 

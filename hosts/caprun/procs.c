@@ -340,6 +340,8 @@ void procs_kill(struct host_relay *r, int from, int pid, int sig)
 	if (!ps || to < 0 || to == from || sig < 1 || sig > 64)
 		return;   /* it ended meanwhile, or nonsense: nothing to do */
 	if (sig == SIGKILL) {
+		if (to)
+			ps->p[to].killed_here = 1;
 		kill(to ? ps->p[to].host_pid : r->child, SIGKILL);   /* its end comes as SIGCHLD */
 		return;
 	}
@@ -459,6 +461,12 @@ static int capsule_status(struct host_relay *r, int slot, int ws)
 		fprintf(stderr, "caprun: capsule %s: process %d killed: forbidden system call (nr %u)\n",
 		        r->name, r->procs->p[slot].pid, ctl.fault_syscall - 1);
 		return SIGSYS;
+	}
+	if (WIFSIGNALED(ws) && !r->procs->p[slot].killed_here) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(ws));
+		fprintf(stderr, "caprun: capsule %s: process %d (host pid %ld) killed from outside by "
+		        "signal SIG%s\n", r->name, r->procs->p[slot].pid, (long)r->procs->p[slot].host_pid,
+		        abbrev ? abbrev : "?");
 	}
 	if (WIFSIGNALED(ws))
 		return WTERMSIG(ws);

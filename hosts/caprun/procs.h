@@ -21,6 +21,7 @@ struct caprun_proc {
 	uint16_t freeze_seq;       /* the FREEZE awaiting its FROZEN (0: none) */
 	int frozen;                /* it answered FROZEN and was not thawed since */
 	int thaw_on_frozen;        /* its freeze timed out: thaw it when FROZEN comes late */
+	int killed_here;           /* caprun sent its SIGKILL (a kill() in the capsule): not from outside */
 };
 
 /* Records for a process held while the capsule freezes (procs_snap.c): WAKE, CHILD, SIGNAL. */

@@ -228,8 +228,9 @@ static int hold(void)
 	if (fd < 0)
 		return 1;
 	char line[128];
-	int n = snprintf(line, sizeof line, "groups: B %d C %d; kill(-B): %d\n", (int)getpgid(bb),
-	                 (int)getpgid(c), kill(-bb, SIGTERM));
+	int group_b = (int)getpgid(bb), group_c = (int)getpgid(c);   /* before the kill, in turn */
+	int n = snprintf(line, sizeof line, "groups: B %d C %d; kill(-B): %d\n", group_b, group_c,
+	                 kill(-bb, SIGTERM));
 	int st, reaped = 0;
 	while (waitpid(-bb, &st, 0) > 0)
 		reaped += WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM;

@@ -1,5 +1,7 @@
-"""test_pgroups.py: process groups and sessions in a capsule (docs/PROCESSES.md, section 6b): setsid, setpgid with Linux's errors, getpgid/getsid of another process, kill to a group, to a sibling and to no one, waitpid(0 / -pgid), waitid(P_PGID), the output equal to the same program's on Linux; a group kept across a snapshot and resume, then killed as one."""
+"""test_pgroups.py: process groups and sessions in a capsule (docs/PROCESSES.md, section 6b): setsid, setpgid with Linux's errors, getpgid/getsid of another process, kill to a group, to a sibling and to no one, waitpid(0 / -pgid), waitid(P_PGID), the output equal to the same program's on Linux; a group kept across a snapshot and resume, then killed as one; a process killed from outside reported as such."""
 import os
+import re
+import signal
 import subprocess
 
 from caplib import (CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, recv_all, run_tool, snapshot,
@@ -75,12 +77,30 @@ def group_across_snapshot():
     check_eq(again.wait_exit(30), 11, "caprun's exit code: pid 1's")
 
 
+def killed_from_outside():
+    host = Host()
+    cap = host.capsule("pgroups", name="pgroups-outside", args=["hold"]).start(app_ready=HOLD_READY)
+    pids = sorted(cap.capsule_pids())
+    check_eq(len(pids), 3, "host processes: pid 1, B and C")
+    os.kill(pids[1], signal.SIGKILL)   # B, the second process the capsule made (started by us)
+    want = "caprun: capsule pgroups-outside: process 2 (host pid %d) killed from outside by " \
+           "signal SIGKILL" % pids[1]
+    cap.wait_for(re.escape(want), 10)
+    # pid 1 sees B killed by SIGKILL; C, still in B's group, takes the group's SIGTERM.
+    with host.connect(cap.addr, 9100) as s:
+        check_eq(recv_all(s), b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 1\n",
+                 "the group after B was killed from outside")
+    check_eq(cap.wait_exit(30), 11, "caprun's exit code: pid 1's")
+
+
 def main():
     tap = Tap()
     tap.run("pgroups: setsid, setpgid, getpgid/getsid, kill to a group, a sibling, no one, "
             "waitpid(0/-pgid), waitid(P_PGID): the same output as on Linux", same_as_linux)
     tap.run("pgroups: a process group kept across a snapshot and resume, then killed as one",
             group_across_snapshot)
+    tap.run("pgroups: a process killed from outside is reported, and its parent and group "
+            "see it killed", killed_from_outside)
     tap.done()
 
 
