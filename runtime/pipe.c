@@ -283,7 +283,7 @@ void rt_pipe_close(struct rt_pipe *p, int writer)
  * processes see the same bytes and counts.  If the window is full the pipe
  * stays private: each process then has its own copy, as before.
  */
-static void pipe_fork(struct rt_pipe *p, int writer, int undo)
+void rt_pipe_fork(struct rt_pipe *p, int writer, int undo)
 {
 	struct rt_pipe_ring *r = p->ring;
 	if (!r->shared && !undo) {
@@ -403,7 +403,7 @@ static int is_writer(struct rt_file *f)
 
 static void end_fork(struct rt_file *f, int undo)
 {
-	pipe_fork(f->priv, is_writer(f), undo);
+	rt_pipe_fork(f->priv, is_writer(f), undo);
 }
 
 long rt_sys_pipe2(int *fds, int flags)

@@ -163,7 +163,7 @@ static const struct rt_file_ops elsewhere_ops = {
 static void socket_elsewhere(struct rt_file *f, void *arg)
 {
 	(void)arg;
-	if (f->ops->sock)
+	if (f->ops->sock && !rt_unix_is_pair_end(f))   /* a socket pair is memory: it works here */
 		f->ops = &elsewhere_ops;
 }
 

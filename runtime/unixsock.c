@@ -1,4 +1,4 @@
-/* unixsock.c: socketpair(AF_UNIX, SOCK_STREAM): two connected ends, each reading one pipe (rt_pipe.h) and writing the other. */
+/* unixsock.c: socketpair(AF_UNIX, SOCK_STREAM): two connected ends, each reading one pipe (rt_pipe.h) and writing the other, shared across fork like pipes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -260,6 +260,16 @@ static long end_name(struct rt_file *f, void *addr, uint32_t *len)
 	return 0;
 }
 
+/* A fork: the child holds this end too, so both rings become shared (pipe.c). */
+static void end_fork(struct rt_file *f, int undo)
+{
+	struct unix_end *e = end_of(f);
+	if (!e->rd_shut)
+		rt_pipe_fork(e->in, 0, undo);
+	if (!e->wr_shut)
+		rt_pipe_fork(e->out, 1, undo);
+}
+
 static const struct rt_sock_ops unix_sock_ops = {
 	.bind = already_connected, .listen = no_listen, .accept = no_accept, .connect = no_connect,
 	.sendmsg = end_sendmsg, .recvmsg = end_recvmsg, .shutdown = end_shutdown,
@@ -270,7 +280,7 @@ static const struct rt_sock_ops unix_sock_ops = {
 static const struct rt_file_ops unix_ops = {
 	.read = end_read, .write = end_write, .poll = end_poll, .nread = end_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.sock = &unix_sock_ops,
+	.fork = end_fork, .sock = &unix_sock_ops,
 };
 
 int rt_unix_is_pair_end(const struct rt_file *f)

@@ -1,4 +1,4 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe and a socket pair across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -92,6 +92,55 @@ static void signal_and_grandchild(void)
 	errno = 0;
 	got = waitpid(-1, &st, WNOHANG);
 	printf("no children left: %d %s\n", (int)got, errno == ECHILD ? "ECHILD" : strerror(errno));
+}
+
+/*
+ * A socket pair made before fork: a question and its answer both ways, then
+ * 200,000 bytes from the child (more than a ring holds), then end of file.
+ */
+static void socketpair_across_fork(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		printf("socketpair: %s\n", strerror(errno));
+		return;
+	}
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		close(sv[0]);
+		char q[8] = { 0 };
+		if (write(sv[1], "ping", 4) != 4 || read(sv[1], q, 4) != 4 || strcmp(q, "pong") != 0)
+			_exit(2);
+		static unsigned char block[200000];
+		for (size_t i = 0; i < sizeof block; i++)
+			block[i] = (unsigned char)(i * 13 + 5);
+		for (size_t done = 0; done < sizeof block;) {
+			ssize_t w = write(sv[1], block + done, sizeof block - done);
+			if (w <= 0)
+				_exit(3);
+			done += (size_t)w;
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	char q[8] = { 0 };
+	ssize_t n = read(sv[0], q, 4);
+	printf("socketpair: parent read %zd bytes \"%s\"\n", n, q);
+	if (write(sv[0], "pong", 4) != 4)
+		printf("socketpair: write: %s\n", strerror(errno));
+	unsigned long total = 0, wrong = 0;
+	unsigned char buf[8192];
+	ssize_t r;
+	while ((r = read(sv[0], buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < r; i++)
+			wrong += buf[i] != (unsigned char)((total + (size_t)i) * 13 + 5);
+		total += (unsigned long)r;
+	}
+	printf("socketpair: %lu bytes, %lu wrong, then %s\n", total, wrong, r == 0 ? "EOF" : strerror(errno));
+	int st = 0;
+	pid_t w = waitpid(c, &st, 0);
+	say_status("socketpair", w, st);
+	close(sv[0]);
 }
 
 /* A pipe made before fork: the child writes lines and a block, the parent reads to EOF. */
@@ -516,6 +565,7 @@ int main(int argc, char **argv)
 		errno = 0;
 		int k = kill(4242, SIGTERM);
 		printf("kill a stranger: %d %s\n", k, errno == ESRCH ? "ESRCH" : strerror(errno));
+		socketpair_across_fork();
 	}
 	printf("done\n");
 	return 0;

@@ -1,4 +1,4 @@
-"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork with blocking and EOF; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight; migration of several processes refused."""
+"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe and an AF_UNIX socket pair across fork with blocking and EOF; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight; migration of several processes refused."""
 import hashlib
 import json
 import os
@@ -30,6 +30,9 @@ kill: child 8 killed by signal 15
 kill SIGKILL: 0
 kill: child 9 killed by signal 9
 kill a stranger: -1 ESRCH
+socketpair: parent read 4 bytes "ping"
+socketpair: 200000 bytes, 0 wrong, then EOF
+socketpair: child 10 exited with 0
 done
 """
 
@@ -257,7 +260,8 @@ def stream_through_snapshots():
 
 def main():
     tap = Tap()
-    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe across fork, vfork, kill",
+    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe and a socket pair "
+            "across fork, vfork, kill",
             fork_wait_pipe)
     tap.run("procs: migrate of two processes refused; once one, snapshot and resume",
             migrate_refused_snapshot_after)
