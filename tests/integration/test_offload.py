@@ -6,7 +6,8 @@ import socket
 import struct
 import threading
 
-from caplib import Host, Tap, check, check_eq, connect, need_capsule_host
+from caplib import (Host, Tap, check, check_eq, connect, need_capsule_host, recv_exact, snapshot,
+                    tempdir)
 
 MIB = 1 << 20
 
@@ -19,6 +20,12 @@ def device_counts(ifname):
             f = [int(x) for x in rest.split()]
             return {"rx_bytes": f[0], "rx_packets": f[1], "tx_bytes": f[8], "tx_packets": f[9]}
     raise AssertionError("no device %s in /proc/net/dev" % ifname)
+
+
+def tcp_csum_errors():
+    """This namespace's TCP segments refused for a bad checksum (/proc/net/snmp, InCsumErrors)."""
+    rows = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("InCsumErrors")])
 
 
 def echo_stream(addr, total):
@@ -61,8 +68,10 @@ def stream_at_mtu_1500(offload):
         cap.start()
         ifname = "cap-" + cap.name
         before = device_counts(ifname)
+        errors = tcp_csum_errors()
         sent, got = echo_stream(cap.addr, 32 * MIB)
         check_eq(got, sent, "sha256 of what came back")
+        check_eq(tcp_csum_errors() - errors, 0, "TCP segments with a bad checksum from the capsule")
         after = device_counts(ifname)
         d = {k: after[k] - before[k] for k in after}
         # tx: the kernel to the capsule; rx: the capsule to the kernel (the device's view)
@@ -136,6 +145,57 @@ def bad_checksum_dropped():
         cap.stop()
 
 
+def echo_on(s, total, seed):
+    """total pattern bytes through the echo capsule on the open socket s, read back exact."""
+    data = bytes((i * 13 + seed) & 0xff for i in range(total))
+    t = threading.Thread(target=s.sendall, args=(data,))
+    t.start()
+    got = recv_exact(s, total)
+    t.join()
+    check(got == data, "%d bytes echoed with seed %d came back different" % (total, seed))
+
+
+def mean_packets(ifname, fn):
+    before = device_counts(ifname)
+    fn()
+    after = device_counts(ifname)
+    d = {k: after[k] - before[k] for k in after}
+    return (d["tx_bytes"] / max(d["tx_packets"], 1), d["rx_bytes"] / max(d["rx_packets"], 1))
+
+
+def resumed_across_offloads():
+    """One connection through three hosts' devices: with offloads, without (the capsule's lwIP
+    built its TCP packets without checksums on the first, so the port sums them now), with."""
+    host = Host()
+    cap = host.capsule("echo", caprun_args=["--mtu", "1500"]).start()
+    d = tempdir()
+    s = connect(cap.addr, 7)
+    s.settimeout(30)
+    errors = tcp_csum_errors()
+    try:
+        for seed, offload in ((1, True), (2, False), (3, True)):
+            if offload:
+                host.env.pop("CAPRUN_TUN_OFFLOAD", None)
+            else:
+                host.env["CAPRUN_TUN_OFFLOAD"] = "0"
+            if seed > 1:
+                path = os.path.join(d, "offload%d.snap" % seed)
+                snapshot(host, cap, path)
+                cap = host.resume(path)
+            to_cap, from_cap = mean_packets("cap-" + cap.name, lambda: echo_on(s, 4 * MIB, seed))
+            if offload:
+                check(to_cap > 1500 and from_cap > 1500, "round %d: mean packet %.0f / %.0f bytes: "
+                      "no offload" % (seed, to_cap, from_cap))
+            else:
+                check(to_cap <= 1500 and from_cap <= 1500, "round %d: mean packet %.0f / %.0f "
+                      "bytes on a bare device" % (seed, to_cap, from_cap))
+        # every segment the capsule sent, with the kernel's sum or its own, was right
+        check_eq(tcp_csum_errors() - errors, 0, "TCP segments with a bad checksum from the capsule")
+    finally:
+        s.close()
+        cap.stop()
+
+
 def main():
     tap = Tap()
     name = "offload"
@@ -144,6 +204,8 @@ def main():
                 "ways on the capsule's device", stream_at_mtu_1500, True)
         tap.run("offload: CAPRUN_TUN_OFFLOAD=0 keeps the bare device (packets within the MTU), "
                 "byte-exact", stream_at_mtu_1500, False)
+        tap.run("offload: one connection, byte-exact, resumed from the offloading device onto a "
+                "bare one (CAPRUN_TUN_OFFLOAD=0) and back", resumed_across_offloads)
         tap.run("offload: a TCP segment with a bad checksum the kernel did not vouch for is "
                 "dropped; with a good one it is answered", bad_checksum_dropped)
     tap.done()
