@@ -74,6 +74,34 @@ _Static_assert(CAP_SHARED_ADDR >= CAP_STACK_TOP + 0x100000UL &&
 #define CAP_FD_TUN          8
 
 /*
+ * With host_flags CAP_HOST_TUN_VNET every packet on CAP_FD_TUN, both ways,
+ * starts with this header: the kernel's struct virtio_net_hdr (the device
+ * has IFF_VNET_HDR; legacy layout, little-endian on x86-64 like the host).
+ * Device -> capsule: NEEDS_CSUM (made on this host, the checksum field holds
+ * only the pseudo-header sum) or DATA_VALID (the kernel checked it) vouch
+ * for the packet's checksums; gso_type TCPV4 marks a TCP segment larger
+ * than the link MTU (up to 65535 bytes), which the capsule takes whole.
+ * Capsule -> device: NEEDS_CSUM asks the kernel to finish the checksum at
+ * csum_start + csum_offset (the field holds the pseudo-header sum over the
+ * whole length), and GSO_TCPV4 with gso_size asks it to cut the segment
+ * into gso_size-byte ones where it leaves the host.  docs/FASTPATH.md
+ * section 10, docs/FORMAT-ABI.md section 5.
+ */
+struct cap_vnet_hdr {
+	uint8_t  flags;        /* CAP_VNET_F_* */
+	uint8_t  gso_type;     /* CAP_VNET_GSO_* */
+	uint16_t hdr_len;      /* IP + TCP header bytes of a GSO packet */
+	uint16_t gso_size;     /* payload bytes per segment */
+	uint16_t csum_start;   /* from the IP header's first byte */
+	uint16_t csum_offset;  /* from csum_start: 16 for TCP, 6 for UDP */
+};
+_Static_assert(sizeof(struct cap_vnet_hdr) == 10, "cap_vnet_hdr is virtio_net_hdr, 10 bytes");
+#define CAP_VNET_F_NEEDS_CSUM 1u
+#define CAP_VNET_F_DATA_VALID 2u
+#define CAP_VNET_GSO_NONE     0u
+#define CAP_VNET_GSO_TCPV4    1u
+
+/*
  * Packet channel.  Each SEQPACKET record is one message: a cap_chan_hdr
  * followed by its payload.  CAP_MSG_PACKET carries exactly one IPv4 packet,
  * in either direction.  Every FREEZE carries a new nonzero sequence number,
@@ -199,6 +227,14 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
  * once this host won the pull, or kills it; the capsule never sees the flag.
  */
 #define CAP_HOST_START_STOPPED 8u
+/*
+ * As CAP_HOST_DIRECT_TUN, but the device speaks struct cap_vnet_hdr (above)
+ * and offloads checksums and TCP segmentation.  Set instead of bit 4, never
+ * with it: a capsule built before this bit sees no device and keeps the
+ * relay, which adds and strips the header for it.  The host turns the
+ * device's offloads on (TUNSETOFFLOAD) when the capsule says CAP_MSG_DIRECT.
+ */
+#define CAP_HOST_TUN_VNET 16u
 /*
  * caploader's one argument (argv[1]): stop (SIGSTOP) before reading anything,
  * for a migration's target that execs it while the memory still arrives;

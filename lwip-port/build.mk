@@ -56,6 +56,7 @@ UNIT_TESTS += $(LP_UNIT_TESTS)
 UNIT_SRCS_test_lp_sockabi   := lwip-port/sockabi.c
 UNIT_CFLAGS_test_lp_sockabi := $(LP_INCLUDES)
 UNIT_SRCS_test_lp_chksum    := lwip-port/chksum.c
+UNIT_SRCS_test_lp_vnet      := lwip-port/vnet.c lwip-port/chksum.c
 
 $(LP_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/lwip-port/%.c $$(UNIT_SRCS_$$*) $(LP_HDRS) \
 		| $(DEPS_STAMP) $(FETCH_STAMP)

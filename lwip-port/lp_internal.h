@@ -14,5 +14,10 @@ struct lp_mbox;
 int lp_mbox_count(struct lp_mbox **mbox);
 /* netif.c: the capsule's own network drop counters, in its control page (cap_abi.h). */
 struct cap_net_drops *lp_drops(void);
+/* txbatch.c: a TCP packet built without its checksum, to the TUN with offloads (0, or -1: not
+ * taken); and the segments waiting there, out now (UNLOCK_TCPIP_CORE, lwipopts.h). */
+struct pbuf;
+int lp_tx_tcp(struct pbuf *p);
+void lp_tx_flush(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* netif.c: the capsule's IP-level network interface over the packet channel (fd 3), and lp_init. */
+/* netif.c: the capsule's IP-level network interface over the packet channel (fd 3) or its TUN (fd 8), and lp_init. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +6,8 @@
 #include "lwip/opt.h"
 #include "lwip/ip.h"
 #include "lwip/ip4_addr.h"
+#include "lwip/inet_chksum.h"
+#include "lwip/prot/ip4.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/sys.h"
@@ -36,13 +38,61 @@ struct cap_net_drops *lp_drops(void)
 	return &((struct cap_control *)CAP_CONTROL_ADDR)->net_drops;
 }
 
-/* One IPv4 packet out: one CAP_MSG_PACKET record, gathered straight from the pbuf chain. */
+/*
+ * Checksums (docs/FASTPATH.md section 10).  On a TUN with offloads the kernel
+ * finishes TCP checksums, so lwIP builds TCP packets without one (the
+ * netif's NETIF_CHECKSUM_GEN_TCP off) while that is the path; checked and
+ * set again at every packet out, since a resume may land on a host without
+ * it.  In: a packet the host vouched for (RT_PKT_CSUM_OK: made on this host,
+ * its checksum maybe only the pseudo-header's, or checked by the kernel) is
+ * taken without lwIP's checks above IP; every other packet is checked.
+ */
+#define LP_CHECKS_ABOVE_IP (NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP | NETIF_CHECKSUM_CHECK_ICMP)
+
+static void lp_generate_tcp_sums(struct netif *netif, int on)
+{
+	u16_t f = netif->chksum_flags;
+	NETIF_SET_CHECKSUM_CTRL(netif, on ? f | NETIF_CHECKSUM_GEN_TCP : f & ~NETIF_CHECKSUM_GEN_TCP);
+}
+
+static void lp_check_sums_above_ip(struct netif *netif, int on)
+{
+	u16_t f = netif->chksum_flags;
+	NETIF_SET_CHECKSUM_CTRL(netif, on ? f | LP_CHECKS_ABOVE_IP : f & ~LP_CHECKS_ABOVE_IP);
+}
+
+/* A TCP packet built without its checksum that must go where nobody finishes it: summed here. */
+static void lp_tcp_sum_now(struct pbuf *p)
+{
+	const struct ip_hdr *iph = p->payload;
+	u16_t ihl = (u16_t)IPH_HL_BYTES(iph);
+	ip4_addr_t src, dst;
+	ip4_addr_copy(src, iph->src);
+	ip4_addr_copy(dst, iph->dest);
+	if (p->len < ihl + 18 || pbuf_remove_header(p, ihl))
+		return;
+	u8_t *tcph = p->payload;
+	tcph[16] = tcph[17] = 0;
+	u16_t sum = inet_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, &src, &dst);
+	memcpy(tcph + 16, &sum, 2);
+	pbuf_add_header(p, ihl);
+}
+
+/* One IPv4 packet out: on the TUN (with offloads: TCP through txbatch.c), else one CAP_MSG_PACKET record. */
 static err_t lp_netif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *next_hop)
 {
-	(void)netif;
 	(void)next_hop;   /* a point-to-point link: the host routes */
 	struct rt_iovec iov[LP_TX_MAX_IOV];
 	int n = 0;
+	int offloads = rt_tun_active() == RT_TUN_VNET;
+	int unsummed_tcp = !(netif->chksum_flags & NETIF_CHECKSUM_GEN_TCP) && p->len >= IP_HLEN &&
+	                   IPH_PROTO((const struct ip_hdr *)p->payload) == IP_PROTO_TCP;
+	lp_generate_tcp_sums(netif, !offloads);   /* for the packets after this one */
+	if (offloads && unsummed_tcp && lp_tx_tcp(p) == 0)
+		return ERR_OK;
+	lp_tx_flush();   /* what waits goes first */
+	if (unsummed_tcp)
+		lp_tcp_sum_now(p);
 	if (pbuf_clen(p) <= LP_TX_MAX_IOV) {
 		for (struct pbuf *q = p; q; q = q->next)
 			if (q->len)
@@ -77,6 +127,15 @@ static err_t lp_input_queued(struct pbuf *p, struct netif *inp)
 	return ip_input(p, inp);
 }
 
+/* The same for a packet whose checksums the host vouched for. */
+static err_t lp_input_queued_vouched(struct pbuf *p, struct netif *inp)
+{
+	lp_check_sums_above_ip(inp, 0);
+	err_t e = lp_input_queued(p, inp);
+	lp_check_sums_above_ip(inp, 1);
+	return e;
+}
+
 /*
  * The runtime's packet sink (called from the idle wait, never blocks): one
  * IPv4 packet into lwIP.  When the core lock is free and nothing is queued
@@ -87,7 +146,7 @@ static err_t lp_input_queued(struct pbuf *p, struct netif *inp)
  * is a system call on a CPU without FSGSBASE.  Otherwise the packet goes to
  * the tcpip thread's mailbox, as lwIP's tcpip_input does, in order.
  */
-static int lp_packet_in(const void *pkt, size_t len)
+static int lp_packet_in(const void *pkt, size_t len, unsigned flags)
 {
 	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
 	if (!p) {
@@ -98,13 +157,16 @@ static int lp_packet_in(const void *pkt, size_t len)
 	if (!lp_rx_queued && lp_core_free()) {
 		int saved_errno = errno;   /* the idle thread's: lwIP may write it */
 		LOCK_TCPIP_CORE();
+		lp_check_sums_above_ip(&lp_netif, !(flags & RT_PKT_CSUM_OK));
 		ip_input(p, &lp_netif);    /* takes the pbuf */
+		lp_check_sums_above_ip(&lp_netif, 1);
 		UNLOCK_TCPIP_CORE();
 		errno = saved_errno;
 		rt_io_changed();           /* socket readiness may have changed: wake pollers */
 		return 0;
 	}
-	if (tcpip_inpkt(p, &lp_netif, lp_input_queued) != ERR_OK) {
+	if (tcpip_inpkt(p, &lp_netif, flags & RT_PKT_CSUM_OK ? lp_input_queued_vouched : lp_input_queued) !=
+	    ERR_OK) {
 		/* tcpip mailbox full: drop this packet and let lwIP catch up first. */
 		pbuf_free(p);
 		lp_drops()->rx_backlog_full++;

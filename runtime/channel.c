@@ -12,12 +12,13 @@
 /* Records read per idle wake-up: the rest wait until the stack caught up. */
 #define RX_BATCH 256
 
-static int (*packet_sink)(const void *pkt, size_t len);
-static unsigned char rx_record[CAP_CHAN_MAX];
+static int (*packet_sink)(const void *pkt, size_t len, unsigned flags);
+/* A channel record, or a packet from the TUN behind its struct cap_vnet_hdr. */
+static unsigned char rx_record[CAP_CHAN_MAX + sizeof(struct cap_vnet_hdr)];
 /* Records the runtime could not use: empty or short ones, packets with no stack or refused by it. */
 static unsigned long rx_dropped;
 
-void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len))
+void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len, unsigned flags))
 {
 	packet_sink = sink;
 }
@@ -29,13 +30,18 @@ void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len))
  * without it, a forked process never has it).  This process then tells the
  * host once (CAP_MSG_DIRECT, so caprun stops reading the device) and from
  * then on reads and writes bare packets there: no relay, no host wake-up.
+ * CAP_HOST_TUN_VNET instead: the same, each packet behind a struct
+ * cap_vnet_hdr, and the kernel offloads checksums and TCP segmentation
+ * (docs/FASTPATH.md section 10).
  */
 static int tun_announced;   /* CAP_MSG_DIRECT sent by this process (a resume clears it) */
 static int tun_broken;      /* the device failed: back to the channel */
 
 int rt_tun_active(void)
 {
-	if (tun_broken || !(RT_CONTROL->host_flags & CAP_HOST_DIRECT_TUN))
+	uint32_t host = RT_CONTROL->host_flags;
+	int kind = host & CAP_HOST_TUN_VNET ? RT_TUN_VNET : host & CAP_HOST_DIRECT_TUN ? RT_TUN_BARE : 0;
+	if (tun_broken || !kind)
 		return 0;
 	if (!tun_announced) {
 		struct cap_chan_hdr h = { .type = CAP_MSG_DIRECT, .flags = 0, .seq = 0 };
@@ -44,7 +50,7 @@ int rt_tun_active(void)
 			return 0;
 		tun_announced = 1;
 	}
-	return 1;
+	return kind;
 }
 
 void rt_tun_forget(void)
@@ -66,15 +72,35 @@ long rt_channel_send_packet(const struct rt_iovec *iov, int iovcnt)
 	struct rt_iovec all[1 + RT_CHANNEL_MAX_IOV];
 	if (iovcnt < 0 || iovcnt > RT_CHANNEL_MAX_IOV)
 		return -EINVAL;
-	if (rt_tun_active()) {
+	int tun = rt_tun_active();
+	if (tun == RT_TUN_BARE) {
 		long r = rt_host_writev(CAP_FD_TUN, iov, iovcnt);   /* one packet, no header */
 		if (r == -EBADF)
 			rt_tun_failed();
 		return r;
 	}
+	if (tun == RT_TUN_VNET) {
+		static const struct cap_vnet_hdr nothing_offloaded;
+		all[0] = (struct rt_iovec){ (void *)&nothing_offloaded, sizeof nothing_offloaded };
+		memcpy(&all[1], iov, (size_t)iovcnt * sizeof *iov);
+		long r = rt_tun_send_vnet(all, 1 + iovcnt);
+		return r < 0 ? r : r - (long)sizeof nothing_offloaded;
+	}
 	all[0] = (struct rt_iovec){ &hdr, sizeof hdr };
 	memcpy(&all[1], iov, (size_t)iovcnt * sizeof *iov);
 	return rt_host_channel_send(all, 1 + iovcnt);
+}
+
+long rt_tun_send_vnet(const struct rt_iovec *iov, int iovcnt)
+{
+	if (iovcnt < 1 || iov[0].len != sizeof(struct cap_vnet_hdr))
+		return -EINVAL;
+	if (rt_tun_active() != RT_TUN_VNET)
+		return -EPROTO;   /* the device failed since the caller asked: this packet is lost */
+	long r = rt_host_writev(CAP_FD_TUN, iov, iovcnt);
+	if (r == -EBADF)
+		rt_tun_failed();
+	return r;
 }
 
 /*
@@ -121,6 +147,18 @@ void rt_channel_drain(int all)
 	rt_draining = 0;
 }
 
+/*
+ * What a packet's struct cap_vnet_hdr vouches for: made on this host (its
+ * checksum left open) or checked by the kernel.  Nothing else in it matters
+ * on the way in: a GSO packet is one large TCP segment the stack takes whole.
+ */
+static unsigned tun_packet_flags(const unsigned char *vnet_hdr)
+{
+	struct cap_vnet_hdr h;
+	memcpy(&h, vnet_hdr, sizeof h);
+	return h.flags & (CAP_VNET_F_NEEDS_CSUM | CAP_VNET_F_DATA_VALID) ? RT_PKT_CSUM_OK : 0;
+}
+
 /* Packets from the TUN device, paced as the channel's records are (one per lone packet). */
 static unsigned char tun_burst, tun_singles;
 
@@ -129,6 +167,7 @@ static void tun_drain_on_stack(void *arg)
 	(void)arg;
 	int full = tun_burst || ++tun_singles >= PROBE_EVERY;
 	int limit = full ? RX_BATCH : 1, i;
+	size_t skip = RT_CONTROL->host_flags & CAP_HOST_TUN_VNET ? sizeof(struct cap_vnet_hdr) : 0;
 	if (full)
 		tun_singles = 0;
 	for (i = 0; i < limit; i++) {
@@ -139,11 +178,11 @@ static void tun_drain_on_stack(void *arg)
 			rt_tun_failed();
 			return;
 		}
-		if (!packet_sink) {
+		if (!packet_sink || n <= (long)skip) {
 			rx_dropped++;
 			continue;
 		}
-		if (packet_sink(rx_record, (size_t)n) < 0) {
+		if (packet_sink(rx_record + skip, (size_t)n - skip, skip ? tun_packet_flags(rx_record) : 0) < 0) {
 			rx_dropped++;   /* the stack is full: the rest waits in the device's queue */
 			return;
 		}
@@ -196,7 +235,7 @@ static int drain_records(int limit)
 			rx_dropped++;
 			continue;
 		}
-		if (packet_sink(rx_record + sizeof hdr, (size_t)n - sizeof hdr) < 0) {
+		if (packet_sink(rx_record + sizeof hdr, (size_t)n - sizeof hdr, 0) < 0) {
 			rx_dropped++;   /* the stack is full: let it catch up first */
 			return -1;
 		}
@@ -223,7 +262,7 @@ void rt_channel_record(const unsigned char *rec, size_t n)
 		rt_proc_record(hdr.type, rec + sizeof hdr, n - sizeof hdr);
 	else if (hdr.type != CAP_MSG_PACKET)
 		rt_freeze_control(hdr.type, hdr.seq);
-	else if (n == sizeof hdr || !packet_sink || packet_sink(rec + sizeof hdr, n - sizeof hdr) < 0)
+	else if (n == sizeof hdr || !packet_sink || packet_sink(rec + sizeof hdr, n - sizeof hdr, 0) < 0)
 		rx_dropped++;
 }
 
@@ -251,7 +290,7 @@ unsigned rt_channel_take_held(void *area, size_t size)
 		memcpy(&rec, p, sizeof rec);
 		if (rec.len == 0 || rec.len > CAP_MTU_MAX || CAP_HELD_STEP(rec.len) > left)
 			break;
-		if (!packet_sink || packet_sink(p + sizeof rec, rec.len) < 0)
+		if (!packet_sink || packet_sink(p + sizeof rec, rec.len, 0) < 0)
 			rx_dropped++;
 		else
 			delivered++;

@@ -79,7 +79,6 @@ void rt_channel_drain(int all);        /* from the idle wait (all: read to the e
 extern int rt_draining;                /* set while it runs: rt_wait refuses to block */
 unsigned rt_channel_take_held(void *area, size_t size);  /* after a freeze: packets held for us */
 void rt_channel_record(const unsigned char *rec, size_t n);  /* one record read earlier (a fork's stash) */
-int rt_tun_active(void);                /* this process moves its packets on its TUN (fd 8) (announced) */
 void rt_tun_drain(void);                /* from the idle wait when the TUN is readable: never blocks */
 void rt_tun_failed(void);               /* the TUN failed: back to the channel, one console line */
 void rt_tun_forget(void);               /* a resume: a new process, maybe without a TUN */

@@ -65,9 +65,26 @@ const struct rt_net_ops *rt_net(void);
  * returns < 0 when the stack cannot take more now: the runtime then stops
  * draining until the next idle wait, so the stack catches up first.
  */
-void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len));
-/* One IPv4 packet out, gathered from iov (at most RT_CHANNEL_MAX_IOV pieces); waits for room. */
+void rt_channel_set_sink(int (*sink)(const void *pkt, size_t len, unsigned flags));
+/* Sink flags: the host vouched for the packet's checksums (made on the host, or checked there). */
+#define RT_PKT_CSUM_OK 1u
+/* One plain IPv4 packet out, gathered from iov (at most RT_CHANNEL_MAX_IOV pieces). */
 #define RT_CHANNEL_MAX_IOV 32
 long rt_channel_send_packet(const struct rt_iovec *iov, int iovcnt);
+/*
+ * Where this process's packets go now (announcing the TUN to the host at
+ * first use): 0 the channel, RT_TUN_BARE its TUN, RT_TUN_VNET its TUN with
+ * offloads (capsule-abi/cap_abi.h, struct cap_vnet_hdr).
+ */
+#define RT_TUN_BARE 1
+#define RT_TUN_VNET 2
+int rt_tun_active(void);
+/*
+ * One packet out on a RT_TUN_VNET device: iov[0] is its struct cap_vnet_hdr
+ * (offloads asked of the kernel), the rest the packet, in as many pieces as
+ * writev takes.  -EPROTO when the path is no longer RT_TUN_VNET (the device
+ * failed since the caller asked): the packet is lost, as on a lossy link.
+ */
+long rt_tun_send_vnet(const struct rt_iovec *iov, int iovcnt);
 
 #endif

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 #include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_timer.h"
 

@@ -19,7 +19,7 @@ static int tun_open_retrying(unsigned *ifindex)
 {
 	int fd = -1, e = EBUSY;
 	for (int tries = 0; tries < 50 && e == EBUSY; tries++) {
-		fd = netlink_tun_open(GW_IFNAME, ifindex);
+		fd = netlink_tun_open(GW_IFNAME, 0, ifindex);
 		e = fd < 0 ? errno : 0;
 		if (e == EBUSY) {
 			struct timespec ts = { 0, 20 * 1000000L };

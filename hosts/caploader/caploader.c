@@ -548,7 +548,8 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	 * control page says it is this process's (a standalone caprun with its filter). */
 	r = sys3(__NR_close_range, CAP_FD_MEMFD, CAP_FD_TUN - 1, 0);
 	if (!is_error(r))
-		r = sys3(__NR_close_range, (ctl->host_flags & CAP_HOST_DIRECT_TUN) ? CAP_FD_TUN + 1 : CAP_FD_TUN,
+		r = sys3(__NR_close_range,
+		         ctl->host_flags & (CAP_HOST_DIRECT_TUN | CAP_HOST_TUN_VNET) ? CAP_FD_TUN + 1 : CAP_FD_TUN,
 		         ~0U, 0);
 	if (is_error(r))
 		die("closing the loader's descriptors", r);

@@ -8,7 +8,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
                hosts/caprun/lazyload.c \
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
-               $(COMMON_NETLINK_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
+               $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
 CAPRUN_LIBS := -lseccomp -lsodium -lmnl
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c

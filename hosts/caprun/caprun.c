@@ -118,7 +118,7 @@ static int make_device(struct caprun *c, const char *base)
 		if (r > 0)
 			continue;   /* a live caprun has that name */
 		if (if_nametoindex(c->ifname) == 0) {
-			int fd = netlink_tun_open(c->ifname, &c->ifindex);
+			int fd = netlink_tun_open(c->ifname, c->tun_vnet, &c->ifindex);
 			if (fd >= 0) {
 				c->tun_fd = procs_high_fd(fd);
 				return 0;
@@ -167,6 +167,24 @@ static int add_capsule_route(struct caprun *c)
 	return -1;
 }
 
+static int env_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+	return v && strcmp(v, value) == 0;
+}
+
+/*
+ * The device gets IFF_VNET_HDR when the capsule may be handed it (section 10
+ * of docs/FASTPATH.md): its offloads are turned on only when a capsule that
+ * speaks the header says CAP_MSG_DIRECT; until then, and for an image built
+ * before the header, caprun's relay strips and adds it.  CAPRUN_TUN_OFFLOAD=0
+ * keeps the bare device of section 9 (A/B runs; images from before).
+ */
+static int tun_offloads_wanted(void)
+{
+	return !env_is("CAPRUN_RELAY_PACKETS", "1") && !env_is("CAPRUN_TUN_OFFLOAD", "0");
+}
+
 static int make_link(struct caprun *c, const char *base)
 {
 	int r;
@@ -175,6 +193,7 @@ static int make_link(struct caprun *c, const char *base)
 		fprintf(stderr, "caprun: rtnetlink: %s\n", strerror(errno));
 		return -1;
 	}
+	c->tun_vnet = tun_offloads_wanted();
 	if (make_device(c, base))
 		return -1;
 	if ((r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
@@ -294,8 +313,7 @@ int make_channel(struct caprun *c)
 static void choose_packet_path(struct caprun *c)
 {
 	char err[256];
-	const char *relay = getenv("CAPRUN_RELAY_PACKETS");
-	if (relay && strcmp(relay, "1") == 0)
+	if (env_is("CAPRUN_RELAY_PACKETS", "1"))
 		return;
 	c->filter = tunfilter_install(c->ifname, c->ifindex, c->ip, err, sizeof err);
 	if (!c->filter) {
@@ -309,14 +327,14 @@ static void choose_packet_path(struct caprun *c)
 	(void)netlink_link_txqlen(c->nl, c->ifindex, TUN_QUEUE_PACKETS);
 }
 
-/* Tell the capsule (host_flags, at every start and resume) that fd 8 is its TUN. */
+/* Tell the capsule (host_flags, at every start and resume) that fd 8 is its TUN, and which kind. */
 static int offer_tun(struct caprun *c)
 {
 	uint32_t flags;
 	off_t at = offsetof(struct cap_control, host_flags);
 	if (pread(c->memfd, &flags, sizeof flags, at) != (ssize_t)sizeof flags)
 		return -1;
-	flags |= CAP_HOST_DIRECT_TUN;
+	flags |= c->tun_vnet ? CAP_HOST_TUN_VNET : CAP_HOST_DIRECT_TUN;
 	return pwrite(c->memfd, &flags, sizeof flags, at) == (ssize_t)sizeof flags ? 0 : -1;
 }
 
@@ -685,7 +703,7 @@ int main(int argc, char **argv)
 	                             .uplink = c.uplink_fd >= 0, .chan_fd = c.chan[0], .sig_fd = c.sig_fd,
 	                             .ctl_fd = c.ctl_fd, .memfd = c.memfd, .child = c.child,
 	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch,
-	                             .lazy = c.lazy, .filter = c.filter };
+	                             .lazy = c.lazy, .filter = c.filter, .tun_vnet = c.tun_vnet };
 	relay.vols = &c.vols;
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);

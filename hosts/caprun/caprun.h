@@ -64,6 +64,7 @@ struct caprun {
 	struct mnl_socket *nl;
 	int route_added;
 	struct tunfilter *filter;  /* the TUN's source filter: the capsule moves its own packets (fd 8) */
+	int tun_vnet;              /* the TUN has IFF_VNET_HDR (tunvnet.h): offloads once the capsule is direct */
 	int ctl_fd;                /* control socket (hosts/formats/ctlproto.h) */
 	int uplink_fd;             /* caphostd's uplink (attach mode), else -1: own TUN */
 	uint32_t epoch;            /* attach mode: the directory's epoch of this capsule */

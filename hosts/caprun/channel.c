@@ -6,6 +6,7 @@
 #include "hosts/caprun/volume.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/ipv4.h"
+#include "hosts/common/tunvnet.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 
@@ -53,7 +54,7 @@ static void packet_out(struct host_relay *r, const unsigned char *p, size_t n)
 		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 		w = sendmsg(r->tun_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} else {
-		w = write(r->tun_fd, p, n);
+		w = tunvnet_write(r->tun_fd, r->tun_vnet, p, n);
 	}
 	if (w < 0) {
 		r->stats.drop_host_full++;
@@ -79,6 +80,12 @@ static void direct_begin(struct host_relay *r)
 	if (r->epoll_fd >= 0)
 		epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, r->tun_fd, NULL);
 	r->direct = 1;
+	/* Only a capsule that speaks the header is given a vnet device (CAP_HOST_TUN_VNET), so it
+	 * takes what the offloads bring: open checksums, TCP segments past the MTU.  Without them
+	 * it still works, as on a bare device. */
+	if (r->tun_vnet && tunvnet_offload_on(r->tun_fd))
+		fprintf(stderr, "caprun: capsule %s: TUNSETOFFLOAD: %s; the kernel sums and segments\n",
+		        r->name, strerror(errno));
 }
 
 static uint64_t minus(uint64_t a, uint64_t b)

@@ -73,6 +73,8 @@ struct host_relay {
 	struct tunfilter *filter;   /* the TUN's source filter: the capsule was given the TUN (fd 8) */
 	int direct;                 /* it said CAP_MSG_DIRECT: it reads and writes the TUN itself, so
 	                             * the loop no longer reads it */
+	int tun_vnet;               /* the TUN speaks virtio_net_hdr: caprun's own reads and writes
+	                             * strip and add it (hosts/common/tunvnet.h) */
 	uint64_t tun_host_reads;    /* with a filter: packets caprun itself read from the TUN (relayed
 	                             * before CAP_MSG_DIRECT, held at a freeze) ... */
 	uint64_t tun_host_writes;   /* ... and wrote to it (the channel's packets): the device counts

@@ -3,6 +3,7 @@
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_held.h"
+#include "hosts/common/tunvnet.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@ static size_t next_packet(struct host_relay *r, unsigned char *buf, const unsign
 		return caprun_uplink_take_packet(r->tun_fd, buf, pkt);
 	ssize_t n;
 	do
-		n = read(r->tun_fd, buf, CAP_MTU_MAX);
+		n = tunvnet_read(r->tun_fd, r->tun_vnet, buf, CAP_MTU_MAX);   /* a plain packet, checksum finished */
 	while (n < 0 && errno == EINTR);
 	*pkt = buf;
 	return n > 0 ? (size_t)n : 0;

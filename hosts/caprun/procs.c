@@ -249,7 +249,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 	if (!ctl.proc_sid)
 		ctl.proc_sid = (uint32_t)procs_pid_of(r, from);
 	ctl.exit_signal = 0;
-	ctl.host_flags &= ~CAP_HOST_DIRECT_TUN;   /* the TUN is the first process's: a child has none */
+	ctl.host_flags &= ~(CAP_HOST_DIRECT_TUN | CAP_HOST_TUN_VNET);   /* the TUN is the first process's: a child has none */
 	ctl.fault_syscall = 0;
 	ctl.fault_ip = 0;
 	for (uint32_t i = 0; i < ctl.nmaps && i < CAP_MAX_MAPS; i++)

@@ -8,6 +8,7 @@
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/tunvnet.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -81,7 +82,7 @@ static void tun_to_channel(struct host_relay *r, unsigned char *buf)
 	memcpy(buf, &h, sizeof h);
 	int limit = pace_limit(&r->pace_tun), i;
 	for (i = 0; i < limit; i++) {
-		ssize_t n = read(r->tun_fd, buf + sizeof h, CAP_MTU_MAX);
+		ssize_t n = tunvnet_read(r->tun_fd, r->tun_vnet, buf + sizeof h, CAP_MTU_MAX);
 		if (n <= 0)
 			break;
 		if (r->filter)

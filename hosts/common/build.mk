@@ -26,6 +26,8 @@ COMMON_FILEIO_SRCS    := hosts/common/fileio.c
 COMMON_TCPMSS_SRCS    := hosts/common/tcpmss.c $(COMMON_IPV4_SRCS)
 # netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).
 COMMON_NETLINK_SRCS   := hosts/common/netlink.c
+# tunvnet.c: caprun's own reads and writes on a TUN with IFF_VNET_HDR (header, open checksums).
+COMMON_TUNVNET_SRCS   := hosts/common/tunvnet.c
 # dirclient.c: the directory's client (asynchronous); dirclient_sync.c waits for one answer (CLIs only).
 COMMON_DIRCLIENT_SRCS := hosts/common/dirclient.c
 COMMON_DIRSYNC_SRCS   := hosts/common/dirclient.c hosts/common/dirclient_sync.c
@@ -50,3 +52,4 @@ FORCE:
 # Unit tests (tests/unit/hosts/common/, ASan + UBSan via tests/build.mk).
 UNIT_SRCS_test_host_ipv4 := $(COMMON_IPV4_SRCS)
 UNIT_SRCS_test_host_tcpmss := $(COMMON_TCPMSS_SRCS)
+UNIT_SRCS_test_host_tunvnet := $(COMMON_TUNVNET_SRCS) $(COMMON_IPV4_SRCS)

@@ -12,14 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-int netlink_tun_open(const char *ifname, unsigned *ifindex)
+int netlink_tun_open(const char *ifname, int vnet, unsigned *ifindex)
 {
 	struct ifreq ifr;
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	memset(&ifr, 0, sizeof ifr);
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0));
 	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || (*ifindex = if_nametoindex(ifname)) == 0) {
 		int e = errno;

@@ -7,8 +7,9 @@
 
 struct mnl_socket;
 
-/* Create TUN device ifname (IFF_TUN|IFF_NO_PI), non-blocking, close-on-exec: its fd, or -1 with errno. */
-int netlink_tun_open(const char *ifname, unsigned *ifindex);
+/* Create TUN device ifname (IFF_TUN|IFF_NO_PI, and IFF_VNET_HDR when vnet: hosts/common/tunvnet.h),
+ * non-blocking, close-on-exec: its fd, or -1 with errno. */
+int netlink_tun_open(const char *ifname, int vnet, unsigned *ifindex);
 
 struct mnl_socket *netlink_open(void);
 void netlink_close(struct mnl_socket *nl);

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../capsule-abi/cap_abi.h"   /* how fd 8 frames packets: host_flags */
+
 /*
  * Not a plain app: it bypasses the runtime and lwIP with a raw write(2) on
  * fd 8, the capsule's own TUN device, or where it has none on fd 3, the
@@ -57,8 +59,13 @@ static void send_forged(uint32_t src, const char *text, int version)
 	udp[4] = (uint8_t)((8 + plen) >> 8), udp[5] = (uint8_t)(8 + plen);
 	memcpy(udp + 8, text, plen);                /* UDP checksum 0: none */
 	/* Where this capsule's packets go: its own TUN device (fd 8) when the host gave it one
-	 * (the kernel's filter must stop these there), else the channel, as a record. */
-	if (raw_write(8, ip, total) != -9 /* EBADF: no TUN */)
+	 * (the kernel's filter must stop these there; behind an all-zero struct cap_vnet_hdr when
+	 * the device has offloads), else the channel, as a record. */
+	const struct cap_control *ctl = (const struct cap_control *)CAP_CONTROL_ADDR;
+	uint8_t framed[sizeof(struct cap_vnet_hdr) + sizeof rec] = { 0 };
+	size_t vnet = ctl->host_flags & CAP_HOST_TUN_VNET ? sizeof(struct cap_vnet_hdr) : 0;
+	memcpy(framed + vnet, ip, total);
+	if (raw_write(8, framed, vnet + total) != -9 /* EBADF: no TUN */)
 		return;
 	raw_write(3, rec, 4 + total);
 }

@@ -142,9 +142,11 @@
 #define SO_REUSE_RXTOALL                0
 #define LWIP_TCP_CLOSE_TIMEOUT_MS_DEFAULT 20000
 
-/* Checksums: generated and checked in software (neither the TUN device nor the host relay
- * offloads them), with our own routine: eight bytes per step (lwip-port/chksum.c). */
-#define LWIP_CHECKSUM_ON_COPY           1
+/* Checksums: generated and checked in software with our own routine (eight bytes per step,
+ * lwip-port/chksum.c), except where the host's TUN offloads them: per netif and per packet
+ * (netif.c), so not while copying (a sum made in tcp_write could not be skipped). */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF    1
+#define LWIP_CHECKSUM_ON_COPY           0
 unsigned short lp_chksum(const void *dataptr, int len);   /* lwip-port/chksum.h: uint16_t */
 #define LWIP_CHKSUM                     lp_chksum
 
@@ -155,6 +157,10 @@ unsigned short lp_chksum(const void *dataptr, int len);   /* lwip-port/chksum.h:
 
 /* TCP capacity: SYNs beyond the capsule's --max-fds are refused with RST (lp_limit.c). */
 #ifndef __ASSEMBLER__
+/* Segments joined for the TUN's offloads go out before the core lock is released (txbatch.c). */
+void lp_tx_flush(void);
+#define LOCK_TCPIP_CORE()   sys_mutex_lock(&lock_tcpip_core)
+#define UNLOCK_TCPIP_CORE() do { lp_tx_flush(); sys_mutex_unlock(&lock_tcpip_core); } while (0)
 struct pbuf;
 struct netif;
 int lp_limit_ip4_input(struct pbuf *p, struct netif *inp);

@@ -181,6 +181,27 @@ def row(what, cap, nat, unit, better_low):
     print("%-30s %12.3f %12.3f %8.2fx  %s %s" % (what, cap, nat, ratio, unit, hint))
 
 
+def mtu_1500_throughput(a):
+    """Echo throughput with the capsule at --mtu 1500 and, alternating, the native echo with
+    this namespace's loopback at MTU 1500 too (bench.sh's own namespace; set back after):
+    (capsule, native) medians in MiB/s."""
+    cap = Capsule("echo", caprun_args=["--mtu", "1500"]).start()
+    nat = Capsule("echo", native=a.native).start()
+    shown = subprocess.run(["ip", "-o", "link", "show", "dev", "lo"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    lo_mtu = shown[shown.index("mtu") + 1]
+    subprocess.run(["ip", "link", "set", "lo", "mtu", "1500"], check=True)
+    try:
+        total = a.mib << 20
+        tps = [(throughput_mib_s(cap.addr, total), throughput_mib_s(nat.addr, total))
+               for _ in range(a.repeat)]
+        return statistics.median(t[0] for t in tps), statistics.median(t[1] for t in tps)
+    finally:
+        subprocess.run(["ip", "link", "set", "lo", "mtu", lo_mtu], check=True)
+        cap.stop()
+        nat.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--native", required=True)
@@ -232,6 +253,8 @@ def main():
     finally:
         cap.stop()
         nat.stop()
+    small = mtu_1500_throughput(a)
+    row("echo throughput at MTU 1500", small[0], small[1], "MiB/s", False)
 
     run_kib, cap_kib = idle_memory(make_cap, a.idle)
     nat_kib = idle_memory(make_nat, 1)[0]

@@ -29,6 +29,7 @@ static int tun_queued, tun_next, tun_reads, tun_writes;
 static long tun_error;   /* nonzero: every call on the device fails with it */
 static unsigned char tun_sent[64];
 static size_t tun_sent_len;
+static struct cap_vnet_hdr tun_vnet_in;   /* with CAP_HOST_TUN_VNET: read before each packet */
 
 long rt_host_read(int fd, void *buf, size_t len)
 {
@@ -39,8 +40,13 @@ long rt_host_read(int fd, void *buf, size_t len)
 		if (tun_next == tun_queued)
 			return -EAGAIN;
 		const char *p = tun_queue[tun_next++];
-		memcpy(buf, p, strlen(p) < len ? strlen(p) : len);
-		return (long)strlen(p);
+		size_t skip = 0;
+		if (RT_CONTROL->host_flags & CAP_HOST_TUN_VNET) {
+			skip = sizeof tun_vnet_in;
+			memcpy(buf, &tun_vnet_in, skip);
+		}
+		memcpy((char *)buf + skip, p, strlen(p) < len - skip ? strlen(p) : len - skip);
+		return (long)(skip + strlen(p));
 	}
 	assert_int_equal(fd, CAP_FD_CHANNEL);
 	if (next_read == queued)
@@ -134,12 +140,14 @@ void rt_proc_record(int type, const void *payload, size_t len)
 }
 
 static char delivered[16][64];
+static unsigned delivered_flags[16];
 static int ndelivered, refuse_after = 100;
 
-static int sink(const void *pkt, size_t len)
+static int sink(const void *pkt, size_t len, unsigned flags)
 {
 	if (ndelivered >= refuse_after)
 		return -1;
+	delivered_flags[ndelivered] = flags;
 	memcpy(delivered[ndelivered], pkt, len);
 	delivered[ndelivered++][len] = 0;
 	return 0;
@@ -366,6 +374,55 @@ static void test_tun_failure_falls_back_to_the_channel(void **state)
 	RT_CONTROL->host_flags = 0;
 }
 
+/* CAP_HOST_TUN_VNET: each packet behind a struct cap_vnet_hdr both ways; what it vouches for reaches the sink. */
+static void test_tun_vnet_header_both_ways(void **state)
+{
+	(void)state;
+	tun_reset(CAP_HOST_TUN_VNET);
+	assert_int_equal(rt_tun_active(), RT_TUN_VNET);
+	assert_int_equal(sent[0], CAP_MSG_DIRECT);
+	/* out, a plain packet: behind an all-zero header (nothing offloaded), its length returned */
+	struct rt_iovec iov = { "abcde", 5 };
+	assert_int_equal(rt_channel_send_packet(&iov, 1), 5);
+	struct cap_vnet_hdr zero = { 0 };
+	assert_int_equal(tun_sent_len, sizeof zero + 5);
+	assert_memory_equal(tun_sent, &zero, sizeof zero);
+	assert_memory_equal(tun_sent + sizeof zero, "abcde", 5);
+	/* out, offloads asked: the caller's header as it is */
+	struct cap_vnet_hdr vh = { .flags = CAP_VNET_F_NEEDS_CSUM, .csum_start = 20, .csum_offset = 16 };
+	struct rt_iovec two[2] = { { &vh, sizeof vh }, { "xy", 2 } };
+	assert_int_equal(rt_tun_send_vnet(two, 2), sizeof vh + 2);
+	assert_memory_equal(tun_sent, &vh, sizeof vh);
+	/* in: NEEDS_CSUM and DATA_VALID vouch for the checksums; no flag, and the stack checks them */
+	tun_vnet_in = (struct cap_vnet_hdr){ .flags = CAP_VNET_F_NEEDS_CSUM, .gso_type = CAP_VNET_GSO_TCPV4 };
+	tun_queue[tun_queued++] = "made-here";
+	rt_tun_drain();
+	tun_vnet_in = (struct cap_vnet_hdr){ .flags = 0 };
+	tun_queue[tun_queued++] = "from-afar";
+	rt_tun_drain();
+	tun_vnet_in = (struct cap_vnet_hdr){ .flags = CAP_VNET_F_DATA_VALID };
+	tun_queue[tun_queued++] = "checked";
+	rt_tun_drain();
+	tun_queue[tun_queued++] = "";   /* a header and nothing else: dropped */
+	rt_tun_drain();
+	assert_int_equal(ndelivered, 3);
+	assert_string_equal(delivered[0], "made-here");
+	assert_int_equal(delivered_flags[0], RT_PKT_CSUM_OK);
+	assert_string_equal(delivered[1], "from-afar");
+	assert_int_equal(delivered_flags[1], 0);
+	assert_string_equal(delivered[2], "checked");
+	assert_int_equal(delivered_flags[2], RT_PKT_CSUM_OK);
+	/* a bare device (section 9) takes no header: asking for offloads there fails */
+	tun_reset(CAP_HOST_DIRECT_TUN);
+	assert_int_equal(rt_tun_active(), RT_TUN_BARE);
+	assert_int_equal(rt_tun_send_vnet(two, 2), -EPROTO);
+	tun_queue[tun_queued++] = "bare";
+	rt_tun_drain();
+	assert_int_equal(delivered_flags[0], 0);
+	assert_string_equal(delivered[0], "bare");
+	RT_CONTROL->host_flags = 0;
+}
+
 /* ---- packets the host held while the capsule was frozen (cap_held.h) ---- */
 static _Alignas(8) unsigned char area[256];
 static size_t area_at;
@@ -458,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_no_tun_without_the_flag),
 		cmocka_unit_test(test_tun_announced_once_then_used),
 		cmocka_unit_test(test_tun_failure_falls_back_to_the_channel),
+		cmocka_unit_test(test_tun_vnet_header_both_ways),
 		cmocka_unit_test(test_held_packets_go_to_the_sink_in_order),
 		cmocka_unit_test(test_held_area_is_checked),
 	};
