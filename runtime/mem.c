@@ -1,4 +1,4 @@
-/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd. */
+/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd, and anonymous MAP_SHARED memory from the shared window. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -6,6 +6,7 @@
 #include "runtime/arena.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_shared.h"
 
 static struct rt_arena arena;
 static int arena_ready;
@@ -114,6 +115,16 @@ long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
 	}
 	if (file)
 		return map_file(fd, len, prot, flags, off, 0, 0);
+	if ((flags & MAP_TYPE) == MAP_SHARED) {
+		/* In the shared window: a child made by fork sees and changes the same pages. */
+		void *s = rt_shared_map(len);
+		static int full_said;
+		if (s)
+			return (long)s;
+		if (!full_said++)
+			rt_console_write(2, "capsule: the shared window is full: a MAP_SHARED mapping stays "
+			                 "private to each process\n");
+	}
 	uintptr_t p = rt_arena_alloc(&arena, len);
 	return p ? (long)p : -ENOMEM;
 }
@@ -123,6 +134,10 @@ long rt_munmap(uintptr_t addr, size_t len)
 	rt_mem_init();
 	if ((addr & (RT_ARENA_PAGE - 1)) || !len)
 		return -EINVAL;
+	if (rt_shared_contains(addr)) {
+		rt_shared_unmap(addr);   /* whole mappings only: a part of one stays mapped */
+		return 0;
+	}
 	if (!rt_arena_contains(&arena, addr, len))
 		return 0;   /* nothing of ours is there */
 	rt_arena_free(&arena, addr, len);
@@ -137,6 +152,8 @@ long rt_mremap(uintptr_t old, size_t oldlen, size_t newlen, int flags, uintptr_t
 	size_t pn = (newlen + RT_ARENA_PAGE - 1) & ~(RT_ARENA_PAGE - 1);
 	if ((old & (RT_ARENA_PAGE - 1)) || !pn || (flags & MREMAP_FIXED))
 		return -EINVAL;
+	if (rt_shared_contains(old))   /* other processes map it: it may grow only within its slots */
+		return pn <= rt_shared_map_size(old) ? (long)old : -ENOMEM;
 	if (!rt_arena_contains(&arena, old, po))
 		return -EFAULT;
 	if (pn <= po) {

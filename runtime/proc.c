@@ -9,6 +9,7 @@
 #include "runtime/rt_host.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
+#include "runtime/rt_shared.h"
 #include "runtime/rt_sys.h"
 #include "runtime/rt_timer.h"
 
@@ -190,6 +191,7 @@ static void child_start(uint64_t fs)
 	rt_ready_hold = 0;   /* file answers awaited by threads that stayed behind */
 	rt_console_watchers = 0;
 	rt_fd_each_file(socket_elsewhere, 0);
+	rt_shared_forked();   /* the parent's MAP_SHARED memory is ours too */
 }
 
 struct fork_call {
@@ -481,6 +483,8 @@ void rt_proc_record(int type, const void *payload, size_t len)
 void rt_proc_exiting(void)
 {
 	/* pid 1's end ends the capsule; a child's ends its pipe ends, so readers see EOF. */
-	if (self_pid != 1 && !rt_draining)
+	if (self_pid != 1 && !rt_draining) {
 		rt_fd_close_all();
+		rt_shared_exiting();
+	}
 }

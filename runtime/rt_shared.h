@@ -3,6 +3,7 @@
 #define RT_SHARED_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Bytes of one slot: a pipe's ring and its header. */
 #define RT_SHARED_SLOT (17 * 4096)
@@ -17,5 +18,23 @@ void rt_shared_free(void *slot);
  */
 void rt_spin_lock(volatile int *l);
 void rt_spin_unlock(volatile int *l);
+
+/*
+ * Anonymous MAP_SHARED memory (mem.c): mappings made in the window, so every
+ * process of the capsule sees the same pages, whether it inherited them at a
+ * fork or not.  At most RT_SHARED_MAPS at once, each a whole number of slots.
+ */
+#define RT_SHARED_MAPS 128
+/* Zeroed memory for len bytes held by this process, or 0 (window full). */
+void *rt_shared_map(size_t len);
+/* Is addr in the window? */
+int rt_shared_contains(uintptr_t addr);
+/* munmap of the mapping that starts at addr: this process lets go; the last one frees it. */
+void rt_shared_unmap(uintptr_t addr);
+/* Bytes usable from addr if a mapping starts there (mremap within them), else 0. */
+size_t rt_shared_map_size(uintptr_t addr);
+/* A fork's child holds what its parent held; a child that ends lets go of everything. */
+void rt_shared_forked(void);
+void rt_shared_exiting(void);
 
 #endif

@@ -1,19 +1,31 @@
-/* shared.c: the shared window (CAP_SHARED_ADDR, docs/PROCESSES.md): fixed-size slots handed out from a bitmap in its first page, spinlocks for what lives there. */
+/* shared.c: the shared window (CAP_SHARED_ADDR, docs/PROCESSES.md): fixed-size slots handed out from a bitmap in its first page (pipe rings, anonymous MAP_SHARED memory), spinlocks for what lives there. */
 #include <stdint.h>
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
 
 #define NSLOTS ((CAP_SHARED_SIZE - CAP_PAGE_SIZE) / RT_SHARED_SLOT)
+
+/*
+ * An anonymous MAP_SHARED mapping: consecutive slots, and the processes
+ * (slot bits, as in a wake mask) that still map it.  The last one to let go
+ * (munmap, or a child's exit) frees the slots.
+ */
+struct shared_map {
+	uint32_t first, count;     /* slots; count 0: the entry is free */
+	uint64_t holders;
+};
 
 /* The window's first page: the same bytes in every process. */
 struct shared_head {
 	int lock;
 	int reserved;
 	uint64_t used[(NSLOTS + 63) / 64];
+	struct shared_map maps[RT_SHARED_MAPS];   /* zero in a window from before them: none */
 };
-_Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap fits the first page");
+_Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
 #define HEAD ((struct shared_head *)CAP_SHARED_ADDR)
 #define SLOT(i) ((unsigned char *)CAP_SHARED_ADDR + CAP_PAGE_SIZE + (size_t)(i) * RT_SHARED_SLOT)
@@ -58,5 +70,117 @@ void rt_shared_free(void *slot)
 	size_t i = (size_t)((unsigned char *)slot - SLOT(0)) / RT_SHARED_SLOT;
 	rt_spin_lock(&h->lock);
 	h->used[i / 64] &= ~(1ULL << (i % 64));
+	rt_spin_unlock(&h->lock);
+}
+
+/* ---- anonymous MAP_SHARED memory ---- */
+
+/* The mappings this process holds (entries of maps[]): private, so a fork's copy knows them. */
+static uint64_t mine[(RT_SHARED_MAPS + 63) / 64];
+
+static int is_free(const struct shared_head *h, size_t i)
+{
+	return !(h->used[i / 64] & (1ULL << (i % 64)));
+}
+
+static void mark(struct shared_head *h, size_t first, size_t count, int used)
+{
+	for (size_t i = first; i < first + count; i++) {
+		if (used)
+			h->used[i / 64] |= 1ULL << (i % 64);
+		else
+			h->used[i / 64] &= ~(1ULL << (i % 64));
+	}
+}
+
+void *rt_shared_map(size_t len)
+{
+	struct shared_head *h = HEAD;
+	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT, run = 0;
+	long first = -1, entry = -1;
+	rt_spin_lock(&h->lock);
+	for (long e = 0; e < RT_SHARED_MAPS && entry < 0; e++)
+		if (!h->maps[e].count)
+			entry = e;
+	for (size_t i = 0; i < NSLOTS && entry >= 0 && first < 0; i++) {
+		run = is_free(h, i) ? run + 1 : 0;
+		if (run == count)
+			first = (long)(i + 1 - count);
+	}
+	if (first >= 0) {
+		mark(h, (size_t)first, count, 1);
+		h->maps[entry] = (struct shared_map){ (uint32_t)first, (uint32_t)count,
+		                                      1ULL << rt_proc_slot() };
+		mine[entry / 64] |= 1ULL << (entry % 64);
+	}
+	rt_spin_unlock(&h->lock);
+	if (first < 0)
+		return 0;
+	memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* a freed range keeps its old bytes */
+	return SLOT(first);
+}
+
+/* The entry of the mapping that starts at addr, or -1 (called under the lock). */
+static long entry_at(const struct shared_head *h, uintptr_t addr)
+{
+	for (long e = 0; e < RT_SHARED_MAPS; e++)
+		if (h->maps[e].count && (uintptr_t)SLOT(h->maps[e].first) == addr)
+			return e;
+	return -1;
+}
+
+static void let_go(struct shared_head *h, long e)
+{
+	struct shared_map *m = &h->maps[e];
+	m->holders &= ~(1ULL << rt_proc_slot());
+	mine[e / 64] &= ~(1ULL << (e % 64));
+	if (!m->holders) {
+		mark(h, m->first, m->count, 0);
+		memset(m, 0, sizeof *m);
+	}
+}
+
+int rt_shared_contains(uintptr_t addr)
+{
+	return addr >= CAP_SHARED_ADDR && addr < CAP_SHARED_ADDR + CAP_SHARED_SIZE;
+}
+
+void rt_shared_unmap(uintptr_t addr)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	long e = entry_at(h, addr);
+	if (e >= 0 && (mine[e / 64] & (1ULL << (e % 64))))
+		let_go(h, e);
+	rt_spin_unlock(&h->lock);
+}
+
+size_t rt_shared_map_size(uintptr_t addr)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	long e = entry_at(h, addr);
+	size_t n = e < 0 ? 0 : (size_t)h->maps[e].count * RT_SHARED_SLOT;
+	rt_spin_unlock(&h->lock);
+	return n;
+}
+
+void rt_shared_forked(void)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	for (long e = 0; e < RT_SHARED_MAPS; e++)
+		if (mine[e / 64] & (1ULL << (e % 64)))
+			h->maps[e].holders |= 1ULL << rt_proc_slot();
+	rt_spin_unlock(&h->lock);
+}
+
+void rt_shared_exiting(void)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	for (long e = 0; e < RT_SHARED_MAPS; e++)
+		if (mine[e / 64] & (1ULL << (e % 64)))
+			let_go(h, e);
 	rt_spin_unlock(&h->lock);
 }

@@ -1,4 +1,4 @@
-"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe and an AF_UNIX socket pair across fork with blocking and EOF; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight; migration of several processes refused."""
+"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe and an AF_UNIX socket pair across fork with blocking and EOF, anonymous MAP_SHARED memory across fork; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight; migration of several processes refused."""
 import hashlib
 import json
 import os
@@ -33,6 +33,8 @@ kill a stranger: -1 ESRCH
 socketpair: parent read 4 bytes "ping"
 socketpair: 200000 bytes, 0 wrong, then EOF
 socketpair: child 10 exited with 0
+shared memory: child 11 exited with 0
+shared memory: counter 200000, the child's page seen, private page 0
 done
 """
 
@@ -260,8 +262,8 @@ def stream_through_snapshots():
 
 def main():
     tap = Tap()
-    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe and a socket pair "
-            "across fork, vfork, kill",
+    tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe, a socket pair and "
+            "MAP_SHARED memory across fork, vfork, kill",
             fork_wait_pipe)
     tap.run("procs: migrate of two processes refused; once one, snapshot and resume",
             migrate_refused_snapshot_after)
