@@ -124,7 +124,7 @@ enum cap_msg_type {
 	CAP_MSG_FREEZE = 3,  /* host -> capsule: stop at the safe point, save the CPU context */
 	CAP_MSG_FROZEN = 4,  /* capsule -> host: context + report saved; memory is consistent */
 	CAP_MSG_THAW   = 5,  /* host -> capsule: continue in this process (snapshot --keep-running) */
-	/* 6, 7: cap_file.h; 8 .. 13 and 15 .. 17: cap_proc.h */
+	/* 6, 7: cap_file.h; 8 .. 13 and 15 .. 18: cap_proc.h */
 	CAP_MSG_DIRECT = 14, /* capsule -> host: from now on this process reads and writes its TUN
 	                        device (CAP_FD_TUN) itself; sent once per process, before its first
 	                        packet there.  No payload */

@@ -23,6 +23,8 @@
 #define CAP_MSG_PROC_REQ 15 /* capsule -> host: kill, setpgid, setsid, getpgid, getsid: struct cap_proc_req */
 #define CAP_MSG_PROC_REP 16 /* host -> the asking capsule: struct cap_proc_rep */
 #define CAP_MSG_PGID   17   /* host -> a parent: its child's group changed: struct cap_proc_pgid */
+#define CAP_MSG_LOST   18   /* host -> pid 1: a process ended without closing what it held;
+                               pid 1 -> host: done, its slot may be used again: struct cap_proc_lost */
 
 /* Processes a capsule may have at once (slots of the host's table; bits of a wake mask). */
 #define CAP_PROC_MAX 64
@@ -85,5 +87,17 @@ struct cap_proc_pgid {
 	int32_t pgid;       /* its group now (waitpid(-pgid) and waitid(P_PGID) match on it) */
 };
 _Static_assert(sizeof(struct cap_proc_pgid) == 8, "cap_proc_pgid layout");
+
+/*
+ * A process killed by a host signal (from outside, a SIGKILL, a forbidden
+ * system call) closed nothing: pid 1 takes its ends of shared pipes and its
+ * holds on shared memory away (docs/PROCESSES.md, section 6), so readers
+ * see end of file; the host gives its slot to no new process until then.
+ */
+struct cap_proc_lost {
+	uint32_t slot;      /* its slot in the host's table */
+	int32_t pid;        /* its pid, for messages */
+};
+_Static_assert(sizeof(struct cap_proc_lost) == 8, "cap_proc_lost layout");
 
 #endif

@@ -143,9 +143,9 @@ _Static_assert(sizeof(struct cap_snap_proc) == 32, "cap_snap_proc layout");
 
 /* A channel record caprun held for a process while the capsule froze (cap_proc.h). */
 struct cap_snap_held {
-	uint8_t  type;            /* CAP_MSG_CHILD, CAP_MSG_WAKE, CAP_MSG_SIGNAL or CAP_MSG_PGID */
+	uint8_t  type;            /* CAP_MSG_CHILD, WAKE, SIGNAL, PGID or LOST (cap_proc.h) */
 	uint8_t  reserved[7];     /* 0 */
-	uint8_t  payload[8];      /* struct cap_proc_child, cap_proc_wake, cap_proc_signal or cap_proc_pgid */
+	uint8_t  payload[8];      /* its struct cap_proc_* */
 };
 _Static_assert(sizeof(struct cap_snap_held) == 16, "cap_snap_held layout");
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include "capsule-abi/cap_proc.h"
 #include "capsule-abi/cap_report.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_pipe.h"
@@ -30,6 +31,13 @@ struct rt_pipe_ring {
 	size_t head, len;          /* read position and bytes buffered */
 	int readers, writers;      /* ends open, in every process */
 	uint64_t waiters;          /* shared: process slots with a thread waiting for a change */
+	/*
+	 * Shared: the ends each process slot holds (their sums are readers and
+	 * writers), so those of a process that ended without closing them (killed
+	 * by a host signal) can be taken away (rt_pipes_lost).  A fork's copies
+	 * count on the parent's slot until the child moves them to its own.
+	 */
+	uint16_t rd_by[CAP_PROC_MAX], wr_by[CAP_PROC_MAX];
 	unsigned char buf[PIPE_SIZE];
 };
 _Static_assert(sizeof(struct rt_pipe_ring) <= RT_SHARED_SLOT, "a pipe's ring fits a shared slot");
@@ -267,6 +275,9 @@ void rt_pipe_close(struct rt_pipe *p, int writer)
 		r->writers--;
 	else
 		r->readers--;
+	uint16_t *by = writer ? r->wr_by : r->rd_by;
+	if (r->shared && by[rt_proc_slot()])
+		by[rt_proc_slot()]--;
 	int last = !r->readers && !r->writers, shared = r->shared;
 	changed(p, shared, ring_unlock(r, 1));
 	if (last && shared)
@@ -298,17 +309,64 @@ void rt_pipe_fork(struct rt_pipe *p, int writer, int undo)
 		s->lock = 0;
 		s->shared = 1;
 		s->waiters = 0;
+		memset(s->rd_by, 0, sizeof s->rd_by);
+		memset(s->wr_by, 0, sizeof s->wr_by);
+		s->rd_by[rt_proc_slot()] = (uint16_t)r->readers;   /* until now every end was ours */
+		s->wr_by[rt_proc_slot()] = (uint16_t)r->writers;
 		p->retired = r;   /* not free(): see struct rt_pipe */
 		p->ring = r = s;
 	}
 	if (!r->shared)
 		return;
 	ring_lock(r);
+	int d = undo ? -1 : 1;
 	if (writer)
-		r->writers += undo ? -1 : 1;
+		r->writers += d;
 	else
-		r->readers += undo ? -1 : 1;
+		r->readers += d;
+	(writer ? r->wr_by : r->rd_by)[rt_proc_slot()] += (uint16_t)d;   /* the child moves it */
 	ring_unlock(r, 0);
+}
+
+void rt_pipe_forked_child(struct rt_pipe *p, int writer, unsigned parent_slot)
+{
+	struct rt_pipe_ring *r = p->ring;
+	if (!r->shared || parent_slot >= CAP_PROC_MAX)
+		return;
+	ring_lock(r);
+	uint16_t *by = writer ? r->wr_by : r->rd_by;
+	if (by[parent_slot]) {
+		by[parent_slot]--;
+		by[rt_proc_slot()]++;
+	}
+	ring_unlock(r, 0);
+}
+
+/* One ring of the window: the process in slot *arg holds none of its ends any more. */
+static void ring_lost(void *mem, void *arg)
+{
+	struct rt_pipe_ring *r = mem;
+	unsigned slot = *(unsigned *)arg;
+	rt_spin_lock(&r->lock);
+	int changed = r->rd_by[slot] || r->wr_by[slot];
+	r->readers = r->readers > r->rd_by[slot] ? r->readers - r->rd_by[slot] : 0;
+	r->writers = r->writers > r->wr_by[slot] ? r->writers - r->wr_by[slot] : 0;
+	r->rd_by[slot] = r->wr_by[slot] = 0;
+	int last = changed && !r->readers && !r->writers;
+	uint64_t wake = ring_unlock(r, changed);
+	if (last)
+		rt_shared_free_locked(r);   /* nobody holds it: no process can touch it again */
+	if (changed) {
+		rt_wake_all(&rt_proc_waitq);
+		rt_proc_wake(wake);
+		rt_io_changed();
+	}
+}
+
+void rt_pipes_lost(unsigned slot)
+{
+	if (slot < CAP_PROC_MAX)
+		rt_shared_each_ring(ring_lost, &slot);
 }
 
 /* ---- the two ends as files ---- */
@@ -383,17 +441,18 @@ static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, co
 }
 
 static void end_fork(struct rt_file *f, int undo);
+static void end_forked(struct rt_file *f, unsigned parent_slot);
 
 static const struct rt_file_ops reader_ops = {
 	.read = reader_read, .write = wrong_end, .poll = end_poll, .nread = reader_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork,
+	.fork = end_fork, .forked = end_forked,
 };
 
 static const struct rt_file_ops writer_ops = {
 	.read = wrong_end, .write = writer_write, .poll = end_poll,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork,
+	.fork = end_fork, .forked = end_forked,
 };
 
 static int is_writer(struct rt_file *f)
@@ -404,6 +463,11 @@ static int is_writer(struct rt_file *f)
 static void end_fork(struct rt_file *f, int undo)
 {
 	rt_pipe_fork(f->priv, is_writer(f), undo);
+}
+
+static void end_forked(struct rt_file *f, unsigned parent_slot)
+{
+	rt_pipe_forked_child(f->priv, is_writer(f), parent_slot);
 }
 
 long rt_sys_pipe2(int *fds, int flags)

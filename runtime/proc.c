@@ -8,6 +8,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
 #include "runtime/rt_sys.h"
@@ -174,10 +175,17 @@ long rt_proc_socket_refused(void)
 	return -EAFNOSUPPORT;
 }
 
+static void forked_file(struct rt_file *f, void *parent_slot)
+{
+	if (f->ops->forked)
+		f->ops->forked(f, *(unsigned *)parent_slot);
+}
+
 /* The child, first thing: it is a new process that knows only the forking thread. */
 static void child_start(uint64_t fs)
 {
 	struct cap_control *c = RT_CONTROL;
+	unsigned parent_slot = self_slot;   /* our copy of the parent's memory still says */
 	rt_sched_resumed(fs);
 	self_pid = (int)c->proc_pid;
 	parent_pid = (int)c->proc_ppid;
@@ -191,6 +199,7 @@ static void child_start(uint64_t fs)
 	rt_ready_hold = 0;   /* file answers awaited by threads that stayed behind */
 	rt_console_watchers = 0;
 	rt_fd_each_file(socket_elsewhere, 0);
+	rt_fd_each_file(forked_file, &parent_slot);   /* shared ends counted for us are ours */
 	rt_shared_forked();   /* the parent's MAP_SHARED memory is ours too */
 }
 
@@ -415,7 +424,9 @@ long rt_sys_getpgid(int pid)
 	int i = pid > 0 ? child_index(pid) : -1;
 	if (i >= 0 && children[i].state == CHILD_ZOMBIE && children[i].pgid)
 		return children[i].pgid;   /* the host forgot it; its group is still its parent's to know */
-	return pid < 0 ? -ESRCH : ask_host(CAP_PROC_GETPGID, pid, 0).result;
+	long r = pid < 0 ? -ESRCH : ask_host(CAP_PROC_GETPGID, pid, 0).result;
+	/* Ended, its end not here yet: a zombie to be, whose group we know. */
+	return r == -ESRCH && i >= 0 && children[i].pgid ? children[i].pgid : r;
 }
 
 long rt_sys_getsid(int pid)
@@ -453,7 +464,7 @@ long rt_sys_kill(int pid, int sig)
 	struct cap_proc_rep a = ask_host(CAP_PROC_KILL, pid, sig);
 	if (a.result == 0 && (a.flags & CAP_PROC_REP_SELF))
 		return rt_sys_kill_self(sig);   /* a group with the caller in it: after the others */
-	return a.result;
+	return a.result == -ESRCH && i >= 0 ? 0 : a.result;   /* our child ended: a zombie to be */
 }
 
 void rt_proc_record(int type, const void *payload, size_t len)
@@ -473,6 +484,13 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		int i = child_index(m.pid);
 		if (i >= 0)
 			children[i].pgid = m.pgid;
+	} else if (type == CAP_MSG_LOST && len >= sizeof(struct cap_proc_lost) && self_pid == 1) {
+		/* A process ended holding shared ends: take them away, then let the host reuse its slot. */
+		struct cap_proc_lost m;
+		memcpy(&m, payload, sizeof m);
+		rt_pipes_lost(m.slot);
+		rt_shared_lost(m.slot);
+		send_record(CAP_MSG_LOST, &m, sizeof m);
 	} else if (type == CAP_MSG_WAKE) {
 		rt_wake_all(&rt_proc_waitq);
 		rt_io_changed();

@@ -56,6 +56,8 @@ struct rt_file_ops {
 	 * each process has its own copy from then on.
 	 */
 	void (*fork)(struct rt_file *f, int undo);
+	/* In the child of a fork, before it runs on: the copy counted by fork is now its own. */
+	void (*forked)(struct rt_file *f, unsigned parent_slot);
 };
 
 /* Shared by dup'ed descriptors, like a kernel struct file. */

@@ -37,4 +37,14 @@ size_t rt_shared_map_size(uintptr_t addr);
 void rt_shared_forked(void);
 void rt_shared_exiting(void);
 
+/*
+ * The process in slot ended without letting go (CAP_MSG_LOST, run by pid 1):
+ * rt_shared_lost drops its holds on MAP_SHARED memory; rt_shared_each_ring
+ * calls fn on every other used slot (a pipe's ring) with the window's lock
+ * held, so fn frees an emptied ring with rt_shared_free_locked.
+ */
+void rt_shared_lost(unsigned slot);
+void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg);
+void rt_shared_free_locked(void *slot);
+
 #endif

@@ -184,3 +184,45 @@ void rt_shared_exiting(void)
 			let_go(h, e);
 	rt_spin_unlock(&h->lock);
 }
+
+/* ---- a process that ended without letting go (killed by a host signal: CAP_MSG_LOST) ---- */
+
+void rt_shared_free_locked(void *slot)
+{
+	size_t i = (size_t)((unsigned char *)slot - SLOT(0)) / RT_SHARED_SLOT;
+	HEAD->used[i / 64] &= ~(1ULL << (i % 64));
+}
+
+void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	for (size_t i = 0; i < NSLOTS; i++) {
+		if (is_free(h, i))
+			continue;
+		int in_map = 0;
+		for (long e = 0; e < RT_SHARED_MAPS && !in_map; e++)
+			in_map = h->maps[e].count && i >= h->maps[e].first &&
+			         i < (size_t)h->maps[e].first + h->maps[e].count;
+		if (!in_map)
+			fn(SLOT(i), arg);
+	}
+	rt_spin_unlock(&h->lock);
+}
+
+void rt_shared_lost(unsigned slot)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	for (long e = 0; e < RT_SHARED_MAPS; e++) {
+		struct shared_map *m = &h->maps[e];
+		if (!m->count || !(m->holders & (1ULL << slot)))
+			continue;
+		m->holders &= ~(1ULL << slot);
+		if (!m->holders) {
+			mark(h, m->first, m->count, 0);
+			memset(m, 0, sizeof *m);
+		}
+	}
+	rt_spin_unlock(&h->lock);
+}

@@ -270,6 +270,15 @@ static void end_fork(struct rt_file *f, int undo)
 		rt_pipe_fork(e->out, 1, undo);
 }
 
+static void end_forked(struct rt_file *f, unsigned parent_slot)
+{
+	struct unix_end *e = end_of(f);
+	if (!e->rd_shut)
+		rt_pipe_forked_child(e->in, 0, parent_slot);
+	if (!e->wr_shut)
+		rt_pipe_forked_child(e->out, 1, parent_slot);
+}
+
 static const struct rt_sock_ops unix_sock_ops = {
 	.bind = already_connected, .listen = no_listen, .accept = no_accept, .connect = no_connect,
 	.sendmsg = end_sendmsg, .recvmsg = end_recvmsg, .shutdown = end_shutdown,
@@ -280,7 +289,7 @@ static const struct rt_sock_ops unix_sock_ops = {
 static const struct rt_file_ops unix_ops = {
 	.read = end_read, .write = end_write, .poll = end_poll, .nread = end_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork, .sock = &unix_sock_ops,
+	.fork = end_fork, .forked = end_forked, .sock = &unix_sock_ops,
 };
 
 int rt_unix_is_pair_end(const struct rt_file *f)

@@ -72,6 +72,8 @@ static void held_text(const struct cap_snap_held *h, char *out, size_t len)
 		snprintf(out, len, "signal %d from pid %d", b, a);
 	else if (h->type == CAP_MSG_PGID)
 		snprintf(out, len, "child %d now in group %d", a, b);
+	else if (h->type == CAP_MSG_LOST)
+		snprintf(out, len, "process %d (slot %d) ended holding shared ends", b, a);
 	else
 		snprintf(out, len, "wake-up");
 }

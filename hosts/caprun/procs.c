@@ -137,7 +137,7 @@ int procs_deliver(struct host_relay *r, int slot, int type, const void *payload,
 	struct caprun_procs *ps = r->procs;
 	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
 	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL &&
-	     type != CAP_MSG_PGID))
+	     type != CAP_MSG_PGID && type != CAP_MSG_LOST))
 		return procs_send_record(chan_of(r, slot), type, payload, len);
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
@@ -308,7 +308,7 @@ void procs_fork(struct host_relay *r, int from)
 	struct cap_proc_forked ans = { -EAGAIN, 0 };
 	int slot = 0;
 	for (int i = 1; ps && i < CAP_PROC_MAX && !slot; i++)
-		if (!ps->p[i].used)
+		if (!ps->p[i].used && !ps->p[i].lost_pending)
 			slot = i;
 	/* Never inside a snapshot's or migration's wait: no snapshot may see half a fork. */
 	if (ps && slot && r->fork_ok && !ps->holding && !r->freeze_seq && !r->frozen && !r->migrating &&
@@ -509,10 +509,34 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 	}
 	forget(p);
 	ps->children--;
+	/*
+	 * Killed by a host signal, it closed nothing: pid 1 takes its shared ends
+	 * and holds away first (so readers see end of file), and until pid 1 says
+	 * so no new process gets its slot, whose counts those are.
+	 */
+	if (WIFSIGNALED(ws)) {
+		struct cap_proc_lost lost = { (uint32_t)slot, m.pid };
+		p->lost_pending = 1;
+		if (procs_deliver(r, 0, CAP_MSG_LOST, &lost, sizeof lost))
+			fprintf(stderr, "caprun: capsule %s: telling pid 1 that %d ended holding shared "
+			        "ends: %s\n", r->name, m.pid, strerror(errno));
+	}
 	if (procs_deliver(r, to, CAP_MSG_CHILD, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: telling process %d that %d ended: %s\n", r->name,
 		        procs_pid_of(r, to), m.pid, strerror(errno));
 	return 1;
+}
+
+void procs_lost_done(struct host_relay *r, const unsigned char *payload, size_t len)
+{
+	struct cap_proc_lost m;
+	if (!r->procs || len < sizeof m) {
+		r->stats.drop_bad_record++;
+		return;
+	}
+	memcpy(&m, payload, sizeof m);
+	if (m.slot > 0 && m.slot < CAP_PROC_MAX)
+		r->procs->p[m.slot].lost_pending = 0;
 }
 
 void procs_kill_all(struct caprun_procs *ps)

@@ -22,6 +22,7 @@ struct caprun_proc {
 	int frozen;                /* it answered FROZEN and was not thawed since */
 	int thaw_on_frozen;        /* its freeze timed out: thaw it when FROZEN comes late */
 	int killed_here;           /* caprun sent its SIGKILL (a kill() in the capsule): not from outside */
+	int lost_pending;          /* slot free, but pid 1 has not yet taken away what it held (LOST) */
 };
 
 /* Records for a process held while the capsule freezes (procs_snap.c): WAKE, CHILD, SIGNAL. */
@@ -83,6 +84,8 @@ void procs_request(struct host_relay *r, int from, const unsigned char *payload,
 /* The memfd and the pid (as the capsule sees it) of the process in slot (0: pid 1). */
 int procs_memfd_of(struct host_relay *r, int slot);
 int procs_pid_of(struct host_relay *r, int slot);
+/* CAP_MSG_LOST from pid 1: it took away what the process in slot held; the slot is free again. */
+void procs_lost_done(struct host_relay *r, const unsigned char *payload, size_t len);
 /* CAP_MSG_KILL from slot from: SIGKILL ends the host process, other signals go as CAP_MSG_SIGNAL. */
 void procs_kill(struct host_relay *r, int from, int pid, int sig);
 /* fd is readable: if it is a child process's channel, serve it and return 1; else 0. */

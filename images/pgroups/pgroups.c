@@ -197,19 +197,26 @@ static void group_waits(void)
 /*
  * "hold": group B (B, C) and pid 1 wait for a connection on 9100 (a snapshot
  * or migration may come meanwhile); then kill(-B, SIGTERM), reap both with
- * waitpid(-B), answer and exit 11.
+ * waitpid(-B), read end of file from the pipe whose only writer was B, answer
+ * and exit 11.
  */
 static int hold(void)
 {
-	int go[2];
-	if (pipe(go) < 0)
+	int go[2], eof[2];
+	if (pipe(go) < 0 || pipe(eof) < 0)
 		return 1;
 	pid_t bb = fork_flushed();
-	if (bb == 0)
+	if (bb == 0) {
+		close(eof[0]);   /* B holds the only write end of eof */
 		wait_forever(go[0]);
+	}
 	pid_t c = fork_flushed();
-	if (c == 0)
+	if (c == 0) {
+		close(eof[0]);
+		close(eof[1]);
 		wait_forever(go[0]);
+	}
+	close(eof[1]);
 	if (setpgid(bb, bb) < 0 || setpgid(c, bb) < 0) {
 		printf("setpgid: %s\n", strerror(errno));
 		return 1;
@@ -234,11 +241,13 @@ static int hold(void)
 	int st, reaped = 0;
 	while (waitpid(-bb, &st, 0) > 0)
 		reaped += WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM;
-	n += snprintf(line + n, sizeof line - (size_t)n, "reaped by SIGTERM: %d\n", reaped);
+	char b;
+	ssize_t got = read(eof[0], &b, 1);   /* B is gone, however it ended: end of file */
+	n += snprintf(line + n, sizeof line - (size_t)n, "reaped by SIGTERM: %d; B's pipe: %s\n",
+	              reaped, got == 0 ? "end of file" : "not ended");
 	if (write(fd, line, (size_t)n) != n)
 		return 1;
 	shutdown(fd, SHUT_WR);
-	char b;
 	while (read(fd, &b, 1) > 0)
 		;
 	close(fd);

@@ -1,4 +1,4 @@
-"""test_pgroups.py: process groups and sessions in a capsule (docs/PROCESSES.md, section 6b): setsid, setpgid with Linux's errors, getpgid/getsid of another process, kill to a group, to a sibling and to no one, waitpid(0 / -pgid), waitid(P_PGID), the output equal to the same program's on Linux; a group kept across a snapshot and resume, then killed as one; a process killed from outside reported as such."""
+"""test_pgroups.py: process groups and sessions in a capsule (docs/PROCESSES.md, section 6b): setsid, setpgid with Linux's errors, getpgid/getsid of another process, kill to a group, to a sibling and to no one, waitpid(0 / -pgid), waitid(P_PGID), the output equal to the same program's on Linux; a group kept across a snapshot and resume, then killed as one; a process killed from outside reported as such, its pipe ends closed for it."""
 import os
 import re
 import signal
@@ -60,7 +60,7 @@ def same_as_linux():
 
 
 HOLD_READY = r"hold: group 2 of 2, listening on 9100"
-HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2\n"
+HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; B's pipe: end of file\n"
 
 
 def group_across_snapshot():
@@ -88,8 +88,9 @@ def killed_from_outside():
     cap.wait_for(re.escape(want), 10)
     # pid 1 sees B killed by SIGKILL; C, still in B's group, takes the group's SIGTERM.
     with host.connect(cap.addr, 9100) as s:
-        check_eq(recv_all(s), b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 1\n",
-                 "the group after B was killed from outside")
+        check_eq(recv_all(s), b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 1; "
+                 b"B's pipe: end of file\n", "the group after B was killed from outside: "
+                 "its pipe end taken away (CAP_MSG_LOST)")
     check_eq(cap.wait_exit(30), 11, "caprun's exit code: pid 1's")
 
 
@@ -99,8 +100,8 @@ def main():
             "waitpid(0/-pgid), waitid(P_PGID): the same output as on Linux", same_as_linux)
     tap.run("pgroups: a process group kept across a snapshot and resume, then killed as one",
             group_across_snapshot)
-    tap.run("pgroups: a process killed from outside is reported, and its parent and group "
-            "see it killed", killed_from_outside)
+    tap.run("pgroups: a process killed from outside is reported, its parent and group see it "
+            "killed, and the pipe it alone wrote ends", killed_from_outside)
     tap.done()
 
 
