@@ -4,6 +4,7 @@
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/procs_mig.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
@@ -167,12 +168,15 @@ int migsrc_pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 			return -1;
 		}
 		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
-		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                       { m->frozen ? -1 : r->ctl_fd, POLLIN, 0 } };
-		if (poll(p, 3, (int)left) < 0 && errno != EINTR)
+		struct pollfd p[3 + CAP_PROC_MAX] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                                      { m->frozen ? -1 : r->ctl_fd, POLLIN, 0 } };
+		/* the capsule's other processes too, while it runs (their pipes, waits, exits) */
+		int kids = m->frozen ? 0 : procs_poll_add(r, p + 3, CAP_PROC_MAX);
+		if (poll(p, (nfds_t)(3 + kids), (int)left) < 0 && errno != EINTR)
 			return -1;
 		if (p[2].revents & POLLIN)
 			ctlserve_accept_busy(r);
+		procs_poll_serve(r, p + 3, kids);
 		int rc = migsrc_relay_ready(m, p, want, out);
 		if (rc)
 			return rc > 0 ? 0 : -1;
@@ -282,7 +286,7 @@ static int do_freeze(struct mig_src *m)
 {
 	char reply[256];
 	clock_trace("src freeze-start");
-	if (channel_freeze(m->r, reply, sizeof reply)) {
+	if (procs_freeze_all(m->r, reply, sizeof reply)) {   /* every process of the capsule */
 		migsrc_fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
 		return MIG_EV_TIMEOUT;
 	}
@@ -345,6 +349,25 @@ static void on_sent(void *arg, uint64_t done, uint64_t total)
 		migsrc_say_end(arg);
 }
 
+/*
+ * Frozen, pid 1's header made: the other processes' table, held records and
+ * memory as the stream's process section (their memory moves frozen: its
+ * pre-copy is pid 1's only).  0, or -1 (m->why says why; END not written:
+ * the capsule thaws here).
+ */
+static int make_procs_section(struct mig_src *m, const struct cap_snap_header *h)
+{
+	char err[512];
+	if (procs_mig_section(m->r, h, &m->procs, &m->nprocs, err, sizeof err)) {
+		migsrc_fail(m, "transfer", "the process table: %s", err);
+		return -1;
+	}
+	if (m->procs.fd >= 0)
+		migsrc_progress(m, "progress processes %u: their table and the other processes' memory, "
+		                "%.1f MiB, move while frozen", m->nprocs, (double)m->procs.size / 1048576.0);
+	return 0;
+}
+
 static int do_send_stream(struct mig_src *m)
 {
 	struct host_relay *r = m->r;
@@ -366,6 +389,13 @@ static int do_send_stream(struct mig_src *m)
 		 * scan (precopy_final_extents: 13-27 ms for 1 GiB, all of it downtime). */
 		const struct cap_snap_extent *known;
 		uint32_t n;
+		/* The shared window: other processes write it through their own mappings, which
+		 * the tracker (pid 1's page tables) does not see: all of its data goes again. */
+		if (r->procs && r->procs->next_pid > 2 &&
+		    precopy_mark_data(&m->pc, CAP_MEMFD_OFFSET(CAP_SHARED_ADDR), CAP_SHARED_SIZE)) {
+			migsrc_fail(m, "transfer", "the shared window: %s", strerror(errno));
+			return MIG_EV_TRANSFER_BROKEN;
+		}
 		if (precopy_final_look(&m->pc)) {
 			migsrc_fail(m, "transfer", "the pre-copy's last look: %s", strerror(errno));
 			return MIG_EV_TRANSFER_BROKEN;
@@ -374,6 +404,10 @@ static int do_send_stream(struct mig_src *m)
 		    snapfile_prepare_known(&h, known, n, err, sizeof err) :
 		    snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
 			migsrc_fail(m, "transfer", "%s", err);
+			return MIG_EV_TRANSFER_BROKEN;
+		}
+		if (make_procs_section(m, &h)) {
+			free(ext);
 			return MIG_EV_TRANSFER_BROKEN;
 		}
 		int rc = migsrc_send_final(m, &h, ext ? ext : known);
@@ -394,6 +428,10 @@ static int do_send_stream(struct mig_src *m)
 		migsrc_fail(m, "transfer", "%s", err);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
+	if (make_procs_section(m, &h)) {
+		free(ext);
+		return MIG_EV_TRANSFER_BROKEN;
+	}
 	m->sock = migsrc_connect_target(m);
 	if (m->sock < 0) {
 		free(ext);
@@ -403,7 +441,8 @@ static int do_send_stream(struct mig_src *m)
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
 	if (!h.data_size)
 		migsrc_say_end(m);
-	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, on_sent, m);
+	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd,
+	                           m->procs.fd >= 0 ? &m->procs : NULL, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
 		migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
@@ -411,7 +450,7 @@ static int do_send_stream(struct mig_src *m)
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;
-	m->bytes = h.data_size;
+	m->bytes = h.data_size + (m->procs.fd >= 0 ? m->procs.size : 0);
 	m->t_sent = clock_now_ms();
 	migsrc_progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
 	         (unsigned long long)m->bytes);
@@ -601,7 +640,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 		migctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
 	if ((a & MIG_A_THAW_SOURCE) && m->frozen) {
 		m->r->migrating = 0;
-		channel_thaw(m->r);
+		procs_thaw_all(m->r);   /* every process, then what was held for them */
 		m->frozen = 0;
 	}
 	if ((a & MIG_A_RELEASE_PEERS) && m->prepare_sent)   /* after LOCATE only, nobody holds */
@@ -675,6 +714,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	m.opts = o;
 	m.progress_fd = progress_fd;
 	m.sock = -1;
+	m.procs.fd = -1;
 	m.pull_ms = -1;
 	m.id = migstream_new_id();
 	m.t0 = clock_now_ms();
@@ -734,6 +774,9 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 		}
 	}
 	close_stream(&m);
+	if (m.procs.fd >= 0)
+		close(m.procs.fd);
+	m.procs.fd = -1;
 	precopy_free(&m.pc);
 	migstream_tx_free(&m.tx);
 	migctl_wipe(&m.to_target);

@@ -1,6 +1,7 @@
 /* caprun_precopy.c: a live migration's pre-copy, source side: where the target is, then rounds of the capsule's pages while it runs, then, frozen, only what changed (docs/MIGRATION.md section 4c). */
 #include "hosts/caprun/caprun_mig_src.h"
 #include "hosts/caprun/ctlserve.h"
+#include "hosts/caprun/procs_mig.h"
 #include "hosts/common/clock.h"
 
 #include <errno.h>
@@ -36,12 +37,15 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 			return -1;
 		}
 		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
-		struct pollfd p[4] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                       { n ? m->sock : -1, POLLOUT, 0 }, { r->ctl_fd, POLLIN, 0 } };
-		if (poll(p, 4, n ? (int)left : 0) < 0 && errno != EINTR)
+		struct pollfd p[4 + CAP_PROC_MAX] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                                      { n ? m->sock : -1, POLLOUT, 0 }, { r->ctl_fd, POLLIN, 0 } };
+		/* the capsule's other processes too: their pipes and waits go on during the rounds */
+		int kids = procs_poll_add(r, p + 4, CAP_PROC_MAX);
+		if (poll(p, (nfds_t)(4 + kids), n ? (int)left : 0) < 0 && errno != EINTR)
 			return -1;
 		if (p[3].revents & POLLIN)
 			ctlserve_accept_busy(r);
+		procs_poll_serve(r, p + 4, kids);
 		if (migsrc_relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
 			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
 		if (!n)
@@ -186,13 +190,15 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 			rc = migstream_send_all(m->sock, rec, n);
 	}
 	clock_trace("src data-sent");
+	if (rc == MIG_OK && m->procs.fd >= 0)   /* the other processes, frozen */
+		rc = migstream_send_procs(m->sock, &m->tx, &m->procs, m->pc.chunk, rec);
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {
 		migsrc_say_end(m);
 		rc = migstream_send_all(m->sock, rec, n);
 	}
-	m->bytes = m->tx.data_sent;
+	m->bytes = m->tx.data_sent + m->tx.procs_sent;
 	free(rec);
 	return rc;
 }

@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 /* Phases: the record expected next (same numbers as enum mig_rec_type), then done. */
-enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5 };
+enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5,
+       PH_PROCDATA = MIG_REC_PROCDATA };
 
 uint64_t migstream_new_id(void)
 {
@@ -358,6 +359,51 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
 	return MIG_OK;
 }
 
+/* Where PROCS may come: after pid 1's last DATA, where END could come; once. */
+static int procs_may_come(int phase, uint64_t precopy_size, uint64_t procs_size)
+{
+	return !procs_size && (phase == PH_END || (precopy_size && phase == PH_DATA));
+}
+
+static int procs_size_ok(uint64_t size)
+{
+	return size > 0 && size % MIG_PAGE == 0 && size <= MIG_PROCS_MAX;
+}
+
+int migstream_tx_procs(struct mig_tx *tx, uint64_t size, const uint8_t hash[MIG_PROCS_HASH_LEN],
+                       uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (!procs_may_come(tx->phase, tx->precopy_size, tx->procs_size))
+		return MIG_E_OUT_OF_ORDER;
+	if (!procs_size_ok(size))
+		return MIG_E_BAD_RECORD;
+	uint8_t body[8 + MIG_PROCS_HASH_LEN];
+	host_put64(body, size);
+	memcpy(body + 8, hash, MIG_PROCS_HASH_LEN);
+	int rc = migstream_tx_raw(tx, MIG_REC_PROCS, body, sizeof body, NULL, 0, out, cap, out_len);
+	if (rc == MIG_OK) {
+		tx->procs_size = size;
+		tx->phase = PH_PROCDATA;
+	}
+	return rc;
+}
+
+int migstream_tx_procdata(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                          uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (tx->phase != PH_PROCDATA || off != tx->procs_sent)
+		return MIG_E_OUT_OF_ORDER;
+	if (len == 0 || len > MIG_CHUNK_MAX || len > tx->procs_size - off)
+		return MIG_E_BAD_RECORD;
+	uint8_t where[8];
+	host_put64(where, off);
+	int rc = migstream_tx_raw(tx, MIG_REC_PROCDATA, where, sizeof where, bytes, len, out, cap,
+	                          out_len);
+	if (rc == MIG_OK && (tx->procs_sent += len) == tx->procs_size)
+		tx->phase = PH_END;
+	return rc;
+}
+
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_END && !(tx->precopy_size && tx->phase == PH_DATA))
@@ -526,6 +572,32 @@ static int rx_round(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig
 	return MIG_OK;
 }
 
+static int rx_procs(struct mig_rx *rx, const uint8_t *b, size_t blen)
+{
+	if (blen != 8 + MIG_PROCS_HASH_LEN || !procs_size_ok(host_get64(b)))
+		return MIG_E_BAD_RECORD;
+	rx->procs_size = host_get64(b);
+	memcpy(rx->procs_hash, b + 8, MIG_PROCS_HASH_LEN);
+	rx->phase = PH_PROCDATA;
+	return MIG_OK;
+}
+
+static int rx_procdata(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
+{
+	uint64_t off = blen > 8 ? host_get64(b) : 0;
+	size_t len = blen > 8 ? blen - 8 : 0;
+	if (off != rx->procs_have)
+		return MIG_E_OUT_OF_ORDER;
+	if (len == 0 || len > rx->procs_size - off)
+		return MIG_E_BAD_RECORD;
+	rec->offset = off;
+	rec->data = b + 8;
+	rec->len = len;
+	if ((rx->procs_have += len) == rx->procs_size)
+		rx->phase = PH_END;
+	return MIG_OK;
+}
+
 /* After pre-copy: every page of the final extents arrived at least once. */
 static int rx_covered(const struct mig_rx *rx)
 {
@@ -618,14 +690,17 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	const uint8_t *body = rx->plain + 1;
 	size_t blen = mlen - 1;
 	/* The nonces chain the records; END is the only way to end (a cut stream never looks complete). */
-	if (type < MIG_REC_PREAMBLE || type > MIG_REC_ROUND)
+	if (type < MIG_REC_PREAMBLE || type > MIG_REC_PROCDATA)
 		return rx_fail(rx, MIG_E_BAD_RECORD);
-	/* Pre-copy records come first (PRECOPY only as record 0); END may follow any DATA after it. */
+	/* Pre-copy records come first (PRECOPY only as record 0); END may follow any DATA after
+	 * it; PROCS where END could come, once; PROCDATA only after it, until the section is whole. */
 	int pre = type == MIG_REC_PRECOPY ? rx->records == 0
 	        : type == MIG_REC_PAGES || type == MIG_REC_ROUND ? rx->precopy_size != 0
 	        : 0;
-	if (type >= MIG_REC_PRECOPY ? !(pre && rx->phase == PH_PREAMBLE)
-	    : type != rx->phase && !(type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA))
+	int in_place = type == MIG_REC_PROCS ? procs_may_come(rx->phase, rx->precopy_size, rx->procs_size)
+	        : type >= MIG_REC_PRECOPY && type <= MIG_REC_ROUND ? pre && rx->phase == PH_PREAMBLE
+	        : type == rx->phase || (type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA);
+	if (!in_place)
 		return rx_fail(rx, MIG_E_OUT_OF_ORDER);
 
 	int rc;
@@ -650,6 +725,12 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 		break;
 	case MIG_REC_ROUND:
 		rc = rx_round(rx, body, blen, rec);
+		break;
+	case MIG_REC_PROCS:
+		rc = rx_procs(rx, body, blen);
+		break;
+	case MIG_REC_PROCDATA:
+		rc = rx_procdata(rx, body, blen, rec);
 		break;
 	default:   /* MIG_REC_END */
 		rc = blen == 16 && host_get64(body + 8) == rx->records &&

@@ -69,13 +69,29 @@
  * the capsule gave back since).  Record 0, whatever its type, also
  * authenticates the head.
  *
+ * Several processes (version 6, docs/PROCESSES.md section 7): after pid
+ * 1's last DATA (where END could come), the capsule's process section, byte
+ * for byte as a snapshot file carries it (cap_snapshot.h, version 4: the
+ * table, the records held for each process, each other process's extents
+ * and their bytes):
+ *
+ *   PROCS     size u64 (a page multiple, 1..MIG_PROCS_MAX) | hash[32] (the
+ *             section's BLAKE2b-256, cap_snap_header_ext.procs_hash); once
+ *   PROCDATA  offset u64 (in the section) | 1..MIG_CHUNK_MAX bytes; chunks
+ *             tile [0, size) in order
+ *
+ * END then needs the whole section; its total_data still counts pid 1's
+ * DATA bytes only.  This decoder checks the framing; the target checks the
+ * section itself with the snapshot's reader (snapprocs_read_section: the
+ * hash, then the table), before anything of it is made.
+ *
  * Our own integers are big-endian.  Everything here but the mig_*_fd
  * helpers is pure: no I/O, no global state; the decoder allocates its
  * extent table and one record buffer.  Call sodium_init() first.
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         5         /* 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
+#define MIG_VERSION         6         /* 6: PROCS, PROCDATA (several processes); 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */
@@ -92,6 +108,9 @@
 #define MIG_PAGE            4096u     /* pre-copy moves whole pages */
 /* Largest memfd a PRECOPY may announce: the fixed windows below the arena plus the largest arena. */
 #define MIG_PRECOPY_MAX     (CAP_MEMFD_OFFSET(CAP_ARENA_BASE) + CAP_ARENA_MAX)
+/* Largest process section: every other process's largest memfd, plus its tables. */
+#define MIG_PROCS_MAX       ((uint64_t)CAP_SNAP_PROCS_MAX * (MIG_PRECOPY_MAX + (1u << 20)))
+#define MIG_PROCS_HASH_LEN  32
 
 /*
  * ---- wire layouts (documentation + size checks; the codec reads and
@@ -133,6 +152,8 @@ enum mig_rec_type {
 	MIG_REC_PRECOPY  = 5,
 	MIG_REC_PAGES    = 6,
 	MIG_REC_ROUND    = 7,
+	MIG_REC_PROCS    = 8,
+	MIG_REC_PROCDATA = 9,
 };
 
 enum mig_status {
@@ -191,6 +212,7 @@ struct mig_tx {
 	struct cap_snap_header who;             /* PRECOPY sent: the identity the PREAMBLE must repeat */
 	uint64_t round_bytes;                   /* PAGES bytes since the last ROUND */
 	uint32_t rounds;                        /* ROUND records sent */
+	uint64_t procs_size, procs_sent;        /* PROCS sent: the section's size; PROCDATA bytes */
 };
 
 /*
@@ -231,6 +253,14 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
                 uint8_t *out, size_t cap, size_t *out_len);
 /* Where the next DATA chunk must start and how many bytes the current extent has left (0 = all sent). */
 uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off);
+/*
+ * Several processes: PROCS (after pid 1's DATA: where END could come; size a page multiple,
+ * hash the section's), then PROCDATA chunks tiling the section in order.
+ */
+int migstream_tx_procs(struct mig_tx *tx, uint64_t size, const uint8_t hash[MIG_PROCS_HASH_LEN],
+                       uint8_t *out, size_t cap, size_t *out_len);
+int migstream_tx_procdata(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                          uint8_t *out, size_t cap, size_t *out_len);
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
 /* The cipher state goes (keys wiped); tx may be initialised again. */
 void migstream_tx_free(struct mig_tx *tx);
@@ -267,13 +297,15 @@ struct mig_rx {
 	uint8_t *have;                   /* pre-copy: a bit per page that arrived (malloc'd) */
 	uint64_t round_bytes, precopy_bytes;
 	uint32_t rounds;
+	uint64_t procs_size, procs_have; /* PROCS received: the section's size; PROCDATA bytes */
+	uint8_t procs_hash[MIG_PROCS_HASH_LEN];   /* valid after MIG_REC_PROCS */
 };
 
 /* One decoded record.  data points into the decoder's buffer: valid until the next call. */
 struct mig_rec {
 	int type;                        /* enum mig_rec_type */
 	uint64_t offset;                 /* DATA, PAGES: memfd offset */
-	const uint8_t *data;             /* DATA, PAGES: the bytes */
+	const uint8_t *data;             /* DATA, PAGES, PROCDATA: the bytes (PROCDATA: offset in the section) */
 	size_t len;                      /* ROUND: the round's PAGES bytes */
 	uint32_t first_ext, n_ext;       /* EXTENTS: rx->ext[first_ext .. +n_ext) just arrived */
 };
@@ -307,21 +339,34 @@ int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
                             const struct cap_snap_extent *ext);
 /* Write all n bytes to a blocking stream socket (EINTR retried): MIG_OK, or MIG_E_IO with errno. */
 int migstream_send_all(int sock, const uint8_t *p, size_t n);
+
+/* A capsule's process section to send (snapprocs_write made it at offset 0 of fd). */
+struct mig_procs_src {
+	int fd;
+	uint64_t size;                       /* a page multiple, > 0 */
+	uint8_t hash[MIG_PROCS_HASH_LEN];
+};
+/* PROCS and the section in PROCDATA records (chunk: MIG_CHUNK_MAX bytes, rec: MIG_REC_MAX). */
+int migstream_send_procs(int sock, struct mig_tx *tx, const struct mig_procs_src *procs,
+                         uint8_t *chunk, uint8_t *rec);
 /*
  * Send a frozen capsule: head, PREAMBLE, EXTENTS, the extents' bytes read
- * from memfd (pread), END, sealed with stream_key (migstream_derive_key).
- * MIG_OK, MIG_E_IO (errno kept) or an encoder error.
+ * from memfd (pread), the process section if procs is not NULL, END,
+ * sealed with stream_key (migstream_derive_key).  MIG_OK, MIG_E_IO (errno
+ * kept) or an encoder error.
  */
 int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
-                mig_progress_fn progress, void *arg);
+                const struct mig_procs_src *procs, mig_progress_fn progress, void *arg);
 /*
  * Receive one stream into memfd (sized to hdr.memfd_size here, extents
- * written with pwrite) up to and including END; rx (initialised by the
- * caller) then holds the head, header and extent table.  MIG_OK only if
- * the whole stream was authentic and complete.  A stream that fails leaves
- * memfd half-written: the caller discards it.
+ * written with pwrite) and its process section, if it has one, into
+ * procs_fd (at offset 0, sized to rx->procs_size) up to and including END;
+ * rx (initialised by the caller) then holds the head, header and extent
+ * table.  MIG_OK only if the whole stream was authentic and complete.  A
+ * stream that fails leaves memfd half-written: the caller discards it.
  */
-int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg);
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, int procs_fd, mig_progress_fn progress,
+                      void *arg);
 
 #endif

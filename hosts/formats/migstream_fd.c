@@ -25,9 +25,29 @@ int migstream_send_all(int fd, const uint8_t *p, size_t n)
 	return MIG_OK;
 }
 
+int migstream_send_procs(int sock, struct mig_tx *tx, const struct mig_procs_src *procs,
+                         uint8_t *chunk, uint8_t *rec)
+{
+	size_t n = 0;
+	int rc = migstream_tx_procs(tx, procs->size, procs->hash, rec, MIG_REC_MAX, &n);
+	if (rc == MIG_OK)
+		rc = migstream_send_all(sock, rec, n);
+	for (uint64_t off = 0; rc == MIG_OK && off < procs->size;) {
+		uint64_t left = procs->size - off;
+		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : (size_t)left;
+		rc = fileio_pread_full(procs->fd, chunk, len, off) ? MIG_E_IO : MIG_OK;
+		if (rc == MIG_OK)
+			rc = migstream_tx_procdata(tx, off, chunk, len, rec, MIG_REC_MAX, &n);
+		if (rc == MIG_OK)
+			rc = migstream_send_all(sock, rec, n);
+		off += len;
+	}
+	return rc;
+}
+
 int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
-                mig_progress_fn progress, void *arg)
+                const struct mig_procs_src *procs, mig_progress_fn progress, void *arg)
 {
 	struct mig_tx tx = { 0 };
 	uint8_t head[MIG_HEAD_LEN];
@@ -59,6 +79,8 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
 		if (rc == MIG_OK && progress)
 			progress(arg, tx.data_sent, hdr->data_size);
 	}
+	if (rc == MIG_OK && procs)
+		rc = migstream_send_procs(sock, &tx, procs, chunk, rec);
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
@@ -85,7 +107,8 @@ int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
 	return 0;
 }
 
-int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg)
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, int procs_fd, mig_progress_fn progress,
+                      void *arg)
 {
 	size_t cap = 2 * MIG_REC_MAX, have = 0;
 	uint8_t *buf = malloc(cap);
@@ -106,6 +129,12 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn pr
 					rc = MIG_E_IO;
 				else if (progress)
 					progress(arg, rx->precopy_bytes, 0);
+			} else if (rec.type == MIG_REC_PROCS) {
+				if (procs_fd < 0 || ftruncate(procs_fd, (off_t)rx->procs_size) != 0)
+					rc = procs_fd < 0 ? MIG_E_BAD_RECORD : MIG_E_IO;
+			} else if (rec.type == MIG_REC_PROCDATA) {
+				if (fileio_pwrite_full(procs_fd, rec.data, rec.len, rec.offset))
+					rc = MIG_E_IO;
 			} else if (rec.type == MIG_REC_DATA) {
 				ssize_t w = pwrite(memfd, rec.data, rec.len, (off_t)rec.offset);
 				if (w != (ssize_t)rec.len)

@@ -122,7 +122,8 @@ void snapprocs_free(struct snap_procs *p)
 }
 
 /* The section's BLAKE2b-256 against the header's procs_hash. */
-static int hash_matches(const struct host_snap *s, uint64_t from, char *err, size_t errlen)
+static int hash_matches(int fd, const struct cap_snap_header_ext *hx, uint64_t from, char *err,
+                        size_t errlen)
 {
 	uint8_t *buf = malloc(COPY_CHUNK), sum[32];
 	crypto_generichash_state st;
@@ -131,10 +132,10 @@ static int hash_matches(const struct host_snap *s, uint64_t from, char *err, siz
 		return -1;
 	}
 	crypto_generichash_init(&st, NULL, 0, sizeof sum);
-	for (uint64_t pos = 0; pos < s->hext.procs_size;) {
-		uint64_t left = s->hext.procs_size - pos;
+	for (uint64_t pos = 0; pos < hx->procs_size;) {
+		uint64_t left = hx->procs_size - pos;
 		size_t len = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-		if (fileio_pread_full(s->fd, buf, len, from + pos)) {
+		if (fileio_pread_full(fd, buf, len, from + pos)) {
 			snprintf(err, errlen, "read error: %s", strerror(errno));
 			free(buf);
 			return -1;
@@ -144,7 +145,7 @@ static int hash_matches(const struct host_snap *s, uint64_t from, char *err, siz
 	}
 	crypto_generichash_final(&st, sum, sizeof sum);
 	free(buf);
-	if (sodium_memcmp(sum, s->hext.procs_hash, sizeof sum)) {
+	if (sodium_memcmp(sum, hx->procs_hash, sizeof sum)) {
 		snprintf(err, errlen, "checksum mismatch: snapshot is corrupt");
 		return -1;
 	}
@@ -153,7 +154,15 @@ static int hash_matches(const struct host_snap *s, uint64_t from, char *err, siz
 
 int snapprocs_read(const struct host_snap *s, struct snap_procs **out, char *err, size_t errlen)
 {
-	uint64_t from = s->hdr.data_offset + s->hdr.data_size, end = from + s->hext.procs_size;
+	return snapprocs_read_section(s->fd, s->hdr.data_offset + s->hdr.data_size, &s->hdr, &s->hext,
+	                              out, err, errlen);
+}
+
+int snapprocs_read_section(int fd, uint64_t from, const struct cap_snap_header *h,
+                           const struct cap_snap_header_ext *hx, struct snap_procs **out, char *err,
+                           size_t errlen)
+{
+	uint64_t end = from + hx->procs_size;
 	char why[256];
 	struct snap_procs *p = calloc(1, sizeof *p);
 	*out = NULL;
@@ -161,30 +170,31 @@ int snapprocs_read(const struct host_snap *s, struct snap_procs **out, char *err
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (hash_matches(s, from, why, sizeof why))
+	p->fd = fd;
+	if (hash_matches(fd, hx, from, why, sizeof why))
 		goto fail;
-	if (fileio_pread_full(s->fd, &p->t, sizeof p->t, from)) {
+	if (fileio_pread_full(fd, &p->t, sizeof p->t, from)) {
 		snprintf(why, sizeof why, "read error: %s", strerror(errno));
 		goto fail;
 	}
-	if (cap_snap_check_procs(&s->hdr, &s->hext, &p->t, NULL, NULL, 0, why, sizeof why))
+	if (cap_snap_check_procs(h, hx, &p->t, NULL, NULL, 0, why, sizeof why))
 		goto fail;
 	p->e = malloc((size_t)p->t.nprocs * sizeof *p->e);
-	if (!p->e || fileio_pread_full(s->fd, p->e, (size_t)p->t.nprocs * sizeof *p->e, from + sizeof p->t)) {
+	if (!p->e || fileio_pread_full(fd, p->e, (size_t)p->t.nprocs * sizeof *p->e, from + sizeof p->t)) {
 		snprintf(why, sizeof why, "%s", p->e ? strerror(errno) : "out of memory");
 		goto fail;
 	}
 	uint64_t meta_size = cap_snap_procs_meta_size(&p->t, p->e);
-	if (meta_size == UINT64_MAX || meta_size > s->hext.procs_size) {
+	if (meta_size == UINT64_MAX || meta_size > hx->procs_size) {
 		snprintf(why, sizeof why, "held records or extents beyond their bounds");
 		goto fail;
 	}
 	p->meta = malloc((size_t)meta_size);
-	if (!p->meta || fileio_pread_full(s->fd, p->meta, (size_t)meta_size, from)) {
+	if (!p->meta || fileio_pread_full(fd, p->meta, (size_t)meta_size, from)) {
 		snprintf(why, sizeof why, "%s", p->meta ? strerror(errno) : "out of memory");
 		goto fail;
 	}
-	if (cap_snap_check_procs(&s->hdr, &s->hext, &p->t, p->e, p->meta, meta_size, why, sizeof why))
+	if (cap_snap_check_procs(h, hx, &p->t, p->e, p->meta, meta_size, why, sizeof why))
 		goto fail;
 	const uint8_t *at = p->meta + sizeof p->t + (size_t)p->t.nprocs * sizeof *p->e;
 	for (uint32_t i = 0; i < p->t.nprocs; i++) {
@@ -220,7 +230,7 @@ int snapprocs_read_mem(const struct host_snap *s, uint32_t i, uint64_t off, void
 		const struct cap_snap_extent *e = &p->ext[i][k];
 		uint64_t lo = off > e->offset ? off : e->offset;
 		uint64_t hi = off + len < e->offset + e->length ? off + len : e->offset + e->length;
-		if (lo < hi && fileio_pread_full(s->fd, (char *)buf + (lo - off), (size_t)(hi - lo),
+		if (lo < hi && fileio_pread_full(p->fd, (char *)buf + (lo - off), (size_t)(hi - lo),
 		                                 file_pos + (lo - e->offset)))
 			return -1;
 		file_pos += e->length;
@@ -246,7 +256,7 @@ int snapprocs_restore(const struct host_snap *s, uint32_t i, int memfd, char *er
 		for (uint64_t done = 0; done < e->length;) {
 			uint64_t left = e->length - done;
 			size_t len = left > COPY_CHUNK ? COPY_CHUNK : (size_t)left;
-			if (fileio_pread_full(s->fd, buf, len, pos) ||
+			if (fileio_pread_full(p->fd, buf, len, pos) ||
 			    fileio_pwrite_full(memfd, buf, len, e->offset + done)) {
 				snprintf(err, errlen, "restoring the memory of process %d: %s", p->e[i].pid,
 				         strerror(errno));

@@ -42,6 +42,7 @@ struct snap_procs {
 	const struct cap_snap_held *held[CAP_SNAP_PROCS_MAX];  /* entry i's held records (in meta) */
 	const struct cap_snap_extent *ext[CAP_SNAP_PROCS_MAX]; /* entry i's extents (in meta) */
 	uint64_t data_at[CAP_SNAP_PROCS_MAX];                  /* file offset of entry i's data */
+	int fd;                                                /* where the section is read (not owned) */
 };
 
 /*
@@ -52,6 +53,15 @@ struct snap_procs {
  * in err.
  */
 int snapprocs_read(const struct host_snap *s, struct snap_procs **out, char *err, size_t errlen);
+/*
+ * The same for a section at offset from of fd, hx its size and hash (a
+ * migration stream brings it alone, at offset 0 of a memfd: migstream.h);
+ * h is pid 1's header (memfd_size bounds the extents).  The fd must stay
+ * open while the section is used.
+ */
+int snapprocs_read_section(int fd, uint64_t from, const struct cap_snap_header *h,
+                           const struct cap_snap_header_ext *hx, struct snap_procs **out, char *err,
+                           size_t errlen);
 void snapprocs_free(struct snap_procs *p);
 
 /* Entry i's memory: len bytes at memfd offset off (holes read as zeros).  0 or -1. */
