@@ -362,6 +362,7 @@ static int make_procs_section(struct mig_src *m, const struct cap_snap_header *h
 		migsrc_fail(m, "transfer", "the process table: %s", err);
 		return -1;
 	}
+	m->procs_bytes = m->procs.fd >= 0 ? m->procs.size : 0;
 	if (m->procs.fd >= 0)
 		migsrc_progress(m, "progress processes %u: their table and the other processes' memory, "
 		                "%.1f MiB, move while frozen", m->nprocs, (double)m->procs.size / 1048576.0);
@@ -798,13 +799,15 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	int64_t started = m.t_started ? m.t_started : m.t_end;
 	long dir_ms = m.pull_ms >= 0 ? m.pull_ms : ms(m.t_dir0, m.t_dir);
 	long flush_ms = ms(m.t_confirm, started) - dir_ms;
-	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %lld",
+	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %lld "
+	         "%u %llu",
 	         m.target, m.new_epoch, ms(m.t_sync0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
 	         ms(m.t_sent, m.t_confirm), dir_ms, flush_ms > 0 ? flush_ms : 0,
 	         ms(m.t_sync, started), ms(m.t0, m.t_end), (unsigned long long)m.bytes,
 	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host,
 	         m.pc_on ? m.pc.rounds : 0, m.pc_on ? ms(m.t_pc0, m.t_pc_end) : 0,
-	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0), (long long)m.dirwait_ms);
+	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0), (long long)m.dirwait_ms,
+	         m.nprocs ? m.nprocs : 1, (unsigned long long)m.procs_bytes);
 	r->migrated_to = target;
 	return 1;
 }

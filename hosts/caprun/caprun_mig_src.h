@@ -50,6 +50,7 @@ struct mig_src {
 	char pc_note[320];        /* why pre-copy was off, or how it stopped */
 	struct mig_procs_src procs;   /* frozen: the process section of several (fd -1: one process) */
 	uint32_t nprocs;
+	uint64_t procs_bytes;     /* the section's size, in the frozen bytes too */
 	uint32_t new_epoch;
 	uint32_t frozen_drops;    /* packets caphostd sent while the capsule was frozen, after its held ones */
 	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */

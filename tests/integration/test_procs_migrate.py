@@ -57,6 +57,9 @@ def moved(topo, name, src, dst, want_procs, what):
         "; ".join(l.strip() for l in m.err.splitlines() if "processes" in l or "precopy" in l)))
     check("processes %d: their table and the other processes' memory" % want_procs in m.err,
           "capctl's progress names the %d processes: %r" % (want_procs, m.err))
+    procs = j["processes"]
+    check(procs["count"] == want_procs and 0 < procs["frozen_bytes"] <= j["bytes"] and
+          procs["frozen_bytes"] % 4096 == 0, "JSON processes %r (frozen bytes %d)" % (procs, j["bytes"]))
     wait_listed_only_on(topo, name, dst)
     where, pid = wait_one_copy(topo)
     check(where.startswith("host %s" % dst.name), "the one copy runs at %s" % where)
