@@ -485,7 +485,8 @@ int main(int argc, char **argv)
 	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
 	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1, .ctl_fd = -1,
 	                           .uplink_fd = -1,
-	                           .mig = { .sock = -1, .memfd = -1, .procs_fd = -1, .uplink_fd = -1 },
+	                           .mig = { .sock = -1, .memfd = -1, .procs = { .table_fd = -1 },
+	                                    .uplink_fd = -1 },
 	                           .snap = { .fd = -1 } };
 	char err[PATH_MAX + 256], loader[PATH_MAX];
 	char **cargv = NULL;
@@ -601,10 +602,11 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		c.memfd = procs_high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
-		/* Its other processes' memfds too, before CONFIRM: a copy that cannot be made is
-		 * refused, and the source keeps the capsule. */
-		if (procs_restore_prepare(&c.snap, &c.img, c.name, c.memfd, &restored, err,
-		                          sizeof err)) {
+		/* Its other processes too, before CONFIRM: their table checked as a snapshot's, every
+		 * page of theirs arrived, their control pages made; else refused, and the source
+		 * keeps the capsule. */
+		if (procs_mig_restore(&c.snap, &c.mig.rx, &c.mig.procs, &c.img, c.name, c.memfd,
+		                      &restored, err, sizeof err)) {
 			fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", c.name, err);
 			caprun_migin_refuse(&c.mig, err);
 			goto out;

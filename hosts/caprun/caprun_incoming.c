@@ -4,7 +4,6 @@
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/procs.h"
-#include "hosts/caprun/procs_mig.h"
 #include "hosts/caprun/sandbox.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/fileio.h"
@@ -93,11 +92,8 @@ int caprun_incoming_receive(struct caprun *c)
 	name = c->name;
 	c->fixed_name = 1;
 	c->layout.ctl.arena_size = h->arena_size;
-	/* Its other processes: their section checked as a snapshot's, before anything is made. */
 	if (check_frozen(c, h, name, err, sizeof err) ||
-	    memlayout_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err) ||
-	    (m->rx.procs_size && procs_mig_read(&c->snap, m->procs_fd, m->rx.procs_size,
-	                                        m->rx.procs_hash, err, sizeof err))) {
+	    memlayout_memfd_resume_prepare(m->memfd, h, &c->img, name, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", name, err);
 		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;

@@ -350,23 +350,28 @@ static void on_sent(void *arg, uint64_t done, uint64_t total)
 }
 
 /*
- * Frozen, pid 1's header made: the other processes' table, held records and
- * memory as the stream's process section (their memory moves frozen: its
- * pre-copy is pid 1's only).  0, or -1 (m->why says why; END not written:
- * the capsule thaws here).
+ * Frozen, pid 1's header made: the other processes' table (pids, parents,
+ * slots, held records, their extents), for the stream after pid 1's memory.
+ * 0, or -1 (m->why says why; END not written: the capsule thaws here).
  */
-static int make_procs_section(struct mig_src *m, const struct cap_snap_header *h)
+static int make_procs_table(struct mig_src *m, const struct cap_snap_header *h)
 {
 	char err[512];
-	if (procs_mig_section(m->r, h, &m->procs, &m->nprocs, err, sizeof err)) {
+	if (procs_mig_table(m->r, h, &m->po, err, sizeof err)) {
 		migsrc_fail(m, "transfer", "the process table: %s", err);
 		return -1;
 	}
-	m->procs_bytes = m->procs.fd >= 0 ? m->procs.size : 0;
-	if (m->procs.fd >= 0)
-		migsrc_progress(m, "progress processes %u: their table and the other processes' memory, "
-		                "%.1f MiB, move while frozen", m->nprocs, (double)m->procs.size / 1048576.0);
 	return 0;
+}
+
+/* Once the frozen part went: how the other processes moved. */
+static void say_procs(struct mig_src *m)
+{
+	if (m->po.src.fd < 0)
+		return;
+	migsrc_progress(m, "progress processes %u: %u pre-copied with pid 1, %u all while frozen; "
+	                "frozen: their table and pages, %.1f MiB", m->po.nprocs, m->kids.tracked,
+	                m->po.nprocs - 1 - m->kids.tracked, (double)m->po.frozen_bytes / 1048576.0);
 }
 
 static int do_send_stream(struct mig_src *m)
@@ -407,7 +412,7 @@ static int do_send_stream(struct mig_src *m)
 			migsrc_fail(m, "transfer", "%s", err);
 			return MIG_EV_TRANSFER_BROKEN;
 		}
-		if (make_procs_section(m, &h)) {
+		if (make_procs_table(m, &h)) {
 			free(ext);
 			return MIG_EV_TRANSFER_BROKEN;
 		}
@@ -419,6 +424,7 @@ static int do_send_stream(struct mig_src *m)
 			return MIG_EV_TRANSFER_BROKEN;
 		}
 		m->end_written = 1;
+		say_procs(m);
 		m->t_sent = clock_now_ms();
 		clock_trace("src end-written");
 		migsrc_progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
@@ -429,7 +435,7 @@ static int do_send_stream(struct mig_src *m)
 		migsrc_fail(m, "transfer", "%s", err);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
-	if (make_procs_section(m, &h)) {
+	if (make_procs_table(m, &h)) {
 		free(ext);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
@@ -443,7 +449,7 @@ static int do_send_stream(struct mig_src *m)
 	if (!h.data_size)
 		migsrc_say_end(m);
 	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd,
-	                           m->procs.fd >= 0 ? &m->procs : NULL, on_sent, m);
+	                           m->po.src.fd >= 0 ? &m->po.src : NULL, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
 		migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
@@ -451,7 +457,12 @@ static int do_send_stream(struct mig_src *m)
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;
-	m->bytes = h.data_size + (m->procs.fd >= 0 ? m->procs.size : 0);
+	m->po.frozen_bytes = m->po.src.fd >= 0 ? m->po.src.size : 0;   /* and all their memory: */
+	for (uint32_t i = 0; i < m->po.src.n; i++)
+		for (uint32_t k = 0; k < m->po.src.p[i].nextents; k++)
+			m->po.frozen_bytes += m->po.src.p[i].ext[k].length;
+	m->bytes = h.data_size + m->po.frozen_bytes;
+	say_procs(m);
 	m->t_sent = clock_now_ms();
 	migsrc_progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
 	         (unsigned long long)m->bytes);
@@ -715,7 +726,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	m.opts = o;
 	m.progress_fd = progress_fd;
 	m.sock = -1;
-	m.procs.fd = -1;
+	m.po.src.fd = -1;
 	m.pull_ms = -1;
 	m.id = migstream_new_id();
 	m.t0 = clock_now_ms();
@@ -775,9 +786,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 		}
 	}
 	close_stream(&m);
-	if (m.procs.fd >= 0)
-		close(m.procs.fd);
-	m.procs.fd = -1;
+	procs_mig_out_free(&m.po);
+	procs_precopy_free(&m.kids);
 	precopy_free(&m.pc);
 	migstream_tx_free(&m.tx);
 	migctl_wipe(&m.to_target);
@@ -807,7 +817,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host,
 	         m.pc_on ? m.pc.rounds : 0, m.pc_on ? ms(m.t_pc0, m.t_pc_end) : 0,
 	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0), (long long)m.dirwait_ms,
-	         m.nprocs ? m.nprocs : 1, (unsigned long long)m.procs_bytes);
+	         m.po.nprocs ? m.po.nprocs : 1, (unsigned long long)m.po.frozen_bytes);
 	r->migrated_to = target;
 	return 1;
 }

@@ -22,7 +22,7 @@ struct caprun_migin {
 	uint8_t data_key[MIG_KEY_LEN];  /* the cluster's data key (wiped once the stream key is derived) */
 	const char *fault;              /* $CAPSULE_MIG_FAULT */
 	int memfd;                      /* the capsule's memory as it arrives */
-	int procs_fd;                   /* its process section, if it has other processes (-1 before) */
+	struct mig_procs_dst procs;     /* its other processes: their table and memfds as they arrive */
 	struct mig_rx rx;               /* after receive: head info, name, snapshot header */
 	struct mig_ctl to_source, from_source;
 	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
@@ -75,7 +75,7 @@ void caprun_migin_close(struct caprun_migin *m);
  */
 int caprun_migin_hold_start(int memfd, int on);
 int caprun_migin_hold_end(pid_t *child, int memfd);
-/* The process section's memfd, once its processes' memfds are made. */
+/* The other processes' table and memfds left (taken ones are -1), once they are restored. */
 void caprun_migin_drop_procs(struct caprun_migin *m);
 /* Close only the migration's connection (the source went away or ABORTed). */
 void caprun_migin_close_stream(struct caprun_migin *m);

@@ -62,6 +62,23 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
  * to the real MIG_PREPARE (with pre-copy done, or off: m->pc_note says
  * why), or a failure event (nothing to undo: END is far away).
  */
+/* One run of another process's pages while it runs (procs_precopy_round's sender). */
+struct kid_send {
+	struct mig_src *m;
+	uint8_t *rec;
+};
+
+static int send_kid_pages(void *ctx, int32_t pid, uint64_t off, const uint8_t *bytes, size_t len)
+{
+	struct kid_send *k = ctx;
+	size_t n;
+	if (migstream_tx_proc_pages(&k->m->tx, pid, off, bytes, len, k->rec, MIG_REC_MAX, &n) != MIG_OK) {
+		errno = EPROTO;
+		return -1;
+	}
+	return send_relaying(k->m, k->rec, n);
+}
+
 int migsrc_precopy(struct mig_src *m)
 {
 	struct host_relay *r = m->r;
@@ -81,6 +98,8 @@ int migsrc_precopy(struct mig_src *m)
 		migsrc_progress(m, "progress precopy %s", m->pc_note);
 		return 0;
 	}
+	/* The other processes too, each with its own tracker, in the same rounds. */
+	procs_precopy_init(r, &m->kids, r->snap_template.memfd_size, target_ms);
 	struct uplink_mig_prepare loc = { .target_host = m->target, .flags = UPLINK_MIG_LOCATE,
 	                                  .migration_id = m->id };
 	struct uplink_msg msg;
@@ -126,6 +145,9 @@ int migsrc_precopy(struct mig_src *m)
 			rc = migstream_tx_pages(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n) != MIG_OK
 			     ? (errno = EPROTO, -1) : send_relaying(m, rec, n);
 		if (rc == 0 && more < 0)
+			rc = -1;
+		struct kid_send ks = { m, rec };
+		if (rc == 0 && procs_precopy_round(r, &m->kids, send_kid_pages, &ks))
 			rc = -1;
 		uint64_t bytes = m->tx.round_bytes;
 		if (rc == 0 && (migstream_tx_round(&m->tx, rec, MIG_REC_MAX, &n) != MIG_OK ||
@@ -190,15 +212,15 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 			rc = migstream_send_all(m->sock, rec, n);
 	}
 	clock_trace("src data-sent");
-	if (rc == MIG_OK && m->procs.fd >= 0)   /* the other processes, frozen */
-		rc = migstream_send_procs(m->sock, &m->tx, &m->procs, m->pc.chunk, rec);
+	if (rc == MIG_OK && m->po.src.fd >= 0)   /* the other processes: their table, what changed */
+		rc = procs_mig_send_frozen(m->sock, &m->tx, &m->po, &m->kids, m->pc.chunk, rec);
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {
 		migsrc_say_end(m);
 		rc = migstream_send_all(m->sock, rec, n);
 	}
-	m->bytes = m->tx.data_sent + m->tx.procs_sent;
+	m->bytes = m->tx.data_sent + m->po.frozen_bytes;
 	free(rec);
 	return rc;
 }

@@ -404,6 +404,34 @@ int migstream_tx_procdata(struct mig_tx *tx, uint64_t off, const uint8_t *bytes,
 	return rc;
 }
 
+/* PROC_PAGES: while pre-copying (before the PREAMBLE), or frozen once the whole table came. */
+static int proc_pages_may_come(int phase, uint64_t precopy_size, uint64_t procs_size)
+{
+	return (precopy_size && phase == PH_PREAMBLE) || (procs_size && phase == PH_END);
+}
+
+int migstream_tx_proc_pages(struct mig_tx *tx, int32_t pid, uint64_t off, const uint8_t *bytes,
+                            size_t len, uint8_t *out, size_t cap, size_t *out_len)
+{
+	if (!proc_pages_may_come(tx->phase, tx->precopy_size, tx->procs_size))
+		return MIG_E_OUT_OF_ORDER;
+	uint64_t size = tx->precopy_size ? tx->precopy_size : tx->hdr->memfd_size;
+	if (pid < 2 || len == 0 || len > MIG_CHUNK_MAX || off % MIG_PAGE || len % MIG_PAGE ||
+	    off > size || len > size - off)
+		return MIG_E_BAD_RECORD;
+	uint8_t where[16];
+	host_put32(where, (uint32_t)pid);
+	host_put32(where + 4, 0);
+	host_put64(where + 8, off);
+	int rc = migstream_tx_raw(tx, MIG_REC_PROC_PAGES, where, sizeof where, bytes, len, out, cap,
+	                          out_len);
+	if (rc == MIG_OK && tx->phase == PH_PREAMBLE)
+		tx->round_bytes += len;
+	else if (rc == MIG_OK)
+		tx->proc_pages_frozen += len;
+	return rc;
+}
+
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_END && !(tx->precopy_size && tx->phase == PH_DATA))
@@ -435,6 +463,8 @@ void migstream_rx_free(struct mig_rx *rx)
 	free(rx->ext);
 	free(rx->plain);
 	free(rx->have);
+	for (uint32_t k = 0; k < rx->nproc_have; k++)
+		free(rx->proc_have[k]);
 	sodium_memzero(rx, sizeof *rx);
 }
 
@@ -522,10 +552,26 @@ static int rx_extents(struct mig_rx *rx, const uint8_t *b, size_t blen, struct m
 	return MIG_OK;
 }
 
-static void have_mark(struct mig_rx *rx, uint64_t off, size_t len)
+static void bits_mark(uint8_t *bm, uint64_t off, size_t len)
 {
 	for (uint64_t p = off / MIG_PAGE; p < (off + len) / MIG_PAGE; p++)
-		rx->have[p / 8] |= (uint8_t)(1u << (p % 8));
+		bm[p / 8] |= (uint8_t)(1u << (p % 8));
+}
+
+static void have_mark(struct mig_rx *rx, uint64_t off, size_t len)
+{
+	bits_mark(rx->have, off, len);
+}
+
+/* Every page of ext[0..n) set in bm. */
+static int bits_cover(const uint8_t *bm, const struct cap_snap_extent *ext, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		for (uint64_t p = ext[i].offset / MIG_PAGE;
+		     p < (ext[i].offset + ext[i].length + MIG_PAGE - 1) / MIG_PAGE; p++)
+			if (!(bm[p / 8] & (1u << (p % 8))))
+				return 0;
+	return 1;
 }
 
 static int rx_precopy(struct mig_rx *rx, const uint8_t *b, size_t blen)
@@ -601,12 +647,51 @@ static int rx_procdata(struct mig_rx *rx, const uint8_t *b, size_t blen, struct 
 /* After pre-copy: every page of the final extents arrived at least once. */
 static int rx_covered(const struct mig_rx *rx)
 {
-	for (uint32_t i = 0; i < rx->hdr.nextents; i++)
-		for (uint64_t p = rx->ext[i].offset / MIG_PAGE;
-		     p < (rx->ext[i].offset + rx->ext[i].length + MIG_PAGE - 1) / MIG_PAGE; p++)
-			if (!(rx->have[p / 8] & (1u << (p % 8))))
-				return 0;
-	return 1;
+	return bits_cover(rx->have, rx->ext, rx->hdr.nextents);
+}
+
+static int rx_proc_pages(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
+{
+	uint64_t size = mig_rx_memfd_size(rx);
+	if (blen <= 16)
+		return MIG_E_BAD_RECORD;
+	int32_t pid = (int32_t)host_get32(b);
+	uint64_t off = host_get64(b + 8);
+	size_t len = blen - 16;
+	if (pid < 2 || host_get32(b + 4) != 0 || off % MIG_PAGE || len % MIG_PAGE || off > size ||
+	    len > size - off)
+		return MIG_E_BAD_RECORD;
+	uint32_t k = 0;
+	while (k < rx->nproc_have && rx->proc_pid[k] != pid)
+		k++;
+	if (k == rx->nproc_have) {   /* a process not seen yet */
+		if (k == CAP_SNAP_PROCS_MAX)
+			return MIG_E_BAD_RECORD;
+		rx->proc_have[k] = calloc(size / MIG_PAGE / 8 + 1, 1);
+		if (!rx->proc_have[k])
+			return MIG_E_NOMEM;
+		rx->proc_pid[k] = pid;
+		rx->nproc_have++;
+	}
+	bits_mark(rx->proc_have[k], off, len);
+	if (rx->phase == PH_PREAMBLE) {
+		rx->round_bytes += len;
+		rx->precopy_bytes += len;
+	}
+	rec->pid = pid;
+	rec->offset = off;
+	rec->data = b + 16;
+	rec->len = len;
+	return MIG_OK;
+}
+
+int migstream_rx_proc_covered(const struct mig_rx *rx, int32_t pid, const struct cap_snap_extent *ext,
+                              uint32_t n)
+{
+	for (uint32_t k = 0; k < rx->nproc_have; k++)
+		if (rx->proc_pid[k] == pid)
+			return bits_cover(rx->proc_have[k], ext, n);
+	return n == 0;
 }
 
 static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
@@ -690,14 +775,16 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	const uint8_t *body = rx->plain + 1;
 	size_t blen = mlen - 1;
 	/* The nonces chain the records; END is the only way to end (a cut stream never looks complete). */
-	if (type < MIG_REC_PREAMBLE || type > MIG_REC_PROCDATA)
+	if (type < MIG_REC_PREAMBLE || type > MIG_REC_PROC_PAGES)
 		return rx_fail(rx, MIG_E_BAD_RECORD);
 	/* Pre-copy records come first (PRECOPY only as record 0); END may follow any DATA after
 	 * it; PROCS where END could come, once; PROCDATA only after it, until the section is whole. */
 	int pre = type == MIG_REC_PRECOPY ? rx->records == 0
 	        : type == MIG_REC_PAGES || type == MIG_REC_ROUND ? rx->precopy_size != 0
 	        : 0;
-	int in_place = type == MIG_REC_PROCS ? procs_may_come(rx->phase, rx->precopy_size, rx->procs_size)
+	int in_place = type == MIG_REC_PROC_PAGES ? proc_pages_may_come(rx->phase, rx->precopy_size,
+	                                                                rx->procs_size)
+	        : type == MIG_REC_PROCS ? procs_may_come(rx->phase, rx->precopy_size, rx->procs_size)
 	        : type >= MIG_REC_PRECOPY && type <= MIG_REC_ROUND ? pre && rx->phase == PH_PREAMBLE
 	        : type == rx->phase || (type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA);
 	if (!in_place)
@@ -731,6 +818,9 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 		break;
 	case MIG_REC_PROCDATA:
 		rc = rx_procdata(rx, body, blen, rec);
+		break;
+	case MIG_REC_PROC_PAGES:
+		rc = rx_proc_pages(rx, body, blen, rec);
 		break;
 	default:   /* MIG_REC_END */
 		rc = blen == 16 && host_get64(body + 8) == rx->records &&

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,27 @@ int migstream_send_procs(int sock, struct mig_tx *tx, const struct mig_procs_src
 		if (rc == MIG_OK)
 			rc = migstream_send_all(sock, rec, n);
 		off += len;
+	}
+	return rc;
+}
+
+int migstream_send_proc_mem(int sock, struct mig_tx *tx, const struct mig_proc_mem *p,
+                            uint8_t *chunk, uint8_t *rec)
+{
+	int rc = MIG_OK;
+	size_t n = 0;
+	for (uint32_t i = 0; rc == MIG_OK && i < p->nextents; i++) {
+		for (uint64_t done = 0; rc == MIG_OK && done < p->ext[i].length;) {
+			uint64_t left = p->ext[i].length - done;
+			size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : (size_t)left;
+			uint64_t off = p->ext[i].offset + done;
+			rc = fileio_pread_full(p->memfd, chunk, len, off) ? MIG_E_IO : MIG_OK;
+			if (rc == MIG_OK)
+				rc = migstream_tx_proc_pages(tx, p->pid, off, chunk, len, rec, MIG_REC_MAX, &n);
+			if (rc == MIG_OK)
+				rc = migstream_send_all(sock, rec, n);
+			done += len;
+		}
 	}
 	return rc;
 }
@@ -81,6 +103,8 @@ int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const str
 	}
 	if (rc == MIG_OK && procs)
 		rc = migstream_send_procs(sock, &tx, procs, chunk, rec);
+	for (uint32_t i = 0; rc == MIG_OK && procs && i < procs->n; i++)
+		rc = migstream_send_proc_mem(sock, &tx, &procs->p[i], chunk, rec);
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
@@ -107,8 +131,28 @@ int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
 	return 0;
 }
 
-int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, int procs_fd, mig_progress_fn progress,
-                      void *arg)
+/* Process pid's memfd in procs, made (pid 1's size) at its first pages: the fd, or -1. */
+static int proc_memfd(struct mig_procs_dst *procs, const struct mig_rx *rx, int32_t pid)
+{
+	for (uint32_t k = 0; k < procs->n; k++)
+		if (procs->pid[k] == pid)
+			return procs->memfd[k];
+	if (procs->n == CAP_SNAP_PROCS_MAX)
+		return -1;   /* the decoder refuses more pids first */
+	int fd = memfd_create("capsule-proc", MFD_CLOEXEC);
+	if (fd >= 0 && ftruncate(fd, (off_t)mig_rx_memfd_size(rx)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		procs->pid[procs->n] = pid;
+		procs->memfd[procs->n++] = fd;
+	}
+	return fd;
+}
+
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, struct mig_procs_dst *procs,
+                      mig_progress_fn progress, void *arg)
 {
 	size_t cap = 2 * MIG_REC_MAX, have = 0;
 	uint8_t *buf = malloc(cap);
@@ -129,11 +173,17 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, int procs_fd, mig_
 					rc = MIG_E_IO;
 				else if (progress)
 					progress(arg, rx->precopy_bytes, 0);
-			} else if (rec.type == MIG_REC_PROCS) {
-				if (procs_fd < 0 || ftruncate(procs_fd, (off_t)rx->procs_size) != 0)
-					rc = procs_fd < 0 ? MIG_E_BAD_RECORD : MIG_E_IO;
+			} else if (rec.type == MIG_REC_PROCS || rec.type == MIG_REC_PROC_PAGES) {
+				int fd = !procs ? -1 : rec.type == MIG_REC_PROCS ? procs->table_fd
+				         : proc_memfd(procs, rx, rec.pid);
+				if (!procs)
+					rc = MIG_E_BAD_RECORD;   /* a process this receiver has no room for */
+				else if (fd < 0 || (rec.type == MIG_REC_PROCS
+				                    ? ftruncate(fd, (off_t)rx->procs_size) != 0
+				                    : fileio_pwrite_full(fd, rec.data, rec.len, rec.offset) != 0))
+					rc = MIG_E_IO;
 			} else if (rec.type == MIG_REC_PROCDATA) {
-				if (fileio_pwrite_full(procs_fd, rec.data, rec.len, rec.offset))
+				if (fileio_pwrite_full(procs->table_fd, rec.data, rec.len, rec.offset))
 					rc = MIG_E_IO;
 			} else if (rec.type == MIG_REC_DATA) {
 				ssize_t w = pwrite(memfd, rec.data, rec.len, (off_t)rec.offset);

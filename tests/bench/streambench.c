@@ -111,7 +111,7 @@ static double one_round(int plain, int src, int dst, const struct cap_snap_heade
 		struct mig_rx rx;
 		uint8_t data_key[MIG_KEY_LEN] = { 0 };
 		migstream_rx_init(&rx, data_key, 2);
-		rc = migstream_recv_fd(c, &rx, dst, -1, NULL, NULL);
+		rc = migstream_recv_fd(c, &rx, dst, NULL, NULL, NULL);
 		migstream_rx_free(&rx);
 	}
 	double dt = now() - t0;

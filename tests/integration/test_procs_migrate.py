@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B and set going there with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; the target dying before CONFIRM leaves every process running on the source, pipes working.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; the target dying before CONFIRM leaves every process running on the source, pipes working.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -46,17 +46,19 @@ def incoming_exit(host, mark, timeout=30):
     return int(m.group(1)) if m else None
 
 
-def moved(topo, name, src, dst, want_procs, what):
+def moved(topo, name, src, dst, want_procs, what, precopy=True):
     """Migrate and check it runs on dst alone, with every process; the daemon's output mark."""
     mark = dst.daemon.mark()
-    m = migrate_run(topo, name, src, dst)
+    m = migrate_run(topo, name, src, dst, extra=() if precopy else ("--no-precopy",))
     check_eq(m.code, 0, "capctl migrate %s (%s): %r" % (name, what, m))
     j = m.json
     diag("%s: %s -> %s, downtime %d ms, %d bytes frozen; %s" % (
         what, src.name, dst.name, j["downtime_ms"], j["bytes"],
         "; ".join(l.strip() for l in m.err.splitlines() if "processes" in l or "precopy" in l)))
-    check("processes %d: their table and the other processes' memory" % want_procs in m.err,
-          "capctl's progress names the %d processes: %r" % (want_procs, m.err))
+    others = want_procs - 1
+    say = "processes %d: %d pre-copied with pid 1, %d all while frozen" % (
+        want_procs, others if precopy else 0, 0 if precopy else others)
+    check(say in m.err, "capctl's progress says %r: %r" % (say, m.err))
     procs = j["processes"]
     check(procs["count"] == want_procs and 0 < procs["frozen_bytes"] <= j["bytes"] and
           procs["frozen_bytes"] % 4096 == 0, "JSON processes %r (frozen bytes %d)" % (procs, j["bytes"]))
@@ -72,18 +74,20 @@ def tree_moves():
     a, b = topo["A"], topo["B"]
     x = a.capsule("procs", name="x", args=["tree"]).start(app_ready=TREE_READY)
     check_eq(len(x.capsule_pids()), 3, "host processes of the tree on A (pids 1, 2, 4; 3 a zombie)")
-    mark = moved(topo, "x", a, b, 3, "the tree")
+    moved(topo, "x", a, b, 3, "the tree, pre-copied")
     check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
-    # Set going on B: pids as the capsule sees them, every pipe byte, the pending signal, the
+    mark = moved(topo, "x", b, a, 3, "the tree, back, --no-precopy", precopy=False)
+    # Set going on A: pids as the capsule sees them, every pipe byte, the pending signal, the
     # parent that was blocked in waitpid gets its child's status, the zombie is reaped.
     with topo.client.connect(x.addr, 9100) as s:
-        check_eq(recv_all(s), b"tree done\n", "the tree's answer on B")
-    check_eq(incoming_exit(b, mark), TREE_EXIT, "the capsule's exit status on B (pid 1's)")
-    with b.daemon.cond:
-        out = capsule_lines(b.daemon.lines[mark:])
-    check_eq(out, TREE_AFTER, "the tree's output on B")
-    check(not b.daemon.wait_for(r"caprun: .*(error|process \d+)", 0, mark),
-          "caprun on B complained: %s" % b.daemon.output_text()[-600:])
+        check_eq(recv_all(s), b"tree done\n", "the tree's answer after two moves")
+    check_eq(incoming_exit(a, mark), TREE_EXIT, "the capsule's exit status on A (pid 1's)")
+    with a.daemon.cond:
+        out = capsule_lines(a.daemon.lines[mark:])
+    check_eq(out, TREE_AFTER, "the tree's output after two moves")
+    for h in (a, b):
+        check(not h.daemon.wait_for(r"caprun: .*(error|process \d+)", 0),
+              "caprun on %s complained: %s" % (h.name, h.daemon.output_text()[-600:]))
 
 
 def stream_moves_there_and_back():
@@ -131,7 +135,8 @@ def target_dies_before_confirm():
 def main():
     tap = Tap()
     tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
-            "signal) moved A -> B, then set going: exact output and exit status", tree_moves)
+            "signal) moved A -> B pre-copied, back with --no-precopy, then set going: exact "
+            "output and exit status", tree_moves)
     tap.run("procs migrate: a busy pipe between two processes moved A -> B -> A with pre-copy: "
             "every byte in order", stream_moves_there_and_back)
     tap.run("procs migrate: the target dies before CONFIRM: every process runs on, on A, and "
