@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; the target dying before CONFIRM leaves every process running on the source, pipes working.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -6,6 +6,7 @@ caphostd's output (the `caprun --incoming` it spawned), and its exit status
 is that daemon's line "incoming migration caprun N exited with status S".
 """
 import re
+import time
 
 from caplib import IMAGES, recv_all  # noqa: F401  (IMAGES: procs.cap is built there)
 from miglib import (Tap, Topology, _exe_name, check, check_eq, descendants, migrate, migrate_run,
@@ -35,6 +36,19 @@ def diag(text):
 def capsule_processes(caprun_pid):
     """The capsule's host processes under one caprun (each process of the capsule is one)."""
     return [p for p in descendants(caprun_pid) if _exe_name(p)[0] not in (None, "caprun")]
+
+
+def running(pids):
+    """Those of pids that are not zombies."""
+    out = []
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(p)
+        except OSError:
+            pass
+    return out
 
 
 def capsule_lines(lines):
@@ -132,6 +146,33 @@ def target_dies_before_confirm():
     check_eq(out, TREE_AFTER, "the tree's output on A, thawed")
 
 
+def source_dies_after_confirm():
+    """The source caprun dies once the target confirmed: the target pulls and runs every process."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["tree"]).start(app_ready=TREE_READY)
+    mark = b.daemon.mark()
+    m = migrate_run(topo, "x", a, b, fault="source-exit-after-confirm")
+    check_eq(m.code, 1, "capctl migrate's exit status (its caprun died): %r" % m)
+    check_eq(x.wait_exit(15), 3, "the source caprun's exit status (the fault's)")
+    # Its frozen processes died with it (each loader's parent-death signal): no copy stays on A
+    # (zombies until this test, their subreaper, reaps them: they run nothing).
+    deadline = time.monotonic() + 10
+    while running(x.capsule_pids()) and time.monotonic() < deadline:
+        time.sleep(0.05)   # bounded wait for the kernel's SIGKILLs to land
+    check_eq(running(x.capsule_pids()), [], "capsule processes still running on A")
+    wait_listed_only_on(topo, "x", b)
+    where, pid = wait_one_copy(topo, [x])
+    check(where.startswith("host B"), "the one copy runs at %s" % where)
+    check_eq(len(capsule_processes(pid)), 3, "host processes of the tree on B")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"tree done\n", "the tree's answer on B")
+    check_eq(incoming_exit(b, mark), TREE_EXIT, "the capsule's exit status on B (pid 1's)")
+    with b.daemon.cond:
+        out = capsule_lines(b.daemon.lines[mark:])
+    check_eq(out, TREE_AFTER, "the tree's output on B")
+
+
 def main():
     tap = Tap()
     tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
@@ -141,6 +182,8 @@ def main():
             "every byte in order", stream_moves_there_and_back)
     tap.run("procs migrate: the target dies before CONFIRM: every process runs on, on A, and "
             "the tree ends there exactly", target_dies_before_confirm)
+    tap.run("procs migrate: the source dies after CONFIRM: B pulls and runs every process, "
+            "the tree ends there exactly", source_dies_after_confirm)
     tap.done()
 
 
