@@ -19,9 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -367,11 +365,9 @@ static int make_procs_table(struct mig_src *m, const struct cap_snap_header *h)
 /* Once the frozen part went: how the other processes moved. */
 static void say_procs(struct mig_src *m)
 {
-	if (m->po.src.fd < 0)
-		return;
-	migsrc_progress(m, "progress processes %u: %u pre-copied with pid 1, %u all while frozen; "
-	                "frozen: their table and pages, %.1f MiB", m->po.nprocs, m->kids.tracked,
-	                m->po.nprocs - 1 - m->kids.tracked, (double)m->po.frozen_bytes / 1048576.0);
+	char line[200];
+	if (procs_mig_describe(&m->po, &m->kids, line, sizeof line))
+		migsrc_progress(m, "progress %s", line);
 }
 
 static int do_send_stream(struct mig_src *m)
@@ -395,10 +391,7 @@ static int do_send_stream(struct mig_src *m)
 		 * scan (precopy_final_extents: 13-27 ms for 1 GiB, all of it downtime). */
 		const struct cap_snap_extent *known;
 		uint32_t n;
-		/* The shared window: other processes write it through their own mappings, which
-		 * the tracker (pid 1's page tables) does not see: all of its data goes again. */
-		if (r->procs && r->procs->next_pid > 2 &&
-		    precopy_mark_data(&m->pc, CAP_MEMFD_OFFSET(CAP_SHARED_ADDR), CAP_SHARED_SIZE)) {
+		if (procs_mig_mark_window(r, &m->pc)) {
 			migsrc_fail(m, "transfer", "the shared window: %s", strerror(errno));
 			return MIG_EV_TRANSFER_BROKEN;
 		}
@@ -457,11 +450,7 @@ static int do_send_stream(struct mig_src *m)
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;
-	m->po.frozen_bytes = m->po.src.fd >= 0 ? m->po.src.size : 0;   /* and all their memory: */
-	for (uint32_t i = 0; i < m->po.src.n; i++)
-		for (uint32_t k = 0; k < m->po.src.p[i].nextents; k++)
-			m->po.frozen_bytes += m->po.src.p[i].ext[k].length;
-	m->bytes = h.data_size + m->po.frozen_bytes;
+	m->bytes = h.data_size + procs_mig_whole_bytes(&m->po);
 	say_procs(m);
 	m->t_sent = clock_now_ms();
 	migsrc_progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
@@ -685,28 +674,6 @@ static int test_fault(const struct mig_src *m, const char *name)
 	return m->fault && strcmp(m->fault, name) == 0;
 }
 
-/*
- * Test fault "source-hostd-killed-after-precopy": this host's caphostd dies
- * while caprun is not reading its uplink (the pre-copy just ended), so the
- * next record to it finds the socket dead.  caprun kills its peer (found
- * with SO_PEERCRED) and waits until it is gone, so the moment is exact.
- */
-static void kill_own_hostd(struct mig_src *m)
-{
-	struct ucred peer;
-	socklen_t len = sizeof peer;
-	if (m->r->tun_fd < 0 || getsockopt(m->r->tun_fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) ||
-	    peer.pid <= 0)
-		return;
-	int pidfd = (int)syscall(SYS_pidfd_open, peer.pid, 0);
-	if (kill(peer.pid, SIGKILL) == 0 && pidfd >= 0) {
-		struct pollfd p = { pidfd, POLLIN, 0 };
-		poll(&p, 1, 5000);
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-}
-
 int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_mig_opts *o,
                     int progress_fd, char *reply, size_t len)
 {
@@ -747,7 +714,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 			if (ev == 0)
 				ev = migsrc_precopy(&m);
 			if (ev == 0 && test_fault(&m, "source-hostd-killed-after-precopy"))
-				kill_own_hostd(&m);
+				caprun_uplink_kill_peer(m.r->tun_fd);
 			if (ev == 0)
 				ev = wait_directory(&m, m.sock >= 0 ? PRECOPY_IDLE_MS : INT64_MAX / 2);
 			if (ev == 0)

@@ -178,6 +178,33 @@ void procs_mig_out_free(struct procs_mig_out *o)
 	snapprocs_table_free(&o->tab);
 }
 
+uint64_t procs_mig_whole_bytes(struct procs_mig_out *o)
+{
+	o->frozen_bytes = o->src.fd >= 0 ? o->src.size : 0;
+	for (uint32_t i = 0; i < o->src.n; i++)
+		for (uint32_t k = 0; k < o->src.p[i].nextents; k++)
+			o->frozen_bytes += o->src.p[i].ext[k].length;
+	return o->frozen_bytes;
+}
+
+int procs_mig_describe(const struct procs_mig_out *o, const struct procs_precopy *pp, char *line,
+                       size_t len)
+{
+	if (o->src.fd < 0)
+		return 0;
+	snprintf(line, len, "processes %u: %u pre-copied with pid 1, %u all while frozen; frozen: "
+	         "their table and pages, %.1f MiB", o->nprocs, pp->tracked, o->nprocs - 1 - pp->tracked,
+	         (double)o->frozen_bytes / 1048576.0);
+	return 1;
+}
+
+int procs_mig_mark_window(const struct host_relay *r, struct precopy *pc)
+{
+	if (!r->procs || r->procs->next_pid <= 2)
+		return 0;   /* it never forked: nobody else ever wrote the window */
+	return precopy_mark_data(pc, CAP_MEMFD_OFFSET(CAP_SHARED_ADDR), CAP_SHARED_SIZE);
+}
+
 /* ---- target ---- */
 
 int procs_mig_restore(struct host_snap *s, const struct mig_rx *rx, struct mig_procs_dst *dst,

@@ -58,6 +58,18 @@ int procs_mig_table(struct host_relay *r, const struct cap_snap_header *h, struc
 int procs_mig_send_frozen(int sock, struct mig_tx *tx, struct procs_mig_out *o,
                           struct procs_precopy *pp, uint8_t *chunk, uint8_t *rec);
 void procs_mig_out_free(struct procs_mig_out *o);
+/* Without pre-copy: their table and all their memory went frozen; the bytes (o->frozen_bytes). */
+uint64_t procs_mig_whole_bytes(struct procs_mig_out *o);
+/* "processes N: K pre-copied with pid 1, M all while frozen; frozen: ..." into line: 1, or 0
+ * for a capsule of one process. */
+int procs_mig_describe(const struct procs_mig_out *o, const struct procs_precopy *pp, char *line,
+                       size_t len);
+/*
+ * Frozen, before pid 1's final look: if the capsule ever forked, every data page of its
+ * shared window goes again (precopy_mark_data): the other processes write it through their
+ * own mappings, which pid 1's tracker (its page tables) never sees.  0, or -1 with errno.
+ */
+int procs_mig_mark_window(const struct host_relay *r, struct precopy *pc);
 
 /*
  * While a migration is the loop and the capsule runs (pre-copy, the waits

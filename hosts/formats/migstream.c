@@ -1,5 +1,6 @@
 /* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
 #include "hosts/formats/migstream.h"
+#include "hosts/formats/migstream_int.h"
 #include "hosts/formats/cryptoload.h"
 #include "hosts/common/bytes.h"
 #include "hosts/common/fileio.h"
@@ -12,9 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Phases: the record expected next (same numbers as enum mig_rec_type), then done. */
-enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5,
-       PH_PROCDATA = MIG_REC_PROCDATA };
 
 uint64_t migstream_new_id(void)
 {
@@ -359,79 +357,6 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
 	return MIG_OK;
 }
 
-/* Where PROCS may come: after pid 1's last DATA, where END could come; once. */
-static int procs_may_come(int phase, uint64_t precopy_size, uint64_t procs_size)
-{
-	return !procs_size && (phase == PH_END || (precopy_size && phase == PH_DATA));
-}
-
-static int procs_size_ok(uint64_t size)
-{
-	return size > 0 && size % MIG_PAGE == 0 && size <= MIG_PROCS_MAX;
-}
-
-int migstream_tx_procs(struct mig_tx *tx, uint64_t size, const uint8_t hash[MIG_PROCS_HASH_LEN],
-                       uint8_t *out, size_t cap, size_t *out_len)
-{
-	if (!procs_may_come(tx->phase, tx->precopy_size, tx->procs_size))
-		return MIG_E_OUT_OF_ORDER;
-	if (!procs_size_ok(size))
-		return MIG_E_BAD_RECORD;
-	uint8_t body[8 + MIG_PROCS_HASH_LEN];
-	host_put64(body, size);
-	memcpy(body + 8, hash, MIG_PROCS_HASH_LEN);
-	int rc = migstream_tx_raw(tx, MIG_REC_PROCS, body, sizeof body, NULL, 0, out, cap, out_len);
-	if (rc == MIG_OK) {
-		tx->procs_size = size;
-		tx->phase = PH_PROCDATA;
-	}
-	return rc;
-}
-
-int migstream_tx_procdata(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
-                          uint8_t *out, size_t cap, size_t *out_len)
-{
-	if (tx->phase != PH_PROCDATA || off != tx->procs_sent)
-		return MIG_E_OUT_OF_ORDER;
-	if (len == 0 || len > MIG_CHUNK_MAX || len > tx->procs_size - off)
-		return MIG_E_BAD_RECORD;
-	uint8_t where[8];
-	host_put64(where, off);
-	int rc = migstream_tx_raw(tx, MIG_REC_PROCDATA, where, sizeof where, bytes, len, out, cap,
-	                          out_len);
-	if (rc == MIG_OK && (tx->procs_sent += len) == tx->procs_size)
-		tx->phase = PH_END;
-	return rc;
-}
-
-/* PROC_PAGES: while pre-copying (before the PREAMBLE), or frozen once the whole table came. */
-static int proc_pages_may_come(int phase, uint64_t precopy_size, uint64_t procs_size)
-{
-	return (precopy_size && phase == PH_PREAMBLE) || (procs_size && phase == PH_END);
-}
-
-int migstream_tx_proc_pages(struct mig_tx *tx, int32_t pid, uint64_t off, const uint8_t *bytes,
-                            size_t len, uint8_t *out, size_t cap, size_t *out_len)
-{
-	if (!proc_pages_may_come(tx->phase, tx->precopy_size, tx->procs_size))
-		return MIG_E_OUT_OF_ORDER;
-	uint64_t size = tx->precopy_size ? tx->precopy_size : tx->hdr->memfd_size;
-	if (pid < 2 || len == 0 || len > MIG_CHUNK_MAX || off % MIG_PAGE || len % MIG_PAGE ||
-	    off > size || len > size - off)
-		return MIG_E_BAD_RECORD;
-	uint8_t where[16];
-	host_put32(where, (uint32_t)pid);
-	host_put32(where + 4, 0);
-	host_put64(where + 8, off);
-	int rc = migstream_tx_raw(tx, MIG_REC_PROC_PAGES, where, sizeof where, bytes, len, out, cap,
-	                          out_len);
-	if (rc == MIG_OK && tx->phase == PH_PREAMBLE)
-		tx->round_bytes += len;
-	else if (rc == MIG_OK)
-		tx->proc_pages_frozen += len;
-	return rc;
-}
-
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len)
 {
 	if (tx->phase != PH_END && !(tx->precopy_size && tx->phase == PH_DATA))
@@ -552,28 +477,6 @@ static int rx_extents(struct mig_rx *rx, const uint8_t *b, size_t blen, struct m
 	return MIG_OK;
 }
 
-static void bits_mark(uint8_t *bm, uint64_t off, size_t len)
-{
-	for (uint64_t p = off / MIG_PAGE; p < (off + len) / MIG_PAGE; p++)
-		bm[p / 8] |= (uint8_t)(1u << (p % 8));
-}
-
-static void have_mark(struct mig_rx *rx, uint64_t off, size_t len)
-{
-	bits_mark(rx->have, off, len);
-}
-
-/* Every page of ext[0..n) set in bm. */
-static int bits_cover(const uint8_t *bm, const struct cap_snap_extent *ext, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		for (uint64_t p = ext[i].offset / MIG_PAGE;
-		     p < (ext[i].offset + ext[i].length + MIG_PAGE - 1) / MIG_PAGE; p++)
-			if (!(bm[p / 8] & (1u << (p % 8))))
-				return 0;
-	return 1;
-}
-
 static int rx_precopy(struct mig_rx *rx, const uint8_t *b, size_t blen)
 {
 	uint64_t size = blen == 8 + MIG_PREAMBLE_LEN ? host_get64(b) : 0;
@@ -598,7 +501,7 @@ static int rx_pages(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig
 	if (len == 0 || off % MIG_PAGE || len % MIG_PAGE || off > rx->precopy_size ||
 	    len > rx->precopy_size - off)
 		return MIG_E_BAD_RECORD;
-	have_mark(rx, off, len);
+	mig_bits_mark(rx->have, off, len);
 	rec->offset = off;
 	rec->data = b + 8;
 	rec->len = len;
@@ -618,80 +521,10 @@ static int rx_round(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig
 	return MIG_OK;
 }
 
-static int rx_procs(struct mig_rx *rx, const uint8_t *b, size_t blen)
-{
-	if (blen != 8 + MIG_PROCS_HASH_LEN || !procs_size_ok(host_get64(b)))
-		return MIG_E_BAD_RECORD;
-	rx->procs_size = host_get64(b);
-	memcpy(rx->procs_hash, b + 8, MIG_PROCS_HASH_LEN);
-	rx->phase = PH_PROCDATA;
-	return MIG_OK;
-}
-
-static int rx_procdata(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
-{
-	uint64_t off = blen > 8 ? host_get64(b) : 0;
-	size_t len = blen > 8 ? blen - 8 : 0;
-	if (off != rx->procs_have)
-		return MIG_E_OUT_OF_ORDER;
-	if (len == 0 || len > rx->procs_size - off)
-		return MIG_E_BAD_RECORD;
-	rec->offset = off;
-	rec->data = b + 8;
-	rec->len = len;
-	if ((rx->procs_have += len) == rx->procs_size)
-		rx->phase = PH_END;
-	return MIG_OK;
-}
-
 /* After pre-copy: every page of the final extents arrived at least once. */
 static int rx_covered(const struct mig_rx *rx)
 {
-	return bits_cover(rx->have, rx->ext, rx->hdr.nextents);
-}
-
-static int rx_proc_pages(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
-{
-	uint64_t size = mig_rx_memfd_size(rx);
-	if (blen <= 16)
-		return MIG_E_BAD_RECORD;
-	int32_t pid = (int32_t)host_get32(b);
-	uint64_t off = host_get64(b + 8);
-	size_t len = blen - 16;
-	if (pid < 2 || host_get32(b + 4) != 0 || off % MIG_PAGE || len % MIG_PAGE || off > size ||
-	    len > size - off)
-		return MIG_E_BAD_RECORD;
-	uint32_t k = 0;
-	while (k < rx->nproc_have && rx->proc_pid[k] != pid)
-		k++;
-	if (k == rx->nproc_have) {   /* a process not seen yet */
-		if (k == CAP_SNAP_PROCS_MAX)
-			return MIG_E_BAD_RECORD;
-		rx->proc_have[k] = calloc(size / MIG_PAGE / 8 + 1, 1);
-		if (!rx->proc_have[k])
-			return MIG_E_NOMEM;
-		rx->proc_pid[k] = pid;
-		rx->nproc_have++;
-	}
-	bits_mark(rx->proc_have[k], off, len);
-	if (rx->phase == PH_PREAMBLE) {
-		rx->round_bytes += len;
-		rx->precopy_bytes += len;
-	}
-	rec->pid = pid;
-	rec->offset = off;
-	rec->data = b + 16;
-	rec->len = len;
-	return MIG_OK;
-}
-
-int migstream_rx_proc_covered(const struct mig_rx *rx, int32_t pid, const struct cap_snap_extent *ext,
-                              uint32_t n)
-{
-	for (uint32_t k = 0; k < rx->nproc_have; k++)
-		if (rx->proc_pid[k] == pid)
-			return bits_cover(rx->proc_have[k], ext, n);
-	return n == 0;
+	return mig_bits_cover(rx->have, rx->ext, rx->hdr.nextents);
 }
 
 static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
@@ -703,7 +536,7 @@ static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_
 	if (rx->precopy_size) {
 		if (!sparse_chunk_ok(rx->ext, rx->hdr.nextents, &rx->cur_ext, &rx->cur_off, off, len))
 			return MIG_E_BAD_RECORD;
-		have_mark(rx, off, len);
+		mig_bits_mark(rx->have, off, len);
 		rec->offset = off;
 		rec->data = b + 8;
 		rec->len = len;
@@ -782,9 +615,10 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	int pre = type == MIG_REC_PRECOPY ? rx->records == 0
 	        : type == MIG_REC_PAGES || type == MIG_REC_ROUND ? rx->precopy_size != 0
 	        : 0;
-	int in_place = type == MIG_REC_PROC_PAGES ? proc_pages_may_come(rx->phase, rx->precopy_size,
-	                                                                rx->procs_size)
-	        : type == MIG_REC_PROCS ? procs_may_come(rx->phase, rx->precopy_size, rx->procs_size)
+	int in_place = type == MIG_REC_PROC_PAGES ? migstream_proc_pages_may_come(rx->phase,
+	                                                     rx->precopy_size, rx->procs_size)
+	        : type == MIG_REC_PROCS ? migstream_procs_may_come(rx->phase, rx->precopy_size,
+	                                                           rx->procs_size)
 	        : type >= MIG_REC_PRECOPY && type <= MIG_REC_ROUND ? pre && rx->phase == PH_PREAMBLE
 	        : type == rx->phase || (type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA);
 	if (!in_place)
@@ -814,13 +648,13 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 		rc = rx_round(rx, body, blen, rec);
 		break;
 	case MIG_REC_PROCS:
-		rc = rx_procs(rx, body, blen);
+		rc = migstream_rx_procs(rx, body, blen);
 		break;
 	case MIG_REC_PROCDATA:
-		rc = rx_procdata(rx, body, blen, rec);
+		rc = migstream_rx_procdata(rx, body, blen, rec);
 		break;
 	case MIG_REC_PROC_PAGES:
-		rc = rx_proc_pages(rx, body, blen, rec);
+		rc = migstream_rx_proc_pages(rx, body, blen, rec);
 		break;
 	default:   /* MIG_REC_END */
 		rc = blen == 16 && host_get64(body + 8) == rx->records &&
