@@ -55,13 +55,6 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 	}
 }
 
-/*
- * Before the peers are asked anything: where the target is (LOCATE), the
- * stream's head, then rounds of pages while the capsule runs, until what
- * is left fits the downtime target.  MIG_EV_PEER_SYNCED-free: 0 to go on
- * to the real MIG_PREPARE (with pre-copy done, or off: m->pc_note says
- * why), or a failure event (nothing to undo: END is far away).
- */
 /* One run of another process's pages while it runs (procs_precopy_round's sender). */
 struct kid_send {
 	struct mig_src *m;
@@ -79,6 +72,13 @@ static int send_kid_pages(void *ctx, int32_t pid, uint64_t off, const uint8_t *b
 	return send_relaying(k->m, k->rec, n);
 }
 
+/*
+ * Before the peers are asked anything: where the target is (LOCATE), the
+ * stream's head, then rounds of pages while the capsule runs, until what
+ * is left fits the downtime target.  MIG_EV_PEER_SYNCED-free: 0 to go on
+ * to the real MIG_PREPARE (with pre-copy done, or off: m->pc_note says
+ * why), or a failure event (nothing to undo: END is far away).
+ */
 int migsrc_precopy(struct mig_src *m)
 {
 	struct host_relay *r = m->r;
