@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -122,6 +122,35 @@ def stream_moves_there_and_back():
     check_eq(out, STREAM_END, "the stream's end after two moves")
 
 
+def child_memory_moves_precopied():
+    """A child rewriting 16 MiB of its memory (40 pages every 10 ms) moved A -> B -> A: its
+    pages go in pid 1's rounds while it writes, only what changed since goes frozen, and then
+    it checks every page's contents against the generation it last wrote there."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["memkid", "16"]).start(
+        app_ready=r"memkid: child 2 touched 16 MiB, listening on 9100")
+    for src, dst in ((a, b), (b, a)):
+        mark = dst.daemon.mark()
+        m = migrate_run(topo, "x", src, dst)
+        check_eq(m.code, 0, "capctl migrate %s -> %s: %r" % (src.name, dst.name, m))
+        j = m.json
+        diag("memkid %s -> %s: downtime %d ms; precopy %r; the other processes frozen: %d bytes" % (
+            src.name, dst.name, j["downtime_ms"], j["precopy"], j["processes"]["frozen_bytes"]))
+        check(j["precopy"]["bytes"] >= 16 << 20, "the child's 16 MiB went in the rounds: %r" %
+              j["precopy"])
+        check(j["processes"]["frozen_bytes"] < 8 << 20, "the child's frozen part is what changed, "
+              "not its 16 MiB: %r" % j["processes"])
+        wait_listed_only_on(topo, "x", dst)
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"memkid done\n", "the capsule's answer after two moves")
+    check_eq(incoming_exit(a, mark), 14, "the capsule's exit status on A")
+    with a.daemon.cond:
+        out = [t for t in a.daemon.lines[mark:] if t.startswith("memkid")]
+    check_eq(out, ["memkid: 4096 pages, 0 wrong", "memkid: child 2 exited with 0"],
+             "the child's check of every page after two moves")
+
+
 def target_dies_before_confirm():
     """END written, the target gone before CONFIRM: the source fences and thaws every process."""
     topo = Topology(hosts=("A", "B", "G"), gateway="G",
@@ -180,6 +209,8 @@ def main():
             "output and exit status", tree_moves)
     tap.run("procs migrate: a busy pipe between two processes moved A -> B -> A with pre-copy: "
             "every byte in order", stream_moves_there_and_back)
+    tap.run("procs migrate: a child rewriting 16 MiB moved A -> B -> A, pre-copied while it "
+            "writes: every page as last written", child_memory_moves_precopied)
     tap.run("procs migrate: the target dies before CONFIRM: every process runs on, on A, and "
             "the tree ends there exactly", target_dies_before_confirm)
     tap.run("procs migrate: the source dies after CONFIRM: B pulls and runs every process, "
