@@ -48,11 +48,14 @@ static int connect_ctl(const char *path)
 static int parse_ok(const char *line, struct mig_result *r)
 {
 	r->rounds = 0, r->precopy_ms = 0, r->precopy_bytes = 0, r->dirwait_ms = 0;
-	int n = sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %ld",
+	r->processes = 1, r->procs_bytes = 0;
+	int n = sscanf(line, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %ld "
+	               "%u %llu",
 	               &r->target, &r->epoch, &r->ms[0], &r->ms[1], &r->ms[2], &r->ms[3], &r->ms[4],
 	               &r->ms[5], &r->downtime, &r->total, &r->bytes, &r->asked, &r->acked, &r->from,
-	               &r->rounds, &r->precopy_ms, &r->precopy_bytes, &r->dirwait_ms);
-	return n == 14 || n == 17 || n == 18 ? 0 : -1;
+	               &r->rounds, &r->precopy_ms, &r->precopy_bytes, &r->dirwait_ms, &r->processes,
+	               &r->procs_bytes);
+	return n == 14 || n == 17 || n == 18 || n == 20 ? 0 : -1;
 }
 
 static void print_json(const char *name, const struct mig_result *r)
@@ -65,9 +68,10 @@ static void print_json(const char *name, const struct mig_result *r)
 		printf("%s\"%s_ms\": %ld", i ? ", " : "", phases[i].key, r->ms[i]);
 	printf("}, \"downtime_ms\": %ld, \"total_ms\": %ld, \"bytes\": %llu, "
 	       "\"precopy\": {\"rounds\": %u, \"ms\": %ld, \"bytes\": %llu}, "
-	       "\"directory_wait_ms\": %ld, \"peers\": {\"asked\": %u, \"acked\": %u}, ",
+	       "\"directory_wait_ms\": %ld, \"peers\": {\"asked\": %u, \"acked\": %u}, "
+	       "\"processes\": {\"count\": %u, \"frozen_bytes\": %llu}, ",
 	       r->downtime, r->total, r->bytes, r->rounds, r->precopy_ms, r->precopy_bytes,
-	       r->dirwait_ms, r->asked, r->acked);
+	       r->dirwait_ms, r->asked, r->acked, r->processes, r->procs_bytes);
 	/* Each TCP connection's longest silence, as the hosts measured it (capctl_gaps.c). */
 	const struct mig_gaps *g = &r->gaps;
 	printf("\"gaps\": {\"measured\": %s, ", g->measured ? "true" : "false");
@@ -129,6 +133,10 @@ static void print_timeline(const char *name, const struct mig_result *r)
 	else
 		printf("capsule %s migrated from host %u to host %u (directory epoch %u), %llu bytes of "
 		       "memory\n", name, r->from, r->target, r->epoch, r->bytes);
+	if (r->processes > 1)
+		printf("  %u processes: pid 1's memory as above; the others' table, held records and "
+		       "memory, %llu bytes, moved frozen (counted in the frozen bytes)\n", r->processes,
+		       r->procs_bytes);
 	long at = r->dirwait_ms + r->precopy_ms;
 	if (r->dirwait_ms) {
 		int len = (int)(r->dirwait_ms * 40 / total);

@@ -42,6 +42,8 @@ struct mig_result {
 	unsigned long long precopy_bytes;
 	long dirwait_ms;              /* waited, the capsule running, for a directory that could
 	                               * not commit (0: it could at once) */
+	unsigned processes;           /* the capsule's processes (1: one) */
+	unsigned long long procs_bytes;   /* the others' table and memory, moved frozen (in bytes) */
 	struct mig_gaps gaps;         /* asked of the hosts after the move (capctl_gaps.c) */
 };
 

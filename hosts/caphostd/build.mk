@@ -1,6 +1,7 @@
 # hosts/caphostd/build.mk: caphostd, the per-host network daemon (uplink for caprun, data plane, gateway, migrations).
 #
-# migstream.c: only migstream_derive_key (the per-migration stream key in MIG_READY); it pulls in
+# migstream.c (and migstream_procs.c, which its decoder calls): only migstream_derive_key (the
+# per-migration stream key in MIG_READY); it pulls in
 # the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
 # Only the asynchronous directory client (no dirclient_sync.c): nothing may block the loop.
 CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/caphostd/hostd_route.c hosts/caphostd/hostd_fwd.c hosts/caphostd/hostd_uplink.c \
@@ -11,7 +12,8 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c hosts/caphostd/hostd_capture.c \
                  hosts/caphostd/hostd_gapwatch.c hosts/caphostd/hostd_gapask.c $(COMMON_CLI_SRCS) \
                  hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
-                 hosts/formats/migstream.c hosts/formats/cryptoload.c hosts/formats/snapauth.c \
+                 hosts/formats/migstream.c hosts/formats/migstream_procs.c hosts/formats/cryptoload.c \
+                 hosts/formats/snapauth.c \
                  hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c hosts/formats/capture.c \
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \

@@ -6,6 +6,7 @@
 #include "hosts/formats/image.h"
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/procs_mig.h"
 #include "hosts/caprun/caprun_env.h"
 #include "hosts/caprun/caprun_detach.h"
 #include "hosts/caprun/consolelog.h"
@@ -502,7 +503,8 @@ int main(int argc, char **argv)
 	static struct caprun c = { .mtu = CAP_MTU_DEFAULT, .memfd = -1, .filter_fd = -1,
 	                           .chan = { -1, -1 }, .tun_fd = -1, .sig_fd = -1, .ctl_fd = -1,
 	                           .uplink_fd = -1,
-	                           .mig = { .sock = -1, .memfd = -1, .uplink_fd = -1 },
+	                           .mig = { .sock = -1, .memfd = -1, .procs = { .table_fd = -1 },
+	                                    .uplink_fd = -1 },
 	                           .snap = { .fd = -1 } };
 	char err[PATH_MAX + 256], loader[PATH_MAX];
 	char **cargv = NULL;
@@ -618,6 +620,16 @@ int main(int argc, char **argv)
 	if (c.incoming) {
 		c.memfd = procs_high_fd(c.mig.memfd);
 		c.mig.memfd = -1;
+		/* Its other processes too, before CONFIRM: their table checked as a snapshot's, every
+		 * page of theirs arrived, their control pages made; else refused, and the source
+		 * keeps the capsule. */
+		if (procs_mig_restore(&c.snap, &c.mig.rx, &c.mig.procs, &c.img, c.name, c.memfd,
+		                      &restored, err, sizeof err)) {
+			fprintf(stderr, "caprun: incoming capsule %s: %s; refused\n", c.name, err);
+			caprun_migin_refuse(&c.mig, err);
+			goto out;
+		}
+		caprun_migin_drop_procs(&c.mig);
 		/* Restore before the decision: the loader maps it all and stops just before the
 		 * jump while CONFIRM, COMMIT and the pull go by; it runs only if the pull wins. */
 		if ((c.detach && caprun_detach_console(c.name, c.log_size)) ||
@@ -627,7 +639,8 @@ int main(int argc, char **argv)
 		if (code)
 			goto out;   /* discarded: cleanup kills the stopped loader */
 		code = EXIT_FAILURE_SETUP;
-		if (memlayout_memfd_restart_clock(c.memfd))
+		if (restored.n > 1 ? procs_restore_clock(&restored, c.memfd)
+		                   : memlayout_memfd_restart_clock(c.memfd))
 			fprintf(stderr, "caprun: capsule %s: its clock jumps by the wait for COMMIT\n",
 			        c.name);   /* harmless: TCP copes */
 	} else if (c.resume_path) {
@@ -711,7 +724,7 @@ int main(int argc, char **argv)
 	relay.epoll_fd = -1;
 	snapshot_template(&c, &relay.snap_template);
 	if (procs_restore_start(&relay, &c.snap, &restored, err, sizeof err)) {
-		fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
+		fprintf(stderr, "caprun: %s: %s\n", c.resume_path ? c.resume_path : c.name, err);
 		goto out;
 	}
 	int ws = 0;

@@ -4,6 +4,7 @@
 #include "hosts/caprun/held.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/caprun/caprun_migin.h"
+#include "hosts/caprun/procs_mig.h"
 #include "hosts/formats/snapfile.h"
 #include "hosts/formats/uplink.h"
 #include "capsule-abi/cap_abi.h"
@@ -18,9 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,12 +166,15 @@ int migsrc_pump(struct mig_src *m, int want, int timeout_ms, struct uplink_msg *
 			return -1;
 		}
 		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
-		struct pollfd p[3] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                       { m->frozen ? -1 : r->ctl_fd, POLLIN, 0 } };
-		if (poll(p, 3, (int)left) < 0 && errno != EINTR)
+		struct pollfd p[3 + CAP_PROC_MAX] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                                      { m->frozen ? -1 : r->ctl_fd, POLLIN, 0 } };
+		/* the capsule's other processes too, while it runs (their pipes, waits, exits) */
+		int kids = m->frozen ? 0 : procs_poll_add(r, p + 3, CAP_PROC_MAX);
+		if (poll(p, (nfds_t)(3 + kids), (int)left) < 0 && errno != EINTR)
 			return -1;
 		if (p[2].revents & POLLIN)
 			ctlserve_accept_busy(r);
+		procs_poll_serve(r, p + 3, kids);
 		int rc = migsrc_relay_ready(m, p, want, out);
 		if (rc)
 			return rc > 0 ? 0 : -1;
@@ -282,7 +284,7 @@ static int do_freeze(struct mig_src *m)
 {
 	char reply[256];
 	clock_trace("src freeze-start");
-	if (channel_freeze(m->r, reply, sizeof reply)) {
+	if (procs_freeze_all(m->r, reply, sizeof reply)) {   /* every process of the capsule */
 		migsrc_fail(m, "freeze", "%s", strncmp(reply, "error ", 6) ? reply : reply + 6);
 		return MIG_EV_TIMEOUT;
 	}
@@ -345,6 +347,29 @@ static void on_sent(void *arg, uint64_t done, uint64_t total)
 		migsrc_say_end(arg);
 }
 
+/*
+ * Frozen, pid 1's header made: the other processes' table (pids, parents,
+ * slots, held records, their extents), for the stream after pid 1's memory.
+ * 0, or -1 (m->why says why; END not written: the capsule thaws here).
+ */
+static int make_procs_table(struct mig_src *m, const struct cap_snap_header *h)
+{
+	char err[512];
+	if (procs_mig_table(m->r, h, &m->po, err, sizeof err)) {
+		migsrc_fail(m, "transfer", "the process table: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Once the frozen part went: how the other processes moved. */
+static void say_procs(struct mig_src *m)
+{
+	char line[200];
+	if (procs_mig_describe(&m->po, &m->kids, line, sizeof line))
+		migsrc_progress(m, "progress %s", line);
+}
+
 static int do_send_stream(struct mig_src *m)
 {
 	struct host_relay *r = m->r;
@@ -366,6 +391,10 @@ static int do_send_stream(struct mig_src *m)
 		 * scan (precopy_final_extents: 13-27 ms for 1 GiB, all of it downtime). */
 		const struct cap_snap_extent *known;
 		uint32_t n;
+		if (procs_mig_mark_window(r, &m->pc)) {
+			migsrc_fail(m, "transfer", "the shared window: %s", strerror(errno));
+			return MIG_EV_TRANSFER_BROKEN;
+		}
 		if (precopy_final_look(&m->pc)) {
 			migsrc_fail(m, "transfer", "the pre-copy's last look: %s", strerror(errno));
 			return MIG_EV_TRANSFER_BROKEN;
@@ -376,6 +405,10 @@ static int do_send_stream(struct mig_src *m)
 			migsrc_fail(m, "transfer", "%s", err);
 			return MIG_EV_TRANSFER_BROKEN;
 		}
+		if (make_procs_table(m, &h)) {
+			free(ext);
+			return MIG_EV_TRANSFER_BROKEN;
+		}
 		int rc = migsrc_send_final(m, &h, ext ? ext : known);
 		free(ext);
 		if (rc != MIG_OK) {
@@ -384,6 +417,7 @@ static int do_send_stream(struct mig_src *m)
 			return MIG_EV_TRANSFER_BROKEN;
 		}
 		m->end_written = 1;
+		say_procs(m);
 		m->t_sent = clock_now_ms();
 		clock_trace("src end-written");
 		migsrc_progress(m, "progress transfer %lld ms: %llu bytes changed since pre-copy",
@@ -392,6 +426,10 @@ static int do_send_stream(struct mig_src *m)
 	}
 	if (snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {
 		migsrc_fail(m, "transfer", "%s", err);
+		return MIG_EV_TRANSFER_BROKEN;
+	}
+	if (make_procs_table(m, &h)) {
+		free(ext);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->sock = migsrc_connect_target(m);
@@ -403,7 +441,8 @@ static int do_send_stream(struct mig_src *m)
 	                              .migration_id = m->id, .epoch = m->ready.epoch };
 	if (!h.data_size)
 		migsrc_say_end(m);
-	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd, on_sent, m);
+	int rc = migstream_send_fd(m->sock, m->ready.key, &info, &h, ext, r->memfd,
+	                           m->po.src.fd >= 0 ? &m->po.src : NULL, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
 		migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
@@ -411,7 +450,8 @@ static int do_send_stream(struct mig_src *m)
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;
-	m->bytes = h.data_size;
+	m->bytes = h.data_size + procs_mig_whole_bytes(&m->po);
+	say_procs(m);
 	m->t_sent = clock_now_ms();
 	migsrc_progress(m, "progress transfer %lld ms: %llu bytes", (long long)(m->t_sent - m->t_frozen),
 	         (unsigned long long)m->bytes);
@@ -601,7 +641,7 @@ static void run_actions(struct mig_src *m, unsigned a)
 		migctl_send(m->sock, &m->to_target, MIG_CTL_ABORT, NULL);
 	if ((a & MIG_A_THAW_SOURCE) && m->frozen) {
 		m->r->migrating = 0;
-		channel_thaw(m->r);
+		procs_thaw_all(m->r);   /* every process, then what was held for them */
 		m->frozen = 0;
 	}
 	if ((a & MIG_A_RELEASE_PEERS) && m->prepare_sent)   /* after LOCATE only, nobody holds */
@@ -634,28 +674,6 @@ static int test_fault(const struct mig_src *m, const char *name)
 	return m->fault && strcmp(m->fault, name) == 0;
 }
 
-/*
- * Test fault "source-hostd-killed-after-precopy": this host's caphostd dies
- * while caprun is not reading its uplink (the pre-copy just ended), so the
- * next record to it finds the socket dead.  caprun kills its peer (found
- * with SO_PEERCRED) and waits until it is gone, so the moment is exact.
- */
-static void kill_own_hostd(struct mig_src *m)
-{
-	struct ucred peer;
-	socklen_t len = sizeof peer;
-	if (m->r->tun_fd < 0 || getsockopt(m->r->tun_fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) ||
-	    peer.pid <= 0)
-		return;
-	int pidfd = (int)syscall(SYS_pidfd_open, peer.pid, 0);
-	if (kill(peer.pid, SIGKILL) == 0 && pidfd >= 0) {
-		struct pollfd p = { pidfd, POLLIN, 0 };
-		poll(&p, 1, 5000);
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-}
-
 int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_mig_opts *o,
                     int progress_fd, char *reply, size_t len)
 {
@@ -675,6 +693,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	m.opts = o;
 	m.progress_fd = progress_fd;
 	m.sock = -1;
+	m.po.src.fd = -1;
 	m.pull_ms = -1;
 	m.id = migstream_new_id();
 	m.t0 = clock_now_ms();
@@ -695,7 +714,7 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 			if (ev == 0)
 				ev = migsrc_precopy(&m);
 			if (ev == 0 && test_fault(&m, "source-hostd-killed-after-precopy"))
-				kill_own_hostd(&m);
+				caprun_uplink_kill_peer(m.r->tun_fd);
 			if (ev == 0)
 				ev = wait_directory(&m, m.sock >= 0 ? PRECOPY_IDLE_MS : INT64_MAX / 2);
 			if (ev == 0)
@@ -734,6 +753,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 		}
 	}
 	close_stream(&m);
+	procs_mig_out_free(&m.po);
+	procs_precopy_free(&m.kids);
 	precopy_free(&m.pc);
 	migstream_tx_free(&m.tx);
 	migctl_wipe(&m.to_target);
@@ -755,13 +776,15 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 	int64_t started = m.t_started ? m.t_started : m.t_end;
 	long dir_ms = m.pull_ms >= 0 ? m.pull_ms : ms(m.t_dir0, m.t_dir);
 	long flush_ms = ms(m.t_confirm, started) - dir_ms;
-	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %lld",
+	snprintf(reply, len, "ok %u %u %ld %ld %ld %ld %ld %ld %ld %ld %llu %u %u %u %u %ld %llu %lld "
+	         "%u %llu",
 	         m.target, m.new_epoch, ms(m.t_sync0, m.t_sync), ms(m.t_sync, m.t_frozen), ms(m.t_frozen, m.t_sent),
 	         ms(m.t_sent, m.t_confirm), dir_ms, flush_ms > 0 ? flush_ms : 0,
 	         ms(m.t_sync, started), ms(m.t0, m.t_end), (unsigned long long)m.bytes,
 	         m.ready.peers_asked, m.ready.peers_acked, m.ready.source_host,
 	         m.pc_on ? m.pc.rounds : 0, m.pc_on ? ms(m.t_pc0, m.t_pc_end) : 0,
-	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0), (long long)m.dirwait_ms);
+	         (unsigned long long)(m.pc_on ? m.pc.total_bytes : 0), (long long)m.dirwait_ms,
+	         m.po.nprocs ? m.po.nprocs : 1, (unsigned long long)m.po.frozen_bytes);
 	r->migrated_to = target;
 	return 1;
 }

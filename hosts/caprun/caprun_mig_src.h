@@ -5,6 +5,7 @@
 #include "hosts/caprun/caprun_mig.h"
 #include "hosts/caprun/migfsm.h"
 #include "hosts/caprun/precopy.h"
+#include "hosts/caprun/procs_mig.h"
 #include "hosts/formats/migctl.h"
 #include "hosts/formats/migstream.h"
 #include "hosts/formats/uplink.h"
@@ -48,6 +49,8 @@ struct mig_src {
 	uint32_t pc_epoch;        /* the epoch LOCATE named: the real PREPARE must say the same */
 	int64_t t_pc0, t_pc_end;
 	char pc_note[320];        /* why pre-copy was off, or how it stopped */
+	struct procs_precopy kids;    /* the other processes' pre-copy (procs_mig.h) */
+	struct procs_mig_out po;      /* frozen: their table and pages (po.src.fd -1: one process) */
 	uint32_t new_epoch;
 	uint32_t frozen_drops;    /* packets caphostd sent while the capsule was frozen, after its held ones */
 	long pull_ms;             /* the target's pull, as its STARTED says (-1: not known) */

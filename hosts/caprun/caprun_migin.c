@@ -52,7 +52,12 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
 		return -1;
 	}
-	int rc = migstream_recv_fd(m->sock, &m->rx, m->memfd, on_progress, m);
+	m->procs.table_fd = memfd_create("capsule-procs", MFD_CLOEXEC);
+	if (m->procs.table_fd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	int rc = migstream_recv_fd(m->sock, &m->rx, m->memfd, &m->procs, on_progress, m);
 	if (rc != MIG_OK) {
 		/* Nothing to keep: a stream that did not end with an authentic END is no capsule. */
 		snprintf(err, errlen, "from host %u: %s", m->rx.info.source_host,
@@ -214,9 +219,21 @@ void caprun_migin_close_stream(struct caprun_migin *m)
 	m->sock = -1;
 }
 
+void caprun_migin_drop_procs(struct caprun_migin *m)
+{
+	if (m->procs.table_fd >= 0)
+		close(m->procs.table_fd);
+	m->procs.table_fd = -1;
+	for (uint32_t k = 0; k < m->procs.n; k++)
+		if (m->procs.memfd[k] >= 0)
+			close(m->procs.memfd[k]);
+	m->procs.n = 0;
+}
+
 void caprun_migin_close(struct caprun_migin *m)
 {
 	caprun_migin_close_stream(m);
+	caprun_migin_drop_procs(m);
 	drop_uplink(m);
 	migctl_wipe(&m->to_source);
 	migctl_wipe(&m->from_source);

@@ -22,6 +22,7 @@ struct caprun_migin {
 	uint8_t data_key[MIG_KEY_LEN];  /* the cluster's data key (wiped once the stream key is derived) */
 	const char *fault;              /* $CAPSULE_MIG_FAULT */
 	int memfd;                      /* the capsule's memory as it arrives */
+	struct mig_procs_dst procs;     /* its other processes: their table and memfds as they arrive */
 	struct mig_rx rx;               /* after receive: head info, name, snapshot header */
 	struct mig_ctl to_source, from_source;
 	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
@@ -74,6 +75,8 @@ void caprun_migin_close(struct caprun_migin *m);
  */
 int caprun_migin_hold_start(int memfd, int on);
 int caprun_migin_hold_end(pid_t *child, int memfd);
+/* The other processes' table and memfds left (taken ones are -1), once they are restored. */
+void caprun_migin_drop_procs(struct caprun_migin *m);
 /* Close only the migration's connection (the source went away or ABORTed). */
 void caprun_migin_close_stream(struct caprun_migin *m);
 

@@ -1,6 +1,7 @@
 /* caprun_precopy.c: a live migration's pre-copy, source side: where the target is, then rounds of the capsule's pages while it runs, then, frozen, only what changed (docs/MIGRATION.md section 4c). */
 #include "hosts/caprun/caprun_mig_src.h"
 #include "hosts/caprun/ctlserve.h"
+#include "hosts/caprun/procs_mig.h"
 #include "hosts/common/clock.h"
 
 #include <errno.h>
@@ -36,12 +37,15 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 			return -1;
 		}
 		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
-		struct pollfd p[4] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                       { n ? m->sock : -1, POLLOUT, 0 }, { r->ctl_fd, POLLIN, 0 } };
-		if (poll(p, 4, n ? (int)left : 0) < 0 && errno != EINTR)
+		struct pollfd p[4 + CAP_PROC_MAX] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+		                                      { n ? m->sock : -1, POLLOUT, 0 }, { r->ctl_fd, POLLIN, 0 } };
+		/* the capsule's other processes too: their pipes and waits go on during the rounds */
+		int kids = procs_poll_add(r, p + 4, CAP_PROC_MAX);
+		if (poll(p, (nfds_t)(4 + kids), n ? (int)left : 0) < 0 && errno != EINTR)
 			return -1;
 		if (p[3].revents & POLLIN)
 			ctlserve_accept_busy(r);
+		procs_poll_serve(r, p + 4, kids);
 		if (migsrc_relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
 			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
 		if (!n)
@@ -49,6 +53,23 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 		if (p[2].revents & (POLLERR | POLLHUP))
 			return errno = EPIPE, -1;
 	}
+}
+
+/* One run of another process's pages while it runs (procs_precopy_round's sender). */
+struct kid_send {
+	struct mig_src *m;
+	uint8_t *rec;
+};
+
+static int send_kid_pages(void *ctx, int32_t pid, uint64_t off, const uint8_t *bytes, size_t len)
+{
+	struct kid_send *k = ctx;
+	size_t n;
+	if (migstream_tx_proc_pages(&k->m->tx, pid, off, bytes, len, k->rec, MIG_REC_MAX, &n) != MIG_OK) {
+		errno = EPROTO;
+		return -1;
+	}
+	return send_relaying(k->m, k->rec, n);
 }
 
 /*
@@ -77,6 +98,8 @@ int migsrc_precopy(struct mig_src *m)
 		migsrc_progress(m, "progress precopy %s", m->pc_note);
 		return 0;
 	}
+	/* The other processes too, each with its own tracker, in the same rounds. */
+	procs_precopy_init(r, &m->kids, r->snap_template.memfd_size, target_ms);
 	struct uplink_mig_prepare loc = { .target_host = m->target, .flags = UPLINK_MIG_LOCATE,
 	                                  .migration_id = m->id };
 	struct uplink_msg msg;
@@ -122,6 +145,9 @@ int migsrc_precopy(struct mig_src *m)
 			rc = migstream_tx_pages(&m->tx, off, m->pc.chunk, len, rec, MIG_REC_MAX, &n) != MIG_OK
 			     ? (errno = EPROTO, -1) : send_relaying(m, rec, n);
 		if (rc == 0 && more < 0)
+			rc = -1;
+		struct kid_send ks = { m, rec };
+		if (rc == 0 && procs_precopy_round(r, &m->kids, send_kid_pages, &ks))
 			rc = -1;
 		uint64_t bytes = m->tx.round_bytes;
 		if (rc == 0 && (migstream_tx_round(&m->tx, rec, MIG_REC_MAX, &n) != MIG_OK ||
@@ -186,13 +212,15 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 			rc = migstream_send_all(m->sock, rec, n);
 	}
 	clock_trace("src data-sent");
+	if (rc == MIG_OK && m->po.src.fd >= 0)   /* the other processes: their table, what changed */
+		rc = procs_mig_send_frozen(m->sock, &m->tx, &m->po, &m->kids, m->pc.chunk, rec);
 	if (rc == MIG_OK)
 		rc = migstream_tx_end(&m->tx, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK) {
 		migsrc_say_end(m);
 		rc = migstream_send_all(m->sock, rec, n);
 	}
-	m->bytes = m->tx.data_sent;
+	m->bytes = m->tx.data_sent + m->po.frozen_bytes;
 	free(rec);
 	return rc;
 }

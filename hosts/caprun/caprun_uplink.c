@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,4 +183,19 @@ size_t caprun_uplink_take_packet(int fd, uint8_t *buf, const uint8_t **pkt)
 		return 0;
 	*pkt = m.u.packet.pkt;
 	return m.u.packet.len;
+}
+
+void caprun_uplink_kill_peer(int fd)
+{
+	struct ucred peer;
+	socklen_t len = sizeof peer;
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) || peer.pid <= 0)
+		return;
+	int pidfd = (int)syscall(SYS_pidfd_open, peer.pid, 0);
+	if (kill(peer.pid, SIGKILL) == 0 && pidfd >= 0) {
+		struct pollfd p = { pidfd, POLLIN, 0 };
+		poll(&p, 1, 5000);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
 }

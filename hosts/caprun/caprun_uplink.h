@@ -37,4 +37,8 @@ void caprun_uplink_detach(int fd, uint32_t reason);
  */
 size_t caprun_uplink_take_packet(int fd, uint8_t *buf, const uint8_t **pkt);
 
+/* Test fault "source-hostd-killed-after-precopy": kill the caphostd at the other end of the
+ * uplink fd (SO_PEERCRED) and wait (5 s at most) until it is gone, so the moment is exact. */
+void caprun_uplink_kill_peer(int fd);
+
 #endif

@@ -64,20 +64,6 @@ static void do_stats(struct host_relay *r, char *reply, size_t len)
 	         (unsigned long long)d.tx_channel_full, r->direct ? "tun" : "relay");
 }
 
-/*
- * A snapshot takes every process (procs_snap.c); a live migration of several is designed
- * (docs/PROCESSES.md, section 7) but not built: refuse rather than move one process of several.
- */
-static int several_processes(struct host_relay *r, char *reply, size_t len)
-{
-	int n = procs_count(r->procs);
-	if (n <= 1)
-		return 0;
-	snprintf(reply, len, "error capsule %s has %d processes; migrations of several processes are "
-	         "not supported yet", r->name, n);
-	return 1;
-}
-
 /* "snapshot PATH KEEP": PATH is everything up to the last space.  An enum snapshot_outcome. */
 static int do_snapshot(struct host_relay *r, char *args, int dirfd, int fd, char *reply, size_t len)
 {
@@ -126,8 +112,6 @@ static int do_migrate(struct host_relay *r, char *args, int fd, char *reply, siz
 		         "[FAULT]");
 		return 0;
 	}
-	if (several_processes(r, reply, len))
-		return 0;
 	if (snapshot_busy()) {
 		snprintf(reply, len, "error a snapshot of capsule %s is still being written; try again",
 		         r->name);

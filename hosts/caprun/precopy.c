@@ -268,6 +268,25 @@ int precopy_final_extents(struct precopy *p, const struct cap_snap_extent **ext,
 	return 1;
 }
 
+int precopy_mark_data(struct precopy *p, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len < p->memfd_size ? off + len : p->memfd_size;
+	while (off < end) {
+		off_t data = lseek(p->memfd, (off_t)off, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -1;   /* no data from here on */
+		if ((uint64_t)data >= end)
+			return 0;
+		off_t hole = lseek(p->memfd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -1;
+		uint64_t stop = (uint64_t)hole < end ? (uint64_t)hole : end;
+		dirty_mark_range(p->todo, p->npages, (uint64_t)data, stop - (uint64_t)data);
+		off = stop;
+	}
+	return 0;
+}
+
 int precopy_final_look(struct precopy *p)
 {
 	if (take_changes(p))

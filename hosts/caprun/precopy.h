@@ -78,6 +78,13 @@ int precopy_look(struct precopy *p);
 int precopy_next(struct precopy *p, uint64_t *off, size_t *len);
 /* After the ROUND record went out: account the round. */
 void precopy_round_done(struct precopy *p, uint64_t bytes);
+/*
+ * Frozen, before precopy_final_look: every page holding data in [off, off + len) goes in the
+ * final round, written or not as far as the tracker saw.  For the shared window of a capsule
+ * of several processes: the other processes write it through their own mappings, which the
+ * tracker (the first process's page tables) never sees.  0 or -1.
+ */
+int precopy_mark_data(struct precopy *p, uint64_t off, uint64_t len);
 /* Frozen: take the last changes, the host's windows and every page never sent.  0 or -1. */
 int precopy_final_look(struct precopy *p);
 /*

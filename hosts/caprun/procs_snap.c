@@ -316,39 +316,52 @@ void procs_frozen_release(struct procs_frozen *f)
 int procs_restore_prepare(const struct host_snap *s, const struct host_image *img, const char *name,
                           int root_memfd, struct procs_restored *out, char *err, size_t errlen)
 {
-	struct cap_control ctl;
 	out->n = s->procs ? s->procs->t.nprocs : 0;
 	for (int i = 0; i < CAP_PROC_MAX; i++)
 		out->memfd[i] = -1;
 	if (!s->procs)
 		return 0;
-	if (pread(root_memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
-		snprintf(err, errlen, "reading the capsule memfd: %s", strerror(errno));
-		return -1;
-	}
-	int64_t latest = ctl.frozen_at_ns;
 	for (uint32_t i = 1; i < out->n; i++) {
 		int fd = procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
 		out->memfd[i] = fd;
-		char why[256];
 		if (fd < 0 || ftruncate(fd, (off_t)s->hdr.memfd_size) < 0) {
 			snprintf(err, errlen, "process %d: memfd: %s", s->procs->e[i].pid, strerror(errno));
 			goto fail;
 		}
 		if (snapprocs_restore(s, i, fd, err, errlen))
 			goto fail;
+	}
+	if (procs_restore_finish(s, img, name, root_memfd, out, err, errlen) == 0)
+		return 0;
+fail:
+	procs_restored_close(out);
+	return -1;
+}
+
+int procs_restore_finish(const struct host_snap *s, const struct host_image *img, const char *name,
+                         int root_memfd, struct procs_restored *out, char *err, size_t errlen)
+{
+	struct cap_control ctl;
+	if (pread(root_memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
+		snprintf(err, errlen, "reading the capsule memfd: %s", strerror(errno));
+		return -1;
+	}
+	int64_t latest = ctl.frozen_at_ns;
+	for (uint32_t i = 1; i < out->n; i++) {
+		int fd = out->memfd[i];
+		char why[256];
 		/* Its control page for this host, as pid 1's (it is checked there too). */
 		if (memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, why, sizeof why) ||
 		    pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
 			snprintf(err, errlen, "process %d: %s", s->procs->e[i].pid, why);
-			goto fail;
+			return -1;
 		}
 		for (uint32_t k = 0; k < ctl.nmaps && k < CAP_MAX_MAPS; k++)
 			if (ctl.maps[k].vaddr == CAP_SHARED_ADDR)
 				ctl.maps[k].source = CAP_MAP_ROOT;   /* the shared window is pid 1's */
 		if (pwrite(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
 			snprintf(err, errlen, "process %d: %s", s->procs->e[i].pid, strerror(errno));
-			goto fail;
+			return -1;
 		}
 		if (ctl.frozen_at_ns > latest)
 			latest = ctl.frozen_at_ns;
@@ -360,13 +373,10 @@ int procs_restore_prepare(const struct host_snap *s, const struct host_image *im
 		if (pwrite(fd, &offset, sizeof offset, offsetof(struct cap_control, mono_offset_ns)) !=
 		    (ssize_t)sizeof offset) {
 			snprintf(err, errlen, "setting the clock: %s", strerror(errno));
-			goto fail;
+			return -1;
 		}
 	}
 	return 0;
-fail:
-	procs_restored_close(out);
-	return -1;
 }
 
 void procs_restored_close(struct procs_restored *pr)

@@ -60,6 +60,15 @@ int procs_restore_prepare(const struct host_snap *s, const struct host_image *im
                           int root_memfd, struct procs_restored *out, char *err, size_t errlen);
 
 /*
+ * The second half of procs_restore_prepare, for memfds already filled
+ * (out->n entries, out->memfd[1..]: a migration's target): each control
+ * page made for this host, one clock for all.  0, or -1 with err (the
+ * caller closes out).
+ */
+int procs_restore_finish(const struct host_snap *s, const struct host_image *img, const char *name,
+                         int root_memfd, struct procs_restored *out, char *err, size_t errlen);
+
+/*
  * Once pid 1 runs (before the relay loop): start every other process from
  * its memfd with its pid, parent and slot, and hand each process the
  * records held for it when the capsule froze.  0, or -1 with err (the

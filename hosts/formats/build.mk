@@ -14,7 +14,7 @@ FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapprocs.c hosts
 FORMAT_TCPCONN_SRCS  := hosts/formats/tcpconn.c
 FORMAT_UPLINK_SRCS   := hosts/formats/uplink.c $(FORMAT_TCPCONN_SRCS)
 # Live migration: the transfer stream and the control records.
-FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/cryptoload.c hosts/formats/migctl.c \
+FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/migstream_procs.c hosts/formats/migstream_fd.c hosts/formats/cryptoload.c hosts/formats/migctl.c \
                         $(COMMON_CLOCK_SRCS) \
                         $(COMMON_FILEIO_SRCS)
 

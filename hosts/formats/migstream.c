@@ -1,5 +1,6 @@
 /* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
 #include "hosts/formats/migstream.h"
+#include "hosts/formats/migstream_int.h"
 #include "hosts/formats/cryptoload.h"
 #include "hosts/common/bytes.h"
 #include "hosts/common/fileio.h"
@@ -12,8 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Phases: the record expected next (same numbers as enum mig_rec_type), then done. */
-enum { PH_HEAD = 0, PH_PREAMBLE = 1, PH_EXTENTS = 2, PH_DATA = 3, PH_END = 4, PH_DONE = 5 };
 
 uint64_t migstream_new_id(void)
 {
@@ -389,6 +388,8 @@ void migstream_rx_free(struct mig_rx *rx)
 	free(rx->ext);
 	free(rx->plain);
 	free(rx->have);
+	for (uint32_t k = 0; k < rx->nproc_have; k++)
+		free(rx->proc_have[k]);
 	sodium_memzero(rx, sizeof *rx);
 }
 
@@ -476,12 +477,6 @@ static int rx_extents(struct mig_rx *rx, const uint8_t *b, size_t blen, struct m
 	return MIG_OK;
 }
 
-static void have_mark(struct mig_rx *rx, uint64_t off, size_t len)
-{
-	for (uint64_t p = off / MIG_PAGE; p < (off + len) / MIG_PAGE; p++)
-		rx->have[p / 8] |= (uint8_t)(1u << (p % 8));
-}
-
 static int rx_precopy(struct mig_rx *rx, const uint8_t *b, size_t blen)
 {
 	uint64_t size = blen == 8 + MIG_PREAMBLE_LEN ? host_get64(b) : 0;
@@ -506,7 +501,7 @@ static int rx_pages(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig
 	if (len == 0 || off % MIG_PAGE || len % MIG_PAGE || off > rx->precopy_size ||
 	    len > rx->precopy_size - off)
 		return MIG_E_BAD_RECORD;
-	have_mark(rx, off, len);
+	mig_bits_mark(rx->have, off, len);
 	rec->offset = off;
 	rec->data = b + 8;
 	rec->len = len;
@@ -529,12 +524,7 @@ static int rx_round(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig
 /* After pre-copy: every page of the final extents arrived at least once. */
 static int rx_covered(const struct mig_rx *rx)
 {
-	for (uint32_t i = 0; i < rx->hdr.nextents; i++)
-		for (uint64_t p = rx->ext[i].offset / MIG_PAGE;
-		     p < (rx->ext[i].offset + rx->ext[i].length + MIG_PAGE - 1) / MIG_PAGE; p++)
-			if (!(rx->have[p / 8] & (1u << (p % 8))))
-				return 0;
-	return 1;
+	return mig_bits_cover(rx->have, rx->ext, rx->hdr.nextents);
 }
 
 static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_rec *rec)
@@ -546,7 +536,7 @@ static int rx_data(struct mig_rx *rx, const uint8_t *b, size_t blen, struct mig_
 	if (rx->precopy_size) {
 		if (!sparse_chunk_ok(rx->ext, rx->hdr.nextents, &rx->cur_ext, &rx->cur_off, off, len))
 			return MIG_E_BAD_RECORD;
-		have_mark(rx, off, len);
+		mig_bits_mark(rx->have, off, len);
 		rec->offset = off;
 		rec->data = b + 8;
 		rec->len = len;
@@ -618,14 +608,20 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	const uint8_t *body = rx->plain + 1;
 	size_t blen = mlen - 1;
 	/* The nonces chain the records; END is the only way to end (a cut stream never looks complete). */
-	if (type < MIG_REC_PREAMBLE || type > MIG_REC_ROUND)
+	if (type < MIG_REC_PREAMBLE || type > MIG_REC_PROC_PAGES)
 		return rx_fail(rx, MIG_E_BAD_RECORD);
-	/* Pre-copy records come first (PRECOPY only as record 0); END may follow any DATA after it. */
+	/* Pre-copy records come first (PRECOPY only as record 0); END may follow any DATA after
+	 * it; PROCS where END could come, once; PROCDATA only after it, until the section is whole. */
 	int pre = type == MIG_REC_PRECOPY ? rx->records == 0
 	        : type == MIG_REC_PAGES || type == MIG_REC_ROUND ? rx->precopy_size != 0
 	        : 0;
-	if (type >= MIG_REC_PRECOPY ? !(pre && rx->phase == PH_PREAMBLE)
-	    : type != rx->phase && !(type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA))
+	int in_place = type == MIG_REC_PROC_PAGES ? migstream_proc_pages_may_come(rx->phase,
+	                                                     rx->precopy_size, rx->procs_size)
+	        : type == MIG_REC_PROCS ? migstream_procs_may_come(rx->phase, rx->precopy_size,
+	                                                           rx->procs_size)
+	        : type >= MIG_REC_PRECOPY && type <= MIG_REC_ROUND ? pre && rx->phase == PH_PREAMBLE
+	        : type == rx->phase || (type == MIG_REC_END && rx->precopy_size && rx->phase == PH_DATA);
+	if (!in_place)
 		return rx_fail(rx, MIG_E_OUT_OF_ORDER);
 
 	int rc;
@@ -651,6 +647,15 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	case MIG_REC_ROUND:
 		rc = rx_round(rx, body, blen, rec);
 		break;
+	case MIG_REC_PROCS:
+		rc = migstream_rx_procs(rx, body, blen);
+		break;
+	case MIG_REC_PROCDATA:
+		rc = migstream_rx_procdata(rx, body, blen, rec);
+		break;
+	case MIG_REC_PROC_PAGES:
+		rc = migstream_rx_proc_pages(rx, body, blen, rec);
+		break;
 	default:   /* MIG_REC_END */
 		rc = blen == 16 && host_get64(body + 8) == rx->records &&
 		     host_get64(body) == (rx->precopy_size ? rx->data_have : rx->hdr.data_size) &&
@@ -672,143 +677,4 @@ int migstream_rx_finish(struct mig_rx *rx)
 	if (rx->error)
 		return rx->error;
 	return rx->phase == PH_DONE ? MIG_OK : rx_fail(rx, MIG_E_TRUNCATED);
-}
-
-/* ---- fd helpers ---- */
-
-int migstream_send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return MIG_E_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return MIG_OK;
-}
-
-int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
-                const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
-                mig_progress_fn progress, void *arg)
-{
-	struct mig_tx tx = { 0 };
-	uint8_t head[MIG_HEAD_LEN];
-	uint8_t *rec = malloc(MIG_REC_MAX), *chunk = malloc(MIG_CHUNK_MAX);
-	size_t n = 0;
-	int rc = MIG_E_NOMEM;
-	if (!rec || !chunk)
-		goto out;
-	rc = migstream_tx_init_keyed(&tx, stream_key, info, head);
-	if (rc == MIG_OK)
-		rc = migstream_send_all(sock, head, sizeof head);
-	if (rc == MIG_OK)
-		rc = migstream_tx_preamble(&tx, hdr, ext, rec, MIG_REC_MAX, &n);
-	if (rc == MIG_OK)
-		rc = migstream_send_all(sock, rec, n);
-	while (rc == MIG_OK && mig_tx_extents_left(&tx) > 0) {
-		rc = migstream_tx_extents(&tx, rec, MIG_REC_MAX, &n);
-		if (rc == MIG_OK)
-			rc = migstream_send_all(sock, rec, n);
-	}
-	uint64_t off, left;
-	while (rc == MIG_OK && (left = migstream_tx_next_chunk(&tx, &off)) > 0) {
-		size_t len = left > MIG_CHUNK_MAX ? MIG_CHUNK_MAX : (size_t)left;
-		rc = fileio_pread_full(memfd, chunk, len, off) ? MIG_E_IO : MIG_OK;
-		if (rc == MIG_OK)
-			rc = migstream_tx_data(&tx, off, chunk, len, rec, MIG_REC_MAX, &n);
-		if (rc == MIG_OK)
-			rc = migstream_send_all(sock, rec, n);
-		if (rc == MIG_OK && progress)
-			progress(arg, tx.data_sent, hdr->data_size);
-	}
-	if (rc == MIG_OK)
-		rc = migstream_tx_end(&tx, rec, MIG_REC_MAX, &n);
-	if (rc == MIG_OK)
-		rc = migstream_send_all(sock, rec, n);
-out:
-	migstream_tx_free(&tx);
-	free(rec);
-	free(chunk);
-	return rc;
-}
-
-int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
-                            const struct cap_snap_extent *ext)
-{
-	uint64_t at = 0;
-	for (uint32_t i = 0; i <= hdr->nextents; i++) {
-		uint64_t next = i < hdr->nextents ? ext[i].offset : hdr->memfd_size;
-		if (next > at && fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
-		                           (off_t)(next - at)) != 0)
-			return -1;
-		if (i < hdr->nextents)
-			at = ext[i].offset + ext[i].length;
-	}
-	return 0;
-}
-
-int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg)
-{
-	size_t cap = 2 * MIG_REC_MAX, have = 0;
-	uint8_t *buf = malloc(cap);
-	if (!buf)
-		return MIG_E_NOMEM;
-	int rc = MIG_NEED_MORE;
-	while (!mig_rx_done(rx)) {
-		size_t used = 0, pos = 0;
-		struct mig_rec rec;
-		while ((rc = migstream_rx_next(rx, buf + pos, have - pos, &used, &rec)) == MIG_OK) {
-			pos += used;
-			if (rec.type == MIG_REC_PREAMBLE && ftruncate(memfd, (off_t)rx->hdr.memfd_size) != 0)
-				rc = MIG_E_IO;
-			else if (rec.type == MIG_REC_PRECOPY && ftruncate(memfd, (off_t)rx->precopy_size) != 0)
-				rc = MIG_E_IO;
-			else if (rec.type == MIG_REC_PAGES) {
-				if (pwrite(memfd, rec.data, rec.len, (off_t)rec.offset) != (ssize_t)rec.len)
-					rc = MIG_E_IO;
-				else if (progress)
-					progress(arg, rx->precopy_bytes, 0);
-			} else if (rec.type == MIG_REC_DATA) {
-				ssize_t w = pwrite(memfd, rec.data, rec.len, (off_t)rec.offset);
-				if (w != (ssize_t)rec.len)
-					rc = MIG_E_IO;
-				else if (progress)
-					progress(arg, rx->data_have, rx->hdr.data_size);
-			}
-			if (rc != MIG_OK || mig_rx_done(rx))
-				break;
-		}
-		memmove(buf, buf + pos, have - pos);
-		have -= pos;
-		if (rc == MIG_OK && mig_rx_done(rx)) {
-			/* The source says nothing more until the target answered: extra bytes are a fault. */
-			rc = have ? MIG_E_AFTER_END : MIG_OK;
-			if (rc == MIG_OK && rx->precopy_size && migstream_punch_outside(memfd, &rx->hdr, rx->ext) != 0)
-				rc = MIG_E_IO;
-			break;
-		}
-		if (rc != MIG_NEED_MORE)
-			break;
-		if (have == cap) {   /* cannot happen: one record always fits twice */
-			rc = MIG_E_BAD_LENGTH;
-			break;
-		}
-		ssize_t r = recv(sock, buf + have, cap - have, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = MIG_E_IO;
-			break;
-		}
-		if (r == 0) {
-			rc = migstream_rx_finish(rx);
-			break;
-		}
-		have += (size_t)r;
-	}
-	free(buf);
-	return rc;
 }

@@ -69,13 +69,38 @@
  * the capsule gave back since).  Record 0, whatever its type, also
  * authenticates the head.
  *
+ * Several processes (version 6, docs/PROCESSES.md section 7).  The other
+ * processes' memory is pre-copied with pid 1's, in the same rounds:
+ *
+ *   PROC_PAGES pid i32 (2..) | 0 u32 | offset u64 | whole pages (1..MIG_CHUNK_MAX
+ *             bytes) of that process's memfd (as large as pid 1's), any order,
+ *             any number of times (later wins); counted in the ROUND's bytes
+ *
+ * and, frozen, after pid 1's last DATA (where END could come), the process
+ * table exactly as a snapshot file's process section begins (cap_snapshot.h,
+ * version 4: the table, the records held for each process, each other
+ * process's extents; up to its data):
+ *
+ *   PROCS     size u64 (a page multiple, 1..MIG_PROCS_MAX) | hash[32] (the
+ *             table's BLAKE2b-256); once
+ *   PROCDATA  offset u64 (in the table) | 1..MIG_CHUNK_MAX bytes; chunks
+ *             tile [0, size) in order
+ *
+ * then PROC_PAGES again: what changed since it was pre-copied (or all of a
+ * process's extents, without pre-copy).  END needs the whole table; its
+ * total_data still counts pid 1's DATA bytes only.  This decoder checks the
+ * framing and records which pages of which pid arrived; the target checks
+ * the table with the snapshot's reader (snapprocs_read_table: the hash,
+ * then the table) and that every page of every process's extents arrived
+ * (migstream_rx_proc_covered), before anything of it is made.
+ *
  * Our own integers are big-endian.  Everything here but the mig_*_fd
  * helpers is pure: no I/O, no global state; the decoder allocates its
  * extent table and one record buffer.  Call sodium_init() first.
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         5         /* 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
+#define MIG_VERSION         6         /* 6: PROCS, PROCDATA (several processes); 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */
@@ -86,12 +111,16 @@
 #define MIG_EXTENTS_PER_REC 4096u
 #define MIG_NONCE_LEN       12
 #define MIG_TAG_LEN         16        /* the GCM tag after each record's ciphertext */
-#define MIG_PLAIN_MAX       (1u + 8u + MIG_CHUNK_MAX)   /* largest plaintext: a full DATA record */
+#define MIG_PLAIN_MAX       (1u + 16u + MIG_CHUNK_MAX)  /* largest plaintext: a full PROC_PAGES record */
 #define MIG_REC_MAX         (4u + MIG_PLAIN_MAX + MIG_TAG_LEN)
 #define MIG_PREAMBLE_LEN    (MIG_NAME_LEN + sizeof(struct cap_snap_header))
 #define MIG_PAGE            4096u     /* pre-copy moves whole pages */
 /* Largest memfd a PRECOPY may announce: the fixed windows below the arena plus the largest arena. */
 #define MIG_PRECOPY_MAX     (CAP_MEMFD_OFFSET(CAP_ARENA_BASE) + CAP_ARENA_MAX)
+/* Largest process table: 64 entries, their held records and at most CAP_SNAP_MAX_EXTENTS
+ * extents each. */
+#define MIG_PROCS_MAX       ((uint64_t)CAP_SNAP_PROCS_MAX * (CAP_SNAP_MAX_EXTENTS + 512u) * 16u)
+#define MIG_PROCS_HASH_LEN  32
 
 /*
  * ---- wire layouts (documentation + size checks; the codec reads and
@@ -133,6 +162,9 @@ enum mig_rec_type {
 	MIG_REC_PRECOPY  = 5,
 	MIG_REC_PAGES    = 6,
 	MIG_REC_ROUND    = 7,
+	MIG_REC_PROCS    = 8,
+	MIG_REC_PROCDATA = 9,
+	MIG_REC_PROC_PAGES = 10,
 };
 
 enum mig_status {
@@ -191,6 +223,8 @@ struct mig_tx {
 	struct cap_snap_header who;             /* PRECOPY sent: the identity the PREAMBLE must repeat */
 	uint64_t round_bytes;                   /* PAGES bytes since the last ROUND */
 	uint32_t rounds;                        /* ROUND records sent */
+	uint64_t procs_size, procs_sent;        /* PROCS sent: the table's size; PROCDATA bytes */
+	uint64_t proc_pages_frozen;             /* PROC_PAGES bytes after the table */
 };
 
 /*
@@ -231,6 +265,17 @@ int migstream_tx_data(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, siz
                 uint8_t *out, size_t cap, size_t *out_len);
 /* Where the next DATA chunk must start and how many bytes the current extent has left (0 = all sent). */
 uint64_t migstream_tx_next_chunk(const struct mig_tx *tx, uint64_t *off);
+/*
+ * Several processes: PROCS (after pid 1's DATA: where END could come; size a page multiple,
+ * hash the section's), then PROCDATA chunks tiling the section in order.
+ */
+int migstream_tx_procs(struct mig_tx *tx, uint64_t size, const uint8_t hash[MIG_PROCS_HASH_LEN],
+                       uint8_t *out, size_t cap, size_t *out_len);
+int migstream_tx_procdata(struct mig_tx *tx, uint64_t off, const uint8_t *bytes, size_t len,
+                          uint8_t *out, size_t cap, size_t *out_len);
+/* Pages of process pid: during pre-copy, or after the whole table (PROCS, PROCDATA). */
+int migstream_tx_proc_pages(struct mig_tx *tx, int32_t pid, uint64_t off, const uint8_t *bytes,
+                            size_t len, uint8_t *out, size_t cap, size_t *out_len);
 int migstream_tx_end(struct mig_tx *tx, uint8_t *out, size_t cap, size_t *out_len);
 /* The cipher state goes (keys wiped); tx may be initialised again. */
 void migstream_tx_free(struct mig_tx *tx);
@@ -267,15 +312,21 @@ struct mig_rx {
 	uint8_t *have;                   /* pre-copy: a bit per page that arrived (malloc'd) */
 	uint64_t round_bytes, precopy_bytes;
 	uint32_t rounds;
+	uint64_t procs_size, procs_have; /* PROCS received: the table's size; PROCDATA bytes */
+	uint8_t procs_hash[MIG_PROCS_HASH_LEN];   /* valid after MIG_REC_PROCS */
+	uint32_t nproc_have;             /* PROC_PAGES: the pids seen, a page bitmap each (malloc'd) */
+	int32_t proc_pid[CAP_SNAP_PROCS_MAX];
+	uint8_t *proc_have[CAP_SNAP_PROCS_MAX];
 };
 
 /* One decoded record.  data points into the decoder's buffer: valid until the next call. */
 struct mig_rec {
 	int type;                        /* enum mig_rec_type */
 	uint64_t offset;                 /* DATA, PAGES: memfd offset */
-	const uint8_t *data;             /* DATA, PAGES: the bytes */
+	const uint8_t *data;             /* DATA, PAGES, PROCDATA: the bytes (PROCDATA: offset in the section) */
 	size_t len;                      /* ROUND: the round's PAGES bytes */
 	uint32_t first_ext, n_ext;       /* EXTENTS: rx->ext[first_ext .. +n_ext) just arrived */
+	int32_t pid;                     /* PROC_PAGES: whose pages */
 };
 
 /* MIG_OK or MIG_E_NOMEM.  my_host: the target's own host id, checked against the head (0 = any). */
@@ -292,6 +343,14 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 /* The stream has ended (EOF): MIG_OK if END was decoded, else MIG_E_TRUNCATED (or the sticky error). */
 int migstream_rx_finish(struct mig_rx *rx);
 static inline int mig_rx_done(const struct mig_rx *rx) { return rx->phase == MIG_REC_END + 1; }
+/* The size of every other process's memfd (pid 1's): for PROC_PAGES. */
+static inline uint64_t mig_rx_memfd_size(const struct mig_rx *rx)
+{
+	return rx->precopy_size ? rx->precopy_size : rx->hdr.memfd_size;
+}
+/* After END: every page of ext[0..n) of process pid arrived in PROC_PAGES.  1 or 0. */
+int migstream_rx_proc_covered(const struct mig_rx *rx, int32_t pid, const struct cap_snap_extent *ext,
+                              uint32_t n);
 
 /* ---- fd helpers: blocking, on a connected stream socket (set SO_SNDTIMEO / SO_RCVTIMEO for deadlines) ---- */
 
@@ -307,21 +366,52 @@ int migstream_punch_outside(int memfd, const struct cap_snap_header *hdr,
                             const struct cap_snap_extent *ext);
 /* Write all n bytes to a blocking stream socket (EINTR retried): MIG_OK, or MIG_E_IO with errno. */
 int migstream_send_all(int sock, const uint8_t *p, size_t n);
+
+/* A capsule's other processes to send, frozen: their table and their memory. */
+struct mig_procs_src {
+	int fd;                              /* the table at offset 0 (snapprocs_table_write) */
+	uint64_t size;                       /* a page multiple, > 0 */
+	uint8_t hash[MIG_PROCS_HASH_LEN];
+	uint32_t n;                          /* the other processes */
+	struct mig_proc_mem {
+		int32_t pid;
+		int memfd;
+		const struct cap_snap_extent *ext;   /* its extents, as in the table */
+		uint32_t nextents;
+	} p[CAP_SNAP_PROCS_MAX];
+};
+/* PROCS and the table in PROCDATA records (chunk: MIG_CHUNK_MAX bytes, rec: MIG_REC_MAX). */
+int migstream_send_procs(int sock, struct mig_tx *tx, const struct mig_procs_src *procs,
+                         uint8_t *chunk, uint8_t *rec);
+/* All of one process's extents as PROC_PAGES (one not pre-copied), after the table. */
+int migstream_send_proc_mem(int sock, struct mig_tx *tx, const struct mig_proc_mem *p,
+                            uint8_t *chunk, uint8_t *rec);
 /*
  * Send a frozen capsule: head, PREAMBLE, EXTENTS, the extents' bytes read
- * from memfd (pread), END, sealed with stream_key (migstream_derive_key).
- * MIG_OK, MIG_E_IO (errno kept) or an encoder error.
+ * from memfd (pread), the process section if procs is not NULL, END,
+ * sealed with stream_key (migstream_derive_key).  MIG_OK, MIG_E_IO (errno
+ * kept) or an encoder error.
  */
 int migstream_send_fd(int sock, const uint8_t stream_key[MIG_KEY_LEN], const struct mig_head_info *info,
                 const struct cap_snap_header *hdr, const struct cap_snap_extent *ext, int memfd,
-                mig_progress_fn progress, void *arg);
+                const struct mig_procs_src *procs, mig_progress_fn progress, void *arg);
+/* Where a stream's other processes go (the caller closes what it holds). */
+struct mig_procs_dst {
+	int table_fd;                        /* the table, written at offset 0 */
+	uint32_t n;
+	int32_t pid[CAP_SNAP_PROCS_MAX];
+	int memfd[CAP_SNAP_PROCS_MAX];       /* made at the pid's first PROC_PAGES, pid 1's size */
+};
 /*
  * Receive one stream into memfd (sized to hdr.memfd_size here, extents
- * written with pwrite) up to and including END; rx (initialised by the
- * caller) then holds the head, header and extent table.  MIG_OK only if
- * the whole stream was authentic and complete.  A stream that fails leaves
- * memfd half-written: the caller discards it.
+ * written with pwrite) and its other processes, if it has any, into procs
+ * (NULL: a stream of one process; PROCS is then refused) up to and
+ * including END; rx (initialised by the caller) then holds the head,
+ * header and extent table.  MIG_OK only if the whole stream was authentic
+ * and complete.  A stream that fails leaves memfd half-written: the caller
+ * discards it.
  */
-int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, mig_progress_fn progress, void *arg);
+int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, struct mig_procs_dst *procs,
+                      mig_progress_fn progress, void *arg);
 
 #endif

@@ -34,6 +34,23 @@ int snapprocs_write(int out, uint64_t pos, const struct cap_snap_header *h,
                     struct cap_snap_header_ext *x, const struct snapprocs_set *set, char *err,
                     size_t errlen);
 
+/*
+ * A migration stream carries the table alone (migstream.h, PROCS): the
+ * section up to its data, whose bytes travel as each process's pages.
+ * Written at offset 0 of out: size (page padded), hash (BLAKE2b-256 of
+ * those bytes), each entry's extents as the table lists them.  0, or -1
+ * with err.  snapprocs_table_free after.
+ */
+struct snapprocs_table {
+	uint64_t size;
+	uint8_t hash[32];
+	struct cap_snap_extent *ext[CAP_SNAP_PROCS_MAX];   /* entry i's extents (malloc'd) */
+	uint32_t nextents[CAP_SNAP_PROCS_MAX];
+};
+int snapprocs_table_write(int out, const struct cap_snap_header *h, const struct snapprocs_set *set,
+                          struct snapprocs_table *tab, char *err, size_t errlen);
+void snapprocs_table_free(struct snapprocs_table *tab);
+
 /* A read and checked process section (host_snap.procs). */
 struct snap_procs {
 	struct cap_snap_procs t;
@@ -42,6 +59,7 @@ struct snap_procs {
 	const struct cap_snap_held *held[CAP_SNAP_PROCS_MAX];  /* entry i's held records (in meta) */
 	const struct cap_snap_extent *ext[CAP_SNAP_PROCS_MAX]; /* entry i's extents (in meta) */
 	uint64_t data_at[CAP_SNAP_PROCS_MAX];                  /* file offset of entry i's data */
+	int fd;                                                /* where the section is read (not owned) */
 };
 
 /*
@@ -52,6 +70,19 @@ struct snap_procs {
  * in err.
  */
 int snapprocs_read(const struct host_snap *s, struct snap_procs **out, char *err, size_t errlen);
+/*
+ * The same for a section at offset from of fd, hx its size and hash (a
+ * migration stream brings it alone, at offset 0 of a memfd: migstream.h);
+ * h is pid 1's header (memfd_size bounds the extents).  The fd must stay
+ * open while the section is used.
+ */
+int snapprocs_read_section(int fd, uint64_t from, const struct cap_snap_header *h,
+                           const struct cap_snap_header_ext *hx, struct snap_procs **out, char *err,
+                           size_t errlen);
+/* A table alone (snapprocs_table_write's, size bytes at offset 0 of fd, its hash): read and
+ * checked the same way; its entries' memory is not in fd (data_at 0, fd -1). */
+int snapprocs_read_table(int fd, uint64_t size, const uint8_t hash[32], const struct cap_snap_header *h,
+                         struct snap_procs **out, char *err, size_t errlen);
 void snapprocs_free(struct snap_procs *p);
 
 /* Entry i's memory: len bytes at memfd offset off (holes read as zeros).  0 or -1. */

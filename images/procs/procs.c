@@ -1,4 +1,4 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe, a socket pair and MAP_SHARED memory across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe, a socket pair and MAP_SHARED memory across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "memkid MIB" keeps a child rewriting its memory and checks it on demand; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -512,6 +512,90 @@ static int stream(void)
 	return 13;
 }
 
+/* A page's bytes in "memkid": its index and generation, then a pattern of both. */
+static void kid_fill(unsigned char *page, uint64_t index, uint64_t gen)
+{
+	memcpy(page, &index, 8);
+	memcpy(page + 8, &gen, 8);
+	for (size_t i = 16; i < 4096; i++)
+		page[i] = (unsigned char)(index * 31 + gen * 7 + i);
+}
+
+static int kid_ok(const unsigned char *page, uint64_t index, uint64_t gen)
+{
+	unsigned char want[4096];
+	kid_fill(want, index, gen);
+	return memcmp(page, want, sizeof want) == 0;
+}
+
+/*
+ * "memkid MIB": a child fills MIB MiB and keeps rewriting 40 of its pages
+ * every 10 ms (each with its generation, kept in an array of its own
+ * memory); pid 1 listens on 9100.  A connection makes pid 1 ask the child
+ * to check every page, and report; so the child's memory must come through
+ * migrations whole, pre-copied while it changes.
+ */
+static int memkid(int mib)
+{
+	int ctl[2], res[2];
+	if (mib < 1 || pipe(ctl) < 0 || pipe(res) < 0)
+		return 1;
+	size_t npages = (size_t)mib << 8;
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		unsigned char *mem = malloc(npages * 4096);
+		uint64_t *gen = calloc(npages, sizeof *gen);
+		if (!mem || !gen)
+			_exit(2);
+		for (size_t i = 0; i < npages; i++)
+			kid_fill(mem + i * 4096, i, 0);
+		if (write(res[1], "r", 1) != 1)
+			_exit(3);
+		for (size_t next = 0;;) {
+			struct pollfd pf = { ctl[0], POLLIN, 0 };
+			if (poll(&pf, 1, 10) > 0)
+				break;
+			for (int k = 0; k < 40; k++, next = (next + 1) % npages)
+				kid_fill(mem + next * 4096, next, ++gen[next]);
+		}
+		size_t wrong = 0;
+		for (size_t i = 0; i < npages; i++)
+			wrong += !kid_ok(mem + i * 4096, i, gen[i]);
+		char line[96];
+		int n = snprintf(line, sizeof line, "memkid: %zu pages, %zu wrong\n", npages, wrong);
+		_exit(write(res[1], line, (size_t)n) == n && wrong == 0 ? 0 : 1);
+	}
+	char r;
+	if (read(res[0], &r, 1) != 1)
+		return 1;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(9100) };
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 8) < 0) {
+		printf("listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("memkid: child %d touched %d MiB, listening on 9100\n", (int)c, mib);
+	fflush(stdout);
+	int fd = accept(s, NULL, NULL);
+	char line[96];
+	ssize_t n = write(ctl[1], "c", 1) == 1 ? read(res[0], line, sizeof line - 1) : -1;
+	line[n > 0 ? n : 0] = 0;
+	printf("%s", line);
+	int st = 0;
+	pid_t w = waitpid(c, &st, 0);
+	say_status("memkid", w, st);
+	const char done[] = "memkid done\n";
+	if (fd < 0 || write(fd, done, sizeof done - 1) < 0)
+		printf("write: %s\n", strerror(errno));
+	shutdown(fd, SHUT_WR);
+	while (read(fd, &r, 1) > 0)
+		;
+	close(fd);
+	return 14;
+}
+
 /* "bench N": N times fork + _exit + waitpid, then 64 MiB through a pipe from a child; the averages. */
 static int bench(int n)
 {
@@ -569,6 +653,8 @@ int main(int argc, char **argv)
 		return stream();
 	if (argc > 2 && strcmp(argv[1], "bench") == 0)
 		return bench(atoi(argv[2]));
+	if (argc > 2 && strcmp(argv[1], "memkid") == 0)
+		return memkid(atoi(argv[2]));
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
 	exit_and_wait();
 	signal_and_grandchild();

@@ -77,7 +77,7 @@ static void *send_side(void *p)
 	} else {
 		struct mig_head_info info = { .source_host = 1, .target_host = 2, .migration_id = 7,
 		                              .epoch = 1 };
-		s->rc = migstream_send_fd(sock, stream_key, &info, &s->hdr, &s->ext, s->memfd, NULL, NULL);
+		s->rc = migstream_send_fd(sock, stream_key, &info, &s->hdr, &s->ext, s->memfd, NULL, NULL, NULL);
 	}
 	close(sock);
 	return NULL;
@@ -111,7 +111,7 @@ static double one_round(int plain, int src, int dst, const struct cap_snap_heade
 		struct mig_rx rx;
 		uint8_t data_key[MIG_KEY_LEN] = { 0 };
 		migstream_rx_init(&rx, data_key, 2);
-		rc = migstream_recv_fd(c, &rx, dst, NULL, NULL);
+		rc = migstream_recv_fd(c, &rx, dst, NULL, NULL, NULL);
 		migstream_rx_free(&rx);
 	}
 	double dt = now() - t0;

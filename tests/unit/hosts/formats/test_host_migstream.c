@@ -360,7 +360,7 @@ static void record_sequence_is_enforced(void **state)
 			memcpy(buf + len, rec, n), len += n;
 			expect = MIG_E_OUT_OF_ORDER;
 		} else if (variant == 4) {
-			migstream_tx_raw(&tx, 9, body, sizeof body, NULL, 0, rec, MIG_REC_MAX, &n);
+			migstream_tx_raw(&tx, MIG_REC_PROC_PAGES + 1, body, sizeof body, NULL, 0, rec, MIG_REC_MAX, &n);
 			memcpy(buf + len, rec, n), len += n;
 			expect = MIG_E_BAD_RECORD;
 		} else {
@@ -417,6 +417,7 @@ static void record_sequence_is_enforced(void **state)
 struct sender {
 	int sock, memfd, rc;
 	const struct fixture *f;
+	const struct mig_procs_src *procs;
 	uint64_t progress_last;
 };
 
@@ -432,7 +433,7 @@ static void *send_thread(void *arg)
 	struct sender *s = arg;
 	uint8_t key[MIG_KEY_LEN];
 	migstream_derive_key(data_key, info.migration_id, key);   /* what caphostd hands a source caprun */
-	s->rc = migstream_send_fd(s->sock, key, &info, &s->f->hdr, s->f->ext, s->memfd, on_progress,
+	s->rc = migstream_send_fd(s->sock, key, &info, &s->f->hdr, s->f->ext, s->memfd, s->procs, on_progress,
 	                    &s->progress_last);
 	close(s->sock);
 	return NULL;
@@ -456,7 +457,7 @@ static void socket_round_trip(void **state)
 	struct mig_rx rx;
 	uint64_t got = 0;
 	migstream_rx_init(&rx, data_key, 2);
-	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, on_progress, &got), MIG_OK);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, NULL, on_progress, &got), MIG_OK);
 	pthread_join(th, NULL);
 	assert_int_equal(s.rc, MIG_OK);
 	assert_int_equal(got, f.hdr.data_size);
@@ -479,13 +480,199 @@ static void socket_round_trip(void **state)
 	assert_int_equal(write(sv[0], st.buf, half), (ssize_t)half);
 	close(sv[0]);
 	migstream_rx_init(&rx, data_key, 2);
-	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, NULL, NULL), MIG_E_TRUNCATED);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, NULL, NULL, NULL), MIG_E_TRUNCATED);
 	migstream_rx_free(&rx);
 	close(sv[1]);
 	free(st.buf);
 	free(back);
 	close(src);
 	close(dst);
+	fixture_free(&f);
+}
+
+/* The head, PREAMBLE, EXTENTS and every DATA of f into s, tx left open for what follows. */
+static void encode_to_end(struct stream *s, struct mig_tx *tx, const struct fixture *f)
+{
+	size_t n;
+	memset(s, 0, sizeof *s);
+	s->cap = MIG_HEAD_LEN;
+	s->buf = malloc(s->cap);
+	assert_int_equal(migstream_tx_init(tx, data_key, &info, s->buf), MIG_OK);
+	s->len = MIG_HEAD_LEN;
+	assert_int_equal(migstream_tx_preamble(tx, &f->hdr, f->ext, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+	s->len += n;
+	assert_int_equal(migstream_tx_extents(tx, stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+	s->len += n;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(migstream_tx_data(tx, f->ext[i].offset, f->bytes[i], f->ext[i].length,
+		                                   stream_room(s), MIG_REC_MAX, &n), MIG_OK);
+		s->len += n;
+	}
+}
+
+static void put(struct stream *s, struct mig_tx *tx, int type, const void *body, size_t blen,
+                const void *body2, size_t blen2)
+{
+	size_t n;
+	assert_int_equal(migstream_tx_raw(tx, (uint8_t)type, body, blen, body2, blen2, stream_room(s),
+	                                  MIG_REC_MAX, &n), MIG_OK);
+	s->len += n;
+}
+
+/*
+ * Several processes (version 6): after pid 1's data, the table (PROCS, PROCDATA) into its own
+ * memfd byte for byte, then another process's pages (PROC_PAGES) into a memfd made for its pid;
+ * and the framing: PROCS only where END could come, once, a page multiple; PROCDATA in order;
+ * END only once the table is whole; PROC_PAGES only after it (or while pre-copying).
+ */
+static void procs_section_round_trip_and_rules(void **state)
+{
+	(void)state;
+	struct fixture f;
+	fixture_make(&f, 0x2000);
+	const uint64_t size = 3 * MIG_CHUNK_MAX + 0x1000;   /* several PROCDATA records */
+	int src = memfd_create("mig-src", 0), dst = memfd_create("mig-dst", 0);
+	int psrc = memfd_create("mig-psrc", 0), kid = memfd_create("mig-kid", 0), sv[2];
+	struct mig_procs_dst pd = { .table_fd = memfd_create("mig-pdst", 0) };
+	assert_true(src >= 0 && dst >= 0 && psrc >= 0 && kid >= 0 && pd.table_fd >= 0);
+	assert_int_equal(ftruncate(src, (off_t)f.hdr.memfd_size), 0);
+	assert_int_equal(ftruncate(kid, (off_t)f.hdr.memfd_size), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pwrite(src, f.bytes[i], f.ext[i].length, (off_t)f.ext[i].offset),
+		                 (ssize_t)f.ext[i].length);
+		assert_int_equal(pwrite(kid, f.bytes[2 - i], f.ext[2 - i].length, (off_t)f.ext[i].offset),
+		                 (ssize_t)f.ext[2 - i].length);
+	}
+	/* the other process's extents: the first and the last of f's, shorter */
+	struct cap_snap_extent kext[2] = { { f.ext[0].offset, 0x1000 }, { f.ext[2].offset, 0x1000 } };
+	uint8_t *sect = malloc(size), *back = malloc(size);
+	for (uint64_t k = 0; k < size; k++)
+		sect[k] = (uint8_t)(k * 13 + (k >> 12));
+	assert_int_equal(pwrite(psrc, sect, size, 0), (ssize_t)size);
+	struct mig_procs_src ps = { .fd = psrc, .size = size, .n = 1 };
+	ps.p[0] = (struct mig_proc_mem){ .pid = 4, .memfd = kid, .ext = kext, .nextents = 2 };
+	memset(ps.hash, 0x5a, sizeof ps.hash);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	struct sender snd = { .sock = sv[0], .memfd = src, .f = &f, .procs = &ps };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, send_thread, &snd), 0);
+	struct mig_rx rx;
+	uint64_t got = 0;
+	migstream_rx_init(&rx, data_key, 2);
+	assert_int_equal(migstream_recv_fd(sv[1], &rx, dst, &pd, on_progress, &got), MIG_OK);
+	pthread_join(th, NULL);
+	assert_int_equal(snd.rc, MIG_OK);
+	assert_int_equal(rx.procs_size, size);
+	assert_memory_equal(rx.procs_hash, ps.hash, sizeof ps.hash);
+	assert_int_equal(pread(pd.table_fd, back, size, 0), (ssize_t)size);
+	assert_memory_equal(back, sect, size);
+	assert_int_equal(pd.n, 1);
+	assert_int_equal(pd.pid[0], 4);
+	for (int i = 0; i < 2; i++) {
+		uint8_t want[0x1000], have[0x1000];
+		assert_int_equal(pread(kid, want, sizeof want, (off_t)kext[i].offset), (ssize_t)sizeof want);
+		assert_int_equal(pread(pd.memfd[0], have, sizeof have, (off_t)kext[i].offset),
+		                 (ssize_t)sizeof have);
+		assert_memory_equal(have, want, sizeof want);
+	}
+	assert_true(migstream_rx_proc_covered(&rx, 4, kext, 2));
+	assert_false(migstream_rx_proc_covered(&rx, 4, f.ext, 3));   /* the middle one never came */
+	assert_false(migstream_rx_proc_covered(&rx, 5, kext, 2));    /* nor any page of pid 5 */
+	migstream_rx_free(&rx);
+	close(sv[1]);
+	close(pd.memfd[0]);
+
+	/* The framing, in memory.  0: honest; 1: PROCS before pid 1's data is whole; 2: PROCDATA
+	 * going back; 3: END before the table is whole; 4: a size not a page multiple; 5: PROCS
+	 * twice; 6: PROC_PAGES before the table is whole; 7: PROC_PAGES of pid 1; 8: PROC_PAGES
+	 * after the table, honest. */
+	static const int want[] = { MIG_OK, MIG_E_OUT_OF_ORDER, MIG_E_OUT_OF_ORDER, MIG_E_OUT_OF_ORDER,
+	                            MIG_E_BAD_RECORD, MIG_E_OUT_OF_ORDER, MIG_E_OUT_OF_ORDER,
+	                            MIG_E_BAD_RECORD, MIG_OK };
+	for (int v = 0; v < 9; v++) {
+		struct stream st;
+		struct mig_tx tx;
+		size_t n;
+		uint8_t *rec = malloc(MIG_REC_MAX);
+		uint8_t body[8 + MIG_PROCS_HASH_LEN] = { 0 }, where[8] = { 0 }, end[16] = { 0 };
+		if (v == 1) {   /* the head, PREAMBLE and EXTENTS only: pid 1's DATA is still to come */
+			memset(&st, 0, sizeof st);
+			st.cap = MIG_HEAD_LEN;
+			st.buf = malloc(st.cap);
+			assert_int_equal(migstream_tx_init(&tx, data_key, &info, st.buf), MIG_OK);
+			st.len = MIG_HEAD_LEN;
+			migstream_tx_preamble(&tx, &f.hdr, f.ext, stream_room(&st), MIG_REC_MAX, &n);
+			st.len += n;
+			migstream_tx_extents(&tx, stream_room(&st), MIG_REC_MAX, &n);
+			st.len += n;
+			assert_int_equal(migstream_tx_procs(&tx, 0x2000, ps.hash, rec, MIG_REC_MAX, &n),
+			                 MIG_E_OUT_OF_ORDER);
+		} else {
+			encode_to_end(&st, &tx, &f);
+		}
+		body[6] = v == 4 ? 0x10 : 0x20;            /* 0x2000 bytes, or 0x1000 + 0x10 */
+		body[7] = v == 4 ? 0x10 : 0;
+		put(&st, &tx, MIG_REC_PROCS, body, sizeof body, NULL, 0);
+		if (v == 5)
+			put(&st, &tx, MIG_REC_PROCS, body, sizeof body, NULL, 0);
+		uint8_t pp[16] = { 0, 0, 0, 4 };   /* pid 4, offset 0x1000 */
+		pp[14] = 0x10;
+		if (v == 0 || v == 2 || v == 3 || v >= 6) {
+			put(&st, &tx, MIG_REC_PROCDATA, where, sizeof where, sect, 0x1000);
+			if (v == 6)
+				put(&st, &tx, MIG_REC_PROC_PAGES, pp, sizeof pp, sect, 0x1000);
+			if (v != 3) {
+				where[6] = v == 2 ? 0 : 0x10;   /* 0x1000 next; v 2 goes back to 0 */
+				put(&st, &tx, MIG_REC_PROCDATA, where, sizeof where, sect, 0x1000);
+			}
+			pp[3] = v == 7 ? 1 : 4;
+			if (v >= 7)
+				put(&st, &tx, MIG_REC_PROC_PAGES, pp, sizeof pp, sect, 0x1000);
+		}
+		end[7] = (uint8_t)f.hdr.data_size;
+		end[6] = (uint8_t)(f.hdr.data_size >> 8);
+		end[5] = (uint8_t)(f.hdr.data_size >> 16);
+		end[15] = (uint8_t)tx.records;
+		put(&st, &tx, MIG_REC_END, end, sizeof end, NULL, 0);
+		assert_int_equal(decode(st.buf, st.len, 0, 2, NULL, 0, 0, NULL), want[v]);
+		migstream_tx_free(&tx);
+		free(st.buf);
+		free(rec);
+	}
+	/* The encoder refuses what the decoder would. */
+	{
+		struct stream st;
+		struct mig_tx tx;
+		size_t n;
+		uint8_t *rec = malloc(MIG_REC_MAX);
+		encode_to_end(&st, &tx, &f);
+		assert_int_equal(migstream_tx_procs(&tx, 0x1010, ps.hash, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+		assert_int_equal(migstream_tx_procs(&tx, 0x2000, ps.hash, rec, MIG_REC_MAX, &n), MIG_OK);
+		assert_int_equal(migstream_tx_procs(&tx, 0x2000, ps.hash, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+		assert_int_equal(migstream_tx_end(&tx, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+		assert_int_equal(migstream_tx_procdata(&tx, 0x1000, sect, 0x1000, rec, MIG_REC_MAX, &n), MIG_E_OUT_OF_ORDER);
+		assert_int_equal(migstream_tx_procdata(&tx, 0, sect, 0x2001, rec, MIG_REC_MAX, &n), MIG_E_BAD_RECORD);
+		assert_int_equal(migstream_tx_proc_pages(&tx, 4, 0x1000, sect, 0x1000, rec, MIG_REC_MAX, &n),
+		                 MIG_E_OUT_OF_ORDER);
+		assert_int_equal(migstream_tx_procdata(&tx, 0, sect, 0x2000, rec, MIG_REC_MAX, &n), MIG_OK);
+		assert_int_equal(migstream_tx_proc_pages(&tx, 1, 0x1000, sect, 0x1000, rec, MIG_REC_MAX, &n),
+		                 MIG_E_BAD_RECORD);
+		assert_int_equal(migstream_tx_proc_pages(&tx, 4, 0x1001, sect, 0x1000, rec, MIG_REC_MAX, &n),
+		                 MIG_E_BAD_RECORD);
+		assert_int_equal(migstream_tx_proc_pages(&tx, 4, 0x1000, sect, 0x1000, rec, MIG_REC_MAX, &n),
+		                 MIG_OK);
+		assert_int_equal(migstream_tx_end(&tx, rec, MIG_REC_MAX, &n), MIG_OK);
+		migstream_tx_free(&tx);
+		free(st.buf);
+		free(rec);
+	}
+	free(sect);
+	free(back);
+	close(src);
+	close(dst);
+	close(psrc);
+	close(kid);
+	close(pd.table_fd);
 	fixture_free(&f);
 }
 
@@ -708,6 +895,7 @@ int main(void)
 		cmocka_unit_test(wrong_key_or_host_fails),
 		cmocka_unit_test(record_sequence_is_enforced),
 		cmocka_unit_test(socket_round_trip),
+		cmocka_unit_test(procs_section_round_trip_and_rules),
 		cmocka_unit_test(data_key_file),
 		cmocka_unit_test(precopy_round_trip_and_rules),
 		cmocka_unit_test(precopy_identity_must_hold),

@@ -1,0 +1,221 @@
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target.
+
+Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
+ordinary client.  After a move the capsule's console is the target
+caphostd's output (the `caprun --incoming` it spawned), and its exit status
+is that daemon's line "incoming migration caprun N exited with status S".
+"""
+import re
+import time
+
+from caplib import IMAGES, recv_all  # noqa: F401  (IMAGES: procs.cap is built there)
+from miglib import (Tap, Topology, _exe_name, check, check_eq, descendants, migrate, migrate_run,
+                    wait_listed_only_on, wait_one_copy)
+
+TREE_READY = r"tree: pid 1, middle 2 ready, listening on 9100"
+TREE_AFTER = """reader: pid 4 ppid 2, go 1
+reader: 75000 bytes, 0 wrong, then EOF
+reader: SIGUSR1 pending 1
+reader: SIGUSR1 handled 1
+middle: child 4 exited with 44
+middle, the zombie: child 3 exited with 3
+middle: pid 2 ppid 1, then -1 ECHILD
+tree: child 2 exited with 2
+tree: done
+""".splitlines()
+TREE_EXIT = 12
+STREAM_END = ["stream: more than 1 MiB, 0 wrong", "stream: child 2 exited with 32"]
+STREAM_EXIT = 13
+CAPSULE_LINE = re.compile(r"^(reader|middle|tree|stream)\b")
+
+
+def diag(text):
+    print("# " + text, flush=True)
+
+
+def capsule_processes(caprun_pid):
+    """The capsule's host processes under one caprun (each process of the capsule is one)."""
+    return [p for p in descendants(caprun_pid) if _exe_name(p)[0] not in (None, "caprun")]
+
+
+def running(pids):
+    """Those of pids that are not zombies."""
+    out = []
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def capsule_lines(lines):
+    return [t for t in lines if CAPSULE_LINE.match(t)]
+
+
+def incoming_exit(host, mark, timeout=30):
+    m = host.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", timeout, mark)
+    return int(m.group(1)) if m else None
+
+
+def moved(topo, name, src, dst, want_procs, what, precopy=True):
+    """Migrate and check it runs on dst alone, with every process; the daemon's output mark."""
+    mark = dst.daemon.mark()
+    m = migrate_run(topo, name, src, dst, extra=() if precopy else ("--no-precopy",))
+    check_eq(m.code, 0, "capctl migrate %s (%s): %r" % (name, what, m))
+    j = m.json
+    diag("%s: %s -> %s, downtime %d ms, %d bytes frozen; %s" % (
+        what, src.name, dst.name, j["downtime_ms"], j["bytes"],
+        "; ".join(l.strip() for l in m.err.splitlines() if "processes" in l or "precopy" in l)))
+    others = want_procs - 1
+    say = "processes %d: %d pre-copied with pid 1, %d all while frozen" % (
+        want_procs, others if precopy else 0, 0 if precopy else others)
+    check(say in m.err, "capctl's progress says %r: %r" % (say, m.err))
+    procs = j["processes"]
+    check(procs["count"] == want_procs and 0 < procs["frozen_bytes"] <= j["bytes"] and
+          procs["frozen_bytes"] % 4096 == 0, "JSON processes %r (frozen bytes %d)" % (procs, j["bytes"]))
+    wait_listed_only_on(topo, name, dst)
+    where, pid = wait_one_copy(topo)
+    check(where.startswith("host %s" % dst.name), "the one copy runs at %s" % where)
+    check_eq(len(capsule_processes(pid)), want_procs, "host processes of the capsule on %s" % dst.name)
+    return mark
+
+
+def tree_moves():
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["tree"]).start(app_ready=TREE_READY)
+    check_eq(len(x.capsule_pids()), 3, "host processes of the tree on A (pids 1, 2, 4; 3 a zombie)")
+    moved(topo, "x", a, b, 3, "the tree, pre-copied")
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    mark = moved(topo, "x", b, a, 3, "the tree, back, --no-precopy", precopy=False)
+    # Set going on A: pids as the capsule sees them, every pipe byte, the pending signal, the
+    # parent that was blocked in waitpid gets its child's status, the zombie is reaped.
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"tree done\n", "the tree's answer after two moves")
+    check_eq(incoming_exit(a, mark), TREE_EXIT, "the capsule's exit status on A (pid 1's)")
+    with a.daemon.cond:
+        out = capsule_lines(a.daemon.lines[mark:])
+    check_eq(out, TREE_AFTER, "the tree's output after two moves")
+    for h in (a, b):
+        check(not h.daemon.wait_for(r"caprun: .*(error|process \d+)", 0),
+              "caprun on %s complained: %s" % (h.name, h.daemon.output_text()[-600:]))
+
+
+def stream_moves_there_and_back():
+    """A pipe kept busy between two processes, moved with pre-copy while it flows: the child
+    writes the shared window (the pipe ring) through its own mapping, which pid 1's write
+    tracking never sees; a page sent early and not again would corrupt the stream."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["stream"]).start(app_ready=r"stream: flowing")
+    moved(topo, "x", a, b, 2, "the stream, out")
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    mark = moved(topo, "x", b, a, 2, "the stream, back")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"stream done\n", "the stream's answer after two moves")
+    check_eq(incoming_exit(a, mark), STREAM_EXIT, "the capsule's exit status on A")
+    with a.daemon.cond:
+        out = capsule_lines(a.daemon.lines[mark:])
+    check_eq(out, STREAM_END, "the stream's end after two moves")
+
+
+def child_memory_moves_precopied():
+    """A child rewriting 16 MiB of its memory (40 pages every 10 ms) moved A -> B -> A: its
+    pages go in pid 1's rounds while it writes, only what changed since goes frozen, and then
+    it checks every page's contents against the generation it last wrote there."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["memkid", "16"]).start(
+        app_ready=r"memkid: child 2 touched 16 MiB, listening on 9100")
+    for src, dst in ((a, b), (b, a)):
+        mark = dst.daemon.mark()
+        m = migrate_run(topo, "x", src, dst)
+        check_eq(m.code, 0, "capctl migrate %s -> %s: %r" % (src.name, dst.name, m))
+        j = m.json
+        diag("memkid %s -> %s: downtime %d ms; precopy %r; the other processes frozen: %d bytes" % (
+            src.name, dst.name, j["downtime_ms"], j["precopy"], j["processes"]["frozen_bytes"]))
+        check(j["precopy"]["bytes"] >= 16 << 20, "the child's 16 MiB went in the rounds: %r" %
+              j["precopy"])
+        check(j["processes"]["frozen_bytes"] < 8 << 20, "the child's frozen part is what changed, "
+              "not its 16 MiB: %r" % j["processes"])
+        wait_listed_only_on(topo, "x", dst)
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"memkid done\n", "the capsule's answer after two moves")
+    check_eq(incoming_exit(a, mark), 14, "the capsule's exit status on A")
+    with a.daemon.cond:
+        out = [t for t in a.daemon.lines[mark:] if t.startswith("memkid")]
+    check_eq(out, ["memkid: 4096 pages, 0 wrong", "memkid: child 2 exited with 0"],
+             "the child's check of every page after two moves")
+
+
+def target_dies_before_confirm():
+    """END written, the target gone before CONFIRM: the source fences and thaws every process."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G",
+                    daemon_env={"B": {"CAPSULE_MIG_FAULT": "target-exit-before-confirm"}}).start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["tree"]).start(app_ready=TREE_READY)
+    m = migrate_run(topo, "x", a, b)
+    check_eq(m.code, 1, "capctl migrate's exit status: %r" % m)
+    last = m.err.strip().splitlines()[-1]
+    check(last.startswith("capctl: migrate x") and "continues on this host" in last,
+          "one line saying the capsule continues on A: %r" % last)
+    check_eq(topo.lookup(x.addr), ("x", a.host_id, 2), "directory entry (A fenced at epoch 2)")
+    where, pid = wait_one_copy(topo, [x])
+    check_eq(pid, x.pid, "the one copy is the original on A (%s)" % where)
+    check_eq(len(x.capsule_pids()), 3, "host processes of the tree on A after the failed move")
+    seen = len(x.lines)
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"tree done\n", "the tree's answer on A")
+    check_eq(x.wait_exit(30), TREE_EXIT, "caprun's exit code on A (pid 1's)")
+    with x.cond:
+        out = [t for stream, t in x.lines[seen:] if stream == "out"]
+    check_eq(out, TREE_AFTER, "the tree's output on A, thawed")
+
+
+def source_dies_after_confirm():
+    """The source caprun dies once the target confirmed: the target pulls and runs every process."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("procs", name="x", args=["tree"]).start(app_ready=TREE_READY)
+    mark = b.daemon.mark()
+    m = migrate_run(topo, "x", a, b, fault="source-exit-after-confirm")
+    check_eq(m.code, 1, "capctl migrate's exit status (its caprun died): %r" % m)
+    check_eq(x.wait_exit(15), 3, "the source caprun's exit status (the fault's)")
+    # Its frozen processes died with it (each loader's parent-death signal): no copy stays on A
+    # (zombies until this test, their subreaper, reaps them: they run nothing).
+    deadline = time.monotonic() + 10
+    while running(x.capsule_pids()) and time.monotonic() < deadline:
+        time.sleep(0.05)   # bounded wait for the kernel's SIGKILLs to land
+    check_eq(running(x.capsule_pids()), [], "capsule processes still running on A")
+    wait_listed_only_on(topo, "x", b)
+    where, pid = wait_one_copy(topo, [x])
+    check(where.startswith("host B"), "the one copy runs at %s" % where)
+    check_eq(len(capsule_processes(pid)), 3, "host processes of the tree on B")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"tree done\n", "the tree's answer on B")
+    check_eq(incoming_exit(b, mark), TREE_EXIT, "the capsule's exit status on B (pid 1's)")
+    with b.daemon.cond:
+        out = capsule_lines(b.daemon.lines[mark:])
+    check_eq(out, TREE_AFTER, "the tree's output on B")
+
+
+def main():
+    tap = Tap()
+    tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
+            "signal) moved A -> B pre-copied, back with --no-precopy, then set going: exact "
+            "output and exit status", tree_moves)
+    tap.run("procs migrate: a busy pipe between two processes moved A -> B -> A with pre-copy: "
+            "every byte in order", stream_moves_there_and_back)
+    tap.run("procs migrate: a child rewriting 16 MiB moved A -> B -> A, pre-copied while it "
+            "writes: every page as last written", child_memory_moves_precopied)
+    tap.run("procs migrate: the target dies before CONFIRM: every process runs on, on A, and "
+            "the tree ends there exactly", target_dies_before_confirm)
+    tap.run("procs migrate: the source dies after CONFIRM: B pulls and runs every process, "
+            "the tree ends there exactly", source_dies_after_confirm)
+    tap.done()
+
+
+main()
