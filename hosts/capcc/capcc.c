@@ -4,6 +4,7 @@
  *   capcc -o app foo.o bar.o -lz   link: app is a .cap image named "app" (default output a.out)
  *   capcc --cap-mem=64M ...        arena size of the image (default 1G)
  *   capcc --cap-no-net ...         link without a network stack (no lwIP: no sockets)
+ *   capcc -g ... -o app ...        keep debug information in the image (default: dropped)
  *   CAPCC_KEEP_ELF=1               also keep the linked ELF as OUT.elf (debugging)
  *   CAPCC_SYSROOT, CAPCC_CC        another sysroot or gcc (default: ../sysroot next to capcc,
  *                                  else ../lib/capsule/sysroot as installed; gcc)
@@ -277,6 +278,7 @@ int main(int argc, char **argv)
 	const char *out = NULL, *mem = NULL;
 	int link = 1, net = 1, inputs = 0, query = 0, verbose = 0, show_version = 0, show_help = 0;
 	int lang_given = 0;   /* -x LANG (not "none"): file names no longer say the language */
+	int debug = 0;        /* the link asked for debug information (-g, -ggdb, -gdwarf-5 ...) */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strncmp(a, "--cap-mem=", 10) == 0) {
@@ -317,6 +319,9 @@ int main(int argc, char **argv)
 			push(&user, a);
 			continue;
 		}
+		if (strncmp(a, "-g", 2) == 0 && strncmp(a, "-gno-", 5) && strncmp(a, "-gz", 3) &&
+		    strcmp(a, "-gsplit-dwarf"))
+			debug = strcmp(a, "-g0") != 0;   /* as gcc: the last one counts */
 		if (strcmp(a, "-shared") == 0)
 			die("%s: shared libraries are not supported: a capsule is one static image" SEE_DOCS, a);
 		if (strcmp(a, "-c") == 0 || strcmp(a, "-S") == 0 || strcmp(a, "-E") == 0 ||
@@ -396,6 +401,12 @@ int main(int argc, char **argv)
 	push(&g, "-Wl,--build-id=sha1");
 	push(&g, "-Wl,--wrap=main");
 	push(&g, "-Wl,-z,noexecstack");
+	/* The sysroot's libraries (libc, runtime, lwIP) carry debug information: 1.1 of echo's
+	 * 1.6 MB.  caprun hashes every byte of an image at every start, and nothing in a capsule
+	 * reads it, so an image keeps it only when the link asks for it, as gcc does
+	 * (docs/FASTPATH.md section 8.5).  Symbols stay: profiles and objdump still name code. */
+	if (!debug)
+		push(&g, "-Wl,--strip-debug");
 	push(&g, join("-L", lib));
 	push(&g, join(lib, "/crt1.o"));
 	push(&g, join(lib, "/crti.o"));

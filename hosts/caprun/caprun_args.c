@@ -17,7 +17,7 @@ static const char usage_text[] =
 	"                            each (default 1M; K, M, G: KiB, MiB, GiB; 4K..1G)\n"
 	"      --name NAME           the capsule's name (default: the image's; NAME-2... if taken)\n"
 	"      --ip ADDR             its address in 198.18.0.0/16 (default: the first free one)\n"
-	"      --mtu N               576..65535 (default 1500)\n"
+	"      --mtu N               the capsule link's MTU, 576..65535 (default 65000)\n"
 	"      --max-fds N           its descriptor limit and TCP connection capacity (default 1024)\n"
 	"      --no-net              no TUN, no caphostd, no address\n"
 	"  -v, --volume HOSTDIR:PATH[:ro]   serve a host directory at PATH (repeatable)\n"

@@ -46,6 +46,7 @@ struct caprun_procs {
 	struct procs_hold hold[CAP_PROC_MAX];   /* per slot, 0 for pid 1 */
 };
 
+/* ps in zeroed storage (caprun's is static): the hold area is left as it is. */
 void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int filter_fd);
 
 /* Start caploader with chan as fd 3, memfd 4, img 5, filter 6 and, unless -1, root_memfd 7

@@ -12,6 +12,13 @@
  *   pingpong: rtt_us=MEDIAN rounds=ROUNDS
  *   pingpong: echo_mib_s=RATE mib=MIB
  *
+ * With BULK_ADDR BULK_MIB after them (pingpong ADDR PORT ROUNDS MIB BULK_ADDR BULK_MIB) it
+ * then sends BULK_MIB MiB one way to images/bulk's sink at BULK_ADDR:9 (its answer's count
+ * checked) and reads as many from its source at BULK_ADDR:19, and prints
+ *
+ *   pingpong: to_mib_s=RATE mib=BULK_MIB
+ *   pingpong: from_mib_s=RATE mib=BULK_MIB
+ *
  * Plain POSIX: the same source runs as a capsule (capsule to capsule) and
  * built natively with gcc (the baseline), so both sides measure alike
  * (tests/bench/hostbench.py).  Exit status 1 on any failure, with a line.
@@ -115,10 +122,71 @@ static double echo_rate(int fd, size_t total)
 	return (double)total / (1 << 20) / ((now_us() - t0) / 1e6);
 }
 
+/* total bytes to images/bulk's sink on fd, half-close, its answer's count checked; MiB/s or < 0. */
+static double sink_rate(int fd, size_t total)
+{
+	static char buf[1 << 18];
+	memset(buf, 0x5a, sizeof buf);
+	double t0 = now_us();
+	for (size_t sent = 0; sent < total;) {
+		size_t want = total - sent < sizeof buf ? total - sent : sizeof buf;
+		ssize_t n = write(fd, buf, want);
+		if (n <= 0)
+			return -1;
+		sent += (size_t)n;
+	}
+	shutdown(fd, SHUT_WR);
+	char line[80];
+	size_t got = 0;
+	for (ssize_t n; got < sizeof line - 1 && (n = read(fd, line + got, sizeof line - 1 - got)) > 0;)
+		got += (size_t)n;
+	line[got] = 0;
+	double rate = (double)total / (1 << 20) / ((now_us() - t0) / 1e6);
+	return strtoull(line, NULL, 10) == total ? rate : -1;
+}
+
+/* total bytes from images/bulk's source on fd, read to its EOF; MiB/s or < 0. */
+static double source_rate(int fd, size_t total)
+{
+	static char buf[1 << 18];
+	char req[32];
+	int len = snprintf(req, sizeof req, "%zu\n", total);
+	double t0 = now_us();
+	if (write(fd, req, (size_t)len) != len)
+		return -1;
+	size_t got = 0;
+	for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+		got += (size_t)n;
+	double rate = (double)total / (1 << 20) / ((now_us() - t0) / 1e6);
+	return got == total ? rate : -1;
+}
+
+/* One way to and from images/bulk at addr: two lines, or 1 after one line on failure. */
+static int one_way(const char *addr, int mib)
+{
+	static const struct { int port; const char *what; double (*run)(int, size_t); } dirs[] = {
+		{ 9, "to", sink_rate }, { 19, "from", source_rate },
+	};
+	for (int i = 0; i < 2; i++) {
+		int fd = dial(addr, dirs[i].port);
+		if (fd < 0)
+			return 1;
+		double r = dirs[i].run(fd, (size_t)mib << 20);
+		close(fd);
+		if (r < 0) {
+			fprintf(stderr, "pingpong: %d MiB %s bulk at %s failed\n", mib, dirs[i].what, addr);
+			return 1;
+		}
+		printf("pingpong: %s_mib_s=%.1f mib=%d\n", dirs[i].what, r, mib);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: pingpong ADDR PORT ROUNDS MIB\n");
+	if (argc != 5 && argc != 7) {
+		fprintf(stderr, "usage: pingpong ADDR PORT ROUNDS MIB [BULK_ADDR BULK_MIB]\n");
 		return 2;
 	}
 	int port = atoi(argv[2]), rounds = atoi(argv[3]), mib = atoi(argv[4]);
@@ -159,5 +227,5 @@ int main(int argc, char **argv)
 		printf("pingpong: echo_mib_s=%.1f mib=%d\n", r, mib);
 		fflush(stdout);
 	}
-	return 0;
+	return argc == 7 && atoi(argv[6]) > 0 ? one_way(argv[5], atoi(argv[6])) : 0;
 }

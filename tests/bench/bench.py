@@ -1,4 +1,4 @@
-"""bench.py: start time, image sizes, echo throughput and round trip: capsule vs. native, same run."""
+"""bench.py: start time, image sizes, echo and one-way bulk throughput, round trip: capsule vs. native, same run."""
 import argparse
 import os
 import socket
@@ -11,6 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from caplib import CAPRUN, IMAGES, Capsule, connect, recv_exact  # noqa: E402
+import bulklib  # noqa: E402
 
 ECHO_PORT = 7
 
@@ -175,6 +176,54 @@ def idle_memory(make, n):
             c.stop()
 
 
+def private_netns():
+    """True when this network namespace has no device but lo and capsules' cap-*: a
+    namespace made for the bench (unshare -n), where changing lo's MTU touches nothing else.
+    (/proc/1/ns/net, to compare with, is not readable in every container.)"""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = [ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines() if ":" in ln]
+    return bool(names) and all(n == "lo" or n.startswith("cap-") for n in names)
+
+
+def set_lo_mtu(mtu):
+    subprocess.run(["ip", "link", "set", "dev", "lo", "mtu", str(mtu)], check=True)
+
+
+def bulk_rows(native, mib, repeat):
+    """One-way bulk throughput to and from images/bulk, capsule against the same source built
+    natively on loopback; at the default capsule MTU against lo's own (65536), then with
+    --mtu 1500 against lo set to MTU 1500 (in this private namespace, restored after).
+    Capsule and native runs alternate, so a busy machine hits both alike."""
+    print("\none-way bulk TCP, %d MiB per transfer on one connection, images/bulk/bulk.c "
+          "(sink port 9, source port 19); medians of %d alternating runs" % (mib, repeat))
+    lo_mtu = None
+    for label, caprun_args, lo in (("default MTU", [], None), ("--mtu 1500", ["--mtu", "1500"], 1500)):
+        if lo and not private_netns():
+            print("  (%s rows left out: lo's MTU is changed only in a private network namespace; "
+                  "run under unshare -n as bench.sh does)" % label)
+            continue
+        cap = Capsule("bulk", caprun_args=caprun_args).start()
+        try:
+            if lo:
+                lo_mtu = int(subprocess.run(["ip", "-o", "link", "show", "dev", "lo"], check=True,
+                                            capture_output=True, text=True).stdout.split(" mtu ")[1].split()[0])
+                set_lo_mtu(lo)
+            nat = Capsule("bulk", native=native).start()
+            try:
+                for what, fn in (("to capsule", bulklib.to_mib_s), ("from capsule", bulklib.from_mib_s)):
+                    runs = [(fn(cap.addr, mib), fn(nat.addr, mib)) for _ in range(repeat)]
+                    row("%s, %s" % (what, label), statistics.median(r[0] for r in runs),
+                        statistics.median(r[1] for r in runs), "MiB/s", False)
+            finally:
+                nat.stop()
+        finally:
+            cap.stop()
+            if lo_mtu:
+                set_lo_mtu(lo_mtu)
+                lo_mtu = None
+    print("  native: Linux loopback, lo at MTU 65536, then at 1500 for the --mtu 1500 rows")
+
+
 def row(what, cap, nat, unit, better_low):
     ratio = cap / nat if nat else float("nan")
     hint = "(lower is better)" if better_low else "(higher is better)"
@@ -204,7 +253,9 @@ def mtu_1500_throughput(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--native", required=True)
+    ap.add_argument("--native", required=True, help="the natively built echo")
+    ap.add_argument("--native-bulk", help="the natively built bulk (default: bulk beside --native)")
+    ap.add_argument("--bulk-mib", type=int, default=200)
     ap.add_argument("--starts", type=int, default=20)
     ap.add_argument("--mib", type=int, default=100)
     ap.add_argument("--rtts", type=int, default=2000)
@@ -219,8 +270,9 @@ def main():
     print("capsule vs. native (gcc, Linux loopback), same source images/echo/echo.c; medians")
     print("%-30s %12s %12s %9s" % ("", "capsule", "native", "ratio"))
 
-    cap_runs = [start_once(make_cap) for _ in range(a.starts)]
-    nat_runs = [start_once(make_nat) for _ in range(a.starts)]
+    # Alternating, as startbench.py does: a burst of load on the shared machine hits both.
+    pairs = [(start_once(make_cap), start_once(make_nat)) for _ in range(a.starts)]
+    cap_runs, nat_runs = [p[0] for p in pairs], [p[1] for p in pairs]
     med = lambda runs, i: statistics.median(r[i] for r in runs)
     row("start to first reply (n=%d)" % a.starts, med(cap_runs, 0), med(nat_runs, 0), "ms", True)
     print("  CPU used until then: caprun + capsule %.1f ms (capsule process %.1f), native %.1f ms"
@@ -255,6 +307,8 @@ def main():
         nat.stop()
     small = mtu_1500_throughput(a)
     row("echo throughput at MTU 1500", small[0], small[1], "MiB/s", False)
+
+    bulk_rows(a.native_bulk or os.path.join(os.path.dirname(a.native), "bulk"), a.bulk_mib, a.repeat)
 
     run_kib, cap_kib = idle_memory(make_cap, a.idle)
     nat_kib = idle_memory(make_nat, 1)[0]

@@ -12,6 +12,7 @@ native=build/bench/native
 mkdir -p "$native"
 # Baseline: the very same source, compiled by gcc for Linux (glibc, kernel TCP on loopback).
 gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/echo" images/echo/echo.c
+gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/bulk" images/bulk/bulk.c
 # hostbench's client, the same source as the pingpong capsule.
 gcc -std=c11 -Wall -Wextra -Werror -O2 -o "$native/pingpong" images/pingpong/pingpong.c
 # procbench's baseline: the processes image's source (fork, wait, a pipe) for Linux.

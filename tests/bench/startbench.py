@@ -1,7 +1,7 @@
 """startbench.py: start to first reply of echo.cap under several caprun builds and natively, alternating.
 
     unshare -n sh -c 'ip link set lo up && python3 tests/bench/startbench.py \
-        --native build/bench/native/echo /tmp/old/bin/caprun build/bin/caprun'
+        --native build/bench/native/echo /tmp/old/bin/caprun,/tmp/old/echo.cap build/bin/caprun'
 
 Each round starts every variant once, in turn (a caprun, then the next, then the
 native echo), so a burst of load on the shared machine hits all of them alike;
@@ -9,8 +9,9 @@ it prints each one's median and its ratio to the native one's.  The measure is
 bench.py's start_once (launch, "running", connect, one byte echoed back), and
 beside it the CPU time the processes used until then (caprun and the capsule, or
 the native echo: /proc/PID/schedstat), which load on the machine moves much less.
-Each caprun uses the caploader next to it.  Not part of make bench: it needs a
-second build to be useful.
+Each caprun uses the caploader next to it, and the image after its comma if one is
+given (an image built by another capcc), else --image.  Not part of make bench: it
+needs a second build to be useful.
 """
 import argparse
 import os
@@ -26,13 +27,13 @@ import bench  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("caprun", nargs="+", help="caprun binaries to compare")
+    ap.add_argument("caprun", nargs="+", help="caprun binaries to compare, each CAPRUN[,IMAGE]")
     ap.add_argument("--native", required=True, help="the natively built echo")
     ap.add_argument("--image", default=os.path.join(IMAGES, "echo.cap"))
     ap.add_argument("--rounds", type=int, default=20)
     a = ap.parse_args()
-    variants = [(path, lambda p=path: Capsule("echo", argv=[p, "--ip", "198.18.0.9", a.image]))
-                for path in a.caprun]
+    variants = [(v, lambda p=v.split(",")[0], i=(v.split(",") + [a.image])[1]:
+                 Capsule("echo", argv=[p, "--ip", "198.18.0.9", i])) for v in a.caprun]
     variants.append(("native", lambda: Capsule("echo", native=a.native)))
     times = {name: [] for name, _ in variants}
     cpu = {name: [] for name, _ in variants}

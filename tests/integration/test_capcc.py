@@ -168,6 +168,11 @@ def gcc_options():
           "/sysroot/include/stdio.h:\n" in deps,   # -MP: a phony rule per header
           "dependency file: %r" % deps[:200])
     ok([CAPCC, "-o", "app", "my.o", "-lm"], "capcc link an object", cwd=d)
+    # Debug information only when the link asks for it (-g above), as gcc: caprun hashes
+    # every byte of an image at every start (docs/FASTPATH.md section 8.5).
+    for image, want in (("a.out", True), ("app", False)):
+        with open(os.path.join(d, image), "rb") as f:
+            check_eq(b".debug_info" in f.read(), want, "%s carries debug information" % image)
     check_eq(run_capsule(os.path.join(d, "app")), (0, b"obj 42 4.0\n", b""), "app run")
     # -M prints the rule; -E preprocesses against musl's headers
     out = ok([CAPCC, "-M", '-DGREETING="m"', src], "capcc -M", cwd=d)
