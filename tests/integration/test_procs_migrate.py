@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -202,6 +202,22 @@ def source_dies_after_confirm():
     check_eq(out, TREE_AFTER, "the tree's output on B")
 
 
+def group_moves():
+    """images/pgroups "hold": B and C in group B (setpgid from pid 1), moved A -> B; the
+    groups live in each process's control page, so after the move kill(-B) still reaches
+    both and waitpid(-B) reaps both; the pipe only B wrote then reads end of file."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("pgroups", name="x", args=["hold"]).start(
+        app_ready=r"hold: group 2 of 2, listening on 9100")
+    mark = moved(topo, "x", a, b, 3, "a process group, pre-copied")
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; "
+                 b"B's pipe: end of file\n", "the group's answer after the move")
+    check_eq(incoming_exit(b, mark), 11, "the capsule's exit status on B (pid 1's)")
+
+
 def main():
     tap = Tap()
     tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
@@ -215,6 +231,8 @@ def main():
             "the tree ends there exactly", target_dies_before_confirm)
     tap.run("procs migrate: the source dies after CONFIRM: B pulls and runs every process, "
             "the tree ends there exactly", source_dies_after_confirm)
+    tap.run("procs migrate: a process group moved A -> B: kill(-B) and waitpid(-B) reach both "
+            "of its processes after the move", group_moves)
     tap.done()
 
 
