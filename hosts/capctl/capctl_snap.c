@@ -196,6 +196,7 @@ struct ps_row {
 	char name[64], ip[16], state[16], image[64];
 	unsigned long long memory;
 	long pid;
+	int procs;                  /* the capsule's processes */
 	char image_path[PATH_MAX];
 };
 
@@ -214,8 +215,8 @@ static int ask(const char *dir, const char *file, struct ps_row *row)
 		return -1;
 	int off = 0;
 	memset(row, 0, sizeof *row);
-	if (sscanf(reply, "ok %63s %15s %15s %llu %ld %63s %n", row->name, row->ip, row->state,
-	           &row->memory, &row->pid, row->image, &off) < 6)
+	if (sscanf(reply, "ok %63s %15s %15s %llu %ld %d %63s %n", row->name, row->ip, row->state,
+	           &row->memory, &row->pid, &row->procs, row->image, &off) < 7)
 		return -1;
 	if (off)
 		snprintf(row->image_path, sizeof row->image_path, "%s", reply + off);
@@ -281,19 +282,20 @@ int capctl_ps(int argc, char **argv)
 				printf(", \"ip\": null");
 			else
 				printf(", \"ip\": \"%s\"", rows[i].ip);
-			printf(", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, \"image\": ",
-			       rows[i].state, rows[i].memory, rows[i].pid);
+			printf(", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, \"processes\": %d, "
+			       "\"image\": ", rows[i].state, rows[i].memory, rows[i].pid, rows[i].procs);
 			capctl_json_str(rows[i].image);
 			printf("}");
 		}
 		printf("]\n");
 	} else {
-		printf("%-20s %-15s %-8s %8s %8s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE");
+		printf("%-20s %-15s %-8s %8s %8s %5s %s\n", "NAME", "IP", "STATE", "MEMORY", "PID", "PROCS",
+		       "IMAGE");
 		for (size_t i = 0; i < n; i++) {
 			char mem[16];
 			human(rows[i].memory, mem, sizeof mem);
-			printf("%-20s %-15s %-8s %8s %8ld %s\n", rows[i].name, rows[i].ip, rows[i].state,
-			       mem, rows[i].pid, rows[i].image);
+			printf("%-20s %-15s %-8s %8s %8ld %5d %s\n", rows[i].name, rows[i].ip, rows[i].state,
+			       mem, rows[i].pid, rows[i].procs, rows[i].image);
 		}
 	}
 	free(rows);

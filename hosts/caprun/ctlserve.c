@@ -37,12 +37,15 @@ static void do_ps(struct host_relay *r, char *reply, size_t len, int migrating)
 	unsigned long long mem = 0;
 	if (pread(r->memfd, &ctl, sizeof ctl, 0) == (ssize_t)sizeof ctl)
 		state = ctl.state;
-	if (fstat(r->memfd, &st) == 0)
-		mem = (unsigned long long)st.st_blocks * 512;
+	/* Every process's memory: the shared window is in pid 1's memfd, so counted once. */
+	for (int i = 0; i < (r->procs ? CAP_PROC_MAX : 1); i++)
+		if ((i == 0 || r->procs->p[i].used) && fstat(procs_memfd_of(r, i), &st) == 0)
+			mem += (unsigned long long)st.st_blocks * 512;
 	/* "-" for a capsule without a network (caprun --no-net): every field is one word */
-	snprintf(reply, len, "ok %s %s %s %llu %ld %s %s", r->name, r->addr[0] ? r->addr : "-",
-	         migrating ? "migrating" : state_name(state), mem,
-	         (long)getpid(), r->snap_template.image_name, r->snap_template.image_path);
+	snprintf(reply, len, "ok %s %s %s %llu %ld %d %s %s", r->name, r->addr[0] ? r->addr : "-",
+	         migrating ? "migrating" : state_name(state), mem, (long)getpid(),
+	         r->procs ? procs_count(r->procs) : 1, r->snap_template.image_name,
+	         r->snap_template.image_path);
 }
 
 static void do_stats(struct host_relay *r, char *reply, size_t len)

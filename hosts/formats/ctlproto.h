@@ -13,11 +13,12 @@
  * sends progress lines first).
  *
  *   ps\n
- *     -> ok NAME IP STATE MEMORY_BYTES PID IMAGE_NAME IMAGE_PATH\n   (IP "-": no network)
+ *     -> ok NAME IP STATE MEMORY_BYTES PID PROCS IMAGE_NAME IMAGE_PATH\n   (IP "-": no network)
  *        STATE: loading|booting|running|exited, or migrating while a migration runs
  *        (then only ps and stats are answered, anything else gets an error line,
  *        and only while the capsule still runs here); MEMORY_BYTES: bytes allocated
- *        in the capsule's memfd; PID: caprun's own; IMAGE_PATH: rest of line.
+ *        in the memfds of all the capsule's processes; PID: caprun's own; PROCS: the
+ *        capsule's processes (docs/PROCESSES.md); IMAGE_PATH: rest of line.
  *   stats\n
  *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL
  *           DROP_BAD_RECORD REATTACHED CAP_RX_NO_MEMORY CAP_RX_BACKLOG_FULL

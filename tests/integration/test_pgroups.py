@@ -1,4 +1,5 @@
 """test_pgroups.py: process groups and sessions in a capsule (docs/PROCESSES.md, section 6b): setsid, setpgid with Linux's errors, getpgid/getsid of another process, kill to a group, to a sibling and to no one, waitpid(0 / -pgid), waitid(P_PGID), the output equal to the same program's on Linux; a group kept across a snapshot and resume, then killed as one; a process killed from outside reported as such, its pipe ends closed for it."""
+import json
 import os
 import re
 import signal
@@ -67,6 +68,13 @@ def group_across_snapshot():
     host, d = Host(), tempdir()
     cap = host.capsule("pgroups", name="pgroups-hold", args=["hold"]).start(app_ready=HOLD_READY)
     check_eq(len(cap.capsule_pids()), 3, "host processes: pid 1 and the group of B and C")
+    code, out, err = host.capctl(["ps", "--json"])
+    rows = json.loads(out) if code == 0 else []
+    check_eq([(r["name"], r["processes"]) for r in rows], [("pgroups-hold", 3)],
+             "capctl ps --json: the capsule and its processes (stderr %r)" % err)
+    code, out, err = host.capctl(["ps"])
+    check_eq((code, out.splitlines()[1].split()[5] if code == 0 else err), (0, "3"),
+             "capctl ps: the PROCS column")
     path = os.path.join(d, "pgroups.snap")
     snapshot(host, cap, path)
     again = host.resume(path, plain=True)

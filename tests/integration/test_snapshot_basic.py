@@ -108,9 +108,10 @@ def ps_lists_two():
     check_eq(sorted(by_name), ["ps-a", "ps-b"], "names in capctl ps --json")
     for cap, app in ((a, "counter"), (b, "echo")):
         r = by_name[cap.name]
-        missing = {"name", "ip", "state", "memory_bytes", "pid", "image"} - set(r)
+        missing = {"name", "ip", "state", "memory_bytes", "pid", "processes", "image"} - set(r)
         check(not missing, "%s's row lacks %s: %r" % (cap.name, sorted(missing), r))
         check_eq(r["ip"], cap.addr, "%s ip" % cap.name)
+        check_eq(r["processes"], 1, "%s processes" % cap.name)
         check_eq(str(r["state"]).lower(), "running", "%s state" % cap.name)
         check(isinstance(r["memory_bytes"], int) and r["memory_bytes"] > 0,
               "%s memory_bytes: %r" % (cap.name, r["memory_bytes"]))
@@ -121,7 +122,8 @@ def ps_lists_two():
     code, out, err = host.capctl(["ps"])
     check_eq(code, 0, "capctl ps exit code (stderr %r)" % err)
     lines = out.splitlines()
-    check_eq(lines[0].split() if lines else [], ["NAME", "IP", "STATE", "MEMORY", "PID", "IMAGE"],
+    check_eq(lines[0].split() if lines else [], ["NAME", "IP", "STATE", "MEMORY", "PID", "PROCS",
+                                                     "IMAGE"],
              "capctl ps header")
     rows = sorted(l.split()[:3] for l in lines[1:])
     check_eq([[n, ip, st.lower()] for n, ip, st in rows],
