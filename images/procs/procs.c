@@ -95,6 +95,43 @@ static void signal_and_grandchild(void)
 	printf("no children left: %d %s\n", (int)got, errno == ECHILD ? "ECHILD" : strerror(errno));
 }
 
+/* Byte i of a block a child sends across fork: no short period a lost or repeated run could hide in. */
+static unsigned char pattern_byte(size_t i, unsigned mul, unsigned add)
+{
+	return (unsigned char)(i * mul + add);
+}
+
+/* Write n pattern bytes to fd, waiting while it is full: 0, or -1. */
+static int write_pattern(int fd, size_t n, unsigned mul, unsigned add)
+{
+	static unsigned char block[300000];
+	if (n > sizeof block)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		block[i] = pattern_byte(i, mul, add);
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(fd, block + done, n - done);
+		if (w <= 0)
+			return -1;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* Read fd to its end against the pattern; say "what: N bytes, M wrong, then EOF". */
+static void read_pattern(int fd, const char *what, unsigned mul, unsigned add)
+{
+	unsigned long total = 0, wrong = 0;
+	unsigned char buf[8192];
+	ssize_t r;
+	while ((r = read(fd, buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < r; i++)
+			wrong += buf[i] != pattern_byte(total + (size_t)i, mul, add);
+		total += (unsigned long)r;
+	}
+	printf("%s: %lu bytes, %lu wrong, then %s\n", what, total, wrong, r == 0 ? "EOF" : strerror(errno));
+}
+
 /*
  * A socket pair made before fork: a question and its answer both ways, then
  * 200,000 bytes from the child (more than a ring holds), then end of file.
@@ -112,16 +149,7 @@ static void socketpair_across_fork(void)
 		char q[8] = { 0 };
 		if (write(sv[1], "ping", 4) != 4 || read(sv[1], q, 4) != 4 || strcmp(q, "pong") != 0)
 			_exit(2);
-		static unsigned char block[200000];
-		for (size_t i = 0; i < sizeof block; i++)
-			block[i] = (unsigned char)(i * 13 + 5);
-		for (size_t done = 0; done < sizeof block;) {
-			ssize_t w = write(sv[1], block + done, sizeof block - done);
-			if (w <= 0)
-				_exit(3);
-			done += (size_t)w;
-		}
-		_exit(0);
+		_exit(write_pattern(sv[1], 200000, 13, 5) ? 3 : 0);
 	}
 	close(sv[1]);
 	char q[8] = { 0 };
@@ -129,15 +157,7 @@ static void socketpair_across_fork(void)
 	printf("socketpair: parent read %zd bytes \"%s\"\n", n, q);
 	if (write(sv[0], "pong", 4) != 4)
 		printf("socketpair: write: %s\n", strerror(errno));
-	unsigned long total = 0, wrong = 0;
-	unsigned char buf[8192];
-	ssize_t r;
-	while ((r = read(sv[0], buf, sizeof buf)) > 0) {
-		for (ssize_t i = 0; i < r; i++)
-			wrong += buf[i] != (unsigned char)((total + (size_t)i) * 13 + 5);
-		total += (unsigned long)r;
-	}
-	printf("socketpair: %lu bytes, %lu wrong, then %s\n", total, wrong, r == 0 ? "EOF" : strerror(errno));
+	read_pattern(sv[0], "socketpair", 13, 5);
 	int st = 0;
 	pid_t w = waitpid(c, &st, 0);
 	say_status("socketpair", w, st);
@@ -196,17 +216,7 @@ static void pipe_across_fork(void)
 		if (write(p[1], line, (size_t)n) != n)
 			_exit(2);
 		/* More than the pipe holds: the child blocks until the parent reads. */
-		static unsigned char block[300000];
-		for (size_t i = 0; i < sizeof block; i++)
-			block[i] = (unsigned char)(i * 7 + 1);
-		size_t done = 0;
-		while (done < sizeof block) {
-			ssize_t w = write(p[1], block + done, sizeof block - done);
-			if (w <= 0)
-				_exit(3);
-			done += (size_t)w;
-		}
-		_exit(0);   /* closes the write end: the parent reads EOF */
+		_exit(write_pattern(p[1], 300000, 7, 1) ? 3 : 0);   /* closes the write end: EOF */
 	}
 	close(p[1]);
 	char first[64];
@@ -220,18 +230,7 @@ static void pipe_across_fork(void)
 	}
 	first[got] = 0;
 	printf("pipe: %s", first);
-	unsigned long total = 0, sum = 0;
-	unsigned char buf[8192];
-	ssize_t r;
-	while ((r = read(p[0], buf, sizeof buf)) > 0) {
-		for (ssize_t i = 0; i < r; i++) {
-			unsigned char want = (unsigned char)((total + (size_t)i) * 7 + 1);
-			if (buf[i] != want)
-				sum++;
-		}
-		total += (unsigned long)r;
-	}
-	printf("pipe: %lu bytes, %lu wrong, then %s\n", total, sum, r == 0 ? "EOF" : strerror(errno));
+	read_pattern(p[0], "pipe", 7, 1);
 	int st = 0;
 	pid_t w = waitpid(c, &st, 0);
 	say_status("pipe writer", w, st);
