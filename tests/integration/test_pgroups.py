@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 
+from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY
 from caplib import (CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, recv_all, run_tool, snapshot,
                     tempdir)
 
@@ -60,8 +61,6 @@ def same_as_linux():
     check_eq(p.returncode, 0, "caprun's exit code")
 
 
-HOLD_READY = r"hold: group 2 of 2, listening on 9100"
-HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; B's pipe: end of file\n"
 
 
 def group_across_snapshot():
@@ -82,7 +81,7 @@ def group_across_snapshot():
     with host.connect(again.addr, 9100) as s:
         check_eq(recv_all(s), HOLD_ANSWER, "the group, read from the resumed control pages, "
                  "killed as one")
-    check_eq(again.wait_exit(30), 11, "caprun's exit code: pid 1's")
+    check_eq(again.wait_exit(30), HOLD_EXIT, "caprun's exit code: pid 1's")
 
 
 def killed_from_outside():
@@ -99,7 +98,7 @@ def killed_from_outside():
         check_eq(recv_all(s), b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 1; "
                  b"B's pipe: end of file\n", "the group after B was killed from outside: "
                  "its pipe end taken away (CAP_MSG_LOST)")
-    check_eq(cap.wait_exit(30), 11, "caprun's exit code: pid 1's")
+    check_eq(cap.wait_exit(30), HOLD_EXIT, "caprun's exit code: pid 1's")
 
 
 def main():

@@ -6,6 +6,7 @@ import shutil
 import struct
 import subprocess
 
+from procslib import TREE_AFTER, TREE_EXIT, TREE_READY
 from caplib import (CAPRUN, IMAGES, Host, Tap, check, check_eq, connect, net_state, no_guard,
                     recv_all, snap_header, snap_remac, snap_reseal, snapshot, tempdir)
 
@@ -68,20 +69,6 @@ def child_ends_snapshot_after():
         check_eq(recv_all(s), b"processes of pid 1: 1\n", "reply after resume")
 
 
-# What the tree prints once it is set going (images/procs/procs.c, "tree"): pids as the
-# capsule sees them, every byte of the pipe, the pending signal, the waits and the zombie.
-TREE_READY = r"tree: pid 1, middle 2 ready, listening on 9100"
-TREE_AFTER = """reader: pid 4 ppid 2, go 1
-reader: 75000 bytes, 0 wrong, then EOF
-reader: SIGUSR1 pending 1
-reader: SIGUSR1 handled 1
-middle: child 4 exited with 44
-middle, the zombie: child 3 exited with 3
-middle: pid 2 ppid 1, then -1 ECHILD
-tree: child 2 exited with 2
-tree: done
-""".splitlines()
-TREE_EXIT = 12
 
 
 def stdout_lines(cap, start=0):

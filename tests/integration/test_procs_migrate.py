@@ -9,21 +9,10 @@ import re
 import time
 
 from caplib import IMAGES, recv_all  # noqa: F401  (IMAGES: procs.cap is built there)
+from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY, TREE_AFTER, TREE_EXIT, TREE_READY
 from miglib import (Tap, Topology, _exe_name, check, check_eq, descendants, migrate, migrate_run,
                     wait_listed_only_on, wait_one_copy)
 
-TREE_READY = r"tree: pid 1, middle 2 ready, listening on 9100"
-TREE_AFTER = """reader: pid 4 ppid 2, go 1
-reader: 75000 bytes, 0 wrong, then EOF
-reader: SIGUSR1 pending 1
-reader: SIGUSR1 handled 1
-middle: child 4 exited with 44
-middle, the zombie: child 3 exited with 3
-middle: pid 2 ppid 1, then -1 ECHILD
-tree: child 2 exited with 2
-tree: done
-""".splitlines()
-TREE_EXIT = 12
 STREAM_END = ["stream: more than 1 MiB, 0 wrong", "stream: child 2 exited with 32"]
 STREAM_EXIT = 13
 CAPSULE_LINE = re.compile(r"^(reader|middle|tree|stream)\b")
@@ -208,14 +197,12 @@ def group_moves():
     both and waitpid(-B) reaps both; the pipe only B wrote then reads end of file."""
     topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
     a, b = topo["A"], topo["B"]
-    x = a.capsule("pgroups", name="x", args=["hold"]).start(
-        app_ready=r"hold: group 2 of 2, listening on 9100")
+    x = a.capsule("pgroups", name="x", args=["hold"]).start(app_ready=HOLD_READY)
     mark = moved(topo, "x", a, b, 3, "a process group, pre-copied")
     check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
     with topo.client.connect(x.addr, 9100) as s:
-        check_eq(recv_all(s), b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; "
-                 b"B's pipe: end of file\n", "the group's answer after the move")
-    check_eq(incoming_exit(b, mark), 11, "the capsule's exit status on B (pid 1's)")
+        check_eq(recv_all(s), HOLD_ANSWER, "the group's answer after the move")
+    check_eq(incoming_exit(b, mark), HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
 
 
 def main():

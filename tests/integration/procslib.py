@@ -1,0 +1,22 @@
+"""procslib.py: what the process test programs print, shared by the tests that run them here, snapshotted, or moved (test_procs.py, test_procs_migrate.py, test_pgroups.py)."""
+
+# images/procs/procs.c, "tree": its line once ready, and what it prints once set going: pids
+# as the capsule sees them, every byte of the pipe, the pending signal, the waits and the zombie.
+TREE_READY = r"tree: pid 1, middle 2 ready, listening on 9100"
+TREE_AFTER = """reader: pid 4 ppid 2, go 1
+reader: 75000 bytes, 0 wrong, then EOF
+reader: SIGUSR1 pending 1
+reader: SIGUSR1 handled 1
+middle: child 4 exited with 44
+middle, the zombie: child 3 exited with 3
+middle: pid 2 ppid 1, then -1 ECHILD
+tree: child 2 exited with 2
+tree: done
+""".splitlines()
+TREE_EXIT = 12
+
+# images/pgroups/pgroups.c, "hold": group 2 holds B (pid 2) and C (pid 3); a connection kills
+# the group, reaps it and reads the pipe only B wrote; then pid 1 exits 11.
+HOLD_READY = r"hold: group 2 of 2, listening on 9100"
+HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; B's pipe: end of file\n"
+HOLD_EXIT = 11
