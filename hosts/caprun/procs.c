@@ -172,6 +172,16 @@ int procs_pid_of(struct host_relay *r, int slot)
 	return slot == 0 ? 1 : r->procs->p[slot].pid;
 }
 
+int procs_slot_of(struct host_relay *r, int pid)
+{
+	if (pid == 1)
+		return 0;
+	for (int i = 1; r->procs && i < CAP_PROC_MAX; i++)
+		if (r->procs->p[i].used && r->procs->p[i].pid == pid)
+			return i;
+	return -1;
+}
+
 /*
  * The data of from (its holes stay holes) into to, page cache to page cache,
  * except the shared window: a child maps that from pid 1's memfd.  0 or -1.
@@ -336,10 +346,7 @@ void procs_wake(struct host_relay *r, int from, uint64_t mask)
 void procs_kill(struct host_relay *r, int from, int pid, int sig)
 {
 	struct caprun_procs *ps = r->procs;
-	int to = pid == 1 ? 0 : -1;
-	for (int i = 1; ps && i < CAP_PROC_MAX && to < 0; i++)
-		if (ps->p[i].used && ps->p[i].pid == pid)
-			to = i;
+	int to = procs_slot_of(r, pid);
 	if (!ps || to < 0 || to == from || sig < 1 || sig > 64)
 		return;   /* it ended meanwhile, or nonsense: nothing to do */
 	if (sig == SIGKILL) {

@@ -85,6 +85,8 @@ void procs_request(struct host_relay *r, int from, const unsigned char *payload,
 /* The memfd and the pid (as the capsule sees it) of the process in slot (0: pid 1). */
 int procs_memfd_of(struct host_relay *r, int slot);
 int procs_pid_of(struct host_relay *r, int slot);
+/* The slot of the process with pid (as the capsule sees it), or -1. */
+int procs_slot_of(struct host_relay *r, int pid);
 /* CAP_MSG_LOST from pid 1: it took away what the process in slot held; the slot is free again. */
 void procs_lost_done(struct host_relay *r, const unsigned char *payload, size_t len);
 /* CAP_MSG_KILL from slot from: SIGKILL ends the host process, other signals go as CAP_MSG_SIGNAL. */

@@ -27,14 +27,6 @@ static int used(struct host_relay *r, int slot)
 	return slot == 0 || (r->procs && r->procs->p[slot].used);
 }
 
-static int slot_of(struct host_relay *r, int pid)
-{
-	for (int i = 0; i < (r->procs ? CAP_PROC_MAX : 1); i++)
-		if (used(r, i) && procs_pid_of(r, i) == pid)
-			return i;
-	return -1;
-}
-
 static struct ids ids_of(struct host_relay *r, int slot)
 {
 	uint32_t v[2] = { 0, 0 };
@@ -56,7 +48,7 @@ static void tell_parent(struct host_relay *r, int slot, int pgid)
 {
 	if (slot == 0)
 		return;
-	int parent = slot_of(r, r->procs->p[slot].ppid);
+	int parent = procs_slot_of(r, r->procs->p[slot].ppid);
 	struct cap_proc_pgid m = { procs_pid_of(r, slot), pgid };
 	if (parent >= 0 && procs_deliver(r, parent, CAP_MSG_PGID, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: telling process %d that %d changed group: %s\n",
@@ -96,7 +88,7 @@ static int do_setpgid(struct host_relay *r, int from, int pid, int pgid)
 {
 	if (pgid < 0)
 		return -EINVAL;
-	int t = pid == 0 ? from : slot_of(r, pid);
+	int t = pid == 0 ? from : procs_slot_of(r, pid);
 	if (t < 0 || (t != from && r->procs->p[t].ppid != procs_pid_of(r, from)))
 		return -ESRCH;   /* only the caller itself or one of its children */
 	int tpid = procs_pid_of(r, t);
@@ -106,9 +98,10 @@ static int do_setpgid(struct host_relay *r, int from, int pid, int pgid)
 	if (target.sid != caller.sid || target.sid == tpid)
 		return -EPERM;   /* another session, or a session leader */
 	int exists = pgid == tpid;
-	for (int i = 0; i < (r->procs ? CAP_PROC_MAX : 1) && !exists; i++)
-		if (used(r, i) && ids_of(r, i).pgid == pgid && ids_of(r, i).sid == caller.sid)
-			exists = 1;
+	for (int i = 0; i < (r->procs ? CAP_PROC_MAX : 1) && !exists; i++) {
+		struct ids other = used(r, i) ? ids_of(r, i) : (struct ids){ 0, 0 };
+		exists = other.pgid == pgid && other.sid == caller.sid;
+	}
 	if (!exists)
 		return -EPERM;   /* a group must exist in the caller's session, or be the target's own */
 	target.pgid = pgid;
@@ -133,7 +126,7 @@ static int do_setsid(struct host_relay *r, int from)
 
 static int do_get(struct host_relay *r, int from, int pid, int sid)
 {
-	int t = pid == 0 ? from : slot_of(r, pid);
+	int t = pid == 0 ? from : procs_slot_of(r, pid);
 	if (t < 0)
 		return pid < 0 ? -EINVAL : -ESRCH;
 	struct ids ids = ids_of(r, t);
