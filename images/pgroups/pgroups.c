@@ -202,21 +202,39 @@ static void group_waits(void)
  */
 static int hold(void)
 {
-	int go[2], eof[2];
-	if (pipe(go) < 0 || pipe(eof) < 0)
+	int go[2], eof[2], started[2];
+	if (pipe(go) < 0 || pipe(eof) < 0 || pipe(started) < 0)
 		return 1;
 	pid_t bb = fork_flushed();
 	if (bb == 0) {
 		close(eof[0]);   /* B holds the only write end of eof */
+		close(started[0]);
+		if (write(started[1], "b", 1) != 1)
+			_exit(2);
+		close(started[1]);
 		wait_forever(go[0]);
 	}
 	pid_t c = fork_flushed();
 	if (c == 0) {
 		close(eof[0]);
 		close(eof[1]);
+		close(started[0]);
+		if (write(started[1], "c", 1) != 1)
+			_exit(2);
+		close(started[1]);
 		wait_forever(go[0]);
 	}
 	close(eof[1]);
+	close(started[1]);
+	/* Both children run (docs/PROCESSES.md section 10: one killed before it ever ran keeps its ends). */
+	char ran[2];
+	for (size_t got = 0; got < sizeof ran;) {
+		ssize_t r = read(started[0], ran + got, sizeof ran - got);
+		if (r <= 0)
+			return 1;
+		got += (size_t)r;
+	}
+	close(started[0]);
 	if (setpgid(bb, bb) < 0 || setpgid(c, bb) < 0) {
 		printf("setpgid: %s\n", strerror(errno));
 		return 1;
