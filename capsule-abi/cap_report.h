@@ -61,6 +61,13 @@ enum cap_report_fd_kind {
 	CAP_RFD_TIMERFD  = 17,
 	CAP_RFD_SIGNALFD = 18,
 	CAP_RFD_UNIX     = 19,   /* an end of a socketpair(AF_UNIX) (unixsock.c); u.pipe: what it reads */
+	/*
+	 * A TCP socket several processes share, served by pid 1 (sockrelay.c): u.sock's
+	 * addresses, tcp_state (LISTEN or ESTABLISHED) and unread (bytes relayed, not yet
+	 * read); no sequence numbers.  pid 1's report lists the stack's own sockets behind
+	 * them as CAP_RFD_TCP with fd -1.
+	 */
+	CAP_RFD_TCP_RELAY = 20,
 };
 
 /* TCP states, numbered as lwIP numbers them (RFC 793 names). */

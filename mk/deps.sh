@@ -3,7 +3,7 @@
 set -eu
 PKGS="build-essential dpkg-dev pkg-config libseccomp-dev libsodium-dev libssl-dev libcmocka-dev libbsd-dev
 libmnl-dev libsqlite3-dev sqlite3 clang libclang-rt-14-dev iproute2 netcat-openbsd
-curl iperf redis-tools python3 procps psmisc kmod qemu-system-x86 busybox-static libmemcached-tools tshark
+curl iperf redis-tools python3 procps psmisc kmod qemu-system-x86 busybox-static libmemcached-tools tshark wrk
 libcurl4-openssl-dev libcjson-dev etcd-server etcd-client scdoc systemd openssl"
 missing=""
 for p in $PKGS; do

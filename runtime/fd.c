@@ -311,8 +311,15 @@ long rt_sys_fcntl(int fd, int cmd, long arg)
 	case F_SETFD: fds[fd].cloexec = (arg & FD_CLOEXEC) != 0; return 0;
 	case F_GETFL: return f->flags;
 	case F_SETFL:
-		f->flags = (f->flags & ~(O_NONBLOCK | O_APPEND)) | ((int)arg & (O_NONBLOCK | O_APPEND));
+		f->flags = (f->flags & ~(O_NONBLOCK | O_APPEND | O_ASYNC)) |
+		           ((int)arg & (O_NONBLOCK | O_APPEND | O_ASYNC));
 		return 0;
+	/*
+	 * Signal-driven I/O: the owner and O_ASYNC are kept, as nginx's master sets
+	 * them on its channels to its workers, but no SIGIO is sent (docs/RUNNING.md).
+	 */
+	case F_SETOWN: f->owner = (int)arg; return 0;
+	case F_GETOWN: return f->owner;
 	case F_GETLK: {
 		struct flock *l = (struct flock *)arg;
 		l->l_type = F_UNLCK;
@@ -339,6 +346,12 @@ long rt_sys_ioctl(int fd, unsigned long req, long arg)
 			f->flags |= O_NONBLOCK;
 		else
 			f->flags &= ~O_NONBLOCK;
+		return 0;
+	case FIOASYNC:   /* O_ASYNC, as F_SETFL (no SIGIO is sent) */
+		if (*(int *)arg)
+			f->flags |= O_ASYNC;
+		else
+			f->flags &= ~O_ASYNC;
 		return 0;
 	case FIOCLEX:
 		fds[fd].cloexec = 1;

@@ -27,7 +27,7 @@
  */
 struct rt_pipe_ring {
 	int lock;                  /* shared only */
-	int shared;
+	int shared;                /* 0 private; RT_SHARED_KIND_RING in the window */
 	size_t head, len;          /* read position and bytes buffered */
 	int readers, writers;      /* ends open, in every process */
 	uint64_t waiters;          /* shared: process slots with a thread waiting for a change */
@@ -307,7 +307,7 @@ void rt_pipe_fork(struct rt_pipe *p, int writer, int undo)
 		}
 		memcpy(s, r, sizeof *r);
 		s->lock = 0;
-		s->shared = 1;
+		s->shared = RT_SHARED_KIND_RING;
 		s->waiters = 0;
 		memset(s->rd_by, 0, sizeof s->rd_by);
 		memset(s->wr_by, 0, sizeof s->wr_by);
@@ -347,6 +347,8 @@ static void ring_lost(void *mem, void *arg)
 {
 	struct rt_pipe_ring *r = mem;
 	unsigned slot = *(unsigned *)arg;
+	if (r->shared != RT_SHARED_KIND_RING)
+		return;   /* another kind of object (sockrelay.c's listeners) */
 	rt_spin_lock(&r->lock);
 	int changed = r->rd_by[slot] || r->wr_by[slot];
 	r->readers = r->readers > r->rd_by[slot] ? r->readers - r->rd_by[slot] : 0;
@@ -367,6 +369,74 @@ void rt_pipes_lost(unsigned slot)
 {
 	if (slot < CAP_PROC_MAX)
 		rt_shared_each_ring(ring_lost, &slot);
+}
+
+/* ---- rings made shared from the start, for sockrelay.c ---- */
+
+struct rt_pipe *rt_pipe_new_shared(int writer)
+{
+	struct rt_pipe *p = calloc(1, sizeof *p);
+	struct rt_pipe_ring *r = p ? rt_shared_alloc() : 0;
+	if (!r) {
+		free(p);
+		return 0;
+	}
+	(void)writer;   /* the handle is the same for either end; the caller knows which it holds */
+	r->shared = RT_SHARED_KIND_RING;
+	r->readers = r->writers = 1;
+	r->rd_by[rt_proc_slot()] = r->wr_by[rt_proc_slot()] = 1;
+	p->ring = r;
+	p->local_ends = 1;
+	return p;
+}
+
+struct rt_pipe_ring *rt_pipe_ring_of(struct rt_pipe *p)
+{
+	return p->ring;
+}
+
+struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_slot)
+{
+	struct rt_pipe *p = calloc(1, sizeof *p);
+	if (!p)
+		return 0;
+	p->ring = r;
+	p->local_ends = 1;
+	unsigned me = rt_proc_slot();
+	if (from_slot != me && from_slot < CAP_PROC_MAX) {
+		ring_lock(r);
+		uint16_t *by = writer ? r->wr_by : r->rd_by;
+		if (by[from_slot]) {
+			by[from_slot]--;
+			by[me]++;
+		}
+		ring_unlock(r, 0);
+	}
+	return p;
+}
+
+void rt_pipe_drop(struct rt_pipe_ring *r, int writer, unsigned slot)
+{
+	ring_lock(r);
+	uint16_t *by = writer ? r->wr_by : r->rd_by;
+	if (writer)
+		r->writers--;
+	else
+		r->readers--;
+	if (slot < CAP_PROC_MAX && by[slot])
+		by[slot]--;
+	int last = !r->readers && !r->writers;
+	uint64_t wake = ring_unlock(r, 1);
+	if (last)
+		rt_shared_free(r);
+	rt_wake_all(&rt_proc_waitq);
+	rt_proc_wake(wake);
+	rt_io_changed();
+}
+
+long rt_pipe_room(struct rt_pipe *p)
+{
+	return (long)(PIPE_SIZE - p->ring->len);
 }
 
 /* ---- the two ends as files ---- */

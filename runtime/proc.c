@@ -8,6 +8,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_net.h"
 #include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
@@ -134,7 +135,8 @@ static void elsewhere_say(void)
 		digits *= 10;
 	for (; digits; digits /= 10)
 		msg[l++] = (char)('0' + pid / digits % 10);
-	memcpy(msg + l, ": sockets in processes other than pid 1 are not supported yet\n", 63);
+	static const char tail[] = ": UDP sockets in processes other than pid 1 are not supported yet\n";
+	memcpy(msg + l, tail, sizeof tail);
 	rt_console_write(2, msg);
 }
 
@@ -162,10 +164,15 @@ static const struct rt_file_ops elsewhere_ops = {
 	.read = elsewhere_rw, .write = elsewhere_rw, .poll = elsewhere_poll, .fstat = elsewhere_fstat,
 };
 
+/*
+ * A socket pair's end and a socket pid 1 shared before the fork (sockrelay.c)
+ * live in memory every process sees: they work here.  Whatever else of the
+ * stack's this copy holds (a UDP socket, one not connected yet) does not.
+ */
 static void socket_elsewhere(struct rt_file *f, void *arg)
 {
 	(void)arg;
-	if (f->ops->sock && !rt_unix_is_pair_end(f))   /* a socket pair is memory: it works here */
+	if (f->ops->sock && !f->ops->fork)
 		f->ops = &elsewhere_ops;
 }
 
@@ -489,6 +496,7 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		struct cap_proc_lost m;
 		memcpy(&m, payload, sizeof m);
 		rt_pipes_lost(m.slot);
+		rt_relay_lost(m.slot);
 		rt_shared_lost(m.slot);
 		send_record(CAP_MSG_LOST, &m, sizeof m);
 	} else if (type == CAP_MSG_WAKE) {

@@ -85,6 +85,24 @@ static void report_threads(struct report_out *o)
 	}
 }
 
+/*
+ * pid 1: the stack's sockets behind the ones its processes share
+ * (sockrelay.c), as fd -1, with their sequence numbers: a gateway holds
+ * those connections while the capsule is frozen.
+ */
+static void report_stack_socket(struct rt_file *f, void *arg)
+{
+	struct report_out *o = arg;
+	struct cap_report_fd *r = o->hdr->truncated ? 0 : report_take(o, sizeof *r);
+	if (!r)
+		return;
+	r->fd = -1;
+	r->flags = (uint32_t)f->flags;
+	if (f->ops->report)
+		f->ops->report(f, r);
+	o->hdr->nfds++;
+}
+
 static void report_fds(struct report_out *o)
 {
 	for (int fd = 0; fd < rt_fd_high_water(); fd++) {
@@ -100,6 +118,7 @@ static void report_fds(struct report_out *o)
 			f->ops->report(f, r);
 		o->hdr->nfds++;
 	}
+	rt_relay_each_stack_socket(report_stack_socket, o);
 }
 
 uint32_t rt_report_write(void *dst, size_t cap, int64_t now_ns)

@@ -63,7 +63,8 @@ struct rt_file_ops {
 /* Shared by dup'ed descriptors, like a kernel struct file. */
 struct rt_file {
 	int refs;
-	int flags;                  /* O_ACCMODE | O_APPEND | O_NONBLOCK */
+	int flags;                  /* O_ACCMODE | O_APPEND | O_NONBLOCK | O_ASYNC */
+	int owner;                  /* F_SETOWN's pid (no SIGIO is sent) */
 	const struct rt_file_ops *ops;
 	void *priv;                 /* the kind's object: pipe, tmpfs node, epoll set */
 	int handle;                 /* the kind's number: console 0-2, a stack's socket handle */

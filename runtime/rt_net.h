@@ -87,4 +87,13 @@ int rt_tun_active(void);
  */
 long rt_tun_send_vnet(const struct rt_iovec *iov, int iovcnt);
 
+/*
+ * sockrelay.c: TCP sockets pid 1 shared with other processes at a fork
+ * (docs/PROCESSES.md, section 4).  rt_relay_lost: the process in slot ended
+ * holding shared listeners (run by pid 1 on CAP_MSG_LOST).  The stack's own
+ * sockets behind the shared ones, for pid 1's freeze report.
+ */
+void rt_relay_lost(unsigned slot);
+void rt_relay_each_stack_socket(void (*fn)(struct rt_file *sock, void *arg), void *arg);
+
 #endif

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/rt_fd.h"
+#include "runtime/rt_net.h"
 #include "runtime/rt_sched.h"
 
 #define RT_PIPE_SIZE 65536
@@ -39,5 +41,35 @@ void rt_pipe_forked_child(struct rt_pipe *p, int writer, unsigned parent_slot);
 /* The process in slot ended without closing its ends (CAP_MSG_LOST): take them away from
  * every shared pipe, waking readers (end of file) and writers (EPIPE). */
 void rt_pipes_lost(unsigned slot);
+
+/*
+ * Rings in the shared window from the start, for sockets several processes
+ * share (sockrelay.c).  rt_pipe_new_shared: a ring with one reader and one
+ * writer, both counted on this process's slot, and a handle for one of them
+ * (the caller knows which); the other end is held by nobody yet, until a
+ * process takes it with rt_pipe_adopt (moving its count from from_slot to
+ * its own) or it is given up with rt_pipe_drop.
+ */
+struct rt_pipe_ring;
+struct rt_pipe *rt_pipe_new_shared(int writer);
+struct rt_pipe_ring *rt_pipe_ring_of(struct rt_pipe *p);
+struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_slot);
+void rt_pipe_drop(struct rt_pipe_ring *r, int writer, unsigned slot);
+/* Bytes a write could add now. */
+long rt_pipe_room(struct rt_pipe *p);
+
+/*
+ * One end of a byte stream built on two rings: a socketpair's end
+ * (unixsock.c), or a process's end of a TCP connection pid 1 relays
+ * (sockrelay.c).  It reads `in` and writes `out`.  Its file operations are
+ * rt_unix_stream_ops (socket calls: rt_unix_stream_sock_ops); a kind built
+ * on it puts this struct first in its own and copies the tables.
+ */
+struct rt_unix_end {
+	struct rt_pipe *in, *out;
+	int rd_shut, wr_shut;
+};
+extern const struct rt_file_ops rt_unix_stream_ops;
+extern const struct rt_sock_ops rt_unix_stream_sock_ops;
 
 #endif

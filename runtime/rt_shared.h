@@ -8,6 +8,14 @@
 /* Bytes of one slot: a pipe's ring and its header. */
 #define RT_SHARED_SLOT (17 * 4096)
 
+/*
+ * Every object in a slot starts with two ints: its spinlock and its kind,
+ * so code that walks the window (rt_shared_each_ring) tells them apart.
+ */
+#define RT_SHARED_KIND_RING 1       /* a pipe's ring (pipe.c) */
+#define RT_SHARED_KIND_LISTENER 2   /* a listening socket several processes hold (sockrelay.c) */
+#define RT_SHARED_KIND_BOARD 3      /* requests for sockets to pid 1 (sockask.c) */
+
 /* A zeroed slot of the shared window, or 0 when it is full. */
 void *rt_shared_alloc(void);
 void rt_shared_free(void *slot);

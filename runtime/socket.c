@@ -1,10 +1,12 @@
 /* socket.c: BSD socket calls on the fd table, through the socket file's operations (rt_net.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include "runtime/rt_net.h"
 #include "runtime/rt_proc.h"
+#include "runtime/rt_relay.h"
 #include "runtime/rt_sched.h"
 #include "runtime/rt_sys.h"
 
@@ -43,8 +45,13 @@ long rt_sys_socket(int domain, int type, int protocol)
 	struct rt_file *f;
 	if (!net_ops)
 		return -EAFNOSUPPORT;   /* linked without a network stack */
+	if (rt_proc_pid() != 1 && domain != AF_INET && domain != AF_INET6)
+		return -EAFNOSUPPORT;   /* as in pid 1 (musl asks for nscd's AF_UNIX socket, say) */
+	if (rt_proc_pid() != 1 && domain == AF_INET && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
+	    (protocol == 0 || protocol == IPPROTO_TCP))
+		return rt_ask_socket(flags);   /* the stack lives in pid 1: asked there (sockask.c) */
 	if (rt_proc_pid() != 1)
-		return rt_proc_socket_refused();   /* the stack lives in pid 1 (docs/PROCESSES.md) */
+		return rt_proc_socket_refused();
 	long r = net_ops->socket(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol, file_flags(flags), &f);
 	if (r < 0)
 		return r;

@@ -13,17 +13,13 @@
 #include "runtime/rt_sys.h"
 
 /*
- * One end: it reads `in` and writes `out`; its peer has them the other way round.
- * shutdown(SHUT_RD) closes its reading of `in` (the peer's writes then fail with
- * EPIPE, as on Linux), SHUT_WR its writing of `out` (the peer reads end of file).
- * Everything is in the capsule's memory, so a pair moves with a snapshot.
+ * One end (struct rt_unix_end, rt_pipe.h): it reads `in` and writes `out`; its peer has
+ * them the other way round.  shutdown(SHUT_RD) closes its reading of `in` (the peer's
+ * writes then fail with EPIPE, as on Linux), SHUT_WR its writing of `out` (the peer reads
+ * end of file).  Everything is in the capsule's memory, so a pair moves with a snapshot.
  */
-struct unix_end {
-	struct rt_pipe *in, *out;
-	int rd_shut, wr_shut;
-};
 
-static struct unix_end *end_of(struct rt_file *f)
+static struct rt_unix_end *end_of(struct rt_file *f)
 {
 	return f->priv;
 }
@@ -31,14 +27,14 @@ static struct unix_end *end_of(struct rt_file *f)
 static long end_read_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
 {
 	(void)pos;
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	return e->rd_shut ? 0 : rt_pipe_read(e->in, buf, len, nonblock);
 }
 
 static long end_write_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
 {
 	(void)pos;
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	return e->wr_shut ? -EPIPE : rt_pipe_write(e->out, buf, len, nonblock);
 }
 
@@ -59,7 +55,7 @@ static long end_write(struct rt_file *f, const struct rt_iovec *iov, int iovcnt,
  */
 static int end_poll(struct rt_file *f, int events)
 {
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	int r = 0;
 	int rd_over = e->rd_shut || (rt_pipe_poll(e->in, 0, 0) & POLLHUP);
 	int wr_over = e->wr_shut || (rt_pipe_poll(e->out, 1, 0) & POLLERR);
@@ -76,7 +72,7 @@ static int end_poll(struct rt_file *f, int events)
 
 static long end_nread(struct rt_file *f)
 {
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	return e->rd_shut ? 0 : rt_pipe_nread(e->in);
 }
 
@@ -87,7 +83,7 @@ static void end_fstat(struct rt_file *f, struct stat *st)
 	st->st_blksize = 4096;
 }
 
-static void end_shut(struct unix_end *e, int rd, int wr)
+static void end_shut(struct rt_unix_end *e, int rd, int wr)
 {
 	if (rd && !e->rd_shut) {
 		e->rd_shut = 1;
@@ -101,14 +97,14 @@ static void end_shut(struct unix_end *e, int rd, int wr)
 
 static void end_release(struct rt_file *f)
 {
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	end_shut(e, 1, 1);
 	free(e);
 }
 
 static void end_report(struct rt_file *f, struct cap_report_fd *r)
 {
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	uint32_t peer_reads = 0, peer_writes = 0;
 	r->kind = CAP_RFD_UNIX;
 	r->u.pipe.capacity = RT_PIPE_SIZE;
@@ -122,7 +118,7 @@ static void end_report(struct rt_file *f, struct cap_report_fd *r)
 static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, const char *why)
 {
 	(void)why;
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	if (!e->rd_shut && rt_pipe_owns_waitq(e->in, q) == 1)
 		return "unix recv";
 	if (!e->wr_shut && rt_pipe_owns_waitq(e->out, q) == 2)
@@ -263,7 +259,7 @@ static long end_name(struct rt_file *f, void *addr, uint32_t *len)
 /* A fork: the child holds this end too, so both rings become shared (pipe.c). */
 static void end_fork(struct rt_file *f, int undo)
 {
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	if (!e->rd_shut)
 		rt_pipe_fork(e->in, 0, undo);
 	if (!e->wr_shut)
@@ -272,29 +268,29 @@ static void end_fork(struct rt_file *f, int undo)
 
 static void end_forked(struct rt_file *f, unsigned parent_slot)
 {
-	struct unix_end *e = end_of(f);
+	struct rt_unix_end *e = end_of(f);
 	if (!e->rd_shut)
 		rt_pipe_forked_child(e->in, 0, parent_slot);
 	if (!e->wr_shut)
 		rt_pipe_forked_child(e->out, 1, parent_slot);
 }
 
-static const struct rt_sock_ops unix_sock_ops = {
+const struct rt_sock_ops rt_unix_stream_sock_ops = {
 	.bind = already_connected, .listen = no_listen, .accept = no_accept, .connect = no_connect,
 	.sendmsg = end_sendmsg, .recvmsg = end_recvmsg, .shutdown = end_shutdown,
 	.getsockopt = end_getsockopt, .setsockopt = end_setsockopt,
 	.getsockname = end_name, .getpeername = end_name,
 };
 
-static const struct rt_file_ops unix_ops = {
+const struct rt_file_ops rt_unix_stream_ops = {
 	.read = end_read, .write = end_write, .poll = end_poll, .nread = end_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork, .forked = end_forked, .sock = &unix_sock_ops,
+	.fork = end_fork, .forked = end_forked, .sock = &rt_unix_stream_sock_ops,
 };
 
 int rt_unix_is_pair_end(const struct rt_file *f)
 {
-	return f->ops == &unix_ops;
+	return f->ops == &rt_unix_stream_ops;
 }
 
 long rt_unix_socketpair(int type, int *sv)
@@ -303,17 +299,17 @@ long rt_unix_socketpair(int type, int *sv)
 	if ((type & ~flags) != SOCK_STREAM)
 		return -EOPNOTSUPP;   /* SOCK_DGRAM, SOCK_SEQPACKET: not yet */
 	struct rt_pipe *a2b = rt_pipe_new(), *b2a = rt_pipe_new();
-	struct unix_end *ea = calloc(1, sizeof *ea), *eb = calloc(1, sizeof *eb);
+	struct rt_unix_end *ea = calloc(1, sizeof *ea), *eb = calloc(1, sizeof *eb);
 	int fl = O_RDWR | ((flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0);
-	struct rt_file *fa = rt_file_new(&unix_ops, fl), *fb = rt_file_new(&unix_ops, fl);
+	struct rt_file *fa = rt_file_new(&rt_unix_stream_ops, fl), *fb = rt_file_new(&rt_unix_stream_ops, fl);
 	if (!a2b || !b2a || !ea || !eb || !fa || !fb) {
 		if (a2b) { rt_pipe_close(a2b, 0); rt_pipe_close(a2b, 1); }
 		if (b2a) { rt_pipe_close(b2a, 0); rt_pipe_close(b2a, 1); }
 		free(ea); free(eb); free(fa); free(fb);
 		return -ENOMEM;
 	}
-	*ea = (struct unix_end){ .in = b2a, .out = a2b };
-	*eb = (struct unix_end){ .in = a2b, .out = b2a };
+	*ea = (struct rt_unix_end){ .in = b2a, .out = a2b };
+	*eb = (struct rt_unix_end){ .in = a2b, .out = b2a };
 	fa->priv = ea;
 	fb->priv = eb;
 	int cloexec = (flags & SOCK_CLOEXEC) != 0;

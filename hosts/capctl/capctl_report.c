@@ -46,8 +46,8 @@ static const char *kind_name(uint32_t k)
 {
 	static const char *names[] = { "?", "console", "pipe-read", "pipe-write", "file", "dir",
 	                               "dev", "tcp", "udp", "epoll" };
-	static const char *event_names[] = { "eventfd", "timerfd", "signalfd", "unix" };
-	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_UNIX)
+	static const char *event_names[] = { "eventfd", "timerfd", "signalfd", "unix", "tcp-relay" };
+	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_TCP_RELAY)
 		return event_names[k - CAP_RFD_EVENTFD];
 	return k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
@@ -86,7 +86,22 @@ static const struct cap_report_fd *fds_of(const struct cap_report_header *rep)
 static void fd_text(FILE *out, const struct cap_report_fd *f)
 {
 	char loc[32], rem[32], path[64];
-	fprintf(out, "  %-4d %-10s ", f->fd, kind_name(f->kind));
+	if (f->fd >= 0)
+		fprintf(out, "  %-4d %-10s ", f->fd, kind_name(f->kind));
+	else   /* pid 1: the stack's socket behind a shared one (tcp-relay) */
+		fprintf(out, "  %-4s %-10s ", "-", kind_name(f->kind));
+	if (f->kind == CAP_RFD_TCP_RELAY) {
+		const struct cap_report_sock *k = &f->u.sock;
+		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
+		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);
+		if (k->tcp_state == CAP_TCP_LISTEN)
+			fprintf(out, "%-11s %s, %u connections queued\n", tcp_state_name(k->tcp_state), loc,
+			        k->unread);
+		else
+			fprintf(out, "%-11s %s -> %s, %u bytes unread (relayed by pid 1)\n",
+			        tcp_state_name(k->tcp_state), loc, rem, k->unread);
+		return;
+	}
 	if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
 		const struct cap_report_sock *k = &f->u.sock;
 		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
@@ -131,7 +146,14 @@ static void fd_json(FILE *out, const struct cap_report_fd *f)
 	char loc[32], rem[32], path[64];
 	fprintf(out, "{\"fd\": %d, \"kind\": \"%s\", \"flags\": %u", f->fd, kind_name(f->kind),
 	        f->flags);
-	if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
+	if (f->kind == CAP_RFD_TCP_RELAY) {
+		const struct cap_report_sock *k = &f->u.sock;
+		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
+		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);
+		fprintf(out, ", \"proto\": \"tcp\", \"local\": \"%s\", \"remote\": \"%s\", "
+		        "\"tcp_state\": \"%s\", \"unread\": %u", loc, rem, tcp_state_name(k->tcp_state),
+		        k->unread);
+	} else if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
 		const struct cap_report_sock *k = &f->u.sock;
 		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
 		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);

@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -205,6 +205,44 @@ def group_moves():
     check_eq(incoming_exit(b, mark), HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
 
 
+def connection_in_child_moves():
+    """images/forkserve "perconn": a connection served by a forked child (its bytes relayed by
+    pid 1's stack through the shared window) echoes 8 MiB while the capsule moves A -> B and
+    back: every byte in order; a new connection on the last host gets a new child."""
+    import os
+    import threading
+    from caplib import recv_exact, recv_line
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("forkserve", name="x", args=["perconn", "2"]).start(
+        app_ready=r"forkserve: one process per connection")
+    s = topo.client.connect(x.addr, 9000, timeout=60)
+    check_eq(recv_line(s), b"pid 2\n", "the first connection's child")
+    data = os.urandom(8 << 20)
+    sender = threading.Thread(target=lambda: [s.sendall(data[i:i + 65536]) or time.sleep(0.002)
+                                              for i in range(0, len(data), 65536)])
+    sender.start()
+    got = bytearray(recv_exact(s, 1 << 20))
+    moved(topo, "x", a, b, 2, "a child's connection, pre-copied")
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    got += recv_exact(s, 2 << 20)
+    mark = moved(topo, "x", b, a, 2, "a child's connection, back")
+    got += recv_exact(s, len(data) - len(got))
+    sender.join()
+    check(bytes(got) == data, "the 8 MiB echoed by the child across two moves, byte for byte")
+    with topo.client.connect(x.addr, 9000) as t:
+        check_eq(recv_line(t), b"pid 3\n", "a new connection's child after the moves")
+        t.shutdown(1)
+        check_eq(recv_all(t), b"", "its end")
+    s.shutdown(1)
+    check_eq(recv_all(s), b"", "the first connection's end")
+    s.close()
+    # pid 1 reaps both children and exits 0 (caphostd names only a non-zero status)
+    check(a.daemon.wait_for(r"served 2 connections, 0 children failed", 30, mark),
+          "pid 1's summary on A: %s" % a.daemon.output_text()[-400:])
+    check_eq(incoming_exit(a, mark, 2), None, "the capsule's exit status on A (0: not named)")
+
+
 def main():
     tap = Tap()
     tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
@@ -220,6 +258,8 @@ def main():
             "the tree ends there exactly", source_dies_after_confirm)
     tap.run("procs migrate: a process group moved A -> B: kill(-B) and waitpid(-B) reach both "
             "of its processes after the move", group_moves)
+    tap.run("procs migrate: a TCP connection a forked child serves (relayed by pid 1) echoes "
+            "8 MiB while the capsule moves A -> B -> A: every byte in order", connection_in_child_moves)
     tap.done()
 
 

@@ -89,6 +89,15 @@ static const char *stack_wait_name(const struct rt_waitq *q, const char *why)
 	return q == &tcpip_q || q == &accept_q ? "tcpip thread" : 0;
 }
 
+/* pid 1's relayed sockets (sockrelay.c): the stack's socket behind one shared connection. */
+static struct rt_file relayed;
+static int relaying;
+void rt_relay_each_stack_socket(void (*fn)(struct rt_file *sock, void *arg), void *arg)
+{
+	if (relaying)
+		fn(&relayed, arg);
+}
+
 static const struct rt_net_ops fake_net = { .wait_name = stack_wait_name };
 static const struct rt_net_ops *registered_net;
 const struct rt_net_ops *rt_net(void) { return registered_net; }
@@ -107,6 +116,8 @@ static void setup_capsule(void)
 	files[1] = (struct rt_file){ .refs = 1, .ops = &sock_ops, .flags = O_RDWR | O_NONBLOCK, .handle = 7 };
 	files[2] = (struct rt_file){ .refs = 1, .ops = &pipe_ops };
 	files[3] = (struct rt_file){ .refs = 1, .ops = &file_ops, .off = 10 };
+	relayed = (struct rt_file){ .refs = 1, .ops = &sock_ops, .handle = 11 };
+	relaying = 0;
 	registered_net = &fake_net;
 }
 
@@ -147,6 +158,23 @@ static void test_layout_and_names(void **state)
 	assert_int_equal(f[3].u.file.offset, 10);
 }
 
+/* The stack's sockets behind shared ones come after the table, as fd -1 with their state. */
+static void test_relayed_sockets(void **state)
+{
+	(void)state;
+	static unsigned char buf[8192];
+	setup_capsule();
+	relaying = 1;
+	uint32_t n = rt_report_write(buf, sizeof buf, 1);
+	const struct cap_report_header *h = (const void *)buf;
+	assert_int_equal(h->nfds, 5);
+	assert_int_equal(n, sizeof *h + 4 * sizeof(struct cap_report_thread) + 5 * sizeof(struct cap_report_fd));
+	const struct cap_report_fd *f = (const void *)((const struct cap_report_thread *)(h + 1) + 4);
+	assert_int_equal(f[4].fd, -1);
+	assert_int_equal(f[4].kind, CAP_RFD_TCP);
+	assert_int_equal(f[4].u.sock.local_port, 9011);
+}
+
 /* Without a stack, or when no descriptor owns the queue: the stack's name, else the reason given. */
 static void test_waits_without_descriptor(void **state)
 {
@@ -181,6 +209,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout_and_names),
+		cmocka_unit_test(test_relayed_sockets),
 		cmocka_unit_test(test_waits_without_descriptor),
 		cmocka_unit_test(test_truncated),
 	};

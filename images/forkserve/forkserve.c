@@ -1,0 +1,234 @@
+/* forkserve.c: sockets and processes: a connection handed to a forked child (fork per connection), a listener inherited by pre-forked workers that each accept, and children that make sockets of their own (dial); plain POSIX C, the same behaviour on Linux. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int listen_on(int port)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 16)) {
+		perror("forkserve: listen");
+		exit(1);
+	}
+	return s;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Fork per connection: the child says who it is, then echoes every byte until end of file. */
+static void echo_child(int c)
+{
+	char buf[65536];
+	int n = snprintf(buf, sizeof buf, "pid %d\n", (int)getpid());
+	if (write_all(c, buf, (size_t)n))
+		_exit(2);
+	for (;;) {
+		ssize_t r = read(c, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (write_all(c, buf, (size_t)r))
+			_exit(3);
+	}
+	close(c);
+	_exit(0);
+}
+
+static int per_connection(int conns)
+{
+	int l = listen_on(9000);
+	printf("forkserve: one process per connection on 9000, %d connections\n", conns);
+	fflush(stdout);
+	for (int i = 0; i < conns; i++) {
+		int c = accept(l, 0, 0);
+		if (c < 0) {
+			perror("forkserve: accept");
+			return 1;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(l);
+			echo_child(c);
+		}
+		close(c);   /* the connection is the child's now */
+		if (pid < 0)
+			perror("forkserve: fork");
+	}
+	int status, bad = 0;
+	for (int i = 0; i < conns; i++)
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			bad++;
+	printf("served %d connections, %d children failed\n", conns, bad);
+	return bad != 0;
+}
+
+/* A pre-forked worker: each connection is one line in, one line out, until end of file;
+ * "quit" ends the worker. */
+static int worker(int l)
+{
+	for (;;) {
+		int c = accept(l, 0, 0);
+		if (c < 0) {
+			if (errno == EINTR)
+				continue;
+			return 4;
+		}
+		FILE *in = fdopen(c, "r");
+		char line[512], out[600];
+		while (in && fgets(line, sizeof line, in)) {
+			line[strcspn(line, "\n")] = 0;
+			int n = snprintf(out, sizeof out, "worker %d: %s\n", (int)getpid(), line);
+			write_all(c, out, (size_t)n);
+			if (!strcmp(line, "quit"))
+				return 0;
+		}
+		if (in)
+			fclose(in);
+	}
+}
+
+static int prefork(int workers)
+{
+	int l = listen_on(9000);
+	for (int i = 0; i < workers; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(worker(l));
+	}
+	close(l);   /* the parent only watches its workers */
+	printf("forkserve: %d workers accept on 9000\n", workers);
+	fflush(stdout);
+	int status, ok = 0;
+	for (int i = 0; i < workers; i++)
+		if (wait(&status) > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			ok++;
+	printf("%d of %d workers ended well\n", ok, workers);
+	return ok != workers;
+}
+
+static int read_line(int fd, char *line, size_t len)
+{
+	size_t n = 0;
+	while (n + 1 < len) {
+		ssize_t r = read(fd, line + n, 1);
+		if (r <= 0)
+			return -1;
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = 0;
+	return 0;
+}
+
+/* A child's own connection out: blocking connect, one line each way. */
+static int dial_blocking(const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a)) {
+		perror("forkserve: child connect");
+		return 1;
+	}
+	struct sockaddr_in me;
+	socklen_t len = sizeof me;
+	getsockname(s, (struct sockaddr *)&me, &len);
+	char line[200];
+	int n = snprintf(line, sizeof line, "child %d dials from port %s\n", (int)getpid(),
+	                 ntohs(me.sin_port) ? "nonzero" : "0");
+	if (write_all(s, line, (size_t)n) || read_line(s, line, sizeof line))
+		return 2;
+	printf("child %d read: %s\n", (int)getpid(), line);
+	close(s);
+	return 0;
+}
+
+/* A non-blocking connect to a port nobody listens on: EINPROGRESS, then the error. */
+static int dial_refused(const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int r = connect(s, (struct sockaddr *)&a, sizeof a);
+	printf("child %d: non-blocking connect: %s\n", (int)getpid(),
+	       r == 0 ? "connected" : errno == EINPROGRESS ? "in progress" : strerror(errno));
+	struct pollfd p = { s, POLLOUT, 0 };
+	poll(&p, 1, 10000);
+	int err = 0;
+	socklen_t len = sizeof err;
+	getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
+	printf("child %d: then: %s\n", (int)getpid(), err ? strerror(err) : "connected");
+	close(s);
+	return 0;
+}
+
+/* A child's own listener: one connection, one line each way. */
+static int listen_own(int port)
+{
+	int l = listen_on(port);
+	printf("child %d listens on %d\n", (int)getpid(), port);
+	fflush(stdout);
+	int c = accept(l, 0, 0);
+	char line[200], out[300];
+	if (c < 0 || read_line(c, line, sizeof line))
+		return 3;
+	int n = snprintf(out, sizeof out, "child %d heard: %s\n", (int)getpid(), line);
+	write_all(c, out, (size_t)n);
+	close(c);
+	close(l);
+	return 0;
+}
+
+static int dial(const char *ip, int port)
+{
+	int (*steps[3])(const char *, int) = { dial_blocking, dial_refused, 0 };
+	setvbuf(stdout, 0, _IONBF, 0);
+	for (int i = 0; i < 3; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(steps[i] ? steps[i](ip, port + i) : listen_own(9001));
+		int status = 0;
+		waitpid(pid, &status, 0);
+		printf("child %d exited with %d\n", (int)pid, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 3 && !strcmp(argv[1], "perconn"))
+		return per_connection(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "prefork"))
+		return prefork(atoi(argv[2]));
+	if (argc == 4 && !strcmp(argv[1], "dial"))
+		return dial(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: forkserve perconn CONNECTIONS | prefork WORKERS | dial IP PORT\n");
+	return 2;
+}

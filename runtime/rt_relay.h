@@ -1,0 +1,84 @@
+/* rt_relay.h: TCP sockets several processes of a capsule share (docs/PROCESSES.md, section 4): the objects in the shared window, and what the processes' side (sockrelay.c), pid 1's side (relaythread.c) and new sockets asked of pid 1 (sockask.c) use of each other. */
+#ifndef RT_RELAY_H
+#define RT_RELAY_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include "capsule-abi/cap_proc.h"
+#include "runtime/rt_fd.h"
+#include "runtime/rt_pipe.h"
+#include "runtime/rt_shared.h"
+
+#define RELAY_QUEUE 64           /* accepted connections waiting for a process's accept */
+
+struct relay_names {
+	struct sockaddr_in local, peer;
+};
+
+/* A connection the relay thread accepted, waiting in a listener's queue. */
+struct relay_conn {
+	struct rt_pipe_ring *rx, *tx;
+	struct relay_names names;
+};
+
+/* A listener several processes hold: one slot of the window. */
+struct relay_listen {
+	int lock;
+	int kind;                        /* RT_SHARED_KIND_LISTENER */
+	int holders;                     /* open files for it, in every process */
+	unsigned owner_slot;             /* pid 1's: queued connections' ends count there */
+	uint64_t waiters;                /* process slots sleeping in accept or poll */
+	uint32_t head, count;
+	struct sockaddr_in local;
+	uint16_t held_by[CAP_PROC_MAX];  /* holders per process slot (a lost process's go) */
+	struct relay_conn queue[RELAY_QUEUE];
+};
+_Static_assert(sizeof(struct relay_listen) <= RT_SHARED_SLOT, "a shared listener fits a slot");
+
+/* ---- sockrelay.c: the files processes hold ---- */
+
+/*
+ * f (any file) becomes a process's end of a relayed connection reading rx and
+ * writing tx, taking over their counts kept on from_slot.  Without memory:
+ * -ENOMEM, both ends given up (the connection closes) and f unchanged.
+ */
+long rt_relay_become_end(struct rt_file *f, struct rt_pipe_ring *rx, struct rt_pipe_ring *tx,
+                         unsigned from_slot, const struct relay_names *names, int nodelay, int keepalive);
+/* f becomes a handle on listener l (its hold, counted already); -ENOMEM: f unchanged. */
+long rt_relay_become_listener(struct rt_file *f, struct relay_listen *l);
+/* A process's hold on l changes by d (a last one wakes pid 1 to close it). */
+void rt_relay_hold(struct relay_listen *l, unsigned slot, int d);
+/* Wake the processes of mask and this one's threads: a window object changed. */
+void rt_relay_wake(uint64_t mask);
+/* A stack socket's names, and an int option of it (-errno if it has none). */
+void rt_relay_names_of(struct rt_file *s, struct relay_names *n);
+long rt_relay_opt_int(struct rt_file *s, int level, int name);
+/* Is f a stack socket (not a socketpair's end, not shared already)? */
+int rt_relay_is_stack_socket(const struct rt_file *f);
+/* SOL_SOCKET's answers every shared TCP socket gives alike (SO_TYPE, SO_ERROR 0, ...). */
+long rt_relay_socket_opt(int name, int listening, int keepalive, void *val, uint32_t *len);
+/* Answers for an int socket option, and for a name. */
+long rt_relay_give_int(int v, void *val, uint32_t *len);
+long rt_relay_put_name(const struct sockaddr_in *in, void *addr, uint32_t *len);
+
+/* ---- relaythread.c: pid 1's side ---- */
+
+/* The stack's connection sock, relayed through the new shared rings rx (we write it) and tx. */
+int rt_relay_add_conn(struct rt_file *sock, struct rt_pipe *rx, struct rt_pipe *tx);
+/* The stack's listener sock shared, holders counted on holder_slot: its queue, or 0. */
+struct relay_listen *rt_relay_add_listener(struct rt_file *sock, unsigned holder_slot);
+/* Start pid 1's relay thread if it is not running (0, or -errno). */
+int rt_relay_start(void);
+
+/* ---- sockask.c: sockets made in a process other than pid 1 ---- */
+
+/* pid 1, before a fork: the board its children post requests on. */
+void rt_ask_board_create(void);
+/* pid 1's relay thread: serve posted requests and connections in progress; did anything move? */
+int rt_ask_serve(void);
+/* pid 1: the process in slot ended: what it asked for and never took goes. */
+void rt_ask_lost(unsigned slot);
+/* socket(AF_INET, SOCK_STREAM | type_flags) in a process other than pid 1: a descriptor or -errno. */
+long rt_ask_socket(int type_flags);
+
+#endif

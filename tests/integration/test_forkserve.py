@@ -1,0 +1,147 @@
+"""test_forkserve.py: TCP sockets shared by a capsule's processes (docs/PROCESSES.md, section 4): a connection handed to a forked child that echoes it byte for byte (fork per connection), a listener inherited by pre-forked workers that each accept, both across a snapshot and resume with the connection open in a child; children's own sockets (connect out, a refused connect, a listener) asked of pid 1's stack."""
+import os
+import re
+import threading
+
+from caplib import (Host, Tap, check, check_eq, recv_all, recv_exact, recv_line, snapshot, tempdir)
+
+
+def line(sock):
+    return recv_line(sock).decode().rstrip("\n")
+
+PERCONN_READY = r"forkserve: one process per connection on 9000"
+PREFORK_READY = r"forkserve: 2 workers accept on 9000"
+
+
+def echo_bulk(sock, data):
+    """Send data while reading it back (the relay's rings are 64 KiB): what came back."""
+    err = []
+
+    def send():
+        try:
+            sock.sendall(data)
+        except OSError as e:
+            err.append(e)
+    t = threading.Thread(target=send)
+    t.start()
+    got = recv_exact(sock, len(data))
+    t.join()
+    check(not err, "sending: %r" % err)
+    return got
+
+
+def per_connection():
+    host = Host()
+    cap = host.capsule("forkserve", name="perconn", args=["perconn", "3"]).start(app_ready=PERCONN_READY)
+    data = os.urandom(4 << 20)
+    pids = []
+    with host.connect(cap.addr, 9000) as a, host.connect(cap.addr, 9000) as b:
+        pids.append(line(a))
+        pids.append(line(b))
+        check_eq(echo_bulk(a, data) == data, True, "4 MiB echoed byte for byte by the first child")
+        b.sendall(b"a line through the second child\n")
+        check_eq(recv_exact(b, 32), b"a line through the second child\n", "the second child's echo")
+        a.shutdown(2)
+        b.shutdown(1)
+        check_eq(recv_all(b), b"", "end of file once the child saw ours")
+    check_eq(sorted(pids), ["pid 2", "pid 3"], "each connection served by its own child")
+    with host.connect(cap.addr, 9000) as c:
+        check_eq(line(c), "pid 4", "the third connection's child")
+        c.sendall(b"x" * 100000)
+        c.shutdown(1)
+        check_eq(recv_all(c), b"x" * 100000, "the third child's echo to the end")
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code: every child exited 0")
+    check(cap.wait_for(r"served 3 connections, 0 children failed", 5), "pid 1's summary")
+
+
+def prefork():
+    host = Host()
+    cap = host.capsule("forkserve", name="prefork", args=["prefork", "2"]).start(app_ready=PREFORK_READY)
+    with host.connect(cap.addr, 9000) as a:
+        a.sendall(b"first\n")
+        first = line(a)
+        m = re.fullmatch(r"worker (\d+): first", first)
+        check(m, "a worker answered: %r" % first)
+        with host.connect(cap.addr, 9000) as b:
+            b.sendall(b"second\n")
+            second = line(b)
+            check_eq(second, "worker %d: second" % (5 - int(m.group(1))),
+                     "the other worker took the second connection while the first is busy")
+            b.sendall(b"quit\n")
+            check_eq(line(b), "worker %d: quit" % (5 - int(m.group(1))), "the other worker quits")
+        a.sendall(b"again\n")
+        check_eq(line(a), "worker %s: again" % m.group(1), "the first connection still served")
+        a.sendall(b"quit\n")
+        check_eq(line(a), "worker %s: quit" % m.group(1), "the first worker quits")
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    check(cap.wait_for(r"2 of 2 workers ended well", 5), "pid 1's summary")
+
+
+def across_snapshot():
+    host, d = Host(), tempdir()
+    cap = host.capsule("forkserve", name="perconn-snap", args=["perconn", "2"]).start(app_ready=PERCONN_READY)
+    a = host.connect(cap.addr, 9000)
+    check_eq(line(a), "pid 2", "the first child")
+    a.sendall(b"before the snapshot\n")
+    check_eq(recv_exact(a, 20), b"before the snapshot\n", "echo before")
+    path = os.path.join(d, "perconn.snap")
+    snapshot(host, cap, path)
+    code, out, err = host.capctl(["inspect", path])
+    check(code == 0 and re.search(r"tcp-relay\s+LISTEN", out) and
+          re.search(r"\n  -\s+tcp\s+ESTABLISHED", out), "capctl inspect: pid 1's shared listener and the "
+          "stack's connection it relays for its child (%r %r)" % (out[-1500:], err))
+    again = host.resume(path, plain=True)
+    data = os.urandom(1 << 20)
+    check_eq(echo_bulk(a, data) == data, True, "1 MiB echoed by the child after the resume")
+    with host.connect(again.addr, 9000) as b:
+        check_eq(line(b), "pid 3", "a new connection's child after the resume")
+        b.shutdown(1)
+        check_eq(recv_all(b), b"", "its end")
+    a.shutdown(1)
+    check_eq(recv_all(a), b"", "the first connection's end")
+    a.close()
+    check_eq(again.wait_exit(30), 0, "caprun's exit code after the resume")
+
+
+def children_make_sockets():
+    """Children's own sockets, asked of pid 1's stack: a blocking connect out, a non-blocking
+    connect to a closed port (EINPROGRESS, then ECONNREFUSED by SO_ERROR), and a listener."""
+    import socket
+    host = Host()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", 7000))
+    srv.listen(1)
+    srv.settimeout(30)
+    cap = host.capsule("forkserve", name="dial", args=["dial", "198.18.0.1", "7000"]).start()
+    c, peer = srv.accept()
+    with c:
+        check_eq(peer[0], cap.addr, "the child's connection comes from the capsule's address")
+        check_eq(c.makefile().readline(), "child 2 dials from port nonzero\n", "what the child sent")
+        c.sendall(b"hello, child\n")
+    srv.close()
+    check(cap.wait_for(r"child 4 listens on 9001", 30), "the third child listens: %s" % cap.output_text()[-400:])
+    with host.connect(cap.addr, 9001) as t:
+        t.sendall(b"knock knock\n")
+        check_eq(line(t), "child 4 heard: knock knock", "the listening child's answer")
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    out = [l for l in cap.output_text().splitlines() if l.startswith("child")]
+    check_eq(out, ["child 2 read: hello, child", "child 2 exited with 0",
+                   "child 3: non-blocking connect: in progress", "child 3: then: Connection refused",
+                   "child 3 exited with 0", "child 4 listens on 9001", "child 4 exited with 0"],
+             "the children's lines")
+
+
+def main():
+    tap = Tap()
+    tap.run("forkserve: fork per connection: each child echoes its connection byte for byte, "
+            "the parent closed its copy", per_connection)
+    tap.run("forkserve: pre-forked workers accept from one inherited listener", prefork)
+    tap.run("forkserve: a connection served by a child continues across a snapshot and resume",
+            across_snapshot)
+    tap.run("forkserve: children make sockets of their own through pid 1: connect out, a refused "
+            "non-blocking connect, a listener", children_make_sockets)
+    tap.done()
+
+
+main()
