@@ -1,5 +1,5 @@
 """test_nginx.py: nginx 1.22.1 from Debian 12 source, built by its own configure with capcc, serves curl from a volume and continues a download and a keep-alive connection across a snapshot on disk and a live migration."""
-# tests/run timeout: 600
+# tests/run timeout: 900
 #
 # The source is fetched by make test (tests/build.mk: the tests have no network); the build
 # is cached under build/servers-test, keyed by capcc and the sysroot libraries (zlib among
