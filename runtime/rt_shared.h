@@ -33,17 +33,25 @@ int rt_shared_contains(uintptr_t addr);
 void rt_shared_unmap(uintptr_t addr);
 /* Bytes usable from addr if a mapping starts there (mremap within them), else 0. */
 size_t rt_shared_map_size(uintptr_t addr);
-/* A fork's child holds what its parent held; a child that ends lets go of everything. */
-void rt_shared_forked(void);
+/*
+ * The parent, as soon as the host answered its fork: the child (child_pid,
+ * in child_slot) holds what the parent held, counted on the child's slot
+ * from now on, so a child that never ran is let go by its CAP_MSG_LOST.
+ * A child that ends lets go of everything.
+ */
+void rt_shared_forked(unsigned child_slot, int child_pid);
 void rt_shared_exiting(void);
 
 /*
- * The process in slot ended without letting go (CAP_MSG_LOST, run by pid 1):
- * rt_shared_lost drops its holds on MAP_SHARED memory; rt_shared_each_ring
+ * The process pid in slot ended without letting go (CAP_MSG_LOST, run by
+ * pid 1): rt_shared_lost notes it (rt_shared_slot_lost, for a parent whose
+ * fork answer came later) and drops its holds on MAP_SHARED memory, all
+ * before the rings are looked at; rt_shared_each_ring
  * calls fn on every other used slot (a pipe's ring) with the window's lock
  * held, so fn frees an emptied ring with rt_shared_free_locked.
  */
-void rt_shared_lost(unsigned slot);
+void rt_shared_lost(unsigned slot, int pid);
+int rt_shared_slot_lost(unsigned slot, int pid);
 void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg);
 void rt_shared_free_locked(void *slot);
 

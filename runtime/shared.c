@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_proc.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
@@ -24,6 +25,12 @@ struct shared_head {
 	int reserved;
 	uint64_t used[(NSLOTS + 63) / 64];
 	struct shared_map maps[RT_SHARED_MAPS];   /* zero in a window from before them: none */
+	/*
+	 * The pid of the last process each slot lost (CAP_MSG_LOST): a parent
+	 * that hands a child its copies after that child was already taken away
+	 * (pid 1 handled its LOST first) must not count them on its slot.
+	 */
+	int32_t lost_pid[CAP_PROC_MAX];
 };
 _Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
@@ -165,13 +172,21 @@ size_t rt_shared_map_size(uintptr_t addr)
 	return n;
 }
 
-void rt_shared_forked(void)
+int rt_shared_slot_lost(unsigned slot, int pid)
+{
+	return slot < CAP_PROC_MAX && __atomic_load_n(&HEAD->lost_pid[slot], __ATOMIC_SEQ_CST) == pid;
+}
+
+void rt_shared_forked(unsigned child_slot, int child_pid)
 {
 	struct shared_head *h = HEAD;
+	if (!child_slot || child_slot >= CAP_PROC_MAX)
+		return;   /* a host that did not say: the child holds nothing it could leave behind */
 	rt_spin_lock(&h->lock);
-	for (long e = 0; e < RT_SHARED_MAPS; e++)
-		if (mine[e / 64] & (1ULL << (e % 64)))
-			h->maps[e].holders |= 1ULL << rt_proc_slot();
+	if (h->lost_pid[child_slot] != child_pid)   /* ended before we got here: it holds nothing */
+		for (long e = 0; e < RT_SHARED_MAPS; e++)
+			if (mine[e / 64] & (1ULL << (e % 64)))
+				h->maps[e].holders |= 1ULL << child_slot;
 	rt_spin_unlock(&h->lock);
 }
 
@@ -210,10 +225,13 @@ void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg)
 	rt_spin_unlock(&h->lock);
 }
 
-void rt_shared_lost(unsigned slot)
+void rt_shared_lost(unsigned slot, int pid)
 {
 	struct shared_head *h = HEAD;
+	if (slot >= CAP_PROC_MAX)
+		return;
 	rt_spin_lock(&h->lock);
+	__atomic_store_n(&h->lost_pid[slot], pid, __ATOMIC_SEQ_CST);   /* before any ring is looked at */
 	for (long e = 0; e < RT_SHARED_MAPS; e++) {
 		struct shared_map *m = &h->maps[e];
 		if (!m->count || !(m->holders & (1ULL << slot)))
