@@ -11,6 +11,7 @@
 #include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
+#include "runtime/rt_shm.h"
 #include "runtime/rt_sys.h"
 #include "runtime/rt_timer.h"
 
@@ -228,6 +229,7 @@ static void fork_on_stack(void *arg)
 		 * (it may be killed before it ever runs) takes its copies away. */
 		rt_fd_each_file(forked_file, &f);
 		rt_shared_forked(f.child_slot, f.result);
+		rt_shm_forked(f.child_slot, f.result);
 	}
 	c->vdso_clock_gettime = vdso;
 	replay_stash();
@@ -242,10 +244,13 @@ long rt_sys_fork(void)
 	if (slot < 0)
 		return -EAGAIN;
 	rt_fd_each_file(fork_file, 0);   /* the child's copies of shared files count before it runs */
+	rt_shm_fork(0);                  /* and of shm_open mappings */
 	struct fork_call call = { rt_self()->fs, -EAGAIN };
 	rt_run_on_stack(fork_on_stack, &call, fork_stack + sizeof fork_stack);
-	if (call.result < 0)
+	if (call.result < 0) {
 		rt_fd_each_file(fork_file, (void *)1);
+		rt_shm_fork(1);
+	}
 	if (call.result > 0) {
 		children[slot].pid = (int)call.result;
 		children[slot].state = CHILD_LIVE;
@@ -495,6 +500,7 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		memcpy(&m, payload, sizeof m);
 		rt_shared_lost(m.slot, m.pid);   /* first: a parent not yet told of that child sees it */
 		rt_pipes_lost(m.slot);
+		rt_shm_lost(m.slot);
 		send_record(CAP_MSG_LOST, &m, sizeof m);
 	} else if (type == CAP_MSG_WAKE) {
 		rt_wake_all(&rt_proc_waitq);
@@ -509,5 +515,6 @@ void rt_proc_exiting(void)
 	if (self_pid != 1 && !rt_draining) {
 		rt_fd_close_all();
 		rt_shared_exiting();
+		rt_shm_exiting();
 	}
 }

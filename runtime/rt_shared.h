@@ -27,6 +27,17 @@ void rt_spin_unlock(volatile int *l);
 #define RT_SHARED_MAPS 128
 /* Zeroed memory for len bytes held by this process, or 0 (window full). */
 void *rt_shared_map(size_t len);
+/*
+ * Runs that runtime/shm.c owns (POSIX named shared memory): zeroed slots for
+ * len bytes, counted by no process here (shm.c counts its users), or 0 when
+ * the window is full; given back by their address.  rt_shared_shm_table is
+ * shm.c's table of names: made zeroed by the first process that asks with a
+ * len, the same address in every process after; 0 if the window is full, or
+ * if there is none yet and len is 0.
+ */
+void *rt_shared_take(size_t len);
+void rt_shared_give_back(void *addr);
+void *rt_shared_shm_table(size_t len);
 /* Is addr in the window? */
 int rt_shared_contains(uintptr_t addr);
 /* munmap of the mapping that starts at addr: this process lets go; the last one frees it. */

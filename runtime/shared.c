@@ -12,7 +12,9 @@
 /*
  * An anonymous MAP_SHARED mapping: consecutive slots, and the processes
  * (slot bits, as in a wake mask) that still map it.  The last one to let go
- * (munmap, or a child's exit) frees the slots.
+ * (munmap, or a child's exit) frees the slots.  A run shm.c owns (a named
+ * object's pages, its table) has no holders: shm.c counts its users itself;
+ * the entry only keeps the walk over pipe rings off it.
  */
 struct shared_map {
 	uint32_t first, count;     /* slots; count 0: the entry is free */
@@ -22,7 +24,7 @@ struct shared_map {
 /* The window's first page: the same bytes in every process. */
 struct shared_head {
 	int lock;
-	int reserved;
+	uint32_t shm_table;        /* first slot + 1 of shm.c's table of named objects; 0: none yet */
 	uint64_t used[(NSLOTS + 63) / 64];
 	struct shared_map maps[RT_SHARED_MAPS];   /* zero in a window from before them: none */
 	/*
@@ -100,31 +102,69 @@ static void mark(struct shared_head *h, size_t first, size_t count, int used)
 	}
 }
 
-void *rt_shared_map(size_t len)
+/* count free slots in a row and an entry for them, taken; the first slot, or -1 (under the lock). */
+static long take_run(struct shared_head *h, size_t count, uint64_t holders)
 {
-	struct shared_head *h = HEAD;
-	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT, run = 0;
+	size_t run = 0;
 	long first = -1, entry = -1;
-	rt_spin_lock(&h->lock);
 	for (long e = 0; e < RT_SHARED_MAPS && entry < 0; e++)
 		if (!h->maps[e].count)
 			entry = e;
-	for (size_t i = 0; i < NSLOTS && entry >= 0 && first < 0; i++) {
+	for (size_t i = 0; i < NSLOTS && entry >= 0 && first < 0 && count; i++) {
 		run = is_free(h, i) ? run + 1 : 0;
 		if (run == count)
 			first = (long)(i + 1 - count);
 	}
-	if (first >= 0) {
-		mark(h, (size_t)first, count, 1);
-		h->maps[entry] = (struct shared_map){ (uint32_t)first, (uint32_t)count,
-		                                      1ULL << rt_proc_slot() };
+	if (first < 0)
+		return -1;
+	mark(h, (size_t)first, count, 1);
+	h->maps[entry] = (struct shared_map){ (uint32_t)first, (uint32_t)count, holders };
+	if (holders)
 		mine[entry / 64] |= 1ULL << (entry % 64);
-	}
+	return first;
+}
+
+void *rt_shared_map(size_t len)
+{
+	struct shared_head *h = HEAD;
+	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
+	rt_spin_lock(&h->lock);
+	long first = take_run(h, count, 1ULL << rt_proc_slot());
 	rt_spin_unlock(&h->lock);
 	if (first < 0)
 		return 0;
 	memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* a freed range keeps its old bytes */
 	return SLOT(first);
+}
+
+void *rt_shared_take(size_t len)
+{
+	struct shared_head *h = HEAD;
+	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
+	rt_spin_lock(&h->lock);
+	long first = take_run(h, count, 0);
+	rt_spin_unlock(&h->lock);
+	if (first < 0)
+		return 0;
+	memset(SLOT(first), 0, count * RT_SHARED_SLOT);
+	return SLOT(first);
+}
+
+void *rt_shared_shm_table(size_t len)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	if (!h->shm_table && len) {
+		size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
+		long first = take_run(h, count, 0);
+		if (first >= 0) {
+			memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* before any process can see it */
+			h->shm_table = (uint32_t)first + 1;
+		}
+	}
+	void *t = h->shm_table ? SLOT(h->shm_table - 1) : 0;
+	rt_spin_unlock(&h->lock);
+	return t;
 }
 
 /* The entry of the mapping that starts at addr, or -1 (called under the lock). */
@@ -159,6 +199,18 @@ void rt_shared_unmap(uintptr_t addr)
 	long e = entry_at(h, addr);
 	if (e >= 0 && (mine[e / 64] & (1ULL << (e % 64))))
 		let_go(h, e);
+	rt_spin_unlock(&h->lock);
+}
+
+void rt_shared_give_back(void *addr)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	long e = entry_at(h, (uintptr_t)addr);
+	if (e >= 0 && !h->maps[e].holders) {
+		mark(h, h->maps[e].first, h->maps[e].count, 0);
+		memset(&h->maps[e], 0, sizeof h->maps[e]);
+	}
 	rt_spin_unlock(&h->lock);
 }
 
