@@ -1,4 +1,17 @@
-"""procslib.py: what the process test programs print, shared by the tests that run them here, snapshotted, or moved (test_procs.py, test_procs_migrate.py, test_pgroups.py)."""
+"""procslib.py: what the process test programs print, shared by the tests that run them here, snapshotted, or moved (test_procs.py, test_procs_migrate.py, test_pgroups.py), and the same programs built for Linux (test_pgroups.py, test_shm.py)."""
+import os
+
+from caplib import ROOT, check, run_tool, tempdir
+
+
+def native_build(image):
+    """images/IMAGE/IMAGE.c built by gcc for Linux: the program's path."""
+    exe = os.path.join(tempdir("capsule-%s." % image), image)
+    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
+                               os.path.join(ROOT, "images", image, image + ".c")], timeout=120)
+    check(code == 0, "gcc %s.c: %s" % (image, err[-400:]))
+    return exe
+
 
 # images/procs/procs.c, "tree": its line once ready, and what it prints once set going: pids
 # as the capsule sees them, every byte of the pipe, the pending signal, the waits and the zombie.
