@@ -1,6 +1,7 @@
-/* shm.c: POSIX named shared memory between processes: shm_open, ftruncate, fstat, mmap MAP_SHARED, pread/pwrite, shm_unlink, with Linux's errors; the output equals the same program's on Linux; "hold" keeps an object mapped by two processes across a snapshot. */
+/* shm.c: POSIX named shared memory between processes: shm_open, ftruncate, fstat, mmap MAP_SHARED, pread/pwrite, shm_unlink, with Linux's errors, an object freed when its last holder is killed; the output equals the same program's on Linux; "hold" keeps an object mapped by two processes across a snapshot. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -176,6 +177,49 @@ static void the_name_again(void)
 	say_result("stat by path after unlink", stat(path, &st));
 }
 
+/*
+ * An unlinked 40 MiB object whose last holder is killed (SIGKILL: it closes
+ * nothing itself) is gone: another one of 40 MiB fits, where two could not.
+ */
+static void killed_holder(void)
+{
+	const off_t big = 40 << 20;
+	int ready[2];
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, big) < 0 || pipe(ready) < 0) {
+		printf("killed holder: %s\n", strerror(errno));
+		return;
+	}
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		unsigned char *m = map(fd, (size_t)big, PROT_READ | PROT_WRITE);
+		m[big - 1] = 1;
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	char b;
+	if (read(ready[0], &b, 1) != 1)
+		return;
+	shm_unlink(name);
+	close(fd);
+	kill(c, SIGKILL);
+	int st = 0;
+	waitpid(c, &st, 0);
+	printf("the last holder of an unlinked object: killed by signal %d\n", WTERMSIG(st));
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	say_result("another object as large: ftruncate", ftruncate(fd, big));
+	void *m = mmap(NULL, (size_t)big, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	printf("another object as large: mapped %s\n", m == MAP_FAILED ? strerror(errno) : "yes");
+	if (m != MAP_FAILED)
+		munmap(m, (size_t)big);
+	close(fd);
+	shm_unlink(name);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 static int everything(void)
 {
 	say_result("open a name that does not exist", shm_open(name, O_RDWR, 0));
@@ -205,6 +249,7 @@ static int everything(void)
 	munmap(p, SIZE);
 	close(fd);
 	the_name_again();
+	killed_holder();
 	printf("done\n");
 	return 0;
 }

@@ -1,4 +1,4 @@
-"""test_shm.py: POSIX named shared memory in a capsule (docs/PROCESSES.md, section 5): shm_open, ftruncate, fstat, mmap MAP_SHARED, pread/pwrite and shm_unlink between processes, with Linux's errors, the output equal to the same program's on Linux; an object mapped by two processes kept across a snapshot and resume, and opened by name after it."""
+"""test_shm.py: POSIX named shared memory in a capsule (docs/PROCESSES.md, section 5): shm_open, ftruncate, fstat, mmap MAP_SHARED, pread/pwrite and shm_unlink between processes, with Linux's errors, an object freed when its last holder is killed, the output equal to the same program's on Linux; an object mapped by two processes kept across a snapshot and resume, and opened by name after it."""
 import os
 import subprocess
 
@@ -30,6 +30,9 @@ stat by path: 0
 stat by path: size 8192
 shm_unlink: 0
 stat by path after unlink: -1 ENOENT
+the last holder of an unlinked object: killed by signal 9
+another object as large: ftruncate: 0
+another object as large: mapped yes
 done
 """
 
