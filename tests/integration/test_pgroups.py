@@ -70,6 +70,10 @@ def group_across_snapshot():
     code, out, err = host.capctl(["ps"])
     check_eq((code, out.splitlines()[1].split()[5] if code == 0 else err), (0, "3"),
              "capctl ps: the PROCS column")
+    code, out, err = host.capctl(["ps", "--tree", "--json"])
+    tree = json.loads(out)[0]["tree"] if code == 0 else err
+    check_eq([(p["pid"], p["ppid"], p["pgid"], p["sid"]) for p in tree],
+             [(1, 0, 1, 1), (2, 1, 2, 1), (3, 1, 2, 1)], "capctl ps --tree: B and C in group B")
     path = os.path.join(d, "pgroups.snap")
     snapshot(host, cap, path)
     again = host.resume(path, plain=True)

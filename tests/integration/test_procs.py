@@ -124,9 +124,30 @@ def tree_snapshot_resume():
     set_going(host, again, "resumed a second time")
 
 
+def ps_tree(host, cap, name):
+    """capctl ps --tree (and --json) of the running tree: pids, parents, slots, host pids."""
+    code, out, err = host.capctl(["ps", "--tree"])
+    check_eq(code, 0, "capctl ps --tree (stderr %r)" % err)
+    lines = out.splitlines()
+    i = lines.index("%s: processes (3), as the capsule sees them" % name)
+    rows = [l.split() for l in lines[i + 2:i + 5]]
+    check_eq([r[:3] + r[4:6] for r in rows], [["1", "0", "0", "1", "1"], ["2", "1", "1", "1", "1"],
+                                             ["4", "2", "2", "1", "1"]],
+             "ps --tree: pid, parent, slot, group and session of each process: %s" % out)
+    check_eq(sorted(int(r[6]) for r in rows), sorted(cap.capsule_pids()), "ps --tree: host pids")
+    check_eq(lines[i + 5], "  (the next fork gets pid 5)", "ps --tree: the next pid")
+    code, out, err = host.capctl(["ps", "--tree", "--json"])
+    check_eq(code, 0, "capctl ps --tree --json (stderr %r)" % err)
+    row = json.loads(out)[0]
+    check_eq(([(p["pid"], p["ppid"], p["slot"]) for p in row["tree"]], row["next_pid"]),
+             ([(1, 0, 0), (2, 1, 1), (4, 2, 2)], 5), "ps --tree --json: the tree and the next pid")
+    check(all(p["memory_bytes"] > 0 for p in row["tree"]), "ps --tree --json: memory of each")
+
+
 def tree_keep_running():
     host, d = Host(), tempdir()
     cap = start_tree(host, "procs-keep")
+    ps_tree(host, cap, "procs-keep")
     path = os.path.join(d, "keep.snap")
     snapshot(host, cap, path, keep_running=True)
     set_going(host, cap, "kept running after the snapshot")
@@ -298,7 +319,8 @@ def main():
             child_ends_snapshot_after)
     tap.run("procs: a tree of 3 processes snapshotted, inspected, resumed twice: pipes, waits, "
             "zombie, pending signal, pids, exit code", tree_snapshot_resume)
-    tap.run("procs: --keep-running snapshot of the tree: it goes on, and the file resumes",
+    tap.run("procs: capctl ps --tree of the running tree; a --keep-running snapshot of it: it "
+            "goes on, and the file resumes",
             tree_keep_running)
     tap.run("procs: a snapshot that cannot be written thaws every process; nothing left",
             tree_failed_snapshot_thaws)
