@@ -33,3 +33,10 @@ TREE_EXIT = 12
 HOLD_READY = r"hold: group 2 of 2, listening on 9100"
 HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; B's pipe: end of file\n"
 HOLD_EXIT = 11
+
+# images/shm/shm.c, "hold": pid 1 and its child 2 map one shm_open object; a connection has
+# pid 1 write into it and the child answer through it; then pid 1 exits 11.
+SHM_HOLD_READY = r"shm hold: child 2 maps it, listening on 9100"
+SHM_HOLD_ANSWER = (b'the child saw "before the snapshot" and "after the resume", pattern 0 wrong; '
+                   b'it exited 0\na process made now opens it by name: yes, its size\n')
+SHM_HOLD_EXIT = 11

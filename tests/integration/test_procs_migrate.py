@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one; an shm_open object mapped by two processes (images/shm) moved, the same bytes in both after it.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -9,7 +9,8 @@ import re
 import time
 
 from caplib import IMAGES, recv_all  # noqa: F401  (IMAGES: procs.cap is built there)
-from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY, TREE_AFTER, TREE_EXIT, TREE_READY
+from procslib import (HOLD_ANSWER, HOLD_EXIT, HOLD_READY, SHM_HOLD_ANSWER, SHM_HOLD_EXIT,
+                      SHM_HOLD_READY, TREE_AFTER, TREE_EXIT, TREE_READY)
 from miglib import (Tap, Topology, _exe_name, check, check_eq, descendants, migrate, migrate_run,
                     wait_listed_only_on, wait_one_copy)
 
@@ -205,6 +206,20 @@ def group_moves():
     check_eq(incoming_exit(b, mark), HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
 
 
+def shm_moves():
+    """images/shm "hold": pid 1 and its child map one shm_open object, moved A -> B with
+    pre-copy; its pages and its name are in the shared window, so after the move the child
+    reads what pid 1 wrote before and after it, and a new process opens it by name."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("shm", name="x", args=["hold"]).start(app_ready=SHM_HOLD_READY)
+    mark = moved(topo, "x", a, b, 2, "an shm_open object, pre-copied")
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), SHM_HOLD_ANSWER, "the object in both processes after the move")
+    check_eq(incoming_exit(b, mark), SHM_HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
+
+
 def main():
     tap = Tap()
     tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
@@ -220,6 +235,8 @@ def main():
             "the tree ends there exactly", source_dies_after_confirm)
     tap.run("procs migrate: a process group moved A -> B: kill(-B) and waitpid(-B) reach both "
             "of its processes after the move", group_moves)
+    tap.run("procs migrate: an shm_open object mapped by two processes moved A -> B: the same "
+            "bytes in both after the move, and its name", shm_moves)
     tap.done()
 
 

@@ -1,8 +1,8 @@
-"""test_shm.py: POSIX named shared memory in a capsule (docs/PROCESSES.md, section 5): shm_open, ftruncate, fstat, mmap MAP_SHARED, pread/pwrite and shm_unlink between processes, with Linux's errors, an object freed when its last holder is killed, the output equal to the same program's on Linux; an object mapped by two processes kept across a snapshot and resume, and opened by name after it."""
+"""test_shm.py: POSIX named shared memory in a capsule (docs/PROCESSES.md, section 5): shm_open, ftruncate, fstat, mmap MAP_SHARED, pread/pwrite and shm_unlink between processes, with Linux's errors, an object freed when its last holder is killed, the output equal to the same program's on Linux; an object mapped by two processes kept across a snapshot and resume, and opened by name after it (its live migration: test_procs_migrate.py)."""
 import os
 import subprocess
 
-from procslib import native_build
+from procslib import SHM_HOLD_ANSWER, SHM_HOLD_EXIT, SHM_HOLD_READY, native_build
 from caplib import CAPRUN, IMAGES, Host, Tap, check_eq, recv_all, snapshot, tempdir
 
 IMAGE = os.path.join(IMAGES, "shm.cap")
@@ -36,11 +36,6 @@ another object as large: mapped yes
 done
 """
 
-HOLD_READY = r"shm hold: child 2 maps it, listening on 9100"
-HOLD_ANSWER = (b'the child saw "before the snapshot" and "after the resume", pattern 0 wrong; '
-               b'it exited 0\na process made now opens it by name: yes, its size\n')
-
-
 def same_as_linux():
     exe = native_build("shm")
     # The capsule's umask is 022: the same natively, for the modes it prints.
@@ -56,16 +51,16 @@ def same_as_linux():
 
 def mapped_across_snapshot():
     host, d = Host(), tempdir()
-    cap = host.capsule("shm", name="shm-hold", args=["hold"]).start(app_ready=HOLD_READY)
+    cap = host.capsule("shm", name="shm-hold", args=["hold"]).start(app_ready=SHM_HOLD_READY)
     check_eq(len(cap.capsule_pids()), 2, "host processes: pid 1 and the child")
     path = os.path.join(d, "shm.snap")
     snapshot(host, cap, path)
     again = host.resume(path, plain=True)
     check_eq(len(again.capsule_pids()), 2, "host processes after the resume")
     with host.connect(again.addr, 9100) as s:
-        check_eq(recv_all(s), HOLD_ANSWER, "the object's bytes in both processes after the "
+        check_eq(recv_all(s), SHM_HOLD_ANSWER, "the object's bytes in both processes after the "
                  "resume, and its name")
-    check_eq(again.wait_exit(30), 11, "caprun's exit code: pid 1's")
+    check_eq(again.wait_exit(30), SHM_HOLD_EXIT, "caprun's exit code: pid 1's")
 
 
 def main():
