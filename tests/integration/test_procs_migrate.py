@@ -192,32 +192,32 @@ def source_dies_after_confirm():
     check_eq(out, TREE_AFTER, "the tree's output on B")
 
 
+def hold_moves(image, ready, procs, what, answer, status):
+    """IMAGE "hold" moved A -> B with pre-copy, then a connection sets it going: its answer
+    and pid 1's exit status on B."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule(image, name="x", args=["hold"]).start(app_ready=ready)
+    mark = moved(topo, "x", a, b, procs, what)
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), answer, "the answer after the move (%s)" % what)
+    check_eq(incoming_exit(b, mark), status, "the capsule's exit status on B (pid 1's)")
+
+
 def group_moves():
     """images/pgroups "hold": B and C in group B (setpgid from pid 1), moved A -> B; the
     groups live in each process's control page, so after the move kill(-B) still reaches
     both and waitpid(-B) reaps both; the pipe only B wrote then reads end of file."""
-    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
-    a, b = topo["A"], topo["B"]
-    x = a.capsule("pgroups", name="x", args=["hold"]).start(app_ready=HOLD_READY)
-    mark = moved(topo, "x", a, b, 3, "a process group, pre-copied")
-    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
-    with topo.client.connect(x.addr, 9100) as s:
-        check_eq(recv_all(s), HOLD_ANSWER, "the group's answer after the move")
-    check_eq(incoming_exit(b, mark), HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
+    hold_moves("pgroups", HOLD_READY, 3, "a process group, pre-copied", HOLD_ANSWER, HOLD_EXIT)
 
 
 def shm_moves():
-    """images/shm "hold": pid 1 and its child map one shm_open object, moved A -> B with
-    pre-copy; its pages and its name are in the shared window, so after the move the child
-    reads what pid 1 wrote before and after it, and a new process opens it by name."""
-    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
-    a, b = topo["A"], topo["B"]
-    x = a.capsule("shm", name="x", args=["hold"]).start(app_ready=SHM_HOLD_READY)
-    mark = moved(topo, "x", a, b, 2, "an shm_open object, pre-copied")
-    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
-    with topo.client.connect(x.addr, 9100) as s:
-        check_eq(recv_all(s), SHM_HOLD_ANSWER, "the object in both processes after the move")
-    check_eq(incoming_exit(b, mark), SHM_HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
+    """images/shm "hold": pid 1 and its child map one shm_open object, moved A -> B; its
+    pages and its name are in the shared window, so after the move the child reads what
+    pid 1 wrote before and after it, and a new process opens it by name."""
+    hold_moves("shm", SHM_HOLD_READY, 2, "an shm_open object, pre-copied", SHM_HOLD_ANSWER,
+               SHM_HOLD_EXIT)
 
 
 def main():
