@@ -31,7 +31,13 @@
 
 struct cap_proc_forked {
 	int32_t result;     /* the child's pid as the capsule sees it, or -errno (EAGAIN, ENOMEM) */
-	uint32_t reserved;  /* 0 */
+	/*
+	 * The child's slot (1..CAP_PROC_MAX-1) when result > 0: the parent counts
+	 * the child's copies of shared ends and memory there at once, so a
+	 * CAP_MSG_LOST of a child that never ran takes them away.  0 otherwise,
+	 * and from hosts before it (the field was reserved): nothing is moved.
+	 */
+	uint32_t child_slot;
 };
 _Static_assert(sizeof(struct cap_proc_forked) == 8, "cap_proc_forked layout");
 

@@ -1,4 +1,4 @@
-/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd, and anonymous MAP_SHARED memory from the shared window. */
+/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd, and anonymous MAP_SHARED memory and shm_open objects from the shared window. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -7,6 +7,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_shared.h"
+#include "runtime/rt_shm.h"
 
 static struct rt_arena arena;
 static int arena_ready;
@@ -94,6 +95,10 @@ long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
 	if (!len)
 		return -EINVAL;
 	int file = !(flags & MAP_ANONYMOUS);
+	struct rt_file *shm = file ? rt_fd_get(fd) : 0;
+	if (shm && rt_shm_file(shm) && (flags & MAP_TYPE) == MAP_SHARED &&
+	    !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)))
+		return rt_shm_map(shm, len, prot, off);   /* an shm_open object: its pages in the window */
 	if (file && (flags & MAP_TYPE) == MAP_SHARED)
 		return map_file(fd, len, prot, flags, off, 0, 0);   /* refused before anything is mapped */
 	if ((flags & MAP_TYPE) != MAP_PRIVATE && (flags & MAP_TYPE) != MAP_SHARED)
@@ -135,7 +140,8 @@ long rt_munmap(uintptr_t addr, size_t len)
 	if ((addr & (RT_ARENA_PAGE - 1)) || !len)
 		return -EINVAL;
 	if (rt_shared_contains(addr)) {
-		rt_shared_unmap(addr);   /* whole mappings only: a part of one stays mapped */
+		if (!rt_shm_unmap(addr))
+			rt_shared_unmap(addr);   /* whole mappings only: a part of one stays mapped */
 		return 0;
 	}
 	if (!rt_arena_contains(&arena, addr, len))

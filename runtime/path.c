@@ -7,6 +7,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_shm.h"
 #include "runtime/rt_sys.h"
 
 #ifndef RENAME_NOREPLACE
@@ -70,6 +71,10 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 	if (sfd >= 0)
 		return rt_sys_dup(sfd, 0, cloexec);
 	struct rt_file *f;
+	if (rt_shm_path(abs) && !on_volume(abs, 0)) {   /* shm_open: shared by every process */
+		r = rt_shm_open(abs, flags, mode, &f);
+		return r < 0 ? r : rt_fd_install_new(f, cloexec);
+	}
 	if (on_volume(abs, 0)) {
 		r = rt_hostfile_open(abs, flags, mode, &f);
 		if (r < 0)
@@ -120,6 +125,8 @@ long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 	int sfd = std_stream(abs);
 	if (sfd >= 0)
 		return rt_sys_fstat(sfd, st);
+	if (rt_shm_path(abs) && !on_volume(abs, 0))
+		return rt_shm_stat(abs, st);
 	if (on_volume(abs, 0))
 		return rt_hostfs_path_op(CAP_FOP_STAT, abs, 0, (flags & AT_SYMLINK_NOFOLLOW) ? 1 : 0, 0, st);
 	if (rt_etcfile_stat(abs, st) == 0)   /* after mounts, before tmpfs, as in open */
@@ -158,6 +165,8 @@ long rt_sys_unlinkat(int dirfd, const char *path, int flags)
 		return r;
 	if (rt_dev_ops(abs) || std_stream(abs) >= 0)
 		return -EACCES;
+	if (rt_shm_path(abs) && !on_volume(abs, 0))
+		return (flags & AT_REMOVEDIR) ? -ENOTDIR : rt_shm_unlink(abs);   /* shm_unlink */
 	if (on_volume(abs, 0))
 		return rt_hostfs_path_op(CAP_FOP_UNLINK, abs, 0, (flags & AT_REMOVEDIR) ? 1 : 0, 0, 0);
 	struct stat st;

@@ -35,9 +35,11 @@ struct rt_pipe_ring {
 	 * Shared: the ends each process slot holds (their sums are readers and
 	 * writers), so those of a process that ended without closing them (killed
 	 * by a host signal) can be taken away (rt_pipes_lost).  A fork's copies
-	 * count on the parent's slot until the child moves them to its own.
+	 * count on the parent's slot until the host's answer names the child's
+	 * slot, and the parent moves them there before it runs on.  Signed: a
+	 * child may close its copy before the parent moved it (-1, then 0).
 	 */
-	uint16_t rd_by[CAP_PROC_MAX], wr_by[CAP_PROC_MAX];
+	int16_t rd_by[CAP_PROC_MAX], wr_by[CAP_PROC_MAX];
 	unsigned char buf[PIPE_SIZE];
 };
 _Static_assert(sizeof(struct rt_pipe_ring) <= RT_SHARED_SLOT, "a pipe's ring fits a shared slot");
@@ -275,9 +277,8 @@ void rt_pipe_close(struct rt_pipe *p, int writer)
 		r->writers--;
 	else
 		r->readers--;
-	uint16_t *by = writer ? r->wr_by : r->rd_by;
-	if (r->shared && by[rt_proc_slot()])
-		by[rt_proc_slot()]--;
+	if (r->shared)
+		(writer ? r->wr_by : r->rd_by)[rt_proc_slot()]--;
 	int last = !r->readers && !r->writers, shared = r->shared;
 	changed(p, shared, ring_unlock(r, 1));
 	if (last && shared)
@@ -311,8 +312,8 @@ void rt_pipe_fork(struct rt_pipe *p, int writer, int undo)
 		s->waiters = 0;
 		memset(s->rd_by, 0, sizeof s->rd_by);
 		memset(s->wr_by, 0, sizeof s->wr_by);
-		s->rd_by[rt_proc_slot()] = (uint16_t)r->readers;   /* until now every end was ours */
-		s->wr_by[rt_proc_slot()] = (uint16_t)r->writers;
+		s->rd_by[rt_proc_slot()] = (int16_t)r->readers;   /* until now every end was ours */
+		s->wr_by[rt_proc_slot()] = (int16_t)r->writers;
 		p->retired = r;   /* not free(): see struct rt_pipe */
 		p->ring = r = s;
 	}
@@ -324,22 +325,28 @@ void rt_pipe_fork(struct rt_pipe *p, int writer, int undo)
 		r->writers += d;
 	else
 		r->readers += d;
-	(writer ? r->wr_by : r->rd_by)[rt_proc_slot()] += (uint16_t)d;   /* the child moves it */
+	(writer ? r->wr_by : r->rd_by)[rt_proc_slot()] += (int16_t)d;   /* ours until the answer */
 	ring_unlock(r, 0);
 }
 
-void rt_pipe_forked_child(struct rt_pipe *p, int writer, unsigned parent_slot)
+void rt_pipe_forked(struct rt_pipe *p, int writer, unsigned child_slot, int child_pid)
 {
 	struct rt_pipe_ring *r = p->ring;
-	if (!r->shared || parent_slot >= CAP_PROC_MAX)
+	if (!r->shared || !child_slot || child_slot >= CAP_PROC_MAX)
 		return;
 	ring_lock(r);
-	uint16_t *by = writer ? r->wr_by : r->rd_by;
-	if (by[parent_slot]) {
-		by[parent_slot]--;
-		by[rt_proc_slot()]++;
-	}
-	ring_unlock(r, 0);
+	int16_t *by = writer ? r->wr_by : r->rd_by;
+	by[rt_proc_slot()]--;
+	int gone = rt_shared_slot_lost(child_slot, child_pid);
+	if (!gone)
+		by[child_slot]++;
+	else if (writer)
+		r->writers--;   /* pid 1 already took the child's ends away: take this one too */
+	else
+		r->readers--;
+	uint64_t wake = ring_unlock(r, gone);
+	if (gone)
+		changed(p, 1, wake);
 }
 
 /* One ring of the window: the process in slot *arg holds none of its ends any more. */
@@ -351,7 +358,7 @@ static void ring_lost(void *mem, void *arg)
 		return;   /* another kind of object (sockrelay.c's listeners) */
 	rt_spin_lock(&r->lock);
 	int changed = r->rd_by[slot] || r->wr_by[slot];
-	r->readers = r->readers > r->rd_by[slot] ? r->readers - r->rd_by[slot] : 0;
+	r->readers = r->readers > r->rd_by[slot] ? r->readers - r->rd_by[slot] : 0;   /* by may be < 0 */
 	r->writers = r->writers > r->wr_by[slot] ? r->writers - r->wr_by[slot] : 0;
 	r->rd_by[slot] = r->wr_by[slot] = 0;
 	int last = changed && !r->readers && !r->writers;
@@ -405,11 +412,9 @@ struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_
 	unsigned me = rt_proc_slot();
 	if (from_slot != me && from_slot < CAP_PROC_MAX) {
 		ring_lock(r);
-		uint16_t *by = writer ? r->wr_by : r->rd_by;
-		if (by[from_slot]) {
-			by[from_slot]--;
-			by[me]++;
-		}
+		int16_t *by = writer ? r->wr_by : r->rd_by;
+		by[from_slot]--;
+		by[me]++;
 		ring_unlock(r, 0);
 	}
 	return p;
@@ -418,12 +423,12 @@ struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_
 void rt_pipe_drop(struct rt_pipe_ring *r, int writer, unsigned slot)
 {
 	ring_lock(r);
-	uint16_t *by = writer ? r->wr_by : r->rd_by;
+	int16_t *by = writer ? r->wr_by : r->rd_by;
 	if (writer)
 		r->writers--;
 	else
 		r->readers--;
-	if (slot < CAP_PROC_MAX && by[slot])
+	if (slot < CAP_PROC_MAX)
 		by[slot]--;
 	int last = !r->readers && !r->writers;
 	uint64_t wake = ring_unlock(r, 1);
@@ -511,7 +516,7 @@ static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, co
 }
 
 static void end_fork(struct rt_file *f, int undo);
-static void end_forked(struct rt_file *f, unsigned parent_slot);
+static void end_forked(struct rt_file *f, unsigned child_slot, int child_pid);
 
 static const struct rt_file_ops reader_ops = {
 	.read = reader_read, .write = wrong_end, .poll = end_poll, .nread = reader_nread,
@@ -535,9 +540,9 @@ static void end_fork(struct rt_file *f, int undo)
 	rt_pipe_fork(f->priv, is_writer(f), undo);
 }
 
-static void end_forked(struct rt_file *f, unsigned parent_slot)
+static void end_forked(struct rt_file *f, unsigned child_slot, int child_pid)
 {
-	rt_pipe_forked_child(f->priv, is_writer(f), parent_slot);
+	rt_pipe_forked(f->priv, is_writer(f), child_slot, child_pid);
 }
 
 long rt_sys_pipe2(int *fds, int flags)

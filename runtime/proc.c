@@ -12,6 +12,7 @@
 #include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
+#include "runtime/rt_shm.h"
 #include "runtime/rt_sys.h"
 #include "runtime/rt_timer.h"
 
@@ -182,17 +183,17 @@ long rt_proc_socket_refused(void)
 	return -EAFNOSUPPORT;
 }
 
-static void forked_file(struct rt_file *f, void *parent_slot)
+static void forked_file(struct rt_file *f, void *answer)
 {
+	const struct cap_proc_forked *a = answer;
 	if (f->ops->forked)
-		f->ops->forked(f, *(unsigned *)parent_slot);
+		f->ops->forked(f, a->child_slot, a->result);
 }
 
 /* The child, first thing: it is a new process that knows only the forking thread. */
 static void child_start(uint64_t fs)
 {
 	struct cap_control *c = RT_CONTROL;
-	unsigned parent_slot = self_slot;   /* our copy of the parent's memory still says */
 	rt_sched_resumed(fs);
 	self_pid = (int)c->proc_pid;
 	parent_pid = (int)c->proc_ppid;
@@ -206,8 +207,7 @@ static void child_start(uint64_t fs)
 	rt_ready_hold = 0;   /* file answers awaited by threads that stayed behind */
 	rt_console_watchers = 0;
 	rt_fd_each_file(socket_elsewhere, 0);
-	rt_fd_each_file(forked_file, &parent_slot);   /* shared ends counted for us are ours */
-	rt_shared_forked();   /* the parent's MAP_SHARED memory is ours too */
+	/* Our copies of shared ends and memory: the parent counted them on our slot already. */
 }
 
 struct fork_call {
@@ -231,6 +231,13 @@ static void fork_on_stack(void *arg)
 	struct cap_proc_forked f;
 	await_record(CAP_MSG_FORKED, &f, sizeof f);
 	call->result = f.result;
+	if (f.result > 0) {
+		/* Before anything else runs here: from now on a CAP_MSG_LOST of the child's slot
+		 * (it may be killed before it ever runs) takes its copies away. */
+		rt_fd_each_file(forked_file, &f);
+		rt_shared_forked(f.child_slot, f.result);
+		rt_shm_forked(f.child_slot, f.result);
+	}
 	c->vdso_clock_gettime = vdso;
 	replay_stash();
 }
@@ -244,10 +251,13 @@ long rt_sys_fork(void)
 	if (slot < 0)
 		return -EAGAIN;
 	rt_fd_each_file(fork_file, 0);   /* the child's copies of shared files count before it runs */
+	rt_shm_fork(0);                  /* and of shm_open mappings */
 	struct fork_call call = { rt_self()->fs, -EAGAIN };
 	rt_run_on_stack(fork_on_stack, &call, fork_stack + sizeof fork_stack);
-	if (call.result < 0)
+	if (call.result < 0) {
 		rt_fd_each_file(fork_file, (void *)1);
+		rt_shm_fork(1);
+	}
 	if (call.result > 0) {
 		children[slot].pid = (int)call.result;
 		children[slot].state = CHILD_LIVE;
@@ -495,9 +505,10 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		/* A process ended holding shared ends: take them away, then let the host reuse its slot. */
 		struct cap_proc_lost m;
 		memcpy(&m, payload, sizeof m);
+		rt_shared_lost(m.slot, m.pid);   /* first: a parent not yet told of that child sees it */
 		rt_pipes_lost(m.slot);
 		rt_relay_lost(m.slot);
-		rt_shared_lost(m.slot);
+		rt_shm_lost(m.slot);
 		send_record(CAP_MSG_LOST, &m, sizeof m);
 	} else if (type == CAP_MSG_WAKE) {
 		rt_wake_all(&rt_proc_waitq);
@@ -512,5 +523,6 @@ void rt_proc_exiting(void)
 	if (self_pid != 1 && !rt_draining) {
 		rt_fd_close_all();
 		rt_shared_exiting();
+		rt_shm_exiting();
 	}
 }

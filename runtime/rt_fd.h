@@ -56,8 +56,9 @@ struct rt_file_ops {
 	 * each process has its own copy from then on.
 	 */
 	void (*fork)(struct rt_file *f, int undo);
-	/* In the child of a fork, before it runs on: the copy counted by fork is now its own. */
-	void (*forked)(struct rt_file *f, unsigned parent_slot);
+	/* In the parent, once the host answered: the copy counted by fork is the child's
+	 * (child_pid, in child_slot) from now on. */
+	void (*forked)(struct rt_file *f, unsigned child_slot, int child_pid);
 };
 
 /* Shared by dup'ed descriptors, like a kernel struct file. */

@@ -36,8 +36,9 @@ void rt_pipe_close(struct rt_pipe *p, int writer);
  * sees the same bytes and counts (docs/PROCESSES.md, section 5).
  */
 void rt_pipe_fork(struct rt_pipe *p, int writer, int undo);
-/* In a fork's child, first thing: the copy of this end counted on the parent's slot is ours. */
-void rt_pipe_forked_child(struct rt_pipe *p, int writer, unsigned parent_slot);
+/* The parent, as soon as the host answered: the copy of this end counted on its slot is the
+ * child's (child_pid in child_slot); already taken away if that child was lost meanwhile. */
+void rt_pipe_forked(struct rt_pipe *p, int writer, unsigned child_slot, int child_pid);
 /* The process in slot ended without closing its ends (CAP_MSG_LOST): take them away from
  * every shared pipe, waking readers (end of file) and writers (EPIPE). */
 void rt_pipes_lost(unsigned slot);

@@ -30,7 +30,8 @@ struct relay_listen {
 	uint64_t waiters;                /* process slots sleeping in accept or poll */
 	uint32_t head, count;
 	struct sockaddr_in local;
-	uint16_t held_by[CAP_PROC_MAX];  /* holders per process slot (a lost process's go) */
+	int16_t held_by[CAP_PROC_MAX];   /* holders per process slot (a lost process's go); signed as
+	                                  * a pipe ring's counts (pipe.c) */
 	struct relay_conn queue[RELAY_QUEUE];
 };
 _Static_assert(sizeof(struct relay_listen) <= RT_SHARED_SLOT, "a shared listener fits a slot");

@@ -35,23 +35,42 @@ void rt_spin_unlock(volatile int *l);
 #define RT_SHARED_MAPS 128
 /* Zeroed memory for len bytes held by this process, or 0 (window full). */
 void *rt_shared_map(size_t len);
+/*
+ * Runs that runtime/shm.c owns (POSIX named shared memory): zeroed slots for
+ * len bytes, counted by no process here (shm.c counts its users), or 0 when
+ * the window is full; given back by their address.  rt_shared_shm_table is
+ * shm.c's table of names: made zeroed by the first process that asks with a
+ * len, the same address in every process after; 0 if the window is full, or
+ * if there is none yet and len is 0.
+ */
+void *rt_shared_take(size_t len);
+void rt_shared_give_back(void *addr);
+void *rt_shared_shm_table(size_t len);
 /* Is addr in the window? */
 int rt_shared_contains(uintptr_t addr);
 /* munmap of the mapping that starts at addr: this process lets go; the last one frees it. */
 void rt_shared_unmap(uintptr_t addr);
 /* Bytes usable from addr if a mapping starts there (mremap within them), else 0. */
 size_t rt_shared_map_size(uintptr_t addr);
-/* A fork's child holds what its parent held; a child that ends lets go of everything. */
-void rt_shared_forked(void);
+/*
+ * The parent, as soon as the host answered its fork: the child (child_pid,
+ * in child_slot) holds what the parent held, counted on the child's slot
+ * from now on, so a child that never ran is let go by its CAP_MSG_LOST.
+ * A child that ends lets go of everything.
+ */
+void rt_shared_forked(unsigned child_slot, int child_pid);
 void rt_shared_exiting(void);
 
 /*
- * The process in slot ended without letting go (CAP_MSG_LOST, run by pid 1):
- * rt_shared_lost drops its holds on MAP_SHARED memory; rt_shared_each_ring
+ * The process pid in slot ended without letting go (CAP_MSG_LOST, run by
+ * pid 1): rt_shared_lost notes it (rt_shared_slot_lost, for a parent whose
+ * fork answer came later) and drops its holds on MAP_SHARED memory, all
+ * before the rings are looked at; rt_shared_each_ring
  * calls fn on every other used slot (a pipe's ring) with the window's lock
  * held, so fn frees an emptied ring with rt_shared_free_locked.
  */
-void rt_shared_lost(unsigned slot);
+void rt_shared_lost(unsigned slot, int pid);
+int rt_shared_slot_lost(unsigned slot, int pid);
 void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg);
 void rt_shared_free_locked(void *slot);
 

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "capsule-abi/cap_abi.h"
+#include "capsule-abi/cap_proc.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
@@ -11,7 +12,9 @@
 /*
  * An anonymous MAP_SHARED mapping: consecutive slots, and the processes
  * (slot bits, as in a wake mask) that still map it.  The last one to let go
- * (munmap, or a child's exit) frees the slots.
+ * (munmap, or a child's exit) frees the slots.  A run shm.c owns (a named
+ * object's pages, its table) has no holders: shm.c counts its users itself;
+ * the entry only keeps the walk over pipe rings off it.
  */
 struct shared_map {
 	uint32_t first, count;     /* slots; count 0: the entry is free */
@@ -21,9 +24,15 @@ struct shared_map {
 /* The window's first page: the same bytes in every process. */
 struct shared_head {
 	int lock;
-	int reserved;
+	uint32_t shm_table;        /* first slot + 1 of shm.c's table of named objects; 0: none yet */
 	uint64_t used[(NSLOTS + 63) / 64];
 	struct shared_map maps[RT_SHARED_MAPS];   /* zero in a window from before them: none */
+	/*
+	 * The pid of the last process each slot lost (CAP_MSG_LOST): a parent
+	 * that hands a child its copies after that child was already taken away
+	 * (pid 1 handled its LOST first) must not count them on its slot.
+	 */
+	int32_t lost_pid[CAP_PROC_MAX];
 };
 _Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
@@ -93,31 +102,69 @@ static void mark(struct shared_head *h, size_t first, size_t count, int used)
 	}
 }
 
-void *rt_shared_map(size_t len)
+/* count free slots in a row and an entry for them, taken; the first slot, or -1 (under the lock). */
+static long take_run(struct shared_head *h, size_t count, uint64_t holders)
 {
-	struct shared_head *h = HEAD;
-	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT, run = 0;
+	size_t run = 0;
 	long first = -1, entry = -1;
-	rt_spin_lock(&h->lock);
 	for (long e = 0; e < RT_SHARED_MAPS && entry < 0; e++)
 		if (!h->maps[e].count)
 			entry = e;
-	for (size_t i = 0; i < NSLOTS && entry >= 0 && first < 0; i++) {
+	for (size_t i = 0; i < NSLOTS && entry >= 0 && first < 0 && count; i++) {
 		run = is_free(h, i) ? run + 1 : 0;
 		if (run == count)
 			first = (long)(i + 1 - count);
 	}
-	if (first >= 0) {
-		mark(h, (size_t)first, count, 1);
-		h->maps[entry] = (struct shared_map){ (uint32_t)first, (uint32_t)count,
-		                                      1ULL << rt_proc_slot() };
+	if (first < 0)
+		return -1;
+	mark(h, (size_t)first, count, 1);
+	h->maps[entry] = (struct shared_map){ (uint32_t)first, (uint32_t)count, holders };
+	if (holders)
 		mine[entry / 64] |= 1ULL << (entry % 64);
-	}
+	return first;
+}
+
+void *rt_shared_map(size_t len)
+{
+	struct shared_head *h = HEAD;
+	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
+	rt_spin_lock(&h->lock);
+	long first = take_run(h, count, 1ULL << rt_proc_slot());
 	rt_spin_unlock(&h->lock);
 	if (first < 0)
 		return 0;
 	memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* a freed range keeps its old bytes */
 	return SLOT(first);
+}
+
+void *rt_shared_take(size_t len)
+{
+	struct shared_head *h = HEAD;
+	size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
+	rt_spin_lock(&h->lock);
+	long first = take_run(h, count, 0);
+	rt_spin_unlock(&h->lock);
+	if (first < 0)
+		return 0;
+	memset(SLOT(first), 0, count * RT_SHARED_SLOT);
+	return SLOT(first);
+}
+
+void *rt_shared_shm_table(size_t len)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	if (!h->shm_table && len) {
+		size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
+		long first = take_run(h, count, 0);
+		if (first >= 0) {
+			memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* before any process can see it */
+			h->shm_table = (uint32_t)first + 1;
+		}
+	}
+	void *t = h->shm_table ? SLOT(h->shm_table - 1) : 0;
+	rt_spin_unlock(&h->lock);
+	return t;
 }
 
 /* The entry of the mapping that starts at addr, or -1 (called under the lock). */
@@ -155,6 +202,18 @@ void rt_shared_unmap(uintptr_t addr)
 	rt_spin_unlock(&h->lock);
 }
 
+void rt_shared_give_back(void *addr)
+{
+	struct shared_head *h = HEAD;
+	rt_spin_lock(&h->lock);
+	long e = entry_at(h, (uintptr_t)addr);
+	if (e >= 0 && !h->maps[e].holders) {
+		mark(h, h->maps[e].first, h->maps[e].count, 0);
+		memset(&h->maps[e], 0, sizeof h->maps[e]);
+	}
+	rt_spin_unlock(&h->lock);
+}
+
 size_t rt_shared_map_size(uintptr_t addr)
 {
 	struct shared_head *h = HEAD;
@@ -165,13 +224,21 @@ size_t rt_shared_map_size(uintptr_t addr)
 	return n;
 }
 
-void rt_shared_forked(void)
+int rt_shared_slot_lost(unsigned slot, int pid)
+{
+	return slot < CAP_PROC_MAX && __atomic_load_n(&HEAD->lost_pid[slot], __ATOMIC_SEQ_CST) == pid;
+}
+
+void rt_shared_forked(unsigned child_slot, int child_pid)
 {
 	struct shared_head *h = HEAD;
+	if (!child_slot || child_slot >= CAP_PROC_MAX)
+		return;   /* a host that did not say: the child holds nothing it could leave behind */
 	rt_spin_lock(&h->lock);
-	for (long e = 0; e < RT_SHARED_MAPS; e++)
-		if (mine[e / 64] & (1ULL << (e % 64)))
-			h->maps[e].holders |= 1ULL << rt_proc_slot();
+	if (h->lost_pid[child_slot] != child_pid)   /* ended before we got here: it holds nothing */
+		for (long e = 0; e < RT_SHARED_MAPS; e++)
+			if (mine[e / 64] & (1ULL << (e % 64)))
+				h->maps[e].holders |= 1ULL << child_slot;
 	rt_spin_unlock(&h->lock);
 }
 
@@ -210,10 +277,13 @@ void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg)
 	rt_spin_unlock(&h->lock);
 }
 
-void rt_shared_lost(unsigned slot)
+void rt_shared_lost(unsigned slot, int pid)
 {
 	struct shared_head *h = HEAD;
+	if (slot >= CAP_PROC_MAX)
+		return;
 	rt_spin_lock(&h->lock);
+	__atomic_store_n(&h->lost_pid[slot], pid, __ATOMIC_SEQ_CST);   /* before any ring is looked at */
 	for (long e = 0; e < RT_SHARED_MAPS; e++) {
 		struct shared_map *m = &h->maps[e];
 		if (!m->count || !(m->holders & (1ULL << slot)))

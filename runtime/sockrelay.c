@@ -429,7 +429,7 @@ void rt_relay_hold(struct relay_listen *l, unsigned slot, int d)
 	rt_spin_lock(&l->lock);
 	l->holders += d;
 	if (slot < CAP_PROC_MAX)
-		l->held_by[slot] = (uint16_t)(l->held_by[slot] + d);
+		l->held_by[slot] = (int16_t)(l->held_by[slot] + d);
 	unsigned owner = l->owner_slot;
 	rt_spin_unlock(&l->lock);
 	if (d < 0)
@@ -447,15 +447,23 @@ static void lfile_fork(struct rt_file *f, int undo)
 	rt_relay_hold(lq(f), rt_proc_slot(), undo ? -1 : 1);
 }
 
-static void lfile_forked(struct rt_file *f, unsigned parent_slot)
+/* In the parent, the fork answered: the child's hold moves to its slot (as rt_pipe_forked). */
+static void lfile_forked(struct rt_file *f, unsigned child_slot, int child_pid)
 {
 	struct relay_listen *l = lq(f);
+	if (!child_slot || child_slot >= CAP_PROC_MAX)
+		return;
 	rt_spin_lock(&l->lock);
-	if (parent_slot < CAP_PROC_MAX && l->held_by[parent_slot]) {
-		l->held_by[parent_slot]--;
-		l->held_by[rt_proc_slot()]++;
-	}
+	l->held_by[rt_proc_slot()]--;
+	int gone = rt_shared_slot_lost(child_slot, child_pid);
+	if (gone)
+		l->holders--;   /* pid 1 already took the child's holds away: take this one too */
+	else
+		l->held_by[child_slot]++;
+	unsigned owner = l->owner_slot;
 	rt_spin_unlock(&l->lock);
+	if (gone)
+		rt_relay_wake(1ULL << owner);
 }
 
 static void lfile_report(struct rt_file *f, struct cap_report_fd *r)

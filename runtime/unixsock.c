@@ -266,13 +266,13 @@ static void end_fork(struct rt_file *f, int undo)
 		rt_pipe_fork(e->out, 1, undo);
 }
 
-static void end_forked(struct rt_file *f, unsigned parent_slot)
+static void end_forked(struct rt_file *f, unsigned child_slot, int child_pid)
 {
 	struct rt_unix_end *e = end_of(f);
 	if (!e->rd_shut)
-		rt_pipe_forked_child(e->in, 0, parent_slot);
+		rt_pipe_forked(e->in, 0, child_slot, child_pid);
 	if (!e->wr_shut)
-		rt_pipe_forked_child(e->out, 1, parent_slot);
+		rt_pipe_forked(e->out, 1, child_slot, child_pid);
 }
 
 const struct rt_sock_ops rt_unix_stream_sock_ops = {

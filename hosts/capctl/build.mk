@@ -4,7 +4,7 @@ CAPCTL_SRCS := hosts/capctl/capctl.c hosts/capctl/capctl_pack.c hosts/capctl/cap
                hosts/capctl/capctl_report.c hosts/capctl/capctl_psall.c hosts/capctl/capctl_mig.c \
                hosts/capctl/capctl_binfmt.c hosts/capctl/capctl_capture.c hosts/formats/capture.c \
                hosts/capctl/capctl_svg.c hosts/capctl/capctl_gaps.c $(COMMON_IPV4_SRCS) $(COMMON_CLI_SRCS) \
-               hosts/capctl/capctl_life.c hosts/capctl/capctl_keygen.c \
+               hosts/capctl/capctl_life.c hosts/capctl/capctl_keygen.c hosts/capctl/capctl_pstree.c \
                $(COMMON_DIRSYNC_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) $(COMMON_CLOCK_SRCS)
 CAPCTL_LIBS := -lsodium

@@ -13,7 +13,7 @@ static const struct capctl_cmd commands[] = {
 	{ "info", capctl_info, "info [--json] IMAGE.cap" },
 	{ "snapshot", capctl_snapshot, "snapshot NAME -o FILE [--keep-running] [--force]" },
 	{ "migrate", capctl_migrate, "migrate NAME --to HOSTID [--max-downtime MS] [--no-precopy] [--wait-directory SECONDS] [--json] [--svg FILE]" },
-	{ "ps", capctl_ps, "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]" },
+	{ "ps", capctl_ps, "ps [--json] [--tree] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]" },
 	{ "inspect", capctl_inspect, "inspect [--json] FILE" },
 	{ "stats", capctl_stats, "stats [--json] NAME" },
 	{ "binfmt", capctl_binfmt, "binfmt install|remove|status [--name NAME]" },

@@ -40,6 +40,31 @@ int capctl_stop(int argc, char **argv);    /* capctl_life.c */
 int capctl_logs(int argc, char **argv);    /* capctl_life.c */
 int capctl_keygen(int argc, char **argv);  /* capctl_keygen.c */
 
+/*
+ * The process table of a capsule (capctl_pstree.c), as `capctl inspect` prints a
+ * snapshot's and `capctl ps --tree` a running capsule's: a heading, one row per
+ * process (PID PPID SLOT, a byte count, then a text), and the next pid.
+ */
+void capctl_procs_heading(unsigned n, const char *bytes_title, const char *last_title);
+void capctl_procs_row(int pid, int ppid, unsigned slot, unsigned long long bytes, const char *last);
+void capctl_procs_next(unsigned next_pid);
+
+#define CAPCTL_PSTREE_MAX 64   /* CAP_PROC_MAX */
+struct capctl_pstree_proc {
+	int pid, ppid, pgid, sid;
+	unsigned slot;
+	long host_pid;
+	unsigned long long memory;
+};
+struct capctl_pstree {
+	int next_pid, n;
+	struct capctl_pstree_proc p[CAPCTL_PSTREE_MAX];
+};
+/* Ask the caprun at sock_path for its processes ("procs", hosts/formats/ctlproto.h): 0 or -1. */
+int capctl_pstree_ask(const char *sock_path, int timeout_ms, struct capctl_pstree *t);
+/* The table in tree order (each process after its parent), or --json's array of it. */
+void capctl_pstree_print(const struct capctl_pstree *t, int json);
+
 /* Print s as a JSON string literal (quotes and escapes), for the --json outputs. */
 void capctl_json_str(const char *s);
 

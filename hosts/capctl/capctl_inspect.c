@@ -86,9 +86,10 @@ static void print_procs(const struct host_snap *s, uint8_t *buf, int json)
 		return;
 	if (json)
 		printf(",\n \"processes\": [");
-	else
-		printf("\nprocesses (%u), as the capsule sees them\n  %-5s %-5s %-5s %-12s %s\n",
-		       p->t.nprocs, "PID", "PPID", "SLOT", "STORED", "THREADS BLOCKED ON");
+	else {
+		printf("\n");
+		capctl_procs_heading(p->t.nprocs, "STORED", "THREADS BLOCKED ON");
+	}
 	for (uint32_t i = 0; i < p->t.nprocs; i++) {
 		const struct cap_snap_proc *e = &p->e[i];
 		char blocked[256], held[80];
@@ -101,8 +102,7 @@ static void print_procs(const struct host_snap *s, uint8_t *buf, int json)
 			capctl_report_json_fput(stdout, blocked);
 			printf(", \"held\": [");
 		} else {
-			printf("  %-5d %-5d %-5u %-12llu %s\n", e->pid, e->ppid, e->slot,
-			       (unsigned long long)stored, blocked);
+			capctl_procs_row(e->pid, e->ppid, e->slot, (unsigned long long)stored, blocked);
 		}
 		for (uint32_t k = 0; k < e->nheld; k++) {
 			struct cap_snap_held h;
@@ -121,7 +121,7 @@ static void print_procs(const struct host_snap *s, uint8_t *buf, int json)
 	if (json)
 		printf("], \"next_pid\": %u", p->t.next_pid);
 	else
-		printf("  (the next fork gets pid %u)\n", p->t.next_pid);
+		capctl_procs_next(p->t.next_pid);
 }
 
 /* Whether this host can authenticate the snapshot: inspect shows it, it never refuses for it. */

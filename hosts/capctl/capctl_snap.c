@@ -198,6 +198,7 @@ struct ps_row {
 	long pid;
 	int procs;                  /* the capsule's processes */
 	char image_path[PATH_MAX];
+	struct capctl_pstree *tree;   /* ps --tree: its processes (0: not asked, or no answer) */
 };
 
 static int by_name(const void *a, const void *b)
@@ -205,8 +206,8 @@ static int by_name(const void *a, const void *b)
 	return strcmp(((const struct ps_row *)a)->name, ((const struct ps_row *)b)->name);
 }
 
-/* Ask one socket; 0 with row filled, -1 if nobody answers (stale socket). */
-static int ask(const char *dir, const char *file, struct ps_row *row)
+/* Ask one socket (and for its processes, with tree); 0 with row filled, -1 if nobody answers. */
+static int ask(const char *dir, const char *file, struct ps_row *row, int tree)
 {
 	char path[PATH_MAX], reply[HOST_CTL_LINE_MAX + 256];
 	if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
@@ -220,6 +221,11 @@ static int ask(const char *dir, const char *file, struct ps_row *row)
 		return -1;
 	if (off)
 		snprintf(row->image_path, sizeof row->image_path, "%s", reply + off);
+	row->tree = tree ? malloc(sizeof *row->tree) : NULL;
+	if (row->tree && capctl_pstree_ask(path, PS_TIMEOUT_MS, row->tree)) {
+		free(row->tree);   /* an older caprun, or it ended meanwhile: its row alone */
+		row->tree = NULL;
+	}
 	return 0;
 }
 
@@ -239,15 +245,18 @@ static void human(unsigned long long b, char *out, size_t len)
 
 int capctl_ps(int argc, char **argv)
 {
-	static const char usage[] = "ps [--json] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]";
+	static const char usage[] = "ps [--json] [--tree] | ps --all [--json] [--dir ADDR --host-id N --keys FILE]";
 	static const struct option opts[] = { CAPCTL_HELP_OPT, { "json", no_argument, NULL, 'j' },
+	                                      { "tree", no_argument, NULL, 't' },
 	                                      { "all", no_argument, NULL, 'a' }, { 0, 0, 0, 0 } };
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--all") == 0)
 			return capctl_psall(argc, argv);   /* the whole network, from the directory */
-	int json = 0;
-	while (capctl_opt(argc, argv, "", opts, usage) != -1)
-		json = 1;
+	int json = 0, tree = 0, opt;
+	while ((opt = capctl_opt(argc, argv, "", opts, usage)) != -1) {
+		json |= opt == 'j';
+		tree |= opt == 't';
+	}
 	if (optind != argc)
 		return capctl_usage_error(usage);
 	const char *dir = ctlsock_run_dir();
@@ -266,7 +275,7 @@ int capctl_ps(int argc, char **argv)
 				break;
 			rows = p;
 		}
-		if (ask(dir, e->d_name, &rows[n]) == 0)
+		if (ask(dir, e->d_name, &rows[n], tree) == 0)
 			n++;
 	}
 	if (d)
@@ -285,6 +294,11 @@ int capctl_ps(int argc, char **argv)
 			printf(", \"state\": \"%s\", \"memory_bytes\": %llu, \"pid\": %ld, \"processes\": %d, "
 			       "\"image\": ", rows[i].state, rows[i].memory, rows[i].pid, rows[i].procs);
 			capctl_json_str(rows[i].image);
+			if (rows[i].tree) {
+				printf(", \"tree\": [");
+				capctl_pstree_print(rows[i].tree, 1);
+				printf("], \"next_pid\": %d", rows[i].tree->next_pid);
+			}
 			printf("}");
 		}
 		printf("]\n");
@@ -297,7 +311,15 @@ int capctl_ps(int argc, char **argv)
 			printf("%-20s %-15s %-8s %8s %8ld %5d %s\n", rows[i].name, rows[i].ip, rows[i].state,
 			       mem, rows[i].pid, rows[i].procs, rows[i].image);
 		}
+		for (size_t i = 0; i < n; i++) {
+			if (rows[i].tree) {
+				printf("\n%s: ", rows[i].name);
+				capctl_pstree_print(rows[i].tree, 0);
+			}
+		}
 	}
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].tree);
 	free(rows);
 	return 0;
 }

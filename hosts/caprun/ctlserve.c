@@ -1,4 +1,4 @@
-/* ctlserve.c: caprun's side of the control socket: answers `ps`, `stats`, `snapshot` and `migrate` (hosts/formats/ctlproto.h). */
+/* ctlserve.c: caprun's side of the control socket: answers `ps`, `procs`, `stats`, `snapshot` and `migrate` (hosts/formats/ctlproto.h). */
 #include "hosts/formats/ctlproto.h"
 #include "hosts/caprun/ctlserve.h"
 #include "hosts/caprun/snapshot.h"
@@ -46,6 +46,28 @@ static void do_ps(struct host_relay *r, char *reply, size_t len, int migrating)
 	         migrating ? "migrating" : state_name(state), mem, (long)getpid(),
 	         r->procs ? procs_count(r->procs) : 1, r->snap_template.image_name,
 	         r->snap_template.image_path);
+}
+
+/* "procs": every live process as the capsule sees it (hosts/formats/ctlproto.h). */
+static void do_procs(struct host_relay *r, char *reply, size_t len)
+{
+	int n = r->procs ? procs_count(r->procs) : 1;
+	size_t at = (size_t)snprintf(reply, len, "ok %d %d", r->procs ? r->procs->next_pid : 2, n);
+	for (int i = 0; i < (r->procs ? CAP_PROC_MAX : 1) && at < len; i++) {
+		if (i && !r->procs->p[i].used)
+			continue;
+		struct cap_control ctl;
+		struct stat st;
+		int memfd = procs_memfd_of(r, i), pid = procs_pid_of(r, i);
+		if (pread(memfd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl)
+			memset(&ctl, 0, sizeof ctl);
+		unsigned long long mem = fstat(memfd, &st) == 0 ? (unsigned long long)st.st_blocks * 512 : 0;
+		at += (size_t)snprintf(reply + at, len - at, " %d,%d,%d,%d,%d,%ld,%llu", pid,
+		                       i ? r->procs->p[i].ppid : 0, i,
+		                       ctl.proc_pgid ? (int)ctl.proc_pgid : pid,   /* 0: its own pid */
+		                       ctl.proc_sid ? (int)ctl.proc_sid : pid,
+		                       (long)(i ? r->procs->p[i].host_pid : r->child), mem);
+	}
 }
 
 static void do_stats(struct host_relay *r, char *reply, size_t len)
@@ -190,7 +212,7 @@ void ctlserve_send_line(int fd, const char *s)
 
 int ctlserve_accept(struct host_relay *r)
 {
-	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_REPLY_MAX];
 	char err[600];
 	int saved = 0, dirfd = -1;
 	int fd = accept4(r->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -206,6 +228,8 @@ int ctlserve_accept(struct host_relay *r)
 	}
 	if (strcmp(line, "ps") == 0)
 		do_ps(r, reply, sizeof reply, 0);
+	else if (strcmp(line, "procs") == 0)
+		do_procs(r, reply, sizeof reply);
 	else if (strcmp(line, "stats") == 0)
 		do_stats(r, reply, sizeof reply);
 	else if ((strncmp(line, "snapshot ", 9) == 0 || strncmp(line, "migrate ", 8) == 0) &&
@@ -222,7 +246,7 @@ int ctlserve_accept(struct host_relay *r)
 		saved = do_migrate(r, line + 8, fd, reply, sizeof reply);
 	else
 		snprintf(reply, sizeof reply,
-		         "error unknown request (try: ps, stats, snapshot PATH 0|1, migrate HOSTID)");
+		         "error unknown request (try: ps, procs, stats, snapshot PATH 0|1, migrate HOSTID)");
 	ctlserve_send_line(fd, reply);
 	if (dirfd >= 0)
 		close(dirfd);
@@ -234,7 +258,7 @@ int ctlserve_accept(struct host_relay *r)
 
 void ctlserve_accept_busy(struct host_relay *r)
 {
-	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_LINE_MAX + 256];
+	static char line[HOST_CTL_LINE_MAX], reply[HOST_CTL_REPLY_MAX];
 	int dirfd = -1;
 	int fd = accept4(r->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
@@ -244,11 +268,13 @@ void ctlserve_accept_busy(struct host_relay *r)
 	if (read_line(fd, line, sizeof line, &dirfd) == 0) {
 		if (strcmp(line, "ps") == 0)
 			do_ps(r, reply, sizeof reply, 1);
+		else if (strcmp(line, "procs") == 0)
+			do_procs(r, reply, sizeof reply);
 		else if (strcmp(line, "stats") == 0)
 			do_stats(r, reply, sizeof reply);
 		else
-			snprintf(reply, sizeof reply, "error %s is migrating: only ps and stats are "
-			         "answered until the migration ends", r->name);
+			snprintf(reply, sizeof reply, "error %s is migrating: only ps, procs and stats "
+			         "are answered until the migration ends", r->name);
 		ctlserve_send_line(fd, reply);
 	}
 	if (dirfd >= 0)

@@ -227,6 +227,19 @@ int procs_copy_sparse(int from, int to, off_t size)
 	return 0;
 }
 
+/*
+ * Tests only: CAPSULE_TEST_FORK_HELD=N starts the capsule's Nth fork held
+ * (its loader stops itself before it reads any of the child's memory, and
+ * nobody continues it), so a test can kill a child that never ran
+ * (test_procs.py, docs/PROCESSES.md section 6).
+ */
+static int test_hold_this_fork(void)
+{
+	static unsigned long forks;
+	const char *n = getenv("CAPSULE_TEST_FORK_HELD");
+	return ++forks && n && strtoul(n, NULL, 10) == forks;
+}
+
 /* Make the copy of process from in slot; its pid, or -errno. */
 static int make_child(struct host_relay *r, int from, int slot)
 {
@@ -284,8 +297,8 @@ static int make_child(struct host_relay *r, int from, int slot)
 		p->vols = NULL;
 		goto fail;
 	}
-	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
-	                       &p->host_pid, err, sizeof err)) {
+	if (spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
+	                 test_hold_this_fork(), &p->host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
 		result = -EAGAIN;
 		goto fail_vols;
@@ -327,6 +340,8 @@ void procs_fork(struct host_relay *r, int from)
 	if (ps && slot && r->fork_ok && !ps->holding && !r->freeze_seq && !r->frozen && !r->migrating &&
 	    !snapshot_busy())
 		ans.result = make_child(r, from, slot);
+	if (ans.result > 0)
+		ans.child_slot = (uint32_t)slot;   /* the parent counts the child's shared ends there */
 	if (procs_send_record(chan_of(r, from), CAP_MSG_FORKED, &ans, sizeof ans))
 		fprintf(stderr, "caprun: capsule %s: answering a fork: %s\n", r->name, strerror(errno));
 }

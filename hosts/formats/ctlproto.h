@@ -15,10 +15,17 @@
  *   ps\n
  *     -> ok NAME IP STATE MEMORY_BYTES PID PROCS IMAGE_NAME IMAGE_PATH\n   (IP "-": no network)
  *        STATE: loading|booting|running|exited, or migrating while a migration runs
- *        (then only ps and stats are answered, anything else gets an error line,
+ *        (then only ps, procs and stats are answered, anything else gets an error line,
  *        and only while the capsule still runs here); MEMORY_BYTES: bytes allocated
  *        in the memfds of all the capsule's processes; PID: caprun's own; PROCS: the
  *        capsule's processes (docs/PROCESSES.md); IMAGE_PATH: rest of line.
+ *   procs\n
+ *     -> ok NEXT_PID N PID,PPID,SLOT,PGID,SID,HOST_PID,MEMORY_BYTES ...\n   (N entries)
+ *        the capsule's live processes as it sees them (docs/PROCESSES.md): pid 1
+ *        first, then by slot; PGID, SID its group and session; HOST_PID the host
+ *        process that runs it; MEMORY_BYTES allocated in its memfd (pid 1's holds
+ *        the shared window); NEXT_PID the pid the next fork gets.  Older caprun
+ *        answer "error unknown request".  Answered while migrating too.
  *   stats\n
  *     -> ok NAME PACKETS_IN PACKETS_OUT DROP_SPOOFED DROP_MALFORMED DROP_HOST_FULL
  *           DROP_BAD_RECORD REATTACHED CAP_RX_NO_MEMORY CAP_RX_BACKLOG_FULL
@@ -66,6 +73,7 @@
 #define HOST_LOG_OLD_SUFFIX  ".log.1"
 #define HOST_LOG_NEW_SUFFIX  ".log.new"
 #define HOST_CTL_LINE_MAX    4608   /* a PATH_MAX path plus the words around it */
+#define HOST_CTL_REPLY_MAX   8192   /* the longest answer: procs of 64 processes */
 /* migrate's dirwait=S (capctl migrate --wait-directory): how long a migration waits, before the
  * freeze and with the capsule running, for a directory that cannot commit (an etcd cluster
  * without quorum regains it about a second after a member is back; a machine reboots slower). */

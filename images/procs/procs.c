@@ -1,4 +1,4 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe, a socket pair and MAP_SHARED memory across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "memkid MIB" keeps a child rewriting its memory and checks it on demand; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe, a socket pair and MAP_SHARED memory across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "memkid MIB" keeps a child rewriting its memory and checks it on demand; "unran DEPTH" reads a pipe whose other end a child held that never ran; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -638,6 +638,48 @@ static int bench(int n)
 	return 0;
 }
 
+/*
+ * "unran DEPTH": a pipe and a socket pair whose only other ends a child holds
+ * that never runs (the test starts caprun with CAPSULE_TEST_FORK_HELD and
+ * kills that child from outside): both must read end of file.  DEPTH 2 does
+ * it in a child of pid 1, so pid 1 handles the loss, not the reader.
+ */
+static int unran(int depth)
+{
+	if (depth > 1) {
+		pid_t c = fork_flushed();
+		if (c == 0)
+			_exit(unran(depth - 1));
+		int st = 0;
+		pid_t got = waitpid(c, &st, 0);
+		say_status("unran", got, st);
+		return 0;
+	}
+	int p[2], sp[2];
+	if (pipe(p) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+		return 1;
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		static const char never[] = "unran: the held child ran\n";
+		if (write(1, never, sizeof never - 1) < 0)
+			_exit(2);
+		_exit(1);
+	}
+	close(p[1]);
+	close(sp[1]);
+	printf("unran: forked, reading\n");
+	fflush(stdout);
+	char b;
+	ssize_t n = read(p[0], &b, 1);
+	printf("unran: pipe: %s\n", n == 0 ? "end of file" : "not the end");
+	n = read(sp[0], &b, 1);
+	printf("unran: socketpair: %s\n", n == 0 ? "end of file" : "not the end");
+	int st = 0;
+	pid_t got = waitpid(c, &st, 0);
+	say_status("unran", got, st);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
@@ -654,6 +696,8 @@ int main(int argc, char **argv)
 		return bench(atoi(argv[2]));
 	if (argc > 2 && strcmp(argv[1], "memkid") == 0)
 		return memkid(atoi(argv[2]));
+	if (argc > 2 && strcmp(argv[1], "unran") == 0)
+		return unran(atoi(argv[2]));
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
 	exit_and_wait();
 	signal_and_grandchild();

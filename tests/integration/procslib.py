@@ -1,4 +1,17 @@
-"""procslib.py: what the process test programs print, shared by the tests that run them here, snapshotted, or moved (test_procs.py, test_procs_migrate.py, test_pgroups.py)."""
+"""procslib.py: what the process test programs print, shared by the tests that run them here, snapshotted, or moved (test_procs.py, test_procs_migrate.py, test_pgroups.py), and the same programs built for Linux (test_pgroups.py, test_shm.py)."""
+import os
+
+from caplib import ROOT, check, run_tool, tempdir
+
+
+def native_build(image):
+    """images/IMAGE/IMAGE.c built by gcc for Linux: the program's path."""
+    exe = os.path.join(tempdir("capsule-%s." % image), image)
+    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
+                               os.path.join(ROOT, "images", image, image + ".c")], timeout=120)
+    check(code == 0, "gcc %s.c: %s" % (image, err[-400:]))
+    return exe
+
 
 # images/procs/procs.c, "tree": its line once ready, and what it prints once set going: pids
 # as the capsule sees them, every byte of the pipe, the pending signal, the waits and the zombie.
@@ -20,3 +33,10 @@ TREE_EXIT = 12
 HOLD_READY = r"hold: group 2 of 2, listening on 9100"
 HOLD_ANSWER = b"groups: B 2 C 2; kill(-B): 0\nreaped by SIGTERM: 2; B's pipe: end of file\n"
 HOLD_EXIT = 11
+
+# images/shm/shm.c, "hold": pid 1 and its child 2 map one shm_open object; a connection has
+# pid 1 write into it and the child answer through it; then pid 1 exits 11.
+SHM_HOLD_READY = r"shm hold: child 2 maps it, listening on 9100"
+SHM_HOLD_ANSWER = (b'the child saw "before the snapshot" and "after the resume", pattern 0 wrong; '
+                   b'it exited 0\na process made now opens it by name: yes, its size\n')
+SHM_HOLD_EXIT = 11

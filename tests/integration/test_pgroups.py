@@ -5,9 +5,8 @@ import re
 import signal
 import subprocess
 
-from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY
-from caplib import (CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, recv_all, run_tool, snapshot,
-                    tempdir)
+from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY, native_build
+from caplib import CAPRUN, IMAGES, Host, Tap, check_eq, recv_all, snapshot, tempdir
 
 IMAGE = os.path.join(IMAGES, "pgroups.cap")
 
@@ -45,10 +44,7 @@ done
 
 
 def same_as_linux():
-    exe = os.path.join(tempdir("capsule-pgroups."), "pgroups")
-    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
-                               os.path.join(ROOT, "images", "pgroups", "pgroups.c")], timeout=120)
-    check(code == 0, "gcc pgroups.c: %s" % err[-400:])
+    exe = native_build("pgroups")
     # Natively as a session leader, as a capsule's pid 1 is (its group and session are 1).
     native = subprocess.run([exe], capture_output=True, text=True, timeout=60,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -74,6 +70,10 @@ def group_across_snapshot():
     code, out, err = host.capctl(["ps"])
     check_eq((code, out.splitlines()[1].split()[5] if code == 0 else err), (0, "3"),
              "capctl ps: the PROCS column")
+    code, out, err = host.capctl(["ps", "--tree", "--json"])
+    tree = json.loads(out)[0]["tree"] if code == 0 else err
+    check_eq([(p["pid"], p["ppid"], p["pgid"], p["sid"]) for p in tree],
+             [(1, 0, 1, 1), (2, 1, 2, 1), (3, 1, 2, 1)], "capctl ps --tree: B and C in group B")
     path = os.path.join(d, "pgroups.snap")
     snapshot(host, cap, path)
     again = host.resume(path, plain=True)

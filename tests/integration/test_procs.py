@@ -1,10 +1,12 @@
-"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe and an AF_UNIX socket pair across fork with blocking and EOF, anonymous MAP_SHARED memory across fork; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight (their live migration: test_procs_migrate.py)."""
+"""test_procs.py: capsules of several processes (docs/PROCESSES.md): fork, getpid/getppid, exit and wait statuses, SIGCHLD, copied memory, a pipe and an AF_UNIX socket pair across fork with blocking and EOF, anonymous MAP_SHARED memory across fork; a tree of processes (a parent in waitpid, a zombie, a reader blocked on a pipe with bytes unread elsewhere, a pending signal) snapshotted and resumed as one, with and without --keep-running, a failed snapshot thawing them all, a corrupt process table refused; a busy pipe through snapshots with wake-ups held in flight (their live migration: test_procs_migrate.py); a child killed before it ever ran leaves no pipe end behind."""
 import hashlib
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
+import time
 
 from procslib import TREE_AFTER, TREE_EXIT, TREE_READY
 from caplib import (CAPRUN, IMAGES, Host, Tap, check, check_eq, connect, net_state, no_guard,
@@ -122,9 +124,30 @@ def tree_snapshot_resume():
     set_going(host, again, "resumed a second time")
 
 
+def ps_tree(host, cap, name):
+    """capctl ps --tree (and --json) of the running tree: pids, parents, slots, host pids."""
+    code, out, err = host.capctl(["ps", "--tree"])
+    check_eq(code, 0, "capctl ps --tree (stderr %r)" % err)
+    lines = out.splitlines()
+    i = lines.index("%s: processes (3), as the capsule sees them" % name)
+    rows = [l.split() for l in lines[i + 2:i + 5]]
+    check_eq([r[:3] + r[4:6] for r in rows], [["1", "0", "0", "1", "1"], ["2", "1", "1", "1", "1"],
+                                             ["4", "2", "2", "1", "1"]],
+             "ps --tree: pid, parent, slot, group and session of each process: %s" % out)
+    check_eq(sorted(int(r[6]) for r in rows), sorted(cap.capsule_pids()), "ps --tree: host pids")
+    check_eq(lines[i + 5], "  (the next fork gets pid 5)", "ps --tree: the next pid")
+    code, out, err = host.capctl(["ps", "--tree", "--json"])
+    check_eq(code, 0, "capctl ps --tree --json (stderr %r)" % err)
+    row = json.loads(out)[0]
+    check_eq(([(p["pid"], p["ppid"], p["slot"]) for p in row["tree"]], row["next_pid"]),
+             ([(1, 0, 0), (2, 1, 1), (4, 2, 2)], 5), "ps --tree --json: the tree and the next pid")
+    check(all(p["memory_bytes"] > 0 for p in row["tree"]), "ps --tree --json: memory of each")
+
+
 def tree_keep_running():
     host, d = Host(), tempdir()
     cap = start_tree(host, "procs-keep")
+    ps_tree(host, cap, "procs-keep")
     path = os.path.join(d, "keep.snap")
     snapshot(host, cap, path, keep_running=True)
     set_going(host, cap, "kept running after the snapshot")
@@ -242,6 +265,51 @@ def stream_through_snapshots():
     stream_end(host, last, "resumed, snapshotted, resumed")
 
 
+def held_children(caprun_pid):
+    """caprun's children stopped before they ran (CAPSULE_TEST_FORK_HELD)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "T" and int(fields[1]) == caprun_pid:
+            found.append(int(name))
+    return found
+
+
+def child_killed_before_it_ran():
+    # depth 1: pid 1 reads and handles the loss itself; depth 2: its child reads, pid 1 handles
+    # the loss, maybe before the reader has moved the copies to the held child's slot.
+    for depth in (1, 2):
+        env = dict(os.environ, CAPSULE_TEST_FORK_HELD=str(depth))
+        p = subprocess.Popen([CAPRUN, "--no-net", IMAGE, "unran", str(depth)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             stdin=subprocess.DEVNULL, text=True)
+        try:
+            deadline, held = time.monotonic() + 20, []
+            while not held and time.monotonic() < deadline and p.poll() is None:
+                time.sleep(0.02)
+                held = held_children(p.pid)
+            check_eq(len(held), 1, "depth %d: one child held before it ran" % depth)
+            os.kill(held[0], signal.SIGKILL)
+            out, err = p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        kid = depth + 1
+        want = ("unran: forked, reading\nunran: pipe: end of file\nunran: socketpair: end of file\n"
+                "unran: child %d killed by signal 9\n" % kid)
+        if depth == 2:
+            want += "unran: child 2 exited with 0\n"
+        check_eq(out, want, "depth %d: the reader sees end of file (stderr %r)" % (depth, err))
+        check("process %d (host pid %d) killed from outside by signal SIGKILL" % (kid, held[0])
+              in err, "depth %d: the kill reported: %r" % (depth, err))
+        check_eq(p.returncode, 0, "depth %d: caprun's exit code" % depth)
+
+
 def main():
     tap = Tap()
     tap.run("procs: fork, exit and wait statuses, SIGCHLD, copied memory, a pipe, a socket pair and "
@@ -251,7 +319,8 @@ def main():
             child_ends_snapshot_after)
     tap.run("procs: a tree of 3 processes snapshotted, inspected, resumed twice: pipes, waits, "
             "zombie, pending signal, pids, exit code", tree_snapshot_resume)
-    tap.run("procs: --keep-running snapshot of the tree: it goes on, and the file resumes",
+    tap.run("procs: capctl ps --tree of the running tree; a --keep-running snapshot of it: it "
+            "goes on, and the file resumes",
             tree_keep_running)
     tap.run("procs: a snapshot that cannot be written thaws every process; nothing left",
             tree_failed_snapshot_thaws)
@@ -259,6 +328,8 @@ def main():
             corrupt_process_table)
     tap.run("procs: a busy pipe between two processes through --keep-running snapshots, resumes "
             "and a snapshot of a resumed capsule: every byte, in order", stream_through_snapshots)
+    tap.run("procs: a child killed before it ever ran: the pipe and socket pair it alone held "
+            "end for the reader, whether pid 1 or another process reads", child_killed_before_it_ran)
     tap.done()
 
 

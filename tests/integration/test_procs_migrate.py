@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one; an shm_open object mapped by two processes (images/shm) moved, the same bytes in both after it.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -9,7 +9,8 @@ import re
 import time
 
 from caplib import IMAGES, recv_all  # noqa: F401  (IMAGES: procs.cap is built there)
-from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY, TREE_AFTER, TREE_EXIT, TREE_READY
+from procslib import (HOLD_ANSWER, HOLD_EXIT, HOLD_READY, SHM_HOLD_ANSWER, SHM_HOLD_EXIT,
+                      SHM_HOLD_READY, TREE_AFTER, TREE_EXIT, TREE_READY)
 from miglib import (Tap, Topology, _exe_name, check, check_eq, descendants, migrate, migrate_run,
                     wait_listed_only_on, wait_one_copy)
 
@@ -191,18 +192,32 @@ def source_dies_after_confirm():
     check_eq(out, TREE_AFTER, "the tree's output on B")
 
 
+def hold_moves(image, ready, procs, what, answer, status):
+    """IMAGE "hold" moved A -> B with pre-copy, then a connection sets it going: its answer
+    and pid 1's exit status on B."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule(image, name="x", args=["hold"]).start(app_ready=ready)
+    mark = moved(topo, "x", a, b, procs, what)
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), answer, "the answer after the move (%s)" % what)
+    check_eq(incoming_exit(b, mark), status, "the capsule's exit status on B (pid 1's)")
+
+
 def group_moves():
     """images/pgroups "hold": B and C in group B (setpgid from pid 1), moved A -> B; the
     groups live in each process's control page, so after the move kill(-B) still reaches
     both and waitpid(-B) reaps both; the pipe only B wrote then reads end of file."""
-    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
-    a, b = topo["A"], topo["B"]
-    x = a.capsule("pgroups", name="x", args=["hold"]).start(app_ready=HOLD_READY)
-    mark = moved(topo, "x", a, b, 3, "a process group, pre-copied")
-    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
-    with topo.client.connect(x.addr, 9100) as s:
-        check_eq(recv_all(s), HOLD_ANSWER, "the group's answer after the move")
-    check_eq(incoming_exit(b, mark), HOLD_EXIT, "the capsule's exit status on B (pid 1's)")
+    hold_moves("pgroups", HOLD_READY, 3, "a process group, pre-copied", HOLD_ANSWER, HOLD_EXIT)
+
+
+def shm_moves():
+    """images/shm "hold": pid 1 and its child map one shm_open object, moved A -> B; its
+    pages and its name are in the shared window, so after the move the child reads what
+    pid 1 wrote before and after it, and a new process opens it by name."""
+    hold_moves("shm", SHM_HOLD_READY, 2, "an shm_open object, pre-copied", SHM_HOLD_ANSWER,
+               SHM_HOLD_EXIT)
 
 
 def connection_in_child_moves():
@@ -258,6 +273,8 @@ def main():
             "the tree ends there exactly", source_dies_after_confirm)
     tap.run("procs migrate: a process group moved A -> B: kill(-B) and waitpid(-B) reach both "
             "of its processes after the move", group_moves)
+    tap.run("procs migrate: an shm_open object mapped by two processes moved A -> B: the same "
+            "bytes in both after the move, and its name", shm_moves)
     tap.run("procs migrate: a TCP connection a forked child serves (relayed by pid 1) echoes "
             "8 MiB while the capsule moves A -> B -> A: every byte in order", connection_in_child_moves)
     tap.done()
