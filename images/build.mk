@@ -7,7 +7,7 @@
 
 IMAGE_APPS   := echo udpecho counter http threads selftest forbidden stateful memtouch lifecycle spoof relayer \
                 calls timers limits \
-                ticker files envinfo pingpong procs pgroups shm bulk forkserve
+                ticker files envinfo pingpong procs pgroups shm bulk forkserve membudget
 IMAGE_FILES  := $(IMAGE_APPS:%=$(IMAGES)/%.cap) $(IMAGES)/multifile.cap
 IMAGE_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2
 CAP_LIBS     := $(LIB)/libcaprt.a $(LIB)/liblp.a $(LIB)/liblwip.a
@@ -15,6 +15,8 @@ CAP_LIBS     := $(LIB)/libcaprt.a $(LIB)/liblp.a $(LIB)/liblwip.a
 IMAGE_LDFLAGS_ticker := --cap-no-net
 # memtouch: room for the 1 GiB migration figures (tests/bench/migbench.py) and its tables.
 IMAGE_LDFLAGS_memtouch := --cap-mem=2G
+# membudget: a small arena, so its processes' mappings meet the capsule's budget.
+IMAGE_LDFLAGS_membudget := --cap-mem=256M
 
 ALL_TARGETS += $(IMAGE_FILES)
 

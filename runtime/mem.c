@@ -1,4 +1,4 @@
-/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd, and anonymous MAP_SHARED memory and shm_open objects from the shared window. */
+/* mem.c: mmap/munmap/mremap/mprotect/brk served from the arena inside the memfd, within the capsule's memory budget, and anonymous MAP_SHARED memory and shm_open objects from the shared window. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -6,6 +6,7 @@
 #include "runtime/arena.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
 #include "runtime/rt_shm.h"
 
@@ -22,6 +23,68 @@ void rt_mem_init(void)
 	if (base != CAP_ARENA_BASE || size < CAP_ARENA_MIN || size > CAP_ARENA_MAX)
 		size = 0;
 	rt_arena_init(&arena, base, size);
+}
+
+/*
+ * The capsule's memory budget (docs/PROCESSES.md, section 2): once a
+ * capsule has forked, all its processes together map at most one arena's
+ * size, the image's memory size, as one process alone does.  Each process
+ * publishes what it maps in the shared window (rt_shared_set_used) after
+ * every change, and a mapping that would take the sum past the budget fails
+ * with ENOMEM, as a fork that would copy more than what is left does.
+ */
+static int budget_on;   /* set at the first fork, inherited by every child */
+
+static size_t arena_used(void)
+{
+	return (size_t)(arena.limit - arena.base) - arena.free_bytes;
+}
+
+static void publish(void)
+{
+	if (budget_on)
+		rt_shared_set_used(rt_proc_slot(), arena_used());
+}
+
+static int over_budget(size_t more)
+{
+	return budget_on &&
+	       rt_shared_used_by_others(rt_proc_slot()) + arena_used() + more > (size_t)(arena.limit - arena.base);
+}
+
+/* arena pages for len bytes within the budget, published; 0 if none */
+static uintptr_t take(size_t len)
+{
+	if (over_budget((len + RT_ARENA_PAGE - 1) & ~(RT_ARENA_PAGE - 1)))
+		return 0;
+	uintptr_t p = rt_arena_alloc(&arena, len);
+	publish();
+	return p;
+}
+
+static void give_back(uintptr_t addr, size_t len)
+{
+	rt_arena_free(&arena, addr, len);
+	publish();
+}
+
+long rt_mem_fork_budget(void)
+{
+	rt_mem_init();
+	budget_on = 1;
+	publish();
+	return over_budget(arena_used()) ? -ENOMEM : 0;   /* the child starts with a copy of ours */
+}
+
+void rt_mem_forked_child(void)
+{
+	publish();   /* under the child's own slot */
+}
+
+void rt_mem_exiting(void)
+{
+	if (budget_on)
+		rt_shared_set_used(rt_proc_slot(), 0);
 }
 
 long rt_mem_total(void)
@@ -59,7 +122,7 @@ static long map_file(int fd, size_t len, int prot, int flags, long off, uintptr_
 			                 "use MAP_PRIVATE or read\n");
 		return -ENODEV;
 	}
-	uintptr_t p = fixed ? addr : rt_arena_alloc(&arena, len);
+	uintptr_t p = fixed ? addr : take(len);
 	if (!p)
 		return -ENOMEM;
 	if (fixed)
@@ -70,7 +133,7 @@ static long map_file(int fd, size_t len, int prot, int flags, long off, uintptr_
 		long n = f->ops->read(f, &v, 1, off + (long)done);
 		if (n < 0) {
 			if (!fixed)
-				rt_arena_free(&arena, p, len);
+				give_back(p, len);
 			return n;
 		}
 		if (n == 0)
@@ -114,8 +177,11 @@ long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
 				if (rt_arena_is_allocated(&arena, addr + o, RT_ARENA_PAGE))
 					return -EEXIST;
 		}
+		if (!rt_arena_is_allocated(&arena, addr, len) && over_budget(len))
+			return -ENOMEM;
 		if (rt_arena_alloc_at(&arena, addr, len) < 0)
 			return -ENOMEM;
+		publish();
 		return file ? map_file(fd, len, prot, flags, off, addr, 1) : (long)addr;
 	}
 	if (file)
@@ -130,7 +196,7 @@ long rt_mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, long off)
 			rt_console_write(2, "capsule: the shared window is full: a MAP_SHARED mapping stays "
 			                 "private to each process\n");
 	}
-	uintptr_t p = rt_arena_alloc(&arena, len);
+	uintptr_t p = take(len);
 	return p ? (long)p : -ENOMEM;
 }
 
@@ -146,7 +212,7 @@ long rt_munmap(uintptr_t addr, size_t len)
 	}
 	if (!rt_arena_contains(&arena, addr, len))
 		return 0;   /* nothing of ours is there */
-	rt_arena_free(&arena, addr, len);
+	give_back(addr, len);
 	return 0;
 }
 
@@ -164,18 +230,22 @@ long rt_mremap(uintptr_t old, size_t oldlen, size_t newlen, int flags, uintptr_t
 		return -EFAULT;
 	if (pn <= po) {
 		if (pn < po)
-			rt_arena_free(&arena, old + pn, po - pn);
+			give_back(old + pn, po - pn);
 		return (long)old;
 	}
-	if (rt_arena_grow_in_place(&arena, old, po, pn) == 0)
+	if (over_budget(pn - po))
+		return -ENOMEM;
+	if (rt_arena_grow_in_place(&arena, old, po, pn) == 0) {
+		publish();
 		return (long)old;
+	}
 	if (!(flags & MREMAP_MAYMOVE))
 		return -ENOMEM;
-	uintptr_t p = rt_arena_alloc(&arena, pn);
+	uintptr_t p = take(pn);
 	if (!p)
 		return -ENOMEM;
 	memcpy((void *)p, (void *)old, po);
-	rt_arena_free(&arena, old, po);
+	give_back(old, po);
 	return (long)p;
 }
 

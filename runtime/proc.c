@@ -207,6 +207,7 @@ static void child_start(uint64_t fs)
 	rt_ready_hold = 0;   /* file answers awaited by threads that stayed behind */
 	rt_console_watchers = 0;
 	rt_fd_each_file(socket_elsewhere, 0);
+	rt_mem_forked_child();   /* what we map counts in the budget under our slot */
 	/* Our copies of shared ends and memory: the parent counted them on our slot already. */
 }
 
@@ -250,6 +251,9 @@ long rt_sys_fork(void)
 			slot = i;
 	if (slot < 0)
 		return -EAGAIN;
+	long budget = rt_mem_fork_budget();   /* the child's copy of our memory must fit the capsule's */
+	if (budget < 0)
+		return budget;
 	rt_fd_each_file(fork_file, 0);   /* the child's copies of shared files count before it runs */
 	rt_shm_fork(0);                  /* and of shm_open mappings */
 	struct fork_call call = { rt_self()->fs, -EAGAIN };
@@ -524,5 +528,6 @@ void rt_proc_exiting(void)
 		rt_fd_close_all();
 		rt_shared_exiting();
 		rt_shm_exiting();
+		rt_mem_exiting();
 	}
 }

@@ -62,6 +62,15 @@ long rt_brk(uintptr_t addr);
 long rt_msync(uintptr_t addr, size_t len, int flags);
 long rt_mem_total(void);
 long rt_mem_free(void);
+/*
+ * The capsule's memory budget (mem.c): rt_mem_fork_budget, before a fork,
+ * starts every process publishing what it maps (-ENOMEM: the copy would not
+ * fit); rt_mem_forked_child, first thing in a child; rt_mem_exiting, as a
+ * process ends.
+ */
+long rt_mem_fork_budget(void);
+void rt_mem_forked_child(void);
+void rt_mem_exiting(void);
 
 /* clock.c */
 long rt_clock_gettime(int clk, void *ts);

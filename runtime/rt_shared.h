@@ -16,6 +16,10 @@
 #define RT_SHARED_KIND_LISTENER 2   /* a listening socket several processes hold (sockrelay.c) */
 #define RT_SHARED_KIND_BOARD 3      /* requests for sockets to pid 1 (sockask.c) */
 
+/* The memory budget (mem.c): arena bytes each process slot maps; the sum of all slots but one. */
+void rt_shared_set_used(unsigned slot, uint64_t bytes);
+uint64_t rt_shared_used_by_others(unsigned slot);
+
 /* A zeroed slot of the shared window, or 0 when it is full. */
 void *rt_shared_alloc(void);
 void rt_shared_free(void *slot);

@@ -33,6 +33,7 @@ struct shared_head {
 	 * (pid 1 handled its LOST first) must not count them on its slot.
 	 */
 	int32_t lost_pid[CAP_PROC_MAX];
+	uint64_t arena_used[CAP_PROC_MAX];   /* the memory budget (mem.c); zero when a slot is free */
 };
 _Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
@@ -277,11 +278,27 @@ void rt_shared_each_ring(void (*fn)(void *slot, void *arg), void *arg)
 	rt_spin_unlock(&h->lock);
 }
 
+void rt_shared_set_used(unsigned slot, uint64_t bytes)
+{
+	if (slot < CAP_PROC_MAX)
+		__atomic_store_n(&HEAD->arena_used[slot], bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t rt_shared_used_by_others(unsigned slot)
+{
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < CAP_PROC_MAX; i++)
+		if (i != slot)
+			sum += __atomic_load_n(&HEAD->arena_used[i], __ATOMIC_RELAXED);
+	return sum;
+}
+
 void rt_shared_lost(unsigned slot, int pid)
 {
 	struct shared_head *h = HEAD;
 	if (slot >= CAP_PROC_MAX)
 		return;
+	rt_shared_set_used(slot, 0);   /* its memory is gone with it */
 	rt_spin_lock(&h->lock);
 	__atomic_store_n(&h->lost_pid[slot], pid, __ATOMIC_SEQ_CST);   /* before any ring is looked at */
 	for (long e = 0; e < RT_SHARED_MAPS; e++) {

@@ -1,4 +1,4 @@
-"""test_redis.py: Redis 7.0.15 from Debian source, built by its own Makefile with capcc, served to redis-cli and redis-benchmark: 50 and 1,000 clients, SAVE and BGSAVE (a forked child) to a volume and reload, INCR continuing across snapshot-resume and a live migration under load."""
+"""test_redis.py: Redis 7.0.15 from Debian source, built by its own Makefile with capcc, served to redis-cli and redis-benchmark: 50 and 1,000 clients, SAVE and BGSAVE (a forked child) to a volume and reload, a BGSAVE child frozen by a snapshot and finishing after the resume, BGREWRITEAOF, INCR continuing across snapshot-resume and a live migration under load."""
 # tests/run timeout: 420
 #
 # The capsule is build/programs/cap/redis-server (mk/build-program.sh, a make test
@@ -11,8 +11,8 @@ import resource
 import subprocess
 import time
 
-from caplib import (BUILD, CAPRUN, Capsule, Host, Tap, TestFailure, check, check_eq, snapshot,
-                    tempdir)
+from caplib import (BUILD, CAPRUN, Capsule, Host, Tap, TestFailure, check, check_eq, descendants,
+                    snapshot, tempdir)
 
 REDIS = os.path.join(BUILD, "programs", "cap", "redis-server")
 PORT = 6379
@@ -224,6 +224,51 @@ def incr_across_migration_under_load():
         took, at_move, total, mig.get("downtime_ms")), flush=True)
 
 
+def bgsave_frozen_and_aof_rewrite():
+    """Redis's own persistence with processes: a BGSAVE child (slowed to about 2 s by
+    rdb-key-save-delay) is frozen mid-save by a snapshot with every process, resumed from the
+    file, and finishes; BGREWRITEAOF's child rewrites the AOF; a restart loads the AOF, and
+    one without it loads the dump the resumed child wrote.  The redis-cli connection, relayed
+    by pid 1 since the fork (docs/PROCESSES.md, section 4), goes on throughout."""
+    host, vol, d = Host(), tempdir("capsule-redis."), tempdir()
+    cap = start(host, vol, extra=["--appendonly", "yes", "--enable-debug-command", "yes"])
+    s = Session(cap.addr)
+    values = load_keys(s)
+    check_eq(s.ask("DEBUG POPULATE 100000 bulk 16"), "OK", "DEBUG POPULATE")
+    check_eq(s.ask("CONFIG SET rdb-key-save-delay 20"), "OK", "rdb-key-save-delay (us per key)")
+    check_eq(s.ask("BGSAVE"), "Background saving started", "BGSAVE's reply")
+    check(cap.wait_for(r"Background saving started by pid 2$", 10), "BGSAVE's child")
+    check_eq(len(descendants(cap.pid)), 2, "host processes: Redis and its saving child")
+    path = os.path.join(d, "redis.snap")
+    snap = snapshot(host, cap, path)
+    again = Capsule("redis", env=host.env, argv=[CAPRUN, "-v", vol + ":/data", path]).start()
+    check(again.wait_for(r"Background saving terminated with success", 60),
+          "the resumed child's save: %s" % again.output_text()[-500:])
+    s.same_connection("after the resume")
+    check_eq(s.ask("SET after resume"), "OK", "SET after the resume")
+    check_eq(s.ask("CONFIG SET rdb-key-save-delay 0"), "OK", "no more delay")
+    check_eq(s.ask("BGREWRITEAOF"), "Background append only file rewriting started", "BGREWRITEAOF")
+    check(again.wait_for(r"Background AOF rewrite finished successfully", 60),
+          "the AOF rewrite: %s" % again.output_text()[-500:])
+    check_eq(s.ask("SET after rewrite"), "OK", "SET after the rewrite")
+    s.close()
+    again.stop()
+    aof = start(host, vol, name="redis-aof", extra=["--appendonly", "yes"],
+                ready=r"DB loaded from append only file")
+    s = Session(aof.addr)
+    check_keys(s, values, "after a restart from the AOF", others=100000 + 1)
+    check_eq(s.ask("GET after"), "rewrite", "the last write, from the AOF's increment")
+    s.close()
+    aof.stop()
+    rdb = start(host, vol, name="redis-rdb", ready=r"DB loaded from disk")
+    s = Session(rdb.addr)
+    check_eq(s.ask("DBSIZE"), str(KEYS + 100000), "the dump the frozen and resumed child wrote")
+    check_eq(s.ask("STRLEN bulk:99999"), "16", "DEBUG POPULATE's last key in the dump")
+    s.close()
+    print("# snapshot during BGSAVE: %d MiB, frozen %.1f ms" % (snap["bytes"] >> 20, snap["frozen_ms"]),
+          flush=True)
+
+
 def main():
     tap = Tap()
     tests = [
@@ -236,6 +281,9 @@ def main():
          incr_across_snapshot),
         ("redis: INCR continues across a live migration under redis-benchmark load, every key intact",
          incr_across_migration_under_load),
+        ("redis: a snapshot freezes BGSAVE's child mid-save, the resumed child finishes; BGREWRITEAOF; "
+         "restarts load the AOF and the dump",
+         bgsave_frozen_and_aof_rewrite),
     ]
     for name, fn in tests:
         tap.run(name, fn)
