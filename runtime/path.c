@@ -1,12 +1,15 @@
-/* path.c: path-based system calls: open, stat, mkdir, unlink, rename, chdir, getcwd, access. */
+/* path.c: path-based system calls: open, stat, mkdir, mknod (FIFOs), unlink, rename, chdir, getcwd, access. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "runtime/rt_etc.h"
 #include "runtime/rt_fd.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
+#include "runtime/rt_pipe.h"
+#include "runtime/rt_shared.h"
 #include "runtime/rt_shm.h"
 #include "runtime/rt_sys.h"
 
@@ -96,6 +99,12 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode)
 		r = rt_tmpfs_open(abs, flags, mode, &n);
 		if (r < 0)
 			return r;
+		struct rt_pipe_ring *fifo = rt_tmpfs_fifo(n);
+		if (fifo) {   /* a FIFO: an end of its ring (pipe.c); the node only names it */
+			rt_tmpfs_unref(n);
+			r = rt_fifo_open(fifo, flags, &f);
+			return r < 0 ? r : rt_fd_install_new(f, cloexec);
+		}
 		f = rt_tmpfile_new(n, keep);
 		if (!f) {
 			rt_tmpfs_unref(n);
@@ -155,6 +164,31 @@ long rt_sys_mkdirat(int dirfd, const char *path, int mode)
 	if (r >= 0 && on_volume(abs, 0))
 		return rt_hostfs_path_op(CAP_FOP_MKDIR, abs, 0, 0, (uint32_t)mode, 0);
 	return r < 0 ? r : rt_tmpfs_mkdir(abs, mode);
+}
+
+/* mknod(2): FIFOs in the capsule's own /tmp (mkfifo), regular files; no devices. */
+long rt_sys_mknodat(int dirfd, const char *path, int mode, unsigned long dev)
+{
+	(void)dev;
+	char abs[RT_PATH_MAX];
+	long r = resolve(dirfd, path, abs);
+	if (r < 0)
+		return r;
+	if (S_ISREG(mode) || !(mode & S_IFMT)) {
+		r = rt_sys_openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+		return r < 0 ? r : rt_sys_close((int)r);
+	}
+	if (!S_ISFIFO(mode))
+		return -EPERM;   /* devices and sockets: as for an unprivileged process */
+	if (on_volume(abs, 0) || rt_dev_ops(abs) || std_stream(abs) >= 0)
+		return -EPERM;   /* a FIFO on a volume would be the host's: not served */
+	struct rt_pipe_ring *ring = rt_fifo_new();
+	if (!ring)
+		return -ENOSPC;   /* the shared window is full */
+	r = rt_tmpfs_mkfifo(abs, mode, ring);
+	if (r < 0)
+		rt_shared_free(ring);
+	return r;
 }
 
 long rt_sys_unlinkat(int dirfd, const char *path, int flags)

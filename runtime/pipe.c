@@ -40,6 +40,18 @@ struct rt_pipe_ring {
 	 * child may close its copy before the parent moved it (-1, then 0).
 	 */
 	int16_t rd_by[CAP_PROC_MAX], wr_by[CAP_PROC_MAX];
+	/*
+	 * Descriptors sent with bytes of this ring (SCM_RIGHTS, fdpass.c), in
+	 * the order sent; consumed counts every byte ever read, so a record's
+	 * `at` names the stream position of its message's first byte.
+	 */
+	uint64_t consumed;
+	/* A FIFO's (mkfifo): kept when no end is open; opens of each side, counted to wake a
+	 * blocked open of the other */
+	int keep;
+	uint32_t rd_opens, wr_opens;
+	uint32_t npassed;
+	struct rt_pipe_passed passed[RT_PIPE_PASSED_MAX];
 	unsigned char buf[PIPE_SIZE];
 };
 _Static_assert(sizeof(struct rt_pipe_ring) <= RT_SHARED_SLOT, "a pipe's ring fits a shared slot");
@@ -141,7 +153,48 @@ long rt_pipe_nread(struct rt_pipe *p)
 	return (long)p->ring->len;
 }
 
+/*
+ * Under r's lock, before reading up to *n bytes: the records the read
+ * concerns.  With out, a record at the read position is handed over (the
+ * read then ends with its message) and a later one ends the read before it;
+ * without, the records whose first byte the read takes are moved to drop.
+ */
+static void take_passed(struct rt_pipe_ring *r, size_t *n, struct rt_pipe_passed *out, int *got,
+                        struct rt_pipe_passed *drop, unsigned *ndrop)
+{
+	uint32_t i = 0;
+	while (i < r->npassed) {
+		struct rt_pipe_passed *rec = &r->passed[i];
+		if (out && rec->at > r->consumed) {
+			if (rec->at - r->consumed < *n)
+				*n = (size_t)(rec->at - r->consumed);
+			return;   /* records are in stream order: the rest lie further on */
+		}
+		if (out && !*got) {
+			*out = *rec;
+			*got = 1;
+			if (rec->len && rec->len < *n)
+				*n = rec->len;
+		} else if (!out && rec->at < r->consumed + *n) {
+			drop[(*ndrop)++] = *rec;
+		} else {
+			i++;
+			continue;
+		}
+		memmove(rec, rec + 1, (r->npassed - i - 1) * sizeof *rec);
+		r->npassed--;
+		if (out)
+			return;
+	}
+}
+
 long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
+{
+	return rt_pipe_read_passed(p, buf, len, nonblock, 0, 0);
+}
+
+long rt_pipe_read_passed(struct rt_pipe *p, void *buf, size_t len, int nonblock, struct rt_pipe_passed *out,
+                         int *got)
 {
 	tidy(p);
 	int signals_checked = 0;
@@ -150,6 +203,11 @@ long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 		ring_lock(r);
 		if (r->len) {
 			size_t n = len < r->len ? len : r->len;
+			struct rt_pipe_passed drop[RT_PIPE_PASSED_MAX];
+			unsigned ndrop = 0;
+			if (r->npassed)
+				take_passed(r, &n, out, got, drop, &ndrop);
+			r->consumed += n;
 			size_t first = PIPE_SIZE - r->head;
 			if (first > n)
 				first = n;
@@ -161,6 +219,8 @@ long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 				r->head = 0;
 			int shared = r->shared;
 			changed(p, shared, ring_unlock(r, 1));
+			for (unsigned i = 0; i < ndrop; i++)
+				rt_fdpass_drop(&drop[i]);   /* read without asking for them: closed, as on Linux */
 			return (long)n;
 		}
 		if (!r->writers || nonblock) {
@@ -183,6 +243,12 @@ long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock)
 }
 
 long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
+{
+	return rt_pipe_write_passed(p, buf, len, nonblock, 0);
+}
+
+long rt_pipe_write_passed(struct rt_pipe *p, const void *buf, size_t len, int nonblock,
+                          const struct rt_pipe_passed *rec)
 {
 	const unsigned char *src = buf;
 	size_t done = 0;
@@ -217,6 +283,16 @@ long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock)
 			continue;
 		}
 		size_t n = want < room ? want : room;
+		if (rec && !done) {   /* the descriptors go with the message's first byte */
+			if (r->npassed == RT_PIPE_PASSED_MAX) {
+				ring_unlock(r, 0);
+				return -ETOOMANYREFS;
+			}
+			struct rt_pipe_passed *to = &r->passed[r->npassed++];
+			*to = *rec;
+			to->at = r->consumed + r->len;
+			to->len = (uint32_t)len;
+		}
 		size_t tail = (r->head + r->len) % PIPE_SIZE;
 		size_t first = PIPE_SIZE - tail;
 		if (first > n)
@@ -281,7 +357,12 @@ void rt_pipe_close(struct rt_pipe *p, int writer)
 		(writer ? r->wr_by : r->rd_by)[rt_proc_slot()]--;
 	int last = !r->readers && !r->writers, shared = r->shared;
 	changed(p, shared, ring_unlock(r, 1));
-	if (last && shared)
+	for (uint32_t i = 0; last && i < r->npassed; i++)
+		rt_fdpass_drop(&r->passed[i]);   /* sent and never received: closed */
+	if (last && r->keep) {
+		r->npassed = 0;   /* a FIFO stays for the next open, emptied as Linux empties one */
+		r->len = r->head = 0;
+	} else if (last && shared)
 		rt_shared_free(r);
 	else if (last)
 		free(r);
@@ -361,7 +442,7 @@ static void ring_lost(void *mem, void *arg)
 	r->readers = r->readers > r->rd_by[slot] ? r->readers - r->rd_by[slot] : 0;   /* by may be < 0 */
 	r->writers = r->writers > r->wr_by[slot] ? r->writers - r->wr_by[slot] : 0;
 	r->rd_by[slot] = r->wr_by[slot] = 0;
-	int last = changed && !r->readers && !r->writers;
+	int last = changed && !r->readers && !r->writers && !r->keep;
 	uint64_t wake = ring_unlock(r, changed);
 	if (last)
 		rt_shared_free_locked(r);   /* nobody holds it: no process can touch it again */
@@ -437,6 +518,11 @@ void rt_pipe_drop(struct rt_pipe_ring *r, int writer, unsigned slot)
 	rt_wake_all(&rt_proc_waitq);
 	rt_proc_wake(wake);
 	rt_io_changed();
+}
+
+int rt_pipe_is_shared(struct rt_pipe *p)
+{
+	return p->ring->shared != 0;
 }
 
 long rt_pipe_room(struct rt_pipe *p)
@@ -518,16 +604,18 @@ static const char *end_wait_name(struct rt_file *f, const struct rt_waitq *q, co
 static void end_fork(struct rt_file *f, int undo);
 static void end_forked(struct rt_file *f, unsigned child_slot, int child_pid);
 
+static long end_pass(struct rt_file *f, void *what);
+
 static const struct rt_file_ops reader_ops = {
 	.read = reader_read, .write = wrong_end, .poll = end_poll, .nread = reader_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork, .forked = end_forked,
+	.fork = end_fork, .forked = end_forked, .pass = end_pass,
 };
 
 static const struct rt_file_ops writer_ops = {
 	.read = wrong_end, .write = writer_write, .poll = end_poll,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork, .forked = end_forked,
+	.fork = end_fork, .forked = end_forked, .pass = end_pass,
 };
 
 static int is_writer(struct rt_file *f)
@@ -543,6 +631,109 @@ static void end_fork(struct rt_file *f, int undo)
 static void end_forked(struct rt_file *f, unsigned child_slot, int child_pid)
 {
 	rt_pipe_forked(f->priv, is_writer(f), child_slot, child_pid);
+}
+
+/* SCM_RIGHTS: the ring moves into the window (as at a fork) and counts the copy in flight. */
+static long end_pass(struct rt_file *f, void *what)
+{
+	int writer = is_writer(f);
+	rt_pipe_fork(f->priv, writer, 0);
+	if (!rt_pipe_is_shared(f->priv)) {
+		rt_pipe_fork(f->priv, writer, 1);
+		return -ENOMEM;   /* the shared window is full */
+	}
+	struct rt_passed_fd *d = what;
+	d->kind = writer ? RT_PASS_PIPE_W : RT_PASS_PIPE_R;
+	d->flags = f->flags;
+	*(writer ? &d->out : &d->in) = rt_pipe_ring_of(f->priv);
+	return 0;
+}
+
+struct rt_file *rt_pipe_end_receive(const struct rt_passed_fd *d)
+{
+	int writer = d->kind == RT_PASS_PIPE_W;
+	struct rt_pipe_ring *ring = writer ? d->out : d->in;
+	struct rt_pipe *p = rt_pipe_adopt(ring, writer, d->from_slot);
+	struct rt_file *f = p ? rt_file_new(writer ? &writer_ops : &reader_ops, d->flags) : 0;
+	if (!f) {   /* no memory: the descriptor is closed */
+		if (p)
+			rt_pipe_close(p, writer);
+		else
+			rt_pipe_drop(ring, writer, d->from_slot);
+		return 0;
+	}
+	f->priv = p;
+	return f;
+}
+
+/* ---- FIFOs (mkfifo): a ring in the window that a path names ---- */
+
+struct rt_pipe_ring *rt_fifo_new(void)
+{
+	struct rt_pipe_ring *r = rt_shared_alloc();
+	if (r) {
+		r->shared = RT_SHARED_KIND_RING;
+		r->keep = 1;
+	}
+	return r;
+}
+
+/*
+ * open(2) of a FIFO, as Linux: a reader waits for a writer and a writer for
+ * a reader unless O_NONBLOCK (then a writer without a reader gets ENXIO);
+ * O_RDWR is one end of each and never waits.
+ */
+long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out)
+{
+	int acc = flags & O_ACCMODE, nonblock = (flags & O_NONBLOCK) != 0;
+	if (acc == O_RDWR)
+		return -EINVAL;   /* not yet: docs/PROCESSES.md, section 10 */
+	int writer = acc == O_WRONLY;
+	struct rt_pipe *p = calloc(1, sizeof *p);
+	struct rt_file *f = p ? rt_file_new(writer ? &writer_ops : &reader_ops, flags & (O_ACCMODE | O_NONBLOCK)) : 0;
+	if (!f) {
+		free(p);
+		return -ENFILE;
+	}
+	p->ring = r;
+	p->local_ends = 1;
+	f->priv = p;
+	ring_lock(r);
+	if (writer && nonblock && !r->readers) {
+		ring_unlock(r, 0);
+		free(p);
+		free(f);
+		return -ENXIO;
+	}
+	uint32_t other_opens = writer ? r->rd_opens : r->wr_opens;
+	if (writer) {
+		r->writers++;
+		r->wr_opens++;
+		r->wr_by[rt_proc_slot()]++;
+	} else {
+		r->readers++;
+		r->rd_opens++;
+		r->rd_by[rt_proc_slot()]++;
+	}
+	changed(p, 1, ring_unlock(r, 1));   /* an open waiting for this side goes on */
+	for (int checked = 0; !nonblock;) {
+		ring_lock(r);
+		int there = (writer ? r->readers || r->rd_opens != other_opens
+		                    : r->writers || r->wr_opens != other_opens);
+		if (!there)
+			ring_want_wake(r);
+		ring_unlock(r, 0);
+		if (there)
+			break;
+		if (!checked++ && rt_signal_deliver_unblocked()) {
+			rt_file_unref(f);
+			return -EINTR;
+		}
+		rt_wait(&rt_proc_waitq, 0, writer ? "fifo open (write)" : "fifo open (read)");
+		checked = 0;
+	}
+	*out = f;
+	return 0;
 }
 
 long rt_sys_pipe2(int *fds, int flags)

@@ -30,6 +30,7 @@ struct relay {
 };
 
 static struct relay *relays;
+static uint64_t turn_deadline;   /* the earliest end of a connection's turn (end_turns), 0: none */
 static int relay_thread_started;
 static unsigned char relay_buf[RELAY_CHUNK];
 
@@ -163,16 +164,49 @@ static int accept_one(struct relay *r)
 		rt_file_unref(c);   /* no memory for it: the peer sees the connection closed */
 		return 1;
 	}
-	struct relay_conn q = { rt_pipe_ring_of(rx), rt_pipe_ring_of(tx), { { 0 }, { 0 } } };
+	struct relay_conn q = { rt_pipe_ring_of(rx), rt_pipe_ring_of(tx), { { 0 }, { 0 } }, RELAY_ANYONE,
+	                        rt_now_ns() };
 	rt_relay_names_of(c, &q.names);
 	rt_spin_lock(&l->lock);
+	uint64_t wake = 0;
+	for (unsigned i = 0; i < CAP_PROC_MAX && l->waiters; i++) {   /* offered to one sleeper, in turn */
+		unsigned s = (l->next_turn + i) % CAP_PROC_MAX;
+		if (l->waiters & (1ULL << s)) {
+			q.for_slot = s;
+			wake = 1ULL << s;
+			l->waiters &= ~wake;
+			l->next_turn = s + 1;
+			break;
+		}
+	}
 	l->queue[(l->head + l->count) % RELAY_QUEUE] = q;
 	l->count++;
-	uint64_t wake = l->waiters;
-	l->waiters = 0;
 	rt_spin_unlock(&l->lock);
 	rt_relay_wake(wake);
 	return 1;
+}
+
+/* Connections offered to a process that did not take them in its turn become anyone's. */
+static void end_turns(struct relay_listen *l, uint64_t now)
+{
+	uint64_t wake = 0;
+	rt_spin_lock(&l->lock);
+	for (uint32_t i = 0; i < l->count; i++) {
+		struct relay_conn *q = &l->queue[(l->head + i) % RELAY_QUEUE];
+		if (q->for_slot == RELAY_ANYONE)
+			continue;
+		if (now - q->since_ns >= RELAY_TURN_NS) {
+			q->for_slot = RELAY_ANYONE;
+			wake = l->waiters;
+		} else if (!turn_deadline || q->since_ns + RELAY_TURN_NS < turn_deadline) {
+			turn_deadline = q->since_ns + RELAY_TURN_NS;
+		}
+	}
+	if (wake)
+		l->waiters = 0;
+	rt_spin_unlock(&l->lock);
+	if (wake)
+		rt_relay_wake(wake);
 }
 
 static int serve_listener(struct relay *r, int *done)
@@ -183,7 +217,9 @@ static int serve_listener(struct relay *r, int *done)
 	rt_spin_unlock(&l->lock);
 	if (holders > 0) {
 		*done = 0;
-		return room ? accept_one(r) : 0;
+		int moved = room ? accept_one(r) : 0;
+		end_turns(l, rt_now_ns());
+		return moved;
 	}
 	/* The last holder closed it: close it and what nobody took. */
 	for (; l->count; l->count--, l->head = (l->head + 1) % RELAY_QUEUE) {
@@ -201,6 +237,7 @@ static void *relay_thread(void *arg)
 	(void)arg;
 	for (;;) {
 		int moved = 0;
+		turn_deadline = 0;
 		for (struct relay **pp = &relays; *pp;) {
 			struct relay *r = *pp;
 			int done = 0;
@@ -220,7 +257,7 @@ static void *relay_thread(void *arg)
 		if (moved)
 			rt_yield();
 		else
-			rt_wait(&rt_io_waitq, 0, "socket relay");
+			rt_wait(&rt_io_waitq, turn_deadline, "socket relay");
 	}
 	return 0;
 }

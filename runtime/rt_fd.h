@@ -59,6 +59,12 @@ struct rt_file_ops {
 	/* In the parent, once the host answered: the copy counted by fork is the child's
 	 * (child_pid, in child_slot) from now on. */
 	void (*forked)(struct rt_file *f, unsigned child_slot, int child_pid);
+	/*
+	 * SCM_RIGHTS (fdpass.c): describe this open file into what (a struct
+	 * rt_passed_fd) for another process, counting the copy in flight on this
+	 * process's slot as fork does; 0 or -errno.  Null: cannot be passed.
+	 */
+	long (*pass)(struct rt_file *f, void *what);
 };
 
 /* Shared by dup'ed descriptors, like a kernel struct file. */
@@ -133,6 +139,10 @@ uint64_t rt_tmpfs_size(struct rt_tnode *n);
 void rt_tmpfs_fstat(struct rt_tnode *n, struct stat *st);
 long rt_tmpfs_stat(const char *path, struct stat *st);
 long rt_tmpfs_mkdir(const char *path, int mode);
+/* A FIFO named path whose bytes go through ring (pipe.c, rt_fifo_new); its ring, or 0: not a FIFO. */
+struct rt_pipe_ring;
+long rt_tmpfs_mkfifo(const char *path, int mode, struct rt_pipe_ring *ring);
+struct rt_pipe_ring *rt_tmpfs_fifo(struct rt_tnode *n);
 long rt_tmpfs_rmdir(const char *path);
 long rt_tmpfs_unlink(const char *path);
 long rt_tmpfs_rename(const char *from, const char *to);

@@ -12,6 +12,51 @@
 
 struct rt_pipe;
 
+/*
+ * Descriptors passed with a message (SCM_RIGHTS over a socket pair,
+ * fdpass.c): the ring keeps them beside the bytes, and a read that reaches
+ * the message's first byte receives them (rt_pipe_read_passed) or, if it did
+ * not ask, closes them (rt_fdpass_drop).  `what` is fdpass.c's.
+ */
+#define RT_PIPE_PASSED_MAX 4        /* messages with descriptors in flight in one ring */
+#define RT_PASSED_FDS 8             /* descriptors in one message */
+#define RT_PASSED_BYTES 88          /* a descriptor's description: struct rt_passed_fd */
+struct rt_pipe_passed {
+	uint64_t at;                    /* the stream position of the message's first byte */
+	uint32_t len;                   /* the message's bytes: a read that receives these ends there */
+	uint32_t n;                     /* descriptors */
+	unsigned char what[RT_PASSED_FDS][RT_PASSED_BYTES];
+};
+void rt_fdpass_drop(struct rt_pipe_passed *rec);
+
+/*
+ * One descriptor in flight: its kind's rings, counted as a copy on the
+ * sender's slot (as a fork's copy is) until a process receives it and takes
+ * them over.  A kind that can be passed fills one with its file operations'
+ * .pass (rt_fd.h).
+ */
+enum { RT_PASS_PIPE_R = 1, RT_PASS_PIPE_W, RT_PASS_UNIX, RT_PASS_TCP };
+struct rt_passed_fd {
+	uint32_t kind;
+	uint32_t from_slot;
+	int32_t flags;                  /* the open file's O_NONBLOCK, O_ACCMODE */
+	int32_t rd_shut, wr_shut;       /* a socket's end: directions it shut (no ring held) */
+	int32_t nodelay, keepalive;     /* a relayed TCP connection's options */
+	struct rt_pipe_ring *in, *out;  /* what it reads, what it writes (a pipe end: one of them) */
+	unsigned char names[32];        /* a relayed TCP connection's struct relay_names */
+};
+_Static_assert(sizeof(struct rt_passed_fd) <= RT_PASSED_BYTES, "a passed descriptor's description fits");
+/* The receiving side of each kind: a new open file taking over the rings' counts; 0: no
+ * memory, and the rings' counts are given up (the descriptor is closed). */
+struct rt_file *rt_pipe_end_receive(const struct rt_passed_fd *d);
+struct rt_file *rt_unix_end_receive(const struct rt_passed_fd *d);
+struct rt_file *rt_relay_end_receive(const struct rt_passed_fd *d);
+/* FIFOs (mkfifo): a new kept ring in the window (0: the window is full), and open(2) of one. */
+struct rt_pipe_ring *rt_fifo_new(void);
+long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out);
+/* Is p's ring in the shared window (another process can take it over)? */
+int rt_pipe_is_shared(struct rt_pipe *p);
+
 /* A new pipe with one reader and one writer, or 0 (no memory). */
 struct rt_pipe *rt_pipe_new(void);
 /* Bytes buffered (FIONREAD). */
@@ -20,6 +65,12 @@ long rt_pipe_nread(struct rt_pipe *p);
 long rt_pipe_read(struct rt_pipe *p, void *buf, size_t len, int nonblock);
 /* Bytes taken, or -EPIPE (no reader left) or -EAGAIN (nonblock and full). */
 long rt_pipe_write(struct rt_pipe *p, const void *buf, size_t len, int nonblock);
+/* The same with descriptors (rec: 0 for none; -ETOOMANYREFS when the ring holds enough). */
+long rt_pipe_write_passed(struct rt_pipe *p, const void *buf, size_t len, int nonblock,
+                          const struct rt_pipe_passed *rec);
+/* A read that receives a message's descriptors into *out (*got = 1) if it reaches them. */
+long rt_pipe_read_passed(struct rt_pipe *p, void *buf, size_t len, int nonblock, struct rt_pipe_passed *out,
+                         int *got);
 /* poll() bits for the writing end (writer 1) or the reading end: POLLERR for a writer without a
  * reader, POLLHUP for a reader without a writer. */
 int rt_pipe_poll(struct rt_pipe *p, int writer, int events);
@@ -71,6 +122,8 @@ struct rt_unix_end {
 	int rd_shut, wr_shut;
 };
 extern const struct rt_file_ops rt_unix_stream_ops;
+/* The stream end's .pass (a kind built on it adds its own part). */
+long rt_unix_end_pass(struct rt_file *f, void *what);
 extern const struct rt_sock_ops rt_unix_stream_sock_ops;
 
 #endif

@@ -15,10 +15,20 @@ struct relay_names {
 	struct sockaddr_in local, peer;
 };
 
-/* A connection the relay thread accepted, waiting in a listener's queue. */
+/*
+ * A connection the relay thread accepted, waiting in a listener's queue.
+ * Like epoll's EPOLLEXCLUSIVE, each new one is offered to one process
+ * sleeping in accept or poll, in turn (for_slot), so pre-forked workers
+ * share the connections; after RELAY_TURN_NS of pid 1's clock it is
+ * anyone's.
+ */
+#define RELAY_ANYONE CAP_PROC_MAX
+#define RELAY_TURN_NS 5000000ull
 struct relay_conn {
 	struct rt_pipe_ring *rx, *tx;
 	struct relay_names names;
+	uint32_t for_slot;               /* RELAY_ANYONE, or the process it is offered to */
+	uint64_t since_ns;               /* when it was offered (pid 1's clock) */
 };
 
 /* A listener several processes hold: one slot of the window. */
@@ -29,6 +39,7 @@ struct relay_listen {
 	unsigned owner_slot;             /* pid 1's: queued connections' ends count there */
 	uint64_t waiters;                /* process slots sleeping in accept or poll */
 	uint32_t head, count;
+	uint32_t next_turn;              /* the process slot the next connection is offered from */
 	struct sockaddr_in local;
 	int16_t held_by[CAP_PROC_MAX];   /* holders per process slot (a lost process's go); signed as
 	                                  * a pipe ring's counts (pipe.c) */

@@ -26,6 +26,7 @@ long rt_sys_openat(int dirfd, const char *path, int flags, int mode);
 long rt_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 long rt_sys_faccessat(int dirfd, const char *path, int mode);
 long rt_sys_mkdirat(int dirfd, const char *path, int mode);
+long rt_sys_mknodat(int dirfd, const char *path, int mode, unsigned long dev);
 long rt_sys_unlinkat(int dirfd, const char *path, int flags);
 long rt_sys_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
 long rt_sys_truncate(const char *path, long len);
@@ -71,6 +72,10 @@ long rt_sys_rt_sigsuspend(const void *set, size_t setsize);
 /* unixsock.c: socketpair(AF_UNIX, SOCK_STREAM [| SOCK_NONBLOCK | SOCK_CLOEXEC]) into sv; 0 or -errno. */
 long rt_unix_socketpair(int type, int *sv);
 int rt_unix_is_pair_end(const struct rt_file *f);
+/* fdpass.c: sendmsg/recvmsg on a socket pair's end with descriptors (SCM_RIGHTS); struct msghdr. */
+struct msghdr;
+long rt_fdpass_sendmsg(struct rt_file *f, const struct msghdr *m, int nonblock);
+long rt_fdpass_recvmsg(struct rt_file *f, struct msghdr *m, int flags, int nonblock);
 
 /* misc.c */
 long rt_sys_uname(void *buf);

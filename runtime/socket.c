@@ -140,8 +140,11 @@ long rt_sys_sendmsg(int fd, const void *msgp, int flags)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
-	if (m->msg_controllen && rt_unix_is_pair_end(f))
-		return -EOPNOTSUPP;   /* SCM_RIGHTS, SCM_CREDENTIALS: not passed (docs/RUNNING.md) */
+	if (m->msg_controllen && rt_unix_is_pair_end(f)) {   /* SCM_RIGHTS (fdpass.c) */
+		if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_EOR | MSG_MORE))
+			return -EOPNOTSUPP;
+		return rt_fdpass_sendmsg(f, m, nonblocking(f, flags));
+	}
 	return f->ops->sock->sendmsg(f, m->msg_iov, (int)m->msg_iovlen, m->msg_name,
 	                             m->msg_name ? m->msg_namelen : 0, flags, nonblocking(f, flags));
 }
@@ -153,6 +156,8 @@ long rt_sys_recvmsg(int fd, void *msgp, int flags)
 	struct rt_file *f = sock_file(fd, &err);
 	if (!f)
 		return err;
+	if (rt_unix_is_pair_end(f) && !(flags & MSG_WAITALL))
+		return rt_fdpass_recvmsg(f, m, flags, nonblocking(f, flags));   /* with descriptors passed */
 	int mflags = 0;
 	uint32_t nl = m->msg_name ? m->msg_namelen : 0;
 	long r = f->ops->sock->recvmsg(f, m->msg_iov, (int)m->msg_iovlen, m->msg_name,

@@ -227,6 +227,41 @@ static void rend_report(struct rt_file *f, struct cap_report_fd *r)
 	r->u.sock.unread = pipe.u.pipe.buffered;
 }
 
+/* SCM_RIGHTS: a socket pair end's description, with the connection's names and options. */
+static long rend_pass(struct rt_file *f, void *what)
+{
+	struct relay_end *e = rend(f);
+	if (e->e.rd_shut || e->e.wr_shut)
+		return -EOPNOTSUPP;   /* a half-shut relayed connection stays where it is */
+	long r = rt_unix_end_pass(f, what);
+	if (r < 0)
+		return r;
+	struct rt_passed_fd *d = what;
+	_Static_assert(sizeof e->names <= sizeof d->names, "a connection's names fit a description");
+	d->kind = RT_PASS_TCP;
+	memcpy(d->names, &e->names, sizeof e->names);
+	d->nodelay = e->nodelay;
+	d->keepalive = e->keepalive;
+	return 0;
+}
+
+struct rt_file *rt_relay_end_receive(const struct rt_passed_fd *d)
+{
+	struct relay_names names;
+	memcpy(&names, d->names, sizeof names);
+	struct rt_file *f = rt_file_new(&rt_unix_stream_ops, d->flags);
+	if (!f) {
+		rt_pipe_drop(d->in, 0, d->from_slot);
+		rt_pipe_drop(d->out, 1, d->from_slot);
+		return 0;
+	}
+	if (rt_relay_become_end(f, d->in, d->out, d->from_slot, &names, d->nodelay, d->keepalive) < 0) {
+		free(f);   /* become_end gave both rings up */
+		return 0;
+	}
+	return f;
+}
+
 /* The tables: a socketpair's end's, with TCP's names and options. */
 static void relay_end_tables(void)
 {
@@ -245,6 +280,7 @@ static void relay_end_tables(void)
 	relay_end_sock_ops.getpeername = rend_getpeername;
 	relay_end_ops = rt_unix_stream_ops;
 	relay_end_ops.report = rend_report;
+	relay_end_ops.pass = rend_pass;
 	relay_end_ops.sock = &relay_end_sock_ops;
 }
 
@@ -305,16 +341,30 @@ static long lfile_listen(struct rt_file *f, int backlog)
 }
 
 /* Take the oldest queued connection as a new file (-EAGAIN: none). */
+/* Under l's lock: the queue position of the oldest connection this process may take, or -1. */
+static int first_for_me(const struct relay_listen *l)
+{
+	unsigned me = rt_proc_slot();
+	for (uint32_t i = 0; i < l->count; i++) {
+		uint32_t s = l->queue[(l->head + i) % RELAY_QUEUE].for_slot;
+		if (s == RELAY_ANYONE || s == me)
+			return (int)i;
+	}
+	return -1;
+}
+
 static long take_conn(struct relay_listen *l, void *addr, uint32_t *len, int flags, struct rt_file **out)
 {
 	rt_spin_lock(&l->lock);
-	if (!l->count) {
+	int k = first_for_me(l);
+	if (k < 0) {
 		l->waiters |= 1ULL << rt_proc_slot();   /* the caller sleeps next */
 		rt_spin_unlock(&l->lock);
 		return -EAGAIN;
 	}
-	struct relay_conn c = l->queue[l->head];
-	l->head = (l->head + 1) % RELAY_QUEUE;
+	struct relay_conn c = l->queue[(l->head + (uint32_t)k) % RELAY_QUEUE];
+	for (uint32_t i = (uint32_t)k; i + 1 < l->count; i++)   /* the later ones move up */
+		l->queue[(l->head + i) % RELAY_QUEUE] = l->queue[(l->head + i + 1) % RELAY_QUEUE];
 	l->count--;
 	unsigned owner = l->owner_slot;
 	rt_spin_unlock(&l->lock);
@@ -411,7 +461,7 @@ static int lfile_poll(struct rt_file *f, int events)
 {
 	struct relay_listen *l = lq(f);
 	rt_spin_lock(&l->lock);
-	int ready = l->count ? events & (POLLIN | POLLRDNORM) : 0;
+	int ready = first_for_me(l) >= 0 ? events & (POLLIN | POLLRDNORM) : 0;
 	if (!ready)
 		l->waiters |= 1ULL << rt_proc_slot();   /* a poller sleeps next */
 	rt_spin_unlock(&l->lock);

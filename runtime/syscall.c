@@ -127,6 +127,8 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_faccessat2: return rt_sys_faccessat((int)a1, P(a2), (int)a3);
 	case SYS_mkdir: return rt_sys_mkdirat(AT_FDCWD, P(a1), (int)a2);
 	case SYS_mkdirat: return rt_sys_mkdirat((int)a1, P(a2), (int)a3);
+	case SYS_mknod: return rt_sys_mknodat(AT_FDCWD, P(a1), (int)a2, (unsigned long)a3);
+	case SYS_mknodat: return rt_sys_mknodat((int)a1, P(a2), (int)a3, (unsigned long)a4);
 	case SYS_rmdir: return rt_sys_unlinkat(AT_FDCWD, P(a1), AT_REMOVEDIR);
 	case SYS_unlink: return rt_sys_unlinkat(AT_FDCWD, P(a1), 0);
 	case SYS_unlinkat: return rt_sys_unlinkat((int)a1, P(a2), (int)a3);

@@ -15,6 +15,7 @@ struct rt_tnode {
 	unsigned char *data;
 	size_t size, cap;
 	int opens;                  /* open file descriptions */
+	struct rt_pipe_ring *fifo;  /* a FIFO (mkfifo): its ring in the shared window (pipe.c) */
 	uint64_t ino;
 	int64_t mtime_ns;
 	struct rt_tnode *next;
@@ -291,7 +292,7 @@ void rt_tmpfs_fstat(struct rt_tnode *n, struct stat *st)
 	memset(st, 0, sizeof *st);
 	st->st_dev = 0x101;
 	st->st_ino = n->ino;
-	st->st_mode = (n->is_dir ? S_IFDIR : S_IFREG) | n->mode;
+	st->st_mode = (n->is_dir ? S_IFDIR : n->fifo ? S_IFIFO : S_IFREG) | n->mode;
 	st->st_nlink = n->path ? (n->is_dir ? 2 : 1) : 0;
 	st->st_size = (off_t)n->size;
 	st->st_blksize = 4096;
@@ -325,6 +326,28 @@ long rt_tmpfs_mkdir(const char *path, int mode)
 		return -ENOSPC;
 	n->writable_dir = 1;
 	return 0;
+}
+
+long rt_tmpfs_mkfifo(const char *path, int mode, struct rt_pipe_ring *ring)
+{
+	struct rt_tnode *d;
+	if (lookup(path))
+		return -EEXIST;
+	long r = parent_of(path, &d);
+	if (r < 0)
+		return r;
+	if (!d->writable_dir)
+		return -EACCES;
+	struct rt_tnode *n = add_node(path, 0, mode & 07777);
+	if (!n)
+		return -ENOSPC;
+	n->fifo = ring;
+	return 0;
+}
+
+struct rt_pipe_ring *rt_tmpfs_fifo(struct rt_tnode *n)
+{
+	return n->fifo;
 }
 
 static int has_children(const char *path)
@@ -470,7 +493,7 @@ long rt_tmpfs_getdents(struct rt_tnode *dir, uint64_t *pos, void *buf, size_t le
 				break;
 			name = c->path + dl + (dl > 1);
 			ino = c->ino;
-			type = c->is_dir ? DT_DIR : DT_REG;
+			type = c->is_dir ? DT_DIR : c->fifo ? DT_FIFO : DT_REG;
 		}
 		if (idx >= *pos) {
 			if (rt_dirent_put(buf, len, &used, ino, (int64_t)idx + 1, type, name))

@@ -275,6 +275,54 @@ static void end_forked(struct rt_file *f, unsigned child_slot, int child_pid)
 		rt_pipe_forked(e->out, 1, child_slot, child_pid);
 }
 
+/* SCM_RIGHTS: both rings counted as a copy in flight (as at a fork). */
+long rt_unix_end_pass(struct rt_file *f, void *what)
+{
+	struct rt_unix_end *e = end_of(f);
+	end_fork(f, 0);
+	if ((!e->rd_shut && !rt_pipe_is_shared(e->in)) || (!e->wr_shut && !rt_pipe_is_shared(e->out))) {
+		end_fork(f, 1);
+		return -ENOMEM;   /* the shared window is full */
+	}
+	struct rt_passed_fd *d = what;
+	d->kind = RT_PASS_UNIX;
+	d->flags = f->flags;
+	d->rd_shut = e->rd_shut;
+	d->wr_shut = e->wr_shut;
+	d->in = e->rd_shut ? 0 : rt_pipe_ring_of(e->in);
+	d->out = e->wr_shut ? 0 : rt_pipe_ring_of(e->out);
+	return 0;
+}
+
+struct rt_file *rt_unix_end_receive(const struct rt_passed_fd *d)
+{
+	struct rt_unix_end *e = calloc(1, sizeof *e);
+	struct rt_file *f = e ? rt_file_new(&rt_unix_stream_ops, d->flags) : 0;
+	if (!f) {
+		free(e);
+		if (d->in)
+			rt_pipe_drop(d->in, 0, d->from_slot);
+		if (d->out)
+			rt_pipe_drop(d->out, 1, d->from_slot);
+		return 0;
+	}
+	e->rd_shut = d->rd_shut;
+	e->wr_shut = d->wr_shut;
+	e->in = d->in ? rt_pipe_adopt(d->in, 0, d->from_slot) : 0;
+	e->out = d->out ? rt_pipe_adopt(d->out, 1, d->from_slot) : 0;
+	/* No memory for a handle: that direction is shut, its count given up. */
+	if (d->in && !e->in) {
+		e->rd_shut = 1;
+		rt_pipe_drop(d->in, 0, d->from_slot);
+	}
+	if (d->out && !e->out) {
+		e->wr_shut = 1;
+		rt_pipe_drop(d->out, 1, d->from_slot);
+	}
+	f->priv = e;
+	return f;
+}
+
 const struct rt_sock_ops rt_unix_stream_sock_ops = {
 	.bind = already_connected, .listen = no_listen, .accept = no_accept, .connect = no_connect,
 	.sendmsg = end_sendmsg, .recvmsg = end_recvmsg, .shutdown = end_shutdown,
@@ -285,7 +333,7 @@ const struct rt_sock_ops rt_unix_stream_sock_ops = {
 const struct rt_file_ops rt_unix_stream_ops = {
 	.read = end_read, .write = end_write, .poll = end_poll, .nread = end_nread,
 	.fstat = end_fstat, .release = end_release, .report = end_report, .wait_name = end_wait_name,
-	.fork = end_fork, .forked = end_forked, .sock = &rt_unix_stream_sock_ops,
+	.fork = end_fork, .forked = end_forked, .pass = rt_unix_end_pass, .sock = &rt_unix_stream_sock_ops,
 };
 
 int rt_unix_is_pair_end(const struct rt_file *f)

@@ -1,5 +1,5 @@
 """test_redis.py: Redis 7.0.15 from Debian source, built by its own Makefile with capcc, served to redis-cli and redis-benchmark: 50 and 1,000 clients, SAVE and BGSAVE (a forked child) to a volume and reload, a BGSAVE child frozen by a snapshot and finishing after the resume, BGREWRITEAOF, INCR continuing across snapshot-resume and a live migration under load."""
-# tests/run timeout: 420
+# tests/run timeout: 600
 #
 # The capsule is build/programs/cap/redis-server (mk/build-program.sh, a make test
 # prerequisite); the clients are Debian's redis-tools on the host.  Every count is exact:
