@@ -311,7 +311,8 @@ long rt_tmpfs_stat(const char *path, struct stat *st)
 	return 0;
 }
 
-long rt_tmpfs_mkdir(const char *path, int mode)
+/* A new node at path in a writable directory: 0 or -errno (EEXIST, ENOENT, EACCES, ENOSPC). */
+static long new_node(const char *path, int is_dir, int mode, struct rt_tnode **out)
 {
 	struct rt_tnode *d;
 	if (lookup(path))
@@ -321,28 +322,26 @@ long rt_tmpfs_mkdir(const char *path, int mode)
 		return r;
 	if (!d->writable_dir)
 		return -EACCES;
-	struct rt_tnode *n = add_node(path, 1, mode & 07777);
-	if (!n)
-		return -ENOSPC;
-	n->writable_dir = 1;
-	return 0;
+	*out = add_node(path, is_dir, mode & 07777);
+	return *out ? 0 : -ENOSPC;
+}
+
+long rt_tmpfs_mkdir(const char *path, int mode)
+{
+	struct rt_tnode *n;
+	long r = new_node(path, 1, mode, &n);
+	if (r == 0)
+		n->writable_dir = 1;
+	return r;
 }
 
 long rt_tmpfs_mkfifo(const char *path, int mode, struct rt_pipe_ring *ring)
 {
-	struct rt_tnode *d;
-	if (lookup(path))
-		return -EEXIST;
-	long r = parent_of(path, &d);
-	if (r < 0)
-		return r;
-	if (!d->writable_dir)
-		return -EACCES;
-	struct rt_tnode *n = add_node(path, 0, mode & 07777);
-	if (!n)
-		return -ENOSPC;
-	n->fifo = ring;
-	return 0;
+	struct rt_tnode *n;
+	long r = new_node(path, 0, mode, &n);
+	if (r == 0)
+		n->fifo = ring;
+	return r;
 }
 
 struct rt_pipe_ring *rt_tmpfs_fifo(struct rt_tnode *n)

@@ -4,6 +4,19 @@ import os
 from caplib import ROOT, check, run_tool, tempdir
 
 
+def same_as_linux(image, want):
+    """images/IMAGE built by gcc and run on Linux, and as a capsule (--no-net): both exit 0 and
+    print want; the capsule prints nothing on stderr."""
+    import subprocess
+    from caplib import CAPRUN, IMAGES, check_eq
+    native = subprocess.run([native_build(image)], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    check_eq((native.returncode, native.stdout), (0, want), "Linux: exit code and output")
+    p = subprocess.run([CAPRUN, "--no-net", os.path.join(IMAGES, image + ".cap")], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check_eq((p.returncode, p.stdout, p.stderr), (0, want, ""), "the capsule: exit code, output, errors")
+
+
 def native_build(image):
     """images/IMAGE/IMAGE.c built by gcc for Linux: the program's path."""
     exe = os.path.join(tempdir("capsule-%s." % image), image)
