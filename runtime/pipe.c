@@ -145,7 +145,7 @@ static void wait_ring(struct rt_pipe *p, int reader)
  */
 static int interrupted(struct rt_pipe *p)
 {
-	return p->ring->shared && rt_signal_deliver_unblocked();
+	return p->ring->shared && rt_signal_interrupts();
 }
 
 long rt_pipe_nread(struct rt_pipe *p)
@@ -725,7 +725,7 @@ long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out)
 		ring_unlock(r, 0);
 		if (there)
 			break;
-		if (!checked++ && rt_signal_deliver_unblocked()) {
+		if (!checked++ && rt_signal_interrupts()) {
 			rt_file_unref(f);
 			return -EINTR;
 		}

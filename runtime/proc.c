@@ -305,7 +305,7 @@ static int wait_zombie(struct wait_for w, int nohang)
 		int i = find_zombie(w);
 		if (i != -EAGAIN || nohang)
 			return i;
-		if (rt_signal_deliver_unblocked())
+		if (rt_signal_interrupts())
 			return -EINTR;
 		rt_wait(&child_waitq, 0, "wait");
 	}

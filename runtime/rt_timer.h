@@ -40,6 +40,9 @@ void rt_signal_post(int sig, int code);          /* pending + wake whoever can t
 int rt_signal_take(uint64_t set, int *code);     /* dequeue the lowest pending in set; 0: none */
 uint64_t rt_signal_pending_set(void);
 int rt_signal_deliver_unblocked(void);           /* run handlers now; how many ran */
+/* The same for a call signal(7) restarts (read and write of a pipe, wait4, accept, connect):
+ * 1 if a handler without SA_RESTART ran (the call fails with EINTR), else 0 (it goes on). */
+int rt_signal_interrupts(void);
 int rt_signal_child_autoreap(void);             /* SIGCHLD is SIG_IGN or SA_NOCLDWAIT: keep no zombies */
 void rt_signal_forked(void);                    /* a forked child: no signal pending (as Linux) */
 extern uint64_t rt_signal_pending_bits;        /* nonzero: check at the next system call */

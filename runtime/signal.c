@@ -27,6 +27,7 @@ struct rt_waitq rt_signal_waitq;       /* pause, sigsuspend, sigtimedwait and sl
 #define SIGBIT(s) (1ULL << ((s) - 1))
 
 static int deliver(int sig);
+static int ran_without_restart;   /* deliver ran a handler without SA_RESTART */
 
 /*
  * A signal raised while blocked runs as soon as the mask lets it (raise() blocks around tkill).
@@ -48,6 +49,13 @@ static int deliver_pending(void)
 int rt_signal_deliver_unblocked(void)
 {
 	return deliver_pending();
+}
+
+int rt_signal_interrupts(void)
+{
+	ran_without_restart = 0;
+	deliver_pending();
+	return ran_without_restart;
 }
 
 /*
@@ -173,6 +181,8 @@ static int deliver(int sig)
 		rt_exit_capsule(128 + sig);
 	}
 	/* Run the handler now, on this thread's stack, with its mask applied. */
+	if (!(a->flags & SA_RESTART))
+		ran_without_restart = 1;
 	struct rt_thread *t = rt_self();
 	uint64_t saved = t->sigmask;
 	t->sigmask |= a->mask;

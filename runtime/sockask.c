@@ -283,7 +283,7 @@ static long post(struct asock *s, int op, const struct sockaddr_in *addr, int ba
 static long await_answer(int i, const char *why)
 {
 	while (__atomic_load_n(&board->ask[i].state, __ATOMIC_ACQUIRE) != ASK_DONE) {
-		if (rt_signal_deliver_unblocked())
+		if (rt_signal_interrupts())
 			return -EINTR;
 		rt_wait(&rt_proc_waitq, 0, why);
 	}

@@ -389,7 +389,7 @@ static long lfile_accept(struct rt_file *f, void *addr, uint32_t *len, int nonbl
 			return r;
 		if (!signals_checked) {   /* it would sleep: a signal interrupts it, as for a pipe */
 			signals_checked = 1;
-			if (rt_signal_deliver_unblocked())
+			if (rt_signal_interrupts())
 				return -EINTR;
 			continue;
 		}

@@ -1,5 +1,5 @@
-/* fifo.c: named pipes (mkfifo) between a process and its child: opens that wait for the other side, O_NONBLOCK's ENXIO, bytes and end of file, stat, unlink; plain POSIX C, the same output on Linux. */
-#define _POSIX_C_SOURCE 200809L
+/* fifo.c: named pipes (mkfifo) between a process and its child: opens that wait for the other side, O_NONBLOCK's ENXIO, bytes and end of file, stat, unlink; and a blocked pipe read a signal interrupts (EINTR), or not (SA_RESTART); plain POSIX C, the same output on Linux. */
+#define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -8,6 +8,53 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t handled;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	handled++;
+}
+
+/*
+ * A read of a pipe a child writes, blocked when the child's SIGUSR1 comes:
+ * without SA_RESTART it fails with EINTR, with it the read goes on and gets
+ * the byte the child writes after the signal.
+ */
+static void read_through_a_signal(int restart)
+{
+	int data[2], ready[2];
+	pipe(data);
+	pipe(ready);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigaction(SIGUSR1, &sa, 0);
+	handled = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char c;
+		read(ready[0], &c, 1);   /* the parent is about to block in its read */
+		usleep(100000);
+		kill(getppid(), SIGUSR1);
+		usleep(100000);
+		write(data[1], "x", 1);
+		_exit(0);
+	}
+	write(ready[1], "r", 1);
+	char c;
+	errno = 0;
+	ssize_t n = read(data[0], &c, 1);
+	printf("%s: read %zd (%s), handler ran %d\n", restart ? "SA_RESTART" : "no SA_RESTART", n,
+	       n < 0 ? strerror(errno) : "a byte", (int)handled);
+	waitpid(pid, 0, 0);
+	close(data[0]);
+	close(data[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
 
 int main(void)
 {
@@ -55,5 +102,7 @@ int main(void)
 	close(fd);
 	printf("unlink: %d\n", unlink(path));
 	printf("stat after unlink: %s\n", stat(path, &st) ? strerror(errno) : "found");
+	read_through_a_signal(0);
+	read_through_a_signal(1);
 	return 0;
 }
