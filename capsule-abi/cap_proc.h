@@ -25,6 +25,15 @@
 #define CAP_MSG_PGID   17   /* host -> a parent: its child's group changed: struct cap_proc_pgid */
 #define CAP_MSG_LOST   18   /* host -> pid 1: a process ended without closing what it held;
                                pid 1 -> host: done, its slot may be used again: struct cap_proc_lost */
+/* (19 and 20: exec, cap_proc.h's exec section) */
+#define CAP_MSG_ADOPTED 21  /* host -> pid 1: an orphan is its child now: struct cap_proc_pgid */
+
+/* The records the host may hold for a frozen process and hand over at its resume (snapshots). */
+static inline int cap_proc_held_type(unsigned type)
+{
+	return type == CAP_MSG_CHILD || type == CAP_MSG_WAKE || type == CAP_MSG_SIGNAL ||
+	       type == CAP_MSG_PGID || type == CAP_MSG_LOST || type == CAP_MSG_ADOPTED;
+}
 
 /* Processes a capsule may have at once (slots of the host's table; bits of a wake mask). */
 #define CAP_PROC_MAX 64

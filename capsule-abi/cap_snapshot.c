@@ -151,8 +151,7 @@ static int check_proc(const struct cap_snap_header *h, const struct cap_snap_pro
 	for (uint32_t k = 0; k < e->nheld; k++) {
 		struct cap_snap_held r;
 		memcpy(&r, &held[k], sizeof r);
-		if (r.type != CAP_MSG_CHILD && r.type != CAP_MSG_WAKE && r.type != CAP_MSG_SIGNAL &&
-		    r.type != CAP_MSG_PGID && r.type != CAP_MSG_LOST) {
+		if (!cap_proc_held_type(r.type)) {
 			snprintf(err, errlen, "entry %u (pid %d): held record %u has type %u", i, e->pid, k,
 			         r.type);
 			return -1;

@@ -224,7 +224,7 @@ static int drain_records(int limit)
 		}
 		if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_FORKED ||
 		    hdr.type == CAP_MSG_SIGNAL || hdr.type == CAP_MSG_PGID || hdr.type == CAP_MSG_PROC_REP ||
-		    hdr.type == CAP_MSG_LOST) {
+		    hdr.type == CAP_MSG_LOST || hdr.type == CAP_MSG_ADOPTED) {
 			rt_proc_record(hdr.type, rx_record + sizeof hdr, (size_t)n - sizeof hdr);
 			continue;
 		}
@@ -259,7 +259,8 @@ void rt_channel_record(const unsigned char *rec, size_t n)
 	if (hdr.type == CAP_MSG_FILE_REP)
 		rt_hostfs_reply(rec + sizeof hdr, n - sizeof hdr);
 	else if (hdr.type == CAP_MSG_CHILD || hdr.type == CAP_MSG_WAKE || hdr.type == CAP_MSG_SIGNAL ||
-	         hdr.type == CAP_MSG_PGID || hdr.type == CAP_MSG_PROC_REP || hdr.type == CAP_MSG_LOST)
+	         hdr.type == CAP_MSG_PGID || hdr.type == CAP_MSG_PROC_REP || hdr.type == CAP_MSG_LOST ||
+	         hdr.type == CAP_MSG_ADOPTED)
 		rt_proc_record(hdr.type, rec + sizeof hdr, n - sizeof hdr);
 	else if (hdr.type != CAP_MSG_PACKET)
 		rt_freeze_control(hdr.type, hdr.seq);

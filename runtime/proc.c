@@ -21,7 +21,7 @@
 #define STASH_SIZE (512 * 1024)       /* records that arrive while the host copies us */
 
 /* Who we are: pid 1 and parent 0 unless the host said otherwise at a fork. */
-static int self_pid = 1, parent_pid = 0;
+static int self_pid = 1;
 static unsigned self_slot;
 
 enum { CHILD_FREE, CHILD_LIVE, CHILD_ZOMBIE };
@@ -47,7 +47,8 @@ int rt_proc_pid(void)
 
 int rt_proc_ppid(void)
 {
-	return parent_pid;
+	/* The host writes pid 1 there when our parent ends before us (an orphan's new parent). */
+	return self_pid == 1 ? 0 : (int)__atomic_load_n(&RT_CONTROL->proc_ppid, __ATOMIC_RELAXED);
 }
 
 unsigned rt_proc_slot(void)
@@ -196,7 +197,6 @@ static void child_start(uint64_t fs)
 	struct cap_control *c = RT_CONTROL;
 	rt_sched_resumed(fs);
 	self_pid = (int)c->proc_pid;
-	parent_pid = (int)c->proc_ppid;
 	self_slot = c->proc_slot;
 	c->exit_signal = 0;
 	memset(children, 0, sizeof children);
@@ -505,6 +505,17 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		int i = child_index(m.pid);
 		if (i >= 0)
 			children[i].pgid = m.pgid;
+	} else if (type == CAP_MSG_ADOPTED && len >= sizeof(struct cap_proc_pgid) && self_pid == 1) {
+		/* An orphan is ours now: its exit comes here, and wait4 may reap it (as init's). */
+		struct cap_proc_pgid m;
+		memcpy(&m, payload, sizeof m);
+		for (int i = 0; i < MAX_CHILDREN && child_index(m.pid) < 0; i++) {
+			if (children[i].state != CHILD_FREE)
+				continue;
+			children[i].pid = m.pid;
+			children[i].state = CHILD_LIVE;
+			children[i].pgid = m.pgid;
+		}
 	} else if (type == CAP_MSG_LOST && len >= sizeof(struct cap_proc_lost) && self_pid == 1) {
 		/* A process ended holding shared ends: take them away, then let the host reuse its slot. */
 		struct cap_proc_lost m;

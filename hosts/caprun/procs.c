@@ -139,8 +139,7 @@ int procs_deliver(struct host_relay *r, int slot, int type, const void *payload,
 {
 	struct caprun_procs *ps = r->procs;
 	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
-	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL &&
-	     type != CAP_MSG_PGID && type != CAP_MSG_LOST))
+	    !cap_proc_held_type((unsigned)type))
 		return procs_send_record(chan_of(r, slot), type, payload, len);
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
@@ -477,6 +476,26 @@ int procs_channel(struct host_relay *r, int fd)
 	return 0;
 }
 
+/*
+ * An orphan's parent is pid 1 from now on: in our table, in its control page
+ * (getppid), and for pid 1, which may wait for it (CAP_MSG_ADOPTED).
+ */
+static void reparent(struct host_relay *r, int slot)
+{
+	struct caprun_procs *ps = r->procs;
+	uint32_t one = 1, pgid = 0;
+	int fd = procs_memfd_of(r, slot);
+	ps->p[slot].ppid = 1;
+	if (pread(fd, &pgid, sizeof pgid, offsetof(struct cap_control, proc_pgid)) != (ssize_t)sizeof pgid ||
+	    pwrite(fd, &one, sizeof one, offsetof(struct cap_control, proc_ppid)) != (ssize_t)sizeof one)
+		fprintf(stderr, "caprun: capsule %s: telling process %d its parent is pid 1: %s\n", r->name,
+		        ps->p[slot].pid, strerror(errno));
+	struct cap_proc_pgid m = { ps->p[slot].pid, pgid ? (int32_t)pgid : ps->p[slot].pid };
+	if (procs_deliver(r, 0, CAP_MSG_ADOPTED, &m, sizeof m))
+		fprintf(stderr, "caprun: capsule %s: telling pid 1 it adopted %d: %s\n", r->name, m.pid,
+		        strerror(errno));
+}
+
 /* The wait status the capsule sees for a host process that ended with ws. */
 static int capsule_status(struct host_relay *r, int slot, int ws)
 {
@@ -530,7 +549,7 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 		if (ps->p[i].used && ps->p[i].pid == p->ppid)
 			to = i;
 		if (ps->p[i].used && ps->p[i].ppid == p->pid)
-			ps->p[i].ppid = 1;   /* its orphans go to pid 1 */
+			reparent(r, i);   /* its orphans go to pid 1 */
 	}
 	forget(p);
 	ps->children--;

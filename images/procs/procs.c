@@ -1,4 +1,4 @@
-/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe, a socket pair and MAP_SHARED memory across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "memkid MIB" keeps a child rewriting its memory and checks it on demand; "unran DEPTH" reads a pipe whose other end a child held that never ran; "bench N" measures. */
+/* procs.c: processes in a capsule: fork, getpid/getppid, exit and waitpid statuses, SIGCHLD, copies of memory, a pipe, a socket pair and MAP_SHARED memory across fork; "hold" keeps a child alive; "tree" waits with a tree of processes for a snapshot; "stream" keeps a pipe between two processes busy through snapshots; "memkid MIB" keeps a child rewriting its memory and checks it on demand; "unran DEPTH" reads a pipe whose other end a child held that never ran; "orphan" re-parents a grandchild; "bench N" measures. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -680,6 +680,29 @@ static int unran(int depth)
 	return 0;
 }
 
+/* "orphan": a grandchild whose parent exits first is re-parented to pid 1 (getppid says so). */
+static int orphan(void)
+{
+	pid_t a = fork_flushed();
+	if (a == 0) {
+		pid_t g = fork_flushed();
+		if (g == 0) {
+			pid_t was = getppid();
+			for (int i = 0; i < 1000 && getppid() == was; i++)
+				usleep(10000);   /* until its parent is gone (Linux: the same) */
+			printf("orphan: parent gone, ppid now %d\n", (int)getppid());
+			fflush(stdout);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	int st;
+	waitpid(a, &st, 0);
+	pid_t o = waitpid(-1, &st, 0);   /* the orphan is ours now, as init's */
+	printf("pid 1 reaped the orphan: %s, exit %d\n", o > 0 ? "yes" : strerror(errno), WEXITSTATUS(st));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
@@ -698,6 +721,8 @@ int main(int argc, char **argv)
 		return memkid(atoi(argv[2]));
 	if (argc > 2 && strcmp(argv[1], "unran") == 0)
 		return unran(atoi(argv[2]));
+	if (argc > 1 && strcmp(argv[1], "orphan") == 0)
+		return orphan();
 	printf("start: pid %d ppid %d\n", (int)getpid(), (int)getppid());
 	exit_and_wait();
 	signal_and_grandchild();

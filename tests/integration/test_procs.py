@@ -52,6 +52,16 @@ def fork_wait_pipe():
     check_eq(p.returncode, 0, "caprun's exit code")
 
 
+def orphan_adopted():
+    """A grandchild whose parent exits first: its getppid turns to 1 (the host writes its control
+    page) and pid 1 reaps it with waitpid (CAP_MSG_ADOPTED), as init does."""
+    p = subprocess.run([CAPRUN, "--no-net", IMAGE, "orphan"], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    check_eq((p.returncode, p.stdout.decode(), p.stderr.decode()),
+             (0, "orphan: parent gone, ppid now 1\npid 1 reaped the orphan: yes, exit 0\n", ""),
+             "exit code, output, errors")
+
+
 def child_ends_snapshot_after():
     host, d = Host(), tempdir()
     cap = host.capsule("procs", name="procs-hold", args=["hold"]).start(
@@ -317,6 +327,8 @@ def main():
             fork_wait_pipe)
     tap.run("procs: a child ends when its pipe closes; once one process, snapshot and resume",
             child_ends_snapshot_after)
+    tap.run("procs: an orphan is re-parented to pid 1: its getppid says 1, and pid 1 reaps it",
+            orphan_adopted)
     tap.run("procs: a tree of 3 processes snapshotted, inspected, resumed twice: pipes, waits, "
             "zombie, pending signal, pids, exit code", tree_snapshot_resume)
     tap.run("procs: capctl ps --tree of the running tree; a --keep-running snapshot of it: it "
