@@ -102,6 +102,13 @@ long rt_sys_setitimer(int which, const void *new_value, void *old_value)
 	return 0;
 }
 
+void rt_itimer_forked(void)
+{
+	rt_timer_disarm(&real_timer);   /* POSIX: a child's itimers are cleared */
+	real_timer.due = 0;
+	real_interval = 0;
+}
+
 long rt_sys_alarm(unsigned seconds)
 {
 	struct itimerval nv = { .it_value = { .tv_sec = seconds } }, old;

@@ -204,6 +204,7 @@ static void child_start(uint64_t fs)
 	rt_waitq_init(&rt_proc_waitq);
 	rt_sched_forked();
 	rt_signal_forked();
+	rt_itimer_forked();
 	rt_ready_hold = 0;   /* file answers awaited by threads that stayed behind */
 	rt_console_watchers = 0;
 	rt_fd_each_file(socket_elsewhere, 0);

@@ -58,6 +58,7 @@ long rt_sys_timerfd_gettime(int fd, void *cur);
 long rt_sys_signalfd4(int fd, const void *mask, size_t masksize, int flags);
 long rt_sys_setitimer(int which, const void *new_value, void *old_value);
 long rt_sys_getitimer(int which, void *cur);
+void rt_itimer_forked(void);   /* in a fork's child: no itimer armed */
 long rt_sys_alarm(unsigned seconds);
 
 #endif

@@ -272,6 +272,21 @@ static int hold(void)
 	return 11;
 }
 
+/* What a fork does not copy: a pending alarm (POSIX: the child's is cleared). */
+static void alarm_not_inherited(void)
+{
+	alarm(100);
+	fflush(stdout);
+	pid_t c = fork();
+	if (c == 0) {
+		printf("the child's alarm(0) after fork: %u\n", alarm(0));
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(c, 0, 0);
+	printf("the parent's alarm(0): %u\n", alarm(0));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "hold") == 0)
@@ -279,6 +294,7 @@ int main(int argc, char **argv)
 	sessions_and_groups();
 	siblings();
 	group_waits();
+	alarm_not_inherited();
 	printf("done\n");
 	return 0;
 }

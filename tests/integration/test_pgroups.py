@@ -39,6 +39,8 @@ F exited with 3
 waitpid(0) with G in a group of its own: -1 ECHILD
 waitid(P_PGID, G) reaped G: yes
 G exited with 0
+the child's alarm(0) after fork: 0
+the parent's alarm(0): 100
 done
 """
 
