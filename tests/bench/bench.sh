@@ -29,7 +29,8 @@ unshare -n sh -c 'ip link set lo up && exec build/bench/streambench 256 5'
 # against the same Redis built natively (tests/bench/redisbench.py), round trips and
 # throughput through caphostd (tests/bench/hostbench.py: two hosts, a gateway, beside
 # loopback and a plain veth pair), fork + exit + wait and a pipe between two processes
-# of a capsule against the same program natively (tests/bench/procbench.py), and host memory for MANY_CAPSULES idle echo capsules
+# of a capsule against the same program natively (tests/bench/procbench.py), a TCP connection
+# a forked child serves against one pid 1 serves (tests/bench/relaybench.py), and host memory for MANY_CAPSULES idle echo capsules
 # attached to one caphostd (tests/bench/manybench.py, default 1000).
 exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@" &&
 	python3 -u tests/bench/snapbench.py &&
@@ -38,4 +39,5 @@ exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@"
 	python3 -u tests/bench/redisbench.py &&
 	python3 -u tests/bench/hostbench.py &&
 	python3 -u tests/bench/procbench.py --native build/bench/native/procs &&
+	python3 -u tests/bench/relaybench.py &&
 	exec python3 -u tests/bench/manybench.py --count "${MANY_CAPSULES:-1000}"' sh --native "$native/echo" "$@"
