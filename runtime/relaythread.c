@@ -410,7 +410,13 @@ static void listener_lost(void *mem, void *arg)
 	rt_spin_lock(&l->lock);
 	l->holders -= l->held_by[slot];
 	l->held_by[slot] = 0;
+	l->waiters &= ~(1ULL << slot);
+	for (uint32_t i = 0; i < l->count; i++)   /* what was offered to it is anyone's */
+		if (l->queue[(l->head + i) % RELAY_QUEUE].for_slot == slot)
+			l->queue[(l->head + i) % RELAY_QUEUE].for_slot = RELAY_ANYONE;
+	uint64_t wake = l->waiters;
 	rt_spin_unlock(&l->lock);
+	rt_relay_wake(wake);
 }
 
 void rt_relay_lost(unsigned slot)

@@ -1,4 +1,5 @@
 """test_forkserve.py: TCP sockets shared by a capsule's processes (docs/PROCESSES.md, section 4): a connection handed to a forked child that echoes it byte for byte (fork per connection), a listener inherited by pre-forked workers that each accept, both across a snapshot and resume with the connection open in a child; children's own sockets (connect out, a refused connect, a listener) asked of pid 1's stack."""
+import json
 import os
 import re
 import threading
@@ -77,6 +78,39 @@ def prefork():
     check(cap.wait_for(r"2 of 2 workers ended well", 5), "pid 1's summary")
 
 
+def worker_killed():
+    """A pre-forked worker killed from outside (kill -9) while it serves a connection: its
+    client sees the connection end, and the other worker takes every new connection."""
+    import signal
+    host = Host()
+    cap = host.capsule("forkserve", name="prefork-kill", args=["prefork", "2"]).start(app_ready=PREFORK_READY)
+    code, out, err = host.capctl(["ps", "--tree", "--json"])
+    check_eq(code, 0, "capctl ps --tree --json (stderr %r)" % err)
+    host_pid = {p["pid"]: p["host_pid"] for p in json.loads(out)[0]["tree"]}
+    check_eq(sorted(host_pid), [1, 2, 3], "the parent and two workers (capctl ps --tree)")
+    a = host.connect(cap.addr, 9000)
+    a.sendall(b"who\n")
+    m = re.fullmatch(r"worker (\d+): who", line(a))
+    check(m, "a worker answered")
+    served_by = int(m.group(1))
+    os.kill(host_pid[served_by], signal.SIGKILL)   # a process we started (caprun's child)
+    check(cap.wait_for(r"process %d \(host pid %d\) killed from outside by signal SIGKILL" %
+                       (served_by, host_pid[served_by]), 10), "caprun reports the killed worker")
+    a.settimeout(10)
+    check_eq(recv_all(a), b"", "the killed worker's connection ends")
+    a.close()
+    other = 5 - served_by
+    for i in range(3):
+        with host.connect(cap.addr, 9000) as b:
+            b.sendall(b"after %d\n" % i)
+            check_eq(line(b), "worker %d: after %d" % (other, i), "a new connection, to the other worker")
+    with host.connect(cap.addr, 9000) as b:
+        b.sendall(b"quit\n")
+        check_eq(line(b), "worker %d: quit" % other, "the other worker quits")
+    check_eq(cap.wait_exit(30), 1, "caprun's exit code: one worker did not end well")
+    check(cap.wait_for(r"1 of 2 workers ended well", 5), "pid 1's summary")
+
+
 def across_snapshot():
     host, d = Host(), tempdir()
     cap = host.capsule("forkserve", name="perconn-snap", args=["perconn", "2"]).start(app_ready=PERCONN_READY)
@@ -137,6 +171,8 @@ def main():
     tap.run("forkserve: fork per connection: each child echoes its connection byte for byte, "
             "the parent closed its copy", per_connection)
     tap.run("forkserve: pre-forked workers accept from one inherited listener", prefork)
+    tap.run("forkserve: a worker killed from outside: its connection ends, the other worker takes "
+            "the new ones", worker_killed)
     tap.run("forkserve: a connection served by a child continues across a snapshot and resume",
             across_snapshot)
     tap.run("forkserve: children make sockets of their own through pid 1: connect out, a refused "
