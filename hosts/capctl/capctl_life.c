@@ -133,6 +133,24 @@ static int kept(int fd)
 	}
 	return errno == EWOULDBLOCK;
 }
+/*
+ * NAME.log.  A rotation renames it to NAME.log.1 and then makes a new one: in
+ * that moment there is none, so while NAME.log.1 exists wait for the new one
+ * to appear (a second at most; the keeper makes it at once).
+ */
+static int open_current(const char *path, const char *older)
+{
+	for (int tries = 0;; tries++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int e = errno;
+		if (fd >= 0 || e != ENOENT || tries == 1000 || access(older, F_OK) != 0) {
+			errno = e;
+			return fd;
+		}
+		usleep(1000);
+	}
+}
+
 
 int capctl_logs(int argc, char **argv)
 {
@@ -155,7 +173,7 @@ int capctl_logs(int argc, char **argv)
 	}
 	/* NAME.log.1, then NAME.log (consolelog.h).  A rotation between the two opens made
 	 * the NAME.log we opened the NAME.log.1 we found: then it is the older part. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_current(path, older);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			fprintf(stderr, "capctl: logs %s: %s: no log (only a capsule started with "
@@ -168,7 +186,7 @@ int capctl_logs(int argc, char **argv)
 	if (old >= 0 && same_file(old, fd)) {
 		close(old);
 		old = fd;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = open_current(path, older);
 		if (fd < 0) {
 			fprintf(stderr, "capctl: logs %s: %s: %s\n", name, path, strerror(errno));
 			close(old);
