@@ -7,6 +7,7 @@
 #include "runtime/rt_fd.h"
 #include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
+#include "runtime/rt_relay.h"
 #include "runtime/rt_sys.h"
 
 static struct rt_passed_fd described(const struct rt_pipe_passed *rec, uint32_t i)
@@ -19,6 +20,8 @@ static struct rt_passed_fd described(const struct rt_pipe_passed *rec, uint32_t 
 /* A description nobody will receive: its copy's counts go, as a close would take them. */
 static void drop_one(const struct rt_passed_fd *d)
 {
+	if (d->kind == RT_PASS_LISTENER)
+		rt_relay_listener_drop(d);
 	if (d->in)
 		rt_pipe_drop(d->in, 0, d->from_slot);
 	if (d->out)
@@ -32,6 +35,17 @@ void rt_fdpass_drop(struct rt_pipe_passed *rec)
 		drop_one(&d);
 	}
 	rec->n = 0;
+}
+
+struct rt_file *rt_fdpass_receive(const struct rt_passed_fd *d)
+{
+	switch (d->kind) {
+	case RT_PASS_PIPE_R: case RT_PASS_PIPE_W: return rt_pipe_end_receive(d);
+	case RT_PASS_UNIX: return rt_unix_end_receive(d);
+	case RT_PASS_TCP: return rt_relay_end_receive(d);
+	case RT_PASS_LISTENER: return rt_relay_listener_receive(d);
+	default: return 0;
+	}
 }
 
 /* The descriptors of m's SCM_RIGHTS messages, described into rec; 0 or -errno (none left counted). */
@@ -51,6 +65,8 @@ static long describe(const struct msghdr *m, struct rt_pipe_passed *rec)
 			struct rt_file *f = rt_fd_get(fd);
 			struct rt_passed_fd d;
 			memset(&d, 0, sizeof d);
+			if (f && !f->ops->pass && f->ops->sock && !f->ops->fork)
+				rt_relay_share_now(f);   /* pid 1's own TCP socket: shared first (sockrelay.c) */
 			if (!f)
 				err = -EBADF;
 			else if (rec->n == RT_PASSED_FDS)
@@ -114,9 +130,7 @@ static void deliver(struct rt_pipe_passed *rec, struct msghdr *m, int flags)
 			m->msg_flags |= MSG_CTRUNC;
 			continue;
 		}
-		struct rt_file *nf = d.kind == RT_PASS_PIPE_R || d.kind == RT_PASS_PIPE_W ? rt_pipe_end_receive(&d)
-		                     : d.kind == RT_PASS_TCP ? rt_relay_end_receive(&d)
-		                     : rt_unix_end_receive(&d);
+		struct rt_file *nf = rt_fdpass_receive(&d);
 		long fd = nf ? rt_fd_install_new(nf, (flags & MSG_CMSG_CLOEXEC) != 0) : -ENOMEM;
 		if (fd < 0) {
 			m->msg_flags |= MSG_CTRUNC;   /* out of memory or descriptors: as Linux, it is lost */

@@ -362,6 +362,15 @@ static void share_one(struct rt_file *f, void *arg)
 	/* not connected yet (or connecting): stays pid 1's alone */
 }
 
+int rt_relay_share_now(struct rt_file *f)
+{
+	if (rt_proc_pid() != 1 || !rt_net())
+		return -EOPNOTSUPP;
+	share_one(f, 0);
+	rt_ask_board_create();
+	return rt_relay_start();
+}
+
 int rt_relay_start(void)
 {
 	if (relay_thread_started)

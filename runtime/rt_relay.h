@@ -79,6 +79,8 @@ long rt_relay_put_name(const struct sockaddr_in *in, void *addr, uint32_t *len);
 int rt_relay_add_conn(struct rt_file *sock, struct rt_pipe *rx, struct rt_pipe *tx);
 /* The stack's listener sock shared, holders counted on holder_slot: its queue, or 0. */
 struct relay_listen *rt_relay_add_listener(struct rt_file *sock, unsigned holder_slot);
+/* pid 1: share one of its stack's sockets now (to pass it with SCM_RIGHTS); 0 or -errno. */
+int rt_relay_share_now(struct rt_file *f);
 /* Start pid 1's relay thread if it is not running (0, or -errno). */
 int rt_relay_start(void);
 

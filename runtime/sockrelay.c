@@ -532,6 +532,40 @@ static const char *lfile_wait_name(struct rt_file *f, const struct rt_waitq *q, 
 	return 0;
 }
 
+/* SCM_RIGHTS: the listener's hold counted on this process's slot, in flight. */
+static long lfile_pass(struct rt_file *f, void *what)
+{
+	struct rt_passed_fd *d = what;
+	rt_relay_hold(lq(f), rt_proc_slot(), 1);
+	d->kind = RT_PASS_LISTENER;
+	d->flags = f->flags;
+	d->listener = lq(f);
+	return 0;
+}
+
+struct rt_file *rt_relay_listener_receive(const struct rt_passed_fd *d)
+{
+	struct relay_listen *l = d->listener;
+	struct rt_file *f = rt_file_new(&relay_listen_ops, d->flags);
+	if (!f || rt_relay_become_listener(f, l) < 0) {
+		free(f);
+		rt_relay_hold(l, d->from_slot, -1);
+		return 0;
+	}
+	if (d->from_slot != rt_proc_slot()) {   /* the hold moves to us */
+		rt_spin_lock(&l->lock);
+		l->held_by[d->from_slot]--;
+		l->held_by[rt_proc_slot()]++;
+		rt_spin_unlock(&l->lock);
+	}
+	return f;
+}
+
+void rt_relay_listener_drop(const struct rt_passed_fd *d)
+{
+	rt_relay_hold(d->listener, d->from_slot, -1);
+}
+
 static const struct rt_sock_ops relay_listen_sock_ops = {
 	.bind = lfile_bind, .listen = lfile_listen, .accept = lfile_accept, .connect = lfile_connect,
 	.sendmsg = lfile_sendmsg, .recvmsg = lfile_recvmsg, .shutdown = lfile_shutdown,
@@ -541,7 +575,7 @@ static const struct rt_sock_ops relay_listen_sock_ops = {
 
 static const struct rt_file_ops relay_listen_ops = {
 	.poll = lfile_poll, .fstat = lfile_fstat, .release = lfile_release, .report = lfile_report,
-	.wait_name = lfile_wait_name, .fork = lfile_fork, .forked = lfile_forked,
+	.wait_name = lfile_wait_name, .fork = lfile_fork, .forked = lfile_forked, .pass = lfile_pass,
 	.sock = &relay_listen_sock_ops,
 };
 

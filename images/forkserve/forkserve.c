@@ -1,4 +1,4 @@
-/* forkserve.c: sockets and processes: a connection handed to a forked child (fork per connection), a listener inherited by pre-forked workers that each accept, and children that make sockets of their own (dial); plain POSIX C, the same behaviour on Linux. */
+/* forkserve.c: sockets and processes: a connection handed to a forked child (fork per connection), a listener inherited by pre-forked workers that each accept, children that make sockets of their own (dial), and a listener and a connection handed over with SCM_RIGHTS (handoff); plain POSIX C, the same behaviour on Linux. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <arpa/inet.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +147,17 @@ static int read_line(int fd, char *line, size_t len)
 	return 0;
 }
 
+/* One line in, "child PID LABEL: LINE" out, then close. */
+static void echo_line(int c, const char *label)
+{
+	char line[200], out[300];
+	if (c < 0 || read_line(c, line, sizeof line))
+		return;
+	int n = snprintf(out, sizeof out, "child %d %s: %s\n", (int)getpid(), label, line);
+	write_all(c, out, (size_t)n);
+	close(c);
+}
+
 /* A child's own connection out: blocking connect, one line each way. */
 static int dial_blocking(const char *ip, int port)
 {
@@ -220,6 +232,72 @@ static int dial(const char *ip, int port)
 	return 0;
 }
 
+/* Send fd over sock with one byte (SCM_RIGHTS). */
+static int send_fd(int sock, int fd)
+{
+	char byte = 'f';
+	struct iovec v = { &byte, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec v = { &byte, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	if (recvmsg(sock, &m, 0) != 1)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	int fd = -1;
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	return fd;
+}
+
+/*
+ * "handoff": descriptors handed over with SCM_RIGHTS after the fork: pid 1
+ * sends its child a listener made after the fork, and later a connection it
+ * accepted itself; the child serves both.
+ */
+static int handoff(void)
+{
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		int l = recv_fd(sv[1]);
+		printf("child %d: got a listener\n", (int)getpid());
+		fflush(stdout);
+		int c = accept(l, 0, 0);
+		echo_line(c, "from the passed listener");
+		int d = recv_fd(sv[1]);
+		echo_line(d, "on a passed connection");
+		_exit(0);
+	}
+	close(sv[1]);
+	int l = listen_on(9000), l2 = listen_on(9001);
+	send_fd(sv[0], l);
+	close(l);
+	printf("forkserve: handing over on 9000 and 9001\n");
+	fflush(stdout);
+	int c = accept(l2, 0, 0);
+	send_fd(sv[0], c);
+	close(c);
+	int status;
+	waitpid(pid, &status, 0);
+	printf("child exited with %d\n", WEXITSTATUS(status));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -227,6 +305,8 @@ int main(int argc, char **argv)
 		return per_connection(atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "prefork"))
 		return prefork(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "handoff"))
+		return handoff();
 	if (argc == 4 && !strcmp(argv[1], "dial"))
 		return dial(argv[2], atoi(argv[3]));
 	fprintf(stderr, "usage: forkserve perconn CONNECTIONS | prefork WORKERS | dial IP PORT\n");

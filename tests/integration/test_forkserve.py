@@ -1,4 +1,4 @@
-"""test_forkserve.py: TCP sockets shared by a capsule's processes (docs/PROCESSES.md, section 4): a connection handed to a forked child that echoes it byte for byte (fork per connection), a listener inherited by pre-forked workers that each accept, both across a snapshot and resume with the connection open in a child; children's own sockets (connect out, a refused connect, a listener) asked of pid 1's stack."""
+"""test_forkserve.py: TCP sockets shared by a capsule's processes (docs/PROCESSES.md, section 4): a connection handed to a forked child that echoes it byte for byte (fork per connection), a listener inherited by pre-forked workers that each accept, both across a snapshot and resume with the connection open in a child; children's own sockets (connect out, a refused connect, a listener) asked of pid 1's stack; a listener and a connection handed over with SCM_RIGHTS."""
 import json
 import os
 import re
@@ -166,6 +166,23 @@ def children_make_sockets():
              "the children's lines")
 
 
+def handoff():
+    """SCM_RIGHTS of TCP sockets: pid 1 hands its child a listener it made after the fork, and a
+    connection it accepted itself; the child serves both, pid 1 having closed its copies."""
+    host = Host()
+    cap = host.capsule("forkserve", name="handoff", args=["handoff"]).start(
+        app_ready=r"forkserve: handing over on 9000 and 9001")
+    check(cap.wait_for(r"child 2: got a listener", 10), "the child received the listener")
+    with host.connect(cap.addr, 9000) as a:
+        a.sendall(b"one\n")
+        check_eq(line(a), "child 2 from the passed listener: one", "accepted by the child")
+    with host.connect(cap.addr, 9001) as b:
+        b.sendall(b"two\n")
+        check_eq(line(b), "child 2 on a passed connection: two", "accepted by pid 1, served by the child")
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    check(cap.wait_for(r"child exited with 0", 5), "pid 1 reaped the child")
+
+
 def main():
     tap = Tap()
     tap.run("forkserve: fork per connection: each child echoes its connection byte for byte, "
@@ -177,6 +194,8 @@ def main():
             across_snapshot)
     tap.run("forkserve: children make sockets of their own through pid 1: connect out, a refused "
             "non-blocking connect, a listener", children_make_sockets)
+    tap.run("forkserve: a listener and an accepted connection handed to a child with SCM_RIGHTS",
+            handoff)
     tap.done()
 
 
