@@ -50,6 +50,7 @@ struct rt_pipe_ring {
 	 * blocked open of the other */
 	int keep;
 	uint32_t rd_opens, wr_opens;
+	int32_t reset;             /* a relayed TCP connection's reset (sockrelay.c): told once at the end */
 	uint32_t npassed;
 	struct rt_pipe_passed passed[RT_PIPE_PASSED_MAX];
 	unsigned char buf[PIPE_SIZE];
@@ -224,9 +225,10 @@ long rt_pipe_read_passed(struct rt_pipe *p, void *buf, size_t len, int nonblock,
 			return (long)n;
 		}
 		if (!r->writers || nonblock) {
-			int writers = r->writers;
+			int writers = r->writers, reset = writers ? 0 : r->reset;
+			r->reset = 0;
 			ring_unlock(r, 0);
-			return writers ? -EAGAIN : 0;
+			return writers ? -EAGAIN : reset;   /* end of file, or the reset that ended it */
 		}
 		if (r->shared && !signals_checked) {   /* it would sleep: a signal interrupts it */
 			ring_unlock(r, 0);
@@ -518,6 +520,14 @@ void rt_pipe_drop(struct rt_pipe_ring *r, int writer, unsigned slot)
 	rt_wake_all(&rt_proc_waitq);
 	rt_proc_wake(wake);
 	rt_io_changed();
+}
+
+void rt_pipe_close_reset(struct rt_pipe *p, int err)
+{
+	ring_lock(p->ring);
+	p->ring->reset = err;
+	ring_unlock(p->ring, 0);
+	rt_pipe_close(p, 1);
 }
 
 int rt_pipe_is_shared(struct rt_pipe *p)

@@ -59,7 +59,10 @@ static int pump_in(struct relay *r)
 		rt_pipe_write(r->rx, relay_buf, (size_t)n, 1);   /* fits: only we write rx */
 		return 1;
 	}
-	rt_pipe_close(r->rx, 1);   /* the peer's FIN, or a reset: readers see end of file */
+	if (n == 0)
+		rt_pipe_close(r->rx, 1);   /* the peer's FIN: readers see end of file */
+	else
+		rt_pipe_close_reset(r->rx, n == -ECONNRESET || n == -ECONNABORTED ? (int)n : -ECONNRESET);
 	r->rx_over = 1;
 	return 1;
 }

@@ -115,6 +115,8 @@ struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_
 void rt_pipe_drop(struct rt_pipe_ring *r, int writer, unsigned slot);
 /* Bytes a write could add now. */
 long rt_pipe_room(struct rt_pipe *p);
+/* The last writer goes with an error (-ECONNRESET): the reader that reaches the end gets it once. */
+void rt_pipe_close_reset(struct rt_pipe *p, int err);
 
 /*
  * One end of a byte stream built on two rings: a socketpair's end

@@ -51,6 +51,10 @@ static void echo_child(int c)
 		ssize_t r = read(c, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0) {
+			printf("child %d: read: %s\n", (int)getpid(), strerror(errno));
+			fflush(stdout);
+		}
 		if (r <= 0)
 			break;
 		if (write_all(c, buf, (size_t)r))

@@ -55,6 +55,22 @@ def per_connection():
     check(cap.wait_for(r"served 3 connections, 0 children failed", 5), "pid 1's summary")
 
 
+def reset_seen():
+    """A client that resets its connection (SO_LINGER 0): the child serving it reads
+    ECONNRESET, as on Linux, not a plain end of file."""
+    import socket
+    import struct
+    host = Host()
+    cap = host.capsule("forkserve", name="perconn-rst", args=["perconn", "1"]).start(app_ready=PERCONN_READY)
+    a = host.connect(cap.addr, 9000)
+    check_eq(line(a), "pid 2", "the child")
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    a.close()   # an RST
+    check(cap.wait_for(r"^child 2: read: Connection reset by peer$", 10),
+          "the child's read after the reset: %s" % cap.output_text()[-300:])
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+
+
 def prefork():
     host = Host()
     cap = host.capsule("forkserve", name="prefork", args=["prefork", "2"]).start(app_ready=PREFORK_READY)
@@ -187,6 +203,7 @@ def main():
     tap = Tap()
     tap.run("forkserve: fork per connection: each child echoes its connection byte for byte, "
             "the parent closed its copy", per_connection)
+    tap.run("forkserve: a client's reset reaches the child as ECONNRESET", reset_seen)
     tap.run("forkserve: pre-forked workers accept from one inherited listener", prefork)
     tap.run("forkserve: a worker killed from outside: its connection ends, the other worker takes "
             "the new ones", worker_killed)
