@@ -470,6 +470,30 @@ static void end_forked(struct rt_file *f, unsigned parent_slot)
 	rt_pipe_forked_child(f->priv, is_writer(f), parent_slot);
 }
 
+int rt_pipe_end_of(struct rt_file *f, void **shared_ring)
+{
+	if (f->ops != &reader_ops && f->ops != &writer_ops)
+		return -1;
+	struct rt_pipe *p = f->priv;
+	*shared_ring = p->ring->shared ? p->ring : 0;
+	return is_writer(f);
+}
+
+struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle)
+{
+	struct rt_pipe *p = *handle ? *handle : calloc(1, sizeof *p);
+	struct rt_file *f = p ? rt_file_new(writer ? &writer_ops : &reader_ops, flags) : 0;
+	if (!f) {
+		if (!*handle)
+			free(p);
+		return 0;
+	}
+	p->ring = ring;
+	p->local_ends++;
+	f->priv = *handle = p;
+	return f;
+}
+
 long rt_sys_pipe2(int *fds, int flags)
 {
 	if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT))

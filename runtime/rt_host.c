@@ -200,6 +200,12 @@ _Noreturn void rt_host_exit(int code)
 	}
 }
 
+_Noreturn void rt_host_park(void)
+{
+	for (;;)
+		host_ppoll(0, 0, -1);
+}
+
 long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt)
 {
 	for (;;) {

@@ -40,4 +40,14 @@ void rt_pipe_forked_child(struct rt_pipe *p, int writer, unsigned parent_slot);
  * every shared pipe, waking readers (end of file) and writers (EPIPE). */
 void rt_pipes_lost(unsigned slot);
 
+/*
+ * execve (exec.c): is f a pipe end (-1: no; 0: the reading one, 1: the
+ * writing one)?  *shared_ring: its ring in the shared window, 0 if private.  adopt:
+ * the new program's file for an end of that ring (its count is there
+ * already); ends of one ring share one *handle (0 the first time).
+ */
+struct rt_file;
+int rt_pipe_end_of(struct rt_file *f, void **shared_ring);
+struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle);
+
 #endif

@@ -244,6 +244,7 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_fork: case SYS_vfork: return rt_sys_fork();   /* vfork: a fork, which it may be */
 	case SYS_clone:   /* clone(SIGCHLD) is fork; threads come through __capsule_clone */
 		return (a1 & ~0xffL) == 0 && (a1 & 0xff) == SIGCHLD ? rt_sys_fork() : unsupported(n);
+	case SYS_execve: return rt_sys_execve(P(a1), P(a2), P(a3));
 	case SYS_wait4: return rt_sys_wait4((int)a1, P(a2), (int)a3, P(a4));
 	case SYS_waitid: return rt_sys_waitid((int)a1, (int)a2, P(a3), (int)a4, P(a5));
 	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: case SYS_getresuid:

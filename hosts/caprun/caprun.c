@@ -720,6 +720,8 @@ int main(int argc, char **argv)
 	relay.vols = &c.vols;
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);
+	procs.img = &c.img;
+	procs.dns = c.env.ndns ? c.env.dns : NULL;
 	relay.procs = c.procs = &procs;
 	relay.epoll_fd = -1;
 	snapshot_template(&c, &relay.snap_template);

@@ -138,14 +138,16 @@ static int chan_of(struct host_relay *r, int slot)
 int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
-	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
+	int exec_pending = ps && slot > 0 && ps->p[slot].exec_pending;
+	if (!ps || !(ps->holding || exec_pending) || len > sizeof ps->hold[0].rec[0].payload ||
 	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL &&
 	     type != CAP_MSG_PGID && type != CAP_MSG_LOST))
 		return procs_send_record(chan_of(r, slot), type, payload, len);
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
 	 * lose it.  Held until the thaw, or written into the snapshot.  One WAKE
-	 * says all a WAKE can say.
+	 * says all a WAKE can say.  A process between its exec's CHECK and GO
+	 * likewise: the new program reads them (procs_exec.c).
 	 */
 	struct procs_hold *h = &ps->hold[slot];
 	for (uint32_t i = 0; i < h->n && type == CAP_MSG_WAKE; i++)
@@ -382,6 +384,8 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 		struct cap_proc_signal m;
 		memcpy(&m, rec + sizeof h, sizeof m);
 		procs_kill(r, slot, m.pid, m.sig);
+	} else if (h.type == CAP_MSG_EXEC) {
+		procs_exec(r, slot, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_PROC_REQ) {
 		procs_request(r, slot, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_FROZEN) {
@@ -517,6 +521,7 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 		if (ps->p[i].used && ps->p[i].ppid == p->pid)
 			ps->p[i].ppid = 1;   /* its orphans go to pid 1 */
 	}
+	ps->hold[slot].n = p->exec_pending && !ps->holding ? 0 : ps->hold[slot].n;   /* held for a program that never came */
 	forget(p);
 	ps->children--;
 	/*

@@ -141,6 +141,7 @@ int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 			         "freeze yet", ps->p[i].pid, r->name);
 			return -1;
 		}
+	procs_exec_settle(r);   /* a process between its exec's CHECK and GO finishes it first */
 	ps->holding = 1;
 	if (channel_freeze_send(r, reply, len)) {
 		flush_holds(r);

@@ -1,0 +1,291 @@
+/* procs_exec.c: execve of a capsule process: the new program started fresh by a new caploader in the same process slot, with the old one's hand-off above its stack (docs/PROCESSES.md, section 2b). */
+#include "hosts/caprun/procs.h"
+#include "hosts/caprun/memlayout.h"
+#include "hosts/caprun/snapshot.h"
+#include "hosts/common/fileio.h"
+#include "capsule-abi/cap_image.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HANDOFF_MAX (2u << 20)   /* bytes of hand-off: it lives in the 8 MiB main stack window */
+#define SETTLE_MS   2000         /* how long a freeze waits for a process between CHECK and GO */
+
+/* The request at addr in the process's memory: header, strings and hand-off, in a malloc'd copy. */
+struct exec_request {
+	struct cap_exec_req req;
+	unsigned char *bytes;        /* len bytes from addr */
+	size_t len;
+	const char *path;
+	char **argv, **envp;         /* pointing into bytes */
+};
+
+static void request_free(struct exec_request *x)
+{
+	free(x->bytes);
+	free(x->argv);
+	free(x->envp);
+	memset(x, 0, sizeof *x);
+}
+
+/* Read and check the request; 0, or -errno for the capsule (EFAULT, E2BIG, EINVAL). */
+static int request_read(int memfd, const struct cap_proc_exec *m, int with_handoff,
+                        struct exec_request *x)
+{
+	struct stat st;
+	memset(x, 0, sizeof *x);
+	if (m->len < sizeof x->req || m->addr < CAP_VBASE || fstat(memfd, &st) < 0 ||
+	    CAP_MEMFD_OFFSET(m->addr) + m->len > (uint64_t)st.st_size)
+		return -EFAULT;
+	if (m->len > CAP_EXEC_STRINGS_MAX + HANDOFF_MAX + sizeof x->req + 8)
+		return -E2BIG;
+	x->bytes = malloc(m->len);
+	if (!x->bytes)
+		return -ENOMEM;
+	x->len = m->len;
+	if (pread(memfd, x->bytes, x->len, (off_t)CAP_MEMFD_OFFSET(m->addr)) != (ssize_t)x->len)
+		return -EFAULT;
+	memcpy(&x->req, x->bytes, sizeof x->req);
+	const struct cap_exec_req *q = &x->req;
+	if (q->magic != CAP_EXEC_MAGIC || q->argc > CAP_EXEC_STRINGS_MAX / 2 ||
+	    q->envc > CAP_EXEC_STRINGS_MAX / 2 || (uint64_t)sizeof *q + q->strings_len > x->len)
+		return -EINVAL;
+	if (q->strings_len > CAP_EXEC_STRINGS_MAX)
+		return -E2BIG;
+	if (with_handoff && (q->handoff_off % 8 || q->handoff_off < sizeof *q + q->strings_len ||
+	                     q->handoff_len > HANDOFF_MAX ||
+	                     (uint64_t)q->handoff_off + q->handoff_len > x->len))
+		return -EINVAL;
+	/* path, argv, envp: each NUL-ended, all inside strings_len */
+	x->argv = calloc((size_t)q->argc + 1, sizeof *x->argv);
+	x->envp = calloc((size_t)q->envc + 1, sizeof *x->envp);
+	if (!x->argv || !x->envp)
+		return -ENOMEM;
+	char *s = (char *)x->bytes + sizeof *q, *end = s + q->strings_len;
+	for (uint32_t i = 0; i < 1 + q->argc + q->envc; i++) {
+		char *nul = memchr(s, 0, (size_t)(end - s));
+		if (!nul)
+			return -EINVAL;
+		if (i == 0)
+			x->path = s;
+		else if (i <= q->argc)
+			x->argv[i - 1] = s;
+		else
+			x->envp[i - 1 - q->argc] = s;
+		s = nul + 1;
+	}
+	return 0;
+}
+
+/*
+ * Which program path names.  Today a capsule holds one: its own, named
+ * /proc/self/exe or by the image's name in any directory (execvp's PATH
+ * search tries /usr/local/bin/NAME and so on), as a multi-call program
+ * such as busybox needs.  0 or -ENOENT.
+ */
+static int program_of(const struct host_image *img, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!strcmp(path, "/proc/self/exe") || !strcmp(base, img->hdr.name))
+		return 0;
+	return -ENOENT;
+}
+
+/* The new program's memory: writable segments from the image file, the stack, the hand-off,
+ * the control page.  The memfd, or -1 with errno. */
+static int new_memory(const struct host_image *img, const struct host_layout *l,
+                      const unsigned char *handoff, size_t handoff_len, uint64_t handoff_at)
+{
+	int fd = procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
+	if (fd < 0 || ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0)
+		goto fail;
+	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
+		const struct host_elf_segment *s = &img->elf_info.segs[i];
+		if (!(s->prot & CAP_PROT_W) || !s->filesz)
+			continue;
+		unsigned char *buf = malloc(s->filesz);
+		int bad = !buf || pread(img->fd, buf, s->filesz, (off_t)(CAP_IMAGE_HEADER_SIZE + s->offset))
+		                  != (ssize_t)s->filesz ||
+		          fileio_pwrite_full(fd, buf, s->filesz, CAP_MEMFD_OFFSET(s->vaddr));
+		free(buf);
+		if (bad)
+			goto fail;
+	}
+	if (fileio_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
+	    fileio_pwrite_full(fd, handoff, handoff_len, CAP_MEMFD_OFFSET(handoff_at)) ||
+	    fileio_pwrite_full(fd, &l->ctl, sizeof l->ctl, 0))
+		goto fail;
+	return fd;
+fail:
+	if (fd >= 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return -1;
+}
+
+/* Start the program of x in slot in place of the process there; 0, or -1 (said). */
+static int replace(struct host_relay *r, int slot, const struct exec_request *x)
+{
+	struct caprun_procs *ps = r->procs;
+	struct caprun_proc *p = &ps->p[slot];
+	char err[256];
+	struct cap_control old;
+	if (pread(p->memfd, &old, sizeof old, 0) != (ssize_t)sizeof old) {
+		fprintf(stderr, "caprun: capsule %s: exec: reading process %d: %s\n", r->name, p->pid,
+		        strerror(errno));
+		return -1;
+	}
+	uint64_t reserve = ((uint64_t)x->req.handoff_len + 15) & ~15ULL;
+	int argc = (int)x->req.argc, envc = (int)x->req.envc;
+	struct memlayout_boot boot = { .envc = envc, .envp = x->envp, .uid = x->req.uid,
+	                               .gid = x->req.gid, .dns = ps->dns, .reserve_top = reserve };
+	struct host_layout l;
+	if (memlayout_prepare(ps->img, argc, x->argv, &boot, &l, err, sizeof err)) {
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, p->pid, err);
+		return -1;
+	}
+	/* Who it is stays: pid, parent, slot, group, session; its name, address and limits too. */
+	struct cap_control *c = &l.ctl;
+	memcpy(c->name, old.name, sizeof c->name);
+	c->ip = old.ip;
+	c->netmask = old.netmask;
+	c->gateway = old.gateway;
+	c->mtu = old.mtu;
+	c->max_fds = old.max_fds;
+	c->proc_pid = old.proc_pid;
+	c->proc_ppid = old.proc_ppid;
+	c->proc_slot = old.proc_slot;
+	c->proc_pgid = old.proc_pgid ? old.proc_pgid : old.proc_pid;
+	c->proc_sid = old.proc_sid ? old.proc_sid : old.proc_pid;
+	c->exec_handoff = CAP_STACK_TOP - reserve;
+	c->exec_handoff_len = x->req.handoff_len;
+	/* its clock goes on from the old program's (never backwards in one process) */
+	c->mono_offset_ns = old.mono_offset_ns;
+	for (uint32_t i = 0; i < c->nmaps && i < CAP_MAX_MAPS; i++)
+		if (c->maps[i].vaddr == CAP_SHARED_ADDR)
+			c->maps[i].source = CAP_MAP_ROOT;
+	int memfd = new_memory(ps->img, &l, x->bytes + x->req.handoff_off, x->req.handoff_len,
+	                       c->exec_handoff);
+	memlayout_free(&l);
+	int chan[2] = { -1, -1 };
+	pid_t host_pid;
+	if (memfd < 0 || procs_child_channel_pair(chan)) {
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, p->pid,
+		        strerror(errno));
+		goto fail;
+	}
+	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
+	                       &host_pid, err, sizeof err)) {
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, p->pid, err);
+		goto fail;
+	}
+	close(chan[1]);
+	/* The old program waits for its end: no exit status of its own, and no CHILD for it. */
+	kill(p->host_pid, SIGKILL);
+	while (waitpid(p->host_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (r->epoll_fd >= 0)
+		epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, p->chan_fd, NULL);
+	close(p->chan_fd);
+	close(p->memfd);
+	p->chan_fd = chan[0];
+	p->memfd = memfd;
+	p->host_pid = host_pid;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = chan[0] };
+	if (r->epoll_fd >= 0 && epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, chan[0], &ev) < 0)
+		fprintf(stderr, "caprun: capsule %s: exec: epoll_ctl: %s\n", r->name, strerror(errno));
+	return 0;
+fail:
+	if (memfd >= 0)
+		close(memfd);
+	if (chan[0] >= 0)
+		close(chan[0]);
+	if (chan[1] >= 0)
+		close(chan[1]);
+	return -1;
+}
+
+/* What was held for slot while it changed programs: to the new one, in the order it came. */
+static void flush_hold(struct host_relay *r, int slot)
+{
+	struct caprun_procs *ps = r->procs;
+	struct procs_hold *h = &ps->hold[slot];
+	ps->p[slot].exec_pending = 0;
+	for (uint32_t i = 0; i < h->n; i++)
+		if (procs_send_record(ps->p[slot].chan_fd, h->rec[i].type, h->rec[i].payload,
+		                      sizeof h->rec[i].payload))
+			fprintf(stderr, "caprun: capsule %s: a record held for process %d: %s\n", r->name,
+			        ps->p[slot].pid, strerror(errno));
+	h->n = 0;
+}
+
+void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, size_t len)
+{
+	struct caprun_procs *ps = r->procs;
+	struct caprun_proc *p = &ps->p[slot];
+	struct cap_proc_exec m;
+	struct exec_request x = { 0 };
+	if (len < sizeof m) {
+		r->stats.drop_bad_record++;
+		return;
+	}
+	memcpy(&m, payload, sizeof m);
+	if (m.op == CAP_EXEC_CHECK) {
+		struct cap_proc_rep ans = { 0, 0 };
+		if (p->exec_pending || ps->holding || r->freeze_seq || r->frozen || r->migrating ||
+		    snapshot_busy())
+			ans.flags = CAP_PROC_REP_AGAIN;   /* no freeze may see half an exec */
+		else if ((ans.result = request_read(p->memfd, &m, 0, &x)) == 0)
+			ans.result = program_of(ps->img, x.path);
+		if (!ans.result && !ans.flags)
+			p->exec_pending = 1;   /* records for it wait for the new program from now on */
+		request_free(&x);
+		if (procs_send_record(p->chan_fd, CAP_MSG_EXECD, &ans, sizeof ans))
+			fprintf(stderr, "caprun: capsule %s: answering an exec: %s\n", r->name, strerror(errno));
+		return;
+	}
+	if (m.op != CAP_EXEC_GO || !p->exec_pending) {
+		r->stats.drop_bad_record++;
+		return;
+	}
+	int e = request_read(p->memfd, &m, 1, &x);
+	if (e || program_of(ps->img, x.path) || replace(r, slot, &x)) {
+		if (e)
+			fprintf(stderr, "caprun: capsule %s: exec in process %d: a bad request (%s)\n",
+			        r->name, p->pid, strerror(-e));
+		/* Past the point of no return (its descriptors are closed): it ends as SIGKILL'd. */
+		p->killed_here = 1;
+		kill(p->host_pid, SIGKILL);
+		p->exec_pending = 0;
+		ps->hold[slot].n = 0;
+	} else {
+		flush_hold(r, slot);
+	}
+	request_free(&x);
+}
+
+void procs_exec_settle(struct host_relay *r)
+{
+	struct caprun_procs *ps = r->procs;
+	for (int i = 1; ps && i < CAP_PROC_MAX; i++) {
+		struct caprun_proc *p = &ps->p[i];
+		for (int waited = 0; p->used && p->exec_pending && waited < SETTLE_MS; waited += 10) {
+			struct pollfd pf = { p->chan_fd, POLLIN, 0 };
+			if (poll(&pf, 1, 10) > 0 && procs_child_channel(r, i, 64) < 0)
+				break;   /* it ended: its SIGCHLD comes */
+		}
+	}
+}
