@@ -164,7 +164,10 @@ enum cap_exec_fd_kind {
 	CAP_EXEC_FD_UNIX = 4,      /* a socket pair's end: a the ring it reads, b the one it writes;
 	                              c bit 0: reading shut down, bit 1: writing */
 	CAP_EXEC_FD_DEV = 5,       /* a: 1 /dev/null, 2 /dev/zero, 3 /dev/urandom */
-	CAP_EXEC_FD_HOSTFILE = 6,  /* a file on a volume: path is "MOUNT\0REL"; opened again by name */
+	CAP_EXEC_FD_HOSTFILE = 6,  /* a file on a volume: path is "MOUNT\0REL\0ABS" (the volume's path,
+	                              the file's on it, the file's in the capsule); b: the flags to
+	                              open it again with (never creating or truncating); c bit 0: a
+	                              directory.  The new program opens it again at its first use */
 };
 
 struct cap_exec_fd {
@@ -174,9 +177,9 @@ struct cap_exec_fd {
 	uint32_t flags;         /* O_ACCMODE | O_APPEND | O_NONBLOCK (Linux values) */
 	uint64_t a, b, c;       /* as the kind says */
 	uint64_t off;           /* the file offset */
-	char path[512];         /* CAP_EXEC_FD_HOSTFILE only */
+	char path[768];         /* CAP_EXEC_FD_HOSTFILE only */
 };
-_Static_assert(sizeof(struct cap_exec_fd) == 560, "cap_exec_fd layout");
+_Static_assert(sizeof(struct cap_exec_fd) == 816, "cap_exec_fd layout");
 
 struct cap_exec_child {
 	int32_t pid, pgid;      /* a child of the process (pids as the capsule sees them) */

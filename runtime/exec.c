@@ -7,6 +7,7 @@
 #include "capsule-abi/cap_proc.h"
 #include "runtime/rt_ident.h"
 #include "runtime/rt_fd.h"
+#include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
@@ -50,8 +51,25 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 				}
 		}
 	void *ring = 0;
+	struct rt_pipe *in, *out;
 	int console = rt_console_number(f), dev = rt_dev_number(f), writer = rt_pipe_end_of(f, &ring);
-	if (console >= 0) {
+	int dir, reopen, shut;
+	if (rt_hostfile_exec_save(f, e->path, sizeof e->path, &dir, &reopen) == 0) {
+		e->kind = CAP_EXEC_FD_HOSTFILE;   /* closed below, opened again by name in the new program */
+		e->b = (uint64_t)reopen;
+		e->c = (uint64_t)dir;
+	} else if (rt_unix_end_exec(f, &in, &out, &shut) == 0) {
+		f->ops->fork(f, 0);   /* both rings into the shared window, one more end on each */
+		void *rin = in ? rt_pipe_shared_ring(in) : 0, *rout = out ? rt_pipe_shared_ring(out) : 0;
+		if ((in && !rin) || (out && !rout)) {
+			f->ops->fork(f, 1);   /* the window is full: closed like any other */
+			return -1;
+		}
+		e->kind = CAP_EXEC_FD_UNIX;
+		e->a = (uint64_t)(uintptr_t)rin;
+		e->b = (uint64_t)(uintptr_t)rout;
+		e->c = (uint64_t)shut;
+	} else if (console >= 0) {
 		e->kind = CAP_EXEC_FD_CONSOLE;
 		e->a = (uint64_t)console;
 	} else if (dev) {
@@ -71,7 +89,7 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 		e->kind = writer ? CAP_EXEC_FD_PIPE_W : CAP_EXEC_FD_PIPE_R;
 		e->a = (uint64_t)(uintptr_t)ring;
 	} else {
-		return -1;   /* sockets, epoll sets, eventfds, timerfds, /tmp files: closed */
+		return -1;   /* network sockets, epoll sets, eventfds, timerfds, /tmp files: closed */
 	}
 	e->flags = (uint32_t)f->flags;
 	e->off = f->off;
@@ -158,6 +176,20 @@ long rt_sys_execve(const char *path, char *const *argv, char *const *envp)
 
 /* ---- the new program's side, before its main ---- */
 
+/* The one handle of ring in this program (made by the first end adopted). */
+static struct rt_pipe **handle_of(void *ring, void **rings, struct rt_pipe **handles, int *nrings)
+{
+	int i = 0;
+	while (i < *nrings && rings[i] != ring)
+		i++;
+	if (i == *nrings) {
+		rings[i] = ring;
+		handles[i] = 0;
+		(*nrings)++;
+	}
+	return &handles[i];
+}
+
 static struct rt_file *adopt(const struct cap_exec_fd *e, void **rings, struct rt_pipe **handles,
                              int *nrings)
 {
@@ -170,20 +202,36 @@ static struct rt_file *adopt(const struct cap_exec_fd *e, void **rings, struct r
 			f->off = e->off;
 		return f;
 	}
+	if (e->kind == CAP_EXEC_FD_HOSTFILE) {
+		struct rt_file *f = rt_hostfile_exec_adopt(e->path, sizeof e->path, (int)(e->c & 1),
+		                                           (int)e->b, flags);
+		if (f)
+			f->off = e->off;
+		return f;
+	}
+	if (e->kind == CAP_EXEC_FD_UNIX) {
+		void *rin = (void *)(uintptr_t)e->a, *rout = (void *)(uintptr_t)e->b;
+		if ((rin && !rt_shared_contains((uintptr_t)rin)) || (rout && !rt_shared_contains((uintptr_t)rout)))
+			return 0;
+		struct rt_pipe **hin = rin ? handle_of(rin, rings, handles, nrings) : 0;
+		struct rt_pipe **hout = rout ? handle_of(rout, rings, handles, nrings) : 0;
+		struct rt_pipe *pin = hin ? rt_pipe_adopt_ring(rin, *hin) : 0;
+		if (pin)
+			*hin = pin;
+		struct rt_pipe *pout = hout ? rt_pipe_adopt_ring(rout, *hout) : 0;
+		if (pout)
+			*hout = pout;
+		if ((rin && !pin) || (rout && !pout))
+			return 0;   /* no memory at start: the ends stay counted, as a lost process's would */
+		return rt_unix_end_adopt(pin, pout, (int)(e->c & 3), flags);
+	}
 	if (e->kind != CAP_EXEC_FD_PIPE_R && e->kind != CAP_EXEC_FD_PIPE_W)
 		return 0;
 	void *ring = (void *)(uintptr_t)e->a;
 	if (!rt_shared_contains((uintptr_t)ring))
 		return 0;
-	int i = 0;
-	while (i < *nrings && rings[i] != ring)
-		i++;
-	if (i == *nrings) {
-		rings[i] = ring;
-		handles[i] = 0;
-		(*nrings)++;
-	}
-	return rt_pipe_end_adopt(ring, e->kind == CAP_EXEC_FD_PIPE_W, flags, &handles[i]);
+	return rt_pipe_end_adopt(ring, e->kind == CAP_EXEC_FD_PIPE_W, flags,
+	                         handle_of(ring, rings, handles, nrings));
 }
 
 void rt_exec_adopt(void)
@@ -205,8 +253,8 @@ void rt_exec_adopt(void)
 	/* One file per index (dup'ed descriptors share it), one pipe handle per ring. */
 	int n = (int)h->nfds, nrings = 0;
 	struct rt_file **files = calloc((size_t)n + 1, sizeof *files);
-	void **rings = calloc((size_t)n + 1, sizeof *rings);
-	struct rt_pipe **handles = calloc((size_t)n + 1, sizeof *handles);
+	void **rings = calloc(2 * (size_t)n + 1, sizeof *rings);   /* a socket pair end has two */
+	struct rt_pipe **handles = calloc(2 * (size_t)n + 1, sizeof *handles);
 	for (int k = 0; files && rings && handles && k < n; k++) {
 		const struct cap_exec_fd *e = &fds[k];
 		if (e->file >= (uint32_t)n)

@@ -479,17 +479,29 @@ int rt_pipe_end_of(struct rt_file *f, void **shared_ring)
 	return is_writer(f);
 }
 
-struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle)
+void *rt_pipe_shared_ring(struct rt_pipe *p)
 {
-	struct rt_pipe *p = *handle ? *handle : calloc(1, sizeof *p);
-	struct rt_file *f = p ? rt_file_new(writer ? &writer_ops : &reader_ops, flags) : 0;
-	if (!f) {
-		if (!*handle)
-			free(p);
+	return p->ring->shared ? p->ring : 0;
+}
+
+struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle)
+{
+	struct rt_pipe *p = handle ? handle : calloc(1, sizeof *p);
+	if (!p)
 		return 0;
-	}
 	p->ring = ring;
 	p->local_ends++;
+	return p;
+}
+
+struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle)
+{
+	struct rt_file *f = rt_file_new(writer ? &writer_ops : &reader_ops, flags);
+	struct rt_pipe *p = f ? rt_pipe_adopt_ring(ring, *handle) : 0;
+	if (!p) {
+		free(f);
+		return 0;
+	}
 	f->priv = *handle = p;
 	return f;
 }

@@ -48,6 +48,10 @@ void rt_pipes_lost(unsigned slot);
  */
 struct rt_file;
 int rt_pipe_end_of(struct rt_file *f, void **shared_ring);
+/* p's ring if it lives in the shared window, else 0; a handle (new if handle is 0) holding one
+ * more end of a shared ring, whose count is there already; 0: no memory. */
+void *rt_pipe_shared_ring(struct rt_pipe *p);
+struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle);
 struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle);
 
 #endif

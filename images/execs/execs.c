@@ -1,4 +1,4 @@
-/* execs.c: execve and posix_spawn of the program itself (a multi-call program, as busybox is): argv and envp, a pipeline of exec'd programs, FD_CLOEXEC, signal state across execve, exit statuses, ENOENT; the same output on Linux (docs/PROCESSES.md). */
+/* execs.c: execve and posix_spawn of the program itself (a multi-call program, as busybox is): argv and envp, a pipeline of exec'd programs, FD_CLOEXEC, a socket pair, /dev/null and a file across execve, signal state, exit statuses, ENOENT; the same output on Linux (docs/PROCESSES.md). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -213,6 +213,76 @@ static void signals(void)
 	wait_for(pid, "sigs");
 }
 
+/* A socket pair end and /dev/null across execve: "upper" talks back through the pair. */
+static void sockpair(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		perror("socketpair");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		close(sv[1]);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		close(null);
+		char *argv[] = { "execs", "upper", NULL };
+		execve(SELF, argv, environ);
+		_exit(1);
+	}
+	close(sv[1]);
+	(void)!write(sv[0], "ping\npong\n", 10);
+	shutdown(sv[0], SHUT_WR);
+	char buf[256];
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(sv[0], buf + got, sizeof buf - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+	close(sv[0]);
+	for (char *c = buf; *c; c++)
+		if (*c == '\n')
+			*c = '|';
+	printf("socketpair: \"%s\"\n", buf);
+	fflush(stdout);
+	wait_for(pid, "socketpair: upper");
+}
+
+/* A file opened before execve keeps its offset: the exec'd program writes after the bytes its
+ * process wrote before (a fork's child has its own offset in a capsule: all in the child). */
+static int files(const char *dir)
+{
+	char path[512], buf[256];
+	snprintf(path, sizeof path, "%s/exec-file.txt", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		perror(path);
+		return 1;
+	}
+	(void)!write(fd, "written by pid 1\n", 17);
+	pid_t pid = fork();
+	if (pid == 0) {
+		(void)!write(fd, "written before the exec\n", 24);
+		dup2(fd, 1);
+		close(fd);
+		char *argv[] = { "execs", "gen", "2", NULL };
+		execve(SELF, argv, environ);
+		_exit(1);
+	}
+	wait_for(pid, "files: gen");
+	close(fd);
+	fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = 0;
+	printf("files: %s", buf);
+	close(fd);
+	return 0;
+}
+
 static void enoent(void)
 {
 	pid_t pid = fork();
@@ -325,6 +395,8 @@ int main(int argc, char **argv)
 		return sigs();
 	if (!strcmp(mode, "hold"))
 		return hold();
+	if (!strcmp(mode, "files"))
+		return files(argc > 2 ? argv[2] : ".");
 	if (!strcmp(mode, "self")) {   /* execve in the first process (a capsule's pid 1: ENOSYS) */
 		char *args[] = { "execs", "gen", "1", NULL };
 		if (getpid() == 1) {
@@ -337,6 +409,7 @@ int main(int argc, char **argv)
 	pipeline();
 	cloexec();
 	signals();
+	sockpair();
 	enoent();
 	spawn();
 	printf("done\n");

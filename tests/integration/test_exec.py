@@ -1,4 +1,4 @@
-"""test_exec.py: execve and posix_spawn in a capsule (docs/PROCESSES.md, section 2b): images/execs runs the same as on Linux, line for line (argv and envp, a pipeline of exec'd programs, FD_CLOEXEC, signal state kept and reset, exit statuses through waitpid, ENOENT, posix_spawn and posix_spawnp); execve in pid 1 refused with one line; a capsule snapshotted after an exec and resumed, its exec'd process going on with its pipe."""
+"""test_exec.py: execve and posix_spawn in a capsule (docs/PROCESSES.md, section 2b): images/execs runs the same as on Linux, line for line (argv and envp, a pipeline of exec'd programs, FD_CLOEXEC, a socket pair and /dev/null, signal state kept and reset, exit statuses through waitpid, ENOENT, posix_spawn and posix_spawnp), a file on a volume keeping its offset; execve in pid 1 refused with one line; a capsule snapshotted after an exec and resumed, its exec'd process going on with its pipe."""
 import os
 import subprocess
 
@@ -34,6 +34,8 @@ sigs: SIGUSR1 ignored
 sigs: SIGUSR2 default
 sigs: SIGUSR2 blocked 1, pending 1
 sigs: killed by signal 12
+socketpair: "upper: PING|upper: PONG|upper: end of file|"
+socketpair: upper: exited with 6
 execve /no/such/program: -1 No such file or directory
 enoent: exited with 3
 posix_spawn: 0
@@ -71,6 +73,33 @@ def same_as_linux():
     check_eq(p.returncode, 0, "caprun's exit code")
 
 
+FILES_WANT = """files: gen: exited with 0
+files: written by pid 1
+written before the exec
+line 1
+line 2
+"""
+
+
+def file_across_exec():
+    d = tempdir("capsule-execs.")
+    exe = os.path.join(d, "execs")
+    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
+                               os.path.join(ROOT, "images", "execs", "execs.c")], timeout=120)
+    check(code == 0, "gcc execs.c: %s" % err[-400:])
+    native = subprocess.run([exe, "files", d], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    check_eq((native.returncode, native.stdout), (0, FILES_WANT), "Linux: exit code and output")
+    vol = tempdir("capsule-execs-vol.")
+    p = subprocess.run([CAPRUN, "--no-net", "-v", vol + ":/data", IMAGE, "files", "/data"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check_eq((p.returncode, p.stdout, p.stderr), (0, FILES_WANT, ""), "the capsule's exit code, "
+             "output and stderr")
+    with open(os.path.join(vol, "exec-file.txt")) as f:
+        check_eq(f.read(), "written by pid 1\nwritten before the exec\nline 1\nline 2\n",
+                 "the file on the volume")
+
+
 def exec_in_pid1():
     p = subprocess.run([CAPRUN, "--no-net", IMAGE, "self"], capture_output=True, text=True,
                        timeout=60, stdin=subprocess.DEVNULL)
@@ -106,6 +135,8 @@ def main():
     tap = Tap()
     tap.run("execs: execve and posix_spawn of the program itself, the same output as on Linux",
             same_as_linux)
+    tap.run("execs: a file on a volume across execve keeps its offset, the same as on Linux",
+            file_across_exec)
     tap.run("execs: execve in pid 1 fails with ENOSYS and one line", exec_in_pid1)
     tap.run("execs: snapshot after an exec, resumed: the exec'd process reads its pipe on",
             snapshot_after_exec)
