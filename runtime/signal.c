@@ -189,7 +189,8 @@ static int deliver(int sig)
 		msg[l++] = (char)('0' + sig % 10);
 		msg[l++] = '\n';
 		msg[l] = 0;
-		rt_console_write(2, msg);
+		if (sig != SIGPIPE)   /* a pipeline's writer ending so is routine: shells say nothing either */
+			rt_console_write(2, msg);
 		RT_CONTROL->exit_signal = (uint32_t)sig;   /* a parent process sees WIFSIGNALED */
 		rt_exit_capsule(128 + sig);
 	}

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include "runtime/rt_fd.h"
+#include "runtime/rt_pipe.h"
 #include "runtime/rt_ident.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
@@ -324,12 +325,28 @@ static void note_short_io(long n, long a1, long a2, long a3, long a4, long r)
 		note_eagain(n, a1);   /* a read of 0 is end of file: no edge to wait for */
 }
 
+/*
+ * A write to a pipe or socket pair nobody reads any more: SIGPIPE first, as on
+ * Linux (its default action ends the process: `yes | head` ends quietly), then
+ * EPIPE if it was ignored, blocked or handled.  Network sockets are left as
+ * they were (EPIPE only; servers ignore SIGPIPE anyway).
+ */
+static void sigpipe(long fd)
+{
+	struct rt_file *f = rt_fd_get((int)fd);
+	void *ring;
+	if (f && (rt_pipe_end_of(f, &ring) >= 0 || rt_unix_is_pair_end(f)))
+		rt_sys_kill_self(SIGPIPE);
+}
+
 long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	/* A signal a timer posted runs here, on the first thread to make a call that lets it through. */
 	if (__builtin_expect(rt_signal_pending_bits != 0, 0))
 		rt_signal_deliver_unblocked();
 	long r = dispatch(n, a1, a2, a3, a4, a5, a6);
+	if (__builtin_expect(r == -EPIPE, 0) && (n == SYS_write || n == SYS_writev))
+		sigpipe(a1);
 	if (__builtin_expect(r == -EAGAIN, 0))
 		note_eagain(n, a1);
 	else if (r >= 0 && (n == SYS_read || n == SYS_readv || n == SYS_recvfrom || n == SYS_recvmsg ||
