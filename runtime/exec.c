@@ -116,12 +116,6 @@ long rt_sys_execve(const char *path, char *const *argv, char *const *envp)
 {
 	if (!path)
 		return -EFAULT;
-	if (rt_proc_pid() == 1) {
-		static int said;
-		if (!said++)
-			rt_console_write(2, "capsule: execve in pid 1 is not supported yet (fork first)\n");
-		return -ENOSYS;
-	}
 	size_t strings = strlen(path) + 1;
 	int argc = count(argv, &strings), envc = count(envp, &strings);
 	if (strings > CAP_EXEC_STRINGS_MAX)

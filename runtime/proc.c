@@ -547,7 +547,7 @@ int rt_proc_exec_children(struct cap_exec_child *out, int max)
 void rt_proc_exec_start(const struct cap_exec_child *kids, int n)
 {
 	struct cap_control *c = RT_CONTROL;
-	self_pid = (int)c->proc_pid;
+	self_pid = c->proc_pid ? (int)c->proc_pid : 1;   /* 0: the capsule's first process */
 	parent_pid = (int)c->proc_ppid;
 	self_slot = c->proc_slot;
 	for (int i = 0; i < n && i < MAX_CHILDREN; i++) {

@@ -731,6 +731,8 @@ int main(int argc, char **argv)
 	}
 	int ws = 0;
 	int r = relay_run(&relay, &ws);
+	c.child = relay.child;       /* pid 1's exec makes a new host process and channel */
+	c.chan[0] = relay.chan_fd;
 	snapshot_finish_jobs();   /* a --keep-running snapshot still being written completes first */
 	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
 	if (lazyload_failure(c.lazy)) {

@@ -138,7 +138,7 @@ static int chan_of(struct host_relay *r, int slot)
 int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
-	int exec_pending = ps && slot > 0 && ps->p[slot].exec_pending;
+	int exec_pending = ps && ps->p[slot].exec_pending;   /* slot 0 too: pid 1's exec */
 	if (!ps || !(ps->holding || exec_pending) || len > sizeof ps->hold[0].rec[0].payload ||
 	    (type != CAP_MSG_WAKE && type != CAP_MSG_CHILD && type != CAP_MSG_SIGNAL &&
 	     type != CAP_MSG_PGID && type != CAP_MSG_LOST))

@@ -1,11 +1,13 @@
 /* procs_exec.c: execve of a capsule process: the new program started fresh by a new caploader in the same process slot, with the old one's hand-off above its stack (docs/PROCESSES.md, section 2b). */
 #include "hosts/caprun/procs.h"
+#include "hosts/caprun/lazyload.h"
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/common/fileio.h"
 #include "capsule-abi/cap_image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,14 +105,13 @@ static int program_of(const struct host_image *img, const char *path)
 	return -ENOENT;
 }
 
-/* The new program's memory: writable segments from the image file, the stack, the hand-off,
- * the control page.  The memfd, or -1 with errno. */
-static int new_memory(const struct host_image *img, const struct host_layout *l,
-                      const unsigned char *handoff, size_t handoff_len, uint64_t handoff_at)
+/* The new program's memory in fd: writable segments from the image file, the stack, the
+ * hand-off, the control page.  0, or -1 with errno. */
+static int fill_memory(int fd, const struct host_image *img, const struct host_layout *l,
+                       const unsigned char *handoff, size_t handoff_len, uint64_t handoff_at)
 {
-	int fd = procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
-	if (fd < 0 || ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0)
-		goto fail;
+	if (ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0)
+		return -1;
 	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
 		const struct host_elf_segment *s = &img->elf_info.segs[i];
 		if (!(s->prot & CAP_PROT_W) || !s->filesz)
@@ -120,102 +122,155 @@ static int new_memory(const struct host_image *img, const struct host_layout *l,
 		          fileio_pwrite_full(fd, buf, s->filesz, CAP_MEMFD_OFFSET(s->vaddr));
 		free(buf);
 		if (bad)
-			goto fail;
+			return -1;
 	}
 	if (fileio_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
 	    fileio_pwrite_full(fd, handoff, handoff_len, CAP_MEMFD_OFFSET(handoff_at)) ||
 	    fileio_pwrite_full(fd, &l->ctl, sizeof l->ctl, 0))
-		goto fail;
-	return fd;
-fail:
-	if (fd >= 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-	}
-	return -1;
+		return -1;
+	return 0;
 }
 
-/* Start the program of x in slot in place of the process there; 0, or -1 (said). */
+/*
+ * Pid 1's memfd is the shared window of every process (they map it from this
+ * very file): it is emptied in place but for the window, never replaced.
+ */
+static int empty_but_window(int fd)
+{
+	struct stat st;
+	const off_t win = (off_t)CAP_MEMFD_OFFSET(CAP_SHARED_ADDR), win_end = win + (off_t)CAP_SHARED_SIZE;
+	if (fstat(fd, &st) < 0 ||
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, win) < 0)
+		return -1;
+	return st.st_size > win_end &&
+	       fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, win_end, st.st_size - win_end) < 0
+	       ? -1 : 0;
+}
+
+/* The new program's control page: laid out afresh, but who it is stays. */
+static void keep_identity(struct cap_control *c, const struct cap_control *old, int slot,
+                          uint64_t reserve, uint32_t handoff_len)
+{
+	memcpy(c->name, old->name, sizeof c->name);
+	c->ip = old->ip;
+	c->netmask = old->netmask;
+	c->gateway = old->gateway;
+	c->mtu = old->mtu;
+	c->max_fds = old->max_fds;
+	c->proc_pid = old->proc_pid;
+	c->proc_ppid = old->proc_ppid;
+	c->proc_slot = old->proc_slot;
+	c->proc_pgid = old->proc_pgid ? old->proc_pgid : old->proc_pid;
+	c->proc_sid = old->proc_sid ? old->proc_sid : old->proc_pid;
+	c->exec_handoff = CAP_STACK_TOP - reserve;
+	c->exec_handoff_len = handoff_len;
+	/* its clock goes on from the old program's (never backwards in one process) */
+	c->mono_offset_ns = old->mono_offset_ns;
+	/* pid 1's TUN device, if it had one, is the new program's too (it says DIRECT again) */
+	c->host_flags |= old->host_flags & (CAP_HOST_DIRECT_TUN | CAP_HOST_TUN_VNET);
+	for (uint32_t i = 0; slot && i < c->nmaps && i < CAP_MAX_MAPS; i++)
+		if (c->maps[i].vaddr == CAP_SHARED_ADDR)
+			c->maps[i].source = CAP_MAP_ROOT;
+}
+
+/* The old program waits for its end: no exit status of its own, and no CHILD for it. */
+static void end_old(pid_t host_pid)
+{
+	kill(host_pid, SIGKILL);
+	while (waitpid(host_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* The channel of slot is now chan (the old one's end closed, the relay's epoll set told). */
+static void swap_channel(struct host_relay *r, int *chan_fd, int chan)
+{
+	if (r->epoll_fd >= 0)
+		epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, *chan_fd, NULL);
+	close(*chan_fd);
+	*chan_fd = chan;
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = chan };
+	if (r->epoll_fd >= 0 && epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, chan, &ev) < 0)
+		fprintf(stderr, "caprun: capsule %s: exec: epoll_ctl: %s\n", r->name, strerror(errno));
+}
+
+/*
+ * Start the program of x in slot in place of the process there.  0; -1 (said)
+ * if nothing was changed; -2 (said) if the old program ended but no new one
+ * started: the process is lost as if SIGKILL'd.
+ */
 static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 {
 	struct caprun_procs *ps = r->procs;
 	struct caprun_proc *p = &ps->p[slot];
+	int root = slot == 0, pid = procs_pid_of(r, slot);
+	pid_t *host_pid = root ? &r->child : &p->host_pid;
 	char err[256];
 	struct cap_control old;
-	if (pread(p->memfd, &old, sizeof old, 0) != (ssize_t)sizeof old) {
-		fprintf(stderr, "caprun: capsule %s: exec: reading process %d: %s\n", r->name, p->pid,
+	int memfd = procs_memfd_of(r, slot);
+	if (pread(memfd, &old, sizeof old, 0) != (ssize_t)sizeof old) {
+		fprintf(stderr, "caprun: capsule %s: exec: reading process %d: %s\n", r->name, pid,
 		        strerror(errno));
 		return -1;
 	}
 	uint64_t reserve = ((uint64_t)x->req.handoff_len + 15) & ~15ULL;
-	int argc = (int)x->req.argc, envc = (int)x->req.envc;
-	struct memlayout_boot boot = { .envc = envc, .envp = x->envp, .uid = x->req.uid,
+	struct memlayout_boot boot = { .envc = (int)x->req.envc, .envp = x->envp, .uid = x->req.uid,
 	                               .gid = x->req.gid, .dns = ps->dns, .reserve_top = reserve };
 	struct host_layout l;
-	if (memlayout_prepare(ps->img, argc, x->argv, &boot, &l, err, sizeof err)) {
-		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, p->pid, err);
+	if (memlayout_prepare(ps->img, (int)x->req.argc, x->argv, &boot, &l, err, sizeof err)) {
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid, err);
 		return -1;
 	}
-	/* Who it is stays: pid, parent, slot, group, session; its name, address and limits too. */
-	struct cap_control *c = &l.ctl;
-	memcpy(c->name, old.name, sizeof c->name);
-	c->ip = old.ip;
-	c->netmask = old.netmask;
-	c->gateway = old.gateway;
-	c->mtu = old.mtu;
-	c->max_fds = old.max_fds;
-	c->proc_pid = old.proc_pid;
-	c->proc_ppid = old.proc_ppid;
-	c->proc_slot = old.proc_slot;
-	c->proc_pgid = old.proc_pgid ? old.proc_pgid : old.proc_pid;
-	c->proc_sid = old.proc_sid ? old.proc_sid : old.proc_pid;
-	c->exec_handoff = CAP_STACK_TOP - reserve;
-	c->exec_handoff_len = x->req.handoff_len;
-	/* its clock goes on from the old program's (never backwards in one process) */
-	c->mono_offset_ns = old.mono_offset_ns;
-	for (uint32_t i = 0; i < c->nmaps && i < CAP_MAX_MAPS; i++)
-		if (c->maps[i].vaddr == CAP_SHARED_ADDR)
-			c->maps[i].source = CAP_MAP_ROOT;
-	int memfd = new_memory(ps->img, &l, x->bytes + x->req.handoff_off, x->req.handoff_len,
-	                       c->exec_handoff);
-	memlayout_free(&l);
-	int chan[2] = { -1, -1 };
-	pid_t host_pid;
-	if (memfd < 0 || procs_child_channel_pair(chan)) {
-		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, p->pid,
+	keep_identity(&l.ctl, &old, slot, reserve, x->req.handoff_len);
+	const unsigned char *handoff = x->bytes + x->req.handoff_off;
+	int chan[2] = { -1, -1 }, result = -1;
+	int fresh = root ? -1 : procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
+	if ((!root && (fresh < 0 || fill_memory(fresh, ps->img, &l, handoff, x->req.handoff_len,
+	                                          l.ctl.exec_handoff))) ||
+	    procs_child_channel_pair(chan)) {
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid,
 		        strerror(errno));
-		goto fail;
+		goto out;
 	}
-	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
-	                       &host_pid, err, sizeof err)) {
-		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, p->pid, err);
-		goto fail;
+	/* From here on the old program is gone: ended before the new one runs, so the process
+	 * is never two host processes at once. */
+	end_old(*host_pid);
+	result = -2;
+	if (root && (empty_but_window(memfd) || fill_memory(memfd, ps->img, &l, handoff,
+	                                                    x->req.handoff_len, l.ctl.exec_handoff))) {
+		fprintf(stderr, "caprun: capsule %s: exec in pid 1: %s\n", r->name, strerror(errno));
+		goto out;
 	}
-	close(chan[1]);
-	/* The old program waits for its end: no exit status of its own, and no CHILD for it. */
-	kill(p->host_pid, SIGKILL);
-	while (waitpid(p->host_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	if (r->epoll_fd >= 0)
-		epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, p->chan_fd, NULL);
-	close(p->chan_fd);
-	close(p->memfd);
-	p->chan_fd = chan[0];
-	p->memfd = memfd;
-	p->host_pid = host_pid;
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = chan[0] };
-	if (r->epoll_fd >= 0 && epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, chan[0], &ev) < 0)
-		fprintf(stderr, "caprun: capsule %s: exec: epoll_ctl: %s\n", r->name, strerror(errno));
-	return 0;
-fail:
-	if (memfd >= 0)
-		close(memfd);
+	int tun = root && r->filter && !r->uplink ? r->tun_fd : -1;
+	if (procs_spawn_loader(ps->loader, chan[1], root ? memfd : fresh, ps->img_fd, ps->filter_fd,
+	                       root ? -1 : r->memfd, tun, host_pid, err, sizeof err)) {
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid, err);
+		goto out;
+	}
+	result = 0;
+	if (root) {
+		swap_channel(r, &r->chan_fd, chan[0]);
+		if (r->direct && r->epoll_fd >= 0) {
+			/* until the new program says DIRECT, the loop relays its TUN again */
+			struct epoll_event ev = { .events = EPOLLIN, .data.fd = r->tun_fd };
+			epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, r->tun_fd, &ev);
+		}
+		r->direct = 0;
+	} else {
+		swap_channel(r, &p->chan_fd, chan[0]);
+		close(p->memfd);
+		p->memfd = fresh;
+		fresh = -1;
+	}
+	chan[0] = -1;
+out:
+	memlayout_free(&l);
+	if (fresh >= 0)
+		close(fresh);
 	if (chan[0] >= 0)
 		close(chan[0]);
 	if (chan[1] >= 0)
 		close(chan[1]);
-	return -1;
+	return result;
 }
 
 /* What was held for slot while it changed programs: to the new one, in the order it came. */
@@ -223,12 +278,12 @@ static void flush_hold(struct host_relay *r, int slot)
 {
 	struct caprun_procs *ps = r->procs;
 	struct procs_hold *h = &ps->hold[slot];
+	int fd = slot ? ps->p[slot].chan_fd : r->chan_fd;
 	ps->p[slot].exec_pending = 0;
 	for (uint32_t i = 0; i < h->n; i++)
-		if (procs_send_record(ps->p[slot].chan_fd, h->rec[i].type, h->rec[i].payload,
-		                      sizeof h->rec[i].payload))
+		if (procs_send_record(fd, h->rec[i].type, h->rec[i].payload, sizeof h->rec[i].payload))
 			fprintf(stderr, "caprun: capsule %s: a record held for process %d: %s\n", r->name,
-			        ps->p[slot].pid, strerror(errno));
+			        procs_pid_of(r, slot), strerror(errno));
 	h->n = 0;
 }
 
@@ -245,15 +300,20 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 	memcpy(&m, payload, sizeof m);
 	if (m.op == CAP_EXEC_CHECK) {
 		struct cap_proc_rep ans = { 0, 0 };
-		if (p->exec_pending || ps->holding || r->freeze_seq || r->frozen || r->migrating ||
+		char err[256];
+		/* pid 1 of a capsule still loading lazily: all of its memory first (its window stays) */
+		if (!slot && r->lazy && lazyload_wait(r->lazy, err, sizeof err)) {
+			fprintf(stderr, "caprun: capsule %s: exec: %s\n", r->name, err);
+			ans.result = -EIO;
+		} else if (p->exec_pending || ps->holding || r->freeze_seq || r->frozen || r->migrating ||
 		    snapshot_busy())
 			ans.flags = CAP_PROC_REP_AGAIN;   /* no freeze may see half an exec */
-		else if ((ans.result = request_read(p->memfd, &m, 0, &x)) == 0)
+		else if ((ans.result = request_read(procs_memfd_of(r, slot), &m, 0, &x)) == 0)
 			ans.result = program_of(ps->img, x.path);
 		if (!ans.result && !ans.flags)
 			p->exec_pending = 1;   /* records for it wait for the new program from now on */
 		request_free(&x);
-		if (procs_send_record(p->chan_fd, CAP_MSG_EXECD, &ans, sizeof ans))
+		if (procs_send_record(slot ? p->chan_fd : r->chan_fd, CAP_MSG_EXECD, &ans, sizeof ans))
 			fprintf(stderr, "caprun: capsule %s: answering an exec: %s\n", r->name, strerror(errno));
 		return;
 	}
@@ -261,25 +321,42 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 		r->stats.drop_bad_record++;
 		return;
 	}
-	int e = request_read(p->memfd, &m, 1, &x);
-	if (e || program_of(ps->img, x.path) || replace(r, slot, &x)) {
-		if (e)
-			fprintf(stderr, "caprun: capsule %s: exec in process %d: a bad request (%s)\n",
-			        r->name, p->pid, strerror(-e));
-		/* Past the point of no return (its descriptors are closed): it ends as SIGKILL'd. */
-		p->killed_here = 1;
-		kill(p->host_pid, SIGKILL);
+	int e = request_read(procs_memfd_of(r, slot), &m, 1, &x);
+	int done = e ? -1 : program_of(ps->img, x.path) ? -1 : replace(r, slot, &x);
+	if (e)
+		fprintf(stderr, "caprun: capsule %s: exec in process %d: a bad request (%s)\n", r->name,
+		        procs_pid_of(r, slot), strerror(-e));
+	if (done == 0) {
+		flush_hold(r, slot);
+	} else {
+		/* Past the point of no return (its descriptors are closed): it ends as SIGKILL'd, and
+		 * its parent hears so (pid 1's end ends the capsule). */
+		pid_t gone = slot ? p->host_pid : r->child;
 		p->exec_pending = 0;
 		ps->hold[slot].n = 0;
-	} else {
-		flush_hold(r, slot);
+		p->killed_here = 1;
+		if (done == -1)
+			kill(gone, SIGKILL);   /* its end comes as SIGCHLD, as any other */
+		else if (slot)
+			procs_reaped(r, gone, SIGKILL);   /* reaped already: tell its parent now */
+		else
+			r->exec_lost = 1;   /* relay.c: the capsule ends as killed */
 	}
 	request_free(&x);
 }
 
 void procs_exec_settle(struct host_relay *r)
 {
+	static unsigned char buf[CAP_CHAN_MAX];
 	struct caprun_procs *ps = r->procs;
+	for (int waited = 0; ps && ps->p[0].exec_pending && waited < SETTLE_MS; waited += 10) {
+		struct pollfd pf = { r->chan_fd, POLLIN, 0 };
+		ssize_t n = poll(&pf, 1, 10) > 0 ? recv(r->chan_fd, buf, sizeof buf, MSG_DONTWAIT) : -1;
+		if (n > 0)
+			channel_record(r, buf, (size_t)n);   /* pid 1's records, its GO among them */
+		else if (n == 0 && channel_closed(r->chan_fd))
+			break;
+	}
 	for (int i = 1; ps && i < CAP_PROC_MAX; i++) {
 		struct caprun_proc *p = &ps->p[i];
 		for (int waited = 0; p->used && p->exec_pending && waited < SETTLE_MS; waited += 10) {

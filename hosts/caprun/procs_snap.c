@@ -132,6 +132,7 @@ static void freeze_failed(struct host_relay *r)
 int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
+	procs_exec_settle(r);   /* a process between its exec's CHECK and GO finishes it first */
 	if (!ps || !ps->children)
 		return channel_freeze(r, reply, len);
 	for (int i = 1; i < CAP_PROC_MAX; i++)
@@ -141,7 +142,6 @@ int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 			         "freeze yet", ps->p[i].pid, r->name);
 			return -1;
 		}
-	procs_exec_settle(r);   /* a process between its exec's CHECK and GO finishes it first */
 	ps->holding = 1;
 	if (channel_freeze_send(r, reply, len)) {
 		flush_holds(r);

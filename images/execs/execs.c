@@ -397,13 +397,17 @@ int main(int argc, char **argv)
 		return hold();
 	if (!strcmp(mode, "files"))
 		return files(argc > 2 ? argv[2] : ".");
-	if (!strcmp(mode, "self")) {   /* execve in the first process (a capsule's pid 1: ENOSYS) */
-		char *args[] = { "execs", "gen", "1", NULL };
-		if (getpid() == 1) {
-			execve(SELF, args, environ);
-			printf("execve in pid 1: %s\n", strerror(errno));
-		}
-		return 0;
+	if (!strcmp(mode, "relaunch-gen")) {
+		char *args[] = { "execs", "gen", "2", NULL };
+		execve(SELF, args, environ);
+		printf("execve: %s\n", strerror(errno));
+		return 1;
+	}
+	if (!strcmp(mode, "relaunch")) {   /* execve in the process itself: "hold" (a capsule's pid 1) */
+		char *args[] = { "execs", "hold", NULL };
+		execve(SELF, args, environ);
+		printf("execve: %s\n", strerror(errno));
+		return 1;
 	}
 	exec_argv_envp();
 	pipeline();
