@@ -4,6 +4,7 @@
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/common/fileio.h"
+#include "hosts/formats/execreq.h"
 #include "capsule-abi/cap_image.h"
 
 #include <errno.h>
@@ -21,88 +22,45 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HANDOFF_MAX (2u << 20)   /* bytes of hand-off: it lives in the 8 MiB main stack window */
-#define SETTLE_MS   2000         /* how long a freeze waits for a process between CHECK and GO */
+#define SETTLE_MS 2000   /* how long a freeze waits for a process between CHECK and GO */
 
-/* The request at addr in the process's memory: header, strings and hand-off, in a malloc'd copy. */
+/* An execve's request: its bytes, read from the process's memory, and what they say. */
 struct exec_request {
-	struct cap_exec_req req;
-	unsigned char *bytes;        /* len bytes from addr */
-	size_t len;
-	const char *path;
-	char **argv, **envp;         /* pointing into bytes */
+	unsigned char *bytes;
+	struct execreq q;
 };
 
 static void request_free(struct exec_request *x)
 {
+	execreq_free(&x->q);
 	free(x->bytes);
-	free(x->argv);
-	free(x->envp);
-	memset(x, 0, sizeof *x);
+	x->bytes = NULL;
 }
 
-/* Read and check the request; 0, or -errno for the capsule (EFAULT, E2BIG, EINVAL). */
+/* Read the request m names from the process's memfd and check it (execreq.h); 0, or -1 with
+ * errno for the capsule (EFAULT: outside its memory, EINVAL, E2BIG, ENOMEM). */
 static int request_read(int memfd, const struct cap_proc_exec *m, int with_handoff,
                         struct exec_request *x)
 {
 	struct stat st;
 	memset(x, 0, sizeof *x);
-	if (m->len < sizeof x->req || m->addr < CAP_VBASE || fstat(memfd, &st) < 0 ||
-	    CAP_MEMFD_OFFSET(m->addr) + m->len > (uint64_t)st.st_size)
-		return -EFAULT;
-	if (m->len > CAP_EXEC_STRINGS_MAX + HANDOFF_MAX + sizeof x->req + 8)
-		return -E2BIG;
-	x->bytes = malloc(m->len);
-	if (!x->bytes)
-		return -ENOMEM;
-	x->len = m->len;
-	if (pread(memfd, x->bytes, x->len, (off_t)CAP_MEMFD_OFFSET(m->addr)) != (ssize_t)x->len)
-		return -EFAULT;
-	memcpy(&x->req, x->bytes, sizeof x->req);
-	const struct cap_exec_req *q = &x->req;
-	if (q->magic != CAP_EXEC_MAGIC || q->argc > CAP_EXEC_STRINGS_MAX / 2 ||
-	    q->envc > CAP_EXEC_STRINGS_MAX / 2 || (uint64_t)sizeof *q + q->strings_len > x->len)
-		return -EINVAL;
-	if (q->strings_len > CAP_EXEC_STRINGS_MAX)
-		return -E2BIG;
-	if (with_handoff && (q->handoff_off % 8 || q->handoff_off < sizeof *q + q->strings_len ||
-	                     q->handoff_len > HANDOFF_MAX ||
-	                     (uint64_t)q->handoff_off + q->handoff_len > x->len))
-		return -EINVAL;
-	/* path, argv, envp: each NUL-ended, all inside strings_len */
-	x->argv = calloc((size_t)q->argc + 1, sizeof *x->argv);
-	x->envp = calloc((size_t)q->envc + 1, sizeof *x->envp);
-	if (!x->argv || !x->envp)
-		return -ENOMEM;
-	char *s = (char *)x->bytes + sizeof *q, *end = s + q->strings_len;
-	for (uint32_t i = 0; i < 1 + q->argc + q->envc; i++) {
-		char *nul = memchr(s, 0, (size_t)(end - s));
-		if (!nul)
-			return -EINVAL;
-		if (i == 0)
-			x->path = s;
-		else if (i <= q->argc)
-			x->argv[i - 1] = s;
-		else
-			x->envp[i - 1 - q->argc] = s;
-		s = nul + 1;
+	if (m->len > EXECREQ_MAX) {
+		errno = E2BIG;
+		return -1;
 	}
-	return 0;
-}
-
-/*
- * Which program path names.  Today a capsule holds one: its own, named
- * /proc/self/exe or by the image's name in any directory (execvp's PATH
- * search tries /usr/local/bin/NAME and so on), as a multi-call program
- * such as busybox needs.  0 or -ENOENT.
- */
-static int program_of(const struct host_image *img, const char *path)
-{
-	const char *base = strrchr(path, '/');
-	base = base ? base + 1 : path;
-	if (!strcmp(path, "/proc/self/exe") || !strcmp(base, img->hdr.name))
-		return 0;
-	return -ENOENT;
+	if (m->addr < CAP_VBASE || fstat(memfd, &st) < 0 ||
+	    CAP_MEMFD_OFFSET(m->addr) + m->len > (uint64_t)st.st_size) {
+		errno = EFAULT;
+		return -1;
+	}
+	x->bytes = malloc(m->len ? m->len : 1);
+	if (!x->bytes)
+		return -1;
+	if (pread(memfd, x->bytes, m->len, (off_t)CAP_MEMFD_OFFSET(m->addr)) != (ssize_t)m->len) {
+		errno = EFAULT;
+		return -1;
+	}
+	return execreq_parse(x->bytes, m->len, with_handoff, &x->q);
 }
 
 /* The new program's memory in fd: writable segments from the image file, the stack, the
@@ -212,19 +170,19 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 		        strerror(errno));
 		return -1;
 	}
-	uint64_t reserve = ((uint64_t)x->req.handoff_len + 15) & ~15ULL;
-	struct memlayout_boot boot = { .envc = (int)x->req.envc, .envp = x->envp, .uid = x->req.uid,
-	                               .gid = x->req.gid, .dns = ps->dns, .reserve_top = reserve };
+	uint64_t reserve = ((uint64_t)x->q.req.handoff_len + 15) & ~15ULL;
+	struct memlayout_boot boot = { .envc = (int)x->q.req.envc, .envp = x->q.envp, .uid = x->q.req.uid,
+	                               .gid = x->q.req.gid, .dns = ps->dns, .reserve_top = reserve };
 	struct host_layout l;
-	if (memlayout_prepare(ps->img, (int)x->req.argc, x->argv, &boot, &l, err, sizeof err)) {
+	if (memlayout_prepare(ps->img, (int)x->q.req.argc, x->q.argv, &boot, &l, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid, err);
 		return -1;
 	}
-	keep_identity(&l.ctl, &old, slot, reserve, x->req.handoff_len);
-	const unsigned char *handoff = x->bytes + x->req.handoff_off;
+	keep_identity(&l.ctl, &old, slot, reserve, x->q.req.handoff_len);
+	const unsigned char *handoff = x->q.handoff;
 	int chan[2] = { -1, -1 }, result = -1;
 	int fresh = root ? -1 : procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
-	if ((!root && (fresh < 0 || fill_memory(fresh, ps->img, &l, handoff, x->req.handoff_len,
+	if ((!root && (fresh < 0 || fill_memory(fresh, ps->img, &l, handoff, x->q.req.handoff_len,
 	                                          l.ctl.exec_handoff))) ||
 	    procs_child_channel_pair(chan)) {
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid,
@@ -236,7 +194,7 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 	end_old(*host_pid);
 	result = -2;
 	if (root && (empty_but_window(memfd) || fill_memory(memfd, ps->img, &l, handoff,
-	                                                    x->req.handoff_len, l.ctl.exec_handoff))) {
+	                                                    x->q.req.handoff_len, l.ctl.exec_handoff))) {
 		fprintf(stderr, "caprun: capsule %s: exec in pid 1: %s\n", r->name, strerror(errno));
 		goto out;
 	}
@@ -308,8 +266,9 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 		} else if (p->exec_pending || ps->holding || r->freeze_seq || r->frozen || r->migrating ||
 		    snapshot_busy())
 			ans.flags = CAP_PROC_REP_AGAIN;   /* no freeze may see half an exec */
-		else if ((ans.result = request_read(procs_memfd_of(r, slot), &m, 0, &x)) == 0)
-			ans.result = program_of(ps->img, x.path);
+		else if (request_read(procs_memfd_of(r, slot), &m, 0, &x) ||
+		         execreq_program(ps->img->hdr.name, x.q.path))
+			ans.result = -errno;
 		if (!ans.result && !ans.flags)
 			p->exec_pending = 1;   /* records for it wait for the new program from now on */
 		request_free(&x);
@@ -321,11 +280,12 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 		r->stats.drop_bad_record++;
 		return;
 	}
-	int e = request_read(procs_memfd_of(r, slot), &m, 1, &x);
-	int done = e ? -1 : program_of(ps->img, x.path) ? -1 : replace(r, slot, &x);
-	if (e)
+	int bad = request_read(procs_memfd_of(r, slot), &m, 1, &x) ||
+	          execreq_program(ps->img->hdr.name, x.q.path);
+	if (bad)
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: a bad request (%s)\n", r->name,
-		        procs_pid_of(r, slot), strerror(-e));
+		        procs_pid_of(r, slot), strerror(errno));
+	int done = bad ? -1 : replace(r, slot, &x);
 	if (done == 0) {
 		flush_hold(r, slot);
 	} else {
