@@ -116,6 +116,14 @@ long rt_sys_execve(const char *path, char *const *argv, char *const *envp)
 {
 	if (!path)
 		return -EFAULT;
+	/* The host finds a program on a volume by its absolute path, as the capsule sees it. */
+	char cwd[RT_PATH_MAX], abs_path[RT_PATH_MAX];
+	if (rt_sys_getcwd(cwd, sizeof cwd) < 0)
+		strcpy(cwd, "/");
+	long bad = rt_path_normalize(cwd, path, abs_path);
+	if (bad < 0)
+		return bad;
+	path = abs_path;
 	size_t strings = strlen(path) + 1;
 	int argc = count(argv, &strings), envc = count(envp, &strings);
 	if (strings > CAP_EXEC_STRINGS_MAX)

@@ -3,6 +3,7 @@
 #include "hosts/caprun/lazyload.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
+#include "hosts/formats/image.h"
 #include "capsule-abi/cap_file.h"
 
 #include <errno.h>
@@ -286,8 +287,8 @@ static int make_child(struct host_relay *r, int from, int slot)
 		p->vols = NULL;
 		goto fail;
 	}
-	if (procs_spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
-	                       &p->host_pid, err, sizeof err)) {
+	if (procs_spawn_loader(ps->loader, chan[1], memfd, procs_image_of(r, from)->fd, ps->filter_fd,
+	                       r->memfd, -1, &p->host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
 		result = -EAGAIN;
 		goto fail_vols;
@@ -301,6 +302,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 	p->ppid = procs_pid_of(r, from);
 	p->chan_fd = chan[0];
 	p->memfd = memfd;
+	p->img = procs_image_ref(ps->p[from].img);   /* the child runs its parent's program */
 	ps->children++;
 	return p->pid;
 fail_vols:
@@ -493,6 +495,8 @@ static void forget(struct caprun_proc *p)
 {
 	close(p->chan_fd);
 	close(p->memfd);
+	procs_image_unref(p->img);
+	procs_image_unref(p->exec_img);
 	if (p->vols) {
 		volume_close_all(p->vols);
 		free(p->vols);
@@ -565,5 +569,10 @@ void procs_kill_all(struct caprun_procs *ps)
 			;
 		forget(p);
 		ps->children--;
+	}
+	if (ps) {   /* pid 1's program, if it exec'd another */
+		procs_image_unref(ps->p[0].img);
+		procs_image_unref(ps->p[0].exec_img);
+		ps->p[0].img = ps->p[0].exec_img = NULL;
 	}
 }

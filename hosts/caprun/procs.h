@@ -11,6 +11,7 @@
 
 struct volumes;
 struct host_image;
+struct procs_image;   /* a program other than the capsule's own, run since an exec (procs_exec.c) */
 
 struct caprun_proc {
 	int used;
@@ -25,6 +26,8 @@ struct caprun_proc {
 	int killed_here;           /* caprun sent its SIGKILL (a kill() in the capsule): not from outside */
 	int lost_pending;          /* slot free, but pid 1 has not yet taken away what it held (LOST) */
 	int exec_pending;          /* its exec was allowed (CHECK), GO not yet come: records to it wait */
+	struct procs_image *img;   /* the program it runs if not the capsule's own (slot 0: pid 1's) */
+	struct procs_image *exec_img;   /* CHECK to GO: the program it is to run (NULL: the capsule's own) */
 };
 
 /* Records for a process held while the capsule freezes (procs_snap.c): WAKE, CHILD, SIGNAL. */
@@ -86,6 +89,14 @@ void procs_fork(struct host_relay *r, int from);
 void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, size_t len);
 /* Before a freeze: wait (2 s at most) for every process between its exec's CHECK and GO. */
 void procs_exec_settle(struct host_relay *r);
+/* The program the process in slot runs: the capsule's own, or the one an exec started. */
+const struct host_image *procs_image_of(struct host_relay *r, int slot);
+/* One more holder of im (a fork's child), or one less (the last frees it); NULL is the capsule's own. */
+struct procs_image *procs_image_ref(struct procs_image *im);
+void procs_image_unref(struct procs_image *im);
+/* A process that runs another program than the capsule's own: its slot, or -1.  A snapshot
+ * and a migration hold only the capsule's own program (its build-id), so they refuse. */
+int procs_foreign_program(struct host_relay *r);
 /* CAP_MSG_WAKE from slot from: a WAKE to every other process named in mask. */
 void procs_wake(struct host_relay *r, int from, uint64_t mask);
 /* CAP_MSG_PROC_REQ from slot from (procs_group.c): kill to any process or group, setpgid,

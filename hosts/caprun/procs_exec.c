@@ -4,6 +4,7 @@
 #include "hosts/caprun/memlayout.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/common/fileio.h"
+#include "hosts/caprun/volume.h"
 #include "hosts/formats/execreq.h"
 #include "capsule-abi/cap_image.h"
 
@@ -23,6 +24,79 @@
 #include <unistd.h>
 
 #define SETTLE_MS 2000   /* how long a freeze waits for a process between CHECK and GO */
+
+/* A program other than the capsule's own, shared by the processes that run it (forks). */
+struct procs_image {
+	struct host_image img;     /* validated; its bytes dropped (segments are read from fd) */
+	int refs;
+};
+
+struct procs_image *procs_image_ref(struct procs_image *im)
+{
+	if (im)
+		im->refs++;
+	return im;
+}
+
+void procs_image_unref(struct procs_image *im)
+{
+	if (im && --im->refs == 0) {
+		image_close(&im->img);
+		free(im);
+	}
+}
+
+const struct host_image *procs_image_of(struct host_relay *r, int slot)
+{
+	struct procs_image *im = r->procs->p[slot].img;
+	return im ? &im->img : r->procs->img;
+}
+
+int procs_foreign_program(struct host_relay *r)
+{
+	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++)
+		if ((i == 0 || r->procs->p[i].used) && r->procs->p[i].img)
+			return i;
+	return -1;
+}
+
+/*
+ * The program path names for the process in slot (*out NULL: the capsule's
+ * own): the one it runs now as /proc/self/exe or by its name, the capsule's
+ * own by its name, else a .cap file on one of its volumes.  0, or -1 with
+ * errno for the capsule: ENOENT (nothing there), ENOEXEC (not a valid .cap),
+ * or the volume's own (EACCES...).
+ */
+static int choose_program(struct host_relay *r, int slot, const char *path, struct procs_image **out)
+{
+	struct caprun_procs *ps = r->procs;
+	struct procs_image *cur = ps->p[slot].img;
+	*out = NULL;
+	if (cur && !execreq_program(cur->img.hdr.name, path)) {
+		*out = procs_image_ref(cur);
+		return 0;
+	}
+	if (!execreq_program(ps->img->hdr.name, path))
+		return 0;
+	struct volumes *vs = slot ? ps->p[slot].vols : r->vols;
+	int fd = vs ? volume_open_program(vs, path) : (errno = ENOENT, -1);
+	if (fd < 0)
+		return -1;
+	char self[64], err[256];
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	struct procs_image *im = calloc(1, sizeof *im);
+	if (!im || image_open(self, &im->img, err, sizeof err)) {
+		free(im);   /* not a .cap (a shell then runs it as a script, as on Linux): no line */
+		close(fd);
+		errno = im ? ENOEXEC : ENOMEM;
+		return -1;
+	}
+	close(fd);
+	image_drop_bytes(&im->img);
+	im->refs = 1;
+	*out = im;
+	return 0;
+}
 
 /* An execve's request: its bytes, read from the process's memory, and what they say. */
 struct exec_request {
@@ -174,7 +248,8 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 	struct memlayout_boot boot = { .envc = (int)x->q.req.envc, .envp = x->q.envp, .uid = x->q.req.uid,
 	                               .gid = x->q.req.gid, .dns = ps->dns, .reserve_top = reserve };
 	struct host_layout l;
-	if (memlayout_prepare(ps->img, (int)x->q.req.argc, x->q.argv, &boot, &l, err, sizeof err)) {
+	const struct host_image *im = p->exec_img ? &p->exec_img->img : ps->img;
+	if (memlayout_prepare(im, (int)x->q.req.argc, x->q.argv, &boot, &l, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid, err);
 		return -1;
 	}
@@ -182,7 +257,7 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 	const unsigned char *handoff = x->q.handoff;
 	int chan[2] = { -1, -1 }, result = -1;
 	int fresh = root ? -1 : procs_high_fd(memfd_create("capsule-proc", MFD_CLOEXEC));
-	if ((!root && (fresh < 0 || fill_memory(fresh, ps->img, &l, handoff, x->q.req.handoff_len,
+	if ((!root && (fresh < 0 || fill_memory(fresh, im, &l, handoff, x->q.req.handoff_len,
 	                                          l.ctl.exec_handoff))) ||
 	    procs_child_channel_pair(chan)) {
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid,
@@ -193,18 +268,21 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 	 * is never two host processes at once. */
 	end_old(*host_pid);
 	result = -2;
-	if (root && (empty_but_window(memfd) || fill_memory(memfd, ps->img, &l, handoff,
+	if (root && (empty_but_window(memfd) || fill_memory(memfd, im, &l, handoff,
 	                                                    x->q.req.handoff_len, l.ctl.exec_handoff))) {
 		fprintf(stderr, "caprun: capsule %s: exec in pid 1: %s\n", r->name, strerror(errno));
 		goto out;
 	}
 	int tun = root && r->filter && !r->uplink ? r->tun_fd : -1;
-	if (procs_spawn_loader(ps->loader, chan[1], root ? memfd : fresh, ps->img_fd, ps->filter_fd,
+	if (procs_spawn_loader(ps->loader, chan[1], root ? memfd : fresh, im->fd, ps->filter_fd,
 	                       root ? -1 : r->memfd, tun, host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid, err);
 		goto out;
 	}
 	result = 0;
+	procs_image_unref(p->img);   /* the program it runs from now on */
+	p->img = p->exec_img;
+	p->exec_img = NULL;
 	if (root) {
 		swap_channel(r, &r->chan_fd, chan[0]);
 		if (r->direct && r->epoll_fd >= 0) {
@@ -267,7 +345,7 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 		    snapshot_busy())
 			ans.flags = CAP_PROC_REP_AGAIN;   /* no freeze may see half an exec */
 		else if (request_read(procs_memfd_of(r, slot), &m, 0, &x) ||
-		         execreq_program(ps->img->hdr.name, x.q.path))
+		         choose_program(r, slot, x.q.path, &p->exec_img))
 			ans.result = -errno;
 		if (!ans.result && !ans.flags)
 			p->exec_pending = 1;   /* records for it wait for the new program from now on */
@@ -280,8 +358,7 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 		r->stats.drop_bad_record++;
 		return;
 	}
-	int bad = request_read(procs_memfd_of(r, slot), &m, 1, &x) ||
-	          execreq_program(ps->img->hdr.name, x.q.path);
+	int bad = request_read(procs_memfd_of(r, slot), &m, 1, &x);   /* its program: CHECK chose it */
 	if (bad)
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: a bad request (%s)\n", r->name,
 		        procs_pid_of(r, slot), strerror(errno));
@@ -292,6 +369,8 @@ void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, si
 		/* Past the point of no return (its descriptors are closed): it ends as SIGKILL'd, and
 		 * its parent hears so (pid 1's end ends the capsule). */
 		pid_t gone = slot ? p->host_pid : r->child;
+		procs_image_unref(p->exec_img);
+		p->exec_img = NULL;
 		p->exec_pending = 0;
 		ps->hold[slot].n = 0;
 		p->killed_here = 1;

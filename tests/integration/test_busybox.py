@@ -1,9 +1,11 @@
-"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself."""
+"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot while another program runs is refused."""
 # tests/run timeout: 300
 import os
+import shutil
 import subprocess
+import time
 
-from caplib import BUILD, CAPRUN, Tap, check, check_eq
+from caplib import (BUILD, CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, run_tool, tempdir)
 
 CAP = os.path.join(BUILD, "programs", "cap", "busybox")
 NATIVE = os.path.join(BUILD, "programs", "native", "busybox")
@@ -25,8 +27,8 @@ PIPELINES = [
 ]
 
 
-def run(exe, script, capsule):
-    argv = ([CAPRUN, "--no-net", exe] if capsule else [exe]) + ["sh", "-c", script]
+def run(exe, script, capsule, caprun_args=()):
+    argv = ([CAPRUN, "--no-net"] + list(caprun_args) + [exe] if capsule else [exe]) + ["sh", "-c", script]
     p = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
 
@@ -47,12 +49,66 @@ def exec_in_pid1():
         check_eq(run(CAP, script, True), want, "exit code, output and stderr of %r" % script)
 
 
+# Other programs than busybox itself: images/execs on a volume (a .cap there, gcc's on Linux),
+# and a shell script (not a .cap: execve says ENOEXEC and ash runs it, as on Linux).
+FOREIGN = [
+    "$D/execs gen 3 | tr 1-3 a-c | $D/execs upper; echo $?",
+    "$D/execs relaunch-gen | rev | wc -l",
+    "$D/script arg | cat; echo $?",
+    "$D/nothing 2>/dev/null; echo $?",
+    "seq 3 | $D/execs upper | grep -c UPPER",
+]
+
+
+def foreign_programs():
+    d = tempdir("capsule-busybox.")
+    exe = os.path.join(d, "execs")
+    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
+                               os.path.join(ROOT, "images", "execs", "execs.c")], timeout=120)
+    check(code == 0, "gcc execs.c: %s" % err[-400:])
+    vol = tempdir("capsule-busybox-vol.")
+    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
+    for where in (d, vol):
+        with open(os.path.join(where, "script"), "w") as f:
+            f.write("echo from the script $1\nseq 2 | rev\n")
+        os.chmod(os.path.join(where, "script"), 0o755)
+    for script in FOREIGN:
+        want = run(NATIVE, "D=%s; %s" % (d, script), False)
+        got = run(CAP, "D=/opt; %s" % script, True, ["-v", vol + ":/opt:ro"])
+        check_eq(got, want, "exit code, output and stderr of %r" % script)
+
+
+def snapshot_refused_foreign():
+    """A process running another program than the capsule's own: a snapshot is refused."""
+    host, d = Host(), tempdir()
+    vol = tempdir("capsule-busybox-vol.")
+    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
+    # its name is argv[0]: busybox runs the applet of that name, itself here
+    cap = host.capsule("busybox", image=CAP, name="busybox",
+                       caprun_args=["-v", vol + ":/opt:ro"],
+                       args=["sh", "-c", "yes | /opt/execs upper >/dev/null"]).start()
+    deadline = time.time() + 10
+    while len(cap.capsule_pids()) < 3 and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)   # the exec itself, after the fork
+    code, out, err = host.capctl(["snapshot", cap.name, "-o", os.path.join(d, "bb.snap")])
+    check(code != 0, "capctl snapshot exited 0 (%r)" % out)
+    check("process 3 of capsule busybox runs another program (execs) since its exec" in err,
+          "capctl's line: %r" % err)
+    check_eq(os.listdir(d), [], "files left")
+    check(cap.proc.poll() is None, "the capsule runs on")
+
+
 def main():
     tap = Tap()
     tap.run("busybox: sh -c pipelines of forked and exec'd applets, the same as busybox on Linux",
             pipelines_as_linux)
     tap.run("busybox: a last command ash execs in pid 1 itself, the same as on Linux",
             exec_in_pid1)
+    tap.run("busybox: other programs: a .cap on a volume, a shell script (ENOEXEC), one missing; "
+            "the same as on Linux", foreign_programs)
+    tap.run("busybox: a snapshot while a process runs another program is refused with one line",
+            snapshot_refused_foreign)
     tap.done()
 
 
