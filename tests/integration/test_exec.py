@@ -129,7 +129,7 @@ def snapshot_after_exec(relaunch=False):
     check_eq(len(again.capsule_pids()), 2, "host processes after the resume")
     with host.connect(again.addr, 9100) as s:
         check_eq(recv_all(s), b"hold done\n", "pid 1's answer after the resume")
-    check_eq(again.wait_exit(30), 0, "caprun's exit code after the resume")
+    check_eq(again.wait_exit(30), 4, "caprun's exit code after the resume: pid 1's")
     check_eq(stdout_lines(again), HOLD_AFTER, "the exec'd program's output after the resume")
     check_eq([t for s_, t in again.lines if s_ == "err"], [], "stderr after the resume")
 
