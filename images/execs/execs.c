@@ -133,6 +133,19 @@ static int bench(int n)
 	return 0;
 }
 
+/* After execve: the children forked before it are still ours to wait for. */
+static int reap(void)
+{
+	int ws = 0;
+	pid_t pid = waitpid(-1, &ws, 0);
+	printf("reap: a child from before the exec: %s, exited with %d\n", pid > 0 ? "found" : "none",
+	       WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+	errno = 0;
+	pid = waitpid(-1, &ws, 0);
+	printf("reap: then %d %s\n", (int)pid, errno == ECHILD ? "ECHILD" : strerror(errno));
+	return 0;
+}
+
 /* ---- the driver ---- */
 
 static void on_usr2(int sig)
@@ -308,6 +321,20 @@ static int files(const char *dir)
 	return 0;
 }
 
+/* A child forks a grandchild, then execs "reap", which waits for it. */
+static void children_kept(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (fork() == 0)
+			_exit(5);
+		char *argv[] = { "execs", "reap", NULL };
+		execve(SELF, argv, environ);
+		_exit(1);
+	}
+	wait_for(pid, "reap");
+}
+
 static void enoent(void)
 {
 	pid_t pid = fork();
@@ -423,6 +450,8 @@ int main(int argc, char **argv)
 		return fdcheck(argc, argv);
 	if (!strcmp(mode, "sigs"))
 		return sigs();
+	if (!strcmp(mode, "reap"))
+		return reap();
 	if (!strcmp(mode, "hold"))
 		return hold();
 	if (!strcmp(mode, "bench"))
@@ -446,6 +475,7 @@ int main(int argc, char **argv)
 	cloexec();
 	signals();
 	sockpair();
+	children_kept();
 	enoent();
 	spawn();
 	printf("done\n");

@@ -1,4 +1,4 @@
-"""test_exec.py: execve and posix_spawn in a capsule (docs/PROCESSES.md, section 2b): images/execs runs the same as on Linux, line for line (argv and envp, a pipeline of exec'd programs, FD_CLOEXEC, a socket pair and /dev/null, signal state kept and reset, exit statuses through waitpid, ENOENT, posix_spawn and posix_spawnp), a file on a volume keeping its offset; execve in pid 1 (the capsule goes on as the new program; pid 1 execing itself into a server that forks and execs, snapshotted and resumed); a capsule snapshotted after an exec and resumed, its exec'd process going on with its pipe."""
+"""test_exec.py: execve and posix_spawn in a capsule (docs/PROCESSES.md, section 2b): images/execs runs the same as on Linux, line for line (argv and envp, a pipeline of exec'd programs, FD_CLOEXEC, a socket pair and /dev/null, children forked before the exec waited for after it, signal state kept and reset, exit statuses through waitpid, ENOENT, posix_spawn and posix_spawnp), a file on a volume keeping its offset; execve in pid 1 (the capsule goes on as the new program; pid 1 execing itself into a server that forks and execs, snapshotted and resumed); a capsule snapshotted after an exec and resumed, its exec'd process going on with its pipe."""
 import os
 import subprocess
 
@@ -36,6 +36,9 @@ sigs: SIGUSR2 blocked 1, pending 1
 sigs: killed by signal 12
 socketpair: "upper: PING|upper: PONG|upper: end of file|"
 socketpair: upper: exited with 6
+reap: a child from before the exec: found, exited with 5
+reap: then -1 ECHILD
+reap: exited with 0
 execve /no/such/program: -1 No such file or directory
 enoent: exited with 3
 posix_spawn: 0
