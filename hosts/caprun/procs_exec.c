@@ -86,9 +86,10 @@ static int choose_program(struct host_relay *r, int slot, const char *path, stru
 	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 	struct procs_image *im = calloc(1, sizeof *im);
 	if (!im || image_open(self, &im->img, err, sizeof err)) {
-		free(im);   /* not a .cap (a shell then runs it as a script, as on Linux): no line */
+		int e = im ? ENOEXEC : ENOMEM;   /* not a .cap: a shell then runs it as a script, as on Linux */
+		free(im);
 		close(fd);
-		errno = im ? ENOEXEC : ENOMEM;
+		errno = e;
 		return -1;
 	}
 	close(fd);
@@ -123,7 +124,8 @@ static int request_read(int memfd, const struct cap_proc_exec *m, int with_hando
 		return -1;
 	}
 	if (m->addr < CAP_VBASE || fstat(memfd, &st) < 0 ||
-	    CAP_MEMFD_OFFSET(m->addr) + m->len > (uint64_t)st.st_size) {
+	    CAP_MEMFD_OFFSET(m->addr) > (uint64_t)st.st_size ||
+	    m->len > (uint64_t)st.st_size - CAP_MEMFD_OFFSET(m->addr)) {
 		errno = EFAULT;
 		return -1;
 	}
