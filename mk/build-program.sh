@@ -63,7 +63,8 @@ busybox)
 	if [ "$KIND" = cap ]; then
 		( cd "$WORK" && CAPCC_KEEP_ELF=1 make -j"$jobs" CC="$CC" HOSTCC=gcc LD=ld SKIP_STRIP=y \
 			EXTRA_LDFLAGS="-Wl,-u,main" busybox &&
-		  "$BUILD/bin/capctl" pack --name busybox busybox_unstripped.elf busybox ) >>"$LOG" 2>&1 || fail
+		  "$BUILD/bin/capctl" pack --name busybox busybox_unstripped.elf busybox &&
+		  chmod 755 busybox ) >>"$LOG" 2>&1 || fail   # as capcc leaves an image: executable
 	else
 		( cd "$WORK" && make -j"$jobs" CC="$CC" HOSTCC=gcc SKIP_STRIP=y busybox ) >>"$LOG" 2>&1 || fail
 	fi

@@ -64,8 +64,8 @@ int procs_foreign_program(struct host_relay *r)
  * The program path names for the process in slot (*out NULL: the capsule's
  * own): the one it runs now as /proc/self/exe or by its name, the capsule's
  * own by its name, else a .cap file on one of its volumes.  0, or -1 with
- * errno for the capsule: ENOENT (nothing there), ENOEXEC (not a valid .cap),
- * or the volume's own (EACCES...).
+ * errno for the capsule: ENOENT (nothing there), EACCES (a directory, or no
+ * execute permission), ENOEXEC (not a valid .cap), or the volume's own.
  */
 static int choose_program(struct host_relay *r, int slot, const char *path, struct procs_image **out)
 {
@@ -82,6 +82,12 @@ static int choose_program(struct host_relay *r, int slot, const char *path, stru
 	int fd = vs ? volume_open_program(vs, path) : (errno = ENOENT, -1);
 	if (fd < 0)
 		return -1;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) {
+		close(fd);   /* a directory, or a file nobody may execute: as Linux says */
+		errno = EACCES;
+		return -1;
+	}
 	char self[64], err[256];
 	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
 	struct procs_image *im = calloc(1, sizeof *im);

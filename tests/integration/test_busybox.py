@@ -56,6 +56,7 @@ FOREIGN = [
     "$D/execs relaunch-gen | rev | wc -l",
     "$D/script arg | cat; echo $?",
     "$D/nothing 2>/dev/null; echo $?",
+    "$D/plain 2>/dev/null; echo $?; $D 2>/dev/null; echo $?",
     "seq 3 | $D/execs upper | grep -c UPPER",
 ]
 
@@ -72,6 +73,8 @@ def foreign_programs():
         with open(os.path.join(where, "script"), "w") as f:
             f.write("echo from the script $1\nseq 2 | rev\n")
         os.chmod(os.path.join(where, "script"), 0o755)
+        with open(os.path.join(where, "plain"), "w") as f:   # not executable: EACCES, 126
+            f.write("echo never\n")
     for script in FOREIGN:
         want = run(NATIVE, "D=%s; %s" % (d, script), False)
         got = run(CAP, "D=/opt; %s" % script, True, ["-v", vol + ":/opt:ro"])
