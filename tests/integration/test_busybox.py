@@ -1,4 +1,4 @@
-"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot while another program runs is refused."""
+"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot or a live migration while another program runs is refused."""
 # tests/run timeout: 300
 import os
 import shutil
@@ -102,6 +102,23 @@ def snapshot_refused_foreign():
     check(cap.proc.poll() is None, "the capsule runs on")
 
 
+def migrate_refused_foreign():
+    """The same for a live migration: refused when it freezes, the capsule runs on at A."""
+    from miglib import Topology, migrate_run
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    vol = tempdir("capsule-busybox-vol.")
+    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
+    x = a.capsule("busybox", image=CAP, name="busybox", caprun_args=["-v", vol + ":/opt:ro"],
+                  args=["sh", "-c", "yes | /opt/execs upper >/dev/null"]).start()
+    time.sleep(1)   # the fork and the exec
+    m = migrate_run(topo, "busybox", a, b)
+    check(m.code != 0, "capctl migrate exited 0 (%r)" % (m,))
+    check("process 3 of capsule busybox runs another program (execs) since its exec" in m.err and
+          "the capsule continues on this host" in m.err, "capctl's line: %r" % m.err)
+    check(x.proc.poll() is None, "the capsule runs on at A")
+
+
 def main():
     tap = Tap()
     tap.run("busybox: sh -c pipelines of forked and exec'd applets, the same as busybox on Linux",
@@ -112,6 +129,8 @@ def main():
             "the same as on Linux", foreign_programs)
     tap.run("busybox: a snapshot while a process runs another program is refused with one line",
             snapshot_refused_foreign)
+    tap.run("busybox: a live migration while a process runs another program is refused; the "
+            "capsule runs on", migrate_refused_foreign)
     tap.done()
 
 
