@@ -1,11 +1,12 @@
-"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot or a live migration while another program runs is refused."""
+"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot or a live migration while another program runs is refused; a running pipeline snapshotted and resumed, and moved live, prints what Linux prints."""
 # tests/run timeout: 300
 import os
 import shutil
 import subprocess
 import time
 
-from caplib import (BUILD, CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, run_tool, tempdir)
+from caplib import (BUILD, CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, run_tool, snap_header,
+                    snapshot, tempdir)
 
 CAP = os.path.join(BUILD, "programs", "cap", "busybox")
 NATIVE = os.path.join(BUILD, "programs", "native", "busybox")
@@ -102,6 +103,50 @@ def snapshot_refused_foreign():
     check(cap.proc.poll() is None, "the capsule runs on")
 
 
+# A pipeline that runs for seconds in a capsule (grep and wc exec'd, seq run in its fork):
+# frozen and moved while every stage holds bytes in its pipes.  exit 3: caphostd reports only
+# an incoming capsule's non-zero status.
+LONG = "seq 6000000 | grep 7 | wc -l; exit 3"
+
+
+def own_lines(lines):
+    return [t for t in lines if not t.startswith(("capsule ", "caphostd"))]
+
+
+def pipeline_across_snapshot():
+    want = run(NATIVE, LONG, False)
+    check_eq(want[0], 3, "Linux's exit code")
+    host, d = Host(), tempdir()
+    cap = host.capsule("busybox", image=CAP, name="busybox", args=["sh", "-c", LONG]).start()
+    time.sleep(1)
+    path = os.path.join(d, "pipeline.snap")
+    snapshot(host, cap, path)
+    with open(path, "rb") as f:   # version 4: several processes (sh and the three stages)
+        check_eq(snap_header(f.read(4096))["format_version"], 4, "the snapshot's format version")
+    again = host.resume(path, plain=True)
+    check_eq(again.wait_exit(120), 3, "caprun's exit code after the resume: sh's")
+    with again.cond:
+        out = own_lines(t for s_, t in again.lines if s_ == "out")
+    check_eq(out, want[1].splitlines(), "the pipeline's output after the resume")
+
+
+def pipeline_across_migration():
+    from miglib import Topology, migrate_run
+    want = run(NATIVE, LONG, False)
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("busybox", image=CAP, name="busybox", args=["sh", "-c", LONG]).start()
+    time.sleep(1)
+    mark = b.daemon.mark()
+    m = migrate_run(topo, "busybox", a, b)
+    check_eq(m.code, 0, "capctl migrate: %r" % (m,))
+    st = b.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", 120, mark)
+    check(st is not None and st.group(1) == "3", "the capsule's exit status on B: %r" % (st,))
+    with b.daemon.cond:
+        out = own_lines(b.daemon.lines[mark:])
+    check_eq(out, want[1].splitlines(), "the pipeline's output on B")
+
+
 def migrate_refused_foreign():
     """The same for a live migration: refused when it freezes, the capsule runs on at A."""
     from miglib import Topology, migrate_run
@@ -131,6 +176,10 @@ def main():
             snapshot_refused_foreign)
     tap.run("busybox: a live migration while a process runs another program is refused; the "
             "capsule runs on", migrate_refused_foreign)
+    tap.run("busybox: a running pipeline snapshotted and resumed: its output as on Linux",
+            pipeline_across_snapshot)
+    tap.run("busybox: a running pipeline moved live A -> B: its output as on Linux",
+            pipeline_across_migration)
     tap.done()
 
 
