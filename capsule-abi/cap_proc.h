@@ -1,4 +1,4 @@
-/* cap_proc.h: the channel records of a capsule of several processes: fork, a child's end, wake-ups between processes (docs/PROCESSES.md). */
+/* cap_proc.h: the channel records of a capsule of several processes: fork, execve and its hand-off, a child's end, wake-ups between processes (docs/PROCESSES.md). */
 #ifndef CAP_PROC_H
 #define CAP_PROC_H
 
@@ -107,9 +107,9 @@ _Static_assert(sizeof(struct cap_proc_lost) == 8, "cap_proc_lost layout");
  * execve (docs/PROCESSES.md, section 2b).  The process writes a struct
  * cap_exec_req, its strings and room for its hand-off into its own memory
  * and names them: the host reads them from the process's memfd.  CHECK asks
- * whether the program can run (answered with CAP_MSG_EXECD: 0, -ENOENT,
- * -E2BIG, or flags CAP_PROC_REP_AGAIN while the capsule is being frozen or
- * moved); after a 0 the host holds every record for that process until GO,
+ * whether the program can run (answered with CAP_MSG_EXECD: 0, or -ENOENT,
+ * -ENOEXEC, -EACCES, -E2BIG, -EFAULT, -EINVAL; or flags CAP_PROC_REP_AGAIN
+ * while the capsule is being frozen or moved); after a 0 the host holds every record for that process until GO,
  * the process settles what it stashed, fills its hand-off, closes its
  * descriptors and sends GO; the host then starts the new program in the
  * same process slot (same pid) and never answers GO.
@@ -149,7 +149,7 @@ _Static_assert(sizeof(struct cap_exec_req) == 32, "cap_exec_req layout");
 struct cap_exec_handoff {
 	uint32_t magic;         /* CAP_EXEC_HANDOFF_MAGIC */
 	uint32_t nfds, nchildren;
-	uint32_t umask;
+	uint32_t umask;         /* always 022 today (the runtime has no umask of its own) */
 	uint64_t sig_ignored;   /* bit s-1: signal s was SIG_IGN: it stays ignored (handlers go back to default) */
 	uint64_t sig_pending;   /* pending signals stay pending */
 	uint64_t sig_blocked;   /* the calling thread's mask */
