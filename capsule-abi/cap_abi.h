@@ -352,8 +352,12 @@ struct cap_control {
 	 *     (CAP_MSG_PROC_REQ, cap_proc.h); the capsule reads them; 0: the process's own pid --- */
 	uint32_t proc_pgid;            /* its process group, as the capsule sees pids */
 	uint32_t proc_sid;             /* its session */
+	/* --- written by the host when a process starts after an execve (cap_proc.h); 0 otherwise --- */
+	uint64_t exec_handoff;         /* address of the old program's struct cap_exec_handoff */
+	uint32_t exec_handoff_len;     /* its bytes */
+	uint32_t exec_reserved;
 
-	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG - 24];   /* keeps the struct exactly one page */
+	uint8_t  pad[4096 - 1368 - 16 * CAP_DISCARD_LOG - 40];   /* keeps the struct exactly one page */
 };
 _Static_assert(sizeof(struct cap_control) == 4096, "cap_control is one page");
 _Static_assert(sizeof(struct cap_control) <= CAP_CONTROL_SIZE, "control fits its window");
@@ -367,5 +371,7 @@ _Static_assert(offsetof(struct cap_control, proc_pid) == 1368 + 16 * CAP_DISCARD
 _Static_assert(offsetof(struct cap_control, proc_pgid) == 1384 + 16 * CAP_DISCARD_LOG &&
                offsetof(struct cap_control, proc_sid) == 1388 + 16 * CAP_DISCARD_LOG,
                "process group and session offsets");
+_Static_assert(offsetof(struct cap_control, exec_handoff) == 1392 + 16 * CAP_DISCARD_LOG,
+               "exec hand-off offset");
 
 #endif

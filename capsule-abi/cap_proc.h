@@ -1,4 +1,4 @@
-/* cap_proc.h: the channel records of a capsule of several processes: fork, a child's end, wake-ups between processes (docs/PROCESSES.md). */
+/* cap_proc.h: the channel records of a capsule of several processes: fork, execve and its hand-off, a child's end, wake-ups between processes (docs/PROCESSES.md). */
 #ifndef CAP_PROC_H
 #define CAP_PROC_H
 
@@ -25,7 +25,9 @@
 #define CAP_MSG_PGID   17   /* host -> a parent: its child's group changed: struct cap_proc_pgid */
 #define CAP_MSG_LOST   18   /* host -> pid 1: a process ended without closing what it held;
                                pid 1 -> host: done, its slot may be used again: struct cap_proc_lost */
-/* (19 and 20: exec, cap_proc.h's exec section) */
+#define CAP_MSG_EXEC   19   /* capsule -> host: execve, asked (CAP_EXEC_CHECK) then done (CAP_EXEC_GO):
+                               struct cap_proc_exec */
+#define CAP_MSG_EXECD  20   /* host -> the asking capsule: the answer to CAP_EXEC_CHECK: struct cap_proc_rep */
 #define CAP_MSG_ADOPTED 21  /* host -> pid 1: an orphan is its child now: struct cap_proc_pgid */
 
 /* The records the host may hold for a frozen process and hand over at its resume (snapshots). */
@@ -114,5 +116,93 @@ struct cap_proc_lost {
 	int32_t pid;        /* its pid, for messages */
 };
 _Static_assert(sizeof(struct cap_proc_lost) == 8, "cap_proc_lost layout");
+
+/*
+ * execve (docs/PROCESSES.md, section 2b).  The process writes a struct
+ * cap_exec_req, its strings and room for its hand-off into its own memory
+ * and names them: the host reads them from the process's memfd.  CHECK asks
+ * whether the program can run (answered with CAP_MSG_EXECD: 0, or -ENOENT,
+ * -ENOEXEC, -EACCES, -E2BIG, -EFAULT, -EINVAL; or flags CAP_PROC_REP_AGAIN
+ * while the capsule is being frozen or moved); after a 0 the host holds every record for that process until GO,
+ * the process settles what it stashed, fills its hand-off, closes its
+ * descriptors and sends GO; the host then starts the new program in the
+ * same process slot (same pid) and never answers GO.
+ */
+enum cap_exec_op {
+	CAP_EXEC_CHECK = 1,
+	CAP_EXEC_GO = 2,
+};
+
+struct cap_proc_exec {
+	uint32_t op;        /* enum cap_exec_op */
+	uint32_t len;       /* bytes at addr: the request, its strings and its hand-off */
+	uint64_t addr;      /* capsule address of a struct cap_exec_req */
+};
+_Static_assert(sizeof(struct cap_proc_exec) == 16, "cap_proc_exec layout");
+
+#define CAP_EXEC_MAGIC 0x43455843u   /* "CXEC" little-endian */
+#define CAP_EXEC_STRINGS_MAX (192u * 1024)   /* path, argv and envp together (E2BIG beyond) */
+
+struct cap_exec_req {
+	uint32_t magic;         /* CAP_EXEC_MAGIC */
+	uint32_t argc, envc;
+	uint32_t strings_len;   /* after this struct: path, argv[0..argc), envp[0..envc), each NUL-ended */
+	uint32_t handoff_off;   /* from the start of this struct, 8-aligned: a struct cap_exec_handoff */
+	uint32_t handoff_len;   /* its bytes (GO only; the host copies them without reading them) */
+	uint32_t uid, gid;      /* the process's ids now: the new program's AT_UID, AT_GID */
+};
+_Static_assert(sizeof(struct cap_exec_req) == 32, "cap_exec_req layout");
+
+/*
+ * What survives an execve, from the old program's runtime to the new one's:
+ * the host puts these bytes above the new program's initial stack and their
+ * address in its control page (exec_handoff, exec_handoff_len).  Then
+ * nfds struct cap_exec_fd, then nchildren struct cap_exec_child.
+ */
+#define CAP_EXEC_HANDOFF_MAGIC 0x46464f48u   /* "HOFF" */
+struct cap_exec_handoff {
+	uint32_t magic;         /* CAP_EXEC_HANDOFF_MAGIC */
+	uint32_t nfds, nchildren;
+	uint32_t umask;         /* always 022 today (the runtime has no umask of its own) */
+	uint64_t sig_ignored;   /* bit s-1: signal s was SIG_IGN: it stays ignored (handlers go back to default) */
+	uint64_t sig_pending;   /* pending signals stay pending */
+	uint64_t sig_blocked;   /* the calling thread's mask */
+	char cwd[256];          /* the working directory */
+};
+_Static_assert(sizeof(struct cap_exec_handoff) == 296, "cap_exec_handoff layout");
+
+enum cap_exec_fd_kind {
+	CAP_EXEC_FD_CONSOLE = 1,   /* a: the console's number, 0..2 */
+	CAP_EXEC_FD_PIPE_R = 2,    /* a: the pipe's ring in the shared window */
+	CAP_EXEC_FD_PIPE_W = 3,
+	CAP_EXEC_FD_UNIX = 4,      /* a socket pair's end: a the ring it reads, b the one it writes;
+	                              c bit 0: reading shut down, bit 1: writing */
+	CAP_EXEC_FD_DEV = 5,       /* a: 1 /dev/null, 2 /dev/zero, 3 /dev/urandom */
+	CAP_EXEC_FD_HOSTFILE = 6,  /* a file on a volume: path is "MOUNT\0REL\0ABS" (the volume's path,
+	                              the file's on it, the file's in the capsule); b: the flags to
+	                              open it again with (never creating or truncating); c bit 0: a
+	                              directory.  The new program opens it again at its first use */
+	CAP_EXEC_FD_PASSED = 7,    /* a TCP socket several processes share: path holds the runtime's
+	                              description, as SCM_RIGHTS passes it (runtime/rt_pipe.h,
+	                              struct rt_passed_fd; its copy counted on the process's slot) */
+};
+
+struct cap_exec_fd {
+	int32_t fd;             /* the descriptor's number */
+	uint32_t file;          /* descriptors with the same number here share one open file (dup) */
+	uint32_t kind;          /* enum cap_exec_fd_kind */
+	uint32_t flags;         /* O_ACCMODE | O_APPEND | O_NONBLOCK (Linux values) */
+	uint64_t a, b, c;       /* as the kind says */
+	uint64_t off;           /* the file offset */
+	char path[768];         /* CAP_EXEC_FD_HOSTFILE only */
+};
+_Static_assert(sizeof(struct cap_exec_fd) == 816, "cap_exec_fd layout");
+
+struct cap_exec_child {
+	int32_t pid, pgid;      /* a child of the process (pids as the capsule sees them) */
+	int32_t zombie;         /* 1: it ended, status is its wait status */
+	int32_t status;
+};
+_Static_assert(sizeof(struct cap_exec_child) == 16, "cap_exec_child layout");
 
 #endif

@@ -24,6 +24,11 @@ struct rt_file *rt_console_file(int fd)
 	return f;
 }
 
+int rt_console_number(const struct rt_file *f)
+{
+	return f >= console_files && f < console_files + 3 ? (int)(f - console_files) : -1;
+}
+
 static int console_readable(void)
 {
 	int cin = 0, cout = 0, con = 0, hup = 0;

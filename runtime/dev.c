@@ -101,6 +101,19 @@ const struct rt_file_ops *rt_dev_ops(const char *path)
 	return 0;
 }
 
+int rt_dev_number(const struct rt_file *f)
+{
+	for (size_t i = 0; i < 3; i++)
+		if (f->ops == devices[i].ops)
+			return (int)i + 1;
+	return 0;
+}
+
+const struct rt_file_ops *rt_dev_ops_of(int number)
+{
+	return number >= 1 && number <= 3 ? devices[number - 1].ops : 0;
+}
+
 /* The first entry with these operations: /dev/random reports itself as /dev/urandom. */
 static size_t dev_index(const struct rt_file_ops *ops)
 {

@@ -154,6 +154,30 @@ void rt_fd_each_file(void (*fn)(struct rt_file *f, void *arg), void *arg)
 	}
 }
 
+void rt_fd_each_fd(void (*fn)(int fd, struct rt_file *f, int cloexec, void *arg), void *arg)
+{
+	for (int i = 0; i < fd_high; i++)
+		if (fds[i].f)
+			fn(i, fds[i].f, fds[i].cloexec, arg);
+}
+
+void rt_fd_exec_reset(void)
+{
+	rt_fd_init();
+	for (int i = 0; i < 3; i++)
+		fds[i].f = 0;   /* the console's files are static: nothing to release */
+}
+
+int rt_fd_install_at(struct rt_file *f, int fd, int cloexec)
+{
+	if (fd < 0 || fd >= fd_capacity || fds[fd].f)
+		return -EBADF;
+	fds[fd].f = f;
+	fds[fd].cloexec = cloexec;
+	note_used(fd);
+	return fd;
+}
+
 void rt_fd_close_all(void)
 {
 	for (int i = 0; i < fd_high; i++)

@@ -270,6 +270,47 @@ static void hostfile_report(struct rt_file *f, struct cap_report_fd *r)
 	r->u.file.offset = f->off;
 }
 
+int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, int *flags)
+{
+	if (f->ops != &hostfile_ops && f->ops != &hostdir_ops)
+		return -1;
+	struct hostfile *h = f->priv;
+	size_t m = strlen(h->mount) + 1, r = strlen(h->rel) + 1, a = strlen(h->abs) + 1;
+	if (h->broken || m + r + a > len)
+		return -1;
+	memcpy(path, h->mount, m);
+	memcpy(path + m, h->rel, r);
+	memcpy(path + m + r, h->abs, a);
+	*dir = f->ops == &hostdir_ops;
+	*flags = h->reopen_flags;
+	return 0;
+}
+
+struct rt_file *rt_hostfile_exec_adopt(const char *path, size_t len, int dir, int reopen_flags,
+                                       int flags)
+{
+	const char *mount = path, *rel = memchr(mount, 0, len);
+	const char *abs = rel ? memchr(rel + 1, 0, len - (size_t)(rel + 1 - path)) : 0;
+	if (!abs || !memchr(abs + 1, 0, len - (size_t)(abs + 1 - path)))
+		return 0;
+	rel++;
+	abs++;
+	struct hostfile *h = calloc(1, sizeof *h);
+	struct rt_file *f = h ? rt_file_new(dir ? &hostdir_ops : &hostfile_ops, flags) : 0;
+	if (!f || (h->handle = handle_alloc()) < 0) {
+		free(h);
+		free(f);
+		return 0;
+	}
+	snprintf(h->mount, sizeof h->mount, "%s", mount);
+	snprintf(h->rel, sizeof h->rel, "%s", rel);
+	snprintf(h->abs, sizeof h->abs, "%s", abs);
+	h->reopen_flags = reopen_flags & (O_ACCMODE | O_APPEND | O_DIRECTORY);
+	h->gen = rt_hostfs_generation() - 1;   /* not open here yet: opened again at its first use */
+	f->priv = h;
+	return f;
+}
+
 /* No poll: always ready, and epoll refuses regular files and directories, as Linux does. */
 static const struct rt_file_ops hostfile_ops = {
 	.read = hostfile_read,

@@ -746,6 +746,42 @@ long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out)
 	return 0;
 }
 
+int rt_pipe_end_of(struct rt_file *f, void **shared_ring)
+{
+	if (f->ops != &reader_ops && f->ops != &writer_ops)
+		return -1;
+	struct rt_pipe *p = f->priv;
+	*shared_ring = p->ring->shared ? p->ring : 0;
+	return is_writer(f);
+}
+
+void *rt_pipe_shared_ring(struct rt_pipe *p)
+{
+	return p->ring->shared ? p->ring : 0;
+}
+
+struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle)
+{
+	struct rt_pipe *p = handle ? handle : calloc(1, sizeof *p);
+	if (!p)
+		return 0;
+	p->ring = ring;
+	p->local_ends++;
+	return p;
+}
+
+struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle)
+{
+	struct rt_file *f = rt_file_new(writer ? &writer_ops : &reader_ops, flags);
+	struct rt_pipe *p = f ? rt_pipe_adopt_ring(ring, *handle) : 0;
+	if (!p) {
+		free(f);
+		return 0;
+	}
+	f->priv = *handle = p;
+	return f;
+}
+
 long rt_sys_pipe2(int *fds, int flags)
 {
 	if (flags & ~(O_NONBLOCK | O_CLOEXEC | O_DIRECT))

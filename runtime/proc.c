@@ -16,7 +16,7 @@
 #include "runtime/rt_sys.h"
 #include "runtime/rt_timer.h"
 
-#define MAX_CHILDREN 256
+#define MAX_CHILDREN RT_PROC_MAX_CHILDREN
 #define FORK_STACK (96 * 1024)        /* a resuming loader needs 64 KiB below the saved rsp */
 #define STASH_SIZE (512 * 1024)       /* records that arrive while the host copies us */
 
@@ -531,6 +531,65 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		rt_io_changed();
 	}
 	/* A FORKED outside a fork, a PROC_REP outside a question: nothing waits for it. */
+}
+
+/* ---- execve (exec.c): asking the host, and what of this file survives ---- */
+
+struct exec_call {
+	struct cap_proc_exec req;
+	struct cap_proc_rep rep;
+};
+
+static void exec_ask_on_stack(void *arg)
+{
+	struct exec_call *call = arg;
+	send_record(CAP_MSG_EXEC, &call->req, sizeof call->req);
+	await_record(CAP_MSG_EXECD, &call->rep, sizeof call->rep);
+	replay_stash();   /* a child's end or a signal that came meanwhile is in our state before the hand-off */
+}
+
+long rt_proc_exec_check(const void *req, uint32_t len)
+{
+	struct exec_call call = { { CAP_EXEC_CHECK, len, (uint64_t)(uintptr_t)req }, { -EIO, 0 } };
+	for (;;) {
+		rt_run_on_stack(exec_ask_on_stack, &call, fork_stack + sizeof fork_stack);
+		rt_io_changed();
+		if (!(call.rep.flags & CAP_PROC_REP_AGAIN))
+			return call.rep.result;
+		struct rt_waitq never = RT_WAITQ_INIT;
+		rt_wait(&never, rt_now_ns() + 1000000, "host busy");
+	}
+}
+
+_Noreturn void rt_proc_exec_go(const void *req, uint32_t len)
+{
+	struct cap_proc_exec m = { CAP_EXEC_GO, len, (uint64_t)(uintptr_t)req };
+	send_record(CAP_MSG_EXEC, &m, sizeof m);
+	/* The host ends this program once the new one runs: read nothing more, records are its. */
+	rt_host_park();
+}
+
+int rt_proc_exec_children(struct cap_exec_child *out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < MAX_CHILDREN && n < max; i++)
+		if (children[i].state != CHILD_FREE)
+			out[n++] = (struct cap_exec_child){ children[i].pid, children[i].pgid,
+			                                    children[i].state == CHILD_ZOMBIE, children[i].status };
+	return n;
+}
+
+void rt_proc_exec_start(const struct cap_exec_child *kids, int n)
+{
+	struct cap_control *c = RT_CONTROL;
+	self_pid = c->proc_pid ? (int)c->proc_pid : 1;   /* 0: the capsule's first process */
+	self_slot = c->proc_slot;
+	for (int i = 0; i < n && i < MAX_CHILDREN; i++) {
+		children[i].pid = kids[i].pid;
+		children[i].pgid = kids[i].pgid;
+		children[i].state = kids[i].zombie ? CHILD_ZOMBIE : CHILD_LIVE;
+		children[i].status = kids[i].status;
+	}
 }
 
 void rt_proc_exiting(void)

@@ -374,6 +374,11 @@ int rt_relay_share_now(struct rt_file *f)
 	return rt_relay_start();
 }
 
+int rt_relay_active(void)
+{
+	return relays != 0;
+}
+
 int rt_relay_start(void)
 {
 	if (relay_thread_started)

@@ -96,6 +96,12 @@ long rt_sys_close(int fd);
 /* fn once for every open file in the descriptor table (dup'ed descriptors share one). */
 void rt_fd_each_file(void (*fn)(struct rt_file *f, void *arg), void *arg);
 void rt_fd_close_all(void);                                 /* a process of the capsule ends */
+/* fn for every descriptor, with its number and close-on-exec flag (an execve's hand-off). */
+void rt_fd_each_fd(void (*fn)(int fd, struct rt_file *f, int cloexec, void *arg), void *arg);
+/* A new program after an execve: an empty table (not even the console), then each descriptor
+ * handed over at its number (f's reference is the table's; -EBADF if taken or out of range). */
+void rt_fd_exec_reset(void);
+int rt_fd_install_at(struct rt_file *f, int fd, int cloexec);
 /*
  * Limits: the capacity is the capsule's --max-fds, fixed at start (also its
  * TCP connection capacity); the soft and hard RLIMIT_NOFILE lie below it.
@@ -164,5 +170,9 @@ void rt_dev_stat(const struct rt_file_ops *ops, struct stat *st);
 
 /* console.c: descriptors 0, 1 and 2 */
 struct rt_file *rt_console_file(int fd);
+int rt_console_number(const struct rt_file *f);             /* 0..2, or -1: not the console */
+/* dev.c, for an execve's hand-off: 1 /dev/null, 2 /dev/zero, 3 /dev/urandom, 0 not a device */
+int rt_dev_number(const struct rt_file *f);
+const struct rt_file_ops *rt_dev_ops_of(int number);         /* 0 if unknown */
 
 #endif

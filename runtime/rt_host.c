@@ -200,6 +200,17 @@ _Noreturn void rt_host_exit(int code)
 	}
 }
 
+_Noreturn void rt_host_park(void)
+{
+	/* events 0: only the host's end (POLLHUP, POLLERR) wakes it; records stay unread */
+	for (;;) {
+		struct host_pollfd p = { CAP_FD_CHANNEL, 0, 0 };
+		long r = host_ppoll(&p, 1, -1);
+		if (r > 0 && (p.revents & (POLLHUP_ | POLLERR_)))
+			rt_host_exit(127);   /* caprun is gone: nobody will start the new program */
+	}
+}
+
 long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt)
 {
 	for (;;) {

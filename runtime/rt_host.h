@@ -30,6 +30,8 @@ long rt_host_discard(void *addr, size_t len);  /* madvise(MADV_REMOVE): give pag
 _Noreturn void rt_host_exit(int code);
 
 /* Send one message on the packet channel (header + payload as iovecs); waits for room. */
+/* Sleep until the host ends this process (an execve's old program): reads nothing. */
+_Noreturn void rt_host_park(void);
 long rt_host_channel_send(const struct rt_iovec *iov, int iovcnt);
 
 #endif

@@ -46,5 +46,11 @@ void rt_hostfs_stat_out(const struct cap_file_stat *in, struct stat *st, int vol
 
 /* hostfile.c: open abs on its volume as a file or directory (flags: open(2)'s). */
 long rt_hostfile_open(const char *abs, int flags, int mode, struct rt_file **out);
+/* execve (exec.c): f's volume, path on it and path in the capsule as "MOUNT\0REL\0ABS\0" into
+ * path (len bytes), whether it is a directory, its flags to open it again; 0, or -1 if f is no
+ * host file (or it does not fit).  adopt: the new program's file, opened again at first use. */
+int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, int *flags);
+struct rt_file *rt_hostfile_exec_adopt(const char *path, size_t len, int dir, int reopen_flags,
+                                       int flags);
 
 #endif

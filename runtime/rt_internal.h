@@ -106,6 +106,10 @@ uint32_t rt_report_write(void *dst, size_t cap, int64_t now_ns);
 
 /* ctx.S: like setjmp: 0 now, 1 when a loader resumes a snapshot from *c */
 __attribute__((returns_twice)) int rt_ctx_save(struct cap_cpu_context *c, uint64_t fs_base);
+/* execve (signal.c): the ignored and pending signals to hand over; the new program's start
+ * takes them back with the blocked mask (handlers are not kept: they go back to default). */
+void rt_signal_exec_save(uint64_t *ignored, uint64_t *pending);
+void rt_signal_exec_restore(uint64_t ignored, uint64_t pending, uint64_t blocked);
 void rt_run_on_stack(void (*fn)(void *), void *arg, void *stack_top);
 
 /* start/exit */

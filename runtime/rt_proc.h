@@ -40,6 +40,23 @@ void rt_proc_wake(uint64_t mask);
 /* socket() in a process other than pid 1: one line once, -EAFNOSUPPORT (docs/PROCESSES.md). */
 long rt_proc_socket_refused(void);
 
+/*
+ * execve (exec.c, docs/PROCESSES.md section 2b).  check: may the program of
+ * the request at req run (0, -ENOENT, -E2BIG...)?  After a 0 the host holds
+ * records for us.  go: run it now (never returns).  children: this process's
+ * children for the hand-off (at most max; how many).  start: the new
+ * program's first step: who it is (the control page) and its children.
+ */
+struct cap_exec_child;
+/* exec.c: execve(2) in a process other than pid 1; the new program's start takes the hand-off. */
+long rt_sys_execve(const char *path, char *const *argv, char *const *envp);
+void rt_exec_adopt(void);
+long rt_proc_exec_check(const void *req, uint32_t len);
+_Noreturn void rt_proc_exec_go(const void *req, uint32_t len);
+int rt_proc_exec_children(struct cap_exec_child *out, int max);
+void rt_proc_exec_start(const struct cap_exec_child *kids, int n);
+#define RT_PROC_MAX_CHILDREN 256
+
 /* The process is about to end (exit_group, a fatal signal): a child closes its descriptors. */
 void rt_proc_exiting(void);
 

@@ -81,6 +81,8 @@ int rt_relay_add_conn(struct rt_file *sock, struct rt_pipe *rx, struct rt_pipe *
 struct relay_listen *rt_relay_add_listener(struct rt_file *sock, unsigned holder_slot);
 /* pid 1: share one of its stack's sockets now (to pass it with SCM_RIGHTS); 0 or -errno. */
 int rt_relay_share_now(struct rt_file *f);
+/* pid 1: does it serve sockets other processes share (then it cannot execve)? */
+int rt_relay_active(void);
 /* Start pid 1's relay thread if it is not running (0, or -errno). */
 int rt_relay_start(void);
 

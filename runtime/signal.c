@@ -102,6 +102,27 @@ void rt_signal_forked(void)
 	rt_waitq_init(&rt_signal_waitq);   /* its threads stayed with the parent */
 }
 
+void rt_signal_exec_save(uint64_t *ignored, uint64_t *pending)
+{
+	*ignored = 0;
+	for (int s = 1; s < NSIG_; s++)
+		if (actions[s].handler == SIG_IGN)
+			*ignored |= SIGBIT(s);
+	*pending = rt_signal_pending_bits;
+}
+
+void rt_signal_exec_restore(uint64_t ignored, uint64_t pending, uint64_t blocked)
+{
+	for (int s = 1; s < NSIG_; s++)
+		if ((ignored & SIGBIT(s)) && s != SIGKILL && s != SIGSTOP)
+			actions[s].handler = SIG_IGN;
+	rt_self()->sigmask = blocked & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
+	for (int s = 1; s < NSIG_; s++)
+		if (pending & SIGBIT(s))
+			pending_code[s] = SI_USER;
+	rt_signal_pending_bits = pending;   /* at start: nobody waits yet */
+}
+
 long rt_sys_rt_sigaction(int sig, const void *act, void *old, size_t setsize)
 {
 	if (sig < 1 || sig >= NSIG_ || setsize != 8)
@@ -176,7 +197,8 @@ static int deliver(int sig)
 		msg[l++] = (char)('0' + sig % 10);
 		msg[l++] = '\n';
 		msg[l] = 0;
-		rt_console_write(2, msg);
+		if (sig != SIGPIPE)   /* a pipeline's writer ending so is routine: shells say nothing either */
+			rt_console_write(2, msg);
 		RT_CONTROL->exit_signal = (uint32_t)sig;   /* a parent process sees WIFSIGNALED */
 		rt_exit_capsule(128 + sig);
 	}

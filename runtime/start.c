@@ -36,6 +36,7 @@ int __wrap_main(int argc, char **argv, char **envp)
 	rt_mem_init();
 	rt_fd_set_capacity((int)c->max_fds);   /* kept in capsule memory: a resume does not change it */
 	rt_fd_init();
+	rt_exec_adopt();       /* after an execve: who we are, descriptors, children, signals */
 	rt_identsys_init();    /* caprun --user, and --dns for /etc/resolv.conf */
 	rt_etcfile_init();
 	rt_waitq_init(&rt_io_waitq);

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include "runtime/rt_fd.h"
+#include "runtime/rt_pipe.h"
 #include "runtime/rt_ident.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
@@ -246,6 +247,7 @@ static long dispatch(long n, long a1, long a2, long a3, long a4, long a5, long a
 	case SYS_fork: case SYS_vfork: return rt_sys_fork();   /* vfork: a fork, which it may be */
 	case SYS_clone:   /* clone(SIGCHLD) is fork; threads come through __capsule_clone */
 		return (a1 & ~0xffL) == 0 && (a1 & 0xff) == SIGCHLD ? rt_sys_fork() : unsupported(n);
+	case SYS_execve: return rt_sys_execve(P(a1), P(a2), P(a3));
 	case SYS_wait4: return rt_sys_wait4((int)a1, P(a2), (int)a3, P(a4));
 	case SYS_waitid: return rt_sys_waitid((int)a1, (int)a2, P(a3), (int)a4, P(a5));
 	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: case SYS_getresuid:
@@ -325,12 +327,28 @@ static void note_short_io(long n, long a1, long a2, long a3, long a4, long r)
 		note_eagain(n, a1);   /* a read of 0 is end of file: no edge to wait for */
 }
 
+/*
+ * A write to a pipe or socket pair nobody reads any more: SIGPIPE first, as on
+ * Linux (its default action ends the process: `yes | head` ends quietly), then
+ * EPIPE if it was ignored, blocked or handled.  Network sockets are left as
+ * they were (EPIPE only; servers ignore SIGPIPE anyway).
+ */
+static void sigpipe(long fd)
+{
+	struct rt_file *f = rt_fd_get((int)fd);
+	void *ring;
+	if (f && (rt_pipe_end_of(f, &ring) >= 0 || rt_unix_is_pair_end(f)))
+		rt_sys_kill_self(SIGPIPE);
+}
+
 long __capsule_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	/* A signal a timer posted runs here, on the first thread to make a call that lets it through. */
 	if (__builtin_expect(rt_signal_pending_bits != 0, 0))
 		rt_signal_deliver_unblocked();
 	long r = dispatch(n, a1, a2, a3, a4, a5, a6);
+	if (__builtin_expect(r == -EPIPE, 0) && (n == SYS_write || n == SYS_writev))
+		sigpipe(a1);
 	if (__builtin_expect(r == -EAGAIN, 0))
 		note_eagain(n, a1);
 	else if (r >= 0 && (n == SYS_read || n == SYS_readv || n == SYS_recvfrom || n == SYS_recvmsg ||

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include "runtime/rt_internal.h"
 #include "runtime/rt_sched.h"
+#include "runtime/rt_proc.h"
 
 #define FUTEX_BUCKETS 64
 
@@ -25,10 +26,33 @@ static struct rt_waitq *futex_queue(volatile int *addr)
 	return &futex_queues[((a >> 2) ^ (a >> 9)) % FUTEX_BUCKETS];
 }
 
-/* musl's __clone lands here: only thread clones are possible in a capsule. */
+struct vfork_call {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static void vfork_child(void *arg)
+{
+	struct vfork_call *c = arg;
+	rt_exit_capsule(c->fn(c->arg));
+}
+
+/*
+ * musl's __clone lands here: threads, and posix_spawn's clone(CLONE_VM |
+ * CLONE_VFORK), which is done as a fork whose child runs fn on the given
+ * stack (in its own copy of memory: musl's child tells its parent how the
+ * execve went through a close-on-exec pipe, not through shared memory).
+ */
 int __capsule_clone(int (*fn)(void *), void *stack, int flags, void *arg,
                     int *ptid, unsigned long tls, int *ctid)
 {
+	if ((flags & (CLONE_VM | CLONE_VFORK | CLONE_THREAD)) == (CLONE_VM | CLONE_VFORK) && stack) {
+		struct vfork_call call = { fn, arg };
+		long pid = rt_sys_fork();
+		if (pid == 0)
+			rt_run_on_stack(vfork_child, &call, stack);
+		return (int)pid;
+	}
 	const int need = CLONE_VM | CLONE_THREAD | CLONE_SIGHAND;
 	if ((flags & need) != need || (flags & CLONE_VFORK) || !stack)
 		return -ENOSYS;

@@ -341,6 +341,30 @@ int rt_unix_is_pair_end(const struct rt_file *f)
 	return f->ops == &rt_unix_stream_ops;
 }
 
+int rt_unix_end_exec(struct rt_file *f, struct rt_pipe **in, struct rt_pipe **out, int *shut)
+{
+	if (f->ops != &rt_unix_stream_ops)
+		return -1;
+	struct rt_unix_end *e = end_of(f);
+	*in = e->rd_shut ? 0 : e->in;
+	*out = e->wr_shut ? 0 : e->out;
+	*shut = (e->rd_shut ? 1 : 0) | (e->wr_shut ? 2 : 0);
+	return 0;
+}
+
+struct rt_file *rt_unix_end_adopt(struct rt_pipe *in, struct rt_pipe *out, int shut, int flags)
+{
+	struct rt_unix_end *e = calloc(1, sizeof *e);
+	struct rt_file *f = e ? rt_file_new(&rt_unix_stream_ops, flags) : 0;
+	if (!f) {
+		free(e);
+		return 0;
+	}
+	*e = (struct rt_unix_end){ .in = in, .out = out, .rd_shut = (shut & 1) != 0, .wr_shut = (shut & 2) != 0 };
+	f->priv = e;
+	return f;
+}
+
 long rt_unix_socketpair(int type, int *sv)
 {
 	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -98,6 +98,15 @@ $(REDIS_CAP): mk/build-program.sh $(call host_objs,$(filter-out $(COMMON_CLI_SRC
 $(REDIS_NATIVE): mk/build-program.sh | $(DEPS_STAMP)
 	sh mk/build-program.sh redis native
 TEST_TOOLS += $(REDIS_CAP)
+# Busybox (ash and text tools) as a capsule and natively, for test_busybox's pipelines.
+BUSYBOX_CAP := $(PROGRAMS)/cap/busybox
+BUSYBOX_NATIVE := $(PROGRAMS)/native/busybox
+$(BUSYBOX_CAP): mk/build-program.sh $(call host_objs,$(filter-out $(COMMON_CLI_SRCS),$(CAPCC_SRCS))) $(CAP_LIBS) $(MUSL_LIBC) \
+                | $(DEPS_STAMP) $(BIN)/capcc $(BIN)/capctl
+	sh mk/build-program.sh busybox cap
+$(BUSYBOX_NATIVE): mk/build-program.sh | $(DEPS_STAMP)
+	sh mk/build-program.sh busybox native
+TEST_TOOLS += $(BUSYBOX_CAP) $(BUSYBOX_NATIVE)
 
 # make bench's migration stream figure: the stream memfd -> TCP -> memfd beside plain TCP.
 STREAMBENCH := $(BUILD)/bench/streambench

@@ -96,6 +96,12 @@ static int write_image(const char *out, const uint8_t *page, const uint8_t *elf,
                        char *err, size_t errlen)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
+	struct stat st;
+	/* A configure-style probe links "-o /dev/null": a rename would replace the device. */
+	if (stat(out, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file: an image is written only as a file");
+		return -1;
+	}
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out) >= sizeof tmp) {
 		snprintf(err, errlen, "path too long");
 		return -1;

@@ -720,6 +720,8 @@ int main(int argc, char **argv)
 	relay.vols = &c.vols;
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);
+	procs.img = &c.img;
+	procs.dns = c.env.ndns ? c.env.dns : NULL;
 	relay.procs = c.procs = &procs;
 	relay.epoll_fd = -1;
 	snapshot_template(&c, &relay.snap_template);
@@ -729,6 +731,8 @@ int main(int argc, char **argv)
 	}
 	int ws = 0;
 	int r = relay_run(&relay, &ws);
+	c.child = relay.child;       /* pid 1's exec makes a new host process and channel */
+	c.chan[0] = relay.chan_fd;
 	snapshot_finish_jobs();   /* a --keep-running snapshot still being written completes first */
 	c.uplink_fd = relay.uplink ? relay.tun_fd : -1;   /* a reattach may have changed it */
 	if (lazyload_failure(c.lazy)) {

@@ -204,6 +204,8 @@ int channel_record(struct host_relay *r, const unsigned char *rec, size_t n)
 		procs_kill(r, 0, m.pid, m.sig);
 	} else if (h.type == CAP_MSG_PROC_REQ) {
 		procs_request(r, 0, rec + sizeof h, n - sizeof h);
+	} else if (h.type == CAP_MSG_EXEC) {
+		procs_exec(r, 0, rec + sizeof h, n - sizeof h);   /* pid 1's channel may change here */
 	} else if (h.type == CAP_MSG_LOST) {
 		procs_lost_done(r, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_DIRECT) {

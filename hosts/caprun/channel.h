@@ -48,6 +48,7 @@ struct host_relay {
 
 	/* --- state kept by the loop --- */
 	int ready_seen;
+	int exec_lost;               /* pid 1's exec failed after its old program ended: the capsule ends */
 	unsigned traced_first_packet;   /* clock_trace: the first packet out after the start */
 	int frozen;          /* the capsule reported FROZEN and was not thawed since */
 	int migrating;       /* a live migration of it is under way (we are the source) */

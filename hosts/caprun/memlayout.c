@@ -78,11 +78,12 @@ int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
 		return -1;
 	}
 	uint64_t sp;
-	if (stackbuild_write(window, STACK_ARGS_MAX, CAP_STACK_TOP, &a, &sp, err, errlen)) {
+	uint64_t top = CAP_STACK_TOP - boot->reserve_top;
+	if (stackbuild_write(window, STACK_ARGS_MAX, top, &a, &sp, err, errlen)) {
 		free(window);
 		return -1;
 	}
-	out->stack_len = CAP_STACK_TOP - sp;
+	out->stack_len = top - sp;
 	out->stack_bytes = window;
 	memmove(window, window + (STACK_ARGS_MAX - out->stack_len), out->stack_len);
 	ctl->initial_sp = sp;

@@ -14,6 +14,7 @@ struct memlayout_boot {
 	char *const *envp;          /* "NAME=VALUE" */
 	uint32_t uid, gid;          /* the capsule's own starting identity (AT_UID, AT_GID) */
 	const char *dns;            /* name servers for CAP_AT_DNS, "ADDR\n..."; NULL: none */
+	uint64_t reserve_top;       /* bytes kept free below CAP_STACK_TOP (an execve's hand-off), 16-aligned */
 };
 
 /*
@@ -24,7 +25,7 @@ struct memlayout_boot {
  */
 struct host_layout {
 	struct cap_control ctl;
-	unsigned char *stack_bytes;   /* [ctl.initial_sp, CAP_STACK_TOP) */
+	unsigned char *stack_bytes;   /* [ctl.initial_sp, CAP_STACK_TOP - boot's reserve_top) */
 	size_t stack_len;
 };
 int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,

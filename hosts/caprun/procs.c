@@ -3,6 +3,7 @@
 #include "hosts/caprun/lazyload.h"
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
+#include "hosts/formats/image.h"
 #include "capsule-abi/cap_file.h"
 
 #include <errno.h>
@@ -138,13 +139,15 @@ static int chan_of(struct host_relay *r, int slot)
 int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
-	if (!ps || !ps->holding || len > sizeof ps->hold[0].rec[0].payload ||
+	int exec_pending = ps && ps->p[slot].exec_pending;   /* slot 0 too: pid 1's exec */
+	if (!ps || !(ps->holding || exec_pending) || len > sizeof ps->hold[0].rec[0].payload ||
 	    !cap_proc_held_type((unsigned)type))
 		return procs_send_record(chan_of(r, slot), type, payload, len);
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
 	 * lose it.  Held until the thaw, or written into the snapshot.  One WAKE
-	 * says all a WAKE can say.
+	 * says all a WAKE can say.  A process between its exec's CHECK and GO
+	 * likewise: the new program reads them (procs_exec.c).
 	 */
 	struct procs_hold *h = &ps->hold[slot];
 	for (uint32_t i = 0; i < h->n && type == CAP_MSG_WAKE; i++)
@@ -296,7 +299,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 		p->vols = NULL;
 		goto fail;
 	}
-	if (spawn_loader(ps->loader, chan[1], memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
+	if (spawn_loader(ps->loader, chan[1], memfd, procs_image_of(r, from)->fd, ps->filter_fd, r->memfd, -1,
 	                 test_hold_this_fork(), &p->host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
 		result = -EAGAIN;
@@ -311,6 +314,7 @@ static int make_child(struct host_relay *r, int from, int slot)
 	p->ppid = procs_pid_of(r, from);
 	p->chan_fd = chan[0];
 	p->memfd = memfd;
+	p->img = procs_image_ref(ps->p[from].img);   /* the child runs its parent's program */
 	ps->children++;
 	return p->pid;
 fail_vols:
@@ -396,6 +400,8 @@ static void child_record(struct host_relay *r, int slot, const unsigned char *re
 		struct cap_proc_signal m;
 		memcpy(&m, rec + sizeof h, sizeof m);
 		procs_kill(r, slot, m.pid, m.sig);
+	} else if (h.type == CAP_MSG_EXEC) {
+		procs_exec(r, slot, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_PROC_REQ) {
 		procs_request(r, slot, rec + sizeof h, n - sizeof h);
 	} else if (h.type == CAP_MSG_FROZEN) {
@@ -523,6 +529,8 @@ static void forget(struct caprun_proc *p)
 {
 	close(p->chan_fd);
 	close(p->memfd);
+	procs_image_unref(p->img);
+	procs_image_unref(p->exec_img);
 	if (p->vols) {
 		volume_close_all(p->vols);
 		free(p->vols);
@@ -551,6 +559,7 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws)
 		if (ps->p[i].used && ps->p[i].ppid == p->pid)
 			reparent(r, i);   /* its orphans go to pid 1 */
 	}
+	ps->hold[slot].n = p->exec_pending && !ps->holding ? 0 : ps->hold[slot].n;   /* held for a program that never came */
 	forget(p);
 	ps->children--;
 	/*
@@ -594,5 +603,10 @@ void procs_kill_all(struct caprun_procs *ps)
 			;
 		forget(p);
 		ps->children--;
+	}
+	if (ps) {   /* pid 1's program, if it exec'd another */
+		procs_image_unref(ps->p[0].img);
+		procs_image_unref(ps->p[0].exec_img);
+		ps->p[0].img = ps->p[0].exec_img = NULL;
 	}
 }

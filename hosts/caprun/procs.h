@@ -10,6 +10,8 @@
 #include <sys/types.h>
 
 struct volumes;
+struct host_image;
+struct procs_image;   /* a program other than the capsule's own, run since an exec (procs_exec.c) */
 
 struct caprun_proc {
 	int used;
@@ -23,6 +25,9 @@ struct caprun_proc {
 	int thaw_on_frozen;        /* its freeze timed out: thaw it when FROZEN comes late */
 	int killed_here;           /* caprun sent its SIGKILL (a kill() in the capsule): not from outside */
 	int lost_pending;          /* slot free, but pid 1 has not yet taken away what it held (LOST) */
+	int exec_pending;          /* its exec was allowed (CHECK), GO not yet come: records to it wait */
+	struct procs_image *img;   /* the program it runs if not the capsule's own (slot 0: pid 1's) */
+	struct procs_image *exec_img;   /* CHECK to GO: the program it is to run (NULL: the capsule's own) */
 };
 
 /* Records for a process held while the capsule freezes (procs_snap.c): WAKE, CHILD, SIGNAL. */
@@ -42,6 +47,8 @@ struct caprun_procs {
 	int children;              /* processes other than pid 1 */
 	const char *loader;        /* caploader's path */
 	int img_fd, filter_fd;     /* what every process's loader gets as fds 5 and 6 */
+	const struct host_image *img;   /* the capsule's program, for an exec (its bytes are dropped) */
+	const char *dns;           /* CAP_AT_DNS for an exec'd program, or NULL */
 	int holding;               /* a freeze of several processes: records to them wait in hold */
 	struct procs_hold hold[CAP_PROC_MAX];   /* per slot, 0 for pid 1 */
 };
@@ -77,6 +84,19 @@ void procs_watch_all(struct host_relay *r);
 
 /* CAP_MSG_FORK from the process in slot from: copy it, start the copy, answer FORKED. */
 void procs_fork(struct host_relay *r, int from);
+/* CAP_MSG_EXEC from the process in slot (procs_exec.c): CHECK answered with CAP_MSG_EXECD,
+ * GO starts the new program in the slot (or ends the process, SIGKILL, if it cannot). */
+void procs_exec(struct host_relay *r, int slot, const unsigned char *payload, size_t len);
+/* Before a freeze: wait (2 s at most) for every process between its exec's CHECK and GO. */
+void procs_exec_settle(struct host_relay *r);
+/* The program the process in slot runs: the capsule's own, or the one an exec started. */
+const struct host_image *procs_image_of(struct host_relay *r, int slot);
+/* One more holder of im (a fork's child), or one less (the last frees it); NULL is the capsule's own. */
+struct procs_image *procs_image_ref(struct procs_image *im);
+void procs_image_unref(struct procs_image *im);
+/* A process that runs another program than the capsule's own: its slot, or -1.  A snapshot
+ * and a migration hold only the capsule's own program (its build-id), so they refuse. */
+int procs_foreign_program(struct host_relay *r);
 /* CAP_MSG_WAKE from slot from: a WAKE to every other process named in mask. */
 void procs_wake(struct host_relay *r, int from, uint64_t mask);
 /* CAP_MSG_PROC_REQ from slot from (procs_group.c): kill to any process or group, setpgid,

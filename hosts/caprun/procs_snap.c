@@ -132,6 +132,14 @@ static void freeze_failed(struct host_relay *r)
 int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
+	procs_exec_settle(r);   /* a process between its exec's CHECK and GO finishes it first */
+	int foreign = procs_foreign_program(r);
+	if (foreign >= 0) {
+		snprintf(reply, len, "error process %d of capsule %s runs another program (%s) since its "
+		         "exec: a snapshot holds only the capsule's own", procs_pid_of(r, foreign), r->name,
+		         procs_image_of(r, foreign)->hdr.name);
+		return -1;
+	}
 	if (!ps || !ps->children)
 		return channel_freeze(r, reply, len);
 	for (int i = 1; i < CAP_PROC_MAX; i++)

@@ -161,6 +161,11 @@ int relay_run(struct host_relay *r, int *wstatus)
 	int watched_wake = -1;              /* a --keep-running snapshot's pre-copy (snapshot.h) */
 	for (;;) {
 		struct epoll_event evs[8];
+		if (r->exec_lost) {   /* pid 1's exec ended its old program and could not start the new */
+			*wstatus = SIGKILL;
+			result = 0;
+			goto out;
+		}
 		int wake = snapshot_wake_fd();
 		if (wake != watched_wake && wake >= 0) {
 			struct epoll_event ev = { .events = EPOLLIN, .data.fd = wake };

@@ -156,6 +156,22 @@ static const struct volume *volume_of(const struct volumes *vs, const char *dir,
 	return best;
 }
 
+int volume_open_program(const struct volumes *vs, const char *path)
+{
+	const char *rel;
+	const struct volume *v = path[0] == '/' ? volume_of(vs, path, &rel) : 0;
+	if (!v) {
+		errno = ENOENT;
+		return -1;
+	}
+	int fd = open_beneath(v->dirfd, rel, O_RDONLY, 0);
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	return fd;
+}
+
 int volume_check_workdir(const struct volumes *vs, const char *dir, char *err, size_t errlen)
 {
 	const char *rel;

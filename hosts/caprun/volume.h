@@ -29,6 +29,9 @@ void volume_close_all(struct volumes *vs);   /* volumes and open handles */
 int volume_copy(const struct volumes *from, struct volumes *to);
 /* "HOSTDIR:PATH[:ro]" -> a new volume.  0, or -1 with a one-line reason in err. */
 int volume_add(struct volumes *vs, const char *spec, char *err, size_t errlen);
+/* The file at path (absolute, as the capsule sees it) on one of the volumes, opened read-only
+ * beneath it (an execve's program).  The fd, or -1 with errno (ENOENT: on no volume). */
+int volume_open_program(const struct volumes *vs, const char *path);
 /* A -w DIR: "/", "/tmp", or an existing directory on a volume.  0, or -1 with err. */
 int volume_check_workdir(const struct volumes *vs, const char *dir, char *err, size_t errlen);
 /*

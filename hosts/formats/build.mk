@@ -29,6 +29,8 @@ UNIT_LIBS_test_host_snapprocs := -lsodium
 UNIT_SRCS_test_host_snapauth  := hosts/formats/snapauth.c hosts/formats/ctlsock.c $(COMMON_FILEIO_SRCS) \
                                  $(COMMON_CLOCK_SRCS)
 UNIT_LIBS_test_host_snapauth  := -lsodium
+UNIT_SRCS_test_host_execreq   := hosts/formats/execreq.c
+FUZZ_SRCS_fuzz_execreq        := hosts/formats/execreq.c
 UNIT_SRCS_test_host_dirproto  := $(FORMAT_DIR_SRCS)
 UNIT_LIBS_test_host_dirproto  := -lsodium
 UNIT_SRCS_test_host_hostd_msg := hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS)

@@ -1,4 +1,4 @@
-/* forkserve.c: sockets and processes: a connection handed to a forked child (fork per connection), a listener inherited by pre-forked workers that each accept, children that make sockets of their own (dial), and a listener and a connection handed over with SCM_RIGHTS (handoff); plain POSIX C, the same behaviour on Linux. */
+/* forkserve.c: sockets and processes: a connection handed to a forked child (fork per connection), a listener inherited by pre-forked workers that each accept, children that make sockets of their own (dial), a listener and a connection handed over with SCM_RIGHTS (handoff), and a connection on a child's stdin and stdout across execve (inetd); plain POSIX C, the same behaviour on Linux. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <arpa/inet.h>
@@ -302,6 +302,42 @@ static int handoff(void)
 	return 0;
 }
 
+/*
+ * "inetd": as inetd runs a service, the child puts the connection on its
+ * stdin and stdout and execs the program again ("stdio"), which answers one
+ * line through them.
+ */
+static int inetd(void)
+{
+	int l = listen_on(9000);
+	printf("forkserve: inetd on 9000\n");
+	fflush(stdout);
+	int c = accept(l, 0, 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(l);
+		dup2(c, 0);
+		dup2(c, 1);
+		close(c);
+		execl("/proc/self/exe", "forkserve", "stdio", (char *)0);
+		_exit(127);
+	}
+	close(c);
+	int status;
+	waitpid(pid, &status, 0);
+	printf("service exited with %d\n", WEXITSTATUS(status));
+	return 0;
+}
+
+static int stdio_service(void)
+{
+	char line[200];
+	if (!fgets(line, sizeof line, stdin))
+		return 1;
+	printf("exec'd pid %d read: %s", (int)getpid(), line);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -309,6 +345,10 @@ int main(int argc, char **argv)
 		return per_connection(atoi(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "prefork"))
 		return prefork(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "inetd"))
+		return inetd();
+	if (argc == 2 && !strcmp(argv[1], "stdio"))
+		return stdio_service();
 	if (argc == 2 && !strcmp(argv[1], "handoff"))
 		return handoff();
 	if (argc == 4 && !strcmp(argv[1], "dial"))

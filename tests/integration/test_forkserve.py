@@ -199,6 +199,18 @@ def handoff():
     check(cap.wait_for(r"child exited with 0", 5), "pid 1 reaped the child")
 
 
+def inetd():
+    """As inetd: a forked child puts the connection on its stdin and stdout and execs the
+    program again, which answers through them (the relayed connection crosses the execve)."""
+    host = Host()
+    cap = host.capsule("forkserve", name="inetd", args=["inetd"]).start(app_ready=r"forkserve: inetd on 9000")
+    with host.connect(cap.addr, 9000) as a:
+        a.sendall(b"hello service\n")
+        check_eq(recv_all(a), b"exec'd pid 2 read: hello service\n", "the exec'd service's answer, then its end")
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    check(cap.wait_for(r"service exited with 0", 5), "pid 1 reaped the service")
+
+
 def main():
     tap = Tap()
     tap.run("forkserve: fork per connection: each child echoes its connection byte for byte, "
@@ -213,6 +225,7 @@ def main():
             "non-blocking connect, a listener", children_make_sockets)
     tap.run("forkserve: a listener and an accepted connection handed to a child with SCM_RIGHTS",
             handoff)
+    tap.run("forkserve: inetd-style, a connection on a child's stdin and stdout across execve", inetd)
     tap.done()
 
 

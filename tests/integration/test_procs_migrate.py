@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one; an shm_open object mapped by two processes (images/shm) moved, the same bytes in both after it.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one; an shm_open object mapped by two processes (images/shm) moved, the same bytes in both after it; processes that exec'd (images/execs) moved.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -258,6 +258,24 @@ def connection_in_child_moves():
     check_eq(incoming_exit(a, mark, 2), None, "the capsule's exit status on A (0: not named)")
 
 
+def exec_moves():
+    """images/execs "relaunch": pid 1 exec'd itself into a server, whose child exec'd a
+    reader of a pipe; moved A -> B: both go on there, the pipe and the exec'd child's wait."""
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("execs", name="x", args=["relaunch"]).start(
+        app_ready=r"upper: WRITTEN BEFORE THE SNAPSHOT")
+    mark = moved(topo, "x", a, b, 2, "exec'd processes, pre-copied")
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    with topo.client.connect(x.addr, 9100) as s:
+        check_eq(recv_all(s), b"hold done\n", "pid 1's answer after the move")
+    check_eq(incoming_exit(b, mark), 4, "the capsule's exit status on B (pid 1's)")
+    with b.daemon.cond:
+        out = [t for t in b.daemon.lines[mark:] if re.match(r"^(upper|hold):", t)]
+    check_eq(out, ["upper: WRITTEN AFTER THE RESUME", "upper: end of file",
+                   "hold: upper: exited with 6"], "the exec'd processes' output after the move")
+
+
 def main():
     tap = Tap()
     tap.run("procs migrate: a tree of 3 (waitpid, zombie, pipe with unread bytes, pending "
@@ -277,6 +295,8 @@ def main():
             "bytes in both after the move, and its name", shm_moves)
     tap.run("procs migrate: a TCP connection a forked child serves (relayed by pid 1) echoes "
             "8 MiB while the capsule moves A -> B -> A: every byte in order", connection_in_child_moves)
+    tap.run("procs migrate: processes that exec'd (pid 1 and a child) moved A -> B: the pipe, "
+            "the wait and TCP go on", exec_moves)
     tap.done()
 
 

@@ -1,0 +1,186 @@
+"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot or a live migration while another program runs is refused; a running pipeline snapshotted and resumed, and moved live, prints what Linux prints."""
+# tests/run timeout: 300
+import os
+import shutil
+import subprocess
+import time
+
+from caplib import (BUILD, CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, run_tool, snap_header,
+                    snapshot, tempdir)
+
+CAP = os.path.join(BUILD, "programs", "cap", "busybox")
+NATIVE = os.path.join(BUILD, "programs", "native", "busybox")
+
+# Each is run as `busybox sh -c SCRIPT`: every applet after a pipe is a forked child, and
+# tr, wc, uniq, tail, cat, tee, sed, grep and rev are exec'd (the others run in the child).
+PIPELINES = [
+    "seq 1 20 | sort -r | head -n 3 | tr 0-9 a-j",
+    "seq 1 1000 | grep 7 | wc -l",
+    "printf 'b\\na\\nc\\na\\n' | sort | uniq -c | sed 's/^ *//'",
+    "echo abcdef | rev | cut -c1-3 | tr a-z A-Z",
+    "seq 5 | tee /dev/null | tail -n 2 | cat",
+    "seq 100000 | sort -rn | sed -n '1p;$p' | tr '\\n' ' '; echo",
+    "yes capsule | head -n 1000 | uniq -c | sed 's/^ *//'",
+    "x=$(seq 3 | tr '\\n' +); echo ${x}0 | sed 's/+/ + /g'; expr 1 + 2 + 3",
+    "seq 3 | grep 4; echo grep said $?",
+    "false | true; echo $?; true | false; echo $?",
+    "seq 10 | sed s/1/one/ | grep -v 5 | sort | tail -n 4 | cat; exit 3",
+]
+
+
+def run(exe, script, capsule, caprun_args=()):
+    argv = ([CAPRUN, "--no-net"] + list(caprun_args) + [exe] if capsule else [exe]) + ["sh", "-c", script]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def pipelines_as_linux():
+    check(os.path.exists(CAP) and os.path.exists(NATIVE),
+          "%s or %s is missing (make test builds them)" % (CAP, NATIVE))
+    for script in PIPELINES:
+        want = run(NATIVE, script, False)
+        check_eq(want[2], "", "Linux's stderr for %r" % script)
+        check_eq(run(CAP, script, True), want, "exit code, output and stderr of %r" % script)
+
+
+def exec_in_pid1():
+    # ash execs a script's last simple command itself, in the capsule's pid 1.
+    for script in ["cat /dev/null", "seq 3 | cat; tr a b </dev/null", "exec seq 2", "exec false"]:
+        want = run(NATIVE, script, False)
+        check_eq(run(CAP, script, True), want, "exit code, output and stderr of %r" % script)
+
+
+# Other programs than busybox itself: images/execs on a volume (a .cap there, gcc's on Linux),
+# and a shell script (not a .cap: execve says ENOEXEC and ash runs it, as on Linux).
+FOREIGN = [
+    "$D/execs gen 3 | tr 1-3 a-c | $D/execs upper; echo $?",
+    "$D/execs relaunch-gen | rev | wc -l",
+    "$D/script arg | cat; echo $?",
+    "$D/nothing 2>/dev/null; echo $?",
+    "$D/plain 2>/dev/null; echo $?; $D 2>/dev/null; echo $?",
+    "seq 3 | $D/execs upper | grep -c UPPER",
+]
+
+
+def foreign_programs():
+    d = tempdir("capsule-busybox.")
+    exe = os.path.join(d, "execs")
+    code, out, err = run_tool(["gcc", "-std=c11", "-O2", "-o", exe,
+                               os.path.join(ROOT, "images", "execs", "execs.c")], timeout=120)
+    check(code == 0, "gcc execs.c: %s" % err[-400:])
+    vol = tempdir("capsule-busybox-vol.")
+    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
+    for where in (d, vol):
+        with open(os.path.join(where, "script"), "w") as f:
+            f.write("echo from the script $1\nseq 2 | rev\n")
+        os.chmod(os.path.join(where, "script"), 0o755)
+        with open(os.path.join(where, "plain"), "w") as f:   # not executable: EACCES, 126
+            f.write("echo never\n")
+    for script in FOREIGN:
+        want = run(NATIVE, "D=%s; %s" % (d, script), False)
+        got = run(CAP, "D=/opt; %s" % script, True, ["-v", vol + ":/opt:ro"])
+        check_eq(got, want, "exit code, output and stderr of %r" % script)
+
+
+def snapshot_refused_foreign():
+    """A process running another program than the capsule's own: a snapshot is refused."""
+    host, d = Host(), tempdir()
+    vol = tempdir("capsule-busybox-vol.")
+    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
+    # its name is argv[0]: busybox runs the applet of that name, itself here
+    cap = host.capsule("busybox", image=CAP, name="busybox",
+                       caprun_args=["-v", vol + ":/opt:ro"],
+                       args=["sh", "-c", "yes | /opt/execs upper >/dev/null"]).start()
+    deadline = time.time() + 10
+    while len(cap.capsule_pids()) < 3 and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)   # the exec itself, after the fork
+    code, out, err = host.capctl(["snapshot", cap.name, "-o", os.path.join(d, "bb.snap")])
+    check(code != 0, "capctl snapshot exited 0 (%r)" % out)
+    check("process 3 of capsule busybox runs another program (execs) since its exec" in err,
+          "capctl's line: %r" % err)
+    check_eq(os.listdir(d), [], "files left")
+    check(cap.proc.poll() is None, "the capsule runs on")
+
+
+# A pipeline that runs for seconds in a capsule (grep and wc exec'd, seq run in its fork):
+# frozen and moved while every stage holds bytes in its pipes.  exit 3: caphostd reports only
+# an incoming capsule's non-zero status.
+LONG = "seq 6000000 | grep 7 | wc -l; exit 3"
+
+
+def own_lines(lines):
+    return [t for t in lines if not t.startswith(("capsule ", "caphostd"))]
+
+
+def pipeline_across_snapshot():
+    want = run(NATIVE, LONG, False)
+    check_eq(want[0], 3, "Linux's exit code")
+    host, d = Host(), tempdir()
+    cap = host.capsule("busybox", image=CAP, name="busybox", args=["sh", "-c", LONG]).start()
+    time.sleep(1)
+    path = os.path.join(d, "pipeline.snap")
+    snapshot(host, cap, path)
+    with open(path, "rb") as f:   # version 4: several processes (sh and the three stages)
+        check_eq(snap_header(f.read(4096))["format_version"], 4, "the snapshot's format version")
+    again = host.resume(path, plain=True)
+    check_eq(again.wait_exit(120), 3, "caprun's exit code after the resume: sh's")
+    with again.cond:
+        out = own_lines(t for s_, t in again.lines if s_ == "out")
+    check_eq(out, want[1].splitlines(), "the pipeline's output after the resume")
+
+
+def pipeline_across_migration():
+    from miglib import Topology, migrate_run
+    want = run(NATIVE, LONG, False)
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("busybox", image=CAP, name="busybox", args=["sh", "-c", LONG]).start()
+    time.sleep(1)
+    mark = b.daemon.mark()
+    m = migrate_run(topo, "busybox", a, b)
+    check_eq(m.code, 0, "capctl migrate: %r" % (m,))
+    st = b.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", 120, mark)
+    check(st is not None and st.group(1) == "3", "the capsule's exit status on B: %r" % (st,))
+    with b.daemon.cond:
+        out = own_lines(b.daemon.lines[mark:])
+    check_eq(out, want[1].splitlines(), "the pipeline's output on B")
+
+
+def migrate_refused_foreign():
+    """The same for a live migration: refused when it freezes, the capsule runs on at A."""
+    from miglib import Topology, migrate_run
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    vol = tempdir("capsule-busybox-vol.")
+    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
+    x = a.capsule("busybox", image=CAP, name="busybox", caprun_args=["-v", vol + ":/opt:ro"],
+                  args=["sh", "-c", "yes | /opt/execs upper >/dev/null"]).start()
+    time.sleep(1)   # the fork and the exec
+    m = migrate_run(topo, "busybox", a, b)
+    check(m.code != 0, "capctl migrate exited 0 (%r)" % (m,))
+    check("process 3 of capsule busybox runs another program (execs) since its exec" in m.err and
+          "the capsule continues on this host" in m.err, "capctl's line: %r" % m.err)
+    check(x.proc.poll() is None, "the capsule runs on at A")
+
+
+def main():
+    tap = Tap()
+    tap.run("busybox: sh -c pipelines of forked and exec'd applets, the same as busybox on Linux",
+            pipelines_as_linux)
+    tap.run("busybox: a last command ash execs in pid 1 itself, the same as on Linux",
+            exec_in_pid1)
+    tap.run("busybox: other programs: a .cap on a volume, a shell script (ENOEXEC), one missing; "
+            "the same as on Linux", foreign_programs)
+    tap.run("busybox: a snapshot while a process runs another program is refused with one line",
+            snapshot_refused_foreign)
+    tap.run("busybox: a live migration while a process runs another program is refused; the "
+            "capsule runs on", migrate_refused_foreign)
+    tap.run("busybox: a running pipeline snapshotted and resumed: its output as on Linux",
+            pipeline_across_snapshot)
+    tap.run("busybox: a running pipeline moved live A -> B: its output as on Linux",
+            pipeline_across_migration)
+    tap.done()
+
+
+main()
