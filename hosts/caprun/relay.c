@@ -117,6 +117,22 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 	return 0;
 }
 
+/*
+ * The capsule's first process ended: what it sent just before (its last
+ * replies, a FIN) still waits in its channel, and goes out before we stop.
+ */
+static void drain_channel(struct host_relay *r, unsigned char *buf)
+{
+	for (int i = 0; i < 65536; i++) {
+		ssize_t n = recv(r->chan_fd, buf, CAP_CHAN_MAX, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		channel_record(r, buf, (size_t)n);
+	}
+}
+
 /* Reap what ended: 1 when it was the capsule's first process (*wstatus set); other processes'
  * ends go to their parents (procs.c). */
 static int reap(struct host_relay *r, int *wstatus)
@@ -246,6 +262,7 @@ int relay_run(struct host_relay *r, int *wstatus)
 					}
 				}
 				if (reap(r, wstatus)) {
+					drain_channel(r, buf);
 					result = 0;
 					goto out;
 				}

@@ -1,4 +1,4 @@
-/* lifecycle.c: a plain POSIX app for lifecycle tests: exit codes, unsupported calls, serving until killed, a console to fill, computing without end. */
+/* lifecycle.c: a plain POSIX app for lifecycle tests: exit codes, unsupported calls, serving until killed, a console to fill, computing without end, last words before an exit. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -105,6 +105,24 @@ static int do_spin(void)
 		;
 }
 
+/* "lastword": answer the first connection on 9200 "last words\n", close it and exit 7 at once
+ * (what the capsule sent just before its end must still reach the client). */
+static int do_lastword(void)
+{
+	int s = listen_9200();
+	if (s < 0)
+		return 1;
+	printf("lifecycle: last words on 9200\n");
+	fflush(stdout);
+	int c;
+	while ((c = accept(s, NULL, NULL)) < 0)
+		;
+	if (write(c, "last words\n", 11) != 11)
+		perror("lifecycle: write");
+	close(c);
+	return 7;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "exit") == 0)
@@ -115,8 +133,10 @@ int main(int argc, char **argv)
 		return do_serve();
 	if (argc >= 2 && strcmp(argv[1], "spin") == 0)
 		return do_spin();
+	if (argc >= 2 && strcmp(argv[1], "lastword") == 0)
+		return do_lastword();
 	if (argc >= 3 && strcmp(argv[1], "chatter") == 0)
 		return do_chatter(strtoul(argv[2], NULL, 10));
-	fprintf(stderr, "usage: lifecycle exit N | unsupported | serve | chatter N | spin\n");
+	fprintf(stderr, "usage: lifecycle exit N | unsupported | serve | chatter N | spin | lastword\n");
 	return 64;
 }

@@ -1,9 +1,9 @@
-"""test_lifecycle.py: exit codes pass through caprun, unsupported calls say so once, signals clean up."""
+"""test_lifecycle.py: exit codes pass through caprun, unsupported calls say so once, signals clean up, a last reply before the exit is delivered."""
 import os
 import signal
 
 from caplib import (IMAGES, Capsule, Tap, check, check_eq, connect, my_children, need_capsule_host,
-                    net_state, recv_line, run_caprun)
+                    net_state, recv_all, recv_line, run_caprun)
 
 IMAGE = os.path.join(IMAGES, "lifecycle.cap")
 
@@ -49,6 +49,24 @@ def signal_stops_and_cleans(sig, want_code):
         cap.stop()
 
 
+def last_words_delivered():
+    """A capsule that answers and exits at once, its packets relayed by caprun
+    (CAPRUN_RELAY_PACKETS=1): what it sent before its end still reaches the client, every time
+    (caprun relays what waits in the ended process's channel before it stops)."""
+    env = dict(os.environ, CAPRUN_RELAY_PACKETS="1")
+    for i in range(10):
+        cap = Capsule("lifecycle", args=["--", "lastword"], env=env)
+        try:
+            cap.start(app_ready=r"lifecycle: last words on 9200")
+            s = connect(cap.addr, 9200)
+            s.settimeout(10)
+            check_eq(recv_all(s), b"last words\n", "the reply of a capsule that then exits (run %d)" % i)
+            s.close()
+            check_eq(cap.wait_exit(10), 7, "caprun's exit status: the capsule's")
+        finally:
+            cap.stop()
+
+
 def main():
     tap = Tap()
     cases = [
@@ -58,6 +76,8 @@ def main():
          lambda: signal_stops_and_cleans(signal.SIGTERM, 143)),
         ("lifecycle: SIGINT stops the capsule, exit 130, nothing left",
          lambda: signal_stops_and_cleans(signal.SIGINT, 130)),
+        ("lifecycle: a capsule's last reply before it exits reaches its client (10 runs, relayed)",
+         last_words_delivered),
     ]
     for name, fn in cases:
         if not need_capsule_host(tap, name):
