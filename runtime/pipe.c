@@ -485,21 +485,24 @@ struct rt_pipe_ring *rt_pipe_ring_of(struct rt_pipe *p)
 	return p->ring;
 }
 
+/* An end of r counted on from_slot is this process's from now on. */
+static void take_count(struct rt_pipe_ring *r, int writer, unsigned from_slot)
+{
+	unsigned me = rt_proc_slot();
+	if (from_slot == me || from_slot >= CAP_PROC_MAX)
+		return;
+	ring_lock(r);
+	int16_t *by = writer ? r->wr_by : r->rd_by;
+	by[from_slot]--;
+	by[me]++;
+	ring_unlock(r, 0);
+}
+
 struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_slot)
 {
-	struct rt_pipe *p = calloc(1, sizeof *p);
-	if (!p)
-		return 0;
-	p->ring = r;
-	p->local_ends = 1;
-	unsigned me = rt_proc_slot();
-	if (from_slot != me && from_slot < CAP_PROC_MAX) {
-		ring_lock(r);
-		int16_t *by = writer ? r->wr_by : r->rd_by;
-		by[from_slot]--;
-		by[me]++;
-		ring_unlock(r, 0);
-	}
+	struct rt_pipe *p = rt_pipe_adopt_ring(r, 0);
+	if (p)
+		take_count(r, writer, from_slot);
 	return p;
 }
 
@@ -663,16 +666,13 @@ struct rt_file *rt_pipe_end_receive(const struct rt_passed_fd *d)
 {
 	int writer = d->kind == RT_PASS_PIPE_W;
 	struct rt_pipe_ring *ring = writer ? d->out : d->in;
-	struct rt_pipe *p = rt_pipe_adopt(ring, writer, d->from_slot);
-	struct rt_file *f = p ? rt_file_new(writer ? &writer_ops : &reader_ops, d->flags) : 0;
+	struct rt_pipe *handle = 0;
+	struct rt_file *f = rt_pipe_end_adopt(ring, writer, d->flags, &handle);
 	if (!f) {   /* no memory: the descriptor is closed */
-		if (p)
-			rt_pipe_close(p, writer);
-		else
-			rt_pipe_drop(ring, writer, d->from_slot);
+		rt_pipe_drop(ring, writer, d->from_slot);
 		return 0;
 	}
-	f->priv = p;
+	take_count(ring, writer, d->from_slot);
 	return f;
 }
 

@@ -396,17 +396,20 @@ static void child_ended(const struct cap_proc_child *m)
 
 /* ---- questions for the host: kill to any process or group, groups and sessions ---- */
 
-struct proc_call {
-	struct cap_proc_req req;
+/* A question to the host and its answer, asked on fork's stack (ask_and_wait). */
+struct host_question {
+	int type, reply_type;
+	const void *req;
+	size_t len;
 	struct cap_proc_rep rep;
 };
 
 static void ask_on_stack(void *arg)
 {
-	struct proc_call *call = arg;
-	send_record(CAP_MSG_PROC_REQ, &call->req, sizeof call->req);
-	await_record(CAP_MSG_PROC_REP, &call->rep, sizeof call->rep);
-	replay_stash();
+	struct host_question *q = arg;
+	send_record(q->type, q->req, q->len);
+	await_record(q->reply_type, &q->rep, sizeof q->rep);
+	replay_stash();   /* a child's end or a signal that came meanwhile is in our state now */
 }
 
 /*
@@ -414,17 +417,23 @@ static void ask_on_stack(void *arg)
  * come meanwhile run after it).  While the capsule is being frozen or copied
  * the host says "again": sleep a millisecond, letting the freeze happen.
  */
-static struct cap_proc_rep ask_host(uint32_t op, int a, int b)
+static struct cap_proc_rep ask_and_wait(int type, const void *req, size_t len, int reply_type)
 {
-	struct proc_call call = { { op, a, b, 0 }, { -EIO, 0 } };
+	struct host_question q = { type, reply_type, req, len, { -EIO, 0 } };
 	for (;;) {
-		rt_run_on_stack(ask_on_stack, &call, fork_stack + sizeof fork_stack);
+		rt_run_on_stack(ask_on_stack, &q, fork_stack + sizeof fork_stack);
 		rt_io_changed();   /* stashed records may have made files ready */
-		if (!(call.rep.flags & CAP_PROC_REP_AGAIN))
-			return call.rep;
+		if (!(q.rep.flags & CAP_PROC_REP_AGAIN))
+			return q.rep;
 		struct rt_waitq never = RT_WAITQ_INIT;
 		rt_wait(&never, rt_now_ns() + 1000000, "host busy");
 	}
+}
+
+static struct cap_proc_rep ask_host(uint32_t op, int a, int b)
+{
+	struct cap_proc_req req = { op, a, b, 0 };
+	return ask_and_wait(CAP_MSG_PROC_REQ, &req, sizeof req, CAP_MSG_PROC_REP);
 }
 
 int rt_proc_pgid(void)
@@ -535,30 +544,10 @@ void rt_proc_record(int type, const void *payload, size_t len)
 
 /* ---- execve (exec.c): asking the host, and what of this file survives ---- */
 
-struct exec_call {
-	struct cap_proc_exec req;
-	struct cap_proc_rep rep;
-};
-
-static void exec_ask_on_stack(void *arg)
-{
-	struct exec_call *call = arg;
-	send_record(CAP_MSG_EXEC, &call->req, sizeof call->req);
-	await_record(CAP_MSG_EXECD, &call->rep, sizeof call->rep);
-	replay_stash();   /* a child's end or a signal that came meanwhile is in our state before the hand-off */
-}
-
 long rt_proc_exec_check(const void *req, uint32_t len)
 {
-	struct exec_call call = { { CAP_EXEC_CHECK, len, (uint64_t)(uintptr_t)req }, { -EIO, 0 } };
-	for (;;) {
-		rt_run_on_stack(exec_ask_on_stack, &call, fork_stack + sizeof fork_stack);
-		rt_io_changed();
-		if (!(call.rep.flags & CAP_PROC_REP_AGAIN))
-			return call.rep.result;
-		struct rt_waitq never = RT_WAITQ_INIT;
-		rt_wait(&never, rt_now_ns() + 1000000, "host busy");
-	}
+	struct cap_proc_exec m = { CAP_EXEC_CHECK, len, (uint64_t)(uintptr_t)req };
+	return ask_and_wait(CAP_MSG_EXEC, &m, sizeof m, CAP_MSG_EXECD).result;
 }
 
 _Noreturn void rt_proc_exec_go(const void *req, uint32_t len)

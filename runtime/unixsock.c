@@ -296,30 +296,21 @@ long rt_unix_end_pass(struct rt_file *f, void *what)
 
 struct rt_file *rt_unix_end_receive(const struct rt_passed_fd *d)
 {
-	struct rt_unix_end *e = calloc(1, sizeof *e);
-	struct rt_file *f = e ? rt_file_new(&rt_unix_stream_ops, d->flags) : 0;
-	if (!f) {
-		free(e);
-		if (d->in)
-			rt_pipe_drop(d->in, 0, d->from_slot);
-		if (d->out)
-			rt_pipe_drop(d->out, 1, d->from_slot);
-		return 0;
-	}
-	e->rd_shut = d->rd_shut;
-	e->wr_shut = d->wr_shut;
-	e->in = d->in ? rt_pipe_adopt(d->in, 0, d->from_slot) : 0;
-	e->out = d->out ? rt_pipe_adopt(d->out, 1, d->from_slot) : 0;
+	struct rt_pipe *in = d->in ? rt_pipe_adopt(d->in, 0, d->from_slot) : 0;
+	struct rt_pipe *out = d->out ? rt_pipe_adopt(d->out, 1, d->from_slot) : 0;
 	/* No memory for a handle: that direction is shut, its count given up. */
-	if (d->in && !e->in) {
-		e->rd_shut = 1;
+	if (d->in && !in)
 		rt_pipe_drop(d->in, 0, d->from_slot);
-	}
-	if (d->out && !e->out) {
-		e->wr_shut = 1;
+	if (d->out && !out)
 		rt_pipe_drop(d->out, 1, d->from_slot);
+	int shut = (d->rd_shut || !in ? 1 : 0) | (d->wr_shut || !out ? 2 : 0);
+	struct rt_file *f = rt_unix_end_adopt(in, out, shut, d->flags);
+	if (!f) {   /* no memory: the descriptor is closed */
+		if (in)
+			rt_pipe_close(in, 0);
+		if (out)
+			rt_pipe_close(out, 1);
 	}
-	f->priv = e;
 	return f;
 }
 
