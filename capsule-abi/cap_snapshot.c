@@ -131,9 +131,10 @@ int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_
 
 uint64_t cap_snap_procs_meta_size(const struct cap_snap_procs *t, const struct cap_snap_proc *e)
 {
-	if (t->nprocs > CAP_SNAP_PROCS_MAX)
+	if (t->nprocs > CAP_SNAP_PROCS_MAX || t->nprograms > CAP_SNAP_PROGRAMS_MAX)
 		return UINT64_MAX;
-	uint64_t n = sizeof *t + (uint64_t)t->nprocs * sizeof *e;
+	uint64_t n = sizeof *t + (uint64_t)t->nprocs * sizeof *e +
+	             (uint64_t)t->nprograms * sizeof(struct cap_snap_program);
 	for (uint32_t i = 0; i < t->nprocs; i++) {
 		if (e[i].nheld > CAP_SNAP_HELD_MAX || e[i].nextents > CAP_SNAP_MAX_EXTENTS)
 			return UINT64_MAX;
@@ -167,14 +168,38 @@ static int check_proc(const struct cap_snap_header *h, const struct cap_snap_pro
 	return r;
 }
 
+/* Each program (at prog, after the extents) well formed and run by some process. */
+static int check_programs(const struct cap_snap_procs *t, const struct cap_snap_proc *e,
+                          const struct cap_snap_program *prog, char *err, size_t errlen)
+{
+	for (uint32_t k = 0; k < t->nprograms; k++) {
+		struct cap_snap_program p;
+		memcpy(&p, &prog[k], sizeof p);
+		int used = 0;
+		for (uint32_t i = 0; i < t->nprocs && !used; i++)
+			used = e[i].program == k + 1;
+		if (!used || p.build_id_len == 0 || p.build_id_len > sizeof p.build_id || p.reserved ||
+		    p.path[0] != '/' || !terminated(p.name, sizeof p.name) ||
+		    !terminated(p.path, sizeof p.path)) {
+			snprintf(err, errlen, "program %u: %s", k + 1,
+			         used ? "not a program description" : "run by no process");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
                          const struct cap_snap_procs *t,
                          const struct cap_snap_proc *e, const uint8_t *meta, uint64_t meta_len,
                          char *err, size_t errlen)
 {
-	if (memcmp(t->magic, CAP_SNAP_PROCS_MAGIC, sizeof t->magic) || t->reserved ||
-	    t->entry_size != sizeof *e) {
+	if (memcmp(t->magic, CAP_SNAP_PROCS_MAGIC, sizeof t->magic) || t->entry_size != sizeof *e) {
 		snprintf(err, errlen, "not a process table (magic, entry size %u)", t->entry_size);
+		return -1;
+	}
+	if (t->nprograms > CAP_SNAP_PROGRAMS_MAX || t->nprograms >= t->nprocs) {
+		snprintf(err, errlen, "%u programs for %u processes", t->nprograms, t->nprocs);
 		return -1;
 	}
 	if (t->nprocs < 1 || t->nprocs > CAP_SNAP_PROCS_MAX || t->next_pid <= t->nprocs ||
@@ -204,7 +229,7 @@ int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_
 		                     : p->pid >= 2 && (uint32_t)p->pid < t->next_pid && p->slot > 0 &&
 		                       p->nextents > 0;
 		if (!root_ok || !parent || p->slot >= CAP_SNAP_PROCS_MAX || (slots >> p->slot & 1) ||
-		    p->reserved) {
+		    p->program > t->nprograms || (i == 0 && p->program)) {
 			snprintf(err, errlen, "entry %u (pid %d, parent %d, slot %u): not a process of this "
 			         "capsule", i, p->pid, p->ppid, p->slot);
 			return -1;
@@ -223,6 +248,8 @@ int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_
 		at += (uint64_t)e[i].nheld * sizeof(struct cap_snap_held);
 		ext_at += (uint64_t)e[i].nextents * sizeof(struct cap_snap_extent);
 	}
+	if (check_programs(t, e, (const struct cap_snap_program *)ext_at, err, errlen))
+		return -1;
 	if (meta_size + data != x->procs_size) {
 		snprintf(err, errlen, "the section is %llu bytes, its table says %llu",
 		         (unsigned long long)x->procs_size, (unsigned long long)(meta_size + data));

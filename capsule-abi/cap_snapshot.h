@@ -45,6 +45,7 @@
  *   nprocs x struct cap_snap_proc           entry 0 is pid 1 (its memory is above)
  *   for each entry in order: nheld x struct cap_snap_held
  *   for each entry in order: nextents x struct cap_snap_extent
+ *   nprograms x struct cap_snap_program     programs other than the capsule's own
  *   zero padding to a page
  *   for each entry in order: its extents' bytes, back to back
  *
@@ -126,7 +127,8 @@ struct cap_snap_procs {
 	uint32_t nprocs;          /* entries, 1..CAP_SNAP_PROCS_MAX (1: pid 1 alone, with records held for it) */
 	uint32_t entry_size;      /* sizeof(struct cap_snap_proc) */
 	uint32_t next_pid;        /* the pid the next fork gets (pids are never reused) */
-	uint32_t reserved;        /* 0 */
+	uint32_t nprograms;       /* struct cap_snap_program entries, 0..CAP_SNAP_PROGRAMS_MAX
+	                           * (0 in files of caprun before it; they then checked it was 0) */
 };
 _Static_assert(sizeof(struct cap_snap_procs) == 24, "cap_snap_procs layout");
 
@@ -136,7 +138,8 @@ struct cap_snap_proc {
 	uint32_t slot;            /* caprun's table index (bit of a wake mask): 0 for pid 1 */
 	uint32_t nextents;        /* its memory's extents; 0 for pid 1 (the file's own) */
 	uint32_t nheld;           /* records on their way to it when it froze */
-	uint32_t reserved;        /* 0 */
+	uint32_t program;         /* 0: the capsule's own (the header's build-id); k: the table's
+	                           * program k-1, which an execve started (pid 1: always 0) */
 	uint64_t data_size;       /* sum of its extents' lengths */
 };
 _Static_assert(sizeof(struct cap_snap_proc) == 32, "cap_snap_proc layout");
@@ -149,6 +152,23 @@ struct cap_snap_held {
 };
 _Static_assert(sizeof(struct cap_snap_held) == 16, "cap_snap_held layout");
 
+/*
+ * A program a process runs since an execve of a .cap on a volume
+ * (docs/PROCESSES.md section 7).  Its code is not in the snapshot, as the
+ * capsule's own is not: resume opens path on the host and refuses another
+ * build-id.  Every process's memory is laid out for the capsule's arena
+ * size (the header's), whatever program it runs.
+ */
+#define CAP_SNAP_PROGRAMS_MAX    16
+struct cap_snap_program {
+	uint32_t build_id_len;    /* 1..32 */
+	uint32_t reserved;        /* 0 */
+	uint8_t  build_id[32];
+	char     name[64];        /* the image's name, NUL-terminated */
+	char     path[512];       /* the .cap file on the host (absolute), NUL-terminated */
+};
+_Static_assert(sizeof(struct cap_snap_program) == 616, "cap_snap_program layout");
+
 /* Bytes of the section before the data: table, held records, extent tables, up to a page. */
 uint64_t cap_snap_procs_meta_size(const struct cap_snap_procs *t, const struct cap_snap_proc *e);
 
@@ -157,7 +177,8 @@ uint64_t cap_snap_procs_meta_size(const struct cap_snap_procs *t, const struct c
  * at meta, meta_len bytes from the section's start) against the header:
  * magic, counts, pid 1 first, unique pids and slots, parents in the table,
  * held record types, each process's extents sorted inside memfd_size and
- * adding up to its data_size, and the section's size.  Call with e NULL
+ * adding up to its data_size, programs named by a process each and well
+ * formed (pid 1 runs the capsule's own), and the section's size.  Call with e NULL
  * to check t alone (then nothing else is read).  0, or -1 with "entry N
  * (pid P): reason" or a reason in err.
  */

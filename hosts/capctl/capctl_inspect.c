@@ -95,14 +95,21 @@ static void print_procs(const struct host_snap *s, uint8_t *buf, int json)
 		char blocked[256], held[80];
 		uint64_t stored = i ? e->data_size : s->hdr.data_size;
 		proc_blocked(s, i, buf, blocked, sizeof blocked);
+		struct cap_snap_program prog = { 0 };
+		if (e->program)
+			memcpy(&prog, &p->programs[e->program - 1], sizeof prog);
 		if (json) {
 			printf("%s{\"pid\": %d, \"ppid\": %d, \"slot\": %u, \"stored_bytes\": %llu, "
 			       "\"blocked_on\": ", i ? ",\n   " : "", e->pid, e->ppid, e->slot,
 			       (unsigned long long)stored);
 			capctl_report_json_fput(stdout, blocked);
+			printf(", \"program\": ");
+			capctl_report_json_fput(stdout, e->program ? prog.path : "");
 			printf(", \"held\": [");
 		} else {
 			capctl_procs_row(e->pid, e->ppid, e->slot, (unsigned long long)stored, blocked);
+			if (e->program)
+				printf("        runs %s (%s) since its exec\n", prog.name, prog.path);
 		}
 		for (uint32_t k = 0; k < e->nheld; k++) {
 			struct cap_snap_held h;

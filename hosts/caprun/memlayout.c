@@ -56,7 +56,8 @@ int memlayout_prepare(const struct host_image *img, int argc, char *const *argv,
 	ctl->magic = CAP_CONTROL_MAGIC;
 	ctl->abi_version = CAP_ABI_VERSION;
 	ctl->size = sizeof *ctl;
-	if (elfload_plan_build(&img->elf_info, img->hdr.mem_size, ctl, err, errlen))
+	if (elfload_plan_build(&img->elf_info, boot->arena_size ? boot->arena_size : img->hdr.mem_size,
+	                       ctl, err, errlen))
 		return -1;
 
 	struct stackbuild_args a = {

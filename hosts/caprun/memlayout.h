@@ -15,6 +15,8 @@ struct memlayout_boot {
 	uint32_t uid, gid;          /* the capsule's own starting identity (AT_UID, AT_GID) */
 	const char *dns;            /* name servers for CAP_AT_DNS, "ADDR\n..."; NULL: none */
 	uint64_t reserve_top;       /* bytes kept free below CAP_STACK_TOP (an execve's hand-off), 16-aligned */
+	uint64_t arena_size;        /* 0: the image's memory size; an exec: the capsule's, whatever
+	                             * program it runs (one layout for all its processes) */
 };
 
 /*

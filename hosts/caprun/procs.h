@@ -94,9 +94,17 @@ const struct host_image *procs_image_of(struct host_relay *r, int slot);
 /* One more holder of im (a fork's child), or one less (the last frees it); NULL is the capsule's own. */
 struct procs_image *procs_image_ref(struct procs_image *im);
 void procs_image_unref(struct procs_image *im);
-/* A process that runs another program than the capsule's own: its slot, or -1.  A snapshot
- * and a migration hold only the capsule's own program (its build-id), so they refuse. */
-int procs_foreign_program(struct host_relay *r);
+/* A process whose program a snapshot cannot name, or -1: pid 1 running another program than
+ * the capsule's own (the snapshot's header names the capsule's), or a program whose host path
+ * does not fit in the snapshot.  A snapshot and a migration refuse then. */
+int procs_unsaveable_program(struct host_relay *r);
+/* The program a snapshot names, opened again on this host and its build-id checked: a new
+ * holder, or NULL with err ("its program PATH: ..."). */
+struct procs_image *procs_image_load(const struct cap_snap_program *prog, char *err, size_t errlen);
+/* What a snapshot says of im (zero-filled, so equal programs compare equal). */
+void procs_image_describe(const struct procs_image *im, struct cap_snap_program *out);
+/* The program im holds (the loader maps its code from ->fd). */
+const struct host_image *procs_image_img(const struct procs_image *im);
 /* CAP_MSG_WAKE from slot from: a WAKE to every other process named in mask. */
 void procs_wake(struct host_relay *r, int from, uint64_t mask);
 /* CAP_MSG_PROC_REQ from slot from (procs_group.c): kill to any process or group, setpgid,

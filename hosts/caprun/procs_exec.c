@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
@@ -28,8 +29,72 @@
 /* A program other than the capsule's own, shared by the processes that run it (forks). */
 struct procs_image {
 	struct host_image img;     /* validated; its bytes dropped (segments are read from fd) */
+	char path[PATH_MAX];       /* the .cap file on the host: where a resume finds it again */
 	int refs;
 };
+
+/* The program in the .cap file fd (which it closes): 0 with *out, or -1 with err. */
+static int image_from_fd(int fd, struct procs_image **out, char *err, size_t errlen)
+{
+	char self[64];
+	struct procs_image *im = calloc(1, sizeof *im);
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	ssize_t n = im ? readlink(self, im->path, sizeof im->path - 1) : -1;
+	if (!im || n <= 0 || (size_t)n >= sizeof im->path - 1) {
+		snprintf(err, errlen, "%s", im ? "its host path is not known" : "out of memory");
+		free(im);
+		close(fd);
+		return -1;
+	}
+	if (image_open(self, &im->img, err, errlen)) {
+		free(im);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	image_drop_bytes(&im->img);
+	im->refs = 1;
+	*out = im;
+	return 0;
+}
+
+struct procs_image *procs_image_load(const struct cap_snap_program *prog, char *err, size_t errlen)
+{
+	struct procs_image *im;
+	char why[512];
+	int fd = open(prog->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "its program %s: %s", prog->path, strerror(errno));
+		return NULL;
+	}
+	if (image_from_fd(fd, &im, why, sizeof why)) {
+		snprintf(err, errlen, "its program %s: %s", prog->path, why);
+		return NULL;
+	}
+	if (im->img.hdr.build_id_len != prog->build_id_len ||
+	    memcmp(im->img.hdr.build_id, prog->build_id, prog->build_id_len)) {
+		snprintf(err, errlen, "its program %s is not the one it ran (%s): another build-id",
+		         prog->path, prog->name);
+		procs_image_unref(im);
+		return NULL;
+	}
+	return im;
+}
+
+void procs_image_describe(const struct procs_image *im, struct cap_snap_program *out)
+{
+	memset(out, 0, sizeof *out);
+	out->build_id_len = im->img.hdr.build_id_len;
+	memcpy(out->build_id, im->img.hdr.build_id, sizeof out->build_id);
+	snprintf(out->name, sizeof out->name, "%s", im->img.hdr.name);
+	if (strlen(im->path) < sizeof out->path)
+		memcpy(out->path, im->path, strlen(im->path) + 1);
+}
+
+const struct host_image *procs_image_img(const struct procs_image *im)
+{
+	return &im->img;
+}
 
 struct procs_image *procs_image_ref(struct procs_image *im)
 {
@@ -52,11 +117,14 @@ const struct host_image *procs_image_of(struct host_relay *r, int slot)
 	return im ? &im->img : r->procs->img;
 }
 
-int procs_foreign_program(struct host_relay *r)
+int procs_unsaveable_program(struct host_relay *r)
 {
-	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++)
-		if ((i == 0 || r->procs->p[i].used) && r->procs->p[i].img)
+	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++) {
+		const struct procs_image *im = r->procs->p[i].img;
+		if ((i == 0 || r->procs->p[i].used) && im &&
+		    (i == 0 || strlen(im->path) >= sizeof ((struct cap_snap_program *)0)->path))
 			return i;
+	}
 	return -1;
 }
 
@@ -88,20 +156,11 @@ static int choose_program(struct host_relay *r, int slot, const char *path, stru
 		errno = EACCES;
 		return -1;
 	}
-	char self[64], err[256];
-	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-	struct procs_image *im = calloc(1, sizeof *im);
-	if (!im || image_open(self, &im->img, err, sizeof err)) {
-		int e = im ? ENOEXEC : ENOMEM;   /* not a .cap: a shell then runs it as a script, as on Linux */
-		free(im);
-		close(fd);
-		errno = e;
+	char err[256];
+	if (image_from_fd(fd, out, err, sizeof err)) {
+		errno = ENOEXEC;   /* not a .cap: a shell then runs it as a script, as on Linux */
 		return -1;
 	}
-	close(fd);
-	image_drop_bytes(&im->img);
-	im->refs = 1;
-	*out = im;
 	return 0;
 }
 
@@ -254,7 +313,8 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 	}
 	uint64_t reserve = ((uint64_t)x->q.req.handoff_len + 15) & ~15ULL;
 	struct memlayout_boot boot = { .envc = (int)x->q.req.envc, .envp = x->q.envp, .uid = x->q.req.uid,
-	                               .gid = x->q.req.gid, .dns = ps->dns, .reserve_top = reserve };
+	                               .gid = x->q.req.gid, .dns = ps->dns, .reserve_top = reserve,
+	                               .arena_size = r->snap_template.arena_size };
 	struct host_layout l;
 	const struct host_image *im = p->exec_img ? &p->exec_img->img : ps->img;
 	if (memlayout_prepare(im, (int)x->q.req.argc, x->q.argv, &boot, &l, err, sizeof err)) {

@@ -212,8 +212,10 @@ int procs_mig_restore(struct host_snap *s, const struct mig_rx *rx, struct mig_p
                       struct procs_restored *out, char *err, size_t errlen)
 {
 	out->n = 0;
-	for (int i = 0; i < CAP_PROC_MAX; i++)
+	for (int i = 0; i < CAP_PROC_MAX; i++) {
 		out->memfd[i] = -1;
+		out->img[i] = NULL;
+	}
 	if (!rx->procs_size)
 		return 0;
 	if (snapprocs_read_table(dst->table_fd, rx->procs_size, rx->procs_hash, &s->hdr, &s->procs, err,

@@ -133,10 +133,16 @@ int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 {
 	struct caprun_procs *ps = r->procs;
 	procs_exec_settle(r);   /* a process between its exec's CHECK and GO finishes it first */
-	int foreign = procs_foreign_program(r);
-	if (foreign >= 0) {
-		snprintf(reply, len, "error process %d of capsule %s runs another program (%s) since its "
-		         "exec: a snapshot holds only the capsule's own", procs_pid_of(r, foreign), r->name,
+	int foreign = procs_unsaveable_program(r);
+	if (foreign == 0) {
+		snprintf(reply, len, "error pid 1 of capsule %s runs another program (%s) since its exec: "
+		         "a snapshot resumes pid 1 only with the capsule's own", r->name,
+		         procs_image_of(r, 0)->hdr.name);
+		return -1;
+	}
+	if (foreign > 0) {
+		snprintf(reply, len, "error process %d of capsule %s runs a program (%s) whose host path "
+		         "is too long for a snapshot", procs_pid_of(r, foreign), r->name,
 		         procs_image_of(r, foreign)->hdr.name);
 		return -1;
 	}
@@ -287,6 +293,10 @@ int procs_frozen_collect(struct host_relay *r, struct procs_frozen *f, int copy,
 		f->src[n] = (struct snapprocs_src){ .pid = slot ? p->pid : 1, .ppid = slot ? p->ppid : 0,
 		                                    .slot = (uint32_t)slot, .memfd = slot ? p->memfd : -1,
 		                                    .nheld = h->n, .held = f->held[n] };
+		if (slot && p->img) {
+			procs_image_describe(p->img, &f->programs[n]);
+			f->src[n].program = &f->programs[n];
+		}
 		if (slot && copy) {
 			struct stat st;
 			int fd = procs_high_fd(memfd_create("capsule-snapshot", MFD_CLOEXEC));
@@ -325,8 +335,10 @@ int procs_restore_prepare(const struct host_snap *s, const struct host_image *im
                           int root_memfd, struct procs_restored *out, char *err, size_t errlen)
 {
 	out->n = s->procs ? s->procs->t.nprocs : 0;
-	for (int i = 0; i < CAP_PROC_MAX; i++)
+	for (int i = 0; i < CAP_PROC_MAX; i++) {
 		out->memfd[i] = -1;
+		out->img[i] = NULL;
+	}
 	if (!s->procs)
 		return 0;
 	for (uint32_t i = 1; i < out->n; i++) {
@@ -357,9 +369,19 @@ int procs_restore_finish(const struct host_snap *s, const struct host_image *img
 	int64_t latest = ctl.frozen_at_ns;
 	for (uint32_t i = 1; i < out->n; i++) {
 		int fd = out->memfd[i];
-		char why[256];
+		char why[700];
+		uint32_t prog = s->procs->e[i].program;
+		struct cap_snap_program p;
+		if (prog) {   /* a program an exec started: its file again, the very same build */
+			memcpy(&p, &s->procs->programs[prog - 1], sizeof p);
+			if (!(out->img[i] = procs_image_load(&p, why, sizeof why))) {
+				snprintf(err, errlen, "process %d: %s", s->procs->e[i].pid, why);
+				return -1;
+			}
+		}
+		const struct host_image *im = out->img[i] ? procs_image_img(out->img[i]) : img;
 		/* Its control page for this host, as pid 1's (it is checked there too). */
-		if (memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, why, sizeof why) ||
+		if (memlayout_memfd_resume_prepare(fd, &s->hdr, im, name, why, sizeof why) ||
 		    pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
 			snprintf(err, errlen, "process %d: %s", s->procs->e[i].pid, why);
 			return -1;
@@ -393,12 +415,15 @@ void procs_restored_close(struct procs_restored *pr)
 		if (pr->memfd[i] >= 0)
 			close(pr->memfd[i]);
 		pr->memfd[i] = -1;
+		procs_image_unref(pr->img[i]);
+		pr->img[i] = NULL;
 	}
 }
 
-/* Start entry i of the snapshot's table in its slot, from its memfd (which it takes). */
-static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *memfd, char *err,
-                     size_t errlen)
+/* Start entry i of the snapshot's table in its slot, from its memfd and with its program
+ * (which it takes). */
+static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *memfd,
+                     struct procs_image **img, char *err, size_t errlen)
 {
 	struct caprun_procs *ps = r->procs;
 	struct caprun_proc *p = &ps->p[e->slot];
@@ -418,7 +443,8 @@ static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *m
 	}
 	char why[256];
 	/* No TUN device: only pid 1 moves packets (a forked process never has one either). */
-	if (procs_spawn_loader(ps->loader, chan[1], *memfd, ps->img_fd, ps->filter_fd, r->memfd, -1,
+	int img_fd = *img ? procs_image_img(*img)->fd : ps->img_fd;
+	if (procs_spawn_loader(ps->loader, chan[1], *memfd, img_fd, ps->filter_fd, r->memfd, -1,
 	                       &p->host_pid, why, sizeof why)) {
 		snprintf(err, errlen, "process %d: %s", e->pid, why);
 		volume_close_all(p->vols);
@@ -435,6 +461,8 @@ static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *m
 	p->chan_fd = chan[0];
 	p->memfd = *memfd;
 	*memfd = -1;
+	p->img = *img;
+	*img = NULL;
 	ps->children++;
 	return 0;
 }
@@ -447,7 +475,7 @@ int procs_restore_start(struct host_relay *r, const struct host_snap *s, struct 
 		return 0;
 	r->procs->next_pid = (int)t->t.next_pid;
 	for (uint32_t i = 1; i < pr->n; i++)
-		if (start_one(r, &t->e[i], &pr->memfd[i], err, errlen))
+		if (start_one(r, &t->e[i], &pr->memfd[i], &pr->img[i], err, errlen))
 			return -1;
 	/* What was on its way to each process when the capsule froze: the first it reads. */
 	for (uint32_t i = 0; i < pr->n; i++) {

@@ -27,6 +27,7 @@ void procs_thaw_all(struct host_relay *r);
 struct procs_frozen {
 	struct snapprocs_src src[CAP_PROC_MAX];
 	struct cap_snap_held held[CAP_PROC_MAX][CAP_SNAP_HELD_MAX];
+	struct cap_snap_program programs[CAP_PROC_MAX];   /* entry i's, if it runs another program */
 	int copies[CAP_PROC_MAX];       /* memfd copies this owns (copy), else -1 */
 	struct snapprocs_set set;
 	int collected;                  /* filled by procs_frozen_collect, not released yet */
@@ -47,11 +48,13 @@ void procs_frozen_release(struct procs_frozen *f);
 struct procs_restored {
 	uint32_t n;                     /* entries of the snapshot's table, pid 1 included */
 	int memfd[CAP_PROC_MAX];        /* entry i's memfd (i >= 1), -1 */
+	struct procs_image *img[CAP_PROC_MAX];   /* entry i's program if not the capsule's own */
 };
 
 /*
  * Before pid 1 (root_memfd, prepared for resume) is started: every other
- * process's memfd from the snapshot, its control page made for this host
+ * process's memfd from the snapshot, its program if it runs another than
+ * the capsule's own (opened again, build-id checked), its control page made for this host
  * (the shared window mapped from pid 1's memfd), and all their clocks,
  * pid 1's too, set to continue from the latest freeze of them all.  0, or
  * -1 with err.

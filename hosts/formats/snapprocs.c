@@ -12,6 +12,22 @@
 
 #define COPY_CHUNK (1u << 20)
 
+/* The table's number (1..) for prog, the same for the same program: *k.  0, or -1 when full. */
+static int program_index(const struct cap_snap_program *programs[CAP_SNAP_PROGRAMS_MAX],
+                         uint32_t *n, const struct cap_snap_program *prog, uint32_t *k)
+{
+	for (uint32_t i = 0; i < *n; i++)
+		if (!memcmp(programs[i], prog, sizeof *prog)) {
+			*k = i + 1;
+			return 0;
+		}
+	if (*n == CAP_SNAP_PROGRAMS_MAX)
+		return -1;
+	programs[(*n)++] = prog;
+	*k = *n;
+	return 0;
+}
+
 /*
  * The table of set: entries, held records, each process's extents (its
  * memfd scanned sparsely) into *meta (malloc'd, *meta_size bytes: up to
@@ -33,10 +49,16 @@ static int make_table(const struct cap_snap_header *h, const struct snapprocs_se
 		return -1;
 	}
 	memset(e, 0, CAP_SNAP_PROCS_MAX * sizeof e[0]);
+	const struct cap_snap_program *programs[CAP_SNAP_PROGRAMS_MAX];
 	for (uint32_t i = 0; i < set->n; i++) {
 		const struct snapprocs_src *p = &set->p[i];
 		e[i] = (struct cap_snap_proc){ .pid = p->pid, .ppid = p->ppid, .slot = p->slot,
 		                               .nheld = p->nheld };
+		if (p->program && program_index(programs, &t->nprograms, p->program, &e[i].program)) {
+			snprintf(err, errlen, "more than %u programs", CAP_SNAP_PROGRAMS_MAX);
+			errno = E2BIG;
+			return -1;
+		}
 		if (p->memfd < 0)
 			continue;
 		if (snapfile_scan(p->memfd, h->memfd_size, &ext[i], &e[i].nextents)) {
@@ -71,6 +93,8 @@ static int make_table(const struct cap_snap_header *h, const struct snapprocs_se
 			memcpy(at, ext[i], (size_t)e[i].nextents * sizeof(struct cap_snap_extent));
 		at += (size_t)e[i].nextents * sizeof(struct cap_snap_extent);
 	}
+	for (uint32_t k = 0; k < t->nprograms; k++)
+		memcpy(at + (size_t)k * sizeof *programs[k], programs[k], sizeof *programs[k]);
 	return 0;
 }
 
@@ -274,6 +298,7 @@ static int read_table(int fd, uint64_t from, const struct cap_snap_header *h,
 		p->data_at[i] = table_only ? 0 : data;
 		data += p->e[i].data_size;
 	}
+	p->programs = (const struct cap_snap_program *)at;
 	return 0;
 }
 

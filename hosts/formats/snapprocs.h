@@ -16,6 +16,7 @@ struct snapprocs_src {
 	int memfd;                          /* frozen memory (or a copy of it); -1 for pid 1 */
 	uint32_t nheld;
 	const struct cap_snap_held *held;   /* records on their way to it */
+	const struct cap_snap_program *program;   /* what it runs since an exec; NULL: the capsule's own */
 };
 
 /* The set written with a snapshot: n entries, pids to come from next_pid. */
@@ -58,6 +59,7 @@ struct snap_procs {
 	uint8_t *meta;                                         /* the section's table bytes */
 	const struct cap_snap_held *held[CAP_SNAP_PROCS_MAX];  /* entry i's held records (in meta) */
 	const struct cap_snap_extent *ext[CAP_SNAP_PROCS_MAX]; /* entry i's extents (in meta) */
+	const struct cap_snap_program *programs;               /* t.nprograms (in meta; unaligned) */
 	uint64_t data_at[CAP_SNAP_PROCS_MAX];                  /* file offset of entry i's data */
 	int fd;                                                /* where the section is read (not owned) */
 };

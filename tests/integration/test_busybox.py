@@ -1,12 +1,12 @@
-"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a snapshot or a live migration while another program runs is refused; a running pipeline snapshotted and resumed, and moved live, prints what Linux prints."""
+"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a process running a program from a volume snapshotted, resumed and moved live with it (pid 1 running one: a snapshot is refused); a running pipeline snapshotted and resumed, and moved live, prints what Linux prints."""
 # tests/run timeout: 300
 import os
 import shutil
 import subprocess
 import time
 
-from caplib import (BUILD, CAPRUN, IMAGES, ROOT, Host, Tap, check, check_eq, run_tool, snap_header,
-                    snapshot, tempdir)
+from caplib import (BUILD, CAPRUN, IMAGES, ROOT, Host, Tap, TestFailure, check, check_eq, descendants,
+                    run_tool, snap_header, snapshot, tempdir)
 
 CAP = os.path.join(BUILD, "programs", "cap", "busybox")
 NATIVE = os.path.join(BUILD, "programs", "native", "busybox")
@@ -82,25 +82,110 @@ def foreign_programs():
         check_eq(got, want, "exit code, output and stderr of %r" % script)
 
 
-def snapshot_refused_foreign():
-    """A process running another program than the capsule's own: a snapshot is refused."""
-    host, d = Host(), tempdir()
+def volume_with_execs():
     vol = tempdir("capsule-busybox-vol.")
     shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
-    # its name is argv[0]: busybox runs the applet of that name, itself here
-    cap = host.capsule("busybox", image=CAP, name="busybox",
-                       caprun_args=["-v", vol + ":/opt:ro"],
-                       args=["sh", "-c", "yes | /opt/execs upper >/dev/null"]).start()
-    deadline = time.time() + 10
-    while len(cap.capsule_pids()) < 3 and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)   # the exec itself, after the fork
+    return vol
+
+
+def wait_mapped(cap, path, timeout=20):
+    """Until one of the capsule's host processes maps path (a loader maps a program's code from
+    its .cap: so the exec happened)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for pid in descendants(cap.proc.pid):
+            try:
+                with open("/proc/%d/maps" % pid) as f:
+                    if path in f.read():
+                        return pid
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise TestFailure("no process of capsule %s maps %s after %d s" % (cap.name, path, timeout))
+
+
+def pid1_foreign_refused():
+    """Pid 1 running another program than the capsule's own (ash execs a last command in pid 1):
+    a snapshot is refused with one line, nothing written, the capsule runs on."""
+    host, d = Host(), tempdir()
+    vol = volume_with_execs()
+    cap = host.capsule("busybox", image=CAP, name="busybox", caprun_args=["-v", vol + ":/opt:ro"],
+                       args=["sh", "-c", "echo | cat; /opt/execs upper </dev/zero >/dev/null"]).start()
+    wait_mapped(cap, os.path.join(vol, "execs"))
     code, out, err = host.capctl(["snapshot", cap.name, "-o", os.path.join(d, "bb.snap")])
     check(code != 0, "capctl snapshot exited 0 (%r)" % out)
-    check("process 3 of capsule busybox runs another program (execs) since its exec" in err,
-          "capctl's line: %r" % err)
+    check("pid 1 of capsule busybox runs another program (execs) since its exec: a snapshot "
+          "resumes pid 1 only with the capsule's own" in err, "capctl's line: %r" % err)
     check_eq(os.listdir(d), [], "files left")
     check(cap.proc.poll() is None, "the capsule runs on")
+
+
+# A pipeline that runs for seconds, one stage of it a program from a volume (images/execs, its
+# own .cap): upper-cases each line, "upper: N"; grep counts the lines with a 7.
+FOREIGN_LONG = "seq 6000000 | /opt/execs upper | grep -c 7; exit 3"
+FOREIGN_WANT = [str(sum(1 for i in range(1, 6000001) if "7" in str(i)))]
+
+
+def foreign_across_snapshot():
+    """A process running a program from a volume is snapshotted with it: the snapshot names the
+    .cap (capctl inspect shows it), resume refuses another build at that path with one line and
+    keeps the snapshot, and resumed with the right one the pipeline prints what Linux prints."""
+    host, d = Host(), tempdir()
+    vol = volume_with_execs()
+    prog = os.path.join(vol, "execs")
+    cap = host.capsule("busybox", image=CAP, name="busybox", caprun_args=["-v", vol + ":/opt:ro"],
+                       args=["sh", "-c", FOREIGN_LONG]).start()
+    wait_mapped(cap, prog)
+    path = os.path.join(d, "foreign.snap")
+    snapshot(host, cap, path)
+    code, out, err = host.capctl(["inspect", path])
+    check_eq(code, 0, "capctl inspect: %r" % err)
+    check("runs execs (%s) since its exec" % os.path.realpath(prog) in out,
+          "capctl inspect names the program: %r" % out)
+    # Another program at that path: refused, the snapshot kept as it was.
+    os.rename(prog, prog + ".real")
+    shutil.copy(os.path.join(IMAGES, "echo.cap"), prog)
+    with open(path, "rb") as f:
+        before = f.read()
+    p = subprocess.run([CAPRUN, path], env=host.env, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    check(p.returncode != 0, "caprun resumed with another program at %s" % prog)
+    check(("its program %s is not the one it ran (execs): another build-id" % os.path.realpath(prog))
+          in p.stderr, "caprun's line: %r" % p.stderr)
+    with open(path, "rb") as f:
+        check(f.read() == before, "the snapshot is unchanged after the refusal")
+    os.replace(prog + ".real", prog)
+    again = host.resume(path, plain=True)
+    check_eq(again.wait_exit(120), 3, "caprun's exit code after the resume: sh's")
+    with again.cond:
+        out = own_lines(t for s_, t in again.lines if s_ == "out")
+    check_eq(out, FOREIGN_WANT, "the pipeline's output after the resume")
+
+
+def moved_pipeline(script, want, caprun_args=(), ready=None):
+    """script run in a capsule on A, moved live to B once ready(capsule) returns: it ends
+    there with sh's exit status 3 and want as its output."""
+    from miglib import Topology, migrate_run
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("busybox", image=CAP, name="busybox", caprun_args=list(caprun_args),
+                  args=["sh", "-c", script]).start()
+    ready(x)
+    mark = b.daemon.mark()
+    m = migrate_run(topo, "busybox", a, b)
+    check_eq(m.code, 0, "capctl migrate: %r" % (m,))
+    st = b.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", 120, mark)
+    check(st is not None and st.group(1) == "3", "the capsule's exit status on B: %r" % (st,))
+    with b.daemon.cond:
+        out = own_lines(b.daemon.lines[mark:])
+    check_eq(out, want, "the pipeline's output on B")
+
+
+def foreign_across_migration():
+    """The same pipeline moved live A -> B: the target opens the program from the volume."""
+    vol = volume_with_execs()
+    moved_pipeline(FOREIGN_LONG, FOREIGN_WANT, ["-v", vol + ":/opt:ro"],
+                   lambda x: wait_mapped(x, os.path.join(vol, "execs")))
 
 
 # A pipeline that runs for seconds in a capsule (grep and wc exec'd, seq run in its fork):
@@ -131,37 +216,8 @@ def pipeline_across_snapshot():
 
 
 def pipeline_across_migration():
-    from miglib import Topology, migrate_run
     want = run(NATIVE, LONG, False)
-    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
-    a, b = topo["A"], topo["B"]
-    x = a.capsule("busybox", image=CAP, name="busybox", args=["sh", "-c", LONG]).start()
-    time.sleep(1)
-    mark = b.daemon.mark()
-    m = migrate_run(topo, "busybox", a, b)
-    check_eq(m.code, 0, "capctl migrate: %r" % (m,))
-    st = b.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", 120, mark)
-    check(st is not None and st.group(1) == "3", "the capsule's exit status on B: %r" % (st,))
-    with b.daemon.cond:
-        out = own_lines(b.daemon.lines[mark:])
-    check_eq(out, want[1].splitlines(), "the pipeline's output on B")
-
-
-def migrate_refused_foreign():
-    """The same for a live migration: refused when it freezes, the capsule runs on at A."""
-    from miglib import Topology, migrate_run
-    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
-    a, b = topo["A"], topo["B"]
-    vol = tempdir("capsule-busybox-vol.")
-    shutil.copy(os.path.join(IMAGES, "execs.cap"), os.path.join(vol, "execs"))
-    x = a.capsule("busybox", image=CAP, name="busybox", caprun_args=["-v", vol + ":/opt:ro"],
-                  args=["sh", "-c", "yes | /opt/execs upper >/dev/null"]).start()
-    time.sleep(1)   # the fork and the exec
-    m = migrate_run(topo, "busybox", a, b)
-    check(m.code != 0, "capctl migrate exited 0 (%r)" % (m,))
-    check("process 3 of capsule busybox runs another program (execs) since its exec" in m.err and
-          "the capsule continues on this host" in m.err, "capctl's line: %r" % m.err)
-    check(x.proc.poll() is None, "the capsule runs on at A")
+    moved_pipeline(LONG, want[1].splitlines(), ready=lambda x: time.sleep(1))
 
 
 def main():
@@ -172,10 +228,12 @@ def main():
             exec_in_pid1)
     tap.run("busybox: other programs: a .cap on a volume, a shell script (ENOEXEC), one missing; "
             "the same as on Linux", foreign_programs)
-    tap.run("busybox: a snapshot while a process runs another program is refused with one line",
-            snapshot_refused_foreign)
-    tap.run("busybox: a live migration while a process runs another program is refused; the "
-            "capsule runs on", migrate_refused_foreign)
+    tap.run("busybox: a snapshot while pid 1 runs another program is refused with one line",
+            pid1_foreign_refused)
+    tap.run("busybox: a process running a program from a volume snapshotted and resumed (another "
+            "build there refused): output as on Linux", foreign_across_snapshot)
+    tap.run("busybox: a process running a program from a volume moved live A -> B: output as "
+            "on Linux", foreign_across_migration)
     tap.run("busybox: a running pipeline snapshotted and resumed: its output as on Linux",
             pipeline_across_snapshot)
     tap.run("busybox: a running pipeline moved live A -> B: its output as on Linux",

@@ -31,6 +31,9 @@ static uint8_t *good_bytes;
 static size_t good_len;
 static int memfds[3];
 static uint64_t section_at;   /* where the process section starts in good_bytes */
+static uint64_t program_at;   /* where its one program is, from the section's start */
+static struct cap_snap_program execs = { .build_id_len = 20, .name = "execs",
+                                         .path = "/srv/vol/execs.cap" };
 
 /* Process i's fake memory: a frozen control page and a few pages of its own pattern. */
 static uint8_t pattern(int proc, uint64_t off)
@@ -89,8 +92,10 @@ static int write_three(const char *path, uint64_t *bytes, char *err, size_t errl
 	struct snapprocs_src src[3] = {
 		{ .pid = 1, .ppid = 0, .slot = 0, .memfd = -1, .nheld = 0 },
 		{ .pid = 2, .ppid = 1, .slot = 1, .memfd = memfds[1], .nheld = 1, .held = &child },
-		{ .pid = 4, .ppid = 2, .slot = 5, .memfd = memfds[2], .nheld = 1, .held = &wake },
+		{ .pid = 4, .ppid = 2, .slot = 5, .memfd = memfds[2], .nheld = 1, .held = &wake,
+		  .program = &execs },   /* it runs another program since an exec */
 	};
+	memset(execs.build_id, 0xcd, 20);
 	struct snapprocs_set set = { src, 3, 5 };
 	struct cap_snap_header h;
 	template(&h);
@@ -183,6 +188,13 @@ static void test_write_and_read_back(void **state)
 	assert_int_equal(p->e[1].nheld, 1);
 	assert_int_equal(p->held[1][0].type, CAP_MSG_CHILD);
 	assert_int_equal(p->held[2][0].type, CAP_MSG_WAKE);
+	/* The program pid 4 runs, named once; the others run the capsule's own. */
+	assert_int_equal(p->t.nprograms, 1);
+	assert_int_equal(p->e[0].program, 0);
+	assert_int_equal(p->e[1].program, 0);
+	assert_int_equal(p->e[2].program, 1);
+	assert_memory_equal(&p->programs[0], &execs, sizeof execs);
+	program_at = (uint64_t)((const uint8_t *)p->programs - p->meta);
 	/* Each process's memory back, page for page; restored, the same holes. */
 	for (uint32_t i = 1; i < 3; i++) {
 		int copy = memfd_create("restored", MFD_CLOEXEC);
@@ -284,9 +296,23 @@ static void test_table_edits_refused(void **state)
 		{ e0 - section_at + esz + offsetof(struct cap_snap_proc, data_size), 4096, "extents add up to" },
 		/* the first held record (entry 1's CHILD) gets another type */
 		{ sizeof(struct cap_snap_procs) + 3 * esz, 99, "held record 0 has type 99" },
+		/* programs: pid 1 never runs another; a number beyond the table; a table too long;
+		 * a path that is not absolute; a build-id of no length */
+		{ e0 - section_at + offsetof(struct cap_snap_proc, program), 1, "entry 0 (pid 1" },
+		{ e0 - section_at + 2 * esz + offsetof(struct cap_snap_proc, program), 2, "entry 2 (pid 4" },
+		{ offsetof(struct cap_snap_procs, nprograms), 20, "20 programs for 3 processes" },
+		{ 0, 0, NULL },   /* program_at + path, below */
+		{ 0, 0, NULL },   /* program_at + build_id_len, below */
 	};
+	const size_t nedits = sizeof edits / sizeof edits[0];
+	edits[nedits - 2].off = program_at + offsetof(struct cap_snap_program, path);
+	edits[nedits - 2].value = 0x2f2f2f78;   /* "x///" */
+	edits[nedits - 2].want = "program 1: not a program description";
+	edits[nedits - 1].off = program_at + offsetof(struct cap_snap_program, build_id_len);
+	edits[nedits - 1].value = 0;
+	edits[nedits - 1].want = "program 1: not a program description";
 	uint8_t *b = malloc(good_len);
-	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+	for (size_t i = 0; i < nedits; i++) {
 		memcpy(b, good_bytes, good_len);
 		memcpy(b + section_at + edits[i].off, &edits[i].value, sizeof edits[i].value);
 		remade(b);
