@@ -173,18 +173,17 @@ _Static_assert(sizeof(struct cap_exec_handoff) == 296, "cap_exec_handoff layout"
 
 enum cap_exec_fd_kind {
 	CAP_EXEC_FD_CONSOLE = 1,   /* a: the console's number, 0..2 */
-	CAP_EXEC_FD_PIPE_R = 2,    /* a: the pipe's ring in the shared window */
-	CAP_EXEC_FD_PIPE_W = 3,
-	CAP_EXEC_FD_UNIX = 4,      /* a socket pair's end: a the ring it reads, b the one it writes;
-	                              c bit 0: reading shut down, bit 1: writing */
+	/* 2, 3, 4: pipe ends and socket pair ends, described apart before they went as
+	 * CAP_EXEC_FD_PASSED too (an old program's hand-off: those descriptors are closed) */
 	CAP_EXEC_FD_DEV = 5,       /* a: 1 /dev/null, 2 /dev/zero, 3 /dev/urandom */
 	CAP_EXEC_FD_HOSTFILE = 6,  /* a file on a volume: path is "MOUNT\0REL\0ABS" (the volume's path,
 	                              the file's on it, the file's in the capsule); b: the flags to
 	                              open it again with (never creating or truncating); c bit 0: a
 	                              directory.  The new program opens it again at its first use */
-	CAP_EXEC_FD_PASSED = 7,    /* a TCP socket several processes share: path holds the runtime's
-	                              description, as SCM_RIGHTS passes it (runtime/rt_pipe.h,
-	                              struct rt_passed_fd; its copy counted on the process's slot) */
+	CAP_EXEC_FD_PASSED = 7,    /* a pipe or FIFO end, a socket pair end, a TCP socket several
+	                              processes share: path holds the runtime's description, as
+	                              SCM_RIGHTS passes it (runtime/rt_pipe.h, struct rt_passed_fd;
+	                              its copy counted on the process's slot) */
 };
 
 struct cap_exec_fd {

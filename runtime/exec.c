@@ -1,6 +1,7 @@
 /* exec.c: execve in a capsule process (docs/PROCESSES.md, section 2b): the host starts the new program in this process's slot; descriptors, children and signal state go across in a hand-off the new program reads at start. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -51,46 +52,25 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 					return i;
 				}
 		}
-	void *ring = 0;
-	struct rt_pipe *in, *out;
-	int console = rt_console_number(f), dev = rt_dev_number(f), writer = rt_pipe_end_of(f, &ring);
-	int dir, reopen, shut;
+	int console = rt_console_number(f), dev = rt_dev_number(f), dir, reopen;
 	if (rt_hostfile_exec_save(f, e->path, sizeof e->path, &dir, &reopen) == 0) {
 		e->kind = CAP_EXEC_FD_HOSTFILE;   /* closed below, opened again by name in the new program */
 		e->b = (uint64_t)reopen;
 		e->c = (uint64_t)dir;
-	} else if (rt_unix_end_exec(f, &in, &out, &shut) == 0) {
-		f->ops->fork(f, 0);   /* both rings into the shared window, one more end on each */
-		void *rin = in ? rt_pipe_shared_ring(in) : 0, *rout = out ? rt_pipe_shared_ring(out) : 0;
-		if ((in && !rin) || (out && !rout)) {
-			f->ops->fork(f, 1);   /* the window is full: closed like any other */
-			return -1;
-		}
-		e->kind = CAP_EXEC_FD_UNIX;
-		e->a = (uint64_t)(uintptr_t)rin;
-		e->b = (uint64_t)(uintptr_t)rout;
-		e->c = (uint64_t)shut;
 	} else if (console >= 0) {
 		e->kind = CAP_EXEC_FD_CONSOLE;
 		e->a = (uint64_t)console;
 	} else if (dev) {
 		e->kind = CAP_EXEC_FD_DEV;
 		e->a = (uint64_t)dev;
-	} else if (writer >= 0) {
-		/*
-		 * As at a fork: the ring moves into the shared window (if it was
-		 * private) and counts one more end, the new program's; closing ours
-		 * below leaves the count as it was.  A full window keeps it private
-		 * and counts nothing: then it is closed like any other.
-		 */
-		f->ops->fork(f, 0);
-		rt_pipe_end_of(f, &ring);
-		if (!ring)
-			return -1;
-		e->kind = writer ? CAP_EXEC_FD_PIPE_W : CAP_EXEC_FD_PIPE_R;
-		e->a = (uint64_t)(uintptr_t)ring;
 	} else if (f->ops->pass && f->ops->pass(f, e->path) == 0) {
-		/* A kind fdpass.c describes (a TCP socket several processes share): as for SCM_RIGHTS. */
+		/*
+		 * Pipe and FIFO ends, socket pair ends, TCP sockets several processes
+		 * share: described as SCM_RIGHTS passes them (fdpass.c).  Their rings
+		 * move into the shared window (if they were private) and count one
+		 * more end, the new program's; closing ours below leaves the count as
+		 * it was.  A full window refuses: then it is closed like any other.
+		 */
 		struct rt_passed_fd d;
 		memcpy(&d, e->path, sizeof d);
 		d.from_slot = rt_proc_slot();
@@ -197,22 +177,7 @@ long rt_sys_execve(const char *path, char *const *argv, char *const *envp)
 
 /* ---- the new program's side, before its main ---- */
 
-/* The one handle of ring in this program (made by the first end adopted). */
-static struct rt_pipe **handle_of(void *ring, void **rings, struct rt_pipe **handles, int *nrings)
-{
-	int i = 0;
-	while (i < *nrings && rings[i] != ring)
-		i++;
-	if (i == *nrings) {
-		rings[i] = ring;
-		handles[i] = 0;
-		(*nrings)++;
-	}
-	return &handles[i];
-}
-
-static struct rt_file *adopt(const struct cap_exec_fd *e, void **rings, struct rt_pipe **handles,
-                             int *nrings)
+static struct rt_file *adopt(const struct cap_exec_fd *e)
 {
 	int flags = (int)e->flags & (O_ACCMODE | O_APPEND | O_NONBLOCK);
 	if (e->kind == CAP_EXEC_FD_CONSOLE && e->a < 3)
@@ -230,34 +195,20 @@ static struct rt_file *adopt(const struct cap_exec_fd *e, void **rings, struct r
 			f->off = e->off;
 		return f;
 	}
-	if (e->kind == CAP_EXEC_FD_PASSED) {
-		struct rt_passed_fd d;
-		memcpy(&d, e->path, sizeof d);
-		return rt_fdpass_receive(&d);
-	}
-	if (e->kind == CAP_EXEC_FD_UNIX) {
-		void *rin = (void *)(uintptr_t)e->a, *rout = (void *)(uintptr_t)e->b;
-		if ((rin && !rt_shared_contains((uintptr_t)rin)) || (rout && !rt_shared_contains((uintptr_t)rout)))
-			return 0;
-		struct rt_pipe **hin = rin ? handle_of(rin, rings, handles, nrings) : 0;
-		struct rt_pipe **hout = rout ? handle_of(rout, rings, handles, nrings) : 0;
-		struct rt_pipe *pin = hin ? rt_pipe_adopt_ring(rin, *hin) : 0;
-		if (pin)
-			*hin = pin;
-		struct rt_pipe *pout = hout ? rt_pipe_adopt_ring(rout, *hout) : 0;
-		if (pout)
-			*hout = pout;
-		if ((rin && !pin) || (rout && !pout))
-			return 0;   /* no memory at start: the ends stay counted, as a lost process's would */
-		return rt_unix_end_adopt(pin, pout, (int)(e->c & 3), flags);
-	}
-	if (e->kind != CAP_EXEC_FD_PIPE_R && e->kind != CAP_EXEC_FD_PIPE_W)
+	if (e->kind != CAP_EXEC_FD_PASSED) {
+		/* kinds 2-4: pipe and pair ends as a runtime before December 2026 described them */
+		char msg[160];
+		snprintf(msg, sizeof msg, "capsule: exec: descriptor %d came as kind %u, which this "
+		         "program's runtime does not take (built with another version?): closed\n",
+		         (int)e->fd, (unsigned)e->kind);
+		rt_console_write(2, msg);
 		return 0;
-	void *ring = (void *)(uintptr_t)e->a;
-	if (!rt_shared_contains((uintptr_t)ring))
-		return 0;
-	return rt_pipe_end_adopt(ring, e->kind == CAP_EXEC_FD_PIPE_W, flags,
-	                         handle_of(ring, rings, handles, nrings));
+	}
+	struct rt_passed_fd d;
+	memcpy(&d, e->path, sizeof d);
+	if ((d.in && !rt_shared_contains((uintptr_t)d.in)) || (d.out && !rt_shared_contains((uintptr_t)d.out)))
+		return 0;   /* not rings of this capsule's window: nothing to take over */
+	return rt_fdpass_receive(&d);
 }
 
 void rt_exec_adopt(void)
@@ -276,12 +227,10 @@ void rt_exec_adopt(void)
 	cwd[sizeof cwd - 1] = 0;
 	rt_path_set_start_dir(cwd);
 	rt_fd_exec_reset();
-	/* One file per index (dup'ed descriptors share it), one pipe handle per ring. */
-	int n = (int)h->nfds, nrings = 0;
+	/* One file per index (dup'ed descriptors share it). */
+	int n = (int)h->nfds;
 	struct rt_file **files = calloc((size_t)n + 1, sizeof *files);
-	void **rings = calloc(2 * (size_t)n + 1, sizeof *rings);   /* a socket pair end has two */
-	struct rt_pipe **handles = calloc(2 * (size_t)n + 1, sizeof *handles);
-	for (int k = 0; files && rings && handles && k < n; k++) {
+	for (int k = 0; files && k < n; k++) {
 		const struct cap_exec_fd *e = &fds[k];
 		if (e->file >= (uint32_t)n)
 			continue;
@@ -289,11 +238,9 @@ void rt_exec_adopt(void)
 		if (f)
 			f->refs++;
 		else
-			f = files[e->file] = adopt(e, rings, handles, &nrings);
+			f = files[e->file] = adopt(e);
 		if (f && rt_fd_install_at(f, e->fd, 0) < 0)
 			rt_file_unref(f);
 	}
 	free(files);
-	free(rings);
-	free(handles);
 }

@@ -755,11 +755,6 @@ int rt_pipe_end_of(struct rt_file *f, void **shared_ring)
 	return is_writer(f);
 }
 
-void *rt_pipe_shared_ring(struct rt_pipe *p)
-{
-	return p->ring->shared ? p->ring : 0;
-}
-
 struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle)
 {
 	struct rt_pipe *p = handle ? handle : calloc(1, sizeof *p);

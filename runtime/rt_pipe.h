@@ -135,16 +135,13 @@ long rt_unix_end_pass(struct rt_file *f, void *what);
 extern const struct rt_sock_ops rt_unix_stream_sock_ops;
 
 /*
- * execve (exec.c): is f a pipe end (-1: no; 0: the reading one, 1: the
- * writing one)?  *shared_ring: its ring in the shared window, 0 if private.  adopt:
- * the new program's file for an end of that ring (its count is there
- * already); ends of one ring share one *handle (0 the first time).
+ * Is f a pipe end (-1: no; 0: the reading one, 1: the writing one)?
+ * *shared_ring: its ring in the shared window, 0 if private.  adopt: this
+ * process's file for an end of a ring whose count is there already; ends
+ * of one ring may share one *handle (0 the first time).
  */
 struct rt_file;
 int rt_pipe_end_of(struct rt_file *f, void **shared_ring);
-/* p's ring if it lives in the shared window, else 0; a handle (new if handle is 0) holding one
- * more end of a shared ring, whose count is there already; 0: no memory. */
-void *rt_pipe_shared_ring(struct rt_pipe *p);
 struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle);
 struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle);
 

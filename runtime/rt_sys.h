@@ -76,10 +76,9 @@ int rt_unix_is_pair_end(const struct rt_file *f);
 struct msghdr;
 long rt_fdpass_sendmsg(struct rt_file *f, const struct msghdr *m, int nonblock);
 long rt_fdpass_recvmsg(struct rt_file *f, struct msghdr *m, int flags, int nonblock);
-/* execve (exec.c): a pair end's pipes (0 for a direction shut down; shut bit 0: reading, bit 1:
- * writing), 0, or -1 if f is no pair end; adopt: the new program's end of those pipes. */
+/* A socket pair end on pipes in and out (0 for a direction shut down; shut bit 0: reading, bit 1:
+ * writing), as a passed one is received (unixsock.c). */
 struct rt_pipe;
-int rt_unix_end_exec(struct rt_file *f, struct rt_pipe **in, struct rt_pipe **out, int *shut);
 struct rt_file *rt_unix_end_adopt(struct rt_pipe *in, struct rt_pipe *out, int shut, int flags);
 
 /* misc.c */

@@ -332,17 +332,6 @@ int rt_unix_is_pair_end(const struct rt_file *f)
 	return f->ops == &rt_unix_stream_ops;
 }
 
-int rt_unix_end_exec(struct rt_file *f, struct rt_pipe **in, struct rt_pipe **out, int *shut)
-{
-	if (f->ops != &rt_unix_stream_ops)
-		return -1;
-	struct rt_unix_end *e = end_of(f);
-	*in = e->rd_shut ? 0 : e->in;
-	*out = e->wr_shut ? 0 : e->out;
-	*shut = (e->rd_shut ? 1 : 0) | (e->wr_shut ? 2 : 0);
-	return 0;
-}
-
 struct rt_file *rt_unix_end_adopt(struct rt_pipe *in, struct rt_pipe *out, int shut, int flags)
 {
 	struct rt_unix_end *e = calloc(1, sizeof *e);
