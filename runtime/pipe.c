@@ -51,6 +51,10 @@ struct rt_pipe_ring {
 	int keep;
 	uint32_t rd_opens, wr_opens;
 	int32_t reset;             /* a relayed TCP connection's reset (sockrelay.c): told once at the end */
+	/* A socket's shutdown(SHUT_WR) in any process (unixsock.c): it acts on the socket, not
+	 * on one descriptor, so the reader sees end of file after what is buffered, and every
+	 * writer gets EPIPE, whoever else still holds an end */
+	int32_t writes_shut;
 	uint32_t npassed;
 	struct rt_pipe_passed passed[RT_PIPE_PASSED_MAX];
 	unsigned char buf[PIPE_SIZE];
@@ -224,8 +228,8 @@ long rt_pipe_read_passed(struct rt_pipe *p, void *buf, size_t len, int nonblock,
 				rt_fdpass_drop(&drop[i]);   /* read without asking for them: closed, as on Linux */
 			return (long)n;
 		}
-		if (!r->writers || nonblock) {
-			int writers = r->writers, reset = writers ? 0 : r->reset;
+		if (!r->writers || r->writes_shut || nonblock) {
+			int writers = r->writes_shut ? 0 : r->writers, reset = writers ? 0 : r->reset;
 			r->reset = 0;
 			ring_unlock(r, 0);
 			return writers ? -EAGAIN : reset;   /* end of file, or the reset that ended it */
@@ -259,7 +263,7 @@ long rt_pipe_write_passed(struct rt_pipe *p, const void *buf, size_t len, int no
 	while (done < len) {
 		struct rt_pipe_ring *r = p->ring;
 		ring_lock(r);
-		if (!r->readers) {
+		if (!r->readers || r->writes_shut) {
 			ring_unlock(r, 0);
 			return done ? (long)done : -EPIPE;
 		}
@@ -315,20 +319,29 @@ int rt_pipe_poll(struct rt_pipe *p, int writer, int events)
 	int out = 0;
 	ring_lock(r);
 	if (writer) {
-		if (!r->readers)
+		if (!r->readers || r->writes_shut)
 			out = POLLERR | (events & POLLOUT);
 		else if (PIPE_SIZE - r->len >= PIPE_ATOMIC)
 			out |= events & (POLLOUT | POLLWRNORM);
 	} else {
 		if (r->len)
 			out |= events & (POLLIN | POLLRDNORM);
-		if (!r->writers)
+		if (!r->writers || r->writes_shut)
 			out |= POLLHUP;
 	}
 	if (!out)
 		ring_want_wake(r);   /* a poller sleeps next: another process's change must wake it */
 	ring_unlock(r, 0);
 	return out;
+}
+
+void rt_pipe_shut_writes(struct rt_pipe *p)
+{
+	struct rt_pipe_ring *r = p->ring;
+	ring_lock(r);
+	r->writes_shut = 1;
+	int shared = r->shared;
+	changed(p, shared, ring_unlock(r, 1));
 }
 
 /* For the freeze report: fill level, size, and whether the other end is open. */

@@ -87,6 +87,9 @@ void rt_pipe_info(struct rt_pipe *p, int writer, uint32_t *buffered, uint32_t *c
 int rt_pipe_owns_waitq(struct rt_pipe *p, const struct rt_waitq *q);
 /* One end goes away (writer 1: a writer); the last one frees p. */
 void rt_pipe_close(struct rt_pipe *p, int writer);
+/* A socket's shutdown(SHUT_WR): no more writes through p from any end (EPIPE), end of file for
+ * its reader after the bytes buffered. */
+void rt_pipe_shut_writes(struct rt_pipe *p);
 /*
  * A fork: the child holds a copy of this end from now on (undo: the fork
  * failed).  The ring moves into the shared window first, so every process

@@ -15,8 +15,10 @@
 /*
  * One end (struct rt_unix_end, rt_pipe.h): it reads `in` and writes `out`; its peer has
  * them the other way round.  shutdown(SHUT_RD) closes its reading of `in` (the peer's
- * writes then fail with EPIPE, as on Linux), SHUT_WR its writing of `out` (the peer reads
- * end of file).  Everything is in the capsule's memory, so a pair moves with a snapshot.
+ * writes then fail with EPIPE once no end reads, as on Linux), SHUT_WR ends the writing of
+ * `out` for every end of this socket, in whichever process (the peer reads end of file after
+ * what is buffered; a copy a fork made gets EPIPE).  Everything is in the capsule's memory,
+ * so a pair moves with a snapshot.
  */
 
 static struct rt_unix_end *end_of(struct rt_file *f)
@@ -206,7 +208,10 @@ static long end_shutdown(struct rt_file *f, int how)
 {
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return -EINVAL;
-	end_shut(end_of(f), how != SHUT_WR, how != SHUT_RD);
+	struct rt_unix_end *e = end_of(f);
+	if (how != SHUT_RD && !e->wr_shut)
+		rt_pipe_shut_writes(e->out);   /* for every process holding this socket, as on Linux */
+	end_shut(e, how != SHUT_WR, how != SHUT_RD);
 	return 0;
 }
 

@@ -338,6 +338,49 @@ static int stdio_service(void)
 	return 0;
 }
 
+/*
+ * "shutwr": shutdown(SHUT_WR) acts on the socket, not on one descriptor: the
+ * child's ends the connection's sending for the parent's copy too (the parent
+ * still holds it open): the client reads end of file, the parent's write
+ * fails with EPIPE, and both still read what the client sends.
+ */
+static int shut_write(void)
+{
+	int l = listen_on(9000), ready[2];
+	printf("forkserve: shutwr on 9000\n");
+	fflush(stdout);
+	int c = accept(l, 0, 0);
+	if (c < 0 || pipe(ready))
+		return 1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		static const char hello[] = "hello from the child\n";
+		if (write_all(c, hello, sizeof hello - 1) || shutdown(c, SHUT_WR))
+			_exit(2);
+		if (write(c, "x", 1) < 0)
+			printf("child's write after its shutdown: %s\n", strerror(errno));
+		fflush(stdout);
+		if (write(ready[1], "s", 1) != 1)
+			_exit(3);
+		char line[64];
+		if (read_line(c, line, sizeof line) == 0)
+			printf("child read: %s\n", line);
+		fflush(stdout);
+		_exit(0);
+	}
+	char s;
+	if (read(ready[0], &s, 1) != 1)
+		return 1;
+	if (write(c, "y", 1) < 0)
+		printf("parent's write after the child's shutdown: %s\n", strerror(errno));
+	fflush(stdout);
+	int status;
+	waitpid(pid, &status, 0);
+	printf("child exited with %d; parent closes its copy\n", WEXITSTATUS(status));
+	close(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -351,8 +394,11 @@ int main(int argc, char **argv)
 		return stdio_service();
 	if (argc == 2 && !strcmp(argv[1], "handoff"))
 		return handoff();
+	if (argc == 2 && !strcmp(argv[1], "shutwr"))
+		return shut_write();
 	if (argc == 4 && !strcmp(argv[1], "dial"))
 		return dial(argv[2], atoi(argv[3]));
-	fprintf(stderr, "usage: forkserve perconn CONNECTIONS | prefork WORKERS | dial IP PORT\n");
+	fprintf(stderr, "usage: forkserve perconn CONNECTIONS | prefork WORKERS | inetd | handoff | shutwr | "
+	                "dial IP PORT\n");
 	return 2;
 }

@@ -1,4 +1,4 @@
-"""test_forkserve.py: TCP sockets shared by a capsule's processes (docs/PROCESSES.md, section 4): a connection handed to a forked child that echoes it byte for byte (fork per connection), a listener inherited by pre-forked workers that each accept, both across a snapshot and resume with the connection open in a child; children's own sockets (connect out, a refused connect, a listener) asked of pid 1's stack; a listener and a connection handed over with SCM_RIGHTS."""
+"""test_forkserve.py: TCP sockets shared by a capsule's processes (docs/PROCESSES.md, section 4): a connection handed to a forked child that echoes it byte for byte (fork per connection), a listener inherited by pre-forked workers that each accept, both across a snapshot and resume with the connection open in a child; children's own sockets (connect out, a refused connect, a listener) asked of pid 1's stack; a listener and a connection handed over with SCM_RIGHTS; shutdown(SHUT_WR) acting on the connection for every process."""
 import json
 import os
 import re
@@ -211,6 +211,24 @@ def inetd():
     check(cap.wait_for(r"service exited with 0", 5), "pid 1 reaped the service")
 
 
+def shut_write():
+    """shutdown(SHUT_WR) in a child acts on the connection, not on its descriptor (as on Linux,
+    checked there by hand with the same program): the client reads end of file while pid 1
+    still holds its copy open, every process's write then fails with EPIPE, and reading goes on."""
+    host = Host()
+    cap = host.capsule("forkserve", name="shutwr", args=["shutwr"]).start(app_ready=r"forkserve: shutwr on 9000")
+    with host.connect(cap.addr, 9000) as a:
+        a.settimeout(20)   # without the shared shutdown the end of file never comes
+        check_eq(recv_all(a), b"hello from the child\n", "the child's line, then end of file")
+        a.sendall(b"bye\n")
+        check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    for want in ("child's write after its shutdown: Broken pipe",
+                 "parent's write after the child's shutdown: Broken pipe",
+                 "child read: bye",
+                 "child exited with 0; parent closes its copy"):
+        check(cap.wait_for("^%s$" % re.escape(want), 5), "the line %r: %s" % (want, cap.output_text()[-400:]))
+
+
 def main():
     tap = Tap()
     tap.run("forkserve: fork per connection: each child echoes its connection byte for byte, "
@@ -226,6 +244,8 @@ def main():
     tap.run("forkserve: a listener and an accepted connection handed to a child with SCM_RIGHTS",
             handoff)
     tap.run("forkserve: inetd-style, a connection on a child's stdin and stdout across execve", inetd)
+    tap.run("forkserve: a child's shutdown(SHUT_WR) ends the connection's sending while pid 1 "
+            "holds its copy, as on Linux", shut_write)
     tap.done()
 
 
