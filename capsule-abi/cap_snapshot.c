@@ -198,7 +198,7 @@ int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_
 		snprintf(err, errlen, "not a process table (magic, entry size %u)", t->entry_size);
 		return -1;
 	}
-	if (t->nprograms > CAP_SNAP_PROGRAMS_MAX || t->nprograms >= t->nprocs) {
+	if (t->nprograms > CAP_SNAP_PROGRAMS_MAX || t->nprograms > t->nprocs) {
 		snprintf(err, errlen, "%u programs for %u processes", t->nprograms, t->nprocs);
 		return -1;
 	}
@@ -229,7 +229,7 @@ int cap_snap_check_procs(const struct cap_snap_header *h, const struct cap_snap_
 		                     : p->pid >= 2 && (uint32_t)p->pid < t->next_pid && p->slot > 0 &&
 		                       p->nextents > 0;
 		if (!root_ok || !parent || p->slot >= CAP_SNAP_PROCS_MAX || (slots >> p->slot & 1) ||
-		    p->program > t->nprograms || (i == 0 && p->program)) {
+		    p->program > t->nprograms) {
 			snprintf(err, errlen, "entry %u (pid %d, parent %d, slot %u): not a process of this "
 			         "capsule", i, p->pid, p->ppid, p->slot);
 			return -1;

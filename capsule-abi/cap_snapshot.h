@@ -139,7 +139,7 @@ struct cap_snap_proc {
 	uint32_t nextents;        /* its memory's extents; 0 for pid 1 (the file's own) */
 	uint32_t nheld;           /* records on their way to it when it froze */
 	uint32_t program;         /* 0: the capsule's own (the header's build-id); k: the table's
-	                           * program k-1, which an execve started (pid 1: always 0) */
+	                           * program k-1, which an execve started (pid 1's too) */
 	uint64_t data_size;       /* sum of its extents' lengths */
 };
 _Static_assert(sizeof(struct cap_snap_proc) == 32, "cap_snap_proc layout");
@@ -157,7 +157,9 @@ _Static_assert(sizeof(struct cap_snap_held) == 16, "cap_snap_held layout");
  * (docs/PROCESSES.md section 7).  Its code is not in the snapshot, as the
  * capsule's own is not: resume opens path on the host and refuses another
  * build-id.  Every process's memory is laid out for the capsule's arena
- * size (the header's), whatever program it runs.
+ * size (the header's), whatever program it runs.  The header still names
+ * the capsule's own program when pid 1 runs another: a later execve by the
+ * capsule's name needs it.
  */
 #define CAP_SNAP_PROGRAMS_MAX    16
 struct cap_snap_program {
@@ -178,7 +180,7 @@ uint64_t cap_snap_procs_meta_size(const struct cap_snap_procs *t, const struct c
  * magic, counts, pid 1 first, unique pids and slots, parents in the table,
  * held record types, each process's extents sorted inside memfd_size and
  * adding up to its data_size, programs named by a process each and well
- * formed (pid 1 runs the capsule's own), and the section's size.  Call with e NULL
+ * formed, and the section's size.  Call with e NULL
  * to check t alone (then nothing else is read).  0, or -1 with "entry N
  * (pid P): reason" or a reason in err.
  */

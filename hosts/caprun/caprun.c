@@ -276,7 +276,8 @@ static int attach_uplink(struct caprun *c, const char *base)
 int spawn_capsule(struct caprun *c, const char *loader)
 {
 	char err[PATH_MAX + 64];
-	if (procs_spawn_loader(loader, c->chan[1], c->memfd, c->img.fd, c->filter_fd, -1,
+	int img_fd = c->root_img ? procs_image_img(c->root_img)->fd : c->img.fd;
+	if (procs_spawn_loader(loader, c->chan[1], c->memfd, img_fd, c->filter_fd, -1,
 	                       c->filter ? c->tun_fd : -1, &c->child, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s\n", err);
 		c->child = 0;
@@ -630,6 +631,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		caprun_migin_drop_procs(&c.mig);
+		c.root_img = restored.img[0];   /* pid 1's program, if an exec changed it */
+		restored.img[0] = NULL;
 		/* Restore before the decision: the loader maps it all and stops just before the
 		 * jump while CONFIRM, COMMIT and the pull go by; it runs only if the pull wins. */
 		if ((c.detach && caprun_detach_console(c.name, c.log_size)) ||
@@ -655,6 +658,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 			goto out;
 		}
+		c.root_img = restored.img[0];   /* pid 1's program, if an exec changed it */
+		restored.img[0] = NULL;
 	} else {
 		struct cap_control *ctl = &c.layout.ctl;
 		if (strcmp(c.name, base)) {   /* "NAME-2": HOSTNAME is the name it really got */
@@ -721,6 +726,8 @@ int main(int argc, char **argv)
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);
 	procs.img = &c.img;
+	procs.p[0].img = c.root_img;   /* the table holds it from now on */
+	c.root_img = NULL;
 	procs.dns = c.env.ndns ? c.env.dns : NULL;
 	relay.procs = c.procs = &procs;
 	relay.epoll_fd = -1;
@@ -769,6 +776,7 @@ out:
 	memlayout_free(&c.layout);
 	caprun_env_free(&c.env);
 	image_close(&c.img);
+	procs_image_unref(c.root_img);   /* pid 1's program, if it never got to the table */
 	snapfile_close(&c.snap);
 	volume_close_all(&c.vols);
 	free(cargv);

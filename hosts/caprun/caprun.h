@@ -53,6 +53,7 @@ struct caprun {
 	struct caprun_env env;     /* -e, --env-file, --dns, --user: a fresh capsule only */
 
 	struct host_image img;
+	struct procs_image *root_img;   /* a resume's pid 1 running another program since an exec */
 	int image_early;           /* --incoming: img opened and checked from the PRECOPY's identity */
 	struct host_layout layout;
 	char name[CAP_IMAGE_NAME_MAX];

@@ -13,8 +13,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /*
@@ -137,6 +139,13 @@ int caprun_incoming_decide(struct caprun *c, const char *loader)
 	}
 	/* The loader: continued past its first stop (--held, exec'd during pre-copy), or
 	 * spawned now; either way it stops again just before the jump (CAP_HOST_START_STOPPED). */
+	if (c->child > 0 && c->root_img) {
+		/* The early loader got the capsule's own program; pid 1 runs another since an exec. */
+		kill(c->child, SIGKILL);
+		while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
+			;
+		c->child = 0;
+	}
 	if (c->child > 0 ? caprun_migin_hold_end(&c->child, -1) : spawn_capsule(c, loader)) {
 		caprun_migin_refuse(m, "cannot start its loader");   /* it will never pull: S keeps it */
 		return EXIT_FAILURE_SETUP;

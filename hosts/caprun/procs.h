@@ -94,9 +94,8 @@ const struct host_image *procs_image_of(struct host_relay *r, int slot);
 /* One more holder of im (a fork's child), or one less (the last frees it); NULL is the capsule's own. */
 struct procs_image *procs_image_ref(struct procs_image *im);
 void procs_image_unref(struct procs_image *im);
-/* A process whose program a snapshot cannot name, or -1: pid 1 running another program than
- * the capsule's own (the snapshot's header names the capsule's), or a program whose host path
- * does not fit in the snapshot.  A snapshot and a migration refuse then. */
+/* A process whose program a snapshot cannot name, or -1: one whose host path does not fit
+ * in the snapshot.  A snapshot and a migration refuse then. */
 int procs_unsaveable_program(struct host_relay *r);
 /* The program a snapshot names, opened again on this host and its build-id checked: a new
  * holder, or NULL with err ("its program PATH: ..."). */

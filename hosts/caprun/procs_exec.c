@@ -53,6 +53,7 @@ static int image_from_fd(int fd, struct procs_image **out, char *err, size_t err
 	}
 	close(fd);
 	image_drop_bytes(&im->img);
+	im->img.fd = procs_high_fd(im->img.fd);   /* never one of the numbers a loader gets */
 	im->refs = 1;
 	*out = im;
 	return 0;
@@ -122,7 +123,7 @@ int procs_unsaveable_program(struct host_relay *r)
 	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++) {
 		const struct procs_image *im = r->procs->p[i].img;
 		if ((i == 0 || r->procs->p[i].used) && im &&
-		    (i == 0 || strlen(im->path) >= sizeof ((struct cap_snap_program *)0)->path))
+		    strlen(im->path) >= sizeof ((struct cap_snap_program *)0)->path)
 			return i;
 	}
 	return -1;

@@ -134,13 +134,7 @@ int procs_freeze_all(struct host_relay *r, char *reply, size_t len)
 	struct caprun_procs *ps = r->procs;
 	procs_exec_settle(r);   /* a process between its exec's CHECK and GO finishes it first */
 	int foreign = procs_unsaveable_program(r);
-	if (foreign == 0) {
-		snprintf(reply, len, "error pid 1 of capsule %s runs another program (%s) since its exec: "
-		         "a snapshot resumes pid 1 only with the capsule's own", r->name,
-		         procs_image_of(r, 0)->hdr.name);
-		return -1;
-	}
-	if (foreign > 0) {
+	if (foreign >= 0) {
 		snprintf(reply, len, "error process %d of capsule %s runs a program (%s) whose host path "
 		         "is too long for a snapshot", procs_pid_of(r, foreign), r->name,
 		         procs_image_of(r, foreign)->hdr.name);
@@ -280,8 +274,9 @@ int procs_frozen_collect(struct host_relay *r, struct procs_frozen *f, int copy,
 		f->copies[i] = -1;
 	f->set = (struct snapprocs_set){ f->src, 0, 0 };
 	f->collected = 1;
-	/* One process and nothing held for it: a version 3 file, as ever. */
-	if (!ps || (!ps->children && !ps->hold[0].n))
+	/* One process running the capsule's own program and nothing held for it: a version 3
+	 * file, as ever. */
+	if (!ps || (!ps->children && !ps->hold[0].n && !ps->p[0].img))
 		return 0;
 	uint32_t n = 0;
 	for (int slot = 0; slot < CAP_PROC_MAX; slot++) {
@@ -293,7 +288,7 @@ int procs_frozen_collect(struct host_relay *r, struct procs_frozen *f, int copy,
 		f->src[n] = (struct snapprocs_src){ .pid = slot ? p->pid : 1, .ppid = slot ? p->ppid : 0,
 		                                    .slot = (uint32_t)slot, .memfd = slot ? p->memfd : -1,
 		                                    .nheld = h->n, .held = f->held[n] };
-		if (slot && p->img) {
+		if (p->img) {   /* pid 1's too: p[0].img is its program since an exec */
 			procs_image_describe(p->img, &f->programs[n]);
 			f->src[n].program = &f->programs[n];
 		}
@@ -367,8 +362,8 @@ int procs_restore_finish(const struct host_snap *s, const struct host_image *img
 		return -1;
 	}
 	int64_t latest = ctl.frozen_at_ns;
-	for (uint32_t i = 1; i < out->n; i++) {
-		int fd = out->memfd[i];
+	for (uint32_t i = 0; i < out->n; i++) {
+		int fd = i ? out->memfd[i] : root_memfd;
 		char why[700];
 		uint32_t prog = s->procs->e[i].program;
 		struct cap_snap_program p;
@@ -380,6 +375,14 @@ int procs_restore_finish(const struct host_snap *s, const struct host_image *img
 			}
 		}
 		const struct host_image *im = out->img[i] ? procs_image_img(out->img[i]) : img;
+		if (i == 0) {
+			/* Pid 1's page was made for the capsule's own program: again, for the one it runs. */
+			if (out->img[0] && memlayout_memfd_resume_prepare(fd, &s->hdr, im, name, why, sizeof why)) {
+				snprintf(err, errlen, "pid 1: %s", why);
+				return -1;
+			}
+			continue;
+		}
 		/* Its control page for this host, as pid 1's (it is checked there too). */
 		if (memlayout_memfd_resume_prepare(fd, &s->hdr, im, name, why, sizeof why) ||
 		    pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {

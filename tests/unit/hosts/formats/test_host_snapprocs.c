@@ -296,9 +296,9 @@ static void test_table_edits_refused(void **state)
 		{ e0 - section_at + esz + offsetof(struct cap_snap_proc, data_size), 4096, "extents add up to" },
 		/* the first held record (entry 1's CHILD) gets another type */
 		{ sizeof(struct cap_snap_procs) + 3 * esz, 99, "held record 0 has type 99" },
-		/* programs: pid 1 never runs another; a number beyond the table; a table too long;
-		 * a path that is not absolute; a build-id of no length */
-		{ e0 - section_at + offsetof(struct cap_snap_proc, program), 1, "entry 0 (pid 1" },
+		/* programs: numbers beyond the table; a table too long; a path that is not
+		 * absolute; a build-id of no length */
+		{ e0 - section_at + offsetof(struct cap_snap_proc, program), 2, "entry 0 (pid 1" },
 		{ e0 - section_at + 2 * esz + offsetof(struct cap_snap_proc, program), 2, "entry 2 (pid 4" },
 		{ offsetof(struct cap_snap_procs, nprograms), 20, "20 programs for 3 processes" },
 		{ 0, 0, NULL },   /* program_at + path, below */
