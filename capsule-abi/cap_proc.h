@@ -179,7 +179,9 @@ enum cap_exec_fd_kind {
 	CAP_EXEC_FD_HOSTFILE = 6,  /* a file on a volume: path is "MOUNT\0REL\0ABS" (the volume's path,
 	                              the file's on it, the file's in the capsule); b: the flags to
 	                              open it again with (never creating or truncating); c bit 0: a
-	                              directory.  The new program opens it again at its first use */
+	                              directory; a: its offset's cell in the shared window if other
+	                              processes share it (0: none).  The new program opens it again
+	                              at its first use */
 	CAP_EXEC_FD_PASSED = 7,    /* a pipe or FIFO end, a socket pair end, a TCP socket several
 	                              processes share: path holds the runtime's description, as
 	                              SCM_RIGHTS passes it (runtime/rt_pipe.h, struct rt_passed_fd;

@@ -53,8 +53,10 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 				}
 		}
 	int console = rt_console_number(f), dev = rt_dev_number(f), dir, reopen;
-	if (rt_hostfile_exec_save(f, e->path, sizeof e->path, &dir, &reopen) == 0) {
+	void *shared;
+	if (rt_hostfile_exec_save(f, e->path, sizeof e->path, &dir, &reopen, &shared) == 0) {
 		e->kind = CAP_EXEC_FD_HOSTFILE;   /* closed below, opened again by name in the new program */
+		e->a = (uint64_t)(uintptr_t)shared;
 		e->b = (uint64_t)reopen;
 		e->c = (uint64_t)dir;
 	} else if (console >= 0) {
@@ -190,7 +192,7 @@ static struct rt_file *adopt(const struct cap_exec_fd *e)
 	}
 	if (e->kind == CAP_EXEC_FD_HOSTFILE) {
 		struct rt_file *f = rt_hostfile_exec_adopt(e->path, sizeof e->path, (int)(e->c & 1),
-		                                           (int)e->b, flags);
+		                                           (int)e->b, flags, (void *)(uintptr_t)e->a);
 		if (f)
 			f->off = e->off;
 		return f;

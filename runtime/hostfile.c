@@ -5,13 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "capsule-abi/cap_report.h"
+#include "runtime/rt_fileshare.h"
 #include "runtime/rt_hostfs.h"
 #include "runtime/rt_internal.h"
 
 /*
  * Everything needed to open the file again lives here, in capsule memory:
  * which volume (by its path in the capsule, not the host's index), the
- * path on it, the flags, and (in struct rt_file) the offset.  After a
+ * path on it, the flags, and (in struct rt_file, or once another process
+ * holds the description too, in the shared window) the offset.  After a
  * resume the first call on the file opens it again by name on whatever
  * host the capsule is on now; if that fails the descriptor gives EIO.
  */
@@ -24,6 +26,7 @@ struct hostfile {
 	int volume;             /* the host's index of the volume, in generation gen */
 	unsigned gen;
 	int broken;             /* could not be opened again: EIO */
+	struct rt_offcell *shared;   /* since a fork: the offset every holder moves (fileshare.c) */
 };
 
 static const struct rt_file_ops hostfile_ops, hostdir_ops;
@@ -154,8 +157,11 @@ long rt_hostfile_open(const char *abs, int flags, int mode, struct rt_file **out
 static long hostfile_xfer(struct rt_file *f, void *buf, size_t len, int64_t pos, int write)
 {
 	struct hostfile *h = f->priv;
-	uint64_t at = pos >= 0 ? (uint64_t)pos : f->off, end = 0;
+	int append = write && (f->flags & O_APPEND), claimed = pos < 0 && h->shared && !append;
+	uint64_t at = pos >= 0 ? (uint64_t)pos : claimed ? rt_offcell_claim(h->shared, len) : f->off;
+	uint64_t end = 0;
 	size_t total = 0;
+	long err = 0;
 	while (total < len) {
 		size_t chunk = len - total < CAP_FILE_DATA_MAX ? len - total : CAP_FILE_DATA_MAX;
 		struct rt_hostfs_call c = { .req = { .op = write ? CAP_FOP_PWRITE : CAP_FOP_PREAD,
@@ -163,16 +169,25 @@ static long hostfile_xfer(struct rt_file *f, void *buf, size_t len, int64_t pos,
 		                            .data = (char *)buf + total, .buf = (char *)buf + total,
 		                            .buflen = write ? 0 : chunk };
 		long r = handle_call(h, &c);
-		if (r < 0)
-			return total ? (long)total : r;
+		if (r < 0) {
+			err = r;
+			break;
+		}
 		total += (size_t)r;
 		end = c.size;
 		if ((size_t)r < chunk)
 			break;
 	}
-	if (pos < 0)
-		f->off = write && (f->flags & O_APPEND) ? end : at + total;
-	return (long)total;
+	if (pos < 0) {
+		if (claimed)
+			rt_offcell_settle(h->shared, at, len, total);
+		if (total || !err) {
+			f->off = append ? end : at + total;
+			if (h->shared && !claimed)
+				rt_offcell_set(h->shared, f->off);   /* an append: where the host wrote */
+		}
+	}
+	return total ? (long)total : err;
 }
 
 static long hostfile_read_one(struct rt_file *f, void *buf, size_t len, int64_t pos, int nonblock)
@@ -215,15 +230,29 @@ static void hostfile_fstat(struct rt_file *f, struct stat *st)
 		*st = got;
 }
 
+/* The offset this process last saw, brought up to date if other processes share it. */
+static uint64_t offset_now(struct rt_file *f)
+{
+	struct hostfile *h = f->priv;
+	if (h->shared)
+		f->off = rt_offcell_get(h->shared);
+	return f->off;
+}
+
 static long hostfile_llseek(struct rt_file *f, long off, int whence)
 {
+	struct hostfile *h = f->priv;
 	struct stat st = { 0 };
 	if (whence == SEEK_END) {
 		long r = host_fstat(f, &st);
 		if (r < 0)
 			return r;
 	}
-	return rt_file_seek(f, off, whence, (uint64_t)st.st_size);
+	offset_now(f);
+	long r = rt_file_seek(f, off, whence, (uint64_t)st.st_size);
+	if (r >= 0 && h->shared)
+		rt_offcell_set(h->shared, f->off);
+	return r;
 }
 
 static long hostfile_nread(struct rt_file *f)
@@ -232,7 +261,8 @@ static long hostfile_nread(struct rt_file *f)
 	long r = host_fstat(f, &st);
 	if (r < 0)
 		return r;
-	return (uint64_t)st.st_size > f->off ? (long)((uint64_t)st.st_size - f->off) : 0;
+	uint64_t off = offset_now(f);
+	return (uint64_t)st.st_size > off ? (long)((uint64_t)st.st_size - off) : 0;
 }
 
 static long hostfile_truncate(struct rt_file *f, uint64_t size)
@@ -256,7 +286,26 @@ static void hostfile_release(struct rt_file *f)
 		rt_hostfs_call(&c);
 	}
 	handle_used[h->handle] = 0;
+	if (h->shared)
+		rt_offcell_hold(h->shared, -1);
 	free(h);
+}
+
+/* A fork: the description lives on in both processes, so its offset moves into the window. */
+static void hostfile_fork(struct rt_file *f, int undo)
+{
+	struct hostfile *h = f->priv;
+	if (!undo && !h->shared)
+		h->shared = rt_offcell_new(f->off);   /* held once, ours; 0 (table full): apart as before */
+	if (h->shared)
+		rt_offcell_hold(h->shared, undo ? -1 : 1);   /* the child's copy, on our slot for now */
+}
+
+static void hostfile_forked(struct rt_file *f, unsigned child_slot, int child_pid)
+{
+	struct hostfile *h = f->priv;
+	if (h->shared)
+		rt_offcell_forked(h->shared, child_slot, child_pid);
 }
 
 static void hostfile_report(struct rt_file *f, struct cap_report_fd *r)
@@ -267,10 +316,11 @@ static void hostfile_report(struct rt_file *f, struct cap_report_fd *r)
 	memcpy(r->u.file.path, h->abs, l);
 	r->u.file.path[l] = 0;
 	r->u.file.size = 0;   /* the host knows; a freeze asks nothing of it */
-	r->u.file.offset = f->off;
+	r->u.file.offset = offset_now(f);
 }
 
-int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, int *flags)
+int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, int *flags,
+                          void **shared)
 {
 	if (f->ops != &hostfile_ops && f->ops != &hostdir_ops)
 		return -1;
@@ -283,11 +333,15 @@ int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, i
 	memcpy(path + m + r, h->abs, a);
 	*dir = f->ops == &hostdir_ops;
 	*flags = h->reopen_flags;
+	*shared = h->shared;
+	offset_now(f);
+	if (h->shared)
+		rt_offcell_hold(h->shared, 1);   /* the new program's; our close takes ours away */
 	return 0;
 }
 
 struct rt_file *rt_hostfile_exec_adopt(const char *path, size_t len, int dir, int reopen_flags,
-                                       int flags)
+                                       int flags, void *shared)
 {
 	const char *mount = path, *rel = memchr(mount, 0, len);
 	const char *abs = rel ? memchr(rel + 1, 0, len - (size_t)(rel + 1 - path)) : 0;
@@ -307,6 +361,7 @@ struct rt_file *rt_hostfile_exec_adopt(const char *path, size_t len, int dir, in
 	snprintf(h->abs, sizeof h->abs, "%s", abs);
 	h->reopen_flags = reopen_flags & (O_ACCMODE | O_APPEND | O_DIRECTORY);
 	h->gen = rt_hostfs_generation() - 1;   /* not open here yet: opened again at its first use */
+	h->shared = shared && rt_offcell_valid(shared) ? shared : 0;
 	f->priv = h;
 	return f;
 }
@@ -323,6 +378,8 @@ static const struct rt_file_ops hostfile_ops = {
 	.fsync = hostfile_fsync,
 	.release = hostfile_release,
 	.report = hostfile_report,
+	.fork = hostfile_fork,
+	.forked = hostfile_forked,
 };
 
 static long hostdir_llseek(struct rt_file *f, long off, int whence)

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include "capsule-abi/cap_proc.h"
 #include "runtime/rt_fd.h"
+#include "runtime/rt_fileshare.h"
 #include "runtime/rt_host.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
@@ -534,6 +535,7 @@ void rt_proc_record(int type, const void *payload, size_t len)
 		rt_pipes_lost(m.slot);
 		rt_relay_lost(m.slot);
 		rt_shm_lost(m.slot);
+		rt_offcells_lost(m.slot);
 		send_record(CAP_MSG_LOST, &m, sizeof m);
 	} else if (type == CAP_MSG_WAKE) {
 		rt_wake_all(&rt_proc_waitq);

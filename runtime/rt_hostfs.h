@@ -48,9 +48,12 @@ void rt_hostfs_stat_out(const struct cap_file_stat *in, struct stat *st, int vol
 long rt_hostfile_open(const char *abs, int flags, int mode, struct rt_file **out);
 /* execve (exec.c): f's volume, path on it and path in the capsule as "MOUNT\0REL\0ABS\0" into
  * path (len bytes), whether it is a directory, its flags to open it again; 0, or -1 if f is no
- * host file (or it does not fit).  adopt: the new program's file, opened again at first use. */
-int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, int *flags);
+ * host file (or it does not fit); *shared: the offset other processes share with it (fileshare.c),
+ * counted once more for the new program, or 0.  adopt: the new program's file, opened again at
+ * first use. */
+int rt_hostfile_exec_save(struct rt_file *f, char *path, size_t len, int *dir, int *flags,
+                          void **shared);
 struct rt_file *rt_hostfile_exec_adopt(const char *path, size_t len, int dir, int reopen_flags,
-                                       int flags);
+                                       int flags, void *shared);
 
 #endif

@@ -50,6 +50,8 @@ void *rt_shared_map(size_t len);
 void *rt_shared_take(size_t len);
 void rt_shared_give_back(void *addr);
 void *rt_shared_shm_table(size_t len);
+/* The same for fileshare.c's table of shared file offsets. */
+void *rt_shared_offsets_table(size_t len);
 /* Is addr in the window? */
 int rt_shared_contains(uintptr_t addr);
 /* munmap of the mapping that starts at addr: this process lets go; the last one frees it. */

@@ -34,6 +34,7 @@ struct shared_head {
 	 */
 	int32_t lost_pid[CAP_PROC_MAX];
 	uint64_t arena_used[CAP_PROC_MAX];   /* the memory budget (mem.c); zero when a slot is free */
+	uint32_t offsets_table;    /* first slot + 1 of fileshare.c's offsets; 0: none yet */
 };
 _Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
@@ -151,21 +152,33 @@ void *rt_shared_take(size_t len)
 	return SLOT(first);
 }
 
-void *rt_shared_shm_table(size_t len)
+/* A table found through the first page (*first_slot: its first slot + 1), made zeroed by the first
+ * caller with a len. */
+static void *table_at(uint32_t *first_slot, size_t len)
 {
 	struct shared_head *h = HEAD;
 	rt_spin_lock(&h->lock);
-	if (!h->shm_table && len) {
+	if (!*first_slot && len) {
 		size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
 		long first = take_run(h, count, 0);
 		if (first >= 0) {
 			memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* before any process can see it */
-			h->shm_table = (uint32_t)first + 1;
+			*first_slot = (uint32_t)first + 1;
 		}
 	}
-	void *t = h->shm_table ? SLOT(h->shm_table - 1) : 0;
+	void *t = *first_slot ? SLOT(*first_slot - 1) : 0;
 	rt_spin_unlock(&h->lock);
 	return t;
+}
+
+void *rt_shared_shm_table(size_t len)
+{
+	return table_at(&HEAD->shm_table, len);
+}
+
+void *rt_shared_offsets_table(size_t len)
+{
+	return table_at(&HEAD->offsets_table, len);
 }
 
 /* The entry of the mapping that starts at addr, or -1 (called under the lock). */
