@@ -6,8 +6,9 @@
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
+#include "runtime/rt_tmpstore.h"
 
-#define NSLOTS ((CAP_SHARED_SIZE - CAP_PAGE_SIZE) / RT_SHARED_SLOT)
+#define NSLOTS RT_SHARED_SLOTS
 
 /*
  * An anonymous MAP_SHARED mapping: consecutive slots, and the processes
@@ -34,6 +35,7 @@ struct shared_head {
 	 */
 	int32_t lost_pid[CAP_PROC_MAX];
 	uint64_t arena_used[CAP_PROC_MAX];   /* the memory budget (mem.c); zero when a slot is free */
+	uint32_t tmpfs_head;       /* first slot + 1 of /tmp's head (tmpstore.c); 0: none yet */
 };
 _Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
@@ -151,21 +153,32 @@ void *rt_shared_take(size_t len)
 	return SLOT(first);
 }
 
-void *rt_shared_shm_table(size_t len)
+/* A table found through the first page (*first: its first slot + 1), made zeroed by the first caller with a len. */
+static void *table_at(uint32_t *first_slot, size_t len)
 {
 	struct shared_head *h = HEAD;
 	rt_spin_lock(&h->lock);
-	if (!h->shm_table && len) {
+	if (!*first_slot && len) {
 		size_t count = (len + RT_SHARED_SLOT - 1) / RT_SHARED_SLOT;
 		long first = take_run(h, count, 0);
 		if (first >= 0) {
 			memset(SLOT(first), 0, count * RT_SHARED_SLOT);   /* before any process can see it */
-			h->shm_table = (uint32_t)first + 1;
+			*first_slot = (uint32_t)first + 1;
 		}
 	}
-	void *t = h->shm_table ? SLOT(h->shm_table - 1) : 0;
+	void *t = *first_slot ? SLOT(*first_slot - 1) : 0;
 	rt_spin_unlock(&h->lock);
 	return t;
+}
+
+void *rt_shared_shm_table(size_t len)
+{
+	return table_at(&HEAD->shm_table, len);
+}
+
+void *rt_shared_tmpfs_head(size_t len)
+{
+	return table_at(&HEAD->tmpfs_head, len);
 }
 
 /* The entry of the mapping that starts at addr, or -1 (called under the lock). */
@@ -312,4 +325,5 @@ void rt_shared_lost(unsigned slot, int pid)
 		}
 	}
 	rt_spin_unlock(&h->lock);
+	rt_tmpstore_lost(slot);   /* its open /tmp files */
 }
