@@ -90,14 +90,14 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 		e->kind = writer ? CAP_EXEC_FD_PIPE_W : CAP_EXEC_FD_PIPE_R;
 		e->a = (uint64_t)(uintptr_t)ring;
 	} else if (f->ops->pass && f->ops->pass(f, e->path) == 0) {
-		/* A kind fdpass.c describes (a TCP socket several processes share): as for SCM_RIGHTS. */
+		/* A kind fdpass.c describes (a TCP socket several processes share, a /tmp file): as for SCM_RIGHTS. */
 		struct rt_passed_fd d;
 		memcpy(&d, e->path, sizeof d);
 		d.from_slot = rt_proc_slot();
 		memcpy(e->path, &d, sizeof d);
 		e->kind = CAP_EXEC_FD_PASSED;
 	} else {
-		return -1;   /* pid 1's own sockets, UDP, epoll sets, eventfds, timerfds, /tmp files: closed */
+		return -1;   /* pid 1's own sockets, UDP, epoll sets, eventfds, timerfds, /tmp directories: closed */
 	}
 	e->flags = (uint32_t)f->flags;
 	e->off = f->off;

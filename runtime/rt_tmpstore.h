@@ -60,7 +60,11 @@ long rt_tmpstore_read(struct rt_tmphead *h, struct rt_tnode *n, void *buf, size_
 long rt_tmpstore_write(struct rt_tmphead *h, struct rt_tnode *n, const void *buf, size_t len, uint64_t off);
 long rt_tmpstore_truncate(struct rt_tmphead *h, struct rt_tnode *n, uint64_t size);
 
-/* Descriptions: a new one of n held once by this process (its number), or -1 (full); by number. */
+/*
+ * Descriptions: a new one of n held once by this process (its number), or
+ * -1 (full); it takes over the caller's hold on n (rt_tmpfs_open's: one of
+ * n->opens), which it lets go of when nobody holds it.  By number.
+ */
 long rt_tmpstore_desc_new(struct rt_tmphead *h, struct rt_tnode *n);
 struct rt_tdesc *rt_tmpstore_desc(struct rt_tmphead *h, uint32_t i);
 /* A description nobody holds any more: freed, and its node let go (freed if unlinked and unheld). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "capsule-abi/cap_report.h"
 #include "runtime/rt_fd.h"
+#include "runtime/rt_pipe.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
 #include "runtime/rt_tmpstore.h"
@@ -23,6 +24,22 @@ struct tmp_open {
 	uint64_t seen;
 };
 
+/* An open file over description desc of n, at offset off (its hold already counted here), or 0: no memory. */
+static struct rt_file *file_over(struct rt_tnode *n, uint32_t desc, int flags, uint64_t off)
+{
+	struct tmp_open *o = calloc(1, sizeof *o);
+	struct rt_file *f = o ? rt_file_new(&tmpfile_ops, flags) : 0;
+	if (!f) {
+		free(o);
+		return 0;
+	}
+	o->node = n;
+	o->desc = desc;
+	o->seen = f->off = off;
+	f->priv = o;
+	return f;
+}
+
 struct rt_file *rt_tmpfile_new(struct rt_tnode *n, int flags)
 {
 	if (rt_tmpfs_is_dir(n)) {   /* a directory's read position stays this process's own */
@@ -31,20 +48,15 @@ struct rt_file *rt_tmpfile_new(struct rt_tnode *n, int flags)
 			f->priv = n;
 		return f;
 	}
-	struct tmp_open *o = calloc(1, sizeof *o);
-	struct rt_file *f = o ? rt_file_new(&tmpfile_ops, flags) : 0;
-	struct rt_tmphead *h = f ? rt_tmpstore_lock(0) : 0;
-	long d = h ? rt_tmpstore_desc_new(h, n) : -1;
-	if (h)
+	struct rt_tmphead *h = rt_tmpstore_lock(0);   /* there: n is a file in it */
+	long d = rt_tmpstore_desc_new(h, n);
+	rt_tmpstore_unlock(h);
+	struct rt_file *f = d < 0 ? 0 : file_over(n, (uint32_t)d, flags, 0);
+	if (!f && d >= 0) {   /* the entry goes back; the hold on n stays the caller's, to let go of */
+		h = rt_tmpstore_lock(0);
+		rt_tmpstore_desc(h, (uint32_t)d)->node = 0;
 		rt_tmpstore_unlock(h);
-	if (d < 0) {
-		free(o);
-		free(f);   /* never installed, holding nothing */
-		return 0;
 	}
-	o->node = n;
-	o->desc = (uint32_t)d;
-	f->priv = o;
 	return f;
 }
 
@@ -186,7 +198,21 @@ static void report(struct rt_file *f, struct rt_tnode *n, int dir, struct cap_re
 
 static void tmpfile_report(struct rt_file *f, struct cap_report_fd *r)
 {
+	struct rt_tmphead *h;
+	struct rt_tdesc *d = take_offset(f, &h);   /* the offset as every process sees it */
+	put_offset(f, d, h);
 	report(f, ((struct tmp_open *)f->priv)->node, 0, r);
+}
+
+/* SCM_RIGHTS and execve (exec.c): the description, its copy in flight counted on this process's slot. */
+static long tmpfile_pass(struct rt_file *f, void *what)
+{
+	struct rt_passed_fd *d = what;
+	hold(f, 1);
+	d->kind = RT_PASS_TMPFILE;
+	d->flags = f->flags;
+	d->tmp_desc = ((struct tmp_open *)f->priv)->desc;
+	return 0;
 }
 
 /* No poll: always ready, and epoll refuses regular files and directories, as Linux does. */
@@ -202,7 +228,40 @@ static const struct rt_file_ops tmpfile_ops = {
 	.report = tmpfile_report,
 	.fork = tmpfile_fork,
 	.forked = tmpfile_forked,
+	.pass = tmpfile_pass,
 };
+
+/* A passed description's hold in flight, counted on the sender's slot: moved to ours, or let go. */
+static void move_passed_hold(const struct rt_passed_fd *d, int keep)
+{
+	struct rt_tmphead *h = rt_tmpstore_lock(0);
+	struct rt_tdesc *desc = rt_tmpstore_desc(h, (uint32_t)d->tmp_desc);
+	desc->held_by[d->from_slot < CAP_PROC_MAX ? d->from_slot : rt_proc_slot()]--;
+	if (keep)
+		desc->held_by[rt_proc_slot()]++;
+	rt_tmpstore_desc_drop_if_unheld(h, desc);
+	rt_tmpstore_unlock(h);
+}
+
+struct rt_file *rt_tmpfile_receive(const struct rt_passed_fd *d)
+{
+	struct rt_tmphead *h = rt_tmpstore_lock(0);
+	struct rt_tdesc *desc = h ? rt_tmpstore_desc(h, (uint32_t)d->tmp_desc) : 0;
+	struct rt_tnode *n = desc ? (struct rt_tnode *)(uintptr_t)desc->node : 0;
+	uint64_t off = desc ? desc->off : 0;
+	if (h)
+		rt_tmpstore_unlock(h);
+	if (!n)
+		return 0;   /* not a description (a hand-off from a program without one /tmp) */
+	struct rt_file *f = file_over(n, (uint32_t)d->tmp_desc, d->flags, off);
+	move_passed_hold(d, f != 0);
+	return f;
+}
+
+void rt_tmpfile_passed_drop(const struct rt_passed_fd *d)
+{
+	move_passed_hold(d, 0);
+}
 
 static long tmpdir_llseek(struct rt_file *f, long off, int whence)
 {

@@ -191,9 +191,8 @@ long rt_tmpstore_desc_new(struct rt_tmphead *h, struct rt_tnode *n)
 	struct rt_tdesc *d = entry_new(h, &descs, &i);
 	if (!d)
 		return -1;
-	d->node = (uint64_t)(uintptr_t)n;
+	d->node = (uint64_t)(uintptr_t)n;   /* the caller's hold on n is the description's now */
 	d->held_by[rt_proc_slot()] = 1;
-	n->opens++;
 	return i;
 }
 
