@@ -1,0 +1,55 @@
+"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork, O_APPEND from two processes, mkfifo and mkdir after a fork: the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (busybox redirects: test_busybox.py)."""
+from procslib import answered_after_resume, same_as_linux
+from caplib import Host, Tap, check_eq
+
+WANT = """child exited 0; parent reads: from the child
+a second child reads:
+from the child
+from the parent
+the sibling counts 5 lines from stdin
+inherited descriptor, offset after the child's write and ours: 6; the file: A
+B
+C
+after the child read 2 bytes, the parent reads 4: B
+C
+O_APPEND from two processes: size 9600, parent 300 lines, child 300, torn 0
+child renamed a to b and truncated it: 0
+stat a: No such file or directory; b: size 4; the parent's descriptor: size 4, links 1
+child unlinked b: open says No such file or directory; still open here: links 0, reads "0123"
+the child, after the parent unlinked and closed it: "kept for the child"
+mkfifo after the fork: 0
+the child read from the FIFO: through a FIFO made after fork
+after a child's mkdir, the parent lists: sub x y
+after a child's unlink and rename, the parent lists: sub
+and in sub lists: z
+the child removes both directories: 0; the parent's stat: gone
+at the end, its directory lists:
+rmdir: 0
+"""
+
+HOLD_READY = r"tmpshare hold: child 2 holds it, listening on 9100"
+HOLD_ANSWER = (b"child exited 0; the child read 37 bytes:\n"
+               b"before the snapshot\nafter the resume\n")
+HOLD_EXIT = 11
+
+
+def held_across_snapshot():
+    host = Host()
+    cap = host.capsule("tmpshare", name="tmpshare-hold", args=["hold"]).start(app_ready=HOLD_READY)
+    check_eq(len(cap.capsule_pids()), 2, "host processes: pid 1 and the child")
+    answered_after_resume(host, cap, 2, HOLD_ANSWER, HOLD_EXIT,
+                          "what the child read through the descriptor it held across the snapshot, "
+                          "after pid 1 appended to the file and unlinked it")
+
+
+def main():
+    tap = Tap()
+    tap.run("tmpshare: one /tmp for every process: writes, reads, rename, ftruncate, unlink, "
+            "shared offsets, O_APPEND, mkfifo and mkdir after fork; as on Linux",
+            lambda: same_as_linux("tmpshare", WANT))
+    tap.run("tmpshare: a /tmp file a child holds open across a snapshot and resume",
+            held_across_snapshot)
+    tap.done()
+
+
+main()
