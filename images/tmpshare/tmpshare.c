@@ -1,9 +1,10 @@
-/* tmpshare.c: one /tmp for every process: files written, renamed, unlinked, truncated and made by one process seen by the others, an inherited descriptor's shared offset, O_APPEND from two processes, mkfifo and mkdir after a fork; the output equals the same program's on Linux; "hold" keeps a file a child holds open across a snapshot. */
+/* tmpshare.c: one /tmp for every process: files written, renamed, unlinked, truncated and made by one process seen by the others, an inherited descriptor's shared offset, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed; the output equals the same program's on Linux; "hold" keeps a file a child holds open across a snapshot. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -320,6 +321,56 @@ static void directories(void)
 	       size_of(at("d")) == -ENOENT ? "gone" : "still there");
 }
 
+/* Writes size bytes of 'x' into a new file at path: the bytes written (short when full). */
+static long fill(const char *path, long size)
+{
+	static char chunk[1 << 20];
+	memset(chunk, 'x', sizeof chunk);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	long done = 0;
+	while (fd >= 0 && done < size) {
+		ssize_t n = write(fd, chunk, sizeof chunk);
+		if (n <= 0)
+			break;
+		done += n;
+	}
+	close(fd);
+	return done;
+}
+
+/*
+ * An unlinked 40 MiB file whose last holder is killed (SIGKILL: it closes
+ * nothing itself) is gone: another one of 40 MiB fits in the capsule's
+ * 64 MiB window, where two could not.
+ */
+static void killed_holder(void)
+{
+	const long big = 40 << 20;
+	int ready[2];
+	if (pipe(ready) < 0)
+		return;
+	long written = fill(at("big"), big);
+	int fd = open(at("big"), O_RDONLY);
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	char b;
+	if (read(ready[0], &b, 1) != 1)
+		return;
+	unlink(at("big"));
+	close(fd);
+	kill(c, SIGKILL);
+	int st = 0;
+	waitpid(c, &st, 0);
+	printf("the last holder of an unlinked %ld MiB file: killed by signal %d\n", written >> 20, WTERMSIG(st));
+	printf("another file as large: %ld MiB written\n", fill(at("big2"), big) >> 20);
+	unlink(at("big2"));
+}
+
 /*
  * "hold": a child holds a /tmp file open (a descriptor it inherited) and
  * waits; the capsule is snapshotted and resumed; a connection then has pid 1
@@ -393,6 +444,7 @@ int main(int argc, char **argv)
 	unlinked_held_by_child();
 	fifo_after_fork();
 	directories();
+	killed_holder();
 	unlink(at("note"));
 	unlink(at("out"));
 	unlink(at("seq"));
