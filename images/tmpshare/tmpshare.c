@@ -1,4 +1,4 @@
-/* tmpshare.c: one /tmp for every process: files written, renamed, unlinked, truncated and made by one process seen by the others, an inherited descriptor's shared offset, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed; the output equals the same program's on Linux; "hold" keeps a file a child holds open across a snapshot. */
+/* tmpshare.c: one /tmp for every process: files written, renamed, unlinked, truncated and made by one process seen by the others, an inherited descriptor's shared offset, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed, four processes at once; the output equals the same program's on Linux; "hold" keeps a file a child holds open across a snapshot. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -321,6 +321,79 @@ static void directories(void)
 	       size_of(at("d")) == -ENOENT ? "gone" : "still there");
 }
 
+#define WORKERS 4
+#define ROUNDS 1500
+
+/* One of WORKERS processes at once: its own files made, written, renamed, read, some unlinked; a line to the shared log each round. */
+static int worker(int id)
+{
+	char a[160], b[160], buf[256], want[256];
+	int bad = 0;
+	int log = open(at("st/log"), O_WRONLY | O_APPEND);
+	for (int i = 0; i < ROUNDS; i++) {
+		snprintf(a, sizeof a, "%s/st/w%d-%d", dir, id, i);
+		snprintf(b, sizeof b, "%s/st/d%d/r%d", dir, id, i % 7);
+		int n = snprintf(want, sizeof want, "worker %d round %d %0*d\n", id, i, (i * 37) % 150, 0);
+		int fd = open(a, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || write(fd, want, (size_t)n) != n) {
+			bad++;
+			continue;
+		}
+		bad += rename(a, b) < 0;
+		memset(buf, 0, sizeof buf);
+		bad += pread(fd, buf, sizeof buf, 0) != n || memcmp(buf, want, (size_t)n);   /* renamed meanwhile */
+		close(fd);
+		fd = open(b, O_RDONLY);
+		bad += fd < 0 || read(fd, buf, sizeof buf) != n || memcmp(buf, want, (size_t)n);
+		close(fd);
+		bad += i % 3 == 0 && unlink(b) < 0;
+		bad += write(log, want, (size_t)n) != n;
+	}
+	close(log);
+	return bad;
+}
+
+/* Processes that use /tmp at the same moment, on different CPUs: nothing lost, torn or mixed up. */
+static void at_once(void)
+{
+	mkdir(at("st"), 0700);
+	close(open(at("st/log"), O_WRONLY | O_CREAT | O_TRUNC, 0600));
+	char d[160];
+	for (int i = 0; i < WORKERS; i++) {
+		snprintf(d, sizeof d, "%s/st/d%d", dir, i);
+		mkdir(d, 0700);
+	}
+	pid_t kids[WORKERS];
+	for (int i = 0; i < WORKERS; i++)
+		if ((kids[i] = fork_flushed()) == 0)
+			_exit(worker(i) ? 1 : 0);
+	int bad = 0;
+	for (int i = 0; i < WORKERS; i++)
+		bad += reap(kids[i]) != 0;
+	FILE *f = fopen(at("st/log"), "r");
+	char line[256];
+	int lines = 0, torn = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		lines++;
+		torn += strncmp(line, "worker ", 7) || line[strlen(line) - 1] != '\n';
+	}
+	if (f)
+		fclose(f);
+	printf("%d processes at once: %d with errors; their log: %d lines of %d, %d torn\n", WORKERS, bad,
+	       lines, WORKERS * ROUNDS, torn);
+	for (int i = 0; i < WORKERS; i++)
+		for (int k = 0; k < 7; k++) {
+			snprintf(d, sizeof d, "%s/st/d%d/r%d", dir, i, k);
+			unlink(d);
+		}
+	for (int i = 0; i < WORKERS; i++) {
+		snprintf(d, sizeof d, "%s/st/d%d", dir, i);
+		rmdir(d);
+	}
+	unlink(at("st/log"));
+	rmdir(at("st"));
+}
+
 /* Writes size bytes of 'x' into a new file at path: the bytes written (short when full). */
 static long fill(const char *path, long size)
 {
@@ -445,6 +518,7 @@ int main(int argc, char **argv)
 	fifo_after_fork();
 	directories();
 	killed_holder();
+	at_once();
 	unlink(at("note"));
 	unlink(at("out"));
 	unlink(at("seq"));

@@ -1,4 +1,4 @@
-"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed (CAP_MSG_LOST): the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (busybox redirects: test_busybox.py)."""
+"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed (CAP_MSG_LOST), four processes using /tmp at once: the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (busybox redirects: test_busybox.py)."""
 from procslib import answered_after_resume, same_as_linux
 from caplib import Host, Tap, check_eq
 
@@ -25,6 +25,7 @@ and in sub lists: z
 the child removes both directories: 0; the parent's stat: gone
 the last holder of an unlinked 40 MiB file: killed by signal 9
 another file as large: 40 MiB written
+4 processes at once: 0 with errors; their log: 6000 lines of 6000, 0 torn
 at the end, its directory lists:
 rmdir: 0
 """
@@ -47,7 +48,7 @@ def held_across_snapshot():
 def main():
     tap = Tap()
     tap.run("tmpshare: one /tmp for every process: writes, reads, rename, ftruncate, unlink, "
-            "shared offsets, O_APPEND, mkfifo and mkdir after fork, a killed holder; as on Linux",
+            "shared offsets, O_APPEND, mkfifo and mkdir after fork, a killed holder, four at once; as on Linux",
             lambda: same_as_linux("tmpshare", WANT))
     tap.run("tmpshare: a /tmp file a child holds open across a snapshot and resume",
             held_across_snapshot)
