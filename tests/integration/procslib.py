@@ -68,3 +68,10 @@ SHM_HOLD_READY = r"shm hold: child 2 maps it, listening on 9100"
 SHM_HOLD_ANSWER = (b'the child saw "before the snapshot" and "after the resume", pattern 0 wrong; '
                    b'it exited 0\na process made now opens it by name: yes, its size\n')
 SHM_HOLD_EXIT = 11
+
+# images/tmpshare/tmpshare.c, "hold": a child holds a /tmp file open; a connection has pid 1
+# append to it and unlink it, and the child read it through its descriptor; then pid 1 exits 11.
+TMP_HOLD_READY = r"tmpshare hold: child 2 holds it, listening on 9100"
+TMP_HOLD_ANSWER = (b"child exited 0; the child read 37 bytes:\n"
+                   b"before the snapshot\nafter the resume\n")
+TMP_HOLD_EXIT = 11

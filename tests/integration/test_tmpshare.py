@@ -1,5 +1,5 @@
-"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed (CAP_MSG_LOST), four processes using /tmp at once: the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (busybox redirects: test_busybox.py)."""
-from procslib import answered_after_resume, same_as_linux
+"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed (CAP_MSG_LOST), four processes using /tmp at once: the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (moved live: test_procs_migrate.py; busybox redirects: test_busybox.py)."""
+from procslib import TMP_HOLD_ANSWER, TMP_HOLD_EXIT, TMP_HOLD_READY, answered_after_resume, same_as_linux
 from caplib import Host, Tap, check_eq
 
 WANT = """child exited 0; parent reads: from the child
@@ -30,17 +30,11 @@ at the end, its directory lists:
 rmdir: 0
 """
 
-HOLD_READY = r"tmpshare hold: child 2 holds it, listening on 9100"
-HOLD_ANSWER = (b"child exited 0; the child read 37 bytes:\n"
-               b"before the snapshot\nafter the resume\n")
-HOLD_EXIT = 11
-
-
 def held_across_snapshot():
     host = Host()
-    cap = host.capsule("tmpshare", name="tmpshare-hold", args=["hold"]).start(app_ready=HOLD_READY)
+    cap = host.capsule("tmpshare", name="tmpshare-hold", args=["hold"]).start(app_ready=TMP_HOLD_READY)
     check_eq(len(cap.capsule_pids()), 2, "host processes: pid 1 and the child")
-    answered_after_resume(host, cap, 2, HOLD_ANSWER, HOLD_EXIT,
+    answered_after_resume(host, cap, 2, TMP_HOLD_ANSWER, TMP_HOLD_EXIT,
                           "what the child read through the descriptor it held across the snapshot, "
                           "after pid 1 appended to the file and unlinked it")
 
