@@ -1,4 +1,4 @@
-/* tmpshare.c: one /tmp for every process: files written, renamed, unlinked, truncated and made by one process seen by the others, an inherited descriptor's shared offset, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed, four processes at once; the output equals the same program's on Linux; "hold" keeps a file a child holds open across a snapshot. */
+/* tmpshare.c: one /tmp for every process: files written, renamed, unlinked, truncated and made by one process seen by the others, an inherited or passed (SCM_RIGHTS) descriptor's shared offset, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed, four processes at once; the output equals the same program's on Linux; "hold" keeps a file a child holds open across a snapshot. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -176,6 +176,48 @@ static void append_from_two(void)
 	fclose(f);
 	printf("O_APPEND from two processes: size %ld, parent %d lines, child %d, torn %d\n",
 	       size_of(at("log")), p, ch, torn);
+}
+
+/* A /tmp descriptor passed with SCM_RIGHTS to a child made before it was opened: one offset. */
+static void passed_to_a_child(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return;
+	pid_t c = fork_flushed();
+	if (c == 0) {
+		char b, buf[16] = { 0 }, ctl[CMSG_SPACE(sizeof(int))];
+		struct iovec v = { &b, 1 };
+		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+		close(sv[0]);
+		struct cmsghdr *cm = recvmsg(sv[1], &m, 0) == 1 ? CMSG_FIRSTHDR(&m) : 0;
+		int fd = -1;
+		if (cm && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		printf("the child got it with SCM_RIGHTS and read \"%.*s\"\n", (int)(n > 0 ? n : 0), buf);
+		fflush(stdout);
+		_exit(0);
+	}
+	close(sv[1]);
+	int fd = open(at("passed"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+	put(fd, "hello world");
+	lseek(fd, 6, SEEK_SET);
+	char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec v = { "f", 1 };
+	struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	if (sendmsg(sv[0], &m, 0) != 1)
+		printf("sendmsg: %s\n", strerror(errno));
+	reap(c);
+	printf("after the child's read, the sender's offset: %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+	close(fd);
+	close(sv[0]);
+	unlink(at("passed"));
 }
 
 /* rename, ftruncate and unlink by one process, seen by the other at once. */
@@ -512,6 +554,7 @@ int main(int argc, char **argv)
 	written_by_a_child();
 	redirect_then_sibling();
 	shared_offset();
+	passed_to_a_child();
 	append_from_two();
 	rename_truncate_unlink();
 	unlinked_held_by_child();

@@ -1,4 +1,4 @@
-"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed (CAP_MSG_LOST), four processes using /tmp at once: the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (moved live: test_procs_migrate.py; busybox redirects: test_busybox.py)."""
+"""test_tmpshare.py: one /tmp for every process of a capsule (docs/PROCESSES.md, section 5): files written, read, renamed, truncated, unlinked and made by one process seen by the others at once, an unlinked file still open, a descriptor's offset shared across fork and SCM_RIGHTS, O_APPEND from two processes, mkfifo and mkdir after a fork, an unlinked file freed when its last holder is killed (CAP_MSG_LOST), four processes using /tmp at once: the output equal to the same program's on Linux; a file a child holds open kept across a snapshot and resume (moved live: test_procs_migrate.py; busybox redirects: test_busybox.py)."""
 from procslib import TMP_HOLD_ANSWER, TMP_HOLD_EXIT, TMP_HOLD_READY, answered_after_resume, same_as_linux
 from caplib import Host, Tap, check_eq
 
@@ -12,6 +12,8 @@ B
 C
 after the child read 2 bytes, the parent reads 4: B
 C
+the child got it with SCM_RIGHTS and read "world"
+after the child's read, the sender's offset: 11
 O_APPEND from two processes: size 9600, parent 300 lines, child 300, torn 0
 child renamed a to b and truncated it: 0
 stat a: No such file or directory; b: size 4; the parent's descriptor: size 4, links 1
