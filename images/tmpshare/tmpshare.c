@@ -61,6 +61,15 @@ static const char *slurp(const char *path)
 	return buf;
 }
 
+/* A child waits for its parent's word on the pipe go (made before the fork). */
+static void await_go(int go[2])
+{
+	char b;
+	close(go[1]);
+	if (read(go[0], &b, 1) != 1)
+		_exit(2);
+}
+
 static void put(int fd, const char *s)
 {
 	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
@@ -286,10 +295,8 @@ static void fifo_after_fork(void)
 		return;
 	pid_t c = fork_flushed();
 	if (c == 0) {
-		char b, buf[64] = { 0 };
-		close(made[1]);
-		if (read(made[0], &b, 1) != 1)
-			_exit(2);
+		char buf[64] = { 0 };
+		await_go(made);
 		int fd = open(at("fifo"), O_RDONLY);
 		ssize_t n = read(fd, buf, sizeof buf - 1);
 		printf("the child read from the FIFO: %.*s", (int)(n > 0 ? n : 0), buf);
@@ -501,10 +508,8 @@ static int hold(void)
 	put(fd, "before the snapshot\n");
 	pid_t c = fork_flushed();
 	if (c == 0) {
-		char b, buf[256] = { 0 };
-		close(go[1]);
-		if (read(go[0], &b, 1) != 1)
-			_exit(2);
+		char buf[256] = { 0 };
+		await_go(go);
 		ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 		int out = open(at("answer"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dprintf(out, "the child read %zd bytes:\n%s", n, buf);
