@@ -68,10 +68,11 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 	} else if (f->ops->pass && f->ops->pass(f, e->path) == 0) {
 		/*
 		 * Pipe and FIFO ends, socket pair ends, TCP sockets several processes
-		 * share: described as SCM_RIGHTS passes them (fdpass.c).  Their rings
-		 * move into the shared window (if they were private) and count one
-		 * more end, the new program's; closing ours below leaves the count as
-		 * it was.  A full window refuses: then it is closed like any other.
+		 * share, /tmp files (their open file description): described as
+		 * SCM_RIGHTS passes them (fdpass.c).  Rings move into the shared window
+		 * (if they were private) and count one more end, the new program's;
+		 * closing ours below leaves the count as it was.  A full window
+		 * refuses: then it is closed like any other.
 		 */
 		struct rt_passed_fd d;
 		memcpy(&d, e->path, sizeof d);
@@ -79,7 +80,7 @@ static int file_index(struct fd_saver *s, struct rt_file *f, struct cap_exec_fd 
 		memcpy(e->path, &d, sizeof d);
 		e->kind = CAP_EXEC_FD_PASSED;
 	} else {
-		return -1;   /* pid 1's own sockets, UDP, epoll sets, eventfds, timerfds, /tmp files: closed */
+		return -1;   /* pid 1's own sockets, UDP, epoll sets, eventfds, timerfds, /tmp directories: closed */
 	}
 	e->flags = (uint32_t)f->flags;
 	e->off = f->off;

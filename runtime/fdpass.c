@@ -22,6 +22,8 @@ static void drop_one(const struct rt_passed_fd *d)
 {
 	if (d->kind == RT_PASS_LISTENER)
 		rt_relay_listener_drop(d);
+	if (d->kind == RT_PASS_TMPFILE)
+		rt_tmpfile_passed_drop(d);
 	if (d->in)
 		rt_pipe_drop(d->in, 0, d->from_slot);
 	if (d->out)
@@ -44,6 +46,7 @@ struct rt_file *rt_fdpass_receive(const struct rt_passed_fd *d)
 	case RT_PASS_UNIX: return rt_unix_end_receive(d);
 	case RT_PASS_TCP: return rt_relay_end_receive(d);
 	case RT_PASS_LISTENER: return rt_relay_listener_receive(d);
+	case RT_PASS_TMPFILE: return rt_tmpfile_receive(d);
 	default: return 0;
 	}
 }

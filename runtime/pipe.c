@@ -729,6 +729,12 @@ long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out)
 		return -ENXIO;
 	}
 	uint32_t other_opens = writer ? r->rd_opens : r->wr_opens;
+	/*
+	 * The other side already open (or waiting in its open): ours returns at
+	 * once, as on Linux.  Looking only later could miss it: it may take our
+	 * wake-up, do its I/O and close before we look, leaving no sign.
+	 */
+	int other_there = writer ? r->readers > 0 : r->writers > 0;
 	if (writer) {
 		r->writers++;
 		r->wr_opens++;
@@ -739,7 +745,7 @@ long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out)
 		r->rd_by[rt_proc_slot()]++;
 	}
 	changed(p, 1, ring_unlock(r, 1));   /* an open waiting for this side goes on */
-	for (int checked = 0; !nonblock;) {
+	for (int checked = 0; !nonblock && !other_there;) {
 		ring_lock(r);
 		int there = (writer ? r->readers || r->rd_opens != other_opens
 		                    : r->writers || r->wr_opens != other_opens);

@@ -35,7 +35,7 @@ void rt_fdpass_drop(struct rt_pipe_passed *rec);
  * them over.  A kind that can be passed fills one with its file operations'
  * .pass (rt_fd.h).
  */
-enum { RT_PASS_PIPE_R = 1, RT_PASS_PIPE_W, RT_PASS_UNIX, RT_PASS_TCP, RT_PASS_LISTENER };
+enum { RT_PASS_PIPE_R = 1, RT_PASS_PIPE_W, RT_PASS_UNIX, RT_PASS_TCP, RT_PASS_LISTENER, RT_PASS_TMPFILE };
 struct rt_passed_fd {
 	uint32_t kind;
 	uint32_t from_slot;
@@ -44,7 +44,10 @@ struct rt_passed_fd {
 	int32_t nodelay, keepalive;     /* a relayed TCP connection's options */
 	struct rt_pipe_ring *in, *out;  /* what it reads, what it writes (a pipe end: one of them) */
 	unsigned char names[32];        /* a relayed TCP connection's struct relay_names */
-	void *listener;                 /* a shared listener's struct relay_listen (its hold in flight) */
+	union {
+		void *listener;             /* a shared listener's struct relay_listen (its hold in flight) */
+		uint64_t tmp_desc;          /* a /tmp file's open file description (tmpstore.c; its hold in flight) */
+	};
 };
 _Static_assert(sizeof(struct rt_passed_fd) <= RT_PASSED_BYTES, "a passed descriptor's description fits");
 /* The receiving side of each kind: a new open file taking over the rings' counts; 0: no
@@ -53,6 +56,9 @@ struct rt_file *rt_pipe_end_receive(const struct rt_passed_fd *d);
 struct rt_file *rt_unix_end_receive(const struct rt_passed_fd *d);
 struct rt_file *rt_relay_end_receive(const struct rt_passed_fd *d);
 struct rt_file *rt_relay_listener_receive(const struct rt_passed_fd *d);
+struct rt_file *rt_tmpfile_receive(const struct rt_passed_fd *d);
+/* A /tmp file's hold in flight that nobody will receive (tmpfile.c). */
+void rt_tmpfile_passed_drop(const struct rt_passed_fd *d);
 /* Any kind's receiving side, by d->kind (fdpass.c). */
 struct rt_file *rt_fdpass_receive(const struct rt_passed_fd *d);
 /* A shared listener's hold in flight that nobody will receive (sockrelay.c). */

@@ -4,9 +4,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "capsule-abi/cap_abi.h"
 
-/* Bytes of one slot: a pipe's ring and its header. */
+/* Bytes of one slot: a pipe's ring and its header; slots in the window, after its first page. */
 #define RT_SHARED_SLOT (17 * 4096)
+#define RT_SHARED_SLOTS ((CAP_SHARED_SIZE - CAP_PAGE_SIZE) / RT_SHARED_SLOT)
 
 /*
  * Every object in a slot starts with two ints: its spinlock and its kind,
@@ -15,6 +17,7 @@
 #define RT_SHARED_KIND_RING 1       /* a pipe's ring (pipe.c) */
 #define RT_SHARED_KIND_LISTENER 2   /* a listening socket several processes hold (sockrelay.c) */
 #define RT_SHARED_KIND_BOARD 3      /* requests for sockets to pid 1 (sockask.c) */
+#define RT_SHARED_KIND_TMPFS 4      /* /tmp's nodes, descriptions and file pages (tmpstore.c) */
 
 /* The memory budget (mem.c): arena bytes each process slot maps; the sum of all slots but one. */
 void rt_shared_set_used(unsigned slot, uint64_t bytes);
@@ -52,6 +55,8 @@ void rt_shared_give_back(void *addr);
 void *rt_shared_shm_table(size_t len);
 /* The same for fileshare.c's table of shared file offsets. */
 void *rt_shared_offsets_table(size_t len);
+/* The same for /tmp's head (tmpstore.c): one per capsule, zeroed when made. */
+void *rt_shared_tmpfs_head(size_t len);
 /* Is addr in the window? */
 int rt_shared_contains(uintptr_t addr);
 /* munmap of the mapping that starts at addr: this process lets go; the last one frees it. */

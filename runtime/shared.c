@@ -6,8 +6,9 @@
 #include "runtime/rt_internal.h"
 #include "runtime/rt_proc.h"
 #include "runtime/rt_shared.h"
+#include "runtime/rt_tmpstore.h"
 
-#define NSLOTS ((CAP_SHARED_SIZE - CAP_PAGE_SIZE) / RT_SHARED_SLOT)
+#define NSLOTS RT_SHARED_SLOTS
 
 /*
  * An anonymous MAP_SHARED mapping: consecutive slots, and the processes
@@ -35,6 +36,7 @@ struct shared_head {
 	int32_t lost_pid[CAP_PROC_MAX];
 	uint64_t arena_used[CAP_PROC_MAX];   /* the memory budget (mem.c); zero when a slot is free */
 	uint32_t offsets_table;    /* first slot + 1 of fileshare.c's offsets; 0: none yet */
+	uint32_t tmpfs_head;       /* first slot + 1 of /tmp's head (tmpstore.c); 0: none yet */
 };
 _Static_assert(sizeof(struct shared_head) <= CAP_PAGE_SIZE, "the slot bitmap and the mapping table fit the first page");
 
@@ -181,6 +183,11 @@ void *rt_shared_offsets_table(size_t len)
 	return table_at(&HEAD->offsets_table, len);
 }
 
+void *rt_shared_tmpfs_head(size_t len)
+{
+	return table_at(&HEAD->tmpfs_head, len);
+}
+
 /* The entry of the mapping that starts at addr, or -1 (called under the lock). */
 static long entry_at(const struct shared_head *h, uintptr_t addr)
 {
@@ -325,4 +332,5 @@ void rt_shared_lost(unsigned slot, int pid)
 		}
 	}
 	rt_spin_unlock(&h->lock);
+	rt_tmpstore_lost(slot);   /* its open /tmp files */
 }

@@ -17,6 +17,21 @@ def same_as_linux(image, want):
     check_eq((p.returncode, p.stdout, p.stderr), (0, want, ""), "the capsule: exit code, output, errors")
 
 
+def answered_after_resume(host, cap, procs, answer, exit_code, what):
+    """cap (a capsule of procs processes that answers one connection on port 9100, then exits)
+    snapshotted and resumed: its processes, its answer (what it shows) and pid 1's exit code.
+    The resumed capsule."""
+    from caplib import check_eq, recv_all, snapshot
+    path = os.path.join(tempdir(), "hold.snap")
+    snapshot(host, cap, path)
+    again = host.resume(path, plain=True)
+    check_eq(len(again.capsule_pids()), procs, "host processes after the resume")
+    with host.connect(again.addr, 9100) as s:
+        check_eq(recv_all(s), answer, what)
+    check_eq(again.wait_exit(30), exit_code, "caprun's exit code after the resume: pid 1's")
+    return again
+
+
 def native_build(image):
     """images/IMAGE/IMAGE.c built by gcc for Linux: the program's path."""
     exe = os.path.join(tempdir("capsule-%s." % image), image)
@@ -53,3 +68,10 @@ SHM_HOLD_READY = r"shm hold: child 2 maps it, listening on 9100"
 SHM_HOLD_ANSWER = (b'the child saw "before the snapshot" and "after the resume", pattern 0 wrong; '
                    b'it exited 0\na process made now opens it by name: yes, its size\n')
 SHM_HOLD_EXIT = 11
+
+# images/tmpshare/tmpshare.c, "hold": a child holds a /tmp file open; a connection has pid 1
+# append to it and unlink it, and the child read it through its descriptor; then pid 1 exits 11.
+TMP_HOLD_READY = r"tmpshare hold: child 2 holds it, listening on 9100"
+TMP_HOLD_ANSWER = (b"child exited 0; the child read 37 bytes:\n"
+                   b"before the snapshot\nafter the resume\n")
+TMP_HOLD_EXIT = 11

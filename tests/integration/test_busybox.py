@@ -1,4 +1,4 @@
-"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; a process running a program from a volume (pid 1 too) snapshotted, resumed and moved live with it; a running pipeline snapshotted and resumed, and moved live, prints what Linux prints."""
+"""test_busybox.py: busybox 1.35.0 from Debian 12 source, built with capcc (mk/build-program.sh), runs `sh -c 'a | b | c'` pipelines whose applets are forked and exec'd (/proc/self/exe, docs/PROCESSES.md section 2b): output and exit status equal to the same busybox built natively; so is a last command, which ash execs in the capsule's pid 1 itself, and so are other programs: a .cap on a volume, a shell script; so are redirects to /tmp files that several processes write and read; a process running a program from a volume (pid 1 too) snapshotted, resumed and moved live with it; a running pipeline snapshotted and resumed, and moved live, prints what Linux prints."""
 # tests/run timeout: 300
 import os
 import re
@@ -42,6 +42,29 @@ def pipelines_as_linux():
         want = run(NATIVE, script, False)
         check_eq(want[2], "", "Linux's stderr for %r" % script)
         check_eq(run(CAP, script, True), want, "exit code, output and stderr of %r" % script)
+
+
+# /tmp shared by the processes of the capsule (docs/PROCESSES.md, section 5): a redirect written
+# by one forked child and read by a later one, exec'd with the file as its stdin; a group's and an
+# exec'd descriptor's writes from several children at one offset; O_APPEND; a background job.
+# $T is /tmp in the capsule and a directory of the test's own on Linux.
+TMP_SCRIPTS = [
+    "seq 100 > $T/o; wc -l < $T/o",
+    "seq 5 | sort -r > $T/o; cat $T/o | tr '\\n' ' '; echo",
+    "{ seq 2; echo mid; seq 3 5; } > $T/g; cat $T/g | tr '\\n' ,; echo",
+    "exec 3>$T/log; seq 3 >&3; echo x >&3; seq 2 >&3; exec 3>&-; wc -l < $T/log; tr '\\n' , < $T/log; echo",
+    "seq 3 >> $T/a; seq 2 >> $T/a; wc -l < $T/a",
+    "seq 10 > $T/b & wait; tail -n 2 $T/b",
+    "echo one > $T/f; (echo two >> $T/f); cat $T/f; (cat $T/f | wc -l)",
+    "seq 20 > $T/c; sed -n 5p < $T/c > $T/d; cat $T/d; grep -c 1 $T/c",
+]
+
+
+def tmp_files_as_linux():
+    for script in TMP_SCRIPTS:
+        want = run(NATIVE, "T=%s; %s" % (tempdir("capsule-busybox-tmp."), script), False)
+        check_eq(want[2], "", "Linux's stderr for %r" % script)
+        check_eq(run(CAP, "T=/tmp; " + script, True), want, "exit code, output and stderr of %r" % script)
 
 
 def exec_in_pid1():
@@ -268,6 +291,8 @@ def main():
             pipelines_as_linux)
     tap.run("busybox: a last command ash execs in pid 1 itself, the same as on Linux",
             exec_in_pid1)
+    tap.run("busybox: redirects to /tmp files written by one child and read by another, "
+            "several children at one offset, O_APPEND; the same as on Linux", tmp_files_as_linux)
     tap.run("busybox: other programs: a .cap on a volume, a shell script (ENOEXEC), one missing; "
             "the same as on Linux", foreign_programs)
     tap.run("busybox: pid 1 running a program from a volume since its exec, snapshotted and "

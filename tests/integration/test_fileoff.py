@@ -1,4 +1,4 @@
-"""test_fileoff.py: the offset of an open file description several processes hold since a fork (docs/PROCESSES.md section 5): a volume file written by a parent and its child in turn through one descriptor, two children one after the other as `{ a; b; } > out`, a child's read and lseek moving the parent's offset, an exec'd child going on from it; the output equal to the same program's on Linux."""
+"""test_fileoff.py: the offset of an open file description several processes hold since a fork (docs/PROCESSES.md section 5): a volume file written by a parent and its child in turn through one descriptor, two children one after the other as `{ a; b; } > out`, a child's read and lseek moving the parent's offset, an exec'd child going on from it, and the same in /tmp; the output equal to the same program's on Linux."""
 import os
 import subprocess
 
@@ -28,10 +28,22 @@ def on_a_volume():
     check_eq(os.listdir(vol), [], "files left on the volume")
 
 
+def in_tmp():
+    """The same in the capsule's /tmp, one file system for all its processes (its own offsets,
+    tmpstore.c's descriptions, not fileshare.c's cells)."""
+    native = subprocess.run([native_build("fileoff")], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    check_eq((native.returncode, native.stdout), (0, WANT), "Linux: exit code and output")
+    p = subprocess.run([CAPRUN, "--no-net", os.path.join(IMAGES, "fileoff.cap")], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check_eq((p.returncode, p.stdout, p.stderr), (0, WANT, ""), "the capsule: exit code, output, errors")
+
+
 def main():
     tap = Tap()
     tap.run("fileoff: a volume file's offset shared by parent, children and an exec'd child, as on "
             "Linux", on_a_volume)
+    tap.run("fileoff: the same in the capsule's /tmp, as on Linux", in_tmp)
     tap.done()
 
 

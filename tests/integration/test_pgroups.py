@@ -5,8 +5,8 @@ import re
 import signal
 import subprocess
 
-from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY, native_build
-from caplib import CAPRUN, IMAGES, Host, Tap, check_eq, recv_all, snapshot, tempdir
+from procslib import HOLD_ANSWER, HOLD_EXIT, HOLD_READY, answered_after_resume, native_build
+from caplib import CAPRUN, IMAGES, Host, Tap, check_eq, recv_all
 
 IMAGE = os.path.join(IMAGES, "pgroups.cap")
 
@@ -62,7 +62,7 @@ def same_as_linux():
 
 
 def group_across_snapshot():
-    host, d = Host(), tempdir()
+    host = Host()
     cap = host.capsule("pgroups", name="pgroups-hold", args=["hold"]).start(app_ready=HOLD_READY)
     check_eq(len(cap.capsule_pids()), 3, "host processes: pid 1 and the group of B and C")
     code, out, err = host.capctl(["ps", "--json"])
@@ -76,14 +76,8 @@ def group_across_snapshot():
     tree = json.loads(out)[0]["tree"] if code == 0 else err
     check_eq([(p["pid"], p["ppid"], p["pgid"], p["sid"]) for p in tree],
              [(1, 0, 1, 1), (2, 1, 2, 1), (3, 1, 2, 1)], "capctl ps --tree: B and C in group B")
-    path = os.path.join(d, "pgroups.snap")
-    snapshot(host, cap, path)
-    again = host.resume(path, plain=True)
-    check_eq(len(again.capsule_pids()), 3, "host processes after the resume")
-    with host.connect(again.addr, 9100) as s:
-        check_eq(recv_all(s), HOLD_ANSWER, "the group, read from the resumed control pages, "
-                 "killed as one")
-    check_eq(again.wait_exit(30), HOLD_EXIT, "caprun's exit code: pid 1's")
+    answered_after_resume(host, cap, 3, HOLD_ANSWER, HOLD_EXIT,
+                          "the group, read from the resumed control pages, killed as one")
 
 
 def killed_from_outside():

@@ -1,4 +1,4 @@
-"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one; an shm_open object mapped by two processes (images/shm) moved, the same bytes in both after it; processes that exec'd (images/execs) moved.
+"""test_procs_migrate.py: live migration of a capsule of several processes (docs/PROCESSES.md section 7): a TCP connection a forked child serves, echoing while it moves A -> B -> A; a tree of 3 (a parent blocked in waitpid, a zombie, a reader blocked on a pipe with 5000 bytes unread, a pending signal) moved A -> B with pre-copy and back with --no-precopy, then set going with exact output, pids, pipe bytes and wait statuses; a busy pipe between two processes moved A -> B -> A with pre-copy, every byte in order; a child rewriting 16 MiB moved A -> B -> A, pre-copied while it writes, every page as last written; the target dying before CONFIRM leaves every process running on the source, pipes working; the source dying after CONFIRM leaves them all to the target; a process group (images/pgroups) moved, then killed and reaped as one; an shm_open object mapped by two processes (images/shm) moved, the same bytes in both after it; a /tmp file a child holds open (images/tmpshare) moved, then appended to, unlinked and read; processes that exec'd (images/execs) moved.
 
 Topology (topolib.Topology): hosts A B G (ids 1-3), G the gateway for the
 ordinary client.  After a move the capsule's console is the target
@@ -10,7 +10,8 @@ import time
 
 from caplib import IMAGES, recv_all  # noqa: F401  (IMAGES: procs.cap is built there)
 from procslib import (HOLD_ANSWER, HOLD_EXIT, HOLD_READY, SHM_HOLD_ANSWER, SHM_HOLD_EXIT,
-                      SHM_HOLD_READY, TREE_AFTER, TREE_EXIT, TREE_READY)
+                      SHM_HOLD_READY, TMP_HOLD_ANSWER, TMP_HOLD_EXIT, TMP_HOLD_READY, TREE_AFTER,
+                      TREE_EXIT, TREE_READY)
 from miglib import (Tap, Topology, _exe_name, check, check_eq, descendants, migrate, migrate_run,
                     wait_listed_only_on, wait_one_copy)
 
@@ -220,6 +221,14 @@ def shm_moves():
                SHM_HOLD_EXIT)
 
 
+def tmp_file_moves():
+    """images/tmpshare "hold": a child holds a /tmp file open, moved A -> B; /tmp's nodes,
+    descriptions and pages are in the shared window, so after the move pid 1 appends to the
+    file and unlinks it, and the child reads it all through its descriptor."""
+    hold_moves("tmpshare", TMP_HOLD_READY, 2, "a /tmp file a child holds, pre-copied",
+               TMP_HOLD_ANSWER, TMP_HOLD_EXIT)
+
+
 def connection_in_child_moves():
     """images/forkserve "perconn": a connection served by a forked child (its bytes relayed by
     pid 1's stack through the shared window) echoes 8 MiB while the capsule moves A -> B and
@@ -293,6 +302,8 @@ def main():
             "of its processes after the move", group_moves)
     tap.run("procs migrate: an shm_open object mapped by two processes moved A -> B: the same "
             "bytes in both after the move, and its name", shm_moves)
+    tap.run("procs migrate: a /tmp file a child holds open moved A -> B: appended to and "
+            "unlinked by pid 1 after the move, read whole by the child", tmp_file_moves)
     tap.run("procs migrate: a TCP connection a forked child serves (relayed by pid 1) echoes "
             "8 MiB while the capsule moves A -> B -> A: every byte in order", connection_in_child_moves)
     tap.run("procs migrate: processes that exec'd (pid 1 and a child) moved A -> B: the pipe, "

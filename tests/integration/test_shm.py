@@ -2,8 +2,8 @@
 import os
 import subprocess
 
-from procslib import SHM_HOLD_ANSWER, SHM_HOLD_EXIT, SHM_HOLD_READY, native_build
-from caplib import CAPRUN, IMAGES, Host, Tap, check_eq, recv_all, snapshot, tempdir
+from procslib import SHM_HOLD_ANSWER, SHM_HOLD_EXIT, SHM_HOLD_READY, answered_after_resume, native_build
+from caplib import CAPRUN, IMAGES, Host, Tap, check_eq
 
 IMAGE = os.path.join(IMAGES, "shm.cap")
 
@@ -50,17 +50,11 @@ def same_as_linux():
 
 
 def mapped_across_snapshot():
-    host, d = Host(), tempdir()
+    host = Host()
     cap = host.capsule("shm", name="shm-hold", args=["hold"]).start(app_ready=SHM_HOLD_READY)
     check_eq(len(cap.capsule_pids()), 2, "host processes: pid 1 and the child")
-    path = os.path.join(d, "shm.snap")
-    snapshot(host, cap, path)
-    again = host.resume(path, plain=True)
-    check_eq(len(again.capsule_pids()), 2, "host processes after the resume")
-    with host.connect(again.addr, 9100) as s:
-        check_eq(recv_all(s), SHM_HOLD_ANSWER, "the object's bytes in both processes after the "
-                 "resume, and its name")
-    check_eq(again.wait_exit(30), SHM_HOLD_EXIT, "caprun's exit code: pid 1's")
+    answered_after_resume(host, cap, 2, SHM_HOLD_ANSWER, SHM_HOLD_EXIT,
+                          "the object's bytes in both processes after the resume, and its name")
 
 
 def main():

@@ -1,4 +1,4 @@
-/* test_rt_tmpfs.c: the runtime's in-memory /tmp and path normalization (host build, ASan). */
+/* test_rt_tmpfs.c: the runtime's in-memory /tmp (its nodes and pages in a shared window mapped here) and path normalization (host build, ASan). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,8 +6,33 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <cmocka.h>
+#include "capsule-abi/cap_abi.h"
 #include "runtime/rt_fd.h"
+#include "runtime/rt_tmpstore.h"
+
+/* What tmpstore.c and shared.c want from the rest of the runtime. */
+unsigned rt_proc_slot(void)
+{
+	return 0;
+}
+
+void rt_console_write(int fd, const char *s)
+{
+	(void)fd;
+	(void)s;
+}
+
+/* The shared window, where a capsule's loader maps it. */
+static int map_window(void **state)
+{
+	(void)state;
+	void *w = mmap((void *)CAP_SHARED_ADDR, CAP_SHARED_SIZE, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+	return w == (void *)CAP_SHARED_ADDR ? 0 : -1;
+}
 
 static void normalize(void **state)
 {
@@ -56,7 +81,62 @@ static void unlinked_file_stays_open(void **state)
 	assert_int_equal(rt_tmpfs_read(n, &c, 1, 0), 1);
 	rt_tmpfs_fstat(n, &st);
 	assert_int_equal(st.st_nlink, 0);
-	rt_tmpfs_unref(n);   /* freed now (ASan checks) */
+	rt_tmpfs_unref(n);   /* freed now: its page goes back to the window */
+}
+
+/* Bytes across the direct pages, the page table and the table of tables; holes read as zeros. */
+static void large_and_sparse(void **state)
+{
+	(void)state;
+	struct rt_tnode *n;
+	static char buf[3 << 20];
+	assert_int_equal(rt_tmpfs_open("/tmp/big", O_CREAT | O_RDWR, 0600, &n), 0);
+	uint64_t offs[] = { 0, 65535, 4096 * 16 + 7, (4096ULL * (16 + 1024)) - 3, 40ULL << 20 };
+	for (unsigned i = 0; i < sizeof offs / sizeof offs[0]; i++)
+		assert_int_equal(rt_tmpfs_write(n, "abcdef", 6, offs[i]), 6);
+	assert_int_equal(rt_tmpfs_size(n), (40 << 20) + 6);
+	for (unsigned i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+		char six[6];
+		assert_int_equal(rt_tmpfs_read(n, six, 6, offs[i]), 6);
+		assert_memory_equal(six, "abcdef", 6);
+	}
+	assert_int_equal(rt_tmpfs_read(n, buf, 100, 30 << 20), 100);   /* a hole */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(buf[i], 0);
+	assert_int_equal(rt_tmpfs_truncate(n, 65536 + 2), 0);   /* "bc" of the second write stays */
+	assert_int_equal(rt_tmpfs_truncate(n, 65536 + 10), 0);
+	assert_int_equal(rt_tmpfs_read(n, buf, 10, 65536), 10);
+	assert_memory_equal(buf, "bc\0\0\0\0\0\0\0\0", 10);   /* the third write's bytes are gone */
+	rt_tmpfs_unref(n);
+	assert_int_equal(rt_tmpfs_unlink("/tmp/big"), 0);
+}
+
+/* The window bounds /tmp: ENOSPC (a short write first), and the space comes back after unlink. */
+static void window_full_then_freed(void **state)
+{
+	(void)state;
+	struct rt_tnode *a, *b;
+	char *chunk = malloc(1 << 20);
+	memset(chunk, 'x', 1 << 20);
+	assert_int_equal(rt_tmpfs_open("/tmp/a", O_CREAT | O_RDWR, 0600, &a), 0);
+	long r = 0;
+	uint64_t at = 0;
+	while ((r = rt_tmpfs_write(a, chunk, 1 << 20, at)) == 1 << 20)
+		at += (uint64_t)r;
+	if (r > 0) {
+		at += (uint64_t)r;
+		r = rt_tmpfs_write(a, chunk, 1 << 20, at);
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(at > (50u << 20) && at < (64u << 20));
+	assert_int_equal(rt_tmpfs_unlink("/tmp/a"), 0);
+	rt_tmpfs_unref(a);
+	assert_int_equal(rt_tmpfs_open("/tmp/b", O_CREAT | O_RDWR, 0600, &b), 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(rt_tmpfs_write(b, chunk, 1 << 20, (uint64_t)i << 20), 1 << 20);
+	rt_tmpfs_unref(b);
+	assert_int_equal(rt_tmpfs_unlink("/tmp/b"), 0);
+	free(chunk);
 }
 
 static void directories_and_rename(void **state)
@@ -108,7 +188,9 @@ int main(void)
 		cmocka_unit_test(normalize),
 		cmocka_unit_test(create_write_read),
 		cmocka_unit_test(unlinked_file_stays_open),
+		cmocka_unit_test(large_and_sparse),
+		cmocka_unit_test(window_full_then_freed),
 		cmocka_unit_test(directories_and_rename),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, map_window, NULL);
 }
