@@ -1,0 +1,254 @@
+"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers), a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+import os
+import re
+import socket
+import struct
+import threading
+
+from caplib import GATEWAY, Host, Tap, check, check_eq, snapshot, tempdir
+from miglib import Topology, migrate_run
+
+
+def child_lines(cap, prefix=r"(child|pid) \d"):
+    return [l for l in cap.output_text().splitlines() if re.match(prefix, l)]
+
+
+def udp(port=0, timeout=10):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    s.settimeout(timeout)
+    return s
+
+
+class Echo:
+    """The outside echo server for 'client': each datagram back; for 'filter' a datagram from
+    another port first (the child's connected socket must not see it); for 'open' an answer
+    from that other port only."""
+
+    def __init__(self, port):
+        self.a, self.b = udp(port), udp(port + 1)
+        self.got = []
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def serve(self):
+        try:
+            while True:
+                data, src = self.a.recvfrom(65536)
+                self.got.append((data, src))
+                if data == b"filter":
+                    self.b.sendto(b"intruder", src)
+                    self.a.sendto(b"filter-reply", src)
+                elif data == b"open":
+                    self.b.sendto(b"from b", src)
+                    return
+                else:
+                    self.a.sendto(data, src)
+        except socket.timeout:
+            return
+
+    def stop(self):
+        self.t.join(15)
+        self.a.close()
+        self.b.close()
+
+
+def child_client():
+    host = Host()
+    echo = Echo(7100)
+    cap = host.capsule("udpprocs", name="udpclient", args=["client", GATEWAY, "7100"]).start()
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-800:])
+    echo.stop()
+    got = [d for d, _ in echo.got]
+    check_eq(got, [b"one", b"m" * 1000, b"L" * 3000, b"filter", b"open"],
+             "the datagrams the child sent, byte for byte and one by one")
+    src = {s for _, s in echo.got}
+    check_eq(len(src), 1, "every datagram from the child's one socket and port: %r" % src)
+    (addr, port), = src
+    check_eq(addr, cap.addr, "they come from the capsule's address")
+    check_eq(child_lines(cap), [
+        "child 2: empty, O_NONBLOCK: EAGAIN",
+        "child 2: SO_RCVBUF, SO_BROADCAST, SO_REUSEADDR accepted",
+        "child 2: sent from port nonzero",
+        "child 2: got 3 bytes from %s:7100: one" % GATEWAY,
+        "child 2: recvmsg into 10 bytes: 10, MSG_TRUNC, mmmmmmmmmm",
+        "child 2: recv(MSG_TRUNC) into 10 bytes says 3000",
+        "child 2: all read, MSG_DONTWAIT: EAGAIN",
+        "child 2: connected to %s:7100, port %d" % (GATEWAY, port),
+        "child 2: connected, got filter-reply from %s:7100" % GATEWAY,
+        "child 2: dissolved: getpeername ENOTCONN, send EDESTADDRREQ",
+        "child 2: unconnected, got from b from another port: yes",
+        "child 2 exited with 0"], "the child's lines")
+    check("not supported" not in cap.output_text(), "no refusal line")
+
+
+SERVER_READY = r"child 2: serving udp 7200"
+BIND_LINES = ["child 3: bind of a port in use: EADDRINUSE", "child 3: bind to port 0 gives port nonzero",
+              "child 3 exited with 0"]
+
+
+def ask(s, addr, payload, port=7200):
+    s.sendto(payload, (addr, port))
+    data, src = s.recvfrom(70000)
+    check_eq(src, (addr, port), "the answer's source")
+    return data
+
+
+def child_server():
+    host, d = Host(), tempdir()
+    cap = host.capsule("udpprocs", name="udpserver", args=["server", "7200"]).start(app_ready=SERVER_READY)
+    check(cap.wait_for(r"child 3 exited", 10), "the second child's bind")
+    check_eq(child_lines(cap)[1:], BIND_LINES, "a second bind of the port, and a bind to port 0")
+    c = udp()
+    check_eq(ask(c, cap.addr, b"hello"), b"child 2: hello", "the child's answer")
+    big = os.urandom(30000)
+    check_eq(ask(c, cap.addr, big), b"child 2: " + big, "a 30000-byte datagram answered whole")
+    for i in range(50):
+        c.sendto(b"n%02d" % i, (cap.addr, 7200))
+    got = [c.recvfrom(100)[0] for _ in range(50)]
+    check_eq(got, [b"child 2: n%02d" % i for i in range(50)], "50 datagrams answered one by one, in order")
+
+    path = os.path.join(d, "udpserver.snap")
+    snapshot(host, cap, path)
+    code, out, err = host.capctl(["inspect", path])
+    check(code == 0 and re.search(r"\n  -\s+udp\s+0\.0\.0\.0:7200 -> 0\.0\.0\.0:0\n", out),
+          "capctl inspect: pid 1 serves the stack's socket behind the child's (%r %r)" % (out[-2000:], err))
+    again = host.resume(path, plain=True)
+    check_eq(ask(c, again.addr, b"after the resume"), b"child 2: after the resume",
+             "the child's socket answers after the resume")
+    check_eq(ask(c, again.addr, b"quit"), b"child 2: quit", "the child's last answer")
+    check_eq(again.wait_exit(30), 0, "caprun's exit code after the resume")
+    check(again.wait_for(r"child 2 exited with 0", 5), "pid 1 reaped the server child")
+    c.close()
+
+
+def shared_socket():
+    host, d = Host(), tempdir()
+    t = udp(7301)
+    cap = host.capsule("udpprocs", name="udpshared", args=["shared", "7300", GATEWAY, "7301"]).start()
+    hellos = set()
+    for _ in range(2):
+        data, src = t.recvfrom(100)
+        hellos.add((data, src))
+    check_eq(hellos, {(b"hello from pid 1", (cap.addr, 7300)), (b"hello from pid 2", (cap.addr, 7300))},
+             "both processes send through the one socket (its port)")
+    path = os.path.join(d, "udpshared.snap")
+    snapshot(host, cap, path, keep_running=True)
+    code, out, err = host.capctl(["inspect", path])
+    check(code == 0 and re.search(r"\n  3\s+udp-relay\s+0\.0\.0\.0:7300 -> 0\.0\.0\.0:0, 0 datagrams unread, "
+                                  r"0 unsent \(relayed by pid 1\)\n", out),
+          "capctl inspect: pid 1's descriptor is the shared socket (%r %r)" % (out[-2000:], err))
+    c = udp()
+    n = 40
+    for i in range(n):
+        c.sendto(b"d%02d" % i, (cap.addr, 7300))
+    answers = [c.recvfrom(100)[0].decode() for _ in range(n)]
+    readers = [a.split(":")[0] for a in answers]
+    check_eq(sorted(a.split(": ")[1] for a in answers), ["d%02d" % i for i in range(n)],
+             "every datagram answered exactly once")
+    check(set(readers) <= {"pid 1", "pid 2"}, "answered by pid 1 or pid 2: %r" % set(readers))
+    c.sendto(b"quit", (cap.addr, 7300))
+    c.sendto(b"quit", (cap.addr, 7300))
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    m1 = cap.wait_for(r"^pid 1 answered (\d+); child exited with 0$", 5)
+    m2 = cap.wait_for(r"^pid 2 answered (\d+)$", 5)
+    check(m1 and m2, "both processes' counts: %r" % cap.output_text()[-400:])
+    check_eq(int(m1.group(1)) + int(m2.group(1)), n, "the two counts add up to the datagrams sent")
+    check_eq((int(m1.group(1)), int(m2.group(1))), (readers.count("pid 1"), readers.count("pid 2")),
+             "each process's count, as its answers say")
+    c.close()
+    t.close()
+
+
+def dns_answer(query):
+    """A DNS answer to query: one A record (198.18.7.7) for an A question, none for others."""
+    qid, flags, qd = struct.unpack("!HHH", query[:6])
+    end = 12
+    while query[end]:
+        end += query[end] + 1
+    question = query[12:end + 5]
+    qtype = struct.unpack("!H", query[end + 1:end + 3])[0]
+    answers = b""
+    if qtype == 1:
+        answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton("198.18.7.7")
+    return struct.pack("!HHHHHH", qid, 0x8180 | (flags & 0x0100), 1, 1 if answers else 0, 0, 0) + \
+        question + answers
+
+
+def lookup_in_child():
+    host = Host()
+    ns = udp(53)
+    asked = []
+
+    def serve():
+        try:
+            while True:
+                q, src = ns.recvfrom(512)
+                asked.append((q, src))
+                ns.sendto(dns_answer(q), src)
+        except (socket.timeout, OSError):
+            return
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    cap = host.capsule("udpprocs", name="udpdns", args=["dns", "service.example"],
+                       caprun_args=["--dns", GATEWAY]).start()
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-600:])
+    check_eq(child_lines(cap), ["child 2: service.example is 198.18.7.7:80", "child 2 exited with 0"],
+             "the child's lookup")
+    ns.close()
+    th.join(5)
+    check(asked and all(src[0] == cap.addr for _, src in asked),
+          "the queries came from the capsule: %r" % [src for _, src in asked])
+    check(any(b"\x07service\x07example\x00\x00\x01" in q for q, _ in asked), "an A query for the name")
+
+
+def ask_until_answered(s, addr, word, port=7200):
+    """Through a gateway the first datagrams may be lost while routes settle (as for
+    test_migrate's udpecho): WORD 0, WORD 1, ... until one is answered; its number."""
+    s.settimeout(0.5)
+    for i in range(40):
+        s.sendto(b"%s %d" % (word, i), (addr, port))
+        try:
+            while True:
+                data, src = s.recvfrom(2048)
+                if data == b"child 2: %s %d" % (word, i) and src == (addr, port):
+                    return i
+        except socket.timeout:
+            continue
+    check(False, "no answer to %r" % word)
+
+
+def migrated():
+    topo = Topology(hosts=("A", "B", "G"), gateway="G").start()
+    a, b = topo["A"], topo["B"]
+    x = a.capsule("udpprocs", name="x", args=["server", "7200"]).start(app_ready=SERVER_READY)
+    c = topo.client.call(socket.socket, socket.AF_INET, socket.SOCK_DGRAM)
+    ask_until_answered(c, x.addr, b"on A")
+    mark = b.daemon.mark()
+    m = migrate_run(topo, "x", a, b)
+    check_eq(m.code, 0, "capctl migrate x A -> B: %r" % (m,))
+    check_eq(x.wait_exit(10), 0, "the source caprun's exit status")
+    ask_until_answered(c, x.addr, b"on B")
+    c.settimeout(10)
+    c.sendto(b"quit", (x.addr, 7200))
+    while c.recvfrom(2048)[0] != b"child 2: quit":
+        pass   # late answers to the retries
+    check(b.daemon.wait_for(r"child 2 exited with 0", 30, mark), "pid 1 reaped the server on B: %s" %
+          b.daemon.output_text()[-400:])
+    c.close()
+
+
+def main():
+    tap = Tap()
+    tap.run("udpprocs: a forked child's own UDP client: boundaries, MSG_TRUNC, EAGAIN, options, connect's "
+            "filter and AF_UNSPEC", child_client)
+    tap.run("udpprocs: a child's UDP server answered from outside, EADDRINUSE for a second bind, "
+            "across a snapshot and resume", child_server)
+    tap.run("udpprocs: pid 1's UDP socket shared with its child: both send, whichever reads answers",
+            shared_socket)
+    tap.run("udpprocs: getaddrinfo in a forked child through the capsule's name server", lookup_in_child)
+    tap.run("udpprocs: a child's UDP server moved live A -> B", migrated)
+    tap.done()
+
+
+main()
