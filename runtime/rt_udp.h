@@ -55,7 +55,6 @@ struct udp_shared {
 	uint32_t req_state, req_op, req_slot, req_addrlen;
 	int32_t req_result;
 	struct sockaddr_in req_addr;
-	uint64_t dropped;                /* datagrams that did not fit rx */
 	struct udp_txslot *txs;
 	struct udp_ring rx;              /* last: its data fills the rest of the slot */
 };

@@ -235,7 +235,6 @@ static int pump_in(struct udp_relay *r)
 			rt_udp_ring_put(&u->rx, &h, &v, 1);
 			moved = 1;
 		} else {
-			u->dropped++;
 			RT_CONTROL->net_drops.rx_socket_full++;   /* as the stack counts its full queues */
 		}
 		rt_spin_unlock(&u->lock);

@@ -1,4 +1,4 @@
-/* udpprocs.c: UDP sockets in a forked child and shared across fork: a child's own client (boundaries, truncation, EAGAIN, connect's filter), a child's server, a socket pid 1 shares with its child, and a name looked up in a child; plain POSIX C, the same behaviour on Linux. */
+/* udpprocs.c: UDP sockets in a forked child and shared across fork: a child's own client (boundaries, truncation, EAGAIN, connect's filter), a child's server, a socket pid 1 shares with its child, a full receive queue, and a name looked up in a child; plain POSIX C, the same behaviour on Linux. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -189,7 +189,7 @@ static void server_child(const char **arg)
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev))
 		die("epoll");
 	say("child %d: serving udp %d\n", me, bound_port(s));
-	if (write(bound_pipe[1], "b", 1) != 1)
+	if (bound_pipe[1] > 0 && write(bound_pipe[1], "b", 1) != 1)
 		die("write");
 	char buf[65536], out[65600];
 	for (;;) {
@@ -286,8 +286,45 @@ static int shared(int port, const char *host, int tport)
 	int n = answer_until_quit(s, "pid 1", &test);
 	int st;
 	waitpid(c, &st, 0);
-	say("pid 1 answered %d; child exited with %d\n", n, WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+	say("pid 1 answered %d; child exited with %d\n", n, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	return 0;
+}
+
+/*
+ * sink PORT: a child binds PORT and does not read it until a datagram comes
+ * on PORT+1; then it takes what its socket kept (datagrams numbered by their
+ * first 4 bytes) and answers how many, and whether in order from the first;
+ * it ends at the next datagram on PORT+1.
+ */
+static void sink_child(const char **arg)
+{
+	int me = (int)getpid(), port = atoi(arg[0]);
+	int s = udp_socket(0), go = udp_socket(0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) }, from;
+	if (bind(s, (struct sockaddr *)&a, sizeof a))
+		die("bind");
+	a.sin_port = htons((unsigned short)(port + 1));
+	if (bind(go, (struct sockaddr *)&a, sizeof a))
+		die("bind");
+	say("child %d: sink on %d, go on %d\n", me, port, port + 1);
+	char buf[65536];
+	socklen_t fl = sizeof from;
+	if (recvfrom(go, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl) < 0)
+		die("recvfrom");
+	int kept = 0, in_order = 1;
+	struct pollfd p = { s, POLLIN, 0 };
+	while (poll(&p, 1, 1000) == 1) {   /* what is still on its way gets a second */
+		ssize_t n = recv(s, buf, sizeof buf, MSG_DONTWAIT);
+		if (n < 4)
+			continue;
+		unsigned seq;
+		memcpy(&seq, buf, sizeof seq);
+		in_order &= seq == (unsigned)kept;
+		kept++;
+	}
+	int k = snprintf(buf, sizeof buf, "kept %d, %s", kept, in_order ? "in order from the first" : "out of order");
+	sendto(go, buf, (size_t)k, 0, (struct sockaddr *)&from, fl);
+	recv(go, buf, sizeof buf, 0);   /* ends at the next one (the test read the counters) */
 }
 
 /* dns NAME: a forked child looks NAME up (musl's resolver: UDP to the capsule's name server). */
@@ -312,8 +349,15 @@ int main(int argc, char **argv)
 		return server(atoi(argv[2]));
 	if (argc >= 5 && !strcmp(argv[1], "shared"))
 		return shared(atoi(argv[2]), argv[3], atoi(argv[4]));
+	if (argc >= 3 && !strcmp(argv[1], "sink"))
+		return in_child(sink_child, (const char **)argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "serve-here")) {   /* pid 1 serves, no fork: for comparisons */
+		server_child((const char **)argv + 2);
+		return 0;
+	}
 	if (argc >= 3 && !strcmp(argv[1], "dns"))
 		return in_child(dns_child, (const char **)argv + 2);
-	fprintf(stderr, "usage: udpprocs client HOST PORT | server PORT | shared PORT HOST TPORT | dns NAME\n");
+	fprintf(stderr, "usage: udpprocs client HOST PORT | server PORT | serve-here PORT | shared PORT HOST TPORT | "
+	        "sink PORT | dns NAME\n");
 	return 2;
 }

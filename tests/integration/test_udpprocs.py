@@ -1,9 +1,12 @@
-"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers), a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping the first datagrams and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+import json
 import os
 import re
+import signal
 import socket
 import struct
 import threading
+import time
 
 from caplib import GATEWAY, Host, Tap, check, check_eq, snapshot, tempdir
 from miglib import Topology, migrate_run
@@ -160,6 +163,69 @@ def shared_socket():
     t.close()
 
 
+def shared_child_killed():
+    """pid 1's shared socket keeps working for pid 1 when the child holding it too is killed
+    from outside (pid 1 takes the child's holds away, and its wake-up bits)."""
+    host = Host()
+    t = udp(7311)
+    cap = host.capsule("udpprocs", name="udpkill", args=["shared", "7310", GATEWAY, "7311"]).start()
+    check_eq(sorted(t.recvfrom(100)[0] for _ in range(2)), [b"hello from pid 1", b"hello from pid 2"],
+             "both processes said hello")
+    code, out, err = host.capctl(["ps", "--tree", "--json"])
+    check_eq(code, 0, "capctl ps --tree --json (stderr %r)" % err)
+    host_pid = {p["pid"]: p["host_pid"] for p in json.loads(out)[0]["tree"]}
+    os.kill(host_pid[2], signal.SIGKILL)   # a process we started (caprun's child)
+    check(cap.wait_for(r"process 2 \(host pid %d\) killed from outside by signal SIGKILL" % host_pid[2], 10),
+          "caprun reports the killed child")
+    c = udp()
+    for i in range(10):
+        c.sendto(b"k%d" % i, (cap.addr, 7310))
+    check_eq(sorted(c.recvfrom(100)[0] for _ in range(10)), sorted(b"pid 1: k%d" % i for i in range(10)),
+             "pid 1 answers every datagram after its child was killed")
+    c.sendto(b"quit", (cap.addr, 7310))
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    check(cap.wait_for(r"^pid 1 answered 10; child exited with 137$", 5), "pid 1's count and the child's end: %r" %
+          cap.output_text()[-400:])
+    c.close()
+    t.close()
+
+
+def full_queue_drops_counted():
+    """A child's socket that does not read: its receive ring keeps the first datagrams, in
+    order; the rest are dropped and counted in rx_socket_full, as Linux's full socket buffer."""
+    host = Host()
+    cap = host.capsule("udpprocs", name="udpsink", args=["sink", "7400"]).start(
+        app_ready=r"child 2: sink on 7400, go on 7401")
+
+    def stats():
+        code, out, err = host.capctl(["stats", "--json", cap.name])
+        check_eq(code, 0, "capctl stats exit (%s)" % err.strip())
+        return json.loads(out)
+    before = stats()
+    c = udp()
+    c.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)   # SO_RCVBUFFORCE: room for the answer
+    n = 200
+    for i in range(n):
+        c.sendto(struct.pack("<I", i) + b"d" * 996, (cap.addr, 7400))
+    deadline = time.monotonic() + 10
+    while stats()["packets_in"] - before["packets_in"] < n and time.monotonic() < deadline:
+        time.sleep(0.02)   # bounded poll of a counter another process keeps
+    c.sendto(b"go", (cap.addr, 7401))
+    answer = c.recvfrom(100)[0].decode()
+    m = re.fullmatch(r"kept (\d+), in order from the first", answer)
+    check(m, "the child's answer: %r" % answer)
+    kept = int(m.group(1))
+    after = stats()
+    dropped = after["capsule"]["rx_socket_full"] - before["capsule"]["rx_socket_full"]
+    check_eq((kept + dropped, after["drop_host_full"] - before["drop_host_full"]), (n, 0),
+             "every datagram kept or counted as dropped (kept %d, dropped %d)" % (kept, dropped))
+    check(60 <= kept < n, "the ring kept about 68 KiB of 1000-byte datagrams: %d" % kept)
+    print("# kept %d of %d datagrams of 1000 bytes, %d dropped and counted" % (kept, n, dropped), flush=True)
+    c.sendto(b"bye", (cap.addr, 7401))
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code")
+    c.close()
+
+
 def dns_answer(query):
     """A DNS answer to query: one A record (198.18.7.7) for an A question, none for others."""
     qid, flags, qd = struct.unpack("!HHH", query[:6])
@@ -246,6 +312,10 @@ def main():
             "across a snapshot and resume", child_server)
     tap.run("udpprocs: pid 1's UDP socket shared with its child: both send, whichever reads answers",
             shared_socket)
+    tap.run("udpprocs: pid 1's shared socket works on after its child is killed from outside",
+            shared_child_killed)
+    tap.run("udpprocs: a full receive queue in a child keeps the first datagrams in order and counts "
+            "the rest as dropped", full_queue_drops_counted)
     tap.run("udpprocs: getaddrinfo in a forked child through the capsule's name server", lookup_in_child)
     tap.run("udpprocs: a child's UDP server moved live A -> B", migrated)
     tap.done()
