@@ -18,6 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from caplib import Host  # noqa: E402
+from relaybench import print_medians  # noqa: E402  (the same layout as the TCP figures)
 
 
 def round_trip_us(addr, port, count, size):
@@ -58,11 +59,7 @@ def main():
             else:
                 times[who].append(t)
     print("udprelaybench: %d round trips of %d bytes, %d rounds (medians)" % (a.count, a.size, a.rounds))
-    med = {k: statistics.median(v) for k, v in times.items() if v}
-    for who, m in med.items():
-        print("  served by %-15s %7.1f us" % (who, m))
-    if len(med) == 2:
-        print("  ratio (child / pid 1): %.2fx" % (med["a forked child"] / med["pid 1"]))
+    print_medians(times, "%7.1f us")
 
 
 if __name__ == "__main__":

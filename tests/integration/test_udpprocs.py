@@ -1,4 +1,4 @@
-"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping the first datagrams and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
 import json
 import os
 import re
@@ -191,8 +191,11 @@ def shared_child_killed():
 
 
 def full_queue_drops_counted():
-    """A child's socket that does not read: its receive ring keeps the first datagrams, in
-    order; the rest are dropped and counted in rx_socket_full, as Linux's full socket buffer."""
+    """A child's socket that does not read (until it is told, on another port, after the burst
+    reached the capsule): its receive ring keeps datagrams in order while it has room, the rest
+    are dropped and counted in rx_socket_full, as Linux's full socket buffer.  (The child may
+    start reading while the relay still hands it the end of the burst: how many it keeps
+    varies, their sum with the drops does not.)"""
     host = Host()
     cap = host.capsule("udpprocs", name="udpsink", args=["sink", "7400"]).start(
         app_ready=r"child 2: sink on 7400, go on 7401")
@@ -212,14 +215,15 @@ def full_queue_drops_counted():
         time.sleep(0.02)   # bounded poll of a counter another process keeps
     c.sendto(b"go", (cap.addr, 7401))
     answer = c.recvfrom(100)[0].decode()
-    m = re.fullmatch(r"kept (\d+), in order from the first", answer)
+    m = re.fullmatch(r"kept (\d+), in order", answer)
     check(m, "the child's answer: %r" % answer)
     kept = int(m.group(1))
     after = stats()
     dropped = after["capsule"]["rx_socket_full"] - before["capsule"]["rx_socket_full"]
     check_eq((kept + dropped, after["drop_host_full"] - before["drop_host_full"]), (n, 0),
              "every datagram kept or counted as dropped (kept %d, dropped %d)" % (kept, dropped))
-    check(60 <= kept < n, "the ring kept about 68 KiB of 1000-byte datagrams: %d" % kept)
+    check(dropped > 0 and kept >= 60, "a full ring (about 68 KiB of 1000-byte datagrams) drops: kept %d, "
+          "dropped %d" % (kept, dropped))
     print("# kept %d of %d datagrams of 1000 bytes, %d dropped and counted" % (kept, n, dropped), flush=True)
     c.sendto(b"bye", (cap.addr, 7401))
     check_eq(cap.wait_exit(30), 0, "caprun's exit code")
@@ -314,8 +318,8 @@ def main():
             shared_socket)
     tap.run("udpprocs: pid 1's shared socket works on after its child is killed from outside",
             shared_child_killed)
-    tap.run("udpprocs: a full receive queue in a child keeps the first datagrams in order and counts "
-            "the rest as dropped", full_queue_drops_counted)
+    tap.run("udpprocs: a full receive queue in a child keeps datagrams in order and counts the rest "
+            "as dropped", full_queue_drops_counted)
     tap.run("udpprocs: getaddrinfo in a forked child through the capsule's name server", lookup_in_child)
     tap.run("udpprocs: a child's UDP server moved live A -> B", migrated)
     tap.done()
