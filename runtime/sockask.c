@@ -63,10 +63,30 @@ struct connecting {
 };
 static struct connecting *connecting;
 
+static void board_found(void *slot, void *arg)
+{
+	if (((struct ask_board *)slot)->kind == RT_SHARED_KIND_BOARD)
+		*(struct ask_board **)arg = slot;
+}
+
+/*
+ * The capsule's board: inherited at a fork, or found in the window by a
+ * program an execve started (its memory is new, the window is not); 0 while
+ * pid 1 has not made one.
+ */
+static struct ask_board *capsule_board(void)
+{
+	if (!board)
+		rt_shared_each_ring(board_found, &board);
+	return board;
+}
+
 void rt_ask_board_create(void)
 {
-	if (board)
+	if (capsule_board()) {   /* one made before pid 1's own execve: its new relay thread serves it */
+		board->owner_slot = rt_proc_slot();
 		return;
+	}
 	board = rt_shared_alloc();
 	if (!board)
 		return;   /* the window is full: children's socket() fails as before */
@@ -570,7 +590,7 @@ static const struct rt_file_ops asock_ops = {
 
 long rt_ask_socket(int type_flags)
 {
-	if (!board)
+	if (!capsule_board())
 		return -EAFNOSUPPORT;
 	struct asock *s = calloc(1, sizeof *s);
 	struct rt_file *f = s ? rt_file_new(&asock_ops, O_RDWR | ((type_flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0)) : 0;
@@ -585,7 +605,7 @@ long rt_ask_socket(int type_flags)
 
 long rt_ask_udp(void *udp)
 {
-	if (!board)
+	if (!capsule_board())
 		return -EAFNOSUPPORT;
 	long i = post(0, ASK_UDP, 0, 0, udp);
 	return i < 0 ? i : take_answer((int)i, "socket", 0);

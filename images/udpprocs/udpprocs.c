@@ -1,4 +1,4 @@
-/* udpprocs.c: UDP sockets in a forked child and shared across fork: a child's own client (boundaries, truncation, EAGAIN, connect's filter), a child's server, a socket pid 1 shares with its child, a full receive queue, and a name looked up in a child; plain POSIX C, the same behaviour on Linux. */
+/* udpprocs.c: UDP sockets in a forked child and shared across fork: a child's own client (boundaries, truncation, EAGAIN, connect's filter), also after an execve, a child's server, a socket pid 1 shares with its child, a full receive queue, and a name looked up in a child; plain POSIX C, the same behaviour on Linux. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -329,6 +329,14 @@ static void sink_child(const char **arg)
 	recv(go, buf, sizeof buf, 0);   /* ends at the next one (the test read the counters) */
 }
 
+/* exec-client HOST PORT: the same client in a child that execs the program first (a shell's way). */
+static void exec_child(const char **arg)
+{
+	char *argv[] = { "udpprocs", "client-here", (char *)arg[0], (char *)arg[1], 0 };
+	execv("/proc/self/exe", argv);
+	die("execv");
+}
+
 /* dns NAME: a forked child looks NAME up (musl's resolver: UDP to the capsule's name server). */
 static void dns_child(const char **arg)
 {
@@ -347,6 +355,12 @@ int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "client"))
 		return in_child(client_child, (const char **)argv + 2);
+	if (argc >= 4 && !strcmp(argv[1], "exec-client"))
+		return in_child(exec_child, (const char **)argv + 2);
+	if (argc >= 4 && !strcmp(argv[1], "client-here")) {
+		client_child((const char **)argv + 2);
+		return 0;
+	}
 	if (argc >= 3 && !strcmp(argv[1], "server"))
 		return server(atoi(argv[2]));
 	if (argc >= 5 && !strcmp(argv[1], "shared"))
@@ -359,7 +373,7 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 3 && !strcmp(argv[1], "dns"))
 		return in_child(dns_child, (const char **)argv + 2);
-	fprintf(stderr, "usage: udpprocs client HOST PORT | server PORT | serve-here PORT | shared PORT HOST TPORT | "
+	fprintf(stderr, "usage: udpprocs client HOST PORT | exec-client HOST PORT | server PORT | serve-here PORT | shared PORT HOST TPORT | "
 	        "sink PORT | dns NAME\n");
 	return 2;
 }

@@ -1,4 +1,4 @@
-"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside, also after the child exec'd (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
 import json
 import os
 import re
@@ -56,10 +56,10 @@ class Echo:
         self.b.close()
 
 
-def child_client():
+def child_client(mode="client"):
     host = Host()
     echo = Echo(7100)
-    cap = host.capsule("udpprocs", name="udpclient", args=["client", GATEWAY, "7100"]).start()
+    cap = host.capsule("udpprocs", name="udpclient", args=[mode, GATEWAY, "7100"]).start()
     check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-800:])
     echo.stop()
     got = [d for d, _ in echo.got]
@@ -312,6 +312,8 @@ def main():
     tap = Tap()
     tap.run("udpprocs: a forked child's own UDP client: boundaries, MSG_TRUNC, EAGAIN, options, connect's "
             "filter and AF_UNSPEC", child_client)
+    tap.run("udpprocs: the same client in a child that exec'd the program first (as a shell runs one)",
+            child_client, "exec-client")
     tap.run("udpprocs: a child's UDP server answered from outside, EADDRINUSE for a second bind, "
             "across a snapshot and resume", child_server)
     tap.run("udpprocs: pid 1's UDP socket shared with its child: both send, whichever reads answers",
