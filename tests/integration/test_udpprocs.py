@@ -2,13 +2,14 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import threading
 import time
 
-from caplib import GATEWAY, Host, Tap, check, check_eq, snapshot, tempdir
+from caplib import BUILD, GATEWAY, IMAGES, Host, Tap, check, check_eq, snapshot, tempdir
 from miglib import Topology, migrate_run
 
 
@@ -56,33 +57,61 @@ class Echo:
         self.b.close()
 
 
+def client_lines(pid, port):
+    """What images/udpprocs's client prints as process pid, its socket on port."""
+    return [l % pid for l in [
+        "child %d: empty, O_NONBLOCK: EAGAIN",
+        "child %d: SO_RCVBUF, SO_BROADCAST, SO_REUSEADDR accepted",
+        "child %d: sent from port nonzero",
+        "child %%d: got 3 bytes from %s:7100: one" % GATEWAY,
+        "child %d: recvmsg into 10 bytes: 10, MSG_TRUNC, mmmmmmmmmm",
+        "child %d: recv(MSG_TRUNC) into 10 bytes says 3000",
+        "child %d: all read, MSG_DONTWAIT: EAGAIN",
+        "child %%d: connected to %s:7100, port %d" % (GATEWAY, port),
+        "child %%d: connected, got filter-reply from %s:7100" % GATEWAY,
+        "child %d: dissolved: getpeername ENOTCONN, send EDESTADDRREQ",
+        "child %d: unconnected, got from b from another port: yes"]]
+
+
+def echo_port(echo, cap):
+    """The client's datagrams, byte for byte and one by one, from one port of the capsule."""
+    got = [d for d, _ in echo.got]
+    check_eq(got, [b"one", b"m" * 1000, b"L" * 3000, b"filter", b"open"],
+             "the datagrams the client sent, byte for byte and one by one")
+    src = {s for _, s in echo.got}
+    check_eq(len(src), 1, "every datagram from the client's one socket and port: %r" % src)
+    (addr, port), = src
+    check_eq(addr, cap.addr, "they come from the capsule's address")
+    return port
+
+
 def child_client(mode="client"):
     host = Host()
     echo = Echo(7100)
     cap = host.capsule("udpprocs", name="udpclient", args=[mode, GATEWAY, "7100"]).start()
     check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-800:])
     echo.stop()
-    got = [d for d, _ in echo.got]
-    check_eq(got, [b"one", b"m" * 1000, b"L" * 3000, b"filter", b"open"],
-             "the datagrams the child sent, byte for byte and one by one")
-    src = {s for _, s in echo.got}
-    check_eq(len(src), 1, "every datagram from the child's one socket and port: %r" % src)
-    (addr, port), = src
-    check_eq(addr, cap.addr, "they come from the capsule's address")
-    check_eq(child_lines(cap), [
-        "child 2: empty, O_NONBLOCK: EAGAIN",
-        "child 2: SO_RCVBUF, SO_BROADCAST, SO_REUSEADDR accepted",
-        "child 2: sent from port nonzero",
-        "child 2: got 3 bytes from %s:7100: one" % GATEWAY,
-        "child 2: recvmsg into 10 bytes: 10, MSG_TRUNC, mmmmmmmmmm",
-        "child 2: recv(MSG_TRUNC) into 10 bytes says 3000",
-        "child 2: all read, MSG_DONTWAIT: EAGAIN",
-        "child 2: connected to %s:7100, port %d" % (GATEWAY, port),
-        "child 2: connected, got filter-reply from %s:7100" % GATEWAY,
-        "child 2: dissolved: getpeername ENOTCONN, send EDESTADDRREQ",
-        "child 2: unconnected, got from b from another port: yes",
-        "child 2 exited with 0"], "the child's lines")
-    check("not supported" not in cap.output_text(), "no refusal line")
+    port = echo_port(echo, cap)
+    check_eq(child_lines(cap), client_lines(2, port) + ["child 2 exited with 0"], "the child's lines")
+
+
+def in_shell_pipeline():
+    """busybox's ash (pid 1) runs the client from a volume as the first command of a pipeline:
+    a forked child that execs another program, its lines through a pipe to cat."""
+    busybox = os.path.join(BUILD, "programs", "cap", "busybox")
+    check(os.path.exists(busybox), "%s is missing (make test builds it)" % busybox)
+    vol = tempdir("capsule-udp-vol.")
+    shutil.copy(os.path.join(IMAGES, "udpprocs.cap"), os.path.join(vol, "udpprocs"))
+    host = Host()
+    echo = Echo(7100)
+    cap = host.capsule("busybox", image=busybox, name="busybox", caprun_args=["-v", vol + ":/opt:ro"],
+                       args=["sh", "-c", "/opt/udpprocs client-here %s 7100 | cat" % GATEWAY]).start()
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-800:])
+    echo.stop()
+    port = echo_port(echo, cap)
+    lines = child_lines(cap, r"child \d")
+    pid = int(lines[0].split()[1].rstrip(":")) if lines else 0
+    check_eq(lines, client_lines(pid, port), "the client's lines through the pipe")
 
 
 SERVER_READY = r"child 2: serving udp 7200"
@@ -314,6 +343,8 @@ def main():
             "filter and AF_UNSPEC", child_client)
     tap.run("udpprocs: the same client in a child that exec'd the program first (as a shell runs one)",
             child_client, "exec-client")
+    tap.run("udpprocs: the client as the first command of a busybox sh pipeline, from a volume",
+            in_shell_pipeline)
     tap.run("udpprocs: a child's UDP server answered from outside, EADDRINUSE for a second bind, "
             "across a snapshot and resume", child_server)
     tap.run("udpprocs: pid 1's UDP socket shared with its child: both send, whichever reads answers",
