@@ -38,7 +38,7 @@ struct udp_txslot {
 	struct udp_ring tx;          /* last: its data fills the rest of the slot */
 };
 
-enum { REQ_NONE, REQ_POSTED, REQ_DONE };
+enum { REQ_NONE, REQ_POSTED, REQ_DONE, REQ_ABANDONED };   /* ABANDONED: posted by a process that ended */
 enum { REQ_BIND = 1, REQ_CONNECT };
 
 /* A UDP socket every process may hold: one slot of the window (and its send ring's). */

@@ -183,11 +183,14 @@ int rt_udp_adopt(void *obj)
 static int serve_request(struct udp_relay *r)
 {
 	struct udp_shared *u = r->u;
-	if (__atomic_load_n(&u->req_state, __ATOMIC_ACQUIRE) != REQ_POSTED)
+	uint32_t state = __atomic_load_n(&u->req_state, __ATOMIC_ACQUIRE);
+	if (state != REQ_POSTED && state != REQ_ABANDONED)
 		return 0;
 	struct rt_file *s = r->sock;
 	long res;
-	if (u->req_op == REQ_BIND) {
+	if (u->req_op == REQ_BIND && u->local.sin_port) {
+		res = -EINVAL;   /* bound already (another process's bind came first), as Linux answers; lwIP would rebind */
+	} else if (u->req_op == REQ_BIND) {
 		int reuse = u->reuseaddr;
 		s->ops->sock->setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
 		res = s->ops->sock->bind(s, &u->req_addr, u->req_addrlen);
@@ -197,10 +200,13 @@ static int serve_request(struct udp_relay *r)
 	names_update(r);
 	rt_spin_lock(&u->lock);
 	u->req_result = (int32_t)res;
-	__atomic_store_n(&u->req_state, REQ_DONE, __ATOMIC_RELEASE);
-	unsigned asker = u->req_slot;
+	int abandoned = u->req_state == REQ_ABANDONED;
+	uint64_t wake = abandoned ? u->askers : 1ULL << u->req_slot;   /* the next asker, or the asker */
+	if (abandoned)
+		u->askers = 0;
+	__atomic_store_n(&u->req_state, abandoned ? REQ_NONE : REQ_DONE, __ATOMIC_RELEASE);
 	rt_spin_unlock(&u->lock);
-	rt_relay_wake(1ULL << asker);
+	rt_relay_wake(wake);
 	return 1;
 }
 
@@ -335,6 +341,8 @@ static void udp_lost_one(void *mem, void *arg)
 	u->readers &= ~bit;
 	u->writers &= ~bit;
 	u->askers &= ~bit;
+	if (u->req_state == REQ_POSTED && u->req_slot == slot)
+		u->req_state = REQ_ABANDONED;   /* the relay still answers it, to nobody */
 	if (u->req_state == REQ_DONE && u->req_slot == slot) {   /* an answer nobody will take */
 		u->req_state = REQ_NONE;
 		uint64_t wake = u->askers;

@@ -184,7 +184,8 @@ static void client_child(const char **arg)
 /*
  * server PORT: a child serves UDP on PORT (each datagram answered with
  * "child N: " and it, until "quit"), waiting in epoll; a second child's bind
- * of the same port fails, and a bind to port 0 gets one.
+ * of the same port fails, a bind to port 0 gets one, and binding that socket
+ * again fails.
  */
 static int bound_pipe[2];
 
@@ -225,6 +226,8 @@ static void bind_again_child(const char **arg)
 	a.sin_port = 0;
 	if (bind(t, (struct sockaddr *)&a, sizeof a) == 0)
 		say("child %d: bind to port 0 gives port %s\n", me, bound_port(t) ? "nonzero" : "0");
+	if (bind(t, (struct sockaddr *)&a, sizeof a) < 0 && errno == EINVAL)
+		say("child %d: a second bind of that socket: EINVAL\n", me);
 	close(s);
 	close(t);
 }

@@ -1,4 +1,4 @@
-"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside, also after the child exec'd (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside, also after the child exec'd (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind of its port and EINVAL for a second bind of a socket, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
 import json
 import os
 import re
@@ -116,7 +116,7 @@ def in_shell_pipeline():
 
 SERVER_READY = r"child 2: serving udp 7200"
 BIND_LINES = ["child 3: bind of a port in use: EADDRINUSE", "child 3: bind to port 0 gives port nonzero",
-              "child 3 exited with 0"]
+              "child 3: a second bind of that socket: EINVAL", "child 3 exited with 0"]
 
 
 def ask(s, addr, payload, port=7200):
