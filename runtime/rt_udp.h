@@ -51,6 +51,7 @@ struct udp_shared {
 	struct sockaddr_in local, peer;  /* peer.sin_family AF_INET: connected */
 	int32_t rd_shut, wr_shut;
 	int32_t broadcast, reuseaddr;    /* what getsockopt answers (the stack's socket broadcasts) */
+	uint64_t rcvtimeo_ns, sndtimeo_ns;   /* SO_RCVTIMEO, SO_SNDTIMEO of a blocking call; 0: none */
 	/* One request at a time to the relay thread: bind or connect, which only the stack can do. */
 	uint32_t req_state, req_op, req_slot, req_addrlen;
 	int32_t req_result;

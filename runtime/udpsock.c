@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include "capsule-abi/cap_report.h"
 #include "runtime/rt_internal.h"
 #include "runtime/rt_net.h"
@@ -15,7 +16,10 @@
 #include "runtime/rt_timer.h"
 #include "runtime/rt_udp.h"
 
-/* ---- a process's file ---- */
+/* Linux's time64 names of SO_RCVTIMEO and SO_SNDTIMEO: the same struct timeval on x86_64. */
+#define SO_RCVTIMEO_NEW 66
+#define SO_SNDTIMEO_NEW 67
+
 
 static const struct rt_file_ops udp_ops;
 
@@ -24,13 +28,18 @@ static struct udp_shared *udp_of(struct rt_file *f)
 	return f->priv;
 }
 
-/* Sleep on the window's wake-ups; -EINTR if a signal's handler is due. */
-static long udp_sleep(const char *why)
+/* When a blocking call that starts now gives up (SO_RCVTIMEO, SO_SNDTIMEO); 0: never. */
+static uint64_t deadline_of(uint64_t timeout_ns)
+{
+	return timeout_ns ? rt_now_ns() + timeout_ns : 0;
+}
+
+/* Sleep on the window's wake-ups; -EINTR if a signal's handler is due, -EAGAIN past the deadline. */
+static long udp_sleep(const char *why, uint64_t deadline)
 {
 	if (rt_signal_interrupts())
 		return -EINTR;
-	rt_wait(&rt_proc_waitq, 0, why);
-	return 0;
+	return rt_wait(&rt_proc_waitq, deadline, why) == -ETIMEDOUT ? -EAGAIN : 0;
 }
 
 /* Ask pid 1's relay thread for a bind or connect on the stack's socket; its result. */
@@ -145,6 +154,7 @@ static long udp_sendmsg(struct rt_file *f, const void *iov, int iovcnt, const vo
 	if (r < 0)
 		return r;
 	struct udp_ring *tx = &u->txs->tx;
+	uint64_t deadline = deadline_of(u->sndtimeo_ns);
 	for (;;) {
 		rt_spin_lock(&u->lock);
 		if (!(addr && addrlen)) {
@@ -167,7 +177,7 @@ static long udp_sendmsg(struct rt_file *f, const void *iov, int iovcnt, const vo
 		rt_spin_unlock(&u->lock);
 		if (nonblock)
 			return -EAGAIN;
-		if ((r = udp_sleep("sendto")) < 0)
+		if ((r = udp_sleep("sendto", deadline)) < 0)
 			return r;
 	}
 }
@@ -179,6 +189,7 @@ static long udp_recvmsg(struct rt_file *f, const void *iov, int iovcnt, void *ad
 	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL | MSG_CMSG_CLOEXEC))
 		return -EOPNOTSUPP;   /* MSG_OOB, MSG_ERRQUEUE, ... */
 	*msg_flags_out = 0;
+	uint64_t deadline = deadline_of(u->rcvtimeo_ns);
 	for (;;) {
 		rt_spin_lock(&u->lock);
 		if (u->rx.count) {
@@ -205,7 +216,7 @@ static long udp_recvmsg(struct rt_file *f, const void *iov, int iovcnt, void *ad
 			return 0;
 		if (nonblock)
 			return -EAGAIN;
-		long r = udp_sleep("recvfrom");
+		long r = udp_sleep("recvfrom", deadline);
 		if (r < 0)
 			return r;
 	}
@@ -251,12 +262,36 @@ static long udp_shutdown(struct rt_file *f, int how)
 	return 0;
 }
 
+static long give_timeval(uint64_t ns, void *val, uint32_t *len)
+{
+	struct timeval tv = { (time_t)(ns / 1000000000u), (suseconds_t)(ns % 1000000000u / 1000u) };
+	if (*len < sizeof tv)
+		return -EINVAL;
+	memcpy(val, &tv, sizeof tv);
+	*len = sizeof tv;
+	return 0;
+}
+
+static long take_timeval(uint64_t *ns, const void *val, uint32_t len)
+{
+	struct timeval tv;
+	if (len < sizeof tv)
+		return -EINVAL;
+	memcpy(&tv, val, sizeof tv);
+	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+		return -EDOM;
+	*ns = tv.tv_sec < 0 ? 0 : (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
+	return 0;   /* negative: no timeout, as Linux takes it */
+}
+
 static long udp_getsockopt(struct rt_file *f, int level, int name, void *val, uint32_t *len)
 {
 	struct udp_shared *u = udp_of(f);
 	if (level != SOL_SOCKET)
 		return level == IPPROTO_IP || level == IPPROTO_UDP ? -ENOPROTOOPT : -EOPNOTSUPP;
 	switch (name) {
+	case SO_RCVTIMEO: case SO_RCVTIMEO_NEW: return give_timeval(u->rcvtimeo_ns, val, len);
+	case SO_SNDTIMEO: case SO_SNDTIMEO_NEW: return give_timeval(u->sndtimeo_ns, val, len);
 	case SO_TYPE: return rt_relay_give_int(SOCK_DGRAM, val, len);
 	case SO_DOMAIN: return rt_relay_give_int(AF_INET, val, len);
 	case SO_PROTOCOL: return rt_relay_give_int(IPPROTO_UDP, val, len);
@@ -274,6 +309,10 @@ static long udp_setsockopt(struct rt_file *f, int level, int name, const void *v
 	struct udp_shared *u = udp_of(f);
 	if (level != SOL_SOCKET)
 		return level == IPPROTO_IP || level == IPPROTO_UDP ? -ENOPROTOOPT : -EOPNOTSUPP;
+	if (name == SO_RCVTIMEO || name == SO_RCVTIMEO_NEW)
+		return take_timeval(&u->rcvtimeo_ns, val, len);
+	if (name == SO_SNDTIMEO || name == SO_SNDTIMEO_NEW)
+		return take_timeval(&u->sndtimeo_ns, val, len);
 	if (len < sizeof(int))
 		return -EINVAL;
 	int v;
@@ -400,6 +439,13 @@ int rt_udp_share(struct rt_file *f, struct rt_file *stack)
 	u->holds.owner_slot = rt_proc_slot();
 	u->broadcast = rt_relay_opt_int(stack, SOL_SOCKET, SO_BROADCAST) > 0;
 	u->reuseaddr = rt_relay_opt_int(stack, SOL_SOCKET, SO_REUSEADDR) > 0;
+	struct timeval tv;
+	uint32_t len = sizeof tv;
+	if (stack->ops->sock->getsockopt(stack, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0)
+		take_timeval(&u->rcvtimeo_ns, &tv, len);
+	len = sizeof tv;
+	if (stack->ops->sock->getsockopt(stack, SOL_SOCKET, SO_SNDTIMEO, &tv, &len) == 0)
+		take_timeval(&u->sndtimeo_ns, &tv, len);
 	if (rt_udp_relay_new(u, stack) < 0) {
 		rt_udp_free_shared(u);
 		return -ENOMEM;

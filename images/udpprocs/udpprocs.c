@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -151,6 +152,15 @@ static void client_child(const char **arg)
 	say("child %d: recv(MSG_TRUNC) into 10 bytes says %zd\n", me, n);
 	if (recv(s, buf, sizeof buf, MSG_DONTWAIT) < 0 && errno == EAGAIN)
 		say("child %d: all read, MSG_DONTWAIT: EAGAIN\n", me);
+	int t = udp_socket(0);
+	struct timeval tv = { 0, 100000 }, got_tv;
+	socklen_t tl = sizeof got_tv;
+	if (setsockopt(t, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) ||
+	    getsockopt(t, SOL_SOCKET, SO_RCVTIMEO, &got_tv, &tl) || got_tv.tv_usec != 100000)
+		die("SO_RCVTIMEO");
+	if (recv(t, buf, sizeof buf, 0) < 0 && errno == EAGAIN)
+		say("child %d: blocking, SO_RCVTIMEO 100 ms: EAGAIN\n", me);
+	close(t);
 
 	/* connect: only the server's datagrams come in now. */
 	if (connect(s, (struct sockaddr *)&srv, sizeof srv))

@@ -67,6 +67,7 @@ def client_lines(pid, port):
         "child %d: recvmsg into 10 bytes: 10, MSG_TRUNC, mmmmmmmmmm",
         "child %d: recv(MSG_TRUNC) into 10 bytes says 3000",
         "child %d: all read, MSG_DONTWAIT: EAGAIN",
+        "child %d: blocking, SO_RCVTIMEO 100 ms: EAGAIN",
         "child %%d: connected to %s:7100, port %d" % (GATEWAY, port),
         "child %%d: connected, got filter-reply from %s:7100" % GATEWAY,
         "child %d: dissolved: getpeername ENOTCONN, send EDESTADDRREQ",
