@@ -171,6 +171,10 @@ def shared_socket():
     check(code == 0 and re.search(r"\n  3\s+udp-relay\s+0\.0\.0\.0:7300 -> 0\.0\.0\.0:0, 0 datagrams unread, "
                                   r"0 unsent \(relayed by pid 1\)\n", out),
           "capctl inspect: pid 1's descriptor is the shared socket (%r %r)" % (out[-2000:], err))
+    code, out, err = host.capctl(["inspect", "--json", path])
+    fds = [f for f in json.loads(out)["fds"] if f["kind"] == "udp-relay"] if code == 0 else []
+    check_eq([(f["fd"], f["proto"], f["local"], f["remote"], f["unread"], f["unsent"]) for f in fds],
+             [(3, "udp", "0.0.0.0:7300", "0.0.0.0:0", 0, 0)], "capctl inspect --json's udp-relay (%r)" % err)
     c = udp()
     n = 40
     for i in range(n):
