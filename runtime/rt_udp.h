@@ -61,9 +61,11 @@ struct udp_shared {
 };
 _Static_assert(sizeof(struct udp_shared) + 1024 < RT_SHARED_SLOT, "a UDP socket's header leaves room for its ring");
 
-/* Rings of frames, under the socket's lock: free bytes; append a datagram gathered from iov (the
+/* Rings of frames (udpring.c), under the socket's lock: free bytes; append a datagram gathered from iov (the
  * caller checked the room); the oldest one's frame; scatter its first bytes into iov (how many);
  * drop it. */
+/* A ring whose data fills the rest of slot (RT_SHARED_SLOT bytes from slot) after r. */
+void rt_udp_ring_init(struct udp_ring *r, void *slot);
 uint32_t rt_udp_ring_room(const struct udp_ring *r);
 void rt_udp_ring_put(struct udp_ring *r, const struct udp_frame *h, const struct rt_iovec *iov, int iovcnt);
 void rt_udp_ring_first(struct udp_ring *r, struct udp_frame *h);
