@@ -1,4 +1,4 @@
-/* udpprocs.c: UDP sockets in a forked child and shared across fork: a child's own client (boundaries, truncation, EAGAIN, connect's filter), also after an execve, a child's server, a socket pid 1 shares with its child, a full receive queue, and a name looked up in a child; plain POSIX C, the same behaviour on Linux. */
+/* udpprocs.c: UDP sockets in a forked child and shared across fork: a child's own client (boundaries, truncation, EAGAIN, connect's filter), also after an execve, a child's socket inherited by its own child, a child's server, a socket pid 1 shares with its child, a full receive queue, and a name looked up in a child; plain POSIX C, the same behaviour on Linux. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -342,6 +342,38 @@ static void sink_child(const char **arg)
 	recv(go, buf, sizeof buf, 0);   /* ends at the next one (the test read the counters) */
 }
 
+/* One datagram to the connected peer and its echo back, said as who. */
+static void talk(int s, const char *who)
+{
+	char msg[64], buf[64];
+	int k = snprintf(msg, sizeof msg, "from %s %d", who, (int)getpid());
+	if (send(s, msg, (size_t)k, 0) != k)
+		die("send");
+	ssize_t n = recv(s, buf, sizeof buf, 0);
+	if (n < 0)
+		die("recv");
+	say("%s %d: got back %.*s\n", who, (int)getpid(), (int)n, buf);
+}
+
+/* family HOST PORT: a child's own connected socket, inherited by its child, which talks first. */
+static void family_child(const char **arg)
+{
+	struct sockaddr_in srv = addr_of(arg[0], atoi(arg[1]));
+	int s = udp_socket(0);
+	if (connect(s, (struct sockaddr *)&srv, sizeof srv))
+		die("connect");
+	pid_t g = fork();
+	if (g < 0)
+		die("fork");
+	if (g == 0) {
+		talk(s, "grandchild");
+		_exit(0);
+	}
+	reap(g);
+	talk(s, "child");
+	close(s);
+}
+
 /* exec-client HOST PORT: the same client in a child that execs the program first (a shell's way). */
 static void exec_child(const char **arg)
 {
@@ -374,6 +406,8 @@ int main(int argc, char **argv)
 		client_child((const char **)argv + 2);
 		return 0;
 	}
+	if (argc >= 4 && !strcmp(argv[1], "family"))
+		return in_child(family_child, (const char **)argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "server"))
 		return server(atoi(argv[2]));
 	if (argc >= 5 && !strcmp(argv[1], "shared"))
@@ -386,7 +420,7 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 3 && !strcmp(argv[1], "dns"))
 		return in_child(dns_child, (const char **)argv + 2);
-	fprintf(stderr, "usage: udpprocs client HOST PORT | exec-client HOST PORT | server PORT | serve-here PORT | shared PORT HOST TPORT | "
+	fprintf(stderr, "usage: udpprocs client HOST PORT | exec-client HOST PORT | family HOST PORT | server PORT | serve-here PORT | shared PORT HOST TPORT | "
 	        "sink PORT | dns NAME\n");
 	return 2;
 }

@@ -1,4 +1,4 @@
-"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside, also after the child exec'd (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind of its port and EINVAL for a second bind of a socket, pid 1's socket shared with its child (both send, whichever reads answers) and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
+"""test_udpprocs.py: UDP sockets in every process of a capsule (docs/PROCESSES.md, section 4, "UDP sockets"): a forked child's own client against an echo server outside, also after the child exec'd and as the first command of a busybox pipeline (boundaries kept, a short buffer truncating with MSG_TRUNC, EAGAIN, connect's filter and AF_UNSPEC), a child's server answered from outside with EADDRINUSE for a second bind of its port and EINVAL for a second bind of a socket, pid 1's socket shared with its child (both send, whichever reads answers), a child's socket inherited by a grandchild and working on for pid 1 when the child is killed, a child's full receive queue keeping datagrams in order and counting the rest as dropped, a name looked up in a child through the capsule's name server, and a child's server across a snapshot and resume and across a live migration."""
 import json
 import os
 import re
@@ -113,6 +113,26 @@ def in_shell_pipeline():
     lines = child_lines(cap, r"child \d")
     pid = int(lines[0].split()[1].rstrip(":")) if lines else 0
     check_eq(lines, client_lines(pid, port), "the client's lines through the pipe")
+
+
+def grandchild():
+    """A child's own connected socket, inherited by its child: the grandchild talks through it,
+    ends, then the child does (both from the socket's one port)."""
+    host = Host()
+    s = udp(7150)
+    cap = host.capsule("udpprocs", name="udpfamily", args=["family", GATEWAY, "7150"]).start()
+    got = []
+    for _ in range(2):
+        data, src = s.recvfrom(100)
+        got.append((data, src))
+        s.sendto(data, src)
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-600:])
+    check_eq([d for d, _ in got], [b"from grandchild 3", b"from child 2"], "what each sent, in order")
+    check_eq(len({src for _, src in got}), 1, "one socket, one port: %r" % got)
+    check_eq(child_lines(cap, r"(grand)?child \d"), [
+        "grandchild 3: got back from grandchild 3", "child 3 exited with 0",
+        "child 2: got back from child 2", "child 2 exited with 0"], "the lines")
+    s.close()
 
 
 SERVER_READY = r"child 2: serving udp 7200"
@@ -350,6 +370,8 @@ def main():
             child_client, "exec-client")
     tap.run("udpprocs: the client as the first command of a busybox sh pipeline, from a volume",
             in_shell_pipeline)
+    tap.run("udpprocs: a child's own socket inherited by its child (a grandchild): both talk through it",
+            grandchild)
     tap.run("udpprocs: a child's UDP server answered from outside, EADDRINUSE for a second bind, "
             "across a snapshot and resume", child_server)
     tap.run("udpprocs: pid 1's UDP socket shared with its child: both send, whichever reads answers",
