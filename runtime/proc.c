@@ -130,15 +130,15 @@ static void elsewhere_say(void)
 	static int said;
 	if (said++)
 		return;
-	char msg[128] = "capsule: process ";
+	static const char tail[] = ": a socket pid 1 had not shared at the fork (neither connected nor "
+	                           "listening, or the fork was not fork()) does not work here\n";
+	char msg[32 + sizeof tail] = "capsule: process ";   /* the pid has at most 10 digits */
 	size_t l = strlen(msg);
 	int pid = self_pid, digits = 1;
 	for (int p = pid; p >= 10; p /= 10)
 		digits *= 10;
 	for (; digits; digits /= 10)
 		msg[l++] = (char)('0' + pid / digits % 10);
-	static const char tail[] = ": a socket pid 1 had not shared at the fork (neither connected nor "
-	                           "listening, or the fork was not fork()) does not work here\n";
 	memcpy(msg + l, tail, sizeof tail);
 	rt_console_write(2, msg);
 }

@@ -382,6 +382,27 @@ static void exec_child(const char **arg)
 	die("execv");
 }
 
+/*
+ * unshared: pid 1's TCP socket neither connected nor listening at the fork is
+ * not shared (a capsule's child cannot use it; on Linux it could), while its
+ * UDP socket is: the child says what each gives.
+ */
+static int tcp_fd, udp_fd;
+
+static void unshared_child(const char **arg)
+{
+	(void)arg;
+	int me = (int)getpid();
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	char c;
+	ssize_t n = read(tcp_fd, &c, 1);
+	say("child %d: tcp socket: read: %s\n", me, n < 0 ? strerror(errno) : "read");
+	say("child %d: tcp socket: send: %s\n", me, send(tcp_fd, "x", 1, MSG_NOSIGNAL) < 0 ? strerror(errno) : "sent");
+	say("child %d: udp socket: %s\n", me, getsockname(udp_fd, (struct sockaddr *)&a, &len) == 0 &&
+	    ntohs(a.sin_port) == 7600 ? "bound to 7600" : strerror(errno));
+}
+
 /* dns NAME: a forked child looks NAME up (musl's resolver: UDP to the capsule's name server). */
 static void dns_child(const char **arg)
 {
@@ -412,6 +433,11 @@ int main(int argc, char **argv)
 		return server(atoi(argv[2]));
 	if (argc >= 5 && !strcmp(argv[1], "shared"))
 		return shared(atoi(argv[2]), argv[3], atoi(argv[4]));
+	if (argc >= 2 && !strcmp(argv[1], "unshared")) {
+		tcp_fd = socket(AF_INET, SOCK_STREAM, 0);
+		udp_fd = udp_bound(7600);
+		return in_child(unshared_child, 0);
+	}
 	if (argc >= 3 && !strcmp(argv[1], "sink"))
 		return in_child(sink_child, (const char **)argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "serve-here")) {   /* pid 1 serves, no fork: for comparisons */
@@ -421,6 +447,6 @@ int main(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "dns"))
 		return in_child(dns_child, (const char **)argv + 2);
 	fprintf(stderr, "usage: udpprocs client HOST PORT | exec-client HOST PORT | family HOST PORT | server PORT | serve-here PORT | shared PORT HOST TPORT | "
-	        "sink PORT | dns NAME\n");
+	        "sink PORT | unshared | dns NAME\n");
 	return 2;
 }

@@ -284,6 +284,23 @@ def full_queue_drops_counted():
     c.close()
 
 
+def unshared_tcp():
+    """pid 1's UDP socket is shared at a fork, its TCP socket neither connected nor listening is
+    not: the child's copy refuses (not as Linux, which would say ENOTCONN and EPIPE), with one
+    line on the console."""
+    host = Host()
+    cap = host.capsule("udpprocs", name="udpunshared", args=["unshared"]).start()
+    check_eq(cap.wait_exit(30), 0, "caprun's exit code (output %r)" % cap.output_text()[-600:])
+    check_eq(child_lines(cap), ["child 2: tcp socket: read: Not supported",   # musl's strerror
+                                "child 2: tcp socket: send: Not a socket",
+                                "child 2: udp socket: bound to 7600", "child 2 exited with 0"],
+             "what the child's copies give")
+    line = ("capsule: process 2: a socket pid 1 had not shared at the fork (neither connected nor "
+            "listening, or the fork was not fork()) does not work here")
+    check_eq([l for l in cap.output_text().splitlines() if l.startswith("capsule: process")], [line],
+             "the one console line")
+
+
 def dns_answer(query):
     """A DNS answer to query: one A record (198.18.7.7) for an A question, none for others."""
     qid, flags, qd = struct.unpack("!HHH", query[:6])
@@ -380,6 +397,8 @@ def main():
             shared_child_killed)
     tap.run("udpprocs: a full receive queue in a child keeps datagrams in order and counts the rest "
             "as dropped", full_queue_drops_counted)
+    tap.run("udpprocs: pid 1's TCP socket neither connected nor listening at a fork is not shared, "
+            "its UDP socket is", unshared_tcp)
     tap.run("udpprocs: getaddrinfo in a forked child through the capsule's name server", lookup_in_child)
     tap.run("udpprocs: a child's UDP server moved live A -> B", migrated)
     tap.done()
