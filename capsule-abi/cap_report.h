@@ -68,6 +68,13 @@ enum cap_report_fd_kind {
 	 * them as CAP_RFD_TCP with fd -1.
 	 */
 	CAP_RFD_TCP_RELAY = 20,
+	/*
+	 * A UDP socket in the shared window, served by pid 1 (udprelay.c): u.sock's local
+	 * address and its peer if connected, unread (datagrams received, not yet read) and
+	 * unsent (datagrams sent, not yet handed to the stack).  pid 1's report lists the
+	 * stack's own sockets behind them as CAP_RFD_UDP with fd -1.
+	 */
+	CAP_RFD_UDP_RELAY = 21,
 };
 
 /* TCP states, numbered as lwIP numbers them (RFC 793 names). */

@@ -7,7 +7,8 @@
 
 IMAGE_APPS   := echo udpecho counter http threads selftest forbidden stateful memtouch lifecycle spoof relayer \
                 calls timers limits \
-                ticker files envinfo pingpong procs pgroups shm bulk forkserve membudget fdpass fifo execs fileoff tmpshare
+                ticker files envinfo pingpong procs pgroups shm bulk forkserve membudget fdpass fifo execs \
+                fileoff tmpshare udpprocs
 IMAGE_FILES  := $(IMAGE_APPS:%=$(IMAGES)/%.cap) $(IMAGES)/multifile.cap
 IMAGE_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2
 CAP_LIBS     := $(LIB)/libcaprt.a $(LIB)/liblp.a $(LIB)/liblwip.a

@@ -42,6 +42,7 @@ UNIT_SRCS_test_rt_channel := runtime/channel.c
 UNIT_SRCS_test_rt_events := runtime/eventfd.c runtime/timerfd.c runtime/timers.c runtime/fd.c
 UNIT_SRCS_test_rt_etc := runtime/etc.c
 UNIT_SRCS_test_rt_ident := runtime/ident.c
+UNIT_SRCS_test_rt_udpring := runtime/udpring.c
 
 $(RT_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/runtime/%.c $$(UNIT_SRCS_$$*) $(RT_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

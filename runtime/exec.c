@@ -109,12 +109,12 @@ long rt_sys_execve(const char *path, char *const *argv, char *const *envp)
 		return -EFAULT;
 	if (rt_proc_pid() == 1 && rt_relay_active()) {
 		/*
-		 * The stack, and the relay serving the TCP sockets other processes share,
+		 * The stack, and the relay serving the sockets other processes share,
 		 * live in pid 1's memory, which an exec replaces (docs/PROCESSES.md 2b).
 		 */
 		static int said;
 		if (!said++)
-			rt_console_write(2, "capsule: pid 1 cannot execve while it shares TCP sockets with "
+			rt_console_write(2, "capsule: pid 1 cannot execve while it shares sockets with "
 			                 "other processes (EBUSY)\n");
 		return -EBUSY;
 	}

@@ -131,14 +131,15 @@ static void elsewhere_say(void)
 	static int said;
 	if (said++)
 		return;
-	char msg[128] = "capsule: process ";
+	static const char tail[] = ": a socket pid 1 had not shared at the fork (neither connected nor "
+	                           "listening, or the fork was not fork()) does not work here\n";
+	char msg[32 + sizeof tail] = "capsule: process ";   /* the pid has at most 10 digits */
 	size_t l = strlen(msg);
 	int pid = self_pid, digits = 1;
 	for (int p = pid; p >= 10; p /= 10)
 		digits *= 10;
 	for (; digits; digits /= 10)
 		msg[l++] = (char)('0' + pid / digits % 10);
-	static const char tail[] = ": UDP sockets in processes other than pid 1 are not supported yet\n";
 	memcpy(msg + l, tail, sizeof tail);
 	rt_console_write(2, msg);
 }
@@ -170,19 +171,13 @@ static const struct rt_file_ops elsewhere_ops = {
 /*
  * A socket pair's end and a socket pid 1 shared before the fork (sockrelay.c)
  * live in memory every process sees: they work here.  Whatever else of the
- * stack's this copy holds (a UDP socket, one not connected yet) does not.
+ * stack's this copy holds (a TCP socket not connected yet) does not.
  */
 static void socket_elsewhere(struct rt_file *f, void *arg)
 {
 	(void)arg;
 	if (f->ops->sock && !f->ops->fork)
 		f->ops = &elsewhere_ops;
-}
-
-long rt_proc_socket_refused(void)
-{
-	elsewhere_say();
-	return -EAFNOSUPPORT;
 }
 
 static void forked_file(struct rt_file *f, void *answer)
@@ -586,6 +581,8 @@ void rt_proc_exec_start(const struct cap_exec_child *kids, int n)
 void rt_proc_exiting(void)
 {
 	/* pid 1's end ends the capsule; a child's ends its pipe ends, so readers see EOF. */
+	if (self_pid == 1 && !rt_draining)
+		rt_udp_flush();   /* datagrams processes sent leave, as their sendto promised */
 	if (self_pid != 1 && !rt_draining) {
 		rt_fd_close_all();
 		rt_shared_exiting();

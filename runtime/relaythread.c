@@ -1,4 +1,4 @@
-/* relaythread.c: pid 1's side of the TCP sockets its processes share: when it forks, each of its connections and listeners is shared (sockrelay.c's kinds), and its relay thread moves every shared connection's bytes between the stack and the window's rings and accepts for shared listeners (docs/PROCESSES.md, section 4). */
+/* relaythread.c: pid 1's side of the sockets its processes share: when it forks, each of its TCP connections and listeners is shared (sockrelay.c's kinds) and each UDP socket (udprelay.c), and its relay thread moves every shared connection's bytes between the stack and the window's rings, accepts for shared listeners and serves UDP sockets (docs/PROCESSES.md, section 4). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -216,7 +216,7 @@ static int serve_listener(struct relay *r, int *done)
 {
 	struct relay_listen *l = r->l;
 	rt_spin_lock(&l->lock);
-	int holders = l->holders, room = l->count < RELAY_QUEUE;
+	int holders = l->holds.holders, room = l->count < RELAY_QUEUE;
 	rt_spin_unlock(&l->lock);
 	if (holders > 0) {
 		*done = 0;
@@ -226,8 +226,8 @@ static int serve_listener(struct relay *r, int *done)
 	}
 	/* The last holder closed it: close it and what nobody took. */
 	for (; l->count; l->count--, l->head = (l->head + 1) % RELAY_QUEUE) {
-		rt_pipe_drop(l->queue[l->head].rx, 0, l->owner_slot);
-		rt_pipe_drop(l->queue[l->head].tx, 1, l->owner_slot);
+		rt_pipe_drop(l->queue[l->head].rx, 0, l->holds.owner_slot);
+		rt_pipe_drop(l->queue[l->head].tx, 1, l->holds.owner_slot);
 	}
 	rt_file_unref(r->sock);
 	rt_shared_free(l);
@@ -256,6 +256,7 @@ static void *relay_thread(void *arg)
 				free(r);
 		}
 		moved |= rt_ask_serve();
+		moved |= rt_udp_serve();
 		/* Nothing moved: every check above asked to be woken by the next change. */
 		if (moved)
 			rt_yield();
@@ -324,9 +325,9 @@ struct relay_listen *rt_relay_add_listener(struct rt_file *sock, unsigned holder
 	uint32_t len = sizeof l->local;
 	sock->ops->sock->getsockname(sock, &l->local, &len);
 	l->kind = RT_SHARED_KIND_LISTENER;
-	l->holders = 1;
-	l->held_by[holder_slot] = 1;
-	l->owner_slot = rt_proc_slot();
+	l->holds.holders = 1;
+	l->holds.held_by[holder_slot] = 1;
+	l->holds.owner_slot = rt_proc_slot();
 	r->sock = sock;
 	r->l = l;
 	r->next = relays;
@@ -352,8 +353,17 @@ static void share_listener(struct rt_file *f)
 static void share_one(struct rt_file *f, void *arg)
 {
 	(void)arg;
-	if (!rt_relay_is_stack_socket(f) || rt_relay_opt_int(f, SOL_SOCKET, SO_TYPE) != SOCK_STREAM)
-		return;   /* UDP, and a child's copy of a socket the stack never shared */
+	if (!rt_relay_is_stack_socket(f))
+		return;   /* shared already, or a child's copy of a socket the stack never shared */
+	long type = rt_relay_opt_int(f, SOL_SOCKET, SO_TYPE);
+	if (type == SOCK_DGRAM) {
+		struct rt_file *s = stack_copy(f);
+		if (s && rt_udp_share(f, s) < 0)
+			free(s);   /* no memory: a copy, the stack's socket stays f's (the child's refuses I/O) */
+		return;
+	}
+	if (type != SOCK_STREAM)
+		return;
 	if (rt_relay_opt_int(f, SOL_SOCKET, SO_ACCEPTCONN) > 0) {
 		share_listener(f);
 		return;
@@ -376,7 +386,7 @@ int rt_relay_share_now(struct rt_file *f)
 
 int rt_relay_active(void)
 {
-	return relays != 0;
+	return relays != 0 || rt_udp_active();
 }
 
 int rt_relay_start(void)
@@ -424,9 +434,8 @@ static void listener_lost(void *mem, void *arg)
 	unsigned slot = *(unsigned *)arg;
 	if (l->kind != RT_SHARED_KIND_LISTENER)
 		return;
+	rt_relay_holds_lost(&l->lock, &l->holds, slot);
 	rt_spin_lock(&l->lock);
-	l->holders -= l->held_by[slot];
-	l->held_by[slot] = 0;
 	l->waiters &= ~(1ULL << slot);
 	for (uint32_t i = 0; i < l->count; i++)   /* what was offered to it is anyone's */
 		if (l->queue[(l->head + i) % RELAY_QUEUE].for_slot == slot)
@@ -441,6 +450,7 @@ void rt_relay_lost(unsigned slot)
 	if (slot >= CAP_PROC_MAX)
 		return;
 	rt_shared_each_ring(listener_lost, &slot);
+	rt_udp_lost(slot);
 	rt_ask_lost(slot);
 	rt_io_changed();   /* the relay thread closes what nobody holds now */
 }
@@ -449,4 +459,5 @@ void rt_relay_each_stack_socket(void (*fn)(struct rt_file *sock, void *arg), voi
 {
 	for (struct relay *r = relays; r; r = r->next)
 		fn(r->sock, arg);
+	rt_udp_each_stack_socket(fn, arg);
 }

@@ -94,6 +94,8 @@ long rt_tun_send_vnet(const struct rt_iovec *iov, int iovcnt);
  * sockets behind the shared ones, for pid 1's freeze report.
  */
 void rt_relay_lost(unsigned slot);
+/* pid 1 ending: hand the stack every datagram still waiting in a shared UDP socket's ring (udprelay.c). */
+void rt_udp_flush(void);
 void rt_relay_each_stack_socket(void (*fn)(struct rt_file *sock, void *arg), void *arg);
 
 #endif

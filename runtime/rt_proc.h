@@ -37,9 +37,6 @@ extern struct rt_waitq rt_proc_waitq;
 /* Ask the host to wake the processes of mask (this one's bit is ignored). */
 void rt_proc_wake(uint64_t mask);
 
-/* socket() in a process other than pid 1: one line once, -EAFNOSUPPORT (docs/PROCESSES.md). */
-long rt_proc_socket_refused(void);
-
 /*
  * execve (exec.c, docs/PROCESSES.md section 2b).  check: may the program of
  * the request at req run (0, -ENOENT, -E2BIG...)?  After a 0 the host holds

@@ -1,4 +1,4 @@
-/* rt_relay.h: TCP sockets several processes of a capsule share (docs/PROCESSES.md, section 4): the objects in the shared window, and what the processes' side (sockrelay.c), pid 1's side (relaythread.c) and new sockets asked of pid 1 (sockask.c) use of each other. */
+/* rt_relay.h: sockets several processes of a capsule share (docs/PROCESSES.md, section 4): the objects in the shared window, and what the processes' side (sockrelay.c), pid 1's side (relaythread.c), new sockets asked of pid 1 (sockask.c) and UDP sockets (udprelay.c) use of each other. */
 #ifndef RT_RELAY_H
 #define RT_RELAY_H
 
@@ -14,6 +14,25 @@
 struct relay_names {
 	struct sockaddr_in local, peer;
 };
+
+/*
+ * Who holds an object of the window several processes share (a listener, a
+ * UDP socket): open files for it in every process, counted per process slot
+ * so that a lost process's go too (signed as a pipe ring's counts, pipe.c).
+ * The last one's going wakes pid 1's relay thread (owner_slot), which closes
+ * it.  Each function takes the object's lock.
+ */
+struct relay_holds {
+	int holders;
+	unsigned owner_slot;             /* pid 1's */
+	int16_t held_by[CAP_PROC_MAX];
+};
+/* This process (or slot's) holds change by d. */
+void rt_relay_holds_change(volatile int *lock, struct relay_holds *h, unsigned slot, int d);
+/* In the parent, the fork answered: the child's hold moves to its slot (as rt_pipe_forked). */
+void rt_relay_holds_forked(volatile int *lock, struct relay_holds *h, unsigned child_slot, int child_pid);
+/* The process in slot ended without closing (pid 1, on CAP_MSG_LOST): its holds go. */
+void rt_relay_holds_lost(volatile int *lock, struct relay_holds *h, unsigned slot);
 
 /*
  * A connection the relay thread accepted, waiting in a listener's queue.
@@ -35,14 +54,11 @@ struct relay_conn {
 struct relay_listen {
 	int lock;
 	int kind;                        /* RT_SHARED_KIND_LISTENER */
-	int holders;                     /* open files for it, in every process */
-	unsigned owner_slot;             /* pid 1's: queued connections' ends count there */
+	struct relay_holds holds;        /* owner_slot: queued connections' ends count there too */
 	uint64_t waiters;                /* process slots sleeping in accept or poll */
 	uint32_t head, count;
 	uint32_t next_turn;              /* the process slot the next connection is offered from */
 	struct sockaddr_in local;
-	int16_t held_by[CAP_PROC_MAX];   /* holders per process slot (a lost process's go); signed as
-	                                  * a pipe ring's counts (pipe.c) */
 	struct relay_conn queue[RELAY_QUEUE];
 };
 _Static_assert(sizeof(struct relay_listen) <= RT_SHARED_SLOT, "a shared listener fits a slot");
@@ -96,5 +112,26 @@ int rt_ask_serve(void);
 void rt_ask_lost(unsigned slot);
 /* socket(AF_INET, SOCK_STREAM | type_flags) in a process other than pid 1: a descriptor or -errno. */
 long rt_ask_socket(int type_flags);
+/* A process other than pid 1: ask pid 1 to make and serve the stack's socket behind UDP socket udp. */
+long rt_ask_udp(void *udp);
+
+/* ---- udprelay.c (the window and pid 1), udpsock.c (a process's file): UDP sockets in every process ---- */
+
+/* socket(AF_INET, SOCK_DGRAM | type_flags) in a process other than pid 1: a descriptor or -errno. */
+long rt_udp_socket(int type_flags);
+/* pid 1 before a fork: its UDP socket f becomes shared in place, stack (a copy of f) served by the relay. */
+int rt_udp_share(struct rt_file *f, struct rt_file *stack);
+/* pid 1's relay thread: make the stack's socket for a process's new UDP socket (0 or -errno). */
+int rt_udp_adopt(void *udp);
+/* A process's holds on a UDP socket change by d (the last one's going closes it). */
+void rt_udp_hold(void *udp, unsigned slot, int d);
+/* A UDP socket pid 1 never adopted goes (its slots freed). */
+void rt_udp_discard(void *udp);
+/* pid 1's relay thread: requests, datagrams in and out; did anything move? */
+int rt_udp_serve(void);
+/* pid 1: does it serve UDP sockets for processes; the stack's sockets behind them; a lost process. */
+int rt_udp_active(void);
+void rt_udp_each_stack_socket(void (*fn)(struct rt_file *sock, void *arg), void *arg);
+void rt_udp_lost(unsigned slot);
 
 #endif

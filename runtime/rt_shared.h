@@ -18,6 +18,8 @@
 #define RT_SHARED_KIND_LISTENER 2   /* a listening socket several processes hold (sockrelay.c) */
 #define RT_SHARED_KIND_BOARD 3      /* requests for sockets to pid 1 (sockask.c) */
 #define RT_SHARED_KIND_TMPFS 4      /* /tmp's nodes, descriptions and file pages (tmpstore.c) */
+#define RT_SHARED_KIND_UDP 5        /* a UDP socket several processes may hold (udprelay.c) */
+#define RT_SHARED_KIND_UDP_TX 6     /* its ring of datagrams to send */
 
 /* The memory budget (mem.c): arena bytes each process slot maps; the sum of all slots but one. */
 void rt_shared_set_used(unsigned slot, uint64_t bytes);

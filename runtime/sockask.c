@@ -1,4 +1,4 @@
-/* sockask.c: TCP sockets made in a process other than pid 1: connect and listen are asked of pid 1's relay thread on a board in the shared window, and the socket becomes a relayed connection or a shared listener (docs/PROCESSES.md, section 4). */
+/* sockask.c: sockets made in a process other than pid 1: a TCP socket's connect and listen are asked of pid 1's relay thread on a board in the shared window, and the socket becomes a relayed connection or a shared listener; a UDP socket's stack socket is asked for there too (docs/PROCESSES.md, section 4). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,7 +27,7 @@
  * gives up what it made for it.
  */
 enum { ASK_FREE, ASK_POSTED, ASK_WORKING, ASK_DONE, ASK_ABANDONED };
-enum { ASK_CONNECT = 1, ASK_LISTEN = 2 };
+enum { ASK_CONNECT = 1, ASK_LISTEN = 2, ASK_UDP = 3 };
 
 struct ask {
 	uint32_t state, op, slot;        /* slot: the asking process's */
@@ -39,6 +39,7 @@ struct ask {
 	struct rt_pipe_ring *rx, *tx;
 	struct relay_listen *l;
 	struct relay_names names;
+	void *udp;                       /* ASK_UDP: the socket's object in the window (udprelay.c) */
 };
 
 struct ask_board {
@@ -62,10 +63,30 @@ struct connecting {
 };
 static struct connecting *connecting;
 
+static void board_found(void *slot, void *arg)
+{
+	if (((struct ask_board *)slot)->kind == RT_SHARED_KIND_BOARD)
+		*(struct ask_board **)arg = slot;
+}
+
+/*
+ * The capsule's board: inherited at a fork, or found in the window by a
+ * program an execve started (its memory is new, the window is not); 0 while
+ * pid 1 has not made one.
+ */
+static struct ask_board *capsule_board(void)
+{
+	if (!board)
+		rt_shared_each_ring(board_found, &board);
+	return board;
+}
+
 void rt_ask_board_create(void)
 {
-	if (board)
+	if (capsule_board()) {   /* one made before pid 1's own execve: its new relay thread serves it */
+		board->owner_slot = rt_proc_slot();
 		return;
+	}
 	board = rt_shared_alloc();
 	if (!board)
 		return;   /* the window is full: children's socket() fails as before */
@@ -81,9 +102,12 @@ static void give_up(struct ask *a)
 		rt_pipe_drop(a->tx, 1, board->owner_slot);
 	} else if (a->op == ASK_LISTEN && a->l) {
 		rt_relay_hold(a->l, a->slot, -1);
+	} else if (a->op == ASK_UDP && a->udp && (a->state == ASK_POSTED || a->result < 0)) {
+		rt_udp_discard(a->udp);   /* never served; a served one closes once rt_udp_lost took its hold */
 	}
 	a->rx = a->tx = 0;
 	a->l = 0;
+	a->udp = 0;
 }
 
 static void answer(int i, long result)
@@ -200,6 +224,8 @@ int rt_ask_serve(void)
 		moved = 1;
 		if (a->op == ASK_LISTEN)
 			start_listen(i, a);
+		else if (a->op == ASK_UDP)
+			answer(i, rt_udp_adopt(a->udp));
 		else
 			start_connect(i, a);
 	}
@@ -228,7 +254,7 @@ void rt_ask_lost(unsigned slot)
 		if (a->state == ASK_WORKING)
 			a->state = ASK_ABANDONED;
 		else if (a->state != ASK_ABANDONED) {   /* posted, or answered and never taken */
-			if (a->state == ASK_DONE && a->result == 0)
+			if ((a->state == ASK_DONE && a->result == 0) || a->op == ASK_UDP)
 				give_up(a);
 			a->state = ASK_FREE;
 		}
@@ -253,7 +279,7 @@ static struct asock *as(struct rt_file *f)
 	return f->priv;
 }
 
-static long post(struct asock *s, int op, const struct sockaddr_in *addr, int backlog)
+static long post(const struct asock *s, int op, const struct sockaddr_in *addr, int backlog, void *udp)
 {
 	rt_spin_lock(&board->lock);
 	int i = 0;
@@ -268,8 +294,11 @@ static long post(struct asock *s, int op, const struct sockaddr_in *addr, int ba
 	a->op = (uint32_t)op;
 	a->slot = rt_proc_slot();
 	a->backlog = backlog;
-	a->has_bound = s->has_bound;
-	a->bound = s->bound;
+	a->udp = udp;
+	if (s) {
+		a->has_bound = s->has_bound;
+		a->bound = s->bound;
+	}
 	if (addr)
 		a->addr = *addr;
 	__atomic_store_n(&a->state, ASK_POSTED, __ATOMIC_RELEASE);
@@ -402,23 +431,31 @@ static long asock_bind(struct rt_file *f, const void *addr, uint32_t len)
 	return 0;
 }
 
+/* Not interrupted: pid 1 answers a listen or a UDP socket at once, and the answer must be taken. */
+static long take_answer(int i, const char *why, struct relay_listen **l)
+{
+	while (__atomic_load_n(&board->ask[i].state, __ATOMIC_ACQUIRE) != ASK_DONE)
+		rt_wait(&rt_proc_waitq, 0, why);
+	struct ask *a = &board->ask[i];
+	long r = a->result;
+	if (l)
+		*l = a->l;
+	rt_spin_lock(&board->lock);
+	a->state = ASK_FREE;
+	rt_spin_unlock(&board->lock);
+	return r;
+}
+
 static long asock_listen(struct rt_file *f, int backlog)
 {
 	struct asock *s = as(f);
 	if (s->ask >= 0)
 		return -EINVAL;
-	long i = post(s, ASK_LISTEN, 0, backlog > 0 ? backlog : 1);
+	long i = post(s, ASK_LISTEN, 0, backlog > 0 ? backlog : 1, 0);
 	if (i < 0)
 		return i;
-	/* Not interrupted: pid 1 answers a listen at once, and the answer must be taken. */
-	while (__atomic_load_n(&board->ask[i].state, __ATOMIC_ACQUIRE) != ASK_DONE)
-		rt_wait(&rt_proc_waitq, 0, "listen");
-	struct ask *a = &board->ask[i];
-	long r = a->result;
-	struct relay_listen *l = a->l;
-	rt_spin_lock(&board->lock);
-	a->state = ASK_FREE;
-	rt_spin_unlock(&board->lock);
+	struct relay_listen *l;
+	long r = take_answer((int)i, "listen", &l);
 	if (r == 0) {
 		r = rt_relay_become_listener(f, l);
 		if (r == 0)
@@ -446,7 +483,7 @@ static long asock_connect(struct rt_file *f, const void *addr, uint32_t len, int
 		return -EISCONN;
 	if (s->ask >= 0)
 		return -EALREADY;
-	long i = post(s, ASK_CONNECT, addr, 0);
+	long i = post(s, ASK_CONNECT, addr, 0, 0);
 	if (i < 0)
 		return i;
 	s->ask = (int)i;
@@ -553,7 +590,7 @@ static const struct rt_file_ops asock_ops = {
 
 long rt_ask_socket(int type_flags)
 {
-	if (!board)
+	if (!capsule_board())
 		return -EAFNOSUPPORT;
 	struct asock *s = calloc(1, sizeof *s);
 	struct rt_file *f = s ? rt_file_new(&asock_ops, O_RDWR | ((type_flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0)) : 0;
@@ -564,4 +601,12 @@ long rt_ask_socket(int type_flags)
 	s->ask = -1;
 	f->priv = s;
 	return rt_fd_install_new(f, (type_flags & SOCK_CLOEXEC) != 0);
+}
+
+long rt_ask_udp(void *udp)
+{
+	if (!capsule_board())
+		return -EAFNOSUPPORT;
+	long i = post(0, ASK_UDP, 0, 0, udp);
+	return i < 0 ? i : take_answer((int)i, "socket", 0);
 }

@@ -39,19 +39,31 @@ static int file_flags(int type_flags)
 	return (type_flags & SOCK_NONBLOCK) ? O_NONBLOCK : 0;
 }
 
+/*
+ * The stack lives in pid 1: another process's TCP socket is asked of it
+ * (sockask.c), a UDP socket is served by it through the window (udprelay.c).
+ * Other kinds fail as they do in pid 1 (musl asks for nscd's AF_UNIX socket,
+ * and for an AF_INET6 one when a name server is IPv6).
+ */
+static long socket_elsewhere(int domain, int type, int protocol, int flags)
+{
+	if (domain != AF_INET)
+		return -EAFNOSUPPORT;
+	if (type == SOCK_STREAM)
+		return protocol && protocol != IPPROTO_TCP ? -EPROTONOSUPPORT : rt_ask_socket(flags);
+	if (type == SOCK_DGRAM)
+		return protocol && protocol != IPPROTO_UDP ? -EPROTONOSUPPORT : rt_udp_socket(flags);
+	return type == SOCK_RAW ? -EPERM : -ESOCKTNOSUPPORT;
+}
+
 long rt_sys_socket(int domain, int type, int protocol)
 {
 	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct rt_file *f;
 	if (!net_ops)
 		return -EAFNOSUPPORT;   /* linked without a network stack */
-	if (rt_proc_pid() != 1 && domain != AF_INET && domain != AF_INET6)
-		return -EAFNOSUPPORT;   /* as in pid 1 (musl asks for nscd's AF_UNIX socket, say) */
-	if (rt_proc_pid() != 1 && domain == AF_INET && (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM &&
-	    (protocol == 0 || protocol == IPPROTO_TCP))
-		return rt_ask_socket(flags);   /* the stack lives in pid 1: asked there (sockask.c) */
 	if (rt_proc_pid() != 1)
-		return rt_proc_socket_refused();
+		return socket_elsewhere(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol, flags);
 	long r = net_ops->socket(domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), protocol, file_flags(flags), &f);
 	if (r < 0)
 		return r;

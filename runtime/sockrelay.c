@@ -366,7 +366,7 @@ static long take_conn(struct relay_listen *l, void *addr, uint32_t *len, int fla
 	for (uint32_t i = (uint32_t)k; i + 1 < l->count; i++)   /* the later ones move up */
 		l->queue[(l->head + i) % RELAY_QUEUE] = l->queue[(l->head + i + 1) % RELAY_QUEUE];
 	l->count--;
-	unsigned owner = l->owner_slot;
+	unsigned owner = l->holds.owner_slot;
 	rt_spin_unlock(&l->lock);
 	rt_relay_wake(1ULL << owner);   /* the relay thread may accept the next one */
 	relay_end_tables();
@@ -474,16 +474,46 @@ static void lfile_fstat(struct rt_file *f, struct stat *st)
 	st->st_mode = S_IFSOCK | 0777;
 }
 
-void rt_relay_hold(struct relay_listen *l, unsigned slot, int d)
+void rt_relay_holds_change(volatile int *lock, struct relay_holds *h, unsigned slot, int d)
 {
-	rt_spin_lock(&l->lock);
-	l->holders += d;
+	rt_spin_lock(lock);
+	h->holders += d;
 	if (slot < CAP_PROC_MAX)
-		l->held_by[slot] = (int16_t)(l->held_by[slot] + d);
-	unsigned owner = l->owner_slot;
-	rt_spin_unlock(&l->lock);
+		h->held_by[slot] = (int16_t)(h->held_by[slot] + d);
+	unsigned owner = h->owner_slot;
+	rt_spin_unlock(lock);
 	if (d < 0)
 		rt_relay_wake(1ULL << owner);   /* the relay thread closes it after the last holder */
+}
+
+void rt_relay_holds_forked(volatile int *lock, struct relay_holds *h, unsigned child_slot, int child_pid)
+{
+	if (!child_slot || child_slot >= CAP_PROC_MAX)
+		return;
+	rt_spin_lock(lock);
+	h->held_by[rt_proc_slot()]--;
+	int gone = rt_shared_slot_lost(child_slot, child_pid);
+	if (gone)
+		h->holders--;   /* pid 1 already took the child's holds away: take this one too */
+	else
+		h->held_by[child_slot]++;
+	unsigned owner = h->owner_slot;
+	rt_spin_unlock(lock);
+	if (gone)
+		rt_relay_wake(1ULL << owner);
+}
+
+void rt_relay_holds_lost(volatile int *lock, struct relay_holds *h, unsigned slot)
+{
+	rt_spin_lock(lock);
+	h->holders -= h->held_by[slot];
+	h->held_by[slot] = 0;
+	rt_spin_unlock(lock);
+}
+
+void rt_relay_hold(struct relay_listen *l, unsigned slot, int d)
+{
+	rt_relay_holds_change(&l->lock, &l->holds, slot, d);
 }
 
 static void lfile_release(struct rt_file *f)
@@ -497,23 +527,9 @@ static void lfile_fork(struct rt_file *f, int undo)
 	rt_relay_hold(lq(f), rt_proc_slot(), undo ? -1 : 1);
 }
 
-/* In the parent, the fork answered: the child's hold moves to its slot (as rt_pipe_forked). */
 static void lfile_forked(struct rt_file *f, unsigned child_slot, int child_pid)
 {
-	struct relay_listen *l = lq(f);
-	if (!child_slot || child_slot >= CAP_PROC_MAX)
-		return;
-	rt_spin_lock(&l->lock);
-	l->held_by[rt_proc_slot()]--;
-	int gone = rt_shared_slot_lost(child_slot, child_pid);
-	if (gone)
-		l->holders--;   /* pid 1 already took the child's holds away: take this one too */
-	else
-		l->held_by[child_slot]++;
-	unsigned owner = l->owner_slot;
-	rt_spin_unlock(&l->lock);
-	if (gone)
-		rt_relay_wake(1ULL << owner);
+	rt_relay_holds_forked(&lq(f)->lock, &lq(f)->holds, child_slot, child_pid);
 }
 
 static void lfile_report(struct rt_file *f, struct cap_report_fd *r)
@@ -554,8 +570,8 @@ struct rt_file *rt_relay_listener_receive(const struct rt_passed_fd *d)
 	}
 	if (d->from_slot != rt_proc_slot()) {   /* the hold moves to us */
 		rt_spin_lock(&l->lock);
-		l->held_by[d->from_slot]--;
-		l->held_by[rt_proc_slot()]++;
+		l->holds.held_by[d->from_slot]--;
+		l->holds.held_by[rt_proc_slot()]++;
 		rt_spin_unlock(&l->lock);
 	}
 	return f;

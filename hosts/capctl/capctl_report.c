@@ -46,8 +46,9 @@ static const char *kind_name(uint32_t k)
 {
 	static const char *names[] = { "?", "console", "pipe-read", "pipe-write", "file", "dir",
 	                               "dev", "tcp", "udp", "epoll" };
-	static const char *event_names[] = { "eventfd", "timerfd", "signalfd", "unix", "tcp-relay" };
-	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_TCP_RELAY)
+	static const char *event_names[] = { "eventfd", "timerfd", "signalfd", "unix", "tcp-relay",
+	                                     "udp-relay" };
+	if (k >= CAP_RFD_EVENTFD && k <= CAP_RFD_UDP_RELAY)
 		return event_names[k - CAP_RFD_EVENTFD];
 	return k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
@@ -88,7 +89,7 @@ static void fd_text(FILE *out, const struct cap_report_fd *f)
 	char loc[32], rem[32], path[64];
 	if (f->fd >= 0)
 		fprintf(out, "  %-4d %-10s ", f->fd, kind_name(f->kind));
-	else   /* pid 1: the stack's socket behind a shared one (tcp-relay) */
+	else   /* pid 1: the stack's socket behind a shared one (tcp-relay, udp-relay) */
 		fprintf(out, "  %-4s %-10s ", "-", kind_name(f->kind));
 	if (f->kind == CAP_RFD_TCP_RELAY) {
 		const struct cap_report_sock *k = &f->u.sock;
@@ -100,6 +101,14 @@ static void fd_text(FILE *out, const struct cap_report_fd *f)
 		else
 			fprintf(out, "%-11s %s -> %s, %u bytes unread (relayed by pid 1)\n",
 			        tcp_state_name(k->tcp_state), loc, rem, k->unread);
+		return;
+	}
+	if (f->kind == CAP_RFD_UDP_RELAY) {
+		const struct cap_report_sock *k = &f->u.sock;
+		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
+		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);
+		fprintf(out, "%s -> %s, %u datagrams unread, %u unsent (relayed by pid 1)\n", loc, rem,
+		        k->unread, k->unsent);
 		return;
 	}
 	if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
@@ -153,6 +162,12 @@ static void fd_json(FILE *out, const struct cap_report_fd *f)
 		fprintf(out, ", \"proto\": \"tcp\", \"local\": \"%s\", \"remote\": \"%s\", "
 		        "\"tcp_state\": \"%s\", \"unread\": %u", loc, rem, tcp_state_name(k->tcp_state),
 		        k->unread);
+	} else if (f->kind == CAP_RFD_UDP_RELAY) {
+		const struct cap_report_sock *k = &f->u.sock;
+		endpoint(loc, sizeof loc, k->local_ip, k->local_port);
+		endpoint(rem, sizeof rem, k->remote_ip, k->remote_port);
+		fprintf(out, ", \"proto\": \"udp\", \"local\": \"%s\", \"remote\": \"%s\", "
+		        "\"unread\": %u, \"unsent\": %u", loc, rem, k->unread, k->unsent);
 	} else if (f->kind == CAP_RFD_TCP || f->kind == CAP_RFD_UDP) {
 		const struct cap_report_sock *k = &f->u.sock;
 		endpoint(loc, sizeof loc, k->local_ip, k->local_port);

@@ -30,7 +30,8 @@ unshare -n sh -c 'ip link set lo up && exec build/bench/streambench 256 5'
 # throughput through caphostd (tests/bench/hostbench.py: two hosts, a gateway, beside
 # loopback and a plain veth pair), fork + exit + wait and a pipe between two processes
 # of a capsule against the same program natively (tests/bench/procbench.py), a TCP connection
-# a forked child serves against one pid 1 serves (tests/bench/relaybench.py), and host memory for MANY_CAPSULES idle echo capsules
+# a forked child serves against one pid 1 serves (tests/bench/relaybench.py), UDP round trips
+# to a server in a forked child against one in pid 1 (tests/bench/udprelaybench.py), and host memory for MANY_CAPSULES idle echo capsules
 # attached to one caphostd (tests/bench/manybench.py, default 1000).
 exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@" &&
 	python3 -u tests/bench/snapbench.py &&
@@ -40,4 +41,5 @@ exec unshare -n sh -c 'ip link set lo up && python3 -u tests/bench/bench.py "$@"
 	python3 -u tests/bench/hostbench.py &&
 	python3 -u tests/bench/procbench.py --native build/bench/native/procs &&
 	python3 -u tests/bench/relaybench.py &&
+	python3 -u tests/bench/udprelaybench.py &&
 	exec python3 -u tests/bench/manybench.py --count "${MANY_CAPSULES:-1000}"' sh --native "$native/echo" "$@"

@@ -67,9 +67,14 @@ def main():
             else:
                 rates[who].append(rate)
     print("relaybench: echo of %d MiB on one TCP connection, %d rounds (medians)" % (a.mib, a.rounds))
-    med = {k: statistics.median(v) for k, v in rates.items() if v}
+    print_medians(rates, "%7.0f MiB/s")
+
+
+def print_medians(values, fmt):
+    """Each side's median of values ({"pid 1": [...], "a forked child": [...]}) and their ratio."""
+    med = {k: statistics.median(v) for k, v in values.items() if v}
     for who, m in med.items():
-        print("  served by %-15s %7.0f MiB/s" % (who, m))
+        print("  served by %-15s " % who + fmt % m)
     if len(med) == 2:
         print("  ratio (child / pid 1): %.2fx" % (med["a forked child"] / med["pid 1"]))
 
