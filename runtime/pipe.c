@@ -511,9 +511,20 @@ static void take_count(struct rt_pipe_ring *r, int writer, unsigned from_slot)
 	ring_unlock(r, 0);
 }
 
+/* A handle of this process on a ring whose ends are counted already; 0: no memory. */
+static struct rt_pipe *adopt_ring(struct rt_pipe_ring *r)
+{
+	struct rt_pipe *p = calloc(1, sizeof *p);
+	if (p) {
+		p->ring = r;
+		p->local_ends = 1;
+	}
+	return p;
+}
+
 struct rt_pipe *rt_pipe_adopt(struct rt_pipe_ring *r, int writer, unsigned from_slot)
 {
-	struct rt_pipe *p = rt_pipe_adopt_ring(r, 0);
+	struct rt_pipe *p = adopt_ring(r);
 	if (p)
 		take_count(r, writer, from_slot);
 	return p;
@@ -679,12 +690,14 @@ struct rt_file *rt_pipe_end_receive(const struct rt_passed_fd *d)
 {
 	int writer = d->kind == RT_PASS_PIPE_W;
 	struct rt_pipe_ring *ring = writer ? d->out : d->in;
-	struct rt_pipe *handle = 0;
-	struct rt_file *f = rt_pipe_end_adopt(ring, writer, d->flags, &handle);
-	if (!f) {   /* no memory: the descriptor is closed */
+	struct rt_file *f = rt_file_new(writer ? &writer_ops : &reader_ops, d->flags);
+	struct rt_pipe *p = f ? adopt_ring(ring) : 0;
+	if (!p) {   /* no memory: the descriptor is closed */
+		free(f);
 		rt_pipe_drop(ring, writer, d->from_slot);
 		return 0;
 	}
+	f->priv = p;
 	take_count(ring, writer, d->from_slot);
 	return f;
 }
@@ -772,28 +785,6 @@ int rt_pipe_end_of(struct rt_file *f, void **shared_ring)
 	struct rt_pipe *p = f->priv;
 	*shared_ring = p->ring->shared ? p->ring : 0;
 	return is_writer(f);
-}
-
-struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle)
-{
-	struct rt_pipe *p = handle ? handle : calloc(1, sizeof *p);
-	if (!p)
-		return 0;
-	p->ring = ring;
-	p->local_ends++;
-	return p;
-}
-
-struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle)
-{
-	struct rt_file *f = rt_file_new(writer ? &writer_ops : &reader_ops, flags);
-	struct rt_pipe *p = f ? rt_pipe_adopt_ring(ring, *handle) : 0;
-	if (!p) {
-		free(f);
-		return 0;
-	}
-	f->priv = *handle = p;
-	return f;
 }
 
 long rt_sys_pipe2(int *fds, int flags)

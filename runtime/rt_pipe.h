@@ -145,13 +145,9 @@ extern const struct rt_sock_ops rt_unix_stream_sock_ops;
 
 /*
  * Is f a pipe end (-1: no; 0: the reading one, 1: the writing one)?
- * *shared_ring: its ring in the shared window, 0 if private.  adopt: this
- * process's file for an end of a ring whose count is there already; ends
- * of one ring may share one *handle (0 the first time).
+ * *shared_ring: its ring in the shared window, 0 if private.
  */
 struct rt_file;
 int rt_pipe_end_of(struct rt_file *f, void **shared_ring);
-struct rt_pipe *rt_pipe_adopt_ring(void *ring, struct rt_pipe *handle);
-struct rt_file *rt_pipe_end_adopt(void *ring, int writer, int flags, struct rt_pipe **handle);
 
 #endif

@@ -76,10 +76,6 @@ int rt_unix_is_pair_end(const struct rt_file *f);
 struct msghdr;
 long rt_fdpass_sendmsg(struct rt_file *f, const struct msghdr *m, int nonblock);
 long rt_fdpass_recvmsg(struct rt_file *f, struct msghdr *m, int flags, int nonblock);
-/* A socket pair end on pipes in and out (0 for a direction shut down; shut bit 0: reading, bit 1:
- * writing), as a passed one is received (unixsock.c). */
-struct rt_pipe;
-struct rt_file *rt_unix_end_adopt(struct rt_pipe *in, struct rt_pipe *out, int shut, int flags);
 
 /* misc.c */
 long rt_sys_uname(void *buf);

@@ -299,6 +299,20 @@ long rt_unix_end_pass(struct rt_file *f, void *what)
 	return 0;
 }
 
+/* An end on pipes in and out (0 for a direction shut down; shut bit 0: reading, bit 1: writing). */
+static struct rt_file *end_adopt(struct rt_pipe *in, struct rt_pipe *out, int shut, int flags)
+{
+	struct rt_unix_end *e = calloc(1, sizeof *e);
+	struct rt_file *f = e ? rt_file_new(&rt_unix_stream_ops, flags) : 0;
+	if (!f) {
+		free(e);
+		return 0;
+	}
+	*e = (struct rt_unix_end){ .in = in, .out = out, .rd_shut = (shut & 1) != 0, .wr_shut = (shut & 2) != 0 };
+	f->priv = e;
+	return f;
+}
+
 struct rt_file *rt_unix_end_receive(const struct rt_passed_fd *d)
 {
 	struct rt_pipe *in = d->in ? rt_pipe_adopt(d->in, 0, d->from_slot) : 0;
@@ -309,7 +323,7 @@ struct rt_file *rt_unix_end_receive(const struct rt_passed_fd *d)
 	if (d->out && !out)
 		rt_pipe_drop(d->out, 1, d->from_slot);
 	int shut = (d->rd_shut || !in ? 1 : 0) | (d->wr_shut || !out ? 2 : 0);
-	struct rt_file *f = rt_unix_end_adopt(in, out, shut, d->flags);
+	struct rt_file *f = end_adopt(in, out, shut, d->flags);
 	if (!f) {   /* no memory: the descriptor is closed */
 		if (in)
 			rt_pipe_close(in, 0);
@@ -335,19 +349,6 @@ const struct rt_file_ops rt_unix_stream_ops = {
 int rt_unix_is_pair_end(const struct rt_file *f)
 {
 	return f->ops == &rt_unix_stream_ops;
-}
-
-struct rt_file *rt_unix_end_adopt(struct rt_pipe *in, struct rt_pipe *out, int shut, int flags)
-{
-	struct rt_unix_end *e = calloc(1, sizeof *e);
-	struct rt_file *f = e ? rt_file_new(&rt_unix_stream_ops, flags) : 0;
-	if (!f) {
-		free(e);
-		return 0;
-	}
-	*e = (struct rt_unix_end){ .in = in, .out = out, .rd_shut = (shut & 1) != 0, .wr_shut = (shut & 2) != 0 };
-	f->priv = e;
-	return f;
 }
 
 long rt_unix_socketpair(int type, int *sv)
