@@ -353,6 +353,24 @@ fail:
 	return -1;
 }
 
+/* Entry i's program into out->img[i] if an exec changed it: its file again, the very same
+ * build.  0, or -1 with err. */
+static int program_of(const struct host_snap *s, uint32_t i, struct procs_restored *out, char *err,
+                      size_t errlen)
+{
+	uint32_t k = s->procs->e[i].program;
+	struct cap_snap_program p;
+	char why[700];
+	if (!k)
+		return 0;
+	memcpy(&p, &s->procs->programs[k - 1], sizeof p);
+	if (!(out->img[i] = procs_image_load(&p, why, sizeof why))) {
+		snprintf(err, errlen, "process %d: %s", s->procs->e[i].pid, why);
+		return -1;
+	}
+	return 0;
+}
+
 int procs_restore_finish(const struct host_snap *s, const struct host_image *img, const char *name,
                          int root_memfd, struct procs_restored *out, char *err, size_t errlen)
 {
@@ -362,27 +380,20 @@ int procs_restore_finish(const struct host_snap *s, const struct host_image *img
 		return -1;
 	}
 	int64_t latest = ctl.frozen_at_ns;
-	for (uint32_t i = 0; i < out->n; i++) {
-		int fd = i ? out->memfd[i] : root_memfd;
-		char why[700];
-		uint32_t prog = s->procs->e[i].program;
-		struct cap_snap_program p;
-		if (prog) {   /* a program an exec started: its file again, the very same build */
-			memcpy(&p, &s->procs->programs[prog - 1], sizeof p);
-			if (!(out->img[i] = procs_image_load(&p, why, sizeof why))) {
-				snprintf(err, errlen, "process %d: %s", s->procs->e[i].pid, why);
-				return -1;
-			}
-		}
+	char why[700];
+	if (program_of(s, 0, out, err, errlen))
+		return -1;
+	/* Pid 1's page was made for the capsule's own program: again, for the one it runs. */
+	if (out->img[0] && memlayout_memfd_resume_prepare(root_memfd, &s->hdr, procs_image_img(out->img[0]),
+	                                                  name, why, sizeof why)) {
+		snprintf(err, errlen, "pid 1: %s", why);
+		return -1;
+	}
+	for (uint32_t i = 1; i < out->n; i++) {
+		int fd = out->memfd[i];
+		if (program_of(s, i, out, err, errlen))
+			return -1;
 		const struct host_image *im = out->img[i] ? procs_image_img(out->img[i]) : img;
-		if (i == 0) {
-			/* Pid 1's page was made for the capsule's own program: again, for the one it runs. */
-			if (out->img[0] && memlayout_memfd_resume_prepare(fd, &s->hdr, im, name, why, sizeof why)) {
-				snprintf(err, errlen, "pid 1: %s", why);
-				return -1;
-			}
-			continue;
-		}
 		/* Its control page for this host, as pid 1's (it is checked there too). */
 		if (memlayout_memfd_resume_prepare(fd, &s->hdr, im, name, why, sizeof why) ||
 		    pread(fd, &ctl, sizeof ctl, 0) != (ssize_t)sizeof ctl) {
