@@ -5,6 +5,7 @@
 # the snapshot header checks of capsule-abi ($(CAP_ABI_SRCS)).
 # Only the asynchronous directory client (no dirclient_sync.c): nothing may block the loop.
 CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/caphostd/hostd_route.c hosts/caphostd/hostd_fwd.c hosts/caphostd/hostd_uplink.c \
+                 hosts/caphostd/hostd_batch.c hosts/common/tcpseg.c \
                  hosts/caphostd/hostd_gw.c hosts/caphostd/hostd_sync.c hosts/caphostd/hostd_mig.c \
                  hosts/caphostd/hostd_dir.c hosts/caphostd/hostd_attach.c hosts/caphostd/hostd_resolve.c \
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \

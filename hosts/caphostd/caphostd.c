@@ -1,7 +1,6 @@
 /* caphostd.c: the per-host network daemon: flags, sockets, the event loop and its timers, `stats` on caphostd.ctl, clean exit. */
 #include "hosts/formats/ctlproto.h"
 #include "hosts/common/cli.h"
-#include "hosts/common/cli.h"
 #include "hosts/caphostd/hostd.h"
 #include "hosts/common/tcpmss.h"
 #include "hosts/formats/migstream.h"
@@ -10,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/udp.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -243,6 +243,7 @@ static void parse_args(struct hostd *d, int argc, char **argv, const char **dir,
 		d->gw_host = d->host_id;
 	parse_network(network, &d->net, &d->mask);
 	d->wire_mss = tcpmss_for_wire(wire_mtu, WIRE_OVERHEAD);
+	d->wire_inner_max = wire_mtu - 20 - 8 - WIRE_OVERHEAD;   /* outer IPv4, UDP, wire */
 	snprintf(d->run_dir, sizeof d->run_dir, "%s", run_dir ? run_dir : ctlsock_run_dir());
 	/* caprun finds us through the same variable */
 	setenv(HOST_RUN_DIR_ENV, d->run_dir, 1);
@@ -289,6 +290,7 @@ static int add_ev(struct hostd *d, int fd, uint64_t tag)
 static void install_ops(struct hostd *d)
 {
 	d->ops.wire_out = hostd_core_wire_sendmsg;
+	d->ops.wire_out_gso = hostd_batch_wire_gso;
 	d->ops.uplink_out = hostd_core_uplink_sendmsg;
 	d->ops.reroute = hostd_route_packet;
 	d->ops.notify = hostd_fwd_notify;
@@ -322,6 +324,9 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	int size = 8 << 20;
 	setsockopt(d->udp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
 	setsockopt(d->udp_fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+	/* A peer's cut segment arrives as one read (hostd_fwd_input); without it, one per piece. */
+	int on = 1;
+	setsockopt(d->udp_fd, SOL_UDP, UDP_GRO, &on, sizeof on);
 	if (d->udp_fd < 0 || bind(d->udp_fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		snprintf(err, sizeof err, "%s", strerror(errno));
 		die("--listen: binding the data-plane socket: %s%s", err, "");

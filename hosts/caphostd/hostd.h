@@ -6,6 +6,7 @@
 #include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
 #include "hosts/common/ipv4.h"
+#include "hosts/common/tcpseg.h"
 #include "hosts/caphostd/holdfile.h"
 #include "hosts/formats/capture.h"
 #include "hosts/formats/hostd_msg.h"
@@ -23,6 +24,7 @@
 #include <sys/uio.h>
 
 #define HOSTD_MAX_CAPS   4096  /* capsules attached to (or saved on) this host (1,000 idle: tests/bench/manybench.py) */
+#define HOSTD_KEEP_MSS   8192  /* a capsule's SYN to a capsule announcing this much is not lowered */
 #define HOSTD_MAX_PEERS  64    /* other hosts we exchanged authenticated packets with */
 #define HOSTD_MAX_HOLDS  64    /* capsules the gateway is holding peers for (limits: holdfile.h) */
 #define HOSTD_MAX_TOMBS  256   /* capsules whose last HOLD / FLUSH the gateway remembers after release */
@@ -97,6 +99,7 @@ struct hostd_cap {
 	uint32_t mig_source;     /* arrived by migration from this host and not started yet: if its
 	                          * caprun dies now, the entry goes back there; 0 otherwise */
 	uint64_t pkts_in, pkts_out;
+	uint32_t mtu;            /* its link's MTU (ATTACH): joined segments stay within it; 0 unknown */
 	struct hostd_mig mig;
 };
 
@@ -281,7 +284,9 @@ struct hostd_job {
 	X(capture_records) X(capture_dropped) X(mig_checks) X(mig_check_waits) X(dir_failovers) \
 	X(dir_resubscribed) \
 	X(gaps_asks_in) X(gaps_reports_out) X(gaps_reports_in) X(gaps_bad) X(gaps_queries) \
-	X(gaps_queries_refused)
+	X(gaps_queries_refused) \
+	X(wire_cut) X(wire_pieces) X(wire_gso_sends) X(wire_gso_off) X(wire_truncated) \
+	X(join_segments) X(join_pieces)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -300,6 +305,11 @@ struct hostd_ops {
 	/* One sealed datagram (the iovecs in order) to addr:port (addr network order); 0 or -1. */
 	int (*wire_out)(struct hostd *d, const struct iovec *iov, int iovcnt, uint32_t addr,
 	                uint16_t port);
+	/* Sealed datagrams of dgram bytes each (the last may be shorter), back to back in buf, to
+	 * addr:port in as few system calls as the kernel allows (UDP_SEGMENT); 0 or -1.  NULL:
+	 * each goes through wire_out. */
+	int (*wire_out_gso)(struct hostd *d, const uint8_t *buf, size_t len, size_t dgram,
+	                    uint32_t addr, uint16_t port);
 	/* One uplink record to capsule c's caprun, never blocking; 0 or -1 (its queue is full). */
 	int (*uplink_out)(struct hostd *d, const struct hostd_cap *c, const struct iovec *iov,
 	                  int iovcnt);
@@ -324,6 +334,7 @@ struct hostd {
 	uint32_t listen_addr;        /* network order */
 	uint16_t listen_port;
 	uint16_t wire_mss;           /* SYNs entering are lowered to this MSS (--wire-mtu; tcpmss.h) */
+	size_t wire_inner_max;       /* the largest inner packet one datagram carries whole (--wire-mtu) */
 	int gateway;                 /* this host is the gateway (capgw) */
 	uint32_t gw_host;            /* the gateway's host_id (ours if gateway) */
 	uint8_t data_key[WIRE_KEY_LEN];
@@ -374,6 +385,12 @@ struct hostd {
 	int ncaptures;               /* how many: the packet path looks no further when 0 */
 
 	struct hostd_ops ops;        /* the seams (above); every one set before the loop runs */
+
+	/* hostd_batch.c: pieces one read of the data-plane socket brought, joined per connection */
+	struct tcpseg_join join;     /* the segment being joined ... */
+	struct hostd_cap *join_to;   /* ... for this capsule (NULL: none) */
+	int joining;                 /* inside such a read: deliveries may be joined */
+	uint8_t join_buf[65536];
 
 	/* test-only fault injection (--net-faults, hostd_netem.c); nothing of it runs unless faults_on */
 	int faults_on;
@@ -468,6 +485,23 @@ void hostd_core_uplink_send(struct hostd *d, const struct hostd_cap *c, const ui
                             size_t n);
 /* A directory entry of a capsule elsewhere, into the translation table. */
 void hostd_core_xlate_from_dir(struct hostd *d, const struct dir_entry *e);
+
+/* hostd_batch.c: a TCP segment too large for the wire leaves cut, in one GSO send; the pieces
+ * one read brings are joined per connection on their way up (tcpseg.h) */
+/* WIRE_DATA of one inner packet to addr:port: whole when it fits the wire, else cut; 0 or -1. */
+int hostd_batch_send_data(struct hostd *d, uint32_t epoch, const uint8_t *pkt, size_t len,
+                          uint32_t addr, uint16_t port);
+/* The default d->ops.wire_out_gso: sendmsg with UDP_SEGMENT, up to 64 KiB per call. */
+int hostd_batch_wire_gso(struct hostd *d, const uint8_t *buf, size_t len, size_t dgram,
+                         uint32_t addr, uint16_t port);
+/* A read of the data-plane socket begins / ended (everything joined goes up). */
+void hostd_batch_read_begin(struct hostd *d);
+void hostd_batch_read_end(struct hostd *d);
+/* A packet from the wire for capsule c: joined to what came before it in this read when it
+ * continues it, else delivered (after what was joined). */
+void hostd_batch_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len);
+/* Deliver what is being joined now (before anything else reaches a capsule). */
+void hostd_batch_flush(struct hostd *d);
 
 /* hostd_dir.c: the job engine and the simple conversations */
 struct hostd_job *hostd_dir_job_new(struct hostd *d, const struct hostd_job_ops *ops);

@@ -262,6 +262,7 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 	}
 	snprintf(c->name, sizeof c->name, "%s", a->name);
 	c->attach_flags = a->flags;
+	c->mtu = a->mtu;   /* the pieces of cut segments are joined up to it (hostd_batch.c) */
 	if (a->flags == UPLINK_ATTACH_INCOMING) {
 		/* Nothing to ask: the copy is not ours until the pull (a second ATTACH, MIGRATED). */
 		c->state = HCAP_INCOMING;

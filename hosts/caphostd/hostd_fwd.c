@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -60,7 +61,7 @@ static void data_in(struct hostd *d, struct hostd_peer *p, const struct wire_hdr
 	if (dec.action == XLATE_DELIVER) {
 		struct hostd_cap *c = hostd_core_cap_by_ip(d, dst);
 		if (c && c->state == HCAP_RUNNING)
-			hostd_core_deliver(d, c, pkt, len);
+			hostd_batch_deliver(d, c, pkt, len);   /* joined with the pieces before it */
 		else
 			d->cnt.drop_held++;
 	} else if (dec.action == XLATE_HOLD) {
@@ -186,6 +187,8 @@ void hostd_fwd_datagram(struct hostd *d, const uint8_t *buf, size_t n, const str
 	/* An authenticated packet tells where its sender is: the locator for replies and the gateway. */
 	p->addr = from->sin_addr.s_addr;
 	p->port = ntohs(from->sin_port);
+	if (h.type != WIRE_DATA)
+		hostd_batch_flush(d);   /* what it does may deliver too: what came before goes first */
 	switch (h.type) {
 	case WIRE_DATA: data_in(d, p, &h, pl, plen, from); break;
 	case WIRE_REDIRECT: redirect_in(d, &h, pl, plen); break;
@@ -198,21 +201,49 @@ void hostd_fwd_datagram(struct hostd *d, const uint8_t *buf, size_t n, const str
 	}
 }
 
+/*
+ * With UDP_GRO on (caphostd.c) one read may return several datagrams of one
+ * sender back to back, each gso bytes long but the last: the pieces of a
+ * segment a peer cut (hostd_batch.c).  Each is checked alone; what they
+ * carry for one connection is joined on its way up.
+ */
 void hostd_fwd_input(struct hostd *d)
 {
-	static uint8_t buf[65536];
+	static uint8_t buf[65536 + 4096];
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_in from;
-		socklen_t fl = sizeof from;
-		ssize_t n = recvfrom(d->udp_fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { buf, sizeof buf };
+		struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
+		                    .msg_iovlen = 1, .msg_control = ctl.buf,
+		                    .msg_controllen = sizeof ctl.buf };
+		ssize_t n = recvmsg(d->udp_fd, &m, MSG_DONTWAIT);
 		if (n < 0)
 			return;
-		if (d->ncaptures) {
-			struct iovec iov = { buf, (size_t)n };
-			hostd_capture_wire(d, &iov, 1, from.sin_addr.s_addr, ntohs(from.sin_port),
-			                   d->listen_addr, d->listen_port);
+		size_t gso = (size_t)n;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+				int v;
+				memcpy(&v, CMSG_DATA(c), sizeof v);
+				if (v > 0)
+					gso = (size_t)v;
+			}
+		if (m.msg_flags & MSG_TRUNC)
+			d->cnt.wire_truncated++;   /* cannot be: a read holds what GRO joins */
+		hostd_batch_read_begin(d);
+		for (size_t off = 0; off < (size_t)n; off += gso) {
+			size_t len = (size_t)n - off < gso ? (size_t)n - off : gso;
+			if (d->ncaptures) {
+				struct iovec one = { buf + off, len };
+				hostd_capture_wire(d, &one, 1, from.sin_addr.s_addr, ntohs(from.sin_port),
+				                   d->listen_addr, d->listen_port);
+			}
+			hostd_fwd_datagram(d, buf + off, len, &from);
 		}
-		hostd_fwd_datagram(d, buf, (size_t)n, &from);
+		hostd_batch_read_end(d);
 	}
 }
 

@@ -35,7 +35,7 @@ static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 		return;
 	}
 	xlate_touch(&d->xt, dst, clock_now_ms());
-	if (hostd_core_send_wire(d, WIRE_DATA, x->epoch, pkt, len, x->locator_ip, x->port) == 0)
+	if (hostd_batch_send_data(d, x->epoch, pkt, len, x->locator_ip, x->port) == 0)
 		d->cnt.data_out++;
 }
 
@@ -64,6 +64,6 @@ void hostd_route_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 		d->cnt.drop_no_gateway++;
 		return;
 	}
-	if (hostd_core_send_wire(d, WIRE_DATA, 0, pkt, len, addr, port) == 0)
+	if (hostd_batch_send_data(d, 0, pkt, len, addr, port) == 0)
 		d->cnt.data_out++;
 }

@@ -148,7 +148,12 @@ static void on_packet(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, 
 	c->pkts_out++;
 	d->cnt.up_pkts_out++;
 	uint8_t syn[TCPMSS_SYN_MAX];
-	if (tcpmss_clamp(pkt, len, d->wire_mss, syn, sizeof syn)) {
+	/* Between capsules a large MSS stays: what does not fit the wire is cut into pieces that
+	 * do and joined again on the other host (hostd_batch.c), so bulk moves in 64 KiB
+	 * segments end to end.  Toward an ordinary peer, or from a capsule on a small link, it
+	 * is lowered: there a full segment would be cut into one full piece and a small one. */
+	int keep = hostd_in_net(d, dst) && tcpmss_of(pkt, len) >= HOSTD_KEEP_MSS;
+	if (!keep && tcpmss_clamp(pkt, len, d->wire_mss, syn, sizeof syn)) {
 		pkt = syn;   /* its peer will send segments that fit the wire wrapped */
 		d->cnt.mss_clamped++;
 	}

@@ -261,7 +261,8 @@ static int attach_uplink(struct caprun *c, const char *base)
 		return -1;
 	}
 	c->uplink_fd = procs_high_fd(c->uplink_fd);
-	struct uplink_attach a = { .ip = c->ip, .flags = c->resume_path ? UPLINK_ATTACH_RESUME : 0 };
+	struct uplink_attach a = { .ip = c->ip, .flags = c->resume_path ? UPLINK_ATTACH_RESUME : 0,
+	                           .mtu = c->mtu };
 	if (caprun_uplink_attach(c->uplink_fd, c->name, &a, ATTACH_TIMEOUT_MS, &c->ip, &c->epoch, err,
 	                       sizeof err)) {
 		fprintf(stderr, "caprun: caphostd: %s\n", err);

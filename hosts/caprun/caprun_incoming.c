@@ -109,7 +109,7 @@ int caprun_incoming_receive(struct caprun *c)
 		return EXIT_FAILURE_SETUP;
 	}
 	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
-	if (caprun_migin_register(m, c->name, h->ip, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
+	if (caprun_migin_register(m, c->name, h->ip, h->mtu, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
 		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
 		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;
@@ -159,7 +159,7 @@ int caprun_incoming_decide(struct caprun *c, const char *loader)
 	clock_trace("tgt commit-received");
 	/* COMMIT, or silence: the pull decides (the directory names us, or the source kept it).
 	 * Without a caphostd we wait for one, holding the copy: silence is never a verdict. */
-	if (caprun_migin_pull(m, c->name, h->ip, &c->epoch, err, sizeof err)) {
+	if (caprun_migin_pull(m, c->name, h->ip, h->mtu, &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
 		return EXIT_FAILURE_SETUP;
 	}

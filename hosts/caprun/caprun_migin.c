@@ -131,11 +131,11 @@ static void drop_uplink(struct caprun_migin *m)
 	m->uplink_fd = -1;
 }
 
-int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, char *err,
-                        size_t errlen)
+int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
+                          char *err, size_t errlen)
 {
 	uint32_t got_ip, epoch;
-	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_INCOMING,
+	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_INCOMING, .mtu = mtu,
 	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
 	if (connect_uplink(m))
 		return CAPRUN_UPLINK_NO_VERDICT;
@@ -160,10 +160,11 @@ static int abort_seen(struct caprun_migin *m)
 	return m->aborted;
 }
 
-int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t *epoch,
-                    char *err, size_t errlen)
+int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
+                      uint32_t *epoch, char *err, size_t errlen)
 {
 	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_RESUME | UPLINK_ATTACH_MIGRATED,
+	                           .mtu = mtu,
 	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
 	int said = 0;
 	int64_t t0 = clock_now_ms();

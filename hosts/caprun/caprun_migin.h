@@ -50,16 +50,16 @@ int caprun_migin_await(struct caprun_migin *m, int timeout_ms);
  * not take it: refuse); CAPRUN_UPLINK_NO_VERDICT (no caphostd now: go on,
  * the pull waits for one).
  */
-int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, char *err,
-                        size_t errlen);
+int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
+                          char *err, size_t errlen);
 /*
  * The pull: ATTACH MIGRATED at the head's epoch, through caphostd, as long
  * as it takes (a caphostd that dies or is not there yet is waited for, the
  * copy held; an ABORT from the source meanwhile ends it).  0 with *epoch
  * and m->uplink_fd (attached), or -1 with err (a verdict: discard).
  */
-int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t *epoch,
-                    char *err, size_t errlen);
+int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
+                      uint32_t *epoch, char *err, size_t errlen);
 /* Just before the capsule runs: tell caphostd (from now on a dead caprun is a dead capsule,
  * not one to hand back).  0; 1 under the test fault target-exit-after-pull (then exit). */
 int caprun_migin_starting(struct caprun_migin *m, int uplink_fd);

@@ -113,6 +113,7 @@ int caprun_uplink_reattach(struct host_relay *r, char *err, size_t errlen)
 	if (high < 0)
 		return CAPRUN_UPLINK_NO_VERDICT;
 	struct uplink_attach a = { .ip = r->ip, .flags = UPLINK_ATTACH_REATTACH, .epoch = r->epoch,
+	                           .mtu = r->snap_template.mtu,
 	                           .state = r->migrating ? UPLINK_STATE_MIGRATING
 	                                    : r->frozen ? UPLINK_STATE_FROZEN : UPLINK_STATE_RUNNING };
 	uint32_t ip, epoch;

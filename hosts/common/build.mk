@@ -24,6 +24,8 @@ COMMON_IPV4_SRCS      := hosts/common/ipv4.c
 COMMON_FILEIO_SRCS    := hosts/common/fileio.c
 # tcpmss.c: lowering the MSS a TCP SYN announces to what the host-to-host wire carries whole.
 COMMON_TCPMSS_SRCS    := hosts/common/tcpmss.c $(COMMON_IPV4_SRCS)
+# tcpseg.c: cutting a TCP segment into wire-sized pieces and joining them again (caphostd's wire).
+COMMON_TCPSEG_SRCS    := hosts/common/tcpseg.c $(COMMON_IPV4_SRCS)
 # netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).
 COMMON_NETLINK_SRCS   := hosts/common/netlink.c
 # tunvnet.c: caprun's own reads and writes on a TUN with IFF_VNET_HDR (header, open checksums).
@@ -52,4 +54,5 @@ FORCE:
 # Unit tests (tests/unit/hosts/common/, ASan + UBSan via tests/build.mk).
 UNIT_SRCS_test_host_ipv4 := $(COMMON_IPV4_SRCS)
 UNIT_SRCS_test_host_tcpmss := $(COMMON_TCPMSS_SRCS)
+UNIT_SRCS_test_host_tcpseg := $(COMMON_TCPSEG_SRCS)
 UNIT_SRCS_test_host_tunvnet := $(COMMON_TUNVNET_SRCS) $(COMMON_IPV4_SRCS)

@@ -6,16 +6,19 @@
 
 uint32_t ipv4_sum(uint32_t sum, const uint8_t *buf, size_t len)
 {
+	/* Four bytes at a time into 64 bits: a big-endian 32-bit word is two 16-bit words
+	 * (a * 65536 + b = a + b modulo 65535), and 2^32 additions cannot overflow. */
+	uint64_t s = sum;
 	size_t i;
-	for (i = 0; i + 1 < len; i += 2) {
-		sum += (uint32_t)(buf[i] << 8 | buf[i + 1]);
-		sum = (sum & 0xffff) + (sum >> 16);   /* stays below 2^17: no overflow, any length */
-	}
+	for (i = 0; i + 4 <= len; i += 4)
+		s += host_get32(buf + i);
+	for (; i + 1 < len; i += 2)
+		s += host_get16(buf + i);
 	if (i < len)
-		sum += (uint32_t)buf[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
+		s += (uint32_t)buf[i] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint32_t)s;
 }
 
 int ipv4_check(const uint8_t *pkt, size_t len, unsigned flags)

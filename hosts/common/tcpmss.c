@@ -31,21 +31,35 @@ static size_t mss_offset(const uint8_t *tcp, size_t hlen)
 	return 0;
 }
 
-int tcpmss_clamp(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_t cap)
+/* Where a SYN's MSS value is in pkt (its TCP header's offset + the option's), or 0. */
+static size_t syn_mss_at(const uint8_t *pkt, size_t len)
 {
 	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-	if (len > cap || pkt[9] != 6 || (host_get16(pkt + 6) & 0x3fff) || len < ihl + 20)
+	if (pkt[9] != 6 || (host_get16(pkt + 6) & 0x3fff) || len < ihl + 20)
 		return 0;   /* not TCP, a fragment (offset or more-fragments), or too short */
 	const uint8_t *tcp = pkt + ihl;
 	size_t hlen = (size_t)(tcp[12] >> 4) * 4, seglen = len - ihl;
 	if (!(tcp[13] & TCP_FLAG_SYN) || hlen < 20 || hlen > seglen)
 		return 0;
 	size_t at = mss_offset(tcp, hlen);
-	if (!at || host_get16(tcp + at) <= mss)
+	return at ? ihl + at : 0;
+}
+
+uint16_t tcpmss_of(const uint8_t *pkt, size_t len)
+{
+	size_t at = syn_mss_at(pkt, len);
+	return at ? host_get16(pkt + at) : 0;
+}
+
+int tcpmss_clamp(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_t cap)
+{
+	size_t at = syn_mss_at(pkt, len);
+	if (len > cap || !at || host_get16(pkt + at) <= mss)
 		return 0;
+	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4, seglen = len - ihl;
 	memcpy(out, pkt, len);
 	uint8_t *t = out + ihl;
-	host_put16(t + at, mss);
+	host_put16(out + at, mss);
 	/* The whole checksum again, pseudo-header first: a SYN is a hundred bytes at most. */
 	t[16] = t[17] = 0;
 	uint8_t pseudo[12];

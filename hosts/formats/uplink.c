@@ -34,7 +34,7 @@ static int name_ok(const char *n, size_t max)
 static int attach_ok(const struct uplink_attach *a)
 {
 	uint32_t f = a->flags;
-	if (a->reserved || !name_ok(a->name, sizeof a->name))
+	if ((a->mtu && (a->mtu < 576 || a->mtu > 65535)) || !name_ok(a->name, sizeof a->name))
 		return 0;
 	switch (f) {
 	case 0:

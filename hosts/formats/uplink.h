@@ -32,7 +32,8 @@
  *   MIG_DONE {COMMITTED|ABORTED, ...}       (flush the synchronized peers to the target / back)
  *
  * ATTACH comes first; caphostd answers ATTACHED or ERROR (and then
- * closes).  ip 0 = let the directory pick (fresh capsules only).  Flags:
+ * closes).  ip 0 = let the directory pick (fresh capsules only).  mtu:
+ * the capsule link's (every ATTACH; 0 from a caprun older than it).  Flags:
  *
  *   RESUME    a resumed snapshot owning ip: caphostd moves the directory
  *             entry here.
@@ -129,7 +130,8 @@ struct uplink_attach {
 	                        * REATTACH: the epoch caprun holds; else 0 */
 	uint32_t source_host;  /* MIGRATED, INCOMING: the host it comes from; else 0 */
 	uint32_t state;        /* REATTACH: enum uplink_reattach_state; else 0 */
-	uint32_t reserved;     /* 0 */
+	uint32_t mtu;          /* the capsule link's MTU, 576..65535: what caphostd may join the
+	                        * wire's pieces into (hostd_batch.c); 0 = unknown: nothing joined */
 	char     name[UPLINK_NAME_MAX];
 };
 _Static_assert(sizeof(struct uplink_attach) == 88, "attach body");

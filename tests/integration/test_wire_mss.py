@@ -1,4 +1,4 @@
-"""test_wire_mss.py: TCP between hosts is never fragmented: caphostd lowers the MSS of the SYNs entering it (from its capsules, and at the gateway from ordinary peers) to what the host-to-host wire carries whole once wrapped, so a bulk stream client <-> X (via the gateway) <-> Y (host to host) moves byte-exact with no IP fragment created on any host.
+"""test_wire_mss.py: TCP between hosts is never fragmented: caphostd lowers the MSS of the SYNs between a capsule and an ordinary peer to what the host-to-host wire carries whole once wrapped, and between two capsules keeps it and cuts each large segment into pieces that fit (joined again on the other host), so a bulk stream client <-> X (via the gateway) <-> Y (host to host) moves byte-exact with no IP fragment created on any host.
 
 Topology (topolib.Topology): hosts A B G, G the gateway; Y = echo on B, X = relayer on A:
 each client connection to X:9100 makes X open its own to Y:7.  The links are veths of MTU
@@ -22,8 +22,12 @@ def ip_counters(ns):
     return dict(zip(rows[0][1:], (int(v) for v in rows[1][1:])))
 
 
+def counter(host, name):
+    return sum(v for k, v in daemon_stats(host).items() if k.split(".")[-1] == name)
+
+
 def mss_clamped(host):
-    return sum(v for k, v in daemon_stats(host).items() if k.split(".")[-1] == "mss_clamped")
+    return counter(host, "mss_clamped")
 
 
 def bulk_through_relay(wire_mtu=None):
@@ -37,6 +41,7 @@ def bulk_through_relay(wire_mtu=None):
     hosts = (a, b, g)
     frags0 = {h.name: ip_counters(h)["FragCreates"] for h in hosts}
     clamped0 = {h.name: mss_clamped(h) for h in hosts}
+    cut0 = {h.name: (counter(h, "wire_cut"), counter(h, "join_segments")) for h in hosts}
     sock = topo.client.connect(x.addr, 9100)
     mss = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
     if not wire_mtu:
@@ -70,8 +75,15 @@ def bulk_through_relay(wire_mtu=None):
         check_eq(clamped, {"A": 0, "B": 0, "G": 0}, "SYNs lowered with --wire-mtu %d" % wire_mtu)
         return
     check_eq(frags, {"A": 0, "B": 0, "G": 0}, "IP fragments created on each host")
-    # G: the client's SYN; A: X's SYN-ACK to the client and X's SYN to Y; B: Y's SYN-ACK.
-    check_eq(clamped, {"A": 2, "B": 1, "G": 1}, "SYNs whose MSS each caphostd lowered")
+    # G: the client's SYN; A: X's SYN-ACK to the client.  X's SYN to Y and Y's SYN-ACK stay:
+    # between capsules the segments are cut on the wire instead.
+    check_eq(clamped, {"A": 1, "B": 0, "G": 1}, "SYNs whose MSS each caphostd lowered")
+    cut = {h.name: tuple(counter(h, k) - c for k, c in zip(("wire_cut", "join_segments"),
+                                                           cut0[h.name])) for h in hosts}
+    print("# segments cut, joined %r" % cut, flush=True)
+    check(all(cut[n][0] > 0 and cut[n][1] > 0 for n in ("A", "B")),
+          "X <-> Y: A and B each cut segments for the wire and joined the other's: %r" % cut)
+    check_eq(cut["G"], (0, 0), "the gateway's segments (client <-> X) cut or joined")
 
 
 def bad_wire_mtu():
@@ -87,7 +99,8 @@ def bad_wire_mtu():
 def main():
     tap = Tap()
     tap.run("wire mss: client <-> X (gateway) <-> Y (host to host), 4 MiB both ways: byte-exact, "
-            "no IP fragment on any host, every SYN's MSS lowered once", bulk_through_relay)
+            "no IP fragment on any host, the ordinary peer's SYNs lowered once, X <-> Y cut and "
+            "joined", bulk_through_relay)
     tap.run("wire mss: with --wire-mtu 65535 (nothing lowered) the same stream is fragmented on "
             "every host: what the lowering prevents", bulk_through_relay, 65535)
     tap.run("wire mss: caphostd --wire-mtu out of 576..65535 or not a number: one line, exit 2",

@@ -58,6 +58,16 @@ static void attach_refusals(void **state)
 	n = attach_rec("ok", 0, 0, 0, 0, 0);
 	buf[UPLINK_HDR_LEN + 24 + 40] = 'x';
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
+	/* the link's MTU: 0 (a caprun before it) or 576..65535 */
+	static const struct { uint32_t mtu; int rc; } mtus[] = {
+		{ 0, 0 }, { 576, 0 }, { 65000, 0 }, { 65535, 0 }, { 575, -1 }, { 65536, -1 }, { 1, -1 } };
+	for (size_t i = 0; i < sizeof mtus / sizeof *mtus; i++) {
+		struct uplink_attach a = { .mtu = mtus[i].mtu };
+		n = uplink_encode_attach(buf, sizeof buf, "ok", &a);
+		assert_int_equal(uplink_decode(buf, n, &m), mtus[i].rc);
+		if (!mtus[i].rc)
+			assert_int_equal(m.u.attach.mtu, mtus[i].mtu);
+	}
 	n = attach_rec("ok", 0, 0, 0, 0, 0);
 	buf[1] = 1;
 	assert_int_equal(uplink_decode(buf, n, &m), -1);
