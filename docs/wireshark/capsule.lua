@@ -29,7 +29,7 @@ local f = {
 	seq = ProtoField.uint64("capsule.seq", "Sequence (anti-replay)", base.DEC),
 	length = ProtoField.uint16("capsule.length", "Payload length", base.DEC),
 	reserved = ProtoField.uint16("capsule.reserved", "Reserved", base.HEX),
-	tag = ProtoField.bytes("capsule.tag", "Tag (keyed BLAKE2b-128, not checked here)"),
+	tag = ProtoField.bytes("capsule.tag", "Tag (Poly1305, not checked here)"),
 	-- payload fields shared by several messages
 	capsule_ip = ProtoField.ipv4("capsule.capsule_ip", "Capsule"),
 	m_epoch = ProtoField.uint32("capsule.msg_epoch", "Capsule epoch", base.DEC),

@@ -6,16 +6,24 @@
 #include <sodium.h>
 #include <string.h>
 
-/* The tag binds header and payload; the key is the cluster data key. */
+/* The tag binds header and payload (wire.h): Poly1305 under the one-time key ChaCha20 makes
+ * from the cluster data key at the nonce sender || seq, both read from the header. */
 static void compute_tag(const uint8_t hdr[WIRE_HDR_LEN], const uint8_t *payload, size_t plen,
                         const uint8_t key[WIRE_KEY_LEN], uint8_t tag[WIRE_TAG_LEN])
 {
-	crypto_generichash_state st;
-	crypto_generichash_init(&st, key, WIRE_KEY_LEN, WIRE_TAG_LEN);
-	crypto_generichash_update(&st, hdr, WIRE_HDR_LEN);
+	_Static_assert(WIRE_TAG_LEN == crypto_onetimeauth_BYTES, "the tag is one Poly1305 tag");
+	uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES], otk[crypto_onetimeauth_KEYBYTES];
+	memcpy(nonce, hdr + 8, 4);        /* sender */
+	memcpy(nonce + 4, hdr + 16, 8);   /* seq */
+	crypto_stream_chacha20_ietf(otk, sizeof otk, nonce, key);
+	crypto_onetimeauth_state st;
+	crypto_onetimeauth_init(&st, otk);
+	crypto_onetimeauth_update(&st, hdr, WIRE_HDR_LEN);
 	if (plen)
-		crypto_generichash_update(&st, payload, plen);
-	crypto_generichash_final(&st, tag, WIRE_TAG_LEN);
+		crypto_onetimeauth_update(&st, payload, plen);
+	crypto_onetimeauth_final(&st, tag);
+	sodium_memzero(otk, sizeof otk);
+	sodium_memzero(&st, sizeof st);
 }
 
 int wire_seal(const struct wire_hdr *h, const uint8_t *payload, size_t plen,

@@ -10,15 +10,23 @@
  *
  *   header (28 bytes) | payload (length bytes) | tag (16 bytes)
  *
- *   0  version u8 (1)   1 type u8   2 flags u16 (0 in version 1)
+ *   0  version u8 (2)   1 type u8   2 flags u16 (0 in version 2)
  *   4  network_id u32   which capsule network (like a VXLAN VNI)
  *   8  sender u32       the sending host's host_id (nonzero)
  *   12 epoch u32        the sender's view of the destination capsule's epoch
  *   16 seq u64          anti-replay sequence, strictly increasing per sender
  *   24 length u16       payload bytes      26 reserved u16 (0)
  *
- * tag = keyed BLAKE2b-128 (crypto_generichash, cluster data key) over
- * header + payload.  All integers big-endian.  Everything here is pure: no
+ * tag = Poly1305 over header + payload, under a one-time key made from the
+ * cluster data key and the nonce sender || seq (12 bytes, big-endian) as
+ * RFC 8439 section 2.6 makes Poly1305's key for ChaCha20-Poly1305: the
+ * first 32 bytes of ChaCha20's key stream at that nonce.  The header's
+ * fixed length and its length field make header + payload unambiguous, and
+ * sender || seq never repeats under one key (seq strictly increases per
+ * sender, across restarts too: wire_seq_next), so each key is used once.
+ * Version 1's tag was keyed BLAKE2b-128: 7 times slower here (555 against
+ * 3,738 MB/s over 1,472-byte datagrams), the bulk of caphostd's CPU
+ * between hosts.  All integers big-endian.  Everything here is pure: no
  * I/O, no allocation, no global state.
  *
  * Receive order for the daemon:  wire_decode (framing, tag, network)
@@ -28,7 +36,7 @@
  * Call sodium_init() once before the first seal/decode (libsodium's rule).
  */
 
-#define WIRE_VERSION     1
+#define WIRE_VERSION     2
 #define WIRE_DATA_PORT   7471
 #define WIRE_HDR_LEN     28
 #define WIRE_TAG_LEN     16

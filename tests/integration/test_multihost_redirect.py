@@ -18,6 +18,7 @@ import time
 from topolib import (CLIENT_IP, DATA_PORT, DIR_IP, DIR_PORT, LineStream, Sniffer, Tap, Topology,
                     WIRE_DATA, WIRE_REDIR, WIRE_REDIRECT, check, check_eq, counter,
                     daemon_stats, ipv4_udp, snapshot, tempdir, wire_open, wire_seal, wire_seq)
+from topolib import _chacha20_block, _poly1305
 
 NAME_REDIRECT = "multihost: the sender's host updates when a capsule moved away (redirect/NOTIFY)"
 NAME_JUNK = "multihost: malformed, forged, replayed wrapped packets dropped and counted; " \
@@ -128,7 +129,7 @@ def junk_dropped_and_counted():
     before = daemon_stats(c)
     cases = [
         ("truncated", data()[:20]),
-        ("bad_version", data(version=2)),
+        ("bad_version", data(version=1)),
         ("bad_length", data() + b"\0"),
         ("bad_tag", wire_seal(os.urandom(32), WIRE_DATA, OBSERVER, 2, inner)),
         ("bad_type", wire_seal(key, 9, OBSERVER, 2, inner)),
@@ -191,9 +192,21 @@ def junk_dropped_and_counted():
     check(n >= 900, "stream lines: %d" % n)
 
 
+def tag_vectors():
+    """The tests' own wire tag (topolib.wire_tag, which every forged or opened datagram here
+    uses) against RFC 8439: Poly1305 (2.5.2) and its one-time key from ChaCha20 (2.6.2)."""
+    otk = _chacha20_block(bytes(range(0x80, 0xa0)), 0, bytes.fromhex("000000000001020304050607"))
+    check_eq(otk[:32].hex(), "8ad5a08b905f81cc815040274ab29471a833b637e3fd0da508dbb8e2fdd1a646",
+             "RFC 8439 2.6.2 one-time key")
+    key = bytes.fromhex("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")
+    check_eq(_poly1305(key, b"Cryptographic Forum Research Group").hex(),
+             "a8061dc1305136c6c22b8baf0c0127a9", "RFC 8439 2.5.2 tag")
+
+
 def main():
     tap = Tap()
-    for name, fn in ((NAME_REDIRECT, redirect_updates_sender), (NAME_JUNK, junk_dropped_and_counted)):
+    for name, fn in (("multihost: the tests' wire tag gives RFC 8439's vectors", tag_vectors),
+                     (NAME_REDIRECT, redirect_updates_sender), (NAME_JUNK, junk_dropped_and_counted)):
         tap.run(name, fn)
     tap.done()
 

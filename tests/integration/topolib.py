@@ -553,13 +553,52 @@ def wire_seq():
     return s
 
 
-def wire_seal(key, mtype, sender, epoch, payload, seq=None, network=NETWORK_ID, version=1,
+def _chacha20_block(key, counter, nonce):
+    """RFC 8439 section 2.3: one 64-byte block of ChaCha20's key stream."""
+    def rotl(v, c):
+        return ((v << c) & 0xffffffff) | (v >> (32 - c))
+
+    def quarter(s, a, b, c, d):
+        s[a] = (s[a] + s[b]) & 0xffffffff
+        s[d] = rotl(s[d] ^ s[a], 16)
+        s[c] = (s[c] + s[d]) & 0xffffffff
+        s[b] = rotl(s[b] ^ s[c], 12)
+        s[a] = (s[a] + s[b]) & 0xffffffff
+        s[d] = rotl(s[d] ^ s[a], 8)
+        s[c] = (s[c] + s[d]) & 0xffffffff
+        s[b] = rotl(s[b] ^ s[c], 7)
+    state = ([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] + list(struct.unpack("<8I", key)) +
+             [counter] + list(struct.unpack("<3I", nonce)))
+    w = state[:]
+    for _ in range(10):
+        for q in ((0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
+                  (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14)):
+            quarter(w, *q)
+    return struct.pack("<16I", *((a + b) & 0xffffffff for a, b in zip(w, state)))
+
+
+def _poly1305(key, msg):
+    """RFC 8439 section 2.5."""
+    r = int.from_bytes(key[:16], "little") & 0x0ffffffc0ffffffc0ffffffc0fffffff
+    s = int.from_bytes(key[16:32], "little")
+    p, acc = (1 << 130) - 5, 0
+    for i in range(0, len(msg), 16):
+        acc = (acc + int.from_bytes(msg[i:i + 16] + b"\x01", "little")) * r % p
+    return ((acc + s) & ((1 << 128) - 1)).to_bytes(16, "little")
+
+
+def wire_tag(key, body):
+    """wire.h's tag of header + payload: Poly1305 under ChaCha20's one-time key at the nonce
+    sender || seq (RFC 8439 section 2.6), written from the RFC apart from the C code."""
+    return _poly1305(_chacha20_block(key, 0, body[8:12] + body[16:24])[:32], body)
+
+
+def wire_seal(key, mtype, sender, epoch, payload, seq=None, network=NETWORK_ID, version=2,
               flags=0, reserved=0, length=None):
     hdr = WIRE_HDR.pack(version, mtype, flags, network, sender, epoch,
                         wire_seq() if seq is None else seq,
                         len(payload) if length is None else length, reserved)
-    tag = hashlib.blake2b(hdr + payload, key=key, digest_size=16).digest()
-    return hdr + payload + tag
+    return hdr + payload + wire_tag(key, hdr + payload)
 
 
 def wire_open(key, data):
@@ -568,7 +607,7 @@ def wire_open(key, data):
         return None
     body, tag = data[:-16], data[-16:]
     import hmac as _hmac
-    if not _hmac.compare_digest(hashlib.blake2b(body, key=key, digest_size=16).digest(), tag):
+    if not _hmac.compare_digest(wire_tag(key, body), tag):
         return None
     f = dict(zip(("version", "type", "flags", "network", "sender", "epoch", "seq", "length",
                   "reserved"), WIRE_HDR.unpack(body[:WIRE_HDR.size])))
