@@ -17,7 +17,8 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/formats/snapauth.c \
                  hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c hosts/formats/capture.c \
-                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
+                 $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) \
+                 $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
                  $(COMMON_TCPMSS_SRCS)
 CAPHOSTD_LIBS := -lsodium -lmnl
 

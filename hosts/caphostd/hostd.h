@@ -500,6 +500,10 @@ void hostd_batch_read_end(struct hostd *d);
 /* A packet from the wire for capsule c: joined to what came before it in this read when it
  * continues it, else delivered (after what was joined). */
 void hostd_batch_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len);
+/* A packet from here (a capsule, capgw, a part giving one back) for capsule c attached here:
+ * as it is, or, larger than c's link (capgw's 64 KiB segments), cut to fit it. */
+void hostd_batch_deliver_whole(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt,
+                               size_t len);
 /* Deliver what is being joined now (before anything else reaches a capsule). */
 void hostd_batch_flush(struct hostd *d);
 

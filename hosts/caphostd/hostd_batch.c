@@ -107,6 +107,22 @@ int hostd_batch_send_data(struct hostd *d, uint32_t epoch, const uint8_t *pkt, s
 	return rc;
 }
 
+void hostd_batch_deliver_whole(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt,
+                               size_t len)
+{
+	size_t mtu = c->mtu ? c->mtu : 1500;   /* a caprun that does not say: the smallest usual link */
+	size_t payload = tcpseg_piece_payload(pkt, len, mtu);
+	if (!payload) {
+		hostd_core_deliver(d, c, pkt, len);
+		return;
+	}
+	unsigned n = tcpseg_pieces(pkt, len, payload);
+	for (unsigned i = 0; i < n; i++) {
+		size_t plen = tcpseg_piece(pkt, len, payload, i, batch);
+		hostd_core_deliver(d, c, batch, plen);
+	}
+}
+
 void hostd_batch_read_begin(struct hostd *d)
 {
 	d->joining = 1;

@@ -2,6 +2,7 @@
 #include "hosts/caphostd/hostd.h"
 #include "hosts/common/tcpmss.h"
 #include "hosts/common/netlink.h"
+#include "hosts/common/tunvnet.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <arpa/inet.h>
@@ -19,7 +20,7 @@ static int tun_open_retrying(unsigned *ifindex)
 {
 	int fd = -1, e = EBUSY;
 	for (int tries = 0; tries < 50 && e == EBUSY; tries++) {
-		fd = netlink_tun_open(GW_IFNAME, 0, ifindex);
+		fd = netlink_tun_open(GW_IFNAME, 1, ifindex);
 		e = fd < 0 ? errno : 0;
 		if (e == EBUSY) {
 			struct timespec ts = { 0, 20 * 1000000L };
@@ -44,6 +45,12 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 		return -1;
 	}
 	d->tun_fd = fd;
+	/* An ordinary peer's TCP sends 64 KiB segments (its TSO, forwarded whole): with the
+	 * offloads on, capgw hands them over whole too, and they cross the wire in one batch
+	 * (hostd_batch.c); without, the kernel cuts them into MSS-sized packets first. */
+	if (tunvnet_offload_on(fd) < 0)
+		fprintf(stderr, "caphostd: %s: no segmentation offload (%s): packets come one by one\n",
+		        GW_IFNAME, strerror(errno));
 	if ((r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
 		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(errno));
 		return -1;
@@ -87,7 +94,7 @@ void hostd_gw_close(struct hostd *d)
 
 void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
-	if (d->tun_fd < 0 || write(d->tun_fd, pkt, len) < 0) {
+	if (d->tun_fd < 0 || tunvnet_write(d->tun_fd, 1, pkt, len) < 0) {
 		d->cnt.gw_write_errors++;
 		return;
 	}
@@ -134,7 +141,7 @@ void hostd_gw_input(struct hostd *d)
 {
 	static uint8_t buf[65536];
 	for (int i = 0; i < 64; i++) {
-		ssize_t n = read(d->tun_fd, buf, sizeof buf);
+		ssize_t n = tunvnet_read(d->tun_fd, 1, buf, sizeof buf);
 		if (n <= 0)
 			return;
 		if (d->ncaptures)

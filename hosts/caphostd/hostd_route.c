@@ -24,7 +24,7 @@ static void route_capsule(struct hostd *d, uint32_t dst, const uint8_t *pkt, siz
 	if (x->state == XLATE_LOCAL) {
 		struct hostd_cap *c = hostd_core_cap_by_ip(d, dst);
 		if (c && c->state == HCAP_RUNNING)
-			hostd_core_deliver(d, c, pkt, len);
+			hostd_batch_deliver_whole(d, c, pkt, len);   /* cut to its MTU if larger */
 		else
 			d->cnt.drop_held++;
 		return;

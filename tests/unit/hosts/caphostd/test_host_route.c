@@ -20,7 +20,7 @@
 
 #define SELF      1u
 #define NET_ID    7u
-#define MAX_OUT   16
+#define MAX_OUT   64
 
 struct sent_wire {
 	struct wire_hdr h;
@@ -31,7 +31,7 @@ struct sent_wire {
 };
 struct sent_uplink {
 	int cap;                  /* index into d.caps */
-	uint8_t rec[2048];
+	uint8_t rec[UPLINK_MAX];
 	size_t len;
 };
 
@@ -327,6 +327,139 @@ static void test_received_data_and_redirect(void **state)
 	assert_int_equal(d.wc.n[WIRE_OK], 3);
 }
 
+/* A TCP data segment (ACK, PSH) src:40000 -> dst:7 with data bytes of a pattern; checksummed. */
+static size_t make_tcp(uint8_t *p, const char *src, const char *dst, size_t data)
+{
+	size_t len = 40 + data;
+	memset(p, 0, 40);
+	p[0] = 0x45;
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	p[8] = 64;
+	p[9] = IPPROTO_TCP;
+	uint32_t s = ip(src), t = ip(dst);
+	memcpy(p + 12, &s, 4);
+	memcpy(p + 16, &t, 4);
+	uint16_t sum = ipv4_csum_field(ipv4_sum(0, p, 20));
+	p[10] = (uint8_t)(sum >> 8);
+	p[11] = (uint8_t)sum;
+	p[20] = 0x9c, p[21] = 0x40, p[23] = 7;   /* ports 40000 -> 7 */
+	p[27] = 1;                               /* seq 1 */
+	p[32] = 0x50;
+	p[33] = 0x18;
+	p[34] = 0xff, p[35] = 0xff;
+	for (size_t i = 0; i < data; i++)
+		p[40 + i] = (uint8_t)(i * 13 + i / 256);
+	uint8_t pseudo[12] = { 0 };
+	memcpy(pseudo, p + 12, 8);
+	pseudo[9] = IPPROTO_TCP;
+	pseudo[10] = (uint8_t)((len - 20) >> 8);
+	pseudo[11] = (uint8_t)(len - 20);
+	sum = ipv4_csum_field(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), p + 20, len - 20));
+	p[36] = (uint8_t)(sum >> 8);
+	p[37] = (uint8_t)sum;
+	return len;
+}
+
+/* A segment larger than the wire leaves in pieces that fit, each a DATA of its own. */
+static void test_cut_for_the_wire(void **state)
+{
+	(void)state;
+	static uint8_t pkt[20040];
+	d.wire_inner_max = 1428;   /* --wire-mtu 1500 */
+	set_entry("198.18.0.70", XLATE_REMOTE, 2, "10.0.0.2", 7471, 9);
+	size_t len = make_tcp(pkt, "198.18.0.10", "198.18.0.70", 20000);
+	hostd_route_packet(&d, pkt, len);
+	assert_int_equal(nwires, 15);   /* 20,000 bytes in pieces of 1,388 */
+	assert_int_equal(d.cnt.wire_cut, 1);
+	assert_int_equal(d.cnt.wire_pieces, 15);
+	assert_int_equal(d.cnt.data_out, 1);
+	size_t off = 0;
+	for (int i = 0; i < nwires; i++) {
+		assert_int_equal(wires[i].h.type, WIRE_DATA);
+		assert_int_equal(wires[i].h.epoch, 9);
+		assert_true(wires[i].plen <= 1428);
+		assert_int_equal(ipv4_check(wires[i].payload, wires[i].plen, IPV4_CHECK_CSUM), IPV4_OK);
+		assert_memory_equal(wires[i].payload + 40, pkt + 40 + off, wires[i].plen - 40);
+		off += wires[i].plen - 40;
+		if (i)
+			assert_int_equal(wires[i].h.seq, wires[i - 1].h.seq + 1);
+	}
+	assert_int_equal(off, 20000);
+	/* a small one, or one not TCP, goes whole as before */
+	uint8_t small[64];
+	len = make_pkt(small, "198.18.0.10", "198.18.0.70");
+	hostd_route_packet(&d, small, len);
+	assert_int_equal(nwires, 16);
+	assert_data(15, 9, "10.0.0.2", 7471, small, len);
+}
+
+/* The pieces one read brings are joined for a capsule that said its MTU, and only then. */
+static void test_pieces_joined(void **state)
+{
+	(void)state;
+	static uint8_t pkt[20040], piece[1428];
+	struct hostd_cap *c = attach_cap(2, "198.18.0.80", HCAP_RUNNING, 3);
+	c->mtu = 65000;
+	size_t len = make_tcp(pkt, "198.18.0.60", "198.18.0.80", 20000);
+	size_t payload = tcpseg_piece_payload(pkt, len, 1428);
+	unsigned n = tcpseg_pieces(pkt, len, payload);
+	hostd_batch_read_begin(&d);
+	for (unsigned i = 0; i < n; i++)
+		receive_data(3, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	assert_int_equal(nups, 0);   /* held until the read ends */
+	hostd_batch_read_end(&d);
+	assert_int_equal(nups, 1);
+	assert_int_equal(ups[0].len, UPLINK_HDR_LEN + len);
+	assert_memory_equal(ups[0].rec + UPLINK_HDR_LEN, pkt, len);   /* byte for byte */
+	assert_int_equal(d.cnt.join_segments, 1);
+	assert_int_equal(d.cnt.join_pieces, n);
+	/* a capsule that did not say its MTU gets every piece as it came */
+	c->mtu = 0;
+	hostd_batch_read_begin(&d);
+	for (unsigned i = 0; i < n; i++)
+		receive_data(3, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	hostd_batch_read_end(&d);
+	assert_int_equal(nups, 1 + (int)n);
+	/* a control message in between: what was joined before it goes up first */
+	c->mtu = 65000;
+	hostd_batch_read_begin(&d);
+	receive_data(3, piece, tcpseg_piece(pkt, len, payload, 0, piece), "10.0.0.2", 7471);
+	receive_data(3, piece, tcpseg_piece(pkt, len, payload, 1, piece), "10.0.0.2", 7471);
+	struct wire_redirect r = { .capsule_ip = ip("198.18.0.99") };
+	uint8_t pl[WIRE_REDIRECT_LEN], dgram[256];
+	wire_redirect_encode(&r, pl);
+	struct wire_hdr h = { .version = WIRE_VERSION, .type = WIRE_REDIRECT, .network_id = NET_ID,
+	                      .sender = 2, .seq = 5000 };
+	size_t dn;
+	assert_int_equal(wire_encode(&h, pl, sizeof pl, d.data_key, dgram, sizeof dgram, &dn), WIRE_OK);
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_port = htons(7471),
+	                            .sin_addr.s_addr = ip("10.0.0.2") };
+	hostd_fwd_datagram(&d, dgram, dn, &from);
+	assert_int_equal(nups, 2 + (int)n);
+	assert_int_equal(ups[nups - 1].len, UPLINK_HDR_LEN + 40 + 2 * payload);
+	hostd_batch_read_end(&d);
+	assert_int_equal(nups, 2 + (int)n);
+}
+
+/* capgw's 64 KiB segment for a capsule here on a 1,500-byte link: cut to fit it. */
+static void test_whole_cut_to_the_capsule_link(void **state)
+{
+	(void)state;
+	static uint8_t pkt[20040];
+	struct hostd_cap *c = attach_cap(4, "198.18.0.90", HCAP_RUNNING, 1);
+	c->mtu = 1500;
+	size_t len = make_tcp(pkt, "198.18.0.10", "198.18.0.90", 20000);
+	hostd_route_packet(&d, pkt, len);
+	assert_int_equal(nups, 14);   /* 1,460 bytes each */
+	for (int i = 0; i < nups; i++)
+		assert_true(ups[i].len - UPLINK_HDR_LEN <= 1500);
+	c->mtu = 65000;
+	hostd_route_packet(&d, pkt, len);
+	assert_int_equal(nups, 15);
+	assert_memory_equal(ups[14].rec + UPLINK_HDR_LEN, pkt, len);
+}
+
 static void test_ordinary_peer_via_gateway(void **state)
 {
 	(void)state;
@@ -373,6 +506,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queued_during_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_received_data_and_redirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ordinary_peer_via_gateway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_for_the_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pieces_joined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_cut_to_the_capsule_link, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
