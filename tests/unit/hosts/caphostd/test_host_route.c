@@ -95,21 +95,28 @@ static uint32_t ip(const char *s)
 }
 
 /* A minimal valid IPv4/UDP packet src -> dst (checksummed header, 8 bytes of payload). */
-static size_t make_pkt(uint8_t *p, const char *src, const char *dst)
+/* A checksummed IPv4 header src -> dst for len bytes of protocol proto; the rest of the header zeroed. */
+static void ip_header(uint8_t *p, const char *src, const char *dst, uint8_t proto, size_t len)
 {
-	const size_t len = 20 + 8 + 8;
-	memset(p, 0, len);
+	memset(p, 0, 20);
 	p[0] = 0x45;
 	p[2] = (uint8_t)(len >> 8);
 	p[3] = (uint8_t)len;
 	p[8] = 64;
-	p[9] = IPPROTO_UDP;
+	p[9] = proto;
 	uint32_t s = ip(src), t = ip(dst);
 	memcpy(p + 12, &s, 4);
 	memcpy(p + 16, &t, 4);
 	uint16_t sum = ipv4_csum_field(ipv4_sum(0, p, 20));
 	p[10] = (uint8_t)(sum >> 8);
 	p[11] = (uint8_t)sum;
+}
+
+static size_t make_pkt(uint8_t *p, const char *src, const char *dst)
+{
+	const size_t len = 20 + 8 + 8;
+	memset(p, 0, len);
+	ip_header(p, src, dst, IPPROTO_UDP, len);
 	memcpy(p + 28, "payload!", 8);
 	assert_int_equal(ipv4_check(p, len, IPV4_CHECK_CSUM), IPV4_OK);
 	return len;
@@ -332,17 +339,7 @@ static size_t make_tcp(uint8_t *p, const char *src, const char *dst, size_t data
 {
 	size_t len = 40 + data;
 	memset(p, 0, 40);
-	p[0] = 0x45;
-	p[2] = (uint8_t)(len >> 8);
-	p[3] = (uint8_t)len;
-	p[8] = 64;
-	p[9] = IPPROTO_TCP;
-	uint32_t s = ip(src), t = ip(dst);
-	memcpy(p + 12, &s, 4);
-	memcpy(p + 16, &t, 4);
-	uint16_t sum = ipv4_csum_field(ipv4_sum(0, p, 20));
-	p[10] = (uint8_t)(sum >> 8);
-	p[11] = (uint8_t)sum;
+	ip_header(p, src, dst, IPPROTO_TCP, len);
 	p[20] = 0x9c, p[21] = 0x40, p[23] = 7;   /* ports 40000 -> 7 */
 	p[27] = 1;                               /* seq 1 */
 	p[32] = 0x50;
@@ -355,7 +352,7 @@ static size_t make_tcp(uint8_t *p, const char *src, const char *dst, size_t data
 	pseudo[9] = IPPROTO_TCP;
 	pseudo[10] = (uint8_t)((len - 20) >> 8);
 	pseudo[11] = (uint8_t)(len - 20);
-	sum = ipv4_csum_field(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), p + 20, len - 20));
+	uint16_t sum = ipv4_csum_field(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), p + 20, len - 20));
 	p[36] = (uint8_t)(sum >> 8);
 	p[37] = (uint8_t)sum;
 	return len;
