@@ -6,6 +6,7 @@
 #include "hosts/common/clock.h"
 #include "hosts/common/dirclient.h"
 #include "hosts/common/ipv4.h"
+#include "hosts/common/readpace.h"
 #include "hosts/common/tcpseg.h"
 #include "hosts/caphostd/holdfile.h"
 #include "hosts/formats/capture.h"
@@ -25,6 +26,7 @@
 
 #define HOSTD_MAX_CAPS   4096  /* capsules attached to (or saved on) this host (1,000 idle: tests/bench/manybench.py) */
 #define HOSTD_KEEP_MSS   8192  /* a capsule's SYN to a capsule announcing this much is not lowered */
+#define HOSTD_RAISED_MSS 64960 /* an ordinary peer's SYN, raised (capgw cuts for it): a 65,000 link's */
 #define HOSTD_MAX_PEERS  64    /* other hosts we exchanged authenticated packets with */
 #define HOSTD_MAX_HOLDS  64    /* capsules the gateway is holding peers for (limits: holdfile.h) */
 #define HOSTD_MAX_TOMBS  256   /* capsules whose last HOLD / FLUSH the gateway remembers after release */
@@ -100,6 +102,7 @@ struct hostd_cap {
 	                          * caprun dies now, the entry goes back there; 0 otherwise */
 	uint64_t pkts_in, pkts_out;
 	uint32_t mtu;            /* its link's MTU (ATTACH): joined segments stay within it; 0 unknown */
+	struct readpace pace;    /* records read from its uplink per wake-up */
 	struct hostd_mig mig;
 };
 
@@ -286,7 +289,7 @@ struct hostd_job {
 	X(gaps_asks_in) X(gaps_reports_out) X(gaps_reports_in) X(gaps_bad) X(gaps_queries) \
 	X(gaps_queries_refused) \
 	X(wire_cut) X(wire_pieces) X(wire_gso_sends) X(wire_gso_off) X(wire_truncated) \
-	X(join_segments) X(join_pieces)
+	X(join_segments) X(join_pieces) X(mss_raised)
 
 struct hostd_counters {
 #define HOSTD_FIELD(n) uint64_t n;
@@ -388,7 +391,10 @@ struct hostd {
 
 	/* hostd_batch.c: pieces one read of the data-plane socket brought, joined per connection */
 	struct tcpseg_join join;     /* the segment being joined ... */
-	struct hostd_cap *join_to;   /* ... for this capsule (NULL: none) */
+	struct hostd_cap *join_to;   /* ... for this capsule (NULL: none) ... */
+	int join_gw;                 /* ... or for capgw (an ordinary peer) */
+	int gw_gso;                  /* capgw cuts our segments itself (its offloads are on) */
+	struct readpace pace_udp, pace_tun;   /* reads per wake-up: data-plane socket, capgw */
 	int joining;                 /* inside such a read: deliveries may be joined */
 	uint8_t join_buf[65536];
 
@@ -504,7 +510,10 @@ void hostd_batch_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pk
  * as it is, or, larger than c's link (capgw's 64 KiB segments), cut to fit it. */
 void hostd_batch_deliver_whole(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt,
                                size_t len);
-/* Deliver what is being joined now (before anything else reaches a capsule). */
+/* Gateway: a capsule's packet from the wire for an ordinary peer: joined like the above, then
+ * to d->ops.gw_write (capgw cuts a joined segment again, hostd_gw_tun_write). */
+void hostd_batch_gw_write(struct hostd *d, const uint8_t *pkt, size_t len);
+/* Deliver what is being joined now (before anything else reaches a capsule or capgw). */
 void hostd_batch_flush(struct hostd *d);
 
 /* hostd_dir.c: the job engine and the simple conversations */

@@ -130,7 +130,7 @@ void hostd_batch_read_begin(struct hostd *d)
 
 void hostd_batch_flush(struct hostd *d)
 {
-	if (!d->join_to)
+	if (!d->join_to && !d->join_gw)
 		return;
 	struct hostd_cap *c = d->join_to;
 	unsigned pieces = d->join.pieces;
@@ -140,7 +140,10 @@ void hostd_batch_flush(struct hostd *d)
 		d->cnt.join_segments++;
 		d->cnt.join_pieces += pieces;
 	}
-	if (c->state == HCAP_RUNNING)
+	if (d->join_gw) {
+		d->join_gw = 0;
+		d->ops.gw_write(d, d->join_buf, len);
+	} else if (c->state == HCAP_RUNNING)
 		hostd_core_deliver(d, c, d->join_buf, len);
 	else
 		d->cnt.drop_held++;
@@ -150,6 +153,24 @@ void hostd_batch_read_end(struct hostd *d)
 {
 	hostd_batch_flush(d);
 	d->joining = 0;
+}
+
+void hostd_batch_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	if (!d->joining) {
+		hostd_batch_flush(d);
+		d->ops.gw_write(d, pkt, len);
+		return;
+	}
+	if (d->join_gw && tcpseg_join_add(&d->join, pkt, len))
+		return;
+	hostd_batch_flush(d);
+	d->join.buf = d->join_buf;
+	d->join.cap = 65535;   /* one IPv4 packet: capgw cuts it for the peer */
+	if (tcpseg_join_add(&d->join, pkt, len))
+		d->join_gw = 1;
+	else
+		d->ops.gw_write(d, pkt, len);
 }
 
 void hostd_batch_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)

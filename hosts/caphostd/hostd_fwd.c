@@ -51,7 +51,7 @@ static void data_in(struct hostd *d, struct hostd_peer *p, const struct wire_hdr
 		else if (!hostd_in_net(d, src))
 			d->cnt.gw_src_not_capsule++;
 		else
-			d->ops.gw_write(d, pkt, len);
+			hostd_batch_gw_write(d, pkt, len);   /* joined with the pieces before it */
 		return;
 	}
 	struct xlate_decision dec;
@@ -210,7 +210,8 @@ void hostd_fwd_datagram(struct hostd *d, const uint8_t *buf, size_t n, const str
 void hostd_fwd_input(struct hostd *d)
 {
 	static uint8_t buf[65536 + 4096];
-	for (int i = 0; i < 64; i++) {
+	int limit = readpace_limit(&d->pace_udp), i;
+	for (i = 0; i < limit; i++) {
 		struct sockaddr_in from;
 		union {
 			char buf[CMSG_SPACE(sizeof(int))];
@@ -222,7 +223,7 @@ void hostd_fwd_input(struct hostd *d)
 		                    .msg_controllen = sizeof ctl.buf };
 		ssize_t n = recvmsg(d->udp_fd, &m, MSG_DONTWAIT);
 		if (n < 0)
-			return;
+			break;
 		size_t gso = (size_t)n;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
 			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
@@ -245,6 +246,7 @@ void hostd_fwd_input(struct hostd *d)
 		}
 		hostd_batch_read_end(d);
 	}
+	readpace_learn(&d->pace_udp, limit, i);
 }
 
 void hostd_fwd_notify(struct hostd *d, const struct dir_entry *e)

@@ -48,7 +48,8 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	/* An ordinary peer's TCP sends 64 KiB segments (its TSO, forwarded whole): with the
 	 * offloads on, capgw hands them over whole too, and they cross the wire in one batch
 	 * (hostd_batch.c); without, the kernel cuts them into MSS-sized packets first. */
-	if (tunvnet_offload_on(fd) < 0)
+	d->gw_gso = tunvnet_offload_on(fd) == 0;
+	if (!d->gw_gso)
 		fprintf(stderr, "caphostd: %s: no segmentation offload (%s): packets come one by one\n",
 		        GW_IFNAME, strerror(errno));
 	if ((r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
@@ -92,9 +93,30 @@ void hostd_gw_close(struct hostd *d)
 	hostd_hold_close_all(d);   /* their files stay: a restarted gateway goes on holding */
 }
 
+/*
+ * A capsule's TCP segment larger than what its ordinary peer takes (the peer's
+ * SYN was raised, hostd_gw_packet) goes to capgw whole, for the kernel to cut
+ * into segments of the wire's MSS where it leaves (GSO); a kernel that refuses
+ * it gets the pieces cut here.
+ */
+static int tun_write_tcp(struct hostd *d, const uint8_t *pkt, size_t len)
+{
+	size_t seg = tcpseg_piece_payload(pkt, len, (size_t)d->wire_mss + 40);
+	if (!seg || !d->gw_gso)
+		return tunvnet_write(d->tun_fd, 1, pkt, len) < 0 ? -1 : 0;
+	if (!(pkt[33] & 0x80) && tunvnet_write_gso(d->tun_fd, pkt, len, (uint16_t)seg) >= 0)
+		return 0;   /* (with CWR set the kernel wants an ECN-flagged GSO: cut here instead) */
+	static uint8_t piece[65535];
+	unsigned n = tcpseg_pieces(pkt, len, seg);
+	for (unsigned i = 0; i < n; i++)
+		if (tunvnet_write(d->tun_fd, 1, piece, tcpseg_piece(pkt, len, seg, i, piece)) < 0)
+			return -1;
+	return 0;
+}
+
 void hostd_gw_tun_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
-	if (d->tun_fd < 0 || tunvnet_write(d->tun_fd, 1, pkt, len) < 0) {
+	if (d->tun_fd < 0 || tun_write_tcp(d, pkt, len) < 0) {
 		d->cnt.gw_write_errors++;
 		return;
 	}
@@ -127,8 +149,15 @@ void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 	}
 	d->cnt.gw_in++;
 	uint8_t syn[TCPMSS_SYN_MAX];
-	if (tcpmss_clamp(pkt, len, d->wire_mss, syn, sizeof syn)) {
-		pkt = syn;   /* the capsule will send segments that fit the wire wrapped */
+	/* A peer that takes segments of the wire's MSS (with room for options) gets the capsule's
+	 * 64 KiB segments, cut for the wire and by capgw for it (hostd_gw_tun_write); else the
+	 * capsule sends segments that fit the wire wrapped. */
+	if (d->gw_gso && tcpmss_of(pkt, len) >= d->wire_mss + 40 &&
+	    tcpmss_set(pkt, len, HOSTD_RAISED_MSS, syn, sizeof syn)) {
+		pkt = syn;
+		d->cnt.mss_raised++;
+	} else if (tcpmss_clamp(pkt, len, d->wire_mss, syn, sizeof syn)) {
+		pkt = syn;
 		d->cnt.mss_clamped++;
 	}
 	if (hostd_hold_is_held(d, dst))
@@ -140,10 +169,11 @@ void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 void hostd_gw_input(struct hostd *d)
 {
 	static uint8_t buf[65536];
-	for (int i = 0; i < 64; i++) {
+	int limit = readpace_limit(&d->pace_tun), i;
+	for (i = 0; i < limit; i++) {
 		ssize_t n = tunvnet_read(d->tun_fd, 1, buf, sizeof buf);
 		if (n <= 0)
-			return;
+			break;
 		if (d->ncaptures)
 			hostd_capture_inner(d, HOSTD_CAPTURE_CAPGW, buf, (size_t)n);
 		if (d->faults_on)
@@ -151,6 +181,7 @@ void hostd_gw_input(struct hostd *d)
 		else
 			hostd_gw_packet(d, buf, (size_t)n);
 	}
+	readpace_learn(&d->pace_tun, limit, i);
 }
 
 void hostd_gw_send_hold(struct hostd *d, const struct hostd_cap *c, const uint8_t *recs, uint32_t n)

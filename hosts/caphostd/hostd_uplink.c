@@ -178,10 +178,13 @@ void hostd_uplink_input(struct hostd *d, int idx)
 {
 	static uint8_t buf[UPLINK_MAX] __attribute__((aligned(8)));
 	struct hostd_cap *c = &d->caps[idx];
-	for (int i = 0; i < 64 && c->fd >= 0; i++) {
+	int limit = readpace_limit(&c->pace), i;
+	for (i = 0; i < limit && c->fd >= 0; i++) {
 		ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			readpace_learn(&c->pace, limit, i);
 			return;
+		}
 		/*
 		 * caprun closing with our packets unread in its queue sets ECONNRESET,
 		 * which recv reports once BEFORE the records still queued for us (its
@@ -255,4 +258,5 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			d->cnt.up_malformed++;   /* caphostd -> caprun types */
 		}
 	}
+	readpace_learn(&c->pace, limit, i);
 }

@@ -4,6 +4,7 @@
 
 #include "capsule-abi/cap_snapshot.h"
 #include "hosts/caprun/tunfilter.h"
+#include "hosts/common/readpace.h"
 
 #include <limits.h>
 #include <stddef.h>
@@ -26,11 +27,6 @@ struct volumes;
 struct caprun_procs;
 
 /* How many records the relay reads from one descriptor per wake-up: one, or a queue (relay.c). */
-struct relay_pace {
-	unsigned char burst;     /* 1: a queue builds up: read until EAGAIN (up to a batch) */
-	unsigned char singles;   /* single reads since the last full one */
-};
-
 struct host_relay {
 	int tun_fd;          /* non-blocking; with uplink set: the caphostd uplink (hosts/formats/uplink.h) */
 	int uplink;          /* 1: tun_fd is caphostd's SEQPACKET uplink, records carry a header */
@@ -54,7 +50,7 @@ struct host_relay {
 	int migrating;       /* a live migration of it is under way (we are the source) */
 	int64_t reattach_due_ms;     /* without caphostd: when to look for one again */
 	unsigned uplink_gen;         /* bumped whenever tun_fd becomes a new uplink (a reattach) */
-	struct relay_pace pace_tun, pace_chan;   /* reads per wake-up from tun_fd, chan_fd */
+	struct readpace pace_tun, pace_chan;   /* reads per wake-up from tun_fd, chan_fd (readpace.h) */
 	struct host_relay_stats stats;
 	int thaw_on_frozen;  /* a freeze timed out: thaw the capsule if it reports FROZEN late */
 	uint16_t freeze_seq; /* the FREEZE awaiting its FROZEN (0: none): a random number ... */

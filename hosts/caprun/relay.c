@@ -9,6 +9,7 @@
 #include "capsule-abi/cap_abi.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/tunvnet.h"
+#include "hosts/common/readpace.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -21,47 +22,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 64   /* packets moved per wake-up per direction, so neither side starves */
-#define PROBE_EVERY 8   /* single reads between two full ones */
-
-/*
- * How many records to read from a descriptor at this wake-up.  A lone packet
- * (a request, then its answer) takes one read; reading on until EAGAIN, to
- * learn that nothing else waits, would cost a second system call per packet.
- * So read one and let epoll (level-triggered) report the rest; but when a
- * queue builds up (a bulk transfer) read it all per wake-up, up to BATCH, for
- * one epoll_wait per batch instead of per packet.  Which applies is learnt:
- * a full read that found at most one record goes back to single reads, and
- * every PROBE_EVERY single reads one full read looks whether a queue built.
- * A wrong guess costs one system call, as the EAGAIN read did every time.
- */
-static int pace_limit(struct relay_pace *p)
-{
-	if (p->burst || ++p->singles >= PROBE_EVERY) {
-		p->singles = 0;
-		return BATCH;
-	}
-	return 1;
-}
-
-/* After a wake-up that read got records with that limit. */
-static void pace_learn(struct relay_pace *p, int limit, int got)
-{
-	if (limit > 1)
-		p->burst = got > 1;
-}
 #define REATTACH_EVERY_MS 200   /* without caphostd: look for a new one this often */
 
 /* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
 static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 {
-	int limit = pace_limit(&r->pace_tun), i;
+	int limit = readpace_limit(&r->pace_tun), i;
 	for (i = 0; i < limit; i++) {
 		ssize_t n = recv(r->tun_fd, buf, UPLINK_MAX, MSG_DONTWAIT);
 		if (n == 0)
 			return 1;
 		if (n < 0) {
-			pace_learn(&r->pace_tun, limit, i);
+			readpace_learn(&r->pace_tun, limit, i);
 			return errno == EAGAIN || errno == EINTR ? 0 : 1;
 		}
 		struct uplink_msg m;
@@ -71,7 +43,7 @@ static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
 		}
 		channel_from_uplink(r, buf, (size_t)n);
 	}
-	pace_learn(&r->pace_tun, limit, i);
+	readpace_learn(&r->pace_tun, limit, i);
 	return 0;
 }
 
@@ -80,7 +52,7 @@ static void tun_to_channel(struct host_relay *r, unsigned char *buf)
 {
 	struct cap_chan_hdr h = { CAP_MSG_PACKET, 0, 0 };
 	memcpy(buf, &h, sizeof h);
-	int limit = pace_limit(&r->pace_tun), i;
+	int limit = readpace_limit(&r->pace_tun), i;
 	for (i = 0; i < limit; i++) {
 		ssize_t n = tunvnet_read(r->tun_fd, r->tun_vnet, buf + sizeof h, CAP_MTU_MAX);
 		if (n <= 0)
@@ -92,13 +64,13 @@ static void tun_to_channel(struct host_relay *r, unsigned char *buf)
 		else
 			r->stats.packets_in++;
 	}
-	pace_learn(&r->pace_tun, limit, i);
+	readpace_learn(&r->pace_tun, limit, i);
 }
 
 /* channel -> TUN, plus control messages.  Returns 1 when the channel is closed. */
 static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 {
-	int limit = pace_limit(&r->pace_chan), i;
+	int limit = readpace_limit(&r->pace_chan), i;
 	for (i = 0; i < limit; i++) {
 		ssize_t n = recv(r->chan_fd, buf, CAP_CHAN_MAX, MSG_DONTWAIT);
 		if (n == 0 && !channel_closed(r->chan_fd)) {
@@ -108,12 +80,12 @@ static int channel_to_tun(struct host_relay *r, unsigned char *buf)
 		if (n == 0)
 			return 1;
 		if (n < 0) {
-			pace_learn(&r->pace_chan, limit, i);
+			readpace_learn(&r->pace_chan, limit, i);
 			return errno == EAGAIN || errno == EINTR ? 0 : 1;
 		}
 		channel_record(r, buf, (size_t)n);
 	}
-	pace_learn(&r->pace_chan, limit, i);
+	readpace_learn(&r->pace_chan, limit, i);
 	return 0;
 }
 

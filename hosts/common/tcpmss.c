@@ -53,8 +53,13 @@ uint16_t tcpmss_of(const uint8_t *pkt, size_t len)
 
 int tcpmss_clamp(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_t cap)
 {
+	return tcpmss_of(pkt, len) > mss && tcpmss_set(pkt, len, mss, out, cap);
+}
+
+int tcpmss_set(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_t cap)
+{
 	size_t at = syn_mss_at(pkt, len);
-	if (len > cap || !at || host_get16(pkt + at) <= mss)
+	if (len > cap || !at || host_get16(pkt + at) == mss)
 		return 0;
 	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4, seglen = len - ihl;
 	memcpy(out, pkt, len);

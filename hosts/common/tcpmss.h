@@ -36,6 +36,8 @@ static inline uint16_t tcpmss_for_wire(unsigned mtu, unsigned wire_overhead)
  * or a packet larger than cap.
  */
 int tcpmss_clamp(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_t cap);
+/* The same with the MSS set to mss, lower or higher: 1 when written (the MSS differed). */
+int tcpmss_set(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_t cap);
 /* The MSS pkt (checked as above) announces: 0 unless it is a TCP SYN with an MSS option. */
 uint16_t tcpmss_of(const uint8_t *pkt, size_t len);
 

@@ -56,6 +56,31 @@ ssize_t tunvnet_write(int fd, int vnet, const void *pkt, size_t len)
 	return n < (ssize_t)sizeof h ? (n < 0 ? -1 : 0) : n - (ssize_t)sizeof h;
 }
 
+ssize_t tunvnet_write_gso(int fd, const uint8_t *pkt, size_t len, uint16_t seg)
+{
+	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4, hdrs = ihl + (size_t)(pkt[ihl + 12] >> 4) * 4;
+	uint8_t h[120], pseudo[12];
+	if (hdrs > sizeof h || hdrs > len) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(h, pkt, hdrs);
+	memcpy(pseudo, pkt + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = 6;
+	pseudo[10] = (uint8_t)((len - ihl) >> 8);
+	pseudo[11] = (uint8_t)(len - ihl);
+	uint16_t sum = (uint16_t)ipv4_sum(0, pseudo, sizeof pseudo);   /* not inverted: partial */
+	h[ihl + 16] = (uint8_t)(sum >> 8);
+	h[ihl + 17] = (uint8_t)sum;
+	struct cap_vnet_hdr v = { .flags = CAP_VNET_F_NEEDS_CSUM, .gso_type = CAP_VNET_GSO_TCPV4,
+	                          .hdr_len = (uint16_t)hdrs, .gso_size = seg,
+	                          .csum_start = (uint16_t)ihl, .csum_offset = 16 };
+	struct iovec iov[3] = { { &v, sizeof v }, { h, hdrs }, { (void *)(pkt + hdrs), len - hdrs } };
+	ssize_t n = writev(fd, iov, 3);
+	return n < (ssize_t)sizeof v ? (n < 0 ? -1 : 0) : n - (ssize_t)sizeof v;
+}
+
 int tunvnet_offload_on(int fd)
 {
 	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4));

@@ -17,6 +17,14 @@ ssize_t tunvnet_read(int fd, int vnet, void *pkt, size_t room);
 /* One plain packet to the device (vnet: behind an all-zero header: nothing offloaded). */
 ssize_t tunvnet_write(int fd, int vnet, const void *pkt, size_t len);
 /*
+ * One IPv4 TCP segment (len bytes, headers checked) to a vnet device for the
+ * kernel to cut into segments of seg payload bytes where it leaves the host
+ * (GSO_TCPV4, checksums made per segment: the TCP checksum field goes out
+ * holding the pseudo-header sum, pkt itself is not changed).  Its length, or
+ * -1 with errno.
+ */
+ssize_t tunvnet_write_gso(int fd, const uint8_t *pkt, size_t len, uint16_t seg);
+/*
  * Finish the checksum h asks for in pkt (len bytes): the one's-complement
  * sum from csum_start to the end, the field at csum_start + csum_offset
  * holding the pseudo-header's sum.  0, or -1 when the offsets do not fit.

@@ -1,4 +1,4 @@
-"""test_wire_mss.py: TCP between hosts is never fragmented: caphostd lowers the MSS of the SYNs between a capsule and an ordinary peer to what the host-to-host wire carries whole once wrapped, and between two capsules keeps it and cuts each large segment into pieces that fit (joined again on the other host), so a bulk stream client <-> X (via the gateway) <-> Y (host to host) moves byte-exact with no IP fragment created on any host.
+"""test_wire_mss.py: TCP between hosts is never fragmented: caphostd lowers the MSS a capsule announces to an ordinary peer to what the host-to-host wire carries whole once wrapped; between two capsules, and toward an ordinary peer whose MSS allows it (raised at the gateway), it cuts each large segment into pieces that fit (joined again on the other host, cut again by capgw), so a bulk stream client <-> X (via the gateway) <-> Y (host to host) moves byte-exact with no IP fragment created on any host.
 
 Topology (topolib.Topology): hosts A B G, G the gateway; Y = echo on B, X = relayer on A:
 each client connection to X:9100 makes X open its own to Y:7.  The links are veths of MTU
@@ -41,6 +41,7 @@ def bulk_through_relay(wire_mtu=None):
     hosts = (a, b, g)
     frags0 = {h.name: ip_counters(h)["FragCreates"] for h in hosts}
     clamped0 = {h.name: mss_clamped(h) for h in hosts}
+    raised0 = {h.name: counter(h, "mss_raised") for h in hosts}
     cut0 = {h.name: (counter(h, "wire_cut"), counter(h, "join_segments")) for h in hosts}
     sock = topo.client.connect(x.addr, 9100)
     mss = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
@@ -69,24 +70,58 @@ def bulk_through_relay(wire_mtu=None):
     sock.close()
     frags = {h.name: ip_counters(h)["FragCreates"] - frags0[h.name] for h in hosts}
     clamped = {h.name: mss_clamped(h) - clamped0[h.name] for h in hosts}
+    raised = {h.name: counter(h, "mss_raised") - raised0[h.name] for h in hosts}
     print("# MSS %d; IP fragments created %r; SYNs lowered %r" % (mss, frags, clamped), flush=True)
     if wire_mtu:
         check(all(frags.values()), "with the MSS never lowered every host fragments: %r" % frags)
         check_eq(clamped, {"A": 0, "B": 0, "G": 0}, "SYNs lowered with --wire-mtu %d" % wire_mtu)
+        check_eq(raised, {"A": 0, "B": 0, "G": 0}, "SYNs raised with --wire-mtu %d" % wire_mtu)
         return
     check_eq(frags, {"A": 0, "B": 0, "G": 0}, "IP fragments created on each host")
-    # G: the client's SYN; A: X's SYN-ACK to the client.  X's SYN to Y and Y's SYN-ACK stay:
-    # between capsules the segments are cut on the wire instead.
-    check_eq(clamped, {"A": 1, "B": 0, "G": 1}, "SYNs whose MSS each caphostd lowered")
+    # A: X's SYN-ACK to the client.  X's SYN to Y and Y's SYN-ACK stay: between capsules the
+    # segments are cut on the wire instead.  G raises the client's SYN (its MSS, 1460, takes
+    # the wire's 1388): X sends 64 KiB segments, cut for the wire, joined on G, cut by capgw.
+    check_eq(clamped, {"A": 1, "B": 0, "G": 0}, "SYNs whose MSS each caphostd lowered")
+    check_eq(raised, {"A": 0, "B": 0, "G": 1}, "SYNs whose MSS each caphostd raised")
     cut = {h.name: tuple(counter(h, k) - c for k, c in zip(("wire_cut", "join_segments"),
                                                            cut0[h.name])) for h in hosts}
     print("# segments cut, joined %r" % cut, flush=True)
     check(all(cut[n][0] > 0 and cut[n][1] > 0 for n in ("A", "B")),
           "X <-> Y: A and B each cut segments for the wire and joined the other's: %r" % cut)
     # capgw hands the gateway the client's 64 KiB segments whole (its offloads): cut there;
-    # nothing is joined toward the client (it gets MSS-sized segments from X).
-    check(cut["G"][0] > 0 and cut["G"][1] == 0,
-          "the gateway cut the client's segments for the wire and joined none: %r" % (cut["G"],))
+    # X's pieces toward the client are joined there and go to capgw whole.
+    check(cut["G"][0] > 0 and cut["G"][1] > 0,
+          "the gateway cut the client's segments for the wire and joined X's: %r" % (cut["G"],))
+
+
+def small_mss_client():
+    """A client whose own MSS (1000) is below the wire's 1388: its SYN is left as it is,
+    never raised, so X sends it segments its stack takes; the stream stays byte-exact."""
+    topo = Topology(hosts=("A", "G"), gateway="G").start()
+    a, g = topo["A"], topo["G"]
+    x = a.capsule("echo", name="x").start()
+    raised0, clamped0 = counter(g, "mss_raised"), mss_clamped(g)
+
+    def dial():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+        s.settimeout(30)
+        s.connect((x.addr, 7))
+        return s
+    sock = topo.client.call(dial)
+    data = os.urandom(1 << 20)
+    tx = threading.Thread(target=sock.sendall, args=(data,))
+    tx.start()
+    got = bytearray()
+    while len(got) < len(data):
+        chunk = sock.recv(1 << 16)
+        check(chunk, "the stream ended after %d of %d bytes" % (len(got), len(data)))
+        got += chunk
+    tx.join(30)
+    check(bytes(got) == data, "the 1 MiB echoed by X differs from what was sent")
+    sock.close()
+    check_eq((counter(g, "mss_raised") - raised0, mss_clamped(g) - clamped0), (0, 0),
+             "the gateway's SYNs (raised, lowered) for a client of MSS 1000: left as they are")
 
 
 def bad_wire_mtu():
@@ -102,10 +137,12 @@ def bad_wire_mtu():
 def main():
     tap = Tap()
     tap.run("wire mss: client <-> X (gateway) <-> Y (host to host), 4 MiB both ways: byte-exact, "
-            "no IP fragment on any host, the ordinary peer's SYNs lowered once, X <-> Y and "
-            "the client's 64 KiB segments cut and joined", bulk_through_relay)
+            "no IP fragment on any host, X's SYN-ACK lowered and the client's SYN raised, "
+            "64 KiB segments cut and joined both ways", bulk_through_relay)
     tap.run("wire mss: with --wire-mtu 65535 (nothing lowered) the same stream is fragmented on "
             "every host: what the lowering prevents", bulk_through_relay, 65535)
+    tap.run("wire mss: a client of MSS 1000 (below the wire's): its SYN left, not raised; "
+            "1 MiB echoed byte-exact", small_mss_client)
     tap.run("wire mss: caphostd --wire-mtu out of 576..65535 or not a number: one line, exit 2",
             bad_wire_mtu)
     tap.done()

@@ -98,6 +98,33 @@ static void test_clamps_syn_ack(void **st)
 	assert_int_equal(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), out + 20, 40), 0xffff);
 }
 
+/* Set to any value, raised too (the gateway's ordinary peers): value and checksum right. */
+static void test_set_and_read(void **st)
+{
+	(void)st;
+	uint8_t out[TCPMSS_SYN_MAX], back[TCPMSS_SYN_MAX];
+	assert_int_equal(tcpmss_of(syn, sizeof syn), 65495);
+	assert_int_equal(tcpmss_set(syn, sizeof syn, 1388, out, sizeof out), 1);
+	assert_int_equal(tcpmss_of(out, sizeof syn), 1388);
+	assert_int_equal(out[36], 0x7f);   /* the same checksum as lowering (Python's 7f07) */
+	assert_int_equal(out[37], 0x07);
+	/* raised from 1388 to 64960: back to the right checksum for that value */
+	assert_int_equal(tcpmss_set(out, sizeof syn, 64960, back, sizeof back), 1);
+	assert_int_equal(tcpmss_of(back, sizeof syn), 64960);
+	uint8_t pseudo[12] = { 0 };
+	memcpy(pseudo, back + 12, 8);
+	pseudo[9] = 6;
+	pseudo[11] = (uint8_t)(sizeof syn - 20);
+	assert_int_equal(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), back + 20, sizeof syn - 20),
+	                 0xffff);
+	/* the same value: nothing written; not a SYN: no MSS to read */
+	assert_int_equal(tcpmss_set(back, sizeof syn, 64960, out, sizeof out), 0);
+	memcpy(out, syn, sizeof syn);
+	out[33] = 0x10;
+	assert_int_equal(tcpmss_of(out, sizeof syn), 0);
+	assert_int_equal(tcpmss_set(out, sizeof syn, 1000, back, sizeof back), 0);
+}
+
 static void test_mss_for_wire(void **st)
 {
 	(void)st;
@@ -114,6 +141,7 @@ int main(void)
 		cmocka_unit_test(test_leaves_alone),
 		cmocka_unit_test(test_clamps_syn_ack),
 		cmocka_unit_test(test_mss_for_wire),
+		cmocka_unit_test(test_set_and_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
