@@ -554,14 +554,12 @@ static int verify_mem_chunks(struct host_snap *s, uint64_t off, uint64_t len, ch
 		return -1;
 	}
 	fileio_prefault(buf, CAP_SNAP_CHUNK_SIZE);
-	int r = 0;
 	size_t n = 0;
-	for (uint64_t i = first; r == 0 && i <= last; i++)
-		r = snapfile_read_chunk(s, i, buf, &n, err, errlen);
-	if (r) {
-		free(buf);
-		return r;
-	}
+	for (uint64_t i = first; i <= last; i++)
+		if (snapfile_read_chunk(s, i, buf, &n, err, errlen)) {
+			free(buf);
+			return -1;
+		}
 	s->held = buf;   /* checked: the lazy load places it as it is (snapfile_held_chunk) */
 	s->held_chunk = last;
 	s->held_len = n;
