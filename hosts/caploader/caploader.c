@@ -292,8 +292,8 @@ __attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *in
 	 * A fact about this process, written at every start and every resume (a
 	 * snapshot carries 0, or an older process's address: never used here).
 	 */
-	if (plan->boot_mode == CAP_BOOT_FRESH)
-		populate_fresh(plan);
+	if (plan->boot_mode == CAP_BOOT_FRESH && !(plan->host_flags & CAP_HOST_LAZY_LOAD))
+		populate_fresh(plan);   /* (a lazy load is a resume's; the flag too, to be sure) */
 	((volatile struct cap_control *)CAP_CONTROL_ADDR)->vdso_clock_gettime =
 		vdso_symbol(vdso_base(initial_sp), "__vdso_clock_gettime");
 	/*
