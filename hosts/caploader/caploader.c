@@ -5,7 +5,8 @@
  * runs in two stages:
  *
  *   stage 1 (on the kernel's [stack]): map the control page of the memfd
- *     (fd 4), execute control->maps[] with MAP_FIXED_NOREPLACE, write the
+ *     (fd 4), execute control->maps[] with MAP_FIXED_NOREPLACE (a fresh
+ *     start: and populate what exists of them, populate_fresh), write the
  *     address of the vDSO's clock_gettime (from our auxv) into the control
  *     page, so the capsule reads clocks without a system call; return a
  *     scratch stack pointer just below control->initial_sp (fresh start) or
@@ -200,7 +201,6 @@ static uint64_t vdso_base(const uint64_t *sp)
 	return 0;
 }
 
-/* Stage 1: map the plan.  Returns the scratch stack pointer for stage 2. */
 /*
  * A fresh start: map now, in one call per range, the pages the capsule reads
  * first, rather than take a page fault for each (about 10 us apiece on a
@@ -239,6 +239,7 @@ static void populate_fresh(const struct cap_control *plan)
 	}
 }
 
+/* Stage 1: map the plan.  Returns the scratch stack pointer for stage 2. */
 __attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *initial_sp)
 {
 	/*
@@ -288,12 +289,12 @@ __attribute__((used, noinline)) static uint64_t loader_stage1(const uint64_t *in
 		if ((uint64_t)a != m->vaddr)   /* kernel without MAP_FIXED_NOREPLACE */
 			die("mapping a capsule window at its address", 17);
 	}
+	if (plan->boot_mode == CAP_BOOT_FRESH && !(plan->host_flags & CAP_HOST_LAZY_LOAD))
+		populate_fresh(plan);   /* (a lazy load is a resume's; the flag too, to be sure) */
 	/*
 	 * A fact about this process, written at every start and every resume (a
 	 * snapshot carries 0, or an older process's address: never used here).
 	 */
-	if (plan->boot_mode == CAP_BOOT_FRESH && !(plan->host_flags & CAP_HOST_LAZY_LOAD))
-		populate_fresh(plan);   /* (a lazy load is a resume's; the flag too, to be sure) */
 	((volatile struct cap_control *)CAP_CONTROL_ADDR)->vdso_clock_gettime =
 		vdso_symbol(vdso_base(initial_sp), "__vdso_clock_gettime");
 	/*
