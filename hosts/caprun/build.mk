@@ -9,7 +9,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
-CAPRUN_LIBS := -lseccomp -lsodium -lmnl
+CAPRUN_LIBS := -lsodium -lmnl
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 
@@ -18,6 +18,17 @@ $(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
 	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPRUN_LIBS)
 
 ALL_TARGETS += $(BIN)/caprun
+
+# The seccomp allowlist, compiled with libseccomp when caprun is built (sandbox_gen.c), not at
+# every start: caprun neither links nor loads libseccomp.
+$(OBJ)/host-tools/sandbox_gen: hosts/caprun/sandbox_gen.c capsule-abi/cap_abi.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -o $@ $< -lseccomp
+$(GEN)/sandbox_bpf.h: $(OBJ)/host-tools/sandbox_gen
+	@mkdir -p $(dir $@)
+	$< > $@.tmp && mv $@.tmp $@
+$(HOST_OBJ)/hosts/caprun/sandbox.o $(BUILD)/san/obj/hosts/caprun/sandbox.o: $(GEN)/sandbox_bpf.h
+$(HOST_OBJ)/hosts/caprun/sandbox.o $(BUILD)/san/obj/hosts/caprun/sandbox.o: HOST_CFLAGS += -I$(GEN)
 
 # The migration transaction's state machine, model-checked (tests/unit/hosts/caprun/).
 UNIT_SRCS_test_host_migfsm := hosts/caprun/migfsm.c

@@ -108,15 +108,19 @@ static int load_chunk(struct lazyload *l, uint64_t c, int mapped, char *err, siz
 		return 0;
 	uint64_t at;
 	size_t len;
-	if (snapfile_read_chunk(l->s, c, l->buf, &len, err, errlen))
+	/* The control page's chunk was checked when the file was opened: placed as it is. */
+	const uint8_t *src = snapfile_held_chunk(l->s, c, &len);
+	if (!src && snapfile_read_chunk(l->s, c, l->buf, &len, err, errlen))
 		return -1;
+	if (!src)
+		src = l->buf;
 	snapfile_chunk_span(l->s, c, &at, &len);
 	uint64_t data_pos = 0;
 	for (uint32_t i = 0; i < l->s->hdr.nextents; i++) {
 		const struct cap_snap_extent *e = &l->s->ext[i];
 		uint64_t lo = at > data_pos ? at : data_pos;
 		uint64_t hi = at + len < data_pos + e->length ? at + len : data_pos + e->length;
-		if (lo < hi && place(l, e->offset + (lo - data_pos), l->buf + (lo - at), hi - lo, mapped)) {
+		if (lo < hi && place(l, e->offset + (lo - data_pos), src + (lo - at), hi - lo, mapped)) {
 			snprintf(err, errlen, "chunk %llu: placing it in the capsule: %s",
 			         (unsigned long long)c, strerror(errno));
 			return -1;
@@ -149,6 +153,9 @@ struct lazyload *lazyload_prepare(const struct host_snap *s, int memfd, char *er
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* The chunk buffer every load goes through: its pages now, not one fault each in the
+	 * first chunk's read (caprun's own memory: never the capsule's, which the uffd serves). */
+	fileio_prefault(l->buf, CAP_SNAP_CHUNK_SIZE);
 	l->s = s;
 	l->memfd = memfd;
 	/* Tests only: hold the background loader back, so pages come on demand alone (and a

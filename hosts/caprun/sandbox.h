@@ -5,11 +5,11 @@
 #include <stddef.h>
 
 /*
- * Build the allowlist (brief: read fd 0|3, write/writev fd 1|2|3, ppoll,
- * clock_gettime, getrandom, arch_prctl(ARCH_SET_FS), madvise(MADV_REMOVE),
- * exit, exit_group; anything else traps with SIGSYS) and return a
- * close-on-exec memfd holding the raw struct sock_filter[] at offset 0,
- * or -1 with err filled.
+ * The allowlist, compiled when caprun was built (sandbox_gen.c; brief: read
+ * fd 0|3|8, write/writev fd 1|2|3|8, ppoll, clock_gettime, getrandom,
+ * arch_prctl(ARCH_SET_FS), madvise(MADV_REMOVE), exit, exit_group; anything
+ * else traps with SIGSYS), in a close-on-exec memfd holding the raw struct
+ * sock_filter[] at offset 0; or -1 with err filled.
  */
 int sandbox_filter_fd(char *err, size_t errlen);
 

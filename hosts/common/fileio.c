@@ -1,4 +1,4 @@
-/* fileio.c: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, sibling executables. */
+/* fileio.c: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, prefaulted read buffers, sibling executables. */
 #include "hosts/common/fileio.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,4 +99,15 @@ int fileio_sibling_exe(const char *name, char *out, size_t len)
 		return -1;
 	}
 	return access(out, X_OK);
+}
+
+void fileio_prefault(void *buf, size_t len)
+{
+	/* The whole pages around it: they are all the caller's (its malloc's) to touch, and a
+	 * page already there is left as it is. */
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = (uintptr_t)buf & ~(page - 1);
+	uintptr_t to = ((uintptr_t)buf + len + page - 1) & ~(page - 1);
+	if (buf && len)
+		(void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
 }

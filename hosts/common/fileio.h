@@ -1,4 +1,4 @@
-/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, sibling executables. */
+/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, prefaulted read buffers, sibling executables. */
 #ifndef HOST_FILEIO_H
 #define HOST_FILEIO_H
 
@@ -24,6 +24,18 @@ int fileio_open_regular(const char *path, char *err, size_t errlen);
  */
 int fileio_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int fileio_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * Fault in the pages of a fresh buffer (malloc'd, not yet touched) in one
+ * call, before a read fills it: a pread into untouched memory takes one page
+ * fault per page, about 10 us each on a nested virtual machine (measured
+ * here: a 256 KiB pread into a fresh buffer 0.7-0.8 ms, into one prefaulted
+ * 0.3-0.4 ms).
+ * Only for the caller's own anonymous memory, never a mapping that a
+ * userfaultfd serves.  Best effort: a kernel without MADV_POPULATE_WRITE
+ * (before 5.14) leaves the pages to fault as before.
+ */
+void fileio_prefault(void *buf, size_t len);
 
 /*
  * The executable name in the directory of our own (caprun finds caploader,

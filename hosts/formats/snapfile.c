@@ -397,6 +397,7 @@ static int verify_checksum(const struct host_snap *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	fileio_prefault(buf, chunk);
 	if (fileio_pread_full(s->fd, page, sizeof page, 0))
 		goto ioerr;
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof sum);
@@ -501,6 +502,7 @@ static int verify_chunks(const struct host_snap *s, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	fileio_prefault(buf, COPY_CHUNK);
 	for (uint64_t i = 0; i < s->nchunks; i += per_read) {
 		uint64_t n = s->nchunks - i < per_read ? s->nchunks - i : per_read;
 		if (span_verified(s, i, n, buf))
@@ -540,7 +542,7 @@ int snapfile_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, u
 }
 
 /* The chunks holding memfd bytes [off, off + len), each against its hash. */
-static int verify_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, char *err,
+static int verify_mem_chunks(struct host_snap *s, uint64_t off, uint64_t len, char *err,
                              size_t errlen)
 {
 	uint64_t first, last;
@@ -551,12 +553,31 @@ static int verify_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t l
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	int r = 0;
-	size_t n;
-	for (uint64_t i = first; r == 0 && i <= last; i++)
-		r = snapfile_read_chunk(s, i, buf, &n, err, errlen);
-	free(buf);
-	return r;
+	fileio_prefault(buf, CAP_SNAP_CHUNK_SIZE);
+	size_t n = 0;
+	for (uint64_t i = first; i <= last; i++)
+		if (snapfile_read_chunk(s, i, buf, &n, err, errlen)) {
+			free(buf);
+			return -1;
+		}
+	s->held = buf;   /* checked: the lazy load places it as it is (snapfile_held_chunk) */
+	s->held_chunk = last;
+	s->held_len = n;
+	return 0;
+}
+
+const uint8_t *snapfile_held_chunk(const struct host_snap *s, uint64_t chunk, size_t *len)
+{
+	if (!s->held || s->held_chunk != chunk)
+		return NULL;
+	*len = s->held_len;
+	return s->held;
+}
+
+void snapfile_drop_held(struct host_snap *s)
+{
+	free(s->held);
+	s->held = NULL;
 }
 
 int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen)
@@ -634,6 +655,7 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	fileio_prefault(s->chunk_hash, (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN);   /* 128 KiB a GiB */
 	if (fileio_pread_full(s->fd, s->chunk_hash, (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN,
 	                      table_at)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
@@ -706,6 +728,7 @@ void snapfile_close(struct host_snap *s)
 		close(s->fd);
 	free(s->ext);
 	free(s->chunk_hash);
+	snapfile_drop_held(s);
 	snapprocs_free(s->procs);
 	s->procs = NULL;
 	s->ext = NULL;
@@ -737,6 +760,7 @@ int snapfile_restore(const struct host_snap *s, int memfd, char *err, size_t err
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	fileio_prefault(buf, chunk);
 	uint64_t pos = s->hdr.data_offset;
 	for (uint32_t i = 0; i < s->hdr.nextents; i++) {
 		for (uint64_t done = 0; done < s->ext[i].length;) {

@@ -61,6 +61,9 @@ struct host_snap {
 	uint8_t *chunk_hash;           /* version 3: nchunks hashes, authenticated (malloc'd) */
 	uint64_t nchunks;              /* 0 for version 2 */
 	int data_verified;             /* every chunk was checked at open */
+	uint8_t *held;                 /* the last chunk a lazy open checked, or NULL (malloc'd) */
+	uint64_t held_chunk;           /* its index */
+	size_t held_len;
 	struct snap_procs *procs;      /* version 4: the other processes (snapprocs.h), else NULL */
 	int fd;                        /* read-only, close-on-exec */
 };
@@ -105,6 +108,15 @@ void snapfile_chunk_span(const struct host_snap *s, uint64_t chunk, uint64_t *da
  */
 int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf, size_t *len,
                         char *err, size_t errlen);
+
+/*
+ * A lazy open checks the chunk holding the control page and keeps it: the
+ * bytes of chunk if that is the one (its length in *len), else NULL, so that
+ * the lazy load places it without reading and hashing it a second time.
+ * snapfile_drop_held frees it (before another thread uses s).
+ */
+const uint8_t *snapfile_held_chunk(const struct host_snap *s, uint64_t chunk, size_t *len);
+void snapfile_drop_held(struct host_snap *s);
 
 /*
  * The chunks holding memfd bytes [off, off + len): 1 with the first and last
