@@ -18,7 +18,7 @@ import time
 from topolib import (CLIENT_IP, DATA_PORT, DIR_IP, DIR_PORT, LineStream, Sniffer, Tap, Topology,
                     WIRE_DATA, WIRE_REDIR, WIRE_REDIRECT, check, check_eq, counter,
                     daemon_stats, ipv4_udp, snapshot, tempdir, wire_open, wire_seal, wire_seq)
-from topolib import _chacha20_block, _poly1305
+from wirelib import chacha20_block, poly1305
 
 NAME_REDIRECT = "multihost: the sender's host updates when a capsule moved away (redirect/NOTIFY)"
 NAME_JUNK = "multihost: malformed, forged, replayed wrapped packets dropped and counted; " \
@@ -193,13 +193,13 @@ def junk_dropped_and_counted():
 
 
 def tag_vectors():
-    """The tests' own wire tag (topolib.wire_tag, which every forged or opened datagram here
+    """The tests' own wire tag (wirelib.wire_tag, which every forged or opened datagram here
     uses) against RFC 8439: Poly1305 (2.5.2) and its one-time key from ChaCha20 (2.6.2)."""
-    otk = _chacha20_block(bytes(range(0x80, 0xa0)), 0, bytes.fromhex("000000000001020304050607"))
+    otk = chacha20_block(bytes(range(0x80, 0xa0)), 0, bytes.fromhex("000000000001020304050607"))
     check_eq(otk[:32].hex(), "8ad5a08b905f81cc815040274ab29471a833b637e3fd0da508dbb8e2fdd1a646",
              "RFC 8439 2.6.2 one-time key")
     key = bytes.fromhex("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")
-    check_eq(_poly1305(key, b"Cryptographic Forum Research Group").hex(),
+    check_eq(poly1305(key, b"Cryptographic Forum Research Group").hex(),
              "a8061dc1305136c6c22b8baf0c0127a9", "RFC 8439 2.5.2 tag")
 
 

@@ -92,7 +92,7 @@ static void test_seal_matches_encode(void **st)
 
 /*
  * The tag of one datagram under the key 00 01 .. 1f, computed apart from this
- * code: tests/integration/topolib.py's wire_tag, ChaCha20 and Poly1305 written
+ * code: tests/integration/wirelib.py's wire_tag, ChaCha20 and Poly1305 written
  * in Python from RFC 8439 (and checked there against its vectors 2.5.2, 2.6.2).
  */
 static void test_known_tag(void **st)
