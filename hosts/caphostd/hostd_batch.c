@@ -10,8 +10,9 @@
 #define GSO_MAX_SEGS 64                  /* the kernel's UDP_MAX_SEGMENTS (6.1) */
 #define GSO_MAX_BYTES 65507              /* one UDP payload: what a send may carry in all */
 
-/* Every piece of one cut packet, sealed, back to back (tcpseg.h bounds the count). */
-static uint8_t batch[65535 + TCPSEG_MAX_PIECES * (60 + WIRE_OVERHEAD)];
+/* Every piece of one cut packet, sealed, back to back: the packet's bytes once, and per piece
+ * its headers again (IPv4 20, TCP up to 60) and the wire's (tcpseg.h bounds the count). */
+static uint8_t batch[65535 + TCPSEG_MAX_PIECES * (20 + 60 + WIRE_OVERHEAD)];
 
 /* Each datagram of buf through d->ops.wire_out (no GSO seam, or captures or faults on). */
 static int send_each(struct hostd *d, const uint8_t *buf, size_t len, size_t dgram, uint32_t addr,

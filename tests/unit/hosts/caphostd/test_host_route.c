@@ -391,6 +391,38 @@ static void test_cut_for_the_wire(void **state)
 	assert_data(15, 9, "10.0.0.2", 7471, small, len);
 }
 
+static size_t counted_bytes;
+static int counting_wire_out(struct hostd *hd, const struct iovec *iov, int iovcnt, uint32_t addr,
+                             uint16_t port)
+{
+	(void)hd, (void)addr, (void)port;
+	for (int i = 0; i < iovcnt; i++)
+		counted_bytes += iov[i].iov_len;
+	nwires++;
+	return 0;
+}
+
+/* The most pieces (256) of the largest headers (TCP with 40 bytes of options) on the smallest
+ * wire: every piece leaves, and nothing overflows (ASan watches the batch buffer). */
+static void test_cut_most_pieces(void **state)
+{
+	(void)state;
+	static uint8_t pkt[65535];
+	d.wire_inner_max = 20 + 60 + 256;
+	d.ops.wire_out = counting_wire_out;
+	set_entry("198.18.0.71", XLATE_REMOTE, 2, "10.0.0.2", 7471, 1);
+	size_t data = 65535 - 80;
+	size_t len = make_tcp(pkt, "198.18.0.10", "198.18.0.71", data + 40);
+	/* the data offset says 60 bytes of header: the first 40 data bytes become options (NOPs) */
+	pkt[32] = 0xf0;
+	memset(pkt + 40, 1, 40);
+	assert_int_equal(tcpseg_piece_payload(pkt, len, d.wire_inner_max), 256);
+	hostd_route_packet(&d, pkt, len);
+	assert_int_equal(nwires, 256);
+	assert_int_equal(d.cnt.wire_pieces, 256);
+	assert_int_equal(counted_bytes, data + 256 * (80 + WIRE_OVERHEAD));
+}
+
 /* The pieces one read brings are joined for a capsule that said its MTU, and only then. */
 static void test_pieces_joined(void **state)
 {
@@ -504,6 +536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_received_data_and_redirect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ordinary_peer_via_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_for_the_wire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_most_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_joined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_cut_to_the_capsule_link, setup, teardown),
 	};
