@@ -8,12 +8,7 @@
 /* TCP checksum field value: pseudo-header (src, dst, 0, 6, tcp length) + segment. */
 static uint16_t tcp_csum(const uint8_t *ip, const uint8_t *tcp, size_t tcp_len)
 {
-	uint8_t ph[12];
-	memcpy(ph, ip + 12, 8);
-	ph[8] = 0;
-	ph[9] = 6;
-	host_put16(ph + 10, (uint16_t)tcp_len);
-	return ipv4_csum_field(ipv4_sum(ipv4_sum(0, ph, sizeof ph), tcp, tcp_len));
+	return ipv4_csum_field(ipv4_sum(ipv4_pseudo_sum(ip, 6, tcp_len), tcp, tcp_len));
 }
 
 /* Walk the TCP options; -1 if an option's length runs off the header or is impossible. */

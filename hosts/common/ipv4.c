@@ -21,6 +21,16 @@ uint32_t ipv4_sum(uint32_t sum, const uint8_t *buf, size_t len)
 	return (uint32_t)s;
 }
 
+uint32_t ipv4_pseudo_sum(const uint8_t *ip, uint8_t proto, size_t l4len)
+{
+	uint8_t pseudo[12];
+	memcpy(pseudo, ip + 12, 8);   /* source and destination */
+	pseudo[8] = 0;
+	pseudo[9] = proto;
+	host_put16(pseudo + 10, (uint16_t)l4len);
+	return ipv4_sum(0, pseudo, sizeof pseudo);
+}
+
 int ipv4_check(const uint8_t *pkt, size_t len, unsigned flags)
 {
 	if (len < 20)

@@ -34,6 +34,9 @@ static inline int ipv4_in_capnet(uint32_t net, uint32_t bits)
  * length.  A header whose stored checksum is right sums to 0xffff.
  */
 uint32_t ipv4_sum(uint32_t sum, const uint8_t *buf, size_t len);
+/* The sum of the pseudo-header TCP and UDP checksums start from (RFC 793): the addresses of
+ * the IPv4 header ip, proto and the l4len bytes of segment; the segment's sum chains on. */
+uint32_t ipv4_pseudo_sum(const uint8_t *ip, uint8_t proto, size_t l4len);
 /* The value for a checksum field: ~sum (buf's checksum field zero while summing). */
 static inline uint16_t ipv4_csum_field(uint32_t sum) { return (uint16_t)~sum; }
 

@@ -67,11 +67,6 @@ int tcpmss_set(const uint8_t *pkt, size_t len, uint16_t mss, uint8_t *out, size_
 	host_put16(out + at, mss);
 	/* The whole checksum again, pseudo-header first: a SYN is a hundred bytes at most. */
 	t[16] = t[17] = 0;
-	uint8_t pseudo[12];
-	memcpy(pseudo, out + 12, 8);   /* source and destination */
-	pseudo[8] = 0;
-	pseudo[9] = 6;
-	host_put16(pseudo + 10, (uint16_t)seglen);
-	host_put16(t + 16, ipv4_csum_field(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), t, seglen)));
+	host_put16(t + 16, ipv4_csum_field(ipv4_sum(ipv4_pseudo_sum(out, 6, seglen), t, seglen)));
 	return 1;
 }

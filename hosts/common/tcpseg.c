@@ -32,13 +32,8 @@ static size_t data_segment(const uint8_t *pkt, size_t len, unsigned allowed_flag
 /* The TCP checksum of seg (the segment after a 20-byte IPv4 header ip), written into it. */
 static void tcp_csum(const uint8_t *ip, uint8_t *seg, size_t seglen)
 {
-	uint8_t pseudo[12];
-	memcpy(pseudo, ip + 12, 8);
-	pseudo[8] = 0;
-	pseudo[9] = 6;
-	host_put16(pseudo + 10, (uint16_t)seglen);
 	seg[16] = seg[17] = 0;
-	host_put16(seg + 16, ipv4_csum_field(ipv4_sum(ipv4_sum(0, pseudo, sizeof pseudo), seg, seglen)));
+	host_put16(seg + 16, ipv4_csum_field(ipv4_sum(ipv4_pseudo_sum(ip, 6, seglen), seg, seglen)));
 }
 
 static void ip_finish(uint8_t *ip, size_t total)

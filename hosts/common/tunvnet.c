@@ -59,18 +59,13 @@ ssize_t tunvnet_write(int fd, int vnet, const void *pkt, size_t len)
 ssize_t tunvnet_write_gso(int fd, const uint8_t *pkt, size_t len, uint16_t seg)
 {
 	size_t ihl = (size_t)(pkt[0] & 0x0f) * 4, hdrs = ihl + (size_t)(pkt[ihl + 12] >> 4) * 4;
-	uint8_t h[120], pseudo[12];
+	uint8_t h[120];
 	if (hdrs > sizeof h || hdrs > len) {
 		errno = EINVAL;
 		return -1;
 	}
 	memcpy(h, pkt, hdrs);
-	memcpy(pseudo, pkt + 12, 8);
-	pseudo[8] = 0;
-	pseudo[9] = 6;
-	pseudo[10] = (uint8_t)((len - ihl) >> 8);
-	pseudo[11] = (uint8_t)(len - ihl);
-	uint16_t sum = (uint16_t)ipv4_sum(0, pseudo, sizeof pseudo);   /* not inverted: partial */
+	uint16_t sum = (uint16_t)ipv4_pseudo_sum(pkt, 6, len - ihl);   /* not inverted: partial */
 	h[ihl + 16] = (uint8_t)(sum >> 8);
 	h[ihl + 17] = (uint8_t)sum;
 	struct cap_vnet_hdr v = { .flags = CAP_VNET_F_NEEDS_CSUM, .gso_type = CAP_VNET_GSO_TCPV4,
