@@ -168,7 +168,11 @@ void hostd_batch_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 	hostd_batch_flush(d);
 	d->join.buf = d->join_buf;
 	d->join.cap = 65535;   /* one IPv4 packet: capgw cuts it for the peer */
-	if (tcpseg_join_add(&d->join, pkt, len))
+	/* Only from a piece that fills the wire: capgw cuts the joined segment into such pieces
+	 * again (hostd_gw_tun_write), so the peer gets segments of the size the capsule sent.
+	 * Shorter segments (a peer whose MSS is below the wire's) that one read brought together
+	 * go as they came: cut at the wire's size they would exceed what the peer announced. */
+	if (len == d->wire_inner_max && tcpseg_join_add(&d->join, pkt, len))
 		d->join_gw = 1;
 	else
 		d->ops.gw_write(d, pkt, len);

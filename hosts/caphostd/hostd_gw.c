@@ -94,18 +94,22 @@ void hostd_gw_close(struct hostd *d)
 }
 
 /*
- * A capsule's TCP segment larger than what its ordinary peer takes (the peer's
- * SYN was raised, hostd_gw_packet) goes to capgw whole, for the kernel to cut
- * into segments of the wire's MSS where it leaves (GSO); a kernel that refuses
- * it gets the pieces cut here.
+ * A capsule's TCP segment larger than a wire piece goes to capgw as pieces of
+ * the wire's size: what the ordinary peer takes (its SYN was raised to allow
+ * it, hostd_gw_packet), or what the capsule sent it (a joined segment starts
+ * with a whole wire piece, hostd_batch_gw_write).  Whole, for the kernel to cut
+ * where it leaves (GSO); with CWR set (the kernel wants an ECN-flagged GSO
+ * then), without the offloads, or when the kernel refuses, cut here.  Never
+ * larger than a piece: the peer's link may take no more.
  */
 static int tun_write_tcp(struct hostd *d, const uint8_t *pkt, size_t len)
 {
-	size_t seg = tcpseg_piece_payload(pkt, len, (size_t)d->wire_mss + 40);
-	if (!seg || !d->gw_gso)
+	size_t seg = tcpseg_piece_payload(pkt, len, d->wire_inner_max);
+	if (!seg)
 		return tunvnet_write(d->tun_fd, 1, pkt, len) < 0 ? -1 : 0;
-	if (!(pkt[33] & 0x80) && tunvnet_write_gso(d->tun_fd, pkt, len, (uint16_t)seg) >= 0)
-		return 0;   /* (with CWR set the kernel wants an ECN-flagged GSO: cut here instead) */
+	if (d->gw_gso && !(pkt[33] & 0x80) &&
+	    tunvnet_write_gso(d->tun_fd, pkt, len, (uint16_t)seg) >= 0)
+		return 0;
 	static uint8_t piece[65535];
 	unsigned n = tcpseg_pieces(pkt, len, seg);
 	for (unsigned i = 0; i < n; i++)

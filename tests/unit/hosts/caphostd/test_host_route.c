@@ -40,7 +40,8 @@ static struct sent_wire wires[MAX_OUT];
 static int nwires;
 static struct sent_uplink ups[MAX_OUT];
 static int nups, uplink_full;
-static uint8_t gw_pkts[MAX_OUT][2048];
+static uint8_t gw_pkts[MAX_OUT][65535];
+static size_t gw_lens[MAX_OUT];
 static int ngw;
 
 static int fake_wire_out(struct hostd *hd, const struct iovec *iov, int iovcnt, uint32_t addr,
@@ -84,6 +85,7 @@ static void fake_gw_write(struct hostd *hd, const uint8_t *pkt, size_t len)
 {
 	(void)hd;
 	assert_true(ngw < MAX_OUT && len <= sizeof gw_pkts[0]);
+	gw_lens[ngw] = len;
 	memcpy(gw_pkts[ngw++], pkt, len);
 }
 
@@ -471,6 +473,37 @@ static void test_pieces_joined(void **state)
 	assert_int_equal(nups, 2 + (int)n);
 }
 
+/* The gateway joins the pieces of a cut segment for an ordinary peer, and only those: a read
+ * that brought shorter segments together (a peer whose MSS is below the wire's) hands them
+ * to capgw as they came, never joined into something capgw would cut at the wire's size. */
+static void test_gateway_joins_wire_pieces_only(void **state)
+{
+	(void)state;
+	static uint8_t pkt[20040], piece[1428];
+	d.gateway = 1;
+	d.gw_host = SELF;
+	d.wire_inner_max = 1428;
+	size_t len = make_tcp(pkt, "198.18.0.10", "192.0.2.7", 20000);
+	size_t payload = tcpseg_piece_payload(pkt, len, 1428);
+	unsigned n = tcpseg_pieces(pkt, len, payload);
+	hostd_batch_read_begin(&d);
+	for (unsigned i = 0; i < n; i++)
+		receive_data(0, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	hostd_batch_read_end(&d);
+	assert_int_equal(ngw, 1);
+	assert_int_equal(gw_lens[0], len);
+	assert_memory_equal(gw_pkts[0], pkt, len);
+	/* the same bytes as segments of 1,000 (a peer of MSS 1000): three writes, as they came */
+	payload = tcpseg_piece_payload(pkt, len, 1040);
+	hostd_batch_read_begin(&d);
+	for (unsigned i = 0; i < 3; i++)
+		receive_data(0, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	hostd_batch_read_end(&d);
+	assert_int_equal(ngw, 4);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(gw_lens[i], 1040);
+}
+
 /* capgw's 64 KiB segment for a capsule here on a 1,500-byte link: cut to fit it. */
 static void test_whole_cut_to_the_capsule_link(void **state)
 {
@@ -538,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cut_for_the_wire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_most_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pieces_joined, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gateway_joins_wire_pieces_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_cut_to_the_capsule_link, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
