@@ -391,8 +391,7 @@ struct hostd {
 
 	/* hostd_batch.c: pieces one read of the data-plane socket brought, joined per connection */
 	struct tcpseg_join join;     /* the segment being joined ... */
-	struct hostd_cap *join_to;   /* ... for this capsule (NULL: none) ... */
-	int join_gw;                 /* ... or for capgw (an ordinary peer) */
+	struct hostd_cap *join_to;   /* ... for this capsule, or capgw when NULL (join.len 0: none) */
 	int gw_gso;                  /* capgw cuts our segments itself (its offloads are on) */
 	struct readpace pace_udp, pace_tun;   /* reads per wake-up: data-plane socket, capgw */
 	int joining;                 /* inside such a read: deliveries may be joined */

@@ -129,25 +129,28 @@ void hostd_batch_read_begin(struct hostd *d)
 	d->joining = 1;
 }
 
+/* One packet on to where a join goes: capsule c's uplink, or capgw when c is NULL. */
+static void pass_on(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
+{
+	if (!c)
+		d->ops.gw_write(d, pkt, len);
+	else if (c->state == HCAP_RUNNING)
+		hostd_core_deliver(d, c, pkt, len);
+	else
+		d->cnt.drop_held++;
+}
+
 void hostd_batch_flush(struct hostd *d)
 {
-	if (!d->join_to && !d->join_gw)
+	if (!d->join.len)
 		return;
-	struct hostd_cap *c = d->join_to;
 	unsigned pieces = d->join.pieces;
 	size_t len = tcpseg_join_take(&d->join);
-	d->join_to = NULL;
 	if (pieces > 1) {
 		d->cnt.join_segments++;
 		d->cnt.join_pieces += pieces;
 	}
-	if (d->join_gw) {
-		d->join_gw = 0;
-		d->ops.gw_write(d, d->join_buf, len);
-	} else if (c->state == HCAP_RUNNING)
-		hostd_core_deliver(d, c, d->join_buf, len);
-	else
-		d->cnt.drop_held++;
+	pass_on(d, d->join_to, d->join_buf, len);
 }
 
 void hostd_batch_read_end(struct hostd *d)
@@ -156,42 +159,41 @@ void hostd_batch_read_end(struct hostd *d)
 	d->joining = 0;
 }
 
+/*
+ * pkt for c (NULL: capgw) joined onto what is being joined for the same, or
+ * else what was joined goes first and pkt starts a join of its own when it
+ * may (start: it is one to start from; cap: the most the join may hold, 0 for
+ * nothing joined), or goes at once.
+ */
+static void join(struct hostd *d, struct hostd_cap *c, int start, size_t cap, const uint8_t *pkt,
+                 size_t len)
+{
+	if (d->joining && cap) {
+		if (d->join.len && d->join_to == c && tcpseg_join_add(&d->join, pkt, len))
+			return;
+		hostd_batch_flush(d);
+		d->join.buf = d->join_buf;
+		d->join.cap = cap;
+		d->join_to = c;
+		if (start && tcpseg_join_add(&d->join, pkt, len))
+			return;
+	} else {
+		hostd_batch_flush(d);
+	}
+	pass_on(d, c, pkt, len);   /* not one to join: at once, in order */
+}
+
 void hostd_batch_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 {
-	if (!d->joining) {
-		hostd_batch_flush(d);
-		d->ops.gw_write(d, pkt, len);
-		return;
-	}
-	if (d->join_gw && tcpseg_join_add(&d->join, pkt, len))
-		return;
-	hostd_batch_flush(d);
-	d->join.buf = d->join_buf;
-	d->join.cap = 65535;   /* one IPv4 packet: capgw cuts it for the peer */
-	/* Only from a piece that fills the wire: capgw cuts the joined segment into such pieces
-	 * again (hostd_gw_tun_write), so the peer gets segments of the size the capsule sent.
-	 * Shorter segments (a peer whose MSS is below the wire's) that one read brought together
-	 * go as they came: cut at the wire's size they would exceed what the peer announced. */
-	if (len == d->wire_inner_max && tcpseg_join_add(&d->join, pkt, len))
-		d->join_gw = 1;
-	else
-		d->ops.gw_write(d, pkt, len);
+	/* One IPv4 packet at most, and only from a piece that fills the wire: capgw cuts the
+	 * joined segment into such pieces again (hostd_gw_tun_write), so the peer gets segments
+	 * of the size the capsule sent.  Shorter segments (a peer whose MSS is below the wire's)
+	 * that one read brought together go as they came: cut at the wire's size they would
+	 * exceed what the peer announced. */
+	join(d, NULL, len == d->wire_inner_max, 65535, pkt, len);
 }
 
 void hostd_batch_deliver(struct hostd *d, struct hostd_cap *c, const uint8_t *pkt, size_t len)
 {
-	if (!d->joining || c->mtu == 0) {
-		hostd_batch_flush(d);
-		hostd_core_deliver(d, c, pkt, len);
-		return;
-	}
-	if (d->join_to == c && tcpseg_join_add(&d->join, pkt, len))
-		return;
-	hostd_batch_flush(d);
-	d->join.buf = d->join_buf;
-	d->join.cap = c->mtu < sizeof d->join_buf ? c->mtu : sizeof d->join_buf;
-	if (tcpseg_join_add(&d->join, pkt, len))
-		d->join_to = c;
-	else
-		hostd_core_deliver(d, c, pkt, len);   /* not one to join: at once, in order */
+	join(d, c, 1, c->mtu, pkt, len);   /* within its link (ATTACH; 0: nothing joined) */
 }
