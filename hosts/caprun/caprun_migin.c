@@ -160,6 +160,19 @@ static int abort_seen(struct caprun_migin *m)
 	return m->aborted;
 }
 
+/* Test fault "target-hold-pull": the pull waits until the file $CAPSULE_MIG_HOLD exists
+ * (at most a minute), so a test can take the directory's quorum away exactly between the
+ * transfer and the pull, whatever the machine's speed. */
+static void hold_pull(struct caprun_migin *m)
+{
+	const char *path = getenv(HOST_MIG_HOLD_ENV);
+	if (!m->fault || strcmp(m->fault, "target-hold-pull") != 0 || !path)
+		return;
+	struct timespec ts = { 0, 10 * 1000000L };
+	for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+}
+
 int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
                       uint32_t *epoch, char *err, size_t errlen)
 {
@@ -168,6 +181,7 @@ int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uin
 	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
 	int said = 0;
 	int64_t t0 = clock_now_ms();
+	hold_pull(m);
 	for (;;) {
 		if (abort_seen(m)) {
 			snprintf(err, errlen, "host %u kept it", m->rx.info.source_host);

@@ -12,6 +12,7 @@
 
 /* Tests set this in a host's environment to make one step fail (docs/MIGRATION.md section 8). */
 #define HOST_MIG_FAULT_ENV        "CAPSULE_MIG_FAULT"
+#define HOST_MIG_HOLD_ENV         "CAPSULE_MIG_HOLD"   /* target-hold-pull's file */
 #define CAPRUN_MIGIN_RECV_TIMEOUT_S 30     /* a source that stalls mid-stream: discard */
 #define CAPRUN_MIGIN_COMMIT_MS      5000   /* CONFIRMED this long without a word: pull */
 #define CAPRUN_MIGIN_RETRY_MS       200    /* no caphostd: look for one this often */

@@ -10,8 +10,9 @@ from miglib import (Sniffer, Topology, caprun_pids, check, check_eq, daemon_stat
 import etcdlib
 
 
-def setup():
-    topo = Topology(hosts=("A", "B", "C", "G"), gateway="G", directory="etcd").start()
+def setup(daemon_env=None):
+    topo = Topology(hosts=("A", "B", "C", "G"), gateway="G", directory="etcd",
+                    daemon_env=daemon_env).start()
     y = topo["B"].capsule("echo", name="y").start()
     x = topo["A"].capsule("relayer", name="x", args=["9100", y.addr, "7"]).start()
     sniff = Sniffer("eth0", topo.client)
@@ -309,11 +310,29 @@ def resubscribed_after_failover():
 def quorum_lost_and_back():
     """Quorum (2 of 3 members) is killed once the migration's transfer is done: the target's
     pull (the MOVE, retried until answered) cannot commit, so the migration waits; the members
-    come back, the MOVE commits and the migration completes (within the source's 10 s wait)."""
+    come back, the MOVE commits and the migration completes (within the source's 10 s wait).
+
+    The target holds its pull until quorum is gone (CAPSULE_MIG_FAULT=target-hold-pull, a
+    file the test creates): a restore of a few ms would otherwise often pull before the
+    members are dead."""
+    import os
+    import tempfile
+    hold_dir = tempfile.mkdtemp(prefix="capsule-hold.")
+    hold = os.path.join(hold_dir, "release")
+    try:
+        quorum_lost_mid_migration(hold)
+    finally:
+        if os.path.exists(hold):
+            os.unlink(hold)
+        os.rmdir(hold_dir)
+
+
+def quorum_lost_mid_migration(hold):
     import subprocess
     import time
     from caplib import CAPCTL
-    topo, x, y, sniff, streams = setup()
+    topo, x, y, sniff, streams = setup(daemon_env={"B": {"CAPSULE_MIG_FAULT": "target-hold-pull",
+                                                         "CAPSULE_MIG_HOLD": hold}})
     src, dst = topo["A"], topo["B"]
     before = topo.lookup(x.addr)
     p = subprocess.Popen(src.prefix + [CAPCTL, "migrate", "x", "--to", str(dst.host_id), "--json"],
@@ -337,6 +356,7 @@ def quorum_lost_and_back():
     deadline = time.monotonic() + 30
     while alive.healthy():
         check(time.monotonic() < deadline, "member %s still healthy without quorum" % alive.name)
+    open(hold, "w").close()                    # the target may pull now: it must wait
     code, _, err = topo.capdir("lookup", x.addr)      # nor does either replica answer
     check(code != 0 and "no answer" in err, "the directory answered without quorum: %d %r" % (
         code, err))
