@@ -330,7 +330,10 @@ struct cap_control {
 	uint32_t freeze_count;      /* freezes so far, over the capsule's whole life */
 	uint32_t report_size;       /* bytes of freeze report at CAP_REPORT_ADDR */
 	struct cap_net_drops net_drops;  /* packets the capsule's own stack lost (capctl stats) */
-	uint8_t  capsule_reserved[128];
+	uint64_t arena_high;        /* the end of the highest arena page ever handed out (monotonic),
+	                               or 0: not told.  Pre-copy protects and scans the arena only
+	                               below it (docs/MIGRATION.md section 4c) */
+	uint8_t  capsule_reserved[120];
 
 	/* --- written by the loader at every start and resume; the capsule clears it at a freeze --- */
 	uint64_t vdso_clock_gettime;   /* this process's vDSO clock_gettime (Linux's int (*)(clockid_t,

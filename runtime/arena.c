@@ -16,12 +16,18 @@ void rt_arena_init(struct rt_arena *a, uintptr_t base, size_t size)
 	a->nfree = 0;
 	a->free_bytes = 0;
 	a->lost_bytes = 0;
+	a->high = a->base;
 	if (a->limit > a->base) {
 		a->ext[0].start = a->base;
 		a->ext[0].end = a->limit;
 		a->nfree = 1;
 		a->free_bytes = a->limit - a->base;
 	}
+}
+
+uintptr_t rt_arena_high(const struct rt_arena *a)
+{
+	return a->high;
 }
 
 int rt_arena_contains(const struct rt_arena *a, uintptr_t addr, size_t len)
@@ -77,6 +83,8 @@ static int carve(struct rt_arena *a, size_t i, uintptr_t start, uintptr_t end)
 		a->ext[i].end = start;
 	}
 	a->free_bytes -= end - start;
+	if (end > a->high)
+		a->high = end;
 	return 0;
 }
 

@@ -16,6 +16,7 @@ struct rt_arena {
 	size_t nfree;
 	size_t free_bytes;
 	size_t lost_bytes;       /* freed while the extent table was full: never reused */
+	uintptr_t high;          /* the end of the highest page ever handed out; base if none */
 	struct rt_extent ext[RT_ARENA_EXTENTS];
 };
 
@@ -29,6 +30,8 @@ int rt_arena_free(struct rt_arena *a, uintptr_t addr, size_t len);
 /* Grow in place if the pages right after are free; 0 on success. */
 int rt_arena_grow_in_place(struct rt_arena *a, uintptr_t addr, size_t oldlen, size_t newlen);
 int rt_arena_contains(const struct rt_arena *a, uintptr_t addr, size_t len);
+/* The end of the highest page ever allocated (never lower later); a->base before any. */
+uintptr_t rt_arena_high(const struct rt_arena *a);
 /* 1 if every page of [addr, addr+len) is allocated. */
 int rt_arena_is_allocated(const struct rt_arena *a, uintptr_t addr, size_t len);
 

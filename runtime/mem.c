@@ -23,6 +23,7 @@ void rt_mem_init(void)
 	if (base != CAP_ARENA_BASE || size < CAP_ARENA_MIN || size > CAP_ARENA_MAX)
 		size = 0;
 	rt_arena_init(&arena, base, size);
+	RT_CONTROL->arena_high = rt_arena_high(&arena);
 }
 
 /*
@@ -42,6 +43,7 @@ static size_t arena_used(void)
 
 static void publish(void)
 {
+	RT_CONTROL->arena_high = rt_arena_high(&arena);   /* what pre-copy scans (cap_abi.h) */
 	if (budget_on)
 		rt_shared_set_used(rt_proc_slot(), arena_used());
 }

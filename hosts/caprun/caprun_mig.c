@@ -399,6 +399,7 @@ static int do_send_stream(struct mig_src *m)
 			migsrc_fail(m, "transfer", "the pre-copy's last look: %s", strerror(errno));
 			return MIG_EV_TRANSFER_BROKEN;
 		}
+		clock_trace("src final-looked");
 		if (precopy_final_extents(&m->pc, &known, &n) ?
 		    snapfile_prepare_known(&h, known, n, err, sizeof err) :
 		    snapfile_prepare(r->memfd, &h, &ext, err, sizeof err)) {

@@ -193,7 +193,6 @@ int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,
 	clock_trace("src final-start");
 	/* Back to plain blocking writes (SO_SNDTIMEO bounds a stalled target): the capsule is
 	 * frozen, nothing to relay. */
-	clock_trace("src final-looked");
 	rc = migstream_tx_preamble(&m->tx, h, ext, rec, MIG_REC_MAX, &n);
 	if (rc == MIG_OK)
 		rc = migstream_send_all(m->sock, rec, n);

@@ -77,8 +77,11 @@ int dirty_open(struct dirty *d, pid_t pid, int memfd, uint64_t memfd_size, char 
 		snprintf(err, errlen, "reading the control page: %s", strerror(errno ? errno : EIO));
 		return -1;
 	}
+	d->arena_win = -1;
 	for (uint32_t i = 0; i < ctl.nmaps; i++)
 		if (ctl.maps[i].source == CAP_MAP_MEMFD && (ctl.maps[i].prot & CAP_PROT_W)) {
+			if (ctl.maps[i].vaddr == ctl.arena_base)
+				d->arena_win = (int)d->nwin;
 			d->win[d->nwin].start = ctl.maps[i].vaddr;
 			d->win[d->nwin++].end = ctl.maps[i].vaddr + ctl.maps[i].size;
 		}
@@ -105,24 +108,37 @@ int dirty_open(struct dirty *d, pid_t pid, int memfd, uint64_t memfd_size, char 
 	return 0;
 }
 
+/* Every window, the arena only below the capsule's mark (0: not told, all of it). */
+static int scan_windows(struct dirty *d, uint8_t *bm)
+{
+	uint64_t high = 0;
+	if (d->arena_win >= 0 &&
+	    pread(d->memfd, &high, sizeof high, offsetof(struct cap_control, arena_high)) != sizeof high)
+		return -1;
+	for (unsigned i = 0; i < d->nwin; i++) {
+		uint64_t end = d->win[i].end;
+		if ((int)i == d->arena_win && high) {
+			high = (high + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1);
+			end = high < d->win[i].start ? d->win[i].start : high < end ? high : end;
+		}
+		if (scan(d, d->win[i].start, end, bm))
+			return -1;
+	}
+	return 0;
+}
+
 int dirty_start(struct dirty *d)
 {
 	uint64_t seq;
 	if (pread(d->memfd, &seq, sizeof seq, offsetof(struct cap_control, discard_seq)) != sizeof seq)
 		return -1;
 	d->journal_seq = seq;
-	for (unsigned i = 0; i < d->nwin; i++)
-		if (scan(d, d->win[i].start, d->win[i].end, NULL))
-			return -1;
-	return 0;
+	return scan_windows(d, NULL);
 }
 
 int dirty_take_written(struct dirty *d, uint8_t *bm)
 {
-	for (unsigned i = 0; i < d->nwin; i++)
-		if (scan(d, d->win[i].start, d->win[i].end, bm))
-			return -1;
-	return 0;
+	return scan_windows(d, bm);
 }
 
 int dirty_take_discards(struct dirty *d, uint8_t *bm)

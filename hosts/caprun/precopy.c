@@ -291,8 +291,11 @@ int precopy_final_look(struct precopy *p)
 {
 	if (take_changes(p))
 		return -1;
-	/* caprun's own writes: the control window and the held packets (held.c). */
-	dirty_mark_range(p->todo, p->npages, 0, CAP_MEMFD_OFFSET(CAP_HELD_ADDR) + CAP_HELD_SIZE);
+	/* caprun's own writes: the control window and the held packets (held.c); the pages
+	 * holding data only: marking the holes too sent 960 KiB of zeros in every final part
+	 * (and made them pages on the target), as the final extents come from these bits. */
+	if (precopy_mark_data(p, 0, CAP_MEMFD_OFFSET(CAP_HELD_ADDR) + CAP_HELD_SIZE))
+		return -1;
 	if (!p->journal_overflowed)
 		known_extents(p);   /* sent | todo, before todo takes every page never sent */
 	for (uint64_t i = 0; i < p->npages / 8 + 1; i++)

@@ -92,7 +92,7 @@ int precopy_final_look(struct precopy *p);
  * it (a scan walks every page of the page cache: 13-27 ms for 1 GiB here, all
  * of it frozen).  Every page that can hold a byte other than zero is in them:
  * a page sent and not found a hole since, or written or discarded since the
- * last round, or in the host's windows; a page there that is a hole now (a
+ * last round, or holding data in the host's windows; a page there that is a hole now (a
  * discard) reads as zeros, which is what it holds.  1 with *ext (owned by p,
  * *n entries); 0 when they are not known (the discard journal overflowed, or
  * too many extents): scan the memfd then.

@@ -67,6 +67,43 @@ def precopy_under_writes():
     diag("count continued to %d; longest wait for an answer %.0f ms" % (n, client.longest * 1000))
 
 
+def grows_while_moving():
+    """Memory mapped while the rounds run lies above the arena's mark the first looks saw
+    (cap_control.arena_high: pre-copy scans the arena only below it): a second connection
+    keeps asking for 1 MiB more ("touch 1", fresh arena pages, written at once) through two
+    moves; every page of all of it must arrive as written.  No churn: memtouch's check
+    expects the churn's pattern over a fixed number of blocks."""
+    import threading
+    topo, x, ctl, client = setup(churn=0)
+    grower = topo.client.connect(x.addr, 9003)
+    grower.settimeout(60)
+    total, stop = [MIB], threading.Event()
+
+    def grow():
+        while not stop.is_set() and total[0] < MIB + 256:
+            m = re.match(r"touched 1 total (\d+)$", request(grower, "touch 1"))
+            check(m is not None, "touch 1 while moving")
+            total[0] = int(m.group(1))
+    t = threading.Thread(target=grow, daemon=True)
+    t.start()
+    here, there = topo["A"], topo["B"]
+    for _ in range(2):
+        before = total[0]
+        j = migrate(topo, "x", here, there)
+        diag("%s -> %s: %d MiB mapped and written during the move (precopy %d rounds, %d bytes "
+             "frozen, downtime %d ms)" % (here.name, there.name, total[0] - before,
+                                           j["precopy"]["rounds"], j["bytes"], j["downtime_ms"]))
+        check(total[0] > before, "nothing was mapped while moving: the test proves nothing")
+        here, there = there, here
+    stop.set()
+    t.join(60)
+    check(not t.is_alive(), "the grower did not stop")
+    check_eq(request(ctl, "check"), "check ok %d 0" % (total[0] * 256),
+             "memtouch check after two moves while growing to %d MiB" % total[0])
+    grower.close()
+    client.stop()
+
+
 def stop_and_copy_on_request():
     topo, x, ctl, client = setup(churn=16)
     m = migrate(topo, "x", topo["A"], topo["B"], json=False, extra=["--no-precopy"])
@@ -126,6 +163,8 @@ def main():
     tap.run("precopy: 64 MiB rewritten at 16 MiB/s moves A -> B -> A in rounds while it runs, "
             "the frozen part is what changed, every page as last written, calloc memory zero, "
             "the count continues", precopy_under_writes)
+    tap.run("precopy: memory mapped and written while the rounds run (above the arena mark the "
+            "first looks saw) arrives, every page as written, through two moves", grows_while_moving)
     tap.run("precopy: --no-precopy moves all memory frozen and says so; memory intact",
             stop_and_copy_on_request)
     tap.run("precopy: a capsule rewriting 600 MiB/s with --max-downtime 1: rounds stop, the "

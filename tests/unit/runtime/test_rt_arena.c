@@ -132,6 +132,29 @@ static void grow_in_place(void **state)
 	assert_int_equal(rt_arena_grow_in_place(&arena, a, 4 * RT_ARENA_PAGE, 5 * RT_ARENA_PAGE), -1);
 }
 
+/* The mark pre-copy scans below (cap_control.arena_high): every page ever handed out is
+ * under it, by any way of allocating, and freeing never lowers it. */
+static void high_mark_covers_every_allocation(void **state)
+{
+	(void)state;
+	uintptr_t base = (uintptr_t)mem;
+	assert_int_equal(rt_arena_high(&arena), base);
+	uintptr_t a = rt_arena_alloc(&arena, 3 * RT_ARENA_PAGE + 1);
+	assert_int_equal(rt_arena_high(&arena), a + 4 * RT_ARENA_PAGE);
+	assert_int_equal(rt_arena_grow_in_place(&arena, a, 4 * RT_ARENA_PAGE, 6 * RT_ARENA_PAGE), 0);
+	assert_int_equal(rt_arena_high(&arena), a + 6 * RT_ARENA_PAGE);
+	assert_int_equal(rt_arena_alloc_at(&arena, base + 40 * RT_ARENA_PAGE, RT_ARENA_PAGE), 0);
+	assert_int_equal(rt_arena_high(&arena), base + 41 * RT_ARENA_PAGE);
+	assert_int_equal(rt_arena_free(&arena, base + 40 * RT_ARENA_PAGE, RT_ARENA_PAGE), 0);
+	assert_int_equal(rt_arena_free(&arena, a, 6 * RT_ARENA_PAGE), 0);
+	assert_int_equal(rt_arena_high(&arena), base + 41 * RT_ARENA_PAGE);
+	uintptr_t b = rt_arena_alloc(&arena, RT_ARENA_PAGE);   /* reused below the mark */
+	assert_int_equal(b, base);
+	assert_int_equal(rt_arena_high(&arena), base + 41 * RT_ARENA_PAGE);
+	assert_int_equal(rt_arena_alloc_at(&arena, base + (PAGES - 1) * RT_ARENA_PAGE, RT_ARENA_PAGE), 0);
+	assert_int_equal(rt_arena_high(&arena), base + PAGES * RT_ARENA_PAGE);
+}
+
 static void random_alloc_free_keeps_accounting(void **state)
 {
 	(void)state;
@@ -147,6 +170,7 @@ static void random_alloc_free_keeps_accounting(void **state)
 			len[i] = (size_t)(rand() % 4 + 1) * RT_ARENA_PAGE;
 			held[i] = rt_arena_alloc(&arena, len[i]);
 			if (held[i]) {
+				assert_true(held[i] + len[i] <= rt_arena_high(&arena));
 				for (size_t o = 0; o < len[i]; o += 512)
 					assert_int_equal(((unsigned char *)held[i])[o], 0);
 				memset((void *)held[i], i + 1, len[i]);
@@ -170,6 +194,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fixed_allocation_splits_extent, setup, teardown),
 		cmocka_unit_test_setup_teardown(partial_free_and_double_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(grow_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(high_mark_covers_every_allocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(random_alloc_free_keeps_accounting, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
