@@ -464,7 +464,10 @@ static int await_confirm(struct mig_src *m)
 {
 	char text[MIG_CTL_TEXT_MAX + 1];
 	int type = 0;
-	int rc = migctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
+	int rc;
+	do   /* a round's ROUND_DONE the pre-copy stopped waiting for: done with */
+		rc = migctl_recv(m->sock, &m->from_target, CONFIRM_TIMEOUT_MS, &type, text, sizeof text);
+	while (rc == MIG_OK && type == MIG_CTL_ROUND_DONE);
 	if (rc == MIG_OK && type == MIG_CTL_CONFIRM) {
 		m->t_confirm = clock_now_ms();
 		clock_trace("src confirmed");
@@ -720,10 +723,8 @@ int caprun_mig_move(struct host_relay *r, uint32_t target, const struct caprun_m
 				ev = wait_directory(&m, m.sock >= 0 ? PRECOPY_IDLE_MS : INT64_MAX / 2);
 			if (ev == 0)
 				ev = do_sync_peers(&m);
-			if (ev == MIG_EV_PEER_SYNCED) {
-				migctl_init(&m.to_target, m.ready.key, MIG_CTL_TO_TARGET);
-				migctl_init(&m.from_target, m.ready.key, MIG_CTL_TO_SOURCE);
-			}
+			if (ev == MIG_EV_PEER_SYNCED)
+				migsrc_ctl_init(&m);
 			break;
 		case MIG_S_FREEZING:
 			ev = do_freeze(&m);

@@ -24,6 +24,7 @@
 #define RUNNING_POLL_MS     200     /* the pull won: ask the directory this often until it runs */
 #define STALL_FAULT_MS      10000
 #define REATTACH_WAIT_MS    5000    /* not frozen yet: how long to wait for a caphostd to be back */
+#define CATCHUP_WAIT_MS     2000    /* after the last round: at most this for its ROUND_DONE */
 #define PRECOPY_IDLE_MS     25000   /* waiting with the pre-copy stream open: the target gives up
                                      * after CAPRUN_MIGIN_RECV_TIMEOUT_S without a record */
 
@@ -37,6 +38,9 @@ struct mig_src {
 	uint64_t id;
 	struct uplink_mig_ready ready;
 	struct mig_ctl to_target, from_target;
+	int ctl_ready;            /* to_target/from_target set up (migsrc_ctl_init) */
+	uint32_t rounds_acked;    /* the target's ROUND_DONE records read */
+	int64_t pc_catchup_ms;    /* from the last round sent to its ROUND_DONE (or the bound) */
 	int sock;                 /* the migration's TCP connection, -1 before/after */
 	int frozen;               /* the capsule is frozen by us */
 	int end_written;
@@ -90,6 +94,8 @@ void migsrc_say_end(struct mig_src *m);
  * done, or off: m->pc_note says why), or a failure event.
  */
 int migsrc_precopy(struct mig_src *m);
+/* The control records' two directions, once (the target's ROUND_DONE come during pre-copy). */
+void migsrc_ctl_init(struct mig_src *m);
 /* Frozen, after pre-copy and precopy_final_look: the final part of the stream, only what
  * changed.  MIG_OK or an error. */
 int migsrc_send_final(struct mig_src *m, const struct cap_snap_header *h,

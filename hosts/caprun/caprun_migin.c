@@ -25,9 +25,30 @@
  * carries them out with these helpers.
  */
 
+/* The control records' keys, once: their streams start with the first record sent. */
+static void ctl_init(struct caprun_migin *m)
+{
+	if (m->ctl_ready)
+		return;
+	uint8_t key[MIG_KEY_LEN];
+	migstream_derive_key(m->data_key, m->rx.info.migration_id, key);
+	migctl_init(&m->to_source, key, MIG_CTL_TO_SOURCE);
+	migctl_init(&m->from_source, key, MIG_CTL_TO_TARGET);
+	sodium_memzero(key, sizeof key);
+	m->ctl_ready = 1;
+}
+
 static void on_progress(void *arg, uint64_t done, uint64_t total)
 {
 	struct caprun_migin *m = arg;
+	/* A pre-copy round is all written: say so, the source freezes only once it knows the
+	 * last one is (migctl.h ROUND_DONE).  A lost one only costs the source its wait. */
+	while (m->rounds_acked < m->rx.rounds) {
+		ctl_init(m);
+		m->rounds_acked++;
+		if (migctl_send(m->sock, &m->to_source, MIG_CTL_ROUND_DONE, NULL) != MIG_OK)
+			break;
+	}
 	if (!m->who_seen && m->rx.precopy_size) {   /* the first PAGES: PRECOPY came just before */
 		m->who_seen = 1;
 		if (m->on_who)
@@ -64,11 +85,7 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 		         rc == MIG_E_IO ? (errno ? strerror(errno) : "read error") : migstream_strerror(rc));
 		return -1;
 	}
-	uint8_t key[MIG_KEY_LEN];
-	migstream_derive_key(m->data_key, m->rx.info.migration_id, key);
-	migctl_init(&m->to_source, key, MIG_CTL_TO_SOURCE);
-	migctl_init(&m->from_source, key, MIG_CTL_TO_TARGET);
-	sodium_memzero(key, sizeof key);
+	ctl_init(m);
 	sodium_memzero(m->data_key, sizeof m->data_key);
 	if (m->fault && strcmp(m->fault, "target-exit-before-confirm") == 0)
 		_exit(3);

@@ -26,6 +26,8 @@ struct caprun_migin {
 	struct mig_procs_dst procs;     /* its other processes: their table and memfds as they arrive */
 	struct mig_rx rx;               /* after receive: head info, name, snapshot header */
 	struct mig_ctl to_source, from_source;
+	int ctl_ready;                  /* to_source/from_source set up (at the first ROUND_DONE) */
+	uint32_t rounds_acked;          /* ROUND_DONE records sent */
 	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
 	long pull_ms;                   /* how long the pull took (for the source's timeline) */
 	int aborted;                    /* the source said ABORT while we waited */

@@ -13,13 +13,35 @@
 _Static_assert(PRECOPY_CHUNK == MIG_CHUNK_MAX, "a pre-copy run is one stream record");
 
 /*
+ * While the capsule runs: wait up to timeout_ms for events on the target's
+ * socket (none: just relay), relaying the capsule's packets meanwhile and
+ * answering `capctl ps` and `stats`.  The socket's revents, or -1.
+ */
+static int relay_wait(struct mig_src *m, short sock_events, int timeout_ms)
+{
+	struct host_relay *r = m->r;
+	struct pollfd p[4 + CAP_PROC_MAX] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
+	                                      { sock_events ? m->sock : -1, sock_events, 0 },
+	                                      { r->ctl_fd, POLLIN, 0 } };
+	/* the capsule's other processes too: their pipes and waits go on during the rounds */
+	int kids = procs_poll_add(r, p + 4, CAP_PROC_MAX);
+	if (poll(p, (nfds_t)(4 + kids), timeout_ms) < 0 && errno != EINTR)
+		return -1;
+	if (p[3].revents & POLLIN)
+		ctlserve_accept_busy(r);
+	procs_poll_serve(r, p + 4, kids);
+	if (migsrc_relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
+		return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
+	return p[2].revents;
+}
+
+/*
  * Write one record to the target while the capsule runs: whenever the
  * socket is full, relay the capsule's packets until it drains, and relay
  * once after each record anyway, so a client sees no pause.  0 or -1.
  */
 static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 {
-	struct host_relay *r = m->r;
 	int64_t deadline = clock_now_ms() + SEND_TIMEOUT_S * 1000;
 	for (;;) {
 		while (n) {
@@ -36,23 +58,60 @@ static int send_relaying(struct mig_src *m, const uint8_t *b, size_t n)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		/* ctl: `capctl ps` and `stats` are answered while the capsule runs here */
-		struct pollfd p[4 + CAP_PROC_MAX] = { { r->tun_fd, POLLIN, 0 }, { r->chan_fd, POLLIN, 0 },
-		                                      { n ? m->sock : -1, POLLOUT, 0 }, { r->ctl_fd, POLLIN, 0 } };
-		/* the capsule's other processes too: their pipes and waits go on during the rounds */
-		int kids = procs_poll_add(r, p + 4, CAP_PROC_MAX);
-		if (poll(p, (nfds_t)(4 + kids), n ? (int)left : 0) < 0 && errno != EINTR)
+		int ev = relay_wait(m, n ? POLLOUT : 0, n ? (int)left : 0);
+		if (ev < 0)
 			return -1;
-		if (p[3].revents & POLLIN)
-			ctlserve_accept_busy(r);
-		procs_poll_serve(r, p + 4, kids);
-		if (migsrc_relay_ready(m, p, -1, NULL) < 0 && errno != EPIPE)
-			return -1;   /* EPIPE: caphostd went away; the real PREPARE attaches again */
 		if (!n)
 			return 0;
-		if (p[2].revents & (POLLERR | POLLHUP))
+		if (ev & (POLLERR | POLLHUP))
 			return errno = EPIPE, -1;
 	}
+}
+
+void migsrc_ctl_init(struct mig_src *m)
+{
+	if (m->ctl_ready)
+		return;
+	migctl_init(&m->to_target, m->ready.key, MIG_CTL_TO_TARGET);
+	migctl_init(&m->from_target, m->ready.key, MIG_CTL_TO_SOURCE);
+	m->ctl_ready = 1;
+}
+
+/*
+ * The target says ROUND_DONE as each round is in its memory (migctl.h).
+ * Wait for the last one, relaying: frozen, the final part would otherwise
+ * queue behind rounds still in the two hosts' socket buffers (20-40 ms of
+ * them at 1 GiB here, all downtime).  Bounded: a slow target costs this wait,
+ * then the freeze waits as before.  0, or -1 (the connection broke, or the
+ * target refused).
+ */
+static int wait_caught_up(struct mig_src *m)
+{
+	int64_t t0 = clock_now_ms(), deadline = t0 + CATCHUP_WAIT_MS;
+	migsrc_ctl_init(m);
+	while (m->rounds_acked < m->tx.rounds) {
+		char text[MIG_CTL_TEXT_MAX + 1];
+		int type = 0;
+		int rc = migctl_recv(m->sock, &m->from_target, 0, &type, text, sizeof text);
+		if (rc == MIG_OK && type == MIG_CTL_ROUND_DONE) {
+			m->rounds_acked++;
+			continue;
+		}
+		if (rc == MIG_OK) {   /* REFUSE: it cannot take the capsule after all */
+			migsrc_fail(m, "precopy", "host %u refused the capsule: %s", m->target, text);
+			return errno = EPROTO, -1;
+		}
+		if (!(rc == MIG_E_IO && errno == ETIMEDOUT))
+			return -1;
+		int64_t left = deadline - clock_now_ms();
+		if (left <= 0)
+			break;
+		int ev = relay_wait(m, POLLIN, (int)left);
+		if (ev < 0)
+			return -1;
+	}
+	m->pc_catchup_ms = clock_now_ms() - t0;
+	return 0;
 }
 
 /* One run of another process's pages while it runs (procs_precopy_round's sender). */
@@ -161,6 +220,8 @@ int migsrc_precopy(struct mig_src *m)
 		}
 	}
 	free(rec);
+	if (rc == 0)
+		rc = wait_caught_up(m);
 	m->t_pc_end = clock_now_ms();
 	if (rc < 0) {
 		migsrc_fail(m, "precopy", "sending to host %u: %s", m->target, strerror(errno));
@@ -172,10 +233,17 @@ int migsrc_precopy(struct mig_src *m)
 		[PRECOPY_OUT_OF_ROUNDS] = "out of rounds: the rest moves while frozen",
 		[PRECOPY_NOT_SHRINKING] = "it writes as fast as we send: the rest moves while frozen",
 	};
-	snprintf(m->pc_note, sizeof m->pc_note, "%u rounds, %.1f MiB in %lld ms; %llu pages left, %s",
+	char caught[96];
+	if (m->rounds_acked == m->tx.rounds)
+		snprintf(caught, sizeof caught, "host %u had written it all %lld ms after the last round",
+		         m->target, (long long)m->pc_catchup_ms);
+	else
+		snprintf(caught, sizeof caught, "host %u had not written it all after %lld ms: the "
+		         "freeze waits for it", m->target, (long long)m->pc_catchup_ms);
+	snprintf(m->pc_note, sizeof m->pc_note, "%u rounds, %.1f MiB in %lld ms; %llu pages left, %s; %s",
 	         m->pc.rounds, (double)m->pc.total_bytes / 1048576.0,
 	         (long long)(m->t_pc_end - m->t_pc0), (unsigned long long)m->pc.pending_pages,
-	         why[m->pc.stop]);
+	         why[m->pc.stop], caught);
 	migsrc_progress(m, "progress precopy %lld ms: %s", (long long)(m->t_pc_end - m->t_pc0), m->pc_note);
 	return 0;
 }

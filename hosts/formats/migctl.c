@@ -17,6 +17,7 @@ const char *migctl_name(int type)
 	case MIG_CTL_COMMIT:  return "commit";
 	case MIG_CTL_ABORT:   return "abort";
 	case MIG_CTL_STARTED: return "started";
+	case MIG_CTL_ROUND_DONE: return "round_done";
 	}
 	return "unknown";
 }
@@ -25,7 +26,8 @@ const char *migctl_name(int type)
 static int allowed(int dir, int type)
 {
 	if (dir == MIG_CTL_TO_SOURCE)
-		return type == MIG_CTL_CONFIRM || type == MIG_CTL_REFUSE || type == MIG_CTL_STARTED;
+		return type == MIG_CTL_CONFIRM || type == MIG_CTL_REFUSE || type == MIG_CTL_STARTED ||
+		       type == MIG_CTL_ROUND_DONE;
 	return type == MIG_CTL_COMMIT || type == MIG_CTL_ABORT;
 }
 

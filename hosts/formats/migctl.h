@@ -1,4 +1,4 @@
-/* migctl.h: the control records of a live migration (CONFIRM, REFUSE, COMMIT, ABORT, STARTED), sealed per direction. */
+/* migctl.h: the control records of a live migration (ROUND_DONE, CONFIRM, REFUSE, COMMIT, ABORT, STARTED), sealed per direction. */
 #ifndef HOST_MIGCTL_H
 #define HOST_MIGCTL_H
 
@@ -8,8 +8,9 @@
 #include <stdint.h>
 
 /*
- * After the transfer stream's END, the same TCP connection carries a few
- * control records, in both directions.  Each direction is its own
+ * Beside the transfer stream the same TCP connection carries a few control
+ * records: target to source from the first pre-copy ROUND on (ROUND_DONE),
+ * both ways after the stream's END.  Each direction is its own
  * secretstream with its own key, derived from the migration's stream key:
  *
  *   key(direction) = crypto_kdf_derive_from_key(32, direction, "capmig02", stream key)
@@ -22,7 +23,11 @@
  *   type u8 | text (REFUSE: 1..MIG_CTL_TEXT_MAX bytes of reason; STARTED: 0..MIG_CTL_TEXT_MAX
  *                   bytes "epoch=N pull_ms=M"; others: none; never a NUL)
  *
- *   target -> source:  CONFIRM   restored, not running; waiting for COMMIT
+ *   target -> source:  ROUND_DONE  one per pre-copy ROUND record: everything up to it is in
+ *                                  the target's memory.  The source freezes only once the last
+ *                                  round is acknowledged, so the frozen part never queues
+ *                                  behind megabytes of rounds the target has not written yet
+ *                      CONFIRM   restored, not running; waiting for COMMIT
  *                      REFUSE    cannot take it (reason); it discarded everything, never pulls
  *                      STARTED   its pull won and it runs on the target now
  *   source -> target:  COMMIT    take it: pull it (the directory decides) and start it
@@ -52,6 +57,7 @@ enum mig_ctl_type {
 	MIG_CTL_COMMIT  = 3,
 	MIG_CTL_ABORT   = 4,
 	MIG_CTL_STARTED = 5,
+	MIG_CTL_ROUND_DONE = 6,
 };
 
 enum mig_ctl_dir { MIG_CTL_TO_SOURCE = 1, MIG_CTL_TO_TARGET = 2 };

@@ -100,7 +100,7 @@
  */
 
 #define MIG_MAGIC           "CAPMIG\r\n"
-#define MIG_VERSION         6         /* 6: PROCS, PROCDATA (several processes); 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
+#define MIG_VERSION         7         /* 7: the target acknowledges each ROUND (migctl.h ROUND_DONE); 6: PROCS, PROCDATA (several processes); 5: PRECOPY names the capsule; 4: pre-copy records; 3: AES-256-GCM (2: secretstream) */
 #define MIG_PORT            7472      /* default TCP port a host accepts migrations on */
 #define MIG_HEAD_LEN        56
 #define MIG_HEAD_AD_LEN     32        /* head bytes authenticated as the PREAMBLE's additional data */

@@ -173,6 +173,9 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, struct mig_procs_d
 					rc = MIG_E_IO;
 				else if (progress)
 					progress(arg, rx->precopy_bytes, 0);
+			} else if (rec.type == MIG_REC_ROUND) {
+				if (progress)   /* a round ends: the receiver may say so (ROUND_DONE) */
+					progress(arg, rx->precopy_bytes, 0);
 			} else if (rec.type == MIG_REC_PROCS || rec.type == MIG_REC_PROC_PAGES) {
 				int fd = !procs ? -1 : rec.type == MIG_REC_PROCS ? procs->table_fd
 				         : proc_memfd(procs, rx, rec.pid);

@@ -130,6 +130,9 @@ def falls_back_when_writing_fast():
     check(said and re.search(r"the rest moves while frozen|the rest fits the downtime target",
                              said.group(0)), "the timeline does not say how pre-copy stopped: %r" %
           text[-800:])
+    # the target said ROUND_DONE for every round before the freeze (migctl.h)
+    check(re.search(r"host 2 had written it all \d+ ms after the last round", said.group(0)),
+          "the source did not learn that the target wrote every round: %r" % said.group(0))
     client.more(30, 30)
     check_memory(ctl, "after a move that fell back to stop-and-copy")
     client.stop()

@@ -94,6 +94,37 @@ static void each_direction_speaks_only_its_records(void **state)
 	migctl_init(&t, stream_key, MIG_CTL_TO_TARGET);
 	assert_int_equal(migctl_seal(&t, MIG_CTL_CONFIRM, NULL, buf, sizeof buf, &n), MIG_E_BAD_RECORD);
 	assert_int_equal(migctl_seal(&t, MIG_CTL_STARTED, NULL, buf, sizeof buf, &n), MIG_E_BAD_RECORD);
+	assert_int_equal(migctl_seal(&t, MIG_CTL_ROUND_DONE, NULL, buf, sizeof buf, &n), MIG_E_BAD_RECORD);
+}
+
+/* ROUND_DONE: target to source, no text, several in a row before CONFIRM, in order. */
+static void round_done_before_confirm(void **state)
+{
+	(void)state;
+	struct mig_ctl tx, rx;
+	uint8_t wire[1024];
+	size_t at = 0, n, used;
+	int type;
+	char text[MIG_CTL_TEXT_MAX + 1];
+	migctl_init(&tx, stream_key, MIG_CTL_TO_SOURCE);
+	migctl_init(&rx, stream_key, MIG_CTL_TO_SOURCE);
+	assert_int_equal(migctl_seal(&tx, MIG_CTL_ROUND_DONE, "round=1", wire, sizeof wire, &n),
+	                 MIG_E_BAD_RECORD);   /* it says nothing: the count is the order */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(migctl_seal(&tx, MIG_CTL_ROUND_DONE, NULL, wire + at, sizeof wire - at, &n), MIG_OK);
+		at += n;
+	}
+	assert_int_equal(migctl_seal(&tx, MIG_CTL_CONFIRM, NULL, wire + at, sizeof wire - at, &n), MIG_OK);
+	at += n;
+	size_t off = 0;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(migctl_open(&rx, wire + off, at - off, &used, &type, text, sizeof text), MIG_OK);
+		assert_int_equal(type, i < 3 ? MIG_CTL_ROUND_DONE : MIG_CTL_CONFIRM);
+		assert_string_equal(text, "");
+		off += used;
+	}
+	assert_int_equal(off, at);
+	assert_string_equal(migctl_name(MIG_CTL_ROUND_DONE), "round_done");
 }
 
 static void forged_replayed_or_reflected_records_fail(void **state)
@@ -177,6 +208,7 @@ int main(void)
 		cmocka_unit_test(round_trip_both_directions),
 		cmocka_unit_test(refuse_carries_its_reason),
 		cmocka_unit_test(each_direction_speaks_only_its_records),
+		cmocka_unit_test(round_done_before_confirm),
 		cmocka_unit_test(forged_replayed_or_reflected_records_fail),
 		cmocka_unit_test(over_a_socket),
 	};
