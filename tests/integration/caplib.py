@@ -463,8 +463,27 @@ def image_checksum(data):
     data[CHECKSUM_OFF:CHECKSUM_OFF + 32] = bytes(32)
     if read_header(data)["format_version"] == 1:
         return hashlib.blake2b(bytes(data), digest_size=32).digest()
-    import xxhash   # python3-xxhash (mk/deps.sh); here, so tests that never reseal run without it
-    return xxhash.xxh3_128_digest(bytes(data)) + bytes(16)
+    return xxh3_128(bytes(data)) + bytes(16)
+
+
+def xxh3_128(data):
+    """XXH3-128 of data, canonical (big-endian, as xxhsum -H2 prints it): python3-xxhash
+    (mk/deps.sh), or for a Python that does not see Debian's modules (a pyenv one, say)
+    libxxhash.so.0 itself through ctypes (libxxhash-dev, which the build needs, pulls it in)."""
+    try:
+        import xxhash
+        return xxhash.xxh3_128_digest(data)
+    except ImportError:
+        pass
+    import ctypes
+
+    class Hash128(ctypes.Structure):   # XXH128_hash_t, returned by value
+        _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+    lib = ctypes.CDLL("libxxhash.so.0")
+    lib.XXH3_128bits.restype = Hash128
+    lib.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    h = lib.XXH3_128bits(data, len(data))
+    return struct.pack(">QQ", h.high64, h.low64)
 
 
 def reseal(data):
