@@ -1,12 +1,13 @@
 """test_bad_images.py: broken images get a one-line error naming the file, a non-zero exit, and leave nothing behind; version 1 images (BLAKE2b-256) still run."""
+import json
 import os
 import shutil
 import struct
 import tempfile
 
-from caplib import (CHECKSUM_OFF, HEADER_SIZE, IMAGES, Capsule, Tap, check, check_eq, connect,
-                    image_checksum, my_children, net_state, read_header, recv_exact, reseal,
-                    run_caprun, need_capsule_host, stop_all)
+from caplib import (CAPCTL, CHECKSUM_OFF, HEADER_SIZE, IMAGES, Capsule, Tap, check, check_eq,
+                    connect, image_checksum, my_children, net_state, read_header, recv_exact,
+                    reseal, run_caprun, run_tool, need_capsule_host, stop_all)
 
 GOOD = os.path.join(IMAGES, "echo.cap")
 PT_LOAD, PF_W = 1, 2
@@ -89,14 +90,29 @@ def packed_as_version_2():
     h = read_header(good)
     check_eq(h["format_version"], 2, "echo.cap's format version")
     check_eq(h["checksum"], image_checksum(good), "echo.cap's checksum (XXH3-128, then 16 zeros)")
+    info_says(GOOD, "XXH3-128", h["checksum"][:16])
+
+
+def info_says(path, algorithm, checksum):
+    """capctl info names the checksum's algorithm and shows the bytes it uses, and (ok)."""
+    code, out, err = run_tool([CAPCTL, "info", "--json", path])
+    check_eq(code, 0, "capctl info --json's exit code (stderr %r)" % err)
+    got = json.loads(out)
+    check_eq((got["checksum_algorithm"], got["checksum"], got["valid"]),
+             (algorithm, checksum.hex(), True), "capctl info --json: algorithm, checksum, valid")
+    code, out, err = run_tool([CAPCTL, "info", path])
+    check("checksum:       %s %s (ok)" % (algorithm, checksum.hex()) in out.splitlines(),
+          "capctl info's checksum line: %r" % out)
 
 
 def version_1_runs(dirname):
-    """A version 1 copy of echo.cap still starts and echoes."""
+    """A version 1 copy of echo.cap still validates (capctl info), starts and echoes."""
     with open(GOOD, "rb") as f:
         path = os.path.join(dirname, "echo-v1.cap")
         with open(path, "wb") as out:
             out.write(as_version_1(f.read()))
+    with open(path, "rb") as f:
+        info_says(path, "BLAKE2b-256", read_header(f.read(HEADER_SIZE))["checksum"])
     cap = Capsule("echo", image=path).start()
     try:
         with connect(cap.addr, 7) as s:
