@@ -30,9 +30,10 @@ int cap_image_check_header(const struct cap_image_header *h, uint64_t file_size,
 		snprintf(err, errlen, "wrong magic: not a capsule image");
 		return -1;
 	}
-	if (h->format_version != CAP_IMAGE_FORMAT_VERSION) {
-		snprintf(err, errlen, "image format version %u, this host reads %u",
-		         h->format_version, CAP_IMAGE_FORMAT_VERSION);
+	if (h->format_version != CAP_IMAGE_FORMAT_VERSION &&
+	    h->format_version != CAP_IMAGE_FORMAT_V1) {
+		snprintf(err, errlen, "image format version %u, this host reads %u and %u",
+		         h->format_version, CAP_IMAGE_FORMAT_V1, CAP_IMAGE_FORMAT_VERSION);
 		return -1;
 	}
 	if (h->abi_version != CAP_ABI_VERSION) {

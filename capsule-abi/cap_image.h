@@ -13,22 +13,29 @@
  *                elf_size bytes, page aligned so its segments can be
  *                mmap'ed straight from the .cap file
  *
- * checksum = BLAKE2b-256 (unkeyed) over the 4096 header bytes with the
- * checksum field zeroed, followed by the elf_size ELF bytes.
- * See docs/FORMAT-IMAGE.md.
+ * checksum = a hash over the 4096 header bytes with the (whole) checksum
+ * field zeroed, followed by the elf_size ELF bytes:
+ *   format version 2: XXH3-128 (seed 0), its canonical 16 bytes (big-endian,
+ *                     as xxhsum -H2 prints it) in checksum[0..16), and
+ *                     checksum[16..32) zero (checked: part of the match);
+ *   format version 1: BLAKE2b-256 (unkeyed), all 32 bytes; still read.
+ * Unkeyed either way: it catches accidents, not attackers (snapshots bind to an
+ * image by build-id).  See docs/FORMAT-IMAGE.md.
  */
 #define CAP_IMAGE_MAGIC          "CAPIMG\r\n"   /* \r\n catches text-mode mangling */
 #define CAP_IMAGE_MAGIC_LEN      8
-#define CAP_IMAGE_FORMAT_VERSION 1u
+#define CAP_IMAGE_FORMAT_VERSION 2u   /* written by capctl pack: XXH3-128 checksum */
+#define CAP_IMAGE_FORMAT_V1      1u   /* BLAKE2b-256 checksum: read, no longer written */
 #define CAP_IMAGE_HEADER_SIZE    4096u
 #define CAP_IMAGE_MAX_ELF        (256UL << 20)  /* larger images are refused */
 #define CAP_IMAGE_NAME_MAX       64
 #define CAP_IMAGE_BUILD_ID_MAX   32
 #define CAP_IMAGE_CHECKSUM_LEN   32
+#define CAP_IMAGE_XXH3_LEN       16   /* version 2's bytes of checksum[]; the rest zero */
 
 struct cap_image_header {
 	uint8_t  magic[CAP_IMAGE_MAGIC_LEN];  /* CAP_IMAGE_MAGIC */
-	uint32_t format_version;              /* CAP_IMAGE_FORMAT_VERSION */
+	uint32_t format_version;              /* CAP_IMAGE_FORMAT_VERSION or _V1 */
 	uint32_t abi_version;                 /* CAP_ABI_VERSION the image was linked for */
 	uint32_t header_size;                 /* CAP_IMAGE_HEADER_SIZE = offset of the ELF */
 	uint32_t flags;                       /* 0 */

@@ -24,16 +24,28 @@ uint64_t cap_snap_chunk_count(uint32_t format_version, uint64_t data_size)
 	return (data_size + CAP_SNAP_CHUNK_SIZE - 1) / CAP_SNAP_CHUNK_SIZE;
 }
 
+size_t cap_snap_chunk_entry_len(uint32_t format_version)
+{
+	return format_version >= CAP_SNAP_FORMAT_TAGS ? CAP_SNAP_CHUNK_TAG_LEN : CAP_SNAP_CHUNK_HASH_LEN;
+}
+
+int cap_snap_has_procs(const struct cap_snap_header *h, const struct cap_snap_header_ext *x)
+{
+	return h->format_version == CAP_SNAP_FORMAT_PROCS ||
+	       (h->format_version >= CAP_SNAP_FORMAT_TAGS && x && x->procs_size);
+}
+
 uint64_t cap_snap_data_offset(uint32_t format_version, uint32_t nextents, uint64_t data_size)
 {
 	return cap_snap_chunk_table_offset(nextents) +
-	       page_up(cap_snap_chunk_count(format_version, data_size) * CAP_SNAP_CHUNK_HASH_LEN);
+	       page_up(cap_snap_chunk_count(format_version, data_size) *
+	               cap_snap_chunk_entry_len(format_version));
 }
 
 uint64_t cap_snap_file_size_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x)
 {
 	return cap_snap_data_offset(h->format_version, h->nextents, h->data_size) + h->data_size +
-	       (h->format_version >= 4 && x ? x->procs_size : 0);
+	       (cap_snap_has_procs(h, x) ? x->procs_size : 0);
 }
 
 uint64_t cap_snap_file_size(const struct cap_snap_header *h)
@@ -111,12 +123,22 @@ int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_
 		snprintf(err, errlen, "bad extent count %u", h->nextents);
 		return -1;
 	}
-	/* Version 4 has a process section (bounded before it is added: no wrap-around).
-	 * Before, those header bytes were padding: the checksum covers them, nothing reads them. */
-	if (h->format_version >= 4 && (x->procs_size < CAP_PAGE_SIZE || x->procs_size % CAP_PAGE_SIZE ||
-	                               x->procs_size > (uint64_t)CAP_SNAP_PROCS_MAX * h->memfd_size)) {
+	/* Version 4 has a process section, version 5 may (bounded before it is added: no
+	 * wrap-around).  Before, those header bytes were padding: the checksum covers them,
+	 * nothing reads them. */
+	if ((h->format_version == CAP_SNAP_FORMAT_PROCS || cap_snap_has_procs(h, x)) &&
+	    (x->procs_size < CAP_PAGE_SIZE || x->procs_size % CAP_PAGE_SIZE ||
+	     x->procs_size > (uint64_t)CAP_SNAP_PROCS_MAX * h->memfd_size)) {
 		snprintf(err, errlen, "bad process section size %llu for format version %u",
 		         (unsigned long long)x->procs_size, h->format_version);
+		return -1;
+	}
+	/* Version 5's tags need the file's salt; a writer never leaves it zero (16 random
+	 * bytes), and an all-zero one is what a header with no header page has. */
+	static const uint8_t no_salt[CAP_SNAP_SALT_LEN];
+	if (h->format_version >= CAP_SNAP_FORMAT_TAGS &&
+	    memcmp(x->chunk_salt, no_salt, sizeof no_salt) == 0) {
+		snprintf(err, errlen, "format version %u without its chunk salt", h->format_version);
 		return -1;
 	}
 	uint64_t want = cap_snap_file_size_ext(h, x);

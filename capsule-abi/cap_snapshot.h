@@ -51,16 +51,39 @@
  *
  * procs_size is the section's length (a page multiple), procs_hash its
  * BLAKE2b-256 (struct cap_snap_header_ext); both are in the header page,
- * so the checksum and the MAC cover every byte of it.  A capsule of one process is written as version 3
- * (procs_size and procs_hash zero), as before.
+ * so the checksum and the MAC cover every byte of it.  Before version 5 a
+ * capsule of one process was written as version 3 (no section).
+ *
+ * Version 5, what every file is written as now: versions 3 and 4 with a
+ * keyed tag per chunk instead of an unkeyed hash, so a chunk costs a
+ * fraction of a BLAKE2b to check (docs/FASTPATH.md 8.7):
+ *
+ *   chunk_key = BLAKE2b-256 keyed with the snapshot key, salt = chunk_salt
+ *               (16 random bytes, fresh for every file written, in the
+ *               header page), personal = CAP_SNAP_CHUNK_PERSONAL, empty message;
+ *   otk[i]    = the first 32 bytes of ChaCha20 (RFC 8439, block 0) under
+ *               chunk_key at nonce 0x00000000 || le64(i);
+ *   chunk[i]  = Poly1305 of data bytes [i * CHUNK, (i + 1) * CHUNK) under otk[i]
+ *               (RFC 8439 section 2.6: one one-time key per chunk), 16 bytes.
+ *
+ * The chunk table's tags are 16 bytes each; the checksum and MAC are as
+ * before.  A tag binds its chunk to its place (i) and its file (the salt,
+ * under the MAC) for a holder of the key only: an editor of the file can
+ * neither make a tag nor move one.  procs_size is 0 for a capsule of one
+ * process (no section), else as in version 4.
  */
 #define CAP_SNAP_MAGIC          "CAPSNP\r\n"
 #define CAP_SNAP_MAGIC_LEN      8
-#define CAP_SNAP_FORMAT_VERSION 4u           /* the newest read */
-#define CAP_SNAP_FORMAT_ONE_PROC 3u          /* what one process is written as */
+#define CAP_SNAP_FORMAT_VERSION 5u           /* the newest read, and what files are written as */
+#define CAP_SNAP_FORMAT_ONE_PROC 3u          /* a migration stream's header (it has no chunks) */
+#define CAP_SNAP_FORMAT_PROCS   4u           /* the first with a process section (still read) */
+#define CAP_SNAP_FORMAT_TAGS    5u           /* the first with keyed chunk tags */
 #define CAP_SNAP_FORMAT_OLDEST  2u          /* still read: the whole-file checksum, no chunks */
 #define CAP_SNAP_CHUNK_SIZE     (256u << 10) /* data bytes per chunk hash (version 3) */
-#define CAP_SNAP_CHUNK_HASH_LEN 32
+#define CAP_SNAP_CHUNK_HASH_LEN 32           /* versions 3 and 4: BLAKE2b-256 */
+#define CAP_SNAP_CHUNK_TAG_LEN  16           /* version 5: Poly1305 */
+#define CAP_SNAP_SALT_LEN       16
+#define CAP_SNAP_CHUNK_PERSONAL "capsnap5-chunks"   /* 15 characters + NUL: BLAKE2b's 16 */
 #define CAP_SNAP_HEADER_SIZE    4096u
 #define CAP_SNAP_MAX_EXTENTS    (1u << 20)
 #define CAP_SNAP_KEY_LEN        32
@@ -96,16 +119,19 @@ struct cap_snap_header {
 _Static_assert(sizeof(struct cap_snap_header) == 832, "cap_snap_header layout");
 
 /*
- * Version 4 only, right after struct cap_snap_header in the header page
- * (zero before: that page's padding).  Not part of struct cap_snap_header,
- * whose 832 bytes a migration stream carries as they are.
+ * Versions 4 and 5, right after struct cap_snap_header in the header page
+ * (zero before: that page's padding; chunk_salt is read in version 5 only).
+ * Not part of struct cap_snap_header, whose 832 bytes a migration stream
+ * carries as they are.
  */
 #define CAP_SNAP_EXT_OFFSET 832u
 struct cap_snap_header_ext {
-	uint64_t procs_size;                  /* bytes of the process section, a page multiple */
+	uint64_t procs_size;                  /* bytes of the process section, a page multiple
+	                                       * (version 5: 0 for none) */
 	uint8_t  procs_hash[32];              /* BLAKE2b-256 of the process section */
+	uint8_t  chunk_salt[CAP_SNAP_SALT_LEN];   /* version 5: random, fresh for every file */
 };
-_Static_assert(sizeof(struct cap_snap_header_ext) == 40, "cap_snap_header_ext layout");
+_Static_assert(sizeof(struct cap_snap_header_ext) == 56, "cap_snap_header_ext layout");
 _Static_assert(CAP_SNAP_EXT_OFFSET + sizeof(struct cap_snap_header_ext) <= CAP_SNAP_HEADER_SIZE,
                "the extension fits in the header page");
 _Static_assert(sizeof(struct cap_snap_header) <= CAP_SNAP_HEADER_SIZE, "header fits");
@@ -195,6 +221,12 @@ uint64_t cap_snap_chunk_table_offset(uint32_t nextents);
 /* Chunks of data_size bytes of data (0 for version 2, which has none). */
 uint64_t cap_snap_chunk_count(uint32_t format_version, uint64_t data_size);
 
+/* Bytes of one chunk table entry: a BLAKE2b-256 (versions 3, 4) or a Poly1305 tag (5). */
+size_t cap_snap_chunk_entry_len(uint32_t format_version);
+
+/* 1 if the file has a process section: always in version 4, in 5 if procs_size says so. */
+int cap_snap_has_procs(const struct cap_snap_header *h, const struct cap_snap_header_ext *x);
+
 /* Where the data starts: after the header page, the extent table and (version 3) the chunk table. */
 uint64_t cap_snap_data_offset(uint32_t format_version, uint32_t nextents, uint64_t data_size);
 
@@ -211,9 +243,9 @@ uint64_t cap_snap_file_size_ext(const struct cap_snap_header *h, const struct ca
  */
 int cap_snap_check_header(const struct cap_snap_header *h, uint64_t file_size,
                           char *err, size_t errlen);
-/* The same with the header page's version 4 extension x (ignored before version 4;
- * check_header: x all zeros, so a version 4 header is refused where no process section is
- * expected, as in a migration stream). */
+/* The same with the header page's extension x (ignored before version 4; check_header: x
+ * all zeros, so a version 4 header, or a version 5 one (its salt is never all zero), is
+ * refused where no file's header page is, as in a migration stream). */
 int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
                               uint64_t file_size, char *err, size_t errlen);
 int cap_snap_check_extents(const struct cap_snap_header *h,

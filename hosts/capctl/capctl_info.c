@@ -51,13 +51,16 @@ int capctl_info(int argc, char **argv)
 	}
 	char id[2 * CAP_IMAGE_BUILD_ID_MAX + 1], sum[2 * CAP_IMAGE_CHECKSUM_LEN + 1];
 	hex(id, h.build_id, h.build_id_len);
-	hex(sum, h.checksum, sizeof h.checksum);
+	/* Version 2 uses 16 of the field's 32 bytes (the rest is checked zero): show those. */
+	hex(sum, h.checksum, image_checksum_used(h.format_version));
+	const char *algo = image_checksum_name(h.format_version);
 	if (json) {
 		printf("{\"name\": \"%s\", \"format_version\": %u, \"abi_version\": %u, "
 		       "\"mem_size\": %llu, \"build_id\": \"%s\", \"elf_size\": %llu, "
-		       "\"checksum\": \"%s\", \"valid\": %s, \"error\": ",
+		       "\"checksum\": \"%s\", \"checksum_algorithm\": \"%s\", \"valid\": %s, "
+		       "\"error\": ",
 		       h.name, h.format_version, h.abi_version, (unsigned long long)h.mem_size, id,
-		       (unsigned long long)h.elf_size, sum, valid ? "true" : "false");
+		       (unsigned long long)h.elf_size, sum, algo, valid ? "true" : "false");
 		if (valid)
 			printf("null");
 		else
@@ -71,7 +74,7 @@ int capctl_info(int argc, char **argv)
 		       (unsigned long long)(h.mem_size >> 20));
 		printf("build-id:       %s\n", id);
 		printf("ELF size:       %llu\n", (unsigned long long)h.elf_size);
-		printf("checksum:       %s%s\n", sum, valid ? " (ok)" : "");
+		printf("checksum:       %s %s%s\n", algo, sum, valid ? " (ok)" : "");
 		if (!valid)
 			printf("valid:          no (%s)\n", err);
 		else

@@ -9,7 +9,11 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
-CAPRUN_LIBS := -lsodium -lmnl
+# libsodium linked statically (still PIE, so ASLR stays): a fresh start no longer uses it
+# (image format 2 checks with XXH3), and mapping and relocating libsodium.so cost every
+# exec 0.2-0.6 ms of CPU (docs/FASTPATH.md 8.7).  The price: a Debian security update of
+# libsodium reaches caprun with the next build, not at once.
+CAPRUN_LIBS := -l:libsodium.a -lmnl
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 

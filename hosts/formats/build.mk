@@ -7,7 +7,7 @@ FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 # A .cap image (header, checksum, ELF, load plan) and a snapshot file (header, MAC, pages),
 # plus the control socket (its run directory holds the snapshot key).
 FORMAT_IMAGE_SRCS    := hosts/formats/image.c hosts/formats/elfload.c
-FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapprocs.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
+FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapfile_chunks.c hosts/formats/snapchunk.c hosts/formats/snapprocs.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                         $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
 # The uplink between caprun and caphostd, and the one encoding of a TCP connection's state
 # (FROZEN's and HOLD's records, the holder's seed).
@@ -22,8 +22,11 @@ FORMAT_MIG_SRCS      := hosts/formats/migstream.c hosts/formats/migstream_procs.
 UNIT_SRCS_test_host_image     := $(FORMAT_IMAGE_SRCS) $(COMMON_FILEIO_SRCS) hosts/caprun/stackbuild.c \
                                  capsule-abi/cap_image.c
 UNIT_LIBS_test_host_image     := -lsodium
-UNIT_SRCS_test_host_snapshot  := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+UNIT_SRCS_test_host_snapshot  := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c \
+                                 tests/unit/hosts/formats/snapfixture.c
 UNIT_LIBS_test_host_snapshot  := -lsodium
+UNIT_SRCS_test_host_snapchunk := $(UNIT_SRCS_test_host_snapshot)
+UNIT_LIBS_test_host_snapchunk := -lsodium
 UNIT_SRCS_test_host_snapprocs := $(FORMAT_SNAPSHOT_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_snapprocs := -lsodium
 UNIT_SRCS_test_host_snapauth  := hosts/formats/snapauth.c hosts/formats/ctlsock.c $(COMMON_FILEIO_SRCS) \

@@ -18,9 +18,19 @@ struct host_image {
 	int fd;                   /* read-only, close-on-exec: the loader maps from it */
 };
 
-/* BLAKE2b-256 over the 4096 header bytes (checksum field zeroed) then the ELF. */
+/*
+ * The checksum field's 32 bytes for the 4096 header bytes (checksum field
+ * zeroed) then the ELF, by the format version in header_page: version 1
+ * BLAKE2b-256, any other XXH3-128 in the first 16 bytes and zeros after
+ * (capsule-abi/cap_image.h).  The caller checks the version first.
+ */
 void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
                          uint8_t out[CAP_IMAGE_CHECKSUM_LEN]);
+/* The format_version of a header page, read without alignment assumptions. */
+uint32_t image_header_version(const uint8_t *header_page);
+/* The checksum's algorithm ("XXH3-128") and how many of its 32 bytes carry it. */
+const char *image_checksum_name(uint32_t format_version);
+size_t image_checksum_used(uint32_t format_version);
 
 /*
  * Validate a whole image held in memory: header fields, zero padding,

@@ -96,37 +96,36 @@ int snapfile_scan(int memfd, uint64_t size, struct cap_snap_extent **ext, uint32
 	return scan_extents(memfd, size, ext, count);
 }
 
-/* Header page with the checksum and mac fields zeroed: the first thing hashed (x: version 4's
- * extension, or NULL). */
+/* Header page with the checksum and mac fields zeroed: the first thing hashed (x: its
+ * extension). */
 static void header_page(const struct cap_snap_header *h, const struct cap_snap_header_ext *x,
                         uint8_t page[CAP_SNAP_HEADER_SIZE])
 {
 	memset(page, 0, CAP_SNAP_HEADER_SIZE);
 	memcpy(page, h, sizeof *h);
-	if (x)
-		memcpy(page + CAP_SNAP_EXT_OFFSET, x, sizeof *x);
+	memcpy(page + CAP_SNAP_EXT_OFFSET, x, sizeof *x);
 	memset(page + offsetof(struct cap_snap_header, checksum), 0, sizeof h->checksum);
 	memset(page + offsetof(struct cap_snap_header, mac), 0, sizeof h->mac);
 }
 
 /*
- * The data's chunk hashes (version 3), fed in pieces of any size: a chunk
- * ends every CAP_SNAP_CHUNK_SIZE bytes of the data, whichever extent they
- * came from.
+ * The data's chunk table entries, fed in pieces of any size: a chunk ends
+ * every CAP_SNAP_CHUNK_SIZE bytes of the data, whichever extent they came
+ * from.
  */
 struct chunk_hasher {
-	uint8_t *table;            /* nchunks hashes */
+	uint8_t *table;            /* nchunks entries */
+	const struct snapchunk_keying *keying;
 	uint64_t index;            /* the chunk being hashed */
 	uint32_t filled;           /* its bytes so far */
-	crypto_generichash_state st;
+	struct snapchunk_state st;
 };
 
 static void chunk_finish(struct chunk_hasher *c)
 {
 	if (c->filled == 0)
 		return;
-	crypto_generichash_final(&c->st, c->table + c->index * CAP_SNAP_CHUNK_HASH_LEN,
-	                         CAP_SNAP_CHUNK_HASH_LEN);
+	snapchunk_end(&c->st, c->table + c->index * cap_snap_chunk_entry_len(c->keying->version));
 	c->index++;
 	c->filled = 0;
 }
@@ -135,11 +134,11 @@ static void chunk_feed(struct chunk_hasher *c, const uint8_t *p, size_t len)
 {
 	while (len) {
 		if (c->filled == 0)
-			crypto_generichash_init(&c->st, NULL, 0, CAP_SNAP_CHUNK_HASH_LEN);
+			snapchunk_begin(&c->st, c->keying, c->index);
 		size_t take = CAP_SNAP_CHUNK_SIZE - c->filled;
 		if (take > len)
 			take = len;
-		crypto_generichash_update(&c->st, p, take);
+		snapchunk_update(&c->st, p, take);
 		c->filled += (uint32_t)take;
 		p += take;
 		len -= take;
@@ -154,12 +153,13 @@ static void chunk_feed(struct chunk_hasher *c, const uint8_t *p, size_t len)
  * is written and hashed last, once the data has made it.
  */
 static int write_body(int memfd, int out, const struct cap_snap_header *h,
-                      const struct cap_snap_extent *ext, crypto_generichash_state *st)
+                      const struct cap_snap_extent *ext, const struct snapchunk_keying *keying,
+                      crypto_generichash_state *st)
 {
 	uint64_t table_at = cap_snap_chunk_table_offset(h->nextents);
 	size_t ext_len = (size_t)(table_at - CAP_SNAP_HEADER_SIZE);
 	size_t chunks_len = (size_t)(h->data_offset - table_at);
-	struct chunk_hasher ch = { .table = calloc(1, chunks_len ? chunks_len : 1) };
+	struct chunk_hasher ch = { .table = calloc(1, chunks_len ? chunks_len : 1), .keying = keying };
 	uint8_t *buf = calloc(1, ext_len > COPY_CHUNK ? ext_len : COPY_CHUNK);
 	int r = -1;
 	if (!buf || !ch.table)
@@ -292,17 +292,23 @@ int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct ca
 		goto out;
 	}
 
+	/* Files are version 5 (snapfile_prepare fills what a migration stream's header says):
+	 * chunk tags under a key of this file alone, from the snapshot key and a fresh salt. */
+	struct cap_snap_header_ext x = { 0 };
+	struct snapchunk_keying keying = { .version = CAP_SNAP_FORMAT_VERSION };
+	h->format_version = CAP_SNAP_FORMAT_VERSION;
+	h->data_offset = cap_snap_data_offset(h->format_version, h->nextents, h->data_size);
+	randombytes_buf(x.chunk_salt, sizeof x.chunk_salt);
+	snapchunk_derive_key(key->key, x.chunk_salt, keying.key);
 	memcpy(h->key_id, key->id, sizeof h->key_id);
 	out = make_temp(dirfd, name, tmp, sizeof tmp);
 	if (out < 0) {
 		step = NULL;
 		goto fail;
 	}
-	struct cap_snap_header_ext x = { 0 };
 	if (procs) {
 		/* The process section first: its size and hash are in the header page. */
 		char why[PATH_MAX];
-		h->format_version = 4;
 		if (snapprocs_write(out, h->data_offset + h->data_size, h, &x, procs, why, sizeof why)) {
 			saved_errno = errno;
 			close(out);
@@ -314,10 +320,12 @@ int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct ca
 	}
 	uint8_t page[CAP_SNAP_HEADER_SIZE];
 	crypto_generichash_state st;
-	header_page(h, procs ? &x : NULL, page);
+	header_page(h, &x, page);
 	crypto_generichash_init(&st, NULL, 0, sizeof h->checksum);
 	crypto_generichash_update(&st, page, sizeof page);
-	if (write_body(memfd, out, h, ext, &st)) {
+	int wrote = write_body(memfd, out, h, ext, &keying, &st);
+	sodium_memzero(keying.key, sizeof keying.key);
+	if (wrote) {
 		step = "";   /* created: remove it */
 		goto fail;
 	}
@@ -424,162 +432,6 @@ ioerr:
 	return -1;
 }
 
-void snapfile_chunk_span(const struct host_snap *s, uint64_t chunk, uint64_t *data_pos, size_t *len)
-{
-	uint64_t at = chunk * CAP_SNAP_CHUNK_SIZE;
-	uint64_t left = s->hdr.data_size - at;
-	*data_pos = at;
-	*len = left < CAP_SNAP_CHUNK_SIZE ? (size_t)left : CAP_SNAP_CHUNK_SIZE;
-}
-
-int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf, size_t *len,
-                        char *err, size_t errlen)
-{
-	uint64_t at;
-	snapfile_chunk_span(s, chunk, &at, len);
-	uint64_t from = s->hdr.data_offset + at;
-	ssize_t n = 0;
-	for (size_t got = 0; got < *len; got += (size_t)n) {
-		n = pread(s->fd, buf + got, *len - got, (off_t)(from + got));
-		if (n < 0 && errno == EINTR) {
-			n = 0;
-			continue;
-		}
-		if (n < 0) {
-			snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): read error: %s",
-			         (unsigned long long)chunk, (unsigned long long)from,
-			         (unsigned long long)(from + *len), strerror(errno));
-			return -1;
-		}
-		if (n == 0) {
-			snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): truncated: the file "
-			         "ends at %llu", (unsigned long long)chunk, (unsigned long long)from,
-			         (unsigned long long)(from + *len), (unsigned long long)(from + got));
-			return -1;
-		}
-	}
-	uint8_t sum[CAP_SNAP_CHUNK_HASH_LEN];
-	crypto_generichash(sum, sizeof sum, buf, *len, NULL, 0);
-	if (sodium_memcmp(sum, s->chunk_hash + chunk * CAP_SNAP_CHUNK_HASH_LEN, sizeof sum) != 0) {
-		snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): checksum mismatch: snapshot "
-		         "is corrupt", (unsigned long long)chunk, (unsigned long long)from,
-		         (unsigned long long)(from + *len));
-		return -1;
-	}
-	return 0;
-}
-
-/* Chunks [first, first + n), one read into buf: 1 if all of them match their hashes. */
-static int span_verified(const struct host_snap *s, uint64_t first, uint64_t n, uint8_t *buf)
-{
-	uint64_t at, last_at;
-	size_t len, last_len;
-	snapfile_chunk_span(s, first, &at, &len);
-	snapfile_chunk_span(s, first + n - 1, &last_at, &last_len);
-	if (fileio_pread_full(s->fd, buf, (size_t)(last_at + last_len - at), s->hdr.data_offset + at))
-		return 0;
-	for (uint64_t k = 0; k < n; k++) {
-		uint8_t sum[CAP_SNAP_CHUNK_HASH_LEN];
-		len = k + 1 < n ? CAP_SNAP_CHUNK_SIZE : last_len;
-		crypto_generichash(sum, sizeof sum, buf + k * CAP_SNAP_CHUNK_SIZE, len, NULL, 0);
-		if (sodium_memcmp(sum, s->chunk_hash + (first + k) * CAP_SNAP_CHUNK_HASH_LEN, sizeof sum))
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * Every chunk against its hash (version 3; version 2's checksum already
- * covered the data), read COPY_CHUNK at a time: as few reads as version 2.
- */
-static int verify_chunks(const struct host_snap *s, char *err, size_t errlen)
-{
-	const uint64_t per_read = COPY_CHUNK / CAP_SNAP_CHUNK_SIZE;
-	if (s->nchunks == 0)
-		return 0;
-	uint8_t *buf = malloc(COPY_CHUNK);
-	if (!buf) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	fileio_prefault(buf, COPY_CHUNK);
-	for (uint64_t i = 0; i < s->nchunks; i += per_read) {
-		uint64_t n = s->nchunks - i < per_read ? s->nchunks - i : per_read;
-		if (span_verified(s, i, n, buf))
-			continue;
-		/* A short read or a mismatch in this span: chunk by chunk says which and why. */
-		size_t len;
-		for (uint64_t k = i; k < i + n; k++)
-			if (snapfile_read_chunk(s, k, buf, &len, err, errlen)) {
-				free(buf);
-				return -1;
-			}
-	}
-	free(buf);
-	return 0;
-}
-
-int snapfile_mem_chunks(const struct host_snap *s, uint64_t off, uint64_t len, uint64_t *first,
-                        uint64_t *last)
-{
-	uint64_t data_pos = 0, lo = UINT64_MAX, hi = 0;
-	for (uint32_t i = 0; i < s->hdr.nextents && len; i++) {
-		const struct cap_snap_extent *e = &s->ext[i];
-		uint64_t a = off > e->offset ? off : e->offset;
-		uint64_t b = off + len < e->offset + e->length ? off + len : e->offset + e->length;
-		if (a < b) {
-			if (data_pos + (a - e->offset) < lo)
-				lo = data_pos + (a - e->offset);
-			hi = data_pos + (b - e->offset);
-		}
-		data_pos += e->length;
-	}
-	if (lo == UINT64_MAX || s->nchunks == 0)
-		return 0;
-	*first = lo / CAP_SNAP_CHUNK_SIZE;
-	*last = (hi - 1) / CAP_SNAP_CHUNK_SIZE;
-	return 1;
-}
-
-/* The chunks holding memfd bytes [off, off + len), each against its hash. */
-static int verify_mem_chunks(struct host_snap *s, uint64_t off, uint64_t len, char *err,
-                             size_t errlen)
-{
-	uint64_t first, last;
-	if (!snapfile_mem_chunks(s, off, len, &first, &last))
-		return 0;
-	uint8_t *buf = malloc(CAP_SNAP_CHUNK_SIZE);
-	if (!buf) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	fileio_prefault(buf, CAP_SNAP_CHUNK_SIZE);
-	size_t n = 0;
-	for (uint64_t i = first; i <= last; i++)
-		if (snapfile_read_chunk(s, i, buf, &n, err, errlen)) {
-			free(buf);
-			return -1;
-		}
-	s->held = buf;   /* checked: the lazy load places it as it is (snapfile_held_chunk) */
-	s->held_chunk = last;
-	s->held_len = n;
-	return 0;
-}
-
-const uint8_t *snapfile_held_chunk(const struct host_snap *s, uint64_t chunk, size_t *len)
-{
-	if (!s->held || s->held_chunk != chunk)
-		return NULL;
-	*len = s->held_len;
-	return s->held;
-}
-
-void snapfile_drop_held(struct host_snap *s)
-{
-	free(s->held);
-	s->held = NULL;
-}
-
 int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errlen)
 {
 	return snapfile_open_ex(path, s, 1, err, errlen);
@@ -633,8 +485,11 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
-	if (s->hdr.format_version < 4)
+	if (s->hdr.format_version < CAP_SNAP_FORMAT_PROCS)
 		memset(&s->hext, 0, sizeof s->hext);   /* padding before version 4 */
+	else if (s->hdr.format_version < CAP_SNAP_FORMAT_TAGS)
+		memset(s->hext.chunk_salt, 0, sizeof s->hext.chunk_salt);   /* padding in version 4 */
+	s->keying.version = s->hdr.format_version;
 	if (cap_snap_check_header_ext(&s->hdr, &s->hext, s->file_size, err, errlen))
 		goto fail;
 	s->ext = malloc((size_t)s->hdr.nextents * sizeof *s->ext);
@@ -650,38 +505,47 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 		goto fail;
 	s->nchunks = cap_snap_chunk_count(s->hdr.format_version, s->hdr.data_size);
 	uint64_t table_at = cap_snap_chunk_table_offset(s->hdr.nextents);
-	s->chunk_hash = malloc(s->nchunks ? (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN : 1);
+	size_t table_len = (size_t)s->nchunks * cap_snap_chunk_entry_len(s->hdr.format_version);
+	s->chunk_hash = malloc(s->nchunks ? table_len : 1);
 	if (!s->chunk_hash) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	fileio_prefault(s->chunk_hash, (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN);   /* 128 KiB a GiB */
-	if (fileio_pread_full(s->fd, s->chunk_hash, (size_t)s->nchunks * CAP_SNAP_CHUNK_HASH_LEN,
-	                      table_at)) {
+	fileio_prefault(s->chunk_hash, table_len);   /* 64 KiB a GiB (version 5), 128 before */
+	if (fileio_pread_full(s->fd, s->chunk_hash, table_len, table_at)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
 		goto fail;
 	}
 	if (verify_checksum(s, err, errlen))
 		goto fail;
 	/* Integrity, then authenticity, and only then is any of its memory interpreted. */
-	if (ring && snapfile_authenticate(s, ring, NULL, err, errlen))
+	const struct snap_key *key = NULL;
+	if (ring && snapfile_authenticate(s, ring, &key, err, errlen))
 		goto fail;
+	/* Version 5's chunk tags: checkable with the key that made the file, and only with it. */
+	if (key && s->hdr.format_version >= CAP_SNAP_FORMAT_TAGS) {
+		snapchunk_derive_key(key->key, s->hext.chunk_salt, s->keying.key);
+		s->chunk_keyed = 1;
+	}
+	int checkable = s->hdr.format_version < CAP_SNAP_FORMAT_TAGS || s->chunk_keyed;
 	/* The data against the (now authenticated) chunk hashes; lazy resume checks each as it loads it. */
 	if (s->hdr.format_version < 3)
 		s->data_verified = 1;   /* version 2: its checksum covered the data already */
 	/* Several processes: their section whole, and everything is loaded before they run
 	 * (children map the shared window from pid 1's memory, which a lazy load would not
 	 * fill for them). */
-	if (s->hdr.format_version >= 4) {
+	if (cap_snap_has_procs(&s->hdr, &s->hext)) {
 		s->data_verified = 1;
 		if (snapprocs_read(s, &s->procs, err, errlen))
 			goto fail;
 	}
-	if (s->data_verified && verify_chunks(s, err, errlen))
+	if (!checkable)
+		s->data_verified = 0;   /* no key, no chunk checked (capctl inspect: snapfile_key_chunks) */
+	if (s->data_verified && snapfile_verify_chunks(s, err, errlen))
 		goto fail;
 	/* Resume jumps into what the control page says: refuse a bad one before anything is made. */
 	struct cap_control ctl;
-	if (!s->data_verified && verify_mem_chunks(s, 0, sizeof ctl, err, errlen))
+	if (checkable && !s->data_verified && snapfile_verify_mem_chunks(s, 0, sizeof ctl, err, errlen))
 		goto fail;
 	if (snapfile_read_mem(s, 0, &ctl, sizeof ctl)) {
 		snprintf(err, errlen, "read error: %s", strerror(errno));
@@ -722,6 +586,18 @@ int snapfile_authenticate(const struct host_snap *s, const struct snap_keyring *
 	return 0;
 }
 
+int snapfile_key_chunks(struct host_snap *s, const struct snap_key *key, char *err, size_t errlen)
+{
+	if (s->hdr.format_version < CAP_SNAP_FORMAT_TAGS || s->chunk_keyed)
+		return 0;
+	snapchunk_derive_key(key->key, s->hext.chunk_salt, s->keying.key);
+	s->chunk_keyed = 1;
+	if (snapfile_verify_chunks(s, err, errlen))
+		return -1;
+	s->data_verified = 1;
+	return 0;
+}
+
 void snapfile_close(struct host_snap *s)
 {
 	if (s->fd >= 0)
@@ -733,6 +609,8 @@ void snapfile_close(struct host_snap *s)
 	s->procs = NULL;
 	s->ext = NULL;
 	s->chunk_hash = NULL;
+	sodium_memzero(&s->keying, sizeof s->keying);
+	s->chunk_keyed = 0;
 	s->fd = -1;
 }
 

@@ -5,6 +5,7 @@
 #include "capsule-abi/cap_image.h"
 #include "capsule-abi/cap_snapshot.h"
 #include "hosts/formats/snapauth.h"
+#include "hosts/formats/snapchunk.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,9 +27,9 @@ int snapfile_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char
 
 /*
  * The same for a capsule of several processes (procs: pid 1 first, its
- * memory memfd; NULL: one process, version 3): the file gets format
- * version 4 and the process section after pid 1's data
- * (hosts/formats/snapprocs.h).
+ * memory memfd; NULL: one process): the process section follows pid 1's
+ * data (hosts/formats/snapprocs.h).  Either way the file is format version
+ * 5: its chunk tags made under key with a salt of its own.
  */
 struct snapprocs_set;
 int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct cap_snap_header *hdr,
@@ -55,11 +56,14 @@ int snapfile_prepare_known(struct cap_snap_header *hdr, const struct cap_snap_ex
 /* An opened, fully validated snapshot. */
 struct host_snap {
 	struct cap_snap_header hdr;
-	struct cap_snap_header_ext hext;   /* version 4: the process section's size and hash; else zeros */
+	struct cap_snap_header_ext hext;   /* versions 4, 5: the process section's size and hash
+	                                    * (5: and the chunk salt); else zeros */
 	struct cap_snap_extent *ext;   /* hdr.nextents entries (malloc'd) */
 	uint64_t file_size;
-	uint8_t *chunk_hash;           /* version 3: nchunks hashes, authenticated (malloc'd) */
+	uint8_t *chunk_hash;           /* versions 3-5: nchunks table entries, authenticated (malloc'd) */
 	uint64_t nchunks;              /* 0 for version 2 */
+	struct snapchunk_keying keying;   /* how the entries are made (version 5: the chunk key) */
+	int chunk_keyed;               /* version 5: keying.key derived (opened with the key) */
 	int data_verified;             /* every chunk was checked at open */
 	uint8_t *held;                 /* the last chunk a lazy open checked, or NULL (malloc'd) */
 	uint64_t held_chunk;           /* its index */
@@ -81,7 +85,9 @@ int snapfile_open(const char *path, struct host_snap *s, char *err, size_t errle
 /*
  * The same on a descriptor already open for reading (s owns fd), with the
  * keys to authenticate against; ring NULL: every check but authentication
- * (capctl inspect, which then says whether it verifies).
+ * (capctl inspect, which then says whether it verifies), which in version 5
+ * includes the chunk tags: then no chunk is checked (data_verified 0, and
+ * snapfile_read_chunk refuses) until snapfile_key_chunks.
  */
 int snapfile_open_fd(int fd, struct host_snap *s, const struct snap_keyring *ring, char *err,
                       size_t errlen);
@@ -97,14 +103,29 @@ int snapfile_open_ex(const char *path, struct host_snap *s, int verify_data, cha
 int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *ring,
                         int verify_data, char *err, size_t errlen);
 
+/*
+ * Version 5, opened without a ring: with the key the MAC verified with
+ * (snapfile_authenticate's *used), derive the chunk key and check every
+ * chunk.  0 (also for older versions, whose chunks the open checked), or -1
+ * with the first bad chunk's line in err.
+ */
+int snapfile_key_chunks(struct host_snap *s, const struct snap_key *key, char *err, size_t errlen);
+
+/* For the open (snapfile_chunks.c): every chunk, or those holding memfd bytes [off, off +
+ * len) (the last kept: snapfile_held_chunk), against their entries.  0 or -1 with err. */
+int snapfile_verify_chunks(const struct host_snap *s, char *err, size_t errlen);
+int snapfile_verify_mem_chunks(struct host_snap *s, uint64_t off, uint64_t len, char *err,
+                               size_t errlen);
+
 /* Where chunk lies in the data (data_pos: offset from data_offset) and its length. */
 void snapfile_chunk_span(const struct host_snap *s, uint64_t chunk, uint64_t *data_pos, size_t *len);
 
 /*
- * Read chunk (version 3) into buf (CAP_SNAP_CHUNK_SIZE bytes) and check it
- * against its hash.  0 with its length in *len, or -1 with "chunk N (file
+ * Read chunk (versions 3-5) into buf (CAP_SNAP_CHUNK_SIZE bytes) and check it
+ * against its table entry.  0 with its length in *len, or -1 with "chunk N (file
  * bytes A-B): checksum mismatch: snapshot is corrupt", "...: truncated: the
- * file ends at X" or "...: read error: ..." in err.
+ * file ends at X", "...: read error: ..." or (version 5 opened without the
+ * key) "...: not checked: ..." in err.
  */
 int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf, size_t *len,
                         char *err, size_t errlen);

@@ -12,6 +12,11 @@ CAPSULE_TRACE steps it writes (spawned, started-sent, ready) and the reply.  The
 snapshot is made once by the first caprun (--snap FILE keeps it between runs; its host
 key must then stay too: CAPSULE_HOST_KEY).  Not part of make bench: it needs a second
 build to be useful.
+
+With --each, every caprun resumes a snapshot of its own, made by itself from its own
+image (CAPRUN,IMAGE as in startbench.py; memtouch.cap of this build if no image is
+given): for builds whose image or snapshot formats differ, so an old caprun cannot read
+the new files.  --snap is then a directory, where the files stay as 0.snap, 1.snap, ...
 """
 import argparse
 import os
@@ -21,30 +26,39 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from caplib import Capsule, Host, connect, request, snapshot, stop_all, tempdir  # noqa: E402
+from caplib import IMAGES, Capsule, Host, connect, request, snapshot, stop_all, tempdir  # noqa: E402
 
 PORT = 9003   # images/memtouch
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("caprun", nargs="+", help="caprun binaries to compare")
+    ap.add_argument("caprun", nargs="+", help="caprun binaries to compare (CAPRUN[,IMAGE] with --each)")
     ap.add_argument("--mib", type=int, default=1024, help="memory touched before the snapshot")
     ap.add_argument("--rounds", type=int, default=25)
-    ap.add_argument("--snap", help="the snapshot file: made if missing, kept")
+    ap.add_argument("--snap", help="the snapshot file (with --each: directory): made if missing, kept")
+    ap.add_argument("--each", action="store_true", help="a snapshot per caprun, made by it")
     a = ap.parse_args()
     host = Host()
-    path = a.snap or os.path.join(tempdir(), "m.snap")
     trace = tempfile.mktemp(prefix="resumebench.trace.")
     try:
-        if not os.path.exists(path):
-            cap = host.capsule("memtouch", name="first").start()
-            ctl = connect(cap.addr, PORT, timeout=300)
-            ctl.settimeout(300)
-            if not request(ctl, "touch %d" % a.mib).startswith("touched"):
-                raise RuntimeError("memtouch did not touch %d MiB" % a.mib)
-            ctl.close()
-            snapshot(host, cap, path, timeout=300)
+        if a.each:
+            where = a.snap or tempdir()
+            os.makedirs(where, exist_ok=True)
+            paths = {c: os.path.join(where, "%d.snap" % i) for i, c in enumerate(a.caprun)}
+        else:
+            paths = dict.fromkeys(a.caprun, a.snap or os.path.join(tempdir(), "m.snap"))
+        for c, path in paths.items():
+            if not os.path.exists(path):
+                caprun, image = (c.split(",") + [os.path.join(IMAGES, "memtouch.cap")])[:2]
+                argv = [caprun, "--name", "first", image] if a.each else None
+                cap = host.capsule("memtouch", name="first", argv=argv).start()
+                ctl = connect(cap.addr, PORT, timeout=300)
+                ctl.settimeout(300)
+                if not request(ctl, "touch %d" % a.mib).startswith("touched"):
+                    raise RuntimeError("memtouch did not touch %d MiB" % a.mib)
+                ctl.close()
+                snapshot(host, cap, path, timeout=300)
         times = {c: [] for c in a.caprun}
         steps = {c: {} for c in a.caprun}
         for r in range(a.rounds + 1):   # round 0 unmeasured: page cache, binaries
@@ -53,7 +67,7 @@ def main():
                     os.unlink(trace)
                 t0 = time.monotonic()
                 cap = Capsule("first", env=dict(host.env, CAPSULE_TRACE=trace),
-                              argv=[c, path]).start(timeout=300)
+                              argv=[c.split(",")[0], paths[c]]).start(timeout=300)
                 s = connect(cap.addr, PORT, timeout=300)
                 if not request(s, "ping").startswith("pong "):
                     raise RuntimeError("no pong from the resumed capsule")

@@ -1,4 +1,4 @@
-/* fuzz_snapshot.c: libFuzzer target for the snapshot reader as caprun and capctl inspect use it: header, extents, checksum, control page, report, restore, and a process section (version 4). */
+/* fuzz_snapshot.c: libFuzzer target for the snapshot reader as caprun and capctl inspect use it: header, extents, checksum, chunk tags, control page, report, restore, and a process section. */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -131,8 +131,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /*
  * The checksum the file would need, with the checksum and mac zeroed:
- * version 3 (when its sizes fit the input) over the header page and the
- * tables, the chunk hashes first redone from the data; else over all of it.
+ * versions 3-5 (when their sizes fit the input) over the header page and the
+ * tables, the chunk entries first redone from the data (version 5's tags
+ * with this host's key and the file's salt); else over all of it.
  */
 static void reseal(uint8_t *file, size_t len)
 {
@@ -144,10 +145,10 @@ static void reseal(uint8_t *file, size_t len)
 	size_t covered = len;
 	struct cap_snap_header_ext x;
 	memcpy(&x, file + CAP_SNAP_EXT_OFFSET, sizeof x);
-	uint64_t procs = h.format_version == 4 ? x.procs_size : 0;
-	if ((h.format_version == 3 || h.format_version == 4) && h.nextents <= CAP_SNAP_MAX_EXTENTS &&
-	    h.data_size <= len && procs <= len &&
-	    h.data_offset == cap_snap_data_offset(3, h.nextents, h.data_size) &&
+	uint64_t procs = cap_snap_has_procs(&h, &x) ? x.procs_size : 0;
+	if (h.format_version >= 3 && h.format_version <= CAP_SNAP_FORMAT_VERSION &&
+	    h.nextents <= CAP_SNAP_MAX_EXTENTS && h.data_size <= len && procs <= len &&
+	    h.data_offset == cap_snap_data_offset(h.format_version, h.nextents, h.data_size) &&
 	    h.data_offset + h.data_size + procs == len) {
 		/* version 4: the process section's hash in the header page first */
 		if (procs)
@@ -155,11 +156,14 @@ static void reseal(uint8_t *file, size_t len)
 			                   sizeof x.procs_hash, file + h.data_offset + h.data_size, (size_t)procs,
 			                   NULL, 0);
 		uint8_t *table = file + cap_snap_chunk_table_offset(h.nextents);
-		for (uint64_t i = 0; i < cap_snap_chunk_count(3, h.data_size); i++) {
+		struct snapchunk_keying k = { .version = h.format_version };
+		if (h.format_version >= CAP_SNAP_FORMAT_TAGS)
+			snapchunk_derive_key(ring.keys[0].key, x.chunk_salt, k.key);
+		for (uint64_t i = 0; i < cap_snap_chunk_count(h.format_version, h.data_size); i++) {
 			uint64_t pos = i * CAP_SNAP_CHUNK_SIZE, left = h.data_size - pos;
-			crypto_generichash(table + i * CAP_SNAP_CHUNK_HASH_LEN, CAP_SNAP_CHUNK_HASH_LEN,
-			                   file + h.data_offset + pos,
-			                   left < CAP_SNAP_CHUNK_SIZE ? left : CAP_SNAP_CHUNK_SIZE, NULL, 0);
+			snapchunk_entry(&k, i, file + h.data_offset + pos,
+			                left < CAP_SNAP_CHUNK_SIZE ? left : CAP_SNAP_CHUNK_SIZE,
+			                table + i * cap_snap_chunk_entry_len(h.format_version));
 		}
 		covered = (size_t)h.data_offset;
 	}
@@ -243,6 +247,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();   /* opened with the ring, so it must authenticate */
 		if (ok && used != &ring.keys[0])
 			__builtin_trap();
+		err[0] = 0;   /* then, as capctl inspect: version 5's chunks with that key */
+		if (inspect && ok && snapfile_key_chunks(&s, used, err, sizeof err) && !err[0])
+			__builtin_trap();   /* a refusal must say why */
 		use(&s);
 		snapfile_close(&s);
 	} else if (!err[0]) {

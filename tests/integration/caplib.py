@@ -15,12 +15,10 @@ are skipped in that mode.
 """
 
 import atexit
-import hashlib
 import os
 import re
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -428,109 +426,15 @@ def need_capsule_host(tap, name):
     return False
 
 
-# ------------------------------------------------------------ image headers
+# ------------------------------------------------------------ image and snapshot files
 
-def abi_constants():
-    """The #define'd integers of capsule-abi/cap_abi.h (so tests follow the header)."""
-    consts = {}
-    with open(os.path.join(ROOT, "capsule-abi", "cap_abi.h")) as f:
-        for line in f:
-            m = re.match(r"#define\s+(CAP_\w+)\s+\(?(0x[0-9a-fA-F]+|\d+)(UL|ULL|u|U)?\)?\s*(/\*.*)?$",
-                         line.strip())
-            if m:
-                consts[m.group(1)] = int(m.group(2), 0)
-    return consts
-
-
-# struct cap_image_header (capsule-abi/cap_image.h), little-endian, 176 bytes.
-HEADER_FMT = "<8sIIIIQQII32s64s32s"
-HEADER_SIZE = 4096
-CHECKSUM_OFF = struct.calcsize(HEADER_FMT) - 32
-
-
-def read_header(data):
-    f = struct.unpack_from(HEADER_FMT, data)
-    keys = ("magic", "format_version", "abi_version", "header_size", "flags", "elf_size",
-            "mem_size", "build_id_len", "reserved", "build_id", "name", "checksum")
-    return dict(zip(keys, f))
-
-
-def reseal(data):
-    """Recompute the BLAKE2b-256 checksum of an image after editing its header."""
-    data = bytearray(data)
-    data[CHECKSUM_OFF:CHECKSUM_OFF + 32] = bytes(32)
-    h = hashlib.blake2b(digest_size=32)
-    h.update(bytes(data[:HEADER_SIZE]))
-    h.update(bytes(data[HEADER_SIZE:]))
-    data[CHECKSUM_OFF:CHECKSUM_OFF + 32] = h.digest()
-    return bytes(data)
-
-
-# struct cap_snap_header (capsule-abi/cap_snapshot.h), little-endian, 832 bytes.
-SNAP_FMT = "<8sIIIIII32s64s512s64sIIQQqqQQ32s8s32s"
-SNAP_KEYS = ("magic", "format_version", "abi_version", "header_size", "flags", "nextents",
-             "build_id_len", "build_id", "image_name", "image_path", "capsule_name", "ip", "mtu",
-             "arena_size", "memfd_size", "frozen_at_ns", "taken_at_unix_ns", "data_offset",
-             "data_size", "checksum", "key_id", "mac")
-SNAP_MAC_OFF = struct.calcsize(SNAP_FMT) - 32
-SNAP_KEY_ID_OFF = SNAP_MAC_OFF - 8
-SNAP_CHECKSUM_OFF = SNAP_KEY_ID_OFF - 32
-SNAP_PAGE = 4096
-
-
-def snap_header(data):
-    return dict(zip(SNAP_KEYS, struct.unpack_from(SNAP_FMT, data)))
-
-
-SNAP_CHUNK = 256 * 1024   # CAP_SNAP_CHUNK_SIZE: data bytes per chunk hash (format version 3)
-
-
-def snap_chunk_table_offset(nextents):
-    return SNAP_PAGE + -(-16 * nextents // SNAP_PAGE) * SNAP_PAGE
-
-
-def snap_reseal(data):
-    """The plain checksum made to fit again after an edit, with the checksum and MAC fields
-    zeroed: version 3 redoes each chunk's BLAKE2b-256 from the data, then hashes the header
-    page and the tables; version 2 hashes the whole file.  Anyone can do this; the MAC is
-    what stops it."""
-    data = bytearray(data)
-    h = snap_header(data)
-    covered = len(data)
-    if h["format_version"] >= 3:
-        table = snap_chunk_table_offset(h["nextents"])
-        for i, pos in enumerate(range(0, h["data_size"], SNAP_CHUNK)):
-            chunk = data[h["data_offset"] + pos:h["data_offset"] + min(pos + SNAP_CHUNK, h["data_size"])]
-            data[table + 32 * i:table + 32 * i + 32] = hashlib.blake2b(bytes(chunk), digest_size=32).digest()
-        covered = h["data_offset"]
-    mac = bytes(data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32])
-    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = bytes(32)
-    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = bytes(32)
-    data[SNAP_CHECKSUM_OFF:SNAP_CHECKSUM_OFF + 32] = hashlib.blake2b(bytes(data[:covered]),
-                                                                     digest_size=32).digest()
-    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = mac
-    return bytes(data)
-
-
-def snap_remac(data, key):
-    """What only a holder of key can do: the MAC over the header page (MAC field zeroed)."""
-    data = bytearray(data)
-    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = bytes(32)
-    mac = hashlib.blake2b(bytes(data[:SNAP_PAGE]), digest_size=32, key=key).digest()
-    data[SNAP_MAC_OFF:SNAP_MAC_OFF + 32] = mac
-    return bytes(data)
-
-
-def snapshot_key_id(key):
-    """A snapshot key's fingerprint: the first 8 bytes of its unkeyed BLAKE2b-256."""
-    return hashlib.blake2b(key, digest_size=32).digest()[:8]
-
-
-def cluster_snapshot_key(data_key):
-    """crypto_kdf_derive_from_key(32, 1, "capsnap1", data_key), which is keyed BLAKE2b with
-    the subkey id as salt and the context as personalization."""
-    return hashlib.blake2b(b"", digest_size=32, key=data_key, salt=struct.pack("<Q", 1) + bytes(8),
-                           person=b"capsnap1" + bytes(8)).digest()
+from filelib import (  # noqa: F401  (the file formats, for every test)
+    abi_constants, HEADER_FMT, HEADER_SIZE, CHECKSUM_OFF, read_header, image_checksum,
+    xxh3_128, reseal, SNAP_FMT, SNAP_KEYS, SNAP_MAC_OFF, SNAP_KEY_ID_OFF, SNAP_CHECKSUM_OFF,
+    SNAP_PAGE, snap_header, SNAP_CHUNK, SNAP_EXT_OFF, SNAP_PROCS_HASH_OFF, SNAP_SALT_OFF,
+    snap_chunk_table_offset, snap_chunk_entry_len, snap_data_offset, snap_chunk_key,
+    snap_chunk_entry, host_snapshot_key, snap_reseal, snap_as_version, snap_remac,
+    snapshot_key_id, cluster_snapshot_key)
 
 
 def net_state():

@@ -1,11 +1,13 @@
-"""test_bad_images.py: broken images get a one-line error naming the file, a non-zero exit, and leave nothing behind."""
+"""test_bad_images.py: broken images get a one-line error naming the file, a non-zero exit, and leave nothing behind; version 1 images (BLAKE2b-256) still run."""
+import json
 import os
 import shutil
 import struct
 import tempfile
 
-from caplib import (HEADER_SIZE, IMAGES, Tap, check, check_eq, my_children, net_state,
-                    read_header, reseal, run_caprun, need_capsule_host)
+from caplib import (CAPCTL, CHECKSUM_OFF, HEADER_SIZE, IMAGES, Capsule, Tap, check, check_eq,
+                    connect, image_checksum, my_children, net_state, read_header, recv_exact,
+                    reseal, run_caprun, run_tool, need_capsule_host, stop_all)
 
 GOOD = os.path.join(IMAGES, "echo.cap")
 PT_LOAD, PF_W = 1, 2
@@ -32,6 +34,18 @@ def make_cases(dirname):
     corrupt = bytearray(good)
     corrupt[HEADER_SIZE + elf_size // 2] ^= 0x40   # one bit in the ELF: checksum must catch it
     put("corrupt", bytes(corrupt))
+    want["corrupt"] = "checksum mismatch: image is corrupt"
+    # Format version 2's checksum is XXH3-128 in the field's first 16 bytes; the rest must
+    # be zero, and is checked as part of it.
+    tail = bytearray(good)
+    tail[CHECKSUM_OFF + 31] ^= 1
+    put("checksum-tail", bytes(tail))
+    want["checksum-tail"] = "checksum mismatch: image is corrupt"
+    # A version 1 image (BLAKE2b-256) is read too, and checked as before.
+    v1 = as_version_1(good)
+    v1[HEADER_SIZE + elf_size // 2] ^= 0x40
+    put("corrupt-v1", bytes(v1))
+    want["corrupt-v1"] = "checksum mismatch: image is corrupt"
     put("wrong-magic", b"NOTACAP!" + good[8:])
     wrong_abi = bytearray(good)
     struct.pack_into("<I", wrong_abi, 12, 7)           # abi_version, with a valid checksum
@@ -62,6 +76,52 @@ def make_cases(dirname):
     return cases
 
 
+def as_version_1(data):
+    """The same image in format version 1: its checksum BLAKE2b-256 again."""
+    v1 = bytearray(data)
+    struct.pack_into("<I", v1, 8, 1)
+    return bytearray(reseal(bytes(v1)))
+
+
+def packed_as_version_2():
+    """What the packer writes: format version 2, and the checksum this test computes."""
+    with open(GOOD, "rb") as f:
+        good = f.read()
+    h = read_header(good)
+    check_eq(h["format_version"], 2, "echo.cap's format version")
+    check_eq(h["checksum"], image_checksum(good), "echo.cap's checksum (XXH3-128, then 16 zeros)")
+    info_says(GOOD, "XXH3-128", h["checksum"][:16])
+
+
+def info_says(path, algorithm, checksum):
+    """capctl info names the checksum's algorithm and shows the bytes it uses, and (ok)."""
+    code, out, err = run_tool([CAPCTL, "info", "--json", path])
+    check_eq(code, 0, "capctl info --json's exit code (stderr %r)" % err)
+    got = json.loads(out)
+    check_eq((got["checksum_algorithm"], got["checksum"], got["valid"]),
+             (algorithm, checksum.hex(), True), "capctl info --json: algorithm, checksum, valid")
+    code, out, err = run_tool([CAPCTL, "info", path])
+    check("checksum:       %s %s (ok)" % (algorithm, checksum.hex()) in out.splitlines(),
+          "capctl info's checksum line: %r" % out)
+
+
+def version_1_runs(dirname):
+    """A version 1 copy of echo.cap still validates (capctl info), starts and echoes."""
+    with open(GOOD, "rb") as f:
+        path = os.path.join(dirname, "echo-v1.cap")
+        with open(path, "wb") as out:
+            out.write(as_version_1(f.read()))
+    with open(path, "rb") as f:
+        info_says(path, "BLAKE2b-256", read_header(f.read(HEADER_SIZE))["checksum"])
+    cap = Capsule("echo", image=path).start()
+    try:
+        with connect(cap.addr, 7) as s:
+            s.sendall(b"v1\n")
+            check_eq(recv_exact(s, 3), b"v1\n", "the echo of a version 1 image")
+    finally:
+        stop_all()
+
+
 def refused(path, problem=None):
     before = net_state()
     code, out = run_caprun([path], timeout=20)
@@ -83,8 +143,10 @@ def main():
         tap.done()
     tmp = tempfile.mkdtemp(prefix="bad-images.")
     try:
+        tap.run("images are packed as format version 2 (XXH3-128)", packed_as_version_2)
         for name, path in make_cases(tmp).items():
             tap.run("bad image: %s" % name, refused, path, want.get(name))
+        tap.run("a version 1 image (BLAKE2b-256) still runs", version_1_runs, tmp)
     finally:
         shutil.rmtree(tmp)
     tap.done()

@@ -159,7 +159,7 @@ def pid1_foreign_across_snapshot():
     snapshot(host, cap, path)
     with open(path, "rb") as f:
         h = snap_header(f.read(4096))
-    check_eq(h["format_version"], 4, "the snapshot's format version (a process table names pid 1's program)")
+    check_eq(h["format_version"], 5, "the snapshot's format version (a process table names pid 1's program)")
     code, out, err = host.capctl(["inspect", path])
     check_eq(code, 0, "capctl inspect: %r" % err)
     check(re.search(r"image\s+busybox ", out) and "runs echo (%s) since its exec" % os.path.realpath(
@@ -271,8 +271,8 @@ def pipeline_across_snapshot():
     time.sleep(1)
     path = os.path.join(d, "pipeline.snap")
     snapshot(host, cap, path)
-    with open(path, "rb") as f:   # version 4: several processes (sh and the three stages)
-        check_eq(snap_header(f.read(4096))["format_version"], 4, "the snapshot's format version")
+    with open(path, "rb") as f:   # several processes (sh and the three stages): a process section
+        check_eq(snap_header(f.read(4096))["format_version"], 5, "the snapshot's format version")
     again = host.resume(path, plain=True)
     check_eq(again.wait_exit(120), 3, "caprun's exit code after the resume: sh's")
     with again.cond:

@@ -10,7 +10,8 @@ import time
 
 from procslib import TREE_AFTER, TREE_EXIT, TREE_READY
 from caplib import (CAPRUN, IMAGES, Host, Tap, check, check_eq, connect, net_state, no_guard,
-                    recv_all, snap_header, snap_remac, snap_reseal, snapshot, tempdir)
+                    recv_all, snap_as_version, snap_header, snap_remac, snap_reseal, snapshot,
+                    tempdir)
 
 IMAGE = os.path.join(IMAGES, "procs.cap")
 
@@ -124,7 +125,7 @@ def tree_snapshot_resume():
     path = os.path.join(d, "tree.snap")
     snapshot(host, cap, path)
     with open(path, "rb") as f:
-        check_eq(snap_header(f.read(4096))["format_version"], 4, "format version of 3 processes")
+        check_eq(snap_header(f.read(4096))["format_version"], 5, "format version of 3 processes")
     inspect_tree(host, path)
     again = host.resume(path, plain=True)
     check_eq(len(again.capsule_pids()), 3, "host processes after the resume")
@@ -225,6 +226,13 @@ def corrupt_process_table():
     # The untouched file still resumes.
     again = host.resume(path, plain=True)
     set_going(host, again, "the untouched file")
+    # ... and as the version 4 file a host wrote before version 5 (chunk hashes, no salt).
+    v4 = os.path.join(d, "v4.snap")
+    with open(v4, "wb") as f:
+        f.write(snap_as_version(data, 4, key))
+    again = host.resume(v4, plain=True)
+    check_eq(len(again.capsule_pids()), 3, "host processes after the version 4 file's resume")
+    set_going(host, again, "the version 4 file")
 
 
 STREAM_END = ["stream: more than 1 MiB, 0 wrong", "stream: child 2 exited with 32"]

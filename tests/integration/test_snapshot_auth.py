@@ -7,7 +7,8 @@ import subprocess
 
 from caplib import (CAPRUN, Host, Tap, TestFailure, check, check_eq, cluster_snapshot_key, connect,
                     descendants, my_children, need_capsule_host, net_state, next_count, no_guard,
-                    SNAP_FMT, snap_header, snap_reseal, snapshot, snapshot_key_id, tempdir)
+                    SNAP_CHUNK, SNAP_FMT, snap_header, snap_reseal, snapshot, snapshot_key_id,
+                    tempdir)
 
 
 def key_file(path, key):
@@ -27,10 +28,11 @@ def counter_snapshot(host, d, name, count=3):
         return path, f.read()
 
 
-def refused(host, path, want):
-    """caprun --resume path: exit 126, exactly the line `caprun: PATH: want`, nothing left."""
+def refused(host, path, want, extra=()):
+    """caprun [EXTRA] --resume path: exit 126, exactly the line `caprun: PATH: want`, nothing left."""
     before_net, before_run = no_guard(net_state()), sorted(os.listdir(host.run_dir))
-    p = subprocess.Popen([CAPRUN, "--resume", path], env=host.env, stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([CAPRUN] + list(extra) + ["--resume", path], env=host.env,
+                         stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = p.communicate(timeout=20)
@@ -62,16 +64,28 @@ def edited_snapshots_refused():
         check_eq(h["key_id"], snapshot_key_id(f.read()), "the snapshot names this host's key")
     key = h["key_id"].hex()
     check_eq(snap_reseal(data), data, "our plain checksum of the untouched snapshot (test's own)")
-    # One byte of the capsule's memory, and a header field, each with the plain checksum redone.
-    for what, off in (("a memory byte", h["data_offset"] + h["data_size"] // 2),
-                      ("the frozen-at time in the header", struct.calcsize(SNAP_FMT[:SNAP_FMT.index("qq")]))):
-        edited = bytearray(data)
-        edited[off] ^= 0x01
-        bad = os.path.join(d, "edited-%d.snap" % off)
-        with open(bad, "wb") as f:
-            f.write(snap_reseal(bytes(edited)))
-        refused(host, bad, "authentication failed (contents changed since it was made with host "
-                "key %s)" % key)
+    check_eq(h["format_version"], 5, "the snapshot's format version")
+    # A header field with the plain checksum redone: the MAC catches it.
+    off = struct.calcsize(SNAP_FMT[:SNAP_FMT.index("qq")])   # the frozen-at time
+    edited = bytearray(data)
+    edited[off] ^= 0x01
+    bad = os.path.join(d, "edited-%d.snap" % off)
+    with open(bad, "wb") as f:
+        f.write(snap_reseal(bytes(edited)))
+    refused(host, bad, "authentication failed (contents changed since it was made with host "
+            "key %s)" % key)
+    # One byte of the capsule's memory: its chunk's tag needs the key, so the plain checksum
+    # redone changes nothing and the tag catches it (--eager: before anything is made).
+    off = h["data_offset"] + h["data_size"] // 2
+    chunk = (off - h["data_offset"]) // SNAP_CHUNK
+    edited = bytearray(data)
+    edited[off] ^= 0x01
+    bad = os.path.join(d, "edited-%d.snap" % off)
+    with open(bad, "wb") as f:
+        f.write(snap_reseal(bytes(edited)))
+    refused(host, bad, "chunk %d (file bytes %d-%d): checksum mismatch: snapshot is corrupt" % (
+        chunk, h["data_offset"] + chunk * SNAP_CHUNK,
+        h["data_offset"] + min((chunk + 1) * SNAP_CHUNK, h["data_size"])), ("--eager",))
     resumes(host, path, 4)   # and the untouched one still resumes
 
 

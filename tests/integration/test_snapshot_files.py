@@ -6,18 +6,12 @@ import struct
 import subprocess
 
 from caplib import (CAPCTL, CAPRUN, IMAGES, Capsule, Host, TestFailure, Tap, check, check_eq, connect,
-                    descendants, my_children, need_capsule_host, net_state, next_count, no_guard,
-                    request, run_tool, snap_chunk_table_offset, snap_header, snap_remac, snap_reseal,
-                    snapshot, SNAP_CHUNK, SNAP_FMT,
-                    tempdir)
+                    descendants, host_snapshot_key, my_children, need_capsule_host, net_state,
+                    next_count, no_guard,
+                    request, run_tool, snap_as_version, snap_chunk_table_offset, snap_header,
+                    snap_remac, snap_reseal, snapshot, SNAP_CHUNK, tempdir)
 
 MIB = 1 << 20
-
-
-def host_key():
-    """This test's host key (caplib points CAPSULE_HOST_KEY at a file of its own)."""
-    with open(os.environ["CAPSULE_HOST_KEY"], "rb") as f:
-        return f.read()
 
 
 # ------------------------------------------------------------------ inspect
@@ -159,7 +153,9 @@ def bad_snapshots_refused():
     data = open(good, "rb").read()
     h = snap_header(data)
     check_eq(h["magic"], b"CAPSNP\r\n", "snapshot magic")
-    check_eq(snap_reseal(data), data, "our checksum of the untouched snapshot (test's own check)")
+    check_eq(h["format_version"], 5, "the snapshot's format version")
+    check_eq(snap_reseal(data, host_snapshot_key()), data,
+             "our checksum and chunk tags of the untouched snapshot (test's own check)")
 
     def variant(name, content):
         p = os.path.join(d, name)
@@ -193,9 +189,9 @@ def bad_snapshots_refused():
         ("wrong magic", variant("magic.snap", b"NOTASNAP" + data[8:]), (), "magic"),
         ("wrong format version", variant("version.snap", snap_reseal(version)), (), "version"),
         ("format version 1", variant("v1.snap", snap_reseal(old_format)), (),
-         "snapshot format version 1 carries no authentication; this host reads only versions 2 to 4"),
+         "snapshot format version 1 carries no authentication; this host reads only versions 2 to 5"),
         ("another image", good, ("--image", os.path.join(IMAGES, "echo.cap")), "build"),
-        ("control page not frozen", variant("unfrozen.snap", snap_remac(snap_reseal(unfrozen), host_key())),
+        ("control page not frozen", variant("unfrozen.snap", snap_remac(snap_reseal(unfrozen, host_snapshot_key()), host_snapshot_key())),
          (), "the snapshot holds no frozen control page"),
         ("missing file", os.path.join(d, "nonexistent.snap"), (), ""),
     ]
@@ -217,15 +213,32 @@ def bad_snapshots_refused():
     again.stop()
     # The same capsule as a version 2 file (no chunk table, the checksum over all of it), as
     # this host made them before version 3: still resumed (eagerly).
-    v2 = bytearray(data[:h["data_offset"]])
-    struct.pack_into("<I", v2, 8, 2)
-    v2_data_offset = snap_chunk_table_offset(h["nextents"])
-    struct.pack_into("<Q", v2, struct.calcsize(SNAP_FMT[:SNAP_FMT.index("QQ32s8s32s")]), v2_data_offset)
-    v2 = v2[:v2_data_offset] + data[h["data_offset"]:]
-    check_eq(snap_header(v2)["data_offset"], v2_data_offset, "the version 2 file's data offset")
-    older = host.resume(variant("v2.snap", snap_remac(snap_reseal(bytes(v2)), host_key())))
+    v2 = snap_as_version(data, 2, host_snapshot_key())
+    check_eq(snap_header(v2)["data_offset"], snap_chunk_table_offset(h["nextents"]),
+             "the version 2 file's data offset")
+    check_eq(len(v2), snap_chunk_table_offset(h["nextents"]) + h["data_size"],
+             "the version 2 file's size")
+    older = host.resume(variant("v2.snap", v2))
     with connect(older.addr, 9000) as s:
         check_eq(next_count(s), 2, "the same snapshot as a version 2 file")
+    older.stop()
+    # ... and as a version 3 file (BLAKE2b-256 per chunk, as written before version 5): still
+    # resumed lazily, and a flipped bit in a chunk still refused.
+    v3 = snap_as_version(data, 3, host_snapshot_key())
+    check_eq(snap_header(v3)["format_version"], 3, "the version 3 file's format version")
+    older = host.resume(variant("v3.snap", v3), plain=True)
+    with connect(older.addr, 9000) as s:
+        check_eq(next_count(s), 2, "the same snapshot as a version 3 file")
+    older.stop()
+    h3 = snap_header(v3)
+    flipped3 = bytearray(v3)
+    flipped3[h3["data_offset"] + (mid - h["data_offset"])] ^= 0x10
+    check(resume_must_fail(host, variant("flip3.snap", bytes(flipped3)), ("--eager",),
+                           "a bit flipped in a version 3 file").endswith(
+        "chunk %d (file bytes %d-%d): checksum mismatch: snapshot is corrupt" % (
+            flip_chunk, h3["data_offset"] + flip_chunk * SNAP_CHUNK,
+            h3["data_offset"] + min((flip_chunk + 1) * SNAP_CHUNK, h3["data_size"]))),
+          "a bit flipped in a version 3 file: its chunk named")
 
 
 def unwritable_destinations():

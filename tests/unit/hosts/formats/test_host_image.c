@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -52,13 +53,14 @@ static void make_elf(uint8_t *e)
 	memcpy(e + 0x2000, "data bytes here!", 16);
 }
 
-/* Header + ELF with a correct checksum; returns the file size. */
-static size_t make_image(uint8_t *file, const uint8_t *elf, size_t elf_size)
+/* Header + ELF of the given format version with a correct checksum; returns the file size. */
+static size_t make_image_version(uint8_t *file, const uint8_t *elf, size_t elf_size,
+                                 uint32_t version)
 {
 	struct cap_image_header h = { 0 };
 	memset(file, 0, CAP_IMAGE_HEADER_SIZE);
 	memcpy(h.magic, CAP_IMAGE_MAGIC, CAP_IMAGE_MAGIC_LEN);
-	h.format_version = CAP_IMAGE_FORMAT_VERSION;
+	h.format_version = version;
 	h.abi_version = CAP_ABI_VERSION;
 	h.header_size = CAP_IMAGE_HEADER_SIZE;
 	h.elf_size = elf_size;
@@ -72,6 +74,11 @@ static size_t make_image(uint8_t *file, const uint8_t *elf, size_t elf_size)
 	image_checksum(file, elf, elf_size, h.checksum);
 	memcpy(file, &h, sizeof h);
 	return CAP_IMAGE_HEADER_SIZE + elf_size;
+}
+
+static size_t make_image(uint8_t *file, const uint8_t *elf, size_t elf_size)
+{
+	return make_image_version(file, elf, elf_size, CAP_IMAGE_FORMAT_VERSION);
 }
 
 static uint8_t elf[ELF_SIZE];
@@ -131,8 +138,13 @@ static void test_check_header(void **state)
 	assert_int_equal(cap_image_check_header(&b, sizeof file, err, sizeof err), -1);
 	assert_non_null(strstr(err, "ABI version 7"));
 	b = h;
-	b.format_version = 2;
+	b.format_version = 3;
 	assert_int_equal(cap_image_check_header(&b, sizeof file, err, sizeof err), -1);
+	assert_string_equal(err, "image format version 3, this host reads 1 and 2");
+	b.format_version = 0;
+	assert_int_equal(cap_image_check_header(&b, sizeof file, err, sizeof err), -1);
+	b.format_version = CAP_IMAGE_FORMAT_V1;
+	assert_int_equal(cap_image_check_header(&b, sizeof file, err, sizeof err), 0);
 	b = h;
 	b.elf_size = CAP_IMAGE_MAX_ELF + 1;
 	assert_int_equal(cap_image_check_header(&b, CAP_IMAGE_HEADER_SIZE + b.elf_size, err,
@@ -176,6 +188,81 @@ static void test_every_bit_flip_fails(void **state)
 		}
 	}
 	assert_int_equal(validate(sizeof file, NULL), 0);
+}
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+/*
+ * The checksum of a fixed input, pinned to values computed outside this code
+ * (python3-xxhash's xxh3_128_hexdigest, hashlib.blake2b): a header page with
+ * only magic and version set and 0xff in the checksum field (which must be
+ * hashed as zeros), then "hello, capsule".
+ */
+static void test_checksum_pinned(void **state)
+{
+	(void)state;
+	static const char *const want[] = {
+		[1] = "a7b005776344fc2b66a907f8a303391e38af32dd4d6109c439601f0207674d7e",
+		[2] = "4d46c302c37fdc749b3a8695f11aa817" "00000000000000000000000000000000",
+	};
+	static uint8_t page[CAP_IMAGE_HEADER_SIZE];
+	static const char body[] = "hello, capsule";
+	for (uint32_t v = 1; v <= 2; v++) {
+		uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
+		char got[2 * CAP_IMAGE_CHECKSUM_LEN + 1];
+		memset(page, 0, sizeof page);
+		memcpy(page, CAP_IMAGE_MAGIC, CAP_IMAGE_MAGIC_LEN);
+		memcpy(page + offsetof(struct cap_image_header, format_version), &v, sizeof v);
+		memset(page + offsetof(struct cap_image_header, checksum), 0xff, CAP_IMAGE_CHECKSUM_LEN);
+		image_checksum(page, (const uint8_t *)body, strlen(body), sum);
+		hex(got, sum, sizeof sum);
+		assert_string_equal(got, want[v]);
+	}
+	assert_string_equal(image_checksum_name(CAP_IMAGE_FORMAT_V1), "BLAKE2b-256");
+	assert_string_equal(image_checksum_name(CAP_IMAGE_FORMAT_VERSION), "XXH3-128");
+	assert_int_equal(image_checksum_used(CAP_IMAGE_FORMAT_V1), 32);
+	assert_int_equal(image_checksum_used(CAP_IMAGE_FORMAT_VERSION), 16);
+}
+
+/*
+ * Version 1 images (BLAKE2b-256) are still read, and checked as strictly; a
+ * version 2 checksum's unused half must be zero; a checksum of the other
+ * version's kind does not pass for the one the header names.
+ */
+static void test_versions(void **state)
+{
+	(void)state;
+	struct cap_image_header h;
+	struct host_elf info;
+	char err[256];
+	size_t size = make_image_version(file, elf, ELF_SIZE, CAP_IMAGE_FORMAT_V1);
+	assert_int_equal(image_validate(file, size, &h, &info, err, sizeof err), 0);
+	assert_int_equal(h.format_version, 1);
+	file[CAP_IMAGE_HEADER_SIZE + 0x2001] ^= 0x10;   /* a byte of .data */
+	assert_int_equal(image_validate(file, size, &h, &info, err, sizeof err), -1);
+	assert_string_equal(err, "checksum mismatch: image is corrupt");
+	file[CAP_IMAGE_HEADER_SIZE + 0x2001] ^= 0x10;
+	/* the version field edited alone: the stored checksum is of the other kind */
+	file[offsetof(struct cap_image_header, format_version)] = 2;
+	assert_int_equal(image_validate(file, size, &h, &info, err, sizeof err), -1);
+	assert_string_equal(err, "checksum mismatch: image is corrupt");
+
+	size = make_image(file, elf, ELF_SIZE);
+	assert_int_equal(image_validate(file, size, &h, &info, err, sizeof err), 0);
+	assert_int_equal(h.format_version, 2);
+	for (size_t i = CAP_IMAGE_XXH3_LEN; i < CAP_IMAGE_CHECKSUM_LEN; i++) {
+		file[offsetof(struct cap_image_header, checksum) + i] ^= 1;
+		assert_int_equal(image_validate(file, size, &h, &info, err, sizeof err), -1);
+		assert_string_equal(err, "checksum mismatch: image is corrupt");
+		file[offsetof(struct cap_image_header, checksum) + i] ^= 1;
+	}
+	file[offsetof(struct cap_image_header, format_version)] = 1;
+	assert_int_equal(image_validate(file, size, &h, &info, err, sizeof err), -1);
+	assert_string_equal(err, "checksum mismatch: image is corrupt");
 }
 
 static void test_bad_elves(void **state)
@@ -467,6 +554,8 @@ int main(void)
 		cmocka_unit_test_setup(test_check_header, setup),
 		cmocka_unit_test_setup(test_every_truncation_fails, setup),
 		cmocka_unit_test_setup(test_every_bit_flip_fails, setup),
+		cmocka_unit_test_setup(test_checksum_pinned, setup),
+		cmocka_unit_test_setup(test_versions, setup),
 		cmocka_unit_test_setup(test_bad_elves, setup),
 		cmocka_unit_test_setup(test_program_headers, setup),
 		cmocka_unit_test_setup(test_load_plan, setup),

@@ -170,7 +170,7 @@ static void test_write_and_read_back(void **state)
 
 	struct host_snap s;
 	assert_int_equal(snapfile_open_ex(good, &s, 0, err, sizeof err), 0);
-	assert_int_equal(s.hdr.format_version, 4);
+	assert_int_equal(s.hdr.format_version, 5);
 	assert_int_equal(s.data_verified, 1);   /* several processes: always loaded whole */
 	assert_non_null(s.procs);
 	section_at = s.hdr.data_offset + s.hdr.data_size;
@@ -216,12 +216,12 @@ static void test_write_and_read_back(void **state)
 		close(copy);
 	}
 	snapfile_close(&s);
-	/* The header alone, as a migration stream checks it: a process section is not expected. */
+	/* The header alone, as a migration stream checks it: no header page, so no salt. */
 	assert_int_not_equal(cap_snap_check_header((const void *)good_bytes, good_len, err, sizeof err), 0);
-	assert_non_null(strstr(err, "bad process section size 0 for format version 4"));
+	assert_non_null(strstr(err, "format version 5 without its chunk salt"));
 }
 
-static void test_one_process_stays_version3(void **state)
+static void test_one_process_has_no_section(void **state)
 {
 	(void)state;
 	char path[PATH_MAX], err[512];
@@ -232,9 +232,63 @@ static void test_one_process_stays_version3(void **state)
 	template(&h);
 	assert_int_equal(snapfile_write(memfds[0], &h, -1, path, &key, &bytes, err, sizeof err), 0);
 	assert_int_equal(snapfile_open(path, &s, err, sizeof err), 0);
-	assert_int_equal(s.hdr.format_version, 3);
+	assert_int_equal(s.hdr.format_version, 5);
+	assert_int_equal(s.hext.procs_size, 0);
 	assert_null(s.procs);
 	snapfile_close(&s);
+}
+
+/*
+ * The same capsule as a version 4 file (before version 5: BLAKE2b-256 per chunk in a table
+ * of 32-byte entries, no salt) still opens, with every process, and is loaded whole.
+ */
+static void test_version4_read(void **state)
+{
+	(void)state;
+	assert_non_null(good_bytes);
+	struct cap_snap_header h5, h;
+	struct cap_snap_header_ext x;
+	memcpy(&h5, good_bytes, sizeof h5);
+	memcpy(&x, good_bytes + CAP_SNAP_EXT_OFFSET, sizeof x);
+	h = h5;
+	h.format_version = 4;
+	h.data_offset = cap_snap_data_offset(4, h.nextents, h.data_size);
+	memset(h.checksum, 0, sizeof h.checksum);   /* both hashed as zeros, then filled in */
+	memset(h.mac, 0, sizeof h.mac);
+	memset(x.chunk_salt, 0, sizeof x.chunk_salt);
+	size_t len = (size_t)(h.data_offset + h.data_size + x.procs_size);
+	uint8_t *b = calloc(1, len);
+	memcpy(b, &h, sizeof h);
+	memcpy(b + CAP_SNAP_EXT_OFFSET, &x, sizeof x);
+	memcpy(b + CAP_SNAP_HEADER_SIZE, good_bytes + CAP_SNAP_HEADER_SIZE,
+	       (size_t)h.nextents * sizeof(struct cap_snap_extent));
+	memcpy(b + h.data_offset, good_bytes + h5.data_offset, (size_t)(h.data_size + x.procs_size));
+	const struct snapchunk_keying v4 = { .version = 4 };
+	uint8_t *table = b + cap_snap_chunk_table_offset(h.nextents);
+	for (uint64_t i = 0; i < cap_snap_chunk_count(4, h.data_size); i++) {
+		uint64_t at = i * CAP_SNAP_CHUNK_SIZE, left = h.data_size - at;
+		snapchunk_entry(&v4, i, b + h.data_offset + at,
+		                left < CAP_SNAP_CHUNK_SIZE ? left : CAP_SNAP_CHUNK_SIZE,
+		                table + i * CAP_SNAP_CHUNK_HASH_LEN);
+	}
+	crypto_generichash(b + offsetof(struct cap_snap_header, checksum), 32, b,
+	                   (size_t)h.data_offset, NULL, 0);
+	snapauth_mac(key.key, b, b + offsetof(struct cap_snap_header, mac));
+	char path[PATH_MAX], err[512];
+	snprintf(path, sizeof path, "%s/v4.snap", dir);
+	write_file(path, b, len);
+	struct host_snap s;
+	if (snapfile_open_ex(path, &s, 0, err, sizeof err))
+		fail_msg("the version 4 file refused: %s", err);
+	assert_int_equal(s.hdr.format_version, 4);
+	assert_int_equal(s.data_verified, 1);
+	assert_non_null(s.procs);
+	assert_int_equal(s.procs->t.nprocs, 3);
+	snapfile_close(&s);
+	b[h.data_offset + 3] ^= 1;   /* pid 1's control page: its chunk hash catches it */
+	refused(b, len, "chunk 0 (file bytes", "checksum mismatch: snapshot is corrupt");
+	free(b);
+	unlink(path);
 }
 
 static void test_section_bit_flips_and_truncations(void **state)
@@ -329,7 +383,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_and_read_back),
-		cmocka_unit_test(test_one_process_stays_version3),
+		cmocka_unit_test(test_one_process_has_no_section),
+		cmocka_unit_test(test_version4_read),
 		cmocka_unit_test(test_section_bit_flips_and_truncations),
 		cmocka_unit_test(test_table_edits_refused),
 	};
