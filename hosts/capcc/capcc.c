@@ -45,13 +45,18 @@ struct cmd {
 
 static char tmp_elf[PATH_MAX];   /* removed on every exit, signals included */
 
+/* At every exit (atexit, once the file exists): a failed link, a library not found, die(). */
+static void remove_tmp(void)
+{
+	if (tmp_elf[0])
+		unlink(tmp_elf);
+}
+
 static void die(const char *fmt, const char *what)
 {
 	fprintf(stderr, "capcc: ");
 	fprintf(stderr, fmt, what);
 	fputc('\n', stderr);
-	if (tmp_elf[0])
-		unlink(tmp_elf);
 	exit(1);
 }
 
@@ -390,6 +395,7 @@ int main(int argc, char **argv)
 		die("temporary file: %s", strerror(errno));
 	}
 	close(tfd);
+	atexit(remove_tmp);   /* find_lib's exit too: configure scripts probe for missing libraries */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
@@ -462,6 +468,5 @@ int main(int argc, char **argv)
 			rc = run(&cp);
 		}
 	}
-	unlink(tmp_elf);
-	return rc;
+	return rc;   /* remove_tmp at exit */
 }

@@ -221,9 +221,12 @@ def errors():
         ([CAPCC], "capcc: no input files\n"),
         ([CAPCC, "-O2", "-Wall"], "capcc: no input files\n"),
     ]
+    tmp = tempdir("capcc-tmp.")   # its temporary ELF goes here: nothing may stay behind
+    env = dict(os.environ, TMPDIR=tmp)
     for args, want in cases:
-        got = sh(args, cwd=d)
+        got = sh(args, cwd=d, env=env)
         check_eq((got[0], got[1], got[2].decode()), (1, b"", want), " ".join(args[1:]) or "no args")
+        check_eq(os.listdir(tmp), [], "capcc %s left in TMPDIR" % (" ".join(args[1:]) or "no args"))
     check(not os.path.exists(os.path.join(d, "a.out")), "a failed link left a.out")
 
 
