@@ -126,7 +126,7 @@ int cap_snap_check_header_ext(const struct cap_snap_header *h, const struct cap_
 	/* Version 4 has a process section, version 5 may (bounded before it is added: no
 	 * wrap-around).  Before, those header bytes were padding: the checksum covers them,
 	 * nothing reads them. */
-	if ((h->format_version == CAP_SNAP_FORMAT_PROCS || cap_snap_has_procs(h, x)) &&
+	if (cap_snap_has_procs(h, x) &&
 	    (x->procs_size < CAP_PAGE_SIZE || x->procs_size % CAP_PAGE_SIZE ||
 	     x->procs_size > (uint64_t)CAP_SNAP_PROCS_MAX * h->memfd_size)) {
 		snprintf(err, errlen, "bad process section size %llu for format version %u",

@@ -523,11 +523,9 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
 	if (ring && snapfile_authenticate(s, ring, &key, err, errlen))
 		goto fail;
 	/* Version 5's chunk tags: checkable with the key that made the file, and only with it. */
-	if (key && s->hdr.format_version >= CAP_SNAP_FORMAT_TAGS) {
-		snapchunk_derive_key(key->key, s->hext.chunk_salt, s->keying.key);
-		s->chunk_keyed = 1;
-	}
-	int checkable = s->hdr.format_version < CAP_SNAP_FORMAT_TAGS || s->chunk_keyed;
+	if (key)
+		snapfile_chunks_key(s, key);
+	int checkable = snapfile_chunks_checkable(s);
 	/* The data against the (now authenticated) chunk hashes; lazy resume checks each as it loads it. */
 	if (s->hdr.format_version < 3)
 		s->data_verified = 1;   /* version 2: its checksum covered the data already */
@@ -588,10 +586,9 @@ int snapfile_authenticate(const struct host_snap *s, const struct snap_keyring *
 
 int snapfile_key_chunks(struct host_snap *s, const struct snap_key *key, char *err, size_t errlen)
 {
-	if (s->hdr.format_version < CAP_SNAP_FORMAT_TAGS || s->chunk_keyed)
-		return 0;
-	snapchunk_derive_key(key->key, s->hext.chunk_salt, s->keying.key);
-	s->chunk_keyed = 1;
+	if (snapfile_chunks_checkable(s))
+		return 0;   /* the open checked them */
+	snapfile_chunks_key(s, key);
 	if (snapfile_verify_chunks(s, err, errlen))
 		return -1;
 	s->data_verified = 1;

@@ -111,6 +111,12 @@ int snapfile_open_fd_ex(int fd, struct host_snap *s, const struct snap_keyring *
  */
 int snapfile_key_chunks(struct host_snap *s, const struct snap_key *key, char *err, size_t errlen);
 
+/* 1 if the chunks can be checked: hashes (versions 3, 4), or version 5's tags keyed. */
+int snapfile_chunks_checkable(const struct host_snap *s);
+/* Version 5: the chunk key from the key the MAC verified with and the file's salt (a no-op
+ * when the chunks are checkable already). */
+void snapfile_chunks_key(struct host_snap *s, const struct snap_key *key);
+
 /* For the open (snapfile_chunks.c): every chunk, or those holding memfd bytes [off, off +
  * len) (the last kept: snapfile_held_chunk), against their entries.  0 or -1 with err. */
 int snapfile_verify_chunks(const struct host_snap *s, char *err, size_t errlen);

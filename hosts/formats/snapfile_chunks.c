@@ -10,10 +10,17 @@
 
 #define COPY_CHUNK (1u << 20)   /* as snapfile.c: the eager check reads this much at a time */
 
-/* Version 5's tags need the chunk key, which only an open with the snapshot key has. */
-static int chunks_checkable(const struct host_snap *s)
+int snapfile_chunks_checkable(const struct host_snap *s)
 {
 	return s->hdr.format_version < CAP_SNAP_FORMAT_TAGS || s->chunk_keyed;
+}
+
+void snapfile_chunks_key(struct host_snap *s, const struct snap_key *key)
+{
+	if (snapfile_chunks_checkable(s))
+		return;   /* hashes need no key; a keyed one is keyed */
+	snapchunk_derive_key(key->key, s->hext.chunk_salt, s->keying.key);
+	s->chunk_keyed = 1;
 }
 
 static const uint8_t *entry_of(const struct host_snap *s, uint64_t chunk)
@@ -55,7 +62,7 @@ int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf,
 			return -1;
 		}
 	}
-	if (!chunks_checkable(s)) {
+	if (!snapfile_chunks_checkable(s)) {
 		snprintf(err, errlen, "chunk %llu (file bytes %llu-%llu): not checked: its tag needs "
 		         "the snapshot key, and it was opened without one", (unsigned long long)chunk,
 		         (unsigned long long)from, (unsigned long long)(from + *len));
@@ -97,7 +104,7 @@ int snapfile_verify_chunks(const struct host_snap *s, char *err, size_t errlen)
 	const uint64_t per_read = COPY_CHUNK / CAP_SNAP_CHUNK_SIZE;
 	if (s->nchunks == 0)
 		return 0;
-	if (!chunks_checkable(s)) {
+	if (!snapfile_chunks_checkable(s)) {
 		snprintf(err, errlen, "chunks not checked: their tags need the snapshot key");
 		return -1;
 	}
