@@ -115,13 +115,12 @@ static int scan_windows(struct dirty *d, uint8_t *bm)
 	if (d->arena_win >= 0 &&
 	    pread(d->memfd, &high, sizeof high, offsetof(struct cap_control, arena_high)) != sizeof high)
 		return -1;
+	high = (high + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1);
 	for (unsigned i = 0; i < d->nwin; i++) {
-		uint64_t end = d->win[i].end;
-		if ((int)i == d->arena_win && high) {
-			high = (high + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1);
-			end = high < d->win[i].start ? d->win[i].start : high < end ? high : end;
-		}
-		if (scan(d, d->win[i].start, end, bm))
+		uint64_t start = d->win[i].start, end = d->win[i].end;
+		if ((int)i == d->arena_win && high)   /* clamped into the window */
+			end = high < start ? start : high < end ? high : end;
+		if (scan(d, start, end, bm))
 			return -1;
 	}
 	return 0;
