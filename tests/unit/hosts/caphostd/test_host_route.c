@@ -290,6 +290,15 @@ static void receive_data(uint32_t epoch, const uint8_t *pkt, size_t len, const c
 	hostd_fwd_datagram(&d, dgram, n, &from);
 }
 
+/* Pieces [first, first + count) of pkt cut at payload bytes, each its own DATA datagram. */
+static void receive_pieces(uint32_t epoch, const uint8_t *pkt, size_t len, size_t payload,
+                           unsigned first, unsigned count)
+{
+	static uint8_t piece[65535];
+	for (unsigned i = first; i < first + count; i++)
+		receive_data(epoch, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+}
+
 static void test_received_data_and_redirect(void **state)
 {
 	(void)state;
@@ -429,15 +438,14 @@ static void test_cut_most_pieces(void **state)
 static void test_pieces_joined(void **state)
 {
 	(void)state;
-	static uint8_t pkt[20040], piece[1428];
+	static uint8_t pkt[20040];
 	struct hostd_cap *c = attach_cap(2, "198.18.0.80", HCAP_RUNNING, 3);
 	c->mtu = 65000;
 	size_t len = make_tcp(pkt, "198.18.0.60", "198.18.0.80", 20000);
 	size_t payload = tcpseg_piece_payload(pkt, len, 1428);
 	unsigned n = tcpseg_pieces(pkt, len, payload);
 	hostd_batch_read_begin(&d);
-	for (unsigned i = 0; i < n; i++)
-		receive_data(3, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	receive_pieces(3, pkt, len, payload, 0, n);
 	assert_int_equal(nups, 0);   /* held until the read ends */
 	hostd_batch_read_end(&d);
 	assert_int_equal(nups, 1);
@@ -448,15 +456,13 @@ static void test_pieces_joined(void **state)
 	/* a capsule that did not say its MTU gets every piece as it came */
 	c->mtu = 0;
 	hostd_batch_read_begin(&d);
-	for (unsigned i = 0; i < n; i++)
-		receive_data(3, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	receive_pieces(3, pkt, len, payload, 0, n);
 	hostd_batch_read_end(&d);
 	assert_int_equal(nups, 1 + (int)n);
 	/* a control message in between: what was joined before it goes up first */
 	c->mtu = 65000;
 	hostd_batch_read_begin(&d);
-	receive_data(3, piece, tcpseg_piece(pkt, len, payload, 0, piece), "10.0.0.2", 7471);
-	receive_data(3, piece, tcpseg_piece(pkt, len, payload, 1, piece), "10.0.0.2", 7471);
+	receive_pieces(3, pkt, len, payload, 0, 2);
 	struct wire_redirect r = { .capsule_ip = ip("198.18.0.99") };
 	uint8_t pl[WIRE_REDIRECT_LEN], dgram[256];
 	wire_redirect_encode(&r, pl);
@@ -479,7 +485,7 @@ static void test_pieces_joined(void **state)
 static void test_gateway_joins_wire_pieces_only(void **state)
 {
 	(void)state;
-	static uint8_t pkt[20040], piece[1428];
+	static uint8_t pkt[20040];
 	d.gateway = 1;
 	d.gw_host = SELF;
 	d.wire_inner_max = 1428;
@@ -487,8 +493,7 @@ static void test_gateway_joins_wire_pieces_only(void **state)
 	size_t payload = tcpseg_piece_payload(pkt, len, 1428);
 	unsigned n = tcpseg_pieces(pkt, len, payload);
 	hostd_batch_read_begin(&d);
-	for (unsigned i = 0; i < n; i++)
-		receive_data(0, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	receive_pieces(0, pkt, len, payload, 0, n);
 	hostd_batch_read_end(&d);
 	assert_int_equal(ngw, 1);
 	assert_int_equal(gw_lens[0], len);
@@ -496,8 +501,7 @@ static void test_gateway_joins_wire_pieces_only(void **state)
 	/* the same bytes as segments of 1,000 (a peer of MSS 1000): three writes, as they came */
 	payload = tcpseg_piece_payload(pkt, len, 1040);
 	hostd_batch_read_begin(&d);
-	for (unsigned i = 0; i < 3; i++)
-		receive_data(0, piece, tcpseg_piece(pkt, len, payload, i, piece), "10.0.0.2", 7471);
+	receive_pieces(0, pkt, len, payload, 0, 3);
 	hostd_batch_read_end(&d);
 	assert_int_equal(ngw, 4);
 	for (int i = 1; i < 4; i++)
