@@ -27,14 +27,16 @@ $(OBJ)/lwip/%.o: $(LWIP_DIR)/%.c $(LP_CONFIG_HDRS) $(MUSL_LIBC)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(LWIP_CFLAGS) -c $< -o $@
 
-# lwIP's checksum routine is ours (lwipopts.h: LWIP_CHKSUM), built with our flags below but
-# archived with lwIP, which calls it: each library needs only those after it (capcc).
-$(LIB)/liblwip.a: $(LWIP_OBJS) $(OBJ)/lwip-port/chksum.o
+# lwIP's checksum routine and heap are ours (lwipopts.h: LWIP_CHKSUM, mem_clib_*), built
+# with our flags below but archived with lwIP, which calls them: each library needs only
+# those after it (capcc).
+LP_IN_LWIP := lwip-port/chksum.c lwip-port/heap.c
+$(LIB)/liblwip.a: $(LWIP_OBJS) $(LP_IN_LWIP:%.c=$(OBJ)/%.o)
 	@mkdir -p $(dir $@)
 	rm -f $@.tmp && ar rcs $@.tmp $^ && mv $@.tmp $@
 
 # Our glue: the project's strict flags plus lwIP's include paths.
-LP_SRCS := $(filter-out lwip-port/chksum.c,$(wildcard lwip-port/*.c))
+LP_SRCS := $(filter-out $(LP_IN_LWIP),$(wildcard lwip-port/*.c))
 LP_OBJS := $(LP_SRCS:%.c=$(OBJ)/%.o)
 LP_HDRS := $(wildcard lwip-port/*.h) $(LP_CONFIG_HDRS) capsule-abi/cap_abi.h capsule-abi/cap_report.h \
            runtime/rt_sched.h runtime/rt_host.h runtime/rt_fd.h runtime/rt_net.h
@@ -57,6 +59,7 @@ UNIT_SRCS_test_lp_sockabi   := lwip-port/sockabi.c
 UNIT_CFLAGS_test_lp_sockabi := $(LP_INCLUDES)
 UNIT_SRCS_test_lp_chksum    := lwip-port/chksum.c
 UNIT_SRCS_test_lp_vnet      := lwip-port/vnet.c lwip-port/chksum.c
+UNIT_SRCS_test_lp_heap      := lwip-port/heap.c
 
 $(LP_UNIT_TESTS): $(BUILD)/tests/unit/%: tests/unit/lwip-port/%.c $$(UNIT_SRCS_$$*) $(LP_HDRS) \
 		| $(DEPS_STAMP) $(FETCH_STAMP)

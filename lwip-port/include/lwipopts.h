@@ -25,19 +25,28 @@
 #define LWIP_NETCONN_FULLDUPLEX         0
 
 /*
- * Memory: lwIP's heap is in .bss, so it lives in the capsule's memfd and a
- * snapshot captures it (pages never touched cost nothing), and its pools
- * come from that heap (MEMP_MEM_MALLOC), so the number of connections is
- * not fixed when the image is built: a capsule's TCP capacity is its
- * descriptor limit (caprun --max-fds, up to 65536), enforced at the door
- * by lp_limit.c, where a SYN beyond it gets a RST at once.  The heap holds
- * control blocks (~0.4 KiB a connection) and buffered data.  (The capsule's
- * malloc was tried for the heap: musl returning freed 64 KiB packets to
- * the arena made bulk transfers ten times slower.)  MEMP_NUM_* below then
- * only feed lwIP's compile-time checks, except MEMP_NUM_NETCONN, the size
- * of lwIP's socket table: the largest --max-fds.
+ * Memory: lwIP's heap is ours (lwip-port/heap.c: size classes, a free list
+ * each, O(1); lwIP's own first-fit heap walked every live block above its
+ * lowest hole on each allocation), in one 64 MiB region in .bss, so it lives
+ * in the capsule's memfd and a snapshot captures it (pages never touched
+ * cost nothing).  lwIP's pools come from that heap (MEMP_MEM_MALLOC), so the
+ * number of connections is not fixed when the image is built: a capsule's
+ * TCP capacity is its descriptor limit (caprun --max-fds, up to 65536),
+ * enforced at the door by lp_limit.c, where a SYN beyond it gets a RST at
+ * once.  The heap holds control blocks (~0.4 KiB a connection) and buffered
+ * data.  (The capsule's malloc was tried for the heap: musl returning freed
+ * 64 KiB packets to the arena made bulk transfers ten times slower.)
+ * MEMP_NUM_* below then only feed lwIP's compile-time checks, except
+ * MEMP_NUM_NETCONN, the size of lwIP's socket table: the largest --max-fds.
+ * MEM_SIZE is the region's size (heap.c), for lwIP's checks.
  */
-#define MEM_LIBC_MALLOC                 0
+#define MEM_LIBC_MALLOC                 1
+void *lp_heap_malloc(unsigned long size);                   /* lwip-port/heap.h: size_t */
+void lp_heap_free(void *p);
+void *lp_heap_calloc(unsigned long count, unsigned long size);
+#define mem_clib_malloc                 lp_heap_malloc
+#define mem_clib_free                   lp_heap_free
+#define mem_clib_calloc                 lp_heap_calloc
 #define MEM_SIZE                        (64 * 1024 * 1024)
 #define MEMP_MEM_MALLOC                 1
 #define MEM_ALIGNMENT                   8
