@@ -125,7 +125,7 @@ void lp_heap_free(void *p)
 	if (!p)
 		return;
 	struct head *h = (struct head *)p - 1;
-	if ((unsigned char *)h < region || (unsigned char *)p > region + carved)
+	if ((unsigned char *)h < region || (unsigned char *)p >= region + carved)
 		corrupt("freeing memory the heap never gave", p);
 	if (h->magic != MAGIC_LIVE || h->cls >= NCLASSES)
 		corrupt(h->magic == MAGIC_FREE ? "freed twice" : "freeing a block whose head was overwritten", p);
