@@ -14,8 +14,13 @@ five times running).  The 1000-migration soak's longest stall was 6.5 s.
 With the faster packet path (issue G) the streams move more lines per second
 and meet more losses: runs on 2026-12-04 stalled 1.5, 3.0, 3.5, 6.3, 11.7 and
 14.0 s, each one a retransmission lost again and again, each stream byte-exact
-after.  The bound is 20 s: TCP's own tail under 5% loss fits, a stream that
-stopped for good does not.
+after; on 2026-12-06, with lwIP's faster heap, one stalled 21.2 s.  lwIP's
+retransmission timeout starts near 0.3 s and doubles: six losses of the same
+segment running wait 0.3 + 0.6 + ... + 9.6 = 18.9 s before the seventh try,
+which waits 19.2 s more.  Each try and its ACK cross lossy hops, so six
+running are rare, not impossible (once in this test's CI runs so far).  The
+bound is 40 s, past the seventh try: TCP's own tail under 5% loss fits, a
+stream that stopped for good does not.
 """
 import os
 
@@ -25,7 +30,7 @@ from miglib import Tap, migrate_ring
 
 COUNT = int(os.environ.get("MIGRATIONS", "100"))
 FAULTS = os.environ.get("NET_FAULTS", "loss=5,dup=2,reorder=5")
-MAX_STALL = 20.0   # seconds: above TCP's own tail under this loss (see above), far below "stuck"
+MAX_STALL = 40.0   # seconds: above TCP's own tail under this loss (see above), far below "stuck"
 
 
 def diag(text):
