@@ -28,7 +28,6 @@
  * an allocation), so no lock.
  */
 
-#define REGION_SIZE (64u * 1024 * 1024)   /* lwipopts.h: MEM_SIZE */
 #define SMALL_STEP 32u
 #define SMALL_MAX 512u
 #define SMALL_CLASSES (SMALL_MAX / SMALL_STEP)   /* 32 .. 512 */
@@ -55,9 +54,9 @@ struct free_block {
 	struct free_block *next;
 };
 
-static unsigned char region_bss[REGION_SIZE] __attribute__((aligned(16)));
+static unsigned char region_bss[LP_HEAP_REGION_SIZE] __attribute__((aligned(16)));
 static unsigned char *region = region_bss;
-static size_t region_size = REGION_SIZE, carved;
+static size_t region_size = LP_HEAP_REGION_SIZE, carved;
 static size_t live;
 static struct free_block *free_list[NCLASSES];
 

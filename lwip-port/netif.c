@@ -16,11 +16,15 @@
 #include "capsule-abi/cap_abi.h"
 #include "runtime/rt_net.h"
 #include "runtime/rt_sched.h"
+#include "lwip-port/heap.h"
 #include "lwip-port/lp_internal.h"
 #include "lwip-port/lp_sock.h"
 
 /* More pieces than this in one pbuf chain are flattened into lp_tx_flat first. */
 #define LP_TX_MAX_IOV RT_CHANNEL_MAX_IOV
+
+/* lwIP sizes its checks by MEM_SIZE; heap.c carves from a region it sizes itself. */
+_Static_assert(MEM_SIZE == LP_HEAP_REGION_SIZE, "lwipopts.h MEM_SIZE is heap.c's region");
 
 static struct netif lp_netif;
 /* Only used under the tcpip core lock (all output runs under it). */
