@@ -1,4 +1,4 @@
-/* rt_pipe.h: one pipe's ring buffer (pipe.c), for the kinds built on it: pipes and AF_UNIX socket pairs (unixsock.c). */
+/* rt_pipe.h: one pipe's ring buffer (pipe.c), for the kinds built on it: pipes and FIFOs (pipe_file.c) and AF_UNIX socket pairs (unixsock.c). */
 #ifndef RT_PIPE_H
 #define RT_PIPE_H
 
@@ -63,9 +63,12 @@ void rt_tmpfile_passed_drop(const struct rt_passed_fd *d);
 struct rt_file *rt_fdpass_receive(const struct rt_passed_fd *d);
 /* A shared listener's hold in flight that nobody will receive (sockrelay.c). */
 void rt_relay_listener_drop(const struct rt_passed_fd *d);
-/* FIFOs (mkfifo): a new kept ring in the window (0: the window is full), and open(2) of one. */
+/* FIFOs (mkfifo): a new kept ring in the window (0: the window is full), and open(2) of one
+ * (pipe_file.c), whose ring half is rt_fifo_join (pipe.c): a handle counting one end, having
+ * waited for the other side unless nonblock; 0, -ENXIO, -ENFILE or -EINTR. */
 struct rt_pipe_ring *rt_fifo_new(void);
 long rt_fifo_open(struct rt_pipe_ring *r, int flags, struct rt_file **out);
+long rt_fifo_join(struct rt_pipe_ring *r, int writer, int nonblock, struct rt_pipe **out);
 /* Is p's ring in the shared window (another process can take it over)? */
 int rt_pipe_is_shared(struct rt_pipe *p);
 

@@ -1,4 +1,4 @@
-/* limits.c: the descriptor limit (getrlimit/setrlimit) and a TCP server that keeps every connection it can accept. */
+/* limits.c: the descriptor limit (getrlimit/setrlimit, pipe(2) at it) and a TCP server that keeps every connection it can accept. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,6 +36,23 @@ static int count_free_fds(void)
 	return n;
 }
 
+/* pipe(2) with no descriptor free, then with one: EMFILE both times, and nothing left open. */
+static void check_pipe_at_limit(void)
+{
+	static int opened[MAX_CONNS];
+	int n = 0, fd, p[2];
+	while (n < MAX_CONNS && (fd = eventfd(0, 0)) >= 0)
+		opened[n++] = fd;
+	const char *none = outcome(pipe(p));
+	if (n)
+		close(opened[--n]);
+	const char *one = outcome(pipe(p));
+	int left = count_free_fds();
+	while (n)
+		close(opened[--n]);
+	printf("pipe with no descriptor free: %s, with one: %s, then free: %d\n", none, one, left);
+}
+
 static void check_limits(void)
 {
 	struct rlimit rl, orig;
@@ -51,6 +68,7 @@ static void check_limits(void)
 	rl.rlim_max = orig.rlim_max;
 	printf("setrlimit soft 16: %s\n", outcome(setrlimit(RLIMIT_NOFILE, &rl)));
 	printf("free descriptors below 16: %d\n", count_free_fds());
+	check_pipe_at_limit();
 	printf("dup2 to fd 16: %s\n", outcome(dup2(0, 16) < 0 ? -1 : 0));
 	printf("setrlimit back: %s\n", outcome(setrlimit(RLIMIT_NOFILE, &orig)));
 	printf("free descriptors again: %d\n", count_free_fds());
