@@ -41,8 +41,12 @@ UNIT_SRCS_test_host_wire      := hosts/formats/wire.c $(COMMON_IPV4_SRCS)
 UNIT_SRCS_test_host_capture   := hosts/formats/capture.c $(COMMON_IPV4_SRCS)
 UNIT_LIBS_test_host_wire      := -lsodium
 UNIT_SRCS_test_host_migstream := $(FORMAT_MIG_SRCS) hosts/formats/dirproto.c \
-                                 capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
+                                 capsule-abi/cap_snapshot.c capsule-abi/cap_image.c \
+                                 tests/unit/hosts/formats/migfixture.c
 UNIT_LIBS_test_host_migstream := -lsodium -lpthread
+UNIT_SRCS_test_host_migprecopy := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c \
+                                  tests/unit/hosts/formats/migfixture.c
+UNIT_LIBS_test_host_migprecopy := -lsodium
 UNIT_SRCS_test_host_cryptoload := $(FORMAT_MIG_SRCS) capsule-abi/cap_snapshot.c capsule-abi/cap_image.c
 UNIT_LIBS_test_host_cryptoload := -lsodium
 UNIT_SRCS_test_host_migctl    := hosts/formats/migctl.c $(COMMON_CLOCK_SRCS)
