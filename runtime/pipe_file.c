@@ -184,23 +184,16 @@ long rt_sys_pipe2(int *fds, int flags)
 	int nb = flags & O_NONBLOCK;
 	struct rt_file *r = rt_file_new(&reader_ops, O_RDONLY | nb);
 	struct rt_file *w = rt_file_new(&writer_ops, O_WRONLY | nb);
-	if (!r || !w) {
-		free(r);
-		free(w);
-		rt_pipe_close(p, 1);
-		rt_pipe_close(p, 0);   /* the last end: the ring and p are freed */
-		return -ENFILE;
-	}
-	r->priv = w->priv = p;
 	int cloexec = (flags & O_CLOEXEC) != 0;
-	int rfd = rt_fd_install(r, cloexec, 0);
+	int rfd = r && w ? rt_fd_install(r, cloexec, 0) : -ENFILE;
 	if (rfd < 0) {
 		free(r);
 		free(w);
 		rt_pipe_close(p, 1);
-		rt_pipe_close(p, 0);
+		rt_pipe_close(p, 0);   /* the last end: the ring and p are freed */
 		return rfd;
 	}
+	r->priv = w->priv = p;
 	int wfd = rt_fd_install(w, cloexec, 0);
 	if (wfd < 0) {
 		free(w);

@@ -22,17 +22,29 @@ static const char *outcome(int rc)
 	       errno == EMFILE ? "EMFILE" : errno == EBADF ? "EBADF" : "other";
 }
 
-/* How many descriptors can still be opened (eventfds), then closed again. */
-static int count_free_fds(void)
+/* Every descriptor still free, taken (eventfds) into opened[]; how many.  errno: why the next failed. */
+static int take_free_fds(int *opened)
 {
-	static int opened[MAX_CONNS];
 	int n = 0, fd;
 	while (n < MAX_CONNS && (fd = eventfd(0, 0)) >= 0)
 		opened[n++] = fd;
+	return n;
+}
+
+static void close_fds(const int *opened, int n)
+{
 	int err = errno;
-	for (int i = 0; i < n; i++)
-		close(opened[i]);
+	while (n)
+		close(opened[--n]);
 	errno = err;
+}
+
+/* How many descriptors can still be opened, then closed again. */
+static int count_free_fds(void)
+{
+	static int opened[MAX_CONNS];
+	int n = take_free_fds(opened);
+	close_fds(opened, n);
 	return n;
 }
 
@@ -40,16 +52,13 @@ static int count_free_fds(void)
 static void check_pipe_at_limit(void)
 {
 	static int opened[MAX_CONNS];
-	int n = 0, fd, p[2];
-	while (n < MAX_CONNS && (fd = eventfd(0, 0)) >= 0)
-		opened[n++] = fd;
+	int n = take_free_fds(opened), p[2];
 	const char *none = outcome(pipe(p));
 	if (n)
 		close(opened[--n]);
 	const char *one = outcome(pipe(p));
 	int left = count_free_fds();
-	while (n)
-		close(opened[--n]);
+	close_fds(opened, n);
 	printf("pipe with no descriptor free: %s, with one: %s, then free: %d\n", none, one, left);
 }
 
