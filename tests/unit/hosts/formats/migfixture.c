@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "capsule-abi/cap_abi.h"
 #include "tests/unit/hosts/formats/migfixture.h"
@@ -14,6 +15,14 @@
 uint8_t data_key[MIG_KEY_LEN];
 const struct mig_head_info info = { .source_host = 1, .target_host = 2, .migration_id = 0x1234,
                                    .epoch = 7 };
+
+int migfix_init(void)
+{
+	if (sodium_init() < 0)
+		return -1;
+	randombytes_buf(data_key, sizeof data_key);
+	return 0;
+}
 
 void migfix_make(struct fixture *f, uint64_t big)
 {

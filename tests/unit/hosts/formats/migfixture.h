@@ -8,7 +8,7 @@
 #include "capsule-abi/cap_snapshot.h"
 #include "hosts/formats/migstream.h"
 
-extern uint8_t data_key[MIG_KEY_LEN];     /* random, set by each test's main */
+extern uint8_t data_key[MIG_KEY_LEN];     /* random: migfix_init */
 extern const struct mig_head_info info;   /* host 1 to host 2, migration 0x1234, epoch 7 */
 
 /* A small frozen capsule: extents and their bytes. */
@@ -26,6 +26,8 @@ struct stream {
 	int nrec;
 };
 
+/* libsodium ready and data_key random: first thing in main; -1 if libsodium cannot start. */
+int migfix_init(void);
 void migfix_make(struct fixture *f, uint64_t big);
 void migfix_free(struct fixture *f);
 /* Room for one more record at the end of s (noted in rec_at). */

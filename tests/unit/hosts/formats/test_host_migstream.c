@@ -530,9 +530,8 @@ static void data_key_file(void **state)
 
 int main(void)
 {
-	if (sodium_init() < 0)
+	if (migfix_init())
 		return 1;
-	randombytes_buf(data_key, sizeof data_key);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip),
 		cmocka_unit_test(every_truncation_is_detected),
