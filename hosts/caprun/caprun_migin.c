@@ -5,6 +5,9 @@
 #include "hosts/common/fileio.h"
 #include "capsule-abi/cap_abi.h"
 
+/* Test fault target-ignore-commit: how late the pull comes. */
+#define IGNORE_COMMIT_PAUSE_MS 5000
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -115,8 +118,10 @@ int caprun_migin_await(struct caprun_migin *m, int timeout_ms)
 	char text[MIG_CTL_TEXT_MAX + 1];
 	int type;
 	if (m->fault && strcmp(m->fault, "target-ignore-commit") == 0) {
-		/* Test fault: COMMIT never arrives here (lost): wait it out, then pull. */
-		struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+		/* Test fault: the pull comes IGNORE_COMMIT_PAUSE_MS late, whatever the source said
+		 * (a target held up after CONFIRM: the back-pressure tests need a long pause). */
+		struct timespec ts = { IGNORE_COMMIT_PAUSE_MS / 1000,
+		                       (long)(IGNORE_COMMIT_PAUSE_MS % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 		return MIG_EV_TIMEOUT;
 	}
@@ -236,9 +241,15 @@ int caprun_migin_starting(struct caprun_migin *m, int uplink_fd)
 
 void caprun_migin_started(struct caprun_migin *m, uint32_t epoch)
 {
-	char text[64];
+	char text[MIG_CTL_TEXT_MAX + 1];
+	int type;
 	if (m->sock < 0)
 		return;
+	/* The COMMIT the pull did not wait for, if here: read, so that the close below sends
+	 * no reset for unread bytes (one that comes later meets a closed socket: harmless,
+	 * STARTED is ahead of that reset). */
+	while (migctl_recv(m->sock, &m->from_source, 0, &type, text, sizeof text) == MIG_OK)
+		;
 	snprintf(text, sizeof text, "epoch=%u pull_ms=%ld", epoch, m->pull_ms);
 	migctl_send(m->sock, &m->to_source, MIG_CTL_STARTED, text);
 	caprun_migin_close(m);

@@ -14,7 +14,6 @@
 #define HOST_MIG_FAULT_ENV        "CAPSULE_MIG_FAULT"
 #define HOST_MIG_HOLD_ENV         "CAPSULE_MIG_HOLD"   /* target-hold-pull's file */
 #define CAPRUN_MIGIN_RECV_TIMEOUT_S 30     /* a source that stalls mid-stream: discard */
-#define CAPRUN_MIGIN_COMMIT_MS      5000   /* CONFIRMED this long without a word: pull */
 #define CAPRUN_MIGIN_RETRY_MS       200    /* no caphostd: look for one this often */
 
 struct caprun_migin {

@@ -6,8 +6,8 @@
  * THE RULE.  The capsule runs in exactly one place.  The one decision that
  * makes it move is a compare-and-swap in the directory at the capsule's
  * epoch e: either the TARGET's pull wins (MOVE ip -> target, expected epoch
- * e, sent by the target's caphostd once the source said COMMIT, or when the
- * source went silent after CONFIRM) or the SOURCE's FENCE does (the source
+ * e, sent by the target's caphostd after CONFIRM: caprun takes the CONFIRMED
+ * timeout edge below at once, not waiting for COMMIT) or the SOURCE's FENCE does (the source
  * re-claims it at e+1).  Both ask at the same epoch, so exactly one answer
  * exists, and everyone who asks learns it (a losing request gets
  * STALE_EPOCH; a LOOKUP names the winner).  Messages between the two hosts
@@ -74,7 +74,8 @@
  *   RESTORING     restore_failed    -> DISCARDED     [discard_target, send_refuse]
  *   RESTORING     abort_received    -> DISCARDED     [discard_target]
  *   CONFIRMED     commit_received|timeout|broken|source_dead
- *                                   -> PULLING       [directory_move]   (the pull: the commit point)
+ *                                   -> PULLING       [directory_move]   (the pull: the commit point;
+ *                                      caprun's timeout here is zero: COMMIT only confirms)
  *   CONFIRMED     abort_received|directory_kept|directory_gone
  *                                   -> DISCARDED     [discard_target]
  *   PULLING       directory_moved   -> RUNNING       [start_target, flush_peers, send_started]

@@ -33,14 +33,14 @@ CASES = [
     ("target-not-running", None, 1, "A", 1,
      "no caphostd on B: connection refused, the source thaws"),
     ("target-ignore-commit", "target", 0, "B", 2,
-     "COMMIT never read: after 5 s of silence the target pulls anyway and says STARTED"),
+     "the pull 5 s late, whatever the source says: the target's MOVE still wins; it says STARTED"),
     ("target-exit-after-pull", "target", 1, "A", 3,
      "the target caprun dies after its pull won, before it runs: its caphostd hands the entry "
      "back (epoch 3); the source finds itself named again and thaws"),
     ("source-exit-after-confirm", "source", 1, "B", 2,
      "the source caprun dies after CONFIRM: the confirmed target pulls and runs it"),
     ("source-stall-after-confirm", "source", 0, "B", 2,
-     "the source stops 10 s after CONFIRM (no COMMIT): the target pulls after 5 s and runs it"),
+     "the source stops 10 s after CONFIRM (no COMMIT): the target pulls anyway and runs it"),
 ]
 
 
