@@ -1,12 +1,9 @@
-/* caprun_migin.c: live migration, target side: receive the stream into a memfd, CONFIRM or REFUSE, await COMMIT, say STARTED. */
+/* caprun_migin.c: live migration, target side: receive the stream into a memfd, CONFIRM or REFUSE, pull, say STARTED. */
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_uplink.h"
 #include "hosts/common/clock.h"
 #include "hosts/common/fileio.h"
 #include "capsule-abi/cap_abi.h"
-
-/* Test fault target-ignore-commit: how late the pull comes. */
-#define IGNORE_COMMIT_PAUSE_MS 5000
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +17,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Test fault target-ignore-commit: how late the pull comes. */
+#define IGNORE_COMMIT_PAUSE_MS 5000
 
 /*
  * caphostd accepted the source's connection on the migration port and

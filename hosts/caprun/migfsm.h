@@ -6,13 +6,13 @@
  * THE RULE.  The capsule runs in exactly one place.  The one decision that
  * makes it move is a compare-and-swap in the directory at the capsule's
  * epoch e: either the TARGET's pull wins (MOVE ip -> target, expected epoch
- * e, sent by the target's caphostd after CONFIRM: caprun takes the CONFIRMED
- * timeout edge below at once, not waiting for COMMIT) or the SOURCE's FENCE does (the source
- * re-claims it at e+1).  Both ask at the same epoch, so exactly one answer
- * exists, and everyone who asks learns it (a losing request gets
- * STALE_EPOCH; a LOOKUP names the winner).  Messages between the two hosts
- * (CONFIRM, REFUSE, COMMIT, ABORT, STARTED) only speed things up; losing
- * any of them is safe.
+ * e, sent by the target's caphostd after CONFIRM: caprun takes the
+ * CONFIRMED timeout edge below at once, not waiting for COMMIT) or the
+ * SOURCE's FENCE does (the source re-claims it at e+1).  Both ask at the
+ * same epoch, so exactly one answer exists, and everyone who asks learns it
+ * (a losing request gets STALE_EPOCH; a LOOKUP names the winner).
+ * Messages between the two hosts (CONFIRM, REFUSE, COMMIT, ABORT, STARTED)
+ * only speed things up; losing any of them is safe.
  *
  * The source keeps its frozen copy until the capsule verifiably runs on
  * the target: STARTED arrives, or the directory says so (the target's

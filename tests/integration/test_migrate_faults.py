@@ -117,6 +117,11 @@ def one_case(fault, where, want_code, ends_on, want_epoch, why):
     n = client.stop()
     diag("%s: X on host %s epoch %d; count continued to %d; longest wait for an answer %.0f ms" % (
         fault, ends_on, want_epoch, n, client.longest * 1000))
+    if fault == "source-stall-after-confirm":
+        # The target pulls right after CONFIRM, not after the COMMIT the stalled source sends
+        # 10 s late: the client waits a move's pause, not the 5 s a wait for COMMIT took.
+        check(client.longest < 2.5, "the client waited %.2f s for an answer while the source "
+              "stalled: did the target wait for COMMIT?" % client.longest)
 
     if fault == "target-not-running":
         # Once B's daemon is back, the same capsule moves: the failed attempt left nothing behind.
