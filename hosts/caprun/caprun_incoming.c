@@ -155,17 +155,12 @@ int caprun_incoming_decide(struct caprun *c, const char *loader)
 	 * The pull at once, not after the source's COMMIT: the one compare-and-swap decides
 	 * either way, and a target that pulls before COMMIT came is one whose wait timed out,
 	 * a case migfsm.h's table and test_host_migfsm's worlds hold already.  The wait was a
-	 * round trip between the hosts inside the downtime (docs/MIGRATION.md 4e).  An ABORT
-	 * already here (the source's FENCE won) still discards; a COMMIT is read later.
+	 * round trip between the hosts inside the downtime (docs/MIGRATION.md 4e).  The pull
+	 * decides (the directory names us, or the source kept it); an ABORT already here (the
+	 * source's FENCE won) discards first, a COMMIT is read later.  Without a caphostd we
+	 * wait for one, holding the copy: silence is never a verdict.
 	 */
-	if (r == 0 && caprun_migin_await(m, 0) == MIG_EV_ABORT_RECEIVED) {
-		fprintf(stderr, "caprun: incoming capsule %s: host %u kept it; discarded\n", name,
-		        m->rx.info.source_host);
-		return EXIT_FAILURE_SETUP;
-	}
 	clock_trace("tgt pulling");
-	/* The pull decides (the directory names us, or the source kept it).  Without a
-	 * caphostd we wait for one, holding the copy: silence is never a verdict. */
 	if (caprun_migin_pull(m, c->name, h->ip, h->mtu, &c->epoch, err, sizeof err)) {
 		fprintf(stderr, "caprun: incoming capsule %s: %s; discarded\n", name, err);
 		return EXIT_FAILURE_SETUP;

@@ -113,27 +113,6 @@ int caprun_migin_confirm(struct caprun_migin *m)
 	return migctl_send(m->sock, &m->to_source, MIG_CTL_CONFIRM, NULL) == MIG_OK ? 0 : -1;
 }
 
-int caprun_migin_await(struct caprun_migin *m, int timeout_ms)
-{
-	char text[MIG_CTL_TEXT_MAX + 1];
-	int type;
-	if (m->fault && strcmp(m->fault, "target-ignore-commit") == 0) {
-		/* Test fault: the pull comes IGNORE_COMMIT_PAUSE_MS late, whatever the source said
-		 * (a target held up after CONFIRM: the back-pressure tests need a long pause). */
-		struct timespec ts = { IGNORE_COMMIT_PAUSE_MS / 1000,
-		                       (long)(IGNORE_COMMIT_PAUSE_MS % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-		return MIG_EV_TIMEOUT;
-	}
-	int rc = migctl_recv(m->sock, &m->from_source, timeout_ms, &type, text, sizeof text);
-	if (rc == MIG_OK)
-		return type == MIG_CTL_COMMIT ? MIG_EV_COMMIT_RECEIVED : MIG_EV_ABORT_RECEIVED;
-	if (rc == MIG_E_IO && errno == ETIMEDOUT)
-		return MIG_EV_TIMEOUT;
-	/* Closed or garbage: the source may be gone; only the directory can say. */
-	return MIG_EV_SOURCE_DEAD;
-}
-
 static int connect_uplink(struct caprun_migin *m)
 {
 	if (m->uplink_fd >= 0)
@@ -182,12 +161,19 @@ static int abort_seen(struct caprun_migin *m)
 	return m->aborted;
 }
 
-/* Test fault "target-hold-pull": the pull waits until the file $CAPSULE_MIG_HOLD exists
- * (at most a minute), so a test can take the directory's quorum away exactly between the
- * transfer and the pull, whatever the machine's speed. */
+/* Test faults that hold the pull back.  "target-hold-pull": until the file $CAPSULE_MIG_HOLD
+ * exists (at most a minute), so a test can take the directory's quorum away exactly between
+ * the transfer and the pull, whatever the machine's speed.  "target-ignore-commit":
+ * IGNORE_COMMIT_PAUSE_MS, whatever the source says meanwhile (a target held up after CONFIRM:
+ * the back-pressure tests need a long pause); an ABORT still discards after it. */
 static void hold_pull(struct caprun_migin *m)
 {
 	const char *path = getenv(HOST_MIG_HOLD_ENV);
+	if (m->fault && strcmp(m->fault, "target-ignore-commit") == 0) {
+		struct timespec ts = { IGNORE_COMMIT_PAUSE_MS / 1000,
+		                       (long)(IGNORE_COMMIT_PAUSE_MS % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+	}
 	if (!m->fault || strcmp(m->fault, "target-hold-pull") != 0 || !path)
 		return;
 	struct timespec ts = { 0, 10 * 1000000L };

@@ -44,8 +44,6 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen);
 int caprun_migin_confirm(struct caprun_migin *m);
 /* REFUSE with a reason; the caller discards. */
 void caprun_migin_refuse(struct caprun_migin *m, const char *why);
-/* After CONFIRM: MIG_EV_COMMIT_RECEIVED, MIG_EV_ABORT_RECEIVED, MIG_EV_TIMEOUT or MIG_EV_SOURCE_DEAD. */
-int caprun_migin_await(struct caprun_migin *m, int timeout_ms);
 /*
  * Before CONFIRM: tell this host's caphostd (ATTACH INCOMING, name, ip, the
  * head's epoch and source).  0; CAPRUN_UPLINK_REFUSED with err (caphostd will
