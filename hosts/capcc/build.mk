@@ -16,6 +16,9 @@ $(BIN)/capexec: $(call host_objs,$(CAPEXEC_SRCS))
 # *_FOREACH_SAFE macros glibc's lacks), copied at build time, never committed.
 # Its one need from libbsd's <bsd/sys/cdefs.h> is __containerof: defined in its place.
 SYSROOT_QUEUE_H := $(SYSROOT)/include/sys/queue.h
+# On a fresh machine that file arrives with libbsd-dev (mk/deps.sh): without this
+# rule a parallel make stops at once with "no rule to make" it.
+/usr/include/bsd/sys/queue.h: | $(DEPS_STAMP)
 $(SYSROOT_QUEUE_H): /usr/include/bsd/sys/queue.h $(MUSL_LIBC)
 	@mkdir -p $(dir $@)
 	sed -e '/^#ifdef LIBBSD_OVERLAY$$/,/^#endif$$/c\' \
