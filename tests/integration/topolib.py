@@ -6,6 +6,7 @@ pieces that only multi-host tests need live here.
 """
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -325,6 +326,33 @@ def counter(stats, *words):
     return total
 
 
+_topologies = []   # the Topology last started, for stall_report
+
+
+def stall_report(tag):
+    """After a stream stalled: every host's non-zero counters and the client's TCP state
+    (ss -tnio), as '# ' lines, so a failure seen once in CI says where the bytes stopped."""
+    for topo in _topologies:
+        for h in topo.hosts.values():
+            try:
+                st = daemon_stats(h) if h.daemon is not None and h.daemon.running() else {}
+            except TestFailure as e:
+                st = {"unreadable": 1}
+                print("# %s: host %s: %s" % (tag, h.name, e), flush=True)
+            print("# %s: host %s counters: %s" % (tag, h.name, " ".join(
+                "%s=%d" % kv for kv in sorted(st.items()) if kv[1])), flush=True)
+            code, out, _ = h.capctl(["ps", "--json"], timeout=10)
+            for cap in (json.loads(out) if code == 0 else []):
+                name = cap.get("name", "?")
+                code, out, err = h.capctl(["stats", name], timeout=10)
+                print("# %s: host %s capsule %s: %s" % (tag, h.name, name, " ".join(
+                    (out if code == 0 else err).split())), flush=True)
+        if topo.client is not None:
+            _, out, _ = topo.client.run(["ss", "-tnio"])
+            for line in out.splitlines():
+                print("# %s: client ss: %s" % (tag, line.strip()), flush=True)
+
+
 class Topology:
     """hosts: names (ids 1, 2, ... in order); gateway: one of them (default: the first).
 
@@ -504,6 +532,7 @@ class Topology:
         self.start_directory()
 
     def start(self):
+        _topologies[:] = [self]   # the one a stalled stream reports on (stall_report)
         for tool in (CAPDIRD, CAPHOSTD) if self.want_daemons else (CAPDIRD,):
             check(os.access(tool, os.X_OK), "%s is not built (make test builds it)" % tool)
         self.write_keys()
@@ -724,6 +753,8 @@ class LineStream:
                     break
                 self.cond.wait(left)
             check(self.error is None, self.error or "")
+            if self.got < n:
+                stall_report(self.tag)
             check(self.got >= n, "%s: only %d of %d lines back within %.0fs (sent %d)" % (
                 self.tag, self.got, n, timeout, self.sent))
 
