@@ -267,7 +267,8 @@ struct hostd_job {
 	X(data_in) X(send_errors) X(redirect_out) X(redirect_in) X(redirect_rate_limited) \
 	X(redirect_bad) X(hold_out) X(hold_in) X(hold_bad) X(hold_full) X(hold_new_conn) \
 	X(flush_out) X(flush_in) X(released_conns) X(reinjected_pkts) X(held_udp_dropped) \
-	X(mss_clamped) X(gw_in) X(gw_out) X(gw_spoofed) X(gw_malformed) X(gw_src_not_capsule) X(gw_write_errors) \
+	X(mss_clamped) X(gw_in) X(gw_out) X(gw_spoofed) X(gw_malformed) X(gw_not_ipv4) \
+	X(gw_src_not_capsule) X(gw_write_errors) \
 	X(dir_lookups) X(dir_errors) X(notifies) X(peers_full) X(dir_states) X(dir_state_errors) \
 	X(gw_lookups) X(gw_lookup_errors) \
 	X(sync_in) X(sync_out) X(sync_acks_in) X(sync_acks_out) X(sync_bad) X(sync_full) \

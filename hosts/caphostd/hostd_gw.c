@@ -141,8 +141,13 @@ void hostd_gw_write(struct hostd *d, const uint8_t *pkt, size_t len)
 void hostd_gw_packet(struct hostd *d, const uint8_t *pkt, size_t len)
 {
 	uint32_t src, dst;
-	if (ipv4_check(pkt, len, IPV4_CHECK_CSUM) != IPV4_OK) {
-		d->cnt.gw_malformed++;
+	int verdict = ipv4_check(pkt, len, IPV4_CHECK_CSUM);
+	if (verdict != IPV4_OK) {
+		/* The kernel's own IPv6 on a new link (router solicitations, MLD) is no fault. */
+		if (verdict == IPV4_E_VERSION)
+			d->cnt.gw_not_ipv4++;
+		else
+			d->cnt.gw_malformed++;
 		return;
 	}
 	ipv4_addrs(pkt, &src, &dst);

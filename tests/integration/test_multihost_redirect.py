@@ -7,7 +7,8 @@ stream byte-exact.  Then python, holding the cluster data key, sends host C
 (X's holder) and host A crafted datagrams: one per drop reason, a valid one
 and its replay, a too-old one, 200 bit-flipped copies; the counters grow by
 exactly that, the daemon answers a stale sender with a REDIRECT, and the
-stream keeps flowing.
+stream keeps flowing.  Last, the client sends the gateway a packet with a
+capsule's source address: dropped and counted (gw_spoofed).
 """
 import os
 import random
@@ -22,7 +23,7 @@ from wirelib import chacha20_block, poly1305
 
 NAME_REDIRECT = "multihost: the sender's host updates when a capsule moved away (redirect/NOTIFY)"
 NAME_JUNK = "multihost: malformed, forged, replayed wrapped packets dropped and counted; " \
-            "daemon keeps forwarding"
+            "daemon keeps forwarding; the gateway drops a capsule's source from outside"
 OBSERVER = 99
 REASONS = ("truncated", "bad_version", "bad_length", "bad_tag", "bad_type", "bad_flags",
            "wrong_network", "bad_sender", "bad_inner", "bad_payload", "replay", "too_old")
@@ -188,6 +189,26 @@ def junk_dropped_and_counted():
     if host == 3:
         check_eq((socket.inet_ntoa(struct.pack(">I", loc)), port), (c.ip, DATA_PORT), "REDIRECT's locator")
     check(a.daemon.running(), "host A's caphostd died")
+
+    # An ordinary peer speaking as a capsule: the gateway drops it and counts it as such
+    # (the kernel's own IPv6 on capgw is counted apart, gw_not_ipv4, never as malformed).
+    g = topo["G"]
+    before_g = daemon_stats(g)
+    forged = ipv4_udp("198.18.0.250", x.addr, 40000, 9, b"a capsule's address, from outside")
+
+    def send_forged():
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        try:
+            raw.sendto(forged, (x.addr, 0))
+        finally:
+            raw.close()
+    topo.client.call(send_forged)
+    deadline = time.monotonic() + 10
+    while daemon_stats(g)["gw_spoofed"] == before_g["gw_spoofed"] and time.monotonic() < deadline:
+        time.sleep(0.05)   # bounded poll of another process's counter
+    after_g = daemon_stats(g)
+    check_eq((after_g["gw_spoofed"] - before_g["gw_spoofed"], after_g["gw_malformed"]), (1, 0),
+             "gateway G: packets from outside with a capsule's source (new), malformed (all)")
     n = stream.finish()
     check(n >= 900, "stream lines: %d" % n)
 
