@@ -56,7 +56,7 @@
  *
  * Version 5, what every file is written as now: versions 3 and 4 with a
  * keyed tag per chunk instead of an unkeyed hash, so a chunk costs a
- * fraction of a BLAKE2b to check (docs/FASTPATH.md 8.7):
+ * fraction of a BLAKE2b to check (docs/STARTUP.md 7):
  *
  *   chunk_key = BLAKE2b-256 keyed with the snapshot key, salt = chunk_salt
  *               (16 random bytes, fresh for every file written, in the

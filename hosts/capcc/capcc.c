@@ -410,7 +410,7 @@ int main(int argc, char **argv)
 	/* The sysroot's libraries (libc, runtime, lwIP) carry debug information: 1.1 of echo's
 	 * 1.6 MB.  caprun hashes every byte of an image at every start, and nothing in a capsule
 	 * reads it, so an image keeps it only when the link asks for it, as gcc does
-	 * (docs/FASTPATH.md section 8.5).  Symbols stay: profiles and objdump still name code. */
+	 * (docs/STARTUP.md section 5).  Symbols stay: profiles and objdump still name code. */
 	if (!debug)
 		push(&g, "-Wl,--strip-debug");
 	push(&g, join("-L", lib));

@@ -11,7 +11,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
                $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
 # libsodium linked statically (still PIE, so ASLR stays): a fresh start no longer uses it
 # (image format 2 checks with XXH3), and mapping and relocating libsodium.so cost every
-# exec 0.2-0.6 ms of CPU (docs/FASTPATH.md 8.7).  The price: a Debian security update of
+# exec 0.2-0.6 ms of CPU (docs/STARTUP.md 7).  The price: a Debian security update of
 # libsodium reaches caprun with the next build, not at once.
 CAPRUN_LIBS := -l:libsodium.a -lmnl
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).

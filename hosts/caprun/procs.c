@@ -30,7 +30,7 @@ void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int fil
 {
 	/* Not the hold area (256 KiB, read only below each slot's n, which the caller's zeroed
 	 * storage starts at 0): clearing it wrote 65 pages at every start, about 1 ms here, and
-	 * kept them in every caprun (docs/FASTPATH.md section 8.5). */
+	 * kept them in every caprun (docs/STARTUP.md section 5). */
 	memset(ps, 0, offsetof(struct caprun_procs, hold));
 	ps->next_pid = 2;
 	ps->loader = loader;

@@ -2,7 +2,7 @@
 /*
  * caprun used to build this filter with libseccomp at every start: loading
  * the library and its first use (which probes the kernel) cost about 0.4 ms
- * of a start of about 10 (docs/FASTPATH.md section 8.6).  The filter never
+ * of a start of about 10 (docs/STARTUP.md section 6).  The filter never
  * depends on anything caprun learns at run time, so it is built here, once,
  * and caprun writes the same bytes to the loader's fd 6.  Prints, on stdout,
  * the BPF program and the x86_64 system call names (for the SIGSYS report).

@@ -9,7 +9,7 @@
  * typed from OpenSSL's own declarations.  Why not link -lcrypto: the dynamic linker
  * would map and relocate all of libcrypto in every caprun at start (about 7 ms of a
  * 25 ms start here, and 400 KiB of private relocated pages per process), for the few
- * that ever migrate (docs/FASTPATH.md section 8).
+ * that ever migrate (docs/STARTUP.md).
  */
 /* The major version of the OpenSSL headers: libcrypto.so.3 for OpenSSL 3.x. */
 #define CRYPTOLOAD_STR2(x) #x

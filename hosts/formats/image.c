@@ -15,7 +15,7 @@
 /*
  * XXH3 compiled into this file from Debian's libxxhash-dev header rather than
  * linked as libxxhash.so: one shared library more costs every caprun exec more
- * (mapping, relocation: section 8.1 of docs/FASTPATH.md) than the hash itself.
+ * (mapping, relocation: section 1 of docs/STARTUP.md) than the hash itself.
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>

@@ -106,7 +106,7 @@ void *lp_heap_calloc(unsigned long count, unsigned long size);
 /*
  * 16 segments (1 MB, the most TCP_RCV_SCALE 4 can say): a client sending to a
  * capsule at the default MTU still waited for window updates at 8 (520 KB):
- * 2,141 -> 3,194 MiB/s at 16, 3,411 at 32 and 3,383 at 64 (FASTPATH.md 8.9;
+ * 2,141 -> 3,194 MiB/s at 16, 3,411 at 32 and 3,383 at 64 (STARTUP.md 9;
  * 1,672 at 4).  It bounds what a connection may hold unread (in MEM_SIZE's
  * heap, shared by all, and in a snapshot), not what it always takes: 16
  * keeps 64 such connections within the heap where 32 would keep 32.

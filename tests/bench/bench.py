@@ -278,7 +278,7 @@ def main():
     print("  CPU used until then: caprun + capsule %.1f ms (capsule process %.1f), native %.1f ms"
           % (med(cap_runs, 1), med(cap_runs, 2), med(nat_runs, 1)))
     # A piece of the start: what caprun costs before it does anything (exec and the dynamic
-    # linker), beside a program that does nothing, alternating (docs/FASTPATH.md section 8).
+    # linker), beside a program that does nothing, alternating (docs/STARTUP.md).
     pairs = [(exec_ms([CAPRUN, "--version"]), exec_ms(["/bin/true"])) for _ in range(a.starts)]
     print("  of which exec + dynamic linking: caprun --version %.1f ms, /bin/true %.1f ms" %
           (statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)))

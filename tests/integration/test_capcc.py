@@ -169,7 +169,7 @@ def gcc_options():
           "dependency file: %r" % deps[:200])
     ok([CAPCC, "-o", "app", "my.o", "-lm"], "capcc link an object", cwd=d)
     # Debug information only when the link asks for it (-g above), as gcc: caprun hashes
-    # every byte of an image at every start (docs/FASTPATH.md section 8.5).
+    # every byte of an image at every start (docs/STARTUP.md section 5).
     for image, want in (("a.out", True), ("app", False)):
         with open(os.path.join(d, image), "rb") as f:
             check_eq(b".debug_info" in f.read(), want, "%s carries debug information" % image)
