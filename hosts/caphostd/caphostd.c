@@ -346,6 +346,15 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	strcat(strcat(d->up_path, "/"), UPLINK_SOCK_NAME);
 	memcpy(d->ctl_path, d->run_dir, strlen(d->run_dir));
 	strcat(strcat(d->ctl_path, "/"), UPLINK_CTL_NAME);
+	/*
+	 * The gateway's device before the sockets: a supervisor (or a test) takes a
+	 * caphostd.sock that accepts for a daemon that serves, and a restart right after a
+	 * kill may wait for the kernel to finish with the old capgw.
+	 */
+	if (d->gateway && hostd_gw_open(d, err, sizeof err)) {
+		hostd_gw_close(d);   /* leave no route or device half-made */
+		die("--gateway: %s%s", err, "");
+	}
 	d->up_fd = listen_unix(d->up_path, SOCK_SEQPACKET, err, sizeof err);
 	if (d->up_fd < 0) {
 		d->up_path[0] = 0;
@@ -360,12 +369,6 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		unlink(d->up_path);
 		unlink(d->ctl_path);
 		die("%s%s", err, "");
-	}
-	if (d->gateway && hostd_gw_open(d, err, sizeof err)) {
-		hostd_gw_close(d);   /* leave no route or device half-made */
-		unlink(d->up_path);
-		unlink(d->ctl_path);
-		die("--gateway: %s%s", err, "");
 	}
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (d->ep < 0 || add_ev(d, d->udp_fd, HOSTD_EV_UDP) || add_ev(d, d->up_fd, HOSTD_EV_UPLISTEN) ||

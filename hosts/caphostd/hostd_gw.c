@@ -14,16 +14,25 @@
 #include <unistd.h>
 
 #define GW_IFNAME "capgw"
+#define GW_OPEN_WAIT_MS 20   /* between two tries to make capgw while the old one goes */
+#define GW_OPEN_TRIES 500    /* 10 s of them */
 
-/* A killed gateway's capgw goes away with its last descriptor; give the kernel a moment. */
+/*
+ * A killed gateway's capgw goes away with its last descriptor, but the kernel
+ * unregisters it in the background (RCU, references to drop), which on a loaded
+ * machine can take more than a second; a restart that gave up would lose the holds.
+ */
 static int tun_open_retrying(unsigned *ifindex)
 {
 	int fd = -1, e = EBUSY;
-	for (int tries = 0; tries < 50 && e == EBUSY; tries++) {
+	for (int tries = 0; tries < GW_OPEN_TRIES && e == EBUSY; tries++) {
 		fd = netlink_tun_open(GW_IFNAME, 1, ifindex);
 		e = fd < 0 ? errno : 0;
 		if (e == EBUSY) {
-			struct timespec ts = { 0, 20 * 1000000L };
+			if (tries == 50)
+				fprintf(stderr, "caphostd: %s: the previous one is still going away; waiting\n",
+				        GW_IFNAME);
+			struct timespec ts = { 0, GW_OPEN_WAIT_MS * 1000000L };
 			nanosleep(&ts, NULL);
 		}
 	}
