@@ -313,6 +313,10 @@ def daemon_stats(host):
                 return c
         tried.append("%s (exit %d: %s)" % (" ".join(argv[-3:]), p.returncode,
                                           p.stderr.decode("utf-8", "replace").strip()[:80]))
+    daemon = getattr(host, "daemon", None)
+    if daemon is not None and not daemon.running():   # the likeliest reason: say it first
+        raise TestFailure("cannot read caphostd counters on host %s: it exited %s: %s" % (
+            host.name, daemon.proc.returncode, daemon.output_text()[-400:] or "(no output)"))
     raise TestFailure("cannot read caphostd counters on host %s; tried: %s" % (host.name, "; ".join(tried)))
 
 
@@ -327,6 +331,44 @@ def counter(stats, *words):
 
 
 _topologies = []   # the Topology last started, for stall_report
+
+
+def _task_states(pid):
+    """Each thread of pid: its state, where in the kernel it waits, and its kernel stack's
+    top frames (root reads them): a process stuck on a page fault says so."""
+    out = []
+    try:
+        tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
+    except OSError:
+        return "gone"
+    for tid in tids:
+        base = "/proc/%d/task/%s/" % (pid, tid)
+        try:
+            with open(base + "stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(base + "wchan") as f:
+                wchan = f.read().strip() or "-"
+            with open(base + "stack") as f:
+                frames = [l.split()[1].split("+")[0] for l in f.read().splitlines()[:5] if l.split()]
+        except (OSError, IndexError):
+            continue
+        out.append("%s %s %s [%s]" % (tid, state, wchan, " ".join(frames)))
+    return "; ".join(out)
+
+
+def _fds(pid):
+    """pid's open descriptors, 'number:what' each."""
+    try:
+        fds = sorted(os.listdir("/proc/%d/fd" % pid), key=int)
+    except OSError:
+        return "gone"
+    out = []
+    for fd in fds:
+        try:
+            out.append("%s:%s" % (fd, os.readlink("/proc/%d/fd/%s" % (pid, fd))))
+        except OSError:
+            pass
+    return " ".join(out)
 
 
 def stall_report(tag):
@@ -347,6 +389,15 @@ def stall_report(tag):
                 code, out, err = h.capctl(["stats", name], timeout=10)
                 print("# %s: host %s capsule %s: %s" % (tag, h.name, name, " ".join(
                     (out if code == 0 else err).split())), flush=True)
+        for cap in list(_started):
+            if getattr(cap, "proc", None) is None or not hasattr(cap, "capsule_pids") or \
+                    cap.proc.poll() is not None:
+                continue
+            for pid in [cap.proc.pid] + cap.capsule_pids():
+                print("# %s: %s pid %d: %s" % (tag, cap.name, pid, _task_states(pid)), flush=True)
+            print("# %s: %s caprun fds: %s" % (tag, cap.name, _fds(cap.proc.pid)), flush=True)
+            for line in cap.output_text().splitlines()[-6:]:
+                print("# %s: %s said: %s" % (tag, cap.name, line), flush=True)
         if topo.client is not None:
             _, out, _ = topo.client.run(["ss", "-tnio"])
             for line in out.splitlines():
