@@ -21,6 +21,8 @@
 
 #define PAGE CAP_PAGE_SIZE
 #define BURST_QUIET_MS 2   /* the background loads only after this long without a fault */
+#define LATE_WAKE_MS 1000  /* after the load: every window woken this often (serve_late) ... */
+#define LATE_WAKES 10      /* ... this many times; then only faults reported wake the thread */
 
 struct window { uint64_t vaddr, size; };   /* a writable memfd window: registered with the uffd */
 
@@ -326,6 +328,54 @@ static int64_t now_ns(void)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/*
+ * After the load the missing-page registration is gone, and a page fault
+ * should never reach us again.  Yet one did: a capsule resumed beside a burst
+ * of re-injected packets stayed blocked in a missing-page fault after
+ * finish() (kernel stack: handle_userfault from shmem_fault; about 1 resume in
+ * 50 on this 2-CPU machine under load, test_gateway_restart and
+ * test_multihost), and with nobody left to read the userfaultfd it waited for
+ * ever.  So the thread stays until the capsule ends: a fault still reported is
+ * answered with zeros (every chunk is in: a page missing now was given back)
+ * and its waiter woken; and for the first LATE_WAKES seconds every window is
+ * woken once a second, for a waiter whose wake-up was lost.
+ */
+static void serve_late(struct lazyload *l)
+{
+	int said = 0, wakes = 0;
+	for (;;) {
+		struct pollfd p[3] = { { l->uffd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 },
+		                       { l->pidfd, POLLIN, 0 } };
+		int n = poll(p, 3, wakes < LATE_WAKES ? LATE_WAKE_MS : -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || p[1].revents || p[2].revents || (p[0].revents & (POLLERR | POLLHUP)))
+			return;
+		if (n == 0) {
+			/* And a waiter whose message we read but whose wake-up was lost: woken
+			 * blindly for a while (a woken fault that still misses comes again). */
+			for (unsigned i = 0; i < l->nwin; i++) {
+				struct uffdio_range r = { l->win[i].vaddr, l->win[i].size };
+				ioctl(l->uffd, UFFDIO_WAKE, &r);
+			}
+			wakes++;
+			continue;
+		}
+		struct uffd_msg m;
+		if (read(l->uffd, &m, sizeof m) != (ssize_t)sizeof m || m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		uint64_t addr = m.arg.pagefault.address & ~(uint64_t)(PAGE - 1);
+		struct uffdio_zeropage z = { .range = { addr, PAGE } };
+		int zeroed = ioctl(l->uffd, UFFDIO_ZEROPAGE, &z) == 0;   /* or there already, or no
+		                                                          * longer registered: woken */
+		struct uffdio_range r = { addr, PAGE };
+		ioctl(l->uffd, UFFDIO_WAKE, &r);
+		if (!said++)
+			fprintf(stderr, "caprun: a page fault at %#llx after the lazy load finished: %s\n",
+			        (unsigned long long)addr, zeroed ? "answered with zeros" : "woken");
+	}
+}
+
 static void serve_loop(struct lazyload *l)
 {
 	char err[512];
@@ -344,8 +394,10 @@ static void serve_loop(struct lazyload *l)
 		 */
 		int quiet_ms = background ? BURST_QUIET_MS - (int)((now_ns() - last_fault_ns) / 1000000)
 		                          : 0;
-		if (unregistered)
-			break;   /* no missing pages any more: nothing left to serve */
+		if (unregistered) {
+			serve_late(l);   /* no missing pages any more, normally nothing left to serve */
+			break;
+		}
 		struct pollfd p[3] = { { l->uffd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 },
 		                       { l->pidfd, POLLIN, 0 } };
 		int n = poll(p, 3, background ? (quiet_ms > 0 ? quiet_ms : 0) : held ? 10 : -1);
