@@ -317,6 +317,16 @@ def daemon_stats(host):
     if daemon is not None and not daemon.running():   # the likeliest reason: say it first
         raise TestFailure("cannot read caphostd counters on host %s: it exited %s: %s" % (
             host.name, daemon.proc.returncode, daemon.output_text()[-400:] or "(no output)"))
+    if daemon is not None:   # alive, not answering: where is it?
+        cpu = ""
+        try:
+            with open("/proc/%d/stat" % daemon.proc.pid) as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            cpu = " CPU %.2f s," % ((int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK"))
+        except (OSError, IndexError, ValueError):
+            pass
+        tried.append("caphostd pid %d:%s %s; output: %s" % (
+            daemon.proc.pid, cpu, _task_states(daemon.proc.pid), daemon.output_text()[-300:]))
     raise TestFailure("cannot read caphostd counters on host %s; tried: %s" % (host.name, "; ".join(tried)))
 
 
