@@ -355,18 +355,20 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 		hostd_gw_close(d);   /* leave no route or device half-made */
 		die("--gateway: %s%s", err, "");
 	}
-	d->up_fd = listen_unix(d->up_path, SOCK_SEQPACKET, err, sizeof err);
-	if (d->up_fd < 0) {
-		d->up_path[0] = 0;
-		die("%s%s", err, "");
-	}
+	/* caphostd.sock last: whoever waits for it to accept (caprun, a test) finds
+	 * caphostd.ctl and the migration port already listening. */
 	d->ctl_fd = listen_unix(d->ctl_path, SOCK_STREAM, err, sizeof err);
 	if (d->ctl_fd < 0) {
 		d->ctl_path[0] = 0;
 		die("%s%s", err, "");
 	}
 	if (hostd_mig_listen(d, err, sizeof err)) {
-		unlink(d->up_path);
+		unlink(d->ctl_path);
+		die("%s%s", err, "");
+	}
+	d->up_fd = listen_unix(d->up_path, SOCK_SEQPACKET, err, sizeof err);
+	if (d->up_fd < 0) {
+		d->up_path[0] = 0;
 		unlink(d->ctl_path);
 		die("%s%s", err, "");
 	}
