@@ -262,6 +262,18 @@ static int take_uffd(struct lazyload *l)
 	return 0;
 }
 
+/* A zero page at addr (which wakes its waiter); else, the errno, the waiter woken anyway. */
+static int zero_page(struct lazyload *l, uint64_t addr)
+{
+	struct uffdio_zeropage z = { .range = { addr, PAGE } };
+	if (ioctl(l->uffd, UFFDIO_ZEROPAGE, &z) == 0)
+		return 0;
+	int e = errno;
+	struct uffdio_range r = { addr, PAGE };
+	ioctl(l->uffd, UFFDIO_WAKE, &r);
+	return e;
+}
+
 /* A missing page at addr: its chunks, or a zero page outside every extent. */
 static int serve_fault(struct lazyload *l, uint64_t addr, char *err, size_t errlen)
 {
@@ -276,14 +288,13 @@ static int serve_fault(struct lazyload *l, uint64_t addr, char *err, size_t errl
 			if (load_chunk(l, c, 1, err, errlen))
 				return -1;
 	} else {
-		struct uffdio_zeropage z = { .range = { addr, PAGE } };
-		if (ioctl(l->uffd, UFFDIO_ZEROPAGE, &z) == 0)
-			return 0;
-		if (errno != EEXIST && errno != EAGAIN) {
+		int e = zero_page(l, addr);
+		if (e && e != EEXIST && e != EAGAIN) {
 			snprintf(err, errlen, "zeroing page %#llx: %s", (unsigned long long)addr,
-			         strerror(errno));
+			         strerror(e));
 			return -1;
 		}
+		return 0;
 	}
 	/* Already there (loaded in the background, or by another thread's fault): wake the waiter. */
 	struct uffdio_range r = { addr, PAGE };
@@ -365,11 +376,7 @@ static void serve_late(struct lazyload *l)
 		if (read(l->uffd, &m, sizeof m) != (ssize_t)sizeof m || m.event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		uint64_t addr = m.arg.pagefault.address & ~(uint64_t)(PAGE - 1);
-		struct uffdio_zeropage z = { .range = { addr, PAGE } };
-		int zeroed = ioctl(l->uffd, UFFDIO_ZEROPAGE, &z) == 0;   /* or there already, or no
-		                                                          * longer registered: woken */
-		struct uffdio_range r = { addr, PAGE };
-		ioctl(l->uffd, UFFDIO_WAKE, &r);
+		int zeroed = zero_page(l, addr) == 0;   /* or there already, or no longer registered */
 		if (!said++)
 			fprintf(stderr, "caprun: a page fault at %#llx after the lazy load finished: %s\n",
 			        (unsigned long long)addr, zeroed ? "answered with zeros" : "woken");
