@@ -301,6 +301,22 @@ static void install_ops(struct hostd *d)
 	}
 }
 
+/*
+ * Setup failed once the gateway's device or a socket of ours may exist: remove
+ * what is ours (the sockets we listen on, capgw and its routes; hold files
+ * stay for the next start), then die.  A path we did not listen on may be
+ * another daemon's: left alone.
+ */
+static void setup_fail(struct hostd *d, const char *what, const char *err)
+{
+	if (d->ctl_fd >= 0)
+		unlink(d->ctl_path);
+	if (d->up_fd >= 0)
+		unlink(d->up_path);
+	hostd_gw_close(d);
+	die("%s%s", what, err);
+}
+
 static void setup(struct hostd *d, const char *dir, const char *keys)
 {
 	char err[PATH_MAX + 128];
@@ -351,33 +367,22 @@ static void setup(struct hostd *d, const char *dir, const char *keys)
 	 * caphostd.sock that accepts for a daemon that serves, and a restart right after a
 	 * kill may wait for the kernel to finish with the old capgw.
 	 */
-	if (d->gateway && hostd_gw_open(d, err, sizeof err)) {
-		hostd_gw_close(d);   /* leave no route or device half-made */
-		die("--gateway: %s%s", err, "");
-	}
+	if (d->gateway && hostd_gw_open(d, err, sizeof err))
+		setup_fail(d, "--gateway: ", err);
 	/* caphostd.sock last: whoever waits for it to accept (caprun, a test) finds
 	 * caphostd.ctl and the migration port already listening. */
 	d->ctl_fd = listen_unix(d->ctl_path, SOCK_STREAM, err, sizeof err);
-	if (d->ctl_fd < 0) {
-		d->ctl_path[0] = 0;
-		die("%s%s", err, "");
-	}
-	if (hostd_mig_listen(d, err, sizeof err)) {
-		unlink(d->ctl_path);
-		die("%s%s", err, "");
-	}
+	if (d->ctl_fd < 0 || hostd_mig_listen(d, err, sizeof err))
+		setup_fail(d, "", err);
 	d->up_fd = listen_unix(d->up_path, SOCK_SEQPACKET, err, sizeof err);
-	if (d->up_fd < 0) {
-		d->up_path[0] = 0;
-		unlink(d->ctl_path);
-		die("%s%s", err, "");
-	}
+	if (d->up_fd < 0)
+		setup_fail(d, "", err);
 	d->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (d->ep < 0 || add_ev(d, d->udp_fd, HOSTD_EV_UDP) || add_ev(d, d->up_fd, HOSTD_EV_UPLISTEN) ||
 	    add_ev(d, d->ctl_fd, HOSTD_EV_CTL) || add_ev(d, d->sig_fd, HOSTD_EV_SIG) ||
 	    add_ev(d, d->tun_fd, HOSTD_EV_TUN) || add_ev(d, dirclient_fd(d->dir), HOSTD_EV_DIR) ||
 	    add_ev(d, d->mig_fd, HOSTD_EV_MIG))
-		die("epoll: %s%s", strerror(errno), "");
+		setup_fail(d, "epoll: ", strerror(errno));
 }
 
 /* `stats`: one line "ok name=value ..." with every counter (ours, then the wire decoder's). */

@@ -29,7 +29,7 @@ static int tun_open_retrying(unsigned *ifindex)
 		fd = netlink_tun_open(GW_IFNAME, 1, ifindex);
 		e = fd < 0 ? errno : 0;
 		if (e == EBUSY) {
-			if (tries == 50)
+			if (tries == 1000 / GW_OPEN_WAIT_MS)   /* a second gone: say why we wait */
 				fprintf(stderr, "caphostd: %s: the previous one is still going away; waiting\n",
 				        GW_IFNAME);
 			struct timespec ts = { 0, GW_OPEN_WAIT_MS * 1000000L };
