@@ -72,14 +72,20 @@ def check_eq(got, want, what):
 _started = []   # every Capsule ever started, for the atexit sweep
 
 
+def proc_stat_fields(path):
+    """A /proc/.../stat file's fields after the command name (field 3, the state, first),
+    or None if it is gone."""
+    try:
+        with open(path) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _proc_start_time(pid):
     """Field 22 of /proc/PID/stat (start time in ticks), or None if gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    st = proc_stat_fields("/proc/%d/stat" % pid)
+    return int(st[19]) if st else None
 
 
 def descendants(pid):

@@ -14,10 +14,9 @@ The client streams numbered lines through G to X and checks every echo.
 """
 import os
 import socket
-import time
 
 from topolib import (LineStream, Sniffer, Tap, Topology, check, check_eq, daemon_stats, rsts,
-                     snapshot, tempdir)
+                     snapshot, tempdir, wait_counter)
 
 NAME = "gateway restart: kill -9 while holding acknowledged bytes, restart, the stream continues " \
        "byte-exact (resume after the restart, and resume while the gateway is down)"
@@ -25,18 +24,6 @@ NAME = "gateway restart: kill -9 while holding acknowledged bytes, restart, the 
 
 def diag(text):
     print("# " + text, flush=True)
-
-
-def wait_counter(host, name, at_least, timeout=20.0):
-    """Bounded wait until host's caphostd counter name reaches at_least; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = daemon_stats(host).get(name, 0)
-        if v >= at_least:
-            return v
-        check(time.monotonic() < deadline, "host %s: %s is %d after %.0f s, want >= %d" % (
-            host.name, name, v, timeout, at_least))
-        time.sleep(0.05)   # bounded poll of another process's counters
 
 
 def established(topo, dst):

@@ -6,7 +6,7 @@ import time
 from caplib import Tap
 from miglib import (Sniffer, Topology, caprun_pids, check, check_eq, daemon_stats,  # noqa: F401
                     host_of_pid, hosts_listing, migrate_run, relay_streams, rsts,
-                    wait_listed_only_on, RING)
+                    wait_counter, wait_listed_only_on, RING)
 import etcdlib
 
 
@@ -247,18 +247,6 @@ def quorum_lost_before_moves():
             s.wait_got(s.got + 20, 60)
         here = (here + 1) % len(RING)
     finish(topo, x, sniff, streams, topo[RING[here]], True)
-
-
-def wait_counter(host, name, at_least, timeout, what):
-    import time
-    deadline = time.monotonic() + timeout
-    while True:
-        v = daemon_stats(host).get(name, 0)
-        if v >= at_least:
-            return v
-        check(time.monotonic() < deadline, "host %s: %s %d after %.0f s, want >= %d (%s)" % (
-            host.name, name, v, timeout, at_least, what))
-        time.sleep(0.1)   # bounded poll of another process's counters
 
 
 def resubscribed_after_failover():

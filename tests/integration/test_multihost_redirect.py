@@ -18,7 +18,8 @@ import time
 
 from topolib import (CLIENT_IP, DATA_PORT, DIR_IP, DIR_PORT, LineStream, Sniffer, Tap, Topology,
                     WIRE_DATA, WIRE_REDIR, WIRE_REDIRECT, check, check_eq, counter,
-                    daemon_stats, ipv4_udp, snapshot, tempdir, wire_open, wire_seal, wire_seq)
+                    daemon_stats, ipv4_udp, snapshot, tempdir, wait_counter, wire_open, wire_seal,
+                    wire_seq)
 from wirelib import chacha20_block, poly1305
 
 NAME_REDIRECT = "multihost: the sender's host updates when a capsule moved away (redirect/NOTIFY)"
@@ -203,9 +204,7 @@ def junk_dropped_and_counted():
         finally:
             raw.close()
     topo.client.call(send_forged)
-    deadline = time.monotonic() + 10
-    while daemon_stats(g)["gw_spoofed"] == before_g["gw_spoofed"] and time.monotonic() < deadline:
-        time.sleep(0.05)   # bounded poll of another process's counter
+    wait_counter(g, "gw_spoofed", before_g["gw_spoofed"] + 1, 10, "the forged packet")
     after_g = daemon_stats(g)
     check_eq((after_g["gw_spoofed"] - before_g["gw_spoofed"], after_g["gw_malformed"]), (1, 0),
              "gateway G: packets from outside with a capsule's source (new), malformed (all)")

@@ -17,7 +17,7 @@ import threading
 import time
 
 from caplib import *          # noqa: F401,F403  (re-exported for the tests)
-from caplib import _started, _proc_start_time   # _started: stopped by caplib.stop_all()
+from caplib import _started, _proc_start_time, proc_stat_fields   # _started: stopped by caplib.stop_all()
 
 # ------------------------------------------------------- multi-host topology
 #
@@ -318,16 +318,24 @@ def daemon_stats(host):
         raise TestFailure("cannot read caphostd counters on host %s: it exited %s: %s" % (
             host.name, daemon.proc.returncode, daemon.output_text()[-400:] or "(no output)"))
     if daemon is not None:   # alive, not answering: where is it?
-        cpu = ""
-        try:
-            with open("/proc/%d/stat" % daemon.proc.pid) as f:
-                st = f.read().rsplit(")", 1)[1].split()
-            cpu = " CPU %.2f s," % ((int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK"))
-        except (OSError, IndexError, ValueError):
-            pass
+        st = proc_stat_fields("/proc/%d/stat" % daemon.proc.pid)
+        cpu = " CPU %.2f s," % ((int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")) if st else ""
         tried.append("caphostd pid %d:%s %s; output: %s" % (
             daemon.proc.pid, cpu, _task_states(daemon.proc.pid), daemon.output_text()[-300:]))
     raise TestFailure("cannot read caphostd counters on host %s; tried: %s" % (host.name, "; ".join(tried)))
+
+
+def wait_counter(host, name, at_least, timeout=20.0, what=None):
+    """Bounded wait until host's caphostd counter name reaches at_least; returns its value.
+    what: said in the failure, after the figures."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = daemon_stats(host).get(name, 0)
+        if v >= at_least:
+            return v
+        check(time.monotonic() < deadline, "host %s: %s is %d after %.0f s, want >= %d%s" % (
+            host.name, name, v, timeout, at_least, " (%s)" % what if what else ""))
+        time.sleep(0.05)   # bounded poll of another process's counters
 
 
 def counter(stats, *words):
@@ -353,9 +361,11 @@ def _task_states(pid):
         return "gone"
     for tid in tids:
         base = "/proc/%d/task/%s/" % (pid, tid)
+        st = proc_stat_fields(base + "stat")
+        if not st:
+            continue
+        state = st[0]
         try:
-            with open(base + "stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
             with open(base + "wchan") as f:
                 wchan = f.read().strip() or "-"
             with open(base + "stack") as f:
