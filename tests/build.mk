@@ -114,7 +114,7 @@ STREAMBENCH_SRCS := tests/bench/streambench.c $(FORMAT_MIG_SRCS) capsule-abi/cap
                     capsule-abi/cap_image.c
 $(STREAMBENCH): $(STREAMBENCH_SRCS) $(HOST_HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(sort $(STREAMBENCH_SRCS)) -o $@ -lsodium -lpthread
+	$(HOSTCC) $(HOST_CFLAGS) $(sort $(STREAMBENCH_SRCS)) -o $@ -lsodium $(CRYPTO_LIBS) -lpthread
 
 # test_memcached and test_nginx build real servers from Debian 12 source packages
 # (tests/integration/srvlib.py).  Tests run without a network, so make test fetches the

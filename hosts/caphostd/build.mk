@@ -13,14 +13,14 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c hosts/caphostd/hostd_capture.c \
                  hosts/caphostd/hostd_gapwatch.c hosts/caphostd/hostd_gapask.c $(COMMON_CLI_SRCS) \
                  hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
-                 hosts/formats/migstream.c hosts/formats/migstream_procs.c hosts/formats/cryptoload.c \
+                 hosts/formats/migstream.c hosts/formats/migstream_procs.c hosts/formats/aesgcm.c \
                  hosts/formats/snapauth.c \
                  hosts/formats/ctlsock.c \
                  hosts/formats/dirproto.c hosts/formats/capture.c \
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) \
                  $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
                  $(COMMON_TCPMSS_SRCS)
-CAPHOSTD_LIBS := -lsodium -lmnl
+CAPHOSTD_LIBS := -lsodium -lmnl $(CRYPTO_LIBS)
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)

@@ -1,7 +1,6 @@
 /* migstream.c: encoder, decoder and socket helpers of the migration transfer stream (migstream.h). */
 #include "hosts/formats/migstream.h"
 #include "hosts/formats/migstream_int.h"
-#include "hosts/formats/cryptoload.h"
 #include "hosts/common/bytes.h"
 #include "hosts/common/fileio.h"
 
@@ -27,7 +26,8 @@ void migstream_derive_key(const uint8_t data_key[MIG_KEY_LEN], uint64_t migratio
                     uint8_t out[MIG_KEY_LEN])
 {
 	_Static_assert(MIG_KEY_LEN == crypto_kdf_KEYBYTES, "cluster key is a kdf master key");
-	_Static_assert(MIG_KEY_LEN == 32, "stream key: AES-256");
+	_Static_assert(MIG_KEY_LEN == AESGCM_KEY_LEN, "stream key: AES-256");
+	_Static_assert(MIG_NONCE_LEN == AESGCM_NONCE_LEN && MIG_TAG_LEN == AESGCM_TAG_LEN, "GCM");
 	crypto_kdf_derive_from_key(out, MIG_KEY_LEN, migration_id, MIG_KDF_CONTEXT, data_key);
 }
 
@@ -40,7 +40,7 @@ const char *migstream_strerror(int status)
 		[MIG_E_BAD_LENGTH] = "bad_length", [MIG_E_BAD_TAG] = "bad_tag",
 		[MIG_E_OUT_OF_ORDER] = "out_of_order", [MIG_E_BAD_RECORD] = "bad_record",
 		[MIG_E_AFTER_END] = "after_end", [MIG_E_NOSPACE] = "nospace", [MIG_E_NOMEM] = "nomem",
-		[MIG_E_IO] = "io", [MIG_E_NO_CRYPTO] = "no_libcrypto",
+		[MIG_E_IO] = "io", [MIG_E_NO_CRYPTO] = "no_crypto",
 	};
 	return status >= 0 && status < MIG_E_COUNT ? names[status] : "unknown";
 }
@@ -73,11 +73,9 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
 	host_put32(h + 20, info->epoch);
 	host_put64(h + 24, info->migration_id);
 	randombytes_buf(h + MIG_HEAD_AD_LEN, MIG_NONCE_LEN);   /* the rest of the head stays 0 */
-	if (cryptoload())
+	tx->aead = aesgcm_new(stream_key);
+	if (!tx->aead)
 		return MIG_E_NO_CRYPTO;
-	tx->aead = evp_gcm.ctx_new();
-	if (!tx->aead || evp_gcm.encrypt_init(tx->aead, evp_gcm.aes_256_gcm(), NULL, stream_key, NULL) != 1)
-		return MIG_E_NOMEM;
 	memcpy(head_out, h, MIG_HEAD_LEN);
 	tx->phase = PH_PREAMBLE;
 	return MIG_OK;
@@ -85,8 +83,7 @@ int migstream_tx_init_keyed(struct mig_tx *tx, const uint8_t stream_key[MIG_KEY_
 
 void migstream_tx_free(struct mig_tx *tx)
 {
-	if (tx->aead)   /* then libcrypto is loaded */
-		evp_gcm.ctx_free(tx->aead);   /* clears the expanded key */
+	aesgcm_free(tx->aead);   /* clears the expanded key */
 	tx->aead = NULL;
 }
 
@@ -117,16 +114,15 @@ int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_
 	 * (always record 0) authenticates the clear head; every record its length.
 	 */
 	uint8_t *c = out + 4;
-	int l, ok = evp_gcm.encrypt_init(tx->aead, NULL, NULL, NULL, nonce) == 1 &&
-		(tx->records != 0 || evp_gcm.encrypt_update(tx->aead, NULL, &l, tx->head, MIG_HEAD_AD_LEN) == 1) &&
-		evp_gcm.encrypt_update(tx->aead, NULL, &l, out, 4) == 1 &&
-		evp_gcm.encrypt_update(tx->aead, c, &l, &type, 1) == 1 &&
-		(!blen || evp_gcm.encrypt_update(tx->aead, c + 1, &l, body, (int)blen) == 1) &&
-		(!blen2 || evp_gcm.encrypt_update(tx->aead, c + 1 + blen, &l, body2, (int)blen2) == 1) &&
-		evp_gcm.encrypt_final(tx->aead, c + plen, &l) == 1 &&
-		evp_gcm.ctx_ctrl(tx->aead, EVP_CTRL_GCM_GET_TAG, MIG_TAG_LEN, c + plen) == 1;
+	int ok = aesgcm_begin(tx->aead, nonce) == 0 &&
+		(tx->records != 0 || aesgcm_aad(tx->aead, tx->head, MIG_HEAD_AD_LEN) == 0) &&
+		aesgcm_aad(tx->aead, out, 4) == 0 &&
+		aesgcm_encrypt(tx->aead, c, &type, 1) == 0 &&
+		(!blen || aesgcm_encrypt(tx->aead, c + 1, body, blen) == 0) &&
+		(!blen2 || aesgcm_encrypt(tx->aead, c + 1 + blen, body2, blen2) == 0) &&
+		aesgcm_tag(tx->aead, c + plen) == 0;
 	if (!ok)
-		return MIG_E_NOMEM;   /* OpenSSL fails only for want of memory here */
+		return MIG_E_BAD_RECORD;   /* libgcrypt refuses only lengths past GCM's limits */
 	*out_len = 4 + plen + MIG_TAG_LEN;
 	tx->records++;
 	return MIG_OK;
@@ -383,8 +379,7 @@ int migstream_rx_init(struct mig_rx *rx, const uint8_t data_key[MIG_KEY_LEN], ui
 
 void migstream_rx_free(struct mig_rx *rx)
 {
-	if (rx->aead)
-		evp_gcm.ctx_free(rx->aead);
+	aesgcm_free(rx->aead);
 	free(rx->ext);
 	free(rx->plain);
 	free(rx->have);
@@ -418,15 +413,10 @@ static int rx_head(struct mig_rx *rx, const uint8_t *h)
 		return MIG_E_WRONG_HOST;
 	uint8_t key[MIG_KEY_LEN];
 	migstream_derive_key(rx->data_key, rx->info.migration_id, key);
-	if (cryptoload()) {
-		sodium_memzero(key, sizeof key);
-		return MIG_E_NO_CRYPTO;
-	}
-	rx->aead = evp_gcm.ctx_new();
-	int ok = rx->aead && evp_gcm.decrypt_init(rx->aead, evp_gcm.aes_256_gcm(), NULL, key, NULL) == 1;
+	rx->aead = aesgcm_new(key);
 	sodium_memzero(key, sizeof key);
-	if (!ok)
-		return MIG_E_NOMEM;
+	if (!rx->aead)
+		return MIG_E_NO_CRYPTO;
 	memcpy(rx->head, h, MIG_HEAD_LEN);
 	return MIG_OK;
 }
@@ -595,13 +585,11 @@ int migstream_rx_next(struct mig_rx *rx, const uint8_t *buf, size_t len, size_t 
 	size_t mlen = clen - MIG_TAG_LEN;
 	uint8_t nonce[MIG_NONCE_LEN];
 	record_nonce(rx->head, rx->records, nonce);
-	int l, ok = evp_gcm.decrypt_init(rx->aead, NULL, NULL, NULL, nonce) == 1 &&
-		(rx->records != 0 || evp_gcm.decrypt_update(rx->aead, NULL, &l, rx->head, MIG_HEAD_AD_LEN) == 1) &&
-		evp_gcm.decrypt_update(rx->aead, NULL, &l, buf, 4) == 1 &&
-		evp_gcm.decrypt_update(rx->aead, rx->plain, &l, buf + 4, (int)mlen) == 1 &&
-		evp_gcm.ctx_ctrl(rx->aead, EVP_CTRL_GCM_SET_TAG, MIG_TAG_LEN,
-		                    (void *)(buf + 4 + mlen)) == 1 &&
-		evp_gcm.decrypt_final(rx->aead, rx->plain + mlen, &l) == 1;
+	int ok = aesgcm_begin(rx->aead, nonce) == 0 &&
+		(rx->records != 0 || aesgcm_aad(rx->aead, rx->head, MIG_HEAD_AD_LEN) == 0) &&
+		aesgcm_aad(rx->aead, buf, 4) == 0 &&
+		aesgcm_decrypt(rx->aead, rx->plain, buf + 4, mlen) == 0 &&
+		aesgcm_check(rx->aead, buf + 4 + mlen) == 0;
 	if (!ok)
 		return rx_fail(rx, MIG_E_BAD_TAG);
 	uint8_t type = rx->plain[0];

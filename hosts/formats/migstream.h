@@ -4,8 +4,8 @@
 
 #include "capsule-abi/cap_abi.h"
 #include "capsule-abi/cap_snapshot.h"
+#include "hosts/formats/aesgcm.h"
 
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,8 +23,8 @@
  *   then records, each:  length u32 (ciphertext bytes, tag included) |
  *                         ciphertext | 16-byte GCM tag
  *
- * Every record is one AES-256-GCM message (OpenSSL's EVP: AES-NI and
- * carry-less multiply where the CPU has them) whose plaintext is
+ * Every record is one AES-256-GCM message (libgcrypt, hosts/formats/aesgcm.h:
+ * AES-NI and carry-less multiply where the CPU has them) whose plaintext is
  * type u8 | body.  The stream key is derived per migration:
  * crypto_kdf_derive_from_key(subkey_id = migration_id, ctx "capmig01",
  * cluster data key), so a key never serves two migrations and the id alone
@@ -183,7 +183,7 @@ enum mig_status {
 	MIG_E_NOSPACE,        /* encoder: caller's buffer too small */
 	MIG_E_NOMEM,
 	MIG_E_IO,             /* fd helpers: read/write failed, peer closed, timeout (errno kept) */
-	MIG_E_NO_CRYPTO,      /* libcrypto could not be loaded (cryptoload.h; it printed why) */
+	MIG_E_NO_CRYPTO,      /* the cipher could not be set up (aesgcm.h; it printed why) */
 	MIG_E_COUNT
 };
 
@@ -209,7 +209,7 @@ const char *migstream_strerror(int status);
 /* ---- encoder (source) ---- */
 
 struct mig_tx {
-	EVP_CIPHER_CTX *aead;                   /* keyed AES-256-GCM (migstream_tx_free) */
+	struct aesgcm *aead;                    /* keyed AES-256-GCM (migstream_tx_free) */
 	uint8_t head[MIG_HEAD_LEN];
 	int phase;                              /* private: which record comes next */
 	const struct cap_snap_header *hdr;      /* caller's, kept alive until END */
@@ -291,7 +291,7 @@ int migstream_tx_raw(struct mig_tx *tx, uint8_t type, const uint8_t *body, size_
 /* ---- decoder (target) ---- */
 
 struct mig_rx {
-	EVP_CIPHER_CTX *aead;            /* keyed once the head is read */
+	struct aesgcm *aead;             /* keyed once the head is read */
 	uint8_t data_key[MIG_KEY_LEN];
 	uint32_t my_host;                /* 0 = accept any target host id */
 	int phase;                       /* private */
