@@ -20,7 +20,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  $(COMMON_DIRCLIENT_SRCS) $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) \
                  $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS) \
                  $(COMMON_TCPMSS_SRCS)
-CAPHOSTD_LIBS := -lsodium -lmnl $(CRYPTO_LIBS)
+CAPHOSTD_LIBS := -lsodium $(CRYPTO_LIBS)
 
 $(BIN)/caphostd: $(call host_objs,$(CAPHOSTD_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)

@@ -354,7 +354,7 @@ struct hostd {
 	uint64_t dir_heartbeat_ms;   /* next HOST_LOOKUP of ourselves: keeps our liveness lease (etcd) */
 	int dir_replica;             /* the directory replica we talk to (dirclient_replica) */
 	int ep, udp_fd, up_fd, ctl_fd, sig_fd, tun_fd, mig_fd;
-	struct mnl_socket *nl;
+	struct nlm_sock *nl;
 	unsigned tun_ifindex;
 	int unreach_added;
 	char up_path[PATH_MAX], ctl_path[PATH_MAX];

@@ -13,7 +13,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
 # (image format 2 checks with XXH3), and mapping and relocating libsodium.so cost every
 # exec 0.2-0.6 ms of CPU (docs/STARTUP.md 7).  The price: a Debian security update of
 # libsodium reaches caprun with the next build, not at once.
-CAPRUN_LIBS := -l:libsodium.a $(CRYPTO_LIBS) -lmnl
+CAPRUN_LIBS := -l:libsodium.a $(CRYPTO_LIBS)
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 

@@ -23,7 +23,7 @@
 #define EXIT_CANNOT_RUN    126   /* the image or snapshot is there but cannot be run */
 #define EXIT_NOT_FOUND     127   /* the image or snapshot does not exist */
 
-struct mnl_socket;
+struct nlm_sock;
 struct caprun_procs;
 struct tunfilter;
 
@@ -62,7 +62,7 @@ struct caprun {
 	uint32_t ip;               /* network order */
 	unsigned ifindex;
 	int memfd, filter_fd, chan[2], tun_fd, sig_fd;
-	struct mnl_socket *nl;
+	struct nlm_sock *nl;
 	int route_added;
 	struct tunfilter *filter;  /* the TUN's source filter: the capsule moves its own packets (fd 8) */
 	int tun_vnet;              /* the TUN has IFF_VNET_HDR (tunvnet.h): offloads once the capsule is direct */

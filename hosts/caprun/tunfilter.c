@@ -1,10 +1,10 @@
 /* tunfilter.c: the kernel's source filter on a standalone capsule's TUN device (nftables, netdev ingress, counted) and the device's counters: what lets the capsule move its own packets. */
 #include "hosts/caprun/tunfilter.h"
+#include "hosts/common/nlmsg.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
-#include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/netfilter.h>
@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
 /*
  * Why a filter in the kernel: once the capsule writes its TUN device itself,
@@ -35,116 +33,86 @@
  *       meta protocol != ip counter name malformed drop
  *       ip saddr != CAPSULE-IP counter name spoofed drop } }
  *
- * Written as raw nfnetlink messages with libmnl (which caprun links for
- * rtnetlink already): libnftables would pull a parser and five libraries
- * into every caprun's start.
+ * Written as raw nfnetlink messages with hosts/common/nlmsg.c (which
+ * caprun's rtnetlink requests use too): libnftables would pull a parser and
+ * five libraries into every caprun's start.
  */
 
 #define CHAIN "ingress"
 #define REPLY_TIMEOUT_S 2
+/* The install's batch is under 1 KB; the builder fails (EMSGSIZE) rather than overrun. */
 #define BATCH_BYTES 8192
+/* A single request, or the remove's three-message batch. */
+#define REQUEST_BYTES 512
 
 struct tunfilter {
-	struct mnl_socket *nft;   /* NETLINK_NETFILTER: the table, its counters */
-	struct mnl_socket *rt;    /* NETLINK_ROUTE: the device's own counters */
+	struct nlm_sock *nft;     /* NETLINK_NETFILTER: the table, its counters */
+	struct nlm_sock *rt;      /* NETLINK_ROUTE: the device's own counters */
 	unsigned ifindex;
 	char table[IFNAMSIZ];     /* the device's name */
 	uint32_t seq;
 	struct tunfilter_counts base;   /* at the start: what the device counted before */
 };
 
-static struct mnl_socket *open_netlink(int bus)
+/* An nf_tables message (netdev family) after the builder's previous one. */
+static void nft_msg(struct nlm_builder *b, uint16_t type, uint16_t flags, uint32_t seq)
 {
-	struct mnl_socket *nl = mnl_socket_open2(bus, SOCK_CLOEXEC);
-	if (!nl)
-		return NULL;
-	struct timeval tv = { REPLY_TIMEOUT_S, 0 };
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
-		int e = errno;
-		mnl_socket_close(nl);
-		errno = e;
-		return NULL;
-	}
-	return nl;
+	struct nfgenmsg g = { .nfgen_family = NFPROTO_NETDEV, .version = NFNETLINK_V0, .res_id = 0 };
+	nlm_msg(b, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type), flags, seq);
+	nlm_put_family(b, &g, sizeof g);
 }
 
-/* An nf_tables message header (netdev family) at the batch's current end. */
-static struct nlmsghdr *nft_msg(void *at, uint16_t type, uint16_t flags, uint32_t seq)
+static void table_msg(struct tunfilter *f, struct nlm_builder *b, uint16_t type, uint16_t flags)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(at);
-	nlh->nlmsg_type = (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type);
-	nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
-	nlh->nlmsg_seq = seq;
-	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof *g);
-	g->nfgen_family = NFPROTO_NETDEV;
-	g->version = NFNETLINK_V0;
-	g->res_id = 0;
-	return nlh;
+	nft_msg(b, type, flags, ++f->seq);
+	nlm_put_str(b, NFTA_TABLE_NAME, f->table);
 }
 
-/* BATCH_BEGIN or BATCH_END: a transaction's brackets. */
-static void batch_mark(struct mnl_nlmsg_batch *b, uint16_t type, uint32_t seq)
+static void chain_msg(struct tunfilter *f, struct nlm_builder *b)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(b));
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = seq;
-	struct nfgenmsg *g = mnl_nlmsg_put_extra_header(nlh, sizeof *g);
-	g->nfgen_family = AF_UNSPEC;
-	g->version = NFNETLINK_V0;
-	g->res_id = htons(NFNL_SUBSYS_NFTABLES);
-	mnl_nlmsg_batch_next(b);
+	nft_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, ++f->seq);
+	nlm_put_str(b, NFTA_CHAIN_TABLE, f->table);
+	nlm_put_str(b, NFTA_CHAIN_NAME, CHAIN);
+	struct nlattr *hook = nlm_nest_start(b, NFTA_CHAIN_HOOK);
+	nlm_put_u32(b, NFTA_HOOK_HOOKNUM, htonl(NF_NETDEV_INGRESS));
+	nlm_put_u32(b, NFTA_HOOK_PRIORITY, htonl(0));
+	nlm_put_str(b, NFTA_HOOK_DEV, f->table);
+	nlm_nest_end(b, hook);
+	nlm_put_u32(b, NFTA_CHAIN_POLICY, htonl(NF_ACCEPT));
+	nlm_put_str(b, NFTA_CHAIN_TYPE, "filter");
 }
 
-static void table_msg(struct tunfilter *f, struct mnl_nlmsg_batch *b, uint16_t type, uint16_t flags)
+/* The attributes naming one of our counters: a NEWOBJ's and a GETOBJ's. */
+static void counter_name(struct tunfilter *f, struct nlm_builder *b, const char *name)
 {
-	struct nlmsghdr *nlh = nft_msg(mnl_nlmsg_batch_current(b), type, flags, ++f->seq);
-	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, f->table);
-	mnl_nlmsg_batch_next(b);
+	nlm_put_str(b, NFTA_OBJ_TABLE, f->table);
+	nlm_put_str(b, NFTA_OBJ_NAME, name);
+	nlm_put_u32(b, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
 }
 
-static void chain_msg(struct tunfilter *f, struct mnl_nlmsg_batch *b)
+static void counter_msg(struct tunfilter *f, struct nlm_builder *b, const char *name)
 {
-	struct nlmsghdr *nlh = nft_msg(mnl_nlmsg_batch_current(b), NFT_MSG_NEWCHAIN, NLM_F_CREATE, ++f->seq);
-	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, f->table);
-	mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, CHAIN);
-	struct nlattr *hook = mnl_attr_nest_start(nlh, NFTA_CHAIN_HOOK);
-	mnl_attr_put_u32(nlh, NFTA_HOOK_HOOKNUM, htonl(NF_NETDEV_INGRESS));
-	mnl_attr_put_u32(nlh, NFTA_HOOK_PRIORITY, htonl(0));
-	mnl_attr_put_strz(nlh, NFTA_HOOK_DEV, f->table);
-	mnl_attr_nest_end(nlh, hook);
-	mnl_attr_put_u32(nlh, NFTA_CHAIN_POLICY, htonl(NF_ACCEPT));
-	mnl_attr_put_strz(nlh, NFTA_CHAIN_TYPE, "filter");
-	mnl_nlmsg_batch_next(b);
-}
-
-static void counter_msg(struct tunfilter *f, struct mnl_nlmsg_batch *b, const char *name)
-{
-	struct nlmsghdr *nlh = nft_msg(mnl_nlmsg_batch_current(b), NFT_MSG_NEWOBJ, NLM_F_CREATE, ++f->seq);
-	mnl_attr_put_strz(nlh, NFTA_OBJ_TABLE, f->table);
-	mnl_attr_put_strz(nlh, NFTA_OBJ_NAME, name);
-	mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
-	struct nlattr *data = mnl_attr_nest_start(nlh, NFTA_OBJ_DATA);
-	mnl_attr_put_u64(nlh, NFTA_COUNTER_BYTES, 0);
-	mnl_attr_put_u64(nlh, NFTA_COUNTER_PACKETS, 0);
-	mnl_attr_nest_end(nlh, data);
-	mnl_nlmsg_batch_next(b);
+	nft_msg(b, NFT_MSG_NEWOBJ, NLM_F_CREATE, ++f->seq);
+	counter_name(f, b, name);
+	struct nlattr *data = nlm_nest_start(b, NFTA_OBJ_DATA);
+	nlm_put_u64(b, NFTA_COUNTER_BYTES, 0);
+	nlm_put_u64(b, NFTA_COUNTER_PACKETS, 0);
+	nlm_nest_end(b, data);
 }
 
 /* One expression of a rule: its list element and data nests, left open for its attributes. */
-static struct nlattr *expr_open(struct nlmsghdr *nlh, const char *name, struct nlattr **data)
+static struct nlattr *expr_open(struct nlm_builder *b, const char *name, struct nlattr **data)
 {
-	struct nlattr *elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-	mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, name);
-	*data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
+	struct nlattr *elem = nlm_nest_start(b, NFTA_LIST_ELEM);
+	nlm_put_str(b, NFTA_EXPR_NAME, name);
+	*data = nlm_nest_start(b, NFTA_EXPR_DATA);
 	return elem;
 }
 
-static void expr_close(struct nlmsghdr *nlh, struct nlattr *elem, struct nlattr *data)
+static void expr_close(struct nlm_builder *b, struct nlattr *elem, struct nlattr *data)
 {
-	mnl_attr_nest_end(nlh, data);
-	mnl_attr_nest_end(nlh, elem);
+	nlm_nest_end(b, data);
+	nlm_nest_end(b, elem);
 }
 
 /*
@@ -152,129 +120,106 @@ static void expr_close(struct nlmsghdr *nlh, struct nlattr *elem, struct nlattr 
  * address (source 1) into a register; if it is not want, count the packet
  * in the named counter and drop it.
  */
-static void rule_msg(struct tunfilter *f, struct mnl_nlmsg_batch *b, uint16_t flags, int source,
+static void rule_msg(struct tunfilter *f, struct nlm_builder *b, uint16_t flags, int source,
                      const void *want, size_t wantlen, const char *counter)
 {
-	struct nlmsghdr *nlh = nft_msg(mnl_nlmsg_batch_current(b), NFT_MSG_NEWRULE,
-	                               NLM_F_CREATE | NLM_F_APPEND | flags, ++f->seq);
-	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, f->table);
-	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, CHAIN);
-	struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS), *e, *d;
+	nft_msg(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND | flags, ++f->seq);
+	nlm_put_str(b, NFTA_RULE_TABLE, f->table);
+	nlm_put_str(b, NFTA_RULE_CHAIN, CHAIN);
+	struct nlattr *list = nlm_nest_start(b, NFTA_RULE_EXPRESSIONS), *e, *d;
 	if (source) {
-		e = expr_open(nlh, "payload", &d);
-		mnl_attr_put_u32(nlh, NFTA_PAYLOAD_DREG, htonl(NFT_REG_1));
-		mnl_attr_put_u32(nlh, NFTA_PAYLOAD_BASE, htonl(NFT_PAYLOAD_NETWORK_HEADER));
-		mnl_attr_put_u32(nlh, NFTA_PAYLOAD_OFFSET, htonl(12));   /* the IPv4 source address */
-		mnl_attr_put_u32(nlh, NFTA_PAYLOAD_LEN, htonl(4));
+		e = expr_open(b, "payload", &d);
+		nlm_put_u32(b, NFTA_PAYLOAD_DREG, htonl(NFT_REG_1));
+		nlm_put_u32(b, NFTA_PAYLOAD_BASE, htonl(NFT_PAYLOAD_NETWORK_HEADER));
+		nlm_put_u32(b, NFTA_PAYLOAD_OFFSET, htonl(12));   /* the IPv4 source address */
+		nlm_put_u32(b, NFTA_PAYLOAD_LEN, htonl(4));
 	} else {
-		e = expr_open(nlh, "meta", &d);
-		mnl_attr_put_u32(nlh, NFTA_META_DREG, htonl(NFT_REG_1));
-		mnl_attr_put_u32(nlh, NFTA_META_KEY, htonl(NFT_META_PROTOCOL));
+		e = expr_open(b, "meta", &d);
+		nlm_put_u32(b, NFTA_META_DREG, htonl(NFT_REG_1));
+		nlm_put_u32(b, NFTA_META_KEY, htonl(NFT_META_PROTOCOL));
 	}
-	expr_close(nlh, e, d);
-	e = expr_open(nlh, "cmp", &d);
-	mnl_attr_put_u32(nlh, NFTA_CMP_SREG, htonl(NFT_REG_1));
-	mnl_attr_put_u32(nlh, NFTA_CMP_OP, htonl(NFT_CMP_NEQ));
-	struct nlattr *value = mnl_attr_nest_start(nlh, NFTA_CMP_DATA);
-	mnl_attr_put(nlh, NFTA_DATA_VALUE, wantlen, want);
-	mnl_attr_nest_end(nlh, value);
-	expr_close(nlh, e, d);
-	e = expr_open(nlh, "objref", &d);
-	mnl_attr_put_u32(nlh, NFTA_OBJREF_IMM_TYPE, htonl(NFT_OBJECT_COUNTER));
-	mnl_attr_put_strz(nlh, NFTA_OBJREF_IMM_NAME, counter);
-	expr_close(nlh, e, d);
-	e = expr_open(nlh, "immediate", &d);
-	mnl_attr_put_u32(nlh, NFTA_IMMEDIATE_DREG, htonl(NFT_REG_VERDICT));
-	struct nlattr *data = mnl_attr_nest_start(nlh, NFTA_IMMEDIATE_DATA);
-	struct nlattr *verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
-	mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl(NF_DROP));
-	mnl_attr_nest_end(nlh, verdict);
-	mnl_attr_nest_end(nlh, data);
-	expr_close(nlh, e, d);
-	mnl_attr_nest_end(nlh, list);
-	mnl_nlmsg_batch_next(b);
+	expr_close(b, e, d);
+	e = expr_open(b, "cmp", &d);
+	nlm_put_u32(b, NFTA_CMP_SREG, htonl(NFT_REG_1));
+	nlm_put_u32(b, NFTA_CMP_OP, htonl(NFT_CMP_NEQ));
+	struct nlattr *value = nlm_nest_start(b, NFTA_CMP_DATA);
+	nlm_put(b, NFTA_DATA_VALUE, want, wantlen);
+	nlm_nest_end(b, value);
+	expr_close(b, e, d);
+	e = expr_open(b, "objref", &d);
+	nlm_put_u32(b, NFTA_OBJREF_IMM_TYPE, htonl(NFT_OBJECT_COUNTER));
+	nlm_put_str(b, NFTA_OBJREF_IMM_NAME, counter);
+	expr_close(b, e, d);
+	e = expr_open(b, "immediate", &d);
+	nlm_put_u32(b, NFTA_IMMEDIATE_DREG, htonl(NFT_REG_VERDICT));
+	struct nlattr *data = nlm_nest_start(b, NFTA_IMMEDIATE_DATA);
+	struct nlattr *verdict = nlm_nest_start(b, NFTA_DATA_VERDICT);
+	nlm_put_u32(b, NFTA_VERDICT_CODE, htonl(NF_DROP));
+	nlm_nest_end(b, verdict);
+	nlm_nest_end(b, data);
+	expr_close(b, e, d);
+	nlm_nest_end(b, list);
 }
 
-/*
- * Read answers on nl until the acknowledgement of message seq (the one that
- * asked for it); data messages go to cb.  0, or -1 with errno: the kernel's
- * error for any message, or EAGAIN when nothing came in time.
- */
-static int await_ack(struct mnl_socket *nl, uint32_t seq, mnl_cb_t cb, void *data)
+static void counter_cb(const struct nlmsghdr *msg, void *packets)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	unsigned portid = mnl_socket_get_portid(nl);
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
-		if (n < 0)
-			return -1;
-		/* Not checked against seq: in a batch only the last message asks for an
-		 * acknowledgement, and an error for any earlier one ends the wait. */
-		int r = mnl_cb_run(buf, (size_t)n, 0, portid, cb, data);
-		if (r == MNL_CB_ERROR)
-			return -1;
-		const struct nlmsghdr *last = (const struct nlmsghdr *)buf;
-		if (r == MNL_CB_STOP && last->nlmsg_seq == seq)
-			return 0;
-	}
-}
-
-static int counter_cb(const struct nlmsghdr *nlh, void *data)
-{
+	struct nlm_attrs attrs, nested;
 	const struct nlattr *a, *c;
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(a) != NFTA_OBJ_DATA)
+	nlm_attrs_of_msg(&attrs, msg, sizeof(struct nfgenmsg));
+	while ((a = nlm_attr_next(&attrs))) {
+		if (nlm_attr_type(a) != NFTA_OBJ_DATA)
 			continue;
-		mnl_attr_for_each_nested(c, a)
-			if (mnl_attr_get_type(c) == NFTA_COUNTER_PACKETS &&
-			    mnl_attr_get_payload_len(c) == sizeof(uint64_t))
-				*(uint64_t *)data = be64toh(mnl_attr_get_u64(c));
+		nlm_attrs_of_nest(&nested, a);
+		while ((c = nlm_attr_next(&nested)))
+			if (nlm_attr_type(c) == NFTA_COUNTER_PACKETS && nlm_attr_len(c) == sizeof(uint64_t)) {
+				uint64_t be;
+				memcpy(&be, nlm_attr_data(c), sizeof be);   /* 4-byte aligned only */
+				*(uint64_t *)packets = be64toh(be);
+			}
 	}
-	return MNL_CB_OK;
 }
 
 /* One named counter's packets.  0, or -1 with errno. */
 static int read_counter(struct tunfilter *f, const char *name, uint64_t *packets)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	_Alignas(struct nlmsghdr) unsigned char buf[REQUEST_BYTES];
+	struct nlm_builder b;
 	uint32_t seq = ++f->seq;
-	struct nlmsghdr *nlh = nft_msg(buf, NFT_MSG_GETOBJ, NLM_F_ACK, seq);
-	mnl_attr_put_strz(nlh, NFTA_OBJ_TABLE, f->table);
-	mnl_attr_put_strz(nlh, NFTA_OBJ_NAME, name);
-	mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htonl(NFT_OBJECT_COUNTER));
+	nlm_start(&b, buf, sizeof buf);
+	nft_msg(&b, NFT_MSG_GETOBJ, NLM_F_ACK, seq);
+	counter_name(f, &b, name);
 	*packets = 0;
-	if (mnl_socket_sendto(f->nft, nlh, nlh->nlmsg_len) < 0)
+	if (nlm_send(f->nft, &b) < 0)
 		return -1;
-	return await_ack(f->nft, seq, counter_cb, packets);
+	return nlm_await(f->nft, seq, counter_cb, packets);
 }
 
-static int link_cb(const struct nlmsghdr *nlh, void *data)
+static void link_cb(const struct nlmsghdr *msg, void *stats)
 {
+	struct nlm_attrs attrs;
 	const struct nlattr *a;
-	if (nlh->nlmsg_type != RTM_NEWLINK)
-		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg))
-		if (mnl_attr_get_type(a) == IFLA_STATS64 &&
-		    mnl_attr_get_payload_len(a) >= sizeof(struct rtnl_link_stats64))
-			memcpy(data, mnl_attr_get_payload(a), sizeof(struct rtnl_link_stats64));
-	return MNL_CB_OK;
+	if (msg->nlmsg_type != RTM_NEWLINK)
+		return;
+	nlm_attrs_of_msg(&attrs, msg, sizeof(struct ifinfomsg));
+	while ((a = nlm_attr_next(&attrs)))
+		if (nlm_attr_type(a) == IFLA_STATS64 && nlm_attr_len(a) >= sizeof(struct rtnl_link_stats64))
+			memcpy(stats, nlm_attr_data(a), sizeof(struct rtnl_link_stats64));
 }
 
 /* The device's own counters (rtnetlink, so the namespace is caprun's, whatever /sys shows). */
 static int read_link(struct tunfilter *f, struct rtnl_link_stats64 *st)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = ++f->seq;
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof *ifm);
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = (int)f->ifindex;
+	_Alignas(struct nlmsghdr) unsigned char buf[REQUEST_BYTES];
+	struct nlm_builder b;
+	struct ifinfomsg ifm = { .ifi_family = AF_UNSPEC, .ifi_index = (int)f->ifindex };
+	uint32_t seq = ++f->seq;
+	nlm_start(&b, buf, sizeof buf);
+	nlm_msg(&b, RTM_GETLINK, NLM_F_ACK, seq);
+	nlm_put_family(&b, &ifm, sizeof ifm);
 	memset(st, 0, sizeof *st);
-	if (mnl_socket_sendto(f->rt, nlh, nlh->nlmsg_len) < 0)
+	if (nlm_send(f->rt, &b) < 0)
 		return -1;
-	return await_ack(f->rt, nlh->nlmsg_seq, link_cb, st);
+	return nlm_await(f->rt, seq, link_cb, st);
 }
 
 /* The kernel's counters as they are (the device's since it was made). */
@@ -311,10 +256,8 @@ int tunfilter_counts(struct tunfilter *f, struct tunfilter_counts *c)
 static void free_filter(struct tunfilter *f)
 {
 	int e = errno;
-	if (f->nft)
-		mnl_socket_close(f->nft);
-	if (f->rt)
-		mnl_socket_close(f->rt);
+	nlm_close(f->nft);
+	nlm_close(f->rt);
 	free(f);
 	errno = e;
 }
@@ -323,37 +266,36 @@ struct tunfilter *tunfilter_install(const char *ifname, unsigned ifindex, uint32
                                     size_t errlen)
 {
 	struct tunfilter *f = calloc(1, sizeof *f);
-	char batch[BATCH_BYTES];
+	_Alignas(struct nlmsghdr) unsigned char batch[BATCH_BYTES];
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	snprintf(f->table, sizeof f->table, "%s", ifname);
 	f->ifindex = ifindex;
-	f->nft = open_netlink(NETLINK_NETFILTER);
-	f->rt = open_netlink(NETLINK_ROUTE);
+	f->nft = nlm_open(NETLINK_NETFILTER, REPLY_TIMEOUT_S);
+	f->rt = nlm_open(NETLINK_ROUTE, REPLY_TIMEOUT_S);
 	if (!f->nft || !f->rt) {
 		snprintf(err, errlen, "netlink: %s", strerror(errno));
 		free_filter(f);
 		return NULL;
 	}
 	/* One transaction: a stale table of this name (its caprun died) goes, the new one comes. */
-	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(batch, sizeof batch);
-	batch_mark(b, NFNL_MSG_BATCH_BEGIN, ++f->seq);
-	table_msg(f, b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	table_msg(f, b, NFT_MSG_DELTABLE, 0);
-	table_msg(f, b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	chain_msg(f, b);
-	counter_msg(f, b, "malformed");
-	counter_msg(f, b, "spoofed");
+	struct nlm_builder b;
+	nlm_start(&b, batch, sizeof batch);
+	nlm_batch_begin(&b, ++f->seq, NFNL_SUBSYS_NFTABLES);
+	table_msg(f, &b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	table_msg(f, &b, NFT_MSG_DELTABLE, 0);
+	table_msg(f, &b, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	chain_msg(f, &b);
+	counter_msg(f, &b, "malformed");
+	counter_msg(f, &b, "spoofed");
 	uint16_t ipv4 = htons(ETH_P_IP);
-	rule_msg(f, b, 0, 0, &ipv4, sizeof ipv4, "malformed");
-	rule_msg(f, b, NLM_F_ACK, 1, &ip, sizeof ip, "spoofed");
+	rule_msg(f, &b, 0, 0, &ipv4, sizeof ipv4, "malformed");
+	rule_msg(f, &b, NLM_F_ACK, 1, &ip, sizeof ip, "spoofed");
 	uint32_t last = f->seq;
-	batch_mark(b, NFNL_MSG_BATCH_END, ++f->seq);
-	int r = mnl_socket_sendto(f->nft, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) < 0 ? -1
-	        : await_ack(f->nft, last, NULL, NULL);
-	mnl_nlmsg_batch_stop(b);
+	nlm_batch_end(&b, ++f->seq, NFNL_SUBSYS_NFTABLES);
+	int r = nlm_send(f->nft, &b) < 0 ? -1 : nlm_await(f->nft, last, NULL, NULL);
 	if (r || read_all(f, &f->base)) {
 		snprintf(err, errlen, "no nftables source filter on %s: %s", ifname, strerror(errno));
 		free_filter(f);
@@ -366,16 +308,16 @@ void tunfilter_remove(struct tunfilter *f)
 {
 	if (!f)
 		return;
-	char batch[BATCH_BYTES];
-	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(batch, sizeof batch);
-	batch_mark(b, NFNL_MSG_BATCH_BEGIN, ++f->seq);
-	table_msg(f, b, NFT_MSG_DELTABLE, NLM_F_ACK);
+	_Alignas(struct nlmsghdr) unsigned char batch[REQUEST_BYTES];
+	struct nlm_builder b;
+	nlm_start(&b, batch, sizeof batch);
+	nlm_batch_begin(&b, ++f->seq, NFNL_SUBSYS_NFTABLES);
+	table_msg(f, &b, NFT_MSG_DELTABLE, NLM_F_ACK);
 	uint32_t last = f->seq;
-	batch_mark(b, NFNL_MSG_BATCH_END, ++f->seq);
+	nlm_batch_end(&b, ++f->seq, NFNL_SUBSYS_NFTABLES);
 	/* Best effort: a table left behind filters a device that is gone, and the next caprun
 	 * of this name replaces it. */
-	if (mnl_socket_sendto(f->nft, mnl_nlmsg_batch_head(b), mnl_nlmsg_batch_size(b)) >= 0)
-		(void)await_ack(f->nft, last, NULL, NULL);
-	mnl_nlmsg_batch_stop(b);
+	if (nlm_send(f->nft, &b) == 0)
+		(void)nlm_await(f->nft, last, NULL, NULL);
 	free_filter(f);
 }

@@ -26,8 +26,9 @@ COMMON_FILEIO_SRCS    := hosts/common/fileio.c
 COMMON_TCPMSS_SRCS    := hosts/common/tcpmss.c $(COMMON_IPV4_SRCS)
 # tcpseg.c: cutting a TCP segment into wire-sized pieces and joining them again (caphostd's wire).
 COMMON_TCPSEG_SRCS    := hosts/common/tcpseg.c $(COMMON_IPV4_SRCS)
-# netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw).
-COMMON_NETLINK_SRCS   := hosts/common/netlink.c
+# netlink.c: TUN devices, addresses and routes (caprun's cap-NAME, caphostd's capgw); nlmsg.c builds and reads
+# the netlink messages (tunfilter.c's nftables ones too): no libmnl, which Debian ships without a libmnl.a.
+COMMON_NETLINK_SRCS   := hosts/common/netlink.c hosts/common/nlmsg.c
 # tunvnet.c: caprun's own reads and writes on a TUN with IFF_VNET_HDR (header, open checksums).
 COMMON_TUNVNET_SRCS   := hosts/common/tunvnet.c
 # dirclient.c: the directory's client (asynchronous); dirclient_sync.c waits for one answer (CLIs only).
@@ -57,3 +58,4 @@ UNIT_SRCS_test_host_tcpmss := $(COMMON_TCPMSS_SRCS)
 UNIT_SRCS_test_host_tcpseg := $(COMMON_TCPSEG_SRCS)
 FUZZ_SRCS_fuzz_tcpseg      := $(COMMON_TCPSEG_SRCS)
 UNIT_SRCS_test_host_tunvnet := $(COMMON_TUNVNET_SRCS) $(COMMON_IPV4_SRCS)
+UNIT_SRCS_test_host_nlmsg := hosts/common/nlmsg.c

@@ -1,9 +1,9 @@
 /* netlink.c: TUN creation and the few rtnetlink requests caprun needs (link up, address, routes). */
 #include "hosts/common/netlink.h"
+#include "hosts/common/nlmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
@@ -30,125 +30,105 @@ int netlink_tun_open(const char *ifname, int vnet, unsigned *ifindex)
 	return fd;
 }
 
-struct mnl_socket *netlink_open(void)
+struct nlm_sock *netlink_open(void)
 {
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!nl)
-		return NULL;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		mnl_socket_close(nl);
-		return NULL;
-	}
-	return nl;
+	return nlm_open(NETLINK_ROUTE, 0);
 }
 
-void netlink_close(struct mnl_socket *nl)
+void netlink_close(struct nlm_sock *nl)
 {
-	if (nl)
-		mnl_socket_close(nl);
+	nlm_close(nl);
 }
 
-/* Send one request and wait for its ACK.  0, or -1 with errno (the kernel's answer). */
-static int nl_transact(struct mnl_socket *nl, struct nlmsghdr *nlh)
+/* Room for our largest request (a route: 16 + 12 + 2 * 8 bytes) with plenty to spare. */
+#define REQUEST_BYTES 256
+
+/* One rtnetlink request being built, and the sequence number its answer will carry. */
+struct request {
+	struct nlm_builder b;
+	uint32_t seq;
+	_Alignas(struct nlmsghdr) unsigned char buf[REQUEST_BYTES];
+};
+
+/* Start a request of type; NLM_F_ACK is added to flags, so the kernel always answers. */
+static void request_start(struct request *r, uint16_t type, uint16_t flags)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	static unsigned last_seq;
-	unsigned seq = nlh->nlmsg_seq = (unsigned)time(NULL) + ++last_seq;
-	unsigned portid = mnl_socket_get_portid(nl);
-	nlh->nlmsg_flags |= NLM_F_ACK;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+	r->seq = (uint32_t)time(NULL) + ++last_seq;
+	nlm_start(&r->b, r->buf, sizeof r->buf);
+	nlm_msg(&r->b, type, (uint16_t)(NLM_F_ACK | flags), r->seq);
+}
+
+/* Send the request and wait for its ACK.  0, or -1 with errno (the kernel's answer). */
+static int request_send(struct nlm_sock *nl, struct request *r)
+{
+	if (nlm_send(nl, &r->b) < 0)
 		return -1;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof buf);
-		if (n < 0)
-			return -1;
-		int r = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
-		if (r == MNL_CB_ERROR)
-			return -1;   /* libmnl set errno from the kernel's error */
-		if (r == MNL_CB_STOP)
-			return 0;
-	}
+	return nlm_await(nl, r->seq, NULL, NULL);
 }
 
-/* An RTM_NEWLINK request changing device ifindex, in buf; its ifinfomsg in *ifm. */
-static struct nlmsghdr *link_change(char *buf, unsigned ifindex, struct ifinfomsg **ifm)
+/* An RTM_NEWLINK request changing device ifindex; up also brings it up. */
+static void link_change(struct request *r, unsigned ifindex, int up)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	*ifm = mnl_nlmsg_put_extra_header(nlh, sizeof **ifm);
-	(*ifm)->ifi_family = AF_UNSPEC;
-	(*ifm)->ifi_index = (int)ifindex;
-	return nlh;
+	struct ifinfomsg ifm = { .ifi_family = AF_UNSPEC, .ifi_index = (int)ifindex };
+	if (up)
+		ifm.ifi_flags = ifm.ifi_change = IFF_UP;
+	request_start(r, RTM_NEWLINK, 0);
+	nlm_put_family(&r->b, &ifm, sizeof ifm);
 }
 
-int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu)
+int netlink_link_up(struct nlm_sock *nl, unsigned ifindex, unsigned mtu)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct ifinfomsg *ifm;
-	struct nlmsghdr *nlh = link_change(buf, ifindex, &ifm);
-	ifm->ifi_flags = IFF_UP;
-	ifm->ifi_change = IFF_UP;
-	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-	return nl_transact(nl, nlh);
+	struct request r;
+	link_change(&r, ifindex, 1);
+	nlm_put_u32(&r.b, IFLA_MTU, mtu);
+	return request_send(nl, &r);
 }
 
-int netlink_link_txqlen(struct mnl_socket *nl, unsigned ifindex, unsigned qlen)
+int netlink_link_txqlen(struct nlm_sock *nl, unsigned ifindex, unsigned qlen)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct ifinfomsg *ifm;
-	struct nlmsghdr *nlh = link_change(buf, ifindex, &ifm);
-	mnl_attr_put_u32(nlh, IFLA_TXQLEN, qlen);
-	return nl_transact(nl, nlh);
+	struct request r;
+	link_change(&r, ifindex, 0);
+	nlm_put_u32(&r.b, IFLA_TXQLEN, qlen);
+	return request_send(nl, &r);
 }
 
-int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix)
+int netlink_addr_add(struct nlm_sock *nl, unsigned ifindex, uint32_t addr, int prefix)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWADDR;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
-	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
-	ifa->ifa_family = AF_INET;
-	ifa->ifa_prefixlen = (unsigned char)prefix;
-	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
-	ifa->ifa_index = ifindex;
-	mnl_attr_put_u32(nlh, IFA_LOCAL, addr);
-	mnl_attr_put_u32(nlh, IFA_ADDRESS, addr);
-	return nl_transact(nl, nlh);
+	struct request r;
+	struct ifaddrmsg ifa = { .ifa_family = AF_INET, .ifa_prefixlen = (unsigned char)prefix,
+	                         .ifa_scope = RT_SCOPE_UNIVERSE, .ifa_index = ifindex };
+	request_start(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+	nlm_put_family(&r.b, &ifa, sizeof ifa);
+	nlm_put_u32(&r.b, IFA_LOCAL, addr);
+	nlm_put_u32(&r.b, IFA_ADDRESS, addr);
+	return request_send(nl, &r);
 }
 
-static int route_msg(struct mnl_socket *nl, int type, unsigned flags, enum host_route_kind kind,
+static int route_msg(struct nlm_sock *nl, uint16_t type, uint16_t flags, enum host_route_kind kind,
                      uint32_t dst, int prefix, unsigned ifindex)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = (uint16_t)type;
-	nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
-	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof *rtm);
-	rtm->rtm_family = AF_INET;
-	rtm->rtm_dst_len = (unsigned char)prefix;
-	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = HOST_RTPROT_CAPSULE;
-	if (kind == HOST_ROUTE_UNREACHABLE) {
-		rtm->rtm_type = RTN_UNREACHABLE;
-		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-	} else {
-		rtm->rtm_type = RTN_UNICAST;
-		rtm->rtm_scope = RT_SCOPE_LINK;
-		mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
-	}
-	mnl_attr_put_u32(nlh, RTA_DST, dst);
-	return nl_transact(nl, nlh);
+	struct request r;
+	struct rtmsg rtm = { .rtm_family = AF_INET, .rtm_dst_len = (unsigned char)prefix,
+	                     .rtm_table = RT_TABLE_MAIN, .rtm_protocol = HOST_RTPROT_CAPSULE };
+	int dev = kind != HOST_ROUTE_UNREACHABLE;
+	rtm.rtm_type = dev ? RTN_UNICAST : RTN_UNREACHABLE;
+	rtm.rtm_scope = dev ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+	request_start(&r, type, flags);
+	nlm_put_family(&r.b, &rtm, sizeof rtm);
+	if (dev)
+		nlm_put_u32(&r.b, RTA_OIF, ifindex);
+	nlm_put_u32(&r.b, RTA_DST, dst);
+	return request_send(nl, &r);
 }
 
-int netlink_route_add(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_add(struct nlm_sock *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex)
 {
 	return route_msg(nl, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, kind, dst, prefix, ifindex);
 }
 
-int netlink_route_del(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_del(struct nlm_sock *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex)
 {
 	return route_msg(nl, RTM_DELROUTE, 0, kind, dst, prefix, ifindex);

@@ -5,21 +5,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct mnl_socket;
+struct nlm_sock;
 
 /* Create TUN device ifname (IFF_TUN|IFF_NO_PI, and IFF_VNET_HDR when vnet: hosts/common/tunvnet.h),
  * non-blocking, close-on-exec: its fd, or -1 with errno. */
 int netlink_tun_open(const char *ifname, int vnet, unsigned *ifindex);
 
-struct mnl_socket *netlink_open(void);
-void netlink_close(struct mnl_socket *nl);
+/* An rtnetlink socket (hosts/common/nlmsg.h), or NULL with errno; netlink_close(NULL) does nothing. */
+struct nlm_sock *netlink_open(void);
+void netlink_close(struct nlm_sock *nl);
 
 /* Set the link's MTU and bring it up.  0, or -1 with errno. */
-int netlink_link_up(struct mnl_socket *nl, unsigned ifindex, unsigned mtu);
+int netlink_link_up(struct nlm_sock *nl, unsigned ifindex, unsigned mtu);
 /* Set the link's transmit queue length (packets).  0, or -1 with errno. */
-int netlink_link_txqlen(struct mnl_socket *nl, unsigned ifindex, unsigned qlen);
+int netlink_link_txqlen(struct nlm_sock *nl, unsigned ifindex, unsigned qlen);
 /* Add addr/prefix (network order) to the link.  0, or -1 with errno. */
-int netlink_addr_add(struct mnl_socket *nl, unsigned ifindex, uint32_t addr, int prefix);
+int netlink_addr_add(struct nlm_sock *nl, unsigned ifindex, uint32_t addr, int prefix);
 
 /*
  * Our routes carry their own protocol number, so caprun can tell them from
@@ -34,9 +35,9 @@ enum host_route_kind { HOST_ROUTE_DEV, HOST_ROUTE_UNREACHABLE };
  * main table: dst/prefix (network order) via ifindex, or unreachable.
  * 0, or -1 with errno.
  */
-int netlink_route_add(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_add(struct nlm_sock *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex);
-int netlink_route_del(struct mnl_socket *nl, enum host_route_kind kind, uint32_t dst, int prefix,
+int netlink_route_del(struct nlm_sock *nl, enum host_route_kind kind, uint32_t dst, int prefix,
                       unsigned ifindex);
 
 /* 1 if a network interface whose name starts with prefix exists (other than except, if given). */

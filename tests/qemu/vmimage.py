@@ -104,7 +104,7 @@ def kernel():
 
 def tools_with_libs():
     """{path in the guest: path here}: the tools, images, and every shared library the tools
-    need (Debian ships no libmnl.a, so they stay dynamically linked and bring their libs)."""
+    need (they are dynamically linked, so they bring their libs)."""
     files = {}
     for t in TOOLS:
         src = os.path.join(BUILD, "bin", t)
