@@ -9,17 +9,27 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \
                $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
-# libsodium linked statically (still PIE, so ASLR stays): a fresh start no longer uses it
-# (image format 2 checks with XXH3), and mapping and relocating libsodium.so cost every
-# exec 0.2-0.6 ms of CPU (docs/STARTUP.md 7).  The price: a Debian security update of
-# libsodium reaches caprun with the next build, not at once.
+# caprun is linked statically and position-independent (-static-pie: ASLR stays): a
+# dynamically linked one spent about a millisecond of every start and lazy resume in the
+# dynamic linker and its page faults (docs/STARTUP.md 12).  The price: a Debian security
+# update of glibc, libsodium or libgcrypt reaches caprun with the next build, not at once;
+# and caprun's own code must not call what a static glibc cannot do alone (the name
+# service: getpwnam and friends, getaddrinfo; dlopen; iconv), which the link checks
+# (libgpg-error carries a getpwnam that libgcrypt never reaches; ld warns of it).
+# The sanitizer build (tests/build.mk) links the same libraries dynamically.
+CAPRUN_LDFLAGS := -static-pie
 CAPRUN_LIBS := -l:libsodium.a $(CRYPTO_LIBS)
+CAPRUN_NOT_STATIC := getpwnam getpwuid getpwnam_r getpwuid_r getpwent getgrnam getgrgid getgrnam_r \
+                     getgrgid_r getgrouplist initgroups getaddrinfo getnameinfo gethostbyname \
+                     gethostbyname2 gethostbyaddr getservbyname dlopen iconv_open
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 
 $(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) -o $@ $^ $(CAPRUN_LIBS)
+	@bad=$$(nm -u $(filter %.o,$^) | awk '{print $$2}' | grep -xF $(CAPRUN_NOT_STATIC:%=-e %) | sort -u); \
+	if [ -n "$$bad" ]; then echo "caprun is linked statically, but its code calls" $$bad >&2; exit 1; fi
+	$(HOSTCC) $(HOST_CFLAGS) $(CAPRUN_LDFLAGS) -o $@ $^ $(CAPRUN_LIBS)
 
 ALL_TARGETS += $(BIN)/caprun
 
