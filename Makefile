@@ -14,6 +14,8 @@
 #   make soak     1000 live migrations around a ring of hosts, 1000 more with injected
 #                 loss, duplication and reordering, and 1000 chaos rounds (one process
 #                 killed at a random moment of each move); never part of make test
+#   make stress   integration tests round after round beside busy loops, stopping at the
+#                 first failure (tests/stress.sh: STRESS_TESTS, STRESS_ROUNDS)
 #
 # Each component adds its rules through its own build.mk.
 
@@ -116,6 +118,10 @@ soak: all $(TEST_TOOLS)
 	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_lossy
 	CHAOS_ROUNDS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_chaos
 
+# Races that need a loaded machine to show (tests/stress.sh says how).
+stress: all $(TEST_TOOLS)
+	sh tests/stress.sh
+
 clean:
 	rm -rf $(OBJ) $(BIN) $(IMAGES) $(GEN) $(BUILD)/tests $(BUILD)/san
 
@@ -124,5 +130,5 @@ distclean:
 	rm -rf $(BUILD)
 	if [ -f $(APT_SRC_LIST) ]; then rm -f $(APT_SRC_LIST) && echo "removed $(APT_SRC_LIST)"; fi
 
-.PHONY: all deps test demo demo-migrate demo-figures demo-qemu playground playground-qemu bench soak \
+.PHONY: all deps test demo demo-migrate demo-figures demo-qemu playground playground-qemu bench soak stress \
         clean distclean
