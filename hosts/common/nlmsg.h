@@ -3,9 +3,9 @@
 #define HOST_NLMSG_H
 
 /*
- * In-tree instead of libmnl because Debian ships no static libmnl.a and a
- * static caprun is planned (docs/STARTUP.md).  Only what netlink.c and
- * caprun's tunfilter.c use.
+ * In-tree instead of libmnl because Debian ships no static libmnl.a and
+ * caprun is linked statically (docs/STARTUP.md section 12).  Only what
+ * netlink.c and caprun's tunfilter.c use.
  */
 
 #include <linux/netlink.h>
