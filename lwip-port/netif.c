@@ -89,6 +89,7 @@ static void lp_tcp_sum_now(struct pbuf *p)
 static err_t lp_netif_output(struct netif *netif, struct pbuf *p, const ip4_addr_t *next_hop)
 {
 	(void)next_hop;   /* a point-to-point link: the host routes */
+	lp_handshake_watch(p);
 	struct rt_iovec iov[LP_TX_MAX_IOV];
 	int n = 0;
 	int offloads = rt_tun_active() == RT_TUN_VNET;

@@ -48,6 +48,11 @@ static struct rt_thread *lp_tcpip_thread;
 /* The mailbox it sleeps on: work queued there is work the tcpip thread still owes. */
 static struct lp_mbox *lp_tcpip_mbox;
 
+int lp_on_tcpip_thread(void)
+{
+	return lp_tcpip_thread && rt_self() == lp_tcpip_thread;
+}
+
 int lp_tcpip_busy(void)
 {
 	return lp_tcpip_mbox && lp_tcpip_mbox->count > 0;

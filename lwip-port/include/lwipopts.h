@@ -131,7 +131,8 @@ void *lp_heap_calloc(unsigned long count, unsigned long size);
  */
 #define TCP_TMR_INTERVAL                50
 #define TCP_MAXRTX                      12
-#define TCP_SYNMAXRTX                   6
+/* Seven SYN retries, the last one's 64 s wait the end of connect: Linux's 127 s (lp_handshake.c). */
+#define TCP_SYNMAXRTX                   7
 #define LWIP_TCP_KEEPALIVE              1
 #define LWIP_TCP_TIMESTAMPS             0
 #define LWIP_TCP_SACK_OUT               0
@@ -174,10 +175,12 @@ unsigned short lp_chksum(const void *dataptr, int len);   /* lwip-port/chksum.h:
 
 /* TCP capacity: SYNs beyond the capsule's --max-fds are refused with RST (lp_limit.c). */
 #ifndef __ASSEMBLER__
-/* Segments joined for the TUN's offloads go out before the core lock is released (txbatch.c). */
+/* Before the core lock is released: segments joined for the TUN's offloads go out (txbatch.c),
+ * and the tcpip thread hears of timers another thread armed (lp_wake.c). */
 void lp_tx_flush(void);
+void lp_core_unlocking(void);
 #define LOCK_TCPIP_CORE()   sys_mutex_lock(&lock_tcpip_core)
-#define UNLOCK_TCPIP_CORE() do { lp_tx_flush(); sys_mutex_unlock(&lock_tcpip_core); } while (0)
+#define UNLOCK_TCPIP_CORE() do { lp_tx_flush(); lp_core_unlocking(); sys_mutex_unlock(&lock_tcpip_core); } while (0)
 struct pbuf;
 struct netif;
 int lp_limit_ip4_input(struct pbuf *p, struct netif *inp);

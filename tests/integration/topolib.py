@@ -850,8 +850,9 @@ def relay_streams(topo, x, y, n, warm=300, rate=0.002, max_inflight=None, lossy=
     stream crosses client<->x and x<->y, both ways.  Returns them once each has warm lines
     back, verified.  rate: seconds between two lines of one stream; max_inflight: lines a
     stream may have out and not back (LineStream).  lossy: the network drops packets on
-    purpose, so a handshake may need several SYNs: lwIP resends its SYN after 3, 6, 12 s,
-    and three lost in a row are a matter of time over a ring of 100 migrations."""
+    purpose, so a handshake may need several tries: the capsule resends its SYN and SYN-ACK
+    at 1, 3, 7, 15 and 31 s (docs/NETWORK.md 9.1), and three lost in a row are a matter of
+    time over a ring of 100 migrations; 60 s sees six tries."""
     streams = []
     patience = 60 if lossy else 15
     for i in range(1, n + 1):

@@ -1,0 +1,178 @@
+"""test_handshake.py: a capsule's TCP handshakes are as patient as Linux's: its SYN-ACK and its SYN are resent after 1, 2, 4, 8 ... s, and a connection whose client's ACKs were lost for 21 s is still completed (lwIP alone forgot it at 20 s)."""
+# tests/run timeout: 300
+#
+# The losses are real: an nftables rule in the test's namespace drops the
+# client's pure ACKs on their way into the capsule's TUN device, or the
+# capsule's SYNs to one port as they come out of it.  A packet socket on the
+# device sees what the capsule sends before netfilter does
+# (lwip-port/lp_handshake.c).
+import socket
+import struct
+import threading
+import time
+
+from caplib import Host, Tap, check, check_eq, connect, recv_exact, run_tool
+
+TARGET = "198.19.255.1"        # an address of this namespace, on lo, for the relayer to reach
+SYN, ACK = 0x02, 0x10
+SO_TIMESTAMPNS = 35            # <asm-generic/socket.h>; also its control message's type
+
+
+def sh(*argv):
+    code, out, err = run_tool(list(argv))
+    check(code == 0, "%s: exit %d: %s" % (" ".join(argv), code, err.strip()))
+
+
+def drop(rule, hook):
+    """One nftables rule in a table of the test's own (this namespace only)."""
+    sh("nft", "add table inet handshake_test; add chain inet handshake_test c "
+       "{ type filter hook %s priority 0; }; add rule inet handshake_test c %s" % (hook, rule))
+
+
+def undrop():
+    sh("nft", "delete", "table", "inet", "handshake_test")
+
+
+class SynWatch(threading.Thread):
+    """Times of the SYN segments (SYN-ACKs too) the capsule sends on its TUN device."""
+
+    def __init__(self, ifname, src):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+        self.sock.bind((ifname, 0x0800))
+        self.sock.settimeout(0.2)
+        # the kernel's time of each packet, not this thread's when it got to read it
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.src = socket.inet_aton(src)
+        self.seen = []          # (monotonic time, flags, destination port)
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                p, anc, _, _ = self.sock.recvmsg(70000, 64)
+            except (socket.timeout, OSError):
+                continue
+            stamp = [struct.unpack("qq", d[:16]) for lvl, typ, d in anc
+                     if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS]
+            if len(p) < 40 or p[9] != 6 or p[12:16] != self.src:
+                continue
+            t = p[(p[0] & 15) * 4:]
+            if t[13] & SYN:
+                with self.cond:
+                    when = stamp[0][0] + stamp[0][1] / 1e9 if stamp else time.time()
+                    self.seen.append((when, t[13], struct.unpack("!H", t[2:4])[0]))
+                    self.cond.notify_all()
+
+    def wait_count(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.seen) < n and time.monotonic() < deadline:
+                self.cond.wait(deadline - time.monotonic())
+            return len(self.seen) >= n
+
+    def stop(self):
+        self.stopping = True
+        self.join()
+        self.sock.close()
+
+
+def check_schedule(seen, want, what):
+    """seen: times of the tries; want: seconds after the first for each retry."""
+    got = [round(t - seen[0], 2) for t in seen[1:len(want) + 1]]
+    check(len(got) == len(want) and all(w - 0.2 <= g <= w + 0.6 for g, w in zip(got, want)),
+          "%s resent at %s s after the first, want %s (+0.6/-0.2); all SYNs seen: %s" % (
+              what, got, want, [round(t - seen[0], 3) for t in seen]))
+    return got
+
+
+def listener(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((TARGET, port))
+    s.listen(4)
+    s.settimeout(30)
+    return s
+
+
+def relay_works(client, target_listener, what):
+    """Bytes both ways through the relayer's pair: client -> capsule -> target and back."""
+    conn, _ = target_listener.accept()
+    with conn:
+        client.sendall(b"ping through the capsule\n")
+        check_eq(recv_exact(conn, 25), b"ping through the capsule\n", what + ": client to target")
+        conn.sendall(b"pong\n")
+        check_eq(recv_exact(client, 5), b"pong\n", what + ": target to client")
+
+
+def synack_outlives_lost_acks():
+    """The client's handshake ACKs are lost for 21 s; the capsule's SYN-ACKs keep coming
+    (1, 3, 7, 15, 31 s) and the one at 31 s completes the connection."""
+    host = Host()
+    tl = listener(7701)
+    cap = host.capsule("relayer", name="hs", args=["9100", TARGET, "7701"]).start(
+        app_ready=r"relayer: listening")
+    dev = "cap-" + cap.name
+    watch = SynWatch(dev, cap.addr)
+    drop('oifname "%s" tcp flags == ack drop' % dev, "output")   # the client's pure ACKs
+    client = connect(cap.addr, 9100)   # Linux is connected at the first SYN-ACK
+    # The SYN-ACKs at 0, 1, 3, 7, 15 s: their ACKs lost; past lwIP's own 20 s, let them pass.
+    check(watch.wait_count(5, 20), "SYN-ACKs seen in 20 s: %d, want 5" % len(watch.seen))
+    while time.time() < watch.seen[0][0] + 21:
+        time.sleep(0.1)
+    undrop()
+    check(cap.wait_for(r"relayer: pair 1 connected", 20),
+          "the relayer never accepted the client (SYN-ACKs at %s); output: %s" % (
+              [round(t - watch.seen[0][0], 2) for t, _, _ in watch.seen], cap.output_text()[-300:]))
+    watch.stop()
+    got = check_schedule([t for t, f, _ in watch.seen if f & ACK], [1, 3, 7, 15, 31], "the SYN-ACK")
+    relay_works(client, tl, "after the lost ACKs")
+    client.close()
+    tl.close()
+    print("# SYN-ACK resent at %s s; the connection completed at the last" % got)
+
+
+def syn_backs_off():
+    """The capsule's own connect: its SYNs to a port that drops them go at 0, 1, 3, 7 s; a
+    listener that appears then answers the one at 15 s and the connection works."""
+    host = Host()
+    cap = host.capsule("relayer", name="hs", args=["9100", TARGET, "7702"]).start(
+        app_ready=r"relayer: listening")
+    dev = "cap-" + cap.name
+    watch = SynWatch(dev, cap.addr)
+    drop('iifname "%s" tcp dport 7702 drop' % dev, "input")      # the capsule's SYNs
+    client = connect(cap.addr, 9100)
+    client.sendall(b"x")   # the relayer accepts, then connects to the target
+    check(watch.wait_count(5, 20), "SYNs seen in 20 s: %d, want 5 (the SYN-ACK and 4 SYNs)"
+          % len(watch.seen))
+    tl = listener(7702)
+    undrop()
+    check(cap.wait_for(r"relayer: pair 1 connected", 15),
+          "the relayer's connect did not complete after the target appeared; output: %s" %
+          cap.output_text()[-300:])
+    watch.stop()
+    syns = [t for t, f, port in watch.seen if not f & ACK and port == 7702]
+    got = check_schedule(syns, [1, 3, 7, 15], "the SYN")
+    conn, _ = tl.accept()
+    with conn:
+        check_eq(recv_exact(conn, 1), b"x", "the byte sent before the relayer connected")
+        conn.sendall(b"pong\n")
+        check_eq(recv_exact(client, 5), b"pong\n", "target to client")
+    client.close()
+    tl.close()
+    print("# SYN resent at %s s" % got)
+
+
+def main():
+    tap = Tap()
+    sh("ip", "addr", "add", TARGET + "/32", "dev", "lo")
+    tap.run("handshake: the client's ACKs lost for 21 s: the capsule's SYN-ACK comes again at 1, 3, 7, "
+            "15 and 31 s, and the last one completes the connection", synack_outlives_lost_acks)
+    tap.run("handshake: the capsule's connect to a port dropping SYNs tries again at 1, 3, 7, 15 s; the "
+            "target appearing answers the last, and bytes flow", syn_backs_off)
+    tap.done()
+
+
+main()
