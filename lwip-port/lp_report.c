@@ -224,6 +224,17 @@ static int nudged(const struct tcp_pcb *pcb)
 }
 
 /*
+ * One whose peer surely has our SYN: an ICMP error is a hint to a connected
+ * peer, but ends a connect still in SYN_SENT (Linux's tcp_v4_err), which is
+ * where a peer of a SYN_RCVD connection may be.  That one gets its SYN-ACK
+ * again instead (the first pass of lp_kick_tcp).
+ */
+static int synchronized(const struct tcp_pcb *pcb)
+{
+	return pcb->state >= ESTABLISHED && pcb->state != TIME_WAIT;
+}
+
+/*
  * Runs in the tcpip thread, which holds the core lock while it runs
  * callbacks.  Whatever a peer sent while we were frozen or moving may be
  * lost, and the peer is waiting for its own backed-off retransmission timer
@@ -276,7 +287,7 @@ static void lp_kick_tcp(void *arg)
 	 * with IP_RECVERR set on the socket, reports it once).
 	 */
 	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		for (int i = 0; nudged(pcb) && i < icmps; i++)
+		for (int i = 0; synchronized(pcb) && i < icmps; i++)
 			nudge_icmp(pcb);
 }
 

@@ -1,4 +1,4 @@
-"""test_handshake.py: a capsule's TCP handshakes are as patient as Linux's: its SYN-ACK and its SYN are resent after 1, 2, 4, 8 ... s, and a connection whose client's ACKs were lost for 21 s is still completed (lwIP alone forgot it at 20 s)."""
+"""test_handshake.py: a capsule's TCP handshakes are as patient as Linux's: its SYN-ACK and its SYN are resent after 1, 2, 4, 8 ... s, a connection whose client's ACKs were lost for 21 s is still completed (lwIP alone forgot it at 20 s), and a client connecting across a snapshot is not ended by the resume's nudges."""
 # tests/run timeout: 300
 #
 # The losses are real: an nftables rule in the test's namespace drops the
@@ -11,7 +11,10 @@ import struct
 import threading
 import time
 
-from caplib import Host, Tap, check, check_eq, connect, recv_exact, run_tool
+import errno
+import os
+
+from caplib import Host, Tap, check, check_eq, connect, recv_exact, run_tool, snapshot, tempdir
 
 TARGET = "198.19.255.1"        # an address of this namespace, on lo, for the relayer to reach
 SYN, ACK = 0x02, 0x10
@@ -165,6 +168,45 @@ def syn_backs_off():
     print("# SYN resent at %s s" % got)
 
 
+def connecting_across_a_snapshot():
+    """A client connecting while the capsule goes to disk: its SYN-ACKs lost until after the
+    resume's nudges went out.  Nothing tells the client the host is unreachable (an ICMP error
+    ends a connect in SYN_SENT on Linux); its next SYN is answered and the connection works."""
+    host = Host()
+    cap = host.capsule("echo", name="hs").start()
+    dev = "cap-" + cap.name
+    watch = SynWatch(dev, cap.addr)
+    drop('iifname "%s" tcp flags & (syn | ack) == syn | ack drop' % dev, "input")
+    result = {}
+
+    def client():
+        s = socket.socket()
+        s.settimeout(30)
+        try:
+            s.connect((cap.addr, 7))
+            s.sendall(b"after the resume\n")
+            result["echo"] = recv_exact(s, 17)
+        except OSError as e:
+            result["error"] = e
+        finally:
+            s.close()
+    t = threading.Thread(target=client)
+    t.start()
+    check(watch.wait_count(1, 10), "the capsule never answered the client's SYN")
+    watch.stop()
+    path = os.path.join(tempdir(), "hs.snap")
+    snapshot(host, cap, path)
+    time.sleep(0.3)   # the pause must outlast 150 ms, past which a resume sends ICMP nudges
+    cap = host.resume(path, name="hs")
+    time.sleep(0.5)   # the resume's nudges (a SYN-ACK again, ICMP to synchronized peers) are out
+    undrop()
+    t.join(40)
+    check(not t.is_alive(), "the client is still connecting")
+    check("error" not in result, "the client's connect or echo failed: %r (%s)" % (
+        result.get("error"), errno.errorcode.get(getattr(result.get("error"), "errno", 0), "")))
+    check_eq(result["echo"], b"after the resume\n", "the echo on the connection made across the resume")
+
+
 def main():
     tap = Tap()
     sh("ip", "addr", "add", TARGET + "/32", "dev", "lo")
@@ -172,6 +214,9 @@ def main():
             "15 and 31 s, and the last one completes the connection", synack_outlives_lost_acks)
     tap.run("handshake: the capsule's connect to a port dropping SYNs tries again at 1, 3, 7, 15 s; the "
             "target appearing answers the last, and bytes flow", syn_backs_off)
+    tap.run("handshake: a client connecting while the capsule goes to disk and comes back, its "
+            "SYN-ACKs lost meanwhile: no ICMP error ends its connect, the next SYN is answered", 
+            connecting_across_a_snapshot)
     tap.done()
 
 
