@@ -19,8 +19,9 @@ struct cap_net_drops *lp_drops(void);
 struct pbuf;
 int lp_tx_tcp(struct pbuf *p);
 void lp_tx_flush(void);
-/* sys_arch.c: the caller is lwIP's tcpip thread. */
-int lp_on_tcpip_thread(void);
+/* sys_arch.c: the caller is lwIP's tcpip thread doing its own work (not a packet drained on its
+ * behalf while it waits). */
+int lp_tcpip_thread_working(void);
 /* lp_wake.c: one of lwIP's timers was armed (sys_timeout) by this thread, under the core lock. */
 void lp_timer_armed(void);
 /* lp_handshake.c: a packet going out; a SYN or SYN-ACK starts the handshake tick if it is not running. */

@@ -19,7 +19,9 @@
  * So before the lock is let go (UNLOCK_TCPIP_CORE, lwipopts.h), a thread
  * other than the tcpip thread checks whether it armed something the sleeper
  * does not know of, and if so posts it an empty callback: the tcpip thread
- * wakes, runs it, and computes its sleep again.  The check is two loads; a
+ * wakes, runs it, and computes its sleep again.  "Other" includes packets the
+ * runtime drains while the tcpip thread itself is the one waiting: they run
+ * as that thread (rt_self), but it sleeps on.  The check is two loads; a
  * callback goes at most once until the tcpip thread has run it.
  */
 
@@ -41,7 +43,7 @@ void lp_timer_armed(void)
 void lp_core_unlocking(void)
 {
 	int tcp = tcp_active_pcbs != NULL || tcp_tw_pcbs != NULL;
-	if (lp_on_tcpip_thread()) {
+	if (lp_tcpip_thread_working()) {
 		/* It is about to sleep (or go on) knowing every timer armed so far. */
 		lp_tcpip_saw_tcp = tcp;
 		lp_timer_news = 0;

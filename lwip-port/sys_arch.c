@@ -48,9 +48,13 @@ static struct rt_thread *lp_tcpip_thread;
 /* The mailbox it sleeps on: work queued there is work the tcpip thread still owes. */
 static struct lp_mbox *lp_tcpip_mbox;
 
-int lp_on_tcpip_thread(void)
+/* Set while the tcpip thread waits on its mailbox: packets the runtime drains then run on its
+ * behalf (netif.c), and are not the tcpip thread's own work. */
+static int lp_tcpip_waiting;
+
+int lp_tcpip_thread_working(void)
 {
-	return lp_tcpip_thread && rt_self() == lp_tcpip_thread;
+	return lp_tcpip_thread && rt_self() == lp_tcpip_thread && !lp_tcpip_waiting;
 }
 
 int lp_tcpip_busy(void)
@@ -252,7 +256,12 @@ u32_t sys_arch_mbox_fetch(sys_mbox_t *mbox, void **msg, u32_t timeout_ms)
 			lp_tcpip_mbox = b;
 			rt_io_changed();
 		}
-		if (rt_wait(&b->not_empty, deadline, "lwip mbox") == -ETIMEDOUT && b->count == 0)
+		int tcpip = b == lp_tcpip_mbox;
+		lp_tcpip_waiting |= tcpip;
+		int r = rt_wait(&b->not_empty, deadline, "lwip mbox");
+		if (tcpip)
+			lp_tcpip_waiting = 0;
+		if (r == -ETIMEDOUT && b->count == 0)
 			return SYS_ARCH_TIMEOUT;
 	}
 	void *m = lp_mbox_get(b);
