@@ -325,17 +325,39 @@ def workers_move_live():
     status, h = get(s, "/big.bin")
     check_eq((status, int(h["content-length"])), ("HTTP/1.1 200 OK", BIG_SIZE), "big.bin's head")
     head = recv_exact(s, 1 << 20)
-    load = subprocess.Popen(topo.client.prefix + ["wrk", "-t", "2", "-c", "8", "-d", "8s",
-                                                  "http://%s/index.html" % cap.addr],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2)   # wrk's load runs before, during and after the move
-    j = migrate(topo, "webw", a, c)
-    out, err = load.communicate(timeout=120)
+    # Every FIN and RST on port 80 the client sees, kept to say why if wrk counts an error
+    # (once in CI, not seen again in 160 runs here: a read error, 1 of 17,069 requests).
+    pcap = os.path.join(tempdir("capsule-pcap."), "ends.pcap")
+    sniff = subprocess.Popen(topo.client.prefix + [
+        "dumpcap", "-q", "-i", "eth0", "-w", pcap,
+        "-f", "tcp port 80 and (tcp[tcpflags] & (tcp-fin|tcp-rst) != 0)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        load = subprocess.Popen(topo.client.prefix + ["wrk", "-t", "2", "-c", "8", "-d", "8s",
+                                                      "http://%s/index.html" % cap.addr],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t_load = time.monotonic()
+        time.sleep(2)   # wrk's load runs before, during and after the move
+        j = migrate(topo, "webw", a, c)
+        out, err = load.communicate(timeout=120)
+    finally:
+        sniff.terminate()
+        sniff.wait()
     out = out.decode()
     check_eq(load.returncode, 0, "wrk's exit code (%s)" % err[-300:])
     m = re.search(r"(\d+) requests in", out)
     check(m and not re.search(r"Non-2xx or 3xx responses", out), "wrk: every response 200: %r" % out[-500:])
-    check(not re.search(r"Socket errors", out), "wrk: no socket errors: %r" % out[-500:])
+    if re.search(r"Socket errors", out):
+        _, ends, _ = run_tool(["tshark", "-r", pcap, "-T", "fields", "-e", "frame.time_epoch",
+                               "-e", "ip.src", "-e", "tcp.srcport", "-e", "tcp.dstport",
+                               "-e", "tcp.flags.str"])
+        early = [l for l in ends.splitlines() if l and float(l.split()[0]) < time.time() -
+                 (time.monotonic() - t_load) + 7.5]   # before wrk's own ends at 8 s
+        said = [l for l in (cap.output_text() + "\n" + c.daemon.output_text()).splitlines()
+                if re.search(r"\[(error|info|warn)\]", l) and "start worker" not in l]
+        raise TestFailure("wrk: socket errors: %r; FIN/RST before wrk's end: %s; nginx said: %s; "
+                          "migration: %s" % (out[-300:], early[:8] or "none", said[:8] or "nothing",
+                                             j))
     check(head == big[:len(head)] and recv_exact(s, BIG_SIZE - len(head)) == big[len(head):],
           "the rest of big.bin on the kept connection is not byte-exact")
     status, h = get(s, "/index.html")
