@@ -117,6 +117,7 @@ soak: all $(TEST_TOOLS)
 	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_many
 	MIGRATIONS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_migrate_lossy
 	CHAOS_ROUNDS=$(SOAK_MIGRATIONS) TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_chaos
+	HANDSHAKE_LONG=1 TEST_TIMEOUT=$${SOAK_TIMEOUT:-7200} sh tests/run test_handshake
 
 # Races that need a loaded machine to show (tests/stress.sh says how).
 stress: all $(TEST_TOOLS)

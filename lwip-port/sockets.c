@@ -60,16 +60,23 @@ static int lp_is_tcp(struct netconn *conn)
 }
 
 /*
- * lwIP reports a refused connection (RST answering our SYN) as ECONNRESET;
- * Linux says ECONNREFUSED.  A blocking connect knows; for a non-blocking one
- * remember which sockets have a connect in flight.
+ * lwIP reports a refused connection (RST answering our SYN) as ECONNRESET,
+ * and one whose SYNs all went unanswered (tcp_slowtmr gave up, ERR_ABRT) as
+ * ECONNABORTED; Linux says ECONNREFUSED and ETIMEDOUT.  A blocking connect
+ * knows; for a non-blocking one remember which sockets have a connect in
+ * flight.
  */
 static unsigned char lp_connecting[MEMP_NUM_NETCONN];
 
+static int lp_connect_error(int err)
+{
+	return err == ECONNRESET ? ECONNREFUSED : err == ECONNABORTED ? ETIMEDOUT : err;
+}
+
 static int lp_refused(int s, int err)
 {
-	if (err == ECONNRESET && s >= 0 && s < MEMP_NUM_NETCONN && lp_connecting[s])
-		return ECONNREFUSED;
+	if (s >= 0 && s < MEMP_NUM_NETCONN && lp_connecting[s])
+		return lp_connect_error(err);
 	return err;
 }
 
@@ -229,8 +236,8 @@ long lp_connect(int s, const void *addr, uint32_t addrlen, int nonblock)
 	if (r < 0 && conn && lp_is_tcp(conn)) {
 		if (err == EINPROGRESS && s < MEMP_NUM_NETCONN)
 			lp_connecting[s] = 1;
-		else if (err == ECONNRESET)
-			err = ECONNREFUSED;   /* the peer answered our SYN with RST */
+		else
+			err = lp_connect_error(err);   /* RST to our SYN, or no answer to seven */
 	}
 	errno = err;
 	long ret = lp_finish(r, saved);
