@@ -2,13 +2,13 @@
 #include "lwip/opt.h"
 #include "lwip/def.h"
 #include "lwip/pbuf.h"
-#include "lwip/prot/ip4.h"
 #include "lwip/prot/tcp.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 
 #include "lwip-port/lp_internal.h"
+#include "lwip-port/vnet.h"
 
 /*
  * lwIP 2.1.3 starts a connection's retransmission timeout at 3 s (RFC 1122's
@@ -75,14 +75,9 @@ static void lp_handshake_tick(void *arg)
 
 void lp_handshake_watch(const struct pbuf *p)
 {
-	if (lp_handshake_ticking || p->len < IP_HLEN)
-		return;
-	const struct ip_hdr *ip = (const struct ip_hdr *)p->payload;
-	u16_t hlen = (u16_t)IPH_HL_BYTES(ip);
-	if (IPH_PROTO(ip) != IP_PROTO_TCP || p->len < hlen + TCP_HLEN)
-		return;
-	const struct tcp_hdr *tcp = (const struct tcp_hdr *)((const u8_t *)p->payload + hlen);
-	if (!(TCPH_FLAGS(tcp) & TCP_SYN))
+	struct lp_seg seg;
+	if (lp_handshake_ticking || lp_vnet_parse(p->payload, p->len, p->tot_len, &seg) ||
+	    !(seg.flags & TCP_SYN))
 		return;
 	/* At once: the new connection's first timeout is set before any tick of lwIP's counts it. */
 	lp_handshake_ticking = 1;

@@ -257,7 +257,8 @@ u32_t sys_arch_mbox_fetch(sys_mbox_t *mbox, void **msg, u32_t timeout_ms)
 			rt_io_changed();
 		}
 		int tcpip = b == lp_tcpip_mbox;
-		lp_tcpip_waiting |= tcpip;
+		if (tcpip)
+			lp_tcpip_waiting = 1;
 		int r = rt_wait(&b->not_empty, deadline, "lwip mbox");
 		if (tcpip)
 			lp_tcpip_waiting = 0;
