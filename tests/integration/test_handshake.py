@@ -7,13 +7,13 @@
 # capsule's SYNs to one port as they come out of it.  A packet socket on the
 # device sees what the capsule sends before netfilter does
 # (lwip-port/lp_handshake.c).
+import errno
+import os
+import re
 import socket
 import struct
 import threading
 import time
-
-import errno
-import os
 
 from caplib import Host, Tap, check, check_eq, connect, recv_exact, run_tool, snapshot, tempdir
 
@@ -37,6 +37,15 @@ def undrop():
     sh("nft", "delete", "table", "inet", "handshake_test")
 
 
+def dropped():
+    """Packets the rule (with its counter) has dropped so far."""
+    code, out, err = run_tool(["nft", "list", "table", "inet", "handshake_test"])
+    check(code == 0, "nft list: exit %d: %s" % (code, err.strip()))
+    m = re.search(r"counter packets (\d+)", out)
+    check(m, "no counter in the nft rule: %r" % out)
+    return int(m.group(1))
+
+
 class SynWatch(threading.Thread):
     """Times of the SYN segments (SYN-ACKs too) the capsule sends on its TUN device."""
 
@@ -48,7 +57,7 @@ class SynWatch(threading.Thread):
         # the kernel's time of each packet, not this thread's when it got to read it
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.src = socket.inet_aton(src)
-        self.seen = []          # (monotonic time, flags, destination port)
+        self.seen = []          # (the kernel's wall-clock time, flags, destination port)
         self.cond = threading.Condition()
         self.stopping = False
         self.start()
@@ -208,7 +217,7 @@ def connecting_across_a_snapshot():
     cap = host.capsule("echo", name="hs").start()
     dev = "cap-" + cap.name
     watch = SynWatch(dev, cap.addr)
-    drop('iifname "%s" tcp flags & (syn | ack) == syn | ack drop' % dev, "input")
+    drop('iifname "%s" tcp flags & (syn | ack) == syn | ack counter drop' % dev, "input")
     result = {}
 
     def client():
@@ -228,9 +237,15 @@ def connecting_across_a_snapshot():
     watch.stop()
     path = os.path.join(tempdir(), "hs.snap")
     snapshot(host, cap, path)
+    before = dropped()
     time.sleep(0.3)   # the pause must outlast 150 ms, past which a resume sends ICMP nudges
     cap = host.resume(path, name="hs")
-    time.sleep(0.5)   # the resume's nudges (a SYN-ACK again, ICMP to synchronized peers) are out
+    # The resume's nudges go in one pass of the tcpip thread: the SYN-ACK again first, then
+    # any ICMP errors.  Once that SYN-ACK is dropped here, the errors, if any, have gone too.
+    deadline = time.monotonic() + 10
+    while dropped() == before:
+        check(time.monotonic() < deadline, "no SYN-ACK from the resumed capsule in 10 s")
+        time.sleep(0.05)
     undrop()
     t.join(40)
     check(not t.is_alive(), "the client is still connecting")
@@ -253,7 +268,7 @@ def main():
     else:
         tap.skip(name, "127 s: make soak runs it (HANDSHAKE_LONG=1)")
     tap.run("handshake: a client connecting while the capsule goes to disk and comes back, its "
-            "SYN-ACKs lost meanwhile: no ICMP error ends its connect, the next SYN is answered", 
+            "SYN-ACKs lost meanwhile: no ICMP error ends its connect, the next SYN is answered",
             connecting_across_a_snapshot)
     tap.done()
 
