@@ -61,7 +61,9 @@ int hostd_gw_open(struct hostd *d, char *err, size_t errlen)
 	if (!d->gw_gso)
 		fprintf(stderr, "caphostd: %s: no segmentation offload (%s): packets come one by one\n",
 		        GW_IFNAME, strerror(errno));
-	if ((r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
+	/* IPv4 only: no IPv6 address, so the kernel queues none of its own packets to capgw. */
+	if ((r = netlink_link_prepare(d->nl, d->tun_ifindex, 0)) ||
+	    (r = netlink_link_up(d->nl, d->tun_ifindex, CAP_MTU_DEFAULT))) {
 		snprintf(err, errlen, "configuring %s: %s", GW_IFNAME, strerror(errno));
 		return -1;
 	}

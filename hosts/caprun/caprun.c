@@ -174,6 +174,12 @@ static int env_is(const char *name, const char *value)
 	return v && strcmp(v, value) == 0;
 }
 
+/* The capsule reads and writes its TUN device itself, unless CAPRUN_RELAY_PACKETS=1 (choose_packet_path). */
+static int direct_wanted(void)
+{
+	return !env_is("CAPRUN_RELAY_PACKETS", "1");
+}
+
 /*
  * The device gets IFF_VNET_HDR when the capsule may be handed it (section 10
  * of docs/FASTPATH.md): its offloads are turned on only when a capsule that
@@ -183,7 +189,7 @@ static int env_is(const char *name, const char *value)
  */
 static int tun_offloads_wanted(void)
 {
-	return !env_is("CAPRUN_RELAY_PACKETS", "1") && !env_is("CAPRUN_TUN_OFFLOAD", "0");
+	return direct_wanted() && !env_is("CAPRUN_TUN_OFFLOAD", "0");
 }
 
 static int make_link(struct caprun *c, const char *base)
@@ -197,7 +203,13 @@ static int make_link(struct caprun *c, const char *base)
 	c->tun_vnet = tun_offloads_wanted();
 	if (make_device(c, base))
 		return -1;
-	if ((r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
+	/* The device's queue is the capsule's only buffer when it reads the device itself (the
+	 * relay's channel held 4 MiB): a burst of a thousand SYNs or FINs must not overflow it
+	 * while the capsule is busy.  The senders' socket buffers still bound what it holds.
+	 * Set before the source filter is known; if it cannot be made, caprun's relay drains
+	 * the longer queue as readily. */
+	if ((r = netlink_link_prepare(c->nl, c->ifindex, direct_wanted() ? TUN_QUEUE_PACKETS : 0)) ||
+	    (r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
 	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(IPV4_CAPNET_GATEWAY), 32))) {
 		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(errno));
 		return -1;
@@ -316,7 +328,7 @@ int make_channel(struct caprun *c)
 static void choose_packet_path(struct caprun *c)
 {
 	char err[256];
-	if (env_is("CAPRUN_RELAY_PACKETS", "1"))
+	if (!direct_wanted())
 		return;
 	c->filter = tunfilter_install(c->ifname, c->ifindex, c->ip, err, sizeof err);
 	if (!c->filter) {
@@ -324,10 +336,6 @@ static void choose_packet_path(struct caprun *c)
 		        "their sources\n", c->name, err);
 		return;
 	}
-	/* The device's queue is now the capsule's only buffer (the relay's channel held 4 MiB): a
-	 * burst of a thousand SYNs or FINs must not overflow it while the capsule is busy.  The
-	 * senders' socket buffers still bound what it holds.  Best effort: 500 is the default. */
-	(void)netlink_link_txqlen(c->nl, c->ifindex, TUN_QUEUE_PACKETS);
 }
 
 /* Tell the capsule (host_flags, at every start and resume) that fd 8 is its TUN, and which kind. */
@@ -517,6 +525,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < CAP_PROC_MAX; i++)
 		restored.memfd[i] = -1;
 
+	clock_trace("main");
 	ensure_std_fds();
 	volume_init(&c.vols);
 	caprun_args_parse(&c, argc, argv);
@@ -555,11 +564,13 @@ int main(int argc, char **argv)
 		int code = open_resume(&c);
 		if (code)
 			return code;
+		clock_trace("opened");
 	} else {
 		if (image_open(c.image_path, &c.img, err, sizeof err)) {
 			fprintf(stderr, "caprun: %s: %s\n", c.image_path, err);
 			return missing_or_bad(c.image_path);
 		}
+		clock_trace("opened");
 		if (c.opt_ip && parse_ip(c.opt_ip, &c.ip)) {
 			fprintf(stderr, "caprun: --ip %s: not a host address in 198.18.0.0/16\n",
 			        c.opt_ip);
@@ -615,8 +626,10 @@ int main(int argc, char **argv)
 		c.uplink_fd = caprun_uplink_connect();
 		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
 			goto out;
+		clock_trace("linked");
 		if (c.uplink_fd < 0)
 			choose_packet_path(&c);
+		clock_trace("filtered");
 	}
 
 	if (c.incoming) {
@@ -686,6 +699,7 @@ int main(int argc, char **argv)
 	}
 	if (c.memfd < 0)
 		goto out;
+	clock_trace("memfd");
 	if (c.filter && offer_tun(&c)) {
 		fprintf(stderr, "caprun: capsule %s: its control page: %s\n", c.name, strerror(errno));
 		goto out;

@@ -47,11 +47,10 @@
 
 struct tunfilter {
 	struct nlm_sock *nft;     /* NETLINK_NETFILTER: the table, its counters */
-	struct nlm_sock *rt;      /* NETLINK_ROUTE: the device's own counters */
+	struct nlm_sock *rt;      /* NETLINK_ROUTE: the device's own counters (opened when first read) */
 	unsigned ifindex;
 	char table[IFNAMSIZ];     /* the device's name */
 	uint32_t seq;
-	struct tunfilter_counts base;   /* at the start: what the device counted before */
 };
 
 /* An nf_tables message (netdev family) after the builder's previous one. */
@@ -217,16 +216,22 @@ static int read_link(struct tunfilter *f, struct rtnl_link_stats64 *st)
 	nlm_msg(&b, RTM_GETLINK, NLM_F_ACK, seq);
 	nlm_put_family(&b, &ifm, sizeof ifm);
 	memset(st, 0, sizeof *st);
+	if (!f->rt && !(f->rt = nlm_open(NETLINK_ROUTE, REPLY_TIMEOUT_S)))
+		return -1;
 	if (nlm_send(f->rt, &b) < 0)
 		return -1;
 	return nlm_await(f->rt, seq, link_cb, st);
 }
 
-/* The kernel's counters as they are (the device's since it was made). */
-static int read_all(struct tunfilter *f, struct tunfilter_counts *c)
+/* The kernel's counters as they are: the device's since it was made, just before its filter. */
+int tunfilter_counts(struct tunfilter *f, struct tunfilter_counts *c)
 {
 	struct rtnl_link_stats64 st;
 	memset(c, 0, sizeof *c);
+	if (!f) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (read_link(f, &st) || read_counter(f, "spoofed", &c->spoofed) ||
 	    read_counter(f, "malformed", &c->malformed))
 		return -1;
@@ -234,22 +239,6 @@ static int read_all(struct tunfilter *f, struct tunfilter_counts *c)
 	c->refused = st.rx_dropped;
 	c->to_capsule = st.tx_packets;
 	c->to_capsule_lost = st.tx_dropped;
-	return 0;
-}
-
-int tunfilter_counts(struct tunfilter *f, struct tunfilter_counts *c)
-{
-	if (!f) {
-		memset(c, 0, sizeof *c);
-		errno = EINVAL;
-		return -1;
-	}
-	if (read_all(f, c))
-		return -1;
-	c->from_capsule -= f->base.from_capsule;   /* counters only grow */
-	c->refused -= f->base.refused;
-	c->to_capsule -= f->base.to_capsule;
-	c->to_capsule_lost -= f->base.to_capsule_lost;
 	return 0;
 }
 
@@ -274,8 +263,7 @@ struct tunfilter *tunfilter_install(const char *ifname, unsigned ifindex, uint32
 	snprintf(f->table, sizeof f->table, "%s", ifname);
 	f->ifindex = ifindex;
 	f->nft = nlm_open(NETLINK_NETFILTER, REPLY_TIMEOUT_S);
-	f->rt = nlm_open(NETLINK_ROUTE, REPLY_TIMEOUT_S);
-	if (!f->nft || !f->rt) {
+	if (!f->nft) {
 		snprintf(err, errlen, "netlink: %s", strerror(errno));
 		free_filter(f);
 		return NULL;
@@ -295,8 +283,9 @@ struct tunfilter *tunfilter_install(const char *ifname, unsigned ifindex, uint32
 	rule_msg(f, &b, NLM_F_ACK, 1, &ip, sizeof ip, "spoofed");
 	uint32_t last = f->seq;
 	nlm_batch_end(&b, ++f->seq, NFNL_SUBSYS_NFTABLES);
-	int r = nlm_send(f->nft, &b) < 0 ? -1 : nlm_await(f->nft, last, NULL, NULL);
-	if (r || read_all(f, &f->base)) {
+	/* No baseline to read: the counters are new, and so is the device (make_device), on
+	 * which the kernel sent nothing of its own (no IPv6 address: netlink_link_prepare). */
+	if (nlm_send(f->nft, &b) < 0 || nlm_await(f->nft, last, NULL, NULL)) {
 		snprintf(err, errlen, "no nftables source filter on %s: %s", ifname, strerror(errno));
 		free_filter(f);
 		return NULL;

@@ -7,7 +7,7 @@
 
 struct tunfilter;
 
-/* Packets through one TUN device since its filter was installed, as the kernel counted them. */
+/* Packets through one TUN device since it was made (just before its filter), as the kernel counted them. */
 struct tunfilter_counts {
 	uint64_t from_capsule;      /* written to the device (the device's rx), filtered ones too */
 	uint64_t refused;           /* writes the device itself refused (not IPv4 or IPv6: rx_dropped) */

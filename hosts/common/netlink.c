@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
@@ -85,12 +87,41 @@ int netlink_link_up(struct nlm_sock *nl, unsigned ifindex, unsigned mtu)
 	return request_send(nl, &r);
 }
 
-int netlink_link_txqlen(struct nlm_sock *nl, unsigned ifindex, unsigned qlen)
+/*
+ * IFLA_INET6_ADDR_GEN_MODE none: the device gets no IPv6 link-local address, so
+ * bringing it up starts no duplicate address detection and no router
+ * solicitation, and the kernel queues none of its own IPv6 packets to the
+ * capsule (which speaks IPv4 only).  It must be set before the link is up:
+ * the kernel makes the address as the link comes up, before it reads
+ * IFLA_AF_SPEC.
+ */
+static void put_no_ipv6_address(struct nlm_builder *b)
+{
+	uint8_t none = IN6_ADDR_GEN_MODE_NONE;
+	struct nlattr *spec = nlm_nest_start(b, IFLA_AF_SPEC);
+	struct nlattr *inet6 = nlm_nest_start(b, AF_INET6);
+	nlm_put(b, IFLA_INET6_ADDR_GEN_MODE, &none, sizeof none);
+	nlm_nest_end(b, inet6);
+	nlm_nest_end(b, spec);
+}
+
+int netlink_link_prepare(struct nlm_sock *nl, unsigned ifindex, unsigned qlen)
 {
 	struct request r;
-	link_change(&r, ifindex, 0);
-	nlm_put_u32(&r.b, IFLA_TXQLEN, qlen);
-	return request_send(nl, &r);
+	for (int ipv6 = 1; ipv6 >= 0; ipv6--) {
+		link_change(&r, ifindex, 0);
+		if (qlen)
+			nlm_put_u32(&r.b, IFLA_TXQLEN, qlen);
+		if (ipv6)
+			put_no_ipv6_address(&r.b);
+		else if (!qlen)
+			return 0;
+		if (request_send(nl, &r) == 0)
+			return 0;
+		if (errno != EAFNOSUPPORT)
+			return -1;   /* else a kernel without IPv6 (ipv6.disable=1): nothing to turn off */
+	}
+	return -1;
 }
 
 int netlink_addr_add(struct nlm_sock *nl, unsigned ifindex, uint32_t addr, int prefix)

@@ -17,8 +17,12 @@ void netlink_close(struct nlm_sock *nl);
 
 /* Set the link's MTU and bring it up.  0, or -1 with errno. */
 int netlink_link_up(struct nlm_sock *nl, unsigned ifindex, unsigned mtu);
-/* Set the link's transmit queue length (packets).  0, or -1 with errno. */
-int netlink_link_txqlen(struct nlm_sock *nl, unsigned ifindex, unsigned qlen);
+/*
+ * Before the link is up: give it no IPv6 address (the kernel then sends
+ * nothing of its own on it) and, unless qlen is 0, a transmit queue of qlen
+ * packets.  0, or -1 with errno.
+ */
+int netlink_link_prepare(struct nlm_sock *nl, unsigned ifindex, unsigned qlen);
 /* Add addr/prefix (network order) to the link.  0, or -1 with errno. */
 int netlink_addr_add(struct nlm_sock *nl, unsigned ifindex, uint32_t addr, int prefix);
 
