@@ -103,26 +103,18 @@ static int place(struct lazyload *l, uint64_t off, const uint8_t *src, uint64_t 
 	return 0;
 }
 
-/* Read and check chunk c, then put each extent's part of it where it belongs. */
-static int load_chunk(struct lazyload *l, uint64_t c, int mapped, char *err, size_t errlen)
+/* Put each extent's part of checked chunk c (its bytes at l->buf) where it belongs. */
+static int place_chunk(struct lazyload *l, uint64_t c, int mapped, char *err, size_t errlen)
 {
-	if (l->loaded[c])
-		return 0;
 	uint64_t at;
 	size_t len;
-	/* The control page's chunk was checked when the file was opened: placed as it is. */
-	const uint8_t *src = snapfile_held_chunk(l->s, c, &len);
-	if (!src && snapfile_read_chunk(l->s, c, l->buf, &len, err, errlen))
-		return -1;
-	if (!src)
-		src = l->buf;
 	snapfile_chunk_span(l->s, c, &at, &len);
 	uint64_t data_pos = 0;
 	for (uint32_t i = 0; i < l->s->hdr.nextents; i++) {
 		const struct cap_snap_extent *e = &l->s->ext[i];
 		uint64_t lo = at > data_pos ? at : data_pos;
 		uint64_t hi = at + len < data_pos + e->length ? at + len : data_pos + e->length;
-		if (lo < hi && place(l, e->offset + (lo - data_pos), src + (lo - at), hi - lo, mapped)) {
+		if (lo < hi && place(l, e->offset + (lo - data_pos), l->buf + (lo - at), hi - lo, mapped)) {
 			snprintf(err, errlen, "chunk %llu: placing it in the capsule: %s",
 			         (unsigned long long)c, strerror(errno));
 			return -1;
@@ -133,6 +125,17 @@ static int load_chunk(struct lazyload *l, uint64_t c, int mapped, char *err, siz
 	}
 	l->loaded[c] = 1;
 	return 0;
+}
+
+/* Read and check chunk c, then put it in place. */
+static int load_chunk(struct lazyload *l, uint64_t c, int mapped, char *err, size_t errlen)
+{
+	size_t len;
+	if (l->loaded[c])
+		return 0;
+	if (snapfile_read_chunk(l->s, c, l->buf, &len, err, errlen))
+		return -1;
+	return place_chunk(l, c, mapped, err, errlen);
 }
 
 /* The chunks holding memfd bytes [off, off + len), before the capsule exists. */
@@ -147,17 +150,32 @@ static int preload(struct lazyload *l, uint64_t off, uint64_t len, char *err, si
 	return 0;
 }
 
-struct lazyload *lazyload_prepare(const struct host_snap *s, int memfd, char *err, size_t errlen)
+struct lazyload *lazyload_prepare(struct host_snap *s, int memfd, char *err, size_t errlen)
 {
+	uint64_t held;
+	size_t held_len;
 	struct lazyload *l = calloc(1, sizeof *l);
-	if (!l || !(l->loaded = calloc(s->nchunks ? s->nchunks : 1, 1)) ||
-	    !(l->buf = malloc(CAP_SNAP_CHUNK_SIZE))) {
+	if (!l || !(l->loaded = calloc(s->nchunks ? s->nchunks : 1, 1))) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	/* The chunk buffer every load goes through: its pages now, not one fault each in the
-	 * first chunk's read (caprun's own memory: never the capsule's, which the uffd serves). */
-	fileio_prefault(l->buf, CAP_SNAP_CHUNK_SIZE);
+	/*
+	 * The chunk buffer every load goes through.  Best the one the open checked the control
+	 * page's chunk in: that chunk is placed from it as it is, and its pages are warm.  A page
+	 * costs twice on this kind of virtual machine, at the kernel's first write (the read) and
+	 * at our first look (the hash), even when populated; on a fresh buffer that was 0.5 ms
+	 * of the first fault the capsule waits on (docs/STARTUP.md section 13).
+	 */
+	l->buf = snapfile_take_held(s, &held, &held_len);
+	if (!l->buf) {
+		if (!(l->buf = malloc(CAP_SNAP_CHUNK_SIZE))) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		/* Its pages now, not one fault each in the first chunk's read (caprun's own
+		 * memory: never the capsule's, which the uffd serves). */
+		fileio_prefault(l->buf, CAP_SNAP_CHUNK_SIZE);
+	}
 	l->s = s;
 	l->memfd = memfd;
 	/* Tests only: hold the background loader back, so pages come on demand alone (and a
@@ -173,7 +191,8 @@ struct lazyload *lazyload_prepare(const struct host_snap *s, int memfd, char *er
 	}
 	/* The loader reads the control page and runs its last stage below the frozen rsp, unregistered. */
 	uint64_t sp = CAP_MEMFD_OFFSET(ctl.resume_ctx.rsp) & ~(uint64_t)(PAGE - 1);
-	if (preload(l, 0, CAP_CONTROL_SIZE, err, errlen) ||
+	if ((held_len && place_chunk(l, held, 0, err, errlen)) ||
+	    preload(l, 0, CAP_CONTROL_SIZE, err, errlen) ||
 	    preload(l, sp - CAP_RESUME_SCRATCH, CAP_RESUME_SCRATCH + PAGE, err, errlen))
 		goto fail;
 	return l;

@@ -15,9 +15,10 @@ struct lazyload;
  * (the control page and the freeze report, and the frozen stack around
  * resume_ctx.rsp where the loader's last stage runs), each checked against
  * its hash.  s was opened with the data unchecked (snapfile_open_fd_ex) and
- * must outlive the load.  NULL with err on failure.
+ * must outlive the load; the chunk its open checked and kept is placed as it
+ * is (snapfile_take_held).  NULL with err on failure.
  */
-struct lazyload *lazyload_prepare(const struct host_snap *s, int memfd, char *err, size_t errlen);
+struct lazyload *lazyload_prepare(struct host_snap *s, int memfd, char *err, size_t errlen);
 
 /*
  * The capsule (child) runs with CAP_HOST_LAZY_LOAD set: take its

@@ -135,7 +135,7 @@ static uint32_t console_flags_now(void)
 	       (isatty(2) ? CAP_CONSOLE_ERR_TTY : 0);
 }
 
-int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
+int memlayout_memfd_from_snapshot(struct host_snap *s, const struct host_image *img,
                              const char *name, struct lazyload **lazy, char *err, size_t errlen)
 {
 	int fd = memfd_create("capsule", MFD_CLOEXEC);

@@ -58,7 +58,7 @@ int memlayout_memfd_create(const struct host_image *img, const struct host_layou
  * Returns the fd or -1 with err.
  */
 struct lazyload;
-int memlayout_memfd_from_snapshot(const struct host_snap *s, const struct host_image *img,
+int memlayout_memfd_from_snapshot(struct host_snap *s, const struct host_image *img,
                              const char *name, struct lazyload **lazy, char *err, size_t errlen);
 /*
  * The second half of that, for a memfd already holding a frozen capsule's

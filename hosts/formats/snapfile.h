@@ -65,7 +65,8 @@ struct host_snap {
 	struct snapchunk_keying keying;   /* how the entries are made (version 5: the chunk key) */
 	int chunk_keyed;               /* version 5: keying.key derived (opened with the key) */
 	int data_verified;             /* every chunk was checked at open */
-	uint8_t *held;                 /* the last chunk a lazy open checked, or NULL (malloc'd) */
+	uint8_t *held;                 /* the last chunk a lazy open checked, or NULL (malloc'd,
+	                                * CAP_SNAP_CHUNK_SIZE bytes) */
 	uint64_t held_chunk;           /* its index */
 	size_t held_len;
 	struct snap_procs *procs;      /* version 4: the other processes (snapprocs.h), else NULL */
@@ -118,7 +119,7 @@ int snapfile_chunks_checkable(const struct host_snap *s);
 void snapfile_chunks_key(struct host_snap *s, const struct snap_key *key);
 
 /* For the open (snapfile_chunks.c): every chunk, or those holding memfd bytes [off, off +
- * len) (the last kept: snapfile_held_chunk), against their entries.  0 or -1 with err. */
+ * len) (the last kept: snapfile_take_held), against their entries.  0 or -1 with err. */
 int snapfile_verify_chunks(const struct host_snap *s, char *err, size_t errlen);
 int snapfile_verify_mem_chunks(struct host_snap *s, uint64_t off, uint64_t len, char *err,
                                size_t errlen);
@@ -137,12 +138,13 @@ int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf,
                         char *err, size_t errlen);
 
 /*
- * A lazy open checks the chunk holding the control page and keeps it: the
- * bytes of chunk if that is the one (its length in *len), else NULL, so that
- * the lazy load places it without reading and hashing it a second time.
- * snapfile_drop_held frees it (before another thread uses s).
+ * A lazy open checks the chunk holding the control page and keeps it, so that
+ * the lazy load places it without reading and hashing it a second time: its
+ * buffer (CAP_SNAP_CHUNK_SIZE bytes, malloc'd, now the caller's), its index in
+ * *chunk and its length in *len; or NULL and *len 0 if none is kept.
+ * snapfile_drop_held frees it instead (before another thread uses s).
  */
-const uint8_t *snapfile_held_chunk(const struct host_snap *s, uint64_t chunk, size_t *len);
+uint8_t *snapfile_take_held(struct host_snap *s, uint64_t *chunk, size_t *len);
 void snapfile_drop_held(struct host_snap *s);
 
 /*
