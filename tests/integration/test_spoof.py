@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import subprocess
 
 from caplib import Host, Tap, check, check_eq, need_capsule_host, snapshot, tempdir
 
@@ -35,6 +36,12 @@ def forged_dropped_and_counted(path):
         check_eq(stats["drop_malformed"], 1, "packets refused as not IPv4")
         check(stats["packets_out"] >= 2, "genuine packets counted: %r" % stats)
         check_eq(stats["packet_path"], path, "who moved the capsule's packets")
+        # Nothing was sent to it, and the kernel sends nothing of its own on the device:
+        # it has no IPv6 address (no router solicitation, no MLD report).
+        check_eq(stats["packets_in"], 0, "packets that reached the capsule")
+        check_eq(subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", "cap-" + cap.name],
+                                capture_output=True, text=True, check=True).stdout, "",
+                 "IPv6 addresses of the capsule's device")
     finally:
         cap.stop()
         rx.close()
