@@ -64,7 +64,11 @@ static int lp_is_tcp(struct netconn *conn)
  * and one whose SYNs all went unanswered (tcp_slowtmr gave up, ERR_ABRT) as
  * ECONNABORTED; Linux says ECONNREFUSED and ETIMEDOUT.  A blocking connect
  * knows; for a non-blocking one remember which sockets have a connect in
- * flight.
+ * flight.  Past the handshake lwIP ends a connection on its own only when it
+ * gives up on it in tcp_slowtmr (retransmissions, keepalive or zero-window
+ * probes unanswered) or needs its PCB for a new one (tcp_kill_prio): also
+ * ECONNABORTED to the app, where Linux says ETIMEDOUT for the first and has
+ * no second.  (lp_close's tcp_abort is ours, on a socket already gone.)
  */
 static unsigned char lp_connecting[MEMP_NUM_NETCONN];
 
@@ -73,11 +77,11 @@ static int lp_connect_error(int err)
 	return err == ECONNRESET ? ECONNREFUSED : err == ECONNABORTED ? ETIMEDOUT : err;
 }
 
-static int lp_refused(int s, int err)
+static int lp_socket_error(int s, int err)
 {
 	if (s >= 0 && s < MEMP_NUM_NETCONN && lp_connecting[s])
 		return lp_connect_error(err);
-	return err;
+	return err == ECONNABORTED ? ETIMEDOUT : err;
 }
 
 /*
@@ -333,7 +337,7 @@ long lp_sendmsg(int s, const void *iov, int iovcnt, const void *addr, uint32_t a
 	int saved = errno;
 	ssize_t r = lwip_sendmsg(s, &msg, flags);
 	if (r < 0)
-		errno = lp_refused(s, errno);
+		errno = lp_socket_error(s, errno);
 	lp_iov_release(&v);
 	long ret = lp_finish(r, saved);
 	lp_settle();
@@ -432,7 +436,7 @@ long lp_recvmsg(int s, const void *iov, int iovcnt, void *addr, uint32_t *addrle
 	    !sys_mbox_valid(&conn->recvmbox))
 		r = 0;   /* lwIP: ENOTCONN once EOF was read (or after SHUT_RD); Linux: EOF again */
 	if (r < 0)
-		errno = lp_refused(s, errno);
+		errno = lp_socket_error(s, errno);
 	lp_iov_release(&v);
 	long ret = lp_finish(r, saved);
 	if (ret >= 0) {
@@ -508,7 +512,7 @@ long lp_getsockopt(int s, int level, int name, void *val, uint32_t *len)
 		if (opt.kind == LP_OPT_BOOL)
 			v = v != 0;
 		if (level == LP_LINUX_SOL_SOCKET && name == LP_LINUX_SO_ERROR) {
-			v = lp_refused(s, v);
+			v = lp_socket_error(s, v);
 			lp_forget(s);
 		}
 		return lp_abi_put_int(v, val, len);

@@ -2,7 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 /*
- *   relayer PORT TARGET_IP TARGET_PORT
+ *   relayer PORT TARGET_IP TARGET_PORT [KEEPALIVE_S]
  *
  * A capsule that connects OUT: for every client accepted on PORT it opens a
  * TCP connection to TARGET_IP:TARGET_PORT and relays bytes in both
@@ -12,7 +12,10 @@
  *
  * Per direction one buffer: while it holds bytes not yet written, the
  * source is not read, so a slow side slows the other (its TCP window does
- * the rest), and memory stays bounded.
+ * the rest), and memory stays bounded.  With KEEPALIVE_S, the connections to
+ * the target send keepalive probes after that many idle seconds, every
+ * KEEPALIVE_S seconds, and give up after two unanswered; a read or write
+ * that fails is printed with its error.
  */
 
 #include <arpa/inet.h>
@@ -48,6 +51,7 @@ static struct pair pairs[MAX_PAIRS];
 static int npairs;
 static unsigned next_id = 1;
 static struct sockaddr_in target;
+static int keepalive_s;   /* 0: no keepalive probes */
 
 static int listen_tcp(int port)
 {
@@ -78,8 +82,13 @@ static int connect_target(void)
 		errno = e;
 		return -1;
 	}
-	int one = 1;
+	int one = 1, two = 2;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (keepalive_s && (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+	                    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &keepalive_s, sizeof keepalive_s) < 0 ||
+	                    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_s, sizeof keepalive_s) < 0 ||
+	                    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &two, sizeof two) < 0))
+		printf("relayer: keepalive: %s\n", strerror(errno));
 	return fd;
 }
 
@@ -124,6 +133,14 @@ static void accept_one(int lfd)
 	       ntohs(target.sin_port));
 }
 
+/* A read or write on side s of p failed: say which and why (the pair ends). */
+static int broken(const struct pair *p, const char *how, int s)
+{
+	printf("relayer: pair %u: %s the %s: %s\n", p->id, how, s ? "target" : "client",
+	       strerror(errno));
+	return -1;
+}
+
 /* Move bytes for direction d of p; returns -1 when the pair is finished or broken. */
 static int pump(struct pair *p, int d, short rev_src, short rev_dst)
 {
@@ -134,15 +151,17 @@ static int pump(struct pair *p, int d, short rev_src, short rev_dst)
 		if (n == 0)
 			q->eof = 1;
 		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
+			return broken(p, "reading from", d);
 		else if (n > 0)
 			q->len = (size_t)n, q->off = 0;
 		rev_dst |= POLLOUT;   /* try writing right away */
 	}
 	while (q->off < q->len && (rev_dst & (POLLOUT | POLLERR | POLLHUP))) {
 		ssize_t n = write(dst, q->buf + q->off, q->len - q->off);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+			return broken(p, "writing to", 1 - d);
 		q->off += (size_t)n;
 		q->moved += (unsigned long long)n;
 	}
@@ -155,10 +174,11 @@ int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc != 4) {
-		fprintf(stderr, "usage: relayer PORT TARGET_IP TARGET_PORT\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: relayer PORT TARGET_IP TARGET_PORT [KEEPALIVE_S]\n");
 		return 2;
 	}
+	keepalive_s = argc == 5 ? atoi(argv[4]) : 0;
 	int port = atoi(argv[1]);
 	target.sin_family = AF_INET;
 	target.sin_port = htons((unsigned short)atoi(argv[3]));

@@ -1,4 +1,4 @@
-"""test_handshake.py: a capsule's TCP handshakes are as patient as Linux's: its SYN-ACK and its SYN are resent after 1, 2, 4, 8 ... s, a connection whose client's ACKs were lost for 21 s is still completed (lwIP alone forgot it at 20 s), and a client connecting across a snapshot is not ended by the resume's nudges."""
+"""test_handshake.py: a capsule's TCP handshakes are as patient as Linux's: its SYN-ACK and its SYN are resent after 1, 2, 4, 8 ... s, a connection whose client's ACKs were lost for 21 s is still completed (lwIP alone forgot it at 20 s), and a client connecting across a snapshot is not ended by the resume's nudges; a connection whose peer goes silent ends as on Linux, with ETIMEDOUT."""
 # tests/run timeout: 300
 # (make soak's HANDSHAKE_LONG=1 adds a case of 127 s; its TEST_TIMEOUT is longer)
 #
@@ -209,6 +209,41 @@ def connect_times_out():
     print("# SYN resent at %s s; connect failed after %.1f s" % (got, ended - syns[0]))
 
 
+def keepalive_times_out():
+    """The relayer's connection to the target, keepalive probes after 1 s idle, every 1 s,
+    two at most: once everything from the target is dropped, its read fails with ETIMEDOUT
+    (lwIP alone: ECONNABORTED), and the client's side is closed."""
+    host = Host()
+    cap = host.capsule("relayer", name="hs", args=["9100", TARGET, "7704", "1"]).start(
+        app_ready=r"relayer: listening")
+    target = listener(7704)
+    client = connect(cap.addr, 9100)
+    client.sendall(b"ping through the capsule\n")
+    conn, _ = target.accept()
+    target.close()
+    check_eq(recv_exact(conn, 25), b"ping through the capsule\n", "client to target")
+    conn.sendall(b"pong\n")
+    check_eq(recv_exact(client, 5), b"pong\n", "target to client")
+    # The target stays connected, but nothing it sends reaches the capsule any more: the
+    # answers to the capsule's keepalive probes are dropped.
+    drop('ip saddr %s tcp sport 7704 counter drop' % TARGET, "output")
+    try:
+        m = cap.wait_for(r"relayer: pair 1: reading from the target: (.*)", 20)
+        check(m, "the relayer's connection did not end within 20 s; output: %s" %
+              cap.output_text()[-300:])
+        check_eq(m.group(1), "Operation timed out", "strerror of the read's errno (musl's ETIMEDOUT)")
+        check(dropped() >= 2, "packets from the target dropped: %d" % dropped())
+    finally:
+        undrop()
+        conn.close()
+    client.settimeout(10)
+    try:
+        check_eq(client.recv(10), b"", "the client's connection, closed by the relayer")
+    except ConnectionResetError:
+        pass
+    client.close()
+
+
 def connecting_across_a_snapshot():
     """A client connecting while the capsule goes to disk: its SYN-ACKs lost until after the
     resume's nudges went out.  Nothing tells the client the host is unreachable (an ICMP error
@@ -267,6 +302,8 @@ def main():
         tap.run(name, connect_times_out)
     else:
         tap.skip(name, "127 s: make soak runs it (HANDSHAKE_LONG=1)")
+    tap.run("handshake: a connection whose peer goes silent ends after its keepalive probes with "
+            "ETIMEDOUT, as Linux's", keepalive_times_out)
     tap.run("handshake: a client connecting while the capsule goes to disk and comes back, its "
             "SYN-ACKs lost meanwhile: no ICMP error ends its connect, the next SYN is answered",
             connecting_across_a_snapshot)
