@@ -63,6 +63,33 @@ void migsrc_fail(struct mig_src *m, const char *phase, const char *fmt, ...)
 }
 
 /*
+ * Sending the capsule to the target failed (rc, errno).  A target that gives
+ * up on it says why in a REFUSE before it closes (caprun_migin.c): when the
+ * connection broke, read that if it came, else say the target closed it,
+ * rather than "Broken pipe".
+ */
+void migsrc_send_failed(struct mig_src *m, const char *phase, int rc)
+{
+	int e = errno;
+	if (rc == MIG_E_IO && (e == EPIPE || e == ECONNRESET) && m->sock >= 0) {
+		char text[MIG_CTL_TEXT_MAX + 1];
+		int type = 0, r;
+		migsrc_ctl_init(m);
+		do   /* the rounds it had written first */
+			r = migctl_recv(m->sock, &m->from_target, REFUSE_LOOK_MS, &type, text, sizeof text);
+		while (r == MIG_OK && type == MIG_CTL_ROUND_DONE);
+		if (r == MIG_OK && type == MIG_CTL_REFUSE)
+			migsrc_fail(m, phase, "host %u refused the capsule: %s", m->target, text);
+		else
+			migsrc_fail(m, phase, "host %u closed the connection while the capsule was sent "
+			            "(its caprun --incoming ended: its output says why)", m->target);
+		return;
+	}
+	migsrc_fail(m, phase, "sending the capsule to host %u: %s", m->target,
+	            rc == MIG_E_IO ? strerror(e) : migstream_strerror(rc));
+}
+
+/*
  * Without a caphostd (it died): wait for a new one and attach again (as
  * frozen and migrating, so it neither releases nor judges the capsule);
  * up to timeout_ms (-1: as long as it takes).  0 when attached.
@@ -413,8 +440,7 @@ static int do_send_stream(struct mig_src *m)
 		int rc = migsrc_send_final(m, &h, ext ? ext : known);
 		free(ext);
 		if (rc != MIG_OK) {
-			migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
-			     rc == MIG_E_IO ? strerror(errno) : migstream_strerror(rc));
+			migsrc_send_failed(m, "transfer", rc);
 			return MIG_EV_TRANSFER_BROKEN;
 		}
 		m->end_written = 1;
@@ -446,8 +472,7 @@ static int do_send_stream(struct mig_src *m)
 	                           m->po.src.fd >= 0 ? &m->po.src : NULL, on_sent, m);
 	free(ext);
 	if (rc != MIG_OK) {
-		migsrc_fail(m, "transfer", "sending the capsule to host %u: %s", m->target,
-		     rc == MIG_E_IO ? strerror(errno) : migstream_strerror(rc));
+		migsrc_send_failed(m, "transfer", rc);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->end_written = 1;

@@ -25,6 +25,7 @@
 #define STALL_FAULT_MS      10000
 #define REATTACH_WAIT_MS    5000    /* not frozen yet: how long to wait for a caphostd to be back */
 #define CATCHUP_WAIT_MS     2000    /* after the last round: at most this for its ROUND_DONE */
+#define REFUSE_LOOK_MS      200     /* the stream broke: how long to look for the target's REFUSE */
 #define PRECOPY_IDLE_MS     25000   /* waiting with the pre-copy stream open: the target gives up
                                      * after CAPRUN_MIGIN_RECV_TIMEOUT_S without a record */
 
@@ -73,6 +74,9 @@ void migsrc_progress(struct mig_src *m, const char *fmt, ...) __attribute__((for
 /* The first reason a phase failed, for the error line (later ones are ignored). */
 void migsrc_fail(struct mig_src *m, const char *phase, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Sending to the target failed (rc, errno): the reason, read from the target's REFUSE if it
+ * sent one before closing, for the error line (migsrc_fail). */
+void migsrc_send_failed(struct mig_src *m, const char *phase, int rc);
 /* One fixed-size record to caphostd (waiting for a restarted one if needed): 0, or -1 (with
  * EPIPE when caphostd went away: the uplink is closed then, the next call attaches again). */
 int migsrc_send_uplink(struct mig_src *m, int type, const void *body, size_t blen);

@@ -57,9 +57,13 @@ static void on_progress(void *arg, uint64_t done, uint64_t total)
 		if (m->on_who)
 			m->on_who(m->who_ctx, &m->rx.who);
 	}
-	/* Test fault: the target host dies in the middle of the transfer. */
+	/* Test faults: the target host dies in the middle of the transfer, or refuses then. */
 	if (m->fault && strcmp(m->fault, "target-exit-mid-stream") == 0 && done * 2 >= total)
 		_exit(3);
+	if (m->fault && strcmp(m->fault, "target-refuse-mid-stream") == 0 && done * 2 >= total) {
+		caprun_migin_refuse(m, "refused by fault injection (CAPSULE_MIG_FAULT=target-refuse-mid-stream)");
+		_exit(3);
+	}
 }
 
 int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
@@ -86,6 +90,10 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 		/* Nothing to keep: a stream that did not end with an authentic END is no capsule. */
 		snprintf(err, errlen, "from host %u: %s", m->rx.info.source_host,
 		         rc == MIG_E_IO ? (errno ? strerror(errno) : "read error") : migstream_strerror(rc));
+		/* Tell the source why, if it can read it: the head was read, so the control
+		 * records' key is known.  A source that went away gets nothing and needs nothing. */
+		if (m->rx.aead)
+			caprun_migin_refuse(m, err);
 		return -1;
 	}
 	ctl_init(m);
@@ -98,6 +106,7 @@ int caprun_migin_receive(struct caprun_migin *m, char *err, size_t errlen)
 void caprun_migin_refuse(struct caprun_migin *m, const char *why)
 {
 	char text[MIG_CTL_TEXT_MAX + 1];
+	ctl_init(m);
 	snprintf(text, sizeof text, "%s", why);
 	if (!text[0])
 		snprintf(text, sizeof text, "refused");

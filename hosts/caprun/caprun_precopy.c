@@ -224,7 +224,7 @@ int migsrc_precopy(struct mig_src *m)
 		rc = wait_caught_up(m);
 	m->t_pc_end = clock_now_ms();
 	if (rc < 0) {
-		migsrc_fail(m, "precopy", "sending to host %u: %s", m->target, strerror(errno));
+		migsrc_send_failed(m, "precopy", MIG_E_IO);
 		return MIG_EV_TRANSFER_BROKEN;
 	}
 	m->pc_on = 1;

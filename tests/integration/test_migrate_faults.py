@@ -24,6 +24,9 @@ CASES = [
     ("target-exit-mid-stream", "target", 1, "A", 1,
      "END never written (64 MiB, more than the sockets buffer): the source cuts the stream "
      "and thaws, no directory change"),
+    ("target-refuse-mid-stream", "target", 1, "A", 1,
+     "the target refuses in the middle of the transfer and ends: the source reads its REFUSE "
+     "after the broken stream, and thaws"),
     ("target-exit-before-confirm", "target", 1, "A", 2,
      "END written, no CONFIRM: the source FENCEs (re-claims at epoch 2) and thaws"),
     ("target-refuse", "target", 1, "A", 1,
@@ -44,6 +47,14 @@ CASES = [
 ]
 
 
+# What the error line says, where it must say more than that the capsule continues here.
+WANT_TEXT = {
+    "target-exit-mid-stream": r"host 2 closed the connection while the capsule was sent",
+    "target-refuse-mid-stream": r"host 2 refused the capsule: refused by fault injection "
+                                r"\(CAPSULE_MIG_FAULT=target-refuse-mid-stream\)",
+}
+
+
 def diag(text):
     print("# " + text, flush=True)
 
@@ -56,7 +67,7 @@ def one_case(fault, where, want_code, ends_on, want_epoch, why):
     if fault == "image-missing":
         image = os.path.join(tempdir(), "counter-copy.cap")
         shutil.copyfile(os.path.join(IMAGES, "counter.cap"), image)
-    if fault == "target-exit-mid-stream":
+    if fault in ("target-exit-mid-stream", "target-refuse-mid-stream"):
         # A stream far larger than both sockets' buffers, so the target dies while the
         # source is still writing (with the counter's ~600 KiB the source would already
         # have written END into its socket: a FENCE case, like before-confirm).
@@ -91,6 +102,9 @@ def one_case(fault, where, want_code, ends_on, want_epoch, why):
     if want_code == 1 and ends_on == "A":
         check(re.search(r"continues on", text), "the error does not say the capsule continues "
               "on this host: %r" % text[-300:])
+    if fault in WANT_TEXT:
+        check(re.search(WANT_TEXT[fault], text), "the error does not say why: want /%s/ in %r" % (
+            WANT_TEXT[fault], text[-400:]))
     if want_code == 0:
         check_eq((m.json["to"], m.json["epoch"]), (2, want_epoch), "JSON to, epoch")
 
