@@ -61,8 +61,9 @@ static int pump_in(struct relay *r)
 	}
 	if (n == 0)
 		rt_pipe_close(r->rx, 1);   /* the peer's FIN: readers see end of file */
-	else
-		rt_pipe_close_reset(r->rx, n == -ECONNRESET || n == -ECONNABORTED ? (int)n : -ECONNRESET);
+	else   /* reset, or given up on (lp_socket_error's ETIMEDOUT): the readers see the same */
+		rt_pipe_close_reset(r->rx, n == -ECONNRESET || n == -ECONNABORTED || n == -ETIMEDOUT
+		                               ? (int)n : -ECONNRESET);
 	r->rx_over = 1;
 	return 1;
 }
