@@ -664,7 +664,6 @@ int main(int argc, char **argv)
 		c.memfd = procs_high_fd(memlayout_memfd_from_snapshot(&c.snap, &c.img, c.name,
 		                                                c.snap.data_verified ? NULL : &c.lazy,
 		                                                err, sizeof err));
-		snapfile_drop_held(&c.snap);   /* placed; before the loader thread shares c.snap */
 		if (c.memfd < 0)
 			fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 		/* Its other processes' memory too, all on one clock, before any of them runs. */

@@ -153,7 +153,6 @@ static int preload(struct lazyload *l, uint64_t off, uint64_t len, char *err, si
 struct lazyload *lazyload_prepare(struct host_snap *s, int memfd, char *err, size_t errlen)
 {
 	uint64_t held;
-	size_t held_len;
 	struct lazyload *l = calloc(1, sizeof *l);
 	if (!l || !(l->loaded = calloc(s->nchunks ? s->nchunks : 1, 1))) {
 		snprintf(err, errlen, "out of memory");
@@ -166,8 +165,9 @@ struct lazyload *lazyload_prepare(struct host_snap *s, int memfd, char *err, siz
 	 * at our first look (the hash), even when populated; on a fresh buffer that was 0.5 ms
 	 * of the first fault the capsule waits on (docs/STARTUP.md section 13).
 	 */
-	l->buf = snapfile_take_held(s, &held, &held_len);
-	if (!l->buf) {
+	l->buf = snapfile_take_held(s, &held);
+	int have_held = l->buf != NULL;
+	if (!have_held) {
 		if (!(l->buf = malloc(CAP_SNAP_CHUNK_SIZE))) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
@@ -191,7 +191,7 @@ struct lazyload *lazyload_prepare(struct host_snap *s, int memfd, char *err, siz
 	}
 	/* The loader reads the control page and runs its last stage below the frozen rsp, unregistered. */
 	uint64_t sp = CAP_MEMFD_OFFSET(ctl.resume_ctx.rsp) & ~(uint64_t)(PAGE - 1);
-	if ((held_len && place_chunk(l, held, 0, err, errlen)) ||
+	if ((have_held && place_chunk(l, held, 0, err, errlen)) ||
 	    preload(l, 0, CAP_CONTROL_SIZE, err, errlen) ||
 	    preload(l, sp - CAP_RESUME_SCRATCH, CAP_RESUME_SCRATCH + PAGE, err, errlen))
 		goto fail;

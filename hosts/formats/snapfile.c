@@ -594,7 +594,8 @@ void snapfile_close(struct host_snap *s)
 		close(s->fd);
 	free(s->ext);
 	free(s->chunk_hash);
-	snapfile_drop_held(s);
+	free(s->held);
+	s->held = NULL;
 	snapprocs_free(s->procs);
 	s->procs = NULL;
 	s->ext = NULL;

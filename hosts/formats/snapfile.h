@@ -68,7 +68,6 @@ struct host_snap {
 	uint8_t *held;                 /* the last chunk a lazy open checked, or NULL (malloc'd,
 	                                * CAP_SNAP_CHUNK_SIZE bytes) */
 	uint64_t held_chunk;           /* its index */
-	size_t held_len;
 	struct snap_procs *procs;      /* version 4: the other processes (snapprocs.h), else NULL */
 	int fd;                        /* read-only, close-on-exec */
 };
@@ -140,12 +139,10 @@ int snapfile_read_chunk(const struct host_snap *s, uint64_t chunk, uint8_t *buf,
 /*
  * A lazy open checks the chunk holding the control page and keeps it, so that
  * the lazy load places it without reading and hashing it a second time: its
- * buffer (CAP_SNAP_CHUNK_SIZE bytes, malloc'd, now the caller's), its index in
- * *chunk and its length in *len; or NULL and *len 0 if none is kept.
- * snapfile_drop_held frees it instead (before another thread uses s).
+ * buffer (CAP_SNAP_CHUNK_SIZE bytes, malloc'd, now the caller's) and its index
+ * in *chunk, or NULL if none is kept (snapfile_close frees one never taken).
  */
-uint8_t *snapfile_take_held(struct host_snap *s, uint64_t *chunk, size_t *len);
-void snapfile_drop_held(struct host_snap *s);
+uint8_t *snapfile_take_held(struct host_snap *s, uint64_t *chunk);
 
 /*
  * The chunks holding memfd bytes [off, off + len): 1 with the first and last

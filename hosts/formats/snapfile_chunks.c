@@ -173,21 +173,13 @@ int snapfile_verify_mem_chunks(struct host_snap *s, uint64_t off, uint64_t len, 
 		}
 	s->held = buf;   /* checked: the lazy load places it as it is (snapfile_take_held) */
 	s->held_chunk = last;
-	s->held_len = n;
 	return 0;
 }
 
-uint8_t *snapfile_take_held(struct host_snap *s, uint64_t *chunk, size_t *len)
+uint8_t *snapfile_take_held(struct host_snap *s, uint64_t *chunk)
 {
 	uint8_t *held = s->held;
 	*chunk = s->held_chunk;
-	*len = held ? s->held_len : 0;
 	s->held = NULL;
 	return held;
-}
-
-void snapfile_drop_held(struct host_snap *s)
-{
-	free(s->held);
-	s->held = NULL;
 }
