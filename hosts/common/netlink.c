@@ -108,20 +108,20 @@ static void put_no_ipv6_address(struct nlm_builder *b)
 int netlink_link_prepare(struct nlm_sock *nl, unsigned ifindex, unsigned qlen)
 {
 	struct request r;
-	for (int ipv6 = 1; ipv6 >= 0; ipv6--) {
-		link_change(&r, ifindex, 0);
-		if (qlen)
-			nlm_put_u32(&r.b, IFLA_TXQLEN, qlen);
-		if (ipv6)
-			put_no_ipv6_address(&r.b);
-		else if (!qlen)
-			return 0;
-		if (request_send(nl, &r) == 0)
-			return 0;
-		if (errno != EAFNOSUPPORT)
-			return -1;   /* else a kernel without IPv6 (ipv6.disable=1): nothing to turn off */
-	}
-	return -1;
+	link_change(&r, ifindex, 0);
+	if (qlen)
+		nlm_put_u32(&r.b, IFLA_TXQLEN, qlen);
+	put_no_ipv6_address(&r.b);
+	if (request_send(nl, &r) == 0)
+		return 0;
+	if (errno != EAFNOSUPPORT)
+		return -1;
+	/* A kernel without IPv6 (ipv6.disable=1): nothing to turn off; the queue alone. */
+	if (!qlen)
+		return 0;
+	link_change(&r, ifindex, 0);
+	nlm_put_u32(&r.b, IFLA_TXQLEN, qlen);
+	return request_send(nl, &r);
 }
 
 int netlink_addr_add(struct nlm_sock *nl, unsigned ifindex, uint32_t addr, int prefix)
