@@ -72,16 +72,22 @@ static int lp_is_tcp(struct netconn *conn)
  */
 static unsigned char lp_connecting[MEMP_NUM_NETCONN];
 
+/* lwIP's ERR_ABRT from tcp_slowtmr (or tcp_kill_prio): it gave up on the connection. */
+static int lp_gave_up_error(int err)
+{
+	return err == ECONNABORTED ? ETIMEDOUT : err;
+}
+
 static int lp_connect_error(int err)
 {
-	return err == ECONNRESET ? ECONNREFUSED : err == ECONNABORTED ? ETIMEDOUT : err;
+	return err == ECONNRESET ? ECONNREFUSED : lp_gave_up_error(err);
 }
 
 static int lp_socket_error(int s, int err)
 {
 	if (s >= 0 && s < MEMP_NUM_NETCONN && lp_connecting[s])
 		return lp_connect_error(err);
-	return err == ECONNABORTED ? ETIMEDOUT : err;
+	return lp_gave_up_error(err);
 }
 
 /*
