@@ -241,8 +241,7 @@ def moved_pipeline(script, want, caprun_args=(), ready=None):
     check_eq(m.code, 0, "capctl migrate: %r" % (m,))
     st = b.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", 120, mark)
     check(st is not None and st.group(1) == "3", "the capsule's exit status on B: %r" % (st,))
-    with b.daemon.cond:
-        out = own_lines(b.daemon.lines[mark:])
+    out = b.daemon.lines_from(mark, own_line, len(want))
     check_eq(out, want, "the pipeline's output on B")
 
 
@@ -259,8 +258,12 @@ def foreign_across_migration():
 LONG = "seq 6000000 | grep 7 | wc -l; exit 3"
 
 
+def own_line(text):
+    return not text.startswith(("capsule ", "caphostd"))
+
+
 def own_lines(lines):
-    return [t for t in lines if not t.startswith(("capsule ", "caphostd"))]
+    return [t for t in lines if own_line(t)]
 
 
 def pipeline_across_snapshot():

@@ -42,10 +42,6 @@ def running(pids):
     return out
 
 
-def capsule_lines(lines):
-    return [t for t in lines if CAPSULE_LINE.match(t)]
-
-
 def incoming_exit(host, mark, timeout=30):
     m = host.daemon.wait_for(r"incoming migration caprun \d+ exited with status (\d+)", timeout, mark)
     return int(m.group(1)) if m else None
@@ -87,8 +83,7 @@ def tree_moves():
     with topo.client.connect(x.addr, 9100) as s:
         check_eq(recv_all(s), b"tree done\n", "the tree's answer after two moves")
     check_eq(incoming_exit(a, mark), TREE_EXIT, "the capsule's exit status on A (pid 1's)")
-    with a.daemon.cond:
-        out = capsule_lines(a.daemon.lines[mark:])
+    out = a.daemon.lines_from(mark, CAPSULE_LINE.match, len(TREE_AFTER))
     check_eq(out, TREE_AFTER, "the tree's output after two moves")
     for h in (a, b):
         check(not h.daemon.wait_for(r"caprun: .*(error|process \d+)", 0),
@@ -108,8 +103,7 @@ def stream_moves_there_and_back():
     with topo.client.connect(x.addr, 9100) as s:
         check_eq(recv_all(s), b"stream done\n", "the stream's answer after two moves")
     check_eq(incoming_exit(a, mark), STREAM_EXIT, "the capsule's exit status on A")
-    with a.daemon.cond:
-        out = capsule_lines(a.daemon.lines[mark:])
+    out = a.daemon.lines_from(mark, CAPSULE_LINE.match, len(STREAM_END))
     check_eq(out, STREAM_END, "the stream's end after two moves")
 
 
@@ -136,8 +130,7 @@ def child_memory_moves_precopied():
     with topo.client.connect(x.addr, 9100) as s:
         check_eq(recv_all(s), b"memkid done\n", "the capsule's answer after two moves")
     check_eq(incoming_exit(a, mark), 14, "the capsule's exit status on A")
-    with a.daemon.cond:
-        out = [t for t in a.daemon.lines[mark:] if t.startswith("memkid")]
+    out = a.daemon.lines_from(mark, lambda t: t.startswith("memkid"), 2)
     check_eq(out, ["memkid: 4096 pages, 0 wrong", "memkid: child 2 exited with 0"],
              "the child's check of every page after two moves")
 
@@ -188,8 +181,7 @@ def source_dies_after_confirm():
     with topo.client.connect(x.addr, 9100) as s:
         check_eq(recv_all(s), b"tree done\n", "the tree's answer on B")
     check_eq(incoming_exit(b, mark), TREE_EXIT, "the capsule's exit status on B (pid 1's)")
-    with b.daemon.cond:
-        out = capsule_lines(b.daemon.lines[mark:])
+    out = b.daemon.lines_from(mark, CAPSULE_LINE.match, len(TREE_AFTER))
     check_eq(out, TREE_AFTER, "the tree's output on B")
 
 
@@ -279,10 +271,9 @@ def exec_moves():
     with topo.client.connect(x.addr, 9100) as s:
         check_eq(recv_all(s), b"hold done\n", "pid 1's answer after the move")
     check_eq(incoming_exit(b, mark), 4, "the capsule's exit status on B (pid 1's)")
-    with b.daemon.cond:
-        out = [t for t in b.daemon.lines[mark:] if re.match(r"^(upper|hold):", t)]
-    check_eq(out, ["upper: WRITTEN AFTER THE RESUME", "upper: end of file",
-                   "hold: upper: exited with 6"], "the exec'd processes' output after the move")
+    want = ["upper: WRITTEN AFTER THE RESUME", "upper: end of file", "hold: upper: exited with 6"]
+    out = b.daemon.lines_from(mark, lambda t: re.match(r"^(upper|hold):", t), len(want))
+    check_eq(out, want, "the exec'd processes' output after the move")
 
 
 def main():

@@ -98,6 +98,16 @@ class Proc:
                     return None
                 self.cond.wait(left)
 
+    def lines_from(self, start, keep, want, timeout=10):
+        """The lines since START that KEEP (a predicate) accepts, once there are WANT of them
+        or TIMEOUT passed.  A capsule's console is the daemon's stdout and the daemon's own
+        lines (an incoming caprun "exited") its stderr: two pipes read by two threads, so the
+        exit can be seen before the console's last lines are; wait for them (bounded)."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed == 2 or
+                               sum(1 for t in self.lines[start:] if keep(t)) >= want, timeout)
+            return [t for t in self.lines[start:] if keep(t)]
+
     def output_text(self):
         with self.cond:
             return "\n".join(self.lines)
