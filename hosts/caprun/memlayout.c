@@ -116,7 +116,8 @@ int memlayout_memfd_create(const struct host_image *img, const struct host_layou
 	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
 		const struct host_elf_segment *s = &img->elf_info.segs[i];
 		if ((s->prot & CAP_PROT_W) && s->filesz &&
-		    fileio_pwrite_full(fd, img->elf + s->offset, s->filesz, CAP_MEMFD_OFFSET(s->vaddr)))
+		    fileio_copy_range(img->fd, CAP_IMAGE_HEADER_SIZE + s->offset, fd,
+		                      CAP_MEMFD_OFFSET(s->vaddr), s->filesz))
 			goto fail;
 	}
 	if (fileio_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||

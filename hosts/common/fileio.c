@@ -87,6 +87,20 @@ int fileio_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+int fileio_copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t len)
+{
+	uint8_t buf[16384];
+	while (len) {
+		size_t n = len < sizeof buf ? (size_t)len : sizeof buf;
+		if (fileio_pread_full(in, buf, n, in_off) || fileio_pwrite_full(out, buf, n, out_off))
+			return -1;
+		in_off += n;
+		out_off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int fileio_sibling_exe(const char *name, char *out, size_t len)
 {
 	char self[PATH_MAX];

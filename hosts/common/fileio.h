@@ -1,4 +1,4 @@
-/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, prefaulted read buffers, sibling executables. */
+/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite and copies, prefaulted read buffers, sibling executables. */
 #ifndef HOST_FILEIO_H
 #define HOST_FILEIO_H
 
@@ -24,6 +24,16 @@ int fileio_open_regular(const char *path, char *err, size_t errlen);
  */
 int fileio_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int fileio_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * Copy len bytes at in_off of in to out_off of out, through one small
+ * buffer on the stack (fileio_pread_full's and fileio_pwrite_full's errors).
+ * For a few hundred KiB between files of different file systems, where
+ * copy_file_range says EXDEV; a buffer used again and again, because a
+ * fresh page's first touch costs more than the copy here (docs/STARTUP.md
+ * section 13).
+ */
+int fileio_copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t len);
 
 /*
  * Fault in the pages of a fresh buffer (malloc'd, not yet touched) in one

@@ -37,31 +37,58 @@ size_t image_checksum_used(uint32_t format_version)
 	return format_version == CAP_IMAGE_FORMAT_V1 ? CAP_IMAGE_CHECKSUM_LEN : CAP_IMAGE_XXH3_LEN;
 }
 
-void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
-                         uint8_t out[CAP_IMAGE_CHECKSUM_LEN])
+/* The checksum over the header page (its checksum field zeroed) then the ELF, in pieces. */
+struct image_sum {
+	int blake2b;                      /* format version 1 */
+	crypto_generichash_state b2;
+	XXH3_state_t xxh3;
+};
+
+static void sum_begin(struct image_sum *s, const uint8_t *header_page)
 {
 	uint8_t page[CAP_IMAGE_HEADER_SIZE];
 	memcpy(page, header_page, sizeof page);
 	memset(page + offsetof(struct cap_image_header, checksum), 0, CAP_IMAGE_CHECKSUM_LEN);
-	if (image_header_version(header_page) == CAP_IMAGE_FORMAT_V1) {
-		crypto_generichash_state st;
+	s->blake2b = image_header_version(header_page) == CAP_IMAGE_FORMAT_V1;
+	if (s->blake2b) {
 		if (sodium_init() < 0)
 			abort();   /* only fails without a usable entropy source */
-		crypto_generichash_init(&st, NULL, 0, CAP_IMAGE_CHECKSUM_LEN);
-		crypto_generichash_update(&st, page, sizeof page);
-		crypto_generichash_update(&st, elf, elf_size);
-		crypto_generichash_final(&st, out, CAP_IMAGE_CHECKSUM_LEN);
+		crypto_generichash_init(&s->b2, NULL, 0, CAP_IMAGE_CHECKSUM_LEN);
+		crypto_generichash_update(&s->b2, page, sizeof page);
+	} else {
+		XXH3_128bits_reset(&s->xxh3);
+		XXH3_128bits_update(&s->xxh3, page, sizeof page);
+	}
+}
+
+static void sum_add(struct image_sum *s, const uint8_t *p, size_t n)
+{
+	if (s->blake2b)
+		crypto_generichash_update(&s->b2, p, n);
+	else
+		XXH3_128bits_update(&s->xxh3, p, n);
+}
+
+static void sum_end(struct image_sum *s, uint8_t out[CAP_IMAGE_CHECKSUM_LEN])
+{
+	if (s->blake2b) {
+		crypto_generichash_final(&s->b2, out, CAP_IMAGE_CHECKSUM_LEN);
 		return;
 	}
 	/* The zero tail is part of the value, so the caller's memcmp of all 32 bytes checks it. */
-	XXH3_state_t st;
 	XXH128_canonical_t c;
-	XXH3_128bits_reset(&st);
-	XXH3_128bits_update(&st, page, sizeof page);
-	XXH3_128bits_update(&st, elf, elf_size);
-	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&s->xxh3));
 	memcpy(out, c.digest, CAP_IMAGE_XXH3_LEN);
 	memset(out + CAP_IMAGE_XXH3_LEN, 0, CAP_IMAGE_CHECKSUM_LEN - CAP_IMAGE_XXH3_LEN);
+}
+
+void image_checksum(const uint8_t *header_page, const uint8_t *elf, size_t elf_size,
+                         uint8_t out[CAP_IMAGE_CHECKSUM_LEN])
+{
+	struct image_sum s;
+	sum_begin(&s, header_page);
+	sum_add(&s, elf, elf_size);
+	sum_end(&s, out);
 }
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -72,26 +99,37 @@ static int all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
-int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
-                        struct host_elf *elf, char *err, size_t errlen)
+/* The header page's fields against the file's size, and its zero padding. */
+static int check_page(const uint8_t *page, uint64_t file_size, struct cap_image_header *hdr,
+                      char *err, size_t errlen)
 {
 	memset(hdr, 0, sizeof *hdr);
-	memcpy(hdr, file, size < sizeof *hdr ? size : sizeof *hdr);
-	if (cap_image_check_header(hdr, size, err, errlen))
+	memcpy(hdr, page, file_size < sizeof *hdr ? (size_t)file_size : sizeof *hdr);
+	if (cap_image_check_header(hdr, file_size, err, errlen))
 		return -1;
-	if (!all_zero(file + sizeof *hdr, CAP_IMAGE_HEADER_SIZE - sizeof *hdr) ||
+	if (!all_zero(page + sizeof *hdr, CAP_IMAGE_HEADER_SIZE - sizeof *hdr) ||
 	    !all_zero((const uint8_t *)hdr->build_id + hdr->build_id_len,
 	              CAP_IMAGE_BUILD_ID_MAX - hdr->build_id_len)) {
 		snprintf(err, errlen, "malformed header (non-zero padding)");
 		return -1;
 	}
-	const uint8_t *elf_bytes = file + CAP_IMAGE_HEADER_SIZE;
-	uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
-	image_checksum(file, elf_bytes, hdr->elf_size, sum);
-	if (memcmp(sum, hdr->checksum, sizeof sum) != 0) {
+	return 0;
+}
+
+static int check_sum(const struct cap_image_header *hdr, const uint8_t sum[CAP_IMAGE_CHECKSUM_LEN],
+                     char *err, size_t errlen)
+{
+	if (memcmp(sum, hdr->checksum, CAP_IMAGE_CHECKSUM_LEN) != 0) {
 		snprintf(err, errlen, "checksum mismatch: image is corrupt");
 		return -1;
 	}
+	return 0;
+}
+
+/* The ELF after a checked header: loadable by us, its build-id the header's. */
+static int check_elf(const uint8_t *elf_bytes, const struct cap_image_header *hdr,
+                     struct host_elf *elf, char *err, size_t errlen)
+{
 	if (elfload_check(elf_bytes, hdr->elf_size, elf, err, errlen))
 		return -1;
 	uint8_t id[CAP_IMAGE_BUILD_ID_MAX];
@@ -105,9 +143,47 @@ int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hd
 	return 0;
 }
 
+int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
+                        struct host_elf *elf, char *err, size_t errlen)
+{
+	uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
+	if (check_page(file, size, hdr, err, errlen))
+		return -1;
+	const uint8_t *elf_bytes = file + CAP_IMAGE_HEADER_SIZE;
+	image_checksum(file, elf_bytes, hdr->elf_size, sum);
+	if (check_sum(hdr, sum, err, errlen))
+		return -1;
+	return check_elf(elf_bytes, hdr, elf, err, errlen);
+}
+
+/*
+ * The checksum of the image in fd, read through one small buffer used again
+ * and again: on a nested virtual machine a page's first touch costs about
+ * 5 us even when it is mapped already, more than reading it (docs/STARTUP.md
+ * section 13), so hashing a fresh mapping of the whole file cost twice this.
+ */
+static int checksum_file(int fd, const uint8_t *page, uint64_t elf_size,
+                         uint8_t out[CAP_IMAGE_CHECKSUM_LEN])
+{
+	uint8_t buf[16384];
+	struct image_sum s;
+	sum_begin(&s, page);
+	for (uint64_t off = 0; off < elf_size;) {
+		size_t n = elf_size - off < sizeof buf ? (size_t)(elf_size - off) : sizeof buf;
+		if (fileio_pread_full(fd, buf, n, CAP_IMAGE_HEADER_SIZE + off))
+			return -1;
+		sum_add(&s, buf, n);
+		off += n;
+	}
+	sum_end(&s, out);
+	return 0;
+}
+
 int image_open(const char *path, struct host_image *img, char *err, size_t errlen)
 {
 	struct stat st;
+	uint8_t page[CAP_IMAGE_HEADER_SIZE] = { 0 };
+	uint8_t sum[CAP_IMAGE_CHECKSUM_LEN];
 	memset(img, 0, sizeof *img);
 	img->fd = fileio_open_regular(path, err, errlen);
 	if (img->fd < 0)
@@ -116,32 +192,36 @@ int image_open(const char *path, struct host_image *img, char *err, size_t errle
 		snprintf(err, errlen, "%s", strerror(errno));
 		goto fail;
 	}
-	/* Check the header against the size first: never read an absurd file. */
-	struct cap_image_header head = { 0 };
-	size_t head_len = (uint64_t)st.st_size < sizeof head ? (size_t)st.st_size : sizeof head;
-	if (fileio_pread_full(img->fd, (uint8_t *)&head, head_len, 0)) {
+	/* The header page first, checked against the size: never read an absurd file. */
+	uint64_t size = (uint64_t)st.st_size;
+	if (fileio_pread_full(img->fd, page, size < sizeof page ? (size_t)size : sizeof page, 0)) {
 		snprintf(err, errlen, "read error");
 		goto fail;
 	}
-	if (cap_image_check_header(&head, (uint64_t)st.st_size, err, errlen))
+	if (check_page(page, size, &img->hdr, err, errlen))
+		goto fail;
+	if (checksum_file(img->fd, page, img->hdr.elf_size, sum)) {
+		snprintf(err, errlen, "read error");
+		goto fail;
+	}
+	if (check_sum(&img->hdr, sum, err, errlen))
 		goto fail;
 	/*
-	 * Mapped, not read: no copy into anonymous memory, and the pages are the
-	 * page cache's, shared with the loader's text mappings and every other
-	 * capsule of this image.  (Text is mapped from the file anyway, so a
-	 * file changed under a running capsule was never protected against.)
+	 * Mapped for the ELF's headers, not populated: the checks touch a page or
+	 * two of it.  Text is mapped from the file by the loader anyway, so a file
+	 * changed under a running capsule was never protected against.
 	 */
-	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, img->fd, 0);
+	void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, img->fd, 0);
 	if (m == MAP_FAILED) {
 		snprintf(err, errlen, "mapping the file: %s", strerror(errno));
 		goto fail;
 	}
 	img->file = m;
-	img->file_size = (size_t)st.st_size;
-	if (image_validate(img->file, img->file_size, &img->hdr, &img->elf_info, err, errlen))
-		goto fail;
+	img->file_size = (size_t)size;
 	img->elf = img->file + CAP_IMAGE_HEADER_SIZE;
 	img->elf_size = img->hdr.elf_size;
+	if (check_elf(img->elf, &img->hdr, &img->elf_info, err, errlen))
+		goto fail;
 	return 0;
 fail:
 	image_close(img);
