@@ -57,9 +57,8 @@ static int spawn_loader(const char *loader, int chan, int memfd, int img_fd, int
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	sigset_t none, all;
+	sigset_t none;
 	sigemptyset(&none);
-	sigfillset(&all);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, chan, CAP_FD_CHANNEL);
 	posix_spawn_file_actions_adddup2(&fa, memfd, CAP_FD_MEMFD);
@@ -71,9 +70,13 @@ static int spawn_loader(const char *loader, int chan, int memfd, int img_fd, int
 		posix_spawn_file_actions_adddup2(&fa, tun_fd, CAP_FD_TUN);
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	/* Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN. */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	/*
+	 * Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN.
+	 * No POSIX_SPAWN_SETSIGDEF: the loader sets every disposition to the default
+	 * itself (an ignored one survives exec), so the child here would make the same
+	 * 64 rt_sigaction calls once more, with caprun waiting (vfork).
+	 */
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
 	char *argv[] = { "caploader", held ? CAP_LOADER_HELD_ARG : NULL, NULL };
 	char *envp[] = { NULL };
 	int r = posix_spawn(pid, loader, &fa, &at, argv, envp);
