@@ -58,8 +58,9 @@ _Static_assert(CAP_SHARED_ADDR >= CAP_STACK_TOP + 0x100000UL &&
 /*
  * Made by the loader after it closed the descriptors above, so it lands on
  * the lowest free number, 4, and stays open for the capsule's life: a
- * userfaultfd with asynchronous write-protection over every writable memfd
- * window.  Nobody reads it; it only keeps the kernel marking written pages,
+ * userfaultfd with asynchronous write-protection, which the host registers
+ * over every writable memfd window (pidfd_getfd) when its pre-copy first
+ * looks.  Nobody reads it; it only keeps the kernel marking written pages,
  * which the host's pre-copy finds with PAGEMAP_SCAN on /proc/PID/pagemap
  * (docs/MIGRATION.md, "Pre-copy").  Absent where the kernel lacks it.
  */

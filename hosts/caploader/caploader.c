@@ -508,15 +508,19 @@ __asm__(".text\n"
 
 /*
  * Dirty tracking for pre-copy (CAP_FD_DIRTY in capsule-abi/cap_abi.h): a
- * userfaultfd in this process, asynchronous write-protection on every
- * writable memfd window.  Best effort: a kernel without it (Linux before
- * 6.7) leaves no descriptor, and the host falls back to stop-and-copy.
- * Runs after the loader's descriptors are closed, so the fd is 4.
+ * userfaultfd in this process with asynchronous write-protection, which the
+ * host registers over every writable memfd window when it first looks
+ * (hosts/caprun/dirty.c): registered from the start, every page read before
+ * it is written would fault twice, for the capsule's whole life.  Best
+ * effort: a kernel without it (Linux before 6.7) leaves no descriptor, and
+ * the host falls back to stop-and-copy.  Runs after the loader's
+ * descriptors are closed, so the fd is 4.
  *
- * A lazy resume (CAP_HOST_LAZY_LOAD) registers missing pages on the same
- * descriptor (a range has one userfaultfd), for caprun, which takes it with
- * pidfd_getfd and fills each page from the snapshot when first touched.
- * That is not optional: without it the capsule would run on empty pages.
+ * A lazy resume (CAP_HOST_LAZY_LOAD) registers missing pages here, on the
+ * same descriptor (a range has one userfaultfd), write-protection with
+ * them, for caprun, which takes it with pidfd_getfd and fills each page
+ * from the snapshot when first touched.  That is not optional: without it
+ * the capsule would run on empty pages.
  */
 static void track_writes(const struct cap_control *ctl)
 {
@@ -529,13 +533,13 @@ static void track_writes(const struct cap_control *ctl)
 	struct uffdio_api api = { .api = UFFD_API,
 	                          .features = L_UFFD_FEATURE_WP_ASYNC | L_UFFD_FEATURE_WP_UNPOPULATED };
 	int ok = u == CAP_FD_DIRTY && !is_error(sys3(__NR_ioctl, u, (long)L_UFFDIO_API, (long)&api));
-	for (uint32_t i = 0; ok && i < ctl->nmaps; i++) {
+	for (uint32_t i = 0; ok && lazy && i < ctl->nmaps; i++) {
 		const struct cap_map *m = &ctl->maps[i];
 		if (m->source != CAP_MAP_MEMFD || !(m->prot & CAP_PROT_W))
 			continue;
 		struct uffdio_register reg = { .range = { m->vaddr, m->size },
 		                               .mode = UFFDIO_REGISTER_MODE_WP |
-		                                       (lazy ? UFFDIO_REGISTER_MODE_MISSING : 0) };
+		                                       UFFDIO_REGISTER_MODE_MISSING };
 		ok = !is_error(sys3(__NR_ioctl, u, (long)L_UFFDIO_REGISTER, (long)&reg));
 	}
 	if (!ok && lazy)
@@ -557,7 +561,8 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	if (is_error(r))
 		die("setting RLIMIT_CORE", r);
 
-	/* Default dispositions everywhere (an inherited SIG_IGN survives exec). */
+	/* Default dispositions everywhere (an inherited SIG_IGN survives exec; caprun's
+	 * posix_spawn leaves them all to this loop). */
 	struct kernel_sigaction sa;
 	sa.handler = 0;   /* SIG_DFL */
 	sa.flags = L_SA_RESTORER;

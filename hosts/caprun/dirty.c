@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /*
@@ -66,6 +68,35 @@ static int scan(struct dirty *d, uint64_t start, uint64_t end, uint8_t *bm)
 	return 0;
 }
 
+/*
+ * The first look at a capsule: register its writable windows for
+ * write-protection with its own userfaultfd (CAP_FD_DIRTY, taken from it
+ * with pidfd_getfd).  Its loader made the descriptor but registered nothing
+ * (a lazy resume's aside): a registered window maps a page read first
+ * without write access, so its first write faults a second time, which
+ * every capsule would pay for its whole life.  0, or -1 with errno set (the
+ * EPERM of the look stays the caller's: no write-protection).
+ */
+static int track_windows(const struct dirty *d, pid_t pid)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int u = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, CAP_FD_DIRTY, 0);
+	int ok = u >= 0;
+	for (unsigned i = 0; ok && i < d->nwin; i++) {
+		struct uffdio_register reg = {
+			.range = { d->win[i].start, d->win[i].end - d->win[i].start },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+		ok = ioctl(u, UFFDIO_REGISTER, &reg) == 0;
+	}
+	if (u >= 0)
+		close(u);   /* the capsule's own copy keeps the registration */
+	if (pidfd >= 0)
+		close(pidfd);
+	errno = EPERM;
+	return ok ? 0 : -1;
+}
+
 int dirty_open(struct dirty *d, pid_t pid, int memfd, uint64_t memfd_size, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof *d);
@@ -98,7 +129,10 @@ int dirty_open(struct dirty *d, pid_t pid, int memfd, uint64_t memfd_size, char 
 	struct dirty_pm_scan_arg a = { .size = sizeof a, .flags = DIRTY_PM_CHECK_WPASYNC,
 	                               .start = d->win[0].start, .end = d->win[0].start + CAP_PAGE_SIZE,
 	                               .category_mask = DIRTY_PAGE_IS_WRITTEN };
-	if (d->nwin == 0 || ioctl(d->pagemap_fd, DIRTY_PAGEMAP_SCAN, &a) < 0) {
+	int r = d->nwin ? (int)ioctl(d->pagemap_fd, DIRTY_PAGEMAP_SCAN, &a) : -1;
+	if (r < 0 && d->nwin && errno == EPERM && track_windows(d, pid) == 0)
+		r = (int)ioctl(d->pagemap_fd, DIRTY_PAGEMAP_SCAN, &a);
+	if (r < 0) {
 		snprintf(err, errlen, "this kernel does not track the capsule's writes (%s)",
 		         d->nwin == 0 ? "no writable window" : errno == ENOTTY ? "no PAGEMAP_SCAN"
 		         : errno == EPERM ? "no userfaultfd write-protection" : strerror(errno));

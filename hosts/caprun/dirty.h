@@ -8,9 +8,10 @@
 #include <sys/types.h>
 
 /*
- * The capsule's loader registered every writable memfd window with a
- * userfaultfd in asynchronous write-protect mode (CAP_FD_DIRTY): a write to
- * a protected page just unprotects it.  PAGEMAP_SCAN on the capsule
+ * The capsule's loader made a userfaultfd in asynchronous write-protect
+ * mode (CAP_FD_DIRTY); the first dirty_open registers every writable memfd
+ * window with it (a lazy resume's loader did already): a write to a
+ * protected page just unprotects it.  PAGEMAP_SCAN on the capsule
  * process's /proc/PID/pagemap lists the unprotected ("written") pages and
  * protects them again in one call.  Discards are not writes; the capsule
  * journals them in its control page (struct cap_discard).  Pages are
