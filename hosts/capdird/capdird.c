@@ -356,6 +356,8 @@ static int serve_once(struct host_key *hk, const struct dir_msg *m, int body_ok,
 	size_t out_len = 0;
 	struct dir_msg r = { .host_id = DIR_DIRECTORY_ID, .network_id = S.network_id,
 	                     .request_id = m->request_id };
+	if (m->type == DIR_T_MOVE)
+		clock_trace("dir move-in");
 	if (ST0(begin))
 		goto db_fail;
 	if (ST(host_set_seq, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
@@ -408,6 +410,8 @@ static int serve_once(struct host_key *hk, const struct dir_msg *m, int body_ok,
 		int n = dirproto_encode(&r, hk->key, out, sizeof out);
 		out_len = n > 0 ? (size_t)n : 0;
 	}
+	if (m->type == DIR_T_MOVE)
+		clock_trace("dir move-committed");
 	if (out_len && dirproto_reseal(out, out_len, dirproto_next_seq(&S.seq), hk->key) == DIR_OK)
 		send_to(out, out_len, from);
 	notify_tick();
