@@ -515,7 +515,7 @@ int main(int argc, char **argv)
 	                           .uplink_fd = -1,
 	                           .mig = { .sock = -1, .memfd = -1, .procs = { .table_fd = -1 },
 	                                    .uplink_fd = -1 },
-	                           .snap = { .fd = -1 } };
+	                           .snap = { .fd = -1 }, .img = { .fd = -1 } };
 	char err[PATH_MAX + 256], loader[PATH_MAX];
 	char **cargv = NULL;
 	static struct host_relay relay;
@@ -722,9 +722,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "caprun: %s: %s\n", c.resume_path, err);
 		goto out;   /* cleanup kills the capsule: it waits for pages nobody will bring */
 	}
-	/* The memfd holds the image's writable segments, the loader maps the rest from the
-	 * file: its bytes (1.4 MiB for echo.cap) need not stay in caprun for its life. */
-	image_drop_bytes(&c.img);
 	c.keep_entry = 0;   /* from now on the capsule's own fate decides */
 	close(c.chan[1]);
 	c.chan[1] = -1;

@@ -50,8 +50,7 @@ static void incoming_who(void *ctx, const struct cap_snap_header *who)
 			c->image_early = 0;   /* lost it moving it: the final check opens it again */
 		return;
 	}
-	if (c->img.file)
-		image_close(&c->img);   /* the final check says why, once the stream is complete */
+	image_close(&c->img);   /* if open: the final check says why, once the stream is complete */
 }
 
 /*

@@ -52,7 +52,6 @@ static int image_from_fd(int fd, struct procs_image **out, char *err, size_t err
 		return -1;
 	}
 	close(fd);
-	image_drop_bytes(&im->img);
 	im->img.fd = procs_high_fd(im->img.fd);   /* never one of the numbers a loader gets */
 	im->refs = 1;
 	*out = im;
@@ -210,20 +209,9 @@ static int request_read(int memfd, const struct cap_proc_exec *m, int with_hando
 static int fill_memory(int fd, const struct host_image *img, const struct host_layout *l,
                        const unsigned char *handoff, size_t handoff_len, uint64_t handoff_at)
 {
-	if (ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0)
+	if (ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0 ||
+	    memlayout_write_segments(fd, img))
 		return -1;
-	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
-		const struct host_elf_segment *s = &img->elf_info.segs[i];
-		if (!(s->prot & CAP_PROT_W) || !s->filesz)
-			continue;
-		unsigned char *buf = malloc(s->filesz);
-		int bad = !buf || pread(img->fd, buf, s->filesz, (off_t)(CAP_IMAGE_HEADER_SIZE + s->offset))
-		                  != (ssize_t)s->filesz ||
-		          fileio_pwrite_full(fd, buf, s->filesz, CAP_MEMFD_OFFSET(s->vaddr));
-		free(buf);
-		if (bad)
-			return -1;
-	}
 	if (fileio_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
 	    fileio_pwrite_full(fd, handoff, handoff_len, CAP_MEMFD_OFFSET(handoff_at)) ||
 	    fileio_pwrite_full(fd, &l->ctl, sizeof l->ctl, 0))

@@ -208,19 +208,19 @@ int image_open(const char *path, struct host_image *img, char *err, size_t errle
 		goto fail;
 	/*
 	 * Mapped for the ELF's headers, not populated: the checks touch a page or
-	 * two of it.  Text is mapped from the file by the loader anyway, so a file
-	 * changed under a running capsule was never protected against.
+	 * two of it, and nothing needs it after them (the writable segments are
+	 * copied from fd, the loader maps text from fd).  A file changed under a
+	 * running capsule was never protected against.
 	 */
 	void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, img->fd, 0);
 	if (m == MAP_FAILED) {
 		snprintf(err, errlen, "mapping the file: %s", strerror(errno));
 		goto fail;
 	}
-	img->file = m;
-	img->file_size = (size_t)size;
-	img->elf = img->file + CAP_IMAGE_HEADER_SIZE;
-	img->elf_size = img->hdr.elf_size;
-	if (check_elf(img->elf, &img->hdr, &img->elf_info, err, errlen))
+	int bad = check_elf((const uint8_t *)m + CAP_IMAGE_HEADER_SIZE, &img->hdr, &img->elf_info,
+	                    err, errlen);
+	munmap(m, (size_t)size);
+	if (bad)
 		goto fail;
 	return 0;
 fail:
@@ -228,18 +228,9 @@ fail:
 	return -1;
 }
 
-void image_drop_bytes(struct host_image *img)
-{
-	if (img->file)
-		munmap((void *)img->file, img->file_size);
-	img->file = NULL;
-	img->elf = NULL;
-}
-
 void image_close(struct host_image *img)
 {
 	if (img->fd >= 0)
 		close(img->fd);
-	image_drop_bytes(img);
 	img->fd = -1;
 }

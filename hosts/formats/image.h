@@ -10,12 +10,8 @@
 
 struct host_image {
 	struct cap_image_header hdr;
-	const uint8_t *file;      /* whole file, header first (mapped read-only); NULL after image_drop_bytes */
-	size_t file_size;
-	const uint8_t *elf;       /* file + CAP_IMAGE_HEADER_SIZE */
-	size_t elf_size;
 	struct host_elf elf_info;
-	int fd;                   /* read-only, close-on-exec: the loader maps from it */
+	int fd;                   /* read-only, close-on-exec: the loader maps from it; -1 if closed */
 };
 
 /*
@@ -39,14 +35,12 @@ size_t image_checksum_used(uint32_t format_version);
 int image_validate(const uint8_t *file, size_t size, struct cap_image_header *hdr,
                         struct host_elf *elf, char *err, size_t errlen);
 
-/* Open, map and validate path; img->fd stays open.  Returns 0 or -1 + err. */
+/*
+ * Open and validate path, keeping what was learnt (hdr, elf_info) and the
+ * descriptor, not its bytes: the writable segments are copied from fd, the
+ * loader maps text from it.  Returns 0 or -1 + err (img->fd is then -1).
+ */
 int image_open(const char *path, struct host_image *img, char *err, size_t errlen);
 void image_close(struct host_image *img);
-/*
- * Unmap the file's bytes (file, elf: NULL) and keep what was learnt from them
- * (hdr, elf_info) and fd: once the memfd holds the capsule's writable
- * segments, caprun needs no more (the loader maps text from fd).
- */
-void image_drop_bytes(struct host_image *img);
 
 #endif
