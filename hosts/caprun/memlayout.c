@@ -103,6 +103,18 @@ void memlayout_free(struct host_layout *l)
 	l->stack_bytes = NULL;
 }
 
+int memlayout_write_segments(int fd, const struct host_image *img)
+{
+	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
+		const struct host_elf_segment *s = &img->elf_info.segs[i];
+		if ((s->prot & CAP_PROT_W) && s->filesz &&
+		    fileio_copy_range(img->fd, CAP_IMAGE_HEADER_SIZE + s->offset, fd,
+		                      CAP_MEMFD_OFFSET(s->vaddr), s->filesz))
+			return -1;
+	}
+	return 0;
+}
+
 int memlayout_memfd_create(const struct host_image *img, const struct host_layout *l,
                       char *err, size_t errlen)
 {
@@ -111,15 +123,9 @@ int memlayout_memfd_create(const struct host_image *img, const struct host_layou
 		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
 		return -1;
 	}
-	if (ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0)
+	if (ftruncate(fd, (off_t)CAP_MEMFD_OFFSET(l->ctl.arena_base + l->ctl.arena_size)) < 0 ||
+	    memlayout_write_segments(fd, img))
 		goto fail;
-	for (unsigned i = 0; i < img->elf_info.nsegs; i++) {
-		const struct host_elf_segment *s = &img->elf_info.segs[i];
-		if ((s->prot & CAP_PROT_W) && s->filesz &&
-		    fileio_copy_range(img->fd, CAP_IMAGE_HEADER_SIZE + s->offset, fd,
-		                      CAP_MEMFD_OFFSET(s->vaddr), s->filesz))
-			goto fail;
-	}
 	if (fileio_pwrite_full(fd, l->stack_bytes, l->stack_len, CAP_MEMFD_OFFSET(l->ctl.initial_sp)) ||
 	    fileio_pwrite_full(fd, &l->ctl, sizeof l->ctl, CAP_MEMFD_OFFSET(CAP_CONTROL_ADDR)))
 		goto fail;

@@ -38,6 +38,9 @@ void memlayout_free(struct host_layout *l);
 /* CAP_HOST_* facts about this machine, for control->host_flags (start and resume). */
 uint32_t memlayout_flags_now(void);
 
+/* The image's writable segments' file bytes into fd at their addresses.  0, or -1 with errno. */
+int memlayout_write_segments(int fd, const struct host_image *img);
+
 /*
  * Create the capsule's memfd (close-on-exec), size it for the arena, write
  * the writable segments' file bytes, the stack and the control page.
