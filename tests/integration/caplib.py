@@ -674,6 +674,8 @@ def tempdir(prefix="capsule-snap."):
 
         def stop(self):
             import shutil
+            if os.path.ismount(self.path):  # mount_tmpfs'd: a mount point cannot be removed
+                subprocess.run(["umount", "--lazy", self.path])
             shutil.rmtree(self.path, ignore_errors=True)
     d = _Dir()
     _started.append(d)
