@@ -278,7 +278,7 @@ struct hostd_job {
 	X(mig_spawn_errors) \
 	X(dir_jobs_full) X(dir_lookup_neg_hits) X(dir_lookup_rate_limited) X(dir_lookup_busy) \
 	X(dir_lookup_waiting) X(dir_releases) X(dir_returns) X(dir_orphans) X(reattached) \
-	X(reattach_stale) X(incoming) X(mig_started) \
+	X(reattach_stale) X(incoming) X(mig_pulls) X(mig_started) \
 	X(fault_wire_lost) X(fault_wire_dup) X(fault_wire_reordered) X(fault_wire_delayed) \
 	X(fault_gw_lost) X(fault_gw_dup) X(fault_gw_reordered) X(fault_gw_delayed) X(fault_queue_full) \
 	X(ctl_resent) X(ctl_unlocated) X(ctl_acked) X(ctl_ack_late) X(ctl_ack_bad) X(ctl_acks_out) X(ctl_given_up) \

@@ -296,6 +296,8 @@ void hostd_attach_start(struct hostd *d, struct hostd_cap *c, const struct uplin
 	const char *fault = getenv("CAPSULE_MIG_FAULT");
 	if ((a->flags & UPLINK_ATTACH_MIGRATED) && fault && !strcmp(fault, "target-hostd-exit-on-pull"))
 		_exit(9);   /* test fault (docs/MIGRATION.md section 8): this daemon dies at the pull */
+	if (a->flags & UPLINK_ATTACH_MIGRATED)
+		d->cnt.mig_pulls++;   /* its caprun holds a complete copy: it pulls only then */
 	struct hostd_job *j = hostd_dir_job_new(d, &attach_ops);
 	if (!j) {
 		refused(d, c, "caphostd: too many directory requests at once; try again");

@@ -19,6 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define REGISTER_MS       5000   /* caphostd's answer to ATTACH INCOMING, at most */
+#define EARLY_REGISTER_MS 500    /* the same during pre-copy, where the stream waits for it */
+
 /*
  * Pre-copy brings the capsule's identity first: open and check its image
  * while it still runs on the source, not after its freeze.  The PREAMBLE
@@ -48,6 +51,11 @@ static void incoming_who(void *ctx, const struct cap_snap_header *who)
 			close(memfd);
 		if (c->img.fd < 0)
 			c->image_early = 0;   /* lost it moving it: the final check opens it again */
+		/* Tell caphostd now too, not once the capsule is frozen: its answer was 0.4-0.7
+		 * ms of the downtime.  Best effort: a refusal, or no caphostd, is asked again
+		 * (and then decides) once the stream is complete. */
+		(void)caprun_migin_register(&c->mig, who->capsule_name, who->ip, who->mtu,
+		                            EARLY_REGISTER_MS, err, sizeof err);
 		return;
 	}
 	image_close(&c->img);   /* if open: the final check says why, once the stream is complete */
@@ -108,7 +116,8 @@ int caprun_incoming_receive(struct caprun *c)
 		return EXIT_FAILURE_SETUP;
 	}
 	/* Tell this host's caphostd what arrives (if one runs): if we die after CONFIRM, it knows. */
-	if (caprun_migin_register(m, c->name, h->ip, h->mtu, err, sizeof err) == CAPRUN_UPLINK_REFUSED) {
+	if (caprun_migin_register(m, c->name, h->ip, h->mtu, REGISTER_MS, err, sizeof err) ==
+	    CAPRUN_UPLINK_REFUSED) {
 		fprintf(stderr, "caprun: incoming capsule %s: caphostd: %s; refused\n", name, err);
 		caprun_migin_refuse(m, err);
 		return EXIT_FAILURE_SETUP;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,17 +142,31 @@ static void drop_uplink(struct caprun_migin *m)
 	m->uplink_fd = -1;
 }
 
+/* 1 if caphostd still holds our uplink: it sends nothing to an INCOMING one, so
+ * anything to read is its end (a caphostd that died or restarted meanwhile). */
+static int uplink_alive(const struct caprun_migin *m)
+{
+	struct pollfd p = { m->uplink_fd, POLLIN, 0 };
+	return m->uplink_fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
-                          char *err, size_t errlen)
+                          int timeout_ms, char *err, size_t errlen)
 {
 	uint32_t got_ip, epoch;
 	struct uplink_attach a = { .ip = ip, .flags = UPLINK_ATTACH_INCOMING, .mtu = mtu,
 	                           .epoch = m->rx.info.epoch, .source_host = m->rx.info.source_host };
+	if (m->registered && uplink_alive(m))
+		return 0;
+	m->registered = 0;
+	drop_uplink(m);
 	if (connect_uplink(m))
 		return CAPRUN_UPLINK_NO_VERDICT;
-	int rc = caprun_uplink_attach(m->uplink_fd, name, &a, 5000, &got_ip, &epoch, err, errlen);
+	int rc = caprun_uplink_attach(m->uplink_fd, name, &a, timeout_ms, &got_ip, &epoch, err,
+	                              errlen);
 	if (rc)
 		drop_uplink(m);   /* refused, or caphostd died: the pull connects again */
+	m->registered = rc == 0;
 	return rc;
 }
 

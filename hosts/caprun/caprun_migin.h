@@ -28,6 +28,7 @@ struct caprun_migin {
 	int ctl_ready;                  /* to_source/from_source set up (at the first ROUND_DONE) */
 	uint32_t rounds_acked;          /* ROUND_DONE records sent */
 	int uplink_fd;                  /* to this host's caphostd (-1: none now) */
+	int registered;                 /* ATTACH INCOMING answered on uplink_fd */
 	long pull_ms;                   /* how long the pull took (for the source's timeline) */
 	int aborted;                    /* the source said ABORT while we waited */
 	/* Pre-copy: called once with the PRECOPY's identity, while the capsule still runs on
@@ -46,12 +47,14 @@ int caprun_migin_confirm(struct caprun_migin *m);
 void caprun_migin_refuse(struct caprun_migin *m, const char *why);
 /*
  * Before CONFIRM: tell this host's caphostd (ATTACH INCOMING, name, ip, the
- * head's epoch and source).  0; CAPRUN_UPLINK_REFUSED with err (caphostd will
- * not take it: refuse); CAPRUN_UPLINK_NO_VERDICT (no caphostd now: go on,
- * the pull waits for one).
+ * head's epoch and source), waiting at most timeout_ms for its answer.  0
+ * (at once if an earlier call was answered and that caphostd still holds the
+ * uplink); CAPRUN_UPLINK_REFUSED with err (caphostd will not take it:
+ * refuse); CAPRUN_UPLINK_NO_VERDICT (no caphostd now: go on, the pull waits
+ * for one).
  */
 int caprun_migin_register(struct caprun_migin *m, const char *name, uint32_t ip, uint32_t mtu,
-                          char *err, size_t errlen);
+                          int timeout_ms, char *err, size_t errlen);
 /*
  * The pull: ATTACH MIGRATED at the head's epoch, through caphostd, as long
  * as it takes (a caphostd that dies or is not there yet is waited for, the

@@ -177,11 +177,11 @@ def one_round(topo, rnd, i, x, here, span, watch):
                   "the target caprun was killed before it started X (the source held a copy); "
                   "capctl: %r" % (i, m))
         else:
-            # The target registers an arriving capsule only once the whole stream is in:
-            # then it held a complete copy and must have pulled it.
-            check(after["incoming"] == before["incoming"], "round %d: X is gone although the "
-                  "target held a complete copy when the source caprun was killed; capctl: %r"
-                  % (i, m))
+            # The target pulls only once the whole stream is in, and then always (it does
+            # not wait for the source's COMMIT): a pull means it held a complete copy.
+            check(after["mig_pulls"] == before["mig_pulls"], "round %d: X is gone although "
+                  "the target held a complete copy (it pulled) when the source caprun was "
+                  "killed; capctl: %r" % (i, m))
         check(m.code != 0 or victim == "target caprun", "round %d: capctl said success but X "
               "is gone: %r" % (i, m))
     elif m.code == 0 or victim != "source caprun":
