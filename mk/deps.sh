@@ -4,7 +4,7 @@ set -eu
 PKGS="build-essential dpkg-dev pkg-config libseccomp-dev libsodium-dev libxxhash-dev libgcrypt20-dev libcmocka-dev libbsd-dev
 libsqlite3-dev sqlite3 clang libclang-rt-14-dev iproute2 nftables netcat-openbsd
 curl iperf redis-tools python3 python3-xxhash xxhash procps psmisc kmod qemu-system-x86 busybox-static libmemcached-tools tshark wrk
-libcurl4-openssl-dev libcjson-dev etcd-server etcd-client scdoc systemd openssl"
+libcurl4-openssl-dev libcjson-dev etcd-server etcd-client scdoc systemd openssl strace"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -342,6 +342,14 @@ static int mutating(int type)
 	       type == DIR_T_RELEASE;
 }
 
+/* Whether what a request changes must be on disk before its answer: a read's seq,
+ * counters and subscription need not (a replayed read changes nothing; a lost
+ * subscription is covered by the data plane's stale-epoch redirect). */
+static int durable(int type)
+{
+	return mutating(type) || type == DIR_T_STATE;
+}
+
 /* One transaction: accept the seq, run (or replay the cached answer to)
  * the request, save counters, COMMIT; only then reply and notify.
  * Returns 1 when the request must run again (etcd: another replica's
@@ -358,7 +366,7 @@ static int serve_once(struct host_key *hk, const struct dir_msg *m, int body_ok,
 	                     .request_id = m->request_id };
 	if (m->type == DIR_T_MOVE)
 		clock_trace("dir move-in");
-	if (ST0(begin))
+	if (durable(m->type) ? ST0(begin) : ST0(begin_read))
 		goto db_fail;
 	if (ST(host_set_seq, hk->id, m->seq, ntohl(from->sin_addr.s_addr),
 	                        ntohs(from->sin_port)))

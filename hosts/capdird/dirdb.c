@@ -12,6 +12,7 @@ struct dir_db {
 	sqlite3 *h;
 	uint32_t net, first, last;     /* usable capsule addresses [first, last] */
 	struct { const char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
+	int light;                     /* synchronous=NORMAL now (dirdb_begin_read), else FULL */
 };
 
 static const char schema[] =
@@ -165,7 +166,20 @@ void dirdb_close(struct dir_db *db)
 	free(db);
 }
 
-int dirdb_begin(struct dir_db *db) { return exec(db, "BEGIN IMMEDIATE"); }
+/* In WAL mode FULL syncs the log at every commit, NORMAL only at checkpoints; a
+ * later FULL commit's sync carries the NORMAL ones before it to the disk too. */
+static int begin(struct dir_db *db, int light)
+{
+	if (db->light != light) {
+		if (exec(db, light ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL"))
+			return DIR_DB_FAIL;
+		db->light = light;
+	}
+	return exec(db, "BEGIN IMMEDIATE");
+}
+
+int dirdb_begin(struct dir_db *db) { return begin(db, 0); }
+int dirdb_begin_read(struct dir_db *db) { return begin(db, 1); }
 int dirdb_commit(struct dir_db *db) { return exec(db, "COMMIT"); }
 void dirdb_rollback(struct dir_db *db) { exec(db, "ROLLBACK"); }
 

@@ -38,6 +38,11 @@ void dirdb_close(struct dir_db *db);
 const char *dirdb_errmsg(struct dir_db *db);
 
 int dirdb_begin(struct dir_db *db);
+/* The same for a request that decides nothing (a read: it changes its sender's
+ * seq, the counters, a subscription): its commit reaches the log file but is
+ * not synced; a crash of capdird loses none of it, a crash of the machine may
+ * lose it until the next dirdb_begin's commit syncs the log (docs/DIRECTORY.md 3). */
+int dirdb_begin_read(struct dir_db *db);
 int dirdb_commit(struct dir_db *db);
 void dirdb_rollback(struct dir_db *db);
 

@@ -722,6 +722,7 @@ int dirdb_etcd_host_alive(void *s, uint32_t host, const char *replica)
 
 const struct dir_store_ops dirdb_etcd_ops = {
 	.name = "etcd", .close = x_close, .errmsg = x_errmsg, .begin = x_begin,
+	.begin_read = x_begin,
 	.commit = x_commit, .rollback = x_rollback, .host_ensure = x_host_ensure,
 	.host_get = x_host_get, .host_set_seq = x_host_set_seq,
 	.host_set_locator = x_host_set_locator, .reply_get = x_reply_get,

@@ -6,6 +6,7 @@
 static void o_close(void *s) { dirdb_close(DB(s)); }
 static const char *o_errmsg(void *s) { return dirdb_errmsg(DB(s)); }
 static int o_begin(void *s) { return dirdb_begin(DB(s)); }
+static int o_begin_read(void *s) { return dirdb_begin_read(DB(s)); }
 static int o_commit(void *s) { return dirdb_commit(DB(s)); }
 static void o_rollback(void *s) { dirdb_rollback(DB(s)); }
 static int o_host_ensure(void *s, uint32_t id) { return dirdb_host_ensure(DB(s), id); }
@@ -71,6 +72,7 @@ static int o_counters_load(void *s, uint64_t *v, size_t n)
 
 const struct dir_store_ops dirdb_sqlite_ops = {
 	.name = "sqlite", .close = o_close, .errmsg = o_errmsg, .begin = o_begin,
+	.begin_read = o_begin_read,
 	.commit = o_commit, .rollback = o_rollback, .host_ensure = o_host_ensure,
 	.host_get = o_host_get, .host_set_seq = o_host_set_seq,
 	.host_set_locator = o_host_set_locator, .reply_get = o_reply_get,

@@ -37,6 +37,8 @@ struct dir_store_ops {
 	void (*close)(void *s);
 	const char *(*errmsg)(void *s);
 	int (*begin)(void *s);
+	/* a read's transaction: its commit need not be durable before the reply (dirdb.h) */
+	int (*begin_read)(void *s);
 	int (*commit)(void *s);
 	void (*rollback)(void *s);
 	int (*host_ensure)(void *s, uint32_t id);

@@ -271,6 +271,42 @@ def crash_loses_nothing(d):
     check_eq(d.kill(signal.SIGTERM), 0, "clean exit on SIGTERM")
 
 
+def syncs_while(d, fn):
+    """How many fsync and fdatasync calls capdird makes while fn runs (strace attached to it)."""
+    log = os.path.join(d.tmp, "strace.log")
+    st = subprocess.Popen(["strace", "-f", "-e", "trace=fsync,fdatasync", "-o", log, "-p",
+                           str(d.proc.pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        line = st.stderr.readline()      # readiness: "strace: Process N attached"
+        check("attached" in line, "strace did not attach: %r" % line)
+        fn()
+    finally:
+        st.send_signal(signal.SIGINT)    # detaches, capdird runs on
+        st.communicate(timeout=10)
+    with open(log) as f:
+        return sum(1 for line in f if "fsync(" in line or "fdatasync(" in line)
+
+
+def reads_not_synced(d):
+    """A read's commit is not synced on its own (a lookup costs no fsync), a decision's is;
+    a capdird killed right after a read still refuses that read's replay."""
+    d.ok(1, "hello", "198.19.0.1", "7471")
+    d.ok(1, "create", "r")
+    ip = "198.18.0.2"
+    reads = lambda: [d.ok(h, *args) for h in (1, 2, 3) for args in
+                     (("lookup", ip), ("host", "1"), ("list",), ("stats",))]
+    check_eq(syncs_while(d, reads), 0, "fsyncs for 12 reads (lookup, host, list, stats)")
+    check(syncs_while(d, lambda: d.ok(1, "move", ip, "2", "1")) >= 1, "a MOVE's commit is synced")
+    h3 = PyHost(3, d.key[3])
+    sent, t, _ = h3.request(T["LOOKUP"], struct.pack(">II", ip2int(ip), 0), 9)
+    check_eq(t, T["ENTRY"], "lookup answered")
+    check_eq(d.kill(), -signal.SIGKILL, "capdird killed right after the read")
+    d.start()
+    h3.send(sent)
+    check_eq(d.stats()["drop_replay"], 1, "the read's seq survived the kill: its replay dropped")
+    h3.close()
+
+
 def notify_reaches_subscriber(d):
     d.ok(1, "hello", "198.19.0.1", "7471")
     d.ok(3, "hello", "198.19.0.3", "7471")
@@ -413,6 +449,8 @@ def main():
         tap.run(tag + ": small network fills up, gateway never handed out",
                 with_directory(no_free_ip, network="198.18.5.0/29"))
         if STORE == "sqlite":
+            tap.run("directory: a read's commit is not synced, a MOVE's is; SIGKILL loses neither",
+                    with_directory(reads_not_synced))
             tap.run("directory: bad flags and files give one-line errors", bad_flags_one_line)
     tap.done()
 
