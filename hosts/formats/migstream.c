@@ -382,6 +382,7 @@ void migstream_rx_free(struct mig_rx *rx)
 	aesgcm_free(rx->aead);
 	free(rx->ext);
 	free(rx->plain);
+	free(rx->inbuf);
 	free(rx->have);
 	for (uint32_t k = 0; k < rx->nproc_have; k++)
 		free(rx->proc_have[k]);

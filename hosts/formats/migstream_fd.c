@@ -154,10 +154,10 @@ static int proc_memfd(struct mig_procs_dst *procs, const struct mig_rx *rx, int3
 int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, struct mig_procs_dst *procs,
                       mig_progress_fn progress, void *arg)
 {
-	size_t cap = 2 * MIG_REC_MAX, have = 0;
-	uint8_t *buf = malloc(cap);
-	if (!buf)
+	size_t cap = MIG_INBUF_LEN, have = 0;
+	if (!rx->inbuf && !(rx->inbuf = malloc(cap)))
 		return MIG_E_NOMEM;
+	uint8_t *buf = rx->inbuf;
 	int rc = MIG_NEED_MORE;
 	while (!mig_rx_done(rx)) {
 		size_t used = 0, pos = 0;
@@ -226,6 +226,5 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, struct mig_procs_d
 		}
 		have += (size_t)r;
 	}
-	free(buf);
 	return rc;
 }
