@@ -231,7 +231,11 @@ void hostd_uplink_input(struct hostd *d, int idx)
 			struct xlate_entry x = { .capsule_ip = c->ip, .state = XLATE_FROZEN, .epoch = c->epoch };
 			xlate_update(&d->xt, &x);
 			hostd_gw_send_hold(d, c, m.u.frozen.recs, m.u.frozen.n);
-			hostd_dir_report(d, c, DIR_STATE_FROZEN);
+			/* Not for a migration's freeze: the MOVE that ends it resets the state, a
+			 * thaw reports running, a FENCE frozen; this durable commit came in the
+			 * middle of the downtime, and the target's MOVE sometimes queued behind it. */
+			if (!c->mig.active)
+				hostd_dir_report(d, c, DIR_STATE_FROZEN);
 			break;
 		}
 		case UPLINK_THAWED: {
