@@ -27,7 +27,14 @@ int holdfile_path(const char *run_dir, uint32_t ip, char *out, size_t cap)
 static struct holdfile *map_fd(int fd)
 {
 	void *p = mmap(NULL, file_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED)
+		return NULL;
+	/* No read-around: a fault would otherwise read (zero) 32 pages of this sparse file
+	 * for each page we touch, and unlinking it drop them all again.  A new file's header
+	 * took 1.5-3.4 ms that way, its removal 0.45 ms, both inside a capsule's freeze;
+	 * with it 0.08-0.17 and 0.06 ms (ext4, 16 MiB file, 4 pages touched). */
+	madvise(p, file_size(), MADV_RANDOM);
+	return p;
 }
 
 /* The scratch pointers of this mapping: never read from the file. */
