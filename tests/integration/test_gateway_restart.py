@@ -36,10 +36,24 @@ def hold_file(g, ip):
     return os.path.join(g.run_dir, "gateway-holds", ip)
 
 
+def hold_file_read_around(g, ip):
+    """The gateway maps its hold file MADV_RANDOM ('rr' in smaps' VmFlags): a first touch of
+    the sparse file must not read (zero) the 32 pages around it, at a capsule's freeze."""
+    path = hold_file(g, ip)
+    with open("/proc/%d/smaps" % g.daemon.proc.pid) as f:
+        blocks = f.read().split(path + "\n")
+    check_eq(len(blocks), 2, "mappings of %s in the gateway" % path)
+    flags = blocks[1].split("VmFlags:")[1].split("\n")[0].split()
+    check("rr" in flags, "hold file mapped without MADV_RANDOM: VmFlags %s" % flags)
+    _, out, _ = g.run(["fincore", "--noheadings", "--raw", "--output", "PAGES", path])
+    check(int(out.split()[0]) <= 16, "hold file: %s pages in the page cache" % out.strip())
+
+
 def kill_while_holding(topo, g, x_ip, stream):
     """G acknowledges some of the client's bytes in X's place; then kill -9; its state file stays."""
     held = wait_counter(g, "hold_bytes", 400)   # ten lines or more, acknowledged by G alone
     check(os.path.exists(hold_file(g, x_ip)), "no %s while holding" % hold_file(g, x_ip))
+    hold_file_read_around(g, x_ip)
     sent = stream.sent
     g.kill_daemon()
     diag("gateway killed holding %d acknowledged bytes; client sent %d lines, got %d back" % (
