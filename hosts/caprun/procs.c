@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -593,6 +594,13 @@ void procs_lost_done(struct host_relay *r, const unsigned char *payload, size_t 
 	memcpy(&m, payload, sizeof m);
 	if (m.slot > 0 && m.slot < CAP_PROC_MAX)
 		r->procs->p[m.slot].lost_pending = 0;
+}
+
+void procs_background(struct caprun_procs *ps)
+{
+	for (int i = 1; ps && i < CAP_PROC_MAX; i++)
+		if (ps->p[i].used)
+			setpriority(PRIO_PROCESS, (id_t)ps->p[i].host_pid, 19);
 }
 
 void procs_kill_all(struct caprun_procs *ps)

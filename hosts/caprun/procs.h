@@ -126,5 +126,8 @@ int procs_reaped(struct host_relay *r, pid_t host_pid, int ws);
 int procs_count(const struct caprun_procs *ps);
 /* The capsule ends: kill and reap every process but pid 1. */
 void procs_kill_all(struct caprun_procs *ps);
+/* Every process but pid 1 (the caller's child) at the lowest priority, nice 19: all that is
+ * left of them is their teardown, which must not take a CPU from what runs on. */
+void procs_background(struct caprun_procs *ps);
 
 #endif
