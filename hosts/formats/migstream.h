@@ -416,7 +416,7 @@ int migstream_recv_fd(int sock, struct mig_rx *rx, int memfd, struct mig_procs_d
                       mig_progress_fn progress, void *arg);
 /* Its receive buffer: one record always fits twice.  It stays in rx until migstream_rx_free:
  * giving its 512 KiB back to the kernel at END took 0.2-0.9 ms here, which the target then
- * spent between the source's END and its own CONFIRM (docs/MIGRATION.md 4e, fifth pass). */
+ * spent between the source's END and its own CONFIRM (docs/DOWNTIME.md, the fifth pass). */
 #define MIG_INBUF_LEN (2 * (size_t)MIG_REC_MAX)
 
 #endif
