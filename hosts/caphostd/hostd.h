@@ -265,7 +265,7 @@ struct hostd_job {
 	X(up_pkts_in) X(up_pkts_out) X(deliver_full) X(drop_held) X(drop_no_route) \
 	X(drop_bad_dst) X(drop_not_gateway) X(drop_no_gateway) X(drop_epoch) X(data_out) \
 	X(data_in) X(send_errors) X(redirect_out) X(redirect_in) X(redirect_rate_limited) \
-	X(redirect_bad) X(hold_out) X(hold_in) X(hold_bad) X(hold_full) X(hold_new_conn) \
+	X(redirect_bad) X(hold_out) X(hold_in) X(hold_bad) X(hold_full) X(hold_new_conn) X(hold_unslotted) \
 	X(flush_out) X(flush_in) X(released_conns) X(reinjected_pkts) X(held_udp_dropped) \
 	X(mss_clamped) X(gw_in) X(gw_out) X(gw_spoofed) X(gw_malformed) X(gw_not_ipv4) \
 	X(gw_src_not_capsule) X(gw_write_errors) \
