@@ -368,9 +368,11 @@ void hostd_hold_input(struct hostd *d, uint32_t ip, const uint8_t *pkt, size_t l
 				hostd_core_tun_emit(d, out, out_len);
 			return;
 		}
-		/* A new connection while the capsule is away: silence (never RST), the peer retries its SYN. */
-		size_t ihl = (size_t)(pkt[0] & 15) * 4;
-		if (len < ihl + 14 || (pkt[ihl + 13] & (TCPHOLD_SYN | TCPHOLD_ACK)) == TCPHOLD_SYN) {
+		/* A new connection (or no TCP segment at all) while the capsule is away: silence
+		 * (never RST), the peer retries its SYN. */
+		struct tcphold_seg seg;
+		if (tcphold_pkt_parse(pkt, len, &seg) ||
+		    (seg.flags & (TCPHOLD_SYN | TCPHOLD_ACK)) == TCPHOLD_SYN) {
 			d->cnt.hold_new_conn++;
 			return;
 		}
