@@ -4,7 +4,7 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_incoming.c hosts/caprun
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
                hosts/caprun/snapshot.c hosts/caprun/held.c hosts/caprun/tunfilter.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \
                hosts/caprun/caprun_migin.c hosts/caprun/migfsm.c hosts/caprun/volume.c \
-               hosts/caprun/dirty.c hosts/caprun/precopy.c hosts/caprun/caprun_precopy.c hosts/caprun/procs.c hosts/caprun/procs_group.c hosts/caprun/procs_snap.c hosts/caprun/procs_mig.c hosts/caprun/procs_exec.c hosts/formats/execreq.c \
+               hosts/caprun/dirty.c hosts/caprun/precopy.c hosts/caprun/caprun_precopy.c hosts/caprun/procs.c hosts/caprun/procs_group.c hosts/caprun/procs_snap.c hosts/caprun/procs_mig.c hosts/caprun/procs_exec.c hosts/caprun/procs_spawn.c hosts/formats/execreq.c \
                hosts/caprun/lazyload.c \
                $(FORMAT_UPLINK_SRCS) hosts/formats/dirproto.c \
                $(FORMAT_MIG_SRCS) $(FORMAT_IMAGE_SRCS) $(FORMAT_SNAPSHOT_SRCS) \

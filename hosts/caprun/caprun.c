@@ -292,7 +292,7 @@ int spawn_capsule(struct caprun *c, const char *loader)
 	char err[PATH_MAX + 64];
 	int img_fd = c->root_img ? procs_image_img(c->root_img)->fd : c->img.fd;
 	if (procs_spawn_loader(loader, c->chan[1], c->memfd, img_fd, c->filter_fd, -1,
-	                       c->filter ? c->tun_fd : -1, &c->child, err, sizeof err)) {
+	                       c->filter ? c->tun_fd : -1, 0, &c->child, err, sizeof err)) {
 		fprintf(stderr, "caprun: %s\n", err);
 		c->child = 0;
 		return -1;

@@ -44,8 +44,8 @@ static void incoming_who(void *ctx, const struct cap_snap_header *who)
 		if (memfd < 0 || c->img.fd < 0 || fileio_sibling_exe("caploader", loader, sizeof loader) ||
 		    (c->filter_fd = procs_high_fd(sandbox_filter_fd(err, sizeof err))) < 0 ||
 		    make_channel(c) ||
-		    procs_spawn_loader_held(loader, c->chan[1], memfd, c->img.fd, c->filter_fd,
-		                            &c->child, err, sizeof err))
+		    procs_spawn_loader(loader, c->chan[1], memfd, c->img.fd, c->filter_fd, -1, -1, 1,
+		                       &c->child, err, sizeof err))
 			c->child = 0;
 		if (memfd >= 0)
 			close(memfd);

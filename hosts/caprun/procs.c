@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,43 +52,6 @@ int procs_high_fd(int fd)
 	return h;
 }
 
-static int spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                        int root_memfd, int tun_fd, int held, pid_t *pid, char *err, size_t errlen)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none;
-	sigemptyset(&none);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, chan, CAP_FD_CHANNEL);
-	posix_spawn_file_actions_adddup2(&fa, memfd, CAP_FD_MEMFD);
-	posix_spawn_file_actions_adddup2(&fa, img_fd, CAP_FD_IMAGE);
-	posix_spawn_file_actions_adddup2(&fa, filter_fd, CAP_FD_FILTER);
-	if (root_memfd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, root_memfd, CAP_FD_ROOTMEM);
-	if (tun_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, tun_fd, CAP_FD_TUN);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigmask(&at, &none);
-	/*
-	 * Own session: terminal ^C reaches caprun only; console reads never get SIGTTIN.
-	 * No POSIX_SPAWN_SETSIGDEF: the loader sets every disposition to the default
-	 * itself (an ignored one survives exec), so the child here would make the same
-	 * 64 rt_sigaction calls once more, with caprun waiting (vfork).
-	 */
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
-	char *argv[] = { "caploader", held ? CAP_LOADER_HELD_ARG : NULL, NULL };
-	char *envp[] = { NULL };
-	int r = posix_spawn(pid, loader, &fa, &at, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (r) {
-		snprintf(err, errlen, "spawning %s: %s", loader, strerror(r));
-		return -1;
-	}
-	return 0;
-}
-
 int procs_child_channel_pair(int chan[2])
 {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0)
@@ -103,20 +65,6 @@ int procs_child_channel_pair(int chan[2])
 		fcntl(chan[i], F_SETFL, O_NONBLOCK);
 	}
 	return 0;
-}
-
-int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                       int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen)
-{
-	return spawn_loader(loader, chan, memfd, img_fd, filter_fd, root_memfd, tun_fd, 0, pid, err,
-	                    errlen);
-}
-
-int procs_spawn_loader_held(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                            pid_t *pid, char *err, size_t errlen)
-{
-	/* a migration's target: attached to caphostd, so no TUN device of its own */
-	return spawn_loader(loader, chan, memfd, img_fd, filter_fd, -1, -1, 1, pid, err, errlen);
 }
 
 int procs_send_record(int fd, int type, const void *payload, size_t len)
@@ -303,8 +251,8 @@ static int make_child(struct host_relay *r, int from, int slot)
 		p->vols = NULL;
 		goto fail;
 	}
-	if (spawn_loader(ps->loader, chan[1], memfd, procs_image_of(r, from)->fd, ps->filter_fd, r->memfd, -1,
-	                 test_hold_this_fork(), &p->host_pid, err, sizeof err)) {
+	if (procs_spawn_loader(ps->loader, chan[1], memfd, procs_image_of(r, from)->fd, ps->filter_fd,
+	                       r->memfd, -1, test_hold_this_fork(), &p->host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: fork: %s\n", r->name, err);
 		result = -EAGAIN;
 		goto fail_vols;

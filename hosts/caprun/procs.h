@@ -56,21 +56,19 @@ struct caprun_procs {
 /* ps in zeroed storage (caprun's is static): the hold area is left as it is. */
 void procs_init(struct caprun_procs *ps, const char *loader, int img_fd, int filter_fd);
 
-/* Start caploader with chan as fd 3, memfd 4, img 5, filter 6 and, unless -1, root_memfd 7
- * (a process other than the first) and tun_fd 8 (the first process of a standalone caprun
- * whose TUN has its source filter, CAP_HOST_DIRECT_TUN).  0, or -1 with err. */
 /* fd moved above the loader's fixed numbers 0..9 (closed, a CLOEXEC copy returned), so the
  * spawn's dup2s never collide; fd itself if already there or negative. */
 int procs_high_fd(int fd);
 /* A child process's channel: a SOCK_SEQPACKET pair above the loader's numbers, non-blocking,
  * with a child's buffer sizes.  0, or -1 with errno. */
 int procs_child_channel_pair(int chan[2]);
+/* Start caploader (procs_spawn.c) with chan as fd 3, memfd 4, img 5, filter 6 and, unless -1,
+ * root_memfd 7 (a process other than the first) and tun_fd 8 (the first process of a
+ * standalone caprun whose TUN has its source filter, CAP_HOST_DIRECT_TUN); held: with
+ * CAP_LOADER_HELD_ARG, it stops before reading the memfd (a migration's target).  Every fd
+ * above the loader's numbers (procs_high_fd).  0, or -1 with err. */
 int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                       int root_memfd, int tun_fd, pid_t *pid, char *err, size_t errlen);
-/* The same, with CAP_LOADER_HELD_ARG: it stops before reading the memfd (a migration's target). */
-int procs_spawn_loader_held(const char *loader, int chan, int memfd, int img_fd, int filter_fd,
-                            pid_t *pid, char *err, size_t errlen);
-
+                       int root_memfd, int tun_fd, int held, pid_t *pid, char *err, size_t errlen);
 /* The data of memfd from into to (same size), sparsely, except the shared window.  0 or -1. */
 int procs_copy_sparse(int from, int to, off_t size);
 /* One record to the process in slot (held while ps->holding, for WAKE, CHILD, SIGNAL).  0 or -1. */

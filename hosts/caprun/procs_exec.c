@@ -332,7 +332,7 @@ static int replace(struct host_relay *r, int slot, const struct exec_request *x)
 	}
 	int tun = root && r->filter && !r->uplink ? r->tun_fd : -1;
 	if (procs_spawn_loader(ps->loader, chan[1], root ? memfd : fresh, im->fd, ps->filter_fd,
-	                       root ? -1 : r->memfd, tun, host_pid, err, sizeof err)) {
+	                       root ? -1 : r->memfd, tun, 0, host_pid, err, sizeof err)) {
 		fprintf(stderr, "caprun: capsule %s: exec in process %d: %s\n", r->name, pid, err);
 		goto out;
 	}

@@ -458,7 +458,7 @@ static int start_one(struct host_relay *r, const struct cap_snap_proc *e, int *m
 	char why[256];
 	/* No TUN device: only pid 1 moves packets (a forked process never has one either). */
 	int img_fd = *img ? procs_image_img(*img)->fd : ps->img_fd;
-	if (procs_spawn_loader(ps->loader, chan[1], *memfd, img_fd, ps->filter_fd, r->memfd, -1,
+	if (procs_spawn_loader(ps->loader, chan[1], *memfd, img_fd, ps->filter_fd, r->memfd, -1, 0,
 	                       &p->host_pid, why, sizeof why)) {
 		snprintf(err, errlen, "process %d: %s", e->pid, why);
 		volume_close_all(p->vols);

@@ -67,6 +67,28 @@ def last_words_delivered():
             cap.stop()
 
 
+def ignored_signals_reset():
+    """Signals ignored by whoever started caprun (a shell's trap '', nohup) stay ignored
+    through its exec, and through the loader's: the loader sets them back to the default,
+    reading which ones from /proc (so the capsule ignores SIGPIPE alone)."""
+    def sig_ign(pid):
+        with open("/proc/%d/status" % pid) as f:
+            return int(next(l for l in f if l.startswith("SigIgn:")).split()[1], 16)
+    ignored = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGRTMIN + 3)
+    cap = Capsule("echo")
+    cap.argv = ["sh", "-c", "trap '' %s; exec \"$@\"" % " ".join(str(int(s)) for s in ignored),
+                "sh"] + cap.argv
+    try:
+        cap.start()
+        want = sum(1 << (int(s) - 1) for s in ignored)
+        check_eq(sig_ign(cap.proc.pid) & want, want, "signals ignored by caprun (the test's setup)")
+        inner = cap.capsule_pids()
+        check(inner, "no capsule process seen under caprun")
+        check_eq(sig_ign(inner[0]), 1 << (signal.SIGPIPE - 1), "signals the capsule ignores")
+    finally:
+        cap.stop()
+
+
 def main():
     tap = Tap()
     cases = [
@@ -78,6 +100,8 @@ def main():
          lambda: signal_stops_and_cleans(signal.SIGINT, 130)),
         ("lifecycle: a capsule's last reply before it exits reaches its client (10 runs, relayed)",
          last_words_delivered),
+        ("lifecycle: signals ignored by caprun's parent are the default again in the capsule",
+         ignored_signals_reset),
     ]
     for name, fn in cases:
         if not need_capsule_host(tap, name):
