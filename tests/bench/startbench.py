@@ -4,7 +4,8 @@
         --native build/bench/native/echo /tmp/old/bin/caprun,/tmp/old/echo.cap build/bin/caprun'
 
 Each round starts every variant once, in turn (a caprun, then the next, then the
-native echo), so a burst of load on the shared machine hits all of them alike;
+native echo; which caprun goes first turns from round to round), so a burst of load on
+the shared machine hits all of them alike;
 it prints each one's median and its ratio to the native one's.  The measure is
 bench.py's start_once (launch, "running", connect, one byte echoed back), and
 beside it the CPU time the processes used until then (caprun and the capsule, or
@@ -48,8 +49,12 @@ def main():
     try:
         for name, make in variants:   # one unmeasured start each: page cache, binaries
             bench.start_once(make)
-        for _ in range(a.rounds):
-            for name, make in variants:
+        for r in range(a.rounds):
+            # The capruns' order turns each round: a caprun's teardown (its device, its
+            # filter's hook) still costs the machine for a moment after it exits, and the
+            # one started next would always be the one to pay.  The native one stays last.
+            k = r % (len(variants) - 1)
+            for name, make in variants[k:-1] + variants[:k] + variants[-1:]:
                 if os.path.exists(trace):
                     os.unlink(trace)
                 t0 = time.monotonic() * 1000
