@@ -745,6 +745,10 @@ int main(int argc, char **argv)
 	                             .name = c.name, .addr = c.addr, .ip = c.ip, .epoch = c.epoch,
 	                             .lazy = c.lazy, .filter = c.filter, .tun_vnet = c.tun_vnet };
 	relay.vols = &c.vols;
+	if (c.incoming) {
+		relay.later = caprun_migin_close_later;
+		relay.later_arg = &c.mig;
+	}
 	static struct caprun_procs procs;
 	procs_init(&procs, loader, c.img.fd, c.filter_fd);
 	procs.img = &c.img;

@@ -262,7 +262,7 @@ void caprun_migin_started(struct caprun_migin *m, uint32_t epoch)
 		;
 	snprintf(text, sizeof text, "epoch=%u pull_ms=%ld", epoch, m->pull_ms);
 	migctl_send(m->sock, &m->to_source, MIG_CTL_STARTED, text);
-	caprun_migin_close(m);
+	caprun_migin_close_stream(m);   /* the rest later: caprun_migin_close */
 }
 
 void caprun_migin_close_stream(struct caprun_migin *m)
@@ -291,6 +291,11 @@ void caprun_migin_close(struct caprun_migin *m)
 	migctl_wipe(&m->to_source);
 	migctl_wipe(&m->from_source);
 	migstream_rx_free(&m->rx);
+}
+
+void caprun_migin_close_later(void *m)
+{
+	caprun_migin_close(m);
 }
 
 int caprun_migin_hold_start(int memfd, int on)

@@ -66,9 +66,13 @@ int caprun_migin_pull(struct caprun_migin *m, const char *name, uint32_t ip, uin
 /* Just before the capsule runs: tell caphostd (from now on a dead caprun is a dead capsule,
  * not one to hand back).  0; 1 under the test fault target-exit-after-pull (then exit). */
 int caprun_migin_starting(struct caprun_migin *m, int uplink_fd);
-/* The capsule runs here at epoch: tell the source (STARTED, how the pull went), close. */
+/* The capsule runs here at epoch: tell the source (STARTED, how the pull went), close the
+ * connection.  The receive buffers stay for caprun_migin_close: freeing them took the CPU
+ * the capsule's first packets need (caprun runs it as the relay loop's later work). */
 void caprun_migin_started(struct caprun_migin *m, uint32_t epoch);
 void caprun_migin_close(struct caprun_migin *m);
+/* The same, as the relay loop's later work (struct host_relay's later). */
+void caprun_migin_close_later(void *m);
 /*
  * The loader started before the decision (CAP_HOST_START_STOPPED): hold_start sets
  * (on 1) or clears the flag in the memfd's control page before the spawn; hold_end,

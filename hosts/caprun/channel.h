@@ -39,6 +39,10 @@ struct host_relay {
 	const char *addr;
 	uint32_t ip;         /* the capsule's address, network order: its packets must carry it */
 	uint32_t epoch;      /* attach mode: its directory epoch (a fenced migration raises it) */
+	/* Work that can wait until the capsule's first moments are over (an incoming capsule's
+	 * receive buffers): the loop runs it once, RELAY_LATER_MS after it starts. */
+	void (*later)(void *arg);
+	void *later_arg;
 	/* Descriptive snapshot header fields (image, name, ip, mtu, sizes); see snapfile.h. */
 	struct cap_snap_header snap_template;
 

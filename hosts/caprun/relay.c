@@ -23,6 +23,13 @@
 #include <unistd.h>
 
 #define REATTACH_EVERY_MS 200   /* without caphostd: look for a new one this often */
+/*
+ * r->later runs this long after the loop starts: past a migration's downtime and the
+ * flush of what the gateway and the peers held, whose packets the loop relays.  Before,
+ * in caprun's path to this loop, an incoming capsule's receive buffers (about 1 MiB,
+ * 0.2-1.8 ms to unmap here) delayed the capsule's first packets (docs/DOWNTIME.md).
+ */
+#define RELAY_LATER_MS 50
 
 /* Uplink -> channel, a batch of records.  Returns 1 when caphostd closed the uplink. */
 static int uplink_to_channel(struct host_relay *r, unsigned char *buf)
@@ -145,6 +152,7 @@ int relay_run(struct host_relay *r, int *wstatus)
 		}
 	}
 	procs_watch_all(r);   /* a resumed capsule's other processes */
+	int64_t later_at = r->later ? (int64_t)clock_now_ms() + RELAY_LATER_MS : 0;
 	unsigned watched = r->uplink_gen;   /* which uplink the epoll set holds */
 	int watched_wake = -1;              /* a --keep-running snapshot's pre-copy (snapshot.h) */
 	for (;;) {
@@ -174,7 +182,19 @@ int relay_run(struct host_relay *r, int *wstatus)
 			watched = r->uplink_gen;
 		}
 		int lost = r->uplink && r->tun_fd < 0;
-		int n = epoll_wait(ep, evs, 8, lost ? REATTACH_EVERY_MS : -1);
+		int timeout = lost ? REATTACH_EVERY_MS : -1;
+		if (r->later) {
+			int64_t now = (int64_t)clock_now_ms();
+			if (now >= later_at) {
+				void (*later)(void *) = r->later;
+				r->later = NULL;
+				later(r->later_arg);
+				continue;
+			}
+			if (timeout < 0 || later_at - now < timeout)
+				timeout = (int)(later_at - now);
+		}
+		int n = epoll_wait(ep, evs, 8, timeout);
 		if (lost && (int64_t)clock_now_ms() >= r->reattach_due_ms) {
 			r->reattach_due_ms = clock_now_ms() + REATTACH_EVERY_MS;
 			char err[UPLINK_ERROR_MAX + 64];
