@@ -363,6 +363,12 @@ struct host_range {
 	int kernel_clock;   /* [vdso], [vvar], [vvar_vclock]: kept */
 };
 
+/* A lower-case hexadecimal digit's value, as /proc writes them; -1 for anything else. */
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 /*
  * Read /proc/self/maps in small chunks (stage 2's stack is small) and keep
  * each line's "start-end": everything else on the line is skipped.
@@ -385,7 +391,7 @@ static unsigned read_ranges(struct host_range *out, unsigned max)
 			break;
 		for (long i = 0; i < got; i++) {
 			char c = chunk[i];
-			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			int digit = hex_digit(c);
 			if (field == 0 && digit >= 0) {
 				start = start * 16 + (uint64_t)digit;
 			} else if (field == 0 && c == '-') {
@@ -445,7 +451,7 @@ static uint64_t ignored_signals(void)
 		long j;
 		for (j = i + k; j < i + k + 16; j++) {
 			char c = chunk[j];
-			int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			int digit = hex_digit(c);
 			if (digit < 0)
 				break;
 			v = v << 4 | (uint64_t)digit;

@@ -8,21 +8,12 @@ one more line.
 """
 import os
 
-from topolib import Tap, Topology, check_eq, daemon_stats, snapshot, tempdir, wait_counter
+from topolib import (Tap, Topology, check_eq, daemon_stats, recv_line, snapshot, tempdir,
+                     wait_counter)
 
 CONNS = 65
 NAME = "gateway hold: a segment of a connection beyond the 64 held ones is queued and delivered " \
        "at the release, not dropped"
-
-
-def read_line(sock):
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def unslotted_queued():
@@ -34,7 +25,7 @@ def unslotted_queued():
     for i, s in enumerate(socks):
         s.settimeout(30)
         s.sendall(b"hello %d\n" % i)
-        check_eq(read_line(s), b"hello %d\n" % i, "echo on connection %d before the save" % i)
+        check_eq(recv_line(s), b"hello %d\n" % i, "echo on connection %d before the save" % i)
     before = daemon_stats(g)
     path = os.path.join(d, "x.snap")
     snapshot(a, x, path)
@@ -49,10 +40,10 @@ def unslotted_queued():
     check_eq(after.get("hold_full", 0) - before.get("hold_full", 0), 1,
              "connections the hold had no slot for")
     x = a.resume(path)
-    check_eq(read_line(last), b"while away\n", "the queued line's echo after the resume")
+    check_eq(recv_line(last), b"while away\n", "the queued line's echo after the resume")
     for i, s in enumerate(socks):
         s.sendall(b"again %d\n" % i)
-        check_eq(read_line(s), b"again %d\n" % i, "echo on connection %d after the resume" % i)
+        check_eq(recv_line(s), b"again %d\n" % i, "echo on connection %d after the resume" % i)
     for s in socks:
         s.close()
 
