@@ -45,7 +45,7 @@ static long ms_between(int64_t a, int64_t b)
 struct snap_job {
 	pthread_t thread;
 	int active;                 /* a thread was started and not joined yet */
-	atomic_int done;            /* the thread has answered and closed its descriptors */
+	atomic_int answering;       /* the thread has released all but the client and sends its line */
 	int client_fd, dirfd, staging;
 	struct cap_snap_header hdr;
 	struct snap_key key;
@@ -64,16 +64,22 @@ static struct snap_job job = { .client_fd = -1, .dirfd = -1, .staging = -1, .wak
 /* The job's other processes (copies of their memory and what was held for them); set.n 0: one. */
 static struct procs_frozen job_procs = { .set = { NULL, 0, 0 } };
 
-/* The job's end: its one line to the client; its descriptors and key go. */
+/*
+ * The job's end: its descriptors and key go, then its one line to the client.
+ * The line is last: a client may ask for the next snapshot the moment it has it,
+ * and snapshot_busy() must then find the job over but for that send (closing a
+ * staging copy of many MiB takes milliseconds; a request in them was refused).
+ */
 static void job_answer(struct snap_job *j, const char *reply)
 {
-	ctlserve_send_line(j->client_fd, reply);
-	close(j->client_fd);
 	if (j->dirfd >= 0)
 		close(j->dirfd);
 	close(j->staging);
 	procs_frozen_release(&job_procs);
 	sodium_memzero(&j->key, sizeof j->key);
+	atomic_store(&j->answering, 1);
+	ctlserve_send_line(j->client_fd, reply);
+	close(j->client_fd);
 }
 
 static void *write_job(void *arg)
@@ -95,7 +101,6 @@ static void *write_job(void *arg)
 		snprintf(reply, sizeof reply, "ok %llu %ld %ld", (unsigned long long)bytes, j->frozen_ms,
 		         ms_between(j->thawed_at, clock_now_ns(CLOCK_MONOTONIC)));
 	job_answer(j, reply);
-	atomic_store(&j->done, 1);
 	return NULL;
 }
 
@@ -103,8 +108,8 @@ int snapshot_busy(void)
 {
 	if (job.precopying)
 		return 1;
-	if (job.active && atomic_load(&job.done)) {
-		pthread_join(job.thread, NULL);
+	if (job.active && atomic_load(&job.answering)) {
+		pthread_join(job.thread, NULL);   /* at most the answer's send is left */
 		job.active = 0;
 	}
 	return job.active;
@@ -270,7 +275,7 @@ static int precopy_finish_copy(int memfd, struct cap_snap_header *h, char *err, 
 
 static int start_writer(void)
 {
-	atomic_store(&job.done, 0);
+	atomic_store(&job.answering, 0);
 	if (pthread_create(&job.thread, NULL, write_job, &job) == 0) {
 		job.active = 1;
 		return 0;

@@ -6,7 +6,11 @@ import os
 import subprocess
 
 from caplib import (CAPCTL, CAPRUN, Capsule, Host, Tap, check, check_eq, connect, next_count,
-                    during_freeze, recv_line, tempdir)
+                    during_freeze, recv_line, request, snapshot, tempdir)
+
+MEMTOUCH_PORT = 9003
+BACK_TO_BACK = 12    # snapshots, each asked for the moment the one before answered
+BACK_TO_BACK_MIB = 64
 
 
 def serves_while_written():
@@ -53,11 +57,33 @@ def serves_while_written():
     again.stop()
 
 
+def back_to_back():
+    """Once capctl has its answer, the next snapshot is taken, not refused as "still being
+    written": the writer releases its copy of the memory (milliseconds for 64 MiB) before it
+    answers, never after."""
+    d = tempdir()
+    host = Host()
+    cap = host.capsule("memtouch", name="b2b").start()
+    s = connect(cap.addr, MEMTOUCH_PORT, timeout=60)
+    s.settimeout(60)
+    check(request(s, "touch %d" % BACK_TO_BACK_MIB).startswith("touched"), "memtouch touched")
+    for i in range(BACK_TO_BACK):
+        path = os.path.join(d, "b2b.snap")
+        snapshot(host, cap, path, keep_running=True, timeout=120)   # exit 0, or it fails here
+        os.unlink(path)
+    check_eq(request(s, "check"), "check ok %d 0" % (BACK_TO_BACK_MIB * 256),
+             "memtouch's check after %d snapshots" % BACK_TO_BACK)
+    s.close()
+    cap.stop()
+
+
 def main():
     tap = Tap()
     tap.run("background snapshot: the capsule serves while its --keep-running snapshot is written, "
             "a second one is refused meanwhile, and the file resumes at the freeze",
             serves_while_written)
+    tap.run("background snapshot: %d taken back to back, each asked for as the one before "
+            "answered, none refused" % BACK_TO_BACK, back_to_back)
     tap.done()
 
 
