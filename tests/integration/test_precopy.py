@@ -15,6 +15,7 @@ from caplib import CAPRUN, Capsule, Host, connect, tempdir
 from miglib import CountClient, Tap, Topology, check, check_eq, migrate, request
 
 MIB = 64
+GROW_PER_MOVE = 128   # MiB the grower may add during one move (grows_while_moving)
 
 
 def diag(text):
@@ -72,15 +73,19 @@ def grows_while_moving():
     (cap_control.arena_high: pre-copy scans the arena only below it): a second connection
     keeps asking for 1 MiB more ("touch 1", fresh arena pages, written at once) through two
     moves; every page of all of it must arrive as written.  No churn: memtouch's check
-    expects the churn's pattern over a fixed number of blocks."""
+    expects the churn's pattern over a fixed number of blocks.  The grower works only while
+    a move is asked for, up to GROW_PER_MOVE MiB each: a fast machine finishes a move in
+    about 100 ms, and a grower left to run would spend its whole budget on the first."""
     import threading
     topo, x, ctl, client = setup(churn=0)
     grower = topo.client.connect(x.addr, 9003)
     grower.settimeout(60)
-    total, stop = [MIB], threading.Event()
+    total, limit, stop, moving = [MIB], [MIB], threading.Event(), threading.Event()
 
     def grow():
-        while not stop.is_set() and total[0] < MIB + 256:
+        while not stop.is_set():
+            if not moving.wait(0.05) or total[0] >= limit[0]:
+                continue
             m = re.match(r"touched 1 total (\d+)$", request(grower, "touch 1"))
             check(m is not None, "touch 1 while moving")
             total[0] = int(m.group(1))
@@ -89,7 +94,12 @@ def grows_while_moving():
     here, there = topo["A"], topo["B"]
     for _ in range(2):
         before = total[0]
-        j = migrate(topo, "x", here, there)
+        limit[0] = before + GROW_PER_MOVE
+        moving.set()
+        try:
+            j = migrate(topo, "x", here, there)
+        finally:
+            moving.clear()
         diag("%s -> %s: %d MiB mapped and written during the move (precopy %d rounds, %d bytes "
              "frozen, downtime %d ms)" % (here.name, there.name, total[0] - before,
                                            j["precopy"]["rounds"], j["bytes"], j["downtime_ms"]))
