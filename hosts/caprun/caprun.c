@@ -45,6 +45,7 @@
 #define TUN_QUEUE_PACKETS 4096   /* the TUN device's queue when the capsule reads it itself */
 /* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
 #define ATTACH_TIMEOUT_MS 15000
+#define TEARDOWN_PAUSE_MS 50   /* a migrated copy is torn down this long after the move */
 
 /* Fixed descriptor numbers 0..2 must exist, or our own fds would land there. */
 static void ensure_std_fds(void)
@@ -356,14 +357,28 @@ static int offer_tun(struct caprun *c)
  */
 static void cleanup(struct caprun *c, int saved)
 {
+	if (c->uplink_fd >= 0) {   /* first: the relay loop is over, nothing goes out any more */
+		/* saved: caphostd keeps the capsule's directory entry (it lives on disk) */
+		caprun_uplink_detach(c->uplink_fd, saved == 2 ? UPLINK_DETACH_MIGRATED
+		                                 : saved || c->keep_entry ? UPLINK_DETACH_SAVED
+		                                                          : UPLINK_DETACH_EXITED);
+		close(c->uplink_fd);
+		c->uplink_fd = -1;
+	}
 	if (saved == 2) {
-		/* It runs on the target now.  What is left here is teardown (the capsule's
-		 * mappings, its memfd's pages: 1-3 ms of CPU at 64 MiB), which would otherwise take
-		 * a CPU from the capsule's start there when both hosts share a machine. */
+		/* It runs on the target now; this copy stays frozen for good.  What is left is
+		 * teardown (its mappings and memfd pages: 1-3 ms of CPU at 64 MiB, tens at 1 GiB),
+		 * which takes a CPU from the capsule's start there and its first answers when both
+		 * hosts share a machine: so it waits, at the lowest priority, name given up
+		 * (docs/DOWNTIME.md, the seventh pass). */
 		setpriority(PRIO_PROCESS, 0, 19);
 		if (c->child > 0)
 			setpriority(PRIO_PROCESS, (id_t)c->child, 19);
 		procs_background(c->procs);
+		release_socket(c);
+		struct timespec pause = { 0, TEARDOWN_PAUSE_MS * 1000000L };
+		while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+			;
 	}
 	procs_kill_all(c->procs);   /* pid 1 ended, or caprun stops: the capsule's processes go too */
 	if (c->child > 0) {
@@ -371,14 +386,6 @@ static void cleanup(struct caprun *c, int saved)
 		while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
 			;
 		c->child = 0;
-	}
-	if (c->uplink_fd >= 0) {
-		/* saved: caphostd keeps the capsule's directory entry (it lives on disk) */
-		caprun_uplink_detach(c->uplink_fd, saved == 2 ? UPLINK_DETACH_MIGRATED
-		                                 : saved || c->keep_entry ? UPLINK_DETACH_SAVED
-		                                                          : UPLINK_DETACH_EXITED);
-		close(c->uplink_fd);
-		c->uplink_fd = -1;
 	}
 	if (c->route_added)
 		netlink_route_del(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
