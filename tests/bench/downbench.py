@@ -20,8 +20,13 @@ CONFIGS = {   # name: (MiB touched, MiB/s rewritten)
 def one_topology(mib, churn, moves):
     """Child process: one topology with the build caplib found (CAPTEST_BIN); prints a JSON
     line per migration: downtime, phases, the ordinary client's and the capsule peer's gap."""
+    import tempfile
     from miglib import Topology, migrate, request, stop_all   # noqa: E402
-    from talker import Talker   # noqa: E402
+    from talker import Talker, freeze_window   # noqa: E402
+    # The hosts' marks say when each move froze the capsule and when it ran again.
+    own_trace = not os.environ.get("CAPSULE_TRACE")   # else the caller's, kept as it grows
+    trace = os.environ.get("CAPSULE_TRACE") or tempfile.mktemp(prefix="downbench.trace.")
+    os.environ["CAPSULE_TRACE"] = trace
     topo = Topology(hosts=("A", "B", "C", "G"), gateway="G").start()
     try:
         cap = topo["A"].capsule("memtouch", name="bench").start()
@@ -45,8 +50,11 @@ def one_topology(mib, churn, moves):
             for t in (talker, peer):
                 t.wait_replies(20)
             conns = j.get("connections", [])
+            window = freeze_window(trace) or (float("nan"), float("nan"))
             print("ROW " + json.dumps({
                 "gap_ms": talker.longest * 1000, "peer_gap_ms": peer.longest * 1000,
+                "freeze_gap_ms": talker.longest_across(*window),
+                "peer_freeze_gap_ms": peer.longest_across(*window),
                 "downtime_ms": j["downtime_ms"],
                 "phases": j["phases"], "frozen_kib": j["bytes"] / 1024,
                 "rounds": j["precopy"]["rounds"],
@@ -59,6 +67,8 @@ def one_topology(mib, churn, moves):
         ctl.close()
     finally:
         stop_all()
+        if own_trace and os.path.exists(trace):
+            os.unlink(trace)
 
 
 def run_child(bin_dir, mib, churn, moves):
@@ -84,8 +94,9 @@ def main():
     a = ap.parse_args()
     print("pre-copy live migration, two builds alternated (%d x %d migrations each); medians; "
           "load average at start %.1f" % (a.rounds, a.moves, os.getloadavg()[0]))
-    print("%-22s %-7s %9s %10s %10s %10s %9s   %s" % ("touched, writing", "build", "downtime",
-          "client gap", "peer gap", "host gap", "frozen", "phases ms: sync freeze transfer restore directory flush"))
+    print("%-22s %-7s %9s %12s %10s %10s %10s %9s   %s" % (
+          "touched, writing", "build", "downtime", "freeze gaps", "client gap", "peer gap",
+          "host gap", "frozen", "phases ms: sync freeze transfer restore directory flush"))
     for name in a.configs.split(","):
         mib, churn = CONFIGS[name]
         rows = {"before": [], "after": []}
@@ -104,14 +115,19 @@ def main():
                 return statistics.median(f(x) for x in r)
             phases = " ".join("%4.0f" % med(lambda x, p=p: x["phases"][p + "_ms"]) for p in
                               ("sync", "freeze", "transfer", "restore", "directory", "flush"))
-            print("%-22s %-7s %6.0f ms %7.1f ms %7.1f ms %7.0f ms %5.0f KiB   %s   (n=%d)" % (
+            print("%-22s %-7s %6.0f ms %4.1f/%4.1f ms %7.1f ms %7.1f ms %7.0f ms %5.0f KiB   %s"
+                  "   (n=%d)" % (
                 "%d MiB, %s" % (mib, "%d MiB/s" % churn if churn else "idle"), build,
-                med(lambda x: x["downtime_ms"]), med(lambda x: x["gap_ms"]),
+                med(lambda x: x["downtime_ms"]), med(lambda x: x["freeze_gap_ms"]),
+                med(lambda x: x["peer_freeze_gap_ms"]), med(lambda x: x["gap_ms"]),
                 med(lambda x: x["peer_gap_ms"]),
                 med(lambda x: x["host_gap_ms"]), med(lambda x: x["frozen_kib"]), phases, len(r)),
                 flush=True)
-    print("downtime: capctl migrate's (the source's sync done to the target's STARTED); client "
-          "gap: the longest wait for one ping reply through the gateway; peer gap: the same through a "
+    print("downtime: capctl migrate's (the source's sync done to the target's STARTED); freeze "
+          "gaps: the longest wait of the client's and the capsule peer's pings outstanding between "
+          "the source's SYNC and the moved capsule's READY (CAPSULE_TRACE marks); client "
+          "gap: the longest wait for one ping reply through the gateway across the whole "
+          "migration, pre-copy rounds included; peer gap: the same through a "
           "relayer capsule on a third host (a capsule peer); host gap: the longest "
           "silence a host measured on a capsule connection (capctl migrate's gaps); load average "
           "at the end %.1f" % os.getloadavg()[0])

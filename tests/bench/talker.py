@@ -1,4 +1,4 @@
-"""talker.py: the benchmarks' client: pings a capsule as fast as replies come and keeps the longest wait (snapbench, migbench)."""
+"""talker.py: the benchmarks' client: pings a capsule as fast as replies come and keeps the longest wait (snapbench, migbench, downbench); and where a move froze the capsule, from the hosts' CAPSULE_TRACE marks, to tell the wait across the freeze from the waits while pre-copy rounds ran."""
 import os
 import socket
 import sys
@@ -18,6 +18,7 @@ class Talker:
         self.stop = threading.Event()
         self.replies = 0
         self.longest = 0.0
+        self.pings = []   # (sent, answered), CLOCK_MONOTONIC ms, since reset_longest
         self.error = None
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -31,6 +32,7 @@ class Talker:
                 dt = time.monotonic() - t0
                 with self.cond:
                     self.longest = max(self.longest, dt)
+                    self.pings.append((t0 * 1000, (t0 + dt) * 1000))
                     self.replies += 1
                     self.cond.notify_all()
         except Exception as e:
@@ -48,6 +50,13 @@ class Talker:
     def reset_longest(self):
         with self.cond:
             self.longest = 0.0
+            self.pings = []
+
+    def longest_across(self, start_ms, end_ms):
+        """The longest wait of a ping outstanding at some moment of [start_ms, end_ms]
+        (CLOCK_MONOTONIC ms, as time.monotonic() and CAPSULE_TRACE both are)."""
+        with self.cond:
+            return max([b - a for a, b in self.pings if a <= end_ms and b >= start_ms] or [0.0])
 
     def close(self):
         self.stop.set()
@@ -56,3 +65,23 @@ class Talker:
             self.sock.shutdown(socket.SHUT_RDWR)
             self.thread.join(10)
         self.sock.close()
+
+
+def freeze_window(trace_path):
+    """(start, end) in ms of the last move in a CAPSULE_TRACE file: the source's "src
+    sync-start" (its peers are told to hold their packets: from here on the capsule
+    answers nobody) to the moved capsule's "ready" on the target; None if not found.
+    The hosts of a topology share the machine's monotonic clock with the client."""
+    start = end = None
+    try:
+        with open(trace_path) as f:
+            marks = [line.split(None, 2) for line in f]
+    except OSError:
+        return None
+    for m in marks:
+        if len(m) == 3 and m[2].strip() == "src sync-start":
+            start, end = float(m[0]), None
+        elif len(m) == 3 and m[2].strip() == "ready" and start is not None and end is None and \
+                float(m[0]) >= start:
+            end = float(m[0])
+    return (start, end) if start is not None and end is not None else None
