@@ -6,7 +6,7 @@ FORMAT_DIR_SRCS      := hosts/formats/dirproto.c $(COMMON_FILEIO_SRCS)
 # A .cap image (header, checksum, ELF, load plan) and a snapshot file (header, MAC, pages),
 # plus the control socket (its run directory holds the snapshot key).
 FORMAT_IMAGE_SRCS    := hosts/formats/image.c hosts/formats/elfload.c
-FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapfile_chunks.c hosts/formats/snapchunk.c hosts/formats/snapprocs.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
+FORMAT_SNAPSHOT_SRCS := hosts/formats/snapfile.c hosts/formats/snapfile_body.c hosts/formats/snapfile_chunks.c hosts/formats/snapchunk.c hosts/formats/snapprocs.c hosts/formats/snapauth.c hosts/formats/ctlsock.c \
                         $(COMMON_FILEIO_SRCS) $(COMMON_CLOCK_SRCS)
 # The uplink between caprun and caphostd, and the one encoding of a TCP connection's state
 # (FROZEN's and HOLD's records, the holder's seed).

@@ -2,6 +2,7 @@
 #include "hosts/formats/snapfile.h"
 #include "hosts/common/fileio.h"
 #include "hosts/formats/snapauth.h"
+#include "hosts/formats/snapfile_body.h"
 #include "hosts/formats/snapprocs.h"
 #include "capsule-abi/cap_abi.h"
 
@@ -109,45 +110,6 @@ static void header_page(const struct cap_snap_header *h, const struct cap_snap_h
 }
 
 /*
- * The data's chunk table entries, fed in pieces of any size: a chunk ends
- * every CAP_SNAP_CHUNK_SIZE bytes of the data, whichever extent they came
- * from.
- */
-struct chunk_hasher {
-	uint8_t *table;            /* nchunks entries */
-	const struct snapchunk_keying *keying;
-	uint64_t index;            /* the chunk being hashed */
-	uint32_t filled;           /* its bytes so far */
-	struct snapchunk_state st;
-};
-
-static void chunk_finish(struct chunk_hasher *c)
-{
-	if (c->filled == 0)
-		return;
-	snapchunk_end(&c->st, c->table + c->index * cap_snap_chunk_entry_len(c->keying->version));
-	c->index++;
-	c->filled = 0;
-}
-
-static void chunk_feed(struct chunk_hasher *c, const uint8_t *p, size_t len)
-{
-	while (len) {
-		if (c->filled == 0)
-			snapchunk_begin(&c->st, c->keying, c->index);
-		size_t take = CAP_SNAP_CHUNK_SIZE - c->filled;
-		if (take > len)
-			take = len;
-		snapchunk_update(&c->st, p, take);
-		c->filled += (uint32_t)take;
-		p += take;
-		len -= take;
-		if (c->filled == CAP_SNAP_CHUNK_SIZE)
-			chunk_finish(c);
-	}
-}
-
-/*
  * Extent table, data and chunk table into the temp file.  The checksum (st,
  * the header page already in it) covers the two tables, so the chunk table
  * is written and hashed last, once the data has made it.
@@ -159,35 +121,26 @@ static int write_body(int memfd, int out, const struct cap_snap_header *h,
 	uint64_t table_at = cap_snap_chunk_table_offset(h->nextents);
 	size_t ext_len = (size_t)(table_at - CAP_SNAP_HEADER_SIZE);
 	size_t chunks_len = (size_t)(h->data_offset - table_at);
-	struct chunk_hasher ch = { .table = calloc(1, chunks_len ? chunks_len : 1), .keying = keying };
-	uint8_t *buf = calloc(1, ext_len > COPY_CHUNK ? ext_len : COPY_CHUNK);
+	uint8_t *table = calloc(1, chunks_len ? chunks_len : 1);
+	uint8_t *buf = calloc(1, ext_len ? ext_len : 1);
 	int r = -1;
-	if (!buf || !ch.table)
+	if (!buf || !table)
 		goto out;
+	if (h->data_size && !cap_snap_chunk_count(h->format_version, h->data_size)) {
+		errno = EINVAL;   /* only chunked versions are written */
+		goto out;
+	}
 	memcpy(buf, ext, (size_t)h->nextents * sizeof *ext);
 	crypto_generichash_update(st, buf, ext_len);
 	r = fileio_pwrite_full(out, buf, ext_len, CAP_SNAP_HEADER_SIZE);
-	uint64_t pos = h->data_offset;
-	for (uint32_t i = 0; r == 0 && i < h->nextents; i++) {
-		for (uint64_t done = 0; r == 0 && done < ext[i].length;) {
-			size_t len = ext[i].length - done > COPY_CHUNK ? COPY_CHUNK
-			                                              : (size_t)(ext[i].length - done);
-			r = fileio_pread_full(memfd, buf, len, ext[i].offset + done);
-			if (r == 0) {
-				chunk_feed(&ch, buf, len);
-				r = fileio_pwrite_full(out, buf, len, pos);
-			}
-			done += len;
-			pos += len;
-		}
-	}
-	chunk_finish(&ch);
+	if (r == 0)
+		r = snapfile_write_body(memfd, out, h, ext, keying, table);
 	if (r == 0) {
-		crypto_generichash_update(st, ch.table, chunks_len);
-		r = fileio_pwrite_full(out, ch.table, chunks_len, table_at);
+		crypto_generichash_update(st, table, chunks_len);
+		r = fileio_pwrite_full(out, table, chunks_len, table_at);
 	}
 out:
-	free(ch.table);
+	free(table);
 	free(buf);
 	return r;
 }

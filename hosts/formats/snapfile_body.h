@@ -1,0 +1,19 @@
+/* snapfile_body.h: the snapshot writer's data part: every chunk read from the memfd, tagged and written, on both CPUs (snapfile.c calls it). */
+#ifndef HOST_SNAPFILE_BODY_H
+#define HOST_SNAPFILE_BODY_H
+
+#include "capsule-abi/cap_snapshot.h"
+#include "hosts/formats/snapchunk.h"
+
+#include <stdint.h>
+
+/*
+ * The data of h's extents (their bytes in memfd, one after the other) into
+ * out at h->data_offset, and each CAP_SNAP_CHUNK_SIZE piece's table entry
+ * into table (h's chunk count of them).  0, or -1 with errno.
+ */
+int snapfile_write_body(int memfd, int out, const struct cap_snap_header *h,
+                        const struct cap_snap_extent *ext, const struct snapchunk_keying *keying,
+                        uint8_t *table);
+
+#endif
