@@ -92,8 +92,9 @@ static void *write_job(void *arg)
 		poll(NULL, 0, 10);
 	char err[PATH_MAX + 256], reply[PATH_MAX + 300];
 	uint64_t bytes = 0;
+	/* One writer: the capsule runs meanwhile and keeps the other CPU. */
 	int failed = snapfile_write_procs(j->staging, job_procs.set.n ? &job_procs.set : NULL, &j->hdr,
-	                                  j->dirfd, j->path, &j->key, &bytes, err, sizeof err) != 0;
+	                                  j->dirfd, j->path, &j->key, 1, &bytes, err, sizeof err) != 0;
 	sodium_memzero(&j->key, sizeof j->key);
 	if (failed)
 		snprintf(reply, sizeof reply, "error %s", err);
@@ -448,7 +449,7 @@ int snapshot_take(struct host_relay *r, const char *path, int dirfd, int client_
 		/* The other processes' memfds as they are: nothing runs until they are killed. */
 		failed = procs_frozen_collect(r, &frozen, 0, err, sizeof err) != 0 ||
 		         snapfile_write_procs(r->memfd, frozen.set.n ? &frozen.set : NULL, &h, dirfd, path,
-		                              &key, &bytes, err, sizeof err) != 0;
+		                              &key, SNAPFILE_WORKERS, &bytes, err, sizeof err) != 0;
 		procs_frozen_release(&frozen);
 	}
 	sodium_memzero(&key, sizeof key);

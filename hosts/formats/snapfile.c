@@ -116,7 +116,7 @@ static void header_page(const struct cap_snap_header *h, const struct cap_snap_h
  */
 static int write_body(int memfd, int out, const struct cap_snap_header *h,
                       const struct cap_snap_extent *ext, const struct snapchunk_keying *keying,
-                      crypto_generichash_state *st)
+                      int workers, crypto_generichash_state *st)
 {
 	uint64_t table_at = cap_snap_chunk_table_offset(h->nextents);
 	size_t ext_len = (size_t)(table_at - CAP_SNAP_HEADER_SIZE);
@@ -134,7 +134,7 @@ static int write_body(int memfd, int out, const struct cap_snap_header *h,
 	crypto_generichash_update(st, buf, ext_len);
 	r = fileio_pwrite_full(out, buf, ext_len, CAP_SNAP_HEADER_SIZE);
 	if (r == 0)
-		r = snapfile_write_body(memfd, out, h, ext, keying, table);
+		r = snapfile_write_body(memfd, out, h, ext, keying, workers, table);
 	if (r == 0) {
 		crypto_generichash_update(st, table, chunks_len);
 		r = fileio_pwrite_full(out, table, chunks_len, table_at);
@@ -211,11 +211,12 @@ int snapfile_prepare_known(struct cap_snap_header *h, const struct cap_snap_exte
 int snapfile_write(int memfd, struct cap_snap_header *h, int dirfd, const char *path,
                     const struct snap_key *key, uint64_t *file_bytes, char *err, size_t errlen)
 {
-	return snapfile_write_procs(memfd, NULL, h, dirfd, path, key, file_bytes, err, errlen);
+	return snapfile_write_procs(memfd, NULL, h, dirfd, path, key, SNAPFILE_WORKERS, file_bytes, err,
+	                            errlen);
 }
 
 int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct cap_snap_header *h,
-                         int dirfd, const char *path, const struct snap_key *key,
+                         int dirfd, const char *path, const struct snap_key *key, int workers,
                          uint64_t *file_bytes, char *err, size_t errlen)
 {
 	struct cap_snap_extent *ext = NULL;
@@ -276,7 +277,7 @@ int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct ca
 	header_page(h, &x, page);
 	crypto_generichash_init(&st, NULL, 0, sizeof h->checksum);
 	crypto_generichash_update(&st, page, sizeof page);
-	int wrote = write_body(memfd, out, h, ext, &keying, &st);
+	int wrote = write_body(memfd, out, h, ext, &keying, workers, &st);
 	sodium_memzero(keying.key, sizeof keying.key);
 	if (wrote) {
 		step = "";   /* created: remove it */

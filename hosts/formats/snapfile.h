@@ -29,11 +29,14 @@ int snapfile_write(int memfd, struct cap_snap_header *hdr, int dirfd, const char
  * The same for a capsule of several processes (procs: pid 1 first, its
  * memory memfd; NULL: one process): the process section follows pid 1's
  * data (hosts/formats/snapprocs.h).  Either way the file is format version
- * 5: its chunk tags made under key with a salt of its own.
+ * 5: its chunk tags made under key with a salt of its own.  workers: how
+ * many threads write the data (snapfile_body.h): SNAPFILE_WORKERS while
+ * the capsule is stopped, 1 behind a capsule that runs meanwhile.
  */
+#define SNAPFILE_WORKERS 2
 struct snapprocs_set;
 int snapfile_write_procs(int memfd, const struct snapprocs_set *procs, struct cap_snap_header *hdr,
-                         int dirfd, const char *path, const struct snap_key *key,
+                         int dirfd, const char *path, const struct snap_key *key, int workers,
                          uint64_t *file_bytes, char *err, size_t errlen);
 
 /* The data extents of memfd's first size bytes, page aligned and merged (malloc'd).  0 or -1. */

@@ -7,13 +7,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define WORKERS 2                   /* the machines this runs on have two CPUs or more */
 #define WRITEBACK_CHUNKS 32u        /* a worker starts the disk's writeback every 8 MiB of its own */
 
 /*
  * Chunk c is the data bytes [c * CHUNK, (c + 1) * CHUNK) of the extents laid end
  * to end, whichever extents they come from; its table entry depends on those bytes
- * and c alone.  So chunks are independent: worker w takes w, w + WORKERS, ...,
+ * and c alone.  So chunks are independent: worker w of n takes w, w + n, ...,
  * reads its pieces from the memfd, makes its entry and writes it at its place.
  * The tag costs about as much as the two copies, and two CPUs halve the sum.
  */
@@ -24,7 +23,7 @@ struct body_worker {
 	const struct snapchunk_keying *keying;
 	uint8_t *table;
 	uint64_t nchunks;
-	unsigned first;
+	unsigned first, stride;
 	int err;                        /* errno of the first failure, 0 if none */
 	pthread_t thread;
 };
@@ -65,7 +64,7 @@ static void *body_work(void *arg)
 		w->err = ENOMEM;
 		return NULL;
 	}
-	for (uint64_t c = w->first; c < w->nchunks; c += WORKERS) {
+	for (uint64_t c = w->first; c < w->nchunks; c += w->stride) {
 		uint64_t at = c * CAP_SNAP_CHUNK_SIZE;
 		size_t len = w->h->data_size - at < CAP_SNAP_CHUNK_SIZE ? (size_t)(w->h->data_size - at)
 		                                                       : CAP_SNAP_CHUNK_SIZE;
@@ -86,22 +85,24 @@ static void *body_work(void *arg)
 
 int snapfile_write_body(int memfd, int out, const struct cap_snap_header *h,
                         const struct cap_snap_extent *ext, const struct snapchunk_keying *keying,
-                        uint8_t *table)
+                        int workers, uint8_t *table)
 {
-	struct body_worker w[WORKERS];
+	struct body_worker w[SNAPFILE_BODY_MAX_WORKERS];
 	uint64_t nchunks = cap_snap_chunk_count(h->format_version, h->data_size);
-	int started[WORKERS] = { 0 };
-	for (unsigned i = 0; i < WORKERS; i++) {
+	unsigned n = workers < 1 ? 1 : workers > SNAPFILE_BODY_MAX_WORKERS ? SNAPFILE_BODY_MAX_WORKERS
+	                                                                   : (unsigned)workers;
+	int started[SNAPFILE_BODY_MAX_WORKERS] = { 0 };
+	for (unsigned i = 0; i < n; i++) {
 		w[i] = (struct body_worker){ .memfd = memfd, .out = out, .h = h, .ext = ext,
 		                             .keying = keying, .table = table, .nchunks = nchunks,
-		                             .first = i };
+		                             .first = i, .stride = n };
 		/* Worker 0 is this thread; a worker that cannot be started leaves its chunks to it. */
 		if (i > 0 && (uint64_t)i < nchunks)
 			started[i] = pthread_create(&w[i].thread, NULL, body_work, &w[i]) == 0;
 	}
 	body_work(&w[0]);
 	int err = w[0].err;
-	for (unsigned i = 1; i < WORKERS; i++) {
+	for (unsigned i = 1; i < n; i++) {
 		if (started[i]) {
 			pthread_join(w[i].thread, NULL);
 			if (!err)

@@ -10,10 +10,12 @@
 /*
  * The data of h's extents (their bytes in memfd, one after the other) into
  * out at h->data_offset, and each CAP_SNAP_CHUNK_SIZE piece's table entry
- * into table (h's chunk count of them).  0, or -1 with errno.
+ * into table (h's chunk count of them), by workers threads (1 to
+ * SNAPFILE_BODY_MAX_WORKERS, this one included).  0, or -1 with errno.
  */
+#define SNAPFILE_BODY_MAX_WORKERS 4
 int snapfile_write_body(int memfd, int out, const struct cap_snap_header *h,
                         const struct cap_snap_extent *ext, const struct snapchunk_keying *keying,
-                        uint8_t *table);
+                        int workers, uint8_t *table);
 
 #endif

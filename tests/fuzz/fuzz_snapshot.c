@@ -84,8 +84,8 @@ static void write_seed(const char *dir, const char *name, int several)
 		{ .pid = 3, .ppid = 2, .slot = 2, .memfd = memfd, .nheld = 0 },
 	};
 	struct snapprocs_set set = { src, 3, 4 };
-	if (snapfile_write_procs(memfd, several ? &set : NULL, &h, -1, path, &ring.keys[0], &bytes,
-	                         err, sizeof err)) {
+	if (snapfile_write_procs(memfd, several ? &set : NULL, &h, -1, path, &ring.keys[0],
+	                         SNAPFILE_WORKERS, &bytes, err, sizeof err)) {
 		fprintf(stderr, "fuzz_snapshot: writing the seed: %s\n", err);
 		abort();
 	}

@@ -99,7 +99,8 @@ static int write_three(const char *path, uint64_t *bytes, char *err, size_t errl
 	struct snapprocs_set set = { src, 3, 5 };
 	struct cap_snap_header h;
 	template(&h);
-	return snapfile_write_procs(memfds[0], &set, &h, -1, path, &key, bytes, err, errlen);
+	return snapfile_write_procs(memfds[0], &set, &h, -1, path, &key, SNAPFILE_WORKERS, bytes, err,
+	                            errlen);
 }
 
 static int setup_all(void **state)

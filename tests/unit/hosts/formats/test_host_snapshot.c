@@ -3,6 +3,7 @@
 #include "capsule-abi/cap_image.h"
 #include "capsule-abi/cap_snapshot.h"
 #include "hosts/formats/snapfile.h"
+#include "hosts/formats/snapfile_body.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -430,6 +431,65 @@ static void test_chunks(void **state)
 	close(memfd);
 }
 
+/*
+ * The data part written by 1, 2 or 3 workers (each every other or third chunk, a chunk's
+ * pieces from several extents) is the same bytes and the same table, and the bytes are the
+ * extents' laid end to end.
+ */
+static void test_body_workers(void **state)
+{
+	(void)state;
+	int memfd = big_memfd();
+	struct cap_snap_header h;
+	struct cap_snap_extent *ext = NULL;
+	char err[512];
+	template(&h);
+	assert_int_equal(snapfile_prepare(memfd, &h, &ext, err, sizeof err), 0);
+	h.format_version = CAP_SNAP_FORMAT_VERSION;
+	h.data_offset = cap_snap_data_offset(h.format_version, h.nextents, h.data_size);
+	uint64_t nchunks = cap_snap_chunk_count(h.format_version, h.data_size);
+	assert_true(nchunks >= 3);
+	assert_true(h.nextents >= 3);
+	struct snapchunk_keying keying = { .version = CAP_SNAP_FORMAT_VERSION };
+	memset(keying.key, 0x5a, sizeof keying.key);
+	size_t table_len = (size_t)nchunks * cap_snap_chunk_entry_len(keying.version);
+	uint8_t *want = malloc(h.data_size), *got = malloc(h.data_size);
+	uint8_t *table1 = calloc(1, table_len), *table = calloc(1, table_len);
+	assert_non_null(want);
+	assert_non_null(got);
+	size_t at = 0;
+	for (uint32_t i = 0; i < h.nextents; i++) {
+		assert_int_equal(pread(memfd, want + at, ext[i].length, (off_t)ext[i].offset),
+		                 (ssize_t)ext[i].length);
+		at += ext[i].length;
+	}
+	for (int workers = 1; workers <= 3; workers++) {
+		int out = memfd_create("body", MFD_CLOEXEC);
+		assert_true(out >= 0);
+		uint8_t *t = workers == 1 ? table1 : table;
+		memset(t, 0, table_len);
+		assert_int_equal(snapfile_write_body(memfd, out, &h, ext, &keying, workers, t), 0);
+		assert_int_equal(pread(out, got, h.data_size, (off_t)h.data_offset), (ssize_t)h.data_size);
+		assert_memory_equal(got, want, h.data_size);
+		if (workers > 1)
+			assert_memory_equal(table, table1, table_len);
+		close(out);
+	}
+	/* Each entry is its chunk's own. */
+	for (uint64_t c = 0; c < nchunks; c++) {
+		size_t len = h.data_size - c * CAP_SNAP_CHUNK_SIZE < CAP_SNAP_CHUNK_SIZE
+		             ? (size_t)(h.data_size - c * CAP_SNAP_CHUNK_SIZE) : CAP_SNAP_CHUNK_SIZE;
+		assert_true(snapchunk_matches(&keying, c, want + c * CAP_SNAP_CHUNK_SIZE, len,
+		                              table1 + c * cap_snap_chunk_entry_len(keying.version)));
+	}
+	free(want);
+	free(got);
+	free(table1);
+	free(table);
+	free(ext);
+	close(memfd);
+}
+
 /* A version 2 file (no chunk table, the checksum over everything) still opens, eagerly only. */
 static void test_version2_read(void **state)
 {
@@ -486,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_authentication),
 		cmocka_unit_test(test_unfrozen_control_page_refused),
 		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_body_workers),
 		cmocka_unit_test(test_version2_read),
 		cmocka_unit_test(test_unwritable_destinations),
 	};
