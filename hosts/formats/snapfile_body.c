@@ -1,4 +1,4 @@
-/* snapfile_body.c: a snapshot's data written by two workers, each reading, tagging and writing every other chunk, while the disk writes behind them. */
+/* snapfile_body.c: a snapshot's data written by n workers (two for a stopped capsule), each reading, tagging and writing every n-th chunk, while the disk writes behind them. */
 #include "hosts/formats/snapfile_body.h"
 #include "hosts/common/fileio.h"
 
@@ -14,7 +14,7 @@
  * to end, whichever extents they come from; its table entry depends on those bytes
  * and c alone.  So chunks are independent: worker w of n takes w, w + n, ...,
  * reads its pieces from the memfd, makes its entry and writes it at its place.
- * The tag costs about as much as the two copies, and two CPUs halve the sum.
+ * The tag costs about as much as the two copies, and two CPUs nearly halve the sum.
  */
 struct body_worker {
 	int memfd, out;

@@ -1,4 +1,4 @@
-/* snapfile_body.h: the snapshot writer's data part: every chunk read from the memfd, tagged and written, on both CPUs (snapfile.c calls it). */
+/* snapfile_body.h: the snapshot writer's data part: every chunk read from the memfd, tagged and written, by one or more threads (snapfile.c calls it). */
 #ifndef HOST_SNAPFILE_BODY_H
 #define HOST_SNAPFILE_BODY_H
 
