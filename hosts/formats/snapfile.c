@@ -126,10 +126,6 @@ static int write_body(int memfd, int out, const struct cap_snap_header *h,
 	int r = -1;
 	if (!buf || !table)
 		goto out;
-	if (h->data_size && !cap_snap_chunk_count(h->format_version, h->data_size)) {
-		errno = EINVAL;   /* only chunked versions are written */
-		goto out;
-	}
 	memcpy(buf, ext, (size_t)h->nextents * sizeof *ext);
 	crypto_generichash_update(st, buf, ext_len);
 	r = fileio_pwrite_full(out, buf, ext_len, CAP_SNAP_HEADER_SIZE);

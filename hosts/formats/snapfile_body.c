@@ -92,6 +92,10 @@ int snapfile_write_body(int memfd, int out, const struct cap_snap_header *h,
 	unsigned n = workers < 1 ? 1 : workers > SNAPFILE_BODY_MAX_WORKERS ? SNAPFILE_BODY_MAX_WORKERS
 	                                                                   : (unsigned)workers;
 	int started[SNAPFILE_BODY_MAX_WORKERS] = { 0 };
+	if (h->data_size && !nchunks) {
+		errno = EINVAL;   /* a version without chunks (2): its data would go unwritten */
+		return -1;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		w[i] = (struct body_worker){ .memfd = memfd, .out = out, .h = h, .ext = ext,
 		                             .keying = keying, .table = table, .nchunks = nchunks,
