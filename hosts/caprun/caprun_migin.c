@@ -1,8 +1,8 @@
 /* caprun_migin.c: live migration, target side: receive the stream into a memfd, CONFIRM or REFUSE, pull, say STARTED. */
 #include "hosts/caprun/caprun_migin.h"
 #include "hosts/caprun/caprun_uplink.h"
+#include "hosts/caprun/memlayout.h"
 #include "hosts/common/clock.h"
-#include "hosts/common/fileio.h"
 #include "capsule-abi/cap_abi.h"
 
 #include <errno.h>
@@ -300,12 +300,8 @@ void caprun_migin_close_later(void *m)
 
 int caprun_migin_hold_start(int memfd, int on)
 {
-	uint32_t flags;
-	off_t at = offsetof(struct cap_control, host_flags);
-	if (pread(memfd, &flags, sizeof flags, at) != (ssize_t)sizeof flags)
-		return -1;
-	flags = on ? flags | CAP_HOST_START_STOPPED : flags & ~CAP_HOST_START_STOPPED;
-	return fileio_pwrite_full(memfd, &flags, sizeof flags, (uint64_t)at);
+	return memlayout_memfd_host_flags(memfd, on ? CAP_HOST_START_STOPPED : 0,
+	                                  on ? 0 : CAP_HOST_START_STOPPED);
 }
 
 int caprun_migin_hold_end(pid_t *child, int memfd)

@@ -1,5 +1,6 @@
 /* lazyload.c: a lazy resume: the capsule's missing pages filled from the snapshot on first touch (userfaultfd) and in the background, each chunk checked before use. */
 #include "hosts/caprun/lazyload.h"
+#include "hosts/caprun/memlayout.h"
 #include "hosts/common/fileio.h"
 #include "capsule-abi/cap_abi.h"
 
@@ -329,12 +330,7 @@ static int serve_fault(struct lazyload *l, uint64_t addr, char *err, size_t errl
  */
 static int finish(struct lazyload *l)
 {
-	uint32_t flags;
-	off_t at = offsetof(struct cap_control, host_flags);
-	if (pread(l->memfd, &flags, sizeof flags, at) != sizeof flags)
-		return -1;
-	flags &= ~CAP_HOST_LAZY_LOAD;
-	if (fileio_pwrite_full(l->memfd, &flags, sizeof flags, (uint64_t)at))
+	if (memlayout_memfd_host_flags(l->memfd, 0, CAP_HOST_LAZY_LOAD))
 		return -1;
 	int ok = 1;
 	for (unsigned i = 0; ok && i < l->nwin; i++) {

@@ -163,15 +163,8 @@ int memlayout_memfd_from_snapshot(struct host_snap *s, const struct host_image *
 	}
 	if (memlayout_memfd_resume_prepare(fd, &s->hdr, img, name, err, errlen))
 		goto fail;
-	if (lazy) {
-		uint32_t flags;
-		off_t at = offsetof(struct cap_control, host_flags);
-		if (pread(fd, &flags, sizeof flags, at) != sizeof flags)
-			goto ioerr;
-		flags |= CAP_HOST_LAZY_LOAD;
-		if (fileio_pwrite_full(fd, &flags, sizeof flags, (uint64_t)at))
-			goto ioerr;
-	}
+	if (lazy && memlayout_memfd_host_flags(fd, CAP_HOST_LAZY_LOAD, 0))
+		goto ioerr;
 	return fd;
 ioerr:
 	snprintf(err, errlen, "filling the capsule memfd: %s", strerror(errno));
@@ -182,6 +175,16 @@ fail:
 	}
 	close(fd);
 	return -1;
+}
+
+int memlayout_memfd_host_flags(int fd, uint32_t set, uint32_t clear)
+{
+	uint32_t flags;
+	off_t at = offsetof(struct cap_control, host_flags);
+	if (pread(fd, &flags, sizeof flags, at) != (ssize_t)sizeof flags)
+		return -1;
+	flags = (flags | set) & ~clear;
+	return fileio_pwrite_full(fd, &flags, sizeof flags, (uint64_t)at);
 }
 
 int memlayout_memfd_restart_clock(int fd)

@@ -76,5 +76,7 @@ int memlayout_memfd_resume_prepare(int fd, const struct cap_snap_header *h, cons
  * from where it froze, not from when it was prepared.  0 or -1.
  */
 int memlayout_memfd_restart_clock(int fd);
+/* The control page's host_flags in memfd fd: bits in set set, in clear cleared.  0 or -1 (errno). */
+int memlayout_memfd_host_flags(int fd, uint32_t set, uint32_t clear);
 
 #endif
