@@ -1,4 +1,4 @@
-/* fileio.c: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, prefaulted read buffers, sibling executables. */
+/* fileio.c: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite, prefaulted read buffers, sibling executables, a message carrying a descriptor. */
 #include "hosts/common/fileio.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,4 +125,25 @@ void fileio_prefault(void *buf, size_t len)
 	uintptr_t to = ((uintptr_t)buf + len + page - 1) & ~(page - 1);
 	if (buf && len)
 		(void)madvise((void *)from, to - from, MADV_POPULATE_WRITE);
+}
+
+long fileio_send_with_fd(int sock, const void *buf, size_t len, int pass_fd)
+{
+	struct iovec iov = { (void *)buf, len };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (pass_fd >= 0) {
+		memset(&ctl, 0, sizeof ctl);
+		m.msg_control = ctl.buf;
+		m.msg_controllen = sizeof ctl.buf;
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof pass_fd);
+	}
+	return sendmsg(sock, &m, MSG_NOSIGNAL);
 }

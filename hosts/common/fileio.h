@@ -1,4 +1,4 @@
-/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite and copies, prefaulted read buffers, sibling executables. */
+/* fileio.h: file helpers for host tools: opening given files safely, whole-buffer pread/pwrite and copies, prefaulted read buffers, sibling executables, a message carrying a descriptor. */
 #ifndef HOST_FILEIO_H
 #define HOST_FILEIO_H
 
@@ -54,5 +54,9 @@ void fileio_prefault(void *buf, size_t len);
  * set when it fits, for the message).
  */
 int fileio_sibling_exe(const char *name, char *out, size_t len);
+
+/* One sendmsg of buf on socket sock, carrying pass_fd (SCM_RIGHTS) when it is >= 0, without
+ * SIGPIPE.  Returns what sendmsg returns. */
+long fileio_send_with_fd(int sock, const void *buf, size_t len, int pass_fd);
 
 #endif

@@ -1,6 +1,7 @@
 /* ctlsock.c: the control socket's plumbing, shared by caprun (listen) and capctl (request). */
 #include "hosts/formats/ctlproto.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -192,23 +193,7 @@ static int send_request(int fd, const char *req, int pass_fd)
 {
 	size_t n = strlen(req);
 	for (size_t done = 0; done < n;) {
-		struct iovec iov = { (char *)req + done, n - done };
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} ctl;
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (done == 0 && pass_fd >= 0) {
-			memset(&ctl, 0, sizeof ctl);
-			m.msg_control = ctl.buf;
-			m.msg_controllen = sizeof ctl.buf;
-			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &pass_fd, sizeof pass_fd);
-		}
-		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
+		long w = fileio_send_with_fd(fd, req + done, n - done, done == 0 ? pass_fd : -1);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
