@@ -237,6 +237,26 @@ _Static_assert(sizeof(struct cap_cpu_context) == 80, "cap_cpu_context layout");
  */
 #define CAP_HOST_TUN_VNET 16u
 /*
+ * A fresh standalone start: caprun spawns the loader before it makes the
+ * capsule's network, so the loader maps the capsule meanwhile.  The loader
+ * does all of its work as for CAP_HOST_START_STOPPED, then waits on the
+ * channel for caprun's one struct cap_start_go, which carries the TUN device
+ * (SCM_RIGHTS, put at CAP_FD_TUN) when the capsule is to move its own
+ * packets.  caprun writes the capsule's address and the other host_flags
+ * into the control page before it sends "go", which comes only once the
+ * device's source filter is in place: nothing of the capsule runs before,
+ * and no device reaches it unfiltered.  caprun sets the bit before the
+ * loader's exec and never clears it (a loader slower than caprun's network
+ * must still wait); the loader clears it once "go" came.
+ */
+#define CAP_HOST_START_GATED 32u
+struct cap_start_go {
+	uint32_t magic;             /* CAP_START_GO_MAGIC */
+	uint32_t with_tun;          /* 1: the message carries the TUN device, else 0 */
+};
+#define CAP_START_GO_MAGIC 0x4f474143u   /* "CAGO" little-endian */
+_Static_assert(sizeof(struct cap_start_go) == 8, "cap_start_go is 8 bytes on the channel");
+/*
  * caploader's one argument (argv[1]): stop (SIGSTOP) before reading anything,
  * for a migration's target that execs it while the memory still arrives;
  * caprun continues it once the memory is complete and prepared.

@@ -19,7 +19,9 @@
  *     RLIMIT_CORE 0, reset signal dispositions, install the SIGSYS reporter, read the seccomp BPF
  *     (fd 6), close fds >= 4 (but the TUN, fd 8, when it is the capsule's), open the dirty-tracking userfaultfd (fd 4 again), die with caprun
  *     (PR_SET_PDEATHSIG), stop if asked to (CAP_HOST_START_STOPPED: a migration's
- *     target waits there for the directory's verdict), no_new_privs, seccomp, clear registers and
+ *     target waits there for the directory's verdict), or wait for caprun's "go" and
+ *     the TUN device it carries (CAP_HOST_START_GATED: a fresh start, while caprun
+ *     makes the network), no_new_privs, seccomp, clear registers and
  *     jump to control->entry with rsp = control->initial_sp; or, resuming
  *     (control->boot_mode == CAP_BOOT_RESUME), set FS base before seccomp and
  *     load control->resume_ctx: the capsule's rt_ctx_save "returns" 1.
@@ -57,7 +59,15 @@
 #define L_PR_SET_PDEATHSIG 1
 #define L_SIGKILL     9
 #define L_SIGSTOP     19
+#define L_POLLIN      0x01
 #define L_POLLHUP     0x10
+#define L_EINTR       4
+#define L_EAGAIN      11
+#define L_EINVAL      22
+#define L_SOL_SOCKET  1
+#define L_SCM_RIGHTS  1
+#define L_MSG_CTRUNC  0x08
+#define L_MSG_TRUNC   0x20
 #define L_MADV_POPULATE_READ  22
 #define L_MADV_POPULATE_WRITE 23
 #define L_SEEK_DATA   3
@@ -594,6 +604,67 @@ static void track_writes(const struct cap_control *ctl)
 }
 
 /* Stage 2: runs on the scratch area inside the capsule's stack window. */
+/*
+ * CAP_HOST_START_GATED: wait until caprun's struct cap_start_go arrives on the
+ * channel (non-blocking: poll first), put the TUN device it may carry at
+ * CAP_FD_TUN, and clear the flag.  caprun gone (end of file) ends the loader quietly, as the
+ * hang-up check before this does; a message of any other shape is a failure.
+ * The structures are the kernel's x86-64 msghdr, iovec and one-descriptor
+ * cmsghdr: the loader has no libc to take them from.
+ */
+static void wait_for_go(void)
+{
+	volatile struct cap_control *ctl = (volatile struct cap_control *)CAP_CONTROL_ADDR;
+	struct cap_start_go go = { 0, 0 };
+	struct { uint64_t len; int level, type, fd, pad; } cmsg = { 0, 0, 0, -1, 0 };
+	struct { void *base; uint64_t len; } iov = { &go, sizeof go };
+	struct {
+		void *name;
+		uint32_t namelen, pad0;
+		void *iov;
+		uint64_t iovlen;
+		void *control;
+		uint64_t controllen;
+		int flags, pad1;
+	} msg;
+	long r;
+	for (;;) {
+		struct { int fd; short events, revents; } chan = { CAP_FD_CHANNEL, L_POLLIN, 0 };
+		r = sys6(__NR_ppoll, (long)&chan, 1, 0, 0, 8, 0);
+		if (r == -L_EINTR)
+			continue;
+		if (is_error(r))
+			die("waiting for caprun's go", r);
+		msg.name = 0;
+		msg.namelen = msg.pad0 = 0;
+		msg.iov = &iov;
+		msg.iovlen = 1;
+		msg.control = &cmsg;
+		msg.controllen = sizeof cmsg;
+		msg.flags = msg.pad1 = 0;
+		r = sys3(__NR_recvmsg, CAP_FD_CHANNEL, &msg, 0);
+		if (r != -L_EAGAIN && r != -L_EINTR)
+			break;
+	}
+	if (r == 0)
+		sys3(__NR_exit_group, L_EXIT_LOADER_FAILED, 0, 0);   /* caprun gone: nobody to tell */
+	if (is_error(r))
+		die("reading caprun's go", r);
+	int has_fd = msg.controllen >= 20 && cmsg.level == L_SOL_SOCKET && cmsg.type == L_SCM_RIGHTS;
+	if (r != sizeof go || go.magic != CAP_START_GO_MAGIC || go.with_tun != (uint32_t)has_fd ||
+	    (msg.flags & (L_MSG_TRUNC | L_MSG_CTRUNC)))
+		die("reading caprun's go (bad message)", L_EINVAL);
+	if (has_fd && cmsg.fd != CAP_FD_TUN) {
+		r = sys3(__NR_dup2, cmsg.fd, CAP_FD_TUN, 0);
+		if (is_error(r))
+			die("placing the TUN device", r);
+		sys3(__NR_close, cmsg.fd, 0, 0);
+	}
+	/* Ours to clear, after "go": caprun sets it before the exec and never touches it again,
+	 * so a loader slower than caprun's network still waits (the capsule never sees it). */
+	ctl->host_flags &= ~CAP_HOST_START_GATED;
+}
+
 __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 {
 	const struct cap_control *ctl = (const struct cap_control *)CAP_CONTROL_ADDR;
@@ -665,6 +736,10 @@ __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 	 * SIGCONT once this host won the pull; a kill otherwise).  Nothing of the capsule ran. */
 	if (ctl->host_flags & CAP_HOST_START_STOPPED)
 		sys3(__NR_kill, sys3(__NR_getpid, 0, 0, 0), L_SIGSTOP, 0);
+	/* A fresh start: wait here, mapped and ready, while caprun makes the network; "go"
+	 * comes once the device's source filter is in place, with the device. */
+	if (ctl->host_flags & CAP_HOST_START_GATED)
+		wait_for_go();
 	r = sys6(__NR_prctl, L_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	if (is_error(r))
 		die("setting no_new_privs", r);

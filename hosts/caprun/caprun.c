@@ -42,7 +42,6 @@
 #include <unistd.h>
 
 #define CHAN_BUF     (4 << 20)   /* socket buffers: room for bursts at a 64 KB MTU */
-#define TUN_QUEUE_PACKETS 4096   /* the TUN device's queue when the capsule reads it itself */
 /* A create or a resume's move may wait for the directory's retries (about 5 s): allow for two. */
 #define ATTACH_TIMEOUT_MS 15000
 #define TEARDOWN_PAUSE_MS 50   /* a migrated copy is torn down this long after the move */
@@ -91,7 +90,7 @@ int claim_socket(struct caprun *c)
 	return 0;
 }
 
-static void release_socket(struct caprun *c)
+void release_socket(struct caprun *c)
 {
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
@@ -101,130 +100,6 @@ static void release_socket(struct caprun *c)
 		ctlsock_release_dir();
 	}
 	c->ctl_path[0] = 0;
-}
-
-/* Pick the capsule name, claim its control socket and create its TUN device "cap-NAME". */
-static int make_device(struct caprun *c, const char *base)
-{
-	for (int k = 1; k < 1000; k++) {
-		char suffix[8] = "";
-		if (k > 1)
-			snprintf(suffix, sizeof suffix, "-%d", k);
-		if (snprintf(c->name, sizeof c->name, "%s%s", base, suffix) >= (int)sizeof c->name)
-			break;
-		int room = (int)(IFNAMSIZ - 1 - 4 - strlen(suffix));
-		snprintf(c->ifname, sizeof c->ifname, "cap-%.*s%s", room, base, suffix);
-		/* The name first (one per run directory), then the device (one per namespace). */
-		int r = claim_socket(c);
-		if (r < 0)
-			return -1;
-		if (r > 0)
-			continue;   /* a live caprun has that name */
-		if (if_nametoindex(c->ifname) == 0) {
-			int fd = netlink_tun_open(c->ifname, c->tun_vnet, &c->ifindex);
-			if (fd >= 0) {
-				c->tun_fd = procs_high_fd(fd);
-				return 0;
-			}
-			if (errno != EBUSY && errno != EEXIST) {
-				int e = errno;
-				release_socket(c);
-				fprintf(stderr, "caprun: creating TUN device %s: %s%s\n", c->ifname, strerror(e),
-				        e == EPERM || e == EACCES ? cli_root_hint(e) : "");
-				return -1;
-			}
-		}
-		release_socket(c);
-		if (c->fixed_name)
-			break;
-	}
-	fprintf(stderr, "caprun: no free device name for capsule %s\n", base);
-	return -1;
-}
-
-static int add_capsule_route(struct caprun *c)
-{
-	if (c->ip) {
-		char a[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &c->ip, a, sizeof a);
-		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, c->ip, 32, c->ifindex);
-		if (r == 0)
-			return c->route_added = 1, 0;
-		fprintf(stderr, "caprun: address %s: %s\n", a,
-		        errno == EEXIST ? "already in use" : strerror(errno));
-		return -1;
-	}
-	for (uint32_t host = 2; host < 0xffff; host++) {
-		uint32_t ip = htonl(IPV4_CAPNET_BASE | host);
-		int r = netlink_route_add(c->nl, HOST_ROUTE_DEV, ip, 32, c->ifindex);
-		if (r == 0) {
-			c->ip = ip;
-			return c->route_added = 1, 0;
-		}
-		if (errno != EEXIST) {
-			fprintf(stderr, "caprun: adding a route on %s: %s\n", c->ifname, strerror(errno));
-			return -1;
-		}
-	}
-	fprintf(stderr, "caprun: no free address in 198.18.0.0/16\n");
-	return -1;
-}
-
-static int env_is(const char *name, const char *value)
-{
-	const char *v = getenv(name);
-	return v && strcmp(v, value) == 0;
-}
-
-/* The capsule reads and writes its TUN device itself, unless CAPRUN_RELAY_PACKETS=1 (choose_packet_path). */
-static int direct_wanted(void)
-{
-	return !env_is("CAPRUN_RELAY_PACKETS", "1");
-}
-
-/*
- * The device gets IFF_VNET_HDR when the capsule may be handed it (section 10
- * of docs/FASTPATH.md): its offloads are turned on only when a capsule that
- * speaks the header says CAP_MSG_DIRECT; until then, and for an image built
- * before the header, caprun's relay strips and adds it.  CAPRUN_TUN_OFFLOAD=0
- * keeps the bare device of section 9 (A/B runs; images from before).
- */
-static int tun_offloads_wanted(void)
-{
-	return direct_wanted() && !env_is("CAPRUN_TUN_OFFLOAD", "0");
-}
-
-static int make_link(struct caprun *c, const char *base)
-{
-	int r;
-	c->nl = netlink_open();
-	if (!c->nl) {
-		fprintf(stderr, "caprun: rtnetlink: %s\n", strerror(errno));
-		return -1;
-	}
-	c->tun_vnet = tun_offloads_wanted();
-	if (make_device(c, base))
-		return -1;
-	/* The device's queue is the capsule's only buffer when it reads the device itself (the
-	 * relay's channel held 4 MiB): a burst of a thousand SYNs or FINs must not overflow it
-	 * while the capsule is busy.  The senders' socket buffers still bound what it holds.
-	 * Set before the source filter is known; if it cannot be made, caprun's relay drains
-	 * the longer queue as readily. */
-	if ((r = netlink_link_prepare(c->nl, c->ifindex, direct_wanted() ? TUN_QUEUE_PACKETS : 0)) ||
-	    (r = netlink_link_up(c->nl, c->ifindex, c->mtu)) ||
-	    (r = netlink_addr_add(c->nl, c->ifindex, htonl(IPV4_CAPNET_GATEWAY), 32))) {
-		fprintf(stderr, "caprun: configuring %s: %s\n", c->ifname, strerror(errno));
-		return -1;
-	}
-	r = netlink_route_add(c->nl, HOST_ROUTE_UNREACHABLE, htonl(IPV4_CAPNET_BASE), IPV4_CAPNET_BITS, 0);
-	if (r != 0 && errno != EEXIST) {
-		fprintf(stderr, "caprun: adding unreachable 198.18.0.0/15: %s\n", strerror(errno));
-		return -1;
-	}
-	if (add_capsule_route(c))
-		return -1;
-	inet_ntop(AF_INET, &c->ip, c->addr, sizeof c->addr);
-	return 0;
 }
 
 /*
@@ -321,34 +196,36 @@ int make_channel(struct caprun *c)
 }
 
 /*
- * Standalone: the capsule reads and writes its TUN device itself (fd 8), once
- * the kernel drops and counts what it sends with a source not its own
- * (tunfilter.c).  Where that filter cannot be made, or CAPRUN_RELAY_PACKETS=1
- * asks for it (tests, comparisons), every packet goes through caprun's relay,
- * which checks each one, as before: never a TUN without a check.
+ * A fresh start: the capsule's memfd from the image and the layout, its control page
+ * naming it (c->name, which a taken name made "NAME-2": HOSTNAME follows) and giving its
+ * address (c->ip; a gated start writes it later).  0, or -1 (said).
  */
-static void choose_packet_path(struct caprun *c)
+int make_fresh_memfd(struct caprun *c, const char *base, char **cargv)
 {
-	char err[256];
-	if (!direct_wanted())
-		return;
-	c->filter = tunfilter_install(c->ifname, c->ifindex, c->ip, err, sizeof err);
-	if (!c->filter) {
-		fprintf(stderr, "caprun: capsule %s: %s; its packets go through caprun, which checks "
-		        "their sources\n", c->name, err);
-		return;
+	char err[PATH_MAX + 256];
+	struct cap_control *ctl = &c->layout.ctl;
+	if (strcmp(c->name, base)) {
+		memlayout_free(&c->layout);
+		if (caprun_env_layout(&c->env, c->name, &c->img, c->cap_argc + 1, cargv, &c->layout, err,
+		                      sizeof err)) {
+			fprintf(stderr, "caprun: %s\n", err);
+			return -1;
+		}
 	}
-}
-
-/* Tell the capsule (host_flags, at every start and resume) that fd 8 is its TUN, and which kind. */
-static int offer_tun(struct caprun *c)
-{
-	uint32_t flags;
-	off_t at = offsetof(struct cap_control, host_flags);
-	if (pread(c->memfd, &flags, sizeof flags, at) != (ssize_t)sizeof flags)
+	snprintf(ctl->name, sizeof ctl->name, "%s", c->name);
+	ctl->ip = c->ip;   /* 0 when a gated start's network picks it: "go" says it */
+	ctl->netmask = htonl(IPV4_CAPNET_DEFAULT_MASK);
+	ctl->gateway = htonl(IPV4_CAPNET_GATEWAY);
+	ctl->mtu = c->mtu;
+	if (c->workdir)
+		snprintf(ctl->workdir, sizeof ctl->workdir, "%s", c->workdir);
+	ctl->max_fds = c->max_fds;
+	c->memfd = procs_high_fd(memlayout_memfd_create(&c->img, &c->layout, err, sizeof err));
+	if (c->memfd < 0) {
+		fprintf(stderr, "caprun: %s\n", err);
 		return -1;
-	flags |= c->tun_vnet ? CAP_HOST_TUN_VNET : CAP_HOST_DIRECT_TUN;
-	return pwrite(c->memfd, &flags, sizeof flags, at) == (ssize_t)sizeof flags ? 0 : -1;
+	}
+	return 0;
 }
 
 /*
@@ -641,12 +518,11 @@ int main(int argc, char **argv)
 			goto out;
 	} else if (!c.incoming) {
 		c.uplink_fd = caprun_uplink_connect();
-		if (c.uplink_fd >= 0 ? attach_uplink(&c, base) : make_link(&c, base))
+		/* Our own network; a fresh capsule's loader starts beside it (caprun_gate.c). */
+		if (c.uplink_fd >= 0 ? attach_uplink(&c, base)
+		                     : make_network(&c, base, c.resume_path ? NULL : cargv, loader))
 			goto out;
 		clock_trace("linked");
-		if (c.uplink_fd < 0)
-			choose_packet_path(&c);
-		clock_trace("filtered");
 	}
 
 	if (c.incoming) {
@@ -691,32 +567,14 @@ int main(int argc, char **argv)
 		}
 		c.root_img = restored.img[0];   /* pid 1's program, if an exec changed it */
 		restored.img[0] = NULL;
-	} else {
-		struct cap_control *ctl = &c.layout.ctl;
-		if (strcmp(c.name, base)) {   /* "NAME-2": HOSTNAME is the name it really got */
-			memlayout_free(&c.layout);
-			if (caprun_env_layout(&c.env, c.name, &c.img, c.cap_argc + 1, cargv, &c.layout, err,
-			                      sizeof err)) {
-				fprintf(stderr, "caprun: %s\n", err);
-				goto out;
-			}
-		}
-		snprintf(ctl->name, sizeof ctl->name, "%s", c.name);
-		ctl->ip = c.ip;
-		ctl->netmask = htonl(IPV4_CAPNET_DEFAULT_MASK);
-		ctl->gateway = htonl(IPV4_CAPNET_GATEWAY);
-		ctl->mtu = c.mtu;
-		if (c.workdir)
-			snprintf(ctl->workdir, sizeof ctl->workdir, "%s", c.workdir);
-		ctl->max_fds = c.max_fds;
-		c.memfd = procs_high_fd(memlayout_memfd_create(&c.img, &c.layout, err, sizeof err));
-		if (c.memfd < 0)
-			fprintf(stderr, "caprun: %s\n", err);
+	} else if (!c.gated && make_fresh_memfd(&c, base, cargv)) {
+		goto out;
 	}
 	if (c.memfd < 0)
 		goto out;
 	clock_trace("memfd");
-	if (c.filter && offer_tun(&c)) {
+	if (c.filter && !c.gated &&
+	    memlayout_memfd_host_flags(c.memfd, link_host_flags(&c), 0)) {
 		fprintf(stderr, "caprun: capsule %s: its control page: %s\n", c.name, strerror(errno));
 		goto out;
 	}
@@ -728,6 +586,9 @@ int main(int argc, char **argv)
 			        c.name);
 			goto out;
 		}
+	} else if (c.gated) {
+		if (gate_open(&c))
+			goto out;
 	} else {
 		if (c.detach && caprun_detach_console(c.name, c.log_size))
 			goto out;

@@ -72,6 +72,7 @@ struct caprun {
 	int keep_entry;            /* attach mode: on failure, DETACH saved (a resume not yet running) */
 	char ctl_path[PATH_MAX];   /* non-empty once we own it */
 	pid_t child;
+	int gated;                 /* the loader waits for "go" while caprun makes the network (caprun_gate.c) */
 	struct caprun_procs *procs;   /* the capsule's other processes, once it runs (procs.h) */
 };
 
@@ -85,8 +86,31 @@ void caprun_args_parse(struct caprun *c, int argc, char **argv);
 int check_frozen(struct caprun *c, const struct cap_snap_header *h, const char *what, char *err,
                  size_t errlen);
 int claim_socket(struct caprun *c);
+void release_socket(struct caprun *c);
 int make_channel(struct caprun *c);
 int spawn_capsule(struct caprun *c, const char *loader);
+/* A fresh start's memfd, its control page naming c->name at c->ip.  0, or -1 (said). */
+int make_fresh_memfd(struct caprun *c, const char *base, char **cargv);
+
+/* caprun_link.c: the capsule's own TUN device, link, address and routes: 0, -1 (said), or 1
+ * when a gated start's device name was taken (nothing said, nothing made); then its
+ * source filter (c->filter, or NULL and said: caprun's relay checks every packet); and
+ * the host_flags telling the capsule which device it has (0: none). */
+int make_link(struct caprun *c, const char *base);
+/* The k-th try's names (1: base itself, then "base-k"): c->name and its device "cap-..."
+ * in c->ifname (the base cut to fit).  0, or -1 when the name is too long. */
+int link_names(struct caprun *c, const char *base, int k);
+void choose_packet_path(struct caprun *c);
+uint32_t link_host_flags(const struct caprun *c);
+
+/* caprun_gate.c: the capsule's own network (make_link, choose_packet_path); for a fresh
+ * start (cargv given) its memfd made and its loader spawned gated first (c->gated), or
+ * in the usual order after it.  0, or -1 (said).  gate_open: the capsule's address and
+ * device into its control page, "go" with the device to the loader (0 or -1, said);
+ * gate_abandon: the waiting loader killed, its memfd and name dropped. */
+int make_network(struct caprun *c, const char *base, char **cargv, const char *loader);
+int gate_open(struct caprun *c);
+void gate_abandon(struct caprun *c);
 
 /* caprun_incoming.c: --incoming up to the restore (receive, check, claim, register), then
  * the decision (CONFIRM, the loader continued, COMMIT, the pull).  0, or an exit code. */
