@@ -603,14 +603,13 @@ static void track_writes(const struct cap_control *ctl)
 		sys3(__NR_close, u, 0, 0);   /* closing it drops any registration made */
 }
 
-/* Stage 2: runs on the scratch area inside the capsule's stack window. */
 /*
  * CAP_HOST_START_GATED: wait until caprun's struct cap_start_go arrives on the
  * channel (non-blocking: poll first), put the TUN device it may carry at
- * CAP_FD_TUN, and clear the flag.  caprun gone (end of file) ends the loader quietly, as the
- * hang-up check before this does; a message of any other shape is a failure.
- * The structures are the kernel's x86-64 msghdr, iovec and one-descriptor
- * cmsghdr: the loader has no libc to take them from.
+ * CAP_FD_TUN, and clear the flag.  caprun gone (end of file) ends the loader
+ * quietly, as the hang-up check before this does; a message of any other
+ * shape is a failure.  The structures are the kernel's x86-64 msghdr, iovec
+ * and one-descriptor cmsghdr: the loader has no libc to take them from.
  */
 static void wait_for_go(void)
 {
@@ -665,6 +664,7 @@ static void wait_for_go(void)
 	ctl->host_flags &= ~CAP_HOST_START_GATED;
 }
 
+/* Stage 2: runs on the scratch area inside the capsule's stack window. */
 __attribute__((used, noinline, noreturn)) static void loader_stage2(void)
 {
 	const struct cap_control *ctl = (const struct cap_control *)CAP_CONTROL_ADDR;

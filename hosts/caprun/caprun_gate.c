@@ -4,9 +4,10 @@
  * about 0.45 ms of kernel work at every start; the memfd, the loader's
  * exec, its mappings and their page faults about as much again.  Done one
  * after the other they were most of a start's time beyond a native
- * process's (docs/STARTUP.md section 17).  With two CPUs they overlap: a
- * thread makes the network while the main thread lays out the memfd and
- * spawns the loader, which maps and prepares the capsule meanwhile.  One
+ * process's (docs/STARTUP.md section 17).  With two CPUs they overlap:
+ * caprun lays out the memfd and spawns the loader first, then makes the
+ * network while the loader maps and prepares the capsule in its own
+ * process.  (A thread for the network gained nothing: section 17.)  One
  * condition does not bend: nothing of the capsule runs, and no device
  * reaches it, before the device's source filter is in place.  So the loader
  * does everything a loader does and then waits, before no_new_privs and
@@ -78,7 +79,7 @@ int make_network(struct caprun *c, const char *base, char **cargv, const char *l
 	if (spawn_capsule(c, loader))
 		return -1;   /* said */
 	/* Tests only: hold here, the loader spawned and no device made yet, until a file
-	 * exists (test_lifecycle.py looks at the waiting loader, and takes the device's name). */
+	 * exists (test_start_gate.py looks at the waiting loader, and takes the device's name). */
 	const char *wait_for = getenv("CAPSULE_TEST_GATE_WAITS_FOR");
 	while (wait_for && *wait_for && access(wait_for, F_OK) != 0)
 		poll(NULL, 0, 10);
