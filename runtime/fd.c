@@ -81,9 +81,11 @@ void rt_fd_init(void)
 
 struct rt_file *rt_file_new(const struct rt_file_ops *ops, int flags)
 {
+	static uint64_t last_serial;
 	struct rt_file *f = calloc(1, sizeof *f);
 	if (!f)
 		return 0;
+	f->serial = ++last_serial;
 	f->refs = 1;
 	f->ops = ops;
 	f->flags = flags;

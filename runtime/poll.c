@@ -16,7 +16,16 @@ struct rt_waitq rt_io_waitq;
 
 struct ep_item {
 	int fd;
-	struct rt_file *file;      /* identity check: the fd may have been closed and reused */
+	/*
+	 * The file registered at fd: the fd may have been closed and reused since,
+	 * even for a new file at the same address, so its serial says whether it
+	 * is still the same.  As in Linux, a closed file's registration is gone:
+	 * epoll_wait drops it, and EPOLL_CTL_ADD of the new file is a new one
+	 * (nginx adds each connection it accepts, often at the number and the
+	 * address of the one it just closed).
+	 */
+	struct rt_file *file;
+	uint64_t serial;
 	uint32_t events;
 	uint64_t data;
 	int disabled;              /* EPOLLONESHOT fired */
@@ -194,11 +203,26 @@ static struct rt_epoll *epoll_of(int epfd, long *err)
 	return *err ? 0 : f->priv;
 }
 
+/* The file of registration it if it is still open at its fd, else 0. */
+static struct rt_file *ep_file(const struct ep_item *it)
+{
+	struct rt_file *f = rt_fd_get(it->fd);
+	return f && f->serial == it->serial ? f : 0;
+}
+
+/* file's registration at fd, or 0.  One of a file closed since (another holds fd now) is
+ * dropped on the way, as Linux dropped it at the close. */
 static struct ep_item *ep_find(struct rt_epoll *ep, int fd, struct rt_file *file)
 {
-	for (int i = 0; i < ep->n; i++)
-		if (ep->items[i].fd == fd && ep->items[i].file == file)
-			return &ep->items[i];
+	for (int i = 0; i < ep->n; i++) {
+		struct ep_item *it = &ep->items[i];
+		if (it->fd != fd)
+			continue;
+		if (it->serial == file->serial)
+			return it;
+		*it = ep->items[--ep->n];
+		i--;
+	}
 	return 0;
 }
 
@@ -231,6 +255,7 @@ long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
 		memset(it, 0, sizeof *it);
 		it->fd = fd;
 		it->file = file;
+		it->serial = file->serial;
 		/* fall through */
 	case EPOLL_CTL_MOD:
 		if (!it)
@@ -287,7 +312,7 @@ static long epoll_scan(void *p)
 	int n = 0;
 	for (int i = 0; i < ep->n && n < c->max; i++) {
 		struct ep_item *it = &ep->items[i];
-		if (rt_fd_get(it->fd) != it->file) {
+		if (!ep_file(it)) {
 			/* closed: the kernel drops such registrations too */
 			*it = ep->items[--ep->n];
 			i--;
@@ -313,8 +338,8 @@ static long epoll_scan(void *p)
 static int epoll_watches_console(struct rt_epoll *ep)
 {
 	for (int i = 0; i < ep->n; i++) {
-		struct rt_file *f = ep->items[i].file;
-		if (rt_fd_get(ep->items[i].fd) == f && rt_file_watches_console(f))
+		struct rt_file *f = ep_file(&ep->items[i]);
+		if (f && rt_file_watches_console(f))
 			return 1;
 	}
 	return 0;

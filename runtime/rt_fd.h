@@ -78,6 +78,9 @@ struct rt_file {
 	uint64_t off;
 	unsigned eagain_in, eagain_out;  /* reads, writes that failed with EAGAIN: edges for EPOLLET (poll.c) */
 	unsigned visit;             /* rt_fd_each_file's mark: each open file once */
+	/* Never reused in this process (rt_file_new): names the open file where its address,
+	 * which malloc hands out again once it is freed, cannot (poll.c's epoll sets) */
+	uint64_t serial;
 };
 
 /* fd.c */
