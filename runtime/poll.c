@@ -17,14 +17,13 @@ struct rt_waitq rt_io_waitq;
 struct ep_item {
 	int fd;
 	/*
-	 * The file registered at fd: the fd may have been closed and reused since,
-	 * even for a new file at the same address, so its serial says whether it
-	 * is still the same.  As in Linux, a closed file's registration is gone:
-	 * epoll_wait drops it, and EPOLL_CTL_ADD of the new file is a new one
-	 * (nginx adds each connection it accepts, often at the number and the
-	 * address of the one it just closed).
+	 * The serial of the file registered at fd (ep_file finds it): the fd may
+	 * have been closed and reused since, even for a new file at the same
+	 * address, so no pointer is kept.  As in Linux, a closed file's
+	 * registration is gone: epoll_wait drops it, and EPOLL_CTL_ADD of the new
+	 * file is a new one (nginx adds each connection it accepts, often at the
+	 * number and the address of the one it just closed).
 	 */
-	struct rt_file *file;
 	uint64_t serial;
 	uint32_t events;
 	uint64_t data;
@@ -254,7 +253,6 @@ long rt_sys_epoll_ctl(int epfd, int op, int fd, void *evp)
 		it = &ep->items[ep->n++];
 		memset(it, 0, sizeof *it);
 		it->fd = fd;
-		it->file = file;
 		it->serial = file->serial;
 		/* fall through */
 	case EPOLL_CTL_MOD:
@@ -291,9 +289,8 @@ static long file_nread(struct rt_file *f)
  * with EAGAIN.  Without per-file wake-up callbacks, this is how the
  * runtime sees Linux's "new event".
  */
-static int epoll_edge(struct ep_item *it, int ev)
+static int epoll_edge(struct ep_item *it, struct rt_file *f, int ev)
 {
-	struct rt_file *f = it->file;
 	long nread = (ev & POLLIN) ? file_nread(f) : 0;
 	int edge = (ev & ~it->last_ev) ||
 	           ((ev & POLLIN) && (nread > it->last_nread || f->eagain_in != it->last_eagain_in)) ||
@@ -312,7 +309,8 @@ static long epoll_scan(void *p)
 	int n = 0;
 	for (int i = 0; i < ep->n && n < c->max; i++) {
 		struct ep_item *it = &ep->items[i];
-		if (!ep_file(it)) {
+		struct rt_file *f = ep_file(it);
+		if (!f) {
 			/* closed: the kernel drops such registrations too */
 			*it = ep->items[--ep->n];
 			i--;
@@ -321,8 +319,8 @@ static long epoll_scan(void *p)
 		if (it->disabled)
 			continue;
 		int want = (int)(it->events & ~(uint32_t)(EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP));
-		int ev = rt_file_poll(it->file, want | POLLERR | POLLHUP) & (want | POLLERR | POLLHUP);
-		if ((it->events & EPOLLET) && !epoll_edge(it, ev))
+		int ev = rt_file_poll(f, want | POLLERR | POLLHUP) & (want | POLLERR | POLLHUP);
+		if ((it->events & EPOLLET) && !epoll_edge(it, f, ev))
 			continue;
 		if (!ev)
 			continue;
