@@ -39,14 +39,12 @@ def bounded_log():
         # The capsule wrote them to its console; the log keeper, another process, writes
         # them to the files when it has read them: wait for the last one to be there.
         newest = "lifecycle: line %07d of %d\nlifecycle: chatter done\n" % (LINES, LINES)
-        deadline = time.monotonic() + 20
-        while True:
+
+        def newest_last():
             code, out, err = host.capctl(["logs", "chat"])
             check_eq((code, err), (0, ""), "capctl logs chat while it runs")
-            if out.endswith(newest) or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)   # polling for the keeper's write, not waiting for time to pass
-        check(out.endswith(newest), "capctl logs: the newest lines last: %r" % out[-120:])
+            return out.endswith(newest)
+        wait_for("capctl logs: the newest lines last (%r)" % newest, newest_last)
         code, out, err = host.capctl(["stop", "chat"])
         check_eq((code, out, err), (0, "capsule chat stopped\n", ""), "capctl stop chat")
         check(not alive(pid), "caprun %d after capctl stop" % pid)
