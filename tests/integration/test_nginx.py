@@ -170,13 +170,17 @@ def serves_curl():
     no_alerts(cap)
 
 
+def alert_lines(text):
+    """nginx's [alert], [crit] and [emerg] lines in text."""
+    return [l for l in text.splitlines() if re.search(r"\[(alert|crit|emerg)\]", l)]
+
+
 def no_alerts(cap, more=""):
     """nginx's error log (stderr, level info; and more, the log of where it moved to) has no
     [alert], [crit] or [emerg] line: every call it made (epoll, eventfd, socketpair for its
     EPOLLRDHUP probe; with workers, the channels the master passes them with SCM_RIGHTS;
     epoll_ctl for each connection it accepts) worked."""
-    bad = [l for l in (cap.output_text() + "\n" + more).splitlines()
-           if re.search(r"\[(alert|crit|emerg)\]", l)]
+    bad = alert_lines(cap.output_text() + "\n" + more)
     check(not bad, "nginx logged: %s" % "; ".join(bad[:3]))
 
 
@@ -364,9 +368,9 @@ def workers_move_live():
                                "-e", "tcp.flags.str"])
         early = [l for l in ends.splitlines()   # before wrk's own ends at 8 s
                  if l and float(l.split()[0]) < t_load + 7.5]
-        lines = (cap.output_text() + "\n" + c.daemon.output_text()).splitlines()
-        said = [l for l in lines if re.search(r"\[(alert|crit|emerg)\]", l)] + [
-            l for l in lines if re.search(r"\[(error|info|warn)\]", l) and "start worker" not in l]
+        text = cap.output_text() + "\n" + c.daemon.output_text()
+        said = alert_lines(text) + [l for l in text.splitlines()
+                                    if re.search(r"\[(error|info|warn)\]", l) and "start worker" not in l]
         raise TestFailure("wrk: socket errors: %r; FIN/RST before wrk's end: %s; nginx said: %s; "
                           "migration: %s" % (out[-300:], early[:8] or "none", said[:8] or "nothing",
                                              j))
