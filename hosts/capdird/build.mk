@@ -1,7 +1,7 @@
 # hosts/capdird/build.mk: capdird, the directory service (capsule IPs, hosts and epochs in SQLite or etcd).
 CAPDIRD_SRCS := hosts/capdird/capdird.c hosts/capdird/dirdb.c hosts/capdird/dirdb_ops.c \
                 hosts/capdird/dirdb_etcd.c hosts/capdird/dirdb_etcd_val.c hosts/capdird/etcdkv.c \
-                $(FORMAT_DIR_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_CLI_SRCS)
+                $(FORMAT_DIR_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_CLI_SRCS) $(COMMON_CLILOG_SRCS)
 CAPDIRD_LIBS := -lsqlite3 -lsodium -lcurl -lcjson -lpthread
 
 $(BIN)/capdird: $(call host_objs,$(CAPDIRD_SRCS))

@@ -11,7 +11,7 @@ CAPHOSTD_SRCS := hosts/caphostd/caphostd.c hosts/caphostd/hostd_core.c hosts/cap
                  hosts/caphostd/hostd_ctl.c hosts/caphostd/hostd_hold.c hosts/caphostd/holdfile.c \
                  hosts/caphostd/xlate.c hosts/caphostd/tcphold.c hosts/caphostd/tcphold_pkt.c \
                  hosts/caphostd/hostd_netem.c hosts/caphostd/netem.c hosts/caphostd/hostd_capture.c \
-                 hosts/caphostd/hostd_gapwatch.c hosts/caphostd/hostd_gapask.c $(COMMON_CLI_SRCS) \
+                 hosts/caphostd/hostd_gapwatch.c hosts/caphostd/hostd_gapask.c $(COMMON_CLI_SRCS) $(COMMON_CLILOG_SRCS) \
                  hosts/formats/hostd_msg.c $(FORMAT_UPLINK_SRCS) hosts/formats/wire.c \
                  hosts/formats/migstream.c hosts/formats/migstream_procs.c hosts/formats/aesgcm.c \
                  hosts/formats/snapauth.c \
@@ -50,5 +50,5 @@ ALL_TARGETS += $(BUILD)/tests/tcphold_tun
 # The routing and translation decisions without sockets: every part but main (caphostd.c),
 # with the ways out replaced by capturing fakes (struct hostd_ops).
 UNIT_SRCS_test_host_hostd_capture := hosts/caphostd/hostd_capture.c hosts/formats/capture.c $(COMMON_IPV4_SRCS)
-UNIT_SRCS_test_host_route := $(filter-out hosts/caphostd/caphostd.c $(COMMON_CLI_SRCS),$(CAPHOSTD_SRCS)) $(CAP_ABI_SRCS)
+UNIT_SRCS_test_host_route := $(filter-out hosts/caphostd/caphostd.c $(COMMON_CLI_SRCS) $(COMMON_CLILOG_SRCS),$(CAPHOSTD_SRCS)) $(CAP_ABI_SRCS)
 UNIT_LIBS_test_host_route := $(CAPHOSTD_LIBS)

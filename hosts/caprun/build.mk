@@ -1,5 +1,5 @@
 # hosts/caprun/build.mk: caprun, which runs one capsule in a sandboxed process (and migrates, snapshots, resumes it).
-CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_link.c hosts/caprun/caprun_gate.c hosts/caprun/caprun_incoming.c hosts/caprun/caprun_args.c hosts/caprun/caprun_detach.c hosts/caprun/consolelog.c $(COMMON_CLI_SRCS) hosts/caprun/channel.c \
+CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_link.c hosts/caprun/caprun_gate.c hosts/caprun/caprun_incoming.c hosts/caprun/caprun_args.c hosts/caprun/caprun_detach.c hosts/caprun/consolelog.c $(COMMON_CLI_SRCS) hosts/common/signame.c hosts/caprun/channel.c \
                hosts/caprun/memlayout.c hosts/caprun/stackbuild.c \
                hosts/caprun/sandbox.c hosts/caprun/relay.c hosts/caprun/ctlserve.c \
                hosts/caprun/snapshot.c hosts/caprun/held.c hosts/caprun/tunfilter.c hosts/caprun/caprun_uplink.c hosts/caprun/caprun_mig.c \

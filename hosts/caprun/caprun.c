@@ -24,6 +24,7 @@
 #include "hosts/formats/uplink.h"
 #include "hosts/common/ipv4.h"
 #include "hosts/common/clock.h"
+#include "hosts/common/signame.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -305,7 +306,7 @@ static int report_exit(struct caprun *c, int ws)
 		        c->name, sname ? sname : "unknown", nr);
 		return 128 + SIGSYS;
 	}
-	const char *abbrev = sigabbrev_np(sig);
+	const char *abbrev = signame(sig);
 	fprintf(stderr, "caprun: capsule %s killed by signal SIG%s\n", c->name,
 	        abbrev ? abbrev : "?");
 	return 128 + sig;

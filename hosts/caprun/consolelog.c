@@ -112,7 +112,7 @@ static pid_t fork_keeper(int in, int file, const struct logfiles *f, size_t size
 		 * would outlive caprun.  (fds 0-2 are open, so in and file are above them.) */
 		if (dup2(in, 0) < 0 || dup2(file, 1) < 0)
 			_exit(1);
-		close_range(2, ~0U, 0);
+		syscall(SYS_close_range, 2, ~0U, 0);   /* musl 1.2.3 has no wrapper */
 		keep(f, size, used);
 	}
 	return pid;

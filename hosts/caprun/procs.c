@@ -4,6 +4,7 @@
 #include "hosts/caprun/snapshot.h"
 #include "hosts/caprun/volume.h"
 #include "hosts/formats/image.h"
+#include "hosts/common/signame.h"
 #include "capsule-abi/cap_file.h"
 
 #include <errno.h>
@@ -465,7 +466,7 @@ static int capsule_status(struct host_relay *r, int slot, int ws)
 		return SIGSYS;
 	}
 	if (WIFSIGNALED(ws) && !r->procs->p[slot].killed_here) {
-		const char *abbrev = sigabbrev_np(WTERMSIG(ws));
+		const char *abbrev = signame(WTERMSIG(ws));
 		fprintf(stderr, "caprun: capsule %s: process %d (host pid %ld) killed from outside by "
 		        "signal SIG%s\n", r->name, r->procs->p[slot].pid, (long)r->procs->p[slot].host_pid,
 		        abbrev ? abbrev : "?");

@@ -349,7 +349,9 @@ static long op_path(const struct volume *v, const struct cap_file_req_view *q, v
 			close(pfd);
 			return pfd2;
 		}
-		res = renameat2(pfd, last, pfd2, last2, r->flags & RENAME_NOREPLACE_) ? -errno : 0;
+		/* by number: musl 1.2.3 has no renameat2 wrapper */
+		res = syscall(SYS_renameat2, pfd, last, pfd2, last2,
+			      r->flags & RENAME_NOREPLACE_) ? -errno : 0;
 		close(pfd2);
 	}
 	close(pfd);

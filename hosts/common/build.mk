@@ -37,6 +37,8 @@ COMMON_DIRSYNC_SRCS   := hosts/common/dirclient.c hosts/common/dirclient_sync.c
 
 # cli.c: --version, --help and the bad-option line every program shares (getopt_long).
 COMMON_CLI_SRCS       := hosts/common/cli.c
+# clilog.c: a daemon's --syslog (caphostd, capdird).
+COMMON_CLILOG_SRCS    := hosts/common/clilog.c
 
 # The version every program prints: `git describe` at build time, else the VERSION file.
 # version.h is rewritten only when the text changes, so only cli.o is rebuilt.

@@ -24,7 +24,7 @@ void cli_bad_option(const char *prog, int c, int argc, char *const argv[]);
  * --syslog: from now on our stdout and stderr lines go to syslog (facility daemon,
  * ident prog, the "PROG: " prefix dropped; stderr's at LOG_ERR, stdout's at LOG_INFO).
  * Without it a daemon writes lines without timestamps, which the journal stamps.
- * 0, or -1 (nothing changed).
+ * 0, or -1 (nothing changed).  In clilog.c (COMMON_CLILOG_SRCS): the daemons only.
  */
 int cli_log_to_syslog(const char *prog);
 

@@ -116,6 +116,10 @@ int fileio_sibling_exe(const char *name, char *out, size_t len)
 	return access(out, X_OK);
 }
 
+#ifndef MADV_POPULATE_WRITE   /* Linux 5.14; musl 1.2.3's headers are older */
+#define MADV_POPULATE_WRITE 23
+#endif
+
 void fileio_prefault(void *buf, size_t len)
 {
 	/* The whole pages around it: they are all the caller's (its malloc's) to touch, and a
