@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh: install the Debian packages the build, tests and demos need (idempotent; root).
 set -eu
-PKGS="build-essential dpkg-dev pkg-config libseccomp-dev libsodium-dev libxxhash-dev libgcrypt20-dev libcmocka-dev libbsd-dev
+PKGS="build-essential dpkg-dev pkg-config musl-tools autoconf automake libtool libseccomp-dev libsodium-dev libxxhash-dev libgcrypt20-dev libcmocka-dev libbsd-dev
 libsqlite3-dev sqlite3 clang libclang-rt-14-dev iproute2 nftables netcat-openbsd
 curl iperf redis-tools python3 python3-xxhash xxhash procps psmisc kmod qemu-system-x86 busybox-static libmemcached-tools tshark wrk
 libcurl4-openssl-dev libcjson-dev etcd-server etcd-client scdoc systemd openssl strace"

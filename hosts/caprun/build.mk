@@ -11,25 +11,51 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_link.c hosts/caprun/cap
                $(COMMON_NETLINK_SRCS) $(COMMON_TUNVNET_SRCS) $(COMMON_CLOCK_SRCS) $(COMMON_IPV4_SRCS)
 # caprun is linked statically and position-independent (-static-pie: ASLR stays): a
 # dynamically linked one spent about a millisecond of every start and lazy resume in the
-# dynamic linker and its page faults (docs/STARTUP.md 12).  The price: a Debian security
-# update of glibc, libsodium or libgcrypt reaches caprun with the next build, not at once;
-# and caprun's own code must not call what a static glibc cannot do alone (the name
-# service: getpwnam and friends, getaddrinfo; dlopen; iconv), which the link checks
-# (libgpg-error carries a getpwnam that libgcrypt never reaches; ld warns of it).
-# The sanitizer build (tests/build.mk) links the same libraries dynamically.
-CAPRUN_LDFLAGS := -static-pie
+# dynamic linker and its page faults (docs/STARTUP.md 12).  And with musl (Debian's
+# musl-gcc), not glibc: glibc's start-up asks the CPU about its caches and features with
+# some fifty cpuid instructions, each a trap to the hypervisor on a virtual machine (4 us
+# on this one), 0.2 ms of every start; musl asks nothing (docs/STARTUP.md 18).  Its
+# libraries are built with musl from their Debian source packages (mk/build-caprun-libs.sh).
+# The price: a Debian security update of musl, libsodium or libgcrypt reaches caprun with
+# the next build, not at once; and caprun's own code must not call what a static libc
+# cannot do alone (the name service beyond /etc/passwd: getpwnam and friends, getaddrinfo;
+# dlopen), which the link checks.  The sanitizer build (tests/build.mk) compiles the same
+# sources with glibc and links them dynamically, so the code stays plain POSIX and Linux.
+CAPRUN_SYSROOT := $(BUILD)/caprun-sysroot
+CAPRUN_LIBS_STAMP := $(CAPRUN_SYSROOT)/.built
+CAPRUN_OBJ := $(OBJ)/caprun
+CAPRUN_CC := musl-gcc
+# musl-gcc links dynamically or statically, never static-pie: the link names musl's files
+# itself (rcrt1.o relocates the program at start, as glibc's static-pie does).
+CAPRUN_MUSL := /usr/lib/$(shell $(HOSTCC) -print-multiarch | sed 's/-gnu$$/-musl/')
+CAPRUN_START := $(CAPRUN_MUSL)/rcrt1.o $(CAPRUN_MUSL)/crti.o $(shell $(HOSTCC) -print-file-name=crtbeginS.o)
+CAPRUN_END := -Wl,--start-group $(CAPRUN_MUSL)/libc.a $(shell $(HOSTCC) -print-libgcc-file-name) -Wl,--end-group \
+              $(shell $(HOSTCC) -print-file-name=crtendS.o) $(CAPRUN_MUSL)/crtn.o
+# -z stack-size: musl gives a thread 128 KiB of stack unless the program asks for more;
+# caprun's threads get glibc's 8 MiB (address space only, as there).
+CAPRUN_LDFLAGS := -nostdlib -static-pie -Wl,-z,stack-size=8388608
 CAPRUN_LIBS := -l:libsodium.a $(CRYPTO_LIBS)
 CAPRUN_NOT_STATIC := getpwnam getpwuid getpwnam_r getpwuid_r getpwent getgrnam getgrgid getgrnam_r \
                      getgrgid_r getgrouplist initgroups getaddrinfo getnameinfo gethostbyname \
-                     gethostbyname2 gethostbyaddr getservbyname dlopen iconv_open
+                     gethostbyname2 gethostbyaddr getservbyname dlopen
 # A fresh capsule's environment and identity (-e, --env-file, --dns, --user).
 CAPRUN_SRCS += hosts/caprun/caprun_env.c hosts/caprun/capenv.c
 
-$(BIN)/caprun: $(call host_objs,$(CAPRUN_SRCS)) $(CAP_ABI_HOST_OBJS)
+$(CAPRUN_LIBS_STAMP): mk/build-caprun-libs.sh mk/fetch-sources.sh | $(DEPS_STAMP)
+	sh mk/build-caprun-libs.sh $(SRCDIR) $(CAPRUN_SYSROOT)
+	touch $@
+
+# caprun's objects: musl's headers, the kernel's, and the libraries' above (no glibc header).
+$(CAPRUN_OBJ)/%.o: %.c $(HOST_HEADERS) $(CAPRUN_LIBS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CAPRUN_CC) $(HOST_CFLAGS) -I$(GEN) -isystem $(CAPRUN_SYSROOT)/include -fPIE -c $< -o $@
+$(CAPRUN_OBJ)/hosts/common/cli.o: $(GEN)/version.h
+
+$(BIN)/caprun: $(patsubst %.c,$(CAPRUN_OBJ)/%.o,$(CAPRUN_SRCS) $(CAP_ABI_SRCS))
 	@mkdir -p $(dir $@)
 	@bad=$$(nm -u $(filter %.o,$^) | awk '{print $$2}' | grep -xF $(CAPRUN_NOT_STATIC:%=-e %) | sort -u); \
 	if [ -n "$$bad" ]; then echo "caprun is linked statically, but its code calls" $$bad >&2; exit 1; fi
-	$(HOSTCC) $(HOST_CFLAGS) $(CAPRUN_LDFLAGS) -o $@ $^ $(CAPRUN_LIBS)
+	$(HOSTCC) $(CAPRUN_LDFLAGS) -o $@ $(CAPRUN_START) $^ -L$(CAPRUN_SYSROOT)/lib $(CAPRUN_LIBS) $(CAPRUN_END)
 
 ALL_TARGETS += $(BIN)/caprun
 
@@ -41,7 +67,7 @@ $(OBJ)/host-tools/sandbox_gen: hosts/caprun/sandbox_gen.c capsule-abi/cap_abi.h 
 $(GEN)/sandbox_bpf.h: $(OBJ)/host-tools/sandbox_gen
 	@mkdir -p $(dir $@)
 	$< > $@.tmp && mv $@.tmp $@
-$(HOST_OBJ)/hosts/caprun/sandbox.o $(BUILD)/san/obj/hosts/caprun/sandbox.o: $(GEN)/sandbox_bpf.h
+$(HOST_OBJ)/hosts/caprun/sandbox.o $(BUILD)/san/obj/hosts/caprun/sandbox.o $(CAPRUN_OBJ)/hosts/caprun/sandbox.o: $(GEN)/sandbox_bpf.h
 $(HOST_OBJ)/hosts/caprun/sandbox.o $(BUILD)/san/obj/hosts/caprun/sandbox.o: HOST_CFLAGS += -I$(GEN)
 
 # The migration transaction's state machine, model-checked (tests/unit/hosts/caprun/).
