@@ -13,8 +13,8 @@ CAPRUN_SRCS := hosts/caprun/caprun.c hosts/caprun/caprun_link.c hosts/caprun/cap
 # dynamically linked one spent about a millisecond of every start and lazy resume in the
 # dynamic linker and its page faults (docs/STARTUP.md 12).  And with musl (Debian's
 # musl-gcc), not glibc: glibc's start-up asks the CPU about its caches and features with
-# some fifty cpuid instructions, each a trap to the hypervisor on a virtual machine (4 us
-# on this one), 0.2 ms of every start; musl asks nothing (docs/STARTUP.md 18).  Its
+# 43 cpuid instructions, each a trap to the hypervisor on a virtual machine (4.2 us
+# on this one), 0.18 ms of every start; musl asks nothing (docs/STARTUP.md 18).  Its
 # libraries are built with musl from their Debian source packages (mk/build-caprun-libs.sh).
 # The price: a Debian security update of musl, libsodium or libgcrypt reaches caprun with
 # the next build, not at once; and caprun's own code must not call what a static libc

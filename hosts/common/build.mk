@@ -61,3 +61,4 @@ UNIT_SRCS_test_host_tcpseg := $(COMMON_TCPSEG_SRCS)
 FUZZ_SRCS_fuzz_tcpseg      := $(COMMON_TCPSEG_SRCS)
 UNIT_SRCS_test_host_tunvnet := $(COMMON_TUNVNET_SRCS) $(COMMON_IPV4_SRCS)
 UNIT_SRCS_test_host_nlmsg := hosts/common/nlmsg.c
+UNIT_SRCS_test_host_signame := hosts/common/signame.c
