@@ -302,13 +302,24 @@ void procs_fork(struct host_relay *r, int from)
 		fprintf(stderr, "caprun: capsule %s: answering a fork: %s\n", r->name, strerror(errno));
 }
 
+/*
+ * A send failed because the process's end of its channel is closed: it has just ended
+ * (a signal, its exit) and caprun has not yet reaped it; its end comes as SIGCHLD, and
+ * its parent hears of it then.  A wake-up or a signal to it is nothing to report, as
+ * Linux's kill() to a process that is exiting is none.
+ */
+static int channel_gone(int err)
+{
+	return err == EPIPE || err == ECONNRESET;
+}
+
 void procs_wake(struct host_relay *r, int from, uint64_t mask)
 {
 	struct cap_proc_wake w = { 0 };
 	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++) {
 		if (!(mask & (1ULL << i)) || i == from || (i && !r->procs->p[i].used))
 			continue;
-		if (procs_deliver(r, i, CAP_MSG_WAKE, &w, sizeof w))
+		if (procs_deliver(r, i, CAP_MSG_WAKE, &w, sizeof w) && !channel_gone(errno))
 			fprintf(stderr, "caprun: capsule %s: waking process %d: %s\n", r->name, procs_pid_of(r, i),
 			        strerror(errno));
 	}
@@ -327,7 +338,7 @@ void procs_kill(struct host_relay *r, int from, int pid, int sig)
 		return;
 	}
 	struct cap_proc_signal m = { procs_pid_of(r, from), sig };
-	if (procs_deliver(r, to, CAP_MSG_SIGNAL, &m, sizeof m))
+	if (procs_deliver(r, to, CAP_MSG_SIGNAL, &m, sizeof m) && !channel_gone(errno))
 		fprintf(stderr, "caprun: capsule %s: signal %d to process %d: %s\n", r->name, sig, pid,
 		        strerror(errno));
 }
