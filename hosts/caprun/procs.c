@@ -94,8 +94,15 @@ int procs_deliver(struct host_relay *r, int slot, int type, const void *payload,
 	struct caprun_procs *ps = r->procs;
 	int exec_pending = ps && ps->p[slot].exec_pending;   /* slot 0 too: pid 1's exec */
 	if (!ps || !(ps->holding || exec_pending) || len > sizeof ps->hold[0].rec[0].payload ||
-	    !cap_proc_held_type((unsigned)type))
-		return procs_send_record(chan_of(r, slot), type, payload, len);
+	    !cap_proc_held_type((unsigned)type)) {
+		if (procs_send_record(chan_of(r, slot), type, payload, len) == 0)
+			return 0;
+		/* Its end of the channel is closed: it has just ended (a signal, its exit) and is
+		 * not reaped yet; its end comes as SIGCHLD, its parent hears of it then.  What it
+		 * would have read is nobody's now, as a signal to an exiting process on Linux is
+		 * delivered, not an error. */
+		return errno == EPIPE || errno == ECONNRESET ? 0 : -1;
+	}
 	/*
 	 * Frozen, or about to be: a process reads nothing but THAW now, and would
 	 * lose it.  Held until the thaw, or written into the snapshot.  One WAKE
@@ -302,24 +309,13 @@ void procs_fork(struct host_relay *r, int from)
 		fprintf(stderr, "caprun: capsule %s: answering a fork: %s\n", r->name, strerror(errno));
 }
 
-/*
- * A send failed because the process's end of its channel is closed: it has just ended
- * (a signal, its exit) and caprun has not yet reaped it; its end comes as SIGCHLD, and
- * its parent hears of it then.  A wake-up or a signal to it is nothing to report, as
- * Linux's kill() to a process that is exiting is none.
- */
-static int channel_gone(int err)
-{
-	return err == EPIPE || err == ECONNRESET;
-}
-
 void procs_wake(struct host_relay *r, int from, uint64_t mask)
 {
 	struct cap_proc_wake w = { 0 };
 	for (int i = 0; r->procs && i < CAP_PROC_MAX; i++) {
 		if (!(mask & (1ULL << i)) || i == from || (i && !r->procs->p[i].used))
 			continue;
-		if (procs_deliver(r, i, CAP_MSG_WAKE, &w, sizeof w) && !channel_gone(errno))
+		if (procs_deliver(r, i, CAP_MSG_WAKE, &w, sizeof w))
 			fprintf(stderr, "caprun: capsule %s: waking process %d: %s\n", r->name, procs_pid_of(r, i),
 			        strerror(errno));
 	}
@@ -338,7 +334,7 @@ void procs_kill(struct host_relay *r, int from, int pid, int sig)
 		return;
 	}
 	struct cap_proc_signal m = { procs_pid_of(r, from), sig };
-	if (procs_deliver(r, to, CAP_MSG_SIGNAL, &m, sizeof m) && !channel_gone(errno))
+	if (procs_deliver(r, to, CAP_MSG_SIGNAL, &m, sizeof m))
 		fprintf(stderr, "caprun: capsule %s: signal %d to process %d: %s\n", r->name, sig, pid,
 		        strerror(errno));
 }

@@ -71,7 +71,8 @@ int procs_spawn_loader(const char *loader, int chan, int memfd, int img_fd, int 
                        int root_memfd, int tun_fd, int held, pid_t *pid, char *err, size_t errlen);
 /* The data of memfd from into to (same size), sparsely, except the shared window.  0 or -1. */
 int procs_copy_sparse(int from, int to, off_t size);
-/* One record to the process in slot (held while ps->holding, for WAKE, CHILD, SIGNAL).  0 or -1. */
+/* One record to the process in slot (held while ps->holding, for WAKE, CHILD, SIGNAL).  0 (also
+ * when the process has just ended: its channel closed), or -1. */
 int procs_deliver(struct host_relay *r, int slot, int type, const void *payload, size_t len);
 /* One record, now, to a channel (waiting a little for room).  0 or -1. */
 int procs_send_record(int fd, int type, const void *payload, size_t len);
